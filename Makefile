@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv (Python 3.11) with pinned
+# dependencies on first use, then do their job. `make bench` runs the benchmarks (not part of the tests).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Offline-friendly settings for Prefect, matplotlib and Great Expectations (see docs/CONTRIBUTING.md).
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
+export PREFECT_LOGGING_LEVEL := WARNING
+export MPLBACKEND := Agg
+
+.PHONY: setup run test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required: install it or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/ess run
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) data/sample data/runs data/warehouse data/cache

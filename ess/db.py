@@ -1,0 +1,118 @@
+"""DuckDB connection and the SQL-file runner.
+
+Every table has one SQL file, `sql/<layer>/<table>.sql`, holding a single SELECT written as a chain of CTEs.
+Python only binds named parameters (`$departement`, `$millesime`…) and materialises the result under the
+file's name. Staging queries may add a `_motif_rejet` column: rows where it is not NULL go to `staging_rejets`
+with that reason instead of the table, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ess.paths import SQL_DIR
+
+REJECT_COLUMN = "_motif_rejet"
+REJECTS_TABLE = "staging_rejets"
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def connect(path: str | Path = ":memory:", *, threads: int | None = None, memory_limit: str | None = None):
+    """A DuckDB connection that never tries to download an extension (offline machines would hang)."""
+    config: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if threads:
+        config["threads"] = threads
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    return duckdb.connect(str(path), config=config)
+
+
+def identifier(name: str) -> str:
+    """Check a table/column name before it is written into SQL (names come from code, never from users)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+def sql_path(table: str) -> Path:
+    """The SQL file of a table: its layer is the prefix of its name (staging_…, core_…, out_…)."""
+    layer = table.split("_", 1)[0]
+    path = SQL_DIR / layer / f"{table}.sql"
+    if not path.exists():
+        raise FileNotFoundError(f"no SQL file for table {table!r}: expected {path}")
+    return path
+
+
+def read_sql(table: str) -> str:
+    return sql_path(table).read_text(encoding="utf-8")
+
+
+def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the parameters the query uses, and fail clearly on a missing one."""
+    used = set(_PARAM.findall(sql))
+    missing = used - params.keys()
+    if missing:
+        raise KeyError(f"SQL needs parameters {sorted(missing)}; given {sorted(params)}")
+    return {k: params[k] for k in used}
+
+
+def query(con, table: str, **params):
+    """Run a table's SQL file and return the relation result (for small results and tests)."""
+    sql = read_sql(table)
+    return con.execute(sql, bind(sql, params))
+
+
+def build_table(con, table: str, **params) -> int:
+    """Materialise `sql/<layer>/<table>.sql` as table `<table>`; returns its row count."""
+    identifier(table)
+    sql = read_sql(table)
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", bind(sql, params))
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def ensure_rejects_table(con) -> None:
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (
+            table_staging VARCHAR, fichier VARCHAR, cle VARCHAR, motif_rejet VARCHAR, ligne JSON)"""
+    )
+
+
+def build_staging_table(con, table: str, *, key: str, fichier: str, **params) -> dict[str, Any]:
+    """Materialise a staging table, routing rows with a `_motif_rejet` to `staging_rejets`.
+
+    Returns {"staged": n, "rejected": {reason: n}}. `key` is the column identifying a row in the rejects table.
+    """
+    identifier(table)
+    identifier(key)
+    sql = read_sql(table)
+    tmp = f"_all_{table}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}", bind(sql, params))
+    cols = [r[0] for r in con.execute(f"DESCRIBE {tmp}").fetchall()]
+    if REJECT_COLUMN not in cols:
+        raise ValueError(f"{sql_path(table)} must output a {REJECT_COLUMN} column (NULL for rows to keep)")
+    ensure_rejects_table(con)
+    con.execute(f"DELETE FROM {REJECTS_TABLE} WHERE table_staging = ?", [table])
+    con.execute(
+        f"""INSERT INTO {REJECTS_TABLE}
+            SELECT ?, ?, CAST({key} AS VARCHAR), {REJECT_COLUMN}, to_json(t)
+            FROM {tmp} AS t WHERE {REJECT_COLUMN} IS NOT NULL""",
+        [table, fichier],
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE ({REJECT_COLUMN}) FROM {tmp} "
+        f"WHERE {REJECT_COLUMN} IS NULL"
+    )
+    rejected = dict(
+        con.execute(
+            f"SELECT motif_rejet, count(*) FROM {REJECTS_TABLE} WHERE table_staging = ? GROUP BY 1 ORDER BY 1",
+            [table],
+        ).fetchall()
+    )
+    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    con.execute(f"DROP TABLE {tmp}")
+    return {"staged": staged, "rejected": rejected}
