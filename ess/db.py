@@ -116,3 +116,41 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
     staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     con.execute(f"DROP TABLE {tmp}")
     return {"staged": staged, "rejected": rejected}
+
+
+def attach_tables(con, tables: dict[str, str | Path]) -> None:
+    """Expose Parquet files as views named after their tables (the way steps receive their inputs)."""
+    for name, path in tables.items():
+        identifier(name)
+        if not Path(path).exists():
+            raise FileNotFoundError(f"input table {name!r} is missing: expected the Parquet file {path}")
+        escaped = str(path).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{escaped}')")
+
+
+def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[str, str] | None = None) -> dict[str, str]:
+    """Write each table to <out_dir>/<table>.parquet atomically (temporary file, then rename).
+
+    Rows are ordered by all columns so that the same inputs give the same bytes. `metadata` goes into the Parquet
+    key-value metadata (provenance, `ess:synthetic`).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    kv = ""
+    if metadata:
+        pairs = ", ".join(
+            "'{}': '{}'".format(k.replace("'", "''"), str(v).replace("'", "''")) for k, v in sorted(metadata.items())
+        )
+        kv = f", KV_METADATA {{{pairs}}}"
+    for name in names:
+        identifier(name)
+        final = out_dir / f"{name}.parquet"
+        tmp = out_dir / f".{name}.parquet.tmp"
+        escaped = str(tmp).replace("'", "''")
+        con.execute(
+            f"COPY (SELECT * FROM {name} ORDER BY ALL) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd{kv})"
+        )
+        tmp.replace(final)
+        written[name] = str(final)
+    return written
