@@ -1,0 +1,228 @@
+"""The run's parameters, validated before any work, and the plain (Prefect-free) sequence of steps."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ess import paths
+from ess.errors import UserError
+
+PERIMETRES_CSV = paths.REFERENCE_DIR / "perimetres.csv"
+COMMUNES_GLOB = "communes_*.csv"
+_MILLESIME = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def known_departements() -> set[str]:
+    """Départements of the committed COG reference (the latest millésime)."""
+    files = sorted(paths.REFERENCE_DIR.glob(COMMUNES_GLOB))
+    files = [f for f in files if re.fullmatch(r"communes_\d{4}\.csv", f.name)]
+    if not files:
+        raise UserError(f"no commune reference in {paths.REFERENCE_DIR}: run `ess build-reference`")
+    with files[-1].open(encoding="utf-8") as fh:
+        return {row["code_departement"] for row in csv.DictReader(fh)}
+
+
+def known_perimetres() -> list[str]:
+    if not PERIMETRES_CSV.exists():
+        return ["insee", "loi2014", "flag"]
+    with PERIMETRES_CSV.open(encoding="utf-8") as fh:
+        return [row["perimetre"] for row in csv.DictReader(fh)]
+
+
+@dataclass
+class RunConfig:
+    departement: str = "38"
+    millesime: str | None = None  # SIRENE 'YYYY-MM'; None = latest in the input folder
+    annee_urssaf: int | None = None
+    annee_cog: int | None = None
+    perimetre: str = "insee"
+    input_dir: str | None = None  # None = the generated sample
+    warehouse_dir: str = field(default_factory=lambda: str(paths.warehouse_dir()))
+    run_id: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+
+    @property
+    def synthetic(self) -> bool:
+        return self.input_dir is None
+
+    @classmethod
+    def from_cli(cls, args) -> "RunConfig":
+        config = cls(
+            departement=args.departement,
+            millesime=args.millesime,
+            annee_urssaf=args.annee_urssaf,
+            annee_cog=args.annee_cog,
+            perimetre=args.perimetre,
+            input_dir=args.input,
+        )
+        if args.out:
+            config.warehouse_dir = args.out
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Fail before any work, with a message saying what to change."""
+        self.departement = self.departement.strip().upper()
+        if self.departement not in known_departements():
+            raise UserError(
+                f"unknown département {self.departement!r}: use an INSEE code such as 38, 01, 2A, 971 "
+                "(metropolitan codes have two characters)"
+            )
+        if self.millesime is not None and not _MILLESIME.match(self.millesime):
+            raise UserError(f"millésime {self.millesime!r} is not of the form YYYY-MM (e.g. 2026-10)")
+        for name in ("annee_urssaf", "annee_cog"):
+            year = getattr(self, name)
+            if year is not None and not 1998 <= int(year) <= dt.date.today().year + 1:
+                raise UserError(f"{name.replace('_', ' ')} {year} is out of range")
+        perimetres = known_perimetres()
+        if self.perimetre not in perimetres:
+            raise UserError(f"unknown perimeter {self.perimetre!r}; choose one of {perimetres} "
+                            f"(defined in {PERIMETRES_CSV})")
+        if self.input_dir is not None and not Path(self.input_dir).is_dir():
+            raise UserError(f"input folder {self.input_dir} does not exist: run `ess fetch` first or fix --input")
+
+    def input_root(self) -> Path:
+        return Path(self.input_dir) if self.input_dir else paths.sample_dir(self.departement)
+
+    def run_dir(self) -> Path:
+        return paths.runs_dir() / f"dep{self.departement}" / self.run_id
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["synthetic"] = self.synthetic
+        return d
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    manifest_path: Path
+    manifest: dict
+
+    def summary(self) -> str:
+        m = self.manifest
+        lines = [f"run {self.config.run_id} — département {self.config.departement}, perimeter "
+                 f"{self.config.perimetre}{' (SYNTHETIC SAMPLE)' if self.config.synthetic else ''}"]
+        for key, value in m.get("millesimes", {}).items():
+            lines.append(f"  {key}: {value}")
+        for source, files in m.get("sources", {}).items():
+            for f in files:
+                lines.append(
+                    f"  {source} {Path(f['file']).name}: read {f['rows_read']}, staged {f['rows_staged']}, "
+                    f"rejected {f['rows_rejected_total']}, out of scope {f['rows_out_of_scope']}"
+                )
+        for key, value in m.get("headline", {}).items():
+            lines.append(f"  {key}: {value}")
+        if m.get("outputs"):
+            lines.append(f"  outputs: {m['outputs'].get('warehouse')}")
+        lines.append(f"  manifest: {self.manifest_path}")
+        return "\n".join(lines)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+SOURCES = ("territoires", "sirene", "urssaf")
+
+
+def resolve_inputs(config: RunConfig) -> dict[str, Path | None]:
+    """Find (or, for the sample, generate) the snapshot of every source, and fix the run's millésimes."""
+    from transforms.staging import snapshot_dir
+
+    root = config.input_root()
+    if config.synthetic and not (root / "SYNTHETIC.md").exists():
+        from sources.sample import write_sample
+
+        write_sample(root, departement=config.departement)
+    inputs: dict[str, Path | None] = {
+        "sirene": snapshot_dir(root, "sirene", config.millesime),
+        "urssaf": snapshot_dir(root, "urssaf", config.annee_urssaf and str(config.annee_urssaf)),
+    }
+    try:
+        inputs["territoires"] = snapshot_dir(root, "territoires", config.annee_cog and str(config.annee_cog))
+    except UserError:
+        if config.annee_cog is not None and config.input_dir is not None:
+            raise
+        inputs["territoires"] = None  # the committed COG reference
+    config.millesime = inputs["sirene"].name
+    config.annee_urssaf = int(inputs["urssaf"].name)
+    if inputs["territoires"] is not None:
+        config.annee_cog = int(inputs["territoires"].name)
+    elif config.annee_cog is None:
+        config.annee_cog = latest_reference_cog()
+    return inputs
+
+
+def latest_reference_cog() -> int:
+    years = sorted(int(p.stem.split("_")[1]) for p in paths.REFERENCE_DIR.glob(COMMUNES_GLOB)
+                   if re.fullmatch(r"communes_\d{4}\.csv", p.name))
+    if not years:
+        raise UserError(f"no commune reference in {paths.REFERENCE_DIR}: run `ess build-reference`")
+    return years[-1]
+
+
+def params_of(config: RunConfig) -> dict:
+    return {
+        "departement": config.departement,
+        "millesime": config.millesime,
+        "annee_urssaf": config.annee_urssaf,
+        "annee_cog": config.annee_cog,
+        "perimetre": config.perimetre,
+        "synthetic": config.synthetic,
+        "run_id": config.run_id,
+    }
+
+
+def run(config: RunConfig) -> RunResult:
+    """The whole pipeline, step after step, without Prefect (flows/ composes the same steps with Prefect)."""
+    from transforms.checks import check
+    from transforms.core import build_core
+    from transforms.outputs import build_outputs
+    from transforms.publish import publish
+    from transforms.staging import stage_source
+
+    inputs = resolve_inputs(config)
+    params = params_of(config)
+    run_dir = config.run_dir()
+    staged = [stage_source(s, inputs[s], params, run_dir / "staging") for s in SOURCES]
+    staging = staged[0].merged(*staged[1:])
+    core = build_core({k: Path(v) for k, v in staging.tables.items()}, params, run_dir / "core")
+    built = staging.merged(core)
+    out = build_outputs({k: Path(v) for k, v in built.tables.items()}, params, run_dir / "out")
+    everything = built.merged(out)
+    checks = check(everything.tables, params)
+    manifest = run_manifest(config, inputs, everything, checks)
+    published = publish(everything.tables, params, manifest, Path(config.warehouse_dir))
+    manifest["outputs"] = published
+    path = run_dir / "manifest.json"
+    write_json_atomic(path, manifest)
+    return RunResult(config, path, manifest)
+
+
+def run_manifest(config: RunConfig, inputs: dict, steps, checks: dict) -> dict:
+    """Provenance of a run: parameters, the snapshots and their checksums, row accounting, checks."""
+    from sources.download import read_manifest
+
+    snapshots = {}
+    for source, folder in inputs.items():
+        snapshots[source] = {"dossier": str(folder) if folder else "data/reference (COG committed)",
+                             "manifest": read_manifest(folder) if folder else None}
+    return {
+        "run_id": config.run_id,
+        "parametres": config.to_dict(),
+        "synthetic": config.synthetic,
+        "millesimes": {"sirene": config.millesime, "urssaf": config.annee_urssaf, "cog": config.annee_cog},
+        "snapshots": snapshots,
+        "sources": {k: v for k, v in steps.stats.items() if k in SOURCES},
+        "steps": {k: v for k, v in steps.stats.items() if k not in SOURCES},
+        "checks": checks,
+        "tables": steps.tables,
+    }
