@@ -1,0 +1,73 @@
+"""The shared SQL runner: staging rejects are routed, never dropped; parameters are bound by name."""
+
+import pytest
+
+from ess import db
+from ess.accounting import FileStats, ReconciliationError
+
+
+@pytest.fixture
+def sql_dir(tmp_path, monkeypatch):
+    (tmp_path / "staging").mkdir()
+    monkeypatch.setattr(db, "SQL_DIR", tmp_path)
+    return tmp_path
+
+
+def test_staging_rows_with_a_reason_go_to_rejects(sql_dir):
+    (sql_dir / "staging" / "staging_demo.sql").write_text(
+        """WITH src AS (SELECT * FROM (VALUES ('001', 1), ('x2', 2), ('003', -1)) t(code, n))
+        SELECT code, n,
+               CASE WHEN NOT regexp_full_match(code, '\\d{3}') THEN 'code mal formé'
+                    WHEN n < $minimum THEN 'valeur négative' END AS _motif_rejet
+        FROM src"""
+    )
+    con = db.connect()
+    result = db.build_staging_table(con, "staging_demo", key="code", fichier="demo.csv", minimum=0)
+    assert result == {"staged": 1, "rejected": {"code mal formé": 1, "valeur négative": 1}}
+    assert con.execute("SELECT code FROM staging_demo").fetchall() == [("001",)]
+    rejects = con.execute("SELECT cle, motif_rejet, fichier FROM staging_rejets ORDER BY cle").fetchall()
+    assert rejects == [("003", "valeur négative", "demo.csv"), ("x2", "code mal formé", "demo.csv")]
+    # a re-run replaces the table's rejects instead of appending them twice
+    db.build_staging_table(con, "staging_demo", key="code", fichier="demo.csv", minimum=0)
+    assert con.execute("SELECT count(*) FROM staging_rejets").fetchone()[0] == 2
+
+
+def test_missing_parameter_and_missing_reject_column_are_clear(sql_dir):
+    (sql_dir / "staging" / "staging_plain.sql").write_text("SELECT $a AS a")
+    con = db.connect()
+    with pytest.raises(KeyError, match=r"\['a'\]"):
+        db.build_table(con, "staging_plain")
+    with pytest.raises(ValueError, match="_motif_rejet"):
+        db.build_staging_table(con, "staging_plain", key="a", fichier="f", a=1)
+    with pytest.raises(FileNotFoundError, match="staging_nothing.sql"):
+        db.build_table(con, "staging_nothing")
+
+
+def test_identifiers_are_checked():
+    with pytest.raises(ValueError):
+        db.identifier("x; DROP TABLE y")
+
+
+def test_export_and_attach_round_trip_with_metadata(tmp_path):
+    import pyarrow.parquet as pq
+
+    con = db.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('2A004', 3), ('01001', 1)) v(code, n)")
+    written = db.export_tables(con, ["t"], tmp_path, metadata={"ess:synthetic": "true"})
+    assert pq.read_metadata(written["t"]).metadata[b"ess:synthetic"] == b"true"
+    assert not list(tmp_path.glob(".*tmp"))
+    con2 = db.connect()
+    db.attach_tables(con2, {"t": written["t"]})
+    assert con2.execute("SELECT code FROM t").fetchall() == [("01001",), ("2A004",)]  # ordered, zeros kept
+    first = open(written["t"], "rb").read()
+    db.export_tables(con, ["t"], tmp_path, metadata={"ess:synthetic": "true"})
+    assert open(written["t"], "rb").read() == first  # same inputs, same bytes
+
+
+def test_accounting_identity():
+    stats = FileStats("s", "t", "f.csv", "2026-10", rows_read=10, rows_out_of_scope=3, rows_staged=5,
+                      rows_rejected={"a": 2})
+    stats.check()
+    stats.rows_staged = 4
+    with pytest.raises(ReconciliationError, match="10 rows read but 4 staged"):
+        stats.check()
