@@ -1,0 +1,396 @@
+"""URSSAF open data (open.urssaf.fr): private-sector employers of the régime général, outside agriculture.
+
+Two deliverables, both the portal's CSV export (`;`-separated, UTF-8, sometimes with a BOM, field names as headers):
+- `ess_departement`: official ESS employment by département × champ ESS × famille ESS × year (long, since 1998): the
+  calibration target of the SIRENE estimate and the long time series.
+- `commune_ape`: every employer by commune × APE, wide by year (`nombre_d_etablissements_YYYY`,
+  `effectifs_salaries_YYYY` for 2006…latest; the latest year moves with each release): the denominator.
+
+`load()` reads both by column NAME, keeps the rows of one département (filtered while reading, the rest counted as
+out of scope), and materialises `staging_urssaf_ess_departement` and `staging_urssaf_commune_ape` (long: one row
+per commune × APE × year) through the SQL files in sql/staging/, which type the text and give each unusable row its
+reason. Empty values stay NULL (secret or no data), never 0.
+
+Accounting of the wide file is per FILE row, before unpivoting: a file row is staged (it becomes one long row per
+year, values NULL where empty) or rejected as a whole (one entry in staging_rejets), and the long table is checked
+to hold exactly (staged file rows × years) rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from ess import db
+from ess.accounting import FileStats, ReconciliationError
+from ess.errors import InputFileError, UserError
+from ess.paths import REFERENCE_DIR
+from sources.base import Source, SourceFile
+
+log = logging.getLogger(__name__)
+
+PORTAL = "https://open.urssaf.fr"
+# Explicit delimiter and field names (not labels) as headers, whatever the portal's defaults become.
+EXPORT_URL = PORTAL + "/api/explore/v2.1/catalog/datasets/{dataset}/exports/csv?delimiter=%3B&use_labels=false"
+ESS_DEPARTEMENT_DATASET = "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements"
+COMMUNE_APE_DATASET = "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last"
+COMMUNE_APE_DATA_GOUV_ID = "5efd242c72595ba1a48628f2"
+
+SOURCE = Source(
+    name="urssaf",
+    title="Open data Urssaf — établissements employeurs et effectifs salariés du secteur privé "
+          "(ESS par département ; commune × APE)",
+    producer="URSSAF (Urssaf Caisse nationale, ex-Acoss)",
+    # What the portal and its data.gouv.fr mirror display for URSSAF datasets; the project notes also mention the
+    # Licence Ouverte for some mirrors: check the dataset page before republishing the raw files.
+    licence="Open Database License (ODbL) 1.0, as displayed by open.urssaf.fr (to re-check per dataset)",
+    homepage=PORTAL,
+    cadence="yearly (ESS table: end of year + ~250 days; commune × APE table: one new year column per release)",
+    millesime_format="YYYY",
+    dataset_id=COMMUNE_APE_DATA_GOUV_ID,  # data.gouv.fr mirror of the commune × APE table
+    files=(
+        SourceFile(
+            key="ess_departement",
+            filename=f"{ESS_DEPARTEMENT_DATASET}.csv",
+            url=EXPORT_URL.format(dataset=ESS_DEPARTEMENT_DATASET),
+            description="Nombre d'établissements, effectifs salariés moyens et masse salariale de l'ESS par "
+                        "département × famille ESS × année, depuis 1998 (long)",
+        ),
+        SourceFile(
+            key="commune_ape",
+            filename=f"{COMMUNE_APE_DATASET}.csv",
+            url=EXPORT_URL.format(dataset=COMMUNE_APE_DATASET),
+            description="Établissements et effectifs salariés (fin d'année) par commune × APE, large par année "
+                        f"depuis 2006 (data.gouv.fr dataset {COMMUNE_APE_DATA_GOUV_ID})",
+        ),
+    ),
+)
+
+# Headers of the portal export (field names). The sample generator writes exactly these.
+ESS_DEPARTEMENT_COLUMNS = (
+    "region", "ancienne_region", "departement", "champ_ess", "famille_ess", "annee", "code_region",
+    "code_ancienne_region", "code_departement", "nombre_d_etablissements", "effectifs_salaries_moyens",
+    "masse_salariale",
+)
+COMMUNE_APE_ID_COLUMNS = (
+    "region", "ancienne_region", "departement", "zone_d_emploi", "epci", "commune", "intitule_commune",
+    "grand_secteur_d_activite", "secteur_na17", "secteur_na38", "secteur_na88", "ape", "code_region",
+    "code_ancienne_region", "code_departement", "code_zone_d_emploi", "code_epci", "code_commune", "code_ape",
+)
+COMMUNE_APE_MEASURES = ("nombre_d_etablissements", "effectifs_salaries")
+COMMUNE_APE_FIRST_YEAR = 2006
+CSV_DELIMITER = ";"
+
+# The columns load() actually uses (the others may be missing without harm).
+_ESS_REQUIRED = (
+    "code_departement", "champ_ess", "famille_ess", "annee", "nombre_d_etablissements", "effectifs_salaries_moyens",
+    "masse_salariale",
+)
+_COMMUNE_APE_REQUIRED = ("code_departement", "code_zone_d_emploi", "code_epci", "code_commune", "code_ape")
+_YEAR_COLUMN = re.compile(r"^(nombre_d_etablissements|effectifs_salaries)_(\d{4})$")
+_DEPARTEMENT = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
+
+FAMILLES_CSV = REFERENCE_DIR / "urssaf_familles.csv"
+FAMILLES_COLUMNS = ("libelle_urssaf", "famille", "comment")
+# Codes a URSSAF label may map to: the four ESS families, the ESS total, the private sector outside the ESS, and a
+# total ('ensemble'; as famille_ess it means "total of the row's champ").
+FAMILLE_CODES = ("associations", "cooperatives", "mutuelles", "fondations", "ess", "hors_ess", "ensemble")
+
+# Labels are matched ignoring case, accents and repeated spaces ('COOPERATIVES' = 'Coopératives').
+_LABEL_KEY_MACRO = (
+    "CREATE OR REPLACE TEMP MACRO urssaf_cle_libelle(x) AS "
+    r"lower(strip_accents(trim(regexp_replace(x, '\s+', ' ', 'g'))))"
+)
+# The file's département code, as we compare it: '1' (leading zero lost by a spreadsheet) -> '01', '2a' -> '2A'.
+_DEPARTEMENT_OF_ROW = (
+    "CASE WHEN regexp_full_match(trim(code_departement), '[0-9]') THEN '0' || trim(code_departement) "
+    "ELSE upper(nullif(trim(code_departement), '')) END"
+)
+
+
+def commune_ape_year_columns(years: Iterable[int]) -> tuple[str, ...]:
+    """The wide value columns for these years, in the order the sample writes them."""
+    return tuple(f"{measure}_{year}" for year in years for measure in COMMUNE_APE_MEASURES)
+
+
+def commune_ape_columns(last_year: int, first_year: int = COMMUNE_APE_FIRST_YEAR) -> tuple[str, ...]:
+    """Full header of the commune × APE export whose year columns run first_year…last_year."""
+    return COMMUNE_APE_ID_COLUMNS + commune_ape_year_columns(range(first_year, last_year + 1))
+
+
+def normalise_departement(departement: str) -> str:
+    code = str(departement).strip().upper()
+    if len(code) == 1 and code.isdigit():
+        code = "0" + code
+    if not _DEPARTEMENT.match(code):
+        raise UserError(
+            f"unknown département {departement!r}: use an INSEE code such as 38, 01, 2A, 971 "
+            "(metropolitan codes have two characters)"
+        )
+    return code
+
+
+def source_path(snapshot_dir: Path, key: str) -> Path:
+    path = Path(snapshot_dir) / SOURCE.file(key).filename
+    if not path.is_file():
+        raise InputFileError(
+            f"URSSAF file missing: {path}. Download it with `ess fetch --source urssaf` "
+            f"(or generate the sample with `ess sample`); it is the portal export {SOURCE.file(key).url}"
+        )
+    return path
+
+
+def read_header(path: Path) -> list[str]:
+    """The header of a portal export: `;`-separated, UTF-8 with or without BOM."""
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as fh:
+            line = fh.readline()
+    except UnicodeDecodeError:
+        raise InputFileError(
+            f"{path}: the header is not UTF-8 text; download the file again from the portal "
+            "(`ess fetch --source urssaf`), do not re-save it from a spreadsheet"
+        ) from None
+    if not line.strip():
+        raise InputFileError(f"{path}: the file is empty (no header line); download it again")
+    header = [name.strip() for name in next(csv.reader([line], delimiter=CSV_DELIMITER))]
+    if len(header) == 1 and "," in header[0]:
+        raise InputFileError(
+            f"{path}: the header is ','-separated; the pipeline expects the portal's ';'-separated CSV export "
+            f"(`ess fetch --source urssaf`, or {EXPORT_URL.format(dataset='<dataset>')})"
+        )
+    dupes = sorted({name for name in header if name and header.count(name) > 1})
+    if dupes:
+        raise InputFileError(f"{path}: column(s) {dupes} appear more than once in the header")
+    return header
+
+
+def _require(path: Path, header: list[str], required: Iterable[str]) -> None:
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputFileError(
+            f"{path}: missing column(s) {missing} (header starts with {header[:6]}). The pipeline reads the "
+            "portal's CSV export with field names as headers (use_labels=false), "
+            "e.g. `ess fetch --source urssaf`"
+        )
+
+
+def year_columns(path: Path, header: list[str]) -> list[int]:
+    """The years of a commune × APE header; both measures must exist for every year."""
+    found: dict[str, set[int]] = {m: set() for m in COMMUNE_APE_MEASURES}
+    for name in header:
+        match = _YEAR_COLUMN.match(name)
+        if match:
+            found[match.group(1)].add(int(match.group(2)))
+    nb, eff = (found[m] for m in COMMUNE_APE_MEASURES)
+    if nb != eff:
+        lonely = [f"{m}_{y}" for m in COMMUNE_APE_MEASURES for y in sorted(found[m] - (nb & eff))]
+        raise InputFileError(
+            f"{path}: year column(s) {lonely} have no counterpart (every year needs both "
+            f"{COMMUNE_APE_MEASURES[0]}_YYYY and {COMMUNE_APE_MEASURES[1]}_YYYY)"
+        )
+    if not nb:
+        raise InputFileError(
+            f"{path}: no year column (expected {COMMUNE_APE_MEASURES[0]}_YYYY and {COMMUNE_APE_MEASURES[1]}_YYYY)"
+        )
+    return sorted(nb)
+
+
+def latest_year(snapshot_dir: Path) -> int:
+    """Latest year of the commune × APE table of a snapshot, read from its header."""
+    path = source_path(snapshot_dir, "commune_ape")
+    return year_columns(path, read_header(path))[-1]
+
+
+def read_familles(path: Path = FAMILLES_CSV) -> dict[str, str]:
+    """libelle_urssaf -> famille code, checked (the CSV is edited by hand)."""
+    mapping: dict[str, str] = {}
+    with Path(path).open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != FAMILLES_COLUMNS:
+            raise UserError(f"{path}: header must be {','.join(FAMILLES_COLUMNS)}; found {reader.fieldnames}")
+        for line, row in enumerate(reader, start=2):
+            label, famille = (row["libelle_urssaf"] or "").strip(), (row["famille"] or "").strip()
+            if not label or famille not in FAMILLE_CODES:
+                raise UserError(
+                    f"{path}, line {line}: need a libelle_urssaf and a famille among {list(FAMILLE_CODES)}; "
+                    f"found {label!r} -> {famille!r}"
+                )
+            mapping[label] = famille
+    return mapping
+
+
+def _load_familles(con, path: Path = FAMILLES_CSV) -> None:
+    """ref_urssaf_familles(cle, famille): one row per match key; two labels with the same key must agree."""
+    con.execute(_LABEL_KEY_MACRO)
+    con.execute("CREATE OR REPLACE TEMP TABLE _urssaf_familles_csv (libelle_urssaf VARCHAR, famille VARCHAR)")
+    con.executemany("INSERT INTO _urssaf_familles_csv VALUES (?, ?)", list(read_familles(path).items()))
+    clash = con.execute(
+        """SELECT urssaf_cle_libelle(libelle_urssaf) AS cle, list(DISTINCT famille ORDER BY famille),
+                  list(libelle_urssaf ORDER BY libelle_urssaf)
+           FROM _urssaf_familles_csv GROUP BY 1 HAVING count(DISTINCT famille) > 1 ORDER BY 1"""
+    ).fetchall()
+    if clash:
+        raise UserError(f"{path}: labels {clash[0][2]} are the same label (case and accents aside) but map to "
+                        f"different familles {clash[0][1]}; keep one")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE ref_urssaf_familles AS
+           SELECT DISTINCT urssaf_cle_libelle(libelle_urssaf) AS cle, famille FROM _urssaf_familles_csv"""
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reader(header: list[str]) -> tuple[str, dict]:
+    """read_csv(...) of a portal export, every column as VARCHAR, named from its own header (no sniffing)."""
+    columns = {(name or f"_colonne_vide_{i}"): "VARCHAR" for i, name in enumerate(header)}
+    sql = (
+        f"read_csv($path, delim='{CSV_DELIMITER}', quote='\"', escape='\"', header=true, auto_detect=false, "
+        "columns=$columns, encoding='utf-8')"
+    )
+    return sql, columns
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _read_departement(con, path: Path, header: list[str], columns: list[str], table: str,
+                      departement: str) -> tuple[int, int]:
+    """Copy the département's rows (and rows with no département code, to be rejected) into a temp table.
+
+    Returns (rows in the file, rows kept). Two scans of the file: one counts, one filters.
+    """
+    reader, types = _reader(header)
+    params = {"path": str(path), "columns": types}
+    select = ", ".join(_quote(c) for c in columns)
+    try:
+        total = con.execute(f"SELECT count(*) FROM {reader}", params).fetchone()[0]
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {db.identifier(table)} AS
+                SELECT row_number() OVER () AS _ligne, {select} FROM {reader}
+                WHERE {_DEPARTEMENT_OF_ROW} = $departement OR {_DEPARTEMENT_OF_ROW} IS NULL""",
+            {**params, "departement": departement},
+        )
+    except duckdb.Error as exc:
+        raise InputFileError(
+            f"{path}: cannot be read as the portal's ';'-separated UTF-8 CSV export ({exc}). "
+            "Download it again with `ess fetch --source urssaf`."
+        ) from None
+    kept = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return total, kept
+
+
+def _check_labels(con, path: Path) -> None:
+    unknown = [
+        r[0]
+        for r in con.execute(
+            """SELECT DISTINCT trim(label) FROM (
+                   SELECT champ_ess AS label FROM raw_urssaf_ess_departement
+                   UNION ALL SELECT famille_ess FROM raw_urssaf_ess_departement)
+               WHERE nullif(trim(label), '') IS NOT NULL
+                 AND urssaf_cle_libelle(label) NOT IN (SELECT cle FROM ref_urssaf_familles)
+               ORDER BY 1"""
+        ).fetchall()
+    ]
+    if unknown:
+        raise UserError(
+            f"{path.name}: URSSAF label(s) {unknown} (columns champ_ess / famille_ess) are not in {FAMILLES_CSV}. "
+            f"Add one line per label (libelle_urssaf,famille,comment) with famille among {list(FAMILLE_CODES)}, "
+            "then run again."
+        )
+
+
+def null_counts(con, table: str, columns: Iterable[str]) -> dict[str, int]:
+    """How many NULLs (empty in the file: secret or no data) each measure column holds."""
+    cols = list(columns)
+    exprs = ", ".join(f"count(*) - count({db.identifier(c)})" for c in cols)
+    values = con.execute(f"SELECT {exprs} FROM {db.identifier(table)}").fetchone()
+    return dict(zip(cols, values))
+
+
+def _stats(table: str, path: Path, snapshot_dir: Path, total: int, kept: int) -> FileStats:
+    return FileStats(source=SOURCE.name, table=table, file=str(path), millesime=Path(snapshot_dir).name,
+                     sha256=_sha256(path), rows_read=total, rows_out_of_scope=total - kept)
+
+
+def load_ess_departement(con, snapshot_dir: Path, *, departement: str) -> FileStats:
+    """staging_urssaf_ess_departement: the département's rows, every year, families mapped to our codes."""
+    table = "staging_urssaf_ess_departement"
+    path = source_path(snapshot_dir, "ess_departement")
+    header = read_header(path)
+    _require(path, header, _ESS_REQUIRED)
+    _load_familles(con)
+    total, kept = _read_departement(con, path, header, list(_ESS_REQUIRED), "raw_urssaf_ess_departement",
+                                    departement)
+    _check_labels(con, path)
+    result = db.build_staging_table(con, table, key="annee", fichier=str(path), departement=departement)
+    stats = _stats(table, path, snapshot_dir, total, kept)
+    stats.rows_staged, stats.rows_rejected = result["staged"], result["rejected"]
+    stats.check()
+    if kept == 0:
+        log.warning("%s: no row for département %s (URSSAF covers neither Mayotte nor the MSA)", path.name,
+                    departement)
+    log.info("%s: %d rows staged for %s; empty values kept as NULL: %s", path.name, stats.rows_staged, departement,
+             null_counts(con, table, ("nb_etablissements", "effectifs_salaries", "masse_salariale")))
+    return stats
+
+
+def load_commune_ape(con, snapshot_dir: Path, *, departement: str, annee: int | None = None) -> FileStats:
+    """staging_urssaf_commune_ape: the département's commune × APE rows, one long row per year (or only `annee`)."""
+    table = "staging_urssaf_commune_ape"
+    path = source_path(snapshot_dir, "commune_ape")
+    header = read_header(path)
+    _require(path, header, _COMMUNE_APE_REQUIRED)
+    years = year_columns(path, header)
+    if annee is not None:
+        if int(annee) not in years:
+            raise UserError(
+                f"{path.name} has no column for year {annee}: its years are {years[0]}…{years[-1]}. "
+                "Choose one of those or download a newer release (`ess fetch --source urssaf`)."
+            )
+        years = [int(annee)]
+    columns = list(_COMMUNE_APE_REQUIRED) + list(commune_ape_year_columns(years))
+    total, kept = _read_departement(con, path, header, columns, "raw_urssaf_commune_ape", departement)
+    result = db.build_staging_table(con, table, key="code_commune", fichier=str(path), departement=departement)
+    stats = _stats(table, path, snapshot_dir, total, kept)
+    # The SQL emits one reject per rejected FILE row, so file rows staged = kept - rejected.
+    stats.rows_rejected = result["rejected"]
+    stats.rows_staged = kept - stats.rejected_total
+    stats.check()
+    expected_long = stats.rows_staged * len(years)
+    if result["staged"] != expected_long:
+        raise ReconciliationError(
+            f"{path}: {stats.rows_staged} file rows staged × {len(years)} years should give {expected_long} rows "
+            f"in {table}, found {result['staged']}; this is a bug, please report it with this file"
+        )
+    if kept == 0:
+        log.warning("%s: no row for département %s (URSSAF does not cover Mayotte)", path.name, departement)
+    log.info("%s: %d file rows -> %d rows (%d years %s…%s) for %s; empty values kept as NULL: %s", path.name,
+             stats.rows_staged, result["staged"], len(years), years[0], years[-1], departement,
+             null_counts(con, table, ("nb_etablissements", "effectifs_salaries")))
+    return stats
+
+
+def load(con, snapshot_dir: Path, *, departement: str, annee: int | None = None) -> list[FileStats]:
+    """Stage both URSSAF files of a snapshot for one département.
+
+    `annee` keeps only that year of the commune × APE table (None: every year of the file); the ESS département
+    series is small and always staged whole, being the long time series and the calibration target.
+    """
+    departement = normalise_departement(departement)
+    return [
+        load_ess_departement(con, snapshot_dir, departement=departement),
+        load_commune_ape(con, snapshot_dir, departement=departement, annee=annee),
+    ]

@@ -1,0 +1,94 @@
+-- staging_urssaf_ess_departement: URSSAF's official ESS employment of one département, one row per file row
+-- (annee × champ ESS × famille ESS), typed; champ and famille as our codes.
+-- Prepared by sources/urssaf.py: raw_urssaf_ess_departement (the file's rows of the département, every column
+-- VARCHAR, plus _ligne), ref_urssaf_familles(cle, famille) from data/reference/urssaf_familles.csv, and the macro
+-- urssaf_cle_libelle() (label match key: case, accents and spaces ignored). Parameter: $departement.
+-- Output codes: champ_ess in ('ess', 'hors_ess', 'ensemble'); famille_ess in ('associations', 'cooperatives',
+-- 'mutuelles', 'fondations') or, for a total row, the champ's code ('ess', 'hors_ess', 'ensemble').
+-- Empty numbers stay NULL (not 0).
+WITH brut AS (
+    SELECT
+        _ligne,
+        nullif(trim(code_departement), '') AS code_departement_texte,
+        nullif(trim(annee), '') AS annee_texte,
+        nullif(trim(champ_ess), '') AS champ_texte,
+        nullif(trim(famille_ess), '') AS famille_texte,
+        nullif(trim(nombre_d_etablissements), '') AS nb_texte,
+        nullif(trim(effectifs_salaries_moyens), '') AS eff_texte,
+        nullif(trim(masse_salariale), '') AS masse_texte
+    FROM raw_urssaf_ess_departement
+),
+
+typee AS (
+    SELECT
+        b.*,
+        -- 'YYYY' (or a date 'YYYY-MM-DD' if the portal ever exports the year as a date)
+        CASE WHEN regexp_full_match(b.annee_texte, '[0-9]{4}(-[0-9]{2}-[0-9]{2})?')
+             THEN CAST(left(b.annee_texte, 4) AS INTEGER) END AS annee,
+        TRY_CAST(b.nb_texte AS DOUBLE) AS nb_etablissements,
+        TRY_CAST(b.eff_texte AS DOUBLE) AS effectifs_salaries,
+        TRY_CAST(b.masse_texte AS DOUBLE) AS masse_salariale,
+        c.famille AS champ_code,
+        f.famille AS famille_code,
+        -- the champ a family belongs to
+        CASE WHEN f.famille IN ('associations', 'cooperatives', 'mutuelles', 'fondations', 'ess') THEN 'ess'
+             WHEN f.famille = 'hors_ess' THEN 'hors_ess' END AS champ_de_famille
+    FROM brut AS b
+    LEFT JOIN ref_urssaf_familles AS c ON c.cle = urssaf_cle_libelle(b.champ_texte)
+    LEFT JOIN ref_urssaf_familles AS f ON f.cle = urssaf_cle_libelle(b.famille_texte)
+),
+
+codee AS (
+    SELECT
+        *,
+        -- champ from the champ label, else from the family; an empty or 'ensemble' famille is the champ's total
+        CASE WHEN champ_code IN ('ess', 'hors_ess') THEN champ_code
+             ELSE coalesce(champ_de_famille, champ_code, CASE WHEN famille_code = 'ensemble' THEN 'ensemble' END)
+        END AS champ_ess
+    FROM typee
+),
+
+controlee AS (
+    SELECT
+        *,
+        CASE WHEN famille_code IS NULL OR famille_code = 'ensemble' THEN champ_ess ELSE famille_code END
+            AS famille_ess,
+        CASE
+            WHEN code_departement_texte IS NULL THEN 'code_departement manquant'
+            WHEN annee IS NULL THEN 'annee invalide'
+            WHEN champ_texte IS NULL AND famille_texte IS NULL THEN 'champ_ess et famille_ess manquants'
+            WHEN champ_code NOT IN ('ess', 'hors_ess', 'ensemble') THEN 'champ_ess inattendu'
+            WHEN champ_code IN ('ess', 'hors_ess') AND champ_de_famille IS NOT NULL AND champ_de_famille <> champ_code
+                THEN 'champ_ess et famille_ess incohérents'
+            WHEN (nb_texte IS NOT NULL AND (nb_etablissements IS NULL OR NOT isfinite(nb_etablissements)))
+              OR (eff_texte IS NOT NULL AND (effectifs_salaries IS NULL OR NOT isfinite(effectifs_salaries)))
+              OR (masse_texte IS NOT NULL AND (masse_salariale IS NULL OR NOT isfinite(masse_salariale)))
+                THEN 'valeur non numérique'
+            WHEN nb_etablissements < 0 OR effectifs_salaries < 0 OR masse_salariale < 0 THEN 'valeur négative'
+        END AS motif
+    FROM codee
+),
+
+-- Two usable rows for the same (annee, champ, famille) would be counted twice by the calibration: reject both,
+-- there is no telling which one is right.
+dedoublonnee AS (
+    SELECT
+        *,
+        CASE WHEN motif IS NULL
+                  AND sum(CASE WHEN motif IS NULL THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY annee, champ_ess, famille_ess) > 1
+             THEN 'doublon (annee, champ_ess, famille_ess)' ELSE motif END AS _motif_rejet
+    FROM controlee
+)
+
+SELECT
+    annee,
+    CASE WHEN code_departement_texte IS NOT NULL THEN $departement END AS code_departement,
+    champ_ess,
+    famille_ess,
+    nb_etablissements,
+    effectifs_salaries,
+    masse_salariale,
+    _motif_rejet
+FROM dedoublonnee
+ORDER BY annee, champ_ess, famille_ess, _ligne
