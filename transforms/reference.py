@@ -1,0 +1,247 @@
+"""Load the reference CSVs of data/reference/ into DuckDB as typed, checked tables named `ref_<name>`.
+
+The ESS perimeter, the NAF exclusions, the size-band intervals, the sector grouping and the URSSAF field are data a
+researcher edits; this module is the one place that reads them. Every file is checked before use (columns, types,
+allowed values, unique keys) and a bad row stops the run with a message naming the file, the row and the column.
+A run may point at another folder (`reference_dir`): files found there replace the committed ones, the others are
+taken from data/reference/.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pyarrow as pa
+
+from ess import db, paths
+from ess.errors import UserError
+
+FAMILLES_CJ = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes")
+PERIMETRES_CONTRAT = ("insee", "loi2014", "flag")  # the three columns of core_etablissements
+_ID = r"^[a-z][a-z0-9_]*$"
+_NAF_CODE = {
+    "division": r"^[0-9]{2}$",
+    "groupe": r"^[0-9]{2}\.[0-9]$",
+    "classe": r"^[0-9]{2}\.[0-9]{2}$",
+    "sous_classe": r"^[0-9]{2}\.[0-9]{2}[A-Z]$",
+}
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    type: str = "VARCHAR"  # VARCHAR | BOOLEAN | DOUBLE | INTEGER
+    pattern: str | None = None
+    values: tuple[str, ...] | None = None
+    required: bool = True  # empty cell is an error
+    minimum: float | None = None
+
+
+@dataclass(frozen=True)
+class RefSpec:
+    file: str
+    columns: tuple[Col, ...]
+    key: tuple[str, ...]
+    row_check: Callable[[dict], str | None] | None = None  # returns an error message or None
+    table_check: Callable[[list[dict]], str | None] | None = None
+
+
+def _check_band(row: dict) -> str | None:
+    lo, hi, mid = row["effectif_bas"], row["effectif_haut"], row["effectif_central"]
+    if not lo <= mid <= hi:
+        return f"effectif_central {mid} must lie within [effectif_bas {lo}, effectif_haut {hi}]"
+    return None
+
+
+def _check_bands(rows: list[dict]) -> str | None:
+    missing = {"NN", "00", "VIDE"} - {r["tranche"] for r in rows}
+    if missing:
+        return f"bands {sorted(missing)} are missing (NN, 00 and VIDE — the empty band — are required)"
+    return None
+
+
+def _check_exclusion(row: dict) -> str | None:
+    if not re.match(_NAF_CODE[row["niveau"]], row["code"]):
+        return f"code {row['code']!r} is not a NAF {row['niveau']} code (expected like {_example(row['niveau'])})"
+    return None
+
+
+def _example(niveau: str) -> str:
+    return {"division": "84", "groupe": "94.9", "classe": "94.91", "sous_classe": "94.91Z"}[niveau]
+
+
+def _check_perimetres(rows: list[dict]) -> str | None:
+    names = {r["perimetre"] for r in rows}
+    missing = set(PERIMETRES_CONTRAT) - names
+    if missing:
+        return (f"perimeters {sorted(missing)} are missing: insee, loi2014 and flag are part of the output "
+                "contract (columns perimetre_insee…); add new perimeters beside them")
+    defaults = [r["perimetre"] for r in rows if r["par_defaut"]]
+    if len(defaults) != 1:
+        return f"exactly one perimeter must have par_defaut = true (found {defaults or 'none'})"
+    return None
+
+
+SPECS: dict[str, RefSpec] = {
+    "perimetre_familles": RefSpec(
+        "perimetre_familles.csv",
+        (Col("categorie_juridique", pattern=r"^[0-9]{4}$"), Col("libelle", required=False),
+         Col("famille", values=FAMILLES_CJ), Col("confiance", values=("haute", "moyenne", "faible")),
+         Col("inclus_par_defaut", "BOOLEAN"), Col("commentaire", required=False)),
+        key=("categorie_juridique",),
+    ),
+    "perimetre_exclusions_naf": RefSpec(
+        "perimetre_exclusions_naf.csv",
+        (Col("regle", pattern=_ID), Col("nomenclature", values=("NAFRev2", "NAF2025")),
+         Col("niveau", values=tuple(_NAF_CODE)), Col("code"), Col("libelle", required=False),
+         Col("actif", "BOOLEAN"), Col("commentaire", required=False)),
+        key=("regle", "nomenclature", "code"),
+        row_check=_check_exclusion,
+    ),
+    "perimetres": RefSpec(
+        "perimetres.csv",
+        (Col("perimetre", pattern=_ID), Col("libelle", required=False), Col("par_defaut", "BOOLEAN"),
+         Col("familles_cj", values=("defaut", "toutes", "aucune")), Col("unites_flag_o", "BOOLEAN"),
+         Col("exclusions_naf", "BOOLEAN"), Col("description", required=False)),
+        key=("perimetre",),
+        table_check=_check_perimetres,
+    ),
+    "tranches_effectifs": RefSpec(
+        "tranches_effectifs.csv",
+        (Col("tranche", pattern=r"^(NN|[0-9]{2}|VIDE)$"), Col("libelle", required=False),
+         Col("effectif_bas", "DOUBLE", minimum=0), Col("effectif_haut", "DOUBLE", minimum=0),
+         Col("effectif_central", "DOUBLE", minimum=0), Col("employeur", "BOOLEAN"),
+         Col("classe_taille", pattern=r"^[a-z0-9_]+$"), Col("commentaire", required=False)),
+        key=("tranche",),
+        row_check=_check_band,
+        table_check=_check_bands,
+    ),
+    "secteurs_ess": RefSpec(
+        "secteurs_ess.csv",
+        (Col("nomenclature", values=("NAFRev2", "NAF2025")), Col("division", pattern=r"^[0-9]{2}$"),
+         Col("section_a21", pattern=r"^[A-U]$"), Col("secteur_ess", pattern=_ID),
+         Col("libelle_secteur_ess", required=False)),
+        key=("nomenclature", "division"),
+    ),
+    "champ_urssaf": RefSpec(
+        "champ_urssaf.csv",
+        (Col("critere", values=("categorie_juridique_niveau1", "categorie_juridique", "naf_division")),
+         Col("code", pattern=r"^[0-9]{1,4}$"), Col("commentaire", required=False)),
+        key=("critere", "code"),
+    ),
+    # Files owned by other parts of the project, read here with the same checks.
+    "categories_juridiques": RefSpec(
+        "categories_juridiques.csv",
+        (Col("code", pattern=r"^[0-9]{4}$"), Col("libelle", required=False), Col("code_niveau2", required=False),
+         Col("libelle_niveau2", required=False), Col("code_niveau1", required=False),
+         Col("libelle_niveau1", required=False)),
+        key=("code",),
+    ),
+    "urssaf_familles": RefSpec(
+        "urssaf_familles.csv",
+        (Col("libelle_urssaf"),
+         Col("famille", values=FAMILLES_CJ + ("societes_commerciales_ess", "ess", "hors_ess", "ensemble"))),
+        key=("libelle_urssaf",),
+    ),
+}
+
+_ARROW = {"VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "DOUBLE": pa.float64(), "INTEGER": pa.int32()}
+_TRUE = {"true", "1", "oui", "vrai", "yes"}
+_FALSE = {"false", "0", "non", "faux", "no"}
+
+
+def reference_path(name: str, directory: str | Path | None = None) -> Path:
+    """The file of a reference table: the run's folder when it holds one, else data/reference/."""
+    spec = SPECS[name]
+    if directory is not None and (Path(directory) / spec.file).exists():
+        return Path(directory) / spec.file
+    return paths.REFERENCE_DIR / spec.file
+
+
+def _convert(value: str, col: Col, where: str):
+    value = value.strip()
+    if value == "":
+        if col.required:
+            raise UserError(f"{where}: column {col.name!r} is empty; fill it in")
+        return None
+    if col.type == "BOOLEAN":
+        low = value.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise UserError(f"{where}: column {col.name!r} = {value!r} is not a boolean; write true or false")
+    if col.type in ("DOUBLE", "INTEGER"):
+        try:
+            number = float(value) if col.type == "DOUBLE" else int(value)
+        except ValueError:
+            raise UserError(f"{where}: column {col.name!r} = {value!r} is not a number") from None
+        if col.minimum is not None and number < col.minimum:
+            raise UserError(f"{where}: column {col.name!r} = {value!r} must be >= {col.minimum:g}")
+        return number
+    if col.values is not None and value not in col.values:
+        raise UserError(f"{where}: column {col.name!r} = {value!r} is not allowed; use one of {list(col.values)}")
+    if col.pattern is not None and not re.match(col.pattern, value):
+        raise UserError(f"{where}: column {col.name!r} = {value!r} does not match {col.pattern}")
+    return value
+
+
+def read_reference(name: str, directory: str | Path | None = None) -> list[dict]:
+    """Read and check one reference CSV; returns typed rows (dicts)."""
+    spec = SPECS[name]
+    path = reference_path(name, directory)
+    if not path.exists():
+        raise UserError(f"reference file {path} is missing: restore it from the repository (git checkout -- {path})")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c.name for c in spec.columns if c.name not in header]
+        if missing:
+            raise UserError(f"{path}: columns {missing} are missing (expected {[c.name for c in spec.columns]})")
+        rows, seen = [], {}
+        for lineno, raw in enumerate(reader, start=2):
+            if not any((v or "").strip() for v in raw.values()):
+                continue  # blank line
+            where = f"{path}, line {lineno}"
+            row = {c.name: _convert(raw.get(c.name) or "", c, where) for c in spec.columns}
+            if spec.row_check and (message := spec.row_check(row)):
+                raise UserError(f"{where}: {message}")
+            key = tuple(row[k] for k in spec.key)
+            if key in seen:
+                raise UserError(f"{where}: duplicate {dict(zip(spec.key, key))} (first seen line {seen[key]}); "
+                                "keep one row per key")
+            seen[key] = lineno
+            rows.append(row)
+    if spec.table_check and (message := spec.table_check(rows)):
+        raise UserError(f"{path}: {message}")
+    return rows
+
+
+def load_reference(con, names: Iterable[str] | None = None, directory: str | Path | None = None) -> dict[str, int]:
+    """Create `ref_<name>` tables in `con` for the given reference files (all by default); returns row counts."""
+    counts = {}
+    for name in names or SPECS:
+        spec = SPECS[name]
+        rows = read_reference(name, directory)
+        arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], type=_ARROW[c.type]) for c in spec.columns})
+        table = db.identifier(f"ref_{name}")
+        con.register("_ref_upload", arrow)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _ref_upload")
+        finally:
+            con.unregister("_ref_upload")
+        counts[table] = len(rows)
+    return counts
+
+
+def perimetres(directory: str | Path | None = None) -> list[str]:
+    """Names of the defined perimeters (the CLI offers them)."""
+    return [r["perimetre"] for r in read_reference("perimetres", directory)]
+
+
+def default_perimetre(directory: str | Path | None = None) -> str:
+    return next(r["perimetre"] for r in read_reference("perimetres", directory) if r["par_defaut"])
