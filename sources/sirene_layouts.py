@@ -146,3 +146,43 @@ def official_filename(key: str, fmt: str) -> str:
 def csv_member_name(key: str) -> str:
     """The CSV inside the zip: StockEtablissement_utf8.zip holds StockEtablissement_utf8.csv."""
     return official_filename(key, "csv").removesuffix(".zip") + ".csv"
+
+
+# Columns the staging SQL uses, per file (official names). A column absent from an older layout is read as NULL;
+# the others are REQUIRED: a file without one is not a SIRENE stock of that kind (see required_columns).
+NEEDED_COLUMNS = {
+    "etablissements": (
+        "siren", "nic", "siret", "statutDiffusionEtablissement", "dateCreationEtablissement",
+        "trancheEffectifsEtablissement", "anneeEffectifsEtablissement", "dateDernierTraitementEtablissement",
+        "etablissementSiege", "codePostalEtablissement", "codeCommuneEtablissement",
+        "codePaysEtrangerEtablissement", "dateDebut", "etatAdministratifEtablissement", "enseigne1Etablissement",
+        "enseigne2Etablissement", "enseigne3Etablissement", "denominationUsuelleEtablissement",
+        "activitePrincipaleEtablissement", "nomenclatureActivitePrincipaleEtablissement",
+        "caractereEmployeurEtablissement", "activitePrincipaleNAF25Etablissement",
+    ),
+    "unites_legales": (
+        "siren", "statutDiffusionUniteLegale", "dateCreationUniteLegale", "prenom1UniteLegale",
+        "prenomUsuelUniteLegale", "trancheEffectifsUniteLegale", "anneeEffectifsUniteLegale",
+        "dateDernierTraitementUniteLegale", "categorieEntreprise", "dateDebut", "etatAdministratifUniteLegale",
+        "nomUniteLegale", "nomUsageUniteLegale", "denominationUniteLegale", "categorieJuridiqueUniteLegale",
+        "activitePrincipaleUniteLegale", "nomenclatureActivitePrincipaleUniteLegale", "nicSiegeUniteLegale",
+        "economieSocialeSolidaireUniteLegale", "societeMissionUniteLegale", "caractereEmployeurUniteLegale",
+        "activitePrincipaleNAF25UniteLegale",
+    ),
+    "etablissements_historique": (
+        "siren", "nic", "siret", "dateFin", "dateDebut", "etatAdministratifEtablissement",
+        "activitePrincipaleEtablissement", "nomenclatureActivitePrincipaleEtablissement",
+        "caractereEmployeurEtablissement",
+    ),
+    "unites_legales_historique": (
+        "siren", "dateFin", "dateDebut", "etatAdministratifUniteLegale", "categorieJuridiqueUniteLegale",
+        "activitePrincipaleUniteLegale", "nomenclatureActivitePrincipaleUniteLegale", "nicSiegeUniteLegale",
+        "economieSocialeSolidaireUniteLegale", "caractereEmployeurUniteLegale",
+    ),
+}
+
+
+def required_columns(key: str) -> tuple[str, ...]:
+    """The needed columns present in every known layout of the file: their absence is an input error."""
+    in_all = set.intersection(*(set(layout) for layout in LAYOUTS[key]))
+    return tuple(c for c in NEEDED_COLUMNS[key] if c in in_all)

@@ -1,0 +1,72 @@
+-- staging_sirene_etablissements_historique: periods [date_debut, date_fin) of the département's establishments.
+-- Reads raw_sirene_etablissements_historique, a view created by sources/sirene.py over the rows of
+-- StockEtablissementHistorique whose siret is a staged establishment's, every column as text.
+-- Outputs the contract columns (docs/CONTRIBUTING.md) and _motif_rejet: NULL for a kept row, else the reason.
+-- An empty dateDebut is legal (start of the oldest period unknown); an empty dateFin is the current period.
+WITH source AS (
+    SELECT * FROM raw_sirene_etablissements_historique
+),
+
+renamed AS (
+    SELECT
+        _ligne,
+        nullif(trim(siret), '') AS siret,
+        nullif(trim(siren), '') AS siren,
+        nullif(trim(nic), '') AS nic,
+        nullif(trim(dateDebut), '') AS date_debut_texte,
+        nullif(trim(dateFin), '') AS date_fin_texte,
+        nullif(trim(etatAdministratifEtablissement), '') AS etat_administratif,
+        nullif(trim(activitePrincipaleEtablissement), '') AS activite_principale,
+        nullif(trim(nomenclatureActivitePrincipaleEtablissement), '') AS nomenclature_activite,
+        nullif(trim(caractereEmployeurEtablissement), '') AS caractere_employeur
+    FROM source
+),
+
+typed AS (
+    SELECT
+        *,
+        CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
+        CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin
+    FROM renamed
+),
+
+checked AS (
+    SELECT
+        *,
+        CASE
+            WHEN siren IS NULL OR NOT regexp_full_match(siren, '[0-9]{9}') THEN 'siren invalide'
+            WHEN nic IS NULL OR NOT regexp_full_match(nic, '[0-9]{5}') THEN 'nic invalide'
+            WHEN siret IS NULL OR NOT regexp_full_match(siret, '[0-9]{14}') THEN 'siret invalide'
+            WHEN siret <> siren || nic THEN 'siret différent de siren + nic'
+            WHEN date_debut_texte IS NOT NULL AND date_debut IS NULL THEN 'date de début illisible'
+            WHEN date_fin_texte IS NOT NULL AND date_fin IS NULL THEN 'date de fin illisible'
+        END AS motif_ligne
+    FROM typed
+),
+
+deduplicated AS (
+    -- The same period twice: keep the first in the file.
+    SELECT
+        *,
+        CASE WHEN motif_ligne IS NULL THEN
+            row_number() OVER (PARTITION BY siret, date_debut, date_fin, motif_ligne IS NULL ORDER BY _ligne)
+        END AS rang_periode
+    FROM checked
+),
+
+final AS (
+    SELECT
+        siret,
+        siren,
+        nic,
+        date_debut,
+        date_fin,
+        etat_administratif,
+        activite_principale,
+        nomenclature_activite,
+        caractere_employeur,
+        coalesce(motif_ligne, CASE WHEN rang_periode > 1 THEN 'période en double' END) AS _motif_rejet
+    FROM deduplicated
+)
+
+SELECT * FROM final
