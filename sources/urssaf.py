@@ -94,7 +94,7 @@ _ESS_REQUIRED = (
 )
 _COMMUNE_APE_REQUIRED = ("code_departement", "code_zone_d_emploi", "code_epci", "code_commune", "code_ape")
 _YEAR_COLUMN = re.compile(r"^(nombre_d_etablissements|effectifs_salaries)_(\d{4})$")
-_DEPARTEMENT = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
+_DEPARTEMENT = re.compile(r"^(0[1-9]|1[0-9]|2[1-9]|[3-8][0-9]|9[0-5]|2A|2B|97[1-6])$")  # no "20": 2A/2B
 
 FAMILLES_CSV = REFERENCE_DIR / "urssaf_familles.csv"
 FAMILLES_COLUMNS = ("libelle_urssaf", "famille", "comment")

@@ -1,0 +1,367 @@
+"""URSSAF loader: tiny hand-made files in the portal's export format, answers computed by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ess import db
+from ess.errors import InputFileError, UserError
+from sources import urssaf
+
+ESS_FILE = urssaf.SOURCE.file("ess_departement").filename
+APE_FILE = urssaf.SOURCE.file("commune_ape").filename
+
+
+def _write(path: Path, header, rows, *, bom: bool = False) -> Path:
+    lines = [";".join(header)] + [";".join("" if v is None else str(v) for v in row) for row in rows]
+    path.write_text(("\ufeff" if bom else "") + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _ess_row(code_departement="38", champ="Oui", famille="Associations", annee=2023, nb="10", eff="100",
+             masse="1000"):
+    """A row of the ESS département table in ESS_DEPARTEMENT_COLUMNS order."""
+    return ["Région", "Ancienne région", "Département", champ, famille, annee, "84", "82", code_departement, nb, eff,
+            masse]
+
+
+def _ape_row(years, code_commune="38185", code_ape="8899B", values=None, code_departement=None):
+    """A row of the commune × APE table; values: {year: (nb, eff)}, missing years empty."""
+    values = values or {}
+    dep = code_departement if code_departement is not None else code_commune[:3 if code_commune[:2] == "97" else 2]
+    ids = {name: "" for name in urssaf.COMMUNE_APE_ID_COLUMNS}
+    ids.update(code_departement=dep, code_commune=code_commune, code_ape=code_ape, code_epci="200040715",
+               code_zone_d_emploi="8416", commune="Commune", ape="Libellé APE")
+    row = [ids[name] for name in urssaf.COMMUNE_APE_ID_COLUMNS]
+    for year in years:
+        row += list(values.get(year, (None, None)))
+    return row
+
+
+def _snapshot(tmp_path: Path, *, ess_rows=None, ape_rows=None, years=(2022, 2023, 2024), bom=False) -> Path:
+    snap = tmp_path / "urssaf" / "2025"
+    snap.mkdir(parents=True, exist_ok=True)
+    _write(snap / ESS_FILE, urssaf.ESS_DEPARTEMENT_COLUMNS, ess_rows if ess_rows is not None else [_ess_row()],
+           bom=bom)
+    header = urssaf.COMMUNE_APE_ID_COLUMNS + urssaf.commune_ape_year_columns(years)
+    _write(snap / APE_FILE, header, ape_rows if ape_rows is not None else [_ape_row(years)], bom=bom)
+    return snap
+
+
+def _load(snap: Path, departement="38", annee=None):
+    con = db.connect()
+    stats = urssaf.load(con, snap, departement=departement, annee=annee)
+    return con, {s.table: s for s in stats}
+
+
+def _long(con):
+    return con.execute(
+        "SELECT code_commune, code_ape, annee, nb_etablissements, effectifs_salaries "
+        "FROM staging_urssaf_commune_ape ORDER BY ALL"
+    ).fetchall()
+
+
+def _rejects(con, table):
+    return con.execute(
+        "SELECT cle, motif_rejet FROM staging_rejets WHERE table_staging = ? ORDER BY ALL", [table]
+    ).fetchall()
+
+
+# --- commune × APE: the long unpivot -------------------------------------------------------------------------
+
+def test_unpivot_two_ape_three_years_gives_six_rows_with_their_values(tmp_path):
+    years = (2022, 2023, 2024)
+    snap = _snapshot(tmp_path, ape_rows=[
+        _ape_row(years, "38185", "8899B", {2022: (3, 12), 2023: (4, 15), 2024: (4, 17)}),
+        _ape_row(years, "38185", "6201Z", {2022: (1, 2), 2023: (2, 30), 2024: (2, 31.5)}),
+    ])
+    con, stats = _load(snap)
+    assert _long(con) == [
+        ("38185", "6201Z", 2022, 1.0, 2.0),
+        ("38185", "6201Z", 2023, 2.0, 30.0),
+        ("38185", "6201Z", 2024, 2.0, 31.5),
+        ("38185", "8899B", 2022, 3.0, 12.0),
+        ("38185", "8899B", 2023, 4.0, 15.0),
+        ("38185", "8899B", 2024, 4.0, 17.0),
+    ]
+    row = con.execute("SELECT code_epci, code_zone_emploi FROM staging_urssaf_commune_ape LIMIT 1").fetchone()
+    assert row == ("200040715", "8416")
+    s = stats["staging_urssaf_commune_ape"]
+    assert (s.rows_read, s.rows_staged, s.rejected_total, s.rows_out_of_scope) == (2, 2, 0, 0)
+
+
+def test_staging_columns_and_types_follow_the_contract(tmp_path):
+    con, _ = _load(_snapshot(tmp_path))
+    assert con.execute("DESCRIBE staging_urssaf_commune_ape").fetchall() == [
+        (c, t, "YES", None, None, None) for c, t in [
+            ("code_commune", "VARCHAR"), ("code_epci", "VARCHAR"), ("code_zone_emploi", "VARCHAR"),
+            ("code_ape", "VARCHAR"), ("annee", "INTEGER"), ("nb_etablissements", "DOUBLE"),
+            ("effectifs_salaries", "DOUBLE")]
+    ]
+    assert [r[:2] for r in con.execute("DESCRIBE staging_urssaf_ess_departement").fetchall()] == [
+        ("annee", "INTEGER"), ("code_departement", "VARCHAR"), ("champ_ess", "VARCHAR"), ("famille_ess", "VARCHAR"),
+        ("nb_etablissements", "DOUBLE"), ("effectifs_salaries", "DOUBLE"), ("masse_salariale", "DOUBLE"),
+    ]
+
+
+def test_empty_values_are_null_not_zero(tmp_path):
+    years = (2022, 2023, 2024)
+    snap = _snapshot(tmp_path, ape_rows=[
+        _ape_row(years, "38185", "8899B", {2022: (None, None), 2023: (2, None), 2024: (0, 0)}),
+    ])
+    con, _ = _load(snap)
+    assert _long(con) == [
+        ("38185", "8899B", 2022, None, None),
+        ("38185", "8899B", 2023, 2.0, None),
+        ("38185", "8899B", 2024, 0.0, 0.0),  # a real zero stays a zero
+    ]
+    assert urssaf.null_counts(con, "staging_urssaf_commune_ape", ["nb_etablissements", "effectifs_salaries"]) == {
+        "nb_etablissements": 1, "effectifs_salaries": 2}
+
+
+def test_departement_filter_corsica_and_overseas(tmp_path):
+    years = (2023, 2024)
+    ape_rows = [
+        _ape_row(years, "38185", values={2023: (1, 1)}),
+        _ape_row(years, "2A004", values={2023: (2, 20)}),
+        _ape_row(years, "2A004", "6201Z", values={2023: (3, 30)}),
+        _ape_row(years, "2B033", values={2023: (4, 40)}),
+        _ape_row(years, "97101", values={2023: (5, 50)}),
+    ]
+    ess_rows = [_ess_row("38"), _ess_row("2A", nb="7"), _ess_row("2B"), _ess_row("971", nb="9")]
+    snap = _snapshot(tmp_path, ess_rows=ess_rows, ape_rows=ape_rows, years=years)
+
+    con, stats = _load(snap, departement="2a")  # the parameter is normalised like the CLI does
+    assert {r[0] for r in _long(con)} == {"2A004"}
+    assert len(_long(con)) == 2 * 2
+    assert (stats["staging_urssaf_commune_ape"].rows_out_of_scope, stats["staging_urssaf_commune_ape"].rows_staged) \
+        == (3, 2)
+    assert con.execute("SELECT code_departement, nb_etablissements FROM staging_urssaf_ess_departement").fetchall() \
+        == [("2A", 7.0)]
+    assert stats["staging_urssaf_ess_departement"].rows_out_of_scope == 3
+
+    con, stats = _load(snap, departement="971")
+    assert {r[0] for r in _long(con)} == {"97101"}
+    assert con.execute("SELECT nb_etablissements FROM staging_urssaf_ess_departement").fetchall() == [(9.0,)]
+    assert stats["staging_urssaf_commune_ape"].rows_out_of_scope == 4
+
+
+def test_unknown_departement_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="unknown département '20'"):
+        _load(_snapshot(tmp_path), departement="20")
+
+
+def test_bom_is_ignored(tmp_path):
+    years = (2023,)
+    rows = [_ape_row(years, values={2023: (2, 5)})]
+    con_plain, _ = _load(_snapshot(tmp_path / "plain", ape_rows=rows, years=years))
+    con_bom, stats = _load(_snapshot(tmp_path / "bom", ape_rows=rows, years=years, bom=True))
+    assert _long(con_bom) == _long(con_plain) == [("38185", "8899B", 2023, 2.0, 5.0)]
+    assert con_bom.execute("SELECT count(*) FROM staging_urssaf_ess_departement").fetchone()[0] == 1
+    assert stats["staging_urssaf_ess_departement"].rows_staged == 1
+
+
+def test_malformed_commune_codes_are_rejected_with_their_reason(tmp_path):
+    years = (2023, 2024)
+    snap = _snapshot(tmp_path, years=years, ape_rows=[
+        _ape_row(years, "38185", values={2023: (1, 1)}),
+        _ape_row(years, "3818", code_departement="38"),  # truncated
+        _ape_row(years, "38A85", code_departement="38"),
+        _ape_row(years, "", code_departement="38"),
+        _ape_row(years, "73065", code_departement="38"),  # says Isère, is in Savoie
+        _ape_row(years, "38186", "88.99B"),  # a dotted APE is normalised, not rejected
+        _ape_row(years, "38187", "889"),
+    ])
+    con, stats = _load(snap)
+    assert _rejects(con, "staging_urssaf_commune_ape") == [
+        ("3818", "code_commune invalide"),
+        ("38187", "code_ape invalide"),
+        ("38A85", "code_commune invalide"),
+        ("73065", "code_commune hors du département"),
+        (None, "code_commune invalide"),
+    ]
+    assert {r[0] for r in _long(con)} == {"38185", "38186"}
+    assert {r[1] for r in _long(con)} == {"8899B"}
+    s = stats["staging_urssaf_commune_ape"]
+    assert s.rows_rejected == {"code_commune invalide": 3, "code_commune hors du département": 1,
+                               "code_ape invalide": 1}
+    assert (s.rows_read, s.rows_staged) == (7, 2)
+
+
+def test_unparseable_and_negative_values_reject_the_whole_file_row(tmp_path):
+    years = (2022, 2023, 2024)
+    snap = _snapshot(tmp_path, years=years, ape_rows=[
+        _ape_row(years, "38185", values={2022: (1, 1), 2023: (1, "n/a"), 2024: (1, "1,5")}),
+        _ape_row(years, "38186", values={2022: (1, 1), 2023: (1, 1), 2024: (-1, 3)}),
+        _ape_row(years, "38187", values={2024: (2, 3)}),
+    ])
+    con, stats = _load(snap)
+    rejected = con.execute(
+        "SELECT cle, motif_rejet, ligne->>'annee' FROM staging_rejets "
+        "WHERE table_staging = 'staging_urssaf_commune_ape' ORDER BY cle"
+    ).fetchall()
+    # one reject per file row, pointing at the first faulty year
+    assert rejected == [("38185", "valeur non numérique", "2023"), ("38186", "valeur négative", "2024")]
+    assert len(_long(con)) == 3 and {r[0] for r in _long(con)} == {"38187"}
+    assert stats["staging_urssaf_commune_ape"].rows_rejected == {"valeur non numérique": 1, "valeur négative": 1}
+
+
+def test_duplicated_commune_ape_rows_are_both_rejected(tmp_path):
+    years = (2023,)
+    snap = _snapshot(tmp_path, years=years, ape_rows=[
+        _ape_row(years, "38185", values={2023: (1, 1)}),
+        _ape_row(years, "38185", values={2023: (2, 2)}),
+        _ape_row(years, "38186", values={2023: (3, 3)}),
+    ])
+    con, stats = _load(snap)
+    assert _long(con) == [("38186", "8899B", 2023, 3.0, 3.0)]
+    assert stats["staging_urssaf_commune_ape"].rows_rejected == {"doublon (code_commune, code_ape)": 2}
+
+
+def test_accounting_identity_counts_file_rows_not_long_rows(tmp_path):
+    years = (2021, 2022, 2023, 2024)
+    snap = _snapshot(tmp_path, years=years, ape_rows=[
+        _ape_row(years, "38185", values={2021: (1, 2)}),
+        _ape_row(years, "38185", "6201Z", values={2024: (1, 2)}),
+        _ape_row(years, "38186", values={2022: ("x", 2)}),
+        _ape_row(years, "38XYZ", code_departement="38"),
+        _ape_row(years, "73065"),
+        _ape_row(years, "01004"),
+        _ape_row(years, "38187", code_departement=""),  # no département code: cannot be placed, rejected
+    ], ess_rows=[_ess_row("38"), _ess_row("38", famille="Fondations"), _ess_row("38", famille="Mutuelles",
+                 eff="-3"), _ess_row("73"), _ess_row("")])
+    con, stats = _load(snap)
+    ape = stats["staging_urssaf_commune_ape"]
+    assert (ape.rows_read, ape.rows_staged, ape.rejected_total, ape.rows_out_of_scope) == (7, 2, 3, 2)
+    assert ape.rows_read == ape.rows_staged + ape.rejected_total + ape.rows_out_of_scope
+    assert ape.rows_rejected["code_departement manquant"] == 1
+    assert con.execute("SELECT count(*) FROM staging_urssaf_commune_ape").fetchone()[0] == ape.rows_staged * 4
+    ess = stats["staging_urssaf_ess_departement"]
+    assert (ess.rows_read, ess.rows_staged, ess.rows_out_of_scope) == (5, 2, 1)
+    assert ess.rows_rejected == {"valeur négative": 1, "code_departement manquant": 1}
+    for s in stats.values():
+        s.check()
+        assert s.sha256 and len(s.sha256) == 64 and s.millesime == "2025"
+
+
+@pytest.mark.parametrize("last_year", [2024, 2025])
+def test_year_range_is_read_from_the_header(tmp_path, last_year):
+    years = tuple(range(urssaf.COMMUNE_APE_FIRST_YEAR, last_year + 1))
+    snap = tmp_path / "urssaf" / "2025"
+    snap.mkdir(parents=True)
+    _write(snap / ESS_FILE, urssaf.ESS_DEPARTEMENT_COLUMNS, [_ess_row()])
+    _write(snap / APE_FILE, urssaf.commune_ape_columns(last_year), [
+        _ape_row(years, "38185", values={2006: (1, 1), last_year: (9, 99)}),
+        _ape_row(years, "38186"),
+    ])
+    assert urssaf.latest_year(snap) == last_year
+    con, stats = _load(snap)
+    n_years = last_year - 2006 + 1  # 19 or 20
+    assert con.execute("SELECT count(*) FROM staging_urssaf_commune_ape").fetchone()[0] == 2 * n_years
+    assert con.execute(
+        "SELECT min(annee), max(annee), count(DISTINCT annee) FROM staging_urssaf_commune_ape"
+    ).fetchone() == (2006, last_year, n_years)
+    assert con.execute(
+        "SELECT nb_etablissements, effectifs_salaries FROM staging_urssaf_commune_ape "
+        "WHERE code_commune = '38185' AND annee = ?", [last_year]
+    ).fetchone() == (9.0, 99.0)
+
+    con, stats = _load(snap, annee=2024)  # only one year of the wide table
+    assert con.execute("SELECT DISTINCT annee FROM staging_urssaf_commune_ape").fetchall() == [(2024,)]
+    assert stats["staging_urssaf_commune_ape"].rows_staged == 2
+
+
+def test_a_year_absent_from_the_file_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match=r"no column for year 2019: its years are 2022…2024"):
+        _load(_snapshot(tmp_path), annee=2019)
+
+
+def test_header_problems_are_input_file_errors(tmp_path):
+    snap = _snapshot(tmp_path)
+    header = [c for c in urssaf.COMMUNE_APE_ID_COLUMNS if c != "code_ape"] + ["nombre_d_etablissements_2023",
+                                                                             "effectifs_salaries_2023"]
+    _write(snap / APE_FILE, header, [])
+    with pytest.raises(InputFileError, match=r"missing column\(s\) \['code_ape'\]"):
+        _load(snap)
+
+    _write(snap / APE_FILE, urssaf.COMMUNE_APE_ID_COLUMNS + ("nombre_d_etablissements_2023",), [])
+    with pytest.raises(InputFileError, match=r"\['nombre_d_etablissements_2023'\] have no counterpart"):
+        urssaf.latest_year(snap)
+
+    (snap / APE_FILE).write_text(",".join(urssaf.commune_ape_columns(2024)) + "\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="','-separated"):
+        _load(snap)
+
+    (snap / APE_FILE).unlink()
+    with pytest.raises(InputFileError, match=f"URSSAF file missing: .*{APE_FILE}.*ess fetch --source urssaf"):
+        _load(snap)
+
+
+# --- ESS by département: families ------------------------------------------------------------------------------
+
+def test_families_are_mapped_to_our_codes(tmp_path):
+    snap = _snapshot(tmp_path, ess_rows=[
+        _ess_row(champ="Oui", famille="Associations", nb="3000.5", eff="40000.25", masse="1200000000"),
+        _ess_row(champ="OUI", famille="COOPERATIVES", nb="300", eff="5000", masse=""),  # case and accents ignored
+        _ess_row(champ="Oui", famille="Mutuelles"),
+        _ess_row(champ="Oui", famille="Fondations"),
+        _ess_row(champ="Oui", famille=""),  # total of the ESS
+        _ess_row(champ="Non", famille="Hors ESS", nb="30000"),
+        _ess_row(champ="Non", famille="Associations"),  # inconsistent
+        _ess_row(champ="Associations", famille="Associations", annee=2022),  # a family is not a champ
+        _ess_row(champ="Oui", famille="Fondations", nb="1 234"),
+        _ess_row(champ="Oui", famille="Fondations", annee="23"),
+    ])
+    con, stats = _load(snap)
+    rows = con.execute(
+        "SELECT annee, code_departement, champ_ess, famille_ess, nb_etablissements, effectifs_salaries, "
+        "masse_salariale FROM staging_urssaf_ess_departement ORDER BY champ_ess, famille_ess"
+    ).fetchall()
+    assert rows == [
+        (2023, "38", "ess", "associations", 3000.5, 40000.25, 1.2e9),
+        (2023, "38", "ess", "cooperatives", 300.0, 5000.0, None),
+        (2023, "38", "ess", "ess", 10.0, 100.0, 1000.0),
+        (2023, "38", "ess", "fondations", 10.0, 100.0, 1000.0),
+        (2023, "38", "ess", "mutuelles", 10.0, 100.0, 1000.0),
+        (2023, "38", "hors_ess", "hors_ess", 30000.0, 100.0, 1000.0),
+    ]
+    assert stats["staging_urssaf_ess_departement"].rows_rejected == {
+        "champ_ess et famille_ess incohérents": 1, "champ_ess inattendu": 1, "valeur non numérique": 1,
+        "annee invalide": 1}
+
+
+def test_unknown_family_label_names_the_label_and_the_csv(tmp_path):
+    snap = _snapshot(tmp_path, ess_rows=[_ess_row(), _ess_row(famille="Sociétés commerciales de l'ESS")])
+    with pytest.raises(UserError) as err:
+        _load(snap)
+    message = str(err.value)
+    assert "Sociétés commerciales de l'ESS" in message
+    assert "urssaf_familles.csv" in message and "libelle_urssaf,famille,comment" in message
+
+
+def test_duplicated_ess_rows_are_rejected(tmp_path):
+    snap = _snapshot(tmp_path, ess_rows=[_ess_row(), _ess_row(famille="associations"), _ess_row(annee=2022)])
+    con, stats = _load(snap)
+    assert con.execute("SELECT annee FROM staging_urssaf_ess_departement").fetchall() == [(2022,)]
+    assert stats["staging_urssaf_ess_departement"].rows_rejected == {"doublon (annee, champ_ess, famille_ess)": 2}
+
+
+def test_committed_family_mapping_is_valid():
+    mapping = urssaf.read_familles()
+    assert set(mapping.values()) <= set(urssaf.FAMILLE_CODES)
+    for label, code in [("Associations", "associations"), ("Coopératives", "cooperatives"),
+                        ("Mutuelles", "mutuelles"), ("Fondations", "fondations"), ("Oui", "ess"),
+                        ("Non", "hors_ess"), ("Hors ESS", "hors_ess")]:
+        assert mapping[label] == code
+
+
+def test_source_describes_both_files():
+    assert urssaf.SOURCE.name == "urssaf" and urssaf.SOURCE.millesime_format == "YYYY"
+    assert urssaf.SOURCE.dataset_id == "5efd242c72595ba1a48628f2"
+    assert urssaf.SOURCE.file("commune_ape").url.startswith(
+        "https://open.urssaf.fr/api/explore/v2.1/catalog/datasets/"
+        "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last/exports/csv")
+    assert urssaf.SOURCE.file("ess_departement").filename == (
+        "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv")
