@@ -1,0 +1,182 @@
+"""Checks of a run, in the three places the design asks for:
+1. declarative expectations (Great Expectations) derived from the column definitions of transforms/columns.py,
+   validated on the output tables read as DataFrames (GX's DuckDB datasource is broken upstream);
+2. invariants of the numbers: the cube reconciles (communes add up to the département) and the public cube
+   leaves no suppressed cell recoverable;
+3. a comparison with the previous run of the same département and perimeter, which flags large moves.
+A failed expectation or invariant raises CheckError (nothing is published); large moves are warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ess import db, paths
+from ess.errors import UserError
+
+log = logging.getLogger(__name__)
+MOVE_THRESHOLD = 0.20  # relative change of a headline figure that deserves a human look
+RECONCILIATION_TOLERANCE = 1e-6
+
+
+class CheckError(UserError):
+    pass
+
+
+def expectations_for(columns) -> list:
+    """GX expectations for a list of transforms.columns.Column."""
+    import great_expectations as gx
+
+    out = []
+    for c in columns:
+        if not c.nullable:
+            out.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=c.name))
+        if c.values:
+            out.append(gx.expectations.ExpectColumnValuesToBeInSet(column=c.name, value_set=list(c.values)))
+        if c.pattern:
+            out.append(gx.expectations.ExpectColumnValuesToMatchRegex(column=c.name, regex=c.pattern))
+        if c.minimum is not None or c.maximum is not None:
+            out.append(gx.expectations.ExpectColumnValuesToBeBetween(
+                column=c.name, min_value=c.minimum, max_value=c.maximum))
+    return out
+
+
+def validate_frames(frames: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """Validate each table's DataFrame against the expectations of its columns; returns a summary per table."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from transforms.columns import TABLES
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("ess")
+    summary = {}
+    for table, frame in frames.items():
+        present = [c for c in TABLES[table] if c.name in frame.columns]
+        missing = [c.name for c in TABLES[table] if c.name not in frame.columns]
+        suite = context.suites.add(gx.ExpectationSuite(name=table))
+        for expectation in expectations_for(present):
+            suite.add_expectation(expectation)
+        batch = (source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("tout")
+                 .get_batch(batch_parameters={"dataframe": frame}))
+        result = batch.validate(suite)
+        failures = [
+            {"expectation": r.expectation_config.type, "column": r.expectation_config.kwargs.get("column"),
+             "exemples": [str(v) for v in (r.result.get("partial_unexpected_list") or [])[:5]],
+             "nb_inattendus": r.result.get("unexpected_count")}
+            for r in result.results if not r.success
+        ]
+        summary[table] = {"lignes": len(frame), "expectations": len(result.results),
+                          "echecs": failures, "colonnes_absentes": missing}
+    return summary
+
+
+def reconciliation_gaps(con) -> list[dict]:
+    """Cells where the sum over communes differs from the département (must be empty)."""
+    rows = con.execute(
+        """
+        WITH communes AS (
+            SELECT famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre,
+                   sum(nb_etablissements) AS n, sum(effectif_central) AS e
+            FROM out_indicateurs WHERE niveau = 'commune' GROUP BY ALL),
+        dep AS (
+            SELECT famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre,
+                   nb_etablissements AS n, effectif_central AS e
+            FROM out_indicateurs WHERE niveau = 'departement')
+        SELECT dep.famille, dep.secteur, dep.classe_taille, dep.annee, dep.n, communes.n, dep.e, communes.e
+        FROM dep LEFT JOIN communes USING (famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre)
+        WHERE coalesce(communes.n, 0) <> dep.n
+           OR abs(coalesce(communes.e, 0) - coalesce(dep.e, 0)) > $tol * greatest(1, abs(coalesce(dep.e, 0)))
+        LIMIT 20
+        """,
+        {"tol": RECONCILIATION_TOLERANCE},
+    ).fetchall()
+    keys = ("famille", "secteur", "classe_taille", "annee", "n_departement", "n_communes", "e_departement",
+            "e_communes")
+    return [dict(zip(keys, r)) for r in rows]
+
+
+def headline(con, params: dict) -> dict:
+    """Headline figures of the run (département, ESS total, current year) — also used by reports and artifacts."""
+    row = con.execute(
+        """
+        SELECT nb_etablissements, nb_etablissements_employeurs, effectif_bas, effectif_central, effectif_haut,
+               part_ess_effectif_bas, part_ess_effectif_central, part_ess_effectif_haut
+        FROM out_indicateurs
+        WHERE niveau = 'departement' AND famille = 'ess' AND nomenclature_secteur = 'ensemble'
+          AND classe_taille = 'ensemble' AND annee = (SELECT max(annee) FROM out_indicateurs)
+        """
+    ).fetchone()
+    if row is None:
+        return {}
+    keys = ("nb_etablissements_ess", "nb_etablissements_employeurs_ess", "effectif_ess_bas", "effectif_ess_central",
+            "effectif_ess_haut", "part_ess_effectif_bas", "part_ess_effectif_central", "part_ess_effectif_haut")
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in zip(keys, row)}
+
+
+def previous_headline(params: dict) -> dict | None:
+    """Headline of the latest earlier run of the same département and perimeter, from its manifest."""
+    folder = paths.runs_dir() / f"dep{params['departement']}"
+    for manifest in sorted(folder.glob("*/manifest.json"), reverse=True):
+        if manifest.parent.name == params.get("run_id"):
+            continue
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        if data.get("parametres", {}).get("perimetre") == params["perimetre"] and data.get("checks", {}).get(
+            "headline"
+        ):
+            return {"run_id": data.get("run_id"), **data["checks"]["headline"]}
+    return None
+
+
+def compare(current: dict, previous: dict | None, threshold: float = MOVE_THRESHOLD) -> list[dict]:
+    """Headline figures that moved by more than `threshold` (relative) since the previous run."""
+    if not previous:
+        return []
+    moves = []
+    for key, value in current.items():
+        before = previous.get(key)
+        if isinstance(value, (int, float)) and isinstance(before, (int, float)) and before:
+            change = (value - before) / abs(before)
+            if abs(change) > threshold:
+                moves.append({"indicateur": key, "avant": before, "apres": value, "variation": round(change, 4),
+                              "run_precedent": previous.get("run_id")})
+    return moves
+
+
+def check(tables: dict[str, str], params: dict) -> dict:
+    """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able)."""
+    from transforms.columns import TABLES
+    from transforms.confidentiality import audit_public_table
+
+    con = db.connect()
+    try:
+        db.attach_tables(con, {k: Path(v) for k, v in tables.items()})
+        frames = {t: con.execute(f"SELECT * FROM {db.identifier(t)}").df() for t in TABLES if t in tables}
+        expectations = validate_frames(frames)
+        gaps = reconciliation_gaps(con) if "out_indicateurs" in tables else []
+        recoverable = audit_public_table(con) if "out_indicateurs_public" in tables else None
+        figures = headline(con, params) if "out_indicateurs" in tables else {}
+    finally:
+        con.close()
+    moves = compare(figures, previous_headline(params))
+    for move in moves:
+        log.warning("large move since run %s: %s %s → %s", move["run_precedent"], move["indicateur"],
+                    move["avant"], move["apres"])
+    report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
+              "headline": figures, "variations": moves}
+    failed = {t: s["echecs"] for t, s in expectations.items() if s["echecs"]}
+    problems = []
+    if failed:
+        problems.append(f"expectations failed: {json.dumps(failed, ensure_ascii=False)[:2000]}")
+    if gaps:
+        problems.append(f"the cube does not reconcile (communes vs département): {gaps[:3]}")
+    if recoverable:
+        problems.append(f"{recoverable} suppressed cells of the public cube can be recomputed from its margins")
+    if problems:
+        raise CheckError("checks failed — nothing was published:\n- " + "\n- ".join(problems))
+    return report
