@@ -111,12 +111,14 @@ def download(
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     hint: str | None = None,
+    known_sha256: str | None = None,
 ) -> DownloadResult:
     """Download `url` to `dest`, verified. Returns without any request when `dest` already matches a checksum.
 
     `retries` counts consecutive attempts that brought no new byte (an attempt that made progress resets it, so a
     flaky connection on a 4 GB file still finishes). `sleep` is injectable so tests do not wait. `hint` is appended
-    to the message of a 404/410 (e.g. where to check a resource id).
+    to the message of a 404/410 (e.g. where to check a resource id). `known_sha256` (e.g. from a manifest) lets
+    a file already at `dest` be accepted when the publisher gives no checksum; it does not verify a new download.
     """
     dest = Path(dest)
     expected = {
@@ -127,7 +129,8 @@ def download(
     algorithms = ["sha256", *[a for a in expected if a != "sha256"]]
 
     if dest.exists():
-        done = _existing_if_valid(dest, url, expected, expected_size, algorithms)
+        proof = expected or ({"sha256": known_sha256.lower()} if known_sha256 else {})
+        done = _existing_if_valid(dest, url, proof, expected_size, algorithms)
         if done is not None:
             log.info("%s: already complete and verified, not downloaded again", dest.name)
             return done

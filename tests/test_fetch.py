@@ -1,0 +1,324 @@
+"""`ess fetch` end to end against a fake data.gouv API and a fake open.urssaf.fr portal on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+try:
+    from tests.http_server import LocalServer
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from http_server import LocalServer
+
+from ess import cli
+from ess.errors import UserError
+from sources import fetch as fetch_mod
+from sources.download import DownloadError, read_manifest
+from sources.fetch import fetch, fetch_territoires, millesime_from_publication, publication_date
+from sources.sirene_layouts import ETABLISSEMENT_54, SOURCE, csv_member_name
+
+DATASET = SOURCE.dataset_id
+STOCKS = ("unites_legales", "etablissements", "unites_legales_historique", "etablissements_historique")
+PUBLISHED = "2026-05-02T04:31:07.123000+00:00"  # → millésime 2026-04
+
+
+def parquet_bytes(stock: str) -> bytes:
+    table = pa.table({"siren": ["000325175", "552100554"], "nic": ["00016", "00041"], "stock": [stock, stock]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def zip_bytes(stock: str) -> bytes:
+    header = ",".join(ETABLISSEMENT_54)
+    row = ",".join(["000325175", "00016", "00032517500016"] + [""] * (len(ETABLISSEMENT_54) - 3))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(csv_member_name(stock), f"{header}\n{row}\n")
+    return buf.getvalue()
+
+
+class FakeDataGouv:
+    """data.gouv.fr: the dataset API, stable links /datasets/r/<id> redirecting to /object/<file>."""
+
+    def __init__(self, srv: LocalServer, published: str = PUBLISHED):
+        self.srv, self.bodies, self.resources = srv, {}, []
+        for stock in STOCKS:
+            for fmt, make in (("parquet", parquet_bytes), ("csv", zip_bytes)):
+                sf = SOURCE.file(f"{stock}_{fmt}")
+                body = make(stock)
+                self.bodies[sf.filename] = body
+                srv.add_file(f"/object/sirene/{sf.filename}", body)
+                srv.add_redirect(f"/datasets/r/{sf.resource_id}", f"/object/sirene/{sf.filename}")
+                self.resources.append({
+                    "id": sf.resource_id,
+                    "title": f"Sirene : Fichier {sf.filename} du 30 Avril 2026",  # never parsed
+                    "url": srv.url(f"/object/sirene/{sf.filename}"),
+                    "filesize": len(body),
+                    "checksum": {"type": "sha1", "value": hashlib.sha1(body).hexdigest()},
+                    "created_at": "2017-10-02T09:00:00",
+                    "last_modified": published,
+                })
+        self.publish()
+
+    def publish(self):
+        self.srv.add_json(f"/api/1/datasets/{DATASET}/", {"id": DATASET, "resources": self.resources})
+
+    def file_requests(self) -> int:
+        return sum(1 for r in self.srv.requests if r.path.startswith(("/object/", "/datasets/r/")))
+
+
+@pytest.fixture
+def srv(monkeypatch):
+    with LocalServer() as server:
+        monkeypatch.setenv("ESS_DATA_GOUV_BASE_URL", server.url())
+        monkeypatch.setenv("ESS_URSSAF_BASE_URL", server.url())
+        yield server
+
+
+@pytest.fixture
+def datagouv(srv):
+    return FakeDataGouv(srv)
+
+
+# --- millésime rule ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "published, expected",
+    [
+        ("2026-05-02T04:31:07+00:00", "2026-04"),
+        ("2026-01-01T06:00:00+00:00", "2025-12"),  # across the year
+        ("2026-05-31T23:30:00+00:00", "2026-05"),  # 1 June 01:30 in Paris: published in June
+        ("2026-03-03T10:00:00", "2026-02"),  # data.gouv dates without offset are UTC
+        ("2025-12-16T09:00:00Z", "2025-11"),  # the extra NAF 2025 stock of 16 Dec 2025
+    ],
+)
+def test_millesime_is_the_month_before_publication(published, expected):
+    assert millesime_from_publication(publication_date({"last_modified": published})) == expected
+
+
+def test_publication_date_prefers_last_modified():
+    res = {"created_at": "2017-10-02T09:00:00", "last_modified": "2026-05-02T00:00:00+00:00"}
+    assert publication_date(res) == datetime(2026, 5, 2, tzinfo=timezone.utc)
+
+
+# --- SIRENE -----------------------------------------------------------------------------------------------------
+
+
+def test_fetch_sirene_parquet_end_to_end(data_dir, srv, datagouv):
+    root = data_dir / "raw"
+    paths = fetch(root, millesime=None, departement="38", sources=["sirene"], formats=None)
+    snap = root / "sirene" / "2026-04"
+    assert paths == [snap / f for f in ("StockUniteLegale_utf8.parquet", "StockEtablissement_utf8.parquet",
+                                        "StockUniteLegaleHistorique_utf8.parquet",
+                                        "StockEtablissementHistorique_utf8.parquet")]
+    for p in paths:
+        assert p.read_bytes() == datagouv.bodies[p.name]
+    assert pq.read_table(snap / "StockEtablissement_utf8.parquet").column("siren").to_pylist()[0] == "000325175"
+    assert not list(snap.glob("*.zip")) and not list(snap.glob("*.part"))
+
+    m = read_manifest(snap)
+    assert m["millesime"] == "2026-04"
+    assert m["source"]["dataset_id"] == DATASET and m["source"]["producer"] == "INSEE"
+    assert "month before the publication date" in m["regle_millesime"]
+    entry = {e["name"]: e for e in m["files"]}["StockEtablissement_utf8.parquet"]
+    body = datagouv.bodies["StockEtablissement_utf8.parquet"]
+    rid = SOURCE.file("etablissements_parquet").resource_id
+    assert entry["url"] == srv.url(f"/datasets/r/{rid}")  # the stable link, not the current host
+    assert entry["final_url"] == srv.url("/object/sirene/StockEtablissement_utf8.parquet")
+    assert entry["size"] == len(body) and entry["sha256"] == hashlib.sha256(body).hexdigest()
+    assert entry["resource_id"] == rid and entry["format"] == "parquet" and entry["stock"] == "etablissements"
+    assert entry["published_at"].startswith("2026-05-02T04:31:07")
+    assert entry["retrieved_at"].endswith("+00:00")
+    assert len(m["files"]) == 4
+
+
+def test_refetch_downloads_nothing(data_dir, srv, datagouv):
+    root = data_dir / "raw"
+    fetch(root, millesime=None, departement="38", sources=["sirene"], formats=["parquet"])
+    first = read_manifest(root / "sirene" / "2026-04")
+    n = datagouv.file_requests()
+    assert n == 8  # 4 stable links + 4 redirected files
+    again = fetch(root, millesime="2026-04", departement="38", sources=["sirene"], formats=["parquet"])
+    assert datagouv.file_requests() == n  # only the API was asked
+    assert len(again) == 4
+    second = read_manifest(root / "sirene" / "2026-04")
+    assert [e["retrieved_at"] for e in second["files"]] == [e["retrieved_at"] for e in first["files"]]
+
+
+def test_refetch_without_published_checksum_uses_the_manifest(data_dir, srv, datagouv):
+    for r in datagouv.resources:
+        r["checksum"] = None
+    datagouv.publish()
+    root = data_dir / "raw"
+    fetch(root, millesime=None, departement="38", sources=["sirene"], formats=None)
+    n = datagouv.file_requests()
+    fetch(root, millesime=None, departement="38", sources=["sirene"], formats=None)
+    assert datagouv.file_requests() == n
+    # a new publication (new date) is downloaded again even though the size did not change
+    for r in datagouv.resources:
+        r["last_modified"] = "2026-05-03T08:00:00+00:00"
+    datagouv.publish()
+    fetch(root, millesime=None, departement="38", sources=["sirene"], formats=None)
+    assert datagouv.file_requests() == 2 * n
+
+
+def test_fetch_sirene_csv_zips(data_dir, srv, datagouv):
+    paths = fetch(data_dir / "raw", millesime=None, departement="38", sources=["sirene"], formats=["csv"])
+    assert [p.name for p in paths] == [SOURCE.file(f"{s}_csv").filename for s in STOCKS]
+    with zipfile.ZipFile(paths[1]) as z:
+        header = z.read("StockEtablissement_utf8.csv").decode().splitlines()[0]
+    assert header.split(",") == list(ETABLISSEMENT_54)
+    formats = {e["format"] for e in read_manifest(paths[0].parent)["files"]}
+    assert formats == {"csv"}
+
+
+def test_requested_millesime_not_current_is_refused(data_dir, srv, datagouv):
+    with pytest.raises(UserError) as err:
+        fetch(data_dir / "raw", millesime="2026-02", departement="38", sources=["sirene"], formats=None)
+    msg = str(err.value)
+    assert "2026-02" in msg and "only serve the latest" in msg and "2026-04" in msg
+    assert datagouv.file_requests() == 0
+
+
+def test_api_checksum_mismatch_leaves_no_file(data_dir, srv, datagouv):
+    datagouv.resources[0]["checksum"]["value"] = "0" * 40  # StockUniteLegale_utf8.parquet
+    datagouv.publish()
+    root = data_dir / "raw"
+    with pytest.raises(DownloadError, match="StockUniteLegale_utf8.parquet .*failed verification: sha1"):
+        fetch(root, millesime=None, departement="38", sources=["sirene"], formats=None)
+    snap = root / "sirene" / "2026-04"
+    assert not (snap / "StockUniteLegale_utf8.parquet").exists()
+    assert not list(snap.glob("*.part"))
+    assert read_manifest(snap) == {}
+
+
+def test_files_of_different_months_are_refused(data_dir, srv, datagouv):
+    datagouv.resources[2]["last_modified"] = "2026-04-02T04:00:00+00:00"  # one file still of last month
+    datagouv.publish()
+    with pytest.raises(UserError, match="do not belong to the same month"):
+        fetch(data_dir / "raw", millesime=None, departement="38", sources=["sirene"], formats=None)
+
+
+def test_unknown_resource_id_is_a_clear_error(data_dir, srv, datagouv):
+    datagouv.resources = [r for r in datagouv.resources if r["id"] != SOURCE.file("etablissements_parquet")
+                          .resource_id]
+    datagouv.publish()
+    with pytest.raises(UserError, match="resource id may have changed; check https://www.data.gouv.fr/datasets/"):
+        fetch(data_dir / "raw", millesime=None, departement="38", sources=["sirene"], formats=None)
+
+
+# --- URSSAF -----------------------------------------------------------------------------------------------------
+
+ESS_HEADER = ("region;ancienne_region;departement;champ_ess;famille_ess;annee;code_region;code_ancienne_region;"
+              "code_departement;nombre_d_etablissements;effectifs_salaries_moyens;masse_salariale")
+ESS_CSV = "\ufeff" + "\n".join([
+    ESS_HEADER,
+    "Auvergne-Rhône-Alpes;Rhône-Alpes;Isère;ESS;Associations;2023;84;82;38;3120.5;41000.25;1200000000",
+    "Auvergne-Rhône-Alpes;Rhône-Alpes;Isère;ESS;Associations;2024;84;82;38;3101.0;41500.0;1250000000",
+    "Auvergne-Rhône-Alpes;Rhône-Alpes;Isère;ESS;Coopératives;2024;84;82;38;410.0;9000.0;400000000",
+]) + "\n"
+APE_HEADER = ("region;ancienne_region;departement;zone_d_emploi;epci;commune;intitule_commune;"
+              "grand_secteur_d_activite;secteur_na17;secteur_na38;secteur_na88;ape;code_region;"
+              "code_ancienne_region;code_departement;code_zone_d_emploi;code_epci;code_commune;code_ape;"
+              "nombre_d_etablissements_2023;effectifs_salaries_2023;nombre_d_etablissements_2024;"
+              "effectifs_salaries_2024;nombre_d_etablissements_2025;effectifs_salaries_2025")
+APE_CSV = "\ufeff" + "\n".join([
+    APE_HEADER,
+    "Auvergne-Rhône-Alpes;Rhône-Alpes;Isère;Grenoble;Grenoble-Alpes-Métropole;Grenoble;38185 Grenoble;"
+    "Services;OQ;QA;88;8899B Autre action sociale;84;82;38;8409;200040715;38185;8899B;12;140;12;150;13;",
+]) + "\n"
+EXPORT = "/api/explore/v2.1/catalog/datasets/{}/exports/csv"
+META = "/api/explore/v2.1/catalog/datasets/{}"
+
+
+@pytest.fixture
+def urssaf(srv):
+    for dataset, body in ((fetch_mod.URSSAF_ESS, ESS_CSV), (fetch_mod.URSSAF_COMMUNE_APE, APE_CSV)):
+        srv.add_file(EXPORT.format(dataset), body.encode("utf-8"), content_type="text/csv; charset=utf-8")
+        srv.add_json(META.format(dataset), {"dataset_id": dataset,
+                                             "metas": {"default": {"data_processed": "2026-04-20T08:00:00+00:00"}}})
+    return srv
+
+
+def export_requests(srv):
+    return [r for r in srv.requests if r.path.endswith("/exports/csv")]
+
+
+def test_fetch_urssaf_end_to_end(data_dir, urssaf):
+    root = data_dir / "raw"
+    paths = fetch(root, millesime=None, departement="38", sources=["urssaf"], formats=None)
+    snap = root / "urssaf" / "2024"  # the ESS file ends in 2024, the commune × APE one in 2025
+    assert paths == [snap / f"{fetch_mod.URSSAF_ESS}.csv", snap / f"{fetch_mod.URSSAF_COMMUNE_APE}.csv"]
+    assert paths[0].read_bytes() == ESS_CSV.encode("utf-8")  # saved unchanged, BOM included
+    reqs = export_requests(urssaf)
+    assert [r.query["where"] for r in reqs] == [['code_departement="38"']] * 2
+    assert [r.query["delimiter"] for r in reqs] == [[";"]] * 2
+    m = read_manifest(snap)
+    assert m["millesime"] == "2024" and m["departements"] == ["38"] and m["source"]["source"] == "urssaf"
+    by_name = {e["name"]: e for e in m["files"]}
+    ess = by_name[f"{fetch_mod.URSSAF_ESS}.csv"]
+    assert (ess["annee_max"], ess["lignes"]) == (2024, 3)
+    assert ess["sha256"] == hashlib.sha256(ESS_CSV.encode()).hexdigest()
+    assert ess["url"].startswith(urssaf.url(EXPORT.format(fetch_mod.URSSAF_ESS)))
+    assert by_name[f"{fetch_mod.URSSAF_COMMUNE_APE}.csv"]["annee_max"] == 2025
+    assert [p.name for p in (root / "urssaf").iterdir()] == ["2024"]  # no temporary folder left
+
+
+def test_urssaf_refetch_unchanged_then_second_departement(data_dir, urssaf):
+    root = data_dir / "raw"
+    fetch(root, millesime=None, departement="38", sources=["urssaf"], formats=None)
+    fetch(root, millesime=None, departement="38", sources=["urssaf"], formats=None)
+    assert len(export_requests(urssaf)) == 2  # the portal's data did not change: nothing downloaded again
+    fetch(root, millesime=None, departement="73", sources=["urssaf"], formats=None)
+    last = export_requests(urssaf)[-1]
+    assert last.query["where"] == ['code_departement="38" OR code_departement="73"']
+    assert read_manifest(root / "urssaf" / "2024")["departements"] == ["38", "73"]
+
+
+def test_urssaf_empty_export_is_an_error(data_dir, urssaf):
+    urssaf.add_file(EXPORT.format(fetch_mod.URSSAF_ESS), ("\ufeff" + ESS_HEADER + "\n").encode())
+    root = data_dir / "raw"
+    with pytest.raises(UserError, match="holds no row for département"):
+        fetch(root, millesime=None, departement="38", sources=["urssaf"], formats=None)
+    assert list((root / "urssaf").iterdir()) == []
+
+
+def test_bad_departement_is_refused(data_dir):
+    with pytest.raises(UserError, match="not a code of the COG"):
+        fetch(data_dir / "raw", millesime=None, departement="38 OR 1=1", sources=["urssaf"], formats=None)
+
+
+# --- territories and CLI -----------------------------------------------------------------------------------------
+
+
+def test_territoires_default_to_reference_data(data_dir, capsys):
+    assert fetch(data_dir / "raw", millesime=None, departement="38", sources=["territoires"], formats=None) == []
+    assert "data/reference/" in capsys.readouterr().err
+
+
+def test_fetch_territoires_with_given_addresses(data_dir, srv):
+    body = b"COM,REG,DEP,CTCD,ARR,TNCC,NCC,NCCENR,LIBELLE,CAN,COMPARENT\n"
+    srv.add_file("/cog/2026/v_commune_2026.csv", body)
+    paths = fetch_territoires(data_dir / "raw", files={"v_commune_2026.csv": "cog/2026/v_commune_2026.csv"},
+                              annee="2026", base_url=srv.url())
+    assert paths == [data_dir / "raw" / "territoires" / "2026" / "v_commune_2026.csv"]
+    assert paths[0].read_bytes() == body
+    assert read_manifest(paths[0].parent)["files"][0]["size"] == len(body)
+
+
+def test_cli_fetch(data_dir, srv, datagouv, capsys):
+    out = data_dir / "raw"
+    assert cli.main(["fetch", "--source", "sirene", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert len(printed) == 4
+    assert set(printed) == {str(p) for p in (out / "sirene" / "2026-04").glob("*.parquet")}
+    assert cli.main(["fetch", "--source", "sirene", "--millesime", "2025-01", "--out", str(out)]) == 2
+    assert "only serve the latest" in capsys.readouterr().err
