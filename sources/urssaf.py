@@ -284,8 +284,9 @@ def _read_departement(con, path: Path, header: list[str], columns: list[str], ta
             {**params, "departement": departement},
         )
     except duckdb.Error as exc:
+        detail = str(exc).split("\nPossible fixes")[0].strip()  # DuckDB's fixes are reader options, not user actions
         raise InputFileError(
-            f"{path}: cannot be read as the portal's ';'-separated UTF-8 CSV export ({exc}). "
+            f"{path}: cannot be read as the portal's ';'-separated UTF-8 CSV export ({detail}). "
             "Download it again with `ess fetch --source urssaf`."
         ) from None
     kept = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

@@ -294,6 +294,13 @@ def test_header_problems_are_input_file_errors(tmp_path):
     with pytest.raises(InputFileError, match="','-separated"):
         _load(snap)
 
+    header = urssaf.commune_ape_columns(2023)
+    (snap / APE_FILE).write_text(";".join(header) + "\n" + ";".join(["38"] * (len(header) - 2)) + "\n",
+                                 encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"(?s)cannot be read as the portal's.*Line: 2") as err:
+        _load(snap)
+    assert "strict_mode" not in str(err.value)
+
     (snap / APE_FILE).unlink()
     with pytest.raises(InputFileError, match=f"URSSAF file missing: .*{APE_FILE}.*ess fetch --source urssaf"):
         _load(snap)
