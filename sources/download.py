@@ -141,6 +141,7 @@ def download(
     failures = 0  # consecutive attempts without progress
     restarted_after_bad_resume = False
     best = part.stat().st_size if part.exists() else 0
+    inherited_part = best > 0  # bytes left by an earlier run may belong to another version of the file
 
     while True:
         try:
@@ -163,7 +164,7 @@ def download(
             sleep(wait)
         except _VerificationFailed as exc:
             _unlink(part)
-            if state.resumed and not restarted_after_bad_resume:
+            if (state.resumed or inherited_part) and not restarted_after_bad_resume:
                 # The file may have changed on the server between two attempts: one clean restart.
                 log.warning("%s: %s after a resumed download; downloading again from the start", dest.name, exc)
                 restarted_after_bad_resume = True

@@ -60,10 +60,14 @@ def test_redirect_like_data_gouv_stable_links(srv, tmp_path):
     target = srv.add_file("/object/sirene/2026-05/StockUniteLegale_utf8.parquet", BODY)
     srv.add_redirect("/datasets/r/350182c9", "/object/sirene/2026-05/StockUniteLegale_utf8.parquet", status=302)
     stable = srv.add_redirect("/r/short", "/datasets/r/350182c9", status=301)
-    res = download(stable, tmp_path / "f.parquet", expected_sha256=SHA256, progress=False)
+    srv.script("/object/sirene/2026-05/StockUniteLegale_utf8.parquet", [Cut(10_000)])
+    res = download(stable, tmp_path / "f.parquet", expected_sha256=SHA256, progress=False, sleep=Sleeper())
     assert res.url == stable
     assert res.final_url == target
     assert (tmp_path / "f.parquet").read_bytes() == BODY
+    # the resumed request goes through the redirects again and keeps its Range header
+    ranges = [r.headers.get("Range") for r in srv.requests_for("/object/sirene/2026-05/StockUniteLegale_utf8.parquet")]
+    assert ranges == [None, "bytes=10000-"] and res.resumed
 
 
 def test_interrupted_download_resumes_with_range(srv, tmp_path):
@@ -171,6 +175,16 @@ def test_bad_resume_restarts_once_from_scratch(srv, tmp_path):
     ranges = [r.headers.get("Range") for r in srv.requests_for("/f.zip")]
     assert ranges == ["bytes=1000-", None]
     assert dest.read_bytes() == BODY and res.resumed is False
+
+
+def test_complete_part_of_another_version_is_downloaded_again(srv, tmp_path):
+    """A previous run stopped before the rename, and the server now holds another version of the same size."""
+    url = srv.add_file("/f.zip", BODY)
+    dest = tmp_path / "f.zip"
+    part_path(dest).write_bytes(b"\x01" * len(BODY))
+    res = download(url, dest, expected_size=len(BODY), expected_sha256=SHA256, progress=False)
+    assert [r.headers.get("Range") for r in srv.requests_for("/f.zip")] == [None]  # no range: it was all there
+    assert dest.read_bytes() == BODY and not res.resumed
 
 
 def test_complete_file_is_not_downloaded_again(srv, tmp_path):
