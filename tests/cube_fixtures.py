@@ -1,0 +1,175 @@
+"""Tiny hand-built core and territory tables for the cube tests (columns from docs/CONTRIBUTING.md).
+
+Three communes of département 38 in two EPCIs and two territoires that cut them (non-nested):
+
+    commune  name   pop   EPCI        arr  zone  territoire
+    38001    Aval   1000  200000001   381  8401  T1
+    38002    Belle  2000  200000001   381  8402  T2
+    38003    Combe   500  200000002   382  8402  T2      (EPCI 200000002 also has 73001 in Savoie: partial)
+
+Establishments (millésime 2026-01; perimeter insee unless said):
+
+    siret     siren  commune famille (perimetre_insee)  A21 secteur_ess        tranche   bas central haut  employer
+    S01       A1     38001   associations (yes)          Q   sante               11        10  14     19    yes
+    S02       A1     38001   associations (yes)          Q   sante               01         1   1.5    2    yes
+    S03       A2     38002   associations (yes)          R   sports_loisirs      NN         0   0      0    no
+    S04       C1     38002   cooperatives (yes)          K   finance_assurance   12        20  30     49    yes
+    S05       M1     38003   mutuelles (yes)             K   finance_assurance   02         3   4      5    yes
+    S06       H1     38001   - (no)                      G   commerce            03         6   7      9    yes
+    S07       H2     38002   - (no)                      G   commerce            01         1   1.5    2    yes
+    S08       H3     38003   - (no)                      -   -                   (none)     0   0      0    no
+    S09       X1     38003   associations, excluded 94.91 S  organisations_assoc. 01        1   1.5    2    yes
+    S10       SC     38001   societes_commerciales_ess   G   commerce            02         3   4      5    yes
+                             (insee no, loi2014 yes)
+    S11       H5     38001   - (no), CLOSED              G   commerce            11        10  14     19    yes
+
+Yearly activity (core_etablissements_annuel): S01 2024, 2025; S03 2025; S06 2024, 2025; S11 2024 (closed since).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ess.db import connect
+
+MILLESIME = "2026-01"
+ANNEE = 2026
+PARAMS = {
+    "departement": "38",
+    "millesime": MILLESIME,
+    "annee_urssaf": 2024,
+    "annee_cog": 2026,
+    "perimetre": "insee",
+    "synthetic": True,
+    "run_id": "test",
+}
+
+COMMUNES = [
+    # code, name, dep, arr, epci, zone, population
+    ("38001", "Aval", "38", "381", "200000001", "8401", 1000),
+    ("38002", "Belle", "38", "381", "200000001", "8402", 2000),
+    ("38003", "Combe", "38", "382", "200000002", "8402", 500),
+    ("73001", "Outre", "73", "731", "200000002", "8499", 700),
+]
+TERRITOIRES = {"38001": ("T1", "Territoire un"), "38002": ("T2", "Territoire deux"), "38003": ("T2", "Territoire deux")}
+EPCI = [
+    ("200000001", "CC Une", "CC", 2, 2, 3000, 3000),
+    ("200000002", "CC Deux", "CC", 2, 1, 1200, 500),
+]
+
+_COMMUNE = {c[0]: c for c in COMMUNES}
+
+# siret suffix, siren, commune, famille_ess, insee, loi2014, flag, motif, section, secteur, tranche, classe,
+# bas, central, haut, employeur, actif
+ETABLISSEMENTS = [
+    ("01", "A1", "38001", "associations", True, True, True, None, "Q", "sante", "11", "10_49", 10, 14, 19, True, True),
+    ("02", "A1", "38001", "associations", True, True, True, None, "Q", "sante", "01", "1_9", 1, 1.5, 2, True, True),
+    ("03", "A2", "38002", "associations", True, True, True, None, "R", "sports_loisirs", "NN", "sans_salarie",
+     0, 0, 0, False, True),
+    ("04", "C1", "38002", "cooperatives", True, True, False, None, "K", "finance_assurance", "12", "10_49",
+     20, 30, 49, True, True),
+    ("05", "M1", "38003", "mutuelles", True, True, False, None, "K", "finance_assurance", "02", "1_9", 3, 4, 5, True,
+     True),
+    ("06", "H1", "38001", None, False, False, False, None, "G", "commerce", "03", "1_9", 6, 7, 9, True, True),
+    ("07", "H2", "38002", None, False, False, False, None, "G", "commerce", "01", "1_9", 1, 1.5, 2, True, True),
+    ("08", "H3", "38003", None, False, False, False, None, None, None, None, None, 0, 0, 0, False, True),
+    ("09", "X1", "38003", "associations", False, False, True, "94.91", "S", "organisations_associatives", "01", "1_9",
+     1, 1.5, 2, True, True),
+    ("10", "SC", "38001", "societes_commerciales_ess", False, True, True, None, "G", "commerce", "02", "1_9",
+     3, 4, 5, True, True),
+    ("11", "H5", "38001", None, False, False, False, None, "G", "commerce", "11", "10_49", 10, 14, 19, True, False),
+]
+ANNUEL = [("01", 2024), ("01", 2025), ("03", 2025), ("06", 2024), ("06", 2025), ("11", 2024)]
+
+
+def siren(code: str) -> str:
+    """Fixture legal units are named by two letters; the table holds 9-digit SIRENs."""
+    return f"{sum(ord(ch) * 10 ** i for i, ch in enumerate(code)):09d}"
+
+
+def siret(suffix: str, unit: str) -> str:
+    return siren(unit) + f"000{suffix}"
+
+
+def core_etablissements(rows=ETABLISSEMENTS) -> pd.DataFrame:
+    records = []
+    for (suffix, unit, commune, famille, insee, loi2014, flag, motif, section, secteur, tranche, classe,
+         bas, central, haut, employeur, actif) in rows:
+        c = _COMMUNE[commune]
+        records.append({
+            "siret": siret(suffix, unit), "siren": siren(unit), "statut_diffusion": "O",
+            "code_commune": commune, "code_commune_source": commune, "code_epci": c[4],
+            "code_arrondissement": c[3], "code_zone_emploi": c[5], "code_territoire": TERRITOIRES[commune][0],
+            "code_departement": "38", "categorie_juridique": "9220" if famille == "associations" else "5710",
+            "famille_ess": famille, "ess_flag": flag, "perimetre_insee": insee, "perimetre_loi2014": loi2014,
+            "perimetre_flag": flag, "motif_exclusion": motif, "activite": None, "nomenclature_activite": "NAFRev2",
+            "source_activite": "etablissement", "section_a21": section, "secteur_ess": secteur, "actif": actif,
+            "employeur": employeur, "tranche_effectifs": tranche, "annee_effectifs": 2023 if tranche else None,
+            "classe_taille": classe, "effectif_bas": float(bas), "effectif_haut": float(haut),
+            "effectif_central_brut": float(central), "effectif_central": float(central),
+            "denomination": f"Unité {unit}", "enseigne": None,
+        })
+    return _typed(pd.DataFrame.from_records(records)).astype({"annee_effectifs": "Int32"})
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as nullable strings, so that an all-NULL column is still VARCHAR in Parquet."""
+    return df.astype({c: "string" for c in df.columns if df[c].dtype == object or str(df[c].dtype) == "str"})
+
+
+def core_etablissements_annuel(rows=ANNUEL, etablissements=ETABLISSEMENTS) -> pd.DataFrame:
+    units = {e[0]: e[1] for e in etablissements}
+    return pd.DataFrame(
+        {"siret": [siret(s, units[s]) for s, _ in rows], "annee": [y for _, y in rows], "actif": True}
+    ).astype({"annee": "int32"})
+
+
+def staging_communes() -> pd.DataFrame:
+    return pd.DataFrame.from_records(
+        [
+            {"code_commune": c, "nom_commune": n, "code_departement": d, "code_region": "84",
+             "code_arrondissement": a, "siren_epci": e, "code_zone_emploi": z, "population": p, "annee_cog": 2026}
+            for c, n, d, a, e, z, p in COMMUNES
+        ]
+    ).astype({"population": "int32", "annee_cog": "int32"})
+
+
+def staging_epci() -> pd.DataFrame:
+    cols = ["siren_epci", "nom_epci", "nature_epci", "nb_communes", "nb_communes_departement", "population",
+            "population_departement"]
+    return pd.DataFrame.from_records(EPCI, columns=cols)
+
+
+def staging_territoires() -> pd.DataFrame:
+    return pd.DataFrame.from_records(
+        [{"code_commune": c, "code_territoire": t, "nom_territoire": n, "source_territoire": "test"}
+         for c, (t, n) in TERRITOIRES.items()]
+    )
+
+
+def write_tables(directory: Path, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
+    """Write the fixture tables (or `frames`) as Parquet files named after their tables."""
+    frames = frames if frames is not None else default_frames()
+    directory.mkdir(parents=True, exist_ok=True)
+    con = connect()
+    paths = {}
+    for name, df in frames.items():
+        path = directory / f"{name}.parquet"
+        con.register("_df", df)
+        con.execute(f"COPY (SELECT * FROM _df) TO '{path}' (FORMAT parquet)")
+        con.unregister("_df")
+        paths[name] = path
+    con.close()
+    return paths
+
+
+def default_frames() -> dict[str, pd.DataFrame]:
+    return {
+        "core_etablissements": core_etablissements(),
+        "core_etablissements_annuel": core_etablissements_annuel(),
+        "staging_communes": staging_communes(),
+        "staging_epci": staging_epci(),
+        "staging_territoires": staging_territoires(),
+    }

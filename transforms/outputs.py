@@ -1,0 +1,326 @@
+"""Build the output tables: the internal indicator cube, its protected public version and the perimeter audit.
+
+`build_outputs` is the step of docs/CONTRIBUTING.md: it reads the core and staging tables (Parquet), runs
+sql/out/out_cube_territoires.sql (the territorial frame), out_cube_etablissements.sql (the counted units) and
+out_indicateurs.sql (the cube), protects the cube with transforms/confidentiality.py, runs
+out_audit_perimetre.sql when that file exists, and writes every output table as Parquet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ess import db, paths
+from ess.errors import UserError
+from transforms import columns as cols
+from transforms import confidentiality as conf
+from transforms.steps import StepOutput
+
+CUBE = "out_indicateurs"
+PUBLIC = "out_indicateurs_public"
+AUDIT = "out_audit_perimetre"
+REQUIRED = ("core_etablissements", "staging_communes")
+# Optional inputs, replaced by an empty table of the same shape when absent.
+OPTIONAL = {
+    "core_etablissements_annuel": {"siret": "VARCHAR", "annee": "INTEGER", "actif": "BOOLEAN"},
+    "staging_epci": {"siren_epci": "VARCHAR", "nom_epci": "VARCHAR", "nb_communes": "INTEGER",
+                     "nb_communes_departement": "INTEGER"},
+    "staging_territoires": {"code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR"},
+}
+# Columns of core_etablissements_annuel used when present (otherwise the establishment's current value).
+ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR"}
+
+
+def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
+    """Build out_indicateurs, out_indicateurs_public (and out_audit_perimetre if its SQL exists) into out_dir."""
+    missing = [t for t in REQUIRED if t not in tables]
+    if missing:
+        raise UserError(f"build_outputs needs the tables {missing}; given {sorted(tables)}")
+    con = db.connect()
+    try:
+        db.attach_tables(con, {k: v for k, v in tables.items() if k in REQUIRED or k in OPTIONAL})
+        stats: dict[str, Any] = {}
+        avec_territoires = "staging_territoires" in tables
+        cube_params = build_cube(con, params, has_territoires=avec_territoires)
+        stats[CUBE] = cube_stats(con)
+        stats[PUBLIC] = build_public(con, params, avec_territoires=avec_territoires)
+        names = [CUBE, PUBLIC]
+        if _audit_sql().exists():
+            audit_tables = {k: v for k, v in tables.items() if k not in REQUIRED and k not in OPTIONAL}
+            db.attach_tables(con, audit_tables)
+            stats[AUDIT] = {"lignes": db.build_table(con, AUDIT, **{**params, **cube_params})}
+            names.append(AUDIT)
+        metadata = {
+            "ess:synthetic": str(bool(params.get("synthetic", False))).lower(),
+            "ess:departement": params["departement"],
+            "ess:millesime": params["millesime"],
+            "ess:perimetre": params["perimetre"],
+        }
+        written = db.export_tables(con, names, out_dir, metadata=metadata)
+    finally:
+        con.close()
+    return StepOutput(tables=written, stats=stats)
+
+
+def _audit_sql() -> Path:
+    return paths.SQL_DIR / "out" / f"{AUDIT}.sql"
+
+
+def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: bool) -> dict[str, Any]:
+    """The SQL parameters of the cube, derived from the run's parameters."""
+    millesime = str(params["millesime"])
+    try:
+        date_reference = dt.date(int(millesime[:4]), int(millesime[5:7]), 1)
+    except (ValueError, IndexError):
+        raise UserError(f"millésime {millesime!r} is not of the form YYYY-MM (e.g. 2026-01)") from None
+    perimetres = params.get("perimetres_cube") or [params["perimetre"]]
+    urssaf = params.get("annee_urssaf")
+    cog = params.get("annee_cog")
+    return {
+        "departement": params["departement"],
+        "annee": date_reference.year,
+        "perimetres": list(perimetres),
+        "avec_territoires": has_territoires,
+        "employeur_passe": employeur_passe,
+        "date_reference": date_reference,
+        "sources_courant": f"SIRENE stock {millesime} ; URSSAF {urssaf if urssaf else 'non utilisé'} (calage des "
+                           f"effectifs) ; COG {cog if cog else 'du millésime'}",
+        "sources_passe": f"SIRENE historique des établissements (stock {millesime}) ; COG "
+                         f"{cog if cog else 'du millésime'}",
+    }
+
+
+def _columns_of(con, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()}
+
+
+def _ensure_optional_inputs(con, present: set[str]) -> None:
+    """Give absent optional inputs an empty table, and the yearly table its optional columns (as NULL)."""
+    for name, shape in OPTIONAL.items():
+        if name not in present:
+            select = ", ".join(f"NULL::{t} AS {db.identifier(c)}" for c, t in shape.items())
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} WHERE false")
+    have = _columns_of(con, "core_etablissements_annuel")
+    add = {c: t for c, t in ANNUEL_FACULTATIF.items() if c not in have}
+    if add:
+        extra = ", ".join(f"NULL::{t} AS {db.identifier(c)}" for c, t in add.items())
+        con.execute("ALTER VIEW core_etablissements_annuel RENAME TO _core_etablissements_annuel_source")
+        con.execute(f"CREATE VIEW core_etablissements_annuel AS SELECT *, {extra} "
+                    "FROM _core_etablissements_annuel_source")
+
+
+def _check_perimetres(con, perimetres: list[str]) -> None:
+    have = {c.removeprefix("perimetre_") for c in _columns_of(con, "core_etablissements") if c.startswith("perimetre_")}
+    unknown = [p for p in perimetres if p not in have]
+    if unknown:
+        raise UserError(
+            f"perimeter {unknown} has no column perimetre_<name> in core_etablissements "
+            f"(known: {sorted(have)}): choose one of those or add it to data/reference/perimetres.csv"
+        )
+
+
+def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
+    """Materialise out_cube_territoires, out_cube_etablissements and out_indicateurs in `con`.
+
+    The input tables must already be views of `con`. Returns the SQL parameters used.
+    """
+    present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    # Past employer counts only when the yearly table carries the employer flag.
+    employeur_passe = ("core_etablissements_annuel" in present
+                       and "employeur" in _columns_of(con, "core_etablissements_annuel"))
+    _ensure_optional_inputs(con, present)
+    sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe)
+    _check_perimetres(con, sql_params["perimetres"])
+    db.build_table(con, "out_cube_territoires", **sql_params)
+    db.build_table(con, "out_cube_etablissements", **sql_params)
+    db.build_table(con, CUBE, **sql_params)
+    db.build_table(con, "out_cube_communes", **sql_params)
+    expected = cols.names(CUBE)
+    got = [r[0] for r in con.execute(f"DESCRIBE {CUBE}").fetchall()]
+    if got != expected:
+        raise RuntimeError(f"{CUBE} columns {got} differ from transforms/columns.py {expected}: fix one of them")
+    return sql_params
+
+
+def cube_stats(con) -> dict[str, Any]:
+    rows = con.execute(
+        f"SELECT niveau, count(*) FROM {CUBE} GROUP BY niveau ORDER BY niveau"
+    ).fetchall()
+    return {"lignes": sum(n for _, n in rows), "lignes_par_niveau": dict(rows)}
+
+
+# --- the public cube ----------------------------------------------------------------------------------------------
+# The cube is, for each year and perimeter, a 3-dimensional table whose every cell exists (an absent row is a
+# known 0): territory × famille × "secteur_taille", the last one being the four ways the cube cuts the economy
+# (total, A21 sections, ESS sectors, size classes), each summing to the total. The additive relations given to
+# transforms/confidentiality.py are therefore, per dimension:
+#   territory: EPCI, arrondissement, zone d'emploi, territoire (non-nested) and département = Σ their communes;
+#   famille:   ess = Σ families of the perimeter; ensemble = ess + hors_ess;
+#   secteur_taille: ensemble = Σ A21 sections = Σ ESS sectors = Σ size classes.
+# All of them are protected together, once for the establishment counts and once for employment. Years are
+# protected separately (no additive relation links them), as are perimeters (only the run's perimeter is public).
+DIMENSIONS = ("cellule_territoire", "famille", "cellule_secteur")
+NIVEAUX_GROUPES = {"epci": "code_epci", "arrondissement": "code_arrondissement", "zone_emploi": "code_zone_emploi",
+                   "territoire": "code_territoire", "departement": "code_departement"}
+COUNT_MASKED = ["nb_etablissements_employeurs", "etablissements_pour_1000_hab"]
+EMPLOYMENT_MASKED = ["effectif_bas", "effectif_haut", "effectif_pour_1000_hab"]
+SHARE_EMPLOYMENT = ["part_ess_effectif_bas", "part_ess_effectif_central", "part_ess_effectif_haut"]
+SHARE_COUNT = ["part_ess_etablissements_employeurs"]
+# Cells worth keeping when a secondary suppression has a choice: the département, and the family totals of every
+# supra-communal territory.
+_TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
+
+
+def _cell_codes(cube: pd.DataFrame) -> pd.DataFrame:
+    """Add the three dimension codes of the confidentiality tables to cube rows."""
+    df = cube.copy()
+    df["cellule_territoire"] = df["niveau"] + ":" + df["code_territoire"]
+    secteur = df["nomenclature_secteur"] + ":" + df["secteur"]
+    taille = "taille:" + df["classe_taille"]
+    df["cellule_secteur"] = np.where(
+        df["nomenclature_secteur"] != "ensemble", secteur,
+        np.where(df["classe_taille"] != "ensemble", taille, "ensemble"),
+    )
+    df["publication_prioritaire"] = (df["niveau"] == "departement") | (
+        (df["niveau"] != "commune") & (df["cellule_secteur"] == "ensemble") & df["famille"].isin(_TOTAL_FAMILIES)
+    )
+    return df
+
+
+def hierarchies(cells: pd.DataFrame, communes: pd.DataFrame, *, avec_territoires: bool) -> dict[str, list]:
+    """The additive relations of one year × perimeter slice (see the comment above)."""
+    levels = {n: c for n, c in NIVEAUX_GROUPES.items() if avec_territoires or n != "territoire"}
+    territoire = conf.territory_groups(communes, levels)
+    familles = sorted(set(cells["famille"]) - set(_TOTAL_FAMILIES))
+    famille = [("ensemble", ["ess", "hors_ess"])] + ([("ess", familles)] if familles else [])
+    secteur = []
+    for prefix in ("a21:", "ess:", "taille:"):
+        children = sorted(c for c in set(cells["cellule_secteur"]) if c.startswith(prefix))
+        if children:
+            secteur.append(("ensemble", children))
+    return {"cellule_territoire": territoire, "famille": famille, "cellule_secteur": secteur}
+
+
+def _commune_table(con) -> pd.DataFrame:
+    communes = con.execute("SELECT * FROM out_cube_communes ORDER BY code_commune").df()
+    dup = communes[communes["code_commune"].duplicated(keep=False)]
+    if len(dup):
+        raise RuntimeError(
+            "the cube attaches a commune to two territories of the same level (core_etablissements disagrees with "
+            f"staging_communes / staging_territoires), e.g. {dup.head(4).to_dict('records')}: fix the core step"
+        )
+    return communes
+
+
+def _protect_slice(cells: pd.DataFrame, rel: dict, rules, employment: bool) -> tuple[pd.DataFrame, dict]:
+    """Counts always; employment when the slice has it (the millésime year)."""
+    stats: dict[str, Any] = {}
+    counts = conf.protect(
+        cells, dimensions=DIMENSIONS, value="nb_etablissements", contributors="nb_etablissements",
+        hierarchies=rel, must_publish="publication_prioritaire", rules=rules,
+        status_column="statut_secret_etablissements", mask_columns=COUNT_MASKED,
+    )
+    _check_protection(counts, "nb_etablissements")
+    stats["etablissements"] = counts.stats
+    out = counts.cells
+    if employment:
+        emp = conf.protect(
+            out, dimensions=DIMENSIONS, value="effectif_central", contributors="nb_contributeurs",
+            max_contributor="effectif_max_unite_legale", hierarchies=rel, must_publish="publication_prioritaire",
+            rules=rules, status_column="statut_secret_effectifs", mask_columns=EMPLOYMENT_MASKED,
+        )
+        _check_protection(emp, "effectif_central")
+        stats["effectifs"] = emp.stats
+        out = emp.cells
+    else:
+        out["statut_secret_effectifs"] = None
+    return out, stats
+
+
+def _check_protection(result, measure: str) -> None:
+    if result.stats["n_relations_non_additives"]:
+        raise RuntimeError(
+            f"{result.stats['n_relations_non_additives']} relations of {measure} do not add up in the cube: the "
+            "cube or its relations are wrong (a bug), the public table is not written"
+        )
+    if result.audit is not None and result.audit.n_recoverable:
+        raise RuntimeError(
+            f"confidentiality audit: {result.audit.n_recoverable} suppressed {measure} cells can still be recomputed;"
+            " the public table is not written"
+        )
+
+
+def _mask_shares(df: pd.DataFrame) -> pd.DataFrame:
+    """A share is published when its cell and its 'ensemble' denominator are: else NULL with the reason."""
+    key = ["annee", "perimetre", "niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille"]
+    ens = df.loc[df["famille"] == "ensemble", key + ["statut_secret_etablissements", "statut_secret_effectifs"]]
+    ens = ens.rename(columns={"statut_secret_etablissements": "_den_etab", "statut_secret_effectifs": "_den_eff"})
+    df = df.merge(ens, on=key, how="left", validate="many_to_one")
+    for own, den, status, shares in (
+        ("statut_secret_etablissements", "_den_etab", "statut_secret_part_etablissements", SHARE_COUNT),
+        ("statut_secret_effectifs", "_den_eff", "statut_secret_part_effectifs", SHARE_EMPLOYMENT),
+    ):
+        df[status] = df[own].where(df[own].notna(), df[den].where(df[den].isna(), "denominateur"))
+        hidden = df[status].notna()
+        for col in shares:
+            df[col] = df[col].mask(hidden)
+    return df.drop(columns=["_den_etab", "_den_eff"])
+
+
+def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tuple[pd.DataFrame, dict]:
+    """The public cells of the run's perimeter, as a DataFrame with the columns of out_indicateurs_public."""
+    perimetre = params["perimetre"]
+    cube = con.execute(f"SELECT * FROM {CUBE} WHERE perimetre = ? ORDER BY ALL", [perimetre]).df()
+    communes = _commune_table(con)
+    annee = int(str(params["millesime"])[:4])
+    rules = rules or conf.load_rules()
+    parts, stats = [], {}
+    for year, cells in _cell_codes(cube).groupby("annee", sort=True):
+        cells = cells.reset_index(drop=True)
+        rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
+        protected, year_stats = _protect_slice(cells, rel, rules, employment=int(year) == annee)
+        parts.append(protected)
+        stats[str(int(year))] = year_stats
+    public = pd.concat(parts, ignore_index=True) if parts else _cell_codes(cube).assign(
+        statut_secret_etablissements=None, statut_secret_effectifs=None)
+    public = _mask_shares(public)
+    return public[cols.names(PUBLIC)], stats
+
+
+def build_public(con, params: dict, *, avec_territoires: bool) -> dict[str, Any]:
+    """Materialise out_indicateurs_public in `con` (after build_cube); returns the protection figures."""
+    public, stats = protect_cube(con, params, avec_territoires=avec_territoires)
+    casts = ", ".join(f"CAST({db.identifier(c.name)} AS {c.type}) AS {c.name}" for c in cols.columns(PUBLIC))
+    con.register("_public_upload", public)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {PUBLIC} AS SELECT {casts} FROM _public_upload")
+    finally:
+        con.unregister("_public_upload")
+    summary = con.execute(
+        f"""SELECT count(*), count(statut_secret_etablissements), count(statut_secret_effectifs)
+            FROM {PUBLIC}"""
+    ).fetchone()
+    return {"lignes": summary[0], "etablissements_masques": summary[1], "effectifs_masques": summary[2],
+            "par_annee": stats}
+
+
+def audit_public(con, *, avec_territoires: bool | None = None) -> dict[str, Any]:
+    """Re-audit out_indicateurs_public (in `con`, with out_cube_communes): suppressed cells recomputable from the
+    published ones, per year and measure. Every count must be 0."""
+    public = con.execute(f"SELECT * FROM {PUBLIC} ORDER BY ALL").df()
+    communes = _commune_table(con)
+    if avec_territoires is None:
+        avec_territoires = bool((public["niveau"] == "territoire").any())
+    result: dict[str, Any] = {}
+    for (year, perimetre), cells in _cell_codes(public).groupby(["annee", "perimetre"], sort=True):
+        cells = cells.reset_index(drop=True)
+        rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
+        for status in ("statut_secret_etablissements", "statut_secret_effectifs"):
+            a = conf.audit(cells, dimensions=DIMENSIONS, hierarchies=rel, status_column=status)
+            result[f"{int(year)}/{perimetre}/{status}"] = a.to_dict()
+    return result
