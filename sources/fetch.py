@@ -299,7 +299,8 @@ URSSAF_DATASETS = (URSSAF_ESS, URSSAF_COMMUNE_APE)
 
 
 def _urssaf_source() -> Source:
-    # TODO(sources/urssaf.py): its owner defines the URSSAF descriptor; use it when present, this one until then.
+    # sources/urssaf.py (another owner) defines the URSSAF descriptor; this fallback only keeps `ess fetch` working
+    # if that module is absent or renamed.
     try:
         from sources.urssaf import SOURCE  # type: ignore[import-not-found]
 
@@ -320,7 +321,7 @@ def _urssaf_source() -> Source:
 
 def urssaf_export_url(base: str, dataset: str, departements: Iterable[str]) -> str:
     where = " OR ".join(f'code_departement="{check_departement(d)}"' for d in sorted(departements))
-    query = urllib.parse.urlencode({"where": where, "delimiter": ";"})
+    query = urllib.parse.urlencode({"where": where, "delimiter": ";", "use_labels": "false"})
     return f"{base}/api/explore/v2.1/catalog/datasets/{dataset}/exports/csv?{query}"
 
 

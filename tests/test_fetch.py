@@ -260,7 +260,7 @@ def test_fetch_urssaf_end_to_end(data_dir, urssaf):
     assert paths[0].read_bytes() == ESS_CSV.encode("utf-8")  # saved unchanged, BOM included
     reqs = export_requests(urssaf)
     assert [r.query["where"] for r in reqs] == [['code_departement="38"']] * 2
-    assert [r.query["delimiter"] for r in reqs] == [[";"]] * 2
+    assert [(r.query["delimiter"], r.query["use_labels"]) for r in reqs] == [([";"], ["false"])] * 2
     m = read_manifest(snap)
     assert m["millesime"] == "2024" and m["departements"] == ["38"] and m["source"]["source"] == "urssaf"
     by_name = {e["name"]: e for e in m["files"]}
