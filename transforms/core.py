@@ -1,0 +1,145 @@
+"""Build the core tables: establishments with ESS perimeters, activity, territory and employment (calibrated on
+URSSAF), and the yearly series since 2012.
+
+`build_core(tables, params, out_dir)` is the step: it reads the staging tables (Parquet files, DuckDB views named
+after them), loads the reference CSVs (transforms/reference.py), runs the SQL files of sql/core/ in order, calibrates
+employment (transforms/calibration.py) and writes each output table to `<out_dir>/<table>.parquet`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ess import db
+from ess.errors import UserError
+from transforms import calibration
+from transforms.reference import load_reference, perimetres
+from transforms.steps import StepOutput
+
+REQUIRED = (
+    "staging_sirene_etablissements",
+    "staging_sirene_unites_legales",
+    "staging_communes",
+)
+
+# Optional inputs, replaced by an empty table of the contract's columns when absent (a run without URSSAF files
+# is not calibrated; one without history has no yearly series; territoires are a per-département option).
+OPTIONAL: dict[str, dict[str, str]] = {
+    "staging_sirene_etablissements_historique": {
+        "siret": "VARCHAR", "siren": "VARCHAR", "nic": "VARCHAR", "date_debut": "DATE", "date_fin": "DATE",
+        "etat_administratif": "VARCHAR", "activite_principale": "VARCHAR", "nomenclature_activite": "VARCHAR",
+        "caractere_employeur": "VARCHAR"},
+    "staging_sirene_unites_legales_historique": {
+        "siren": "VARCHAR", "date_debut": "DATE", "date_fin": "DATE", "etat_administratif": "VARCHAR",
+        "categorie_juridique": "VARCHAR", "activite_principale": "VARCHAR", "nomenclature_activite": "VARCHAR",
+        "economie_sociale_solidaire": "VARCHAR", "caractere_employeur": "VARCHAR", "nic_siege": "VARCHAR"},
+    "staging_communes_passage": {"ancien_code": "VARCHAR", "code_commune": "VARCHAR"},
+    "staging_territoires": {
+        "code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR",
+        "source_territoire": "VARCHAR"},
+    "staging_urssaf_ess_departement": {
+        "annee": "INTEGER", "code_departement": "VARCHAR", "champ_ess": "VARCHAR", "famille_ess": "VARCHAR",
+        "nb_etablissements": "DOUBLE", "effectifs_salaries": "DOUBLE", "masse_salariale": "DOUBLE"},
+    "staging_urssaf_commune_ape": {
+        "code_commune": "VARCHAR", "code_epci": "VARCHAR", "code_zone_emploi": "VARCHAR", "code_ape": "VARCHAR",
+        "annee": "INTEGER", "nb_etablissements": "DOUBLE", "effectifs_salaries": "DOUBLE"},
+}
+
+# Built in this order; the two Python-made tables (core_effectifs_calibres, core_calibration) come after _prep.
+STAGES_BEFORE_CALIBRATION = ("core_situations", "core_perimetres", "core_etablissements_prep", "core_cibles_urssaf")
+STAGES_AFTER_CALIBRATION = ("core_etablissements", "core_etablissements_annuel", "core_ecart_urssaf")
+OUTPUTS = ("core_etablissements", "core_etablissements_annuel", "core_calibration", "core_ecart_urssaf",
+           "core_cibles_urssaf")
+
+
+def attach_inputs(con, tables: dict[str, Path]) -> list[str]:
+    """Attach the staging Parquet files; missing optional ones become empty tables. Returns the optional tables that
+    were missing (reported in the step's figures)."""
+    missing = [t for t in REQUIRED if t not in tables]
+    if missing:
+        raise UserError(f"the core step needs the staging tables {missing}: run the staging step for their source "
+                        "first (`ess run` does it)")
+    db.attach_tables(con, {k: v for k, v in tables.items() if k in REQUIRED or k in OPTIONAL})
+    absent = []
+    for name, columns in OPTIONAL.items():
+        if name not in tables:
+            cols = ", ".join(f"{db.identifier(c)} {t}" for c, t in columns.items())
+            con.execute(f"CREATE OR REPLACE TABLE {db.identifier(name)} ({cols})")
+            absent.append(name)
+    return absent
+
+
+def check_params(params: dict) -> None:
+    for key in ("departement", "millesime", "perimetre"):
+        if not params.get(key):
+            raise UserError(f"the core step needs the parameter {key!r}")
+    known = perimetres(params.get("reference_dir"))
+    if params["perimetre"] not in known:
+        raise UserError(f"unknown perimeter {params['perimetre']!r}; choose one of {known} "
+                        "(defined in data/reference/perimetres.csv)")
+
+
+def run_core(con, tables: dict[str, Path], params: dict) -> dict:
+    """Build every core table inside `con` (no export); returns the step's figures. Tests call this directly."""
+    check_params(params)
+    absent = attach_inputs(con, tables)
+    load_reference(con, directory=params.get("reference_dir"))
+    sql_params = {"departement": params["departement"], "millesime": params["millesime"],
+                  "perimetre": params["perimetre"]}
+    rows = {t: db.build_table(con, t, **sql_params) for t in STAGES_BEFORE_CALIBRATION}
+    calage = calibration.calibrate(con, params)
+    sql_params["annee_calage"] = calage["annee_calage"]
+    rows.update({t: db.build_table(con, t, **sql_params) for t in STAGES_AFTER_CALIBRATION})
+    rows["core_calibration"] = con.execute("SELECT count(*) FROM core_calibration").fetchone()[0]
+    return {"lignes": rows, "tables_absentes": absent, "calibration": calage, **core_figures(con)}
+
+
+def core_figures(con) -> dict:
+    """What the run log shows: perimeter sizes, placement problems, unknown codes, activity sources."""
+    def pairs(sql: str) -> dict:
+        return {str(k): v for k, v in con.execute(sql).fetchall()}
+
+    one = con.execute(
+        """SELECT count(*), count(*) FILTER (WHERE actif),
+                  count(*) FILTER (WHERE actif AND perimetre_insee),
+                  count(*) FILTER (WHERE actif AND perimetre_loi2014),
+                  count(*) FILTER (WHERE actif AND perimetre_flag),
+                  count(*) FILTER (WHERE actif AND dans_perimetre),
+                  count(*) FILTER (WHERE NOT tranche_connue),
+                  count(*) FILTER (WHERE actif AND activite IS NULL)
+           FROM core_etablissements"""
+    ).fetchone()
+    return {
+        "etablissements": one[0],
+        "etablissements_actifs": one[1],
+        "actifs_par_perimetre": {"insee": one[2], "loi2014": one[3], "flag": one[4], "retenu": one[5]},
+        "tranches_inconnues": one[6],
+        "actifs_sans_activite": one[7],
+        "motifs_placement": pairs("SELECT motif_placement, count(*) FROM core_etablissements "
+                                  "WHERE motif_placement IS NOT NULL GROUP BY 1 ORDER BY 1"),
+        "categories_juridiques_inconnues": pairs(
+            "SELECT coalesce(categorie_juridique, 'absente'), count(*) FROM core_etablissements "
+            "WHERE NOT categorie_juridique_connue GROUP BY 1 ORDER BY 1"),
+        "sources_activite": pairs(
+            "SELECT coalesce(nomenclature_activite || '/' || source_activite, 'inconnue'), count(*) "
+            "FROM core_etablissements WHERE actif GROUP BY 1 ORDER BY 1"),
+    }
+
+
+def build_core(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
+    """The core step (see module doc). `params`: departement, millesime, annee_urssaf, annee_cog, perimetre,
+    synthetic, run_id; optional reference_dir (a folder of edited reference CSVs)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ess-core-", dir=out_dir) as tmp:
+        con = db.connect(Path(tmp) / "core.duckdb")  # on disk: lets DuckDB spill for large départements
+        try:
+            stats = run_core(con, tables, params)
+            metadata = {"ess:synthetic": str(bool(params.get("synthetic"))).lower(),
+                        "ess:run_id": str(params.get("run_id", "")),
+                        "ess:perimetre": params["perimetre"], "ess:millesime": params["millesime"]}
+            written = db.export_tables(con, list(OUTPUTS), out_dir, metadata=metadata)
+        finally:
+            con.close()
+    return StepOutput(tables=written, stats={"core": stats})
