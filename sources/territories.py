@@ -112,6 +112,14 @@ class Table:
     path: Path
     header: list[str]
     rows: list[tuple[int, list[str | None]]]  # (line number in the file, values)
+    spreadsheet: bool = False  # codes of a spreadsheet may have been stored as numbers
+
+    def pad(self, value: str | None, width: int) -> str | None:
+        """A spreadsheet storing codes as numbers loses their leading zeros (1001 for 01001): restore them. Text
+        files are taken as they are (a short code there is malformed, and rejected as such)."""
+        if self.spreadsheet and value is not None and value.isdigit() and len(value) < width:
+            return value.zfill(width)
+        return value
 
     def column(self, *names: str, required: bool = True, contains: tuple[str, ...] = ()) -> int | None:
         """Index of the first header matching one of `names` (case and accents ignored), or containing all of
@@ -174,7 +182,7 @@ def read_table(path: Path, *, header_has: str | None = None) -> Table:
         if not any(v.strip() for v in values):
             continue
         values = values + [""] * (len(header) - len(values))
-        rows.append((start + reader.line_num, [_clean(v) for v in values[: len(header)]]))
+        rows.append((start + reader.line_num, [v.strip() or None for v in values[: len(header)]]))
     return Table(path, header, rows)
 
 
@@ -204,19 +212,12 @@ def _read_xlsx(path: Path, header_has: str | None) -> Table:
         wb.close()
     if not found:
         raise InputFileError(f"{path}: no header line with a {header_has!r} column in any sheet")
-    return Table(path, header, rows)
+    return Table(path, header, rows, spreadsheet=True)
 
 
 def _cell(value) -> str | None:
     # Excel stores some codes as numbers: a whole number keeps no decimal part; padding is done per column.
     return _clean(value)
-
-
-def _pad(value: str | None, width: int) -> str | None:
-    """Codes stored as numbers by a spreadsheet lose their leading zeros (1001 for 01001): restore them."""
-    if value is not None and value.isdigit() and len(value) < width:
-        return value.zfill(width)
-    return value
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -283,12 +284,12 @@ def _read_epcicom(raw: _Raw, path: Path) -> None:
     insee, dep_com = t.column("insee"), t.column("dep_com", required=False)
     seen = set()
     for ligne, v in t.rows:
-        s = _pad(v[siren], 9)
+        s = t.pad(v[siren], 9)
         if s not in seen:  # one EPCI line per EPCI: its first member line
             seen.add(s)
             raw.add("raw_epci", f, ligne, s, v[nom], v[nature])
         dep = v[dep_com] if dep_com is not None else None
-        raw.add("raw_epci_membres", f, ligne, s, _pad(v[insee], 5), _pad(dep, 2))
+        raw.add("raw_epci_membres", f, ligne, s, t.pad(v[insee], 5), t.pad(dep, 2))
 
 
 def _read_populations(raw: _Raw, path: Path) -> None:
@@ -300,14 +301,14 @@ def _read_populations(raw: _Raw, path: Path) -> None:
     dep, codcom = (None, None) if code is not None else (t.column("DEP"), t.column("CODCOM"))
     for ligne, v in t.rows:
         if code is not None:
-            c = _pad(v[code], 5)
+            c = t.pad(v[code], 5)
         else:
             d, cc = v[dep] or "", v[codcom] or ""
             # DOM: DEP 971 + CODCOM 01, or DEP 971 + CODCOM 101; metropolitan: DEP 38 + CODCOM 185.
             if len(d) == 3:
                 c = d + cc if len(cc) == 2 else d[:2] + cc.zfill(3)
             else:
-                c = _pad(d, 2) + cc.zfill(3) if d else None
+                c = t.pad(d, 2) + cc.zfill(3) if d else None
         raw.add("raw_populations", f, ligne, c, v[pmun])
 
 
@@ -316,7 +317,7 @@ def _read_zones_emploi(raw: _Raw, path: Path) -> None:
     f = raw.file(t)
     code, ze = t.column("CODGEO"), t.column("ZE2020")
     for ligne, v in t.rows:
-        raw.add("raw_zones_emploi", f, ligne, _pad(v[code], 5), _pad(v[ze], 4))
+        raw.add("raw_zones_emploi", f, ligne, t.pad(v[code], 5), t.pad(v[ze], 4))
 
 
 def _read_territoires(raw: _Raw, path: Path, default_source: str) -> None:
@@ -342,7 +343,7 @@ def _read_territoires(raw: _Raw, path: Path, default_source: str) -> None:
             f"territoire column (named like 'territoire') in its header {t.header}; rename them"
         )
     for ligne, v in t.rows:
-        raw.add("raw_territoires", f, ligne, _pad(v[code], 5), v[code_t] if code_t is not None else None,
+        raw.add("raw_territoires", f, ligne, t.pad(v[code], 5), v[code_t] if code_t is not None else None,
                 v[nom_t], (v[source] if source is not None else None) or default_source)
 
 
