@@ -220,3 +220,34 @@ def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=Non
     for name in without:
         tables.pop(name).unlink()
     return tables
+
+
+def build(tmp: Path, params: dict | None = None, **fixture_kwargs):
+    """Write the fixture under `tmp` and build every core table in an in-memory DuckDB; returns (con, stats)."""
+    from ess import db
+    from transforms.core import run_core
+
+    tables = write_fixture(tmp / "staging", **fixture_kwargs)
+    con = db.connect()
+    stats = run_core(con, tables, {**PARAMS, **(params or {})})
+    return con, stats
+
+
+def by_siret(con, sql: str) -> dict:
+    """{siret: value} or {siret: tuple} from a query whose first column is the siret."""
+    out = {}
+    for row in con.execute(sql).fetchall():
+        out[row[0]] = row[1] if len(row) == 2 else tuple(row[1:])
+    return out
+
+
+def edited_reference(tmp: Path, name: str, replace: tuple[str, str]) -> Path:
+    """A reference folder holding one edited copy of data/reference/<name>.csv (a researcher's change)."""
+    from ess import paths
+
+    folder = tmp / "reference"
+    folder.mkdir(exist_ok=True)
+    text = (paths.REFERENCE_DIR / f"{name}.csv").read_text(encoding="utf-8")
+    assert replace[0] in text, f"{replace[0]!r} not in {name}.csv"
+    (folder / f"{name}.csv").write_text(text.replace(replace[0], replace[1]), encoding="utf-8")
+    return folder

@@ -213,10 +213,15 @@ def calibrate(con, params: dict) -> dict:
         "annee_calage": year,
         "choix_annee": why,
         "annee_effectifs_modale": modal,
-        "groupes": {g: {"cible": group_targets[g], "statut": r.statut, "facteur": r.facteur,
+        "groupes": {g: {"cible": _plain(group_targets[g]), "statut": r.statut, "facteur": _plain(r.facteur),
                         "iterations": r.iterations} for g, r in results.items()},
         "etablissements": n,
     }
+
+
+def _plain(x):
+    """numpy scalars → Python numbers, so that the step's figures serialise to JSON as they are."""
+    return None if x is None else float(x)
 
 
 _CALIBRATION_COLUMNS = [

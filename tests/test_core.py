@@ -1,0 +1,112 @@
+"""The core step as a whole: territory placement, the output contract, Parquet export and provenance."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from core_fixtures import PARAMS, build, by_siret, siret, write_fixture
+from ess import db
+from ess.errors import UserError
+from transforms.columns import names
+from transforms.core import OUTPUTS, build_core
+
+
+def S(n, unit=None):
+    return siret(n, unit if unit is not None else n)
+
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("core"))
+
+
+def test_old_commune_codes_are_mapped_to_the_current_cog(core):
+    con, _ = core
+    t = by_siret(con, "SELECT siret, code_commune_source, code_commune, code_epci, code_arrondissement, "
+                      "code_zone_emploi, code_territoire, motif_placement FROM core_etablissements")
+    # Les Abrets (38174) and La Bâtie-Divisin (38113) merged into Les Abrets en Dauphiné (38001)
+    assert t[S(2)] == ("38174", "38001", "200068567", "382", "8411", "T13", None)
+    assert t[S(6)][1:3] == ("38001", "200068567")
+    assert t[S(1)] == ("38185", "38185", "200040715", "381", "8405", "T01", None)
+
+
+def test_epci_across_the_border(core):
+    con, _ = core
+    t = by_siret(con, "SELECT siret, code_commune, code_epci, code_departement, motif_placement "
+                      "FROM core_etablissements")
+    # Vienne is in Vienne Condrieu Agglomération, which extends into the Rhône: the establishment is placed in the
+    # EPCI and stays in the département
+    assert t[S(3)] == ("38544", "200077014", "38", None)
+    # an establishment whose commune lies in the Rhône part of that EPCI is not placed in the département
+    assert t[S(14, 1)] == (None, None, "38", "hors_departement")
+
+
+def test_unplaceable_establishments_are_kept_with_a_reason(core):
+    con, stats = core
+    t = by_siret(con, "SELECT siret, code_commune_source, code_commune, motif_placement FROM core_etablissements")
+    assert t[S(10)] == (None, None, "commune_absente")
+    assert t[S(11)] == ("38998", None, "commune_inconnue")
+    assert t[S(13)] == ("38999", "38185", "passage_ambigu")  # split between two communes: first one, flagged
+    assert stats["motifs_placement"] == {"commune_absente": 1, "commune_inconnue": 1, "hors_departement": 1,
+                                         "passage_ambigu": 1}
+    assert stats["etablissements"] == 18  # nobody dropped
+
+
+def test_partial_diffusion_hides_identifying_fields(core):
+    con, _ = core
+    names_ = by_siret(con, "SELECT siret, statut_diffusion, denomination, enseigne FROM core_etablissements")
+    assert names_[S(4)] == ("P", None, None)
+    assert names_[S(1)] == ("O", "Etab 1", "Enseigne 1")
+
+
+def test_core_etablissements_has_the_contract_columns(core):
+    con, _ = core
+    cols = [r[0] for r in con.execute("DESCRIBE core_etablissements").fetchall()]
+    assert set(names("core_etablissements")) <= set(cols)
+    assert con.execute("SELECT count(*) FROM core_etablissements WHERE perimetre_insee IS NULL "
+                       "OR perimetre_loi2014 IS NULL OR perimetre_flag IS NULL OR actif IS NULL").fetchone()[0] == 0
+    # bounds hold for every establishment after calibration
+    assert con.execute("SELECT count(*) FROM core_etablissements WHERE NOT (effectif_bas <= effectif_central + 1e-9 "
+                       "AND effectif_central <= effectif_haut + 1e-9)").fetchone()[0] == 0
+
+
+def test_build_core_writes_parquet_with_provenance_and_same_bytes_twice(tmp_path):
+    tables = write_fixture(tmp_path / "staging")
+    first = build_core(tables, PARAMS, tmp_path / "out1")
+    second = build_core(tables, PARAMS, tmp_path / "out2")
+    assert set(first.tables) == set(OUTPUTS)
+    json.dumps(first.to_dict())  # Prefect must be able to persist it
+    meta = pq.read_schema(first.tables["core_etablissements"]).metadata
+    assert meta[b"ess:synthetic"] == b"true" and meta[b"ess:perimetre"] == b"insee"
+    for name in OUTPUTS:
+        a = open(first.tables[name], "rb").read()
+        b = open(second.tables[name], "rb").read()
+        assert a == b, name
+    assert not list((tmp_path / "out1").glob("*.duckdb")) and not list((tmp_path / "out1").glob("ess-core-*"))
+
+
+def test_missing_required_table_is_a_user_error(tmp_path):
+    tables = write_fixture(tmp_path / "staging")
+    del tables["staging_sirene_unites_legales"]
+    with pytest.raises(UserError, match="staging_sirene_unites_legales"):
+        build_core(tables, PARAMS, tmp_path / "out")
+
+
+def test_optional_tables_may_be_absent(tmp_path):
+    con, stats = build(tmp_path, without=("staging_territoires", "staging_sirene_etablissements_historique",
+                                          "staging_sirene_unites_legales_historique"))
+    assert con.execute("SELECT count(*) FROM core_etablissements_annuel").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM core_etablissements WHERE code_territoire IS NOT NULL").fetchone()[0] == 0
+    assert "staging_territoires" in stats["tables_absentes"]
+
+
+def test_sql_parameters_are_bound_not_pasted(tmp_path):
+    # a département code that is not in the COG simply places nobody (no SQL error, no injection)
+    con, _ = build(tmp_path)
+    n = db.build_table(con, "core_etablissements_prep", departement="38' OR '1'='1", perimetre="insee")
+    assert n == 18
+    assert con.execute("SELECT count(*) FROM core_etablissements_prep WHERE code_commune IS NOT NULL"
+                       ).fetchone()[0] == 0

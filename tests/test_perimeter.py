@@ -1,0 +1,213 @@
+"""The ESS perimeter: families by legal form, NAF exclusions (rév. 2 and 2025), activity fallback, the three named
+perimeters, the reference files a researcher edits, the yearly series and the perimeter audit.
+Expected answers are worked out by hand from tests/core_fixtures.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from core_fixtures import build, by_siret, edited_reference, siret
+from ess import db
+from ess.errors import UserError
+from transforms.reference import load_reference, read_reference
+
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory):
+    con, stats = build(tmp_path_factory.mktemp("perimeter"))
+    db.build_table(con, "out_audit_perimetre")
+    return con, stats
+
+
+def S(n, unit=None):
+    return siret(n, unit if unit is not None else n)
+
+
+def test_each_family_from_the_legal_form(core):
+    con, _ = core
+    famille = by_siret(con, "SELECT siret, famille_ess FROM core_etablissements")
+    assert famille[S(1)] == "associations"
+    assert famille[S(2)] == "cooperatives"  # 5458 SCOP
+    assert famille[S(3)] == "mutuelles"  # 8210
+    assert famille[S(4)] == "fondations"  # 9300
+    assert famille[S(5)] == "autres_organismes"  # 8310, listed but off by default
+    assert famille[S(6)] == "societes_commerciales_ess"  # 5710 with flag O
+    assert famille[S(7)] is None  # 5710 without flag
+    assert famille[S(9)] == "associations"  # 9223 keeps its family, out of the default perimeter
+    assert famille[S(10)] is None  # unknown padded code 5400
+    assert famille[S(12)] is None  # commune (public law)
+
+
+def test_three_perimeters_on_the_same_fixture(core):
+    con, stats = core
+    rows = con.execute("SELECT siret, perimetre_insee, perimetre_loi2014, perimetre_flag FROM core_etablissements "
+                       "WHERE actif").fetchall()
+    insee = {r[0] for r in rows if r[1]}
+    loi2014 = {r[0] for r in rows if r[2]}
+    flag = {r[0] for r in rows if r[3]}
+    assert insee == {S(1), S(14, 1), S(2), S(3), S(4), S(18)}
+    assert loi2014 == insee | {S(6)}  # + the flagged SAS
+    # flag: flagged units whatever the form, no NAF exclusion (the 94.20Z union is in); 8210 without flag is out
+    assert flag == {S(1), S(14, 1), S(2), S(4), S(6), S(8)}
+    assert stats["actifs_par_perimetre"] == {"insee": 6, "loi2014": 7, "flag": 6, "retenu": 6}
+    chosen = by_siret(con, "SELECT siret, perimetre, dans_perimetre FROM core_etablissements")
+    assert chosen[S(3)] == ("insee", True) and chosen[S(6)] == ("insee", False)
+
+
+def test_loi2014_run_marks_its_own_perimeter(tmp_path):
+    con, _ = build(tmp_path, {"perimetre": "loi2014"})
+    chosen = by_siret(con, "SELECT siret, perimetre, dans_perimetre FROM core_etablissements")
+    assert chosen[S(6)] == ("loi2014", True)
+
+
+def test_naf_exclusions_rev2_and_2025(core):
+    con, _ = core
+    motif = by_siret(con, "SELECT siret, motif_exclusion FROM core_etablissements")
+    assert motif[S(8)] == "syndicats_salaries"  # 94.20Z
+    assert motif[S(17)] == "administration_publique"  # 84.13Z, division rule
+    assert motif[S(13)] == "organisations_politiques"  # 94.92Z from the legal unit
+    assert motif[S(11)] == "organisations_religieuses"  # NAF 2025 code 94.91Y, NAF 2025 rule
+    assert motif[S(18)] is None  # 94.12Z: rule present but inactive by default
+    assert motif[S(1)] is None and motif[S(7)] is None
+    nomenclature = by_siret(con, "SELECT siret, nomenclature_activite, activite FROM core_etablissements")
+    assert nomenclature[S(11)] == ("NAF2025", "94.91Y")
+
+
+def test_activity_falls_back_to_the_legal_unit(core):
+    con, _ = core
+    act = by_siret(con, "SELECT siret, activite, source_activite, section_a21, secteur_ess FROM core_etablissements")
+    assert act[S(14, 1)] == ("88.99B", "unite_legale", "Q", "action_sociale_sans_hebergement")
+    assert act[S(13)] == ("94.92Z", "unite_legale", "S", "organisations_associatives")
+    assert act[S(1)] == ("88.99B", "etablissement", "Q", "action_sociale_sans_hebergement")
+
+
+def test_naf2025_is_preferred_once_it_is_the_reference_ape(tmp_path):
+    con, _ = build(tmp_path, {"millesime": "2027-01"})
+    act = by_siret(con, "SELECT siret, activite, nomenclature_activite FROM core_etablissements")
+    assert act[S(1)] == ("88.99Y", "NAF2025")  # has both: NAF 2025 wins from 2027
+    assert act[S(2)] == ("71.12B", "NAFRev2")  # rév. 2 only: still used
+
+
+def test_unknown_legal_form_is_counted_not_fatal(core):
+    con, stats = core
+    assert stats["categories_juridiques_inconnues"] == {"5400": 1}
+    known = by_siret(con, "SELECT siret, categorie_juridique, categorie_juridique_connue FROM core_etablissements")
+    assert known[S(10)] == ("5400", False)
+
+
+def test_researcher_turns_on_rule_94_12(tmp_path):
+    ref = edited_reference(tmp_path, "perimetre_exclusions_naf",
+                           ("organisations_professionnelles,NAFRev2,classe,94.12,Activités des organisations "
+                            "professionnelles,false", "organisations_professionnelles,NAFRev2,classe,94.12,"
+                            "Activités des organisations professionnelles,true"))
+    con, stats = build(tmp_path, {"reference_dir": str(ref)})
+    row = by_siret(con, "SELECT siret, perimetre_insee, motif_exclusion FROM core_etablissements")
+    assert row[S(18)] == (False, "organisations_professionnelles")
+    assert stats["actifs_par_perimetre"]["insee"] == 5
+
+
+def test_researcher_adds_autres_organismes_to_the_default(tmp_path):
+    ref = edited_reference(tmp_path, "perimetre_familles", (
+        "8310,Comité social économique d’entreprise,autres_organismes,faible,false",
+        "8310,Comité social économique d’entreprise,autres_organismes,faible,true"))
+    con, _ = build(tmp_path, {"reference_dir": str(ref)})
+    row = by_siret(con, "SELECT siret, perimetre_insee, famille_ess FROM core_etablissements")
+    assert row[S(5)] == (True, "autres_organismes")
+
+
+def test_unknown_perimeter_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="unknown perimeter 'large'.*insee"):
+        build(tmp_path, {"perimetre": "large"})
+
+
+# --- reference files ---------------------------------------------------------------------------------------------
+
+def test_reference_files_load_typed():
+    con = db.connect()
+    counts = load_reference(con)
+    assert counts["ref_perimetres"] == 3
+    assert con.execute("SELECT count(*) FROM ref_perimetre_familles WHERE inclus_par_defaut").fetchone()[0] == (
+        7 + 1 + 4 + 48)  # associations, fondations, mutuelles, coopératives of the reconstruction
+    assert con.execute("SELECT count(*) FROM ref_perimetre_exclusions_naf WHERE actif").fetchone()[0] == 10
+    # every listed code exists in INSEE's list
+    assert con.execute("SELECT count(*) FROM ref_perimetre_familles f ANTI JOIN ref_categories_juridiques c "
+                       "ON c.code = f.categorie_juridique").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("name", "old", "new", "message"), [
+    ("perimetre_familles", "9300,Fondation,fondations", "9300,Fondation,fondation",
+     r"perimetre_familles.csv, line \d+: column 'famille' = 'fondation' is not allowed"),
+    ("perimetre_familles", "8210,Mutuelle,mutuelles,haute,true", "8210,Mutuelle,mutuelles,haute,peut-être",
+     r"column 'inclus_par_defaut' = 'peut-être' is not a boolean"),
+    ("perimetre_exclusions_naf", "classe,94.20,", "classe,94.2,",
+     r"code '94.2' is not a NAF classe code"),
+    ("perimetres", "flag,Indicateur", "drapeau,Indicateur", r"perimeters \['flag'\] are missing"),
+    ("tranches_effectifs", "01,1 ou 2 salariés,1,2,1.41", "01,1 ou 2 salariés,1,2,2.5",
+     r"effectif_central 2.5 must lie within"),
+    ("perimetre_familles", "9210,", "9220,", r"duplicate \{'categorie_juridique': '9220'\}"),
+])
+def test_bad_reference_rows_are_named(tmp_path, name, old, new, message):
+    ref = edited_reference(tmp_path, name, (old, new))
+    with pytest.raises(UserError, match=message):
+        read_reference(name, ref)
+
+
+# --- yearly series ------------------------------------------------------------------------------------------------
+
+def test_yearly_series_follows_the_history(core):
+    con, _ = core
+    rows = con.execute("SELECT siret, annee, actif, perimetre_insee, perimetre_loi2014, perimetre_flag, "
+                       "motif_exclusion, date_situation FROM core_etablissements_annuel").fetchall()
+    at = {(r[0], r[1]): r[2:] for r in rows}
+    assert sorted(a for s, a in at if s == S(1)) == list(range(2012, 2027))
+    assert at[(S(1), 2019)][:4] == (True, True, True, False)  # flag history starts in 2020
+    assert at[(S(1), 2020)][:4] == (True, True, True, True)
+    assert str(at[(S(1), 2026)][5]) == "2026-10-31"  # millésime year: end of the millésime month
+    assert at[(S(15, 1), 2017)][0] is True and at[(S(15, 1), 2018)][0] is False  # closed on 2018-04-01
+    assert at[(S(8), 2017)][1] is True  # 88.99B until 2018
+    assert at[(S(8), 2018)][1] is False and at[(S(8), 2018)][4] == "syndicats_salaries"
+    assert min(a for s, a in at if s == S(6)) == 2021  # created in 2021
+    assert at[(S(6), 2022)][2] is False and at[(S(6), 2023)][2] is True  # flagged from 2023
+    # establishments without history have no yearly rows (their past is unknown), not invented ones
+    assert not any(s == S(2) for s, _ in at)
+
+
+# --- audit --------------------------------------------------------------------------------------------------------
+
+def audit(con, rubrique, code, perimetre=None, nomenclature=None):
+    sql = ("SELECT nb_unites_legales, nb_etablissements, nb_unites_legales_hors, nb_etablissements_hors "
+           "FROM out_audit_perimetre WHERE rubrique = ? AND code IS NOT DISTINCT FROM ? "
+           "AND perimetre IS NOT DISTINCT FROM ? AND nomenclature IS NOT DISTINCT FROM ?")
+    rows = con.execute(sql, [rubrique, code, perimetre, nomenclature]).fetchall()
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_audit_counts_by_legal_form(core):
+    con, _ = core
+    # 9220 active: E01, E14 (U01), E18 in insee; E08, E11, E13, E17 out
+    assert audit(con, "categorie_juridique", "9220", "insee") == (2, 3, 4, 4)
+    # flag: E01, E14, E08 in (units U01, U08); E11, E13, E17, E18 out
+    assert audit(con, "categorie_juridique", "9220", "flag") == (2, 3, 4, 4)
+    assert audit(con, "categorie_juridique", "5710", "loi2014") == (1, 1, 1, 2)  # E06 in; E07, E16 (U07) out
+    assert audit(con, "categorie_juridique", "8310", "insee") == (0, 0, 1, 1)
+    assert audit(con, "categorie_juridique", "9224", "insee") == (0, 0, 0, 0)  # listed, absent
+
+
+def test_audit_counts_by_rule_and_unknown_codes(core):
+    con, _ = core
+    assert audit(con, "exclusion_naf", "syndicats_salaries", "insee", "NAFRev2")[:2] == (1, 1)
+    assert audit(con, "exclusion_naf", "organisations_religieuses", "insee", "NAF2025")[:2] == (1, 1)
+    assert audit(con, "exclusion_naf", "administration_publique", "loi2014", "NAFRev2")[:2] == (1, 1)
+    # inactive rule: what it would take out
+    assert audit(con, "exclusion_naf", "organisations_professionnelles", "insee", "NAFRev2")[:2] == (1, 1)
+    assert audit(con, "categorie_juridique_inconnue", "5400")[:2] == (1, 1)
+
+
+def test_audit_overlaps(core):
+    con, _ = core
+    assert audit(con, "recouvrement", "insee_et_flag")[:2] == (3, 4)  # E01, E14, E02, E04
+    assert audit(con, "recouvrement", "insee_sans_flag")[:2] == (2, 2)  # E03, E18
+    assert audit(con, "recouvrement", "flag_sans_insee")[:2] == (2, 2)  # E06, E08
+    assert audit(con, "recouvrement", "loi2014_sans_insee")[:2] == (1, 1)  # E06
+    assert audit(con, "recouvrement", "flag_sans_loi2014")[:2] == (1, 1)  # E08
