@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -154,8 +155,12 @@ def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir:
 def _load_file(con, step: _Step, path: Path, *, params: dict, millesime: str, work_dir: Path) -> FileStats:
     raw_path = work_dir / f"{step.raw_view}.parquet"
     with _open_source(con, path, step.key) as (source_sql, csv_rejects):
+        # Out-of-scope rows travel as NULLs (only their count matters): less to hand over to Arrow.
+        kept_columns = ", ".join(f"CASE WHEN _in_scope THEN {_quote(c)} END AS {_quote(c)}"
+                                 for c in NEEDED_COLUMNS[step.key])
         query = (
-            f"SELECT *, coalesce({step.scope_sql}, false) AS _in_scope FROM ({source_sql})"
+            f"SELECT {kept_columns}, _in_scope FROM "
+            f"(SELECT *, coalesce({step.scope_sql}, false) AS _in_scope FROM ({source_sql}))"
         )
         read, out_of_scope = _stream_in_scope(con, query, {k: v for k, v in params.items() if f"${k}" in query},
                                               raw_path, path)
@@ -211,7 +216,7 @@ def _check_columns(path: Path, key: str, present: list[str]) -> None:
     missing = [c for c in required_columns(key) if c not in present]
     if missing:
         raise InputFileError(
-            f"{path}: required column(s) {missing} missing from the header ({len(present)} columns found). "
+            f"{path}: required column(s) {missing} missing (the file has {len(present)} columns). "
             "This is not a SIRENE stock file of this kind, or its layout changed: check the file."
         )
 
@@ -219,7 +224,7 @@ def _check_columns(path: Path, key: str, present: list[str]) -> None:
 def _parquet_select(con, path: Path, key: str) -> str:
     try:
         schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(path)})").fetchall()
-    except Exception as exc:  # duckdb raises IOException/InvalidInputException on a bad file
+    except duckdb.Error as exc:
         raise InputFileError(f"{path}: cannot be read as Parquet ({exc}); download the file again") from exc
     types = {name: str(dtype).upper() for name, dtype, *_ in schema}
     _check_columns(path, key, list(types))
@@ -327,7 +332,8 @@ def _csv_select_from_zip(con, path: Path, key: str) -> Iterator[tuple[str, str]]
         # The child's error (corrupt or truncated member) explains any parse error DuckDB saw: report it first.
         if code not in (0, _UNZIP_EXIT_PIPE) or (code == _UNZIP_EXIT_PIPE and failure is None):
             con.execute(f"DROP TABLE IF EXISTS {rejects}")
-            raise InputFileError(f"{path}: {message or f'decompression failed (exit code {code})'}") from failure
+            # The child's message names the zip already.
+            raise InputFileError(message or f"{path}: decompression failed (exit code {code})") from failure
         if failure is not None:
             raise failure
 
@@ -355,9 +361,7 @@ def _stream_in_scope(con, query: str, params: dict, out_path: Path, source: Path
     """
     try:
         reader = con.sql(query, params=params or None).to_arrow_reader(BATCH_ROWS)
-    except InputFileError:
-        raise
-    except Exception as exc:
+    except duckdb.Error as exc:
         raise InputFileError(f"{source}: cannot be read ({exc})") from exc
     fields = [f for f in reader.schema if f.name != "_in_scope"]
     schema = pa.schema(fields + [pa.field(LINE_NUMBER, pa.int64())])
@@ -374,7 +378,7 @@ def _stream_in_scope(con, query: str, params: dict, out_path: Path, source: Path
                     writer.write_batch(pa.record_batch(columns, schema=schema))
                 read += batch.num_rows
                 kept += n_kept
-    except Exception as exc:
+    except duckdb.Error as exc:
         raise InputFileError(f"{source}: reading failed after {read} rows ({exc})") from exc
     finally:
         reader.close()  # releases DuckDB's handle on the pipe, so a still-writing child sees a broken pipe

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sources.sirene_layouts import LAYOUTS, csv_member_name, official_filename
+from sources.sirene_layouts import CODE_WIDTHS, LAYOUTS, csv_member_name, official_filename
 
 # How the Parquet deliverable has typed columns in some months (the loader must turn them back into text).
 TYPED_DATES = {"dateCreationEtablissement", "dateCreationUniteLegale", "dateDebut", "dateFin"}
@@ -103,7 +103,11 @@ def write_zip(folder: Path, key: str, rows: list[dict], layout: tuple[str, ...] 
 
 def write_parquet(folder: Path, key: str, rows: list[dict], layout: tuple[str, ...] | None = None, *,
                   typed: bool = False) -> Path:
-    """All columns as text, or with `typed` the way some monthly files type them (integers, dates, booleans)."""
+    """All columns as text, or with `typed` the way some monthly files type them (integers, dates, booleans).
+
+    A typed file cannot hold a malformed value: a column is typed only when every value survives the typing
+    (e.g. a 9-digit siren, not an 8-digit one), as in real files; the others stay text.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / official_filename(key, "parquet")
     layout = layout or LAYOUTS[key][0]
@@ -111,17 +115,30 @@ def write_parquet(folder: Path, key: str, rows: list[dict], layout: tuple[str, .
     for col in layout:
         values = [row.get(col, "") or None for row in rows]
         arr = pa.array(values, pa.string())
-        if typed and col in TYPED_INTEGERS:
-            arr = arr.cast(pa.int64())
-        elif typed and col in TYPED_DATES:
-            arr = arr.cast(pa.date32())
-        elif typed and col in TYPED_TIMESTAMPS:
-            arr = pa.array([None if v is None else v.replace("T", " ") for v in values]).cast(pa.timestamp("s"))
-        elif typed and col in TYPED_BOOLEANS:
-            arr = pa.array([None if v is None else v == "true" for v in values], pa.bool_())
+        if typed:
+            arr = _typed(col, values, arr)
         arrays.append(arr)
     pq.write_table(pa.table(arrays, names=list(layout)), path)
     return path
+
+
+def _typed(col: str, values: list, arr: pa.Array) -> pa.Array:
+    present = [v for v in values if v is not None]
+    try:
+        if col in TYPED_INTEGERS:
+            width = CODE_WIDTHS.get(col)
+            if width and any(len(v) != width for v in present):
+                return arr  # padding would not give the text back
+            return arr.cast(pa.int64())
+        if col in TYPED_DATES:
+            return arr.cast(pa.date32())
+        if col in TYPED_TIMESTAMPS:
+            return pa.array([None if v is None else v.replace("T", " ") for v in values]).cast(pa.timestamp("s"))
+        if col in TYPED_BOOLEANS and set(present) <= {"true", "false"}:
+            return pa.array([None if v is None else v == "true" for v in values], pa.bool_())
+    except pa.ArrowInvalid:
+        pass
+    return arr
 
 
 def write_snapshot(folder: Path, data: dict[str, list[dict]], *, fmt: str = "csv",
