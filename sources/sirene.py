@@ -19,6 +19,7 @@ siren) → history of those establishments (siret) → history of those legal un
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -40,6 +41,7 @@ import pyarrow.parquet as pq
 from ess.accounting import FileStats
 from ess.db import REJECTS_TABLE, build_staging_table, ensure_rejects_table
 from ess.errors import InputFileError, UserError
+from sources.download import read_manifest
 from sources.sirene_layouts import (
     CODE_WIDTHS,
     LAYOUTS,
@@ -52,7 +54,9 @@ from sources.sirene_layouts import (
 
 # Rows per Arrow batch: ≈ 10–30 MB of text per batch whatever the size of the file.
 BATCH_ROWS = 128 * 1024
-LINE_NUMBER = "_ligne"  # record number in the file (1 = first data row), kept in the raw Parquet for tracing
+# Number of the record among those read (1 = first data row; malformed CSV records set aside are not numbered),
+# kept in the raw Parquet of work_dir for tracing and as the last tie-break between duplicates.
+LINE_NUMBER = "_ligne"
 CSV_REJECT_REASON = "ligne CSV illisible"
 _UNZIP_STREAM = Path(__file__).with_name("unzip_stream.py")
 _UNZIP_EXIT_PIPE = 4
@@ -188,6 +192,7 @@ def _load_file(con, step: _Step, path: Path, *, params: dict, millesime: str, wo
         table=step.table,
         file=str(path),
         millesime=millesime,
+        sha256=_sha256(path),
         rows_read=read + len(bad_lines),
         rows_out_of_scope=out_of_scope,
         rows_staged=result["staged"],
@@ -384,6 +389,19 @@ def _stream_in_scope(con, query: str, params: dict, out_path: Path, source: Path
         reader.close()  # releases DuckDB's handle on the pipe, so a still-writing child sees a broken pipe
     tmp.replace(out_path)
     return read, read - kept
+
+
+def _sha256(path: Path) -> str:
+    """The checksum `ess fetch` recorded in the snapshot's manifest (same name and size), else computed here."""
+    size = path.stat().st_size
+    for entry in read_manifest(path.parent).get("files", []):
+        if entry.get("name") == path.name and entry.get("size") == size and entry.get("sha256"):
+            return entry["sha256"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _quote(name: str) -> str:

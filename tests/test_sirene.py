@@ -446,3 +446,17 @@ def test_raw_rows_of_the_department_are_left_in_work_dir(tmp_path):
     con = connect()
     raw = tmp_path / "work" / "raw_sirene_etablissements.parquet"
     assert con.execute(f"SELECT count(*), min(_ligne), max(_ligne) FROM '{raw}'").fetchone() == (12, 1, 17)
+
+
+def test_checksum_from_the_manifest_or_computed(tmp_path):
+    import hashlib
+    import json
+
+    folder = write_snapshot(tmp_path / "snap", DATA, fmt="parquet")
+    path = folder / "StockEtablissement_utf8.parquet"
+    (folder / "manifest.json").write_text(json.dumps({"files": [
+        {"name": path.name, "size": path.stat().st_size, "sha256": "a" * 64}]}))
+    _, stats = _load(folder, tmp_path)
+    assert stats[ETAB].sha256 == "a" * 64  # recorded at download: not recomputed
+    ul_path = folder / "StockUniteLegale_utf8.parquet"
+    assert stats[UL].sha256 == hashlib.sha256(ul_path.read_bytes()).hexdigest()  # not in the manifest
