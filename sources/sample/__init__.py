@@ -1,0 +1,198 @@
+"""The embedded synthetic sample: a deterministic, realistic département in exactly the official file formats.
+
+`write_sample(out_root)` lays the files out like the raw snapshots (`<out_root>/<source>/<millésime>/<official
+name>`), so the pipeline reads them with the same code as official downloads, and adds the ground truth the
+estimates are measured against. Everything it writes is marked synthetic (SYNTHETIC.md at the root, and the
+`ess:synthetic=true` key in every Parquet file).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ess.paths import REFERENCE_DIR
+from sources.sample import model as m
+from sources.sample.reference import load_reference
+from sources.sample.writers import SYNTHETIC_KEY, write_insee_csv, write_parquet, zip_single
+
+GENERATOR_VERSION = "1.0.0"
+MARKER_FILE = "SYNTHETIC.md"
+MARKER_JSON = "synthetic.json"
+SIRENE_STEMS = {
+    "etablissements": "StockEtablissement",
+    "unites_legales": "StockUniteLegale",
+    "etablissements_historique": "StockEtablissementHistorique",
+    "unites_legales_historique": "StockUniteLegaleHistorique",
+}
+GROUND_TRUTH_DIR = "ground_truth"
+TRUTH_ESTABLISHMENTS = "effectifs_etablissements.parquet"
+TRUTH_COMMUNES = "totaux_communes.csv"
+TRUTH_FAMILIES = "totaux_familles_departement.csv"
+TERRITORIES_YEAR = 2026
+
+
+def is_synthetic(root: Path) -> bool:
+    """True when a folder (or one of its parents) holds the sample's marker file."""
+    root = Path(root).resolve()
+    return any((p / MARKER_JSON).is_file() for p in (root, *root.parents))
+
+
+def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, scale: float = 1.0,
+                 reference_dir: Path | None = None) -> dict:
+    """Write the synthetic sample of a département under out_root and return a summary (rows, paths, seconds)."""
+    from sources.sample import sirene_tables, truth, urssaf_files
+    from sources.sample.world import build_world
+
+    t0 = time.perf_counter()
+    departement = str(departement).strip().upper()
+    if departement.isdigit() and len(departement) == 1:
+        departement = "0" + departement
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    out_root = Path(out_root)
+    ref = load_reference(Path(reference_dir or REFERENCE_DIR), departement)
+    meta = {b"ess:generator_version": GENERATOR_VERSION.encode(), b"ess:seed": str(seed).encode(),
+            b"ess:departement": departement.encode()}
+
+    # Tens of millions of short-lived strings: the cyclic GC only slows this down (nothing here makes cycles).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rng = np.random.default_rng(seed)
+        world = build_world(ref, departement, rng, scale)
+        tables = sirene_tables.build_tables(world, ref, rng)
+        t_gen = time.perf_counter()
+
+        paths: dict[str, str] = {}
+        rows: dict[str, int] = {}
+        sirene_dir = out_root / "sirene" / m.MILLESIME
+        for key, stem in SIRENE_STEMS.items():
+            table = getattr(tables, key)
+            csv_path = sirene_dir / f"{stem}_utf8.csv"
+            write_insee_csv(table, csv_path)
+            zip_path = zip_single(csv_path, sirene_dir / f"{stem}_utf8.zip", arcname=csv_path.name)
+            pq_path = write_parquet(sirene_tables.parquet_types(table), sirene_dir / f"{stem}_utf8.parquet",
+                                    extra_metadata=meta)
+            paths[f"sirene_{key}_csv"] = str(zip_path)
+            paths[f"sirene_{key}_parquet"] = str(pq_path)
+            rows[f"sirene_{key}"] = table.num_rows
+
+        t_truth = truth.establishment_truth(world, tables, ref.rules)
+        gt_dir = out_root / GROUND_TRUTH_DIR
+        gt_dir.mkdir(parents=True, exist_ok=True)
+        write_parquet(truth.truth_table(t_truth), gt_dir / TRUTH_ESTABLISHMENTS, extra_metadata=meta)
+        communes = truth.commune_totals(t_truth, ref.departement)
+        communes.to_csv(gt_dir / TRUTH_COMMUNES, index=False, lineterminator="\n")
+        families = truth.family_totals(t_truth)
+        families.to_csv(gt_dir / TRUTH_FAMILIES, index=False, lineterminator="\n")
+        paths["ground_truth_etablissements"] = str(gt_dir / TRUTH_ESTABLISHMENTS)
+        paths["ground_truth_communes"] = str(gt_dir / TRUTH_COMMUNES)
+        paths["ground_truth_familles"] = str(gt_dir / TRUTH_FAMILIES)
+        rows["ground_truth_etablissements"] = len(t_truth)
+
+        urssaf_dir = out_root / "urssaf" / str(m.URSSAF_YEAR)
+        ess_path = urssaf_dir / urssaf_files.ESS_DEPARTEMENT_FILE
+        ape_path = urssaf_dir / urssaf_files.COMMUNE_APE_FILE
+        urssaf_rng = np.random.default_rng([seed, 1])
+        rows["urssaf_ess_departements"] = urssaf_files.write_ess_departement(ess_path, t_truth, ref, departement,
+                                                                             urssaf_rng)
+        rows["urssaf_commune_ape"] = urssaf_files.write_commune_ape(ape_path, t_truth, ref, departement, urssaf_rng)
+        paths["urssaf_ess_departements"] = str(ess_path)
+        paths["urssaf_commune_ape"] = str(ape_path)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+    territories = _write_territories(out_root / "territoires" / str(TERRITORIES_YEAR), departement)
+
+    a = t_truth[t_truth["actif"] & (t_truth["localisation"] == "departement")]
+    summary = {
+        "departement": departement,
+        "seed": seed,
+        "scale": scale,
+        "generator_version": GENERATOR_VERSION,
+        "millesime_sirene": m.MILLESIME,
+        "annee_urssaf": m.URSSAF_YEAR,
+        "rows": rows,
+        "paths": paths,
+        "territoires": territories,
+        "edge_cases": tables.edge_cases,
+        "truth": {
+            "etablissements_actifs": int(len(a)),
+            "etablissements_employeurs": int(a["employeur"].sum()),
+            "effectif_total": int(a["effectif_vrai"].sum()),
+            "effectif_ess_insee": int(a.loc[a["perimetre_insee"], "effectif_vrai"].sum()),
+            "part_ess_effectif": round(float(a.loc[a["perimetre_insee"], "effectif_vrai"].sum())
+                                       / max(1, int(a["effectif_vrai"].sum())), 4),
+        },
+        "seconds_generation": round(t_gen - t0, 2),
+    }
+    _write_marker(out_root, summary)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    return summary
+
+
+def _write_territories(snapshot_dir: Path, departement: str) -> str:
+    """The territory files come from sources.territories (official formats built from the reference tables)."""
+    try:
+        from sources.territories import write_official_files
+    except ImportError as exc:  # the module is optional for the sample: say so in the summary
+        return f"not written: sources.territories.write_official_files is not available ({exc})"
+    written = write_official_files(snapshot_dir, departement=departement, annee=TERRITORIES_YEAR)
+    return f"{len(written)} files in {snapshot_dir}"
+
+
+def _write_marker(out_root: Path, summary: dict) -> None:
+    """SYNTHETIC.md for people, synthetic.json for programs; both free of timings so reruns are identical."""
+    stable = {k: v for k, v in summary.items() if not k.startswith("seconds") and k != "paths"}
+    stable["synthetic"] = True
+    stable["parquet_metadata_key"] = SYNTHETIC_KEY.decode()
+    (out_root / MARKER_JSON).write_text(json.dumps(stable, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
+                                        encoding="utf-8")
+    edge = "\n".join(f"- `{k}`: {v}" for k, v in summary["edge_cases"].items())
+    rows = "\n".join(f"- `{k}`: {v}" for k, v in summary["rows"].items())
+    text = f"""# SYNTHETIC DATA — not real establishments
+
+Everything under this folder was generated by `ess sample` (generator version {GENERATOR_VERSION}, seed
+{summary['seed']}, scale {summary['scale']}, département {summary['departement']}). It imitates the official files
+(SIRENE stock {m.MILLESIME}, URSSAF exports {m.URSSAF_YEAR}, territory files) in their exact formats and names, so
+that the pipeline runs on it with the same code as on official downloads. No figure here describes a real
+establishment, commune or département: names, numbers and headcounts are drawn at random. SIREN/SIRET numbers pass
+the Luhn check and may coincide with real ones by chance; commune, EPCI and département identifiers are real.
+
+Every Parquet file carries the key-value metadata `ess:synthetic=true`; the CSV and zip files cannot, this file and
+`{MARKER_JSON}` cover them. The same seed always gives byte-identical files.
+
+## Layout
+- `sirene/{m.MILLESIME}/`: Stock*_utf8.zip (CSV) and Stock*_utf8.parquet (typed as INSEE did: nic, categorie
+  juridique and years as integers, dates as dates).
+- `urssaf/{m.URSSAF_YEAR}/`: the two open.urssaf.fr exports (`;`-separated).
+- `territoires/{TERRITORIES_YEAR}/`: territory files written by `sources.territories`.
+- `{GROUND_TRUTH_DIR}/`: the truth — `{TRUTH_ESTABLISHMENTS}` (true headcount of every establishment, the band drawn
+  from it, employer or not, perimeter membership), `{TRUTH_COMMUNES}` and `{TRUTH_FAMILIES}` (true totals).
+
+## How the truth relates to the files
+- Each establishment has a true headcount at 31/12 of its band year; its SIRENE band is drawn from it, so the true
+  value always lies in the band's interval (NN, 00 and empty mean 0 at 31/12; 00 is still an employer). Headcounts
+  are held constant from the band year ({m.BAND_YEAR}) to {m.URSSAF_YEAR}; establishments created after
+  {m.BAND_YEAR} have no band and no employee. Closed establishments count 0 today; some keep the band they had
+  before closing (`effectif_annee_tranche`).
+- URSSAF: the {m.URSSAF_YEAR} values equal the truth of the URSSAF field (private employers outside agriculture and
+  the MSA) by family with about 1 % noise (ESS table) or 3 % per cell (commune × APE); earlier years follow a growth
+  path with dips in 2009 and 2020.
+- One establishment per top band (41 to 53) is always generated so every band code occurs, whatever the scale; in
+  small samples these few large employers weigh a lot.
+- Zones d'emploi are made up (EPCI clusters) when the reference table has none.
+
+## Rows
+{rows}
+
+## Edge cases planted (real files have them)
+{edge}
+"""
+    (out_root / MARKER_FILE).write_text(text, encoding="utf-8")
