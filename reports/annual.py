@@ -1,0 +1,119 @@
+"""The annual report of the Département: PNG charts (with the data behind each one, as CSV) and a French PDF.
+
+`build_report` is the report step of docs/CONTRIBUTING.md. It reads only the protected cube for establishment and
+employment figures; core_calibration (calibration factors), out_audit_perimetre (one total under the frequency
+rule) and staging_urssaf_ess_departement (URSSAF's published series) feed the method page and the evolution chart.
+The PDF is byte-identical between runs on the same inputs: TrueType fonts embedded (pdf.fonttype 42), fixed
+metadata (CreationDate = the millésime's reference date), figures laid out with fixed axes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from matplotlib.backends.backend_pdf import PdfPages
+
+from reports import pages, style, text_pages
+from reports.context import ReportContext, load_context
+from transforms.steps import StepOutput
+
+PAGE_TITLES = {
+    "territoires": "Les territoires",
+    "epci": "Les intercommunalités (EPCI)",
+    "familles": "Les familles de l'ESS",
+    "secteurs": "Les secteurs d'activité",
+    "tailles": "La taille des établissements",
+    "evolution": "L'évolution depuis 2012",
+    "cartes": "Cartes du département",
+}
+SOFTWARE = "ESS observatoire (matplotlib)"
+
+
+def report_name(params: dict) -> str:
+    return f"rapport_ess_{params['departement']}_{params['millesime']}.pdf"
+
+
+def _pdf_metadata(ctx: ReportContext) -> dict:
+    p = ctx.params
+    title = f"L'économie sociale et solidaire en {ctx.nom_departement} — {p['millesime']}"
+    millesime = str(p["millesime"])
+    created = dt.datetime(int(millesime[:4]), int(millesime[5:7]), 1, tzinfo=dt.timezone.utc)
+    return {
+        "Title": (style.SYNTHETIC_MENTION + " — " + title) if ctx.synthetic else title,
+        "Author": "Observatoire de l'ESS",
+        "Subject": style.SYNTHETIC_MENTION if ctx.synthetic else f"Rapport annuel, périmètre {p['perimetre']}",
+        "Keywords": "ESS, économie sociale et solidaire, " + ctx.nom_departement
+                    + (", données synthétiques" if ctx.synthetic else ""),
+        "Creator": SOFTWARE,
+        "CreationDate": created,  # fixed: same inputs, same bytes
+    }
+
+
+def _png_metadata(ctx: ReportContext, title: str) -> dict:
+    return {
+        "Title": (style.SYNTHETIC_MENTION + " — " + title) if ctx.synthetic else title,
+        "Description": style.SYNTHETIC_MENTION if ctx.synthetic else "secret statistique appliqué",
+        "Software": SOFTWARE,
+        "Source": ctx.sources(),
+    }
+
+
+def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
+    """The report's pages (matplotlib Figures, in order) and its charts by name."""
+    specs = pages.chart_specs(ctx)
+    figures = [text_pages.cover_page(ctx, 1)]
+    by_name: dict[str, pages.ChartSpec] = {}
+    for key, title in PAGE_TITLES.items():
+        if key not in specs:
+            continue
+        if key == "territoires" and pages.territory_level(ctx) == "arrondissement":
+            title = "Les arrondissements"
+        if key == "evolution":
+            title = f"L'évolution depuis {int(ctx.cube['annee'].min())}"
+        fig, _ = pages.chart_page(ctx, title, specs[key], len(figures) + 1)
+        figures.append(fig)
+        by_name.update({s.name: s for s in specs[key]})
+    figures.append(text_pages.method_page(ctx, len(figures) + 1))
+    figures.append(text_pages.tables_page(ctx, len(figures) + 1))
+    return figures, by_name
+
+
+def build_report(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
+    """Write the charts (PNG + CSV of their data) into out_dir/graphiques and the PDF into out_dir."""
+    style.apply()
+    ctx = load_context(tables, params)
+    out_dir = Path(out_dir)
+    charts_dir = out_dir / "graphiques"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    figures, specs = render(ctx)
+
+    pdf_path = out_dir / report_name(params)
+    tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
+    with PdfPages(tmp, metadata=_pdf_metadata(ctx)) as pdf:
+        for fig in figures:
+            style.no_ligatures(fig)
+            pdf.savefig(fig)
+    tmp.replace(pdf_path)
+
+    written = {}
+    suppressed = 0
+    for name, spec in specs.items():
+        fig, data = pages.chart_figure(ctx, spec)
+        png = charts_dir / f"{name}.png"
+        fig.savefig(png, dpi=150, metadata=_png_metadata(ctx, spec.title))
+        csv = charts_dir / f"{name}.csv"
+        data.to_csv(csv, index=False, encoding="utf-8")
+        written[name] = {"png": str(png), "donnees": str(csv)}
+        suppressed += int((data["trace"] == "masque").sum())
+    return StepOutput(tables={}, stats={
+        "rapport": {
+            "pdf": str(pdf_path),
+            "pages": len(figures),
+            "graphiques": written,
+            "cartes": any(s.kind == "map" for s in specs.values()),
+            "synthetique": ctx.synthetic,
+            "annee": ctx.year,
+            "valeurs_masquees_dans_les_graphiques": suppressed,
+        }
+    })

@@ -1,0 +1,146 @@
+"""The report's chart types. Each draws on a given Axes and returns the data it drew (one row per bar or point,
+with how it was drawn), which build_report saves next to the PNG: readers can check a chart against its figures,
+and tests can check that a suppressed value was drawn as suppressed, not as 0."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+from matplotlib import transforms
+
+from reports import style
+
+BAR = "barre"
+MASKED = "masque"
+UNAVAILABLE = "non_disponible"
+
+
+def _wrap(text: str, width: int = 38) -> str:
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: str = style.COLORS["ess"],
+         with_range: bool = False) -> pd.DataFrame:
+    """Horizontal bars, one per row of `data` (columns of selection.series), top to bottom in the given order.
+
+    A suppressed value gets a light hatched band across the axis and the label « s (reason) » — no bar length,
+    so it cannot be read as a value; an unavailable one gets « n.d. »."""
+    data = data.reset_index(drop=True).copy()
+    n = len(data)
+    y = np.arange(n)
+    shown = data["disponible"].to_numpy(dtype=bool)
+    values = data["valeur"].to_numpy(dtype=float)
+    tops = values.copy()
+    if with_range:
+        tops = np.fmax(tops, data["haut"].to_numpy(dtype=float))
+    xmax = float(np.nanmax(tops[shown])) if shown.any() and np.nanmax(tops[shown]) > 0 else 1.0
+    xmax *= 1.22  # room for the value labels
+    drawn = np.full(n, np.nan)
+    how = []
+    for i in range(n):
+        if shown[i]:
+            ax.barh(y[i], values[i], color=color, height=0.7, gid=f"barre_{i}")
+            drawn[i] = values[i]
+            if with_range and np.isfinite(data.at[i, "bas"]) and np.isfinite(data.at[i, "haut"]):
+                ax.plot([data.at[i, "bas"], data.at[i, "haut"]], [y[i], y[i]], color=style.COLORS["range"],
+                        linewidth=1.2, solid_capstyle="butt")
+                ax.plot([data.at[i, "bas"]] * 2 + [np.nan] + [data.at[i, "haut"]] * 2,
+                        [y[i] - 0.15, y[i] + 0.15, np.nan, y[i] - 0.15, y[i] + 0.15],
+                        color=style.COLORS["range"], linewidth=1.2)
+            end = data.at[i, "haut"] if with_range and np.isfinite(data.at[i, "haut"]) else values[i]
+            ax.text(end + xmax * 0.01, y[i], fmt(values[i]), va="center", fontsize=7)
+            how.append(BAR)
+        elif data.at[i, "statut"] is not None:
+            ax.barh(y[i], xmax, left=0, height=0.7, facecolor="none", edgecolor=style.COLORS["suppressed"],
+                    hatch="////", linewidth=0, alpha=0.5, gid=f"masque_{i}")
+            ax.text(xmax * 0.01, y[i], style.fmt_secret(data.at[i, "statut"]), va="center", fontsize=7,
+                    color="#333333", bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
+            how.append(MASKED)
+        else:
+            ax.text(xmax * 0.01, y[i], style.UNAVAILABLE, va="center", fontsize=7, color="#333333")
+            how.append(UNAVAILABLE)
+    ax.set_yticks(y, [_wrap(t) for t in data["etiquette"]], fontsize=7)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlim(0, xmax)
+    ax.set_title(title, loc="left", fontweight="bold")
+    ax.set_xlabel(xlabel, fontsize=7.5)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.xaxis.set_major_formatter(lambda v, _pos: fmt(v) if v >= 0 else "")
+    if n == 0:
+        ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
+    data["trace"] = how
+    data["longueur_dessinee"] = drawn
+    return data
+
+
+def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str, fmt, ylabel: str = "",
+          colors: dict[str, str] | None = None, labels=None) -> pd.DataFrame:
+    """One line per column of `frame` (index = year). A missing value breaks the line; when it is suppressed
+    (`statuses` has its reason) an « s » is written at the top of the axis above that year, never a 0."""
+    colors = colors or {}
+    rows = []
+    trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+    years = frame.index.to_numpy()
+    for k, column in enumerate(frame.columns):
+        values = frame[column].to_numpy(dtype=float)
+        color = colors.get(column, f"C{k}")
+        name = labels(column) if labels else column
+        ax.plot(years, values, marker="o", markersize=3, linewidth=1.4, color=color, label=name)
+        for year, value in zip(years, values):
+            status = None
+            if statuses is not None and column in statuses.columns and year in statuses.index:
+                status = statuses.at[year, column]
+                status = status if isinstance(status, str) else None
+            if status is not None:
+                ax.text(year, 0.98, style.SUPPRESSED, transform=trans, ha="center", va="top", fontsize=7,
+                        color=color, fontweight="bold")
+            trace = MASKED if status else (BAR if np.isfinite(value) else UNAVAILABLE)
+            rows.append({"serie": column, "etiquette": name, "annee": int(year),
+                         "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,
+                         "trace": trace})
+    ax.set_title(title, loc="left", fontweight="bold")
+    ax.set_ylabel(ylabel, fontsize=7.5)
+    ax.tick_params(labelsize=7)
+    ax.yaxis.set_major_formatter(lambda v, _pos: fmt(v))
+    ax.set_ylim(bottom=0)
+    if len(years):
+        ax.set_xticks(years, [str(int(y)) for y in years], rotation=90 if len(years) > 8 else 0)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.12), ncols=3)
+    else:
+        ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
+    return pd.DataFrame(rows, columns=["serie", "etiquette", "annee", "valeur", "statut", "trace"])
+
+
+def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = None, fontsize: float = 7.5,
+          first_column_width: int = 0) -> float:
+    """A text table with ax.table at the top of `ax`; column widths fit their text (auto_set_column_width), rows
+    are sized in points so the layout does not depend on the axes' height. Returns the figure y of its bottom."""
+    ax.axis("off")
+    if title:
+        ax.set_title(title, loc="left", fontweight="bold")
+    fig_h = ax.figure.get_figheight()
+    box = ax.get_position()
+    if not rows:
+        ax.text(0, 1, "Aucune ligne.", fontsize=fontsize, transform=ax.transAxes, va="top")
+        return box.y1 - 2 * fontsize / 72 / fig_h
+    if first_column_width:
+        rows = [[_wrap(r[0], first_column_width)] + list(r[1:]) for r in rows]
+    tab = ax.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="left", colLoc="left")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(fontsize)
+    tab.auto_set_column_width(list(range(len(header))))
+    line = fontsize * 1.9 / 72 / (box.height * fig_h)  # one text line, as a fraction of the axes' height
+    total = 0.0
+    heights = []
+    for r, texts in enumerate([header] + [list(x) for x in rows]):
+        heights.append(line * (max(str(t).count("\n") for t in texts) + 1))
+    total = sum(heights)
+    for (r, _c), cell in tab.get_celld().items():
+        cell.set_edgecolor("#cccccc")
+        cell.set_height(heights[r])
+        if r == 0:
+            cell.set_text_props(fontweight="bold")
+            cell.set_facecolor("#eef3f1")
+    return box.y1 - total * box.height

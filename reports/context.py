@@ -1,0 +1,113 @@
+"""Everything a report page needs, read once from the input tables: the public cube of the run, the year, the
+names, the calibration and URSSAF series, the communes of the département (for the maps)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ess import paths
+from reports import selection as sel
+from reports import style
+
+
+@dataclass
+class ReportContext:
+    params: dict
+    cube: pd.DataFrame
+    year: int
+    synthetic: bool
+    nom_departement: str
+    libelle_perimetre: str
+    description_perimetre: str
+    calibration: pd.DataFrame | None = None
+    audit: pd.DataFrame | None = None
+    urssaf: pd.DataFrame = field(default_factory=pd.DataFrame)
+    communes: pd.DataFrame = field(default_factory=pd.DataFrame)  # code_commune, nom_commune, siren_epci
+    secret_rules: dict = field(default_factory=dict)
+
+    @property
+    def departement(self) -> str:
+        return str(self.params["departement"])
+
+    @property
+    def current(self) -> pd.DataFrame:
+        return self.cube[self.cube["annee"] == self.year]
+
+    def date_reference(self) -> str:
+        rows = self.current["date_reference"].dropna()
+        return pd.Timestamp(rows.iloc[0]).strftime("%d/%m/%Y") if len(rows) else str(self.params["millesime"])
+
+    def sources(self) -> str:
+        rows = self.current["sources"].dropna()
+        return str(rows.iloc[0]) if len(rows) else ""
+
+    def footer(self) -> str:
+        text = (f"Observatoire de l'ESS — {self.nom_departement} ({self.departement}) — SIRENE {self.params['millesime']}"
+                f", périmètre « {self.params['perimetre']} » — secret statistique appliqué")
+        return (style.SYNTHETIC_MENTION + " — " + text) if self.synthetic else text
+
+
+def _perimeter_labels(perimetre: str) -> tuple[str, str]:
+    path = paths.REFERENCE_DIR / "perimetres.csv"
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row["perimetre"] == perimetre:
+                    return row["libelle"], row["description"]
+    return perimetre, ""
+
+
+def _secret_rules() -> dict:
+    path = paths.REFERENCE_DIR / "secret_statistique.csv"
+    rules = {"frequence": 3.0, "dominance": 0.85}
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                rules[row["regle"]] = float(row["valeur"])
+    return rules
+
+
+def _communes(tables: dict[str, Path], departement: str, annee_cog) -> pd.DataFrame:
+    """Communes of the département with their EPCI: staging_communes of the run, else the committed COG."""
+    frame = sel.read_table(tables, "staging_communes", ["code_commune", "code_departement", "siren_epci"])
+    if frame is None:
+        candidates = [paths.REFERENCE_DIR / f"communes_{annee_cog}.csv"] + sorted(
+            paths.REFERENCE_DIR.glob("communes_[0-9][0-9][0-9][0-9].csv"), reverse=True)
+        path = next((p for p in candidates if p.exists()), None)
+        if path is None:
+            return pd.DataFrame(columns=["code_commune", "siren_epci"])
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "type" in frame.columns:
+            frame = frame[frame["type"] == "commune"]
+    frame = frame[frame["code_departement"].astype(str) == departement]
+    return frame[["code_commune", "siren_epci"]].drop_duplicates("code_commune").reset_index(drop=True)
+
+
+def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
+    tables = {k: Path(v) for k, v in tables.items()}
+    cube = sel.load_public(tables, params)
+    year = sel.current_year(cube, params)
+    # synthetic if the run says so or if any input file says so: never publish a sample as real figures
+    synthetic = bool(params.get("synthetic")) or any(
+        sel.is_synthetic(p) for p in tables.values() if p.suffix == ".parquet" and p.exists())
+    dep = sel.cells(cube, annee=year)
+    names = dep["libelle_territoire"].dropna()
+    nom = str(names.iloc[0]) if len(names) else f"département {params['departement']}"
+    libelle, description = _perimeter_labels(params["perimetre"])
+    calibration = sel.read_table(tables, sel.CALIBRATION, ["perimetre", "famille", "facteur", "statut"])
+    if calibration is not None:
+        calibration = calibration[calibration["perimetre"] == params["perimetre"]]
+    audit = sel.read_table(tables, sel.AUDIT, ["rubrique", "perimetre", "nb_etablissements"])
+    urssaf = sel.urssaf_series(
+        sel.read_table(tables, sel.URSSAF, ["annee", "code_departement", "champ_ess", "famille_ess",
+                                             "effectifs_salaries"]), params["departement"])
+    return ReportContext(
+        params=params, cube=cube, year=year, synthetic=synthetic, nom_departement=nom, libelle_perimetre=libelle,
+        description_perimetre=description, calibration=calibration, audit=audit, urssaf=urssaf,
+        communes=_communes(tables, str(params["departement"]), params.get("annee_cog")),
+        secret_rules=_secret_rules(),
+    )

@@ -1,0 +1,271 @@
+"""The charts of the report (ChartSpec: a name, a title, a drawing function) and the pages that lay them out."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from reports import charts, maps, style
+from reports import selection as sel
+from reports.context import ReportContext
+from transforms.columns import FAMILLES
+
+CLASSES = ("sans_salarie", "1_9", "10_49", "50_249", "250_et_plus", "non_renseigne")
+RANGE_NOTE = "Trait fin : fourchette basse – haute (tranches d'effectifs SIRENE)."
+SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."
+
+
+@dataclass
+class ChartSpec:
+    name: str  # file stem of the PNG and its data CSV
+    title: str
+    draw: Callable  # (ax) -> DataFrame of the drawn data
+    note: str = ""
+    kind: str = "bar"  # bar | line | map (layout of the stand-alone PNG)
+    rows: int = 8  # bars, for the PNG height
+
+
+# --- series -------------------------------------------------------------------------------------------------------
+def _fmt_int(v):
+    return style.fmt_number(v)
+
+
+def _fmt_pct(v):
+    return style.fmt_percent(v, 1)
+
+
+def _fmt_dec(v):
+    return style.fmt_number(v, 1)
+
+
+def territory_level(ctx: ReportContext) -> str:
+    """The Département's own grouping when the run has one (e.g. Isère's territoires), else arrondissements."""
+    return "territoire" if (ctx.current["niveau"] == "territoire").any() else "arrondissement"
+
+
+def _territory_rows(ctx: ReportContext, niveau: str) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year, niveau=niveau, famille="ess")
+    rows = rows.assign(_label=[_territory_label(r) for r in rows.itertuples()],
+                       _inconnu=rows["code_territoire"] == "non_renseigne")
+    rows = rows.assign(_tri=rows["_label"].str.lower())
+    # alphabetical, unknown placement last
+    return rows.sort_values(["_inconnu", "_tri", "code_territoire"])
+
+
+def _territory_label(row) -> str:
+    if row.code_territoire == "non_renseigne":
+        return "Rattachement inconnu"
+    name = row.libelle_territoire if isinstance(row.libelle_territoire, str) else row.code_territoire
+    return name + (" (partie)" if getattr(row, "epci_partiel", False) is True else "")
+
+
+def _family_rows(ctx: ReportContext) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year, famille=FAMILLES)
+    order = {f: i for i, f in enumerate(FAMILLES)}
+    return rows.sort_values("famille", key=lambda s: s.map(order))
+
+
+def _sector_rows(ctx: ReportContext) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year, famille="ess", nomenclature="ess", secteur=None)
+    rows = rows[rows["secteur"] != "ensemble"].copy()
+    rows["_hidden"] = rows["statut_secret_etablissements"].notna() | (rows["secteur"] == "non_renseigne")
+    rows["_n"] = rows["nb_etablissements"].fillna(-1)
+    return rows.sort_values(["_hidden", "_n", "secteur"], ascending=[True, False, True])
+
+
+def _size_rows(ctx: ReportContext) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year, famille="ess", classe=None)
+    rows = rows[rows["classe_taille"] != "ensemble"]
+    order = {c: i for i, c in enumerate(CLASSES)}
+    return rows.sort_values("classe_taille", key=lambda s: s.map(lambda c: order.get(c, 99)))
+
+
+def _sector_label(row_label, code):
+    return row_label if isinstance(row_label, str) else code
+
+
+def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
+    """The charts of each page, by page key."""
+    niveau = territory_level(ctx)
+    nom_niveau = "territoire du Département" if niveau == "territoire" else "arrondissement"
+    specs: dict[str, list[ChartSpec]] = {}
+
+    def bars(name, title, rows, measure, label_column, fmt, xlabel, with_range=False, labels=None, note=""):
+        def draw(ax, rows=rows):
+            data = sel.series(rows, measure, label_column, labels)
+            return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range)
+        return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1))
+
+    for key, lvl, nom in (("territoires", niveau, nom_niveau), ("epci", "epci", "EPCI")):
+        rows = _territory_rows(ctx, lvl)
+        specs[key] = [
+            bars(f"{key}_etablissements", f"Établissements de l'ESS par {nom}", rows, "nb_etablissements",
+                 "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE),
+            bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}", rows,
+                 "part_ess_effectif_central", "_label", _fmt_pct, "part de l'emploi salarié du territoire",
+                 with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE),
+        ]
+    fam = _family_rows(ctx)
+    specs["familles"] = [
+        bars("familles_etablissements", "Établissements par famille de l'ESS", fam, "nb_etablissements", "famille",
+             _fmt_int, "établissements actifs", labels=lambda c: style.label("famille", c), note=SECRET_NOTE),
+        bars("familles_emploi", "Emploi salarié par famille de l'ESS", fam, "effectif_central", "famille", _fmt_int,
+             "salariés (estimation centrale calée sur l'URSSAF)", with_range=True,
+             labels=lambda c: style.label("famille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
+    ]
+    sec = _sector_rows(ctx)
+    sec = sec.assign(_label=[_sector_label(a, b) for a, b in zip(sec["libelle_secteur"], sec["secteur"])])
+    specs["secteurs"] = [
+        bars("secteurs_etablissements", "Établissements de l'ESS par secteur d'activité", sec, "nb_etablissements",
+             "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE),
+        bars("secteurs_part_emploi", "Part de l'ESS dans l'emploi salarié du secteur", sec,
+             "part_ess_effectif_central", "_label", _fmt_pct, "part de l'emploi salarié du secteur",
+             with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE),
+    ]
+    size = _size_rows(ctx)
+    specs["tailles"] = [
+        bars("tailles_etablissements", "Établissements de l'ESS par taille", size, "nb_etablissements",
+             "classe_taille", _fmt_int, "établissements actifs", labels=lambda c: style.label("classe_taille", c),
+             note=SECRET_NOTE),
+        bars("tailles_emploi", "Emploi salarié de l'ESS par taille d'établissement", size, "effectif_central",
+             "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
+             labels=lambda c: style.label("classe_taille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
+    ]
+    specs["evolution"] = [_evolution_counts(ctx), _evolution_urssaf(ctx)]
+    map_specs = _map_specs(ctx)
+    if map_specs:
+        specs["cartes"] = map_specs
+    return specs
+
+
+def _evolution_counts(ctx: ReportContext) -> ChartSpec:
+    rows = sel.cells(ctx.cube, famille=FAMILLES + ("ess",))
+    values = rows.pivot(index="annee", columns="famille", values="nb_etablissements").sort_index()
+    status = rows.pivot(index="annee", columns="famille", values="statut_secret_etablissements").sort_index()
+    order = [f for f in FAMILLES + ("ess",) if f in values.columns]
+    values, status = values[order], status[order]
+    first = int(values.index.min()) if len(values) else ctx.year
+    title = f"Établissements de l'ESS actifs depuis {first}"
+
+    def draw(ax):
+        return charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
+                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+    note = ("Nombre d'établissements actifs au 1er janvier de chaque année (historique SIRENE) ; la dernière année "
+            "est celle du millésime. " + SECRET_NOTE)
+    return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line")
+
+
+def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
+    frame = ctx.urssaf
+    order = [f for f in FAMILLES + ("ess",) if f in frame.columns]
+    frame = frame[order] if len(frame) else frame
+    title = "Emploi salarié de l'ESS selon l'URSSAF, par famille"
+
+    def draw(ax):
+        return charts.lines(ax, frame, None, title=title, fmt=_fmt_int, ylabel="effectifs salariés (URSSAF)",
+                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+    note = ("Source : URSSAF, effectifs salariés moyens de l'ESS du département (régime général ; les salariés "
+            "agricoles relevant de la MSA n'y figurent pas). Une valeur non publiée interrompt la courbe.")
+    return ChartSpec("evolution_emploi_urssaf", title, draw, note=note, kind="line")
+
+
+def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
+    path = maps.contours_file(ctx.params.get("annee_cog"))
+    communes = ctx.communes
+    if path is None or communes.empty:
+        return []
+    rings = maps.load_contours(path, communes["code_commune"].tolist())
+    if not rings:
+        return []
+    missing = sorted(set(communes["code_commune"]) - set(rings))
+    note_missing = (f" Communes sans contour (non dessinées) : {', '.join(missing[:10])}"
+                    f"{' …' if len(missing) > 10 else ''}." if missing else "")
+    rows = sel.cells(ctx.cube, annee=ctx.year, niveau="commune", famille="ess").set_index("code_territoire")
+
+    def commune_values() -> pd.DataFrame:
+        out = communes[["code_commune"]].copy()
+        # a commune of the département without a cube row has no active ESS establishment: a known 0
+        out["valeur"] = [rows.at[c, "etablissements_pour_1000_hab"] if c in rows.index else 0.0
+                         for c in out["code_commune"]]
+        out["statut"] = [rows.at[c, "statut_secret_etablissements"] if c in rows.index else None
+                         for c in out["code_commune"]]
+        return out
+
+    epci = sel.cells(ctx.cube, annee=ctx.year, niveau="epci", famille="ess").set_index("code_territoire")
+
+    def epci_values() -> pd.DataFrame:
+        out = communes[["code_commune", "siren_epci"]].copy()
+        out["valeur"] = [epci.at[e, "part_ess_effectif_central"] if e in epci.index else np.nan
+                         for e in out["siren_epci"]]
+        out["statut"] = [epci.at[e, "statut_secret_part_effectifs"] if e in epci.index else None
+                         for e in out["siren_epci"]]
+        return out[["code_commune", "valeur", "statut"]]
+
+    t1 = "Établissements de l'ESS pour 1 000 habitants, par commune"
+    t2 = "Part de l'ESS dans l'emploi salarié, par EPCI"
+    return [
+        ChartSpec("carte_communes_etablissements_1000_hab", t1,
+                  lambda ax: maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
+                                             legend_title="pour 1 000 hab."),
+                  note="Classes : quantiles des communes publiées. " + SECRET_NOTE + note_missing, kind="map"),
+        ChartSpec("carte_epci_part_emploi", t2,
+                  lambda ax: maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
+                                             legend_title="part de l'emploi", cmap="Blues"),
+                  note="Chaque commune prend la valeur de son EPCI (partie dans le département). " + SECRET_NOTE
+                  + note_missing, kind="map"),
+    ]
+
+
+# --- pages --------------------------------------------------------------------------------------------------------
+def new_page(ctx: ReportContext, title: str, number: int) -> Figure:
+    fig = Figure(figsize=style.A4_PORTRAIT)
+    fig.text(0.06, 0.955, title, fontsize=15, fontweight="bold", color="#1b4d3e", va="top")
+    fig.text(0.06, 0.925, f"{ctx.nom_departement} — situation au {ctx.date_reference()} — {ctx.libelle_perimetre}",
+             fontsize=8.5, color="#444444", va="top")
+    style.footer(fig, ctx.footer(), number)
+    style.stamp(fig, ctx.synthetic)
+    return fig
+
+
+def _note(fig, y: float, text: str) -> None:
+    fig.text(0.06, y, "\n".join(textwrap.wrap(text, 150)), fontsize=6.8, color="#444444", va="top")
+
+
+def chart_page(ctx: ReportContext, title: str, specs: list[ChartSpec], number: int) -> tuple[Figure, dict]:
+    """Two charts stacked on a page, each with its note; returns the figure and each chart's drawn data."""
+    fig = new_page(ctx, title, number)
+    drawn = {}
+    for k, spec in enumerate(specs):
+        top = 0.56 - 0.45 * k
+        if spec.kind == "map":
+            ax = fig.add_axes((0.04, top - 0.01, 0.62, 0.34))
+        elif spec.kind == "line":
+            ax = fig.add_axes((0.10, top + 0.06, 0.84, 0.26))
+        else:
+            ax = fig.add_axes((0.36, top, 0.58, 0.32))
+        drawn[spec.name] = spec.draw(ax)
+        _note(fig, top - (0.06 if spec.kind == "line" else 0.04), spec.note)
+    return fig, drawn
+
+
+def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFrame]:
+    """One chart alone, for its PNG."""
+    if spec.kind == "map":
+        fig = Figure(figsize=(8.0, 6.0))
+        ax = fig.add_axes((0.03, 0.08, 0.68, 0.80))
+    elif spec.kind == "line":
+        fig = Figure(figsize=(8.0, 4.8))
+        ax = fig.add_axes((0.10, 0.30, 0.86, 0.58))
+    else:
+        height = 1.6 + 0.28 * spec.rows
+        fig = Figure(figsize=(8.0, height))
+        ax = fig.add_axes((0.38, 0.9 / height, 0.56, 1 - 1.5 / height))
+    data = spec.draw(ax)
+    fig.text(0.01, 0.005, ctx.footer(), fontsize=5.5, color="#555555", va="bottom")
+    style.stamp(fig, ctx.synthetic)
+    return fig, data

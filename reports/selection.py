@@ -1,0 +1,142 @@
+"""Read the report's input tables and cut the public cube into the series the charts draw.
+
+Only the protected cube (out_indicateurs_public) feeds figures about establishments and employment. A value whose
+secret status is set is replaced by NaN here, whatever the file holds, so no chart can draw it (let alone as 0);
+the status travels with the value so the chart can say « s » and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ess.errors import UserError
+from transforms import columns as cols
+
+PUBLIC = "out_indicateurs_public"
+CALIBRATION = "core_calibration"
+AUDIT = "out_audit_perimetre"
+URSSAF = "staging_urssaf_ess_departement"
+REQUIRED = (PUBLIC,)
+# which secret status governs which measure
+STATUS_OF = {
+    "nb_etablissements": "statut_secret_etablissements",
+    "nb_etablissements_employeurs": "statut_secret_etablissements",
+    "etablissements_pour_1000_hab": "statut_secret_etablissements",
+    "effectif_bas": "statut_secret_effectifs",
+    "effectif_central": "statut_secret_effectifs",
+    "effectif_haut": "statut_secret_effectifs",
+    "effectif_pour_1000_hab": "statut_secret_effectifs",
+    "part_ess_etablissements_employeurs": "statut_secret_part_etablissements",
+    "part_ess_effectif_bas": "statut_secret_part_effectifs",
+    "part_ess_effectif_central": "statut_secret_part_effectifs",
+    "part_ess_effectif_haut": "statut_secret_part_effectifs",
+}
+# the low/high columns of a measure with a range
+RANGE_OF = {
+    "effectif_central": ("effectif_bas", "effectif_haut"),
+    "part_ess_effectif_central": ("part_ess_effectif_bas", "part_ess_effectif_haut"),
+}
+
+
+def is_synthetic(path: Path) -> bool:
+    """The Parquet file says it was built from the synthetic sample (key-value metadata ess:synthetic)."""
+    meta = pq.read_schema(path).metadata or {}
+    return meta.get(b"ess:synthetic", b"").decode().lower() == "true"
+
+
+def read_table(tables: dict[str, Path], name: str, required: list[str] | None = None) -> pd.DataFrame | None:
+    """A table as a DataFrame (None when not given); a missing column is a clear error naming the file."""
+    if name not in tables:
+        return None
+    path = Path(tables[name])
+    if not path.exists():
+        raise UserError(f"table {name}: file {path} does not exist; rerun the step that writes it")
+    frame = pd.read_parquet(path)
+    missing = [c for c in (required or []) if c not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: columns {missing} are missing from {name}; rebuild it with this version of the "
+                        "pipeline (see docs/CONTRIBUTING.md for its columns)")
+    return frame
+
+
+def load_public(tables: dict[str, Path], params: dict) -> pd.DataFrame:
+    """The public cube of the run's département and perimeter, secret values blanked."""
+    if PUBLIC not in tables:
+        raise UserError(f"the report needs the table {PUBLIC} (the protected cube); given {sorted(tables)}")
+    cube = read_table(tables, PUBLIC, cols.names(PUBLIC))
+    cube = cube[cube["perimetre"] == params["perimetre"]].copy()
+    if cube.empty:
+        raise UserError(f"{tables[PUBLIC]}: no row for perimeter {params['perimetre']!r}; run the pipeline with "
+                        "this perimeter or choose one present in the table")
+    for measure, status in STATUS_OF.items():
+        cube[measure] = cube[measure].astype(float).mask(cube[status].notna())
+    return cube
+
+
+def current_year(cube: pd.DataFrame, params: dict) -> int:
+    year = int(str(params["millesime"])[:4])
+    if not (cube["annee"] == year).any():
+        raise UserError(f"the public cube has no row for the millésime year {year} (years: "
+                        f"{sorted(cube['annee'].unique().tolist())})")
+    return year
+
+
+def cells(cube: pd.DataFrame, *, annee: int | None = None, niveau: str = "departement", famille=None,
+          nomenclature: str = "ensemble", secteur: str | None = "ensemble",
+          classe: str | None = "ensemble") -> pd.DataFrame:
+    """Rows of the cube at one cut (None leaves a dimension free)."""
+    mask = (cube["niveau"] == niveau) & (cube["nomenclature_secteur"] == nomenclature)
+    if annee is not None:
+        mask &= cube["annee"] == annee
+    if famille is not None:
+        mask &= cube["famille"].isin([famille] if isinstance(famille, str) else list(famille))
+    if secteur is not None:
+        mask &= cube["secteur"] == secteur
+    if classe is not None:
+        mask &= cube["classe_taille"] == classe
+    return cube[mask]
+
+
+def series(rows: pd.DataFrame, measure: str, label_column: str, labels=None) -> pd.DataFrame:
+    """One chart series: etiquette, code, valeur, bas, haut, statut (secret reason or NULL), disponible.
+
+    `disponible` is false when the value is NULL without a secret (e.g. employment of a past year)."""
+    status = rows[STATUS_OF[measure]] if measure in STATUS_OF else pd.Series(None, index=rows.index, dtype=object)
+    low, high = RANGE_OF.get(measure, (None, None))
+    out = pd.DataFrame({
+        "code": rows[label_column].astype(str).to_numpy(),
+        "etiquette": [labels(v) if labels else v for v in rows[label_column]],
+        "valeur": rows[measure].astype(float).to_numpy(),
+        "bas": rows[low].astype(float).to_numpy() if low else np.nan,
+        "haut": rows[high].astype(float).to_numpy() if high else np.nan,
+        "statut": status.to_numpy(dtype=object),
+    })
+    out["statut"] = out["statut"].where(out["statut"].notna(), None)
+    out["disponible"] = out["statut"].isna() & out["valeur"].notna()
+    return out.reset_index(drop=True)
+
+
+def headline(cube: pd.DataFrame, year: int) -> dict[str, pd.Series | None]:
+    """Département rows (all sectors, all sizes) of the ESS, the whole economy; None when absent."""
+    dep = cells(cube, annee=year)
+    out = {}
+    for famille in ("ess", "ensemble", "hors_ess"):
+        row = dep[dep["famille"] == famille]
+        out[famille] = row.iloc[0] if len(row) else None
+    return out
+
+
+def urssaf_series(frame: pd.DataFrame | None, departement: str) -> pd.DataFrame:
+    """URSSAF ESS employment by family and year (official published figures): annee × famille."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    rows = frame[(frame["code_departement"].astype(str) == str(departement)) & (frame["champ_ess"] == "ess")]
+    if rows.empty:
+        return pd.DataFrame()
+    # pivot, not pivot_table: a sum would turn an unpublished (NULL) figure into 0; staging keeps one row per
+    # (annee, champ, famille)
+    return rows.pivot(index="annee", columns="famille_ess", values="effectifs_salaries").sort_index()

@@ -1,0 +1,102 @@
+"""Look of the report: headless matplotlib settings, French number formatting, the synthetic-data mention."""
+
+from __future__ import annotations
+
+import csv
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the report runs on servers and in tests
+
+SYNTHETIC_MENTION = "DONNÉES SYNTHÉTIQUES — ne pas diffuser"
+SUPPRESSED = "s"  # INSEE's sign for a cell under statistical confidentiality
+UNAVAILABLE = "n.d."  # not available (e.g. employment of past years)
+A4_PORTRAIT = (8.27, 11.69)
+NBSP = "\u00a0"  # thousands separator (DejaVu Sans has it; keeps "12 345" on one line)
+COLORS = {"ess": "#2a7f62", "secondary": "#8fbfa8", "range": "#1b4d3e", "suppressed": "#9a9a9a",
+          "hors_ess": "#b0b7c3"}
+FAMILY_COLORS = {"associations": "#2a7f62", "cooperatives": "#d98c1f", "mutuelles": "#3b6fb6",
+                 "fondations": "#a8488f", "autres_organismes": "#7a7a3a", "societes_commerciales_ess": "#c0504d",
+                 "ess": "#1b1b1b"}
+RC = {
+    "pdf.fonttype": 42,  # embed TrueType: accents, €, « » render and the text stays searchable
+    "ps.fonttype": 42,
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "ess",
+    "hatch.linewidth": 0.6,
+}
+LABELS_CSV = Path(__file__).with_name("libelles.csv")
+
+
+def apply() -> None:
+    matplotlib.rcParams.update(RC)
+
+
+@lru_cache(maxsize=1)
+def _labels() -> dict[tuple[str, str], str]:
+    with LABELS_CSV.open(encoding="utf-8") as fh:
+        return {(r["dimension"], r["code"]): r["libelle"] for r in csv.DictReader(fh)}
+
+
+def label(dimension: str, code) -> str:
+    """French label of a code (reports/libelles.csv), else the code itself."""
+    return _labels().get((dimension, str(code)), str(code))
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_number(value, decimals: int = 0) -> str:
+    """12345.6 -> '12 346' (French: non-breaking space for thousands, comma for decimals)."""
+    if _missing(value):
+        return UNAVAILABLE
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", NBSP).replace(".", ",")
+
+
+def fmt_percent(ratio, decimals: int = 1) -> str:
+    if _missing(ratio):
+        return UNAVAILABLE
+    return fmt_number(100 * ratio, decimals) + NBSP + "%"
+
+
+def fmt_secret(status) -> str:
+    """« s » with its reason, e.g. 's — fréquence (moins de 3 établissements)'."""
+    return f"{SUPPRESSED} — {label('secret', status)}"
+
+
+def stamp(fig, synthetic: bool) -> None:
+    """The synthetic-data mention on a figure: a red banner at the top and a faint diagonal watermark."""
+    if not synthetic:
+        return
+    fig.text(0.5, 0.992, SYNTHETIC_MENTION, ha="center", va="top", fontsize=11, fontweight="bold", color="white",
+             bbox={"boxstyle": "square,pad=0.3", "facecolor": "#c0392b", "edgecolor": "none"}, gid="synthetic")
+    fig.text(0.5, 0.5, SYNTHETIC_MENTION, ha="center", va="center", rotation=35, fontsize=30, color="#c0392b",
+             alpha=0.12, zorder=0, gid="synthetic_watermark")
+
+
+def no_ligatures(fig) -> None:
+    """Turn off ligatures ('ff', 'fi') in every text of a figure: with them the PDF stores a glyph that maps to no
+    character, so « diffuser » could not be searched or copied from the PDF."""
+    from matplotlib.table import Table
+    from matplotlib.text import Text
+
+    texts = list(fig.findobj(Text))
+    for table in fig.findobj(Table):  # table cells keep their text outside the artist tree
+        texts += [cell.get_text() for cell in table.get_celld().values()]
+    for text in texts:
+        text.set_fontfeatures(["-liga"])
+
+
+def footer(fig, text: str, page: int | None = None) -> None:
+    fig.text(0.06, 0.015, text, fontsize=6.5, color="#555555", ha="left", va="bottom")
+    if page is not None:
+        fig.text(0.94, 0.015, str(page), fontsize=7, color="#555555", ha="right", va="bottom")
