@@ -109,6 +109,11 @@ def core_etablissements(rows=ETABLISSEMENTS) -> pd.DataFrame:
             "employeur": employeur, "tranche_effectifs": tranche, "annee_effectifs": 2023 if tranche else None,
             "classe_taille": classe, "effectif_bas": float(bas), "effectif_haut": float(haut),
             "effectif_central_brut": float(central), "effectif_central": float(central),
+            # columns the core step adds beyond CONTRIBUTING.md (the perimeter audit reads some of them)
+            "motif_placement": None, "categorie_juridique_connue": True, "perimetre": "insee",
+            "dans_perimetre": insee, "caractere_employeur": "O" if employeur else "N",
+            "tranche_connue": tranche is not None, "champ_urssaf": True, "motif_hors_champ_urssaf": None,
+            "groupe_calibration": famille if insee else "hors_ess", "statut_calibration": "non_calibre",
             "denomination": f"Unité {unit}", "enseigne": None,
         })
     return _typed(pd.DataFrame.from_records(records)).astype({"annee_effectifs": "Int32"})
@@ -173,3 +178,24 @@ def default_frames() -> dict[str, pd.DataFrame]:
         "staging_epci": staging_epci(),
         "staging_territoires": staging_territoires(),
     }
+
+
+def many_etablissements(per_commune: int = 24) -> list[tuple]:
+    """A bigger deterministic stock (same communes) where some cells pass the rules and others do not."""
+    familles = [("associations", True), ("associations", True), ("cooperatives", True), (None, False),
+                (None, False), ("mutuelles", True), (None, False), ("fondations", True)]
+    secteurs = [("Q", "sante"), ("G", "commerce"), ("K", "finance_assurance"), ("P", "enseignement")]
+    bands = [("01", "1_9", 1, 1.5, 2), ("02", "1_9", 3, 4, 5), ("11", "10_49", 10, 14, 19),
+             ("NN", "sans_salarie", 0, 0, 0), ("03", "1_9", 6, 7, 9)]
+    rows = []
+    n = 0
+    for commune in ("38001", "38002", "38003"):
+        for i in range(per_commune):
+            n += 1
+            famille, ess = familles[(i + n // 7) % len(familles)]
+            section, secteur = secteurs[(i // 2) % len(secteurs)]
+            tranche, classe, bas, central, haut = bands[(i * 3 + n) % len(bands)]
+            unit = chr(ord("A") + n // 10) + chr(ord("0") + n % 10)
+            rows.append((f"{n:02d}"[-2:], unit, commune, famille, ess, ess, ess, None, section, secteur, tranche,
+                         classe, bas, central, haut, tranche != "NN", True))
+    return rows

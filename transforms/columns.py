@@ -118,6 +118,8 @@ _CUBE_KEYS = [
            values=NOMENCLATURES_SECTEUR, key=True),
     Column("secteur", "VARCHAR", f"Secteur dans sa nomenclature ; « ensemble » pour le total, « {NON_RENSEIGNE} » "
            "si l'activité est inconnue", nullable=False, key=True),
+    Column("libelle_secteur", "VARCHAR", "Libellé du secteur (sections NAF rév. 2, secteurs ESS de "
+           "data/reference/secteurs_ess.csv)"),
     Column("classe_taille", "VARCHAR", f"Classe de taille de l'établissement ; « ensemble » pour le total, "
            f"« {NON_RENSEIGNE} » si inconnue. Les lignes par taille ont secteur = « ensemble » (le cube croise "
            "famille × secteur et famille × taille, pas secteur × taille)", nullable=False, key=True),

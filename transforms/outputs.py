@@ -19,6 +19,7 @@ from ess import db, paths
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
+from transforms import reference
 from transforms.steps import StepOutput
 
 CUBE = "out_indicateurs"
@@ -32,9 +33,10 @@ OPTIONAL = {
                      "nb_communes_departement": "INTEGER"},
     "staging_territoires": {"code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR"},
 }
-# Columns of core_etablissements_annuel used when present (otherwise the establishment's current value).
-ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR"}
-
+# Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
+# used only when all of it is there; otherwise the establishment's current one.
+ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR"}
+ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", **ANNUEL_SITUATION}
 
 def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
     """Build out_indicateurs, out_indicateurs_public (and out_audit_perimetre if its SQL exists) into out_dir."""
@@ -49,10 +51,12 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         cube_params = build_cube(con, params, has_territoires=avec_territoires)
         stats[CUBE] = cube_stats(con)
         stats[PUBLIC] = build_public(con, params, avec_territoires=avec_territoires)
-        names = [CUBE, PUBLIC]
+        # out_cube_communes (commune -> code at each level, no unit data) lets checks re-audit the public table.
+        names = [CUBE, PUBLIC, "out_cube_communes"]
         if _audit_sql().exists():
             audit_tables = {k: v for k, v in tables.items() if k not in REQUIRED and k not in OPTIONAL}
             db.attach_tables(con, audit_tables)
+            reference.load_reference(con, directory=params.get("reference_dir"))
             stats[AUDIT] = {"lignes": db.build_table(con, AUDIT, **{**params, **cube_params})}
             names.append(AUDIT)
         metadata = {
@@ -71,6 +75,60 @@ def _audit_sql() -> Path:
     return paths.SQL_DIR / "out" / f"{AUDIT}.sql"
 
 
+def _reference_file(stem: str, annee_cog: Any) -> Path | None:
+    """data/reference/<stem>_<COG year>.csv, else the latest such file (labels change little), else None."""
+    if annee_cog and (paths.REFERENCE_DIR / f"{stem}_{annee_cog}.csv").exists():
+        return paths.REFERENCE_DIR / f"{stem}_{annee_cog}.csv"
+    files = sorted(paths.REFERENCE_DIR.glob(f"{stem}_[0-9][0-9][0-9][0-9].csv"))
+    return files[-1] if files else None
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: columns {missing} are missing (has {list(frame.columns)}); restore the file")
+    return frame[columns]
+
+
+def _sentence_case(text: str) -> str:
+    """NAF section labels are upper case ('ENSEIGNEMENT'): 'Enseignement'."""
+    return text[:1].upper() + text[1:].lower() if text.isupper() else text
+
+
+def load_labels(con, params: dict) -> None:
+    """Label tables of the cube: ref_libelles_secteurs (A21 sections from naf_rev2.csv, ESS sectors from
+    secteurs_ess.csv) and ref_libelles_territoires (arrondissements, départements of the COG reference)."""
+    rows = [("ensemble", "ensemble", "Ensemble des secteurs"),
+            ("a21", cols.NON_RENSEIGNE, "Activité non renseignée"),
+            ("ess", cols.NON_RENSEIGNE, "Activité non renseignée")]
+    naf = paths.REFERENCE_DIR / "naf_rev2.csv"
+    if naf.exists():
+        sections = _read_csv(naf, ["section", "libelle_section"]).drop_duplicates("section")
+        rows += [("a21", r.section, _sentence_case(r.libelle_section)) for r in sections.itertuples()]
+    secteurs = paths.REFERENCE_DIR / "secteurs_ess.csv"
+    if secteurs.exists():
+        ess = _read_csv(secteurs, ["secteur_ess", "libelle_secteur_ess"]).drop_duplicates("secteur_ess")
+        rows += [("ess", r.secteur_ess, r.libelle_secteur_ess or None) for r in ess.itertuples()]
+    con.register("_labels", pd.DataFrame(rows, columns=["nomenclature_secteur", "secteur", "libelle_secteur"]))
+    con.execute("CREATE OR REPLACE TABLE ref_libelles_secteurs AS SELECT * FROM _labels")
+    con.unregister("_labels")
+
+    territoires = []
+    arr = _reference_file("arrondissements", params.get("annee_cog"))
+    if arr:
+        frame = _read_csv(arr, ["code_arrondissement", "nom_arrondissement"])
+        territoires += [("arrondissement", r.code_arrondissement, r.nom_arrondissement) for r in frame.itertuples()]
+    dep = _reference_file("departements", params.get("annee_cog"))
+    if dep:
+        frame = _read_csv(dep, ["code_departement", "nom_departement"])
+        territoires += [("departement", r.code_departement, r.nom_departement) for r in frame.itertuples()]
+    con.register("_labels", pd.DataFrame(territoires, columns=["niveau", "code_territoire", "libelle"], dtype=object))
+    con.execute("CREATE OR REPLACE TABLE ref_libelles_territoires AS SELECT niveau::VARCHAR AS niveau, "
+                "code_territoire::VARCHAR AS code_territoire, libelle::VARCHAR AS libelle FROM _labels")
+    con.unregister("_labels")
+
+
 def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: bool) -> dict[str, Any]:
     """The SQL parameters of the cube, derived from the run's parameters."""
     millesime = str(params["millesime"])
@@ -79,6 +137,8 @@ def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: boo
     except (ValueError, IndexError):
         raise UserError(f"millésime {millesime!r} is not of the form YYYY-MM (e.g. 2026-01)") from None
     perimetres = params.get("perimetres_cube") or [params["perimetre"]]
+    if params["perimetre"] not in perimetres:
+        raise UserError(f"perimetres_cube {perimetres} must include the run's perimeter {params['perimetre']!r}")
     urssaf = params.get("annee_urssaf")
     cog = params.get("annee_cog")
     return {
@@ -99,7 +159,7 @@ def _columns_of(con, table: str) -> set[str]:
     return {r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()}
 
 
-def _ensure_optional_inputs(con, present: set[str]) -> None:
+def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> None:
     """Give absent optional inputs an empty table, and the yearly table its optional columns (as NULL)."""
     for name, shape in OPTIONAL.items():
         if name not in present:
@@ -107,6 +167,7 @@ def _ensure_optional_inputs(con, present: set[str]) -> None:
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} WHERE false")
     have = _columns_of(con, "core_etablissements_annuel")
     add = {c: t for c, t in ANNUEL_FACULTATIF.items() if c not in have}
+    add.update({f"perimetre_{p}": "BOOLEAN" for p in perimetres if f"perimetre_{p}" not in have})
     if add:
         extra = ", ".join(f"NULL::{t} AS {db.identifier(c)}" for c, t in add.items())
         con.execute("ALTER VIEW core_etablissements_annuel RENAME TO _core_etablissements_annuel_source")
@@ -130,12 +191,17 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     The input tables must already be views of `con`. Returns the SQL parameters used.
     """
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    # Past employer counts only when the yearly table carries the employer flag.
-    employeur_passe = ("core_etablissements_annuel" in present
-                       and "employeur" in _columns_of(con, "core_etablissements_annuel"))
-    _ensure_optional_inputs(con, present)
+    perimetres = list(params.get("perimetres_cube") or [params["perimetre"]])
+    annuel = _columns_of(con, "core_etablissements_annuel") if "core_etablissements_annuel" in present else set()
+    # Past employer counts only when the yearly table carries the employer flag; the year's own family, sector
+    # and perimeter only when it carries all of them.
+    employeur_passe = "employeur" in annuel
+    annuel_situations = set(ANNUEL_SITUATION) <= annuel and all(f"perimetre_{p}" in annuel for p in perimetres)
+    _check_perimetres(con, perimetres)
+    _ensure_optional_inputs(con, present, perimetres)
     sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe)
-    _check_perimetres(con, sql_params["perimetres"])
+    sql_params["annuel_situations"] = annuel_situations
+    load_labels(con, params)
     db.build_table(con, "out_cube_territoires", **sql_params)
     db.build_table(con, "out_cube_etablissements", **sql_params)
     db.build_table(con, CUBE, **sql_params)
@@ -304,7 +370,7 @@ def build_public(con, params: dict, *, avec_territoires: bool) -> dict[str, Any]
     summary = con.execute(
         f"""SELECT count(*), count(statut_secret_etablissements), count(statut_secret_effectifs)
             FROM {PUBLIC}"""
-    ).fetchone()
+    ).fetchall()[0]
     return {"lignes": summary[0], "etablissements_masques": summary[1], "effectifs_masques": summary[2],
             "par_annee": stats}
 

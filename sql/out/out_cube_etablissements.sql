@@ -2,13 +2,15 @@
 -- groups on, unknown attributes spelled 'non_renseigne' (so that every margin still adds up).
 -- * The millésime year ($annee) comes from core_etablissements: active establishments with their size band,
 --   employer flag and employment interval (low / calibrated central / high).
--- * Past years (2012 …, before $annee) come from core_etablissements_annuel (one row per establishment and year,
---   `actif` saying whether it was active that year). Only counts exist for them: SIRENE gives an establishment's
---   size band at the millésime only (the history files keep no band), so employment, size class and dominance
---   are NULL. The employer flag is used when the yearly table carries it ($employeur_passe). Territory, family
---   and perimeter are the establishment's current ones (a SIRET never moves; a legal unit rarely changes its
---   legal category); the activity section is the year's one when the yearly table carries it.
--- Parameters: $annee, $perimetres (list of perimeter names: columns perimetre_<name>), $employeur_passe.
+-- * Past years (2012 …, before $annee) come from core_etablissements_annuel (one row per establishment of the
+--   current stock and year, at 31 December, `actif` saying whether it was active). Only counts exist for them:
+--   SIRENE gives an establishment's size band at the millésime only (the history files keep no band), so
+--   employment, size class and dominance are NULL. The employer flag is used when the yearly table carries it
+--   ($employeur_passe). Territory is the current one (a SIRET never moves). Family, perimeter membership and
+--   activity are the year's own when the yearly table carries them ($annuel_situations: legal form, ESS flag and
+--   activity as they were that year), else the current ones.
+-- Parameters: $annee, $perimetres (list of perimeter names: columns perimetre_<name>), $employeur_passe,
+-- $annuel_situations.
 WITH perimetres AS (
     -- One row per establishment and requested perimeter, with its membership.
     SELECT siret, substr(nom, length('perimetre_') + 1) AS perimetre, dans_perimetre
@@ -18,9 +20,19 @@ WITH perimetres AS (
     )
     WHERE list_contains($perimetres, substr(nom, length('perimetre_') + 1))
 ),
+perimetres_annuels AS (
+    SELECT siret, annee, substr(nom, length('perimetre_') + 1) AS perimetre, dans_perimetre
+    FROM (
+        UNPIVOT (SELECT siret, annee, COLUMNS('^perimetre_') FROM core_etablissements_annuel)
+        ON COLUMNS('^perimetre_') INTO NAME nom VALUE dans_perimetre
+    )
+    WHERE list_contains($perimetres, substr(nom, length('perimetre_') + 1))
+),
 etablissements AS (
     SELECT
-        e.*,
+        e.siret, e.siren, e.code_commune, e.code_epci, e.code_arrondissement, e.code_zone_emploi,
+        e.code_territoire, e.code_departement, e.famille_ess, e.section_a21, e.secteur_ess, e.actif,
+        e.employeur, e.classe_taille, e.effectif_bas, e.effectif_central, e.effectif_haut,
         p.perimetre,
         coalesce(p.dans_perimetre, false) AS dans_perimetre
     FROM core_etablissements AS e
@@ -40,14 +52,19 @@ passe AS (
     SELECT
         a.annee::INTEGER AS annee, e.perimetre, e.siret, NULL::VARCHAR AS siren,
         e.code_commune, e.code_epci, e.code_arrondissement, e.code_zone_emploi, e.code_territoire,
-        e.code_departement, e.dans_perimetre, e.famille_ess,
-        coalesce(a.section_a21, e.section_a21) AS section_a21,
-        coalesce(a.secteur_ess, e.secteur_ess) AS secteur_ess,
+        e.code_departement,
+        CASE WHEN $annuel_situations THEN coalesce(pa.dans_perimetre, false) ELSE e.dans_perimetre END
+            AS dans_perimetre,
+        CASE WHEN $annuel_situations THEN a.famille_ess ELSE e.famille_ess END AS famille_ess,
+        CASE WHEN $annuel_situations THEN a.section_a21 ELSE e.section_a21 END AS section_a21,
+        CASE WHEN $annuel_situations THEN a.secteur_ess ELSE e.secteur_ess END AS secteur_ess,
         NULL::VARCHAR AS classe_taille,
         CASE WHEN $employeur_passe THEN coalesce(a.employeur, false) END AS employeur,
         NULL::DOUBLE AS effectif_bas, NULL::DOUBLE AS effectif_central, NULL::DOUBLE AS effectif_haut
     FROM core_etablissements_annuel AS a
     JOIN etablissements AS e USING (siret)
+    LEFT JOIN perimetres_annuels AS pa
+        ON pa.siret = a.siret AND pa.annee = a.annee AND pa.perimetre = e.perimetre
     WHERE a.actif AND a.annee >= 2012 AND a.annee < $annee
 )
 SELECT

@@ -3,6 +3,8 @@
 -- counted). Communes come from the run's COG, so a commune without any establishment still gets its rows, and
 -- populations add up to the département's. Unknown attachments are grouped under 'non_renseigne' exactly as the
 -- establishments are in out_cube_etablissements, so every level sums to the département.
+-- Labels of arrondissements and of the département come from ref_libelles_territoires (committed COG reference,
+-- loaded by transforms/outputs.py); zones d'emploi have no label source yet (NULL).
 -- Parameters: $departement, $avec_territoires (staging_territoires was given).
 WITH communes AS (
     SELECT
@@ -48,7 +50,10 @@ UNION ALL
 SELECT 'epci', code_epci, nom_epci, CASE WHEN code_epci <> 'non_renseigne' THEN epci_partiel END, population::BIGINT
 FROM epci
 UNION ALL
-SELECT 'arrondissement', code_arrondissement, NULL, NULL, sum(population)::BIGINT
+SELECT 'arrondissement', code_arrondissement,
+       (SELECT any_value(libelle) FROM ref_libelles_territoires AS r
+        WHERE r.niveau = 'arrondissement' AND r.code_territoire = code_arrondissement),
+       NULL, sum(population)::BIGINT
 FROM communes GROUP BY code_arrondissement
 UNION ALL
 SELECT 'zone_emploi', code_zone_emploi, NULL, NULL, sum(population)::BIGINT
@@ -57,5 +62,8 @@ UNION ALL
 SELECT 'territoire', code_territoire, any_value(nom_territoire), NULL, sum(population)::BIGINT
 FROM communes WHERE $avec_territoires GROUP BY code_territoire
 UNION ALL
-SELECT 'departement', $departement, NULL, NULL, sum(population)::BIGINT
+SELECT 'departement', $departement,
+       (SELECT any_value(libelle) FROM ref_libelles_territoires AS r
+        WHERE r.niveau = 'departement' AND r.code_territoire = $departement),
+       NULL, sum(population)::BIGINT
 FROM communes

@@ -120,7 +120,7 @@ avec_ensemble AS (
 )
 SELECT
     a.niveau, a.code_territoire, t.libelle_territoire, t.epci_partiel,
-    a.famille, a.nomenclature_secteur, a.secteur, a.classe_taille, a.annee, a.perimetre,
+    a.famille, a.nomenclature_secteur, a.secteur, l.libelle_secteur, a.classe_taille, a.annee, a.perimetre,
     a.nb_etablissements, a.nb_etablissements_employeurs,
     a.effectif_bas, a.effectif_central, a.effectif_haut,
     a.nb_etablissements_employeurs / nullif(a.ens_employeurs, 0) AS part_ess_etablissements_employeurs,
@@ -141,3 +141,4 @@ SELECT
     CASE WHEN a.annee = $annee THEN $sources_courant ELSE $sources_passe END AS sources
 FROM avec_ensemble AS a
 LEFT JOIN out_cube_territoires AS t USING (niveau, code_territoire)
+LEFT JOIN ref_libelles_secteurs AS l USING (nomenclature_secteur, secteur)

@@ -1,0 +1,489 @@
+"""The indicator cube and its public version, on hand-built fixtures (tests/cube_fixtures.py: figures by hand)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cube_fixtures as F
+from ess import db
+from ess.errors import UserError
+from transforms import columns as cols
+from transforms import confidentiality as conf
+from transforms import outputs
+
+TOTAL = {"nomenclature_secteur": "ensemble", "secteur": "ensemble", "classe_taille": "ensemble"}
+KEY = ["niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille", "annee",
+       "perimetre"]
+MEASURES = ["nb_etablissements", "nb_etablissements_employeurs", "effectif_bas", "effectif_central",
+            "effectif_haut"]
+
+
+def _cube(tmp_path, frames=None, params=None, territoires=True):
+    frames = frames if frames is not None else F.default_frames()
+    if not territoires:
+        frames = {k: v for k, v in frames.items() if k != "staging_territoires"}
+    tables = F.write_tables(tmp_path / "in", frames)
+    con = db.connect()
+    db.attach_tables(con, tables)
+    outputs.build_cube(con, {**F.PARAMS, **(params or {})}, has_territoires=territoires)
+    return con
+
+
+@pytest.fixture
+def cube(tmp_path):
+    con = _cube(tmp_path)
+    yield con
+    con.close()
+
+
+def _row(con, niveau, code, famille, annee=F.ANNEE, perimetre="insee", **dims):
+    where = {**TOTAL, **dims}
+    df = con.execute(
+        """SELECT * FROM out_indicateurs WHERE niveau = ? AND code_territoire = ? AND famille = ? AND annee = ?
+           AND perimetre = ? AND nomenclature_secteur = ? AND secteur = ? AND classe_taille = ?""",
+        [niveau, code, famille, annee, perimetre, where["nomenclature_secteur"], where["secteur"],
+         where["classe_taille"]],
+    ).df()
+    assert len(df) == 1, (niveau, code, famille, annee, dims, len(df))
+    return df.iloc[0]
+
+
+# --- known answers ---------------------------------------------------------------------------------------------
+
+
+def test_commune_counts_employment_shares_by_hand(cube):
+    # 38001 at the millésime: S01+S02 (association A1), S06 (not ESS), S10 (commercial ESS company: not in the
+    # insee perimeter, so hors_ess); S11 is closed.
+    ess = _row(cube, "commune", "38001", "ess")
+    assert (ess.nb_etablissements, ess.nb_etablissements_employeurs) == (2, 2)
+    assert (ess.effectif_bas, ess.effectif_central, ess.effectif_haut) == (11, 15.5, 21)
+    hors = _row(cube, "commune", "38001", "hors_ess")
+    assert (hors.nb_etablissements, hors.effectif_bas, hors.effectif_central, hors.effectif_haut) == (2, 9, 11, 14)
+    ens = _row(cube, "commune", "38001", "ensemble")
+    assert (ens.nb_etablissements, ens.effectif_bas, ens.effectif_central, ens.effectif_haut) == (4, 20, 26.5, 35)
+    # shares: low = 11 / (11 + (35 - 21)), central = 15.5 / 26.5, high = 21 / (21 + (20 - 11))
+    assert ess.part_ess_effectif_bas == pytest.approx(11 / 25)
+    assert ess.part_ess_effectif_central == pytest.approx(15.5 / 26.5)
+    assert ess.part_ess_effectif_haut == pytest.approx(21 / 30)
+    assert ess.part_ess_effectif_bas <= ess.part_ess_effectif_central <= ess.part_ess_effectif_haut
+    assert ess.part_ess_etablissements_employeurs == pytest.approx(0.5)
+    assert ens.part_ess_effectif_central == 1.0
+    # per 1000 inhabitants (population 1000)
+    assert ess.population == 1000
+    assert ess.etablissements_pour_1000_hab == pytest.approx(2.0)
+    assert ess.effectif_pour_1000_hab == pytest.approx(15.5)
+    # contributors: both A1 establishments employ; one legal unit holds all 15.5
+    assert (ess.nb_contributeurs, ess.effectif_max_contributeur) == (2, 14)
+    assert (ess.nb_unites_legales_contributrices, ess.effectif_max_unite_legale) == (1, 15.5)
+    assert ess.date_reference == pd.Timestamp(dt.date(2026, 1, 1))
+    assert "SIRENE stock 2026-01" in ess.sources and "URSSAF 2024" in ess.sources and "COG 2026" in ess.sources
+
+
+def test_departement_totals_and_share_range_by_hand(cube):
+    ens = _row(cube, "departement", "38", "ensemble")
+    # 10 active establishments, 8 employers (S03 is NN, S08 has no band)
+    assert (ens.nb_etablissements, ens.nb_etablissements_employeurs) == (10, 8)
+    assert (ens.effectif_bas, ens.effectif_central, ens.effectif_haut) == (45, 63.5, 93)
+    ess = _row(cube, "departement", "38", "ess")
+    assert (ess.nb_etablissements, ess.effectif_bas, ess.effectif_central, ess.effectif_haut) == (5, 34, 49.5, 75)
+    assert ess.part_ess_effectif_bas == pytest.approx(34 / (34 + 93 - 75))
+    assert ess.part_ess_effectif_haut == pytest.approx(75 / (75 + 45 - 34))
+    assert ess.population == 3500
+    assert ess.libelle_territoire == "Isère"
+    # the excluded association (S09, NAF 94.91) is counted outside the ESS, in its own commune
+    assert _row(cube, "commune", "38003", "hors_ess").nb_etablissements == 2
+    assert _row(cube, "commune", "38003", "ess").nb_etablissements == 1
+
+
+def test_families_sectors_and_sizes_by_hand(cube):
+    assert _row(cube, "departement", "38", "associations").nb_etablissements == 3
+    assert _row(cube, "departement", "38", "cooperatives").effectif_central == 30
+    k = _row(cube, "departement", "38", "ess", nomenclature_secteur="a21", secteur="K")
+    assert (k.nb_etablissements, k.effectif_central) == (2, 34)
+    assert k.libelle_secteur == "Activités financières et d'assurance"
+    unknown = _row(cube, "commune", "38003", "hors_ess", nomenclature_secteur="a21", secteur="non_renseigne")
+    assert unknown.nb_etablissements == 1
+    small = _row(cube, "departement", "38", "ensemble", classe_taille="1_9")
+    assert (small.nb_etablissements, small.effectif_central) == (6, 19.5)
+    assert _row(cube, "departement", "38", "hors_ess", classe_taille="non_renseigne").nb_etablissements == 1
+    # no sector × size cross cells
+    crossed = cube.execute("SELECT count(*) FROM out_indicateurs WHERE secteur <> 'ensemble' "
+                           "AND classe_taille <> 'ensemble'").fetchone()[0]
+    assert crossed == 0
+
+
+def test_epci_partial_territoires_and_populations(cube):
+    e2 = _row(cube, "epci", "200000002", "ensemble")
+    assert bool(e2.epci_partiel) is True
+    assert e2.population == 500  # only its commune in the département, not 73001
+    assert e2.libelle_territoire == "CC Deux"
+    e1 = _row(cube, "epci", "200000001", "ensemble")
+    assert bool(e1.epci_partiel) is False and e1.population == 3000
+    # T2 cuts EPCI 200000001: 38002 (3 active) + 38003 (3 active)
+    t2 = _row(cube, "territoire", "T2", "ensemble")
+    assert (t2.nb_etablissements, t2.population) == (6, 2500)
+    assert _row(cube, "zone_emploi", "8402", "ensemble").nb_etablissements == 6
+    assert _row(cube, "arrondissement", "382", "ensemble").nb_etablissements == 3
+    assert pd.isna(_row(cube, "commune", "38001", "ensemble").epci_partiel)
+
+
+def test_past_years_counts_only(cube):
+    # 2024: S01 (ESS), S06, S11 (closed since) all in 38001; 2025: S01, S03 (ESS), S06
+    r = _row(cube, "commune", "38001", "ensemble", annee=2024)
+    assert r.nb_etablissements == 3
+    assert _row(cube, "commune", "38001", "ess", annee=2024).nb_etablissements == 1
+    assert _row(cube, "departement", "38", "ess", annee=2025).nb_etablissements == 2
+    for m in ["nb_etablissements_employeurs", "effectif_bas", "effectif_central", "effectif_haut",
+              "part_ess_effectif_central", "nb_contributeurs", "effectif_max_unite_legale"]:
+        assert pd.isna(r[m]), m
+    assert r.date_reference == pd.Timestamp(dt.date(2024, 12, 31))
+    assert "historique" in r.sources
+    # size classes exist at the millésime only
+    sizes = cube.execute("SELECT DISTINCT classe_taille FROM out_indicateurs WHERE annee < 2026").fetchall()
+    assert sizes == [("ensemble",)]
+    years = [y for (y,) in cube.execute("SELECT DISTINCT annee FROM out_indicateurs ORDER BY 1").fetchall()]
+    assert years == [2024, 2025, 2026]
+
+
+def test_zero_totals_for_every_territory_and_year(cube):
+    # 38002 has no active establishment in 2024: its totals are there, at 0 (employment unknown in the past)
+    for famille in ("ess", "hors_ess", "ensemble"):
+        r = _row(cube, "commune", "38002", famille, annee=2024)
+        assert r.nb_etablissements == 0 and pd.isna(r.effectif_central)
+        assert r.etablissements_pour_1000_hab == 0
+    # every territory of the frame has its three totals every year
+    n = cube.execute("""SELECT count(*) FROM out_indicateurs WHERE secteur = 'ensemble' AND classe_taille =
+                        'ensemble' AND famille IN ('ess', 'hors_ess', 'ensemble')""").fetchone()[0]
+    assert n == 12 * 3 * 3  # 12 territories × 3 totals × 3 years
+    # otherwise rows only where establishments are
+    assert cube.execute("SELECT count(*) FROM out_indicateurs WHERE nb_etablissements = 0 AND NOT "
+                        "(secteur = 'ensemble' AND classe_taille = 'ensemble')").fetchone()[0] == 0
+
+
+def test_loi2014_perimeter_counts_commercial_ess_companies(tmp_path):
+    con = _cube(tmp_path, params={"perimetres_cube": ["insee", "loi2014"]})
+    assert _row(con, "commune", "38001", "ess", perimetre="loi2014").nb_etablissements == 3
+    sc = _row(con, "commune", "38001", "societes_commerciales_ess", perimetre="loi2014")
+    assert (sc.nb_etablissements, sc.effectif_central) == (1, 4)
+    assert _row(con, "commune", "38001", "ess", perimetre="insee").nb_etablissements == 2
+
+
+def test_unknown_perimeter_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="perimetre_<name>"):
+        _cube(tmp_path, params={"perimetre": "cress"})
+
+
+def test_without_territoires_table(tmp_path):
+    con = _cube(tmp_path, territoires=False)
+    assert con.execute("SELECT count(*) FROM out_indicateurs WHERE niveau = 'territoire'").fetchone()[0] == 0
+    assert _reconciliation_errors(con) == []
+
+
+# --- totals add up ------------------------------------------------------------------------------------------------
+
+
+def _reconciliation_errors(con) -> list:
+    """Every level sums to the département; families to 'ess'; ess + hors_ess = ensemble; each sector
+    nomenclature and the size classes sum to 'ensemble'. Absent rows count as 0."""
+    df = con.execute("SELECT * FROM out_indicateurs").df()
+    errors = []
+    dims = ["famille", "nomenclature_secteur", "secteur", "classe_taille", "annee", "perimetre"]
+
+    def compare(total: pd.DataFrame, parts: pd.DataFrame, on: list[str], what: str):
+        agg = parts.groupby(on, dropna=False)[MEASURES].sum(min_count=1).reset_index()
+        m = total.merge(agg, on=on, how="outer", suffixes=("", "_parts"), indicator=True)
+        for measure in MEASURES:
+            a, b = m[measure], m[f"{measure}_parts"]
+            both_null = a.isna() & b.isna()
+            zero_vs_missing = (a.fillna(0) == 0) & b.isna() | a.isna() & (b.fillna(0) == 0)
+            bad = ~both_null & ~zero_vs_missing & ~np.isclose(a.fillna(-1), b.fillna(-2))
+            if bad.any():
+                errors.append((what, measure, m.loc[bad, on + [measure, f"{measure}_parts"]].head(3).to_dict("records")))
+
+    dep = df[df.niveau == "departement"]
+    for niveau in ("commune", "epci", "arrondissement", "zone_emploi", "territoire"):
+        part = df[df.niveau == niveau]
+        if len(part):
+            compare(dep[dims + MEASURES], part, dims, f"{niveau} -> departement")
+    terr = ["niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille", "annee", "perimetre"]
+    fams = df[~df.famille.isin(["ess", "hors_ess", "ensemble"])]
+    compare(df[df.famille == "ess"][terr + MEASURES], fams, terr, "families -> ess")
+    compare(df[df.famille == "ensemble"][terr + MEASURES], df[df.famille.isin(["ess", "hors_ess"])], terr,
+            "ess + hors_ess -> ensemble")
+    keys = ["niveau", "code_territoire", "famille", "annee", "perimetre"]
+    total = df[(df.nomenclature_secteur == "ensemble") & (df.classe_taille == "ensemble")][keys + MEASURES]
+    for nom in ("a21", "ess"):
+        compare(total, df[df.nomenclature_secteur == nom], keys, f"{nom} sectors -> ensemble")
+    sizes = df[df.classe_taille != "ensemble"]
+    compare(total[total.annee == F.ANNEE], sizes, keys, "sizes -> ensemble")
+    return errors
+
+
+def test_totals_add_up(cube):
+    assert _reconciliation_errors(cube) == []
+
+
+def test_totals_add_up_on_a_bigger_stock(tmp_path):
+    frames = F.default_frames()
+    frames["core_etablissements"] = F.core_etablissements(F.many_etablissements())
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([], F.many_etablissements())
+    con = _cube(tmp_path, frames=frames, params={"perimetres_cube": ["insee", "flag"]})
+    assert _reconciliation_errors(con) == []
+    assert _row(con, "departement", "38", "ensemble").nb_etablissements == 72
+
+
+def test_columns_match_their_definitions(cube):
+    got = cube.execute("DESCRIBE out_indicateurs").fetchall()
+    assert [(r[0], r[1]) for r in got] == [(c.name, c.type) for c in cols.columns("out_indicateurs")]
+    names = cols.names("core_etablissements")
+    assert {"siret", "famille_ess", "perimetre_insee", "effectif_central"} <= set(names)
+    assert all(c.description for c in cols.columns("out_indicateurs_public"))
+
+
+# --- the public cube --------------------------------------------------------------------------------------------
+
+
+def _bigger_frames():
+    frames = F.default_frames()
+    rows = F.many_etablissements()
+    frames["core_etablissements"] = F.core_etablissements(rows)
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([(r[0], 2025) for r in rows[::2]], rows)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    # build_outputs writes only to its out_dir (never under the data dir): built once for the module's tests
+    tmp_path = tmp_path_factory.mktemp("built")
+    tables = F.write_tables(tmp_path / "in", _bigger_frames())
+    result = outputs.build_outputs(tables, F.PARAMS, tmp_path / "out")
+    con = db.connect()
+    db.attach_tables(con, result.tables)
+    yield result, con
+    con.close()
+
+
+def test_build_outputs_writes_both_tables(built):
+    result, con = built
+    assert set(result.tables) >= {"out_indicateurs", "out_indicateurs_public"}
+    stats = result.stats["out_indicateurs_public"]
+    assert stats["lignes"] == con.execute("SELECT count(*) FROM out_indicateurs").fetchone()[0]
+    assert stats["etablissements_masques"] > 0 and stats["effectifs_masques"] > 0
+    got = con.execute("DESCRIBE out_indicateurs_public").fetchall()
+    assert [(r[0], r[1]) for r in got] == [(c.name, c.type) for c in cols.columns("out_indicateurs_public")]
+
+
+def test_public_has_no_internal_or_identifying_column(built):
+    _, con = built
+    public = set(cols.names("out_indicateurs_public"))
+    for c in ("nb_contributeurs", "effectif_max_contributeur", "effectif_max_unite_legale", "siret", "siren",
+              "denomination", "enseigne"):
+        assert c not in public
+    sirets = set(F.core_etablissements(F.many_etablissements())["siret"])
+    text = con.execute("SELECT DISTINCT code_territoire FROM out_indicateurs_public").fetchall()
+    assert not sirets.intersection(t for (t,) in text)
+
+
+def test_suppressed_cells_are_null_with_a_reason_never_zero(built):
+    _, con = built
+    df = con.execute("SELECT * FROM out_indicateurs_public").df()
+    assert set(df.statut_secret_etablissements.dropna()) <= {"frequence", "secondaire"}
+    assert set(df.statut_secret_effectifs.dropna()) <= {"frequence", "dominance", "secondaire"}
+    hidden = df.statut_secret_etablissements.notna()
+    for c in ("nb_etablissements", "nb_etablissements_employeurs", "etablissements_pour_1000_hab"):
+        assert df.loc[hidden, c].isna().all(), c
+    assert df.loc[~hidden, "nb_etablissements"].notna().all()
+    hidden_e = df.statut_secret_effectifs.notna()
+    for c in ("effectif_bas", "effectif_central", "effectif_haut", "effectif_pour_1000_hab",
+              "part_ess_effectif_central"):
+        assert df.loc[hidden_e, c].isna().all(), c
+    current = df.annee == F.ANNEE
+    assert df.loc[~hidden_e & current, "effectif_central"].notna().all()
+    # past years carry counts only, without an employment status
+    assert df.loc[~current, "statut_secret_effectifs"].isna().all()
+
+
+def test_primary_rules_match_the_internal_cube(built):
+    _, con = built
+    df = con.execute(
+        """SELECT i.nb_etablissements, i.effectif_central, i.nb_contributeurs, i.effectif_max_unite_legale,
+                  p.statut_secret_etablissements AS se, p.statut_secret_effectifs AS sf, i.annee
+           FROM out_indicateurs i JOIN out_indicateurs_public p USING (niveau, code_territoire, famille,
+                nomenclature_secteur, secteur, classe_taille, annee, perimetre)"""
+    ).df()
+    small = (df.nb_etablissements > 0) & (df.nb_etablissements < 3)
+    assert (df.loc[small, "se"] == "frequence").all()
+    assert df.loc[~small, "se"].isin([None, "secondaire"]).all() or df.loc[~small, "se"].isna().any()
+    assert not (df.loc[~small, "se"] == "frequence").any()
+    cur = df[df.annee == F.ANNEE]
+    few = (cur.nb_contributeurs > 0) & (cur.nb_contributeurs < 3)
+    assert (cur.loc[few, "sf"] == "frequence").all()
+    dominant = ~few & (cur.effectif_central > 0) & (cur.effectif_max_unite_legale > 0.85 * cur.effectif_central)
+    assert (cur.loc[dominant, "sf"] == "dominance").all()
+    zero = cur.nb_contributeurs == 0
+    assert cur.loc[zero, "sf"].isin(["secondaire"]).sum() + cur.loc[zero, "sf"].isna().sum() == zero.sum()
+
+
+def test_dominance_by_hand(tmp_path, data_dir):
+    # 38002 gets one big association (120 employees) and two small ones: 3 contributors (frequency passes),
+    # the big unit holds 120 / 123 > 85 % of the cell: dominance; the count (3) is publishable.
+    rows = list(F.ETABLISSEMENTS) + [
+        ("21", "B1", "38002", "associations", True, True, True, None, "Q", "sante", "22", "50_249", 100, 120, 199,
+         True, True),
+        ("22", "B2", "38002", "associations", True, True, True, None, "Q", "sante", "01", "1_9", 1, 1.5, 2, True,
+         True),
+        ("23", "B3", "38002", "associations", True, True, True, None, "Q", "sante", "01", "1_9", 1, 1.5, 2, True,
+         True),
+    ]
+    frames = F.default_frames()
+    frames["core_etablissements"] = F.core_etablissements(rows)
+    con = _cube(tmp_path, frames=frames)
+    cell = _row(con, "commune", "38002", "ess", nomenclature_secteur="a21", secteur="Q")
+    assert (cell.nb_etablissements, cell.nb_contributeurs, cell.effectif_central) == (3, 3, 123)
+    public, _ = outputs.protect_cube(con, F.PARAMS, avec_territoires=True)
+    p = public[(public.niveau == "commune") & (public.code_territoire == "38002") & (public.famille == "ess")
+               & (public.secteur == "Q") & (public.annee == F.ANNEE)].iloc[0]
+    assert p.statut_secret_effectifs == "dominance" and pd.isna(p.effectif_central)
+    assert pd.isna(p.part_ess_effectif_bas) and p.statut_secret_part_effectifs == "dominance"
+
+
+def test_shares_hidden_when_their_denominator_is(built):
+    _, con = built
+    df = con.execute("SELECT * FROM out_indicateurs_public").df()
+    key = ["niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille", "annee"]
+    ens = df[df.famille == "ensemble"][key + ["statut_secret_effectifs", "effectif_central"]].rename(
+        columns={"statut_secret_effectifs": "den", "effectif_central": "den_value"})
+    m = df.merge(ens, on=key)
+    den_hidden = m.den.notna() & m.statut_secret_effectifs.isna()
+    assert den_hidden.any()
+    assert (m.loc[den_hidden, "statut_secret_part_effectifs"] == "denominateur").all()
+    assert m.loc[den_hidden, "part_ess_effectif_central"].isna().all()
+    ok = m.den.isna() & m.statut_secret_effectifs.isna() & (m.annee == F.ANNEE) & (m.den_value > 0)
+    assert m.loc[ok, "part_ess_effectif_central"].notna().all()
+
+
+def _independent_equations(cells: pd.DataFrame, communes: pd.DataFrame) -> list[list[tuple[int, int]]]:
+    """The cube's additive relations, written again from scratch (not with transforms.outputs.hierarchies)."""
+    idx = {tuple(r): i for i, r in enumerate(cells[["niveau", "code_territoire", "famille", "nomenclature_secteur",
+                                                    "secteur", "classe_taille"]].itertuples(index=False))}
+    territories = {(r.niveau, r.code_territoire) for r in cells.itertuples()}
+    families = set(cells.famille)
+    sectors = {(r.nomenclature_secteur, r.secteur, r.classe_taille) for r in cells.itertuples()}
+    equations = []
+
+    def add(total, parts):
+        eq = [(idx[total], 1)] if total in idx else []
+        eq += [(idx[p], -1) for p in parts if p in idx]
+        if total in idx or eq:
+            equations.append(eq)
+
+    groups = [(niveau, code, list(part.code_commune))
+              for niveau, col in (("epci", "code_epci"), ("arrondissement", "code_arrondissement"),
+                                  ("zone_emploi", "code_zone_emploi"), ("territoire", "code_territoire"),
+                                  ("departement", "code_departement"))
+              for code, part in communes.groupby(col) if (niveau, code) in territories]
+    for fam in families:
+        for sec in sectors:
+            for niveau, code, members in groups:
+                add((niveau, code, fam, *sec), [("commune", c, fam, *sec) for c in members])
+    for ter in territories:
+        for sec in sectors:
+            add((*ter, "ess", *sec), [(*ter, f, *sec) for f in families - {"ess", "hors_ess", "ensemble"}])
+            add((*ter, "ensemble", *sec), [(*ter, "ess", *sec), (*ter, "hors_ess", *sec)])
+        for fam in families:
+            for nom in ("a21", "ess"):
+                add((*ter, fam, "ensemble", "ensemble", "ensemble"),
+                    [(*ter, fam, n, s, t) for (n, s, t) in sectors if n == nom])
+            sizes = [(*ter, fam, n, s, t) for (n, s, t) in sectors if t != "ensemble"]
+            if sizes:  # past years have no size classes, hence no such relation
+                add((*ter, fam, "ensemble", "ensemble", "ensemble"), sizes)
+    return equations
+
+
+def _recoverable(n_cells: int, equations, hidden: np.ndarray) -> list[int]:
+    """Suppressed cells whose unit vector lies in the row space of the equations restricted to suppressed cells,
+    i.e. whose coordinate is 0 in every vector of the null space (the matrices here are small)."""
+    cols_h = np.flatnonzero(hidden)
+    pos = {c: k for k, c in enumerate(cols_h)}
+    a = np.zeros((len(equations), len(cols_h)))
+    for i, eq in enumerate(equations):
+        for c, v in eq:
+            if c in pos:
+                a[i, pos[c]] = v
+    a = a[np.abs(a).sum(axis=1) > 0]
+    if not len(a):
+        return []
+    # null space of a = eigenvectors of aᵀa with eigenvalue ~0 (entries are small integers: well conditioned)
+    w, v = np.linalg.eigh(a.T @ a)
+    null = v[:, w < 1e-9 * max(w.max(), 1.0)]
+    return [int(c) for c in cols_h[np.linalg.norm(null, axis=1) < 1e-8]]
+
+
+@pytest.mark.parametrize("status", ["statut_secret_etablissements", "statut_secret_effectifs"])
+def test_no_suppressed_value_can_be_recomputed(built, status):
+    _, con = built
+    public = con.execute("SELECT * FROM out_indicateurs_public ORDER BY ALL").df()
+    communes = pd.DataFrame(
+        [(c, e, a, z, F.TERRITOIRES[c][0], "38") for c, _, d, a, e, z, _ in F.COMMUNES if d == "38"],
+        columns=["code_commune", "code_epci", "code_arrondissement", "code_zone_emploi", "code_territoire",
+                 "code_departement"],
+    )
+    for year, cells in public.groupby("annee"):
+        cells = cells.reset_index(drop=True)
+        hidden = cells[status].notna().to_numpy()
+        if status == "statut_secret_effectifs" and year != F.ANNEE:
+            assert not hidden.any()
+            continue
+        assert hidden.any()
+        # the confidentiality module's exact audit, on the relations the step uses …
+        coded = outputs._cell_codes(cells)
+        rel = outputs.hierarchies(coded, communes, avec_territoires=True)
+        assert conf.audit(coded, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status).ok
+        # … and an independent rank test on relations written again here
+        equations = _independent_equations(cells, communes)
+        assert _recoverable(len(cells), equations, hidden) == []
+        # the check does detect a leak: publish the other cells of one equation of a primary cell
+        j = int(np.flatnonzero(cells[status].isin(["frequence", "dominance"]).to_numpy())[0])
+        eq = next(e for e in equations if j in {c for c, _ in e} and len(e) > 1)
+        leaky = hidden.copy()
+        leaky[[c for c, _ in eq if c != j]] = False
+        assert j in _recoverable(len(cells), equations, leaky)
+        leaky_cells = coded.assign(**{status: np.where(leaky, cells[status], None)})
+        assert not conf.audit(leaky_cells, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status).ok
+
+
+def test_audit_public_helper(built):
+    result, con = built
+    assert "out_cube_communes" in result.tables
+    audit = outputs.audit_public(con)
+    assert set(audit) == {f"{y}/insee/{s}" for y in (2025, 2026)
+                          for s in ("statut_secret_etablissements", "statut_secret_effectifs")}
+    assert all(a["ok"] and a["n_recoverable"] == 0 for a in audit.values())
+    for year, measures in result.stats["out_indicateurs_public"]["par_annee"].items():
+        for measure, stats in measures.items():
+            assert stats["audit"]["ok"] and stats["n_relations_non_additives"] == 0, (year, measure)
+
+
+def test_past_years_use_the_years_own_situation_when_given(tmp_path):
+    # The yearly table of the core step carries each year's family, sector and perimeters: S01 was not yet an
+    # association in 2024 (say a company that became one), so 2024 has no ESS establishment in 38001.
+    frames = F.default_frames()
+    annuel = frames["core_etablissements_annuel"]
+    core = frames["core_etablissements"].set_index("siret")
+    for c in ("famille_ess", "section_a21", "secteur_ess", "perimetre_insee", "perimetre_loi2014",
+              "perimetre_flag"):
+        annuel[c] = core.loc[annuel["siret"], c].to_numpy()
+    s01_2024 = (annuel["siret"] == F.siret("01", "A1")) & (annuel["annee"] == 2024)
+    annuel.loc[s01_2024, ["famille_ess", "perimetre_insee", "section_a21"]] = [None, False, "M"]
+    frames["core_etablissements_annuel"] = annuel.astype({"famille_ess": "string", "section_a21": "string"})
+    con = _cube(tmp_path, frames=frames)
+    assert _row(con, "commune", "38001", "ess", annee=2024).nb_etablissements == 0
+    assert _row(con, "commune", "38001", "hors_ess", annee=2024).nb_etablissements == 3
+    assert _row(con, "commune", "38001", "hors_ess", annee=2024, nomenclature_secteur="a21",
+                secteur="M").nb_etablissements == 1
+    assert _row(con, "commune", "38001", "ess", annee=2025).nb_etablissements == 1
+    assert _reconciliation_errors(con) == []
