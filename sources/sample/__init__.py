@@ -144,7 +144,7 @@ def _write_territories(snapshot_dir: Path, departement: str) -> str:
     except ImportError as exc:  # the module is optional for the sample: say so in the summary
         return f"not written: sources.territories.write_official_files is not available ({exc})"
     written = write_official_files(snapshot_dir, departement=departement, annee=TERRITORIES_YEAR)
-    return f"{len(written)} files in {snapshot_dir}"
+    return "written: " + ", ".join(sorted(Path(p).name for p in written))
 
 
 def _write_marker(out_root: Path, summary: dict) -> None:

@@ -19,7 +19,7 @@ from sources.sample import names as nm
 from sources.sample.history import after, before, build_periods, changed
 from sources.sample.ids import as_text, nics_for
 from sources.sample.reference import Reference, sirene_label
-from sources.sample.world import DAY, World
+from sources.sample.world import DAY, World, isin
 from sources.sirene_layouts import (ETABLISSEMENT_54, ETABLISSEMENT_HISTORIQUE, UNITE_LEGALE_35,
                                     UNITE_LEGALE_HISTORIQUE)
 
@@ -311,9 +311,11 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
     edge["old_commune_codes"] = 0
     if ref.passage is not None and len(ref.passage):
         # Establishments not touched since a merger still carry the old commune code.
-        olds = ref.passage.groupby("code_commune")["ancien_code"].apply(list)
-        target = in_dep & np.isin(code_commune.astype(str), olds.index.to_numpy()) & (
-            (~active_e) | (debut_e < np.datetime64("2019-01-01"))) & (rng.random(E) < 0.6)
+        # Mergers only: a renumbering of the same commune (Corsica's 20xxx -> 2Axxx in 1976) is long gone.
+        merged = ref.passage[ref.passage["ancien_code"].str[2:] != ref.passage["code_commune"].str[2:]]
+        olds = merged.groupby("code_commune")["ancien_code"].apply(list)
+        target = in_dep & isin(code_commune.astype(str), olds.index.to_numpy()) & (
+            (~active_e) | (debut_e < np.datetime64("2019-01-01"))) & (rng.random(E) < 0.4)
         idx = np.flatnonzero(target)
         if idx.size:
             first_old = olds.map(lambda lst: lst[0])
@@ -343,13 +345,13 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
     has_xy = in_dep & (rng.random(E) < 0.8)
     lx = _opt(np.char.mod("%.1f", cx), has_xy)
     ly = _opt(np.char.mod("%.1f", cy), has_xy)
-    craft = np.isin(naf_e.astype("U5"), ["43.21", "43.22", "43.32", "43.34", "43.99", "10.71", "96.02", "45.20"])
+    craft = isin(naf_e.astype("U5"), ["43.21", "43.22", "43.32", "43.34", "43.99", "10.71", "96.02", "45.20"])
     rm = _opt(np.char.add(np.char.replace(naf_e.astype("U5"), ".", ""), rng.choice(np.array(["ZA", "ZB", "AA",
                                                                                           "AB"]), E)),
               craft & (rng.random(E) < 0.4))
     enseigne = _opt(nm.join(rng.choice(nm.ENSEIGNES, E), rng.choice(nm.SURNAMES, E)),
-                    np.isin(prof[u], ["entrepreneur_individuel", "societe"]) & (rng.random(E) < 0.22))
-    denom_usuelle = _opt(rng.choice(nm.WORDS_A, E), (rng.random(E) < 0.03) & ~np.isin(prof[u], ["public"]))
+                    isin(prof[u], ["entrepreneur_individuel", "societe"]) & (rng.random(E) < 0.22))
+    denom_usuelle = _opt(rng.choice(nm.WORDS_A, E), (rng.random(E) < 0.03) & ~isin(prof[u], ["public"]))
     for arr in (numero, indice, type_voie, complement, distrib, ban, lx, ly, enseigne, denom_usuelle):
         arr[partial_e & ~pd.isna(arr)] = ND
     voie[partial_e] = ND
@@ -409,6 +411,9 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
         "caractereEmployeurEtablissement": emp_e,
         "activitePrincipaleNAF25Etablissement": naf25_e,
     })
+
+    # An establishment with an unknown creation date and a single period has no known start either.
+    etab["dateDebut"][pd.isna(created_txt) & (n_periods_e == 1)] = None
 
     # ---------------- planted defects ----------------
     defect = np.full(E, None, dtype=object)
@@ -497,7 +502,7 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
     edge["establishments_abroad"] = int(abroad.sum())
     edge["establishments_other_departement"] = int((location == "autre_departement").sum())
     edge["units_without_establishment_in_file"] = int(units["extra"].sum())
-    edge["odd_legal_form_codes"] = sorted(set(cj_u[~np.isin(cj_u, list(ref.cj_codes))]))
+    edge["odd_legal_form_codes"] = sorted(set(cj_u[~isin(cj_u, list(ref.cj_codes))]))
     edge["ghost_units_active_without_open_establishment"] = int(
         (~ceased & ~units["extra"].to_numpy() & (np.bincount(u, weights=active_e, minlength=U) == 0)).sum())
     edge["empty_size_bands_establishments"] = int(pd.isna(tranche_e).sum())
@@ -534,7 +539,7 @@ def _postal_codes(ref: Reference, etabs: pd.DataFrame) -> np.ndarray:
     missing = first == ""
     if missing.any():
         dep = com["code_departement"].to_numpy().astype(str)
-        prefix = np.where(np.isin(dep, ["2A", "2B"]), "20", np.char.replace(dep.astype("U3"), "97", "97"))
+        prefix = np.where(isin(dep, ["2A", "2B"]), "20", np.char.replace(dep.astype("U3"), "97", "97"))
         pop_rank = com.groupby("code_departement")["population"].rank(ascending=False, method="first")
         num = np.where(pop_rank.to_numpy() == 1, 0, 100 + (pop_rank.to_numpy() * 7) % 890).astype(np.int64)
         num = (num // 10) * 10

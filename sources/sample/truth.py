@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from sources.sample.reference import Rules
 from sources.sample.sirene_tables import SireneTables
-from sources.sample.world import World
+from sources.sample.world import World, isin
 
 FAMILIES = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes",
             "societes_commerciales_ess")
@@ -28,10 +28,10 @@ def establishment_truth(world: World, tables: SireneTables, rules: Rules) -> pd.
     famille = pd.Series(cj).map(rules.famille_of_cj).to_numpy(dtype=object)
     famille[pd.isna(famille) & (flag == "O")] = "societes_commerciales_ess"
     excluded = _startswith(naf, rules.excluded_naf_prefixes)
-    insee = np.isin(cj, list(rules.included_cj)) & ~excluded
-    loi2014 = insee | ((flag == "O") & ~np.isin(cj, list(rules.included_cj)) & ~excluded)
+    insee = isin(cj, list(rules.included_cj)) & ~excluded
+    loi2014 = insee | ((flag == "O") & ~isin(cj, list(rules.included_cj)) & ~excluded)
     urssaf = (~_startswith(cj.astype(str), rules.urssaf_excluded_cj_prefixes)
-              & ~np.isin(cj, list(rules.urssaf_excluded_cj))
+              & ~isin(cj, list(rules.urssaf_excluded_cj))
               & ~_startswith(naf, rules.urssaf_excluded_naf_divisions))
     tranche = e["tranche"].to_numpy()[rows].astype(object)
     tranche[tranche == ""] = None
@@ -103,9 +103,9 @@ def family_totals(truth: pd.DataFrame) -> pd.DataFrame:
     """
     a = truth[truth["actif"] & (truth["localisation"] == "departement")].copy()
     key = a["famille_ess"].fillna("hors_ess").to_numpy().astype(object)
-    key[a["activite_exclue"].to_numpy() & np.isin(key, list(FAMILIES))] = "exclus_activite"
+    key[a["activite_exclue"].to_numpy() & isin(key, list(FAMILIES))] = "exclus_activite"
     # Legal forms of a family that the default perimeter leaves out (e.g. 9223 groupements d'employeurs).
-    key[~a["perimetre_insee"].to_numpy() & np.isin(key, ["associations", "cooperatives", "mutuelles",
+    key[~a["perimetre_insee"].to_numpy() & isin(key, ["associations", "cooperatives", "mutuelles",
                                                           "fondations"])] = "hors_perimetre_par_defaut"
     a["famille"] = key
     groups = {f: a[a["famille"] == f]

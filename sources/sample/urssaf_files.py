@@ -15,6 +15,7 @@ import pandas as pd
 from sources.sample import labels as lb
 from sources.sample import model as m
 from sources.sample.reference import Reference
+from sources.sample.world import isin
 
 ESS_DEPARTEMENT_FILE = "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv"
 COMMUNE_APE_FILE = "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv"
@@ -79,8 +80,6 @@ def write_ess_departement(path: Path, truth: pd.DataFrame, ref: Reference, depar
             eff_y = np.round(eff * idx * noise_e, 1)
             n_y = np.round(emp * idx ** 0.6 * noise_n * 4) / 4  # mean of four quarterly counts
             for y, n, e_, w in zip(years, n_y, eff_y, wage):
-                if n <= 0 and e_ <= 0:
-                    continue
                 rows.append({
                     "region": lb.REGIONS.get(region, ""), "ancienne_region": former_name,
                     "departement": _dep_name(ref, dep),

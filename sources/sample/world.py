@@ -23,6 +23,11 @@ BAND_LOWER = np.array([1, 3, 6, 10, 20, 50, 100, 200, 250, 500, 1000, 2000, 5000
 BAND_CODES = np.array(["01", "02", "03", "11", "12", "21", "22", "31", "32", "41", "42", "51", "52", "53"])
 
 
+def isin(values, candidates) -> np.ndarray:
+    """Membership test by hashing (numpy's isin compares object arrays pairwise, which is very slow)."""
+    return pd.Series(np.asarray(values, dtype=object)).isin(list(candidates)).to_numpy()
+
+
 def band_of(headcount: np.ndarray) -> np.ndarray:
     """Size band of a positive headcount at 31/12 (SIRENE codes 01…53)."""
     idx = np.searchsorted(BAND_LOWER, np.maximum(headcount, 1), side="right") - 1

@@ -1,0 +1,324 @@
+"""The synthetic sample: official names and layouts, text codes, determinism, truth vs bands, planted edge cases."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from ess.errors import UserError
+from ess.paths import REFERENCE_DIR
+from sources.sample import MARKER_FILE, MARKER_JSON, is_synthetic, write_sample
+from sources.sample.ids import luhn_check_digit, luhn_valid, nics_for, public_siren
+from sources.sirene_layouts import (ETABLISSEMENT_54, ETABLISSEMENT_HISTORIQUE, UNITE_LEGALE_35,
+                                    UNITE_LEGALE_HISTORIQUE)
+
+SCALE = 0.02
+STOCKS = {
+    "StockEtablissement": ETABLISSEMENT_54,
+    "StockUniteLegale": UNITE_LEGALE_35,
+    "StockEtablissementHistorique": ETABLISSEMENT_HISTORIQUE,
+    "StockUniteLegaleHistorique": UNITE_LEGALE_HISTORIQUE,
+}
+# Band intervals of EMPLOYMENT.md (headcount at 31/12); NN, 00 and empty mean 0.
+BANDS = {"01": (1, 2), "02": (3, 5), "03": (6, 9), "11": (10, 19), "12": (20, 49), "21": (50, 99),
+         "22": (100, 199), "31": (200, 249), "32": (250, 499), "41": (500, 999), "42": (1000, 1999),
+         "51": (2000, 4999), "52": (5000, 9999), "53": (10000, 10**9), "NN": (0, 0), "00": (0, 0), "": (0, 0)}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("sample38")
+    return root, write_sample(root, departement="38", seed=2012, scale=SCALE)
+
+
+def _csv(root: Path, stem: str) -> pd.DataFrame:
+    with zipfile.ZipFile(root / "sirene" / "2026-10" / f"{stem}_utf8.zip") as zf:
+        assert zf.namelist() == [f"{stem}_utf8.csv"]
+        text = zf.read(f"{stem}_utf8.csv").decode("utf-8")
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def etabs(sample):
+    return _csv(sample[0], "StockEtablissement")
+
+
+@pytest.fixture(scope="module")
+def units(sample):
+    return _csv(sample[0], "StockUniteLegale")
+
+
+@pytest.fixture(scope="module")
+def truth(sample):
+    return pd.read_parquet(sample[0] / "ground_truth" / "effectifs_etablissements.parquet")
+
+
+def test_luhn_helpers_on_known_numbers():
+    # 732 829 320 and 552 100 554 are well-known valid SIRENs; 38004's commune SIREN is 213 800 048.
+    assert luhn_valid(np.array([732829320, 552100554]), 9).all()
+    assert not luhn_valid(np.array([732829321]), 9).any()
+    assert luhn_check_digit(np.array([73282932]), 8)[0] == 0
+    assert public_siren(21380, 4, 5) == 213800048
+    siret = 732829320 * 100000 + nics_for(np.array([732829320]), np.array([7]))[0]
+    assert siret == 73282932000074 and luhn_valid(np.array([siret]), 14).all()
+
+
+def test_official_names_and_exact_column_lists(sample):
+    root, summary = sample
+    for stem, columns in STOCKS.items():
+        csv_header = list(_csv(root, stem).columns)
+        assert csv_header == list(columns), stem
+        table = pq.read_table(root / "sirene" / "2026-10" / f"{stem}_utf8.parquet")
+        assert table.schema.names == list(columns), stem
+        assert table.schema.metadata[b"ess:synthetic"] == b"true"
+    assert len(STOCKS["StockEtablissement"]) == 54 and len(STOCKS["StockUniteLegale"]) == 35
+    urssaf = root / "urssaf" / "2025"
+    assert (urssaf / "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv").is_file()
+    assert (urssaf / "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv").is_file()
+    assert summary["rows"]["sirene_etablissements"] == len(_csv(root, "StockEtablissement"))
+
+
+def test_csv_codes_are_text_with_leading_zeros_and_parquet_is_typed_like_insee(sample, etabs, units):
+    assert etabs["siren"].str.fullmatch(r"\d{9}").all()
+    assert etabs["nic"].str.fullmatch(r"\d{5}").all()
+    assert etabs["siret"].str.fullmatch(r"\d{14}").all()
+    assert (etabs["siren"].str[0] == "0").any()
+    assert (etabs["nic"].str[0] == "0").all()  # NICs like 00012 lose their zeros when typed as integers
+    assert units["categorieJuridiqueUniteLegale"].str.fullmatch(r"\d{4}").all()
+    communes = etabs["codeCommuneEtablissement"]
+    assert communes[communes != ""].str.fullmatch(r"\d{5}|2[AB]\d{3}").all()
+    assert set(etabs["etablissementSiege"]) == {"true", "false"}
+    assert etabs["dateCreationEtablissement"].replace("", np.nan).dropna().str.fullmatch(r"\d{4}-\d\d-\d\d").all()
+    assert etabs["dateDernierTraitementEtablissement"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").all()
+    # The CSV quotes only where needed (INSEE's flavour): no quoted plain code.
+    with zipfile.ZipFile(sample[0] / "sirene" / "2026-10" / "StockEtablissement_utf8.zip") as zf:
+        first_lines = zf.read("StockEtablissement_utf8.csv").decode()[:2000].splitlines()
+    assert first_lines[0].startswith("siren,nic,siret,statutDiffusionEtablissement,")
+    assert not first_lines[1].startswith('"')
+    schema = pq.read_schema(sample[0] / "sirene" / "2026-10" / "StockEtablissement_utf8.parquet")
+    assert str(schema.field("nic").type) == "int64"
+    assert str(schema.field("siren").type) == "string"
+    ul_schema = pq.read_schema(sample[0] / "sirene" / "2026-10" / "StockUniteLegale_utf8.parquet")
+    assert str(ul_schema.field("categorieJuridiqueUniteLegale").type) == "int64"
+
+
+def test_parquet_and_csv_hold_the_same_rows(sample, etabs):
+    table = pd.read_parquet(sample[0] / "sirene" / "2026-10" / "StockEtablissement_utf8.parquet")
+    assert len(table) == len(etabs)
+    assert (table["nic"].astype(str).str.zfill(5) == etabs["nic"]).all()
+    assert (table["siret"] == etabs["siret"]).all()
+
+
+def test_identifiers_are_luhn_valid_except_the_planted_mismatches(etabs, units, truth):
+    assert luhn_valid(units["siren"].astype(np.int64).to_numpy(), 9).all()
+    assert luhn_valid(etabs["siret"].astype(np.int64).to_numpy(), 14).sum() >= len(etabs) - 2
+    mismatch = etabs[etabs["siret"].str[:9] != etabs["siren"]]
+    assert len(mismatch) == 2
+    assert set(truth.loc[truth["defaut"] == "siret_incoherent_avec_siren", "siret_fichier"]) == set(mismatch["siret"])
+
+
+def test_every_establishment_unit_exists_and_some_units_have_none(etabs, units):
+    assert set(etabs["siren"]) <= set(units["siren"])
+    assert len(set(units["siren"]) - set(etabs["siren"])) > 0
+    assert units["siren"].is_unique
+
+
+def test_true_headcount_lies_in_its_band_and_matches_the_file(etabs, truth):
+    band = truth["tranche_effectifs"].fillna("")
+    low = band.map(lambda b: BANDS[b][0])
+    high = band.map(lambda b: BANDS[b][1])
+    assert ((truth["effectif_annee_tranche"] >= low) & (truth["effectif_annee_tranche"] <= high)).all()
+    active = truth["actif"]
+    assert (truth.loc[active, "effectif_vrai"] == truth.loc[active, "effectif_annee_tranche"]).all()
+    assert (truth.loc[~active, "effectif_vrai"] == 0).all()
+    expected_employer = active & ((truth["effectif_vrai"] > 0) | (band == "00"))
+    assert (truth["employeur"] == expected_employer).all()
+    # The band of the truth is the band written in the file for the same establishment.
+    f = etabs.drop_duplicates("siret").set_index("siret")["trancheEffectifsEtablissement"]
+    t = truth.set_index("siret_fichier")["tranche_effectifs"].fillna("")
+    assert (f.reindex(t.index) == t).all()
+    # The employer flag of the file agrees with the truth where it is filled.
+    flag = etabs.drop_duplicates("siret").set_index("siret")["caractereEmployeurEtablissement"].reindex(t.index)
+    emp = truth.set_index("siret_fichier")["employeur"]
+    assert ((flag == "O") <= emp).all() and (~((flag == "N") & emp)).all()
+
+
+def test_every_band_code_occurs(etabs):
+    bands = set(etabs["trancheEffectifsEtablissement"])
+    assert set(BANDS) <= bands
+
+
+def test_planted_edge_cases_are_present(sample, etabs, units):
+    summary = sample[1]
+    partial = etabs[etabs["statutDiffusionEtablissement"] == "P"]
+    assert len(partial) > 0 and (partial["libelleVoieEtablissement"] == "[ND]").all()
+    pu = units[units["statutDiffusionUniteLegale"] == "P"]
+    assert len(pu) > 0
+    assert ((pu["nomUniteLegale"] == "[ND]") | (pu["denominationUniteLegale"] == "[ND]")).all()
+    closed = etabs[etabs["etatAdministratifEtablissement"] == "F"]
+    assert len(closed) > len(etabs) * 0.2
+    assert (units["etatAdministratifUniteLegale"] == "C").any()
+    assert (etabs["activitePrincipaleNAF25Etablissement"].str.fullmatch(r"\d\d\.\d\d[A-Z]")).sum() > 100
+    assert not (closed["activitePrincipaleNAF25Etablissement"] != "").any()
+    assert (etabs["nomenclatureActivitePrincipaleEtablissement"] == "NAFRev1").any()
+    cj = set(units["categorieJuridiqueUniteLegale"])
+    assert {"5400", "2200", "5500"} <= cj
+    known = set(pd.read_csv(REFERENCE_DIR / "categories_juridiques.csv", dtype=str)["code"])
+    assert len(cj - known) >= 4
+    assert {"O", "N", ""} <= set(units["economieSocialeSolidaireUniteLegale"])
+    flagged = units[units["economieSocialeSolidaireUniteLegale"] == "O"]
+    assert (flagged["categorieJuridiqueUniteLegale"] == "9220").mean() > 0.5
+    assert flagged["categorieJuridiqueUniteLegale"].isin(["5710", "5499"]).any()
+    excluded = etabs["activitePrincipaleEtablissement"].str.match(r"84\.|94\.(11|20|91|92)")
+    assert excluded.any()
+    # Out of the département, abroad, old commune codes, duplicated row.
+    code = etabs["codeCommuneEtablissement"]
+    abroad = etabs[etabs["codePaysEtrangerEtablissement"] != ""]
+    assert len(abroad) >= 2 and (abroad["codeCommuneEtablissement"] == "").all()
+    assert ((code != "") & ~code.str.startswith("38")).any()
+    passage = pd.read_csv(REFERENCE_DIR / "communes_passage_2026.csv", dtype=str)
+    assert code.isin(set(passage["ancien_code"])).any()
+    assert summary["edge_cases"]["old_commune_codes"] > 0
+    assert etabs["siret"].duplicated().sum() == 1
+    sieges = etabs[(etabs["etablissementSiege"] == "true") & (etabs["etatAdministratifEtablissement"] == "A")]
+    assert sieges.drop_duplicates("siret")["siren"].duplicated().any()
+    assert (etabs["trancheEffectifsEtablissement"] == "").any()
+    assert (units["dateCreationUniteLegale"] == "1900-01-01").any() or len(units) < 5000
+
+
+def _current_vs_history(current: pd.DataFrame, history: pd.DataFrame, key: str, pairs: list[str]) -> None:
+    last = history[history["dateFin"] == ""].set_index(key)
+    assert last.index.is_unique
+    cur = current.drop_duplicates(key).set_index(key)
+    cur = cur[cur.index.isin(last.index)]
+    assert len(cur) == len(current.drop_duplicates(key)) - (0 if key == "siren" else 2)
+    for col in pairs + ["dateDebut"]:
+        assert (cur[col] == last.loc[cur.index, col]).all(), col
+    counts = history.groupby(key).size()
+    periods = "nombrePeriodesEtablissement" if key == "siret" else "nombrePeriodesUniteLegale"
+    assert (cur[periods].astype(int) == counts.loc[cur.index]).all()
+    # Periods follow each other without gaps: each dateFin is the next period's dateDebut.
+    h = history.sort_values([key, "dateDebut"])
+    same = h[key].to_numpy()[1:] == h[key].to_numpy()[:-1]
+    assert (h["dateFin"].to_numpy()[:-1][same] == h["dateDebut"].to_numpy()[1:][same]).all()
+
+
+def test_history_agrees_with_the_current_stock(sample, etabs, units):
+    eh = _csv(sample[0], "StockEtablissementHistorique")
+    uh = _csv(sample[0], "StockUniteLegaleHistorique")
+    _current_vs_history(etabs, eh, "siret", ["etatAdministratifEtablissement", "activitePrincipaleEtablissement",
+                                             "nomenclatureActivitePrincipaleEtablissement",
+                                             "caractereEmployeurEtablissement"])
+    _current_vs_history(units, uh, "siren", ["etatAdministratifUniteLegale", "categorieJuridiqueUniteLegale",
+                                             "activitePrincipaleUniteLegale",
+                                             "economieSocialeSolidaireUniteLegale",
+                                             "caractereEmployeurUniteLegale", "nicSiegeUniteLegale"])
+    closed_units = units.loc[units["etatAdministratifUniteLegale"] == "C", "siren"]
+    last = uh[uh["dateFin"] == ""].set_index("siren")
+    assert (last.loc[closed_units, "etatAdministratifUniteLegale"] == "C").all()
+    assert (uh["changementCategorieJuridiqueUniteLegale"] == "true").any()
+    assert (uh["changementEconomieSocialeSolidaireUniteLegale"] == "true").any()
+    assert (eh["changementActivitePrincipaleEtablissement"] == "true").any()
+
+
+def test_urssaf_exports_match_the_truth(sample, truth):
+    root = sample[0]
+    ess = pd.read_csv(root / "urssaf" / "2025" /
+                      "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv",
+                      sep=";", dtype={"code_departement": str, "code_region": str})
+    assert list(ess.columns) == ["region", "ancienne_region", "departement", "champ_ess", "famille_ess", "annee",
+                                 "code_region", "code_ancienne_region", "code_departement",
+                                 "nombre_d_etablissements", "effectifs_salaries_moyens", "masse_salariale"]
+    assert set(ess["annee"]) == set(range(2012, 2026))
+    assert ess["code_departement"].nunique() >= 2
+    mine = ess[(ess["code_departement"] == "38") & (ess["annee"] == 2025)]
+    assert set(mine["famille_ess"]) == {"Associations", "Coopératives", "Mutuelles", "Fondations", "Hors ESS"}
+    a = truth[truth["actif"] & (truth["localisation"] == "departement") & truth["champ_urssaf"]]
+    true_assoc = a.loc[a["perimetre_insee"] & (a["famille_ess"] == "associations"), "effectif_vrai"].sum()
+    got = mine.loc[mine["famille_ess"] == "Associations", "effectifs_salaries_moyens"].iloc[0]
+    assert abs(got - true_assoc) <= 0.05 * true_assoc
+
+    ape = pd.read_csv(root / "urssaf" / "2025" / "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv",
+                      sep=";", dtype=str)
+    years = [c for c in ape.columns if c.startswith("effectifs_salaries_")]
+    assert years[0] == "effectifs_salaries_2006" and years[-1] == "effectifs_salaries_2025"
+    assert list(ape.columns[:19]) == ["region", "ancienne_region", "departement", "zone_d_emploi", "epci", "commune",
+                                      "intitule_commune", "grand_secteur_d_activite", "secteur_na17", "secteur_na38",
+                                      "secteur_na88", "ape", "code_region", "code_ancienne_region",
+                                      "code_departement", "code_zone_d_emploi", "code_epci", "code_commune",
+                                      "code_ape"]
+    assert ape["code_ape"].str.fullmatch(r"\d{4}[A-Z]").all()
+    assert ape["effectifs_salaries_2006"].isna().any()
+    assert (ape["code_departement"] != "38").any()
+    dep = ape[ape["code_departement"] == "38"]
+    total = pd.to_numeric(dep["effectifs_salaries_2025"]).sum()
+    true_total = a["effectif_vrai"].sum()
+    assert abs(total - true_total) <= 0.05 * true_total
+
+
+def test_ground_truth_totals_and_marker(sample, truth):
+    root, summary = sample
+    communes = pd.read_csv(root / "ground_truth" / "totaux_communes.csv", dtype={"code_commune": str})
+    ref = pd.read_csv(REFERENCE_DIR / "communes_2026.csv", dtype=str)
+    assert set(communes["code_commune"]) == set(ref.loc[(ref["code_departement"] == "38")
+                                                        & (ref["type"] == "commune"), "code_commune"])
+    a = truth[truth["actif"] & (truth["localisation"] == "departement")]
+    assert communes["effectif_vrai"].sum() == a["effectif_vrai"].sum()
+    assert communes["effectif_vrai_ess"].sum() == a.loc[a["perimetre_insee"], "effectif_vrai"].sum()
+    fam = pd.read_csv(root / "ground_truth" / "totaux_familles_departement.csv").set_index("famille")
+    parts = ["associations", "cooperatives", "mutuelles", "fondations"]
+    assert fam.loc["ess_insee", "effectif_vrai"] <= fam.loc[parts, "effectif_vrai"].sum()
+    assert fam.loc["ensemble", "effectif_vrai"] == a["effectif_vrai"].sum()
+    assert fam.loc["associations", "effectif_vrai"] > 0.5 * fam.loc["ess_insee", "effectif_vrai"]
+    text = (root / MARKER_FILE).read_text(encoding="utf-8")
+    assert "SYNTHETIC" in text and "seed\n2012" in text.replace(" ", "\n")
+    meta = json.loads((root / MARKER_JSON).read_text(encoding="utf-8"))
+    assert meta["synthetic"] is True and meta["seed"] == 2012
+    assert is_synthetic(root / "sirene" / "2026-10")
+    assert pq.read_schema(root / "ground_truth" / "effectifs_etablissements.parquet").metadata[b"ess:synthetic"]
+    assert summary["territoires"].startswith("written")
+
+
+def _digests(root: Path) -> dict[str, bytes]:
+    # The territory xlsx is written by sources.territories (openpyxl stamps the time): compared elsewhere.
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix != ".xlsx"}
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    a = _digests(_written(tmp_path / "a", seed=7))
+    b = _digests(_written(tmp_path / "b", seed=7))
+    assert a.keys() == b.keys() and len(a) > 10
+    assert [k for k in a if a[k] != b[k]] == []
+    c = _digests(_written(tmp_path / "c", seed=8))
+    assert c["sirene/2026-10/StockEtablissement_utf8.zip"] != a["sirene/2026-10/StockEtablissement_utf8.zip"]
+
+
+def _written(root: Path, seed: int) -> Path:
+    write_sample(root, departement="73", seed=seed, scale=0.01)
+    return root
+
+
+def test_another_departement_works(tmp_path):
+    summary = write_sample(tmp_path, departement="2A", seed=3, scale=0.05)
+    etabs = _csv(tmp_path, "StockEtablissement")
+    codes = etabs["codeCommuneEtablissement"]
+    assert codes.str.startswith("2A").mean() > 0.9
+    truth = pd.read_parquet(tmp_path / "ground_truth" / "effectifs_etablissements.parquet")
+    assert truth.loc[truth["localisation"] == "departement", "code_commune"].str.startswith("2A").all()
+    ess = pd.read_csv(tmp_path / "urssaf" / "2025" /
+                      "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv", sep=";", dtype=str)
+    assert "2A" in set(ess["code_departement"])
+    assert summary["departement"] == "2A"
+
+
+def test_unknown_departement_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match=r"département '99' has no commune in .*communes_2026.csv"):
+        write_sample(tmp_path, departement="99", scale=0.01)
