@@ -245,8 +245,8 @@ def test_urssaf_exports_match_the_truth(sample, truth):
     got = mine.loc[mine["famille_ess"] == "Associations", "effectifs_salaries_moyens"].iloc[0]
     assert abs(got - true_assoc) <= 0.05 * true_assoc
 
-    ape = pd.read_csv(root / "urssaf" / "2025" / "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv",
-                      sep=";", dtype=str)
+    ape = pd.read_csv(root / "urssaf" / "2025" /
+                      "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv", sep=";", dtype=str)
     years = [c for c in ape.columns if c.startswith("effectifs_salaries_")]
     assert years[0] == "effectifs_salaries_2006" and years[-1] == "effectifs_salaries_2025"
     assert list(ape.columns[:19]) == ["region", "ancienne_region", "departement", "zone_d_emploi", "epci", "commune",

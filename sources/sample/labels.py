@@ -93,7 +93,8 @@ A38_LABELS = {
     "KZ": "Activités financières et d'assurance", "LZ": "Activités immobilières",
     "MA": "Activités juridiques, comptables, de gestion, d'architecture, d'ingénierie, de contrôle et d'analyses "
           "techniques",
-    "MB": "Recherche-développement scientifique", "MC": "Autres activités spécialisées, scientifiques et techniques",
+    "MB": "Recherche-développement scientifique",
+    "MC": "Autres activités spécialisées, scientifiques et techniques",
     "NZ": "Activités de services administratifs et de soutien", "OZ": "Administration publique",
     "PZ": "Enseignement", "QA": "Activités pour la santé humaine",
     "QB": "Hébergement médico-social et social et action sociale sans hébergement",

@@ -97,7 +97,8 @@ EXTRA_NAF_LABELS = {
     "01.13Z": "Culture de légumes, de melons, de racines et de tubercules", "01.50Z": "Culture et élevage associés",
     "01.61Z": "Activités de soutien aux cultures", "10.51A": "Fabrication de lait liquide et de produits frais",
     "36.00Z": "Captage, traitement et distribution d'eau", "38.11Z": "Collecte des déchets non dangereux",
-    "38.32Z": "Récupération de déchets triés", "46.21Z": "Commerce de gros de céréales, de tabac non manufacturé, "
+    "38.32Z": "Récupération de déchets triés",
+    "46.21Z": "Commerce de gros de céréales, de tabac non manufacturé, "
     "de semences et d'aliments pour le bétail", "47.78A": "Commerces de détail d'optique",
     "55.20Z": "Hébergement touristique et autre hébergement de courte durée", "56.29B": "Autres services de "
     "restauration n.c.a.", "64.19Z": "Autres intermédiations monétaires", "65.11Z": "Assurance vie",
@@ -109,7 +110,8 @@ EXTRA_NAF_LABELS = {
     "84.11Z": "Administration publique générale", "84.12Z": "Administration publique (tutelle) de la santé, de la "
     "formation, de la culture et des services sociaux, autre que sécurité sociale",
     "84.13Z": "Administration publique (tutelle) des activités économiques",
-    "84.25Z": "Services du feu et de secours", "84.30A": "Activités générales de sécurité sociale", "85.10Z": "Enseignement pré-primaire",
+    "84.25Z": "Services du feu et de secours", "84.30A": "Activités générales de sécurité sociale",
+    "85.10Z": "Enseignement pré-primaire",
     "85.20Z": "Enseignement primaire", "85.31Z": "Enseignement secondaire général",
     "85.42Z": "Enseignement supérieur", "85.59B": "Autres enseignements", "86.10Z": "Activités hospitalières",
     "87.10A": "Hébergement médicalisé pour personnes âgées", "87.10B": "Hébergement médicalisé pour enfants "
@@ -214,7 +216,8 @@ NAF_BY_CJ = {
     "8420": {"94.11Z": 1.0}, "8310": {"94.99Z": 0.5, "88.99B": 0.5}, "8311": {"94.99Z": 1.0},
     "8510": {"65.12Z": 1.0}, "8450": {"94.12Z": 1.0}, "8490": {"94.12Z": 1.0}, "9900": {"94.99Z": 1.0},
     "9970": {"86.10Z": 1.0}, "2210": {"70.22Z": 0.5, "68.20B": 0.5}, "2310": {"68.20B": 1.0},
-    "6599": {"68.20B": 0.6, "70.22Z": 0.4}, "6901": {"70.22Z": 1.0}, "8110": {"84.30A": 1.0}, "8190": {"65.12Z": 1.0}, "3120": {"46.90Z": 0.5, "70.22Z": 0.5},
+    "6599": {"68.20B": 0.6, "70.22Z": 0.4}, "6901": {"70.22Z": 1.0}, "8110": {"84.30A": 1.0},
+    "8190": {"65.12Z": 1.0}, "3120": {"46.90Z": 0.5, "70.22Z": 0.5},
 }
 
 # Secondary establishments of communes and intercommunalities.

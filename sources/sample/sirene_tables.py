@@ -438,14 +438,14 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
     defect_rows = defect[rows].copy()
     defect_rows[np.r_[False, rows[1:] == rows[:-1]]] = "ligne_dupliquee"
     edge["duplicated_rows"] = 1
-    etab_table = pa.table({c: pa.array(etab[c][rows], pa.string(), from_pandas=True) for c in ETABLISSEMENT_54})
+    etab_table = _text_table(etab, rows, ETABLISSEMENT_54)
 
     truth_keys = pd.DataFrame({
         "row": rows, "siret": etab["siret"][rows], "defaut": defect_rows,
     })
 
     ul_order = np.argsort(siren_u, kind="stable")
-    ul_table = pa.table({c: pa.array(ul[c][ul_order], pa.string(), from_pandas=True) for c in UNITE_LEGALE_35})
+    ul_table = _text_table(ul, ul_order, UNITE_LEGALE_35)
 
     # ---------------- history tables ----------------
     e_hist = {
@@ -468,7 +468,7 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
     e_hist["dateDebut"][unknown_first] = None
     # Current period first, then older ones, establishment by establishment.
     h_order = np.lexsort((-per_e["start"].astype(np.int64), siret[pe]))
-    eh_table = pa.table({c: pa.array(e_hist[c][h_order], pa.string(), from_pandas=True) for c in ETABLISSEMENT_HISTORIQUE})
+    eh_table = _text_table(e_hist, h_order, ETABLISSEMENT_HISTORIQUE)
 
     u_hist = {
         "siren": siren_u[pu].astype(object), "dateFin": _date_text(per_u["end"]),
@@ -497,7 +497,7 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
         "changementCaractereEmployeurUniteLegale": _bool_text(changed(per_u, emp_hu)),
     }
     uh_order = np.lexsort((-per_u["start"].astype(np.int64), siren_u[pu]))
-    uh_table = pa.table({c: pa.array(u_hist[c][uh_order], pa.string(), from_pandas=True) for c in UNITE_LEGALE_HISTORIQUE})
+    uh_table = _text_table(u_hist, uh_order, UNITE_LEGALE_HISTORIQUE)
 
     edge["establishments_abroad"] = int(abroad.sum())
     edge["establishments_other_departement"] = int((location == "autre_departement").sum())
@@ -513,6 +513,11 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
     truth_keys["ess_flag"] = flag_u[u[rows]]
     return SireneTables(etablissements=etab_table, unites_legales=ul_table, etablissements_historique=eh_table,
                         unites_legales_historique=uh_table, truth_keys=truth_keys, edge_cases=edge)
+
+
+def _text_table(columns: dict[str, np.ndarray], rows: np.ndarray, names: tuple[str, ...]) -> pa.Table:
+    """A table of text columns in the official order (None and NaN become empty cells)."""
+    return pa.table({c: pa.array(columns[c][rows], pa.string(), from_pandas=True) for c in names})
 
 
 def _labels(names: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ import pandas as pd
 from sources.sample import labels as lb
 from sources.sample import model as m
 from sources.sample.reference import Reference
-from sources.sample.world import isin
 
 ESS_DEPARTEMENT_FILE = "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv"
 COMMUNE_APE_FILE = "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv"
