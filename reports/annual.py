@@ -79,6 +79,27 @@ def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
     return figures, by_name
 
 
+def write_pdf(ctx: ReportContext, figures: list, path: Path) -> Path:
+    """The pages into one PDF (atomic: a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with PdfPages(tmp, metadata=_pdf_metadata(ctx)) as pdf:
+        for fig in figures:
+            style.no_ligatures(fig)
+            pdf.savefig(fig)
+    tmp.replace(path)
+    return path
+
+
+def write_chart(ctx: ReportContext, spec: pages.ChartSpec, folder: Path) -> tuple[Path, Path, int]:
+    """One chart as PNG plus the data it drew as CSV; returns both paths and its number of suppressed values."""
+    fig, data = pages.chart_figure(ctx, spec)
+    png = folder / f"{spec.name}.png"
+    fig.savefig(png, dpi=150, metadata=_png_metadata(ctx, spec.title))
+    csv = folder / f"{spec.name}.csv"
+    data.to_csv(csv, index=False, encoding="utf-8")
+    return png, csv, int((data["trace"] == "masque").sum())
+
+
 def build_report(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
     """Write the charts (PNG + CSV of their data) into out_dir/graphiques and the PDF into out_dir."""
     style.apply()
@@ -87,25 +108,13 @@ def build_report(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOu
     charts_dir = out_dir / "graphiques"
     charts_dir.mkdir(parents=True, exist_ok=True)
     figures, specs = render(ctx)
-
-    pdf_path = out_dir / report_name(params)
-    tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
-    with PdfPages(tmp, metadata=_pdf_metadata(ctx)) as pdf:
-        for fig in figures:
-            style.no_ligatures(fig)
-            pdf.savefig(fig)
-    tmp.replace(pdf_path)
-
+    pdf_path = write_pdf(ctx, figures, out_dir / report_name(params))
     written = {}
     suppressed = 0
     for name, spec in specs.items():
-        fig, data = pages.chart_figure(ctx, spec)
-        png = charts_dir / f"{name}.png"
-        fig.savefig(png, dpi=150, metadata=_png_metadata(ctx, spec.title))
-        csv = charts_dir / f"{name}.csv"
-        data.to_csv(csv, index=False, encoding="utf-8")
+        png, csv, n = write_chart(ctx, spec, charts_dir)
         written[name] = {"png": str(png), "donnees": str(csv)}
-        suppressed += int((data["trace"] == "masque").sum())
+        suppressed += n
     return StepOutput(tables={}, stats={
         "rapport": {
             "pdf": str(pdf_path),

@@ -95,9 +95,10 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     nom_niveau = "territoire du Département" if niveau == "territoire" else "arrondissement"
     specs: dict[str, list[ChartSpec]] = {}
 
-    def bars(name, title, rows, measure, label_column, fmt, xlabel, with_range=False, labels=None, note=""):
+    def bars(name, title, rows, measure, label_column, fmt, xlabel, with_range=False, labels=None, note="",
+             code_column=None):
         def draw(ax, rows=rows):
-            data = sel.series(rows, measure, label_column, labels)
+            data = sel.series(rows, measure, label_column, labels, code_column)
             return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range)
         return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1))
 
@@ -105,10 +106,10 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
         rows = _territory_rows(ctx, lvl)
         specs[key] = [
             bars(f"{key}_etablissements", f"Établissements de l'ESS par {nom}", rows, "nb_etablissements",
-                 "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE),
+                 "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE, code_column="code_territoire"),
             bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}", rows,
                  "part_ess_effectif_central", "_label", _fmt_pct, "part de l'emploi salarié du territoire",
-                 with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE),
+                 with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE, code_column="code_territoire"),
         ]
     fam = _family_rows(ctx)
     specs["familles"] = [
@@ -122,10 +123,10 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     sec = sec.assign(_label=[_sector_label(a, b) for a, b in zip(sec["libelle_secteur"], sec["secteur"])])
     specs["secteurs"] = [
         bars("secteurs_etablissements", "Établissements de l'ESS par secteur d'activité", sec, "nb_etablissements",
-             "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE),
+             "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE, code_column="secteur"),
         bars("secteurs_part_emploi", "Part de l'ESS dans l'emploi salarié du secteur", sec,
              "part_ess_effectif_central", "_label", _fmt_pct, "part de l'emploi salarié du secteur",
-             with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE),
+             with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE, code_column="secteur"),
     ]
     size = _size_rows(ctx)
     specs["tailles"] = [

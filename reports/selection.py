@@ -101,14 +101,15 @@ def cells(cube: pd.DataFrame, *, annee: int | None = None, niveau: str = "depart
     return cube[mask]
 
 
-def series(rows: pd.DataFrame, measure: str, label_column: str, labels=None) -> pd.DataFrame:
+def series(rows: pd.DataFrame, measure: str, label_column: str, labels=None,
+           code_column: str | None = None) -> pd.DataFrame:
     """One chart series: etiquette, code, valeur, bas, haut, statut (secret reason or NULL), disponible.
 
     `disponible` is false when the value is NULL without a secret (e.g. employment of a past year)."""
     status = rows[STATUS_OF[measure]] if measure in STATUS_OF else pd.Series(None, index=rows.index, dtype=object)
     low, high = RANGE_OF.get(measure, (None, None))
     out = pd.DataFrame({
-        "code": rows[label_column].astype(str).to_numpy(),
+        "code": rows[code_column or label_column].astype(str).to_numpy(),
         "etiquette": [labels(v) if labels else v for v in rows[label_column]],
         "valeur": rows[measure].astype(float).to_numpy(),
         "bas": rows[low].astype(float).to_numpy() if low else np.nan,
