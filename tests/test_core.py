@@ -110,3 +110,11 @@ def test_sql_parameters_are_bound_not_pasted(tmp_path):
     assert n == 18
     assert con.execute("SELECT count(*) FROM core_etablissements_prep WHERE code_commune IS NOT NULL"
                        ).fetchone()[0] == 0
+
+
+def test_duplicate_siret_in_staging_stops_the_run(tmp_path):
+    from core_fixtures import ETABLISSEMENTS
+
+    tables = write_fixture(tmp_path / "staging", etablissements=ETABLISSEMENTS + ETABLISSEMENTS[:1])
+    with pytest.raises(UserError, match=r"1 duplicate siret value\(s\), e.g. \['00000000100001'\]"):
+        build_core(tables, PARAMS, tmp_path / "out")

@@ -164,6 +164,7 @@ def test_yearly_series_follows_the_history(core):
     assert at[(S(1), 2020)][:4] == (True, True, True, True)
     assert str(at[(S(1), 2026)][5]) == "2026-10-31"  # millésime year: end of the millésime month
     assert at[(S(15, 1), 2017)][0] is True and at[(S(15, 1), 2018)][0] is False  # closed on 2018-04-01
+    assert (S(15, 1), 2019) not in at  # after the closure year, no more rows
     assert at[(S(8), 2017)][1] is True  # 88.99B until 2018
     assert at[(S(8), 2018)][1] is False and at[(S(8), 2018)][4] == "syndicats_salaries"
     assert min(a for s, a in at if s == S(6)) == 2021  # created in 2021

@@ -47,7 +47,7 @@ OPTIONAL: dict[str, dict[str, str]] = {
 }
 
 # Built in this order; the two Python-made tables (core_effectifs_calibres, core_calibration) come after _prep.
-STAGES_BEFORE_CALIBRATION = ("core_situations", "core_perimetres", "core_etablissements_prep", "core_cibles_urssaf")
+STAGES_BEFORE_CALIBRATION = ("core_situations", "core_etablissements_prep", "core_cibles_urssaf")
 STAGES_AFTER_CALIBRATION = ("core_etablissements", "core_etablissements_annuel", "core_ecart_urssaf")
 OUTPUTS = ("core_etablissements", "core_etablissements_annuel", "core_calibration", "core_ecart_urssaf",
            "core_cibles_urssaf")
@@ -70,6 +70,22 @@ def attach_inputs(con, tables: dict[str, Path]) -> list[str]:
     return absent
 
 
+# Keys the staging step guarantees; a duplicate would multiply rows through every join, so it stops the run.
+UNIQUE_KEYS = {"staging_sirene_etablissements": "siret", "staging_sirene_unites_legales": "siren",
+               "staging_communes": "code_commune"}
+
+
+def check_unique_keys(con, tables: dict[str, Path]) -> None:
+    for table, key in UNIQUE_KEYS.items():
+        dups = con.execute(f"SELECT {db.identifier(key)}, count(*) FROM {db.identifier(table)} "
+                           f"GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 5").fetchall()
+        if dups:
+            total = con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {table}").fetchone()[0]
+            raise UserError(f"{tables.get(table, table)}: {total} duplicate {key} value(s), e.g. "
+                            f"{[d[0] for d in dups]}; each {key} must appear once in {table} — the staging step "
+                            "should have rejected the duplicates (please report it)")
+
+
 def check_params(params: dict) -> None:
     for key in ("departement", "millesime", "perimetre"):
         if not params.get(key):
@@ -84,6 +100,7 @@ def run_core(con, tables: dict[str, Path], params: dict) -> dict:
     """Build every core table inside `con` (no export); returns the step's figures. Tests call this directly."""
     check_params(params)
     absent = attach_inputs(con, tables)
+    check_unique_keys(con, tables)
     load_reference(con, directory=params.get("reference_dir"))
     sql_params = {"departement": params["departement"], "millesime": params["millesime"],
                   "perimetre": params["perimetre"]}

@@ -15,19 +15,18 @@ WITH etablissements AS (
 ),
 
 situations AS (
-    SELECT * EXCLUDE (courant, annee, date_situation) FROM core_situations WHERE courant
+    SELECT * EXCLUDE (courant, annee, date_situation, motif_exclusion) FROM core_situations WHERE courant
 ),
 
 perimetres AS (
     SELECT siret,
-           coalesce(bool_or(inclus) FILTER (WHERE perimetre = 'insee'), FALSE) AS perimetre_insee,
-           coalesce(bool_or(inclus) FILTER (WHERE perimetre = 'loi2014'), FALSE) AS perimetre_loi2014,
-           coalesce(bool_or(inclus) FILTER (WHERE perimetre = 'flag'), FALSE) AS perimetre_flag,
-           coalesce(bool_or(inclus) FILTER (WHERE perimetre = $perimetre), FALSE) AS dans_perimetre,
-           max(motif_exclusion) AS motif_exclusion
-    FROM core_perimetres
+           list_contains(perimetres_inclus, 'insee') AS perimetre_insee,
+           list_contains(perimetres_inclus, 'loi2014') AS perimetre_loi2014,
+           list_contains(perimetres_inclus, 'flag') AS perimetre_flag,
+           list_contains(perimetres_inclus, $perimetre) AS dans_perimetre,
+           motif_exclusion
+    FROM core_situations
     WHERE courant
-    GROUP BY siret
 ),
 
 -- territory ------------------------------------------------------------------------------------------------------

@@ -1,12 +1,17 @@
 -- core_situations: the legal and activity situation of every establishment of the département's stock, today
 -- (courant = true, at the end of the millésime month) and at 31 December of each year since 2012 (from the history
 -- tables; the millésime year is observed at the end of the millésime month, not in the future).
--- One place decides the activity code and the ESS family, so that the current table and the yearly series agree.
+-- One place decides the activity code, the ESS family and the perimeters, so that the current table and the yearly
+-- series agree.
 --   activity: the establishment's APE, falling back to the legal unit's. NAF rév. 2 is preferred while it is the
 --   reference APE (millésimes before 2027-01), NAF 2025 from then on; codes of older nomenclatures are not used.
 --   family: the catégorie juridique's family in ref_perimetre_familles, else 'societes_commerciales_ess' when the
 --   legal unit carries the SIRENE ESS flag 'O', else NULL.
 --   regle_naf: the active exclusion rule of ref_perimetre_exclusions_naf matching the activity (same nomenclature).
+--   perimetres_inclus: the perimeters of ref_perimetres the situation is in. A situation is a candidate of a perimeter
+--   when its catégorie juridique is selected (familles_cj: 'defaut' = codes marked inclus_par_defaut, 'toutes' =
+--   every listed code, 'aucune') or when the perimeter takes the units flagged 'O' and the unit is flagged; a
+--   candidate is in unless the perimeter applies the NAF exclusions and a rule matched (motif_exclusion = the rule).
 -- Parameters: $millesime ('YYYY-MM').
 WITH parametres AS (
     SELECT last_day(CAST($millesime || '-01' AS DATE)) AS date_millesime,
@@ -40,45 +45,80 @@ situations_courantes AS (
     LEFT JOIN staging_sirene_unites_legales AS u USING (siren)
 ),
 
--- state at each 31 December: the history period holding that date. Periods are read as [date_debut, date_fin];
--- when two periods touch the date, the later one wins, which is right whether date_fin is inclusive or exclusive.
-etablissements_annuels AS (
-    SELECT h.siret, s.siren, FALSE AS courant, a.annee, a.date_situation,
-           h.etat_administratif = 'A' AS actif,
-           h.activite_principale AS activite_etab, h.nomenclature_activite AS nomenclature_etab,
-           CAST(NULL AS VARCHAR) AS naf25_etab
+-- state at each 31 December. History periods are first made disjoint — a period ends the day before the next one
+-- starts, which settles whether a delivery's date_fin is inclusive or exclusive — then each period is expanded to
+-- the years whose situation date it holds (no date falls in two periods, so no tie-breaking is needed).
+-- Establishments: the years active at 31/12, plus the first year seen closed after being active (so that closures
+-- show); the years of a long-closed establishment would only repeat "closed" and are not written.
+periodes_etablissements AS (
+    SELECT h.siret, s.siren, h.etat_administratif = 'A' AS actif,
+           h.activite_principale, h.nomenclature_activite,
+           coalesce(h.date_debut, DATE '1900-01-01') AS debut,
+           coalesce(lead(h.date_debut) OVER w - 1, h.date_fin) AS fin,
+           coalesce(lag(h.etat_administratif) OVER w = 'A', FALSE) AS actif_avant
     FROM staging_sirene_etablissements_historique AS h
     JOIN stock AS s USING (siret)
-    JOIN annees AS a
-      ON coalesce(h.date_debut, DATE '1900-01-01') <= a.date_situation
-     AND (h.date_fin IS NULL OR h.date_fin >= a.date_situation)
-    QUALIFY row_number() OVER (PARTITION BY h.siret, a.annee ORDER BY h.date_debut DESC NULLS LAST) = 1
+    WINDOW w AS (PARTITION BY h.siret ORDER BY h.date_debut NULLS FIRST)
+),
+
+annees_etablissements AS (
+    SELECT *, unnest(range(
+               greatest(2012, year(debut)),
+               CASE WHEN NOT actif THEN greatest(2012, year(debut))  -- closure: its first year only
+                    ELSE least(year(p.date_millesime),
+                               CASE WHEN fin IS NULL THEN year(p.date_millesime)
+                                    WHEN fin >= make_date(year(fin), 12, 31) THEN year(fin)
+                                    ELSE year(fin) - 1 END) END + 1)) AS annee
+    FROM periodes_etablissements CROSS JOIN parametres AS p
+    WHERE (actif OR actif_avant) AND (fin IS NULL OR fin >= debut)
+),
+
+etablissements_annuels AS (
+    SELECT h.siret, h.siren, FALSE AS courant, h.annee, a.date_situation, h.actif,
+           h.activite_principale AS activite_etab, h.nomenclature_activite AS nomenclature_etab,
+           CAST(NULL AS VARCHAR) AS naf25_etab
+    FROM annees_etablissements AS h
+    JOIN annees AS a USING (annee)
+    WHERE h.debut <= a.date_situation AND (h.fin IS NULL OR h.fin >= a.date_situation)
+),
+
+periodes_unites_legales AS (
+    SELECT u.siren, u.categorie_juridique, u.economie_sociale_solidaire, u.activite_principale,
+           u.nomenclature_activite,
+           coalesce(u.date_debut, DATE '1900-01-01') AS debut,
+           coalesce(lead(u.date_debut) OVER (PARTITION BY u.siren ORDER BY u.date_debut NULLS FIRST) - 1,
+                    u.date_fin) AS fin
+    FROM staging_sirene_unites_legales_historique AS u
+    WHERE u.siren IN (SELECT siren FROM stock)
 ),
 
 unites_legales_annuelles AS (
-    SELECT e.siret, e.annee, u.categorie_juridique, u.economie_sociale_solidaire,
+    SELECT u.siren, a.annee, u.categorie_juridique, u.economie_sociale_solidaire,
            u.activite_principale AS activite_ul, u.nomenclature_activite AS nomenclature_ul
-    FROM etablissements_annuels AS e
-    JOIN staging_sirene_unites_legales_historique AS u
-      ON u.siren = e.siren
-     AND coalesce(u.date_debut, DATE '1900-01-01') <= e.date_situation
-     AND (u.date_fin IS NULL OR u.date_fin >= e.date_situation)
-    QUALIFY row_number() OVER (PARTITION BY e.siret, e.annee ORDER BY u.date_debut DESC NULLS LAST) = 1
+    FROM (SELECT *, unnest(range(greatest(2012, year(debut)),
+                                 least(year(p.date_millesime),
+                                       CASE WHEN fin IS NULL THEN year(p.date_millesime)
+                                            WHEN fin >= make_date(year(fin), 12, 31) THEN year(fin)
+                                            ELSE year(fin) - 1 END) + 1)) AS annee
+          FROM periodes_unites_legales CROSS JOIN parametres AS p
+          WHERE fin IS NULL OR fin >= debut) AS u
+    JOIN annees AS a USING (annee)
+    WHERE u.debut <= a.date_situation AND (u.fin IS NULL OR u.fin >= a.date_situation)
 ),
 
 -- a legal unit without a history period at that date keeps its current values (and says so)
 situations_annuelles AS (
     SELECT e.*,
            coalesce(h.categorie_juridique, u.categorie_juridique) AS categorie_juridique,
-           CASE WHEN h.siret IS NOT NULL THEN h.economie_sociale_solidaire ELSE u.economie_sociale_solidaire END
+           CASE WHEN h.siren IS NOT NULL THEN h.economie_sociale_solidaire ELSE u.economie_sociale_solidaire END
                AS economie_sociale_solidaire,
-           CASE WHEN h.siret IS NOT NULL THEN h.activite_ul ELSE u.activite_principale END AS activite_ul,
-           CASE WHEN h.siret IS NOT NULL THEN h.nomenclature_ul ELSE u.nomenclature_activite END AS nomenclature_ul,
+           CASE WHEN h.siren IS NOT NULL THEN h.activite_ul ELSE u.activite_principale END AS activite_ul,
+           CASE WHEN h.siren IS NOT NULL THEN h.nomenclature_ul ELSE u.nomenclature_activite END AS nomenclature_ul,
            CAST(NULL AS VARCHAR) AS naf25_ul,
-           CASE WHEN h.siret IS NOT NULL THEN 'historique' WHEN u.siren IS NOT NULL THEN 'stock' ELSE 'absente' END
+           CASE WHEN h.siren IS NOT NULL THEN 'historique' WHEN u.siren IS NOT NULL THEN 'stock' ELSE 'absente' END
                AS source_unite_legale
     FROM etablissements_annuels AS e
-    LEFT JOIN unites_legales_annuelles AS h USING (siret, annee)
+    LEFT JOIN unites_legales_annuelles AS h USING (siren, annee)
     LEFT JOIN staging_sirene_unites_legales AS u ON u.siren = e.siren
 ),
 
@@ -89,62 +129,78 @@ situations AS (
 ),
 
 -- activity -------------------------------------------------------------------------------------------------------
--- candidates in order of preference; codes without the dot ('9499Z') are given one, nomenclature labels of NAF 2025
--- are unified to 'NAF2025'
-candidats AS (
-    SELECT siret, courant, annee, unnest([
-        {rang: 1, source: 'etablissement', nomenclature: nomenclature_etab, code: activite_etab},
-        {rang: 2, source: 'etablissement', nomenclature: 'NAF2025', code: naf25_etab},
-        {rang: 3, source: 'unite_legale', nomenclature: nomenclature_ul, code: activite_ul},
-        {rang: 4, source: 'unite_legale', nomenclature: 'NAF2025', code: naf25_ul}
-    ]) AS c
-    FROM situations
+-- codes without the dot ('9499Z') are given one; NAF 2025 nomenclature labels are unified to 'NAF2025'
+codes AS (
+    SELECT s.*,
+           list_transform([activite_etab, naf25_etab, activite_ul, naf25_ul], lambda x:
+               CASE WHEN length(x) = 5 AND strpos(x, '.') = 0 THEN substr(x, 1, 2) || '.' || substr(x, 3)
+                    ELSE nullif(trim(x), '') END) AS c,
+           list_transform([nomenclature_etab, nomenclature_ul], lambda n:
+               CASE WHEN n IN ('NAF2025', 'NAF25', 'NAFRev2.1', 'NAFRev2025') THEN 'NAF2025' ELSE n END) AS n
+    FROM situations AS s
 ),
 
-candidats_normalises AS (
-    SELECT siret, courant, annee, c.rang, c.source,
-           CASE WHEN c.nomenclature IN ('NAF2025', 'NAF25', 'NAFRev2.1', 'NAFRev2025') THEN 'NAF2025'
-                ELSE c.nomenclature END AS nomenclature,
-           CASE WHEN regexp_full_match(upper(trim(c.code)), '[0-9]{4}[A-Z]')
-                THEN substr(upper(trim(c.code)), 1, 2) || '.' || substr(upper(trim(c.code)), 3)
-                ELSE upper(trim(c.code)) END AS code
-    FROM candidats
+-- candidates in order of preference: the establishment before the legal unit; within each, the reference
+-- nomenclature of the millésime first; the first code present wins
+candidats AS (
+    SELECT c.*,
+           {source: 'etablissement', nomenclature: 'NAFRev2', code: CASE WHEN n[1] = 'NAFRev2' THEN c[1] END} AS e2,
+           {source: 'etablissement', nomenclature: 'NAF2025',
+            code: coalesce(CASE WHEN n[1] = 'NAF2025' THEN c[1] END, c[2])} AS e25,
+           {source: 'unite_legale', nomenclature: 'NAFRev2', code: CASE WHEN n[2] = 'NAFRev2' THEN c[3] END} AS u2,
+           {source: 'unite_legale', nomenclature: 'NAF2025',
+            code: coalesce(CASE WHEN n[2] = 'NAF2025' THEN c[3] END, c[4])} AS u25
+    FROM codes AS c
 ),
 
 activites AS (
-    SELECT siret, courant, annee, code AS activite, nomenclature AS nomenclature_activite, source AS source_activite
-    FROM candidats_normalises, parametres AS p
-    WHERE nomenclature IN ('NAFRev2', 'NAF2025') AND code IS NOT NULL AND code <> ''
-    QUALIFY row_number() OVER (
-        PARTITION BY siret, courant, annee
-        ORDER BY source = 'etablissement' DESC,
-                 (nomenclature = CASE WHEN p.naf2025_reference THEN 'NAF2025' ELSE 'NAFRev2' END) DESC,
-                 rang) = 1
+    SELECT c.* EXCLUDE (c, n, e2, e25, u2, u25),
+           list_filter(CASE WHEN p.naf2025_reference THEN [e25, e2, u25, u2] ELSE [e2, e25, u2, u25] END,
+                       lambda x: x.code IS NOT NULL)[1] AS choix
+    FROM candidats AS c, parametres AS p
 ),
 
--- family and exclusion rule ----------------------------------------------------------------------------------------
-regles AS (
-    SELECT a.siret, a.courant, a.annee, min(x.regle) AS regle_naf
+-- family, exclusion rule, perimeters ------------------------------------------------------------------------------
+-- the rules and perimeters are small reference tables, carried as constant lists so that each situation is judged
+-- in one pass (no join that multiplies the rows)
+classees AS (
+    SELECT a.*, cj.code IS NOT NULL AS categorie_juridique_connue,
+           coalesce(cj.code_niveau1, left(a.categorie_juridique, 1)) AS categorie_juridique_niveau1,
+           CASE a.economie_sociale_solidaire WHEN 'O' THEN TRUE WHEN 'N' THEN FALSE END AS ess_flag,
+           f.famille AS famille_cj,
+           coalesce(f.inclus_par_defaut, FALSE) AS famille_cj_par_defaut,
+           coalesce(f.famille, CASE WHEN a.economie_sociale_solidaire = 'O' THEN 'societes_commerciales_ess' END)
+               AS famille_ess,
+           list_sort(list_filter(
+               (SELECT list({regle: regle, nomenclature: nomenclature, code: code}) FROM ref_perimetre_exclusions_naf
+                WHERE actif),
+               lambda r: r.nomenclature = a.choix.nomenclature AND starts_with(a.choix.code, r.code)))[1].regle
+               AS regle_naf
     FROM activites AS a
-    JOIN ref_perimetre_exclusions_naf AS x
-      ON x.actif AND x.nomenclature = a.nomenclature_activite AND starts_with(a.activite, x.code)
-    GROUP BY ALL
+    LEFT JOIN ref_perimetre_familles AS f ON f.categorie_juridique = a.categorie_juridique
+    LEFT JOIN ref_categories_juridiques AS cj ON cj.code = a.categorie_juridique
+),
+
+jugees AS (
+    SELECT c.*,
+           list_filter(
+               (SELECT list({perimetre: perimetre, familles_cj: familles_cj, unites_flag_o: unites_flag_o,
+                             exclusions_naf: exclusions_naf}) FROM ref_perimetres),
+               lambda p: CASE p.familles_cj WHEN 'defaut' THEN c.famille_cj_par_defaut
+                                            WHEN 'toutes' THEN c.famille_cj IS NOT NULL ELSE FALSE END
+                         OR (p.unites_flag_o AND coalesce(c.ess_flag, FALSE))) AS candidats
+    FROM classees AS c
 )
 
-SELECT s.siret, s.siren, s.courant, s.annee, s.date_situation, s.actif,
-       s.categorie_juridique,
-       cj.code IS NOT NULL AS categorie_juridique_connue,
-       coalesce(cj.code_niveau1, left(s.categorie_juridique, 1)) AS categorie_juridique_niveau1,
-       CASE s.economie_sociale_solidaire WHEN 'O' THEN TRUE WHEN 'N' THEN FALSE END AS ess_flag,
-       f.famille AS famille_cj,
-       coalesce(f.inclus_par_defaut, FALSE) AS famille_cj_par_defaut,
-       coalesce(f.famille, CASE WHEN s.economie_sociale_solidaire = 'O' THEN 'societes_commerciales_ess' END)
-           AS famille_ess,
-       a.activite, a.nomenclature_activite, a.source_activite,
-       r.regle_naf,
-       s.source_unite_legale
-FROM situations AS s
-LEFT JOIN activites AS a USING (siret, courant, annee)
-LEFT JOIN regles AS r USING (siret, courant, annee)
-LEFT JOIN ref_perimetre_familles AS f ON f.categorie_juridique = s.categorie_juridique
-LEFT JOIN ref_categories_juridiques AS cj ON cj.code = s.categorie_juridique
+SELECT siret, siren, courant, annee, date_situation, actif,
+       categorie_juridique, categorie_juridique_connue, categorie_juridique_niveau1, ess_flag,
+       famille_cj, famille_cj_par_defaut, famille_ess,
+       choix.code AS activite, choix.nomenclature AS nomenclature_activite, choix.source AS source_activite,
+       regle_naf,
+       -- the perimeters the situation is in: candidates, unless the perimeter applies the exclusions and a rule matched
+       list_transform(list_filter(candidats, lambda p: NOT (p.exclusions_naf AND regle_naf IS NOT NULL)),
+                      lambda p: p.perimetre) AS perimetres_inclus,
+       -- the rule that took it out of at least one perimeter it was a candidate of
+       CASE WHEN len(list_filter(candidats, lambda p: p.exclusions_naf)) > 0 THEN regle_naf END AS motif_exclusion,
+       source_unite_legale
+FROM jugees
