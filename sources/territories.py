@@ -20,6 +20,8 @@ Each staged or rejected row lists the file lines it came from, which gives the a
 
 from __future__ import annotations
 
+import datetime as dt
+
 import csv
 import hashlib
 import re
@@ -641,6 +643,7 @@ def _write_epcicom(path: Path, annee: int, sirens: set[str], epcis: dict, by_cod
     import openpyxl
 
     wb = openpyxl.Workbook(write_only=True)
+    wb.properties.created = wb.properties.modified = dt.datetime(annee, 1, 1)
     ws = wb.create_sheet(f"epcicom{annee}")
     ws.append(["dept", "siren", "raison_sociale", "nature_juridique", "mode_financ", "nb_membres", "total_pop_tot",
                "total_pop_mun", "dep_com", "insee", "siren_membre", "nom_membre", f"ptot_{annee}", f"pmun_{annee}"])
@@ -653,4 +656,22 @@ def _write_epcicom(path: Path, annee: int, sirens: set[str], epcis: dict, by_cod
                        "", e["population"], c["code_departement"], c["code_commune"], c["siren_commune"],
                        c["nom_commune"], "", c["population"]])
     wb.save(path)
+    _fix_zip_timestamps(path)
     return path
+
+
+def _fix_zip_timestamps(path: Path) -> None:
+    """An .xlsx is a zip whose entries (and docProps/core.xml, which openpyxl stamps on save) carry the time of
+    writing: pin them so the same inputs give the same bytes."""
+    import zipfile
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>1980-01-01T00:00:00Z", data)
+            dst.writestr(fixed, data)
+    tmp.replace(path)

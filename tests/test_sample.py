@@ -287,9 +287,7 @@ def test_ground_truth_totals_and_marker(sample, truth):
 
 
 def _digests(root: Path) -> dict[str, bytes]:
-    # The territory xlsx is written by sources.territories (openpyxl stamps the time): compared elsewhere.
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.suffix != ".xlsx"}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
