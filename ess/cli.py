@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,22 @@ from ess import paths
 from ess.errors import UserError
 
 DEFAULT_DEPARTEMENT = "38"
+# Offline-friendly Prefect settings (docs: /work/shared STACK notes): the temporary server needs more than the
+# default 20 s to start on a loaded 2-core machine, and telemetry fails offline. Only set when the user has not.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "DASK_LOGGING__DISTRIBUTED": "warning",
+    "MPLBACKEND": "Agg",
+}
+
+
+def prefect_environment() -> None:
+    """Called before Prefect is imported (it reads its settings at import)."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 def _add_departement(p: argparse.ArgumentParser) -> None:
@@ -50,11 +67,42 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from transforms.pipeline import RunConfig, run
+    from transforms.pipeline import RunConfig
 
-    config = RunConfig.from_cli(args)
-    result = run(config)
+    config = RunConfig.from_cli(args)  # validated before Prefect starts
+    from flows.pipeline import run_flow
+
+    result = run_flow(config)
     print(result.summary())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.deployments import MONTHLY, YEARLY, build_deployments, describe, require_server
+
+    require_server()
+    kinds = tuple(args.only or (MONTHLY, YEARLY))
+    deployments = build_deployments(
+        args.departement, input_dir=args.input, download=not args.sample, sample_scale=args.sample_scale,
+        warehouse_dir=args.out, interval=args.interval, kinds=kinds)
+    for line in describe(deployments):
+        print(line)
+    from flows.deployments import serve_deployments
+
+    serve_deployments(deployments, limit=args.limit)
+    return 0
+
+
+def cmd_france(args: argparse.Namespace) -> int:
+    from flows.france import run_france
+
+    departements = [d for part in args.departements or [] for d in part.split(",") if d.strip()] or None
+    results = run_france(
+        departements, dask_address=args.dask_address, n_workers=args.workers, millesime=args.millesime,
+        annee_urssaf=args.annee_urssaf, annee_cog=args.annee_cog, perimetre=args.perimetre, input_dir=args.input,
+        download=args.download, sample_scale=args.sample_scale, report=not args.no_report, warehouse_dir=args.out)
+    for dep, r in results.items():
+        print(f"{dep}: {r['headline']} — {r['manifest_path']} (on {r['worker']})")
     return 0
 
 
@@ -64,6 +112,24 @@ def cmd_build_reference(args: argparse.Namespace) -> int:
     for path in build_reference(args.source_dir and Path(args.source_dir)):
         print(path)
     return 0
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", help="folder laid out as <source>/<millésime>/<files> (e.g. data/raw)")
+    p.add_argument("--download", action="store_true",
+                   help="download the official files first (into --input, default data/raw), with retries")
+    p.add_argument("--millesime", help="SIRENE millésime YYYY-MM (default: the latest found in --input)")
+    p.add_argument("--annee-urssaf", type=int, help="URSSAF year (default: the latest found)")
+    p.add_argument("--annee-cog", type=int, help="COG year (default: the latest available)")
+    p.add_argument(
+        "--perimetre",
+        default="insee",
+        help="named ESS perimeter: insee (default), loi2014, flag",
+    )
+    p.add_argument("--sample-scale", type=float, default=1.0,
+                   help="size of the generated sample when no --input is given (1.0 ≈ a real département)")
+    p.add_argument("--no-report", action="store_true", help="skip the charts and the PDF report")
+    p.add_argument("--out", help="warehouse folder (default: data/warehouse)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,23 +179,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
-        help="run the pipeline (on the generated sample unless --input is given)",
+        help="run the pipeline (on the generated sample unless --input or --download is given)",
         description="Stage the sources, build the ESS perimeter and indicators, check them and publish "
-        "Parquet, the DuckDB catalog, charts and the report. Without --input, the synthetic sample of the "
-        "département is generated (if missing) and used.",
+        "Parquet, the DuckDB catalog, charts and the report, as a Prefect flow (a temporary local Prefect server "
+        "starts when PREFECT_API_URL is not set). Without --input, the synthetic sample of the département is "
+        "generated (if missing) and used. Steps whose inputs did not change are reused from data/cache/.",
     )
     _add_departement(p)
-    p.add_argument("--input", help="folder laid out as <source>/<millésime>/<files> (e.g. data/raw)")
-    p.add_argument("--millesime", help="SIRENE millésime YYYY-MM (default: the latest found in --input)")
-    p.add_argument("--annee-urssaf", type=int, help="URSSAF year (default: the latest found)")
-    p.add_argument("--annee-cog", type=int, help="COG year (default: the latest available)")
-    p.add_argument(
-        "--perimetre",
-        default="insee",
-        help="named ESS perimeter: insee (default), loi2014, flag",
-    )
-    p.add_argument("--out", help="warehouse folder (default: data/warehouse)")
+    _add_run_options(p)
+    p.add_argument("--run-id", help="name of the run folder (default: the UTC time)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "serve",
+        help="register and serve the monthly and yearly scheduled runs with a Prefect server",
+        description="Register two deployments of the pipeline with the Prefect server at PREFECT_API_URL and run "
+        "their scheduled flow runs until interrupted (Ctrl-C pauses the schedules): a monthly refresh on the 5th "
+        "at 06:00 Paris time (after SIRENE's publication; downloads the new files, no report) and a yearly full "
+        "build with the report on 15 October. Start the server first: "
+        "`prefect server start --host 127.0.0.1 --analytics-off`, then "
+        "`export PREFECT_API_URL=http://127.0.0.1:4200/api`; the runs show in the UI at http://127.0.0.1:4200.",
+    )
+    _add_departement(p)
+    p.add_argument("--input", help="root of the official files (default: data/raw, where the runs download)")
+    p.add_argument("--sample", action="store_true", help="serve on the generated sample instead of downloading")
+    p.add_argument("--sample-scale", type=float, default=1.0, help="size of the generated sample (with --sample)")
+    p.add_argument("--out", help="warehouse folder (default: data/warehouse)")
+    p.add_argument("--only", action="append", choices=["mensuel", "annuel"], help="serve only this deployment")
+    p.add_argument("--interval", type=float, help="run every N seconds instead of the monthly/yearly dates (trials)")
+    p.add_argument("--limit", type=int, help="maximum number of concurrent flow runs")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "france",
+        help="run the pipeline for many départements (default: all) in parallel on Dask",
+        description="Map the pipeline over départements with Prefect's DaskTaskRunner: on a local cluster of "
+        "worker processes, or on an existing Dask cluster with --dask-address tcp://host:8786 (every worker needs "
+        "this project installed, the same data folder and access to the Prefect API).",
+    )
+    p.add_argument("--departements", action="append",
+                   help="comma-separated codes, repeatable (default: every département of the COG reference)")
+    _add_run_options(p)
+    p.add_argument("--dask-address", help="address of a running Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, help="local cluster size (default: the number of cores, at most 4)")
+    p.set_defaults(func=cmd_france)
 
     p = sub.add_parser(
         "build-reference",
@@ -145,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    prefect_environment()
     try:
         return args.func(args)
     except UserError as exc:

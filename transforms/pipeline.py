@@ -1,4 +1,6 @@
-"""The run's parameters, validated before any work, and the plain (Prefect-free) sequence of steps."""
+"""The run's parameters, validated before any work, and the plain helpers the Prefect flow composes (resolving
+inputs, the step parameters, the manifest). The sequence of steps itself lives in one place, flows/pipeline.py;
+run() here is a thin alias kept for callers of this module."""
 
 from __future__ import annotations
 
@@ -41,13 +43,22 @@ class RunConfig:
     annee_urssaf: int | None = None
     annee_cog: int | None = None
     perimetre: str = "insee"
-    input_dir: str | None = None  # None = the generated sample
+    input_dir: str | None = None  # None = the generated sample (or data/raw when download is set)
+    download: bool = False  # fetch the official files into input_dir (default data/raw) before the run
+    sample_scale: float = 1.0  # size of the generated sample (1.0 ≈ a real département); tests use tiny scales
+    report: bool = True  # build the annual report (charts, PDF) after publication
     warehouse_dir: str = field(default_factory=lambda: str(paths.warehouse_dir()))
-    run_id: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    run_id: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S-%fZ"))
 
     @property
     def synthetic(self) -> bool:
-        return self.input_dir is None
+        return self.input_dir is None and not self.download
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """The inverse of to_dict (extra keys such as `synthetic` are derived, not stored)."""
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod
     def from_cli(cls, args) -> "RunConfig":
@@ -58,7 +69,12 @@ class RunConfig:
             annee_cog=args.annee_cog,
             perimetre=args.perimetre,
             input_dir=args.input,
+            download=bool(getattr(args, "download", False)),
+            sample_scale=getattr(args, "sample_scale", 1.0),
+            report=not getattr(args, "no_report", False),
         )
+        if getattr(args, "run_id", None):
+            config.run_id = args.run_id
         if args.out:
             config.warehouse_dir = args.out
         config.validate()
@@ -82,11 +98,32 @@ class RunConfig:
         if self.perimetre not in perimetres:
             raise UserError(f"unknown perimeter {self.perimetre!r}; choose one of {perimetres} "
                             f"(defined in {PERIMETRES_CSV})")
-        if self.input_dir is not None and not Path(self.input_dir).is_dir():
-            raise UserError(f"input folder {self.input_dir} does not exist: run `ess fetch` first or fix --input")
+        if self.input_dir is not None and not self.download and not Path(self.input_dir).is_dir():
+            raise UserError(f"input folder {self.input_dir} does not exist: run `ess fetch` first, fix --input, "
+                            "or add --download to fetch the official files into it")
+        try:
+            scale = float(self.sample_scale)
+        except (TypeError, ValueError):
+            scale = float("nan")
+        if not 0 < scale <= 10:
+            raise UserError(f"sample scale {self.sample_scale!r} must be a number in (0, 10] (1.0 ≈ a real "
+                            "département)")
+        self.sample_scale = scale
+        if not str(self.warehouse_dir or "").strip():
+            raise UserError("the warehouse folder is empty: give --out a folder")
+        if not re.fullmatch(r"[0-9A-Za-z_.-]{1,64}", str(self.run_id)):
+            raise UserError(f"run id {self.run_id!r} must be 1–64 letters, digits, '-', '_' or '.' "
+                            "(it names the run folder)")
 
     def input_root(self) -> Path:
-        return Path(self.input_dir) if self.input_dir else paths.sample_dir(self.departement)
+        """Where the snapshots are: the folder given, data/raw for downloads, else the generated sample (one folder
+        per sample scale, so that a small test sample never stands in for the full one)."""
+        if self.input_dir:
+            return Path(self.input_dir)
+        if self.download:
+            return paths.raw_dir()
+        folder = paths.sample_dir(self.departement)
+        return folder if self.sample_scale == 1.0 else folder.with_name(f"{folder.name}-x{self.sample_scale:g}")
 
     def run_dir(self) -> Path:
         return paths.runs_dir() / f"dep{self.departement}" / self.run_id
@@ -141,7 +178,7 @@ def resolve_inputs(config: RunConfig) -> dict[str, Path | None]:
     if config.synthetic and not (root / "SYNTHETIC.md").exists():
         from sources.sample import write_sample
 
-        write_sample(root, departement=config.departement)
+        write_sample(root, departement=config.departement, scale=config.sample_scale)
     inputs: dict[str, Path | None] = {
         "sirene": snapshot_dir(root, "sirene", config.millesime),
         "urssaf": snapshot_dir(root, "urssaf", config.annee_urssaf and str(config.annee_urssaf)),
@@ -182,29 +219,11 @@ def params_of(config: RunConfig) -> dict:
 
 
 def run(config: RunConfig) -> RunResult:
-    """The whole pipeline, step after step, without Prefect (flows/ composes the same steps with Prefect)."""
-    from transforms.checks import check
-    from transforms.core import build_core
-    from transforms.outputs import build_outputs
-    from transforms.publish import publish
-    from transforms.staging import stage_source
+    """The whole pipeline: an alias of flows.pipeline.run_flow (the Prefect flow is the one composition of the
+    steps; without PREFECT_API_URL it runs on a temporary local Prefect server)."""
+    from flows.pipeline import run_flow
 
-    inputs = resolve_inputs(config)
-    params = params_of(config)
-    run_dir = config.run_dir()
-    staged = [stage_source(s, inputs[s], params, run_dir / "staging") for s in SOURCES]
-    staging = staged[0].merged(*staged[1:])
-    core = build_core({k: Path(v) for k, v in staging.tables.items()}, params, run_dir / "core")
-    built = staging.merged(core)
-    out = build_outputs({k: Path(v) for k, v in built.tables.items()}, params, run_dir / "out")
-    everything = built.merged(out)
-    checks = check(everything.tables, params)
-    manifest = run_manifest(config, inputs, everything, checks)
-    published = publish(everything.tables, params, manifest, Path(config.warehouse_dir))
-    manifest["outputs"] = published
-    path = run_dir / "manifest.json"
-    write_json_atomic(path, manifest)
-    return RunResult(config, path, manifest)
+    return run_flow(config)
 
 
 def run_manifest(config: RunConfig, inputs: dict, steps, checks: dict) -> dict:

@@ -6,15 +6,21 @@ Layout (git-ignored):
     <warehouse>/<access>/<table>/departement=<dep>/millesime=<YYYY-MM>[/perimetre=<p>]/<table>.parquet
     <warehouse>/ess.duckdb            views `<table>` over every partition, with comments
     <warehouse>/dictionnaire_donnees.md / .csv
+    <warehouse>/rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/   charts and PDF (publish_folder)
 `access` is `public` for protected tables (statistical confidentiality applied) and `interne` for the rest, which
 must not leave the research team.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ess import db
 from ess.locking import warehouse_lock
@@ -62,17 +68,22 @@ def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
     }
 
 
-def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Path) -> dict:
-    """Copy the published tables into the warehouse (each partition replaced atomically) and rebuild the catalog.
+def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Path, *,
+            wait_seconds: float = 0.0) -> dict:
+    """Copy the published tables into the warehouse and rebuild the catalog, as one transaction.
 
-    A lock file prevents two runs from writing the same warehouse at once; a crash before the final rename of a
-    partition leaves the previous good partition in place.
+    Every new partition is first written in a transaction folder (`<warehouse>/.transactions/<id>/`, outside the
+    trees the catalog reads); only then are they swapped in, and the catalog rebuilt. If anything fails, the
+    partitions already swapped are put back: the warehouse keeps the previous good publication, byte for byte.
+    A lock file prevents two runs from writing the same warehouse at once (`wait_seconds`: how long to wait for
+    another run's publication before giving up).
     """
     warehouse = Path(warehouse)
     warehouse.mkdir(parents=True, exist_ok=True)
     metadata = provenance_metadata(params, manifest)
     written = {}
-    with warehouse_lock(warehouse):
+    prepared: list[tuple[Path, Path]] = []  # (new folder, target partition)
+    with warehouse_lock(warehouse, wait_seconds=wait_seconds), transaction_dir(warehouse) as tx:
         con = db.connect()
         try:
             for table, access in PUBLISHED.items():
@@ -81,33 +92,97 @@ def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Pat
                 db.attach_tables(con, {table: tables[table]})
                 columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
                 target = partition_dir(warehouse, table, params, "perimetre" in columns)
-                staging = target.with_name(f".{target.name}.new")
-                shutil.rmtree(staging, ignore_errors=True)
+                staging = tx / "new" / str(len(prepared))
                 db.export_tables(con, [table], staging, metadata=metadata)
-                _swap_in(staging, target)
+                prepared.append((staging, target))
                 written[table] = str(target / f"{table}.parquet")
-            catalog = build_catalog(warehouse)
         finally:
             con.close()
+        with swapped_in(prepared, tx / "old"):
+            catalog = build_catalog(warehouse)
     return {"warehouse": str(warehouse), "tables": written, "catalog": str(catalog)}
 
 
+TRANSACTIONS = ".transactions"
+
+
+@contextlib.contextmanager
+def transaction_dir(warehouse: Path):
+    """A private folder on the warehouse's file system (so that renames are atomic), deleted afterwards. Call it
+    holding the warehouse lock: leftovers of a killed publication are then known to be dead and are removed."""
+    root = Path(warehouse) / TRANSACTIONS
+    if root.exists():
+        for stale in root.iterdir():
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def swapped_in(pairs: list[tuple[Path, Path]], trash: Path):
+    """Swap every (new, target) folder pair in, moving the old versions to `trash`; if the swaps or the body
+    fail, put every old folder back.
+
+    Renames only: at every instant each partition is either its complete old or its complete new version. The old
+    versions are deleted only once everything succeeded."""
+    trash.mkdir(parents=True, exist_ok=True)
+    done: list[tuple[Path, Path | None]] = []  # (target, its old version in the trash, or None if it was new)
+    try:
+        for i, (new, target) in enumerate(pairs):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = trash / str(i) if target.exists() else None
+            if old is not None:
+                target.rename(old)
+            done.append((target, old))
+            new.rename(target)
+        yield
+    except BaseException:
+        for target, old in reversed(done):
+            if target.exists() and (old is None or old.exists()):
+                shutil.rmtree(target, ignore_errors=True)
+            if old is not None and old.exists():
+                old.rename(target)
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def _swap_in(new: Path, target: Path) -> None:
-    """Replace a partition folder by its new version: rename the old one aside, rename the new one in, delete the
-    old one. At every instant either the old or the new complete partition is in place."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    """Replace one partition folder by its new version (see swapped_in)."""
+    trash = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+    with swapped_in([(new, target)], trash):
+        pass
+
+
+def report_dir(warehouse: Path, params: dict) -> Path:
+    """<warehouse>/rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/: charts and PDF of a run."""
+    return (Path(warehouse) / "rapports" / f"departement={params['departement']}"
+            / f"millesime={params['millesime']}" / f"perimetre={params['perimetre']}")
+
+
+def publish_folder(build: Callable[[Path], Any], target: Path, warehouse: Path, *,
+                   wait_seconds: float = 0.0) -> Any:
+    """Build a folder of outputs (the report) in a private folder, then swap it in under the warehouse lock: a
+    failing build leaves the previous folder untouched. Returns what `build(folder)` returned."""
+    target = Path(target)
+    warehouse = Path(warehouse)
+    work = warehouse / ".construction" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    work.mkdir(parents=True)
+    try:
+        result = build(work)
+        with warehouse_lock(warehouse, wait_seconds=wait_seconds), transaction_dir(warehouse) as tx:
+            with swapped_in([(work, target)], tx / "old"):
+                pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
 
 
 def build_catalog(warehouse: Path) -> Path:
     """(Re)build ess.duckdb: one view per published table over all its partitions, with comments."""
-    from transforms.columns import describe_table
-
     warehouse = Path(warehouse)
     final = warehouse / CATALOG
     tmp = warehouse / f".{CATALOG}.tmp"
@@ -121,7 +196,7 @@ def build_catalog(warehouse: Path) -> Path:
                 continue
             pattern = str(root / "**" / "*.parquet").replace("'", "''")
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', {VIEW_OPTIONS})")
-            table_doc, column_docs = describe_table(table)
+            table_doc, column_docs = _table_docs(table)
             label = "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé)"
             con.execute(f"COMMENT ON VIEW {table} IS {_literal(f'{label} — {table_doc}')}")
             view_columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
@@ -132,6 +207,19 @@ def build_catalog(warehouse: Path) -> Path:
         con.close()
     tmp.replace(final)
     return final
+
+
+def _table_docs(table: str) -> tuple[str, dict[str, str]]:
+    """(table description, {column: description}) from transforms/columns.py, the one definition of columns."""
+    from transforms import columns as cols
+
+    if hasattr(cols, "describe_table"):
+        return cols.describe_table(table)
+    try:
+        described = cols.columns(table)
+    except KeyError:
+        return table, {}
+    return table, {c.name: c.description for c in described}
 
 
 def _literal(text: str) -> str:

@@ -1,0 +1,1 @@
+"""Prefect flows and deployments: composition only. The steps live in sources/, transforms/ and reports/."""

@@ -1,0 +1,85 @@
+"""The run summary shown in the Prefect UI (a markdown artifact), rendered from the run's manifest — the same
+provenance as manifest.json and as the Parquet key-value metadata of the published files (`metadonnees_parquet`).
+User-facing text, hence in French. No Prefect import: render_markdown is a plain function."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def artifact_key(departement: str, perimetre: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes: one key per département and perimeter, so
+    the UI shows the history of its runs."""
+    return re.sub(r"[^a-z0-9-]", "-", f"ess-dep{departement}-{perimetre}".lower())
+
+
+def _cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    if not rows:
+        return ["_(aucune)_", ""]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> str:
+    params = manifest.get("parametres", {})
+    lines = [f"# Observatoire de l'ESS — département {params.get('departement')}, run {manifest.get('run_id')}", ""]
+    if manifest.get("synthetic"):
+        lines += ["> **DONNÉES SYNTHÉTIQUES** — échantillon généré, ne décrit pas la réalité.", ""]
+    lines += [f"Périmètre : **{params.get('perimetre')}**", ""]
+
+    lines += ["## Sources et millésimes", ""]
+    millesimes = manifest.get("millesimes", {})
+    rows = []
+    for source, snap in manifest.get("snapshots", {}).items():
+        files = ((snap or {}).get("manifest") or {}).get("files") or {}
+        digests = ", ".join(f"{name} (sha256 {str(f.get('sha256'))[:12]}…)" for name, f in sorted(files.items()))
+        rows.append([source, millesimes.get(source if source != "territoires" else "cog", ""),
+                     (snap or {}).get("dossier", ""), digests or "—"])
+    lines += _table(["source", "millésime", "dossier", "fichiers"], rows)
+
+    lines += ["## Lignes lues, retenues, rejetées", ""]
+    rows, rejects = [], []
+    for source, files in manifest.get("sources", {}).items():
+        for f in files:
+            rows.append([source, Path(f.get("file", "")).name, f.get("table"), f.get("rows_read"),
+                         f.get("rows_staged"), f.get("rows_rejected_total"), f.get("rows_out_of_scope")])
+            for reason, n in sorted((f.get("rows_rejected") or {}).items()):
+                rejects.append([f.get("table"), reason, n])
+    lines += _table(["source", "fichier", "table", "lues", "retenues", "rejetées", "hors champ"], rows)
+    lines += ["### Rejets par motif", ""] + _table(["table", "motif", "lignes"], rejects)
+
+    lines += ["## Chiffres clés", ""]
+    headline = (manifest.get("checks") or {}).get("headline") or {}
+    lines += _table(["indicateur", "valeur"], [[k, v] for k, v in headline.items()])
+    moves = (manifest.get("checks") or {}).get("variations") or []
+    if moves:
+        lines += ["### Variations importantes depuis le run précédent", ""]
+        lines += _table(["indicateur", "avant", "après", "variation"],
+                        [[m.get("indicateur"), m.get("avant"), m.get("apres"), m.get("variation")] for m in moves])
+
+    lines += ["## Étapes", ""]
+    lines += _table(["étape", "clé de cache", "résultat"],
+                    [[step, c.get("cle"), "réutilisé (entrées inchangées)" if c.get("reutilise") else "calculé"]
+                     for step, c in (manifest.get("cache") or {}).items()])
+
+    lines += ["## Sorties", ""]
+    outputs = manifest.get("outputs") or {}
+    rows = [[table, path] for table, path in (outputs.get("tables") or {}).items()]
+    if outputs.get("catalog"):
+        rows.append(["catalogue DuckDB", outputs["catalog"]])
+    rapport = manifest.get("rapport") or {}
+    if rapport.get("dossier"):
+        rows.append(["rapport", rapport["dossier"]])
+    if manifest_path:
+        rows.append(["manifeste du run", str(manifest_path)])
+    lines += _table(["sortie", "chemin"], rows)
+
+    lines += ["## Métadonnées Parquet des fichiers publiés", ""]
+    lines += _table(["clé", "valeur"], [[k, v] for k, v in sorted((manifest.get("metadonnees_parquet") or {}).items())])
+    return "\n".join(lines)

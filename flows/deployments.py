@@ -1,0 +1,105 @@
+"""The scheduled deployments, served by `ess serve` against a running Prefect server.
+
+- monthly refresh: INSEE publishes the SIRENE stocks on days 1–3 of each month (snapshot of the previous month's
+  last day); on the 5th we download the new millésime and the URSSAF exports, rebuild and publish (no report).
+- yearly full build with the report: URSSAF's yearly series come out about 250 days after the end of the year
+  (early September) and the COG on 1 January; mid-October every source of the year is in, so the yearly run
+  rebuilds everything and writes the annual report.
+Schedules are in Paris time. A served deployment only runs while `ess serve` runs (stopping it pauses the
+schedules); the ephemeral Prefect mode never schedules anything, hence the server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ess.errors import UserError
+
+MONTHLY_CRON = "0 6 5 * *"  # 06:00 on the 5th of every month
+YEARLY_CRON = "0 6 15 10 *"  # 06:00 on 15 October
+TIMEZONE = "Europe/Paris"
+MONTHLY = "mensuel"
+YEARLY = "annuel"
+
+
+def deployment_name(kind: str, departement: str) -> str:
+    return f"{kind}-dep{departement}"
+
+
+def build_deployments(
+    departement: str = "38",
+    *,
+    input_dir: str | None = None,
+    download: bool = True,
+    sample_scale: float = 1.0,
+    warehouse_dir: str | None = None,
+    interval: float | None = None,
+    kinds: tuple[str, ...] = (MONTHLY, YEARLY),
+) -> list:
+    """The monthly and yearly deployments of the pipeline flow for one département.
+
+    `download=False` with no `input_dir` serves the generated sample (to try the schedules); `interval` (seconds)
+    replaces the crons by a short interval (for trials and the integration test); `kinds` picks the deployments.
+    """
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.pipeline import ess_pipeline, make_config
+
+    # The same validation as a run, now rather than at 6 a.m. on the 5th.
+    config = make_config(departement=departement, input_dir=input_dir, download=download,
+                         sample_scale=sample_scale, warehouse_dir=warehouse_dir)
+    common = {"departement": config.departement, "input_dir": input_dir, "download": download,
+              "sample_scale": config.sample_scale, "warehouse_dir": config.warehouse_dir}
+    out = []
+    for kind, cron, report, what in (
+        (MONTHLY, MONTHLY_CRON, False, "monthly refresh after SIRENE's publication (no report)"),
+        (YEARLY, YEARLY_CRON, True, "yearly full build with the annual report"),
+    ):
+        if kind not in kinds:
+            continue
+        schedule = IntervalSchedule(interval=interval) if interval else CronSchedule(cron=cron, timezone=TIMEZONE)
+        deployment = ess_pipeline.to_deployment(
+            name=deployment_name(kind, config.departement),
+            parameters={**common, "report": report},
+            description=f"ESS observatoire, département {config.departement}: {what}.",
+            tags=["ess", f"dep{config.departement}", kind],
+            entrypoint_type=EntrypointType.MODULE_PATH,  # runs from any working directory
+            schedules=[schedule],
+        )
+        out.append(deployment)
+    return out
+
+
+def require_server() -> str:
+    """Schedules need a real Prefect server: say how to start one when PREFECT_API_URL is not set."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    if not url:
+        raise UserError(
+            "`ess serve` needs a running Prefect server (the temporary one of `ess run` never schedules): start "
+            "one with `prefect server start --host 127.0.0.1 --analytics-off` in another terminal, then "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `ess serve` again"
+        )
+    return url
+
+
+def serve_deployments(deployments: list, *, limit: int | None = None) -> None:
+    """Register the deployments with the server and run their scheduled flow runs until interrupted."""
+    from prefect import serve
+
+    require_server()
+    serve(*deployments, limit=limit, print_starting_message=True)
+
+
+def describe(deployments: list) -> list[str]:
+    lines = []
+    for d in deployments:
+        schedules = ", ".join(
+            f"cron {s.schedule.cron} ({s.schedule.timezone})" if getattr(s.schedule, "cron", None)
+            else f"every {s.schedule.interval}" for s in d.schedules or [])
+        lines.append(f"ess-observatoire/{d.name}: {schedules}; parameters {d.parameters}")
+    return lines
+

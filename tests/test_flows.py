@@ -1,0 +1,403 @@
+"""The Prefect flow of one département: composition, caching, retries, lock, validation, provenance.
+
+The steps are replaced by small stand-ins (module-level functions below, pointed at through
+flows.pipeline.STEP_FUNCTIONS) that write tiny Parquet tables and count their calls; publication is the real
+transforms.publish. The flows run under prefect_test_harness (one temporary Prefect server for the session).
+Other test files (crash safety, Dask) import the stand-ins from here.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+import types
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from ess import caching, db
+from ess.errors import InputFileError, UserError
+from ess.locking import LockedError
+from transforms.steps import StepOutput
+
+CALLS: collections.Counter = collections.Counter()
+FLAKY = {"failures_left": 0, "error": ConnectionResetError}
+
+
+# --- stand-in steps ----------------------------------------------------------------------------------------------
+
+
+def fake_stage(source, snapshot, params, out_dir):
+    """staging_<source>: one row per line of the snapshot's files (one row when there is no snapshot)."""
+    CALLS[f"stage_{source}"] += 1
+    lines, files = [], []
+    if snapshot is not None:
+        for f in sorted(Path(snapshot).iterdir()):
+            if f.name != "manifest.json":
+                files.append(str(f))
+                lines += [(f.name, line) for line in f.read_text(encoding="utf-8").splitlines() if line]
+    else:
+        lines, files = [("reference", "cog")], ["data/reference"]
+    con = db.connect()
+    try:
+        con.execute("CREATE TABLE t (fichier VARCHAR, ligne VARCHAR)")
+        if lines:
+            con.executemany("INSERT INTO t VALUES (?, ?)", lines)
+        con.execute(f"CREATE TABLE staging_{source} AS SELECT * FROM t")
+        written = db.export_tables(con, [f"staging_{source}"], out_dir)
+    finally:
+        con.close()
+    stats = [{"source": source, "table": f"staging_{source}", "file": files[0], "rows_read": len(lines) + 1,
+              "rows_staged": len(lines), "rows_rejected": {"ligne vide": 1}, "rows_rejected_total": 1,
+              "rows_out_of_scope": 0}]
+    return StepOutput(tables=written, stats={source: stats})
+
+
+def fake_core(tables, params, out_dir):
+    CALLS["core"] += 1
+    con = db.connect()
+    try:
+        db.attach_tables(con, tables)
+        union = " UNION ALL ".join(f"SELECT '{t}' AS source, count(*) AS n FROM {t}" for t in sorted(tables))
+        con.execute(f"CREATE TABLE core_etablissements AS SELECT $departement AS code_departement, * FROM ({union})",
+                    {"departement": params["departement"]})
+        written = db.export_tables(con, ["core_etablissements"], out_dir)
+    finally:
+        con.close()
+    return StepOutput(tables=written, stats={"core": {"etablissements": len(tables)}})
+
+
+def fake_outputs(tables, params, out_dir):
+    CALLS["outputs"] += 1
+    con = db.connect()
+    try:
+        db.attach_tables(con, {"core_etablissements": tables["core_etablissements"]})
+        sql = ("SELECT 'departement' AS niveau, $departement AS code_territoire, $perimetre AS perimetre, "
+               "sum(n)::BIGINT AS nb_etablissements FROM core_etablissements")
+        bound = {"departement": params["departement"], "perimetre": params["perimetre"]}
+        con.execute(f"CREATE TABLE out_indicateurs AS {sql}", bound)
+        con.execute(f"CREATE TABLE out_indicateurs_public AS {sql}", bound)
+        written = db.export_tables(con, ["out_indicateurs", "out_indicateurs_public"], out_dir)
+    finally:
+        con.close()
+    return StepOutput(tables=written, stats={"out_indicateurs": {"cellules": 1}})
+
+
+def fake_check(tables, params):
+    CALLS["check"] += 1
+    con = db.connect()
+    try:
+        db.attach_tables(con, {"out_indicateurs": tables["out_indicateurs"]})
+        total = con.execute("SELECT sum(nb_etablissements) FROM out_indicateurs").fetchone()[0]
+    finally:
+        con.close()
+    return {"headline": {"nb_etablissements_ess": int(total)}, "variations": []}
+
+
+def fake_report(tables, params, out_dir):
+    CALLS["report"] += 1
+    (Path(out_dir) / "rapport.txt").write_text(f"rapport {params['departement']} {sorted(tables)}\n",
+                                               encoding="utf-8")
+    return {"pdf": str(Path(out_dir) / "rapport.txt")}
+
+
+def fake_fetch(root, *, millesime, departement, sources, formats):
+    """Fails FLAKY['failures_left'] times, then lays out the snapshot like `ess fetch` would."""
+    CALLS["fetch"] += 1
+    if FLAKY["failures_left"] > 0:
+        FLAKY["failures_left"] -= 1
+        raise FLAKY["error"]("connection reset by peer")
+    return write_inputs(Path(root))
+
+
+STUBS = {
+    "fetch": f"{__name__}:fake_fetch",
+    "stage": f"{__name__}:fake_stage",
+    "core": f"{__name__}:fake_core",
+    "outputs": f"{__name__}:fake_outputs",
+    "check": f"{__name__}:fake_check",
+    "report": f"{__name__}:fake_report",
+}
+
+
+def write_inputs(root: Path, *, urssaf_lines=("2025;associations;120",)) -> list[Path]:
+    """A folder of 'official files': SIRENE 2026-10 and URSSAF 2025 (territories: the committed reference)."""
+    sirene = root / "sirene" / "2026-10"
+    urssaf = root / "urssaf" / "2025"
+    sirene.mkdir(parents=True, exist_ok=True)
+    urssaf.mkdir(parents=True, exist_ok=True)
+    (sirene / "StockEtablissement_utf8.csv").write_text("siret\n12345678900011\n12345678900029\n", encoding="utf-8")
+    (urssaf / "urssaf.csv").write_text("\n".join(["annee;famille;effectifs", *urssaf_lines]) + "\n",
+                                       encoding="utf-8")
+    return [sirene / "StockEtablissement_utf8.csv", urssaf / "urssaf.csv"]
+
+
+# --- fixtures ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def stubs(monkeypatch):
+    import flows.pipeline as fp
+
+    CALLS.clear()
+    FLAKY["failures_left"] = 0
+    FLAKY["error"] = ConnectionResetError
+    for name, target in STUBS.items():
+        monkeypatch.setitem(fp.STEP_FUNCTIONS, name, target)
+    return CALLS
+
+
+@pytest.fixture
+def inputs(data_dir):
+    root = data_dir / "officiel"
+    write_inputs(root)
+    return root
+
+
+def run(inputs_root, warehouse, **extra):
+    from flows.pipeline import ess_pipeline
+
+    params = {"departement": "38", "input_dir": str(inputs_root), "warehouse_dir": str(warehouse)}
+    params.update(extra)
+    return ess_pipeline(**params)
+
+
+# --- composition and provenance ----------------------------------------------------------------------------------
+
+
+def test_flow_runs_every_step_once_and_publishes(prefect_harness, stubs, inputs, data_dir):
+    warehouse = data_dir / "entrepot"
+    out = run(inputs, warehouse)
+    assert dict(stubs) == {"stage_territoires": 1, "stage_sirene": 1, "stage_urssaf": 1, "core": 1, "outputs": 1,
+                           "check": 1, "report": 1}
+    manifest = json.loads(Path(out["manifest_path"]).read_text(encoding="utf-8"))
+    assert manifest["millesimes"] == {"sirene": "2026-10", "urssaf": 2025, "cog": manifest["millesimes"]["cog"]}
+    # 3 SIRENE lines + 2 URSSAF lines + 1 reference row: the cube counts all the stand-in staging rows
+    assert manifest["checks"]["headline"] == {"nb_etablissements_ess": 6}
+    assert manifest["sources"]["sirene"][0]["rows_staged"] == 3  # header + 2 lines
+    public = warehouse / "public" / "out_indicateurs_public" / "departement=38" / "millesime=2026-10" / \
+        "perimetre=insee" / "out_indicateurs_public.parquet"
+    assert manifest["outputs"]["tables"]["out_indicateurs_public"] == str(public)
+    assert (warehouse / "ess.duckdb").is_file()
+    assert (Path(manifest["rapport"]["dossier"]) / "rapport.txt").is_file()
+    # tables travel as paths inside the run folder (hard links of the cache entries)
+    run_dir = Path(out["manifest_path"]).parent
+    assert (run_dir / "staging" / "staging_sirene.parquet").is_file()
+    assert all(not c["reutilise"] for c in manifest["cache"].values())
+
+
+def test_same_provenance_in_manifest_parquet_metadata_and_artifact(prefect_harness, stubs, inputs, data_dir):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.artifact import artifact_key
+
+    out = run(inputs, data_dir / "entrepot", perimetre="loi2014")
+    manifest = out["manifest"]
+    published = manifest["outputs"]["tables"]["out_indicateurs_public"]
+    kv = {k.decode(): v.decode() for k, v in pq.read_metadata(published).metadata.items()
+          if k.decode().startswith("ess:")}
+    assert kv == manifest["metadonnees_parquet"]
+    assert kv["ess:perimetre"] == "loi2014" and kv["ess:synthetic"] == "false"
+    sources = json.loads(kv["ess:sources"])
+    assert set(sources) == {"sirene", "urssaf", "territoires"}
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key("38", "loi2014")])))
+    markdown = found[-1].data
+    assert f"run {manifest['run_id']}" in markdown
+    for key, value in kv.items():  # every Parquet key-value pair is in the artifact
+        assert f"| {key} | {value.replace('|', chr(92) + '|')} |" in markdown
+    assert "| sirene | StockEtablissement_utf8.csv | staging_sirene | 4 | 3 | 1 | 0 |" in markdown
+    assert "| nb_etablissements_ess | 6 |" in markdown
+    assert out["manifest_path"] in markdown
+
+
+def test_artifact_text_from_a_hand_built_manifest():
+    from flows.artifact import artifact_key, render_markdown
+
+    manifest = {
+        "run_id": "R1", "synthetic": True, "parametres": {"departement": "2A", "perimetre": "insee"},
+        "millesimes": {"sirene": "2026-10", "urssaf": 2025, "cog": 2026},
+        "snapshots": {"sirene": {"dossier": "/x/sirene/2026-10",
+                                 "manifest": {"files": {"a.parquet": {"sha256": "ab" * 32}}}}},
+        "sources": {"sirene": [{"file": "/x/a.parquet", "table": "staging_sirene_etablissements", "rows_read": 10,
+                                "rows_staged": 7, "rows_rejected_total": 2, "rows_out_of_scope": 1,
+                                "rows_rejected": {"siret invalide": 2}}]},
+        "checks": {"headline": {"nb_etablissements_ess": 7}},
+        "cache": {"core": {"cle": "k1", "reutilise": True}},
+        "outputs": {"tables": {"out_indicateurs_public": "/w/p.parquet"}, "catalog": "/w/ess.duckdb"},
+        "metadonnees_parquet": {"ess:synthetic": "true"},
+    }
+    md = render_markdown(manifest, "/r/manifest.json")
+    assert artifact_key("2A", "loi2014") == "ess-dep2a-loi2014"
+    assert "DONNÉES SYNTHÉTIQUES" in md
+    assert "| sirene | 2026-10 | /x/sirene/2026-10 | a.parquet (sha256 abababababab…) |" in md
+    assert "| sirene | a.parquet | staging_sirene_etablissements | 10 | 7 | 2 | 1 |" in md
+    assert "| staging_sirene_etablissements | siret invalide | 2 |" in md
+    assert "| core | k1 | réutilisé (entrées inchangées) |" in md
+    assert "| catalogue DuckDB | /w/ess.duckdb |" in md
+    assert "| ess:synthetic | true |" in md
+
+
+# --- caching -----------------------------------------------------------------------------------------------------
+
+
+def test_rerun_with_unchanged_inputs_calls_no_cached_step(prefect_harness, stubs, inputs, data_dir):
+    warehouse = data_dir / "entrepot"
+    first = run(inputs, warehouse)
+    second = run(inputs, warehouse)
+    assert dict(stubs) == {"stage_territoires": 1, "stage_sirene": 1, "stage_urssaf": 1, "core": 1, "outputs": 1,
+                           "check": 2, "report": 2}  # checks, publication and report always run
+    assert all(c["reutilise"] for c in second["manifest"]["cache"].values())
+    assert first["manifest"]["cache"] == {
+        k: {**v, "reutilise": False} for k, v in second["manifest"]["cache"].items()}
+    assert second["manifest"]["checks"] == first["manifest"]["checks"]
+    assert first["manifest_path"] != second["manifest_path"]
+
+
+def test_changed_input_file_reruns_exactly_its_dependants(prefect_harness, stubs, inputs, data_dir):
+    warehouse = data_dir / "entrepot"
+    run(inputs, warehouse)
+    write_inputs(inputs, urssaf_lines=("2025;associations;120", "2025;cooperatives;30"))
+    out = run(inputs, warehouse)
+    assert dict(stubs) == {"stage_territoires": 1, "stage_sirene": 1, "stage_urssaf": 2, "core": 2, "outputs": 2,
+                           "check": 2, "report": 2}
+    cache = out["manifest"]["cache"]
+    assert {k: v["reutilise"] for k, v in cache.items()} == {
+        "stage_territoires": True, "stage_sirene": True, "stage_urssaf": False, "core": False, "outputs": False}
+    assert out["manifest"]["checks"]["headline"] == {"nb_etablissements_ess": 7}
+
+
+def test_changed_parameter_reruns_only_steps_that_use_it(prefect_harness, stubs, inputs, data_dir):
+    warehouse = data_dir / "entrepot"
+    run(inputs, warehouse)
+    run(inputs, warehouse, perimetre="loi2014")  # staging does not depend on the perimeter
+    assert stubs["stage_sirene"] == 1 and stubs["core"] == 2 and stubs["outputs"] == 2
+
+
+def test_cache_key_follows_code_and_files(tmp_path, data_dir):
+    closure = caching.module_closure(["transforms.staging", "sources.urssaf"])
+    assert {"transforms.staging", "transforms.steps", "ess.db", "ess.accounting", "sources.urssaf"} <= set(closure)
+    f = tmp_path / "a.csv"
+    f.write_text("x\n1\n", encoding="utf-8")
+    k1, _ = caching.step_key("s", {"in": f}, {"p": 1, "run_id": "A"}, "code1")
+    assert caching.step_key("s", {"in": f}, {"p": 1, "run_id": "B"}, "code1")[0] == k1  # run_id is not a key
+    assert caching.step_key("s", {"in": f}, {"p": 2}, "code1")[0] != k1
+    assert caching.step_key("s", {"in": f}, {"p": 1}, "code2")[0] != k1
+    f.write_text("x\n2\n", encoding="utf-8")
+    assert caching.step_key("s", {"in": f}, {"p": 1}, "code1")[0] != k1
+
+
+def test_manifest_json_of_a_snapshot_is_not_an_input(tmp_path, data_dir):
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    (snap / "data.csv").write_text("a\n", encoding="utf-8")
+    before = caching.inputs_digest({"s": snap})
+    (snap / "manifest.json").write_text('{"retrieved": "today"}', encoding="utf-8")
+    assert caching.inputs_digest({"s": snap}) == before == {"s": {"data.csv": caching.file_sha256(snap / "data.csv")}}
+
+
+# --- validation, retries, lock -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"departement": "99"}, "unknown département '99'"),
+    ({"perimetre": "tout"}, "unknown perimeter 'tout'"),
+    ({"millesime": "2026-13"}, "not of the form YYYY-MM"),
+    ({"sample_scale": 0.0}, "sample scale 0.0 must be a number"),
+    ({"input_dir": "/nonexistent/folder"}, "input folder /nonexistent/folder does not exist"),
+])
+def test_invalid_parameters_fail_before_any_work(prefect_harness, stubs, inputs, data_dir, bad, message):
+    with pytest.raises(UserError, match=message):
+        run(inputs, data_dir / "entrepot", **bad)
+    assert not stubs
+    assert not (data_dir / "entrepot").exists() and not (data_dir / "runs").exists()
+
+
+def test_flaky_download_succeeds_on_second_attempt(prefect_harness, stubs, data_dir, monkeypatch):
+    import flows.pipeline as fp
+
+    monkeypatch.setattr(fp, "FETCH_BACKOFF_SECONDS", 0.01)
+    FLAKY["failures_left"] = 1
+    out = run(data_dir / "raw", data_dir / "entrepot", download=True)
+    assert stubs["fetch"] == 2 and stubs["core"] == 1
+    assert out["manifest"]["synthetic"] is False
+
+
+def test_download_retries_are_exponential():
+    import flows.pipeline as fp
+
+    assert fp.fetch_retry_delays() == [60.0, 120.0, 240.0]
+
+
+def test_a_file_in_the_wrong_format_is_not_retried(prefect_harness, stubs, data_dir, monkeypatch):
+    import flows.pipeline as fp
+
+    monkeypatch.setattr(fp, "FETCH_BACKOFF_SECONDS", 0.01)
+    FLAKY["failures_left"], FLAKY["error"] = 5, InputFileError
+    with pytest.raises(InputFileError):
+        run(data_dir / "raw", data_dir / "entrepot", download=True)
+    assert stubs["fetch"] == 1 and stubs["core"] == 0
+
+
+def test_second_run_is_refused_while_first_holds_the_lock(prefect_harness, stubs, inputs, data_dir):
+    from flows.pipeline import run_lock
+    from transforms.pipeline import RunConfig
+
+    warehouse = data_dir / "entrepot"
+    with run_lock(RunConfig(departement="38", warehouse_dir=str(warehouse))):
+        with pytest.raises(LockedError, match="a run of département 38 .* already in progress"):
+            run(inputs, warehouse)
+        assert not stubs  # refused before any step
+        run(inputs, warehouse, departement="73")  # another département may run meanwhile
+    run(inputs, warehouse)  # free again
+    assert stubs["core"] == 2
+
+
+# --- input location and the CLI ----------------------------------------------------------------------------------
+
+
+def test_sample_is_generated_at_the_requested_scale(prefect_harness, stubs, data_dir, monkeypatch):
+    written = []
+
+    def write_sample(root, *, departement, scale):
+        written.append((Path(root), departement, scale))
+        write_inputs(Path(root))
+        (Path(root) / "SYNTHETIC.md").write_text("synthétique", encoding="utf-8")
+
+    monkeypatch.setitem(sys.modules, "sources.sample", types.SimpleNamespace(write_sample=write_sample))
+    from flows.pipeline import ess_pipeline
+
+    out = ess_pipeline(departement="73", sample_scale=0.05, warehouse_dir=str(data_dir / "entrepot"))
+    assert written == [(data_dir / "sample" / "dep73-x0.05", "73", 0.05)]
+    assert out["manifest"]["synthetic"] is True
+    assert out["manifest"]["metadonnees_parquet"]["ess:synthetic"] == "true"
+
+
+def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys):
+    from ess.cli import main
+
+    code = main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--no-report"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "département 38" in printed and "sirene: 2026-10" in printed and "manifest:" in printed
+    assert stubs["core"] == 1 and stubs["report"] == 0
+
+
+def test_cli_run_reports_bad_parameters_without_traceback(data_dir, capsys):
+    from ess.cli import main
+
+    assert main(["run", "--departement", "99"]) == 2
+    assert "unknown département '99'" in capsys.readouterr().err
