@@ -140,10 +140,11 @@ def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir:
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     ensure_rejects_table(con)
+    paths = {step.key: find_stock(snapshot_dir, step.key) for step in _STEPS}  # a missing file fails at once
     all_stats = []
     for step in _STEPS:
-        path = find_stock(snapshot_dir, step.key)
-        stats = _load_file(con, step, path, params={"departement": dep}, millesime=millesime, work_dir=work_dir)
+        stats = _load_file(con, step, paths[step.key], params={"departement": dep}, millesime=millesime,
+                           work_dir=work_dir)
         all_stats.append(stats)
         if step.key == "etablissements":
             # The legal units and histories needed: those of every staged establishment, active or closed.
