@@ -72,7 +72,7 @@ def build_table(con, table: str, **params) -> int:
     identifier(table)
     sql = read_sql(table)
     con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", bind(sql, params))
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 def ensure_rejects_table(con) -> None:
@@ -113,7 +113,7 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
             [table],
         ).fetchall()
     )
-    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    staged = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     con.execute(f"DROP TABLE {tmp}")
     return {"staged": staged, "rejected": rejected}
 

@@ -65,7 +65,8 @@ def _load(source: str, con, snapshot: Path | None, params: dict, work_dir: Path)
         return module.load(con, snapshot, departement=params["departement"], millesime=params["millesime"],
                            work_dir=work_dir)
     if source == "urssaf":
-        return module.load(con, snapshot, departement=params["departement"], annee=params.get("annee_urssaf"))
+        # every year of the commune × APE table: calibration picks the year of the size bands, not the latest
+        return module.load(con, snapshot, departement=params["departement"])
     return module.load(con, snapshot, departement=params["departement"], annee_cog=params["annee_cog"])
 
 
