@@ -80,10 +80,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.deployments import MONTHLY, YEARLY, build_deployments, describe, require_server
 
+    if args.no_download and not args.input:
+        raise UserError("--no-download serves the files of --input: give --input (e.g. data/raw), or use --sample")
     require_server()
     kinds = tuple(args.only or (MONTHLY, YEARLY))
     deployments = build_deployments(
-        args.departement, input_dir=args.input, download=not args.sample, sample_scale=args.sample_scale,
+        args.departement, input_dir=None if args.sample else args.input,
+        download=not (args.sample or args.no_download), sample_scale=args.sample_scale,
         warehouse_dir=args.out, interval=args.interval, kinds=kinds)
     for line in describe(deployments):
         print(line)
@@ -202,12 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_departement(p)
     p.add_argument("--input", help="root of the official files (default: data/raw, where the runs download)")
-    p.add_argument("--sample", action="store_true", help="serve on the generated sample instead of downloading")
+    p.add_argument("--no-download", action="store_true",
+                   help="use the files already in --input instead of downloading the latest ones")
+    p.add_argument("--sample", action="store_true", help="serve on the generated sample instead of official files")
     p.add_argument("--sample-scale", type=float, default=1.0, help="size of the generated sample (with --sample)")
     p.add_argument("--out", help="warehouse folder (default: data/warehouse)")
     p.add_argument("--only", action="append", choices=["mensuel", "annuel"], help="serve only this deployment")
     p.add_argument("--interval", type=float, help="run every N seconds instead of the monthly/yearly dates (trials)")
-    p.add_argument("--limit", type=int, help="maximum number of concurrent flow runs")
+    p.add_argument("--limit", type=int, default=1,
+                   help="flow runs at the same time (default 1: runs of a département take turns on its lock)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

@@ -9,6 +9,7 @@ Other test files (crash safety, Dask) import the stand-ins from here.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import sys
 import types
@@ -137,12 +138,21 @@ def write_inputs(root: Path, *, urssaf_lines=("2025;associations;120",)) -> list
 # --- fixtures ----------------------------------------------------------------------------------------------------
 
 
+_HARNESS: list[contextlib.ExitStack] = []
+
+
 @pytest.fixture(scope="session")
-def prefect_harness():
+def prefect_harness(request):
+    """One temporary Prefect server for the whole session, shared by the test files that import this fixture
+    (each import is a fixture of its own for pytest, hence the module-level stack)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+    if not _HARNESS:
+        stack = contextlib.ExitStack()
+        stack.enter_context(prefect_test_harness(server_startup_timeout=90))
+        _HARNESS.append(stack)
+        request.session.config.add_cleanup(lambda: _HARNESS and _HARNESS.pop().close())
+    yield
 
 
 @pytest.fixture
