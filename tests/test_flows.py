@@ -11,7 +11,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import os
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -36,9 +38,10 @@ def fake_stage(source, snapshot, params, out_dir):
     lines, files = [], []
     if snapshot is not None:
         for f in sorted(Path(snapshot).iterdir()):
-            if f.name != "manifest.json":
+            if f.is_file() and f.name != "manifest.json":
                 files.append(str(f))
-                lines += [(f.name, line) for line in f.read_text(encoding="utf-8").splitlines() if line]
+                text = f.read_bytes().decode("utf-8", errors="replace")  # the sample has zip and Parquet files
+                lines += [(f.name, line) for line in text.splitlines() if line]
     else:
         lines, files = [("reference", "cog")], ["data/reference"]
     con = db.connect()
@@ -58,6 +61,8 @@ def fake_stage(source, snapshot, params, out_dir):
 
 def fake_core(tables, params, out_dir):
     CALLS["core"] += 1
+    if os.environ.get(RENDEZVOUS):
+        rendezvous(Path(os.environ[RENDEZVOUS]), params["departement"])
     con = db.connect()
     try:
         db.attach_tables(con, tables)
@@ -111,6 +116,22 @@ def fake_fetch(root, *, millesime, departement, sources, formats):
         FLAKY["failures_left"] -= 1
         raise FLAKY["error"]("connection reset by peer")
     return write_inputs(Path(root))
+
+
+RENDEZVOUS = "ESS_TEST_RENDEZVOUS"
+
+
+def rendezvous(folder: Path, me: str, expected: int = 2, timeout: float = 60) -> None:
+    """Wait until `expected` départements are inside their core step at the same time: proof that they run in
+    parallel (run one after the other, the first one would wait in vain and fail)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / me).touch()
+    deadline = time.monotonic() + timeout
+    while len(list(folder.iterdir())) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"département {me} waited alone in its core step: the départements did not run "
+                               "in parallel")
+        time.sleep(0.1)
 
 
 STUBS = {
