@@ -59,10 +59,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.perimetre and args.perimetre != params["perimetre"]:
         raise UserError(f"run {folder} was built for perimeter {params['perimetre']!r}, not {args.perimetre!r}: "
                         "run `ess run --perimetre ...` first")
-    out = Path(args.out) if args.out else folder / "rapport"
-    result = build_report(run_tables(folder), params, out)
-    info = result.stats["rapport"]
-    print(info["pdf"])
+    tables = run_tables(folder)
+    if args.out:
+        out = Path(args.out)
+        info = build_report(tables, params, out).stats["rapport"]
+    else:
+        # same place and same atomic swap as the report of `ess run`
+        from transforms.publish import publish_folder, report_dir
+
+        warehouse = Path(args.warehouse) if args.warehouse else paths.warehouse_dir()
+        out = report_dir(warehouse, params)
+        info = publish_folder(lambda work: build_report(tables, params, work), out, warehouse).stats["rapport"]
+    print(out / Path(info["pdf"]).name)
     print(f"  pages: {info['pages']}, graphiques: {len(info['graphiques'])} in {out / 'graphiques'}"
           f"{', DONNÉES SYNTHÉTIQUES' if info['synthetique'] else ''}")
     return 0
@@ -80,6 +88,8 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--departement", "-d", default="38", help="département code (default 38)")
     p.add_argument("--run", help="run folder data/runs/dep<NN>/<run_id> (default: the latest of the département)")
     p.add_argument("--perimetre", help="check that the run used this perimeter")
-    p.add_argument("--out", help="output folder (default: <run>/rapport)")
+    p.add_argument("--warehouse", help="warehouse folder (default: data/warehouse); the report goes to "
+                   "<warehouse>/rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/")
+    p.add_argument("--out", help="write into this folder instead of the warehouse")
     p.set_defaults(func=cmd_report)
     return p

@@ -467,3 +467,39 @@ def test_report_verb_parses_and_finds_runs(data_dir):
     assert cli.run_params(newer)["synthetic"] is True
     with pytest.raises(UserError, match="did not reach the outputs step"):
         cli.run_tables(newer)
+
+
+def test_report_verb_builds_the_report_of_a_run_into_the_warehouse(data_dir, monkeypatch):
+    """The verb finds the run's tables and parameters and swaps the report into the warehouse (the build itself is
+    stubbed: it is tested above)."""
+    import json
+
+    from reports import cli
+    from transforms.steps import StepOutput
+
+    run = data_dir / "runs" / "dep38" / "20260101T000000Z"
+    tables = make_tables(run / "out")
+    (run / "manifest.json").write_text(json.dumps({"synthetic": True, "parametres": PARAMS}))
+    assert set(cli.run_tables(run)) == set(tables)
+    seen = {}
+
+    def fake_build(given, params, out):
+        seen.update(tables=given, params=params)
+        (Path(out) / annual.report_name(params)).write_bytes(b"%PDF")
+        return StepOutput(stats={"rapport": {"pdf": str(Path(out) / annual.report_name(params)), "pages": 1,
+                                             "graphiques": {}, "synthetique": True}})
+
+    monkeypatch.setattr(annual, "build_report", fake_build)
+    args = argparse_namespace(departement="38", run=None, perimetre="insee", out=None, warehouse=None)
+    assert cli.cmd_report(args) == 0
+    assert seen["tables"] == tables and seen["params"]["synthetic"] is True
+    folder = data_dir / "warehouse" / "rapports" / "departement=38" / "millesime=2026-01" / "perimetre=insee"
+    assert (folder / "rapport_ess_38_2026-01.pdf").read_bytes() == b"%PDF"
+    with pytest.raises(UserError, match="built for perimeter 'insee', not 'flag'"):
+        cli.cmd_report(argparse_namespace(departement="38", run=str(run), perimetre="flag", out=None, warehouse=None))
+
+
+def argparse_namespace(**kwargs):
+    import argparse
+
+    return argparse.Namespace(**kwargs)
