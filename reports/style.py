@@ -97,6 +97,6 @@ def no_ligatures(fig) -> None:
 
 
 def footer(fig, text: str, page: int | None = None) -> None:
-    fig.text(0.06, 0.015, text, fontsize=6.5, color="#555555", ha="left", va="bottom")
+    fig.text(0.06, 0.015, text, fontsize=6, color="#555555", ha="left", va="bottom")
     if page is not None:
-        fig.text(0.94, 0.015, str(page), fontsize=7, color="#555555", ha="right", va="bottom")
+        fig.text(0.965, 0.015, str(page), fontsize=7, color="#555555", ha="right", va="bottom")

@@ -164,36 +164,46 @@ def _exclusions_sentence(ctx: ReportContext, seuil: int) -> str:
             "établissements du département.")
 
 
+CALIBRATION_ORDER = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes",
+                     "societes_commerciales_ess", "hors_ess", "hors_champ_urssaf", "ensemble")
+
+
 def calibration_rows(ctx: ReportContext) -> list[list[str]]:
+    """Famille, année URSSAF, cible, facteur, statut: département-wide figures, no establishment count."""
     cal = ctx.calibration
     if cal is None or cal.empty:
         return []
+    rank = {f: i for i, f in enumerate(CALIBRATION_ORDER)}
+    cal = cal.sort_values("famille", key=lambda s: s.map(lambda f: rank.get(f, len(rank))), kind="stable")
     out = []
-    for r in cal.itertuples():
-        out.append([style.label("famille", r.famille) if r.famille != "hors_champ_urssaf"
-                    else "Hors champ URSSAF (non calé)",
-                    str(int(r.annee_cible)) if "annee_cible" in cal.columns and pd.notna(r.annee_cible) else "",
-                    style.fmt_number(getattr(r, "cible_urssaf", None)),
-                    style.fmt_number(r.facteur, 3) if pd.notna(r.facteur) else "—",
-                    str(r.statut)])
+    for r in cal.to_dict("records"):
+        year = r.get("annee_cible")
+        out.append([style.label("famille", r["famille"]),
+                    str(int(year)) if year is not None and pd.notna(year) else "",
+                    style.fmt_number(r.get("cible_urssaf")),
+                    style.fmt_number(r["facteur"], 3) if pd.notna(r["facteur"]) else "—",
+                    style.label("calage", r["statut"])])
     return out
 
 
 def secret_rows(ctx: ReportContext) -> list[list[str]]:
-    """Per geographic level (millésime year): cells, and cells suppressed by reason, for counts and employment."""
+    """Per geographic level (millésime year): cells, and suppressed cells by measure and reason."""
     cur = ctx.current
     out = []
     for niveau in ("departement", "territoire", "arrondissement", "zone_emploi", "epci", "commune"):
         rows = cur[cur["niveau"] == niveau]
         if rows.empty:
             continue
-        line = [style.label("niveau", niveau), style.fmt_number(len(rows))]
-        for column in ("statut_secret_etablissements", "statut_secret_effectifs"):
-            counts = rows[column].value_counts()
-            line.append(" ; ".join(f"{reason} {style.fmt_number(counts.get(reason, 0))}"
-                                   for reason in ("frequence", "dominance", "secondaire")))
-        out.append(line)
+        etab = rows["statut_secret_etablissements"].value_counts()
+        eff = rows["statut_secret_effectifs"].value_counts()
+        out.append([style.label("niveau", niveau), style.fmt_number(len(rows))]
+                   + [style.fmt_number(etab.get(r, 0)) for r in ("frequence", "secondaire")]
+                   + [style.fmt_number(eff.get(r, 0)) for r in ("frequence", "dominance", "secondaire")])
     return out
+
+
+SECRET_HEADER = ["Niveau", "Cellules", "Établissements\nfréquence", "Établissements\nsecondaire",
+                 "Emploi\nfréquence", "Emploi\ndominance", "Emploi\nsecondaire"]
 
 
 def tables_page(ctx: ReportContext, number: int) -> Figure:
@@ -204,14 +214,14 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
         "Facteur : coefficient appliqué aux effectifs centraux des établissements restés dans leur tranche. Les "
         "familles sans cible URSSAF (autres organismes, sociétés commerciales de l'ESS) sont calées avec le reste "
-        "de l'économie. Statut « calibre » : la cible est atteinte ; « cible_inatteignable_* » : la cible sort de "
-        "la fourchette des tranches, les effectifs sont à la borne.", WIDTH)), fontsize=7, va="top",
+        "de l'économie. Quand la cible sort de la fourchette des tranches (« cible au-dessus / au-dessous des "
+        "tranches »), les effectifs sont laissés à la borne haute / basse de leur tranche.", WIDTH)), fontsize=7, va="top",
              color="#444444")
     top = min(bottom - 0.10, 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
-    bottom = charts.table(ax, ["Niveau", "Cellules", "Établissements masqués", "Effectifs masqués"],
-                          secret_rows(ctx), title=f"Cellules masquées au titre du secret statistique ({ctx.year})")
-    fig.text(0.06, bottom - 0.01, "Cellules du cube public (toutes familles, secteurs et tailles) de l'année du "
-             "millésime, par motif : fréquence, dominance, secret secondaire.", fontsize=7, va="top",
-             color="#444444")
+    bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title=f"Cellules masquées au titre du secret statistique ({ctx.year})")
+    fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
+        "Nombre de cellules du cube public (toutes familles, secteurs et tailles) de l'année du millésime, et "
+        "cellules masquées par motif : nombres d'établissements (fréquence, secret secondaire) et emploi "
+        "(fréquence, dominance, secret secondaire).", WIDTH)), fontsize=7, va="top", color="#444444")
     return fig
