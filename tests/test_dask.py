@@ -18,10 +18,14 @@ import pytest
 
 from test_flows import RENDEZVOUS, prefect_harness  # noqa: F401 — fixture
 
+# One temporary Prefect server per pytest worker: keep the flow tests on the same one.
+pytestmark = pytest.mark.xdist_group("prefect")
+
 TESTS = Path(__file__).resolve().parent
 SHIM = '''\
 # Test only: the Dask workers use the stand-in steps of tests/test_flows.py.
 import os
+
 if os.environ.get("ESS_TEST_RENDEZVOUS"):
     import flows.pipeline
     import test_flows

@@ -25,6 +25,10 @@ from ess.errors import InputFileError, UserError
 from ess.locking import LockedError
 from transforms.steps import StepOutput
 
+# One temporary Prefect server per pytest worker: keep the flow tests on the same one.
+pytestmark = pytest.mark.xdist_group("prefect")
+
+
 CALLS: collections.Counter = collections.Counter()
 FLAKY = {"failures_left": 0, "error": ConnectionResetError}
 
@@ -343,14 +347,27 @@ def test_manifest_json_of_a_snapshot_is_not_an_input(tmp_path, data_dir):
 # --- validation, retries, lock -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad, message", [
+BAD_PARAMETERS = [
     ({"departement": "99"}, "unknown département '99'"),
     ({"perimetre": "tout"}, "unknown perimeter 'tout'"),
     ({"millesime": "2026-13"}, "not of the form YYYY-MM"),
+    ({"annee_urssaf": 1900}, "annee urssaf 1900 is out of range"),
     ({"sample_scale": 0.0}, "sample scale 0.0 must be a number"),
     ({"input_dir": "/nonexistent/folder"}, "input folder /nonexistent/folder does not exist"),
-])
-def test_invalid_parameters_fail_before_any_work(prefect_harness, stubs, inputs, data_dir, bad, message):
+    ({"run_id": "../x"}, "run id '../x' must be"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_PARAMETERS)
+def test_invalid_parameters_are_named_in_the_error(data_dir, bad, message):
+    from flows.pipeline import make_config
+
+    with pytest.raises(UserError, match=message):
+        make_config(**{"departement": "38", **bad})
+
+
+@pytest.mark.parametrize("bad, message", [BAD_PARAMETERS[0], BAD_PARAMETERS[5]])
+def test_invalid_parameters_fail_the_flow_before_any_work(prefect_harness, stubs, inputs, data_dir, bad, message):
     with pytest.raises(UserError, match=message):
         run(inputs, data_dir / "entrepot", **bad)
     assert not stubs
