@@ -260,7 +260,7 @@ def built(tmp_path_factory):
     # build_outputs writes only to its out_dir (never under the data dir): built once for the module's tests
     tmp_path = tmp_path_factory.mktemp("built")
     tables = F.write_tables(tmp_path / "in", _bigger_frames())
-    result = outputs.build_outputs(tables, F.PARAMS, tmp_path / "out")
+    result = outputs.build_outputs(tables, {**F.PARAMS, "secret_passe_detail": True}, tmp_path / "out")
     con = db.connect()
     db.attach_tables(con, result.tables)
     yield result, con
@@ -275,6 +275,18 @@ def test_build_outputs_writes_both_tables(built):
     assert stats["etablissements_masques"] > 0 and stats["effectifs_masques"] > 0
     got = con.execute("DESCRIBE out_indicateurs_public").fetchall()
     assert [(r[0], r[1]) for r in got] == [(c.name, c.type) for c in cols.columns("out_indicateurs_public")]
+
+
+def test_past_years_public_as_totals_by_default(tmp_path, data_dir):
+    tables = F.write_tables(tmp_path / "in", _bigger_frames())
+    result = outputs.build_outputs(tables, F.PARAMS, tmp_path / "out")
+    con = db.connect()
+    db.attach_tables(con, result.tables)
+    # the same cells, except the sector and size detail of past years (internal only by default)
+    expected = con.execute("SELECT count(*) FROM out_indicateurs WHERE annee = 2026 OR (secteur = 'ensemble' "
+                           "AND classe_taille = 'ensemble')").fetchone()[0]
+    assert result.stats["out_indicateurs_public"]["lignes"] == expected
+    assert all(a["ok"] for a in outputs.audit_public(con).values())
 
 
 def test_public_has_no_internal_or_identifying_column(built):

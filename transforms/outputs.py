@@ -346,7 +346,13 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     annee = int(str(params["millesime"])[:4])
     rules = rules or conf.load_rules()
     parts, stats = [], {}
+    detail_passe = bool(params.get("secret_passe_detail", False))
     for year, cells in _cell_codes(cube).groupby("annee", sort=True):
+        if int(year) != annee and not detail_passe:
+            # Past years go public as territory × family totals only: their sector detail stays in the internal
+            # cube. Auditing ~14 more full slices costs minutes each on a real département (see the report of
+            # the confidentiality step); params["secret_passe_detail"] = True protects and publishes them all.
+            cells = cells[cells["cellule_secteur"] == "ensemble"]
         cells = cells.reset_index(drop=True)
         rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
         protected, year_stats = _protect_slice(cells, rel, rules, employment=int(year) == annee)
