@@ -31,6 +31,25 @@ from transforms.confidentiality import (
 RULES = Rules(frequency_threshold=3, dominance_share=0.85)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_threaded_blas():
+    """The brute-force SVDs are small: OpenBLAS threads only fight the other xdist worker (10-100× slower)."""
+    try:
+        import ctypes
+        from pathlib import Path
+
+        lib = ctypes.CDLL(str(next((Path(np.__file__).parent.parent / "numpy.libs").glob("libscipy_openblas*"))))
+        get, put = lib.scipy_openblas_get_num_threads64_, lib.scipy_openblas_set_num_threads64_
+        get.restype = ctypes.c_int
+    except (OSError, StopIteration, AttributeError):
+        yield  # another BLAS build: just slower
+        return
+    before = get()
+    put(1)
+    yield
+    put(before)
+
+
 # ------------------------------------------------------------------------------------------- helpers
 
 
@@ -85,7 +104,9 @@ def svd_recoverable(A: np.ndarray, hidden: np.ndarray) -> set[int]:
     AH = AH[np.abs(AH).sum(axis=1) > 0]
     if len(AH) == 0:
         return set()
-    _, s, vt = np.linalg.svd(AH)
+    if len(AH) < AH.shape[1]:  # pad so that vt is square: the null space needs all of V
+        AH = np.vstack([AH, np.zeros((AH.shape[1] - len(AH), AH.shape[1]))])
+    _, s, vt = np.linalg.svd(AH, full_matrices=False)
     rank = int((s > 1e-9 * max(s.max(), 1.0)).sum())
     null = vt[rank:].T  # columns span the null space
     if null.shape[1] == 0:
@@ -397,9 +418,9 @@ def test_bad_relations_get_clear_errors():
 # ------------------------------------------------------------------------------------ synthetic cube
 
 
-def synthetic_cube(n_communes: int, seed: int = 0):
+def synthetic_cube(n_communes: int, n_sectors: int = 21, seed: int = 0):
     """Communes (EPCI, non-nested territoires, arrondissements, zones d'emploi, département) × 8 family codes ×
-    22 sector codes, establishment counts drawn from a skewed commune size."""
+    (n_sectors + 1) sector codes, establishment counts drawn from a skewed commune size."""
     rng = np.random.default_rng(seed)
     i = np.arange(n_communes)
     n_epci = max(2, n_communes * 33 // 500)
@@ -417,10 +438,10 @@ def synthetic_cube(n_communes: int, seed: int = 0):
         "epci": "code_epci", "territoire": "code_territoire", "arrondissement": "code_arrondissement",
         "zone_emploi": "code_zone_emploi", "departement": "code_departement"})
     fams = ["associations", "cooperatives", "mutuelles", "fondations", "autres_organismes"]
-    sects = [chr(ord("A") + k) for k in range(21)]
+    sects = [chr(ord("A") + k) for k in range(n_sectors)]
     size = rng.lognormal(0.0, 1.3, n_communes)
     weight = np.array([3.0, 0.5, 0.2, 0.1, 0.1, 12.0])  # 5 families then hors_ess
-    leaf = rng.poisson(size[:, None, None] * weight[None, :, None] * rng.dirichlet(np.full(21, 0.7))[None, None, :] * 4)
+    leaf = rng.poisson(size[:, None, None] * weight[None, :, None] * rng.dirichlet(np.full(n_sectors, 0.7))[None, None, :] * 4)
     ess = leaf[:, :5].sum(axis=1, keepdims=True)
     by_family = np.concatenate([leaf[:, :5], ess, leaf[:, 5:6], ess + leaf[:, 5:6]], axis=1)
     full = np.concatenate([by_family, by_family.sum(axis=2, keepdims=True)], axis=2)
@@ -450,7 +471,7 @@ def synthetic_cube(n_communes: int, seed: int = 0):
 
 
 def test_small_synthetic_cube_is_protected():
-    df, h = synthetic_cube(8)
+    df, h = synthetic_cube(8, n_sectors=4)
     dims = ["territoire", "famille", "secteur"]
     res = protect(df, dimensions=dims, value="nb_etablissements", contributors="nb_unites", hierarchies=h, rules=RULES)
     assert res.stats["n_relations_non_additives"] == 0

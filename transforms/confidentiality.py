@@ -63,6 +63,7 @@ commune cells are primary) — see tests/test_confidentiality.py::test_benchmark
 from __future__ import annotations
 
 import csv
+import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -313,13 +314,14 @@ class _Chooser:
     def __init__(self, rel: Relations, values: np.ndarray, must_publish: np.ndarray):
         self.rel, self.values, self.must_publish = rel, values, must_publish
 
-    def best(self, cand: np.ndarray, hidden_count: np.ndarray) -> int:
+    def best(self, cand: np.ndarray, hidden_count: np.ndarray, extra: np.ndarray | None = None) -> int:
         rel = self.rel
         pos, owner = _segments(rel.cell_ptr, cand)
         counts = hidden_count[rel.cell_eqs[pos]]
         net_new = np.bincount(owner, weights=(counts == 0).astype(float) - (counts == 1), minlength=len(cand))
         v = self.values[cand]
-        order = np.lexsort((cand, v, net_new, rel.level[cand], v == 0, self.must_publish[cand]))
+        pinned = extra[cand] if extra is not None else np.zeros(len(cand))
+        order = np.lexsort((cand, v, net_new, pinned, rel.level[cand], v == 0, self.must_publish[cand]))
         return int(cand[order[0]])
 
 
@@ -471,6 +473,7 @@ def _combine(rel: Relations, eqs: list[int], w: dict[int, int], published: np.nd
 class _Certificates:
     support: dict[int, list[int]]  # recoverable cell -> published cells whose values recompute it
     bound: np.ndarray  # per published cell, how many published-only relations would recompute it if suppressed alone
+    derived: list[list[int]]  # those relations: combinations of equations that cancel every suppressed cell
 
 
 def _audit_mask(
@@ -482,7 +485,7 @@ def _audit_mask(
     comp_ids, comp_sizes = np.unique(label[hidden], return_counts=True)
     too_big = comp_ids[comp_sizes > max_component_cells]
     recoverable: list[int] = []
-    certs = _Certificates({}, np.zeros(rel.n_cells, np.int64)) if certificates else None
+    certs = _Certificates({}, np.zeros(rel.n_cells, np.int64), []) if certificates else None
     published = ~hidden
     if rel.n_equations:
         eq_hidden = _hidden_counts(rel, hidden)
@@ -516,7 +519,9 @@ def _audit_mask(
                     if certificates:
                         certs.support[j] = _combine(rel, comp_eqs, w, published)
             for w in left_null:
-                certs.bound[_combine(rel, comp_eqs, w, published)] += 1
+                support = _combine(rel, comp_eqs, w, published)
+                certs.bound[support] += 1
+                certs.derived.append(support)
     result = AuditResult(
         n_cells=rel.n_cells,
         n_suppressed=int(hidden.sum()),
@@ -611,6 +616,7 @@ def protect(
     rounds = 0
     n_from_audit = 0
     unfixable: set[int] = set()
+    derived: set[tuple[int, ...]] = set()
     if audit:
         while True:
             result, certs = _audit_mask(rel, hidden, max_component_cells, certificates=True)
@@ -633,15 +639,18 @@ def protect(
                 if len(free):
                     k = chooser.best(free, counts)
                 else:
-                    sup = np.array(support, dtype=np.int64)
-                    k = chooser.best(sup[certs.bound[sup] == certs.bound[sup].min()], counts)
+                    k = chooser.best(np.array(support, dtype=np.int64), counts, extra=certs.bound)
                 hidden[k] = True
                 picked.add(k)
                 counts[rel.equations_of(k)] += 1
             if not picked:
                 break
             n_from_audit += len(picked)
-            more, more_stuck = _heuristic(rel, hidden, chooser)
+            # the heuristic again, now also over the derived relations among published cells: a cell picked above
+            # that one of them pins down gets a partner there, instead of waiting for the next audit
+            derived.update(tuple(r) for r in certs.derived if len(r) > 1)
+            ext = _with_rows(rel, derived)
+            more, more_stuck = _heuristic(ext, hidden, _Chooser(ext, values, mp))
             n_from_audit += len(more)
             stuck += more_stuck
     t_audit = time.perf_counter()
@@ -672,6 +681,24 @@ def protect(
         },
     }
     return ProtectionResult(out, result, stats)
+
+
+def _with_rows(rel: Relations, rows: Iterable[Sequence[int]]) -> Relations:
+    """The relations plus extra rows (membership only: coefficients +1), for the heuristic."""
+    rows = list(rows)
+    if not rows:
+        return rel
+    lens = np.array([len(r) for r in rows], np.int64)
+    extra_cells = np.fromiter(itertools.chain.from_iterable(rows), np.int64, int(lens.sum()))
+    n_eq = rel.n_equations + len(rows)
+    eq_ptr = np.concatenate([rel.eq_ptr, rel.eq_ptr[-1] + np.cumsum(lens)])
+    eq_cells = np.concatenate([rel.eq_cells, extra_cells])
+    eq_of = np.repeat(np.arange(n_eq), np.diff(eq_ptr))
+    inv = np.argsort(eq_cells, kind="stable")
+    cell_ptr = np.zeros(rel.n_cells + 1, np.int64)
+    np.cumsum(np.bincount(eq_cells, minlength=rel.n_cells), out=cell_ptr[1:])
+    return Relations(rel.n_cells, eq_ptr, eq_cells, np.concatenate([rel.eq_coef, np.ones(len(extra_cells), np.int64)]),
+                     cell_ptr, eq_of[inv], rel.level, np.concatenate([rel.has_parent, np.zeros(len(rows), bool)]))
 
 
 def _hidden_counts(rel: Relations, hidden: np.ndarray) -> np.ndarray:
