@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -270,6 +271,7 @@ def built(tmp_path_factory):
 def test_build_outputs_writes_both_tables(built):
     result, con = built
     assert set(result.tables) >= {"out_indicateurs", "out_indicateurs_public"}
+    json.dumps(result.to_dict())  # Prefect persists it
     stats = result.stats["out_indicateurs_public"]
     assert stats["lignes"] == con.execute("SELECT count(*) FROM out_indicateurs").fetchone()[0]
     assert stats["etablissements_masques"] > 0 and stats["effectifs_masques"] > 0

@@ -4,6 +4,12 @@
 sql/out/out_cube_territoires.sql (the territorial frame), out_cube_etablissements.sql (the counted units) and
 out_indicateurs.sql (the cube), protects the cube with transforms/confidentiality.py, runs
 out_audit_perimetre.sql when that file exists, and writes every output table as Parquet.
+
+Parameters read beyond the run's (departement, millesime, annee_urssaf, annee_cog, perimetre, synthetic):
+`perimetres_cube` (list, default [perimetre]: more perimeters in the internal cube; only the run's perimeter is
+protected and public), `secret_passe_detail` (bool, default False: past years are public as territory × family
+totals only; True protects and publishes their sector detail too, at a cost of minutes per year on a real
+département), `reference_dir` (reference CSVs overriding data/reference/, for the perimeter audit).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ OPTIONAL = {
 # used only when all of it is there; otherwise the establishment's current one.
 ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR"}
 ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", **ANNUEL_SITUATION}
+
 
 def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
     """Build out_indicateurs, out_indicateurs_public (and out_audit_perimetre if its SQL exists) into out_dir."""
