@@ -449,3 +449,20 @@ def test_cli_run_reports_bad_parameters_without_traceback(data_dir, capsys):
 
     assert main(["run", "--departement", "99"]) == 2
     assert "unknown département '99'" in capsys.readouterr().err
+
+
+def test_code_version_follows_imports_even_inside_functions(tmp_path, monkeypatch):
+    pkg = tmp_path / "essfake"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "step.py").write_text("def run():\n    from essfake import helper\n    return helper.X\n", encoding="utf-8")
+    (pkg / "helper.py").write_text("X = 1\n", encoding="utf-8")
+    (pkg / "unrelated.py").write_text("Y = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(caching, "PROJECT_PACKAGES", ("essfake",))
+    assert set(caching.module_closure(["essfake.step"])) == {"essfake", "essfake.step", "essfake.helper"}
+    before = caching.code_version.__wrapped__(("essfake.step",))
+    (pkg / "unrelated.py").write_text("Y = 2\n", encoding="utf-8")
+    assert caching.code_version.__wrapped__(("essfake.step",)) == before
+    (pkg / "helper.py").write_text("X = 2\n", encoding="utf-8")
+    assert caching.code_version.__wrapped__(("essfake.step",)) != before
