@@ -363,6 +363,25 @@ def test_absent_cells_are_treated_as_known():
     assert res.audit.ok
 
 
+def test_linked_tables_with_unpublished_cells():
+    # Two linked 1-D tables sharing their grand total: rows (r1, r2, T) and columns (c1, c2, T); the inner cells
+    # are not in the table. Read as known (zeros), r1 = r1c1 + r1c2 pins r1 and nothing can protect it; read as
+    # unpublished, hiding r2 suffices: (r1, r2, r1c1, r2c1) = (t, -t, t, -t) moves no published cell.
+    df = pd.DataFrame({
+        "ligne": ["r1", "r2", "T", "T", "T"], "colonne": ["T", "T", "c1", "c2", "T"],
+        "valeur": [2.0, 10.0, 5.0, 7.0, 12.0],
+    })
+    df["unites"] = df["valeur"]
+    kw = dict(dimensions=["ligne", "colonne"], value="valeur", contributors="unites", hierarchies=TWO_BY_TWO,
+              rules=RULES)
+    linked = protect(df, absent="unpublished", **kw)
+    assert linked.cells["statut_secret"].tolist() == [FREQUENCE, SECONDAIRE, None, None, None]
+    assert linked.audit.ok and linked.stats["n_cellules_virtuelles"] == 4
+    assert audit(linked.cells, dimensions=["ligne", "colonne"], hierarchies=TWO_BY_TWO, absent="unpublished").ok
+    dense = protect(df, **kw)
+    assert not dense.audit.ok and 0 in dense.audit.recoverable  # r1 stays recoverable: reported, not hidden
+
+
 def test_territory_groups_from_a_commune_table():
     communes = pd.DataFrame({
         "code_commune": ["38001", "38002", "38003"],

@@ -163,7 +163,8 @@ class Relations:
 
     Equation e holds cells eq_cells[eq_ptr[e]:eq_ptr[e+1]] with coefficients eq_coef (+1 the total, -1 the parts);
     cell i is in equations cell_eqs[cell_ptr[i]:cell_ptr[i+1]]. level[i] = number of dimensions in which the
-    cell's code is a total. has_parent[e] is False when the total is absent from the table (then known).
+    cell's code is a total. complete[e] is True when all its cells are in the table (then it must add up).
+    Cells n_cells - n_virtual … n_cells - 1 are virtual: absent from the table, unknown, never published.
     """
 
     n_cells: int
@@ -173,7 +174,8 @@ class Relations:
     cell_ptr: np.ndarray
     cell_eqs: np.ndarray
     level: np.ndarray
-    has_parent: np.ndarray
+    complete: np.ndarray
+    n_virtual: int = 0
 
     @property
     def n_equations(self) -> int:
@@ -208,14 +210,25 @@ def _check_cells(cells: pd.DataFrame, dimensions: Sequence[str], columns: Iterab
         )
 
 
+ABSENT_MODES = ("known", "unpublished")
+
+
 def build_relations(
-    cells: pd.DataFrame, dimensions: Sequence[str], hierarchies: Mapping[str, Groups]
+    cells: pd.DataFrame, dimensions: Sequence[str], hierarchies: Mapping[str, Groups], *, absent: str = "known"
 ) -> Relations:
-    """Expand each group (parent, children) of each dimension over the other dimensions' code combinations."""
+    """Expand each group (parent, children) of each dimension over the other dimensions' code combinations.
+
+    absent="known": a cell missing from the table is known to the reader (0 if a part, published if a total) —
+    right for a dense cube, or one that leaves out empty cells. absent="unpublished": a missing cell is an unknown
+    that is never published (linked tables: commune × famille and commune × secteur without the commune × famille ×
+    secteur cells); such cells become extra, always-suppressed "virtual" cells numbered after the table's rows.
+    """
+    if absent not in ABSENT_MODES:
+        raise UserError(f"secret statistique: absent must be one of {ABSENT_MODES}, not {absent!r}")
     _check_cells(cells, dimensions, [])
     n = len(cells)
-    frames = []
-    level = np.zeros(n, dtype=np.int64)
+    frames, missing = [], []
+    parents_by_dim: dict[str, set[str]] = {}
     for d_idx, (dim, groups) in enumerate(hierarchies.items()):
         if dim not in dimensions:
             raise UserError(f"secret statistique: relations given for {dim!r}, which is not a dimension {list(dimensions)}")
@@ -238,16 +251,44 @@ def build_relations(
         if not rows:
             continue
         gm = pd.DataFrame(rows, columns=["_g", "_code", "_coef"])
+        parents_by_dim[dim] = set(gm.loc[gm["_coef"] == 1, "_code"])
         codes = cells[dim].astype(str).to_numpy()
-        level += np.isin(codes, gm.loc[gm["_coef"] == 1, "_code"].unique()).astype(np.int64)
         others = [x for x in dimensions if x != dim]
         other_key = (
             cells.groupby(others, sort=False, dropna=False).ngroup().to_numpy() if others else np.zeros(n, np.int64)
         )
         left = pd.DataFrame({"_cell": np.arange(n), "_code": codes, "_other": other_key})
         m = left.merge(gm, on="_code", how="inner")
+        if absent == "unpublished":
+            # every member of every equation instance; the ones not in the table get their full dimension codes
+            full = m[["_g", "_other"]].drop_duplicates().merge(gm, on="_g")
+            full = full.merge(m[["_g", "_other", "_code", "_cell"]], on=["_g", "_other", "_code"], how="left")
+            absent_rows = full[full["_cell"].isna()].drop(columns="_cell")
+            if len(absent_rows):
+                first = pd.Series(np.arange(n)).groupby(other_key).first()
+                ids = absent_rows.merge(
+                    pd.DataFrame({"_other": first.index, "_row": first.to_numpy()}), on="_other", how="left"
+                )
+                coords = cells[others].iloc[ids["_row"].to_numpy()].reset_index(drop=True).astype(str)
+                coords[dim] = ids["_code"].to_numpy()
+                coords["_g"], coords["_other"], coords["_coef"] = ids["_g"].to_numpy(), ids["_other"].to_numpy(), ids["_coef"].to_numpy()
+                coords["_dim"] = d_idx
+                missing.append(coords)
         m["_dim"] = d_idx
         frames.append(m[["_dim", "_g", "_other", "_cell", "_coef"]])
+    n_virtual = 0
+    if missing:
+        miss = pd.concat(missing, ignore_index=True)
+        miss["_cell"] = n + miss.groupby(list(dimensions), sort=True).ngroup().to_numpy()
+        n_virtual = int(miss["_cell"].max()) - n + 1
+        frames.append(miss[["_dim", "_g", "_other", "_cell", "_coef"]])
+        virtual_codes = miss.drop_duplicates("_cell").sort_values("_cell")
+    n_all = n + n_virtual
+    level = np.zeros(n_all, dtype=np.int64)
+    for dim, parents in parents_by_dim.items():
+        level[:n] += np.isin(cells[dim].astype(str).to_numpy(), list(parents))
+        if n_virtual:
+            level[n:] += np.isin(virtual_codes[dim].to_numpy(), list(parents))
     if frames:
         allm = pd.concat(frames, ignore_index=True)
         eq = allm.groupby(["_dim", "_g", "_other"], sort=True).ngroup().to_numpy()
@@ -260,12 +301,13 @@ def build_relations(
     n_eq = int(eq.max()) + 1 if len(eq) else 0
     eq_ptr = np.zeros(n_eq + 1, np.int64)
     np.cumsum(np.bincount(eq, minlength=n_eq), out=eq_ptr[1:])
-    has_parent = np.zeros(n_eq, bool)
-    has_parent[eq[coef == 1]] = True
+    complete = np.zeros(n_eq, bool)
+    complete[eq[coef == 1]] = True  # total present...
+    complete[eq[cell >= n]] = False  # ...and no virtual member: the values must add up
     inv = np.argsort(cell, kind="stable")
-    cell_ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(cell, minlength=n), out=cell_ptr[1:])
-    return Relations(n, eq_ptr, cell, coef, cell_ptr, eq[inv], level, has_parent)
+    cell_ptr = np.zeros(n_all + 1, np.int64)
+    np.cumsum(np.bincount(cell, minlength=n_all), out=cell_ptr[1:])
+    return Relations(n_all, eq_ptr, cell, coef, cell_ptr, eq[inv], level, complete, n_virtual)
 
 
 def relation_gaps(rel: Relations, values: np.ndarray, *, rtol: float = 1e-9) -> np.ndarray:
@@ -275,7 +317,7 @@ def relation_gaps(rel: Relations, values: np.ndarray, *, rtol: float = 1e-9) -> 
     contrib = rel.eq_coef * values[rel.eq_cells]
     sums = np.add.reduceat(contrib, rel.eq_ptr[:-1]) if len(contrib) else np.zeros(rel.n_equations)
     scale = np.add.reduceat(np.abs(contrib), rel.eq_ptr[:-1])
-    bad = (np.abs(sums) > rtol * np.maximum(scale, 1.0)) & rel.has_parent
+    bad = (np.abs(sums) > rtol * np.maximum(scale, 1.0)) & rel.complete
     return np.flatnonzero(bad)
 
 
@@ -522,9 +564,11 @@ def _audit_mask(
                 support = _combine(rel, comp_eqs, w, published)
                 certs.bound[support] += 1
                 certs.derived.append(support)
+    n_table = rel.n_cells - rel.n_virtual
+    recoverable = [j for j in recoverable if j < n_table]  # virtual cells are never published: not checked
     result = AuditResult(
-        n_cells=rel.n_cells,
-        n_suppressed=int(hidden.sum()),
+        n_cells=n_table,
+        n_suppressed=int(hidden[:n_table].sum()),
         n_recoverable=len(recoverable),
         n_components=len(comp_ids),
         largest_component=int(comp_sizes.max()) if len(comp_sizes) else 0,
@@ -541,6 +585,7 @@ def audit(
     dimensions: Sequence[str],
     hierarchies: Mapping[str, Groups],
     status_column: str = "statut_secret",
+    absent: str = "known",
     max_component_cells: int = DEFAULT_MAX_COMPONENT_CELLS,
 ) -> AuditResult:
     """Check a protected table: how many suppressed cells (status not NULL) the published ones recompute exactly.
@@ -548,8 +593,8 @@ def audit(
     For a pipeline check: `assert audit(...).ok` (no recoverable cell, every component audited).
     """
     _check_cells(cells, dimensions, [status_column])
-    rel = build_relations(cells, dimensions, hierarchies)
-    hidden = cells[status_column].notna().to_numpy()
+    rel = build_relations(cells, dimensions, hierarchies, absent=absent)
+    hidden = np.concatenate([cells[status_column].notna().to_numpy(), np.ones(rel.n_virtual, bool)])
     result, _ = _audit_mask(rel, hidden, max_component_cells)
     return result
 
@@ -576,6 +621,7 @@ def protect(
     rules: Rules | None = None,
     status_column: str = "statut_secret",
     mask_columns: Sequence[str] = (),
+    absent: str = "known",
     audit: bool = True,
     max_component_cells: int = DEFAULT_MAX_COMPONENT_CELLS,
     max_rounds: int = 1000,
@@ -586,8 +632,10 @@ def protect(
     units in the cell; `max_contributor` the largest unit's value (dominance rule; omit for counts);
     `must_publish` a boolean column of cells to keep if at all possible (a must-publish cell failing a primary
     rule is still suppressed: the law wins; one is suppressed as secondary only when no other cell can protect);
-    `hierarchies` {dimension: [(parent_code, [child_codes]), …]}. `audit=False` stops after the heuristic layer
-    (for diagnosis only: the result may leave cells recoverable).
+    `hierarchies` {dimension: [(parent_code, [child_codes]), …]}; `absent` how to read cells missing from the
+    table (see `build_relations`). `audit=False` stops after the heuristic layer (for diagnosis only: the result
+    may leave cells recoverable). `max_rounds` bounds the audit-and-fix rounds; when reached, the returned audit
+    says so (`ok` False) rather than the run hanging.
     """
     t0 = time.perf_counter()
     rules = rules or load_rules()
@@ -600,12 +648,15 @@ def protect(
         raise UserError(f"secret statistique: negative {value!r} or {contributors!r}; counts and employment are ≥ 0")
     mp = cells[must_publish].fillna(False).to_numpy(bool) if must_publish else np.zeros(len(cells), bool)
 
-    rel = build_relations(cells, dimensions, hierarchies)
+    rel = build_relations(cells, dimensions, hierarchies, absent=absent)
+    n, nv = len(cells), rel.n_virtual
+    values = np.concatenate([values, np.zeros(nv)])  # virtual cells: always suppressed, never chosen
+    mp = np.concatenate([mp, np.zeros(nv, bool)])
     gaps = relation_gaps(rel, values)
     t_rel = time.perf_counter()
 
-    status = primary_secret(values, contrib, maxc, rules)
-    hidden = np.array([s is not None for s in status], dtype=bool)
+    status = primary_secret(values[:n], contrib, maxc, rules)
+    hidden = np.concatenate([[s is not None for s in status], np.ones(nv, bool)]).astype(bool)
     primary = hidden.copy()
     chooser = _Chooser(rel, values, mp)
     added, stuck = _heuristic(rel, hidden, chooser)
@@ -655,6 +706,7 @@ def protect(
             stuck += more_stuck
     t_audit = time.perf_counter()
 
+    hidden, primary = hidden[:n], primary[:n]
     status[hidden & ~primary] = SECONDAIRE
     out = cells.copy()
     out[status_column] = pd.Series(status, index=out.index, dtype=object)
@@ -671,7 +723,8 @@ def protect(
         "n_secondaire_audit": n_from_audit,
         "tours_audit": rounds,
         "n_relations_bloquees": int(stuck),
-        "n_publication_obligatoire_supprimees": int(np.sum(mp & hidden)),
+        "n_publication_obligatoire_supprimees": int(np.sum(mp[:n] & hidden)),
+        "n_cellules_virtuelles": int(nv),
         "audit": result.to_dict() if result else None,
         "secondes": {
             "relations": round(t_rel - t0, 3),
@@ -698,7 +751,8 @@ def _with_rows(rel: Relations, rows: Iterable[Sequence[int]]) -> Relations:
     cell_ptr = np.zeros(rel.n_cells + 1, np.int64)
     np.cumsum(np.bincount(eq_cells, minlength=rel.n_cells), out=cell_ptr[1:])
     return Relations(rel.n_cells, eq_ptr, eq_cells, np.concatenate([rel.eq_coef, np.ones(len(extra_cells), np.int64)]),
-                     cell_ptr, eq_of[inv], rel.level, np.concatenate([rel.has_parent, np.zeros(len(rows), bool)]))
+                     cell_ptr, eq_of[inv], rel.level, np.concatenate([rel.complete, np.zeros(len(rows), bool)]),
+                     rel.n_virtual)
 
 
 def _hidden_counts(rel: Relations, hidden: np.ndarray) -> np.ndarray:
