@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source-dir", help="folder holding the official files (default: download from registries)")
     p.set_defaults(func=cmd_build_reference)
+
+    from reports.cli import add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 

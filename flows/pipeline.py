@@ -231,9 +231,15 @@ def run_departement(config: RunConfig, *, fetch_sources: list[str] | None = None
         manifest["metadonnees_parquet"] = provenance_metadata(params, manifest)  # what publish writes
         manifest["outputs"] = publish_task(everything.tables, params, manifest, config.warehouse_dir)
         if config.report:
-            manifest["rapport"] = report_task(manifest["outputs"]["tables"], params, config.warehouse_dir)
+            # published tables, plus the URSSAF series of the run (the evolution chart) and its communes (maps)
+            report_inputs = {**{k: everything.tables[k] for k in REPORT_RUN_TABLES if k in everything.tables},
+                             **manifest["outputs"]["tables"]}
+            manifest["rapport"] = report_task(report_inputs, params, config.warehouse_dir)
         manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}
+
+
+REPORT_RUN_TABLES = ("staging_urssaf_ess_departement", "staging_communes")
 
 
 def _tables(*steps: dict) -> dict[str, str]:
