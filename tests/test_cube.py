@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 
@@ -273,7 +274,10 @@ def test_build_outputs_writes_both_tables(built):
     assert set(result.tables) >= {"out_indicateurs", "out_indicateurs_public"}
     json.dumps(result.to_dict())  # Prefect persists it
     stats = result.stats["out_indicateurs_public"]
-    assert stats["lignes"] == con.execute("SELECT count(*) FROM out_indicateurs").fetchone()[0]
+    # every cell, except the sector and size detail of communes (published as family totals only)
+    assert stats["lignes"] == con.execute(
+        "SELECT count(*) FROM out_indicateurs WHERE niveau <> 'commune' OR (secteur = 'ensemble' "
+        "AND classe_taille = 'ensemble')").fetchone()[0]
     assert stats["etablissements_masques"] > 0 and stats["effectifs_masques"] > 0
     got = con.execute("DESCRIBE out_indicateurs_public").fetchall()
     assert [(r[0], r[1]) for r in got] == [(c.name, c.type) for c in cols.columns("out_indicateurs_public")]
@@ -285,8 +289,8 @@ def test_past_years_public_as_totals_by_default(tmp_path, data_dir):
     con = db.connect()
     db.attach_tables(con, result.tables)
     # the same cells, except the sector and size detail of past years (internal only by default)
-    expected = con.execute("SELECT count(*) FROM out_indicateurs WHERE annee = 2026 OR (secteur = 'ensemble' "
-                           "AND classe_taille = 'ensemble')").fetchone()[0]
+    expected = con.execute("SELECT count(*) FROM out_indicateurs WHERE (annee = 2026 AND niveau <> 'commune') "
+                           "OR (secteur = 'ensemble' AND classe_taille = 'ensemble')").fetchone()[0]
     assert result.stats["out_indicateurs_public"]["lignes"] == expected
     assert all(a["ok"] for a in outputs.audit_public(con).values())
 
@@ -359,10 +363,19 @@ def test_dominance_by_hand(tmp_path, data_dir):
     cell = _row(con, "commune", "38002", "ess", nomenclature_secteur="a21", secteur="Q")
     assert (cell.nb_etablissements, cell.nb_contributeurs, cell.effectif_central) == (3, 3, 123)
     public, _ = outputs.protect_cube(con, F.PARAMS, avec_territoires=True)
-    p = public[(public.niveau == "commune") & (public.code_territoire == "38002") & (public.famille == "ess")
-               & (public.secteur == "Q") & (public.annee == F.ANNEE)].iloc[0]
-    assert p.statut_secret_effectifs == "dominance" and pd.isna(p.effectif_central)
-    assert pd.isna(p.part_ess_effectif_bas) and p.statut_secret_part_effectifs == "dominance"
+    # communes are public as family totals only: the dominance shows in every wider published cell made of
+    # exactly these 3 establishments (zone d'emploi, territoire… of 38002)
+    same = con.execute(
+        "SELECT niveau, code_territoire FROM out_indicateurs WHERE famille = 'ess' AND secteur = 'Q' "
+        "AND annee = ? AND niveau <> 'commune' AND nb_contributeurs = 3 AND effectif_central = 123", [F.ANNEE]
+    ).fetchall()
+    assert same
+    for niveau, code in same:
+        p = public[(public.niveau == niveau) & (public.code_territoire == code) & (public.famille == "ess")
+                   & (public.secteur == "Q") & (public.annee == F.ANNEE)].iloc[0]
+        assert p.statut_secret_effectifs == "dominance" and pd.isna(p.effectif_central)
+        assert pd.isna(p.part_ess_effectif_bas) and p.statut_secret_part_effectifs == "dominance"
+    assert not ((public.niveau == "commune") & (public.secteur == "Q")).any()
 
 
 def test_shares_hidden_when_their_denominator_is(built):
@@ -381,19 +394,21 @@ def test_shares_hidden_when_their_denominator_is(built):
 
 
 def _independent_equations(cells: pd.DataFrame, communes: pd.DataFrame) -> list[list[tuple[int, int]]]:
-    """The cube's additive relations, written again from scratch (not with transforms.outputs.hierarchies)."""
-    idx = {tuple(r): i for i, r in enumerate(cells[["niveau", "code_territoire", "famille", "nomenclature_secteur",
-                                                    "secteur", "classe_taille"]].itertuples(index=False))}
+    """The cube's additive relations, written again from scratch (not with transforms.outputs.hierarchies).
+
+    A cell absent from the public table (commune × sector detail) is an unknown of the reader: it gets an index
+    after the table's cells (see `_hidden_with_unknowns`)."""
+    known = {tuple(r): i for i, r in enumerate(cells[["niveau", "code_territoire", "famille", "nomenclature_secteur",
+                                                      "secteur", "classe_taille"]].itertuples(index=False))}
+    idx = collections.defaultdict(lambda: len(idx))  # an absent cell gets the next free index
+    idx.update(known)
     territories = {(r.niveau, r.code_territoire) for r in cells.itertuples()}
     families = set(cells.famille)
     sectors = {(r.nomenclature_secteur, r.secteur, r.classe_taille) for r in cells.itertuples()}
     equations = []
 
     def add(total, parts):
-        eq = [(idx[total], 1)] if total in idx else []
-        eq += [(idx[p], -1) for p in parts if p in idx]
-        if total in idx or eq:
-            equations.append(eq)
+        equations.append([(idx[total], 1)] + [(idx[p], -1) for p in parts])
 
     groups = [(niveau, code, list(part.code_commune))
               for niveau, col in (("epci", "code_epci"), ("arrondissement", "code_arrondissement"),
@@ -416,6 +431,12 @@ def _independent_equations(cells: pd.DataFrame, communes: pd.DataFrame) -> list[
             if sizes:  # past years have no size classes, hence no such relation
                 add((*ter, fam, "ensemble", "ensemble", "ensemble"), sizes)
     return equations
+
+
+def _hidden_with_unknowns(hidden: np.ndarray, equations) -> np.ndarray:
+    """Suppressed cells of the table, then every cell absent from it (never published)."""
+    n_all = 1 + max(c for eq in equations for c, _ in eq)
+    return np.concatenate([hidden, np.ones(max(n_all - len(hidden), 0), dtype=bool)])
 
 
 def _recoverable(n_cells: int, equations, hidden: np.ndarray) -> list[int]:
@@ -456,18 +477,22 @@ def test_no_suppressed_value_can_be_recomputed(built, status):
         # the confidentiality module's exact audit, on the relations the step uses …
         coded = outputs._cell_codes(cells)
         rel = outputs.hierarchies(coded, communes, avec_territoires=True)
-        assert conf.audit(coded, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status).ok
+        assert conf.audit(coded, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status,
+                          **outputs.PUBLIC_READING).ok
         # … and an independent rank test on relations written again here
         equations = _independent_equations(cells, communes)
-        assert _recoverable(len(cells), equations, hidden) == []
+        n = len(cells)
+        assert [c for c in _recoverable(n, equations, _hidden_with_unknowns(hidden, equations)) if c < n] == []
         # the check does detect a leak: publish the other cells of one equation of a primary cell
-        j = int(np.flatnonzero(cells[status].isin(["frequence", "dominance"]).to_numpy())[0])
-        eq = next(e for e in equations if j in {c for c, _ in e} and len(e) > 1)
+        primary = np.flatnonzero(cells[status].isin(["frequence", "dominance"]).to_numpy())
+        j, eq = next((int(j), e) for j in primary for e in equations
+                     if int(j) in {c for c, _ in e} and len(e) > 1 and all(c < n for c, _ in e))
         leaky = hidden.copy()
         leaky[[c for c, _ in eq if c != j]] = False
-        assert j in _recoverable(len(cells), equations, leaky)
+        assert j in _recoverable(n, equations, _hidden_with_unknowns(leaky, equations))
         leaky_cells = coded.assign(**{status: np.where(leaky, cells[status], None)})
-        assert not conf.audit(leaky_cells, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status).ok
+        assert not conf.audit(leaky_cells, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status,
+                              **outputs.PUBLIC_READING).ok
 
 
 def test_audit_public_helper(built):

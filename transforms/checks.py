@@ -151,7 +151,7 @@ def compare(current: dict, previous: dict | None, threshold: float = MOVE_THRESH
 def check(tables: dict[str, str], params: dict) -> dict:
     """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able)."""
     from transforms.columns import TABLES
-    from transforms.confidentiality import audit_public_table
+    from transforms.outputs import audit_public
 
     con = db.connect()
     try:
@@ -159,7 +159,7 @@ def check(tables: dict[str, str], params: dict) -> dict:
         frames = {t: con.execute(f"SELECT * FROM {db.identifier(t)}").df() for t in TABLES if t in tables}
         expectations = validate_frames(frames)
         gaps = reconciliation_gaps(con) if "out_indicateurs" in tables else []
-        recoverable = audit_public_table(con) if "out_indicateurs_public" in tables else None
+        audit = audit_public(con) if {"out_indicateurs_public", "out_cube_communes"} <= tables.keys() else {}
         figures = headline(con, params) if "out_indicateurs" in tables else {}
     finally:
         con.close()
@@ -167,7 +167,11 @@ def check(tables: dict[str, str], params: dict) -> dict:
     for move in moves:
         log.warning("large move since run %s: %s %s → %s", move["run_precedent"], move["indicateur"],
                     move["avant"], move["apres"])
+    recoverable = sum(a["n_recoverable"] for a in audit.values())
+    unaudited = sum(a["n_unaudited"] for a in audit.values())
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
+              "audit_secret": {k: {x: a[x] for x in ("n_suppressed", "n_recoverable", "n_unaudited", "ok")}
+                               for k, a in audit.items()},
               "headline": figures, "variations": moves}
     failed = {t: s["echecs"] for t, s in expectations.items() if s["echecs"]}
     problems = []
@@ -177,6 +181,8 @@ def check(tables: dict[str, str], params: dict) -> dict:
         problems.append(f"the cube does not reconcile (communes vs département): {gaps[:3]}")
     if recoverable:
         problems.append(f"{recoverable} suppressed cells of the public cube can be recomputed from its margins")
+    if unaudited:
+        problems.append(f"{unaudited} suppressed cells of the public cube could not be audited")
     if problems:
         raise CheckError("checks failed — nothing was published:\n- " + "\n- ".join(problems))
     return report

@@ -249,6 +249,11 @@ SHARE_COUNT = ["part_ess_etablissements_employeurs"]
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
 
 
+# How the public table is read by an attacker: cells absent from it (commune × sector detail) are unknowns that are
+# never published; the audit covers the whole linked system, virtual cells included (≈ 120 000 for Isère, ~1 s).
+PUBLIC_READING = {"absent": "unpublished", "max_component_cells": 2_000_000}
+
+
 def _cell_codes(cube: pd.DataFrame) -> pd.DataFrame:
     """Add the three dimension codes of the confidentiality tables to cube rows."""
     df = cube.copy()
@@ -296,7 +301,7 @@ def _protect_slice(cells: pd.DataFrame, rel: dict, rules, employment: bool) -> t
     counts = conf.protect(
         cells, dimensions=DIMENSIONS, value="nb_etablissements", contributors="nb_etablissements",
         hierarchies=rel, must_publish="publication_prioritaire", rules=rules,
-        status_column="statut_secret_etablissements", mask_columns=COUNT_MASKED,
+        status_column="statut_secret_etablissements", mask_columns=COUNT_MASKED, **PUBLIC_READING,
     )
     _check_protection(counts, "nb_etablissements")
     stats["etablissements"] = counts.stats
@@ -305,7 +310,7 @@ def _protect_slice(cells: pd.DataFrame, rel: dict, rules, employment: bool) -> t
         emp = conf.protect(
             out, dimensions=DIMENSIONS, value="effectif_central", contributors="nb_contributeurs",
             max_contributor="effectif_max_unite_legale", hierarchies=rel, must_publish="publication_prioritaire",
-            rules=rules, status_column="statut_secret_effectifs", mask_columns=EMPLOYMENT_MASKED,
+            rules=rules, status_column="statut_secret_effectifs", mask_columns=EMPLOYMENT_MASKED, **PUBLIC_READING,
         )
         _check_protection(emp, "effectif_central")
         stats["effectifs"] = emp.stats
@@ -355,10 +360,14 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     parts, stats = [], {}
     detail_passe = bool(params.get("secret_passe_detail", False))
     for year, cells in _cell_codes(cube).groupby("annee", sort=True):
+        # Communes are published as family totals only: commune × sector / size cells are mostly below the
+        # frequency threshold, and protecting them would hide most of the table. They stay in the internal cube
+        # and enter the protection as unknowns (PUBLIC_READING), so that sector detail of EPCI, territoires…
+        # cannot be subtracted down to a commune.
+        cells = cells[(cells["niveau"] != "commune") | (cells["cellule_secteur"] == "ensemble")]
         if int(year) != annee and not detail_passe:
             # Past years go public as territory × family totals only: their sector detail stays in the internal
-            # cube. Auditing ~14 more full slices costs minutes each on a real département (see the report of
-            # the confidentiality step); params["secret_passe_detail"] = True protects and publishes them all.
+            # cube (params["secret_passe_detail"] = True protects and publishes them all).
             cells = cells[cells["cellule_secteur"] == "ensemble"]
         cells = cells.reset_index(drop=True)
         rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
@@ -400,6 +409,6 @@ def audit_public(con, *, avec_territoires: bool | None = None) -> dict[str, Any]
         cells = cells.reset_index(drop=True)
         rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
         for status in ("statut_secret_etablissements", "statut_secret_effectifs"):
-            a = conf.audit(cells, dimensions=DIMENSIONS, hierarchies=rel, status_column=status)
+            a = conf.audit(cells, dimensions=DIMENSIONS, hierarchies=rel, status_column=status, **PUBLIC_READING)
             result[f"{int(year)}/{perimetre}/{status}"] = a.to_dict()
     return result

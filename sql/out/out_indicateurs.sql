@@ -123,14 +123,16 @@ SELECT
     a.famille, a.nomenclature_secteur, a.secteur, l.libelle_secteur, a.classe_taille, a.annee, a.perimetre,
     a.nb_etablissements, a.nb_etablissements_employeurs,
     a.effectif_bas, a.effectif_central, a.effectif_haut,
+    -- Shares are rounded to 10 decimals: sums of calibrated (floating-point) values can exceed their total by a
+    -- rounding error (1.0000000000000002).
     a.nb_etablissements_employeurs / nullif(a.ens_employeurs, 0) AS part_ess_etablissements_employeurs,
     -- Range of a share x / (x + y) with x (this row) and y (the rest of the economy) both uncertain: the share
     -- grows with x and falls with y, so its low end is x_bas / (x_bas + y_haut) and its high end
     -- x_haut / (x_haut + y_bas), the rest being y = ensemble − row for each bound (sums are additive).
-    a.effectif_bas / nullif(a.effectif_bas + greatest(a.ens_haut - a.effectif_haut, 0), 0)
+    round(a.effectif_bas / nullif(a.effectif_bas + greatest(a.ens_haut - a.effectif_haut, 0), 0), 10)
         AS part_ess_effectif_bas,
-    a.effectif_central / nullif(a.ens_central, 0) AS part_ess_effectif_central,
-    a.effectif_haut / nullif(a.effectif_haut + greatest(a.ens_bas - a.effectif_bas, 0), 0)
+    round(a.effectif_central / nullif(a.ens_central, 0), 10) AS part_ess_effectif_central,
+    round(a.effectif_haut / nullif(a.effectif_haut + greatest(a.ens_bas - a.effectif_bas, 0), 0), 10)
         AS part_ess_effectif_haut,
     a.nb_etablissements * 1000.0 / nullif(t.population, 0) AS etablissements_pour_1000_hab,
     a.effectif_central * 1000.0 / nullif(t.population, 0) AS effectif_pour_1000_hab,
