@@ -152,7 +152,7 @@ class RunResult:
                     f"  {source} {Path(f['file']).name}: read {f['rows_read']}, staged {f['rows_staged']}, "
                     f"rejected {f['rows_rejected_total']}, out of scope {f['rows_out_of_scope']}"
                 )
-        for key, value in m.get("headline", {}).items():
+        for key, value in (m.get("checks") or {}).get("headline", {}).items():
             lines.append(f"  {key}: {value}")
         if m.get("outputs"):
             lines.append(f"  outputs: {m['outputs'].get('warehouse')}")
