@@ -99,6 +99,90 @@ CORE_ETABLISSEMENTS = [
            unit="salariés", minimum=0),
     Column("denomination", "VARCHAR", "Dénomination (interne ; NULL si diffusion partielle)", internal=True),
     Column("enseigne", "VARCHAR", "Enseigne (interne ; NULL si diffusion partielle)", internal=True),
+    Column("motif_placement", "VARCHAR", "Pourquoi la commune n'a pas pu être rattachée au COG du millésime "
+           "(commune_absente, commune_inconnue, hors_departement ; passage_ambigu : rattachée malgré tout)"),
+    Column("categorie_juridique_connue", "BOOLEAN", "La catégorie juridique figure dans la liste INSEE"),
+    Column("perimetre", "VARCHAR", "Périmètre nommé de la ligne (celui du run)"),
+    Column("dans_perimetre", "BOOLEAN", "Dans le périmètre du run"),
+    Column("caractere_employeur", "VARCHAR", "Caractère employeur déclaré dans SIRENE", values=("O", "N")),
+    Column("tranche_connue", "BOOLEAN", "La tranche d'effectifs figure dans data/reference/tranches_effectifs.csv"),
+    Column("champ_urssaf", "BOOLEAN", "Dans le champ URSSAF (secteur privé, régime général, hors agriculture)"),
+    Column("motif_hors_champ_urssaf", "VARCHAR", "Règle de data/reference/champ_urssaf.csv qui l'exclut du champ"),
+    Column("groupe_calibration", "VARCHAR", "Groupe de calage de l'effectif central (famille ou reste_economie)"),
+    Column("statut_calibration", "VARCHAR", "Résultat du calage pour l'établissement (calibre, borne, non_calibre…)"),
+]
+
+CORE_CALIBRATION = [
+    Column("perimetre", "VARCHAR", "Périmètre nommé", nullable=False, key=True),
+    Column("famille", "VARCHAR", "Famille de l'ESS, hors_ess, hors_champ_urssaf ou ensemble", nullable=False,
+           key=True),
+    Column("groupe_calibration", "VARCHAR", "Groupe de calage (NULL pour les lignes de synthèse)"),
+    Column("annee_cible", "INTEGER", "Année URSSAF de la cible", unit="année"),
+    Column("choix_annee", "VARCHAR", "Comment l'année de la cible a été choisie"),
+    Column("annee_effectifs_modale", "INTEGER", "Année des tranches d'effectifs la plus fréquente", unit="année"),
+    Column("annees_effectifs", "VARCHAR", "Répartition des années des tranches utilisées"),
+    Column("source_cible", "VARCHAR", "Table URSSAF de la cible"),
+    Column("cible_urssaf", "DOUBLE", "Effectif salarié publié par l'URSSAF pour le groupe", unit="salariés",
+           minimum=0),
+    Column("cible_groupe", "DOUBLE", "Cible effectivement visée pour le groupe", unit="salariés", minimum=0),
+    Column("nb_etablissements", "BIGINT", "Établissements du groupe", unit="établissements", minimum=0),
+    Column("nb_etablissements_employeurs", "BIGINT", "Établissements employeurs du groupe", unit="établissements",
+           minimum=0),
+    Column("total_bas", "DOUBLE", "Somme des bornes basses des tranches", unit="salariés", minimum=0),
+    Column("total_brut", "DOUBLE", "Somme des valeurs centrales avant calage", unit="salariés", minimum=0),
+    Column("total_haut", "DOUBLE", "Somme des bornes hautes des tranches", unit="salariés", minimum=0),
+    Column("facteur", "DOUBLE", "Facteur de calage (cible / total brut) avant bornage", unit="ratio"),
+    Column("total_calibre", "DOUBLE", "Somme des valeurs centrales après calage et bornage", unit="salariés",
+           minimum=0),
+    Column("facteur_global", "DOUBLE", "Total calibré / total brut", unit="ratio"),
+    Column("ecart_brut_cible", "DOUBLE", "Écart relatif entre le total brut et la cible", unit="ratio"),
+    Column("nb_borne_basse", "BIGINT", "Établissements ramenés à la borne basse de leur tranche", minimum=0),
+    Column("nb_borne_haute", "BIGINT", "Établissements ramenés à la borne haute de leur tranche", minimum=0),
+    Column("iterations", "INTEGER", "Itérations de redistribution après bornage", minimum=0),
+    Column("statut", "VARCHAR", "calibre, cible_inatteignable, non_calibre…"),
+]
+
+CORE_ECART_URSSAF = [
+    Column("annee", "INTEGER", "Année comparée (celle du calage)", unit="année", key=True),
+    Column("niveau", "VARCHAR", "Niveau géographique", key=True),
+    Column("code_territoire", "VARCHAR", "Code du territoire", key=True),
+    Column("nb_etablissements_sirene", "BIGINT", "Établissements actifs du champ URSSAF selon SIRENE",
+           unit="établissements", minimum=0),
+    Column("nb_etablissements_employeurs_sirene", "BIGINT", "Établissements employeurs du champ selon SIRENE",
+           unit="établissements", minimum=0),
+    Column("nb_etablissements_urssaf", "DOUBLE", "Établissements employeurs selon l'URSSAF (commune × APE)",
+           unit="établissements", minimum=0),
+    Column("effectif_bas", "DOUBLE", "Effectif SIRENE, borne basse", unit="salariés", minimum=0),
+    Column("effectif_central_brut", "DOUBLE", "Effectif SIRENE central avant calage", unit="salariés", minimum=0),
+    Column("effectif_haut", "DOUBLE", "Effectif SIRENE, borne haute", unit="salariés", minimum=0),
+    Column("effectif_central", "DOUBLE", "Effectif SIRENE central calé", unit="salariés", minimum=0),
+    Column("effectif_urssaf", "DOUBLE", "Effectif salarié selon l'URSSAF (commune × APE)", unit="salariés",
+           minimum=0),
+    Column("ecart_central_brut", "DOUBLE", "Écart relatif SIRENE brut / URSSAF", unit="ratio"),
+    Column("ecart_central", "DOUBLE", "Écart relatif SIRENE calé / URSSAF", unit="ratio"),
+    Column("urssaf_dans_fourchette", "BOOLEAN", "L'effectif URSSAF est dans la fourchette SIRENE [bas, haut]"),
+]
+
+OUT_AUDIT_PERIMETRE = [
+    Column("rubrique", "VARCHAR", "categorie_juridique, categorie_juridique_inconnue, exclusion_naf, activite "
+           "(nomenclature utilisée) ou recouvrement (comparaison des périmètres)", nullable=False, key=True),
+    Column("code", "VARCHAR", "Catégorie juridique, règle d'exclusion, nomenclature ou paire de périmètres",
+           key=True),
+    Column("libelle", "VARCHAR", "Libellé du code"),
+    Column("famille", "VARCHAR", "Famille de l'ESS associée"),
+    Column("nomenclature", "VARCHAR", "Nomenclature d'activité de la règle (NAFRev2, NAF2025)"),
+    Column("perimetre", "VARCHAR", "Périmètre concerné", key=True),
+    Column("confiance", "VARCHAR", "Confiance dans le rattachement (haute, moyenne, faible)"),
+    Column("inclus_par_defaut", "BOOLEAN", "La catégorie est dans le périmètre par défaut"),
+    Column("regle_active", "BOOLEAN", "La règle d'exclusion est active"),
+    Column("nb_unites_legales", "BIGINT", "Unités légales actives que la ligne fait entrer (ou concerne)",
+           unit="unités légales", minimum=0),
+    Column("nb_etablissements", "BIGINT", "Établissements actifs que la ligne fait entrer (ou concerne)",
+           unit="établissements", minimum=0),
+    Column("nb_unites_legales_hors", "BIGINT", "Unités légales actives que la ligne fait sortir",
+           unit="unités légales", minimum=0),
+    Column("nb_etablissements_hors", "BIGINT", "Établissements actifs que la ligne fait sortir",
+           unit="établissements", minimum=0),
 ]
 
 # --- the indicator cube -------------------------------------------------------------------------------------------
@@ -211,9 +295,50 @@ OUT_INDICATEURS_PUBLIC = ([c for c in OUT_INDICATEURS if not c.internal and c no
 
 TABLES: dict[str, list[Column]] = {
     "core_etablissements": CORE_ETABLISSEMENTS,
+    "core_calibration": CORE_CALIBRATION,
+    "core_ecart_urssaf": CORE_ECART_URSSAF,
+    "out_audit_perimetre": OUT_AUDIT_PERIMETRE,
     "out_indicateurs": OUT_INDICATEURS,
     "out_indicateurs_public": OUT_INDICATEURS_PUBLIC,
 }
+
+TABLE_DOCS = {
+    "core_etablissements": "Un établissement du département par ligne (stock courant, actifs et fermés) : "
+                           "famille de l'ESS, périmètres, activité, territoires, fourchette d'effectif salarié.",
+    "core_calibration": "Calage des effectifs centraux sur les effectifs URSSAF, par famille de l'ESS : cible, "
+                        "totaux bas / brut / haut, facteur, établissements aux bornes.",
+    "core_ecart_urssaf": "Écart entre l'effectif estimé depuis SIRENE et l'effectif URSSAF (commune × APE), "
+                         "par territoire.",
+    "out_audit_perimetre": "Audit du périmètre : ce que chaque catégorie juridique et chaque règle d'exclusion "
+                           "fait entrer ou sortir, et le recouvrement des périmètres nommés.",
+    "out_indicateurs": "Cube des indicateurs (interne, non protégé) : territoire × famille × secteur ou taille "
+                       "× année × périmètre.",
+    "out_indicateurs_public": "Cube des indicateurs publiable : secret statistique appliqué (fréquence, "
+                              "dominance, secret secondaire) ; les communes n'y figurent qu'en totaux par famille.",
+}
+# Columns added by the warehouse's partition folders (hive partitioning), for the dictionary and the catalog.
+PARTITIONS = [
+    Column("departement", "VARCHAR", "Département du run (dossier de partition)"),
+    Column("millesime", "VARCHAR", "Millésime SIRENE du run, AAAA-MM (dossier de partition)"),
+]
+
+
+def describe_table(table: str) -> tuple[str, dict[str, str]]:
+    """The table's French description and, per column, 'description [unité] (contrainte)' for COMMENTs."""
+    docs = {}
+    for c in columns(table) + PARTITIONS:
+        text = c.description + (f" [{c.unit}]" if c.unit else "")
+        docs[c.name] = text + (f" ({c.constraint})" if c.constraint else "")
+    return TABLE_DOCS.get(table, table), docs
+
+
+def dictionary_rows() -> list[dict[str, str]]:
+    """One row per column of every described table: the data dictionary."""
+    return [
+        {"table": table, "colonne": c.name, "type": c.type, "unite": c.unit or "", "description": c.description,
+         "contrainte": c.constraint}
+        for table in TABLES for c in columns(table)
+    ]
 
 
 def columns(table: str) -> list[Column]:

@@ -100,6 +100,7 @@ def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Pat
             con.close()
         with swapped_in(prepared, tx / "old"):
             catalog = build_catalog(warehouse)
+            write_dictionary(warehouse)
     return {"warehouse": str(warehouse), "tables": written, "catalog": str(catalog)}
 
 
@@ -213,13 +214,46 @@ def _table_docs(table: str) -> tuple[str, dict[str, str]]:
     """(table description, {column: description}) from transforms/columns.py, the one definition of columns."""
     from transforms import columns as cols
 
-    if hasattr(cols, "describe_table"):
-        return cols.describe_table(table)
     try:
-        described = cols.columns(table)
+        return cols.describe_table(table)
     except KeyError:
         return table, {}
-    return table, {c.name: c.description for c in described}
+
+
+DICTIONARY = "dictionnaire_donnees"
+
+
+def write_dictionary(warehouse: Path) -> list[Path]:
+    """The data dictionary (every column: table, type, unit, French description, constraint), as CSV and Markdown,
+    generated from transforms/columns.py."""
+    import csv
+    import io
+
+    from transforms import columns as cols
+
+    rows = cols.dictionary_rows()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    lines = ["# Dictionnaire des données", "",
+             "Généré depuis `transforms/columns.py` (ne pas modifier à la main). Les vues du catalogue `ess.duckdb` "
+             "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", ""]
+    for table in cols.TABLES:
+        access = PUBLISHED.get(table, "interne")
+        lines += [f"## {table} ({access})", "", cols.TABLE_DOCS.get(table, ""), "",
+                  "| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
+        lines += [f"| {r['colonne']} | {r['type']} | {r['unite']} | {r['description']} | {r['contrainte']} |"
+                  for r in rows if r["table"] == table]
+        lines.append("")
+    written = []
+    for suffix, text in ((".csv", buffer.getvalue()), (".md", "\n".join(lines))):
+        path = Path(warehouse) / f"{DICTIONARY}{suffix}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written
 
 
 def _literal(text: str) -> str:
