@@ -158,8 +158,8 @@ CORE_ECART_URSSAF = [
     Column("effectif_central", "DOUBLE", "Effectif SIRENE central calé", unit="salariés", minimum=0),
     Column("effectif_urssaf", "DOUBLE", "Effectif salarié selon l'URSSAF (commune × APE)", unit="salariés",
            minimum=0),
-    Column("ecart_central_brut", "DOUBLE", "Écart relatif SIRENE brut / URSSAF", unit="ratio"),
-    Column("ecart_central", "DOUBLE", "Écart relatif SIRENE calé / URSSAF", unit="ratio"),
+    Column("ecart_central_brut", "DOUBLE", "Écart effectif SIRENE central brut − effectif URSSAF", unit="salariés"),
+    Column("ecart_central", "DOUBLE", "Écart effectif SIRENE central calé − effectif URSSAF", unit="salariés"),
     Column("urssaf_dans_fourchette", "BOOLEAN", "L'effectif URSSAF est dans la fourchette SIRENE [bas, haut]"),
 ]
 
