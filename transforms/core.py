@@ -47,10 +47,10 @@ OPTIONAL: dict[str, dict[str, str]] = {
 }
 
 # Built in this order; the two Python-made tables (core_effectifs_calibres, core_calibration) come after _prep.
-STAGES_BEFORE_CALIBRATION = ("core_situations", "core_etablissements_prep", "core_cibles_urssaf")
+STAGES_BEFORE_CALIBRATION = ("core_communes", "core_situations", "core_etablissements_prep", "core_cibles_urssaf")
 STAGES_AFTER_CALIBRATION = ("core_etablissements", "core_etablissements_annuel", "core_ecart_urssaf")
-OUTPUTS = ("core_etablissements", "core_etablissements_annuel", "core_calibration", "core_ecart_urssaf",
-           "core_cibles_urssaf")
+OUTPUTS = ("core_communes", "core_etablissements", "core_etablissements_annuel", "core_calibration",
+           "core_ecart_urssaf", "core_cibles_urssaf")
 
 
 def attach_inputs(con, tables: dict[str, Path]) -> list[str]:

@@ -52,7 +52,8 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         raise UserError(f"build_outputs needs the tables {missing}; given {sorted(tables)}")
     con = db.connect()
     try:
-        db.attach_tables(con, {k: v for k, v in tables.items() if k in REQUIRED or k in OPTIONAL})
+        db.attach_tables(con, {k: v for k, v in tables.items()
+                               if k in REQUIRED or k in OPTIONAL or k == "core_communes"})
         stats: dict[str, Any] = {}
         avec_territoires = "staging_territoires" in tables
         cube_params = build_cube(con, params, has_territoires=avec_territoires)
@@ -198,6 +199,8 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     The input tables must already be views of `con`. Returns the SQL parameters used.
     """
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "core_communes" not in present:  # the core step's communes (zone d'emploi filled in), else the staged ones
+        con.execute("CREATE VIEW core_communes AS SELECT * FROM staging_communes")
     perimetres = list(params.get("perimetres_cube") or [params["perimetre"]])
     annuel = _columns_of(con, "core_etablissements_annuel") if "core_etablissements_annuel" in present else set()
     # Past employer counts only when the yearly table carries the employer flag; the year's own family, sector

@@ -53,9 +53,9 @@ communes_ape AS (
            coalesce(c.code_departement, cp.code_departement) AS code_departement,
            left(replace(u.code_ape, '.', ''), 2) AS division
     FROM staging_urssaf_commune_ape AS u
-    LEFT JOIN staging_communes AS c ON c.code_commune = u.code_commune
+    LEFT JOIN core_communes AS c ON c.code_commune = u.code_commune
     LEFT JOIN passage AS p ON c.code_commune IS NULL AND p.ancien_code = u.code_commune
-    LEFT JOIN staging_communes AS cp ON cp.code_commune = p.code_commune
+    LEFT JOIN core_communes AS cp ON cp.code_commune = p.code_commune
 ),
 
 ensemble AS (

@@ -14,9 +14,9 @@ urssaf AS (
            coalesce(c.code_departement, cp.code_departement) AS code_departement,
            u.effectifs_salaries, u.nb_etablissements
     FROM staging_urssaf_commune_ape AS u
-    LEFT JOIN staging_communes AS c ON c.code_commune = u.code_commune
+    LEFT JOIN core_communes AS c ON c.code_commune = u.code_commune
     LEFT JOIN passage AS p ON c.code_commune IS NULL AND p.ancien_code = u.code_commune
-    LEFT JOIN staging_communes AS cp ON cp.code_commune = p.code_commune
+    LEFT JOIN core_communes AS cp ON cp.code_commune = p.code_commune
     WHERE u.annee = $annee_calage
       AND left(replace(u.code_ape, '.', ''), 2) NOT IN (SELECT code FROM ref_champ_urssaf WHERE critere = 'naf_division')
 ),

@@ -43,9 +43,9 @@ placement AS (
            coalesce(direct.code_departement, nouvelle.code_departement) AS departement_commune,
            p.nb_communes
     FROM etablissements AS e
-    LEFT JOIN staging_communes AS direct ON direct.code_commune = e.code_source
+    LEFT JOIN core_communes AS direct ON direct.code_commune = e.code_source
     LEFT JOIN passage AS p ON direct.code_commune IS NULL AND p.ancien_code = e.code_source
-    LEFT JOIN staging_communes AS nouvelle ON nouvelle.code_commune = p.code_commune
+    LEFT JOIN core_communes AS nouvelle ON nouvelle.code_commune = p.code_commune
 ),
 
 placement_motive AS (
@@ -64,7 +64,7 @@ territoires AS (
            c.code_commune, c.siren_epci AS code_epci, c.code_arrondissement, c.code_zone_emploi,
            t.code_territoire
     FROM placement_motive AS pm
-    LEFT JOIN staging_communes AS c
+    LEFT JOIN core_communes AS c
       ON c.code_commune = pm.code_commune_cog
      AND coalesce(pm.motif_placement, 'passage_ambigu') = 'passage_ambigu'
     LEFT JOIN staging_territoires AS t ON t.code_commune = c.code_commune

@@ -10,7 +10,7 @@ WITH frame AS (
         coalesce(c.code_arrondissement, 'non_renseigne') AS code_arrondissement,
         coalesce(c.code_zone_emploi, 'non_renseigne') AS code_zone_emploi,
         coalesce(t.code_territoire, 'non_renseigne') AS code_territoire
-    FROM staging_communes AS c
+    FROM core_communes AS c
     LEFT JOIN staging_territoires AS t USING (code_commune)
     WHERE c.code_departement = $departement
 )

@@ -16,7 +16,7 @@ WITH communes AS (
         coalesce(t.code_territoire, 'non_renseigne') AS code_territoire,
         t.nom_territoire,
         c.population
-    FROM staging_communes AS c
+    FROM core_communes AS c
     LEFT JOIN staging_territoires AS t USING (code_commune)
     WHERE c.code_departement = $departement
 ),
