@@ -118,3 +118,30 @@ def test_duplicate_siret_in_staging_stops_the_run(tmp_path):
     tables = write_fixture(tmp_path / "staging", etablissements=ETABLISSEMENTS + ETABLISSEMENTS[:1])
     with pytest.raises(UserError, match=r"1 duplicate siret value\(s\), e.g. \['00000000100001'\]"):
         build_core(tables, PARAMS, tmp_path / "out")
+
+
+def test_zone_emploi_comes_from_urssaf_when_the_cog_has_none(tmp_path):
+    from transforms.core import run_core
+
+    tables = write_fixture(tmp_path / "staging")
+    con = db.connect()
+    # the committed COG reference has no zone d'emploi; URSSAF's commune × APE table gives 38185 two rows in 8405
+    # and one in 8499: the most frequent wins
+    for name, sql in {
+        "staging_communes": "SELECT * REPLACE (NULL::VARCHAR AS code_zone_emploi) FROM read_parquet(?)",
+        "staging_urssaf_commune_ape": "SELECT * REPLACE (CASE WHEN code_commune = '38185' THEN "
+                                      "(CASE WHEN row_number() OVER (ORDER BY code_ape) = 1 THEN '8499' ELSE '8405' "
+                                      "END) END AS code_zone_emploi) FROM read_parquet(?)",
+    }.items():
+        frame = con.execute(sql, [str(tables[name])]).df()
+        frame.to_parquet(tables[name], index=False)
+    n_38185 = con.execute("SELECT count(*) FROM read_parquet(?) WHERE code_commune = '38185'",
+                          [str(tables["staging_urssaf_commune_ape"])]).fetchall()[0][0]
+    assert n_38185 >= 3, "the fixture needs three URSSAF rows in 38185 for this test"
+    run_core(con, tables, PARAMS)
+    zones = by_siret(con, "SELECT siret, code_zone_emploi FROM core_etablissements")
+    assert zones[S(1)] == "8405"
+    assert con.execute("SELECT code_zone_emploi FROM core_communes WHERE code_commune = '38185'").fetchall() == [
+        ("8405",)]
+    # a commune URSSAF does not know keeps no zone (the cube files it under 'non_renseigne')
+    assert zones[S(2)] is None
