@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ess.errors import UserError
+
 DATA_GOUV_STABLE = "https://www.data.gouv.fr/datasets/r/{resource_id}"
+# INSEE codes of the départements: 01…95 (no 20 since 1976: Corsica is 2A/2B) and the overseas 971…976.
+DEPARTEMENT = re.compile(r"^(0[1-9]|1[0-9]|2[1-9AB]|[3-8][0-9]|9[0-5]|97[1-6])$")
+
+
+def normalise_departement(departement: str) -> str:
+    """'2a' -> '2A', '1' -> '01'; anything that is not a département code is a UserError."""
+    code = str(departement).strip().upper()
+    if len(code) == 1 and code.isdigit():
+        code = "0" + code
+    if not DEPARTEMENT.match(code):
+        raise UserError(
+            f"unknown département {departement!r}: not a département code — use 01…95, 2A or 2B for Corsica "
+            "(not 20), or 971…976 overseas"
+        )
+    return code
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from ess.accounting import FileStats
 from ess.db import REJECTS_TABLE, build_staging_table, ensure_rejects_table
 from ess.errors import InputFileError, UserError
+from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import (
     CODE_WIDTHS,
@@ -63,7 +64,6 @@ _UNZIP_EXIT_PIPE = 4
 
 # Département codes: metropolitan 01–95 with Corsica as 2A/2B (never 20), overseas 971–978 (three characters:
 # a commune 97209 is in 972, not in 971 — the prefix test below relies on the full code).
-_DEPARTEMENT = re.compile(r"^(0[1-9]|1[0-9]|2[1-9AB]|[3-8][0-9]|9[0-5]|97[1-8])$")
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,6 @@ _STEPS = (
 )
 
 
-def normalise_departement(departement: str) -> str:
-    code = str(departement).strip().upper()
-    if not _DEPARTEMENT.match(code):
-        raise UserError(
-            f"département {departement!r} is not a département code: use 01…95, 2A or 2B for Corsica (not 20), "
-            "or 971…978 overseas"
-        )
-    return code
 
 
 def find_stock(snapshot_dir: Path, key: str) -> Path:

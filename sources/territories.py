@@ -36,7 +36,7 @@ from ess import db
 from ess.accounting import FileStats
 from ess.errors import InputFileError, UserError
 from ess.paths import REFERENCE_DIR
-from sources.base import Source, SourceFile
+from sources.base import Source, SourceFile, normalise_departement
 
 COG_PAGE = "https://www.insee.fr/fr/information/2560452"
 SOURCE = Source(
@@ -72,7 +72,6 @@ SOURCE = Source(
 )
 
 COMMUNE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-DEPARTEMENT = re.compile(r"^(\d{2}|2[AB]|97[1-6])$")
 STAGING_TABLES = ("staging_communes", "staging_communes_passage", "staging_epci", "staging_territoires")
 # Raw temp tables and their columns (besides fichier, ligne).
 RAW_COLUMNS = {
@@ -96,13 +95,6 @@ TABLE_KEYS = {"staging_communes": "code_commune", "staging_communes_passage": "a
               "staging_epci": "siren_epci", "staging_territoires": "code_commune"}
 
 
-def normalise_departement(departement: str) -> str:
-    code = str(departement).strip().upper()
-    if code.isdigit() and len(code) == 1:
-        code = code.zfill(2)
-    if not DEPARTEMENT.match(code) or code == "20":
-        raise UserError(f"département {departement!r} is not a département code: use 01…95, 2A, 2B or 971…976")
-    return code
 
 
 # ---------------------------------------------------------------------------------------------------------------

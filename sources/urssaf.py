@@ -31,7 +31,7 @@ from ess import db
 from ess.accounting import FileStats, ReconciliationError
 from ess.errors import InputFileError, UserError
 from ess.paths import REFERENCE_DIR
-from sources.base import Source, SourceFile
+from sources.base import Source, SourceFile, normalise_departement
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,6 @@ _ESS_REQUIRED = (
 )
 _COMMUNE_APE_REQUIRED = ("code_departement", "code_zone_d_emploi", "code_epci", "code_commune", "code_ape")
 _YEAR_COLUMN = re.compile(r"^(nombre_d_etablissements|effectifs_salaries)_(\d{4})$")
-_DEPARTEMENT = re.compile(r"^(0[1-9]|1[0-9]|2[1-9]|[3-8][0-9]|9[0-5]|2A|2B|97[1-6])$")  # no "20": 2A/2B
 
 FAMILLES_CSV = REFERENCE_DIR / "urssaf_familles.csv"
 FAMILLES_COLUMNS = ("libelle_urssaf", "famille", "comment")
@@ -124,16 +123,6 @@ def commune_ape_columns(last_year: int, first_year: int = COMMUNE_APE_FIRST_YEAR
     return COMMUNE_APE_ID_COLUMNS + commune_ape_year_columns(range(first_year, last_year + 1))
 
 
-def normalise_departement(departement: str) -> str:
-    code = str(departement).strip().upper()
-    if len(code) == 1 and code.isdigit():
-        code = "0" + code
-    if not _DEPARTEMENT.match(code):
-        raise UserError(
-            f"unknown département {departement!r}: use an INSEE code such as 38, 01, 2A, 971 "
-            "(metropolitan codes have two characters)"
-        )
-    return code
 
 
 def source_path(snapshot_dir: Path, key: str) -> Path:

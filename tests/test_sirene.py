@@ -337,7 +337,7 @@ def test_overseas_prefix_is_the_full_code(tmp_path):
     assert (stats[ETAB].rows_read, stats[ETAB].rows_out_of_scope, stats[ETAB].rows_staged) == (4, 3, 1)
 
 
-@pytest.mark.parametrize("departement", ["20", "97", "96", "3", "2C", ""])
+@pytest.mark.parametrize("departement", ["20", "97", "96", "3A", "2C", ""])
 def test_departement_must_be_a_real_code(tmp_path, departement):
     with pytest.raises(UserError, match="not a département code"):
         sirene.load(connect(), tmp_path, departement=departement, millesime="2025-12", work_dir=tmp_path)

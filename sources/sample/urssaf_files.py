@@ -15,19 +15,11 @@ import pandas as pd
 from sources.sample import labels as lb
 from sources.sample import model as m
 from sources.sample.reference import Reference
+from sources.urssaf import ESS_DEPARTEMENT_COLUMNS, SOURCE
 
-ESS_DEPARTEMENT_FILE = "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv"
-COMMUNE_APE_FILE = "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv"
-ESS_DEPARTEMENT_COLUMNS = (
-    "region", "ancienne_region", "departement", "champ_ess", "famille_ess", "annee", "code_region",
-    "code_ancienne_region", "code_departement", "nombre_d_etablissements", "effectifs_salaries_moyens",
-    "masse_salariale",
-)
-COMMUNE_APE_ID_COLUMNS = (
-    "region", "ancienne_region", "departement", "zone_d_emploi", "epci", "commune", "intitule_commune",
-    "grand_secteur_d_activite", "secteur_na17", "secteur_na38", "secteur_na88", "ape", "code_region",
-    "code_ancienne_region", "code_departement", "code_zone_d_emploi", "code_epci", "code_commune", "code_ape",
-)
+# The official file names and headers come from the source module: the sample writes what the loader reads.
+ESS_DEPARTEMENT_FILE = SOURCE.file("ess_departement").filename
+COMMUNE_APE_FILE = SOURCE.file("commune_ape").filename
 
 # Labels of the ESS table as the portal writes them (best knowledge, not verified against a download: a public
 # reuse of the same portal filters champ_ess == "OUI"; data/reference/urssaf_familles.csv maps variants too).
