@@ -64,7 +64,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
     ax.set_yticks(y, [_wrap(t) for t in data["etiquette"]], fontsize=7)
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlim(0, xmax)
-    ax.set_title(title, loc="left", fontweight="bold")
+    style.title(ax, title)
     ax.set_xlabel(xlabel, fontsize=7.5)
     ax.tick_params(axis="x", labelsize=7)
     ax.xaxis.set_major_formatter(lambda v, _pos: fmt(v) if v >= 0 else "")
@@ -100,7 +100,7 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
             rows.append({"serie": column, "etiquette": name, "annee": int(year),
                          "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,
                          "trace": trace})
-    ax.set_title(title, loc="left", fontweight="bold")
+    style.title(ax, title)
     ax.set_ylabel(ylabel, fontsize=7.5)
     ax.tick_params(labelsize=7)
     ax.yaxis.set_major_formatter(lambda v, _pos: fmt(v))
@@ -119,7 +119,7 @@ def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = N
     are sized in points so the layout does not depend on the axes' height. Returns the figure y of its bottom."""
     ax.axis("off")
     if title:
-        ax.set_title(title, loc="left", fontweight="bold")
+        style.title(ax, title)
     fig_h = ax.figure.get_figheight()
     box = ax.get_position()
     if not rows:

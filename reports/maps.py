@@ -78,7 +78,7 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
         ax.set_ylim(xy[:, 1].min(), xy[:, 1].max())
         ax.set_aspect(1 / math.cos(math.radians(float(xy[:, 1].mean()))))  # equirectangular, true at mid-latitude
     ax.set_axis_off()
-    ax.set_title(title, loc="left", fontweight="bold")
+    style.title(ax, title)
     handles, texts = _legend(bounds, cmap, norm, fmt)
     from matplotlib.patches import Patch
 

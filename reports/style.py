@@ -100,3 +100,10 @@ def footer(fig, text: str, page: int | None = None) -> None:
     fig.text(0.06, 0.015, text, fontsize=6, color="#555555", ha="left", va="bottom")
     if page is not None:
         fig.text(0.965, 0.015, str(page), fontsize=7, color="#555555", ha="right", va="bottom")
+
+
+def title(ax, text: str) -> None:
+    """A bold title starting at the figure's left margin (not the axes'), so that a long French title beside wide
+    category labels is not clipped at the right edge."""
+    pos = ax.get_position()
+    ax.set_title(text, loc="left", fontweight="bold", x=(0.02 - pos.x0) / pos.width)
