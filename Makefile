@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml requirements.lock
 run: setup
 	$(BIN)/ess run
 
+# One BLAS thread per test worker: two workers on two cores otherwise fight over threads in small SVDs.
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
