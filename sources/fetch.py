@@ -299,24 +299,9 @@ URSSAF_DATASETS = (URSSAF_ESS, URSSAF_COMMUNE_APE)
 
 
 def _urssaf_source() -> Source:
-    # sources/urssaf.py (another owner) defines the URSSAF descriptor; this fallback only keeps `ess fetch` working
-    # if that module is absent or renamed.
-    try:
-        from sources.urssaf import SOURCE  # type: ignore[import-not-found]
+    from sources.urssaf import SOURCE
 
-        if isinstance(SOURCE, Source) and SOURCE.name == "urssaf":
-            return SOURCE
-    except ImportError:
-        pass
-    return Source(
-        name="urssaf",
-        title="URSSAF open data: ESS employment by département; establishments and employees by commune × APE",
-        producer="URSSAF",
-        licence="see each dataset page on open.urssaf.fr (Licence Ouverte / ODbL)",
-        homepage="https://open.urssaf.fr/explore/dataset/" + URSSAF_COMMUNE_APE + "/",
-        cadence="yearly (around year end + 250 days)",
-        millesime_format="YYYY",
-    )
+    return SOURCE
 
 
 def urssaf_export_url(base: str, dataset: str, departements: Iterable[str]) -> str:
@@ -446,23 +431,9 @@ def _urssaf_rows_and_year(path: Path, dataset: str, departements) -> tuple[int, 
 
 
 def _territoires_source() -> Source:
-    # TODO(sources/territories.py): its owner defines the territories descriptor; use it when present.
-    try:
-        from sources.territories import SOURCE  # type: ignore[import-not-found]
+    from sources.territories import SOURCE
 
-        if isinstance(SOURCE, Source):
-            return SOURCE
-    except ImportError:
-        pass
-    return Source(
-        name="territoires",
-        title="Code officiel géographique (COG) and territory files",
-        producer="INSEE",
-        licence="Licence Ouverte / Open Licence 2.0",
-        homepage="https://www.insee.fr/",
-        cadence="yearly (COG of 1 January)",
-        millesime_format="YYYY",
-    )
+    return SOURCE
 
 
 def fetch_territoires(
