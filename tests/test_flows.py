@@ -95,7 +95,10 @@ def fake_outputs(tables, params, out_dir):
     return StepOutput(tables=written, stats={"out_indicateurs": {"cellules": 1}})
 
 
-def fake_check(tables, params):
+def fake_check(tables, params, previous=None):
+    """The headline of the stand-in cube, compared with the previous publication like the real check."""
+    from transforms.checks import compare
+
     CALLS["check"] += 1
     con = db.connect()
     try:
@@ -103,7 +106,9 @@ def fake_check(tables, params):
         total = con.execute("SELECT sum(nb_etablissements) FROM out_indicateurs").fetchone()[0]
     finally:
         con.close()
-    return {"headline": {"nb_etablissements_ess": int(total)}, "variations": []}
+    headline = {"nb_etablissements_ess": int(total)}
+    return {"headline": headline, "variations": compare(headline, (previous or {}).get("headline")),
+            "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None}
 
 
 def fake_report(tables, params, out_dir):
@@ -298,7 +303,13 @@ def test_rerun_with_unchanged_inputs_calls_no_cached_step(prefect_harness, stubs
     assert all(c["reutilise"] for c in second["manifest"]["cache"].values())
     assert first["manifest"]["cache"] == {
         k: {**v, "reutilise": False} for k, v in second["manifest"]["cache"].items()}
-    assert second["manifest"]["checks"] == first["manifest"]["checks"]
+    assert second["manifest"]["checks"]["headline"] == first["manifest"]["checks"]["headline"]
+    # the second run is compared with the first one's publication, in the same warehouse
+    assert first["manifest"]["checks"]["publication_precedente"] is None
+    previous = second["manifest"]["checks"]["publication_precedente"]
+    assert previous["run_id"] == first["manifest"]["run_id"] and previous["millesime"] == "2026-10"
+    assert previous["version"] == first["manifest"]["publication"]["version"]
+    assert second["manifest"]["checks"]["variations"] == []
     assert first["manifest_path"] != second["manifest_path"]
 
 
