@@ -445,6 +445,39 @@ def test_sample_is_generated_at_the_requested_scale(prefect_harness, stubs, data
     assert out["manifest"]["metadonnees_parquet"]["ess:synthetic"] == "true"
 
 
+def test_synthetic_is_decided_by_the_input_files(prefect_harness, stubs, inputs, data_dir, tmp_path):
+    """Whatever the command line: a Parquet input carrying ess:synthetic=true, or the sample's marker file in the
+    input folder or above it, makes every output synthetic; official files without either are not."""
+    import pyarrow as pa
+
+    from transforms.pipeline import synthetic_markers
+
+    snapshots = {"sirene": inputs / "sirene" / "2026-10", "urssaf": inputs / "urssaf" / "2025", "territoires": None}
+    assert synthetic_markers(inputs, snapshots) == []
+    assert run(inputs, data_dir / "entrepot")["manifest"]["synthetic"] is False
+
+    marked = inputs / "sirene" / "2026-10" / "StockUniteLegale_utf8.parquet"
+    pq.write_table(pa.table({"siren": ["000000001"]}).replace_schema_metadata({"ess:synthetic": "true"}), marked)
+    assert synthetic_markers(inputs, snapshots) == [str(marked)]
+    out = run(inputs, data_dir / "autre_entrepot")["manifest"]  # (the stand-in counts the Parquet file's lines)
+    assert out["synthetic"] is True and out["marqueurs_synthetiques"] == [str(marked)]
+    published = pq.read_metadata(out["outputs"]["tables"]["out_indicateurs_public"]).metadata
+    assert published[b"ess:synthetic"] == b"true"
+
+    marked.unlink()
+    (data_dir / "synthetic.json").write_text("{}", encoding="utf-8")  # a parent of the input folder
+    assert synthetic_markers(inputs, snapshots) == [str(data_dir / "synthetic.json")]
+
+
+def test_marker_names_are_the_samples():
+    import sources.sample
+    from transforms.pipeline import SYNTHETIC_MARKERS, SYNTHETIC_PARQUET_KEY
+    from sources.sample.writers import SYNTHETIC_KEY
+
+    assert set(SYNTHETIC_MARKERS) == {sources.sample.MARKER_JSON, sources.sample.MARKER_FILE}
+    assert SYNTHETIC_PARQUET_KEY == SYNTHETIC_KEY
+
+
 def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys):
     from ess.cli import main
 
