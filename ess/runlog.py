@@ -22,7 +22,6 @@ PROJECT_LOGGERS = ("ess", "sources", "transforms", "reports", "flows")
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s%(run)s: %(message)s"
 # Read by the Prefect processes this one starts (the temporary API server): their console handler stays silent too.
 PREFECT_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
-_attached: list[Path] = []  # log files attached in this process, most recent last
 
 
 class _Formatter(logging.Formatter):
@@ -32,11 +31,6 @@ class _Formatter(logging.Formatter):
         run = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None)
         record.run = f" [{run}]" if run else ""
         return super().format(record)
-
-
-def current() -> Path | None:
-    """The log file of the run in progress in this process (the last one attached), if any."""
-    return _attached[-1] if _attached else None
 
 
 @contextlib.contextmanager
@@ -59,11 +53,9 @@ def run_log(path: Path):
     capturing = warnings.showwarning is getattr(logging, "_showwarning", None)  # already routed to logging
     logging.captureWarnings(True)
     root.addHandler(handler)
-    _attached.append(path)
     try:
         yield path
     finally:
-        _attached.remove(path)
         root.removeHandler(handler)
         handler.close()
         for name, level in levels.items():

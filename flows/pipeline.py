@@ -187,7 +187,7 @@ def prepare_task(tables: dict[str, str], params: dict, manifest: dict, staging: 
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(tables: dict[str, str], params: dict, staging: str) -> dict:
     """The charts and the PDF, built in the publication's staging folder from the very files to be published."""
-    from transforms.publish import report_path
+    from transforms.publish import REPORT_FACTS, report_path
 
     folder = Path(staging) / report_path(params)
     folder.mkdir(parents=True, exist_ok=True)
@@ -289,7 +289,6 @@ def run_departement(config: RunConfig, *, fetch_sources: list[str] | None = None
 
 
 REPORT_RUN_TABLES = ("staging_urssaf_ess_departement", "staging_communes")
-REPORT_FACTS = ("pages", "synthetique", "annee", "cartes", "valeurs_masquees_dans_les_graphiques")
 
 
 def _tables(*steps: dict) -> dict[str, str]:

@@ -70,7 +70,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         # same place and same publication as the report of `ess run`: a new version of the warehouse
         from transforms import warehouse as wh
-        from transforms.publish import publish_report, report_dir
+        from transforms.publish import REPORT_FACTS, publish_report, report_dir
 
         warehouse = Path(args.warehouse) if args.warehouse else paths.warehouse_dir()
         out = report_dir(warehouse, params)
@@ -78,7 +78,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             folder = staging / "rapport"
             folder.mkdir()
             info = build_report(tables, params, folder).stats["rapport"]
-            publish_report(folder, params, warehouse, run_id=params.get("run_id") or folder.name)
+            facts = {k: v for k, v in info.items() if k in REPORT_FACTS}
+            publish_report(folder, params, warehouse, run_id=params.get("run_id") or folder.name, facts=facts)
     print(out / Path(info["pdf"]).name)
     print(f"  pages: {info['pages']}, graphiques: {len(info['graphiques'])} in {out / 'graphiques'}"
           f"{', DONNÉES SYNTHÉTIQUES' if info['synthetique'] else ''}")

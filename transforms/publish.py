@@ -47,6 +47,8 @@ PUBLICATIONS = "publications"
 MANIFEST = "manifest.json"
 VIEW_OPTIONS = "hive_partitioning = true, hive_types_autocast = false, union_by_name = true"
 REGENERATED = (CATALOG, f"{DICTIONARY}.md", f"{DICTIONARY}.csv")
+# What a publication manifest says of its report besides where it is (from the report step's stats).
+REPORT_FACTS = ("pages", "synthetique", "annee", "cartes", "valeurs_masquees_dans_les_graphiques")
 
 
 # --- where things go ---------------------------------------------------------------------------------------------
@@ -203,7 +205,7 @@ def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Pat
                       wait_seconds=wait_seconds)
 
 
-def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id: str,
+def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id: str, facts: dict | None = None,
                    wait_seconds: float = 0.0) -> dict:
     """Put a report rebuilt by `ess report` in place, as a new version, next to the tables of the run it was built
     from — refused if another run's tables are published there. Returns the updated publication manifest."""
@@ -221,7 +223,7 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
                 f"run {run_id} would not describe them. Use --run with that run, or --out to write elsewhere")
         if current is not None:
             folder = warehouse / rel
-            current["rapport"] = {"dossier": str(folder), "version": version_id,
+            current["rapport"] = {**(facts or {}), "dossier": str(folder), "version": version_id,
                                   "fichiers": sorted(str(folder / p.relative_to(root / rel))
                                                      for p in (root / rel).rglob("*") if p.is_file())}
             wh.write_json_atomic(path, current)
