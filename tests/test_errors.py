@@ -26,13 +26,17 @@ in_process_flows = pytest.mark.xdist_group("prefect")
 VENV_BIN = Path(sys.executable).parent
 
 
-def test_the_ess_program_prints_a_few_lines_for_a_refused_run(tmp_path):
-    """`ess run` on an establishments file with a header and no row, as a user would type it (Prefect logs at INFO,
-    a temporary Prefect server): 4 lines on the console, the traceback in the run's log."""
+@in_process_flows
+def test_the_ess_program_prints_a_few_lines_for_a_refused_run(prefect_harness, tmp_path):
+    """`ess run` on an establishments file with a header and no row, as a user would type it, with Prefect logging
+    at INFO (against the tests' Prefect server, to spare the start of a temporary one): 5 lines on the console, the
+    traceback in the run's log."""
+    from prefect.settings import PREFECT_API_URL
+
     folder = bad_inputs.copy_of(bad_inputs.sample(tmp_path / "sample"), tmp_path / "entree")
     bad_inputs.empty_establishments(folder)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_LOGGING", "PYTEST"))}
-    env.update(ESS_DATA_DIR=str(tmp_path / "data"), PREFECT_HOME=str(tmp_path / "prefect"))
+    env.update(ESS_DATA_DIR=str(tmp_path / "data"), PREFECT_API_URL=PREFECT_API_URL.value())
     done = subprocess.run([str(VENV_BIN / "ess"), "run", "--input", str(folder), "--out", str(tmp_path / "entrepot"),
                            "--run-id", "essai"], capture_output=True, text=True, env=env, timeout=300)
     printed = (done.stdout + done.stderr).splitlines()
