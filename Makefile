@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	@touch $(STAMP)
 
+# The console of `ess run` shows only its summary or one message; its log file (and the Prefect UI) get INFO.
 run: setup
-	$(BIN)/ess run
+	PREFECT_LOGGING_LEVEL=INFO $(BIN)/ess run
 
 # One BLAS thread per test worker: two workers on two cores otherwise fight over threads in small SVDs.
 test: setup

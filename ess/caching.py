@@ -169,14 +169,18 @@ def module_closure(modules: Iterable[str]) -> dict[str, Path]:
 @functools.lru_cache(maxsize=64)
 def code_version(modules: tuple[str, ...], globs: tuple[str, ...] = ()) -> str:
     """sha256 of the step's Python modules (with their project imports), of the files matched by `globs`
-    (relative to the repository root: SQL, reference CSVs) and of the library versions. Cached per process."""
+    (relative to the repository root: SQL, reference CSVs; a glob starting with '!' excludes what it matches) and of
+    the library versions. Cached per process."""
     h = hashlib.sha256()
     for name, file in sorted(module_closure(modules).items()):
         h.update(f"module {name}\n".encode())
         h.update(file.read_bytes())
+    excluded = {f for pattern in globs if pattern.startswith("!") for f in paths.ROOT.glob(pattern[1:])}
     for pattern in globs:
+        if pattern.startswith("!"):
+            continue
         for file in sorted(paths.ROOT.glob(pattern)):
-            if file.is_file():
+            if file.is_file() and file not in excluded:
                 h.update(f"file {file.relative_to(paths.ROOT)}\n".encode())
                 h.update(file.read_bytes())
     for lib in LIBRARIES:

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 
 from ess import paths
-from ess.errors import UserError
+from ess.errors import UserError, system_message, system_problem
 
 DEFAULT_DEPARTEMENT = "38"
 # Offline-friendly Prefect settings (docs: /work/shared STACK notes): the temporary server needs more than the
@@ -67,12 +68,20 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ess import runlog
     from transforms.pipeline import RunConfig
 
     config = RunConfig.from_cli(args)  # validated before Prefect starts
     from flows.pipeline import run_flow
 
-    result = run_flow(config)
+    args.log_path = config.run_dir() / runlog.LOG_NAME
+    args.run_config = config
+    with runlog.quiet_console(until_exit=args.whole_process), runlog.run_log(args.log_path):
+        try:
+            result = run_flow(config)
+        except Exception:
+            logging.getLogger("ess.cli").exception("ess run %s failed", config.run_id)
+            raise
     print(result.summary())
     return 0
 
@@ -97,13 +106,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_france(args: argparse.Namespace) -> int:
+    from ess import runlog
     from flows.france import run_france
 
     departements = [d for part in args.departements or [] for d in part.split(",") if d.strip()] or None
-    results = run_france(
-        departements, dask_address=args.dask_address, n_workers=args.workers, millesime=args.millesime,
-        annee_urssaf=args.annee_urssaf, annee_cog=args.annee_cog, perimetre=args.perimetre, input_dir=args.input,
-        download=args.download, sample_scale=args.sample_scale, report=not args.no_report, warehouse_dir=args.out)
+    with runlog.quiet_console(until_exit=args.whole_process):
+        results = run_france(
+            departements, dask_address=args.dask_address, n_workers=args.workers, millesime=args.millesime,
+            annee_urssaf=args.annee_urssaf, annee_cog=args.annee_cog, perimetre=args.perimetre,
+            input_dir=args.input, download=args.download, sample_scale=args.sample_scale,
+            report=not args.no_report, warehouse_dir=args.out, force=args.force)
     for dep, r in results.items():
         print(f"{dep}: {r['headline']} — {r['manifest_path']} (on {r['worker']})")
     return 0
@@ -133,6 +145,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="size of the generated sample when no --input is given (1.0 ≈ a real département)")
     p.add_argument("--no-report", action="store_true", help="skip the charts and the PDF report")
     p.add_argument("--out", help="warehouse folder (default: data/warehouse)")
+    p.add_argument("--force", action="store_true",
+                   help="publish even when a guard refuses the run (an empty or mostly rejected file, the "
+                   "département absent from the input, a large move since the last publication — thresholds in "
+                   "data/reference/seuils_publication.csv); the manifest, the Parquet metadata and the report say so")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,15 +261,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit codes: 0 done, 1 a bug (the message says where the traceback is), 2 a problem with the input or the
+# parameters (including a publication refused by its guards), 3 a problem of the machine (disk full, read-only
+# file system, missing permission), 130 interrupted.
+EXIT_BUG, EXIT_USER, EXIT_SYSTEM, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.whole_process = argv is None  # the `ess` program itself, not a call from Python (tests)
     prefect_environment()
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        _say(args, f"interrupted{_publication_state(args)}")
+        return EXIT_INTERRUPTED
     except UserError as exc:
-        print(f"ess {args.verb}: {exc}", file=sys.stderr)
-        return 2
+        _say(args, str(exc))
+        return EXIT_USER
+    except Exception as exc:  # noqa: BLE001 — every failure ends as one message, its traceback in a log file
+        problem = system_problem(exc)
+        if problem is not None:
+            _say(args, system_message(*problem) + _publication_state(args))
+            return EXIT_SYSTEM
+        log = _traceback_log(args, exc)
+        where = f"the traceback is in {log}" if log else "its traceback could not be written to a log file"
+        _say(args, f"unexpected error (a bug, not a problem with your files): {type(exc).__name__}: "
+                   f"{str(exc).splitlines()[0] if str(exc) else ''} — {where}; please report it with that file"
+                   f"{_publication_state(args)}", log=False)
+        return EXIT_BUG
+
+
+def _say(args: argparse.Namespace, message: str, *, log: bool = True) -> None:
+    """The one message of a failed command, on stderr, with the run's log file when there is one."""
+    print(f"ess {args.verb}: {message}", file=sys.stderr)
+    path = getattr(args, "log_path", None)
+    if log and path is not None and Path(path).is_file():
+        print(f"  details: {path}", file=sys.stderr)
+
+
+def _traceback_log(args: argparse.Namespace, exc: BaseException) -> Path | None:
+    """The run's log (which has the traceback already), or a log file of the command written now."""
+    from ess import runlog
+
+    path = getattr(args, "log_path", None)
+    if path is not None and Path(path).is_file():
+        return Path(path)
+    import datetime as dt
+
+    path = paths.data_dir() / "logs" / f"ess-{args.verb}-{dt.datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if runlog.append_traceback(path, exc) else None
+
+
+def _publication_state(args: argparse.Namespace) -> str:
+    """For `ess run`: whether this run's publication is in place (it is the last thing a run does, in one move)."""
+    config = getattr(args, "run_config", None)
+    if config is None:
+        return ""
+    try:
+        from transforms.publish import run_version
+
+        version = run_version(Path(config.warehouse_dir), config.departement, config.run_id)
+    except Exception:  # noqa: BLE001 — the warehouse itself may be what failed
+        return ""
+    if version:
+        return f". This run's publication is in place (version {version}) but the run did not finish"
+    return f". Nothing was published: {config.warehouse_dir} is as it was before the run"
 
 
 if __name__ == "__main__":

@@ -57,11 +57,24 @@ def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> 
     lines += ["## Chiffres clés", ""]
     headline = (manifest.get("checks") or {}).get("headline") or {}
     lines += _table(["indicateur", "valeur"], [[k, v] for k, v in headline.items()])
-    moves = (manifest.get("checks") or {}).get("variations") or []
-    if moves:
-        lines += ["### Variations importantes depuis le run précédent", ""]
+    checks = manifest.get("checks") or {}
+    moves = checks.get("variations") or []
+    previous = checks.get("publication_precedente") or {}
+    if previous:
+        lines += [f"### Variations depuis la publication précédente (run {previous.get('run_id')}, millésime "
+                  f"{previous.get('millesime')})", ""]
         lines += _table(["indicateur", "avant", "après", "variation"],
                         [[m.get("indicateur"), m.get("avant"), m.get("apres"), m.get("variation")] for m in moves])
+
+    lines += ["## Publication", ""]
+    publication = manifest.get("publication") or {}
+    garde_fous = manifest.get("garde_fous") or {}
+    if publication.get("forcee"):
+        lines += ["> **PUBLICATION FORCÉE** (`--force`) malgré les garde-fous :", ""]
+        lines += [f"> - {c.get('libelle')}" for c in garde_fous.get("constats", [])] + [""]
+    lines += _table(["version de l'entrepôt", "publiée le", "garde-fous"],
+                    [[publication.get("version", "—"), publication.get("publie_le", "—"),
+                      "outrepassés (--force)" if publication.get("forcee") else "respectés"]])
 
     lines += ["## Étapes", ""]
     lines += _table(["étape", "clé de cache", "résultat"],
@@ -73,6 +86,8 @@ def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> 
     rows = [[table, path] for table, path in (outputs.get("tables") or {}).items()]
     if outputs.get("catalog"):
         rows.append(["catalogue DuckDB", outputs["catalog"]])
+    if outputs.get("manifeste_publication"):
+        rows.append(["manifeste de publication", outputs["manifeste_publication"]])
     rapport = manifest.get("rapport") or {}
     if rapport.get("dossier"):
         rows.append(["rapport", rapport["dossier"]])

@@ -56,10 +56,11 @@ def ess_france(
     report: bool = True,
     warehouse_dir: str | None = None,
     run_id: str | None = None,
+    force: bool = False,
 ) -> dict:
     common = {"millesime": millesime, "annee_urssaf": annee_urssaf, "annee_cog": annee_cog, "perimetre": perimetre,
               "input_dir": input_dir, "download": download, "sample_scale": sample_scale, "report": report,
-              "warehouse_dir": warehouse_dir}
+              "warehouse_dir": warehouse_dir, "force": force}
     deps = departement_list(departements)
     configs = [make_config(departement=d, run_id=run_id, **common) for d in deps]  # every one valid, before work
     common["run_id"] = configs[0].run_id  # one run id for the whole map

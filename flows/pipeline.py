@@ -1,5 +1,6 @@
-"""The pipeline of one département as a Prefect flow: fetch → stage → build (core, outputs) → check → publish
-(Parquet, catalog, report), then the run's provenance (manifest + markdown artifact).
+"""The pipeline of one département as a Prefect flow: fetch → stage → guards on the input → build (core, outputs)
+→ check → guards on the figures → publication (tables, report, catalog and manifest as one new version of the
+warehouse) → the run's provenance (manifest + markdown artifact).
 
 This is the one composition of the steps: `ess run`, the scheduled deployments (flows/deployments.py) and the
 France-wide flow (flows/france.py) all go through run_departement(). Tasks only pass paths, table names and small
@@ -8,8 +9,9 @@ documented names (STEP_FUNCTIONS) when a task runs.
 
 Expensive steps (staging, core, outputs) are cached by ess.caching on the checksums of their inputs, their code and
 their parameters: a re-run with unchanged inputs reuses their tables, and a changed input re-runs exactly the steps
-downstream of it. Checks and publication always run: the checks compare with the previous run and gate the
-publication, which is cheap.
+downstream of it. Checks, guards and publication always run: they compare with the last publication.
+
+Logs and tracebacks go to the run's log file (data/runs/dep<NN>/<run_id>/run.log) and to the Prefect UI.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from ess import caching
+from ess import caching, runlog
 from ess.errors import InputFileError, UserError
 from ess.locking import LockedError, warehouse_lock
-from transforms.pipeline import SOURCES, RunConfig, RunResult, params_of, resolve_inputs, run_manifest
+from transforms.pipeline import (SOURCES, RunConfig, RunResult, params_of, resolve_inputs, restore_run_manifests,
+                                 run_manifest)
 from transforms.steps import StepOutput
 
 # The steps, by their documented names (docs/CONTRIBUTING.md, "Steps"), resolved when a task runs.
@@ -36,14 +39,15 @@ STEP_FUNCTIONS = {
     "core": "transforms.core:build_core",
     "outputs": "transforms.outputs:build_outputs",
     "check": "transforms.checks:check",
-    "publish": "transforms.publish:publish",
     "report": "reports.annual:build_report",
 }
-# What the cached steps' code version covers besides their Python modules (followed through their imports).
+# What the cached steps' code version covers besides their Python modules (followed through their imports). The
+# publication thresholds are read by the guards only: changing them must not recompute the steps.
+_REFERENCE = ("data/reference/**/*.csv", "!data/reference/seuils_publication.csv")
 STEP_FILES = {
-    "stage": ("sql/staging/**/*.sql", "data/reference/**/*.csv"),
-    "core": ("sql/core/**/*.sql", "data/reference/**/*.csv"),
-    "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", "data/reference/**/*.csv"),
+    "stage": ("sql/staging/**/*.sql", *_REFERENCE),
+    "core": ("sql/core/**/*.sql", *_REFERENCE),
+    "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", *_REFERENCE),
 }
 # The parameters each source's staging depends on. The step receives only these, so it cannot silently depend on
 # a parameter that is not in its cache key (it would fail with a KeyError instead).
@@ -148,26 +152,57 @@ def outputs_task(tables: dict[str, str], params: dict, run_dir: str) -> dict:
     return _build_task("outputs", tables, params, run_dir, "out")
 
 
+@task(name="guard-inputs", cache_policy=NO_CACHE)
+def guard_inputs_task(sources: dict, rejects: dict[str, str], params: dict, force: bool, warehouse: str) -> dict:
+    """Refuse (PublicationRefused) an input that is empty, lacks the département, starves the calibration or is
+    mostly rejected — before any expensive step."""
+    from transforms import guards
+
+    findings = guards.check_inputs(sources, params, rejects)
+    return guards.verdict(findings, force=force, warehouse=Path(warehouse))
+
+
 @task(name="check", cache_policy=NO_CACHE)
-def check_task(tables: dict[str, str], params: dict) -> dict:
-    return step_function("check")(tables, params)
+def check_task(tables: dict[str, str], params: dict, warehouse: str) -> dict:
+    from transforms.checks import previous_publication
+
+    return step_function("check")(tables, params, previous_publication(Path(warehouse), params))
 
 
-@task(name="publish", cache_policy=NO_CACHE)
-def publish_task(tables: dict[str, str], params: dict, manifest: dict, warehouse: str) -> dict:
-    return step_function("publish")(tables, params, manifest, Path(warehouse), wait_seconds=PUBLISH_WAIT_SECONDS)
+@task(name="guard-figures", cache_policy=NO_CACHE)
+def guard_figures_task(checks: dict, force: bool, warehouse: str, earlier: dict) -> dict:
+    """Refuse figures that moved beyond their thresholds since the last publication, or an empty observatory."""
+    from transforms import guards
+
+    return guards.verdict(guards.check_indicators(checks), force=force, warehouse=Path(warehouse), earlier=earlier)
+
+
+@task(name="prepare-publication", cache_policy=NO_CACHE)
+def prepare_task(tables: dict[str, str], params: dict, manifest: dict, staging: str) -> dict:
+    from transforms.publish import prepare
+
+    return prepare(tables, params, manifest, Path(staging))
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report_task(tables: dict[str, str], params: dict, warehouse: str) -> dict:
-    """The charts and the PDF, built from the published tables and swapped into the warehouse as one folder."""
-    from transforms.publish import publish_folder, report_dir
+def report_task(tables: dict[str, str], params: dict, staging: str) -> dict:
+    """The charts and the PDF, built in the publication's staging folder from the very files to be published."""
+    from transforms.publish import REPORT_FACTS, report_path
 
-    build = step_function("report")
-    target = report_dir(Path(warehouse), params)
-    publish_folder(lambda out: build(dict(tables), params, out), target, Path(warehouse),
-                   wait_seconds=PUBLISH_WAIT_SECONDS)
-    return {"dossier": str(target), "fichiers": sorted(str(p) for p in target.rglob("*") if p.is_file())}
+    folder = Path(staging) / report_path(params)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = step_function("report")(dict(tables), params, folder)
+    info = result.stats.get("rapport", {}) if isinstance(result, StepOutput) else dict(result or {})
+    return {k: v for k, v in info.items() if k in REPORT_FACTS}
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish_task(staging: str, params: dict, manifest: dict, warehouse: str, report: bool) -> dict:
+    """The commit: tables, report, catalog, dictionary and the publication manifest become current together."""
+    from transforms.publish import commit
+
+    return commit(Path(staging), params, manifest, Path(warehouse), report=report,
+                  wait_seconds=PUBLISH_WAIT_SECONDS)
 
 
 @task(name="provenance", cache_policy=NO_CACHE)
@@ -206,7 +241,10 @@ def run_lock(config: RunConfig):
 def run_departement(config: RunConfig, *, fetch_sources: list[str] | None = None) -> dict:
     """Every step for one département. `config` must be validated. Returns {"config", "manifest_path",
     "manifest"} (JSON-able). `fetch_sources`: what to download when config.download (default: all sources)."""
-    with run_lock(config):
+    from transforms import warehouse as wh
+
+    with run_lock(config), runlog.run_log(config.run_dir() / runlog.LOG_NAME):
+        restore_run_manifests(config)
         if config.download:
             fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
                                             retry_jitter_factor=0.2, retry_condition_fn=_retry_fetch)
@@ -216,25 +254,36 @@ def run_departement(config: RunConfig, *, fetch_sources: list[str] | None = None
         inputs = resolved["inputs"]
         params = params_of(config)
         run_dir = str(config.run_dir())
+        warehouse = config.warehouse_dir
 
         staged = [stage_task(source, inputs[source], params, run_dir) for source in SOURCES]
+        stats = StepOutput.from_dict(staged[0]).merged(*(StepOutput.from_dict(s) for s in staged[1:]))
+        rejects = {s: stats.tables[f"staging_rejets_{s}"] for s in SOURCES if f"staging_rejets_{s}" in stats.tables}
+        guarded = guard_inputs_task({k: v for k, v in stats.stats.items() if k in SOURCES}, rejects, params,
+                                    config.force, warehouse)
         core = core_task(_tables(*staged), params, run_dir)
         outputs = outputs_task(_tables(*staged, core), params, run_dir)
         steps = [*staged, core, outputs]
         everything = StepOutput.from_dict(steps[0]).merged(*(StepOutput.from_dict(s) for s in steps[1:]))
 
-        checks = check_task(everything.tables, params)
+        checks = check_task(everything.tables, params, warehouse)
+        guarded = guard_figures_task(checks, config.force, warehouse, guarded)
         manifest = run_manifest(config, {k: Path(v) if v else None for k, v in inputs.items()}, everything, checks)
         manifest["cache"] = {s["cache"]["etape"]: s["cache"] for s in steps}
+        manifest["garde_fous"] = guarded
         from transforms.publish import provenance_metadata
 
         manifest["metadonnees_parquet"] = provenance_metadata(params, manifest)  # what publish writes
-        manifest["outputs"] = publish_task(everything.tables, params, manifest, config.warehouse_dir)
-        if config.report:
-            # published tables, plus the URSSAF series of the run (the evolution chart) and its communes (maps)
-            report_inputs = {**{k: everything.tables[k] for k in REPORT_RUN_TABLES if k in everything.tables},
-                             **manifest["outputs"]["tables"]}
-            manifest["rapport"] = report_task(report_inputs, params, config.warehouse_dir)
+        with wh.staging_area(Path(warehouse)) as staging:
+            prepared = prepare_task(everything.tables, params, manifest, str(staging))
+            if config.report:
+                # published tables, plus the URSSAF series of the run (the evolution chart) and its communes (maps)
+                report_inputs = {**{k: everything.tables[k] for k in REPORT_RUN_TABLES if k in everything.tables},
+                                 **prepared["tables"]}
+                report_params = {**params, "publication_forcee": [c["libelle"] for c in guarded["constats"]]
+                                 if guarded["publication_forcee"] else []}
+                manifest["rapport"] = report_task(report_inputs, report_params, str(staging))
+            manifest = publish_task(str(staging), params, manifest, warehouse, config.report)
         manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}
 
@@ -271,12 +320,14 @@ def ess_pipeline(
     report: bool = True,
     warehouse_dir: str | None = None,
     run_id: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Input location: the generated sample (default), a folder of official files (`input_dir`), or the official
-    downloads (`download=True`, into `input_dir` or data/raw)."""
+    downloads (`download=True`, into `input_dir` or data/raw). `force`: publish even when a guard fails."""
     config = make_config(departement=departement, millesime=millesime, annee_urssaf=annee_urssaf,
                          annee_cog=annee_cog, perimetre=perimetre, input_dir=input_dir, download=download,
-                         sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id)
+                         sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id,
+                         force=force)
     return run_departement(config)
 
 
@@ -286,7 +337,7 @@ def flow_parameters(config: RunConfig) -> dict:
         "departement": config.departement, "millesime": config.millesime, "annee_urssaf": config.annee_urssaf,
         "annee_cog": config.annee_cog, "perimetre": config.perimetre, "input_dir": config.input_dir,
         "download": config.download, "sample_scale": config.sample_scale, "report": config.report,
-        "warehouse_dir": config.warehouse_dir, "run_id": config.run_id,
+        "warehouse_dir": config.warehouse_dir, "run_id": config.run_id, "force": config.force,
     }
 
 

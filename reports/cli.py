@@ -1,7 +1,8 @@
-"""The `ess report` verb: rebuild the charts and the PDF of a finished run.
+"""The `ess report` verb: rebuild the charts and the PDF of a finished (published) run.
 
-Wire it in ess/cli.py with `from reports.cli import add_report_parser` and `add_report_parser(sub)` in
-build_parser(). Heavy imports happen inside the command so that `ess --help` stays instant.
+Into the warehouse, the report goes through the same publication as `ess run`: built in a private folder, then put
+in place as a new version of the warehouse, beside the tables of the run it describes (refused if another run's
+tables are published there). Heavy imports happen inside the command so that `ess --help` stays instant.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def run_params(folder: Path) -> dict:
     given = manifest.get("parametres", {})
     params = {k: given.get(k) for k in PARAM_KEYS}
     params["synthetic"] = bool(manifest.get("synthetic", given.get("synthetic", False)))
+    garde_fous = manifest.get("garde_fous") or {}
+    params["publication_forcee"] = ([c.get("libelle") for c in garde_fous.get("constats", [])]
+                                    if garde_fous.get("publication_forcee") else [])
     missing = [k for k in ("departement", "millesime", "perimetre") if not params.get(k)]
     if missing:
         raise UserError(f"{folder / 'manifest.json'}: parameters {missing} are missing; rerun `ess run`")
@@ -64,12 +68,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         out = Path(args.out)
         info = build_report(tables, params, out).stats["rapport"]
     else:
-        # same place and same atomic swap as the report of `ess run`
-        from transforms.publish import publish_folder, report_dir
+        # same place and same publication as the report of `ess run`: a new version of the warehouse
+        from transforms import warehouse as wh
+        from transforms.publish import REPORT_FACTS, publish_report, report_dir
 
         warehouse = Path(args.warehouse) if args.warehouse else paths.warehouse_dir()
         out = report_dir(warehouse, params)
-        info = publish_folder(lambda work: build_report(tables, params, work), out, warehouse).stats["rapport"]
+        with wh.staging_area(warehouse) as staging:
+            folder = staging / "rapport"
+            folder.mkdir()
+            info = build_report(tables, params, folder).stats["rapport"]
+            facts = {k: v for k, v in info.items() if k in REPORT_FACTS}
+            publish_report(folder, params, warehouse, run_id=params.get("run_id") or folder.name, facts=facts)
     print(out / Path(info["pdf"]).name)
     print(f"  pages: {info['pages']}, graphiques: {len(info['graphiques'])} in {out / 'graphiques'}"
           f"{', DONNÉES SYNTHÉTIQUES' if info['synthetique'] else ''}")

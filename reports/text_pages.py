@@ -91,7 +91,10 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
     synthetic = ([("Avertissement", "Ce rapport est produit à partir de l'échantillon SYNTHÉTIQUE généré par "
                    "l'outil : ses chiffres ne décrivent pas la réalité et ne doivent pas être diffusés.")]
                  if ctx.synthetic else [])
-    _paragraphs(fig, bottom - 0.04, synthetic + [
+    forced = ([("Publication forcée", "Ce rapport a été publié avec l'option --force malgré les garde-fous de "
+                "publication : " + " ; ".join(p["publication_forcee"]) + ". Ses chiffres sont à vérifier.")]
+              if p.get("publication_forcee") else [])
+    _paragraphs(fig, bottom - 0.04, synthetic + forced + [
         ("Périmètre", f"{ctx.libelle_perimetre} (« {p['perimetre']} »), décrit page « Méthode »."),
         ("Sources et dates de référence",
          f"Établissements : répertoire SIRENE de l'INSEE, stock du {ctx.date_reference()} (millésime "

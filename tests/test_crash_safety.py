@@ -1,12 +1,14 @@
 """A run that crashes leaves the previous good outputs untouched: warehouse Parquet, catalog, report, cache.
 
-Flows run with the stand-in steps of test_flows.py and the real transforms.publish; each test publishes once,
-records every byte of the warehouse, then makes a second run (with different inputs, so that its outputs would
-differ) fail at one point and compares.
+Flows run with the stand-in steps of test_flows.py and the real publication (transforms.publish / warehouse); each
+test publishes once, records every byte and every link of the warehouse, then makes a second run (with different
+inputs, so that its outputs would differ) fail at one point and compares. Killing the process (kill -9) at every
+stage of a publication is in test_publication.py.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,22 +24,39 @@ pytestmark = pytest.mark.xdist_group("prefect")
 LOCK_FILE = ".ess.lock"  # its content (holder pid) changes on every acquisition
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != LOCK_FILE}
+def snapshot(folder: Path) -> dict[str, bytes | str]:
+    """Every file (its bytes) and every symbolic link (its target) under `folder`, links not followed."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(folder))
+            if path.is_symlink():
+                out[rel] = "-> " + os.readlink(path)
+            elif path.is_file() and name != LOCK_FILE:
+                out[rel] = path.read_bytes()
+    return out
 
 
-def first_publication(inputs_root: Path, warehouse: Path) -> dict[str, bytes]:
+def first_publication(inputs_root: Path, warehouse: Path) -> dict[str, bytes | str]:
     run(inputs_root, warehouse)
     before = snapshot(warehouse)
     assert any(k.endswith("out_indicateurs_public.parquet") for k in before)
-    assert "ess.duckdb" in before and any(k.endswith("rapport.txt") for k in before)
+    assert before["ess.duckdb"] == "-> courant/ess.duckdb" and (warehouse / "ess.duckdb").is_file()
+    assert any(k.endswith("rapport.txt") for k in before)
     write_inputs(inputs_root, urssaf_lines=("2025;associations;120", "2025;mutuelles;7"))  # new outputs differ
     return before
 
 
 def manifests(data_dir: Path) -> list[Path]:
     return sorted((data_dir / "runs").rglob("manifest.json"))
+
+
+def no_leftovers(warehouse: Path) -> None:
+    assert not list((warehouse / ".construction").iterdir())
+    current = os.readlink(warehouse / "courant")
+    assert all(f"versions/{p.name}" == current or (p / "publication.json").is_file()
+               for p in (warehouse / "versions").iterdir())
 
 
 def test_failure_while_writing_the_second_table_leaves_the_warehouse_identical(
@@ -48,7 +67,7 @@ def test_failure_while_writing_the_second_table_leaves_the_warehouse_identical(
     exports = []
 
     def failing_export(con, names, out_dir, **kw):
-        if ".transactions" in str(out_dir):  # a publication, not a step
+        if ".construction" in str(out_dir):  # a publication, not a step
             exports.append(names)
             if len(exports) == 2:
                 raise OSError("disk full")
@@ -60,26 +79,26 @@ def test_failure_while_writing_the_second_table_leaves_the_warehouse_identical(
     assert len(exports) == 2
     assert snapshot(warehouse) == before
     assert len(manifests(data_dir)) == 1  # the failed run wrote no manifest
-    assert not list((warehouse / ".transactions").iterdir())
+    no_leftovers(warehouse)
 
 
-def test_failure_after_the_partitions_were_swapped_in_puts_them_back(
+def test_failure_while_building_the_new_version_leaves_the_current_one(
         prefect_harness, stubs, inputs, data_dir, monkeypatch):
     import transforms.publish as publish
 
     warehouse = data_dir / "entrepot"
     before = first_publication(inputs, warehouse)
-    swapped = []
+    built = []
 
-    def failing_catalog(folder):
-        # by now every new partition is in place: the rollback has real work to do
-        swapped.append(snapshot(warehouse) != before)
+    def failing_catalog(root):
+        # by now the new version holds every new partition and the report: the failure has something to undo
+        built.append(sorted(p.name for p in Path(root).rglob("*.parquet")))
         raise RuntimeError("catalog: killed")
 
     monkeypatch.setattr(publish, "build_catalog", failing_catalog)
     with pytest.raises(RuntimeError, match="catalog: killed"):
         run(inputs, warehouse)
-    assert swapped == [True]
+    assert "out_indicateurs_public.parquet" in built[0]
     assert snapshot(warehouse) == before
 
 
@@ -87,8 +106,7 @@ def test_failing_report_leaves_the_previous_report_in_place(prefect_harness, stu
     import test_flows
 
     warehouse = data_dir / "entrepot"
-    first_publication(inputs, warehouse)
-    reports = {k: v for k, v in snapshot(warehouse).items() if k.startswith("rapports/")}
+    before = first_publication(inputs, warehouse)
 
     def failing_report(tables, params, out_dir):
         (Path(out_dir) / "rapport.txt").write_text("half a report", encoding="utf-8")
@@ -97,8 +115,8 @@ def test_failing_report_leaves_the_previous_report_in_place(prefect_harness, stu
     monkeypatch.setattr(test_flows, "fake_report", failing_report)
     with pytest.raises(RuntimeError, match="matplotlib crashed"):
         run(inputs, warehouse)
-    assert {k: v for k, v in snapshot(warehouse).items() if k.startswith("rapports/")} == reports
-    assert not list((warehouse / ".construction").iterdir())
+    assert snapshot(warehouse) == before  # the tables were not published without their report either
+    no_leftovers(warehouse)
 
 
 def test_crashing_step_leaves_no_cache_entry(data_dir):

@@ -95,7 +95,10 @@ def fake_outputs(tables, params, out_dir):
     return StepOutput(tables=written, stats={"out_indicateurs": {"cellules": 1}})
 
 
-def fake_check(tables, params):
+def fake_check(tables, params, previous=None):
+    """The headline of the stand-in cube, compared with the previous publication like the real check."""
+    from transforms.checks import compare
+
     CALLS["check"] += 1
     con = db.connect()
     try:
@@ -103,7 +106,9 @@ def fake_check(tables, params):
         total = con.execute("SELECT sum(nb_etablissements) FROM out_indicateurs").fetchone()[0]
     finally:
         con.close()
-    return {"headline": {"nb_etablissements_ess": int(total)}, "variations": []}
+    headline = {"nb_etablissements_ess": int(total)}
+    return {"headline": headline, "variations": compare(headline, (previous or {}).get("headline")),
+            "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None}
 
 
 def fake_report(tables, params, out_dir):
@@ -298,7 +303,13 @@ def test_rerun_with_unchanged_inputs_calls_no_cached_step(prefect_harness, stubs
     assert all(c["reutilise"] for c in second["manifest"]["cache"].values())
     assert first["manifest"]["cache"] == {
         k: {**v, "reutilise": False} for k, v in second["manifest"]["cache"].items()}
-    assert second["manifest"]["checks"] == first["manifest"]["checks"]
+    assert second["manifest"]["checks"]["headline"] == first["manifest"]["checks"]["headline"]
+    # the second run is compared with the first one's publication, in the same warehouse
+    assert first["manifest"]["checks"]["publication_precedente"] is None
+    previous = second["manifest"]["checks"]["publication_precedente"]
+    assert previous["run_id"] == first["manifest"]["run_id"] and previous["millesime"] == "2026-10"
+    assert previous["version"] == first["manifest"]["publication"]["version"]
+    assert second["manifest"]["checks"]["variations"] == []
     assert first["manifest_path"] != second["manifest_path"]
 
 
@@ -432,6 +443,39 @@ def test_sample_is_generated_at_the_requested_scale(prefect_harness, stubs, data
     assert written == [(data_dir / "sample" / "dep73-x0.05", "73", 0.05)]
     assert out["manifest"]["synthetic"] is True
     assert out["manifest"]["metadonnees_parquet"]["ess:synthetic"] == "true"
+
+
+def test_synthetic_is_decided_by_the_input_files(prefect_harness, stubs, inputs, data_dir, tmp_path):
+    """Whatever the command line: a Parquet input carrying ess:synthetic=true, or the sample's marker file in the
+    input folder or above it, makes every output synthetic; official files without either are not."""
+    import pyarrow as pa
+
+    from transforms.pipeline import synthetic_markers
+
+    snapshots = {"sirene": inputs / "sirene" / "2026-10", "urssaf": inputs / "urssaf" / "2025", "territoires": None}
+    assert synthetic_markers(inputs, snapshots) == []
+    assert run(inputs, data_dir / "entrepot")["manifest"]["synthetic"] is False
+
+    marked = inputs / "sirene" / "2026-10" / "StockUniteLegale_utf8.parquet"
+    pq.write_table(pa.table({"siren": ["000000001"]}).replace_schema_metadata({"ess:synthetic": "true"}), marked)
+    assert synthetic_markers(inputs, snapshots) == [str(marked)]
+    out = run(inputs, data_dir / "autre_entrepot")["manifest"]  # (the stand-in counts the Parquet file's lines)
+    assert out["synthetic"] is True and out["marqueurs_synthetiques"] == [str(marked)]
+    published = pq.read_metadata(out["outputs"]["tables"]["out_indicateurs_public"]).metadata
+    assert published[b"ess:synthetic"] == b"true"
+
+    marked.unlink()
+    (data_dir / "synthetic.json").write_text("{}", encoding="utf-8")  # a parent of the input folder
+    assert synthetic_markers(inputs, snapshots) == [str(data_dir / "synthetic.json")]
+
+
+def test_marker_names_are_the_samples():
+    import sources.sample
+    from transforms.pipeline import SYNTHETIC_MARKERS, SYNTHETIC_PARQUET_KEY
+    from sources.sample.writers import SYNTHETIC_KEY
+
+    assert set(SYNTHETIC_MARKERS) == {sources.sample.MARKER_JSON, sources.sample.MARKER_FILE}
+    assert SYNTHETIC_PARQUET_KEY == SYNTHETIC_KEY
 
 
 def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys):

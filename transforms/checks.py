@@ -3,8 +3,9 @@
    validated on the output tables read as DataFrames (GX's DuckDB datasource is broken upstream);
 2. invariants of the numbers: the cube reconciles (communes add up to the département) and the public cube
    leaves no suppressed cell recoverable;
-3. a comparison with the previous run of the same département and perimeter, which flags large moves.
-A failed expectation or invariant raises CheckError (nothing is published); large moves are warnings.
+3. a comparison with the last publication of the same département and perimeter in the same warehouse (its
+   publication manifest), whose moves the guards of transforms/guards.py weigh against their thresholds.
+A failed expectation or invariant raises CheckError (nothing is published).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ess import db, paths
+from ess import db
 from ess.errors import UserError
 
 log = logging.getLogger(__name__)
-MOVE_THRESHOLD = 0.20  # relative change of a headline figure that deserves a human look
 RECONCILIATION_TOLERANCE = 1e-6
 
 
@@ -123,37 +123,39 @@ def headline(con, params: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in zip(keys, row)}
 
 
-def previous_headline(params: dict) -> dict | None:
-    """Headline of the latest earlier run of the same département and perimeter, from its manifest."""
-    folder = paths.runs_dir() / f"dep{params['departement']}"
-    for manifest in sorted(folder.glob("*/manifest.json"), reverse=True):
-        if manifest.parent.name == params.get("run_id"):
-            continue
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        if data.get("parametres", {}).get("perimetre") == params["perimetre"] and data.get("checks", {}).get(
-            "headline"
-        ):
-            return {"run_id": data.get("run_id"), **data["checks"]["headline"]}
-    return None
+def previous_publication(warehouse: Path, params: dict) -> dict | None:
+    """The last publication of the same département and perimeter in this warehouse (its current version): the
+    same millésime when it was published (a re-run), else the latest earlier millésime, else the earliest later one.
+    Returns {run_id, millesime, version, manifeste, headline}, or None when there is none."""
+    from transforms.publish import published_manifests
+
+    found = published_manifests(Path(warehouse), params["departement"], params["perimetre"])
+    if not found:
+        return None
+    millesime = str(params["millesime"])
+    earlier = [m for m in found if m <= millesime]
+    chosen = earlier[-1] if earlier else next(iter(found))
+    data = json.loads(found[chosen].read_text(encoding="utf-8"))
+    return {"run_id": data.get("run_id"), "millesime": chosen,
+            "version": (data.get("publication") or {}).get("version"), "manifeste": str(found[chosen]),
+            "headline": (data.get("checks") or {}).get("headline") or {}}
 
 
-def compare(current: dict, previous: dict | None, threshold: float = MOVE_THRESHOLD) -> list[dict]:
-    """Headline figures that moved by more than `threshold` (relative) since the previous run."""
-    if not previous:
-        return []
+def compare(current: dict, previous: dict | None) -> list[dict]:
+    """Every headline figure that changed since the previous publication, with its relative change (figures that
+    were 0 have none and are left out)."""
     moves = []
     for key, value in current.items():
-        before = previous.get(key)
-        if isinstance(value, (int, float)) and isinstance(before, (int, float)) and before:
-            change = (value - before) / abs(before)
-            if abs(change) > threshold:
-                moves.append({"indicateur": key, "avant": before, "apres": value, "variation": round(change, 4),
-                              "run_precedent": previous.get("run_id")})
+        before = (previous or {}).get(key)
+        if isinstance(value, (int, float)) and isinstance(before, (int, float)) and before and value != before:
+            moves.append({"indicateur": key, "avant": before, "apres": value,
+                          "variation": round((value - before) / abs(before), 4)})
     return moves
 
 
-def check(tables: dict[str, str], params: dict) -> dict:
-    """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able)."""
+def check(tables: dict[str, str], params: dict, previous: dict | None = None) -> dict:
+    """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able).
+    `previous`: the last publication to compare with (previous_publication)."""
     from transforms.columns import TABLES
     from transforms.outputs import audit_public
 
@@ -167,16 +169,17 @@ def check(tables: dict[str, str], params: dict) -> dict:
         figures = headline(con, params) if "out_indicateurs" in tables else {}
     finally:
         con.close()
-    moves = compare(figures, previous_headline(params))
+    moves = compare(figures, (previous or {}).get("headline"))
     for move in moves:
-        log.warning("large move since run %s: %s %s → %s", move["run_precedent"], move["indicateur"],
-                    move["avant"], move["apres"])
+        log.info("since the publication of run %s: %s %s → %s (%+.1f %%)", previous.get("run_id"),
+                 move["indicateur"], move["avant"], move["apres"], 100 * move["variation"])
     recoverable = sum(a["n_recoverable"] for a in audit.values())
     unaudited = sum(a["n_unaudited"] for a in audit.values())
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: a[x] for x in ("n_suppressed", "n_recoverable", "n_unaudited", "ok")}
                                for k, a in audit.items()},
-              "headline": figures, "variations": moves}
+              "headline": figures, "variations": moves,
+              "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None}
     failed = {t: s["echecs"] for t, s in expectations.items() if s["echecs"]}
     problems = []
     if failed:

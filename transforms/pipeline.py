@@ -49,14 +49,18 @@ class RunConfig:
     report: bool = True  # build the annual report (charts, PDF) after publication
     warehouse_dir: str = field(default_factory=lambda: str(paths.warehouse_dir()))
     run_id: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S-%fZ"))
+    force: bool = False  # publish even when a guard of transforms/guards.py fails (the outputs then say so)
+    # Decided from the input files by resolve_inputs (synthetic_markers), whatever the command line says.
+    synthetic: bool = False
 
     @property
-    def synthetic(self) -> bool:
+    def uses_sample(self) -> bool:
+        """No --input and no download: the generated sample of the département."""
         return self.input_dir is None and not self.download
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        """The inverse of to_dict (extra keys such as `synthetic` are derived, not stored)."""
+        """The inverse of to_dict."""
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -72,6 +76,7 @@ class RunConfig:
             download=bool(getattr(args, "download", False)),
             sample_scale=getattr(args, "sample_scale", 1.0),
             report=not getattr(args, "no_report", False),
+            force=bool(getattr(args, "force", False)),
         )
         if getattr(args, "run_id", None):
             config.run_id = args.run_id
@@ -129,9 +134,7 @@ class RunConfig:
         return paths.runs_dir() / f"dep{self.departement}" / self.run_id
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["synthetic"] = self.synthetic
-        return d
+        return asdict(self)
 
 
 @dataclass
@@ -143,7 +146,7 @@ class RunResult:
     def summary(self) -> str:
         m = self.manifest
         lines = [f"run {self.config.run_id} — département {self.config.departement}, perimeter "
-                 f"{self.config.perimetre}{' (SYNTHETIC SAMPLE)' if self.config.synthetic else ''}"]
+                 f"{self.config.perimetre}{' (SYNTHETIC DATA)' if m.get('synthetic') else ''}"]
         for key, value in m.get("millesimes", {}).items():
             lines.append(f"  {key}: {value}")
         for source, files in m.get("sources", {}).items():
@@ -155,7 +158,11 @@ class RunResult:
         for key, value in (m.get("checks") or {}).get("headline", {}).items():
             lines.append(f"  {key}: {value}")
         if m.get("outputs"):
-            lines.append(f"  outputs: {m['outputs'].get('warehouse')}")
+            lines.append(f"  outputs: {m['outputs'].get('warehouse')} (version {m['outputs'].get('version')})")
+        publication = m.get("publication") or {}
+        if publication.get("forcee"):
+            constats = (m.get("garde_fous") or {}).get("constats") or []
+            lines.append("  PUBLISHED WITH --force despite: " + "; ".join(c["libelle"] for c in constats))
         lines.append(f"  manifest: {self.manifest_path}")
         return "\n".join(lines)
 
@@ -170,12 +177,40 @@ def write_json_atomic(path: Path, data: dict) -> None:
 SOURCES = ("territoires", "sirene", "urssaf")
 
 
+# The marker files of the generated sample (sources.sample.MARKER_JSON / MARKER_FILE, at the sample's root) and the
+# key-value metadata it writes into every Parquet file: any of them makes a run synthetic.
+SYNTHETIC_MARKERS = ("synthetic.json", "SYNTHETIC.md")
+SYNTHETIC_PARQUET_KEY = b"ess:synthetic"
+
+
+def synthetic_markers(root: Path, snapshots: dict[str, Path | None]) -> list[str]:
+    """The evidence that the input is synthetic: marker files in the input root, a snapshot folder or one of their
+    parents, and Parquet files of the snapshots whose metadata says `ess:synthetic=true` (CSV and zip files cannot
+    say it). Empty for real files."""
+    import pyarrow.parquet as pq
+
+    found = set()
+    folders = {Path(root).resolve(), *(Path(p).resolve() for p in snapshots.values() if p)}
+    for folder in {f for folder in folders for f in (folder, *folder.parents)}:
+        found.update(str(folder / name) for name in SYNTHETIC_MARKERS if (folder / name).is_file())
+    for snapshot in snapshots.values():
+        for path in sorted(Path(snapshot).rglob("*.parquet")) if snapshot else []:
+            try:
+                metadata = pq.read_schema(path).metadata or {}
+            except Exception:  # noqa: BLE001 — not readable as Parquet: staging will say why
+                continue
+            if metadata.get(SYNTHETIC_PARQUET_KEY, b"").lower() == b"true":
+                found.add(str(path))
+    return sorted(found)
+
+
 def resolve_inputs(config: RunConfig) -> dict[str, Path | None]:
-    """Find (or, for the sample, generate) the snapshot of every source, and fix the run's millésimes."""
+    """Find (or, for the sample, generate) the snapshot of every source, and fix the run's millésimes. Whether the
+    run is synthetic is decided here, from the files (config.synthetic)."""
     from transforms.staging import snapshot_dir
 
     root = config.input_root()
-    if config.synthetic and not (root / "SYNTHETIC.md").exists():
+    if config.uses_sample and not (root / "SYNTHETIC.md").exists():
         from sources.sample import write_sample
 
         write_sample(root, departement=config.departement, scale=config.sample_scale)
@@ -195,6 +230,7 @@ def resolve_inputs(config: RunConfig) -> dict[str, Path | None]:
         config.annee_cog = int(inputs["territoires"].name)
     elif config.annee_cog is None:
         config.annee_cog = latest_reference_cog()
+    config.synthetic = bool(synthetic_markers(root, inputs))
     return inputs
 
 
@@ -227,7 +263,8 @@ def run(config: RunConfig) -> RunResult:
 
 
 def run_manifest(config: RunConfig, inputs: dict, steps, checks: dict) -> dict:
-    """Provenance of a run: parameters, the snapshots and their checksums, row accounting, checks."""
+    """Provenance of a run: parameters, the snapshots and their checksums, row accounting, checks, and why the
+    run is synthetic when it is."""
     from sources.download import read_manifest
 
     snapshots = {}
@@ -238,6 +275,7 @@ def run_manifest(config: RunConfig, inputs: dict, steps, checks: dict) -> dict:
         "run_id": config.run_id,
         "parametres": config.to_dict(),
         "synthetic": config.synthetic,
+        "marqueurs_synthetiques": synthetic_markers(config.input_root(), inputs) if config.synthetic else [],
         "millesimes": {"sirene": config.millesime, "urssaf": config.annee_urssaf, "cog": config.annee_cog},
         "snapshots": snapshots,
         "sources": {k: v for k, v in steps.stats.items() if k in SOURCES},
@@ -245,3 +283,20 @@ def run_manifest(config: RunConfig, inputs: dict, steps, checks: dict) -> dict:
         "checks": checks,
         "tables": steps.tables,
     }
+
+
+def restore_run_manifests(config: RunConfig) -> list[Path]:
+    """A run killed after its publication became current but before it wrote its own manifest left its run folder
+    without manifest.json, while the warehouse holds the same manifest as published: copy it back. Returns the
+    manifests restored (for the département of `config`, in its warehouse)."""
+    from transforms.publish import MANIFEST, PUBLICATIONS
+
+    restored = []
+    folder = Path(config.warehouse_dir) / PUBLICATIONS / f"departement={config.departement}"
+    for published in sorted(folder.glob(f"*/*/{MANIFEST}")):
+        data = json.loads(published.read_text(encoding="utf-8"))
+        run_dir = paths.runs_dir() / f"dep{config.departement}" / str(data.get("run_id"))
+        if run_dir.is_dir() and not (run_dir / MANIFEST).exists():
+            write_json_atomic(run_dir / MANIFEST, data)
+            restored.append(run_dir / MANIFEST)
+    return restored

@@ -1,29 +1,35 @@
-"""Publish a run's tables to the warehouse: Parquet files named after their tables, partitioned so that several
-départements, millésimes and perimeters coexist, plus the DuckDB catalog (documented views over all partitions)
-and the data dictionary.
+"""Publish a run: its tables (Parquet partitions), the DuckDB catalog, the data dictionary, its report (charts and
+PDF) and its publication manifest appear together, as one new version of the warehouse, or not at all
+(transforms/warehouse.py makes a version current with one atomic rename).
 
-Layout (git-ignored):
-    <warehouse>/<access>/<table>/departement=<dep>/millesime=<YYYY-MM>[/perimetre=<p>]/<table>.parquet
-    <warehouse>/ess.duckdb            views `<table>` over every partition, with comments
-    <warehouse>/dictionnaire_donnees.md / .csv
-    <warehouse>/rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/   charts and PDF (publish_folder)
+Paths inside a version, and the same under the warehouse's stable entry points (`<warehouse>/<path>`):
+    <access>/<table>/departement=<dep>/millesime=<YYYY-MM>[/perimetre=<p>]/<table>.parquet
+    rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/               charts (PNG + CSV) and the PDF
+    publications/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/manifest.json   the run's manifest, as published
+    ess.duckdb                     views `<table>` over every partition of the version, with comments
+    dictionnaire_donnees.md / .csv
+    publication.json               the version's index: what changed, from which run, the previous version
 `access` is `public` for protected tables (statistical confidentiality applied) and `interne` for the rest, which
 must not leave the research team.
+
+The three moves of a publication: prepare() writes the run's tables with their provenance metadata into a private
+staging folder (outside the warehouse lock, so départements prepare in parallel); the report is built in the same
+folder from those very files; commit() makes the new version current. publish() chains them in one call.
 """
 
 from __future__ import annotations
 
-import contextlib
+import csv
+import datetime as dt
+import io
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ess import db
-from ess.locking import warehouse_lock
+from ess.errors import UserError
+from transforms import warehouse as wh
 
 # Tables published, with their access level; any other table of the run stays in the run folder.
 PUBLISHED = {
@@ -35,15 +41,40 @@ PUBLISHED = {
     "core_ecart_urssaf": "interne",
 }
 CATALOG = "ess.duckdb"
+DICTIONARY = "dictionnaire_donnees"
+REPORTS = "rapports"
+PUBLICATIONS = "publications"
+MANIFEST = "manifest.json"
 VIEW_OPTIONS = "hive_partitioning = true, hive_types_autocast = false, union_by_name = true"
+REGENERATED = (CATALOG, f"{DICTIONARY}.md", f"{DICTIONARY}.csv")
+# What a publication manifest says of its report besides where it is (from the report step's stats).
+REPORT_FACTS = ("pages", "synthetique", "annee", "cartes", "valeurs_masquees_dans_les_graphiques")
 
 
-def partition_dir(warehouse: Path, table: str, params: dict, has_perimetre: bool) -> Path:
-    folder = (
-        Path(warehouse) / PUBLISHED[table] / table / f"departement={params['departement']}"
-        / f"millesime={params['millesime']}"
-    )
-    return folder / f"perimetre={params['perimetre']}" if has_perimetre else folder
+# --- where things go ---------------------------------------------------------------------------------------------
+
+
+def _keys(params: dict, with_perimetre: bool = True) -> PurePosixPath:
+    path = PurePosixPath(f"departement={params['departement']}", f"millesime={params['millesime']}")
+    return path / f"perimetre={params['perimetre']}" if with_perimetre else path
+
+
+def partition_path(table: str, params: dict, has_perimetre: bool) -> PurePosixPath:
+    """<access>/<table>/departement=…/millesime=…[/perimetre=…], relative to a version (or the warehouse)."""
+    return PurePosixPath(PUBLISHED[table], table) / _keys(params, has_perimetre)
+
+
+def report_path(params: dict) -> PurePosixPath:
+    return PurePosixPath(REPORTS) / _keys(params)
+
+
+def manifest_path(params: dict) -> PurePosixPath:
+    return PurePosixPath(PUBLICATIONS) / _keys(params) / MANIFEST
+
+
+def report_dir(warehouse: Path, params: dict) -> Path:
+    """<warehouse>/rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/ (through the entry point)."""
+    return Path(warehouse) / report_path(params)
 
 
 def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
@@ -54,11 +85,13 @@ def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
         }}
         for source, s in manifest.get("snapshots", {}).items()
     }
+    forced = bool((manifest.get("garde_fous") or {}).get("publication_forcee"))
     return {
         "ess:synthetic": str(bool(params.get("synthetic"))).lower(),
         "ess:avertissement": (
             "DONNÉES SYNTHÉTIQUES — échantillon généré, ne décrit pas la réalité" if params.get("synthetic") else ""
         ),
+        "ess:publication_forcee": str(forced).lower(),
         "ess:departement": params["departement"],
         "ess:millesime_sirene": str(params["millesime"]),
         "ess:annee_urssaf": str(params["annee_urssaf"]),
@@ -68,146 +101,208 @@ def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
     }
 
 
-def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Path, *,
-            wait_seconds: float = 0.0) -> dict:
-    """Copy the published tables into the warehouse and rebuild the catalog, as one transaction.
+# --- the three moves ---------------------------------------------------------------------------------------------
 
-    Every new partition is first written in a transaction folder (`<warehouse>/.transactions/<id>/`, outside the
-    trees the catalog reads); only then are they swapped in, and the catalog rebuilt. If anything fails, the
-    partitions already swapped are put back: the warehouse keeps the previous good publication, byte for byte.
-    A lock file prevents two runs from writing the same warehouse at once (`wait_seconds`: how long to wait for
-    another run's publication before giving up).
-    """
-    warehouse = Path(warehouse)
-    warehouse.mkdir(parents=True, exist_ok=True)
+
+def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path) -> dict:
+    """Write the run's published tables, with their provenance metadata, into `staging` laid out as in a version.
+    Returns {"tables": {table: staged file}, "partitions": {table: partition path}}."""
+    staging = Path(staging)
     metadata = provenance_metadata(params, manifest)
-    written = {}
-    prepared: list[tuple[Path, Path]] = []  # (new folder, target partition)
-    with warehouse_lock(warehouse, wait_seconds=wait_seconds), transaction_dir(warehouse) as tx:
-        con = db.connect()
-        try:
-            for table, access in PUBLISHED.items():
-                if table not in tables:
-                    continue
-                db.attach_tables(con, {table: tables[table]})
-                columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-                target = partition_dir(warehouse, table, params, "perimetre" in columns)
-                staging = tx / "new" / str(len(prepared))
-                db.export_tables(con, [table], staging, metadata=metadata)
-                prepared.append((staging, target))
-                written[table] = str(target / f"{table}.parquet")
-        finally:
-            con.close()
-        with swapped_in(prepared, tx / "old"):
-            catalog = build_catalog(warehouse)
-            write_dictionary(warehouse)
-    return {"warehouse": str(warehouse), "tables": written, "catalog": str(catalog)}
-
-
-TRANSACTIONS = ".transactions"
-
-
-@contextlib.contextmanager
-def transaction_dir(warehouse: Path):
-    """A private folder on the warehouse's file system (so that renames are atomic), deleted afterwards. Call it
-    holding the warehouse lock: leftovers of a killed publication are then known to be dead and are removed."""
-    root = Path(warehouse) / TRANSACTIONS
-    if root.exists():
-        for stale in root.iterdir():
-            shutil.rmtree(stale, ignore_errors=True)
-    folder = root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    folder.mkdir(parents=True)
+    staged, partitions = {}, {}
+    con = db.connect()
     try:
-        yield folder
+        for table in PUBLISHED:
+            if table not in tables:
+                continue
+            db.attach_tables(con, {table: tables[table]})
+            columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+            rel = partition_path(table, params, "perimetre" in columns)
+            written = db.export_tables(con, [table], staging / rel, metadata=metadata)
+            staged[table] = written[table]
+            partitions[table] = str(rel)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        con.close()
+    return {"tables": staged, "partitions": partitions}
 
 
-@contextlib.contextmanager
-def swapped_in(pairs: list[tuple[Path, Path]], trash: Path):
-    """Swap every (new, target) folder pair in, moving the old versions to `trash`; if the swaps or the body
-    fail, put every old folder back.
-
-    Renames only: at every instant each partition is either its complete old or its complete new version. The old
-    versions are deleted only once everything succeeded."""
-    trash.mkdir(parents=True, exist_ok=True)
-    done: list[tuple[Path, Path | None]] = []  # (target, its old version in the trash, or None if it was new)
-    try:
-        for i, (new, target) in enumerate(pairs):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            old = trash / str(i) if target.exists() else None
-            if old is not None:
-                target.rename(old)
-            done.append((target, old))
-            new.rename(target)
-        yield
-    except BaseException:
-        for target, old in reversed(done):
-            if target.exists() and (old is None or old.exists()):
-                shutil.rmtree(target, ignore_errors=True)
-            if old is not None and old.exists():
-                old.rename(target)
-        raise
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace one partition folder by its new version (see swapped_in)."""
-    trash = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-    with swapped_in([(new, target)], trash):
-        pass
-
-
-def report_dir(warehouse: Path, params: dict) -> Path:
-    """<warehouse>/rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/: charts and PDF of a run."""
-    return (Path(warehouse) / "rapports" / f"departement={params['departement']}"
-            / f"millesime={params['millesime']}" / f"perimetre={params['perimetre']}")
-
-
-def publish_folder(build: Callable[[Path], Any], target: Path, warehouse: Path, *,
-                   wait_seconds: float = 0.0) -> Any:
-    """Build a folder of outputs (the report) in a private folder, then swap it in under the warehouse lock: a
-    failing build leaves the previous folder untouched. Returns what `build(folder)` returned."""
-    target = Path(target)
+def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, report: bool,
+           wait_seconds: float = 0.0) -> dict:
+    """Make the staged tables (and the staged report, if any) part of a new current version, with the run's
+    manifest completed by where everything went. Without a staged report, `report=False` removes the partition's
+    previous report: a report describing another run's tables must not stay beside these. Returns the manifest
+    as published (the same content the run folder keeps)."""
+    staging = Path(staging)
     warehouse = Path(warehouse)
-    work = warehouse / ".construction" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    work.mkdir(parents=True)
-    try:
-        result = build(work)
-        with warehouse_lock(warehouse, wait_seconds=wait_seconds), transaction_dir(warehouse) as tx:
-            with swapped_in([(work, target)], tx / "old"):
-                pass
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return result
+    partitions = sorted(str(p.parent.relative_to(staging)) for table, access in PUBLISHED.items()
+                        for p in (staging / access / table).glob(f"**/{table}.parquet"))
+    changes: dict[str, Path | None] = {rel: staging / rel for rel in partitions}
+    staged_report = staging / report_path(params)
+    has_report = staged_report.is_dir()
+    if has_report:
+        changes[str(report_path(params))] = staged_report
+    elif not report:
+        changes[str(report_path(params))] = None
+    changes[str(manifest_path(params))] = None  # written by finish, once the version is known
+    published: dict = {}
+
+    def finish(root: Path, version_id: str) -> dict:
+        published.update(_completed(manifest, params, warehouse, root, version_id, partitions, has_report))
+        wh.write_json_atomic(root / manifest_path(params), published)
+        build_catalog(root)
+        write_dictionary(root)
+        return {}
+
+    description = {"changement": {"type": "publication", "run_id": manifest.get("run_id"),
+                                  "departement": params["departement"], "millesime": params["millesime"],
+                                  "perimetre": params["perimetre"],
+                                  "forcee": bool((manifest.get("garde_fous") or {}).get("publication_forcee"))}}
+    wh.commit(warehouse, changes, finish, regenerated=REGENERATED, description=description,
+              wait_seconds=wait_seconds)
+    return published
 
 
-def build_catalog(warehouse: Path) -> Path:
-    """(Re)build ess.duckdb: one view per published table over all its partitions, with comments."""
+def _completed(manifest: dict, params: dict, warehouse: Path, root: Path, version_id: str, partitions: list[str],
+               with_report: bool) -> dict:
+    """The run's manifest plus where its outputs are (stable paths through the entry points) and its version."""
+    tables = {}
+    for rel in partitions:
+        table = PurePosixPath(rel).parts[1]
+        tables[table] = str(warehouse / rel / f"{table}.parquet")
+    tables = {t: tables[t] for t in PUBLISHED if t in tables}
+    out = dict(manifest)
+    out["outputs"] = {"warehouse": str(warehouse), "version": version_id,
+                      "dossier_version": str(warehouse / wh.VERSIONS / version_id),
+                      "tables": tables, "catalog": str(warehouse / CATALOG),
+                      "manifeste_publication": str(warehouse / manifest_path(params))}
+    if with_report:
+        folder = warehouse / report_path(params)
+        out["rapport"] = {**(manifest.get("rapport") or {}), "dossier": str(folder),
+                          "fichiers": sorted(str(folder / p.relative_to(root / report_path(params)))
+                                             for p in (root / report_path(params)).rglob("*") if p.is_file())}
+    else:
+        out.pop("rapport", None)
+    garde_fous = manifest.get("garde_fous") or {}
+    out["publication"] = {"version": version_id,
+                          "publie_le": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                          "forcee": bool(garde_fous.get("publication_forcee")),
+                          "garde_fous_outrepasses": [c.get("message") for c in garde_fous.get("constats", [])]
+                          if garde_fous.get("publication_forcee") else []}
+    return out
+
+
+def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Path, *,
+            build_report: Callable[[dict[str, str], Path], Any] | None = None, wait_seconds: float = 0.0) -> dict:
+    """prepare + build_report(staged tables, report folder) + commit, in a staging folder deleted afterwards.
+    Returns the manifest as published."""
+    with wh.staging_area(Path(warehouse)) as staging:
+        prepared = prepare(tables, params, manifest, staging)
+        if build_report is not None:
+            folder = staging / report_path(params)
+            folder.mkdir(parents=True)
+            build_report(prepared["tables"], folder)
+        return commit(staging, params, manifest, warehouse, report=build_report is not None,
+                      wait_seconds=wait_seconds)
+
+
+def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id: str, facts: dict | None = None,
+                   wait_seconds: float = 0.0) -> dict:
+    """Put a report rebuilt by `ess report` in place, as a new version, next to the tables of the run it was built
+    from — refused if another run's tables are published there. Returns the updated publication manifest."""
     warehouse = Path(warehouse)
-    final = warehouse / CATALOG
-    tmp = warehouse / f".{CATALOG}.tmp"
+    rel = report_path(params)
+    updated: dict = {}
+
+    def finish(root: Path, version_id: str) -> dict:
+        path = root / manifest_path(params)
+        current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if current is not None and current.get("run_id") != run_id:
+            raise UserError(
+                f"the tables published for département {params['departement']}, millésime {params['millesime']}, "
+                f"perimeter {params['perimetre']} come from run {current.get('run_id')}, not {run_id}: a report of "
+                f"run {run_id} would not describe them. Use --run with that run, or --out to write elsewhere")
+        if current is not None:
+            folder = warehouse / rel
+            current["rapport"] = {**(facts or {}), "dossier": str(folder), "version": version_id,
+                                  "fichiers": sorted(str(folder / p.relative_to(root / rel))
+                                                     for p in (root / rel).rglob("*") if p.is_file())}
+            wh.write_json_atomic(path, current)
+            updated.update(current)
+        build_catalog(root)
+        write_dictionary(root)
+        return {}
+
+    description = {"changement": {"type": "rapport", "run_id": run_id, "departement": params["departement"],
+                                  "millesime": params["millesime"], "perimetre": params["perimetre"]}}
+    wh.commit(warehouse, {str(rel): Path(staged_report)}, finish, regenerated=REGENERATED,
+              description=description, wait_seconds=wait_seconds)
+    return updated
+
+
+# --- reading publications ----------------------------------------------------------------------------------------
+
+
+def published_manifests(warehouse: Path, departement: str, perimetre: str) -> dict[str, Path]:
+    """{millésime: publication manifest (path through the entry point)} of a département and perimeter in the
+    current version, oldest millésime first."""
+    warehouse = Path(warehouse)
+    if wh.current_dir(warehouse) is None:
+        return {}
+    folder = warehouse / PUBLICATIONS / f"departement={departement}"
+    found = {p.parent.parent.name.partition("=")[2]: p
+             for p in folder.glob(f"millesime=*/perimetre={perimetre}/{MANIFEST}")}
+    return dict(sorted(found.items()))
+
+
+def run_version(warehouse: Path, departement: str, run_id: str) -> str | None:
+    """The version in which run `run_id` is published, if its publication is current."""
+    warehouse = Path(warehouse)
+    if wh.current_dir(warehouse) is None:
+        return None
+    for path in (warehouse / PUBLICATIONS / f"departement={departement}").glob(f"*/*/{MANIFEST}"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("run_id") == run_id:
+            return (data.get("publication") or {}).get("version")
+    return None
+
+
+def published_manifest(warehouse: Path, params: dict) -> dict | None:
+    """The publication manifest of exactly this département, millésime and perimeter (None if unpublished)."""
+    path = published_manifests(warehouse, params["departement"], params["perimetre"]).get(str(params["millesime"]))
+    return json.loads(path.read_text(encoding="utf-8")) if path else None
+
+
+# --- files derived from the whole version ------------------------------------------------------------------------
+
+
+def build_catalog(root: Path) -> Path:
+    """(Re)build <root>/ess.duckdb: one view per published table over all its partitions in this version, with
+    comments. The views name this version's files, so a session that opened it reads one consistent version."""
+    root = Path(root).absolute()
+    final = root / CATALOG
+    tmp = root / f".{CATALOG}.tmp"
     tmp.unlink(missing_ok=True)
     con = db.connect(tmp)
     try:
         for table, access in PUBLISHED.items():
-            root = warehouse / access / table
-            files = sorted(root.glob("**/*.parquet"))
-            if not files:
-                continue
-            pattern = str(root / "**" / "*.parquet").replace("'", "''")
-            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', {VIEW_OPTIONS})")
-            table_doc, column_docs = _table_docs(table)
-            label = "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé)"
-            con.execute(f"COMMENT ON VIEW {table} IS {_literal(f'{label} — {table_doc}')}")
-            view_columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-            for column, doc in column_docs.items():
-                if column in view_columns:
-                    con.execute(f"COMMENT ON COLUMN {table}.{db.identifier(column)} IS {_literal(doc)}")
+            if any((root / access / table).glob("**/*.parquet")):
+                create_view(con, root, table, access)
     finally:
         con.close()
     tmp.replace(final)
     return final
+
+
+def create_view(con, root: Path, table: str, access: str) -> None:
+    pattern = str(root / access / table / "**" / "*.parquet").replace("'", "''")
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', {VIEW_OPTIONS})")
+    table_doc, column_docs = _table_docs(table)
+    label = "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé)"
+    con.execute(f"COMMENT ON VIEW {table} IS {_literal(f'{label} — {table_doc}')}")
+    view_columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for column, doc in column_docs.items():
+        if column in view_columns:
+            con.execute(f"COMMENT ON COLUMN {table}.{db.identifier(column)} IS {_literal(doc)}")
 
 
 def _table_docs(table: str) -> tuple[str, dict[str, str]]:
@@ -220,15 +315,9 @@ def _table_docs(table: str) -> tuple[str, dict[str, str]]:
         return table, {}
 
 
-DICTIONARY = "dictionnaire_donnees"
-
-
-def write_dictionary(warehouse: Path) -> list[Path]:
+def write_dictionary(root: Path) -> list[Path]:
     """The data dictionary (every column: table, type, unit, French description, constraint), as CSV and Markdown,
     generated from transforms/columns.py."""
-    import csv
-    import io
-
     from transforms import columns as cols
 
     rows = cols.dictionary_rows()
@@ -248,7 +337,7 @@ def write_dictionary(warehouse: Path) -> list[Path]:
         lines.append("")
     written = []
     for suffix, text in ((".csv", buffer.getvalue()), (".md", "\n".join(lines))):
-        path = Path(warehouse) / f"{DICTIONARY}{suffix}"
+        path = Path(root) / f"{DICTIONARY}{suffix}"
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)

@@ -154,9 +154,9 @@ _TRUE = {"true", "1", "oui", "vrai", "yes"}
 _FALSE = {"false", "0", "non", "faux", "no"}
 
 
-def reference_path(name: str, directory: str | Path | None = None) -> Path:
+def reference_path(name: str | RefSpec, directory: str | Path | None = None) -> Path:
     """The file of a reference table: the run's folder when it holds one, else data/reference/."""
-    spec = SPECS[name]
+    spec = name if isinstance(name, RefSpec) else SPECS[name]
     if directory is not None and (Path(directory) / spec.file).exists():
         return Path(directory) / spec.file
     return paths.REFERENCE_DIR / spec.file
@@ -190,10 +190,11 @@ def _convert(value: str, col: Col, where: str):
     return value
 
 
-def read_reference(name: str, directory: str | Path | None = None) -> list[dict]:
-    """Read and check one reference CSV; returns typed rows (dicts)."""
-    spec = SPECS[name]
-    path = reference_path(name, directory)
+def read_reference(name: str | RefSpec, directory: str | Path | None = None) -> list[dict]:
+    """Read and check one reference CSV (by its name in SPECS, or a RefSpec of a file read elsewhere, such as the
+    publication thresholds of transforms/guards.py); returns typed rows (dicts)."""
+    spec = name if isinstance(name, RefSpec) else SPECS[name]
+    path = reference_path(spec, directory)
     if not path.exists():
         raise UserError(f"reference file {path} is missing: restore it from the repository (git checkout -- {path})")
     with path.open(encoding="utf-8-sig", newline="") as fh:

@@ -1,0 +1,85 @@
+"""Bad inputs a user could give, made from a tiny generated sample (official formats), one function each.
+
+Every function copies the sample folder (hard links: cheap) and changes one file in the copy; the sample itself is
+never modified. The SIRENE folder holds both deliverables; the loader prefers the Parquet one, so the changes are
+made there (the zipped CSV is removed when the Parquet file is replaced, so that nothing else can be read).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+SIRENE = Path("sirene") / "2026-10"
+URSSAF = Path("urssaf") / "2025"
+ETABLISSEMENTS = SIRENE / "StockEtablissement_utf8.parquet"
+URSSAF_ESS = URSSAF / "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv"
+
+
+def sample(root: Path, *, departement: str = "38", scale: float = 0.02) -> Path:
+    from sources.sample import write_sample
+
+    if not (root / "synthetic.json").exists():
+        write_sample(root, departement=departement, scale=scale)
+    return root
+
+
+def copy_of(sample_root: Path, target: Path, *, markers: bool = True) -> Path:
+    """A copy of the sample (hard links); without its marker files when `markers` is False."""
+    shutil.copytree(sample_root, target, copy_function=os.link)
+    if not markers:
+        for name in ("synthetic.json", "SYNTHETIC.md"):
+            (target / name).unlink()
+    return target
+
+
+def _rewrite_parquet(path: Path, table: pa.Table) -> None:
+    path.unlink()  # a hard link of the sample: replace it, never write through it
+    pq.write_table(table, path)
+    path.with_suffix(".zip").unlink(missing_ok=True)
+
+
+def empty_establishments(root: Path) -> Path:
+    """The establishments stock with its header (schema) and no row."""
+    path = root / ETABLISSEMENTS
+    table = pq.read_table(path)
+    _rewrite_parquet(path, table.slice(0, 0).replace_schema_metadata(table.schema.metadata))
+    return path
+
+
+def integer_creation_dates(root: Path) -> Path:
+    """The establishments stock with dateCreationEtablissement typed as an integer (20120315) instead of a date."""
+    path = root / ETABLISSEMENTS
+    table = pq.read_table(path)
+    column = "dateCreationEtablissement"
+    dates = table[column]
+    as_int = pc.cast(pc.strftime(dates, format="%Y%m%d"), pa.int64())
+    table = table.set_column(table.schema.get_field_index(column), column, as_int)
+    _rewrite_parquet(path, table)
+    return path
+
+
+def decimal_commas(root: Path) -> Path:
+    """The URSSAF ESS file with decimal commas (126,0 instead of 126.0), as a spreadsheet in French would save it."""
+    path = root / URSSAF_ESS
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(";")
+        out.append(";".join(cells[:9] + [c.replace(".", ",") for c in cells[9:]]))
+    path.unlink()
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def fewer_establishments(root: Path, keep: float) -> Path:
+    """The establishments stock with only its first `keep` share of rows (a truncated download)."""
+    path = root / ETABLISSEMENTS
+    table = pq.read_table(path)
+    _rewrite_parquet(path, table.slice(0, int(table.num_rows * keep)))
+    return path

@@ -1,0 +1,183 @@
+"""Quiet, clear errors: a failing command prints one message (what happened, the file, what to do) and the place
+of its log — never a traceback, never Prefect's logs. Tracebacks go to the run's log file.
+
+One test runs the real `ess` program on a bad input and counts the lines it prints; the others call the CLI's
+main() in this process, with stand-in steps that fail the way a full disk, a read-only warehouse, a missing
+permission or a bug do.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bad_inputs
+from ess.cli import main
+from test_flows import inputs, prefect_harness, stubs  # noqa: F401 — fixtures
+
+# The tests that run flows in this process share one temporary Prefect server per pytest worker: keep them on the
+# same one (the test of the `ess` program starts its own, on any worker).
+in_process_flows = pytest.mark.xdist_group("prefect")
+VENV_BIN = Path(sys.executable).parent
+
+
+@in_process_flows
+def test_the_ess_program_prints_a_few_lines_for_a_refused_run(prefect_harness, tmp_path):
+    """`ess run` on an establishments file with a header and no row, as a user would type it, with Prefect logging
+    at INFO (against the tests' Prefect server, to spare the start of a temporary one): 5 lines on the console, the
+    traceback in the run's log."""
+    from prefect.settings import PREFECT_API_URL
+
+    folder = bad_inputs.copy_of(bad_inputs.sample(tmp_path / "sample"), tmp_path / "entree")
+    bad_inputs.empty_establishments(folder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_LOGGING", "PYTEST"))}
+    env.update(ESS_DATA_DIR=str(tmp_path / "data"), PREFECT_API_URL=PREFECT_API_URL.value())
+    done = subprocess.run([str(VENV_BIN / "ess"), "run", "--input", str(folder), "--out", str(tmp_path / "entrepot"),
+                           "--run-id", "essai"], capture_output=True, text=True, env=env, timeout=300)
+    printed = (done.stdout + done.stderr).splitlines()
+    log = tmp_path / "data" / "runs" / "dep38" / "essai" / "run.log"
+    assert done.returncode == 2
+    assert printed == [
+        f"ess run: publication refused — nothing was published, {tmp_path / 'entrepot'} is unchanged:",
+        f"- {folder}/sirene/2026-10/StockEtablissement_utf8.parquet has no row (a header at most): it feeds "
+        "staging_sirene_etablissements. Fetch it again (ess fetch) or put the complete file in place",
+        f"- none of the rows of StockUniteLegale_utf8.parquet (3 266), StockEtablissementHistorique_utf8.parquet "
+        f"(6 552), StockUniteLegaleHistorique_utf8.parquet (6 633) in {folder}/sirene/2026-10 is of département 38 "
+        "(all out of scope). Check that these files cover 38",
+        "Thresholds: data/reference/seuils_publication.csv. `--force` publishes anyway (the manifest and the report "
+        "then say so).",
+        f"  details: {log}",
+    ]
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback" in text and "PublicationRefused" in text and "[guard-inputs" in text
+    assert "stage_sirene: computed" in text  # Prefect's INFO logs went to the file, not the console
+
+
+def run_cli(inputs_root: Path, warehouse: Path, *extra: str) -> int:
+    return main(["run", "--input", str(inputs_root), "--out", str(warehouse), "--no-report", "--run-id", "essai",
+                 *extra])
+
+
+def failing_core(exc: BaseException):
+    def core(tables, params, out_dir):
+        raise exc
+    return core
+
+
+def console(capfd) -> list[str]:
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    return (out + err).splitlines()
+
+
+SYSTEM_FAILURES = [
+    (OSError(errno.ENOSPC, "No space left on device", "/srv/ess/cache/core/x.parquet"),
+     "disk full: could not write /srv/ess/cache/core/x.parquet. Free space on that disk (`df -h /srv/ess/cache/core`) "
+     "or point --out / ESS_DATA_DIR at a disk with room, then run again"),
+    (__import__("duckdb").IOException('IO Error: Could not write file "/srv/ess/entrepot/t.parquet": Read-only file '
+                                      'system'),
+     "read-only file system: could not write /srv/ess/entrepot/t.parquet. Give --out (or ESS_DATA_DIR) a writable "
+     "folder, or remount the disk read-write, then run again"),
+    (PermissionError(errno.EACCES, "Permission denied", "/srv/ess/entrepot"),
+     "permission denied: user {user} cannot write /srv/ess/entrepot. Fix its owner or permissions (`ls -ld /srv/ess`), "
+     "or choose another folder with --out / ESS_DATA_DIR, then run again"),
+]
+
+
+@in_process_flows
+@pytest.mark.parametrize("exc, message", SYSTEM_FAILURES, ids=["disk-full", "read-only", "permission"])
+def test_system_problems_get_their_own_message(prefect_harness, stubs, inputs, data_dir, capfd, monkeypatch, exc,
+                                               message):
+    import getpass
+
+    import test_flows
+
+    monkeypatch.setattr(test_flows, "fake_core", failing_core(exc))
+    warehouse = data_dir / "entrepot"
+    assert run_cli(inputs, warehouse) == 3
+    log = data_dir / "runs" / "dep38" / "essai" / "run.log"
+    assert console(capfd) == [f"ess run: {message.format(user=getpass.getuser())}. Nothing was published: "
+                              f"{warehouse} is as it was before the run", f"  details: {log}"]
+    assert "Traceback" in log.read_text(encoding="utf-8")
+
+
+@in_process_flows
+def test_a_real_missing_permission(prefect_harness, stubs, inputs, data_dir, capfd):
+    """/sys refuses new folders, even to root: the run cannot take its lock in a warehouse there."""
+    try:
+        os.mkdir("/sys/ess-probe")
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EACCES):
+            pytest.skip(f"/sys answers {exc} here")
+    else:
+        os.rmdir("/sys/ess-probe")
+        pytest.skip("/sys accepts new folders here")
+    assert run_cli(inputs, Path("/sys/ess-entrepot")) == 3
+    first = console(capfd)[0]
+    assert first.startswith("ess run: permission denied: user ") and "cannot write /sys/ess-entrepot" in first
+    assert not stubs  # refused before any step
+
+
+@in_process_flows
+def test_a_bug_prints_one_line_with_the_log_holding_its_traceback(prefect_harness, stubs, inputs, data_dir, capfd,
+                                                                  monkeypatch):
+    import test_flows
+
+    monkeypatch.setattr(test_flows, "fake_core", failing_core(KeyError("effectif_central")))
+    assert run_cli(inputs, data_dir / "entrepot") == 1
+    log = data_dir / "runs" / "dep38" / "essai" / "run.log"
+    assert console(capfd) == [
+        "ess run: unexpected error (a bug, not a problem with your files): KeyError: 'effectif_central' — the "
+        f"traceback is in {log}; please report it with that file. Nothing was published: {data_dir / 'entrepot'} is "
+        "as it was before the run"]
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "KeyError: 'effectif_central'" in text
+
+
+@in_process_flows
+def test_a_failure_after_the_publication_says_so_and_the_next_run_repairs(prefect_harness, stubs, inputs, data_dir,
+                                                                         capfd, monkeypatch):
+    """Killed or failing between the switch of the warehouse and the run's own manifest: the publication is in
+    place (and says so); the next run copies the published manifest back into the run folder."""
+    import transforms.pipeline as tp
+
+    real = tp.write_json_atomic
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(tp, "write_json_atomic", full_disk)
+    assert run_cli(inputs, data_dir / "entrepot") == 3
+    first = console(capfd)[0]
+    assert "disk full: could not write" in first and "This run's publication is in place (version " in first
+    assert not (data_dir / "runs" / "dep38" / "essai" / "manifest.json").exists()
+    monkeypatch.setattr(tp, "write_json_atomic", real)
+    assert main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--no-report"]) == 0
+    restored = data_dir / "runs" / "dep38" / "essai" / "manifest.json"
+    assert restored.is_file() and '"run_id": "essai"' in restored.read_text(encoding="utf-8")
+
+
+def test_a_bug_outside_a_run_gets_a_log_of_its_own(data_dir, capfd, monkeypatch):
+    import sources.sample
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(sources.sample, "write_sample", broken)
+    assert main(["sample", "--out", str(data_dir / "s")]) == 1
+    line = console(capfd)
+    assert len(line) == 1 and line[0].startswith("ess sample: unexpected error (a bug, not a problem with your "
+                                                 "files): ZeroDivisionError: division by zero — the traceback is in ")
+    log = Path(line[0].split("the traceback is in ")[1].split(";")[0])
+    assert log.parent == data_dir / "logs" and "ZeroDivisionError" in log.read_text(encoding="utf-8")
+
+
+def test_user_errors_stay_one_line(data_dir, capfd):
+    assert main(["run", "--departement", "99"]) == 2
+    assert console(capfd) == ["ess run: unknown département '99': use an INSEE code such as 38, 01, 2A, 971 "
+                              "(metropolitan codes have two characters)"]

@@ -1,0 +1,308 @@
+"""Guards before publication: the bad inputs of issue 8 are refused (exit ≠ 0 from the CLI, one message with the
+figures and the file to look at), the warehouse stays byte for byte what it was, and `--force` publishes anyway with
+the forcing recorded in the manifest, the Parquet metadata and the report.
+
+Unit tests feed hand-made file accountings; flow tests stage real bad files (a tiny generated sample, altered by
+tests/bad_inputs.py) against a warehouse that already holds a publication.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import bad_inputs
+from ess import caching
+from test_flows import CALLS, inputs, prefect_harness, run, stubs, write_inputs  # noqa: F401 — fixtures
+from test_publication import make_tables, manifest_of, tree
+from transforms import guards
+from transforms.checks import compare
+
+# The tests that run flows in this process share one temporary Prefect server per pytest worker: keep them on the
+# same one. The others (and the test of the `ess` program, which starts its own server) go to any worker.
+in_process_flows = pytest.mark.xdist_group("prefect")
+
+PARAMS = {"departement": "38", "millesime": "2026-10", "perimetre": "insee"}
+
+
+def stats(table, file, read, staged, rejected=None, oos=0):
+    return {"table": table, "file": file, "rows_read": read, "rows_staged": staged,
+            "rows_rejected": rejected or {}, "rows_out_of_scope": oos}
+
+
+def only(findings):
+    assert len(findings) == 1, [f.message for f in findings]
+    return findings[0]
+
+
+# --- the input, by hand ----------------------------------------------------------------------------------------------
+
+
+def test_an_empty_file_is_refused():
+    f = only(guards.check_inputs({"sirene": [stats("staging_sirene_etablissements", "/in/StockEtab.parquet", 0, 0)]},
+                                 PARAMS))
+    assert f.regle == "lignes_lues_min"
+    assert f.message == ("/in/StockEtab.parquet has no row (a header at most): it feeds staging_sirene_etablissements. "
+                         "Fetch it again (ess fetch) or put the complete file in place")
+    assert f.libelle == "fichier vide : StockEtab.parquet"
+
+
+def test_an_absent_departement_is_one_finding_for_all_its_files():
+    sources = {"sirene": [stats("staging_sirene_etablissements", "/in/s/StockEtab.parquet", 3529, 0, oos=3529),
+                          stats("staging_sirene_unites_legales", "/in/s/StockUL.parquet", 3266, 0, oos=3266)],
+               "urssaf": [stats("staging_urssaf_ess_departement", "/in/u/ess.csv", 280, 0, oos=280)]}
+    f = only(guards.check_inputs(sources, {**PARAMS, "departement": "2A"}))
+    assert f.regle == "departement_present"
+    assert f.message == ("département 2A is absent from the input: none of the 3 529 rows of /in/s/StockEtab.parquet "
+                         "is in 2A (2 other input files have no row of 2A either). Check --departement, or give "
+                         "--input a folder whose files cover 2A")
+    assert f.chiffres == {"lues": 3529, "fichiers_sans_ligne": 3}
+
+
+def test_files_without_a_row_of_the_departement_are_one_line():
+    sources = {"sirene": [stats("staging_sirene_unites_legales", "/in/s/StockUL.parquet", 3266, 0, oos=3266),
+                          stats("staging_sirene_unites_legales_historique", "/in/s/StockULH.parquet", 6633, 0,
+                                oos=6633)]}
+    f = only(guards.check_inputs(sources, PARAMS))
+    assert f.message == ("none of the rows of StockUL.parquet (3 266), StockULH.parquet (6 633) in /in/s is of "
+                         "département 38 (all out of scope). Check that these files cover 38")
+
+
+def test_a_calibration_file_with_every_row_rejected_is_refused():
+    f = only(guards.check_inputs(
+        {"urssaf": [stats("staging_urssaf_ess_departement", "/in/u/ess.csv", 280, 0, {"valeur non numérique": 70},
+                          210)]}, PARAMS, {"urssaf": "/run/staging/staging_rejets_urssaf.parquet"}))
+    assert f.regle == "calage_lignes_min"
+    assert f.message == ("/in/u/ess.csv: 0 of its 70 rows of département 38 kept, 70 rejected (« valeur non "
+                         "numérique »: 70) (rejected rows with their reason: /run/staging/staging_rejets_urssaf.parquet)"
+                         ". The employment calibration needs this file: fix it or fetch it again")
+    assert f.chiffres == {"lues": 280, "retenues": 0, "rejetees": 70, "hors_champ": 210}
+
+
+@pytest.mark.parametrize("staged, rejected, refused", [
+    (33, {"date de création illisible": 15314, "siret en double": 2}, True),  # issue 8: 15 316 of 15 349
+    (2, {"x": 5}, False),  # 5 rows are always tolerated, whatever their share (71 %)
+    (294, {"x": 6}, False),  # 6 of 300 = 2.0 %: not above the 2 % threshold
+    (293, {"x": 7}, True),  # 7 of 300 = 2.33 %
+])
+def test_reject_rate_threshold_by_hand(staged, rejected, refused):
+    found = guards.check_inputs({"sirene": [stats("staging_sirene_etablissements", "/in/e.parquet",
+                                                  staged + sum(rejected.values()) + 10, staged, rejected, 10)]},
+                                PARAMS)
+    assert bool(found) is refused
+    if refused and staged == 33:
+        assert found[0].message.startswith(
+            "/in/e.parquet: 15 316 of its 15 349 rows of département 38 rejected (99.8 %, threshold 2.0 %): "
+            "« date de création illisible »: 15 314; « siret en double »: 2. Fix the file")
+
+
+def test_one_bad_row_and_optional_tables_never_block():
+    sources = {"territoires": [stats("staging_communes_passage", "/in/t/v_mvt.csv", 16, 0, oos=16),
+                               stats("staging_territoires", "/in/t/aff.csv", 10, 0, oos=10)],
+               "urssaf": [stats("staging_urssaf_ess_departement", "/in/u/ess.csv", 3, 2, {"valeur": 1})]}
+    assert guards.check_inputs(sources, PARAMS) == []
+
+
+# --- the figures, by hand --------------------------------------------------------------------------------------------
+
+
+def test_moves_beyond_their_threshold_are_refused():
+    previous = {"nb_etablissements_ess": 8003, "effectif_ess_central": 38015.87, "effectif_ess_bas": 28042.0,
+                "part_ess_effectif_central": 0.0942, "nb_etablissements_employeurs_ess": 0}
+    current = {"nb_etablissements_ess": 9700, "effectif_ess_central": 44000.0, "effectif_ess_bas": 1.0,
+               "part_ess_effectif_central": 0.0942, "nb_etablissements_employeurs_ess": 12}
+    checks = {"headline": current, "variations": compare(current, previous),
+              "publication_precedente": {"run_id": "R1", "millesime": "2026-09", "manifeste": "/w/m.json"}}
+    # 9700 / 8003 - 1 = +21.2 % > 20 %; 44000 / 38015.87 - 1 = +15.7 %; effectif_ess_bas has no threshold;
+    # employers were 0: no relative change
+    assert [m["indicateur"] for m in checks["variations"]] == ["nb_etablissements_ess", "effectif_ess_central",
+                                                                "effectif_ess_bas"]
+    f = only(guards.check_indicators(checks))
+    assert f.message == ("nb_etablissements_ess moved by +21.2% since the publication of run R1 (millésime 2026-09): "
+                         "8 003 → 9 700, threshold ±20%. Compare the input files with that run's (its manifest: "
+                         "/w/m.json); if the move is real, publish with --force")
+    assert f.libelle == "nb_etablissements_ess : 8 003 → 9 700 (+21.2%, seuil ±20%) depuis la publication du run R1"
+
+
+def test_an_observatory_without_ess_establishment_is_refused_even_the_first_time():
+    f = only(guards.check_indicators({"headline": {"nb_etablissements_ess": 0}, "variations": []}))
+    assert f.regle == "valeur_min" and f.message.startswith("nb_etablissements_ess = 0 (minimum 1)")
+
+
+def test_verdict_refuses_or_records_a_forced_publication(tmp_path):
+    finding = guards.Finding("lignes_lues_min", "x has no row", "fichier vide : x", "x")
+    with pytest.raises(guards.PublicationRefused) as refused:
+        guards.verdict([finding], force=False, warehouse=tmp_path)
+    assert str(refused.value).splitlines() == [
+        f"publication refused — nothing was published, {tmp_path} is unchanged:", "- x has no row",
+        "Thresholds: data/reference/seuils_publication.csv. `--force` publishes anyway (the manifest and the report "
+        "then say so)."]
+    forced = guards.verdict([finding], force=True, warehouse=tmp_path)
+    assert forced == {"force_demandee": True, "constats": [finding.to_dict()], "publication_forcee": True}
+    later = guards.verdict([], force=True, warehouse=tmp_path, earlier=forced)
+    assert later["publication_forcee"] and later["constats"] == [finding.to_dict()]
+    assert guards.verdict([], force=True, warehouse=tmp_path)["publication_forcee"] is False
+
+
+def test_a_bad_threshold_file_names_its_line(tmp_path):
+    from ess.errors import UserError
+
+    (tmp_path / "seuils_publication.csv").write_text("regle,cible,seuil,description\n"
+                                                     "taux_rejet_max,*,deux pour cent,\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"seuils_publication.csv, line 2: column 'seuil' = 'deux pour cent' is not "
+                                        "a number"):
+        guards.thresholds(tmp_path)
+
+
+def test_thresholds_are_not_part_of_the_steps_cache_keys(tmp_path, monkeypatch):
+    """Editing a threshold re-runs the guards, not the staging, core and output steps."""
+    from ess import paths
+    from flows.pipeline import STEP_FILES
+
+    reference = tmp_path / "data" / "reference"
+    reference.mkdir(parents=True)
+    (reference / "perimetres.csv").write_text("a\n", encoding="utf-8")
+    (reference / "seuils_publication.csv").write_text("regle\n", encoding="utf-8")
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    version = caching.code_version.__wrapped__
+    before = version(("ess.paths",), STEP_FILES["core"])
+    (reference / "seuils_publication.csv").write_text("regle\nchanged\n", encoding="utf-8")
+    assert version(("ess.paths",), STEP_FILES["core"]) == before
+    (reference / "perimetres.csv").write_text("b\n", encoding="utf-8")
+    assert version(("ess.paths",), STEP_FILES["core"]) != before
+
+
+# --- bad files through the flow --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_sample(tmp_path_factory):
+    return bad_inputs.sample(tmp_path_factory.mktemp("sample") / "dep38")
+
+
+@pytest.fixture
+def published_warehouse(data_dir):
+    """A warehouse that already holds a publication of 38 (hand-made tables): it must not move."""
+    from transforms.publish import publish
+
+    warehouse = data_dir / "entrepot"
+    tables = make_tables(data_dir / "anciennes", "38", 5)
+    publish(tables, {"departement": "38", "millesime": "2026-10", "annee_urssaf": 2025, "annee_cog": 2026,
+                     "perimetre": "insee", "synthetic": True}, manifest_of("ANCIEN", "38"), warehouse)
+    return warehouse
+
+
+BAD_INPUTS = {
+    "empty_establishments": (bad_inputs.empty_establishments, "38",
+                             "StockEtablissement_utf8.parquet has no row (a header at most)"),
+    "decimal_commas": (bad_inputs.decimal_commas, "38",
+                       "0 of its 70 rows of département 38 kept, 70 rejected (« valeur non numérique »: 70)"),
+    "integer_dates": (bad_inputs.integer_creation_dates, "38", "rows of département 38 rejected"),
+    "departement_2A": (None, "2A", "département 2A is absent from the input: none of the 3 529 rows of"),
+    "departement_971": (None, "971", "département 971 is absent from the input"),
+}
+
+
+@in_process_flows
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_refused_and_the_warehouse_is_untouched(prefect_harness, tiny_sample, published_warehouse,
+                                                             data_dir, tmp_path, case):
+    from transforms.guards import PublicationRefused
+
+    alter, departement, expected = BAD_INPUTS[case]
+    folder = bad_inputs.copy_of(tiny_sample, tmp_path / "entree")
+    if alter:
+        alter(folder)
+    before = tree(published_warehouse)
+    with pytest.raises(PublicationRefused) as refused:
+        run(folder, published_warehouse, departement=departement)
+    message = str(refused.value)
+    assert message.startswith(f"publication refused — nothing was published, {published_warehouse} still holds "
+                              "version ")
+    assert expected in message
+    assert tree(published_warehouse) == before  # byte for byte, links included
+    assert not list((data_dir / "runs").rglob("manifest.json"))
+    # the accounting of every file read stays exact: read = staged + rejected + out of scope
+    accounted = [f for step in (caching.cache_dir()).glob("stage_*/*/step.json")
+                 for files in json.loads(step.read_text(encoding="utf-8"))["stats"].values() for f in files]
+    assert len(accounted) >= 10
+    for f in accounted:
+        assert f["rows_read"] == f["rows_staged"] + sum(f["rows_rejected"].values()) + f["rows_out_of_scope"], f
+
+
+@in_process_flows
+def test_integer_dates_rejects_by_hand(prefect_harness, tiny_sample, published_warehouse, data_dir, tmp_path):
+    """The sample's stock at this scale: 3 529 rows, 34 of other départements, 3 495 of 38. Typed as integers,
+    every creation date is unreadable except the 3 empty ones (NULL stays NULL): 3 490 rejected for the date, plus
+    the 2 planted SIRET mismatches, 3 492 in all (99.9 %); 3 survive — the « 34 survivors » of issue 8."""
+    import pyarrow.compute as pc
+
+    stock = pq.read_table(tiny_sample / bad_inputs.ETABLISSEMENTS, columns=["dateCreationEtablissement"])
+    assert (stock.num_rows, pc.sum(pc.is_null(stock["dateCreationEtablissement"])).as_py()) == (3529, 3)
+    folder = bad_inputs.copy_of(tiny_sample, tmp_path / "entree")
+    bad_inputs.integer_creation_dates(folder)
+    with pytest.raises(guards.PublicationRefused, match=r"3 492 of its 3 495 rows of département 38 rejected "
+                                                        r"\(99.9 %, threshold 2.0 %\): « date de création illisible »: "
+                                                        r"3 490; « siret différent de siren \+ nic »: 2"):
+        run(folder, published_warehouse)
+
+
+# --- large moves and --force through the flow (stand-in steps) ----------------------------------------------------
+
+
+@in_process_flows
+def test_a_large_move_is_refused_then_forced(prefect_harness, stubs, inputs, data_dir, monkeypatch):
+    import test_flows
+
+    warehouse = data_dir / "entrepot"
+    first = run(inputs, warehouse)
+    assert first["manifest"]["checks"]["headline"] == {"nb_etablissements_ess": 6}
+    write_inputs(inputs, urssaf_lines=tuple(f"2025;famille{i};{i}" for i in range(6)))  # 6 → 11 (+83 %)
+    before = tree(warehouse)
+    with pytest.raises(guards.PublicationRefused) as refused:
+        run(inputs, warehouse)
+    assert (f"- nb_etablissements_ess moved by +83.3% since the publication of run {first['manifest']['run_id']} "
+            "(millésime 2026-10): 6 → 11, threshold ±20%") in str(refused.value)
+    assert tree(warehouse) == before
+    assert CALLS["report"] == 1  # refused before the report of the second run
+
+    seen = {}
+    real_report = test_flows.fake_report
+
+    def report(tables, params, out_dir):
+        seen.update(params)
+        return real_report(tables, params, out_dir)
+
+    monkeypatch.setattr(test_flows, "fake_report", report)
+    forced = run(inputs, warehouse, force=True)["manifest"]
+    assert forced["publication"]["forcee"] is True
+    assert forced["garde_fous"]["force_demandee"] and forced["garde_fous"]["publication_forcee"]
+    assert [c["regle"] for c in forced["garde_fous"]["constats"]] == ["variation_max"]
+    assert seen["publication_forcee"] == ["nb_etablissements_ess : 6 → 11 (+83.3%, seuil ±20%) depuis la "
+                                          f"publication du run {first['manifest']['run_id']}"]
+    kv = pq.read_metadata(forced["outputs"]["tables"]["out_indicateurs_public"]).metadata
+    assert kv[b"ess:publication_forcee"] == b"true"
+    published = json.loads(Path(forced["outputs"]["manifeste_publication"]).read_text(encoding="utf-8"))
+    assert published["publication"]["forcee"] is True and published["run_id"] == forced["run_id"]
+    # the next run compares with the forced publication: no move, published without force
+    assert run(inputs, warehouse)["manifest"]["publication"]["forcee"] is False
+
+
+def test_the_report_says_it_was_forced(tmp_path):
+    from reports import text_pages
+    from reports.context import load_context
+    from test_report import PARAMS as REPORT_PARAMS
+    from test_report import make_tables as report_tables
+
+    tables = report_tables(tmp_path)
+    reason = "fichier vide : StockEtablissement_utf8.parquet"
+    forced = " ".join(t.get_text() for t in text_pages.cover_page(
+        load_context(tables, {**REPORT_PARAMS, "publication_forcee": [reason]}), 1).texts).replace("\n", " ")
+    assert "Publication forcée" in forced and reason in forced
+    normal = " ".join(t.get_text() for t in text_pages.cover_page(load_context(tables, REPORT_PARAMS), 1).texts)
+    assert "Publication forcée" not in normal
+

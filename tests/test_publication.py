@@ -1,0 +1,388 @@
+"""One atomic publication: tables, catalog, dictionary, report and publication manifest appear together or not at all.
+
+A publication is run in a process of its own (tests/publication_driver.py) that is killed with SIGKILL at every
+stage — before, during and after each one. After each kill the warehouse must show either the previous publication,
+byte for byte, or the new one, whole; the next publication must then succeed and leave no leftover.
+
+The tables are small hand-made Parquet files: what is tested is where they go, not what they hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from transforms import publish as pub
+from transforms import warehouse as wh
+
+TESTS = Path(__file__).resolve().parent
+DRIVER = TESTS / "publication_driver.py"
+PARAMS = {"departement": "38", "millesime": "2026-10", "annee_urssaf": 2025, "annee_cog": 2026,
+          "perimetre": "insee", "synthetic": True, "run_id": "R38-NEW"}
+LOCK = ".ess.lock"
+
+
+def make_tables(folder: Path, departement: str, value: int) -> dict[str, str]:
+    """Four published tables, one of them (core_ecart_urssaf) without a perimeter column; `value` makes them
+    differ from one publication to the next."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    tables = {
+        "out_indicateurs_public": f"SELECT 'departement' AS niveau, '{departement}' AS code_territoire, "
+                                  f"'insee' AS perimetre, {value}::BIGINT AS nb_etablissements",
+        "out_indicateurs": f"SELECT 'departement' AS niveau, '{departement}' AS code_territoire, 'insee' AS perimetre, "
+                           f"{value}::BIGINT AS nb_etablissements, {value * 10}.5 AS effectif_central",
+        "core_etablissements": f"SELECT '{departement}' AS code_departement, 'insee' AS perimetre, "
+                               f"range::VARCHAR AS siret FROM range({value})",
+        "core_ecart_urssaf": f"SELECT '{departement}001' AS code_commune, {value}.0 AS ecart",
+    }
+    out = {}
+    for name, sql in tables.items():
+        path = folder / f"{name}.parquet"
+        con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+        out[name] = str(path)
+    con.close()
+    return out
+
+
+def manifest_of(run_id: str, departement: str) -> dict:
+    return {"run_id": run_id, "parametres": {**PARAMS, "departement": departement, "run_id": run_id},
+            "synthetic": True, "snapshots": {}, "checks": {"headline": {"nb_etablissements_ess": 1}},
+            "garde_fous": {"force_demandee": False, "constats": [], "publication_forcee": False}}
+
+
+def spec(warehouse: Path, tables: dict, run_id: str, departement: str = "38", **extra) -> dict:
+    return {"warehouse": str(warehouse), "tables": tables, "params": {**PARAMS, "departement": departement,
+                                                                        "run_id": run_id},
+            "manifest": manifest_of(run_id, departement), "report": True, "wait_seconds": 0, **extra}
+
+
+def drive(tmp: Path, s: dict) -> subprocess.CompletedProcess:
+    path = tmp / f"spec-{os.urandom(4).hex()}.json"
+    path.write_text(json.dumps(s), encoding="utf-8")
+    return subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])})
+
+
+def in_process(s: dict) -> dict:
+    import publication_driver
+
+    return publication_driver.publish(s)
+
+
+# --- what a warehouse shows ----------------------------------------------------------------------------------------
+
+
+def tree(folder: Path) -> dict[str, bytes | str]:
+    """Every file (bytes) and link (target) under `folder`, links not followed, lock files aside."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                out[str(path.relative_to(folder))] = "-> " + os.readlink(path)
+            elif path.is_file() and name != LOCK:
+                out[str(path.relative_to(folder))] = path.read_bytes()
+    return out
+
+
+def current(warehouse: Path) -> str:
+    return os.readlink(warehouse / wh.CURRENT).rpartition("/")[2]
+
+
+VOLATILE = {"version", "dossier_version", "publie_le", "precedente", "creee_le"}
+
+
+def _stable(data):
+    if isinstance(data, dict):
+        return {k: _stable(v) for k, v in data.items() if k not in VOLATILE}
+    if isinstance(data, list):
+        return [_stable(v) for v in data]
+    # manifests name their warehouse by its path, and the tests copy warehouses: any test warehouse is the same one
+    return WAREHOUSE_PATH.sub("<entrepôt>", data) if isinstance(data, str) else data
+
+
+WAREHOUSE_PATH = re.compile(r"/\S*?/(template|reference|w)(?=/|$)")
+
+
+def catalog_content(path: Path) -> dict:
+    """Each view of a catalog: its comment, its column comments and its rows."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        views = con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+        out = {}
+        for name, comment in views:
+            columns = con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ? "
+                                  "ORDER BY 1", [name]).fetchall()
+            out[name] = (comment, columns, con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall())
+        return out
+    finally:
+        con.close()
+
+
+def published(warehouse: Path) -> dict:
+    """What readers of the warehouse see, through its entry points, with what changes from one version to the next
+    (version names, dates) left out: every file byte for byte, JSON files without their volatile keys, the catalog
+    by content (a DuckDB file is not byte-reproducible)."""
+    out = {}
+    for name in wh.ENTRY_POINTS:
+        path = warehouse / name
+        assert path.is_symlink() and os.readlink(path) == f"courant/{name}", name
+    root = warehouse / wh.CURRENT
+    for rel, content in tree(root.resolve()).items():
+        if rel == pub.CATALOG:
+            out[rel] = catalog_content(root / rel)
+        elif rel.endswith(".json"):
+            out[rel] = _stable(json.loads(content))
+        else:
+            out[rel] = content
+    return out
+
+
+def assert_no_leftovers(warehouse: Path) -> None:
+    hidden = sorted(p.name for p in warehouse.iterdir() if p.name.startswith(".") and p.name not in
+                    (LOCK, wh.STAGING, ".verrous"))
+    assert hidden == []
+    assert list((warehouse / wh.STAGING).iterdir()) == []
+    versions = sorted(p.name for p in (warehouse / wh.VERSIONS).iterdir())
+    now = wh.read_index(warehouse / wh.CURRENT)
+    assert versions == sorted([now["version"], now["precedente"]])  # the current one and the one before
+    assert all((warehouse / wh.VERSIONS / v / wh.INDEX).is_file() for v in versions)
+
+
+# --- fixtures: a warehouse with two publications, and what the third one must give -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("publication")
+    old, new, other = (make_tables(tmp / n, d, v) for n, d, v in (("old", "38", 5), ("new", "38", 9),
+                                                                    ("other", "73", 4)))
+    template = tmp / "template"
+    in_process(spec(template, other, "R73", "73"))
+    in_process(spec(template, old, "R38-OLD"))
+    reference = tmp / "reference"
+    shutil.copytree(template, reference, symlinks=True)
+    in_process(spec(reference, new, "R38-NEW"))
+    return {"tmp": tmp, "old": old, "new": new, "template": template, "before": tree(template),
+            "before_view": published(template), "after_view": published(reference)}
+
+
+def test_a_publication_is_one_version_with_everything(world):
+    view, root = world["after_view"], world["template"]
+    # the new version carries the other département's partitions (hard links) and replaces 38's
+    assert view["public/out_indicateurs_public/departement=73/millesime=2026-10/perimetre=insee/"
+                "out_indicateurs_public.parquet"] == (root / "public/out_indicateurs_public/departement=73/"
+                                                      "millesime=2026-10/perimetre=insee/"
+                                                      "out_indicateurs_public.parquet").read_bytes()
+    assert "interne/core_ecart_urssaf/departement=38/millesime=2026-10/core_ecart_urssaf.parquet" in view
+    assert view["rapports/departement=38/millesime=2026-10/perimetre=insee/rapport.pdf"] != \
+        world["before_view"]["rapports/departement=38/millesime=2026-10/perimetre=insee/rapport.pdf"]
+    manifest = view["publications/departement=38/millesime=2026-10/perimetre=insee/manifest.json"]
+    assert manifest["run_id"] == "R38-NEW" and manifest["publication"]["forcee"] is False
+    assert sorted(manifest["outputs"]["tables"]) == sorted(pub.PUBLISHED.keys() - {"out_audit_perimetre",
+                                                                                   "core_calibration"})
+    assert manifest["rapport"]["dossier"].endswith("rapports/departement=38/millesime=2026-10/perimetre=insee")
+    index = view["publication.json"]
+    assert index["changement"] == {"type": "publication", "run_id": "R38-NEW", "departement": "38",
+                                   "millesime": "2026-10", "perimetre": "insee", "forcee": False}
+    catalog = view["ess.duckdb"]
+    assert catalog["out_indicateurs_public"][2] == [("departement", "38", "insee", 9, "38", "2026-10"),
+                                                    ("departement", "73", "insee", 4, "73", "2026-10")]
+    assert catalog["out_indicateurs_public"][0].startswith("PUBLIC")
+    assert "dictionnaire_donnees.md" in view and "dictionnaire_donnees.csv" in view
+    # every Parquet file says where it comes from
+    kv = pq.read_metadata(world["template"] / "public/out_indicateurs_public/departement=38/millesime=2026-10/"
+                          "perimetre=insee/out_indicateurs_public.parquet").metadata
+    assert kv[b"ess:synthetic"] == b"true" and kv[b"ess:publication_forcee"] == b"false"
+
+
+def test_unchanged_files_are_shared_between_versions(world, tmp_path):
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    before = current(warehouse)
+    in_process(spec(warehouse, world["new"], "R38-NEW"))
+    rel = Path("public/out_indicateurs_public/departement=73/millesime=2026-10/perimetre=insee/"
+               "out_indicateurs_public.parquet")
+    old_file, new_file = (warehouse / wh.VERSIONS / v / rel for v in (before, current(warehouse)))
+    assert old_file.stat().st_ino == new_file.stat().st_ino  # a hard link, not a copy
+    assert_no_leftovers(warehouse)
+
+
+# Every stage of a publication, with the outcome a kill there must leave: the previous publication ("old") until the
+# rename of the `courant` link, the new one ("new") after it.
+KILLS = [
+    ("before", "transforms.publish:prepare", 1, "old"),
+    ("before", "ess.db:export_tables", 2, "old"),  # during the tables' preparation
+    ("after", "transforms.publish:prepare", 1, "old"),
+    ("after", "publication_driver:write_file", 2, "old"),  # during the report
+    ("before", "transforms.warehouse:recover", 1, "old"),  # holding the lock, nothing done yet
+    ("after", "transforms.warehouse:recover", 1, "old"),
+    ("before", "transforms.warehouse:link_file", 3, "old"),  # during the hard links of the unchanged files
+    ("after", "transforms.warehouse:link_tree", 1, "old"),
+    ("after", "transforms.warehouse:move_in", 1, "old"),  # during the moves of the new partitions
+    ("after", "transforms.warehouse:move_in", 5, "old"),  # every partition and the report in
+    ("after", "transforms.publish:create_view", 1, "old"),  # during the catalog
+    ("after", "transforms.publish:build_catalog", 1, "old"),
+    ("after", "transforms.publish:write_dictionary", 1, "old"),
+    ("after", "transforms.warehouse:write_json_atomic", 2, "old"),  # manifest and index written, not current yet
+    ("after", "os:symlink", 1, "old"),  # the new link exists, not yet renamed onto `courant`
+    ("after", "transforms.warehouse:switch", 1, "new"),
+    ("after", "transforms.warehouse:ensure_entry_points", 2, "new"),  # (the 1st call is recover's)
+    ("before", "shutil:rmtree", 1, "new"),  # before the oldest version is deleted
+    ("after", "shutil:rmtree", 1, "new"),  # the staging folder of the killed process is still there
+]
+
+
+@pytest.mark.parametrize("when, target, n, outcome", KILLS,
+                         ids=[f"{w}-{t.rpartition(':')[2]}-{n}" for w, t, n, _ in KILLS])
+def test_killed_at_every_stage_leaves_one_whole_publication(world, tmp_path, when, target, n, outcome):
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    before_version = current(warehouse)
+
+    done = drive(tmp_path, spec(warehouse, world["new"], "R38-NEW", kill=[when, target, n]))
+    assert done.returncode == -9, done.stderr  # it was killed there, not finished or failed
+
+    if outcome == "old":
+        assert current(warehouse) == before_version
+        assert tree(warehouse / wh.VERSIONS / before_version) == {
+            k.partition(f"{wh.VERSIONS}/{before_version}/")[2]: v for k, v in world["before"].items()
+            if k.startswith(f"{wh.VERSIONS}/{before_version}/")}  # byte for byte
+        assert published(warehouse) == world["before_view"]
+    else:
+        assert current(warehouse) != before_version
+        assert published(warehouse) == world["after_view"]
+
+    # the next publication finds a whole warehouse, cleans up, and publishes
+    in_process(spec(warehouse, world["new"], "R38-NEW"))
+    assert published(warehouse) == world["after_view"]
+    assert_no_leftovers(warehouse)
+
+
+def test_a_failure_inside_the_build_removes_the_unfinished_version(world, tmp_path, monkeypatch):
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+
+    def broken(root):
+        raise OSError(28, "No space left on device", str(root / pub.CATALOG))
+
+    monkeypatch.setattr(pub, "build_catalog", broken)
+    with pytest.raises(OSError, match="No space left"):
+        in_process(spec(warehouse, world["new"], "R38-NEW"))
+    assert tree(warehouse) == world["before"]
+
+
+def test_concurrent_publications_of_two_departements_both_land(world, tmp_path):
+    """Two processes prepare at the same time and reach the commit together: one waits for the lock, and starts
+    from the version the other made (nothing lost); neither deletes the other's staging folder."""
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    t26 = make_tables(tmp_path / "t26", "26", 7)
+    barrier = {"folder": str(tmp_path / "barrier"), "count": 2}
+    specs = [spec(warehouse, world["new"], "R38-NEW", barrier=barrier, wait_seconds=60),
+             spec(warehouse, t26, "R26", "26", barrier=barrier, wait_seconds=60)]
+    paths = []
+    for i, s in enumerate(specs):
+        paths.append(tmp_path / f"spec{i}.json")
+        paths[-1].write_text(json.dumps(s), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
+    procs = [subprocess.Popen([sys.executable, str(DRIVER), str(p)], env=env, stderr=subprocess.PIPE, text=True)
+             for p in paths]
+    for p in procs:
+        assert p.wait(120) == 0, p.stderr.read()
+    catalog = catalog_content(warehouse / pub.CATALOG)["out_indicateurs_public"][2]
+    assert [(r[1], r[3]) for r in catalog] == [("26", 7), ("38", 9), ("73", 4)]
+    now = wh.read_index(warehouse / wh.CURRENT)
+    earlier = wh.read_index(warehouse / wh.VERSIONS / now["precedente"])
+    assert {now["changement"]["run_id"], earlier["changement"]["run_id"]} == {"R38-NEW", "R26"}
+    assert_no_leftovers(warehouse)
+
+
+def test_a_live_preparation_is_never_taken_for_a_leftover(world, tmp_path):
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    with wh.staging_area(warehouse) as mine:
+        (mine / "x").write_text("mine", encoding="utf-8")
+        dead = warehouse / wh.STAGING / "999999-deadbeef"  # a killed process's folder: no lock held
+        dead.mkdir()
+        (warehouse / wh.STAGING / "999999-deadbeef.lock").touch()
+        in_process(spec(warehouse, world["new"], "R38-NEW"))  # its commit cleans leftovers
+        assert (mine / "x").read_text(encoding="utf-8") == "mine"
+        assert not dead.exists() and not (warehouse / wh.STAGING / "999999-deadbeef.lock").exists()
+    assert_no_leftovers(warehouse)
+
+
+# --- the layout before versions ----------------------------------------------------------------------------------
+
+
+def legacy_warehouse(root: Path, world) -> None:
+    """The layout of earlier versions of this project: real folders and a real catalog at the top."""
+    for table, path in world["old"].items():
+        target = root / pub.partition_path(table, PARAMS, table != "core_ecart_urssaf") / f"{table}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    (root / "rapports/departement=73/millesime=2026-10/perimetre=insee").mkdir(parents=True)
+    (root / "rapports/departement=73/millesime=2026-10/perimetre=insee/rapport.pdf").write_text("73")
+    (root / pub.CATALOG).write_bytes(b"old catalog")
+    (root / ".transactions" / "123-abc").mkdir(parents=True)
+
+
+@pytest.mark.parametrize("kill", [None, ["after", "transforms.warehouse:switch", 1], ["before", "shutil:rmtree", 3]],
+                         ids=["uninterrupted", "killed-after-switch", "killed-while-moving-old-folders"])
+def test_a_warehouse_of_the_old_layout_becomes_versioned(world, tmp_path, kill):
+    warehouse = tmp_path / "w"
+    legacy_warehouse(warehouse, world)
+    t73 = make_tables(tmp_path / "t73", "73", 4)
+    if kill:
+        assert drive(tmp_path, spec(warehouse, t73, "R73", "73", kill=kill)).returncode == -9
+    in_process(spec(warehouse, t73, "R73", "73"))
+    view = published(warehouse)  # every entry point is now a link into the current version
+    # the old layout's 38 partitions are carried over, the legacy report of 73 replaced by the new one
+    assert view["public/out_indicateurs_public/departement=38/millesime=2026-10/perimetre=insee/"
+                "out_indicateurs_public.parquet"] == Path(world["old"]["out_indicateurs_public"]).read_bytes()
+    assert view["rapports/departement=73/millesime=2026-10/perimetre=insee/rapport.pdf"] != b"73"
+    assert [(r[1], r[3]) for r in view[pub.CATALOG]["out_indicateurs_public"][2]] == [("38", 5), ("73", 4)]
+    assert not [p for p in warehouse.iterdir() if p.name.startswith((".ancien", ".transactions"))]
+    assert list((warehouse / wh.STAGING).iterdir()) == []
+
+
+# --- reading publications, the report verb -------------------------------------------------------------------------
+
+
+def test_published_manifests_and_the_run_of_a_version(world):
+    found = pub.published_manifests(world["template"], "38", "insee")
+    assert list(found) == ["2026-10"] and found["2026-10"].is_relative_to(world["template"] / "publications")
+    assert pub.published_manifest(world["template"], PARAMS)["run_id"] == "R38-OLD"
+    assert pub.run_version(world["template"], "38", "R38-OLD") == current(world["template"])
+    assert pub.run_version(world["template"], "38", "R38-NEW") is None
+    assert pub.published_manifests(world["tmp"] / "nowhere", "38", "insee") == {}
+
+
+def test_report_of_another_run_is_refused(world, tmp_path):
+    from ess.errors import UserError
+
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    def staged() -> Path:
+        folder = tmp_path / "rapport"
+        folder.mkdir(exist_ok=True)
+        (folder / "rapport.pdf").write_text("autre", encoding="utf-8")
+        return folder
+
+    with pytest.raises(UserError, match="come from run R38-OLD, not R38-X"):
+        pub.publish_report(staged(), PARAMS, warehouse, run_id="R38-X")
+    assert tree(warehouse) == world["before"]
+    updated = pub.publish_report(staged(), PARAMS, warehouse, run_id="R38-OLD")
+    assert (warehouse / pub.report_path(PARAMS) / "rapport.pdf").read_text(encoding="utf-8") == "autre"
+    assert updated["rapport"]["version"] == current(warehouse)
+    assert_no_leftovers(warehouse)

@@ -1,0 +1,220 @@
+"""Guards before publication: refuse to publish a run whose inputs or figures are not to be trusted.
+
+Two moments, two kinds of evidence:
+- after staging, the per-file accounting (FileStats dicts: rows_read, rows_staged, rows_rejected {reason: n},
+  rows_out_of_scope): an empty file, a file with no row of the département, the département absent from the input,
+  a file the employment calibration needs with no row kept, too many rejected rows;
+- after the checks, the headline figures against the last publication of the same département and perimeter in the
+  same warehouse (transforms.checks.previous_publication): a move beyond its threshold, or no ESS establishment.
+
+Thresholds are reference data (data/reference/seuils_publication.csv). A guard that fails stops the run with ONE
+message naming the figures, the file to look at and what to do; nothing is published. `--force` publishes anyway,
+and the manifest, the Parquet metadata and the report say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ess.errors import UserError
+from transforms.reference import Col, RefSpec, read_reference
+
+ANY = "*"
+RULES = ("lignes_lues_min", "lignes_en_champ_min", "departement_present", "calage_lignes_min", "taux_rejet_max",
+         "rejets_toleres", "valeur_min", "variation_max")
+SPEC = RefSpec(
+    "seuils_publication.csv",
+    (Col("regle", values=RULES), Col("cible", pattern=r"^(\*|[a-z][a-z0-9_]*)$"), Col("seuil", "DOUBLE", minimum=0),
+     Col("description", required=False)),
+    key=("regle", "cible"),
+)
+MAX_LINES = 6  # findings shown in the message; the others are in the log and the manifest
+
+
+class PublicationRefused(UserError):
+    """A guard failed: nothing was published."""
+
+
+@dataclass
+class Finding:
+    regle: str
+    message: str  # English, for the console: the file, the figures, what to do
+    libelle: str  # French, for the manifest, the artifact and the report
+    fichier: str | None = None
+    chiffres: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Thresholds:
+    """The rows of seuils_publication.csv: a rule's value for a target, falling back on the rule's `*` row."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = {(r["regle"], r["cible"]): r["seuil"] for r in rows}
+
+    def get(self, rule: str, target: str) -> float | None:
+        return self.rows.get((rule, target), self.rows.get((rule, ANY)))
+
+    def targets(self, rule: str) -> dict[str, float]:
+        return {t: v for (r, t), v in self.rows.items() if r == rule and t != ANY}
+
+
+def thresholds(directory: str | Path | None = None) -> Thresholds:
+    return Thresholds(read_reference(SPEC, directory))
+
+
+def _n(value) -> str:
+    """Figures as people read them: 15 316, 2.5 %."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.4g}".replace(",", " ")
+    return f"{int(value):,}".replace(",", " ")
+
+
+def _pct(ratio: float) -> str:
+    return f"{100 * ratio:.1f} %"
+
+
+def _reasons(rejected: dict[str, int], limit: int = 3) -> str:
+    top = sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return "; ".join(f"« {reason} »: {_n(n)}" for reason, n in top)
+
+
+# --- the input -----------------------------------------------------------------------------------------------------
+
+
+def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str, str] | None = None,
+                 seuils: Thresholds | None = None) -> list[Finding]:
+    """Findings on the staged files (at most one per file: the most telling). `rejects`: {source: the Parquet of
+    its rejected rows} to point the user at."""
+    seuils = seuils or thresholds()
+    dep = params["departement"]
+    findings: list[Finding] = []
+    absent: list[Finding] = []  # files with rows but none of the département
+    for source, files in sources.items():
+        for f in files:
+            table, path = f["table"], f["file"]
+            read, staged, oos = f["rows_read"], f["rows_staged"], f["rows_out_of_scope"]
+            rejected = f.get("rows_rejected") or {}
+            n_rejected = sum(rejected.values())
+            in_scope = staged + n_rejected
+            figures = {"lues": read, "retenues": staged, "rejetees": n_rejected, "hors_champ": oos}
+            where = f" (rejected rows with their reason: {rejects[source]})" if rejects and source in rejects else ""
+            if read < (seuils.get("lignes_lues_min", table) or 0):
+                findings.append(Finding(
+                    "lignes_lues_min",
+                    f"{path} has no row (a header at most): it feeds {table}. Fetch it again (ess fetch) or put the "
+                    "complete file in place",
+                    f"fichier vide : {Path(path).name}", path, figures))
+            elif in_scope < (seuils.get("lignes_en_champ_min", table) or 0):
+                absent.append(Finding(
+                    "lignes_en_champ_min",
+                    f"{path}: none of its {_n(read)} rows is of département {dep} (all out of scope); it feeds "
+                    f"{table}. Check that the file covers {dep}",
+                    f"aucune ligne du département {dep} dans {Path(path).name}", path, {**figures, "table": table}))
+            elif table in seuils.targets("calage_lignes_min") and staged < seuils.get("calage_lignes_min", table):
+                findings.append(Finding(
+                    "calage_lignes_min",
+                    f"{path}: {_n(staged)} of its {_n(in_scope)} rows of département {dep} kept, "
+                    f"{_n(n_rejected)} rejected ({_reasons(rejected)}){where}. The employment calibration needs "
+                    "this file: fix it or fetch it again",
+                    f"calage impossible : {_n(n_rejected)} lignes sur {_n(in_scope)} rejetées dans "
+                    f"{Path(path).name}", path, figures))
+            elif (n_rejected > (seuils.get("rejets_toleres", table) or 0)
+                  and n_rejected / in_scope > (seuils.get("taux_rejet_max", table) or 0)):
+                findings.append(Finding(
+                    "taux_rejet_max",
+                    f"{path}: {_n(n_rejected)} of its {_n(in_scope)} rows of département {dep} rejected "
+                    f"({_pct(n_rejected / in_scope)}, threshold {_pct(seuils.get('taux_rejet_max', table))}): "
+                    f"{_reasons(rejected)}{where}. Fix the file or fetch it again",
+                    f"{_pct(n_rejected / in_scope)} de lignes rejetées dans {Path(path).name} "
+                    f"({_n(n_rejected)} sur {_n(in_scope)})", path, figures))
+    present = seuils.targets("departement_present")
+    for f in absent:
+        if f.chiffres["table"] in present and f.chiffres["lues"] >= present[f.chiffres["table"]]:
+            # one cause, one line: the other files without a row of the département are counted, not listed
+            others = len(absent) - 1
+            return [Finding(
+                "departement_present",
+                f"département {dep} is absent from the input: none of the {_n(f.chiffres['lues'])} rows of "
+                f"{f.fichier} is in {dep}" + (f" ({others} other input files have no row of {dep} either)"
+                                              if others else "")
+                + f". Check --departement, or give --input a folder whose files cover {dep}",
+                f"département {dep} absent des fichiers d'entrée", f.fichier,
+                {"lues": f.chiffres["lues"], "fichiers_sans_ligne": len(absent)})] + findings
+    if len(absent) > 1:  # often one cause (an empty stock leaves its legal units without scope): one line
+        folder = Path(absent[0].fichier).parent
+        names = ", ".join(f"{Path(f.fichier).name} ({_n(f.chiffres['lues'])})" if Path(f.fichier).parent == folder
+                          else f"{f.fichier} ({_n(f.chiffres['lues'])})" for f in absent)
+        absent = [Finding(
+            "lignes_en_champ_min",
+            f"none of the rows of {names} in {folder} is of département {dep} (all out of scope). Check that these "
+            f"files cover {dep}",
+            f"aucune ligne du département {dep} dans {len(absent)} fichiers", str(folder),
+            {"fichiers": {f.fichier: f.chiffres for f in absent}})]
+    return findings + absent
+
+
+# --- the figures ---------------------------------------------------------------------------------------------------
+
+
+def check_indicators(checks: dict, seuils: Thresholds | None = None) -> list[Finding]:
+    """Findings on the headline figures of the check step's report (`headline`, `variations` since the previous
+    publication, `publication_precedente`)."""
+    seuils = seuils or thresholds()
+    findings = []
+    headline = checks.get("headline") or {}
+    for name, minimum in seuils.targets("valeur_min").items():
+        value = headline.get(name)
+        if isinstance(value, (int, float)) and value < minimum:
+            findings.append(Finding(
+                "valeur_min",
+                f"{name} = {_n(value)} (minimum {_n(minimum)}): the run found no ESS establishment to publish. Look "
+                "at the legal units and establishments files of the input and the perimeter chosen",
+                f"{name} = {_n(value)} (minimum {_n(minimum)})", None, {name: value}))
+    previous = checks.get("publication_precedente") or {}
+    limits = seuils.targets("variation_max")
+    for move in checks.get("variations") or []:
+        name, change = move["indicateur"], move.get("variation")
+        if name in limits and change is not None and abs(change) > limits[name]:
+            findings.append(Finding(
+                "variation_max",
+                f"{name} moved by {change:+.1%} since the publication of run {previous.get('run_id')} (millésime "
+                f"{previous.get('millesime')}): {_n(move['avant'])} → {_n(move['apres'])}, threshold "
+                f"±{limits[name]:.0%}. Compare the input files with that run's (its manifest: "
+                f"{previous.get('manifeste')}); if the move is real, publish with --force",
+                f"{name} : {_n(move['avant'])} → {_n(move['apres'])} ({change:+.1%}, seuil ±{limits[name]:.0%}) "
+                f"depuis la publication du run {previous.get('run_id')}", previous.get("manifeste"),
+                {"avant": move["avant"], "apres": move["apres"], "variation": change}))
+    return findings
+
+
+# --- the decision --------------------------------------------------------------------------------------------------
+
+
+def verdict(findings: list[Finding], *, force: bool, warehouse: Path, earlier: dict | None = None) -> dict:
+    """Raise PublicationRefused with one message when a guard failed and --force was not given; otherwise the
+    guards' record for the manifest (`earlier`: the record of the guards that already ran in this run)."""
+    constats = list((earlier or {}).get("constats", [])) + [f.to_dict() for f in findings]
+    if findings and not force:
+        raise PublicationRefused(refusal_message(findings, warehouse))
+    return {"force_demandee": bool(force), "constats": constats, "publication_forcee": bool(force and constats)}
+
+
+def refusal_message(findings: list[Finding], warehouse: Path) -> str:
+    from transforms.warehouse import current_dir
+
+    try:
+        current = current_dir(Path(warehouse))
+    except UserError:
+        current = None
+    kept = (f"{warehouse} still holds version {current.name}" if current is not None
+            else f"{warehouse} is unchanged")
+    lines = [f"publication refused — nothing was published, {kept}:"]
+    lines += [f"- {f.message}" for f in findings[:MAX_LINES]]
+    if len(findings) > MAX_LINES:
+        lines.append(f"- and {len(findings) - MAX_LINES} more (in the run log)")
+    lines.append("Thresholds: data/reference/seuils_publication.csv. `--force` publishes anyway (the manifest and "
+                 "the report then say so).")
+    return "\n".join(lines)
