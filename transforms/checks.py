@@ -114,7 +114,8 @@ def headline(con, params: dict) -> dict:
         FROM out_indicateurs
         WHERE niveau = 'departement' AND famille = 'ess' AND nomenclature_secteur = 'ensemble'
           AND classe_taille = 'ensemble' AND annee = (SELECT max(annee) FROM out_indicateurs)
-        """
+          AND perimetre = $perimetre
+        """, {"perimetre": params["perimetre"]}
     ).fetchone()
     if row is None:
         return {}

@@ -34,6 +34,9 @@ PUBLISHED = {
     "core_calibration": "interne",
     "core_ecart_urssaf": "interne",
 }
+# Tables that hold every perimeter (published and protected together, transforms/outputs.py): one partition per
+# département and millésime, whatever the run's perimeter.
+ALL_PERIMETERS = {"out_indicateurs_public", "out_indicateurs"}
 CATALOG = "ess.duckdb"
 VIEW_OPTIONS = "hive_partitioning = true, hive_types_autocast = false, union_by_name = true"
 
@@ -91,7 +94,8 @@ def publish(tables: dict[str, str], params: dict, manifest: dict, warehouse: Pat
                     continue
                 db.attach_tables(con, {table: tables[table]})
                 columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-                target = partition_dir(warehouse, table, params, "perimetre" in columns)
+                target = partition_dir(warehouse, table, params,
+                                       "perimetre" in columns and table not in ALL_PERIMETERS)
                 staging = tx / "new" / str(len(prepared))
                 db.export_tables(con, [table], staging, metadata=metadata)
                 prepared.append((staging, target))
