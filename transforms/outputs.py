@@ -348,15 +348,31 @@ def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame, avec_t
 
 def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
     """Sensitive cells outside publication that the closed-form swaps of secret_model do not prove safe, for every
-    published bound."""
+    published bound (swaps across the territory's border, or within a commune's class, whichever proves more)."""
     unproven = np.zeros(len(model.cells), bool)
     for measure in DOMINANCE_BOUNDS:
         values = model.cells[measure].fillna(0.0).to_numpy(float)
         upper, lower = requirements(values, candidates, rules)
         up, down = secret_model.swap_capacity(model, candidates, measure)
+        up2, down2 = secret_model.class_swap_capacity(model, candidates, measure)
         tol = 1e-6 * np.maximum(1.0, values)
-        unproven |= candidates & ((values + up < upper - tol) | (values - down > lower + tol))
+        fails_up = (values + up < upper - tol) & (values + up2 < upper - tol)
+        fails_down = (values - down > lower + tol) & (values - down2 > lower + tol)
+        unproven |= candidates & (fails_up | fails_down)
     return unproven
+
+
+def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
+    """Unproven cells the LP model cannot hold (a commune's detail in a class of several communes), except those
+    made of exactly the establishments of their commune's total of the same family: one set of units, one value,
+    and that total is audited by LP."""
+    cells = model.cells
+    key = ["niveau", "code_territoire", "label"]
+    totals = cells.loc[cells["nomenclature"] == "ensemble", key + ["nb_etablissements"]].rename(
+        columns={"nb_etablissements": "_n_total"})
+    n_total = cells[key].merge(totals, on=key, how="left")["_n_total"].to_numpy()
+    same_units = (cells["nomenclature"] != "ensemble").to_numpy() & (cells["nb_etablissements"].to_numpy() == n_total)
+    return unproven & ~cells["representable"].to_numpy() & ~same_units
 
 
 def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: bool, deadline: float) -> dict:
@@ -384,6 +400,8 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: boo
     # 2. sector / size cells below the département (never published): a closed-form feasible table proves most of
     #    the sensitive ones safe whatever is published; the others join the LP
     unproven = _unproven_outside(model, sensitive & ~scope, rules)
+    # (a commune's never-published detail that neither proof nor model reaches is counted, see METHOD.md § 6)
+    stuck = _unauditable(model, unproven)
     if unproven.any():
         model.materialise(scope | unproven)
     # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
@@ -394,7 +412,8 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: boo
                              "frequence": int(np.sum(scope & (primary == conf.FREQUENCE))),
                              "dominance": int(np.sum(scope & (primary == conf.DOMINANCE))),
                              "sensibles_hors_publication": int(np.sum(~scope & sensitive)),
-                             "sensibles_hors_publication_audit_lp": int(unproven.sum()),
+                             "sensibles_hors_publication_audit_lp": int((unproven & ~stuck).sum()),
+                             "detail_communal_non_audite": int(stuck.sum()),
                              "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
                              "secondes_heuristique": round(t_heur, 3), "lp": {}}
     in_lp = model.rows_in_matrix
@@ -536,14 +555,14 @@ def secret_units(con, params: dict) -> None:
         con.unregister("_units")
 
 
-def audit_public(con, *, params: dict | None = None, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
-                 rules=None) -> dict[str, Any]:
+def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, Any]:
     """Re-audit out_indicateurs_public independently of the protection step: for each year with employment and
     each published bound, an interval audit (LP with non-negativity) of every sensitive cell of the internal cube
     — published or not — given only the cells the public table shows. Needs out_indicateurs, out_cube_communes and
     out_secret_unites in `con`. Every count of the result must be 0."""
     rules = rules or conf.load_rules()
-    deadline = time.perf_counter() + budget_seconds
+    budget = float((params or {}).get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
+    deadline = time.perf_counter() + budget
     public = con.execute(f"SELECT * FROM {PUBLIC}").df()
     communes = _commune_table(con)
     perimeters = sorted(public["perimetre"].unique())
@@ -564,6 +583,7 @@ def audit_public(con, *, params: dict | None = None, budget_seconds: float = DEF
         scope = in_scope(cells)
         unproven = _unproven_outside(model, sensitive & ~scope, rules)
         model.materialise(scope | unproven)
+        stuck = int(_unauditable(model, unproven).sum())
         for measure in DOMINANCE_BOUNDS:
             t = model.tables[measure]
             upper, lower = requirements(t.values, sensitive & model.rows_in_matrix, rules)
@@ -573,5 +593,6 @@ def audit_public(con, *, params: dict | None = None, budget_seconds: float = DEF
                                            "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
                                            "n_masquees": int(np.sum(in_scope(cells) & ~published)),
                                            "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
-                                           len(a.unaudited), "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
+                                           len(a.unaudited), "n_detail_communal_non_audite": stuck,
+                                           "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

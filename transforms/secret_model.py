@@ -259,6 +259,45 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
     return up, down
 
 
+def class_swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
+    """For a commune's sector / size cell: how far it can move by swapping with the other communes of its class.
+
+    Within a class the public table does not tell communes apart in the detail (no commune × sector figure and no
+    count below the class's territories is published), so δ of code k can move from a commune c' of the class to
+    c, c giving back δ of its other codes: commune totals and every published sum stay as they are. Per type t:
+        up   = min(X[c] − x[c], Σ_{c' ≠ c in class} x[c'])
+        down = min(x[c],        Σ_{c' ≠ c in class} (X[c'] − x[c']))
+    summed over the label's types. Returns (up, down) per cell of `which` (commune-level detail cells only)."""
+    parts = model._parts
+    cells = model.cells
+    up = np.zeros(len(cells))
+    down = np.zeros(len(cells))
+    sel = which & (cells["niveau"] == "commune").to_numpy() & (cells["nomenclature"] != "ensemble").to_numpy()
+    if not sel.any():
+        return up, down
+    tot = parts["tot"][["code_commune", "type", "classe", measure]].rename(columns={measure: "X"})
+    det = parts["det_commune"][["code_commune", "type", "nomenclature", "code", measure]].rename(
+        columns={measure: "x"}).merge(tot[["code_commune", "type", "classe"]], on=["code_commune", "type"])
+    class_x = det.groupby(["classe", "type", "nomenclature", "code"])["x"].sum().rename("class_x")
+    class_tot = tot.groupby(["classe", "type"])["X"].sum().rename("class_X")
+    m = cells.loc[sel, ["cellule", "code_territoire", "label", "nomenclature", "code"]].rename(
+        columns={"code_territoire": "code_commune"}).merge(parts["lab"], on="label")
+    m = m.merge(parts["classes"][["code_commune", "classe"]], on="code_commune")
+    m = m.merge(tot[["code_commune", "type", "X"]], on=["code_commune", "type"], how="left")
+    m = m.merge(det[["code_commune", "type", "nomenclature", "code", "x"]],
+                on=["code_commune", "type", "nomenclature", "code"], how="left")
+    m = m.join(class_x, on=["classe", "type", "nomenclature", "code"]).join(class_tot, on=["classe", "type"])
+    m = m.fillna({"X": 0.0, "x": 0.0, "class_x": 0.0, "class_X": 0.0})
+    others_x = m["class_x"] - m["x"]
+    others_free = (m["class_X"] - m["X"]) - others_x
+    cap_up = np.minimum(m["X"] - m["x"], others_x).clip(lower=0)
+    cap_down = np.minimum(m["x"], others_free).clip(lower=0)
+    agg = pd.DataFrame({"cellule": m["cellule"], "up": cap_up, "down": cap_down}).groupby("cellule").sum()
+    up[agg.index.to_numpy()] = agg["up"].to_numpy()
+    down[agg.index.to_numpy()] = agg["down"].to_numpy()
+    return up, down
+
+
 def additivity_gaps(table: LinearTable, which: np.ndarray, rtol: float = 1e-7) -> np.ndarray:
     """Cells (among `which`, the rows in the matrix) whose value is not the sum of their unknowns: the model does not
     describe the cube (a bug)."""
