@@ -272,3 +272,13 @@ def test_dominance_holds_on_the_high_bound(tmp_path, data_dir):
     assert (central, central_max, haut, haut_max) == (24, 20, 53, 49)
     assert central_max <= 0.85 * central and haut_max > 0.85 * haut
     assert status == "dominance"
+
+
+def test_a_run_out_of_time_publishes_nothing(tmp_path, data_dir):
+    frames = F.default_frames()
+    frames["core_etablissements"] = F.core_etablissements(DIFFERENCING)
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([], DIFFERENCING)
+    tables = F.write_tables(tmp_path / "in", frames)
+    with pytest.raises(outputs.SecretAuditError, match="raise the run parameter secret_budget_secondes"):
+        outputs.build_outputs(tables, {**F.PARAMS, "secret_budget_secondes": 0.0}, tmp_path / "out")
+    assert not (tmp_path / "out" / "out_indicateurs_public.parquet").exists()

@@ -432,11 +432,16 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: boo
     return stats
 
 
-class SecretAuditError(RuntimeError):
+class SecretAuditError(UserError):
+    """Employment could not be protected and audited in time (or, a bug, the audit still fails): nothing is written."""
+
     def __init__(self, measure: str, result, timed_out: bool):
         self.result = result
-        reason = ("the protection and its audit did not finish within the budget (params secret_budget_secondes)"
-                  if timed_out else f"{result.n_failed_sides} protection requirement(s) not met")
+        if timed_out:
+            reason = ("the protection and its audit did not finish within the time budget: raise the run parameter "
+                      "secret_budget_secondes")
+        else:
+            reason = f"{result.n_failed_sides} protection requirement(s) still not met after protection (a bug)"
         super().__init__(f"statistical confidentiality of {measure}: {reason} — {len(result.unaudited)} cell(s) "
                          f"unaudited, {len(result.failed)} failing; the public table is not written")
 
