@@ -50,7 +50,9 @@ Limits (said plainly)
 * Protection is against *exact* recomputation through the linear relations given. It is not a τ-Argus-style
   guarantee of protection intervals: a reader who also uses non-negativity (counts ≥ 0) may narrow a suppressed
   cell to a small interval (e.g. a 2×2 pattern whose partner cells are small). Nothing enforces a minimum
-  uncertainty around each primary cell.
+  uncertainty around each primary cell. The public cube therefore uses this module only as its first, linear
+  layer: transforms/secret_lp.py then audits protection intervals with non-negativity (LP) and suppresses more
+  until they hold (transforms/outputs.py).
 * No optimality: the pattern is greedy, not the minimum-loss pattern of a mixed-integer solver; on dense 3-D
   cubes of small cells it suppresses a lot (the synthetic cubes below lose about as many cells to secondary
   secret as to primary secret).
