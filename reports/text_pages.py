@@ -111,9 +111,13 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
 
 def method_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Méthode et précautions de lecture", number)
-    rules = ctx.secret_rules
-    seuil = int(rules.get("frequence", 3))
-    dominance = style.fmt_percent(rules.get("dominance", 0.85), 0)
+    from transforms.confidentiality import load_rules
+
+    rules = load_rules()
+    seuil = rules.frequency_threshold
+    dominance = style.fmt_percent(rules.dominance_share, 0)
+    protection = (f"{style.fmt_percent(rules.protection_share, 0)} (et {style.fmt_number(rules.protection_minimum)} "
+                  "salarié au moins)")
     blocks = [
         ("Périmètre de l'ESS", f"{ctx.libelle_perimetre} : {ctx.description_perimetre.rstrip('. ')}. Les familles (associations, "
          "coopératives, mutuelles, fondations…) sont déterminées par la catégorie juridique de l'unité légale ; "
@@ -127,20 +131,25 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
          "tranche. Les facteurs de calage figurent page suivante. La part de l'ESS dans l'emploi a elle aussi une "
          "fourchette : borne basse = ESS basse / (ESS basse + reste haut), borne haute = ESS haute / (ESS haute + "
          "reste bas)."),
-        ("Secret statistique", f"Conformément à la loi n° 51-711 du 7 juin 1951 (art. 6) et aux règles de l'INSEE, "
-         f"aucune cellule n'est publiée si elle compte moins de {seuil} établissements (règle de fréquence) ou si "
-         f"une seule unité légale y apporte plus de {dominance} de l'emploi (règle de dominance). D'autres cellules "
-         "sont masquées (secret secondaire) pour qu'une valeur masquée ne puisse être retrouvée par différence "
-         "entre un total et ses composantes (communes, EPCI, territoires, familles, secteurs, tailles). Une "
-         "valeur masquée est notée « s » avec son motif ; elle n'est jamais représentée par un zéro. Une part est "
-         "masquée si sa cellule ou le total de l'économie correspondant l'est. Aucun établissement n'apparaît "
+        ("Secret statistique", f"Les nombres d'établissements viennent d'un répertoire public (SIRENE) : ils sont "
+         "publiés partout, comme dans les dénombrements d'établissements de l'INSEE. L'emploi est protégé "
+         "(loi n° 51-711 du 7 juin 1951, art. 6, règles de l'INSEE) : aucun effectif n'est publié pour une cellule "
+         f"de moins de {seuil} unités légales (règle de fréquence, même si l'effectif est nul) ni si une seule unité "
+         f"légale y apporte plus de {dominance} de l'effectif, pour chacune des bornes publiées (règle de "
+         "dominance). D'autres cellules sont masquées (secret secondaire) pour qu'aucune valeur masquée ne puisse "
+         "être recalculée, ni encadrée à moins de " + protection + " près, à partir de l'ensemble des chiffres "
+         "publiés — tous périmètres, territoires, familles, secteurs et tailles, en tenant compte de ce que les "
+         "effectifs ne sont jamais négatifs ; un audit par programmation linéaire le vérifie avant chaque "
+         "publication. L'emploi par secteur et par taille n'est publié qu'au niveau du département. Une valeur "
+         "masquée est notée « s » avec son motif ; elle n'est jamais représentée par un zéro. Une part est masquée "
+         "si sa cellule ou le total de l'économie correspondant l'est. Aucun établissement n'apparaît "
          "individuellement."),
         ("Évolution depuis 2012", "Les séries annuelles comptent les établissements actifs au 1er janvier de "
          "chaque année d'après l'historique de SIRENE, avec le périmètre et la géographie actuels. L'historique "
          "ne conserve pas les tranches d'effectifs : l'emploi des années passées n'est pas estimé (« n.d. ») ; la "
          "série d'emploi provient directement de l'URSSAF."),
-        ("Limites", "Les établissements en diffusion partielle sont comptés mais aucune de leurs informations "
-         "n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "
+        ("Limites", "Les unités en diffusion partielle de SIRENE sont comptées comme les autres, sous les mêmes "
+         "règles de secret ; aucune donnée individuelle n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "
          "le calage ne les concerne pas. Les tranches d'effectifs de SIRENE peuvent dater de plusieurs années. "
          "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. Les "
          "contours communaux des cartes sont simplifiés (IGN ADMIN EXPRESS, Licence Ouverte)."),
@@ -162,7 +171,7 @@ def _exclusions_sentence(ctx: ReportContext, seuil: int) -> str:
     if rows.empty:
         return ""
     n = int(rows["nb_etablissements"].fillna(0).sum())
-    shown = style.fmt_number(n) if n == 0 or n >= seuil else style.fmt_secret("frequence")
+    shown = style.fmt_number(n)  # a count of establishments: public (METHOD.md § 6)
     return (f" Les activités exclues du périmètre (règles d'exclusion par code NAF actives) en retirent {shown} "
             "établissements du département.")
 
@@ -190,23 +199,22 @@ def calibration_rows(ctx: ReportContext) -> list[list[str]]:
 
 
 def secret_rows(ctx: ReportContext) -> list[list[str]]:
-    """Per geographic level (millésime year): cells, and suppressed cells by measure and reason."""
+    """Per geographic level (millésime year, run's perimeter): cells, and employment cells masked by reason."""
     cur = ctx.current
     out = []
     for niveau in ("departement", "territoire", "arrondissement", "zone_emploi", "epci", "commune"):
         rows = cur[cur["niveau"] == niveau]
         if rows.empty:
             continue
-        etab = rows["statut_secret_etablissements"].value_counts()
         eff = rows["statut_secret_effectifs"].value_counts()
         out.append([style.label("niveau", niveau), style.fmt_number(len(rows))]
-                   + [style.fmt_number(etab.get(r, 0)) for r in ("frequence", "secondaire")]
-                   + [style.fmt_number(eff.get(r, 0)) for r in ("frequence", "dominance", "secondaire")])
+                   + [style.fmt_number(eff.get(r, 0)) for r in ("frequence", "dominance", "secondaire",
+                                                                "non_diffuse")])
     return out
 
 
-SECRET_HEADER = ["Niveau", "Cellules", "Établissements\nfréquence", "Établissements\nsecondaire",
-                 "Emploi\nfréquence", "Emploi\ndominance", "Emploi\nsecondaire"]
+SECRET_HEADER = ["Niveau", "Cellules", "Emploi\nfréquence", "Emploi\ndominance", "Emploi\nsecondaire",
+                 "Emploi\nnon diffusé"]
 
 
 def tables_page(ctx: ReportContext, number: int) -> Figure:
@@ -225,6 +233,7 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title=f"Cellules masquées au titre du secret statistique ({ctx.year})")
     fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
         "Nombre de cellules du cube public (toutes familles, secteurs et tailles) de l'année du millésime, et "
-        "cellules masquées par motif : nombres d'établissements (fréquence, secret secondaire) et emploi "
-        "(fréquence, dominance, secret secondaire).", WIDTH)), fontsize=7, va="top", color="#444444")
+        "cellules dont l'emploi est masqué, par motif (fréquence, dominance, secret secondaire) ou non diffusé à "
+        "ce niveau (emploi par secteur ou taille : département seulement). Les nombres d'établissements ne sont "
+        "jamais masqués.", WIDTH)), fontsize=7, va="top", color="#444444")
     return fig

@@ -126,16 +126,27 @@ TWO_BY_TWO = {"ligne": [("T", ["r1", "r2"])], "colonne": [("T", ["c1", "c2"])]}
 
 
 def test_rules_come_from_the_reference_file():
-    assert load_rules() == Rules(frequency_threshold=3, dominance_share=0.85)
+    rules = load_rules()
+    assert rules == Rules(frequency_threshold=3, dominance_share=0.85, protection_share=0.15, protection_minimum=1.0)
+    # protection interval: 15 % of the value on each side, at least 1 job
+    assert rules.protection(np.array([0.0, 4.0, 100.0])).tolist() == [1.0, 1.0, 15.0]
+
+
+PROTECTION_LINES = "protection,part_valeur,0.15\nprotection,minimum_absolu,1\n"
 
 
 def test_bad_rules_file_names_the_file(tmp_path):
     bad = tmp_path / "secret.csv"
-    bad.write_text("regle,parametre,valeur\nfrequence,seuil_unites,trois\ndominance,part_max_contributeur,0.85\n")
+    bad.write_text("regle,parametre,valeur\nfrequence,seuil_unites,trois\ndominance,part_max_contributeur,0.85\n"
+                   + PROTECTION_LINES)
     with pytest.raises(UserError, match="secret.csv.*not a number"):
         load_rules(bad)
-    bad.write_text("regle,parametre,valeur\nfrequence,seuil_unites,3\n")
+    bad.write_text("regle,parametre,valeur\nfrequence,seuil_unites,3\n" + PROTECTION_LINES)
     with pytest.raises(UserError, match="dominance/part_max_contributeur"):
+        load_rules(bad)
+    bad.write_text("regle,parametre,valeur\nfrequence,seuil_unites,3\ndominance,part_max_contributeur,0.85\n"
+                   "protection,part_valeur,1.5\nprotection,minimum_absolu,1\n")
+    with pytest.raises(UserError, match="part_valeur must be in"):
         load_rules(bad)
 
 

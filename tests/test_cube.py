@@ -159,8 +159,11 @@ def test_zero_totals_for_every_territory_and_year(cube):
         assert r.etablissements_pour_1000_hab == 0
     # every territory of the frame has its three totals every year
     n = cube.execute("""SELECT count(*) FROM out_indicateurs WHERE secteur = 'ensemble' AND classe_taille =
-                        'ensemble' AND famille IN ('ess', 'hors_ess', 'ensemble')""").fetchone()[0]
-    assert n == 12 * 3 * 3  # 12 territories × 3 totals × 3 years
+                        'ensemble' AND famille IN ('ess', 'hors_ess', 'ensemble') AND perimetre = 'insee'""").fetchone()[0]
+    assert n == 12 * 3 * 3  # 12 territories × 3 totals × 3 years (per perimeter)
+    # every perimeter of data/reference/perimetres.csv is in the cube
+    assert {r[0] for r in cube.execute("SELECT DISTINCT perimetre FROM out_indicateurs").fetchall()} == {
+        "insee", "loi2014", "flag"}
     # otherwise rows only where establishments are
     assert cube.execute("SELECT count(*) FROM out_indicateurs WHERE nb_etablissements = 0 AND NOT "
                         "(secteur = 'ensemble' AND classe_taille = 'ensemble')").fetchone()[0] == 0
@@ -175,8 +178,10 @@ def test_loi2014_perimeter_counts_commercial_ess_companies(tmp_path):
 
 
 def test_unknown_perimeter_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="perimetre_<name>"):
+    with pytest.raises(UserError, match="must include the run's perimeter 'cress'"):
         _cube(tmp_path, params={"perimetre": "cress"})
+    with pytest.raises(UserError, match="perimetre_<name>"):
+        _cube(tmp_path, params={"perimetre": "cress", "perimetres_cube": ["insee", "cress"]})
 
 
 def test_without_territoires_table(tmp_path):
@@ -271,16 +276,18 @@ def built(tmp_path_factory):
 
 def test_build_outputs_writes_both_tables(built):
     result, con = built
-    assert set(result.tables) >= {"out_indicateurs", "out_indicateurs_public"}
+    assert set(result.tables) >= {"out_indicateurs", "out_indicateurs_public", "out_secret_unites"}
     json.dumps(result.to_dict())  # Prefect persists it
     stats = result.stats["out_indicateurs_public"]
-    # every cell, except the sector and size detail of communes (published as family totals only)
+    # every cell of every perimeter, except the sector and size detail of communes (family totals only)
     assert stats["lignes"] == con.execute(
         "SELECT count(*) FROM out_indicateurs WHERE niveau <> 'commune' OR (secteur = 'ensemble' "
         "AND classe_taille = 'ensemble')").fetchone()[0]
-    assert stats["etablissements_masques"] > 0 and stats["effectifs_masques"] > 0
+    assert stats["effectifs_masques"] > 0
     got = con.execute("DESCRIBE out_indicateurs_public").fetchall()
     assert [(r[0], r[1]) for r in got] == [(c.name, c.type) for c in cols.columns("out_indicateurs_public")]
+    perimetres = {r[0] for r in con.execute("SELECT DISTINCT perimetre FROM out_indicateurs_public").fetchall()}
+    assert perimetres == {"insee", "loi2014", "flag"}
 
 
 def test_past_years_public_as_totals_by_default(tmp_path, data_dir):
@@ -298,23 +305,33 @@ def test_past_years_public_as_totals_by_default(tmp_path, data_dir):
 def test_public_has_no_internal_or_identifying_column(built):
     _, con = built
     public = set(cols.names("out_indicateurs_public"))
-    for c in ("nb_contributeurs", "effectif_max_contributeur", "effectif_max_unite_legale", "siret", "siren",
-              "denomination", "enseigne"):
+    for c in ("nb_contributeurs", "effectif_max_contributeur", "effectif_max_unite_legale", "nb_unites_legales",
+              "effectif_bas_max_unite_legale", "effectif_haut_max_unite_legale", "siret", "siren", "denomination",
+              "enseigne"):
         assert c not in public
     sirets = set(F.core_etablissements(F.many_etablissements())["siret"])
     text = con.execute("SELECT DISTINCT code_territoire FROM out_indicateurs_public").fetchall()
     assert not sirets.intersection(t for (t,) in text)
+    units = set(cols.names("out_indicateurs")) & {"siret", "siren"}
+    assert not units
+    assert not {"siret", "siren"} & {r[0] for r in con.execute("DESCRIBE out_secret_unites").fetchall()}
+
+
+def test_counts_are_published_everywhere(built):
+    # counts come from a public register: never masked, whatever the employment status
+    _, con = built
+    df = con.execute("SELECT * FROM out_indicateurs_public").df()
+    assert df["statut_secret_etablissements"].isna().all()
+    assert df["nb_etablissements"].notna().all()
+    cube = con.execute("SELECT * FROM out_indicateurs WHERE niveau <> 'commune' OR secteur = 'ensemble'").df()
+    merged = cube.merge(df, on=KEY, suffixes=("", "_pub"))
+    assert (merged["nb_etablissements"] == merged["nb_etablissements_pub"]).all()
 
 
 def test_suppressed_cells_are_null_with_a_reason_never_zero(built):
     _, con = built
     df = con.execute("SELECT * FROM out_indicateurs_public").df()
-    assert set(df.statut_secret_etablissements.dropna()) <= {"frequence", "secondaire"}
-    assert set(df.statut_secret_effectifs.dropna()) <= {"frequence", "dominance", "secondaire"}
-    hidden = df.statut_secret_etablissements.notna()
-    for c in ("nb_etablissements", "nb_etablissements_employeurs", "etablissements_pour_1000_hab"):
-        assert df.loc[hidden, c].isna().all(), c
-    assert df.loc[~hidden, "nb_etablissements"].notna().all()
+    assert set(df.statut_secret_effectifs.dropna()) <= {"frequence", "dominance", "secondaire", "non_diffuse"}
     hidden_e = df.statut_secret_effectifs.notna()
     for c in ("effectif_bas", "effectif_central", "effectif_haut", "effectif_pour_1000_hab",
               "part_ess_effectif_central"):
@@ -323,188 +340,83 @@ def test_suppressed_cells_are_null_with_a_reason_never_zero(built):
     assert df.loc[~hidden_e & current, "effectif_central"].notna().all()
     # past years carry counts only, without an employment status
     assert df.loc[~current, "statut_secret_effectifs"].isna().all()
+    # employment by sector or size: the département only
+    detail = current & ((df.nomenclature_secteur != "ensemble") | (df.classe_taille != "ensemble"))
+    assert (df.loc[detail & (df.niveau != "departement"), "statut_secret_effectifs"] == "non_diffuse").all()
+    assert not (df.loc[detail & (df.niveau == "departement"), "statut_secret_effectifs"] == "non_diffuse").any()
+    assert (hidden_e & current & (df.statut_secret_effectifs != "non_diffuse")).any()
 
 
-def test_primary_rules_match_the_internal_cube(built):
+def test_primary_rules_on_legal_units_and_every_bound(built):
     _, con = built
     df = con.execute(
-        """SELECT i.nb_etablissements, i.effectif_central, i.nb_contributeurs, i.effectif_max_unite_legale,
-                  p.statut_secret_etablissements AS se, p.statut_secret_effectifs AS sf, i.annee
-           FROM out_indicateurs i JOIN out_indicateurs_public p USING (niveau, code_territoire, famille,
-                nomenclature_secteur, secteur, classe_taille, annee, perimetre)"""
+        f"""SELECT i.*, p.statut_secret_effectifs AS sf
+           FROM out_indicateurs i JOIN out_indicateurs_public p USING ({", ".join(KEY)})
+           WHERE i.annee = {F.ANNEE} AND p.statut_secret_effectifs IS DISTINCT FROM 'non_diffuse'"""
     ).df()
-    small = (df.nb_etablissements > 0) & (df.nb_etablissements < 3)
-    assert (df.loc[small, "se"] == "frequence").all()
-    assert df.loc[~small, "se"].isin([None, "secondaire"]).all() or df.loc[~small, "se"].isna().any()
-    assert not (df.loc[~small, "se"] == "frequence").any()
-    cur = df[df.annee == F.ANNEE]
-    few = (cur.nb_contributeurs > 0) & (cur.nb_contributeurs < 3)
-    assert (cur.loc[few, "sf"] == "frequence").all()
-    dominant = ~few & (cur.effectif_central > 0) & (cur.effectif_max_unite_legale > 0.85 * cur.effectif_central)
-    assert (cur.loc[dominant, "sf"] == "dominance").all()
-    zero = cur.nb_contributeurs == 0
-    assert cur.loc[zero, "sf"].isin(["secondaire"]).sum() + cur.loc[zero, "sf"].isna().sum() == zero.sum()
+    few = (df.nb_etablissements > 0) & (df.nb_unites_legales < 3)
+    assert few.any() and (df.loc[few, "sf"] == "frequence").all()
+    # a cell of 1-2 legal units publishes no employment, even 0
+    assert (df.loc[few & (df.effectif_central == 0), "sf"] == "frequence").all()
+    dominant = np.zeros(len(df), bool)
+    for bound, largest in outputs.DOMINANCE_BOUNDS.items():
+        dominant |= (df[bound] > 0) & (df[largest] > 0.85 * df[bound])
+    assert (df.loc[dominant & ~few, "sf"] == "dominance").all()
+    assert not df.loc[~dominant & ~few, "sf"].isin(["frequence", "dominance"]).any()
+    # structural zeros (no establishment) are published
+    assert df.loc[df.nb_etablissements == 0, "sf"].isna().all()
 
 
-def test_dominance_by_hand(tmp_path, data_dir):
-    # 38002 gets one big association (120 employees) and two small ones: 3 contributors (frequency passes),
-    # the big unit holds 120 / 123 > 85 % of the cell: dominance; the count (3) is publishable.
-    rows = list(F.ETABLISSEMENTS) + [
-        ("21", "B1", "38002", "associations", True, True, True, None, "Q", "sante", "22", "50_249", 100, 120, 199,
-         True, True),
-        ("22", "B2", "38002", "associations", True, True, True, None, "Q", "sante", "01", "1_9", 1, 1.5, 2, True,
-         True),
-        ("23", "B3", "38002", "associations", True, True, True, None, "Q", "sante", "01", "1_9", 1, 1.5, 2, True,
-         True),
-    ]
-    frames = F.default_frames()
-    frames["core_etablissements"] = F.core_etablissements(rows)
-    con = _cube(tmp_path, frames=frames)
-    cell = _row(con, "commune", "38002", "ess", nomenclature_secteur="a21", secteur="Q")
-    assert (cell.nb_etablissements, cell.nb_contributeurs, cell.effectif_central) == (3, 3, 123)
-    public, _ = outputs.protect_cube(con, F.PARAMS, avec_territoires=True)
-    # communes are public as family totals only: the dominance shows in every wider published cell made of
-    # exactly these 3 establishments (zone d'emploi, territoire… of 38002)
-    same = con.execute(
-        "SELECT niveau, code_territoire FROM out_indicateurs WHERE famille = 'ess' AND secteur = 'Q' "
-        "AND annee = ? AND niveau <> 'commune' AND nb_contributeurs = 3 AND effectif_central = 123", [F.ANNEE]
-    ).fetchall()
-    assert same
-    for niveau, code in same:
-        p = public[(public.niveau == niveau) & (public.code_territoire == code) & (public.famille == "ess")
-                   & (public.secteur == "Q") & (public.annee == F.ANNEE)].iloc[0]
-        assert p.statut_secret_effectifs == "dominance" and pd.isna(p.effectif_central)
-        assert pd.isna(p.part_ess_effectif_bas) and p.statut_secret_part_effectifs == "dominance"
-    assert not ((public.niveau == "commune") & (public.secteur == "Q")).any()
+def test_one_cell_one_status_across_perimeters(built):
+    _, con = built
+    df = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {F.ANNEE}").df()
+    key = ["niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille"]
+    ens = df[df.famille == "ensemble"].groupby(key)["statut_secret_effectifs"].agg(
+        lambda s: len(set(s.fillna("publie"))))
+    assert (ens == 1).all()
+    # in this stock insee, loi2014 and flag hold the same establishments: every family cell is one cell
+    fam = df[df.famille.isin(["associations", "cooperatives", "ess", "hors_ess"])]
+    n_status = fam.groupby(key + ["famille"])["statut_secret_effectifs"].agg(lambda s: len(set(s.fillna("publie"))))
+    assert (n_status == 1).all()
 
 
 def test_shares_hidden_when_their_denominator_is(built):
     _, con = built
     df = con.execute("SELECT * FROM out_indicateurs_public").df()
-    key = ["niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille", "annee"]
+    key = ["niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille", "annee", "perimetre"]
     ens = df[df.famille == "ensemble"][key + ["statut_secret_effectifs", "effectif_central"]].rename(
         columns={"statut_secret_effectifs": "den", "effectif_central": "den_value"})
     m = df.merge(ens, on=key)
     den_hidden = m.den.notna() & m.statut_secret_effectifs.isna()
-    assert den_hidden.any()
     assert (m.loc[den_hidden, "statut_secret_part_effectifs"] == "denominateur").all()
     assert m.loc[den_hidden, "part_ess_effectif_central"].isna().all()
     ok = m.den.isna() & m.statut_secret_effectifs.isna() & (m.annee == F.ANNEE) & (m.den_value > 0)
-    assert m.loc[ok, "part_ess_effectif_central"].notna().all()
-
-
-def _independent_equations(cells: pd.DataFrame, communes: pd.DataFrame) -> list[list[tuple[int, int]]]:
-    """The cube's additive relations, written again from scratch (not with transforms.outputs.hierarchies).
-
-    A cell absent from the public table (commune × sector detail) is an unknown of the reader: it gets an index
-    after the table's cells (see `_hidden_with_unknowns`)."""
-    known = {tuple(r): i for i, r in enumerate(cells[["niveau", "code_territoire", "famille", "nomenclature_secteur",
-                                                      "secteur", "classe_taille"]].itertuples(index=False))}
-    idx = collections.defaultdict(lambda: len(idx))  # an absent cell gets the next free index
-    idx.update(known)
-    territories = {(r.niveau, r.code_territoire) for r in cells.itertuples()}
-    families = set(cells.famille)
-    sectors = {(r.nomenclature_secteur, r.secteur, r.classe_taille) for r in cells.itertuples()}
-    equations = []
-
-    def add(total, parts):
-        equations.append([(idx[total], 1)] + [(idx[p], -1) for p in parts])
-
-    groups = [(niveau, code, list(part.code_commune))
-              for niveau, col in (("epci", "code_epci"), ("arrondissement", "code_arrondissement"),
-                                  ("zone_emploi", "code_zone_emploi"), ("territoire", "code_territoire"),
-                                  ("departement", "code_departement"))
-              for code, part in communes.groupby(col) if (niveau, code) in territories]
-    for fam in families:
-        for sec in sectors:
-            for niveau, code, members in groups:
-                add((niveau, code, fam, *sec), [("commune", c, fam, *sec) for c in members])
-    for ter in territories:
-        for sec in sectors:
-            add((*ter, "ess", *sec), [(*ter, f, *sec) for f in families - {"ess", "hors_ess", "ensemble"}])
-            add((*ter, "ensemble", *sec), [(*ter, "ess", *sec), (*ter, "hors_ess", *sec)])
-        for fam in families:
-            for nom in ("a21", "ess"):
-                add((*ter, fam, "ensemble", "ensemble", "ensemble"),
-                    [(*ter, fam, n, s, t) for (n, s, t) in sectors if n == nom])
-            sizes = [(*ter, fam, n, s, t) for (n, s, t) in sectors if t != "ensemble"]
-            if sizes:  # past years have no size classes, hence no such relation
-                add((*ter, fam, "ensemble", "ensemble", "ensemble"), sizes)
-    return equations
-
-
-def _hidden_with_unknowns(hidden: np.ndarray, equations) -> np.ndarray:
-    """Suppressed cells of the table, then every cell absent from it (never published)."""
-    n_all = 1 + max(c for eq in equations for c, _ in eq)
-    return np.concatenate([hidden, np.ones(max(n_all - len(hidden), 0), dtype=bool)])
-
-
-def _recoverable(n_cells: int, equations, hidden: np.ndarray) -> list[int]:
-    """Suppressed cells whose unit vector lies in the row space of the equations restricted to suppressed cells,
-    i.e. whose coordinate is 0 in every vector of the null space (the matrices here are small)."""
-    cols_h = np.flatnonzero(hidden)
-    pos = {c: k for k, c in enumerate(cols_h)}
-    a = np.zeros((len(equations), len(cols_h)))
-    for i, eq in enumerate(equations):
-        for c, v in eq:
-            if c in pos:
-                a[i, pos[c]] = v
-    a = a[np.abs(a).sum(axis=1) > 0]
-    if not len(a):
-        return []
-    # null space of a = eigenvectors of aᵀa with eigenvalue ~0 (entries are small integers: well conditioned)
-    w, v = np.linalg.eigh(a.T @ a)
-    null = v[:, w < 1e-9 * max(w.max(), 1.0)]
-    return [int(c) for c in cols_h[np.linalg.norm(null, axis=1) < 1e-8]]
-
-
-@pytest.mark.parametrize("status", ["statut_secret_etablissements", "statut_secret_effectifs"])
-def test_no_suppressed_value_can_be_recomputed(built, status):
-    _, con = built
-    public = con.execute("SELECT * FROM out_indicateurs_public ORDER BY ALL").df()
-    communes = pd.DataFrame(
-        [(c, e, a, z, F.TERRITOIRES[c][0], "38") for c, _, d, a, e, z, _ in F.COMMUNES if d == "38"],
-        columns=["code_commune", "code_epci", "code_arrondissement", "code_zone_emploi", "code_territoire",
-                 "code_departement"],
-    )
-    for year, cells in public.groupby("annee"):
-        cells = cells.reset_index(drop=True)
-        hidden = cells[status].notna().to_numpy()
-        if status == "statut_secret_effectifs" and year != F.ANNEE:
-            assert not hidden.any()
-            continue
-        assert hidden.any()
-        # the confidentiality module's exact audit, on the relations the step uses …
-        coded = outputs._cell_codes(cells)
-        rel = outputs.hierarchies(coded, communes, avec_territoires=True)
-        assert conf.audit(coded, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status,
-                          **outputs.PUBLIC_READING).ok
-        # … and an independent rank test on relations written again here
-        equations = _independent_equations(cells, communes)
-        n = len(cells)
-        assert [c for c in _recoverable(n, equations, _hidden_with_unknowns(hidden, equations)) if c < n] == []
-        # the check does detect a leak: publish the other cells of one equation of a primary cell
-        primary = np.flatnonzero(cells[status].isin(["frequence", "dominance"]).to_numpy())
-        j, eq = next((int(j), e) for j in primary for e in equations
-                     if int(j) in {c for c, _ in e} and len(e) > 1 and all(c < n for c, _ in e))
-        leaky = hidden.copy()
-        leaky[[c for c, _ in eq if c != j]] = False
-        assert j in _recoverable(n, equations, _hidden_with_unknowns(leaky, equations))
-        leaky_cells = coded.assign(**{status: np.where(leaky, cells[status], None)})
-        assert not conf.audit(leaky_cells, dimensions=outputs.DIMENSIONS, hierarchies=rel, status_column=status,
-                              **outputs.PUBLIC_READING).ok
+    assert ok.any() and m.loc[ok, "part_ess_effectif_central"].notna().all()
 
 
 def test_audit_public_helper(built):
     result, con = built
-    assert "out_cube_communes" in result.tables
     audit = outputs.audit_public(con)
-    assert set(audit) == {f"{y}/insee/{s}" for y in (2025, 2026)
-                          for s in ("statut_secret_etablissements", "statut_secret_effectifs")}
-    assert all(a["ok"] and a["n_recoverable"] == 0 for a in audit.values())
-    for year, measures in result.stats["out_indicateurs_public"]["par_annee"].items():
-        for measure, stats in measures.items():
-            assert stats["audit"]["ok"] and stats["n_relations_non_additives"] == 0, (year, measure)
+    assert set(audit) == {f"{F.ANNEE}/{m}" for m in ("effectif_bas", "effectif_central", "effectif_haut")}
+    for a in audit.values():
+        assert a["ok"] and a["n_recalculables_ou_encadrees"] == 0 and a["n_sensibles_publiees"] == 0
+        assert a["n_non_auditees"] == 0 and a["n_sensibles"] > 0
+    stats = result.stats["out_indicateurs_public"]["par_annee"][str(F.ANNEE)]
+    assert all(s["audit"]["ok"] for s in stats["lp"].values())
+    # the audit does detect a leak: publish one sensitive cell's employment
+    public = con.execute("SELECT * FROM out_indicateurs_public").df()
+    cube = con.execute("SELECT * FROM out_indicateurs").df()
+    j = public.index[public.statut_secret_effectifs == "frequence"][0]
+    row = cube.merge(public.loc[[j], KEY], on=KEY).iloc[0]
+    public.loc[j, ["effectif_central", "effectif_bas", "effectif_haut"]] = [row.effectif_central, row.effectif_bas,
+                                                                           row.effectif_haut]
+    public.loc[j, "statut_secret_effectifs"] = None
+    con.register("_leaky", public)
+    con.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _leaky")
+    leaky = outputs.audit_public(con)
+    assert not leaky[f"{F.ANNEE}/effectif_central"]["ok"]
+    assert leaky[f"{F.ANNEE}/effectif_central"]["n_sensibles_publiees"] >= 1
+    db.attach_tables(con, {"out_indicateurs_public": result.tables["out_indicateurs_public"]})
 
 
 def test_past_years_use_the_years_own_situation_when_given(tmp_path):

@@ -235,7 +235,7 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
         assert style.SYNTHETIC_MENTION in text, f"page {number} lacks the synthetic mention"
     everything = "\n".join(texts)
     for phrase in ("Chiffres clés", "L'économie sociale et solidaire en Isère", "Établissements actifs de l'ESS",
-                   "Méthode et précautions de lecture", "« s »", "s — fréquence (moins de 3 établissements)",
+                   "Méthode et précautions de lecture", "« s »", "s — fréquence (moins de 3 unités légales)",
                    "s — secret secondaire", "Coopératives", "Grésivaudan", "1 à 9 salariés",
                    "loi n° 51-711 du 7 juin 1951", "n.d."):
         assert phrase in everything, phrase
@@ -331,7 +331,7 @@ def test_a_suppressed_bar_has_no_length(report):
         masked = patches[f"masque_{k}"]
         assert masked.get_hatch() == "////" and masked.get_facecolor()[3] == 0
         assert f"barre_{k}" not in patches
-        assert any(t.get_text() == "s — fréquence (moins de 3 établissements)" for t in ax.texts)
+        assert any(t.get_text() == "s — fréquence (moins de 3 unités légales)" for t in ax.texts)
     finally:
         plt.close(fig)
 

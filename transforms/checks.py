@@ -114,7 +114,8 @@ def headline(con, params: dict) -> dict:
         FROM out_indicateurs
         WHERE niveau = 'departement' AND famille = 'ess' AND nomenclature_secteur = 'ensemble'
           AND classe_taille = 'ensemble' AND annee = (SELECT max(annee) FROM out_indicateurs)
-        """
+          AND perimetre = $perimetre
+        """, {"perimetre": params["perimetre"]}
     ).fetchone()
     if row is None:
         return {}
@@ -165,7 +166,8 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
         frames = {t: con.execute(f"SELECT * FROM {db.identifier(t)}").df() for t in TABLES if t in tables}
         expectations = validate_frames(frames)
         gaps = reconciliation_gaps(con) if "out_indicateurs" in tables else []
-        audit = audit_public(con) if {"out_indicateurs_public", "out_cube_communes"} <= tables.keys() else {}
+        secret_inputs = {"out_indicateurs", "out_indicateurs_public", "out_cube_communes", "out_secret_unites"}
+        audit = audit_public(con, params=params) if secret_inputs <= tables.keys() else {}
         figures = headline(con, params) if "out_indicateurs" in tables else {}
     finally:
         con.close()
@@ -173,11 +175,10 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
     for move in moves:
         log.info("since the publication of run %s: %s %s → %s (%+.1f %%)", previous.get("run_id"),
                  move["indicateur"], move["avant"], move["apres"], 100 * move["variation"])
-    recoverable = sum(a["n_recoverable"] for a in audit.values())
-    unaudited = sum(a["n_unaudited"] for a in audit.values())
+    recoverable = sum(a["n_recalculables_ou_encadrees"] + a["n_sensibles_publiees"] for a in audit.values())
+    unaudited = sum(a["n_non_auditees"] for a in audit.values())
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
-              "audit_secret": {k: {x: a[x] for x in ("n_suppressed", "n_recoverable", "n_unaudited", "ok")}
-                               for k, a in audit.items()},
+              "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
               "headline": figures, "variations": moves,
               "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None}
     failed = {t: s["echecs"] for t, s in expectations.items() if s["echecs"]}
@@ -187,9 +188,11 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
     if gaps:
         problems.append(f"the cube does not reconcile (communes vs département): {gaps[:3]}")
     if recoverable:
-        problems.append(f"{recoverable} suppressed cells of the public cube can be recomputed from its margins")
+        problems.append(f"{recoverable} sensitive employment cells of the public cube are published, or can be "
+                        "recomputed or bounded within their protection interval from the published cells")
     if unaudited:
-        problems.append(f"{unaudited} suppressed cells of the public cube could not be audited")
+        problems.append(f"{unaudited} sensitive employment cells could not be audited within the time budget "
+                        "(params secret_budget_secondes)")
     if problems:
         raise CheckError("checks failed — nothing was published:\n- " + "\n- ".join(problems))
     return report

@@ -52,7 +52,11 @@ FAMILLES = (
 FAMILLES_CUBE = FAMILLES + ("ess", "hors_ess", "ensemble", "non_renseigne")
 NOMENCLATURES_SECTEUR = ("a21", "ess", "ensemble")
 STATUTS_SECRET = ("frequence", "dominance", "secondaire")
-STATUTS_SECRET_PARTS = STATUTS_SECRET + ("denominateur",)
+# Employment by sector or size is published at the département level only (transforms/outputs.py, policy in
+# METHOD.md § 6): the other rows carry their counts and « non_diffuse » for employment.
+NON_DIFFUSE = "non_diffuse"
+STATUTS_SECRET_EFFECTIFS = STATUTS_SECRET + (NON_DIFFUSE,)
+STATUTS_SECRET_PARTS = STATUTS_SECRET_EFFECTIFS + ("denominateur",)
 # Value used in key columns when the establishment's attribute is unknown, so that totals still add up.
 NON_RENSEIGNE = "non_renseigne"
 
@@ -270,19 +274,27 @@ _CUBE_INTERNAL = [
     Column("effectif_max_unite_legale", "DOUBLE", "Effectif central de la plus grosse unité légale de la cellule "
            "(somme de ses établissements dans la cellule) : base de la règle de dominance",
            unit="salariés", minimum=0, internal=True),
+    Column("nb_unites_legales", "BIGINT", "Nombre d'unités légales (SIREN) ayant au moins un établissement dans la "
+           "cellule, employeuses ou non : base de la règle de fréquence des effectifs", unit="unités légales",
+           minimum=0, internal=True),
+    Column("effectif_bas_max_unite_legale", "DOUBLE", "Borne basse d'effectif de la plus grosse unité légale de la "
+           "cellule (règle de dominance sur la borne basse publiée)", unit="salariés", minimum=0, internal=True),
+    Column("effectif_haut_max_unite_legale", "DOUBLE", "Borne haute d'effectif de la plus grosse unité légale de la "
+           "cellule (règle de dominance sur la borne haute publiée)", unit="salariés", minimum=0, internal=True),
 ]
 
 OUT_INDICATEURS = (_CUBE_KEYS + _CUBE_COUNTS + _CUBE_EMPLOYMENT + _CUBE_RATIOS
                    + _CUBE_INTERNAL + _CUBE_PROVENANCE)
 
 _SECRET_COLUMNS = [
-    Column("statut_secret_etablissements", "VARCHAR", "Secret statistique des nombres d'établissements "
-           "(nb_etablissements, nb_etablissements_employeurs, etablissements_pour_1000_hab) : NULL si diffusés, "
-           "sinon le motif (frequence : moins de 3 établissements ; secondaire : masqué pour qu'une cellule "
-           "masquée ne puisse être recalculée par différence)", values=STATUTS_SECRET),
+    Column("statut_secret_etablissements", "VARCHAR", "Secret des nombres d'établissements : toujours NULL. Les "
+           "nombres d'établissements viennent d'un répertoire public (SIRENE) et sont diffusés comme l'INSEE le "
+           "fait pour ses dénombrements d'établissements (METHOD.md § 6)", values=STATUTS_SECRET),
     Column("statut_secret_effectifs", "VARCHAR", "Secret statistique des effectifs (bas, central, haut, pour 1 000 "
-           "habitants) : NULL si diffusés, sinon le motif (frequence : moins de 3 établissements contributeurs ; "
-           "dominance : une unité légale fait plus de 85 % de l'effectif ; secondaire)", values=STATUTS_SECRET),
+           "habitants) : NULL si diffusés, sinon le motif (frequence : moins de 3 unités légales dans la cellule ; "
+           "dominance : une unité légale fait plus de 85 % d'une borne publiée ; secondaire : masqué pour qu'aucune "
+           "cellule sensible ne puisse être recalculée ou encadrée de trop près ; non_diffuse : effectif par "
+           "secteur ou taille publié au niveau départemental seulement)", values=STATUTS_SECRET_EFFECTIFS),
     Column("statut_secret_part_etablissements", "VARCHAR", "Secret de part_ess_etablissements_employeurs : le "
            "motif de la ligne, ou « denominateur » si la ligne « ensemble » correspondante est masquée",
            values=STATUTS_SECRET_PARTS),

@@ -50,7 +50,9 @@ Limits (said plainly)
 * Protection is against *exact* recomputation through the linear relations given. It is not a τ-Argus-style
   guarantee of protection intervals: a reader who also uses non-negativity (counts ≥ 0) may narrow a suppressed
   cell to a small interval (e.g. a 2×2 pattern whose partner cells are small). Nothing enforces a minimum
-  uncertainty around each primary cell.
+  uncertainty around each primary cell. The public cube therefore uses this module only as its first, linear
+  layer: transforms/secret_lp.py then audits protection intervals with non-negativity (LP) and suppresses more
+  until they hold (transforms/outputs.py).
 * No optimality: the pattern is greedy, not the minimum-loss pattern of a mixed-integer solver; on dense 3-D
   cubes of small cells it suppresses a lot (the synthetic cubes below lose about as many cells to secondary
   secret as to primary secret).
@@ -114,6 +116,13 @@ Groups = Sequence[tuple[str, Sequence[str]]]
 class Rules:
     frequency_threshold: int = 3  # publish only cells with at least this many contributing units
     dominance_share: float = 0.85  # no unit may contribute more than this share of the cell's value
+    # protection interval of a sensitive cell: what a reader can deduce must stay at least this far from its value
+    protection_share: float = 0.15  # ... this share of the value, on each side
+    protection_minimum: float = 1.0  # ... and at least this amount (jobs), on each side (down to 0)
+
+    def protection(self, values: np.ndarray) -> np.ndarray:
+        """Required distance, on each side, between a sensitive cell's value and what can be deduced of it."""
+        return np.maximum(self.protection_share * np.asarray(values, float), self.protection_minimum)
 
 
 def load_rules(path: str | Path = RULES_CSV) -> Rules:
@@ -121,7 +130,8 @@ def load_rules(path: str | Path = RULES_CSV) -> Rules:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: confidentiality rules file not found; it is committed under data/reference/")
-    wanted = {("frequence", "seuil_unites"), ("dominance", "part_max_contributeur")}
+    wanted = {("frequence", "seuil_unites"), ("dominance", "part_max_contributeur"),
+              ("protection", "part_valeur"), ("protection", "minimum_absolu")}
     found: dict[tuple[str, str], str] = {}
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -139,11 +149,17 @@ def load_rules(path: str | Path = RULES_CSV) -> Rules:
     try:
         threshold = int(found[("frequence", "seuil_unites")])
         share = float(found[("dominance", "part_max_contributeur")])
+        p_share = float(found[("protection", "part_valeur")])
+        p_min = float(found[("protection", "minimum_absolu")])
     except ValueError as exc:
         raise UserError(f"{path}: a rule value is not a number ({exc}); write e.g. 3 and 0.85") from None
     if threshold < 1 or not 0 < share <= 1:
         raise UserError(f"{path}: seuil_unites must be ≥ 1 and part_max_contributeur in ]0, 1]; got {threshold}, {share}")
-    return Rules(frequency_threshold=threshold, dominance_share=share)
+    if not 0 < p_share <= 1 or p_min < 0:
+        raise UserError(f"{path}: protection part_valeur must be in ]0, 1] and minimum_absolu ≥ 0; got {p_share}, "
+                        f"{p_min}")
+    return Rules(frequency_threshold=threshold, dominance_share=share, protection_share=p_share,
+                 protection_minimum=p_min)
 
 
 # ----------------------------------------------------------------------------------------------- relations
@@ -643,6 +659,7 @@ def protect(
     audit: bool = True,
     max_component_cells: int = DEFAULT_MAX_COMPONENT_CELLS,
     max_rounds: int = 1000,
+    primary: Sequence | None = None,
 ) -> ProtectionResult:
     """Apply primary and secondary secret to a long table of cells.
 
@@ -653,7 +670,8 @@ def protect(
     `hierarchies` {dimension: [(parent_code, [child_codes]), …]}; `absent` how to read cells missing from the
     table (see `build_relations`). `audit=False` stops after the heuristic layer (for diagnosis only: the result
     may leave cells recoverable). `max_rounds` bounds the audit-and-fix rounds; when reached, the returned audit
-    says so (`ok` False) rather than the run hanging.
+    says so (`ok` False) rather than the run hanging. `primary`: the primary statuses per cell (FREQUENCE,
+    DOMINANCE or None) when the caller applies the rules itself; then `contributors` is not read.
     """
     t0 = time.perf_counter()
     rules = rules or load_rules()
@@ -673,7 +691,12 @@ def protect(
     gaps = relation_gaps(rel, values)
     t_rel = time.perf_counter()
 
-    status = primary_secret(values[:n], contrib, maxc, rules)
+    if primary is None:
+        status = primary_secret(values[:n], contrib, maxc, rules)
+    else:  # the caller applied the rules itself (e.g. dominance on several bounds)
+        status = np.array([s if s in (FREQUENCE, DOMINANCE) else None for s in primary], dtype=object)
+        if len(status) != n:
+            raise UserError(f"secret statistique: primary has {len(status)} statuses for {n} cells")
     hidden = np.concatenate([[s is not None for s in status], np.ones(nv, bool)]).astype(bool)
     primary = hidden.copy()
     chooser = _Chooser(rel, values, mp)

@@ -6,15 +6,18 @@ out_indicateurs.sql (the cube), protects the cube with transforms/confidentialit
 out_audit_perimetre.sql when that file exists, and writes every output table as Parquet.
 
 Parameters read beyond the run's (departement, millesime, annee_urssaf, annee_cog, perimetre, synthetic):
-`perimetres_cube` (list, default [perimetre]: more perimeters in the internal cube; only the run's perimeter is
-protected and public), `secret_passe_detail` (bool, default False: past years are public as territory × family
-totals only; True protects and publishes their sector detail too, at a cost of minutes per year on a real
-département), `reference_dir` (reference CSVs overriding data/reference/, for the perimeter audit).
+`perimetres_cube` (list, default every perimeter of data/reference/perimetres.csv: all are computed, protected
+jointly and published in one table; the run's perimeter only chooses the report's), `secret_passe_detail` (bool,
+default False: past years are public as territory × family totals only; True publishes their sector detail too —
+counts only, past years have no employment), `secret_budget_secondes` (float, default DEFAULT_BUDGET_SECONDS:
+time allowed to protect and audit employment; past it the step fails and nothing is published), `reference_dir`
+(reference CSVs overriding data/reference/, for the perimeter audit).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from ess import db, paths
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
-from transforms import reference
+from transforms import reference, secret_lp, secret_model
 from transforms.steps import StepOutput
 
 CUBE = "out_indicateurs"
@@ -59,8 +62,10 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         cube_params = build_cube(con, params, has_territoires=avec_territoires)
         stats[CUBE] = cube_stats(con)
         stats[PUBLIC] = build_public(con, params, avec_territoires=avec_territoires)
-        # out_cube_communes (commune -> code at each level, no unit data) lets checks re-audit the public table.
-        names = [CUBE, PUBLIC, "out_cube_communes"]
+        secret_units(con, params)
+        # out_cube_communes (commune -> code at each level) and out_secret_unites (establishments grouped by commune,
+        # type and sector, no identifier) let the check step re-audit the public table.
+        names = [CUBE, PUBLIC, "out_cube_communes", "out_secret_unites"]
         if _audit_sql().exists():
             audit_tables = {k: v for k, v in tables.items() if k not in REQUIRED and k not in OPTIONAL}
             db.attach_tables(con, audit_tables)
@@ -144,7 +149,7 @@ def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: boo
         date_reference = dt.date(int(millesime[:4]), int(millesime[5:7]), 1)
     except (ValueError, IndexError):
         raise UserError(f"millésime {millesime!r} is not of the form YYYY-MM (e.g. 2026-01)") from None
-    perimetres = params.get("perimetres_cube") or [params["perimetre"]]
+    perimetres = perimetres_publies(params)
     if params["perimetre"] not in perimetres:
         raise UserError(f"perimetres_cube {perimetres} must include the run's perimeter {params['perimetre']!r}")
     urssaf = params.get("annee_urssaf")
@@ -201,7 +206,7 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "core_communes" not in present:  # the core step's communes (zone d'emploi filled in), else the staged ones
         con.execute("CREATE VIEW core_communes AS SELECT * FROM staging_communes")
-    perimetres = list(params.get("perimetres_cube") or [params["perimetre"]])
+    perimetres = perimetres_publies(params)
     annuel = _columns_of(con, "core_etablissements_annuel") if "core_etablissements_annuel" in present else set()
     # Past employer counts only when the yearly table carries the employer flag; the year's own family, sector
     # and perimeter only when it carries all of them.
@@ -231,60 +236,43 @@ def cube_stats(con) -> dict[str, Any]:
 
 
 # --- the public cube ----------------------------------------------------------------------------------------------
-# The cube is, for each year and perimeter, a 3-dimensional table whose every cell exists (an absent row is a
-# known 0): territory × famille × "secteur_taille", the last one being the four ways the cube cuts the economy
-# (total, A21 sections, ESS sectors, size classes), each summing to the total. The additive relations given to
-# transforms/confidentiality.py are therefore, per dimension:
-#   territory: EPCI, arrondissement, zone d'emploi, territoire (non-nested) and département = Σ their communes;
-#   famille:   ess = Σ families of the perimeter; ensemble = ess + hors_ess;
-#   secteur_taille: ensemble = Σ A21 sections = Σ ESS sectors = Σ size classes.
-# All of them are protected together, once for the establishment counts and once for employment. Years are
-# protected separately (no additive relation links them), as are perimeters (only the run's perimeter is public).
-DIMENSIONS = ("cellule_territoire", "famille", "cellule_secteur")
-NIVEAUX_GROUPES = {"epci": "code_epci", "arrondissement": "code_arrondissement", "zone_emploi": "code_zone_emploi",
-                   "territoire": "code_territoire", "departement": "code_departement"}
-COUNT_MASKED = ["nb_etablissements_employeurs", "etablissements_pour_1000_hab"]
-EMPLOYMENT_MASKED = ["effectif_bas", "effectif_haut", "effectif_pour_1000_hab"]
+# What is published (policy, METHOD.md § 6):
+# * counts of establishments (all, employers) and their densities: everywhere, never masked — they come from a
+#   public register (SIRENE), as in INSEE's own establishment counts;
+# * estimated employment (bas, central, haut, per 1 000 inhabitants, shares): every territory × family, all
+#   sectors and sizes together, and the département × family × sector / size class. The sector and size detail of
+#   smaller territories keeps its counts and says « non_diffuse » for employment;
+# * every perimeter of data/reference/perimetres.csv, in one table, protected jointly (transforms/secret_model.py);
+# * years are protected one by one: no published figure adds years together, and evolutions are read off
+#   published cells only.
+# Employment is protected by primary rules on legal units (frequency; dominance on every published bound), a
+# secondary pattern from the linear heuristic of transforms/confidentiality.py, then completed by LP until the
+# interval audit of transforms/secret_lp.py proves every sensitive cell's protection interval.
+COUNT_MASKED: list[str] = []  # counts are published as they are (public register)
+EMPLOYMENT_MASKED = ["effectif_bas", "effectif_central", "effectif_haut", "effectif_pour_1000_hab"]
 SHARE_EMPLOYMENT = ["part_ess_effectif_bas", "part_ess_effectif_central", "part_ess_effectif_haut"]
 SHARE_COUNT = ["part_ess_etablissements_employeurs"]
+# Each published bound of employment and the column giving its largest legal unit (dominance), audited by LP.
+DOMINANCE_BOUNDS = {"effectif_bas": "effectif_bas_max_unite_legale",
+                    "effectif_central": "effectif_max_unite_legale",
+                    "effectif_haut": "effectif_haut_max_unite_legale"}
+PROTECTED = "effectif_central"  # the measure the secondary pattern is built on; the others are audited with it
+NIVEAUX_GROUPES = {"epci": "code_epci", "arrondissement": "code_arrondissement", "zone_emploi": "code_zone_emploi",
+                   "territoire": "code_territoire", "departement": "code_departement"}
 # Cells worth keeping when a secondary suppression has a choice: the département, and the family totals of every
 # supra-communal territory.
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
+DEFAULT_BUDGET_SECONDS = 900.0  # protection + audit of every year; past it, nothing is published
+STATUS = "statut_secret_effectifs"
 
 
-# How the public table is read by an attacker: cells absent from it (commune × sector detail) are unknowns that are
-# never published; the audit covers the whole linked system, virtual cells included (≈ 120 000 for Isère, ~1 s).
-PUBLIC_READING = {"absent": "unpublished", "max_component_cells": 2_000_000}
-
-
-def _cell_codes(cube: pd.DataFrame) -> pd.DataFrame:
-    """Add the three dimension codes of the confidentiality tables to cube rows."""
-    df = cube.copy()
-    df["cellule_territoire"] = df["niveau"] + ":" + df["code_territoire"]
-    secteur = df["nomenclature_secteur"] + ":" + df["secteur"]
-    taille = "taille:" + df["classe_taille"]
-    df["cellule_secteur"] = np.where(
-        df["nomenclature_secteur"] != "ensemble", secteur,
-        np.where(df["classe_taille"] != "ensemble", taille, "ensemble"),
-    )
-    df["publication_prioritaire"] = (df["niveau"] == "departement") | (
-        (df["niveau"] != "commune") & (df["cellule_secteur"] == "ensemble") & df["famille"].isin(_TOTAL_FAMILIES)
-    )
-    return df
-
-
-def hierarchies(cells: pd.DataFrame, communes: pd.DataFrame, *, avec_territoires: bool) -> dict[str, list]:
-    """The additive relations of one year × perimeter slice (see the comment above)."""
-    levels = {n: c for n, c in NIVEAUX_GROUPES.items() if avec_territoires or n != "territoire"}
-    territoire = conf.territory_groups(communes, levels)
-    familles = sorted(set(cells["famille"]) - set(_TOTAL_FAMILIES))
-    famille = [("ensemble", ["ess", "hors_ess"])] + ([("ess", familles)] if familles else [])
-    secteur = []
-    for prefix in ("a21:", "ess:", "taille:"):
-        children = sorted(c for c in set(cells["cellule_secteur"]) if c.startswith(prefix))
-        if children:
-            secteur.append(("ensemble", children))
-    return {"cellule_territoire": territoire, "famille": famille, "cellule_secteur": secteur}
+def perimetres_publies(params: dict) -> list[str]:
+    """Every perimeter of data/reference/perimetres.csv (or params['perimetres_cube']): all are published."""
+    given = params.get("perimetres_cube")
+    if given:
+        return sorted(given)
+    path = paths.REFERENCE_DIR / "perimetres.csv"
+    return sorted(_read_csv(path, ["perimetre"])["perimetre"].tolist())
 
 
 def _commune_table(con) -> pd.DataFrame:
@@ -298,89 +286,243 @@ def _commune_table(con) -> pd.DataFrame:
     return communes
 
 
-def _protect_slice(cells: pd.DataFrame, rel: dict, rules, employment: bool) -> tuple[pd.DataFrame, dict]:
-    """Counts always; employment when the slice has it (the millésime year)."""
-    stats: dict[str, Any] = {}
-    counts = conf.protect(
-        cells, dimensions=DIMENSIONS, value="nb_etablissements", contributors="nb_etablissements",
-        hierarchies=rel, must_publish="publication_prioritaire", rules=rules,
-        status_column="statut_secret_etablissements", mask_columns=COUNT_MASKED, **PUBLIC_READING,
-    )
-    _check_protection(counts, "nb_etablissements")
-    stats["etablissements"] = counts.stats
-    out = counts.cells
-    if employment:
-        emp = conf.protect(
-            out, dimensions=DIMENSIONS, value="effectif_central", contributors="nb_contributeurs",
-            max_contributor="effectif_max_unite_legale", hierarchies=rel, must_publish="publication_prioritaire",
-            rules=rules, status_column="statut_secret_effectifs", mask_columns=EMPLOYMENT_MASKED, **PUBLIC_READING,
-        )
-        _check_protection(emp, "effectif_central")
-        stats["effectifs"] = emp.stats
-        out = emp.cells
+def in_scope(cells: pd.DataFrame) -> np.ndarray:
+    """Cells whose employment may be published: all sectors and sizes together, or the département's detail."""
+    return ((cells["nomenclature"] == "ensemble") | (cells["niveau"] == "departement")).to_numpy()
+
+
+def primary_status(cells: pd.DataFrame, rules) -> np.ndarray:
+    """frequence / dominance / None per cell. Contributors are legal units; dominance on every published bound."""
+    n = cells["nb_etablissements"].fillna(0).to_numpy()
+    units = cells["nb_unites_legales"].fillna(0).to_numpy()
+    status = np.full(len(cells), None, dtype=object)
+    for bound, largest in DOMINANCE_BOUNDS.items():
+        v = cells[bound].fillna(0).to_numpy(float)
+        big = cells[largest].fillna(0).to_numpy(float)
+        status[(v > 0) & (big > rules.dominance_share * v)] = conf.DOMINANCE
+    status[(n > 0) & (units < rules.frequency_threshold)] = conf.FREQUENCE
+    return status
+
+
+def requirements(values: np.ndarray, sensitive: np.ndarray, rules) -> tuple[np.ndarray, np.ndarray]:
+    """Protection interval of the sensitive cells: max must reach `upper`, min must reach `lower` (≥ 0)."""
+    r = rules.protection(values)
+    upper = np.where(sensitive, values + r, np.nan)
+    lower = np.where(sensitive, np.maximum(values - r, 0.0), np.nan)
+    return upper, lower
+
+
+def _weights(cells: pd.DataFrame) -> np.ndarray:
+    """Cost of suppressing a cell (per unit of change): totals cost more than parts, priority cells far more."""
+    level = (cells["niveau"] != "commune").astype(float) + (cells["niveau"] == "departement")
+    level += cells["famille_total"].astype(float) + (cells["nomenclature"] == "ensemble")
+    return (1.0 + level + 100.0 * cells["publication_prioritaire"].astype(float)).to_numpy()
+
+
+def _zone(cells: pd.DataFrame) -> pd.Series:
+    zone = cells["niveau"] + ":" + cells["code_territoire"]
+    return zone.where(cells["nomenclature"] == "ensemble", zone + "|" + cells["nomenclature"] + ":" + cells["code"])
+
+
+def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame, avec_territoires: bool) -> dict:
+    """Additive relations among the cells in scope, for the linear heuristic (the LP phase sees all the rest)."""
+    levels = {n: c for n, c in NIVEAUX_GROUPES.items() if avec_territoires or n != "territoire"}
+    zone = conf.territory_groups(communes, levels)
+    dep = cells[(cells["niveau"] == "departement") & (cells["nomenclature"] != "ensemble")]
+    for (code, nom), part in dep.groupby(["code_territoire", "nomenclature"]):
+        zone.append((f"departement:{code}", sorted(set(_zone(part)))))
+    label = set()
+    rows = model.rows
+    empty = {i for i, members in model.labels.items() if not members}
+    for p in model.perimeters:
+        fams = rows.loc[(rows["perimetre"] == p) & ~rows["famille"].isin(_TOTAL_FAMILIES), "famille"].unique()
+        lab = lambda f: model.label_of(p, f)  # noqa: E731
+        children = sorted({f"L{lab(f)}" for f in fams if lab(f) not in empty})
+        for parent, parts in ((lab("ess"), children),
+                              (lab("ensemble"), sorted({f"L{lab('ess')}", f"L{lab('hors_ess')}"}))):
+            if parent is None or f"L{parent}" in parts or len(parts) < 1:
+                continue
+            label.add((f"L{parent}", tuple(parts)))
+    return {"zone": zone, "label": [(p, list(c)) for p, c in sorted(label)]}
+
+
+def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
+    """Sensitive cells outside publication that the closed-form swaps of secret_model do not prove safe, for every
+    published bound (swaps across the territory's border, or within a commune's class, whichever proves more)."""
+    unproven = np.zeros(len(model.cells), bool)
+    for measure in DOMINANCE_BOUNDS:
+        values = model.cells[measure].fillna(0.0).to_numpy(float)
+        upper, lower = requirements(values, candidates, rules)
+        up, down = secret_model.swap_capacity(model, candidates, measure)
+        up2, down2 = secret_model.class_swap_capacity(model, candidates, measure)
+        tol = 1e-6 * np.maximum(1.0, values)
+        fails_up = (values + up < upper - tol) & (values + up2 < upper - tol)
+        fails_down = (values - down > lower + tol) & (values - down2 > lower + tol)
+        unproven |= candidates & (fails_up | fails_down)
+    return unproven
+
+
+def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
+    """Unproven cells the LP model cannot hold (a commune's detail in a class of several communes), except those
+    made of exactly the establishments of their commune's total of the same family: one set of units, one value,
+    and that total is audited by LP."""
+    cells = model.cells
+    key = ["niveau", "code_territoire", "label"]
+    totals = cells.loc[cells["nomenclature"] == "ensemble", key + ["nb_etablissements"]].rename(
+        columns={"nb_etablissements": "_n_total"})
+    n_total = cells[key].merge(totals, on=key, how="left")["_n_total"].to_numpy()
+    same_units = (cells["nomenclature"] != "ensemble").to_numpy() & (cells["nb_etablissements"].to_numpy() == n_total)
+    return unproven & ~cells["representable"].to_numpy() & ~same_units
+
+
+def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: bool, deadline: float) -> dict:
+    """Statuses of the cells of one year (in `model.cells[STATUS]`) and the protection figures."""
+    cells = model.cells
+    table = model.tables[PROTECTED]
+    gaps = secret_model.additivity_gaps(table, model.rows_in_matrix)
+    if len(gaps):
+        raise RuntimeError(f"{len(gaps)} cells of the cube are not the sum of their establishments (e.g. "
+                           f"{cells.iloc[gaps[:3]][secret_model.CELL_KEY].to_dict('records')}): the cube or the "
+                           "secret model is wrong (a bug); nothing is published")
+    scope = in_scope(cells)
+    primary = primary_status(cells, rules)
+    sensitive = primary != None  # noqa: E711 (object array)
+    # 1. linear heuristic on the cells in scope: no relation left with a single masked cell
+    t0 = time.perf_counter()
+    sub = cells[scope].assign(zone=_zone(cells[scope]), label="L" + cells.loc[scope, "label"].astype(str))
+    groups = _heuristic_groups(model, cells, communes, avec_territoires)
+    heur = conf.protect(sub, dimensions=["zone", "label"], value=PROTECTED, contributors="nb_unites_legales",
+                        hierarchies=groups, must_publish="publication_prioritaire", rules=rules,
+                        primary=primary[scope], audit=True, max_rounds=50)
+    hidden = np.zeros(len(cells), bool)
+    hidden[np.flatnonzero(scope)] = heur.cells["statut_secret"].notna().to_numpy()
+    t_heur = time.perf_counter() - t0
+    # 2. sector / size cells below the département (never published): a closed-form feasible table proves most of
+    #    the sensitive ones safe whatever is published; the others join the LP
+    unproven = _unproven_outside(model, sensitive & ~scope, rules)
+    # (a commune's never-published detail that neither proof nor model reaches is counted, see METHOD.md § 6)
+    stuck = _unauditable(model, unproven)
+    if unproven.any():
+        model.materialise(scope | unproven)
+    # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
+    #    for each published bound of employment
+    published = scope & ~hidden & ~sensitive
+    weights = _weights(cells)
+    stats: dict[str, Any] = {"cellules": int(len(cells)), "cellules_publiables": int(scope.sum()),
+                             "frequence": int(np.sum(scope & (primary == conf.FREQUENCE))),
+                             "dominance": int(np.sum(scope & (primary == conf.DOMINANCE))),
+                             "sensibles_hors_publication": int(np.sum(~scope & sensitive)),
+                             "sensibles_hors_publication_audit_lp": int((unproven & ~stuck).sum()),
+                             "detail_communal_non_audite": int(stuck.sum()),
+                             "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
+                             "secondes_heuristique": round(t_heur, 3), "lp": {}}
+    in_lp = model.rows_in_matrix
+    for measure in DOMINANCE_BOUNDS:
+        t = model.tables[measure]
+        upper, lower = requirements(t.values, sensitive & in_lp, rules)
+        result = secret_lp.protect(t, published, upper, lower, weights, deadline=deadline)
+        published = result.published
+        stats["lp"][measure] = result.to_dict()
+        if not result.audit.ok:
+            raise SecretAuditError(measure, result.audit, time.perf_counter() >= deadline)
+    status = np.where(scope, np.where(published, None, np.where(sensitive, primary, conf.SECONDAIRE)),
+                      cols.NON_DIFFUSE)
+    cells[STATUS] = pd.Series(status, index=cells.index, dtype=object)
+    stats["secondaire"] = int(np.sum(status == conf.SECONDAIRE))
+    return stats
+
+
+class SecretAuditError(UserError):
+    """Employment could not be protected and audited in time (or, a bug, the audit still fails): nothing is written."""
+
+    def __init__(self, measure: str, result, timed_out: bool):
+        self.result = result
+        if timed_out:
+            reason = ("the protection and its audit did not finish within the time budget: raise the run parameter "
+                      "secret_budget_secondes")
+        else:
+            reason = f"{result.n_failed_sides} protection requirement(s) still not met after protection (a bug)"
+        super().__init__(f"statistical confidentiality of {measure}: {reason} — {len(result.unaudited)} cell(s) "
+                         f"unaudited, {len(result.failed)} failing; the public table is not written")
+
+
+def _year_inputs(con, year: int, perimeters: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    etab = con.execute(
+        "SELECT siret, perimetre, famille, code_commune, section_a21, secteur_ess, classe_taille, "
+        "effectif_bas, effectif_central, effectif_haut FROM out_cube_etablissements WHERE annee = ?", [year]).df()
+    cube = con.execute("SELECT * FROM out_indicateurs WHERE annee = ? AND list_contains(?, perimetre)",
+                       [year, perimeters]).df()
+    return etab, cube
+
+
+def _cell_columns(model) -> pd.DataFrame:
+    cells = model.cells
+    cells["famille_total"] = cells["famille"].isin(_TOTAL_FAMILIES)
+    cells["publication_prioritaire"] = (cells["niveau"] == "departement") | (
+        (cells["niveau"] != "commune") & (cells["nomenclature"] == "ensemble") & cells["famille_total"])
+    return cells
+
+
+def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tuple[pd.DataFrame, dict]:
+    """The public cells of every perimeter, as a DataFrame with the columns of out_indicateurs_public."""
+    perimeters = perimetres_publies(params)
+    communes = _commune_table(con)
+    rules = rules or conf.load_rules()
+    budget = float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
+    deadline = time.perf_counter() + budget
+    cube = con.execute(f"SELECT * FROM {CUBE} ORDER BY ALL").df()
+    annee = int(str(params["millesime"])[:4])
+    detail_passe = bool(params.get("secret_passe_detail", False))
+    stats: dict[str, Any] = {"budget_secondes": budget, "perimetres": perimeters}
+    statuses = []
+    for year in sorted(cube["annee"].unique()):
+        year = int(year)
+        rows = cube[cube["annee"] == year]
+        if rows["effectif_central"].notna().any():
+            etab, year_cube = _year_inputs(con, year, perimeters)
+            model = secret_model.build(secret_model.units(etab, perimeters), year_cube, communes, perimeters,
+                                       scope=in_scope)
+            _cell_columns(model)
+            stats[str(year)] = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
+                                             deadline=deadline)
+            key = model.rows[secret_model.ROW_KEY].assign(annee=year)
+            statuses.append(key.assign(**{STATUS: model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]}))
+    public = cube.copy()
+    if statuses:
+        public = public.merge(pd.concat(statuses, ignore_index=True), on=[*secret_model.ROW_KEY, "annee"],
+                              how="left", validate="one_to_one")
     else:
-        out["statut_secret_effectifs"] = None
-    return out, stats
-
-
-def _check_protection(result, measure: str) -> None:
-    if result.stats["n_relations_non_additives"]:
-        raise RuntimeError(
-            f"{result.stats['n_relations_non_additives']} relations of {measure} do not add up in the cube: the "
-            "cube or its relations are wrong (a bug), the public table is not written"
-        )
-    if result.audit is not None and result.audit.n_recoverable:
-        raise RuntimeError(
-            f"confidentiality audit: {result.audit.n_recoverable} suppressed {measure} cells can still be recomputed;"
-            " the public table is not written"
-        )
+        public[STATUS] = None
+    # Communes are published as family totals only; past years as territory × family totals unless asked.
+    total = (public["nomenclature_secteur"] == "ensemble") & (public["classe_taille"] == "ensemble")
+    keep = (public["niveau"] != "commune") | total
+    if not detail_passe:
+        keep &= (public["annee"] == annee) | total
+    public = public[keep].reset_index(drop=True)
+    public["statut_secret_etablissements"] = None
+    public[STATUS] = public[STATUS].where(public[STATUS].notna(), None)
+    hidden = public[STATUS].notna()
+    for col in EMPLOYMENT_MASKED:
+        public[col] = public[col].astype("float64").mask(hidden)
+    public = _mask_shares(public)
+    return public[cols.names(PUBLIC)], stats
 
 
 def _mask_shares(df: pd.DataFrame) -> pd.DataFrame:
     """A share is published when its cell and its 'ensemble' denominator are: else NULL with the reason."""
     key = ["annee", "perimetre", "niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille"]
-    ens = df.loc[df["famille"] == "ensemble", key + ["statut_secret_etablissements", "statut_secret_effectifs"]]
-    ens = ens.rename(columns={"statut_secret_etablissements": "_den_etab", "statut_secret_effectifs": "_den_eff"})
+    ens = df.loc[df["famille"] == "ensemble", key + ["statut_secret_etablissements", STATUS]]
+    ens = ens.rename(columns={"statut_secret_etablissements": "_den_etab", STATUS: "_den_eff"})
     df = df.merge(ens, on=key, how="left", validate="many_to_one")
     for own, den, status, shares in (
         ("statut_secret_etablissements", "_den_etab", "statut_secret_part_etablissements", SHARE_COUNT),
-        ("statut_secret_effectifs", "_den_eff", "statut_secret_part_effectifs", SHARE_EMPLOYMENT),
+        (STATUS, "_den_eff", "statut_secret_part_effectifs", SHARE_EMPLOYMENT),
     ):
         df[status] = df[own].where(df[own].notna(), df[den].where(df[den].isna(), "denominateur"))
         hidden = df[status].notna()
         for col in shares:
             df[col] = df[col].mask(hidden)
     return df.drop(columns=["_den_etab", "_den_eff"])
-
-
-def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tuple[pd.DataFrame, dict]:
-    """The public cells of the run's perimeter, as a DataFrame with the columns of out_indicateurs_public."""
-    perimetre = params["perimetre"]
-    cube = con.execute(f"SELECT * FROM {CUBE} WHERE perimetre = ? ORDER BY ALL", [perimetre]).df()
-    communes = _commune_table(con)
-    annee = int(str(params["millesime"])[:4])
-    rules = rules or conf.load_rules()
-    parts, stats = [], {}
-    detail_passe = bool(params.get("secret_passe_detail", False))
-    for year, cells in _cell_codes(cube).groupby("annee", sort=True):
-        # Communes are published as family totals only: commune × sector / size cells are mostly below the
-        # frequency threshold, and protecting them would hide most of the table. They stay in the internal cube
-        # and enter the protection as unknowns (PUBLIC_READING), so that sector detail of EPCI, territoires…
-        # cannot be subtracted down to a commune.
-        cells = cells[(cells["niveau"] != "commune") | (cells["cellule_secteur"] == "ensemble")]
-        if int(year) != annee and not detail_passe:
-            # Past years go public as territory × family totals only: their sector detail stays in the internal
-            # cube (params["secret_passe_detail"] = True protects and publishes them all).
-            cells = cells[cells["cellule_secteur"] == "ensemble"]
-        cells = cells.reset_index(drop=True)
-        rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
-        protected, year_stats = _protect_slice(cells, rel, rules, employment=int(year) == annee)
-        parts.append(protected)
-        stats[str(int(year))] = year_stats
-    public = pd.concat(parts, ignore_index=True) if parts else _cell_codes(cube).assign(
-        statut_secret_etablissements=None, statut_secret_effectifs=None)
-    public = _mask_shares(public)
-    return public[cols.names(PUBLIC)], stats
 
 
 def build_public(con, params: dict, *, avec_territoires: bool) -> dict[str, Any]:
@@ -393,25 +535,69 @@ def build_public(con, params: dict, *, avec_territoires: bool) -> dict[str, Any]
     finally:
         con.unregister("_public_upload")
     summary = con.execute(
-        f"""SELECT count(*), count(statut_secret_etablissements), count(statut_secret_effectifs)
-            FROM {PUBLIC}"""
+        f"SELECT count(*), count({STATUS}) FILTER (WHERE {STATUS} <> '{cols.NON_DIFFUSE}') FROM {PUBLIC}"
     ).fetchall()[0]
-    return {"lignes": summary[0], "etablissements_masques": summary[1], "effectifs_masques": summary[2],
-            "par_annee": stats}
+    return {"lignes": summary[0], "effectifs_masques": summary[1], "par_annee": stats}
 
 
-def audit_public(con, *, avec_territoires: bool | None = None) -> dict[str, Any]:
-    """Re-audit out_indicateurs_public (in `con`, with out_cube_communes): suppressed cells recomputable from the
-    published ones, per year and measure. Every count must be 0."""
-    public = con.execute(f"SELECT * FROM {PUBLIC} ORDER BY ALL").df()
+def secret_units(con, params: dict) -> None:
+    """out_secret_unites: the establishments of every year with employment, grouped as the secret model needs them
+    (commune, type, sector codes) — what the check step needs to re-audit the public table without unit data."""
+    perimeters = perimetres_publies(params)
+    years = [r[0] for r in con.execute(
+        f"SELECT DISTINCT annee FROM {CUBE} WHERE effectif_central IS NOT NULL ORDER BY 1").fetchall()]
+    frames = []
+    for year in years:
+        etab, _ = _year_inputs(con, int(year), perimeters)
+        units = secret_model.units(etab, perimeters)
+        frames.append(units.assign(annee=int(year)))
+    units = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c: pd.Series(dtype=t) for c, t in secret_model.UNIT_COLUMNS.items()})
+    con.register("_units", units)
+    try:
+        con.execute("CREATE OR REPLACE TABLE out_secret_unites AS SELECT * FROM _units")
+    finally:
+        con.unregister("_units")
+
+
+def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, Any]:
+    """Re-audit out_indicateurs_public independently of the protection step: for each year with employment and
+    each published bound, an interval audit (LP with non-negativity) of every sensitive cell of the internal cube
+    — published or not — given only the cells the public table shows. Needs out_indicateurs, out_cube_communes and
+    out_secret_unites in `con`. Every count of the result must be 0."""
+    rules = rules or conf.load_rules()
+    budget = float((params or {}).get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
+    deadline = time.perf_counter() + budget
+    public = con.execute(f"SELECT * FROM {PUBLIC}").df()
     communes = _commune_table(con)
-    if avec_territoires is None:
-        avec_territoires = bool((public["niveau"] == "territoire").any())
+    perimeters = sorted(public["perimetre"].unique())
     result: dict[str, Any] = {}
-    for (year, perimetre), cells in _cell_codes(public).groupby(["annee", "perimetre"], sort=True):
-        cells = cells.reset_index(drop=True)
-        rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
-        for status in ("statut_secret_etablissements", "statut_secret_effectifs"):
-            a = conf.audit(cells, dimensions=DIMENSIONS, hierarchies=rel, status_column=status, **PUBLIC_READING)
-            result[f"{int(year)}/{perimetre}/{status}"] = a.to_dict()
+    for year in sorted(public.loc[public["effectif_central"].notna(), "annee"].unique()):
+        year = int(year)
+        units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
+        cube = con.execute("SELECT * FROM out_indicateurs WHERE annee = ? AND list_contains(?, perimetre)",
+                           [year, perimeters]).df()
+        model = secret_model.build(units, cube, communes, perimeters, scope=in_scope)
+        cells = model.cells
+        shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
+        rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
+        # a cell is published when one of its rows shows its employment (rows of one cell share one status)
+        published = np.zeros(len(cells), bool)
+        published[rows.loc[rows["effectif_central_y"].notna(), "cellule"].to_numpy()] = True
+        sensitive = primary_status(cells, rules) != None  # noqa: E711
+        scope = in_scope(cells)
+        unproven = _unproven_outside(model, sensitive & ~scope, rules)
+        model.materialise(scope | unproven)
+        stuck = int(_unauditable(model, unproven).sum())
+        for measure in DOMINANCE_BOUNDS:
+            t = model.tables[measure]
+            upper, lower = requirements(t.values, sensitive & model.rows_in_matrix, rules)
+            a = secret_lp.audit(t, published, upper, lower, deadline=deadline)
+            leaked = int(np.sum(published & sensitive))
+            result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
+                                           "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
+                                           "n_masquees": int(np.sum(in_scope(cells) & ~published)),
+                                           "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
+                                           len(a.unaudited), "n_detail_communal_non_audite": stuck,
+                                           "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

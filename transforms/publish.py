@@ -40,6 +40,9 @@ PUBLISHED = {
     "core_calibration": "interne",
     "core_ecart_urssaf": "interne",
 }
+# Tables that hold every perimeter (published and protected together, transforms/outputs.py): one partition per
+# département and millésime, whatever the run's perimeter.
+ALL_PERIMETERS = {"out_indicateurs_public", "out_indicateurs"}
 CATALOG = "ess.duckdb"
 DICTIONARY = "dictionnaire_donnees"
 REPORTS = "rapports"
@@ -117,7 +120,7 @@ def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path)
                 continue
             db.attach_tables(con, {table: tables[table]})
             columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-            rel = partition_path(table, params, "perimetre" in columns)
+            rel = partition_path(table, params, "perimetre" in columns and table not in ALL_PERIMETERS)
             written = db.export_tables(con, [table], staging / rel, metadata=metadata)
             staged[table] = written[table]
             partitions[table] = str(rel)

@@ -68,7 +68,12 @@ cellules AS (
         CASE WHEN annee = $annee THEN coalesce(max(max_etablissement), 0) END AS effectif_max_contributeur,
         CASE WHEN annee = $annee THEN count(*) FILTER (WHERE central > 0) END::BIGINT
             AS nb_unites_legales_contributrices,
-        CASE WHEN annee = $annee THEN coalesce(max(central), 0) END AS effectif_max_unite_legale
+        CASE WHEN annee = $annee THEN coalesce(max(central), 0) END AS effectif_max_unite_legale,
+        -- Contributors of the secret rules are legal units (SIREN): every unit with an establishment in the cell,
+        -- employing or not; dominance is tested on each published bound with that bound's largest unit.
+        CASE WHEN annee = $annee THEN count(DISTINCT siren) END::BIGINT AS nb_unites_legales,
+        CASE WHEN annee = $annee THEN coalesce(max(bas), 0) END AS effectif_bas_max_unite_legale,
+        CASE WHEN annee = $annee THEN coalesce(max(haut), 0) END AS effectif_haut_max_unite_legale
     FROM par_unite
     -- size classes exist at the millésime only
     WHERE NOT (ensemble_groupe = 6 AND g_taille IS NULL)
@@ -95,7 +100,10 @@ zeros AS (
         CASE WHEN r.annee = $annee THEN 0 END::BIGINT AS nb_contributeurs,
         CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_max_contributeur,
         CASE WHEN r.annee = $annee THEN 0 END::BIGINT AS nb_unites_legales_contributrices,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_max_unite_legale
+        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_max_unite_legale,
+        CASE WHEN r.annee = $annee THEN 0 END::BIGINT AS nb_unites_legales,
+        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_bas_max_unite_legale,
+        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_haut_max_unite_legale
     FROM totaux_requis AS r
     ANTI JOIN cellules AS c
         USING (niveau, code_territoire, annee, perimetre, famille, nomenclature_secteur, secteur, classe_taille)
@@ -138,7 +146,8 @@ SELECT
     a.effectif_central * 1000.0 / nullif(t.population, 0) AS effectif_pour_1000_hab,
     t.population,
     a.nb_contributeurs, a.effectif_max_contributeur, a.nb_unites_legales_contributrices,
-    a.effectif_max_unite_legale,
+    a.effectif_max_unite_legale, a.nb_unites_legales, a.effectif_bas_max_unite_legale,
+    a.effectif_haut_max_unite_legale,
     CASE WHEN a.annee = $annee THEN $date_reference::DATE ELSE make_date(a.annee, 12, 31) END AS date_reference,
     CASE WHEN a.annee = $annee THEN $sources_courant ELSE $sources_passe END AS sources
 FROM avec_ensemble AS a

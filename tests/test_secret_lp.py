@@ -1,0 +1,284 @@
+"""The interval audit and the LP-driven suppression (transforms/secret_lp.py), and the joint protection of every
+perimeter on hand-built stocks, checked by an LP written again here over the establishments themselves.
+
+Known answers are worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+import cube_fixtures as F
+from test_cube import KEY
+from ess import db
+from transforms import confidentiality as conf
+from transforms import outputs, secret_lp
+
+RULES = conf.load_rules()
+
+
+def _table(cells: list[list[int]], x: list[float], links: list[list[int]] | None = None) -> secret_lp.LinearTable:
+    s = sp.csr_matrix(np.array(cells, float))
+    x = np.array(x, float)
+    lk = sp.csr_matrix(np.array(links, float)) if links else sp.csr_matrix((0, len(x)))
+    return secret_lp.LinearTable(s, lk, s @ x, x)
+
+
+def _audit(table, published, sensitive):
+    upper, lower = outputs.requirements(table.values, np.asarray(sensitive, bool), RULES)
+    return secret_lp.audit(table, np.asarray(published, bool), upper, lower, deadline=time.perf_counter() + 30)
+
+
+# 2 × 2 table with margins: x = [a b c d]; cells a, b, c, d, row 1, row 2, column 1, column 2, total
+TWO_BY_TWO = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0],
+              [0, 1, 0, 1], [1, 1, 1, 1]]
+
+
+def test_a_lone_masked_cell_is_recomputed():
+    # a = 10 masked, everything else published: a = row 1 − b, exactly: both sides fail, at the value itself
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    a = _audit(t, [False] + [True] * 8, [True] + [False] * 8)
+    assert not a.ok and set(a.failed) == {0}
+    assert a.failed[0]["haut"]["borne"] == pytest.approx(10, abs=1e-5)
+    assert a.failed[0]["bas"]["borne"] == pytest.approx(10, abs=1e-5)
+    assert a.failed[0]["haut"]["exigence"] == pytest.approx(11.5)  # 10 + max(15 % × 10, 1)
+
+
+def test_the_four_inner_cells_protect_each_other():
+    # a, b, c, d masked, margins published: a can move by ±min(b, c, d) ... a ∈ [0, 30] (a + b = 30, a + c = 40)
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    a = _audit(t, [False] * 4 + [True] * 5, [True] + [False] * 8)
+    assert a.ok and a.n_proven == 2
+
+
+def test_a_cell_pinned_by_non_negativity():
+    # total = a + b + c published (12), c published (7), a (5, sensitive) and b (0, secondary) masked:
+    # a + b = 5 and b ≥ 0 give a ≤ 5 = its value. Linear algebra alone (2 unknowns, 1 equation) finds nothing.
+    t = _table([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], [5, 0, 7])
+    a = _audit(t, [False, False, True, True], [True, False, False, False])
+    assert set(a.failed) == {0} and set(a.failed[0]) == {"haut"}
+    assert a.failed[0]["haut"]["borne"] == pytest.approx(5, abs=1e-5)
+    # the protection suppresses more (c or the total) until the audit proves a's interval
+    p = secret_lp.protect(t, np.array([False, False, True, True]), *outputs.requirements(
+        t.values, np.array([True, False, False, False]), RULES), np.ones(4), deadline=time.perf_counter() + 30)
+    assert p.audit.ok and not p.published[2:].all()
+
+
+def test_absent_rows_are_known_zeros():
+    # commune A holds the only fondation of its EPCI (commune B has none: no row, no unknown). Unknowns:
+    # x0 = A fondations, x1 = A associations, x2 = B associations. Cells: A fond, A ess, B ess, EPCI fond, EPCI ess.
+    t = _table([[1, 0, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [1, 1, 1]], [4, 10, 20])
+    # EPCI fondations published: A fondations is read off it exactly (B's is 0), whatever else is masked
+    a = _audit(t, [False, False, False, True, True], [True, False, False, False, False])
+    assert set(a.failed) == {0} and set(a.failed[0]) == {"haut", "bas"}
+    assert a.failed[0]["bas"]["borne"] == pytest.approx(4, abs=1e-5)
+    # read as an unknown instead (a variable for B fondations), the same pattern would leave A's low side open
+    unknown_b = _table([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 1], [1, 1, 1, 1]], [4, 10, 20, 0])
+    b = _audit(unknown_b, [False, False, False, True, True], [True, False, False, False, False])
+    assert set(b.failed) == {0} and set(b.failed[0]) == {"haut"}
+
+
+def test_protection_of_a_two_by_two_from_its_primary_cell():
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)
+    p = secret_lp.protect(t, np.array([False] + [True] * 8), upper, lower, np.ones(9),
+                          deadline=time.perf_counter() + 30)
+    assert p.audit.ok and len(p.suppressed) >= 3
+    # an independent check with scipy's HiGHS: min and max of a given the published cells
+    lo, hi = _scipy_range(t, p.published, 0)
+    assert hi >= upper[0] - 1e-6 and lo <= lower[0] + 1e-6
+
+
+def test_audit_gives_up_at_its_deadline():
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)
+    a = secret_lp.audit(t, np.array([False] + [True] * 8), upper, lower, deadline=time.perf_counter() - 1)
+    assert not a.ok and a.unaudited == [0]
+
+
+def _scipy_range(t: secret_lp.LinearTable, published: np.ndarray, j: int) -> tuple[float, float]:
+    a_eq = sp.vstack([t.links, t.cells[published]]).toarray()
+    b_eq = np.concatenate([np.zeros(t.links.shape[0]), t.values[published]])
+    c = t.cells[j].toarray().ravel()
+    lo = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    hi = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    return lo.fun, -hi.fun
+
+
+# --- the cube: every perimeter at once, audited over the establishments themselves --------------------------------
+
+
+def _establishment_lp_audit(con, rows, first_only: bool = False) -> list[dict]:
+    """An attacker who knows every establishment's commune, perimeters, family, sector and size (more than the
+    public table says) and every published central employment figure: min and max of each sensitive cell of the
+    internal cube (published or not), one variable per establishment, by scipy's HiGHS, sensitivity recomputed here
+    from the establishments. Returns the cells whose protection interval is not kept."""
+    est = pd.DataFrame(rows, columns=["suffix", "unit", "commune", "famille", "insee", "loi2014", "flag", "motif",
+                                      "section", "secteur", "tranche", "classe", "bas", "central", "haut",
+                                      "employeur", "actif"])
+    est = est[est["actif"]].reset_index(drop=True)
+    est = est.rename(columns={"unit": "siren"})
+    geo = {c[0]: {"commune": c[0], "epci": c[4], "arrondissement": c[3], "zone_emploi": c[5],
+                  "territoire": F.TERRITOIRES[c[0]][0], "departement": "38"} for c in F.COMMUNES if c[2] == "38"}
+    public = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {F.ANNEE}").df()
+    cube = con.execute(f"SELECT * FROM out_indicateurs WHERE annee = {F.ANNEE}").df()
+
+    def members(r) -> np.ndarray:
+        inside = est["commune"].map(lambda c: geo[c][r.niveau]) == r.code_territoire
+        fam = np.where(est[r.perimetre], est["famille"].fillna("non_renseigne"), "hors_ess")
+        if r.famille == "ess":
+            inside &= fam != "hors_ess"
+        elif r.famille != "ensemble":
+            inside &= fam == r.famille
+        if r.nomenclature_secteur == "a21":
+            inside &= est["section"].fillna("non_renseigne") == r.secteur
+        elif r.nomenclature_secteur == "ess":
+            inside &= est["secteur"].fillna("non_renseigne") == r.secteur
+        if r.classe_taille != "ensemble":
+            inside &= est["classe"].fillna("non_renseigne") == r.classe_taille
+        return inside.to_numpy()
+
+    member = np.array([members(r) for r in cube.itertuples()], bool)
+    shown = cube.merge(public[[*KEY, "effectif_central"]], on=KEY, suffixes=("", "_pub"), how="left")[
+        "effectif_central_pub"].notna().to_numpy()
+    failures, seen = [], set()
+    for i, r in enumerate(cube.itertuples()):
+        m = member[i]
+        if not m.any() or m.tobytes() in seen:
+            continue  # empty, or the same establishments as a cell already audited (another perimeter's label)
+        seen.add(m.tobytes())
+        sub = est.loc[m]
+        bounds = {b: sub[b].sum() for b in ("bas", "central", "haut")}
+        largest = {b: sub.groupby("siren")[b].sum().max() for b in bounds}
+        sensitive = sub["siren"].nunique() < 3 or any(bounds[b] > 0 and largest[b] > 0.85 * bounds[b] for b in bounds)
+        if not sensitive:
+            continue
+        v = bounds["central"]
+        need = max(0.15 * v, 1.0)
+        a_eq = member[shown].astype(float)
+        b_eq = cube.loc[shown, "effectif_central"].to_numpy(float)
+        hi = linprog(-m.astype(float), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        lo = linprog(m.astype(float), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        if -hi.fun < v + need - 1e-6 or lo.fun > max(v - need, 0) + 1e-6:
+            failures.append({"cell": f"{r.niveau}:{r.code_territoire}", "famille": r.famille, "perimetre": r.perimetre,
+                             "secteur": r.secteur, "classe": r.classe_taille, "value": v, "min": lo.fun,
+                             "max": -hi.fun})
+            if first_only:
+                break
+    return failures
+
+
+def _protected_cube(tmp_path, rows):
+    frames = F.default_frames()
+    frames["core_etablissements"] = F.core_etablissements(rows)
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([], rows)
+    tables = F.write_tables(tmp_path / "in", frames)
+    result = outputs.build_outputs(tables, F.PARAMS, tmp_path / "out")
+    con = db.connect()
+    db.attach_tables(con, result.tables)
+    return result, con
+
+
+# Seven associations in 38001 and 38002 (in every perimeter), and one commercial ESS company (SC, 3-5 employees)
+# in 38001, in loi2014 and flag only: published side by side, « ess loi2014 » − « ess insee » in 38001 is the
+# company alone.
+DIFFERENCING = [
+    ("31", "B1", "38001", "associations", True, True, True, None, "Q", "sante", "11", "10_49", 10, 14, 19, True, True),
+    ("32", "B2", "38001", "associations", True, True, True, None, "Q", "sante", "03", "1_9", 6, 7, 9, True, True),
+    ("33", "B3", "38001", "associations", True, True, True, None, "R", "sports_loisirs", "02", "1_9", 3, 4, 5, True,
+     True),
+    ("34", "B4", "38002", "associations", True, True, True, None, "Q", "sante", "11", "10_49", 10, 12, 19, True, True),
+    ("35", "B5", "38002", "associations", True, True, True, None, "R", "sports_loisirs", "03", "1_9", 6, 8, 9, True,
+     True),
+    ("36", "B6", "38002", "associations", True, True, True, None, "Q", "sante", "02", "1_9", 3, 4, 5, True, True),
+    ("37", "B7", "38003", "associations", True, True, True, None, "Q", "sante", "03", "1_9", 6, 7, 9, True, True),
+    ("38", "SC", "38001", "societes_commerciales_ess", False, True, True, None, "G", "commerce", "02", "1_9",
+     3, 4, 5, True, True),
+    *[(f"4{i}", f"H{i}", c, None, False, False, False, None, "G", "commerce", "03", "1_9", 6, 7, 9, True, True)
+      for i, c in enumerate(["38001", "38001", "38001", "38002", "38002", "38002", "38003", "38003", "38003"])],
+]
+
+
+def test_perimeters_published_together_do_not_give_away_a_cell(tmp_path, data_dir):
+    result, con = _protected_cube(tmp_path, DIFFERENCING)
+    public = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {F.ANNEE}").df()
+    cell = lambda p, f: public[(public.niveau == "commune") & (public.code_territoire == "38001")  # noqa: E731
+                               & (public.perimetre == p) & (public.famille == f)].iloc[0]
+    # the company's own cell is primary (one legal unit), in both perimeters that have it, with one status
+    assert cell("loi2014", "societes_commerciales_ess").statut_secret_effectifs == "frequence"
+    assert cell("flag", "societes_commerciales_ess").statut_secret_effectifs == "frequence"
+    # and the difference of the two ESS totals does not give it away: one of them at least is masked
+    assert cell("loi2014", "ess").statut_secret_effectifs is not None or \
+        cell("insee", "ess").statut_secret_effectifs is not None
+    # the interval audit of the check step and an attacker LP over the establishments agree: nothing leaks
+    assert all(a["ok"] for a in outputs.audit_public(con).values())
+    assert _establishment_lp_audit(con, DIFFERENCING) == []
+    # the attacker LP does find leaks: show the secondary cells' employment and it recomputes a primary cell
+    public = con.execute("SELECT * FROM out_indicateurs_public").df()
+    cube = con.execute("SELECT * FROM out_indicateurs").df().set_index(KEY)
+    secondary = public["statut_secret_effectifs"] == "secondaire"
+    assert secondary.any()
+    public.loc[secondary, "effectif_central"] = cube.loc[
+        pd.MultiIndex.from_frame(public.loc[secondary, KEY]), "effectif_central"].to_numpy()
+    con.register("_leaky", public)
+    con.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _leaky")
+    assert _establishment_lp_audit(con, DIFFERENCING, first_only=True) != []
+
+
+def test_two_legal_units_with_three_establishments_are_two_contributors(tmp_path, data_dir):
+    # A1 has two establishments in 38001 (S01, S02) and A3 one more (S41): 3 establishments, 2 legal units
+    rows = list(DIFFERENCING) + [
+        ("01", "A1", "38001", "associations", True, True, True, None, "P", "enseignement", "11", "10_49", 10, 14, 19,
+         True, True),
+        ("02", "A1", "38001", "associations", True, True, True, None, "P", "enseignement", "01", "1_9", 1, 1.5, 2,
+         True, True),
+        ("03", "A3", "38001", "associations", True, True, True, None, "P", "enseignement", "03", "1_9", 6, 7, 9,
+         True, True),
+    ]
+    _, con = _protected_cube(tmp_path, rows)
+    row = con.execute(f"""SELECT i.nb_etablissements, i.nb_unites_legales, p.statut_secret_effectifs
+        FROM out_indicateurs i JOIN out_indicateurs_public p USING (niveau, code_territoire, famille,
+             nomenclature_secteur, secteur, classe_taille, annee, perimetre)
+        WHERE i.niveau = 'departement' AND i.famille = 'associations' AND i.secteur = 'P' AND i.annee = {F.ANNEE}
+          AND i.perimetre = 'insee'""").fetchone()
+    assert row == (3, 2, "frequence")
+
+
+def test_dominance_holds_on_the_high_bound(tmp_path, data_dir):
+    # 38003, sector K: D1 (20 – 49, central calibrated down to 20) and D2, D3 (1 – 2, central 2):
+    # central 20 / 24 = 83 % (passes), high bound 49 / 53 = 92 % (fails): dominance
+    rows = list(DIFFERENCING) + [
+        ("51", "D1", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "12", "10_49",
+         20, 20, 49, True, True),
+        ("52", "D2", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "01", "1_9",
+         1, 2, 2, True, True),
+        ("53", "D3", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "01", "1_9",
+         1, 2, 2, True, True),
+    ]
+    _, con = _protected_cube(tmp_path, rows)
+    row = con.execute(f"""SELECT i.effectif_central, i.effectif_max_unite_legale, i.effectif_haut,
+             i.effectif_haut_max_unite_legale, p.statut_secret_effectifs
+        FROM out_indicateurs i JOIN out_indicateurs_public p USING (niveau, code_territoire, famille,
+             nomenclature_secteur, secteur, classe_taille, annee, perimetre)
+        WHERE i.niveau = 'departement' AND i.famille = 'cooperatives' AND i.secteur = 'K' AND i.annee = {F.ANNEE}
+          AND i.perimetre = 'insee'""").fetchone()
+    central, central_max, haut, haut_max, status = row
+    assert (central, central_max, haut, haut_max) == (24, 20, 53, 49)
+    assert central_max <= 0.85 * central and haut_max > 0.85 * haut
+    assert status == "dominance"
+
+
+def test_a_run_out_of_time_publishes_nothing(tmp_path, data_dir):
+    frames = F.default_frames()
+    frames["core_etablissements"] = F.core_etablissements(DIFFERENCING)
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([], DIFFERENCING)
+    tables = F.write_tables(tmp_path / "in", frames)
+    with pytest.raises(outputs.SecretAuditError, match="raise the run parameter secret_budget_secondes"):
+        outputs.build_outputs(tables, {**F.PARAMS, "secret_budget_secondes": 0.0}, tmp_path / "out")
+    assert not (tmp_path / "out" / "out_indicateurs_public.parquet").exists()

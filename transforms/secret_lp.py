@@ -1,0 +1,372 @@
+"""Interval audit and LP-driven secondary suppression of a table of cells (HiGHS, through highspy).
+
+The model
+---------
+A table is written as linear functions of non-negative unknowns x (the finest amounts the reader does not see:
+for the indicator cube, the employment of one commune × one kind of unit × one sector code, see
+transforms/secret_model.py): cell i = S[i] · x, and internal equations L · x = 0 tie the unknowns together (the
+sector codes of a commune add up to its total). What a reader knows is exactly:
+
+    x ≥ 0,   L x = 0,   S[k] · x = v_k for every published cell k.
+
+Cells that hold no unknown are known zeros (rows exist where establishments exist: an absent row is a 0).
+
+For a masked cell j the reader can compute min and max of S[j] · x over that set (two linear programs). Cell j is
+*protected* when max ≥ upper[j] and min ≤ lower[j] (its protection interval, set by the caller from
+data/reference/secret_statistique.csv). A cell with only one of the two requirements sets the other to NaN.
+
+Auditing thousands of cells without thousands of LPs
+----------------------------------------------------
+Any feasible table proves the requirement of every cell it pushes far enough, so the audit first solves *batch*
+LPs, maximising Σ_j min(S[j]·x − v_j, r_j) / r_j over the cells still unproven (one side at a time, r_j the
+required move): one solve usually proves most cells, both sides count (a table that pushes a cell up may push
+another down). Rounds continue while they prove something; the cells left get their own min / max LP (same model,
+new objective, warm start). A cell whose exact min or max misses its requirement is reported, with that bound.
+Everything runs against a deadline: cells not decided in time are reported as unaudited, never as safe.
+
+Suppression driven by the audit
+-------------------------------
+For a cell j the audit could not prove (side s), `protect` solves the classic protection LP (Kelly, Golden &
+Assad; Fischetti & Salazar — the attacker problem behind τ-ARGUS' and sdcTable's optimal and LP-based methods):
+find a perturbation d of the table with S[j]·d ≥ r_j (or ≤ −r_j), L d = 0, x + d ≥ 0, changing published cells
+as little as possible (cost w_k per unit of |S[k]·d|). The published cells it has to move are suppressed: d then
+proves j's side for good (more suppression only widens what is feasible), and every other unproven cell that d
+moves far enough is proven too. Rounds of audit → protection LPs go on until the audit passes or the deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+INF = float("inf")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LinearTable:
+    """Cells as sums of non-negative unknowns (see the module docstring)."""
+
+    cells: sp.csr_matrix  # n_cells × n_vars, 0/1
+    links: sp.csr_matrix  # n_links × n_vars, rows L·x = 0
+    values: np.ndarray  # true value of every cell
+    x: np.ndarray  # the true unknowns (values = cells @ x); protection perturbs them, the audit never reads them
+
+    @property
+    def n_cells(self) -> int:
+        return self.cells.shape[0]
+
+    @property
+    def n_vars(self) -> int:
+        return self.cells.shape[1]
+
+
+@dataclass
+class IntervalAudit:
+    """Outcome of an interval audit; cell indices refer to the table's rows."""
+
+    n_required: int  # requirements (cell sides) audited
+    n_proven: int
+    failed: dict[int, dict] = field(default_factory=dict)  # cell -> {"haut"|"bas": {exigence, borne, valeur}}
+    unaudited: list[int] = field(default_factory=list)  # cells not decided before the deadline
+    pending_sides: list[tuple[int, str]] = field(default_factory=list)  # their undecided sides ('haut' / 'bas')
+    n_batch_lps: int = 0
+    n_cell_lps: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.unaudited
+
+    @property
+    def n_failed_sides(self) -> int:
+        return sum(len(sides) for sides in self.failed.values())
+
+    def to_dict(self, limit: int = 50) -> dict:
+        return {"n_exigences": self.n_required, "n_prouvees": self.n_proven, "n_echecs": len(self.failed),
+                "n_non_auditees": len(self.unaudited), "echecs": {str(k): v for k, v in list(self.failed.items())[:limit]},
+                "lp_groupes": self.n_batch_lps, "lp_cellule": self.n_cell_lps, "secondes": round(self.seconds, 3),
+                "ok": self.ok}
+
+
+def _tolerance(values: np.ndarray) -> np.ndarray:
+    """Floating sums of calibrated values: a bound within 1e-6 (relative) of its requirement meets it."""
+    return 1e-6 * np.maximum(1.0, np.abs(values))
+
+
+def _highs(time_left: float):
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("time_limit", max(float(time_left), 0.01))
+    return h
+
+
+def _pass(h, a: sp.spmatrix, col_lower, col_upper, row_lower, row_upper, cost) -> None:
+    import highspy
+
+    a = sp.csc_matrix(a)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_ = np.asarray(cost, float)
+    lp.col_lower_ = np.asarray(col_lower, float)
+    lp.col_upper_ = np.asarray(col_upper, float)
+    lp.row_lower_ = np.asarray(row_lower, float)
+    lp.row_upper_ = np.asarray(row_upper, float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr
+    lp.a_matrix_.index_ = a.indices
+    lp.a_matrix_.value_ = a.data
+    h.passModel(lp)
+
+
+def _solved(h) -> bool:
+    import highspy
+
+    return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+def _published_rows(table: LinearTable, published: np.ndarray):
+    """The reader's equalities: links, then published cells (with a rounding allowance)."""
+    pub = np.flatnonzero(published)
+    a = sp.vstack([table.links, table.cells[pub]]).tocsr()
+    v = table.values[pub]
+    eps = 1e-7 * np.maximum(1.0, np.abs(v))
+    lower = np.concatenate([np.zeros(table.links.shape[0]), v - eps])
+    upper = np.concatenate([np.zeros(table.links.shape[0]), v + eps])
+    return a, lower, upper
+
+
+class _Proofs:
+    """Which requirement sides are proven; any table (x) or perturbation (d) can prove some."""
+
+    def __init__(self, table: LinearTable, upper: np.ndarray, lower: np.ndarray):
+        self.table, self.upper, self.lower = table, upper, lower
+        tol = _tolerance(table.values)
+        self.need_up = ~np.isnan(upper) & (upper > table.values + tol)
+        self.need_low = ~np.isnan(lower) & (lower < table.values - tol)
+        self.tol = tol
+
+    def from_table(self, x: np.ndarray) -> None:
+        s = self.table.cells @ x
+        self.need_up &= ~(s >= self.upper - self.tol)
+        self.need_low &= ~(s <= self.lower + self.tol)
+
+    def from_perturbation(self, d: np.ndarray) -> None:
+        """x + t·d is feasible for t in [t_lo, t_hi] (non-negativity); every cell moves by t·(S d)."""
+        x = self.table.x
+        neg, pos = d < -1e-12, d > 1e-12
+        t_hi = np.min(x[neg] / -d[neg]) if neg.any() else INF
+        t_lo = -np.min(x[pos] / d[pos]) if pos.any() else -INF
+        move = self.table.cells @ d
+        for t in (t_hi, t_lo):
+            if not np.isfinite(t):
+                t = 1e12 if t > 0 else -1e12
+            s = self.table.values + t * move
+            self.need_up &= ~(s >= self.upper - self.tol)
+            self.need_low &= ~(s <= self.lower + self.tol)
+
+    @property
+    def pending(self) -> int:
+        return int(self.need_up.sum() + self.need_low.sum())
+
+
+def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
+          deadline: float, max_batch_rounds: int = 6, cell_lps: bool = True) -> IntervalAudit:
+    """Check every requirement (max ≥ upper, min ≤ lower) of the cells given what `published` reveals.
+
+    Uses only the published cells' values (and the structure): the true unknowns are not read. With
+    `cell_lps=False` only the batch LPs run and what they leave is reported as unaudited (a quick first pass)."""
+    t0 = time.perf_counter()
+    proofs = _Proofs(table, upper, lower)
+    n_required = proofs.pending
+    if n_required == 0:
+        return IntervalAudit(0, 0, seconds=time.perf_counter() - t0)
+    a, row_lo, row_hi = _published_rows(table, published)
+    n_vars = table.n_vars
+    result = IntervalAudit(n_required, 0)
+    # batch LPs, one side at a time: columns x then one t per requirement; rows: equalities then t rows
+    for side in ("up", "low", "up", "low"):
+        need = proofs.need_up if side == "up" else proofs.need_low
+        rounds = 0
+        while need.any() and rounds < max_batch_rounds and time.perf_counter() < deadline:
+            before = proofs.pending
+            cells = np.flatnonzero(need)
+            target = (upper if side == "up" else lower)[cells]
+            v = table.values[cells]
+            r = np.abs(target - v)
+            sgn = 1.0 if side == "up" else -1.0
+            # t_j - sgn * S_j x <= -sgn * v_j, t_j <= r_j ; maximise sum t_j / r_j
+            t_rows = sp.hstack([-sgn * table.cells[cells], sp.identity(len(cells), format="csr")])
+            full = sp.vstack([sp.hstack([a, sp.csr_matrix((a.shape[0], len(cells)))]), t_rows]).tocsr()
+            h = _highs(deadline - time.perf_counter())
+            _pass(h, full, np.concatenate([np.zeros(n_vars), np.full(len(cells), -INF)]),
+                  np.concatenate([np.full(n_vars, INF), r]),
+                  np.concatenate([row_lo, np.full(len(cells), -INF)]), np.concatenate([row_hi, -sgn * v]),
+                  np.concatenate([np.zeros(n_vars), -1.0 / r]))
+            h.run()
+            result.n_batch_lps += 1
+            rounds += 1
+            if not _solved(h):
+                break
+            proofs.from_table(np.asarray(h.getSolution().col_value)[:n_vars])
+            need = proofs.need_up if side == "up" else proofs.need_low
+            log.info("batch %s: %d requirements, %d still pending (%.1f s)", side, len(cells), proofs.pending,
+                     time.perf_counter() - t0)
+            if proofs.pending == before:
+                break
+    # the rest, one LP per cell side on the reader's model
+    if cell_lps and proofs.pending and time.perf_counter() < deadline:
+        log.info("cell LPs for %d requirements (%.1f s)", proofs.pending, time.perf_counter() - t0)
+        h = _highs(deadline - time.perf_counter())
+        _pass(h, a, np.zeros(n_vars), np.full(n_vars, INF), row_lo, row_hi, np.zeros(n_vars))
+        last: np.ndarray | None = None
+        for side in ("up", "low"):
+            for j in np.flatnonzero(proofs.need_up if side == "up" else proofs.need_low):
+                if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
+                    continue  # proven by an earlier solution
+                if time.perf_counter() >= deadline:
+                    break
+                row = table.cells[j]
+                if last is not None:
+                    h.changeColsCost(len(last), last.astype(np.int32), np.zeros(len(last)))
+                h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
+                h.changeColsCost(len(row.indices), row.indices.astype(np.int32),
+                                 np.full(len(row.indices), -1.0 if side == "up" else 1.0))
+                last = row.indices
+                h.run()
+                result.n_cell_lps += 1
+                if not _solved(h):
+                    continue
+                x = np.asarray(h.getSolution().col_value)
+                proofs.from_table(x)
+                still = proofs.need_up[j] if side == "up" else proofs.need_low[j]
+                if still:
+                    bound = float((table.cells[j] @ x)[0])
+                    required = float(upper[j] if side == "up" else lower[j])
+                    result.failed.setdefault(int(j), {})["haut" if side == "up" else "bas"] = {
+                        "exigence": required, "borne": bound, "valeur": float(table.values[j])}
+                    if side == "up":
+                        proofs.need_up[j] = False
+                    else:
+                        proofs.need_low[j] = False
+    pending = np.flatnonzero(proofs.need_up | proofs.need_low)
+    result.unaudited = [int(j) for j in pending if int(j) not in result.failed]
+    result.pending_sides = ([(int(j), "haut") for j in np.flatnonzero(proofs.need_up)]
+                            + [(int(j), "bas") for j in np.flatnonzero(proofs.need_low)])
+    result.n_proven = n_required - result.n_failed_sides - len(result.unaudited)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+@dataclass
+class Protection:
+    published: np.ndarray  # final pattern
+    suppressed: list[int]  # cells suppressed by protection LPs, in order
+    audit: IntervalAudit | None
+    rounds: int
+    n_protection_lps: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"n_secondaire_lp": len(self.suppressed), "tours": self.rounds, "lp_protection": self.n_protection_lps,
+                "secondes": round(self.seconds, 3), "audit": self.audit.to_dict() if self.audit else None}
+
+
+def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+            weights: np.ndarray, *, deadline: float, max_rounds: int = 20) -> Protection:
+    """Suppress more published cells (cost `weights` per unit of change) until every requirement holds.
+
+    `published` is the starting pattern (True = shown). Returns the final pattern and the last audit; when the
+    deadline passes first, that audit is not ok and the caller must not publish."""
+    t0 = time.perf_counter()
+    published = published.copy()
+    suppressed: list[int] = []
+    n_lps = 0
+    last_audit = None
+    for rounds in range(1, max_rounds + 1):
+        # batch LPs only: what they leave gets a protection LP straight away, which either finds the cell already
+        # protected (a perturbation that moves no published cell proves it) or says what to suppress
+        quick = audit(table, published, upper, lower, deadline=deadline, cell_lps=False)
+        if quick.ok or time.perf_counter() >= deadline:
+            last_audit = quick if not quick.ok else audit(table, published, upper, lower, deadline=deadline)
+            if last_audit.ok or time.perf_counter() >= deadline:
+                return Protection(published, suppressed, last_audit, rounds, n_lps, time.perf_counter() - t0)
+            pending = [(j, s) for j, sides in last_audit.failed.items() for s in sides]
+        else:
+            pending = quick.pending_sides
+        last_audit = quick if not quick.ok else last_audit
+        proofs = _Proofs(table, upper, lower)
+        proofs.need_up[:] = False
+        proofs.need_low[:] = False
+        for j, side in pending:
+            (proofs.need_up if side == "haut" else proofs.need_low)[j] = True
+        model = _ProtectionModel(table, published, weights, deadline)
+        log.info("protection round %d: %d requirement sides (%.1f s)", rounds, len(pending), time.perf_counter() - t0)
+        for j, side in pending:
+            side = "up" if side == "haut" else "low"
+            if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
+                continue
+            if time.perf_counter() >= deadline:
+                break
+            target = upper[j] if side == "up" else lower[j]
+            d = model.solve(j, side, abs(target - table.values[j]))
+            n_lps += 1
+            if d is None:
+                continue
+            move = np.abs(table.cells @ d)
+            changed = np.flatnonzero(published & (move > _tolerance(table.values)))
+            published[changed] = False
+            suppressed.extend(int(k) for k in changed)
+            model.free(changed)
+            proofs.from_perturbation(d)
+    return Protection(published, suppressed, last_audit, max_rounds, n_lps, time.perf_counter() - t0)
+
+
+class _ProtectionModel:
+    """min Σ w_k (p_k + n_k)  s.t.  L d = 0;  S_k d − p_k + n_k = 0 (published cells k);  d ≥ −x;  target row.
+
+    Masked and never-published cells have no row: they may move freely. A cell suppressed during the round keeps
+    its row with cost 0."""
+
+    def __init__(self, table: LinearTable, published: np.ndarray, weights: np.ndarray, deadline: float):
+        self.table, self.deadline = table, deadline
+        self.rows = np.flatnonzero(published)
+        self.pos = {int(k): i for i, k in enumerate(self.rows)}
+        nv, nk = table.n_vars, len(self.rows)
+        self.nv, self.nk = nv, nk
+        eye = sp.identity(nk, format="csr")
+        a = sp.vstack([
+            sp.hstack([table.links, sp.csr_matrix((table.links.shape[0], 2 * nk))]),
+            sp.hstack([table.cells[self.rows], -eye, eye]),
+        ])
+        cost = np.asarray(weights, float)[self.rows]
+        self.h = _highs(deadline - time.perf_counter())
+        _pass(self.h, a, np.concatenate([-table.x, np.zeros(2 * nk)]), np.full(nv + 2 * nk, INF),
+              np.zeros(a.shape[0]), np.zeros(a.shape[0]), np.concatenate([np.zeros(nv), cost, cost]))
+
+    def free(self, cells: np.ndarray) -> None:
+        pos = np.array([self.pos[int(k)] for k in cells if int(k) in self.pos], dtype=np.int64)
+        if len(pos) == 0:
+            return
+        idx = np.concatenate([self.nv + pos, self.nv + self.nk + pos]).astype(np.int32)
+        self.h.changeColsCost(len(idx), idx, np.zeros(len(idx)))
+
+    def solve(self, j: int, side: str, r: float) -> np.ndarray | None:
+        """A perturbation moving cell j by at least r up ('up') or down ('low'), or None."""
+        h = self.h
+        h.setOptionValue("time_limit", max(self.deadline - time.perf_counter(), 0.01))
+        row = self.table.cells[j]
+        lo, hi = (r, INF) if side == "up" else (-INF, -r)
+        h.addRow(lo, hi, len(row.indices), row.indices.astype(np.int32), row.data.astype(float))
+        h.run()
+        ok = _solved(h)
+        d = np.asarray(h.getSolution().col_value)[: self.nv] if ok else None
+        h.deleteRows(1, np.array([h.getNumRow() - 1], dtype=np.int32))
+        return d

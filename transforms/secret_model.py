@@ -1,0 +1,306 @@
+"""The indicator cube of one year, every perimeter at once, as sums of non-negative unknowns (for secret_lp).
+
+Why unknowns and not cells: perimeters overlap. A cell « associations, perimeter loi2014 » and a cell
+« associations, perimeter flag » share most of their establishments; published side by side, their difference
+is a set of establishments that neither table shows. So every establishment gets a *type*: its family in each
+perimeter, e.g. `associations|hors_ess|associations` for (flag, insee, loi2014) in that order. A cell of any
+perimeter and family is the sum of some types (its *label*); the cell « ensemble » is the sum of all types and is
+the same cell whatever the perimeter; two perimeters whose family holds the same types share that cell too (one
+cell, one status). The unknowns are then, for each commune and type:
+
+    X[c, t]                    its employment (all sectors, all sizes),
+    x[c, t, n, code]           its employment in one code of nomenclature n ('a21', 'ess', 'taille'),
+    with Σ_code x[c, t, n, code] = X[c, t] for each n (the links).
+
+Only non-empty (commune, type[, code]) exist as unknowns: counts are public, so an empty one is a known 0. Every
+row of out_indicateurs of the year maps to one cell: its territory's communes × its label's types × its code.
+Relations between territories (EPCI, arrondissement, zone d'emploi, territoire, département, non-nested),
+families, perimeters, sectors and sizes all follow from these sums; nothing else links the cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from transforms.secret_lp import LinearTable
+
+LEVELS = {"commune": "code_commune", "epci": "code_epci", "arrondissement": "code_arrondissement",
+          "zone_emploi": "code_zone_emploi", "territoire": "code_territoire", "departement": "code_departement"}
+NOMENCLATURES = {"a21": "section_a21", "ess": "secteur_ess", "taille": "classe_taille"}
+CELL_KEY = ["niveau", "code_territoire", "label", "nomenclature", "code"]
+ROW_KEY = ["niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille", "perimetre"]
+MEASURES = ("effectif_bas", "effectif_central", "effectif_haut")
+
+
+@dataclass
+class YearModel:
+    cells: pd.DataFrame  # one row per cell: CELL_KEY + first cube row's columns (values, contributor figures)
+    rows: pd.DataFrame  # the cube rows of the year (ROW_KEY) with their cell index `cellule`
+    labels: dict[int, frozenset]  # label -> its types
+    perimeters: list[str]
+    tables: dict[str, LinearTable]  # per measure
+
+    def label_of(self, perimetre: str, famille: str) -> int | None:
+        return self._label_index.get((perimetre, famille))
+
+
+UNIT_COLUMNS = {"annee": "int64", "code_commune": "object", "type": "object", "section_a21": "object",
+                "secteur_ess": "object", "classe_taille": "object", "nb_etablissements": "int64",
+                "effectif_bas": "float64", "effectif_central": "float64", "effectif_haut": "float64"}
+
+
+def units(etab: pd.DataFrame, perimeters: list[str]) -> pd.DataFrame:
+    """The establishments of one year (out_cube_etablissements rows, every perimeter) grouped by commune, type
+    (family in each perimeter, '|'-joined in sorted perimeter order) and sector codes, with their employment."""
+    import duckdb
+
+    perimeters = sorted(perimeters)
+    con = duckdb.connect()
+    try:
+        con.register("_etab", etab)
+        per_siret = con.execute(
+            """SELECT siret, any_value(code_commune) AS code_commune, any_value(section_a21) AS section_a21,
+                      any_value(secteur_ess) AS secteur_ess, any_value(classe_taille) AS classe_taille,
+                      any_value(effectif_bas) AS effectif_bas, any_value(effectif_central) AS effectif_central,
+                      any_value(effectif_haut) AS effectif_haut, count(*) AS n,
+                      string_agg(famille, '|' ORDER BY perimetre) AS type,
+                      string_agg(perimetre, '|' ORDER BY perimetre) AS perimetres
+               FROM _etab WHERE list_contains($p, perimetre) GROUP BY siret""", {"p": perimeters}).df()
+        expected = "|".join(perimeters)
+        bad = per_siret[per_siret["perimetres"] != expected]
+        if len(bad):
+            raise RuntimeError(f"out_cube_etablissements: {len(bad)} establishment(s) lack a row for one of the "
+                               f"perimeters {perimeters} (e.g. {bad['siret'].iloc[0]}): the cube must hold every "
+                               "perimeter that is published")
+        con.register("_siret", per_siret)
+        return con.execute(
+            """SELECT code_commune, type, section_a21, secteur_ess, classe_taille, count(*) AS nb_etablissements,
+                      sum(effectif_bas) AS effectif_bas, sum(effectif_central) AS effectif_central,
+                      sum(effectif_haut) AS effectif_haut
+               FROM _siret GROUP BY ALL ORDER BY ALL""").df()
+    finally:
+        con.close()
+
+
+def _label_types(types: list[str], perimeters: list[str], famille: str, perimetre: str) -> frozenset:
+    k = perimeters.index(perimetre)
+    fam = [t.split("|")[k] for t in types]
+    if famille == "ensemble":
+        return frozenset(types)
+    if famille == "ess":
+        return frozenset(t for t, f in zip(types, fam) if f != "hors_ess")
+    return frozenset(t for t, f in zip(types, fam) if f == famille)
+
+
+def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str],
+          measures=MEASURES, scope=None) -> YearModel:
+    """est: `units()` of one year; cube: out_indicateurs rows of that year (those perimeters);
+    communes: out_cube_communes; scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
+    `materialise` adds more later)."""
+    perimeters = sorted(perimeters)
+    types = sorted(est["type"].unique())
+    # --- unknowns
+    # Classes: communes that share every territory between them and the département. Sector and size detail is
+    # published at the département only and its counts down to those territories, so within a class nothing
+    # published tells its communes apart in the detail: the detail unknowns are per class (exact for the reader
+    # of the public table, and fewer). Commune totals stay per commune.
+    cls_cols = [c for lvl, c in LEVELS.items() if lvl not in ("commune", "departement") and c in communes.columns]
+    com = communes[["code_commune", *cls_cols]].copy()
+    com["classe"] = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else 0
+    est = est.merge(com[["code_commune", "classe"]], on="code_commune", how="left")
+    if est["classe"].isna().any():
+        raise RuntimeError("out_cube_communes lacks communes of out_cube_etablissements: "
+                           f"{sorted(est.loc[est['classe'].isna(), 'code_commune'].unique())[:5]}")
+    tot = est.groupby(["code_commune", "type"], sort=True).agg(
+        **{m: (m, "sum") for m in measures}, classe=("classe", "first")).reset_index()
+    tot["var"] = np.arange(len(tot))
+    tot_idx = tot.set_index(["code_commune", "type"])["var"]
+    details, by_commune = [], []
+    for nom, col in NOMENCLATURES.items():
+        sub = est[est[col].notna()]
+        if sub.empty:
+            continue
+        g = sub.groupby(["classe", "type", col], sort=True)[list(measures)].sum().reset_index()
+        details.append(g.rename(columns={col: "code"}).assign(nomenclature=nom))
+        g = sub.groupby(["code_commune", "type", col], sort=True)[list(measures)].sum().reset_index()
+        by_commune.append(g.rename(columns={col: "code"}).assign(nomenclature=nom))
+    empty = pd.DataFrame(columns=["classe", "code_commune", "type", "code", "nomenclature", *measures])
+    det = pd.concat(details, ignore_index=True) if details else empty.drop(columns="code_commune")
+    det_commune = pd.concat(by_commune, ignore_index=True) if by_commune else empty.drop(columns="classe")
+    det["var"] = len(tot) + np.arange(len(det))
+    det_commune["parent"] = tot_idx.loc[list(zip(det_commune["code_commune"], det_commune["type"]))].to_numpy()
+    n_vars = len(tot) + len(det)
+    # links: Σ_code x[K,t,n,code] − Σ_{c in K} X[c,t] = 0
+    groups = det[["classe", "type", "nomenclature"]].drop_duplicates().reset_index(drop=True)
+    groups["link"] = np.arange(len(groups))
+    plus = det.merge(groups, on=["classe", "type", "nomenclature"])
+    minus = tot[["classe", "type", "var"]].merge(groups, on=["classe", "type"])
+    links = sp.csr_matrix(
+        (np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]),
+         (np.concatenate([plus["link"], minus["link"]]), np.concatenate([plus["var"], minus["var"]]))),
+        shape=(len(groups), n_vars))
+    class_size = com.groupby("classe")["code_commune"].size()
+    # --- cells of the cube rows
+    rows = cube.copy()
+    label_index: dict[tuple[str, str], int] = {}
+    labels: dict[frozenset, int] = {}
+    for perimetre, famille in rows[["perimetre", "famille"]].drop_duplicates().itertuples(index=False):
+        members = _label_types(types, perimeters, famille, perimetre)
+        label_index[(perimetre, famille)] = labels.setdefault(members, len(labels))
+    keys = pd.DataFrame([(p, f, i) for (p, f), i in label_index.items()], columns=["perimetre", "famille", "label"])
+    rows = rows.merge(keys, on=["perimetre", "famille"], how="left", validate="many_to_one")
+    rows["nomenclature"] = np.where(rows["nomenclature_secteur"] != "ensemble", rows["nomenclature_secteur"],
+                                    np.where(rows["classe_taille"] != "ensemble", "taille", "ensemble"))
+    rows["code"] = np.where(rows["nomenclature_secteur"] != "ensemble", rows["secteur"],
+                            np.where(rows["classe_taille"] != "ensemble", rows["classe_taille"], "ensemble"))
+    rows["cellule"] = rows.groupby(CELL_KEY, sort=True).ngroup()
+    cells = rows.sort_values("cellule").drop_duplicates("cellule").reset_index(drop=True)
+    terr = pd.concat([pd.DataFrame({"code_commune": communes["code_commune"], "code_territoire": communes[col],
+                                    "niveau": lvl})
+                      for lvl, col in LEVELS.items() if col in communes.columns], ignore_index=True)
+    lab = pd.DataFrame([(i, t) for members, i in labels.items() for t in members], columns=["label", "type"])
+    model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
+    model._label_index = label_index
+    classes = com[["code_commune", "classe"]].assign(seul=com["classe"].map(class_size).to_numpy() == 1)
+    model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_commune": det_commune, "links": links,
+                    "classes": classes, "measures": list(measures)}
+    # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class
+    alone = set(classes.loc[classes["seul"], "code_commune"])
+    cells["representable"] = ((cells["nomenclature"] == "ensemble") | (cells["niveau"] != "commune")
+                              | cells["code_territoire"].isin(alone))
+    model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
+    return model
+
+
+def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
+    """(cellule, var) for the cells `which`: territory's communes × label's types × code -> unknowns."""
+    import duckdb
+
+    parts = model._parts
+    con = duckdb.connect()
+    try:
+        con.register("_cells", model.cells.loc[which, ["cellule", "niveau", "code_territoire", "label",
+                                                        "nomenclature", "code"]])
+        con.register("_terr", parts["terr"])
+        con.register("_lab", parts["lab"])
+        con.register("_tot", parts["tot"][["code_commune", "type", "var"]])
+        con.register("_det", parts["det"][["classe", "type", "nomenclature", "code", "var"]])
+        con.register("_classes", parts["classes"])
+        return con.execute(
+            """WITH m AS (SELECT c.cellule, c.nomenclature, c.code, t.code_commune, l.type
+                          FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)),
+               d AS (SELECT DISTINCT m.cellule, m.nomenclature, m.code, m.type, k.classe
+                     FROM m JOIN _classes k USING (code_commune) WHERE m.nomenclature <> 'ensemble')
+               SELECT m.cellule, v.var FROM m JOIN _tot v USING (code_commune, type) WHERE m.nomenclature = 'ensemble'
+               UNION ALL
+               SELECT d.cellule, x.var FROM d JOIN _det x USING (classe, type, nomenclature, code)""").df()
+    finally:
+        con.close()
+
+
+def _materialise(self: YearModel, which: np.ndarray) -> None:
+    """(Re)build the tables with the cells `which` as rows (other cells: empty rows, outside the LPs)."""
+    parts = self._parts
+    which = np.asarray(which, bool) & self.cells["representable"].to_numpy()
+    pairs = _pairs(self, which)
+    n_vars = len(parts["tot"]) + len(parts["det"])
+    matrix = sp.csr_matrix((np.ones(len(pairs)), (pairs["cellule"].to_numpy(), pairs["var"].to_numpy())),
+                           shape=(len(self.cells), n_vars))
+    self.rows_in_matrix = np.asarray(which, bool).copy()
+    for measure in parts["measures"]:
+        x = np.concatenate([parts["tot"][measure].to_numpy(float), parts["det"][measure].to_numpy(float)])
+        self.tables[measure] = LinearTable(matrix, parts["links"], self.cells[measure].fillna(0.0).to_numpy(float), x)
+
+
+YearModel.materialise = _materialise
+
+
+def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
+    """How far each sector / size cell of a territory below the département can move up and down, whatever is
+    published among territory totals and département cells: a closed-form feasible table.
+
+    For a type t and nomenclature n, move δ from another code to code k inside a commune of the territory and the
+    other way round in a commune outside it: every commune total, every département code and every other
+    nomenclature stay as they are, so the table stays consistent with anything published at those levels. Per
+    (T, t, n, k), with x the mass of (commune, t, n, k) and X that of (commune, t):
+        up   = min(Σ_{c in T, k present} (X − x),  Σ_{c outside T, ≥ 2 codes} x)
+        down = min(Σ_{c in T, ≥ 2 codes} x,         Σ_{c outside T, k present} (X − x))
+    (a commune can only swap between codes it has). A cell sums the capacities of its label's types. Returns
+    (up, down) per cell of `which` (0 for the others, and for cells at the département or without a code)."""
+    parts = model._parts
+    cells = model.cells
+    up = np.zeros(len(cells))
+    down = np.zeros(len(cells))
+    sel = which & (cells["nomenclature"] != "ensemble").to_numpy() & (cells["niveau"] != "departement").to_numpy()
+    if not sel.any():
+        return up, down
+    det, tot = parts["det_commune"], parts["tot"]
+    d = det[["code_commune", "type", "nomenclature", "code", "parent", measure]].copy()
+    d["X"] = tot[measure].to_numpy(float)[d["parent"].to_numpy()]
+    d["n_codes"] = d.groupby(["parent", "nomenclature"])["code"].transform("size")
+    d["free"] = (d["X"] - d[measure]).clip(lower=0)  # what can come into code k from the commune's other codes
+    d["movable"] = np.where(d["n_codes"] >= 2, d[measure], 0.0)  # what can leave code k for another code
+    key = ["type", "nomenclature", "code"]
+    everywhere = d.groupby(key)[["free", "movable"]].sum().rename(columns={"free": "free_all", "movable": "mov_all"})
+    inside = parts["terr"].merge(d, on="code_commune").groupby(["niveau", "code_territoire", *key])[
+        ["free", "movable"]].sum()
+    m = cells.loc[sel, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]]
+    m = m.merge(parts["lab"], on="label")
+    m = m.join(inside, on=["niveau", "code_territoire", *key]).join(everywhere, on=key).fillna(0.0)
+    cap_up = np.minimum(m["free"], m["mov_all"] - m["movable"]).clip(lower=0)
+    cap_down = np.minimum(m["movable"], m["free_all"] - m["free"]).clip(lower=0)
+    agg = pd.DataFrame({"cellule": m["cellule"], "up": cap_up, "down": cap_down}).groupby("cellule").sum()
+    up[agg.index.to_numpy()] = agg["up"].to_numpy()
+    down[agg.index.to_numpy()] = agg["down"].to_numpy()
+    return up, down
+
+
+def class_swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
+    """For a commune's sector / size cell: how far it can move by swapping with the other communes of its class.
+
+    Within a class the public table does not tell communes apart in the detail (no commune × sector figure and no
+    count below the class's territories is published), so δ of code k can move from a commune c' of the class to
+    c, c giving back δ of its other codes: commune totals and every published sum stay as they are. Per type t:
+        up   = min(X[c] − x[c], Σ_{c' ≠ c in class} x[c'])
+        down = min(x[c],        Σ_{c' ≠ c in class} (X[c'] − x[c']))
+    summed over the label's types. Returns (up, down) per cell of `which` (commune-level detail cells only)."""
+    parts = model._parts
+    cells = model.cells
+    up = np.zeros(len(cells))
+    down = np.zeros(len(cells))
+    sel = which & (cells["niveau"] == "commune").to_numpy() & (cells["nomenclature"] != "ensemble").to_numpy()
+    if not sel.any():
+        return up, down
+    tot = parts["tot"][["code_commune", "type", "classe", measure]].rename(columns={measure: "X"})
+    det = parts["det_commune"][["code_commune", "type", "nomenclature", "code", measure]].rename(
+        columns={measure: "x"}).merge(tot[["code_commune", "type", "classe"]], on=["code_commune", "type"])
+    class_x = det.groupby(["classe", "type", "nomenclature", "code"])["x"].sum().rename("class_x")
+    class_tot = tot.groupby(["classe", "type"])["X"].sum().rename("class_X")
+    m = cells.loc[sel, ["cellule", "code_territoire", "label", "nomenclature", "code"]].rename(
+        columns={"code_territoire": "code_commune"}).merge(parts["lab"], on="label")
+    m = m.merge(parts["classes"][["code_commune", "classe"]], on="code_commune")
+    m = m.merge(tot[["code_commune", "type", "X"]], on=["code_commune", "type"], how="left")
+    m = m.merge(det[["code_commune", "type", "nomenclature", "code", "x"]],
+                on=["code_commune", "type", "nomenclature", "code"], how="left")
+    m = m.join(class_x, on=["classe", "type", "nomenclature", "code"]).join(class_tot, on=["classe", "type"])
+    m = m.fillna({"X": 0.0, "x": 0.0, "class_x": 0.0, "class_X": 0.0})
+    others_x = m["class_x"] - m["x"]
+    others_free = (m["class_X"] - m["X"]) - others_x
+    cap_up = np.minimum(m["X"] - m["x"], others_x).clip(lower=0)
+    cap_down = np.minimum(m["x"], others_free).clip(lower=0)
+    agg = pd.DataFrame({"cellule": m["cellule"], "up": cap_up, "down": cap_down}).groupby("cellule").sum()
+    up[agg.index.to_numpy()] = agg["up"].to_numpy()
+    down[agg.index.to_numpy()] = agg["down"].to_numpy()
+    return up, down
+
+
+def additivity_gaps(table: LinearTable, which: np.ndarray, rtol: float = 1e-7) -> np.ndarray:
+    """Cells (among `which`, the rows in the matrix) whose value is not the sum of their unknowns: the model does not
+    describe the cube (a bug)."""
+    s = table.cells @ table.x
+    bad = np.abs(s - table.values) > rtol * np.maximum(1.0, np.abs(table.values)) + 1e-6
+    return np.flatnonzero(bad & which)
