@@ -18,6 +18,23 @@ from ess.paths import SQL_DIR
 
 REJECT_COLUMN = "_motif_rejet"
 REJECTS_TABLE = "staging_rejets"
+# Optional helper columns of a staging query, copied into the rejects table when present: the line (or row) number
+# of the record in its file, the file column at fault and its value, and the département the row belongs to.
+LINE_COLUMN = "_ligne"
+COLUMN_COLUMN = "_colonne_rejet"
+VALUE_COLUMN = "_valeur_rejet"
+DEPARTEMENT_COLUMN = "_departement"
+HELPER_COLUMNS = (REJECT_COLUMN, LINE_COLUMN, COLUMN_COLUMN, VALUE_COLUMN)
+# staging_rejets: one row per rejected file row. `departements` lists the départements the row concerns (empty when
+# it cannot be placed in any: no location, malformed key); `ligne` is the row as the staging query saw it, long
+# texts cut.
+REJECTS_COLUMNS = (
+    ("table_staging", "VARCHAR"), ("fichier", "VARCHAR"), ("cle", "VARCHAR"), ("motif_rejet", "VARCHAR"),
+    ("ligne", "JSON"), ("numero_ligne", "BIGINT"), ("colonne", "VARCHAR"), ("valeur", "VARCHAR"),
+    ("departements", "VARCHAR[]"),
+)
+MAX_VALUE_CHARS = 200  # a value quoted in staging_rejets.valeur
+MAX_JSON_TEXT_CHARS = 1000  # a text field inside staging_rejets.ligne
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
@@ -76,9 +93,25 @@ def build_table(con, table: str, **params) -> int:
 
 
 def ensure_rejects_table(con) -> None:
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (
-            table_staging VARCHAR, fichier VARCHAR, cle VARCHAR, motif_rejet VARCHAR, ligne JSON)"""
+    columns = ", ".join(f"{name} {dtype}" for name, dtype in REJECTS_COLUMNS)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} ({columns})")
+
+
+def quoted_value(expr: str) -> str:
+    """SQL quoting a value in a reject: as found, cut to MAX_VALUE_CHARS with its full length said."""
+    return (f"CASE WHEN length({expr}) > {MAX_VALUE_CHARS} THEN left({expr}, {MAX_VALUE_CHARS}) || '… ('"
+            f" || length({expr}) || ' caractères)' ELSE {expr} END")
+
+
+def insert_rejects(con, rows: list[dict]) -> None:
+    """Add rejects built outside SQL (e.g. malformed CSV records); keys are REJECTS_COLUMNS names."""
+    if not rows:
+        return
+    names = [name for name, _ in REJECTS_COLUMNS]
+    con.executemany(
+        f"INSERT INTO {REJECTS_TABLE} ({', '.join(names)}) VALUES "
+        f"({', '.join('?::JSON' if n == 'ligne' else '?' for n in names)})",
+        [[row.get(n) for n in names] for row in rows],
     )
 
 
@@ -86,25 +119,49 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
     """Materialise a staging table, routing rows with a `_motif_rejet` to `staging_rejets`.
 
     Returns {"staged": n, "rejected": {reason: n}}. `key` is the column identifying a row in the rejects table.
+    When the query outputs them, `_ligne` (line or row number in the file), `_colonne_rejet` and `_valeur_rejet`
+    (the file column at fault and its value) and `_departement` go to the rejects too. The staged table keeps every
+    column but the reject helpers (`_ligne` included); other `_…` columns are the caller's to drop.
     """
     identifier(table)
     identifier(key)
     sql = read_sql(table)
     tmp = f"_all_{table}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}", bind(sql, params))
-    cols = [r[0] for r in con.execute(f"DESCRIBE {tmp}").fetchall()]
+    described = con.execute(f"DESCRIBE {tmp}").fetchall()
+    cols = [r[0] for r in described]
     if REJECT_COLUMN not in cols:
         raise ValueError(f"{sql_path(table)} must output a {REJECT_COLUMN} column (NULL for rows to keep)")
     ensure_rejects_table(con)
     con.execute(f"DELETE FROM {REJECTS_TABLE} WHERE table_staging = ?", [table])
+
+    def helper(name: str, default: str = "NULL") -> str:
+        return f"t.{name}" if name in cols else default
+
+    # The row as JSON, without the helpers and with long texts cut (a 10 MB field stays in its file).
+    fields = []
+    for name, dtype, *_ in described:
+        if name in HELPER_COLUMNS or name == DEPARTEMENT_COLUMN:
+            continue
+        ref = f't."{name}"'
+        if dtype == "VARCHAR":
+            ref = (f"CASE WHEN length({ref}) > {MAX_JSON_TEXT_CHARS} THEN left({ref}, {MAX_JSON_TEXT_CHARS}) || '…' "
+                   f"ELSE {ref} END")
+        fields.append(f'"{name}" := {ref}')
+    departements = (f"CASE WHEN t.{DEPARTEMENT_COLUMN} IS NULL THEN []::VARCHAR[] ELSE [t.{DEPARTEMENT_COLUMN}] END"
+                    if DEPARTEMENT_COLUMN in cols else "NULL")
+    value = quoted_value(f"CAST({helper(VALUE_COLUMN)} AS VARCHAR)")
     con.execute(
-        f"""INSERT INTO {REJECTS_TABLE}
-            SELECT ?, ?, CAST({key} AS VARCHAR), {REJECT_COLUMN}, to_json(t)
-            FROM {tmp} AS t WHERE {REJECT_COLUMN} IS NOT NULL""",
+        f"""INSERT INTO {REJECTS_TABLE} (table_staging, fichier, cle, motif_rejet, ligne, numero_ligne, colonne, valeur,
+                                         departements)
+            SELECT ?, ?, CAST(t.{key} AS VARCHAR), t.{REJECT_COLUMN}, to_json(struct_pack({', '.join(fields)})),
+                   {helper(LINE_COLUMN)}, {helper(COLUMN_COLUMN)}, {value}, {departements}
+            FROM {tmp} AS t WHERE t.{REJECT_COLUMN} IS NOT NULL""",
         [table, fichier],
     )
+    excluded = ", ".join(c for c in HELPER_COLUMNS if c in cols)
     con.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE ({REJECT_COLUMN}) FROM {tmp} "
+        f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE ({excluded}) FROM {tmp} "
         f"WHERE {REJECT_COLUMN} IS NULL"
     )
     rejected = dict(
