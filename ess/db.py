@@ -185,6 +185,28 @@ def attach_tables(con, tables: dict[str, str | Path]) -> None:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{escaped}')")
 
 
+def _kv_metadata(metadata: dict[str, str] | None) -> str:
+    if not metadata:
+        return ""
+    pairs = ", ".join(
+        "'{}': '{}'".format(k.replace("'", "''"), str(v).replace("'", "''")) for k, v in sorted(metadata.items())
+    )
+    return f", KV_METADATA {{{pairs}}}"
+
+
+def export_select(con, select: str, params: dict, path: str | Path, metadata: dict[str, str] | None = None) -> str:
+    """Write the rows of `select` (ordered by all columns, so that the same rows give the same bytes) to the Parquet
+    file `path`, atomically (temporary file, then rename); `params` are bound by name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    escaped = str(tmp).replace("'", "''")
+    con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY ALL) TO '{escaped}' "
+                f"(FORMAT parquet, COMPRESSION zstd{_kv_metadata(metadata)})", bind(select, params))
+    tmp.replace(path)
+    return str(path)
+
+
 def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[str, str] | None = None) -> dict[str, str]:
     """Write each table to <out_dir>/<table>.parquet atomically (temporary file, then rename).
 
@@ -192,22 +214,8 @@ def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[
     key-value metadata (provenance, `ess:synthetic`).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
-    kv = ""
-    if metadata:
-        pairs = ", ".join(
-            "'{}': '{}'".format(k.replace("'", "''"), str(v).replace("'", "''")) for k, v in sorted(metadata.items())
-        )
-        kv = f", KV_METADATA {{{pairs}}}"
     for name in names:
         identifier(name)
-        final = out_dir / f"{name}.parquet"
-        tmp = out_dir / f".{name}.parquet.tmp"
-        escaped = str(tmp).replace("'", "''")
-        con.execute(
-            f"COPY (SELECT * FROM {name} ORDER BY ALL) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd{kv})"
-        )
-        tmp.replace(final)
-        written[name] = str(final)
+        written[name] = export_select(con, f"SELECT * FROM {name}", {}, out_dir / f"{name}.parquet", metadata)
     return written
