@@ -98,8 +98,9 @@ def ensure_rejects_table(con) -> None:
 
 
 def quoted_value(expr: str) -> str:
-    """SQL quoting a value in a reject: as found, cut to MAX_VALUE_CHARS with its full length said."""
-    return (f"CASE WHEN length({expr}) > {MAX_VALUE_CHARS} THEN left({expr}, {MAX_VALUE_CHARS}) || '… ('"
+    """SQL quoting a value in a reject: as found, or cut to MAX_VALUE_CHARS with its full length said when it is
+    much longer (a value quoted this way is not cut again: the margin leaves room for the length)."""
+    return (f"CASE WHEN length({expr}) > {MAX_VALUE_CHARS + 40} THEN left({expr}, {MAX_VALUE_CHARS}) || '… ('"
             f" || length({expr}) || ' caractères)' ELSE {expr} END")
 
 

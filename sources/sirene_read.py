@@ -248,13 +248,18 @@ CSV_ERRORS = {
 }
 
 
+_ERROR_RANK = ("CASE CAST(error_type AS VARCHAR) WHEN 'LINE SIZE OVER MAXIMUM' THEN -2 WHEN 'INVALID ENCODING' "
+               "THEN -1 ELSE coalesce(column_idx, 0) END")
+
+
 def malformed_records(con, stock: Stock, key_column: str) -> list[dict]:
     """The records DuckDB set aside, one entry each: file line, what is wrong, the key when the line shows it."""
     if not stock.rejects:
         return []
     try:
         rows = con.execute(
-            f"SELECT line, arg_min(CAST(error_type AS VARCHAR), column_idx), arg_min(csv_line, column_idx) "
+            # One entry per line; an over-long or non-UTF-8 line says so first, else the first faulty column.
+            f"SELECT line, arg_min(CAST(error_type AS VARCHAR), {_ERROR_RANK}), arg_min(csv_line, {_ERROR_RANK}) "
             f"FROM {stock.rejects} GROUP BY line ORDER BY line"
         ).fetchall()
     finally:
@@ -266,7 +271,7 @@ def malformed_records(con, stock: Stock, key_column: str) -> list[dict]:
         if text is not None and position is not None:
             fields = next(csv.reader(io.StringIO(text)), [])
             candidate = fields[position].strip() if len(fields) > position else ""
-            key = candidate if candidate.isdigit() else None
+            key = candidate if candidate.isdigit() and len(candidate) == CODE_WIDTHS.get(key_column) else None
         records.append({"numero_ligne": int(line), "erreur": CSV_ERRORS.get(str(error), "ligne mal formée"),
                         "cle": key, "texte": text})
     return records
