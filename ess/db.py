@@ -220,3 +220,76 @@ def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[
         identifier(name)
         written[name] = export_select(con, f"SELECT * FROM {name}", {}, out_dir / f"{name}.parquet", metadata)
     return written
+
+
+def export_partitions(con, table: str, column: str, values: list[str], out_dir: str | Path, filename: str,
+                      metadata: dict[str, str] | None = None, *, batch_rows: int = 64 * 1024) -> dict[str, str]:
+    """Write <out_dir>/<column without its leading _>=<value>/<filename> for every value (an empty file when the
+    table has no row for it), without the partition column, in ONE sorted pass over the table.
+
+    Rows are sorted by the partition, then by all columns (the same rows give the same bytes); Arrow batches are
+    streamed into one Parquet writer per partition in turn, so memory stays at a batch whatever the table's size.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    identifier(table)
+    out_dir = Path(out_dir)
+    name = column.lstrip("_")
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    others = [c for c in columns if c != column]
+    order = ", ".join(f'"{c}"' for c in [column, *others])
+    reader = con.execute(f"SELECT {order} FROM {table} ORDER BY {order}").to_arrow_reader(batch_rows)
+    schema = pa.schema([f for f in reader.schema if f.name != column],
+                       metadata={k.encode(): str(v).encode() for k, v in (metadata or {}).items()})
+    written: dict[str, str] = {}
+    writer, current, tmp = None, None, None
+
+    def close() -> None:
+        if writer is not None:
+            writer.close()
+            tmp.replace(Path(written[current]))
+
+    try:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            keys = batch.column(column)
+            bounds = _run_bounds(keys, pc)  # the batch is sorted: each partition is one run of equal keys
+            for start, end in zip(bounds, bounds[1:]):
+                value = keys[start].as_py()
+                if value != current:
+                    close()
+                    current = value
+                    path = out_dir / f"{name}={value}" / filename
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f".{path.name}.tmp")
+                    written[value] = str(path)
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                part = batch.slice(start, end - start)
+                writer.write_batch(pa.record_batch([part.column(c) for c in others], schema=schema))
+        close()
+        writer = None
+    finally:
+        reader.close()
+        if writer is not None:
+            writer.close()
+    for value in values:  # partitions without rows: an empty table of the right columns
+        if value not in written:
+            path = out_dir / f"{name}={value}" / filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            pq.write_table(schema.empty_table(), tmp, compression="zstd")
+            tmp.replace(path)
+            written[value] = str(path)
+    return written
+
+
+def _run_bounds(keys, pc) -> list[int]:
+    """Start of every run of equal values in a sorted Arrow array, plus its end."""
+    import numpy as np
+
+    codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False)
+    changes = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    return [0, *changes.tolist(), len(codes)]

@@ -197,7 +197,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
         rows_out_of_scope=scanned - kept + kept_out,
     )
     national.check()
-    per_dep = {d: _departement_stats(con, step, path, d, millesime, sha256, rows_read) for d in deps}
+    per_dep = _departements_stats(con, step, path, deps, millesime, sha256, rows_read)
     con.execute("DROP VIEW IF EXISTS _raw_all")
     return national, per_dep
 
@@ -287,27 +287,33 @@ def _attach_departements(con, step: _Step) -> None:
         WHERE r.table_staging = ?""", [step.table])
 
 
-def _departement_stats(con, step: _Step, path: Path, dep: str, millesime: str, sha256: str,
-                       rows_read: int) -> FileStats:
-    # Rows of `dep` as counted from the read (not from staging): the establishments placed there, or the rows whose
-    # key a staged establishment of `dep` has.
+def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime: str, sha256: str,
+                        rows_read: int) -> dict[str, FileStats]:
+    """Each département's share of the file. Its rows are counted from the read (not from staging): the
+    establishments placed there, or the rows whose key a staged establishment of the département has."""
     if step.scope == "commune":
-        in_scope = con.execute("SELECT count(*) FROM _raw_all WHERE _garde AND _classe = 'departement' "
-                               "AND _departement = ?", [dep]).fetchone()[0]
+        in_scope = dict(con.execute("SELECT _departement, count(*) FROM _raw_all WHERE _garde "
+                                    "AND _classe = 'departement' GROUP BY 1").fetchall())
     else:
-        key, text_key = step.key_column, quote(step.key_column)
-        in_scope = con.execute(
-            f"SELECT count(*) FROM _raw_all AS r WHERE r._garde AND trim(r.{text_key}) IN "
-            f"(SELECT {key} FROM _sirene_besoins WHERE departement = ?)", [dep]).fetchone()[0]
-    staged = con.execute(f"SELECT count(*) FROM {step.table} WHERE _departement = ?", [dep]).fetchone()[0]
-    rejected = dict(con.execute(
-        f"SELECT motif_rejet, count(*) FROM {db.REJECTS_TABLE} WHERE table_staging = ? "
-        "AND list_contains(departements, ?) GROUP BY 1 ORDER BY 1", [step.table, dep]).fetchall())
-    stats = FileStats(source=SOURCE.name, table=step.table, file=str(path), millesime=millesime, sha256=sha256,
-                      departement=dep, rows_read=rows_read, rows_staged=staged, rows_rejected=rejected,
-                      rows_out_of_scope=rows_read - in_scope)
-    stats.check()
-    return stats
+        key = step.key_column
+        in_scope = dict(con.execute(
+            f"SELECT b.departement, count(*) FROM _raw_all AS r "
+            f"JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins) AS b ON trim(r.{quote(key)}) = b.{key} "
+            "WHERE r._garde GROUP BY 1").fetchall())
+    staged = dict(con.execute(f"SELECT _departement, count(*) FROM {step.table} GROUP BY 1").fetchall())
+    rejected: dict[str, dict[str, int]] = {d: {} for d in deps}
+    for dep, reason, n in con.execute(
+            f"SELECT d, motif_rejet, count(*) FROM (SELECT unnest(departements) AS d, motif_rejet "
+            f"FROM {db.REJECTS_TABLE} WHERE table_staging = ?) GROUP BY 1, 2 ORDER BY 1, 2", [step.table]).fetchall():
+        rejected[dep][reason] = n
+    result = {}
+    for dep in deps:
+        stats = FileStats(source=SOURCE.name, table=step.table, file=str(path), millesime=millesime, sha256=sha256,
+                          departement=dep, rows_read=rows_read, rows_staged=staged.get(dep, 0),
+                          rows_rejected=rejected[dep], rows_out_of_scope=rows_read - in_scope.get(dep, 0))
+        stats.check()
+        result[dep] = stats
+    return result
 
 
 # --- reference data the checks use -----------------------------------------------------------------------------

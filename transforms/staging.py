@@ -135,25 +135,15 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
             result.check()
             tables = _staging_tables(con)
             rejects = f"staging_rejets_{source}"
+            con.execute(f"CREATE TEMP TABLE rejets_par_departement AS SELECT unnest(departements) AS _departement, * "
+                        f"FROM {db.REJECTS_TABLE}")
             written = {}
-            for table in tables:
-                # Sorted by département, so that each partition's query skips the others' row groups.
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _par_departement AS SELECT * FROM {table} "
-                            "ORDER BY _departement")
-                for d in departements:
-                    path = out_dir / PARTITION.format(d) / f"{table}.parquet"
-                    db.export_select(con, "SELECT * EXCLUDE (_departement) FROM _par_departement "
-                                          "WHERE _departement = $departement", {"departement": d}, path, metadata)
-                    written[f"{PARTITION.format(d)}/{table}"] = str(path)
-                con.execute("DROP TABLE _par_departement")
-            for d in departements:
-                path = out_dir / PARTITION.format(d) / f"{rejects}.parquet"
-                db.export_select(con, f"SELECT * FROM {db.REJECTS_TABLE} WHERE list_contains(departements, "
-                                      "$departement)", {"departement": d}, path, metadata)
-                written[f"{PARTITION.format(d)}/{rejects}"] = str(path)
-            path = out_dir / f"{rejects}.parquet"
-            db.export_select(con, f"SELECT * FROM {db.REJECTS_TABLE}", {}, path, metadata)
-            written[rejects] = str(path)
+            for table, source_table in [*((t, t) for t in tables), (rejects, "rejets_par_departement")]:
+                paths = db.export_partitions(con, source_table, "_departement", departements, out_dir,
+                                             f"{table}.parquet", metadata)
+                written.update({f"{PARTITION.format(d)}/{table}": p for d, p in paths.items()})
+            written[rejects] = db.export_select(con, f"SELECT * FROM {db.REJECTS_TABLE}", {},
+                                                out_dir / f"{rejects}.parquet", metadata)
         finally:
             con.close()
     stats = {
