@@ -13,8 +13,8 @@ child process, alternating runs so that the machine's noise hits both sides alik
   keeps (same predicates, same columns as text) and writing them to Parquet;
 - the project: transforms.staging.stage_national("sirene", …) for the département — the one read of each file,
   the staging SQL and the partitions written, i.e. everything the staging step does;
-- the ratio project / floor (medians), and the peak memory: whole-process maximum resident set size of the child
-  plus that of its own children (the decompressing process), from getrusage — an upper bound of the true peak;
+- the ratio project / floor (medians), and the peak memory: the resident memory of the measuring process and of
+  its own children (the decompressing process) together, sampled every 20 ms;
 - the same staging for every département of France (one run: the time for all départements).
 """
 
@@ -36,14 +36,7 @@ from sources.sirene_layouts import LAYOUTS, csv_member_name, official_filename
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = {"zip": "csv", "parquet": "parquet"}
 
-_RUSAGE = """
-import resource
-def peak_mb():
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-"""
-
-_PROJECT = _RUSAGE + """
+_PROJECT = """
 import json, sys, time
 from pathlib import Path
 from transforms.staging import stage_national
@@ -51,12 +44,12 @@ snapshot, out, deps = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(",
 t = time.perf_counter()
 result = stage_national("sirene", snapshot, {"departements": deps, "millesime": "2026-10", "synthetic": True}, out)
 wall = time.perf_counter() - t
-print(json.dumps({"wall_s": wall, "peak_mb": peak_mb(), "national": result.stats["sirene"],
+print(json.dumps({"wall_s": wall, "national": result.stats["sirene"],
                   "first": result.stats["departements"][deps[0]]["sirene"]}))
 """
 
 # The same rows as the staging keeps, selected by DuckDB alone: the loader's own predicates and text columns.
-_FLOOR_PARQUET = _RUSAGE + """
+_FLOOR_PARQUET = """
 import json, sys, time
 from pathlib import Path
 from ess.db import connect
@@ -82,24 +75,41 @@ for step in sirene._STEPS:
         con.execute(f"CREATE TABLE _sirene_sirets AS SELECT DISTINCT siret FROM {kept} WHERE {placed}", {"departements": deps})
         con.execute(f"CREATE TABLE _sirene_sirens AS SELECT DISTINCT siren FROM {kept} WHERE {placed}", {"departements": deps})
 wall = time.perf_counter() - t
-print(json.dumps({"wall_s": wall, "peak_mb": peak_mb()}))
+print(json.dumps({"wall_s": wall}))
 """
 
-_FLOOR_ZIP = _RUSAGE + """
+_FLOOR_ZIP = """
 import json, subprocess, sys, time
 t = time.perf_counter()
 for path, member in zip(sys.argv[1::2], sys.argv[2::2]):
     with open("/dev/null", "wb") as null:
         subprocess.run(["unzip", "-p", path, member], stdout=null, check=True)
-print(json.dumps({"wall_s": time.perf_counter() - t, "peak_mb": peak_mb()}))
+print(json.dumps({"wall_s": time.perf_counter() - t}))
 """
 
 
 def _child(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
-    if out.returncode:
-        raise SystemExit(f"benchmark child failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Run a measuring child; its figures, plus the peak of the resident memory of the child and its own children
+    together, sampled every 20 ms from outside (getrusage would count the parent's pages a fork inherits)."""
+    import psutil
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err, cwd=ROOT)
+        process, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            try:
+                tree = [process, *process.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode:
+            raise SystemExit(f"benchmark child failed:\n{err.read()[-3000:]}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["peak_mb"] = peak / 2**20
+    return result
 
 
 def snapshot(generated: Path, fmt: str, folder: Path) -> Path:

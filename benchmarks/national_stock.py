@@ -517,6 +517,7 @@ def generate(folder: Path, fraction: float, *, seed: int = 2026, formats=("csv",
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     con = connect()
     con.execute("SET preserve_insertion_order = false")  # generation order does not matter; memory does
+    con.execute("SET memory_limit = '1GB'")  # the sorts spill to disk: a shared machine keeps its memory
     con.execute(f"SET temp_directory = '{folder / '.spill'}'")
     gen = _Generator(con, fraction, seed)
     queries = {"unites_legales": gen.unites_legales_sql, "etablissements": gen.etablissements_sql,

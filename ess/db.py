@@ -240,7 +240,7 @@ def export_partitions(con, table: str, column: str, values: list[str], out_dir: 
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     others = [c for c in columns if c != column]
     order = ", ".join(f'"{c}"' for c in [column, *others])
-    reader = con.execute(f"SELECT {order} FROM {table} ORDER BY {order}").to_arrow_reader(batch_rows)
+    reader = con.sql(f"SELECT {order} FROM {table} ORDER BY {order}").to_arrow_reader(batch_rows)
     schema = pa.schema([f for f in reader.schema if f.name != column],
                        metadata={k.encode(): str(v).encode() for k, v in (metadata or {}).items()})
     written: dict[str, str] = {}
@@ -287,9 +287,10 @@ def export_partitions(con, table: str, column: str, values: list[str], out_dir: 
 
 
 def _run_bounds(keys, pc) -> list[int]:
-    """Start of every run of equal values in a sorted Arrow array, plus its end."""
-    import numpy as np
-
-    codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False)
-    changes = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    return [0, *changes.tolist(), len(codes)]
+    """Start of every run of equal values in a sorted Arrow array, plus its end (Arrow compute only: no numpy or
+    pandas import for a few partitions)."""
+    n = len(keys)
+    if n < 2:
+        return [0, n]
+    changes = pc.indices_nonzero(pc.not_equal(keys.slice(1), keys.slice(0, n - 1)))
+    return [0, *(i + 1 for i in changes.to_pylist()), n]

@@ -133,7 +133,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
                         "SELECT DISTINCT siren FROM _sirene_besoins")
             con.execute("CREATE OR REPLACE TEMP TABLE _sirene_sirets AS "
                         "SELECT DISTINCT siret FROM _sirene_besoins")
-    for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "_sirene_corse"):
+    for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "sirene_corse"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     # A département with no establishment at all in the national file: nothing can be published for it.
     result.absents = [d for d in deps if all(
@@ -152,7 +152,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
         bad = malformed_records(con, stock, step.key_column)
         rows_in_file = stock.rows_in_file
 
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_all AS SELECT * FROM read_parquet({sql_str(raw_path)})")
+    _classify(con, step, raw_path, deps)
     counts = con.execute(
         "SELECT count(*) FILTER (_garde), "
         "count(*) FILTER (_garde AND _classe = 'hors_champ'), max(_ligne) FILTER (_dernier) FROM _raw_all"
@@ -198,43 +198,44 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
     )
     national.check()
     per_dep = _departements_stats(con, step, path, deps, millesime, sha256, rows_read)
-    con.execute("DROP VIEW IF EXISTS _raw_all")
+    con.execute("DROP TABLE IF EXISTS _raw_all")
     return national, per_dep
 
 
 def _read_once(con, step: _Step, stock: Stock, deps: list[str], raw_path: Path) -> None:
     """The single pass over the file: keep the rows the départements need (and those whose location cannot be
-    told), with their line number; the last CSV row is kept too, its number being the count of rows read."""
-    text = stock.text
-    keep = _keep_sql(step, text)
-    columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
-    extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
-    # The first needed column longer than MAX_FIELD_CHARS (computed on kept rows only).
-    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
-    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
-                              for c in NEEDED_COLUMNS[step.key])
+    told), every needed column as text, with the row's number; the last CSV row is kept too, its number being the
+    count of rows read. Nothing else is computed here: the pass must cost what DuckDB's own selection costs."""
+    keep = _keep_sql(step, stock.text)
+    columns = [f"{stock.text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
     where = keep if stock.kind == "parquet" else f"({keep}) OR {stock.last}"
-    sql = f"""
-        SELECT {', '.join(columns)},
-               {stock.line} AS _ligne,
-               {stock.last} AS _dernier,
-               coalesce({keep}, false) AS _garde,
-               {', '.join(extra)},
-               CASE {too_long} END AS _colonne_trop_longue,
-               CASE {too_long_value} END AS _valeur_trop_longue
-        FROM {stock.relation}
-        WHERE {where}"""
-    params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
+    sql = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {stock.last} AS _dernier "
+           f"FROM {stock.relation} WHERE {where}")
     tmp = raw_path.with_suffix(".parquet.tmp")
     try:
-        con.execute(f"COPY ({sql}) TO {sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)",
-                    {k: v for k, v in params.items() if f"${k}" in sql})
+        con.execute(f"COPY ({sql}) TO {sql_str(tmp)} (FORMAT parquet)",
+                    {k: v for k, v in {"departements": deps}.items() if f"${k}" in sql})
     except Exception as exc:
         if isinstance(exc, InputFileError):
             raise
         detail = str(exc).split("\n")[0]
         raise InputFileError(f"{stock.path}: cannot be read ({detail})") from exc
     tmp.replace(raw_path)
+
+
+def _classify(con, step: _Step, raw_path: Path, deps: list[str]) -> None:
+    """_raw_all: the rows kept by the read, with `_garde` (needed — false only for a last CSV row kept for its
+    number), the establishments' `_departement` and `_classe`, and the first over-long needed column."""
+    text = {c: quote(c) for c in NEEDED_COLUMNS[step.key]}
+    extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
+    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
+    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
+                              for c in NEEDED_COLUMNS[step.key])
+    sql = (f"CREATE OR REPLACE TEMP TABLE _raw_all AS SELECT *, coalesce({_keep_sql(step, text)}, false) AS _garde, "
+           f"{', '.join(extra)}, CASE {too_long} END AS _colonne_trop_longue, "
+           f"CASE {too_long_value} END AS _valeur_trop_longue FROM read_parquet({sql_str(raw_path)})")
+    params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
+    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
 
 
 def _keep_sql(step: _Step, text: dict[str, str]) -> str:
@@ -270,7 +271,7 @@ def _placement_sql(step: _Step, text: dict[str, str]) -> list[str]:
 
 
 def _corse_codes(con) -> dict[str, list[str]]:
-    rows = con.execute("SELECT code, departement FROM _sirene_corse ORDER BY code").fetchall()
+    rows = con.execute("SELECT code, departement FROM sirene_corse ORDER BY code").fetchall()
     return {"corse_codes": [r[0] for r in rows], "corse_departements": [r[1] for r in rows]}
 
 
@@ -321,7 +322,7 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
 
 def _load_references(con) -> None:
     """ref_formats_activite, ref_codes_activite and ref_tranches_codes for the staging SQL (data/reference/), and
-    _sirene_corse (Corsica's codes before 1976 -> 2A/2B) for the placement."""
+    sirene_corse (Corsica's codes before 1976 -> 2A/2B) for the placement."""
     from transforms.reference import read_reference
 
     formats = _read_csv(REFERENCE_DIR / "formats_activite.csv", ("nomenclature", "forme", "liste"))
@@ -330,23 +331,26 @@ def _load_references(con) -> None:
         if row["liste"]:
             listed = _read_csv(REFERENCE_DIR / row["liste"], ("code",))
             codes += [(row["nomenclature"], r["code"]) for r in listed]
-    con.execute("CREATE OR REPLACE TEMP TABLE ref_formats_activite "
-                "(nomenclature VARCHAR, forme VARCHAR, liste_fermee BOOLEAN)")
-    con.executemany("INSERT INTO ref_formats_activite VALUES (?, ?, ?)",
-                    [(r["nomenclature"], r["forme"], bool(r["liste"])) for r in formats])
-    con.execute("CREATE OR REPLACE TEMP TABLE ref_codes_activite (nomenclature VARCHAR, code VARCHAR)")
-    if codes:
-        con.executemany("INSERT INTO ref_codes_activite VALUES (?, ?)", codes)
+    _temp_table(con, "ref_formats_activite", {"nomenclature": [r["nomenclature"] for r in formats],
+                                              "forme": [r["forme"] for r in formats],
+                                              "liste_fermee": [bool(r["liste"]) for r in formats]})
+    _temp_table(con, "ref_codes_activite", {"nomenclature": [n for n, _ in codes], "code": [c for _, c in codes]})
     bands = [r["tranche"] for r in read_reference("tranches_effectifs") if r["tranche"] != "VIDE"]
-    con.execute("CREATE OR REPLACE TEMP TABLE ref_tranches_codes AS SELECT unnest(?::VARCHAR[]) AS tranche", [bands])
+    _temp_table(con, "ref_tranches_codes", {"tranche": bands})
     passage = sorted(REFERENCE_DIR.glob("communes_passage_*.csv"))
     corse = []
     if passage:
         corse = [(r["ancien_code"], r["code_commune"][:2]) for r in
                  _read_csv(passage[-1], ("ancien_code", "code_commune")) if r["ancien_code"].startswith("20")]
-    con.execute("CREATE OR REPLACE TEMP TABLE _sirene_corse (code VARCHAR, departement VARCHAR)")
-    if corse:
-        con.executemany("INSERT INTO _sirene_corse VALUES (?, ?)", corse)
+    _temp_table(con, "sirene_corse", {"code": [c for c, _ in corse], "departement": [d for _, d in corse]})
+
+
+def _temp_table(con, name: str, columns: dict[str, list]) -> None:
+    """A small temp table from Python lists (one statement: executemany is slow row by row)."""
+    types = {name: "BOOLEAN" if values and isinstance(values[0], bool) else "VARCHAR"
+             for name, values in columns.items()}
+    select = ", ".join(f"unnest(${c}::{t}[]) AS {c}" for c, t in types.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {db.identifier(name)} AS SELECT {select}", columns)
 
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:

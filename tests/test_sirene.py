@@ -460,9 +460,9 @@ def test_raw_rows_of_the_department_are_left_in_work_dir(tmp_path):
     _load(folder, tmp_path)
     con = connect()
     raw = tmp_path / "work" / "raw_sirene_etablissements.parquet"
-    assert con.execute(f"SELECT count(*), min(_ligne), max(_ligne), count(*) FILTER (_classe = 'departement'), "
-                       f"count(*) FILTER (_classe = 'hors_champ'), count(*) FILTER (_classe = 'a_rejeter') "
-                       f"FROM '{raw}'").fetchone() == (13, 1, 17, 10, 1, 2)
+    assert con.execute(f"SELECT count(*), min(_ligne), max(_ligne), count(*) FILTER (_dernier), "
+                       f"count(*) FILTER (codeCommuneEtablissement LIKE '38%') FROM '{raw}'").fetchone() == (
+        13, 1, 17, 1, 11)
 
 
 def test_checksum_from_the_manifest_or_computed(tmp_path):
