@@ -33,7 +33,7 @@ from pathlib import Path
 from ess import db
 from ess.accounting import FileStats, NationalStaging
 from ess.errors import InputFileError
-from ess.paths import REFERENCE_DIR
+from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
@@ -321,8 +321,9 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
 
 
 def _load_references(con) -> None:
-    """ref_formats_activite, ref_codes_activite and ref_tranches_codes for the staging SQL (data/reference/), and
-    sirene_corse (Corsica's codes before 1976 -> 2A/2B) for the placement."""
+    """ref_formats_activite, ref_codes_activite and ref_tranches_codes for the staging SQL (data/reference/), the
+    activity-code macros of sql/staging/macros_activite.sql, and sirene_corse (Corsica's codes before 1976 -> 2A/2B)
+    for the placement."""
     from transforms.reference import read_reference
 
     formats = _read_csv(REFERENCE_DIR / "formats_activite.csv", ("nomenclature", "forme", "liste"))
@@ -343,6 +344,7 @@ def _load_references(con) -> None:
         corse = [(r["ancien_code"], r["code_commune"][:2]) for r in
                  _read_csv(passage[-1], ("ancien_code", "code_commune")) if r["ancien_code"].startswith("20")]
     _temp_table(con, "sirene_corse", {"code": [c for c, _ in corse], "departement": [d for _, d in corse]})
+    con.execute((SQL_DIR / "staging" / "macros_activite.sql").read_text(encoding="utf-8"))
 
 
 def _temp_table(con, name: str, columns: dict[str, list]) -> None:

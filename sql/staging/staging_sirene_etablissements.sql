@@ -5,8 +5,8 @@
 --   _ligne        the row's line in the CSV (header = line 1) or its row number in the Parquet file,
 --   _departement  the département of its commune code, NULL when it has none (such a row is rejected below, once),
 --   _colonne_trop_longue / _valeur_trop_longue  the first needed column longer than the loader's limit, if any.
--- Reference tables loaded by the loader: ref_formats_activite (nomenclature, forme, liste_fermee),
--- ref_codes_activite (nomenclature, code), ref_tranches_codes (tranche).
+-- Prepared by the loader: the macros of macros_activite.sql over ref_formats_activite and ref_codes_activite,
+-- and ref_tranches_codes (tranche).
 -- Outputs the contract columns (docs/CONTRIBUTING.md), _departement, and for rejects _motif_rejet (the reason),
 -- _colonne_rejet (the file column at fault) and _valeur_rejet (its value). Old commune codes are kept as found
 -- (core maps them); legal forms are the legal units' business.
@@ -51,9 +51,10 @@ typed AS (
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
         try_cast(annee_effectifs_texte AS INTEGER) AS annee_effectifs,
         CASE etablissement_siege_texte WHEN 'true' THEN true WHEN 'false' THEN false END AS etablissement_siege,
-        -- The shape of an activity code: a digit reads 9, a capital letter A ('94.99Z' -> '99.99A').
-        regexp_replace(regexp_replace(activite_principale, '[0-9]', '9', 'g'), '[A-Z]', 'A', 'g') AS forme_activite,
-        regexp_replace(regexp_replace(activite_principale_naf25, '[0-9]', '9', 'g'), '[A-Z]', 'A', 'g') AS forme_naf25
+        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleEtablissement',
+                        'nomenclatureActivitePrincipaleEtablissement') AS defaut_activite,
+        defaut_naf25(activite_principale_naf25, 'activitePrincipaleNAF25Etablissement') AS defaut_naf25
     FROM renamed
 ),
 
@@ -95,25 +96,8 @@ checked AS (
             WHEN t.etablissement_siege_texte IS NOT NULL AND t.etablissement_siege IS NULL
                 THEN {'motif': 'indicateur de siège illisible', 'colonne': 'etablissementSiege',
                       'valeur': t.etablissement_siege_texte}
-            WHEN t.nomenclature_activite IS NOT NULL
-                 AND t.nomenclature_activite NOT IN (SELECT nomenclature FROM ref_formats_activite)
-                THEN {'motif': 'nomenclature d''activité inconnue',
-                      'colonne': 'nomenclatureActivitePrincipaleEtablissement', 'valeur': t.nomenclature_activite}
-            WHEN t.activite_principale IS NOT NULL AND NOT EXISTS (
-                     SELECT 1 FROM ref_formats_activite AS f
-                     WHERE f.forme = t.forme_activite AND f.nomenclature = coalesce(t.nomenclature_activite, f.nomenclature))
-                THEN {'motif': 'code d''activité mal formé', 'colonne': 'activitePrincipaleEtablissement',
-                      'valeur': t.activite_principale}
-            WHEN t.activite_principale IS NOT NULL
-                 AND t.nomenclature_activite IN (SELECT nomenclature FROM ref_formats_activite WHERE liste_fermee)
-                 AND NOT EXISTS (SELECT 1 FROM ref_codes_activite AS c
-                                 WHERE c.nomenclature = t.nomenclature_activite AND c.code = t.activite_principale)
-                THEN {'motif': 'code d''activité inconnu de la nomenclature', 'colonne': 'activitePrincipaleEtablissement',
-                      'valeur': t.activite_principale}
-            WHEN t.activite_principale_naf25 IS NOT NULL
-                 AND t.forme_naf25 NOT IN (SELECT forme FROM ref_formats_activite WHERE nomenclature = 'NAF2025')
-                THEN {'motif': 'code d''activité mal formé', 'colonne': 'activitePrincipaleNAF25Etablissement',
-                      'valeur': t.activite_principale_naf25}
+            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
+            WHEN t.defaut_naf25 IS NOT NULL THEN t.defaut_naf25
         END AS defaut
     FROM typed AS t
 ),

@@ -32,7 +32,9 @@ typed AS (
         *,
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
         CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin,
-        regexp_replace(regexp_replace(activite_principale, '[0-9]', '9', 'g'), '[A-Z]', 'A', 'g') AS forme_activite
+        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleEtablissement',
+                        'nomenclatureActivitePrincipaleEtablissement') AS defaut_activite
     FROM renamed
 ),
 
@@ -55,21 +57,7 @@ checked AS (
                 THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
             WHEN t.date_fin_texte IS NOT NULL AND t.date_fin IS NULL
                 THEN {'motif': 'date de fin illisible', 'colonne': 'dateFin', 'valeur': t.date_fin_texte}
-            WHEN t.nomenclature_activite IS NOT NULL
-                 AND t.nomenclature_activite NOT IN (SELECT nomenclature FROM ref_formats_activite)
-                THEN {'motif': 'nomenclature d''activité inconnue',
-                      'colonne': 'nomenclatureActivitePrincipaleEtablissement', 'valeur': t.nomenclature_activite}
-            WHEN t.activite_principale IS NOT NULL AND NOT EXISTS (
-                     SELECT 1 FROM ref_formats_activite AS f
-                     WHERE f.forme = t.forme_activite AND f.nomenclature = coalesce(t.nomenclature_activite, f.nomenclature))
-                THEN {'motif': 'code d''activité mal formé', 'colonne': 'activitePrincipaleEtablissement',
-                      'valeur': t.activite_principale}
-            WHEN t.activite_principale IS NOT NULL
-                 AND t.nomenclature_activite IN (SELECT nomenclature FROM ref_formats_activite WHERE liste_fermee)
-                 AND NOT EXISTS (SELECT 1 FROM ref_codes_activite AS c
-                                 WHERE c.nomenclature = t.nomenclature_activite AND c.code = t.activite_principale)
-                THEN {'motif': 'code d''activité inconnu de la nomenclature', 'colonne': 'activitePrincipaleEtablissement',
-                      'valeur': t.activite_principale}
+            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
         END AS defaut
     FROM typed AS t
 ),

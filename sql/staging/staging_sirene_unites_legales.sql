@@ -49,9 +49,10 @@ typed AS (
         CAST(try_strptime(date_creation_texte, '%Y-%m-%d') AS DATE) AS date_creation,
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
         try_cast(annee_effectifs_texte AS INTEGER) AS annee_effectifs,
-        -- The shape of an activity code: a digit reads 9, a capital letter A ('94.99Z' -> '99.99A').
-        regexp_replace(regexp_replace(activite_principale, '[0-9]', '9', 'g'), '[A-Z]', 'A', 'g') AS forme_activite,
-        regexp_replace(regexp_replace(activite_principale_naf25, '[0-9]', '9', 'g'), '[A-Z]', 'A', 'g') AS forme_naf25
+        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleUniteLegale',
+                        'nomenclatureActivitePrincipaleUniteLegale') AS defaut_activite,
+        defaut_naf25(activite_principale_naf25, 'activitePrincipaleNAF25UniteLegale') AS defaut_naf25
     FROM renamed
 ),
 
@@ -77,25 +78,8 @@ checked AS (
             WHEN t.tranche_effectifs IS NOT NULL AND t.tranche_effectifs NOT IN (SELECT tranche FROM ref_tranches_codes)
                 THEN {'motif': 'tranche d''effectifs inconnue', 'colonne': 'trancheEffectifsUniteLegale',
                       'valeur': t.tranche_effectifs}
-            WHEN t.nomenclature_activite IS NOT NULL
-                 AND t.nomenclature_activite NOT IN (SELECT nomenclature FROM ref_formats_activite)
-                THEN {'motif': 'nomenclature d''activité inconnue',
-                      'colonne': 'nomenclatureActivitePrincipaleUniteLegale', 'valeur': t.nomenclature_activite}
-            WHEN t.activite_principale IS NOT NULL AND NOT EXISTS (
-                     SELECT 1 FROM ref_formats_activite AS f
-                     WHERE f.forme = t.forme_activite AND f.nomenclature = coalesce(t.nomenclature_activite, f.nomenclature))
-                THEN {'motif': 'code d''activité mal formé', 'colonne': 'activitePrincipaleUniteLegale',
-                      'valeur': t.activite_principale}
-            WHEN t.activite_principale IS NOT NULL
-                 AND t.nomenclature_activite IN (SELECT nomenclature FROM ref_formats_activite WHERE liste_fermee)
-                 AND NOT EXISTS (SELECT 1 FROM ref_codes_activite AS c
-                                 WHERE c.nomenclature = t.nomenclature_activite AND c.code = t.activite_principale)
-                THEN {'motif': 'code d''activité inconnu de la nomenclature', 'colonne': 'activitePrincipaleUniteLegale',
-                      'valeur': t.activite_principale}
-            WHEN t.activite_principale_naf25 IS NOT NULL
-                 AND t.forme_naf25 NOT IN (SELECT forme FROM ref_formats_activite WHERE nomenclature = 'NAF2025')
-                THEN {'motif': 'code d''activité mal formé', 'colonne': 'activitePrincipaleNAF25UniteLegale',
-                      'valeur': t.activite_principale_naf25}
+            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
+            WHEN t.defaut_naf25 IS NOT NULL THEN t.defaut_naf25
         END AS defaut
     FROM typed AS t
 ),
