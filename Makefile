@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 export PREFECT_LOGGING_LEVEL := WARNING
 export MPLBACKEND := Agg
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench bench-national clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# The national SIRENE read against its floors at 1 %, 10 % and 30 % of France (generates the stocks once, ≈ 6 GB
+# under $(BENCH_DIR); an hour or more on 2 cores). BENCH_ARGS="--sizes 1 --runs 1" for a quick look.
+BENCH_DIR ?= /tmp/ess-bench-national
+bench-national: setup
+	$(BIN)/python -m benchmarks.bench_national --dir $(BENCH_DIR) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data/sample data/runs data/warehouse data/cache

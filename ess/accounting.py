@@ -1,4 +1,9 @@
-"""Row accounting: every file read is reconciled as read = staged + rejected + out of scope."""
+"""Row accounting: every file read is reconciled as read = staged + rejected + out of scope.
+
+A national file read for several départements is accounted twice: once nationally (`departement` None: each row
+staged in at least one département, rejected once, or out of every scope) and once per département d
+(`departement` = d: rows staged for d, rejected rows of d, and the rest of the file as out of d's scope).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ class FileStats:
     rows_out_of_scope: int = 0  # other départements, or units no in-scope row needs
     rows_staged: int = 0
     rows_rejected: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    departement: str | None = None  # None: the accounting of the whole file; else that département's share
 
     @property
     def rejected_total(self) -> int:
@@ -28,8 +34,9 @@ class FileStats:
     def check(self) -> None:
         total = self.rows_staged + self.rejected_total + self.rows_out_of_scope
         if total != self.rows_read:
+            scope = f" (département {self.departement})" if self.departement else ""
             raise ReconciliationError(
-                f"{self.file}: {self.rows_read} rows read but {self.rows_staged} staged + "
+                f"{self.file}{scope}: {self.rows_read} rows read but {self.rows_staged} staged + "
                 f"{self.rejected_total} rejected + {self.rows_out_of_scope} out of scope = {total}; "
                 "a step lost or duplicated rows — this is a bug, please report it with this file"
             )
@@ -38,3 +45,25 @@ class FileStats:
         d = asdict(self)
         d["rows_rejected_total"] = self.rejected_total
         return d
+
+
+@dataclass
+class NationalStaging:
+    """The accounting of a source staged once for several départements: `national` (one FileStats per file) and
+    `par_departement` ({département: one FileStats per file}); `absents`, the requested départements the files do
+    not hold at all (the source decides what that means)."""
+
+    departements: list[str]
+    national: list[FileStats] = field(default_factory=list)
+    par_departement: dict[str, list[FileStats]] = field(default_factory=dict)
+    absents: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        for stats in [*self.national, *(s for per in self.par_departement.values() for s in per)]:
+            stats.check()
+
+    def to_dict(self) -> dict:
+        """What a staging step keeps in its StepOutput.stats for the source."""
+        return {"national": [s.to_dict() for s in self.national],
+                "departements": {d: [s.to_dict() for s in per] for d, per in self.par_departement.items()},
+                "absents": list(self.absents)}

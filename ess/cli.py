@@ -72,17 +72,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from transforms.pipeline import RunConfig
 
     config = RunConfig.from_cli(args)  # validated before Prefect starts
-    from flows.pipeline import run_flow
+    from flows.pipeline import run_flows
 
     args.log_path = config.run_dir() / runlog.LOG_NAME
     args.run_config = config
     with runlog.quiet_console(until_exit=args.whole_process), runlog.run_log(args.log_path):
         try:
-            result = run_flow(config)
+            results = run_flows(config)
         except Exception:
             logging.getLogger("ess.cli").exception("ess run %s failed", config.run_id)
             raise
-    print(result.summary())
+    for result in results:
+        print(result.summary())
     return 0
 
 
@@ -198,13 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
-        help="run the pipeline (on the generated sample unless --input or --download is given)",
+        help="run the pipeline for one or several départements (on the generated sample unless --input or "
+        "--download is given)",
         description="Stage the sources, build the ESS perimeter and indicators, check them and publish "
         "Parquet, the DuckDB catalog, charts and the report, as a Prefect flow (a temporary local Prefect server "
         "starts when PREFECT_API_URL is not set). Without --input, the synthetic sample of the département is "
-        "generated (if missing) and used. Steps whose inputs did not change are reused from data/cache/.",
+        "generated (if missing) and used. Steps whose inputs did not change are reused from data/cache/. With "
+        "several départements (`-d 38 73 26`), each national file (SIRENE, URSSAF) is read once for all of them, "
+        "then each département is built and published in turn; a département the files do not hold is refused "
+        "with a message, the others are published.",
     )
-    _add_departement(p)
+    p.add_argument(
+        "--departement",
+        "-d",
+        nargs="+",
+        default=[DEFAULT_DEPARTEMENT],
+        help="département code(s): 38 (default), 01…95, 2A/2B, 971…976; several: -d 38 73 26",
+    )
     _add_run_options(p)
     p.add_argument("--run-id", help="name of the run folder (default: the UTC time)")
     p.set_defaults(func=cmd_run)

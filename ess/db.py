@@ -18,6 +18,23 @@ from ess.paths import SQL_DIR
 
 REJECT_COLUMN = "_motif_rejet"
 REJECTS_TABLE = "staging_rejets"
+# Optional helper columns of a staging query, copied into the rejects table when present: the line (or row) number
+# of the record in its file, the file column at fault and its value, and the département the row belongs to.
+LINE_COLUMN = "_ligne"
+COLUMN_COLUMN = "_colonne_rejet"
+VALUE_COLUMN = "_valeur_rejet"
+DEPARTEMENT_COLUMN = "_departement"
+HELPER_COLUMNS = (REJECT_COLUMN, LINE_COLUMN, COLUMN_COLUMN, VALUE_COLUMN)
+# staging_rejets: one row per rejected file row. `departements` lists the départements the row concerns (empty when
+# it cannot be placed in any: no location, malformed key); `ligne` is the row as the staging query saw it, long
+# texts cut.
+REJECTS_COLUMNS = (
+    ("table_staging", "VARCHAR"), ("fichier", "VARCHAR"), ("cle", "VARCHAR"), ("motif_rejet", "VARCHAR"),
+    ("ligne", "JSON"), ("numero_ligne", "BIGINT"), ("colonne", "VARCHAR"), ("valeur", "VARCHAR"),
+    ("departements", "VARCHAR[]"),
+)
+MAX_VALUE_CHARS = 200  # a value quoted in staging_rejets.valeur
+MAX_JSON_TEXT_CHARS = 1000  # a text field inside staging_rejets.ligne
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
@@ -76,9 +93,26 @@ def build_table(con, table: str, **params) -> int:
 
 
 def ensure_rejects_table(con) -> None:
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (
-            table_staging VARCHAR, fichier VARCHAR, cle VARCHAR, motif_rejet VARCHAR, ligne JSON)"""
+    columns = ", ".join(f"{name} {dtype}" for name, dtype in REJECTS_COLUMNS)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} ({columns})")
+
+
+def quoted_value(expr: str) -> str:
+    """SQL quoting a value in a reject: as found, or cut to MAX_VALUE_CHARS with its full length said when it is
+    much longer (a value quoted this way is not cut again: the margin leaves room for the length)."""
+    return (f"CASE WHEN length({expr}) > {MAX_VALUE_CHARS + 40} THEN left({expr}, {MAX_VALUE_CHARS}) || '… ('"
+            f" || length({expr}) || ' caractères)' ELSE {expr} END")
+
+
+def insert_rejects(con, rows: list[dict]) -> None:
+    """Add rejects built outside SQL (e.g. malformed CSV records); keys are REJECTS_COLUMNS names."""
+    if not rows:
+        return
+    names = [name for name, _ in REJECTS_COLUMNS]
+    con.executemany(
+        f"INSERT INTO {REJECTS_TABLE} ({', '.join(names)}) VALUES "
+        f"({', '.join('?::JSON' if n == 'ligne' else '?' for n in names)})",
+        [[row.get(n) for n in names] for row in rows],
     )
 
 
@@ -86,25 +120,49 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
     """Materialise a staging table, routing rows with a `_motif_rejet` to `staging_rejets`.
 
     Returns {"staged": n, "rejected": {reason: n}}. `key` is the column identifying a row in the rejects table.
+    When the query outputs them, `_ligne` (line or row number in the file), `_colonne_rejet` and `_valeur_rejet`
+    (the file column at fault and its value) and `_departement` go to the rejects too. The staged table keeps every
+    column but the reject helpers (`_ligne` included); other `_…` columns are the caller's to drop.
     """
     identifier(table)
     identifier(key)
     sql = read_sql(table)
     tmp = f"_all_{table}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}", bind(sql, params))
-    cols = [r[0] for r in con.execute(f"DESCRIBE {tmp}").fetchall()]
+    described = con.execute(f"DESCRIBE {tmp}").fetchall()
+    cols = [r[0] for r in described]
     if REJECT_COLUMN not in cols:
         raise ValueError(f"{sql_path(table)} must output a {REJECT_COLUMN} column (NULL for rows to keep)")
     ensure_rejects_table(con)
     con.execute(f"DELETE FROM {REJECTS_TABLE} WHERE table_staging = ?", [table])
+
+    def helper(name: str, default: str = "NULL") -> str:
+        return f"t.{name}" if name in cols else default
+
+    # The row as JSON, without the helpers and with long texts cut (a 10 MB field stays in its file).
+    fields = []
+    for name, dtype, *_ in described:
+        if name in HELPER_COLUMNS or name == DEPARTEMENT_COLUMN:
+            continue
+        ref = f't."{name}"'
+        if dtype == "VARCHAR":
+            ref = (f"CASE WHEN length({ref}) > {MAX_JSON_TEXT_CHARS} THEN left({ref}, {MAX_JSON_TEXT_CHARS}) || '…' "
+                   f"ELSE {ref} END")
+        fields.append(f'"{name}" := {ref}')
+    departements = (f"CASE WHEN t.{DEPARTEMENT_COLUMN} IS NULL THEN []::VARCHAR[] ELSE [t.{DEPARTEMENT_COLUMN}] END"
+                    if DEPARTEMENT_COLUMN in cols else "NULL")
+    value = quoted_value(f"CAST({helper(VALUE_COLUMN)} AS VARCHAR)")
     con.execute(
-        f"""INSERT INTO {REJECTS_TABLE}
-            SELECT ?, ?, CAST({key} AS VARCHAR), {REJECT_COLUMN}, to_json(t)
-            FROM {tmp} AS t WHERE {REJECT_COLUMN} IS NOT NULL""",
+        f"""INSERT INTO {REJECTS_TABLE} (table_staging, fichier, cle, motif_rejet, ligne, numero_ligne, colonne, valeur,
+                                         departements)
+            SELECT ?, ?, CAST(t.{key} AS VARCHAR), t.{REJECT_COLUMN}, to_json(struct_pack({', '.join(fields)})),
+                   {helper(LINE_COLUMN)}, {helper(COLUMN_COLUMN)}, {value}, {departements}
+            FROM {tmp} AS t WHERE t.{REJECT_COLUMN} IS NOT NULL""",
         [table, fichier],
     )
+    excluded = ", ".join(c for c in HELPER_COLUMNS if c in cols)
     con.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE ({REJECT_COLUMN}) FROM {tmp} "
+        f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE ({excluded}) FROM {tmp} "
         f"WHERE {REJECT_COLUMN} IS NULL"
     )
     rejected = dict(
@@ -128,6 +186,28 @@ def attach_tables(con, tables: dict[str, str | Path]) -> None:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{escaped}')")
 
 
+def _kv_metadata(metadata: dict[str, str] | None) -> str:
+    if not metadata:
+        return ""
+    pairs = ", ".join(
+        "'{}': '{}'".format(k.replace("'", "''"), str(v).replace("'", "''")) for k, v in sorted(metadata.items())
+    )
+    return f", KV_METADATA {{{pairs}}}"
+
+
+def export_select(con, select: str, params: dict, path: str | Path, metadata: dict[str, str] | None = None) -> str:
+    """Write the rows of `select` (ordered by all columns, so that the same rows give the same bytes) to the Parquet
+    file `path`, atomically (temporary file, then rename); `params` are bound by name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    escaped = str(tmp).replace("'", "''")
+    con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY ALL) TO '{escaped}' "
+                f"(FORMAT parquet, COMPRESSION zstd{_kv_metadata(metadata)})", bind(select, params))
+    tmp.replace(path)
+    return str(path)
+
+
 def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[str, str] | None = None) -> dict[str, str]:
     """Write each table to <out_dir>/<table>.parquet atomically (temporary file, then rename).
 
@@ -135,22 +215,82 @@ def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[
     key-value metadata (provenance, `ess:synthetic`).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
-    kv = ""
-    if metadata:
-        pairs = ", ".join(
-            "'{}': '{}'".format(k.replace("'", "''"), str(v).replace("'", "''")) for k, v in sorted(metadata.items())
-        )
-        kv = f", KV_METADATA {{{pairs}}}"
     for name in names:
         identifier(name)
-        final = out_dir / f"{name}.parquet"
-        tmp = out_dir / f".{name}.parquet.tmp"
-        escaped = str(tmp).replace("'", "''")
-        con.execute(
-            f"COPY (SELECT * FROM {name} ORDER BY ALL) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd{kv})"
-        )
-        tmp.replace(final)
-        written[name] = str(final)
+        written[name] = export_select(con, f"SELECT * FROM {name}", {}, out_dir / f"{name}.parquet", metadata)
     return written
+
+
+def export_partitions(con, table: str, column: str, values: list[str], out_dir: str | Path, filename: str,
+                      metadata: dict[str, str] | None = None, *, batch_rows: int = 64 * 1024) -> dict[str, str]:
+    """Write <out_dir>/<column without its leading _>=<value>/<filename> for every value (an empty file when the
+    table has no row for it), without the partition column, in ONE sorted pass over the table.
+
+    Rows are sorted by the partition, then by all columns (the same rows give the same bytes); Arrow batches are
+    streamed into one Parquet writer per partition in turn, so memory stays at a batch whatever the table's size.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    identifier(table)
+    out_dir = Path(out_dir)
+    name = column.lstrip("_")
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    others = [c for c in columns if c != column]
+    order = ", ".join(f'"{c}"' for c in [column, *others])
+    reader = con.sql(f"SELECT {order} FROM {table} ORDER BY {order}").to_arrow_reader(batch_rows)
+    schema = pa.schema([f for f in reader.schema if f.name != column],
+                       metadata={k.encode(): str(v).encode() for k, v in (metadata or {}).items()})
+    written: dict[str, str] = {}
+    writer, current, tmp = None, None, None
+
+    def close() -> None:
+        if writer is not None:
+            writer.close()
+            tmp.replace(Path(written[current]))
+
+    try:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            keys = batch.column(column)
+            bounds = _run_bounds(keys, pc)  # the batch is sorted: each partition is one run of equal keys
+            for start, end in zip(bounds, bounds[1:]):
+                value = keys[start].as_py()
+                if value != current:
+                    close()
+                    current = value
+                    path = out_dir / f"{name}={value}" / filename
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f".{path.name}.tmp")
+                    written[value] = str(path)
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                part = batch.slice(start, end - start)
+                writer.write_batch(pa.record_batch([part.column(c) for c in others], schema=schema))
+        close()
+        writer = None
+    finally:
+        reader.close()
+        if writer is not None:
+            writer.close()
+    for value in values:  # partitions without rows: an empty table of the right columns
+        if value not in written:
+            path = out_dir / f"{name}={value}" / filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            pq.write_table(schema.empty_table(), tmp, compression="zstd")
+            tmp.replace(path)
+            written[value] = str(path)
+    return written
+
+
+def _run_bounds(keys, pc) -> list[int]:
+    """Start of every run of equal values in a sorted Arrow array, plus its end (Arrow compute only: no numpy or
+    pandas import for a few partitions)."""
+    n = len(keys)
+    if n < 2:
+        return [0, n]
+    changes = pc.indices_nonzero(pc.not_equal(keys.slice(1), keys.slice(0, n - 1)))
+    return [0, *(i + 1 for i in changes.to_pylist()), n]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from transforms.publish import file_checksums
+
 
 def artifact_key(departement: str, perimetre: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes: one key per département and perimeter, so
@@ -37,8 +39,8 @@ def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> 
     millesimes = manifest.get("millesimes", {})
     rows = []
     for source, snap in manifest.get("snapshots", {}).items():
-        files = ((snap or {}).get("manifest") or {}).get("files") or {}
-        digests = ", ".join(f"{name} (sha256 {str(f.get('sha256'))[:12]}…)" for name, f in sorted(files.items()))
+        files = file_checksums(((snap or {}).get("manifest") or {}).get("files"))
+        digests = ", ".join(f"{name} (sha256 {str(sha)[:12]}…)" for name, sha in sorted(files.items()))
         rows.append([source, millesimes.get(source if source != "territoires" else "cog", ""),
                      (snap or {}).get("dossier", ""), digests or "—"])
     lines += _table(["source", "millésime", "dossier", "fichiers"], rows)

@@ -1,15 +1,18 @@
-"""All of France: the département pipeline mapped over départements, in parallel on a Dask cluster.
+"""All of France: one read of the national files, then the département steps fanned out on a Dask cluster.
 
-Each département is one task running the same composition as `ess run` (flows.pipeline.run_departement, whose
-steps appear as nested tasks); Prefect's DaskTaskRunner sends the département tasks to Dask workers. Without an
-address a local cluster of worker processes is started; with `dask_address` (e.g. "tcp://10.0.0.5:8786", a
-`dask scheduler` the researcher started on a cluster, with `dask worker` processes on the machines) the tasks go
-there. Every worker must have this project installed, the same ESS_DATA_DIR visible (shared disk) and access to the
-Prefect API (PREFECT_API_URL).
+The flow stages the national files (SIRENE, URSSAF) ONCE for every requested département — one partition per
+département, in the content-addressed cache on the shared data folder — then maps one task per département that
+runs that département's steps (territories, core, outputs, check, publish, report, provenance: flows.pipeline.
+departement_steps, whose steps appear as nested tasks) on its partition. Prefect's DaskTaskRunner sends the
+département tasks to Dask workers: without an address a local cluster of worker processes is started; with
+`dask_address` (e.g. "tcp://10.0.0.5:8786", a `dask scheduler` the researcher started, with `dask worker` processes
+on the machines) the tasks go there. Every worker must have this project installed, the same ESS_DATA_DIR visible
+at the same path (shared disk: the staged partitions are read from there) and access to the Prefect API.
 
-Département runs are independent: each holds its own lock, their publications to the shared warehouse take turns
-on the warehouse lock, and one département failing does not stop the others (the flow fails at the end, listing
-them). SIRENE's national stock is downloaded once, before the map.
+On the generated sample each département has its own synthetic files: then each task generates and stages its own
+sample (nothing national to share). Département runs are independent: each holds its own lock, their publications
+to the shared warehouse take turns on the warehouse lock, and one département failing (or absent from the national
+files) does not stop the others — the flow fails at the end, listing them.
 """
 
 from __future__ import annotations
@@ -20,15 +23,25 @@ import socket
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
+from ess import runlog
 from ess.errors import UserError
-from flows.pipeline import (FETCH_RETRIES, _retry_fetch, fetch_retry_delays, fetch_task, make_config,
-                            run_departement)
+from flows.pipeline import (departement_steps, download_inputs, failure_report, make_config,
+                            prepare_departements, run_departement, run_lock)
+from transforms.pipeline import RunConfig, restore_run_manifests
 
 
 @task(name="departement", task_run_name="departement-{departement}", cache_policy=NO_CACHE)
-def departement_task(departement: str, common: dict, fetch_sources: list[str] | None) -> dict:
+def departement_task(departement: str, common: dict, prepared: dict | None = None) -> dict:
+    """One département's steps: on its partition of the national staging (`prepared`), or — on the sample — on
+    its own generated files, staged here."""
     config = make_config(departement=departement, **common)
-    out = run_departement(config, fetch_sources=fetch_sources)
+    if prepared is None:
+        out = run_departement(config)
+    else:
+        resolved = RunConfig.from_dict(prepared["config"])
+        with run_lock(config), runlog.run_log(resolved.run_dir() / runlog.LOG_NAME):
+            restore_run_manifests(resolved)
+            out = departement_steps(resolved, prepared["inputs"], prepared["staged"])
     return {
         "manifest_path": out["manifest_path"],
         "headline": (out["manifest"].get("checks") or {}).get("headline") or {},
@@ -43,7 +56,8 @@ def departement_list(departements: list[str] | None) -> list[str]:
     return list(dict.fromkeys(str(d).strip().upper() for d in chosen))
 
 
-@flow(name="ess-france", description="ESS indicators of many départements (default: all), in parallel.")
+@flow(name="ess-france", description="ESS indicators of many départements (default: all): the national files read "
+      "once, then the départements in parallel.")
 def ess_france(
     departements: list[str] | None = None,
     millesime: str | None = None,
@@ -62,26 +76,26 @@ def ess_france(
               "input_dir": input_dir, "download": download, "sample_scale": sample_scale, "report": report,
               "warehouse_dir": warehouse_dir, "force": force}
     deps = departement_list(departements)
-    configs = [make_config(departement=d, run_id=run_id, **common) for d in deps]  # every one valid, before work
+    configs = [make_config(departement=d, run_id=run_id, departements=deps, **common) for d in deps]  # all valid
     common["run_id"] = configs[0].run_id  # one run id for the whole map
     common["warehouse_dir"] = configs[0].warehouse_dir
-    fetch_sources = None
-    if download:
-        fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
-                                        retry_jitter_factor=0.2, retry_condition_fn=_retry_fetch)
-        fetch(str(configs[0].input_root()), deps[0], millesime, ["sirene"])  # national files, once
-        fetch_sources = ["urssaf"]  # exports per département
-    futures = departement_task.map(deps, common=unmapped(common), fetch_sources=unmapped(fetch_sources))
+    common["departements"] = deps
+    prepared: dict[str, dict | None] = {d: None for d in deps}
+    if not configs[0].synthetic:
+        if download:
+            download_inputs(configs)
+        common["download"] = False  # fetched once, here
+        for dep, (config, inputs, staged) in prepare_departements(configs).items():
+            prepared[dep] = {"config": config.to_dict(), "inputs": inputs, "staged": staged}
+    futures = departement_task.map(deps, common=unmapped(common), prepared=[prepared[d] for d in deps])
     results, failures = {}, {}
     for dep, future in zip(deps, futures):
         try:
             results[dep] = future.result()
         except Exception as exc:  # noqa: BLE001 — collected and reported below
-            failures[dep] = f"{type(exc).__name__}: {exc}"
+            failures[dep] = exc
     if failures:
-        listing = "\n".join(f"- {d}: {m}" for d, m in failures.items())
-        raise UserError(f"{len(failures)} of {len(deps)} départements failed (the others were published):\n"
-                        f"{listing}")
+        raise UserError(failure_report({d: f"{type(e).__name__}: {e}" for d, e in failures.items()}, len(deps)))
     return results
 
 

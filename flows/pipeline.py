@@ -2,10 +2,14 @@
 → check → guards on the figures → publication (tables, report, catalog and manifest as one new version of the
 warehouse) → the run's provenance (manifest + markdown artifact).
 
-This is the one composition of the steps: `ess run`, the scheduled deployments (flows/deployments.py) and the
-France-wide flow (flows/france.py) all go through run_departement(). Tasks only pass paths, table names and small
-JSON-able figures; the steps themselves are plain functions that never import Prefect, looked up by their
-documented names (STEP_FUNCTIONS) when a task runs.
+This is the one composition of the steps: `ess run` (one or several départements), the scheduled deployments
+(flows/deployments.py) and the France-wide flow (flows/france.py) all go through run_departements() /
+departement_steps(). The national files (SIRENE, URSSAF) are staged ONCE for every département that reads the same
+snapshot (stage_national_task: one partition per département); then each département's steps (its territories,
+core, outputs, check, publish, report, provenance) read their partition. A département the national files do not
+hold is refused with a clear message and nothing is published for it; the others go on. Tasks only pass paths,
+table names and small JSON-able figures; the steps themselves are plain functions that never import Prefect,
+looked up by their documented names (STEP_FUNCTIONS) when a task runs.
 
 Expensive steps (staging, core, outputs) are cached by ess.caching on the checksums of their inputs, their code and
 their parameters: a re-run with unchanged inputs reuses their tables, and a changed input re-runs exactly the steps
@@ -50,12 +54,14 @@ STEP_FILES = {
     "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", *_REFERENCE),
 }
 # The parameters each source's staging depends on. The step receives only these, so it cannot silently depend on
-# a parameter that is not in its cache key (it would fail with a KeyError instead).
+# a parameter that is not in its cache key (it would fail with a KeyError instead). National sources are staged for
+# a set of départements (sorted), the others for one.
 STAGE_PARAMS = {
-    "sirene": ("departement", "millesime", "synthetic"),
-    "urssaf": ("departement", "annee_urssaf", "synthetic"),
+    "sirene": ("departements", "millesime", "synthetic"),
+    "urssaf": ("departements", "annee_urssaf", "synthetic"),
     "territoires": ("departement", "annee_cog", "synthetic"),
 }
+NATIONAL_SOURCES = ("sirene", "urssaf")
 # Downloads: Prefect retries the whole fetch on top of the per-file retries of sources.download.
 FETCH_RETRIES = 3
 FETCH_BACKOFF_SECONDS = 60.0  # 60 s, 120 s, 240 s (+ jitter): long enough for a portal to come back
@@ -113,20 +119,46 @@ def resolve_task(config: dict) -> dict:
     return {"config": cfg.to_dict(), "inputs": {k: str(v) if v else None for k, v in inputs.items()}}
 
 
-@task(name="stage", task_run_name="stage-{source}", cache_policy=NO_CACHE)
-def stage_task(source: str, snapshot: str | None, params: dict, run_dir: str) -> dict:
+def _cached_stage(source: str, snapshot: str | None, params: dict) -> caching.CachedResult:
     from transforms.staging import SOURCE_MODULES
 
     step_params = {k: params[k] for k in STAGE_PARAMS[source]}
     stage = step_function("stage")
-    result = caching.run_cached(
+    return caching.run_cached(
         f"stage_{source}",
         lambda out: stage(source, Path(snapshot) if snapshot else None, step_params, out),
         inputs={"snapshot": snapshot},
         params={"source": source, **step_params},
         code=caching.code_version((_step_module("stage"), SOURCE_MODULES[source]), STEP_FILES["stage"]),
     )
-    return _cached_output(result, f"stage_{source}", Path(run_dir) / "staging")
+
+
+@task(name="stage", task_run_name="stage-{source}", cache_policy=NO_CACHE)
+def stage_task(source: str, snapshot: str | None, params: dict, run_dir: str) -> dict:
+    """Stage a source for one département (territories)."""
+    return _cached_output(_cached_stage(source, snapshot, params), f"stage_{source}", Path(run_dir) / "staging")
+
+
+@task(name="stage-national", task_run_name="stage-{source}-national", cache_policy=NO_CACHE)
+def stage_national_task(source: str, snapshot: str | None, params: dict) -> dict:
+    """Stage a national source once for params["departements"]: the output stays in the cache, each département
+    links its partition into its run folder (departement_staging)."""
+    result = _cached_stage(source, snapshot, params)
+    get_run_logger().info("stage_%s (départements %s): %s (cache key %s)", source, ", ".join(params["departements"]),
+                          "reused from cache" if result.hit else "computed", result.key)
+    return {**result.output.to_dict(), "cache": {"etape": f"stage_{source}", "cle": result.key,
+                                                 "reutilise": result.hit, "dossier": str(result.folder)}}
+
+
+def departement_staging(source: str, national: dict, departement: str, run_dir: str) -> dict:
+    """A département's share of a national staging: its partition linked into its run folder, its accounting."""
+    from transforms.staging import departement_stats, departement_tables
+
+    output = StepOutput.from_dict(national)
+    mine = StepOutput(departement_tables(output, departement),
+                      {source: departement_stats(output, source, departement)})
+    linked = caching.link_tables(mine, Path(run_dir) / "staging")
+    return {**linked.to_dict(), "cache": national["cache"]}
 
 
 def _build_task(step: str, tables: dict[str, str], params: dict, run_dir: str, folder: str) -> dict:
@@ -241,50 +273,134 @@ def run_lock(config: RunConfig):
 def run_departement(config: RunConfig, *, fetch_sources: list[str] | None = None) -> dict:
     """Every step for one département. `config` must be validated. Returns {"config", "manifest_path",
     "manifest"} (JSON-able). `fetch_sources`: what to download when config.download (default: all sources)."""
+    return run_departements([config], fetch_sources=fetch_sources)[config.departement]
+
+
+def run_departements(configs: list[RunConfig], *, fetch_sources: list[str] | None = None) -> dict[str, dict]:
+    """Every step for several départements (validated configs of one run): each national file staged once for all
+    of them, then each département's steps in turn. Returns {département: result}; when some fail, the others are
+    published and a UserError lists the failures at the end (one département alone: its own error). Every
+    département's run log receives the whole run's records (the national staging is shared)."""
+    configs = sorted(configs, key=lambda c: c.departement)
+    with contextlib.ExitStack() as stack:
+        for config in configs:  # every lock first: a run is refused before any work
+            stack.enter_context(run_lock(config))
+        for config in configs:
+            stack.enter_context(runlog.run_log(config.run_dir() / runlog.LOG_NAME))
+            restore_run_manifests(config)
+        if configs[0].download:
+            download_inputs(configs, fetch_sources)
+        prepared = prepare_departements(configs)
+        results, failures = {}, {}
+        for dep, (config, inputs, staged) in prepared.items():
+            try:
+                results[dep] = departement_steps(config, inputs, staged)
+            except Exception as exc:
+                if len(configs) == 1:
+                    raise
+                failures[dep] = exc
+    if failures:
+        raise UserError(failure_report(failures, len(configs)))
+    return results
+
+
+def download_inputs(configs: list[RunConfig], fetch_sources: list[str] | None = None) -> None:
+    """The official files of a run: SIRENE's national stock once; the URSSAF exports, which the portal filters
+    by département, for each département (sources.fetch keeps the union of the départements asked)."""
+    fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
+                                    retry_jitter_factor=0.2, retry_condition_fn=_retry_fetch)
+    root, millesime = str(configs[0].input_root()), configs[0].millesime
+    fetch(root, configs[0].departement, millesime, fetch_sources)
+    if fetch_sources is None or "urssaf" in fetch_sources:
+        for config in configs[1:]:
+            fetch(root, config.departement, millesime, ["urssaf"])
+
+
+def prepare_departements(configs: list[RunConfig]) -> dict[str, tuple[RunConfig, dict, dict]]:
+    """Resolve every département's inputs and stage the national files once per snapshot, for all the départements
+    that read it. Returns {département: (config, inputs, {source: national staging})}."""
+    resolved = {c.departement: resolve_task(c.to_dict()) for c in configs}
+    groups: dict[tuple, list[str]] = {}
+    for dep, r in resolved.items():
+        groups.setdefault(tuple(r["inputs"][s] for s in NATIONAL_SOURCES), []).append(dep)
+    prepared = {}
+    for snapshots, deps in groups.items():
+        first = RunConfig.from_dict(resolved[deps[0]]["config"])
+        params = {**params_of(first), "departements": sorted(deps)}
+        staged = {source: stage_national_task(source, snapshot, params)
+                  for source, snapshot in zip(NATIONAL_SOURCES, snapshots)}
+        for dep in deps:
+            prepared[dep] = (RunConfig.from_dict(resolved[dep]["config"]), resolved[dep]["inputs"], staged)
+    return prepared
+
+
+def failure_report(failures: dict[str, BaseException], total: int) -> str:
+    listing = "\n".join(f"- {d}: {exc}" for d, exc in sorted(failures.items()))
+    return (f"{len(failures)} of {total} départements failed (the others were published):\n{listing}")
+
+
+def check_present(departement: str, staged: dict) -> None:
+    """A département the national SIRENE files do not hold at all gets a clear error; nothing is published."""
+    from transforms.staging import absent_departements
+
+    sirene = StepOutput.from_dict(staged["sirene"])
+    if departement in absent_departements(sirene, "sirene"):
+        files = [Path(f["file"]).name for f in sirene.stats.get("sirene", [])][:1]
+        read = next((f["rows_read"] for f in sirene.stats.get("sirene", [])), 0)
+        raise UserError(
+            f"département {departement} is not in the national files: {', '.join(files) or 'the SIRENE stock'} "
+            f"({read} rows read) holds no establishment located in {departement}. Check the département code or "
+            f"the input folder (is it a département's extract rather than the national file?); nothing was "
+            f"published for {departement}."
+        )
+
+
+def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
+    """The steps of one département after the national staging: its partition of the national tables, its own
+    territories, the guards on the input, core, outputs, check, the guards on the figures, then the publication
+    (tables, report, catalog and manifest as one new version of the warehouse) and provenance."""
     from transforms import warehouse as wh
 
-    with run_lock(config), runlog.run_log(config.run_dir() / runlog.LOG_NAME):
-        restore_run_manifests(config)
-        if config.download:
-            fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
-                                            retry_jitter_factor=0.2, retry_condition_fn=_retry_fetch)
-            fetch(str(config.input_root()), config.departement, config.millesime, fetch_sources)
-        resolved = resolve_task(config.to_dict())
-        config = RunConfig.from_dict(resolved["config"])
-        inputs = resolved["inputs"]
-        params = params_of(config)
-        run_dir = str(config.run_dir())
-        warehouse = config.warehouse_dir
+    check_present(config.departement, staged)
+    params = params_of(config)
+    run_dir = str(config.run_dir())
+    warehouse = config.warehouse_dir
+    by_source = {source: (departement_staging(source, staged[source], config.departement, run_dir)
+                          if source in NATIONAL_SOURCES else stage_task(source, inputs[source], params, run_dir))
+                 for source in SOURCES}
+    staging_outputs = [by_source[source] for source in SOURCES]
+    rejects = {source: by_source[source]["tables"][f"staging_rejets_{source}"] for source in SOURCES
+               if f"staging_rejets_{source}" in by_source[source]["tables"]}
+    guarded = guard_inputs_task({source: by_source[source]["stats"].get(source, []) for source in SOURCES},
+                                rejects, params, config.force, warehouse)
+    core = core_task(_tables(*staging_outputs), params, run_dir)
+    outputs = outputs_task(_tables(*staging_outputs, core), params, run_dir)
+    steps = [*staging_outputs, core, outputs]
+    everything = StepOutput.from_dict(steps[0]).merged(*(StepOutput.from_dict(s) for s in steps[1:]))
 
-        staged = [stage_task(source, inputs[source], params, run_dir) for source in SOURCES]
-        stats = StepOutput.from_dict(staged[0]).merged(*(StepOutput.from_dict(s) for s in staged[1:]))
-        rejects = {s: stats.tables[f"staging_rejets_{s}"] for s in SOURCES if f"staging_rejets_{s}" in stats.tables}
-        guarded = guard_inputs_task({k: v for k, v in stats.stats.items() if k in SOURCES}, rejects, params,
-                                    config.force, warehouse)
-        core = core_task(_tables(*staged), params, run_dir)
-        outputs = outputs_task(_tables(*staged, core), params, run_dir)
-        steps = [*staged, core, outputs]
-        everything = StepOutput.from_dict(steps[0]).merged(*(StepOutput.from_dict(s) for s in steps[1:]))
+    checks = check_task(everything.tables, params, warehouse)
+    guarded = guard_figures_task(checks, config.force, warehouse, guarded)
+    manifest = run_manifest(config, {k: Path(v) if v else None for k, v in inputs.items()}, everything, checks)
+    manifest["cache"] = {s["cache"]["etape"]: s["cache"] for s in steps}
+    manifest["garde_fous"] = guarded
+    manifest["sources_nationales"] = {source: staged[source]["stats"].get(source, []) for source in NATIONAL_SOURCES}
+    manifest["rejets_nationaux"] = {source: staged[source]["tables"][f"staging_rejets_{source}"]
+                                    for source in NATIONAL_SOURCES
+                                    if f"staging_rejets_{source}" in staged[source]["tables"]}
+    from transforms.publish import provenance_metadata
 
-        checks = check_task(everything.tables, params, warehouse)
-        guarded = guard_figures_task(checks, config.force, warehouse, guarded)
-        manifest = run_manifest(config, {k: Path(v) if v else None for k, v in inputs.items()}, everything, checks)
-        manifest["cache"] = {s["cache"]["etape"]: s["cache"] for s in steps}
-        manifest["garde_fous"] = guarded
-        from transforms.publish import provenance_metadata
-
-        manifest["metadonnees_parquet"] = provenance_metadata(params, manifest)  # what publish writes
-        with wh.staging_area(Path(warehouse)) as staging:
-            prepared = prepare_task(everything.tables, params, manifest, str(staging))
-            if config.report:
-                # published tables, plus the URSSAF series of the run (the evolution chart) and its communes (maps)
-                report_inputs = {**{k: everything.tables[k] for k in REPORT_RUN_TABLES if k in everything.tables},
-                                 **prepared["tables"]}
-                report_params = {**params, "publication_forcee": [c["libelle"] for c in guarded["constats"]]
-                                 if guarded["publication_forcee"] else []}
-                manifest["rapport"] = report_task(report_inputs, report_params, str(staging))
-            manifest = publish_task(str(staging), params, manifest, warehouse, config.report)
-        manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
+    manifest["metadonnees_parquet"] = provenance_metadata(params, manifest)  # what publish writes
+    with wh.staging_area(Path(warehouse)) as staging:
+        prepared = prepare_task(everything.tables, params, manifest, str(staging))
+        if config.report:
+            # published tables, plus the URSSAF series of the run (the evolution chart) and its communes (maps)
+            report_inputs = {**{k: everything.tables[k] for k in REPORT_RUN_TABLES if k in everything.tables},
+                             **prepared["tables"]}
+            report_params = {**params, "publication_forcee": [c["libelle"] for c in guarded["constats"]]
+                             if guarded["publication_forcee"] else []}
+            manifest["rapport"] = report_task(report_inputs, report_params, str(staging))
+        manifest = publish_task(str(staging), params, manifest, warehouse, config.report)
+    manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}
 
 
@@ -306,8 +422,8 @@ def make_config(**parameters: Any) -> RunConfig:
     return config
 
 
-@flow(name="ess-observatoire", description="ESS indicators of one département: fetch, stage, build, check, "
-      "publish (Parquet, catalog, report) with a provenance artifact.")
+@flow(name="ess-observatoire", description="ESS indicators of one or several départements: fetch, stage (the "
+      "national files once), build, check, publish (Parquet, catalog, report) with a provenance artifact.")
 def ess_pipeline(
     departement: str = "38",
     millesime: str | None = None,
@@ -321,14 +437,19 @@ def ess_pipeline(
     warehouse_dir: str | None = None,
     run_id: str | None = None,
     force: bool = False,
+    departements: list[str] | None = None,
 ) -> dict:
     """Input location: the generated sample (default), a folder of official files (`input_dir`), or the official
-    downloads (`download=True`, into `input_dir` or data/raw). `force`: publish even when a guard fails."""
+    downloads (`download=True`, into `input_dir` or data/raw). `force`: publish even when a guard fails.
+    `departements`: several départements in one run (the national files read once for all); the result is then
+    {"departements": {code: result}}."""
     config = make_config(departement=departement, millesime=millesime, annee_urssaf=annee_urssaf,
                          annee_cog=annee_cog, perimetre=perimetre, input_dir=input_dir, download=download,
                          sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id,
-                         force=force)
-    return run_departement(config)
+                         force=force, departements=departements)
+    if len(config.departements) == 1:
+        return run_departement(config)
+    return {"departements": run_departements(config.every_departement())}
 
 
 def flow_parameters(config: RunConfig) -> dict:
@@ -338,15 +459,26 @@ def flow_parameters(config: RunConfig) -> dict:
         "annee_cog": config.annee_cog, "perimetre": config.perimetre, "input_dir": config.input_dir,
         "download": config.download, "sample_scale": config.sample_scale, "report": config.report,
         "warehouse_dir": config.warehouse_dir, "run_id": config.run_id, "force": config.force,
+        "departements": config.departements if len(config.departements or []) > 1 else None,
     }
 
 
 def run_flow(config: RunConfig) -> RunResult:
-    """Run the flow for a RunConfig (validated first, so bad parameters fail before Prefect starts)."""
+    """Run the flow for a RunConfig of one département (validated first, so bad parameters fail before Prefect
+    starts)."""
+    results = run_flows(config)
+    if len(results) != 1:
+        raise ValueError("run_flow runs one département; use run_flows for several")
+    return results[0]
+
+
+def run_flows(config: RunConfig) -> list[RunResult]:
+    """Run the flow for every département of a RunConfig (one national staging for all); one RunResult each."""
     config.validate()
     out = ess_pipeline(**flow_parameters(config))
-    return RunResult(RunConfig.from_dict(out["config"]), Path(out["manifest_path"]), out["manifest"])
+    outs = list(out["departements"].values()) if "departements" in out else [out]
+    return [RunResult(RunConfig.from_dict(o["config"]), Path(o["manifest_path"]), o["manifest"]) for o in outs]
 
 
-__all__ = ["ess_pipeline", "run_departement", "run_flow", "make_config", "flow_parameters", "STEP_FUNCTIONS",
-           "UserError"]
+__all__ = ["ess_pipeline", "run_departement", "run_departements", "departement_steps", "prepare_departements",
+           "run_flow", "run_flows", "make_config", "flow_parameters", "STEP_FUNCTIONS", "UserError"]

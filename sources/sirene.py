@@ -1,76 +1,57 @@
-"""Load the SIRENE stock files of one snapshot into the four SIRENE staging tables of one département.
+"""Stage the SIRENE stock files of one snapshot for any set of départements, reading each national file ONCE.
 
 National files are large (StockEtablissement ≈ 44 M rows, 9 GB of CSV), so nothing national is ever held in
-memory: each file is read in ONE streaming pass by DuckDB, which normalises the needed columns to text and marks
-each row in or out of scope; Arrow record batches are counted and filtered here, and only the in-scope rows are
-written to a Parquet file in `work_dir` (`raw_sirene_<key>.parquet`). The staging SQL (sql/staging/*.sql) then
-checks and types those few rows, routing bad ones to `staging_rejets` with their reason.
+memory: each file is read in one pass by DuckDB (sources/sirene_read.py opens it), which keeps only the rows the
+requested départements need, plus the rows whose location cannot be told, and writes them to a Parquet file in
+`work_dir` (`raw_sirene_<key>.parquet`, every column as text, with its line number). The staging SQL
+(sql/staging/*.sql) then checks and types those rows once for all the départements, routing bad ones to
+`staging_rejets` with the reason, the file column at fault, its value and the line.
 
-Both deliverables are read: the Parquet file (preferred when both are in the snapshot folder: it is typed, read
-column by column in parallel, and the CSV deliverable ends in 2027) and the zip holding `<stem>_utf8.csv`. DuckDB
-cannot read zips offline (no zipfs), so a child process (sources/unzip_stream.py) inflates the CSV into a pipe
-that DuckDB's read_csv reads with explicit VARCHAR columns. An anonymous pipe rather than a named FIFO: if the child
-dies early, the reader sees end-of-file instead of blocking forever on open().
+Order (each step needs the previous one): establishments located in the départements → their legal units
+(semi-join on siren) → history of those establishments (siret) → history of those legal units (siren).
 
-Order (each step needs the previous one): establishments of the département → their legal units (semi-join on
-siren) → history of those establishments (siret) → history of those legal units (siren).
+Scope and format. An establishment is placed by its commune code, checked BEFORE the scope is decided: a
+malformed or empty code (and no foreign country) is rejected once, nationally, never counted out of scope; a well
+formed code of another département, or a foreign country, is out of scope. The other files are matched on the
+siren/siret of the staged establishments: a row whose key is malformed cannot be any staged establishment's, and is
+out of every scope. Establishments belong to one département; a legal unit (and its history) belongs to every
+département where one of its staged establishments is.
+
+Accounting, per file: nationally, read = staged (in at least one département) + rejected (each row once) + out of
+every scope; per département d, read = staged in d + rejected rows of d + the rest (rows of other départements,
+rows nobody can place), with the rows of d counted during the read and checked against what staging made of them.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
-import os
-import re
-import subprocess
-import sys
-import tempfile
-import zipfile
-from contextlib import contextmanager
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
-from ess.accounting import FileStats
-from ess.db import REJECTS_TABLE, build_staging_table, ensure_rejects_table
-from ess.errors import InputFileError, UserError
+from ess import db
+from ess.accounting import FileStats, NationalStaging
+from ess.errors import InputFileError
+from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
-from sources.sirene_layouts import (
-    CODE_WIDTHS,
-    LAYOUTS,
-    NEEDED_COLUMNS,
-    SOURCE,
-    csv_member_name,
-    official_filename,
-    required_columns,
-)
+from sources.sirene_layouts import LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
+from sources.sirene_read import Stock, malformed_records, open_stock, quote, sql_str
 
-# Rows per Arrow batch: ≈ 10–30 MB of text per batch whatever the size of the file.
-BATCH_ROWS = 128 * 1024
-# Number of the record among those read (1 = first data row; malformed CSV records set aside are not numbered),
-# kept in the raw Parquet of work_dir for tracing and as the last tie-break between duplicates.
-LINE_NUMBER = "_ligne"
 CSV_REJECT_REASON = "ligne CSV illisible"
-_UNZIP_STREAM = Path(__file__).with_name("unzip_stream.py")
-_UNZIP_EXIT_PIPE = 4
-
-# Département codes: metropolitan 01–95 with Corsica as 2A/2B (never 20), overseas 971–978 (three characters:
-# a commune 97209 is in 972, not in 971 — the prefix test below relies on the full code).
+# No SIRENE field is documented longer than 250 characters; a longer one is a damaged file (a lost quote swallows
+# the next lines): the row is rejected with its key instead of carrying megabytes into the warehouse.
+MAX_FIELD_CHARS = 1000
+COMMUNE_FORMAT = "[0-9]{5}|2[AB][0-9]{3}"
+LINE_NUMBER = db.LINE_COLUMN
 
 
 @dataclass(frozen=True)
 class _Step:
     key: str  # key of LAYOUTS / NEEDED_COLUMNS
-    key_column: str  # column identifying a row in staging_rejets
-    scope_sql: str  # SQL boolean over the normalised columns: is the row in scope?
+    key_column: str  # column identifying a row in staging_rejets, and joining it to the establishments
+    scope: str  # "commune": placed by its commune code; "siren" / "siret": needed by a staged establishment
 
     @property
     def table(self) -> str:
@@ -81,25 +62,13 @@ class _Step:
         return f"raw_sirene_{self.key}"
 
 
-# In the département: the commune code starts with the département code. Rows with neither a commune nor a foreign
-# country cannot be located anywhere: they are kept so that staging rejects them with a reason (never dropped
-# silently). Establishments abroad (empty commune, foreign country set) and other départements are out of scope.
 _STEPS = (
-    _Step(
-        "etablissements",
-        "siret",
-        """CASE
-             WHEN nullif(trim(codeCommuneEtablissement), '') IS NOT NULL
-                 THEN starts_with(upper(trim(codeCommuneEtablissement)), $departement)
-             ELSE nullif(trim(codePaysEtrangerEtablissement), '') IS NULL
-           END""",
-    ),
-    _Step("unites_legales", "siren", "trim(siren) IN (SELECT siren FROM _sirene_sirens_requis)"),
-    _Step("etablissements_historique", "siret", "trim(siret) IN (SELECT siret FROM _sirene_sirets_requis)"),
-    _Step("unites_legales_historique", "siren", "trim(siren) IN (SELECT siren FROM _sirene_sirens_requis)"),
+    _Step("etablissements", "siret", "commune"),
+    _Step("unites_legales", "siren", "siren"),
+    _Step("etablissements_historique", "siret", "siret"),
+    _Step("unites_legales_historique", "siren", "siren"),
 )
-
-
+TABLES = tuple(step.table for step in _STEPS)
 
 
 def find_stock(snapshot_dir: Path, key: str) -> Path:
@@ -124,264 +93,279 @@ def find_stock(snapshot_dir: Path, key: str) -> Path:
 
 
 def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir: Path) -> list[FileStats]:
-    """Create the four SIRENE staging tables of `departement` in `con`; return one reconciled FileStats per file.
+    """The four staging tables of ONE département in `con` (without `_departement`), and its accounting.
 
-    `work_dir` receives the in-scope rows of each file (raw_sirene_<key>.parquet, all text); the caller owns it.
+    `staging_rejets` holds every rejected row of the read, those that belong to no département included.
     """
     dep = normalise_departement(departement)
+    result = load_national(con, snapshot_dir, departements=[dep], millesime=millesime, work_dir=work_dir)
+    for table in TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE (_departement) FROM {table} "
+                    "WHERE _departement = ?", [dep])
+    return result.par_departement[dep]
+
+
+def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work_dir: Path) -> NationalStaging:
+    """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
+
+    `work_dir` receives the rows kept from each file (raw_sirene_<key>.parquet, all text); the caller owns it.
+    """
+    deps = sorted({normalise_departement(d) for d in departements})
+    if not deps:
+        raise ValueError("load_national needs at least one département")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    ensure_rejects_table(con)
+    db.ensure_rejects_table(con)
     paths = {step.key: find_stock(snapshot_dir, step.key) for step in _STEPS}  # a missing file fails at once
-    all_stats = []
+    _load_references(con)
+    result = NationalStaging(deps, par_departement={d: [] for d in deps})
     for step in _STEPS:
-        stats = _load_file(con, step, paths[step.key], params={"departement": dep}, millesime=millesime,
-                           work_dir=work_dir)
-        all_stats.append(stats)
+        national, per_dep = _stage_file(con, step, paths[step.key], deps, millesime, work_dir)
+        result.national.append(national)
+        for d in deps:
+            result.par_departement[d].append(per_dep[d])
         if step.key == "etablissements":
-            # The legal units and histories needed: those of every staged establishment, active or closed.
-            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_sirets_requis AS "
-                        "SELECT DISTINCT siret FROM staging_sirene_etablissements")
-            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_sirens_requis AS "
-                        "SELECT DISTINCT siren FROM staging_sirene_etablissements")
-    con.execute("DROP TABLE IF EXISTS _sirene_sirets_requis")
-    con.execute("DROP TABLE IF EXISTS _sirene_sirens_requis")
-    return all_stats
+            # What the other files are matched on: the keys of every staged establishment, active or closed.
+            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_besoins AS "
+                        "SELECT DISTINCT siret, siren, _departement AS departement "
+                        "FROM staging_sirene_etablissements")
+            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_sirens AS "
+                        "SELECT DISTINCT siren FROM _sirene_besoins")
+            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_sirets AS "
+                        "SELECT DISTINCT siret FROM _sirene_besoins")
+    for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "sirene_corse"):
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    # A département with no establishment at all in the national file: nothing can be published for it.
+    result.absents = [d for d in deps if all(
+        s.rows_staged + s.rejected_total == 0 for s in result.par_departement[d] if s.table == TABLES[0])]
+    return result
 
 
-def _load_file(con, step: _Step, path: Path, *, params: dict, millesime: str, work_dir: Path) -> FileStats:
+# --- one file: read once, stage once, give each département its part ---------------------------------------------
+
+
+def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
+                work_dir: Path) -> tuple[FileStats, dict[str, FileStats]]:
     raw_path = work_dir / f"{step.raw_view}.parquet"
-    with _open_source(con, path, step.key) as (source_sql, csv_rejects):
-        # Out-of-scope rows travel as NULLs (only their count matters): less to hand over to Arrow.
-        kept_columns = ", ".join(f"CASE WHEN _in_scope THEN {_quote(c)} END AS {_quote(c)}"
-                                 for c in NEEDED_COLUMNS[step.key])
-        query = (
-            f"SELECT {kept_columns}, _in_scope FROM "
-            f"(SELECT *, coalesce({step.scope_sql}, false) AS _in_scope FROM ({source_sql}))"
-        )
-        read, out_of_scope = _stream_in_scope(con, query, {k: v for k, v in params.items() if f"${k}" in query},
-                                              raw_path, path)
-        bad_lines = _csv_bad_lines(con, csv_rejects) if csv_rejects else []
+    with open_stock(con, path, step.key) as stock:
+        _read_once(con, step, stock, deps, raw_path)
+        bad = malformed_records(con, stock, step.key_column)
+        rows_in_file = stock.rows_in_file
 
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS SELECT * FROM read_parquet({_sql_str(raw_path)})")
+    _classify(con, step, raw_path, deps)
+    counts = con.execute(
+        "SELECT count(*) FILTER (_garde), "
+        "count(*) FILTER (_garde AND _classe = 'hors_champ'), max(_ligne) FILTER (_dernier) FROM _raw_all"
+    ).fetchone()
+    kept, kept_out, last_number = counts
+    scanned = rows_in_file if rows_in_file is not None else int(last_number or 0)
+    rows_read = scanned + len(bad)
+
+    # The rows to stage, with their line in the file: a CSV record's number shifts by the malformed records before
+    # it (one line per record, header = line 1); a Parquet row number is already final.
+    if stock.kind == "csv":
+        con.execute("CREATE OR REPLACE TEMP TABLE _sirene_lignes_rejetees AS "
+                    "SELECT unnest(?::BIGINT[]) AS ligne", [[r["numero_ligne"] for r in bad]])
+        line = ("(r._ligne + 1 + (SELECT count(*) FROM (SELECT ligne, row_number() OVER (ORDER BY ligne) AS rang "
+                "FROM _sirene_lignes_rejetees) b WHERE b.ligne - 1 - b.rang < r._ligne))")
+    else:
+        line = "r._ligne"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS "
+                f"SELECT * REPLACE ({line} AS _ligne) FROM _raw_all AS r "
+                "WHERE r._garde AND r._classe <> 'hors_champ'")
     try:
-        result = build_staging_table(con, step.table, key=step.key_column, fichier=str(path))
+        result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path))
     finally:
         con.execute(f"DROP VIEW IF EXISTS {step.raw_view}")
+    db.insert_rejects(con, [{
+        "table_staging": step.table, "fichier": str(path), "cle": r["cle"],
+        "motif_rejet": f"{CSV_REJECT_REASON} : {r['erreur']}",
+        "ligne": json.dumps({"texte": (r["texte"] or "")[:db.MAX_JSON_TEXT_CHARS]}, ensure_ascii=False),
+        "numero_ligne": r["numero_ligne"], "departements": [],
+    } for r in bad])
 
-    rejected = dict(result["rejected"])
-    if bad_lines:
-        # Malformed CSV records (wrong number of fields, bad UTF-8): their département is unknown, so they are
-        # rejected here rather than counted out of scope.
-        con.executemany(
-            f"INSERT INTO {REJECTS_TABLE} VALUES (?, ?, NULL, ?, to_json(?::VARCHAR))",
-            [[step.table, str(path), f"{CSV_REJECT_REASON}: {err}", line] for err, line in bad_lines],
-        )
-        for err, _ in bad_lines:
-            reason = f"{CSV_REJECT_REASON}: {err}"
-            rejected[reason] = rejected.get(reason, 0) + 1
-    stats = FileStats(
-        source=SOURCE.name,
-        table=step.table,
-        file=str(path),
-        millesime=millesime,
-        sha256=_sha256(path),
-        rows_read=read + len(bad_lines),
-        rows_out_of_scope=out_of_scope,
-        rows_staged=result["staged"],
-        rows_rejected=rejected,
+    if step.scope != "commune":
+        _attach_departements(con, step)
+    rejected = dict(con.execute(
+        f"SELECT motif_rejet, count(*) FROM {db.REJECTS_TABLE} WHERE table_staging = ? GROUP BY 1 ORDER BY 1",
+        [step.table]).fetchall())
+    sha256 = _sha256(path)
+    national = FileStats(
+        source=SOURCE.name, table=step.table, file=str(path), millesime=millesime, sha256=sha256,
+        rows_read=rows_read, rows_staged=result["staged"], rows_rejected=rejected,
+        # counted by the read, independently of what staging made of the rows
+        rows_out_of_scope=scanned - kept + kept_out,
     )
-    stats.check()
-    return stats
+    national.check()
+    per_dep = _departements_stats(con, step, path, deps, millesime, sha256, rows_read)
+    con.execute("DROP TABLE IF EXISTS _raw_all")
+    return national, per_dep
 
 
-# --- reading a deliverable as normalised text columns --------------------------------------------------------
+def _read_once(con, step: _Step, stock: Stock, deps: list[str], raw_path: Path) -> None:
+    """The single pass over the file: keep the rows the départements need (and those whose location cannot be
+    told), every needed column as text, with the row's number; the last CSV row is kept too, its number being the
+    count of rows read. Nothing else is computed here: the pass must cost what DuckDB's own selection costs."""
+    keep = _keep_sql(step, stock.text)
+    columns = [f"{stock.text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
+    where = keep if stock.kind == "parquet" else f"({keep}) OR {stock.last}"
+    sql = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {stock.last} AS _dernier "
+           f"FROM {stock.relation} WHERE {where}")
+    tmp = raw_path.with_suffix(".parquet.tmp")
+    try:
+        con.execute(f"COPY ({sql}) TO {sql_str(tmp)} (FORMAT parquet)",
+                    {k: v for k, v in {"departements": deps}.items() if f"${k}" in sql})
+    except Exception as exc:
+        if isinstance(exc, InputFileError):
+            raise
+        detail = str(exc).split("\n")[0]
+        raise InputFileError(f"{stock.path}: cannot be read ({detail})") from exc
+    tmp.replace(raw_path)
 
 
-@contextmanager
-def _open_source(con, path: Path, key: str) -> Iterator[tuple[str, str | None]]:
-    """Yield (SELECT of the needed columns as text, CSV rejects table or None) for a zip or Parquet stock."""
-    if path.suffix == ".parquet":
-        yield _parquet_select(con, path, key), None
-    elif path.suffix == ".zip":
-        with _csv_select_from_zip(con, path, key) as (sql, rejects):
-            yield sql, rejects
+def _classify(con, step: _Step, raw_path: Path, deps: list[str]) -> None:
+    """_raw_all: the rows kept by the read, with `_garde` (needed — false only for a last CSV row kept for its
+    number), the establishments' `_departement` and `_classe`, and the first over-long needed column."""
+    text = {c: quote(c) for c in NEEDED_COLUMNS[step.key]}
+    extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
+    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
+    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
+                              for c in NEEDED_COLUMNS[step.key])
+    sql = (f"CREATE OR REPLACE TEMP TABLE _raw_all AS SELECT *, coalesce({_keep_sql(step, text)}, false) AS _garde, "
+           f"{', '.join(extra)}, CASE {too_long} END AS _colonne_trop_longue, "
+           f"CASE {too_long_value} END AS _valeur_trop_longue FROM read_parquet({sql_str(raw_path)})")
+    params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
+    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
+
+def _keep_sql(step: _Step, text: dict[str, str]) -> str:
+    """SQL over ONE column (so that DuckDB filters the Parquet scan before reading the others): is the row needed?"""
+    if step.scope == "commune":
+        c = text["codeCommuneEtablissement"]
+        # Well-formed codes decide by their département (overseas: 3 characters); empty, malformed and old Corsican
+        # codes (20xxx, split into 2A/2B in 1976) are kept, to be placed or rejected below.
+        return (f"CASE WHEN regexp_full_match({c}, '{COMMUNE_FORMAT}') AND NOT starts_with({c}, '20') "
+                f"THEN list_contains($departements, CASE WHEN starts_with({c}, '97') THEN left({c}, 3) "
+                f"ELSE left({c}, 2) END) ELSE true END")
+    table = "_sirene_sirens" if step.scope == "siren" else "_sirene_sirets"
+    return f"{text[step.scope]} IN (SELECT {step.scope} FROM {table})"
+
+
+def _placement_sql(step: _Step, text: dict[str, str]) -> list[str]:
+    """_departement (from the commune code as staging reads it, trimmed and in capitals) and _classe:
+    'departement' (a requested one), 'hors_champ' (another département, or abroad), 'a_rejeter' (nowhere)."""
+    code = f"nullif(upper(trim({text['codeCommuneEtablissement']})), '')"
+    pays = f"nullif(trim({text['codePaysEtrangerEtablissement']}), '')"
+    departement = (
+        f"CASE WHEN regexp_full_match({code}, '{COMMUNE_FORMAT}') THEN "
+        f"CASE WHEN starts_with({code}, '97') THEN left({code}, 3) "
+        f"WHEN starts_with({code}, '20') THEN $corse_departements[list_position($corse_codes, {code})] "
+        f"ELSE left({code}, 2) END END"
+    )
+    classe = (
+        "CASE WHEN list_contains($departements, _departement) THEN 'departement' "
+        f"WHEN _departement IS NOT NULL OR ({code} IS NULL AND {pays} IS NOT NULL) THEN 'hors_champ' "
+        "ELSE 'a_rejeter' END"
+    )
+    return [f"{departement} AS _departement", f"{classe} AS _classe"]
+
+
+def _corse_codes(con) -> dict[str, list[str]]:
+    rows = con.execute("SELECT code, departement FROM sirene_corse ORDER BY code").fetchall()
+    return {"corse_codes": [r[0] for r in rows], "corse_departements": [r[1] for r in rows]}
+
+
+def _attach_departements(con, step: _Step) -> None:
+    """A legal unit or a history row belongs to the départements of the establishments that need it: one copy
+    per département in the staged table, and the list of them on each reject."""
+    key = step.key_column
+    con.execute(f"""CREATE OR REPLACE TABLE {step.table} AS
+        SELECT s.*, b.departement AS _departement
+        FROM {step.table} AS s JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins) AS b USING ({key})""")
+    con.execute(f"""UPDATE {db.REJECTS_TABLE} AS r SET departements = coalesce(
+            (SELECT list(DISTINCT b.departement ORDER BY b.departement) FROM _sirene_besoins AS b
+             WHERE b.{key} = r.cle), []::VARCHAR[])
+        WHERE r.table_staging = ?""", [step.table])
+
+
+def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime: str, sha256: str,
+                        rows_read: int) -> dict[str, FileStats]:
+    """Each département's share of the file. Its rows are counted from the read (not from staging): the
+    establishments placed there, or the rows whose key a staged establishment of the département has."""
+    if step.scope == "commune":
+        in_scope = dict(con.execute("SELECT _departement, count(*) FROM _raw_all WHERE _garde "
+                                    "AND _classe = 'departement' GROUP BY 1").fetchall())
     else:
-        raise InputFileError(f"{path}: not a SIRENE deliverable (expected a .zip or a .parquet file)")
+        key = step.key_column
+        in_scope = dict(con.execute(
+            f"SELECT b.departement, count(*) FROM _raw_all AS r "
+            f"JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins) AS b ON trim(r.{quote(key)}) = b.{key} "
+            "WHERE r._garde GROUP BY 1").fetchall())
+    staged = dict(con.execute(f"SELECT _departement, count(*) FROM {step.table} GROUP BY 1").fetchall())
+    rejected: dict[str, dict[str, int]] = {d: {} for d in deps}
+    for dep, reason, n in con.execute(
+            f"SELECT d, motif_rejet, count(*) FROM (SELECT unnest(departements) AS d, motif_rejet "
+            f"FROM {db.REJECTS_TABLE} WHERE table_staging = ?) GROUP BY 1, 2 ORDER BY 1, 2", [step.table]).fetchall():
+        rejected[dep][reason] = n
+    result = {}
+    for dep in deps:
+        stats = FileStats(source=SOURCE.name, table=step.table, file=str(path), millesime=millesime, sha256=sha256,
+                          departement=dep, rows_read=rows_read, rows_staged=staged.get(dep, 0),
+                          rows_rejected=rejected[dep], rows_out_of_scope=rows_read - in_scope.get(dep, 0))
+        stats.check()
+        result[dep] = stats
+    return result
 
 
-def _check_columns(path: Path, key: str, present: list[str]) -> None:
-    missing = [c for c in required_columns(key) if c not in present]
-    if missing:
-        raise InputFileError(
-            f"{path}: required column(s) {missing} missing (the file has {len(present)} columns). "
-            "This is not a SIRENE stock file of this kind, or its layout changed: check the file."
-        )
+# --- reference data the checks use -----------------------------------------------------------------------------
 
 
-def _parquet_select(con, path: Path, key: str) -> str:
-    try:
-        schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(path)})").fetchall()
-    except duckdb.Error as exc:
-        raise InputFileError(f"{path}: cannot be read as Parquet ({exc}); download the file again") from exc
-    types = {name: str(dtype).upper() for name, dtype, *_ in schema}
-    _check_columns(path, key, list(types))
-    items = []
-    for col in NEEDED_COLUMNS[key]:
-        if col in types:
-            items.append(f"{_as_text(col, types[col])} AS {_quote(col)}")
-        else:
-            items.append(f"CAST(NULL AS VARCHAR) AS {_quote(col)}")
-    return f"SELECT {', '.join(items)} FROM read_parquet({_sql_str(path)})"
+def _load_references(con) -> None:
+    """ref_formats_activite, ref_codes_activite and ref_tranches_codes for the staging SQL (data/reference/), the
+    activity-code macros of sql/staging/macros_activite.sql, and sirene_corse (Corsica's codes before 1976 -> 2A/2B)
+    for the placement."""
+    from transforms.reference import read_reference
+
+    formats = _read_csv(REFERENCE_DIR / "formats_activite.csv", ("nomenclature", "forme", "liste"))
+    codes = []
+    for row in formats:
+        if row["liste"]:
+            listed = _read_csv(REFERENCE_DIR / row["liste"], ("code",))
+            codes += [(row["nomenclature"], r["code"]) for r in listed]
+    _temp_table(con, "ref_formats_activite", {"nomenclature": [r["nomenclature"] for r in formats],
+                                              "forme": [r["forme"] for r in formats],
+                                              "liste_fermee": [bool(r["liste"]) for r in formats]})
+    _temp_table(con, "ref_codes_activite", {"nomenclature": [n for n, _ in codes], "code": [c for _, c in codes]})
+    bands = [r["tranche"] for r in read_reference("tranches_effectifs") if r["tranche"] != "VIDE"]
+    _temp_table(con, "ref_tranches_codes", {"tranche": bands})
+    passage = sorted(REFERENCE_DIR.glob("communes_passage_*.csv"))
+    corse = []
+    if passage:
+        corse = [(r["ancien_code"], r["code_commune"][:2]) for r in
+                 _read_csv(passage[-1], ("ancien_code", "code_commune")) if r["ancien_code"].startswith("20")]
+    _temp_table(con, "sirene_corse", {"code": [c for c, _ in corse], "departement": [d for _, d in corse]})
+    con.execute((SQL_DIR / "staging" / "macros_activite.sql").read_text(encoding="utf-8"))
 
 
-_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                  "UBIGINT", "UHUGEINT"}
+def _temp_table(con, name: str, columns: dict[str, list]) -> None:
+    """A small temp table from Python lists (one statement: executemany is slow row by row)."""
+    types = {name: "BOOLEAN" if values and isinstance(values[0], bool) else "VARCHAR"
+             for name, values in columns.items()}
+    select = ", ".join(f"unnest(${c}::{t}[]) AS {c}" for c, t in types.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {db.identifier(name)} AS SELECT {select}", columns)
 
 
-def _as_text(col: str, dtype: str) -> str:
-    """SQL turning a typed Parquet column back into the text the CSV deliverable holds."""
-    q = _quote(col)
-    if dtype in ("FLOAT", "DOUBLE") or dtype.startswith("DECIMAL"):
-        text = f"CAST(CAST({q} AS BIGINT) AS VARCHAR)"
-    elif dtype in _INTEGER_TYPES:
-        text = f"CAST({q} AS VARCHAR)"
-    elif dtype == "DATE":
-        return f"strftime({q}, '%Y-%m-%d')"
-    elif dtype.startswith("TIMESTAMP"):
-        return f"strftime({q}, '%Y-%m-%dT%H:%M:%S')"
-    elif dtype == "BOOLEAN":
-        return f"CASE WHEN {q} THEN 'true' WHEN NOT {q} THEN 'false' END"
-    else:
-        return f"CAST({q} AS VARCHAR)"
-    width = CODE_WIDTHS.get(col)
-    if width is None:
-        return text
-    # Integer-typed codes lost their leading zeros: pad back (never truncate a too-long value: staging rejects it).
-    return f"CASE WHEN length({text}) < {width} THEN lpad({text}, {width}, '0') ELSE {text} END"
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:
+    from ess.errors import UserError
 
-
-def _csv_header(path: Path, member: str) -> list[str]:
-    """The header of the CSV inside the zip (reads only its first line)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if member not in names:
-                raise InputFileError(
-                    f"{path}: the zip holds {names}, not the expected {member!r}; is it the right file?"
-                )
-            with archive.open(member) as f:
-                first = f.readline(1 << 20).decode("utf-8-sig")
-    except zipfile.BadZipFile as exc:
-        raise InputFileError(f"{path}: not a readable zip archive ({exc}); the download may be truncated: "
-                             "download it again") from exc
-    header = next(csv.reader(io.StringIO(first)), [])
-    if not header:
-        raise InputFileError(f"{path}: {member} is empty (no header line)")
-    return [h.strip() for h in header]
-
-
-@contextmanager
-def _csv_select_from_zip(con, path: Path, key: str) -> Iterator[tuple[str, str]]:
-    member = csv_member_name(key)
-    header = _csv_header(path, member)
-    _check_columns(path, key, header)
-    if len(set(header)) != len(header):
-        raise InputFileError(f"{path}: duplicate column names in the header of {member}")
-    rejects, scan = f"_sirene_csv_rejets_{key}", f"_sirene_csv_scan_{key}"
-    con.execute(f"DROP TABLE IF EXISTS {rejects}")
-    con.execute(f"DROP TABLE IF EXISTS {scan}")
-
-    read_fd, write_fd = os.pipe()
-    with tempfile.TemporaryFile() as err:
-        try:
-            child = subprocess.Popen(
-                [sys.executable, str(_UNZIP_STREAM), str(path), member], stdout=write_fd, stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(write_fd)  # only the child writes: its exit is our end-of-file
-        columns = "{" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in header) + "}"
-        items = [f"{_quote(c)}" if c in header else f"CAST(NULL AS VARCHAR) AS {_quote(c)}"
-                 for c in NEEDED_COLUMNS[key]]
-        sql = (
-            f"SELECT {', '.join(items)} FROM read_csv('/dev/fd/{read_fd}', header = true, auto_detect = false, "
-            f"delim = ',', quote = '\"', escape = '\"', columns = {columns}, store_rejects = true, "
-            f"rejects_table = '{rejects}', rejects_scan = '{scan}')"
-        )
-        failure: BaseException | None = None
-        try:
-            yield sql, rejects
-        except BaseException as exc:  # noqa: BLE001 — re-raised below, after the child's own error if any
-            failure = exc
-        finally:
-            os.close(read_fd)
-            try:
-                # After a full read the child has already ended (we saw its end-of-file). After a failure it may
-                # still be writing into a pipe nobody reads: give it a moment to report its own error, then stop it.
-                code = child.wait(timeout=5 if failure is not None else 120)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                code = child.wait()
-                code = _UNZIP_EXIT_PIPE if failure is not None else code
-            err.seek(0)
-            message = err.read().decode("utf-8", "replace").strip()
-            con.execute(f"DROP TABLE IF EXISTS {scan}")
-        # The child's error (corrupt or truncated member) explains any parse error DuckDB saw: report it first.
-        if code not in (0, _UNZIP_EXIT_PIPE) or (code == _UNZIP_EXIT_PIPE and failure is None):
-            con.execute(f"DROP TABLE IF EXISTS {rejects}")
-            # The child's message names the zip already.
-            raise InputFileError(message or f"{path}: decompression failed (exit code {code})") from failure
-        if failure is not None:
-            raise failure
-
-
-def _csv_bad_lines(con, rejects: str) -> list[tuple[str, str]]:
-    """Malformed records DuckDB set aside (one entry per record, with its first error)."""
-    try:
-        rows = con.execute(
-            f"SELECT arg_min(error_type, column_idx), arg_min(csv_line, column_idx) FROM {rejects} "
-            "GROUP BY line ORDER BY line"
-        ).fetchall()
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {rejects}")
-    return [(str(err), str(line)) for err, line in rows]
-
-
-# --- the single streaming pass -------------------------------------------------------------------------------
-
-
-def _stream_in_scope(con, query: str, params: dict, out_path: Path, source: Path) -> tuple[int, int]:
-    """Run `query` (which has a boolean `_in_scope`), write the in-scope rows to `out_path`; count every row.
-
-    One pass: DuckDB streams Arrow batches, each batch is counted and filtered here and only its in-scope rows
-    are kept, so memory depends on the batch size, never on the file. Returns (rows read, rows out of scope).
-    """
-    try:
-        reader = con.sql(query, params=params or None).to_arrow_reader(BATCH_ROWS)
-    except duckdb.Error as exc:
-        raise InputFileError(f"{source}: cannot be read ({exc})") from exc
-    fields = [f for f in reader.schema if f.name != "_in_scope"]
-    schema = pa.schema(fields + [pa.field(LINE_NUMBER, pa.int64())])
-    read = kept = 0
-    tmp = out_path.with_suffix(".parquet.tmp")
-    try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in reader:
-                mask = batch.column("_in_scope")
-                n_kept = pc.sum(mask).as_py() or 0
-                if n_kept:
-                    numbers = pa.array(np.arange(read + 1, read + batch.num_rows + 1, dtype=np.int64))
-                    columns = [batch.column(f.name).filter(mask) for f in fields] + [numbers.filter(mask)]
-                    writer.write_batch(pa.record_batch(columns, schema=schema))
-                read += batch.num_rows
-                kept += n_kept
-    except duckdb.Error as exc:
-        raise InputFileError(f"{source}: reading failed after {read} rows ({exc})") from exc
-    finally:
-        reader.close()  # releases DuckDB's handle on the pipe, so a still-writing child sees a broken pipe
-    tmp.replace(out_path)
-    return read, read - kept
+    if not path.is_file():
+        raise UserError(f"reference file {path} is missing: restore it from the repository (git checkout -- {path})")
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(f"{path}: columns {missing} are missing (header: {reader.fieldnames})")
+        return [{c: (row[c] or "").strip() for c in columns} for row in reader]
 
 
 def _sha256(path: Path) -> str:
@@ -395,11 +379,3 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_str(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"

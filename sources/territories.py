@@ -91,6 +91,17 @@ TABLE_INPUTS = {
     "staging_epci": ("raw_epci", "raw_epci_membres"),
     "staging_territoires": ("raw_territoires",),
 }
+# The column each reason of the territory SQL is about (our normalised names).
+REJECT_COLUMNS = {
+    "code commune mal formé": "code_commune", "nom de commune manquant": "nom_commune",
+    "code commune en double": "code_commune", "population : commune absente du COG": "code_commune",
+    "population non numérique": "population", "population en double": "code_commune",
+    "zone d'emploi : commune absente du COG": "code_commune", "zone d'emploi en double": "code_commune",
+    "ancien code sans commune actuelle": "ancien_code", "SIREN EPCI mal formé": "siren_epci",
+    "EPCI inconnu": "siren_epci", "commune membre de plusieurs EPCI": "code_commune",
+    "commune absente du COG": "code_commune", "territoire manquant": "nom_territoire",
+    "commune affectée à plusieurs territoires": "code_commune",
+}
 TABLE_KEYS = {"staging_communes": "code_commune", "staging_communes_passage": "ancien_code",
               "staging_epci": "siren_epci", "staging_territoires": "code_commune"}
 
@@ -463,10 +474,22 @@ def _stage(con, raw: _Raw, table: str, params: dict, millesime: str) -> list[Fil
     files = sorted(set().union(*(raw.feeds[r] for r in TABLE_INPUTS[table])))
     db.build_staging_table(con, table, key=TABLE_KEYS[table], fichier=" + ".join(Path(f).name for f in files),
                            **params)
-    # Rejects: name the precise file of each rejected line.
+    # Rejects: name the precise file and line of each rejected row, the column at fault and its value (as the
+    # loader normalised it: see RAW_COLUMNS), and the département they concern.
     con.execute(
-        f"UPDATE {db.REJECTS_TABLE} SET fichier = json_extract_string(ligne, '$._sources[0].fichier') "
-        "WHERE table_staging = ?",
+        f"""UPDATE {db.REJECTS_TABLE}
+            SET fichier = json_extract_string(ligne, '$._sources[0].fichier'),
+                numero_ligne = CAST(json_extract(ligne, '$._sources[0].ligne') AS BIGINT),
+                departements = [?]
+            WHERE table_staging = ?""",
+        [params["departement"], table],
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _motifs_colonnes (motif VARCHAR, colonne VARCHAR)")
+    con.executemany("INSERT INTO _motifs_colonnes VALUES (?, ?)", list(REJECT_COLUMNS.items()))
+    con.execute(
+        f"""UPDATE {db.REJECTS_TABLE} AS r
+            SET colonne = m.colonne, valeur = json_extract_string(r.ligne, '$.' || m.colonne)
+            FROM _motifs_colonnes AS m WHERE r.motif_rejet = m.motif AND r.table_staging = ?""",
         [table],
     )
     staged = dict(con.execute(

@@ -6,10 +6,13 @@ Two deliverables, both the portal's CSV export (`;`-separated, UTF-8, sometimes 
 - `commune_ape`: every employer by commune × APE, wide by year (`nombre_d_etablissements_YYYY`,
   `effectifs_salaries_YYYY` for 2006…latest; the latest year moves with each release): the denominator.
 
-`load()` reads both by column NAME, keeps the rows of one département (filtered while reading, the rest counted as
-out of scope), and materialises `staging_urssaf_ess_departement` and `staging_urssaf_commune_ape` (long: one row
-per commune × APE × year) through the SQL files in sql/staging/, which type the text and give each unusable row its
-reason. Empty values stay NULL (secret or no data), never 0.
+`load_national()` reads each file ONCE for any set of départements (the files are national): the rows of the
+requested départements are kept (the others counted as out of scope), and rows whose département cannot be told
+(code missing or malformed) are kept too and rejected once, nationally. The SQL files in sql/staging/ then type the
+text and give each unusable row its reason, for all the départements at once; every staged row and every reject
+carries its département. `load()` does the same for one département. Empty values stay NULL (secret or no data),
+never 0. Numbers are read with the file's decimal separator (`,` in French exports, `.` otherwise); a file mixing
+both is refused.
 
 Accounting of the wide file is per FILE row, before unpivoting: a file row is staged (it becomes one long row per
 year, values NULL where empty) or rejected as a whole (one entry in staging_rejets), and the long table is checked
@@ -28,10 +31,10 @@ from pathlib import Path
 import duckdb
 
 from ess import db
-from ess.accounting import FileStats, ReconciliationError
+from ess.accounting import FileStats, NationalStaging, ReconciliationError
 from ess.errors import InputFileError, UserError
 from ess.paths import REFERENCE_DIR
-from sources.base import Source, SourceFile, normalise_departement
+from sources.base import DEPARTEMENT, Source, SourceFile, normalise_departement
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +110,14 @@ _LABEL_KEY_MACRO = (
     r"lower(strip_accents(trim(regexp_replace(x, '\s+', ' ', 'g'))))"
 )
 # The file's département code, as we compare it: '1' (leading zero lost by a spreadsheet) -> '01', '2a' -> '2A'.
+# NULL when it is not a département code: such a row cannot be placed and is rejected once, nationally.
+_DEPARTEMENT_CODE = DEPARTEMENT.pattern.strip("^$")
 _DEPARTEMENT_OF_ROW = (
     "CASE WHEN regexp_full_match(trim(code_departement), '[0-9]') THEN '0' || trim(code_departement) "
-    "ELSE upper(nullif(trim(code_departement), '')) END"
+    f"WHEN regexp_full_match(upper(trim(code_departement)), '{_DEPARTEMENT_CODE}') THEN upper(trim(code_departement)) "
+    "END"
 )
+TABLES = ("staging_urssaf_ess_departement", "staging_urssaf_commune_ape")
 
 
 def commune_ape_year_columns(years: Iterable[int]) -> tuple[str, ...]:
@@ -255,22 +262,24 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _read_departement(con, path: Path, header: list[str], columns: list[str], table: str,
-                      departement: str) -> tuple[int, int]:
-    """Copy the département's rows (and rows with no département code, to be rejected) into a temp table.
+def read_file(con, path: Path, header: list[str], columns: list[str], table: str,
+              departements: list[str]) -> tuple[int, int]:
+    """The one read of a national file: copy the rows of the requested départements, and those whose département
+    cannot be told (to be rejected), into a temp table with their line number (header = line 1) and département.
 
-    Returns (rows in the file, rows kept). Two scans of the file: one counts, one filters.
+    Returns (rows in the file, rows kept). The last row is numbered too, which gives the count in the same pass.
     """
     reader, types = _reader(header)
-    params = {"path": str(path), "columns": types}
+    params = {"path": str(path), "columns": types, "departements": departements}
     select = ", ".join(_quote(c) for c in columns)
     try:
-        total = con.execute(f"SELECT count(*) FROM {reader}", params).fetchone()[0]
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {db.identifier(table)} AS
-                SELECT row_number() OVER () AS _ligne, {select} FROM {reader}
-                WHERE {_DEPARTEMENT_OF_ROW} = $departement OR {_DEPARTEMENT_OF_ROW} IS NULL""",
-            {**params, "departement": departement},
+                SELECT * EXCLUDE (_dernier) FROM (
+                    SELECT row_number() OVER () + 1 AS _ligne, lead(1) OVER () IS NULL AS _dernier,
+                           {_DEPARTEMENT_OF_ROW} AS _departement, {select} FROM {reader})
+                WHERE list_contains($departements, _departement) OR _departement IS NULL OR _dernier""",
+            params,
         )
     except duckdb.Error as exc:
         detail = str(exc).split("\nPossible fixes")[0].strip()  # DuckDB's fixes are reader options, not user actions
@@ -278,8 +287,34 @@ def _read_departement(con, path: Path, header: list[str], columns: list[str], ta
             f"{path}: cannot be read as the portal's ';'-separated UTF-8 CSV export ({detail}). "
             "Download it again with `ess fetch --source urssaf`."
         ) from None
+    total = con.execute(f"SELECT coalesce(max(_ligne) - 1, 0) FROM {table}").fetchone()[0]
+    # The last row was kept for its number only when it belongs to no requested département.
+    con.execute(f"DELETE FROM {table} WHERE _ligne = ? AND _departement IS NOT NULL "
+                "AND NOT list_contains(?, _departement)", [total + 1, departements])
     kept = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return total, kept
+
+
+def decimal_separator(con, path: Path, table: str, columns: Iterable[str]) -> str:
+    """',' when the file writes decimals the French way, '.' otherwise; a file using both is refused (there would
+    be no telling what '1,234' means)."""
+    cols = list(columns)
+    if not cols:
+        return "."
+    values = " UNION ALL ".join(f"SELECT {db.identifier(c)} AS v FROM {db.identifier(table)}" for c in cols)
+    comma, dot, example_comma, example_dot = con.execute(
+        f"""SELECT count(*) FILTER (regexp_matches(v, '[0-9],[0-9]')), count(*) FILTER (regexp_matches(v, '[0-9][.][0-9]')),
+                   min(v) FILTER (regexp_matches(v, '[0-9],[0-9]')), min(v) FILTER (regexp_matches(v, '[0-9][.][0-9]'))
+            FROM ({values})"""
+    ).fetchone()
+    if comma and dot:
+        raise InputFileError(
+            f"{path}: numbers are written with both decimal separators ({comma} values with ',' such as "
+            f"{example_comma!r}, {dot} with '.' such as {example_dot!r}); there is no telling which is a thousands "
+            "separator. Download the file again from the portal (`ess fetch --source urssaf`), do not re-save it "
+            "from a spreadsheet."
+        )
+    return "," if comma else "."
 
 
 def _check_labels(con, path: Path) -> None:
@@ -310,36 +345,63 @@ def null_counts(con, table: str, columns: Iterable[str]) -> dict[str, int]:
     return dict(zip(cols, values))
 
 
-def _stats(table: str, path: Path, snapshot_dir: Path, total: int, kept: int) -> FileStats:
-    return FileStats(source=SOURCE.name, table=table, file=str(path), millesime=Path(snapshot_dir).name,
-                     sha256=_sha256(path), rows_read=total, rows_out_of_scope=total - kept)
+def _national_stats(table: str, path: Path, snapshot_dir: Path, total: int, kept: int, staged: int,
+                    rejected: dict[str, int], departement: str | None = None) -> FileStats:
+    stats = FileStats(source=SOURCE.name, table=table, file=str(path), millesime=Path(snapshot_dir).name,
+                      sha256=_sha256(path), rows_read=total, rows_out_of_scope=total - kept, rows_staged=staged,
+                      rows_rejected=rejected, departement=departement)
+    stats.check()
+    return stats
 
 
-def load_ess_departement(con, snapshot_dir: Path, *, departement: str) -> FileStats:
-    """staging_urssaf_ess_departement: the département's rows, every year, families mapped to our codes."""
-    table = "staging_urssaf_ess_departement"
+def _rejected(con, table: str, departement: str | None = None) -> dict[str, int]:
+    where = "" if departement is None else " AND list_contains(departements, ?)"
+    return dict(con.execute(
+        f"SELECT motif_rejet, count(*) FROM {db.REJECTS_TABLE} WHERE table_staging = ?{where} GROUP BY 1 ORDER BY 1",
+        [table] + ([departement] if departement else [])).fetchall())
+
+
+def _rows_of(con, raw: str, departement: str) -> int:
+    """Rows of a département as counted by the read (independently of what staging made of them)."""
+    return con.execute(f"SELECT count(*) FROM {db.identifier(raw)} WHERE _departement = ?",
+                       [departement]).fetchone()[0]
+
+
+def _numbers(con, path: Path, raw: str, columns: Iterable[str]) -> dict:
+    """The parameters the staging SQL reads numbers with."""
+    return {"separateur_decimal": decimal_separator(con, path, raw, columns)}
+
+
+def load_ess_departement(con, snapshot_dir: Path, *, departements: list[str]) -> tuple[FileStats, dict]:
+    """staging_urssaf_ess_departement: the rows of the départements, every year, families mapped to our codes.
+    Returns the national accounting and {département: its accounting}."""
+    table, raw = "staging_urssaf_ess_departement", "raw_urssaf_ess_departement"
     path = source_path(snapshot_dir, "ess_departement")
     header = read_header(path)
     _require(path, header, _ESS_REQUIRED)
     _load_familles(con)
-    total, kept = _read_departement(con, path, header, list(_ESS_REQUIRED), "raw_urssaf_ess_departement",
-                                    departement)
+    total, kept = read_file(con, path, header, list(_ESS_REQUIRED), raw, departements)
     _check_labels(con, path)
-    result = db.build_staging_table(con, table, key="annee", fichier=str(path), departement=departement)
-    stats = _stats(table, path, snapshot_dir, total, kept)
-    stats.rows_staged, stats.rows_rejected = result["staged"], result["rejected"]
-    stats.check()
-    if kept == 0:
-        log.warning("%s: no row for département %s (URSSAF covers neither Mayotte nor the MSA)", path.name,
-                    departement)
-    log.info("%s: %d rows staged for %s; empty values kept as NULL: %s", path.name, stats.rows_staged, departement,
-             null_counts(con, table, ("nb_etablissements", "effectifs_salaries", "masse_salariale")))
-    return stats
+    numbers = _numbers(con, path, raw, ("nombre_d_etablissements", "effectifs_salaries_moyens", "masse_salariale"))
+    result = db.build_staging_table(con, table, key="annee", fichier=str(path), **numbers)
+    national = _national_stats(table, path, snapshot_dir, total, kept, result["staged"], result["rejected"])
+    per_dep = {}
+    for dep in departements:
+        staged = con.execute(f"SELECT count(*) FROM {table} WHERE _departement = ?", [dep]).fetchone()[0]
+        per_dep[dep] = _national_stats(table, path, snapshot_dir, total, _rows_of(con, raw, dep), staged,
+                                       _rejected(con, table, dep), dep)
+        if per_dep[dep].rows_out_of_scope == total:
+            log.warning("%s: no row for département %s (URSSAF covers neither Mayotte nor the MSA)", path.name, dep)
+    log.info("%s: %d rows staged for %s; empty values kept as NULL: %s", path.name, national.rows_staged,
+             departements, null_counts(con, table, ("nb_etablissements", "effectifs_salaries", "masse_salariale")))
+    return national, per_dep
 
 
-def load_commune_ape(con, snapshot_dir: Path, *, departement: str, annee: int | None = None) -> FileStats:
-    """staging_urssaf_commune_ape: the département's commune × APE rows, one long row per year (or only `annee`)."""
-    table = "staging_urssaf_commune_ape"
+def load_commune_ape(con, snapshot_dir: Path, *, departements: list[str],
+                     annee: int | None = None) -> tuple[FileStats, dict]:
+    """staging_urssaf_commune_ape: the commune × APE rows of the départements, one long row per year (or only
+    `annee`). Returns the national accounting and {département: its accounting}."""
+    table, raw = "staging_urssaf_commune_ape", "raw_urssaf_commune_ape"
     path = source_path(snapshot_dir, "commune_ape")
     header = read_header(path)
     _require(path, header, _COMMUNE_APE_REQUIRED)
@@ -351,36 +413,62 @@ def load_commune_ape(con, snapshot_dir: Path, *, departement: str, annee: int | 
                 "Choose one of those or download a newer release (`ess fetch --source urssaf`)."
             )
         years = [int(annee)]
-    columns = list(_COMMUNE_APE_REQUIRED) + list(commune_ape_year_columns(years))
-    total, kept = _read_departement(con, path, header, columns, "raw_urssaf_commune_ape", departement)
-    result = db.build_staging_table(con, table, key="code_commune", fichier=str(path), departement=departement)
-    stats = _stats(table, path, snapshot_dir, total, kept)
-    # The SQL emits one reject per rejected FILE row, so file rows staged = kept - rejected.
-    stats.rows_rejected = result["rejected"]
-    stats.rows_staged = kept - stats.rejected_total
-    stats.check()
-    expected_long = stats.rows_staged * len(years)
-    if result["staged"] != expected_long:
-        raise ReconciliationError(
-            f"{path}: {stats.rows_staged} file rows staged × {len(years)} years should give {expected_long} rows "
-            f"in {table}, found {result['staged']}; this is a bug, please report it with this file"
-        )
-    if kept == 0:
-        log.warning("%s: no row for département %s (URSSAF does not cover Mayotte)", path.name, departement)
+    value_columns = list(commune_ape_year_columns(years))
+    total, kept = read_file(con, path, header, list(_COMMUNE_APE_REQUIRED) + value_columns, raw, departements)
+    result = db.build_staging_table(con, table, key="code_commune", fichier=str(path),
+                                    **_numbers(con, path, raw, value_columns))
+    # The SQL emits one reject per rejected FILE row, so file rows staged = kept - rejected; each staged file row
+    # is one (commune, APE) — duplicates are rejected — which the long table must show, year after year.
+    national = _national_stats(table, path, snapshot_dir, total, kept, kept - sum(result["rejected"].values()),
+                               result["rejected"])
+    _check_long(con, path, table, years, national.rows_staged, result["staged"])
+    per_dep = {}
+    for dep in departements:
+        rejected = _rejected(con, table, dep)
+        rows = _rows_of(con, raw, dep)
+        staged_pairs, staged_long = con.execute(
+            f"SELECT count(DISTINCT (code_commune, code_ape)), count(*) FROM {table} WHERE _departement = ?",
+            [dep]).fetchone()
+        _check_long(con, path, table, years, staged_pairs, staged_long)
+        per_dep[dep] = _national_stats(table, path, snapshot_dir, total, rows, staged_pairs, rejected, dep)
+        if rows == 0:
+            log.warning("%s: no row for département %s (URSSAF does not cover Mayotte)", path.name, dep)
     log.info("%s: %d file rows -> %d rows (%d years %s…%s) for %s; empty values kept as NULL: %s", path.name,
-             stats.rows_staged, result["staged"], len(years), years[0], years[-1], departement,
+             national.rows_staged, result["staged"], len(years), years[0], years[-1], departements,
              null_counts(con, table, ("nb_etablissements", "effectifs_salaries")))
-    return stats
+    return national, per_dep
 
 
-def load(con, snapshot_dir: Path, *, departement: str, annee: int | None = None) -> list[FileStats]:
-    """Stage both URSSAF files of a snapshot for one département.
+def _check_long(con, path: Path, table: str, years: list[int], file_rows: int, long_rows: int) -> None:
+    if long_rows != file_rows * len(years):
+        raise ReconciliationError(
+            f"{path}: {file_rows} file rows staged × {len(years)} years should give {file_rows * len(years)} rows "
+            f"in {table}, found {long_rows}; this is a bug, please report it with this file"
+        )
+
+
+def load_national(con, snapshot_dir: Path, *, departements, annee: int | None = None) -> NationalStaging:
+    """Stage both URSSAF files of a snapshot for every département of `departements`, reading each file once.
 
     `annee` keeps only that year of the commune × APE table (None: every year of the file); the ESS département
     series is small and always staged whole, being the long time series and the calibration target.
+    Leaves staging_urssaf_ess_departement and staging_urssaf_commune_ape with a `_departement` column.
     """
-    departement = normalise_departement(departement)
-    return [
-        load_ess_departement(con, snapshot_dir, departement=departement),
-        load_commune_ape(con, snapshot_dir, departement=departement, annee=annee),
-    ]
+    deps = sorted({normalise_departement(d) for d in departements})
+    result = NationalStaging(deps, par_departement={d: [] for d in deps})
+    for national, per_dep in (load_ess_departement(con, snapshot_dir, departements=deps),
+                              load_commune_ape(con, snapshot_dir, departements=deps, annee=annee)):
+        result.national.append(national)
+        for dep in deps:
+            result.par_departement[dep].append(per_dep[dep])
+    return result
+
+
+def load(con, snapshot_dir: Path, *, departement: str, annee: int | None = None) -> list[FileStats]:
+    """Both URSSAF staging tables of ONE département (without `_departement`), and its accounting."""
+    dep = normalise_departement(departement)
+    result = load_national(con, snapshot_dir, departements=[dep], annee=annee)
+    for table in TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE (_departement) FROM {table} "
+                    "WHERE _departement = ?", [dep])
+    return result.par_departement[dep]

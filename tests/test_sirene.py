@@ -109,16 +109,20 @@ DATA = {
     "unites_legales_historique": UNITES_LEGALES_HISTORIQUE,
 }
 
-# (read, out of scope, staged, {reason: rows}) per table, counted by hand.
+# (read, out of scope, staged, {reason: rows}) per table for département 38, counted by hand. The two
+# establishments that cannot be placed anywhere (commune '38A85', no commune and no country) are rejected once,
+# nationally (NATIONAL below): for 38 they are rows of no département, like those of 69 or 2A.
 EXPECTED = {
-    ETAB: (17, 5, 6, {
+    ETAB: (17, 7, 6, {
         "siren invalide": 1, "siret différent de siren + nic": 1, "date de création illisible": 1,
-        "code commune invalide": 1, "code commune absent (établissement non localisable)": 1, "siret en double": 1,
+        "siret en double": 1,
     }),
     UL: (10, 4, 4, {"siren en double": 1, "date de début illisible": 1}),
     ETAB_H: (11, 2, 7, {"période en double": 1, "date de début illisible": 1}),
     UL_H: (6, 1, 3, {"date de fin illisible": 1, "nic du siège invalide": 1}),
 }
+NATIONAL = dict(EXPECTED, **{ETAB: (17, 5, 6, {
+    **EXPECTED[ETAB][3], "code commune invalide": 1, "code commune absent (établissement non localisable)": 1})})
 STAGED_SIRETS = {"01234567800011", "01234567800029", "11111111100014", "22222222200012", "99999999900011",
                  "15151515100013"}
 
@@ -314,14 +318,20 @@ def test_integer_typed_parquet_codes_get_their_zeros_back(tmp_path):
 
 
 def test_corsica(tmp_path):
+    """2A/2B are the département codes; a code of the old département 20 (before 1976) is placed through the
+    committed list of old codes (20004 is Ajaccio, 2A004), and one that list does not know is rejected, once."""
     rows = [etablissement("10000000000001", "2A004"), etablissement("20000000000002", "2B033"),
-            etablissement("30000000000003", "20004"), etablissement("40000000000004", "38185")]
+            etablissement("30000000000003", "20004"), etablissement("40000000000004", "38185"),
+            etablissement("50000000000005", "20999")]
     folder = write_snapshot(tmp_path / "snap", {"etablissements": rows, "unites_legales": [],
                                                  "etablissements_historique": [],
                                                  "unites_legales_historique": []})
     con, stats = _load(folder, tmp_path, departement="2a")
-    assert con.execute(f"SELECT siret, code_commune FROM {ETAB}").fetchall() == [("10000000000001", "2A004")]
-    assert (stats[ETAB].rows_read, stats[ETAB].rows_out_of_scope) == (4, 3)
+    assert con.execute(f"SELECT siret, code_commune FROM {ETAB} ORDER BY 1").fetchall() == [
+        ("10000000000001", "2A004"), ("30000000000003", "20004")]
+    assert (stats[ETAB].rows_read, stats[ETAB].rows_out_of_scope) == (5, 3)
+    assert con.execute("SELECT cle, motif_rejet, departements FROM staging_rejets").fetchall() == [
+        ("50000000000005", "ancien code commune de Corse inconnu", [])]
     con2, stats2 = _load(folder, tmp_path / "b", departement="2B")
     assert con2.execute(f"SELECT code_commune FROM {ETAB}").fetchall() == [("2B033",)]
 
@@ -356,14 +366,18 @@ def test_every_size_band_is_kept_as_text(tmp_path):
 
 
 def test_malformed_csv_record_is_rejected_and_counted(tmp_path):
+    """A record with too many fields cannot be placed: rejected once, nationally, with its line and its key."""
     folder = write_snapshot(tmp_path / "snap", DATA)
-    write_zip(folder, "etablissements", ETABLISSEMENTS, extra_lines=["1,2,3,too,many," * 20])
+    write_zip(folder, "etablissements", ETABLISSEMENTS,
+              extra_lines=["161616161,00016,16161616100016,too,many," * 20, "1,2,3,4," * 20])
     con, stats = _load(folder, tmp_path)
     s = stats[ETAB]
-    assert s.rows_read == 18 and s.rows_staged == 6 and s.rows_out_of_scope == 5
-    bad = {k: v for k, v in s.rows_rejected.items() if k.startswith(sirene.CSV_REJECT_REASON)}
-    assert sum(bad.values()) == 1
-    assert con.execute("SELECT count(*) FROM staging_rejets WHERE motif_rejet LIKE 'ligne CSV%'").fetchone()[0] == 1
+    assert s.rows_read == 19 and s.rows_staged == 6 and s.rows_out_of_scope == 9  # for 38: rows of nowhere
+    assert con.execute("SELECT cle, numero_ligne, motif_rejet, departements FROM staging_rejets "
+                       "WHERE motif_rejet LIKE 'ligne CSV%' ORDER BY numero_ligne").fetchall() == [
+        ("16161616100016", 19, "ligne CSV illisible : trop de champs", []),
+        (None, 20, "ligne CSV illisible : trop de champs", []),  # '3' is not a siret: no key
+    ]
 
 
 # --- files that cannot be read -----------------------------------------------------------------------------
@@ -440,12 +454,15 @@ def test_empty_csv_file_is_an_input_error(tmp_path):
 
 
 def test_raw_rows_of_the_department_are_left_in_work_dir(tmp_path):
-    """The in-scope rows of each file stay in work_dir as text (for tracing): 12 establishments of 17."""
+    """The rows kept by the read stay in work_dir as text (for tracing): the 10 establishments of 38, the 3 without
+    a commune (abroad or nowhere) and the malformed code, numbered as read; the last row is kept for its number."""
     folder = write_snapshot(tmp_path / "snap", DATA)
     _load(folder, tmp_path)
     con = connect()
     raw = tmp_path / "work" / "raw_sirene_etablissements.parquet"
-    assert con.execute(f"SELECT count(*), min(_ligne), max(_ligne) FROM '{raw}'").fetchone() == (12, 1, 17)
+    assert con.execute(f"SELECT count(*), min(_ligne), max(_ligne), count(*) FILTER (_dernier), "
+                       f"count(*) FILTER (codeCommuneEtablissement LIKE '38%') FROM '{raw}'").fetchone() == (
+        13, 1, 17, 1, 11)
 
 
 def test_checksum_from_the_manifest_or_computed(tmp_path):
@@ -460,3 +477,230 @@ def test_checksum_from_the_manifest_or_computed(tmp_path):
     assert stats[ETAB].sha256 == "a" * 64  # recorded at download: not recomputed
     ul_path = folder / "StockUniteLegale_utf8.parquet"
     assert stats[UL].sha256 == hashlib.sha256(ul_path.read_bytes()).hexdigest()  # not in the manifest
+
+
+# --- every reject traceable: format before scope, line, column and value -------------------------------------
+
+
+def _snapshot(folder: Path, fmt: str = "csv", **files) -> Path:
+    data = {"etablissements": [], "unites_legales": [], "etablissements_historique": [],
+            "unites_legales_historique": []}
+    data.update(files)
+    return write_snapshot(folder, data, fmt=fmt)
+
+
+def _rejects(con, table: str = ETAB) -> list[tuple]:
+    return con.execute("SELECT cle, numero_ligne, colonne, valeur, motif_rejet, departements FROM staging_rejets "
+                       "WHERE table_staging = ? ORDER BY numero_ligne", [table]).fetchall()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_malformed_commune_code_is_rejected_never_out_of_scope(tmp_path, fmt):
+    """'ABCDE' says nothing about where the establishment is: it is rejected (once, for no département), whichever
+    département is asked for — before the fix it was counted among the other départements' rows."""
+    rows = [etablissement("10000000000001", "38185"), etablissement("20000000000002", "ABCDE"),
+            etablissement("30000000000003", "73065")]
+    folder = _snapshot(tmp_path / "snap", fmt, etablissements=rows)
+    for dep in ("38", "73"):
+        con = connect()
+        result = sirene.load_national(con, folder, departements=[dep], millesime="2025-12", work_dir=tmp_path / dep)
+        national = result.national[0]
+        assert (national.rows_read, national.rows_staged, national.rows_out_of_scope) == (3, 1, 1)
+        assert national.rows_rejected == {"code commune invalide": 1}
+        assert result.par_departement[dep][0].rows_rejected == {}  # the reject belongs to no département
+        # line 3 of the CSV (header = 1), row 2 of the Parquet file
+        line = 3 if fmt == "csv" else 2
+        assert _rejects(con) == [("20000000000002", line, "codeCommuneEtablissement", "ABCDE",
+                                  "code commune invalide", [])]
+
+
+def test_activity_codes_are_checked_against_their_nomenclature(tmp_path):
+    rows = [
+        etablissement("10000000000001", "38185", activitePrincipaleEtablissement="XX.XXX"),  # malformed
+        etablissement("20000000000002", "38185", activitePrincipaleEtablissement="99.99Z"),  # not a NAF rév. 2 code
+        etablissement("30000000000003", "38185", activitePrincipaleEtablissement="52.1D",
+                      nomenclatureActivitePrincipaleEtablissement="NAFRev1"),  # old nomenclature: kept
+        etablissement("40000000000004", "38185", nomenclatureActivitePrincipaleEtablissement=""),  # kept
+        etablissement("50000000000005", "38185", nomenclatureActivitePrincipaleEtablissement="NAFRev9"),
+        etablissement("60000000000006", "38185", activitePrincipaleNAF25Etablissement="94.99"),
+        etablissement("70000000000007", "38185", activitePrincipaleEtablissement="52.1D"),  # NAFRev1 shape as rév. 2
+    ]
+    units = [unite_legale("100000000", activitePrincipaleUniteLegale="XX.XXX"), unite_legale("300000000")]
+    con, stats = _load(_snapshot(tmp_path / "snap", etablissements=rows, unites_legales=units), tmp_path)
+    assert {r[0] for r in con.execute(f"SELECT siret FROM {ETAB}").fetchall()} == {"30000000000003",
+                                                                                   "40000000000004"}
+    assert [(r[0], r[2], r[3], r[4]) for r in _rejects(con)] == [
+        ("10000000000001", "activitePrincipaleEtablissement", "XX.XXX", "code d'activité mal formé"),
+        ("20000000000002", "activitePrincipaleEtablissement", "99.99Z", "code d'activité inconnu de la nomenclature"),
+        ("50000000000005", "nomenclatureActivitePrincipaleEtablissement", "NAFRev9",
+         "nomenclature d'activité inconnue"),
+        ("60000000000006", "activitePrincipaleNAF25Etablissement", "94.99", "code d'activité mal formé"),
+        ("70000000000007", "activitePrincipaleEtablissement", "52.1D", "code d'activité mal formé"),
+    ]
+    # the legal unit of a rejected establishment is not needed; the one of a staged establishment is checked too
+    assert stats[UL].rows_staged == 1
+    units = [unite_legale("300000000", activitePrincipaleUniteLegale="XX.XXX")]
+    con, stats = _load(_snapshot(tmp_path / "snap2", etablissements=rows[2:3], unites_legales=units),
+                       tmp_path / "b")
+    assert [(r[0], r[2], r[4], r[5]) for r in _rejects(con, UL)] == [
+        ("300000000", "activitePrincipaleUniteLegale", "code d'activité mal formé", ["38"])]
+
+
+def test_an_unknown_size_band_is_rejected_at_staging_with_its_file_row(tmp_path):
+    """Two rows with band 'ZZ' used to block the whole publication with a message naming an internal table."""
+    rows = [etablissement("10000000000001", "38185", trancheEffectifsEtablissement="ZZ"),
+            etablissement("20000000000002", "38185", trancheEffectifsEtablissement="12"),
+            etablissement("30000000000003", "38185", trancheEffectifsEtablissement="ZZ")]
+    units = [unite_legale("200000000", trancheEffectifsUniteLegale="ZZ")]
+    con, stats = _load(_snapshot(tmp_path / "snap", etablissements=rows, unites_legales=units), tmp_path)
+    assert stats[ETAB].rows_rejected == {"tranche d'effectifs inconnue": 2} and stats[ETAB].rows_staged == 1
+    assert [r[:5] for r in _rejects(con)] == [
+        ("10000000000001", 2, "trancheEffectifsEtablissement", "ZZ", "tranche d'effectifs inconnue"),
+        ("30000000000003", 4, "trancheEffectifsEtablissement", "ZZ", "tranche d'effectifs inconnue")]
+    assert [r[:5] for r in _rejects(con, UL)] == [
+        ("200000000", 2, "trancheEffectifsUniteLegale", "ZZ", "tranche d'effectifs inconnue")]
+    json_line = con.execute("SELECT ligne FROM staging_rejets WHERE cle = '10000000000001'").fetchone()[0]
+    assert '"tranche_effectifs":"ZZ"' in json_line.replace(" ", "")
+
+
+def test_a_ten_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_its_number(tmp_path):
+    huge = "X" * (10 << 20)
+    rows = [etablissement("10000000000001", "38185"),
+            etablissement("20000000000002", "38185", enseigne1Etablissement=huge),
+            etablissement("30000000000003", "38185", statutDiffusionEtablissement="P",
+                          denominationUsuelleEtablissement="SECRET" * 400),
+            etablissement("40000000000004", "38185")]
+    folder = _snapshot(tmp_path / "snap", etablissements=rows)
+    too_long_line = "50000000000005," + "Y" * (17 << 20)  # over the reader's 16 MiB line limit
+    write_zip(folder, "etablissements", rows, extra_lines=[too_long_line])
+    con, stats = _load(folder, tmp_path)
+    assert stats[ETAB].rows_staged == 2 and stats[ETAB].rows_read == 5
+    rejects = _rejects(con)
+    assert [(r[0], r[1], r[2], r[4]) for r in rejects] == [
+        ("20000000000002", 3, "enseigne1Etablissement", "valeur trop longue"),
+        ("30000000000003", 4, "denominationUsuelleEtablissement", "valeur trop longue"),
+        (None, 6, None, "ligne CSV illisible : ligne de plus de 16 Mio"),
+    ]
+    assert rejects[0][3] == "X" * 200 + f"… ({10 << 20} caractères)"
+    assert rejects[1][3] == "[ND]"  # partial diffusion: nothing identifying, even in a reject
+    assert "SECRET" not in str(con.execute("SELECT list(ligne) FROM staging_rejets").fetchone()[0])
+    assert max(len(r[0]) for r in con.execute("SELECT CAST(ligne AS VARCHAR) FROM staging_rejets").fetchall()) < 5000
+
+
+def test_a_zip_with_a_second_member_is_refused_naming_it(tmp_path):
+    """Half the rows sat in a second member and were never read, without a word: now the zip is refused."""
+    folder = _snapshot(tmp_path / "snap", etablissements=ETABLISSEMENTS)
+    path = folder / "StockEtablissement_utf8.zip"
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("StockEtablissement_utf8_2.csv", "siren,nic\n")
+    with pytest.raises(InputFileError, match=r"StockEtablissement_utf8\.zip: the zip holds 2 members "
+                                             r"\(\['StockEtablissement_utf8_2\.csv'\] besides "
+                                             r"'StockEtablissement_utf8\.csv'\)"):
+        _load(folder, tmp_path)
+
+
+@pytest.mark.parametrize("column,arrow_type,type_name", [
+    ("dateCreationEtablissement", "int64", "BIGINT"),
+    ("dateDebut", "float64", "DOUBLE"),
+    ("activitePrincipaleEtablissement", "int32", "INTEGER"),
+])
+def test_a_parquet_column_of_the_wrong_type_is_named_with_its_type(tmp_path, column, arrow_type, type_name):
+    """A Parquet stock whose dateCreationEtablissement is typed as an integer lost 15 316 of 15 349 rows as
+    « date de création illisible », the type never named: now a clear error, before any row is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = _snapshot(tmp_path / "snap", "parquet", etablissements=ETABLISSEMENTS)
+    path = folder / "StockEtablissement_utf8.parquet"
+    table = pq.read_table(path)
+    values = pa.array([20010203 + i for i in range(table.num_rows)]).cast(arrow_type)
+    pq.write_table(table.set_column(table.schema.get_field_index(column), column, values), path)
+    with pytest.raises(InputFileError, match=rf"StockEtablissement_utf8\.parquet: column {column} is typed "
+                                             rf"{type_name}; SIRENE's {column} is read as"):
+        _load(folder, tmp_path)
+
+
+def test_line_numbers_follow_the_file_after_a_malformed_record(tmp_path):
+    """A CSV record's line counts the header and every record before it, malformed ones included."""
+    rows = [etablissement("10000000000001", "38185"), etablissement("20000000000002", "38185")]
+    folder = _snapshot(tmp_path / "snap", etablissements=rows)
+    late = etablissement("30000000000003", "38185", dateDebut="2020-02-30")
+    from sirene_fixtures import csv_bytes
+    from sources.sirene_layouts import ETABLISSEMENT_54
+
+    bad_then_late = ["1,2", csv_bytes([late], ETABLISSEMENT_54).decode().splitlines()[1]]
+    write_zip(folder, "etablissements", rows, extra_lines=bad_then_late)
+    con, _ = _load(folder, tmp_path)
+    assert [(r[0], r[1], r[4]) for r in _rejects(con)] == [
+        (None, 4, "ligne CSV illisible : champs manquants"),
+        ("30000000000003", 5, "date de début illisible"),
+    ]
+
+
+# --- one read of the national files for several départements ------------------------------------------------
+
+NATIONAL_ETABLISSEMENTS = [
+    etablissement("10000000100011", "38185"),  # one legal unit with establishments in 38 and 73
+    etablissement("10000000100029", "73065", etablissementSiege="false"),
+    etablissement("20000000200012", "2A004"),
+    etablissement("30000000300015", "69123"),  # another département
+    etablissement("40000000400018", ""),  # nowhere: rejected once
+    etablissement("50000000500011", "ABCDE"),  # malformed: rejected once
+    etablissement("60000000600013", "38421", dateCreationEtablissement="2020-13-45"),  # rejected, in 38
+]
+NATIONAL_DATA = {
+    "etablissements": NATIONAL_ETABLISSEMENTS,
+    "unites_legales": [unite_legale("100000001"), unite_legale("200000002"), unite_legale("300000003"),
+                       unite_legale("600000006"), unite_legale("999999999")],
+    "etablissements_historique": [etablissement_periode("10000000100011", "2001-02-03"),
+                                  etablissement_periode("10000000100029", "2001-02-03"),
+                                  etablissement_periode("20000000200012", "2001-02-03"),
+                                  etablissement_periode("30000000300015", "2001-02-03")],
+    "unites_legales_historique": [unite_legale_periode("100000001", "1999-12-31", "2015-01-01"),
+                                  unite_legale_periode("100000001", "2015-01-01"),
+                                  unite_legale_periode("200000002", "2010-01-01"),
+                                  unite_legale_periode("300000003", "2010-01-01")],
+}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_one_read_stages_every_departement_with_exact_accounting(tmp_path, monkeypatch, fmt):
+    from sources import sirene_read
+
+    opened = []
+    real_open = sirene.open_stock
+
+    def counting_open(con, path, key):
+        opened.append(Path(path).name)
+        return real_open(con, path, key)
+
+    monkeypatch.setattr(sirene, "open_stock", counting_open)
+    assert sirene_read.open_stock is real_open
+    folder = write_snapshot(tmp_path / "snap", NATIONAL_DATA, fmt=fmt)
+    con = connect()
+    result = sirene.load_national(con, folder, departements=["73", "2A", "38", "971"], millesime="2025-12",
+                                  work_dir=tmp_path / "work")
+    assert sorted(opened) == sorted(p.name for p in folder.glob("Stock*"))  # each national file once
+    national = {s.table: (s.rows_read, s.rows_staged, s.rows_rejected, s.rows_out_of_scope) for s in result.national}
+    assert national == {
+        ETAB: (7, 3, {"code commune absent (établissement non localisable)": 1, "code commune invalide": 1,
+                      "date de création illisible": 1}, 1),
+        UL: (5, 2, {}, 3),  # the unit of 38 and 73 is staged once nationally…
+        ETAB_H: (4, 3, {}, 1),
+        UL_H: (4, 3, {}, 1),
+    }
+    per = {d: [(s.rows_staged, s.rejected_total, s.rows_out_of_scope) for s in stats]
+           for d, stats in result.par_departement.items()}
+    assert per == {
+        "38": [(1, 1, 5), (1, 0, 4), (1, 0, 3), (2, 0, 2)],  # …and in both départements' shares
+        "73": [(1, 0, 6), (1, 0, 4), (1, 0, 3), (2, 0, 2)],
+        "2A": [(1, 0, 6), (1, 0, 4), (1, 0, 3), (1, 0, 3)],
+        "971": [(0, 0, 7), (0, 0, 5), (0, 0, 4), (0, 0, 4)],
+    }
+    assert result.absents == ["971"]
+    result.check()
+    assert sorted(con.execute(f"SELECT _departement, siren FROM {UL}").fetchall()) == [
+        ("2A", "200000002"), ("38", "100000001"), ("73", "100000001")]
+    # the reject of 38 says so; those of no département say it too
+    assert sorted(con.execute(f"SELECT cle, departements FROM staging_rejets").fetchall()) == [
+        ("40000000400018", []), ("50000000500011", []), ("60000000600013", ["38"])]

@@ -122,6 +122,13 @@ def test_official_files_known_answers(official):
         ("staging_epci", "epcicom2026.csv", "2000407", "SIREN EPCI mal formé"),
         ("staging_territoires", "affectation_communes_territoires_38.csv", "38999", "commune absente du COG"),
     ]
+    # every reject names its line in the file, the column at fault, its value and its département
+    traced = _rows(con, f"SELECT motif_rejet, numero_ligne, colonne, valeur, departements FROM {db.REJECTS_TABLE} "
+                        "WHERE motif_rejet IN ('code commune mal formé', 'SIREN EPCI mal formé')")
+    assert [(m, n is not None and n > 1, c, v, d) for m, n, c, v, d in traced] == [
+        ("SIREN EPCI mal formé", True, "siren_epci", "2000407", ["38"]),
+        ("code commune mal formé", True, "code_commune", "3818X", ["38"]),
+    ]
 
     s = stats["v_commune_2026.csv", "staging_communes"]
     assert (s.rows_read, s.rows_staged, s.rows_rejected, s.rows_out_of_scope) == (

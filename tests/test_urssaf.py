@@ -229,21 +229,31 @@ def test_accounting_identity_counts_file_rows_not_long_rows(tmp_path):
         _ape_row(years, "38XYZ", code_departement="38"),
         _ape_row(years, "73065"),
         _ape_row(years, "01004"),
-        _ape_row(years, "38187", code_departement=""),  # no département code: cannot be placed, rejected
+        _ape_row(years, "38187", code_departement=""),  # no département code: placed nowhere, rejected once
     ], ess_rows=[_ess_row("38"), _ess_row("38", famille="Fondations"), _ess_row("38", famille="Mutuelles",
                  eff="-3"), _ess_row("73"), _ess_row("")])
     con, stats = _load(snap)
+    # For 38: the row without a département is a row of no département (rejected nationally, below).
     ape = stats["staging_urssaf_commune_ape"]
-    assert (ape.rows_read, ape.rows_staged, ape.rejected_total, ape.rows_out_of_scope) == (7, 2, 3, 2)
-    assert ape.rows_read == ape.rows_staged + ape.rejected_total + ape.rows_out_of_scope
-    assert ape.rows_rejected["code_departement manquant"] == 1
+    assert (ape.rows_read, ape.rows_staged, ape.rejected_total, ape.rows_out_of_scope) == (7, 2, 2, 3)
+    assert ape.rows_rejected == {"valeur non numérique": 1, "code_commune invalide": 1}
     assert con.execute("SELECT count(*) FROM staging_urssaf_commune_ape").fetchone()[0] == ape.rows_staged * 4
     ess = stats["staging_urssaf_ess_departement"]
-    assert (ess.rows_read, ess.rows_staged, ess.rows_out_of_scope) == (5, 2, 1)
-    assert ess.rows_rejected == {"valeur négative": 1, "code_departement manquant": 1}
+    assert (ess.rows_read, ess.rows_staged, ess.rows_out_of_scope) == (5, 2, 2)
+    assert ess.rows_rejected == {"valeur négative": 1}
     for s in stats.values():
         s.check()
-        assert s.sha256 and len(s.sha256) == 64 and s.millesime == "2025"
+        assert s.sha256 and len(s.sha256) == 64 and s.millesime == "2025" and s.departement == "38"
+    # Nationally, for 38 and 73 read together: each row staged in a département, rejected once, or out of scope.
+    national = urssaf.load_national(db.connect(), snap, departements=["73", "38"])
+    ape, ess = national.national[1], national.national[0]
+    assert (ape.rows_read, ape.rows_staged, ape.rows_out_of_scope) == (7, 3, 1)
+    assert ape.rows_rejected == {"valeur non numérique": 1, "code_commune invalide": 1,
+                                 "code_departement manquant": 1}
+    assert (ess.rows_read, ess.rows_staged, ess.rows_out_of_scope) == (5, 3, 0)
+    assert ess.rows_rejected == {"valeur négative": 1, "code_departement manquant": 1}
+    assert [s.rows_staged for s in national.par_departement["73"]] == [1, 1]
+    national.check()
 
 
 @pytest.mark.parametrize("last_year", [2024, 2025])
@@ -372,3 +382,76 @@ def test_source_describes_both_files():
         "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last/exports/csv")
     assert urssaf.SOURCE.file("ess_departement").filename == (
         "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv")
+
+
+# --- national files: one read for several départements, French decimals, traceable rejects -------------------
+
+
+def test_french_decimal_commas_are_read_as_numbers(tmp_path):
+    """The ESS file exported with decimal commas: every value read, none rejected (1 234,5 would be refused as
+    before: no thousands separator)."""
+    years = (2023, 2024)
+    snap = _snapshot(tmp_path, years=years, ess_rows=[
+        _ess_row(famille="Associations", nb="3000,5", eff="40000,25", masse="1200000000"),
+        _ess_row(famille="Fondations", nb="12", eff="7,5", masse="180000,75"),
+    ], ape_rows=[_ape_row(years, "38185", values={2023: ("1", "2,5"), 2024: ("2", "3")})])
+    con, stats = _load(snap)
+    assert con.execute(
+        "SELECT famille_ess, nb_etablissements, effectifs_salaries, masse_salariale "
+        "FROM staging_urssaf_ess_departement ORDER BY 1").fetchall() == [
+        ("associations", 3000.5, 40000.25, 1.2e9), ("fondations", 12.0, 7.5, 180000.75)]
+    assert _long(con) == [("38185", "8899B", 2023, 1.0, 2.5), ("38185", "8899B", 2024, 2.0, 3.0)]
+    assert all(s.rejected_total == 0 for s in stats.values())
+
+
+def test_a_file_mixing_both_decimal_separators_is_refused(tmp_path):
+    snap = _snapshot(tmp_path, ess_rows=[_ess_row(nb="3000,5"), _ess_row(famille="Fondations", eff="7.5")])
+    with pytest.raises(InputFileError, match=r"nombre-etab.*both decimal separators \(1 values with ',' such as "
+                                             r"'3000,5', 1 with '\.' such as '7\.5'\)"):
+        _load(snap)
+
+
+def test_an_invalid_departement_code_is_rejected_once_never_out_of_scope(tmp_path):
+    """Format before scope: 'XX' is not a département code, so the row is rejected (nationally), with its line,
+    column and value — not counted among the rows of other départements."""
+    years = (2024,)
+    snap = _snapshot(tmp_path, years=years, ess_rows=[_ess_row(), _ess_row("XX")],
+                     ape_rows=[_ape_row(years, "38185"), _ape_row(years, "38186", code_departement="3B")])
+    con, stats = _load(snap)
+    assert stats["staging_urssaf_ess_departement"].rows_out_of_scope == 1  # a row of no département, for 38
+    rejects = con.execute("SELECT table_staging, numero_ligne, colonne, valeur, motif_rejet, departements "
+                          "FROM staging_rejets ORDER BY 1").fetchall()
+    assert rejects == [
+        ("staging_urssaf_commune_ape", 3, "code_departement", "3B", "code_departement invalide", []),
+        ("staging_urssaf_ess_departement", 3, "code_departement", "XX", "code_departement invalide", []),
+    ]
+
+
+def test_each_national_file_is_read_once_for_several_departements(tmp_path, monkeypatch):
+    years = (2024,)
+    snap = _snapshot(tmp_path, years=years, ess_rows=[_ess_row("38"), _ess_row("2A"), _ess_row("73"),
+                                                       _ess_row("01")],
+                     ape_rows=[_ape_row(years, "38185"), _ape_row(years, "2A004"), _ape_row(years, "73065"),
+                               _ape_row(years, "73065", "6201Z"), _ape_row(years, "2B033")])
+    opened = []
+    read_file = urssaf.read_file
+
+    def counting(con, path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return read_file(con, path, *args, **kwargs)
+
+    monkeypatch.setattr(urssaf, "read_file", counting)
+    con = db.connect()
+    result = urssaf.load_national(con, snap, departements=["38", "73", "2A"])
+    assert sorted(opened) == sorted([ESS_FILE, APE_FILE])
+    per = {d: {s.table: (s.rows_read, s.rows_staged, s.rows_out_of_scope) for s in stats}
+           for d, stats in result.par_departement.items()}
+    assert per == {
+        "38": {"staging_urssaf_ess_departement": (4, 1, 3), "staging_urssaf_commune_ape": (5, 1, 4)},
+        "73": {"staging_urssaf_ess_departement": (4, 1, 3), "staging_urssaf_commune_ape": (5, 2, 3)},
+        "2A": {"staging_urssaf_ess_departement": (4, 1, 3), "staging_urssaf_commune_ape": (5, 1, 4)},
+    }
+    assert [(s.rows_staged, s.rows_out_of_scope) for s in result.national] == [(3, 1), (4, 1)]
+    assert con.execute("SELECT _departement, count(*) FROM staging_urssaf_commune_ape GROUP BY 1 ORDER BY 1"
+                       ).fetchall() == [("2A", 1), ("38", 1), ("73", 2)]
+    result.check()

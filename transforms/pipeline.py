@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ess import paths
@@ -38,7 +38,7 @@ def known_perimetres() -> list[str]:
 
 @dataclass
 class RunConfig:
-    departement: str = "38"
+    departement: str = "38"  # the département this configuration runs the steps of
     millesime: str | None = None  # SIRENE 'YYYY-MM'; None = latest in the input folder
     annee_urssaf: int | None = None
     annee_cog: int | None = None
@@ -52,6 +52,8 @@ class RunConfig:
     force: bool = False  # publish even when a guard of transforms/guards.py fails (the outputs then say so)
     # Decided from the input files by resolve_inputs (synthetic_markers), whatever the command line says.
     synthetic: bool = False
+    # Every département of the run (default: `departement` alone); the national files are staged once for all.
+    departements: list[str] | None = None
 
     @property
     def uses_sample(self) -> bool:
@@ -64,10 +66,20 @@ class RunConfig:
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def for_departement(self, departement: str) -> "RunConfig":
+        """The same run for another of its départements."""
+        return replace(self, departement=departement, departements=list(self.departements or [departement]))
+
+    def every_departement(self) -> list["RunConfig"]:
+        return [self.for_departement(d) for d in (self.departements or [self.departement])]
+
     @classmethod
     def from_cli(cls, args) -> "RunConfig":
+        codes = args.departement if isinstance(args.departement, (list, tuple)) else [args.departement]
+        codes = [c for part in codes for c in str(part).split(",") if c.strip()]
         config = cls(
-            departement=args.departement,
+            departement=codes[0] if codes else "",
+            departements=codes,
             millesime=args.millesime,
             annee_urssaf=args.annee_urssaf,
             annee_cog=args.annee_cog,
@@ -87,12 +99,21 @@ class RunConfig:
 
     def validate(self) -> None:
         """Fail before any work, with a message saying what to change."""
-        self.departement = self.departement.strip().upper()
-        if self.departement not in known_departements():
-            raise UserError(
-                f"unknown département {self.departement!r}: use an INSEE code such as 38, 01, 2A, 971 "
-                "(metropolitan codes have two characters)"
-            )
+        known = known_departements()
+        codes = []
+        for code in [self.departement, *(self.departements or [])]:
+            code = str(code).strip().upper()
+            if code not in known:
+                raise UserError(
+                    f"unknown département {code!r}: use an INSEE code such as 38, 01, 2A, 971 "
+                    "(metropolitan codes have two characters)"
+                )
+            codes.append(code)
+        self.departement = codes[0]
+        # The run's départements, each once, in order; `departement` is one of them.
+        self.departements = list(dict.fromkeys(codes[1:] or codes[:1]))
+        if self.departement not in self.departements:
+            self.departements.insert(0, self.departement)
         if self.millesime is not None and not _MILLESIME.match(self.millesime):
             raise UserError(f"millésime {self.millesime!r} is not of the form YYYY-MM (e.g. 2026-10)")
         for name in ("annee_urssaf", "annee_cog"):

@@ -80,12 +80,18 @@ def report_dir(warehouse: Path, params: dict) -> Path:
     return Path(warehouse) / report_path(params)
 
 
+def file_checksums(files) -> dict[str, str | None]:
+    """{file name: sha256} of a snapshot manifest's files: a list of entries with a name, as sources.download
+    writes it (also accepted: a mapping name -> entry)."""
+    if isinstance(files, dict):
+        return {name: (f or {}).get("sha256") for name, f in files.items()}
+    return {f["name"]: f.get("sha256") for f in files or [] if isinstance(f, dict) and "name" in f}
+
+
 def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
     """What every published Parquet file says about itself (read with pyarrow or DuckDB's parquet_kv_metadata)."""
     snapshots = {
-        source: {"dossier": s.get("dossier"), "fichiers": {
-            name: f.get("sha256") for name, f in ((s.get("manifest") or {}).get("files") or {}).items()
-        }}
+        source: {"dossier": s.get("dossier"), "fichiers": file_checksums((s.get("manifest") or {}).get("files"))}
         for source, s in manifest.get("snapshots", {}).items()
     }
     forced = bool((manifest.get("garde_fous") or {}).get("publication_forcee"))

@@ -1,6 +1,18 @@
 """Stage one source: run its loader into a private DuckDB database, then export every staging table (and the rows
-it rejected) to Parquet. The loaders live in sources/; this module only gives them a database and collects the
-accounting."""
+it rejected) to Parquet. The loaders live in sources/; this module only gives them a database, checks the
+accounting and lays the tables out.
+
+National sources (SIRENE, URSSAF: one file for all of France) are staged ONCE for every requested département
+(`params["departements"]`) and laid out as one partition per département:
+
+    <out>/departement=<d>/<staging table>.parquet        the rows of d (a legal unit of two départements is in both)
+    <out>/departement=<d>/staging_rejets_<source>.parquet  the rejected rows that concern d
+    <out>/staging_rejets_<source>.parquet                 every rejected row once (those of no département included)
+
+and StepOutput.tables names them "departement=<d>/<table>" and "<table>". The département steps take their
+partition with `departement_tables()`. Territories are staged per département (`params["departement"]`), as their
+files are small.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +26,17 @@ from ess.accounting import FileStats
 from ess.errors import UserError
 from transforms.steps import StepOutput
 
-# source name -> module in sources/ (each exposes SOURCE and load()).
+# source name -> module in sources/ (each exposes SOURCE and load(); national ones load_national()).
 SOURCE_MODULES = {
     "sirene": "sources.sirene",
     "urssaf": "sources.urssaf",
     "territoires": "sources.territories",
 }
+NATIONAL_SOURCES = ("sirene", "urssaf")
+PARTITION = "departement={}"
+# DuckDB's own memory while staging (the process adds ≈ 150 MB of Python, Arrow and the CSV reader's buffers);
+# beyond it, joins and sorts spill to the step's temporary folder.
+STAGING_MEMORY_LIMIT = "192MB"
 _MILLESIME = {"YYYY-MM": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "YYYY": re.compile(r"^\d{4}$")}
 
 
@@ -59,15 +76,12 @@ def snapshot_dir(root: Path, source: str, millesime: str | None) -> Path:
     return folder / millesime
 
 
-def _load(source: str, con, snapshot: Path | None, params: dict, work_dir: Path) -> list[FileStats]:
-    module = source_module(source)
-    if source == "sirene":
-        return module.load(con, snapshot, departement=params["departement"], millesime=params["millesime"],
-                           work_dir=work_dir)
-    if source == "urssaf":
-        # every year of the commune × APE table: calibration picks the year of the size bands, not the latest
-        return module.load(con, snapshot, departement=params["departement"])
-    return module.load(con, snapshot, departement=params["departement"], annee_cog=params["annee_cog"])
+def staging_connection(work: Path):
+    """An in-memory DuckDB database with bounded memory that spills to the step's temporary folder (tables are
+    exported to Parquet at the end: nothing needs to persist)."""
+    con = db.connect(memory_limit=STAGING_MEMORY_LIMIT)
+    con.execute(f"SET temp_directory = '{Path(work) / 'spill'}'")
+    return con
 
 
 def stage_source(source: str, snapshot: Path | None, params: dict, out_dir: Path) -> StepOutput:
@@ -76,28 +90,103 @@ def stage_source(source: str, snapshot: Path | None, params: dict, out_dir: Path
     The file accounting (read = staged + rejected + out of scope) is checked for every file before anything is
     returned; the rejected rows are kept in `staging_rejets_<source>.parquet`.
     """
+    if source in NATIONAL_SOURCES:
+        return stage_national(source, snapshot, params, out_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    module = source_module(source)
     with tempfile.TemporaryDirectory(prefix=f"stage-{source}-", dir=out_dir) as work:
-        con = db.connect(Path(work) / "staging.duckdb")
-        con.execute(f"SET temp_directory = '{Path(work) / 'spill'}'")
+        con = staging_connection(Path(work))
         try:
             db.ensure_rejects_table(con)
-            stats = _load(source, con, snapshot, params, Path(work))
+            stats = module.load(con, snapshot, departement=params["departement"], annee_cog=params["annee_cog"])
             for s in stats:
                 s.check()
-            tables = [
-                r[0]
-                for r in con.execute(
-                    "SELECT table_name FROM duckdb_tables() WHERE NOT temporary AND table_name LIKE 'staging_%' "
-                    "AND table_name <> ? ORDER BY 1",
-                    [db.REJECTS_TABLE],
-                ).fetchall()
-            ]
+            tables = _staging_tables(con)
             rejects = f"staging_rejets_{source}"
             con.execute(f"CREATE TABLE {rejects} AS SELECT * FROM {db.REJECTS_TABLE}")
-            metadata = {"ess:source": source, "ess:synthetic": str(bool(params.get("synthetic"))).lower()}
-            written = db.export_tables(con, tables + [rejects], out_dir, metadata=metadata)
+            written = db.export_tables(con, tables + [rejects], out_dir, metadata=_metadata(source, params))
         finally:
             con.close()
     return StepOutput(tables=written, stats={source: [s.to_dict() for s in stats]})
+
+
+def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Path) -> StepOutput:
+    """Stage a national source once for every département of params["departements"] (see the module docstring).
+
+    stats[source] is the national accounting (one FileStats per file); stats["departements"][d][source] each
+    département's; stats["absents"][source] the départements the files do not hold at all.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    module = source_module(source)
+    departements = sorted(set(params["departements"]))
+    metadata = _metadata(source, params)
+    with tempfile.TemporaryDirectory(prefix=f"stage-{source}-", dir=out_dir) as work:
+        con = staging_connection(Path(work))
+        try:
+            db.ensure_rejects_table(con)
+            if source == "sirene":
+                result = module.load_national(con, snapshot, departements=departements,
+                                              millesime=params["millesime"], work_dir=Path(work))
+            else:
+                # every year of the commune × APE table: calibration picks the year of the size bands
+                result = module.load_national(con, snapshot, departements=departements)
+            result.check()
+            tables = _staging_tables(con)
+            rejects = f"staging_rejets_{source}"
+            con.execute(f"CREATE TEMP TABLE rejets_par_departement AS SELECT unnest(departements) AS _departement, * "
+                        f"FROM {db.REJECTS_TABLE}")
+            written = {}
+            for table, source_table in [*((t, t) for t in tables), (rejects, "rejets_par_departement")]:
+                paths = db.export_partitions(con, source_table, "_departement", departements, out_dir,
+                                             f"{table}.parquet", metadata)
+                written.update({f"{PARTITION.format(d)}/{table}": p for d, p in paths.items()})
+            written[rejects] = db.export_select(con, f"SELECT * FROM {db.REJECTS_TABLE}", {},
+                                                out_dir / f"{rejects}.parquet", metadata)
+        finally:
+            con.close()
+    stats = {
+        source: [s.to_dict() for s in result.national],
+        "departements": {d: {source: [s.to_dict() for s in per]} for d, per in result.par_departement.items()},
+        "absents": {source: list(result.absents)},
+    }
+    return StepOutput(tables=written, stats=stats)
+
+
+def departement_tables(output: StepOutput, departement: str) -> dict[str, str]:
+    """The tables a département's steps read from a staging output: its partition, and the tables that are not
+    partitioned (a partition table replaces a national one of the same name, e.g. the rejects)."""
+    prefix = PARTITION.format(departement) + "/"
+    shared = {name: path for name, path in output.tables.items() if "/" not in name}
+    own = {name[len(prefix):]: path for name, path in output.tables.items() if name.startswith(prefix)}
+    return {**shared, **own}
+
+
+def departement_stats(output: StepOutput, source: str, departement: str) -> list[dict]:
+    """A département's accounting of a source (its share of every national file), else the step's own."""
+    per = output.stats.get("departements", {}).get(departement, {}).get(source)
+    return per if per is not None else output.stats.get(source, [])
+
+
+def absent_departements(output: StepOutput, source: str) -> list[str]:
+    return list(output.stats.get("absents", {}).get(source, []))
+
+
+def _staging_tables(con) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary AND table_name LIKE 'staging_%' "
+            "AND table_name <> ? ORDER BY 1",
+            [db.REJECTS_TABLE],
+        ).fetchall()
+    ]
+
+
+def _metadata(source: str, params: dict) -> dict[str, str]:
+    return {"ess:source": source, "ess:synthetic": str(bool(params.get("synthetic"))).lower()}
+
+
+__all__ = ["stage_source", "stage_national", "departement_tables", "departement_stats", "absent_departements",
+           "snapshot_dir", "available_millesimes", "source_module", "FileStats"]

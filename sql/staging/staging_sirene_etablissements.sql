@@ -1,8 +1,15 @@
--- staging_sirene_etablissements: establishments of the current SIRENE stock located in the département.
--- Reads raw_sirene_etablissements, a view created by sources/sirene.py over the rows of StockEtablissement whose
--- commune code starts with the département code (plus the rows located nowhere), every column as text.
--- Outputs the contract columns (docs/CONTRIBUTING.md) and _motif_rejet: NULL for a kept row, else the reason.
--- Not rejected on purpose: unknown codes (activity, size band), old commune codes — other steps count them.
+-- staging_sirene_etablissements: establishments of the current SIRENE stock located in the requested départements.
+-- Reads raw_sirene_etablissements, a view created by sources/sirene.py over the rows of StockEtablissement kept by
+-- its single read: those located in a requested département and those that cannot be located at all (empty or
+-- malformed commune code), every column as text, plus
+--   _ligne        the row's line in the CSV (header = line 1) or its row number in the Parquet file,
+--   _departement  the département of its commune code, NULL when it has none (such a row is rejected below, once),
+--   _colonne_trop_longue / _valeur_trop_longue  the first needed column longer than the loader's limit, if any.
+-- Prepared by the loader: the macros of macros_activite.sql over ref_formats_activite and ref_codes_activite,
+-- and ref_tranches_codes (tranche).
+-- Outputs the contract columns (docs/CONTRIBUTING.md), _departement, and for rejects _motif_rejet (the reason),
+-- _colonne_rejet (the file column at fault) and _valeur_rejet (its value). Old commune codes are kept as found
+-- (core maps them); legal forms are the legal units' business.
 WITH source AS (
     SELECT * FROM raw_sirene_etablissements
 ),
@@ -10,6 +17,9 @@ WITH source AS (
 renamed AS (
     SELECT
         _ligne,
+        _departement,
+        _colonne_trop_longue,
+        _valeur_trop_longue,
         nullif(trim(siret), '') AS siret,
         nullif(trim(siren), '') AS siren,
         nullif(trim(nic), '') AS nic,
@@ -40,35 +50,65 @@ typed AS (
         CAST(try_strptime(date_creation_texte, '%Y-%m-%d') AS DATE) AS date_creation,
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
         try_cast(annee_effectifs_texte AS INTEGER) AS annee_effectifs,
-        CASE etablissement_siege_texte WHEN 'true' THEN true WHEN 'false' THEN false END AS etablissement_siege
+        CASE etablissement_siege_texte WHEN 'true' THEN true WHEN 'false' THEN false END AS etablissement_siege,
+        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleEtablissement',
+                        'nomenclatureActivitePrincipaleEtablissement') AS defaut_activite,
+        defaut_naf25(activite_principale_naf25, 'activitePrincipaleNAF25Etablissement') AS defaut_naf25
     FROM renamed
 ),
 
+-- Every check names its reason, the column of the file at fault and the value found there. Order matters: the first
+-- failing check is the one reported.
 checked AS (
     SELECT
-        *,
+        t.*,
         CASE
-            WHEN siren IS NULL OR NOT regexp_full_match(siren, '[0-9]{9}') THEN 'siren invalide'
-            WHEN nic IS NULL OR NOT regexp_full_match(nic, '[0-9]{5}') THEN 'nic invalide'
-            WHEN siret IS NULL OR NOT regexp_full_match(siret, '[0-9]{14}') THEN 'siret invalide'
-            WHEN siret <> siren || nic THEN 'siret différent de siren + nic'
-            WHEN code_commune IS NULL THEN 'code commune absent (établissement non localisable)'
-            WHEN NOT regexp_full_match(code_commune, '[0-9]{5}|2[AB][0-9]{3}') THEN 'code commune invalide'
-            WHEN date_creation_texte IS NOT NULL AND date_creation IS NULL THEN 'date de création illisible'
-            WHEN date_debut_texte IS NOT NULL AND date_debut IS NULL THEN 'date de début illisible'
-            WHEN annee_effectifs_texte IS NOT NULL AND annee_effectifs IS NULL THEN 'année des effectifs illisible'
-            WHEN etablissement_siege_texte IS NOT NULL AND etablissement_siege IS NULL
-                THEN 'indicateur de siège illisible'
-        END AS motif_ligne
-    FROM typed
+            WHEN t._colonne_trop_longue IS NOT NULL THEN {'motif': 'valeur trop longue', 'colonne': t._colonne_trop_longue,
+                'valeur': CASE WHEN t.statut_diffusion = 'P' THEN '[ND]' ELSE t._valeur_trop_longue END}
+            WHEN t.siren IS NULL OR NOT regexp_full_match(t.siren, '[0-9]{9}')
+                THEN {'motif': 'siren invalide', 'colonne': 'siren', 'valeur': t.siren}
+            WHEN t.nic IS NULL OR NOT regexp_full_match(t.nic, '[0-9]{5}')
+                THEN {'motif': 'nic invalide', 'colonne': 'nic', 'valeur': t.nic}
+            WHEN t.siret IS NULL OR NOT regexp_full_match(t.siret, '[0-9]{14}')
+                THEN {'motif': 'siret invalide', 'colonne': 'siret', 'valeur': t.siret}
+            WHEN t.siret <> t.siren || t.nic
+                THEN {'motif': 'siret différent de siren + nic', 'colonne': 'siret', 'valeur': t.siret}
+            WHEN t.code_commune IS NULL
+                THEN {'motif': 'code commune absent (établissement non localisable)',
+                      'colonne': 'codeCommuneEtablissement', 'valeur': NULL}
+            WHEN NOT regexp_full_match(t.code_commune, '[0-9]{5}|2[AB][0-9]{3}')
+                THEN {'motif': 'code commune invalide', 'colonne': 'codeCommuneEtablissement', 'valeur': t.code_commune}
+            WHEN t._departement IS NULL
+                THEN {'motif': 'ancien code commune de Corse inconnu', 'colonne': 'codeCommuneEtablissement',
+                      'valeur': t.code_commune}
+            WHEN t.date_creation_texte IS NOT NULL AND t.date_creation IS NULL
+                THEN {'motif': 'date de création illisible', 'colonne': 'dateCreationEtablissement',
+                      'valeur': t.date_creation_texte}
+            WHEN t.date_debut_texte IS NOT NULL AND t.date_debut IS NULL
+                THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
+            WHEN t.annee_effectifs_texte IS NOT NULL AND t.annee_effectifs IS NULL
+                THEN {'motif': 'année des effectifs illisible', 'colonne': 'anneeEffectifsEtablissement',
+                      'valeur': t.annee_effectifs_texte}
+            WHEN t.tranche_effectifs IS NOT NULL AND t.tranche_effectifs NOT IN (SELECT tranche FROM ref_tranches_codes)
+                THEN {'motif': 'tranche d''effectifs inconnue', 'colonne': 'trancheEffectifsEtablissement',
+                      'valeur': t.tranche_effectifs}
+            WHEN t.etablissement_siege_texte IS NOT NULL AND t.etablissement_siege IS NULL
+                THEN {'motif': 'indicateur de siège illisible', 'colonne': 'etablissementSiege',
+                      'valeur': t.etablissement_siege_texte}
+            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
+            WHEN t.defaut_naf25 IS NOT NULL THEN t.defaut_naf25
+        END AS defaut
+    FROM typed AS t
 ),
 
 deduplicated AS (
-    -- One row per siret among the valid rows: the most recently processed one, then the first in the file.
+    -- One row per siret among the valid rows (all départements together: a siret is national): the most recently
+    -- processed one, then the first in the file.
     SELECT
         *,
-        CASE WHEN motif_ligne IS NULL THEN
-            row_number() OVER (PARTITION BY siret, motif_ligne IS NULL
+        CASE WHEN defaut IS NULL THEN
+            row_number() OVER (PARTITION BY siret, defaut IS NULL
                                ORDER BY date_dernier_traitement DESC NULLS LAST, _ligne)
         END AS rang_siret
     FROM checked
@@ -97,7 +137,11 @@ final AS (
              ELSE denomination_usuelle_fichier END AS denomination_usuelle,
         CASE WHEN statut_diffusion = 'P' OR enseigne_fichier LIKE '%[ND]%' THEN NULL
              ELSE enseigne_fichier END AS enseigne,
-        coalesce(motif_ligne, CASE WHEN rang_siret > 1 THEN 'siret en double' END) AS _motif_rejet
+        _departement,
+        _ligne,
+        coalesce(defaut.motif, CASE WHEN rang_siret > 1 THEN 'siret en double' END) AS _motif_rejet,
+        coalesce(defaut.colonne, CASE WHEN rang_siret > 1 THEN 'siret' END) AS _colonne_rejet,
+        coalesce(defaut.valeur, CASE WHEN rang_siret > 1 THEN siret END) AS _valeur_rejet
     FROM deduplicated
 )
 

@@ -1,7 +1,10 @@
--- staging_sirene_etablissements_historique: periods [date_debut, date_fin) of the département's establishments.
+-- staging_sirene_etablissements_historique: periods [date_debut, date_fin) of the staged establishments (all
+-- requested départements together; sources/sirene.py gives each its own part afterwards).
 -- Reads raw_sirene_etablissements_historique, a view created by sources/sirene.py over the rows of
--- StockEtablissementHistorique whose siret is a staged establishment's, every column as text.
--- Outputs the contract columns (docs/CONTRIBUTING.md) and _motif_rejet: NULL for a kept row, else the reason.
+-- StockEtablissementHistorique whose siret is a staged establishment's, every column as text, plus _ligne and
+-- _colonne_trop_longue / _valeur_trop_longue (see the establishments' file). Reference tables: ref_formats_activite,
+-- ref_codes_activite. Outputs the contract columns (docs/CONTRIBUTING.md) and, for rejects, _motif_rejet,
+-- _colonne_rejet, _valeur_rejet.
 -- An empty dateDebut is legal (start of the oldest period unknown); an empty dateFin is the current period.
 WITH source AS (
     SELECT * FROM raw_sirene_etablissements_historique
@@ -10,6 +13,8 @@ WITH source AS (
 renamed AS (
     SELECT
         _ligne,
+        _colonne_trop_longue,
+        _valeur_trop_longue,
         nullif(trim(siret), '') AS siret,
         nullif(trim(siren), '') AS siren,
         nullif(trim(nic), '') AS nic,
@@ -26,30 +31,43 @@ typed AS (
     SELECT
         *,
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
-        CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin
+        CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin,
+        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleEtablissement',
+                        'nomenclatureActivitePrincipaleEtablissement') AS defaut_activite
     FROM renamed
 ),
 
+-- The first failing check is reported, with the file column at fault and its value.
 checked AS (
     SELECT
-        *,
+        t.*,
         CASE
-            WHEN siren IS NULL OR NOT regexp_full_match(siren, '[0-9]{9}') THEN 'siren invalide'
-            WHEN nic IS NULL OR NOT regexp_full_match(nic, '[0-9]{5}') THEN 'nic invalide'
-            WHEN siret IS NULL OR NOT regexp_full_match(siret, '[0-9]{14}') THEN 'siret invalide'
-            WHEN siret <> siren || nic THEN 'siret différent de siren + nic'
-            WHEN date_debut_texte IS NOT NULL AND date_debut IS NULL THEN 'date de début illisible'
-            WHEN date_fin_texte IS NOT NULL AND date_fin IS NULL THEN 'date de fin illisible'
-        END AS motif_ligne
-    FROM typed
+            WHEN t._colonne_trop_longue IS NOT NULL THEN {'motif': 'valeur trop longue', 'colonne': t._colonne_trop_longue,
+                'valeur': t._valeur_trop_longue}
+            WHEN t.siren IS NULL OR NOT regexp_full_match(t.siren, '[0-9]{9}')
+                THEN {'motif': 'siren invalide', 'colonne': 'siren', 'valeur': t.siren}
+            WHEN t.nic IS NULL OR NOT regexp_full_match(t.nic, '[0-9]{5}')
+                THEN {'motif': 'nic invalide', 'colonne': 'nic', 'valeur': t.nic}
+            WHEN t.siret IS NULL OR NOT regexp_full_match(t.siret, '[0-9]{14}')
+                THEN {'motif': 'siret invalide', 'colonne': 'siret', 'valeur': t.siret}
+            WHEN t.siret <> t.siren || t.nic
+                THEN {'motif': 'siret différent de siren + nic', 'colonne': 'siret', 'valeur': t.siret}
+            WHEN t.date_debut_texte IS NOT NULL AND t.date_debut IS NULL
+                THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
+            WHEN t.date_fin_texte IS NOT NULL AND t.date_fin IS NULL
+                THEN {'motif': 'date de fin illisible', 'colonne': 'dateFin', 'valeur': t.date_fin_texte}
+            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
+        END AS defaut
+    FROM typed AS t
 ),
 
 deduplicated AS (
     -- The same period twice: keep the first in the file.
     SELECT
         *,
-        CASE WHEN motif_ligne IS NULL THEN
-            row_number() OVER (PARTITION BY siret, date_debut, date_fin, motif_ligne IS NULL ORDER BY _ligne)
+        CASE WHEN defaut IS NULL THEN
+            row_number() OVER (PARTITION BY siret, date_debut, date_fin, defaut IS NULL ORDER BY _ligne)
         END AS rang_periode
     FROM checked
 ),
@@ -65,7 +83,10 @@ final AS (
         activite_principale,
         nomenclature_activite,
         caractere_employeur,
-        coalesce(motif_ligne, CASE WHEN rang_periode > 1 THEN 'période en double' END) AS _motif_rejet
+        _ligne,
+        coalesce(defaut.motif, CASE WHEN rang_periode > 1 THEN 'période en double' END) AS _motif_rejet,
+        coalesce(defaut.colonne, CASE WHEN rang_periode > 1 THEN 'dateDebut' END) AS _colonne_rejet,
+        coalesce(defaut.valeur, CASE WHEN rang_periode > 1 THEN CAST(date_debut AS VARCHAR) END) AS _valeur_rejet
     FROM deduplicated
 )
 

@@ -1,8 +1,11 @@
--- staging_sirene_unites_legales: legal units of the département's establishments (current SIRENE stock).
+-- staging_sirene_unites_legales: legal units of the staged establishments (current SIRENE stock), all requested
+-- départements together (sources/sirene.py gives each its own copy afterwards).
 -- Reads raw_sirene_unites_legales, a view created by sources/sirene.py over the rows of StockUniteLegale whose
--- siren is one of the staged establishments', every column as text.
--- Outputs the contract columns (docs/CONTRIBUTING.md) and _motif_rejet: NULL for a kept row, else the reason.
--- Not rejected on purpose: unknown or padded legal forms ('5400', '2200'), empty size bands — they are data that
+-- siren is one of the staged establishments', every column as text, plus _ligne (line in the CSV, header = 1, or
+-- row number in the Parquet file) and _colonne_trop_longue / _valeur_trop_longue (see the establishments' file).
+-- Reference tables: ref_formats_activite, ref_codes_activite, ref_tranches_codes (loaded by the loader).
+-- Outputs the contract columns (docs/CONTRIBUTING.md) and, for rejects, _motif_rejet, _colonne_rejet, _valeur_rejet.
+-- Not rejected on purpose: unknown or padded legal forms ('5400', '2200') and empty size bands — they are data that
 -- other steps count.
 WITH source AS (
     SELECT * FROM raw_sirene_unites_legales
@@ -11,6 +14,8 @@ WITH source AS (
 renamed AS (
     SELECT
         _ligne,
+        _colonne_trop_longue,
+        _valeur_trop_longue,
         nullif(trim(siren), '') AS siren,
         nullif(trim(statutDiffusionUniteLegale), '') AS statut_diffusion,
         nullif(trim(dateCreationUniteLegale), '') AS date_creation_texte,
@@ -43,29 +48,48 @@ typed AS (
         *,
         CAST(try_strptime(date_creation_texte, '%Y-%m-%d') AS DATE) AS date_creation,
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
-        try_cast(annee_effectifs_texte AS INTEGER) AS annee_effectifs
+        try_cast(annee_effectifs_texte AS INTEGER) AS annee_effectifs,
+        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleUniteLegale',
+                        'nomenclatureActivitePrincipaleUniteLegale') AS defaut_activite,
+        defaut_naf25(activite_principale_naf25, 'activitePrincipaleNAF25UniteLegale') AS defaut_naf25
     FROM renamed
 ),
 
+-- The first failing check is reported, with the file column at fault and its value.
 checked AS (
     SELECT
-        *,
+        t.*,
         CASE
-            WHEN siren IS NULL OR NOT regexp_full_match(siren, '[0-9]{9}') THEN 'siren invalide'
-            WHEN nic_siege IS NOT NULL AND NOT regexp_full_match(nic_siege, '[0-9]{5}') THEN 'nic du siège invalide'
-            WHEN date_creation_texte IS NOT NULL AND date_creation IS NULL THEN 'date de création illisible'
-            WHEN date_debut_texte IS NOT NULL AND date_debut IS NULL THEN 'date de début illisible'
-            WHEN annee_effectifs_texte IS NOT NULL AND annee_effectifs IS NULL THEN 'année des effectifs illisible'
-        END AS motif_ligne
-    FROM typed
+            WHEN t._colonne_trop_longue IS NOT NULL THEN {'motif': 'valeur trop longue', 'colonne': t._colonne_trop_longue,
+                'valeur': CASE WHEN t.statut_diffusion = 'P' THEN '[ND]' ELSE t._valeur_trop_longue END}
+            WHEN t.siren IS NULL OR NOT regexp_full_match(t.siren, '[0-9]{9}')
+                THEN {'motif': 'siren invalide', 'colonne': 'siren', 'valeur': t.siren}
+            WHEN t.nic_siege IS NOT NULL AND NOT regexp_full_match(t.nic_siege, '[0-9]{5}')
+                THEN {'motif': 'nic du siège invalide', 'colonne': 'nicSiegeUniteLegale', 'valeur': t.nic_siege}
+            WHEN t.date_creation_texte IS NOT NULL AND t.date_creation IS NULL
+                THEN {'motif': 'date de création illisible', 'colonne': 'dateCreationUniteLegale',
+                      'valeur': t.date_creation_texte}
+            WHEN t.date_debut_texte IS NOT NULL AND t.date_debut IS NULL
+                THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
+            WHEN t.annee_effectifs_texte IS NOT NULL AND t.annee_effectifs IS NULL
+                THEN {'motif': 'année des effectifs illisible', 'colonne': 'anneeEffectifsUniteLegale',
+                      'valeur': t.annee_effectifs_texte}
+            WHEN t.tranche_effectifs IS NOT NULL AND t.tranche_effectifs NOT IN (SELECT tranche FROM ref_tranches_codes)
+                THEN {'motif': 'tranche d''effectifs inconnue', 'colonne': 'trancheEffectifsUniteLegale',
+                      'valeur': t.tranche_effectifs}
+            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
+            WHEN t.defaut_naf25 IS NOT NULL THEN t.defaut_naf25
+        END AS defaut
+    FROM typed AS t
 ),
 
 deduplicated AS (
     -- One row per siren among the valid rows: the most recently processed one, then the first in the file.
     SELECT
         *,
-        CASE WHEN motif_ligne IS NULL THEN
-            row_number() OVER (PARTITION BY siren, motif_ligne IS NULL
+        CASE WHEN defaut IS NULL THEN
+            row_number() OVER (PARTITION BY siren, defaut IS NULL
                                ORDER BY date_dernier_traitement DESC NULLS LAST, _ligne)
         END AS rang_siren
     FROM checked
@@ -92,7 +116,10 @@ final AS (
         -- Partial diffusion: no identifying field may leave the file, whatever it holds ('[ND]' or not).
         CASE WHEN statut_diffusion = 'P' OR denomination_fichier LIKE '%[ND]%' THEN NULL
              ELSE denomination_fichier END AS denomination,
-        coalesce(motif_ligne, CASE WHEN rang_siren > 1 THEN 'siren en double' END) AS _motif_rejet
+        _ligne,
+        coalesce(defaut.motif, CASE WHEN rang_siren > 1 THEN 'siren en double' END) AS _motif_rejet,
+        coalesce(defaut.colonne, CASE WHEN rang_siren > 1 THEN 'siren' END) AS _colonne_rejet,
+        coalesce(defaut.valeur, CASE WHEN rang_siren > 1 THEN siren END) AS _valeur_rejet
     FROM deduplicated
 )
 

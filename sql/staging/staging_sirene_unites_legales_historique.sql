@@ -1,7 +1,10 @@
--- staging_sirene_unites_legales_historique: periods [date_debut, date_fin) of the legal units of the
--- département's establishments. Reads raw_sirene_unites_legales_historique, a view created by sources/sirene.py
--- over the rows of StockUniteLegaleHistorique whose siren is a staged establishment's, every column as text.
--- Outputs the contract columns (docs/CONTRIBUTING.md) and _motif_rejet: NULL for a kept row, else the reason.
+-- staging_sirene_unites_legales_historique: periods [date_debut, date_fin) of the legal units of the staged
+-- establishments (all requested départements together; sources/sirene.py gives each its own part afterwards).
+-- Reads raw_sirene_unites_legales_historique, a view created by sources/sirene.py over the rows of
+-- StockUniteLegaleHistorique whose siren is a staged establishment's, every column as text, plus _ligne and
+-- _colonne_trop_longue / _valeur_trop_longue (see the establishments' file). Reference tables: ref_formats_activite,
+-- ref_codes_activite. Outputs the contract columns (docs/CONTRIBUTING.md) and, for rejects, _motif_rejet,
+-- _colonne_rejet, _valeur_rejet.
 -- An empty dateDebut is legal (start of the oldest period unknown); an empty dateFin is the current period.
 -- Legal forms are kept as found (unknown or padded codes included).
 WITH source AS (
@@ -11,6 +14,8 @@ WITH source AS (
 renamed AS (
     SELECT
         _ligne,
+        _colonne_trop_longue,
+        _valeur_trop_longue,
         nullif(trim(siren), '') AS siren,
         nullif(trim(dateDebut), '') AS date_debut_texte,
         nullif(trim(dateFin), '') AS date_fin_texte,
@@ -28,28 +33,39 @@ typed AS (
     SELECT
         *,
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
-        CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin
+        CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin,
+        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleUniteLegale',
+                        'nomenclatureActivitePrincipaleUniteLegale') AS defaut_activite
     FROM renamed
 ),
 
+-- The first failing check is reported, with the file column at fault and its value.
 checked AS (
     SELECT
-        *,
+        t.*,
         CASE
-            WHEN siren IS NULL OR NOT regexp_full_match(siren, '[0-9]{9}') THEN 'siren invalide'
-            WHEN nic_siege IS NOT NULL AND NOT regexp_full_match(nic_siege, '[0-9]{5}') THEN 'nic du siège invalide'
-            WHEN date_debut_texte IS NOT NULL AND date_debut IS NULL THEN 'date de début illisible'
-            WHEN date_fin_texte IS NOT NULL AND date_fin IS NULL THEN 'date de fin illisible'
-        END AS motif_ligne
-    FROM typed
+            WHEN t._colonne_trop_longue IS NOT NULL THEN {'motif': 'valeur trop longue', 'colonne': t._colonne_trop_longue,
+                'valeur': t._valeur_trop_longue}
+            WHEN t.siren IS NULL OR NOT regexp_full_match(t.siren, '[0-9]{9}')
+                THEN {'motif': 'siren invalide', 'colonne': 'siren', 'valeur': t.siren}
+            WHEN t.nic_siege IS NOT NULL AND NOT regexp_full_match(t.nic_siege, '[0-9]{5}')
+                THEN {'motif': 'nic du siège invalide', 'colonne': 'nicSiegeUniteLegale', 'valeur': t.nic_siege}
+            WHEN t.date_debut_texte IS NOT NULL AND t.date_debut IS NULL
+                THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
+            WHEN t.date_fin_texte IS NOT NULL AND t.date_fin IS NULL
+                THEN {'motif': 'date de fin illisible', 'colonne': 'dateFin', 'valeur': t.date_fin_texte}
+            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
+        END AS defaut
+    FROM typed AS t
 ),
 
 deduplicated AS (
     -- The same period twice: keep the first in the file.
     SELECT
         *,
-        CASE WHEN motif_ligne IS NULL THEN
-            row_number() OVER (PARTITION BY siren, date_debut, date_fin, motif_ligne IS NULL ORDER BY _ligne)
+        CASE WHEN defaut IS NULL THEN
+            row_number() OVER (PARTITION BY siren, date_debut, date_fin, defaut IS NULL ORDER BY _ligne)
         END AS rang_periode
     FROM checked
 ),
@@ -66,7 +82,10 @@ final AS (
         economie_sociale_solidaire,
         caractere_employeur,
         nic_siege,
-        coalesce(motif_ligne, CASE WHEN rang_periode > 1 THEN 'période en double' END) AS _motif_rejet
+        _ligne,
+        coalesce(defaut.motif, CASE WHEN rang_periode > 1 THEN 'période en double' END) AS _motif_rejet,
+        coalesce(defaut.colonne, CASE WHEN rang_periode > 1 THEN 'dateDebut' END) AS _colonne_rejet,
+        coalesce(defaut.valeur, CASE WHEN rang_periode > 1 THEN CAST(date_debut AS VARCHAR) END) AS _valeur_rejet
     FROM deduplicated
 )
 

@@ -1,15 +1,18 @@
--- staging_urssaf_commune_ape (long): every private employer of one département by commune × APE × year, from the
--- URSSAF table that is wide by year (nombre_d_etablissements_YYYY, effectifs_salaries_YYYY).
--- Prepared by sources/urssaf.py: raw_urssaf_commune_ape (the file's rows of the département, every column VARCHAR,
--- plus _ligne; only the year columns to stage). Parameter: $departement.
+-- staging_urssaf_commune_ape (long): every private employer of the requested départements by commune × APE × year,
+-- from the URSSAF table that is wide by year (nombre_d_etablissements_YYYY, effectifs_salaries_YYYY).
+-- Prepared by sources/urssaf.py: raw_urssaf_commune_ape (the file's rows of the départements and those without a
+-- valid département code, every column VARCHAR, plus _ligne — line in the file — and _departement — NULL when the
+-- row has no valid code: rejected here, once; only the year columns to stage).
+-- Parameter: $separateur_decimal (',' for French exports, '.' otherwise; no thousands separator).
 -- A file row is staged whole (one output row per year, values NULL where the file is empty: secret or no data) or
 -- rejected whole: then exactly one row carries its reason, with annee = the first faulty year for a value problem.
 WITH brut AS (
     SELECT
         _ligne,
+        _departement,
         nullif(trim(code_departement), '') AS code_departement_texte,
         -- départements 01-09: a 4-digit commune code lost its leading zero in a spreadsheet ('1004' -> '01004')
-        CASE WHEN starts_with($departement, '0') AND regexp_full_match(trim(code_commune), '[0-9]{4}')
+        CASE WHEN starts_with(_departement, '0') AND regexp_full_match(trim(code_commune), '[0-9]{4}')
              THEN '0' || trim(code_commune)
              ELSE upper(nullif(trim(code_commune), '')) END AS code_commune,
         nullif(trim(code_epci), '') AS code_epci,
@@ -31,9 +34,11 @@ valeurs AS (
     SELECT
         _ligne,
         CAST(right(colonne, 4) AS INTEGER) AS annee,
+        colonne,
         starts_with(colonne, 'nombre_d_etablissements_') AS est_nb_etablissements,
         texte,
-        TRY_CAST(texte AS DOUBLE) AS valeur
+        TRY_CAST(replace(texte, $separateur_decimal, '.') AS DOUBLE)
+            AS valeur
     FROM cellules
 ),
 
@@ -41,7 +46,13 @@ defauts AS (
     SELECT
         _ligne,
         min(annee) FILTER (WHERE texte IS NOT NULL AND (valeur IS NULL OR NOT isfinite(valeur))) AS annee_non_numerique,
-        min(annee) FILTER (WHERE valeur < 0) AS annee_negative
+        arg_min(texte, annee) FILTER (WHERE texte IS NOT NULL AND (valeur IS NULL OR NOT isfinite(valeur)))
+            AS texte_non_numerique,
+        arg_min(colonne, annee) FILTER (WHERE texte IS NOT NULL AND (valeur IS NULL OR NOT isfinite(valeur)))
+            AS colonne_non_numerique,
+        min(annee) FILTER (WHERE valeur < 0) AS annee_negative,
+        arg_min(texte, annee) FILTER (WHERE valeur < 0) AS texte_negatif,
+        arg_min(colonne, annee) FILTER (WHERE valeur < 0) AS colonne_negative
     FROM valeurs
     GROUP BY _ligne
 ),
@@ -52,14 +63,20 @@ controlee AS (
         d.annee_non_numerique,
         d.annee_negative,
         CASE
-            WHEN b.code_departement_texte IS NULL THEN 'code_departement manquant'
+            WHEN b.code_departement_texte IS NULL THEN {'motif': 'code_departement manquant', 'colonne': 'code_departement', 'valeur': NULL}
+            WHEN b._departement IS NULL
+                THEN {'motif': 'code_departement invalide', 'colonne': 'code_departement', 'valeur': b.code_departement_texte}
             WHEN b.code_commune IS NULL OR NOT regexp_full_match(b.code_commune, '[0-9]{5}|2[AB][0-9]{3}')
-                THEN 'code_commune invalide'
-            WHEN NOT starts_with(b.code_commune, $departement) THEN 'code_commune hors du département'
-            WHEN b.code_ape IS NULL OR NOT regexp_full_match(b.code_ape, '[0-9]{4}[A-Z]') THEN 'code_ape invalide'
-            WHEN d.annee_non_numerique IS NOT NULL THEN 'valeur non numérique'
-            WHEN d.annee_negative IS NOT NULL THEN 'valeur négative'
-        END AS motif
+                THEN {'motif': 'code_commune invalide', 'colonne': 'code_commune', 'valeur': b.code_commune}
+            WHEN NOT starts_with(b.code_commune, b._departement)
+                THEN {'motif': 'code_commune hors du département', 'colonne': 'code_commune', 'valeur': b.code_commune}
+            WHEN b.code_ape IS NULL OR NOT regexp_full_match(b.code_ape, '[0-9]{4}[A-Z]')
+                THEN {'motif': 'code_ape invalide', 'colonne': 'code_ape', 'valeur': b.code_ape}
+            WHEN d.annee_non_numerique IS NOT NULL
+                THEN {'motif': 'valeur non numérique', 'colonne': d.colonne_non_numerique, 'valeur': d.texte_non_numerique}
+            WHEN d.annee_negative IS NOT NULL
+                THEN {'motif': 'valeur négative', 'colonne': d.colonne_negative, 'valeur': d.texte_negatif}
+        END AS defaut
     FROM brut AS b
     LEFT JOIN defauts AS d USING (_ligne)
 ),
@@ -68,9 +85,10 @@ controlee AS (
 lignes AS (
     SELECT
         *,
-        CASE WHEN motif IS NULL
-                  AND sum(CASE WHEN motif IS NULL THEN 1 ELSE 0 END) OVER (PARTITION BY code_commune, code_ape) > 1
-             THEN 'doublon (code_commune, code_ape)' ELSE motif END AS _motif_rejet
+        CASE WHEN defaut IS NULL
+                  AND sum(CASE WHEN defaut IS NULL THEN 1 ELSE 0 END) OVER (PARTITION BY code_commune, code_ape) > 1
+             THEN {'motif': 'doublon (code_commune, code_ape)', 'colonne': 'code_ape', 'valeur': code_ape}
+             ELSE defaut END AS rejet
     FROM controlee
 ),
 
@@ -86,19 +104,20 @@ mesures AS (
 
 sortie AS (
     SELECT l.code_commune, l.code_epci, l.code_zone_emploi, l.code_ape, m.annee, m.nb_etablissements,
-           m.effectifs_salaries, l._motif_rejet
+           m.effectifs_salaries, l._departement, l._ligne, NULL AS _motif_rejet, NULL AS _colonne_rejet,
+           NULL AS _valeur_rejet
     FROM lignes AS l
     JOIN mesures AS m USING (_ligne)
-    WHERE l._motif_rejet IS NULL
+    WHERE l.rejet IS NULL
 
     UNION ALL
 
     SELECT code_commune, code_epci, code_zone_emploi, code_ape,
-           CASE _motif_rejet WHEN 'valeur non numérique' THEN annee_non_numerique
-                             WHEN 'valeur négative' THEN annee_negative END,
-           NULL, NULL, _motif_rejet
+           CASE rejet.motif WHEN 'valeur non numérique' THEN annee_non_numerique
+                            WHEN 'valeur négative' THEN annee_negative END,
+           NULL, NULL, _departement, _ligne, rejet.motif, rejet.colonne, rejet.valeur
     FROM lignes
-    WHERE _motif_rejet IS NOT NULL
+    WHERE rejet IS NOT NULL
 )
 
 SELECT
@@ -109,6 +128,10 @@ SELECT
     CAST(annee AS INTEGER) AS annee,
     CAST(nb_etablissements AS DOUBLE) AS nb_etablissements,
     CAST(effectifs_salaries AS DOUBLE) AS effectifs_salaries,
-    _motif_rejet
+    _departement,
+    _ligne,
+    _motif_rejet,
+    _colonne_rejet,
+    _valeur_rejet
 FROM sortie
 ORDER BY code_commune, code_ape, annee

@@ -1,14 +1,17 @@
--- staging_urssaf_ess_departement: URSSAF's official ESS employment of one département, one row per file row
--- (annee × champ ESS × famille ESS), typed; champ and famille as our codes.
--- Prepared by sources/urssaf.py: raw_urssaf_ess_departement (the file's rows of the département, every column
--- VARCHAR, plus _ligne), ref_urssaf_familles(cle, famille) from data/reference/urssaf_familles.csv, and the macro
--- urssaf_cle_libelle() (label match key: case, accents and spaces ignored). Parameter: $departement.
+-- staging_urssaf_ess_departement: URSSAF's official ESS employment of the requested départements, one row per file
+-- row (département × annee × champ ESS × famille ESS), typed; champ and famille as our codes.
+-- Prepared by sources/urssaf.py: raw_urssaf_ess_departement (the file's rows of the départements and those without
+-- a valid département code, every column VARCHAR, plus _ligne — line in the file — and _departement — NULL when
+-- the row has no valid code: rejected here, once), ref_urssaf_familles(cle, famille) from
+-- data/reference/urssaf_familles.csv, and the macro urssaf_cle_libelle() (label match key: case, accents and
+-- spaces ignored). Parameter: $separateur_decimal (',' for French exports, '.' otherwise; no thousands separator).
 -- Output codes: champ_ess in ('ess', 'hors_ess', 'ensemble'); famille_ess in ('associations', 'cooperatives',
 -- 'mutuelles', 'fondations') or, for a total row, the champ's code ('ess', 'hors_ess', 'ensemble').
 -- Empty numbers stay NULL (not 0).
 WITH brut AS (
     SELECT
         _ligne,
+        _departement,
         nullif(trim(code_departement), '') AS code_departement_texte,
         nullif(trim(annee), '') AS annee_texte,
         nullif(trim(champ_ess), '') AS champ_texte,
@@ -25,9 +28,12 @@ typee AS (
         -- 'YYYY' (or a date 'YYYY-MM-DD' if the portal ever exports the year as a date)
         CASE WHEN regexp_full_match(b.annee_texte, '[0-9]{4}(-[0-9]{2}-[0-9]{2})?')
              THEN CAST(left(b.annee_texte, 4) AS INTEGER) END AS annee,
-        TRY_CAST(b.nb_texte AS DOUBLE) AS nb_etablissements,
-        TRY_CAST(b.eff_texte AS DOUBLE) AS effectifs_salaries,
-        TRY_CAST(b.masse_texte AS DOUBLE) AS masse_salariale,
+        TRY_CAST(replace(b.nb_texte, $separateur_decimal, '.') AS DOUBLE)
+            AS nb_etablissements,
+        TRY_CAST(replace(b.eff_texte, $separateur_decimal, '.') AS DOUBLE)
+            AS effectifs_salaries,
+        TRY_CAST(replace(b.masse_texte, $separateur_decimal, '.') AS DOUBLE)
+            AS masse_salariale,
         c.famille AS champ_code,
         f.famille AS famille_code,
         -- the champ a family belongs to
@@ -55,6 +61,7 @@ controlee AS (
             AS famille_ess,
         CASE
             WHEN code_departement_texte IS NULL THEN 'code_departement manquant'
+            WHEN _departement IS NULL THEN 'code_departement invalide'
             WHEN annee IS NULL THEN 'annee invalide'
             WHEN champ_texte IS NULL AND famille_texte IS NULL THEN 'champ_ess et famille_ess manquants'
             WHEN champ_code NOT IN ('ess', 'hors_ess', 'ensemble') THEN 'champ_ess inattendu'
@@ -76,19 +83,40 @@ dedoublonnee AS (
         *,
         CASE WHEN motif IS NULL
                   AND sum(CASE WHEN motif IS NULL THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY annee, champ_ess, famille_ess) > 1
+                      OVER (PARTITION BY _departement, annee, champ_ess, famille_ess) > 1
              THEN 'doublon (annee, champ_ess, famille_ess)' ELSE motif END AS _motif_rejet
     FROM controlee
 )
 
 SELECT
     annee,
-    CASE WHEN code_departement_texte IS NOT NULL THEN $departement END AS code_departement,
+    _departement AS code_departement,
     champ_ess,
     famille_ess,
     nb_etablissements,
     effectifs_salaries,
     masse_salariale,
-    _motif_rejet
+    _departement,
+    _ligne,
+    _motif_rejet,
+    CASE _motif_rejet
+        WHEN 'code_departement manquant' THEN 'code_departement' WHEN 'code_departement invalide' THEN 'code_departement'
+        WHEN 'annee invalide' THEN 'annee' WHEN 'champ_ess et famille_ess manquants' THEN 'famille_ess'
+        WHEN 'champ_ess inattendu' THEN 'champ_ess' WHEN 'champ_ess et famille_ess incohérents' THEN 'famille_ess'
+        WHEN 'valeur non numérique' THEN CASE WHEN nb_texte IS NOT NULL AND nb_etablissements IS NULL
+            THEN 'nombre_d_etablissements' WHEN eff_texte IS NOT NULL AND effectifs_salaries IS NULL
+            THEN 'effectifs_salaries_moyens' ELSE 'masse_salariale' END
+        WHEN 'valeur négative' THEN CASE WHEN nb_etablissements < 0 THEN 'nombre_d_etablissements'
+            WHEN effectifs_salaries < 0 THEN 'effectifs_salaries_moyens' ELSE 'masse_salariale' END
+    END AS _colonne_rejet,
+    CASE _motif_rejet
+        WHEN 'code_departement manquant' THEN NULL WHEN 'code_departement invalide' THEN code_departement_texte
+        WHEN 'annee invalide' THEN annee_texte WHEN 'champ_ess inattendu' THEN champ_texte
+        WHEN 'champ_ess et famille_ess incohérents' THEN famille_texte
+        WHEN 'valeur non numérique' THEN CASE WHEN nb_texte IS NOT NULL AND nb_etablissements IS NULL THEN nb_texte
+            WHEN eff_texte IS NOT NULL AND effectifs_salaries IS NULL THEN eff_texte ELSE masse_texte END
+        WHEN 'valeur négative' THEN CASE WHEN nb_etablissements < 0 THEN nb_texte
+            WHEN effectifs_salaries < 0 THEN eff_texte ELSE masse_texte END
+    END AS _valeur_rejet
 FROM dedoublonnee
-ORDER BY annee, champ_ess, famille_ess, _ligne
+ORDER BY _departement, annee, champ_ess, famille_ess, _ligne

@@ -1,0 +1,209 @@
+"""One read of the national files for several départements (issue 10): three départements (38, 73, 2A) from one tiny
+national stock, through the real flow — real staging of SIRENE and URSSAF, real publication, stand-in core,
+outputs, checks and report (tests/test_flows.py) —, plus a département the files do not hold (971).
+
+Known answers are counted by hand on the stock below.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sirene_fixtures import etablissement, etablissement_periode, unite_legale, unite_legale_periode, write_snapshot
+
+from ess.errors import UserError
+from test_flows import CALLS, STUBS, prefect_harness  # noqa: F401 — fixture
+
+pytestmark = pytest.mark.xdist_group("prefect")
+
+ETABLISSEMENTS = [
+    etablissement("10000000100011", "38185"),  # legal unit 100000001 has establishments in 38 and in 73
+    etablissement("10000000100029", "73065", etablissementSiege="false"),
+    etablissement("20000000200012", "2A004"),
+    etablissement("20000000200020", "2A004", trancheEffectifsEtablissement="ZZ"),  # rejected, in 2A
+    etablissement("30000000300015", "69123"),  # another département
+    etablissement("40000000400018", ""),  # located nowhere: rejected once, for no département
+    etablissement("50000000500011", "38421"),
+]
+STOCK = {
+    "etablissements": ETABLISSEMENTS,
+    "unites_legales": [unite_legale("100000001"), unite_legale("200000002"), unite_legale("300000003"),
+                       unite_legale("500000005"), unite_legale("999999999")],
+    "etablissements_historique": [etablissement_periode(e["siret"], "2001-02-03") for e in ETABLISSEMENTS],
+    "unites_legales_historique": [unite_legale_periode("100000001", "2001-01-01"),
+                                  unite_legale_periode("200000002", "2001-01-01")],
+}
+URSSAF_ESS = ["region;ancienne_region;departement;champ_ess;famille_ess;annee;code_region;code_ancienne_region;"
+              "code_departement;nombre_d_etablissements;effectifs_salaries_moyens;masse_salariale"]
+URSSAF_ESS += [f"R;AR;D;Oui;Associations;2024;84;82;{d};10;100,5;1000" for d in ("38", "73", "2A", "01")]
+# (national, per département) rows by hand: read / staged / rejected / out of scope
+EXPECTED_NATIONAL = {
+    "staging_sirene_etablissements": (7, 4, 2, 1),
+    "staging_sirene_unites_legales": (5, 3, 0, 2),
+    "staging_sirene_etablissements_historique": (7, 4, 0, 3),
+    "staging_sirene_unites_legales_historique": (2, 2, 0, 0),
+    "staging_urssaf_ess_departement": (4, 3, 0, 1),
+    "staging_urssaf_commune_ape": (4, 3, 0, 1),
+}
+EXPECTED_STAGED = {  # staged rows of each département (a legal unit of 38 and 73 is in both)
+    "38": {"staging_sirene_etablissements": 2, "staging_sirene_unites_legales": 2,
+           "staging_sirene_etablissements_historique": 2, "staging_sirene_unites_legales_historique": 1},
+    "73": {"staging_sirene_etablissements": 1, "staging_sirene_unites_legales": 1,
+           "staging_sirene_etablissements_historique": 1, "staging_sirene_unites_legales_historique": 1},
+    "2A": {"staging_sirene_etablissements": 1, "staging_sirene_unites_legales": 1,
+           "staging_sirene_etablissements_historique": 1, "staging_sirene_unites_legales_historique": 1},
+}
+
+
+def national_inputs(root: Path) -> Path:
+    from sources import urssaf
+    from sources.download import write_manifest
+    from sources.sirene import _sha256
+
+    snap = write_snapshot(root / "sirene" / "2026-10", STOCK, fmt="csv")
+    # As `ess fetch` leaves it: the checksums come from the manifest, the files are read once, by the staging.
+    write_manifest(snap, [{"name": f.name, "size": f.stat().st_size, "sha256": _sha256(f)}
+                          for f in sorted(snap.glob("Stock*"))])
+    folder = root / "urssaf" / "2025"
+    folder.mkdir(parents=True)
+    (folder / urssaf.SOURCE.file("ess_departement").filename).write_text("\n".join(URSSAF_ESS) + "\n",
+                                                                         encoding="utf-8")
+    header = list(urssaf.commune_ape_columns(2024, 2024))
+    lines = [";".join(header)]
+    for commune in ("38185", "73065", "2A004", "01004"):
+        ids = {c: "" for c in urssaf.COMMUNE_APE_ID_COLUMNS}
+        ids.update(code_departement=commune[:2], code_commune=commune, code_ape="8899B", code_epci="200040715",
+                   code_zone_d_emploi="8416")
+        lines.append(";".join([ids[c] for c in urssaf.COMMUNE_APE_ID_COLUMNS] + ["3", "12"]))
+    (folder / urssaf.SOURCE.file("commune_ape").filename).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    """Real staging (national and territories) and publication; stand-ins for core, outputs, checks and report."""
+    import flows.pipeline as fp
+
+    CALLS.clear()
+    for name in ("core", "outputs", "check", "report"):
+        monkeypatch.setitem(fp.STEP_FUNCTIONS, name, STUBS[name])
+    return CALLS
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Every opening of a national file (the SIRENE opener and the URSSAF reader), by file name."""
+    from sources import sirene, urssaf
+
+    names: list[str] = []
+    real_open, real_read = sirene.open_stock, urssaf.read_file
+
+    def open_stock(con, path, key):
+        names.append(Path(path).name)
+        return real_open(con, path, key)
+
+    def read_file(con, path, *args, **kwargs):
+        names.append(Path(path).name)
+        return real_read(con, path, *args, **kwargs)
+
+    monkeypatch.setattr(sirene, "open_stock", open_stock)
+    monkeypatch.setattr(urssaf, "read_file", read_file)
+    return names
+
+
+def _manifest(data_dir: Path, dep: str, run_id: str) -> dict:
+    return json.loads((data_dir / "runs" / f"dep{dep}" / run_id / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_three_departements_from_one_read_of_the_national_files(prefect_harness, stand_ins, opened, data_dir):
+    from flows.pipeline import ess_pipeline
+
+    root = national_inputs(data_dir / "officiel")
+    warehouse = data_dir / "entrepot"
+    with pytest.raises(UserError) as failure:
+        ess_pipeline(departements=["38", "73", "2A", "971"], input_dir=str(root), warehouse_dir=str(warehouse),
+                     run_id="R1")
+    # 971 is not in the national files: a message says so, and nothing of it is published; the others are.
+    message = str(failure.value)
+    assert message.startswith("1 of 4 départements failed (the others were published):\n- 971: département 971 "
+                              "is not in the national files: StockEtablissement_utf8.zip (7 rows read) holds no "
+                              "establishment located in 971.")
+    public = warehouse / "public" / "out_indicateurs_public"
+    assert sorted(p.name for p in public.iterdir()) == ["departement=2A", "departement=38", "departement=73"]
+    assert not (data_dir / "runs" / "dep971" / "R1" / "manifest.json").exists()
+
+    # Each national file opened exactly once for the four départements; the territories are per département.
+    national_files = ["StockEtablissement_utf8.zip", "StockUniteLegale_utf8.zip",
+                      "StockEtablissementHistorique_utf8.zip", "StockUniteLegaleHistorique_utf8.zip",
+                      "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv",
+                      "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv"]
+    assert sorted(opened) == sorted(national_files)
+    assert stand_ins["core"] == 3  # the département steps ran for 38, 73 and 2A only
+
+    manifests = {d: _manifest(data_dir, d, "R1") for d in ("38", "73", "2A")}
+    national = {s["table"]: (s["rows_read"], s["rows_staged"], s["rows_rejected_total"], s["rows_out_of_scope"])
+                for source in ("sirene", "urssaf") for s in manifests["38"]["sources_nationales"][source]}
+    assert national == EXPECTED_NATIONAL
+    assert manifests["73"]["sources_nationales"] == manifests["38"]["sources_nationales"]
+    for dep, manifest in manifests.items():
+        for source in ("sirene", "urssaf"):
+            for s in manifest["sources"][source]:
+                assert s["departement"] == dep
+                assert s["rows_read"] == s["rows_staged"] + s["rows_rejected_total"] + s["rows_out_of_scope"]
+        staged = {s["table"]: s["rows_staged"] for s in manifest["sources"]["sirene"]}
+        assert staged == EXPECTED_STAGED[dep]
+        # the département's partition is linked into its run folder
+        run_etab = data_dir / "runs" / f"dep{dep}" / "R1" / "staging" / "staging_sirene_etablissements.parquet"
+        assert pq.read_table(run_etab).num_rows == EXPECTED_STAGED[dep]["staging_sirene_etablissements"]
+    # the reject of 2A is 2A's; the establishment located nowhere is rejected once, in the national rejects only
+    rejects_2a = pq.read_table(data_dir / "runs" / "dep2A" / "R1" / "staging" / "staging_rejets_sirene.parquet")
+    assert rejects_2a.column("cle").to_pylist() == ["20000000200020"]
+    assert rejects_2a.column("motif_rejet").to_pylist() == ["tranche d'effectifs inconnue"]
+    everything = pq.read_table(manifests["38"]["rejets_nationaux"]["sirene"]).to_pylist()
+    assert sorted((r["cle"], r["departements"]) for r in everything) == [
+        ("20000000200020", ["2A"]), ("40000000400018", [])]
+    assert all(not any(r["motif_rejet"] == "code commune absent (établissement non localisable)"
+                       for r in pq.read_table(data_dir / "runs" / f"dep{d}" / "R1" / "staging" /
+                                              "staging_rejets_sirene.parquet").to_pylist()) for d in manifests)
+    # national identity: staged in some département + rejected once + out of every scope
+    etab = manifests["38"]["sources_nationales"]["sirene"][0]
+    per_dep_staged = sum(next(s["rows_staged"] for s in m["sources"]["sirene"]
+                              if s["table"] == "staging_sirene_etablissements") for m in manifests.values())
+    assert etab["rows_staged"] == per_dep_staged  # an establishment is in one département only
+
+
+def test_a_second_run_reuses_the_national_staging_without_reading_anything(prefect_harness, stand_ins, opened,
+                                                                          data_dir):
+    from flows.pipeline import ess_pipeline
+
+    root = national_inputs(data_dir / "officiel")
+    params = {"departements": ["38", "73"], "input_dir": str(root), "warehouse_dir": str(data_dir / "entrepot")}
+    first = ess_pipeline(**params)
+    assert len(opened) == 6
+    second = ess_pipeline(**params)
+    assert len(opened) == 6  # nothing read again: the staging of {38, 73} comes from the cache
+    for dep in ("38", "73"):
+        cache = second["departements"][dep]["manifest"]["cache"]
+        assert cache["stage_sirene"]["reutilise"] and cache["stage_urssaf"]["reutilise"]
+        assert cache["stage_sirene"]["cle"] == first["departements"][dep]["manifest"]["cache"]["stage_sirene"]["cle"]
+    # another set of départements is another staging (keyed on the set)
+    ess_pipeline(**{**params, "departements": ["38"]})
+    assert len(opened) == 12
+
+
+def test_cli_run_takes_several_departements(data_dir):
+    import argparse
+
+    from ess.cli import build_parser
+    from transforms.pipeline import RunConfig
+
+    args = build_parser().parse_args(["run", "-d", "38", "73", "2a", "--no-report"])
+    config = RunConfig.from_cli(args)
+    assert (config.departement, config.departements) == ("38", ["38", "73", "2A"])
+    assert [c.departement for c in config.every_departement()] == ["38", "73", "2A"]
+    with pytest.raises(UserError, match="unknown département '99'"):
+        RunConfig.from_cli(build_parser().parse_args(["run", "-d", "38", "99"]))
+    assert isinstance(args, argparse.Namespace)
