@@ -360,19 +360,27 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
     territories, the guards on the input, core, outputs, check, the guards on the figures, then the publication
     (tables, report, catalog and manifest as one new version of the warehouse) and provenance."""
     from transforms import warehouse as wh
+    from transforms.staging import departement_stats, departement_tables
 
-    check_present(config.departement, staged)
     params = params_of(config)
     run_dir = str(config.run_dir())
     warehouse = config.warehouse_dir
-    by_source = {source: (departement_staging(source, staged[source], config.departement, run_dir)
-                          if source in NATIONAL_SOURCES else stage_task(source, inputs[source], params, run_dir))
-                 for source in SOURCES}
+    dep = config.departement
+    local = {source: stage_task(source, inputs[source], params, run_dir)
+             for source in SOURCES if source not in NATIONAL_SOURCES}
+    national = {source: StepOutput.from_dict(staged[source]) for source in NATIONAL_SOURCES}
+    # the guards first: an empty file, a département absent from the input… get their precise message
+    stats = {source: (departement_stats(national[source], source, dep) if source in national
+                      else local[source]["stats"].get(source, [])) for source in SOURCES}
+    rejects = {source: tables[f"staging_rejets_{source}"] for source in SOURCES
+               for tables in [departement_tables(national[source], dep) if source in national
+                              else local[source]["tables"]]
+               if f"staging_rejets_{source}" in tables}
+    guarded = guard_inputs_task(stats, rejects, params, config.force, warehouse)
+    check_present(dep, staged)  # even --force cannot publish a département the files do not hold
+    by_source = {source: (departement_staging(source, staged[source], dep, run_dir) if source in national
+                          else local[source]) for source in SOURCES}
     staging_outputs = [by_source[source] for source in SOURCES]
-    rejects = {source: by_source[source]["tables"][f"staging_rejets_{source}"] for source in SOURCES
-               if f"staging_rejets_{source}" in by_source[source]["tables"]}
-    guarded = guard_inputs_task({source: by_source[source]["stats"].get(source, []) for source in SOURCES},
-                                rejects, params, config.force, warehouse)
     core = core_task(_tables(*staging_outputs), params, run_dir)
     outputs = outputs_task(_tables(*staging_outputs, core), params, run_dir)
     steps = [*staging_outputs, core, outputs]

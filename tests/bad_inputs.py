@@ -64,14 +64,35 @@ def integer_creation_dates(root: Path) -> Path:
     return path
 
 
+def french_creation_dates(root: Path) -> Path:
+    """The establishments stock with dateCreationEtablissement written as French text dates (15/03/2012), as a
+    spreadsheet would save them: the column has the official type (text) but not the official format."""
+    path = root / ETABLISSEMENTS
+    table = pq.read_table(path)
+    column = "dateCreationEtablissement"
+    as_text = pc.strftime(table[column], format="%d/%m/%Y")
+    table = table.set_column(table.schema.get_field_index(column), column, as_text)
+    _rewrite_parquet(path, table)
+    return path
+
+
+def unreadable_urssaf_numbers(root: Path) -> Path:
+    """The URSSAF ESS file with every figure replaced by a text mark (« n.d. »): nothing left to calibrate on."""
+    return _urssaf_figures(root, lambda cell: "n.d.")
+
+
 def decimal_commas(root: Path) -> Path:
     """The URSSAF ESS file with decimal commas (126,0 instead of 126.0), as a spreadsheet in French would save it."""
+    return _urssaf_figures(root, lambda cell: cell.replace(".", ","))
+
+
+def _urssaf_figures(root: Path, change) -> Path:
     path = root / URSSAF_ESS
     lines = path.read_text(encoding="utf-8").splitlines()
     out = [lines[0]]
     for line in lines[1:]:
         cells = line.split(";")
-        out.append(";".join(cells[:9] + [c.replace(".", ",") for c in cells[9:]]))
+        out.append(";".join(cells[:9] + [change(c) for c in cells[9:]]))
     path.unlink()
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path

@@ -55,7 +55,7 @@ def test_the_ess_program_prints_a_few_lines_for_a_refused_run(prefect_harness, t
     ]
     text = log.read_text(encoding="utf-8")
     assert "Traceback" in text and "PublicationRefused" in text and "[guard-inputs" in text
-    assert "stage_sirene: computed" in text  # Prefect's INFO logs went to the file, not the console
+    assert "stage_sirene (départements 38): computed" in text  # Prefect's INFO logs went to the file, not the console
 
 
 def run_cli(inputs_root: Path, warehouse: Path, *extra: str) -> int:

@@ -199,9 +199,9 @@ def published_warehouse(data_dir):
 BAD_INPUTS = {
     "empty_establishments": (bad_inputs.empty_establishments, "38",
                              "StockEtablissement_utf8.parquet has no row (a header at most)"),
-    "decimal_commas": (bad_inputs.decimal_commas, "38",
-                       "0 of its 70 rows of département 38 kept, 70 rejected (« valeur non numérique »: 70)"),
-    "integer_dates": (bad_inputs.integer_creation_dates, "38", "rows of département 38 rejected"),
+    "urssaf_unreadable": (bad_inputs.unreadable_urssaf_numbers, "38",
+                          "0 of its 70 rows of département 38 kept, 70 rejected"),
+    "french_dates": (bad_inputs.french_creation_dates, "38", "rows of département 38 rejected"),
     "departement_2A": (None, "2A", "département 2A is absent from the input: none of the 3 529 rows of"),
     "departement_971": (None, "971", "département 971 is absent from the input"),
 }
@@ -228,27 +228,51 @@ def test_bad_input_is_refused_and_the_warehouse_is_untouched(prefect_harness, ti
     assert not list((data_dir / "runs").rglob("manifest.json"))
     # the accounting of every file read stays exact: read = staged + rejected + out of scope
     accounted = [f for step in (caching.cache_dir()).glob("stage_*/*/step.json")
-                 for files in json.loads(step.read_text(encoding="utf-8"))["stats"].values() for f in files]
+                 for files in _file_stats(json.loads(step.read_text(encoding="utf-8"))["stats"]) for f in files]
     assert len(accounted) >= 10
     for f in accounted:
         assert f["rows_read"] == f["rows_staged"] + sum(f["rows_rejected"].values()) + f["rows_out_of_scope"], f
 
 
 @in_process_flows
-def test_integer_dates_rejects_by_hand(prefect_harness, tiny_sample, published_warehouse, data_dir, tmp_path):
-    """The sample's stock at this scale: 3 529 rows, 34 of other départements, 3 495 of 38. Typed as integers,
-    every creation date is unreadable except the 3 empty ones (NULL stays NULL): 3 490 rejected for the date, plus
-    the 2 planted SIRET mismatches, 3 492 in all (99.9 %); 3 survive — the « 34 survivors » of issue 8."""
+def _file_stats(stats: dict):
+    """Every list of per-file accounting in a staging step's figures: national, and each département's share."""
+    for key, value in stats.items():
+        if isinstance(value, list):
+            yield value
+        elif key == "departements":
+            for per in value.values():
+                yield from per.values()
+
+
+def test_french_dates_rejects_by_hand(prefect_harness, tiny_sample, published_warehouse, data_dir, tmp_path):
+    """The sample's stock at this scale: 3 529 rows, 34 of other départements, 3 495 of 38. Written as French text
+    dates, every creation date is unreadable except the 3 empty ones (NULL stays NULL): 3 490 rejected for the date,
+    plus the 2 planted SIRET mismatches, 3 492 in all (99.9 %); 3 survive — the « 34 survivors » of issue 8."""
     import pyarrow.compute as pc
 
     stock = pq.read_table(tiny_sample / bad_inputs.ETABLISSEMENTS, columns=["dateCreationEtablissement"])
     assert (stock.num_rows, pc.sum(pc.is_null(stock["dateCreationEtablissement"])).as_py()) == (3529, 3)
     folder = bad_inputs.copy_of(tiny_sample, tmp_path / "entree")
-    bad_inputs.integer_creation_dates(folder)
+    bad_inputs.french_creation_dates(folder)
     with pytest.raises(guards.PublicationRefused, match=r"3 492 of its 3 495 rows of département 38 rejected "
                                                         r"\(99.9 %, threshold 2.0 %\): « date de création illisible »: "
                                                         r"3 490; « siret différent de siren \+ nic »: 2"):
         run(folder, published_warehouse)
+
+
+def test_a_date_column_of_the_wrong_type_is_named(prefect_harness, tiny_sample, published_warehouse, tmp_path):
+    """A Parquet stock whose creation date is typed as an integer stops the run at staging with the column and its
+    type named (not thousands of rejects whose cause nobody sees), and nothing is published."""
+    from ess.errors import InputFileError
+
+    folder = bad_inputs.copy_of(tiny_sample, tmp_path / "entree")
+    bad_inputs.integer_creation_dates(folder)
+    before = tree(published_warehouse)
+    with pytest.raises(InputFileError, match=r"StockEtablissement_utf8.parquet: column dateCreationEtablissement is "
+                                             r"typed BIGINT"):
+        run(folder, published_warehouse)
+    assert tree(published_warehouse) == before
 
 
 # --- large moves and --force through the flow (stand-in steps) ----------------------------------------------------

@@ -180,9 +180,9 @@ def world(tmp_path_factory):
 def test_a_publication_is_one_version_with_everything(world):
     view, root = world["after_view"], world["template"]
     # the new version carries the other département's partitions (hard links) and replaces 38's
-    assert view["public/out_indicateurs_public/departement=73/millesime=2026-10/perimetre=insee/"
+    assert view["public/out_indicateurs_public/departement=73/millesime=2026-10/"
                 "out_indicateurs_public.parquet"] == (root / "public/out_indicateurs_public/departement=73/"
-                                                      "millesime=2026-10/perimetre=insee/"
+                                                      "millesime=2026-10/"
                                                       "out_indicateurs_public.parquet").read_bytes()
     assert "interne/core_ecart_urssaf/departement=38/millesime=2026-10/core_ecart_urssaf.parquet" in view
     assert view["rapports/departement=38/millesime=2026-10/perimetre=insee/rapport.pdf"] != \
@@ -202,7 +202,7 @@ def test_a_publication_is_one_version_with_everything(world):
     assert "dictionnaire_donnees.md" in view and "dictionnaire_donnees.csv" in view
     # every Parquet file says where it comes from
     kv = pq.read_metadata(world["template"] / "public/out_indicateurs_public/departement=38/millesime=2026-10/"
-                          "perimetre=insee/out_indicateurs_public.parquet").metadata
+                          "out_indicateurs_public.parquet").metadata
     assert kv[b"ess:synthetic"] == b"true" and kv[b"ess:publication_forcee"] == b"false"
 
 
@@ -211,7 +211,7 @@ def test_unchanged_files_are_shared_between_versions(world, tmp_path):
     shutil.copytree(world["template"], warehouse, symlinks=True)
     before = current(warehouse)
     in_process(spec(warehouse, world["new"], "R38-NEW"))
-    rel = Path("public/out_indicateurs_public/departement=73/millesime=2026-10/perimetre=insee/"
+    rel = Path("public/out_indicateurs_public/departement=73/millesime=2026-10/"
                "out_indicateurs_public.parquet")
     old_file, new_file = (warehouse / wh.VERSIONS / v / rel for v in (before, current(warehouse)))
     assert old_file.stat().st_ino == new_file.stat().st_ino  # a hard link, not a copy
@@ -328,7 +328,7 @@ def test_a_live_preparation_is_never_taken_for_a_leftover(world, tmp_path):
 def legacy_warehouse(root: Path, world) -> None:
     """The layout of earlier versions of this project: real folders and a real catalog at the top."""
     for table, path in world["old"].items():
-        target = root / pub.partition_path(table, PARAMS, table != "core_ecart_urssaf") / f"{table}.parquet"
+        target = root / pub.partition_path(table, PARAMS, table not in {"core_ecart_urssaf", *pub.ALL_PERIMETERS}) / f"{table}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
     (root / "rapports/departement=73/millesime=2026-10/perimetre=insee").mkdir(parents=True)
@@ -348,7 +348,7 @@ def test_a_warehouse_of_the_old_layout_becomes_versioned(world, tmp_path, kill):
     in_process(spec(warehouse, t73, "R73", "73"))
     view = published(warehouse)  # every entry point is now a link into the current version
     # the old layout's 38 partitions are carried over, the legacy report of 73 replaced by the new one
-    assert view["public/out_indicateurs_public/departement=38/millesime=2026-10/perimetre=insee/"
+    assert view["public/out_indicateurs_public/departement=38/millesime=2026-10/"
                 "out_indicateurs_public.parquet"] == Path(world["old"]["out_indicateurs_public"]).read_bytes()
     assert view["rapports/departement=73/millesime=2026-10/perimetre=insee/rapport.pdf"] != b"73"
     assert [(r[1], r[3]) for r in view[pub.CATALOG]["out_indicateurs_public"][2]] == [("38", 5), ("73", 4)]
