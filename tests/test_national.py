@@ -128,9 +128,10 @@ def test_three_departements_from_one_read_of_the_national_files(prefect_harness,
                      run_id="R1")
     # 971 is not in the national files: a message says so, and nothing of it is published; the others are.
     message = str(failure.value)
-    assert message.startswith("1 of 4 départements failed (the others were published):\n- 971: département 971 "
-                              "is not in the national files: StockEtablissement_utf8.zip (7 rows read) holds no "
-                              "establishment located in 971.")
+    assert message.startswith("1 of 4 départements failed (the others were published):\n- 971: publication "
+                              "refused — nothing was published")
+    assert ("département 971 is absent from the input: none of the 7 rows of "
+            f"{root / 'sirene' / '2026-10' / 'StockEtablissement_utf8.zip'} is in 971") in message
     public = warehouse / "public" / "out_indicateurs_public"
     assert sorted(p.name for p in public.iterdir()) == ["departement=2A", "departement=38", "departement=73"]
     assert not (data_dir / "runs" / "dep971" / "R1" / "manifest.json").exists()
