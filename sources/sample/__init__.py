@@ -20,7 +20,7 @@ from sources.sample import model as m
 from sources.sample.reference import load_reference
 from sources.sample.writers import SYNTHETIC_KEY, write_insee_csv, write_parquet, zip_single
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 MARKER_FILE = "SYNTHETIC.md"
 MARKER_JSON = "synthetic.json"
 SIRENE_STEMS = {
@@ -31,6 +31,7 @@ SIRENE_STEMS = {
 }
 GROUND_TRUTH_DIR = "ground_truth"
 TRUTH_ESTABLISHMENTS = "effectifs_etablissements.parquet"
+TRUTH_YEARLY = "effectifs_annuels.parquet"
 TRUTH_COMMUNES = "totaux_communes.csv"
 TRUTH_FAMILIES = "totaux_familles_departement.csv"
 TERRITORIES_YEAR = 2026
@@ -82,26 +83,33 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
             paths[f"sirene_{key}_parquet"] = str(pq_path)
             rows[f"sirene_{key}"] = table.num_rows
 
-        t_truth = truth.establishment_truth(world, tables, ref.rules)
+        years = np.arange(m.COMMUNE_APE_FIRST_YEAR, m.URSSAF_YEAR + 1)
+        timeline = truth.build_timeline(world, tables, ref.rules, years)
+        t_truth = truth.establishment_truth(world, tables, timeline)
         gt_dir = out_root / GROUND_TRUTH_DIR
         gt_dir.mkdir(parents=True, exist_ok=True)
         write_parquet(truth.truth_table(t_truth), gt_dir / TRUTH_ESTABLISHMENTS, extra_metadata=meta)
+        yearly = truth.yearly_truth(world, tables, timeline, m.URSSAF_FIRST_YEAR_ESS)
+        write_parquet(truth.truth_table(yearly), gt_dir / TRUTH_YEARLY, extra_metadata=meta)
         communes = truth.commune_totals(t_truth, ref.departement)
         communes.to_csv(gt_dir / TRUTH_COMMUNES, index=False, lineterminator="\n")
         families = truth.family_totals(t_truth)
         families.to_csv(gt_dir / TRUTH_FAMILIES, index=False, lineterminator="\n")
         paths["ground_truth_etablissements"] = str(gt_dir / TRUTH_ESTABLISHMENTS)
+        paths["ground_truth_annuel"] = str(gt_dir / TRUTH_YEARLY)
         paths["ground_truth_communes"] = str(gt_dir / TRUTH_COMMUNES)
         paths["ground_truth_familles"] = str(gt_dir / TRUTH_FAMILIES)
         rows["ground_truth_etablissements"] = len(t_truth)
+        rows["ground_truth_annuel"] = len(yearly)
 
         urssaf_dir = out_root / "urssaf" / str(m.URSSAF_YEAR)
         ess_path = urssaf_dir / urssaf_files.ESS_DEPARTEMENT_FILE
         ape_path = urssaf_dir / urssaf_files.COMMUNE_APE_FILE
         urssaf_rng = np.random.default_rng([seed, 1])
-        rows["urssaf_ess_departements"] = urssaf_files.write_ess_departement(ess_path, t_truth, ref, departement,
-                                                                             urssaf_rng)
-        rows["urssaf_commune_ape"] = urssaf_files.write_commune_ape(ape_path, t_truth, ref, departement, urssaf_rng)
+        rows["urssaf_ess_departements"] = urssaf_files.write_ess_departement(ess_path, world, timeline, ref,
+                                                                             departement, urssaf_rng)
+        rows["urssaf_commune_ape"] = urssaf_files.write_commune_ape(ape_path, world, timeline, ref, departement,
+                                                                    urssaf_rng)
         paths["urssaf_ess_departements"] = str(ess_path)
         paths["urssaf_commune_ape"] = str(ape_path)
     finally:
@@ -110,7 +118,8 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
 
     territories = _write_territories(out_root / "territoires" / str(TERRITORIES_YEAR), departement)
 
-    a = t_truth[t_truth["actif"] & (t_truth["localisation"] == "departement")]
+    d = t_truth[t_truth["localisation"] == "departement"]
+    a = d[d["actif_fin_annee_urssaf"]]
     summary = {
         "departement": departement,
         "seed": seed,
@@ -123,7 +132,8 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
         "territoires": territories,
         "edge_cases": tables.edge_cases,
         "truth": {
-            "etablissements_actifs": int(len(a)),
+            "etablissements_actifs": int(d["actif"].sum()),
+            "annee_effectifs": m.URSSAF_YEAR,
             "etablissements_employeurs": int(a["employeur"].sum()),
             "effectif_total": int(a["effectif_vrai"].sum()),
             "effectif_ess_insee": int(a.loc[a["perimetre_insee"], "effectif_vrai"].sum()),
