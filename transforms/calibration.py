@@ -72,11 +72,13 @@ def solve(m, v, cell, y_cell, w_cell, family, y_family, w_family) -> Posterior:
     r_f = y_family - M_f
     lam_f = S_inv @ (r_f - B @ (r_c / D)) if n_f else np.zeros(0)
     lam_c = (r_c - B.T @ lam_f) / D
-    shift = np.where(in_c, lam_c[np.maximum(cell, 0)], 0.0) + np.where(in_f, lam_f[np.maximum(family, 0)], 0.0)
+    # a trailing 0 stands for "no cell" / "no family", so empty constraint lists need no special case
+    shift = np.r_[lam_c, 0.0][np.where(in_c, cell, n_c)] + np.r_[lam_f, 0.0][np.where(in_f, family, n_f)]
     raw = m + v * shift
     # coefficients of the family term of any sum's variance
     b = B / D  # (n_f, n_c)
-    u = np.where(in_c[:, None], v[:, None] * b[:, np.maximum(cell, 0)].T, 0.0) if n_f else np.zeros((m.size, 0))
+    u = (np.where(in_c[:, None], v[:, None] * np.c_[b, np.zeros(n_f)][:, np.where(in_c, cell, n_c)].T, 0.0)
+         if n_f else np.zeros((m.size, 0)))
     if n_f:
         u[np.flatnonzero(in_f), family[in_f]] -= v[in_f]
         L = np.linalg.cholesky(_symmetric(S_inv))
@@ -86,7 +88,7 @@ def solve(m, v, cell, y_cell, w_cell, family, y_family, w_family) -> Posterior:
     mean = np.maximum(raw, 0.0)
     return Posterior(
         mean=mean,
-        denominator=np.where(in_c, D[np.maximum(cell, 0)], np.nan),
+        denominator=np.r_[D, np.nan][np.where(in_c, cell, n_c)],
         projections=projections,
         cell_mean=np.bincount(cell[in_c], weights=raw[in_c], minlength=n_c),
         family_mean=np.bincount(family[in_f], weights=raw[in_f], minlength=n_f),

@@ -25,7 +25,7 @@ from ess import db, paths
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
-from transforms import reference
+from transforms import employment, reference
 from transforms.steps import StepOutput
 
 CUBE = "out_indicateurs"
@@ -35,6 +35,11 @@ REQUIRED = ("core_etablissements", "staging_communes")
 # Optional inputs, replaced by an empty table of the same shape when absent.
 OPTIONAL = {
     "core_etablissements_annuel": {"siret": "VARCHAR", "annee": "INTEGER", "actif": "BOOLEAN"},
+    # employment of each year (transforms/employment.py); absent: the cube has counts only
+    "core_effectifs": {"siret": "VARCHAR", "annee": "INTEGER", "effectif_central": "DOUBLE",
+                       "variance_a_priori": "DOUBLE", "denominateur_calage": "DOUBLE", "cellule_calage": "VARCHAR",
+                       "statut_calage": "VARCHAR", "projection_1": "DOUBLE", "projection_2": "DOUBLE",
+                       "projection_3": "DOUBLE", "projection_4": "DOUBLE", "projection_5": "DOUBLE"},
     "staging_epci": {"siren_epci": "VARCHAR", "nom_epci": "VARCHAR", "nb_communes": "INTEGER",
                      "nb_communes_departement": "INTEGER"},
     "staging_territoires": {"code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR"},
@@ -58,6 +63,8 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         avec_territoires = "staging_territoires" in tables
         cube_params = build_cube(con, params, has_territoires=avec_territoires)
         stats[CUBE] = cube_stats(con)
+        # the employment year is published in detail like the millésime year (transforms/confidentiality.py)
+        params = {**params, "annee_effectifs": cube_params["annee_effectifs"] or None}
         stats[PUBLIC] = build_public(con, params, avec_territoires=avec_territoires)
         # out_cube_communes (commune -> code at each level, no unit data) lets checks re-audit the public table.
         names = [CUBE, PUBLIC, "out_cube_communes"]
@@ -137,30 +144,63 @@ def load_labels(con, params: dict) -> None:
     con.unregister("_labels")
 
 
-def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: bool) -> dict[str, Any]:
-    """The SQL parameters of the cube, derived from the run's parameters."""
-    millesime = str(params["millesime"])
+def millesime_date(millesime: str) -> dt.date:
+    """The date a SIRENE millésime describes: the last day of its month ('2026-10' -> 2026-10-31)."""
     try:
-        date_reference = dt.date(int(millesime[:4]), int(millesime[5:7]), 1)
+        year, month = int(millesime[:4]), int(millesime[5:7])
+        first_next = dt.date(year + month // 12, month % 12 + 1, 1)
     except (ValueError, IndexError):
         raise UserError(f"millésime {millesime!r} is not of the form YYYY-MM (e.g. 2026-01)") from None
+    return first_next - dt.timedelta(days=1)
+
+
+def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: bool,
+                    annee_effectifs: int | None = None, calage: bool | None = None) -> dict[str, Any]:
+    """The SQL parameters of the cube, derived from the run's parameters. `annee_effectifs`: the latest year whose
+    employment is estimated (core_effectifs), `calage`: whether it is calibrated on URSSAF."""
+    millesime = str(params["millesime"])
+    date_reference = millesime_date(millesime)
     perimetres = params.get("perimetres_cube") or [params["perimetre"]]
     if params["perimetre"] not in perimetres:
         raise UserError(f"perimetres_cube {perimetres} must include the run's perimeter {params['perimetre']!r}")
-    urssaf = params.get("annee_urssaf")
     cog = params.get("annee_cog")
+    cog_text = f"COG {cog if cog else 'du millésime'}"
+    if calage is None:
+        calage = bool(params.get("calage", True))
+    if annee_effectifs is None:
+        effectifs = "pas d'estimation de l'emploi"
+    elif calage:
+        effectifs = (f"effectifs salariés au 31/12 de l'année : tranches SIRENE (stock {millesime}) calées sur "
+                     f"l'URSSAF (ESS par département, établissements × APE par commune ; fichiers "
+                     f"{params.get('annee_urssaf') or annee_effectifs})")
+    else:
+        effectifs = (f"effectifs salariés au 31/12 de l'année : tranches SIRENE (stock {millesime}), non calés "
+                     "sur l'URSSAF")
     return {
         "departement": params["departement"],
         "annee": date_reference.year,
+        "annee_effectifs": int(annee_effectifs) if annee_effectifs is not None else 0,
         "perimetres": list(perimetres),
         "avec_territoires": has_territoires,
         "employeur_passe": employeur_passe,
         "date_reference": date_reference,
-        "sources_courant": f"SIRENE stock {millesime} ; URSSAF {urssaf if urssaf else 'non utilisé'} (calage des "
-                           f"effectifs) ; COG {cog if cog else 'du millésime'}",
-        "sources_passe": f"SIRENE historique des établissements (stock {millesime}) ; COG "
-                         f"{cog if cog else 'du millésime'}",
+        "z": employment_z(params),
+        "sources_courant": f"Établissements : SIRENE stock {millesime} (situation au "
+                           f"{date_reference:%d/%m/%Y}) ; {cog_text} ; emploi non mesuré à cette date",
+        "sources_passe": f"Établissements au 31/12 : SIRENE historique des établissements (stock {millesime}) ; "
+                         f"{cog_text}",
+        "sources_effectifs": f"Établissements au 31/12 : SIRENE historique des établissements (stock {millesime}) ;"
+                             f" {effectifs} ; {cog_text}",
     }
+
+
+def employment_z(params: dict) -> float:
+    """Normal quantile of the published employment intervals (data/reference/emploi_modele.csv)."""
+    from statistics import NormalDist
+
+    level = next(r["valeur"] for r in reference.read_reference("emploi_modele", params.get("reference_dir"))
+                 if r["parametre"] == "niveau_intervalle")
+    return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 def _columns_of(con, table: str) -> set[str]:
@@ -209,8 +249,11 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     annuel_situations = set(ANNUEL_SITUATION) <= annuel and all(f"perimetre_{p}" in annuel for p in perimetres)
     _check_perimetres(con, perimetres)
     _ensure_optional_inputs(con, present, perimetres)
-    sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe)
+    years = con.execute("SELECT max(annee), bool_and(statut_calage = 'non_cale') FROM core_effectifs").fetchone()
+    sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe,
+                                 annee_effectifs=years[0], calage=None if years[0] is None else not years[1])
     sql_params["annuel_situations"] = annuel_situations
+    employment.define_macros(con)
     load_labels(con, params)
     db.build_table(con, "out_cube_territoires", **sql_params)
     db.build_table(con, "out_cube_etablissements", **sql_params)
@@ -243,9 +286,12 @@ def cube_stats(con) -> dict[str, Any]:
 DIMENSIONS = ("cellule_territoire", "famille", "cellule_secteur")
 NIVEAUX_GROUPES = {"epci": "code_epci", "arrondissement": "code_arrondissement", "zone_emploi": "code_zone_emploi",
                    "territoire": "code_territoire", "departement": "code_departement"}
+# The published columns each secret status hides (the measure itself is the `value` given to the protection):
+# every employment figure with its interval, every employment share of both denominators.
 COUNT_MASKED = ["nb_etablissements_employeurs", "etablissements_pour_1000_hab"]
-EMPLOYMENT_MASKED = ["effectif_bas", "effectif_haut", "effectif_pour_1000_hab"]
-SHARE_EMPLOYMENT = ["part_ess_effectif_bas", "part_ess_effectif_central", "part_ess_effectif_haut"]
+EMPLOYMENT_MASKED = ["effectif_ic90_bas", "effectif_ic90_haut", "effectif_pour_1000_hab"]
+SHARE_EMPLOYMENT = ["part_effectif_total_central", "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut",
+                    "part_effectif_prive_central", "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"]
 SHARE_COUNT = ["part_ess_etablissements_employeurs"]
 # Cells worth keeping when a secondary suppression has a choice: the département, and the family totals of every
 # supra-communal territory.
@@ -368,13 +414,14 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
         # and enter the protection as unknowns (PUBLIC_READING), so that sector detail of EPCI, territoires…
         # cannot be subtracted down to a commune.
         cells = cells[(cells["niveau"] != "commune") | (cells["cellule_secteur"] == "ensemble")]
-        if int(year) != annee and not detail_passe:
+        if int(year) not in (annee, params.get("annee_effectifs")) and not detail_passe:
             # Past years go public as territory × family totals only: their sector detail stays in the internal
             # cube (params["secret_passe_detail"] = True protects and publishes them all).
             cells = cells[cells["cellule_secteur"] == "ensemble"]
         cells = cells.reset_index(drop=True)
         rel = hierarchies(cells, communes, avec_territoires=avec_territoires)
-        protected, year_stats = _protect_slice(cells, rel, rules, employment=int(year) == annee)
+        protected, year_stats = _protect_slice(cells, rel, rules,
+                                               employment=bool(cells["effectif_central"].notna().any()))
         parts.append(protected)
         stats[str(int(year))] = year_stats
     public = pd.concat(parts, ignore_index=True) if parts else _cell_codes(cube).assign(

@@ -152,12 +152,26 @@ class RunResult:
                     f"  {source} {Path(f['file']).name}: read {f['rows_read']}, staged {f['rows_staged']}, "
                     f"rejected {f['rows_rejected_total']}, out of scope {f['rows_out_of_scope']}"
                 )
-        for key, value in (m.get("checks") or {}).get("headline", {}).items():
-            lines.append(f"  {key}: {value}")
+        lines += headline_lines((m.get("checks") or {}).get("headline", {}))
         if m.get("outputs"):
             lines.append(f"  outputs: {m['outputs'].get('warehouse')}")
         lines.append(f"  manifest: {self.manifest_path}")
         return "\n".join(lines)
+
+
+def headline_lines(headline: dict) -> list[str]:
+    """The headline figures, each with the date it measures: establishments at the millésime date, employment and
+    shares on 31 December of the employment year (« non calé » when not calibrated on URSSAF)."""
+    dates = {"etablissements": headline.get("date_etablissements"), "effectifs": headline.get("date_effectifs")}
+    calage = "" if headline.get("statut_effectifs", "cale") == "cale" else ", non calé"
+    lines = []
+    for key, value in headline.items():
+        if key.startswith("date_") or key == "statut_effectifs":
+            continue
+        when = dates["effectifs"] if ("effectif" in key and "employeurs" not in key) else dates["etablissements"]
+        suffix = f" (au {when}{calage if when == dates['effectifs'] else ''})" if when else ""
+        lines.append(f"  {key}{suffix}: {value}")
+    return lines
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -119,7 +119,7 @@ def draw(etabs: pd.DataFrame, units: pd.DataFrame, rng: np.random.Generator) -> 
     in_spell = spell[:, None] & (k >= start[:, None]) & (k < (start + length)[:, None]) & alive
     h = np.where(in_spell, rng.integers(1, 4, (E, ny)), h).astype(np.int32)
 
-    _bands(etabs, h, alive, employer, created, closure, k_band, rng)
+    _bands(etabs, h, alive, employer, created, closure, k_band, rng, always_updated=is_fixed)
     etabs["effectif_vrai"] = h[:, k_y].astype(np.int64)
     etabs["employeur_vrai"] = h[:, k_y] > 0
     etabs["caractere_employeur"] = _employer_flag(h, alive, k_y, rng)
@@ -127,8 +127,9 @@ def draw(etabs: pd.DataFrame, units: pd.DataFrame, rng: np.random.Generator) -> 
 
 
 def _bands(etabs: pd.DataFrame, h: np.ndarray, alive: np.ndarray, employer: np.ndarray, created: np.ndarray,
-           closure: np.ndarray, k_band: int, rng: np.random.Generator) -> None:
-    """SIRENE's band and band year of each establishment, read off its true headcounts."""
+           closure: np.ndarray, k_band: int, rng: np.random.Generator, always_updated: np.ndarray) -> None:
+    """SIRENE's band and band year of each establishment, read off its true headcounts. Public bodies and anchors
+    (`always_updated`) are updated for the band year, so that every band code occurs whatever the scale."""
     E = h.shape[0]
     created_year = created.astype("datetime64[Y]").astype(int) + 1970
     closure_year = np.where(np.isnat(closure), 9999, closure.astype("datetime64[Y]").astype("int64") + 1970)
@@ -136,6 +137,7 @@ def _bands(etabs: pd.DataFrame, h: np.ndarray, alive: np.ndarray, employer: np.n
     open_at_band = alive[:, k_band]
     # Most establishments open at the band year were updated for it; some are years behind.
     lag = rng.choice(np.array([0, 1, 2, 3, 5]), size=E, p=[0.86, 0.07, 0.03, 0.02, 0.02])
+    lag[always_updated] = 0
     year[open_at_band] = np.maximum(m.BAND_YEAR - lag, created_year)[open_at_band]
     # Closed before the band year: some keep the band of their last full year.
     past = ~open_at_band & (closure_year <= m.BAND_YEAR) & (closure_year - 1 >= np.maximum(created_year, YEARS[0]))
