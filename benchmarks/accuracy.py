@@ -98,7 +98,7 @@ def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd
     ess = truth[truth["perimetre_insee"]]
     for label, niveau, famille, nomenclature, keys, minimum in LEVELS:
         rows = _estimates(cube, niveau, famille, nomenclature)
-        est = rows.set_index(_key(rows, keys, departement))
+        est = dict(zip(_key(rows, keys, departement), rows.to_dict("records")))
         t_ess = ess.groupby(keys)["effectif_fin_annee"].sum()
         t_all = truth.groupby([k for k in keys if k != "famille"])["effectif_fin_annee"].sum()
         t_field = truth[truth["champ_urssaf"]].groupby([k for k in keys if k != "famille"])["effectif_fin_annee"].sum()
@@ -107,14 +107,14 @@ def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd
         t_ess_field.index = [k if isinstance(k, tuple) else (k,) for k in t_ess_field.index]
         t_all.index = [k if isinstance(k, tuple) else (k,) for k in t_all.index]
         t_field.index = [k if isinstance(k, tuple) else (k,) for k in t_field.index]
-        cells = sorted(set(t_ess.index) | set(est.index))
+        cells = sorted(set(t_ess.index) | set(est))
         rec = []
         for k in cells:
             true = float(t_ess.get(k, 0.0))
             if true < max(minimum, 1):
                 continue
             denominator_key = tuple(x for x, name in zip(k, keys) if name != "famille")
-            r = est.loc[k] if k in est.index else None
+            r = est.get(k)
             rec.append({
                 "vrai": true, "central": float(r["effectif_central"]) if r is not None else 0.0,
                 "bas": float(r["effectif_ic90_bas"]) if r is not None else 0.0,

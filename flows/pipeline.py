@@ -217,7 +217,9 @@ def run_departement(config: RunConfig, *, fetch_sources: list[str] | None = None
         params = params_of(config)
         run_dir = str(config.run_dir())
 
-        staged = [stage_task(source, inputs[source], params, run_dir) for source in SOURCES]
+        # without calibration the URSSAF files are optional: nothing to stage when there are none
+        staged = [stage_task(source, inputs[source], params, run_dir) for source in SOURCES
+                  if inputs[source] is not None or source != "urssaf"]
         core = core_task(_tables(*staged), params, run_dir)
         outputs = outputs_task(_tables(*staged, core), params, run_dir)
         steps = [*staged, core, outputs]
@@ -271,12 +273,14 @@ def ess_pipeline(
     report: bool = True,
     warehouse_dir: str | None = None,
     run_id: str | None = None,
+    calage: bool = True,
 ) -> dict:
     """Input location: the generated sample (default), a folder of official files (`input_dir`), or the official
     downloads (`download=True`, into `input_dir` or data/raw)."""
     config = make_config(departement=departement, millesime=millesime, annee_urssaf=annee_urssaf,
                          annee_cog=annee_cog, perimetre=perimetre, input_dir=input_dir, download=download,
-                         sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id)
+                         sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id,
+                         calage=calage)
     return run_departement(config)
 
 
@@ -286,7 +290,7 @@ def flow_parameters(config: RunConfig) -> dict:
         "departement": config.departement, "millesime": config.millesime, "annee_urssaf": config.annee_urssaf,
         "annee_cog": config.annee_cog, "perimetre": config.perimetre, "input_dir": config.input_dir,
         "download": config.download, "sample_scale": config.sample_scale, "report": config.report,
-        "warehouse_dir": config.warehouse_dir, "run_id": config.run_id,
+        "warehouse_dir": config.warehouse_dir, "run_id": config.run_id, "calage": config.calage,
     }
 
 

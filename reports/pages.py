@@ -167,8 +167,12 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
     title = f"Établissements de l'ESS actifs depuis {first}"
 
     def draw(ax):
-        return charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
+        data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
                             colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+        # counted on 31 December, the millésime year at the end of the millésime month
+        data["date_reference"] = [_iso(ctx.date_reference()) if y == ctx.year else f"{y}-12-31"
+                                  for y in data["annee"]]
+        return data
     note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; la dernière année "
             f"est celle du millésime, comptée au {ctx.date_reference()}. " + SECRET_NOTE)
     return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line")
@@ -232,8 +236,11 @@ def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
     title = "Effectif salarié moyen annuel de l'ESS publié par l'URSSAF, par famille"
 
     def draw(ax):
-        return charts.lines(ax, frame, None, title=title, fmt=_fmt_int, ylabel="effectifs salariés (URSSAF)",
+        data = charts.lines(ax, frame, None, title=title, fmt=_fmt_int, ylabel="effectif salarié moyen (URSSAF)",
                             colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+        # URSSAF's figure is the year's average of quarterly headcounts, not a 31 December headcount
+        data["date_reference"] = [f"{y} (moyenne annuelle)" for y in data["annee"]]
+        return data
     note = ("Source : URSSAF, effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
             "département, champ privé du régime général (les salariés agricoles relevant de la MSA n'y figurent "
             "pas) : une autre mesure que l'effectif au 31/12 estimé par ce rapport. Une valeur non publiée "

@@ -107,10 +107,14 @@ ETAB_HISTORIQUE = [
 ]
 
 
+# E02 keeps no history at all: its past is unknown (test_perimeter checks no yearly row is invented for it)
+WITHOUT_HISTORY = {2}
+
+
 def default_history(etablissements, explicit) -> list[tuple]:
     """One open period since 2005 for every establishment without explicit history (SIRENE gives every
-    establishment at least one period)."""
-    have = {h[0] for h in explicit}
+    establishment at least one period), but those of WITHOUT_HISTORY."""
+    have = {h[0] for h in explicit} | WITHOUT_HISTORY
     return list(explicit) + [(e[0], e[1], D(2005, 1, 1), None, e[5], e[6]) for e in etablissements
                              if e[0] not in have]
 UL_HISTORIQUE = [

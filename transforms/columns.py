@@ -314,20 +314,20 @@ _CUBE_PROVENANCE = [
 ]
 
 _CUBE_INTERNAL = [
-    Column("effectif_prive_central", "DOUBLE", "Partie de l'effectif central dans le champ privé de l'URSSAF",
-           unit="salariés", minimum=0, internal=True),
-    Column("variance_effectif", "DOUBLE", "Variance a posteriori de l'effectif de la ligne (intervalles)",
+    Column("effectif_prive_central", "DOUBLE", "Partie de l'effectif central au 31/12 de l'année dans le champ "
+           "privé de l'URSSAF", unit="salariés", minimum=0, internal=True),
+    Column("variance_effectif", "DOUBLE", "Variance a posteriori de l'effectif au 31/12 de la ligne (intervalles)",
            unit="salariés²", minimum=0, internal=True),
-    Column("variance_effectif_prive", "DOUBLE", "Variance a posteriori de sa partie dans le champ privé",
+    Column("variance_effectif_prive", "DOUBLE", "Variance a posteriori de sa partie dans le champ privé (31/12)",
            unit="salariés²", minimum=0, internal=True),
-    Column("nb_contributeurs", "BIGINT", "Nombre d'établissements contribuant à l'effectif (effectif central > 0)",
-           unit="établissements", minimum=0, internal=True),
-    Column("effectif_max_contributeur", "DOUBLE", "Effectif central du plus gros établissement de la cellule",
-           unit="salariés", minimum=0, internal=True),
+    Column("nb_contributeurs", "BIGINT", "Nombre d'établissements contribuant à l'effectif au 31/12 de l'année "
+           "(effectif estimé d'au moins 0,5 salarié)", unit="établissements", minimum=0, internal=True),
+    Column("effectif_max_contributeur", "DOUBLE", "Effectif central au 31/12 du plus gros établissement de la "
+           "cellule", unit="salariés", minimum=0, internal=True),
     Column("nb_unites_legales_contributrices", "BIGINT", "Nombre d'unités légales contribuant à l'effectif",
            unit="unités légales", minimum=0, internal=True),
-    Column("effectif_max_unite_legale", "DOUBLE", "Effectif central de la plus grosse unité légale de la cellule "
-           "(somme de ses établissements dans la cellule) : base de la règle de dominance",
+    Column("effectif_max_unite_legale", "DOUBLE", "Effectif central au 31/12 de la plus grosse unité légale de la "
+           "cellule (somme de ses établissements dans la cellule) : base de la règle de dominance",
            unit="salariés", minimum=0, internal=True),
 ]
 

@@ -249,28 +249,27 @@ class Constraints:
     orphan: dict  # commune -> URSSAF employment in cells without any SIRENE establishment
 
 
-def _constraints(inp: YearInput, cells: dict[str, float]) -> Constraints:
+def _constraints(inp: YearInput, orphan: dict[str, float]) -> Constraints:
     """Each establishment of the field with a commune goes to its commune × APE cell when URSSAF lists it for the
     year with a value, to its commune's pool when URSSAF does not list it (no employer there for URSSAF), nowhere
     when the value is unknown. A pool's target is the employment URSSAF files in cells of the commune where SIRENE
-    has no establishment of the field (an APE recorded differently, an establishment SIRENE places elsewhere)."""
+    has no establishment of the field (`orphan`: an APE recorded differently, an establishment SIRENE places
+    elsewhere)."""
     in_field = inp.champ & pd.notna(inp.commune)
     matched = in_field & inp.u_present & ~np.isnan(inp.u_value)
     unknown = in_field & inp.u_present & np.isnan(inp.u_value)
     unmatched = in_field & ~inp.u_present
-    key = np.full(inp.tranche.size, None, object)
+    key = pd.Series(np.full(inp.tranche.size, None, object), dtype=object)
     key[matched] = inp.cell_key[matched]
     key[unmatched] = "commune:" + pd.Series(inp.commune[unmatched], dtype=object).astype(str).to_numpy()
-    members = set(inp.cell_key[matched])
-    orphan: dict[str, float] = {}
-    for ck, value in cells.items():
-        if value > 0 and ck not in members:
-            commune = ck.split("|", 1)[0]
-            orphan[commune] = orphan.get(commune, 0.0) + value
-    codes, keys = pd.factorize(pd.Series(key, dtype=object), sort=True)
+    codes, keys = pd.factorize(key, sort=True)
     keys = np.asarray(keys, dtype=object)
-    is_pool = np.array([k.startswith("commune:") for k in keys], dtype=bool)
-    target = np.array([orphan.get(k[len("commune:"):], 0.0) if p else cells[k] for k, p in zip(keys, is_pool)])
+    is_pool = pd.Series(keys, dtype=object).str.startswith("commune:").to_numpy(dtype=bool)
+    target = np.zeros(keys.size)
+    cell_value = pd.Series(inp.u_value[matched]).groupby(codes[matched]).first()
+    target[cell_value.index.to_numpy()] = cell_value.to_numpy()
+    pools = np.flatnonzero(is_pool)
+    target[pools] = [orphan.get(k[len("commune:"):], 0.0) for k in keys[pools]]
     return Constraints(index=np.asarray(codes), keys=keys, target=target, is_pool=is_pool, unknown=unknown,
                        orphan=orphan)
 
@@ -368,12 +367,15 @@ def _fit_prior(inp: YearInput, con_: Constraints, band: dict, cfg: Settings) -> 
     share_c = np.where(known_c & known_p, class_share[base], np.where(known_c, 1.0, np.where(known_p, 0.0, 0.5)))
     m_u = share_c * m_c + (1 - share_c) * m_p
     v_u = share_c * (v_c + m_c ** 2) + (1 - share_c) * (v_p + m_p ** 2) - m_u ** 2
-    m = np.where(place == 0, m_c, np.where(place == 1, m_p, m_u))
-    v = np.maximum(np.where(place == 0, v_c, np.where(place == 1, v_p, v_u)), 1e-4)
+    # an establishment of a cell URSSAF lists with an unknown value is in a listed cell: its class's |c law
+    listed = (place == 0) | con_.unknown
+    m = np.where(listed, m_c, np.where(place == 1, m_p, m_u))
+    v = np.maximum(np.where(listed, v_c, np.where(place == 1, v_p, v_u)), 1e-4)
     w = _cell_errors(m, v, y, cidx, size, con_.is_pool, cfg)
     names = column_names()
-    shown = np.where(place == 2, "melange:" + base_names()[base].astype(str),
-                     names[np.maximum(col_idx, 0)].astype(str)).astype(object)
+    shown = np.where(con_.unknown, names[col_c].astype(str),
+                     np.where(place == 2, "melange:" + base_names()[base].astype(str),
+                              names[np.maximum(col_idx, 0)].astype(str))).astype(object)
     figures = {"classes": int(used.size), "cellules_mono_etablissement": int(single.sum()),
                "taux_ape_differente": mismatch}
     return Prior(mean=m, variance=v, column=shown, cell_error=w, figures=figures)
@@ -450,19 +452,19 @@ def _pooled_ratio(beta, band, grp: int, place: int) -> float:
 
 
 def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, float] | None,
-                  ensemble_prive: float | None, cells: dict[str, float], calibrate: bool) -> YearResult:
+                  ensemble_prive: float | None, orphan: dict[str, float] | None, calibrate: bool) -> YearResult:
     """Prior, calibration and outputs of one year. `targets`: annual averages of the 5 FAMILLES (those published);
-    `ensemble_prive`: URSSAF's 31/12 private total of the département; `cells`: every URSSAF cell of the year
-    with a known headcount ('commune|ape' -> headcount)."""
+    `ensemble_prive`: URSSAF's 31/12 private total of the département; `orphan`: per commune, URSSAF's employment in
+    cells without any establishment of the field (None: no URSSAF cells this year)."""
     n = inp.tranche.size
     nf = len(FAMILLES)
-    if not calibrate or not cells:
+    if not calibrate or orphan is None:
         m, v = _default_prior(inp, band, cfg)
         classe, _ = _classes(inp, cfg)
         return YearResult(mean=m, prior=m, variance=v, classe=base_names()[classe], contrainte=np.full(n, None, object),
                           denominator=np.full(n, np.nan), projections=np.zeros((n, nf)),
                           statut=np.full(n, "non_cale", object), report=[])
-    con_ = _constraints(inp, cells)
+    con_ = _constraints(inp, orphan)
     prior = _fit_prior(inp, con_, band, cfg)
     m, v = prior.mean, prior.variance
 
@@ -553,8 +555,9 @@ def estimate(con, params: dict) -> dict:
     db.build_table(con, "core_effectifs_entrees", annee_effectifs=year)
     band = bands(con, cfg)
     data = con.execute(
-        """SELECT e.siret, e.annee, e.code_commune, e.code_ape, e.champ_urssaf, e.famille_urssaf, e.tranche,
-                  e.annee_tranche, e.caractere_employeur = 'O' AS flag_o, e.annee_creation,
+        """SELECT e.siret, e.annee, e.code_commune, e.code_commune || '|' || coalesce(e.code_ape, '') AS cellule,
+                  e.champ_urssaf, e.famille_urssaf, e.tranche, e.annee_tranche,
+                  e.caractere_employeur = 'O' AS flag_o, e.annee_creation,
                   c.annee IS NOT NULL AS u_present, c.effectif AS u_value
            FROM core_effectifs_entrees AS e
            LEFT JOIN core_cellules_urssaf AS c USING (annee, code_commune, code_ape)
@@ -564,11 +567,17 @@ def estimate(con, params: dict) -> dict:
     for annee, cible, effectif in con.execute(
             "SELECT annee, cible, effectif FROM core_cibles_urssaf WHERE effectif IS NOT NULL").fetchall():
         targets.setdefault(int(annee), {})[cible] = float(effectif)
-    cells_by_year: dict[int, dict[str, float]] = {}
-    for annee, commune, ape, effectif in con.execute(
-            "SELECT annee, code_commune, code_ape, effectif FROM core_cellules_urssaf WHERE effectif IS NOT NULL"
-    ).fetchall():
-        cells_by_year.setdefault(int(annee), {})[f"{commune}|{ape}"] = float(effectif)
+    # per year and commune, URSSAF's employment in cells where SIRENE has no establishment of the field
+    orphans: dict[int, dict[str, float]] = {int(y): {} for (y,) in con.execute(
+        "SELECT DISTINCT annee FROM core_cellules_urssaf WHERE effectif IS NOT NULL").fetchall()}
+    for annee, commune, total in con.execute(
+            """SELECT c.annee, c.code_commune, sum(c.effectif)
+               FROM core_cellules_urssaf AS c
+               ANTI JOIN (SELECT DISTINCT annee, code_commune, code_ape FROM core_effectifs_entrees
+                          WHERE champ_urssaf) AS e USING (annee, code_commune, code_ape)
+               WHERE c.effectif > 0
+               GROUP BY ALL""").fetchall():
+        orphans[int(annee)][commune] = float(total)
 
     years = np.asarray(data["annee"])
     parts, report = [], []
@@ -579,7 +588,7 @@ def estimate(con, params: dict) -> dict:
         inp = _year_input(data, idx, y)
         t = targets.get(y, {})
         res = estimate_year(inp, band, cfg, {f: t.get(f) for f in FAMILLES}, t.get("ensemble_prive"),
-                            cells_by_year.get(y, {}), calage)
+                            orphans.get(y), calage)
         parts.append((idx, res))
         for r in res.report:
             report.append({"annee": y, **r})
@@ -607,11 +616,7 @@ def _floats(a) -> np.ndarray:
 
 def _year_input(data, idx, y) -> YearInput:
     commune = np.asarray(data["code_commune"], dtype=object)[idx]
-    ape = np.asarray(data["code_ape"], dtype=object)[idx]
-    has = np.array([c is not None for c in commune])
-    cell_key = np.full(idx.size, None, object)
-    cell_key[has] = np.char.add(np.char.add(commune[has].astype(str), "|"), np.where(
-        np.array([a is not None for a in ape[has]]), ape[has], "").astype(str))
+    cell_key = np.asarray(data["cellule"], dtype=object)[idx]
     annee_tranche = _floats(data["annee_tranche"])[idx]
     creation = _floats(data["annee_creation"])[idx]
     u_value = _floats(data["u_value"])[idx]

@@ -185,8 +185,8 @@ def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: boo
         "employeur_passe": employeur_passe,
         "date_reference": date_reference,
         "z": employment_z(params),
-        "sources_courant": f"Établissements : SIRENE stock {millesime} (situation au "
-                           f"{date_reference:%d/%m/%Y}) ; {cog_text} ; emploi non mesuré à cette date",
+        "sources_courant": f"Établissements au {date_reference:%d/%m/%Y} : SIRENE stock {millesime} ; {cog_text} ; "
+                           "emploi non mesuré à cette date",
         "sources_passe": f"Établissements au 31/12 : SIRENE historique des établissements (stock {millesime}) ; "
                          f"{cog_text}",
         "sources_effectifs": f"Établissements au 31/12 : SIRENE historique des établissements (stock {millesime}) ;"

@@ -183,20 +183,30 @@ Every Parquet file carries the key-value metadata `ess:synthetic=true`; the CSV 
   juridique and years as integers, dates as dates).
 - `urssaf/{m.URSSAF_YEAR}/`: the two open.urssaf.fr exports (`;`-separated).
 - `territoires/{TERRITORIES_YEAR}/`: territory files written by `sources.territories`.
-- `{GROUND_TRUTH_DIR}/`: the truth — `{TRUTH_ESTABLISHMENTS}` (true headcount of every establishment, the band drawn
-  from it, employer or not, perimeter membership), `{TRUTH_COMMUNES}` and `{TRUTH_FAMILIES}` (true totals).
+- `{GROUND_TRUTH_DIR}/`: the truth — `{TRUTH_ESTABLISHMENTS}` (every establishment: state at the millésime, situation,
+  membership and employment on 31/12/{m.URSSAF_YEAR} and its annual average, the band of its band year),
+  `{TRUTH_YEARLY}` (employment of every establishment and year since {m.URSSAF_FIRST_YEAR_ESS}: 31/12 headcount, annual
+  average, the year's activity and membership), `{TRUTH_COMMUNES}` and `{TRUTH_FAMILIES}` (true totals: establishments
+  at the millésime, employment on 31/12/{m.URSSAF_YEAR}).
 
-## How the truth relates to the files
-- Each establishment has a true headcount at 31/12 of its band year; its SIRENE band is drawn from it, so the true
-  value always lies in the band's interval (NN, 00 and empty mean 0 at 31/12; 00 is still an employer). Headcounts
-  are held constant from the band year ({m.BAND_YEAR}) to {m.URSSAF_YEAR}; establishments created after
-  {m.BAND_YEAR} have no band and no employee. Closed establishments count 0 today; some keep the band they had
-  before closing (`effectif_annee_tranche`).
-- URSSAF: the {m.URSSAF_YEAR} values equal the truth of the URSSAF field (private employers outside agriculture and
-  the MSA) by family with about 1 % noise (ESS table) or 3 % per cell (commune × APE); earlier years follow a growth
-  path with dips in 2009 and 2020.
-- One establishment per top band (41 to 53) is always generated so every band code occurs, whatever the scale; in
-  small samples these few large employers weigh a lot.
+## How the truth relates to the files (the estimator shares none of this)
+- Each employer establishment has a size level (log-normal) reached a few years after its creation, then moves by
+  heavy-tailed yearly shocks, its sector's trend and the 2009 and 2020 dips, and shrinks before it closes; small
+  employers sometimes have nobody on 31 December; some hire years after their creation; a few non-employers have
+  short spells (sources/sample/employment.py). Headcounts are those of 31 December, {m.HISTORY_FIRST_YEAR}–{int(m.MILLESIME[:4])}.
+- SIRENE's band is the band of the headcount of its band year: {m.BAND_YEAR} for most open establishments, older for
+  some (not updated), the last full year before closing for some closed ones, none for those created after
+  {m.BAND_YEAR}. Headcounts drift out of their bands in later years. The employer flag follows the latest year, with
+  errors.
+- URSSAF commune × APE: the 31/12 headcounts of the field's establishments open then (closed since included), by
+  commune and the year's APE — URSSAF's own APE record differs for a few establishments — with a few values left
+  empty. URSSAF ESS table: the annual average of quarterly headcounts (establishments counted for the quarters they
+  lived, seasonal activities weighted accordingly) by URSSAF's family of the year, « Hors ESS » for the rest of the
+  field. No noise is added: the files are exact aggregates of the truth under URSSAF's definitions.
+- Membership (family, perimeters, URSSAF field) of the truth follows the generator's own rules (model.py) applied to
+  the year's activity and ESS flag, not the pipeline's reference tables.
+- Public bodies (communes, EPCI, département) and one establishment per top band (41 to 53) are always generated, so
+  every band code occurs whatever the scale; in small samples these few large employers weigh a lot.
 - Zones d'emploi are made up (EPCI clusters) when the reference table has none.
 
 ## Rows

@@ -4,7 +4,8 @@
 -- as on the SIRENE side.
 -- An empty value of the file means "no employer that year" before the row's first and after its last published
 -- year (the row exists because the cell had employers some year), and "unknown" between two published years (a
--- gap): unknown cells keep a NULL headcount, never 0. A cell absent from the file had no employer.
+-- gap): unknown cells keep a NULL headcount, never 0. A cell absent from the file had no employer. (A value left
+-- empty in the file's last year cannot be told from the cell's last employer leaving: it reads as 0.)
 -- Parameters: $departement.
 WITH passage AS (
     SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune

@@ -188,12 +188,13 @@ dominance AS (
 ),
 cellules AS (
     SELECT s.* EXCLUDE (par_taille, taille_absente, n_contrib, max_contrib, n_unites_seules, max_unites_seules),
-           CASE WHEN s.annee <= $annee_effectifs THEN coalesce(s.n_contrib, 0) END::BIGINT AS nb_contributeurs,
-           CASE WHEN s.annee <= $annee_effectifs THEN coalesce(s.max_contrib, 0) END AS effectif_max_contributeur,
-           CASE WHEN s.annee <= $annee_effectifs
+           CASE WHEN s.effectif_central IS NOT NULL THEN coalesce(s.n_contrib, 0) END::BIGINT AS nb_contributeurs,
+           CASE WHEN s.effectif_central IS NOT NULL THEN coalesce(s.max_contrib, 0) END
+               AS effectif_max_contributeur,
+           CASE WHEN s.effectif_central IS NOT NULL
                 THEN coalesce(s.n_unites_seules, 0) + coalesce(d.nb_unites_multiples, 0) END::BIGINT
                AS nb_unites_legales_contributrices,
-           CASE WHEN s.annee <= $annee_effectifs
+           CASE WHEN s.effectif_central IS NOT NULL
                 THEN greatest(coalesce(s.max_unites_seules, 0), coalesce(d.max_unites_multiples, 0)) END
                AS effectif_max_unite_legale
     FROM sommes AS s
@@ -212,26 +213,31 @@ totaux_requis AS (
                 UNION SELECT $annee::INTEGER, unnest($perimetres)) AS y
     CROSS JOIN (VALUES ('ess'), ('hors_ess'), ('ensemble')) AS f(famille)
 ),
+-- the years whose employment is estimated (their zero totals carry a zero employment, the others none)
+annees_emploi AS (
+    SELECT DISTINCT annee FROM core_effectifs
+),
 zeros AS (
     SELECT
         r.*,
         0::BIGINT AS nb_etablissements,
         CASE WHEN r.annee = $annee OR $employeur_passe THEN 0 END::BIGINT AS nb_etablissements_employeurs,
-        CASE WHEN r.annee <= $annee_effectifs THEN 0.0 END AS effectif_central,
-        CASE WHEN r.annee <= $annee_effectifs THEN 0.0 END AS effectif_prive,
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_central,
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_prive,
         0.0 AS v, 0.0 AS v_hors_champ, 0.0 AS q, 0.0 AS r, 0.0 AS p1, 0.0 AS p2, 0.0 AS p3, 0.0 AS p4, 0.0 AS p5,
-        CASE WHEN r.annee <= $annee_effectifs THEN 0 END::BIGINT AS nb_contributeurs,
-        CASE WHEN r.annee <= $annee_effectifs THEN 0.0 END AS effectif_max_contributeur,
-        CASE WHEN r.annee <= $annee_effectifs THEN 0 END::BIGINT AS nb_unites_legales_contributrices,
-        CASE WHEN r.annee <= $annee_effectifs THEN 0.0 END AS effectif_max_unite_legale
-    FROM totaux_requis AS r
+        CASE WHEN r.emploi THEN 0 END::BIGINT AS nb_contributeurs,
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_max_contributeur,
+        CASE WHEN r.emploi THEN 0 END::BIGINT AS nb_unites_legales_contributrices,
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_max_unite_legale
+    FROM (SELECT *, annee < $annee AND annee IN (SELECT annee FROM annees_emploi) AS emploi
+          FROM totaux_requis) AS r
     ANTI JOIN cellules AS c
         USING (niveau, code_territoire, annee, perimetre, famille, nomenclature_secteur, secteur, classe_taille)
 ),
 complet AS (
     SELECT * FROM cellules
     UNION ALL BY NAME
-    SELECT * FROM zeros
+    SELECT * EXCLUDE (emploi) FROM zeros
 ),
 -- posterior variances of the row's employment, of its part in URSSAF's field, and their family term
 variances AS (
