@@ -87,10 +87,12 @@ def bands(con, cfg: Settings) -> dict[str, tuple[float, float, float]]:
 
 
 def define_macros(con) -> None:
-    """The interval macros of sql/macros/intervalles.sql (ic_bas, ic_haut, ic_part_bas, ic_part_haut)."""
+    """The macros of sql/macros/: intervals (intervalles.sql: ic_bas, ic_haut, ic_part_bas, ic_part_haut) and
+    territorial levels (territoires.sql: niveaux_territoriaux)."""
     from ess.paths import SQL_DIR
 
-    con.execute((SQL_DIR / "macros" / "intervalles.sql").read_text(encoding="utf-8"))
+    for path in sorted((SQL_DIR / "macros").glob("*.sql")):
+        con.execute(path.read_text(encoding="utf-8"))
 
 
 # --- the employment year -----------------------------------------------------------------------------------------

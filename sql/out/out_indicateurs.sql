@@ -75,12 +75,10 @@ familles AS (
 communes_fines AS (
     SELECT annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
            famille, section_a21, secteur_ess, classe_taille,
-           sum(n) AS n, sum(n_employeurs) AS n_employeurs, sum(central) AS central, sum(prive) AS prive,
-           sum(v) AS v, sum(v_hors_champ) AS v_hors_champ, sum(q_s) AS q_s, sum(q_a) AS q_a,
-           sum(vk_es) AS vk_es, sum(vk_ea) AS vk_ea,
-           sum(p1) AS p1, sum(p2) AS p2, sum(p3) AS p3, sum(p4) AS p4, sum(p5) AS p5,
-           sum(n_contrib) AS n_contrib, max(max_contrib) AS max_contrib, sum(n_unites_seules) AS n_unites_seules,
-           max(max_unites_seules) AS max_unites_seules
+           sum(COLUMNS(* EXCLUDE (annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi,
+                                  code_territoire, famille, section_a21, secteur_ess, classe_taille, max_contrib,
+                                  max_unites_seules))),
+           max(COLUMNS('^max_'))
     FROM familles
     GROUP BY ALL
 ),
@@ -89,24 +87,15 @@ communes_fines AS (
 niveaux AS (
     SELECT
         * EXCLUDE (code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire),
-        unnest([
-            {'niveau': 'commune', 'code': code_commune},
-            {'niveau': 'epci', 'code': code_epci},
-            {'niveau': 'arrondissement', 'code': code_arrondissement},
-            {'niveau': 'zone_emploi', 'code': code_zone_emploi},
-            {'niveau': 'territoire', 'code': code_territoire},
-            {'niveau': 'departement', 'code': $departement}
-        ], recursive := true)
+        unnest(niveaux_territoriaux(code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
+                                    $departement), recursive := true)
     FROM communes_fines
 ),
 fines AS (
     SELECT annee, perimetre, niveau, code, famille, section_a21, secteur_ess, classe_taille,
-           sum(n) AS n, sum(n_employeurs) AS n_employeurs, sum(central) AS central, sum(prive) AS prive,
-           sum(v) AS v, sum(v_hors_champ) AS v_hors_champ, sum(q_s) AS q_s, sum(q_a) AS q_a,
-           sum(vk_es) AS vk_es, sum(vk_ea) AS vk_ea,
-           sum(p1) AS p1, sum(p2) AS p2, sum(p3) AS p3, sum(p4) AS p4, sum(p5) AS p5,
-           sum(n_contrib) AS n_contrib, max(max_contrib) AS max_contrib, sum(n_unites_seules) AS n_unites_seules,
-           max(max_unites_seules) AS max_unites_seules
+           sum(COLUMNS(* EXCLUDE (annee, perimetre, niveau, code, famille, section_a21, secteur_ess, classe_taille,
+                                  max_contrib, max_unites_seules))),
+           max(COLUMNS('^max_'))
     FROM niveaux
     WHERE niveau <> 'territoire' OR $avec_territoires
     GROUP BY ALL
@@ -143,14 +132,8 @@ sommes AS (
 -- contributing establishments (few) are summed per unit on their own rows.
 contributeurs AS (
     SELECT annee, perimetre, siren, famille, section_a21, secteur_ess, classe_taille, effectif_central,
-           unnest([
-               {'niveau': 'commune', 'code': code_commune},
-               {'niveau': 'epci', 'code': code_epci},
-               {'niveau': 'arrondissement', 'code': code_arrondissement},
-               {'niveau': 'zone_emploi', 'code': code_zone_emploi},
-               {'niveau': 'territoire', 'code': code_territoire},
-               {'niveau': 'departement', 'code': $departement}
-           ], recursive := true)
+           unnest(niveaux_territoriaux(code_commune, code_epci, code_arrondissement, code_zone_emploi,
+                                       code_territoire, $departement), recursive := true)
     FROM etab
     WHERE contributeur AND unite_multiple
 ),
