@@ -135,7 +135,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true",
                    help="download the official files first (into --input, default data/raw), with retries")
     p.add_argument("--millesime", help="SIRENE millésime YYYY-MM (default: the latest found in --input)")
-    p.add_argument("--annee-urssaf", type=int, help="URSSAF year (default: the latest found)")
+    p.add_argument("--annee-urssaf", type=int,
+                   help="employment year: employment is estimated on 31 December of that year and calibrated on "
+                        "URSSAF's figures of the same year (default: the latest year both URSSAF files cover)")
+    p.add_argument("--sans-calage", action="store_true",
+                   help="estimate employment from SIRENE's size bands alone, without URSSAF (every output then "
+                        "says « non calé »)")
     p.add_argument("--annee-cog", type=int, help="COG year (default: the latest available)")
     p.add_argument(
         "--perimetre",

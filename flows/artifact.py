@@ -28,6 +28,22 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+def headline_rows(headline: dict) -> list[list]:
+    """Indicator, value and the date it measures: establishments at the millésime date, employment and its shares
+    on 31 December of the employment year (« non calé » when employment is not calibrated on URSSAF)."""
+    rows = []
+    calage = "" if headline.get("statut_effectifs", "cale") == "cale" else " (non calé)"
+    for key, value in headline.items():
+        if key.startswith("date_") or key == "statut_effectifs":
+            continue
+        if "effectif" in key and "employeurs" not in key:
+            when = f"{headline.get('date_effectifs', '')}{calage}"
+        else:
+            when = headline.get("date_etablissements", "")
+        rows.append([key, value, when])
+    return rows
+
+
 def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> str:
     params = manifest.get("parametres", {})
     lines = [f"# Observatoire de l'ESS — département {params.get('departement')}, run {manifest.get('run_id')}", ""]
@@ -58,7 +74,7 @@ def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> 
 
     lines += ["## Chiffres clés", ""]
     headline = (manifest.get("checks") or {}).get("headline") or {}
-    lines += _table(["indicateur", "valeur"], [[k, v] for k, v in headline.items()])
+    lines += _table(["indicateur", "valeur", "mesuré au"], headline_rows(headline))
     checks = manifest.get("checks") or {}
     moves = checks.get("variations") or []
     previous = checks.get("publication_precedente") or {}

@@ -327,8 +327,9 @@ def prepare_departements(configs: list[RunConfig]) -> dict[str, tuple[RunConfig,
     for snapshots, deps in groups.items():
         first = RunConfig.from_dict(resolved[deps[0]]["config"])
         params = {**params_of(first), "departements": sorted(deps)}
+        # without calibration the URSSAF files are optional: nothing to stage when there are none
         staged = {source: stage_national_task(source, snapshot, params)
-                  for source, snapshot in zip(NATIONAL_SOURCES, snapshots)}
+                  for source, snapshot in zip(NATIONAL_SOURCES, snapshots) if snapshot is not None}
         for dep in deps:
             prepared[dep] = (RunConfig.from_dict(resolved[dep]["config"]), resolved[dep]["inputs"], staged)
     return prepared
@@ -366,21 +367,22 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
     run_dir = str(config.run_dir())
     warehouse = config.warehouse_dir
     dep = config.departement
+    sources = [s for s in SOURCES if s not in NATIONAL_SOURCES or s in staged]
     local = {source: stage_task(source, inputs[source], params, run_dir)
-             for source in SOURCES if source not in NATIONAL_SOURCES}
-    national = {source: StepOutput.from_dict(staged[source]) for source in NATIONAL_SOURCES}
+             for source in sources if source not in NATIONAL_SOURCES}
+    national = {source: StepOutput.from_dict(staged[source]) for source in NATIONAL_SOURCES if source in staged}
     # the guards first: an empty file, a département absent from the input… get their precise message
     stats = {source: (departement_stats(national[source], source, dep) if source in national
-                      else local[source]["stats"].get(source, [])) for source in SOURCES}
-    rejects = {source: tables[f"staging_rejets_{source}"] for source in SOURCES
+                      else local[source]["stats"].get(source, [])) for source in sources}
+    rejects = {source: tables[f"staging_rejets_{source}"] for source in sources
                for tables in [departement_tables(national[source], dep) if source in national
                               else local[source]["tables"]]
                if f"staging_rejets_{source}" in tables}
     guarded = guard_inputs_task(stats, rejects, params, config.force, warehouse)
     check_present(dep, staged)  # even --force cannot publish a département the files do not hold
     by_source = {source: (departement_staging(source, staged[source], dep, run_dir) if source in national
-                          else local[source]) for source in SOURCES}
-    staging_outputs = [by_source[source] for source in SOURCES]
+                          else local[source]) for source in sources}
+    staging_outputs = [by_source[source] for source in sources]
     core = core_task(_tables(*staging_outputs), params, run_dir)
     outputs = outputs_task(_tables(*staging_outputs, core), params, run_dir)
     steps = [*staging_outputs, core, outputs]
@@ -391,9 +393,9 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
     manifest = run_manifest(config, {k: Path(v) if v else None for k, v in inputs.items()}, everything, checks)
     manifest["cache"] = {s["cache"]["etape"]: s["cache"] for s in steps}
     manifest["garde_fous"] = guarded
-    manifest["sources_nationales"] = {source: staged[source]["stats"].get(source, []) for source in NATIONAL_SOURCES}
+    manifest["sources_nationales"] = {source: staged[source]["stats"].get(source, []) for source in national}
     manifest["rejets_nationaux"] = {source: staged[source]["tables"][f"staging_rejets_{source}"]
-                                    for source in NATIONAL_SOURCES
+                                    for source in national
                                     if f"staging_rejets_{source}" in staged[source]["tables"]}
     from transforms.publish import provenance_metadata
 
@@ -446,6 +448,7 @@ def ess_pipeline(
     run_id: str | None = None,
     force: bool = False,
     departements: list[str] | None = None,
+    calage: bool = True,
 ) -> dict:
     """Input location: the generated sample (default), a folder of official files (`input_dir`), or the official
     downloads (`download=True`, into `input_dir` or data/raw). `force`: publish even when a guard fails.
@@ -454,7 +457,7 @@ def ess_pipeline(
     config = make_config(departement=departement, millesime=millesime, annee_urssaf=annee_urssaf,
                          annee_cog=annee_cog, perimetre=perimetre, input_dir=input_dir, download=download,
                          sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id,
-                         force=force, departements=departements)
+                         force=force, departements=departements, calage=calage)
     if len(config.departements) == 1:
         return run_departement(config)
     return {"departements": run_departements(config.every_departement())}
@@ -468,6 +471,7 @@ def flow_parameters(config: RunConfig) -> dict:
         "download": config.download, "sample_scale": config.sample_scale, "report": config.report,
         "warehouse_dir": config.warehouse_dir, "run_id": config.run_id, "force": config.force,
         "departements": config.departements if len(config.departements or []) > 1 else None,
+        "calage": config.calage,
     }
 
 

@@ -25,6 +25,7 @@ PAGE_TITLES = {
     "secteurs": "Les secteurs d'activité",
     "tailles": "La taille des établissements",
     "evolution": "L'évolution depuis 2012",
+    "evolution_emploi": "L'emploi salarié de l'ESS depuis 2012",
     "cartes": "Cartes du département",
 }
 SOFTWARE = "ESS observatoire (matplotlib)"
@@ -71,6 +72,12 @@ def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
             title = "Les arrondissements"
         if key == "evolution":
             title = f"L'évolution depuis {int(ctx.cube['annee'].min())}"
+        if key == "evolution_emploi":
+            # a series needs two published years (earlier years' employment may stay internal, METHOD.md § 6)
+            years = ctx.cube.loc[pages.published_employment(ctx.cube), "annee"]
+            if years.nunique() < 2:
+                continue
+            title = f"L'emploi salarié de l'ESS depuis {int(years.min())}"
         fig, _ = pages.chart_page(ctx, title, specs[key], len(figures) + 1)
         figures.append(fig)
         by_name.update({s.name: s for s in specs[key]})

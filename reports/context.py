@@ -35,19 +35,49 @@ class ReportContext:
 
     @property
     def current(self) -> pd.DataFrame:
+        """Rows of the millésime year: establishment counts at the millésime date (no employment)."""
         return self.cube[self.cube["annee"] == self.year]
 
+    @property
+    def year_effectifs(self) -> int | None:
+        """The employment year: the latest year whose rows carry employment (on 31 December)."""
+        years = self.cube.loc[self.cube["date_reference_effectifs"].notna(), "annee"]
+        return int(years.max()) if len(years) else None
+
+    @property
+    def employment(self) -> pd.DataFrame:
+        """Rows of the employment year (employment and shares on 31 December of that year)."""
+        return self.cube[self.cube["annee"] == self.year_effectifs]
+
     def date_reference(self) -> str:
-        rows = self.current["date_reference"].dropna()
+        """The date establishments are counted at (the end of the millésime month)."""
+        rows = self.current["date_reference_etablissements"].dropna()
         return pd.Timestamp(rows.iloc[0]).strftime("%d/%m/%Y") if len(rows) else str(self.params["millesime"])
 
+    def date_effectifs(self) -> str:
+        """The date employment is measured at (31 December of the employment year), « non calé » when it is not
+        calibrated on URSSAF."""
+        if self.year_effectifs is None:
+            return style.UNAVAILABLE
+        return f"31/12/{self.year_effectifs}" + ("" if self.calibrated else " (non calé)")
+
+    @property
+    def calibrated(self) -> bool:
+        status = self.employment["statut_effectifs"].dropna()
+        return not len(status) or (status == "cale").all()
+
     def sources(self) -> str:
-        rows = self.current["sources"].dropna()
-        return str(rows.iloc[0]) if len(rows) else ""
+        texts = []
+        for rows in (self.current, self.employment):
+            values = rows["sources"].dropna()
+            if len(values) and str(values.iloc[0]) not in texts:
+                texts.append(str(values.iloc[0]))
+        return " | ".join(texts)
 
     def footer(self) -> str:
         text = (f"Observatoire de l'ESS — {self.nom_departement} ({self.departement}) — SIRENE {self.params['millesime']}"
-                f", périmètre « {self.params['perimetre']} » — secret statistique appliqué")
+                f" (établissements au {self.date_reference()}) — emploi au {self.date_effectifs()}, périmètre "
+                f"« {self.params['perimetre']} » — secret statistique appliqué")
         return (style.SYNTHETIC_MENTION + " — " + text) if self.synthetic else text
 
 
@@ -98,9 +128,8 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
     names = dep["libelle_territoire"].dropna()
     nom = str(names.iloc[0]) if len(names) else f"département {params['departement']}"
     libelle, description = _perimeter_labels(params["perimetre"])
-    calibration = sel.read_table(tables, sel.CALIBRATION, ["perimetre", "famille", "facteur", "statut"])
-    if calibration is not None:
-        calibration = calibration[calibration["perimetre"] == params["perimetre"]]
+    calibration = sel.read_table(tables, sel.CALIBRATION, ["annee", "groupe", "cible_publiee", "cible_fin_annee",
+                                                           "total_cale", "statut"])
     audit = sel.read_table(tables, sel.AUDIT, ["rubrique", "perimetre", "nb_etablissements"])
     urssaf = sel.urssaf_series(
         sel.read_table(tables, sel.URSSAF, ["annee", "code_departement", "champ_ess", "famille_ess",

@@ -16,7 +16,8 @@ from reports.context import ReportContext
 from transforms.columns import FAMILLES
 
 CLASSES = ("sans_salarie", "1_9", "10_49", "50_249", "250_et_plus", "non_renseigne")
-RANGE_NOTE = "Trait fin : fourchette basse – haute (tranches d'effectifs SIRENE)."
+RANGE_NOTE = ("Trait fin : intervalle à 90 % (la vraie valeur a 90 % de chances d'y être si le modèle d'emploi est "
+              "juste ; voir « Méthode »).")
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."
 
 
@@ -48,8 +49,8 @@ def territory_level(ctx: ReportContext) -> str:
     return "territoire" if (ctx.current["niveau"] == "territoire").any() else "arrondissement"
 
 
-def _territory_rows(ctx: ReportContext, niveau: str) -> pd.DataFrame:
-    rows = sel.cells(ctx.cube, annee=ctx.year, niveau=niveau, famille="ess")
+def _territory_rows(ctx: ReportContext, niveau: str, annee: int | None = None) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year if annee is None else annee, niveau=niveau, famille="ess")
     rows = rows.assign(_label=[_territory_label(r) for r in rows.itertuples()],
                        _inconnu=rows["code_territoire"] == "non_renseigne")
     rows = rows.assign(_tri=rows["_label"].str.lower())
@@ -64,22 +65,23 @@ def _territory_label(row) -> str:
     return name + (" (partie)" if getattr(row, "epci_partiel", False) is True else "")
 
 
-def _family_rows(ctx: ReportContext) -> pd.DataFrame:
-    rows = sel.cells(ctx.cube, annee=ctx.year, famille=FAMILLES)
+def _family_rows(ctx: ReportContext, annee: int | None = None) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year if annee is None else annee, famille=FAMILLES)
     order = {f: i for i, f in enumerate(FAMILLES)}
     return rows.sort_values("famille", key=lambda s: s.map(order))
 
 
-def _sector_rows(ctx: ReportContext) -> pd.DataFrame:
-    rows = sel.cells(ctx.cube, annee=ctx.year, famille="ess", nomenclature="ess", secteur=None)
+def _sector_rows(ctx: ReportContext, annee: int | None = None) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year if annee is None else annee, famille="ess", nomenclature="ess",
+                     secteur=None)
     rows = rows[rows["secteur"] != "ensemble"].copy()
     rows["_hidden"] = rows["statut_secret_etablissements"].notna() | (rows["secteur"] == "non_renseigne")
     rows["_n"] = rows["nb_etablissements"].fillna(-1)
     return rows.sort_values(["_hidden", "_n", "secteur"], ascending=[True, False, True])
 
 
-def _size_rows(ctx: ReportContext) -> pd.DataFrame:
-    rows = sel.cells(ctx.cube, annee=ctx.year, famille="ess", classe=None)
+def _size_rows(ctx: ReportContext, annee: int | None = None) -> pd.DataFrame:
+    rows = sel.cells(ctx.cube, annee=ctx.year if annee is None else annee, famille="ess", classe=None)
     rows = rows[rows["classe_taille"] != "ensemble"]
     order = {c: i for i, c in enumerate(CLASSES)}
     return rows.sort_values("classe_taille", key=lambda s: s.map(lambda c: order.get(c, 99)))
@@ -90,9 +92,13 @@ def _sector_label(row_label, code):
 
 
 def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
-    """The charts of each page, by page key."""
+    """The charts of each page, by page key. Establishment counts are those of the millésime (at its date),
+    employment and its shares those of the employment year (on 31 December): each title says which date."""
     niveau = territory_level(ctx)
     nom_niveau = "territoire du Département" if niveau == "territoire" else "arrondissement"
+    y_emp = ctx.year_effectifs
+    au_etab = f"au {ctx.date_reference()}"
+    au_emp = f"au {ctx.date_effectifs()}"
     specs: dict[str, list[ChartSpec]] = {}
 
     def bars(name, title, rows, measure, label_column, fmt, xlabel, with_range=False, labels=None, note="",
@@ -102,42 +108,49 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
             return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range)
         return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1))
 
+    share_label = "part de l'emploi salarié (tous employeurs, publics compris)"
     for key, lvl, nom in (("territoires", niveau, nom_niveau), ("epci", "epci", "EPCI")):
-        rows = _territory_rows(ctx, lvl)
+        counts = _territory_rows(ctx, lvl)
+        jobs = _territory_rows(ctx, lvl, y_emp)
         specs[key] = [
-            bars(f"{key}_etablissements", f"Établissements de l'ESS par {nom}", rows, "nb_etablissements",
-                 "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE, code_column="code_territoire"),
-            bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}", rows,
-                 "part_ess_effectif_central", "_label", _fmt_pct, "part de l'emploi salarié du territoire",
+            bars(f"{key}_etablissements", f"Établissements de l'ESS par {nom}, {au_etab}", counts,
+                 "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE,
+                 code_column="code_territoire"),
+            bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}, {au_emp}", jobs,
+                 "part_effectif_total_central", "_label", _fmt_pct, share_label,
                  with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE, code_column="code_territoire"),
         ]
-    fam = _family_rows(ctx)
     specs["familles"] = [
-        bars("familles_etablissements", "Établissements par famille de l'ESS", fam, "nb_etablissements", "famille",
-             _fmt_int, "établissements actifs", labels=lambda c: style.label("famille", c), note=SECRET_NOTE),
-        bars("familles_emploi", "Emploi salarié par famille de l'ESS", fam, "effectif_central", "famille", _fmt_int,
-             "salariés (estimation centrale calée sur l'URSSAF)", with_range=True,
+        bars("familles_etablissements", f"Établissements par famille de l'ESS, {au_etab}", _family_rows(ctx),
+             "nb_etablissements", "famille", _fmt_int, "établissements actifs",
+             labels=lambda c: style.label("famille", c), note=SECRET_NOTE),
+        bars("familles_emploi", f"Emploi salarié par famille de l'ESS, {au_emp}", _family_rows(ctx, y_emp),
+             "effectif_central", "famille", _fmt_int, "salariés (estimation centrale)", with_range=True,
              labels=lambda c: style.label("famille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
     ]
     sec = _sector_rows(ctx)
     sec = sec.assign(_label=[_sector_label(a, b) for a, b in zip(sec["libelle_secteur"], sec["secteur"])])
+    sec_emp = _sector_rows(ctx, y_emp)
+    sec_emp = sec_emp.assign(_label=[_sector_label(a, b) for a, b in zip(sec_emp["libelle_secteur"],
+                                                                         sec_emp["secteur"])])
     specs["secteurs"] = [
-        bars("secteurs_etablissements", "Établissements de l'ESS par secteur d'activité", sec, "nb_etablissements",
-             "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE, code_column="secteur"),
-        bars("secteurs_part_emploi", "Part de l'ESS dans l'emploi salarié du secteur", sec,
-             "part_ess_effectif_central", "_label", _fmt_pct, "part de l'emploi salarié du secteur",
+        bars("secteurs_etablissements", f"Établissements de l'ESS par secteur d'activité, {au_etab}", sec,
+             "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE, code_column="secteur"),
+        bars("secteurs_part_emploi", f"Part de l'ESS dans l'emploi salarié du secteur, {au_emp}", sec_emp,
+             "part_effectif_total_central", "_label", _fmt_pct, "part de l'emploi salarié du secteur",
              with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE, code_column="secteur"),
     ]
-    size = _size_rows(ctx)
     specs["tailles"] = [
-        bars("tailles_etablissements", "Établissements de l'ESS par taille", size, "nb_etablissements",
-             "classe_taille", _fmt_int, "établissements actifs", labels=lambda c: style.label("classe_taille", c),
-             note=SECRET_NOTE),
-        bars("tailles_emploi", "Emploi salarié de l'ESS par taille d'établissement", size, "effectif_central",
-             "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
-             labels=lambda c: style.label("classe_taille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
+        bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
+             "nb_etablissements", "classe_taille", _fmt_int, "établissements actifs",
+             labels=lambda c: style.label("classe_taille", c), note=SECRET_NOTE),
+        bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
+             "effectif_central", "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
+             labels=lambda c: style.label("classe_taille", c),
+             note="Taille : classe de la tranche d'effectifs SIRENE. " + RANGE_NOTE + " " + SECRET_NOTE),
     ]
     specs["evolution"] = [_evolution_counts(ctx), _evolution_urssaf(ctx)]
+    specs["evolution_emploi"] = [_evolution_employment(ctx), _evolution_employment_territories(ctx)]
     map_specs = _map_specs(ctx)
     if map_specs:
         specs["cartes"] = map_specs
@@ -154,24 +167,90 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
     title = f"Établissements de l'ESS actifs depuis {first}"
 
     def draw(ax):
-        return charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
+        data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
                             colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
-    note = ("Nombre d'établissements actifs au 1er janvier de chaque année (historique SIRENE) ; la dernière année "
-            "est celle du millésime. " + SECRET_NOTE)
+        # counted on 31 December, the millésime year at the end of the millésime month
+        data["date_reference"] = [_iso(ctx.date_reference()) if y == ctx.year else f"{y}-12-31"
+                                  for y in data["annee"]]
+        return data
+    note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; la dernière année "
+            f"est celle du millésime, comptée au {ctx.date_reference()}. " + SECRET_NOTE)
     return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line")
+
+
+def published_employment(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose year's employment is published (estimated, and not kept in the internal cube: « non_diffuse »);
+    masked cells stay, drawn as « s »."""
+    return rows["date_reference_effectifs"].notna() & (rows["statut_secret_effectifs"] != "non_diffuse")
+
+
+def _evolution_employment(ctx: ReportContext) -> ChartSpec:
+    """ESS employment of the département on 31 December of each year, with its 90 % interval."""
+    rows = sel.cells(ctx.cube, famille="ess")
+    rows = rows[published_employment(rows)].sort_values("annee").set_index("annee")
+    hidden = rows["statut_secret_effectifs"]
+    frame = pd.DataFrame({"central": rows["effectif_central"], "ic90_bas": rows["effectif_ic90_bas"],
+                          "ic90_haut": rows["effectif_ic90_haut"]})
+    status = pd.DataFrame({c: hidden for c in frame.columns})
+    first = int(frame.index.min()) if len(frame) else ctx.year
+    title = f"Emploi salarié de l'ESS au 31/12 de chaque année, {first} – {ctx.year_effectifs or ''}"
+    names = {"central": "estimation centrale", "ic90_bas": "borne basse (intervalle à 90 %)",
+             "ic90_haut": "borne haute (intervalle à 90 %)"}
+
+    def draw(ax):
+        data = charts.lines(ax, frame, status, title=title, fmt=_fmt_int, ylabel="salariés au 31/12",
+                            colors={"central": style.COLORS["ess"], "ic90_bas": style.COLORS["range"],
+                                    "ic90_haut": style.COLORS["range"]}, labels=lambda c: names[c])
+        data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
+        return data
+    note = ("Effectif salarié au 31 décembre de l'année des établissements de l'ESS ouverts à cette date, estimé "
+            "année par année (tranches SIRENE et historique des établissements, calage sur les fichiers de l'URSSAF "
+            + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + RANGE_NOTE)
+    return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line")
+
+
+def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
+    """ESS employment of each territory on 31 December of each year (central estimates; intervals in the CSV)."""
+    niveau = territory_level(ctx)
+    rows = sel.cells(ctx.cube, niveau=niveau, famille="ess")
+    rows = rows[published_employment(rows) & (rows["code_territoire"] != "non_renseigne")]
+    labels = {r.code_territoire: _territory_label(r) for r in rows.itertuples()}
+    values = rows.pivot(index="annee", columns="code_territoire", values="effectif_central").sort_index()
+    status = rows.pivot(index="annee", columns="code_territoire", values="statut_secret_effectifs").sort_index()
+    low = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_bas").sort_index()
+    high = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_haut").sort_index()
+    nom = "territoire du Département" if niveau == "territoire" else "arrondissement"
+    title = f"Emploi salarié de l'ESS par {nom}, au 31/12 de chaque année"
+
+    def draw(ax):
+        data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="salariés au 31/12",
+                            labels=lambda c: labels.get(c, c))
+        key = list(zip(data["serie"], data["annee"]))
+        data["ic90_bas"] = [low.at[y, c] if not data.at[i, "statut"] else np.nan for i, (c, y) in enumerate(key)]
+        data["ic90_haut"] = [high.at[y, c] if not data.at[i, "statut"] else np.nan for i, (c, y) in enumerate(key)]
+        data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
+        return data
+    note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
+            "(CSV). " + SECRET_NOTE)
+    return ChartSpec("evolution_emploi_territoires", title, draw, note=note, kind="line")
 
 
 def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
     frame = ctx.urssaf
     order = [f for f in FAMILLES + ("ess",) if f in frame.columns]
     frame = frame[order] if len(frame) else frame
-    title = "Emploi salarié de l'ESS selon l'URSSAF, par famille"
+    title = "Effectif salarié moyen annuel de l'ESS publié par l'URSSAF, par famille"
 
     def draw(ax):
-        return charts.lines(ax, frame, None, title=title, fmt=_fmt_int, ylabel="effectifs salariés (URSSAF)",
+        data = charts.lines(ax, frame, None, title=title, fmt=_fmt_int, ylabel="effectif salarié moyen (URSSAF)",
                             colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
-    note = ("Source : URSSAF, effectifs salariés moyens de l'ESS du département (régime général ; les salariés "
-            "agricoles relevant de la MSA n'y figurent pas). Une valeur non publiée interrompt la courbe.")
+        # URSSAF's figure is the year's average of quarterly headcounts, not a 31 December headcount
+        data["date_reference"] = [f"{y} (moyenne annuelle)" for y in data["annee"]]
+        return data
+    note = ("Source : URSSAF, effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
+            "département, champ privé du régime général (les salariés agricoles relevant de la MSA n'y figurent "
+            "pas) : une autre mesure que l'effectif au 31/12 estimé par ce rapport. Une valeur non publiée "
+            "interrompt la courbe.")
     return ChartSpec("evolution_emploi_urssaf", title, draw, note=note, kind="line")
 
 
@@ -197,37 +276,47 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                          for c in out["code_commune"]]
         return out
 
-    epci = sel.cells(ctx.cube, annee=ctx.year, niveau="epci", famille="ess").set_index("code_territoire")
+    epci = sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau="epci", famille="ess").set_index("code_territoire")
 
     def epci_values() -> pd.DataFrame:
         out = communes[["code_commune", "siren_epci"]].copy()
-        out["valeur"] = [epci.at[e, "part_ess_effectif_central"] if e in epci.index else np.nan
+        out["valeur"] = [epci.at[e, "part_effectif_total_central"] if e in epci.index else np.nan
                          for e in out["siren_epci"]]
         out["statut"] = [epci.at[e, "statut_secret_part_effectifs"] if e in epci.index else None
                          for e in out["siren_epci"]]
         return out[["code_commune", "valeur", "statut"]]
 
-    t1 = "Établissements de l'ESS pour 1 000 habitants, par commune"
-    t2 = "Part de l'ESS dans l'emploi salarié, par EPCI"
+    t1 = f"Établissements de l'ESS pour 1 000 habitants, par commune, au {ctx.date_reference()}"
+    t2 = f"Part de l'ESS dans l'emploi salarié, par EPCI, au {ctx.date_effectifs()}"
+    def dated(data: pd.DataFrame, when: str) -> pd.DataFrame:
+        return data.assign(date_reference=when)
+
     return [
         ChartSpec("carte_communes_etablissements_1000_hab", t1,
-                  lambda ax: maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
-                                             legend_title="pour 1 000 hab."),
+                  lambda ax: dated(maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
+                                                   legend_title="pour 1 000 hab."), _iso(ctx.date_reference())),
                   note="Classes : quantiles des communes publiées. " + SECRET_NOTE + note_missing, kind="map"),
         ChartSpec("carte_epci_part_emploi", t2,
-                  lambda ax: maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
-                                             legend_title="part de l'emploi", cmap="Blues"),
+                  lambda ax: dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
+                                                   legend_title="part de l'emploi", cmap="Blues"),
+                                   f"{ctx.year_effectifs}-12-31"),
                   note="Chaque commune prend la valeur de son EPCI (partie dans le département). " + SECRET_NOTE
                   + note_missing, kind="map"),
     ]
+
+
+def _iso(date_fr: str) -> str:
+    """'31/10/2026' -> '2026-10-31'."""
+    day, month, year = date_fr.split("/")
+    return f"{year}-{month}-{day}"
 
 
 # --- pages --------------------------------------------------------------------------------------------------------
 def new_page(ctx: ReportContext, title: str, number: int) -> Figure:
     fig = Figure(figsize=style.A4_PORTRAIT)
     fig.text(0.06, 0.955, title, fontsize=15, fontweight="bold", color="#1b4d3e", va="top")
-    fig.text(0.06, 0.925, f"{ctx.nom_departement} — situation au {ctx.date_reference()} — {ctx.libelle_perimetre}",
-             fontsize=8.5, color="#444444", va="top")
+    fig.text(0.06, 0.925, f"{ctx.nom_departement} — établissements au {ctx.date_reference()} — emploi salarié au "
+             f"{ctx.date_effectifs()} — {ctx.libelle_perimetre}", fontsize=8.5, color="#444444", va="top")
     style.footer(fig, ctx.footer(), number)
     style.stamp(fig, ctx.synthetic)
     return fig

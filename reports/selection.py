@@ -26,20 +26,23 @@ STATUS_OF = {
     "nb_etablissements": "statut_secret_etablissements",
     "nb_etablissements_employeurs": "statut_secret_etablissements",
     "etablissements_pour_1000_hab": "statut_secret_etablissements",
-    "effectif_bas": "statut_secret_effectifs",
     "effectif_central": "statut_secret_effectifs",
-    "effectif_haut": "statut_secret_effectifs",
+    "effectif_ic90_bas": "statut_secret_effectifs",
+    "effectif_ic90_haut": "statut_secret_effectifs",
     "effectif_pour_1000_hab": "statut_secret_effectifs",
     "part_ess_etablissements_employeurs": "statut_secret_part_etablissements",
-    "part_ess_effectif_bas": "statut_secret_part_effectifs",
-    "part_ess_effectif_central": "statut_secret_part_effectifs",
-    "part_ess_effectif_haut": "statut_secret_part_effectifs",
+    **{f"part_effectif_{d}_{p}": "statut_secret_part_effectifs" for d in ("total", "prive")
+       for p in ("central", "ic90_bas", "ic90_haut")},
 }
-# the low/high columns of a measure with a range
+# the 90 % interval of a measure
 RANGE_OF = {
-    "effectif_central": ("effectif_bas", "effectif_haut"),
-    "part_ess_effectif_central": ("part_ess_effectif_bas", "part_ess_effectif_haut"),
+    "effectif_central": ("effectif_ic90_bas", "effectif_ic90_haut"),
+    "part_effectif_total_central": ("part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut"),
+    "part_effectif_prive_central": ("part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"),
 }
+# the date a measure describes: employment on 31 December of its row's year, counts at date_reference_etablissements
+DATE_OF = {m: ("date_reference_effectifs" if "effectif" in m else "date_reference_etablissements")
+           for m in STATUS_OF}
 
 
 def is_synthetic(path: Path) -> bool:
@@ -77,6 +80,12 @@ def load_public(tables: dict[str, Path], params: dict) -> pd.DataFrame:
     return cube
 
 
+def employment_year(cube: pd.DataFrame) -> int | None:
+    """The latest year whose rows carry employment (measured on 31 December of that year)."""
+    years = cube.loc[cube["date_reference_effectifs"].notna(), "annee"]
+    return int(years.max()) if len(years) else None
+
+
 def current_year(cube: pd.DataFrame, params: dict) -> int:
     year = int(str(params["millesime"])[:4])
     if not (cube["annee"] == year).any():
@@ -108,6 +117,7 @@ def series(rows: pd.DataFrame, measure: str, label_column: str, labels=None,
     `disponible` is false when the value is NULL without a secret (e.g. employment of a past year)."""
     status = rows[STATUS_OF[measure]] if measure in STATUS_OF else pd.Series(None, index=rows.index, dtype=object)
     low, high = RANGE_OF.get(measure, (None, None))
+    date = DATE_OF.get(measure)
     out = pd.DataFrame({
         "code": rows[code_column or label_column].astype(str).to_numpy(),
         "etiquette": [labels(v) if labels else v for v in rows[label_column]],
@@ -115,6 +125,10 @@ def series(rows: pd.DataFrame, measure: str, label_column: str, labels=None,
         "bas": rows[low].astype(float).to_numpy() if low else np.nan,
         "haut": rows[high].astype(float).to_numpy() if high else np.nan,
         "statut": status.to_numpy(dtype=object),
+        # what the value measures and when: readers of the chart's CSV see it on every row
+        "mesure": measure,
+        "date_reference": [pd.Timestamp(d).date().isoformat() if pd.notna(d) else None
+                           for d in (rows[date] if date in rows.columns else [None] * len(rows))],
     })
     out["statut"] = out["statut"].where(out["statut"].notna(), None)
     out["disponible"] = out["statut"].isna() & out["valeur"].notna()

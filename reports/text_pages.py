@@ -32,34 +32,42 @@ def _range(row, low: str, high: str, status_column: str, fmt) -> str:
 
 
 def headline_rows(ctx: ReportContext) -> list[list[str]]:
-    """Indicateur, valeur, fourchette for the cover table (strings, secret shown as « s (motif) »)."""
+    """Indicateur (with the date it measures), valeur, intervalle à 90 % for the cover table (strings, secret shown as
+    « s (motif) »): establishments at the millésime date, employment and its shares on 31 December of the employment
+    year."""
     from reports import selection as sel
 
     h = sel.headline(ctx.cube, ctx.year)
     ess, ens = h["ess"], h["ensemble"]
+    e = sel.headline(ctx.cube, ctx.year_effectifs) if ctx.year_effectifs else {"ess": None, "ensemble": None}
+    ess_e, ens_e = e["ess"], e["ensemble"]
+    au, au_e = f"au {ctx.date_reference()}", f"au {ctx.date_effectifs()}"
     pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
+    jobs, share = "statut_secret_effectifs", "statut_secret_part_effectifs"
     return [
-        ["Établissements actifs de l'ESS", _value(ess, "nb_etablissements", "statut_secret_etablissements",
-                                                  style.fmt_number), ""],
-        ["dont établissements employeurs", _value(ess, "nb_etablissements_employeurs",
-                                                  "statut_secret_etablissements", style.fmt_number), ""],
-        ["Emploi salarié de l'ESS (estimation centrale)", _value(ess, "effectif_central", "statut_secret_effectifs",
-                                                                 style.fmt_number),
-         _range(ess, "effectif_bas", "effectif_haut", "statut_secret_effectifs", style.fmt_number)],
-        ["Part de l'ESS dans l'emploi salarié", _value(ess, "part_ess_effectif_central",
-                                                        "statut_secret_part_effectifs", pct),
-         _range(ess, "part_ess_effectif_bas", "part_ess_effectif_haut", "statut_secret_part_effectifs", pct)],
-        ["Part de l'ESS dans les établissements employeurs", _value(ess, "part_ess_etablissements_employeurs",
-                                                                     "statut_secret_part_etablissements", pct), ""],
-        ["Établissements de l'ESS pour 1 000 habitants", _value(ess, "etablissements_pour_1000_hab",
-                                                                "statut_secret_etablissements",
-                                                                lambda v: style.fmt_number(v, 1)), ""],
-        ["Ensemble de l'économie : établissements actifs", _value(ens, "nb_etablissements",
-                                                                   "statut_secret_etablissements",
-                                                                   style.fmt_number), ""],
-        ["Ensemble de l'économie : emploi salarié", _value(ens, "effectif_central", "statut_secret_effectifs",
-                                                            style.fmt_number),
-         _range(ens, "effectif_bas", "effectif_haut", "statut_secret_effectifs", style.fmt_number)],
+        [f"Établissements actifs de l'ESS, {au}", _value(ess, "nb_etablissements", "statut_secret_etablissements",
+                                                        style.fmt_number), ""],
+        [f"dont établissements employeurs, {au}", _value(ess, "nb_etablissements_employeurs",
+                                                         "statut_secret_etablissements", style.fmt_number), ""],
+        [f"Emploi salarié de l'ESS (estimation centrale), {au_e}",
+         _value(ess_e, "effectif_central", jobs, style.fmt_number),
+         _range(ess_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_number)],
+        [f"Part de l'ESS dans l'emploi salarié (tous employeurs), {au_e}",
+         _value(ess_e, "part_effectif_total_central", share, pct),
+         _range(ess_e, "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut", share, pct)],
+        [f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {au_e}",
+         _value(ess_e, "part_effectif_prive_central", share, pct),
+         _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", share, pct)],
+        [f"Part de l'ESS dans les établissements employeurs, {au}",
+         _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
+        [f"Établissements de l'ESS pour 1 000 habitants, {au}",
+         _value(ess, "etablissements_pour_1000_hab", "statut_secret_etablissements",
+                lambda v: style.fmt_number(v, 1)), ""],
+        [f"Ensemble de l'économie : établissements actifs, {au}",
+         _value(ens, "nb_etablissements", "statut_secret_etablissements", style.fmt_number), ""],
+        [f"Ensemble de l'économie : emploi salarié, {au_e}",
+         _value(ens_e, "effectif_central", jobs, style.fmt_number),
+         _range(ens_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_number)],
     ]
 
 
@@ -83,11 +91,12 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
     p = ctx.params
     fig.text(0.06, 0.89, f"Rapport annuel de l'observatoire de l'ESS — millésime {p['millesime']}", fontsize=11,
              va="top")
-    fig.text(0.06, 0.865, f"Département {ctx.nom_departement} ({ctx.departement}) — situation au "
-             f"{ctx.date_reference()}", fontsize=9, va="top", color="#444444")
+    fig.text(0.06, 0.865, f"Département {ctx.nom_departement} ({ctx.departement}) — établissements au "
+             f"{ctx.date_reference()}, emploi salarié au {ctx.date_effectifs()}", fontsize=9, va="top",
+             color="#444444")
     ax = fig.add_axes((0.06, 0.45, 0.88, 0.37))
-    bottom = charts.table(ax, ["Chiffres clés", "Valeur", "Fourchette (basse – haute)"], headline_rows(ctx),
-                          title="Chiffres clés du département", fontsize=8.5)
+    bottom = charts.table(ax, ["Chiffres clés", "Valeur", "Intervalle à 90 %"], headline_rows(ctx),
+                          title="Chiffres clés du département", fontsize=8.0)
     synthetic = ([("Avertissement", "Ce rapport est produit à partir de l'échantillon SYNTHÉTIQUE généré par "
                    "l'outil : ses chiffres ne décrivent pas la réalité et ne doivent pas être diffusés.")]
                  if ctx.synthetic else [])
@@ -98,13 +107,18 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
         ("Périmètre", f"{ctx.libelle_perimetre} (« {p['perimetre']} »), décrit page « Méthode »."),
         ("Sources et dates de référence",
          f"Établissements : répertoire SIRENE de l'INSEE, stock du {ctx.date_reference()} (millésime "
-         f"{p['millesime']}). Emploi : tranches d'effectifs salariés de SIRENE, calées sur les effectifs de "
-         f"l'URSSAF ({p.get('annee_urssaf') or 'non utilisée'}). Territoires : Code officiel géographique "
-         f"{p.get('annee_cog') or ''}.\nDétail des sources du cube : {ctx.sources()}."),
-        ("Lecture", "L'emploi est estimé à partir de tranches d'effectifs : chaque chiffre d'emploi est donné avec "
-         "une fourchette (somme des bornes basses et hautes des tranches) autour d'une estimation centrale calée "
-         "sur l'URSSAF. Les cellules couvertes par le secret statistique sont notées « s » avec leur motif ; "
-         "elles ne valent pas zéro."),
+         f"{p['millesime']}) ; les séries passées comptent les établissements actifs au 31 décembre. Emploi : "
+         f"effectif salarié au {ctx.date_effectifs()} des établissements ouverts à cette date (ceux fermés depuis "
+         "comptent, ceux créés après non), estimé à partir des tranches d'effectifs de SIRENE et "
+         + (f"calé sur les effectifs de l'URSSAF de la même année (fichiers {p.get('annee_urssaf') or ''})."
+            if ctx.calibrated else "NON CALÉ sur l'URSSAF : à lire comme un ordre de grandeur.")
+         + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources du cube : "
+         f"{ctx.sources()}."),
+        ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 % : si le modèle d'emploi est "
+         "juste, la vraie valeur a 90 % de chances de s'y trouver (5 % en dessous, 5 % au-dessus). La part de "
+         "l'ESS est donnée dans l'emploi salarié de tous les employeurs, publics compris (définition d'ESS "
+         "France et des CRESS), et dans l'emploi privé du champ de l'URSSAF. Les cellules couvertes par le "
+         "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
     ])
     return fig
 
@@ -123,14 +137,18 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
          "coopératives, mutuelles, fondations…) sont déterminées par la catégorie juridique de l'unité légale ; "
          "les établissements sont rattachés à leur commune d'implantation (code officiel géographique du "
          "millésime, anciennes communes converties)." + _exclusions_sentence(ctx, seuil)),
-        ("Estimation de l'emploi", "SIRENE ne donne pas l'effectif exact d'un établissement mais une tranche "
-         "(1 à 2, 3 à 5, … salariés). La borne basse du rapport additionne les bornes basses des tranches, la "
-         "borne haute leurs bornes hautes. L'estimation centrale part d'une valeur centrale par tranche, puis est "
-         "calée, famille par famille, sur les effectifs salariés publiés par l'URSSAF pour le département (et sur "
-         "l'emploi privé total par commune et activité pour le reste de l'économie), sans jamais sortir de la "
-         "tranche. Les facteurs de calage figurent page suivante. La part de l'ESS dans l'emploi a elle aussi une "
-         "fourchette : borne basse = ESS basse / (ESS basse + reste haut), borne haute = ESS haute / (ESS haute + "
-         "reste bas)."),
+        ("Estimation de l'emploi", f"L'emploi mesuré est l'effectif salarié au 31 décembre "
+         f"(au {ctx.date_effectifs()} pour les chiffres de l'année, au 31/12 de chaque année pour les séries), des "
+         "établissements ouverts à cette date. SIRENE ne donne qu'une tranche d'effectifs par établissement (1 à 2, "
+         "3 à 5… salariés), valable pour une année souvent antérieure. Le modèle estime, pour chaque type "
+         "d'établissement (tranche et son ancienneté, absence de tranche, caractère employeur, création récente), "
+         "l'effectif moyen et sa dispersion à partir des effectifs publiés par l'URSSAF par commune et activité ; "
+         "l'estimation de chaque établissement est ensuite calée, "
+         + ("année par année, sur ces effectifs communaux et sur l'emploi de chaque famille de l'ESS publié par "
+            "l'URSSAF pour le département (effectif moyen annuel converti au 31/12)."
+            if ctx.calibrated else "— ici, sans calage sur l'URSSAF (« non calé »).")
+         + " Les employeurs publics et agricoles, hors du champ de l'URSSAF, ne sont pas calés : leur emploi est "
+         "plus incertain. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage."),
         ("Secret statistique", f"Les nombres d'établissements viennent d'un répertoire public (SIRENE) : ils sont "
          "publiés partout, comme dans les dénombrements d'établissements de l'INSEE. L'emploi est protégé "
          "(loi n° 51-711 du 7 juin 1951, art. 6, règles de l'INSEE) : aucun effectif n'est publié pour une cellule "
@@ -144,13 +162,15 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
          "masquée est notée « s » avec son motif ; elle n'est jamais représentée par un zéro. Une part est masquée "
          "si sa cellule ou le total de l'économie correspondant l'est. Aucun établissement n'apparaît "
          "individuellement."),
-        ("Évolution depuis 2012", "Les séries annuelles comptent les établissements actifs au 1er janvier de "
-         "chaque année d'après l'historique de SIRENE, avec le périmètre et la géographie actuels. L'historique "
-         "ne conserve pas les tranches d'effectifs : l'emploi des années passées n'est pas estimé (« n.d. ») ; la "
-         "série d'emploi provient directement de l'URSSAF."),
+        ("Évolution depuis 2012", "Les séries annuelles comptent les établissements actifs au 31 décembre de "
+         "chaque année d'après l'historique de SIRENE, avec le périmètre de l'année et la géographie actuelle. "
+         "L'emploi de chaque année est estimé de la même façon que celui de la dernière année, avec les fichiers de "
+         "l'URSSAF de l'année, mais seul celui de la dernière année est publié : les années antérieures restent "
+         "internes tant que leur secret statistique n'est pas vérifié. La série publiée par l'URSSAF (effectif "
+         "moyen annuel, champ privé) est montrée à part, car elle ne mesure pas la même chose."),
         ("Limites", "Les unités en diffusion partielle de SIRENE sont comptées comme les autres, sous les mêmes "
          "règles de secret ; aucune donnée individuelle n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "
-         "le calage ne les concerne pas. Les tranches d'effectifs de SIRENE peuvent dater de plusieurs années. "
+         "le calage ne les concerne pas. La tranche ouverte « 10 000 salariés et plus » n'a pas de borne haute. "
          "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. Les "
          "contours communaux des cartes sont simplifiés (IGN ADMIN EXPRESS, Licence Ouverte)."),
     ]
@@ -176,37 +196,43 @@ def _exclusions_sentence(ctx: ReportContext, seuil: int) -> str:
             "établissements du département.")
 
 
-CALIBRATION_ORDER = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes",
-                     "societes_commerciales_ess", "hors_ess", "hors_champ_urssaf", "ensemble")
+CALIBRATION_ORDER = ("associations", "cooperatives", "mutuelles", "fondations", "hors_ess", "ensemble_prive",
+                     "hors_champ_urssaf")
 
 
 def calibration_rows(ctx: ReportContext) -> list[list[str]]:
-    """Famille, année URSSAF, cible, facteur, statut: département-wide figures, no establishment count."""
+    """Groupe, cible publiée (what it measures), cible au 31/12, total calé, statut — for the employment year:
+    département-wide figures, no establishment count."""
     cal = ctx.calibration
-    if cal is None or cal.empty:
+    if cal is None or cal.empty or ctx.year_effectifs is None:
         return []
+    cal = cal[cal["annee"] == ctx.year_effectifs]
     rank = {f: i for i, f in enumerate(CALIBRATION_ORDER)}
-    cal = cal.sort_values("famille", key=lambda s: s.map(lambda f: rank.get(f, len(rank))), kind="stable")
+    cal = cal.sort_values("groupe", key=lambda s: s.map(lambda f: rank.get(f, len(rank))), kind="stable")
+    definition = {"moyenne_annuelle": " (moyenne annuelle)", "fin_annee": " (au 31/12)"}
     out = []
     for r in cal.to_dict("records"):
-        year = r.get("annee_cible")
-        out.append([style.label("famille", r["famille"]),
-                    str(int(year)) if year is not None and pd.notna(year) else "",
-                    style.fmt_number(r.get("cible_urssaf")),
-                    style.fmt_number(r["facteur"], 3) if pd.notna(r["facteur"]) else "—",
+        published = r.get("cible_publiee")
+        out.append([style.label("famille", r["groupe"]),
+                    style.fmt_number(published) + definition.get(r.get("definition_cible") or "", "")
+                    if published is not None and pd.notna(published) else "—",
+                    style.fmt_number(r.get("cible_fin_annee")) if pd.notna(r.get("cible_fin_annee")) else "—",
+                    style.fmt_number(r.get("total_cale")),
                     style.label("calage", r["statut"])])
     return out
 
 
 def secret_rows(ctx: ReportContext) -> list[list[str]]:
-    """Per geographic level (millésime year, run's perimeter): cells, and employment cells masked by reason."""
+    """Per geographic level: cells of the millésime year, and employment cells of the employment year masked,
+    by reason (counts are never masked)."""
     cur = ctx.current
+    emp = ctx.employment
     out = []
     for niveau in ("departement", "territoire", "arrondissement", "zone_emploi", "epci", "commune"):
         rows = cur[cur["niveau"] == niveau]
         if rows.empty:
             continue
-        eff = rows["statut_secret_effectifs"].value_counts()
+        eff = emp.loc[emp["niveau"] == niveau, "statut_secret_effectifs"].value_counts()
         out.append([style.label("niveau", niveau), style.fmt_number(len(rows))]
                    + [style.fmt_number(eff.get(r, 0)) for r in ("frequence", "dominance", "secondaire",
                                                                 "non_diffuse")])
@@ -220,20 +246,21 @@ SECRET_HEADER = ["Niveau", "Cellules", "Emploi\nfréquence", "Emploi\ndominance"
 def tables_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Calage de l'emploi et secret statistique", number)
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))
-    bottom = charts.table(ax, ["Famille", "Année URSSAF", "Cible URSSAF", "Facteur", "Statut"],
-                          calibration_rows(ctx), title="Calage des effectifs centraux sur l'URSSAF")
+    bottom = charts.table(ax, ["Groupe", "Effectif publié par l'URSSAF", "Cible au 31/12", "Total estimé",
+                               "Statut"], calibration_rows(ctx),
+                          title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
     fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
-        "Facteur : coefficient appliqué aux effectifs centraux des établissements restés dans leur tranche. Les "
-        "familles sans cible URSSAF (autres organismes, sociétés commerciales de l'ESS) sont calées avec le reste "
-        "de l'économie. Quand la cible sort de la fourchette des tranches (« cible au-dessus / au-dessous des "
-        "tranches »), les effectifs sont laissés à la borne haute / basse de leur tranche.", WIDTH)), fontsize=7, va="top",
-             color="#444444")
+        "Le fichier de l'URSSAF sur l'ESS publie l'effectif moyen de l'année par famille ; il est converti en "
+        "effectif au 31/12 par le rapport, sur tout le champ privé, entre le total par commune et activité (au "
+        "31/12) et le total de ce fichier. Les familles sans chiffre URSSAF (autres organismes, sociétés "
+        "commerciales de l'ESS) sont calées avec le reste de l'économie ; les employeurs hors champ (publics, "
+        "agricoles) ne sont pas calés.", WIDTH)), fontsize=7, va="top", color="#444444")
     top = min(bottom - 0.10, 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
-    bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title=f"Cellules masquées au titre du secret statistique ({ctx.year})")
+    bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
     fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
         "Nombre de cellules du cube public (toutes familles, secteurs et tailles) de l'année du millésime, et "
-        "cellules dont l'emploi est masqué, par motif (fréquence, dominance, secret secondaire) ou non diffusé à "
-        "ce niveau (emploi par secteur ou taille : département seulement). Les nombres d'établissements ne sont "
-        "jamais masqués.", WIDTH)), fontsize=7, va="top", color="#444444")
+        f"cellules dont l'emploi au {ctx.date_effectifs()} est masqué, par motif (fréquence, dominance, secret "
+        "secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
+        "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=7, va="top", color="#444444")
     return fig

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 D = dt.date
-PARAMS = {"departement": "38", "millesime": "2026-10", "annee_urssaf": 2024, "annee_cog": 2026,
+PARAMS = {"departement": "38", "millesime": "2026-10", "annee_urssaf": 2023, "annee_cog": 2026,
           "perimetre": "insee", "synthetic": True, "run_id": "test"}
 
 
@@ -86,13 +86,14 @@ TERRITOIRES = [("38185", "T01", "Agglomération grenobloise"), ("38001", "T13", 
                ("38544", "T10", "Isère rhodanienne")]
 
 URSSAF_ESS = [
-    # annee, dep, champ, famille, effectifs
-    (2023, "38", "Oui", "Associations", 25.0), (2023, "38", "Oui", "Coopératives", 10.0),
-    (2023, "38", "Oui", "Mutuelles", 300.0), (2023, "38", "Non", "Ensemble", 11000.0),
-    (2022, "38", "Oui", "Associations", 24.0), (2023, "69", "Oui", "Associations", 999.0),
+    # annee, dep, champ, famille (the staging step's codes), effectifs (annual averages)
+    (2023, "38", "ess", "associations", 25.0), (2023, "38", "ess", "cooperatives", 10.0),
+    (2023, "38", "ess", "mutuelles", 300.0), (2023, "38", "ess", "fondations", 0.0),
+    (2023, "38", "hors_ess", "hors_ess", 11665.0),
+    (2022, "38", "ess", "associations", 24.0), (2023, "69", "ess", "associations", 999.0),
 ]
 URSSAF_COMMUNE_APE = [
-    # commune, ape, annee, effectifs
+    # commune, ape, annee, effectifs (31 December)
     ("38185", "8899B", 2023, 11000.0), ("38174", "7112B", 2023, 1000.0), ("38185", "0111Z", 2023, 500.0),
     ("38185", "8899B", 2022, 10500.0),
 ]
@@ -104,6 +105,18 @@ ETAB_HISTORIQUE = [
     (6, 6, D(2021, 3, 1), None, "A", "56.10A"),
     (8, 8, D(2010, 1, 1), D(2018, 1, 1), "A", "88.99B"), (8, 8, D(2018, 1, 1), None, "A", "94.20Z"),
 ]
+
+
+# E02 keeps no history at all: its past is unknown (test_perimeter checks no yearly row is invented for it)
+WITHOUT_HISTORY = {2}
+
+
+def default_history(etablissements, explicit) -> list[tuple]:
+    """One open period since 2005 for every establishment without explicit history (SIRENE gives every
+    establishment at least one period), but those of WITHOUT_HISTORY."""
+    have = {h[0] for h in explicit} | WITHOUT_HISTORY
+    return list(explicit) + [(e[0], e[1], D(2005, 1, 1), None, e[5], e[6]) for e in etablissements
+                             if e[0] not in have]
 UL_HISTORIQUE = [
     # unit, debut, fin, cj, flag, activite
     (1, D(2010, 1, 1), D(2019, 12, 31), "9220", None, "88.99B"), (1, D(2020, 1, 1), None, "9220", "O", "88.99B"),
@@ -120,13 +133,21 @@ def _write(out: Path, name: str, columns: dict[str, tuple[pa.DataType, list]]) -
 
 
 def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=None, urssaf_commune_ape=None,
-                  without: tuple[str, ...] = ()) -> dict[str, Path]:
+                  historique=None, unites_historique=None, communes=None, passage=None, territoires=None,
+                  creations=None, non_sieges=(), without: tuple[str, ...] = ()) -> dict[str, Path]:
     """Write the staging tables as Parquet files under `out`; returns {table: path}."""
     out.mkdir(parents=True, exist_ok=True)
     etabs = ETABLISSEMENTS if etablissements is None else etablissements
     units = UNITES if unites is None else unites
     ess = URSSAF_ESS if urssaf_ess is None else urssaf_ess
     cape = URSSAF_COMMUNE_APE if urssaf_commune_ape is None else urssaf_commune_ape
+    hist = default_history(etabs, ETAB_HISTORIQUE if historique is None else historique)
+    ul_hist = UL_HISTORIQUE if unites_historique is None else unites_historique
+    communes = COMMUNES if communes is None else communes
+    passage = PASSAGE if passage is None else passage
+    territoires = TERRITOIRES if territoires is None else territoires
+    # creation dates: E06 in 2021, the others in 2005, unless given (n -> date; None: unknown)
+    creations = {6: D(2021, 3, 1)} if creations is None else creations
     s, i, b, d, f = pa.string(), pa.int32(), pa.bool_(), pa.date32(), pa.float64()
     tables = {}
     tables["staging_sirene_etablissements"] = _write(out, "staging_sirene_etablissements", {
@@ -134,10 +155,10 @@ def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=Non
         "siren": (s, [siren(e[1]) for e in etabs]),
         "nic": (s, [f"{e[0]:05d}" for e in etabs]),
         "statut_diffusion": (s, ["P" if e[0] == 4 else "O" for e in etabs]),
-        "date_creation": (d, [D(2021, 3, 1) if e[0] == 6 else D(2005, 1, 1) for e in etabs]),
+        "date_creation": (d, [creations.get(e[0], D(2005, 1, 1)) for e in etabs]),
         "tranche_effectifs": (s, [e[2] for e in etabs]),
         "annee_effectifs": (i, [e[3] for e in etabs]),
-        "etablissement_siege": (b, [True for _ in etabs]),
+        "etablissement_siege": (b, [e[0] not in non_sieges for e in etabs]),
         "code_commune": (s, [e[4] for e in etabs]),
         "code_postal": (s, [None for _ in etabs]),
         "etat_administratif": (s, [e[5] for e in etabs]),
@@ -169,44 +190,44 @@ def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=Non
         "denomination": (s, [f"Unite {u[0]}" for u in units]),
     })
     tables["staging_sirene_etablissements_historique"] = _write(out, "staging_sirene_etablissements_historique", {
-        "siret": (s, [siret(h[0], h[1]) for h in ETAB_HISTORIQUE]),
-        "siren": (s, [siren(h[1]) for h in ETAB_HISTORIQUE]),
-        "nic": (s, [f"{h[0]:05d}" for h in ETAB_HISTORIQUE]),
-        "date_debut": (d, [h[2] for h in ETAB_HISTORIQUE]),
-        "date_fin": (d, [h[3] for h in ETAB_HISTORIQUE]),
-        "etat_administratif": (s, [h[4] for h in ETAB_HISTORIQUE]),
-        "activite_principale": (s, [h[5] for h in ETAB_HISTORIQUE]),
-        "nomenclature_activite": (s, ["NAFRev2" for _ in ETAB_HISTORIQUE]),
-        "caractere_employeur": (s, [None for _ in ETAB_HISTORIQUE]),
+        "siret": (s, [siret(h[0], h[1]) for h in hist]),
+        "siren": (s, [siren(h[1]) for h in hist]),
+        "nic": (s, [f"{h[0]:05d}" for h in hist]),
+        "date_debut": (d, [h[2] for h in hist]),
+        "date_fin": (d, [h[3] for h in hist]),
+        "etat_administratif": (s, [h[4] for h in hist]),
+        "activite_principale": (s, [h[5] for h in hist]),
+        "nomenclature_activite": (s, ["NAFRev2" for _ in hist]),
+        "caractere_employeur": (s, [None for _ in hist]),
     })
     tables["staging_sirene_unites_legales_historique"] = _write(out, "staging_sirene_unites_legales_historique", {
-        "siren": (s, [siren(h[0]) for h in UL_HISTORIQUE]),
-        "date_debut": (d, [h[1] for h in UL_HISTORIQUE]),
-        "date_fin": (d, [h[2] for h in UL_HISTORIQUE]),
-        "etat_administratif": (s, ["A" for _ in UL_HISTORIQUE]),
-        "categorie_juridique": (s, [h[3] for h in UL_HISTORIQUE]),
-        "activite_principale": (s, [h[5] for h in UL_HISTORIQUE]),
-        "nomenclature_activite": (s, ["NAFRev2" for _ in UL_HISTORIQUE]),
-        "economie_sociale_solidaire": (s, [h[4] for h in UL_HISTORIQUE]),
-        "caractere_employeur": (s, [None for _ in UL_HISTORIQUE]),
-        "nic_siege": (s, ["00001" for _ in UL_HISTORIQUE]),
+        "siren": (s, [siren(h[0]) for h in ul_hist]),
+        "date_debut": (d, [h[1] for h in ul_hist]),
+        "date_fin": (d, [h[2] for h in ul_hist]),
+        "etat_administratif": (s, ["A" for _ in ul_hist]),
+        "categorie_juridique": (s, [h[3] for h in ul_hist]),
+        "activite_principale": (s, [h[5] for h in ul_hist]),
+        "nomenclature_activite": (s, ["NAFRev2" for _ in ul_hist]),
+        "economie_sociale_solidaire": (s, [h[4] for h in ul_hist]),
+        "caractere_employeur": (s, [None for _ in ul_hist]),
+        "nic_siege": (s, ["00001" for _ in ul_hist]),
     })
     tables["staging_communes"] = _write(out, "staging_communes", {
-        "code_commune": (s, [c[0] for c in COMMUNES]),
-        "nom_commune": (s, [c[1] for c in COMMUNES]),
-        "code_departement": (s, [c[2] for c in COMMUNES]),
-        "code_region": (s, ["84" for _ in COMMUNES]),
-        "code_arrondissement": (s, [c[3] for c in COMMUNES]),
-        "siren_epci": (s, [c[4] for c in COMMUNES]),
-        "code_zone_emploi": (s, [c[5] for c in COMMUNES]),
-        "population": (i, [1000 for _ in COMMUNES]),
-        "annee_cog": (i, [2026 for _ in COMMUNES]),
+        "code_commune": (s, [c[0] for c in communes]),
+        "nom_commune": (s, [c[1] for c in communes]),
+        "code_departement": (s, [c[2] for c in communes]),
+        "code_region": (s, ["84" for _ in communes]),
+        "code_arrondissement": (s, [c[3] for c in communes]),
+        "siren_epci": (s, [c[4] for c in communes]),
+        "code_zone_emploi": (s, [c[5] for c in communes]),
+        "population": (i, [1000 for _ in communes]),
+        "annee_cog": (i, [2026 for _ in communes]),
     })
     tables["staging_communes_passage"] = _write(out, "staging_communes_passage", {
-        "ancien_code": (s, [p[0] for p in PASSAGE]), "code_commune": (s, [p[1] for p in PASSAGE])})
+        "ancien_code": (s, [p[0] for p in passage]), "code_commune": (s, [p[1] for p in passage])})
     tables["staging_territoires"] = _write(out, "staging_territoires", {
-        "code_commune": (s, [t[0] for t in TERRITOIRES]), "code_territoire": (s, [t[1] for t in TERRITOIRES]),
-        "nom_territoire": (s, [t[2] for t in TERRITOIRES]), "source_territoire": (s, ["test" for _ in TERRITOIRES])})
+        "code_commune": (s, [t[0] for t in territoires]), "code_territoire": (s, [t[1] for t in territoires]),
+        "nom_territoire": (s, [t[2] for t in territoires]), "source_territoire": (s, ["test" for _ in territoires])})
     tables["staging_urssaf_ess_departement"] = _write(out, "staging_urssaf_ess_departement", {
         "annee": (i, [r[0] for r in ess]), "code_departement": (s, [r[1] for r in ess]),
         "champ_ess": (s, [r[2] for r in ess]), "famille_ess": (s, [r[3] for r in ess]),

@@ -23,19 +23,27 @@ Establishments (millésime 2026-01; perimeter insee unless said):
                              (insee no, loi2014 yes)
     S11       H5     38001   - (no), CLOSED              G   commerce            11        10  14     19    yes
 
-Yearly activity (core_etablissements_annuel): S01 2024, 2025; S03 2025; S06 2024, 2025; S11 2024 (closed since).
+Yearly activity (core_etablissements_annuel): 2024: S01, S06, S11 (closed since); 2025: every establishment active at
+the millésime (S01–S10).
+
+Employment (core_effectifs) is that of the employment year 2025 (31/12/2025): each establishment open then has the
+central value above, variance 1 if it employs (0 otherwise), and its calibration cell: S01 and S02 share the cell
+38001|8610Z, every other employer is alone in its cell; a cell's denominator is its members' variance + 1. The
+millésime year (2026) has counts only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ess.db import connect
 
 MILLESIME = "2026-01"
 ANNEE = 2026
+ANNEE_EFFECTIFS = 2025
 PARAMS = {
     "departement": "38",
     "millesime": MILLESIME,
@@ -81,7 +89,7 @@ ETABLISSEMENTS = [
      3, 4, 5, True, True),
     ("11", "H5", "38001", None, False, False, False, None, "G", "commerce", "11", "10_49", 10, 14, 19, True, False),
 ]
-ANNUEL = [("01", 2024), ("01", 2025), ("03", 2025), ("06", 2024), ("06", 2025), ("11", 2024)]
+ANNUEL = [("01", 2024), ("06", 2024), ("11", 2024)] + [(f"{n:02d}", 2025) for n in range(1, 11)]
 
 
 def siren(code: str) -> str:
@@ -107,13 +115,15 @@ def core_etablissements(rows=ETABLISSEMENTS) -> pd.DataFrame:
             "perimetre_flag": flag, "motif_exclusion": motif, "activite": None, "nomenclature_activite": "NAFRev2",
             "source_activite": "etablissement", "section_a21": section, "secteur_ess": secteur, "actif": actif,
             "employeur": employeur, "tranche_effectifs": tranche, "annee_effectifs": 2023 if tranche else None,
-            "classe_taille": classe, "effectif_bas": float(bas), "effectif_haut": float(haut),
-            "effectif_central_brut": float(central), "effectif_central": float(central),
+            "classe_taille": classe, "effectif_tranche_bas": float(bas), "effectif_tranche_haut": float(haut),
+            "tranche_ouverte": False, "annee_effectif_estime": ANNEE_EFFECTIFS, "actif_fin_annee_effectif": actif,
+            "effectif_central": float(central) if actif else 0.0, "effectif_ic90_bas": float(bas),
+            "effectif_ic90_haut": float(haut), "effectif_a_priori": float(central), "classe_modele": None,
+            "cellule_calage": None, "statut_calage": "cale",
             # columns the core step adds beyond CONTRIBUTING.md (the perimeter audit reads some of them)
             "motif_placement": None, "categorie_juridique_connue": True, "perimetre": "insee",
             "dans_perimetre": insee, "caractere_employeur": "O" if employeur else "N",
             "tranche_connue": tranche is not None, "champ_urssaf": True, "motif_hors_champ_urssaf": None,
-            "groupe_calibration": famille if insee else "hors_ess", "statut_calibration": "non_calibre",
             "denomination": f"Unité {unit}", "enseigne": None,
         })
     return _typed(pd.DataFrame.from_records(records)).astype({"annee_effectifs": "Int32"})
@@ -129,6 +139,38 @@ def core_etablissements_annuel(rows=ANNUEL, etablissements=ETABLISSEMENTS) -> pd
     return pd.DataFrame(
         {"siret": [siret(s, units[s]) for s, _ in rows], "annee": [y for _, y in rows], "actif": True}
     ).astype({"annee": "int32"})
+
+
+def cell_of(suffix: str, commune: str, section) -> str:
+    """The calibration cell of a fixture establishment: S01 and S02 share one, the others are alone."""
+    return f"{commune}|8610Z" if suffix in ("01", "02") else f"{commune}|{section}{suffix}"
+
+
+def core_effectifs(rows=ANNUEL, etablissements=ETABLISSEMENTS, projections=None) -> pd.DataFrame:
+    """Employment of the establishments open at 31/12/ANNEE_EFFECTIFS (the yearly rows of that year): the fixture's
+    central value, variance 1 for employers, one cell per employer but S01 + S02; `projections`: suffix -> value of
+    projection_1 (0 elsewhere)."""
+    etab = {e[0]: e for e in etablissements}
+    open_then = [s for s, y in rows if y == ANNEE_EFFECTIFS]
+    records = []
+    for s in open_then:
+        e = etab[s]
+        employer = e[15]
+        records.append({"siret": siret(s, e[1]), "annee": ANNEE_EFFECTIFS, "central": float(e[13]),
+                        "variance": 1.0 if employer else 0.0,
+                        "cellule": cell_of(s, e[2], e[8]) if employer else None})
+    df = pd.DataFrame(records)
+    members = df.groupby("cellule")["variance"].transform("sum")
+    out = pd.DataFrame({
+        "siret": df["siret"], "annee": df["annee"].astype("int32"), "effectif_central": df["central"],
+        "effectif_a_priori": df["central"], "variance_a_priori": df["variance"],
+        "denominateur_calage": np.where(df["cellule"].notna(), members + 1.0, np.nan),
+        "classe_modele": None, "cellule_calage": df["cellule"], "statut_calage": "cale",
+        **{f"projection_{i}": 0.0 for i in range(1, 6)},
+    })
+    for suffix, value in (projections or {}).items():
+        out.loc[out["siret"] == siret(suffix, etab[suffix][1]), "projection_1"] = value
+    return _typed(out)
 
 
 def staging_communes() -> pd.DataFrame:
@@ -174,6 +216,7 @@ def default_frames() -> dict[str, pd.DataFrame]:
     return {
         "core_etablissements": core_etablissements(),
         "core_etablissements_annuel": core_etablissements_annuel(),
+        "core_effectifs": core_effectifs(),
         "staging_communes": staging_communes(),
         "staging_epci": staging_epci(),
         "staging_territoires": staging_territoires(),

@@ -68,9 +68,12 @@ def test_core_etablissements_has_the_contract_columns(core):
     assert set(names("core_etablissements")) <= set(cols)
     assert con.execute("SELECT count(*) FROM core_etablissements WHERE perimetre_insee IS NULL "
                        "OR perimetre_loi2014 IS NULL OR perimetre_flag IS NULL OR actif IS NULL").fetchone()[0] == 0
-    # bounds hold for every establishment after calibration
-    assert con.execute("SELECT count(*) FROM core_etablissements WHERE NOT (effectif_bas <= effectif_central + 1e-9 "
-                       "AND effectif_central <= effectif_haut + 1e-9)").fetchone()[0] == 0
+    # every estimate lies in its 90 % interval, is never negative, and is 0 for establishments closed at 31/12/Y
+    assert con.execute("SELECT count(*) FROM core_etablissements WHERE NOT (0 <= effectif_ic90_bas "
+                       "AND effectif_ic90_bas <= effectif_central + 1e-9 AND effectif_central <= effectif_ic90_haut "
+                       "+ 1e-9)").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM core_etablissements WHERE NOT actif_fin_annee_effectif "
+                       "AND effectif_central <> 0").fetchone()[0] == 0
 
 
 def test_build_core_writes_parquet_with_provenance_and_same_bytes_twice(tmp_path):

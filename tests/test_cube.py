@@ -20,8 +20,15 @@ from transforms import outputs
 TOTAL = {"nomenclature_secteur": "ensemble", "secteur": "ensemble", "classe_taille": "ensemble"}
 KEY = ["niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille", "annee",
        "perimetre"]
-MEASURES = ["nb_etablissements", "nb_etablissements_employeurs", "effectif_bas", "effectif_central",
-            "effectif_haut"]
+MEASURES = ["nb_etablissements", "nb_etablissements_employeurs", "effectif_central"]
+Y = F.ANNEE_EFFECTIFS
+Z = outputs.employment_z(F.PARAMS)
+
+
+def lognormal(c, v):
+    """The 90 % interval of sql/macros/intervalles.sql, computed again."""
+    s = np.sqrt(np.log(1 + v / c ** 2))
+    return c * np.exp(-s * s / 2 - Z * s), c * np.exp(-s * s / 2 + Z * s)
 
 
 def _cube(tmp_path, frames=None, params=None, territoires=True):
@@ -59,21 +66,39 @@ def _row(con, niveau, code, famille, annee=F.ANNEE, perimetre="insee", **dims):
 
 def test_commune_counts_employment_shares_by_hand(cube):
     # 38001 at the millésime: S01+S02 (association A1), S06 (not ESS), S10 (commercial ESS company: not in the
-    # insee perimeter, so hors_ess); S11 is closed.
+    # insee perimeter, so hors_ess); S11 is closed. The millésime's rows carry counts only.
     ess = _row(cube, "commune", "38001", "ess")
     assert (ess.nb_etablissements, ess.nb_etablissements_employeurs) == (2, 2)
-    assert (ess.effectif_bas, ess.effectif_central, ess.effectif_haut) == (11, 15.5, 21)
-    hors = _row(cube, "commune", "38001", "hors_ess")
-    assert (hors.nb_etablissements, hors.effectif_bas, hors.effectif_central, hors.effectif_haut) == (2, 9, 11, 14)
-    ens = _row(cube, "commune", "38001", "ensemble")
-    assert (ens.nb_etablissements, ens.effectif_bas, ens.effectif_central, ens.effectif_haut) == (4, 20, 26.5, 35)
-    # shares: low = 11 / (11 + (35 - 21)), central = 15.5 / 26.5, high = 21 / (21 + (20 - 11))
-    assert ess.part_ess_effectif_bas == pytest.approx(11 / 25)
-    assert ess.part_ess_effectif_central == pytest.approx(15.5 / 26.5)
-    assert ess.part_ess_effectif_haut == pytest.approx(21 / 30)
-    assert ess.part_ess_effectif_bas <= ess.part_ess_effectif_central <= ess.part_ess_effectif_haut
-    assert ess.part_ess_etablissements_employeurs == pytest.approx(0.5)
-    assert ens.part_ess_effectif_central == 1.0
+    assert pd.isna(ess.effectif_central) and pd.isna(ess.part_effectif_total_central)
+    assert ess.date_reference_etablissements == pd.Timestamp(dt.date(2026, 1, 31))  # end of the millésime month
+    assert pd.isna(ess.date_reference_effectifs) and pd.isna(ess.statut_effectifs)
+    assert "SIRENE stock 2026-01" in ess.sources and "31/01/2026" in ess.sources and "COG 2026" in ess.sources
+    # employment: on 31/12/2025, the same establishments (all open then)
+    ess = _row(cube, "commune", "38001", "ess", annee=Y)
+    assert ess.effectif_central == 15.5
+    # S01 and S02 share one cell (variances 1 and 1, denominator 3): 2 − 2² / 3
+    assert ess.variance_effectif == pytest.approx(2 / 3)
+    assert (ess.effectif_ic90_bas, ess.effectif_ic90_haut) == pytest.approx(lognormal(15.5, 2 / 3))
+    hors = _row(cube, "commune", "38001", "hors_ess", annee=Y)
+    # S06 and S10 each alone in its cell: 1 − 1 / 2 each
+    assert (hors.nb_etablissements, hors.effectif_central, hors.variance_effectif) == (2, 11, pytest.approx(1))
+    ens = _row(cube, "commune", "38001", "ensemble", annee=Y)
+    assert (ens.nb_etablissements, ens.effectif_central) == (4, 26.5)
+    assert ens.variance_effectif == pytest.approx(2 / 3 + 1)
+    # share of all employment, its variance by the delta method: the ESS part is all of its cell, so its covariance
+    # with the total is its own variance
+    s = 15.5 / 26.5
+    assert ess.part_effectif_total_central == pytest.approx(s)
+    var_s = (2 / 3 - 2 * s * 2 / 3 + s * s * 5 / 3) / 26.5 ** 2
+    logit, half = np.log(s / (1 - s)), Z * np.sqrt(var_s) / (s * (1 - s))
+    assert ess.part_effectif_total_ic90_bas == pytest.approx(1 / (1 + np.exp(-(logit - half))))
+    assert ess.part_effectif_total_ic90_haut == pytest.approx(1 / (1 + np.exp(-(logit + half))))
+    # every establishment here is in URSSAF's field: the private share is the same
+    assert ess.part_effectif_prive_central == pytest.approx(s)
+    assert ens.part_effectif_total_central == 1.0
+    assert ess.date_reference_effectifs == pd.Timestamp(dt.date(2025, 12, 31))
+    assert ess.date_reference_etablissements == pd.Timestamp(dt.date(2025, 12, 31))
+    assert ess.statut_effectifs == "cale" and "31/12" in ess.sources and "URSSAF" in ess.sources
     # per 1000 inhabitants (population 1000)
     assert ess.population == 1000
     assert ess.etablissements_pour_1000_hab == pytest.approx(2.0)
@@ -81,19 +106,17 @@ def test_commune_counts_employment_shares_by_hand(cube):
     # contributors: both A1 establishments employ; one legal unit holds all 15.5
     assert (ess.nb_contributeurs, ess.effectif_max_contributeur) == (2, 14)
     assert (ess.nb_unites_legales_contributrices, ess.effectif_max_unite_legale) == (1, 15.5)
-    assert ess.date_reference == pd.Timestamp(dt.date(2026, 1, 1))
-    assert "SIRENE stock 2026-01" in ess.sources and "URSSAF 2024" in ess.sources and "COG 2026" in ess.sources
 
 
-def test_departement_totals_and_share_range_by_hand(cube):
-    ens = _row(cube, "departement", "38", "ensemble")
-    # 10 active establishments, 8 employers (S03 is NN, S08 has no band)
-    assert (ens.nb_etablissements, ens.nb_etablissements_employeurs) == (10, 8)
-    assert (ens.effectif_bas, ens.effectif_central, ens.effectif_haut) == (45, 63.5, 93)
-    ess = _row(cube, "departement", "38", "ess")
-    assert (ess.nb_etablissements, ess.effectif_bas, ess.effectif_central, ess.effectif_haut) == (5, 34, 49.5, 75)
-    assert ess.part_ess_effectif_bas == pytest.approx(34 / (34 + 93 - 75))
-    assert ess.part_ess_effectif_haut == pytest.approx(75 / (75 + 45 - 34))
+def test_departement_totals_and_variance_by_hand(cube):
+    assert (_row(cube, "departement", "38", "ensemble").nb_etablissements,
+            _row(cube, "departement", "38", "ensemble").nb_etablissements_employeurs) == (10, 8)
+    ens = _row(cube, "departement", "38", "ensemble", annee=Y)
+    assert ens.effectif_central == 63.5
+    # the S01+S02 cell (2/3) and six employers alone in their cells (1/2 each); S03 (NN) and S08 (no band): none
+    assert ens.variance_effectif == pytest.approx(2 / 3 + 6 * 0.5)
+    ess = _row(cube, "departement", "38", "ess", annee=Y)
+    assert (ess.nb_etablissements, ess.effectif_central) == (5, 49.5)
     assert ess.population == 3500
     assert ess.libelle_territoire == "Isère"
     # the excluded association (S09, NAF 94.91) is counted outside the ESS, in its own commune
@@ -101,16 +124,26 @@ def test_departement_totals_and_share_range_by_hand(cube):
     assert _row(cube, "commune", "38003", "ess").nb_etablissements == 1
 
 
+def test_the_family_term_enters_the_variance(tmp_path):
+    # a projection of 0.5 on S01 (the family constraints' term): the rows holding S01 lose 0.5² of variance
+    frames = F.default_frames()
+    frames["core_effectifs"] = F.core_effectifs(projections={"01": 0.5})
+    con = _cube(tmp_path, frames=frames)
+    assert _row(con, "commune", "38001", "ess", annee=Y).variance_effectif == pytest.approx(2 / 3 - 0.25)
+    assert _row(con, "commune", "38001", "hors_ess", annee=Y).variance_effectif == pytest.approx(1)
+
+
 def test_families_sectors_and_sizes_by_hand(cube):
     assert _row(cube, "departement", "38", "associations").nb_etablissements == 3
-    assert _row(cube, "departement", "38", "cooperatives").effectif_central == 30
-    k = _row(cube, "departement", "38", "ess", nomenclature_secteur="a21", secteur="K")
+    assert _row(cube, "departement", "38", "cooperatives", annee=Y).effectif_central == 30
+    k = _row(cube, "departement", "38", "ess", annee=Y, nomenclature_secteur="a21", secteur="K")
     assert (k.nb_etablissements, k.effectif_central) == (2, 34)
     assert k.libelle_secteur == "Activités financières et d'assurance"
     unknown = _row(cube, "commune", "38003", "hors_ess", nomenclature_secteur="a21", secteur="non_renseigne")
     assert unknown.nb_etablissements == 1
-    small = _row(cube, "departement", "38", "ensemble", classe_taille="1_9")
+    small = _row(cube, "departement", "38", "ensemble", annee=Y, classe_taille="1_9")
     assert (small.nb_etablissements, small.effectif_central) == (6, 19.5)
+    assert _row(cube, "departement", "38", "ensemble", classe_taille="1_9").nb_etablissements == 6
     assert _row(cube, "departement", "38", "hors_ess", classe_taille="non_renseigne").nb_etablissements == 1
     # no sector × size cross cells
     crossed = cube.execute("SELECT count(*) FROM out_indicateurs WHERE secteur <> 'ensemble' "
@@ -133,26 +166,29 @@ def test_epci_partial_territoires_and_populations(cube):
     assert pd.isna(_row(cube, "commune", "38001", "ensemble").epci_partiel)
 
 
-def test_past_years_counts_only(cube):
-    # 2024: S01 (ESS), S06, S11 (closed since) all in 38001; 2025: S01, S03 (ESS), S06
+def test_past_years_before_the_employment_year(cube):
+    # 2024: S01 (ESS), S06, S11 (closed since) all in 38001; 2025: every establishment active now
     r = _row(cube, "commune", "38001", "ensemble", annee=2024)
     assert r.nb_etablissements == 3
     assert _row(cube, "commune", "38001", "ess", annee=2024).nb_etablissements == 1
-    assert _row(cube, "departement", "38", "ess", annee=2025).nb_etablissements == 2
-    for m in ["nb_etablissements_employeurs", "effectif_bas", "effectif_central", "effectif_haut",
-              "part_ess_effectif_central", "nb_contributeurs", "effectif_max_unite_legale"]:
+    assert _row(cube, "departement", "38", "ess", annee=Y).nb_etablissements == 5
+    # no employment estimated for 2024 in this fixture: NULL, never 0
+    for m in ["nb_etablissements_employeurs", "effectif_central", "effectif_ic90_bas",
+              "part_effectif_total_central", "nb_contributeurs", "effectif_max_unite_legale"]:
         assert pd.isna(r[m]), m
-    assert r.date_reference == pd.Timestamp(dt.date(2024, 12, 31))
+    assert r.date_reference_etablissements == pd.Timestamp(dt.date(2024, 12, 31))
+    assert pd.isna(r.date_reference_effectifs)
     assert "historique" in r.sources
-    # size classes exist at the millésime only
-    sizes = cube.execute("SELECT DISTINCT classe_taille FROM out_indicateurs WHERE annee < 2026").fetchall()
-    assert sizes == [("ensemble",)]
+    # size classes exist at the millésime and in the employment year only
+    sizes = cube.execute("SELECT DISTINCT annee FROM out_indicateurs WHERE classe_taille <> 'ensemble' "
+                         "ORDER BY 1").fetchall()
+    assert sizes == [(2025,), (2026,)]
     years = [y for (y,) in cube.execute("SELECT DISTINCT annee FROM out_indicateurs ORDER BY 1").fetchall()]
     assert years == [2024, 2025, 2026]
 
 
 def test_zero_totals_for_every_territory_and_year(cube):
-    # 38002 has no active establishment in 2024: its totals are there, at 0 (employment unknown in the past)
+    # 38002 has no active establishment in 2024: its totals are there, at 0 (no employment estimated then)
     for famille in ("ess", "hors_ess", "ensemble"):
         r = _row(cube, "commune", "38002", famille, annee=2024)
         assert r.nb_etablissements == 0 and pd.isna(r.effectif_central)
@@ -172,7 +208,7 @@ def test_zero_totals_for_every_territory_and_year(cube):
 def test_loi2014_perimeter_counts_commercial_ess_companies(tmp_path):
     con = _cube(tmp_path, params={"perimetres_cube": ["insee", "loi2014"]})
     assert _row(con, "commune", "38001", "ess", perimetre="loi2014").nb_etablissements == 3
-    sc = _row(con, "commune", "38001", "societes_commerciales_ess", perimetre="loi2014")
+    sc = _row(con, "commune", "38001", "societes_commerciales_ess", perimetre="loi2014", annee=Y)
     assert (sc.nb_etablissements, sc.effectif_central) == (1, 4)
     assert _row(con, "commune", "38001", "ess", perimetre="insee").nb_etablissements == 2
 
@@ -226,7 +262,7 @@ def _reconciliation_errors(con) -> list:
     for nom in ("a21", "ess"):
         compare(total, df[df.nomenclature_secteur == nom], keys, f"{nom} sectors -> ensemble")
     sizes = df[df.classe_taille != "ensemble"]
-    compare(total[total.annee == F.ANNEE], sizes, keys, "sizes -> ensemble")
+    compare(total[total.annee.isin([F.ANNEE, Y])], sizes, keys, "sizes -> ensemble")
     return errors
 
 
@@ -236,8 +272,11 @@ def test_totals_add_up(cube):
 
 def test_totals_add_up_on_a_bigger_stock(tmp_path):
     frames = F.default_frames()
-    frames["core_etablissements"] = F.core_etablissements(F.many_etablissements())
-    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([], F.many_etablissements())
+    rows = F.many_etablissements()
+    annuel = [(r[0], Y) for r in rows]
+    frames["core_etablissements"] = F.core_etablissements(rows)
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel(annuel, rows)
+    frames["core_effectifs"] = F.core_effectifs(annuel, rows)
     con = _cube(tmp_path, frames=frames, params={"perimetres_cube": ["insee", "flag"]})
     assert _reconciliation_errors(con) == []
     assert _row(con, "departement", "38", "ensemble").nb_etablissements == 72
@@ -257,8 +296,10 @@ def test_columns_match_their_definitions(cube):
 def _bigger_frames():
     frames = F.default_frames()
     rows = F.many_etablissements()
+    annuel = [(r[0], 2024) for r in rows[::2]] + [(r[0], Y) for r in rows]
     frames["core_etablissements"] = F.core_etablissements(rows)
-    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([(r[0], 2025) for r in rows[::2]], rows)
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel(annuel, rows)
+    frames["core_effectifs"] = F.core_effectifs(annuel, rows)
     return frames
 
 
@@ -295,9 +336,10 @@ def test_past_years_public_as_totals_by_default(tmp_path, data_dir):
     result = outputs.build_outputs(tables, F.PARAMS, tmp_path / "out")
     con = db.connect()
     db.attach_tables(con, result.tables)
-    # the same cells, except the sector and size detail of past years (internal only by default)
-    expected = con.execute("SELECT count(*) FROM out_indicateurs WHERE (annee = 2026 AND niveau <> 'commune') "
-                           "OR (secteur = 'ensemble' AND classe_taille = 'ensemble')").fetchone()[0]
+    # the same cells, except the sector and size detail of past years other than the employment year (internal
+    # only by default)
+    expected = con.execute("SELECT count(*) FROM out_indicateurs WHERE (annee IN (2025, 2026) AND niveau <> "
+                           "'commune') OR (secteur = 'ensemble' AND classe_taille = 'ensemble')").fetchone()[0]
     assert result.stats["out_indicateurs_public"]["lignes"] == expected
     assert all(a["ok"] for a in outputs.audit_public(con).values())
 
@@ -333,12 +375,12 @@ def test_suppressed_cells_are_null_with_a_reason_never_zero(built):
     df = con.execute("SELECT * FROM out_indicateurs_public").df()
     assert set(df.statut_secret_effectifs.dropna()) <= {"frequence", "dominance", "secondaire", "non_diffuse"}
     hidden_e = df.statut_secret_effectifs.notna()
-    for c in ("effectif_bas", "effectif_central", "effectif_haut", "effectif_pour_1000_hab",
-              "part_ess_effectif_central"):
+    for c in ("effectif_central", "effectif_ic90_bas", "effectif_ic90_haut", "effectif_pour_1000_hab",
+              "part_effectif_total_central", "part_effectif_total_ic90_haut", "part_effectif_prive_central"):
         assert df.loc[hidden_e, c].isna().all(), c
-    current = df.annee == F.ANNEE
+    current = df.annee == Y
     assert df.loc[~hidden_e & current, "effectif_central"].notna().all()
-    # past years carry counts only, without an employment status
+    # other years carry counts only (in this fixture), without an employment status
     assert df.loc[~current, "statut_secret_effectifs"].isna().all()
     # employment by sector or size: the département only
     detail = current & ((df.nomenclature_secteur != "ensemble") | (df.classe_taille != "ensemble"))
@@ -352,7 +394,7 @@ def test_primary_rules_on_legal_units_and_every_bound(built):
     df = con.execute(
         f"""SELECT i.*, p.statut_secret_effectifs AS sf
            FROM out_indicateurs i JOIN out_indicateurs_public p USING ({", ".join(KEY)})
-           WHERE i.annee = {F.ANNEE} AND p.statut_secret_effectifs IS DISTINCT FROM 'non_diffuse'"""
+           WHERE i.annee = {Y} AND p.statut_secret_effectifs IS DISTINCT FROM 'non_diffuse'"""
     ).df()
     few = (df.nb_etablissements > 0) & (df.nb_unites_legales < 3)
     assert few.any() and (df.loc[few, "sf"] == "frequence").all()
@@ -369,7 +411,7 @@ def test_primary_rules_on_legal_units_and_every_bound(built):
 
 def test_one_cell_one_status_across_perimeters(built):
     _, con = built
-    df = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {F.ANNEE}").df()
+    df = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {Y}").df()
     key = ["niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille"]
     ens = df[df.famille == "ensemble"].groupby(key)["statut_secret_effectifs"].agg(
         lambda s: len(set(s.fillna("publie"))))
@@ -378,6 +420,43 @@ def test_one_cell_one_status_across_perimeters(built):
     fam = df[df.famille.isin(["associations", "cooperatives", "ess", "hors_ess"])]
     n_status = fam.groupby(key + ["famille"])["statut_secret_effectifs"].agg(lambda s: len(set(s.fillna("publie"))))
     assert (n_status == 1).all()
+
+
+def test_dominance_by_hand(tmp_path, data_dir):
+    # 38002 gets one big association (120 employees) and two small ones: 3 contributors (frequency passes),
+    # the big unit holds 120 / 123 > 85 % of the cell: dominance; the count (3) is publishable.
+    rows = list(F.ETABLISSEMENTS) + [
+        ("21", "B1", "38002", "associations", True, True, True, None, "Q", "sante", "22", "50_249", 100, 120, 199,
+         True, True),
+        ("22", "B2", "38002", "associations", True, True, True, None, "Q", "sante", "01", "1_9", 1, 1.5, 2, True,
+         True),
+        ("23", "B3", "38002", "associations", True, True, True, None, "Q", "sante", "01", "1_9", 1, 1.5, 2, True,
+         True),
+    ]
+    frames = F.default_frames()
+    frames["core_etablissements"] = F.core_etablissements(rows)
+    annuel = F.ANNUEL + [(s, Y) for s in ("21", "22", "23")]
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel(annuel, rows)
+    frames["core_effectifs"] = F.core_effectifs(annuel, rows)
+    con = _cube(tmp_path, frames=frames)
+    cell = _row(con, "commune", "38002", "ess", annee=Y, nomenclature_secteur="a21", secteur="Q")
+    assert (cell.nb_etablissements, cell.nb_contributeurs, cell.effectif_central) == (3, 3, 123)
+    public, _ = outputs.protect_cube(con, {**F.PARAMS, "annee_effectifs": Y}, avec_territoires=True)
+    # the cells made of exactly these 3 establishments (zone d'emploi, territoire of 38002) are dominated: the
+    # largest legal unit holds 120 of 123 …
+    same = con.execute(
+        "SELECT * FROM out_indicateurs WHERE famille = 'ess' AND secteur = 'Q' "
+        "AND annee = ? AND niveau <> 'commune' AND nb_contributeurs = 3 AND effectif_central = 123", [Y]).df()
+    assert len(same) and (same.effectif_max_unite_legale == 120).all() and (same.nb_unites_legales == 3).all()
+    assert (outputs.primary_status(same, conf.load_rules()) == conf.DOMINANCE).all()
+    # … but employment by sector is public at the département only: those cells publish counts only
+    for row in same.itertuples():
+        p = public[(public.niveau == row.niveau) & (public.code_territoire == row.code_territoire)
+                   & (public.famille == "ess") & (public.secteur == "Q") & (public.annee == Y)].iloc[0]
+        assert p.statut_secret_effectifs == "non_diffuse" and pd.isna(p.effectif_central)
+        assert p.nb_etablissements == 3
+        assert pd.isna(p.part_effectif_total_ic90_bas) and p.statut_secret_part_effectifs == "non_diffuse"
+    assert not ((public.niveau == "commune") & (public.secteur == "Q")).any()
 
 
 def test_shares_hidden_when_their_denominator_is(built):
@@ -389,33 +468,33 @@ def test_shares_hidden_when_their_denominator_is(built):
     m = df.merge(ens, on=key)
     den_hidden = m.den.notna() & m.statut_secret_effectifs.isna()
     assert (m.loc[den_hidden, "statut_secret_part_effectifs"] == "denominateur").all()
-    assert m.loc[den_hidden, "part_ess_effectif_central"].isna().all()
-    ok = m.den.isna() & m.statut_secret_effectifs.isna() & (m.annee == F.ANNEE) & (m.den_value > 0)
-    assert ok.any() and m.loc[ok, "part_ess_effectif_central"].notna().all()
+    assert m.loc[den_hidden, "part_effectif_total_central"].isna().all()
+    assert m.loc[den_hidden, "part_effectif_prive_central"].isna().all()
+    ok = m.den.isna() & m.statut_secret_effectifs.isna() & (m.annee == Y) & (m.den_value > 0)
+    assert ok.any() and m.loc[ok, "part_effectif_total_central"].notna().all()
 
 
 def test_audit_public_helper(built):
     result, con = built
     audit = outputs.audit_public(con)
-    assert set(audit) == {f"{F.ANNEE}/{m}" for m in ("effectif_bas", "effectif_central", "effectif_haut")}
+    assert set(audit) == {f"{Y}/effectif_central"}
     for a in audit.values():
         assert a["ok"] and a["n_recalculables_ou_encadrees"] == 0 and a["n_sensibles_publiees"] == 0
         assert a["n_non_auditees"] == 0 and a["n_sensibles"] > 0
-    stats = result.stats["out_indicateurs_public"]["par_annee"][str(F.ANNEE)]
+    stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
     assert all(s["audit"]["ok"] for s in stats["lp"].values())
     # the audit does detect a leak: publish one sensitive cell's employment
     public = con.execute("SELECT * FROM out_indicateurs_public").df()
     cube = con.execute("SELECT * FROM out_indicateurs").df()
     j = public.index[public.statut_secret_effectifs == "frequence"][0]
     row = cube.merge(public.loc[[j], KEY], on=KEY).iloc[0]
-    public.loc[j, ["effectif_central", "effectif_bas", "effectif_haut"]] = [row.effectif_central, row.effectif_bas,
-                                                                           row.effectif_haut]
+    public.loc[j, "effectif_central"] = row.effectif_central
     public.loc[j, "statut_secret_effectifs"] = None
     con.register("_leaky", public)
     con.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _leaky")
     leaky = outputs.audit_public(con)
-    assert not leaky[f"{F.ANNEE}/effectif_central"]["ok"]
-    assert leaky[f"{F.ANNEE}/effectif_central"]["n_sensibles_publiees"] >= 1
+    assert not leaky[f"{Y}/effectif_central"]["ok"]
+    assert leaky[f"{Y}/effectif_central"]["n_sensibles_publiees"] >= 1
     db.attach_tables(con, {"out_indicateurs_public": result.tables["out_indicateurs_public"]})
 
 
@@ -436,5 +515,5 @@ def test_past_years_use_the_years_own_situation_when_given(tmp_path):
     assert _row(con, "commune", "38001", "hors_ess", annee=2024).nb_etablissements == 3
     assert _row(con, "commune", "38001", "hors_ess", annee=2024, nomenclature_secteur="a21",
                 secteur="M").nb_etablissements == 1
-    assert _row(con, "commune", "38001", "ess", annee=2025).nb_etablissements == 1
+    assert _row(con, "commune", "38001", "ess", annee=2025).nb_etablissements == 2
     assert _reconciliation_errors(con) == []

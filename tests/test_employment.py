@@ -1,194 +1,283 @@
-"""Employment: size-band intervals, the calibration arithmetic (worked by hand), the choice of year, the URSSAF
-targets and the gap with URSSAF's commune × APE totals."""
+"""Employment: size-band intervals, the calibration arithmetic (worked by hand), who counts in the employment year
+(closures and creations after it, stale bands), the choice of the year and the messages when URSSAF lacks it, the
+uncalibrated run, the interval macros."""
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from core_fixtures import ETABLISSEMENTS, build, by_siret, siret
-from transforms.calibration import calibrate_group, choose_year
+from core_fixtures import D, build, by_siret, edited_reference, siret
+from ess import db
+from ess.errors import UserError
+from transforms import calibration, employment
+
+Z90 = NormalDist().inv_cdf(0.95)
 
 
 def S(n, unit=None):
     return siret(n, unit if unit is not None else n)
 
 
-@pytest.fixture(scope="module")
-def core(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("employment"))
-
-
 # --- bands --------------------------------------------------------------------------------------------------------
 
 BANDS = ["NN", "00", "01", "02", "03", "11", "12", "21", "22", "31", "32", "41", "42", "51", "52", "53", None, "99"]
-EXPECTED = {  # band: (bas, haut, central, employeur, classe)
-    "NN": (0, 0, 0, False, "sans_salarie"), "00": (0, 0, 0, True, "sans_salarie"),
-    "01": (1, 2, 1.41, True, "1_9"), "02": (3, 5, 3.87, True, "1_9"), "03": (6, 9, 7.35, True, "1_9"),
-    "11": (10, 19, 13.78, True, "10_49"), "12": (20, 49, 31.3, True, "10_49"),
-    "21": (50, 99, 70.36, True, "50_249"), "22": (100, 199, 141.07, True, "50_249"),
-    "31": (200, 249, 223.16, True, "50_249"), "32": (250, 499, 353.2, True, "250_et_plus"),
-    "41": (500, 999, 706.75, True, "250_et_plus"), "42": (1000, 1999, 1413.86, True, "250_et_plus"),
-    "51": (2000, 4999, 3161.96, True, "250_et_plus"), "52": (5000, 9999, 7070.71, True, "250_et_plus"),
-    "53": (10000, 20000, 14142.14, True, "250_et_plus"),  # open band: conventional upper bound 20 000
-    None: (0, 0, 0, False, "non_renseigne"),  # empty band
-    "99": (0, 0, 0, False, "non_renseigne"),  # code missing from the reference: counted, not fatal
+EXPECTED = {  # band: (bas, haut, employeur, classe); the open band 53 has no upper bound
+    "NN": (0, 0, False, "sans_salarie"), "00": (0, 0, True, "sans_salarie"),
+    "01": (1, 2, True, "1_9"), "02": (3, 5, True, "1_9"), "03": (6, 9, True, "1_9"),
+    "11": (10, 19, True, "10_49"), "12": (20, 49, True, "10_49"),
+    "21": (50, 99, True, "50_249"), "22": (100, 199, True, "50_249"),
+    "31": (200, 249, True, "50_249"), "32": (250, 499, True, "250_et_plus"),
+    "41": (500, 999, True, "250_et_plus"), "42": (1000, 1999, True, "250_et_plus"),
+    "51": (2000, 4999, True, "250_et_plus"), "52": (5000, 9999, True, "250_et_plus"),
+    "53": (10000, None, True, "250_et_plus"),
+    None: (0, 0, False, "non_renseigne"),  # empty band
+    "99": (0, 0, False, "non_renseigne"),  # code missing from the reference: counted, not fatal
 }
 
 
 def test_every_size_band_gives_its_interval(tmp_path):
     etabs = [(100 + i, 7, band, 2023, "38185", "A", "62.01Z", "NAFRev2", None) for i, band in enumerate(BANDS)]
-    con, stats = build(tmp_path, etablissements=etabs, urssaf_ess=[], urssaf_commune_ape=[])
-    got = by_siret(con, "SELECT siret, tranche_effectifs, effectif_bas, effectif_haut, effectif_central_brut, "
-                        "employeur, classe_taille, tranche_connue FROM core_etablissements")
+    con, stats = build(tmp_path, etablissements=etabs, params={"calage": False})
+    got = by_siret(con, "SELECT siret, tranche_effectifs, effectif_tranche_bas, effectif_tranche_haut, employeur, "
+                        "classe_taille, tranche_connue, tranche_ouverte FROM core_etablissements")
     for i, band in enumerate(BANDS):
         row = got[siret(100 + i, 7)]
         assert row[0] == band
-        lo, hi, mid, employer, size_class = EXPECTED[band]
-        assert (row[1], row[2], row[4], row[5]) == (lo, hi, employer, size_class), band
-        assert row[3] == pytest.approx(mid), band
-        assert row[6] is (band != "99"), band
-    assert stats["tranches_inconnues"] == 1
+        assert row[1:5] == EXPECTED[band], band
+        assert row[5] is (band != "99"), band
+        assert row[6] is (band == "53"), band
+    assert stats["tranches_inconnues"] == 1 and stats["tranches_ouvertes"] == 1
 
 
-def test_geometric_midpoint_is_what_the_reference_says():
-    # the central values of the reference are sqrt(bas * haut), rounded to the hundredth
-    for band, (lo, hi, mid, _, _) in EXPECTED.items():
-        assert mid == pytest.approx(round(math.sqrt(lo * hi), 2)), band
+# --- the calibration arithmetic, worked by hand ---------------------------------------------------------------------
+
+def test_one_cell_spreads_its_gap_in_proportion_to_the_variances():
+    # prior means 2 and 8 (total 10), variances 1 and 4; URSSAF says 20 with error variance 1:
+    # D = 1 + 4 + 1 = 6, λ = (20 − 10) / 6 = 5/3; each moves by v·λ: 2 + 5/3 and 8 + 20/3
+    post = calibration.solve([2.0, 8.0], [1.0, 4.0], [0, 0], [20.0], [1.0], [-1, -1], [], [])
+    assert post.mean == pytest.approx([2 + 5 / 3, 8 + 20 / 3])
+    assert post.denominator.tolist() == [6.0, 6.0]
+    # variance of the cell's total: 5 − 5² / 6 = 5/6 (the URSSAF error, shrunk by what the members explain)
+    assert calibration.sum_variance([1.0, 4.0], [True, True], [0, 0], post.denominator, post.projections) == \
+        pytest.approx(5 / 6)
+    # variance of the first member alone: 1 − 1² / 6
+    assert calibration.sum_variance([1.0, 4.0], [True, False], [0, 0], post.denominator, post.projections) == \
+        pytest.approx(5 / 6 * 1)
 
 
-# --- calibration arithmetic, worked by hand ------------------------------------------------------------------------
-# Three establishments: A central 1 in [1, 2], B central 4 in [3, 5], C central 15 in [10, 30]; raw total 20.
-
-C, LO, HI = [1.0, 4.0, 15.0], [1.0, 3.0, 10.0], [2.0, 5.0, 30.0]
-
-
-def test_calibration_without_clipping():
-    r = calibrate_group(C, LO, HI, 24.0)  # factor 24 / 20 = 1.2: 1.2, 4.8, 18 all inside
-    assert r.statut == "calibre" and r.facteur == pytest.approx(1.2) and r.iterations == 1
-    assert r.values == pytest.approx([1.2, 4.8, 18.0])
+def test_a_negative_estimate_is_fixed_at_zero_and_the_others_take_the_gap():
+    # m = 0.1 and 10, v = 1 and 1, URSSAF 5 (error 1): first pass λ = (5 − 10.1) / 3 = −1.7 puts the first at
+    # −1.6 → fixed at 0; second pass, the second alone: D = 2, 10 + (5 − 10) / 2 = 7.5
+    post = calibration.solve_non_negative([0.1, 10.0], [1.0, 1.0], [0, 0], [5.0], [1.0], [-1, -1], [], [])
+    assert post.mean == pytest.approx([0.0, 7.5])
+    assert post.clipped == 1 and post.variance.tolist() == [0.0, 1.0]
 
 
-def test_calibration_clips_at_the_upper_bound_and_redistributes():
-    # pass 1: factor 26/20 = 1.3 puts B at 5.2 > 5 → B = 5; pass 2: the other 21 shared by A and C (central 16),
-    # factor 21/16 = 1.3125 → A = 1.3125, C = 19.6875
-    r = calibrate_group(C, LO, HI, 26.0)
-    assert r.statut == "calibre" and r.iterations == 2
-    assert r.facteur == pytest.approx(1.3125)
-    assert r.values == pytest.approx([1.3125, 5.0, 19.6875])
-    assert r.borne_haute.tolist() == [False, True, False] and not r.borne_basse.any()
+def test_cells_and_families_together_match_the_dense_gaussian_posterior():
+    # an independent check: the Schur-complement solution against the textbook formula on the full matrices
+    rng = np.random.default_rng(3)
+    n, n_c, n_f = 30, 5, 2
+    m, v = rng.uniform(0, 20, n), rng.uniform(0.5, 9, n)
+    cell, family = rng.integers(-1, n_c, n), rng.integers(-1, n_f, n)
+    y_c, w_c = rng.uniform(10, 80, n_c), rng.uniform(0.5, 2, n_c)
+    y_f, w_f = rng.uniform(50, 150, n_f), rng.uniform(1, 3, n_f)
+    post = calibration.solve(m, v, cell, y_c, w_c, family, y_f, w_f)
+    A = np.zeros((n_c + n_f, n))
+    A[cell[cell >= 0], np.flatnonzero(cell >= 0)] = 1
+    A[n_c + family[family >= 0], np.flatnonzero(family >= 0)] = 1
+    V, M = np.diag(v), A @ np.diag(v) @ A.T + np.diag(np.r_[w_c, w_f])
+    dense = m + V @ A.T @ np.linalg.solve(M, np.r_[y_c, y_f] - A @ m)
+    cov = V - V @ A.T @ np.linalg.solve(M, A @ V)
+    assert post.raw == pytest.approx(dense)
+    for _ in range(5):
+        a = rng.random(n) < 0.5
+        assert calibration.sum_variance(v, a, cell, post.denominator, post.projections) == pytest.approx(a @ cov @ a)
 
 
-def test_calibration_clips_at_the_lower_bound():
-    # factor 16/20 = 0.8 puts A at 0.8 < 1 → A = 1; then 15 over central 19: factor 15/19
-    r = calibrate_group(C, LO, HI, 16.0)
-    assert r.statut == "calibre" and r.facteur == pytest.approx(15 / 19)
-    assert r.values == pytest.approx([1.0, 4 * 15 / 19, 15 * 15 / 19])
-    assert r.borne_basse.tolist() == [True, False, False]
+def test_interval_macros_known_answers():
+    con = db.connect()
+    employment.define_macros(con)
+    # log-normal with mean 100 and variance 400: σ² = ln 1.04, bounds 100·e^(−σ²/2 ∓ zσ)
+    s2 = math.log(1.04)
+    low, high = con.execute("SELECT ic_bas(100.0, 400.0, ?), ic_haut(100.0, 400.0, ?)", [Z90, Z90]).fetchone()
+    assert low == pytest.approx(100 * math.exp(-s2 / 2 - Z90 * math.sqrt(s2)))
+    assert high == pytest.approx(100 * math.exp(-s2 / 2 + Z90 * math.sqrt(s2)))
+    # a zero estimate with variance 4: [0, z·2]; a tiny estimate with a huge variance keeps itself inside
+    assert con.execute("SELECT ic_bas(0.0, 4.0, ?), ic_haut(0.0, 4.0, ?)", [Z90, Z90]).fetchone() == (
+        0.0, pytest.approx(2 * Z90))
+    low, high = con.execute("SELECT ic_bas(1e-6, 1.0, ?), ic_haut(1e-6, 1.0, ?)", [Z90, Z90]).fetchone()
+    assert low <= 1e-6 <= high
+    # a share of 0.25 with variance 0.0004: logit ± z·0.02 / (0.25 · 0.75)
+    low, high = con.execute("SELECT ic_part_bas(0.25, 0.0004, ?), ic_part_haut(0.25, 0.0004, ?)",
+                            [Z90, Z90]).fetchone()
+    logit = math.log(0.25 / 0.75)
+    half = Z90 * 0.02 / (0.25 * 0.75)
+    assert low == pytest.approx(1 / (1 + math.exp(-(logit - half))))
+    assert high == pytest.approx(1 / (1 + math.exp(-(logit + half))))
 
 
-def test_unreachable_targets_put_everyone_at_a_bound():
-    high = calibrate_group(C, LO, HI, 40.0)  # above 2 + 5 + 30 = 37
-    assert high.statut == "cible_inatteignable_haut" and high.values.tolist() == HI and high.facteur is None
-    low = calibrate_group(C, LO, HI, 10.0)  # below 1 + 3 + 10 = 14
-    assert low.statut == "cible_inatteignable_bas" and low.values.tolist() == LO
+# --- who counts in the employment year (hand check) -------------------------------------------------------------------
+# Y = 2024. Associations (9220) and one SAS, each alone in its commune × APE cell, URSSAF's 31/12 headcount known:
+#   H1 band 11 of 2024, open since 2005                  → counts in 2024; URSSAF 15
+#   H2 band 12 of 2023, closed 30/06/2025 (after Y)      → counts in 2024; URSSAF 25 (URSSAF counts it in 2024 too)
+#   H3 created 01/03/2025 (after Y), no band             → does not count in 2024
+#   H4 band 02 of 2021, closed 01/05/2023 (before Y)     → does not count in 2024
+#   H5 band 01 of 2019 (stale: 1–2 employees five years earlier), open → counts in 2024, at URSSAF's 30, far outside
+#      its old band
+#   H6 SAS band 03 of 2024                               → counts, hors ESS; URSSAF 8
+# ESS file 2024 (annual averages): associations 60, hors ESS 8, other families 0; URSSAF's 31/12 total is
+# 15 + 25 + 30 + 8 = 78, so the annual averages are converted by 78 / 68 (associations: 60 × 78/68 = 68.82).
+
+HAND_ETABS = [
+    (1, 101, "11", 2024, "38185", "A", "88.99B", "NAFRev2", None),
+    (2, 102, "12", 2023, "38001", "F", "88.99B", "NAFRev2", None),
+    (3, 103, None, None, "38544", "A", "88.99B", "NAFRev2", None),
+    (4, 104, "02", 2021, "38185", "F", "94.99Z", "NAFRev2", None),
+    (5, 105, "01", 2019, "38544", "A", "85.59A", "NAFRev2", None),
+    (6, 106, "03", 2024, "38185", "A", "62.01Z", "NAFRev2", None),
+]
+HAND_UNITS = [(101, "9220", "O", "88.99B"), (102, "9220", "O", "88.99B"), (103, "9220", "O", "88.99B"),
+              (104, "9220", "O", "94.99Z"), (105, "9220", "O", "85.59A"), (106, "5710", "N", "62.01Z")]
+HAND_HISTORY = [
+    (1, 101, D(2005, 1, 1), None, "A", "88.99B"),
+    (2, 102, D(2010, 1, 1), D(2025, 6, 29), "A", "88.99B"), (2, 102, D(2025, 6, 30), None, "F", "88.99B"),
+    (3, 103, D(2025, 3, 1), None, "A", "88.99B"),
+    (4, 104, D(2000, 1, 1), D(2023, 4, 30), "A", "94.99Z"), (4, 104, D(2023, 5, 1), None, "F", "94.99Z"),
+    (5, 105, D(2008, 1, 1), None, "A", "85.59A"),
+    (6, 106, D(2015, 1, 1), None, "A", "62.01Z"),
+]
+HAND_CREATIONS = {1: D(2005, 1, 1), 2: D(2010, 1, 1), 3: D(2025, 3, 1), 4: D(2000, 1, 1), 5: D(2008, 1, 1),
+                  6: D(2015, 1, 1)}
+HAND_URSSAF_ESS = [(2024, "38", "ess", f, v) for f, v in (("associations", 60.0), ("cooperatives", 0.0),
+                                                           ("mutuelles", 0.0), ("fondations", 0.0))] + [
+    (2024, "38", "hors_ess", "hors_ess", 8.0)]
+HAND_CELLS = [("38185", "8899B", 2024, 15.0), ("38001", "8899B", 2024, 25.0), ("38544", "8559A", 2024, 30.0),
+              ("38185", "6201Z", 2024, 8.0), ("38185", "9499Z", 2022, 3.0)]
 
 
-def test_no_target_keeps_the_raw_values_and_degenerate_intervals_never_move():
-    assert calibrate_group(C, LO, HI, None).values.tolist() == C
-    r = calibrate_group([0.0, 4.0], [0.0, 3.0], [0.0, 5.0], 4.5)  # a NN unit [0, 0] and one that takes it all
-    assert r.values.tolist() == pytest.approx([0.0, 4.5])
+@pytest.fixture(scope="module")
+def hand(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hand")
+    # every class on its own (the fixture is too small for pooled classes)
+    reference = edited_reference(tmp, "emploi_modele", ("classe_min_etablissements,15", "classe_min_etablissements,1"))
+    return build(tmp, params={"annee_urssaf": 2024, "reference_dir": str(reference)}, etablissements=HAND_ETABS,
+                 unites=HAND_UNITS, historique=HAND_HISTORY, creations=HAND_CREATIONS,
+                 urssaf_ess=HAND_URSSAF_ESS, urssaf_commune_ape=HAND_CELLS, unites_historique=[])
 
 
-def test_calibration_refuses_a_central_value_outside_its_interval():
-    with pytest.raises(ValueError, match="within"):
-        calibrate_group([3.0], [1.0], [2.0], 2.0)
+def test_closures_and_creations_after_the_year_count_as_point_2_says(hand):
+    con, stats = hand
+    assert stats["emploi"]["annee_effectifs"] == 2024
+    rows = by_siret(con, "SELECT siret, effectif_central FROM core_effectifs WHERE annee = 2024")
+    # open on 31/12/2024: H1, H2 (closed in 2025), H5, H6 — not H3 (created 2025) nor H4 (closed 2023)
+    assert set(rows) == {S(1, 101), S(2, 102), S(5, 105), S(6, 106)}
+    flags = by_siret(con, "SELECT siret, actif_fin_annee_effectif FROM core_etablissements")
+    assert flags == {S(1, 101): True, S(2, 102): True, S(3, 103): False, S(4, 104): False, S(5, 105): True,
+                     S(6, 106): True}
+    # each is alone in its cell, in a class of its own: the class mean is URSSAF's value, the estimate too
+    assert rows[S(1, 101)] == pytest.approx(15, abs=0.01)
+    assert rows[S(2, 102)] == pytest.approx(25, abs=0.01)  # a closed establishment counts in the years it lived
+    assert rows[S(6, 106)] == pytest.approx(8, abs=0.01)
 
 
-@pytest.mark.parametrize(("modal", "years", "annee_urssaf", "expected"), [
-    (2023, {2021, 2022, 2023}, 2024, (2023, "annee_modale_des_tranches")),
-    (2024, {2021, 2022, 2023}, 2023, (2023, "annee_urssaf_du_run")),
-    (2024, {2021, 2022}, 2025, (2022, "derniere_annee_urssaf_avant_annee_modale")),
-    (2019, {2021, 2022}, None, (2022, "derniere_annee_urssaf")),
-    (2023, set(), 2023, (None, "aucune_donnee_urssaf")),
-])
-def test_choice_of_the_calibration_year(modal, years, annee_urssaf, expected):
-    assert choose_year(modal, years, annee_urssaf) == expected
+def test_a_stale_band_does_not_bound_the_estimate(hand):
+    con, _ = hand
+    got = by_siret(con, "SELECT siret, tranche_effectifs, annee_effectifs, effectif_tranche_haut, effectif_central, "
+                        "classe_modele FROM core_etablissements")
+    tranche, annee, high, central, classe = got[S(5, 105)]
+    assert (tranche, annee, high) == ("01", 2019, 2)
+    assert central == pytest.approx(30, abs=0.01)  # what URSSAF counts at 31/12/2024, not the band of 2019
+    assert classe == "01:2|c"  # band 01, band age 5 years (group 2), in a listed cell
 
 
-# --- calibration inside the core step --------------------------------------------------------------------------------
-
-def test_calibration_on_the_fixture(core):
-    con, stats = core
-    assert stats["calibration"]["annee_calage"] == 2023  # most employers carry band year 2023
-    eff = by_siret(con, "SELECT siret, effectif_central, statut_calibration, groupe_calibration "
-                        "FROM core_etablissements")
-    # associations (target 25): E01 13.78, E14 3.87, E18 1.41 → the worked example: E14 stops at 5, then
-    # 20 over 15.19
-    assert eff[S(14, 1)][:2] == (5.0, "borne_haute")
-    assert eff[S(1)][0] == pytest.approx(13.78 * 20 / 15.19)
-    assert eff[S(18)][0] == pytest.approx(1.41 * 20 / 15.19)
-    # coopératives (target 10) cannot exceed E02's upper bound 5
-    assert eff[S(2)][:2] == (5.0, "borne_haute")
-    # mutuelles: 300 within [250, 499]
-    assert eff[S(3)][0] == pytest.approx(300.0)
-    # the rest of the URSSAF field: 12 000 (commune × APE, agriculture left out) − 25 − 10 − 300 = 11 665 over a raw
-    # 14 186.43 (fondation without URSSAF target, SAS, excluded associations, unknown form…)
-    factor = 11665 / 14186.43
-    assert eff[S(7)][0] == pytest.approx(14142.14 * factor) and eff[S(7)][2] == "reste_economie"
-    assert eff[S(4)][0] == pytest.approx(1.41 * factor) and eff[S(4)][2] == "reste_economie"
-    # outside the field / closed: raw values
-    assert eff[S(12)][:2] == (pytest.approx(70.36), "hors_champ_urssaf")
-    assert eff[S(15, 1)][:2] == (pytest.approx(31.3), "inactif")
+def test_not_open_at_the_year_end_means_no_employment_that_year(hand):
+    con, _ = hand
+    got = by_siret(con, "SELECT siret, effectif_central, statut_calage FROM core_etablissements")
+    assert got[S(3, 103)] == (0.0, "ferme_fin_annee_effectif")
+    assert got[S(4, 104)] == (0.0, "ferme_fin_annee_effectif")
+    # H4 counts in 2022, when it was open (URSSAF lists its cell with 3)
+    past = by_siret(con, "SELECT siret, effectif_central FROM core_effectifs WHERE annee = 2022")
+    assert S(4, 104) in past and S(3, 103) not in past
 
 
-def test_calibration_report(core):
-    con, _ = core
+def test_annual_averages_are_converted_to_the_year_end_and_reported(hand):
+    con, _ = hand
     rows = {r[0]: r[1:] for r in con.execute(
-        "SELECT famille, cible_urssaf, total_brut, facteur, total_calibre, nb_borne_haute, iterations, statut, "
-        "annee_cible, annees_effectifs FROM core_calibration").fetchall()}
+        "SELECT groupe, definition_cible, cible_publiee, facteur_conversion, cible_fin_annee, total_cale, statut, "
+        "desaccord_relatif_avant_conversion FROM core_calibration WHERE annee = 2024").fetchall()}
     assoc = rows["associations"]
-    assert assoc[0] == 25.0 and assoc[1] == pytest.approx(19.06) and assoc[2] == pytest.approx(20 / 15.19)
-    assert assoc[3] == pytest.approx(25.0) and assoc[4:8] == (1, 2, "calibre", 2023)
-    assert assoc[8] == "2023:3"
-    assert rows["cooperatives"][6] == "cible_inatteignable_haut" and rows["cooperatives"][3] == 5.0
-    assert rows["ensemble"][0] == 12000.0 and rows["ensemble"][3] == pytest.approx(11995.0)
-    assert rows["ensemble"][6] == "partiel"  # because of the cooperatives
-    assert rows["hors_champ_urssaf"][6] == "non_calibre"
-    assert rows["fondations"][0] is None  # no URSSAF figure of its own: calibrated with the rest
-    assert rows["hors_ess"][8].endswith(";2022:1")  # E07's band year is 2022, the others' 2023
+    assert assoc[:4] == ("moyenne_annuelle", 60.0, pytest.approx(78 / 68), pytest.approx(60 * 78 / 68))
+    assert assoc[5] == "cale"
+    # the associations' cells say 15 + 25 + 30 = 70; the converted annual average 68.8 with a 2 % error: the cells,
+    # exact and alone, win (each establishment is its cell)
+    assert assoc[4] == pytest.approx(70, abs=0.05)
+    assert rows["ensemble_prive"][:3] == ("fin_annee", 78.0, None)
+    # the two views of the rest of the economy before conversion: « Hors ESS » 8 vs 78 − 60 = 18 (−55.6 %)
+    assert rows["hors_ess"][6] == pytest.approx((8 - 18) / 18)
 
 
-def test_without_urssaf_files_nothing_is_calibrated(tmp_path):
-    con, stats = build(tmp_path, without=("staging_urssaf_ess_departement", "staging_urssaf_commune_ape"))
-    assert stats["calibration"]["annee_calage"] is None
-    assert stats["tables_absentes"] == ["staging_urssaf_ess_departement", "staging_urssaf_commune_ape"]
-    diff = con.execute("SELECT count(*) FROM core_etablissements WHERE effectif_central <> effectif_central_brut"
-                       ).fetchone()[0]
-    assert diff == 0
+# --- the choice of the year and what URSSAF must hold -----------------------------------------------------------------
+
+def test_the_year_defaults_to_the_latest_year_of_both_files(tmp_path):
+    cells = [("38185", "8899B", y, 100.0) for y in (2022, 2023, 2024)]
+    ess = [(y, "38", "ess", "associations", 50.0) for y in (2022, 2023)]
+    con, stats = build(tmp_path, params={"annee_urssaf": None}, urssaf_ess=ess, urssaf_commune_ape=cells)
+    assert (stats["emploi"]["annee_effectifs"], stats["emploi"]["choix_annee"]) == (2023,
+                                                                                     "derniere_annee_des_deux_fichiers")
 
 
-def test_gap_with_urssaf_commune_ape(core):
-    con, _ = core
-    rows = {(r[0], r[1]): r[2:] for r in con.execute(
-        "SELECT niveau, code_territoire, effectif_urssaf, effectif_central_brut, effectif_central, effectif_bas, "
-        "effectif_haut FROM core_ecart_urssaf").fetchall()}
-    dep = rows[("departement", "38")]
-    # URSSAF: 11 000 (Grenoble) + 1 000 (old code 38174 → 38001); the 500 of APE 0111Z are outside the field
-    assert dep[0] == 12000.0
-    # SIRENE in the field, active: everything but E12 (public) and E15 (closed)
-    raw = sum(v for k, v in {1: 13.78, 2: 3.87, 3: 353.2, 4: 1.41, 7: 14142.14, 8: 7.35, 10: 31.3, 11: 1.41,
-                             13: 1.41, 14: 3.87, 17: 1.41, 18: 1.41}.items())
-    assert dep[1] == pytest.approx(raw)
-    assert dep[2] == pytest.approx(12000 - 5)  # the cooperatives' target was 5 out of reach
-    assert rows[("commune", "38001")][0] == 1000.0
-    assert rows[("commune", "38001")][1] == pytest.approx(3.87)  # E02 (E06 has band 00)
+def test_a_year_missing_from_the_ess_file_stops_the_run_naming_the_file(tmp_path):
+    with pytest.raises(UserError, match=r"URSSAF file nombre-etab-effectifs-salaries-et-masse-salariale-ess-"
+                                        r"departements\.csv has no figures for year 2025 for département 38 \(its "
+                                        r"years: 2022, 2023\).*--annee-urssaf.*--sans-calage"):
+        build(tmp_path, params={"annee_urssaf": 2025})
 
 
-def test_fixture_sanity():
-    # the fixture's establishments have unique SIRETs (a guard for the hand computations above)
-    sirets = [siret(e[0], e[1]) for e in ETABLISSEMENTS]
-    assert len(set(sirets)) == len(sirets)
-    assert np.isclose(sum([13.78, 3.87, 1.41]), 19.06)
+def test_a_year_missing_from_the_commune_ape_file_stops_the_run(tmp_path):
+    ess = [(2024, "38", "ess", "associations", 50.0), (2023, "38", "ess", "associations", 50.0)]
+    with pytest.raises(UserError, match=r"URSSAF file etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-"
+                                        r"last\.csv has no employment for year 2024 in département 38 \(its years: "
+                                        r"2022, 2023\)"):
+        build(tmp_path, params={"annee_urssaf": 2024}, urssaf_ess=ess)
+
+
+def test_a_ess_file_without_the_departement_stops_the_run(tmp_path):
+    ess = [(2023, "69", "ess", "associations", 999.0)]
+    with pytest.raises(UserError, match=r"nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements\.csv "
+                                        r"has no ESS family row for département 38"):
+        build(tmp_path, urssaf_ess=ess)
+
+
+def test_without_urssaf_files_the_run_stops_unless_asked_not_to_calibrate(tmp_path):
+    without = ("staging_urssaf_ess_departement", "staging_urssaf_commune_ape")
+    with pytest.raises(UserError, match="no URSSAF figures for département 38.*--sans-calage"):
+        build(tmp_path / "a", without=without)
+    con, stats = build(tmp_path / "b", params={"calage": False, "annee_urssaf": None}, without=without)
+    # the band year most employers carry, every estimate « non calé », at its band's reference value
+    assert stats["emploi"]["annee_effectifs"] == 2023 and stats["emploi"]["calage"] is False
+    assert {r[0] for r in con.execute("SELECT DISTINCT statut_calage FROM core_effectifs").fetchall()} == {"non_cale"}
+    got = by_siret(con, "SELECT siret, effectif_central FROM core_etablissements")
+    assert got[S(1)] == pytest.approx(13.78)  # band 11: √(10 × 19)
+    assert got[S(5)] == 0.0  # NN: nothing to go on without URSSAF
+
+
+# --- past counts (point 7) ---------------------------------------------------------------------------------------------
+
+def test_a_missing_history_start_is_read_from_the_creation_date(tmp_path):
+    # E01's first period has no start: the establishment was created on 01/06/2015, so it counts from 2015, not
+    # in 2012–2014 (a 1900 start would count it in every early year); E02, a secondary establishment without
+    # creation date nor start, counts only from its next dated period (2019)
+    history = [(1, 1, None, D(2019, 12, 31), "A", "88.99B"), (1, 1, D(2020, 1, 1), None, "A", "88.99B"),
+               (2, 2, None, D(2018, 12, 31), "A", "71.12B"), (2, 2, D(2019, 1, 1), None, "A", "71.12B")]
+    con, stats = build(tmp_path, historique=history, creations={1: D(2015, 6, 1), 2: None, 6: D(2021, 3, 1)},
+                       non_sieges={2})
+    years = {}
+    for s, y in con.execute("SELECT siret, annee FROM core_etablissements_annuel WHERE actif").fetchall():
+        years.setdefault(s, []).append(y)
+    assert min(years[S(1)]) == 2015
+    assert min(years[S(2)]) == 2019
+    assert stats["debuts_historique_inconnus"] == 1

@@ -47,7 +47,7 @@ def test_the_ess_program_prints_a_few_lines_for_a_refused_run(prefect_harness, t
         f"- {folder}/sirene/2026-10/StockEtablissement_utf8.parquet has no row (a header at most): it feeds "
         "staging_sirene_etablissements. Fetch it again (ess fetch) or put the complete file in place",
         f"- none of the rows of StockUniteLegale_utf8.parquet (3 266), StockEtablissementHistorique_utf8.parquet "
-        f"(6 552), StockUniteLegaleHistorique_utf8.parquet (6 633) in {folder}/sirene/2026-10 is of département 38 "
+        f"(6 506), StockUniteLegaleHistorique_utf8.parquet (6 644) in {folder}/sirene/2026-10 is of département 38 "
         "(all out of scope). Check that these files cover 38",
         "Thresholds: data/reference/seuils_publication.csv. `--force` publishes anyway (the manifest and the report "
         "then say so).",

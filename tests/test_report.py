@@ -2,14 +2,16 @@
 
 Fixture: département 38 with three real Isère communes (so the committed contours draw a map), two territoires, two
 EPCIs, the four URSSAF families + ess/hors_ess/ensemble, two ESS sectors and two size classes, years 2024–2026
-(millésime 2026-01). Suppressed cells (statut_secret_*), chosen by hand:
-    département, fondations, 2026      frequence (establishments and employment) — its nb_etablissements is left
-                                       at 2 in the file on purpose: the report must blank it anyway
+(millésime 2026-01: establishments counted on 31/01/2026, no employment that year). Employment is measured on
+31 December of 2024 and 2025 (the employment year). Suppressed cells (statut_secret_*), chosen by hand:
+    département, fondations, 2026      frequence (establishments) — its nb_etablissements is left at 2 in the file
+                                       on purpose: the report must blank it anyway
+    département, fondations, 2025      frequence (employment)
     département, fondations, 2024      frequence (establishments)
     territoire T1, ess, 2026           secondaire (establishments)
-    EPCI 200000002, ess, 2026          dominance (employment, hence its shares)
+    EPCI 200000002, ess, 2025          dominance (employment, hence its shares)
     commune 38003, ess, 2026           frequence (establishments)
-    secteur ess:commerce, ess, 2026    secondaire (employment)
+    secteur ess:commerce, ess, 2025    secondaire (employment)
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from reports.ewkb import parse_polygons
 from reports.simplify import douglas_peucker
 from transforms import columns as cols
 
-PARAMS = {"departement": "38", "millesime": "2026-01", "annee_urssaf": 2024, "annee_cog": 2026,
+PARAMS = {"departement": "38", "millesime": "2026-01", "annee_urssaf": 2025, "annee_cog": 2026,
           "perimetre": "insee", "synthetic": True, "run_id": "test"}
+Y = 2025  # the employment year
 TERRITOIRES = [  # niveau, code, libellé, epci_partiel, population
     ("departement", "38", "Isère", None, 3500),
     ("territoire", "T1", "Voironnais-Chartreuse", None, 1000),
@@ -53,14 +56,17 @@ CUTS = [("ensemble", "ensemble", "ensemble", "Ensemble des secteurs"), ("ess", "
 YEARS = (2024, 2025, 2026)
 SUPPRESSED = [  # niveau, code, famille, nomenclature, secteur, classe, year, column, reason
     ("departement", "38", "fondations", "ensemble", "ensemble", "ensemble", 2026, "etablissements", "frequence"),
-    ("departement", "38", "fondations", "ensemble", "ensemble", "ensemble", 2026, "effectifs", "frequence"),
+    ("departement", "38", "fondations", "ensemble", "ensemble", "ensemble", Y, "effectifs", "frequence"),
     ("departement", "38", "fondations", "ensemble", "ensemble", "ensemble", 2024, "etablissements", "frequence"),
     ("territoire", "T1", "ess", "ensemble", "ensemble", "ensemble", 2026, "etablissements", "secondaire"),
-    ("epci", "200000002", "ess", "ensemble", "ensemble", "ensemble", 2026, "effectifs", "dominance"),
+    ("epci", "200000002", "ess", "ensemble", "ensemble", "ensemble", Y, "effectifs", "dominance"),
     ("commune", "38003", "ess", "ensemble", "ensemble", "ensemble", 2026, "etablissements", "frequence"),
-    ("departement", "38", "ess", "ess", "commerce", "ensemble", 2026, "effectifs", "secondaire"),
+    ("departement", "38", "ess", "ess", "commerce", "ensemble", Y, "effectifs", "secondaire"),
 ]
-N_PAGES = 10  # cover, territoires, EPCI, familles, secteurs, tailles, évolution, cartes, méthode, tables
+# cover, territoires, EPCI, familles, secteurs, tailles, évolution, emploi depuis 2024, cartes, méthode, tables
+N_PAGES = 11
+EMPLOYMENT = ["effectif_central", "effectif_ic90_bas", "effectif_ic90_haut", "effectif_pour_1000_hab"] + [
+    f"part_effectif_{d}_{p}" for d in ("total", "prive") for p in ("central", "ic90_bas", "ic90_haut")]
 
 
 def _cube() -> pd.DataFrame:
@@ -71,7 +77,11 @@ def _cube() -> pd.DataFrame:
             for k, (nomenclature, secteur, classe, libelle_secteur) in enumerate(CUTS):
                 share = 1.0 if k == 0 else (0.6 if k in (1, 3) else 0.4)
                 for year in YEARS:
-                    current = year == 2026
+                    current = year == 2026  # the millésime: counts only
+                    jobs = not current  # employment on 31 December of 2024 and 2025
+                    sized = year in (2025, 2026) or classe == "ensemble"
+                    if not sized:
+                        continue
                     n = round(base * weight * share * (1 + 0.05 * (year - 2024)))
                     central = 9.0 * n + 0.4
                     rows.append({
@@ -80,29 +90,39 @@ def _cube() -> pd.DataFrame:
                         "secteur": secteur, "libelle_secteur": libelle_secteur, "classe_taille": classe,
                         "annee": year, "perimetre": "insee", "nb_etablissements": n,
                         "nb_etablissements_employeurs": (n // 2) if current else None,
-                        "effectif_bas": 0.8 * central if current else None,
-                        "effectif_central": central if current else None,
-                        "effectif_haut": 1.3 * central if current else None,
+                        "effectif_central": central if jobs else None,
+                        "effectif_ic90_bas": 0.8 * central if jobs else None,
+                        "effectif_ic90_haut": 1.3 * central if jobs else None,
                         "part_ess_etablissements_employeurs": 0.15 if current else None,
-                        "part_ess_effectif_bas": 0.08 if current else None,
-                        "part_ess_effectif_central": 0.10 if current else None,
-                        "part_ess_effectif_haut": 0.15 if current else None,
+                        "part_effectif_total_central": 0.10 if jobs else None,
+                        "part_effectif_total_ic90_bas": 0.08 if jobs else None,
+                        "part_effectif_total_ic90_haut": 0.15 if jobs else None,
+                        "part_effectif_prive_central": 0.12 if jobs else None,
+                        "part_effectif_prive_ic90_bas": 0.11 if jobs else None,
+                        "part_effectif_prive_ic90_haut": 0.13 if jobs else None,
                         "etablissements_pour_1000_hab": 1000 * n / population,
-                        "effectif_pour_1000_hab": 1000 * central / population if current else None,
+                        "effectif_pour_1000_hab": 1000 * central / population if jobs else None,
                         "population": population,
                         "statut_secret_etablissements": None, "statut_secret_effectifs": None,
                         "statut_secret_part_etablissements": None, "statut_secret_part_effectifs": None,
-                        "date_reference": dt.date(2026, 1, 1) if current else dt.date(year, 1, 1),
-                        "sources": "SIRENE stock 2026-01 ; URSSAF 2024 (calage des effectifs) ; COG 2026",
+                        "date_reference_etablissements": dt.date(2026, 1, 31) if current else dt.date(year, 12, 31),
+                        "date_reference_effectifs": dt.date(year, 12, 31) if jobs else None,
+                        "statut_effectifs": "cale" if jobs else None,
+                        "sources": ("Établissements au 31/01/2026 : SIRENE stock 2026-01 ; COG 2026"
+                                    if current else "Établissements au 31/12 : SIRENE historique ; effectifs "
+                                    "salariés au 31/12 de l'année calés sur l'URSSAF ; COG 2026"),
                     })
     cube = pd.DataFrame(rows)
-    # the département's ESS row of the millésime: figures checked by hand below
-    dep_ess = ((cube["niveau"] == "departement") & (cube["famille"] == "ess") & (cube["annee"] == 2026)
+    # the département's ESS rows: counts of the millésime and employment of 2025, figures checked by hand below
+    dep_ess = ((cube["niveau"] == "departement") & (cube["famille"] == "ess")
                & (cube["nomenclature_secteur"] == "ensemble") & (cube["classe_taille"] == "ensemble"))
-    cube.loc[dep_ess, ["nb_etablissements", "nb_etablissements_employeurs", "effectif_bas", "effectif_central",
-                       "effectif_haut", "part_ess_effectif_bas", "part_ess_effectif_central",
-                       "part_ess_effectif_haut", "part_ess_etablissements_employeurs"]] = [
-        61, 30, 1000.0, 1234.4, 1500.0, 0.081, 0.1234, 0.15, 0.2]
+    cube.loc[dep_ess & (cube["annee"] == 2026), ["nb_etablissements", "nb_etablissements_employeurs",
+                                                 "part_ess_etablissements_employeurs"]] = [61, 30, 0.2]
+    cube.loc[dep_ess & (cube["annee"] == Y), ["effectif_central", "effectif_ic90_bas", "effectif_ic90_haut",
+                                              "part_effectif_total_central", "part_effectif_total_ic90_bas",
+                                              "part_effectif_total_ic90_haut", "part_effectif_prive_central",
+                                              "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"]] = [
+        1234.4, 1000.0, 1500.0, 0.1234, 0.081, 0.15, 0.16, 0.155, 0.166]
     for niveau, code, famille, nomenclature, secteur, classe, year, column, reason in SUPPRESSED:
         mask = ((cube["niveau"] == niveau) & (cube["code_territoire"] == code) & (cube["famille"] == famille)
                 & (cube["nomenclature_secteur"] == nomenclature) & (cube["secteur"] == secteur)
@@ -111,9 +131,7 @@ def _cube() -> pd.DataFrame:
         cube.loc[mask, f"statut_secret_{column}"] = reason
         cube.loc[mask, f"statut_secret_part_{column}"] = reason
         masked = (["nb_etablissements_employeurs", "etablissements_pour_1000_hab", "part_ess_etablissements_employeurs"]
-                  if column == "etablissements" else
-                  ["effectif_bas", "effectif_central", "effectif_haut", "effectif_pour_1000_hab",
-                   "part_ess_effectif_bas", "part_ess_effectif_central", "part_ess_effectif_haut"])
+                  if column == "etablissements" else EMPLOYMENT)
         cube.loc[mask, masked] = None
         if column == "etablissements" and reason != "frequence" or year != 2026 or famille != "fondations":
             cube.loc[mask, "nb_etablissements"] = None if column == "etablissements" else cube.loc[
@@ -143,12 +161,12 @@ def make_tables(folder: Path, *, synthetic_metadata: bool | None = True) -> dict
     tables = {"out_indicateurs_public": _write(cube, folder / "out_indicateurs_public.parquet", _public_schema(),
                                                synthetic_metadata)}
     calibration = pd.DataFrame([
-        {"perimetre": "insee", "famille": "associations", "annee_cible": 2024, "cible_urssaf": 900.0,
-         "facteur": 1.1234, "statut": "calibre"},
-        {"perimetre": "insee", "famille": "hors_ess", "annee_cible": 2024, "cible_urssaf": None, "facteur": 0.97,
-         "statut": "calibre"},
-        {"perimetre": "loi2014", "famille": "associations", "annee_cible": 2024, "cible_urssaf": 900.0,
-         "facteur": 9.99, "statut": "calibre"},
+        {"annee": Y, "groupe": "associations", "definition_cible": "moyenne_annuelle", "cible_publiee": 900.0,
+         "cible_fin_annee": 912.3, "total_cale": 915.1, "statut": "cale"},
+        {"annee": Y, "groupe": "ensemble_prive", "definition_cible": "fin_annee", "cible_publiee": 9000.0,
+         "cible_fin_annee": 9000.0, "total_cale": 9010.0, "statut": "cale"},
+        {"annee": 2024, "groupe": "associations", "definition_cible": "moyenne_annuelle", "cible_publiee": 880.0,
+         "cible_fin_annee": 890.0, "total_cale": 891.0, "statut": "cale"},
     ])
     tables["core_calibration"] = _write(calibration, folder / "core_calibration.parquet", synthetic=synthetic_metadata)
     audit = pd.DataFrame([
@@ -237,12 +255,12 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
     for phrase in ("Chiffres clés", "L'économie sociale et solidaire en Isère", "Établissements actifs de l'ESS",
                    "Méthode et précautions de lecture", "« s »", "s — fréquence (moins de 3 unités légales)",
                    "s — secret secondaire", "Coopératives", "Grésivaudan", "1 à 9 salariés",
-                   "loi n° 51-711 du 7 juin 1951", "n.d."):
+                   "loi n° 51-711 du 7 juin 1951", "Intervalle à 90 %", "L'emploi salarié de l'ESS depuis 2024"):
         assert phrase in everything, phrase
-    # known answers of the cover table (hand-set département row; NBSP as thousands separator)
+    # known answers of the cover table (hand-set département rows; NBSP as thousands separator)
     cover = texts[0]
     for value in ("61", "1\u00a0234", "1\u00a0000 – 1\u00a0500", "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%",
-                  "3\u00a0519", "2\u00a0816 – 4\u00a0575"):
+                  "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%", "3\u00a0357", "2\u00a0686 – 4\u00a0365"):
         assert value in cover, value
 
 
@@ -251,23 +269,28 @@ def test_headline_rows_known_answers(report):
     from reports.text_pages import headline_rows
 
     rows = {r[0]: r[1:] for r in headline_rows(ctx)}
-    assert rows["Établissements actifs de l'ESS"] == ["61", ""]
-    assert rows["dont établissements employeurs"] == ["30", ""]
-    assert rows["Emploi salarié de l'ESS (estimation centrale)"] == ["1\u00a0234", "1\u00a0000 – 1\u00a0500"]
-    assert rows["Part de l'ESS dans l'emploi salarié"] == ["12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%"]
-    assert rows["Part de l'ESS dans les établissements employeurs"] == ["20,0\u00a0%", ""]
+    etab, emp = "au 31/01/2026", "au 31/12/2025"
+    assert rows[f"Établissements actifs de l'ESS, {etab}"] == ["61", ""]
+    assert rows[f"dont établissements employeurs, {etab}"] == ["30", ""]
+    assert rows[f"Emploi salarié de l'ESS (estimation centrale), {emp}"] == ["1\u00a0234", "1\u00a0000 – 1\u00a0500"]
+    assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"] == [
+        "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%"]
+    assert rows[f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {emp}"] == [
+        "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%"]
+    assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == ["20,0\u00a0%", ""]
     # 61 establishments for 3 500 inhabitants: 17.43 per 1 000
-    assert rows["Établissements de l'ESS pour 1 000 habitants"] == ["17,4", ""]
-    # ensemble: round(355 × 1.1) = 391 establishments, 9 × 391 + 0.4 = 3 519.4 employees, × 0.8 and × 1.3
-    assert rows["Ensemble de l'économie : établissements actifs"] == ["391", ""]
-    assert rows["Ensemble de l'économie : emploi salarié"] == ["3\u00a0519", "2\u00a0816 – 4\u00a0575"]
+    assert rows[f"Établissements de l'ESS pour 1 000 habitants, {etab}"] == ["17,4", ""]
+    # ensemble: round(355 × 1.1) = 391 establishments in 2026; in 2025 round(355 × 1.05) = 373, 9 × 373 + 0.4 =
+    # 3 357.4 employees, × 0.8 and × 1.3
+    assert rows[f"Ensemble de l'économie : établissements actifs, {etab}"] == ["391", ""]
+    assert rows[f"Ensemble de l'économie : emploi salarié, {emp}"] == ["3\u00a0357", "2\u00a0686 – 4\u00a0365"]
 
 
 def test_every_png_says_synthetic(report):
     from PIL import Image
 
     charts_written = report["stats"]["graphiques"]
-    assert len(charts_written) == 14
+    assert len(charts_written) == 16
     for name, files in charts_written.items():
         with Image.open(files["png"]) as image:
             assert style.SYNTHETIC_MENTION in image.text["Title"], name
@@ -336,10 +359,54 @@ def test_a_suppressed_bar_has_no_length(report):
         plt.close(fig)
 
 
-def test_only_the_run_perimeter_is_read(report):
+def test_only_the_run_perimeter_and_the_employment_year_are_read(report):
     ctx = load_context(report["tables"], PARAMS)
     assert set(ctx.cube["perimetre"]) == {"insee"}
-    assert ctx.calibration["facteur"].tolist() == [1.1234, 0.97]  # not the loi2014 row
+    assert (ctx.year, ctx.year_effectifs) == (2026, 2025)
+    from reports.text_pages import calibration_rows
+
+    rows = calibration_rows(ctx)  # the calibration of 2025, not of 2024
+    assert [r[0] for r in rows] == ["Associations", "Ensemble du champ privé (URSSAF)"]
+    assert rows[0][1:4] == ["900 (moyenne annuelle)", "912", "915"]
+
+
+# --- what each figure measures and when --------------------------------------------------------------------------
+def test_no_employment_is_labelled_with_a_year_it_does_not_measure(report):
+    """The PDF, the charts' data and the catalog comments: establishments are dated at the millésime (31/01/2026)
+    or 31 December of a past year; employment only ever at 31 December of the year it measures."""
+    texts = pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")
+    for number, text in enumerate(texts, start=1):
+        flat = " ".join(text.split())
+        # the old labels: a first day of month for the stock, the URSSAF snapshot's year for employment
+        assert "situation au 01/" not in flat and "01/01/2026" not in flat and "URSSAF 2024" not in flat, number
+        # every page says when its establishments and its employment are measured
+        assert "établissements au 31/01/2026" in flat and "emploi salarié au 31/12/2025" in flat, number
+        # employment is never dated at the millésime
+        for bad in ("emploi salarié au 31/01/2026", "(estimation centrale), au 31/01/2026"):
+            assert bad not in flat, (number, bad)
+    for name, files in report["stats"]["graphiques"].items():
+        data = pd.read_csv(files["donnees"], dtype=str, keep_default_na=False)
+        assert "date_reference" in data.columns, name
+        if "mesure" in data.columns:
+            for measure, date in zip(data["mesure"], data["date_reference"]):
+                expected = "2025-12-31" if "effectif" in measure else "2026-01-31"
+                assert date == expected, (name, measure, date)
+        if "annee" in data.columns and "urssaf" in name:
+            # URSSAF's own series: annual averages, said so
+            assert (data["date_reference"] == data["annee"] + " (moyenne annuelle)").all(), name
+        elif "annee" in data.columns:
+            last = data["annee"] == "2026"  # the millésime year: establishments at the end of its month
+            assert (data.loc[~last, "date_reference"] == data.loc[~last, "annee"] + "-12-31").all(), name
+            assert (data.loc[last, "date_reference"] == "2026-01-31").all() and not ("emploi" in name and last.any())
+        if name.startswith("carte_epci"):
+            assert set(data["date_reference"]) == {"2025-12-31"}, name
+    for table in ("out_indicateurs", "out_indicateurs_public"):
+        _, docs = cols.describe_table(table)
+        for column, text in docs.items():
+            assert "01/10" not in text and "situation au 01/" not in text, column
+            if ("effectif" in column and column not in ("nb_etablissements_employeurs", "statut_secret_effectifs",
+                                                        "statut_secret_part_effectifs", "statut_effectifs")):
+                assert "31/12" in text, column
 
 
 # --- synthetic or not -----------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from transforms import confidentiality as conf
 from transforms import outputs, secret_lp
 
 RULES = conf.load_rules()
+Y = F.ANNEE_EFFECTIFS  # employment is measured on 31/12 of that year
 
 
 def _table(cells: list[list[int]], x: list[float], links: list[list[int]] | None = None) -> secret_lp.LinearTable:
@@ -126,8 +127,8 @@ def _establishment_lp_audit(con, rows, first_only: bool = False) -> list[dict]:
     est = est.rename(columns={"unit": "siren"})
     geo = {c[0]: {"commune": c[0], "epci": c[4], "arrondissement": c[3], "zone_emploi": c[5],
                   "territoire": F.TERRITOIRES[c[0]][0], "departement": "38"} for c in F.COMMUNES if c[2] == "38"}
-    public = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {F.ANNEE}").df()
-    cube = con.execute(f"SELECT * FROM out_indicateurs WHERE annee = {F.ANNEE}").df()
+    public = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {Y}").df()
+    cube = con.execute(f"SELECT * FROM out_indicateurs WHERE annee = {Y}").df()
 
     def members(r) -> np.ndarray:
         inside = est["commune"].map(lambda c: geo[c][r.niveau]) == r.code_territoire
@@ -174,11 +175,19 @@ def _establishment_lp_audit(con, rows, first_only: bool = False) -> list[dict]:
     return failures
 
 
-def _protected_cube(tmp_path, rows):
+def _frames(rows):
+    """The fixture's frames for `rows`, every establishment open on 31/12 of the employment year Y (employment is
+    measured then, with the fixture's central value)."""
     frames = F.default_frames()
+    annuel = [(r[0], Y) for r in rows]
     frames["core_etablissements"] = F.core_etablissements(rows)
-    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([], rows)
-    tables = F.write_tables(tmp_path / "in", frames)
+    frames["core_etablissements_annuel"] = F.core_etablissements_annuel(annuel, rows)
+    frames["core_effectifs"] = F.core_effectifs(annuel, rows)
+    return frames
+
+
+def _protected_cube(tmp_path, rows):
+    tables = F.write_tables(tmp_path / "in", _frames(rows))
     result = outputs.build_outputs(tables, F.PARAMS, tmp_path / "out")
     con = db.connect()
     db.attach_tables(con, result.tables)
@@ -207,7 +216,7 @@ DIFFERENCING = [
 
 def test_perimeters_published_together_do_not_give_away_a_cell(tmp_path, data_dir):
     result, con = _protected_cube(tmp_path, DIFFERENCING)
-    public = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {F.ANNEE}").df()
+    public = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {Y}").df()
     cell = lambda p, f: public[(public.niveau == "commune") & (public.code_territoire == "38001")  # noqa: E731
                                & (public.perimetre == p) & (public.famille == f)].iloc[0]
     # the company's own cell is primary (one legal unit), in both perimeters that have it, with one status
@@ -245,40 +254,39 @@ def test_two_legal_units_with_three_establishments_are_two_contributors(tmp_path
     row = con.execute(f"""SELECT i.nb_etablissements, i.nb_unites_legales, p.statut_secret_effectifs
         FROM out_indicateurs i JOIN out_indicateurs_public p USING (niveau, code_territoire, famille,
              nomenclature_secteur, secteur, classe_taille, annee, perimetre)
-        WHERE i.niveau = 'departement' AND i.famille = 'associations' AND i.secteur = 'P' AND i.annee = {F.ANNEE}
+        WHERE i.niveau = 'departement' AND i.famille = 'associations' AND i.secteur = 'P' AND i.annee = {Y}
           AND i.perimetre = 'insee'""").fetchone()
     assert row == (3, 2, "frequence")
 
 
-def test_dominance_holds_on_the_high_bound(tmp_path, data_dir):
-    # 38003, sector K: D1 (20 – 49, central calibrated down to 20) and D2, D3 (1 – 2, central 2):
-    # central 20 / 24 = 83 % (passes), high bound 49 / 53 = 92 % (fails): dominance
-    rows = list(DIFFERENCING) + [
-        ("51", "D1", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "12", "10_49",
-         20, 20, 49, True, True),
-        ("52", "D2", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "01", "1_9",
-         1, 2, 2, True, True),
-        ("53", "D3", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "01", "1_9",
-         1, 2, 2, True, True),
-    ]
-    _, con = _protected_cube(tmp_path, rows)
-    row = con.execute(f"""SELECT i.effectif_central, i.effectif_max_unite_legale, i.effectif_haut,
-             i.effectif_haut_max_unite_legale, p.statut_secret_effectifs
-        FROM out_indicateurs i JOIN out_indicateurs_public p USING (niveau, code_territoire, famille,
-             nomenclature_secteur, secteur, classe_taille, annee, perimetre)
-        WHERE i.niveau = 'departement' AND i.famille = 'cooperatives' AND i.secteur = 'K' AND i.annee = {F.ANNEE}
-          AND i.perimetre = 'insee'""").fetchone()
-    central, central_max, haut, haut_max, status = row
-    assert (central, central_max, haut, haut_max) == (24, 20, 53, 49)
-    assert central_max <= 0.85 * central and haut_max > 0.85 * haut
-    assert status == "dominance"
+def test_dominance_on_the_central_estimate_of_legal_units(tmp_path, data_dir):
+    # 38003, sector K: D1 (central 21), D3 and D4 (2 each), and one more establishment of 2. When it is a legal unit
+    # of its own, the largest unit holds 21 / 27 = 78 % (passes); when it belongs to D1, 23 / 27 = 85.2 % (> 85 %):
+    # dominance, tested on legal units, not establishments.
+    coop = [("51", "D1", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "12", "10_49",
+             20, 21, 49, True, True),
+            ("53", "D3", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "01", "1_9",
+             1, 2, 2, True, True),
+            ("54", "D4", "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "01", "1_9",
+             1, 2, 2, True, True)]
+    found = []
+    for unit in ("D2", "D1"):
+        rows = list(DIFFERENCING) + coop + [
+            ("52", unit, "38003", "cooperatives", True, True, True, None, "K", "finance_assurance", "01", "1_9",
+             1, 2, 2, True, True)]
+        _, con = _protected_cube(tmp_path / unit, rows)
+        found.append(con.execute(f"""SELECT i.effectif_central, i.effectif_max_unite_legale, i.nb_unites_legales,
+                 p.statut_secret_effectifs
+            FROM out_indicateurs i JOIN out_indicateurs_public p USING (niveau, code_territoire, famille,
+                 nomenclature_secteur, secteur, classe_taille, annee, perimetre)
+            WHERE i.niveau = 'departement' AND i.famille = 'cooperatives' AND i.secteur = 'K' AND i.annee = {Y}
+              AND i.perimetre = 'insee'""").fetchone())
+    assert found[0][:3] == (27, 21, 4) and found[0][3] not in ("dominance", "frequence")
+    assert found[1] == (27, 23, 3, "dominance")
 
 
 def test_a_run_out_of_time_publishes_nothing(tmp_path, data_dir):
-    frames = F.default_frames()
-    frames["core_etablissements"] = F.core_etablissements(DIFFERENCING)
-    frames["core_etablissements_annuel"] = F.core_etablissements_annuel([], DIFFERENCING)
-    tables = F.write_tables(tmp_path / "in", frames)
+    tables = F.write_tables(tmp_path / "in", _frames(DIFFERENCING))
     with pytest.raises(outputs.SecretAuditError, match="raise the run parameter secret_budget_secondes"):
         outputs.build_outputs(tables, {**F.PARAMS, "secret_budget_secondes": 0.0}, tmp_path / "out")
     assert not (tmp_path / "out" / "out_indicateurs_public.parquet").exists()

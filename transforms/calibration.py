@@ -1,243 +1,136 @@
-"""Calibrate the central employment of SIRENE establishments on URSSAF's official figures, within their size bands.
+"""Calibrate establishment employment on URSSAF's totals: the Gaussian posterior of a sum-constrained estimate.
 
-SIRENE gives each establishment a size band, i.e. an interval [bas, haut] and a central value. URSSAF publishes
-the département's ESS employment by family and all private employment (régime général) by commune × APE. For each
-group of establishments with a target, the central values are multiplied by one factor so that the group's total
-matches the target; a value pushed outside its interval is set to the bound, and what the bound removed is spread
-again over the others (iterating) until the total matches — or every value sits at a bound, in which case the target
-is unreachable and said so.
+Each establishment i has a prior headcount with mean m_i and variance v_i (transforms/employment.py). URSSAF
+publishes sums of the true headcounts over known groups, each with its own error:
+- disjoint "cells" c (a commune × APE cell, or a commune's pool of establishments URSSAF files under activities
+  SIRENE gives them no employer in): y_c = Σ_{i∈c} h_i + ε_c, Var ε_c = w_c;
+- disjoint "families" f (the département's ESS families and the rest of the private field): y_f = Σ_{i∈f} h_i + η_f,
+  Var η_f = w_f. A cell may hold establishments of several families.
+With independent Gaussian priors, the posterior mean is m + V A' (A V A' + W)⁻¹ (y − A m): each establishment moves
+in proportion to its own variance, so a large uncertain establishment absorbs more of a cell's gap than a small
+well-known one, and a cell whose members are all well known hardly moves. Cells are disjoint, so A V A' is
+diagonal on cells (D_c = V_c + w_c) and the family part is solved on a tiny Schur complement
+S = F − B D⁻¹ B' (B_fc = Σ_{i∈f∩c} v_i, F_f = V_f + w_f).
 
-Groups (the run's perimeter decides what is ESS):
-- each ESS family of the perimeter with a URSSAF target (associations, coopératives, mutuelles, fondations);
-- `reste_economie`: every other active establishment of the URSSAF field (outside the perimeter, and perimeter
-  families without a URSSAF target — autres organismes, sociétés commerciales de l'ESS), aimed at URSSAF's private
-  total (commune × APE) minus the family targets.
-Establishments outside the URSSAF field (public law, agriculture under the MSA… : ref_champ_urssaf) and closed ones
-keep their raw central value.
-
-The year: the band year most active employer establishments carry (that is what the central values describe), if
-URSSAF has it; else the run's `annee_urssaf`; else the latest URSSAF year before it, else the latest.
+The posterior variance of any sum a'h (a cube cell) is
+    a'Va − x' D⁻¹ x − (B D⁻¹ x − z)' S⁻¹ (B D⁻¹ x − z),   x_c = Σ_{i∈a∩c} v_i,  z_f = Σ_{i∈a∩f} v_i,
+which is a sum over the establishments of a once S⁻¹ = L L' is factored: each establishment carries
+u_i = v_i (b_{·,c(i)} − 1[f(i) = ·]) with b_fc = B_fc / D_c, and e_i = L' u_i; then the last term is |Σ_{i∈a} e_i|².
+The middle term, Σ_c x_c² / D_c, depends on which members of each cell the sum takes; the cube computes it
+(sql/out/out_cube_etablissements.sql) from v_i and D_c. solve() returns everything the cube needs.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-
-from ess import db
-
-FAMILLES_CIBLES = ("associations", "cooperatives", "mutuelles", "fondations")
-RESTE = "reste_economie"
-TOLERANCE = 1e-6  # salariés: a target is met when the total is this close
 
 
 @dataclass
-class GroupResult:
-    values: np.ndarray
-    statut: str  # calibre | cible_inatteignable_haut | cible_inatteignable_bas | cible_non_atteinte | sans_cible
-    facteur: float | None  # factor applied to the values left inside their interval
-    iterations: int
-    borne_basse: np.ndarray  # bool: value moved to its lower bound
-    borne_haute: np.ndarray
+class Posterior:
+    mean: np.ndarray  # posterior mean of each establishment, negative values set to 0 (see `clipped`)
+    denominator: np.ndarray  # D_c of the establishment's cell (NaN when it has none)
+    projections: np.ndarray  # (n, n_families) e_i
+    cell_mean: np.ndarray  # Σ of posterior means per cell (before clipping), per cell index
+    family_mean: np.ndarray  # per family
+    clipped: int  # establishments whose posterior mean was negative
+    s_inverse: np.ndarray  # S⁻¹ (n_families, n_families)
+    raw: np.ndarray  # posterior mean before setting negative values to 0
+    variance: np.ndarray | None = None  # prior variances used (solve_non_negative sets those fixed at 0 to 0)
 
 
-def calibrate_group(central, low, high, target: float | None) -> GroupResult:
-    """Scale `central` so that it sums to `target`, each value clipped to [low, high] (see module doc)."""
-    central = np.asarray(central, dtype=float)
-    low = np.asarray(low, dtype=float)
-    high = np.asarray(high, dtype=float)
-    if np.any(low > central + TOLERANCE) or np.any(central > high + TOLERANCE):
-        raise ValueError("every central value must lie within its [low, high] interval")
-    none = np.zeros(len(central), dtype=bool)
-    if target is None or not np.isfinite(target):
-        return GroupResult(central.copy(), "sans_cible", None, 0, none, none.copy())
-    movable = high > low
-    if target > high.sum() + TOLERANCE:
-        return GroupResult(high.copy(), "cible_inatteignable_haut", None, 0, none, movable.copy())
-    if target < low.sum() - TOLERANCE:
-        return GroupResult(low.copy(), "cible_inatteignable_bas", None, 0, movable.copy(), none.copy())
+def solve(m, v, cell, y_cell, w_cell, family, y_family, w_family) -> Posterior:
+    """Posterior of establishment headcounts given cell and family sums.
 
-    values = central.copy()
-    fixed = ~movable  # degenerate intervals ([0, 0] for NN, 00…) cannot move
-    at_low, at_high = none.copy(), none.copy()
-    factor, iterations = None, 0
-    while True:
-        iterations += 1
-        free = np.flatnonzero(~fixed)
-        residual = target - values[fixed].sum()
-        base = central[free].sum()
-        if free.size == 0 or base <= 0:
+    m, v: prior means and variances (n,). cell: index of the establishment's cell in y_cell (−1: none).
+    family: index in y_family (−1: none). y_*: observed sums; w_*: their error variances (> 0).
+    """
+    m = np.asarray(m, float)
+    v = np.asarray(v, float)
+    cell = np.asarray(cell, int)
+    family = np.asarray(family, int)
+    y_cell = np.asarray(y_cell, float)
+    w_cell = np.asarray(w_cell, float)
+    y_family = np.asarray(y_family, float)
+    w_family = np.asarray(w_family, float)
+    if np.any(v < 0) or np.any(w_cell <= 0) or np.any(w_family <= 0):
+        raise ValueError("variances must be >= 0 and observation errors > 0")
+    n_c, n_f = y_cell.size, y_family.size
+    in_c, in_f = cell >= 0, family >= 0
+    V_c = np.bincount(cell[in_c], weights=v[in_c], minlength=n_c)
+    M_c = np.bincount(cell[in_c], weights=m[in_c], minlength=n_c)
+    V_f = np.bincount(family[in_f], weights=v[in_f], minlength=n_f)
+    M_f = np.bincount(family[in_f], weights=m[in_f], minlength=n_f)
+    D = V_c + w_cell
+    both = in_c & in_f
+    B = np.zeros((n_f, n_c))
+    np.add.at(B, (family[both], cell[both]), v[both])
+    S = np.diag(V_f + w_family) - (B / D) @ B.T
+    S_inv = np.linalg.inv(S) if n_f else np.zeros((0, 0))
+    r_c = y_cell - M_c
+    r_f = y_family - M_f
+    lam_f = S_inv @ (r_f - B @ (r_c / D)) if n_f else np.zeros(0)
+    lam_c = (r_c - B.T @ lam_f) / D
+    # a trailing 0 stands for "no cell" / "no family", so empty constraint lists need no special case
+    shift = np.r_[lam_c, 0.0][np.where(in_c, cell, n_c)] + np.r_[lam_f, 0.0][np.where(in_f, family, n_f)]
+    raw = m + v * shift
+    # coefficients of the family term of any sum's variance
+    b = B / D  # (n_f, n_c)
+    u = (np.where(in_c[:, None], v[:, None] * np.c_[b, np.zeros(n_f)][:, np.where(in_c, cell, n_c)].T, 0.0)
+         if n_f else np.zeros((m.size, 0)))
+    if n_f:
+        u[np.flatnonzero(in_f), family[in_f]] -= v[in_f]
+        L = np.linalg.cholesky(_symmetric(S_inv))
+        projections = u @ L
+    else:
+        projections = u
+    mean = np.maximum(raw, 0.0)
+    return Posterior(
+        mean=mean,
+        denominator=np.r_[D, np.nan][np.where(in_c, cell, n_c)],
+        projections=projections,
+        cell_mean=np.bincount(cell[in_c], weights=raw[in_c], minlength=n_c),
+        family_mean=np.bincount(family[in_f], weights=raw[in_f], minlength=n_f),
+        clipped=int((raw < 0).sum()),
+        s_inverse=S_inv,
+        raw=raw,
+    )
+
+
+def solve_non_negative(m, v, cell, y_cell, w_cell, family, y_family, w_family, *, rounds: int = 8) -> Posterior:
+    """solve(), then, while some posterior means are negative, fix those establishments at 0 (mean and variance
+    0: a headcount cannot be negative) and solve again, so that the others take their share of the gap instead of
+    a clipping that would add employment. `clipped` counts the establishments set to 0."""
+    m = np.asarray(m, float).copy()
+    v = np.asarray(v, float).copy()
+    fixed = np.zeros(m.size, bool)
+    for _ in range(rounds):
+        post = solve(m, v, cell, y_cell, w_cell, family, y_family, w_family)
+        negative = post.raw < 0
+        if not negative.any():
             break
-        factor = residual / base
-        trial = factor * central[free]
-        over, under = trial > high[free], trial < low[free]
-        if not over.any() and not under.any():
-            values[free] = trial
-            break
-        # one factor moves every value the same way: only one of the two bounds is hit in a pass
-        for mask, bound, flag in ((over, high, at_high), (under, low, at_low)):
-            idx = free[mask]
-            values[idx] = bound[idx]
-            fixed[idx] = True
-            flag[idx] = True
-    statut = "calibre" if abs(values.sum() - target) <= TOLERANCE * max(1.0, abs(target)) else "cible_non_atteinte"
-    return GroupResult(values, statut, factor, iterations, at_low, at_high)
+        fixed |= negative
+        m[negative] = 0.0
+        v[negative] = 0.0
+    post.clipped = int((fixed | (post.raw < 0)).sum())
+    post.variance = v
+    return post
 
 
-def choose_year(modal_year: int | None, target_years: set[int], annee_urssaf: int | None) -> tuple[int | None, str]:
-    """The URSSAF year to calibrate on, and why."""
-    if not target_years:
-        return None, "aucune_donnee_urssaf"
-    if modal_year is not None and modal_year in target_years:
-        return modal_year, "annee_modale_des_tranches"
-    if annee_urssaf is not None and int(annee_urssaf) in target_years:
-        return int(annee_urssaf), "annee_urssaf_du_run"
-    if modal_year is not None and any(y <= modal_year for y in target_years):
-        return max(y for y in target_years if y <= modal_year), "derniere_annee_urssaf_avant_annee_modale"
-    return max(target_years), "derniere_annee_urssaf"
+def sum_variance(v, a, cell, denominator, projections) -> float:
+    """Posterior variance of Σ_{i: a_i} h_i (a: boolean mask) — the formula the cube evaluates, for checks."""
+    v = np.asarray(v, float)
+    a = np.asarray(a, bool)
+    cell = np.asarray(cell, int)
+    sel = a & (cell >= 0)
+    x = np.bincount(cell[sel], weights=v[sel], minlength=max(int(cell.max()) + 1, 1) if cell.size else 1)
+    d = np.zeros_like(x)
+    d[cell[cell >= 0]] = np.asarray(denominator, float)[cell >= 0]
+    middle = float(np.sum(np.divide(x ** 2, d, out=np.zeros_like(x), where=d > 0)))
+    family = np.asarray(projections, float)[a].sum(axis=0)
+    return float(v[a].sum() - middle - family @ family)
 
 
-def _years_text(years) -> str:
-    """'2023:120;2022:15' — band years of a group's employers, most frequent first."""
-    counts = Counter(int(y) for y in years if y is not None and not np.isnan(y))
-    return ";".join(f"{y}:{n}" for y, n in sorted(counts.items(), key=lambda kv: (-kv[1], -kv[0])))
-
-
-def calibrate(con, params: dict) -> dict:
-    """Build `core_effectifs_calibres` (siret → calibrated central value) and `core_calibration` (one row per family
-    and group) from `core_etablissements_prep` and `core_cibles_urssaf`. Returns the run's calibration figures."""
-    perimetre = params["perimetre"]
-    # NULLs are turned into plain values in SQL so that numpy gets ordinary arrays
-    units = con.execute(
-        """SELECT siret, coalesce(actif, FALSE) AS actif, coalesce(champ_urssaf, FALSE) AS champ,
-                  coalesce(employeur, FALSE) AS employeur,
-                  CASE WHEN dans_perimetre THEN coalesce(famille_ess, '') ELSE '' END AS famille,
-                  coalesce(annee_effectifs, -1) AS annee,
-                  effectif_bas, effectif_haut, effectif_central_brut
-           FROM core_etablissements_prep"""
-    ).fetchnumpy()
-    n = len(units["siret"])
-    actif = np.asarray(units["actif"], dtype=bool)
-    champ = np.asarray(units["champ"], dtype=bool)
-    employeur = np.asarray(units["employeur"], dtype=bool)
-    famille = np.array([f or None for f in units["famille"]], dtype=object)
-    annee = np.where(np.asarray(units["annee"]) < 0, np.nan, np.asarray(units["annee"], dtype=float))
-    low = np.asarray(units["effectif_bas"], dtype=float)
-    high = np.asarray(units["effectif_haut"], dtype=float)
-    central = np.asarray(units["effectif_central_brut"], dtype=float)
-    eligible = actif & champ
-
-    years = annee[eligible & employeur & ~np.isnan(annee)]
-    modal = int(Counter(years.astype(int)).most_common(1)[0][0]) if years.size else None
-    targets = {(int(a), c): v for a, c, v in con.execute(
-        "SELECT annee, cible, effectif FROM core_cibles_urssaf WHERE effectif IS NOT NULL").fetchall()}
-    family_years = {a for a, c in targets if c in FAMILLES_CIBLES}
-    year, why = choose_year(modal, family_years, params.get("annee_urssaf"))
-
-    # groups: a targeted family of the perimeter, or the rest of the URSSAF field
-    targeted = {f for f in FAMILLES_CIBLES if (year, f) in targets}
-    groups = np.array([f if f in targeted else RESTE for f in famille], dtype=object)
-    family_sum = sum(targets[(year, f)] for f in targeted)
-    ensemble = targets.get((year, "ensemble_prive"))
-    group_targets = {f: targets[(year, f)] for f in targeted}
-    group_targets[RESTE] = None if ensemble is None else ensemble - family_sum
-
-    calibrated = central.copy()
-    statut_unit = np.where(~actif, "inactif", np.where(~champ, "hors_champ_urssaf", "")).astype(object)
-    rows, results = [], {}
-    for group, target in group_targets.items():
-        mask = eligible & (groups == group)
-        res = calibrate_group(central[mask], low[mask], high[mask], target)
-        calibrated[mask] = res.values
-        unit_status = np.full(mask.sum(), res.statut, dtype=object)
-        unit_status[res.borne_basse] = "borne_basse"
-        unit_status[res.borne_haute] = "borne_haute"
-        statut_unit[mask] = unit_status
-        results[group] = res
-
-    group_of = np.where(eligible, groups, None)
-    upload = pa.table({
-        "siret": pa.array(list(units["siret"]), pa.string()),
-        "effectif_central": pa.array(calibrated, pa.float64()),
-        "groupe_calibration": pa.array(list(group_of), pa.string()),
-        "statut_calibration": pa.array(list(statut_unit), pa.string()),
-    })
-    con.register("_calibres", upload)
-    con.execute("CREATE OR REPLACE TABLE core_effectifs_calibres AS SELECT * FROM _calibres")
-    con.unregister("_calibres")
-
-    def totals(mask) -> dict:
-        return {
-            "nb_etablissements": int(mask.sum()),
-            "nb_etablissements_employeurs": int((mask & employeur).sum()),
-            "total_bas": float(low[mask].sum()),
-            "total_brut": float(central[mask].sum()),
-            "total_haut": float(high[mask].sum()),
-            "total_calibre": float(calibrated[mask].sum()),
-            "nb_borne_basse": int((mask & (statut_unit == "borne_basse")).sum()),
-            "nb_borne_haute": int((mask & (statut_unit == "borne_haute")).sum()),
-            "annees_effectifs": _years_text(annee[mask & employeur]),
-        }
-
-    common = {"perimetre": perimetre, "annee_cible": year, "choix_annee": why, "annee_effectifs_modale": modal}
-    # one row per family of the perimeter (and hors_ess), each with its group's target and factor
-    labels = np.array([f if f is not None else "hors_ess" for f in famille], dtype=object)
-    for label in sorted(set(labels[eligible]) | targeted):
-        mask = eligible & (labels == label)
-        group = label if label in targeted else RESTE
-        res = results[group]
-        own = group_targets[label] if label in targeted else None
-        rows.append({**common, "famille": label, "groupe_calibration": group,
-                     "source_cible": ("urssaf_ess_departement" if label in targeted
-                                      else "urssaf_commune_ape_moins_familles"),
-                     "cible_urssaf": own, "cible_groupe": group_targets[group], "facteur": res.facteur,
-                     "iterations": res.iterations, "statut": res.statut, **totals(mask)})
-    mask = actif & ~champ
-    rows.append({**common, "famille": "hors_champ_urssaf", "groupe_calibration": None, "source_cible": None,
-                 "cible_urssaf": None, "cible_groupe": None, "facteur": None, "iterations": 0,
-                 "statut": "non_calibre", **totals(mask)})
-    statuts = {r.statut for r in results.values()}
-    rows.append({**common, "famille": "ensemble", "groupe_calibration": None, "source_cible": "urssaf_commune_ape",
-                 "cible_urssaf": ensemble, "cible_groupe": ensemble, "facteur": None,
-                 "iterations": max((r.iterations for r in results.values()), default=0),
-                 "statut": "calibre" if statuts == {"calibre"} else "partiel", **totals(eligible)})
-    for r in rows:
-        r["facteur_global"] = r["total_calibre"] / r["total_brut"] if r["total_brut"] else None
-        r["ecart_brut_cible"] = None if r["cible_urssaf"] is None else r["total_brut"] - r["cible_urssaf"]
-    _write_calibration(con, rows)
-
-    return {
-        "annee_calage": year,
-        "choix_annee": why,
-        "annee_effectifs_modale": modal,
-        "groupes": {g: {"cible": _plain(group_targets[g]), "statut": r.statut, "facteur": _plain(r.facteur),
-                        "iterations": r.iterations} for g, r in results.items()},
-        "etablissements": n,
-    }
-
-
-def _plain(x):
-    """numpy scalars → Python numbers, so that the step's figures serialise to JSON as they are."""
-    return None if x is None else float(x)
-
-
-_CALIBRATION_COLUMNS = [
-    ("perimetre", pa.string()), ("famille", pa.string()), ("groupe_calibration", pa.string()),
-    ("annee_cible", pa.int32()), ("choix_annee", pa.string()), ("annee_effectifs_modale", pa.int32()),
-    ("annees_effectifs", pa.string()), ("source_cible", pa.string()), ("cible_urssaf", pa.float64()),
-    ("cible_groupe", pa.float64()), ("nb_etablissements", pa.int64()), ("nb_etablissements_employeurs", pa.int64()),
-    ("total_bas", pa.float64()), ("total_brut", pa.float64()), ("total_haut", pa.float64()),
-    ("facteur", pa.float64()), ("total_calibre", pa.float64()), ("facteur_global", pa.float64()),
-    ("ecart_brut_cible", pa.float64()), ("nb_borne_basse", pa.int64()), ("nb_borne_haute", pa.int64()),
-    ("iterations", pa.int32()), ("statut", pa.string()),
-]
-
-
-def _write_calibration(con, rows: list[dict]) -> None:
-    table = pa.table({name: pa.array([r[name] for r in rows], type) for name, type in _CALIBRATION_COLUMNS})
-    con.register("_calibration", table)
-    con.execute(f"CREATE OR REPLACE TABLE {db.identifier('core_calibration')} AS SELECT * FROM _calibration")
-    con.unregister("_calibration")
+def _symmetric(a: np.ndarray) -> np.ndarray:
+    return (a + a.T) / 2.0

@@ -106,22 +106,35 @@ def reconciliation_gaps(con) -> list[dict]:
 
 
 def headline(con, params: dict) -> dict:
-    """Headline figures of the run (département, ESS total, current year) — also used by reports and artifacts."""
-    row = con.execute(
-        """
-        SELECT nb_etablissements, nb_etablissements_employeurs, effectif_bas, effectif_central, effectif_haut,
-               part_ess_effectif_bas, part_ess_effectif_central, part_ess_effectif_haut
-        FROM out_indicateurs
-        WHERE niveau = 'departement' AND famille = 'ess' AND nomenclature_secteur = 'ensemble'
-          AND classe_taille = 'ensemble' AND annee = (SELECT max(annee) FROM out_indicateurs)
-          AND perimetre = $perimetre
-        """, {"perimetre": params["perimetre"]}
-    ).fetchone()
-    if row is None:
-        return {}
-    keys = ("nb_etablissements_ess", "nb_etablissements_employeurs_ess", "effectif_ess_bas", "effectif_ess_central",
-            "effectif_ess_haut", "part_ess_effectif_bas", "part_ess_effectif_central", "part_ess_effectif_haut")
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in zip(keys, row)}
+    """Headline figures of the run — also used by reports and artifacts: the département's ESS establishments at
+    the millésime date, and its ESS salaried employment on 31 December of the employment year with its 90 % interval
+    and its shares (of all employment, public included, and of URSSAF's private field). Each group says the date it
+    measures (date_etablissements, date_effectifs) and whether employment is calibrated (statut_effectifs)."""
+    perimetre = params.get("perimetre")
+    where = ("niveau = 'departement' AND famille = 'ess' AND nomenclature_secteur = 'ensemble' "
+             "AND classe_taille = 'ensemble' AND perimetre = ?")
+    counts = con.execute(
+        f"""SELECT date_reference_etablissements, nb_etablissements, nb_etablissements_employeurs
+            FROM out_indicateurs WHERE {where}
+              AND annee = (SELECT max(annee) FROM out_indicateurs WHERE perimetre = ?)""",
+        [perimetre, perimetre]).fetchone()
+    jobs = con.execute(
+        f"""SELECT date_reference_effectifs, statut_effectifs, effectif_central, effectif_ic90_bas, effectif_ic90_haut,
+                   part_effectif_total_central, part_effectif_total_ic90_bas, part_effectif_total_ic90_haut,
+                   part_effectif_prive_central, part_effectif_prive_ic90_bas, part_effectif_prive_ic90_haut
+            FROM out_indicateurs WHERE {where}
+              AND annee = (SELECT max(annee) FROM out_indicateurs WHERE perimetre = ? AND effectif_central IS NOT NULL)""",
+        [perimetre, perimetre]).fetchone()
+    out: dict = {}
+    if counts is not None:
+        out.update(zip(("date_etablissements", "nb_etablissements_ess", "nb_etablissements_employeurs_ess"), counts))
+    if jobs is not None:
+        out.update(zip(("date_effectifs", "statut_effectifs", "effectif_ess_central", "effectif_ess_ic90_bas",
+                        "effectif_ess_ic90_haut", "part_ess_effectif_total_central", "part_ess_effectif_total_ic90_bas",
+                        "part_ess_effectif_total_ic90_haut", "part_ess_effectif_prive_central",
+                        "part_ess_effectif_prive_ic90_bas", "part_ess_effectif_prive_ic90_haut"), jobs))
+    return {k: (round(v, 4) if isinstance(v, float) else str(v) if hasattr(v, "isoformat") else v)
+            for k, v in out.items()}
 
 
 def previous_publication(warehouse: Path, params: dict) -> dict | None:

@@ -92,15 +92,35 @@ CORE_ETABLISSEMENTS = [
     Column("actif", "BOOLEAN", "Établissement actif à la date du millésime", nullable=False),
     Column("employeur", "BOOLEAN", "Établissement employeur (tranche d'effectifs salariés renseignée)"),
     Column("tranche_effectifs", "VARCHAR", "Tranche d'effectifs salariés SIRENE", pattern=r"^(NN|[0-9]{2})$"),
-    Column("annee_effectifs", "INTEGER", "Année de validité de la tranche d'effectifs", unit="année"),
+    Column("annee_effectifs", "INTEGER", "Année de validité de la tranche d'effectifs (SIRENE) : l'effectif au 31/12 "
+           "de cette année tombait dans la tranche", unit="année"),
     Column("classe_taille", "VARCHAR", "Classe de taille (regroupement des tranches d'effectifs)"),
-    Column("effectif_bas", "DOUBLE", "Borne basse de l'effectif salarié (borne basse de la tranche)",
-           unit="salariés", minimum=0),
-    Column("effectif_haut", "DOUBLE", "Borne haute de l'effectif salarié (borne haute de la tranche)",
-           unit="salariés", minimum=0),
-    Column("effectif_central_brut", "DOUBLE", "Effectif salarié central avant calage", unit="salariés", minimum=0),
-    Column("effectif_central", "DOUBLE", "Effectif salarié central calé sur l'URSSAF (borné par la tranche)",
-           unit="salariés", minimum=0),
+    Column("effectif_tranche_bas", "DOUBLE", "Borne basse de la tranche d'effectifs, pour l'année de la tranche "
+           "(contrôle ; ne borne pas l'effectif des autres années)", unit="salariés", minimum=0),
+    Column("effectif_tranche_haut", "DOUBLE", "Borne haute de la tranche d'effectifs, pour l'année de la tranche "
+           "(contrôle) ; NULL pour la tranche ouverte 53 (10 000 et plus)", unit="salariés", minimum=0),
+    Column("tranche_ouverte", "BOOLEAN", "Tranche 53 (10 000 salariés et plus), sans borne haute : effectif estimé "
+           "avec une échelle de travail (data/reference/emploi_modele.csv), à lire avec précaution"),
+    Column("annee_effectif_estime", "INTEGER", "Année de l'effectif estimé de la ligne (effectif au 31/12 de cette "
+           "année, année du calage sur l'URSSAF)", unit="année"),
+    Column("actif_fin_annee_effectif", "BOOLEAN", "Établissement ouvert au 31/12 de annee_effectif_estime (les "
+           "établissements fermés depuis comptent, ceux créés après non)"),
+    Column("effectif_central", "DOUBLE", "Effectif salarié estimé au 31/12 de annee_effectif_estime (0 si "
+           "l'établissement n'était pas ouvert à cette date) : estimation calée sur l'URSSAF", unit="salariés",
+           minimum=0),
+    Column("effectif_ic90_bas", "DOUBLE", "Borne basse de l'intervalle à 90 % de l'effectif estimé de "
+           "l'établissement", unit="salariés", minimum=0),
+    Column("effectif_ic90_haut", "DOUBLE", "Borne haute de l'intervalle à 90 % de l'effectif estimé de "
+           "l'établissement", unit="salariés", minimum=0),
+    Column("effectif_a_priori", "DOUBLE", "Effectif attendu au 31/12 de annee_effectif_estime d'après ce que SIRENE "
+           "dit de l'établissement (classe du modèle), avant calage", unit="salariés", minimum=0),
+    Column("classe_modele", "VARCHAR", "Classe du modèle d'emploi : tranche:ancienneté de la tranche (0 : 0-1 an, "
+           "1 : 2-4 ans, 2 : plus), 00, NN ou vide × caractère employeur × création récente ; |c cellule URSSAF, "
+           "|p commune, melange: hors cellule"),
+    Column("cellule_calage", "VARCHAR", "Cellule URSSAF de calage (commune|APE) ou commune: (emploi que l'URSSAF "
+           "range sous d'autres APE) ; NULL hors contrainte"),
+    Column("statut_calage", "VARCHAR", "cale, hors_champ_urssaf (employeur public, agriculture : a priori seul), "
+           "cellule_urssaf_inconnue, sans_commune, non_cale, ferme_fin_annee_effectif"),
     Column("denomination", "VARCHAR", "Dénomination (interne ; NULL si diffusion partielle)", internal=True),
     Column("enseigne", "VARCHAR", "Enseigne (interne ; NULL si diffusion partielle)", internal=True),
     Column("motif_placement", "VARCHAR", "Pourquoi la commune n'a pas pu être rattachée au COG du millésime "
@@ -110,61 +130,79 @@ CORE_ETABLISSEMENTS = [
     Column("dans_perimetre", "BOOLEAN", "Dans le périmètre du run"),
     Column("caractere_employeur", "VARCHAR", "Caractère employeur déclaré dans SIRENE", values=("O", "N")),
     Column("tranche_connue", "BOOLEAN", "La tranche d'effectifs figure dans data/reference/tranches_effectifs.csv"),
-    Column("champ_urssaf", "BOOLEAN", "Dans le champ URSSAF (secteur privé, régime général, hors agriculture)"),
+    Column("champ_urssaf", "BOOLEAN", "Dans le champ URSSAF (secteur privé, régime général, hors agriculture) à "
+           "la date du millésime"),
     Column("motif_hors_champ_urssaf", "VARCHAR", "Règle de data/reference/champ_urssaf.csv qui l'exclut du champ"),
-    Column("groupe_calibration", "VARCHAR", "Groupe de calage de l'effectif central (famille ou reste_economie)"),
-    Column("statut_calibration", "VARCHAR", "Résultat du calage pour l'établissement (calibre, borne, non_calibre…)"),
 ]
 
 CORE_CALIBRATION = [
-    Column("perimetre", "VARCHAR", "Périmètre nommé", nullable=False, key=True),
-    Column("famille", "VARCHAR", "Famille de l'ESS, hors_ess, hors_champ_urssaf ou ensemble", nullable=False,
+    Column("annee", "INTEGER", "Année des effectifs (au 31/12) et des chiffres URSSAF de la ligne", unit="année",
+           nullable=False, key=True),
+    Column("groupe", "VARCHAR", "Groupe : une famille de l'ESS (cible du fichier ESS de l'URSSAF), hors_ess (reste "
+           "du champ privé), ensemble_prive (total commune × APE), hors_champ_urssaf (non calé)", nullable=False,
            key=True),
-    Column("groupe_calibration", "VARCHAR", "Groupe de calage (NULL pour les lignes de synthèse)"),
-    Column("annee_cible", "INTEGER", "Année URSSAF de la cible", unit="année"),
-    Column("choix_annee", "VARCHAR", "Comment l'année de la cible a été choisie"),
-    Column("annee_effectifs_modale", "INTEGER", "Année des tranches d'effectifs la plus fréquente", unit="année"),
-    Column("annees_effectifs", "VARCHAR", "Répartition des années des tranches utilisées"),
-    Column("source_cible", "VARCHAR", "Table URSSAF de la cible"),
-    Column("cible_urssaf", "DOUBLE", "Effectif salarié publié par l'URSSAF pour le groupe", unit="salariés",
+    Column("source_cible", "VARCHAR", "Fichier URSSAF de la cible"),
+    Column("definition_cible", "VARCHAR", "Ce que mesure la cible publiée : moyenne_annuelle (effectif moyen des "
+           "quatre trimestres, fichier ESS) ou fin_annee (effectif au 31/12, fichier commune × APE)"),
+    Column("cible_publiee", "DOUBLE", "Effectif publié par l'URSSAF pour le groupe", unit="salariés", minimum=0),
+    Column("facteur_conversion", "DOUBLE", "Conversion d'un effectif moyen annuel en effectif au 31/12 : total "
+           "commune × APE au 31/12 / total du fichier ESS (ESS + hors ESS) de la même année", unit="ratio"),
+    Column("cible_fin_annee", "DOUBLE", "Cible au 31/12 visée par le calage (cible publiée × facteur)",
+           unit="salariés", minimum=0),
+    Column("ecart_type_cible", "DOUBLE", "Incertitude (écart-type) donnée à la cible au 31/12", unit="salariés",
            minimum=0),
-    Column("cible_groupe", "DOUBLE", "Cible effectivement visée pour le groupe", unit="salariés", minimum=0),
-    Column("nb_etablissements", "BIGINT", "Établissements du groupe", unit="établissements", minimum=0),
-    Column("nb_etablissements_employeurs", "BIGINT", "Établissements employeurs du groupe", unit="établissements",
+    Column("cible_autre_source", "DOUBLE", "Pour hors_ess : la même grandeur vue par le fichier commune × APE "
+           "(total au 31/12 moins les cibles converties des familles)", unit="salariés"),
+    Column("desaccord_relatif", "DOUBLE", "Pour hors_ess : écart relatif entre les deux cibles du reste de "
+           "l'économie après conversion (nul par construction du facteur)", unit="ratio"),
+    Column("desaccord_relatif_avant_conversion", "DOUBLE", "Pour hors_ess : écart relatif entre la ligne « Hors "
+           "ESS » du fichier ESS (moyenne annuelle) et le total commune × APE (31/12) moins les familles : les deux "
+           "fichiers ne mesurent pas la même chose", unit="ratio"),
+    Column("nb_etablissements", "BIGINT", "Établissements du groupe ouverts au 31/12", unit="établissements",
            minimum=0),
-    Column("total_bas", "DOUBLE", "Somme des bornes basses des tranches", unit="salariés", minimum=0),
-    Column("total_brut", "DOUBLE", "Somme des valeurs centrales avant calage", unit="salariés", minimum=0),
-    Column("total_haut", "DOUBLE", "Somme des bornes hautes des tranches", unit="salariés", minimum=0),
-    Column("facteur", "DOUBLE", "Facteur de calage (cible / total brut) avant bornage", unit="ratio"),
-    Column("total_calibre", "DOUBLE", "Somme des valeurs centrales après calage et bornage", unit="salariés",
+    Column("total_a_priori", "DOUBLE", "Somme des effectifs attendus avant calage", unit="salariés", minimum=0),
+    Column("total_cale", "DOUBLE", "Somme des effectifs calés", unit="salariés", minimum=0),
+    Column("ecart_cale_cible", "DOUBLE", "Résidu : total calé − cible au 31/12", unit="salariés"),
+    Column("ecart_relatif", "DOUBLE", "Résidu relatif à la cible", unit="ratio"),
+    Column("nb_cellules", "BIGINT", "Cellules commune × APE de l'URSSAF servant au calage", minimum=0),
+    Column("nb_communes_rattrapage", "BIGINT", "Communes dont l'emploi URSSAF rangé sous d'autres APE est réparti "
+           "sur leurs établissements absents des cellules", minimum=0),
+    Column("emploi_urssaf_sans_etablissement", "DOUBLE", "Emploi URSSAF de cellules où SIRENE n'a aucun "
+           "établissement du champ (APE enregistrées différemment…)", unit="salariés", minimum=0),
+    Column("emploi_urssaf_non_attribue", "DOUBLE", "Part de cet emploi qu'aucun établissement de la commune ne peut "
+           "recevoir (absente des estimations)", unit="salariés", minimum=0),
+    Column("nb_etablissements_cellule_inconnue", "BIGINT", "Établissements dont la cellule URSSAF est publiée vide",
            minimum=0),
-    Column("facteur_global", "DOUBLE", "Total calibré / total brut", unit="ratio"),
-    Column("ecart_brut_cible", "DOUBLE", "Écart relatif entre le total brut et la cible", unit="ratio"),
-    Column("nb_borne_basse", "BIGINT", "Établissements ramenés à la borne basse de leur tranche", minimum=0),
-    Column("nb_borne_haute", "BIGINT", "Établissements ramenés à la borne haute de leur tranche", minimum=0),
-    Column("iterations", "INTEGER", "Itérations de redistribution après bornage", minimum=0),
-    Column("statut", "VARCHAR", "calibre, cible_inatteignable, non_calibre…"),
+    Column("nb_valeurs_negatives_ramenees_a_zero", "BIGINT", "Établissements fixés à 0 par le calage (un effectif "
+           "n'est pas négatif)", minimum=0),
+    Column("nb_classes", "BIGINT", "Classes du modèle estimées sur les cellules", minimum=0),
+    Column("nb_cellules_mono_etablissement", "BIGINT", "Cellules à un seul établissement (variances des classes)",
+           minimum=0),
+    Column("statut", "VARCHAR", "cale, sans_cible, non_cale"),
+    Column("annee_effectifs", "INTEGER", "Année d'emploi du run (la plus récente estimée)", unit="année"),
+    Column("choix_annee", "VARCHAR", "Comment l'année d'emploi a été choisie"),
+    Column("calage", "BOOLEAN", "Le run cale l'emploi sur l'URSSAF (faux : --sans-calage, « non calé »)"),
 ]
 
 CORE_ECART_URSSAF = [
-    Column("annee", "INTEGER", "Année comparée (celle du calage)", unit="année", key=True),
+    Column("annee", "INTEGER", "Année comparée (effectifs au 31/12, année d'emploi du run)", unit="année",
+           key=True),
     Column("niveau", "VARCHAR", "Niveau géographique", key=True),
     Column("code_territoire", "VARCHAR", "Code du territoire", key=True),
-    Column("nb_etablissements_sirene", "BIGINT", "Établissements actifs du champ URSSAF selon SIRENE",
+    Column("nb_etablissements_sirene", "BIGINT", "Établissements du champ URSSAF ouverts au 31/12 selon SIRENE",
            unit="établissements", minimum=0),
-    Column("nb_etablissements_employeurs_sirene", "BIGINT", "Établissements employeurs du champ selon SIRENE",
-           unit="établissements", minimum=0),
+    Column("nb_etablissements_employeurs_sirene", "BIGINT", "Établissements du champ d'effectif estimé d'au moins "
+           "un salarié", unit="établissements", minimum=0),
     Column("nb_etablissements_urssaf", "DOUBLE", "Établissements employeurs selon l'URSSAF (commune × APE)",
            unit="établissements", minimum=0),
-    Column("effectif_bas", "DOUBLE", "Effectif SIRENE, borne basse", unit="salariés", minimum=0),
-    Column("effectif_central_brut", "DOUBLE", "Effectif SIRENE central avant calage", unit="salariés", minimum=0),
-    Column("effectif_haut", "DOUBLE", "Effectif SIRENE, borne haute", unit="salariés", minimum=0),
-    Column("effectif_central", "DOUBLE", "Effectif SIRENE central calé", unit="salariés", minimum=0),
-    Column("effectif_urssaf", "DOUBLE", "Effectif salarié selon l'URSSAF (commune × APE)", unit="salariés",
+    Column("effectif_a_priori", "DOUBLE", "Effectif attendu d'après SIRENE, avant calage", unit="salariés",
            minimum=0),
-    Column("ecart_central_brut", "DOUBLE", "Écart effectif SIRENE central brut − effectif URSSAF", unit="salariés"),
-    Column("ecart_central", "DOUBLE", "Écart effectif SIRENE central calé − effectif URSSAF", unit="salariés"),
-    Column("urssaf_dans_fourchette", "BOOLEAN", "L'effectif URSSAF est dans la fourchette SIRENE [bas, haut]"),
+    Column("effectif_central", "DOUBLE", "Effectif estimé, calé", unit="salariés", minimum=0),
+    Column("effectif_urssaf", "DOUBLE", "Effectif salarié au 31/12 selon l'URSSAF (commune × APE)", unit="salariés",
+           minimum=0),
+    Column("cellules_urssaf_inconnues", "BIGINT", "Cellules URSSAF publiées vides", minimum=0),
+    Column("ecart_a_priori", "DOUBLE", "Écart effectif attendu − effectif URSSAF", unit="salariés"),
+    Column("ecart_central", "DOUBLE", "Écart effectif calé − effectif URSSAF", unit="salariés"),
 ]
 
 OUT_AUDIT_PERIMETRE = [
@@ -211,76 +249,93 @@ _CUBE_KEYS = [
     Column("classe_taille", "VARCHAR", f"Classe de taille de l'établissement ; « ensemble » pour le total, "
            f"« {NON_RENSEIGNE} » si inconnue. Les lignes par taille ont secteur = « ensemble » (le cube croise "
            "famille × secteur et famille × taille, pas secteur × taille)", nullable=False, key=True),
-    Column("annee", "INTEGER", "Année : celle du millésime SIRENE (effectifs disponibles) ou une année passée "
-           "depuis 2012 (nombres d'établissements seulement)", unit="année", nullable=False, minimum=2012, key=True),
+    Column("annee", "INTEGER", "Année de la ligne : ses établissements sont comptés au 31/12 de l'année (à la fin "
+           "du mois du millésime pour l'année du millésime, voir date_reference_etablissements) et son emploi est "
+           "l'effectif salarié au 31/12 de l'année (date_reference_effectifs), pour les années jusqu'à l'année "
+           "d'emploi du run ; la ligne de l'année du millésime n'a pas d'emploi", unit="année", nullable=False,
+           minimum=2012, key=True),
     Column("perimetre", "VARCHAR", "Périmètre de l'ESS retenu (voir l'audit du périmètre)", nullable=False, key=True),
 ]
 
 _CUBE_COUNTS = [
-    Column("nb_etablissements", "BIGINT", "Nombre d'établissements actifs", unit="établissements", minimum=0),
-    Column("nb_etablissements_employeurs", "BIGINT", "Nombre d'établissements actifs employeurs (NULL pour les "
-           "années passées : la tranche d'effectifs n'est connue qu'au millésime)", unit="établissements",
-           minimum=0),
+    Column("nb_etablissements", "BIGINT", "Nombre d'établissements actifs à date_reference_etablissements",
+           unit="établissements", minimum=0),
+    Column("nb_etablissements_employeurs", "BIGINT", "Nombre d'établissements actifs employeurs selon leur tranche "
+           "SIRENE, pour l'année du millésime (NULL pour les autres années)", unit="établissements", minimum=0),
 ]
 
-_EFFECTIF_NULL_PASSE = ("NULL pour les années passées : SIRENE ne donne la tranche d'effectifs qu'au millésime, "
-                        "l'historique n'en garde pas trace")
+_EFFECTIF = ("Effectif salarié au 31/12 de l'année de la ligne (date_reference_effectifs) des établissements "
+             "ouverts à cette date, estimé à partir de SIRENE et calé sur l'URSSAF (statut_effectifs) ; NULL pour "
+             "l'année du millésime et les années sans estimation")
+_IC90 = (" de l'intervalle à 90 % : la vraie valeur a 90 % de chances d'être dans l'intervalle si le modèle d'emploi "
+         "est juste (METHOD.md, § 3)")
 
 _CUBE_EMPLOYMENT = [
-    Column("effectif_bas", "DOUBLE", "Effectif salarié, borne basse (somme des bornes basses des tranches). "
-           + _EFFECTIF_NULL_PASSE, unit="salariés", minimum=0),
-    Column("effectif_central", "DOUBLE", "Effectif salarié, estimation centrale calée sur l'URSSAF. "
-           + _EFFECTIF_NULL_PASSE, unit="salariés", minimum=0),
-    Column("effectif_haut", "DOUBLE", "Effectif salarié, borne haute (somme des bornes hautes des tranches). "
-           + _EFFECTIF_NULL_PASSE, unit="salariés", minimum=0),
+    Column("effectif_central", "DOUBLE", _EFFECTIF + " : estimation centrale.", unit="salariés", minimum=0),
+    Column("effectif_ic90_bas", "DOUBLE", _EFFECTIF + " : borne basse" + _IC90 + ".", unit="salariés", minimum=0),
+    Column("effectif_ic90_haut", "DOUBLE", _EFFECTIF + " : borne haute" + _IC90 + ".", unit="salariés", minimum=0),
 ]
 
-_PART = ("Part de la ligne dans la ligne « ensemble » du même territoire, secteur, taille et année")
-_FOURCHETTE = (" La fourchette d'une part x / (x + y), où x est l'effectif de la ligne et y celui du reste de "
-               "l'économie, tient compte de ce que les deux sont incertains : la part est croissante en x et "
-               "décroissante en y, donc la borne basse est x_bas / (x_bas + y_haut) et la borne haute "
-               "x_haut / (x_haut + y_bas), avec y = ensemble − ligne pour chaque borne.")
+_PART = "Part de la ligne dans la ligne « ensemble » du même territoire, secteur, taille et année"
+_PART_TOTAL = (_PART + " : effectif salarié de TOUS les employeurs (publics compris, définition d'ESS France et des "
+               "CRESS), au 31/12 de l'année")
+_PART_PRIVE = (_PART + " : effectif salarié du champ privé de l'URSSAF (régime général hors agriculture ; "
+               "numérateur et dénominateur limités à ce champ), au 31/12 de l'année")
 
 _CUBE_RATIOS = [
-    Column("part_ess_etablissements_employeurs", "DOUBLE", _PART + " : établissements employeurs.",
+    Column("part_ess_etablissements_employeurs", "DOUBLE", _PART + " : établissements employeurs (année du "
+           "millésime).", unit="ratio (0-1)", minimum=0, maximum=1),
+    Column("part_effectif_total_central", "DOUBLE", _PART_TOTAL + " : estimation centrale.", unit="ratio (0-1)",
+           minimum=0, maximum=1),
+    Column("part_effectif_total_ic90_bas", "DOUBLE", _PART_TOTAL + " : borne basse" + _IC90 + ".",
            unit="ratio (0-1)", minimum=0, maximum=1),
-    Column("part_ess_effectif_bas", "DOUBLE", _PART + " : effectif salarié, borne basse." + _FOURCHETTE,
+    Column("part_effectif_total_ic90_haut", "DOUBLE", _PART_TOTAL + " : borne haute" + _IC90 + ".",
            unit="ratio (0-1)", minimum=0, maximum=1),
-    Column("part_ess_effectif_central", "DOUBLE", _PART + " : effectif salarié central (rapport des effectifs "
-           "centraux).", unit="ratio (0-1)", minimum=0, maximum=1),
-    Column("part_ess_effectif_haut", "DOUBLE", _PART + " : effectif salarié, borne haute." + _FOURCHETTE,
+    Column("part_effectif_prive_central", "DOUBLE", _PART_PRIVE + " : estimation centrale.", unit="ratio (0-1)",
+           minimum=0, maximum=1),
+    Column("part_effectif_prive_ic90_bas", "DOUBLE", _PART_PRIVE + " : borne basse" + _IC90 + ".",
+           unit="ratio (0-1)", minimum=0, maximum=1),
+    Column("part_effectif_prive_ic90_haut", "DOUBLE", _PART_PRIVE + " : borne haute" + _IC90 + ".",
            unit="ratio (0-1)", minimum=0, maximum=1),
     Column("etablissements_pour_1000_hab", "DOUBLE", "Établissements actifs pour 1 000 habitants (population "
            "municipale du territoire, partie dans le département)", unit="établissements pour 1 000 habitants",
            minimum=0),
-    Column("effectif_pour_1000_hab", "DOUBLE", "Effectif salarié central pour 1 000 habitants",
+    Column("effectif_pour_1000_hab", "DOUBLE", "Effectif salarié central au 31/12 de l'année pour 1 000 habitants",
            unit="salariés pour 1 000 habitants", minimum=0),
     Column("population", "BIGINT", "Population municipale du territoire (communes du département seulement), "
            "COG du millésime", unit="habitants", minimum=0),
 ]
 
 _CUBE_PROVENANCE = [
-    Column("date_reference", "DATE", "Date à laquelle l'état des établissements est observé", nullable=False),
-    Column("sources", "VARCHAR", "Sources et millésimes (SIRENE, URSSAF pour le calage, COG)", nullable=False),
+    Column("date_reference_etablissements", "DATE", "Date à laquelle les établissements sont comptés : 31/12 de "
+           "l'année, ou dernier jour du mois du millésime SIRENE pour l'année du millésime", nullable=False),
+    Column("date_reference_effectifs", "DATE", "Date que mesure l'emploi de la ligne : 31/12 de l'année (NULL sans "
+           "emploi)"),
+    Column("statut_effectifs", "VARCHAR", "cale : emploi calé sur l'URSSAF de l'année ; non_cale : estimé sans "
+           "calage (à lire comme un ordre de grandeur) ; NULL sans emploi", values=("cale", "non_cale")),
+    Column("sources", "VARCHAR", "Sources et millésimes de la ligne (SIRENE, URSSAF pour le calage, COG)",
+           nullable=False),
 ]
 
 _CUBE_INTERNAL = [
-    Column("nb_contributeurs", "BIGINT", "Nombre d'établissements contribuant à l'effectif (effectif central > 0)",
-           unit="établissements", minimum=0, internal=True),
-    Column("effectif_max_contributeur", "DOUBLE", "Effectif central du plus gros établissement de la cellule",
-           unit="salariés", minimum=0, internal=True),
+    Column("effectif_prive_central", "DOUBLE", "Partie de l'effectif central au 31/12 de l'année dans le champ "
+           "privé de l'URSSAF", unit="salariés", minimum=0, internal=True),
+    Column("variance_effectif", "DOUBLE", "Variance a posteriori de l'effectif au 31/12 de la ligne (intervalles)",
+           unit="salariés²", minimum=0, internal=True),
+    Column("variance_effectif_prive", "DOUBLE", "Variance a posteriori de sa partie dans le champ privé (31/12)",
+           unit="salariés²", minimum=0, internal=True),
+    Column("nb_contributeurs", "BIGINT", "Nombre d'établissements contribuant à l'effectif au 31/12 de l'année "
+           "(effectif estimé d'au moins 0,5 salarié)", unit="établissements", minimum=0, internal=True),
+    Column("effectif_max_contributeur", "DOUBLE", "Effectif central au 31/12 du plus gros établissement de la "
+           "cellule", unit="salariés", minimum=0, internal=True),
     Column("nb_unites_legales_contributrices", "BIGINT", "Nombre d'unités légales contribuant à l'effectif",
            unit="unités légales", minimum=0, internal=True),
-    Column("effectif_max_unite_legale", "DOUBLE", "Effectif central de la plus grosse unité légale de la cellule "
-           "(somme de ses établissements dans la cellule) : base de la règle de dominance",
+    Column("effectif_max_unite_legale", "DOUBLE", "Effectif central au 31/12 de la plus grosse unité légale de la "
+           "cellule (somme de ses établissements dans la cellule) : base de la règle de dominance",
            unit="salariés", minimum=0, internal=True),
     Column("nb_unites_legales", "BIGINT", "Nombre d'unités légales (SIREN) ayant au moins un établissement dans la "
            "cellule, employeuses ou non : base de la règle de fréquence des effectifs", unit="unités légales",
            minimum=0, internal=True),
-    Column("effectif_bas_max_unite_legale", "DOUBLE", "Borne basse d'effectif de la plus grosse unité légale de la "
-           "cellule (règle de dominance sur la borne basse publiée)", unit="salariés", minimum=0, internal=True),
-    Column("effectif_haut_max_unite_legale", "DOUBLE", "Borne haute d'effectif de la plus grosse unité légale de la "
-           "cellule (règle de dominance sur la borne haute publiée)", unit="salariés", minimum=0, internal=True),
 ]
 
 OUT_INDICATEURS = (_CUBE_KEYS + _CUBE_COUNTS + _CUBE_EMPLOYMENT + _CUBE_RATIOS
@@ -290,15 +345,17 @@ _SECRET_COLUMNS = [
     Column("statut_secret_etablissements", "VARCHAR", "Secret des nombres d'établissements : toujours NULL. Les "
            "nombres d'établissements viennent d'un répertoire public (SIRENE) et sont diffusés comme l'INSEE le "
            "fait pour ses dénombrements d'établissements (METHOD.md § 6)", values=STATUTS_SECRET),
-    Column("statut_secret_effectifs", "VARCHAR", "Secret statistique des effectifs (bas, central, haut, pour 1 000 "
+    Column("statut_secret_effectifs", "VARCHAR", "Secret statistique des effectifs (central, intervalle à 90 %, pour 1 000 "
            "habitants) : NULL si diffusés, sinon le motif (frequence : moins de 3 unités légales dans la cellule ; "
-           "dominance : une unité légale fait plus de 85 % d'une borne publiée ; secondaire : masqué pour qu'aucune "
+           "dominance : une unité légale fait plus de 85 % de l'effectif central ; secondaire : masqué pour qu'aucune "
            "cellule sensible ne puisse être recalculée ou encadrée de trop près ; non_diffuse : effectif par "
-           "secteur ou taille publié au niveau départemental seulement)", values=STATUTS_SECRET_EFFECTIFS),
+           "secteur ou taille publié au niveau départemental seulement, ou emploi d'une année antérieure à l'année "
+           "de l'emploi du run, gardé dans le cube interne)", values=STATUTS_SECRET_EFFECTIFS),
     Column("statut_secret_part_etablissements", "VARCHAR", "Secret de part_ess_etablissements_employeurs : le "
            "motif de la ligne, ou « denominateur » si la ligne « ensemble » correspondante est masquée",
            values=STATUTS_SECRET_PARTS),
-    Column("statut_secret_part_effectifs", "VARCHAR", "Secret des parts d'effectif : le motif de la ligne, ou "
+    Column("statut_secret_part_effectifs", "VARCHAR", "Secret des parts d'effectif (des deux dénominateurs) : le "
+           "motif de la ligne, ou "
            "« denominateur » si la ligne « ensemble » correspondante est masquée", values=STATUTS_SECRET_PARTS),
 ]
 
@@ -316,11 +373,13 @@ TABLES: dict[str, list[Column]] = {
 
 TABLE_DOCS = {
     "core_etablissements": "Un établissement du département par ligne (stock courant, actifs et fermés) : "
-                           "famille de l'ESS, périmètres, activité, territoires, fourchette d'effectif salarié.",
-    "core_calibration": "Calage des effectifs centraux sur les effectifs URSSAF, par famille de l'ESS : cible, "
-                        "totaux bas / brut / haut, facteur, établissements aux bornes.",
-    "core_ecart_urssaf": "Écart entre l'effectif estimé depuis SIRENE et l'effectif URSSAF (commune × APE), "
-                         "par territoire.",
+                           "famille de l'ESS, périmètres, activité, territoires, tranche SIRENE et effectif "
+                           "salarié estimé au 31/12 de l'année d'emploi avec son intervalle à 90 %.",
+    "core_calibration": "Calage de l'emploi sur l'URSSAF, par année (effectifs au 31/12) et groupe : cible publiée, "
+                        "conversion moyenne annuelle → 31/12, totaux avant et après calage, résidus, désaccord "
+                        "des deux fichiers URSSAF sur le reste de l'économie.",
+    "core_ecart_urssaf": "Écart entre l'effectif estimé (avant et après calage) et l'effectif URSSAF (commune × "
+                         "APE) au 31/12 de l'année d'emploi, par commune.",
     "out_audit_perimetre": "Audit du périmètre : ce que chaque catégorie juridique et chaque règle d'exclusion "
                            "fait entrer ou sortir, et le recouvrement des périmètres nommés.",
     "out_indicateurs": "Cube des indicateurs (interne, non protégé) : territoire × famille × secteur ou taille "

@@ -1,9 +1,10 @@
-"""Build the core tables: establishments with ESS perimeters, activity, territory and employment (calibrated on
-URSSAF), and the yearly series since 2012.
+"""Build the core tables: establishments with ESS perimeters, activity, territory and employment, and the yearly
+series since 2012 (counts and employment).
 
 `build_core(tables, params, out_dir)` is the step: it reads the staging tables (Parquet files, DuckDB views named
-after them), loads the reference CSVs (transforms/reference.py), runs the SQL files of sql/core/ in order, calibrates
-employment (transforms/calibration.py) and writes each output table to `<out_dir>/<table>.parquet`.
+after them), loads the reference CSVs (transforms/reference.py), runs the SQL files of sql/core/ in order, estimates
+employment year by year, calibrated on URSSAF (transforms/employment.py), and writes each output table to
+`<out_dir>/<table>.parquet`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from ess import db
 from ess.errors import UserError
-from transforms import calibration
+from transforms import employment
 from transforms.reference import load_reference, perimetres
 from transforms.steps import StepOutput
 
@@ -46,11 +47,13 @@ OPTIONAL: dict[str, dict[str, str]] = {
         "annee": "INTEGER", "nb_etablissements": "DOUBLE", "effectifs_salaries": "DOUBLE"},
 }
 
-# Built in this order; the two Python-made tables (core_effectifs_calibres, core_calibration) come after _prep.
-STAGES_BEFORE_CALIBRATION = ("core_communes", "core_situations", "core_etablissements_prep", "core_cibles_urssaf")
-STAGES_AFTER_CALIBRATION = ("core_etablissements", "core_etablissements_annuel", "core_ecart_urssaf")
-OUTPUTS = ("core_communes", "core_etablissements", "core_etablissements_annuel", "core_calibration",
-           "core_ecart_urssaf", "core_cibles_urssaf")
+# Built in this order; transforms/employment.py then builds core_effectifs_entrees, core_effectifs and
+# core_calibration, which the last stages read.
+STAGES_BEFORE_EMPLOYMENT = ("core_communes", "core_situations", "core_etablissements_prep",
+                            "core_etablissements_annuel", "core_cellules_urssaf", "core_cibles_urssaf")
+STAGES_AFTER_EMPLOYMENT = ("core_etablissements", "core_ecart_urssaf")
+OUTPUTS = ("core_communes", "core_etablissements", "core_etablissements_annuel", "core_effectifs",
+           "core_calibration", "core_ecart_urssaf", "core_cibles_urssaf", "core_cellules_urssaf")
 
 
 def attach_inputs(con, tables: dict[str, Path]) -> list[str]:
@@ -104,12 +107,14 @@ def run_core(con, tables: dict[str, Path], params: dict) -> dict:
     load_reference(con, directory=params.get("reference_dir"))
     sql_params = {"departement": params["departement"], "millesime": params["millesime"],
                   "perimetre": params["perimetre"]}
-    rows = {t: db.build_table(con, t, **sql_params) for t in STAGES_BEFORE_CALIBRATION}
-    calage = calibration.calibrate(con, params)
-    sql_params["annee_calage"] = calage["annee_calage"]
-    rows.update({t: db.build_table(con, t, **sql_params) for t in STAGES_AFTER_CALIBRATION})
-    rows["core_calibration"] = con.execute("SELECT count(*) FROM core_calibration").fetchone()[0]
-    return {"lignes": rows, "tables_absentes": absent, "calibration": calage, **core_figures(con)}
+    rows = {t: db.build_table(con, t, **sql_params) for t in STAGES_BEFORE_EMPLOYMENT}
+    emploi = employment.estimate(con, params)
+    employment.define_macros(con)
+    sql_params.update(annee_effectifs=emploi["annee_effectifs"], z=employment.settings(con).z)
+    rows.update({t: db.build_table(con, t, **sql_params) for t in STAGES_AFTER_EMPLOYMENT})
+    for t in ("core_effectifs", "core_calibration"):
+        rows[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+    return {"lignes": rows, "tables_absentes": absent, "emploi": emploi, **core_figures(con)}
 
 
 def core_figures(con) -> dict:
@@ -124,15 +129,26 @@ def core_figures(con) -> dict:
                   count(*) FILTER (WHERE actif AND perimetre_flag),
                   count(*) FILTER (WHERE actif AND dans_perimetre),
                   count(*) FILTER (WHERE NOT tranche_connue),
-                  count(*) FILTER (WHERE actif AND activite IS NULL)
+                  count(*) FILTER (WHERE actif AND activite IS NULL),
+                  count(*) FILTER (WHERE tranche_ouverte)
            FROM core_etablissements"""
     ).fetchone()
+    # history periods whose start SIRENE leaves empty and no creation date fills: not counted before a known date
+    unknown_start = con.execute(
+        """SELECT count(DISTINCT h.siret) FROM staging_sirene_etablissements_historique AS h
+           JOIN staging_sirene_etablissements AS e USING (siret)
+           LEFT JOIN staging_sirene_unites_legales AS u ON u.siren = e.siren
+           WHERE h.date_debut IS NULL AND e.date_creation IS NULL
+             AND NOT (coalesce(e.etablissement_siege, FALSE) AND u.date_creation IS NOT NULL)"""
+    ).fetchone()[0]
     return {
         "etablissements": one[0],
         "etablissements_actifs": one[1],
         "actifs_par_perimetre": {"insee": one[2], "loi2014": one[3], "flag": one[4], "retenu": one[5]},
         "tranches_inconnues": one[6],
         "actifs_sans_activite": one[7],
+        "tranches_ouvertes": one[8],
+        "debuts_historique_inconnus": unknown_start,
         "motifs_placement": pairs("SELECT motif_placement, count(*) FROM core_etablissements "
                                   "WHERE motif_placement IS NOT NULL GROUP BY 1 ORDER BY 1"),
         "categories_juridiques_inconnues": pairs(
@@ -145,8 +161,9 @@ def core_figures(con) -> dict:
 
 
 def build_core(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
-    """The core step (see module doc). `params`: departement, millesime, annee_urssaf, annee_cog, perimetre,
-    synthetic, run_id; optional reference_dir (a folder of edited reference CSVs)."""
+    """The core step (see module doc). `params`: departement, millesime, annee_urssaf (the employment year),
+    annee_cog, perimetre, synthetic, run_id; optional calage (default True: False estimates employment without
+    URSSAF, « non calé ») and reference_dir (a folder of edited reference CSVs)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ess-core-", dir=out_dir) as tmp:

@@ -28,7 +28,7 @@ from ess import db, paths
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
-from transforms import reference, secret_lp, secret_model
+from transforms import employment, reference, secret_lp, secret_model
 from transforms.steps import StepOutput
 
 CUBE = "out_indicateurs"
@@ -38,6 +38,11 @@ REQUIRED = ("core_etablissements", "staging_communes")
 # Optional inputs, replaced by an empty table of the same shape when absent.
 OPTIONAL = {
     "core_etablissements_annuel": {"siret": "VARCHAR", "annee": "INTEGER", "actif": "BOOLEAN"},
+    # employment of each year (transforms/employment.py); absent: the cube has counts only
+    "core_effectifs": {"siret": "VARCHAR", "annee": "INTEGER", "effectif_central": "DOUBLE",
+                       "variance_a_priori": "DOUBLE", "denominateur_calage": "DOUBLE", "cellule_calage": "VARCHAR",
+                       "statut_calage": "VARCHAR", "projection_1": "DOUBLE", "projection_2": "DOUBLE",
+                       "projection_3": "DOUBLE", "projection_4": "DOUBLE", "projection_5": "DOUBLE"},
     "staging_epci": {"siren_epci": "VARCHAR", "nom_epci": "VARCHAR", "nb_communes": "INTEGER",
                      "nb_communes_departement": "INTEGER"},
     "staging_territoires": {"code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR"},
@@ -61,6 +66,8 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         avec_territoires = "staging_territoires" in tables
         cube_params = build_cube(con, params, has_territoires=avec_territoires)
         stats[CUBE] = cube_stats(con)
+        # the employment year is published in detail like the millésime year (transforms/confidentiality.py)
+        params = {**params, "annee_effectifs": cube_params["annee_effectifs"] or None}
         stats[PUBLIC] = build_public(con, params, avec_territoires=avec_territoires)
         secret_units(con, params)
         # out_cube_communes (commune -> code at each level) and out_secret_unites (establishments grouped by commune,
@@ -142,30 +149,63 @@ def load_labels(con, params: dict) -> None:
     con.unregister("_labels")
 
 
-def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: bool) -> dict[str, Any]:
-    """The SQL parameters of the cube, derived from the run's parameters."""
-    millesime = str(params["millesime"])
+def millesime_date(millesime: str) -> dt.date:
+    """The date a SIRENE millésime describes: the last day of its month ('2026-10' -> 2026-10-31)."""
     try:
-        date_reference = dt.date(int(millesime[:4]), int(millesime[5:7]), 1)
+        year, month = int(millesime[:4]), int(millesime[5:7])
+        first_next = dt.date(year + month // 12, month % 12 + 1, 1)
     except (ValueError, IndexError):
         raise UserError(f"millésime {millesime!r} is not of the form YYYY-MM (e.g. 2026-01)") from None
+    return first_next - dt.timedelta(days=1)
+
+
+def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: bool,
+                    annee_effectifs: int | None = None, calage: bool | None = None) -> dict[str, Any]:
+    """The SQL parameters of the cube, derived from the run's parameters. `annee_effectifs`: the latest year whose
+    employment is estimated (core_effectifs), `calage`: whether it is calibrated on URSSAF."""
+    millesime = str(params["millesime"])
+    date_reference = millesime_date(millesime)
     perimetres = perimetres_publies(params)
     if params["perimetre"] not in perimetres:
         raise UserError(f"perimetres_cube {perimetres} must include the run's perimeter {params['perimetre']!r}")
-    urssaf = params.get("annee_urssaf")
     cog = params.get("annee_cog")
+    cog_text = f"COG {cog if cog else 'du millésime'}"
+    if calage is None:
+        calage = bool(params.get("calage", True))
+    if annee_effectifs is None:
+        effectifs = "pas d'estimation de l'emploi"
+    elif calage:
+        effectifs = (f"effectifs salariés au 31/12 de l'année : tranches SIRENE (stock {millesime}) calées sur "
+                     f"l'URSSAF (ESS par département, établissements × APE par commune ; fichiers "
+                     f"{params.get('annee_urssaf') or annee_effectifs})")
+    else:
+        effectifs = (f"effectifs salariés au 31/12 de l'année : tranches SIRENE (stock {millesime}), non calés "
+                     "sur l'URSSAF")
     return {
         "departement": params["departement"],
         "annee": date_reference.year,
+        "annee_effectifs": int(annee_effectifs) if annee_effectifs is not None else 0,
         "perimetres": list(perimetres),
         "avec_territoires": has_territoires,
         "employeur_passe": employeur_passe,
         "date_reference": date_reference,
-        "sources_courant": f"SIRENE stock {millesime} ; URSSAF {urssaf if urssaf else 'non utilisé'} (calage des "
-                           f"effectifs) ; COG {cog if cog else 'du millésime'}",
-        "sources_passe": f"SIRENE historique des établissements (stock {millesime}) ; COG "
-                         f"{cog if cog else 'du millésime'}",
+        "z": employment_z(params),
+        "sources_courant": f"Établissements au {date_reference:%d/%m/%Y} : SIRENE stock {millesime} ; {cog_text} ; "
+                           "emploi non mesuré à cette date",
+        "sources_passe": f"Établissements au 31/12 : SIRENE historique des établissements (stock {millesime}) ; "
+                         f"{cog_text}",
+        "sources_effectifs": f"Établissements au 31/12 : SIRENE historique des établissements (stock {millesime}) ;"
+                             f" {effectifs} ; {cog_text}",
     }
+
+
+def employment_z(params: dict) -> float:
+    """Normal quantile of the published employment intervals (data/reference/emploi_modele.csv)."""
+    from statistics import NormalDist
+
+    level = next(r["valeur"] for r in reference.read_reference("emploi_modele", params.get("reference_dir"))
+                 if r["parametre"] == "niveau_intervalle")
+    return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 def _columns_of(con, table: str) -> set[str]:
@@ -214,8 +254,11 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     annuel_situations = set(ANNUEL_SITUATION) <= annuel and all(f"perimetre_{p}" in annuel for p in perimetres)
     _check_perimetres(con, perimetres)
     _ensure_optional_inputs(con, present, perimetres)
-    sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe)
+    years = con.execute("SELECT max(annee), bool_and(statut_calage = 'non_cale') FROM core_effectifs").fetchone()
+    sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe,
+                                 annee_effectifs=years[0], calage=None if years[0] is None else not years[1])
     sql_params["annuel_situations"] = annuel_situations
+    employment.define_macros(con)
     load_labels(con, params)
     db.build_table(con, "out_cube_territoires", **sql_params)
     db.build_table(con, "out_cube_etablissements", **sql_params)
@@ -239,23 +282,27 @@ def cube_stats(con) -> dict[str, Any]:
 # What is published (policy, METHOD.md § 6):
 # * counts of establishments (all, employers) and their densities: everywhere, never masked — they come from a
 #   public register (SIRENE), as in INSEE's own establishment counts;
-# * estimated employment (bas, central, haut, per 1 000 inhabitants, shares): every territory × family, all
-#   sectors and sizes together, and the département × family × sector / size class. The sector and size detail of
-#   smaller territories keeps its counts and says « non_diffuse » for employment;
+# * estimated employment on 31 December of the year it measures (central, 90 % interval, per 1 000 inhabitants,
+#   shares): every territory × family, all sectors and sizes together, and — for the employment year of the run —
+#   the département × family × sector / size class. The sector and size detail of smaller territories keeps its
+#   counts and says « non_diffuse » for employment. Employment of earlier years is estimated too but stays in the
+#   internal cube (« non_diffuse » in the public table): protecting and auditing each year costs about a minute on
+#   the sample (params["secret_emploi_passe"] publishes them all, protected the same way);
 # * every perimeter of data/reference/perimetres.csv, in one table, protected jointly (transforms/secret_model.py);
 # * years are protected one by one: no published figure adds years together, and evolutions are read off
 #   published cells only.
-# Employment is protected by primary rules on legal units (frequency; dominance on every published bound), a
+# Employment is protected by primary rules on legal units (frequency; dominance on the central estimate, the only
+# additive measure: the interval bounds are central ± z·σ, masked with it), a
 # secondary pattern from the linear heuristic of transforms/confidentiality.py, then completed by LP until the
 # interval audit of transforms/secret_lp.py proves every sensitive cell's protection interval.
 COUNT_MASKED: list[str] = []  # counts are published as they are (public register)
-EMPLOYMENT_MASKED = ["effectif_bas", "effectif_central", "effectif_haut", "effectif_pour_1000_hab"]
-SHARE_EMPLOYMENT = ["part_ess_effectif_bas", "part_ess_effectif_central", "part_ess_effectif_haut"]
+EMPLOYMENT_MASKED = ["effectif_central", "effectif_ic90_bas", "effectif_ic90_haut", "effectif_pour_1000_hab"]
+SHARE_EMPLOYMENT = ["part_effectif_total_central", "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut",
+                    "part_effectif_prive_central", "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"]
 SHARE_COUNT = ["part_ess_etablissements_employeurs"]
-# Each published bound of employment and the column giving its largest legal unit (dominance), audited by LP.
-DOMINANCE_BOUNDS = {"effectif_bas": "effectif_bas_max_unite_legale",
-                    "effectif_central": "effectif_max_unite_legale",
-                    "effectif_haut": "effectif_haut_max_unite_legale"}
+# The additive employment measure and the column giving its largest legal unit (dominance), audited by LP. The
+# interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
+DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
 PROTECTED = "effectif_central"  # the measure the secondary pattern is built on; the others are audited with it
 NIVEAUX_GROUPES = {"epci": "code_epci", "arrondissement": "code_arrondissement", "zone_emploi": "code_zone_emploi",
                    "territoire": "code_territoire", "departement": "code_departement"}
@@ -449,10 +496,20 @@ class SecretAuditError(UserError):
 def _year_inputs(con, year: int, perimeters: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     etab = con.execute(
         "SELECT siret, perimetre, famille, code_commune, section_a21, secteur_ess, classe_taille, "
-        "effectif_bas, effectif_central, effectif_haut FROM out_cube_etablissements WHERE annee = ?", [year]).df()
+        "effectif_central FROM out_cube_etablissements WHERE annee = ?", [year]).df()
     cube = con.execute("SELECT * FROM out_indicateurs WHERE annee = ? AND list_contains(?, perimetre)",
                        [year, perimeters]).df()
     return etab, cube
+
+
+def protected_years(con, params: dict) -> list[int]:
+    """The years whose employment goes public: the employment year of the run; every year with employment when
+    params["secret_emploi_passe"] (each costs a full protection and audit: about a minute on the sample)."""
+    years = [int(r[0]) for r in con.execute(
+        f"SELECT DISTINCT annee FROM {CUBE} WHERE effectif_central IS NOT NULL ORDER BY 1").fetchall()]
+    if params.get("secret_emploi_passe"):
+        return years
+    return [y for y in years if params.get("annee_effectifs") and y == int(params["annee_effectifs"])]
 
 
 def _cell_columns(model) -> pd.DataFrame:
@@ -475,18 +532,17 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     detail_passe = bool(params.get("secret_passe_detail", False))
     stats: dict[str, Any] = {"budget_secondes": budget, "perimetres": perimeters}
     statuses = []
-    for year in sorted(cube["annee"].unique()):
-        year = int(year)
-        rows = cube[cube["annee"] == year]
-        if rows["effectif_central"].notna().any():
-            etab, year_cube = _year_inputs(con, year, perimeters)
-            model = secret_model.build(secret_model.units(etab, perimeters), year_cube, communes, perimeters,
-                                       scope=in_scope)
-            _cell_columns(model)
-            stats[str(year)] = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
-                                             deadline=deadline)
-            key = model.rows[secret_model.ROW_KEY].assign(annee=year)
-            statuses.append(key.assign(**{STATUS: model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]}))
+    years = protected_years(con, params)
+    detail_years = {int(params["annee_effectifs"])} if params.get("annee_effectifs") else set()
+    for year in years:
+        etab, year_cube = _year_inputs(con, year, perimeters)
+        model = secret_model.build(secret_model.units(etab, perimeters), year_cube, communes, perimeters,
+                                   scope=in_scope)
+        _cell_columns(model)
+        stats[str(year)] = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
+                                         deadline=deadline)
+        key = model.rows[secret_model.ROW_KEY].assign(annee=year)
+        statuses.append(key.assign(**{STATUS: model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]}))
     public = cube.copy()
     if statuses:
         public = public.merge(pd.concat(statuses, ignore_index=True), on=[*secret_model.ROW_KEY, "annee"],
@@ -497,10 +553,13 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     total = (public["nomenclature_secteur"] == "ensemble") & (public["classe_taille"] == "ensemble")
     keep = (public["niveau"] != "commune") | total
     if not detail_passe:
-        keep &= (public["annee"] == annee) | total
+        keep &= public["annee"].isin([annee, *detail_years]) | total
     public = public[keep].reset_index(drop=True)
     public["statut_secret_etablissements"] = None
     public[STATUS] = public[STATUS].where(public[STATUS].notna(), None)
+    # employment of the other years stays in the internal cube
+    other = public["effectif_central"].notna() & ~public["annee"].isin(years)
+    public.loc[other, STATUS] = cols.NON_DIFFUSE
     hidden = public[STATUS].notna()
     for col in EMPLOYMENT_MASKED:
         public[col] = public[col].astype("float64").mask(hidden)
@@ -544,8 +603,7 @@ def secret_units(con, params: dict) -> None:
     """out_secret_unites: the establishments of every year with employment, grouped as the secret model needs them
     (commune, type, sector codes) — what the check step needs to re-audit the public table without unit data."""
     perimeters = perimetres_publies(params)
-    years = [r[0] for r in con.execute(
-        f"SELECT DISTINCT annee FROM {CUBE} WHERE effectif_central IS NOT NULL ORDER BY 1").fetchall()]
+    years = protected_years(con, params)
     frames = []
     for year in years:
         etab, _ = _year_inputs(con, int(year), perimeters)

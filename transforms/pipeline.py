@@ -40,8 +40,9 @@ def known_perimetres() -> list[str]:
 class RunConfig:
     departement: str = "38"  # the département this configuration runs the steps of
     millesime: str | None = None  # SIRENE 'YYYY-MM'; None = latest in the input folder
-    annee_urssaf: int | None = None
+    annee_urssaf: int | None = None  # the employment year: URSSAF's figures of that year calibrate it
     annee_cog: int | None = None
+    calage: bool = True  # False: employment from SIRENE's bands alone, every output says « non calé »
     perimetre: str = "insee"
     input_dir: str | None = None  # None = the generated sample (or data/raw when download is set)
     download: bool = False  # fetch the official files into input_dir (default data/raw) before the run
@@ -83,6 +84,7 @@ class RunConfig:
             millesime=args.millesime,
             annee_urssaf=args.annee_urssaf,
             annee_cog=args.annee_cog,
+            calage=not getattr(args, "sans_calage", False),
             perimetre=args.perimetre,
             input_dir=args.input,
             download=bool(getattr(args, "download", False)),
@@ -176,8 +178,7 @@ class RunResult:
                     f"  {source} {Path(f['file']).name}: read {f['rows_read']}, staged {f['rows_staged']}, "
                     f"rejected {f['rows_rejected_total']}, out of scope {f['rows_out_of_scope']}"
                 )
-        for key, value in (m.get("checks") or {}).get("headline", {}).items():
-            lines.append(f"  {key}: {value}")
+        lines += headline_lines((m.get("checks") or {}).get("headline", {}))
         if m.get("outputs"):
             lines.append(f"  outputs: {m['outputs'].get('warehouse')} (version {m['outputs'].get('version')})")
         publication = m.get("publication") or {}
@@ -186,6 +187,21 @@ class RunResult:
             lines.append("  PUBLISHED WITH --force despite: " + "; ".join(c["libelle"] for c in constats))
         lines.append(f"  manifest: {self.manifest_path}")
         return "\n".join(lines)
+
+
+def headline_lines(headline: dict) -> list[str]:
+    """The headline figures, each with the date it measures: establishments at the millésime date, employment and
+    shares on 31 December of the employment year (« non calé » when not calibrated on URSSAF)."""
+    dates = {"etablissements": headline.get("date_etablissements"), "effectifs": headline.get("date_effectifs")}
+    calage = "" if headline.get("statut_effectifs", "cale") == "cale" else ", non calé"
+    lines = []
+    for key, value in headline.items():
+        if key.startswith("date_") or key == "statut_effectifs":
+            continue
+        when = dates["effectifs"] if ("effectif" in key and "employeurs" not in key) else dates["etablissements"]
+        suffix = f" (au {when}{calage if when == dates['effectifs'] else ''})" if when else ""
+        lines.append(f"  {key}{suffix}: {value}")
+    return lines
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -237,7 +253,7 @@ def resolve_inputs(config: RunConfig) -> dict[str, Path | None]:
         write_sample(root, departement=config.departement, scale=config.sample_scale)
     inputs: dict[str, Path | None] = {
         "sirene": snapshot_dir(root, "sirene", config.millesime),
-        "urssaf": snapshot_dir(root, "urssaf", config.annee_urssaf and str(config.annee_urssaf)),
+        "urssaf": urssaf_snapshot(root, config),
     }
     try:
         inputs["territoires"] = snapshot_dir(root, "territoires", config.annee_cog and str(config.annee_cog))
@@ -246,13 +262,32 @@ def resolve_inputs(config: RunConfig) -> dict[str, Path | None]:
             raise
         inputs["territoires"] = None  # the committed COG reference
     config.millesime = inputs["sirene"].name
-    config.annee_urssaf = int(inputs["urssaf"].name)
+    if config.annee_urssaf is None and inputs["urssaf"] is not None:
+        # a URSSAF snapshot is filed under the latest year both its files cover (sources/fetch.py)
+        config.annee_urssaf = int(inputs["urssaf"].name)
     if inputs["territoires"] is not None:
         config.annee_cog = int(inputs["territoires"].name)
     elif config.annee_cog is None:
         config.annee_cog = latest_reference_cog()
     config.synthetic = bool(synthetic_markers(root, inputs))
     return inputs
+
+
+def urssaf_snapshot(root: Path, config: RunConfig) -> Path | None:
+    """The URSSAF snapshot of the run. `annee_urssaf` is the employment year: the snapshot of that name when there
+    is one, else the oldest later one (its files hold the earlier years too); without calibration the files are
+    optional."""
+    from transforms.staging import available_millesimes, snapshot_dir
+
+    found = available_millesimes(root, "urssaf")
+    if not config.calage and not found:
+        return None
+    if config.annee_urssaf is None or str(config.annee_urssaf) in found:
+        return snapshot_dir(root, "urssaf", config.annee_urssaf and str(config.annee_urssaf))
+    later = [y for y in found if int(y) > int(config.annee_urssaf)]
+    if later:
+        return snapshot_dir(root, "urssaf", later[0])
+    return snapshot_dir(root, "urssaf", str(config.annee_urssaf))  # the clear "no snapshot" message
 
 
 def latest_reference_cog() -> int:
@@ -269,6 +304,7 @@ def params_of(config: RunConfig) -> dict:
         "millesime": config.millesime,
         "annee_urssaf": config.annee_urssaf,
         "annee_cog": config.annee_cog,
+        "calage": config.calage,
         "perimetre": config.perimetre,
         "synthetic": config.synthetic,
         "run_id": config.run_id,

@@ -104,10 +104,28 @@ def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
         "ess:departement": params["departement"],
         "ess:millesime_sirene": str(params["millesime"]),
         "ess:annee_urssaf": str(params["annee_urssaf"]),
+        **measured_dates(params, manifest),
         "ess:annee_cog": str(params["annee_cog"]),
         "ess:perimetre": params["perimetre"],
         "ess:sources": json.dumps(snapshots, ensure_ascii=False, sort_keys=True),
     }
+
+
+def measured_dates(params: dict, manifest: dict) -> dict[str, str]:
+    """What the published figures measure and when: establishments at the end of the millésime month, employment on
+    31 December of the employment year (« non calé » when not calibrated on URSSAF)."""
+    from transforms.outputs import millesime_date
+
+    emploi = ((manifest.get("steps") or {}).get("core") or {}).get("emploi") or {}
+    year = emploi.get("annee_effectifs")
+    calage = emploi.get("calage", params.get("calage", True))
+    out = {"ess:date_reference_etablissements": millesime_date(str(params["millesime"])).isoformat()}
+    if year:
+        out["ess:annee_effectifs"] = str(year)
+        out["ess:date_reference_effectifs"] = f"{year}-12-31"
+        out["ess:effectifs"] = (f"effectif salarié au 31/12/{year}, " + ("calé sur l'URSSAF" if calage
+                                                                         else "non calé"))
+    return out
 
 
 # --- the three moves ---------------------------------------------------------------------------------------------

@@ -52,6 +52,11 @@ class RefSpec:
 
 def _check_band(row: dict) -> str | None:
     lo, hi, mid = row["effectif_bas"], row["effectif_haut"], row["effectif_central"]
+    if hi is None or mid is None:
+        # an open band (10 000 and more): no upper bound, no reference value — both empty
+        if hi is not None or mid is not None:
+            return "an open band leaves both effectif_haut and effectif_central empty"
+        return None
     if not lo <= mid <= hi:
         return f"effectif_central {mid} must lie within [effectif_bas {lo}, effectif_haut {hi}]"
     return None
@@ -72,6 +77,22 @@ def _check_exclusion(row: dict) -> str | None:
 
 def _example(niveau: str) -> str:
     return {"division": "84", "groupe": "94.9", "classe": "94.91", "sous_classe": "94.91Z"}[niveau]
+
+
+EMPLOI_PARAMETRES = ("niveau_intervalle", "distance_proche_max", "distance_moyenne_max", "classe_min_etablissements",
+                     "conversion_incertitude_relative", "tranche_ouverte_borne_haute", "variance_minimale_cellule",
+                     "sans_calage_derive_annuelle")
+
+
+def _check_emploi_modele(rows: list[dict]) -> str | None:
+    names = {r["parametre"] for r in rows}
+    missing = [p for p in EMPLOI_PARAMETRES if p not in names]
+    if missing:
+        return f"parameters {missing} are missing (the employment model needs {list(EMPLOI_PARAMETRES)})"
+    level = next(r["valeur"] for r in rows if r["parametre"] == "niveau_intervalle")
+    if not 0.5 <= level < 1:
+        return f"niveau_intervalle = {level} must be in [0.5, 1) (e.g. 0.9 for 90 % intervals)"
+    return None
 
 
 def _check_perimetres(rows: list[dict]) -> str | None:
@@ -113,8 +134,8 @@ SPECS: dict[str, RefSpec] = {
     "tranches_effectifs": RefSpec(
         "tranches_effectifs.csv",
         (Col("tranche", pattern=r"^(NN|[0-9]{2}|VIDE)$"), Col("libelle", required=False),
-         Col("effectif_bas", "DOUBLE", minimum=0), Col("effectif_haut", "DOUBLE", minimum=0),
-         Col("effectif_central", "DOUBLE", minimum=0), Col("employeur", "BOOLEAN"),
+         Col("effectif_bas", "DOUBLE", minimum=0), Col("effectif_haut", "DOUBLE", required=False, minimum=0),
+         Col("effectif_central", "DOUBLE", required=False, minimum=0), Col("employeur", "BOOLEAN"),
          Col("classe_taille", pattern=r"^[a-z0-9_]+$"), Col("commentaire", required=False)),
         key=("tranche",),
         row_check=_check_band,
@@ -132,6 +153,12 @@ SPECS: dict[str, RefSpec] = {
         (Col("critere", values=("categorie_juridique_niveau1", "categorie_juridique", "naf_division")),
          Col("code", pattern=r"^[0-9]{1,4}$"), Col("commentaire", required=False)),
         key=("critere", "code"),
+    ),
+    "emploi_modele": RefSpec(
+        "emploi_modele.csv",
+        (Col("parametre", pattern=_ID), Col("valeur", "DOUBLE"), Col("commentaire", required=False)),
+        key=("parametre",),
+        table_check=_check_emploi_modele,
     ),
     # Files owned by other parts of the project, read here with the same checks.
     "categories_juridiques": RefSpec(

@@ -132,6 +132,14 @@ def _solved(h) -> bool:
     return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
 
+def _unbounded(h) -> bool:
+    """The LP's objective is unbounded (the true table is feasible, so « unbounded or infeasible » is unbounded)."""
+    import highspy
+
+    return h.getModelStatus() in (highspy.HighsModelStatus.kUnbounded,
+                                  highspy.HighsModelStatus.kUnboundedOrInfeasible)
+
+
 def _published_rows(table: LinearTable, published: np.ndarray):
     """The reader's equalities: links, then published cells (with a rounding allowance)."""
     pub = np.flatnonzero(published)
@@ -242,7 +250,11 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
                 last = row.indices
                 h.run()
                 result.n_cell_lps += 1
+                if side == "up" and _unbounded(h):
+                    proofs.need_up[j] = False  # the reader cannot bound the cell from above at all
+                    continue
                 if not _solved(h):
+                    log.warning("cell LP %d (%s): HiGHS status %s", j, side, h.modelStatusToString(h.getModelStatus()))
                     continue
                 x = np.asarray(h.getSolution().col_value)
                 proofs.from_table(x)

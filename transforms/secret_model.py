@@ -33,7 +33,7 @@ LEVELS = {"commune": "code_commune", "epci": "code_epci", "arrondissement": "cod
 NOMENCLATURES = {"a21": "section_a21", "ess": "secteur_ess", "taille": "classe_taille"}
 CELL_KEY = ["niveau", "code_territoire", "label", "nomenclature", "code"]
 ROW_KEY = ["niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille", "perimetre"]
-MEASURES = ("effectif_bas", "effectif_central", "effectif_haut")
+MEASURES = ("effectif_central",)
 
 
 @dataclass
@@ -50,7 +50,7 @@ class YearModel:
 
 UNIT_COLUMNS = {"annee": "int64", "code_commune": "object", "type": "object", "section_a21": "object",
                 "secteur_ess": "object", "classe_taille": "object", "nb_etablissements": "int64",
-                "effectif_bas": "float64", "effectif_central": "float64", "effectif_haut": "float64"}
+                "effectif_central": "float64"}
 
 
 def units(etab: pd.DataFrame, perimeters: list[str]) -> pd.DataFrame:
@@ -65,8 +65,7 @@ def units(etab: pd.DataFrame, perimeters: list[str]) -> pd.DataFrame:
         per_siret = con.execute(
             """SELECT siret, any_value(code_commune) AS code_commune, any_value(section_a21) AS section_a21,
                       any_value(secteur_ess) AS secteur_ess, any_value(classe_taille) AS classe_taille,
-                      any_value(effectif_bas) AS effectif_bas, any_value(effectif_central) AS effectif_central,
-                      any_value(effectif_haut) AS effectif_haut, count(*) AS n,
+                      any_value(effectif_central) AS effectif_central, count(*) AS n,
                       string_agg(famille, '|' ORDER BY perimetre) AS type,
                       string_agg(perimetre, '|' ORDER BY perimetre) AS perimetres
                FROM _etab WHERE list_contains($p, perimetre) GROUP BY siret""", {"p": perimeters}).df()
@@ -79,8 +78,7 @@ def units(etab: pd.DataFrame, perimeters: list[str]) -> pd.DataFrame:
         con.register("_siret", per_siret)
         return con.execute(
             """SELECT code_commune, type, section_a21, secteur_ess, classe_taille, count(*) AS nb_etablissements,
-                      sum(effectif_bas) AS effectif_bas, sum(effectif_central) AS effectif_central,
-                      sum(effectif_haut) AS effectif_haut
+                      sum(effectif_central) AS effectif_central
                FROM _siret GROUP BY ALL ORDER BY ALL""").df()
     finally:
         con.close()

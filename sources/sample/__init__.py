@@ -20,7 +20,7 @@ from sources.sample import model as m
 from sources.sample.reference import load_reference
 from sources.sample.writers import SYNTHETIC_KEY, write_insee_csv, write_parquet, zip_single
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 MARKER_FILE = "SYNTHETIC.md"
 MARKER_JSON = "synthetic.json"
 SIRENE_STEMS = {
@@ -31,6 +31,7 @@ SIRENE_STEMS = {
 }
 GROUND_TRUTH_DIR = "ground_truth"
 TRUTH_ESTABLISHMENTS = "effectifs_etablissements.parquet"
+TRUTH_YEARLY = "effectifs_annuels.parquet"
 TRUTH_COMMUNES = "totaux_communes.csv"
 TRUTH_FAMILIES = "totaux_familles_departement.csv"
 TERRITORIES_YEAR = 2026
@@ -82,26 +83,33 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
             paths[f"sirene_{key}_parquet"] = str(pq_path)
             rows[f"sirene_{key}"] = table.num_rows
 
-        t_truth = truth.establishment_truth(world, tables, ref.rules)
+        years = np.arange(m.COMMUNE_APE_FIRST_YEAR, m.URSSAF_YEAR + 1)
+        timeline = truth.build_timeline(world, tables, ref.rules, years)
+        t_truth = truth.establishment_truth(world, tables, timeline)
         gt_dir = out_root / GROUND_TRUTH_DIR
         gt_dir.mkdir(parents=True, exist_ok=True)
         write_parquet(truth.truth_table(t_truth), gt_dir / TRUTH_ESTABLISHMENTS, extra_metadata=meta)
+        yearly = truth.yearly_truth(world, tables, timeline, m.URSSAF_FIRST_YEAR_ESS)
+        write_parquet(truth.truth_table(yearly), gt_dir / TRUTH_YEARLY, extra_metadata=meta)
         communes = truth.commune_totals(t_truth, ref.departement)
         communes.to_csv(gt_dir / TRUTH_COMMUNES, index=False, lineterminator="\n")
         families = truth.family_totals(t_truth)
         families.to_csv(gt_dir / TRUTH_FAMILIES, index=False, lineterminator="\n")
         paths["ground_truth_etablissements"] = str(gt_dir / TRUTH_ESTABLISHMENTS)
+        paths["ground_truth_annuel"] = str(gt_dir / TRUTH_YEARLY)
         paths["ground_truth_communes"] = str(gt_dir / TRUTH_COMMUNES)
         paths["ground_truth_familles"] = str(gt_dir / TRUTH_FAMILIES)
         rows["ground_truth_etablissements"] = len(t_truth)
+        rows["ground_truth_annuel"] = len(yearly)
 
         urssaf_dir = out_root / "urssaf" / str(m.URSSAF_YEAR)
         ess_path = urssaf_dir / urssaf_files.ESS_DEPARTEMENT_FILE
         ape_path = urssaf_dir / urssaf_files.COMMUNE_APE_FILE
         urssaf_rng = np.random.default_rng([seed, 1])
-        rows["urssaf_ess_departements"] = urssaf_files.write_ess_departement(ess_path, t_truth, ref, departement,
-                                                                             urssaf_rng)
-        rows["urssaf_commune_ape"] = urssaf_files.write_commune_ape(ape_path, t_truth, ref, departement, urssaf_rng)
+        rows["urssaf_ess_departements"] = urssaf_files.write_ess_departement(ess_path, world, timeline, ref,
+                                                                             departement, urssaf_rng)
+        rows["urssaf_commune_ape"] = urssaf_files.write_commune_ape(ape_path, world, timeline, ref, departement,
+                                                                    urssaf_rng)
         paths["urssaf_ess_departements"] = str(ess_path)
         paths["urssaf_commune_ape"] = str(ape_path)
     finally:
@@ -110,7 +118,8 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
 
     territories = _write_territories(out_root / "territoires" / str(TERRITORIES_YEAR), departement)
 
-    a = t_truth[t_truth["actif"] & (t_truth["localisation"] == "departement")]
+    d = t_truth[t_truth["localisation"] == "departement"]
+    a = d[d["actif_fin_annee_urssaf"]]
     summary = {
         "departement": departement,
         "seed": seed,
@@ -123,7 +132,8 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
         "territoires": territories,
         "edge_cases": tables.edge_cases,
         "truth": {
-            "etablissements_actifs": int(len(a)),
+            "etablissements_actifs": int(d["actif"].sum()),
+            "annee_effectifs": m.URSSAF_YEAR,
             "etablissements_employeurs": int(a["employeur"].sum()),
             "effectif_total": int(a["effectif_vrai"].sum()),
             "effectif_ess_insee": int(a.loc[a["perimetre_insee"], "effectif_vrai"].sum()),
@@ -173,20 +183,30 @@ Every Parquet file carries the key-value metadata `ess:synthetic=true`; the CSV 
   juridique and years as integers, dates as dates).
 - `urssaf/{m.URSSAF_YEAR}/`: the two open.urssaf.fr exports (`;`-separated).
 - `territoires/{TERRITORIES_YEAR}/`: territory files written by `sources.territories`.
-- `{GROUND_TRUTH_DIR}/`: the truth — `{TRUTH_ESTABLISHMENTS}` (true headcount of every establishment, the band drawn
-  from it, employer or not, perimeter membership), `{TRUTH_COMMUNES}` and `{TRUTH_FAMILIES}` (true totals).
+- `{GROUND_TRUTH_DIR}/`: the truth — `{TRUTH_ESTABLISHMENTS}` (every establishment: state at the millésime, situation,
+  membership and employment on 31/12/{m.URSSAF_YEAR} and its annual average, the band of its band year),
+  `{TRUTH_YEARLY}` (employment of every establishment and year since {m.URSSAF_FIRST_YEAR_ESS}: 31/12 headcount, annual
+  average, the year's activity and membership), `{TRUTH_COMMUNES}` and `{TRUTH_FAMILIES}` (true totals: establishments
+  at the millésime, employment on 31/12/{m.URSSAF_YEAR}).
 
-## How the truth relates to the files
-- Each establishment has a true headcount at 31/12 of its band year; its SIRENE band is drawn from it, so the true
-  value always lies in the band's interval (NN, 00 and empty mean 0 at 31/12; 00 is still an employer). Headcounts
-  are held constant from the band year ({m.BAND_YEAR}) to {m.URSSAF_YEAR}; establishments created after
-  {m.BAND_YEAR} have no band and no employee. Closed establishments count 0 today; some keep the band they had
-  before closing (`effectif_annee_tranche`).
-- URSSAF: the {m.URSSAF_YEAR} values equal the truth of the URSSAF field (private employers outside agriculture and
-  the MSA) by family with about 1 % noise (ESS table) or 3 % per cell (commune × APE); earlier years follow a growth
-  path with dips in 2009 and 2020.
-- One establishment per top band (41 to 53) is always generated so every band code occurs, whatever the scale; in
-  small samples these few large employers weigh a lot.
+## How the truth relates to the files (the estimator shares none of this)
+- Each employer establishment has a size level (log-normal) reached a few years after its creation, then moves by
+  heavy-tailed yearly shocks, its sector's trend and the 2009 and 2020 dips, and shrinks before it closes; small
+  employers sometimes have nobody on 31 December; some hire years after their creation; a few non-employers have
+  short spells (sources/sample/employment.py). Headcounts are those of 31 December, {m.HISTORY_FIRST_YEAR}–{int(m.MILLESIME[:4])}.
+- SIRENE's band is the band of the headcount of its band year: {m.BAND_YEAR} for most open establishments, older for
+  some (not updated), the last full year before closing for some closed ones, none for those created after
+  {m.BAND_YEAR}. Headcounts drift out of their bands in later years. The employer flag follows the latest year, with
+  errors.
+- URSSAF commune × APE: the 31/12 headcounts of the field's establishments open then (closed since included), by
+  commune and the year's APE — URSSAF's own APE record differs for a few establishments — with a few values left
+  empty. URSSAF ESS table: the annual average of quarterly headcounts (establishments counted for the quarters they
+  lived, seasonal activities weighted accordingly) by URSSAF's family of the year, « Hors ESS » for the rest of the
+  field. No noise is added: the files are exact aggregates of the truth under URSSAF's definitions.
+- Membership (family, perimeters, URSSAF field) of the truth follows the generator's own rules (model.py) applied to
+  the year's activity and ESS flag, not the pipeline's reference tables.
+- Public bodies (communes, EPCI, département) and one establishment per top band (41 to 53) are always generated, so
+  every band code occurs whatever the scale; in small samples these few large employers weigh a lot.
 - Zones d'emploi are made up (EPCI clusters) when the reference table has none.
 
 ## Rows

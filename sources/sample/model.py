@@ -20,6 +20,7 @@ URSSAF_YEAR = 2025
 URSSAF_FIRST_YEAR_ESS = 2012
 COMMUNE_APE_FIRST_YEAR = 2006
 BAND_YEAR = 2023  # year of most size bands in the stock
+HISTORY_FIRST_YEAR = 2006  # first year of the true headcounts (and of URSSAF's commune × APE series)
 NAF2008 = np.datetime64("2008-01-01")
 
 # (code|label) of the NAF rév. 2 sub-classes the generator uses when data/reference/naf_rev2.csv is absent, with
@@ -232,6 +233,17 @@ SECONDARY_NAF_BY_CJ = {
 ESS_COMPANY_NAF = {"62.01Z": 0.12, "43.99C": 0.1, "88.99B": 0.12, "38.32Z": 0.12, "56.10A": 0.1, "81.21Z": 0.14,
                    "78.20Z": 0.1, "71.12B": 0.1, "85.59A": 0.1}
 CARE_DIVISIONS = _CARE
+PROFILE_NAMES = tuple(p.name for p in PROFILES)
+
+# Yearly growth of the headcount of a unit of each kind (trend of its random walk), and the years of the economy's
+# dips (log change of every headcount at 31 December of that year).
+GROWTH_BY_PROFILE = {"association": 0.012, "cooperative_banque": 0.003, "cooperative_agricole": 0.006,
+                     "cooperative_autre": 0.01, "mutuelle": 0.004, "fondation": 0.02, "public": 0.005,
+                     "default": 0.011}
+MACRO_SHOCKS = {2008: -0.01, 2009: -0.03, 2020: -0.035}
+# Yearly fall, since 2008, of the probability that a newly created establishment employs (creations boomed, the
+# number of employers did not).
+EMPLOYER_CREATION_DECAY = 0.06
 
 # Legal forms by ESS family (ESS_PERIMETER.md), used to compute the ground truth only.
 FAMILY_CJ = {

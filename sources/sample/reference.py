@@ -34,8 +34,9 @@ class Reference:
 
 @dataclass
 class Rules:
-    """The perimeter and URSSAF-field rules of data/reference/, used only to compute the ground truth (so that the
-    truth follows the same editable tables as the pipeline); the generator's own copy in model.py is the fallback."""
+    """The perimeter and URSSAF-field rules the ground truth is computed with: the generator's own (model.py, from
+    the domain notes), never the pipeline's editable tables of data/reference/ — so that a wrong or edited
+    reference table shows in the benchmark instead of being reproduced by the truth."""
 
     famille_of_cj: dict[str, str]
     included_cj: frozenset[str]  # legal forms of the default (INSEE-like) perimeter
@@ -128,31 +129,14 @@ def load_reference(reference_dir: Path, departement: str) -> Reference:
                      passage=passage, departement_names=names, rules=load_rules(reference_dir))
 
 
-def load_rules(reference_dir: Path) -> Rules:
+def load_rules(reference_dir: Path | None = None) -> Rules:
+    """The generator's rules (model.py); `reference_dir` is accepted for compatibility and not read."""
     from sources.sample import model as m
 
     famille = {cj: fam for fam, codes in m.FAMILY_CJ.items() for cj in codes}
     included = frozenset(cj for fam, codes in m.FAMILY_CJ.items() if fam in m.ESS_FAMILIES_INSEE for cj in codes)
-    path = reference_dir / "perimetre_familles.csv"
-    if path.is_file():
-        t = pd.read_csv(path, dtype=str, keep_default_na=False)
-        famille = dict(zip(t["categorie_juridique"], t["famille"]))
-        included = frozenset(t.loc[t["inclus_par_defaut"].str.lower() == "true", "categorie_juridique"])
-    excluded = m.EXCLUDED_NAF_PREFIXES
-    path = reference_dir / "perimetre_exclusions_naf.csv"
-    if path.is_file():
-        t = pd.read_csv(path, dtype=str, keep_default_na=False)
-        t = t[(t["nomenclature"] == "NAFRev2") & (t["actif"].str.lower() == "true")]
-        excluded = tuple(code + "." if level == "division" else code for code, level in zip(t["code"], t["niveau"]))
-    cj_prefixes, cj_codes, naf_div = m.URSSAF_EXCLUDED_CJ_PREFIXES, m.URSSAF_EXCLUDED_CJ, \
-        m.URSSAF_EXCLUDED_NAF_DIVISIONS
-    path = reference_dir / "champ_urssaf.csv"
-    if path.is_file():
-        t = pd.read_csv(path, dtype=str, keep_default_na=False)
-        cj_prefixes = tuple(t.loc[t["critere"] == "categorie_juridique_niveau1", "code"])
-        cj_codes = frozenset(t.loc[t["critere"] == "categorie_juridique", "code"])
-        naf_div = tuple(t.loc[t["critere"] == "naf_division", "code"])
-    return Rules(famille, included, tuple(excluded), cj_prefixes, frozenset(cj_codes), naf_div)
+    return Rules(famille, included, tuple(m.EXCLUDED_NAF_PREFIXES), tuple(m.URSSAF_EXCLUDED_CJ_PREFIXES),
+                 frozenset(m.URSSAF_EXCLUDED_CJ), tuple(m.URSSAF_EXCLUDED_NAF_DIVISIONS))
 
 
 def sirene_label(name: str) -> str:

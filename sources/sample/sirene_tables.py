@@ -35,6 +35,12 @@ class SireneTables:
     unites_legales_historique: pa.Table
     truth_keys: pd.DataFrame  # per establishment row of the file: siret as written, defect, current commune
     edge_cases: dict = field(default_factory=dict)
+    # per world establishment: the activity before its change and the change date (NaT: none), so that the truth
+    # knows each establishment's activity in any year; per unit: ESS flag and the date it was set
+    activite_avant: np.ndarray | None = None
+    date_changement_activite: np.ndarray | None = None
+    ess_flag_unite: np.ndarray | None = None
+    date_ess_flag_unite: np.ndarray | None = None
 
 
 def _date_text(d: np.ndarray) -> np.ndarray:
@@ -512,7 +518,9 @@ def build_tables(world: World, ref: Reference, rng: np.random.Generator) -> Sire
     truth_keys["statut_diffusion"] = etab["statutDiffusionEtablissement"][rows]
     truth_keys["ess_flag"] = flag_u[u[rows]]
     return SireneTables(etablissements=etab_table, unites_legales=ul_table, etablissements_historique=eh_table,
-                        unites_legales_historique=uh_table, truth_keys=truth_keys, edge_cases=edge)
+                        unites_legales_historique=uh_table, truth_keys=truth_keys, edge_cases=edge,
+                        activite_avant=old_act_e, date_changement_activite=ev_e["activity"],
+                        ess_flag_unite=flag_u, date_ess_flag_unite=flag_date)
 
 
 def _text_table(columns: dict[str, np.ndarray], rows: np.ndarray, names: tuple[str, ...]) -> pa.Table:

@@ -1,8 +1,16 @@
-"""The two URSSAF open-data exports, consistent with the ground truth, in the portal's CSV export format.
+"""The two URSSAF open-data exports, built the way URSSAF builds them from the world's true employment, in the
+portal's CSV export format.
 
-Values for the URSSAF year equal the truth of the URSSAF field (private employers of the régime général outside
-agriculture) up to a small noise; earlier years are the same establishments scaled back along a plausible growth
-path (and limited to the years each establishment existed).
+- Commune × APE: for each year, the establishments of the URSSAF field (private employers of the régime général
+  outside agriculture — the generator's own rules) with employees on 31 December, by their commune and their APE of
+  that year (URSSAF's own APE record differs from SIRENE's for a few establishments), and their headcount on
+  31 December. An establishment closed since still counts in the years it lived. A few values are missing, as in
+  the real file.
+- ESS by département: for each year, the ANNUAL AVERAGE headcount (mean of quarterly headcounts) of the
+  establishments of the field by URSSAF's ESS family (legal form and activity of that year), and the rest of the
+  field as « Hors ESS »; establishments counted for the quarters they lived.
+No noise is added: the files are exact aggregates of the truth under URSSAF's own definitions, which differ from
+what SIRENE shows (year-end vs annual average, APE records, establishments closed since, bands of other years).
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import pandas as pd
 from sources.sample import labels as lb
 from sources.sample import model as m
 from sources.sample.reference import Reference
+from sources.sample.truth import Timeline
+from sources.sample.world import World
 from sources.urssaf import ESS_DEPARTEMENT_COLUMNS, SOURCE
 
 # The official file names and headers come from the source module: the sample writes what the loader reads.
@@ -33,52 +43,56 @@ FAMILLE_LABELS = {
 }
 FAMILLE_HORS_ESS = "Hors ESS"
 
-# Yearly growth of employment before the band year (after it, headcounts are held at their true value).
-GROWTH = {"associations": 0.012, "cooperatives": 0.007, "mutuelles": 0.004, "fondations": 0.02, "hors_ess": 0.011}
 # Mean yearly gross wage per employee in the URSSAF year (euros), and its nominal growth.
 WAGE = {"associations": 27_600, "cooperatives": 41_200, "mutuelles": 42_500, "fondations": 33_900,
         "hors_ess": 38_700}
 WAGE_GROWTH = 0.021
+APE_RECORD_MISMATCH = 0.02  # share of establishments whose URSSAF APE record differs from SIRENE's
+MISSING_VALUE_SHARE = 0.003  # commune × APE cells × years published empty
 
 
-def _index(years: np.ndarray, growth: float) -> np.ndarray:
-    """Employment index (1 from the band year on); a dip in 2009 and in 2020 as in the real series."""
-    idx = (1 + growth) ** np.minimum(years - m.BAND_YEAR, 0).astype(float)
-    idx = np.where(years == 2009, idx * 0.975, idx)
-    idx = np.where(years == 2020, idx * 0.97, idx)
-    return idx
+def urssaf_family(timeline: Timeline, j: int) -> np.ndarray:
+    """URSSAF's ESS family of each establishment in year index j ('hors_ess' for the rest of the field, None
+    outside the field)."""
+    fam = timeline.member(j, "famille_ess")
+    insee = timeline.member(j, "perimetre_insee")
+    field = timeline.member(j, "champ_urssaf")
+    out = np.where(insee & pd.Series(fam).isin(list(FAMILLE_LABELS)).to_numpy(), fam, "hors_ess").astype(object)
+    out[~field] = None
+    return out
 
 
-def write_ess_departement(path: Path, truth: pd.DataFrame, ref: Reference, departement: str,
+def write_ess_departement(path: Path, world: World, timeline: Timeline, ref: Reference, departement: str,
                           rng: np.random.Generator) -> int:
-    a = truth[truth["actif"] & (truth["localisation"] == "departement") & truth["champ_urssaf"]]
-    fam = np.where(a["perimetre_insee"], a["famille_ess"].fillna("hors_ess"), "hors_ess")
-    base = pd.DataFrame({"famille": fam, "emp": a["employeur"].astype(int), "eff": a["effectif_vrai"]})
-    base = base.groupby("famille").sum()
+    located = world.etabs["location"].to_numpy() == "departement"
     years = np.arange(m.URSSAF_FIRST_YEAR_ESS, m.URSSAF_YEAR + 1)
+    series = {}
+    for y in years:
+        j = int(np.flatnonzero(timeline.years == y)[0])
+        fam = urssaf_family(timeline, j)
+        keep = located & pd.notna(fam)
+        frame = pd.DataFrame({"famille": fam[keep], "eff": timeline.average[keep, j],
+                              "n": timeline.quarters[keep, j]}).groupby("famille").sum()
+        series[int(y)] = frame
     rows = []
 
     def add(dep: str, factor: float) -> None:
         region = _region_of(ref, dep)
         former_code, former_name = lb.FORMER_REGION_OF.get(dep, ("", ""))
         for famille in (*FAMILLE_LABELS, "hors_ess"):
-            emp = base["emp"].get(famille, 0) * factor
-            eff = base["eff"].get(famille, 0) * factor
-            idx = _index(years, GROWTH[famille])
-            noise_e = 1 + rng.normal(0, 0.01, years.size)
-            noise_n = 1 + rng.normal(0, 0.01, years.size)
-            wage = WAGE[famille] * (1 + WAGE_GROWTH) ** (years - m.URSSAF_YEAR).astype(float)
-            eff_y = np.round(eff * idx * noise_e, 1)
-            n_y = np.round(emp * idx ** 0.6 * noise_n * 4) / 4  # mean of four quarterly counts
-            for y, n, e_, w in zip(years, n_y, eff_y, wage):
+            for y in years:
+                s = series[int(y)]
+                eff = float(s["eff"].get(famille, 0.0)) * factor
+                n = float(s["n"].get(famille, 0.0)) * factor
+                wage = WAGE[famille] * (1 + WAGE_GROWTH) ** float(y - m.URSSAF_YEAR)
                 rows.append({
                     "region": lb.REGIONS.get(region, ""), "ancienne_region": former_name,
                     "departement": _dep_name(ref, dep),
                     "champ_ess": CHAMP_ESS_NON if famille == "hors_ess" else CHAMP_ESS_OUI,
                     "famille_ess": FAMILLE_HORS_ESS if famille == "hors_ess" else FAMILLE_LABELS[famille],
                     "annee": int(y), "code_region": region, "code_ancienne_region": former_code,
-                    "code_departement": dep, "nombre_d_etablissements": n, "effectifs_salaries_moyens": e_,
-                    "masse_salariale": int(round(e_ * w)),
+                    "code_departement": dep, "nombre_d_etablissements": round(n * 4) / 4,
+                    "effectifs_salaries_moyens": round(eff, 1), "masse_salariale": int(round(eff * wage)),
                 })
 
     add(departement, 1.0)
@@ -94,29 +108,37 @@ def write_ess_departement(path: Path, truth: pd.DataFrame, ref: Reference, depar
     return len(df)
 
 
-def write_commune_ape(path: Path, truth: pd.DataFrame, ref: Reference, departement: str,
+def write_commune_ape(path: Path, world: World, timeline: Timeline, ref: Reference, departement: str,
                       rng: np.random.Generator) -> int:
-    """Employers by commune × APE, wide by year, from every establishment of the URSSAF field that ever had
-    employees in the file (including the rows of other départements)."""
-    t = truth[truth["champ_urssaf"] & truth["code_commune"].notna() & (truth["effectif_annee_tranche"] > 0)]
-    t = t[t["defaut"].isna() | (t["defaut"] != "ligne_dupliquee")]
+    """Employers by commune × APE, wide by year, from every establishment of the URSSAF field with employees on 31
+    December (including the rows of other départements)."""
+    e = world.etabs
+    E = len(e)
+    placed = pd.notna(e["code_commune"]).to_numpy() & (e["location"].to_numpy() != "etranger")
+    mismatch = rng.random(E) < APE_RECORD_MISMATCH
+    other = _sibling_codes(ref, e["naf"].to_numpy().astype(str), rng)
+    # URSSAF's APE of each establishment before and after its activity change, as integer codes
+    before = np.where(mismatch, other, timeline.activity[0]).astype(str)
+    after = np.where(mismatch, other, timeline.activity[1]).astype(str)
+    apes, ape_idx = np.unique(np.r_[before, after], return_inverse=True)
+    ape_before, ape_after = ape_idx[:E], ape_idx[E:]
+    communes, commune_idx = np.unique(e["code_commune"].astype(object).fillna("").to_numpy().astype(str),
+                                      return_inverse=True)
     years = np.arange(m.COMMUNE_APE_FIRST_YEAR, m.URSSAF_YEAR + 1)
-    idx = _index(years, GROWTH["hors_ess"])
-    created = t["annee_creation"].to_numpy()
-    closed = t["annee_fermeture"].to_numpy(dtype=float, na_value=np.inf)
-    h = t["effectif_annee_tranche"].to_numpy().astype(float)
-    cell = t["code_commune"].astype(str) + "|" + t["activite"].str.replace(".", "", regex=False)
-    codes, inv = np.unique(cell.to_numpy(), return_inverse=True)
-    n_cells = codes.size
-    counts, effs = {}, {}
-    for k, y in enumerate(years):
-        alive = (created <= y) & (closed > y)
-        counts[y] = np.bincount(inv, weights=alive, minlength=n_cells)
-        raw = np.bincount(inv, weights=alive * h * idx[k], minlength=n_cells)
-        effs[y] = np.round(raw * (1 + rng.normal(0, 0.03, n_cells)))
-    commune = np.array([c.split("|")[0] for c in codes], dtype=object)
-    ape = np.array([c.split("|")[1] for c in codes], dtype=object)
-    out = _commune_labels(ref, commune)
+    n_cells = communes.size * apes.size
+    counts, effs = [], []
+    for y in years:
+        j = int(np.flatnonzero(timeline.years == y)[0])
+        h = timeline.headcount[:, j]
+        keep = placed & (h > 0) & timeline.member(j, "champ_urssaf")
+        cell = commune_idx * apes.size + np.where(timeline.changed[:, j], ape_after, ape_before)
+        counts.append(np.bincount(cell[keep], minlength=n_cells))
+        effs.append(np.bincount(cell[keep], weights=h[keep], minlength=n_cells))
+    counts, effs = np.array(counts), np.array(effs)
+    cells = np.flatnonzero(counts.sum(axis=0) > 0)
+    commune_c = communes[cells // apes.size].astype(object)
+    ape = np.char.replace(apes[cells % apes.size], ".", "").astype(object)
+    out = _commune_labels(ref, commune_c)
     naf = ape.astype(str)
     label = _naf_labels(ref, [f"{x[:2]}.{x[2:]}" for x in naf])
     division = np.array([int(x[:2]) if x[:2].isdigit() else 0 for x in naf])
@@ -129,17 +151,31 @@ def write_commune_ape(path: Path, truth: pd.DataFrame, ref: Reference, departeme
     out["secteur_na88"] = [f"{d:02d} {div_labels.get(f'{d:02d}', '')}".strip() for d in division]
     out["ape"] = [f"{c} {lab}".strip() for c, lab in zip(naf, label)]
     out["code_ape"] = naf
-    for y in years:
-        n = counts[y]
-        e = np.maximum(effs[y], np.where(n > 0, 1, 0))
-        out[f"nombre_d_etablissements_{y}"] = pd.array(np.where(n > 0, n, np.nan), dtype="Int64")
-        out[f"effectifs_salaries_{y}"] = pd.array(np.where(n > 0, e, np.nan), dtype="Int64")
-    keep = np.zeros(n_cells, bool)
-    for y in years:
-        keep |= counts[y] > 0
-    out = out[keep].sort_values(["code_departement", "code_commune", "code_ape"], kind="stable")
+    for k, y in enumerate(years):
+        n = counts[k, cells].astype(float)
+        eff = effs[k, cells]
+        missing = (rng.random(cells.size) < MISSING_VALUE_SHARE) | (n == 0)
+        n = np.where(missing, np.nan, n)
+        eff = np.where(missing, np.nan, eff)
+        out[f"nombre_d_etablissements_{y}"] = pd.array(n, dtype="Float64").round().astype("Int64")
+        out[f"effectifs_salaries_{y}"] = pd.array(eff, dtype="Float64").round().astype("Int64")
+    out = out.sort_values(["code_departement", "code_commune", "code_ape"], kind="stable")
     _write(out, path)
     return len(out)
+
+
+def _sibling_codes(ref: Reference, naf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each activity, another sub-class of the same division (URSSAF's record of a few establishments)."""
+    pool = np.array(sorted(set(m.GENERAL_NAF_CODES) | set(m.EXTRA_NAF_LABELS)
+                           | (set(ref.naf["code"]) if ref.naf is not None else set())))
+    divisions = pool.astype("U2")
+    out = naf.copy().astype(object)
+    for d in np.unique(naf.astype("U2")):
+        idx = np.flatnonzero(naf.astype("U2") == d)
+        choices = pool[divisions == d]
+        if choices.size:
+            out[idx] = rng.choice(choices, size=idx.size)
+    return out
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sources.sample import employment
 from sources.sample import model as m
+from sources.sample.employment import BAND_CODES, band_of
 from sources.sample.ids import public_siren, random_sirens
 from sources.sample.reference import Reference
 
@@ -19,19 +21,11 @@ DAY = np.timedelta64(1, "D")
 EPOCH_1900 = np.datetime64("1900-01-01")
 SIRENE_START = np.datetime64("1973-01-01")
 
-BAND_LOWER = np.array([1, 3, 6, 10, 20, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000])
-BAND_CODES = np.array(["01", "02", "03", "11", "12", "21", "22", "31", "32", "41", "42", "51", "52", "53"])
 
 
 def isin(values, candidates) -> np.ndarray:
     """Membership test by hashing (numpy's isin compares object arrays pairwise, which is very slow)."""
     return pd.Series(np.asarray(values, dtype=object)).isin(list(candidates)).to_numpy()
-
-
-def band_of(headcount: np.ndarray) -> np.ndarray:
-    """Size band of a positive headcount at 31/12 (SIRENE codes 01…53)."""
-    idx = np.searchsorted(BAND_LOWER, np.maximum(headcount, 1), side="right") - 1
-    return BAND_CODES[idx]
 
 
 @dataclass
@@ -40,6 +34,8 @@ class World:
     units: pd.DataFrame
     etabs: pd.DataFrame
     notes: dict = field(default_factory=dict)
+    # true headcount at 31/12 of each year of employment.YEARS, one row per establishment (0: closed or none)
+    headcounts: np.ndarray | None = None
 
 
 def _pick(rng: np.random.Generator, n: int, weights: dict[str, float]) -> np.ndarray:
@@ -265,11 +261,11 @@ def build_world(ref: Reference, departement: str, rng: np.random.Generator, scal
         if idx.size:
             etabs.loc[idx, "naf"] = _pick(rng, idx.size, opts)
 
-    _draw_headcounts(etabs, units, rng)
+    headcounts = employment.draw(etabs, units, rng)
     etabs["commune_idx"] = np.where(location == "departement", commune_idx, -1)
-    _unit_state(units, etabs, rng)
+    _unit_state(units, etabs, headcounts, rng)
     return World(departement=departement, units=units, etabs=etabs,
-                 notes={"communes": n_com, "population": int(total_pop)})
+                 notes={"communes": n_com, "population": int(total_pop)}, headcounts=headcounts)
 
 
 def _public_bodies(com: pd.DataFrame, departement: str, scale: float) -> pd.DataFrame:
@@ -319,74 +315,7 @@ def _siren_column(com: pd.DataFrame) -> str | None:
     return None
 
 
-def _draw_headcounts(etabs: pd.DataFrame, units: pd.DataFrame, rng: np.random.Generator) -> None:
-    """True headcount at 31/12 of the band year, and the SIRENE band and year drawn from it."""
-    E = len(etabs)
-    u = etabs["unit"].to_numpy()
-    active = ~etabs["closed"].to_numpy()
-    created_year = etabs["created"].to_numpy().astype("datetime64[Y]").astype(int) + 1970
-    p_emp = units["p_employer"].to_numpy()[u]
-    mu = units["mu"].to_numpy()[u]
-    sigma = units["sigma"].to_numpy()[u]
-    siege = etabs["siege"].to_numpy()
-    # A secondary establishment of a network is smaller than a typical siège but usually employs.
-    p_emp = np.where(~siege & (units["profile"].to_numpy()[u] != "entrepreneur_individuel"),
-                     np.maximum(p_emp, 0.45), p_emp)
-    raw = np.exp(mu + sigma * rng.standard_normal(E))
-    h = np.maximum(1, np.round(raw)).astype(np.int64)
-    h = np.minimum(h, 1900)
-    employer = rng.random(E) < p_emp
-    # Too recent to have a band (the DSN year is not processed yet): no employee in the truth either.
-    employer &= created_year <= m.BAND_YEAR
-
-    fixed = units["headcount"].to_numpy()[u] if "headcount" in units else np.full(E, np.nan)
-    is_fixed = ~pd.isna(fixed)
-    n_in_unit = np.bincount(u, minlength=len(units))[u]
-    fixed_total = np.nan_to_num(fixed.astype(float))
-    share = np.where(siege, np.where(n_in_unit > 1, 0.55, 1.0), 0.45 / np.maximum(n_in_unit - 1, 1))
-    fixed_h = np.round(fixed_total * share).astype(np.int64)
-    h = np.where(is_fixed, fixed_h, h)
-    employer = np.where(is_fixed, fixed_h > 0, employer)
-
-    # Employers with nobody left on 31/12 (band 00).
-    zero_at_year_end = employer & ~is_fixed & (rng.random(E) < 0.035)
-
-    band = np.full(E, "", dtype="U2")
-    year = np.zeros(E, np.int64)
-    emp_now = active & employer & ~zero_at_year_end
-    band[emp_now] = band_of(h[emp_now])
-    band[active & zero_at_year_end] = "00"
-    years = np.array([m.BAND_YEAR, m.BAND_YEAR - 1, m.BAND_YEAR - 2, m.BAND_YEAR - 3, m.BAND_YEAR - 5])
-    drawn_year = rng.choice(years, size=E, p=[0.86, 0.07, 0.03, 0.02, 0.02])
-    drawn_year = np.maximum(drawn_year, np.minimum(created_year, m.BAND_YEAR))
-    has_band = band != ""
-    year[has_band] = drawn_year[has_band]
-    non_emp = active & ~(employer)
-    nn = non_emp & (rng.random(E) < 0.66)
-    band[nn] = "NN"
-    year[nn & (rng.random(E) < 0.2)] = m.BAND_YEAR
-
-    # Closed establishments keep, for some, the last band they had before closing.
-    closed = ~active
-    closure_year = etabs["closure"].to_numpy().astype("datetime64[Y]").astype("int64") + 1970
-    past = closed & employer & (closure_year - 1 >= created_year) & (rng.random(E) < 0.45)
-    band[past] = band_of(h[past])
-    year[past] = np.clip(closure_year[past] - 1, 1995, m.BAND_YEAR)
-    band[closed & ~past & (rng.random(E) < 0.5)] = "NN"
-
-    effectif_band_year = np.where(np.isin(band, BAND_CODES), h, 0)
-    etabs["tranche"] = band
-    etabs["annee_tranche"] = year
-    etabs["effectif_annee_tranche"] = effectif_band_year
-    etabs["effectif_vrai"] = np.where(active, effectif_band_year, 0)
-    etabs["employeur_vrai"] = active & ((effectif_band_year > 0) | (band == "00"))
-    emp_flag = np.where(etabs["employeur_vrai"], "O", "N").astype(object)
-    emp_flag[closed & (rng.random(E) < 0.4)] = None
-    emp_flag[active & ~etabs["employeur_vrai"].to_numpy() & (rng.random(E) < 0.05)] = None
-    etabs["caractere_employeur"] = emp_flag
-
-
-def _unit_state(units: pd.DataFrame, etabs: pd.DataFrame, rng: np.random.Generator) -> None:
+def _unit_state(units: pd.DataFrame, etabs: pd.DataFrame, headcounts: np.ndarray, rng: np.random.Generator) -> None:
     """Unit-level state derived from its establishments: open or ceased, headcount, employer, ESS flag."""
     U = len(units)
     u = etabs["unit"].to_numpy()
@@ -403,7 +332,10 @@ def _unit_state(units: pd.DataFrame, etabs: pd.DataFrame, rng: np.random.Generat
     any_00 = np.bincount(u, weights=(etabs["tranche"].to_numpy() == "00") & active, minlength=U) > 0
     units["effectif"] = total
     units["employeur"] = (total > 0) | any_00
-    band = np.where(total > 0, band_of(total), np.where(any_00, "00", "")).astype("U2")
+    # The unit's band describes the band year, like its establishments' bands.
+    k_band = int(np.flatnonzero(employment.YEARS == m.BAND_YEAR)[0])
+    at_band = np.bincount(u, weights=headcounts[:, k_band], minlength=U).astype(np.int64)
+    band = np.where(at_band > 0, band_of(at_band), np.where(any_00, "00", "")).astype("U2")
     siege_band = pd.Series(etabs["tranche"].to_numpy()[etabs["siege"].to_numpy()],
                            index=u[etabs["siege"].to_numpy()]).reindex(range(U)).fillna("").to_numpy()
     band = np.where((band == "") & (siege_band == "NN"), "NN", band)

@@ -1,12 +1,12 @@
 -- core_etablissements_prep: every establishment of the département's current stock with its territory, ESS family
--- and perimeters, activity, sector and size-band interval — everything of core_etablissements but the calibrated
--- employment, which transforms/calibration.py adds.
+-- and perimeters, activity, sector and size band — everything of core_etablissements but the estimated employment,
+-- which transforms/employment.py adds.
 -- Territory: the SIRENE commune code is looked up in the COG of the run, then among the old codes of
 -- staging_communes_passage. Establishments that cannot be placed in the département are kept with a reason
 -- (motif_placement) and NULL territory columns; an old code split between several communes is placed in the first
 -- of them and flagged 'passage_ambigu'.
--- Employment: the band's interval and central value from ref_tranches_effectifs (empty band = 'VIDE'); a band code
--- missing from the reference counts as 0 and is flagged tranche_connue = false.
+-- Employment: the band's interval from ref_tranches_effectifs (empty band = 'VIDE'), for audit; a band code missing
+-- from the reference counts as 0 and is flagged tranche_connue = false.
 -- Parameters: $departement, $perimetre.
 WITH etablissements AS (
     SELECT e.*, nullif(upper(trim(e.code_commune)), '') AS code_source,
@@ -70,15 +70,17 @@ territoires AS (
     LEFT JOIN staging_territoires AS t ON t.code_commune = c.code_commune
 ),
 
--- employment -----------------------------------------------------------------------------------------------------
+-- employment: what SIRENE says (the estimate of each year is transforms/employment.py's) ------------------------
+-- the band's interval at its band year, for audit: [0, 0] for NN, 00 and an empty band; the open band (53) has no
+-- upper bound (NULL)
 emplois AS (
     SELECT e.siret, e.tranche AS tranche_effectifs, e.annee_effectifs,
            t.tranche IS NOT NULL AS tranche_connue,
            coalesce(t.employeur, FALSE) AS employeur,
            coalesce(t.classe_taille, 'non_renseigne') AS classe_taille,
-           coalesce(t.effectif_bas, 0) AS effectif_bas,
-           coalesce(t.effectif_haut, 0) AS effectif_haut,
-           coalesce(t.effectif_central, 0) AS effectif_central_brut
+           coalesce(t.effectif_bas, 0) AS effectif_tranche_bas,
+           CASE WHEN t.tranche IS NULL THEN 0 ELSE t.effectif_haut END AS effectif_tranche_haut,
+           coalesce(t.tranche IS NOT NULL AND t.effectif_haut IS NULL, FALSE) AS tranche_ouverte
     FROM etablissements AS e
     LEFT JOIN ref_tranches_effectifs AS t ON t.tranche = coalesce(e.tranche, 'VIDE')
 ),
@@ -110,7 +112,7 @@ SELECT e.siret, e.siren, e.statut_diffusion,
        s.activite, s.nomenclature_activite, s.source_activite, sec.section_a21, sec.secteur_ess,
        s.actif, em.employeur, e.caractere_employeur,
        em.tranche_effectifs, em.tranche_connue, em.annee_effectifs, em.classe_taille,
-       em.effectif_bas, em.effectif_haut, em.effectif_central_brut,
+       em.effectif_tranche_bas, em.effectif_tranche_haut, em.tranche_ouverte,
        hc.siret IS NULL AS champ_urssaf, hc.motif_hors_champ_urssaf,
        -- identifying fields: internal only, and never for partially diffusible units
        CASE WHEN 'P' IN (e.statut_diffusion, ul.statut_diffusion) THEN NULL

@@ -24,7 +24,9 @@ annees AS (
 ),
 
 stock AS (
-    SELECT siret, siren FROM staging_sirene_etablissements
+    SELECT e.siret, e.siren, e.date_creation, e.etablissement_siege, u.date_creation AS date_creation_unite
+    FROM staging_sirene_etablissements AS e
+    LEFT JOIN staging_sirene_unites_legales AS u USING (siren)
 ),
 
 -- current state ------------------------------------------------------------------------------------------------
@@ -50,15 +52,26 @@ situations_courantes AS (
 -- the years whose situation date it holds (no date falls in two periods, so no tie-breaking is needed).
 -- Establishments: the years active at 31/12, plus the first year seen closed after being active (so that closures
 -- show); the years of a long-closed establishment would only repeat "closed" and are not written.
-periodes_etablissements AS (
+-- A first period without start date (SIRENE leaves it empty for some old or unknown dates) starts at the
+-- establishment's creation date, or, for a siège, at its legal unit's creation; when neither is known the period is
+-- not used (the establishment is counted from its next dated period on, or only in the current stock): reading an
+-- unknown start as a very old date would count it in every early year.
+periodes_brutes AS (
     SELECT h.siret, s.siren, h.etat_administratif = 'A' AS actif,
            h.activite_principale, h.nomenclature_activite,
-           coalesce(h.date_debut, DATE '1900-01-01') AS debut,
+           coalesce(h.date_debut,
+                    CASE WHEN row_number() OVER w = 1
+                         THEN coalesce(s.date_creation, CASE WHEN s.etablissement_siege THEN s.date_creation_unite END)
+                    END) AS debut,
            coalesce(lead(h.date_debut) OVER w - 1, h.date_fin) AS fin,
            coalesce(lag(h.etat_administratif) OVER w = 'A', FALSE) AS actif_avant
     FROM staging_sirene_etablissements_historique AS h
     JOIN stock AS s USING (siret)
     WINDOW w AS (PARTITION BY h.siret ORDER BY h.date_debut NULLS FIRST)
+),
+
+periodes_etablissements AS (
+    SELECT * FROM periodes_brutes WHERE debut IS NOT NULL
 ),
 
 annees_etablissements AS (

@@ -1,16 +1,20 @@
--- The units the cube counts: one row per active establishment, year and perimeter, with everything the cube
--- groups on, unknown attributes spelled 'non_renseigne' (so that every margin still adds up).
--- * The millésime year ($annee) comes from core_etablissements: active establishments with their size band,
---   employer flag and employment interval (low / calibrated central / high).
+-- The units the cube counts: one row per establishment, year and perimeter, with everything the cube groups on,
+-- unknown attributes spelled 'non_renseigne' (so that every margin still adds up).
+-- * The millésime year ($annee) comes from core_etablissements: establishments active at the end of the millésime
+--   month, with their size class. It carries counts only: employment is measured at 31 December of years up to
+--   the employment year ($annee_effectifs), never at the millésime date.
 -- * Past years (2012 …, before $annee) come from core_etablissements_annuel (one row per establishment of the
---   current stock and year, at 31 December, `actif` saying whether it was active). Only counts exist for them:
---   SIRENE gives an establishment's size band at the millésime only (the history files keep no band), so
---   employment, size class and dominance are NULL. The employer flag is used when the yearly table carries it
---   ($employeur_passe). Territory is the current one (a SIRET never moves). Family, perimeter membership and
---   activity are the year's own when the yearly table carries them ($annuel_situations: legal form, ESS flag and
---   activity as they were that year), else the current ones.
--- Parameters: $annee, $perimetres (list of perimeter names: columns perimetre_<name>), $employeur_passe,
--- $annuel_situations.
+--   current stock and year, at 31 December, `actif` saying whether it was active). Family, perimeter membership
+--   and activity are the year's own when the yearly table carries them ($annuel_situations), else the current ones.
+--   Territory is the current one (a SIRET never moves). The employer flag is used when the yearly table carries it
+--   ($employeur_passe).
+-- * Employment of years up to $annee_effectifs comes from core_effectifs (transforms/employment.py): the estimate
+--   of each establishment open on 31/12 of the year, its prior variance, its calibration cell (and the cell's
+--   denominator D_c) and the projections of the family term of the posterior variance (out_indicateurs.sql).
+--   Size classes are given to the millésime year and the employment year (the class of the SIRENE band), not to
+--   other years.
+-- Parameters: $annee, $annee_effectifs, $perimetres (list of perimeter names: columns perimetre_<name>),
+-- $employeur_passe, $annuel_situations.
 WITH perimetres AS (
     -- One row per establishment and requested perimeter, with its membership.
     SELECT siret, substr(nom, length('perimetre_') + 1) AS perimetre, dans_perimetre
@@ -32,7 +36,7 @@ etablissements AS (
     SELECT
         e.siret, e.siren, e.code_commune, e.code_epci, e.code_arrondissement, e.code_zone_emploi,
         e.code_territoire, e.code_departement, e.famille_ess, e.section_a21, e.secteur_ess, e.actif,
-        e.employeur, e.classe_taille, e.effectif_bas, e.effectif_central, e.effectif_haut,
+        e.employeur, e.classe_taille,
         p.perimetre,
         coalesce(p.dans_perimetre, false) AS dans_perimetre
     FROM core_etablissements AS e
@@ -43,14 +47,13 @@ courant AS (
         $annee::INTEGER AS annee, perimetre, siret, siren,
         code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire, code_departement,
         dans_perimetre, famille_ess, section_a21, secteur_ess, classe_taille,
-        coalesce(employeur, false) AS employeur,
-        effectif_bas, effectif_central, effectif_haut
+        coalesce(employeur, false) AS employeur
     FROM etablissements
     WHERE actif
 ),
 passe AS (
     SELECT
-        a.annee::INTEGER AS annee, e.perimetre, e.siret, NULL::VARCHAR AS siren,
+        a.annee::INTEGER AS annee, e.perimetre, e.siret, e.siren,
         e.code_commune, e.code_epci, e.code_arrondissement, e.code_zone_emploi, e.code_territoire,
         e.code_departement,
         CASE WHEN $annuel_situations THEN coalesce(pa.dans_perimetre, false) ELSE e.dans_perimetre END
@@ -58,27 +61,57 @@ passe AS (
         CASE WHEN $annuel_situations THEN a.famille_ess ELSE e.famille_ess END AS famille_ess,
         CASE WHEN $annuel_situations THEN a.section_a21 ELSE e.section_a21 END AS section_a21,
         CASE WHEN $annuel_situations THEN a.secteur_ess ELSE e.secteur_ess END AS secteur_ess,
-        NULL::VARCHAR AS classe_taille,
-        CASE WHEN $employeur_passe THEN coalesce(a.employeur, false) END AS employeur,
-        NULL::DOUBLE AS effectif_bas, NULL::DOUBLE AS effectif_central, NULL::DOUBLE AS effectif_haut
+        CASE WHEN a.annee = $annee_effectifs THEN e.classe_taille END AS classe_taille,
+        CASE WHEN $employeur_passe THEN coalesce(a.employeur, false) END AS employeur
     FROM core_etablissements_annuel AS a
     JOIN etablissements AS e USING (siret)
     LEFT JOIN perimetres_annuels AS pa
         ON pa.siret = a.siret AND pa.annee = a.annee AND pa.perimetre = e.perimetre
     WHERE a.actif AND a.annee >= 2012 AND a.annee < $annee
+),
+unites AS (
+    SELECT
+        annee, perimetre, siret, siren,
+        coalesce(code_commune, 'non_renseigne') AS code_commune,
+        coalesce(code_epci, 'non_renseigne') AS code_epci,
+        coalesce(code_arrondissement, 'non_renseigne') AS code_arrondissement,
+        coalesce(code_zone_emploi, 'non_renseigne') AS code_zone_emploi,
+        coalesce(code_territoire, 'non_renseigne') AS code_territoire,
+        code_departement,
+        dans_perimetre,
+        CASE WHEN dans_perimetre THEN coalesce(famille_ess, 'non_renseigne') ELSE 'hors_ess' END AS famille,
+        coalesce(section_a21, 'non_renseigne') AS section_a21,
+        coalesce(secteur_ess, 'non_renseigne') AS secteur_ess,
+        CASE WHEN annee IN ($annee, $annee_effectifs) THEN coalesce(classe_taille, 'non_renseigne') END
+            AS classe_taille,
+        employeur
+    FROM (SELECT * FROM courant UNION ALL SELECT * FROM passe)
+),
+-- employment of the years it measures (never the millésime year's rows)
+avec_effectifs AS (
+    SELECT u.*,
+           f.effectif_central,
+           CASE WHEN f.siret IS NOT NULL THEN f.statut_calage <> 'hors_champ_urssaf' END AS champ_urssaf,
+           f.variance_a_priori AS variance, f.cellule_calage, f.denominateur_calage,
+           f.projection_1, f.projection_2, f.projection_3, f.projection_4, f.projection_5,
+           f.statut_calage
+    FROM unites AS u
+    LEFT JOIN core_effectifs AS f ON f.siret = u.siret AND f.annee = u.annee AND u.annee < $annee
 )
 SELECT
-    annee, perimetre, siret, siren,
-    coalesce(code_commune, 'non_renseigne') AS code_commune,
-    coalesce(code_epci, 'non_renseigne') AS code_epci,
-    coalesce(code_arrondissement, 'non_renseigne') AS code_arrondissement,
-    coalesce(code_zone_emploi, 'non_renseigne') AS code_zone_emploi,
-    coalesce(code_territoire, 'non_renseigne') AS code_territoire,
-    code_departement,
-    dans_perimetre,
-    CASE WHEN dans_perimetre THEN coalesce(famille_ess, 'non_renseigne') ELSE 'hors_ess' END AS famille,
-    coalesce(section_a21, 'non_renseigne') AS section_a21,
-    coalesce(secteur_ess, 'non_renseigne') AS secteur_ess,
-    CASE WHEN annee = $annee THEN coalesce(classe_taille, 'non_renseigne') END AS classe_taille,
-    employeur, effectif_bas, effectif_central, effectif_haut
-FROM (SELECT * FROM courant UNION ALL SELECT * FROM passe)
+    annee, perimetre, siret, CASE WHEN annee <= $annee_effectifs OR annee = $annee THEN siren END AS siren,
+    code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire, code_departement,
+    dans_perimetre, famille, section_a21, secteur_ess, classe_taille, employeur,
+    effectif_central, CASE WHEN champ_urssaf THEN effectif_central ELSE 0 END AS effectif_prive,
+    variance, CASE WHEN NOT champ_urssaf THEN variance ELSE 0 END AS variance_hors_champ,
+    projection_1, projection_2, projection_3, projection_4, projection_5,
+    cellule_calage, denominateur_calage, statut_calage,
+    -- contributors to a cell's employment (confidentiality rules): estimated at one employee or more (a model
+    -- gives tiny positive estimates to units that almost surely employ nobody); `unite_multiple`: the legal unit
+    -- has several contributing establishments that year (its sum per cell is then needed for the dominance rule)
+    coalesce(effectif_central >= 0.5, false) AS contributeur,
+    coalesce(count(*) FILTER (WHERE effectif_central >= 0.5) OVER (PARTITION BY annee, perimetre, siren) > 1, false)
+        AS unite_multiple,
+    -- `siren_multiple`: the legal unit has several establishments that year (the frequency rule counts units)
+    siren IS NULL OR count(*) OVER (PARTITION BY annee, perimetre, siren) > 1 AS siren_multiple
+FROM avec_effectifs

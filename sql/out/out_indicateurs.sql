@@ -4,80 +4,198 @@
 -- plus zero rows for the totals ('ess', 'hors_ess', 'ensemble' × all sectors × all sizes) of every territory of the
 -- frame and every year, so that each territory has its ESS share (0 %) and every population is present; any other
 -- absent cell is a structural zero (the confidentiality step treats it as a published 0).
--- Parameters: $annee, $departement, $avec_territoires, $employeur_passe, $perimetres, $date_reference,
--- $sources_courant, $sources_passe.
+-- What each row measures and when: establishment counts at date_reference_etablissements (31 December of a past
+-- year, the end of the millésime month for the millésime year); salaried employment on 31 December of the row's
+-- year (date_reference_effectifs), for the years up to the employment year only — the millésime year's rows carry
+-- no employment.
+-- Employment: the sum of the establishments' estimates, and a 90 % interval from its posterior variance
+-- (transforms/calibration.py): Σ v − Σ_c x_c² / D_c − |Σ projections|², where the middle term uses, for each
+-- establishment, the coefficient of its cell for the row's family level (famille: the family, total: 'ess' or
+-- 'hors_ess', 'ensemble') and size cut (the size rows use the class's, the others all sizes). Shares: of all
+-- salaried employment (public employers included: part_effectif_total_*) and of the private employment of URSSAF's
+-- field (part_effectif_prive_*, numerator and denominator restricted to the field), with the delta-method variance
+-- of a ratio whose numerator is part of its denominator (their covariance from the same formula).
+-- Parameters: $annee, $annee_effectifs, $departement, $avec_territoires, $employeur_passe, $perimetres, $z,
+-- $date_reference, $sources_courant, $sources_passe, $sources_effectifs.
 WITH etab AS (
     SELECT * FROM out_cube_etablissements
 ),
--- Each establishment counts once in each level…
-niveaux AS (
+-- Everything but the dominance statistics adds up, so establishments are first summed into atoms (commune and its
+-- attachments × family × sector × size × calibration cell): the territorial and family expansions below then work
+-- on far fewer rows. A cell lies in one commune and one activity, so an atom holds the members of its cell of one
+-- family and size; the variance of a cube row needs, for each atom, the prior variance of the members of its cell
+-- the row takes — same family (f), same total ess / hors_ess (t) or all (e); same size (s) or all (a) — over the
+-- cell's denominator: x_c / D_c of transforms/calibration.py, times the atom's variance (vk_**).
+atomes_bruts AS (
     SELECT
-        annee, perimetre, siren, famille, section_a21, secteur_ess, classe_taille,
-        employeur, effectif_bas, effectif_central, effectif_haut,
-        unnest([
-            {'niveau': 'commune', 'code': code_commune},
-            {'niveau': 'epci', 'code': code_epci},
-            {'niveau': 'arrondissement', 'code': code_arrondissement},
-            {'niveau': 'zone_emploi', 'code': code_zone_emploi},
-            {'niveau': 'territoire', 'code': code_territoire},
-            {'niveau': 'departement', 'code': $departement}
-        ], recursive := true)
+        annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire, famille,
+        section_a21, secteur_ess, classe_taille, cellule_calage,
+        any_value(denominateur_calage) AS d,
+        count(*) AS n, count(*) FILTER (WHERE employeur) AS n_employeurs,
+        sum(effectif_central) AS central, sum(effectif_prive) AS prive,
+        sum(variance) AS v, sum(variance_hors_champ) AS v_hors_champ,
+        sum(projection_1) AS p1, sum(projection_2) AS p2, sum(projection_3) AS p3, sum(projection_4) AS p4,
+        sum(projection_5) AS p5,
+        -- dominance statistics of the contributors whose legal unit has no other contributing establishment:
+        -- their unit's employment in any cell is their own, so maxima and counts roll up without the unit
+        count(*) FILTER (WHERE contributeur) AS n_contrib, max(effectif_central) FILTER (WHERE contributeur)
+            AS max_contrib,
+        count(*) FILTER (WHERE contributeur AND NOT unite_multiple) AS n_unites_seules,
+        -- legal units of the frequency rule (every establishment, employing or not): those with one establishment
+        -- that year count here, the others (siren_multiple) once per cell below
+        count(*) FILTER (WHERE NOT siren_multiple) AS n_ul_seules,
+        max(effectif_central) FILTER (WHERE contributeur AND NOT unite_multiple) AS max_unites_seules
     FROM etab
+    GROUP BY annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
+        famille, section_a21, secteur_ess, classe_taille, cellule_calage
 ),
--- … and in its family, its family's total ('ess' or 'hors_ess') and 'ensemble'.
+atomes AS (
+    SELECT * EXCLUDE (d, cellule_calage),
+           coalesce(v * v / d, 0) AS vk_fs,
+           coalesce(v * sum(v) OVER (PARTITION BY annee, perimetre, cellule_calage, famille) / d, 0) AS vk_fa,
+           coalesce(v * sum(v) OVER (PARTITION BY annee, perimetre, cellule_calage, famille = 'hors_ess',
+                                     classe_taille) / d, 0) AS vk_ts,
+           coalesce(v * sum(v) OVER (PARTITION BY annee, perimetre, cellule_calage, famille = 'hors_ess') / d, 0)
+               AS vk_ta,
+           coalesce(v * sum(v) OVER (PARTITION BY annee, perimetre, cellule_calage, classe_taille) / d, 0) AS vk_es,
+           coalesce(v * sum(v) OVER (PARTITION BY annee, perimetre, cellule_calage) / d, 0) AS vk_ea
+    FROM atomes_bruts
+),
+-- Each atom counts in its family, its family's total ('ess' or 'hors_ess') and 'ensemble', with the cell-variance
+-- sums of that family level; atoms of the same commune, family, sector and size are then merged (their cells no
+-- longer matter)…
 familles AS (
     SELECT
-        * EXCLUDE (famille),
-        unnest(CASE WHEN famille = 'hors_ess' THEN ['hors_ess', 'ensemble']
-                    ELSE [famille, 'ess', 'ensemble'] END) AS famille
+        * EXCLUDE (famille, vk_fs, vk_fa, vk_ts, vk_ta),
+        unnest(CASE WHEN famille = 'hors_ess'
+                    THEN [{'famille': 'hors_ess', 'q_s': vk_ts, 'q_a': vk_ta},
+                          {'famille': 'ensemble', 'q_s': vk_es, 'q_a': vk_ea}]
+                    ELSE [{'famille': famille, 'q_s': vk_fs, 'q_a': vk_fa},
+                          {'famille': 'ess', 'q_s': vk_ts, 'q_a': vk_ta},
+                          {'famille': 'ensemble', 'q_s': vk_es, 'q_a': vk_ea}] END, recursive := true)
+    FROM atomes
+),
+communes_fines AS (
+    SELECT annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
+           famille, section_a21, secteur_ess, classe_taille,
+           sum(COLUMNS(* EXCLUDE (annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi,
+                                  code_territoire, famille, section_a21, secteur_ess, classe_taille, max_contrib,
+                                  max_unites_seules))),
+           max(COLUMNS('^max_'))
+    FROM familles
+    GROUP BY ALL
+),
+-- … then counted once in each level, and summed per territory, family, sector and size (the finest cells), whose
+-- totals the grouping sets below make
+niveaux AS (
+    SELECT
+        * EXCLUDE (code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire),
+        unnest(niveaux_territoriaux(code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
+                                    $departement), recursive := true)
+    FROM communes_fines
+),
+fines AS (
+    SELECT annee, perimetre, niveau, code, famille, section_a21, secteur_ess, classe_taille,
+           sum(COLUMNS(* EXCLUDE (annee, perimetre, niveau, code, famille, section_a21, secteur_ess, classe_taille,
+                                  max_contrib, max_unites_seules))),
+           max(COLUMNS('^max_'))
     FROM niveaux
     WHERE niveau <> 'territoire' OR $avec_territoires
+    GROUP BY ALL
 ),
--- First per legal unit within each cell: the dominance rule looks at units, which may have several
--- establishments in a cell (past years have no siren here: no employment, no dominance).
-par_unite AS (
-    SELECT
-        annee, perimetre, niveau, code, famille, siren,
-        GROUPING(section_a21, secteur_ess, classe_taille) AS ensemble_groupe,
-        section_a21 AS g_a21, secteur_ess AS g_ess, classe_taille AS g_taille,
-        count(*) AS n,
-        count(*) FILTER (WHERE employeur) AS n_employeurs,
-        sum(effectif_bas) AS bas,
-        sum(effectif_central) AS central,
-        sum(effectif_haut) AS haut,
-        count(*) FILTER (WHERE effectif_central > 0) AS n_contributeurs,
-        max(effectif_central) AS max_etablissement
-    FROM familles
-    GROUP BY annee, perimetre, niveau, code, famille, siren,
-        GROUPING SETS ((section_a21), (secteur_ess), (classe_taille), ())
-),
-cellules AS (
+sommes AS (
     SELECT
         annee, perimetre, niveau, code AS code_territoire, famille,
         -- GROUPING bitmask: a bit is set for each column NOT grouped (section_a21, secteur_ess, classe_taille).
-        CASE ensemble_groupe WHEN 3 THEN 'a21' WHEN 5 THEN 'ess' ELSE 'ensemble' END AS nomenclature_secteur,
-        CASE ensemble_groupe WHEN 3 THEN g_a21 WHEN 5 THEN g_ess ELSE 'ensemble' END AS secteur,
-        CASE ensemble_groupe WHEN 6 THEN g_taille ELSE 'ensemble' END AS classe_taille,
+        CASE GROUPING(section_a21, secteur_ess, classe_taille) WHEN 3 THEN 'a21' WHEN 5 THEN 'ess'
+             ELSE 'ensemble' END AS nomenclature_secteur,
+        CASE GROUPING(section_a21, secteur_ess, classe_taille) WHEN 3 THEN section_a21 WHEN 5 THEN secteur_ess
+             ELSE 'ensemble' END AS secteur,
+        CASE GROUPING(section_a21, secteur_ess, classe_taille) WHEN 6 THEN classe_taille ELSE 'ensemble' END
+            AS classe_taille,
+        GROUPING(section_a21, secteur_ess, classe_taille) = 6 AS par_taille,
+        GROUPING(section_a21, secteur_ess, classe_taille) = 6 AND classe_taille IS NULL AS taille_absente,
         sum(n)::BIGINT AS nb_etablissements,
         CASE WHEN annee = $annee OR $employeur_passe THEN sum(n_employeurs) END::BIGINT
             AS nb_etablissements_employeurs,
-        sum(bas) AS effectif_bas,
         sum(central) AS effectif_central,
-        sum(haut) AS effectif_haut,
-        CASE WHEN annee = $annee THEN sum(n_contributeurs) END::BIGINT AS nb_contributeurs,
-        CASE WHEN annee = $annee THEN coalesce(max(max_etablissement), 0) END AS effectif_max_contributeur,
-        CASE WHEN annee = $annee THEN count(*) FILTER (WHERE central > 0) END::BIGINT
-            AS nb_unites_legales_contributrices,
-        CASE WHEN annee = $annee THEN coalesce(max(central), 0) END AS effectif_max_unite_legale,
-        -- Contributors of the secret rules are legal units (SIREN): every unit with an establishment in the cell,
-        -- employing or not; dominance is tested on each published bound with that bound's largest unit.
-        CASE WHEN annee = $annee THEN count(DISTINCT siren) END::BIGINT AS nb_unites_legales,
-        CASE WHEN annee = $annee THEN coalesce(max(bas), 0) END AS effectif_bas_max_unite_legale,
-        CASE WHEN annee = $annee THEN coalesce(max(haut), 0) END AS effectif_haut_max_unite_legale
+        sum(prive) AS effectif_prive,
+        sum(v) AS v,
+        sum(v_hors_champ) AS v_hors_champ,
+        CASE WHEN GROUPING(section_a21, secteur_ess, classe_taille) = 6 THEN sum(q_s) ELSE sum(q_a) END AS q,
+        CASE WHEN GROUPING(section_a21, secteur_ess, classe_taille) = 6 THEN sum(vk_es) ELSE sum(vk_ea) END AS r,
+        sum(p1) AS p1, sum(p2) AS p2, sum(p3) AS p3, sum(p4) AS p4, sum(p5) AS p5,
+        sum(n_contrib) AS n_contrib, max(max_contrib) AS max_contrib, sum(n_unites_seules) AS n_unites_seules,
+        max(max_unites_seules) AS max_unites_seules, sum(n_ul_seules) AS n_ul_seules
+    FROM fines
+    GROUP BY annee, perimetre, niveau, code, famille,
+        GROUPING SETS ((section_a21), (secteur_ess), (classe_taille), ())
+),
+-- The secret rules look at legal units, which may have several establishments in a cell: the units with several
+-- establishments that year are followed per unit on their own rows (frequency: every unit of the cell; dominance:
+-- the units with several contributing establishments, summed per cell).
+contributeurs AS (
+    SELECT annee, perimetre, siren, famille, section_a21, secteur_ess, classe_taille,
+           CASE WHEN contributeur THEN effectif_central ELSE 0 END AS effectif_central,
+           contributeur AND unite_multiple AS contributeur_multiple,
+           unnest(niveaux_territoriaux(code_commune, code_epci, code_arrondissement, code_zone_emploi,
+                                       code_territoire, $departement), recursive := true)
+    FROM etab
+    WHERE siren_multiple AND effectif_central IS NOT NULL
+),
+contributeurs_familles AS (
+    SELECT * EXCLUDE (famille),
+           unnest(CASE WHEN famille = 'hors_ess' THEN ['hors_ess', 'ensemble']
+                       ELSE [famille, 'ess', 'ensemble'] END) AS famille
+    FROM contributeurs
+    WHERE niveau <> 'territoire' OR $avec_territoires
+),
+fines_unites AS (
+    SELECT annee, perimetre, niveau, code, famille, siren, section_a21, secteur_ess, classe_taille,
+           sum(effectif_central) AS central, bool_or(contributeur_multiple) AS contributeur_multiple
+    FROM contributeurs_familles
+    GROUP BY ALL
+),
+par_unite AS (
+    SELECT annee, perimetre, niveau, code, famille, siren,
+           GROUPING(section_a21, secteur_ess, classe_taille) AS ensemble_groupe,
+           section_a21 AS g_a21, secteur_ess AS g_ess, classe_taille AS g_taille,
+           sum(central) AS central, bool_or(contributeur_multiple) AS contributeur_multiple
+    FROM fines_unites
+    GROUP BY annee, perimetre, niveau, code, famille, siren,
+        GROUPING SETS ((section_a21), (secteur_ess), (classe_taille), ())
+),
+dominance AS (
+    SELECT annee, perimetre, niveau, code AS code_territoire, famille,
+           CASE ensemble_groupe WHEN 3 THEN 'a21' WHEN 5 THEN 'ess' ELSE 'ensemble' END AS nomenclature_secteur,
+           CASE ensemble_groupe WHEN 3 THEN g_a21 WHEN 5 THEN g_ess ELSE 'ensemble' END AS secteur,
+           CASE ensemble_groupe WHEN 6 THEN g_taille ELSE 'ensemble' END AS classe_taille,
+           count(*) FILTER (WHERE contributeur_multiple)::BIGINT AS nb_unites_multiples,
+           max(central) FILTER (WHERE contributeur_multiple) AS max_unites_multiples,
+           count(*)::BIGINT AS nb_ul_multiples
     FROM par_unite
-    -- size classes exist at the millésime only
     WHERE NOT (ensemble_groupe = 6 AND g_taille IS NULL)
-    GROUP BY annee, perimetre, niveau, code, famille, ensemble_groupe, g_a21, g_ess, g_taille
+    GROUP BY ALL
+),
+cellules AS (
+    SELECT s.* EXCLUDE (par_taille, taille_absente, n_contrib, max_contrib, n_unites_seules, max_unites_seules,
+                        n_ul_seules),
+           CASE WHEN s.effectif_central IS NOT NULL THEN coalesce(s.n_contrib, 0) END::BIGINT AS nb_contributeurs,
+           CASE WHEN s.effectif_central IS NOT NULL THEN coalesce(s.max_contrib, 0) END
+               AS effectif_max_contributeur,
+           CASE WHEN s.effectif_central IS NOT NULL
+                THEN coalesce(s.n_unites_seules, 0) + coalesce(d.nb_unites_multiples, 0) END::BIGINT
+               AS nb_unites_legales_contributrices,
+           CASE WHEN s.effectif_central IS NOT NULL
+                THEN greatest(coalesce(s.max_unites_seules, 0), coalesce(d.max_unites_multiples, 0)) END
+               AS effectif_max_unite_legale,
+           CASE WHEN s.effectif_central IS NOT NULL
+                THEN coalesce(s.n_ul_seules, 0) + coalesce(d.nb_ul_multiples, 0) END::BIGINT AS nb_unites_legales
+    FROM sommes AS s
+    LEFT JOIN dominance AS d
+        USING (annee, perimetre, niveau, code_territoire, famille, nomenclature_secteur, secteur, classe_taille)
+    -- size classes exist at the millésime and for the employment year only
+    WHERE NOT s.taille_absente
 ),
 -- Zero totals for every territory of the frame (and any territory seen in the data) and every year.
 totaux_requis AS (
@@ -89,67 +207,111 @@ totaux_requis AS (
                 UNION SELECT $annee::INTEGER, unnest($perimetres)) AS y
     CROSS JOIN (VALUES ('ess'), ('hors_ess'), ('ensemble')) AS f(famille)
 ),
+-- the years whose employment is estimated (their zero totals carry a zero employment, the others none)
+annees_emploi AS (
+    SELECT DISTINCT annee FROM core_effectifs
+),
 zeros AS (
     SELECT
         r.*,
         0::BIGINT AS nb_etablissements,
         CASE WHEN r.annee = $annee OR $employeur_passe THEN 0 END::BIGINT AS nb_etablissements_employeurs,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_bas,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_central,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_haut,
-        CASE WHEN r.annee = $annee THEN 0 END::BIGINT AS nb_contributeurs,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_max_contributeur,
-        CASE WHEN r.annee = $annee THEN 0 END::BIGINT AS nb_unites_legales_contributrices,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_max_unite_legale,
-        CASE WHEN r.annee = $annee THEN 0 END::BIGINT AS nb_unites_legales,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_bas_max_unite_legale,
-        CASE WHEN r.annee = $annee THEN 0.0 END AS effectif_haut_max_unite_legale
-    FROM totaux_requis AS r
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_central,
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_prive,
+        0.0 AS v, 0.0 AS v_hors_champ, 0.0 AS q, 0.0 AS r, 0.0 AS p1, 0.0 AS p2, 0.0 AS p3, 0.0 AS p4, 0.0 AS p5,
+        CASE WHEN r.emploi THEN 0 END::BIGINT AS nb_contributeurs,
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_max_contributeur,
+        CASE WHEN r.emploi THEN 0 END::BIGINT AS nb_unites_legales_contributrices,
+        CASE WHEN r.emploi THEN 0.0 END AS effectif_max_unite_legale,
+        CASE WHEN r.emploi THEN 0 END::BIGINT AS nb_unites_legales
+    FROM (SELECT *, annee < $annee AND annee IN (SELECT annee FROM annees_emploi) AS emploi
+          FROM totaux_requis) AS r
     ANTI JOIN cellules AS c
         USING (niveau, code_territoire, annee, perimetre, famille, nomenclature_secteur, secteur, classe_taille)
 ),
 complet AS (
     SELECT * FROM cellules
     UNION ALL BY NAME
-    SELECT * FROM zeros
+    SELECT * EXCLUDE (emploi) FROM zeros
+),
+-- posterior variances of the row's employment, of its part in URSSAF's field, and their family term
+variances AS (
+    SELECT *,
+           p1 * p1 + p2 * p2 + p3 * p3 + p4 * p4 + p5 * p5 AS pp,
+           greatest(v - q - (p1 * p1 + p2 * p2 + p3 * p3 + p4 * p4 + p5 * p5), 0) AS variance_effectif,
+           greatest(v - v_hors_champ - q - (p1 * p1 + p2 * p2 + p3 * p3 + p4 * p4 + p5 * p5), 0)
+               AS variance_effectif_prive
+    FROM complet
 ),
 -- The 'ensemble' row of the same territory, sector, size and year is every share's denominator.
 avec_ensemble AS (
     SELECT
         c.*,
         e.nb_etablissements_employeurs AS ens_employeurs,
-        e.effectif_bas AS ens_bas, e.effectif_central AS ens_central, e.effectif_haut AS ens_haut
-    FROM complet AS c
-    LEFT JOIN complet AS e
+        e.effectif_central AS ens_central, e.effectif_prive AS ens_prive,
+        e.variance_effectif AS ens_variance, e.variance_effectif_prive AS ens_variance_prive,
+        -- covariance of the row with its 'ensemble' (the row is part of it)
+        c.v - c.r - (c.p1 * e.p1 + c.p2 * e.p2 + c.p3 * e.p3 + c.p4 * e.p4 + c.p5 * e.p5) AS covariance,
+        c.v - c.v_hors_champ - c.r - (c.p1 * e.p1 + c.p2 * e.p2 + c.p3 * e.p3 + c.p4 * e.p4 + c.p5 * e.p5)
+            AS covariance_prive
+    FROM variances AS c
+    LEFT JOIN variances AS e
         ON e.famille = 'ensemble'
         AND e.annee = c.annee AND e.perimetre = c.perimetre AND e.niveau = c.niveau
         AND e.code_territoire = c.code_territoire AND e.nomenclature_secteur = c.nomenclature_secteur
         AND e.secteur = c.secteur AND e.classe_taille = c.classe_taille
+),
+parts AS (
+    SELECT *,
+           -- Shares are rounded to 10 decimals: sums of floating-point values can exceed their total by a rounding
+           -- error (1.0000000000000002).
+           round(effectif_central / nullif(ens_central, 0), 10) AS part_total,
+           round(effectif_prive / nullif(ens_prive, 0), 10) AS part_prive
+    FROM avec_ensemble
+),
+variances_parts AS (
+    SELECT *,
+           greatest(variance_effectif - 2 * part_total * covariance + part_total * part_total * ens_variance, 0)
+               / (ens_central * ens_central) AS variance_part_total,
+           greatest(variance_effectif_prive - 2 * part_prive * covariance_prive
+                    + part_prive * part_prive * ens_variance_prive, 0) / (ens_prive * ens_prive)
+               AS variance_part_prive
+    FROM parts
+),
+statuts AS (
+    SELECT annee, CASE WHEN bool_and(statut_calage = 'non_cale') THEN 'non_cale' ELSE 'cale' END AS statut_effectifs
+    FROM core_effectifs
+    GROUP BY annee
 )
 SELECT
     a.niveau, a.code_territoire, t.libelle_territoire, t.epci_partiel,
     a.famille, a.nomenclature_secteur, a.secteur, l.libelle_secteur, a.classe_taille, a.annee, a.perimetre,
     a.nb_etablissements, a.nb_etablissements_employeurs,
-    a.effectif_bas, a.effectif_central, a.effectif_haut,
-    -- Shares are rounded to 10 decimals: sums of calibrated (floating-point) values can exceed their total by a
-    -- rounding error (1.0000000000000002).
+    a.effectif_central,
+    ic_bas(a.effectif_central, a.variance_effectif, $z) AS effectif_ic90_bas,
+    ic_haut(a.effectif_central, a.variance_effectif, $z) AS effectif_ic90_haut,
     a.nb_etablissements_employeurs / nullif(a.ens_employeurs, 0) AS part_ess_etablissements_employeurs,
-    -- Range of a share x / (x + y) with x (this row) and y (the rest of the economy) both uncertain: the share
-    -- grows with x and falls with y, so its low end is x_bas / (x_bas + y_haut) and its high end
-    -- x_haut / (x_haut + y_bas), the rest being y = ensemble − row for each bound (sums are additive).
-    round(a.effectif_bas / nullif(a.effectif_bas + greatest(a.ens_haut - a.effectif_haut, 0), 0), 10)
-        AS part_ess_effectif_bas,
-    round(a.effectif_central / nullif(a.ens_central, 0), 10) AS part_ess_effectif_central,
-    round(a.effectif_haut / nullif(a.effectif_haut + greatest(a.ens_bas - a.effectif_bas, 0), 0), 10)
-        AS part_ess_effectif_haut,
+    a.part_total AS part_effectif_total_central,
+    ic_part_bas(a.part_total, a.variance_part_total, $z) AS part_effectif_total_ic90_bas,
+    ic_part_haut(a.part_total, a.variance_part_total, $z) AS part_effectif_total_ic90_haut,
+    a.part_prive AS part_effectif_prive_central,
+    ic_part_bas(a.part_prive, a.variance_part_prive, $z) AS part_effectif_prive_ic90_bas,
+    ic_part_haut(a.part_prive, a.variance_part_prive, $z) AS part_effectif_prive_ic90_haut,
     a.nb_etablissements * 1000.0 / nullif(t.population, 0) AS etablissements_pour_1000_hab,
     a.effectif_central * 1000.0 / nullif(t.population, 0) AS effectif_pour_1000_hab,
     t.population,
+    a.effectif_prive AS effectif_prive_central,
+    CASE WHEN a.effectif_central IS NOT NULL THEN a.variance_effectif END AS variance_effectif,
+    CASE WHEN a.effectif_central IS NOT NULL THEN a.variance_effectif_prive END AS variance_effectif_prive,
     a.nb_contributeurs, a.effectif_max_contributeur, a.nb_unites_legales_contributrices,
-    a.effectif_max_unite_legale, a.nb_unites_legales, a.effectif_bas_max_unite_legale,
-    a.effectif_haut_max_unite_legale,
-    CASE WHEN a.annee = $annee THEN $date_reference::DATE ELSE make_date(a.annee, 12, 31) END AS date_reference,
-    CASE WHEN a.annee = $annee THEN $sources_courant ELSE $sources_passe END AS sources
-FROM avec_ensemble AS a
+    a.effectif_max_unite_legale, a.nb_unites_legales,
+    CASE WHEN a.annee = $annee THEN $date_reference::DATE ELSE make_date(a.annee, 12, 31) END
+        AS date_reference_etablissements,
+    CASE WHEN a.effectif_central IS NOT NULL THEN make_date(a.annee, 12, 31) END AS date_reference_effectifs,
+    CASE WHEN a.effectif_central IS NOT NULL THEN s.statut_effectifs END AS statut_effectifs,
+    CASE WHEN a.annee = $annee THEN $sources_courant
+         WHEN a.annee <= $annee_effectifs THEN $sources_effectifs ELSE $sources_passe END AS sources
+FROM variances_parts AS a
 LEFT JOIN out_cube_territoires AS t USING (niveau, code_territoire)
 LEFT JOIN ref_libelles_secteurs AS l USING (nomenclature_secteur, secteur)
+LEFT JOIN statuts AS s USING (annee)

@@ -1,0 +1,191 @@
+"""How far the published employment figures are from the synthetic sample's ground truth — a truth the estimator
+does not share (sources/sample/employment.py draws it; the pipeline only sees the SIRENE and URSSAF files).
+
+For the employment year Y of the run (the latest year of the internal cube with employment), at each level —
+département, ESS family, territoire, EPCI, family × territoire, ESS sector × département, communes with at least
+50 true ESS jobs — the ESS employment (perimeter `insee`) of every cell: number of cells, mean and maximum relative
+error of the central value, coverage of the 90 % interval (share of cells whose truth lies inside), median
+half-width relative to the central value; then the same for the ESS share of all salaried employment and of the
+private employment of URSSAF's field.
+
+`python -m benchmarks.accuracy --data-dir DIR` prints the table; `--write-method` also rewrites METHOD.md's
+accuracy table (between its markers), so the table is never typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ess import paths
+
+MARK_START = "<!-- precision:debut (benchmarks/accuracy.py --write-method) -->"
+MARK_END = "<!-- precision:fin -->"
+LEVELS = [  # label, cube niveau, cube famille, nomenclature, group-by columns of the truth, min true jobs
+    ("département", "departement", "ess", "ensemble", ["dep"], 0),
+    ("famille (département)", "departement", "familles", "ensemble", ["dep", "famille"], 0),
+    ("territoire", "territoire", "ess", "ensemble", ["code_territoire"], 0),
+    ("EPCI", "epci", "ess", "ensemble", ["code_epci"], 0),
+    ("famille × territoire", "territoire", "familles", "ensemble", ["code_territoire", "famille"], 0),
+    ("secteur × département", "departement", "ess", "ess", ["dep", "secteur"], 0),
+    ("communes ≥ 50 emplois ESS", "commune", "ess", "ensemble", ["code_commune"], 50),
+]
+FAMILLES = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes",
+            "societes_commerciales_ess")
+
+
+def _latest_run(data_dir: Path, departement: str) -> Path:
+    runs = sorted(p.parent for p in (data_dir / "runs" / f"dep{departement}").glob("*/manifest.json"))
+    if not runs:
+        raise SystemExit(f"no finished run under {data_dir / 'runs' / f'dep{departement}'}: run `ess run` first")
+    return runs[-1]
+
+
+def load(data_dir: Path, departement: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The internal cube (perimeter insee) and the truth of the employment year, with each truth row's cells."""
+    run = _latest_run(data_dir, departement)
+    cube_file = next(run.glob("*/out_indicateurs.parquet"))
+    con = duckdb.connect()
+    cube = con.execute("SELECT * FROM read_parquet(?) WHERE perimetre = 'insee'", [str(cube_file)]).df()
+    year = int(cube.loc[cube["effectif_central"].notna(), "annee"].max())
+    cube = cube[cube["annee"] == year]
+    communes = pd.read_parquet(next(run.glob("*/out_cube_communes.parquet")))
+    truth_dir = data_dir / "sample" / f"dep{departement}" / "ground_truth"
+    truth = pd.read_parquet(truth_dir / "effectifs_annuels.parquet")
+    truth = truth[(truth["annee"] == year) & (truth["localisation"] == "departement")].copy()
+    truth = truth.merge(communes, on="code_commune", how="left")
+    sectors = pd.read_csv(paths.REFERENCE_DIR / "secteurs_ess.csv", dtype=str)
+    sectors = sectors[sectors["nomenclature"] == "NAFRev2"].set_index("division")["secteur_ess"]
+    truth["secteur"] = truth["activite"].str[:2].map(sectors).fillna("non_renseigne")
+    truth["dep"] = departement
+    truth["famille"] = truth["famille_ess"].where(truth["perimetre_insee"], "hors_ess")
+    return cube, truth, year
+
+
+def _estimates(cube: pd.DataFrame, niveau: str, famille: str, nomenclature: str) -> pd.DataFrame:
+    rows = cube[(cube["niveau"] == niveau) & (cube["nomenclature_secteur"] == nomenclature)
+                & (cube["classe_taille"] == "ensemble")]
+    rows = rows[rows["famille"].isin(FAMILLES) if famille == "familles" else rows["famille"] == famille]
+    if nomenclature == "ensemble":
+        rows = rows[rows["secteur"] == "ensemble"]
+    else:
+        rows = rows[rows["secteur"] != "ensemble"]
+    return rows
+
+
+def _key(rows: pd.DataFrame, keys: list[str], departement: str) -> pd.Series:
+    """The cube rows' key in the truth's group-by columns."""
+    parts = []
+    for k in keys:
+        if k == "dep":
+            parts.append(pd.Series(departement, index=rows.index))
+        elif k == "famille":
+            parts.append(rows["famille"])
+        elif k == "secteur":
+            parts.append(rows["secteur"])
+        else:
+            parts.append(rows["code_territoire"])
+    return pd.Series(list(zip(*parts)), index=rows.index)
+
+
+def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd.DataFrame:
+    out = []
+    ess = truth[truth["perimetre_insee"]]
+    for label, niveau, famille, nomenclature, keys, minimum in LEVELS:
+        rows = _estimates(cube, niveau, famille, nomenclature)
+        est = dict(zip(_key(rows, keys, departement), rows.to_dict("records")))
+        t_ess = ess.groupby(keys)["effectif_fin_annee"].sum()
+        t_all = truth.groupby([k for k in keys if k != "famille"])["effectif_fin_annee"].sum()
+        t_field = truth[truth["champ_urssaf"]].groupby([k for k in keys if k != "famille"])["effectif_fin_annee"].sum()
+        t_ess_field = ess[ess["champ_urssaf"]].groupby(keys)["effectif_fin_annee"].sum()
+        t_ess.index = [k if isinstance(k, tuple) else (k,) for k in t_ess.index]
+        t_ess_field.index = [k if isinstance(k, tuple) else (k,) for k in t_ess_field.index]
+        t_all.index = [k if isinstance(k, tuple) else (k,) for k in t_all.index]
+        t_field.index = [k if isinstance(k, tuple) else (k,) for k in t_field.index]
+        cells = sorted(set(t_ess.index) | set(est))
+        rec = []
+        for k in cells:
+            true = float(t_ess.get(k, 0.0))
+            if true < max(minimum, 1):
+                continue
+            denominator_key = tuple(x for x, name in zip(k, keys) if name != "famille")
+            r = est.get(k)
+            rec.append({
+                "vrai": true, "central": float(r["effectif_central"]) if r is not None else 0.0,
+                "bas": float(r["effectif_ic90_bas"]) if r is not None else 0.0,
+                "haut": float(r["effectif_ic90_haut"]) if r is not None else 0.0,
+                "part_vraie": true / float(t_all.get(denominator_key, np.nan)),
+                "part": r["part_effectif_total_central"] if r is not None else np.nan,
+                "part_bas": r["part_effectif_total_ic90_bas"] if r is not None else np.nan,
+                "part_haut": r["part_effectif_total_ic90_haut"] if r is not None else np.nan,
+                "part_privee_vraie": float(t_ess_field.get(k, 0.0)) / float(t_field.get(denominator_key, np.nan)),
+                "part_privee": r["part_effectif_prive_central"] if r is not None else np.nan,
+                "part_privee_bas": r["part_effectif_prive_ic90_bas"] if r is not None else np.nan,
+                "part_privee_haut": r["part_effectif_prive_ic90_haut"] if r is not None else np.nan,
+            })
+        df = pd.DataFrame(rec)
+        for measure, (c, lo, hi, t) in {"emploi": ("central", "bas", "haut", "vrai"),
+                                        "part (tous employeurs)": ("part", "part_bas", "part_haut", "part_vraie"),
+                                        "part (privé URSSAF)": ("part_privee", "part_privee_bas", "part_privee_haut",
+                                                                "part_privee_vraie")}.items():
+            ok = df[t].notna() & df[c].notna() & (df[t] > 0)
+            d = df[ok]
+            err = (d[c] - d[t]).abs() / d[t]
+            out.append({
+                "niveau": label, "mesure": measure, "cellules": int(len(d)),
+                "erreur_moyenne": float(err.mean()) if len(d) else np.nan,
+                "erreur_max": float(err.max()) if len(d) else np.nan,
+                "couverture_ic90": float(((d[t] >= d[lo]) & (d[t] <= d[hi])).mean()) if len(d) else np.nan,
+                "demi_largeur_mediane": float(((d[hi] - d[lo]) / 2 / d[c]).median()) if len(d) else np.nan,
+            })
+    return pd.DataFrame(out)
+
+
+def markdown(table: pd.DataFrame, year: int) -> str:
+    def pct(x):
+        return "—" if pd.isna(x) else f"{100 * x:.1f} %".replace(".", ",")
+    lines = [f"Emploi de l'ESS (périmètre `insee`) au 31/12/{year}, échantillon synthétique (Isère, échelle 1) ; "
+             "erreur relative de l'estimation centrale, couverture de l'intervalle à 90 % (part des cellules dont "
+             "la vraie valeur est dans l'intervalle), demi-largeur médiane de l'intervalle rapportée à l'estimation.",
+             "",
+             "| niveau | mesure | cellules | erreur moyenne | erreur max | couverture IC 90 % | demi-largeur médiane |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.niveau} | {r.mesure} | {r.cellules} | {pct(r.erreur_moyenne)} | {pct(r.erreur_max)} | "
+                     f"{pct(r.couverture_ic90)} | {pct(r.demi_largeur_mediane)} |")
+    return "\n".join(lines)
+
+
+def write_method(text: str, method: Path = paths.ROOT / "METHOD.md") -> None:
+    content = method.read_text(encoding="utf-8")
+    if MARK_START not in content or MARK_END not in content:
+        raise SystemExit(f"{method}: markers {MARK_START!r} … {MARK_END!r} not found")
+    head, rest = content.split(MARK_START, 1)
+    _, tail = rest.split(MARK_END, 1)
+    method.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True, help="the ESS_DATA_DIR of a finished run on the sample")
+    p.add_argument("--departement", default="38")
+    p.add_argument("--write-method", action="store_true", help="rewrite METHOD.md's accuracy table")
+    args = p.parse_args(argv)
+    cube, truth, year = load(args.data_dir, args.departement)
+    table = level_table(cube, truth, args.departement)
+    with pd.option_context("display.width", 200, "display.max_columns", 10):
+        print(f"accuracy against the sample's truth, employment on 31/12/{year}:")
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if args.write_method:
+        write_method(markdown(table, year))
+        print("METHOD.md accuracy table rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

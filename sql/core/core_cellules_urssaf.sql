@@ -1,0 +1,51 @@
+-- core_cellules_urssaf: URSSAF's private employment by commune (COG of the run) × APE × year for the département:
+-- headcount on 31 December and number of establishments, the cells the employment model is calibrated on.
+-- Old commune codes are mapped to the COG; APE divisions outside the URSSAF field of ref_champ_urssaf are left out,
+-- as on the SIRENE side.
+-- An empty value of the file means "no employer that year" before the row's first and after its last published
+-- year (the row exists because the cell had employers some year), and "unknown" between two published years (a
+-- gap): unknown cells keep a NULL headcount, never 0. A cell absent from the file had no employer. (A value left
+-- empty in the file's last year cannot be told from the cell's last employer leaving: it reads as 0.)
+-- Parameters: $departement.
+WITH passage AS (
+    SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
+    FROM staging_communes_passage GROUP BY 1
+),
+
+lignes AS (
+    SELECT u.annee, u.code_commune AS code_source, coalesce(c.code_commune, cp.code_commune) AS code_commune,
+           coalesce(c.code_departement, cp.code_departement) AS code_departement,
+           replace(u.code_ape, '.', '') AS code_ape, u.effectifs_salaries, u.nb_etablissements
+    FROM staging_urssaf_commune_ape AS u
+    LEFT JOIN core_communes AS c ON c.code_commune = u.code_commune
+    LEFT JOIN passage AS p ON c.code_commune IS NULL AND p.ancien_code = u.code_commune
+    LEFT JOIN core_communes AS cp ON cp.code_commune = p.code_commune
+    WHERE left(replace(u.code_ape, '.', ''), 2) NOT IN (SELECT code FROM ref_champ_urssaf WHERE critere = 'naf_division')
+),
+
+-- the published years of each file row (code as in the file × APE)
+bornes AS (
+    SELECT *,
+           min(annee) FILTER (WHERE effectifs_salaries IS NOT NULL) OVER r AS premiere_annee,
+           max(annee) FILTER (WHERE effectifs_salaries IS NOT NULL) OVER r AS derniere_annee
+    FROM lignes
+    WINDOW r AS (PARTITION BY code_source, code_ape)
+),
+
+lues AS (
+    SELECT annee, code_commune, code_departement, code_ape,
+           CASE WHEN effectifs_salaries IS NOT NULL THEN effectifs_salaries
+                WHEN annee < premiere_annee OR annee > derniere_annee OR premiere_annee IS NULL THEN 0 END
+               AS effectif,
+           CASE WHEN effectifs_salaries IS NOT NULL THEN coalesce(nb_etablissements, 0)
+                WHEN annee < premiere_annee OR annee > derniere_annee OR premiere_annee IS NULL THEN 0 END
+               AS nb_etablissements
+    FROM bornes
+)
+
+SELECT annee, code_commune, code_ape,
+       CASE WHEN count(*) = count(effectif) THEN sum(effectif) END AS effectif,
+       CASE WHEN count(*) = count(nb_etablissements) THEN sum(nb_etablissements) END AS nb_etablissements
+FROM lues
+WHERE code_departement = $departement
+GROUP BY annee, code_commune, code_ape

@@ -1,0 +1,31 @@
+-- Interval macros shared by the core and output tables (created by transforms.employment.define_macros).
+-- An employment estimate is a posterior mean c with variance v; its interval at level z (1.645 for 90 %) is taken
+-- from the log-normal law with that mean and variance: positive, asymmetric (a sum of a few skewed headcounts is
+-- skewed), and close to c ± z·√v when v is small. When the law is so skewed that its upper quantile falls below
+-- its mean (tiny estimates of units that may or may not employ), the upper bound is c + z·√v instead, so that the
+-- interval always holds the estimate. A share s with variance v: logit-normal (stays within [0, 1]).
+-- A zero estimate with a positive variance gets [0, z·√v]; a zero variance gives the point itself.
+CREATE OR REPLACE MACRO ic_sigma(c, v) AS sqrt(ln(1 + v / (c * c)));
+CREATE OR REPLACE MACRO ic_bas(c, v, z) AS
+    CASE WHEN c IS NULL OR v IS NULL THEN NULL
+         WHEN v <= 0 THEN c
+         WHEN c <= 0 THEN 0.0
+         ELSE least(c, exp(ln(c) - ic_sigma(c, v) ^ 2 / 2 - z * ic_sigma(c, v))) END;
+CREATE OR REPLACE MACRO ic_haut(c, v, z) AS
+    CASE WHEN c IS NULL OR v IS NULL THEN NULL
+         WHEN v <= 0 THEN c
+         WHEN c <= 0 THEN z * sqrt(v)
+         WHEN ic_sigma(c, v) > 2 * z THEN c + z * sqrt(v)
+         ELSE exp(ln(c) - ic_sigma(c, v) ^ 2 / 2 + z * ic_sigma(c, v)) END;
+CREATE OR REPLACE MACRO ic_part_bas(s, v, z) AS
+    CASE WHEN s IS NULL OR v IS NULL THEN NULL
+         WHEN v <= 0 THEN s
+         WHEN s <= 0 THEN 0.0
+         WHEN s >= 1 THEN greatest(1 - z * sqrt(v), 0.0)
+         ELSE 1 / (1 + exp(-(ln(s / (1 - s)) - z * sqrt(v) / (s * (1 - s))))) END;
+CREATE OR REPLACE MACRO ic_part_haut(s, v, z) AS
+    CASE WHEN s IS NULL OR v IS NULL THEN NULL
+         WHEN v <= 0 THEN s
+         WHEN s <= 0 THEN least(z * sqrt(v), 1.0)
+         WHEN s >= 1 THEN 1.0
+         ELSE 1 / (1 + exp(-(ln(s / (1 - s)) + z * sqrt(v) / (s * (1 - s))))) END;
