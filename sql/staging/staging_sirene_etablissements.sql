@@ -63,42 +63,28 @@ typed AS (
 checked AS (
     SELECT
         t.*,
-        CASE
-            WHEN t._colonne_trop_longue IS NOT NULL THEN {'motif': 'valeur trop longue', 'colonne': t._colonne_trop_longue,
-                'valeur': CASE WHEN t.statut_diffusion = 'P' THEN '[ND]' ELSE t._valeur_trop_longue END}
-            WHEN t.siren IS NULL OR NOT regexp_full_match(t.siren, '[0-9]{9}')
-                THEN {'motif': 'siren invalide', 'colonne': 'siren', 'valeur': t.siren}
-            WHEN t.nic IS NULL OR NOT regexp_full_match(t.nic, '[0-9]{5}')
-                THEN {'motif': 'nic invalide', 'colonne': 'nic', 'valeur': t.nic}
-            WHEN t.siret IS NULL OR NOT regexp_full_match(t.siret, '[0-9]{14}')
-                THEN {'motif': 'siret invalide', 'colonne': 'siret', 'valeur': t.siret}
-            WHEN t.siret <> t.siren || t.nic
-                THEN {'motif': 'siret différent de siren + nic', 'colonne': 'siret', 'valeur': t.siret}
-            WHEN t.code_commune IS NULL
+        coalesce(
+            defaut_trop_long(t._colonne_trop_longue, t._valeur_trop_longue, t.statut_diffusion),
+            defaut_siret(t.siren, t.nic, t.siret),
+            CASE WHEN t.code_commune IS NULL
                 THEN {'motif': 'code commune absent (établissement non localisable)',
-                      'colonne': 'codeCommuneEtablissement', 'valeur': NULL}
-            WHEN NOT regexp_full_match(t.code_commune, '[0-9]{5}|2[AB][0-9]{3}')
-                THEN {'motif': 'code commune invalide', 'colonne': 'codeCommuneEtablissement', 'valeur': t.code_commune}
-            WHEN t._departement IS NULL
+                      'colonne': 'codeCommuneEtablissement', 'valeur': NULL::VARCHAR} END,
+            defaut_identifiant(t.code_commune, '[0-9]{5}|2[AB][0-9]{3}', false, 'code commune invalide',
+                               'codeCommuneEtablissement'),
+            CASE WHEN t._departement IS NULL
                 THEN {'motif': 'ancien code commune de Corse inconnu', 'colonne': 'codeCommuneEtablissement',
-                      'valeur': t.code_commune}
-            WHEN t.date_creation_texte IS NOT NULL AND t.date_creation IS NULL
-                THEN {'motif': 'date de création illisible', 'colonne': 'dateCreationEtablissement',
-                      'valeur': t.date_creation_texte}
-            WHEN t.date_debut_texte IS NOT NULL AND t.date_debut IS NULL
-                THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
-            WHEN t.annee_effectifs_texte IS NOT NULL AND t.annee_effectifs IS NULL
-                THEN {'motif': 'année des effectifs illisible', 'colonne': 'anneeEffectifsEtablissement',
-                      'valeur': t.annee_effectifs_texte}
-            WHEN t.tranche_effectifs IS NOT NULL AND t.tranche_effectifs NOT IN (SELECT tranche FROM ref_tranches_codes)
-                THEN {'motif': 'tranche d''effectifs inconnue', 'colonne': 'trancheEffectifsEtablissement',
-                      'valeur': t.tranche_effectifs}
-            WHEN t.etablissement_siege_texte IS NOT NULL AND t.etablissement_siege IS NULL
-                THEN {'motif': 'indicateur de siège illisible', 'colonne': 'etablissementSiege',
-                      'valeur': t.etablissement_siege_texte}
-            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
-            WHEN t.defaut_naf25 IS NOT NULL THEN t.defaut_naf25
-        END AS defaut
+                      'valeur': t.code_commune} END,
+            defaut_illisible(t.date_creation_texte, t.date_creation, 'date de création illisible',
+                             'dateCreationEtablissement'),
+            defaut_illisible(t.date_debut_texte, t.date_debut, 'date de début illisible', 'dateDebut'),
+            defaut_illisible(t.annee_effectifs_texte, t.annee_effectifs, 'année des effectifs illisible',
+                             'anneeEffectifsEtablissement'),
+            defaut_tranche(t.tranche_effectifs, 'trancheEffectifsEtablissement'),
+            defaut_illisible(t.etablissement_siege_texte, t.etablissement_siege, 'indicateur de siège illisible',
+                             'etablissementSiege'),
+            t.defaut_activite,
+            t.defaut_naf25
+        ) AS defaut
     FROM typed AS t
 ),
 

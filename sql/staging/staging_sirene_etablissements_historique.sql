@@ -42,23 +42,13 @@ typed AS (
 checked AS (
     SELECT
         t.*,
-        CASE
-            WHEN t._colonne_trop_longue IS NOT NULL THEN {'motif': 'valeur trop longue', 'colonne': t._colonne_trop_longue,
-                'valeur': t._valeur_trop_longue}
-            WHEN t.siren IS NULL OR NOT regexp_full_match(t.siren, '[0-9]{9}')
-                THEN {'motif': 'siren invalide', 'colonne': 'siren', 'valeur': t.siren}
-            WHEN t.nic IS NULL OR NOT regexp_full_match(t.nic, '[0-9]{5}')
-                THEN {'motif': 'nic invalide', 'colonne': 'nic', 'valeur': t.nic}
-            WHEN t.siret IS NULL OR NOT regexp_full_match(t.siret, '[0-9]{14}')
-                THEN {'motif': 'siret invalide', 'colonne': 'siret', 'valeur': t.siret}
-            WHEN t.siret <> t.siren || t.nic
-                THEN {'motif': 'siret différent de siren + nic', 'colonne': 'siret', 'valeur': t.siret}
-            WHEN t.date_debut_texte IS NOT NULL AND t.date_debut IS NULL
-                THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
-            WHEN t.date_fin_texte IS NOT NULL AND t.date_fin IS NULL
-                THEN {'motif': 'date de fin illisible', 'colonne': 'dateFin', 'valeur': t.date_fin_texte}
-            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
-        END AS defaut
+        coalesce(
+            defaut_trop_long(t._colonne_trop_longue, t._valeur_trop_longue, NULL),
+            defaut_siret(t.siren, t.nic, t.siret),
+            defaut_illisible(t.date_debut_texte, t.date_debut, 'date de début illisible', 'dateDebut'),
+            defaut_illisible(t.date_fin_texte, t.date_fin, 'date de fin illisible', 'dateFin'),
+            t.defaut_activite
+        ) AS defaut
     FROM typed AS t
 ),
 

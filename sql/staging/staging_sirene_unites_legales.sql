@@ -60,27 +60,19 @@ typed AS (
 checked AS (
     SELECT
         t.*,
-        CASE
-            WHEN t._colonne_trop_longue IS NOT NULL THEN {'motif': 'valeur trop longue', 'colonne': t._colonne_trop_longue,
-                'valeur': CASE WHEN t.statut_diffusion = 'P' THEN '[ND]' ELSE t._valeur_trop_longue END}
-            WHEN t.siren IS NULL OR NOT regexp_full_match(t.siren, '[0-9]{9}')
-                THEN {'motif': 'siren invalide', 'colonne': 'siren', 'valeur': t.siren}
-            WHEN t.nic_siege IS NOT NULL AND NOT regexp_full_match(t.nic_siege, '[0-9]{5}')
-                THEN {'motif': 'nic du siège invalide', 'colonne': 'nicSiegeUniteLegale', 'valeur': t.nic_siege}
-            WHEN t.date_creation_texte IS NOT NULL AND t.date_creation IS NULL
-                THEN {'motif': 'date de création illisible', 'colonne': 'dateCreationUniteLegale',
-                      'valeur': t.date_creation_texte}
-            WHEN t.date_debut_texte IS NOT NULL AND t.date_debut IS NULL
-                THEN {'motif': 'date de début illisible', 'colonne': 'dateDebut', 'valeur': t.date_debut_texte}
-            WHEN t.annee_effectifs_texte IS NOT NULL AND t.annee_effectifs IS NULL
-                THEN {'motif': 'année des effectifs illisible', 'colonne': 'anneeEffectifsUniteLegale',
-                      'valeur': t.annee_effectifs_texte}
-            WHEN t.tranche_effectifs IS NOT NULL AND t.tranche_effectifs NOT IN (SELECT tranche FROM ref_tranches_codes)
-                THEN {'motif': 'tranche d''effectifs inconnue', 'colonne': 'trancheEffectifsUniteLegale',
-                      'valeur': t.tranche_effectifs}
-            WHEN t.defaut_activite IS NOT NULL THEN t.defaut_activite
-            WHEN t.defaut_naf25 IS NOT NULL THEN t.defaut_naf25
-        END AS defaut
+        coalesce(
+            defaut_trop_long(t._colonne_trop_longue, t._valeur_trop_longue, t.statut_diffusion),
+            defaut_identifiant(t.siren, '[0-9]{9}', true, 'siren invalide', 'siren'),
+            defaut_identifiant(t.nic_siege, '[0-9]{5}', false, 'nic du siège invalide', 'nicSiegeUniteLegale'),
+            defaut_illisible(t.date_creation_texte, t.date_creation, 'date de création illisible',
+                             'dateCreationUniteLegale'),
+            defaut_illisible(t.date_debut_texte, t.date_debut, 'date de début illisible', 'dateDebut'),
+            defaut_illisible(t.annee_effectifs_texte, t.annee_effectifs, 'année des effectifs illisible',
+                             'anneeEffectifsUniteLegale'),
+            defaut_tranche(t.tranche_effectifs, 'trancheEffectifsUniteLegale'),
+            t.defaut_activite,
+            t.defaut_naf25
+        ) AS defaut
     FROM typed AS t
 ),
 
