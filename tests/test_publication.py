@@ -386,3 +386,30 @@ def test_report_of_another_run_is_refused(world, tmp_path):
     assert (warehouse / pub.report_path(PARAMS) / "rapport.pdf").read_text(encoding="utf-8") == "autre"
     assert updated["rapport"]["version"] == current(warehouse)
     assert_no_leftovers(warehouse)
+
+
+def test_every_file_of_a_version_is_on_disk_before_it_becomes_current(world, tmp_path, monkeypatch):
+    """A power cut, unlike a kill, loses what the kernel has not written yet: every file and folder of the new
+    version is flushed (fsync) before `courant` names it, and the switch itself is flushed after."""
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst, *args, **kwargs):
+        events.append(("replace", str(dst)))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    in_process(spec(warehouse, world["new"], "R38-NEW"))
+    root = wh.current_dir(warehouse).resolve()
+    switched = events.index(("replace", str(warehouse / wh.CURRENT)))
+    flushed = {path for kind, path in events[:switched] if kind == "fsync"}
+    files = {str(p) for p in root.rglob("*") if not p.is_symlink()} | {str(root)}
+    assert files and files <= flushed
+    assert ("fsync", str(warehouse.resolve())) in events[switched:]

@@ -127,6 +127,7 @@ def commit(warehouse: Path, changes: dict[str, Path | None], finish: Callable[[P
                      "creee_le": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      **(description or {}), **extra}
             write_json_atomic(root / INDEX, index)
+            make_durable(root)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
@@ -191,6 +192,24 @@ def switch(warehouse: Path, version_id: str) -> None:
     os.symlink(f"{VERSIONS}/{version_id}", tmp)
     os.replace(tmp, warehouse / CURRENT)
     _fsync_dir(warehouse)
+
+
+def make_durable(root: Path) -> None:
+    """Flush every file and folder of a version to disk before it becomes current: after a power cut (not only a
+    killed process) the version `courant` names is then whole. Files shared with earlier versions are already on
+    disk; flushing them again costs little."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+    _fsync_dir(root.parent)
 
 
 def _fsync_dir(folder: Path) -> None:
