@@ -127,12 +127,15 @@ TWO_BY_TWO = {"ligne": [("T", ["r1", "r2"])], "colonne": [("T", ["c1", "c2"])]}
 
 def test_rules_come_from_the_reference_file():
     rules = load_rules()
-    assert rules == Rules(frequency_threshold=3, dominance_share=0.85, protection_share=0.15, protection_minimum=1.0)
+    assert rules == Rules(frequency_threshold=3, dominance_share=0.85, protection_share=0.15, protection_minimum=1.0,
+                         protection_floor=0.01)
     # protection interval: 15 % of the value on each side, at least 1 job
     assert rules.protection(np.array([0.0, 4.0, 100.0])).tolist() == [1.0, 1.0, 15.0]
+    # what a reader's minimum must reach: value − protection, down to 0.01 job (a cell of less has no requirement)
+    assert rules.lower_requirement(np.array([0.005, 0.5, 4.0, 100.0])).tolist() == [0.005, 0.01, 3.0, 85.0]
 
 
-PROTECTION_LINES = "protection,part_valeur,0.15\nprotection,minimum_absolu,1\n"
+PROTECTION_LINES = "protection,part_valeur,0.15\nprotection,minimum_absolu,1\nprotection,plancher,0.01\n"
 
 
 def test_bad_rules_file_names_the_file(tmp_path):
@@ -145,7 +148,7 @@ def test_bad_rules_file_names_the_file(tmp_path):
     with pytest.raises(UserError, match="dominance/part_max_contributeur"):
         load_rules(bad)
     bad.write_text("regle,parametre,valeur\nfrequence,seuil_unites,3\ndominance,part_max_contributeur,0.85\n"
-                   "protection,part_valeur,1.5\nprotection,minimum_absolu,1\n")
+                   "protection,part_valeur,1.5\nprotection,minimum_absolu,1\nprotection,plancher,0.01\n")
     with pytest.raises(UserError, match="part_valeur must be in"):
         load_rules(bad)
 

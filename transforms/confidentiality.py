@@ -119,6 +119,14 @@ class Rules:
     # protection interval of a sensitive cell: what a reader can deduce must stay at least this far from its value
     protection_share: float = 0.15  # ... this share of the value, on each side
     protection_minimum: float = 1.0  # ... and at least this amount (jobs), on each side (down to 0)
+    # a reader who can only prove a cell above this many jobs has learnt nothing (estimates of a few hundredths of a
+    # job are model artefacts): the downward requirement of a smaller cell stops there, not at exactly 0
+    protection_floor: float = 0.01
+
+    def lower_requirement(self, values: np.ndarray) -> np.ndarray:
+        """What the minimum a reader can deduce of a sensitive cell must reach (at most)."""
+        values = np.asarray(values, float)
+        return np.maximum(values - self.protection(values), np.minimum(values, self.protection_floor))
 
     def protection(self, values: np.ndarray) -> np.ndarray:
         """Required distance, on each side, between a sensitive cell's value and what can be deduced of it."""
@@ -131,7 +139,7 @@ def load_rules(path: str | Path = RULES_CSV) -> Rules:
     if not path.exists():
         raise UserError(f"{path}: confidentiality rules file not found; it is committed under data/reference/")
     wanted = {("frequence", "seuil_unites"), ("dominance", "part_max_contributeur"),
-              ("protection", "part_valeur"), ("protection", "minimum_absolu")}
+              ("protection", "part_valeur"), ("protection", "minimum_absolu"), ("protection", "plancher")}
     found: dict[tuple[str, str], str] = {}
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -151,15 +159,16 @@ def load_rules(path: str | Path = RULES_CSV) -> Rules:
         share = float(found[("dominance", "part_max_contributeur")])
         p_share = float(found[("protection", "part_valeur")])
         p_min = float(found[("protection", "minimum_absolu")])
+        p_floor = float(found[("protection", "plancher")])
     except ValueError as exc:
         raise UserError(f"{path}: a rule value is not a number ({exc}); write e.g. 3 and 0.85") from None
     if threshold < 1 or not 0 < share <= 1:
         raise UserError(f"{path}: seuil_unites must be ≥ 1 and part_max_contributeur in ]0, 1]; got {threshold}, {share}")
-    if not 0 < p_share <= 1 or p_min < 0:
-        raise UserError(f"{path}: protection part_valeur must be in ]0, 1] and minimum_absolu ≥ 0; got {p_share}, "
-                        f"{p_min}")
+    if not 0 < p_share <= 1 or p_min < 0 or not 0 <= p_floor <= p_min:
+        raise UserError(f"{path}: protection part_valeur must be in ]0, 1], minimum_absolu ≥ 0 and plancher in "
+                        f"[0, minimum_absolu]; got {p_share}, {p_min}, {p_floor}")
     return Rules(frequency_threshold=threshold, dominance_share=share, protection_share=p_share,
-                 protection_minimum=p_min)
+                 protection_minimum=p_min, protection_floor=p_floor)
 
 
 # ----------------------------------------------------------------------------------------------- relations

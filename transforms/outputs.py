@@ -338,6 +338,18 @@ def in_scope(cells: pd.DataFrame) -> np.ndarray:
     return ((cells["nomenclature"] == "ensemble") | (cells["niveau"] == "departement")).to_numpy()
 
 
+def in_scope_past(cells: pd.DataFrame) -> np.ndarray:
+    """Cells of an earlier year whose employment may be published: territories above the commune, all sectors and
+    sizes together (the series of the report). Fewer published cells keep the protection of each year short."""
+    return ((cells["nomenclature"] == "ensemble") & (cells["niveau"] != "commune")).to_numpy()
+
+
+def scope_of(year: int, params: dict):
+    """The publication scope of a year: full for the run's employment year, the series' cells for the others."""
+    current = params.get("annee_effectifs")
+    return in_scope if current is None or int(year) == int(current) else in_scope_past
+
+
 def primary_status(cells: pd.DataFrame, rules) -> np.ndarray:
     """frequence / dominance / None per cell. Contributors are legal units; dominance on every published bound."""
     n = cells["nb_etablissements"].fillna(0).to_numpy()
@@ -353,9 +365,8 @@ def primary_status(cells: pd.DataFrame, rules) -> np.ndarray:
 
 def requirements(values: np.ndarray, sensitive: np.ndarray, rules) -> tuple[np.ndarray, np.ndarray]:
     """Protection interval of the sensitive cells: max must reach `upper`, min must reach `lower` (≥ 0)."""
-    r = rules.protection(values)
-    upper = np.where(sensitive, values + r, np.nan)
-    lower = np.where(sensitive, np.maximum(values - r, 0.0), np.nan)
+    upper = np.where(sensitive, values + rules.protection(values), np.nan)
+    lower = np.where(sensitive, rules.lower_requirement(values), np.nan)
     return upper, lower
 
 
@@ -422,7 +433,8 @@ def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
     return unproven & ~cells["representable"].to_numpy() & ~same_units
 
 
-def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: bool, deadline: float) -> dict:
+def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: bool, deadline: float,
+                  scope_fn=in_scope) -> dict:
     """Statuses of the cells of one year (in `model.cells[STATUS]`) and the protection figures."""
     cells = model.cells
     table = model.tables[PROTECTED]
@@ -431,7 +443,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: boo
         raise RuntimeError(f"{len(gaps)} cells of the cube are not the sum of their establishments (e.g. "
                            f"{cells.iloc[gaps[:3]][secret_model.CELL_KEY].to_dict('records')}): the cube or the "
                            "secret model is wrong (a bug); nothing is published")
-    scope = in_scope(cells)
+    scope = scope_fn(cells)
     primary = primary_status(cells, rules)
     sensitive = primary != None  # noqa: E711 (object array)
     # 1. linear heuristic on the cells in scope: no relation left with a single masked cell
@@ -503,11 +515,11 @@ def _year_inputs(con, year: int, perimeters: list[str]) -> tuple[pd.DataFrame, p
 
 
 def protected_years(con, params: dict) -> list[int]:
-    """The years whose employment goes public: the employment year of the run; every year with employment when
-    params["secret_emploi_passe"] (each costs a full protection and audit: about a minute on the sample)."""
+    """The years whose employment goes public: every year with employment (the earlier ones with the narrower scope
+    of in_scope_past); only the run's employment year when params["secret_emploi_passe"] is False."""
     years = [int(r[0]) for r in con.execute(
         f"SELECT DISTINCT annee FROM {CUBE} WHERE effectif_central IS NOT NULL ORDER BY 1").fetchall()]
-    if params.get("secret_emploi_passe"):
+    if params.get("secret_emploi_passe", True):
         return years
     return [y for y in years if params.get("annee_effectifs") and y == int(params["annee_effectifs"])]
 
@@ -536,11 +548,12 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     detail_years = {int(params["annee_effectifs"])} if params.get("annee_effectifs") else set()
     for year in years:
         etab, year_cube = _year_inputs(con, year, perimeters)
+        scope_fn = scope_of(year, params)
         model = secret_model.build(secret_model.units(etab, perimeters), year_cube, communes, perimeters,
-                                   scope=in_scope)
+                                   scope=scope_fn)
         _cell_columns(model)
         stats[str(year)] = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
-                                         deadline=deadline)
+                                         deadline=deadline, scope_fn=scope_fn)
         key = model.rows[secret_model.ROW_KEY].assign(annee=year)
         statuses.append(key.assign(**{STATUS: model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]}))
     public = cube.copy()
@@ -630,12 +643,13 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     communes = _commune_table(con)
     perimeters = sorted(public["perimetre"].unique())
     result: dict[str, Any] = {}
-    for year in sorted(public.loc[public["effectif_central"].notna(), "annee"].unique()):
-        year = int(year)
+    years = sorted(int(y) for y in public.loc[public["effectif_central"].notna(), "annee"].unique())
+    for year in years:
+        scope_fn = scope_of(year, {"annee_effectifs": years[-1]})  # the latest year is the run's employment year
         units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
         cube = con.execute("SELECT * FROM out_indicateurs WHERE annee = ? AND list_contains(?, perimetre)",
                            [year, perimeters]).df()
-        model = secret_model.build(units, cube, communes, perimeters, scope=in_scope)
+        model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
         cells = model.cells
         shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
         rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
@@ -643,7 +657,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
         published = np.zeros(len(cells), bool)
         published[rows.loc[rows["effectif_central_y"].notna(), "cellule"].to_numpy()] = True
         sensitive = primary_status(cells, rules) != None  # noqa: E711
-        scope = in_scope(cells)
+        scope = scope_fn(cells)
         unproven = _unproven_outside(model, sensitive & ~scope, rules)
         model.materialise(scope | unproven)
         stuck = int(_unauditable(model, unproven).sum())
@@ -654,7 +668,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
             leaked = int(np.sum(published & sensitive))
             result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
                                            "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
-                                           "n_masquees": int(np.sum(in_scope(cells) & ~published)),
+                                           "n_masquees": int(np.sum(scope & ~published)),
                                            "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
                                            len(a.unaudited), "n_detail_communal_non_audite": stuck,
                                            "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
