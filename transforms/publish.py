@@ -455,11 +455,17 @@ def write_dictionary(root: Path) -> list[Path]:
     writer.writerows(rows)
     lines = ["# Dictionnaire des données", "",
              "Généré depuis `transforms/columns.py` (ne pas modifier à la main). Les vues du catalogue `ess.duckdb` "
-             "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", ""]
+             "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", "",
+             f"Chaque table a deux vues : `<table>` ne garde que le dernier millésime publié de chaque département "
+             f"(à utiliser par défaut) et `<table>{HISTORY_SUFFIX}` les garde tous (filtrer alors sur `millesime`). "
+             "Les fichiers Parquet portent les colonnes `departement` et `millesime` (texte) et "
+             "`donnees_synthetiques` ; ils se lisent sans option avec pandas, pyarrow ou DuckDB.", ""]
     for table in cols.TABLES:
         access = PUBLISHED.get(table, "interne")
-        lines += [f"## {table} ({access})", "", cols.TABLE_DOCS.get(table, ""), "",
-                  "| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
+        guide = cols.query_guide(table)
+        lines += [f"## {table} ({access})", "", cols.TABLE_DOCS.get(table, ""), ""]
+        lines += [f"**Filtres nécessaires.** {guide}", ""] if guide else []
+        lines += ["| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
         lines += [f"| {r['colonne']} | {r['type']} | {r['unite']} | {r['description']} | {r['contrainte']} |"
                   for r in rows if r["table"] == table]
         lines.append("")
