@@ -485,7 +485,7 @@ def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys)
     code = main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--no-report"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "département 38" in printed and "sirene: 2026-10" in printed and "manifest:" in printed
+    assert "département 38" in printed and "SIRENE 2026-10" in printed and "Manifeste :" in printed
     assert stubs["core"] == 1 and stubs["report"] == 0
 
 
