@@ -243,7 +243,7 @@ def headline_lines(headline: dict) -> list[str]:
         lines.append(f"  Emploi salarié de l'ESS au {au} ({calage}) : {arrondi(h['effectif_ess_central'])} "
                      f"(intervalle à 90 % : {arrondi(h.get('effectif_ess_ic90_bas'))} – "
                      f"{arrondi(h.get('effectif_ess_ic90_haut'))})")
-        for key, what in (("total", "de tout l'emploi salarié"), ("prive", "de l'emploi salarié privé (URSSAF)")):
+        for key, what in (("total", "dans tout l'emploi salarié"), ("prive", "dans l'emploi salarié privé (URSSAF)")):
             central = h.get(f"part_ess_effectif_{key}_central")
             if central is not None:
                 lines.append(f"  Part de l'ESS {what} au {au} : {pourcent(central)} (intervalle à 90 % : "
