@@ -24,9 +24,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	@touch $(STAMP)
 
-# The console of `ess run` shows only its summary or one message; its log file (and the Prefect UI) get INFO.
+# The console of `ess run` shows its steps with their times (ESS_PROGRESS=1, also when piped), then its summary or one
+# message; its log file (and the Prefect UI) get INFO.
 run: setup
-	PREFECT_LOGGING_LEVEL=INFO $(BIN)/ess run
+	ESS_PROGRESS=1 PREFECT_LOGGING_LEVEL=INFO $(BIN)/ess run
 
 # One BLAS thread per test worker: two workers on two cores otherwise fight over threads in small SVDs.
 test: setup

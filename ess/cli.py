@@ -68,10 +68,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ess import runlog
+    from ess import progress, runlog
     from transforms.pipeline import RunConfig
 
+    shown = progress.start()  # on stderr when it is a terminal or ESS_PROGRESS=1 (make run)
     config = RunConfig.from_cli(args)  # validated before Prefect starts
+    shown.say(f"ess run — département{'s' if len(config.departements) > 1 else ''} "
+              f"{', '.join(config.departements)}, périmètre {config.perimetre} (journal : "
+              f"{config.run_dir() / runlog.LOG_NAME})")
+    shown.open("prefect", progress.label("prefect"))  # ends when the flow starts (flows/pipeline.py)
     from flows.pipeline import run_flows
 
     args.log_path = config.run_dir() / runlog.LOG_NAME
@@ -82,6 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except Exception:
             logging.getLogger("ess.cli").exception("ess run %s failed", config.run_id)
             raise
+    shown.say("Terminé.")
     for result in results:
         print(result.summary())
     return 0

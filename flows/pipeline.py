@@ -29,7 +29,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from ess import caching, runlog
+from ess import caching, progress, runlog
 from ess.errors import InputFileError, UserError
 from ess.locking import LockedError, warehouse_lock
 from transforms.pipeline import (SOURCES, RunConfig, RunResult, params_of, resolve_inputs, restore_run_manifests,
@@ -282,6 +282,9 @@ def run_departements(configs: list[RunConfig], *, fetch_sources: list[str] | Non
     published and a UserError lists the failures at the end (one département alone: its own error). Every
     département's run log receives the whole run's records (the national staging is shared)."""
     configs = sorted(configs, key=lambda c: c.departement)
+    shared = progress.current().durations
+    for key in [k for k in shared if k != "prefect"]:  # a new run in this process: its own times only
+        del shared[key]
     with contextlib.ExitStack() as stack:
         for config in configs:  # every lock first: a run is refused before any work
             stack.enter_context(run_lock(config))
@@ -310,16 +313,18 @@ def download_inputs(configs: list[RunConfig], fetch_sources: list[str] | None = 
     fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
                                     retry_jitter_factor=0.2, retry_condition_fn=_retry_fetch)
     root, millesime = str(configs[0].input_root()), configs[0].millesime
-    fetch(root, configs[0].departement, millesime, fetch_sources)
-    if fetch_sources is None or "urssaf" in fetch_sources:
-        for config in configs[1:]:
-            fetch(root, config.departement, millesime, ["urssaf"])
+    with progress.step("fetch"):
+        fetch(root, configs[0].departement, millesime, fetch_sources)
+        if fetch_sources is None or "urssaf" in fetch_sources:
+            for config in configs[1:]:
+                fetch(root, config.departement, millesime, ["urssaf"])
 
 
 def prepare_departements(configs: list[RunConfig]) -> dict[str, tuple[RunConfig, dict, dict]]:
     """Resolve every département's inputs and stage the national files once per snapshot, for all the départements
     that read it. Returns {département: (config, inputs, {source: national staging})}."""
-    resolved = {c.departement: resolve_task(c.to_dict()) for c in configs}
+    with progress.step("resolve-inputs"):
+        resolved = {c.departement: resolve_task(c.to_dict()) for c in configs}
     groups: dict[tuple, list[str]] = {}
     for dep, r in resolved.items():
         groups.setdefault(tuple(r["inputs"][s] for s in NATIONAL_SOURCES), []).append(dep)
@@ -328,8 +333,11 @@ def prepare_departements(configs: list[RunConfig]) -> dict[str, tuple[RunConfig,
         first = RunConfig.from_dict(resolved[deps[0]]["config"])
         params = {**params_of(first), "departements": sorted(deps)}
         # without calibration the URSSAF files are optional: nothing to stage when there are none
-        staged = {source: stage_national_task(source, snapshot, params)
-                  for source, snapshot in zip(NATIONAL_SOURCES, snapshots) if snapshot is not None}
+        staged = {}
+        for source, snapshot in zip(NATIONAL_SOURCES, snapshots):
+            if snapshot is not None:
+                with progress.step("stage-national", source):
+                    staged[source] = stage_national_task(source, snapshot, params)
         for dep in deps:
             prepared[dep] = (RunConfig.from_dict(resolved[dep]["config"]), resolved[dep]["inputs"], staged)
     return prepared
@@ -367,9 +375,20 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
     run_dir = str(config.run_dir())
     warehouse = config.warehouse_dir
     dep = config.departement
+    # every step printed with its elapsed time (ess/progress.py), kept for the manifest with the shared ones
+    durees = {k: v for k, v in progress.current().durations.items()
+              if k.startswith(("prefect", "fetch", "resolve-inputs", "stage-national"))}
+    shown = dep if len(config.departements or []) > 1 else None
+
+    def step(key: str, source: str | None = None):
+        return progress.step(key, source, departement=shown, into=durees)
+
     sources = [s for s in SOURCES if s not in NATIONAL_SOURCES or s in staged]
-    local = {source: stage_task(source, inputs[source], params, run_dir)
-             for source in sources if source not in NATIONAL_SOURCES}
+    local = {}
+    for source in sources:
+        if source not in NATIONAL_SOURCES:
+            with step("stage", source):
+                local[source] = stage_task(source, inputs[source], params, run_dir)
     national = {source: StepOutput.from_dict(staged[source]) for source in NATIONAL_SOURCES if source in staged}
     # the guards first: an empty file, a département absent from the input… get their precise message
     stats = {source: (departement_stats(national[source], source, dep) if source in national
@@ -378,18 +397,23 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
                for tables in [departement_tables(national[source], dep) if source in national
                               else local[source]["tables"]]
                if f"staging_rejets_{source}" in tables}
-    guarded = guard_inputs_task(stats, rejects, params, config.force, warehouse)
+    with step("guard-inputs"):
+        guarded = guard_inputs_task(stats, rejects, params, config.force, warehouse)
     check_present(dep, staged)  # even --force cannot publish a département the files do not hold
     by_source = {source: (departement_staging(source, staged[source], dep, run_dir) if source in national
                           else local[source]) for source in sources}
     staging_outputs = [by_source[source] for source in sources]
-    core = core_task(_tables(*staging_outputs), params, run_dir)
-    outputs = outputs_task(_tables(*staging_outputs, core), params, run_dir)
+    with step("build-core"):
+        core = core_task(_tables(*staging_outputs), params, run_dir)
+    with step("build-outputs"):
+        outputs = outputs_task(_tables(*staging_outputs, core), params, run_dir)
     steps = [*staging_outputs, core, outputs]
     everything = StepOutput.from_dict(steps[0]).merged(*(StepOutput.from_dict(s) for s in steps[1:]))
 
-    checks = check_task(everything.tables, params, warehouse)
-    guarded = guard_figures_task(checks, config.force, warehouse, guarded)
+    with step("check"):
+        checks = check_task(everything.tables, params, warehouse)
+    with step("guard-figures"):
+        guarded = guard_figures_task(checks, config.force, warehouse, guarded)
     manifest = run_manifest(config, {k: Path(v) if v else None for k, v in inputs.items()}, everything, checks)
     manifest["cache"] = {s["cache"]["etape"]: s["cache"] for s in steps}
     manifest["garde_fous"] = guarded
@@ -401,16 +425,22 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
 
     manifest["metadonnees_parquet"] = provenance_metadata(params, manifest)  # what publish writes
     with wh.staging_area(Path(warehouse)) as staging:
-        prepared = prepare_task(everything.tables, params, manifest, str(staging))
+        with step("prepare-publication"):
+            prepared = prepare_task(everything.tables, params, manifest, str(staging))
         if config.report:
             # published tables, plus the URSSAF series of the run (the evolution chart) and its communes (maps)
             report_inputs = {**{k: everything.tables[k] for k in REPORT_RUN_TABLES if k in everything.tables},
                              **prepared["tables"]}
             report_params = {**params, "publication_forcee": [c["libelle"] for c in guarded["constats"]]
                              if guarded["publication_forcee"] else []}
-            manifest["rapport"] = report_task(report_inputs, report_params, str(staging))
-        manifest = publish_task(str(staging), params, manifest, warehouse, config.report)
-    manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
+            with step("report"):
+                manifest["rapport"] = report_task(report_inputs, report_params, str(staging))
+        manifest["durees_etapes"] = dict(durees)  # seconds; the publication's own time goes to the run's copy
+        with step("publish"):
+            manifest = publish_task(str(staging), params, manifest, warehouse, config.report)
+    manifest["durees_etapes"] = dict(durees)
+    with step("provenance"):
+        manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}
 
 
@@ -454,6 +484,7 @@ def ess_pipeline(
     downloads (`download=True`, into `input_dir` or data/raw). `force`: publish even when a guard fails.
     `departements`: several départements in one run (the national files read once for all); the result is then
     {"departements": {code: result}}."""
+    progress.current().close_pending()  # Prefect has started: the flow runs
     config = make_config(departement=departement, millesime=millesime, annee_urssaf=annee_urssaf,
                          annee_cog=annee_cog, perimetre=perimetre, input_dir=input_dir, download=download,
                          sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id,

@@ -63,17 +63,17 @@ def test_failure_while_writing_the_second_table_leaves_the_warehouse_identical(
         prefect_harness, stubs, inputs, data_dir, monkeypatch):
     warehouse = data_dir / "entrepot"
     before = first_publication(inputs, warehouse)
-    real_export = db.export_tables
+    real_export = db.export_select
     exports = []
 
-    def failing_export(con, names, out_dir, **kw):
-        if ".construction" in str(out_dir):  # a publication, not a step
-            exports.append(names)
+    def failing_export(con, select, params, path, *args, **kw):
+        if ".construction" in str(path):  # a publication, not a step
+            exports.append(Path(path).name)
             if len(exports) == 2:
                 raise OSError("disk full")
-        return real_export(con, names, out_dir, **kw)
+        return real_export(con, select, params, path, *args, **kw)
 
-    monkeypatch.setattr(db, "export_tables", failing_export)
+    monkeypatch.setattr(db, "export_select", failing_export)
     with pytest.raises(OSError, match="disk full"):
         run(inputs, warehouse)
     assert len(exports) == 2

@@ -61,7 +61,7 @@ def test_two_departements_run_in_parallel_on_a_local_dask_cluster(prefect_harnes
         assert r["headline"]["nb_etablissements_ess"] > 0
     # both publications share one warehouse and one catalog
     public = data_dir / "entrepot" / "public" / "out_indicateurs_public"
-    assert sorted(p.name for p in public.iterdir()) == ["departement=38", "departement=73"]
+    assert sorted(p.name for p in public.iterdir()) == ["departement_38", "departement_73"]
     assert (data_dir / "entrepot" / "ess.duckdb").is_file()
 
 

@@ -226,7 +226,7 @@ def test_flow_runs_every_step_once_and_publishes(prefect_harness, stubs, inputs,
     assert manifest["checks"]["headline"] == {"nb_etablissements_ess": 6}
     assert manifest["sources"]["sirene"][0]["rows_staged"] == 3  # header + 2 lines
     # the public cube holds every perimeter: one partition per département and millésime
-    public = warehouse / "public" / "out_indicateurs_public" / "departement=38" / "millesime=2026-10" / \
+    public = warehouse / "public" / "out_indicateurs_public" / "departement_38" / "millesime_2026-10" / \
         "out_indicateurs_public.parquet"
     assert manifest["outputs"]["tables"]["out_indicateurs_public"] == str(public)
     assert (warehouse / "ess.duckdb").is_file()
@@ -485,7 +485,7 @@ def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys)
     code = main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--no-report"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "département 38" in printed and "sirene: 2026-10" in printed and "manifest:" in printed
+    assert "département 38" in printed and "SIRENE 2026-10" in printed and "Manifeste :" in printed
     assert stubs["core"] == 1 and stubs["report"] == 0
 
 

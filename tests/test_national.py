@@ -133,7 +133,7 @@ def test_three_departements_from_one_read_of_the_national_files(prefect_harness,
     assert ("département 971 is absent from the input: none of the 7 rows of "
             f"{root / 'sirene' / '2026-10' / 'StockEtablissement_utf8.zip'} is in 971") in message
     public = warehouse / "public" / "out_indicateurs_public"
-    assert sorted(p.name for p in public.iterdir()) == ["departement=2A", "departement=38", "departement=73"]
+    assert sorted(p.name for p in public.iterdir()) == ["departement_2A", "departement_38", "departement_73"]
     assert not (data_dir / "runs" / "dep971" / "R1" / "manifest.json").exists()
 
     # Each national file opened exactly once for the four départements; the territories are per département.

@@ -115,8 +115,9 @@ WAREHOUSE_PATH = re.compile(r"/\S*?/(template|reference|w)(?=/|$)")
 
 
 def catalog_content(path: Path) -> dict:
-    """Each view of a catalog: its comment, its column comments and its rows."""
-    con = duckdb.connect(str(path), read_only=True)
+    """Each view of a catalog: its comment, its column comments and its rows (its paths are relative to its
+    folder)."""
+    con = pub.open_catalog(path.parent)
     try:
         views = con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
         out = {}
@@ -180,11 +181,10 @@ def world(tmp_path_factory):
 def test_a_publication_is_one_version_with_everything(world):
     view, root = world["after_view"], world["template"]
     # the new version carries the other département's partitions (hard links) and replaces 38's
-    assert view["public/out_indicateurs_public/departement=73/millesime=2026-10/"
-                "out_indicateurs_public.parquet"] == (root / "public/out_indicateurs_public/departement=73/"
-                                                      "millesime=2026-10/"
-                                                      "out_indicateurs_public.parquet").read_bytes()
-    assert "interne/core_ecart_urssaf/departement=38/millesime=2026-10/core_ecart_urssaf.parquet" in view
+    assert view["public/out_indicateurs_public/departement_73/millesime_2026-10/out_indicateurs_public.parquet"] == (
+        root / "public/out_indicateurs_public/departement_73/millesime_2026-10/out_indicateurs_public.parquet"
+    ).read_bytes()
+    assert "interne/core_ecart_urssaf/departement_38/millesime_2026-10/core_ecart_urssaf.parquet" in view
     assert view["rapports/departement=38/millesime=2026-10/perimetre=insee/rapport.pdf"] != \
         world["before_view"]["rapports/departement=38/millesime=2026-10/perimetre=insee/rapport.pdf"]
     manifest = view["publications/departement=38/millesime=2026-10/perimetre=insee/manifest.json"]
@@ -196,12 +196,15 @@ def test_a_publication_is_one_version_with_everything(world):
     assert index["changement"] == {"type": "publication", "run_id": "R38-NEW", "departement": "38",
                                    "millesime": "2026-10", "perimetre": "insee", "forcee": False}
     catalog = view["ess.duckdb"]
-    assert catalog["out_indicateurs_public"][2] == [("departement", "38", "insee", 9, "38", "2026-10"),
-                                                    ("departement", "73", "insee", 4, "73", "2026-10")]
-    assert catalog["out_indicateurs_public"][0].startswith("PUBLIC")
+    # the files carry their keys as text, then the table's columns, then the synthetic flag
+    assert catalog["out_indicateurs_public"][2] == [("38", "2026-10", "departement", "38", "insee", 9, True),
+                                                    ("73", "2026-10", "departement", "73", "insee", 4, True)]
+    assert catalog["out_indicateurs_public_historique"][2] == catalog["out_indicateurs_public"][2]
+    assert catalog["out_indicateurs_public"][0].startswith("DONNÉES SYNTHÉTIQUES")
+    assert "PUBLIC (secret statistique appliqué)" in catalog["out_indicateurs_public"][0]
     assert "dictionnaire_donnees.md" in view and "dictionnaire_donnees.csv" in view
     # every Parquet file says where it comes from
-    kv = pq.read_metadata(world["template"] / "public/out_indicateurs_public/departement=38/millesime=2026-10/"
+    kv = pq.read_metadata(world["template"] / "public/out_indicateurs_public/departement_38/millesime_2026-10/"
                           "out_indicateurs_public.parquet").metadata
     assert kv[b"ess:synthetic"] == b"true" and kv[b"ess:publication_forcee"] == b"false"
 
@@ -211,8 +214,7 @@ def test_unchanged_files_are_shared_between_versions(world, tmp_path):
     shutil.copytree(world["template"], warehouse, symlinks=True)
     before = current(warehouse)
     in_process(spec(warehouse, world["new"], "R38-NEW"))
-    rel = Path("public/out_indicateurs_public/departement=73/millesime=2026-10/"
-               "out_indicateurs_public.parquet")
+    rel = Path("public/out_indicateurs_public/departement_73/millesime_2026-10/out_indicateurs_public.parquet")
     old_file, new_file = (warehouse / wh.VERSIONS / v / rel for v in (before, current(warehouse)))
     assert old_file.stat().st_ino == new_file.stat().st_ino  # a hard link, not a copy
     assert_no_leftovers(warehouse)
@@ -222,7 +224,7 @@ def test_unchanged_files_are_shared_between_versions(world, tmp_path):
 # rename of the `courant` link, the new one ("new") after it.
 KILLS = [
     ("before", "transforms.publish:prepare", 1, "old"),
-    ("before", "ess.db:export_tables", 2, "old"),  # during the tables' preparation
+    ("before", "ess.db:export_select", 2, "old"),  # during the tables' preparation
     ("after", "transforms.publish:prepare", 1, "old"),
     ("after", "publication_driver:write_file", 2, "old"),  # during the report
     ("before", "transforms.warehouse:recover", 1, "old"),  # holding the lock, nothing done yet
@@ -231,7 +233,7 @@ KILLS = [
     ("after", "transforms.warehouse:link_tree", 1, "old"),
     ("after", "transforms.warehouse:move_in", 1, "old"),  # during the moves of the new partitions
     ("after", "transforms.warehouse:move_in", 5, "old"),  # every partition and the report in
-    ("after", "transforms.publish:create_view", 1, "old"),  # during the catalog
+    ("after", "transforms.publish:create_views", 1, "old"),  # during the catalog
     ("after", "transforms.publish:build_catalog", 1, "old"),
     ("after", "transforms.publish:write_dictionary", 1, "old"),
     ("after", "transforms.warehouse:write_json_atomic", 2, "old"),  # manifest and index written, not current yet
@@ -301,7 +303,7 @@ def test_concurrent_publications_of_two_departements_both_land(world, tmp_path):
     for p in procs:
         assert p.wait(120) == 0, p.stderr.read()
     catalog = catalog_content(warehouse / pub.CATALOG)["out_indicateurs_public"][2]
-    assert [(r[1], r[3]) for r in catalog] == [("26", 7), ("38", 9), ("73", 4)]
+    assert [(r[0], r[5]) for r in catalog] == [("26", 7), ("38", 9), ("73", 4)]
     now = wh.read_index(warehouse / wh.CURRENT)
     earlier = wh.read_index(warehouse / wh.VERSIONS / now["precedente"])
     assert {now["changement"]["run_id"], earlier["changement"]["run_id"]} == {"R38-NEW", "R26"}
@@ -326,9 +328,12 @@ def test_a_live_preparation_is_never_taken_for_a_leftover(world, tmp_path):
 
 
 def legacy_warehouse(root: Path, world) -> None:
-    """The layout of earlier versions of this project: real folders and a real catalog at the top."""
+    """The layout of earlier versions of this project: real folders and a real catalog at the top, tables in
+    `key=value` folders without their keys in the files."""
     for table, path in world["old"].items():
-        target = root / pub.partition_path(table, PARAMS, table not in {"core_ecart_urssaf", *pub.ALL_PERIMETERS}) / f"{table}.parquet"
+        keys = "departement=38/millesime=2026-10" + ("" if table in {"core_ecart_urssaf", *pub.ALL_PERIMETERS}
+                                                     else "/perimetre=insee")
+        target = root / pub.PUBLISHED[table] / table / keys / f"{table}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
     (root / "rapports/departement=73/millesime=2026-10/perimetre=insee").mkdir(parents=True)
@@ -347,11 +352,18 @@ def test_a_warehouse_of_the_old_layout_becomes_versioned(world, tmp_path, kill):
         assert drive(tmp_path, spec(warehouse, t73, "R73", "73", kill=kill)).returncode == -9
     in_process(spec(warehouse, t73, "R73", "73"))
     view = published(warehouse)  # every entry point is now a link into the current version
-    # the old layout's 38 partitions are carried over, the legacy report of 73 replaced by the new one
-    assert view["public/out_indicateurs_public/departement=38/millesime=2026-10/"
-                "out_indicateurs_public.parquet"] == Path(world["old"]["out_indicateurs_public"]).read_bytes()
+    # the old layout's 38 partitions are carried over, rewritten with their keys as columns; the legacy report of
+    # 73 replaced by the new one
+    assert not [rel for rel in view if "departement=38" in rel and rel.startswith(("public", "interne"))]
+    migrated = pq.read_table(warehouse / "public/out_indicateurs_public/departement_38/millesime_2026-10/"
+                             "out_indicateurs_public.parquet").to_pylist()
+    assert migrated == [{"departement": "38", "millesime": "2026-10", "niveau": "departement",
+                         "code_territoire": "38", "perimetre": "insee", "nb_etablissements": 5,
+                         "donnees_synthetiques": False}]
+    assert (warehouse / "interne/core_etablissements/departement_38/millesime_2026-10/perimetre_insee/"
+                        "core_etablissements.parquet").is_file()
     assert view["rapports/departement=73/millesime=2026-10/perimetre=insee/rapport.pdf"] != b"73"
-    assert [(r[1], r[3]) for r in view[pub.CATALOG]["out_indicateurs_public"][2]] == [("38", 5), ("73", 4)]
+    assert [(r[0], r[5]) for r in view[pub.CATALOG]["out_indicateurs_public"][2]] == [("38", 5), ("73", 4)]
     assert not [p for p in warehouse.iterdir() if p.name.startswith((".ancien", ".transactions"))]
     assert list((warehouse / wh.STAGING).iterdir()) == []
 

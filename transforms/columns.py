@@ -387,28 +387,67 @@ TABLE_DOCS = {
     "out_indicateurs_public": "Cube des indicateurs publiable : secret statistique appliqué (fréquence, "
                               "dominance, secret secondaire) ; les communes n'y figurent qu'en totaux par famille.",
 }
-# Columns added by the warehouse's partition folders (hive partitioning), for the dictionary and the catalog.
-PARTITIONS = [
-    Column("departement", "VARCHAR", "Département du run (dossier de partition)"),
-    Column("millesime", "VARCHAR", "Millésime SIRENE du run, AAAA-MM (dossier de partition)"),
+# Columns every published file carries besides the table's own (written by transforms/publish.py): the keys of its
+# partition, as text in the file itself (so that « 01 » or « 2A » stay codes in pandas, pyarrow and DuckDB, whose
+# readers would guess integers from `key=value` folder names), and the synthetic flag of the data.
+PUBLICATION_COLUMNS = [
+    Column("departement", "VARCHAR", "Département du run qui a publié la ligne (code INSEE en texte : « 01 », "
+           "« 2A », « 38 »)", nullable=False, key=True),
+    Column("millesime", "VARCHAR", "Millésime SIRENE du run, AAAA-MM. La vue du catalogue au nom de la table ne "
+           "garde que le dernier millésime publié de chaque département ; la vue <table>_historique les garde tous",
+           nullable=False, key=True),
+    Column("donnees_synthetiques", "BOOLEAN", "Vrai si la ligne est calculée sur des données synthétiques "
+           "(échantillon généré) : elle ne décrit pas la réalité", nullable=False),
 ]
+
+# What a query of each table must filter on to count each thing once (the catalog's view comments and the
+# dictionary carry it). The cube is a grid of overlapping totals: forgetting a dimension adds up its levels.
+_CUBE_GUIDE = (
+    "Filtres à poser pour compter chaque chose une fois : niveau (un seul niveau géographique) ; perimetre (les "
+    "trois périmètres insee, loi2014, flag sont dans la même table) ; famille (« ess » = total des familles, "
+    "« ensemble » = toute l'économie) ; nomenclature_secteur ET secteur (« ensemble »/« ensemble » pour le total "
+    "tous secteurs, sinon chaque secteur revient une fois par nomenclature) ; classe_taille = « ensemble » sauf "
+    "pour le détail par taille ; annee (l'emploi n'existe que pour les années jusqu'à l'année d'emploi du run, "
+    "les nombres d'établissements pour toutes). ")
+_PUBLIC_GUIDE = (
+    "Les effectifs masqués par le secret statistique sont NULL (statut_secret_effectifs = frequence, dominance "
+    "ou secondaire) : la somme des communes ou des secteurs publiés n'égale donc pas le total du département, "
+    "lisez le total sur sa propre ligne. statut_secret_effectifs = « non_diffuse » n'est PAS un secret : "
+    "l'effectif n'est simplement pas publié à ce niveau ou pour cette année. ")
+QUERY_GUIDES = {
+    "out_indicateurs_public": _CUBE_GUIDE + _PUBLIC_GUIDE,
+    "out_indicateurs": _CUBE_GUIDE + "Table interne : aucun secret appliqué, ne pas diffuser.",
+    "out_audit_perimetre": "Filtrer sur perimetre et rubrique : une ligne compte des unités de la rubrique "
+                           "seulement ; les rubriques se recouvrent.",
+    "core_etablissements": "Un établissement par ligne et par périmètre du run : filtrer sur perimetre ; "
+                           "actifs et fermés sont présents (filtrer sur l'état administratif pour un stock). "
+                           "Table interne, à ne pas diffuser.",
+    "core_calibration": "Une ligne par année et groupe de calage : filtrer sur annee.",
+    "core_ecart_urssaf": "Une ligne par commune : filtrer sur la commune ou sommer sur le département.",
+}
 
 
 def describe_table(table: str) -> tuple[str, dict[str, str]]:
     """The table's French description and, per column, 'description [unité] (contrainte)' for COMMENTs."""
     docs = {}
-    for c in columns(table) + PARTITIONS:
+    for c in columns(table) + PUBLICATION_COLUMNS:
         text = c.description + (f" [{c.unit}]" if c.unit else "")
         docs[c.name] = text + (f" ({c.constraint})" if c.constraint else "")
     return TABLE_DOCS.get(table, table), docs
 
 
+def query_guide(table: str) -> str:
+    """What a query of `table` must filter on (French), empty when nothing special."""
+    return QUERY_GUIDES.get(table, "")
+
+
 def dictionary_rows() -> list[dict[str, str]]:
-    """One row per column of every described table: the data dictionary."""
+    """One row per column of every described table, as published (with the publication columns): the data
+    dictionary."""
     return [
         {"table": table, "colonne": c.name, "type": c.type, "unite": c.unit or "", "description": c.description,
          "contrainte": c.constraint}
-        for table in TABLES for c in columns(table)
+        for table in TABLES for c in PUBLICATION_COLUMNS + columns(table)
     ]
 
 

@@ -167,40 +167,92 @@ class RunResult:
     manifest: dict
 
     def summary(self) -> str:
+        """The end of `ess run`, in French: what was read, the headline figures rounded with the date each measures
+        and its 90 % interval, where the PDF and the catalog are, and how long it took."""
         m = self.manifest
-        lines = [f"run {self.config.run_id} — département {self.config.departement}, perimeter "
-                 f"{self.config.perimetre}{' (SYNTHETIC DATA)' if m.get('synthetic') else ''}"]
-        for key, value in m.get("millesimes", {}).items():
-            lines.append(f"  {key}: {value}")
-        for source, files in m.get("sources", {}).items():
+        synthetic = " — DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la réalité)" if m.get("synthetic") else ""
+        lines = [f"Run {self.config.run_id} — département {self.config.departement}, périmètre "
+                 f"{self.config.perimetre}{synthetic}"]
+        years = m.get("millesimes") or {}
+        if years:
+            lines.append(f"  Millésimes : SIRENE {years.get('sirene')}, URSSAF {years.get('urssaf') or '—'}, "
+                         f"COG {years.get('cog')}")
+        for source, files in (m.get("sources") or {}).items():
             for f in files:
-                lines.append(
-                    f"  {source} {Path(f['file']).name}: read {f['rows_read']}, staged {f['rows_staged']}, "
-                    f"rejected {f['rows_rejected_total']}, out of scope {f['rows_out_of_scope']}"
-                )
+                lines.append(f"  Lu {source} {Path(f['file']).name} : {entier(f['rows_read'])} lignes, "
+                             f"{entier(f['rows_staged'])} retenues, {entier(f['rows_rejected_total'])} rejetées, "
+                             f"{entier(f['rows_out_of_scope'])} hors champ")
         lines += headline_lines((m.get("checks") or {}).get("headline", {}))
-        if m.get("outputs"):
-            lines.append(f"  outputs: {m['outputs'].get('warehouse')} (version {m['outputs'].get('version')})")
         publication = m.get("publication") or {}
         if publication.get("forcee"):
             constats = (m.get("garde_fous") or {}).get("constats") or []
-            lines.append("  PUBLISHED WITH --force despite: " + "; ".join(c["libelle"] for c in constats))
-        lines.append(f"  manifest: {self.manifest_path}")
+            lines.append("  PUBLIÉ AVEC --force malgré : " + "; ".join(c["libelle"] for c in constats))
+        pdf = next((f for f in (m.get("rapport") or {}).get("fichiers") or [] if str(f).endswith(".pdf")), None)
+        if pdf:
+            lines.append(f"  Rapport PDF : {pdf}")
+        outputs = m.get("outputs") or {}
+        if outputs:
+            lines.append(f"  Catalogue DuckDB : {outputs.get('catalog')} (depuis son dossier : "
+                         f"cd {outputs.get('warehouse')} && duckdb ess.duckdb)")
+            lines.append(f"  Entrepôt : {outputs.get('warehouse')} (version {outputs.get('version')})")
+        lines.append(f"  Manifeste : {self.manifest_path}")
+        durees = m.get("durees_etapes") or {}
+        if durees:
+            from ess.progress import duration
+
+            lines.append(f"  Durée des étapes : {duration(sum(durees.values()))}")
         return "\n".join(lines)
 
 
+def entier(value) -> str:
+    """An integer with French thousands separators (« 15 349 »)."""
+    return f"{int(value):,}".replace(",", "\u202f") if value is not None else "—"
+
+
+def arrondi(value: float | None) -> str:
+    """An employment figure rounded to what an estimate can claim: tens below 1 000, hundreds above."""
+    if value is None:
+        return "n.d."
+    step = 10 if abs(value) < 1000 else 100
+    return entier(round(value / step) * step)
+
+
+def pourcent(value: float | None) -> str:
+    return "n.d." if value is None else f"{100 * value:.1f}".replace(".", ",") + " %"
+
+
+def date_fr(value) -> str:
+    text = str(value or "")
+    return f"{text[8:10]}/{text[5:7]}/{text[:4]}" if len(text) >= 10 and text[4] == "-" else text
+
+
 def headline_lines(headline: dict) -> list[str]:
-    """The headline figures, each with the date it measures: establishments at the millésime date, employment and
-    shares on 31 December of the employment year (« non calé » when not calibrated on URSSAF)."""
-    dates = {"etablissements": headline.get("date_etablissements"), "effectifs": headline.get("date_effectifs")}
-    calage = "" if headline.get("statut_effectifs", "cale") == "cale" else ", non calé"
+    """The headline figures in French, rounded, each with the date it measures: establishments at the millésime
+    date, employment and shares on 31 December of the employment year with their 90 % intervals (« non calé » when
+    not calibrated on URSSAF)."""
+    h = headline or {}
     lines = []
-    for key, value in headline.items():
-        if key.startswith("date_") or key == "statut_effectifs":
-            continue
-        when = dates["effectifs"] if ("effectif" in key and "employeurs" not in key) else dates["etablissements"]
-        suffix = f" (au {when}{calage if when == dates['effectifs'] else ''})" if when else ""
-        lines.append(f"  {key}{suffix}: {value}")
+    if h.get("nb_etablissements_ess") is not None:
+        employeurs = h.get("nb_etablissements_employeurs_ess")
+        lines.append(f"  Établissements de l'ESS au {date_fr(h.get('date_etablissements'))} : "
+                     f"{entier(h['nb_etablissements_ess'])}"
+                     + (f" (dont {entier(employeurs)} employeurs)" if employeurs is not None else ""))
+    if h.get("effectif_ess_central") is not None:
+        calage = "calé sur l'URSSAF" if h.get("statut_effectifs", "cale") == "cale" else "non calé, ordre de grandeur"
+        au = date_fr(h.get("date_effectifs"))
+        lines.append(f"  Emploi salarié de l'ESS au {au} ({calage}) : {arrondi(h['effectif_ess_central'])} "
+                     f"(intervalle à 90 % : {arrondi(h.get('effectif_ess_ic90_bas'))} – "
+                     f"{arrondi(h.get('effectif_ess_ic90_haut'))})")
+        for key, what in (("total", "dans tout l'emploi salarié"), ("prive", "dans l'emploi salarié privé (URSSAF)")):
+            central = h.get(f"part_ess_effectif_{key}_central")
+            if central is not None:
+                lines.append(f"  Part de l'ESS {what} au {au} : {pourcent(central)} (intervalle à 90 % : "
+                             f"{pourcent(h.get(f'part_ess_effectif_{key}_ic90_bas'))} – "
+                             f"{pourcent(h.get(f'part_ess_effectif_{key}_ic90_haut'))})")
+    known = {"date_etablissements", "nb_etablissements_ess", "nb_etablissements_employeurs_ess", "date_effectifs",
+             "statut_effectifs", "effectif_ess_central", "effectif_ess_ic90_bas", "effectif_ess_ic90_haut",
+             *(f"part_ess_effectif_{k}_{b}" for k in ("total", "prive") for b in ("central", "ic90_bas", "ic90_haut"))}
+    lines += [f"  {key} : {value}" for key, value in h.items() if key not in known]
     return lines
 
 

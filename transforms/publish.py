@@ -3,14 +3,18 @@ PDF) and its publication manifest appear together, as one new version of the war
 (transforms/warehouse.py makes a version current with one atomic rename).
 
 Paths inside a version, and the same under the warehouse's stable entry points (`<warehouse>/<path>`):
-    <access>/<table>/departement=<dep>/millesime=<YYYY-MM>[/perimetre=<p>]/<table>.parquet
+    <access>/<table>/departement_<dep>/millesime_<YYYY-MM>[/perimetre_<p>]/<table>.parquet
     rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/               charts (PNG + CSV) and the PDF
     publications/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/manifest.json   the run's manifest, as published
-    ess.duckdb                     views `<table>` over every partition of the version, with comments
+    ess.duckdb                     views `<table>` (latest millésime of each département) and `<table>_historique`
+                                   (every millésime) over the version's files, by relative path, with comments
     dictionnaire_donnees.md / .csv
     publication.json               the version's index: what changed, from which run, the previous version
 `access` is `public` for protected tables (statistical confidentiality applied) and `interne` for the rest, which
-must not leave the research team.
+must not leave the research team. Table folders are NOT `key=value` (hive) folders: pandas and pyarrow would read
+« 01 » as the integer 1 from a folder name. Every file carries its keys as text columns instead (`departement`,
+`millesime`, and `perimetre` for tables published per perimeter) plus `donnees_synthetiques`, so any reader with no
+options gets them right (columns.PUBLICATION_COLUMNS).
 
 The three moves of a publication: prepare() writes the run's tables with their provenance metadata into a private
 staging folder (outside the warehouse lock, so départements prepare in parallel); the report is built in the same
@@ -23,6 +27,7 @@ import csv
 import datetime as dt
 import io
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -48,7 +53,10 @@ DICTIONARY = "dictionnaire_donnees"
 REPORTS = "rapports"
 PUBLICATIONS = "publications"
 MANIFEST = "manifest.json"
-VIEW_OPTIONS = "hive_partitioning = true, hive_types_autocast = false, union_by_name = true"
+CATALOG_SQL = Path(__file__).resolve().parent.parent / "sql" / "catalog"
+HISTORY_SUFFIX = "_historique"
+# The layout before files carried their keys: `key=value` folders, keys absent from the files (migrated on commit).
+LEGACY_KEYS = ("departement", "millesime", "perimetre")
 REGENERATED = (CATALOG, f"{DICTIONARY}.md", f"{DICTIONARY}.csv")
 # What a publication manifest says of its report besides where it is (from the report step's stats).
 REPORT_FACTS = ("pages", "synthetique", "annee", "cartes", "valeurs_masquees_dans_les_graphiques")
@@ -63,8 +71,10 @@ def _keys(params: dict, with_perimetre: bool = True) -> PurePosixPath:
 
 
 def partition_path(table: str, params: dict, has_perimetre: bool) -> PurePosixPath:
-    """<access>/<table>/departement=…/millesime=…[/perimetre=…], relative to a version (or the warehouse)."""
-    return PurePosixPath(PUBLISHED[table], table) / _keys(params, has_perimetre)
+    """<access>/<table>/departement_…/millesime_…[/perimetre_…], relative to a version (or the warehouse)."""
+    path = PurePosixPath(PUBLISHED[table], table, f"departement_{params['departement']}",
+                         f"millesime_{params['millesime']}")
+    return path / f"perimetre_{params['perimetre']}" if has_perimetre else path
 
 
 def report_path(params: dict) -> PurePosixPath:
@@ -145,12 +155,25 @@ def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path)
             db.attach_tables(con, {table: tables[table]})
             columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
             rel = partition_path(table, params, "perimetre" in columns and table not in ALL_PERIMETERS)
-            written = db.export_tables(con, [table], staging / rel, metadata=metadata)
-            staged[table] = written[table]
+            staged[table] = db.export_select(con, published_select(table, columns), {
+                "departement": str(params["departement"]), "millesime": str(params["millesime"]),
+                "synthetique": bool(params.get("synthetic"))}, staging / rel / f"{table}.parquet", metadata)
             partitions[table] = str(rel)
     finally:
         con.close()
     return {"tables": staged, "partitions": partitions}
+
+
+def published_select(table: str, columns: set[str]) -> str:
+    """The rows of `table` as published: the partition keys first, as text, then the table's own columns, then the
+    synthetic flag (parameters $departement, $millesime, $synthetique)."""
+    own = [c for c in columns if c not in PUBLICATION_KEYS]
+    exclude = f" EXCLUDE ({', '.join(sorted(set(columns) & PUBLICATION_KEYS))})" if len(own) < len(columns) else ""
+    return (f"SELECT $departement::VARCHAR AS departement, $millesime::VARCHAR AS millesime, *{exclude}, "
+            f"$synthetique::BOOLEAN AS donnees_synthetiques FROM {db.identifier(table)}")
+
+
+PUBLICATION_KEYS = {"departement", "millesime", "donnees_synthetiques"}
 
 
 def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, report: bool,
@@ -176,6 +199,7 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
     def finish(root: Path, version_id: str) -> dict:
         published.update(_completed(manifest, params, warehouse, root, version_id, partitions, has_report))
         wh.write_json_atomic(root / manifest_path(params), published)
+        migrate_legacy_partitions(root)
         build_catalog(root)
         write_dictionary(root)
         return {}
@@ -255,6 +279,7 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
                                                      for p in (root / rel).rglob("*") if p.is_file())}
             wh.write_json_atomic(path, current)
             updated.update(current)
+        migrate_legacy_partitions(root)
         build_catalog(root)
         write_dictionary(root)
         return {}
@@ -303,8 +328,11 @@ def published_manifest(warehouse: Path, params: dict) -> dict | None:
 
 
 def build_catalog(root: Path) -> Path:
-    """(Re)build <root>/ess.duckdb: one view per published table over all its partitions in this version, with
-    comments. The views name this version's files, so a session that opened it reads one consistent version."""
+    """(Re)build <root>/ess.duckdb: for each published table, a view `<table>_historique` over every file of the
+    version and a view `<table>` keeping the latest millésime of each département, with comments saying what the
+    table is, which filters a query needs and whether the data are synthetic. Paths are relative to the catalog's
+    folder (open it from there, or SET file_search_path to it: open_catalog does), so a copied warehouse reads its
+    own files."""
     root = Path(root).absolute()
     final = root / CATALOG
     tmp = root / f".{CATALOG}.tmp"
@@ -313,23 +341,96 @@ def build_catalog(root: Path) -> Path:
     try:
         for table, access in PUBLISHED.items():
             if any((root / access / table).glob("**/*.parquet")):
-                create_view(con, root, table, access)
+                create_views(con, root, table, access)
     finally:
         con.close()
     tmp.replace(final)
     return final
 
 
-def create_view(con, root: Path, table: str, access: str) -> None:
-    pattern = str(root / access / table / "**" / "*.parquet").replace("'", "''")
-    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', {VIEW_OPTIONS})")
+def open_catalog(folder: Path):
+    """A read-only DuckDB connection to the catalog of a warehouse (or of one version's folder), whose relative
+    paths resolve against that folder whatever the current directory."""
+    import duckdb
+
+    folder = Path(folder).absolute()
+    con = duckdb.connect(str(folder / CATALOG), read_only=True)
+    con.execute("SET file_search_path = $1", [str(folder)])
+    return con
+
+
+def _catalog_sql(name: str, **parts: str) -> str:
+    return (CATALOG_SQL / f"{name}.sql").read_text(encoding="utf-8").format(**parts)
+
+
+def create_views(con, root: Path, table: str, access: str) -> None:
+    history = f"{table}{HISTORY_SUFFIX}"
+    pattern = PurePosixPath(access, table, "**", "*.parquet")
+    # DuckDB resolves a relative glob from the current directory, then file_search_path (a setting of this
+    # session only, not stored in the catalog): bind it to this version while building
+    con.execute("SET file_search_path = $1", [str(root)])
+    con.execute(f"CREATE VIEW {history} AS " + _catalog_sql("historique", chemin=_literal(str(pattern))))
+    columns = {r[0] for r in con.execute(f"DESCRIBE {history}").fetchall()}
+    groups = ["departement"] + (["perimetre"] if "perimetre" in columns and table not in ALL_PERIMETERS else [])
+    con.execute(f"CREATE VIEW {table} AS " + _catalog_sql("dernier_millesime", historique=history,
+                                                           groupes=", ".join(groups)))
+    synthetic = con.execute(f"SELECT bool_or(donnees_synthetiques), count(DISTINCT millesime) FROM {history}"
+                            ).fetchone() if "donnees_synthetiques" in columns else (None, None)
     table_doc, column_docs = _table_docs(table)
-    label = "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé)"
-    con.execute(f"COMMENT ON VIEW {table} IS {_literal(f'{label} — {table_doc}')}")
-    view_columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-    for column, doc in column_docs.items():
-        if column in view_columns:
-            con.execute(f"COMMENT ON COLUMN {table}.{db.identifier(column)} IS {_literal(doc)}")
+    from transforms.columns import query_guide
+
+    label = "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé, ne pas diffuser)"
+    flag = ("DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la réalité) — " if synthetic[0] else "")
+    guide = query_guide(table)
+    for view, scope in ((table, f"Dernier millésime publié de chaque département (tous : {history})."),
+                        (history, f"Tous les millésimes publiés : filtrer sur millesime (le dernier : {table}).")):
+        comment = f"{flag}{label} — {table_doc} {scope} {guide}".strip()
+        con.execute(f"COMMENT ON VIEW {view} IS {_literal(comment)}")
+        for column, doc in column_docs.items():
+            if column in columns:
+                con.execute(f"COMMENT ON COLUMN {view}.{db.identifier(column)} IS {_literal(doc)}")
+
+
+def migrate_legacy_partitions(root: Path) -> list[str]:
+    """Rewrite the table files of the layout before this one (`key=value` folders, keys absent from the files) into
+    the current one, inside a version being built (its files are hard links: the previous version keeps its own).
+    A partition the run has just published in the new layout wins over its old copy. Returns the files rewritten."""
+    rewritten = []
+    con = None
+    try:
+        for table, access in PUBLISHED.items():
+            folder = Path(root) / access / table
+            for old in sorted(folder.glob("departement=*/**/*.parquet")) if folder.is_dir() else []:
+                keys = dict(part.split("=", 1) for part in old.relative_to(folder).parent.parts if "=" in part)
+                if set(keys) - set(LEGACY_KEYS) or "departement" not in keys or "millesime" not in keys:
+                    continue
+                params = {"departement": keys["departement"], "millesime": keys["millesime"],
+                          "perimetre": keys.get("perimetre")}
+                target = Path(root) / partition_path(table, params, "perimetre" in keys) / old.name
+                if not target.exists():
+                    con = con or db.connect()
+                    metadata = {k.decode(): v.decode() for k, v in (_kv_metadata(old) or {}).items()
+                                if not k.startswith(b"ARROW")}
+                    con.execute(f"CREATE OR REPLACE VIEW {db.identifier(table)} AS SELECT * FROM "
+                                f"read_parquet({_literal(str(old))}, hive_partitioning = false)")
+                    columns = {r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()}
+                    db.export_select(con, published_select(table, columns), {
+                        "departement": params["departement"], "millesime": params["millesime"],
+                        "synthetique": metadata.get("ess:synthetic") == "true"}, target, metadata)
+                    rewritten.append(str(target))
+                old.unlink()
+            for empty in sorted(folder.glob("departement=*"), reverse=True) if folder.is_dir() else []:
+                shutil.rmtree(empty, ignore_errors=True)
+    finally:
+        if con is not None:
+            con.close()
+    return rewritten
+
+
+def _kv_metadata(path: Path) -> dict[bytes, bytes] | None:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path).metadata
 
 
 def _table_docs(table: str) -> tuple[str, dict[str, str]]:
@@ -354,11 +455,17 @@ def write_dictionary(root: Path) -> list[Path]:
     writer.writerows(rows)
     lines = ["# Dictionnaire des données", "",
              "Généré depuis `transforms/columns.py` (ne pas modifier à la main). Les vues du catalogue `ess.duckdb` "
-             "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", ""]
+             "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", "",
+             f"Chaque table a deux vues : `<table>` ne garde que le dernier millésime publié de chaque département "
+             f"(à utiliser par défaut) et `<table>{HISTORY_SUFFIX}` les garde tous (filtrer alors sur `millesime`). "
+             "Les fichiers Parquet portent les colonnes `departement` et `millesime` (texte) et "
+             "`donnees_synthetiques` ; ils se lisent sans option avec pandas, pyarrow ou DuckDB.", ""]
     for table in cols.TABLES:
         access = PUBLISHED.get(table, "interne")
-        lines += [f"## {table} ({access})", "", cols.TABLE_DOCS.get(table, ""), "",
-                  "| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
+        guide = cols.query_guide(table)
+        lines += [f"## {table} ({access})", "", cols.TABLE_DOCS.get(table, ""), ""]
+        lines += [f"**Filtres nécessaires.** {guide}", ""] if guide else []
+        lines += ["| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
         lines += [f"| {r['colonne']} | {r['type']} | {r['unite']} | {r['description']} | {r['contrainte']} |"
                   for r in rows if r["table"] == table]
         lines.append("")

@@ -1,0 +1,149 @@
+"""What a run is doing, for the person who started it: each step on stderr when it starts and when it ends, with
+its elapsed time, in French; a line every HEARTBEAT_SECONDS while a long step goes on; and the elapsed time of every
+step, kept for the run's manifest (`durees_etapes`) whether or not anything is printed.
+
+Printing is for a person at a console: on when stderr is a terminal, or when ESS_PROGRESS=1 (`make run` sets it,
+so that a piped `make run` shows it too); ESS_PROGRESS=0 turns it off. Logs and tracebacks stay in the run's log
+file (ess/runlog.py); a failed run's console still ends with its one message.
+
+This module imports nothing heavy: `ess run` prints its first line before Prefect is even imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from typing import TextIO
+
+ENV = "ESS_PROGRESS"
+HEARTBEAT_SECONDS = 30.0
+
+# French labels of the steps, by their Prefect task names (flows/pipeline.py). {source} names a source.
+LABELS = {
+    "prefect": "Démarrage de Prefect (orchestrateur)",
+    "resolve-inputs": "Recherche des fichiers d'entrée (échantillon généré au besoin)",
+    "fetch": "Téléchargement des fichiers officiels",
+    "stage-national": "Lecture du fichier national {source}",
+    "stage": "Lecture des fichiers {source}",
+    "guard-inputs": "Garde-fous sur les fichiers lus",
+    "build-core": "Périmètre de l'ESS et estimation de l'emploi",
+    "build-outputs": "Indicateurs par territoire et secret statistique",
+    "check": "Contrôles de qualité",
+    "guard-figures": "Garde-fous sur les chiffres",
+    "prepare-publication": "Préparation de la publication",
+    "report": "Rapport annuel (graphiques et PDF)",
+    "publish": "Publication (nouvelle version de l'entrepôt)",
+    "provenance": "Manifeste et provenance",
+}
+SOURCES = {"sirene": "SIRENE", "urssaf": "URSSAF", "territoires": "des territoires (COG)"}
+
+
+def label(step: str, source: str | None = None) -> str:
+    text = LABELS.get(step, step)
+    return text.format(source=SOURCES.get(source or "", source or "")) if "{source}" in text else text
+
+
+def duration(seconds: float) -> str:
+    """« 0,4 s », « 12 s », « 2 min 05 s » (French decimal comma)."""
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".", ",")
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def enabled() -> bool:
+    value = os.environ.get(ENV, "").strip()
+    if value in ("0", "1"):
+        return value == "1"
+    stream = sys.stderr
+    return bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+
+
+class Progress:
+    """The steps of one process. `stream` None: silent (the durations are still recorded)."""
+
+    def __init__(self, stream: TextIO | None = None, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.stream = stream
+        self.heartbeat = heartbeat
+        self.started = time.monotonic()
+        self.durations: dict[str, float] = {}
+        self._pending: tuple[str, str, float] | None = None
+        self._lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        if self.stream is None:
+            return
+        with self._lock:
+            self.stream.write(f"[{duration(time.monotonic() - self.started):>10}] {text}\n")
+            self.stream.flush()
+
+    def open(self, key: str, text: str) -> None:
+        """A step whose end is noticed elsewhere (close_pending): Prefect's start ends when the flow begins."""
+        self.close_pending()
+        self.say(f"▶ {text}…")
+        self._pending = (key, text, time.monotonic())
+
+    def close_pending(self) -> None:
+        if self._pending is not None:
+            key, text, start = self._pending
+            self._pending = None
+            self._done(key, text, time.monotonic() - start)
+
+    def _done(self, key: str, text: str, seconds: float, into: dict | None = None) -> None:
+        for record in (self.durations, into if into is not None else {}):
+            record[key] = round(record.get(key, 0.0) + seconds, 1)
+        self.say(f"✓ {text} — {duration(seconds)}")
+
+    @contextlib.contextmanager
+    def step(self, key: str, text: str, into: dict | None = None):
+        """Print the step's start, a line every `heartbeat` seconds while it runs, and its end with its time
+        (recorded in self.durations and in `into`, seconds by step key)."""
+        self.close_pending()
+        self.say(f"▶ {text}…")
+        start = time.monotonic()
+        stop = threading.Event()
+        beats = None
+        if self.stream is not None and self.heartbeat > 0:
+            def beat() -> None:
+                while not stop.wait(self.heartbeat):
+                    self.say(f"  … {text} : en cours depuis {duration(time.monotonic() - start)}")
+            beats = threading.Thread(target=beat, name="ess-progress", daemon=True)
+            beats.start()
+        try:
+            yield
+        except BaseException:
+            stop.set()
+            self.say(f"✗ {text} — arrêt après {duration(time.monotonic() - start)}")
+            raise
+        finally:
+            stop.set()
+            if beats is not None:
+                beats.join()
+        self._done(key, text, time.monotonic() - start, into)
+
+
+_current = Progress()
+
+
+def current() -> Progress:
+    return _current
+
+
+def start(stream: TextIO | None = None, heartbeat: float = HEARTBEAT_SECONDS) -> Progress:
+    """A new reporter for this process (a command starting): on the console when enabled(), else silent."""
+    global _current
+    _current = Progress(stream if stream is not None else (sys.stderr if enabled() else None), heartbeat)
+    return _current
+
+
+def step(key: str, source: str | None = None, *, departement: str | None = None, into: dict | None = None):
+    """The current reporter's step for a Prefect task name (and its source; the département when a run has
+    several)."""
+    name = f"{key}-{source}" if source else key
+    text = label(key, source) + (f" — département {departement}" if departement else "")
+    return _current.step(name, text, into)

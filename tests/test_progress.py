@@ -1,0 +1,184 @@
+"""What `ess run` shows while it works and when it ends: each step when it starts and ends with its elapsed time, a
+line while a long step goes on, the first line before any work, the step times in the manifest, and a French
+summary with rounded figures, their dates and intervals, and the paths of the PDF and the catalog.
+
+No assertion is about how long anything takes: only about the order of events and the text."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+import test_flows
+from ess import progress
+from test_flows import inputs, prefect_harness, stubs  # noqa: F401 — fixtures
+from transforms.pipeline import RunConfig, RunResult
+
+pytestmark = pytest.mark.xdist_group("prefect")
+
+EVENTS: list[tuple[str, str]] = []
+
+
+class Recorder(io.StringIO):
+    """A console that records each line it receives in EVENTS, in order with the steps' work."""
+
+    def write(self, text: str) -> int:
+        EVENTS.append(("ligne", text.rstrip("\n")))
+        return super().write(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def recording_stage(source, snapshot, params, out_dir):
+    EVENTS.append(("travail", f"stage_{source}"))
+    return test_flows.fake_stage(source, snapshot, params, out_dir)
+
+
+def recording_core(tables, params, out_dir):
+    EVENTS.append(("travail", "core"))
+    return test_flows.fake_core(tables, params, out_dir)
+
+
+def test_durations_read_in_french():
+    assert [progress.duration(s) for s in (0.04, 4.25, 12.4, 59.6, 125.2, 3600)] == \
+        ["0,0 s", "4,2 s", "12 s", "60 s", "2 min 05 s", "60 min 00 s"]
+
+
+def test_a_step_says_when_it_starts_and_ends_and_records_its_time():
+    out = Recorder()
+    shown = progress.Progress(out, heartbeat=0)
+    record: dict = {}
+    with shown.step("build-core", progress.label("build-core"), record):
+        pass
+    lines = out.getvalue().splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "▶ Périmètre de l'ESS et estimation de l'emploi…",
+        f"✓ Périmètre de l'ESS et estimation de l'emploi — {progress.duration(record['build-core'])}"]
+    assert set(record) == {"build-core"} and shown.durations == record
+    with pytest.raises(ValueError), shown.step("check", progress.label("check")):
+        raise ValueError("boom")
+    assert out.getvalue().splitlines()[-1].split("] ", 1)[1].startswith("✗ Contrôles de qualité — arrêt après ")
+    assert "check" not in shown.durations  # a failed step has no time
+
+
+def test_a_long_step_says_it_is_still_running():
+    out = Recorder()
+    shown = progress.Progress(out, heartbeat=0.01)
+    beat = threading.Event()
+
+    class Watch(Recorder):
+        def write(self, text):
+            if "en cours depuis" in text:
+                beat.set()
+            return super().write(text)
+
+    shown.stream = Watch()
+    with shown.step("stage-national-sirene", progress.label("stage-national", "sirene")):
+        assert beat.wait(60), "no line while the step ran"
+    lines = [line.split("] ", 1)[1] for line in shown.stream.getvalue().splitlines()]
+    assert lines[0] == "▶ Lecture du fichier national SIRENE…"
+    assert lines[1].startswith("  … Lecture du fichier national SIRENE : en cours depuis ")
+    assert lines[-1].startswith("✓ Lecture du fichier national SIRENE — ")
+
+
+def test_shown_on_a_terminal_or_when_asked(monkeypatch):
+    monkeypatch.setattr("sys.stderr", Recorder())
+    monkeypatch.delenv(progress.ENV, raising=False)
+    assert not progress.enabled()  # not a terminal
+    monkeypatch.setenv(progress.ENV, "1")
+    assert progress.enabled()
+    monkeypatch.setenv(progress.ENV, "0")
+    assert not progress.enabled()
+
+
+def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_harness, stubs, inputs, data_dir,
+                                                                       monkeypatch):
+    import flows.pipeline as fp
+    from ess.cli import main
+
+    monkeypatch.setitem(fp.STEP_FUNCTIONS, "stage", f"{__name__}:recording_stage")
+    monkeypatch.setitem(fp.STEP_FUNCTIONS, "core", f"{__name__}:recording_core")
+    monkeypatch.setenv(progress.ENV, "1")
+    monkeypatch.setattr("sys.stderr", Recorder())
+    EVENTS.clear()
+    assert main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--run-id", "suivi"]) == 0
+    lines = [text.split("] ", 1)[1] for kind, text in EVENTS if kind == "ligne"]
+    assert EVENTS[0][0] == "ligne" and EVENTS[0][1].split("] ", 1)[1].startswith("ess run — département 38, "
+                                                                                 "périmètre insee (journal : ")
+    assert lines[1] == "▶ Démarrage de Prefect (orchestrateur)…"
+    # each step announced before its work and closed after it
+    for work, step in (("stage_sirene", "Lecture du fichier national SIRENE"),
+                       ("stage_territoires", "Lecture des fichiers des territoires (COG)"),
+                       ("core", "Périmètre de l'ESS et estimation de l'emploi")):
+        position = EVENTS.index(("travail", work))
+        before = [text for kind, text in EVENTS[:position] if kind == "ligne"]
+        after = [text for kind, text in EVENTS[position:] if kind == "ligne"]
+        assert before[-1].endswith(f"▶ {step}…"), work
+        assert any(f"✓ {step} — " in text for text in after), work
+    closed = [line[2:].split(" — ")[0] for line in lines if line.startswith("✓ ")]
+    assert closed == ["Démarrage de Prefect (orchestrateur)",
+                      "Recherche des fichiers d'entrée (échantillon généré au besoin)",
+                      "Lecture du fichier national SIRENE", "Lecture du fichier national URSSAF",
+                      "Lecture des fichiers des territoires (COG)", "Garde-fous sur les fichiers lus",
+                      "Périmètre de l'ESS et estimation de l'emploi",
+                      "Indicateurs par territoire et secret statistique", "Contrôles de qualité",
+                      "Garde-fous sur les chiffres", "Préparation de la publication",
+                      "Rapport annuel (graphiques et PDF)", "Publication (nouvelle version de l'entrepôt)",
+                      "Manifeste et provenance"]
+    assert lines[-1] == "Terminé."
+    # the step times are in the run's manifest (the publication's own time in the run folder's copy only)
+    run = json.loads((data_dir / "runs" / "dep38" / "suivi" / "manifest.json").read_text(encoding="utf-8"))
+    assert set(run["durees_etapes"]) == {"prefect", "resolve-inputs", "stage-national-sirene",
+                                         "stage-national-urssaf", "stage-territoires", "guard-inputs", "build-core",
+                                         "build-outputs", "check", "guard-figures", "prepare-publication", "report",
+                                         "publish"}
+    published = json.loads(Path(run["outputs"]["manifeste_publication"]).read_text(encoding="utf-8"))
+    assert set(published["durees_etapes"]) == set(run["durees_etapes"]) - {"publish"}
+
+
+MANIFEST = {
+    "synthetic": True,
+    "millesimes": {"sirene": "2026-10", "urssaf": 2025, "cog": 2026},
+    "sources": {"sirene": [{"file": "/in/sirene/2026-10/StockEtablissement_utf8.zip", "rows_read": 15349,
+                            "rows_staged": 15000, "rows_rejected_total": 3, "rows_out_of_scope": 346}]},
+    "checks": {"headline": {
+        "date_etablissements": "2026-10-31", "nb_etablissements_ess": 8003, "nb_etablissements_employeurs_ess": 1520,
+        "date_effectifs": "2025-12-31", "statut_effectifs": "cale", "effectif_ess_central": 36412.7,
+        "effectif_ess_ic90_bas": 35861.2, "effectif_ess_ic90_haut": 36950.0,
+        "part_ess_effectif_total_central": 0.11234, "part_ess_effectif_total_ic90_bas": 0.1096,
+        "part_ess_effectif_total_ic90_haut": 0.1151, "part_ess_effectif_prive_central": 0.131,
+        "part_ess_effectif_prive_ic90_bas": 0.128, "part_ess_effectif_prive_ic90_haut": 0.1349}},
+    "rapport": {"fichiers": ["/w/rapports/departement=38/millesime=2026-10/perimetre=insee/carte.png",
+                             "/w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf"]},
+    "outputs": {"warehouse": "/w", "version": "V1", "catalog": "/w/ess.duckdb"},
+    "publication": {"forcee": False},
+    "durees_etapes": {"build-core": 70.4, "build-outputs": 100.0, "report": 20.2},
+}
+
+
+def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
+    config = RunConfig(departement="38", run_id="R1", perimetre="insee")
+    text = RunResult(config, Path("/runs/R1/manifest.json"), MANIFEST).summary()
+    nb = "\u202f"
+    assert text.splitlines() == [
+        "Run R1 — département 38, périmètre insee — DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la "
+        "réalité)",
+        "  Millésimes : SIRENE 2026-10, URSSAF 2025, COG 2026",
+        f"  Lu sirene StockEtablissement_utf8.zip : 15{nb}349 lignes, 15{nb}000 retenues, 3 rejetées, 346 hors champ",
+        f"  Établissements de l'ESS au 31/10/2026 : 8{nb}003 (dont 1{nb}520 employeurs)",
+        f"  Emploi salarié de l'ESS au 31/12/2025 (calé sur l'URSSAF) : 36{nb}400 (intervalle à 90 % : 35{nb}900 – "
+        f"37{nb}000)",
+        "  Part de l'ESS dans tout l'emploi salarié au 31/12/2025 : 11,2 % (intervalle à 90 % : 11,0 % – 11,5 %)",
+        "  Part de l'ESS dans l'emploi salarié privé (URSSAF) au 31/12/2025 : 13,1 % (intervalle à 90 % : 12,8 % – "
+        "13,5 %)",
+        "  Rapport PDF : /w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf",
+        "  Catalogue DuckDB : /w/ess.duckdb (depuis son dossier : cd /w && duckdb ess.duckdb)",
+        "  Entrepôt : /w (version V1)",
+        "  Manifeste : /runs/R1/manifest.json",
+        "  Durée des étapes : 3 min 11 s",
+    ]
