@@ -165,8 +165,8 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
         ("Évolution depuis 2012", "Les séries annuelles comptent les établissements actifs au 31 décembre de "
          "chaque année d'après l'historique de SIRENE, avec le périmètre de l'année et la géographie actuelle. "
          "L'emploi de chaque année est estimé de la même façon que celui de la dernière année, avec les fichiers de "
-         "l'URSSAF de l'année, mais seul celui de la dernière année est publié : les années antérieures restent "
-         "internes tant que leur secret statistique n'est pas vérifié. La série publiée par l'URSSAF (effectif "
+         "l'URSSAF de l'année ; pour les années passées, il est publié par territoire (pas par commune ni par "
+         "secteur). La série publiée par l'URSSAF (effectif "
          "moyen annuel, champ privé) est montrée à part, car elle ne mesure pas la même chose."),
         ("Limites", "Les unités en diffusion partielle de SIRENE sont comptées comme les autres, sous les mêmes "
          "règles de secret ; aucune donnée individuelle n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "

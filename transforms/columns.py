@@ -349,8 +349,8 @@ _SECRET_COLUMNS = [
            "habitants) : NULL si diffusés, sinon le motif (frequence : moins de 3 unités légales dans la cellule ; "
            "dominance : une unité légale fait plus de 85 % de l'effectif central ; secondaire : masqué pour qu'aucune "
            "cellule sensible ne puisse être recalculée ou encadrée de trop près ; non_diffuse : effectif par "
-           "secteur ou taille publié au niveau départemental seulement, ou emploi d'une année antérieure à l'année "
-           "de l'emploi du run, gardé dans le cube interne)", values=STATUTS_SECRET_EFFECTIFS),
+           "secteur ou taille publié au niveau départemental seulement, ou, pour les années antérieures à l'année "
+           "de l'emploi du run, emploi communal ou par secteur, gardé dans le cube interne)", values=STATUTS_SECRET_EFFECTIFS),
     Column("statut_secret_part_etablissements", "VARCHAR", "Secret de part_ess_etablissements_employeurs : le "
            "motif de la ligne, ou « denominateur » si la ligne « ensemble » correspondante est masquée",
            values=STATUTS_SECRET_PARTS),

@@ -285,9 +285,9 @@ def cube_stats(con) -> dict[str, Any]:
 # * estimated employment on 31 December of the year it measures (central, 90 % interval, per 1 000 inhabitants,
 #   shares): every territory × family, all sectors and sizes together, and — for the employment year of the run —
 #   the département × family × sector / size class. The sector and size detail of smaller territories keeps its
-#   counts and says « non_diffuse » for employment. Employment of earlier years is estimated too but stays in the
-#   internal cube (« non_diffuse » in the public table): protecting and auditing each year costs about a minute on
-#   the sample (params["secret_emploi_passe"] publishes them all, protected the same way);
+#   counts and says « non_diffuse » for employment. Earlier years (the series) publish employment for territories
+#   above the commune × family, all sectors (in_scope_past): each year costs a protection and an audit, about 10 s
+#   on the sample; params["secret_emploi_passe"] = False publishes the employment year only;
 # * every perimeter of data/reference/perimetres.csv, in one table, protected jointly (transforms/secret_model.py);
 # * years are protected one by one: no published figure adds years together, and evolutions are read off
 #   published cells only.
