@@ -374,7 +374,8 @@ def _weights(cells: pd.DataFrame) -> np.ndarray:
     """Cost of suppressing a cell (per unit of change): totals cost more than parts, priority cells far more."""
     level = (cells["niveau"] != "commune").astype(float) + (cells["niveau"] == "departement")
     level += cells["famille_total"].astype(float) + (cells["nomenclature"] == "ensemble")
-    return (1.0 + level + 100.0 * cells["publication_prioritaire"].astype(float)).to_numpy()
+    run = cells["priorite_du_run"].astype(float) if "priorite_du_run" in cells else 0.0
+    return (1.0 + level + 100.0 * cells["publication_prioritaire"].astype(float) + run).to_numpy()
 
 
 def _zone(cells: pd.DataFrame) -> pd.Series:
@@ -524,8 +525,19 @@ def protected_years(con, params: dict) -> list[int]:
     return [y for y in years if params.get("annee_effectifs") and y == int(params["annee_effectifs"])]
 
 
-def _cell_columns(model) -> pd.DataFrame:
+def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
+    """Priorities of the cells when a secondary suppression has a choice. `priorite_du_run`: the ESS, hors-ESS and
+    total employment of the run's perimeter — the report's headline (département, 10 000) and series (territories
+    above the commune, 1 000) — which another perimeter's or family's cell can stand for when a difference must be
+    hidden."""
     cells = model.cells
+    rows = model.rows
+    totals = rows[(rows["perimetre"] == perimetre) & rows["famille"].isin(_TOTAL_FAMILIES)
+                  & (rows["nomenclature_secteur"] == "ensemble") & (rows["classe_taille"] == "ensemble")
+                  & (rows["niveau"] != "commune")]
+    priority = np.zeros(len(cells))
+    priority[totals["cellule"].to_numpy()] = np.where(totals["niveau"] == "departement", 10_000.0, 1_000.0)
+    cells["priorite_du_run"] = priority
     cells["famille_total"] = cells["famille"].isin(_TOTAL_FAMILIES)
     cells["publication_prioritaire"] = (cells["niveau"] == "departement") | (
         (cells["niveau"] != "commune") & (cells["nomenclature"] == "ensemble") & cells["famille_total"])
@@ -551,7 +563,7 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
         scope_fn = scope_of(year, params)
         model = secret_model.build(secret_model.units(etab, perimeters), year_cube, communes, perimeters,
                                    scope=scope_fn)
-        _cell_columns(model)
+        _cell_columns(model, params["perimetre"])
         stats[str(year)] = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
                                          deadline=deadline, scope_fn=scope_fn)
         key = model.rows[secret_model.ROW_KEY].assign(annee=year)
