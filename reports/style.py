@@ -97,9 +97,12 @@ def no_ligatures(fig) -> None:
 
 
 def footer(fig, text: str, page: int | None = None) -> None:
-    fig.text(0.06, 0.015, text, fontsize=6, color="#555555", ha="left", va="bottom")
+    import textwrap
+
+    fig.text(0.06, 0.012, "\n".join(textwrap.wrap(text, 118)), fontsize=8, color="#555555", ha="left",
+             va="bottom", linespacing=1.2)
     if page is not None:
-        fig.text(0.965, 0.015, str(page), fontsize=7, color="#555555", ha="right", va="bottom")
+        fig.text(0.965, 0.015, str(page), fontsize=8, color="#555555", ha="right", va="bottom")
 
 
 def title(ax, text: str) -> None:
