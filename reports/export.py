@@ -24,12 +24,14 @@ UNITS = {
     "effectif": (0, 1, "salariés"),  # employment (a central estimate: rounded to the unit)
     "part": (1, 100, "%"),  # a ratio 0–1, written as a percentage
     "taux": (1, 1, "pour 1 000 habitants"),
+    "indice": (1, 1, "indice (base 100)"),
 }
 # drawn-data column -> French header of the CSV (columns not listed are internal and left out of the CSV)
 HEADERS = {
     "serie": "Série",
     "code": "Code",
     "code_commune": "Code commune",
+    "nom_commune": "Commune",
     "etiquette": "Libellé",
     "annee": "Année",
     "valeur": "Valeur",

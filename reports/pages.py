@@ -29,7 +29,7 @@ class ChartSpec:
     note: str = ""
     kind: str = "bar"  # bar | line | map (layout of the stand-alone PNG)
     rows: int = 8  # bars, for the PNG height
-    unit: str = "nombre"  # what `valeur` is (reports/export.UNITS): nombre | effectif | part | taux
+    unit: str = "nombre"  # what `valeur` is (reports/export.UNITS): nombre | effectif | part | taux | indice
     source: str = ""  # the source line printed under the chart
 
 
@@ -287,7 +287,7 @@ def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
         # URSSAF's figure is the year's average of quarterly headcounts, not a 31 December headcount
         data["date_reference"] = [f"{y} (moyenne annuelle)" for y in data["annee"]]
         return data
-    note = ("Source : URSSAF, effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
+    note = ("Effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
             "département, champ privé du régime général (les salariés agricoles relevant de la MSA n'y figurent "
             "pas) : une autre mesure que l'effectif au 31/12 estimé par ce rapport. Une valeur non publiée "
             "interrompt la courbe.")
@@ -330,7 +330,10 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
 
     t1 = f"Établissements de l'ESS pour 1 000 habitants, par commune, au {ctx.date_reference()}"
     t2 = f"Part de l'ESS dans l'emploi salarié, par EPCI, au {ctx.date_effectifs()}"
+    names = dict(zip(communes["code_commune"], communes["nom_commune"]))
+
     def dated(data: pd.DataFrame, when: str) -> pd.DataFrame:
+        data.insert(1, "nom_commune", [names.get(c) for c in data["code_commune"]])
         return data.assign(date_reference=when)
 
     return [

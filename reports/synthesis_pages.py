@@ -164,7 +164,7 @@ def comparison_spec(ctx: ReportContext) -> ChartSpec | None:
         return data
     note = (f"Effectifs salariés moyens de l'année publiés par l'URSSAF pour le département, rapportés à leur niveau "
             f"de {base} (= 100) : une courbe au-dessus de l'autre signifie une croissance plus forte depuis {base}.")
-    return ChartSpec("comparaison_indice_emploi_urssaf", title, draw, note=note, kind="line", unit="taux",
+    return ChartSpec("comparaison_indice_emploi_urssaf", title, draw, note=note, kind="line", unit="indice",
                      source=source_urssaf())
 
 

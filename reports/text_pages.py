@@ -172,7 +172,9 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
         ("Limites", "Les unités en diffusion partielle de SIRENE sont comptées comme les autres, sous les mêmes "
          "règles de secret ; aucune donnée individuelle n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "
          "le calage ne les concerne pas. La tranche ouverte « 10 000 salariés et plus » n'a pas de borne haute. "
-         "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. Les "
+         "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. "
+         + ("Les territoires du Département sont reconstitués en regroupant des intercommunalités entières : c'est "
+            "une approximation de leurs limites réelles. " if ctx.territoires_approches else "") + "Les "
          "contours communaux des cartes sont simplifiés (IGN ADMIN EXPRESS, Licence Ouverte)."),
     ]
     if ctx.synthetic:
