@@ -98,7 +98,7 @@ def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
 def write_pdf(ctx: ReportContext, figures: list, path: Path) -> Path:
     """The pages into one PDF (atomic: a reader never sees half a file)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with PdfPages(tmp, metadata=_pdf_metadata(ctx)) as pdf:
+    with style.pdf_without_ligatures(), PdfPages(tmp, metadata=_pdf_metadata(ctx)) as pdf:
         for fig in figures:
             style.no_ligatures(fig)
             pdf.savefig(fig)

@@ -32,6 +32,8 @@ class ReportContext:
     # effectifs_salaries, masse_salariale (one row per published line; NULL = not published)
     urssaf_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
     territoires_approches: bool = False  # the Département's territoires were rebuilt from whole EPCIs
+    # the département beside its région and France (staging_urssaf_ess_comparaison); None when not given
+    urssaf_comparaison: pd.DataFrame | None = None
 
     @property
     def departement(self) -> str:
@@ -126,6 +128,13 @@ def _communes(tables: dict[str, Path], departement: str, annee_cog) -> pd.DataFr
         "code_commune").reset_index(drop=True)
 
 
+def _comparison(tables: dict[str, Path], departement: str) -> pd.DataFrame | None:
+    frame = sel.read_table(tables, sel.URSSAF_COMPARISON, sel.URSSAF_COMPARISON_COLUMNS)
+    if frame is not None and "_departement" in frame.columns:  # the national table, not a partition
+        frame = frame[frame["_departement"] == departement]
+    return frame
+
+
 def _territoires_approches(tables: dict[str, Path], departement: str) -> bool:
     """Whether the territoires of the run come from the EPCI approximation (staging_territoires of the run, else
     the committed reference table of the département)."""
@@ -166,5 +175,6 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
         description_perimetre=description, calibration=calibration, audit=audit, urssaf=urssaf,
         communes=_communes(tables, str(params["departement"]), params.get("annee_cog")),
         secret_rules=_secret_rules(), urssaf_rows=urssaf_rows,
+        urssaf_comparaison=_comparison(tables, str(params["departement"])),
         territoires_approches=_territoires_approches(tables, str(params["departement"])),
     )

@@ -109,7 +109,7 @@ def _establishment_evolution(ctx: ReportContext) -> list[Message]:
     if not first["nb_etablissements"]:
         return []
     change = last["nb_etablissements"] / first["nb_etablissements"] - 1
-    return [Message("evolution_etablissements", _signed_pct(change),
+    return [Message("evolution_etablissements", signed_pct(change),
                     f"d'établissements de l'ESS actifs entre le 31/12/{int(first['annee'])} "
                     f"({style.fmt_number(first['nb_etablissements'])}) et le {ctx.date_reference()} "
                     f"({style.fmt_number(last['nb_etablissements'])}).")]
@@ -121,12 +121,12 @@ def _urssaf_evolution(ctx: ReportContext) -> list[Message]:
     if len(frame) < 2:
         return []
     first, last = frame.iloc[0], frame.iloc[-1]
-    return [Message("evolution_urssaf", _signed_pct(last["indice_ess"] / 100 - 1),
+    return [Message("evolution_urssaf", signed_pct(last["indice_ess"] / 100 - 1),
                     f"d'emploi salarié privé dans l'ESS entre {int(first['annee'])} et {int(last['annee'])} selon "
-                    f"l'URSSAF (effectifs moyens annuels), contre {_signed_pct(last['indice_hors_ess'] / 100 - 1)} "
+                    f"l'URSSAF (effectifs moyens annuels), contre {signed_pct(last['indice_hors_ess'] / 100 - 1)} "
                     "pour le reste de l'économie privée.")]
 
 
-def _signed_pct(ratio: float) -> str:
+def signed_pct(ratio: float) -> str:
     text = style.fmt_percent(ratio, 1)
     return ("+" + text) if ratio > 0 else text.replace("-", "−")

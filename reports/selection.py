@@ -20,6 +20,10 @@ PUBLIC = "out_indicateurs_public"
 CALIBRATION = "core_calibration"
 AUDIT = "out_audit_perimetre"
 URSSAF = "staging_urssaf_ess_departement"
+URSSAF_COMPARISON = "staging_urssaf_ess_comparaison"
+URSSAF_COMPARISON_COLUMNS = ["annee", "niveau", "code_territoire", "libelle_territoire", "nb_departements",
+                             "nb_departements_reference", "effectifs_ess", "masse_salariale_ess",
+                             "effectifs_hors_ess", "masse_salariale_hors_ess"]
 REQUIRED = (PUBLIC,)
 # which secret status governs which measure
 STATUS_OF = {

@@ -208,10 +208,31 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
               "partiel, plus fréquent dans l'ESS : ce n'est pas un salaire à temps plein). Champ privé du régime "
               "général : l'emploi public et les salariés agricoles (MSA) n'y sont pas. « n.d. » : non publié. "
               + source_urssaf(), size=8, width=120, color="#444444")
-    _text(fig, y - 0.01, "Comparaison avec la région, la France et les départements voisins : le fichier de l'URSSAF "
-          "couvre tous les départements, mais ce rapport ne reçoit que les lignes de son département ; ces "
-          "comparaisons ne sont donc pas présentées dans cette édition.", size=8.5, width=115)
+    rows, first, last = urssaf_compare.territories(ctx.urssaf_comparaison)
+    if rows.empty:
+        _text(fig, y - 0.01, "Comparaison avec la région et la France : le fichier de l'URSSAF couvre tous les "
+              "départements, mais ce rapport n'a pas reçu leurs lignes ; ces comparaisons ne sont donc pas "
+              "présentées dans cette édition.", size=8.5, width=115)
+        return fig, drawn
+    ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.02 - 0.06))
+    bottom = charts.table(ax, ["Territoire", f"Part de l'ESS\n(emploi privé)", f"Évolution ESS\n{first}–{last}",
+                               f"Évolution hors ESS\n{first}–{last}", "Salaire moyen\nannuel ESS",
+                               "Salaire moyen\nannuel hors ESS"], comparison_territory_rows(rows),
+                          title=f"Le département, sa région et la France, en {last} (URSSAF)", fontsize=8.0,
+                          first_column_width=34)
+    _text(fig, bottom - 0.02, "Mêmes définitions que le tableau précédent, sommées sur les départements de la "
+          "région et de la France présents dans le fichier de l'URSSAF (un total dont une partie n'est pas publiée "
+          "n'est pas calculé : « n.d. »). Évolution : effectif moyen de la dernière année rapporté à celui de la "
+          "première. " + source_urssaf(), size=8, width=120, color="#444444")
     return fig, drawn
+
+
+def comparison_territory_rows(rows: pd.DataFrame) -> list[list[str]]:
+    euros = lambda v: style.fmt_number(v) + style.NBSP + "€"  # noqa: E731
+    pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
+    return [[r["libelle"], _fmt(r["part_ess_emploi_prive"], pct), _fmt(r["evolution_ess"], messages.signed_pct),
+             _fmt(r["evolution_hors_ess"], messages.signed_pct), _fmt(r["salaire_moyen_ess"], euros),
+             _fmt(r["salaire_moyen_hors_ess"], euros)] for _, r in rows.iterrows()]
 
 
 # --- what open data cannot tell -----------------------------------------------------------------------------------

@@ -60,3 +60,57 @@ def base_year(frame: pd.DataFrame) -> int | None:
     """The year the indices equal 100."""
     rows = frame[np.isclose(frame["indice_ess"].astype(float), 100.0)]
     return int(rows["annee"].iloc[0]) if len(rows) else None
+
+
+def territories(frame: pd.DataFrame | None) -> tuple[pd.DataFrame, int | None, int | None]:
+    """The département beside its région and France (staging_urssaf_ess_comparaison): one row per niveau with
+    its label (saying how many départements the file covers), the ESS share of private employment and the average
+    wages of the last year, and the change of ESS and rest-of-economy employment since the first year the
+    département has both. Returns (rows, first year, last year)."""
+    columns = ["niveau", "libelle", "part_ess_emploi_prive", "evolution_ess", "evolution_hors_ess",
+               "salaire_moyen_ess", "salaire_moyen_hors_ess"]
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=columns), None, None
+    dep = frame[(frame["niveau"] == "departement") & frame["effectifs_ess"].notna()
+                & frame["effectifs_hors_ess"].notna()]
+    if dep.empty:
+        return pd.DataFrame(columns=columns), None, None
+    first, last = int(dep["annee"].min()), int(dep["annee"].max())
+    rows = []
+    for niveau in ("departement", "region", "france"):
+        at = frame[frame["niveau"] == niveau].set_index("annee")
+        if last not in at.index:
+            continue
+        end = at.loc[last]
+        start = at.loc[first] if first in at.index else None
+
+        def change(column: str) -> float:
+            if start is None or pd.isna(start[column]) or not start[column] or pd.isna(end[column]):
+                return np.nan
+            return float(end[column] / start[column] - 1)
+
+        ess, hors = end["effectifs_ess"], end["effectifs_hors_ess"]
+        rows.append({
+            "niveau": niveau, "libelle": _label(niveau, end),
+            "part_ess_emploi_prive": ess / (ess + hors) if pd.notna(ess) and pd.notna(hors) else np.nan,
+            "evolution_ess": change("effectifs_ess"), "evolution_hors_ess": change("effectifs_hors_ess"),
+            "salaire_moyen_ess": end["masse_salariale_ess"] / ess if pd.notna(ess) and ess else np.nan,
+            "salaire_moyen_hors_ess": end["masse_salariale_hors_ess"] / hors if pd.notna(hors) and hors else np.nan,
+        })
+    return pd.DataFrame(rows, columns=columns), first, last
+
+
+def _label(niveau: str, row: pd.Series) -> str:
+    """The territory's name, and when the file does not hold all its départements, how many it holds: a sum over
+    part of a région or of France is not called by their name alone."""
+    name = row["libelle_territoire"] if isinstance(row["libelle_territoire"], str) else row["code_territoire"]
+    have, expected = int(row["nb_departements"]), int(row["nb_departements_reference"])
+    if niveau == "departement":
+        return str(name)
+    if niveau == "region":
+        whole = have >= expected
+        return f"Région {name}" + ("" if whole else f" (partielle : {have} départements sur {expected} dans le "
+                                                     "fichier)")
+    if have >= expected - 1:  # URSSAF does not cover Mayotte
+        return "France" + (" (hors Mayotte)" if have < expected else "")
+    return f"Départements du fichier URSSAF ({have} sur {expected} : pas la France entière)"

@@ -265,6 +265,8 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
     assert len(texts) == N_PAGES
     for number, text in enumerate(texts, start=1):
         assert style.SYNTHETIC_MENTION in text, f"page {number} lacks the synthetic mention"
+        # no ligature glyph (« ﬁ », « ﬀ ») anywhere, wrapped notes and table cells included: the text is searchable
+        assert not re.search(r"[\x00-\x08]", text), (number, re.findall(r".{12}[\x00-\x08].{12}", text)[:3])
     everything = "\n".join(texts)
     for phrase in ("Chiffres clés", "L'économie sociale et solidaire en Isère", "Établissements actifs de l'ESS",
                    "Méthode et précautions de lecture", "« s »", "s — fréquence (moins de 3 unités légales)",
