@@ -215,11 +215,10 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
               "présentées dans cette édition.", size=8.5, width=115)
         return fig, drawn
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.02 - 0.06))
-    bottom = charts.table(ax, ["Territoire", f"Part de l'ESS\n(emploi privé)", f"Évolution ESS\n{first}–{last}",
-                               f"Évolution hors ESS\n{first}–{last}", "Salaire moyen\nannuel ESS",
-                               "Salaire moyen\nannuel hors ESS"], comparison_territory_rows(rows),
-                          title=f"Le département, sa région et la France, en {last} (URSSAF)", fontsize=8.0,
-                          first_column_width=34)
+    bottom = charts.table(ax, ["Territoire", "Part de l'ESS\n(emploi privé)", "Évolution\nESS",
+                               "Évolution\nhors ESS", "Salaire moyen\nannuel ESS", "Salaire moyen\nannuel hors ESS"],
+                          comparison_territory_rows(rows), fontsize=8.0, first_column_width=26,
+                          title=f"Le département, sa région et la France, en {last} (URSSAF ; évolution depuis {first})")
     _text(fig, bottom - 0.02, "Mêmes définitions que le tableau précédent, sommées sur les départements de la "
           "région et de la France présents dans le fichier de l'URSSAF (un total dont une partie n'est pas publiée "
           "n'est pas calculé : « n.d. »). Évolution : effectif moyen de la dernière année rapporté à celui de la "

@@ -109,7 +109,7 @@ def test_the_pdf_shows_the_comparison_table(staged, tmp_path):
     tables[urssaf.COMPARISON_TABLE] = R._write(frame, tmp_path / "in" / f"{urssaf.COMPARISON_TABLE}.parquet")
     stats = annual.build_report(tables, R.PARAMS, tmp_path / "out").stats["rapport"]
     text = " ".join("\n".join(R.pdf_page_texts(__import__("pathlib").Path(stats["pdf"]))).split())
-    assert "Le département, sa région et la France, en 2024 (URSSAF)" in text
+    assert "Le département, sa région et la France, en 2024 (URSSAF ; évolution depuis 2023)" in text
     # the wrapped label (one PDF text line per cell line)
-    assert "Départements du fichier" in text and "(3 sur 101 : pas la France" in text
+    assert "Départements du fichier" in text and "sur 101 : pas la France" in text
     assert "ces comparaisons ne sont donc pas présentées" not in text
