@@ -249,10 +249,10 @@ SECRET_HEADER = ["Niveau", "Cellules", "Emploi\nfréquence", "Emploi\ndominance"
 def tables_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Calage de l'emploi et secret statistique", number)
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))
-    bottom = charts.table(ax, ["Groupe", "Effectif publié par l'URSSAF", "Cible au 31/12", "Total estimé",
+    bottom = charts.table(ax, ["Groupe", "Effectif publié\npar l'URSSAF", "Cible\nau 31/12", "Total\nestimé",
                                "Statut"], calibration_rows(ctx),
                           title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
-    fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
+    fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
         "Le fichier de l'URSSAF sur l'ESS publie l'effectif moyen de l'année par famille ; il est converti en "
         "effectif au 31/12 par le rapport, sur tout le champ privé, entre le total par commune et activité (au "
         "31/12) et le total de ce fichier. Les familles sans chiffre URSSAF (autres organismes, sociétés "
@@ -261,8 +261,8 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     top = min(bottom - 0.10, 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
-    fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
-        "Nombre de cellules du cube public (toutes familles, secteurs et tailles) de l'année du millésime, et "
+    fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
+        "Nombre de cellules du tableau public (toutes familles, secteurs et tailles) de l'année du millésime, et "
         f"cellules dont l'emploi au {ctx.date_effectifs()} est masqué, par motif (fréquence, dominance, secret "
         "secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
         "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=8, va="top", color="#444444")

@@ -174,6 +174,8 @@ def make_tables(folder: Path, *, synthetic_metadata: bool | None = True) -> dict
          "cible_fin_annee": 912.3, "total_cale": 915.1, "statut": "cale"},
         {"annee": Y, "groupe": "ensemble_prive", "definition_cible": "fin_annee", "cible_publiee": 9000.0,
          "cible_fin_annee": 9000.0, "total_cale": 9010.0, "statut": "cale"},
+        {"annee": Y, "groupe": "hors_champ_urssaf", "definition_cible": None, "cible_publiee": None,
+         "cible_fin_annee": None, "total_cale": 500.0, "statut": "non_cale"},
         {"annee": 2024, "groupe": "associations", "definition_cible": "moyenne_annuelle", "cible_publiee": 880.0,
          "cible_fin_annee": 890.0, "total_cale": 891.0, "statut": "cale"},
     ])
@@ -382,7 +384,9 @@ def test_only_the_run_perimeter_and_the_employment_year_are_read(report):
     from reports.text_pages import calibration_rows
 
     rows = calibration_rows(ctx)  # the calibration of 2025, not of 2024
-    assert [r[0] for r in rows] == ["Associations", "Ensemble du champ privé (URSSAF)"]
+    assert [r[0] for r in rows] == ["Associations", "Ensemble du champ privé (URSSAF)",
+                                    "Hors champ URSSAF (non calé)"]
+    assert rows[2][1:] == ["—", "—", "500", "non calé"]  # a status in words, not its code
     assert rows[0][1:4] == ["900 (moyenne annuelle)", "912", "915"]
 
 
