@@ -14,7 +14,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_pdf import PdfPages
 
-from reports import pages, style, text_pages
+from reports import export, pages, style, synthesis_pages, text_pages
 from reports.context import ReportContext, load_context
 from transforms.steps import StepOutput
 
@@ -63,7 +63,7 @@ def _png_metadata(ctx: ReportContext, title: str) -> dict:
 def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
     """The report's pages (matplotlib Figures, in order) and its charts by name."""
     specs = pages.chart_specs(ctx)
-    figures = [text_pages.cover_page(ctx, 1)]
+    figures = [synthesis_pages.messages_page(ctx, 1), text_pages.cover_page(ctx, 2)]
     by_name: dict[str, pages.ChartSpec] = {}
     for key, title in PAGE_TITLES.items():
         if key not in specs:
@@ -81,6 +81,15 @@ def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
         fig, _ = pages.chart_page(ctx, title, specs[key], len(figures) + 1)
         figures.append(fig)
         by_name.update({s.name: s for s in specs[key]})
+        if key == "epci":  # the territories' figures as a table, after their charts
+            figures.append(synthesis_pages.numbers_page(ctx, len(figures) + 1))
+    comparison = synthesis_pages.comparison_spec(ctx)
+    if comparison is not None or len(ctx.urssaf_rows):
+        fig, _ = synthesis_pages.comparison_page(ctx, comparison, len(figures) + 1)
+        figures.append(fig)
+        if comparison is not None:
+            by_name[comparison.name] = comparison
+    figures.append(synthesis_pages.limits_page(ctx, len(figures) + 1))
     figures.append(text_pages.method_page(ctx, len(figures) + 1))
     figures.append(text_pages.tables_page(ctx, len(figures) + 1))
     return figures, by_name
@@ -89,7 +98,7 @@ def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
 def write_pdf(ctx: ReportContext, figures: list, path: Path) -> Path:
     """The pages into one PDF (atomic: a reader never sees half a file)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with PdfPages(tmp, metadata=_pdf_metadata(ctx)) as pdf:
+    with style.pdf_without_ligatures(), PdfPages(tmp, metadata=_pdf_metadata(ctx)) as pdf:
         for fig in figures:
             style.no_ligatures(fig)
             pdf.savefig(fig)
@@ -98,12 +107,14 @@ def write_pdf(ctx: ReportContext, figures: list, path: Path) -> Path:
 
 
 def write_chart(ctx: ReportContext, spec: pages.ChartSpec, folder: Path) -> tuple[Path, Path, int]:
-    """One chart as PNG plus the data it drew as CSV; returns both paths and its number of suppressed values."""
+    """One chart as PNG plus the data it drew as CSV (for people, reports/export.py) and Parquet (for programs);
+    returns the PNG and CSV paths and its number of suppressed values."""
     fig, data = pages.chart_figure(ctx, spec)
     png = folder / f"{spec.name}.png"
     fig.savefig(png, dpi=150, metadata=_png_metadata(ctx, spec.title))
-    csv = folder / f"{spec.name}.csv"
-    data.to_csv(csv, index=False, encoding="utf-8")
+    csv = export.write_csv(data, folder / f"{spec.name}.csv", unit=spec.unit, measure_label=spec.title,
+                           synthetic=ctx.synthetic)
+    export.write_parquet(data, folder / f"{spec.name}.parquet", unit=spec.unit, synthetic=ctx.synthetic)
     return png, csv, int((data["trace"] == "masque").sum())
 
 
@@ -120,7 +131,7 @@ def build_report(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOu
     suppressed = 0
     for name, spec in specs.items():
         png, csv, n = write_chart(ctx, spec, charts_dir)
-        written[name] = {"png": str(png), "donnees": str(csv)}
+        written[name] = {"png": str(png), "donnees": str(csv), "donnees_parquet": str(csv.with_suffix(".parquet"))}
         suppressed += n
     return StepOutput(tables={}, stats={
         "rapport": {

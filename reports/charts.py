@@ -50,23 +50,23 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
                         [y[i] - 0.15, y[i] + 0.15, np.nan, y[i] - 0.15, y[i] + 0.15],
                         color=style.COLORS["range"], linewidth=1.2)
             end = data.at[i, "haut"] if with_range and np.isfinite(data.at[i, "haut"]) else values[i]
-            ax.text(end + xmax * 0.01, y[i], fmt(values[i]), va="center", fontsize=7)
+            ax.text(end + xmax * 0.01, y[i], fmt(values[i]), va="center", fontsize=8)
             how.append(BAR)
         elif data.at[i, "statut"] is not None:
             ax.barh(y[i], xmax, left=0, height=0.7, facecolor="none", edgecolor=style.COLORS["suppressed"],
                     hatch="////", linewidth=0, alpha=0.5, gid=f"masque_{i}")
-            ax.text(xmax * 0.01, y[i], style.fmt_secret(data.at[i, "statut"]), va="center", fontsize=7,
+            ax.text(xmax * 0.01, y[i], style.fmt_secret(data.at[i, "statut"]), va="center", fontsize=8,
                     color="#333333", bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
             how.append(MASKED)
         else:
-            ax.text(xmax * 0.01, y[i], style.UNAVAILABLE, va="center", fontsize=7, color="#333333")
+            ax.text(xmax * 0.01, y[i], style.UNAVAILABLE, va="center", fontsize=8, color="#333333")
             how.append(UNAVAILABLE)
-    ax.set_yticks(y, [_wrap(t) for t in data["etiquette"]], fontsize=7)
+    ax.set_yticks(y, [_wrap(t) for t in data["etiquette"]], fontsize=8)
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlim(0, xmax)
     style.title(ax, title)
-    ax.set_xlabel(xlabel, fontsize=7.5)
-    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
     ax.xaxis.set_major_formatter(lambda v, _pos: fmt(v) if v >= 0 else "")
     if n == 0:
         ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
@@ -94,26 +94,29 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
                 status = statuses.at[year, column]
                 status = status if isinstance(status, str) else None
             if status is not None:
-                ax.text(year, 0.98, style.SUPPRESSED, transform=trans, ha="center", va="top", fontsize=7,
+                ax.text(year, 0.98, style.SUPPRESSED, transform=trans, ha="center", va="top", fontsize=8,
                         color=color, fontweight="bold")
             trace = MASKED if status else (BAR if np.isfinite(value) else UNAVAILABLE)
             rows.append({"serie": column, "etiquette": name, "annee": int(year),
                          "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,
                          "trace": trace})
     style.title(ax, title)
-    ax.set_ylabel(ylabel, fontsize=7.5)
-    ax.tick_params(labelsize=7)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=8)
     ax.yaxis.set_major_formatter(lambda v, _pos: fmt(v))
     ax.set_ylim(bottom=0)
     if len(years):
-        ax.set_xticks(years, [str(int(y)) for y in years], rotation=90 if len(years) > 8 else 0)
-        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.12), ncols=3)
+        rotated = len(years) > 8
+        ax.set_xticks(years, [str(int(y)) for y in years], rotation=90 if rotated else 0)
+        # below the year labels (taller when they are turned)
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.26 if rotated else -0.12),
+                  ncols=3)
     else:
         ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
     return pd.DataFrame(rows, columns=["serie", "etiquette", "annee", "valeur", "statut", "trace"])
 
 
-def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = None, fontsize: float = 7.5,
+def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = None, fontsize: float = 8.0,
           first_column_width: int = 0) -> float:
     """A text table with ax.table at the top of `ax`; column widths fit their text (auto_set_column_width), rows
     are sized in points so the layout does not depend on the axes' height. Returns the figure y of its bottom."""

@@ -26,8 +26,14 @@ class ReportContext:
     calibration: pd.DataFrame | None = None
     audit: pd.DataFrame | None = None
     urssaf: pd.DataFrame = field(default_factory=pd.DataFrame)
-    communes: pd.DataFrame = field(default_factory=pd.DataFrame)  # code_commune, nom_commune, siren_epci
+    communes: pd.DataFrame = field(default_factory=pd.DataFrame)  # code_commune, nom_commune, population, siren_epci
     secret_rules: dict = field(default_factory=dict)
+    # URSSAF's published ESS file for the département: annee, champ_ess, famille_ess, nb_etablissements,
+    # effectifs_salaries, masse_salariale (one row per published line; NULL = not published)
+    urssaf_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    territoires_approches: bool = False  # the Département's territoires were rebuilt from whole EPCIs
+    # the département beside its région and France (staging_urssaf_ess_comparaison); None when not given
+    urssaf_comparaison: pd.DataFrame | None = None
 
     @property
     def departement(self) -> str:
@@ -76,8 +82,8 @@ class ReportContext:
 
     def footer(self) -> str:
         text = (f"Observatoire de l'ESS — {self.nom_departement} ({self.departement}) — SIRENE {self.params['millesime']}"
-                f" (établissements au {self.date_reference()}) — emploi au {self.date_effectifs()}, périmètre "
-                f"« {self.params['perimetre']} » — secret statistique appliqué")
+                f" (établissements au {self.date_reference()}) — emploi au {self.date_effectifs()} — "
+                f"{self.libelle_perimetre} — secret statistique appliqué")
         return (style.SYNTHETIC_MENTION + " — " + text) if self.synthetic else text
 
 
@@ -113,8 +119,34 @@ def _communes(tables: dict[str, Path], departement: str, annee_cog) -> pd.DataFr
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         if "type" in frame.columns:
             frame = frame[frame["type"] == "commune"]
-    frame = frame[frame["code_departement"].astype(str) == departement]
-    return frame[["code_commune", "siren_epci"]].drop_duplicates("code_commune").reset_index(drop=True)
+    frame = frame[frame["code_departement"].astype(str) == departement].copy()
+    for column in ("nom_commune", "population"):
+        if column not in frame.columns:
+            frame[column] = None
+    frame["population"] = pd.to_numeric(frame["population"], errors="coerce")
+    return frame[["code_commune", "nom_commune", "population", "siren_epci"]].drop_duplicates(
+        "code_commune").reset_index(drop=True)
+
+
+def _comparison(tables: dict[str, Path], departement: str) -> pd.DataFrame | None:
+    frame = sel.read_table(tables, sel.URSSAF_COMPARISON, sel.URSSAF_COMPARISON_COLUMNS)
+    if frame is not None and "_departement" in frame.columns:  # the national table, not a partition
+        frame = frame[frame["_departement"] == departement]
+    return frame
+
+
+def _territoires_approches(tables: dict[str, Path], departement: str) -> bool:
+    """Whether the territoires of the run come from the EPCI approximation (staging_territoires of the run, else
+    the committed reference table of the département)."""
+    frame = sel.read_table(tables, "staging_territoires", ["source_territoire"])
+    if frame is None:
+        path = paths.REFERENCE_DIR / f"territoires_{departement}.csv"
+        if not path.exists():
+            return False
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "source_territoire" not in frame.columns:
+            return False
+    return bool(frame["source_territoire"].astype(str).str.startswith("approximation").any())
 
 
 def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
@@ -128,15 +160,21 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
     names = dep["libelle_territoire"].dropna()
     nom = str(names.iloc[0]) if len(names) else f"département {params['departement']}"
     libelle, description = _perimeter_labels(params["perimetre"])
+    # the report's own French wording (reports/libelles.csv): the reference file's description names files
+    description = style.label("perimetre_rapport", params["perimetre"]) if style.label(
+        "perimetre_rapport", params["perimetre"]) != params["perimetre"] else description
     calibration = sel.read_table(tables, sel.CALIBRATION, ["annee", "groupe", "cible_publiee", "cible_fin_annee",
                                                            "total_cale", "statut"])
     audit = sel.read_table(tables, sel.AUDIT, ["rubrique", "perimetre", "nb_etablissements"])
-    urssaf = sel.urssaf_series(
-        sel.read_table(tables, sel.URSSAF, ["annee", "code_departement", "champ_ess", "famille_ess",
-                                             "effectifs_salaries"]), params["departement"])
+    urssaf_table = sel.read_table(tables, sel.URSSAF, ["annee", "code_departement", "champ_ess", "famille_ess",
+                                                        "effectifs_salaries"])
+    urssaf = sel.urssaf_series(urssaf_table, params["departement"])
+    urssaf_rows = sel.urssaf_rows(urssaf_table, params["departement"])
     return ReportContext(
         params=params, cube=cube, year=year, synthetic=synthetic, nom_departement=nom, libelle_perimetre=libelle,
         description_perimetre=description, calibration=calibration, audit=audit, urssaf=urssaf,
         communes=_communes(tables, str(params["departement"]), params.get("annee_cog")),
-        secret_rules=_secret_rules(),
+        secret_rules=_secret_rules(), urssaf_rows=urssaf_rows,
+        urssaf_comparaison=_comparison(tables, str(params["departement"])),
+        territoires_approches=_territoires_approches(tables, str(params["departement"])),
     )

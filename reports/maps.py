@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib import colormaps
 from matplotlib.collections import PolyCollection
-from matplotlib.colors import BoundaryNorm
+from matplotlib.colors import BoundaryNorm, ListedColormap
 
 from ess import paths
 from reports import style
@@ -37,11 +37,43 @@ def load_contours(path: Path, communes: list[str]) -> dict[str, list[np.ndarray]
     return out
 
 
+NO_DATA = {"facecolor": "white", "edgecolor": "#8a8a8a", "hatch": "...."}  # dotted white: never a light class
+MASKED = {"facecolor": "#d9d9d9", "edgecolor": "#7a7a7a", "hatch": "/////"}
+
+
+def _palette(cmap: str) -> ListedColormap:
+    """The colour map without its near-white end, so the lightest class cannot be taken for « aucune donnée »."""
+    return ListedColormap(colormaps[cmap](np.linspace(0.25, 1.0, 256)))
+
+
+def place_names(rings: dict[str, list[np.ndarray]], communes: pd.DataFrame, count: int = 6) -> list[tuple]:
+    """(name, x, y) of the `count` most populated communes, at the mean point of their largest ring, skipping a
+    commune closer than `spacing` (share of the map's extent) to one already named: labels of a city's suburbs
+    would hide the city's."""
+    if communes.empty or "population" not in communes.columns or not rings:
+        return []
+    ranked = communes.dropna(subset=["population", "nom_commune"]).sort_values(
+        ["population", "code_commune"], ascending=[False, True])
+    every = np.vstack([r for rs in rings.values() for r in rs])
+    spacing = 0.12 * float(np.ptp(every, axis=0).max())
+    out = []
+    for row in ranked.itertuples():
+        if row.code_commune not in rings:
+            continue
+        ring = max(rings[row.code_commune], key=len)
+        x, y = float(ring[:, 0].mean()), float(ring[:, 1].mean())
+        if all(math.hypot(x - px, y - py) >= spacing for _, px, py in out):
+            out.append((str(row.nom_commune), x, y))
+        if len(out) == count:
+            break
+    return out
+
+
 def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, title: str, fmt,
-               legend_title: str, classes: int = 5, cmap: str = "Greens") -> pd.DataFrame:
+               legend_title: str, classes: int = 5, cmap: str = "Greens", places: list[tuple] = ()) -> pd.DataFrame:
     """Colour each commune by `values` (columns code_commune, valeur, statut). Suppressed communes are hatched
-    grey, communes without a value light grey; classes are quantiles of the published values.
-    Returns the drawn data (code_commune, valeur, statut, classe, trace)."""
+    grey, communes without a value dotted white; classes are quantiles of the published values; `places` names
+    the main communes. Returns the drawn data (code_commune, valeur, statut, classe, trace)."""
     values = values.set_index("code_commune")
     shown = values["valeur"].notna() & values["statut"].isna()
     published = values.loc[shown, "valeur"].to_numpy(dtype=float)
@@ -49,7 +81,8 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
     if len(bounds) < 2:  # one distinct value (or none): a single class from 0
         top = float(published.max()) if len(published) else 0.0
         bounds = np.array([0.0, top if top > 0 else 1.0])
-    norm = BoundaryNorm(bounds, colormaps[cmap].N)
+    palette = _palette(cmap)
+    norm = BoundaryNorm(bounds, palette.N)
     polys, faces, hatched = [], [], []
     rows = []
     for code in sorted(values.index):
@@ -60,7 +93,7 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
         for ring in rings.get(code, []):
             if trace == "couleur":
                 polys.append(ring)
-                faces.append(colormaps[cmap](norm(value)))
+                faces.append(palette(norm(value)))
             else:
                 hatched.append((ring, trace))
         rows.append({"code_commune": code, "valeur": value if trace == "couleur" else np.nan, "statut": status,
@@ -68,9 +101,14 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
     ax.add_collection(PolyCollection(polys, facecolors=faces, edgecolors="white", linewidths=0.15))
     masked = [r for r, t in hatched if t == "masque"]
     empty = [r for r, t in hatched if t != "masque"]
-    ax.add_collection(PolyCollection(masked, facecolors="#e6e6e6", edgecolors="#9a9a9a", linewidths=0.15,
-                                     hatch="/////"))
-    ax.add_collection(PolyCollection(empty, facecolors="#f4f4f4", edgecolors="#cfcfcf", linewidths=0.15))
+    ax.add_collection(PolyCollection(masked, facecolors=MASKED["facecolor"], edgecolors=MASKED["edgecolor"],
+                                     linewidths=0.15, hatch=MASKED["hatch"]))
+    ax.add_collection(PolyCollection(empty, facecolors=NO_DATA["facecolor"], edgecolors=NO_DATA["edgecolor"],
+                                     linewidths=0.15, hatch=NO_DATA["hatch"]))
+    for name, x, y in places:
+        ax.plot([x], [y], marker="o", markersize=2.5, color="#222222")
+        ax.annotate(name, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=8, color="#111111",
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75})
     every = [r for rs in rings.values() for r in rs]
     if every:
         xy = np.vstack(every)
@@ -79,22 +117,21 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
         ax.set_aspect(1 / math.cos(math.radians(float(xy[:, 1].mean()))))  # equirectangular, true at mid-latitude
     ax.set_axis_off()
     style.title(ax, title)
-    handles, texts = _legend(bounds, cmap, norm, fmt)
+    handles, texts = _legend(bounds, palette, norm, fmt)
     from matplotlib.patches import Patch
 
-    handles += [Patch(facecolor="#e6e6e6", edgecolor="#9a9a9a", hatch="/////"), Patch(facecolor="#f4f4f4",
-                                                                                      edgecolor="#cfcfcf")]
-    texts += [f"« {style.SUPPRESSED} » secret statistique", "aucune donnée"]
-    ax.legend(handles, texts, title=legend_title, fontsize=6.5, title_fontsize=7, frameon=False,
+    handles += [Patch(**MASKED), Patch(**NO_DATA)]
+    texts += [f"« {style.SUPPRESSED} » secret statistique", "pas de donnée"]
+    ax.legend(handles, texts, title=legend_title, fontsize=8, title_fontsize=8, frameon=False,
               loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return pd.DataFrame(rows, columns=["code_commune", "valeur", "statut", "trace"])
 
 
-def _legend(bounds, cmap, norm, fmt):
+def _legend(bounds, palette, norm, fmt):
     from matplotlib.patches import Patch
 
     handles, texts = [], []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        handles.append(Patch(facecolor=colormaps[cmap](norm((lo + hi) / 2)), edgecolor="none"))
+        handles.append(Patch(facecolor=palette(norm((lo + hi) / 2)), edgecolor="none"))
         texts.append(f"{fmt(lo)} – {fmt(hi)}")
     return handles, texts

@@ -16,8 +16,8 @@ from reports.context import ReportContext
 from transforms.columns import FAMILLES
 
 CLASSES = ("sans_salarie", "1_9", "10_49", "50_249", "250_et_plus", "non_renseigne")
-RANGE_NOTE = ("Trait fin : intervalle à 90 % (la vraie valeur a 90 % de chances d'y être si le modèle d'emploi est "
-              "juste ; voir « Méthode »).")
+RANGE_NOTE = ("Trait fin : intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette "
+              "fourchette (si le modèle d'emploi est juste ; voir « Méthode »).")
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."
 
 
@@ -29,6 +29,8 @@ class ChartSpec:
     note: str = ""
     kind: str = "bar"  # bar | line | map (layout of the stand-alone PNG)
     rows: int = 8  # bars, for the PNG height
+    unit: str = "nombre"  # what `valeur` is (reports/export.UNITS): nombre | effectif | part | taux | indice
+    source: str = ""  # the source line printed under the chart
 
 
 # --- series -------------------------------------------------------------------------------------------------------
@@ -102,23 +104,29 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     specs: dict[str, list[ChartSpec]] = {}
 
     def bars(name, title, rows, measure, label_column, fmt, xlabel, with_range=False, labels=None, note="",
-             code_column=None):
+             code_column=None, ordered=False):
         def draw(ax, rows=rows):
             data = sel.series(rows, measure, label_column, labels, code_column)
+            if not ordered:  # an ordinal dimension (size) keeps its order; the others read largest first
+                data = sel.largest_first(data)
             return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range)
-        return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1))
+        unit = "part" if measure.startswith("part_") else ("effectif" if "effectif" in measure else "nombre")
+        source = source_employment(ctx) if "effectif" in measure else source_counts(ctx)
+        return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1), unit=unit, source=source)
 
     share_label = "part de l'emploi salarié (tous employeurs, publics compris)"
     for key, lvl, nom in (("territoires", niveau, nom_niveau), ("epci", "epci", "EPCI")):
         counts = _territory_rows(ctx, lvl)
         jobs = _territory_rows(ctx, lvl, y_emp)
+        where = territory_note(ctx) if lvl == "territoire" else (
+            EPCI_NOTE if lvl == "epci" else "")
         specs[key] = [
             bars(f"{key}_etablissements", f"Établissements de l'ESS par {nom}, {au_etab}", counts,
-                 "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE,
+                 "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=where + SECRET_NOTE,
                  code_column="code_territoire"),
             bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}, {au_emp}", jobs,
                  "part_effectif_total_central", "_label", _fmt_pct, share_label,
-                 with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE, code_column="code_territoire"),
+                 with_range=True, note=where + RANGE_NOTE + " " + SECRET_NOTE, code_column="code_territoire"),
         ]
     specs["familles"] = [
         bars("familles_etablissements", f"Établissements par famille de l'ESS, {au_etab}", _family_rows(ctx),
@@ -143,11 +151,12 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     specs["tailles"] = [
         bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
              "nb_etablissements", "classe_taille", _fmt_int, "établissements actifs",
-             labels=lambda c: style.label("classe_taille", c), note=SECRET_NOTE),
+             labels=lambda c: style.label("classe_taille", c), note=SECRET_NOTE, ordered=True),
         bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
              "effectif_central", "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
              labels=lambda c: style.label("classe_taille", c),
-             note="Taille : classe de la tranche d'effectifs SIRENE. " + RANGE_NOTE + " " + SECRET_NOTE),
+             note="Taille : classe de la tranche d'effectifs SIRENE. " + RANGE_NOTE + " " + SECRET_NOTE,
+             ordered=True),
     ]
     specs["evolution"] = [_evolution_counts(ctx), _evolution_urssaf(ctx)]
     specs["evolution_emploi"] = [_evolution_employment(ctx), _evolution_employment_territories(ctx)]
@@ -155,6 +164,33 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     if map_specs:
         specs["cartes"] = map_specs
     return specs
+
+
+EPCI_NOTE = "Un EPCI à cheval sur deux départements n'est compté que pour sa partie dans le département. "
+
+
+def territory_note(ctx: ReportContext) -> str:
+    """The Département's territoires are an approximation when the run built them from whole EPCIs."""
+    if ctx.territoires_approches:
+        return ("Territoires du Département reconstitués par regroupement d'intercommunalités (EPCI) : une "
+                "approximation, leurs limites réelles peuvent couper un EPCI. ")
+    return ""
+
+
+def source_counts(ctx: ReportContext) -> str:
+    return (f"Source : INSEE, répertoire SIRENE, établissements actifs au {ctx.date_reference()} ; traitement "
+            "observatoire de l'ESS.")
+
+
+def source_employment(ctx: ReportContext) -> str:
+    calage = (f"calée sur les effectifs publiés par l'URSSAF pour {ctx.year_effectifs}" if ctx.calibrated
+              else "non calée sur l'URSSAF")
+    return (f"Source : estimation de l'observatoire au {ctx.date_effectifs()} à partir de SIRENE (INSEE), {calage}.")
+
+
+def source_urssaf() -> str:
+    return ("Source : URSSAF, effectifs salariés et masse salariale de l'ESS par département (données publiques, "
+            "champ privé du régime général).")
 
 
 def _evolution_counts(ctx: ReportContext) -> ChartSpec:
@@ -175,7 +211,9 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
         return data
     note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; la dernière année "
             f"est celle du millésime, comptée au {ctx.date_reference()}. " + SECRET_NOTE)
-    return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line")
+    source = ("Source : INSEE, répertoire SIRENE et son historique des établissements, stock au "
+              f"{ctx.date_reference()} ; traitement observatoire de l'ESS.")
+    return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line", source=source)
 
 
 def published_employment(rows: pd.DataFrame) -> pd.Series:
@@ -206,7 +244,8 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
     note = ("Effectif salarié au 31 décembre de l'année des établissements de l'ESS ouverts à cette date, estimé "
             "année par année (tranches SIRENE et historique des établissements, calage sur les fichiers de l'URSSAF "
             + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + RANGE_NOTE)
-    return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line")
+    return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line", unit="effectif",
+                     source=source_employment(ctx))
 
 
 def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
@@ -232,7 +271,8 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
         return data
     note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
             "(CSV). " + SECRET_NOTE)
-    return ChartSpec("evolution_emploi_territoires", title, draw, note=note, kind="line")
+    return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="line",
+                     unit="effectif", source=source_employment(ctx))
 
 
 def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
@@ -247,11 +287,12 @@ def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
         # URSSAF's figure is the year's average of quarterly headcounts, not a 31 December headcount
         data["date_reference"] = [f"{y} (moyenne annuelle)" for y in data["annee"]]
         return data
-    note = ("Source : URSSAF, effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
+    note = ("Effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
             "département, champ privé du régime général (les salariés agricoles relevant de la MSA n'y figurent "
             "pas) : une autre mesure que l'effectif au 31/12 estimé par ce rapport. Une valeur non publiée "
             "interrompt la courbe.")
-    return ChartSpec("evolution_emploi_urssaf", title, draw, note=note, kind="line")
+    return ChartSpec("evolution_emploi_urssaf", title, draw, note=note, kind="line", unit="effectif",
+                     source=source_urssaf())
 
 
 def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
@@ -262,6 +303,7 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
     rings = maps.load_contours(path, communes["code_commune"].tolist())
     if not rings:
         return []
+    places = maps.place_names(rings, communes)
     missing = sorted(set(communes["code_commune"]) - set(rings))
     note_missing = (f" Communes sans contour (non dessinées) : {', '.join(missing[:10])}"
                     f"{' …' if len(missing) > 10 else ''}." if missing else "")
@@ -288,20 +330,26 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
 
     t1 = f"Établissements de l'ESS pour 1 000 habitants, par commune, au {ctx.date_reference()}"
     t2 = f"Part de l'ESS dans l'emploi salarié, par EPCI, au {ctx.date_effectifs()}"
+    names = dict(zip(communes["code_commune"], communes["nom_commune"]))
+
     def dated(data: pd.DataFrame, when: str) -> pd.DataFrame:
+        data.insert(1, "nom_commune", [names.get(c) for c in data["code_commune"]])
         return data.assign(date_reference=when)
 
     return [
         ChartSpec("carte_communes_etablissements_1000_hab", t1,
                   lambda ax: dated(maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
-                                                   legend_title="pour 1 000 hab."), _iso(ctx.date_reference())),
-                  note="Classes : quantiles des communes publiées. " + SECRET_NOTE + note_missing, kind="map"),
+                                                   legend_title="pour 1 000 hab.", places=places), _iso(ctx.date_reference())),
+                  note="Classes : quantiles des communes publiées. " + SECRET_NOTE + note_missing, kind="map",
+                  unit="taux", source=source_counts(ctx)[:-1] + ", population municipale (INSEE) ; contours IGN "
+                  "ADMIN EXPRESS simplifiés."),
         ChartSpec("carte_epci_part_emploi", t2,
                   lambda ax: dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
-                                                   legend_title="part de l'emploi", cmap="Blues"),
+                                                   legend_title="part de l'emploi", cmap="Blues", places=places),
                                    f"{ctx.year_effectifs}-12-31"),
                   note="Chaque commune prend la valeur de son EPCI (partie dans le département). " + SECRET_NOTE
-                  + note_missing, kind="map"),
+                  + note_missing, kind="map", unit="part",
+                  source=source_employment(ctx)[:-1] + " ; contours IGN ADMIN EXPRESS simplifiés."),
     ]
 
 
@@ -322,40 +370,52 @@ def new_page(ctx: ReportContext, title: str, number: int) -> Figure:
     return fig
 
 
-def _note(fig, y: float, text: str) -> None:
-    fig.text(0.06, y, "\n".join(textwrap.wrap(text, 150)), fontsize=6.8, color="#444444", va="top")
+NOTE_SIZE = 8.0  # the smallest type of the report (points)
+NOTE_WIDTH = 128  # characters per line of a note at NOTE_SIZE across the page
+
+
+def note_lines(spec: ChartSpec, width: int = NOTE_WIDTH) -> list[str]:
+    """The note under a chart then its source line (each wrapped)."""
+    out = textwrap.wrap(spec.note, width) if spec.note else []
+    return out + (textwrap.wrap(spec.source, width) if spec.source else [])
+
+
+def _note(fig, y: float, spec: ChartSpec) -> None:
+    fig.text(0.06, y, "\n".join(note_lines(spec)), fontsize=NOTE_SIZE, color="#444444", va="top", linespacing=1.3)
 
 
 def chart_page(ctx: ReportContext, title: str, specs: list[ChartSpec], number: int) -> tuple[Figure, dict]:
-    """Two charts stacked on a page, each with its note; returns the figure and each chart's drawn data."""
+    """Two charts stacked on a page, each with its note and source line; returns the figure and each chart's data."""
     fig = new_page(ctx, title, number)
     drawn = {}
     for k, spec in enumerate(specs):
-        top = 0.56 - 0.45 * k
+        top = 0.62 - 0.43 * k  # bottom of the chart's zone
         if spec.kind == "map":
-            ax = fig.add_axes((0.04, top - 0.01, 0.62, 0.34))
+            ax = fig.add_axes((0.04, top - 0.02, 0.60, 0.28))
         elif spec.kind == "line":
-            ax = fig.add_axes((0.10, top + 0.06, 0.84, 0.26))
+            ax = fig.add_axes((0.10, top + 0.08, 0.84, 0.18))
         else:
-            ax = fig.add_axes((0.36, top, 0.58, 0.32))
+            ax = fig.add_axes((0.38, top, 0.56, 0.26))
         drawn[spec.name] = spec.draw(ax)
-        _note(fig, top - (0.06 if spec.kind == "line" else 0.04), spec.note)
+        _note(fig, top - 0.045, spec)
     return fig, drawn
 
 
 def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFrame]:
     """One chart alone, for its PNG."""
     if spec.kind == "map":
-        fig = Figure(figsize=(8.0, 6.0))
-        ax = fig.add_axes((0.03, 0.08, 0.68, 0.80))
+        fig = Figure(figsize=(8.0, 7.0))
+        ax = fig.add_axes((0.03, 0.22, 0.64, 0.68))
     elif spec.kind == "line":
-        fig = Figure(figsize=(8.0, 4.8))
-        ax = fig.add_axes((0.10, 0.30, 0.86, 0.58))
+        fig = Figure(figsize=(8.0, 6.0))
+        ax = fig.add_axes((0.10, 0.42, 0.86, 0.46))
     else:
-        height = 1.6 + 0.28 * spec.rows
+        height = 2.4 + 0.3 * spec.rows
         fig = Figure(figsize=(8.0, height))
-        ax = fig.add_axes((0.38, 0.9 / height, 0.56, 1 - 1.5 / height))
+        ax = fig.add_axes((0.40, 1.5 / height, 0.54, 1 - 2.1 / height))
     data = spec.draw(ax)
-    fig.text(0.01, 0.005, ctx.footer(), fontsize=5.5, color="#555555", va="bottom")
+    lines = note_lines(spec, 115) if spec.kind != "bar" else textwrap.wrap(spec.source, 115)
+    fig.text(0.01, 0.01, "\n".join(lines + textwrap.wrap(ctx.footer(), 115)), fontsize=NOTE_SIZE,
+             color="#555555", va="bottom", linespacing=1.25)
     style.stamp(fig, ctx.synthetic)
     return fig, data

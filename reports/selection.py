@@ -20,6 +20,10 @@ PUBLIC = "out_indicateurs_public"
 CALIBRATION = "core_calibration"
 AUDIT = "out_audit_perimetre"
 URSSAF = "staging_urssaf_ess_departement"
+URSSAF_COMPARISON = "staging_urssaf_ess_comparaison"
+URSSAF_COMPARISON_COLUMNS = ["annee", "niveau", "code_territoire", "libelle_territoire", "nb_departements",
+                             "nb_departements_reference", "effectifs_ess", "masse_salariale_ess",
+                             "effectifs_hors_ess", "masse_salariale_hors_ess"]
 REQUIRED = (PUBLIC,)
 # which secret status governs which measure
 STATUS_OF = {
@@ -155,3 +159,27 @@ def urssaf_series(frame: pd.DataFrame | None, departement: str) -> pd.DataFrame:
     # pivot, not pivot_table: a sum would turn an unpublished (NULL) figure into 0; staging keeps one row per
     # (annee, champ, famille)
     return rows.pivot(index="annee", columns="famille_ess", values="effectifs_salaries").sort_index()
+
+
+def urssaf_rows(frame: pd.DataFrame | None, departement: str) -> pd.DataFrame:
+    """URSSAF's published ESS rows of the département (annee, champ_ess, famille_ess and the three measures, NULL
+    where the file publishes nothing; masse_salariale and nb_etablissements NULL when the file lacks them)."""
+    columns = ["annee", "champ_ess", "famille_ess", "nb_etablissements", "effectifs_salaries", "masse_salariale"]
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=columns)
+    rows = frame[frame["code_departement"].astype(str) == str(departement)].copy()
+    for column in columns:
+        if column not in rows.columns:
+            rows[column] = np.nan
+    return rows[columns].sort_values(["annee", "champ_ess", "famille_ess"]).reset_index(drop=True)
+
+
+def largest_first(data: pd.DataFrame) -> pd.DataFrame:
+    """Bars sorted by value, largest on top; masked and not-published values then « unknown » rows last (in
+    their given order), so a suppressed cell is never placed where its value would rank."""
+    data = data.reset_index(drop=True)
+    unknown = data["code"].isin(["non_renseigne"])
+    rank = pd.DataFrame({"unknown": unknown, "hidden": ~data["disponible"],
+                         "value": -data["valeur"].fillna(0.0), "pos": range(len(data))})
+    order = rank.sort_values(["unknown", "hidden", "value", "pos"]).index
+    return data.loc[order].reset_index(drop=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -97,9 +98,12 @@ def no_ligatures(fig) -> None:
 
 
 def footer(fig, text: str, page: int | None = None) -> None:
-    fig.text(0.06, 0.015, text, fontsize=6, color="#555555", ha="left", va="bottom")
+    import textwrap
+
+    fig.text(0.06, 0.012, "\n".join(textwrap.wrap(text, 118)), fontsize=8, color="#555555", ha="left",
+             va="bottom", linespacing=1.2)
     if page is not None:
-        fig.text(0.965, 0.015, str(page), fontsize=7, color="#555555", ha="right", va="bottom")
+        fig.text(0.965, 0.015, str(page), fontsize=8, color="#555555", ha="right", va="bottom")
 
 
 def title(ax, text: str) -> None:
@@ -107,3 +111,34 @@ def title(ax, text: str) -> None:
     category labels is not clipped at the right edge."""
     pos = ax.get_position()
     ax.set_title(text, loc="left", fontweight="bold", x=(0.02 - pos.x0) / pos.width)
+
+
+class _NoLigatures:
+    """Stands for the text of a line drawn without its Text (see pdf_without_ligatures)."""
+
+    @staticmethod
+    def get_fontfeatures():
+        return ["-liga"]
+
+    @staticmethod
+    def get_language():
+        return None
+
+
+@contextmanager
+def pdf_without_ligatures():
+    """While writing our PDF, every line of text is drawn without ligatures. no_ligatures() sets the font feature on
+    each Text, but matplotlib hands it to the PDF renderer only for one-line texts (Text.draw passes mtext=None for
+    each line of a multi-line text), so « fichier » or « effectifs » in a wrapped note would not be searchable."""
+    from matplotlib.backends import backend_pdf
+
+    original = backend_pdf.RendererPdf.draw_text
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        return original(self, gc, x, y, s, prop, angle, ismath, mtext if mtext is not None else _NoLigatures)
+
+    backend_pdf.RendererPdf.draw_text = draw_text
+    try:
+        yield
+    finally:
+        backend_pdf.RendererPdf.draw_text = original

@@ -104,7 +104,7 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
                 "publication : " + " ; ".join(p["publication_forcee"]) + ". Ses chiffres sont à vérifier.")]
               if p.get("publication_forcee") else [])
     _paragraphs(fig, bottom - 0.04, synthetic + forced + [
-        ("Périmètre", f"{ctx.libelle_perimetre} (« {p['perimetre']} »), décrit page « Méthode »."),
+        ("Périmètre", f"{ctx.libelle_perimetre}, décrit page « Méthode et précautions de lecture »."),
         ("Sources et dates de référence",
          f"Établissements : répertoire SIRENE de l'INSEE, stock du {ctx.date_reference()} (millésime "
          f"{p['millesime']}) ; les séries passées comptent les établissements actifs au 31 décembre. Emploi : "
@@ -112,10 +112,11 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          "comptent, ceux créés après non), estimé à partir des tranches d'effectifs de SIRENE et "
          + (f"calé sur les effectifs de l'URSSAF de la même année (fichiers {p.get('annee_urssaf') or ''})."
             if ctx.calibrated else "NON CALÉ sur l'URSSAF : à lire comme un ordre de grandeur.")
-         + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources du cube : "
+         + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources : "
          f"{ctx.sources()}."),
-        ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 % : si le modèle d'emploi est "
-         "juste, la vraie valeur a 90 % de chances de s'y trouver (5 % en dessous, 5 % au-dessus). La part de "
+        ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 % : il y a 9 chances sur 10 que "
+         "la vraie valeur soit dans cette fourchette (si le modèle d'emploi est juste), 1 sur 20 qu'elle soit en "
+         "dessous, 1 sur 20 qu'elle soit au-dessus. La part de "
          "l'ESS est donnée dans l'emploi salarié de tous les employeurs, publics compris (définition d'ESS "
          "France et des CRESS), et dans l'emploi privé du champ de l'URSSAF. Les cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
@@ -171,7 +172,9 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
         ("Limites", "Les unités en diffusion partielle de SIRENE sont comptées comme les autres, sous les mêmes "
          "règles de secret ; aucune donnée individuelle n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "
          "le calage ne les concerne pas. La tranche ouverte « 10 000 salariés et plus » n'a pas de borne haute. "
-         "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. Les "
+         "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. "
+         + ("Les territoires du Département sont reconstitués en regroupant des intercommunalités entières : c'est "
+            "une approximation de leurs limites réelles. " if ctx.territoires_approches else "") + "Les "
          "contours communaux des cartes sont simplifiés (IGN ADMIN EXPRESS, Licence Ouverte)."),
     ]
     if ctx.synthetic:
@@ -246,21 +249,21 @@ SECRET_HEADER = ["Niveau", "Cellules", "Emploi\nfréquence", "Emploi\ndominance"
 def tables_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Calage de l'emploi et secret statistique", number)
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))
-    bottom = charts.table(ax, ["Groupe", "Effectif publié par l'URSSAF", "Cible au 31/12", "Total estimé",
+    bottom = charts.table(ax, ["Groupe", "Effectif publié\npar l'URSSAF", "Cible\nau 31/12", "Total\nestimé",
                                "Statut"], calibration_rows(ctx),
                           title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
-    fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
+    fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
         "Le fichier de l'URSSAF sur l'ESS publie l'effectif moyen de l'année par famille ; il est converti en "
         "effectif au 31/12 par le rapport, sur tout le champ privé, entre le total par commune et activité (au "
         "31/12) et le total de ce fichier. Les familles sans chiffre URSSAF (autres organismes, sociétés "
         "commerciales de l'ESS) sont calées avec le reste de l'économie ; les employeurs hors champ (publics, "
-        "agricoles) ne sont pas calés.", WIDTH)), fontsize=7, va="top", color="#444444")
+        "agricoles) ne sont pas calés.", WIDTH)), fontsize=8, va="top", color="#444444")
     top = min(bottom - 0.10, 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
-    fig.text(0.06, bottom - 0.01, "\n".join(textwrap.wrap(
-        "Nombre de cellules du cube public (toutes familles, secteurs et tailles) de l'année du millésime, et "
+    fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
+        "Nombre de cellules du tableau public (toutes familles, secteurs et tailles) de l'année du millésime, et "
         f"cellules dont l'emploi au {ctx.date_effectifs()} est masqué, par motif (fréquence, dominance, secret "
         "secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
-        "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=7, va="top", color="#444444")
+        "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=8, va="top", color="#444444")
     return fig

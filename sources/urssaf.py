@@ -384,6 +384,7 @@ def load_ess_departement(con, snapshot_dir: Path, *, departements: list[str]) ->
     _check_labels(con, path)
     numbers = _numbers(con, path, raw, ("nombre_d_etablissements", "effectifs_salaries_moyens", "masse_salariale"))
     result = db.build_staging_table(con, table, key="annee", fichier=str(path), **numbers)
+    _build_comparison(con, path, header, departements, numbers)
     national = _national_stats(table, path, snapshot_dir, total, kept, result["staged"], result["rejected"])
     per_dep = {}
     for dep in departements:
@@ -395,6 +396,30 @@ def load_ess_departement(con, snapshot_dir: Path, *, departements: list[str]) ->
     log.info("%s: %d rows staged for %s; empty values kept as NULL: %s", path.name, national.rows_staged,
              departements, null_counts(con, table, ("nb_etablissements", "effectifs_salaries", "masse_salariale")))
     return national, per_dep
+
+
+COMPARISON_TABLE = "staging_urssaf_ess_comparaison"
+
+
+def _build_comparison(con, path: Path, header: list[str], departements: list[str], numbers: dict) -> None:
+    """staging_urssaf_ess_comparaison: each requested département beside its région and France, from every row
+    of the ESS file (a second read of a file of a few thousand rows; the report's comparisons). Rows are not
+    accounted here: those of the requested départements are staged and rejected by staging_urssaf_ess_departement."""
+    reader, types = _reader(header)
+    select = ", ".join(_quote(c) for c in ("annee", "champ_ess", "famille_ess", "effectifs_salaries_moyens",
+                                           "masse_salariale"))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_urssaf_ess_france AS "
+                f"SELECT {_DEPARTEMENT_OF_ROW} AS _departement, {select} FROM {reader}",
+                {"path": str(path), "columns": types})
+    reference = sorted(REFERENCE_DIR.glob("departements_[0-9][0-9][0-9][0-9].csv"))
+    if reference:
+        con.execute("CREATE OR REPLACE TEMP TABLE ref_departements AS SELECT code_departement, nom_departement, "
+                    "code_region, nom_region FROM read_csv($p, header=true, all_varchar=true)",
+                    {"p": str(reference[-1])})
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE ref_departements (code_departement VARCHAR, "
+                    "nom_departement VARCHAR, code_region VARCHAR, nom_region VARCHAR)")
+    db.build_table(con, COMPARISON_TABLE, departements=list(departements), **numbers)
 
 
 def load_commune_ape(con, snapshot_dir: Path, *, departements: list[str],
@@ -468,7 +493,7 @@ def load(con, snapshot_dir: Path, *, departement: str, annee: int | None = None)
     """Both URSSAF staging tables of ONE département (without `_departement`), and its accounting."""
     dep = normalise_departement(departement)
     result = load_national(con, snapshot_dir, departements=[dep], annee=annee)
-    for table in TABLES:
+    for table in (*TABLES, COMPARISON_TABLE):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE (_departement) FROM {table} "
                     "WHERE _departement = ?", [dep])
     return result.par_departement[dep]

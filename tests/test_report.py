@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ess.errors import UserError
-from reports import annual, charts, style
+from reports import annual, charts, export, maps, messages, style, synthesis_pages, urssaf_compare
 from reports import selection as sel
 from reports.context import load_context
 from reports.ewkb import parse_polygons
@@ -54,6 +54,8 @@ CUTS = [("ensemble", "ensemble", "ensemble", "Ensemble des secteurs"), ("ess", "
         ("ess", "commerce", "ensemble", "Commerce"), ("ensemble", "ensemble", "1_9", None),
         ("ensemble", "ensemble", "10_49", None)]
 YEARS = (2024, 2025, 2026)
+WAGE = {"associations": 25000.0, "cooperatives": 30000.0, "mutuelles": 30000.0, "fondations": 30000.0,
+        "hors_ess": 32000.0}
 SUPPRESSED = [  # niveau, code, famille, nomenclature, secteur, classe, year, column, reason
     ("departement", "38", "fondations", "ensemble", "ensemble", "ensemble", 2026, "etablissements", "frequence"),
     ("departement", "38", "fondations", "ensemble", "ensemble", "ensemble", Y, "effectifs", "frequence"),
@@ -63,8 +65,9 @@ SUPPRESSED = [  # niveau, code, famille, nomenclature, secteur, classe, year, co
     ("commune", "38003", "ess", "ensemble", "ensemble", "ensemble", 2026, "etablissements", "frequence"),
     ("departement", "38", "ess", "ess", "commerce", "ensemble", Y, "effectifs", "secondaire"),
 ]
-# cover, territoires, EPCI, familles, secteurs, tailles, évolution, emploi depuis 2024, cartes, méthode, tables
-N_PAGES = 11
+# key messages, cover, territoires, EPCI, territoires en chiffres, familles, secteurs, tailles, évolution, emploi
+# depuis 2024, cartes, comparaison URSSAF, ce que les données ne disent pas, méthode, tables
+N_PAGES = 15
 EMPLOYMENT = ["effectif_central", "effectif_ic90_bas", "effectif_ic90_haut", "effectif_pour_1000_hab"] + [
     f"part_effectif_{d}_{p}" for d in ("total", "prive") for p in ("central", "ic90_bas", "ic90_haut")]
 
@@ -123,6 +126,12 @@ def _cube() -> pd.DataFrame:
                                               "part_effectif_total_ic90_haut", "part_effectif_prive_central",
                                               "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"]] = [
         1234.4, 1000.0, 1500.0, 0.1234, 0.081, 0.15, 0.16, 0.155, 0.166]
+    # Grésivaudan has the highest ESS share of employment in 2025 (Voironnais-Chartreuse keeps 10 %)
+    t2 = ((cube["niveau"] == "territoire") & (cube["code_territoire"] == "T2") & (cube["famille"] == "ess")
+          & (cube["nomenclature_secteur"] == "ensemble") & (cube["classe_taille"] == "ensemble")
+          & (cube["annee"] == Y))
+    cube.loc[t2, ["part_effectif_total_central", "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut"]] = [
+        0.14, 0.12, 0.16]
     for niveau, code, famille, nomenclature, secteur, classe, year, column, reason in SUPPRESSED:
         mask = ((cube["niveau"] == niveau) & (cube["code_territoire"] == code) & (cube["famille"] == famille)
                 & (cube["nomenclature_secteur"] == nomenclature) & (cube["secteur"] == secteur)
@@ -165,6 +174,8 @@ def make_tables(folder: Path, *, synthetic_metadata: bool | None = True) -> dict
          "cible_fin_annee": 912.3, "total_cale": 915.1, "statut": "cale"},
         {"annee": Y, "groupe": "ensemble_prive", "definition_cible": "fin_annee", "cible_publiee": 9000.0,
          "cible_fin_annee": 9000.0, "total_cale": 9010.0, "statut": "cale"},
+        {"annee": Y, "groupe": "hors_champ_urssaf", "definition_cible": None, "cible_publiee": None,
+         "cible_fin_annee": None, "total_cale": 500.0, "statut": "non_cale"},
         {"annee": 2024, "groupe": "associations", "definition_cible": "moyenne_annuelle", "cible_publiee": 880.0,
          "cible_fin_annee": 890.0, "total_cale": 891.0, "statut": "cale"},
     ])
@@ -175,16 +186,21 @@ def make_tables(folder: Path, *, synthetic_metadata: bool | None = True) -> dict
          "nb_etablissements": 40},
     ])
     tables["out_audit_perimetre"] = _write(audit, folder / "out_audit_perimetre.parquet", synthetic=synthetic_metadata)
+    # URSSAF's ESS file: the four families (fondations unpublished in 2013) and the rest of its field; wage bill
+    # 25 000 € per association employee, 30 000 € in the other families, 32 000 € outside the ESS
     urssaf = pd.DataFrame([
-        {"annee": y, "code_departement": "38", "champ_ess": "ess", "famille_ess": f,
-         "nb_etablissements": 10.0, "effectifs_salaries": v, "masse_salariale": 1.0}
+        {"annee": y, "code_departement": "38", "champ_ess": "hors_ess" if f == "hors_ess" else "ess",
+         "famille_ess": f, "nb_etablissements": 10.0, "effectifs_salaries": v,
+         "masse_salariale": None if v is None else v * WAGE[f]}
         for y in range(2012, 2025) for f, v in (("associations", 800.0 + y - 2012), ("cooperatives", 150.0),
-                                                 ("mutuelles", 60.0), ("fondations", None if y == 2013 else 20.0))
+                                                 ("mutuelles", 60.0), ("fondations", None if y == 2013 else 20.0),
+                                                 ("hors_ess", 5000.0 + 10 * (y - 2012)))
     ])
     tables["staging_urssaf_ess_departement"] = _write(urssaf, folder / "staging_urssaf_ess_departement.parquet",
                                                       synthetic=synthetic_metadata)
     communes = pd.DataFrame({"code_commune": ["38001", "38002", "38003"], "code_departement": "38",
-                             "siren_epci": ["200000001", "200000001", "200000002"]})
+                             "nom_commune": ["Les Abrets en Dauphiné", "Les Adrets", "Agnin"],
+                             "population": [1000, 2000, 500], "siren_epci": ["200000001", "200000001", "200000002"]})
     tables["staging_communes"] = _write(communes, folder / "staging_communes.parquet", synthetic=synthetic_metadata)
     return tables
 
@@ -224,8 +240,8 @@ def report(tmp_path_factory):
 
 
 def _chart_data(report, name: str) -> pd.DataFrame:
-    return pd.read_csv(report["out"] / "graphiques" / f"{name}.csv", dtype={"code": str, "code_commune": str},
-                       keep_default_na=True)
+    """The machine-friendly data of a chart (Parquet beside the CSV): as drawn, with how each value was drawn."""
+    return pd.read_parquet(report["out"] / "graphiques" / f"{name}.parquet")
 
 
 # --- the PDF ------------------------------------------------------------------------------------------------------
@@ -251,6 +267,8 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
     assert len(texts) == N_PAGES
     for number, text in enumerate(texts, start=1):
         assert style.SYNTHETIC_MENTION in text, f"page {number} lacks the synthetic mention"
+        # no ligature glyph (« ﬁ », « ﬀ ») anywhere, wrapped notes and table cells included: the text is searchable
+        assert not re.search(r"[\x00-\x08]", text), (number, re.findall(r".{12}[\x00-\x08].{12}", text)[:3])
     everything = "\n".join(texts)
     for phrase in ("Chiffres clés", "L'économie sociale et solidaire en Isère", "Établissements actifs de l'ESS",
                    "Méthode et précautions de lecture", "« s »", "s — fréquence (moins de 3 unités légales)",
@@ -258,7 +276,7 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
                    "loi n° 51-711 du 7 juin 1951", "Intervalle à 90 %", "L'emploi salarié de l'ESS depuis 2024"):
         assert phrase in everything, phrase
     # known answers of the cover table (hand-set département rows; NBSP as thousands separator)
-    cover = texts[0]
+    cover = texts[1]
     for value in ("61", "1\u00a0234", "1\u00a0000 – 1\u00a0500", "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%",
                   "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%", "3\u00a0357", "2\u00a0686 – 4\u00a0365"):
         assert value in cover, value
@@ -290,7 +308,7 @@ def test_every_png_says_synthetic(report):
     from PIL import Image
 
     charts_written = report["stats"]["graphiques"]
-    assert len(charts_written) == 16
+    assert len(charts_written) == 17
     for name, files in charts_written.items():
         with Image.open(files["png"]) as image:
             assert style.SYNTHETIC_MENTION in image.text["Title"], name
@@ -366,7 +384,9 @@ def test_only_the_run_perimeter_and_the_employment_year_are_read(report):
     from reports.text_pages import calibration_rows
 
     rows = calibration_rows(ctx)  # the calibration of 2025, not of 2024
-    assert [r[0] for r in rows] == ["Associations", "Ensemble du champ privé (URSSAF)"]
+    assert [r[0] for r in rows] == ["Associations", "Ensemble du champ privé (URSSAF)",
+                                    "Hors champ URSSAF (non calé)"]
+    assert rows[2][1:] == ["—", "—", "500", "non calé"]  # a status in words, not its code
     assert rows[0][1:4] == ["900 (moyenne annuelle)", "912", "915"]
 
 
@@ -385,7 +405,8 @@ def test_no_employment_is_labelled_with_a_year_it_does_not_measure(report):
         for bad in ("emploi salarié au 31/01/2026", "(estimation centrale), au 31/01/2026"):
             assert bad not in flat, (number, bad)
     for name, files in report["stats"]["graphiques"].items():
-        data = pd.read_csv(files["donnees"], dtype=str, keep_default_na=False)
+        assert "Date de référence" in export.read_csv(files["donnees"])[0].columns, name
+        data = pd.read_parquet(files["donnees_parquet"]).astype(str)
         assert "date_reference" in data.columns, name
         if "mesure" in data.columns:
             for measure, date in zip(data["mesure"], data["date_reference"]):
@@ -570,3 +591,183 @@ def argparse_namespace(**kwargs):
     import argparse
 
     return argparse.Namespace(**kwargs)
+
+
+# --- issue 9: a report a CRESS would sign ---------------------------------------------------------------------------
+def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
+    ctx = load_context(report["tables"], PARAMS)
+    got = {m.key: (m.figure, m.text) for m in messages.key_messages(ctx)}
+    nb = "\u00a0"
+    assert got["etablissements"] == ("61", f"établissements de l'ESS actifs au 31/01/2026, dont 30 employeurs "
+                                           f"(49,2{nb}%).")
+    assert got["emploi"][0] == f"1{nb}234"
+    assert "au 31/12/2025" in got["emploi"][1]
+    assert f"9 chances sur 10 que la vraie valeur soit entre 1{nb}000 et 1{nb}500" in got["emploi"][1]
+    assert got["part"][0] == f"12,3{nb}%"
+    assert f"entre 8,1{nb}% et 15,0{nb}%" in got["part"][1] and f"16,0{nb}% de l'emploi salarié privé" in got["part"][1]
+    # Grésivaudan 14 % [12–16], Voironnais-Chartreuse 10 % [8–15]; the EPCI approximation is stated
+    assert got["territoires"][0] == f"14,0{nb}%"
+    text = got["territoires"][1]
+    assert f"la plus forte : Grésivaudan (14,0{nb}%, entre 12,0{nb}% et 16,0{nb}% à 90 %)" in text
+    assert f"la plus faible : Voironnais-Chartreuse (10,0{nb}%" in text and "approximation" in text
+    # 55 ESS establishments on 31/12/2024 (the first year of the fixture), 61 on 31/01/2026: +10.9 %
+    assert got["evolution_etablissements"][0] == f"+10,9{nb}%"
+    assert "entre le 31/12/2024 (55) et le 31/01/2026 (61)" in got["evolution_etablissements"][1]
+    # URSSAF: ESS 1 030 -> 1 042 (+1.2 %), rest of the private economy 5 000 -> 5 120 (+2.4 %), 2012 -> 2024
+    assert got["evolution_urssaf"][0] == f"+1,2{nb}%"
+    assert f"entre 2012 et 2024" in got["evolution_urssaf"][1] and f"+2,4{nb}%" in got["evolution_urssaf"][1]
+    first = " ".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")[0].split())
+    assert "L'essentiel" in first and "9 chances sur 10" in first and "+10,9" in first
+
+
+def test_a_masked_employment_is_said_masked_in_the_key_messages(report):
+    ctx = load_context(report["tables"], PARAMS)
+    dep = ((ctx.cube["niveau"] == "departement") & (ctx.cube["famille"] == "ess") & (ctx.cube["annee"] == Y)
+           & (ctx.cube["nomenclature_secteur"] == "ensemble") & (ctx.cube["classe_taille"] == "ensemble"))
+    ctx.cube.loc[dep, "statut_secret_effectifs"] = "dominance"
+    ctx.cube.loc[dep, "effectif_central"] = np.nan
+    got = {m.key: m for m in messages.key_messages(ctx)}
+    assert got["emploi"].figure == "s" and "secret statistique" in got["emploi"].text
+    assert "1\u00a0234" not in got["emploi"].text
+
+
+def test_territories_and_sectors_in_numbers(report):
+    ctx = load_context(report["tables"], PARAMS)
+    nb = "\u00a0"
+    rows = synthesis_pages.territory_table(ctx)
+    # largest ESS employment first: Grésivaudan round(55 × 2500/3500 × 1.05) = 41 establishments in 2025, 9 × 41 +
+    # 0.4 = 369.4 jobs (× 0.8, × 1.3); Voironnais-Chartreuse 16 -> 144.4; its 2026 counts are under secret
+    assert rows[0] == ["Grésivaudan", "43", "21", "369", "296 – 480", f"14,0{nb}%", f"12,0{nb}% – 16,0{nb}%"]
+    assert rows[1] == ["Voironnais-Chartreuse", "s", "s", "144", "116 – 188", f"10,0{nb}%", f"8,0{nb}% – 15,0{nb}%"]
+    # commerce is masked in 2025: not ranked; santé round(55 × 0.6 × 1.05) = 35 -> 315.4
+    assert synthesis_pages.sector_table(ctx) == [["Santé humaine", "315", "252 – 410", f"10,0{nb}%",
+                                                  f"8,0{nb}% – 15,0{nb}%"]]
+    text = "\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf"))
+    assert "Les territoires et les secteurs en chiffres" in text and "Les secteurs qui emploient le plus" in text
+
+
+def test_comparison_with_the_rest_of_the_private_economy_known_answers(report):
+    ctx = load_context(report["tables"], PARAMS)
+    frame = urssaf_compare.yearly(ctx.urssaf_rows).set_index("annee")
+    # 2013: fondations not published -> no ESS total (a sum over a missing family would understate it)
+    assert np.isnan(frame.at[2013, "effectifs_salaries_ess"]) and np.isnan(frame.at[2013, "part_ess_emploi_prive"])
+    assert frame.at[2012, "effectifs_salaries_ess"] == 1030 and frame.at[2024, "effectifs_salaries_ess"] == 1042
+    assert frame.at[2024, "indice_ess"] == pytest.approx(100 * 1042 / 1030)
+    assert frame.at[2024, "indice_hors_ess"] == pytest.approx(100 * 5120 / 5000)
+    # (800 × 25 000 + 230 × 30 000) / 1 030
+    assert frame.at[2012, "salaire_moyen_ess"] == pytest.approx(26_900_000 / 1030)
+    nb = "\u00a0"
+    rows = synthesis_pages.comparison_rows(ctx)
+    assert [r[0] for r in rows] == ["2012", "2022", "2023", "2024"]
+    assert rows[0] == ["2012", f"1{nb}030", f"5{nb}000", f"17,1{nb}%", f"26{nb}117{nb}€", f"32{nb}000{nb}€"]
+    assert rows[-1] == ["2024", f"1{nb}042", f"5{nb}120", f"16,9{nb}%", f"26{nb}104{nb}€", f"32{nb}000{nb}€"]
+    text = " ".join("\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")).split())
+    assert "L'ESS et le reste de l'économie privée (URSSAF)" in text
+    # the région / France comparison is not available to the report: said, not invented
+    assert "ces comparaisons ne sont donc pas présentées" in text
+    idx = _chart_data(report, "comparaison_indice_emploi_urssaf").set_index(["serie", "annee"])
+    assert idx.loc[("indice_ess", 2012), "valeur"] == pytest.approx(100.0)
+    assert np.isnan(idx.loc[("indice_ess", 2013), "valeur"])
+
+
+def test_every_chart_has_its_source_line_and_the_text_speaks_french(report):
+    ctx = load_context(report["tables"], PARAMS)
+    _, specs = annual.render(ctx)
+    for spec in specs.values():
+        assert spec.source.startswith("Source : "), spec.name
+    pages_text = pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")
+    flat = [" ".join(t.split()) for t in pages_text]
+    charts_in_pdf = len(specs)
+    assert sum(t.count("Source : ") for t in flat) >= charts_in_pdf
+    everything = "\n".join(flat)
+    assert "9 chances sur 10 que la vraie valeur soit dans cette fourchette" in everything
+    assert "Ce que les données ouvertes ne disent pas" in everything
+    for phrase in ("femmes", "bénévoles", "MSA", "salaires"):
+        assert phrase in everything, phrase
+    # the territoires page states the EPCI approximation
+    territoires = next(t for t in flat if "Établissements de l'ESS par territoire du Département" in t)
+    assert "approximation" in territoires
+    # no file or column names: no snake_case identifier, no file extension
+    identifiers = set(re.findall(r"\b[a-z0-9]+_[a-z0-9_]+\b", everything))
+    assert not identifiers, identifiers
+    assert ".csv" not in everything and ".parquet" not in everything
+
+
+def test_no_type_smaller_than_8_points(report):
+    from matplotlib.table import Table
+    from matplotlib.text import Text
+
+    ctx = load_context(report["tables"], PARAMS)
+    figures, specs = annual.render(ctx)
+    figures += [pages_module_chart_figure(ctx, spec) for spec in specs.values()]
+    for number, fig in enumerate(figures, start=1):
+        texts = [t for t in fig.findobj(Text) if t.get_text().strip()]
+        for table in fig.findobj(Table):
+            texts += [cell.get_text() for cell in table.get_celld().values()]
+        small = {(t.get_text()[:40], t.get_fontsize()) for t in texts if t.get_fontsize() < 8}
+        assert not small, (number, sorted(small)[:5])
+
+
+def pages_module_chart_figure(ctx, spec):
+    from reports.pages import chart_figure
+
+    return chart_figure(ctx, spec)[0]
+
+
+def test_bars_are_sorted_largest_first_with_masked_and_unknown_last(report):
+    epci = _chart_data(report, "epci_etablissements")
+    # alphabetical order would put « CC Deux » first: 52 establishments for CC Une, 9 for CC Deux
+    assert epci["etiquette"].tolist() == ["CC Une", "CC Deux (partie)"]
+    data = pd.DataFrame({"code": ["a", "b", "c", "non_renseigne", "d"], "valeur": [5.0, np.nan, 9.0, 20.0, 9.0],
+                         "disponible": [True, False, True, True, True]})
+    assert sel.largest_first(data)["code"].tolist() == ["c", "d", "a", "b", "non_renseigne"]
+    sizes = _chart_data(report, "tailles_etablissements")  # an ordinal dimension keeps its order
+    assert sizes["code"].tolist() == ["1_9", "10_49"]
+
+
+def test_chart_csv_opens_in_french_excel(report, tmp_path):
+    headers = set(export.HEADERS.values()) | {"Mesure", "Unité", "Publication"}
+    for name, files in report["stats"]["graphiques"].items():
+        raw = Path(files["donnees"]).read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf"), name  # UTF-8 with BOM
+        frame, comment = export.read_csv(files["donnees"])
+        assert comment == style.SYNTHETIC_MENTION, name
+        assert len(frame.columns) > 3, name  # read with « ; »: columns, not one
+        assert set(frame.columns) <= headers, (name, set(frame.columns) - headers)
+        for column in ("Valeur", "Borne basse de l'intervalle à 90 %", "Borne haute de l'intervalle à 90 %"):
+            if column in frame.columns:
+                bad = [v for v in frame[column] if v and not re.fullmatch(r"-?\d+(,\d)?", v)]
+                assert not bad, (name, column, bad[:3])  # rounded, French decimals, no float noise
+    fam, _ = export.read_csv(report["out"] / "graphiques" / "familles_emploi.csv")
+    row = fam.set_index("Code").loc["associations"]
+    # round(40 × 1.05) = 42 establishments -> 378.4 jobs, interval × 0.8 and × 1.3
+    assert (row["Valeur"], row["Borne basse de l'intervalle à 90 %"], row["Borne haute de l'intervalle à 90 %"],
+            row["Unité"], row["Publication"]) == ("378", "303", "492", "salariés", "publiée")
+    assert fam.set_index("Code").at["fondations", "Secret statistique"] == "s — fréquence (moins de 3 unités légales)"
+    assert fam.set_index("Code").at["fondations", "Valeur"] == "" and fam.set_index("Code").at[
+        "fondations", "Publication"] == "s"
+    epci, _ = export.read_csv(report["out"] / "graphiques" / "epci_part_emploi.csv")
+    epci = epci.set_index("Libellé")
+    assert (epci.at["CC Une", "Valeur"], epci.at["CC Une", "Unité"]) == ("10,0", "%")  # 0.10 as a percentage
+    evo, _ = export.read_csv(report["out"] / "graphiques" / "evolution_emploi_ess.csv")
+    assert set(evo.loc[evo["Année"] == "2024", "Publication"]) <= {"publiée", "n.d."}
+    # real data: no synthetic line
+    path = export.write_csv(pd.DataFrame({"code": ["x"], "etiquette": ["X"], "valeur": [0.1234], "statut": [None]}),
+                            tmp_path / "x.csv", unit="part", measure_label="m", synthetic=False)
+    frame, comment = export.read_csv(path)
+    assert comment is None and frame.at[0, "Valeur"] == "12,3"
+    assert pq.read_schema(Path(report["stats"]["graphiques"]["familles_emploi"]["donnees_parquet"])).metadata[
+        b"ess:synthetic"] == b"true"
+
+
+def test_maps_name_places_and_tell_no_data_from_the_lightest_class(report):
+    from matplotlib.colors import to_rgba
+
+    lightest = maps._palette("Greens")(0)
+    assert min(lightest[:3]) < 0.85  # not near-white
+    assert to_rgba(maps.NO_DATA["facecolor"]) == (1.0, 1.0, 1.0, 1.0) and maps.NO_DATA["hatch"]
+    ctx = load_context(report["tables"], PARAMS)
+    rings = maps.load_contours(maps.contours_file(2026), ["38001", "38002", "38003"])
+    assert [p[0] for p in maps.place_names(rings, ctx.communes, 2)] == ["Les Adrets", "Les Abrets en Dauphiné"]
+    text = "\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf"))
+    assert "Les Adrets" in text and "pas de donnée" in text
