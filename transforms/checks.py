@@ -63,19 +63,26 @@ def validate_frames(frames: dict[str, pd.DataFrame]) -> dict[str, dict]:
     for table, frame in frames.items():
         present = [c for c in TABLES[table] if c.name in frame.columns]
         missing = [c.name for c in TABLES[table] if c.name not in frame.columns]
-        suite = context.suites.add(gx.ExpectationSuite(name=table))
-        for expectation in expectations_for(present):
-            suite.add_expectation(expectation)
-        batch = (source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("tout")
-                 .get_batch(batch_parameters={"dataframe": frame}))
-        result = batch.validate(suite)
+        batches = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("tout")
+        results = []
+        # One batch per column: GX's pandas engine filters the whole batch frame for every expectation, which on
+        # the cube (1.6 M rows × 38 columns) cost a minute; a column's expectations only need that column.
+        for column in present:
+            expectations = expectations_for([column])
+            if not expectations:
+                continue
+            suite = context.suites.add(gx.ExpectationSuite(name=f"{table}.{column.name}"))
+            for expectation in expectations:
+                suite.add_expectation(expectation)
+            batch = batches.get_batch(batch_parameters={"dataframe": frame[[column.name]]})
+            results += batch.validate(suite).results
         failures = [
             {"expectation": r.expectation_config.type, "column": r.expectation_config.kwargs.get("column"),
              "exemples": [str(v) for v in (r.result.get("partial_unexpected_list") or [])[:5]],
              "nb_inattendus": r.result.get("unexpected_count")}
-            for r in result.results if not r.success
+            for r in results if not r.success
         ]
-        summary[table] = {"lignes": len(frame), "expectations": len(result.results),
+        summary[table] = {"lignes": len(frame), "expectations": len(results),
                           "echecs": failures, "colonnes_absentes": missing}
     return summary
 

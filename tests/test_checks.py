@@ -1,0 +1,28 @@
+"""The column expectations of the check step (great-expectations), on hand-made frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from transforms import checks
+
+
+def test_every_rule_of_a_column_is_checked_and_a_failure_is_named():
+    # three rows of the cube: one unknown level, one negative count, one missing level
+    frame = pd.DataFrame({"niveau": ["commune", "canton", None], "nb_etablissements": [3, -1, 2]})
+    found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]
+    assert found["lignes"] == 3
+    failed = {(f["column"], f["expectation"]): f for f in found["echecs"]}
+    assert set(failed) == {("niveau", "expect_column_values_to_not_be_null"),
+                           ("niveau", "expect_column_values_to_be_in_set"),
+                           ("nb_etablissements", "expect_column_values_to_be_between")}
+    assert failed[("niveau", "expect_column_values_to_be_in_set")]["exemples"] == ["canton"]
+    assert failed[("nb_etablissements", "expect_column_values_to_be_between")]["nb_inattendus"] == 1
+    # the cube's other columns are reported absent, not silently skipped
+    assert "effectif_central" in found["colonnes_absentes"]
+
+
+def test_a_clean_frame_passes():
+    frame = pd.DataFrame({"niveau": ["commune", "departement"], "nb_etablissements": [3, 0]})
+    found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]
+    assert found["echecs"] == [] and found["expectations"] >= 3
