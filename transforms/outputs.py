@@ -69,7 +69,6 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         # the employment year is published in detail like the millésime year (transforms/confidentiality.py)
         params = {**params, "annee_effectifs": cube_params["annee_effectifs"] or None}
         stats[PUBLIC] = build_public(con, params, avec_territoires=avec_territoires)
-        secret_units(con, params)
         # out_cube_communes (commune -> code at each level) and out_secret_unites (establishments grouped by commune,
         # type and sector, no identifier) let the check step re-audit the public table.
         names = [CUBE, PUBLIC, "out_cube_communes", "out_secret_unites"]
@@ -545,7 +544,8 @@ def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
 
 
 def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tuple[pd.DataFrame, dict]:
-    """The public cells of every perimeter, as a DataFrame with the columns of out_indicateurs_public."""
+    """The public cells of every perimeter, as a DataFrame with the columns of out_indicateurs_public. Also writes
+    out_secret_unites in `con`: the units each year was protected with, which the check step re-audits."""
     perimeters = perimetres_publies(params)
     communes = _commune_table(con)
     rules = rules or conf.load_rules()
@@ -555,14 +555,15 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     annee = int(str(params["millesime"])[:4])
     detail_passe = bool(params.get("secret_passe_detail", False))
     stats: dict[str, Any] = {"budget_secondes": budget, "perimetres": perimeters}
-    statuses = []
+    statuses, unit_frames = [], []
     years = protected_years(con, params)
     detail_years = {int(params["annee_effectifs"])} if params.get("annee_effectifs") else set()
     for year in years:
         etab, year_cube = _year_inputs(con, year, perimeters)
         scope_fn = scope_of(year, params)
-        model = secret_model.build(secret_model.units(etab, perimeters), year_cube, communes, perimeters,
-                                   scope=scope_fn)
+        units = secret_model.units(etab, perimeters)
+        unit_frames.append(units.assign(annee=year))
+        model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
         _cell_columns(model, params["perimetre"])
         stats[str(year)] = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
                                          deadline=deadline, scope_fn=scope_fn)
@@ -589,6 +590,7 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     for col in EMPLOYMENT_MASKED:
         public[col] = public[col].astype("float64").mask(hidden)
     public = _mask_shares(public)
+    _write_units(con, unit_frames)
     return public[cols.names(PUBLIC)], stats
 
 
@@ -624,16 +626,9 @@ def build_public(con, params: dict, *, avec_territoires: bool) -> dict[str, Any]
     return {"lignes": summary[0], "effectifs_masques": summary[1], "par_annee": stats}
 
 
-def secret_units(con, params: dict) -> None:
-    """out_secret_unites: the establishments of every year with employment, grouped as the secret model needs them
+def _write_units(con, frames: list[pd.DataFrame]) -> None:
+    """out_secret_unites: the establishments of every protected year, grouped as the secret model needs them
     (commune, type, sector codes) — what the check step needs to re-audit the public table without unit data."""
-    perimeters = perimetres_publies(params)
-    years = protected_years(con, params)
-    frames = []
-    for year in years:
-        etab, _ = _year_inputs(con, int(year), perimeters)
-        units = secret_model.units(etab, perimeters)
-        frames.append(units.assign(annee=int(year)))
     units = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         {c: pd.Series(dtype=t) for c, t in secret_model.UNIT_COLUMNS.items()})
     con.register("_units", units)
