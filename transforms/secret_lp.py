@@ -184,6 +184,18 @@ class _Proofs:
     def pending(self) -> int:
         return int(self.need_up.sum() + self.need_low.sum())
 
+    def requirements(self) -> tuple[np.ndarray, np.ndarray]:
+        """(upper, lower) of the sides still unproven (NaN for the others), for an audit of those alone."""
+        return np.where(self.need_up, self.upper, np.nan), np.where(self.need_low, self.lower, np.nan)
+
+    def restrict_to(self, sides: list[tuple[int, str]]) -> None:
+        """An audit left `sides` pending: every other side is proven."""
+        up, low = np.zeros_like(self.need_up), np.zeros_like(self.need_low)
+        for j, side in sides:
+            (up if side == "haut" else low)[j] = True
+        self.need_up &= up
+        self.need_low &= low
+
 
 def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
           deadline: float, max_batch_rounds: int = 6, cell_lps: bool = True) -> IntervalAudit:
@@ -295,53 +307,57 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
             weights: np.ndarray, *, deadline: float, max_rounds: int = 20) -> Protection:
     """Suppress more published cells (cost `weights` per unit of change) until every requirement holds.
 
-    `published` is the starting pattern (True = shown). Returns the final pattern and the last audit; when the
-    deadline passes first, that audit is not ok and the caller must not publish."""
+    `published` is the starting pattern (True = shown). Returns the final pattern and its audit; when the deadline
+    passes first, that audit is not ok and the caller must not publish.
+
+    A proof holds for good: the pattern only shrinks, and a table or perturbation the reader could not rule out
+    stays possible when less is published. So each round audits only the sides still unproven (batch LPs), and each
+    of those gets a protection LP whose perturbation proves it (suppressing the published cells it moves). The sides
+    no perturbation settles go to the audit's exact per-cell LPs, which prove them or report their bound."""
     t0 = time.perf_counter()
     published = published.copy()
+    proofs = _Proofs(table, upper, lower)
+    n_required = proofs.pending
     tol = _tolerance(table.values)
     suppressed: list[int] = []
-    n_lps = 0
-    last_audit = None
-    for rounds in range(1, max_rounds + 1):
-        # batch LPs only: what they leave gets a protection LP straight away, which either finds the cell already
-        # protected (a perturbation that moves no published cell proves it) or says what to suppress
-        quick = audit(table, published, upper, lower, deadline=deadline, cell_lps=False)
-        if quick.ok or time.perf_counter() >= deadline:
-            last_audit = quick if not quick.ok else audit(table, published, upper, lower, deadline=deadline)
-            if last_audit.ok or time.perf_counter() >= deadline:
-                return Protection(published, suppressed, last_audit, rounds, n_lps, time.perf_counter() - t0)
-            pending = [(j, s) for j, sides in last_audit.failed.items() for s in sides]
-        else:
-            pending = quick.pending_sides
-        last_audit = quick if not quick.ok else last_audit
-        proofs = _Proofs(table, upper, lower)
-        proofs.need_up[:] = False
-        proofs.need_low[:] = False
-        for j, side in pending:
-            (proofs.need_up if side == "haut" else proofs.need_low)[j] = True
+    n_lps, n_batch, rounds = 0, 0, 0
+    while proofs.pending and rounds < max_rounds and time.perf_counter() < deadline:
+        rounds += 1
+        quick = audit(table, published, *proofs.requirements(), deadline=deadline, cell_lps=False)
+        n_batch += quick.n_batch_lps
+        proofs.restrict_to(quick.pending_sides)
+        if not proofs.pending or time.perf_counter() >= deadline:
+            break
+        pending = quick.pending_sides
+        before = (proofs.pending, int(published.sum()))
         model = _ProtectionModel(table, published, weights, deadline)
         log.info("protection round %d: %d requirement sides (%.1f s)", rounds, len(pending), time.perf_counter() - t0)
         for j, side in pending:
             side = "up" if side == "haut" else "low"
             if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
-                continue
+                continue  # proven by an earlier perturbation of this round
             if time.perf_counter() >= deadline:
                 break
             target = upper[j] if side == "up" else lower[j]
-            # within the audit's tolerance of the requirement is enough: asking for the exact bound fails on a cell
-            # whose requirement is its own extreme (a lower bound of 0 reached only with every unknown at 0)
-            d = model.solve(j, side, max(abs(target - table.values[j]) - tol[j], 0.0))
+            # half the audit's tolerance short of the requirement: asking for the exact bound fails on a cell whose
+            # requirement is its own extreme (a lower bound of 0 reached only with every unknown at 0)
+            d = model.solve(j, side, max(abs(target - table.values[j]) - tol[j] / 2, 0.0))
             n_lps += 1
             if d is None:
                 continue
             move = np.abs(table.cells @ d)
-            changed = np.flatnonzero(published & (move > _tolerance(table.values)))
+            changed = np.flatnonzero(published & (move > tol))
             published[changed] = False
             suppressed.extend(int(k) for k in changed)
             model.free(changed)
             proofs.from_perturbation(d)
-    return Protection(published, suppressed, last_audit, max_rounds, n_lps, time.perf_counter() - t0)
+        if (proofs.pending, int(published.sum())) == before:
+            break  # nothing moved: the exact per-cell LPs below decide what is left
+    final = audit(table, published, *proofs.requirements(), deadline=deadline)
+    result = IntervalAudit(n_required, n_required - final.n_failed_sides - len(final.unaudited), final.failed,
+                           final.unaudited, final.pending_sides, n_batch + final.n_batch_lps, final.n_cell_lps,
+                           time.perf_counter() - t0)
+    return Protection(published, suppressed, result, rounds, n_lps, time.perf_counter() - t0)
 
 
 class _ProtectionModel:
