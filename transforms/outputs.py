@@ -28,7 +28,7 @@ from ess import db, paths
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
-from transforms import employment, reference, secret_lp, secret_model
+from transforms import employment, reference, secret_lp, secret_model, yearly
 from transforms.steps import StepOutput
 
 CUBE = "out_indicateurs"
@@ -494,6 +494,9 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: boo
 class SecretAuditError(UserError):
     """Employment could not be protected and audited in time (or, a bug, the audit still fails): nothing is written."""
 
+    def __reduce__(self):  # raised in a worker process (transforms/yearly.py), re-raised in the step
+        return _secret_audit_error, (str(self), self.result)
+
     def __init__(self, measure: str, result, timed_out: bool):
         self.result = result
         if timed_out:
@@ -503,6 +506,13 @@ class SecretAuditError(UserError):
             reason = f"{result.n_failed_sides} protection requirement(s) still not met after protection (a bug)"
         super().__init__(f"statistical confidentiality of {measure}: {reason} — {len(result.unaudited)} cell(s) "
                          f"unaudited, {len(result.failed)} failing; the public table is not written")
+
+
+def _secret_audit_error(message: str, result) -> SecretAuditError:
+    error = SecretAuditError.__new__(SecretAuditError)
+    UserError.__init__(error, message)
+    error.result = result
+    return error
 
 
 def _year_inputs(con, year: int, perimeters: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -543,32 +553,60 @@ def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
     return cells
 
 
+def _protect_one(year: int, etab: pd.DataFrame, year_cube: pd.DataFrame, communes: pd.DataFrame,
+                 perimeters: list[str], rules, params: dict, avec_territoires: bool, deadline_wall: float):
+    """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
+    its units (for out_secret_unites)."""
+    scope_fn = scope_of(year, params)
+    units = secret_model.units(etab, perimeters)
+    model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
+    _cell_columns(model, params["perimetre"])
+    stats = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
+                          deadline=yearly.deadline_in(deadline_wall), scope_fn=scope_fn)
+    key = model.rows[secret_model.ROW_KEY].assign(annee=year)
+    key[STATUS] = model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]
+    return stats, key, units.assign(annee=year)
+
+
+def _by_size_then_year(years: list[int], sizes: dict[int, int]) -> list[int]:
+    """The largest year first (it starts first when years run in parallel)."""
+    return sorted(years, key=lambda y: (-sizes.get(y, 0), y))
+
+
+def _year_sizes(con, table: str) -> dict[int, int]:
+    return {int(y): int(n) for y, n in con.execute(f"SELECT annee, count(*) FROM {table} GROUP BY 1").fetchall()}
+
+
 def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tuple[pd.DataFrame, dict]:
     """The public cells of every perimeter, as a DataFrame with the columns of out_indicateurs_public. Also writes
-    out_secret_unites in `con`: the units each year was protected with, which the check step re-audits."""
+    out_secret_unites in `con`: the units each year was protected with, which the check step re-audits.
+    Years are protected independently, in parallel processes for a large cube (params['secret_processus'])."""
     perimeters = perimetres_publies(params)
     communes = _commune_table(con)
     rules = rules or conf.load_rules()
     budget = float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
-    deadline = time.perf_counter() + budget
+    deadline_wall = yearly.wall_deadline(budget)
     cube = con.execute(f"SELECT * FROM {CUBE} ORDER BY ALL").df()
     annee = int(str(params["millesime"])[:4])
     detail_passe = bool(params.get("secret_passe_detail", False))
     stats: dict[str, Any] = {"budget_secondes": budget, "perimetres": perimeters}
-    statuses, unit_frames = [], []
     years = protected_years(con, params)
     detail_years = {int(params["annee_effectifs"])} if params.get("annee_effectifs") else set()
+    sizes = _year_sizes(con, CUBE)
+    order = _by_size_then_year(years, sizes)
+    workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
+    jobs = [(year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, avec_territoires,
+             deadline_wall) for year in order]
+    started = time.perf_counter()
+    results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers)))
+    stats["processus"] = workers
+    stats["secondes"] = round(time.perf_counter() - started, 3)
+    statuses, unit_frames = [], []
     for year in years:
-        etab, year_cube = _year_inputs(con, year, perimeters)
-        scope_fn = scope_of(year, params)
-        units = secret_model.units(etab, perimeters)
-        unit_frames.append(units.assign(annee=year))
-        model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
-        _cell_columns(model, params["perimetre"])
-        stats[str(year)] = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
-                                         deadline=deadline, scope_fn=scope_fn)
-        key = model.rows[secret_model.ROW_KEY].assign(annee=year)
-        statuses.append(key.assign(**{STATUS: model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]}))
+        year_stats, key, units = results[year]
+        stats[str(year)] = year_stats
+        statuses.append(key)
+        unit_frames.append(units)
     public = cube.copy()
     if statuses:
         public = public.merge(pd.concat(statuses, ignore_index=True), on=[*secret_model.ROW_KEY, "annee"],
@@ -642,41 +680,58 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     """Re-audit out_indicateurs_public independently of the protection step: for each year with employment and
     each published bound, an interval audit (LP with non-negativity) of every sensitive cell of the internal cube
     — published or not — given only the cells the public table shows. Needs out_indicateurs, out_cube_communes and
-    out_secret_unites in `con`. Every count of the result must be 0."""
+    out_secret_unites in `con`. Every count of the result must be 0. Years are audited in parallel processes for a
+    large cube, like the protection (params['secret_processus'])."""
     rules = rules or conf.load_rules()
-    budget = float((params or {}).get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
-    deadline = time.perf_counter() + budget
+    params = params or {}
+    deadline_wall = yearly.wall_deadline(float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS)))
     public = con.execute(f"SELECT * FROM {PUBLIC}").df()
     communes = _commune_table(con)
     perimeters = sorted(public["perimetre"].unique())
-    result: dict[str, Any] = {}
     years = sorted(int(y) for y in public.loc[public["effectif_central"].notna(), "annee"].unique())
-    for year in years:
-        scope_fn = scope_of(year, {"annee_effectifs": years[-1]})  # the latest year is the run's employment year
+    sizes = _year_sizes(con, CUBE)
+    order = _by_size_then_year(years, sizes)
+    jobs = []
+    for year in order:
         units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
         cube = con.execute("SELECT * FROM out_indicateurs WHERE annee = ? AND list_contains(?, perimetre)",
                            [year, perimeters]).df()
-        model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
-        cells = model.cells
         shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
-        rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
-        # a cell is published when one of its rows shows its employment (rows of one cell share one status)
-        published = np.zeros(len(cells), bool)
-        published[rows.loc[rows["effectif_central_y"].notna(), "cellule"].to_numpy()] = True
-        sensitive = primary_status(cells, rules) != None  # noqa: E711
-        scope = scope_fn(cells)
-        unproven = _unproven_outside(model, sensitive & ~scope, rules)
-        model.materialise(scope | unproven)
-        stuck = int(_unauditable(model, unproven).sum())
-        for measure in DOMINANCE_BOUNDS:
-            t = model.tables[measure]
-            upper, lower = requirements(t.values, sensitive & model.rows_in_matrix, rules)
-            a = secret_lp.audit(t, published, upper, lower, deadline=deadline)
-            leaked = int(np.sum(published & sensitive))
-            result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
-                                           "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
-                                           "n_masquees": int(np.sum(scope & ~published)),
-                                           "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
-                                           len(a.unaudited), "n_detail_communal_non_audite": stuck,
-                                           "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
+        # the latest year is the run's employment year
+        jobs.append((year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall))
+    workers = yearly.worker_count(params.get("secret_processus"), len(jobs), sum(sizes.get(y, 0) for y in order))
+    result: dict[str, Any] = {}
+    for part in yearly.run_jobs(_audit_one, jobs, workers):
+        result.update(part)
+    return dict(sorted(result.items()))
+
+
+def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.DataFrame, communes: pd.DataFrame,
+               perimeters: list[str], rules, annee_effectifs: int, deadline_wall: float) -> dict[str, Any]:
+    """The re-audit of one year (see audit_public)."""
+    deadline = yearly.deadline_in(deadline_wall)
+    scope_fn = scope_of(year, {"annee_effectifs": annee_effectifs})
+    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
+    cells = model.cells
+    rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
+    # a cell is published when one of its rows shows its employment (rows of one cell share one status)
+    published = np.zeros(len(cells), bool)
+    published[rows.loc[rows["effectif_central_y"].notna(), "cellule"].to_numpy()] = True
+    sensitive = primary_status(cells, rules) != None  # noqa: E711
+    scope = scope_fn(cells)
+    unproven = _unproven_outside(model, sensitive & ~scope, rules)
+    model.materialise(scope | unproven)
+    stuck = int(_unauditable(model, unproven).sum())
+    result: dict[str, Any] = {}
+    for measure in DOMINANCE_BOUNDS:
+        t = model.tables[measure]
+        upper, lower = requirements(t.values, sensitive & model.rows_in_matrix, rules)
+        a = secret_lp.audit(t, published, upper, lower, deadline=deadline)
+        leaked = int(np.sum(published & sensitive))
+        result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
+                                       "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
+                                       "n_masquees": int(np.sum(scope & ~published)),
+                                       "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
+                                       len(a.unaudited), "n_detail_communal_non_audite": stuck,
+                                       "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

@@ -1,0 +1,79 @@
+"""Years protected and re-audited in worker processes (transforms/yearly.py) give exactly what one process gives,
+and a worker's failure reaches the caller as the same error."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import cube_fixtures as F
+from test_cube import _bigger_frames
+from ess import db
+from transforms import outputs, yearly
+
+Y = F.ANNEE_EFFECTIFS
+
+
+def _two_years():
+    """The bigger fixture with a second year of employment: the establishments open in Y - 1, their headcount
+    halved (so the two years' patterns differ)."""
+    frames = _bigger_frames()
+    eff = frames["core_effectifs"]
+    open_before = set(frames["core_etablissements_annuel"].query("annee == @Y - 1")["siret"])
+    before = eff[eff["siret"].isin(open_before)].assign(annee=Y - 1)
+    before["effectif_central"] = before["effectif_central"] / 2
+    frames["core_effectifs"] = pd.concat([eff, before], ignore_index=True)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def cube(tmp_path_factory):
+    tables = F.write_tables(tmp_path_factory.mktemp("yearly") / "in", _two_years())
+    con = db.connect()
+    db.attach_tables(con, tables)
+    outputs.build_cube(con, F.PARAMS, has_territoires=True)
+    yield con
+    con.close()
+
+
+def _strip_timings(value):
+    if isinstance(value, dict):
+        return {k: _strip_timings(v) for k, v in value.items() if not k.startswith("secondes") and k != "processus"}
+    return value
+
+
+def test_years_in_processes_match_one_process(cube):
+    params = {**F.PARAMS, "annee_effectifs": Y}
+    assert outputs.protected_years(cube, params) == [Y - 1, Y]
+    alone, alone_stats = outputs.protect_cube(cube, {**params, "secret_processus": 1}, avec_territoires=True)
+    units_alone = cube.execute("SELECT * FROM out_secret_unites ORDER BY ALL").df()
+    spread, spread_stats = outputs.protect_cube(cube, {**params, "secret_processus": 2}, avec_territoires=True)
+    units_spread = cube.execute("SELECT * FROM out_secret_unites ORDER BY ALL").df()
+    assert (alone_stats["processus"], spread_stats["processus"]) == (1, 2)
+    pd.testing.assert_frame_equal(alone, spread)
+    pd.testing.assert_frame_equal(units_alone, units_spread)
+    assert _strip_timings(alone_stats) == _strip_timings(spread_stats)
+    # both years were protected: some employment masked in each
+    masked = alone[alone["statut_secret_effectifs"].isin(["frequence", "dominance", "secondaire"])]
+    assert set(masked["annee"]) == {Y - 1, Y}
+
+    cube.register("_public", alone)
+    cube.execute("CREATE OR REPLACE TABLE out_indicateurs_public AS SELECT * FROM _public")
+    one = outputs.audit_public(cube, params={"secret_processus": 1})
+    two = outputs.audit_public(cube, params={"secret_processus": 2})
+    assert list(one) == [f"{Y - 1}/effectif_central", f"{Y}/effectif_central"]
+    assert _strip_timings(one) == _strip_timings(two) and all(a["ok"] for a in two.values())
+
+
+def test_a_worker_out_of_time_fails_the_step(cube):
+    params = {**F.PARAMS, "annee_effectifs": Y, "secret_processus": 2, "secret_budget_secondes": 0.0}
+    with pytest.raises(outputs.SecretAuditError, match="raise the run parameter secret_budget_secondes"):
+        outputs.protect_cube(cube, params, avec_territoires=True)
+
+
+def test_worker_count():
+    assert yearly.worker_count(None, 14, 10) == 1  # a small cube stays in the process
+    assert yearly.worker_count(None, 14, yearly.MIN_ROWS_FOR_PROCESSES) == yearly.available_cores()
+    assert yearly.worker_count(8, 3, 10) == 3  # never more workers than years
+    with pytest.raises(ValueError, match="secret_processus must be ≥ 1"):
+        yearly.worker_count(0, 3, 10)

@@ -1,0 +1,65 @@
+"""Run one job per year of the cube in worker processes: the years are protected (and re-audited) independently,
+each in its own LP model, so they spread over the machine's cores.
+
+Processes, not threads: the work is pandas and HiGHS holding the GIL for long stretches. Workers are spawned (not
+forked): the caller runs inside Prefect's threads and DuckDB, whose locks a fork could copy while held — so, as
+with any spawning Python code, a script calling the steps needs the `if __name__ == "__main__":` guard (the `ess`
+command has it). Inside a daemonic process (a Dask worker of `ess france`), which may not have children, the years
+run one after the other. A job's exception is re-raised in the caller; `deadline_in` turns the caller's deadline
+into the worker's clock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable
+
+# Below this many cube rows (all years together) a run is small (tests, tiny départements): spawning workers, each
+# importing pandas, scipy and HiGHS (≈ 2 s), costs more than it saves.
+MIN_ROWS_FOR_PROCESSES = 200_000
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(requested: Any, n_jobs: int, n_rows: int) -> int:
+    """`requested` (the run parameter secret_processus) when given, else every core for a large cube, else 1."""
+    if requested not in (None, ""):
+        n = int(requested)
+        if n < 1:
+            raise ValueError(f"secret_processus must be ≥ 1, got {requested!r}")
+    else:
+        n = available_cores() if n_rows >= MIN_ROWS_FOR_PROCESSES else 1
+    return max(1, min(n, n_jobs))
+
+
+def wall_deadline(seconds: float) -> float:
+    """A deadline every process can read (time.time based), `seconds` from now."""
+    return time.time() + seconds
+
+
+def deadline_in(wall: float) -> float:
+    """The wall deadline on this process's perf_counter clock (what the LP code compares with)."""
+    return time.perf_counter() + (wall - time.time())
+
+
+def run_jobs(fn: Callable, jobs: list[tuple], workers: int) -> list:
+    """fn(*job) for every job, in that order; in `workers` spawned processes when workers > 1. Put the longest jobs
+    first: they start first."""
+    if workers <= 1 or len(jobs) <= 1 or multiprocessing.current_process().daemon:
+        return [fn(*job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
