@@ -22,6 +22,19 @@ def test_every_rule_of_a_column_is_checked_and_a_failure_is_named():
     assert "effectif_central" in found["colonnes_absentes"]
 
 
+def test_unexpected_rows_are_counted_not_distinct_values():
+    # GX sees each column's distinct values; the count of failing rows must still be rows: « canton » 3 times,
+    # one NULL twice, a count of -1 twice and -5 once
+    frame = pd.DataFrame({"niveau": ["canton", "canton", "commune", "canton", None, None],
+                          "nb_etablissements": [-1, -1, 4, -5, 0, 2]})
+    found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]
+    failed = {(f["column"], f["expectation"]): f["nb_inattendus"] for f in found["echecs"]}
+    assert failed == {("niveau", "expect_column_values_to_not_be_null"): 2,
+                      ("niveau", "expect_column_values_to_be_in_set"): 3,
+                      ("nb_etablissements", "expect_column_values_to_be_between"): 3}
+    assert found["lignes"] == 6
+
+
 def test_a_clean_frame_passes():
     frame = pd.DataFrame({"niveau": ["commune", "departement"], "nb_etablissements": [3, 0]})
     found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]

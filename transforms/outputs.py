@@ -515,13 +515,21 @@ def _secret_audit_error(message: str, result) -> SecretAuditError:
     return error
 
 
+# What the secret model and the protection read of a cube row: its key, its contributors and its employment.
+SECRET_INPUT = [*secret_model.ROW_KEY, "nb_etablissements", "nb_unites_legales", *DOMINANCE_BOUNDS,
+                *DOMINANCE_BOUNDS.values()]
+
+
+def _year_cube(con, year: int, perimeters: list[str]) -> pd.DataFrame:
+    return con.execute(f"SELECT {', '.join(SECRET_INPUT)} FROM out_indicateurs "
+                       "WHERE annee = ? AND list_contains(?, perimetre)", [year, perimeters]).df()
+
+
 def _year_inputs(con, year: int, perimeters: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     etab = con.execute(
         "SELECT siret, perimetre, famille, code_commune, section_a21, secteur_ess, classe_taille, "
         "effectif_central FROM out_cube_etablissements WHERE annee = ?", [year]).df()
-    cube = con.execute("SELECT * FROM out_indicateurs WHERE annee = ? AND list_contains(?, perimetre)",
-                       [year, perimeters]).df()
-    return etab, cube
+    return etab, _year_cube(con, year, perimeters)
 
 
 def protected_years(con, params: dict) -> list[int]:
@@ -586,7 +594,6 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     rules = rules or conf.load_rules()
     budget = float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
     deadline_wall = yearly.wall_deadline(budget)
-    cube = con.execute(f"SELECT * FROM {CUBE} ORDER BY ALL").df()
     annee = int(str(params["millesime"])[:4])
     detail_passe = bool(params.get("secret_passe_detail", False))
     stats: dict[str, Any] = {"budget_secondes": budget, "perimetres": perimeters}
@@ -601,24 +608,22 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers)))
     stats["processus"] = workers
     stats["secondes"] = round(time.perf_counter() - started, 3)
+    # Communes are published as family totals only; past years as territory × family totals unless asked.
+    total = "nomenclature_secteur = 'ensemble' AND classe_taille = 'ensemble'"
+    keep = f"(niveau <> 'commune' OR ({total})) AND ($detail OR list_contains($detail_years, annee) OR ({total}))"
+    public = con.execute(f"SELECT * FROM {CUBE} WHERE {keep} ORDER BY ALL",
+                         {"detail": detail_passe, "detail_years": [annee, *detail_years]}).df()
     statuses, unit_frames = [], []
     for year in years:
         year_stats, key, units = results[year]
         stats[str(year)] = year_stats
         statuses.append(key)
         unit_frames.append(units)
-    public = cube.copy()
     if statuses:
         public = public.merge(pd.concat(statuses, ignore_index=True), on=[*secret_model.ROW_KEY, "annee"],
                               how="left", validate="one_to_one")
     else:
         public[STATUS] = None
-    # Communes are published as family totals only; past years as territory × family totals unless asked.
-    total = (public["nomenclature_secteur"] == "ensemble") & (public["classe_taille"] == "ensemble")
-    keep = (public["niveau"] != "commune") | total
-    if not detail_passe:
-        keep &= public["annee"].isin([annee, *detail_years]) | total
-    public = public[keep].reset_index(drop=True)
     public["statut_secret_etablissements"] = None
     public[STATUS] = public[STATUS].where(public[STATUS].notna(), None)
     # employment of the other years stays in the internal cube
@@ -694,8 +699,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     jobs = []
     for year in order:
         units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
-        cube = con.execute("SELECT * FROM out_indicateurs WHERE annee = ? AND list_contains(?, perimetre)",
-                           [year, perimeters]).df()
+        cube = _year_cube(con, year, perimeters)
         shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
         # the latest year is the run's employment year
         jobs.append((year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall))
