@@ -68,7 +68,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ess import progress, runlog
+    from ess import prefect_server, progress, runlog
     from transforms.pipeline import RunConfig
 
     shown = progress.start()  # on stderr when it is a terminal or ESS_PROGRESS=1 (make run)
@@ -77,16 +77,18 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{', '.join(config.departements)}, périmètre {config.perimetre} (journal : "
               f"{config.run_dir() / runlog.LOG_NAME})")
     shown.open("prefect", progress.label("prefect"))  # ends when the flow starts (flows/pipeline.py)
-    from flows.pipeline import run_flows
+    with prefect_server.early_server() as server:  # boots while the pipeline's modules are imported
+        from flows.pipeline import run_flows
 
-    args.log_path = config.run_dir() / runlog.LOG_NAME
-    args.run_config = config
-    with runlog.quiet_console(until_exit=args.whole_process), runlog.run_log(args.log_path):
-        try:
-            results = run_flows(config)
-        except Exception:
-            logging.getLogger("ess.cli").exception("ess run %s failed", config.run_id)
-            raise
+        args.log_path = config.run_dir() / runlog.LOG_NAME
+        args.run_config = config
+        with runlog.quiet_console(until_exit=args.whole_process), runlog.run_log(args.log_path):
+            try:
+                with server.api():
+                    results = run_flows(config)
+            except Exception:
+                logging.getLogger("ess.cli").exception("ess run %s failed", config.run_id)
+                raise
     shown.say("Terminé.")
     for result in results:
         print(result.summary())
