@@ -10,8 +10,10 @@ Parameters read beyond the run's (departement, millesime, annee_urssaf, annee_co
 jointly and published in one table; the run's perimeter only chooses the report's), `secret_passe_detail` (bool,
 default False: past years are public as territory × family totals only; True publishes their sector detail too —
 counts only, past years have no employment), `secret_budget_secondes` (float, default DEFAULT_BUDGET_SECONDS:
-time allowed to protect and audit employment; past it the step fails and nothing is published), `reference_dir`
-(reference CSVs overriding data/reference/, for the perimeter audit).
+time allowed to protect and audit employment; past it the step fails and nothing is published),
+`secret_processus` (int, default: every core for a large cube, else 1 — transforms/yearly.py: the years are
+protected, and re-audited by the check step, in that many worker processes), `reference_dir` (reference CSVs
+overriding data/reference/, for the perimeter audit).
 """
 
 from __future__ import annotations
