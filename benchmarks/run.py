@@ -1,7 +1,8 @@
 """`make bench`: figures that the tests never assert (no timed assertions in tests).
 
 1. time to generate the synthetic sample of a département;
-2. the whole pipeline on it, cold then with every cacheable step reused (wall seconds, peak memory of the process);
+2. the whole pipeline on it (report included), cold then with every cacheable step reused (wall seconds, peak
+   memory of the largest process, seconds per step from the run's manifest);
 3. how far the estimates are from the sample's ground truth, a truth the estimator does not share
    (benchmarks/accuracy.py): per level, cells, mean and max relative error, coverage of the 90 % interval, median
    half-width, for ESS employment and the ESS shares; `--write-method` rewrites METHOD.md's accuracy table;
@@ -31,6 +32,15 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, float]:
     return time.perf_counter() - start, max(peak, before) / 1024
 
 
+def _print_steps(manifest: Path) -> None:
+    """The run's time per step (the manifest's durees_etapes), as the summary shows them."""
+    import json
+
+    steps = json.loads(manifest.read_text(encoding="utf-8")).get("durees_etapes") or {}
+    for step, seconds in steps.items():
+        print(f"    {step:<24}{seconds:7.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--departement", default="38")
@@ -50,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     secs, mb = _timed(ess + ["sample", *dep, *scale,
                              "--out", str(data_dir / "sample" / f"dep{args.departement}")], env)
     print(f"sample generation:        {secs:7.1f} s  peak {mb:6.0f} MB")
-    run = ess + ["run", *dep, "--sample-scale", str(args.scale), "--no-report"]
-    secs, mb = _timed(run, env)
-    print(f"pipeline, cold:           {secs:7.1f} s  peak {mb:6.0f} MB  (incl. a temporary Prefect server)")
-    secs, mb = _timed(run, env)
-    print(f"pipeline, cached re-run:  {secs:7.1f} s  peak {mb:6.0f} MB")
+    run = ess + ["run", *dep, "--sample-scale", str(args.scale)]
+    for label, run_id in (("cold", "bench-froid"), ("cached re-run", "bench-cache")):
+        secs, mb = _timed(run + ["--run-id", run_id], env)
+        print(f"pipeline, {label + ':':<16}{secs:7.1f} s  peak {mb:6.0f} MB (largest process)"
+              + ("  (incl. a temporary Prefect server)" if label == "cold" else ""))
+        _print_steps(data_dir / "runs" / f"dep{args.departement}" / run_id / "manifest.json")
     from benchmarks import accuracy
 
     accuracy.main(["--data-dir", str(data_dir), "--departement", args.departement]
