@@ -24,6 +24,7 @@ HEARTBEAT_SECONDS = 30.0
 # French labels of the steps, by their Prefect task names (flows/pipeline.py). {source} names a source.
 LABELS = {
     "prefect": "Démarrage de Prefect (orchestrateur)",
+    "sample": "Génération de l'échantillon synthétique (Prefect démarre en parallèle)",
     "resolve-inputs": "Recherche des fichiers d'entrée (échantillon généré au besoin)",
     "fetch": "Téléchargement des fichiers officiels",
     "stage-national": "Lecture du fichier national {source}",

@@ -283,7 +283,7 @@ def run_departements(configs: list[RunConfig], *, fetch_sources: list[str] | Non
     département's run log receives the whole run's records (the national staging is shared)."""
     configs = sorted(configs, key=lambda c: c.departement)
     shared = progress.current().durations
-    for key in [k for k in shared if k != "prefect"]:  # a new run in this process: its own times only
+    for key in [k for k in shared if k not in ("prefect", "sample")]:  # a new run in this process: its own times
         del shared[key]
     with contextlib.ExitStack() as stack:
         for config in configs:  # every lock first: a run is refused before any work
@@ -377,7 +377,7 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
     dep = config.departement
     # every step printed with its elapsed time (ess/progress.py), kept for the manifest with the shared ones
     durees = {k: v for k, v in progress.current().durations.items()
-              if k.startswith(("prefect", "fetch", "resolve-inputs", "stage-national"))}
+              if k.startswith(("prefect", "sample", "fetch", "resolve-inputs", "stage-national"))}
     shown = dep if len(config.departements or []) > 1 else None
 
     def step(key: str, source: str | None = None):
