@@ -39,12 +39,17 @@ from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, csv_member_name,
 _UNZIP_STREAM = Path(__file__).with_name("unzip_stream.py")
 _UNZIP_EXIT_PIPE = 4
 # A CSV record longer than this is set aside by DuckDB as malformed (with its line number); shorter ones are read and
-# an over-long field is rejected by staging with its key. DuckDB's read buffer must hold a whole record.
-CSV_MAX_LINE_BYTES = 16 << 20
-CSV_BUFFER_BYTES = 32 << 20
+# an over-long field is rejected by staging with its key. DuckDB's read buffer must be larger than a record; each
+# reader holds up to two buffers, and the readers share the staging's memory limit (no SIRENE field exceeds 250
+# characters: an 8 MiB record is a damaged file either way).
+CSV_MAX_LINE_BYTES = 8 << 20
+CSV_BUFFER_BYTES = 16 << 20
 # A zipped CSV is dealt to DEFAULT_READERS pipes in blocks of about BLOCK_BYTES (sources/unzip_stream.py).
 DEFAULT_READERS = 2
 BLOCK_BYTES = 2 << 20
+# Rows per row group of the kept rows' Parquet files: each writer holds one in memory (all départements keep every
+# row: DuckDB's default of 122 880 wide rows per reader overflowed the staging's memory limit).
+RAW_ROW_GROUP = 16384
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT"}
@@ -102,7 +107,7 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
     def run(cursor, i: int) -> None:
         sql = select.replace("{part}", stock.parts[i]).replace("{index}", str(i))
         target = targets[i]
-        cursor.execute(f"COPY ({sql}) TO {sql_str(target)} (FORMAT parquet)",
+        cursor.execute(f"COPY ({sql}) TO {sql_str(target)} (FORMAT parquet, ROW_GROUP_SIZE {RAW_ROW_GROUP})",
                        {k: v for k, v in params.items() if f"${k}" in sql})
 
     if len(stock.parts) == 1:

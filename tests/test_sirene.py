@@ -570,15 +570,15 @@ def test_an_unknown_size_band_is_rejected_at_staging_with_its_file_row(tmp_path)
     assert '"tranche_effectifs":"ZZ"' in json_line.replace(" ", "")
 
 
-def test_a_ten_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_its_number(tmp_path):
-    huge = "X" * (10 << 20)
+def test_a_five_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_its_number(tmp_path):
+    huge = "X" * (5 << 20)
     rows = [etablissement("10000000000001", "38185"),
             etablissement("20000000000002", "38185", enseigne1Etablissement=huge),
             etablissement("30000000000003", "38185", statutDiffusionEtablissement="P",
                           denominationUsuelleEtablissement="SECRET" * 400),
             etablissement("40000000000004", "38185")]
     folder = _snapshot(tmp_path / "snap", etablissements=rows)
-    too_long_line = "50000000000005," + "Y" * (17 << 20)  # over the reader's 16 MiB line limit
+    too_long_line = "50000000000005," + "Y" * (9 << 20)  # over the reader's 8 MiB line limit
     write_zip(folder, "etablissements", rows, extra_lines=[too_long_line])
     con, stats = _load(folder, tmp_path)
     assert stats[ETAB].rows_staged == 2 and stats[ETAB].rows_read == 5
@@ -586,9 +586,9 @@ def test_a_ten_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_it
     assert [(r[0], r[1], r[2], r[4]) for r in rejects] == [
         ("20000000000002", 3, "enseigne1Etablissement", "valeur trop longue"),
         ("30000000000003", 4, "denominationUsuelleEtablissement", "valeur trop longue"),
-        (None, 6, None, "ligne CSV illisible : ligne de plus de 16 Mio"),
+        (None, 6, None, "ligne CSV illisible : ligne de plus de 8 Mio"),
     ]
-    assert rejects[0][3] == "X" * 200 + f"… ({10 << 20} caractères)"
+    assert rejects[0][3] == "X" * 200 + f"… ({5 << 20} caractères)"
     assert rejects[1][3] == "[ND]"  # partial diffusion: nothing identifying, even in a reject
     assert "SECRET" not in str(con.execute("SELECT list(ligne) FROM staging_rejets").fetchone()[0])
     assert max(len(r[0]) for r in con.execute("SELECT CAST(ligne AS VARCHAR) FROM staging_rejets").fetchall()) < 5000
