@@ -98,13 +98,14 @@ ZIP_FLOORS = {"unzip -p": ["unzip", "-p"],
               "own inflater": [sys.executable, str(ROOT / "sources" / "unzip_stream.py")]}
 
 
-def _child(code: str, *args: str) -> dict:
+def _child(code: str, *args: str, memory: str | None = None) -> dict:
     """Run a measuring child; its figures, plus the peak of the resident memory of the child and its own children
     together, sampled every 20 ms from outside (getrusage would count the parent's pages a fork inherits)."""
     import psutil
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err, cwd=ROOT)
+        env = {**os.environ, **({"ESS_STAGING_MEMOIRE": memory} if memory else {})}
+        child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err, cwd=ROOT, env=env)
         process, peak = psutil.Process(child.pid), 0
         while child.poll() is None:
             try:
@@ -151,9 +152,9 @@ def floor(fmt: str, snap: Path, work: Path, deps: list[str], command: str = "unz
         shutil.rmtree(work, ignore_errors=True)
 
 
-def project(snap: Path, work: Path, deps: list[str]) -> dict:
+def project(snap: Path, work: Path, deps: list[str], memory: str | None = None) -> dict:
     try:
-        return _child(_PROJECT, str(snap), str(work), ",".join(deps))
+        return _child(_PROJECT, str(snap), str(work), ",".join(deps), memory=memory)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -168,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-all", action="store_true", help="skip the run for every département")
     p.add_argument("--all-sizes", type=float, nargs="+", default=[1, 10],
                    help="sizes at which every département is staged too (default: 1 and 10)")
+    p.add_argument("--all-memory", default=None,
+                   help="DuckDB's memory for the every-département runs (ESS_STAGING_MEMOIRE, e.g. 1GB)")
     args = p.parse_args(argv)
 
     from transforms.pipeline import known_departements
@@ -213,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{s['rows_staged']:>8,}  rejected {s['rows_rejected_total']:>6,}  out of scope "
                       f"{s['rows_out_of_scope']:>11,}")
             if not args.no_all and size in args.all_sizes:
-                every_run = project(snap, args.dir / "work_all", every)
+                every_run = project(snap, args.dir / "work_all", every, args.all_memory)
                 row["all_s"], row["all_peak_mb"] = every_run["wall_s"], every_run["peak_mb"]
                 staged = sum(s["rows_staged"] for s in every_run["national"])
-                print(f"   {fmt:8s} every département ({len(every)}): {row['all_s']:6.1f} s "
+                print(f"   {fmt:8s} every département ({len(every)}, DuckDB memory "
+                      f"{args.all_memory or '192MB'}): {row['all_s']:6.1f} s "
                       f"({every_run['cpu_s']:.1f} s CPU), peak {row['all_peak_mb']:5.0f} MB, {staged:,} rows staged, "
                       f"load {os.getloadavg()[0]:.1f}", flush=True)
             rows.append(row)

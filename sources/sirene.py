@@ -2,8 +2,9 @@
 
 National files are large (StockEtablissement ≈ 44 M rows, 9 GB of CSV), so nothing national is ever held in
 memory: each file is read in one pass by DuckDB (sources/sirene_read.py opens it), which keeps only the rows the
-requested départements need, plus the rows whose location cannot be told, and writes them to a Parquet file in
-`work_dir` (`raw_sirene_<key>.parquet`, every column as text, with its line number). The staging SQL
+requested départements need, plus the rows whose location cannot be told, and writes them to Parquet files in
+`work_dir` (`raw_sirene_<key>.<part>.parquet`, one per reader, every column as text, with its row number in the part
+and the block markers of a zip that give each row its line in the file). The staging SQL
 (sql/staging/*.sql) then checks and types those rows once for all the départements, routing bad ones to
 `staging_rejets` with the reason, the file column at fault, its value and the line.
 
@@ -44,6 +45,8 @@ CSV_REJECT_REASON = "ligne CSV illisible"
 # the next lines): the row is rejected with its key instead of carrying megabytes into the warehouse.
 MAX_FIELD_CHARS = 1000
 COMMUNE_FORMAT = "[0-9]{5}|2[AB][0-9]{3}"
+# Above this many keys to match (siren or siret of the staged establishments), a zip is parsed by one reader.
+PARALLEL_KEYS_MAX = 500_000
 LINE_NUMBER = db.LINE_COLUMN
 
 
@@ -108,7 +111,7 @@ def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir:
 def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work_dir: Path) -> NationalStaging:
     """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
 
-    `work_dir` receives the rows kept from each file (raw_sirene_<key>.parquet, all text); the caller owns it.
+    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text); the caller owns it.
     """
     deps = sorted({normalise_departement(d) for d in departements})
     if not deps:
@@ -146,7 +149,13 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
 
 def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
                 work_dir: Path) -> tuple[FileStats, dict[str, FileStats]]:
-    with open_stock(con, path, step.key) as stock:
+    readers = None
+    if step.scope != "commune":
+        # Each reader holds the keys it matches in a hash table of its own: with many keys (many départements),
+        # one reader keeps the staging within its memory.
+        keys = con.execute(f"SELECT count(*) FROM _sirene_{step.scope}s").fetchone()[0]
+        readers = 1 if keys > PARALLEL_KEYS_MAX else None
+    with open_stock(con, path, step.key, readers) as stock:
         parts = _read_once(con, step, stock, deps, work_dir)
         markers = {}
         if stock.marker is not None:
@@ -157,7 +166,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
         numbers = numbering(stock, markers, step.key_column)
     bad = numbers.malformed
 
-    _classify(con, step, parts, deps)
+    _classify(con, parts)
     kept, kept_out = con.execute(
         "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
     ).fetchone()
@@ -200,25 +209,33 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
     )
     national.check()
     per_dep = _departements_stats(con, step, path, deps, millesime, sha256, rows_read)
-    con.execute("DROP TABLE IF EXISTS _raw_all")
+    con.execute("DROP VIEW IF EXISTS _raw_all")
     return national, per_dep
 
 
 def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) -> list[Path]:
     """The single pass over the file: keep the rows the départements need (and those whose location cannot be
     told), every needed column as text, with the row's number in its part (and, for a zip, the block markers).
-    Nothing else is computed here: the pass must cost what DuckDB's own selection costs. The parts of a zip are
+    What staging needs to know of a kept row is computed in the same pass, on the kept rows only: the
+    establishments' `_departement` and `_classe`, and the first over-long needed column. The parts of a zip are
     read in parallel; each writes its own Parquet file in work_dir."""
-    keep = _keep_sql(step, stock.text)
-    columns = [f"{stock.text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
+    text = stock.text
+    keep = _keep_sql(step, text)
+    columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
+    extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
+    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
+    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
+                              for c in NEEDED_COLUMNS[step.key])
     marker = stock.marker_sql()
     where = keep if stock.marker is None else f"({keep}) OR {marker} IS NOT NULL"
-    select = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque "
-              f"FROM {{part}} WHERE {where}")
+    select = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque, "
+              f"{', '.join(extra)}, CASE {too_long} END AS _colonne_trop_longue, "
+              f"CASE {too_long_value} END AS _valeur_trop_longue FROM {{part}} WHERE {where}")
     targets = [work_dir / f"{step.raw_view}.{i}.parquet" for i in range(len(stock.parts))]
     tmps = [t.with_suffix(".parquet.tmp") for t in targets]
+    params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
     try:
-        copy_parts(con, stock, select, tmps, {"departements": deps})
+        copy_parts(con, stock, select, tmps, params)
     except Exception as exc:
         if isinstance(exc, InputFileError):
             raise
@@ -233,20 +250,10 @@ def _paths_sql(paths: list[Path]) -> str:
     return "[" + ", ".join(sql_str(p) for p in paths) + "]"
 
 
-def _classify(con, step: _Step, parts: list[Path], deps: list[str]) -> None:
-    """_raw_all: the rows kept by the read (markers aside), with `_garde` (needed), the establishments'
-    `_departement` and `_classe`, and the first over-long needed column."""
-    text = {c: quote(c) for c in NEEDED_COLUMNS[step.key]}
-    extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
-    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
-    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
-                              for c in NEEDED_COLUMNS[step.key])
-    sql = (f"CREATE OR REPLACE TEMP TABLE _raw_all AS SELECT *, coalesce({_keep_sql(step, text)}, false) AS _garde, "
-           f"{', '.join(extra)}, CASE {too_long} END AS _colonne_trop_longue, "
-           f"CASE {too_long_value} END AS _valeur_trop_longue FROM read_parquet({_paths_sql(parts)}) "
-           "WHERE _marque IS NULL")
-    params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
-    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+def _classify(con, parts: list[Path]) -> None:
+    """_raw_all: the rows kept by the read, markers aside (`_garde`: kept for a département or to be rejected)."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_all AS SELECT *, true AS _garde "
+                f"FROM read_parquet({_paths_sql(parts)}) WHERE _marque IS NULL")
 
 
 def _keep_sql(step: _Step, text: dict[str, str]) -> str:

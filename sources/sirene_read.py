@@ -1,18 +1,21 @@
-"""Open one SIRENE stock deliverable (zipped CSV or Parquet) as a DuckDB relation of text columns, for ONE pass.
+"""Open one SIRENE stock deliverable (zipped CSV or Parquet) as DuckDB relations of text columns, for ONE pass.
 
 `open_stock(con, path, key)` is the only place a national SIRENE file is opened (tests count its calls). It yields a
 `Stock` describing how to read the file once:
 - `text[col]`: SQL giving the column as the text the CSV deliverable holds (Parquet types turned back into text:
   leading zeros of integer-typed codes restored, dates as YYYY-MM-DD…); a column absent from an older layout is NULL;
-- `relation`: the FROM clause; `line`: SQL of the row's number (record number in the CSV — turned into a line
-  number later, once the malformed records are known —, row number in the Parquet file); `last`: SQL true on the
-  last row of a CSV (whose number is then the count of rows read; Parquet gives its count in its footer).
+- `parts`: the FROM clauses to read, in parallel (`copy_parts`): the Parquet file, or one pipe per reader for a zip;
+  `line`: SQL of the row's number within its part.
 
-Zips: DuckDB cannot read them offline (no zipfs), so a child process (sources/unzip_stream.py) inflates the CSV into
-an anonymous pipe read by read_csv with explicit VARCHAR columns; malformed records go to a rejects table (kept,
-counted and traced by the caller). A zip must hold exactly the expected member: anything else is refused before
-reading, never silently skipped. Parquet: every needed column must have a type that converts to the official text
-without guessing; anything else (e.g. a date typed as an integer) is refused with the column and its type named.
+Zips: DuckDB cannot read them offline (no zipfs), and parses a pipe on one thread, twice as slowly as the member
+inflates. So a child process (sources/unzip_stream.py) inflates the CSV and deals it, in blocks cut between
+records, to ESS_SIRENE_LECTEURS pipes (2 by default), each read by read_csv with explicit VARCHAR columns in its own
+DuckDB cursor and thread. Marker records before each block say where its rows sit in the file: `numbering()` turns
+a part's row number into the file's line (and checks that no marker went missing, which a damaged quote could
+cause). Malformed records go to each reader's rejects table (kept, counted and traced by the caller with their
+line in the file). A zip must hold exactly the expected member: anything else is refused before reading, never
+silently skipped. Parquet: every needed column must have a type that converts to the official text without
+guessing; anything else (e.g. a date typed as an integer) is refused with the column and its type named.
 """
 
 from __future__ import annotations
@@ -89,13 +92,13 @@ class Stock:
 
 
 @contextmanager
-def open_stock(con, path: Path, key: str) -> Iterator[Stock]:
-    """Open a zip or Parquet stock for one read (see the module docstring)."""
+def open_stock(con, path: Path, key: str, readers: int | None = None) -> Iterator[Stock]:
+    """Open a zip or Parquet stock for one read (see the module docstring); `readers` caps the zip's readers."""
     path = Path(path)
     if path.suffix == ".parquet":
         yield _parquet_stock(con, path, key)
     elif path.suffix == ".zip":
-        with _zip_stock(con, path, key) as stock:
+        with _zip_stock(con, path, key, readers) as stock:
             yield stock
     else:
         raise InputFileError(f"{path}: not a SIRENE deliverable (expected a .zip or a .parquet file)")
@@ -232,13 +235,13 @@ def _csv_header(path: Path, member: str) -> list[str]:
 
 
 @contextmanager
-def _zip_stock(con, path: Path, key: str) -> Iterator[Stock]:
+def _zip_stock(con, path: Path, key: str, cap: int | None) -> Iterator[Stock]:
     member = csv_member_name(key)
     header = _csv_header(path, member)
     _check_columns(path, key, header)
     if len(set(header)) != len(header):
         raise InputFileError(f"{path}: duplicate column names in the header of {member}")
-    readers = csv_readers()
+    readers = min(csv_readers(), cap or csv_readers())
     marker = "ess-bloc-" + uuid.uuid4().hex  # no SIRENE field starts like this: the block markers are unambiguous
     pipes = [os.pipe() for _ in range(readers)]
     columns = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"

@@ -677,9 +677,9 @@ def test_one_read_stages_every_departement_with_exact_accounting(tmp_path, monke
     opened = []
     real_open = sirene.open_stock
 
-    def counting_open(con, path, key):
+    def counting_open(con, path, key, *args):
         opened.append(Path(path).name)
-        return real_open(con, path, key)
+        return real_open(con, path, key, *args)
 
     monkeypatch.setattr(sirene, "open_stock", counting_open)
     assert sirene_read.open_stock is real_open
