@@ -125,11 +125,17 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
             errors[i] = exc
             stock.abandon(i)  # the child stops, so the other readers see their end instead of waiting
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(stock.parts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # Each reader's query runs on its own calling thread: DuckDB's worker threads would only compete with them.
+    workers = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(stock.parts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        con.execute(f"SET threads = {int(workers)}")
     failed = next((e for e in errors if e is not None), None)
     if failed is not None:
         raise failed
