@@ -2,8 +2,9 @@
 
 National files are large (StockEtablissement ≈ 44 M rows, 9 GB of CSV), so nothing national is ever held in
 memory: each file is read in one pass by DuckDB (sources/sirene_read.py opens it), which keeps only the rows the
-requested départements need, plus the rows whose location cannot be told, and writes them to a Parquet file in
-`work_dir` (`raw_sirene_<key>.parquet`, every column as text, with its line number). The staging SQL
+requested départements need, plus the rows whose location cannot be told, and writes them to Parquet files in
+`work_dir` (`raw_sirene_<key>.<part>.parquet`, one per reader, every column as text, with its row number in the part
+and the block markers of a zip that give each row its line in the file). The staging SQL
 (sql/staging/*.sql) then checks and types those rows once for all the départements, routing bad ones to
 `staging_rejets` with the reason, the file column at fault, its value and the line.
 
@@ -37,13 +38,15 @@ from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
-from sources.sirene_read import Stock, malformed_records, open_stock, quote, sql_str
+from sources.sirene_read import Stock, copy_parts, numbering, open_stock, quote, sql_str
 
 CSV_REJECT_REASON = "ligne CSV illisible"
 # No SIRENE field is documented longer than 250 characters; a longer one is a damaged file (a lost quote swallows
 # the next lines): the row is rejected with its key instead of carrying megabytes into the warehouse.
 MAX_FIELD_CHARS = 1000
 COMMUNE_FORMAT = "[0-9]{5}|2[AB][0-9]{3}"
+# Above this many keys to match (siren or siret of the staged establishments), a zip is parsed by one reader.
+PARALLEL_KEYS_MAX = 500_000
 LINE_NUMBER = db.LINE_COLUMN
 
 
@@ -108,7 +111,7 @@ def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir:
 def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work_dir: Path) -> NationalStaging:
     """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
 
-    `work_dir` receives the rows kept from each file (raw_sirene_<key>.parquet, all text); the caller owns it.
+    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text); the caller owns it.
     """
     deps = sorted({normalise_departement(d) for d in departements})
     if not deps:
@@ -126,12 +129,12 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
             result.par_departement[d].append(per_dep[d])
         if step.key == "etablissements":
             # What the other files are matched on: the keys of every staged establishment, active or closed.
-            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_besoins AS "
+            con.execute("CREATE OR REPLACE TABLE _sirene_besoins AS "
                         "SELECT DISTINCT siret, siren, _departement AS departement "
                         "FROM staging_sirene_etablissements")
-            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_sirens AS "
+            con.execute("CREATE OR REPLACE TABLE _sirene_sirens AS "
                         "SELECT DISTINCT siren FROM _sirene_besoins")
-            con.execute("CREATE OR REPLACE TEMP TABLE _sirene_sirets AS "
+            con.execute("CREATE OR REPLACE TABLE _sirene_sirets AS "
                         "SELECT DISTINCT siret FROM _sirene_besoins")
     for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "sirene_corse"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
@@ -146,37 +149,45 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
 
 def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
                 work_dir: Path) -> tuple[FileStats, dict[str, FileStats]]:
-    raw_path = work_dir / f"{step.raw_view}.parquet"
-    with open_stock(con, path, step.key) as stock:
-        _read_once(con, step, stock, deps, raw_path)
-        bad = malformed_records(con, stock, step.key_column)
-        rows_in_file = stock.rows_in_file
+    readers = None
+    if step.scope != "commune":
+        # Each reader holds the keys it matches in a hash table of its own: with many keys (many départements),
+        # one reader keeps the staging within its memory.
+        keys = con.execute(f"SELECT count(*) FROM _sirene_{step.scope}s").fetchone()[0]
+        readers = 1 if keys > PARALLEL_KEYS_MAX else None
+    with open_stock(con, path, step.key, readers) as stock:
+        parts = _read_once(con, step, stock, deps, work_dir)
+        markers = {}
+        if stock.marker is not None:
+            for part, number, marker in con.execute(
+                    f"SELECT _tube, _ligne, _marque FROM read_parquet({_paths_sql(parts)}) "
+                    "WHERE _marque IS NOT NULL").fetchall():
+                markers.setdefault(part, []).append((number, marker))
+        numbers = numbering(stock, markers, step.key_column)
+    bad = numbers.malformed
 
-    _classify(con, step, raw_path, deps)
-    counts = con.execute(
-        "SELECT count(*) FILTER (_garde), "
-        "count(*) FILTER (_garde AND _classe = 'hors_champ'), max(_ligne) FILTER (_dernier) FROM _raw_all"
+    _classify(con, parts)
+    kept, kept_out = con.execute(
+        "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
     ).fetchone()
-    kept, kept_out, last_number = counts
-    scanned = rows_in_file if rows_in_file is not None else int(last_number or 0)
-    rows_read = scanned + len(bad)
+    rows_read = numbers.rows_read
+    scanned = rows_read - len(bad)
 
-    # The rows to stage, with their line in the file: a CSV record's number shifts by the malformed records before
-    # it (one line per record, header = line 1); a Parquet row number is already final.
-    if stock.kind == "csv":
-        con.execute("CREATE OR REPLACE TEMP TABLE _sirene_lignes_rejetees AS "
-                    "SELECT unnest(?::BIGINT[]) AS ligne", [[r["numero_ligne"] for r in bad]])
-        line = ("(r._ligne + 1 + (SELECT count(*) FROM (SELECT ligne, row_number() OVER (ORDER BY ligne) AS rang "
-                "FROM _sirene_lignes_rejetees) b WHERE b.ligne - 1 - b.rang < r._ligne))")
-    else:
-        line = "r._ligne"
+    # The rows to stage, with their line in the file (header = line 1): each part's row number plus the offset of
+    # its segment (the block of the file it sits in, shifted by the malformed records before it).
+    con.execute("CREATE OR REPLACE TEMP TABLE _sirene_segments AS SELECT unnest(?::INTEGER[]) AS tube, "
+                "unnest(?::BIGINT[]) AS debut, unnest(?::BIGINT[]) AS decalage",
+                [[t for t, _, _ in numbers.segments], [d for _, d, _ in numbers.segments],
+                 [o for _, _, o in numbers.segments]])
     con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS "
-                f"SELECT * REPLACE ({line} AS _ligne) FROM _raw_all AS r "
+                "SELECT r.* EXCLUDE (_tube, _marque) REPLACE (r._ligne + s.decalage AS _ligne) FROM _raw_all AS r "
+                "ASOF JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne >= s.debut "
                 "WHERE r._garde AND r._classe <> 'hors_champ'")
     try:
         result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path))
     finally:
         con.execute(f"DROP VIEW IF EXISTS {step.raw_view}")
+        con.execute("DROP TABLE IF EXISTS _sirene_segments")
     db.insert_rejects(con, [{
         "table_staging": step.table, "fichier": str(path), "cle": r["cle"],
         "motif_rejet": f"{CSV_REJECT_REASON} : {r['erreur']}",
@@ -198,44 +209,51 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
     )
     national.check()
     per_dep = _departements_stats(con, step, path, deps, millesime, sha256, rows_read)
-    con.execute("DROP TABLE IF EXISTS _raw_all")
+    con.execute("DROP VIEW IF EXISTS _raw_all")
     return national, per_dep
 
 
-def _read_once(con, step: _Step, stock: Stock, deps: list[str], raw_path: Path) -> None:
+def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) -> list[Path]:
     """The single pass over the file: keep the rows the départements need (and those whose location cannot be
-    told), every needed column as text, with the row's number; the last CSV row is kept too, its number being the
-    count of rows read. Nothing else is computed here: the pass must cost what DuckDB's own selection costs."""
-    keep = _keep_sql(step, stock.text)
-    columns = [f"{stock.text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
-    where = keep if stock.kind == "parquet" else f"({keep}) OR {stock.last}"
-    sql = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {stock.last} AS _dernier "
-           f"FROM {stock.relation} WHERE {where}")
-    tmp = raw_path.with_suffix(".parquet.tmp")
+    told), every needed column as text, with the row's number in its part (and, for a zip, the block markers).
+    What staging needs to know of a kept row is computed in the same pass, on the kept rows only: the
+    establishments' `_departement` and `_classe`, and the first over-long needed column. The parts of a zip are
+    read in parallel; each writes its own Parquet file in work_dir."""
+    text = stock.text
+    keep = _keep_sql(step, text)
+    columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
+    extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
+    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
+    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
+                              for c in NEEDED_COLUMNS[step.key])
+    marker = stock.marker_sql()
+    where = keep if stock.marker is None else f"({keep}) OR {marker} IS NOT NULL"
+    select = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque, "
+              f"{', '.join(extra)}, CASE {too_long} END AS _colonne_trop_longue, "
+              f"CASE {too_long_value} END AS _valeur_trop_longue FROM {{part}} WHERE {where}")
+    targets = [work_dir / f"{step.raw_view}.{i}.parquet" for i in range(len(stock.parts))]
+    tmps = [t.with_suffix(".parquet.tmp") for t in targets]
+    params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
     try:
-        con.execute(f"COPY ({sql}) TO {sql_str(tmp)} (FORMAT parquet)",
-                    {k: v for k, v in {"departements": deps}.items() if f"${k}" in sql})
+        copy_parts(con, stock, select, tmps, params)
     except Exception as exc:
         if isinstance(exc, InputFileError):
             raise
         detail = str(exc).split("\n")[0]
         raise InputFileError(f"{stock.path}: cannot be read ({detail})") from exc
-    tmp.replace(raw_path)
+    for tmp, target in zip(tmps, targets):
+        tmp.replace(target)
+    return targets
 
 
-def _classify(con, step: _Step, raw_path: Path, deps: list[str]) -> None:
-    """_raw_all: the rows kept by the read, with `_garde` (needed — false only for a last CSV row kept for its
-    number), the establishments' `_departement` and `_classe`, and the first over-long needed column."""
-    text = {c: quote(c) for c in NEEDED_COLUMNS[step.key]}
-    extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
-    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
-    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
-                              for c in NEEDED_COLUMNS[step.key])
-    sql = (f"CREATE OR REPLACE TEMP TABLE _raw_all AS SELECT *, coalesce({_keep_sql(step, text)}, false) AS _garde, "
-           f"{', '.join(extra)}, CASE {too_long} END AS _colonne_trop_longue, "
-           f"CASE {too_long_value} END AS _valeur_trop_longue FROM read_parquet({sql_str(raw_path)})")
-    params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
-    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+def _paths_sql(paths: list[Path]) -> str:
+    return "[" + ", ".join(sql_str(p) for p in paths) + "]"
+
+
+def _classify(con, parts: list[Path]) -> None:
+    """_raw_all: the rows kept by the read, markers aside (`_garde`: kept for a département or to be rejected)."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_all AS SELECT *, true AS _garde "
+                f"FROM read_parquet({_paths_sql(parts)}) WHERE _marque IS NULL")
 
 
 def _keep_sql(step: _Step, text: dict[str, str]) -> str:

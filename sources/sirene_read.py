@@ -1,18 +1,21 @@
-"""Open one SIRENE stock deliverable (zipped CSV or Parquet) as a DuckDB relation of text columns, for ONE pass.
+"""Open one SIRENE stock deliverable (zipped CSV or Parquet) as DuckDB relations of text columns, for ONE pass.
 
 `open_stock(con, path, key)` is the only place a national SIRENE file is opened (tests count its calls). It yields a
 `Stock` describing how to read the file once:
 - `text[col]`: SQL giving the column as the text the CSV deliverable holds (Parquet types turned back into text:
   leading zeros of integer-typed codes restored, dates as YYYY-MM-DD…); a column absent from an older layout is NULL;
-- `relation`: the FROM clause; `line`: SQL of the row's number (record number in the CSV — turned into a line
-  number later, once the malformed records are known —, row number in the Parquet file); `last`: SQL true on the
-  last row of a CSV (whose number is then the count of rows read; Parquet gives its count in its footer).
+- `parts`: the FROM clauses to read, in parallel (`copy_parts`): the Parquet file, or one pipe per reader for a zip;
+  `line`: SQL of the row's number within its part.
 
-Zips: DuckDB cannot read them offline (no zipfs), so a child process (sources/unzip_stream.py) inflates the CSV into
-an anonymous pipe read by read_csv with explicit VARCHAR columns; malformed records go to a rejects table (kept,
-counted and traced by the caller). A zip must hold exactly the expected member: anything else is refused before
-reading, never silently skipped. Parquet: every needed column must have a type that converts to the official text
-without guessing; anything else (e.g. a date typed as an integer) is refused with the column and its type named.
+Zips: DuckDB cannot read them offline (no zipfs), and parses a pipe on one thread, twice as slowly as the member
+inflates. So a child process (sources/unzip_stream.py) inflates the CSV and deals it, in blocks cut between
+records, to ESS_SIRENE_LECTEURS pipes (2 by default), each read by read_csv with explicit VARCHAR columns in its own
+DuckDB cursor and thread. Marker records before each block say where its rows sit in the file: `numbering()` turns
+a part's row number into the file's line (and checks that no marker went missing, which a damaged quote could
+cause). Malformed records go to each reader's rejects table (kept, counted and traced by the caller with their
+line in the file). A zip must hold exactly the expected member: anything else is refused before reading, never
+silently skipped. Parquet: every needed column must have a type that converts to the official text without
+guessing; anything else (e.g. a date typed as an integer) is refused with the column and its type named.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import uuid
 import zipfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -37,9 +42,17 @@ from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, csv_member_name,
 _UNZIP_STREAM = Path(__file__).with_name("unzip_stream.py")
 _UNZIP_EXIT_PIPE = 4
 # A CSV record longer than this is set aside by DuckDB as malformed (with its line number); shorter ones are read and
-# an over-long field is rejected by staging with its key. DuckDB's read buffer must hold a whole record.
-CSV_MAX_LINE_BYTES = 16 << 20
-CSV_BUFFER_BYTES = 32 << 20
+# an over-long field is rejected by staging with its key. DuckDB's read buffer must be larger than a record; each
+# reader holds up to two buffers, and the readers share the staging's memory limit (no SIRENE field exceeds 250
+# characters: an 8 MiB record is a damaged file either way).
+CSV_MAX_LINE_BYTES = 8 << 20
+CSV_BUFFER_BYTES = 16 << 20
+# A zipped CSV is dealt to DEFAULT_READERS pipes in blocks of about BLOCK_BYTES (sources/unzip_stream.py).
+DEFAULT_READERS = 2
+BLOCK_BYTES = 2 << 20
+# Rows per row group of the kept rows' Parquet files: each writer holds one in memory (all départements keep every
+# row: DuckDB's default of 122 880 wide rows per reader overflowed the staging's memory limit).
+RAW_ROW_GROUP = 16384
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT"}
@@ -54,26 +67,78 @@ class Stock:
     path: Path
     key: str
     kind: str  # "csv" | "parquet"
-    text: dict[str, str]  # needed column -> SQL of its text over `relation`
-    relation: str
-    line: str
-    last: str
+    text: dict[str, str]  # needed column -> SQL of its text over each part
+    parts: list[str]  # FROM clauses read in parallel (one per pipe for a zip; the file for Parquet)
+    line: str  # SQL of the row's number within its part
     rows_in_file: int | None = None  # Parquet: from the footer
-    rejects: str | None = None  # CSV: table of malformed records (filled by the read)
     header: list[str] | None = None
+    marker: str | None = None  # CSV: first field of the block markers (see sources/unzip_stream.py)
+    cursors: list = field(default_factory=list)  # CSV: the connection reading each part (owns its rejects table)
+    rejects: list[str] = field(default_factory=list)  # CSV: the table of malformed records of each part
+    fds: dict[int, int] = field(default_factory=dict)  # CSV: part -> our end of its pipe, until closed
+
+    def abandon(self, part: int) -> None:
+        """Close our end of a part's pipe (its reader failed): the child gets a broken pipe and stops."""
+        fd = self.fds.pop(part, None)
+        if fd is not None:
+            os.close(fd)
+
+    def marker_sql(self) -> str:
+        """SQL over a part: the block marker of a marker record, else NULL."""
+        if self.marker is None:
+            return "CAST(NULL AS VARCHAR)"
+        first = quote(self.header[0])
+        return f"CASE WHEN starts_with({first}, {sql_str(self.marker + ':')}) THEN {first} END"
 
 
 @contextmanager
-def open_stock(con, path: Path, key: str) -> Iterator[Stock]:
-    """Open a zip or Parquet stock for one read (see the module docstring)."""
+def open_stock(con, path: Path, key: str, readers: int | None = None) -> Iterator[Stock]:
+    """Open a zip or Parquet stock for one read (see the module docstring); `readers` caps the zip's readers."""
     path = Path(path)
     if path.suffix == ".parquet":
         yield _parquet_stock(con, path, key)
     elif path.suffix == ".zip":
-        with _zip_stock(con, path, key) as stock:
+        with _zip_stock(con, path, key, readers) as stock:
             yield stock
     else:
         raise InputFileError(f"{path}: not a SIRENE deliverable (expected a .zip or a .parquet file)")
+
+
+def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict) -> None:
+    """COPY `select` (a query over `{part}`) of every part of the stock to its Parquet target, the parts in
+    parallel: one DuckDB cursor (and thread) per pipe, as each pipe is parsed by one thread."""
+    def run(cursor, i: int) -> None:
+        sql = select.replace("{part}", stock.parts[i]).replace("{index}", str(i))
+        target = targets[i]
+        cursor.execute(f"COPY ({sql}) TO {sql_str(target)} (FORMAT parquet, ROW_GROUP_SIZE {RAW_ROW_GROUP})",
+                       {k: v for k, v in params.items() if f"${k}" in sql})
+
+    if len(stock.parts) == 1:
+        run(stock.cursors[0] if stock.cursors else con, 0)
+        return
+    errors: list[BaseException | None] = [None] * len(stock.parts)
+
+    def worker(i: int) -> None:
+        try:
+            run(stock.cursors[i], i)
+        except BaseException as exc:  # noqa: BLE001 — re-raised in the caller's thread
+            errors[i] = exc
+            stock.abandon(i)  # the child stops, so the other readers see their end instead of waiting
+
+    # Each reader's query runs on its own calling thread: DuckDB's worker threads would only compete with them.
+    workers = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(stock.parts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        con.execute(f"SET threads = {int(workers)}")
+    failed = next((e for e in errors if e is not None), None)
+    if failed is not None:
+        raise failed
 
 
 def quote(name: str) -> str:
@@ -107,8 +172,8 @@ def _parquet_stock(con, path: Path, key: str) -> Stock:
     text = {}
     for col in NEEDED_COLUMNS[key]:
         text[col] = as_text(path, col, types[col]) if col in types else "CAST(NULL AS VARCHAR)"
-    return Stock(path, key, "parquet", text, relation=f"read_parquet({sql_str(path)}, file_row_number = true)",
-                 line="(file_row_number + 1)", last="false", rows_in_file=int(rows or 0))
+    return Stock(path, key, "parquet", text, parts=[f"read_parquet({sql_str(path)}, file_row_number = true)"],
+                 line="(file_row_number + 1)", rows_in_file=int(rows or 0))
 
 
 def as_text(path: Path, col: str, dtype: str) -> str:
@@ -176,47 +241,56 @@ def _csv_header(path: Path, member: str) -> list[str]:
 
 
 @contextmanager
-def _zip_stock(con, path: Path, key: str) -> Iterator[Stock]:
+def _zip_stock(con, path: Path, key: str, cap: int | None) -> Iterator[Stock]:
     member = csv_member_name(key)
     header = _csv_header(path, member)
     _check_columns(path, key, header)
     if len(set(header)) != len(header):
         raise InputFileError(f"{path}: duplicate column names in the header of {member}")
-    rejects, scan = f"_sirene_csv_rejets_{key}", f"_sirene_csv_scan_{key}"
-    con.execute(f"DROP TABLE IF EXISTS {rejects}")
-    con.execute(f"DROP TABLE IF EXISTS {scan}")
-
-    read_fd, write_fd = os.pipe()
-    with tempfile.TemporaryFile() as err:
-        try:
-            child = subprocess.Popen(
-                [sys.executable, str(_UNZIP_STREAM), str(path), member], stdout=write_fd, stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(write_fd)  # only the child writes: its exit is our end-of-file
-        columns = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"
-        needed = [c for c in NEEDED_COLUMNS[key] if c in header]
-        # Rows are numbered as they come (one stream, in file order); lead() marks the last one, so that the count of
-        # rows read comes out of the same single pass.
-        relation = (
-            f"(SELECT {', '.join(quote(c) for c in needed)}, row_number() OVER () AS _numero_lu, "
-            f"lead(1) OVER () IS NULL AS _dernier_lu "
+    readers = min(csv_readers(), cap or csv_readers())
+    marker = "ess-bloc-" + uuid.uuid4().hex  # no SIRENE field starts like this: the block markers are unambiguous
+    pipes = [os.pipe() for _ in range(readers)]
+    columns = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in header) + "}"
+    needed = [c for c in NEEDED_COLUMNS[key] if c in header]
+    text = {c: (quote(c) if c in header else "CAST(NULL AS VARCHAR)") for c in NEEDED_COLUMNS[key]}
+    stock = Stock(path, key, "csv", text, parts=[], line="_numero_lu", header=header, marker=marker)
+    first = quote(header[0])
+    for i, (read_fd, _) in enumerate(pipes):
+        rejects = f"_sirene_csv_rejets_{key}_{i}"
+        # Rows are numbered as they come (one pipe, in its order: a streaming window); the markers say which block
+        # of the file each run of rows is (sirene_read.csv_numbering).
+        stock.parts.append(
+            f"(SELECT {', '.join(quote(c) for c in needed)}{'' if header[0] in needed else ', ' + first}, "
+            f"row_number() OVER () AS _numero_lu "
             f"FROM read_csv('/dev/fd/{read_fd}', header = true, auto_detect = false, delim = ',', quote = '\"', "
             f"escape = '\"', columns = {columns}, max_line_size = {CSV_MAX_LINE_BYTES}, "
             f"buffer_size = {CSV_BUFFER_BYTES}, store_rejects = true, rejects_table = '{rejects}', "
-            f"rejects_scan = '{scan}'))"
-        )
-        text = {c: (quote(c) if c in header else "CAST(NULL AS VARCHAR)") for c in NEEDED_COLUMNS[key]}
-        stock = Stock(path, key, "csv", text, relation=relation, line="_numero_lu", last="_dernier_lu",
-                      rejects=rejects, header=header)
+            f"rejects_scan = '{rejects}_scan'))")
+        stock.rejects.append(rejects)
+        stock.fds[i] = read_fd
+        stock.cursors.append(con.cursor())
+    with tempfile.TemporaryFile() as err:
+        try:
+            child = subprocess.Popen(
+                [sys.executable, str(_UNZIP_STREAM), str(path), member, "--marker", marker, "--block",
+                 str(BLOCK_BYTES if readers > 1 else 0), *(str(w) for _, w in pipes)],
+                stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL, pass_fds=[w for _, w in pipes],
+            )
+        except BaseException:
+            for i in list(stock.fds):
+                stock.abandon(i)
+            raise
+        finally:
+            for _, write_fd in pipes:
+                os.close(write_fd)  # only the child writes: its exit is our end-of-file
         failure: BaseException | None = None
         try:
             yield stock
         except BaseException as exc:  # noqa: BLE001 — re-raised below, after the child's own error if any
             failure = exc
         finally:
-            os.close(read_fd)
+            for i in list(stock.fds):
+                stock.abandon(i)
             try:
                 # After a full read the child has already ended (we saw its end-of-file). After a failure it may
                 # still be writing into a pipe nobody reads: give it a moment to report its own error, then stop it.
@@ -227,13 +301,22 @@ def _zip_stock(con, path: Path, key: str) -> Iterator[Stock]:
                 code = _UNZIP_EXIT_PIPE if failure is not None else code
             err.seek(0)
             message = err.read().decode("utf-8", "replace").strip()
-            con.execute(f"DROP TABLE IF EXISTS {scan}")
+            for cursor in stock.cursors:
+                cursor.close()
         # The child's error (corrupt or truncated member) explains any parse error DuckDB saw: report it first.
         if code not in (0, _UNZIP_EXIT_PIPE) or (code == _UNZIP_EXIT_PIPE and failure is None):
-            con.execute(f"DROP TABLE IF EXISTS {rejects}")
             raise InputFileError(message or f"{path}: decompression failed (exit code {code})") from failure
         if failure is not None:
             raise failure
+
+
+def csv_readers() -> int:
+    """How many pipes (and DuckDB readers) parse a zipped CSV: ESS_SIRENE_LECTEURS, else 2 (the machine's cores
+    beyond 2 go to the other steps; one reader never cuts the file into blocks)."""
+    value = os.environ.get("ESS_SIRENE_LECTEURS", "").strip() or str(DEFAULT_READERS)
+    if not value.isdigit() or not 1 <= int(value) <= 16:
+        raise InputFileError(f"ESS_SIRENE_LECTEURS={value!r}: expected a number of readers from 1 to 16")
+    return int(value)
 
 
 # DuckDB's error types for malformed records, as a person reads them.
@@ -252,26 +335,112 @@ _ERROR_RANK = ("CASE CAST(error_type AS VARCHAR) WHEN 'LINE SIZE OVER MAXIMUM' T
                "THEN -1 ELSE coalesce(column_idx, 0) END")
 
 
-def malformed_records(con, stock: Stock, key_column: str) -> list[dict]:
-    """The records DuckDB set aside, one entry each: file line, what is wrong, the key when the line shows it."""
-    if not stock.rejects:
-        return []
-    try:
-        rows = con.execute(
-            # One entry per line; an over-long or non-UTF-8 line says so first, else the first faulty column.
-            f"SELECT line, arg_min(CAST(error_type AS VARCHAR), {_ERROR_RANK}), arg_min(csv_line, {_ERROR_RANK}) "
-            f"FROM {stock.rejects} GROUP BY line ORDER BY line"
-        ).fetchall()
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {stock.rejects}")
+@dataclass
+class Numbering:
+    """Where the rows of a read come from: `line` of a kept row = its number in its part + the offset of the last
+    segment of that part starting at or before it; `rows_read` counts every record (malformed ones included)."""
+    rows_read: int
+    segments: list[tuple[int, int, int]]  # (part, first row number of the segment, offset)
+    malformed: list[dict]  # numero_ligne (line in the file, header = 1), erreur, cle, texte
+
+
+def numbering(stock: Stock, markers: dict[int, list[tuple[int, str]]], key_column: str) -> Numbering:
+    """The file's line of every row read, from the block markers each part kept (part -> [(row number, marker)])
+    and the malformed records DuckDB set aside in each part. A line is a record (a quoted newline does not count),
+    the header being line 1, as DuckDB numbers the malformed records.
+
+    Within a part, a record's line in the pipe is its row number + 1 (header) + the malformed records before it;
+    the markers cut the pipe into blocks, and block k holds the lines of the file that follow those of block k-1.
+    """
+    if stock.kind == "parquet":
+        return Numbering(int(stock.rows_in_file or 0), [(0, 1, 0)], [])
+    bad = {i: _malformed(stock, i, key_column) for i in range(len(stock.parts))}
+    n = len(stock.parts)
+    pipe_lines: dict[int, list[tuple[int, int]]] = {}  # part -> [(pipe line of the marker, row number)]
+    labels: dict[int, list[str]] = {}
+    for i in range(n):
+        rows = sorted(markers.get(i, []))
+        lines, c = [], 0
+        for r, _ in rows:
+            while c < len(bad[i]) and bad[i][c]["_ligne_tube"] <= r + 1 + c:
+                c += 1
+            lines.append((r + 1 + c, r))
+        labels[i] = [m.split(":", 1)[1] for _, m in rows]
+        # A last record whose quote never closes swallows the end marker: the pipe ends with that record.
+        if (not labels[i] or not labels[i][-1].startswith("end:")) and bad[i] and bad[i][-1]["avale_fin"]:
+            labels[i].append("end:?")
+            lines.append((bad[i][-1]["_ligne_tube"] + 1, None))
+        pipe_lines[i] = lines
+    counts = {x.split(":")[1] for i in labels for x in labels[i][-1:] if x.startswith("end:")} - {"?"}
+    numbered = [int(x) for i in labels for x in labels[i] if x.isdigit()]
+    blocks = int(counts.pop()) if len(counts) == 1 else max(numbered, default=-1) + 1
+    for i in range(n):
+        # Only the pipe of the file's last block may end inside a quoted field (the file does); anywhere else a
+        # swallowed marker means a cut inside a quoted field: the blocks cannot be put back in order.
+        end = "end:?" if labels[i][-1:] == ["end:?"] and i == (blocks - 1) % n else f"end:{blocks}"
+        expected = [str(k) for k in range(i, blocks, n)] + [end]
+        if counts or labels[i] != expected or any(r["avale_bloc"] for r in bad[i]):
+            raise InputFileError(
+                f"{stock.path}: a misplaced quote character (one opened and never closed, or a stray one) hides "
+                f"where the records of the file end when it is read by {n} parallel readers, so their line numbers "
+                "cannot be told. Read this file with one reader (set ESS_SIRENE_LECTEURS=1 and run again: slower, "
+                "and the damaged lines are rejected with their numbers) or download it again.")
+    # Sizes of the blocks (records between a marker and the next one of its pipe), then where each starts.
+    start_line, size = {}, {}
+    for i in range(n):
+        for (line, _), (following, _), label in zip(pipe_lines[i], pipe_lines[i][1:], labels[i]):
+            size[int(label)] = following - line - 1
+    first = 2
+    for k in range(blocks):
+        start_line[k] = first
+        first += size[k]
+    segments, malformed = [], []
+    for i in range(n):
+        events = [(line, 0, int(label), r) for (line, r), label in zip(pipe_lines[i], labels[i]) if label.isdigit()]
+        events += [(rec["_ligne_tube"], 1, None, rec) for rec in bad[i]]
+        k, marker_line, c = None, None, 0
+        for line, kind, label, item in sorted(events, key=lambda e: (e[0], e[1])):
+            if kind == 0:  # a marker: block `label` starts after it
+                k, marker_line = label, line
+                segments.append((i, item + 1, start_line[k] + c - marker_line))
+            else:  # a malformed record: the rows after it are one line further
+                c += 1
+                rec = dict(item)
+                rec["numero_ligne"] = start_line[k] + (line - marker_line - 1)
+                for helper in ("_ligne_tube", "avale_fin", "avale_bloc"):
+                    rec.pop(helper)
+                malformed.append(rec)
+                segments.append((i, line - c, start_line[k] + c - marker_line))
+    malformed.sort(key=lambda r: r["numero_ligne"])
+    return Numbering(first - 2, segments, malformed)
+
+
+def _malformed(stock: Stock, part: int, key_column: str) -> list[dict]:
+    """The records DuckDB set aside in one part, one entry each (line in the pipe, what is wrong, the key when the
+    line shows it), in pipe order."""
+    cursor = stock.cursors[part]
+    rows = cursor.execute(
+        # One entry per line; an over-long or non-UTF-8 line says so first, else the first faulty column.
+        f"SELECT line, arg_min(CAST(error_type AS VARCHAR), {_ERROR_RANK}), arg_min(csv_line, {_ERROR_RANK}) "
+        f"FROM {stock.rejects[part]} GROUP BY line ORDER BY line"
+    ).fetchall()
     position = stock.header.index(key_column) if stock.header and key_column in stock.header else None
+    marker = stock.marker + ":"
     records = []
     for line, error, text in rows:
+        swallowed = text is not None and marker in text
+        end = swallowed and (marker + "end") in text
+        several = swallowed and text.count(marker) > 1
+        if swallowed:
+            text = text[:text.index(marker)].rstrip("\r\n")
         key = None
         if text is not None and position is not None:
             fields = next(csv.reader(io.StringIO(text)), [])
             candidate = fields[position].strip() if len(fields) > position else ""
             key = candidate if candidate.isdigit() and len(candidate) == CODE_WIDTHS.get(key_column) else None
-        records.append({"numero_ligne": int(line), "erreur": CSV_ERRORS.get(str(error), "ligne mal formée"),
-                        "cle": key, "texte": text})
+        records.append({"_ligne_tube": int(line), "erreur": CSV_ERRORS.get(str(error), "ligne mal formée"),
+                        "cle": key, "texte": text, "avale_fin": end,
+                        "avale_bloc": swallowed and (not end or several)})
+    if records and any(r["avale_fin"] for r in records[:-1]):
+        records[0]["avale_bloc"] = True  # an end marker can only be swallowed by the last record
     return records

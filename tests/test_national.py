@@ -101,9 +101,9 @@ def opened(monkeypatch):
     names: list[str] = []
     real_open, real_read = sirene.open_stock, urssaf.read_file
 
-    def open_stock(con, path, key):
+    def open_stock(con, path, key, *args):
         names.append(Path(path).name)
-        return real_open(con, path, key)
+        return real_open(con, path, key, *args)
 
     def read_file(con, path, *args, **kwargs):
         names.append(Path(path).name)

@@ -31,6 +31,7 @@ from sources.sirene_layouts import (
     UNITE_LEGALE_34,
     UNITE_LEGALE_35,
     csv_member_name,
+    official_filename,
 )
 
 ETAB = "staging_sirene_etablissements"
@@ -454,15 +455,21 @@ def test_empty_csv_file_is_an_input_error(tmp_path):
 
 
 def test_raw_rows_of_the_department_are_left_in_work_dir(tmp_path):
-    """The rows kept by the read stay in work_dir as text (for tracing): the 10 establishments of 38, the 3 without
-    a commune (abroad or nowhere) and the malformed code, numbered as read; the last row is kept for its number."""
+    """The rows kept by the read stay in work_dir as text (for tracing), one file per reader: the 10 establishments
+    of 38, the 3 without a commune (abroad or nowhere) and the malformed code, numbered as read in their pipe, plus
+    the block markers (one block here: block 0 in the first pipe, an end marker in each)."""
     folder = write_snapshot(tmp_path / "snap", DATA)
     _load(folder, tmp_path)
     con = connect()
-    raw = tmp_path / "work" / "raw_sirene_etablissements.parquet"
-    assert con.execute(f"SELECT count(*), min(_ligne), max(_ligne), count(*) FILTER (_dernier), "
-                       f"count(*) FILTER (codeCommuneEtablissement LIKE '38%') FROM '{raw}'").fetchone() == (
-        13, 1, 17, 1, 11)
+    raw = sorted((tmp_path / "work").glob("raw_sirene_etablissements.*.parquet"))
+    assert [p.name for p in raw] == ["raw_sirene_etablissements.0.parquet", "raw_sirene_etablissements.1.parquet"]
+    paths = [str(p) for p in raw]
+    assert con.execute("SELECT _tube, _ligne, split_part(_marque, ':', 2) FROM read_parquet(?) "
+                       "WHERE _marque IS NOT NULL ORDER BY ALL", [paths]).fetchall() == [
+        (0, 1, "0"), (0, 19, "end"), (1, 1, "end")]
+    assert con.execute("SELECT count(*), min(_ligne), max(_ligne), count(*) FILTER (codeCommuneEtablissement "
+                       "LIKE '38%') FROM read_parquet(?) WHERE _marque IS NULL", [paths]).fetchone() == (
+        13, 2, 18, 11)
 
 
 def test_checksum_from_the_manifest_or_computed(tmp_path):
@@ -563,15 +570,15 @@ def test_an_unknown_size_band_is_rejected_at_staging_with_its_file_row(tmp_path)
     assert '"tranche_effectifs":"ZZ"' in json_line.replace(" ", "")
 
 
-def test_a_ten_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_its_number(tmp_path):
-    huge = "X" * (10 << 20)
+def test_a_five_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_its_number(tmp_path):
+    huge = "X" * (5 << 20)
     rows = [etablissement("10000000000001", "38185"),
             etablissement("20000000000002", "38185", enseigne1Etablissement=huge),
             etablissement("30000000000003", "38185", statutDiffusionEtablissement="P",
                           denominationUsuelleEtablissement="SECRET" * 400),
             etablissement("40000000000004", "38185")]
     folder = _snapshot(tmp_path / "snap", etablissements=rows)
-    too_long_line = "50000000000005," + "Y" * (17 << 20)  # over the reader's 16 MiB line limit
+    too_long_line = "50000000000005," + "Y" * (9 << 20)  # over the reader's 8 MiB line limit
     write_zip(folder, "etablissements", rows, extra_lines=[too_long_line])
     con, stats = _load(folder, tmp_path)
     assert stats[ETAB].rows_staged == 2 and stats[ETAB].rows_read == 5
@@ -579,9 +586,9 @@ def test_a_ten_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_it
     assert [(r[0], r[1], r[2], r[4]) for r in rejects] == [
         ("20000000000002", 3, "enseigne1Etablissement", "valeur trop longue"),
         ("30000000000003", 4, "denominationUsuelleEtablissement", "valeur trop longue"),
-        (None, 6, None, "ligne CSV illisible : ligne de plus de 16 Mio"),
+        (None, 6, None, "ligne CSV illisible : ligne de plus de 8 Mio"),
     ]
-    assert rejects[0][3] == "X" * 200 + f"… ({10 << 20} caractères)"
+    assert rejects[0][3] == "X" * 200 + f"… ({5 << 20} caractères)"
     assert rejects[1][3] == "[ND]"  # partial diffusion: nothing identifying, even in a reject
     assert "SECRET" not in str(con.execute("SELECT list(ligne) FROM staging_rejets").fetchone()[0])
     assert max(len(r[0]) for r in con.execute("SELECT CAST(ligne AS VARCHAR) FROM staging_rejets").fetchall()) < 5000
@@ -670,9 +677,9 @@ def test_one_read_stages_every_departement_with_exact_accounting(tmp_path, monke
     opened = []
     real_open = sirene.open_stock
 
-    def counting_open(con, path, key):
+    def counting_open(con, path, key, *args):
         opened.append(Path(path).name)
-        return real_open(con, path, key)
+        return real_open(con, path, key, *args)
 
     monkeypatch.setattr(sirene, "open_stock", counting_open)
     assert sirene_read.open_stock is real_open
@@ -704,3 +711,118 @@ def test_one_read_stages_every_departement_with_exact_accounting(tmp_path, monke
     # the reject of 38 says so; those of no département say it too
     assert sorted(con.execute(f"SELECT cle, departements FROM staging_rejets").fetchall()) == [
         ("40000000400018", []), ("50000000500011", []), ("60000000600013", ["38"])]
+
+
+# --- a zip parsed by several readers (the CSV dealt in blocks to several pipes) -------------------------------------
+
+def _zip_bytes(folder: Path, key: str, content: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / official_filename(key, "csv")
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr(csv_member_name(key), content)
+    return path
+
+
+def _split_snapshot(folder: Path, *, final_newline: bool = True) -> Path:
+    """40 establishments of 38 with quoted commas, doubled quotes and quoted newlines, three malformed records at
+    known lines (7, 20 and 33), and one record rejected by staging (line 13: 12 + the malformed one before it)."""
+    from sirene_fixtures import csv_bytes
+    from sources.sirene_layouts import ETABLISSEMENT_54
+
+    signs = ['LES "AMIS", DU PARC', "SUR\nDEUX LIGNES", 'A, B et "C"\n"D"', "SIMPLE"]
+    rows = [etablissement(f"{i:09d}{i % 90000 + 10000:05d}", "38185", enseigne1Etablissement=signs[i % 4],
+                          dateCreationEtablissement="2020-13-45" if i == 110 else "2001-02-03")
+            for i in range(100, 140)]
+    lines = csv_bytes(rows, ETABLISSEMENT_54).decode().split("\n")  # quoted newlines split records too: rebuild
+    header, records, current = lines[0], [], ""
+    for part in lines[1:]:
+        current = f"{current}\n{part}" if current else part
+        if current.count('"') % 2 == 0:
+            records.append(current)
+            current = ""
+    records = [r for r in records if r]
+    assert len(records) == 40
+    for line in (7, 20, 33):  # line n is the (n - 1)-th record
+        records.insert(line - 2, "1,2" if line != 20 else "999,too,many," * 30)
+    content = header + "\n" + "\n".join(records) + ("\n" if final_newline else "")
+    _zip_bytes(folder, "etablissements", content.encode())
+    for key, data in (("unites_legales", []), ("etablissements_historique", []), ("unites_legales_historique", [])):
+        write_zip(folder, key, data)
+    return folder
+
+
+def _everything(con) -> dict:
+    return {table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+            for table in (ETAB, "staging_rejets")} | {
+        "lignes": con.execute("SELECT numero_ligne, motif_rejet FROM staging_rejets ORDER BY 1").fetchall()}
+
+
+@pytest.mark.parametrize("readers,block", [(2, 64), (3, 700), (2, 1 << 21)])
+def test_several_readers_stage_exactly_what_one_reader_stages(tmp_path, monkeypatch, readers, block):
+    from sources import sirene_read
+
+    folder = _split_snapshot(tmp_path / "snap")
+    monkeypatch.setenv("ESS_SIRENE_LECTEURS", "1")
+    one, one_stats = _load(folder, tmp_path / "one")
+    expected = _everything(one)
+    assert expected["lignes"] == [
+        (7, "ligne CSV illisible : champs manquants"), (13, "date de création illisible"),
+        (20, "ligne CSV illisible : trop de champs"), (33, "ligne CSV illisible : champs manquants")]
+    assert len(expected[ETAB]) == 39 and one_stats[ETAB].rows_read == 43
+    assert sorted({r[0] for r in one.execute(f"SELECT enseigne FROM {ETAB}").fetchall()}) == sorted(
+        ['A, B et "C"\n"D"', 'LES "AMIS", DU PARC', "SIMPLE", "SUR\nDEUX LIGNES"])
+
+    monkeypatch.setenv("ESS_SIRENE_LECTEURS", str(readers))
+    monkeypatch.setattr(sirene_read, "BLOCK_BYTES", block)
+    con, stats = _load(folder, tmp_path / "many")
+    assert _everything(con) == expected
+    assert stats[ETAB].to_dict() == one_stats[ETAB].to_dict()
+    blocks, pipes = con.execute(
+        "SELECT count(*), count(DISTINCT _tube) FROM read_parquet(?) WHERE _marque NOT LIKE '%:end:%'",
+        [[str(p) for p in sorted((tmp_path / "many" / "work").glob("raw_sirene_etablissements.*.parquet"))]]
+    ).fetchone()
+    if block == 64:  # a block per record, but the short "1,2" ones share the next record's block, and the last
+        assert (blocks, pipes) == (42, readers)  # block is empty (the last cut falls on the file's last newline)
+
+
+def test_a_last_record_without_newline_is_read_by_several_readers(tmp_path, monkeypatch):
+    from sources import sirene_read
+
+    monkeypatch.setattr(sirene_read, "BLOCK_BYTES", 64)
+    con, stats = _load(_split_snapshot(tmp_path / "snap", final_newline=False), tmp_path)
+    assert stats[ETAB].rows_read == 43 and stats[ETAB].rows_staged == 39
+    assert con.execute(f"SELECT count(*) FROM {ETAB} WHERE siret = '00000013910139'").fetchone()[0] == 1
+
+
+def test_a_stray_quote_that_hides_the_blocks_is_named_and_one_reader_reads_the_file(tmp_path, monkeypatch):
+    """A quote inside an unquoted field flips the parity the child cuts by: the next cut lands inside a quoted
+    field and a block marker is swallowed. The read stops with what to do; one reader never cuts the file."""
+    from sirene_fixtures import csv_bytes
+    from sources import sirene_read
+    from sources.sirene_layouts import ETABLISSEMENT_54
+
+    rows = [etablissement(f"{i:09d}{i + 10000:05d}", "38185", enseigne1Etablissement="SIMPLE") for i in range(100, 110)]
+    rows[3]["enseigne1Etablissement"] = "ABXC"
+    rows[6]["enseigne1Etablissement"] = "X\n" + "Y" * 300
+    content = csv_bytes(rows, ETABLISSEMENT_54).decode().replace("ABXC", 'AB"C')
+    folder = tmp_path / "snap"
+    _zip_bytes(folder, "etablissements", content.encode())
+    for key in ("unites_legales", "etablissements_historique", "unites_legales_historique"):
+        write_zip(folder, key, [])
+    monkeypatch.setattr(sirene_read, "BLOCK_BYTES", 64)
+    with pytest.raises(InputFileError, match=r"StockEtablissement_utf8\.zip: a misplaced quote character .*"
+                                             r"\(set ESS_SIRENE_LECTEURS=1 and run again"):
+        _load(folder, tmp_path / "two")
+    monkeypatch.setenv("ESS_SIRENE_LECTEURS", "1")
+    con, stats = _load(folder, tmp_path / "one")
+    # DuckDB reads the stray quote as a character and the quoted newline as part of its field
+    assert (stats[ETAB].rows_read, stats[ETAB].rows_staged) == (10, 10)
+    assert con.execute(f"SELECT enseigne FROM {ETAB} WHERE siret = '00000010310103'").fetchone() == ('AB"C',)
+    assert con.execute(f"SELECT enseigne FROM {ETAB} WHERE siret = '00000010610106'").fetchone() == (
+        "X\n" + "Y" * 300,)
+
+
+def test_the_number_of_readers_must_be_a_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESS_SIRENE_LECTEURS", "deux")
+    with pytest.raises(InputFileError, match="ESS_SIRENE_LECTEURS='deux': expected a number of readers from 1 to 16"):
+        _load(write_snapshot(tmp_path / "snap", DATA), tmp_path)

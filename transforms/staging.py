@@ -78,8 +78,12 @@ def snapshot_dir(root: Path, source: str, millesime: str | None) -> Path:
 
 def staging_connection(work: Path):
     """An in-memory DuckDB database with bounded memory that spills to the step's temporary folder (tables are
-    exported to Parquet at the end: nothing needs to persist)."""
-    con = db.connect(memory_limit=STAGING_MEMORY_LIMIT)
+    exported to Parquet at the end: nothing needs to persist). ESS_STAGING_MEMOIRE (e.g. '1GB') raises the bound:
+    staging every département of a national file of 10 % of France or more needs it (the staging queries'
+    de-duplication windows do not fit in 192 MB)."""
+    import os
+
+    con = db.connect(memory_limit=os.environ.get("ESS_STAGING_MEMOIRE", "").strip() or STAGING_MEMORY_LIMIT)
     con.execute(f"SET temp_directory = '{Path(work) / 'spill'}'")
     return con
 
@@ -139,8 +143,7 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
                         f"FROM {db.REJECTS_TABLE}")
             written = {}
             for table, source_table in [*((t, t) for t in tables), (rejects, "rejets_par_departement")]:
-                paths = db.export_partitions(con, source_table, "_departement", departements, out_dir,
-                                             f"{table}.parquet", metadata)
+                paths = _export_partitions(con, source_table, departements, out_dir, f"{table}.parquet", metadata)
                 written.update({f"{PARTITION.format(d)}/{table}": p for d, p in paths.items()})
             written[rejects] = db.export_select(con, f"SELECT * FROM {db.REJECTS_TABLE}", {},
                                                 out_dir / f"{rejects}.parquet", metadata)
@@ -152,6 +155,30 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
         "absents": {source: list(result.absents)},
     }
     return StepOutput(tables=written, stats=stats)
+
+
+def _export_partitions(con, table: str, departements: list[str], out_dir: Path, filename: str,
+                       metadata: dict[str, str]) -> dict[str, str]:
+    """<out_dir>/departement=<d>/<filename> for every département (an empty file when it has no row), without
+    `_departement`, each written by DuckDB (rows ordered by all columns: the same rows give the same bytes). DuckDB
+    does it all within the staging's memory limit (spilling beyond it), so all of France costs no more memory
+    than one département; the table is sorted by département first, so that each partition's query skips the
+    row groups of the others."""
+    source = table
+    if len(departements) > 1:
+        source = "_export_par_departement"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {db.identifier(table)} "
+                    "ORDER BY _departement")
+    written = {}
+    try:
+        for d in departements:
+            written[d] = db.export_select(
+                con, f"SELECT * EXCLUDE (_departement) FROM {source} WHERE _departement = $departement",
+                {"departement": d}, out_dir / PARTITION.format(d) / filename, metadata)
+    finally:
+        if source != table:
+            con.execute(f"DROP TABLE IF EXISTS {source}")
+    return written
 
 
 def departement_tables(output: StepOutput, departement: str) -> dict[str, str]:
