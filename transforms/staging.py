@@ -21,6 +21,8 @@ import re
 import tempfile
 from pathlib import Path
 
+import duckdb
+
 from ess import db
 from ess.accounting import FileStats
 from ess.errors import UserError
@@ -130,12 +132,19 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
         con = staging_connection(Path(work))
         try:
             db.ensure_rejects_table(con)
-            if source == "sirene":
-                result = module.load_national(con, snapshot, departements=departements,
-                                              millesime=params["millesime"], work_dir=Path(work))
-            else:
-                # every year of the commune × APE table: calibration picks the year of the size bands
-                result = module.load_national(con, snapshot, departements=departements)
+            try:
+                if source == "sirene":
+                    result = module.load_national(con, snapshot, departements=departements,
+                                                  millesime=params["millesime"], work_dir=Path(work))
+                else:
+                    # every year of the commune × APE table: calibration picks the year of the size bands
+                    result = module.load_national(con, snapshot, departements=departements)
+            except duckdb.OutOfMemoryException as exc:
+                limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+                raise UserError(
+                    f"staging {source} for {len(departements)} département(s) of {snapshot} needs more memory than "
+                    f"DuckDB's bound for staging ({limit}): set ESS_STAGING_MEMOIRE=1GB (or more for a larger "
+                    f"national file) and run again — nothing was staged ({str(exc).splitlines()[0]})") from None
             result.check()
             tables = _staging_tables(con)
             rejects = f"staging_rejets_{source}"
