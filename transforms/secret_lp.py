@@ -93,6 +93,11 @@ class IntervalAudit:
                 "ok": self.ok}
 
 
+def _allowance(values: np.ndarray) -> np.ndarray:
+    """How far from its published value the reader lets a published cell be (rounding of calibrated sums)."""
+    return 1e-7 * np.maximum(1.0, np.abs(values))
+
+
 def _tolerance(values: np.ndarray) -> np.ndarray:
     """Floating sums of calibrated values: a bound within 1e-6 (relative) of its requirement meets it."""
     return 1e-6 * np.maximum(1.0, np.abs(values))
@@ -145,7 +150,7 @@ def _published_rows(table: LinearTable, published: np.ndarray):
     pub = np.flatnonzero(published)
     a = sp.vstack([table.links, table.cells[pub]]).tocsr()
     v = table.values[pub]
-    eps = 1e-7 * np.maximum(1.0, np.abs(v))
+    eps = _allowance(v)
     lower = np.concatenate([np.zeros(table.links.shape[0]), v - eps])
     upper = np.concatenate([np.zeros(table.links.shape[0]), v + eps])
     return a, lower, upper
@@ -166,13 +171,22 @@ class _Proofs:
         self.need_up &= ~(s >= self.upper - self.tol)
         self.need_low &= ~(s <= self.lower + self.tol)
 
-    def from_perturbation(self, d: np.ndarray) -> None:
-        """x + t·d is feasible for t in [t_lo, t_hi] (non-negativity); every cell moves by t·(S d)."""
+    def from_perturbation(self, d: np.ndarray, published: np.ndarray | None = None) -> None:
+        """x + t·d is feasible for t in [t_lo, t_hi] (non-negativity, and every cell still `published` staying
+        within the reader's rounding allowance); every cell moves by t·(S d)."""
         x = self.table.x
         neg, pos = d < -1e-12, d > 1e-12
         t_hi = np.min(x[neg] / -d[neg]) if neg.any() else INF
         t_lo = -np.min(x[pos] / d[pos]) if pos.any() else -INF
         move = self.table.cells @ d
+        if published is not None and published.any():
+            # a published cell the perturbation moves by less than the suppression threshold stays published:
+            # scaling d must keep it within what the reader allows (_published_rows), or the table proves nothing
+            moved = np.abs(move[published])
+            allowance = _allowance(self.table.values[published])
+            if (moved > 0).any():
+                t_max = float(np.min(allowance[moved > 0] / moved[moved > 0]))
+                t_hi, t_lo = min(t_hi, t_max), max(t_lo, -t_max)
         for t in (t_hi, t_lo):
             if not np.isfinite(t):
                 t = 1e12 if t > 0 else -1e12
@@ -304,20 +318,20 @@ class Protection:
 
 
 def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-            weights: np.ndarray, *, deadline: float, max_rounds: int = 20) -> Protection:
+            weights: np.ndarray, *, deadline: float, max_rounds: int = 20, _retried: bool = False) -> Protection:
     """Suppress more published cells (cost `weights` per unit of change) until every requirement holds.
 
     `published` is the starting pattern (True = shown). Returns the final pattern and its audit; when the deadline
     passes first, that audit is not ok and the caller must not publish.
 
-    A proof holds for good: the pattern only shrinks, and a table or perturbation the reader could not rule out
-    stays possible when less is published. So each round audits only the sides still unproven (batch LPs), and each
-    of those gets a protection LP whose perturbation proves it (suppressing the published cells it moves). The sides
-    no perturbation settles go to the audit's exact per-cell LPs, which prove them or report their bound."""
+    Each round audits only the sides still unproven (batch LPs) and gives each of them a protection LP whose
+    perturbation proves it (suppressing the published cells it moves): a side proven by a table the reader cannot
+    rule out stays proven as the pattern shrinks. Those proofs only steer the suppression: the final pattern is
+    audited again from scratch, every requirement (batch LPs, then exact per-cell LPs), and the sides that audit
+    refuses go back to protection rounds once."""
     t0 = time.perf_counter()
     published = published.copy()
     proofs = _Proofs(table, upper, lower)
-    n_required = proofs.pending
     tol = _tolerance(table.values)
     suppressed: list[int] = []
     n_lps, n_batch, rounds = 0, 0, 0
@@ -346,18 +360,31 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
             if d is None:
                 continue
             move = np.abs(table.cells @ d)
-            changed = np.flatnonzero(published & (move > tol))
+            # a published cell the perturbation moves beyond half the reader's allowance is suppressed: a cell left
+            # published must stay within what the reader allows, or the perturbation proves nothing
+            changed = np.flatnonzero(published & (move > _allowance(table.values) / 2))
             published[changed] = False
             suppressed.extend(int(k) for k in changed)
             model.free(changed)
-            proofs.from_perturbation(d)
+            proofs.from_perturbation(d, published)
         if (proofs.pending, int(published.sum())) == before:
-            break  # nothing moved: the exact per-cell LPs below decide what is left
-    final = audit(table, published, *proofs.requirements(), deadline=deadline)
-    result = IntervalAudit(n_required, n_required - final.n_failed_sides - len(final.unaudited), final.failed,
-                           final.unaudited, final.pending_sides, n_batch + final.n_batch_lps, final.n_cell_lps,
-                           time.perf_counter() - t0)
-    return Protection(published, suppressed, result, rounds, n_lps, time.perf_counter() - t0)
+            break  # nothing moved: the final audit's exact per-cell LPs decide what is left
+    # The proof: every requirement audited again from scratch on the final pattern (batch LPs, then exact per-cell
+    # LPs) — the rounds' proofs only steered the suppression. Sides it refuses go back to protection rounds.
+    final = audit(table, published, upper, lower, deadline=deadline)
+    n_batch += final.n_batch_lps
+    refused = [(j, side) for j, sides in final.failed.items() for side in sides] + final.pending_sides
+    if refused and rounds < max_rounds and time.perf_counter() < deadline and not _retried:
+        proofs.restrict_to([(j, "haut" if side in ("haut", "up") else "bas") for j, side in refused])
+        again = protect(table, published, np.where(proofs.need_up, upper, np.nan),
+                        np.where(proofs.need_low, lower, np.nan), weights, deadline=deadline,
+                        max_rounds=max_rounds - rounds, _retried=True)
+        published, suppressed = again.published, suppressed + again.suppressed
+        final = audit(table, published, upper, lower, deadline=deadline)
+        rounds, n_lps, n_batch = rounds + again.rounds, n_lps + again.n_protection_lps, n_batch + final.n_batch_lps
+    final.n_batch_lps = n_batch
+    final.seconds = time.perf_counter() - t0
+    return Protection(published, suppressed, final, rounds, n_lps, time.perf_counter() - t0)
 
 
 class _ProtectionModel:
