@@ -4,7 +4,7 @@ Without PREFECT_API_URL, Prefect starts a temporary server when the first flow r
 this process (≈ 6 s), then boots the same code in a child process (≈ 7 s), then the run begins. `ess run` instead
 starts that child first, before importing anything of Prefect, so that its boot overlaps the imports of the
 pipeline, and points Prefect at it for the run only (temporary settings). Same server, same command line and
-environment as Prefect's own (a uvicorn child, UI off, ephemeral services), stopped when the run ends.
+environment as Prefect's own (a uvicorn child, UI off, ephemeral services), stopped when the process exits.
 
 Only when nothing of Prefect is imported yet (a fresh `ess` process): inside a process that already runs flows
 (the tests, a notebook), Prefect's own temporary server is left to do its job.
@@ -12,6 +12,7 @@ Only when nothing of Prefect is imported yet (a fresh `ess` process): inside a p
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -75,6 +76,8 @@ class EarlyServer:
             yield
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=5)
@@ -96,7 +99,7 @@ def early_server():
         yield _Absent()
         return
     server = EarlyServer()
-    try:
-        yield server
-    finally:
-        server.stop()
+    # stopped at exit, after Prefect's own exit handlers (registered later, run first) have sent it their last logs
+    # and events: stopping it at the end of the block left them retrying against a closed port
+    atexit.register(server.stop)
+    yield server
