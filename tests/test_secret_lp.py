@@ -118,6 +118,31 @@ def test_a_side_the_batch_audit_misses_is_proven_once_for_good(monkeypatch):
     assert hi >= upper[0] - 1e-6 and lo <= lower[0] + 1e-6
 
 
+def test_what_the_final_audit_refuses_goes_back_to_protection(monkeypatch):
+    # The rounds' proofs only steer the suppression: were the first round to believe every side proven (here, a
+    # broken proof), nothing would be suppressed; the final audit refuses a's sides and the retry must protect them.
+    real_restrict = secret_lp._Proofs.restrict_to
+    calls = []
+
+    def first_claims_everything(self, sides):
+        calls.append(len(sides))
+        if len(calls) == 1:
+            self.need_up[:] = False
+            self.need_low[:] = False
+        else:
+            real_restrict(self, sides)
+
+    monkeypatch.setattr(secret_lp._Proofs, "restrict_to", first_claims_everything)
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)
+    p = secret_lp.protect(t, np.array([False] + [True] * 8), upper, lower, np.ones(9),
+                          deadline=time.perf_counter() + 30)
+    assert calls[0] == 2  # a, recomputable from the margins: both sides pending after the first batch LPs
+    assert p.audit.ok and p.audit.n_required == 2 and len(p.suppressed) >= 3
+    lo, hi = _scipy_range(t, p.published, 0)
+    assert hi >= upper[0] - 1e-6 and lo <= lower[0] + 1e-6
+
+
 def test_audit_gives_up_at_its_deadline():
     t = _table(TWO_BY_TWO, [10, 20, 30, 40])
     upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)

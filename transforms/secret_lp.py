@@ -375,9 +375,10 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
     n_batch += final.n_batch_lps
     refused = [(j, side) for j, sides in final.failed.items() for side in sides] + final.pending_sides
     if refused and rounds < max_rounds and time.perf_counter() < deadline and not _retried:
-        proofs.restrict_to([(j, "haut" if side in ("haut", "up") else "bas") for j, side in refused])
-        again = protect(table, published, np.where(proofs.need_up, upper, np.nan),
-                        np.where(proofs.need_low, lower, np.nan), weights, deadline=deadline,
+        again_up, again_low = np.full(len(upper), np.nan), np.full(len(lower), np.nan)
+        for j, side in refused:
+            (again_up if side == "haut" else again_low)[j] = (upper if side == "haut" else lower)[j]
+        again = protect(table, published, again_up, again_low, weights, deadline=deadline,
                         max_rounds=max_rounds - rounds, _retried=True)
         published, suppressed = again.published, suppressed + again.suppressed
         final = audit(table, published, upper, lower, deadline=deadline)
