@@ -71,12 +71,11 @@ def _sample_while_prefect_starts(config, shown) -> None:
     """The sample a first `ess run` generates (≈ 30 s) is made while Prefect's server boots (≈ 13 s) rather than
     after it; the flow's input step then finds it."""
     from ess import progress
-    from sources.sample import write_sample
+    from transforms.pipeline import ensure_sample, sample_missing
 
-    root = config.input_root()
-    if config.uses_sample and len(config.departements) == 1 and not (root / "SYNTHETIC.md").exists():
+    if len(config.departements) == 1 and sample_missing(config):
         with shown.step("sample", progress.label("sample")):
-            write_sample(root, departement=config.departement, scale=config.sample_scale)
+            ensure_sample(config)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -293,16 +293,26 @@ def synthetic_markers(root: Path, snapshots: dict[str, Path | None]) -> list[str
     return sorted(found)
 
 
+def sample_missing(config: RunConfig) -> bool:
+    """The run uses the generated sample and it is not there yet."""
+    return config.uses_sample and not (config.input_root() / "SYNTHETIC.md").exists()
+
+
+def ensure_sample(config: RunConfig) -> None:
+    """Generate the sample of the run's département when the run uses it and it is missing."""
+    if sample_missing(config):
+        from sources.sample import write_sample
+
+        write_sample(config.input_root(), departement=config.departement, scale=config.sample_scale)
+
+
 def resolve_inputs(config: RunConfig) -> dict[str, Path | None]:
     """Find (or, for the sample, generate) the snapshot of every source, and fix the run's millésimes. Whether the
     run is synthetic is decided here, from the files (config.synthetic)."""
     from transforms.staging import snapshot_dir
 
     root = config.input_root()
-    if config.uses_sample and not (root / "SYNTHETIC.md").exists():
-        from sources.sample import write_sample
-
-        write_sample(root, departement=config.departement, scale=config.sample_scale)
+    ensure_sample(config)
     inputs: dict[str, Path | None] = {
         "sirene": snapshot_dir(root, "sirene", config.millesime),
         "urssaf": urssaf_snapshot(root, config),
