@@ -199,3 +199,19 @@ def test_unmapped_epci_is_an_error(tmp_path):
                  "siren_epci": "200040715"}]
     with pytest.raises(InputFileError, match="200040715"):
         build_territoires(communes, mapping, "38")
+
+
+def test_reference_folder_is_layered_over_the_committed_one(tmp_path):
+    from ess import paths
+
+    (tmp_path / "perimetres.csv").write_text("perimetre\n", encoding="utf-8")
+    (tmp_path / "zonages").mkdir()
+    (tmp_path / "zonages" / "bassins.csv").write_text("code_commune\n", encoding="utf-8")
+    assert paths.reference_file("perimetres.csv", tmp_path) == tmp_path / "perimetres.csv"
+    assert paths.reference_file("naf_rev2.csv", tmp_path) == paths.REFERENCE_DIR / "naf_rev2.csv"
+    assert paths.reference_file("perimetres.csv") == paths.REFERENCE_DIR / "perimetres.csv"
+    layered = paths.reference_files("perimetre*.csv", tmp_path)
+    assert tmp_path / "perimetres.csv" in layered
+    assert paths.REFERENCE_DIR / "perimetres.csv" not in layered
+    assert paths.REFERENCE_DIR / "perimetre_familles.csv" in layered
+    assert paths.reference_files("zonages/*.csv", tmp_path) == [tmp_path / "zonages" / "bassins.csv"]

@@ -184,9 +184,7 @@ _FALSE = {"false", "0", "non", "faux", "no"}
 def reference_path(name: str | RefSpec, directory: str | Path | None = None) -> Path:
     """The file of a reference table: the run's folder when it holds one, else data/reference/."""
     spec = name if isinstance(name, RefSpec) else SPECS[name]
-    if directory is not None and (Path(directory) / spec.file).exists():
-        return Path(directory) / spec.file
-    return paths.REFERENCE_DIR / spec.file
+    return paths.reference_file(spec.file, directory)
 
 
 def _convert(value: str, col: Col, where: str):
