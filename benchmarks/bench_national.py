@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="DuckDB's memory for the every-département runs (ESS_STAGING_MEMOIRE, e.g. 1GB)")
     args = p.parse_args(argv)
 
-    from transforms.pipeline import known_departements
+    from ess.settings import known_departements
 
     every = sorted(known_departements())
     rows = []

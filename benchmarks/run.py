@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ess-bench-"))
     env = {**os.environ, "ESS_DATA_DIR": str(data_dir)}
-    ess = [sys.executable, "-m", "ess.cli"]
+    ess = [sys.executable, "-m", "flows.cli"]
     dep = ["--departement", args.departement]
     scale = ["--scale", str(args.scale)]
     print(f"data dir: {data_dir}")

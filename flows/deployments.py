@@ -12,9 +12,9 @@ schedules); the ephemeral Prefect mode never schedules anything, hence the serve
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ess.errors import UserError
+from ess.settings import Settings
 
 MONTHLY_CRON = "0 6 5 * *"  # 06:00 on the 5th of every month
 YEARLY_CRON = "0 6 15 10 *"  # 06:00 on 15 October
@@ -27,31 +27,23 @@ def deployment_name(kind: str, departement: str) -> str:
     return f"{kind}-dep{departement}"
 
 
-def build_deployments(
-    departement: str = "38",
-    *,
-    input_dir: str | None = None,
-    download: bool = True,
-    sample_scale: float = 1.0,
-    warehouse_dir: str | None = None,
-    interval: float | None = None,
-    kinds: tuple[str, ...] = (MONTHLY, YEARLY),
-) -> list:
-    """The monthly and yearly deployments of the pipeline flow for one département.
+def build_deployments(settings: Settings, *, interval: float | None = None,
+                      kinds: tuple[str, ...] = (MONTHLY, YEARLY)) -> list:
+    """The monthly and yearly deployments of the pipeline flow for the département of `settings` (validated here,
+    now rather than at 6 a.m. on the 5th). Each deployment stores the settings as the flow's parameter, except the
+    run id (each scheduled run gets its own) and the report (monthly: none, yearly: the report).
 
-    `download=False` with no `input_dir` serves the generated sample (to try the schedules); `interval` (seconds)
-    replaces the crons by a short interval (for trials and the integration test); `kinds` picks the deployments.
+    `settings.download=False` with no `input_dir` serves the generated sample (to try the schedules); `interval`
+    (seconds) replaces the crons by a short interval (for trials and the integration test); `kinds` picks the
+    deployments.
     """
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
     from prefect.deployments.runner import EntrypointType
 
-    from flows.pipeline import ess_pipeline, make_config
+    from flows.pipeline import ess_pipeline
 
-    # The same validation as a run, now rather than at 6 a.m. on the 5th.
-    config = make_config(departement=departement, input_dir=input_dir, download=download,
-                         sample_scale=sample_scale, warehouse_dir=warehouse_dir)
-    common = {"departement": config.departement, "input_dir": input_dir, "download": download,
-              "sample_scale": config.sample_scale, "warehouse_dir": config.warehouse_dir}
+    config = settings.validated()
+    common = config.parameters(without=("run_id", "report", "departements"))
     out = []
     for kind, cron, report, what in (
         (MONTHLY, MONTHLY_CRON, False, "monthly refresh after SIRENE's publication (no report)"),
@@ -62,7 +54,7 @@ def build_deployments(
         schedule = IntervalSchedule(interval=interval) if interval else CronSchedule(cron=cron, timezone=TIMEZONE)
         deployment = ess_pipeline.to_deployment(
             name=deployment_name(kind, config.departement),
-            parameters={**common, "report": report},
+            parameters={"settings": {**common, "report": report}},
             description=f"ESS observatoire, département {config.departement}: {what}.",
             tags=["ess", f"dep{config.departement}", kind],
             entrypoint_type=EntrypointType.MODULE_PATH,  # runs from any working directory

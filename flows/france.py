@@ -25,20 +25,21 @@ from prefect.cache_policies import NO_CACHE
 
 from ess import runlog
 from ess.errors import UserError
+from ess.settings import Settings, known_departements
+from flows.manifest import restore_run_manifests
 from flows.pipeline import (departement_steps, download_inputs, failure_report, make_config,
                             prepare_departements, run_departement, run_lock)
-from transforms.pipeline import RunConfig, restore_run_manifests
 
 
 @task(name="departement", task_run_name="departement-{departement}", cache_policy=NO_CACHE)
 def departement_task(departement: str, common: dict, prepared: dict | None = None) -> dict:
     """One département's steps: on its partition of the national staging (`prepared`), or — on the sample — on
     its own generated files, staged here."""
-    config = make_config(departement=departement, **common)
+    config = Settings.from_dict(common).for_departement(departement)  # validated by the flow, for every département
     if prepared is None:
         out = run_departement(config)
     else:
-        resolved = RunConfig.from_dict(prepared["config"])
+        resolved = Settings.from_dict(prepared["config"])
         with run_lock(config), runlog.run_log(resolved.run_dir() / runlog.LOG_NAME):
             restore_run_manifests(resolved)
             out = departement_steps(resolved, prepared["inputs"], prepared["staged"])
@@ -49,37 +50,22 @@ def departement_task(departement: str, common: dict, prepared: dict | None = Non
     }
 
 
-def departement_list(departements: list[str] | None) -> list[str]:
-    from transforms.pipeline import known_departements
-
-    chosen = departements or sorted(known_departements())
+def departement_list(departements: list[str] | None, reference_dir: str | None = None) -> list[str]:
+    chosen = departements or sorted(known_departements(reference_dir))
     return list(dict.fromkeys(str(d).strip().upper() for d in chosen))
 
 
 @flow(name="ess-france", description="ESS indicators of many départements (default: all): the national files read "
       "once, then the départements in parallel.")
-def ess_france(
-    departements: list[str] | None = None,
-    millesime: str | None = None,
-    annee_urssaf: int | None = None,
-    annee_cog: int | None = None,
-    perimetre: str = "insee",
-    input_dir: str | None = None,
-    download: bool = False,
-    sample_scale: float = 1.0,
-    report: bool = True,
-    warehouse_dir: str | None = None,
-    run_id: str | None = None,
-    force: bool = False,
-) -> dict:
-    common = {"millesime": millesime, "annee_urssaf": annee_urssaf, "annee_cog": annee_cog, "perimetre": perimetre,
-              "input_dir": input_dir, "download": download, "sample_scale": sample_scale, "report": report,
-              "warehouse_dir": warehouse_dir, "force": force}
-    deps = departement_list(departements)
-    configs = [make_config(departement=d, run_id=run_id, departements=deps, **common) for d in deps]  # all valid
-    common["run_id"] = configs[0].run_id  # one run id for the whole map
-    common["warehouse_dir"] = configs[0].warehouse_dir
-    common["departements"] = deps
+def ess_france(departements: list[str] | None = None, settings: dict | None = None) -> dict:
+    """`departements`: default every département of the COG reference; `settings`: the rest of the run's settings
+    (ess.settings.Settings, as a mapping), shared by every département."""
+    given = {k: v for k, v in (settings or {}).items() if k not in ("departement", "departements")}
+    deps = departement_list(departements, given.get("reference_dir"))
+    first = make_config(**given, departement=deps[0], departements=deps)  # every code and setting checked once
+    configs = first.every_departement()
+    common = first.to_dict()  # one run id and warehouse for the whole map
+    download = first.download
     prepared: dict[str, dict | None] = {d: None for d in deps}
     if not configs[0].synthetic:
         if download:
@@ -112,7 +98,9 @@ def task_runner(dask_address: str | None = None, n_workers: int | None = None):
 
 
 def run_france(departements: list[str] | None = None, *, dask_address: str | None = None,
-               n_workers: int | None = None, **parameters) -> dict:
-    """Run ess_france on Dask (see task_runner); `parameters` are the flow's other parameters."""
+               n_workers: int | None = None, settings: Settings | dict | None = None) -> dict:
+    """Run ess_france on Dask (see task_runner) with the run's settings."""
+    if isinstance(settings, Settings):
+        settings = settings.parameters()
     return ess_france.with_options(task_runner=task_runner(dask_address, n_workers))(
-        departements=departements, **parameters)
+        departements=departements, settings=settings or {})

@@ -9,7 +9,8 @@ snapshot (stage_national_task: one partition per département); then each dépar
 core, outputs, check, publish, report, provenance) read their partition. A département the national files do not
 hold is refused with a clear message and nothing is published for it; the others go on. Tasks only pass paths,
 table names and small JSON-able figures; the steps themselves are plain functions that never import Prefect,
-looked up by their documented names (STEP_FUNCTIONS) when a task runs.
+imported here by name. The sources are those of sources/registry.py; the run's settings are one ess.settings.Settings
+(the flow's one parameter, `settings`).
 
 Expensive steps (staging, core, outputs) are cached by ess.caching on the checksums of their inputs, their code and
 their parameters: a re-run with unchanged inputs reuses their tables, and a changed input re-runs exactly the steps
@@ -21,9 +22,7 @@ Logs and tracebacks go to the run's log file (data/runs/dep<NN>/<run_id>/run.log
 from __future__ import annotations
 
 import contextlib
-import importlib
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -32,18 +31,26 @@ from prefect.tasks import exponential_backoff
 from ess import caching, progress, runlog
 from ess.errors import InputFileError, UserError
 from ess.locking import LockedError, warehouse_lock
-from transforms.pipeline import (SOURCES, RunConfig, RunResult, params_of, resolve_inputs, restore_run_manifests,
-                                 run_manifest)
+from ess.settings import Settings
+from flows.inputs import resolve_inputs
+from flows.manifest import RunResult, restore_run_manifests, run_manifest, write_json_atomic
+from reports.annual import build_report
+from sources import registry
+from transforms.checks import check
+from transforms.core import build_core
+from transforms.outputs import build_outputs
+from transforms.staging import stage_source
 from transforms.steps import StepOutput
 
-# The steps, by their documented names (docs/CONTRIBUTING.md, "Steps"), resolved when a task runs.
-STEP_FUNCTIONS = {
-    "fetch": "sources.fetch:fetch",
-    "stage": "transforms.staging:stage_source",
-    "core": "transforms.core:build_core",
-    "outputs": "transforms.outputs:build_outputs",
-    "check": "transforms.checks:check",
-    "report": "reports.annual:build_report",
+# The steps (docs/CONTRIBUTING.md, "Steps"), imported above; the tasks call them through this table (tests put
+# stand-ins in it). A cached step's code version covers its function's module and that module's imports.
+STEPS = {
+    "fetch": registry.fetch,
+    "stage": stage_source,
+    "core": build_core,
+    "outputs": build_outputs,
+    "check": check,
+    "report": build_report,
 }
 # What the cached steps' code version covers besides their Python modules (followed through their imports). The
 # publication thresholds are read by the guards only: changing them must not recompute the steps.
@@ -53,15 +60,9 @@ STEP_FILES = {
     "core": ("sql/core/**/*.sql", *_REFERENCE),
     "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", *_REFERENCE),
 }
-# The parameters each source's staging depends on. The step receives only these, so it cannot silently depend on
-# a parameter that is not in its cache key (it would fail with a KeyError instead). National sources are staged for
-# a set of départements (sorted), the others for one.
-STAGE_PARAMS = {
-    "sirene": ("departements", "millesime", "synthetic"),
-    "urssaf": ("departements", "annee_urssaf", "synthetic"),
-    "territoires": ("departement", "annee_cog", "synthetic"),
-}
-NATIONAL_SOURCES = ("sirene", "urssaf")
+# Each source's staging receives only the parameters its Source declares (stage_params), so it cannot silently
+# depend on a parameter that is not in its cache key (it would fail with a KeyError instead). National sources are
+# staged for a set of départements (sorted), the others for one.
 # Downloads: Prefect retries the whole fetch on top of the per-file retries of sources.download.
 FETCH_RETRIES = 3
 FETCH_BACKOFF_SECONDS = 60.0  # 60 s, 120 s, 240 s (+ jitter): long enough for a portal to come back
@@ -69,13 +70,10 @@ PUBLISH_WAIT_SECONDS = 600.0  # another département publishing to the same ware
 LOCKS_FOLDER = ".verrous"
 
 
-def step_function(name: str):
-    module, _, attr = STEP_FUNCTIONS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def _step_module(name: str) -> str:
-    return STEP_FUNCTIONS[name].partition(":")[0]
+def reference_input(params: dict) -> dict[str, str | None]:
+    """The user's reference folder as a cached step's input: its files' checksums are in the cache key, so editing
+    one recomputes the steps (the committed reference is covered by the code version, STEP_FILES)."""
+    return {"reference_dir": params.get("reference_dir")}
 
 
 def fetch_retry_delays() -> list[float]:
@@ -106,30 +104,28 @@ def _cached_output(result: caching.CachedResult, step: str, run_folder: Path) ->
 
 @task(name="fetch", cache_policy=NO_CACHE)
 def fetch_task(root: str, departement: str, millesime: str | None, sources: list[str] | None) -> list[str]:
-    written = step_function("fetch")(Path(root), millesime=millesime, departement=departement, sources=sources,
-                                     formats=None)
+    written = STEPS["fetch"](Path(root), millesime=millesime, departement=departement, sources=sources,
+                             formats=None)
     return [str(p) for p in written]
 
 
 @task(name="resolve-inputs", cache_policy=NO_CACHE)
-def resolve_task(config: dict) -> dict:
+def resolve_task(settings: dict) -> dict:
     """Find the snapshots (generating the sample if needed) and fix the run's millésimes."""
-    cfg = RunConfig.from_dict(config)
-    inputs = resolve_inputs(cfg)
-    return {"config": cfg.to_dict(), "inputs": {k: str(v) if v else None for k, v in inputs.items()}}
+    resolved, inputs = resolve_inputs(Settings.from_dict(settings))
+    return {"config": resolved.to_dict(), "inputs": {k: str(v) if v else None for k, v in inputs.items()}}
 
 
 def _cached_stage(source: str, snapshot: str | None, params: dict) -> caching.CachedResult:
-    from transforms.staging import SOURCE_MODULES
-
-    step_params = {k: params[k] for k in STAGE_PARAMS[source]}
-    stage = step_function("stage")
+    module = registry.get(source)
+    step_params = {k: params[k] for k in module.SOURCE.stage_params}
+    stage = STEPS["stage"]
     return caching.run_cached(
         f"stage_{source}",
         lambda out: stage(source, Path(snapshot) if snapshot else None, step_params, out),
-        inputs={"snapshot": snapshot},
+        inputs={"snapshot": snapshot, **reference_input(step_params)},
         params={"source": source, **step_params},
-        code=caching.code_version((_step_module("stage"), SOURCE_MODULES[source]), STEP_FILES["stage"]),
+        code=caching.code_version((stage.__module__, module.__name__), STEP_FILES["stage"]),
     )
 
 
@@ -162,14 +158,14 @@ def departement_staging(source: str, national: dict, departement: str, run_dir: 
 
 
 def _build_task(step: str, tables: dict[str, str], params: dict, run_dir: str, folder: str) -> dict:
-    build = step_function(step)
+    build = STEPS[step]
     step_params = {k: v for k, v in params.items() if k != "run_id"}
     result = caching.run_cached(
         step,
         lambda out: build({k: Path(v) for k, v in tables.items()}, step_params, out),
-        inputs=dict(tables),
+        inputs={**tables, **reference_input(step_params)},
         params=step_params,
-        code=caching.code_version((_step_module(step),), STEP_FILES[step]),
+        code=caching.code_version((build.__module__,), STEP_FILES[step]),
     )
     return _cached_output(result, step, Path(run_dir) / folder)
 
@@ -198,7 +194,7 @@ def guard_inputs_task(sources: dict, rejects: dict[str, str], params: dict, forc
 def check_task(tables: dict[str, str], params: dict, warehouse: str) -> dict:
     from transforms.checks import previous_publication
 
-    return step_function("check")(tables, params, previous_publication(Path(warehouse), params))
+    return STEPS["check"](tables, params, previous_publication(Path(warehouse), params))
 
 
 @task(name="guard-figures", cache_policy=NO_CACHE)
@@ -223,7 +219,7 @@ def report_task(tables: dict[str, str], params: dict, staging: str) -> dict:
 
     folder = Path(staging) / report_path(params)
     folder.mkdir(parents=True, exist_ok=True)
-    result = step_function("report")(dict(tables), params, folder)
+    result = STEPS["report"](dict(tables), params, folder)
     info = result.stats.get("rapport", {}) if isinstance(result, StepOutput) else dict(result or {})
     return {k: v for k, v in info.items() if k in REPORT_FACTS}
 
@@ -243,7 +239,6 @@ def provenance_task(manifest: dict, manifest_path: str) -> str:
     from prefect.artifacts import create_markdown_artifact
 
     from flows.artifact import artifact_key, render_markdown
-    from transforms.pipeline import write_json_atomic
 
     write_json_atomic(Path(manifest_path), manifest)
     params = manifest["parametres"]
@@ -259,7 +254,7 @@ def provenance_task(manifest: dict, manifest_path: str) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(config: RunConfig):
+def run_lock(config: Settings):
     """One run at a time per département and warehouse (runs of other départements may go on in parallel)."""
     folder = Path(config.warehouse_dir) / LOCKS_FOLDER / f"departement={config.departement}"
     try:
@@ -270,13 +265,13 @@ def run_lock(config: RunConfig):
                           f"in progress: {exc}") from None
 
 
-def run_departement(config: RunConfig, *, fetch_sources: list[str] | None = None) -> dict:
+def run_departement(config: Settings, *, fetch_sources: list[str] | None = None) -> dict:
     """Every step for one département. `config` must be validated. Returns {"config", "manifest_path",
     "manifest"} (JSON-able). `fetch_sources`: what to download when config.download (default: all sources)."""
     return run_departements([config], fetch_sources=fetch_sources)[config.departement]
 
 
-def run_departements(configs: list[RunConfig], *, fetch_sources: list[str] | None = None) -> dict[str, dict]:
+def run_departements(configs: list[Settings], *, fetch_sources: list[str] | None = None) -> dict[str, dict]:
     """Every step for several départements (validated configs of one run): each national file staged once for all
     of them, then each département's steps in turn. Returns {département: result}; when some fail, the others are
     published and a UserError lists the failures at the end (one département alone: its own error). Every
@@ -307,7 +302,7 @@ def run_departements(configs: list[RunConfig], *, fetch_sources: list[str] | Non
     return results
 
 
-def download_inputs(configs: list[RunConfig], fetch_sources: list[str] | None = None) -> None:
+def download_inputs(configs: list[Settings], fetch_sources: list[str] | None = None) -> None:
     """The official files of a run: SIRENE's national stock once; the URSSAF exports, which the portal filters
     by département, for each département (sources.fetch keeps the union of the départements asked)."""
     fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
@@ -320,26 +315,27 @@ def download_inputs(configs: list[RunConfig], fetch_sources: list[str] | None = 
                 fetch(root, config.departement, millesime, ["urssaf"])
 
 
-def prepare_departements(configs: list[RunConfig]) -> dict[str, tuple[RunConfig, dict, dict]]:
+def prepare_departements(configs: list[Settings]) -> dict[str, tuple[Settings, dict, dict]]:
     """Resolve every département's inputs and stage the national files once per snapshot, for all the départements
     that read it. Returns {département: (config, inputs, {source: national staging})}."""
     with progress.step("resolve-inputs"):
         resolved = {c.departement: resolve_task(c.to_dict()) for c in configs}
+    national = registry.national()
     groups: dict[tuple, list[str]] = {}
     for dep, r in resolved.items():
-        groups.setdefault(tuple(r["inputs"][s] for s in NATIONAL_SOURCES), []).append(dep)
+        groups.setdefault(tuple(r["inputs"][s] for s in national), []).append(dep)
     prepared = {}
     for snapshots, deps in groups.items():
-        first = RunConfig.from_dict(resolved[deps[0]]["config"])
-        params = {**params_of(first), "departements": sorted(deps)}
-        # without calibration the URSSAF files are optional: nothing to stage when there are none
+        first = Settings.from_dict(resolved[deps[0]]["config"])
+        params = {**first.step_params(), "departements": sorted(deps)}
+        # an optional source without files (URSSAF without calibration): nothing to stage
         staged = {}
-        for source, snapshot in zip(NATIONAL_SOURCES, snapshots):
+        for source, snapshot in zip(national, snapshots):
             if snapshot is not None:
                 with progress.step("stage-national", source):
                     staged[source] = stage_national_task(source, snapshot, params)
         for dep in deps:
-            prepared[dep] = (RunConfig.from_dict(resolved[dep]["config"]), resolved[dep]["inputs"], staged)
+            prepared[dep] = (Settings.from_dict(resolved[dep]["config"]), resolved[dep]["inputs"], staged)
     return prepared
 
 
@@ -364,14 +360,14 @@ def check_present(departement: str, staged: dict) -> None:
         )
 
 
-def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
+def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     """The steps of one département after the national staging: its partition of the national tables, its own
     territories, the guards on the input, core, outputs, check, the guards on the figures, then the publication
     (tables, report, catalog and manifest as one new version of the warehouse) and provenance."""
     from transforms import warehouse as wh
     from transforms.staging import departement_stats, departement_tables
 
-    params = params_of(config)
+    params = config.step_params()
     run_dir = str(config.run_dir())
     warehouse = config.warehouse_dir
     dep = config.departement
@@ -383,13 +379,12 @@ def departement_steps(config: RunConfig, inputs: dict, staged: dict) -> dict:
     def step(key: str, source: str | None = None):
         return progress.step(key, source, departement=shown, into=durees)
 
-    sources = [s for s in SOURCES if s not in NATIONAL_SOURCES or s in staged]
+    sources = [s for s in registry.names() if s in registry.local() or s in staged]
     local = {}
-    for source in sources:
-        if source not in NATIONAL_SOURCES:
-            with step("stage", source):
-                local[source] = stage_task(source, inputs[source], params, run_dir)
-    national = {source: StepOutput.from_dict(staged[source]) for source in NATIONAL_SOURCES if source in staged}
+    for source in registry.local():
+        with step("stage", source):
+            local[source] = stage_task(source, inputs[source], params, run_dir)
+    national = {source: StepOutput.from_dict(staged[source]) for source in registry.national() if source in staged}
     # the guards first: an empty file, a département absent from the input… get their precise message
     stats = {source: (departement_stats(national[source], source, dep) if source in national
                       else local[source]["stats"].get(source, [])) for source in sources}
@@ -455,60 +450,27 @@ def _tables(*steps: dict) -> dict[str, str]:
     return tables
 
 
-def make_config(**parameters: Any) -> RunConfig:
-    """A validated RunConfig from flow parameters (None means the default); raises UserError before any work."""
-    given = {k: v for k, v in parameters.items() if v is not None}
-    config = RunConfig(**given)
-    config.validate()
-    return config
+def make_config(**parameters) -> Settings:
+    """Validated Settings from flow parameters (None means the default); raises UserError before any work."""
+    return Settings.from_dict(parameters).validated()
 
 
 @flow(name="ess-observatoire", description="ESS indicators of one or several départements: fetch, stage (the "
       "national files once), build, check, publish (Parquet, catalog, report) with a provenance artifact.")
-def ess_pipeline(
-    departement: str = "38",
-    millesime: str | None = None,
-    annee_urssaf: int | None = None,
-    annee_cog: int | None = None,
-    perimetre: str = "insee",
-    input_dir: str | None = None,
-    download: bool = False,
-    sample_scale: float = 1.0,
-    report: bool = True,
-    warehouse_dir: str | None = None,
-    run_id: str | None = None,
-    force: bool = False,
-    departements: list[str] | None = None,
-    calage: bool = True,
-) -> dict:
-    """Input location: the generated sample (default), a folder of official files (`input_dir`), or the official
-    downloads (`download=True`, into `input_dir` or data/raw). `force`: publish even when a guard fails.
-    `departements`: several départements in one run (the national files read once for all); the result is then
-    {"departements": {code: result}}."""
+def ess_pipeline(settings: dict | None = None) -> dict:
+    """`settings`: the run's settings (ess.settings.Settings, as a mapping; what is missing takes its default):
+    the input (the generated sample by default, `input_dir`, or `download`), `departement` or several
+    `departements` (the national files read once for all; the result is then {"departements": {code: result}}),
+    `force` to publish even when a guard fails, the perimeters, the reference folder…"""
     progress.current().close_pending()  # Prefect has started: the flow runs
-    config = make_config(departement=departement, millesime=millesime, annee_urssaf=annee_urssaf,
-                         annee_cog=annee_cog, perimetre=perimetre, input_dir=input_dir, download=download,
-                         sample_scale=sample_scale, report=report, warehouse_dir=warehouse_dir, run_id=run_id,
-                         force=force, departements=departements, calage=calage)
+    config = make_config(**(settings or {}))
     if len(config.departements) == 1:
         return run_departement(config)
     return {"departements": run_departements(config.every_departement())}
 
 
-def flow_parameters(config: RunConfig) -> dict:
-    """The flow's parameters for a RunConfig (what `ess run` and the deployments pass)."""
-    return {
-        "departement": config.departement, "millesime": config.millesime, "annee_urssaf": config.annee_urssaf,
-        "annee_cog": config.annee_cog, "perimetre": config.perimetre, "input_dir": config.input_dir,
-        "download": config.download, "sample_scale": config.sample_scale, "report": config.report,
-        "warehouse_dir": config.warehouse_dir, "run_id": config.run_id, "force": config.force,
-        "departements": config.departements if len(config.departements or []) > 1 else None,
-        "calage": config.calage,
-    }
-
-
-def run_flow(config: RunConfig) -> RunResult:
-    """Run the flow for a RunConfig of one département (validated first, so bad parameters fail before Prefect
+def run_flow(config: Settings) -> RunResult:
+    """Run the flow for a Settings of one département (validated first, so bad parameters fail before Prefect
     starts)."""
     results = run_flows(config)
     if len(results) != 1:
@@ -516,13 +478,12 @@ def run_flow(config: RunConfig) -> RunResult:
     return results[0]
 
 
-def run_flows(config: RunConfig) -> list[RunResult]:
-    """Run the flow for every département of a RunConfig (one national staging for all); one RunResult each."""
-    config.validate()
-    out = ess_pipeline(**flow_parameters(config))
+def run_flows(config: Settings) -> list[RunResult]:
+    """Run the flow for every département of a Settings (one national staging for all); one RunResult each."""
+    out = ess_pipeline(settings=config.parameters())
     outs = list(out["departements"].values()) if "departements" in out else [out]
-    return [RunResult(RunConfig.from_dict(o["config"]), Path(o["manifest_path"]), o["manifest"]) for o in outs]
+    return [RunResult(Settings.from_dict(o["config"]), Path(o["manifest_path"]), o["manifest"]) for o in outs]
 
 
 __all__ = ["ess_pipeline", "run_departement", "run_departements", "departement_steps", "prepare_departements",
-           "run_flow", "run_flows", "make_config", "flow_parameters", "STEP_FUNCTIONS", "UserError"]
+           "run_flow", "run_flows", "make_config", "STEPS", "UserError"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ess.errors import UserError
 
+MILLESIME_FORMATS = {"YYYY-MM": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "YYYY": re.compile(r"^\d{4}$")}
 DATA_GOUV_STABLE = "https://www.data.gouv.fr/datasets/r/{resource_id}"
 # INSEE codes of the départements: 01…95 (no 20 since 1976: Corsica is 2A/2B) and the overseas 971…976.
 DEPARTEMENT = re.compile(r"^(0[1-9]|1[0-9]|2[1-9AB]|[3-8][0-9]|9[0-5]|97[1-6])$")
@@ -48,6 +49,11 @@ class Source:
     millesime_format: str  # "YYYY-MM" for SIRENE, "YYYY" for yearly sources
     files: tuple[SourceFile, ...] = field(default_factory=tuple)
     dataset_id: str | None = None
+    # National files (one file for all of France) are staged once for every département of a run, one partition
+    # each; the others per département.
+    national: bool = False
+    # The settings the source's staging depends on (flows/pipeline.py gives it only these: its cache key).
+    stage_params: tuple[str, ...] = ("departement", "synthetic", "reference_dir")
 
     def file(self, key: str) -> SourceFile:
         for f in self.files:
@@ -58,6 +64,32 @@ class Source:
     def snapshot_dir(self, root: Path, millesime: str) -> Path:
         """data/raw/<source>/<millésime>/ (or the same layout under the sample folder)."""
         return Path(root) / self.name / millesime
+
+    def millesimes(self, root: Path) -> list[str]:
+        """Snapshot folders of the source under an input root, oldest first."""
+        folder = Path(root) / self.name
+        if not folder.is_dir():
+            return []
+        pattern = MILLESIME_FORMATS[self.millesime_format]
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and pattern.match(p.name))
+
+    def snapshot(self, root: Path, millesime: str | None) -> Path:
+        """The snapshot to use: the one asked for, or the latest present. Clear error when there is none."""
+        found = self.millesimes(root)
+        folder = Path(root) / self.name
+        if millesime is None:
+            if not found:
+                raise UserError(
+                    f"no {self.name} snapshot under {folder} (expected folders named by millésime). "
+                    f"Run `ess fetch --source {self.name}` or point --input at a folder of official files."
+                )
+            return folder / found[-1]
+        if millesime not in found:
+            raise UserError(
+                f"no {self.name} snapshot {millesime!r} under {folder}; available: {found or 'none'}. "
+                f"Run `ess fetch --source {self.name}` or choose one of those."
+            )
+        return folder / millesime
 
     def describe(self) -> dict:
         return {
@@ -73,3 +105,12 @@ class Source:
 
 def data_gouv_url(resource_id: str) -> str:
     return DATA_GOUV_STABLE.format(resource_id=resource_id)
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """What `ess fetch` (or a run with --download) asks every source for."""
+
+    departement: str  # validated (ess.settings.check_departement)
+    millesime: str | None = None  # SIRENE's; the stable links serve the latest stock only
+    formats: tuple[str, ...] | None = None  # SIRENE deliverables (parquet, csv)

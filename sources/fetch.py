@@ -1,4 +1,5 @@
-"""`ess fetch`: download the official files into <root>/<source>/<millésime>/ with a manifest.json per snapshot.
+"""The official portals: download a source's files into <root>/<source>/<millésime>/ with a manifest.json per
+snapshot. Each source module's `fetch` calls its function here; `sources.registry.fetch` is `ess fetch`.
 
 - SIRENE: the four stock files from their data.gouv.fr stable links (Parquet by default, zipped CSV on request).
   The millésime comes from metadata (the data.gouv API), never from French month names in titles.
@@ -29,7 +30,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ess.errors import InputFileError, UserError
-from sources.base import Source
+from ess.settings import check_millesime
+from sources.base import Source, normalise_departement
 from sources.download import USER_AGENT, download, read_manifest, write_manifest
 from sources.sirene_layouts import LAYOUTS
 from sources.sirene_layouts import SOURCE as SIRENE
@@ -45,54 +47,14 @@ DEFAULT_URSSAF_BASE = "https://open.urssaf.fr"  # Opendatasoft portal, Explore A
 # Pass the files' addresses to fetch_territoires (or set ESS_INSEE_COG_BASE_URL and give relative paths).
 DEFAULT_INSEE_COG_BASE: str | None = None
 
-SOURCES = ("sirene", "urssaf", "territoires")
 SIRENE_FORMATS = ("parquet", "csv")
 SIRENE_STOCKS = tuple(LAYOUTS)  # unites_legales, etablissements and their histories
-DEPARTEMENT_RE = re.compile(r"^(0[1-9]|[1-8]\d|9[0-5]|2A|2B|97[1-6])$")
 PARIS = "Europe/Paris"
 
 MILLESIME_RULE = (
     "millésime = the month before the publication date of the stock files (data.gouv resource last_modified, "
     "Paris time): INSEE publishes on days 1–3 the snapshot of the last day of the previous month"
 )
-
-
-def fetch(
-    root: Path,
-    *,
-    millesime: str | None,
-    departement: str,
-    sources: list[str] | None,
-    formats: list[str] | None,
-) -> list[Path]:
-    """Download the requested sources (default: all) under `root`; return the paths of the files now in place.
-
-    `millesime` (YYYY-MM) only concerns SIRENE, whose stable links serve the latest stock only. `departement`
-    restricts the URSSAF exports (SIRENE stocks are national files). `formats` are SIRENE deliverables.
-    """
-    root = Path(root)
-    departement = check_departement(departement)
-    chosen = list(dict.fromkeys(sources or SOURCES))
-    unknown = [s for s in chosen if s not in SOURCES]
-    if unknown:
-        raise UserError(f"unknown source(s) {unknown}: choose among {list(SOURCES)}")
-    written: list[Path] = []
-    if "sirene" in chosen:
-        written += fetch_sirene(root, millesime=millesime, formats=formats)
-    if "urssaf" in chosen:
-        written += fetch_urssaf(root, departement=departement)
-    if "territoires" in chosen:
-        written += fetch_territoires(root, files=None)
-    return written
-
-
-def check_departement(departement: str) -> str:
-    code = str(departement).strip().upper()
-    if len(code) == 1 and code.isdigit():
-        code = "0" + code
-    if not DEPARTEMENT_RE.match(code):
-        raise UserError(f"département {departement!r} is not a code of the COG: use 01…95, 2A, 2B or 971…976")
-    return code
 
 
 def _say(message: str) -> None:
@@ -207,8 +169,7 @@ def fetch_sirene(
     bad = [f for f in fmts if f not in SIRENE_FORMATS]
     if bad:
         raise UserError(f"unknown SIRENE format(s) {bad}: choose among {list(SIRENE_FORMATS)}")
-    if millesime is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", millesime):
-        raise UserError(f"millésime {millesime!r} must be written YYYY-MM (e.g. 2026-04)")
+    millesime = check_millesime(millesime)
     base = _base(base_url, DATA_GOUV_BASE_ENV, DEFAULT_DATA_GOUV_BASE)
     resources = _sirene_resources(base)
 
@@ -298,14 +259,8 @@ URSSAF_COMMUNE_APE = "etablissements-et-effectifs-salaries-au-niveau-commune-x-a
 URSSAF_DATASETS = (URSSAF_ESS, URSSAF_COMMUNE_APE)
 
 
-def _urssaf_source() -> Source:
-    from sources.urssaf import SOURCE
-
-    return SOURCE
-
-
 def urssaf_export_url(base: str, dataset: str, departements: Iterable[str]) -> str:
-    where = " OR ".join(f'code_departement="{check_departement(d)}"' for d in sorted(departements))
+    where = " OR ".join(f'code_departement="{normalise_departement(d)}"' for d in sorted(departements))
     query = urllib.parse.urlencode({"where": where, "delimiter": ";", "use_labels": "false"})
     return f"{base}/api/explore/v2.1/catalog/datasets/{dataset}/exports/csv?{query}"
 
@@ -314,6 +269,7 @@ def fetch_urssaf(
     root: Path,
     *,
     departement: str,
+    source: Source,
     base_url: str | None = None,
     progress: bool = True,
 ) -> list[Path]:
@@ -324,11 +280,10 @@ def fetch_urssaf(
     so one snapshot serves every département fetched into the same root.
     """
     base = _base(base_url, URSSAF_BASE_ENV, DEFAULT_URSSAF_BASE)
-    source = _urssaf_source()
     src_root = Path(root) / source.name
     latest = _latest_snapshot(src_root)
     previous = read_manifest(latest) if latest else {}
-    departements = sorted({check_departement(departement), *previous.get("departements", [])})
+    departements = sorted({normalise_departement(departement), *previous.get("departements", [])})
 
     modified = {d: _urssaf_modified(base, d) for d in URSSAF_DATASETS}
     if latest and _urssaf_unchanged(latest, previous, base, departements, modified):
@@ -430,16 +385,11 @@ def _urssaf_rows_and_year(path: Path, dataset: str, departements) -> tuple[int, 
 # --- territories -------------------------------------------------------------------------------------------------
 
 
-def _territoires_source() -> Source:
-    from sources.territories import SOURCE
-
-    return SOURCE
-
-
 def fetch_territoires(
     root: Path,
     *,
     files: Mapping[str, str] | None,
+    source: Source,
     annee: str | None = None,
     base_url: str | None = None,
     progress: bool = True,
@@ -456,7 +406,6 @@ def fetch_territoires(
         return []
     if not annee or not re.fullmatch(r"\d{4}", str(annee)):
         raise UserError(f"territoires: the COG year must be given as YYYY (got {annee!r})")
-    source = _territoires_source()
     snap = source.snapshot_dir(root, str(annee))
     paths, entries = [], []
     for name, address in files.items():
@@ -471,7 +420,6 @@ def fetch_territoires(
 
 
 __all__ = [
-    "fetch",
     "fetch_sirene",
     "fetch_urssaf",
     "fetch_territoires",

@@ -397,3 +397,25 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# --- the source's registry surface (sources/registry.py) ---------------------------------------------------------
+
+
+def find_snapshot(root: Path, settings) -> tuple[Path, dict]:
+    """The SIRENE snapshot of the run (the millésime asked for, else the latest) and the millésime it fixes."""
+    snapshot = SOURCE.snapshot(root, settings.millesime)
+    return snapshot, {"millesime": snapshot.name}
+
+
+def stage(con, snapshot: Path, params: dict, work_dir: Path) -> NationalStaging:
+    """Stage the stocks once for every département of params["departements"]."""
+    return load_national(con, snapshot, departements=params["departements"], millesime=params["millesime"],
+                         work_dir=work_dir)
+
+
+def fetch(root: Path, request) -> list[Path]:
+    """The latest stocks from their data.gouv.fr stable links (sources/fetch.py)."""
+    from sources import fetch as portals
+
+    return portals.fetch_sirene(root, millesime=request.millesime, formats=request.formats)

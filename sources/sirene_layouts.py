@@ -134,6 +134,8 @@ SOURCE = Source(
     cadence="monthly (published on days 1–3: snapshot of the last day of the previous month)",
     millesime_format="YYYY-MM",
     dataset_id="5b7ffc618b4c4169d30727e0",
+    national=True,
+    stage_params=("departements", "millesime", "synthetic", "reference_dir"),
     files=_source_files(),
 )
 

@@ -47,6 +47,7 @@ SOURCE = Source(
     homepage=COG_PAGE,
     cadence="yearly",
     millesime_format="YYYY",
+    stage_params=("departement", "annee_cog", "synthetic", "reference_dir"),
     files=(
         SourceFile("communes", "v_commune_{YYYY}.csv", COG_PAGE,
                    description="INSEE COG: communes, communes déléguées/associées, arrondissements municipaux "
@@ -690,3 +691,31 @@ def _fix_zip_timestamps(path: Path) -> None:
                 data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>1980-01-01T00:00:00Z", data)
             dst.writestr(fixed, data)
     tmp.replace(path)
+
+
+# --- the source's registry surface (sources/registry.py) ---------------------------------------------------------
+
+
+def find_snapshot(root: Path, settings) -> tuple[Path | None, dict]:
+    """The COG snapshot of the input when there is one; else the committed reference (no snapshot), of the year
+    asked for or the latest. A COG year asked for with --input must be in the input."""
+    from ess.settings import latest_reference_cog
+
+    try:
+        snapshot = SOURCE.snapshot(root, settings.annee_cog and str(settings.annee_cog))
+    except UserError:
+        if settings.annee_cog is not None and settings.input_dir is not None:
+            raise
+        return None, {"annee_cog": settings.annee_cog or latest_reference_cog(settings.reference_dir)}
+    return snapshot, {"annee_cog": int(snapshot.name)}
+
+
+def stage(con, snapshot: Path | None, params: dict, work_dir: Path) -> list[FileStats]:
+    return load(con, snapshot, departement=params["departement"], annee_cog=params["annee_cog"])
+
+
+def fetch(root: Path, request) -> list[Path]:
+    """Nothing to download by default: the pipeline uses the committed reference (sources/fetch.py)."""
+    from sources import fetch as portals
+
+    return portals.fetch_territoires(root, files=None, source=SOURCE)

@@ -56,7 +56,9 @@ SOURCE = Source(
     homepage=PORTAL,
     cadence="yearly (ESS table: end of year + ~250 days; commune × APE table: one new year column per release)",
     millesime_format="YYYY",
-    dataset_id=COMMUNE_APE_DATA_GOUV_ID,  # data.gouv.fr mirror of the commune × APE table
+    dataset_id=COMMUNE_APE_DATA_GOUV_ID,
+    national=True,
+    stage_params=("departements", "annee_urssaf", "synthetic", "reference_dir"),  # data.gouv.fr mirror of the commune × APE table
     files=(
         SourceFile(
             key="ess_departement",
@@ -497,3 +499,35 @@ def load(con, snapshot_dir: Path, *, departement: str, annee: int | None = None)
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE (_departement) FROM {table} "
                     "WHERE _departement = ?", [dep])
     return result.par_departement[dep]
+
+
+# --- the source's registry surface (sources/registry.py) ---------------------------------------------------------
+
+
+def find_snapshot(root: Path, settings) -> tuple[Path | None, dict]:
+    """The URSSAF snapshot of the run. `annee_urssaf` is the employment year: the snapshot of that name when there
+    is one, else the oldest later one (its files hold the earlier years too); without calibration the files are
+    optional. A snapshot is filed under the latest year both its files cover: that year is the default."""
+    found = SOURCE.millesimes(root)
+    year = settings.annee_urssaf
+    if not settings.calage and not found:
+        return None, {}
+    if year is None or str(year) in found:
+        snapshot = SOURCE.snapshot(root, year and str(year))
+    else:
+        later = [y for y in found if int(y) > int(year)]
+        snapshot = SOURCE.snapshot(root, later[0] if later else str(year))  # else the clear "no snapshot" message
+    return snapshot, {"annee_urssaf": int(snapshot.name) if year is None else year}
+
+
+def stage(con, snapshot: Path, params: dict, work_dir: Path) -> NationalStaging:
+    """Both files once for every département of params["departements"]; every year of the commune × APE table
+    (calibration picks the year of the size bands)."""
+    return load_national(con, snapshot, departements=params["departements"])
+
+
+def fetch(root: Path, request) -> list[Path]:
+    """Both exports of open.urssaf.fr, filtered on the département (sources/fetch.py)."""
+    from sources import fetch as portals
+
+    return portals.fetch_urssaf(root, departement=request.departement, source=SOURCE)

@@ -29,7 +29,7 @@ import os
 if os.environ.get("ESS_TEST_RENDEZVOUS"):
     import flows.pipeline
     import test_flows
-    flows.pipeline.STEP_FUNCTIONS.update({k: v for k, v in test_flows.STUBS.items() if k != "fetch"})
+    flows.pipeline.STEPS.update({k: v for k, v in test_flows.STUBS.items() if k != "fetch"})
 '''
 
 
@@ -47,9 +47,10 @@ def test_two_departements_run_in_parallel_on_a_local_dask_cluster(prefect_harnes
     monkeypatch.setenv("DASK_LOGGING__DISTRIBUTED", "warning")
     logging.getLogger("distributed").setLevel(logging.WARNING)
     for name, target in test_flows.STUBS.items():  # the flow process too (it runs no step itself)
-        monkeypatch.setitem(flows.pipeline.STEP_FUNCTIONS, name, target)
+        monkeypatch.setitem(flows.pipeline.STEPS, name, target)
 
-    results = run_france(["38", "73"], n_workers=2, sample_scale=0.01, warehouse_dir=str(data_dir / "entrepot"))
+    results = run_france(["38", "73"], n_workers=2,
+                         settings={"sample_scale": 0.01, "warehouse_dir": str(data_dir / "entrepot")})
 
     assert sorted(results) == ["38", "73"]
     assert len({r["worker"] for r in results.values()}) == 2  # two worker processes

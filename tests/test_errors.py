@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import bad_inputs
-from ess.cli import main
+from flows.cli import main
 from test_flows import inputs, prefect_harness, stubs  # noqa: F401 — fixtures
 
 # The tests that run flows in this process share one temporary Prefect server per pytest worker: keep them on the
@@ -144,7 +144,7 @@ def test_a_failure_after_the_publication_says_so_and_the_next_run_repairs(prefec
                                                                          capfd, monkeypatch):
     """Killed or failing between the switch of the warehouse and the run's own manifest: the publication is in
     place (and says so); the next run copies the published manifest back into the run folder."""
-    import transforms.pipeline as tp
+    import flows.pipeline as tp  # where the provenance task writes the manifest
 
     real = tp.write_json_atomic
 
@@ -179,5 +179,5 @@ def test_a_bug_outside_a_run_gets_a_log_of_its_own(data_dir, capfd, monkeypatch)
 
 def test_user_errors_stay_one_line(data_dir, capfd):
     assert main(["run", "--departement", "99"]) == 2
-    assert console(capfd) == ["ess run: unknown département '99': use an INSEE code such as 38, 01, 2A, 971 "
-                              "(metropolitan codes have two characters)"]
+    assert console(capfd) == ["ess run: unknown département '99': use an INSEE code of the COG such as 38, 01, "
+                              "2A, 971 (Corsica is 2A/2B, not 20)"]

@@ -16,11 +16,13 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from http_server import LocalServer
 
-from ess import cli
+from flows import cli
 from ess.errors import UserError
 from sources import fetch as fetch_mod
 from sources.download import DownloadError, read_manifest
-from sources.fetch import fetch, fetch_territoires, millesime_from_publication, publication_date
+from sources.fetch import fetch_territoires, millesime_from_publication, publication_date
+from sources.registry import fetch
+from sources.territories import SOURCE as TERRITOIRES
 from sources.sirene_layouts import ETABLISSEMENT_54, SOURCE, csv_member_name
 
 DATASET = SOURCE.dataset_id
@@ -291,9 +293,16 @@ def test_urssaf_empty_export_is_an_error(data_dir, urssaf):
     assert list((root / "urssaf").iterdir()) == []
 
 
-def test_bad_departement_is_refused(data_dir):
-    with pytest.raises(UserError, match="not a code of the COG"):
-        fetch(data_dir / "raw", millesime=None, departement="38 OR 1=1", sources=["urssaf"], formats=None)
+@pytest.mark.parametrize("code", ["38 OR 1=1", "20", "99"])
+def test_bad_departement_is_refused_by_the_same_rule_as_a_run(data_dir, code, capsys):
+    """`ess fetch` checks the département against the COG reference, like `ess run` (Corsica is 2A/2B, not 20)."""
+    assert cli.main(["fetch", "--source", "urssaf", "-d", code, "--out", str(data_dir / "raw")]) == 2
+    assert f"unknown département '{code}': use an INSEE code of the COG" in capsys.readouterr().err
+    assert cli.main(["run", "-d", code]) == 2
+    assert f"unknown département '{code}': use an INSEE code of the COG" in capsys.readouterr().err
+    assert not (data_dir / "raw").exists()
+    with pytest.raises(UserError, match="not a département code"):  # and the portal's filter never gets it
+        fetch(data_dir / "raw", millesime=None, departement=code, sources=["urssaf"], formats=None)
 
 
 # --- territories and CLI -----------------------------------------------------------------------------------------
@@ -308,7 +317,7 @@ def test_fetch_territoires_with_given_addresses(data_dir, srv):
     body = b"COM,REG,DEP,CTCD,ARR,TNCC,NCC,NCCENR,LIBELLE,CAN,COMPARENT\n"
     srv.add_file("/cog/2026/v_commune_2026.csv", body)
     paths = fetch_territoires(data_dir / "raw", files={"v_commune_2026.csv": "cog/2026/v_commune_2026.csv"},
-                              annee="2026", base_url=srv.url())
+                              source=TERRITOIRES, annee="2026", base_url=srv.url())
     assert paths == [data_dir / "raw" / "territoires" / "2026" / "v_commune_2026.csv"]
     assert paths[0].read_bytes() == body
     assert read_manifest(paths[0].parent)["files"][0]["size"] == len(body)

@@ -1,7 +1,7 @@
 """The Prefect flow of one département: composition, caching, retries, lock, validation, provenance.
 
 The steps are replaced by small stand-ins (module-level functions below, pointed at through
-flows.pipeline.STEP_FUNCTIONS) that write tiny Parquet tables and count their calls; publication is the real
+flows.pipeline.STEPS) that write tiny Parquet tables and count their calls; publication is the real
 transforms.publish. The flows run under prefect_test_harness (one temporary Prefect server for the session).
 Other test files (crash safety, Dask) import the stand-ins from here.
 """
@@ -143,13 +143,21 @@ def rendezvous(folder: Path, me: str, expected: int = 2, timeout: float = 60) ->
         time.sleep(0.1)
 
 
+def _late(name: str):
+    """The stand-in of this module named `name`, looked up when called (tests replace them with monkeypatch)."""
+    def step(*args, **kwargs):
+        return globals()[name](*args, **kwargs)
+    step.__name__ = name
+    return step
+
+
 STUBS = {
-    "fetch": f"{__name__}:fake_fetch",
-    "stage": f"{__name__}:fake_stage",
-    "core": f"{__name__}:fake_core",
-    "outputs": f"{__name__}:fake_outputs",
-    "check": f"{__name__}:fake_check",
-    "report": f"{__name__}:fake_report",
+    "fetch": _late("fake_fetch"),
+    "stage": _late("fake_stage"),
+    "core": _late("fake_core"),
+    "outputs": _late("fake_outputs"),
+    "check": _late("fake_check"),
+    "report": _late("fake_report"),
 }
 
 
@@ -193,7 +201,7 @@ def stubs(monkeypatch):
     FLAKY["failures_left"] = 0
     FLAKY["error"] = ConnectionResetError
     for name, target in STUBS.items():
-        monkeypatch.setitem(fp.STEP_FUNCTIONS, name, target)
+        monkeypatch.setitem(fp.STEPS, name, target)
     return CALLS
 
 
@@ -209,7 +217,7 @@ def run(inputs_root, warehouse, **extra):
 
     params = {"departement": "38", "input_dir": str(inputs_root), "warehouse_dir": str(warehouse)}
     params.update(extra)
-    return ess_pipeline(**params)
+    return ess_pipeline(settings=params)
 
 
 # --- composition and provenance ----------------------------------------------------------------------------------
@@ -414,10 +422,10 @@ def test_a_file_in_the_wrong_format_is_not_retried(prefect_harness, stubs, data_
 
 def test_second_run_is_refused_while_first_holds_the_lock(prefect_harness, stubs, inputs, data_dir):
     from flows.pipeline import run_lock
-    from transforms.pipeline import RunConfig
+    from ess.settings import Settings
 
     warehouse = data_dir / "entrepot"
-    with run_lock(RunConfig(departement="38", warehouse_dir=str(warehouse))):
+    with run_lock(Settings(departement="38", warehouse_dir=str(warehouse))):
         with pytest.raises(LockedError, match="a run of département 38 .* already in progress"):
             run(inputs, warehouse)
         assert not stubs  # refused before any step
@@ -440,7 +448,7 @@ def test_sample_is_generated_at_the_requested_scale(prefect_harness, stubs, data
     monkeypatch.setitem(sys.modules, "sources.sample", types.SimpleNamespace(write_sample=write_sample))
     from flows.pipeline import ess_pipeline
 
-    out = ess_pipeline(departement="73", sample_scale=0.05, warehouse_dir=str(data_dir / "entrepot"))
+    out = ess_pipeline(settings={"departement": "73", "sample_scale": 0.05, "warehouse_dir": str(data_dir / "entrepot")})
     assert written == [(data_dir / "sample" / "dep73-x0.05", "73", 0.05)]
     assert out["manifest"]["synthetic"] is True
     assert out["manifest"]["metadonnees_parquet"]["ess:synthetic"] == "true"
@@ -451,7 +459,7 @@ def test_synthetic_is_decided_by_the_input_files(prefect_harness, stubs, inputs,
     input folder or above it, makes every output synthetic; official files without either are not."""
     import pyarrow as pa
 
-    from transforms.pipeline import synthetic_markers
+    from flows.inputs import synthetic_markers
 
     snapshots = {"sirene": inputs / "sirene" / "2026-10", "urssaf": inputs / "urssaf" / "2025", "territoires": None}
     assert synthetic_markers(inputs, snapshots) == []
@@ -472,7 +480,7 @@ def test_synthetic_is_decided_by_the_input_files(prefect_harness, stubs, inputs,
 
 def test_marker_names_are_the_samples():
     import sources.sample
-    from transforms.pipeline import SYNTHETIC_MARKERS, SYNTHETIC_PARQUET_KEY
+    from flows.inputs import SYNTHETIC_MARKERS, SYNTHETIC_PARQUET_KEY
     from sources.sample.writers import SYNTHETIC_KEY
 
     assert set(SYNTHETIC_MARKERS) == {sources.sample.MARKER_JSON, sources.sample.MARKER_FILE}
@@ -480,7 +488,7 @@ def test_marker_names_are_the_samples():
 
 
 def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys):
-    from ess.cli import main
+    from flows.cli import main
 
     code = main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--no-report"])
     assert code == 0
@@ -490,7 +498,7 @@ def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys)
 
 
 def test_cli_run_reports_bad_parameters_without_traceback(data_dir, capsys):
-    from ess.cli import main
+    from flows.cli import main
 
     assert main(["run", "--departement", "99"]) == 2
     assert "unknown département '99'" in capsys.readouterr().err

@@ -89,7 +89,7 @@ def stand_ins(monkeypatch):
 
     CALLS.clear()
     for name in ("core", "outputs", "check", "report"):
-        monkeypatch.setitem(fp.STEP_FUNCTIONS, name, STUBS[name])
+        monkeypatch.setitem(fp.STEPS, name, STUBS[name])
     return CALLS
 
 
@@ -124,8 +124,8 @@ def test_three_departements_from_one_read_of_the_national_files(prefect_harness,
     root = national_inputs(data_dir / "officiel")
     warehouse = data_dir / "entrepot"
     with pytest.raises(UserError) as failure:
-        ess_pipeline(departements=["38", "73", "2A", "971"], input_dir=str(root), warehouse_dir=str(warehouse),
-                     run_id="R1")
+        ess_pipeline(settings={"departements": ["38", "73", "2A", "971"], "input_dir": str(root),
+                               "warehouse_dir": str(warehouse), "run_id": "R1"})
     # 971 is not in the national files: a message says so, and nothing of it is published; the others are.
     message = str(failure.value)
     assert message.startswith("1 of 4 départements failed (the others were published):\n- 971: publication "
@@ -182,29 +182,29 @@ def test_a_second_run_reuses_the_national_staging_without_reading_anything(prefe
 
     root = national_inputs(data_dir / "officiel")
     params = {"departements": ["38", "73"], "input_dir": str(root), "warehouse_dir": str(data_dir / "entrepot")}
-    first = ess_pipeline(**params)
+    first = ess_pipeline(settings=params)
     assert len(opened) == 6
-    second = ess_pipeline(**params)
+    second = ess_pipeline(settings=params)
     assert len(opened) == 6  # nothing read again: the staging of {38, 73} comes from the cache
     for dep in ("38", "73"):
         cache = second["departements"][dep]["manifest"]["cache"]
         assert cache["stage_sirene"]["reutilise"] and cache["stage_urssaf"]["reutilise"]
         assert cache["stage_sirene"]["cle"] == first["departements"][dep]["manifest"]["cache"]["stage_sirene"]["cle"]
     # another set of départements is another staging (keyed on the set)
-    ess_pipeline(**{**params, "departements": ["38"]})
+    ess_pipeline(settings={**params, "departements": ["38"]})
     assert len(opened) == 12
 
 
 def test_cli_run_takes_several_departements(data_dir):
     import argparse
 
-    from ess.cli import build_parser
-    from transforms.pipeline import RunConfig
+    from flows.cli import build_parser
+    from ess.settings import Settings
 
     args = build_parser().parse_args(["run", "-d", "38", "73", "2a", "--no-report"])
-    config = RunConfig.from_cli(args)
+    config = Settings.from_args(args)
     assert (config.departement, config.departements) == ("38", ["38", "73", "2A"])
     assert [c.departement for c in config.every_departement()] == ["38", "73", "2A"]
     with pytest.raises(UserError, match="unknown département '99'"):
-        RunConfig.from_cli(build_parser().parse_args(["run", "-d", "38", "99"]))
+        Settings.from_args(build_parser().parse_args(["run", "-d", "38", "99"]))
     assert isinstance(args, argparse.Namespace)

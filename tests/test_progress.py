@@ -16,7 +16,8 @@ import pytest
 import test_flows
 from ess import progress
 from test_flows import inputs, prefect_harness, stubs  # noqa: F401 — fixtures
-from transforms.pipeline import RunConfig, RunResult
+from ess.settings import Settings
+from flows.manifest import RunResult
 
 pytestmark = pytest.mark.xdist_group("prefect")
 
@@ -99,10 +100,10 @@ def test_shown_on_a_terminal_or_when_asked(monkeypatch):
 def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_harness, stubs, inputs, data_dir,
                                                                        monkeypatch):
     import flows.pipeline as fp
-    from ess.cli import main
+    from flows.cli import main
 
-    monkeypatch.setitem(fp.STEP_FUNCTIONS, "stage", f"{__name__}:recording_stage")
-    monkeypatch.setitem(fp.STEP_FUNCTIONS, "core", f"{__name__}:recording_core")
+    monkeypatch.setitem(fp.STEPS, "stage", recording_stage)
+    monkeypatch.setitem(fp.STEPS, "core", recording_core)
     monkeypatch.setenv(progress.ENV, "1")
     monkeypatch.setattr("sys.stderr", Recorder())
     EVENTS.clear()
@@ -162,7 +163,7 @@ MANIFEST = {
 
 
 def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
-    config = RunConfig(departement="38", run_id="R1", perimetre="insee")
+    config = Settings(departement="38", run_id="R1", perimetre="insee")
     text = RunResult(config, Path("/runs/R1/manifest.json"), MANIFEST).summary()
     nb = "\u202f"
     assert text.splitlines() == [

@@ -13,7 +13,7 @@ import pytest
 
 from ess.errors import InputFileError
 from ess.paths import REFERENCE_DIR
-from sources.reference import build_reference, build_territoires
+from sources.reference_build import build_reference, build_territoires
 
 
 def rows(name: str, folder: Path = REFERENCE_DIR) -> list[dict]:

@@ -23,32 +23,41 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def test_monthly_and_yearly_deployments():
+    from ess.settings import Settings
     from flows.deployments import build_deployments
 
-    monthly, yearly = build_deployments("38", warehouse_dir="/srv/entrepot")
+    monthly, yearly = build_deployments(Settings(departement="38", download=True, warehouse_dir="/srv/entrepot",
+                                                 reference_dir=str(TESTS)))
     assert (monthly.name, yearly.name) == ("mensuel-dep38", "annuel-dep38")
     assert [(s.schedule.cron, s.schedule.timezone) for s in monthly.schedules] == [("0 6 5 * *", "Europe/Paris")]
     assert [(s.schedule.cron, s.schedule.timezone) for s in yearly.schedules] == [("0 6 15 10 *", "Europe/Paris")]
-    assert monthly.parameters == {"departement": "38", "input_dir": None, "download": True, "sample_scale": 1.0,
-                                  "warehouse_dir": "/srv/entrepot", "report": False}
-    assert yearly.parameters["report"] is True and yearly.parameters["download"] is True
+    # the settings, whole, as the flow's one parameter: every step setting a user can give, none left out
+    settings = monthly.parameters["settings"]
+    assert settings == {"reference_dir": str(TESTS), "departement": "38", "millesime": None, "annee_urssaf": None,
+                        "annee_cog": None, "calage": True, "perimetre": "insee", "perimetres_cube": None,
+                        "secret_passe_detail": False, "download": True, "input_dir": None, "sample_scale": 1.0,
+                        "warehouse_dir": "/srv/entrepot", "force": False, "report": False}
+    assert yearly.parameters["settings"]["report"] is True and yearly.parameters["settings"]["download"] is True
     assert monthly.entrypoint == "flows.pipeline.ess_pipeline"  # importable from any working directory
 
 
 def test_deployments_are_validated_when_built():
     from ess.errors import UserError
+    from ess.settings import Settings
     from flows.deployments import build_deployments
 
     with pytest.raises(UserError, match="unknown département '99'"):
-        build_deployments("99")
+        build_deployments(Settings(departement="99"))
 
 
 def test_interval_replaces_the_crons_for_trials():
+    from ess.settings import Settings
     from flows.deployments import MONTHLY, build_deployments
 
-    (only,) = build_deployments("73", download=False, sample_scale=0.01, interval=30, kinds=(MONTHLY,))
+    (only,) = build_deployments(Settings(departement="73", sample_scale=0.01), interval=30, kinds=(MONTHLY,))
     assert only.schedules[0].schedule.interval.total_seconds() == 30
-    assert only.parameters["sample_scale"] == 0.01 and only.parameters["download"] is False
+    settings = only.parameters["settings"]
+    assert settings["sample_scale"] == 0.01 and settings["download"] is False and settings["departement"] == "73"
 
 
 def _env(tmp_path: Path, **extra) -> dict:
@@ -76,7 +85,7 @@ SHIM = '''\
 # Test only: the flow runs started by `ess serve` use the stand-in steps of tests/test_flows.py.
 import flows.pipeline
 import test_flows
-flows.pipeline.STEP_FUNCTIONS.update(test_flows.STUBS)
+flows.pipeline.STEPS.update(test_flows.STUBS)
 '''
 
 
@@ -151,7 +160,7 @@ def test_served_deployment_is_triggered_by_the_server_and_completes(tmp_path):
         deployment = _api(api, f"/deployments/{run['deployment_id']}")
         assert deployment["name"] == "mensuel-dep38"
         assert run["auto_scheduled"] is True  # created by the server's scheduler, not by hand
-        assert run["parameters"]["report"] is False and run["parameters"]["departement"] == "38"
+        assert run["parameters"]["settings"]["report"] is False and run["parameters"]["settings"]["departement"] == "38"
         manifests = list((data / "runs" / "dep38").glob("*/manifest.json"))
         assert manifests, (logs / "serve.log").read_text()
         manifest = json.loads(manifests[0].read_text(encoding="utf-8"))

@@ -16,8 +16,6 @@ files are small.
 
 from __future__ import annotations
 
-import importlib
-import re
 import tempfile
 from pathlib import Path
 
@@ -26,56 +24,28 @@ import duckdb
 from ess import db
 from ess.accounting import FileStats
 from ess.errors import UserError
+from sources import registry
 from transforms.steps import StepOutput
 
-# source name -> module in sources/ (each exposes SOURCE and load(); national ones load_national()).
-SOURCE_MODULES = {
-    "sirene": "sources.sirene",
-    "urssaf": "sources.urssaf",
-    "territoires": "sources.territories",
-}
-NATIONAL_SOURCES = ("sirene", "urssaf")
 PARTITION = "departement={}"
 # DuckDB's own memory while staging (the process adds ≈ 150 MB of Python, Arrow and the CSV reader's buffers);
 # beyond it, joins and sorts spill to the step's temporary folder.
 STAGING_MEMORY_LIMIT = "192MB"
-_MILLESIME = {"YYYY-MM": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "YYYY": re.compile(r"^\d{4}$")}
 
 
 def source_module(name: str):
-    try:
-        return importlib.import_module(SOURCE_MODULES[name])
-    except KeyError:
-        raise UserError(f"unknown source {name!r}; known sources: {sorted(SOURCE_MODULES)}") from None
+    """The source's module, from the registry (sources/registry.py)."""
+    return registry.get(name)
 
 
 def available_millesimes(root: Path, source: str) -> list[str]:
     """Snapshot folders of a source under an input root, oldest first."""
-    module = source_module(source)
-    pattern = _MILLESIME[module.SOURCE.millesime_format]
-    folder = Path(root) / module.SOURCE.name
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and pattern.match(p.name))
+    return registry.source(source).millesimes(root)
 
 
 def snapshot_dir(root: Path, source: str, millesime: str | None) -> Path:
     """The snapshot to use: the one asked for, or the latest present. Clear error when there is none."""
-    found = available_millesimes(root, source)
-    folder = Path(root) / source_module(source).SOURCE.name
-    if millesime is None:
-        if not found:
-            raise UserError(
-                f"no {source} snapshot under {folder} (expected folders named by millésime). "
-                f"Run `ess fetch --source {source}` or point --input at a folder of official files."
-            )
-        return folder / found[-1]
-    if millesime not in found:
-        raise UserError(
-            f"no {source} snapshot {millesime!r} under {folder}; available: {found or 'none'}. "
-            f"Run `ess fetch --source {source}` or choose one of those."
-        )
-    return folder / millesime
+    return registry.source(source).snapshot(root, millesime)
 
 
 def staging_connection(work: Path):
@@ -96,16 +66,16 @@ def stage_source(source: str, snapshot: Path | None, params: dict, out_dir: Path
     The file accounting (read = staged + rejected + out of scope) is checked for every file before anything is
     returned; the rejected rows are kept in `staging_rejets_<source>.parquet`.
     """
-    if source in NATIONAL_SOURCES:
+    module = source_module(source)
+    if module.SOURCE.national:
         return stage_national(source, snapshot, params, out_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    module = source_module(source)
     with tempfile.TemporaryDirectory(prefix=f"stage-{source}-", dir=out_dir) as work:
         con = staging_connection(Path(work))
         try:
             db.ensure_rejects_table(con)
-            stats = module.load(con, snapshot, departement=params["departement"], annee_cog=params["annee_cog"])
+            stats = module.stage(con, snapshot, params, Path(work))
             for s in stats:
                 s.check()
             tables = _staging_tables(con)
@@ -133,12 +103,7 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
         try:
             db.ensure_rejects_table(con)
             try:
-                if source == "sirene":
-                    result = module.load_national(con, snapshot, departements=departements,
-                                                  millesime=params["millesime"], work_dir=Path(work))
-                else:
-                    # every year of the commune × APE table: calibration picks the year of the size bands
-                    result = module.load_national(con, snapshot, departements=departements)
+                result = module.stage(con, snapshot, {**params, "departements": departements}, Path(work))
             except duckdb.OutOfMemoryException as exc:
                 limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
                 raise UserError(

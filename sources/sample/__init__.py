@@ -17,7 +17,7 @@ import numpy as np
 
 from ess.paths import REFERENCE_DIR
 from sources.sample import model as m
-from sources.sample.reference import load_reference
+from sources.sample.generator_reference import load_reference
 from sources.sample.writers import SYNTHETIC_KEY, write_insee_csv, write_parquet, zip_single
 
 GENERATOR_VERSION = "2.0.0"

@@ -18,7 +18,7 @@ from sources.sample import model as m
 from sources.sample import names as nm
 from sources.sample.history import after, before, build_periods, changed
 from sources.sample.ids import as_text, nics_for
-from sources.sample.reference import Reference, sirene_label
+from sources.sample.generator_reference import Reference, sirene_label
 from sources.sample.world import DAY, World, isin
 from sources.sirene_layouts import (ETABLISSEMENT_54, ETABLISSEMENT_HISTORIQUE, UNITE_LEGALE_35,
                                     UNITE_LEGALE_HISTORIQUE)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from sources.sample import model as m
 from sources.sample.employment import YEARS
-from sources.sample.reference import Rules
+from sources.sample.generator_reference import Rules
 from sources.sample.sirene_tables import SireneTables
 from sources.sample.world import World, isin
 

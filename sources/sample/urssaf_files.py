@@ -22,7 +22,7 @@ import pandas as pd
 
 from sources.sample import labels as lb
 from sources.sample import model as m
-from sources.sample.reference import Reference
+from sources.sample.generator_reference import Reference
 from sources.sample.truth import Timeline
 from sources.sample.world import World
 from sources.urssaf import ESS_DEPARTEMENT_COLUMNS, SOURCE

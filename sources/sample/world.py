@@ -15,7 +15,7 @@ from sources.sample import employment
 from sources.sample import model as m
 from sources.sample.employment import BAND_CODES, band_of
 from sources.sample.ids import public_siren, random_sirens
-from sources.sample.reference import Reference
+from sources.sample.generator_reference import Reference
 
 DAY = np.timedelta64(1, "D")
 EPOCH_1900 = np.datetime64("1900-01-01")

@@ -1,5 +1,6 @@
-"""The `ess` command line: one verb per thing a user does. Heavy modules are imported inside each verb so that
-`ess --help` stays instant."""
+"""The `ess` command line: one verb per thing a user does. The run's options are derived from ess.settings.Settings
+(its fields declare their flag, help and rule); heavy modules are imported inside each verb so that `ess --help`
+stays quick."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 from ess import paths
 from ess.errors import UserError, system_message, system_problem
+from ess.settings import Settings, add_arguments, check_departement
 
-DEFAULT_DEPARTEMENT = "38"
+DEFAULT_DEPARTEMENT = Settings.departement
 # Offline-friendly Prefect settings (docs: /work/shared STACK notes): the temporary server needs more than the
 # default 20 s to start on a loaded 2-core machine, and telemetry fails offline. Only set when the user has not.
 PREFECT_DEFAULTS = {
@@ -43,8 +45,9 @@ def _add_departement(p: argparse.ArgumentParser) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     from sources.sample import write_sample
 
-    out = Path(args.out) if args.out else paths.sample_dir(args.departement)
-    summary = write_sample(out, departement=args.departement, seed=args.seed, scale=args.scale)
+    departement = check_departement(args.departement)
+    out = Path(args.out) if args.out else paths.sample_dir(departement)
+    summary = write_sample(out, departement=departement, seed=args.seed, scale=args.scale)
     print(f"sample written to {out}")
     for key, value in summary.items():
         print(f"  {key}: {value}")
@@ -52,13 +55,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from sources.fetch import fetch
+    from ess.settings import check_millesime
+    from sources.registry import fetch
 
     root = Path(args.out) if args.out else paths.raw_dir()
     written = fetch(
         root,
-        millesime=args.millesime,
-        departement=args.departement,
+        millesime=check_millesime(args.millesime),
+        departement=check_departement(args.departement),
         sources=args.source,
         formats=args.format,
     )
@@ -71,7 +75,7 @@ def _sample_while_prefect_starts(config, shown) -> None:
     """The sample a first `ess run` generates (≈ 30 s) is made while Prefect's server boots (≈ 13 s) rather than
     after it; the flow's input step then finds it."""
     from ess import progress
-    from transforms.pipeline import ensure_sample, sample_missing
+    from flows.inputs import ensure_sample, sample_missing
 
     if len(config.departements) == 1 and sample_missing(config):
         with shown.step("sample", progress.label("sample")):
@@ -80,10 +84,9 @@ def _sample_while_prefect_starts(config, shown) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ess import prefect_server, progress, runlog
-    from transforms.pipeline import RunConfig
 
     shown = progress.start()  # on stderr when it is a terminal or ESS_PROGRESS=1 (make run)
-    config = RunConfig.from_cli(args)  # validated before Prefect starts
+    config = Settings.from_args(args)  # validated before Prefect starts
     shown.say(f"ess run — département{'s' if len(config.departements) > 1 else ''} "
               f"{', '.join(config.departements)}, périmètre {config.perimetre} (journal : "
               f"{config.run_dir() / runlog.LOG_NAME})")
@@ -100,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 with server.api():
                     results = run_flows(config)
             except Exception:
-                logging.getLogger("ess.cli").exception("ess run %s failed", config.run_id)
+                logging.getLogger("flows.cli").exception("ess run %s failed", config.run_id)
                 raise
     shown.say("Terminé.")
     for result in results:
@@ -115,10 +118,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError("--no-download serves the files of --input: give --input (e.g. data/raw), or use --sample")
     require_server()
     kinds = tuple(args.only or (MONTHLY, YEARLY))
-    deployments = build_deployments(
-        args.departement, input_dir=None if args.sample else args.input,
-        download=not (args.sample or args.no_download), sample_scale=args.sample_scale,
-        warehouse_dir=args.out, interval=args.interval, kinds=kinds)
+    args.input_dir = None if args.sample else args.input
+    args.download = not (args.sample or args.no_download)
+    deployments = build_deployments(Settings.from_args(args), interval=args.interval, kinds=kinds)
     for line in describe(deployments):
         print(line)
     from flows.deployments import serve_deployments
@@ -132,50 +134,27 @@ def cmd_france(args: argparse.Namespace) -> int:
     from flows.france import run_france
 
     departements = [d for part in args.departements or [] for d in part.split(",") if d.strip()] or None
+    settings = Settings.from_args(args)  # every setting but the départements, checked before Dask starts
     with runlog.quiet_console(until_exit=args.whole_process):
-        results = run_france(
-            departements, dask_address=args.dask_address, n_workers=args.workers, millesime=args.millesime,
-            annee_urssaf=args.annee_urssaf, annee_cog=args.annee_cog, perimetre=args.perimetre,
-            input_dir=args.input, download=args.download, sample_scale=args.sample_scale,
-            report=not args.no_report, warehouse_dir=args.out, force=args.force)
+        results = run_france(departements, dask_address=args.dask_address, n_workers=args.workers,
+                             settings=settings.parameters(without=("departement", "departements")))
     for dep, r in results.items():
         print(f"{dep}: {r['headline']} — {r['manifest_path']} (on {r['worker']})")
     return 0
 
 
 def cmd_build_reference(args: argparse.Namespace) -> int:
-    from sources.reference import build_reference
+    from sources.reference_build import build_reference
 
     for path in build_reference(args.source_dir and Path(args.source_dir)):
         print(path)
     return 0
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", help="folder laid out as <source>/<millésime>/<files> (e.g. data/raw)")
-    p.add_argument("--download", action="store_true",
-                   help="download the official files first (into --input, default data/raw), with retries")
-    p.add_argument("--millesime", help="SIRENE millésime YYYY-MM (default: the latest found in --input)")
-    p.add_argument("--annee-urssaf", type=int,
-                   help="employment year: employment is estimated on 31 December of that year and calibrated on "
-                        "URSSAF's figures of the same year (default: the latest year both URSSAF files cover)")
-    p.add_argument("--sans-calage", action="store_true",
-                   help="estimate employment from SIRENE's size bands alone, without URSSAF (every output then "
-                        "says « non calé »)")
-    p.add_argument("--annee-cog", type=int, help="COG year (default: the latest available)")
-    p.add_argument(
-        "--perimetre",
-        default="insee",
-        help="named ESS perimeter: insee (default), loi2014, flag",
-    )
-    p.add_argument("--sample-scale", type=float, default=1.0,
-                   help="size of the generated sample when no --input is given (1.0 ≈ a real département)")
-    p.add_argument("--no-report", action="store_true", help="skip the charts and the PDF report")
-    p.add_argument("--out", help="warehouse folder (default: data/warehouse)")
-    p.add_argument("--force", action="store_true",
-                   help="publish even when a guard refuses the run (an empty or mostly rejected file, the "
-                   "département absent from the input, a large move since the last publication — thresholds in "
-                   "data/reference/seuils_publication.csv); the manifest, the Parquet metadata and the report say so")
+def _source_names() -> list[str]:
+    from sources import registry
+
+    return registry.names()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source",
         action="append",
-        choices=["sirene", "urssaf", "territoires"],
+        choices=_source_names(),
         help="source to fetch (repeatable; default: all)",
     )
     p.add_argument(
@@ -235,15 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "then each département is built and published in turn; a département the files do not hold is refused "
         "with a message, the others are published.",
     )
-    p.add_argument(
-        "--departement",
-        "-d",
-        nargs="+",
-        default=[DEFAULT_DEPARTEMENT],
-        help="département code(s): 38 (default), 01…95, 2A/2B, 971…976; several: -d 38 73 26",
-    )
-    _add_run_options(p)
-    p.add_argument("--run-id", help="name of the run folder (default: the UTC time)")
+    add_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -256,13 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         "`prefect server start --host 127.0.0.1 --analytics-off`, then "
         "`export PREFECT_API_URL=http://127.0.0.1:4200/api`; the runs show in the UI at http://127.0.0.1:4200.",
     )
-    _add_departement(p)
+    # the run's settings but those each scheduled run decides (its files, millésimes, run id, report)
+    add_arguments(p, without=SERVE_OWN, overrides={"departements": {"nargs": None}})
     p.add_argument("--input", help="root of the official files (default: data/raw, where the runs download)")
     p.add_argument("--no-download", action="store_true",
                    help="use the files already in --input instead of downloading the latest ones")
     p.add_argument("--sample", action="store_true", help="serve on the generated sample instead of official files")
-    p.add_argument("--sample-scale", type=float, default=1.0, help="size of the generated sample (with --sample)")
-    p.add_argument("--out", help="warehouse folder (default: data/warehouse)")
     p.add_argument("--only", action="append", choices=["mensuel", "annuel"], help="serve only this deployment")
     p.add_argument("--interval", type=float, help="run every N seconds instead of the monthly/yearly dates (trials)")
     p.add_argument("--limit", type=int, default=1,
@@ -278,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--departements", action="append",
                    help="comma-separated codes, repeatable (default: every département of the COG reference)")
-    _add_run_options(p)
+    add_arguments(p, without=("departements",))
     p.add_argument("--dask-address", help="address of a running Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=int, help="local cluster size (default: the number of cores, at most 4)")
     p.set_defaults(func=cmd_france)
@@ -297,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     return parser
 
+
+# `ess serve` sets these itself (--input, --sample and --no-download; one schedule for millésimes, run ids and reports).
+SERVE_OWN = ("input_dir", "download", "millesime", "annee_urssaf", "annee_cog", "report", "run_id")
 
 # Exit codes: 0 done, 1 a bug (the message says where the traceback is), 2 a problem with the input or the
 # parameters (including a publication refused by its guards), 3 a problem of the machine (disk full, read-only

@@ -1,0 +1,156 @@
+"""What a run leaves behind: its manifest (parameters, snapshots, row accounting, checks), the summary `ess run`
+prints in French, and the repair of a manifest a killed run did not write."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ess import paths
+from ess.settings import Settings
+from flows.inputs import synthetic_markers
+from sources import registry
+
+
+@dataclass
+class RunResult:
+    config: Settings
+    manifest_path: Path
+    manifest: dict
+
+    def summary(self) -> str:
+        """The end of `ess run`, in French: what was read, the headline figures rounded with the date each measures
+        and its 90 % interval, where the PDF and the catalog are, and how long it took."""
+        m = self.manifest
+        synthetic = " — DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la réalité)" if m.get("synthetic") else ""
+        lines = [f"Run {self.config.run_id} — département {self.config.departement}, périmètre "
+                 f"{self.config.perimetre}{synthetic}"]
+        years = m.get("millesimes") or {}
+        if years:
+            lines.append(f"  Millésimes : SIRENE {years.get('sirene')}, URSSAF {years.get('urssaf') or '—'}, "
+                         f"COG {years.get('cog')}")
+        for source, files in (m.get("sources") or {}).items():
+            for f in files:
+                lines.append(f"  Lu {source} {Path(f['file']).name} : {entier(f['rows_read'])} lignes, "
+                             f"{entier(f['rows_staged'])} retenues, {entier(f['rows_rejected_total'])} rejetées, "
+                             f"{entier(f['rows_out_of_scope'])} hors champ")
+        lines += headline_lines((m.get("checks") or {}).get("headline", {}))
+        publication = m.get("publication") or {}
+        if publication.get("forcee"):
+            constats = (m.get("garde_fous") or {}).get("constats") or []
+            lines.append("  PUBLIÉ AVEC --force malgré : " + "; ".join(c["libelle"] for c in constats))
+        pdf = next((f for f in (m.get("rapport") or {}).get("fichiers") or [] if str(f).endswith(".pdf")), None)
+        if pdf:
+            lines.append(f"  Rapport PDF : {pdf}")
+        outputs = m.get("outputs") or {}
+        if outputs:
+            lines.append(f"  Catalogue DuckDB : {outputs.get('catalog')} (depuis son dossier : "
+                         f"cd {outputs.get('warehouse')} && duckdb ess.duckdb)")
+            lines.append(f"  Entrepôt : {outputs.get('warehouse')} (version {outputs.get('version')})")
+        lines.append(f"  Manifeste : {self.manifest_path}")
+        durees = m.get("durees_etapes") or {}
+        if durees:
+            from ess.progress import duration
+
+            lines.append(f"  Durée des étapes : {duration(sum(durees.values()))}")
+        return "\n".join(lines)
+
+
+def entier(value) -> str:
+    """An integer with French thousands separators (« 15 349 »)."""
+    return f"{int(value):,}".replace(",", "\u202f") if value is not None else "—"
+
+
+def arrondi(value: float | None) -> str:
+    """An employment figure rounded to what an estimate can claim: tens below 1 000, hundreds above."""
+    if value is None:
+        return "n.d."
+    step = 10 if abs(value) < 1000 else 100
+    return entier(round(value / step) * step)
+
+
+def pourcent(value: float | None) -> str:
+    return "n.d." if value is None else f"{100 * value:.1f}".replace(".", ",") + " %"
+
+
+def date_fr(value) -> str:
+    text = str(value or "")
+    return f"{text[8:10]}/{text[5:7]}/{text[:4]}" if len(text) >= 10 and text[4] == "-" else text
+
+
+def headline_lines(headline: dict) -> list[str]:
+    """The headline figures in French, rounded, each with the date it measures: establishments at the millésime
+    date, employment and shares on 31 December of the employment year with their 90 % intervals (« non calé » when
+    not calibrated on URSSAF)."""
+    h = headline or {}
+    lines = []
+    if h.get("nb_etablissements_ess") is not None:
+        employeurs = h.get("nb_etablissements_employeurs_ess")
+        lines.append(f"  Établissements de l'ESS au {date_fr(h.get('date_etablissements'))} : "
+                     f"{entier(h['nb_etablissements_ess'])}"
+                     + (f" (dont {entier(employeurs)} employeurs)" if employeurs is not None else ""))
+    if h.get("effectif_ess_central") is not None:
+        calage = "calé sur l'URSSAF" if h.get("statut_effectifs", "cale") == "cale" else "non calé, ordre de grandeur"
+        au = date_fr(h.get("date_effectifs"))
+        lines.append(f"  Emploi salarié de l'ESS au {au} ({calage}) : {arrondi(h['effectif_ess_central'])} "
+                     f"(intervalle à 90 % : {arrondi(h.get('effectif_ess_ic90_bas'))} – "
+                     f"{arrondi(h.get('effectif_ess_ic90_haut'))})")
+        for key, what in (("total", "dans tout l'emploi salarié"), ("prive", "dans l'emploi salarié privé (URSSAF)")):
+            central = h.get(f"part_ess_effectif_{key}_central")
+            if central is not None:
+                lines.append(f"  Part de l'ESS {what} au {au} : {pourcent(central)} (intervalle à 90 % : "
+                             f"{pourcent(h.get(f'part_ess_effectif_{key}_ic90_bas'))} – "
+                             f"{pourcent(h.get(f'part_ess_effectif_{key}_ic90_haut'))})")
+    known = {"date_etablissements", "nb_etablissements_ess", "nb_etablissements_employeurs_ess", "date_effectifs",
+             "statut_effectifs", "effectif_ess_central", "effectif_ess_ic90_bas", "effectif_ess_ic90_haut",
+             *(f"part_ess_effectif_{k}_{b}" for k in ("total", "prive") for b in ("central", "ic90_bas", "ic90_haut"))}
+    lines += [f"  {key} : {value}" for key, value in h.items() if key not in known]
+    return lines
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def run_manifest(config: Settings, inputs: dict, steps, checks: dict) -> dict:
+    """Provenance of a run: parameters, the snapshots and their checksums, row accounting, checks, and why the
+    run is synthetic when it is."""
+    from sources.download import read_manifest
+
+    snapshots = {}
+    for source, folder in inputs.items():
+        snapshots[source] = {"dossier": str(folder) if folder else "data/reference (COG committed)",
+                             "manifest": read_manifest(folder) if folder else None}
+    return {
+        "run_id": config.run_id,
+        "parametres": config.to_dict(),
+        "synthetic": config.synthetic,
+        "marqueurs_synthetiques": synthetic_markers(config.input_root(), inputs) if config.synthetic else [],
+        "millesimes": {"sirene": config.millesime, "urssaf": config.annee_urssaf, "cog": config.annee_cog},
+        "snapshots": snapshots,
+        "sources": {k: v for k, v in steps.stats.items() if k in registry.SOURCES},
+        "steps": {k: v for k, v in steps.stats.items() if k not in registry.SOURCES},
+        "checks": checks,
+        "tables": steps.tables,
+    }
+
+
+def restore_run_manifests(config: Settings) -> list[Path]:
+    """A run killed after its publication became current but before it wrote its own manifest left its run folder
+    without manifest.json, while the warehouse holds the same manifest as published: copy it back. Returns the
+    manifests restored (for the département of `config`, in its warehouse)."""
+    from transforms.publish import MANIFEST, PUBLICATIONS
+
+    restored = []
+    folder = Path(config.warehouse_dir) / PUBLICATIONS / f"departement={config.departement}"
+    for published in sorted(folder.glob(f"*/*/{MANIFEST}")):
+        data = json.loads(published.read_text(encoding="utf-8"))
+        run_dir = paths.runs_dir() / f"dep{config.departement}" / str(data.get("run_id"))
+        if run_dir.is_dir() and not (run_dir / MANIFEST).exists():
+            write_json_atomic(run_dir / MANIFEST, data)
+            restored.append(run_dir / MANIFEST)
+    return restored
