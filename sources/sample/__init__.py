@@ -11,7 +11,9 @@ from __future__ import annotations
 import gc
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,10 +45,30 @@ def is_synthetic(root: Path) -> bool:
     return any((p / MARKER_JSON).is_file() for p in (root, *root.parents))
 
 
+@dataclass
+class Sample:
+    """What the generator drew, handed to every source's sample writer: the département, the reference it drew
+    from, the world (establishments and their lives), the SIRENE tables, the employment timeline and the truth."""
+
+    departement: str
+    seed: int
+    scale: float
+    ref: Any
+    world: Any
+    tables: Any  # sirene_tables.SireneTables
+    timeline: Any
+    truth: Any  # the establishments' truth (pandas DataFrame)
+    meta: dict
+    paths: dict[str, str] = field(default_factory=dict)  # written files, by key (the summary's)
+    rows: dict[str, int] = field(default_factory=dict)  # rows written, by key
+
+
 def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, scale: float = 1.0,
                  reference_dir: Path | None = None) -> dict:
-    """Write the synthetic sample of a département under out_root and return a summary (rows, paths, seconds)."""
-    from sources.sample import sirene_tables, truth, urssaf_files
+    """Write the synthetic sample of a département under out_root and return a summary (rows, paths, seconds).
+    Every source of the registry writes its files (SAMPLE_WRITERS, or the source module's own `write_sample`)."""
+    from sources import registry
+    from sources.sample import sirene_tables, truth
     from sources.sample.world import build_world
 
     t0 = time.perf_counter()
@@ -69,54 +91,18 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
         tables = sirene_tables.build_tables(world, ref, rng)
         t_gen = time.perf_counter()
 
-        paths: dict[str, str] = {}
-        rows: dict[str, int] = {}
-        sirene_dir = out_root / "sirene" / m.MILLESIME
-        for key, stem in SIRENE_STEMS.items():
-            table = getattr(tables, key)
-            csv_path = sirene_dir / f"{stem}_utf8.csv"
-            write_insee_csv(table, csv_path)
-            zip_path = zip_single(csv_path, sirene_dir / f"{stem}_utf8.zip", arcname=csv_path.name)
-            pq_path = write_parquet(sirene_tables.parquet_types(table), sirene_dir / f"{stem}_utf8.parquet",
-                                    extra_metadata=meta)
-            paths[f"sirene_{key}_csv"] = str(zip_path)
-            paths[f"sirene_{key}_parquet"] = str(pq_path)
-            rows[f"sirene_{key}"] = table.num_rows
-
         years = np.arange(m.COMMUNE_APE_FIRST_YEAR, m.URSSAF_YEAR + 1)
         timeline = truth.build_timeline(world, tables, ref.rules, years)
         t_truth = truth.establishment_truth(world, tables, timeline)
-        gt_dir = out_root / GROUND_TRUTH_DIR
-        gt_dir.mkdir(parents=True, exist_ok=True)
-        write_parquet(truth.truth_table(t_truth), gt_dir / TRUTH_ESTABLISHMENTS, extra_metadata=meta)
-        yearly = truth.yearly_truth(world, tables, timeline, m.URSSAF_FIRST_YEAR_ESS)
-        write_parquet(truth.truth_table(yearly), gt_dir / TRUTH_YEARLY, extra_metadata=meta)
-        communes = truth.commune_totals(t_truth, ref.departement)
-        communes.to_csv(gt_dir / TRUTH_COMMUNES, index=False, lineterminator="\n")
-        families = truth.family_totals(t_truth)
-        families.to_csv(gt_dir / TRUTH_FAMILIES, index=False, lineterminator="\n")
-        paths["ground_truth_etablissements"] = str(gt_dir / TRUTH_ESTABLISHMENTS)
-        paths["ground_truth_annuel"] = str(gt_dir / TRUTH_YEARLY)
-        paths["ground_truth_communes"] = str(gt_dir / TRUTH_COMMUNES)
-        paths["ground_truth_familles"] = str(gt_dir / TRUTH_FAMILIES)
-        rows["ground_truth_etablissements"] = len(t_truth)
-        rows["ground_truth_annuel"] = len(yearly)
-
-        urssaf_dir = out_root / "urssaf" / str(m.URSSAF_YEAR)
-        ess_path = urssaf_dir / urssaf_files.ESS_DEPARTEMENT_FILE
-        ape_path = urssaf_dir / urssaf_files.COMMUNE_APE_FILE
-        urssaf_rng = np.random.default_rng([seed, 1])
-        rows["urssaf_ess_departements"] = urssaf_files.write_ess_departement(ess_path, world, timeline, ref,
-                                                                             departement, urssaf_rng)
-        rows["urssaf_commune_ape"] = urssaf_files.write_commune_ape(ape_path, world, timeline, ref, departement,
-                                                                    urssaf_rng)
-        paths["urssaf_ess_departements"] = str(ess_path)
-        paths["urssaf_commune_ape"] = str(ape_path)
+        sample = Sample(departement, seed, scale, ref, world, tables, timeline, t_truth, meta)
+        _write_ground_truth(out_root / GROUND_TRUTH_DIR, sample)
+        for name, module in registry.SOURCES.items():
+            writer = SAMPLE_WRITERS.get(name) or getattr(module, "write_sample", None)
+            if writer is not None:
+                writer(out_root / name, sample)
     finally:
         if gc_was_enabled:
             gc.enable()
-
-    territories = _write_territories(out_root / "territoires" / str(TERRITORIES_YEAR), departement)
 
     d = t_truth[t_truth["localisation"] == "departement"]
     a = d[d["actif_fin_annee_urssaf"]]
@@ -127,9 +113,9 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
         "generator_version": GENERATOR_VERSION,
         "millesime_sirene": m.MILLESIME,
         "annee_urssaf": m.URSSAF_YEAR,
-        "rows": rows,
-        "paths": paths,
-        "territoires": territories,
+        "rows": sample.rows,
+        "paths": sample.paths,
+        "territoires": sample.paths.pop("territoires", ""),
         "edge_cases": tables.edge_cases,
         "truth": {
             "etablissements_actifs": int(d["actif"].sum()),
@@ -147,14 +133,71 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
     return summary
 
 
-def _write_territories(snapshot_dir: Path, departement: str) -> str:
+def _write_ground_truth(gt_dir: Path, sample: Sample) -> None:
+    from sources.sample import truth
+
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    write_parquet(truth.truth_table(sample.truth), gt_dir / TRUTH_ESTABLISHMENTS, extra_metadata=sample.meta)
+    yearly = truth.yearly_truth(sample.world, sample.tables, sample.timeline, m.URSSAF_FIRST_YEAR_ESS)
+    write_parquet(truth.truth_table(yearly), gt_dir / TRUTH_YEARLY, extra_metadata=sample.meta)
+    communes = truth.commune_totals(sample.truth, sample.ref.departement)
+    communes.to_csv(gt_dir / TRUTH_COMMUNES, index=False, lineterminator="\n")
+    families = truth.family_totals(sample.truth)
+    families.to_csv(gt_dir / TRUTH_FAMILIES, index=False, lineterminator="\n")
+    sample.paths["ground_truth_etablissements"] = str(gt_dir / TRUTH_ESTABLISHMENTS)
+    sample.paths["ground_truth_annuel"] = str(gt_dir / TRUTH_YEARLY)
+    sample.paths["ground_truth_communes"] = str(gt_dir / TRUTH_COMMUNES)
+    sample.paths["ground_truth_familles"] = str(gt_dir / TRUTH_FAMILIES)
+    sample.rows["ground_truth_etablissements"] = len(sample.truth)
+    sample.rows["ground_truth_annuel"] = len(yearly)
+
+
+# --- the sources' sample files (each under <out_root>/<source>/<millésime>/, like the official snapshots) --------
+
+
+def _write_sirene(source_root: Path, sample: Sample) -> None:
+    from sources.sample import sirene_tables
+
+    sirene_dir = source_root / m.MILLESIME
+    for key, stem in SIRENE_STEMS.items():
+        table = getattr(sample.tables, key)
+        csv_path = sirene_dir / f"{stem}_utf8.csv"
+        write_insee_csv(table, csv_path)
+        zip_path = zip_single(csv_path, sirene_dir / f"{stem}_utf8.zip", arcname=csv_path.name)
+        pq_path = write_parquet(sirene_tables.parquet_types(table), sirene_dir / f"{stem}_utf8.parquet",
+                                extra_metadata=sample.meta)
+        sample.paths[f"sirene_{key}_csv"] = str(zip_path)
+        sample.paths[f"sirene_{key}_parquet"] = str(pq_path)
+        sample.rows[f"sirene_{key}"] = table.num_rows
+
+
+def _write_urssaf(source_root: Path, sample: Sample) -> None:
+    from sources.sample import urssaf_files
+
+    urssaf_dir = source_root / str(m.URSSAF_YEAR)
+    ess_path = urssaf_dir / urssaf_files.ESS_DEPARTEMENT_FILE
+    ape_path = urssaf_dir / urssaf_files.COMMUNE_APE_FILE
+    urssaf_rng = np.random.default_rng([sample.seed, 1])
+    sample.rows["urssaf_ess_departements"] = urssaf_files.write_ess_departement(
+        ess_path, sample.world, sample.timeline, sample.ref, sample.departement, urssaf_rng)
+    sample.rows["urssaf_commune_ape"] = urssaf_files.write_commune_ape(
+        ape_path, sample.world, sample.timeline, sample.ref, sample.departement, urssaf_rng)
+    sample.paths["urssaf_ess_departements"] = str(ess_path)
+    sample.paths["urssaf_commune_ape"] = str(ape_path)
+
+
+def _write_territories(source_root: Path, sample: Sample) -> None:
     """The territory files come from sources.territories (official formats built from the reference tables)."""
-    try:
-        from sources.territories import write_official_files
-    except ImportError as exc:  # the module is optional for the sample: say so in the summary
-        return f"not written: sources.territories.write_official_files is not available ({exc})"
-    written = write_official_files(snapshot_dir, departement=departement, annee=TERRITORIES_YEAR)
-    return "written: " + ", ".join(sorted(Path(p).name for p in written))
+    from sources.territories import write_official_files
+
+    written = write_official_files(source_root / str(TERRITORIES_YEAR), departement=sample.departement,
+                                   annee=TERRITORIES_YEAR)
+    sample.paths["territoires"] = "written: " + ", ".join(sorted(Path(p).name for p in written))
+
+
+# The generator's writers of the built-in sources, by source name. A source outside the generator may expose its
+# own `write_sample(source_root, sample)` in its module (called with the Sample above).
+SAMPLE_WRITERS = {"sirene": _write_sirene, "urssaf": _write_urssaf, "territoires": _write_territories}
 
 
 def _write_marker(out_root: Path, summary: dict) -> None:
