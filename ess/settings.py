@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -215,21 +215,21 @@ class Settings:
         help="département code(s) of the COG: 38 (default), 01…95, 2A/2B, 971…976; several: -d 38 73 26 (the "
              "national files are read once for all)")
     millesime: str | None = setting(
-        None, rule=lambda v, _s: check_millesime(v), flags=("--millesime",),
+        None, rule=lambda v, _s: check_millesime(v), flags=("--millesime",), metavar="AAAA-MM",
         help="SIRENE millésime YYYY-MM (default: the latest found in the input)")
     annee_urssaf: int | None = setting(
-        None, rule=_year("annee urssaf"), flags=("--annee-urssaf",), type=int,
+        None, rule=_year("annee urssaf"), flags=("--annee-urssaf",), type=int, metavar="AAAA",
         help="employment year: employment is estimated on 31 December of that year and calibrated on URSSAF's "
              "figures of the same year (default: the latest year both URSSAF files cover)")
     annee_cog: int | None = setting(
-        None, rule=_year("annee cog"), flags=("--annee-cog",), type=int,
+        None, rule=_year("annee cog"), flags=("--annee-cog",), type=int, metavar="AAAA",
         help="COG year (default: the latest available)")
     calage: bool = setting(
         True, rule=_boolean, flags=("--sans-calage",), action="store_false",
         help="estimate employment from SIRENE's size bands alone, without URSSAF (every output then says « non "
              "calé »)")
     perimetre: str | None = setting(
-        None, rule=_perimetre, flags=("--perimetre",),
+        None, rule=_perimetre, flags=("--perimetre",), metavar="PERIMETRE",
         help="named ESS perimeter of the report, one of perimetres.csv (default: the one marked par_defaut)")
     perimetres_cube: list[str] | None = setting(
         None, rule=_perimetres_cube, flags=("--perimetres-cube",), nargs="+", metavar="PERIMETRE",
@@ -243,18 +243,18 @@ class Settings:
         False, rule=_boolean, flags=("--download",), action="store_true",
         help="download the official files first (into --input, default data/raw), with retries")
     input_dir: str | None = setting(
-        None, rule=_input_dir, flags=("--input",),
+        None, rule=_input_dir, flags=("--input",), metavar="DOSSIER",
         help="folder laid out as <source>/<millésime>/<files> (e.g. data/raw); default: the generated sample")
     sample_scale: float = setting(
-        1.0, rule=_sample_scale, flags=("--sample-scale",), type=float,
+        1.0, rule=_sample_scale, flags=("--sample-scale",), type=float, metavar="ECHELLE",
         help="size of the generated sample when no --input is given (1.0 ≈ a real département)")
     report: bool = setting(
         True, rule=_boolean, flags=("--no-report",), action="store_false", help="skip the charts and the PDF report")
     warehouse_dir: str = setting(
-        rule=_warehouse_dir, flags=("--out",), factory=lambda: str(paths.warehouse_dir()),
+        rule=_warehouse_dir, flags=("--out",), metavar="DOSSIER", factory=lambda: str(paths.warehouse_dir()),
         help="warehouse folder (default: data/warehouse)")
     run_id: str = setting(
-        rule=_run_id, flags=("--run-id",), factory=_now_id, help="name of the run folder (default: the UTC time)")
+        rule=_run_id, flags=("--run-id",), metavar="NOM", factory=_now_id, help="name of the run folder (default: the UTC time)")
     force: bool = setting(
         False, rule=_boolean, flags=("--force",), action="store_true",
         help="publish even when a guard refuses the run (an empty or mostly rejected file, the département absent "

@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
         "`export PREFECT_API_URL=http://127.0.0.1:4200/api`; the runs show in the UI at http://127.0.0.1:4200.",
     )
     # the run's settings but those each scheduled run decides (its files, millésimes, run id, report)
-    add_arguments(p, without=SERVE_OWN, overrides={"departements": {"nargs": None}})
+    add_arguments(p, without=SERVE_OWN, overrides={"departements": {
+        "nargs": None, "help": "département code of the COG: 38 (default), 01…95, 2A/2B, 971…976"}})
     p.add_argument("--input", help="root of the official files (default: data/raw, where the runs download)")
     p.add_argument("--no-download", action="store_true",
                    help="use the files already in --input instead of downloading the latest ones")
