@@ -274,16 +274,16 @@ class Settings:
         unknown = sorted(set(given) - names)
         if unknown:
             raise UserError(f"unknown setting(s) {unknown}; the settings are {sorted(names)}")
-        return cls(**{k: v for k, v in given.items() if v is not None})
+        given = {k: v for k, v in given.items() if v is not None}
+        codes = _codes(given.get("departements"))
+        if codes and "departement" not in given:  # several départements: these settings are the first one's
+            given["departement"] = codes[0]
+        return cls(**given)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Settings":
         """Settings from the command line built by add_arguments (validated)."""
-        given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
-        codes = _codes(given.get("departements"))
-        if codes:
-            given["departement"] = codes[0]
-        return cls.from_dict(given).validated()
+        return cls.from_dict({f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}).validated()
 
     def validated(self) -> "Settings":
         """The same settings, checked and normalised field by field (UserError naming what to change)."""

@@ -151,12 +151,6 @@ def cmd_build_reference(args: argparse.Namespace) -> int:
     return 0
 
 
-def _source_names() -> list[str]:
-    from sources import registry
-
-    return registry.names()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ess",
@@ -190,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source",
         action="append",
-        choices=_source_names(),
-        help="source to fetch (repeatable; default: all)",
+        metavar="SOURCE",
+        help="source to fetch, by its name in sources/registry.py (sirene, urssaf, territoires…; repeatable; "
+             "default: every registered source)",
     )
     p.add_argument(
         "--format",

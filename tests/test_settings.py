@@ -101,6 +101,12 @@ def test_each_rule_names_what_to_change(data_dir, given, message):
         Settings(**given).validated()
 
 
+def test_several_departements_without_departement_are_the_first_ones_settings(data_dir):
+    settings = Settings.from_dict({"departements": ["73", "26,2b"]}).validated()
+    assert (settings.departement, settings.departements) == ("73", ["73", "26", "2B"])
+    assert [s.departement for s in settings.every_departement()] == ["73", "26", "2B"]
+
+
 def test_unknown_settings_are_refused():
     with pytest.raises(UserError, match=r"unknown setting\(s\) \['perimeter'\]"):
         Settings.from_dict({"perimeter": "insee"})
