@@ -303,16 +303,17 @@ def run_departements(configs: list[Settings], *, fetch_sources: list[str] | None
 
 
 def download_inputs(configs: list[Settings], fetch_sources: list[str] | None = None) -> None:
-    """The official files of a run: SIRENE's national stock once; the URSSAF exports, which the portal filters
-    by département, for each département (sources.fetch keeps the union of the départements asked)."""
+    """The official files of a run: every source once (SIRENE's national stock), then again for each other
+    département the sources whose portal filters by département (URSSAF: Source.fetched_by_departement; its fetch
+    keeps the union of the départements asked)."""
     fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
                                     retry_jitter_factor=0.2, retry_condition_fn=_retry_fetch)
     root, millesime = str(configs[0].input_root()), configs[0].millesime
+    by_departement = [s for s in (fetch_sources or registry.names()) if registry.source(s).fetched_by_departement]
     with progress.step("fetch"):
         fetch(root, configs[0].departement, millesime, fetch_sources)
-        if fetch_sources is None or "urssaf" in fetch_sources:
-            for config in configs[1:]:
-                fetch(root, config.departement, millesime, ["urssaf"])
+        for config in configs[1:] if by_departement else []:
+            fetch(root, config.departement, millesime, by_departement)
 
 
 def prepare_departements(configs: list[Settings]) -> dict[str, tuple[Settings, dict, dict]]:

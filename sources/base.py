@@ -54,6 +54,8 @@ class Source:
     national: bool = False
     # The settings the source's staging depends on (flows/pipeline.py gives it only these: its cache key).
     stage_params: tuple[str, ...] = ("departement", "synthetic", "reference_dir")
+    # The portal filters the files by département: a run of several départements fetches them for each.
+    fetched_by_departement: bool = False
 
     def file(self, key: str) -> SourceFile:
         for f in self.files:

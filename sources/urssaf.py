@@ -58,7 +58,8 @@ SOURCE = Source(
     millesime_format="YYYY",
     dataset_id=COMMUNE_APE_DATA_GOUV_ID,
     national=True,
-    stage_params=("departements", "annee_urssaf", "synthetic", "reference_dir"),  # data.gouv.fr mirror of the commune × APE table
+    stage_params=("departements", "annee_urssaf", "synthetic", "reference_dir"),
+    fetched_by_departement=True,  # data.gouv.fr mirror of the commune × APE table
     files=(
         SourceFile(
             key="ess_departement",

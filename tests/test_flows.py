@@ -404,6 +404,29 @@ def test_flaky_download_succeeds_on_second_attempt(prefect_harness, stubs, data_
     assert out["manifest"]["synthetic"] is False
 
 
+def test_several_departements_fetch_the_national_files_once_and_the_filtered_ones_for_each(prefect_harness,
+                                                                                             stubs, data_dir,
+                                                                                             monkeypatch):
+    """SIRENE's stocks are national: fetched once; URSSAF's portal filters by département
+    (Source.fetched_by_departement): its exports are fetched again for every other département."""
+    import flows.pipeline as fp
+    from ess.settings import Settings
+
+    asked = []
+
+    def fetch(root, *, millesime, departement, sources, formats):
+        asked.append((departement, sources))
+        return []
+
+    monkeypatch.setitem(fp.STEPS, "fetch", fetch)
+    settings = Settings(departements=["38", "73", "26"], download=True).validated()
+    fp.download_inputs(settings.every_departement())
+    assert asked == [("38", None), ("73", ["urssaf"]), ("26", ["urssaf"])]
+    asked.clear()
+    fp.download_inputs(settings.every_departement(), ["sirene"])
+    assert asked == [("38", ["sirene"])]
+
+
 def test_download_retries_are_exponential():
     import flows.pipeline as fp
 
