@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ess.errors import UserError
+from ess.settings import MILLESIME_FORMAT
 
-MILLESIME_FORMATS = {"YYYY-MM": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "YYYY": re.compile(r"^\d{4}$")}
+# Snapshot folders are named by millésime: SIRENE's month (the settings' one rule) or a year.
+MILLESIME_FORMATS = {"YYYY-MM": MILLESIME_FORMAT, "YYYY": re.compile(r"^\d{4}$")}
 DATA_GOUV_STABLE = "https://www.data.gouv.fr/datasets/r/{resource_id}"
 # INSEE codes of the départements: 01…95 (no 20 since 1976: Corsica is 2A/2B) and the overseas 971…976.
 DEPARTEMENT = re.compile(r"^(0[1-9]|1[0-9]|2[1-9AB]|[3-8][0-9]|9[0-5]|97[1-6])$")

@@ -4,7 +4,8 @@ transforms/, reports/) never reach Prefect — only flows/ composes the steps as
 Imports are read with `ast`, never executed. Every import statement counts as an edge, at module level or inside a
 function (a function-level import is the same dependency, only deferred): `import a.b` and `from a import b` (b a
 module) are edges to a.b, `from a.b import name` to a.b. Importing a submodule also runs its package's
-__init__.py, which is not counted as an edge: the packages' __init__ files import nothing of the project.
+__init__.py; that implicit step is not an edge (a package's __init__ importing its own submodules, as
+sources/sample/__init__.py does, is not a cycle), only the imports written in the files are.
 """
 
 from __future__ import annotations
