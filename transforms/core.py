@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ess import db
+from ess import db, sql_order
 from ess.errors import UserError
 from transforms import employment
 from transforms.reference import load_reference, perimetres
@@ -47,11 +47,9 @@ OPTIONAL: dict[str, dict[str, str]] = {
         "annee": "INTEGER", "nb_etablissements": "DOUBLE", "effectifs_salaries": "DOUBLE"},
 }
 
-# Built in this order; transforms/employment.py then builds core_effectifs_entrees, core_effectifs and
-# core_calibration, which the last stages read.
-STAGES_BEFORE_EMPLOYMENT = ("core_communes", "core_situations", "core_etablissements_prep",
-                            "core_etablissements_annuel", "core_cellules_urssaf", "core_cibles_urssaf")
-STAGES_AFTER_EMPLOYMENT = ("core_etablissements", "core_ecart_urssaf")
+# Made by transforms/employment.py (core_effectifs_entrees from its SQL file, the others in Python): the SQL tables
+# that read them are built after it, the others before (ess/sql_order.py reads the order from the SQL files).
+EMPLOYMENT_TABLES = ("core_effectifs_entrees", "core_effectifs", "core_calibration")
 OUTPUTS = ("core_communes", "core_etablissements", "core_etablissements_annuel", "core_effectifs",
            "core_calibration", "core_ecart_urssaf", "core_cibles_urssaf", "core_cellules_urssaf")
 
@@ -107,14 +105,22 @@ def run_core(con, tables: dict[str, Path], params: dict) -> dict:
     load_reference(con, directory=params.get("reference_dir"))
     sql_params = {"departement": params["departement"], "millesime": params["millesime"],
                   "perimetre": params["perimetre"]}
-    rows = {t: db.build_table(con, t, **sql_params) for t in STAGES_BEFORE_EMPLOYMENT}
+    before, after = build_stages(con)
+    rows = {t: db.build_table(con, t, **sql_params) for t in before}
     emploi = employment.estimate(con, params)
     employment.define_macros(con)
     sql_params.update(annee_effectifs=emploi["annee_effectifs"], z=employment.settings(con).z)
-    rows.update({t: db.build_table(con, t, **sql_params) for t in STAGES_AFTER_EMPLOYMENT})
+    rows.update({t: db.build_table(con, t, **sql_params) for t in after})
     for t in ("core_effectifs", "core_calibration"):
         rows[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
     return {"lignes": rows, "tables_absentes": absent, "emploi": emploi, **core_figures(con)}
+
+
+def build_stages(con) -> tuple[list[str], list[str]]:
+    """The SQL tables to build before and after the employment estimate: the step's outputs and what the employment
+    SQL reads, in the order their files' FROM/JOIN give."""
+    targets = [t for t in OUTPUTS if t not in EMPLOYMENT_TABLES] + sorted(sql_order.reads("core_effectifs_entrees"))
+    return sql_order.stages(targets, existing=db.table_names(con), later=EMPLOYMENT_TABLES)
 
 
 def core_figures(con) -> dict:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ess import db, paths
+from ess import db, paths, sql_order
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
@@ -261,14 +261,14 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     sql_params["annuel_situations"] = annuel_situations
     employment.define_macros(con)
     load_labels(con, params)
-    db.build_table(con, "out_cube_territoires", **sql_params)
-    db.build_table(con, "out_cube_etablissements", **sql_params)
-    db.build_table(con, CUBE, **sql_params)
-    db.build_table(con, "out_cube_communes", **sql_params)
+    for table in sql_order.build_order([CUBE, "out_cube_communes"], existing=db.table_names(con)):
+        db.build_table(con, table, **sql_params)
     expected = cols.names(CUBE)
     got = [r[0] for r in con.execute(f"DESCRIBE {CUBE}").fetchall()]
-    if got != expected:
-        raise RuntimeError(f"{CUBE} columns {got} differ from transforms/columns.py {expected}: fix one of them")
+    if set(got) != set(expected):
+        raise RuntimeError(f"{CUBE}: columns {sorted(set(got) - set(expected))} are produced by its SQL but not "
+                           f"listed for it in the field dictionary, columns {sorted(set(expected) - set(got))} listed "
+                           "but not produced (sql/dictionnaire/colonnes.csv): fix one of them")
     return sql_params
 
 
