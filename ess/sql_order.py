@@ -26,10 +26,12 @@ _LAYER_TABLE = re.compile(r"^(staging|core|out|ref)_[a-z0-9_]+$")
 _NOISE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _CTE = re.compile(rf"\b({_NAME})\s+AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(", re.IGNORECASE)
-# FROM/JOIN then one relation, optionally aliased, then optional further `, relation [AS alias]` items.
-_SOURCE = re.compile(
-    rf"\b(?:FROM|JOIN)\s+({_NAME}(?:\s+(?:AS\s+)?{_NAME})?(?:\s*,\s*{_NAME}(?:\s+(?:AS\s+)?{_NAME})?)*)",
-    re.IGNORECASE)
+# FROM/JOIN then one relation, optionally aliased, then optional further `, relation [AS alias]` items. An alias is
+# never a keyword (`FROM a JOIN b` must leave JOIN b to be read).
+_KEYWORD = (r"(?:JOIN|LEFT|RIGHT|INNER|OUTER|FULL|CROSS|NATURAL|POSITIONAL|ASOF|ANTI|SEMI|LATERAL|WHERE|GROUP|ORDER|"
+            r"HAVING|WINDOW|QUALIFY|LIMIT|OFFSET|ON|USING|UNION|EXCEPT|INTERSECT|SELECT|FROM)\b")
+_ALIAS = rf"(?:\s+(?:AS\s+)?(?!{_KEYWORD}){_NAME})?"
+_SOURCE = re.compile(rf"\b(?:FROM|JOIN)\s+({_NAME}{_ALIAS}(?:\s*,\s*{_NAME}{_ALIAS})*)", re.IGNORECASE)
 
 
 class BuildOrderError(ValueError):
