@@ -48,10 +48,12 @@ STEP_FUNCTIONS = {
 # What the cached steps' code version covers besides their Python modules (followed through their imports). The
 # publication thresholds are read by the guards only: changing them must not recompute the steps.
 _REFERENCE = ("data/reference/**/*.csv", "!data/reference/seuils_publication.csv")
+# The field dictionary (sql/dictionnaire/) gives the rejects table, the empty optional inputs and the public table
+# their columns.
 STEP_FILES = {
-    "stage": ("sql/staging/**/*.sql", *_REFERENCE),
-    "core": ("sql/core/**/*.sql", *_REFERENCE),
-    "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", *_REFERENCE),
+    "stage": ("sql/staging/**/*.sql", "sql/dictionnaire/*.csv", *_REFERENCE),
+    "core": ("sql/core/**/*.sql", "sql/dictionnaire/*.csv", *_REFERENCE),
+    "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", "sql/dictionnaire/*.csv", *_REFERENCE),
 }
 # The parameters each source's staging depends on. The step receives only these, so it cannot silently depend on
 # a parameter that is not in its cache key (it would fail with a KeyError instead). National sources are staged for
