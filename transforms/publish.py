@@ -178,7 +178,7 @@ def published_select(table: str, columns: list[str], *, strict: bool = True) -> 
     order) cast to their type in the field dictionary, then the synthetic flag (parameters $departement, $millesime,
     $synthetique). A column without its entry is refused (UserError naming table and column); with strict=False
     (files of an older layout) it is kept as it is."""
-    problems = cols.undescribed(table, columns)
+    problems = cols.undescribed(table, [c for c in columns if c not in PUBLICATION_KEYS])
     if problems and strict:
         raise UserError(f"{table} cannot be published: " + "; ".join(m for _, m in problems))
     types = {c.name: c.type for c in cols.columns(table)} if cols.known_table(table) else {}
