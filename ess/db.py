@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from ess import dictionary
 from ess.paths import SQL_DIR
 
 REJECT_COLUMN = "_motif_rejet"
@@ -25,14 +26,16 @@ COLUMN_COLUMN = "_colonne_rejet"
 VALUE_COLUMN = "_valeur_rejet"
 DEPARTEMENT_COLUMN = "_departement"
 HELPER_COLUMNS = (REJECT_COLUMN, LINE_COLUMN, COLUMN_COLUMN, VALUE_COLUMN)
-# staging_rejets: one row per rejected file row. `departements` lists the départements the row concerns (empty when
-# it cannot be placed in any: no location, malformed key); `ligne` is the row as the staging query saw it, long
-# texts cut.
-REJECTS_COLUMNS = (
-    ("table_staging", "VARCHAR"), ("fichier", "VARCHAR"), ("cle", "VARCHAR"), ("motif_rejet", "VARCHAR"),
-    ("ligne", "JSON"), ("numero_ligne", "BIGINT"), ("colonne", "VARCHAR"), ("valeur", "VARCHAR"),
-    ("departements", "VARCHAR[]"),
-)
+# staging_rejets: one row per rejected file row, its columns and types those of the field dictionary
+# (sql/dictionnaire/colonnes.csv, tables `staging_rejets*`): `departements` lists the départements the row concerns
+# (empty when it cannot be placed in any: no location, malformed key); `ligne` is the row as the staging query saw
+# it, long texts cut.
+
+
+def rejects_columns() -> list[tuple[str, str]]:
+    return [(c.name, c.type) for c in dictionary.load().columns(REJECTS_TABLE)]
+
+
 MAX_VALUE_CHARS = 200  # a value quoted in staging_rejets.valeur
 MAX_JSON_TEXT_CHARS = 1000  # a text field inside staging_rejets.ligne
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -84,6 +87,11 @@ def query(con, table: str, **params):
     return con.execute(sql, bind(sql, params))
 
 
+def table_names(con) -> set[str]:
+    """The tables and views of `con` (its main schema and temporary ones)."""
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
 def build_table(con, table: str, **params) -> int:
     """Materialise `sql/<layer>/<table>.sql` as table `<table>`; returns its row count."""
     identifier(table)
@@ -93,7 +101,7 @@ def build_table(con, table: str, **params) -> int:
 
 
 def ensure_rejects_table(con) -> None:
-    columns = ", ".join(f"{name} {dtype}" for name, dtype in REJECTS_COLUMNS)
+    columns = ", ".join(f"{name} {dtype}" for name, dtype in rejects_columns())
     con.execute(f"CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} ({columns})")
 
 
@@ -105,10 +113,10 @@ def quoted_value(expr: str) -> str:
 
 
 def insert_rejects(con, rows: list[dict]) -> None:
-    """Add rejects built outside SQL (e.g. malformed CSV records); keys are REJECTS_COLUMNS names."""
+    """Add rejects built outside SQL (e.g. malformed CSV records); keys are the rejects table's column names."""
     if not rows:
         return
-    names = [name for name, _ in REJECTS_COLUMNS]
+    names = [name for name, _ in rejects_columns()]
     con.executemany(
         f"INSERT INTO {REJECTS_TABLE} ({', '.join(names)}) VALUES "
         f"({', '.join('?::JSON' if n == 'ligne' else '?' for n in names)})",
@@ -183,7 +191,9 @@ def attach_tables(con, tables: dict[str, str | Path]) -> None:
         if not Path(path).exists():
             raise FileNotFoundError(f"input table {name!r} is missing: expected the Parquet file {path}")
         escaped = str(path).replace("'", "''")
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{escaped}')")
+        # a file's columns are its own: a `departement=38` folder above it is not a column (no hive guessing)
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{escaped}', "
+                    "hive_partitioning = false)")
 
 
 def _kv_metadata(metadata: dict[str, str] | None) -> str:

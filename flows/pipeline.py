@@ -55,10 +55,12 @@ STEPS = {
 # What the cached steps' code version covers besides their Python modules (followed through their imports). The
 # publication thresholds are read by the guards only: changing them must not recompute the steps.
 _REFERENCE = ("data/reference/**/*.csv", "!data/reference/seuils_publication.csv")
+# The field dictionary (sql/dictionnaire/) gives the rejects table, the empty optional inputs and the public table
+# their columns.
 STEP_FILES = {
-    "stage": ("sql/staging/**/*.sql", *_REFERENCE),
-    "core": ("sql/core/**/*.sql", *_REFERENCE),
-    "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", *_REFERENCE),
+    "stage": ("sql/staging/**/*.sql", "sql/dictionnaire/*.csv", *_REFERENCE),
+    "core": ("sql/core/**/*.sql", "sql/dictionnaire/*.csv", *_REFERENCE),
+    "outputs": ("sql/core/**/*.sql", "sql/out/**/*.sql", "sql/dictionnaire/*.csv", *_REFERENCE),
 }
 # Each source's staging receives only the parameters its Source declares (stage_params), so it cannot silently
 # depend on a parameter that is not in its cache key (it would fail with a KeyError instead). National sources are

@@ -2,35 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
+from ess import paths
 from transforms import checks
+from transforms import columns as cols
 
 
 def test_every_rule_of_a_column_is_checked_and_a_failure_is_named():
-    # three rows of the cube: one unknown level, one negative count, one missing level
-    frame = pd.DataFrame({"niveau": ["commune", "canton", None], "nb_etablissements": [3, -1, 2]})
+    # three rows of the cube: one malformed level, one negative count, one missing level
+    frame = pd.DataFrame({"niveau": ["commune", "Canton 2", None], "nb_etablissements": [3, -1, 2]})
     found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]
     assert found["lignes"] == 3
     failed = {(f["column"], f["expectation"]): f for f in found["echecs"]}
     assert set(failed) == {("niveau", "expect_column_values_to_not_be_null"),
-                           ("niveau", "expect_column_values_to_be_in_set"),
+                           ("niveau", "expect_column_values_to_match_regex"),
                            ("nb_etablissements", "expect_column_values_to_be_between")}
-    assert failed[("niveau", "expect_column_values_to_be_in_set")]["exemples"] == ["canton"]
+    assert failed[("niveau", "expect_column_values_to_match_regex")]["exemples"] == ["Canton 2"]
     assert failed[("nb_etablissements", "expect_column_values_to_be_between")]["nb_inattendus"] == 1
     # the cube's other columns are reported absent, not silently skipped
     assert "effectif_central" in found["colonnes_absentes"]
 
 
 def test_unexpected_rows_are_counted_not_distinct_values():
-    # GX sees each column's distinct values; the count of failing rows must still be rows: « canton » 3 times,
+    # GX sees each column's distinct values; the count of failing rows must still be rows: « ccas » 3 times,
     # one NULL twice, a count of -1 twice and -5 once
-    frame = pd.DataFrame({"niveau": ["canton", "canton", "commune", "canton", None, None],
+    frame = pd.DataFrame({"famille": ["ccas", "ccas", "associations", "ccas", None, None],
                           "nb_etablissements": [-1, -1, 4, -5, 0, 2]})
     found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]
     failed = {(f["column"], f["expectation"]): f["nb_inattendus"] for f in found["echecs"]}
-    assert failed == {("niveau", "expect_column_values_to_not_be_null"): 2,
-                      ("niveau", "expect_column_values_to_be_in_set"): 3,
+    assert failed == {("famille", "expect_column_values_to_not_be_null"): 2,
+                      ("famille", "expect_column_values_to_be_in_set"): 3,
                       ("nb_etablissements", "expect_column_values_to_be_between"): 3}
     assert found["lignes"] == 6
 
@@ -39,3 +43,30 @@ def test_a_clean_frame_passes():
     frame = pd.DataFrame({"niveau": ["commune", "departement"], "nb_etablissements": [3, 0]})
     found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]
     assert found["echecs"] == [] and found["expectations"] >= 3
+
+
+def test_the_families_of_a_closed_list_come_from_the_reference_folder(tmp_path):
+    # a researcher's perimetre_familles.csv with one more family: the cube's `famille` accepts it in that run only
+    committed = (Path(paths.REFERENCE_DIR) / "perimetre_familles.csv").read_text(encoding="utf-8")
+    (tmp_path / "perimetre_familles.csv").write_text(
+        committed + "7490,Autre personne morale de droit privé,scic_locales,faible,true,essai\n", encoding="utf-8")
+    frame = pd.DataFrame({"famille": ["associations", "scic_locales", "ess"]})
+    assert checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]["echecs"][0]["exemples"] == [
+        "scic_locales"]
+    assert checks.validate_frames({"out_indicateurs": frame}, reference_dir=tmp_path)["out_indicateurs"][
+        "echecs"] == []
+    assert "scic_locales" in cols.familles(tmp_path) and "scic_locales" not in cols.FAMILLES
+
+
+def test_a_column_without_its_dictionary_entry_fails_naming_table_and_column():
+    frame = pd.DataFrame({"niveau": ["commune"], "colonne_mystere": [1], "siret": ["12345678901234"]})
+    found = checks.validate_frames({"out_indicateurs": frame, "out_inconnue": frame})
+    failed = found["out_indicateurs"]["echecs"]
+    assert [(f["expectation"], f["column"]) for f in failed] == [("colonne_decrite", "colonne_mystere"),
+                                                                 ("colonne_decrite", "siret")]
+    assert failed[0]["message"].startswith("column colonne_mystere of table out_indicateurs has no entry in ")
+    assert failed[0]["message"].endswith("colonnes.csv: add one line (type, unit, French description, "
+                                         "constraints, tables)")
+    # siret has an entry, which does not list the cube
+    assert "its entry (line " in failed[1]["message"] and "does not list out_indicateurs" in failed[1]["message"]
+    assert found["out_inconnue"]["echecs"][0]["message"].startswith("table out_inconnue is not in ")

@@ -70,7 +70,9 @@ def fake_core(tables, params, out_dir):
     con = db.connect()
     try:
         db.attach_tables(con, tables)
-        union = " UNION ALL ".join(f"SELECT '{t}' AS source, count(*) AS n FROM {t}" for t in sorted(tables))
+        # columns of the field dictionary (the publication refuses others): the table read, its row count
+        union = " UNION ALL ".join(f"SELECT '{t}' AS activite, count(*)::DOUBLE AS effectif_central FROM {t}"
+                                   for t in sorted(tables))
         con.execute(f"CREATE TABLE core_etablissements AS SELECT $departement AS code_departement, * FROM ({union})",
                     {"departement": params["departement"]})
         written = db.export_tables(con, ["core_etablissements"], out_dir)
@@ -85,7 +87,7 @@ def fake_outputs(tables, params, out_dir):
     try:
         db.attach_tables(con, {"core_etablissements": tables["core_etablissements"]})
         sql = ("SELECT 'departement' AS niveau, $departement AS code_territoire, $perimetre AS perimetre, "
-               "sum(n)::BIGINT AS nb_etablissements FROM core_etablissements")
+               "sum(effectif_central)::BIGINT AS nb_etablissements FROM core_etablissements")
         bound = {"departement": params["departement"], "perimetre": params["perimetre"]}
         con.execute(f"CREATE TABLE out_indicateurs AS {sql}", bound)
         con.execute(f"CREATE TABLE out_indicateurs_public AS {sql}", bound)

@@ -1,6 +1,7 @@
 """Checks of a run, in the three places the design asks for:
-1. declarative expectations (Great Expectations) derived from the column definitions of transforms/columns.py,
-   validated on each column's distinct values read into pandas (GX's DuckDB datasource is broken upstream);
+1. declarative expectations (Great Expectations) derived from the field dictionary (sql/dictionnaire/colonnes.csv,
+   read by ess/dictionary.py), validated on each column's distinct values read into pandas (GX's DuckDB datasource
+   is broken upstream); a column without its entry in the dictionary fails the check;
 2. invariants of the numbers: the cube reconciles (communes add up to the département) and the public cube
    leaves no suppressed cell recoverable;
 3. a comparison with the last publication of the same département and perimeter in the same warehouse (its
@@ -46,21 +47,25 @@ def expectations_for(columns) -> list:
     return out
 
 
-def validate_frames(frames: dict[str, pd.DataFrame]) -> dict[str, dict]:
+def validate_frames(frames: dict[str, pd.DataFrame], reference_dir=None) -> dict[str, dict]:
     """validate_tables on DataFrames."""
     con = db.connect()
     try:
         for name, frame in frames.items():
             con.register(name, frame)
-        return validate_tables(con, list(frames))
+        return validate_tables(con, list(frames), reference_dir=reference_dir)
     finally:
         con.close()
 
 
-def validate_tables(con, tables: list[str]) -> dict[str, dict]:
+def validate_tables(con, tables: list[str], *, reference_dir=None) -> dict[str, dict]:
     """Validate each table of `con` against the expectations of its columns; returns a summary per table.
 
-    Every expectation of transforms/columns.py (not null, in a set, matching a pattern, between bounds) holds or
+    A column without its entry in the field dictionary (or whose entry does not list the table) is a failure
+    (expectation `colonne_decrite`), as is a table the dictionary does not know. `reference_dir`: the run's reference
+    folder (the ESS families of a closed list come from its perimetre_familles.csv).
+
+    Every expectation of the dictionary (not null, in a set, matching a pattern, between bounds) holds or
     fails on each value alone, so GX validates each column's distinct values (with NULL as one of them): on the
     cube that is a few hundred values for a key column instead of 1.6 M rows — GX's pandas engine maps its regular
     expressions value by value. The rows behind an unexpected value are counted from the distinct values' counts,
@@ -68,7 +73,7 @@ def validate_tables(con, tables: list[str]) -> dict[str, dict]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    from transforms.columns import TABLES
+    from transforms import columns as cols
 
     # GX's pandas regex expectation warns about match groups in our patterns; the result is right, the warning noise
     warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
@@ -78,12 +83,18 @@ def validate_tables(con, tables: list[str]) -> dict[str, dict]:
     source = context.data_sources.add_pandas("ess")
     summary = {}
     for table in tables:
-        have = {r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()}
-        present = [c for c in TABLES[table] if c.name in have]
-        missing = [c.name for c in TABLES[table] if c.name not in have]
+        produced = [r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()]
+        undescribed = [{"expectation": "colonne_decrite", "column": column, "message": message, "exemples": [],
+                        "nb_inattendus": None} for column, message in cols.undescribed(table, produced)]
+        try:
+            described = cols.columns(table, reference_dir)
+        except KeyError:  # a table the dictionary does not know: failed above
+            described = []
+        present = [c for c in described if c.name in produced]
+        missing = [c.name for c in described if c.name not in produced]
         n_rows = con.execute(f"SELECT count(*) FROM {db.identifier(table)}").fetchone()[0]
         batches = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("tout")
-        results, failures = 0, []
+        results, failures = 0, list(undescribed)
         for column in present:
             expectations = expectations_for([column])
             if not expectations:
@@ -201,13 +212,12 @@ def compare(current: dict, previous: dict | None) -> list[dict]:
 def check(tables: dict[str, str], params: dict, previous: dict | None = None) -> dict:
     """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able).
     `previous`: the last publication to compare with (previous_publication)."""
-    from transforms.columns import TABLES
     from transforms.outputs import audit_public
 
     con = db.connect()
     try:
         db.attach_tables(con, {k: Path(v) for k, v in tables.items()})
-        expectations = validate_tables(con, [t for t in TABLES if t in tables])
+        expectations = validate_tables(con, sorted(tables), reference_dir=params.get("reference_dir"))
         gaps = reconciliation_gaps(con) if "out_indicateurs" in tables else []
         secret_inputs = {"out_indicateurs", "out_indicateurs_public", "out_cube_communes", "out_secret_unites"}
         audit = audit_public(con, params=params) if secret_inputs <= tables.keys() else {}

@@ -12,9 +12,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ess import db
+from ess import db, sql_order
 from ess.errors import UserError
 from transforms import employment
+from transforms.columns import columns
 from transforms.reference import load_reference, perimetres
 from transforms.steps import StepOutput
 
@@ -24,34 +25,16 @@ REQUIRED = (
     "staging_communes",
 )
 
-# Optional inputs, replaced by an empty table of the contract's columns when absent (a run without URSSAF files
-# is not calibrated; one without history has no yearly series; territoires are a per-département option).
-OPTIONAL: dict[str, dict[str, str]] = {
-    "staging_sirene_etablissements_historique": {
-        "siret": "VARCHAR", "siren": "VARCHAR", "nic": "VARCHAR", "date_debut": "DATE", "date_fin": "DATE",
-        "etat_administratif": "VARCHAR", "activite_principale": "VARCHAR", "nomenclature_activite": "VARCHAR",
-        "caractere_employeur": "VARCHAR"},
-    "staging_sirene_unites_legales_historique": {
-        "siren": "VARCHAR", "date_debut": "DATE", "date_fin": "DATE", "etat_administratif": "VARCHAR",
-        "categorie_juridique": "VARCHAR", "activite_principale": "VARCHAR", "nomenclature_activite": "VARCHAR",
-        "economie_sociale_solidaire": "VARCHAR", "caractere_employeur": "VARCHAR", "nic_siege": "VARCHAR"},
-    "staging_communes_passage": {"ancien_code": "VARCHAR", "code_commune": "VARCHAR"},
-    "staging_territoires": {
-        "code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR",
-        "source_territoire": "VARCHAR"},
-    "staging_urssaf_ess_departement": {
-        "annee": "INTEGER", "code_departement": "VARCHAR", "champ_ess": "VARCHAR", "famille_ess": "VARCHAR",
-        "nb_etablissements": "DOUBLE", "effectifs_salaries": "DOUBLE", "masse_salariale": "DOUBLE"},
-    "staging_urssaf_commune_ape": {
-        "code_commune": "VARCHAR", "code_epci": "VARCHAR", "code_zone_emploi": "VARCHAR", "code_ape": "VARCHAR",
-        "annee": "INTEGER", "nb_etablissements": "DOUBLE", "effectifs_salaries": "DOUBLE"},
-}
+# Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (a run without
+# URSSAF files is not calibrated; one without history has no yearly series; territoires are a per-département
+# option).
+OPTIONAL = ("staging_sirene_etablissements_historique", "staging_sirene_unites_legales_historique",
+            "staging_communes_passage", "staging_territoires", "staging_urssaf_ess_departement",
+            "staging_urssaf_commune_ape")
 
-# Built in this order; transforms/employment.py then builds core_effectifs_entrees, core_effectifs and
-# core_calibration, which the last stages read.
-STAGES_BEFORE_EMPLOYMENT = ("core_communes", "core_situations", "core_etablissements_prep",
-                            "core_etablissements_annuel", "core_cellules_urssaf", "core_cibles_urssaf")
-STAGES_AFTER_EMPLOYMENT = ("core_etablissements", "core_ecart_urssaf")
+# Made by transforms/employment.py (core_effectifs_entrees from its SQL file, the others in Python): the SQL tables
+# that read them are built after it, the others before (ess/sql_order.py reads the order from the SQL files).
+EMPLOYMENT_TABLES = ("core_effectifs_entrees", "core_effectifs", "core_calibration")
 OUTPUTS = ("core_communes", "core_etablissements", "core_etablissements_annuel", "core_effectifs",
            "core_calibration", "core_ecart_urssaf", "core_cibles_urssaf", "core_cellules_urssaf")
 
@@ -65,9 +48,9 @@ def attach_inputs(con, tables: dict[str, Path]) -> list[str]:
                         "first (`ess run` does it)")
     db.attach_tables(con, {k: v for k, v in tables.items() if k in REQUIRED or k in OPTIONAL})
     absent = []
-    for name, columns in OPTIONAL.items():
+    for name in OPTIONAL:
         if name not in tables:
-            cols = ", ".join(f"{db.identifier(c)} {t}" for c, t in columns.items())
+            cols = ", ".join(f"{db.identifier(c.name)} {c.type}" for c in columns(name))
             con.execute(f"CREATE OR REPLACE TABLE {db.identifier(name)} ({cols})")
             absent.append(name)
     return absent
@@ -107,14 +90,22 @@ def run_core(con, tables: dict[str, Path], params: dict) -> dict:
     load_reference(con, directory=params.get("reference_dir"))
     sql_params = {"departement": params["departement"], "millesime": params["millesime"],
                   "perimetre": params["perimetre"]}
-    rows = {t: db.build_table(con, t, **sql_params) for t in STAGES_BEFORE_EMPLOYMENT}
+    before, after = build_stages(con)
+    rows = {t: db.build_table(con, t, **sql_params) for t in before}
     emploi = employment.estimate(con, params)
     employment.define_macros(con)
     sql_params.update(annee_effectifs=emploi["annee_effectifs"], z=employment.settings(con).z)
-    rows.update({t: db.build_table(con, t, **sql_params) for t in STAGES_AFTER_EMPLOYMENT})
+    rows.update({t: db.build_table(con, t, **sql_params) for t in after})
     for t in ("core_effectifs", "core_calibration"):
         rows[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
     return {"lignes": rows, "tables_absentes": absent, "emploi": emploi, **core_figures(con)}
+
+
+def build_stages(con) -> tuple[list[str], list[str]]:
+    """The SQL tables to build before and after the employment estimate: the step's outputs and what the employment
+    SQL reads, in the order their files' FROM/JOIN give."""
+    targets = [t for t in OUTPUTS if t not in EMPLOYMENT_TABLES] + sorted(sql_order.reads("core_effectifs_entrees"))
+    return sql_order.stages(targets, existing=db.table_names(con), later=EMPLOYMENT_TABLES)
 
 
 def core_figures(con) -> dict:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ess import db, paths
+from ess import db, paths, sql_order
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
@@ -37,18 +37,9 @@ CUBE = "out_indicateurs"
 PUBLIC = "out_indicateurs_public"
 AUDIT = "out_audit_perimetre"
 REQUIRED = ("core_etablissements", "staging_communes")
-# Optional inputs, replaced by an empty table of the same shape when absent.
-OPTIONAL = {
-    "core_etablissements_annuel": {"siret": "VARCHAR", "annee": "INTEGER", "actif": "BOOLEAN"},
-    # employment of each year (transforms/employment.py); absent: the cube has counts only
-    "core_effectifs": {"siret": "VARCHAR", "annee": "INTEGER", "effectif_central": "DOUBLE",
-                       "variance_a_priori": "DOUBLE", "denominateur_calage": "DOUBLE", "cellule_calage": "VARCHAR",
-                       "statut_calage": "VARCHAR", "projection_1": "DOUBLE", "projection_2": "DOUBLE",
-                       "projection_3": "DOUBLE", "projection_4": "DOUBLE", "projection_5": "DOUBLE"},
-    "staging_epci": {"siren_epci": "VARCHAR", "nom_epci": "VARCHAR", "nb_communes": "INTEGER",
-                     "nb_communes_departement": "INTEGER"},
-    "staging_territoires": {"code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR"},
-}
+# Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (without
+# core_effectifs, employment of each year from transforms/employment.py, the cube has counts only).
+OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "staging_territoires")
 # Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
 # used only when all of it is there; otherwise the establishment's current one.
 ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR"}
@@ -215,9 +206,9 @@ def _columns_of(con, table: str) -> set[str]:
 
 def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> None:
     """Give absent optional inputs an empty table, and the yearly table its optional columns (as NULL)."""
-    for name, shape in OPTIONAL.items():
+    for name in OPTIONAL:
         if name not in present:
-            select = ", ".join(f"NULL::{t} AS {db.identifier(c)}" for c, t in shape.items())
+            select = ", ".join(f"NULL::{c.type} AS {db.identifier(c.name)}" for c in cols.columns(name))
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} WHERE false")
     have = _columns_of(con, "core_etablissements_annuel")
     add = {c: t for c, t in ANNUEL_FACULTATIF.items() if c not in have}
@@ -261,14 +252,14 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     sql_params["annuel_situations"] = annuel_situations
     employment.define_macros(con)
     load_labels(con, params)
-    db.build_table(con, "out_cube_territoires", **sql_params)
-    db.build_table(con, "out_cube_etablissements", **sql_params)
-    db.build_table(con, CUBE, **sql_params)
-    db.build_table(con, "out_cube_communes", **sql_params)
+    for table in sql_order.build_order([CUBE, "out_cube_communes"], existing=db.table_names(con)):
+        db.build_table(con, table, **sql_params)
     expected = cols.names(CUBE)
     got = [r[0] for r in con.execute(f"DESCRIBE {CUBE}").fetchall()]
-    if got != expected:
-        raise RuntimeError(f"{CUBE} columns {got} differ from transforms/columns.py {expected}: fix one of them")
+    if set(got) != set(expected):
+        raise RuntimeError(f"{CUBE}: columns {sorted(set(got) - set(expected))} are produced by its SQL but not "
+                           f"listed for it in the field dictionary, columns {sorted(set(expected) - set(got))} listed "
+                           "but not produced (sql/dictionnaire/colonnes.csv): fix one of them")
     return sql_params
 
 

@@ -14,7 +14,9 @@ Paths inside a version, and the same under the warehouse's stable entry points (
 must not leave the research team. Table folders are NOT `key=value` (hive) folders: pandas and pyarrow would read
 « 01 » as the integer 1 from a folder name. Every file carries its keys as text columns instead (`departement`,
 `millesime`, and `perimetre` for tables published per perimeter) plus `donnees_synthetiques`, so any reader with no
-options gets them right (columns.PUBLICATION_COLUMNS).
+options gets them right (the `@publiees` columns of the field dictionary, sql/dictionnaire/colonnes.csv). Each
+column is written with the type of its dictionary entry, and the file's metadata `ess:colonnes` carries the
+entries of its columns (type, unit, description).
 
 The three moves of a publication: prepare() writes the run's tables with their provenance metadata into a private
 staging folder (outside the warehouse lock, so départements prepare in parallel); the report is built in the same
@@ -34,17 +36,23 @@ from typing import Any
 
 from ess import db
 from ess.errors import UserError
+from transforms import columns as cols
 from transforms import warehouse as wh
 
-# Tables published, with their access level; any other table of the run stays in the run folder.
-PUBLISHED = {
-    "out_indicateurs_public": "public",
-    "out_indicateurs": "interne",
-    "out_audit_perimetre": "interne",
-    "core_etablissements": "interne",
-    "core_calibration": "interne",
-    "core_ecart_urssaf": "interne",
-}
+# Tables published, with their access level, are the tables of sql/dictionnaire/tables.csv with an `acces`
+# (`_published()`, also `PUBLISHED` below); any other table of the run stays in the run folder.
+
+
+def _published() -> dict[str, str]:
+    return cols.published_tables()
+
+
+def __getattr__(name: str):
+    if name == "PUBLISHED":
+        return _published()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Tables that hold every perimeter (published and protected together, transforms/outputs.py): one partition per
 # département and millésime, whatever the run's perimeter.
 ALL_PERIMETERS = {"out_indicateurs_public", "out_indicateurs"}
@@ -72,7 +80,7 @@ def _keys(params: dict, with_perimetre: bool = True) -> PurePosixPath:
 
 def partition_path(table: str, params: dict, has_perimetre: bool) -> PurePosixPath:
     """<access>/<table>/departement_…/millesime_…[/perimetre_…], relative to a version (or the warehouse)."""
-    path = PurePosixPath(PUBLISHED[table], table, f"departement_{params['departement']}",
+    path = PurePosixPath(_published()[table], table, f"departement_{params['departement']}",
                          f"millesime_{params['millesime']}")
     return path / f"perimetre_{params['perimetre']}" if has_perimetre else path
 
@@ -149,28 +157,44 @@ def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path)
     staged, partitions = {}, {}
     con = db.connect()
     try:
-        for table in PUBLISHED:
+        for table in _published():
             if table not in tables:
                 continue
             db.attach_tables(con, {table: tables[table]})
-            columns = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+            columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
             rel = partition_path(table, params, "perimetre" in columns and table not in ALL_PERIMETERS)
             staged[table] = db.export_select(con, published_select(table, columns), {
                 "departement": str(params["departement"]), "millesime": str(params["millesime"]),
-                "synthetique": bool(params.get("synthetic"))}, staging / rel / f"{table}.parquet", metadata)
+                "synthetique": bool(params.get("synthetic"))}, staging / rel / f"{table}.parquet",
+                {**metadata, "ess:colonnes": column_metadata(table, columns)})
             partitions[table] = str(rel)
     finally:
         con.close()
     return {"tables": staged, "partitions": partitions}
 
 
-def published_select(table: str, columns: set[str]) -> str:
-    """The rows of `table` as published: the partition keys first, as text, then the table's own columns, then the
-    synthetic flag (parameters $departement, $millesime, $synthetique)."""
-    own = [c for c in columns if c not in PUBLICATION_KEYS]
-    exclude = f" EXCLUDE ({', '.join(sorted(set(columns) & PUBLICATION_KEYS))})" if len(own) < len(columns) else ""
-    return (f"SELECT $departement::VARCHAR AS departement, $millesime::VARCHAR AS millesime, *{exclude}, "
+def published_select(table: str, columns: list[str], *, strict: bool = True) -> str:
+    """The rows of `table` as published: the partition keys first, as text, then the table's own columns (in their
+    order) cast to their type in the field dictionary, then the synthetic flag (parameters $departement, $millesime,
+    $synthetique). A column without its entry is refused (UserError naming table and column); with strict=False
+    (files of an older layout) it is kept as it is."""
+    problems = cols.undescribed(table, [c for c in columns if c not in PUBLICATION_KEYS])
+    if problems and strict:
+        raise UserError(f"{table} cannot be published: " + "; ".join(m for _, m in problems))
+    types = {c.name: c.type for c in cols.columns(table)} if cols.known_table(table) else {}
+    own = [f"CAST({db.identifier(c)} AS {types[c]}) AS {c}" if c in types else db.identifier(c)
+           for c in columns if c not in PUBLICATION_KEYS]
+    return (f"SELECT $departement::VARCHAR AS departement, $millesime::VARCHAR AS millesime, {', '.join(own)}, "
             f"$synthetique::BOOLEAN AS donnees_synthetiques FROM {db.identifier(table)}")
+
+
+def column_metadata(table: str, columns: list[str]) -> str:
+    """The dictionary entries of a published file's columns (JSON for its `ess:colonnes` metadata)."""
+    described = {c.name: c for c in cols.publication_columns() + cols.columns(table)}
+    return json.dumps({name: {"type": c.type, "unite": c.unit or "", "description": c.description,
+                              "contrainte": c.constraint}
+                       for name in ["departement", "millesime", *columns, "donnees_synthetiques"]
+                       if (c := described.get(name))}, ensure_ascii=False)
 
 
 PUBLICATION_KEYS = {"departement", "millesime", "donnees_synthetiques"}
@@ -184,7 +208,7 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
     as published (the same content the run folder keeps)."""
     staging = Path(staging)
     warehouse = Path(warehouse)
-    partitions = sorted(str(p.parent.relative_to(staging)) for table, access in PUBLISHED.items()
+    partitions = sorted(str(p.parent.relative_to(staging)) for table, access in _published().items()
                         for p in (staging / access / table).glob(f"**/{table}.parquet"))
     changes: dict[str, Path | None] = {rel: staging / rel for rel in partitions}
     staged_report = staging / report_path(params)
@@ -220,7 +244,7 @@ def _completed(manifest: dict, params: dict, warehouse: Path, root: Path, versio
     for rel in partitions:
         table = PurePosixPath(rel).parts[1]
         tables[table] = str(warehouse / rel / f"{table}.parquet")
-    tables = {t: tables[t] for t in PUBLISHED if t in tables}
+    tables = {t: tables[t] for t in _published() if t in tables}
     out = dict(manifest)
     out["outputs"] = {"warehouse": str(warehouse), "version": version_id,
                       "dossier_version": str(warehouse / wh.VERSIONS / version_id),
@@ -339,7 +363,7 @@ def build_catalog(root: Path) -> Path:
     tmp.unlink(missing_ok=True)
     con = db.connect(tmp)
     try:
-        for table, access in PUBLISHED.items():
+        for table, access in _published().items():
             if any((root / access / table).glob("**/*.parquet")):
                 create_views(con, root, table, access)
     finally:
@@ -377,11 +401,9 @@ def create_views(con, root: Path, table: str, access: str) -> None:
     synthetic = con.execute(f"SELECT bool_or(donnees_synthetiques), count(DISTINCT millesime) FROM {history}"
                             ).fetchone() if "donnees_synthetiques" in columns else (None, None)
     table_doc, column_docs = _table_docs(table)
-    from transforms.columns import query_guide
-
     label = "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé, ne pas diffuser)"
     flag = ("DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la réalité) — " if synthetic[0] else "")
-    guide = query_guide(table)
+    guide = cols.query_guide(table)
     for view, scope in ((table, f"Dernier millésime publié de chaque département (tous : {history})."),
                         (history, f"Tous les millésimes publiés : filtrer sur millesime (le dernier : {table}).")):
         comment = f"{flag}{label} — {table_doc} {scope} {guide}".strip()
@@ -398,7 +420,7 @@ def migrate_legacy_partitions(root: Path) -> list[str]:
     rewritten = []
     con = None
     try:
-        for table, access in PUBLISHED.items():
+        for table, access in _published().items():
             folder = Path(root) / access / table
             for old in sorted(folder.glob("departement=*/**/*.parquet")) if folder.is_dir() else []:
                 keys = dict(part.split("=", 1) for part in old.relative_to(folder).parent.parts if "=" in part)
@@ -413,8 +435,8 @@ def migrate_legacy_partitions(root: Path) -> list[str]:
                                 if not k.startswith(b"ARROW")}
                     con.execute(f"CREATE OR REPLACE VIEW {db.identifier(table)} AS SELECT * FROM "
                                 f"read_parquet({_literal(str(old))}, hive_partitioning = false)")
-                    columns = {r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()}
-                    db.export_select(con, published_select(table, columns), {
+                    columns = [r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()]
+                    db.export_select(con, published_select(table, columns, strict=False), {
                         "departement": params["departement"], "millesime": params["millesime"],
                         "synthetique": metadata.get("ess:synthetic") == "true"}, target, metadata)
                     rewritten.append(str(target))
@@ -434,9 +456,7 @@ def _kv_metadata(path: Path) -> dict[bytes, bytes] | None:
 
 
 def _table_docs(table: str) -> tuple[str, dict[str, str]]:
-    """(table description, {column: description}) from transforms/columns.py, the one definition of columns."""
-    from transforms import columns as cols
-
+    """(table description, {column: description}) from the field dictionary, the one definition of columns."""
     try:
         return cols.describe_table(table)
     except KeyError:
@@ -445,25 +465,22 @@ def _table_docs(table: str) -> tuple[str, dict[str, str]]:
 
 def write_dictionary(root: Path) -> list[Path]:
     """The data dictionary (every column: table, type, unit, French description, constraint), as CSV and Markdown,
-    generated from transforms/columns.py."""
-    from transforms import columns as cols
-
+    generated from the field dictionary (sql/dictionnaire/)."""
     rows = cols.dictionary_rows()
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     lines = ["# Dictionnaire des données", "",
-             "Généré depuis `transforms/columns.py` (ne pas modifier à la main). Les vues du catalogue `ess.duckdb` "
+             "Généré depuis le dictionnaire des champs `sql/dictionnaire/colonnes.csv` (ne pas modifier à la main). Les vues du catalogue `ess.duckdb` "
              "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", "",
              f"Chaque table a deux vues : `<table>` ne garde que le dernier millésime publié de chaque département "
              f"(à utiliser par défaut) et `<table>{HISTORY_SUFFIX}` les garde tous (filtrer alors sur `millesime`). "
              "Les fichiers Parquet portent les colonnes `departement` et `millesime` (texte) et "
              "`donnees_synthetiques` ; ils se lisent sans option avec pandas, pyarrow ou DuckDB.", ""]
-    for table in cols.TABLES:
-        access = PUBLISHED.get(table, "interne")
+    for table, access in _published().items():
         guide = cols.query_guide(table)
-        lines += [f"## {table} ({access})", "", cols.TABLE_DOCS.get(table, ""), ""]
+        lines += [f"## {table} ({access})", "", cols.describe_table(table)[0], ""]
         lines += [f"**Filtres nécessaires.** {guide}", ""] if guide else []
         lines += ["| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
         lines += [f"| {r['colonne']} | {r['type']} | {r['unite']} | {r['description']} | {r['contrainte']} |"
@@ -480,5 +497,5 @@ def write_dictionary(root: Path) -> list[Path]:
 
 
 def _literal(text: str) -> str:
-    """A SQL string literal (COMMENT ON takes no bound parameters); the texts come from transforms/columns.py."""
+    """A SQL string literal (COMMENT ON takes no bound parameters); the texts come from the field dictionary."""
     return "'" + text.replace("'", "''") + "'"
