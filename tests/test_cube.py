@@ -286,7 +286,7 @@ def test_columns_match_their_definitions(cube):
     got = cube.execute("DESCRIBE out_indicateurs").fetchall()
     assert [(r[0], r[1]) for r in got] == [(c.name, c.type) for c in cols.columns("out_indicateurs")]
     names = cols.names("core_etablissements")
-    assert {"siret", "famille_ess", "perimetre_insee", "effectif_central"} <= set(names)
+    assert {"siret", "famille_ess", "effectif_central"} <= set(names)
     assert all(c.description for c in cols.columns("out_indicateurs_public"))
 
 
@@ -504,11 +504,11 @@ def test_past_years_use_the_years_own_situation_when_given(tmp_path):
     frames = F.default_frames()
     annuel = frames["core_etablissements_annuel"]
     core = frames["core_etablissements"].set_index("siret")
-    for c in ("famille_ess", "section_a21", "secteur_ess", "perimetre_insee", "perimetre_loi2014",
-              "perimetre_flag"):
+    for c in ("famille_ess", "section_a21", "secteur_ess", "perimetres_inclus"):
         annuel[c] = core.loc[annuel["siret"], c].to_numpy()
     s01_2024 = (annuel["siret"] == F.siret("01", "A1")) & (annuel["annee"] == 2024)
-    annuel.loc[s01_2024, ["famille_ess", "perimetre_insee", "section_a21"]] = [None, False, "M"]
+    annuel.loc[s01_2024, ["famille_ess", "section_a21"]] = [None, "M"]
+    annuel["perimetres_inclus"] = [[] if now else inside for now, inside in zip(s01_2024, annuel["perimetres_inclus"])]
     frames["core_etablissements_annuel"] = annuel.astype({"famille_ess": "string", "section_a21": "string"})
     con = _cube(tmp_path, frames=frames)
     assert _row(con, "commune", "38001", "ess", annee=2024).nb_etablissements == 0

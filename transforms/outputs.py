@@ -51,7 +51,8 @@ OPTIONAL = {
 }
 # Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
 # used only when all of it is there; otherwise the establishment's current one.
-ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR"}
+ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR",
+                    "perimetres_inclus": "VARCHAR[]"}
 ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", **ANNUEL_SITUATION}
 
 
@@ -213,7 +214,7 @@ def _columns_of(con, table: str) -> set[str]:
     return {r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()}
 
 
-def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> None:
+def _ensure_optional_inputs(con, present: set[str]) -> None:
     """Give absent optional inputs an empty table, and the yearly table its optional columns (as NULL)."""
     for name, shape in OPTIONAL.items():
         if name not in present:
@@ -221,7 +222,6 @@ def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> No
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} WHERE false")
     have = _columns_of(con, "core_etablissements_annuel")
     add = {c: t for c, t in ANNUEL_FACULTATIF.items() if c not in have}
-    add.update({f"perimetre_{p}": "BOOLEAN" for p in perimetres if f"perimetre_{p}" not in have})
     if add:
         extra = ", ".join(f"NULL::{t} AS {db.identifier(c)}" for c, t in add.items())
         con.execute("ALTER VIEW core_etablissements_annuel RENAME TO _core_etablissements_annuel_source")
@@ -229,14 +229,18 @@ def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> No
                     "FROM _core_etablissements_annuel_source")
 
 
-def _check_perimetres(con, perimetres: list[str]) -> None:
-    have = {c.removeprefix("perimetre_") for c in _columns_of(con, "core_etablissements") if c.startswith("perimetre_")}
-    unknown = [p for p in perimetres if p not in have]
+def _check_perimetres(con, params: dict, perimetres: list[str]) -> None:
+    """The cube's perimeters must be defined in the run's perimetres.csv, and core_etablissements must say, for each
+    establishment, the perimeters it is in (perimetres_inclus)."""
+    if "perimetres_inclus" not in _columns_of(con, "core_etablissements"):
+        raise UserError("core_etablissements has no column perimetres_inclus (the perimeters each establishment is "
+                        "in): it was built by an older version of the core step; run the core step again")
+    known = reference.perimetres(params.get("reference_dir"))
+    unknown = [p for p in perimetres if p not in known]
     if unknown:
-        raise UserError(
-            f"perimeter {unknown} has no column perimetre_<name> in core_etablissements "
-            f"(known: {sorted(have)}): choose one of those or add it to data/reference/perimetres.csv"
-        )
+        path = reference.reference_path("perimetres", params.get("reference_dir"))
+        raise UserError(f"perimeter {unknown} is not defined in {path} (defined: {known}): choose among those, or "
+                        "add one row per new perimeter to that file")
 
 
 def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
@@ -252,9 +256,9 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     # Past employer counts only when the yearly table carries the employer flag; the year's own family, sector
     # and perimeter only when it carries all of them.
     employeur_passe = "employeur" in annuel
-    annuel_situations = set(ANNUEL_SITUATION) <= annuel and all(f"perimetre_{p}" in annuel for p in perimetres)
-    _check_perimetres(con, perimetres)
-    _ensure_optional_inputs(con, present, perimetres)
+    annuel_situations = set(ANNUEL_SITUATION) <= annuel
+    _check_perimetres(con, params, perimetres)
+    _ensure_optional_inputs(con, present)
     years = con.execute("SELECT max(annee), bool_and(statut_calage = 'non_cale') FROM core_effectifs").fetchone()
     sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe,
                                  annee_effectifs=years[0], calage=None if years[0] is None else not years[1])
@@ -315,12 +319,12 @@ STATUS = "statut_secret_effectifs"
 
 
 def perimetres_publies(params: dict) -> list[str]:
-    """Every perimeter of data/reference/perimetres.csv (or params['perimetres_cube']): all are published."""
+    """Every perimeter of the run's perimetres.csv (its reference_dir over data/reference/), or
+    params['perimetres_cube']: all are published."""
     given = params.get("perimetres_cube")
     if given:
         return sorted(given)
-    path = paths.REFERENCE_DIR / "perimetres.csv"
-    return sorted(_read_csv(path, ["perimetre"])["perimetre"].tolist())
+    return sorted(reference.perimetres(params.get("reference_dir")))
 
 
 def _commune_table(con) -> pd.DataFrame:
