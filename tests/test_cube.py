@@ -216,7 +216,9 @@ def test_loi2014_perimeter_counts_commercial_ess_companies(tmp_path):
 def test_unknown_perimeter_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="must include the run's perimeter 'cress'"):
         _cube(tmp_path, params={"perimetre": "cress"})
-    with pytest.raises(UserError, match="perimetre_<name>"):
+    with pytest.raises(UserError, match=r"perimeter \['cress'\] is not defined in .*data/reference/perimetres.csv "
+                                        r"\(defined: \['insee', 'loi2014', 'flag'\]\): choose among those, or add "
+                                        "one row per new perimeter to that file"):
         _cube(tmp_path, params={"perimetre": "cress", "perimetres_cube": ["insee", "cress"]})
 
 

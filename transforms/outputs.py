@@ -120,18 +120,19 @@ def _sentence_case(text: str) -> str:
 
 def load_labels(con, params: dict) -> None:
     """Label tables of the cube: ref_libelles_secteurs (A21 sections from naf_rev2.csv, ESS sectors from
-    secteurs_ess.csv) and ref_libelles_territoires (arrondissements, départements of the COG reference)."""
+    secteurs_ess.csv, both from the run's reference folder) and ref_libelles_territoires (arrondissements, départements of the COG reference)."""
     rows = [("ensemble", "ensemble", "Ensemble des secteurs"),
             ("a21", cols.NON_RENSEIGNE, "Activité non renseignée"),
             ("ess", cols.NON_RENSEIGNE, "Activité non renseignée")]
-    naf = paths.REFERENCE_DIR / "naf_rev2.csv"
+    naf = paths.reference_file("naf_rev2.csv", params.get("reference_dir"))
     if naf.exists():
         sections = _read_csv(naf, ["section", "libelle_section"]).drop_duplicates("section")
         rows += [("a21", r.section, _sentence_case(r.libelle_section)) for r in sections.itertuples()]
-    secteurs = paths.REFERENCE_DIR / "secteurs_ess.csv"
-    if secteurs.exists():
-        ess = _read_csv(secteurs, ["secteur_ess", "libelle_secteur_ess"]).drop_duplicates("secteur_ess")
-        rows += [("ess", r.secteur_ess, r.libelle_secteur_ess or None) for r in ess.itertuples()]
+    # the ESS sectors as the core step grouped them (checked like every perimeter file)
+    ess: dict[str, str | None] = {}
+    for r in reference.read_reference("secteurs_ess", params.get("reference_dir")):
+        ess.setdefault(r["secteur_ess"], r["libelle_secteur_ess"])
+    rows += [("ess", code, label or None) for code, label in ess.items()]
     con.register("_labels", pd.DataFrame(rows, columns=["nomenclature_secteur", "secteur", "libelle_secteur"]))
     con.execute("CREATE OR REPLACE TABLE ref_libelles_secteurs AS SELECT * FROM _labels")
     con.unregister("_labels")
@@ -597,7 +598,7 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     Years are protected independently, in parallel processes for a large cube (params['secret_processus'])."""
     perimeters = perimetres_publies(params)
     communes = _commune_table(con)
-    rules = rules or conf.load_rules()
+    rules = rules or conf.load_rules(reference_dir=params.get("reference_dir"))
     budget = float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
     deadline_wall = yearly.wall_deadline(budget)
     annee = int(str(params["millesime"])[:4])
@@ -693,7 +694,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     — published or not — given only the cells the public table shows. Needs out_indicateurs, out_cube_communes and
     out_secret_unites in `con`. Every count of the result must be 0. Years are audited in parallel processes for a
     large cube, like the protection (params['secret_processus'])."""
-    rules = rules or conf.load_rules()
+    rules = rules or conf.load_rules(reference_dir=(params or {}).get("reference_dir"))
     params = params or {}
     deadline_wall = yearly.wall_deadline(float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS)))
     public = con.execute(f"SELECT * FROM {PUBLIC}").df()

@@ -21,6 +21,9 @@ from ess import db, paths
 from ess.errors import UserError
 
 FAMILLES_CJ = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes")
+# Codes a URSSAF label may map to (urssaf_familles.csv): URSSAF's four ESS families, the ESS total, the private
+# sector outside the ESS, and a total ('ensemble'; as famille_ess it means "total of the row's champ").
+FAMILLES_URSSAF = ("associations", "cooperatives", "mutuelles", "fondations", "ess", "hors_ess", "ensemble")
 _ID = r"^[a-z][a-z0-9_]*$"
 _NAF_CODE = {
     "division": r"^[0-9]{2}$",
@@ -185,9 +188,14 @@ SPECS: dict[str, RefSpec] = {
     ),
     "urssaf_familles": RefSpec(
         "urssaf_familles.csv",
-        (Col("libelle_urssaf"),
-         Col("famille", values=FAMILLES_CJ + ("societes_commerciales_ess", "ess", "hors_ess", "ensemble"))),
+        (Col("libelle_urssaf"), Col("famille", values=FAMILLES_URSSAF), Col("comment", required=False)),
         key=("libelle_urssaf",),
+    ),
+    "formats_activite": RefSpec(
+        "formats_activite.csv",
+        (Col("nomenclature", pattern=r"^[A-Za-z][A-Za-z0-9]*$"), Col("forme", pattern=r"^[9A.]+$"),
+         Col("liste", required=False, pattern=r"^[a-z0-9_]+\.csv$"), Col("commentaire", required=False)),
+        key=("nomenclature", "forme"),
     ),
 }
 

@@ -133,12 +133,15 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
         try:
             db.ensure_rejects_table(con)
             try:
+                # the run's reference folder (reference_dir) over data/reference/: activity formats, URSSAF labels
                 if source == "sirene":
                     result = module.load_national(con, snapshot, departements=departements,
-                                                  millesime=params["millesime"], work_dir=Path(work))
+                                                  millesime=params["millesime"], work_dir=Path(work),
+                                                  reference_dir=params.get("reference_dir"))
                 else:
                     # every year of the commune × APE table: calibration picks the year of the size bands
-                    result = module.load_national(con, snapshot, departements=departements)
+                    result = module.load_national(con, snapshot, departements=departements,
+                                                  reference_dir=params.get("reference_dir"))
             except duckdb.OutOfMemoryException as exc:
                 limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
                 raise UserError(
