@@ -146,6 +146,28 @@ def test_reference_files_load_typed():
     ("tranches_effectifs", "01,1 ou 2 salariés,1,2,1.41", "01,1 ou 2 salariés,1,2,2.5",
      r"effectif_central 2.5 must lie within"),
     ("perimetre_familles", "9210,", "9220,", r"duplicate \{'categorie_juridique': '9220'\}"),
+    # codes unknown to the legal-form list and to the NAF at the rule's level: file, line, column and value
+    ("perimetre_familles", "9300,Fondation,fondations", "9399,Fondation,fondations",
+     r"perimetre_familles.csv, line 11: column 'categorie_juridique' = '9399' is not a code of "
+     r".*data/reference/categories_juridiques.csv \(column 'code'\)"),
+    ("perimetre_exclusions_naf", "NAFRev2,classe,94.20,", "NAFRev2,classe,94.29,",
+     r"perimetre_exclusions_naf.csv, line 5: column 'code' = '94.29' is not a code of .*data/reference/naf_rev2.csv "
+     r"\(column 'code_classe'\)"),
+    ("perimetre_exclusions_naf", "NAFRev2,division,84,", "NAFRev2,division,04,",
+     r"perimetre_exclusions_naf.csv, line 2: column 'code' = '04' is not a code of .*naf_rev2.csv "
+     r"\(column 'code_division'\)"),
+    # the named perimeters: duplicate, unknown value, one URSSAF definition, headers
+    ("perimetres", "flag,Indicateur", "insee,Indicateur",
+     r"perimetres.csv, line 4: duplicate \{'perimetre': 'insee'\} \(first seen line 2\)"),
+    ("perimetres", "false,aucune,", "false,quelques,",
+     r"perimetres.csv, line 4: column 'familles_cj' = 'quelques' is not allowed; use one of \['defaut', 'toutes', "
+     r"'aucune'\]"),
+    ("perimetres", "false,aucune,true,false,false,", "false,aucune,true,false,true,",
+     r"perimetres.csv: exactly one perimeter must have calage_urssaf = true .*found \['insee', 'flag'\]"),
+    ("perimetres", "calage_urssaf,description", "calage_urssaf,description,libelle",
+     r"perimetres.csv, line 1: columns \['libelle'\] appear more than once in the header"),
+    ("perimetres", "familles_cj,", "famille_cj,",
+     r"perimetres.csv, line 1: columns \['familles_cj'\] are missing from the header"),
 ])
 def test_bad_reference_rows_are_named(tmp_path, name, old, new, message):
     ref = edited_reference(tmp_path, name, (old, new))
