@@ -20,6 +20,7 @@ import pytest
 
 import core_fixtures as CF
 from ess import db, paths
+from ess.errors import UserError
 from transforms import core, outputs, reference
 
 NEW = "insee_sans_exclusions"
@@ -114,6 +115,20 @@ def test_the_report_names_it_and_the_committed_reference_is_unchanged(fixture_ru
     assert NEW in reference.perimetres(fixture_run["folder"])
     assert NEW not in reference.perimetres()  # the committed file does not know it
     assert committed_digest() == fixture_run["before"]
+
+
+def test_outputs_refuse_a_perimeter_the_core_step_did_not_build(fixture_run, tmp_path):
+    """The core step ran on the committed reference, the outputs step with the researcher's folder: the new
+    perimeter would be published empty (nobody in it), so the step stops and says what to do."""
+    assert outputs.core_perimetres(fixture_run["core"].tables["core_etablissements"]) == [
+        "insee", "loi2014", "flag", NEW]
+    tables = {k: Path(v) for k, v in CF.write_fixture(tmp_path / "staging").items()}
+    built = core.build_core(tables, CF.PARAMS, tmp_path / "core")
+    tables.update({k: Path(v) for k, v in built.tables.items()})
+    with pytest.raises(UserError, match=r"core_etablissements was built with the perimeters \['insee', 'loi2014', "
+                                        r"'flag'\], without \['insee_sans_exclusions'\]: run the core step again "
+                                        r"with the same reference folder \(reference_dir\) as this step"):
+        outputs.build_outputs(tables, fixture_run["params"], tmp_path / "out")
 
 
 def test_on_the_generated_sample(tmp_path):

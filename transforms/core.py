@@ -18,6 +18,8 @@ from transforms import employment
 from transforms.reference import load_reference, perimetres, reference_path
 from transforms.steps import StepOutput
 
+# Parquet metadata of the core tables: the perimeters of the run's perimetres.csv they were built with.
+PERIMETRES_METADATA = "ess:perimetres"
 REQUIRED = (
     "staging_sirene_etablissements",
     "staging_sirene_unites_legales",
@@ -175,7 +177,9 @@ def build_core(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutp
             stats = run_core(con, tables, params)
             metadata = {"ess:synthetic": str(bool(params.get("synthetic"))).lower(),
                         "ess:run_id": str(params.get("run_id", "")),
-                        "ess:perimetre": params["perimetre"], "ess:millesime": params["millesime"]}
+                        "ess:perimetre": params["perimetre"], "ess:millesime": params["millesime"],
+                        # the perimeters perimetres_inclus can name: the outputs step refuses to publish others
+                        PERIMETRES_METADATA: ",".join(perimetres(params.get("reference_dir")))}
             written = db.export_tables(con, list(OUTPUTS), out_dir, metadata=metadata)
         finally:
             con.close()

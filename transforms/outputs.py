@@ -31,6 +31,7 @@ from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
 from transforms import employment, reference, secret_lp, secret_model, yearly
+from transforms.core import PERIMETRES_METADATA
 from transforms.steps import StepOutput
 
 CUBE = "out_indicateurs"
@@ -67,7 +68,8 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
                                if k in REQUIRED or k in OPTIONAL or k == "core_communes"})
         stats: dict[str, Any] = {}
         avec_territoires = "staging_territoires" in tables
-        cube_params = build_cube(con, params, has_territoires=avec_territoires)
+        cube_params = build_cube(con, params, has_territoires=avec_territoires,
+                                 computed=core_perimetres(tables["core_etablissements"]))
         stats[CUBE] = cube_stats(con)
         # the employment year is published in detail like the millésime year (transforms/confidentiality.py)
         params = {**params, "annee_effectifs": cube_params["annee_effectifs"] or None}
@@ -230,9 +232,18 @@ def _ensure_optional_inputs(con, present: set[str]) -> None:
                     "FROM _core_etablissements_annuel_source")
 
 
-def _check_perimetres(con, params: dict, perimetres: list[str]) -> None:
+def core_perimetres(path: str | Path) -> list[str] | None:
+    """The perimeters core_etablissements was built with (its Parquet metadata), None when it does not say."""
+    import pyarrow.parquet as pq
+
+    value = (pq.read_schema(path).metadata or {}).get(PERIMETRES_METADATA.encode())
+    return value.decode().split(",") if value is not None else None
+
+
+def _check_perimetres(con, params: dict, perimetres: list[str], computed: list[str] | None = None) -> None:
     """The cube's perimeters must be defined in the run's perimetres.csv, and core_etablissements must say, for each
-    establishment, the perimeters it is in (perimetres_inclus)."""
+    establishment, the perimeters it is in (perimetres_inclus) — for these very perimeters: a perimeter the core
+    step did not know would be published as empty."""
     if "perimetres_inclus" not in _columns_of(con, "core_etablissements"):
         raise UserError("core_etablissements has no column perimetres_inclus (the perimeters each establishment is "
                         "in): it was built by an older version of the core step; run the core step again")
@@ -242,12 +253,17 @@ def _check_perimetres(con, params: dict, perimetres: list[str]) -> None:
         path = reference.reference_path("perimetres", params.get("reference_dir"))
         raise UserError(f"perimeter {unknown} is not defined in {path} (defined: {known}): choose among those, or "
                         "add one row per new perimeter to that file")
+    missing = [p for p in perimetres if computed is not None and p not in computed]
+    if missing:
+        raise UserError(f"core_etablissements was built with the perimeters {computed}, without {missing}: run the "
+                        "core step again with the same reference folder (reference_dir) as this step")
 
 
-def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
+def build_cube(con, params: dict, *, has_territoires: bool, computed: list[str] | None = None) -> dict[str, Any]:
     """Materialise out_cube_territoires, out_cube_etablissements and out_indicateurs in `con`.
 
-    The input tables must already be views of `con`. Returns the SQL parameters used.
+    The input tables must already be views of `con`. `computed`: the perimeters core_etablissements was built with
+    (core_perimetres), checked when given. Returns the SQL parameters used.
     """
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "core_communes" not in present:  # the core step's communes (zone d'emploi filled in), else the staged ones
@@ -258,7 +274,7 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     # and perimeter only when it carries all of them.
     employeur_passe = "employeur" in annuel
     annuel_situations = set(ANNUEL_SITUATION) <= annuel
-    _check_perimetres(con, params, perimetres)
+    _check_perimetres(con, params, perimetres, computed)
     _ensure_optional_inputs(con, present)
     years = con.execute("SELECT max(annee), bool_and(statut_calage = 'non_cale') FROM core_effectifs").fetchone()
     sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe,
