@@ -168,6 +168,8 @@ def test_reference_files_load_typed():
      r"perimetres.csv, line 1: columns \['libelle'\] appear more than once in the header"),
     ("perimetres", "familles_cj,", "famille_cj,",
      r"perimetres.csv, line 1: columns \['familles_cj'\] are missing from the header"),
+    ("perimetres", "loi2014,Périmètre de la loi du 31 juillet 2014,", "loi2014,Périmètre de la loi, 2014,",
+     r"perimetres.csv, line 3: 9 values for 8 columns \(extra \[.*\]\); quote a value that holds a comma"),
 ])
 def test_bad_reference_rows_are_named(tmp_path, name, old, new, message):
     ref = edited_reference(tmp_path, name, (old, new))

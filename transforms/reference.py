@@ -259,9 +259,12 @@ def read_reference(name: str | RefSpec, directory: str | Path | None = None) -> 
         known = _KnownCodes(directory)
         rows, seen = [], {}
         for lineno, raw in enumerate(reader, start=2):
+            where = f"{path}, line {lineno}"
+            if None in raw:  # csv puts the values beyond the header under the key None
+                raise UserError(f"{where}: {len(header) + len(raw[None])} values for {len(header)} columns "
+                                f"(extra {raw[None]}); quote a value that holds a comma")
             if not any((v or "").strip() for v in raw.values()):
                 continue  # blank line
-            where = f"{path}, line {lineno}"
             row = {c.name: _convert(raw.get(c.name) or "", c, where) for c in spec.columns}
             if spec.row_check and (message := spec.row_check(row)):
                 raise UserError(f"{where}: {message}")
