@@ -3,7 +3,8 @@ does not share (sources/sample/employment.py draws it; the pipeline only sees th
 
 For the employment year Y of the run (the latest year of the internal cube with employment), at each level —
 département, ESS family, territoire, EPCI, family × territoire, ESS sector × département, communes with at least
-50 true ESS jobs — the ESS employment (perimeter `insee`) of every cell: number of cells, mean and maximum relative
+50 true ESS jobs — the ESS employment of one perimeter (`--perimetre`, default `insee`; one the sample's truth
+knows: its generator decides membership with its own rules, sources/sample/truth.PERIMETRES) of every cell: number of cells, mean and maximum relative
 error of the central value, coverage of the 90 % interval (share of cells whose truth lies inside), median
 half-width relative to the central value; then the same for the ESS share of all salaried employment and of the
 private employment of URSSAF's field.
@@ -23,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ess import paths
+from sources.sample.truth import PERIMETRES, in_perimetre
+from transforms import reference
 
 MARK_START = "<!-- precision:debut (benchmarks/accuracy.py --write-method) -->"
 MARK_END = "<!-- precision:fin -->"
@@ -46,12 +49,15 @@ def _latest_run(data_dir: Path, departement: str) -> Path:
     return runs[-1]
 
 
-def load(data_dir: Path, departement: str) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The internal cube (perimeter insee) and the truth of the employment year, with each truth row's cells."""
+def load(data_dir: Path, departement: str, perimetre: str = "insee") -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The internal cube of one perimeter and the truth of the employment year, with each truth row's cells and
+    whether it is in that perimeter (`dans_perimetre`)."""
     run = _latest_run(data_dir, departement)
     cube_file = next(run.glob("*/out_indicateurs.parquet"))
     con = duckdb.connect()
-    cube = con.execute("SELECT * FROM read_parquet(?) WHERE perimetre = 'insee'", [str(cube_file)]).df()
+    cube = con.execute("SELECT * FROM read_parquet(?) WHERE perimetre = ?", [str(cube_file), perimetre]).df()
+    if cube.empty:
+        raise SystemExit(f"{cube_file} has no row for perimeter {perimetre!r}")
     year = int(cube.loc[cube["effectif_central"].notna(), "annee"].max())
     cube = cube[cube["annee"] == year]
     communes = pd.read_parquet(next(run.glob("*/out_cube_communes.parquet")))
@@ -59,11 +65,12 @@ def load(data_dir: Path, departement: str) -> tuple[pd.DataFrame, pd.DataFrame, 
     truth = pd.read_parquet(truth_dir / "effectifs_annuels.parquet")
     truth = truth[(truth["annee"] == year) & (truth["localisation"] == "departement")].copy()
     truth = truth.merge(communes, on="code_commune", how="left")
-    sectors = pd.read_csv(paths.REFERENCE_DIR / "secteurs_ess.csv", dtype=str)
-    sectors = sectors[sectors["nomenclature"] == "NAFRev2"].set_index("division")["secteur_ess"]
+    sectors = pd.Series({r["division"]: r["secteur_ess"] for r in reference.read_reference("secteurs_ess")
+                         if r["nomenclature"] == "NAFRev2"})
     truth["secteur"] = truth["activite"].str[:2].map(sectors).fillna("non_renseigne")
     truth["dep"] = departement
-    truth["famille"] = truth["famille_ess"].where(truth["perimetre_insee"], "hors_ess")
+    truth["dans_perimetre"] = in_perimetre(truth["perimetres"], perimetre)
+    truth["famille"] = truth["famille_ess"].where(truth["dans_perimetre"], "hors_ess")
     return cube, truth, year
 
 
@@ -95,7 +102,7 @@ def _key(rows: pd.DataFrame, keys: list[str], departement: str) -> pd.Series:
 
 def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd.DataFrame:
     out = []
-    ess = truth[truth["perimetre_insee"]]
+    ess = truth[truth["dans_perimetre"]]
     for label, niveau, famille, nomenclature, keys, minimum in LEVELS:
         rows = _estimates(cube, niveau, famille, nomenclature)
         est = dict(zip(_key(rows, keys, departement), rows.to_dict("records")))
@@ -146,10 +153,10 @@ def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd
     return pd.DataFrame(out)
 
 
-def markdown(table: pd.DataFrame, year: int) -> str:
+def markdown(table: pd.DataFrame, year: int, perimetre: str = "insee") -> str:
     def pct(x):
         return "—" if pd.isna(x) else f"{100 * x:.1f} %".replace(".", ",")
-    lines = [f"Emploi de l'ESS (périmètre `insee`) au 31/12/{year}, échantillon synthétique (Isère, échelle 1) ; "
+    lines = [f"Emploi de l'ESS (périmètre `{perimetre}`) au 31/12/{year}, échantillon synthétique (Isère, échelle 1) ; "
              "erreur relative de l'estimation centrale, couverture de l'intervalle à 90 % (part des cellules dont "
              "la vraie valeur est dans l'intervalle), demi-largeur médiane de l'intervalle rapportée à l'estimation.",
              "",
@@ -174,15 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="the ESS_DATA_DIR of a finished run on the sample")
     p.add_argument("--departement", default="38")
+    p.add_argument("--perimetre", default="insee", choices=PERIMETRES,
+                   help="the perimeter compared (one the sample's truth knows; default insee)")
     p.add_argument("--write-method", action="store_true", help="rewrite METHOD.md's accuracy table")
     args = p.parse_args(argv)
-    cube, truth, year = load(args.data_dir, args.departement)
+    if args.write_method and args.perimetre != "insee":
+        p.error("--write-method describes the default perimeter: use it with --perimetre insee")
+    cube, truth, year = load(args.data_dir, args.departement, args.perimetre)
     table = level_table(cube, truth, args.departement)
     with pd.option_context("display.width", 200, "display.max_columns", 10):
-        print(f"accuracy against the sample's truth, employment on 31/12/{year}:")
+        print(f"accuracy against the sample's truth, perimeter {args.perimetre}, employment on 31/12/{year}:")
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.write_method:
-        write_method(markdown(table, year))
+        write_method(markdown(table, year, args.perimetre))
         print("METHOD.md accuracy table rewritten")
     return 0
 

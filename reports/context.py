@@ -3,7 +3,6 @@ names, the calibration and URSSAF series, the communes of the département (for 
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pandas as pd
 from ess import paths
 from reports import selection as sel
 from reports import style
+from transforms import reference
 
 
 @dataclass
@@ -87,24 +87,12 @@ class ReportContext:
         return (style.SYNTHETIC_MENTION + " — " + text) if self.synthetic else text
 
 
-def _perimeter_labels(perimetre: str) -> tuple[str, str]:
-    path = paths.REFERENCE_DIR / "perimetres.csv"
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                if row["perimetre"] == perimetre:
-                    return row["libelle"], row["description"]
-    return perimetre, ""
+def _secret_rules(reference_dir) -> dict:
+    """The primary rules of the run's secret_statistique.csv (transforms/confidentiality.py reads and checks it)."""
+    from transforms.confidentiality import load_rules
 
-
-def _secret_rules() -> dict:
-    path = paths.REFERENCE_DIR / "secret_statistique.csv"
-    rules = {"frequence": 3.0, "dominance": 0.85}
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                rules[row["regle"]] = float(row["valeur"])
-    return rules
+    rules = load_rules(reference_dir=reference_dir)
+    return {"frequence": float(rules.frequency_threshold), "dominance": rules.dominance_share}
 
 
 def _communes(tables: dict[str, Path], departement: str, annee_cog) -> pd.DataFrame:
@@ -159,7 +147,7 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
     dep = sel.cells(cube, annee=year)
     names = dep["libelle_territoire"].dropna()
     nom = str(names.iloc[0]) if len(names) else f"département {params['departement']}"
-    libelle, description = _perimeter_labels(params["perimetre"])
+    libelle, description = reference.perimetre_labels(params["perimetre"], params.get("reference_dir"))
     # the report's own French wording (reports/libelles.csv): the reference file's description names files
     description = style.label("perimetre_rapport", params["perimetre"]) if style.label(
         "perimetre_rapport", params["perimetre"]) != params["perimetre"] else description
@@ -174,7 +162,7 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
         params=params, cube=cube, year=year, synthetic=synthetic, nom_departement=nom, libelle_perimetre=libelle,
         description_perimetre=description, calibration=calibration, audit=audit, urssaf=urssaf,
         communes=_communes(tables, str(params["departement"]), params.get("annee_cog")),
-        secret_rules=_secret_rules(), urssaf_rows=urssaf_rows,
+        secret_rules=_secret_rules(params.get("reference_dir")), urssaf_rows=urssaf_rows,
         urssaf_comparaison=_comparison(tables, str(params["departement"])),
         territoires_approches=_territoires_approches(tables, str(params["departement"])),
     )

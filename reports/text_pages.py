@@ -128,7 +128,7 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Méthode et précautions de lecture", number)
     from transforms.confidentiality import load_rules
 
-    rules = load_rules()
+    rules = load_rules(reference_dir=ctx.params.get("reference_dir"))
     seuil = rules.frequency_threshold
     dominance = style.fmt_percent(rules.dominance_share, 0)
     protection = (f"{style.fmt_percent(rules.protection_share, 0)} (et {style.fmt_number(rules.protection_minimum)} "

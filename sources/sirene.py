@@ -95,23 +95,27 @@ def find_stock(snapshot_dir: Path, key: str) -> Path:
     )
 
 
-def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir: Path) -> list[FileStats]:
+def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir: Path,
+         reference_dir: str | Path | None = None) -> list[FileStats]:
     """The four staging tables of ONE département in `con` (without `_departement`), and its accounting.
 
     `staging_rejets` holds every rejected row of the read, those that belong to no département included.
     """
     dep = normalise_departement(departement)
-    result = load_national(con, snapshot_dir, departements=[dep], millesime=millesime, work_dir=work_dir)
+    result = load_national(con, snapshot_dir, departements=[dep], millesime=millesime, work_dir=work_dir,
+                           reference_dir=reference_dir)
     for table in TABLES:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE (_departement) FROM {table} "
                     "WHERE _departement = ?", [dep])
     return result.par_departement[dep]
 
 
-def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work_dir: Path) -> NationalStaging:
+def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work_dir: Path,
+                  reference_dir: str | Path | None = None) -> NationalStaging:
     """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
 
     `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text); the caller owns it.
+    `reference_dir`: the run's reference folder (activity formats, size bands), over data/reference/.
     """
     deps = sorted({normalise_departement(d) for d in departements})
     if not deps:
@@ -120,7 +124,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
     work_dir.mkdir(parents=True, exist_ok=True)
     db.ensure_rejects_table(con)
     paths = {step.key: find_stock(snapshot_dir, step.key) for step in _STEPS}  # a missing file fails at once
-    _load_references(con)
+    _load_references(con, reference_dir)
     result = NationalStaging(deps, par_departement={d: [] for d in deps})
     for step in _STEPS:
         national, per_dep = _stage_file(con, step, paths[step.key], deps, millesime, work_dir)
@@ -338,23 +342,24 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
 # --- reference data the checks use -----------------------------------------------------------------------------
 
 
-def _load_references(con) -> None:
-    """ref_formats_activite, ref_codes_activite and ref_tranches_codes for the staging SQL (data/reference/), the
-    activity-code macros of sql/staging/macros_activite.sql, and sirene_corse (Corsica's codes before 1976 -> 2A/2B)
-    for the placement."""
+def _load_references(con, reference_dir: str | Path | None = None) -> None:
+    """ref_formats_activite, ref_codes_activite and ref_tranches_codes for the staging SQL (the run's reference
+    folder over data/reference/, read through transforms/reference.py), the activity-code macros of
+    sql/staging/macros_activite.sql, and sirene_corse (Corsica's codes before 1976 -> 2A/2B) for the placement."""
+    from ess import paths as reference_paths
     from transforms.reference import read_reference
 
-    formats = _read_csv(REFERENCE_DIR / "formats_activite.csv", ("nomenclature", "forme", "liste"))
+    formats = read_reference("formats_activite", reference_dir)
     codes = []
     for row in formats:
         if row["liste"]:
-            listed = _read_csv(REFERENCE_DIR / row["liste"], ("code",))
+            listed = _read_csv(reference_paths.reference_file(row["liste"], reference_dir), ("code",))
             codes += [(row["nomenclature"], r["code"]) for r in listed]
     _temp_table(con, "ref_formats_activite", {"nomenclature": [r["nomenclature"] for r in formats],
                                               "forme": [r["forme"] for r in formats],
                                               "liste_fermee": [bool(r["liste"]) for r in formats]})
     _temp_table(con, "ref_codes_activite", {"nomenclature": [n for n, _ in codes], "code": [c for _, c in codes]})
-    bands = [r["tranche"] for r in read_reference("tranches_effectifs") if r["tranche"] != "VIDE"]
+    bands = [r["tranche"] for r in read_reference("tranches_effectifs", reference_dir) if r["tranche"] != "VIDE"]
     _temp_table(con, "ref_tranches_codes", {"tranche": bands})
     passage = sorted(REFERENCE_DIR.glob("communes_passage_*.csv"))
     corse = []
@@ -411,7 +416,7 @@ def find_snapshot(root: Path, settings) -> tuple[Path, dict]:
 def stage(con, snapshot: Path, params: dict, work_dir: Path) -> NationalStaging:
     """Stage the stocks once for every département of params["departements"]."""
     return load_national(con, snapshot, departements=params["departements"], millesime=params["millesime"],
-                         work_dir=work_dir)
+                         work_dir=work_dir, reference_dir=params.get("reference_dir"))
 
 
 def fetch(root: Path, request) -> list[Path]:

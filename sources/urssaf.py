@@ -35,6 +35,7 @@ from ess.accounting import FileStats, NationalStaging, ReconciliationError
 from ess.errors import InputFileError, UserError
 from ess.paths import REFERENCE_DIR
 from sources.base import DEPARTEMENT, Source, SourceFile, normalise_departement
+from transforms.reference import FAMILLES_URSSAF, read_reference, reference_path
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +102,8 @@ _ESS_REQUIRED = (
 _COMMUNE_APE_REQUIRED = ("code_departement", "code_zone_d_emploi", "code_epci", "code_commune", "code_ape")
 _YEAR_COLUMN = re.compile(r"^(nombre_d_etablissements|effectifs_salaries)_(\d{4})$")
 
-FAMILLES_CSV = REFERENCE_DIR / "urssaf_familles.csv"
-FAMILLES_COLUMNS = ("libelle_urssaf", "famille", "comment")
-# Codes a URSSAF label may map to: the four ESS families, the ESS total, the private sector outside the ESS, and a
-# total ('ensemble'; as famille_ess it means "total of the row's champ").
-FAMILLE_CODES = ("associations", "cooperatives", "mutuelles", "fondations", "ess", "hors_ess", "ensemble")
+FAMILLES_FILE = "urssaf_familles.csv"  # read through transforms/reference.py, from the run's reference folder
+FAMILLE_CODES = FAMILLES_URSSAF
 
 # Labels are matched ignoring case, accents and repeated spaces ('COOPERATIVES' = 'Coopératives').
 _LABEL_KEY_MACRO = (
@@ -206,29 +204,18 @@ def latest_year(snapshot_dir: Path) -> int:
     return year_columns(path, read_header(path))[-1]
 
 
-def read_familles(path: Path = FAMILLES_CSV) -> dict[str, str]:
-    """libelle_urssaf -> famille code, checked (the CSV is edited by hand)."""
-    mapping: dict[str, str] = {}
-    with Path(path).open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != FAMILLES_COLUMNS:
-            raise UserError(f"{path}: header must be {','.join(FAMILLES_COLUMNS)}; found {reader.fieldnames}")
-        for line, row in enumerate(reader, start=2):
-            label, famille = (row["libelle_urssaf"] or "").strip(), (row["famille"] or "").strip()
-            if not label or famille not in FAMILLE_CODES:
-                raise UserError(
-                    f"{path}, line {line}: need a libelle_urssaf and a famille among {list(FAMILLE_CODES)}; "
-                    f"found {label!r} -> {famille!r}"
-                )
-            mapping[label] = famille
-    return mapping
+def read_familles(reference_dir: str | Path | None = None) -> dict[str, str]:
+    """libelle_urssaf -> famille code, from urssaf_familles.csv of the run's reference folder (checked by
+    transforms/reference.py: header, allowed codes, one row per label)."""
+    return {r["libelle_urssaf"]: r["famille"] for r in read_reference("urssaf_familles", reference_dir)}
 
 
-def _load_familles(con, path: Path = FAMILLES_CSV) -> None:
+def _load_familles(con, reference_dir: str | Path | None = None) -> None:
     """ref_urssaf_familles(cle, famille): one row per match key; two labels with the same key must agree."""
+    path = reference_path("urssaf_familles", reference_dir)
     con.execute(_LABEL_KEY_MACRO)
     con.execute("CREATE OR REPLACE TEMP TABLE _urssaf_familles_csv (libelle_urssaf VARCHAR, famille VARCHAR)")
-    con.executemany("INSERT INTO _urssaf_familles_csv VALUES (?, ?)", list(read_familles(path).items()))
+    con.executemany("INSERT INTO _urssaf_familles_csv VALUES (?, ?)", list(read_familles(reference_dir).items()))
     clash = con.execute(
         """SELECT urssaf_cle_libelle(libelle_urssaf) AS cle, list(DISTINCT famille ORDER BY famille),
                   list(libelle_urssaf ORDER BY libelle_urssaf)
@@ -320,7 +307,7 @@ def decimal_separator(con, path: Path, table: str, columns: Iterable[str]) -> st
     return "," if comma else "."
 
 
-def _check_labels(con, path: Path) -> None:
+def _check_labels(con, path: Path, reference_dir: str | Path | None = None) -> None:
     unknown = [
         r[0]
         for r in con.execute(
@@ -334,7 +321,8 @@ def _check_labels(con, path: Path) -> None:
     ]
     if unknown:
         raise UserError(
-            f"{path.name}: URSSAF label(s) {unknown} (columns champ_ess / famille_ess) are not in {FAMILLES_CSV}. "
+            f"{path.name}: URSSAF label(s) {unknown} (columns champ_ess / famille_ess) are not in "
+            f"{reference_path('urssaf_familles', reference_dir)}. "
             f"Add one line per label (libelle_urssaf,famille,comment) with famille among {list(FAMILLE_CODES)}, "
             "then run again."
         )
@@ -375,16 +363,17 @@ def _numbers(con, path: Path, raw: str, columns: Iterable[str]) -> dict:
     return {"separateur_decimal": decimal_separator(con, path, raw, columns)}
 
 
-def load_ess_departement(con, snapshot_dir: Path, *, departements: list[str]) -> tuple[FileStats, dict]:
+def load_ess_departement(con, snapshot_dir: Path, *, departements: list[str],
+                         reference_dir: str | Path | None = None) -> tuple[FileStats, dict]:
     """staging_urssaf_ess_departement: the rows of the départements, every year, families mapped to our codes.
     Returns the national accounting and {département: its accounting}."""
     table, raw = "staging_urssaf_ess_departement", "raw_urssaf_ess_departement"
     path = source_path(snapshot_dir, "ess_departement")
     header = read_header(path)
     _require(path, header, _ESS_REQUIRED)
-    _load_familles(con)
+    _load_familles(con, reference_dir)
     total, kept = read_file(con, path, header, list(_ESS_REQUIRED), raw, departements)
-    _check_labels(con, path)
+    _check_labels(con, path, reference_dir)
     numbers = _numbers(con, path, raw, ("nombre_d_etablissements", "effectifs_salaries_moyens", "masse_salariale"))
     result = db.build_staging_table(con, table, key="annee", fichier=str(path), **numbers)
     _build_comparison(con, path, header, departements, numbers)
@@ -475,16 +464,18 @@ def _check_long(con, path: Path, table: str, years: list[int], file_rows: int, l
         )
 
 
-def load_national(con, snapshot_dir: Path, *, departements, annee: int | None = None) -> NationalStaging:
+def load_national(con, snapshot_dir: Path, *, departements, annee: int | None = None,
+                  reference_dir: str | Path | None = None) -> NationalStaging:
     """Stage both URSSAF files of a snapshot for every département of `departements`, reading each file once.
 
     `annee` keeps only that year of the commune × APE table (None: every year of the file); the ESS département
     series is small and always staged whole, being the long time series and the calibration target.
     Leaves staging_urssaf_ess_departement and staging_urssaf_commune_ape with a `_departement` column.
+    `reference_dir`: the run's reference folder (its urssaf_familles.csv maps the labels), over data/reference/.
     """
     deps = sorted({normalise_departement(d) for d in departements})
     result = NationalStaging(deps, par_departement={d: [] for d in deps})
-    for national, per_dep in (load_ess_departement(con, snapshot_dir, departements=deps),
+    for national, per_dep in (load_ess_departement(con, snapshot_dir, departements=deps, reference_dir=reference_dir),
                               load_commune_ape(con, snapshot_dir, departements=deps, annee=annee)):
         result.national.append(national)
         for dep in deps:
@@ -492,10 +483,11 @@ def load_national(con, snapshot_dir: Path, *, departements, annee: int | None = 
     return result
 
 
-def load(con, snapshot_dir: Path, *, departement: str, annee: int | None = None) -> list[FileStats]:
+def load(con, snapshot_dir: Path, *, departement: str, annee: int | None = None,
+         reference_dir: str | Path | None = None) -> list[FileStats]:
     """Both URSSAF staging tables of ONE département (without `_departement`), and its accounting."""
     dep = normalise_departement(departement)
-    result = load_national(con, snapshot_dir, departements=[dep], annee=annee)
+    result = load_national(con, snapshot_dir, departements=[dep], annee=annee, reference_dir=reference_dir)
     for table in (*TABLES, COMPARISON_TABLE):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE (_departement) FROM {table} "
                     "WHERE _departement = ?", [dep])
@@ -524,7 +516,8 @@ def find_snapshot(root: Path, settings) -> tuple[Path | None, dict]:
 def stage(con, snapshot: Path, params: dict, work_dir: Path) -> NationalStaging:
     """Both files once for every département of params["departements"]; every year of the commune × APE table
     (calibration picks the year of the size bands)."""
-    return load_national(con, snapshot, departements=params["departements"])
+    return load_national(con, snapshot, departements=params["departements"],
+                         reference_dir=params.get("reference_dir"))
 
 
 def fetch(root: Path, request) -> list[Path]:

@@ -9,7 +9,7 @@ Three communes of département 38 in two EPCIs and two territoires that cut them
 
 Establishments (millésime 2026-01; perimeter insee unless said):
 
-    siret     siren  commune famille (perimetre_insee)  A21 secteur_ess        tranche   bas central haut  employer
+    siret     siren  commune famille (in insee)         A21 secteur_ess        tranche   bas central haut  employer
     S01       A1     38001   associations (yes)          Q   sante               11        10  14     19    yes
     S02       A1     38001   associations (yes)          Q   sante               01         1   1.5    2    yes
     S03       A2     38002   associations (yes)          R   sports_loisirs      NN         0   0      0    no
@@ -111,8 +111,10 @@ def core_etablissements(rows=ETABLISSEMENTS) -> pd.DataFrame:
             "code_commune": commune, "code_commune_source": commune, "code_epci": c[4],
             "code_arrondissement": c[3], "code_zone_emploi": c[5], "code_territoire": TERRITOIRES[commune][0],
             "code_departement": "38", "categorie_juridique": "9220" if famille == "associations" else "5710",
-            "famille_ess": famille, "ess_flag": flag, "perimetre_insee": insee, "perimetre_loi2014": loi2014,
-            "perimetre_flag": flag, "motif_exclusion": motif, "activite": None, "nomenclature_activite": "NAFRev2",
+            "famille_ess": famille, "ess_flag": flag,
+            "perimetres_inclus": [p for p, inside in (("flag", flag), ("insee", insee), ("loi2014", loi2014))
+                                  if inside],
+            "motif_exclusion": motif, "activite": None, "nomenclature_activite": "NAFRev2",
             "source_activite": "etablissement", "section_a21": section, "secteur_ess": secteur, "actif": actif,
             "employeur": employeur, "tranche_effectifs": tranche, "annee_effectifs": 2023 if tranche else None,
             "classe_taille": classe, "effectif_tranche_bas": float(bas), "effectif_tranche_haut": float(haut),
@@ -131,7 +133,9 @@ def core_etablissements(rows=ETABLISSEMENTS) -> pd.DataFrame:
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     """Text columns as nullable strings, so that an all-NULL column is still VARCHAR in Parquet."""
-    return df.astype({c: "string" for c in df.columns if df[c].dtype == object or str(df[c].dtype) == "str"})
+    lists = {c for c in df.columns if df[c].map(lambda v: isinstance(v, list)).any()}
+    return df.astype({c: "string" for c in df.columns
+                      if c not in lists and (df[c].dtype == object or str(df[c].dtype) == "str")})
 
 
 def core_etablissements_annuel(rows=ANNUEL, etablissements=ETABLISSEMENTS) -> pd.DataFrame:

@@ -64,10 +64,15 @@ def test_partial_diffusion_hides_identifying_fields(core):
 
 def test_core_etablissements_has_the_contract_columns(core):
     con, _ = core
-    cols = [r[0] for r in con.execute("DESCRIBE core_etablissements").fetchall()]
-    assert set(names("core_etablissements")) <= set(cols)
-    assert con.execute("SELECT count(*) FROM core_etablissements WHERE perimetre_insee IS NULL "
-                       "OR perimetre_loi2014 IS NULL OR perimetre_flag IS NULL OR actif IS NULL").fetchone()[0] == 0
+    cols = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE core_etablissements)").fetchall())
+    # issue 11: perimeters are rows of perimetres.csv, listed per establishment in perimetres_inclus; the three
+    # per-perimeter columns leave transforms/columns.py when the branches are merged
+    retired = {"perimetre_insee", "perimetre_loi2014", "perimetre_flag"}
+    assert not retired & set(cols)
+    assert set(names("core_etablissements")) - retired <= set(cols)
+    assert cols["perimetres_inclus"] == "VARCHAR[]"
+    assert con.execute("SELECT count(*) FROM core_etablissements WHERE perimetres_inclus IS NULL "
+                       "OR dans_perimetre IS NULL OR actif IS NULL").fetchone()[0] == 0
     # every estimate lies in its 90 % interval, is never negative, and is 0 for establishments closed at 31/12/Y
     assert con.execute("SELECT count(*) FROM core_etablissements WHERE NOT (0 <= effectif_ic90_bas "
                        "AND effectif_ic90_bas <= effectif_central + 1e-9 AND effectif_central <= effectif_ic90_haut "

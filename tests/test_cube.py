@@ -216,7 +216,9 @@ def test_loi2014_perimeter_counts_commercial_ess_companies(tmp_path):
 def test_unknown_perimeter_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="must include the run's perimeter 'cress'"):
         _cube(tmp_path, params={"perimetre": "cress"})
-    with pytest.raises(UserError, match="perimetre_<name>"):
+    with pytest.raises(UserError, match=r"perimeter \['cress'\] is not defined in .*data/reference/perimetres.csv "
+                                        r"\(defined: \['insee', 'loi2014', 'flag'\]\): choose among those, or add "
+                                        "one row per new perimeter to that file"):
         _cube(tmp_path, params={"perimetre": "cress", "perimetres_cube": ["insee", "cress"]})
 
 
@@ -287,7 +289,7 @@ def test_columns_match_their_definitions(cube):
     # the SQL file decides the order, the field dictionary the names and types
     assert sorted((r[0], r[1]) for r in got) == sorted((c.name, c.type) for c in cols.columns("out_indicateurs"))
     names = cols.names("core_etablissements")
-    assert {"siret", "famille_ess", "perimetre_insee", "effectif_central"} <= set(names)
+    assert {"siret", "famille_ess", "effectif_central"} <= set(names)
     assert all(c.description for c in cols.columns("out_indicateurs_public"))
 
 
@@ -505,11 +507,11 @@ def test_past_years_use_the_years_own_situation_when_given(tmp_path):
     frames = F.default_frames()
     annuel = frames["core_etablissements_annuel"]
     core = frames["core_etablissements"].set_index("siret")
-    for c in ("famille_ess", "section_a21", "secteur_ess", "perimetre_insee", "perimetre_loi2014",
-              "perimetre_flag"):
+    for c in ("famille_ess", "section_a21", "secteur_ess", "perimetres_inclus"):
         annuel[c] = core.loc[annuel["siret"], c].to_numpy()
     s01_2024 = (annuel["siret"] == F.siret("01", "A1")) & (annuel["annee"] == 2024)
-    annuel.loc[s01_2024, ["famille_ess", "perimetre_insee", "section_a21"]] = [None, False, "M"]
+    annuel.loc[s01_2024, ["famille_ess", "section_a21"]] = [None, "M"]
+    annuel["perimetres_inclus"] = [[] if now else inside for now, inside in zip(s01_2024, annuel["perimetres_inclus"])]
     frames["core_etablissements_annuel"] = annuel.astype({"famille_ess": "string", "section_a21": "string"})
     con = _cube(tmp_path, frames=frames)
     assert _row(con, "commune", "38001", "ess", annee=2024).nb_etablissements == 0

@@ -40,11 +40,11 @@ def test_each_family_from_the_legal_form(core):
 
 def test_three_perimeters_on_the_same_fixture(core):
     con, stats = core
-    rows = con.execute("SELECT siret, perimetre_insee, perimetre_loi2014, perimetre_flag FROM core_etablissements "
-                       "WHERE actif").fetchall()
-    insee = {r[0] for r in rows if r[1]}
-    loi2014 = {r[0] for r in rows if r[2]}
-    flag = {r[0] for r in rows if r[3]}
+    rows = con.execute("SELECT siret, perimetres_inclus FROM core_etablissements WHERE actif").fetchall()
+    insee = {r[0] for r in rows if "insee" in r[1]}
+    loi2014 = {r[0] for r in rows if "loi2014" in r[1]}
+    flag = {r[0] for r in rows if "flag" in r[1]}
+    assert {p for r in rows for p in r[1]} == {"insee", "loi2014", "flag"}  # perimeters are rows, listed per unit
     assert insee == {S(1), S(14, 1), S(2), S(3), S(4), S(18)}
     assert loi2014 == insee | {S(6)}  # + the flagged SAS
     # flag: flagged units whatever the form, no NAF exclusion (the 94.20Z union is in); 8210 without flag is out
@@ -101,7 +101,8 @@ def test_researcher_turns_on_rule_94_12(tmp_path):
                             "professionnelles,false", "organisations_professionnelles,NAFRev2,classe,94.12,"
                             "Activités des organisations professionnelles,true"))
     con, stats = build(tmp_path, {"reference_dir": str(ref)})
-    row = by_siret(con, "SELECT siret, perimetre_insee, motif_exclusion FROM core_etablissements")
+    row = by_siret(con, "SELECT siret, list_contains(perimetres_inclus, 'insee'), motif_exclusion "
+                        "FROM core_etablissements")
     assert row[S(18)] == (False, "organisations_professionnelles")
     assert stats["actifs_par_perimetre"]["insee"] == 5
 
@@ -111,7 +112,8 @@ def test_researcher_adds_autres_organismes_to_the_default(tmp_path):
         "8310,Comité social économique d’entreprise,autres_organismes,faible,false",
         "8310,Comité social économique d’entreprise,autres_organismes,faible,true"))
     con, _ = build(tmp_path, {"reference_dir": str(ref)})
-    row = by_siret(con, "SELECT siret, perimetre_insee, famille_ess FROM core_etablissements")
+    row = by_siret(con, "SELECT siret, list_contains(perimetres_inclus, 'insee'), famille_ess "
+                        "FROM core_etablissements")
     assert row[S(5)] == (True, "autres_organismes")
 
 
@@ -141,10 +143,33 @@ def test_reference_files_load_typed():
      r"column 'inclus_par_defaut' = 'peut-être' is not a boolean"),
     ("perimetre_exclusions_naf", "classe,94.20,", "classe,94.2,",
      r"code '94.2' is not a NAF classe code"),
-    ("perimetres", "flag,Indicateur", "drapeau,Indicateur", r"perimeters \['flag'\] are missing"),
     ("tranches_effectifs", "01,1 ou 2 salariés,1,2,1.41", "01,1 ou 2 salariés,1,2,2.5",
      r"effectif_central 2.5 must lie within"),
     ("perimetre_familles", "9210,", "9220,", r"duplicate \{'categorie_juridique': '9220'\}"),
+    # codes unknown to the legal-form list and to the NAF at the rule's level: file, line, column and value
+    ("perimetre_familles", "9300,Fondation,fondations", "9399,Fondation,fondations",
+     r"perimetre_familles.csv, line 11: column 'categorie_juridique' = '9399' is not a code of "
+     r".*data/reference/categories_juridiques.csv \(column 'code'\)"),
+    ("perimetre_exclusions_naf", "NAFRev2,classe,94.20,", "NAFRev2,classe,94.29,",
+     r"perimetre_exclusions_naf.csv, line 5: column 'code' = '94.29' is not a code of .*data/reference/naf_rev2.csv "
+     r"\(column 'code_classe'\)"),
+    ("perimetre_exclusions_naf", "NAFRev2,division,84,", "NAFRev2,division,04,",
+     r"perimetre_exclusions_naf.csv, line 2: column 'code' = '04' is not a code of .*naf_rev2.csv "
+     r"\(column 'code_division'\)"),
+    # the named perimeters: duplicate, unknown value, one URSSAF definition, headers
+    ("perimetres", "flag,Indicateur", "insee,Indicateur",
+     r"perimetres.csv, line 4: duplicate \{'perimetre': 'insee'\} \(first seen line 2\)"),
+    ("perimetres", "false,aucune,", "false,quelques,",
+     r"perimetres.csv, line 4: column 'familles_cj' = 'quelques' is not allowed; use one of \['defaut', 'toutes', "
+     r"'aucune'\]"),
+    ("perimetres", "false,aucune,true,false,false,", "false,aucune,true,false,true,",
+     r"perimetres.csv: exactly one perimeter must have calage_urssaf = true .*found \['insee', 'flag'\]"),
+    ("perimetres", "calage_urssaf,description", "calage_urssaf,description,libelle",
+     r"perimetres.csv, line 1: columns \['libelle'\] appear more than once in the header"),
+    ("perimetres", "familles_cj,", "famille_cj,",
+     r"perimetres.csv, line 1: columns \['familles_cj'\] are missing from the header"),
+    ("perimetres", "loi2014,Périmètre de la loi du 31 juillet 2014,", "loi2014,Périmètre de la loi, 2014,",
+     r"perimetres.csv, line 3: 9 values for 8 columns \(extra \[.*\]\); quote a value that holds a comma"),
 ])
 def test_bad_reference_rows_are_named(tmp_path, name, old, new, message):
     ref = edited_reference(tmp_path, name, (old, new))
@@ -156,7 +181,8 @@ def test_bad_reference_rows_are_named(tmp_path, name, old, new, message):
 
 def test_yearly_series_follows_the_history(core):
     con, _ = core
-    rows = con.execute("SELECT siret, annee, actif, perimetre_insee, perimetre_loi2014, perimetre_flag, "
+    rows = con.execute("SELECT siret, annee, actif, list_contains(perimetres_inclus, 'insee'), "
+                       "list_contains(perimetres_inclus, 'loi2014'), list_contains(perimetres_inclus, 'flag'), "
                        "motif_exclusion, date_situation FROM core_etablissements_annuel").fetchall()
     at = {(r[0], r[1]): r[2:] for r in rows}
     assert sorted(a for s, a in at if s == S(1)) == list(range(2012, 2027))
@@ -212,3 +238,13 @@ def test_audit_overlaps(core):
     assert audit(con, "recouvrement", "flag_sans_insee")[:2] == (2, 2)  # E06, E08
     assert audit(con, "recouvrement", "loi2014_sans_insee")[:2] == (1, 1)  # E06
     assert audit(con, "recouvrement", "flag_sans_loi2014")[:2] == (1, 1)  # E08
+    assert audit(con, "recouvrement", "loi2014_et_flag")[:2] == (4, 5)  # E01, E14, E02, E04, E06
+    assert audit(con, "recouvrement", "loi2014_sans_flag")[:2] == (2, 2)  # E03, E18
+    # every pair of perimeters.csv, each way: insee ⊂ loi2014
+    assert audit(con, "recouvrement", "insee_et_loi2014")[:2] == (5, 6)
+    assert audit(con, "recouvrement", "insee_sans_loi2014")[:2] == (0, 0)
+    codes = [r[0] for r in con.execute("SELECT code FROM out_audit_perimetre WHERE rubrique = 'recouvrement'")
+             .fetchall()]
+    assert sorted(codes) == sorted(["insee_et_loi2014", "insee_sans_loi2014", "loi2014_sans_insee", "insee_et_flag",
+                                    "insee_sans_flag", "flag_sans_insee", "loi2014_et_flag", "loi2014_sans_flag",
+                                    "flag_sans_loi2014"])

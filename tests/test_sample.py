@@ -16,6 +16,7 @@ from ess.errors import UserError
 from ess.paths import REFERENCE_DIR
 from sources.sample import MARKER_FILE, MARKER_JSON, is_synthetic, write_sample
 from sources.sample.ids import luhn_check_digit, luhn_valid, nics_for, public_siren
+from sources.sample.truth import in_perimetre
 from sources.sirene_layouts import (ETABLISSEMENT_54, ETABLISSEMENT_HISTORIQUE, UNITE_LEGALE_35,
                                     UNITE_LEGALE_HISTORIQUE)
 
@@ -254,7 +255,7 @@ def test_urssaf_exports_are_built_from_the_truth_the_urssaf_way(sample, truth):
     # the ESS table holds ANNUAL AVERAGES of the field's establishments of URSSAF's family, whatever their state
     # on 31 December (those closed during the year count for the quarters they lived)
     d = truth[(truth["localisation"] == "departement") & truth["champ_urssaf"]]
-    assoc = d[d["perimetre_insee"] & (d["famille_ess"] == "associations")]
+    assoc = d[in_perimetre(d["perimetres"], "insee") & (d["famille_ess"] == "associations")]
     got = mine.loc[mine["famille_ess"] == "Associations", "effectifs_salaries_moyens"].iloc[0]
     assert got == pytest.approx(assoc["effectif_moyen_vrai"].sum(), abs=0.05 + 0.0005 * len(assoc))
     assert assoc.loc[~assoc["actif_fin_annee_urssaf"], "effectif_moyen_vrai"].sum() > 0
@@ -294,7 +295,8 @@ def test_ground_truth_totals_and_marker(sample, truth):
     a = d[d["actif_fin_annee_urssaf"]]  # employment is that of 31/12 of URSSAF_YEAR
     assert communes["nb_etablissements_actifs"].sum() == d["actif"].sum()  # counts: at the millésime
     assert communes["effectif_vrai"].sum() == a["effectif_vrai"].sum()
-    assert communes["effectif_vrai_ess"].sum() == a.loc[a["perimetre_insee"], "effectif_vrai"].sum()
+    assert communes["effectif_vrai_ess"].sum() == a.loc[in_perimetre(a["perimetres"], "insee"),
+                                                        "effectif_vrai"].sum()
     fam = pd.read_csv(root / "ground_truth" / "totaux_familles_departement.csv").set_index("famille")
     parts = ["associations", "cooperatives", "mutuelles", "fondations"]
     assert fam.loc["ess_insee", "effectif_vrai"] <= fam.loc[parts, "effectif_vrai"].sum()

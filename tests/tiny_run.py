@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transforms.pipeline import RunConfig, params_of, resolve_inputs
-
-SOURCES_PARAMS = {
-    "sirene": ("departements", "millesime", "synthetic"),
-    "urssaf": ("departements", "annee_urssaf", "synthetic"),
-    "territoires": ("departement", "annee_cog", "synthetic"),
-}
+from ess.settings import Settings
+from flows.inputs import resolve_inputs
+from sources import registry
 
 
 def sample_inputs(input_dir: Path, *, departement: str = "38", scale: float = 0.02) -> tuple[dict, dict]:
@@ -21,9 +17,10 @@ def sample_inputs(input_dir: Path, *, departement: str = "38", scale: float = 0.
 
     if not (Path(input_dir) / "synthetic.json").exists():
         write_sample(Path(input_dir), departement=departement, scale=scale)
-    config = RunConfig(departement=departement, input_dir=str(input_dir), sample_scale=scale)
-    inputs = resolve_inputs(config)
-    params = {**params_of(config), "departements": [departement], "secret_processus": 1}
+    settings = Settings.from_dict({"departement": departement, "input_dir": str(input_dir),
+                                   "sample_scale": scale}).validated()
+    settings, inputs = resolve_inputs(settings)
+    params = {**settings.step_params(), "departements": [departement], "secret_processus": 1}
     return inputs, params
 
 
@@ -31,7 +28,8 @@ def stage_all(inputs: dict, params: dict, out_dir: Path) -> dict[str, str]:
     from transforms.staging import departement_tables, stage_source
 
     tables: dict[str, str] = {}
-    for source, keys in SOURCES_PARAMS.items():
+    for source in registry.names():
+        keys = registry.source(source).stage_params
         if inputs.get(source) is None:
             continue
         output = stage_source(source, inputs[source], {k: params[k] for k in keys}, out_dir / source)

@@ -92,10 +92,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ess import paths
 from ess.errors import UserError
-from ess.paths import REFERENCE_DIR
 
-RULES_CSV = REFERENCE_DIR / "secret_statistique.csv"
+RULES_FILE = "secret_statistique.csv"  # in the run's reference folder, else data/reference/
 
 FREQUENCE = "frequence"
 DOMINANCE = "dominance"
@@ -133,9 +133,10 @@ class Rules:
         return np.maximum(self.protection_share * np.asarray(values, float), self.protection_minimum)
 
 
-def load_rules(path: str | Path = RULES_CSV) -> Rules:
-    """Read the thresholds from data/reference/secret_statistique.csv (columns regle, parametre, valeur)."""
-    path = Path(path)
+def load_rules(path: str | Path | None = None, *, reference_dir: str | Path | None = None) -> Rules:
+    """Read the thresholds from secret_statistique.csv (columns regle, parametre, valeur): `path`, else the run's
+    reference folder (`reference_dir`) layered over data/reference/."""
+    path = Path(path) if path is not None else paths.reference_file(RULES_FILE, reference_dir)
     if not path.exists():
         raise UserError(f"{path}: confidentiality rules file not found; it is committed under data/reference/")
     wanted = {("frequence", "seuil_unites"), ("dominance", "part_max_contributeur"),

@@ -16,9 +16,11 @@ from ess import db, sql_order
 from ess.errors import UserError
 from transforms import employment
 from transforms.columns import columns
-from transforms.reference import load_reference, perimetres
+from transforms.reference import load_reference, perimetres, reference_path
 from transforms.steps import StepOutput
 
+# Parquet metadata of the core tables: the perimeters of the run's perimetres.csv they were built with.
+PERIMETRES_METADATA = "ess:perimetres"
 REQUIRED = (
     "staging_sirene_etablissements",
     "staging_sirene_unites_legales",
@@ -79,7 +81,7 @@ def check_params(params: dict) -> None:
     known = perimetres(params.get("reference_dir"))
     if params["perimetre"] not in known:
         raise UserError(f"unknown perimeter {params['perimetre']!r}; choose one of {known} "
-                        "(defined in data/reference/perimetres.csv)")
+                        f"(defined in {reference_path('perimetres', params.get('reference_dir'))})")
 
 
 def run_core(con, tables: dict[str, Path], params: dict) -> dict:
@@ -115,15 +117,18 @@ def core_figures(con) -> dict:
 
     one = con.execute(
         """SELECT count(*), count(*) FILTER (WHERE actif),
-                  count(*) FILTER (WHERE actif AND perimetre_insee),
-                  count(*) FILTER (WHERE actif AND perimetre_loi2014),
-                  count(*) FILTER (WHERE actif AND perimetre_flag),
                   count(*) FILTER (WHERE actif AND dans_perimetre),
                   count(*) FILTER (WHERE NOT tranche_connue),
                   count(*) FILTER (WHERE actif AND activite IS NULL),
                   count(*) FILTER (WHERE tranche_ouverte)
            FROM core_etablissements"""
     ).fetchone()
+    # every defined perimeter, in the order of perimetres.csv (0 when none of the establishments is in it)
+    by_perimeter = pairs(
+        """SELECT p.perimetre, count(e.siret)
+           FROM (SELECT perimetre, row_number() OVER () AS rang FROM ref_perimetres) AS p
+           LEFT JOIN core_etablissements AS e ON e.actif AND list_contains(e.perimetres_inclus, p.perimetre)
+           GROUP BY p.perimetre, p.rang ORDER BY p.rang""")
     # history periods whose start SIRENE leaves empty and no creation date fills: not counted before a known date
     unknown_start = con.execute(
         """SELECT count(DISTINCT h.siret) FROM staging_sirene_etablissements_historique AS h
@@ -135,10 +140,10 @@ def core_figures(con) -> dict:
     return {
         "etablissements": one[0],
         "etablissements_actifs": one[1],
-        "actifs_par_perimetre": {"insee": one[2], "loi2014": one[3], "flag": one[4], "retenu": one[5]},
-        "tranches_inconnues": one[6],
-        "actifs_sans_activite": one[7],
-        "tranches_ouvertes": one[8],
+        "actifs_par_perimetre": {**by_perimeter, "retenu": one[2]},
+        "tranches_inconnues": one[3],
+        "actifs_sans_activite": one[4],
+        "tranches_ouvertes": one[5],
         "debuts_historique_inconnus": unknown_start,
         "motifs_placement": pairs("SELECT motif_placement, count(*) FROM core_etablissements "
                                   "WHERE motif_placement IS NOT NULL GROUP BY 1 ORDER BY 1"),
@@ -163,7 +168,9 @@ def build_core(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutp
             stats = run_core(con, tables, params)
             metadata = {"ess:synthetic": str(bool(params.get("synthetic"))).lower(),
                         "ess:run_id": str(params.get("run_id", "")),
-                        "ess:perimetre": params["perimetre"], "ess:millesime": params["millesime"]}
+                        "ess:perimetre": params["perimetre"], "ess:millesime": params["millesime"],
+                        # the perimeters perimetres_inclus can name: the outputs step refuses to publish others
+                        PERIMETRES_METADATA: ",".join(perimetres(params.get("reference_dir")))}
             written = db.export_tables(con, list(OUTPUTS), out_dir, metadata=metadata)
         finally:
             con.close()

@@ -31,6 +31,7 @@ from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
 from transforms import employment, reference, secret_lp, secret_model, yearly
+from transforms.core import PERIMETRES_METADATA
 from transforms.steps import StepOutput
 
 CUBE = "out_indicateurs"
@@ -42,7 +43,8 @@ REQUIRED = ("core_etablissements", "staging_communes")
 OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "staging_territoires")
 # Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
 # used only when all of it is there; otherwise the establishment's current one.
-ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR"}
+ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR",
+                    "perimetres_inclus": "VARCHAR[]"}
 ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", **ANNUEL_SITUATION}
 
 
@@ -57,7 +59,8 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
                                if k in REQUIRED or k in OPTIONAL or k == "core_communes"})
         stats: dict[str, Any] = {}
         avec_territoires = "staging_territoires" in tables
-        cube_params = build_cube(con, params, has_territoires=avec_territoires)
+        cube_params = build_cube(con, params, has_territoires=avec_territoires,
+                                 computed=core_perimetres(tables["core_etablissements"]))
         stats[CUBE] = cube_stats(con)
         # the employment year is published in detail like the millésime year (transforms/confidentiality.py)
         params = {**params, "annee_effectifs": cube_params["annee_effectifs"] or None}
@@ -110,18 +113,19 @@ def _sentence_case(text: str) -> str:
 
 def load_labels(con, params: dict) -> None:
     """Label tables of the cube: ref_libelles_secteurs (A21 sections from naf_rev2.csv, ESS sectors from
-    secteurs_ess.csv) and ref_libelles_territoires (arrondissements, départements of the COG reference)."""
+    secteurs_ess.csv, both from the run's reference folder) and ref_libelles_territoires (arrondissements, départements of the COG reference)."""
     rows = [("ensemble", "ensemble", "Ensemble des secteurs"),
             ("a21", cols.NON_RENSEIGNE, "Activité non renseignée"),
             ("ess", cols.NON_RENSEIGNE, "Activité non renseignée")]
-    naf = paths.REFERENCE_DIR / "naf_rev2.csv"
+    naf = paths.reference_file("naf_rev2.csv", params.get("reference_dir"))
     if naf.exists():
         sections = _read_csv(naf, ["section", "libelle_section"]).drop_duplicates("section")
         rows += [("a21", r.section, _sentence_case(r.libelle_section)) for r in sections.itertuples()]
-    secteurs = paths.REFERENCE_DIR / "secteurs_ess.csv"
-    if secteurs.exists():
-        ess = _read_csv(secteurs, ["secteur_ess", "libelle_secteur_ess"]).drop_duplicates("secteur_ess")
-        rows += [("ess", r.secteur_ess, r.libelle_secteur_ess or None) for r in ess.itertuples()]
+    # the ESS sectors as the core step grouped them (checked like every perimeter file)
+    ess: dict[str, str | None] = {}
+    for r in reference.read_reference("secteurs_ess", params.get("reference_dir")):
+        ess.setdefault(r["secteur_ess"], r["libelle_secteur_ess"])
+    rows += [("ess", code, label or None) for code, label in ess.items()]
     con.register("_labels", pd.DataFrame(rows, columns=["nomenclature_secteur", "secteur", "libelle_secteur"]))
     con.execute("CREATE OR REPLACE TABLE ref_libelles_secteurs AS SELECT * FROM _labels")
     con.unregister("_labels")
@@ -204,7 +208,7 @@ def _columns_of(con, table: str) -> set[str]:
     return {r[0] for r in con.execute(f"DESCRIBE {db.identifier(table)}").fetchall()}
 
 
-def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> None:
+def _ensure_optional_inputs(con, present: set[str]) -> None:
     """Give absent optional inputs an empty table, and the yearly table its optional columns (as NULL)."""
     for name in OPTIONAL:
         if name not in present:
@@ -212,7 +216,6 @@ def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> No
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} WHERE false")
     have = _columns_of(con, "core_etablissements_annuel")
     add = {c: t for c, t in ANNUEL_FACULTATIF.items() if c not in have}
-    add.update({f"perimetre_{p}": "BOOLEAN" for p in perimetres if f"perimetre_{p}" not in have})
     if add:
         extra = ", ".join(f"NULL::{t} AS {db.identifier(c)}" for c, t in add.items())
         con.execute("ALTER VIEW core_etablissements_annuel RENAME TO _core_etablissements_annuel_source")
@@ -220,20 +223,38 @@ def _ensure_optional_inputs(con, present: set[str], perimetres: list[str]) -> No
                     "FROM _core_etablissements_annuel_source")
 
 
-def _check_perimetres(con, perimetres: list[str]) -> None:
-    have = {c.removeprefix("perimetre_") for c in _columns_of(con, "core_etablissements") if c.startswith("perimetre_")}
-    unknown = [p for p in perimetres if p not in have]
+def core_perimetres(path: str | Path) -> list[str] | None:
+    """The perimeters core_etablissements was built with (its Parquet metadata), None when it does not say."""
+    import pyarrow.parquet as pq
+
+    value = (pq.read_schema(path).metadata or {}).get(PERIMETRES_METADATA.encode())
+    return value.decode().split(",") if value is not None else None
+
+
+def _check_perimetres(con, params: dict, perimetres: list[str], computed: list[str] | None = None) -> None:
+    """The cube's perimeters must be defined in the run's perimetres.csv, and core_etablissements must say, for each
+    establishment, the perimeters it is in (perimetres_inclus) — for these very perimeters: a perimeter the core
+    step did not know would be published as empty."""
+    if "perimetres_inclus" not in _columns_of(con, "core_etablissements"):
+        raise UserError("core_etablissements has no column perimetres_inclus (the perimeters each establishment is "
+                        "in): it was built by an older version of the core step; run the core step again")
+    known = reference.perimetres(params.get("reference_dir"))
+    unknown = [p for p in perimetres if p not in known]
     if unknown:
-        raise UserError(
-            f"perimeter {unknown} has no column perimetre_<name> in core_etablissements "
-            f"(known: {sorted(have)}): choose one of those or add it to data/reference/perimetres.csv"
-        )
+        path = reference.reference_path("perimetres", params.get("reference_dir"))
+        raise UserError(f"perimeter {unknown} is not defined in {path} (defined: {known}): choose among those, or "
+                        "add one row per new perimeter to that file")
+    missing = [p for p in perimetres if computed is not None and p not in computed]
+    if missing:
+        raise UserError(f"core_etablissements was built with the perimeters {computed}, without {missing}: run the "
+                        "core step again with the same reference folder (reference_dir) as this step")
 
 
-def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
+def build_cube(con, params: dict, *, has_territoires: bool, computed: list[str] | None = None) -> dict[str, Any]:
     """Materialise out_cube_territoires, out_cube_etablissements and out_indicateurs in `con`.
 
-    The input tables must already be views of `con`. Returns the SQL parameters used.
+    The input tables must already be views of `con`. `computed`: the perimeters core_etablissements was built with
+    (core_perimetres), checked when given. Returns the SQL parameters used.
     """
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "core_communes" not in present:  # the core step's communes (zone d'emploi filled in), else the staged ones
@@ -243,9 +264,9 @@ def build_cube(con, params: dict, *, has_territoires: bool) -> dict[str, Any]:
     # Past employer counts only when the yearly table carries the employer flag; the year's own family, sector
     # and perimeter only when it carries all of them.
     employeur_passe = "employeur" in annuel
-    annuel_situations = set(ANNUEL_SITUATION) <= annuel and all(f"perimetre_{p}" in annuel for p in perimetres)
-    _check_perimetres(con, perimetres)
-    _ensure_optional_inputs(con, present, perimetres)
+    annuel_situations = set(ANNUEL_SITUATION) <= annuel
+    _check_perimetres(con, params, perimetres, computed)
+    _ensure_optional_inputs(con, present)
     years = con.execute("SELECT max(annee), bool_and(statut_calage = 'non_cale') FROM core_effectifs").fetchone()
     sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe,
                                  annee_effectifs=years[0], calage=None if years[0] is None else not years[1])
@@ -306,12 +327,12 @@ STATUS = "statut_secret_effectifs"
 
 
 def perimetres_publies(params: dict) -> list[str]:
-    """Every perimeter of data/reference/perimetres.csv (or params['perimetres_cube']): all are published."""
+    """Every perimeter of the run's perimetres.csv (its reference_dir over data/reference/), or
+    params['perimetres_cube']: all are published."""
     given = params.get("perimetres_cube")
     if given:
         return sorted(given)
-    path = paths.REFERENCE_DIR / "perimetres.csv"
-    return sorted(_read_csv(path, ["perimetre"])["perimetre"].tolist())
+    return sorted(reference.perimetres(params.get("reference_dir")))
 
 
 def _commune_table(con) -> pd.DataFrame:
@@ -584,7 +605,7 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     Years are protected independently, in parallel processes for a large cube (params['secret_processus'])."""
     perimeters = perimetres_publies(params)
     communes = _commune_table(con)
-    rules = rules or conf.load_rules()
+    rules = rules or conf.load_rules(reference_dir=params.get("reference_dir"))
     budget = float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS))
     deadline_wall = yearly.wall_deadline(budget)
     annee = int(str(params["millesime"])[:4])
@@ -680,7 +701,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     — published or not — given only the cells the public table shows. Needs out_indicateurs, out_cube_communes and
     out_secret_unites in `con`. Every count of the result must be 0. Years are audited in parallel processes for a
     large cube, like the protection (params['secret_processus'])."""
-    rules = rules or conf.load_rules()
+    rules = rules or conf.load_rules(reference_dir=(params or {}).get("reference_dir"))
     params = params or {}
     deadline_wall = yearly.wall_deadline(float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS)))
     public = con.execute(f"SELECT * FROM {PUBLIC}").df()

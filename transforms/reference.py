@@ -21,7 +21,9 @@ from ess import db, paths
 from ess.errors import UserError
 
 FAMILLES_CJ = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes")
-PERIMETRES_CONTRAT = ("insee", "loi2014", "flag")  # the three columns of core_etablissements
+# Codes a URSSAF label may map to (urssaf_familles.csv): URSSAF's four ESS families, the ESS total, the private
+# sector outside the ESS, and a total ('ensemble'; as famille_ess it means "total of the row's champ").
+FAMILLES_URSSAF = ("associations", "cooperatives", "mutuelles", "fondations", "ess", "hors_ess", "ensemble")
 _ID = r"^[a-z][a-z0-9_]*$"
 _NAF_CODE = {
     "division": r"^[0-9]{2}$",
@@ -42,12 +44,21 @@ class Col:
 
 
 @dataclass(frozen=True)
+class Known:
+    """A code of this file must be listed in another reference file (the legal forms of INSEE, the NAF)."""
+    column: str  # the column of this file holding the code
+    file: str  # the reference file that lists the known codes
+    among: Callable[[dict], str | None]  # the column of `file` to look the row's code up in; None: not checked
+
+
+@dataclass(frozen=True)
 class RefSpec:
     file: str
     columns: tuple[Col, ...]
     key: tuple[str, ...]
     row_check: Callable[[dict], str | None] | None = None  # returns an error message or None
     table_check: Callable[[list[dict]], str | None] | None = None
+    known: tuple[Known, ...] = ()
 
 
 def _check_band(row: dict) -> str | None:
@@ -96,15 +107,19 @@ def _check_emploi_modele(rows: list[dict]) -> str | None:
 
 
 def _check_perimetres(rows: list[dict]) -> str | None:
-    names = {r["perimetre"] for r in rows}
-    missing = set(PERIMETRES_CONTRAT) - names
-    if missing:
-        return (f"perimeters {sorted(missing)} are missing: insee, loi2014 and flag are part of the output "
-                "contract (columns perimetre_insee…); add new perimeters beside them")
-    defaults = [r["perimetre"] for r in rows if r["par_defaut"]]
-    if len(defaults) != 1:
-        return f"exactly one perimeter must have par_defaut = true (found {defaults or 'none'})"
+    for column, why in (("par_defaut", "the run's perimeter when none is asked for"),
+                        ("calage_urssaf", "the definition of URSSAF's ESS families, on which employment is "
+                                          "calibrated")):
+        chosen = [r["perimetre"] for r in rows if r[column]]
+        if len(chosen) != 1:
+            return f"exactly one perimeter must have {column} = true ({why}); found {chosen or 'none'}"
     return None
+
+
+# The NAF rév. 2 column of naf_rev2.csv that lists the codes of each level; NAF 2025 has no offline list yet (the
+# shape of its codes is checked only, as for SIRENE's activity codes: formats_activite.csv).
+_NAF_LEVEL_COLUMN = {"division": "code_division", "groupe": "code_groupe", "classe": "code_classe",
+                     "sous_classe": "code"}
 
 
 SPECS: dict[str, RefSpec] = {
@@ -114,6 +129,7 @@ SPECS: dict[str, RefSpec] = {
          Col("famille", values=FAMILLES_CJ), Col("confiance", values=("haute", "moyenne", "faible")),
          Col("inclus_par_defaut", "BOOLEAN"), Col("commentaire", required=False)),
         key=("categorie_juridique",),
+        known=(Known("categorie_juridique", "categories_juridiques.csv", lambda row: "code"),),
     ),
     "perimetre_exclusions_naf": RefSpec(
         "perimetre_exclusions_naf.csv",
@@ -122,12 +138,14 @@ SPECS: dict[str, RefSpec] = {
          Col("actif", "BOOLEAN"), Col("commentaire", required=False)),
         key=("regle", "nomenclature", "code"),
         row_check=_check_exclusion,
+        known=(Known("code", "naf_rev2.csv",
+                     lambda row: _NAF_LEVEL_COLUMN[row["niveau"]] if row["nomenclature"] == "NAFRev2" else None),),
     ),
     "perimetres": RefSpec(
         "perimetres.csv",
         (Col("perimetre", pattern=_ID), Col("libelle", required=False), Col("par_defaut", "BOOLEAN"),
          Col("familles_cj", values=("defaut", "toutes", "aucune")), Col("unites_flag_o", "BOOLEAN"),
-         Col("exclusions_naf", "BOOLEAN"), Col("description", required=False)),
+         Col("exclusions_naf", "BOOLEAN"), Col("calage_urssaf", "BOOLEAN"), Col("description", required=False)),
         key=("perimetre",),
         table_check=_check_perimetres,
     ),
@@ -170,9 +188,14 @@ SPECS: dict[str, RefSpec] = {
     ),
     "urssaf_familles": RefSpec(
         "urssaf_familles.csv",
-        (Col("libelle_urssaf"),
-         Col("famille", values=FAMILLES_CJ + ("societes_commerciales_ess", "ess", "hors_ess", "ensemble"))),
+        (Col("libelle_urssaf"), Col("famille", values=FAMILLES_URSSAF), Col("comment", required=False)),
         key=("libelle_urssaf",),
+    ),
+    "formats_activite": RefSpec(
+        "formats_activite.csv",
+        (Col("nomenclature", pattern=r"^[A-Za-z][A-Za-z0-9]*$"), Col("forme", pattern=r"^[9A.]+$"),
+         Col("liste", required=False, pattern=r"^[a-z0-9_]+\.csv$"), Col("commentaire", required=False)),
+        key=("nomenclature", "forme"),
     ),
 }
 
@@ -224,18 +247,29 @@ def read_reference(name: str | RefSpec, directory: str | Path | None = None) -> 
         raise UserError(f"reference file {path} is missing: restore it from the repository (git checkout -- {path})")
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
+        header = [h.strip() for h in reader.fieldnames or []]
+        reader.fieldnames = header
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise UserError(f"{path}, line 1: columns {twice} appear more than once in the header; keep one of each")
         missing = [c.name for c in spec.columns if c.name not in header]
         if missing:
-            raise UserError(f"{path}: columns {missing} are missing (expected {[c.name for c in spec.columns]})")
+            raise UserError(f"{path}, line 1: columns {missing} are missing from the header {header} (expected "
+                            f"{[c.name for c in spec.columns]})")
+        known = _KnownCodes(directory)
         rows, seen = [], {}
         for lineno, raw in enumerate(reader, start=2):
+            where = f"{path}, line {lineno}"
+            if None in raw:  # csv puts the values beyond the header under the key None
+                raise UserError(f"{where}: {len(header) + len(raw[None])} values for {len(header)} columns "
+                                f"(extra {raw[None]}); quote a value that holds a comma")
             if not any((v or "").strip() for v in raw.values()):
                 continue  # blank line
-            where = f"{path}, line {lineno}"
             row = {c.name: _convert(raw.get(c.name) or "", c, where) for c in spec.columns}
             if spec.row_check and (message := spec.row_check(row)):
                 raise UserError(f"{where}: {message}")
+            for rule in spec.known:
+                known.check(rule, row, where)
             key = tuple(row[k] for k in spec.key)
             if key in seen:
                 raise UserError(f"{where}: duplicate {dict(zip(spec.key, key))} (first seen line {seen[key]}); "
@@ -245,6 +279,33 @@ def read_reference(name: str | RefSpec, directory: str | Path | None = None) -> 
     if spec.table_check and (message := spec.table_check(rows)):
         raise UserError(f"{path}: {message}")
     return rows
+
+
+class _KnownCodes:
+    """The codes listed by other reference files (read once per file and column, from the run's folder)."""
+
+    def __init__(self, directory: str | Path | None):
+        self.directory = directory
+        self.codes: dict[tuple[str, str], set[str]] = {}
+
+    def check(self, rule: Known, row: dict, where: str) -> None:
+        column = rule.among(row)
+        value = row[rule.column]
+        if column is None or value is None:
+            return
+        path = paths.reference_file(rule.file, self.directory)
+        if (rule.file, column) not in self.codes:
+            if not path.exists():
+                raise UserError(f"{where}: cannot check {rule.column!r} = {value!r}: reference file {path} is "
+                                f"missing; restore it from the repository (git checkout -- {path})")
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                reader = csv.DictReader(fh)
+                if column not in (reader.fieldnames or []):
+                    raise UserError(f"{path}, line 1: column {column!r} is missing (needed to check {where})")
+                self.codes[(rule.file, column)] = {(r[column] or "").strip() for r in reader}
+        if value not in self.codes[(rule.file, column)]:
+            raise UserError(f"{where}: column {rule.column!r} = {value!r} is not a code of {path} (column "
+                            f"{column!r}); use a code listed there, or add it to that file first")
 
 
 def load_reference(con, names: Iterable[str] | None = None, directory: str | Path | None = None) -> dict[str, int]:
@@ -265,8 +326,14 @@ def load_reference(con, names: Iterable[str] | None = None, directory: str | Pat
 
 
 def perimetres(directory: str | Path | None = None) -> list[str]:
-    """Names of the defined perimeters (the CLI offers them)."""
+    """Names of the defined perimeters of the run's reference folder, in file order (the CLI offers them)."""
     return [r["perimetre"] for r in read_reference("perimetres", directory)]
+
+
+def perimetre_labels(perimetre: str, directory: str | Path | None = None) -> tuple[str, str]:
+    """(libelle, description) of a perimeter, for the report; the name itself when it is not defined."""
+    row = next((r for r in read_reference("perimetres", directory) if r["perimetre"] == perimetre), None)
+    return (row["libelle"] or perimetre, row["description"] or "") if row else (perimetre, "")
 
 
 def default_perimetre(directory: str | Path | None = None) -> str:

@@ -122,8 +122,9 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
             "annee_effectifs": m.URSSAF_YEAR,
             "etablissements_employeurs": int(a["employeur"].sum()),
             "effectif_total": int(a["effectif_vrai"].sum()),
-            "effectif_ess_insee": int(a.loc[a["perimetre_insee"], "effectif_vrai"].sum()),
-            "part_ess_effectif": round(float(a.loc[a["perimetre_insee"], "effectif_vrai"].sum())
+            "effectif_ess_insee": int(a.loc[truth.in_perimetre(a["perimetres"], "insee"), "effectif_vrai"].sum()),
+            "part_ess_effectif": round(float(a.loc[truth.in_perimetre(a["perimetres"], "insee"),
+                                                   "effectif_vrai"].sum())
                                        / max(1, int(a["effectif_vrai"].sum())), 4),
         },
         "seconds_generation": round(t_gen - t0, 2),

@@ -26,6 +26,9 @@ from sources.sample.world import World, isin
 
 FAMILIES = ("associations", "cooperatives", "mutuelles", "fondations", "autres_organismes",
             "societes_commerciales_ess")
+# The perimeters the generator knows (its own definitions, model.py), named as in data/reference/perimetres.csv: a
+# truth row lists those it is in (`perimetres`), as the pipeline's core tables do (perimetres_inclus).
+PERIMETRES = ("flag", "insee", "loi2014")
 # Quarterly headcount relative to the trend between two 31 December (mid-quarter), by NAF division: seasonal
 # activities employ more in summer (tourism, leisure) or less (schools), shops more at year end.
 SEASONS = {"55": (0.96, 1.06, 1.13, 1.01), "56": (0.97, 1.04, 1.08, 1.0), "85": (1.0, 1.0, 0.92, 1.0),
@@ -93,11 +96,19 @@ def membership(cj: np.ndarray, naf: np.ndarray, flag: np.ndarray, rules: Rules) 
     excluded = _startswith(naf, rules.excluded_naf_prefixes)
     insee = isin(cj, list(rules.included_cj)) & ~excluded
     loi2014 = insee | ((flag == "O") & ~isin(cj, list(rules.included_cj)) & ~excluded)
+    flagged = flag == "O"  # the SIRENE flag alone, whatever the form, no exclusion
     urssaf = (~_startswith(cj.astype(str), rules.urssaf_excluded_cj_prefixes)
               & ~isin(cj, list(rules.urssaf_excluded_cj))
               & ~_startswith(naf, rules.urssaf_excluded_naf_divisions))
-    return {"famille_ess": famille, "activite_exclue": excluded, "perimetre_insee": insee,
-            "perimetre_loi2014": loi2014, "champ_urssaf": urssaf}
+    inside = dict(zip(PERIMETRES, (flagged, insee, loi2014)))
+    perimetres = pd.Series([[p for p, yes in zip(PERIMETRES, row) if yes]
+                            for row in zip(*(inside[p] for p in PERIMETRES))], dtype=object).to_numpy()
+    return {"famille_ess": famille, "activite_exclue": excluded, "perimetres": perimetres, "champ_urssaf": urssaf}
+
+
+def in_perimetre(perimetres, name: str) -> np.ndarray:
+    """Whether each truth row (its `perimetres` list) is in the perimeter `name`."""
+    return np.fromiter((name in list(p) for p in perimetres), dtype=bool, count=len(perimetres))
 
 
 def _annual_averages(world: World, years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,8 +152,8 @@ def establishment_truth(world: World, tables: SireneTables, timeline: Timeline) 
     keys = tables.truth_keys[tables.truth_keys["defaut"].fillna("") != "ligne_dupliquee"]
     rows = keys["row"].to_numpy()
     j = int(np.flatnonzero(timeline.years == m.URSSAF_YEAR)[0])
-    member = {k: timeline.member(j, k)[rows] for k in ("famille_ess", "activite_exclue", "perimetre_insee",
-                                                     "perimetre_loi2014", "champ_urssaf")}
+    member = {k: timeline.member(j, k)[rows] for k in ("famille_ess", "activite_exclue", "perimetres",
+                                                     "champ_urssaf")}
     tranche = e["tranche"].to_numpy()[rows].astype(object)
     tranche[tranche == ""] = None
     annee = e["annee_tranche"].to_numpy()[rows].astype(float)
@@ -196,8 +207,7 @@ def yearly_truth(world: World, tables: SireneTables, timeline: Timeline, first_y
             "actif_fin_annee": timeline.alive_end[r, j],
             "localisation": e["location"].to_numpy()[r], "code_commune": e["code_commune"].to_numpy()[r],
             "categorie_juridique": e["cj"].to_numpy()[r], "activite": timeline.activite(j)[r].astype(str),
-            **{k: timeline.member(j, k)[r] for k in ("famille_ess", "perimetre_insee", "perimetre_loi2014",
-                                                    "champ_urssaf")},
+            **{k: timeline.member(j, k)[r] for k in ("famille_ess", "perimetres", "champ_urssaf")},
         }))
     return pd.concat(parts, ignore_index=True).astype({"code_commune": "object"})
 
@@ -218,15 +228,15 @@ def commune_totals(truth: pd.DataFrame, communes: pd.DataFrame) -> pd.DataFrame:
     counts = pd.DataFrame({"code_commune": a["code_commune"], "nb_etablissements_actifs": 1}).groupby(
         "code_commune").sum()
     emp = y["effectif_vrai"]
+    insee = pd.Series(in_perimetre(y["perimetres"], "insee"), index=y.index)  # the default perimeter
     g = pd.DataFrame({
         "code_commune": y["code_commune"],
         "nb_etablissements_employeurs": (emp > 0).astype(int),
         "effectif_vrai": emp,
-        "nb_etablissements_employeurs_ess": ((emp > 0) & y["perimetre_insee"]).astype(int),
-        "effectif_vrai_ess": emp.where(y["perimetre_insee"], 0),
-        "effectif_vrai_ess_loi2014": emp.where(y["perimetre_loi2014"], 0),
+        "nb_etablissements_employeurs_ess": ((emp > 0) & insee).astype(int),
+        "effectif_vrai_ess": emp.where(insee, 0),
         "effectif_vrai_champ_urssaf": emp.where(y["champ_urssaf"], 0),
-        "effectif_vrai_ess_champ_urssaf": emp.where(y["champ_urssaf"] & y["perimetre_insee"], 0),
+        "effectif_vrai_ess_champ_urssaf": emp.where(y["champ_urssaf"] & insee, 0),
     }).groupby("code_commune").sum()
     out = communes[["code_commune", "nom_commune"]].set_index("code_commune").join(counts).join(g).fillna(0)
     for col in out.columns[1:]:
@@ -239,19 +249,20 @@ def family_totals(truth: pd.DataFrame) -> pd.DataFrame:
     31/12 of URSSAF_YEAR (headcount and annual average) of the establishments open then.
 
     Families follow the legal form; establishments of an ESS legal form whose activity is excluded are counted
-    apart ('exclus_activite'); 'ess_insee' and 'ess_loi2014' are the perimeters' totals, 'ensemble' everything.
+    apart ('exclus_activite'); 'ess_<perimetre>' are the perimeters' totals (ess_flag, ess_insee, ess_loi2014),
+    'ensemble' everything.
     """
     d = truth[truth["localisation"] == "departement"].copy()
     key = d["famille_ess"].fillna("hors_ess").to_numpy().astype(object)
     key[d["activite_exclue"].to_numpy() & isin(key, list(FAMILIES))] = "exclus_activite"
     # Legal forms of a family that the default perimeter leaves out (e.g. 9223 groupements d'employeurs).
-    key[~d["perimetre_insee"].to_numpy() & isin(key, ["associations", "cooperatives", "mutuelles",
-                                                          "fondations"])] = "hors_perimetre_par_defaut"
+    key[~in_perimetre(d["perimetres"], "insee") & isin(key, ["associations", "cooperatives", "mutuelles",
+                                                             "fondations"])] = "hors_perimetre_par_defaut"
     d["famille"] = key
     groups = {f: d[d["famille"] == f]
               for f in (*FAMILIES, "hors_perimetre_par_defaut", "exclus_activite", "hors_ess")}
-    groups["ess_insee"] = d[d["perimetre_insee"]]
-    groups["ess_loi2014"] = d[d["perimetre_loi2014"]]
+    for p in PERIMETRES:
+        groups[f"ess_{p}"] = d[in_perimetre(d["perimetres"], p)]
     groups["ensemble"] = d
     rows = []
     for name, g in groups.items():

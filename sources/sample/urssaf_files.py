@@ -23,7 +23,7 @@ import pandas as pd
 from sources.sample import labels as lb
 from sources.sample import model as m
 from sources.sample.generator_reference import Reference
-from sources.sample.truth import Timeline
+from sources.sample.truth import Timeline, in_perimetre
 from sources.sample.world import World
 from sources.urssaf import ESS_DEPARTEMENT_COLUMNS, SOURCE
 
@@ -55,7 +55,7 @@ def urssaf_family(timeline: Timeline, j: int) -> np.ndarray:
     """URSSAF's ESS family of each establishment in year index j ('hors_ess' for the rest of the field, None
     outside the field)."""
     fam = timeline.member(j, "famille_ess")
-    insee = timeline.member(j, "perimetre_insee")
+    insee = in_perimetre(timeline.member(j, "perimetres"), "insee")
     field = timeline.member(j, "champ_urssaf")
     out = np.where(insee & pd.Series(fam).isin(list(FAMILLE_LABELS)).to_numpy(), fam, "hors_ess").astype(object)
     out[~field] = None

@@ -4,13 +4,15 @@
 -- flag of the stock, creation date). One row per establishment and year; the employment of that year is estimated
 -- for exactly these rows (closed since: counted in the years they were open; created after: not).
 --   champ_urssaf: the year's legal form and activity are in URSSAF's private field (ref_champ_urssaf);
---   famille_urssaf: the family URSSAF's ESS table counts it in (the 'insee' perimeter — INSEE's definition, which
---     URSSAF uses — and one of the four families), 'hors_ess' for the rest of the field, NULL outside the field;
+--   famille_urssaf: the family URSSAF's ESS table counts it in (in the perimeter marked calage_urssaf in
+--     ref_perimetres — INSEE's definition, which URSSAF uses — and one of the four families), 'hors_ess' for the
+--     rest of the field, NULL outside the field;
 --   code_ape: the year's activity without the dot ('9499Z'), as URSSAF's commune × APE file writes it.
 -- Parameters: $annee_effectifs.
 WITH annees AS (
     SELECT s.siret, s.annee, s.categorie_juridique, s.categorie_juridique_niveau1, s.famille_ess, s.activite,
-           list_contains(s.perimetres_inclus, 'insee') AS insee
+           list_contains(s.perimetres_inclus, (SELECT perimetre FROM ref_perimetres WHERE calage_urssaf))
+               AS perimetre_urssaf
     FROM core_situations AS s
     WHERE NOT s.courant AND s.actif AND s.annee BETWEEN 2012 AND $annee_effectifs
 ),
@@ -29,7 +31,7 @@ SELECT a.siret, a.annee, p.code_commune,
        replace(a.activite, '.', '') AS code_ape,
        h.siret IS NULL AS champ_urssaf,
        CASE WHEN h.siret IS NOT NULL THEN NULL
-            WHEN a.insee AND a.famille_ess IN ('associations', 'cooperatives', 'mutuelles', 'fondations')
+            WHEN a.perimetre_urssaf AND a.famille_ess IN ('associations', 'cooperatives', 'mutuelles', 'fondations')
                 THEN a.famille_ess
             ELSE 'hors_ess' END AS famille_urssaf,
        p.tranche_effectifs AS tranche, p.annee_effectifs AS annee_tranche,

@@ -1,5 +1,6 @@
 -- core_etablissements_prep: every establishment of the département's current stock with its territory, ESS family
--- and perimeters, activity, sector and size band — everything of core_etablissements but the estimated employment,
+-- and perimeters (perimetres_inclus: every perimeter of ref_perimetres it is in, one list — perimeters are rows of
+-- perimetres.csv, never columns), activity, sector and size band — everything of core_etablissements but the estimated employment,
 -- which transforms/employment.py adds.
 -- Territory: the SIRENE commune code is looked up in the COG of the run, then among the old codes of
 -- staging_communes_passage. Establishments that cannot be placed in the département are kept with a reason
@@ -19,10 +20,7 @@ situations AS (
 ),
 
 perimetres AS (
-    SELECT siret,
-           list_contains(perimetres_inclus, 'insee') AS perimetre_insee,
-           list_contains(perimetres_inclus, 'loi2014') AS perimetre_loi2014,
-           list_contains(perimetres_inclus, 'flag') AS perimetre_flag,
+    SELECT siret, perimetres_inclus,
            list_contains(perimetres_inclus, $perimetre) AS dans_perimetre,
            motif_exclusion
     FROM core_situations
@@ -107,7 +105,7 @@ SELECT e.siret, e.siren, e.statut_diffusion,
        t.code_commune, e.code_commune AS code_commune_source, t.code_epci, t.code_arrondissement,
        t.code_zone_emploi, t.code_territoire, CAST($departement AS VARCHAR) AS code_departement, t.motif_placement,
        s.categorie_juridique, s.categorie_juridique_connue, s.famille_ess, s.ess_flag,
-       p.perimetre_insee, p.perimetre_loi2014, p.perimetre_flag,
+       p.perimetres_inclus,
        CAST($perimetre AS VARCHAR) AS perimetre, p.dans_perimetre, p.motif_exclusion,
        s.activite, s.nomenclature_activite, s.source_activite, sec.section_a21, sec.secteur_ess,
        s.actif, em.employeur, e.caractere_employeur,

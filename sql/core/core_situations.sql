@@ -211,8 +211,9 @@ SELECT siret, siren, courant, annee, date_situation, actif,
        choix.code AS activite, choix.nomenclature AS nomenclature_activite, choix.source AS source_activite,
        regle_naf,
        -- the perimeters the situation is in: candidates, unless the perimeter applies the exclusions and a rule matched
-       list_transform(list_filter(candidats, lambda p: NOT (p.exclusions_naf AND regle_naf IS NOT NULL)),
-                      lambda p: p.perimetre) AS perimetres_inclus,
+       -- (sorted: the same inputs give the same list, whatever the order of the rows of perimetres.csv)
+       list_sort(list_transform(list_filter(candidats, lambda p: NOT (p.exclusions_naf AND regle_naf IS NOT NULL)),
+                                lambda p: p.perimetre)) AS perimetres_inclus,
        -- the rule that took it out of at least one perimeter it was a candidate of
        CASE WHEN len(list_filter(candidats, lambda p: p.exclusions_naf)) > 0 THEN regle_naf END AS motif_exclusion,
        source_unite_legale

@@ -8,18 +8,26 @@
 --                             the rule is active, "would be taken out" when it is not (regle_active = false);
 --   categorie_juridique_inconnue  codes absent from ref_categories_juridiques (old or padded codes like 5400), NULL
 --                             code = no legal unit found;
---   recouvrement              overlaps between the perimeters (in one and not in the other, in both);
+--   recouvrement              overlaps between every pair of perimeters of ref_perimetres, a before b in the file:
+--                             code a_et_b (in both), a_sans_b (in a, not in b), b_sans_a (in b, not in a);
 --   activite                  which nomenclature and which level (establishment / legal unit) gave the activity,
 --                             for all active establishments and for those with an ESS family.
--- Needs the ref_* tables (transforms.reference.load_reference) and core_etablissements.
+-- Every perimeter comes from ref_perimetres (the run's perimetres.csv): a new row there is audited like the others.
+-- Needs the ref_* tables (transforms.reference.load_reference) and core_etablissements (perimetres_inclus).
 WITH actifs AS (
     SELECT * FROM core_etablissements WHERE actif
 ),
 
+-- the defined perimeters, in the order of the file
+definis AS (
+    SELECT perimetre, row_number() OVER () AS rang FROM ref_perimetres
+),
+
 par_perimetre AS (
-    SELECT siret, siren, categorie_juridique, famille_ess, ess_flag, activite, nomenclature_activite,
-           replace(colonne, 'perimetre_', '') AS perimetre, inclus
-    FROM (UNPIVOT actifs ON perimetre_insee, perimetre_loi2014, perimetre_flag INTO NAME colonne VALUE inclus)
+    SELECT a.siret, a.siren, a.categorie_juridique, a.famille_ess, a.ess_flag, a.activite, a.nomenclature_activite,
+           d.perimetre, coalesce(list_contains(a.perimetres_inclus, d.perimetre), FALSE) AS inclus
+    FROM actifs AS a
+    CROSS JOIN definis AS d
 ),
 
 -- legal forms -----------------------------------------------------------------------------------------------------
@@ -39,7 +47,7 @@ categories AS (
            count(DISTINCT p.siren) FILTER (WHERE NOT p.inclus) AS nb_unites_legales_hors,
            count(p.siret) FILTER (WHERE NOT p.inclus) AS nb_etablissements_hors
     FROM codes AS c
-    CROSS JOIN (SELECT UNNEST(['insee', 'loi2014', 'flag']) AS perimetre) AS per
+    CROSS JOIN definis AS per
     LEFT JOIN par_perimetre AS p ON p.categorie_juridique = c.categorie_juridique AND p.perimetre = per.perimetre
     LEFT JOIN ref_perimetre_familles AS f ON f.categorie_juridique = c.categorie_juridique
     LEFT JOIN ref_categories_juridiques AS cj ON cj.code = c.categorie_juridique
@@ -87,12 +95,23 @@ inconnues AS (
 ),
 
 -- overlaps between perimeters ---------------------------------------------------------------------------------------
+-- every pair (a, b) of defined perimeters, a before b in the file, read three ways
+paires AS (
+    SELECT a.perimetre AS a, b.perimetre AS b, a.rang AS rang_a, b.rang AS rang_b
+    FROM definis AS a
+    JOIN definis AS b ON a.rang < b.rang
+),
+
 comparaisons AS (
-    SELECT * FROM (VALUES
-        ('insee_et_flag', 'dans insee et dans flag'), ('insee_sans_flag', 'dans insee, pas dans flag'),
-        ('flag_sans_insee', 'dans flag, pas dans insee'), ('loi2014_sans_insee', 'dans loi2014, pas dans insee'),
-        ('loi2014_et_flag', 'dans loi2014 et dans flag'), ('loi2014_sans_flag', 'dans loi2014, pas dans flag'),
-        ('flag_sans_loi2014', 'dans flag, pas dans loi2014')) AS v(code, libelle)
+    SELECT a || '_et_' || b AS code, 'dans ' || a || ' et dans ' || b AS libelle, a AS dans, b AS aussi,
+           CAST(NULL AS VARCHAR) AS pas_dans, rang_a, rang_b, 1 AS sens
+    FROM paires
+    UNION ALL
+    SELECT a || '_sans_' || b, 'dans ' || a || ', pas dans ' || b, a, NULL, b, rang_a, rang_b, 2
+    FROM paires
+    UNION ALL
+    SELECT b || '_sans_' || a, 'dans ' || b || ', pas dans ' || a, b, NULL, a, rang_a, rang_b, 3
+    FROM paires
 ),
 
 recouvrements AS (
@@ -103,16 +122,11 @@ recouvrements AS (
            count(DISTINCT a.siren) AS nb_unites_legales, count(a.siret) AS nb_etablissements,
            CAST(NULL AS BIGINT) AS nb_unites_legales_hors, CAST(NULL AS BIGINT) AS nb_etablissements_hors
     FROM comparaisons AS c
-    LEFT JOIN actifs AS a ON CASE c.code
-        WHEN 'insee_et_flag' THEN a.perimetre_insee AND a.perimetre_flag
-        WHEN 'insee_sans_flag' THEN a.perimetre_insee AND NOT a.perimetre_flag
-        WHEN 'flag_sans_insee' THEN a.perimetre_flag AND NOT a.perimetre_insee
-        WHEN 'loi2014_sans_insee' THEN a.perimetre_loi2014 AND NOT a.perimetre_insee
-        WHEN 'loi2014_et_flag' THEN a.perimetre_loi2014 AND a.perimetre_flag
-        WHEN 'loi2014_sans_flag' THEN a.perimetre_loi2014 AND NOT a.perimetre_flag
-        WHEN 'flag_sans_loi2014' THEN a.perimetre_flag AND NOT a.perimetre_loi2014
-    END
-    GROUP BY ALL
+    LEFT JOIN actifs AS a
+      ON coalesce(list_contains(a.perimetres_inclus, c.dans), FALSE)
+     AND (c.aussi IS NULL OR coalesce(list_contains(a.perimetres_inclus, c.aussi), FALSE))
+     AND (c.pas_dans IS NULL OR NOT coalesce(list_contains(a.perimetres_inclus, c.pas_dans), FALSE))
+    GROUP BY c.code, c.libelle, c.rang_a, c.rang_b, c.sens
 ),
 
 -- where the activity came from ------------------------------------------------------------------------------------------

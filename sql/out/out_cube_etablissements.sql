@@ -13,24 +13,18 @@
 --   denominator D_c) and the projections of the family term of the posterior variance (out_indicateurs.sql).
 --   Size classes are given to the millésime year and the employment year (the class of the SIRENE band), not to
 --   other years.
--- Parameters: $annee, $annee_effectifs, $perimetres (list of perimeter names: columns perimetre_<name>),
--- $employeur_passe, $annuel_situations.
+-- Parameters: $annee, $annee_effectifs, $perimetres (list of perimeter names, rows of perimetres.csv; each
+-- establishment's perimetres_inclus lists those it is in), $employeur_passe, $annuel_situations.
 WITH perimetres AS (
     -- One row per establishment and requested perimeter, with its membership.
-    SELECT siret, substr(nom, length('perimetre_') + 1) AS perimetre, dans_perimetre
-    FROM (
-        UNPIVOT (SELECT siret, COLUMNS('^perimetre_') FROM core_etablissements)
-        ON COLUMNS('^perimetre_') INTO NAME nom VALUE dans_perimetre
-    )
-    WHERE list_contains($perimetres, substr(nom, length('perimetre_') + 1))
+    SELECT e.siret, p.perimetre, list_contains(e.perimetres_inclus, p.perimetre) AS dans_perimetre
+    FROM core_etablissements AS e
+    CROSS JOIN (SELECT unnest($perimetres::VARCHAR[]) AS perimetre) AS p
 ),
 perimetres_annuels AS (
-    SELECT siret, annee, substr(nom, length('perimetre_') + 1) AS perimetre, dans_perimetre
-    FROM (
-        UNPIVOT (SELECT siret, annee, COLUMNS('^perimetre_') FROM core_etablissements_annuel)
-        ON COLUMNS('^perimetre_') INTO NAME nom VALUE dans_perimetre
-    )
-    WHERE list_contains($perimetres, substr(nom, length('perimetre_') + 1))
+    SELECT a.siret, a.annee, p.perimetre, list_contains(a.perimetres_inclus, p.perimetre) AS dans_perimetre
+    FROM core_etablissements_annuel AS a
+    CROSS JOIN (SELECT unnest($perimetres::VARCHAR[]) AS perimetre) AS p
 ),
 etablissements AS (
     SELECT

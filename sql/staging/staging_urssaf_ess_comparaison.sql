@@ -20,21 +20,26 @@ WITH lignes AS (
         coalesce(CASE WHEN f.famille <> 'ensemble' THEN f.famille END, c.famille) AS famille,
         TRY_CAST(replace(nullif(trim(r.effectifs_salaries_moyens), ''), $separateur_decimal, '.') AS DOUBLE)
             AS effectifs,
-        TRY_CAST(replace(nullif(trim(r.masse_salariale), ''), $separateur_decimal, '.') AS DOUBLE) AS masse
+        TRY_CAST(replace(nullif(trim(r.masse_salariale), ''), $separateur_decimal, '.') AS DOUBLE) AS masse,
+        urssaf_cle_libelle(coalesce(r.champ_ess, '')) || '|' || urssaf_cle_libelle(coalesce(r.famille_ess, ''))
+            AS libelle
     FROM raw_urssaf_ess_france AS r
     LEFT JOIN ref_urssaf_familles AS c ON c.cle = urssaf_cle_libelle(r.champ_ess)
     LEFT JOIN ref_urssaf_familles AS f ON f.cle = urssaf_cle_libelle(r.famille_ess)
     WHERE r._departement IS NOT NULL
 ),
 
--- one value per département, year and family; a duplicated line makes it unknown
+-- one value per département, year and family; a duplicated line makes it unknown, unless it is the same figure
+-- under two labels (« Hors ESS » and its champ's total « Ensemble »: staging_urssaf_ess_departement.sql)
 uniques AS (
     SELECT
         code_departement,
         annee,
         famille,
-        CASE WHEN count(*) = 1 THEN any_value(effectifs) END AS effectifs,
-        CASE WHEN count(*) = 1 THEN any_value(masse) END AS masse
+        CASE WHEN count(*) = 1 OR (count(DISTINCT libelle) = count(*) AND count(DISTINCT (effectifs, masse)) = 1)
+             THEN any_value(effectifs) END AS effectifs,
+        CASE WHEN count(*) = 1 OR (count(DISTINCT libelle) = count(*) AND count(DISTINCT (effectifs, masse)) = 1)
+             THEN any_value(masse) END AS masse
     FROM lignes
     WHERE annee IS NOT NULL
       AND famille IN ('associations', 'cooperatives', 'mutuelles', 'fondations', 'ess', 'hors_ess')

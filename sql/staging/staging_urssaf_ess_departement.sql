@@ -76,16 +76,33 @@ controlee AS (
     FROM codee
 ),
 
--- Two usable rows for the same (annee, champ, famille) would be counted twice by the calibration: reject both,
--- there is no telling which one is right.
-dedoublonnee AS (
+-- Two usable rows for the same (annee, champ, famille) would be counted twice by the calibration. When they carry
+-- the same figures they are one figure under two labels (a champ of a single family: « Hors ESS » and its total
+-- « Ensemble » both become hors_ess/hors_ess once labels are normalised): the row labelled with the family itself
+-- is staged, the other rejected as a copy — rejecting both would lose the « Hors ESS » target. Rows that disagree,
+-- or a line repeated under the same label, are all rejected: there is no telling which one is right.
+groupes AS (
     SELECT
         *,
-        CASE WHEN motif IS NULL
-                  AND sum(CASE WHEN motif IS NULL THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY _departement, annee, champ_ess, famille_ess) > 1
-             THEN 'doublon (annee, champ_ess, famille_ess)' ELSE motif END AS _motif_rejet
+        count(*) FILTER (WHERE motif IS NULL) OVER w AS nb_utilisables,
+        count(DISTINCT (nb_etablissements, effectifs_salaries, masse_salariale)) FILTER (WHERE motif IS NULL) OVER w
+            AS nb_versions,
+        count(DISTINCT (urssaf_cle_libelle(coalesce(champ_texte, '')), urssaf_cle_libelle(coalesce(famille_texte, ''))))
+            FILTER (WHERE motif IS NULL) OVER w AS nb_libelles,
+        row_number() OVER (PARTITION BY _departement, annee, champ_ess, famille_ess, motif IS NULL
+                           ORDER BY coalesce(famille_code = 'ensemble', TRUE), _ligne) AS rang
     FROM controlee
+    WINDOW w AS (PARTITION BY _departement, annee, champ_ess, famille_ess)
+),
+
+dedoublonnee AS (
+    SELECT
+        * EXCLUDE (nb_utilisables, nb_versions, nb_libelles, rang),
+        CASE WHEN motif IS NOT NULL OR nb_utilisables = 1 THEN motif
+             WHEN nb_versions > 1 OR nb_libelles < nb_utilisables THEN 'doublon (annee, champ_ess, famille_ess)'
+             WHEN rang > 1 THEN 'doublon identique (même chiffre sous un autre libellé)'
+        END AS _motif_rejet
+    FROM groupes
 )
 
 SELECT
@@ -103,6 +120,7 @@ SELECT
         WHEN 'code_departement manquant' THEN 'code_departement' WHEN 'code_departement invalide' THEN 'code_departement'
         WHEN 'annee invalide' THEN 'annee' WHEN 'champ_ess et famille_ess manquants' THEN 'famille_ess'
         WHEN 'champ_ess inattendu' THEN 'champ_ess' WHEN 'champ_ess et famille_ess incohérents' THEN 'famille_ess'
+        WHEN 'doublon identique (même chiffre sous un autre libellé)' THEN 'famille_ess'
         WHEN 'valeur non numérique' THEN CASE WHEN nb_texte IS NOT NULL AND nb_etablissements IS NULL
             THEN 'nombre_d_etablissements' WHEN eff_texte IS NOT NULL AND effectifs_salaries IS NULL
             THEN 'effectifs_salaries_moyens' ELSE 'masse_salariale' END
@@ -113,6 +131,7 @@ SELECT
         WHEN 'code_departement manquant' THEN NULL WHEN 'code_departement invalide' THEN code_departement_texte
         WHEN 'annee invalide' THEN annee_texte WHEN 'champ_ess inattendu' THEN champ_texte
         WHEN 'champ_ess et famille_ess incohérents' THEN famille_texte
+        WHEN 'doublon identique (même chiffre sous un autre libellé)' THEN famille_texte
         WHEN 'valeur non numérique' THEN CASE WHEN nb_texte IS NOT NULL AND nb_etablissements IS NULL THEN nb_texte
             WHEN eff_texte IS NOT NULL AND effectifs_salaries IS NULL THEN eff_texte ELSE masse_texte END
         WHEN 'valeur négative' THEN CASE WHEN nb_etablissements < 0 THEN nb_texte
