@@ -45,7 +45,8 @@ class Column:
         return "; ".join(parts)
 
 
-NIVEAUX = ("commune", "epci", "arrondissement", "zone_emploi", "territoire", "departement")
+# Territorial levels are data (the COG's and one per zoning file, transforms/zonages.py): an open list.
+NIVEAU = r"^[a-z][a-z0-9_]*$"
 FAMILLES = (
     "associations", "cooperatives", "mutuelles", "fondations", "autres_organismes", "societes_commerciales_ess",
 )
@@ -73,7 +74,6 @@ CORE_ETABLISSEMENTS = [
     Column("code_epci", "VARCHAR", "SIREN de l'EPCI à fiscalité propre de la commune", pattern=r"^[0-9]{9}$"),
     Column("code_arrondissement", "VARCHAR", "Code de l'arrondissement départemental"),
     Column("code_zone_emploi", "VARCHAR", "Code de la zone d'emploi 2020"),
-    Column("code_territoire", "VARCHAR", "Code du territoire du Département (regroupement départemental, facultatif)"),
     Column("code_departement", "VARCHAR", "Code du département", nullable=False),
     Column("categorie_juridique", "VARCHAR", "Catégorie juridique (niveau III) de l'unité légale"),
     Column("famille_ess", "VARCHAR", "Famille de l'ESS de l'unité légale (NULL hors familles)", values=FAMILLES),
@@ -229,7 +229,9 @@ OUT_AUDIT_PERIMETRE = [
 
 # --- the indicator cube -------------------------------------------------------------------------------------------
 _CUBE_KEYS = [
-    Column("niveau", "VARCHAR", "Niveau géographique de la ligne", nullable=False, values=NIVEAUX, key=True),
+    Column("niveau", "VARCHAR", "Niveau géographique de la ligne (commune, epci, arrondissement, zone_emploi, "
+           "departement, ou le nom d'un zonage : fichier zonages/<niveau>.csv des données de référence)",
+           nullable=False, pattern=NIVEAU, key=True),
     Column("code_territoire", "VARCHAR", "Code du territoire dans son niveau (code commune, SIREN d'EPCI, code "
            f"d'arrondissement, de zone d'emploi, de territoire du Département, de département ; "
            f"« {NON_RENSEIGNE} » pour les établissements sans rattachement connu)", nullable=False, key=True),

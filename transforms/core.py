@@ -36,9 +36,6 @@ OPTIONAL: dict[str, dict[str, str]] = {
         "categorie_juridique": "VARCHAR", "activite_principale": "VARCHAR", "nomenclature_activite": "VARCHAR",
         "economie_sociale_solidaire": "VARCHAR", "caractere_employeur": "VARCHAR", "nic_siege": "VARCHAR"},
     "staging_communes_passage": {"ancien_code": "VARCHAR", "code_commune": "VARCHAR"},
-    "staging_territoires": {
-        "code_commune": "VARCHAR", "code_territoire": "VARCHAR", "nom_territoire": "VARCHAR",
-        "source_territoire": "VARCHAR"},
     "staging_urssaf_ess_departement": {
         "annee": "INTEGER", "code_departement": "VARCHAR", "champ_ess": "VARCHAR", "famille_ess": "VARCHAR",
         "nb_etablissements": "DOUBLE", "effectifs_salaries": "DOUBLE", "masse_salariale": "DOUBLE"},
