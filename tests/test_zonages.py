@@ -94,6 +94,9 @@ def test_malformed_commune_duplicate_commune_and_empty_zone(tmp_path):
                               "commune")
     path = _zoning(tmp_path, "bassins", f"{HEADER}\n38001,B1,Un\n38002, ,Deux\n")
     assert _refused(path) == f"{path}, line 3: commune 38002 has an empty code_zone: give it its zone's code"
+    path = _zoning(tmp_path, "bassins", f"{HEADER}\n38001,non_renseigne,Inconnu\n")
+    assert _refused(path) == (f"{path}, line 2: code_zone 'non_renseigne' is kept for establishments without a "
+                              "commune: choose another code")
 
 
 def test_one_wording_and_one_provenance_per_zoning(tmp_path):

@@ -38,6 +38,8 @@ COMMUNE_CODE = re.compile(r"\d{5}|2[AB]\d{3}")
 # zoning may not take their names.
 NIVEAUX_COG = ("commune", "epci", "arrondissement", "zone_emploi", "departement")
 EXAMPLES = 5  # missing communes named in a message
+# The zone of establishments without a commune at every level (sql/out/out_cube_communes.sql): not a zone's code.
+NON_RENSEIGNE = "non_renseigne"
 
 
 @dataclass
@@ -91,6 +93,9 @@ def read_zoning(path: Path) -> Zoning:
             if zone is None:
                 raise UserError(f"{path}, line {line}: commune {commune} has an empty code_zone: give it its "
                                 "zone's code")
+            if zone == NON_RENSEIGNE:
+                raise UserError(f"{path}, line {line}: code_zone {zone!r} is kept for establishments without a "
+                                "commune: choose another code")
             seen[commune] = line
             for column, found in labels.items():
                 value = get(column)
