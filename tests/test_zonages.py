@@ -158,3 +158,30 @@ def test_the_cog_levels_of_the_sql_are_those_a_zoning_may_not_take(tmp_path):
     finally:
         con.close()
     assert levels == cube == set(zonages.NIVEAUX_COG)
+
+
+def test_the_report_takes_the_levels_their_order_and_wording_from_the_data(tmp_path):
+    import pandas as pd
+
+    from reports.context import ReportContext, niveaux_du_cube
+
+    ref = tmp_path / "ref"
+    _zoning(ref, "bassins_vie", f"{HEADER},libelle_niveau,source\n73001,B1,Un,bassin de vie,approximation_insee\n")
+    rows = [("commune", c) for c in ("73001", "73002", "73003", "73004")] + [
+        ("epci", "E1"), ("epci", "E2"), ("epci", "non_renseigne"), ("bassins_vie", "B1"), ("bassins_vie", "B2"),
+        ("bassins_vie", "B3"), ("departement", "73")]
+    cube = pd.DataFrame(rows, columns=["niveau", "code_territoire"])
+    levels = niveaux_du_cube(cube, ref)
+    # finest first by number of territories ('non_renseigne' is not one), the département last
+    assert [(n.niveau, n.nb_territoires) for n in levels] == [
+        ("commune", 4), ("bassins_vie", 3), ("epci", 2), ("departement", 1)]
+    ctx = ReportContext(params={"departement": "73"}, cube=cube, year=2026, synthetic=True, nom_departement="Savoie",
+                        libelle_perimetre="", description_perimetre="", niveaux=levels)
+    # the territory pages show the zoning, in its file's words, and say it is an approximation
+    assert (ctx.niveau_territoires.niveau, ctx.niveau_territoires.par, ctx.niveau_territoires.libelle) == (
+        "bassins_vie", "bassin de vie", "Bassin de vie")
+    assert ctx.territoires_approches
+    # without a zoning: the arrondissements, with the report's own words
+    ctx.niveaux = [n for n in levels if not n.zonage]
+    assert (ctx.niveau_territoires.niveau, ctx.niveau_territoires.par) == ("arrondissement", "arrondissement")
+    assert not ctx.territoires_approches
