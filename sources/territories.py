@@ -23,6 +23,7 @@ import datetime as dt
 
 import csv
 import hashlib
+import logging
 import re
 import unicodedata
 from collections import Counter
@@ -64,6 +65,7 @@ SOURCE = Source(
     ),
 )
 
+log = logging.getLogger(__name__)
 COMMUNE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 STAGING_TABLES = ("staging_communes", "staging_communes_passage", "staging_epci")
 # Raw temp tables and their columns (besides fichier, ligne).
@@ -399,6 +401,10 @@ def load(con, snapshot_dir: Path | None, *, departement: str, annee_cog: int) ->
     if snapshot_dir is not None and not Path(snapshot_dir).is_dir():
         raise UserError(f"territory snapshot folder {snapshot_dir} does not exist")
     official = find_official_files(snapshot_dir, annee)
+    ignored = _find(snapshot_dir, r".*territoire.*\.(csv|xlsx)")
+    if ignored:  # the Département's table went into the snapshot before zonings were reference data
+        log.warning("%s is not read: a commune → zone table is a zoning, one CSV file zonages/<niveau>.csv of your "
+                    "reference folder (format: data/reference/README.md)", ignored)
     raw = _Raw()
     if official["communes"]:
         _read_v_commune(raw, official["communes"])

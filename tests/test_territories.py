@@ -92,8 +92,9 @@ def _rows(con, sql):
     return sorted(con.execute(sql).fetchall())
 
 
-def test_official_files_known_answers(official):
+def test_official_files_known_answers(official, caplog):
     con, stats = _load(official)
+    assert "affectation_communes_territoires_38.csv is not read: a commune → zone table is a zoning" in caplog.text
     assert _rows(con, "SELECT code_commune, siren_epci, population, code_departement, annee_cog "
                       "FROM staging_communes") == [
         ("38001", "200040111", 6000, "38", 2026),
