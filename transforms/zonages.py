@@ -12,9 +12,9 @@ row that gives it) and `source` (its provenance, e.g. `approximation_epci`, show
 `read_zonings` checks each file on its own (header, level name, commune codes, duplicates, empty zone codes);
 `load_zonings` then checks the zonings against the run's communes — a zoning that covers the run's département
 must cover every commune of it with known codes; one that covers none of them is absent from the run — and
-materialises them as the table `ref_zonages` (niveau, code_commune, code_territoire, libelle_territoire) and
-`ref_niveaux_zonages` (niveau, libelle_niveau, source_niveau, fichier), which sql/out/out_cube_communes.sql and
-out_cube_niveaux.sql read.
+materialises them as the table `ref_zonages` (niveau, code_commune, code_territoire, libelle_territoire), which
+sql/out/out_cube_communes.sql (the levels) and out_cube_territoires.sql (the zones' labels) read. The report reads
+the levels' wording and provenance from the files themselves (reports/context.py).
 """
 
 from __future__ import annotations
@@ -144,8 +144,8 @@ def for_run(zoning: Zoning, communes: set[str], departement: str) -> list[tuple[
 
 
 def load_zonings(con, params: dict, communes_table: str = "core_communes") -> list[str]:
-    """Create ref_zonages and ref_niveaux_zonages in `con` for the run's département (communes of
-    `communes_table`); returns the levels present in the run."""
+    """Create ref_zonages in `con` for the run's département (communes of `communes_table`); returns the levels
+    present in the run."""
     departement = str(params["departement"])
     communes = {r[0] for r in con.execute(
         f"SELECT code_commune FROM {communes_table} WHERE code_departement = ?", [departement]).fetchall()}
@@ -154,18 +154,13 @@ def load_zonings(con, params: dict, communes_table: str = "core_communes") -> li
         rows = for_run(zoning, communes, departement)
         if rows:
             long += [(zoning.niveau, c, z, lab) for c, z, lab in rows]
-            levels.append((zoning.niveau, zoning.libelle_niveau, zoning.source, zoning.path.as_posix()))
-    frames = {
-        "ref_zonages": pd.DataFrame(long, columns=["niveau", "code_commune", "code_territoire",
-                                                   "libelle_territoire"], dtype=object),
-        "ref_niveaux_zonages": pd.DataFrame(levels, columns=["niveau", "libelle_niveau", "source_niveau", "fichier"],
-                                            dtype=object),
-    }
-    for name, frame in frames.items():
-        con.register("_zonage", frame)
-        try:
-            casts = ", ".join(f"{c}::VARCHAR AS {c}" for c in frame.columns)
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {casts} FROM _zonage")
-        finally:
-            con.unregister("_zonage")
-    return [lvl[0] for lvl in levels]
+            levels.append(zoning.niveau)
+    frame = pd.DataFrame(long, columns=["niveau", "code_commune", "code_territoire", "libelle_territoire"],
+                         dtype=object)
+    con.register("_zonage", frame)
+    try:
+        casts = ", ".join(f"{c}::VARCHAR AS {c}" for c in frame.columns)
+        con.execute(f"CREATE OR REPLACE TABLE ref_zonages AS SELECT {casts} FROM _zonage")
+    finally:
+        con.unregister("_zonage")
+    return levels
