@@ -60,7 +60,12 @@ def load(data_dir: Path, departement: str, perimetre: str = "insee") -> tuple[pd
         raise SystemExit(f"{cube_file} has no row for perimeter {perimetre!r}")
     year = int(cube.loc[cube["effectif_central"].notna(), "annee"].max())
     cube = cube[cube["annee"] == year]
+    # out_cube_communes is long (commune × niveau): one column code_<niveau> per level (code_territoire: the
+    # zoning `territoire`)
     communes = pd.read_parquet(next(run.glob("*/out_cube_communes.parquet")))
+    communes = (communes[communes["niveau"] != "commune"]
+                .pivot(index="code_commune", columns="niveau", values="code_territoire")
+                .add_prefix("code_").reset_index())
     truth_dir = data_dir / "sample" / f"dep{departement}" / "ground_truth"
     truth = pd.read_parquet(truth_dir / "effectifs_annuels.parquet")
     truth = truth[(truth["annee"] == year) & (truth["localisation"] == "departement")].copy()

@@ -442,8 +442,7 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}
 
 
-REPORT_RUN_TABLES = ("staging_urssaf_ess_departement", "staging_urssaf_ess_comparaison", "staging_communes",
-                     "staging_territoires")
+REPORT_RUN_TABLES = ("staging_urssaf_ess_departement", "staging_urssaf_ess_comparaison", "staging_communes")
 
 
 def _tables(*steps: dict) -> dict[str, str]:

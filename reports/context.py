@@ -1,5 +1,6 @@
 """Everything a report page needs, read once from the input tables: the public cube of the run, the year, the
-names, the calibration and URSSAF series, the communes of the département (for the maps)."""
+names, the territorial levels (with the zonings' wording and provenance), the calibration and URSSAF series, the
+communes of the département (for the maps)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ import pandas as pd
 from ess import paths
 from reports import selection as sel
 from reports import style
-from transforms import reference
+from transforms import reference, zonages
+
+
+@dataclass(frozen=True)
+class Niveau:
+    """A territorial level of the run, as the report words it."""
+    niveau: str
+    par: str  # after « par », singular: « arrondissement », « territoire du Département », « bassin de vie »
+    libelle: str  # in tables, plural: reports/libelles.csv, else `par` capitalised
+    zonage: bool  # a zoning of the reference folder (transforms/zonages.py), not a level of the COG
+    approche: bool  # the zoning's provenance says it is an approximation (e.g. 'approximation_epci')
+    nb_territoires: int
 
 
 @dataclass
@@ -31,13 +43,30 @@ class ReportContext:
     # URSSAF's published ESS file for the département: annee, champ_ess, famille_ess, nb_etablissements,
     # effectifs_salaries, masse_salariale (one row per published line; NULL = not published)
     urssaf_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
-    territoires_approches: bool = False  # the Département's territoires were rebuilt from whole EPCIs
+    # the levels of the cube, finest first (commune … département); see `niveaux_du_cube`
+    niveaux: list[Niveau] = field(default_factory=list)
     # the département beside its région and France (staging_urssaf_ess_comparaison); None when not given
     urssaf_comparaison: pd.DataFrame | None = None
 
     @property
     def departement(self) -> str:
         return str(self.params["departement"])
+
+    def niveau(self, niveau: str) -> Niveau:
+        """A level of the run (a COG level the cube lacks gets its labels all the same)."""
+        found = next((n for n in self.niveaux if n.niveau == niveau), None)
+        return found or _niveau_cog(niveau, 0)
+
+    @property
+    def niveau_territoires(self) -> Niveau:
+        """The level of the report's territory pages: the finest zoning of the run (e.g. the Département's
+        territoires), else the arrondissements."""
+        return next((n for n in self.niveaux if n.zonage), None) or self.niveau("arrondissement")
+
+    @property
+    def territoires_approches(self) -> bool:
+        """The report's territories are an approximation (e.g. rebuilt from whole EPCIs)."""
+        return self.niveau_territoires.approche
 
     @property
     def current(self) -> pd.DataFrame:
@@ -123,18 +152,30 @@ def _comparison(tables: dict[str, Path], departement: str) -> pd.DataFrame | Non
     return frame
 
 
-def _territoires_approches(tables: dict[str, Path], departement: str) -> bool:
-    """Whether the territoires of the run come from the EPCI approximation (staging_territoires of the run, else
-    the committed reference table of the département)."""
-    frame = sel.read_table(tables, "staging_territoires", ["source_territoire"])
-    if frame is None:
-        path = paths.REFERENCE_DIR / f"territoires_{departement}.csv"
-        if not path.exists():
-            return False
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        if "source_territoire" not in frame.columns:
-            return False
-    return bool(frame["source_territoire"].astype(str).str.startswith("approximation").any())
+def _niveau_cog(niveau: str, nb: int) -> Niveau:
+    return Niveau(niveau, style.label("niveau_par", niveau), style.label("niveau", niveau), False, False, nb)
+
+
+def niveaux_du_cube(cube: pd.DataFrame, reference_dir=None) -> list[Niveau]:
+    """The cube's levels, finest first: the commune, then by decreasing number of territories (a rule from the
+    data, so a new zoning finds its place), the département last. A level with a zoning file of the run's reference
+    folder is a zoning: its wording (libelle_niveau) and provenance (source) come from that file."""
+    files = {z.niveau: z for z in zonages.read_zonings(reference_dir)}
+    known = cube[cube["code_territoire"] != "non_renseigne"]
+    counts = known.groupby("niveau")["code_territoire"].nunique()
+    out = []
+    for niveau in sorted(cube["niveau"].unique()):
+        nb = int(counts.get(niveau, 0))
+        z = files.get(niveau)
+        if z is None:
+            out.append(_niveau_cog(niveau, nb))
+            continue
+        libelle = style.label("niveau", niveau)
+        libelle = libelle if libelle != niveau else z.libelle_niveau[:1].upper() + z.libelle_niveau[1:]
+        out.append(Niveau(niveau, z.libelle_niveau, libelle, True,
+                          str(z.source or "").startswith("approximation"), nb))
+    return sorted(out, key=lambda n: (n.niveau == "departement", n.niveau != "commune", -n.nb_territoires,
+                                      n.niveau))
 
 
 def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
@@ -164,5 +205,5 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
         communes=_communes(tables, str(params["departement"]), params.get("annee_cog")),
         secret_rules=_secret_rules(params.get("reference_dir")), urssaf_rows=urssaf_rows,
         urssaf_comparaison=_comparison(tables, str(params["departement"])),
-        territoires_approches=_territoires_approches(tables, str(params["departement"])),
+        niveaux=niveaux_du_cube(cube[cube["annee"] == year], params.get("reference_dir")),
     )

@@ -83,11 +83,11 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
         return []
     rows = rows.sort_values(["part_effectif_total_central", "code_territoire"], ascending=[False, True])
     top, bottom = rows.iloc[0], rows.iloc[-1]
-    nom = "territoire du Département" if niveau == "territoire" else "arrondissement"
+    nom = ctx.niveau(niveau).par
     hidden = int((sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau=niveau, famille="ess")
                   ["statut_secret_part_effectifs"].notna()).sum())
-    approx = (" Territoires reconstitués à partir des intercommunalités (approximation)."
-              if niveau == "territoire" and ctx.territoires_approches else "")
+    approx = (f" {ctx.niveau(niveau).libelle} reconstitués à partir des intercommunalités (approximation)."
+              if ctx.territoires_approches else "")
     secret = f" {hidden} {nom}(s) sous secret statistique non classé(s)." if hidden else ""
 
     def share(row) -> str:

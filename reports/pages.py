@@ -47,8 +47,8 @@ def _fmt_dec(v):
 
 
 def territory_level(ctx: ReportContext) -> str:
-    """The Département's own grouping when the run has one (e.g. Isère's territoires), else arrondissements."""
-    return "territoire" if (ctx.current["niveau"] == "territoire").any() else "arrondissement"
+    """The level of the territory pages: the run's finest zoning (e.g. Isère's territoires), else arrondissements."""
+    return ctx.niveau_territoires.niveau
 
 
 def _territory_rows(ctx: ReportContext, niveau: str, annee: int | None = None) -> pd.DataFrame:
@@ -97,7 +97,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     """The charts of each page, by page key. Establishment counts are those of the millésime (at its date),
     employment and its shares those of the employment year (on 31 December): each title says which date."""
     niveau = territory_level(ctx)
-    nom_niveau = "territoire du Département" if niveau == "territoire" else "arrondissement"
+    nom_niveau = ctx.niveau(niveau).par
     y_emp = ctx.year_effectifs
     au_etab = f"au {ctx.date_reference()}"
     au_emp = f"au {ctx.date_effectifs()}"
@@ -118,7 +118,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     for key, lvl, nom in (("territoires", niveau, nom_niveau), ("epci", "epci", "EPCI")):
         counts = _territory_rows(ctx, lvl)
         jobs = _territory_rows(ctx, lvl, y_emp)
-        where = territory_note(ctx) if lvl == "territoire" else (
+        where = territory_note(ctx) if lvl == niveau else (
             EPCI_NOTE if lvl == "epci" else "")
         specs[key] = [
             bars(f"{key}_etablissements", f"Établissements de l'ESS par {nom}, {au_etab}", counts,
@@ -170,10 +170,10 @@ EPCI_NOTE = "Un EPCI à cheval sur deux départements n'est compté que pour sa 
 
 
 def territory_note(ctx: ReportContext) -> str:
-    """The Département's territoires are an approximation when the run built them from whole EPCIs."""
+    """The report's zoning is an approximation when its file says so (e.g. territoires rebuilt from whole EPCIs)."""
     if ctx.territoires_approches:
-        return ("Territoires du Département reconstitués par regroupement d'intercommunalités (EPCI) : une "
-                "approximation, leurs limites réelles peuvent couper un EPCI. ")
+        return (f"{ctx.niveau_territoires.libelle} reconstitués par regroupement d'intercommunalités (EPCI) : "
+                "une approximation, leurs limites réelles peuvent couper un EPCI. ")
     return ""
 
 
@@ -258,7 +258,7 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
     status = rows.pivot(index="annee", columns="code_territoire", values="statut_secret_effectifs").sort_index()
     low = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_bas").sort_index()
     high = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_haut").sort_index()
-    nom = "territoire du Département" if niveau == "territoire" else "arrondissement"
+    nom = ctx.niveau(niveau).par
     title = f"Emploi salarié de l'ESS par {nom}, au 31/12 de chaque année"
 
     def draw(ax):

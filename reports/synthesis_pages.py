@@ -121,7 +121,7 @@ def sector_table(ctx: ReportContext, top: int = 10) -> list[list[str]]:
 
 def numbers_page(ctx: ReportContext, number: int) -> Figure:
     niveau = territory_level(ctx)
-    nom = "territoire du Département" if niveau == "territoire" else "arrondissement"
+    nom = ctx.niveau(niveau).par
     fig = new_page(ctx, "Les territoires et les secteurs en chiffres", number)
     au, au_e = ctx.date_reference(), ctx.date_effectifs()
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))

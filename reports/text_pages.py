@@ -173,8 +173,9 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
          "règles de secret ; aucune donnée individuelle n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "
          "le calage ne les concerne pas. La tranche ouverte « 10 000 salariés et plus » n'a pas de borne haute. "
          "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. "
-         + ("Les territoires du Département sont reconstitués en regroupant des intercommunalités entières : c'est "
-            "une approximation de leurs limites réelles. " if ctx.territoires_approches else "") + "Les "
+         + (f"Les {_lower_first(ctx.niveau_territoires.libelle)} sont reconstitués en regroupant des "
+            "intercommunalités entières : c'est une approximation de leurs limites réelles. "
+            if ctx.territoires_approches else "") + "Les "
          "contours communaux des cartes sont simplifiés (IGN ADMIN EXPRESS, Licence Ouverte)."),
     ]
     if ctx.synthetic:
@@ -225,18 +226,22 @@ def calibration_rows(ctx: ReportContext) -> list[list[str]]:
     return out
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def secret_rows(ctx: ReportContext) -> list[list[str]]:
     """Per geographic level: cells of the millésime year, and employment cells of the employment year masked,
     by reason (counts are never masked)."""
     cur = ctx.current
     emp = ctx.employment
     out = []
-    for niveau in ("departement", "territoire", "arrondissement", "zone_emploi", "epci", "commune"):
-        rows = cur[cur["niveau"] == niveau]
+    for level in reversed(ctx.niveaux):  # coarsest first, whatever the levels (zonings included)
+        rows = cur[cur["niveau"] == level.niveau]
         if rows.empty:
             continue
-        eff = emp.loc[emp["niveau"] == niveau, "statut_secret_effectifs"].value_counts()
-        out.append([style.label("niveau", niveau), style.fmt_number(len(rows))]
+        eff = emp.loc[emp["niveau"] == level.niveau, "statut_secret_effectifs"].value_counts()
+        out.append([level.libelle, style.fmt_number(len(rows))]
                    + [style.fmt_number(eff.get(r, 0)) for r in ("frequence", "dominance", "secondaire",
                                                                 "non_diffuse")])
     return out

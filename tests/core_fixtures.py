@@ -82,9 +82,6 @@ COMMUNES = [
     ("69064", "Condrieu", "69", "691", "200077014", "8418"),  # same EPCI, other département
 ]
 PASSAGE = [("38174", "38001"), ("38113", "38001"), ("38999", "38185"), ("38999", "38544")]
-TERRITOIRES = [("38185", "T01", "Agglomération grenobloise"), ("38001", "T13", "Vals du Dauphiné"),
-               ("38544", "T10", "Isère rhodanienne")]
-
 URSSAF_ESS = [
     # annee, dep, champ, famille (the staging step's codes), effectifs (annual averages)
     (2023, "38", "ess", "associations", 25.0), (2023, "38", "ess", "cooperatives", 10.0),
@@ -133,7 +130,7 @@ def _write(out: Path, name: str, columns: dict[str, tuple[pa.DataType, list]]) -
 
 
 def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=None, urssaf_commune_ape=None,
-                  historique=None, unites_historique=None, communes=None, passage=None, territoires=None,
+                  historique=None, unites_historique=None, communes=None, passage=None,
                   creations=None, non_sieges=(), without: tuple[str, ...] = ()) -> dict[str, Path]:
     """Write the staging tables as Parquet files under `out`; returns {table: path}."""
     out.mkdir(parents=True, exist_ok=True)
@@ -145,7 +142,6 @@ def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=Non
     ul_hist = UL_HISTORIQUE if unites_historique is None else unites_historique
     communes = COMMUNES if communes is None else communes
     passage = PASSAGE if passage is None else passage
-    territoires = TERRITOIRES if territoires is None else territoires
     # creation dates: E06 in 2021, the others in 2005, unless given (n -> date; None: unknown)
     creations = {6: D(2021, 3, 1)} if creations is None else creations
     s, i, b, d, f = pa.string(), pa.int32(), pa.bool_(), pa.date32(), pa.float64()
@@ -225,9 +221,6 @@ def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=Non
     })
     tables["staging_communes_passage"] = _write(out, "staging_communes_passage", {
         "ancien_code": (s, [p[0] for p in passage]), "code_commune": (s, [p[1] for p in passage])})
-    tables["staging_territoires"] = _write(out, "staging_territoires", {
-        "code_commune": (s, [t[0] for t in territoires]), "code_territoire": (s, [t[1] for t in territoires]),
-        "nom_territoire": (s, [t[2] for t in territoires]), "source_territoire": (s, ["test" for _ in territoires])})
     tables["staging_urssaf_ess_departement"] = _write(out, "staging_urssaf_ess_departement", {
         "annee": (i, [r[0] for r in ess]), "code_departement": (s, [r[1] for r in ess]),
         "champ_ess": (s, [r[2] for r in ess]), "famille_ess": (s, [r[3] for r in ess]),

@@ -52,6 +52,8 @@ PARAMS = {
     "perimetre": "insee",
     "synthetic": True,
     "run_id": "test",
+    # the fixtures' own `territoire` zoning (T1, T2 below) replaces the committed Isère one
+    "reference_dir": str(Path(__file__).parent / "reference_cube"),
 }
 
 COMMUNES = [
@@ -61,6 +63,7 @@ COMMUNES = [
     ("38003", "Combe", "38", "382", "200000002", "8402", 500),
     ("73001", "Outre", "73", "731", "200000002", "8499", 700),
 ]
+# the `territoire` zoning of reference_cube/zonages/territoire.csv
 TERRITOIRES = {"38001": ("T1", "Territoire un"), "38002": ("T2", "Territoire deux"), "38003": ("T2", "Territoire deux")}
 EPCI = [
     ("200000001", "CC Une", "CC", 2, 2, 3000, 3000),
@@ -109,7 +112,7 @@ def core_etablissements(rows=ETABLISSEMENTS) -> pd.DataFrame:
         records.append({
             "siret": siret(suffix, unit), "siren": siren(unit), "statut_diffusion": "O",
             "code_commune": commune, "code_commune_source": commune, "code_epci": c[4],
-            "code_arrondissement": c[3], "code_zone_emploi": c[5], "code_territoire": TERRITOIRES[commune][0],
+            "code_arrondissement": c[3], "code_zone_emploi": c[5],
             "code_departement": "38", "categorie_juridique": "9220" if famille == "associations" else "5710",
             "famille_ess": famille, "ess_flag": flag,
             "perimetres_inclus": [p for p, inside in (("flag", flag), ("insee", insee), ("loi2014", loi2014))
@@ -193,13 +196,6 @@ def staging_epci() -> pd.DataFrame:
     return pd.DataFrame.from_records(EPCI, columns=cols)
 
 
-def staging_territoires() -> pd.DataFrame:
-    return pd.DataFrame.from_records(
-        [{"code_commune": c, "code_territoire": t, "nom_territoire": n, "source_territoire": "test"}
-         for c, (t, n) in TERRITOIRES.items()]
-    )
-
-
 def write_tables(directory: Path, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
     """Write the fixture tables (or `frames`) as Parquet files named after their tables."""
     frames = frames if frames is not None else default_frames()
@@ -223,7 +219,6 @@ def default_frames() -> dict[str, pd.DataFrame]:
         "core_effectifs": core_effectifs(),
         "staging_communes": staging_communes(),
         "staging_epci": staging_epci(),
-        "staging_territoires": staging_territoires(),
     }
 
 

@@ -40,7 +40,7 @@ def test_unexpected_rows_are_counted_not_distinct_values():
 
 
 def test_a_clean_frame_passes():
-    frame = pd.DataFrame({"niveau": ["commune", "departement"], "nb_etablissements": [3, 0]})
+    frame = pd.DataFrame({"niveau": ["commune", "bassins_vie", "departement"], "nb_etablissements": [3, 1, 0]})
     found = checks.validate_frames({"out_indicateurs": frame})["out_indicateurs"]
     assert found["echecs"] == [] and found["expectations"] >= 3
 

@@ -397,19 +397,24 @@ def test_linked_tables_with_unpublished_cells():
 
 
 def test_territory_groups_from_a_commune_table():
-    communes = pd.DataFrame({
-        "code_commune": ["38001", "38002", "38003"],
-        "code_epci": ["200", "200", "201"],
-        "code_zone_emploi": ["8401", None, "8401"],
-    })
-    groups = territory_groups(communes, {"epci": "code_epci", "zone_emploi": "code_zone_emploi"})
+    # out_cube_communes is long: one row per commune and level; any level name is a level (a zoning's too)
+    communes = pd.DataFrame([
+        ("38001", "commune", "38001"), ("38002", "commune", "38002"), ("38003", "commune", "38003"),
+        ("38001", "epci", "200"), ("38002", "epci", "200"), ("38003", "epci", "201"),
+        ("38001", "zone_emploi", "8401"), ("38002", "zone_emploi", None), ("38003", "zone_emploi", "8401"),
+        ("38001", "bassins_vie", "B1"), ("38002", "bassins_vie", "B2"), ("38003", "bassins_vie", "B2"),
+    ], columns=["code_commune", "niveau", "code_territoire"])
+    groups = territory_groups(communes)
     assert groups == [
+        ("bassins_vie:B1", ["commune:38001"]),
+        ("bassins_vie:B2", ["commune:38002", "commune:38003"]),
         ("epci:200", ["commune:38001", "commune:38002"]),
         ("epci:201", ["commune:38003"]),
         ("zone_emploi:8401", ["commune:38001", "commune:38003"]),
     ]
-    with pytest.raises(UserError, match="code_territoire"):
-        territory_groups(communes, {"territoire": "code_territoire"})
+    with pytest.raises(UserError, match=r"territory_groups: the commune table has no column \['niveau', "
+                                        r"'code_territoire'\]"):
+        territory_groups(communes.rename(columns={"niveau": "level", "code_territoire": "code"}))
 
 
 def test_mask_columns_and_output_shape():
@@ -467,9 +472,11 @@ def synthetic_cube(n_communes: int, n_sectors: int = 21, seed: int = 0):
         "code_zone_emploi": ((i * 7 // max(1, n_communes // 30)) % 6).astype(str),
         "code_departement": "38",
     })
-    groups = territory_groups(communes, {
-        "epci": "code_epci", "territoire": "code_territoire", "arrondissement": "code_arrondissement",
-        "zone_emploi": "code_zone_emploi", "departement": "code_departement"})
+    levels = {"epci": "code_epci", "territoire": "code_territoire", "arrondissement": "code_arrondissement",
+              "zone_emploi": "code_zone_emploi", "departement": "code_departement"}
+    groups = territory_groups(pd.concat([
+        pd.DataFrame({"code_commune": communes["code_commune"], "niveau": lvl, "code_territoire": communes[col]})
+        for lvl, col in levels.items()], ignore_index=True))
     fams = ["associations", "cooperatives", "mutuelles", "fondations", "autres_organismes"]
     sects = [chr(ord("A") + k) for k in range(n_sectors)]
     size = rng.lognormal(0.0, 1.3, n_communes)

@@ -26,11 +26,11 @@ def core(tmp_path_factory):
 def test_old_commune_codes_are_mapped_to_the_current_cog(core):
     con, _ = core
     t = by_siret(con, "SELECT siret, code_commune_source, code_commune, code_epci, code_arrondissement, "
-                      "code_zone_emploi, code_territoire, motif_placement FROM core_etablissements")
+                      "code_zone_emploi, motif_placement FROM core_etablissements")
     # Les Abrets (38174) and La Bâtie-Divisin (38113) merged into Les Abrets en Dauphiné (38001)
-    assert t[S(2)] == ("38174", "38001", "200068567", "382", "8411", "T13", None)
+    assert t[S(2)] == ("38174", "38001", "200068567", "382", "8411", None)
     assert t[S(6)][1:3] == ("38001", "200068567")
-    assert t[S(1)] == ("38185", "38185", "200040715", "381", "8405", "T01", None)
+    assert t[S(1)] == ("38185", "38185", "200040715", "381", "8405", None)
 
 
 def test_epci_across_the_border(core):
@@ -104,11 +104,10 @@ def test_missing_required_table_is_a_user_error(tmp_path):
 
 
 def test_optional_tables_may_be_absent(tmp_path):
-    con, stats = build(tmp_path, without=("staging_territoires", "staging_sirene_etablissements_historique",
+    con, stats = build(tmp_path, without=("staging_sirene_etablissements_historique",
                                           "staging_sirene_unites_legales_historique"))
     assert con.execute("SELECT count(*) FROM core_etablissements_annuel").fetchone()[0] == 0
-    assert con.execute("SELECT count(*) FROM core_etablissements WHERE code_territoire IS NOT NULL").fetchone()[0] == 0
-    assert "staging_territoires" in stats["tables_absentes"]
+    assert "staging_sirene_etablissements_historique" in stats["tables_absentes"]
 
 
 def test_sql_parameters_are_bound_not_pasted(tmp_path):

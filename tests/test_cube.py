@@ -32,13 +32,19 @@ def lognormal(c, v):
 
 
 def _cube(tmp_path, frames=None, params=None, territoires=True):
+    """The cube of the fixtures; without territoires: a reference folder whose `territoire` zoning covers another
+    département only (the level is then absent from the run)."""
     frames = frames if frames is not None else F.default_frames()
+    params = {**F.PARAMS, **(params or {})}
     if not territoires:
-        frames = {k: v for k, v in frames.items() if k != "staging_territoires"}
+        ref = tmp_path / "ref"
+        (ref / "zonages").mkdir(parents=True)
+        (ref / "zonages" / "territoire.csv").write_text("code_commune,code_zone,libelle_zone\n73001,S1,Savoie un\n")
+        params["reference_dir"] = str(ref)
     tables = F.write_tables(tmp_path / "in", frames)
     con = db.connect()
     db.attach_tables(con, tables)
-    outputs.build_cube(con, {**F.PARAMS, **(params or {})}, has_territoires=territoires)
+    outputs.build_cube(con, params)
     return con
 
 
@@ -444,7 +450,7 @@ def test_dominance_by_hand(tmp_path, data_dir):
     con = _cube(tmp_path, frames=frames)
     cell = _row(con, "commune", "38002", "ess", annee=Y, nomenclature_secteur="a21", secteur="Q")
     assert (cell.nb_etablissements, cell.nb_contributeurs, cell.effectif_central) == (3, 3, 123)
-    public, _ = outputs.protect_cube(con, {**F.PARAMS, "annee_effectifs": Y}, avec_territoires=True)
+    public, _ = outputs.protect_cube(con, {**F.PARAMS, "annee_effectifs": Y})
     # the cells made of exactly these 3 establishments (zone d'emploi, territoire of 38002) are dominated: the
     # largest legal unit holds 120 of 123 …
     same = con.execute(

@@ -151,7 +151,7 @@ def test_on_the_generated_sample(tmp_path):
     tables.update({k: Path(v) for k, v in built.tables.items()})
     con = db.connect()
     db.attach_tables(con, {k: v for k, v in tables.items() if k.startswith(("core_", "staging_"))})
-    outputs.build_cube(con, params, has_territoires=True)
+    outputs.build_cube(con, params)
     reference.load_reference(con, directory=folder)
     db.build_table(con, "out_audit_perimetre")
 

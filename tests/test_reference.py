@@ -101,12 +101,14 @@ def test_categories_juridiques():
 
 
 def test_territoires_38(communes):
-    t = rows("territoires_38.csv")
+    # Isère's 13 territoires: the committed zoning `territoire` (transforms/zonages.py), an EPCI approximation
+    t = rows("zonages/territoire.csv")
     assert len(t) == 512 and len({r["code_commune"] for r in t}) == 512
     assert {r["code_commune"] for r in t} == {c["code_commune"] for c in communes if c["code_departement"] == "38"}
-    assert len({r["code_territoire"] for r in t}) == 13
-    assert {r["source_territoire"] for r in t} == {"approximation_epci"}
-    gam = {r["code_territoire"] for r in t if r["siren_epci"] == "200040715"}
+    assert len({r["code_zone"] for r in t}) == 13
+    assert {r["source"] for r in t} == {"approximation_epci"}
+    assert {r["libelle_niveau"] for r in t} == {"territoire du Département"}
+    gam = {r["code_zone"] for r in t if r["siren_epci"] == "200040715"}
     assert gam == {"agglomeration_grenobloise"}
 
 
@@ -159,7 +161,7 @@ def test_builder_on_a_tiny_package(tmp_path):
     out = tmp_path / "out"
     written = {p.name for p in build_reference(src, out_dir=out)}
     assert {"communes_2026.csv", "communes_passage_2026.csv", "epci_2026.csv", "departements_2026.csv",
-            "naf_rev2.csv", "territoires_38.csv"} <= written
+            "naf_rev2.csv", "territoire.csv"} <= written
 
     communes = {c["code_commune"]: c for c in rows("communes_2026.csv", out)}
     assert set(communes) == {"2A004", "38185", "73001", "75056", "75101"}  # no collectivité d'outre-mer
@@ -182,8 +184,9 @@ def test_builder_on_a_tiny_package(tmp_path):
     assert [d["code_departement"] for d in rows("departements_2026.csv", out)] == ["38"]
     (naf,) = rows("naf_rev2.csv", out)
     assert naf["libelle"] == "Autres organisations fonctionnant par adhésion volontaire"
-    (terr,) = rows("territoires_38.csv", out)
-    assert (terr["code_commune"], terr["code_territoire"]) == ("38185", "agglomeration_grenobloise")
+    (terr,) = rows("zonages/territoire.csv", out)
+    assert (terr["code_commune"], terr["code_zone"], terr["source"]) == (
+        "38185", "agglomeration_grenobloise", "approximation_epci")
 
 
 def test_builder_refuses_an_unknown_package_version(tmp_path):
@@ -214,4 +217,5 @@ def test_reference_folder_is_layered_over_the_committed_one(tmp_path):
     assert tmp_path / "perimetres.csv" in layered
     assert paths.REFERENCE_DIR / "perimetres.csv" not in layered
     assert paths.REFERENCE_DIR / "perimetre_familles.csv" in layered
-    assert paths.reference_files("zonages/*.csv", tmp_path) == [tmp_path / "zonages" / "bassins.csv"]
+    assert paths.reference_files("zonages/*.csv", tmp_path) == [tmp_path / "zonages" / "bassins.csv",
+                                                                paths.REFERENCE_DIR / "zonages" / "territoire.csv"]

@@ -8,7 +8,7 @@ from ess.sql_order import BuildOrderError
 CORE_INPUTS = {
     "staging_sirene_etablissements", "staging_sirene_unites_legales", "staging_communes",
     "staging_sirene_etablissements_historique", "staging_sirene_unites_legales_historique",
-    "staging_communes_passage", "staging_territoires", "staging_urssaf_ess_departement", "staging_urssaf_commune_ape",
+    "staging_communes_passage", "staging_urssaf_ess_departement", "staging_urssaf_commune_ape",
     "ref_champ_urssaf", "ref_secteurs_ess", "ref_tranches_effectifs", "ref_categories_juridiques",
     "ref_perimetre_exclusions_naf", "ref_perimetre_familles", "ref_perimetres",
 }
@@ -44,7 +44,7 @@ def test_real_core_order_puts_employment_readers_after_it():
 
 def test_real_output_order_and_every_sql_file_is_acyclic():
     order = sql_order.build_order(["out_indicateurs", "out_cube_communes"], existing={
-        "core_communes", "core_effectifs", "core_etablissements", "core_etablissements_annuel", "staging_territoires",
+        "core_communes", "core_effectifs", "core_etablissements", "core_etablissements_annuel", "ref_zonages",
         "staging_communes", "staging_epci", "ref_libelles_territoires", "ref_libelles_secteurs"})
     assert order.index("out_cube_etablissements") < order.index("out_indicateurs")
     assert order.index("out_cube_territoires") < order.index("out_indicateurs")

@@ -12,7 +12,7 @@ from ess import db
 from ess.errors import InputFileError, UserError
 from sources.territories import SOURCE, load, normalise_departement, write_official_files
 
-TABLES = ("staging_communes", "staging_communes_passage", "staging_epci", "staging_territoires")
+TABLES = ("staging_communes", "staging_communes_passage", "staging_epci")
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
@@ -65,13 +65,11 @@ REG;Région;DEP;CODARR;CODCAN;CODCOM;COM;PMUN;PCAP;PTOT
 84;ARA;73;1;01;002;Savoyarde deux;500;0;500
 94;Corse;2A;1;98;004;Ajaccio;70000;0;70000
 """)
+    # the Département's territoire table is a zoning of the reference folder now (transforms/zonages.py): a copy
+    # left in the snapshot is not read
     _write(snap / "affectation_communes_territoires_38.csv", """
 Code INSEE;Commune;Territoire
 38001;Les Abrets en Dauphiné;Vals du Dauphiné
-38165;Fitilieu;Vals du Dauphiné
-38185;Grenoble;Agglomération grenobloise
-38999;Disparue;Agglomération grenobloise
-73001;Savoyarde;Ailleurs
 """)
     return snap
 
@@ -94,8 +92,9 @@ def _rows(con, sql):
     return sorted(con.execute(sql).fetchall())
 
 
-def test_official_files_known_answers(official):
+def test_official_files_known_answers(official, caplog):
     con, stats = _load(official)
+    assert "affectation_communes_territoires_38.csv is not read: a commune → zone table is a zoning" in caplog.text
     assert _rows(con, "SELECT code_commune, siren_epci, population, code_departement, annee_cog "
                       "FROM staging_communes") == [
         ("38001", "200040111", 6000, "38", 2026),
@@ -110,17 +109,12 @@ def test_official_files_known_answers(official):
         ("200040111", "CC Cœur de Chartreuse", "CC", 3, 1, 7500, 6000),
         ("200040715", "Grenoble-Alpes-Métropole", "METRO", 1, 1, 150000, 150000),
     ]
-    assert _rows(con, "SELECT * FROM staging_territoires") == [
-        ("38001", "vals_du_dauphine", "Vals du Dauphiné", "table_fournie"),
-        ("38185", "agglomeration_grenobloise", "Agglomération grenobloise", "table_fournie"),
-    ]
     rejects = _rows(con, f"SELECT table_staging, fichier, cle, motif_rejet FROM {db.REJECTS_TABLE}")
     assert [(t, Path(f).name, c, m) for t, f, c, m in rejects] == [
         ("staging_communes", "donnees_communes.csv", "38999", "population : commune absente du COG"),
         ("staging_communes", "v_commune_2026.csv", "3818X", "code commune mal formé"),
         ("staging_communes_passage", "v_mvt_commune_2026.csv", "38777", "ancien code sans commune actuelle"),
         ("staging_epci", "epcicom2026.csv", "2000407", "SIREN EPCI mal formé"),
-        ("staging_territoires", "affectation_communes_territoires_38.csv", "38999", "commune absente du COG"),
     ]
     # every reject names its line in the file, the column at fault, its value and its département
     traced = _rows(con, f"SELECT motif_rejet, numero_ligne, colonne, valeur, departements FROM {db.REJECTS_TABLE} "
@@ -137,9 +131,8 @@ def test_official_files_known_answers(official):
     assert (s.rows_read, s.rows_staged, s.rejected_total, s.rows_out_of_scope) == (8, 3, 1, 4)
     s = stats["epcicom2026.csv", "staging_epci"]
     assert (s.rows_read, s.rows_staged, s.rejected_total, s.rows_out_of_scope) == (6, 4, 1, 1)
-    s = stats["affectation_communes_territoires_38.csv", "staging_territoires"]
-    assert (s.rows_read, s.rows_staged, s.rejected_total, s.rows_out_of_scope) == (5, 3, 1, 1)
     assert s.source == SOURCE.name == "territoires" and s.millesime == "2026" and len(s.sha256) == 64
+    assert not any("affectation" in name for name, _ in stats)
 
 
 def test_official_files_for_corsica(official):
@@ -148,20 +141,6 @@ def test_official_files_for_corsica(official):
         ("2A004", "242010056", 70000)]
     assert _rows(con, "SELECT * FROM staging_communes_passage") == [("20004", "2A004")]
     assert _rows(con, "SELECT siren_epci, nb_communes_departement FROM staging_epci") == [("242010056", 1)]
-    # No territoire for Corsica in that table: every line is out of scope, none rejected.
-    assert _rows(con, "SELECT count(*) FROM staging_territoires") == [(0,)]
-    s = stats["affectation_communes_territoires_38.csv", "staging_territoires"]
-    assert (s.rows_staged, s.rejected_total, s.rows_out_of_scope) == (0, 0, 5)
-
-
-def test_conflicting_territoires_keep_the_first(official):
-    path = official / "affectation_communes_territoires_38.csv"
-    path.write_text(path.read_text(encoding="utf-8") + "38165;Fitilieu;Porte des Alpes\n", encoding="utf-8")
-    con, _ = _load(official)
-    assert _rows(con, "SELECT code_commune, code_territoire FROM staging_territoires") == [
-        ("38001", "vals_du_dauphine"), ("38185", "agglomeration_grenobloise")]
-    assert ("38165", "commune affectée à plusieurs territoires") in _rows(
-        con, f"SELECT cle, motif_rejet FROM {db.REJECTS_TABLE} WHERE table_staging = 'staging_territoires'")
 
 
 def test_missing_column_is_a_clear_error(official):
@@ -183,7 +162,6 @@ def test_reference_isere():
              "WHERE siren_epci = '200077014'")
     assert (total, in_dep) == (30, 18) and pop > pop_dep > 0
     assert _rows(con, "SELECT sum(nb_communes_departement) FROM staging_epci") == [(512,)]
-    assert _rows(con, "SELECT count(*), count(DISTINCT code_territoire) FROM staging_territoires") == [(512, 13)]
     assert _rows(con, "SELECT code_commune FROM staging_communes_passage WHERE ancien_code = '38028'") == [
         ("38001",)]
     assert all(s.rejected_total == 0 for s in stats.values())
@@ -204,7 +182,7 @@ def test_official_format_round_trip(tmp_path, departement):
     written = write_official_files(tmp_path, departement=departement, annee=2026)
     names = {p.name for p in written}
     assert {"v_commune_2026.csv", "v_mvt_commune_2026.csv", "epcicom2026.xlsx", "donnees_communes.csv"} <= names
-    assert ("affectation_communes_territoires_38.csv" in names) == (departement == "38")
+    assert not any("territoire" in name for name in names)  # zonings are reference data, not a source's files
     header = (tmp_path / "v_commune_2026.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == "TYPECOM,COM,REG,DEP,CTCD,ARR,TNCC,NCC,NCCENR,LIBELLE,CAN,COMPARENT"
     con_ref, _ = _reference(departement)

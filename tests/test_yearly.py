@@ -31,7 +31,7 @@ def cube(tmp_path_factory):
     tables = F.write_tables(tmp_path_factory.mktemp("yearly") / "in", _two_years())
     con = db.connect()
     db.attach_tables(con, tables)
-    outputs.build_cube(con, F.PARAMS, has_territoires=True)
+    outputs.build_cube(con, F.PARAMS)
     yield con
     con.close()
 
@@ -45,9 +45,9 @@ def _strip_timings(value):
 def test_years_in_processes_match_one_process(cube):
     params = {**F.PARAMS, "annee_effectifs": Y}
     assert outputs.protected_years(cube, params) == [Y - 1, Y]
-    alone, alone_stats = outputs.protect_cube(cube, {**params, "secret_processus": 1}, avec_territoires=True)
+    alone, alone_stats = outputs.protect_cube(cube, {**params, "secret_processus": 1})
     units_alone = cube.execute("SELECT * FROM out_secret_unites ORDER BY ALL").df()
-    spread, spread_stats = outputs.protect_cube(cube, {**params, "secret_processus": 2}, avec_territoires=True)
+    spread, spread_stats = outputs.protect_cube(cube, {**params, "secret_processus": 2})
     units_spread = cube.execute("SELECT * FROM out_secret_unites ORDER BY ALL").df()
     assert (alone_stats["processus"], spread_stats["processus"]) == (1, 2)
     pd.testing.assert_frame_equal(alone, spread)
@@ -68,7 +68,7 @@ def test_years_in_processes_match_one_process(cube):
 def test_a_worker_out_of_time_fails_the_step(cube):
     params = {**F.PARAMS, "annee_effectifs": Y, "secret_processus": 2, "secret_budget_secondes": 0.0}
     with pytest.raises(outputs.SecretAuditError, match="raise the run parameter secret_budget_secondes"):
-        outputs.protect_cube(cube, params, avec_territoires=True)
+        outputs.protect_cube(cube, params)
 
 
 def test_worker_count():

@@ -123,27 +123,32 @@ def validate_tables(con, tables: list[str], *, reference_dir=None) -> dict[str, 
 
 
 def reconciliation_gaps(con) -> list[dict]:
-    """Cells where the sum over communes differs from the département (must be empty)."""
+    """Cells where the sum over the territories of a level (communes, EPCI, every zoning…) differs from the
+    département (must be empty)."""
     rows = con.execute(
         """
-        WITH communes AS (
-            SELECT famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre,
+        WITH niveaux AS (
+            SELECT niveau, famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre,
                    sum(nb_etablissements) AS n, sum(effectif_central) AS e
-            FROM out_indicateurs WHERE niveau = 'commune' GROUP BY ALL),
+            FROM out_indicateurs WHERE niveau <> 'departement' GROUP BY ALL),
         dep AS (
             SELECT famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre,
                    nb_etablissements AS n, effectif_central AS e
-            FROM out_indicateurs WHERE niveau = 'departement')
-        SELECT dep.famille, dep.secteur, dep.classe_taille, dep.annee, dep.n, communes.n, dep.e, communes.e
-        FROM dep LEFT JOIN communes USING (famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre)
-        WHERE coalesce(communes.n, 0) <> dep.n
-           OR abs(coalesce(communes.e, 0) - coalesce(dep.e, 0)) > $tol * greatest(1, abs(coalesce(dep.e, 0)))
+            FROM out_indicateurs WHERE niveau = 'departement'),
+        tous AS (SELECT DISTINCT niveau FROM niveaux)
+        SELECT tous.niveau, dep.famille, dep.secteur, dep.classe_taille, dep.annee, dep.n, niveaux.n, dep.e,
+               niveaux.e
+        FROM dep CROSS JOIN tous
+        LEFT JOIN niveaux USING (niveau, famille, nomenclature_secteur, secteur, classe_taille, annee, perimetre)
+        WHERE coalesce(niveaux.n, 0) <> dep.n
+           OR abs(coalesce(niveaux.e, 0) - coalesce(dep.e, 0)) > $tol * greatest(1, abs(coalesce(dep.e, 0)))
+        ORDER BY ALL
         LIMIT 20
         """,
         {"tol": RECONCILIATION_TOLERANCE},
     ).fetchall()
-    keys = ("famille", "secteur", "classe_taille", "annee", "n_departement", "n_communes", "e_departement",
-            "e_communes")
+    keys = ("niveau", "famille", "secteur", "classe_taille", "annee", "n_departement", "n_niveau", "e_departement",
+            "e_niveau")
     return [dict(zip(keys, r)) for r in rows]
 
 
@@ -239,7 +244,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
     if failed:
         problems.append(f"expectations failed: {json.dumps(failed, ensure_ascii=False)[:2000]}")
     if gaps:
-        problems.append(f"the cube does not reconcile (communes vs département): {gaps[:3]}")
+        problems.append(f"the cube does not reconcile (a level's territories vs the département): {gaps[:3]}")
     if recoverable:
         problems.append(f"{recoverable} sensitive employment cells of the public cube are published, or can be "
                         "recomputed or bounded within their protection interval from the published cells")

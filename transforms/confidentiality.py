@@ -177,27 +177,27 @@ def load_rules(path: str | Path | None = None, *, reference_dir: str | Path | No
 
 def territory_groups(
     communes: pd.DataFrame,
-    levels: Mapping[str, str],
     *,
-    commune_column: str = "code_commune",
     commune_level: str = "commune",
     sep: str = ":",
 ) -> list[tuple[str, list[str]]]:
     """Groups of the territorial dimension, keyed '<niveau><sep><code>' ('epci:200040715' = Σ 'commune:38…').
 
-    `levels` maps a niveau to the column of `communes` holding each commune's code at that level, e.g.
-    {"epci": "code_epci", "territoire": "code_territoire", "departement": "code_departement"}. Communes with a NULL
-    code at a level belong to no group of that level. Levels need not nest (territoires may cut EPCIs).
+    `communes` is the long territorial table (out_cube_communes): code_commune, niveau, code_territoire, one row
+    per commune and level. Every level but the commune's gives one group per territory (the COG's levels and every
+    zoning alike); communes with a NULL code at a level belong to no group of it. Levels need not nest (a zoning
+    may cut EPCIs).
     """
-    for col in [commune_column, *levels.values()]:
-        if col not in communes.columns:
-            raise UserError(f"territory_groups: the commune table has no column {col!r} (has {list(communes.columns)})")
+    need = ["code_commune", "niveau", "code_territoire"]
+    missing = [c for c in need if c not in communes.columns]
+    if missing:
+        raise UserError(f"territory_groups: the commune table has no column {missing} (has {list(communes.columns)}):"
+                        " give it the long form of out_cube_communes")
+    sub = communes.loc[communes["niveau"] != commune_level, need].dropna()
     groups: list[tuple[str, list[str]]] = []
-    for niveau, col in levels.items():
-        sub = communes[[commune_column, col]].dropna()
-        for code, part in sub.groupby(col, sort=True):
-            children = sorted({f"{commune_level}{sep}{c}" for c in part[commune_column]})
-            groups.append((f"{niveau}{sep}{code}", children))
+    for (niveau, code), part in sub.groupby(["niveau", "code_territoire"], sort=True):
+        children = sorted({f"{commune_level}{sep}{c}" for c in part["code_commune"]})
+        groups.append((f"{niveau}{sep}{code}", children))
     return groups
 
 

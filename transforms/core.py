@@ -28,11 +28,9 @@ REQUIRED = (
 )
 
 # Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (a run without
-# URSSAF files is not calibrated; one without history has no yearly series; territoires are a per-département
-# option).
+# URSSAF files is not calibrated; one without history has no yearly series).
 OPTIONAL = ("staging_sirene_etablissements_historique", "staging_sirene_unites_legales_historique",
-            "staging_communes_passage", "staging_territoires", "staging_urssaf_ess_departement",
-            "staging_urssaf_commune_ape")
+            "staging_communes_passage", "staging_urssaf_ess_departement", "staging_urssaf_commune_ape")
 
 # Made by transforms/employment.py (core_effectifs_entrees from its SQL file, the others in Python): the SQL tables
 # that read them are built after it, the others before (ess/sql_order.py reads the order from the SQL files).

@@ -87,8 +87,7 @@ def bands(con, cfg: Settings) -> dict[str, tuple[float, float, float]]:
 
 
 def define_macros(con) -> None:
-    """The macros of sql/macros/: intervals (intervalles.sql: ic_bas, ic_haut, ic_part_bas, ic_part_haut) and
-    territorial levels (territoires.sql: niveaux_territoriaux)."""
+    """The macros of sql/macros/: intervals (intervalles.sql: ic_bas, ic_haut, ic_part_bas, ic_part_haut)."""
     from ess.paths import SQL_DIR
 
     for path in sorted((SQL_DIR / "macros").glob("*.sql")):

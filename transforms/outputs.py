@@ -1,9 +1,11 @@
 """Build the output tables: the internal indicator cube, its protected public version and the perimeter audit.
 
-`build_outputs` is the step of docs/CONTRIBUTING.md: it reads the core and staging tables (Parquet), runs
-sql/out/out_cube_territoires.sql (the territorial frame), out_cube_etablissements.sql (the counted units) and
-out_indicateurs.sql (the cube), protects the cube with transforms/confidentiality.py, runs
-out_audit_perimetre.sql when that file exists, and writes every output table as Parquet.
+`build_outputs` is the step of docs/CONTRIBUTING.md: it reads the core and staging tables (Parquet) and the zonings
+of the reference folder (transforms/zonages.py), runs sql/out/out_cube_etablissements.sql (the counted units),
+out_cube_communes.sql (the territorial dimension: each commune's territory at every level),
+out_cube_territoires.sql (the territorial frame) and out_indicateurs.sql (the cube), protects the cube with
+transforms/confidentiality.py, runs out_audit_perimetre.sql when that file exists, and writes every output
+table as Parquet.
 
 Parameters read beyond the run's (departement, millesime, annee_urssaf, annee_cog, perimetre, synthetic):
 `perimetres_cube` (list, default every perimeter of data/reference/perimetres.csv: all are computed, protected
@@ -13,7 +15,7 @@ counts only, past years have no employment), `secret_budget_secondes` (float, de
 time allowed to protect and audit employment; past it the step fails and nothing is published),
 `secret_processus` (int, default: every core for a large cube, else 1 — transforms/yearly.py: the years are
 protected, and re-audited by the check step, in that many worker processes), `reference_dir` (reference CSVs
-overriding data/reference/, for the perimeter audit).
+overriding data/reference/: zonings, labels, the perimeter audit).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ess import db, paths, sql_order
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
-from transforms import employment, reference, secret_lp, secret_model, yearly
+from transforms import employment, reference, secret_lp, secret_model, yearly, zonages
 from transforms.core import PERIMETRES_METADATA
 from transforms.steps import StepOutput
 
@@ -40,7 +42,7 @@ AUDIT = "out_audit_perimetre"
 REQUIRED = ("core_etablissements", "staging_communes")
 # Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (without
 # core_effectifs, employment of each year from transforms/employment.py, the cube has counts only).
-OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "staging_territoires")
+OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci")
 # Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
 # used only when all of it is there; otherwise the establishment's current one.
 ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR",
@@ -58,15 +60,13 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         db.attach_tables(con, {k: v for k, v in tables.items()
                                if k in REQUIRED or k in OPTIONAL or k == "core_communes"})
         stats: dict[str, Any] = {}
-        avec_territoires = "staging_territoires" in tables
-        cube_params = build_cube(con, params, has_territoires=avec_territoires,
-                                 computed=core_perimetres(tables["core_etablissements"]))
+        cube_params = build_cube(con, params, computed=core_perimetres(tables["core_etablissements"]))
         stats[CUBE] = cube_stats(con)
         # the employment year is published in detail like the millésime year (transforms/confidentiality.py)
         params = {**params, "annee_effectifs": cube_params["annee_effectifs"] or None}
-        stats[PUBLIC] = build_public(con, params, avec_territoires=avec_territoires)
-        # out_cube_communes (commune -> code at each level) and out_secret_unites (establishments grouped by commune,
-        # type and sector, no identifier) let the check step re-audit the public table.
+        stats[PUBLIC] = build_public(con, params)
+        # out_cube_communes (commune -> territory at each level) and out_secret_unites (establishments grouped by
+        # commune, type and sector, no identifier) let the check step re-audit the public table.
         names = [CUBE, PUBLIC, "out_cube_communes", "out_secret_unites"]
         if _audit_sql().exists():
             audit_tables = {k: v for k, v in tables.items() if k not in REQUIRED and k not in OPTIONAL}
@@ -90,12 +90,11 @@ def _audit_sql() -> Path:
     return paths.SQL_DIR / "out" / f"{AUDIT}.sql"
 
 
-def _reference_file(stem: str, annee_cog: Any) -> Path | None:
-    """data/reference/<stem>_<COG year>.csv, else the latest such file (labels change little), else None."""
-    if annee_cog and (paths.REFERENCE_DIR / f"{stem}_{annee_cog}.csv").exists():
-        return paths.REFERENCE_DIR / f"{stem}_{annee_cog}.csv"
-    files = sorted(paths.REFERENCE_DIR.glob(f"{stem}_[0-9][0-9][0-9][0-9].csv"))
-    return files[-1] if files else None
+def _reference_file(stem: str, annee_cog: Any, reference_dir=None) -> Path | None:
+    """<stem>_<COG year>.csv of the reference folder, else the latest such file (labels change little), else None."""
+    files = paths.reference_files(f"{stem}_[0-9][0-9][0-9][0-9].csv", reference_dir)
+    exact = [f for f in files if annee_cog and f.name == f"{stem}_{annee_cog}.csv"]
+    return (exact or files or [None])[-1]
 
 
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -131,11 +130,11 @@ def load_labels(con, params: dict) -> None:
     con.unregister("_labels")
 
     territoires = []
-    arr = _reference_file("arrondissements", params.get("annee_cog"))
+    arr = _reference_file("arrondissements", params.get("annee_cog"), params.get("reference_dir"))
     if arr:
         frame = _read_csv(arr, ["code_arrondissement", "nom_arrondissement"])
         territoires += [("arrondissement", r.code_arrondissement, r.nom_arrondissement) for r in frame.itertuples()]
-    dep = _reference_file("departements", params.get("annee_cog"))
+    dep = _reference_file("departements", params.get("annee_cog"), params.get("reference_dir"))
     if dep:
         frame = _read_csv(dep, ["code_departement", "nom_departement"])
         territoires += [("departement", r.code_departement, r.nom_departement) for r in frame.itertuples()]
@@ -155,8 +154,7 @@ def millesime_date(millesime: str) -> dt.date:
     return first_next - dt.timedelta(days=1)
 
 
-def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: bool,
-                    annee_effectifs: int | None = None, calage: bool | None = None) -> dict[str, Any]:
+def cube_parameters(params: dict, *, employeur_passe: bool, annee_effectifs: int | None = None, calage: bool | None = None) -> dict[str, Any]:
     """The SQL parameters of the cube, derived from the run's parameters. `annee_effectifs`: the latest year whose
     employment is estimated (core_effectifs), `calage`: whether it is calibrated on URSSAF."""
     millesime = str(params["millesime"])
@@ -182,7 +180,6 @@ def cube_parameters(params: dict, *, has_territoires: bool, employeur_passe: boo
         "annee": date_reference.year,
         "annee_effectifs": int(annee_effectifs) if annee_effectifs is not None else 0,
         "perimetres": list(perimetres),
-        "avec_territoires": has_territoires,
         "employeur_passe": employeur_passe,
         "date_reference": date_reference,
         "z": employment_z(params),
@@ -250,8 +247,9 @@ def _check_perimetres(con, params: dict, perimetres: list[str], computed: list[s
                         "core step again with the same reference folder (reference_dir) as this step")
 
 
-def build_cube(con, params: dict, *, has_territoires: bool, computed: list[str] | None = None) -> dict[str, Any]:
-    """Materialise out_cube_territoires, out_cube_etablissements and out_indicateurs in `con`.
+def build_cube(con, params: dict, *, computed: list[str] | None = None) -> dict[str, Any]:
+    """Materialise out_cube_etablissements, out_cube_communes, out_cube_territoires and out_indicateurs in `con`
+    (the zonings of params["reference_dir"] layered over data/reference/ as levels).
 
     The input tables must already be views of `con`. `computed`: the perimeters core_etablissements was built with
     (core_perimetres), checked when given. Returns the SQL parameters used.
@@ -268,13 +266,16 @@ def build_cube(con, params: dict, *, has_territoires: bool, computed: list[str] 
     _check_perimetres(con, params, perimetres, computed)
     _ensure_optional_inputs(con, present)
     years = con.execute("SELECT max(annee), bool_and(statut_calage = 'non_cale') FROM core_effectifs").fetchone()
-    sql_params = cube_parameters(params, has_territoires=has_territoires, employeur_passe=employeur_passe,
+    sql_params = cube_parameters(params, employeur_passe=employeur_passe,
                                  annee_effectifs=years[0], calage=None if years[0] is None else not years[1])
     sql_params["annuel_situations"] = annuel_situations
     employment.define_macros(con)
     load_labels(con, params)
+    zonages.load_zonings(con, params)
     for table in sql_order.build_order([CUBE, "out_cube_communes"], existing=db.table_names(con)):
         db.build_table(con, table, **sql_params)
+        if table == "out_cube_communes":
+            _commune_table(con)  # one territory per commune and level, before anything is summed
     expected = cols.names(CUBE)
     got = [r[0] for r in con.execute(f"DESCRIBE {CUBE}").fetchall()]
     if set(got) != set(expected):
@@ -317,8 +318,6 @@ SHARE_COUNT = ["part_ess_etablissements_employeurs"]
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
 PROTECTED = "effectif_central"  # the measure the secondary pattern is built on; the others are audited with it
-NIVEAUX_GROUPES = {"epci": "code_epci", "arrondissement": "code_arrondissement", "zone_emploi": "code_zone_emploi",
-                   "territoire": "code_territoire", "departement": "code_departement"}
 # Cells worth keeping when a secondary suppression has a choice: the département, and the family totals of every
 # supra-communal territory.
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
@@ -336,12 +335,17 @@ def perimetres_publies(params: dict) -> list[str]:
 
 
 def _commune_table(con) -> pd.DataFrame:
-    communes = con.execute("SELECT * FROM out_cube_communes ORDER BY code_commune").df()
-    dup = communes[communes["code_commune"].duplicated(keep=False)]
-    if len(dup):
+    """out_cube_communes (code_commune, niveau, code_territoire): each commune in exactly one territory of every
+    level."""
+    communes = con.execute("SELECT code_commune, niveau, code_territoire FROM out_cube_communes "
+                           "ORDER BY code_commune, niveau").df()
+    dup = communes[communes[["code_commune", "niveau"]].duplicated(keep=False)]
+    per_commune = communes.groupby("code_commune")["niveau"].nunique()
+    if len(dup) or per_commune.nunique() > 1:
         raise RuntimeError(
-            "the cube attaches a commune to two territories of the same level (core_etablissements disagrees with "
-            f"staging_communes / staging_territoires), e.g. {dup.head(4).to_dict('records')}: fix the core step"
+            "out_cube_communes does not give every commune exactly one territory of every level (e.g. "
+            f"{dup.head(4).to_dict('records') or per_commune[per_commune < per_commune.max()].head(4).to_dict()}): "
+            "fix sql/out/out_cube_communes.sql"
         )
     return communes
 
@@ -396,10 +400,10 @@ def _zone(cells: pd.DataFrame) -> pd.Series:
     return zone.where(cells["nomenclature"] == "ensemble", zone + "|" + cells["nomenclature"] + ":" + cells["code"])
 
 
-def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame, avec_territoires: bool) -> dict:
-    """Additive relations among the cells in scope, for the linear heuristic (the LP phase sees all the rest)."""
-    levels = {n: c for n, c in NIVEAUX_GROUPES.items() if avec_territoires or n != "territoire"}
-    zone = conf.territory_groups(communes, levels)
+def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame) -> dict:
+    """Additive relations among the cells in scope, for the linear heuristic (the LP phase sees all the rest):
+    every territory of every level above the commune = Σ its communes (out_cube_communes)."""
+    zone = conf.territory_groups(communes)
     dep = cells[(cells["niveau"] == "departement") & (cells["nomenclature"] != "ensemble")]
     for (code, nom), part in dep.groupby(["code_territoire", "nomenclature"]):
         zone.append((f"departement:{code}", sorted(set(_zone(part)))))
@@ -447,7 +451,7 @@ def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
     return unproven & ~cells["representable"].to_numpy() & ~same_units
 
 
-def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: bool, deadline: float,
+def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float,
                   scope_fn=in_scope) -> dict:
     """Statuses of the cells of one year (in `model.cells[STATUS]`) and the protection figures."""
     cells = model.cells
@@ -463,7 +467,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, avec_territoires: boo
     # 1. linear heuristic on the cells in scope: no relation left with a single masked cell
     t0 = time.perf_counter()
     sub = cells[scope].assign(zone=_zone(cells[scope]), label="L" + cells.loc[scope, "label"].astype(str))
-    groups = _heuristic_groups(model, cells, communes, avec_territoires)
+    groups = _heuristic_groups(model, cells, communes)
     heur = conf.protect(sub, dimensions=["zone", "label"], value=PROTECTED, contributors="nb_unites_legales",
                         hierarchies=groups, must_publish="publication_prioritaire", rules=rules,
                         primary=primary[scope], audit=True, max_rounds=50)
@@ -576,15 +580,14 @@ def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
 
 
 def _protect_one(year: int, etab: pd.DataFrame, year_cube: pd.DataFrame, communes: pd.DataFrame,
-                 perimeters: list[str], rules, params: dict, avec_territoires: bool, deadline_wall: float):
+                 perimeters: list[str], rules, params: dict, deadline_wall: float):
     """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
     its units (for out_secret_unites)."""
     scope_fn = scope_of(year, params)
     units = secret_model.units(etab, perimeters)
     model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
     _cell_columns(model, params["perimetre"])
-    stats = _protect_year(model, communes, rules, avec_territoires=avec_territoires,
-                          deadline=yearly.deadline_in(deadline_wall), scope_fn=scope_fn)
+    stats = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall), scope_fn=scope_fn)
     key = model.rows[secret_model.ROW_KEY].assign(annee=year)
     key[STATUS] = model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]
     return stats, key, units.assign(annee=year)
@@ -599,7 +602,7 @@ def _year_sizes(con, table: str) -> dict[int, int]:
     return {int(y): int(n) for y, n in con.execute(f"SELECT annee, count(*) FROM {table} GROUP BY 1").fetchall()}
 
 
-def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tuple[pd.DataFrame, dict]:
+def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     """The public cells of every perimeter, as a DataFrame with the columns of out_indicateurs_public. Also writes
     out_secret_unites in `con`: the units each year was protected with, which the check step re-audits.
     Years are protected independently, in parallel processes for a large cube (params['secret_processus'])."""
@@ -616,8 +619,8 @@ def protect_cube(con, params: dict, *, avec_territoires: bool, rules=None) -> tu
     sizes = _year_sizes(con, CUBE)
     order = _by_size_then_year(years, sizes)
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
-    jobs = [(year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, avec_territoires,
-             deadline_wall) for year in order]
+    jobs = [(year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, deadline_wall)
+            for year in order]
     started = time.perf_counter()
     results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers)))
     stats["processus"] = workers
@@ -668,9 +671,9 @@ def _mask_shares(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=["_den_etab", "_den_eff"])
 
 
-def build_public(con, params: dict, *, avec_territoires: bool) -> dict[str, Any]:
+def build_public(con, params: dict) -> dict[str, Any]:
     """Materialise out_indicateurs_public in `con` (after build_cube); returns the protection figures."""
-    public, stats = protect_cube(con, params, avec_territoires=avec_territoires)
+    public, stats = protect_cube(con, params)
     casts = ", ".join(f"CAST({db.identifier(c.name)} AS {c.type}) AS {c.name}" for c in cols.columns(PUBLIC))
     con.register("_public_upload", public)
     try:

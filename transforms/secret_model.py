@@ -14,7 +14,7 @@ cell, one status). The unknowns are then, for each commune and type:
 
 Only non-empty (commune, type[, code]) exist as unknowns: counts are public, so an empty one is a known 0. Every
 row of out_indicateurs of the year maps to one cell: its territory's communes × its label's types × its code.
-Relations between territories (EPCI, arrondissement, zone d'emploi, territoire, département, non-nested),
+Relations between territories (every level of out_cube_communes: the COG's and the zonings', non-nested),
 families, perimeters, sectors and sizes all follow from these sums; nothing else links the cells.
 """
 
@@ -28,8 +28,6 @@ import scipy.sparse as sp
 
 from transforms.secret_lp import LinearTable
 
-LEVELS = {"commune": "code_commune", "epci": "code_epci", "arrondissement": "code_arrondissement",
-          "zone_emploi": "code_zone_emploi", "territoire": "code_territoire", "departement": "code_departement"}
 NOMENCLATURES = {"a21": "section_a21", "ess": "secteur_ess", "taille": "classe_taille"}
 CELL_KEY = ["niveau", "code_territoire", "label", "nomenclature", "code"]
 ROW_KEY = ["niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille", "perimetre"]
@@ -97,7 +95,7 @@ def _label_types(types: list[str], perimeters: list[str], famille: str, perimetr
 def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str],
           measures=MEASURES, scope=None) -> YearModel:
     """est: `units()` of one year; cube: out_indicateurs rows of that year (those perimeters);
-    communes: out_cube_communes; scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
+    communes: out_cube_communes (long: code_commune, niveau, code_territoire); scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
     `materialise` adds more later)."""
     perimeters = sorted(perimeters)
     types = sorted(est["type"].unique())
@@ -106,8 +104,10 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     # published at the département only and its counts down to those territories, so within a class nothing
     # published tells its communes apart in the detail: the detail unknowns are per class (exact for the reader
     # of the public table, and fewer). Commune totals stay per commune.
-    cls_cols = [c for lvl, c in LEVELS.items() if lvl not in ("commune", "departement") and c in communes.columns]
-    com = communes[["code_commune", *cls_cols]].copy()
+    wide = communes[~communes["niveau"].isin(["commune", "departement"])].pivot(
+        index="code_commune", columns="niveau", values="code_territoire")
+    com = wide.reindex(sorted(communes["code_commune"].unique())).reset_index()
+    cls_cols = [c for c in com.columns if c != "code_commune"]
     com["classe"] = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else 0
     est = est.merge(com[["code_commune", "classe"]], on="code_commune", how="left")
     if est["classe"].isna().any():
@@ -157,9 +157,7 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
                             np.where(rows["classe_taille"] != "ensemble", rows["classe_taille"], "ensemble"))
     rows["cellule"] = rows.groupby(CELL_KEY, sort=True).ngroup()
     cells = rows.sort_values("cellule").drop_duplicates("cellule").reset_index(drop=True)
-    terr = pd.concat([pd.DataFrame({"code_commune": communes["code_commune"], "code_territoire": communes[col],
-                                    "niveau": lvl})
-                      for lvl, col in LEVELS.items() if col in communes.columns], ignore_index=True)
+    terr = communes[["code_commune", "code_territoire", "niveau"]].reset_index(drop=True)
     lab = pd.DataFrame([(i, t) for members, i in labels.items() for t in members], columns=["label", "type"])
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index

@@ -59,13 +59,11 @@ placement_motive AS (
 
 territoires AS (
     SELECT pm.siret, pm.code_source, pm.motif_placement,
-           c.code_commune, c.siren_epci AS code_epci, c.code_arrondissement, c.code_zone_emploi,
-           t.code_territoire
+           c.code_commune, c.siren_epci AS code_epci, c.code_arrondissement, c.code_zone_emploi
     FROM placement_motive AS pm
     LEFT JOIN core_communes AS c
       ON c.code_commune = pm.code_commune_cog
      AND coalesce(pm.motif_placement, 'passage_ambigu') = 'passage_ambigu'
-    LEFT JOIN staging_territoires AS t ON t.code_commune = c.code_commune
 ),
 
 -- employment: what SIRENE says (the estimate of each year is transforms/employment.py's) ------------------------
@@ -103,7 +101,7 @@ hors_champ AS (
 
 SELECT e.siret, e.siren, e.statut_diffusion,
        t.code_commune, e.code_commune AS code_commune_source, t.code_epci, t.code_arrondissement,
-       t.code_zone_emploi, t.code_territoire, CAST($departement AS VARCHAR) AS code_departement, t.motif_placement,
+       t.code_zone_emploi, CAST($departement AS VARCHAR) AS code_departement, t.motif_placement,
        s.categorie_juridique, s.categorie_juridique_connue, s.famille_ess, s.ess_flag,
        p.perimetres_inclus,
        CAST($perimetre AS VARCHAR) AS perimetre, p.dans_perimetre, p.motif_exclusion,

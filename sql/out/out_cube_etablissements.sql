@@ -1,5 +1,6 @@
 -- The units the cube counts: one row per establishment, year and perimeter, with everything the cube groups on,
--- unknown attributes spelled 'non_renseigne' (so that every margin still adds up).
+-- unknown attributes spelled 'non_renseigne' (so that every margin still adds up). A unit's territory is its commune:
+-- its territories at every level are the commune's (out_cube_communes).
 -- * The millésime year ($annee) comes from core_etablissements: establishments active at the end of the millésime
 --   month, with their size class. It carries counts only: employment is measured at 31 December of years up to
 --   the employment year ($annee_effectifs), never at the millésime date.
@@ -28,8 +29,7 @@ perimetres_annuels AS (
 ),
 etablissements AS (
     SELECT
-        e.siret, e.siren, e.code_commune, e.code_epci, e.code_arrondissement, e.code_zone_emploi,
-        e.code_territoire, e.code_departement, e.famille_ess, e.section_a21, e.secteur_ess, e.actif,
+        e.siret, e.siren, e.code_commune, e.code_departement, e.famille_ess, e.section_a21, e.secteur_ess, e.actif,
         e.employeur, e.classe_taille,
         p.perimetre,
         coalesce(p.dans_perimetre, false) AS dans_perimetre
@@ -39,7 +39,7 @@ etablissements AS (
 courant AS (
     SELECT
         $annee::INTEGER AS annee, perimetre, siret, siren,
-        code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire, code_departement,
+        code_commune, code_departement,
         dans_perimetre, famille_ess, section_a21, secteur_ess, classe_taille,
         coalesce(employeur, false) AS employeur
     FROM etablissements
@@ -48,8 +48,7 @@ courant AS (
 passe AS (
     SELECT
         a.annee::INTEGER AS annee, e.perimetre, e.siret, e.siren,
-        e.code_commune, e.code_epci, e.code_arrondissement, e.code_zone_emploi, e.code_territoire,
-        e.code_departement,
+        e.code_commune, e.code_departement,
         CASE WHEN $annuel_situations THEN coalesce(pa.dans_perimetre, false) ELSE e.dans_perimetre END
             AS dans_perimetre,
         CASE WHEN $annuel_situations THEN a.famille_ess ELSE e.famille_ess END AS famille_ess,
@@ -67,10 +66,6 @@ unites AS (
     SELECT
         annee, perimetre, siret, siren,
         coalesce(code_commune, 'non_renseigne') AS code_commune,
-        coalesce(code_epci, 'non_renseigne') AS code_epci,
-        coalesce(code_arrondissement, 'non_renseigne') AS code_arrondissement,
-        coalesce(code_zone_emploi, 'non_renseigne') AS code_zone_emploi,
-        coalesce(code_territoire, 'non_renseigne') AS code_territoire,
         code_departement,
         dans_perimetre,
         CASE WHEN dans_perimetre THEN coalesce(famille_ess, 'non_renseigne') ELSE 'hors_ess' END AS famille,
@@ -94,7 +89,7 @@ avec_effectifs AS (
 )
 SELECT
     annee, perimetre, siret, CASE WHEN annee <= $annee_effectifs OR annee = $annee THEN siren END AS siren,
-    code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire, code_departement,
+    code_commune, code_departement,
     dans_perimetre, famille, section_a21, secteur_ess, classe_taille, employeur,
     effectif_central, CASE WHEN champ_urssaf THEN effectif_central ELSE 0 END AS effectif_prive,
     variance, CASE WHEN NOT champ_urssaf THEN variance ELSE 0 END AS variance_hors_champ,

@@ -15,21 +15,19 @@
 -- salaried employment (public employers included: part_effectif_total_*) and of the private employment of URSSAF's
 -- field (part_effectif_prive_*, numerator and denominator restricted to the field), with the delta-method variance
 -- of a ratio whose numerator is part of its denominator (their covariance from the same formula).
--- Parameters: $annee, $annee_effectifs, $departement, $avec_territoires, $employeur_passe, $perimetres, $z,
+-- Parameters: $annee, $annee_effectifs, $employeur_passe, $perimetres, $z,
 -- $date_reference, $sources_courant, $sources_passe, $sources_effectifs.
 WITH etab AS (
     SELECT * FROM out_cube_etablissements
 ),
--- Everything but the dominance statistics adds up, so establishments are first summed into atoms (commune and its
--- attachments × family × sector × size × calibration cell): the territorial and family expansions below then work
+-- Everything but the dominance statistics adds up, so establishments are first summed into atoms (commune × family × sector × size × calibration cell): the territorial and family expansions below then work
 -- on far fewer rows. A cell lies in one commune and one activity, so an atom holds the members of its cell of one
 -- family and size; the variance of a cube row needs, for each atom, the prior variance of the members of its cell
 -- the row takes — same family (f), same total ess / hors_ess (t) or all (e); same size (s) or all (a) — over the
 -- cell's denominator: x_c / D_c of transforms/calibration.py, times the atom's variance (vk_**).
 atomes_bruts AS (
     SELECT
-        annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire, famille,
-        section_a21, secteur_ess, classe_taille, cellule_calage,
+        annee, perimetre, code_commune, famille, section_a21, secteur_ess, classe_taille, cellule_calage,
         any_value(denominateur_calage) AS d,
         count(*) AS n, count(*) FILTER (WHERE employeur) AS n_employeurs,
         sum(effectif_central) AS central, sum(effectif_prive) AS prive,
@@ -46,8 +44,7 @@ atomes_bruts AS (
         count(*) FILTER (WHERE NOT siren_multiple) AS n_ul_seules,
         max(effectif_central) FILTER (WHERE contributeur AND NOT unite_multiple) AS max_unites_seules
     FROM etab
-    GROUP BY annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
-        famille, section_a21, secteur_ess, classe_taille, cellule_calage
+    GROUP BY annee, perimetre, code_commune, famille, section_a21, secteur_ess, classe_taille, cellule_calage
 ),
 atomes AS (
     SELECT * EXCLUDE (d, cellule_calage),
@@ -76,23 +73,20 @@ familles AS (
     FROM atomes
 ),
 communes_fines AS (
-    SELECT annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
-           famille, section_a21, secteur_ess, classe_taille,
-           sum(COLUMNS(* EXCLUDE (annee, perimetre, code_commune, code_epci, code_arrondissement, code_zone_emploi,
-                                  code_territoire, famille, section_a21, secteur_ess, classe_taille, max_contrib,
-                                  max_unites_seules))),
+    SELECT annee, perimetre, code_commune, famille, section_a21, secteur_ess, classe_taille,
+           sum(COLUMNS(* EXCLUDE (annee, perimetre, code_commune, famille, section_a21, secteur_ess, classe_taille,
+                                  max_contrib, max_unites_seules))),
            max(COLUMNS('^max_'))
     FROM familles
     GROUP BY ALL
 ),
--- … then counted once in each level, and summed per territory, family, sector and size (the finest cells), whose
--- totals the grouping sets below make
+-- … then counted once in each level (the commune's territory at every level of out_cube_communes: the COG's and
+-- the zonings'), and summed per territory, family, sector and size (the finest cells), whose totals the grouping
+-- sets below make
 niveaux AS (
-    SELECT
-        * EXCLUDE (code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire),
-        unnest(niveaux_territoriaux(code_commune, code_epci, code_arrondissement, code_zone_emploi, code_territoire,
-                                    $departement), recursive := true)
-    FROM communes_fines
+    SELECT f.* EXCLUDE (code_commune), m.niveau, m.code_territoire AS code
+    FROM communes_fines AS f
+    JOIN out_cube_communes AS m USING (code_commune)
 ),
 fines AS (
     SELECT annee, perimetre, niveau, code, famille, section_a21, secteur_ess, classe_taille,
@@ -100,7 +94,6 @@ fines AS (
                                   max_contrib, max_unites_seules))),
            max(COLUMNS('^max_'))
     FROM niveaux
-    WHERE niveau <> 'territoire' OR $avec_territoires
     GROUP BY ALL
 ),
 sommes AS (
@@ -135,20 +128,19 @@ sommes AS (
 -- establishments that year are followed per unit on their own rows (frequency: every unit of the cell; dominance:
 -- the units with several contributing establishments, summed per cell).
 contributeurs AS (
-    SELECT annee, perimetre, siren, famille, section_a21, secteur_ess, classe_taille,
-           CASE WHEN contributeur THEN effectif_central ELSE 0 END AS effectif_central,
-           contributeur AND unite_multiple AS contributeur_multiple,
-           unnest(niveaux_territoriaux(code_commune, code_epci, code_arrondissement, code_zone_emploi,
-                                       code_territoire, $departement), recursive := true)
-    FROM etab
-    WHERE siren_multiple AND effectif_central IS NOT NULL
+    SELECT e.annee, e.perimetre, e.siren, e.famille, e.section_a21, e.secteur_ess, e.classe_taille,
+           CASE WHEN e.contributeur THEN e.effectif_central ELSE 0 END AS effectif_central,
+           e.contributeur AND e.unite_multiple AS contributeur_multiple,
+           m.niveau, m.code_territoire AS code
+    FROM etab AS e
+    JOIN out_cube_communes AS m USING (code_commune)
+    WHERE e.siren_multiple AND e.effectif_central IS NOT NULL
 ),
 contributeurs_familles AS (
     SELECT * EXCLUDE (famille),
            unnest(CASE WHEN famille = 'hors_ess' THEN ['hors_ess', 'ensemble']
                        ELSE [famille, 'ess', 'ensemble'] END) AS famille
     FROM contributeurs
-    WHERE niveau <> 'territoire' OR $avec_territoires
 ),
 fines_unites AS (
     SELECT annee, perimetre, niveau, code, famille, siren, section_a21, secteur_ess, classe_taille,
