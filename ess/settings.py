@@ -254,7 +254,8 @@ class Settings:
         rule=_warehouse_dir, flags=("--out",), metavar="DOSSIER", factory=lambda: str(paths.warehouse_dir()),
         help="warehouse folder (default: data/warehouse)")
     run_id: str = setting(
-        rule=_run_id, flags=("--run-id",), metavar="NOM", factory=_now_id, help="name of the run folder (default: the UTC time)")
+        rule=_run_id, flags=("--run-id",), metavar="NOM", factory=_now_id,
+        help="name of the run folder (default: the UTC time)")
     force: bool = setting(
         False, rule=_boolean, flags=("--force",), action="store_true",
         help="publish even when a guard refuses the run (an empty or mostly rejected file, the département absent "

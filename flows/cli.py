@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# `ess serve` sets these itself (--input, --sample and --no-download; one schedule for millésimes, run ids and reports).
+# `ess serve` sets these itself (--input, --sample and --no-download; the schedules: millésimes, run ids, reports).
 SERVE_OWN = ("input_dir", "download", "millesime", "annee_urssaf", "annee_cog", "report", "run_id")
 
 # Exit codes: 0 done, 1 a bug (the message says where the traceback is), 2 a problem with the input or the

@@ -83,7 +83,8 @@ def write_sample(source_root, sample):
     (folder / FILENAME).write_text("\\n".join(lines) + "\\n", encoding="utf-8")
 '''
 
-SQL = """-- staging_agrements_esus: the ESUS agréments of the département, typed; an unreadable SIREN or date is rejected.
+SQL = """-- staging_agrements_esus: the ESUS agréments of the département, typed; an unreadable SIREN or date is
+-- rejected.
 WITH brut AS (
     SELECT _ligne, trim(siren) AS siren, nullif(trim(raison_sociale), '') AS raison_sociale,
            trim(departement) AS departement, nullif(trim(date_agrement), '') AS date_texte

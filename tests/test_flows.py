@@ -473,7 +473,8 @@ def test_sample_is_generated_at_the_requested_scale(prefect_harness, stubs, data
     monkeypatch.setitem(sys.modules, "sources.sample", types.SimpleNamespace(write_sample=write_sample))
     from flows.pipeline import ess_pipeline
 
-    out = ess_pipeline(settings={"departement": "73", "sample_scale": 0.05, "warehouse_dir": str(data_dir / "entrepot")})
+    out = ess_pipeline(settings={"departement": "73", "sample_scale": 0.05,
+                                 "warehouse_dir": str(data_dir / "entrepot")})
     assert written == [(data_dir / "sample" / "dep73-x0.05", "73", 0.05)]
     assert out["manifest"]["synthetic"] is True
     assert out["manifest"]["metadonnees_parquet"]["ess:synthetic"] == "true"
