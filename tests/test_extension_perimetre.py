@@ -37,6 +37,16 @@ def researcher_folder(tmp: Path) -> Path:
     return folder
 
 
+def hand_built_territoires(folder: Path) -> None:
+    """Not the researcher's change: the hand-built département's own `territoire` zoning (the committed one covers
+    the real Isère communes, which its three-commune COG does not have)."""
+    lines = ["code_commune,code_zone,libelle_zone"]
+    lines += [f"{code},T{i % 2},Territoire {i % 2}" for i, (code, *_rest) in enumerate(CF.COMMUNES)
+              if code.startswith("38")]
+    (folder / "zonages").mkdir()
+    (folder / "zonages" / "territoire.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def committed_digest() -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(paths.REFERENCE_DIR.glob("*.csv"))}
 
@@ -47,6 +57,7 @@ def fixture_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("extension")
     before = committed_digest()
     folder = researcher_folder(tmp)
+    hand_built_territoires(folder)
     params = {**CF.PARAMS, "reference_dir": str(folder), "secret_processus": 1}
     tables = {k: Path(v) for k, v in CF.write_fixture(tmp / "staging").items()}
     built = core.build_core(tables, params, tmp / "core")

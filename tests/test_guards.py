@@ -101,8 +101,7 @@ def test_reject_rate_threshold_by_hand(staged, rejected, refused):
 
 
 def test_one_bad_row_and_optional_tables_never_block():
-    sources = {"territoires": [stats("staging_communes_passage", "/in/t/v_mvt.csv", 16, 0, oos=16),
-                               stats("staging_territoires", "/in/t/aff.csv", 10, 0, oos=10)],
+    sources = {"territoires": [stats("staging_communes_passage", "/in/t/v_mvt.csv", 16, 0, oos=16)],
                "urssaf": [stats("staging_urssaf_ess_departement", "/in/u/ess.csv", 3, 2, {"valeur": 1})]}
     assert guards.check_inputs(sources, PARAMS) == []
 

@@ -30,8 +30,9 @@ def own_reference(folder: Path, name: str = "insee_bis") -> Path:
         reader = csv.DictReader(fh)
         rows, header = list(reader), reader.fieldnames
     extra = dict(rows[0], perimetre=name)
-    if "par_defaut" in extra:
-        extra["par_defaut"] = "false"
+    for flag in ("par_defaut", "calage_urssaf"):  # one default perimeter, one definition of URSSAF's ESS
+        if flag in extra:
+            extra[flag] = "false"
     with (folder / "perimetres.csv").open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
         writer.writeheader()
