@@ -113,7 +113,7 @@ def test_a_new_column_is_one_dictionary_line_and_its_sql(changed_run, tmp_path, 
     (published,) = (warehouse / "interne" / "core_etablissements").rglob("*.parquet")
     schema = pq.read_schema(published)
     assert str(schema.field("largeur_tranche").type) == "double"
-    described = json.loads(schema.metadata[b"ess:colonnes"])["largeur_tranche"]
+    described = json.loads(schema.metadata[b"dictionnaire:colonnes"])["largeur_tranche"]
     assert described == {"type": "DOUBLE", "unite": "salariés", "description": ENTRY["description"],
                          "contrainte": ">= 0"}
     with open(warehouse / "dictionnaire_donnees.csv", encoding="utf-8", newline="") as f:

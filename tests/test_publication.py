@@ -43,7 +43,8 @@ def make_tables(folder: Path, departement: str, value: int) -> dict[str, str]:
                            f"{value}::BIGINT AS nb_etablissements, {value * 10}.5 AS effectif_central",
         "core_etablissements": f"SELECT '{departement}' AS code_departement, 'insee' AS perimetre, "
                                f"range::VARCHAR AS siret FROM range({value})",
-        "core_ecart_urssaf": f"SELECT 'commune' AS niveau, '{departement}001' AS code_territoire, {value}.0 AS ecart_central",
+        "core_ecart_urssaf": f"SELECT 'commune' AS niveau, '{departement}001' AS code_territoire, "
+                             f"{value}.0 AS ecart_central",
     }
     out = {}
     for name, sql in tables.items():

@@ -84,8 +84,8 @@ def test_toy_folder_order_existing_tables_are_not_rebuilt(tmp_path):
 def test_toy_cycle_is_named_with_its_files(tmp_path):
     folder = _toy(tmp_path, {"core_a": "SELECT * FROM core_b", "core_b": "SELECT * FROM core_a",
                              "out_c": "SELECT * FROM core_a"})
-    with pytest.raises(BuildOrderError, match=r"cycle: core_a \(sql/core/core_a.sql\) → core_b \(sql/core/core_b.sql\) "
-                                              r"→ core_a; break it"):
+    with pytest.raises(BuildOrderError, match=r"cycle: core_a \(sql/core/core_a.sql\) → "
+                                              r"core_b \(sql/core/core_b.sql\) → core_a; break it"):
         sql_order.build_order(["out_c"], directory=folder)
 
 

@@ -15,7 +15,7 @@ must not leave the research team. Table folders are NOT `key=value` (hive) folde
 « 01 » as the integer 1 from a folder name. Every file carries its keys as text columns instead (`departement`,
 `millesime`, and `perimetre` for tables published per perimeter) plus `donnees_synthetiques`, so any reader with no
 options gets them right (the `@publiees` columns of the field dictionary, sql/dictionnaire/colonnes.csv). Each
-column is written with the type of its dictionary entry, and the file's metadata `ess:colonnes` carries the
+column is written with the type of its dictionary entry, and the file's metadata `dictionnaire:colonnes` carries the
 entries of its columns (type, unit, description).
 
 The three moves of a publication: prepare() writes the run's tables with their provenance metadata into a private
@@ -166,7 +166,7 @@ def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path)
             staged[table] = db.export_select(con, published_select(table, columns), {
                 "departement": str(params["departement"]), "millesime": str(params["millesime"]),
                 "synthetique": bool(params.get("synthetic"))}, staging / rel / f"{table}.parquet",
-                {**metadata, "ess:colonnes": column_metadata(table, columns)})
+                {**metadata, "dictionnaire:colonnes": column_metadata(table, columns)})
             partitions[table] = str(rel)
     finally:
         con.close()
@@ -189,7 +189,7 @@ def published_select(table: str, columns: list[str], *, strict: bool = True) -> 
 
 
 def column_metadata(table: str, columns: list[str]) -> str:
-    """The dictionary entries of a published file's columns (JSON for its `ess:colonnes` metadata)."""
+    """The dictionary entries of a published file's columns (JSON for its `dictionnaire:colonnes` metadata)."""
     described = {c.name: c for c in cols.publication_columns() + cols.columns(table)}
     return json.dumps({name: {"type": c.type, "unite": c.unit or "", "description": c.description,
                               "contrainte": c.constraint}
@@ -472,7 +472,8 @@ def write_dictionary(root: Path) -> list[Path]:
     writer.writeheader()
     writer.writerows(rows)
     lines = ["# Dictionnaire des données", "",
-             "Généré depuis le dictionnaire des champs `sql/dictionnaire/colonnes.csv` (ne pas modifier à la main). Les vues du catalogue `ess.duckdb` "
+             "Généré depuis le dictionnaire des champs `sql/dictionnaire/colonnes.csv` (ne pas modifier à la main). "
+             "Les vues du catalogue `ess.duckdb` "
              "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", "",
              f"Chaque table a deux vues : `<table>` ne garde que le dernier millésime publié de chaque département "
              f"(à utiliser par défaut) et `<table>{HISTORY_SUFFIX}` les garde tous (filtrer alors sur `millesime`). "
