@@ -249,7 +249,8 @@ def _entry(row: dict, line: int, path: Path, tables: dict[str, Table]) -> Entry:
     listed = []
     for item in row["tables"].split():
         table, _, dtype = item.partition(":")
-        if table != PUBLISHED and table not in tables:
+        known = table in tables or any("*" in t and fnmatch.fnmatchcase(table, t) for t in tables)
+        if table != PUBLISHED and not known:
             raise UserError(f"{where}: table {table!r} is not in {path.with_name(TABLES_FILE)}")
         if dtype and not TYPES.match(dtype):
             raise UserError(f"{where}: type {dtype!r} of {table} is not a known type")

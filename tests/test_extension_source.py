@@ -3,13 +3,17 @@
      agrément — « entreprise solidaire d'utilité sociale » — by SIREN), which declares its files and exposes
      find_snapshot, stage, fetch and write_sample;
   2. its staging SQL, sql/staging/staging_agrements_esus.sql (here in a copy of sql/);
-  3. one line in sources/registry.py (here: monkeypatch.setitem on registry.SOURCES).
+  3. one line in sources/registry.py (here: monkeypatch.setitem on registry.SOURCES);
+  4. its columns in the field dictionary, sql/dictionnaire/colonnes.csv (here in the copy of sql/): two new lines,
+     and its table added to the lines of two columns it shares with other tables (siren, code_departement).
 Nothing else: the sample writes its file, the pipeline stages it with its row accounting (read = staged + rejected
-+ out of scope) and its table reaches the step outputs and the run's manifest.
++ out of scope), its table reaches the step outputs and the run's manifest, and it passes the check step's
+expectations, derived from the dictionary like every table's.
 """
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import shutil
@@ -87,11 +91,11 @@ SQL = """-- staging_agrements_esus: the ESUS agréments of the département, typ
 -- rejected.
 WITH brut AS (
     SELECT _ligne, trim(siren) AS siren, nullif(trim(raison_sociale), '') AS raison_sociale,
-           trim(departement) AS departement, nullif(trim(date_agrement), '') AS date_texte
+           trim(departement) AS code_departement, nullif(trim(date_agrement), '') AS date_texte
     FROM raw_agrements_esus
     WHERE trim(departement) = $departement
 )
-SELECT siren, raison_sociale, departement, TRY_CAST(date_texte AS DATE) AS date_agrement, _ligne,
+SELECT siren, raison_sociale, code_departement, TRY_CAST(date_texte AS DATE) AS date_agrement, _ligne,
        CASE WHEN NOT regexp_full_match(siren, '[0-9]{9}') THEN 'siren invalide'
             WHEN TRY_CAST(date_texte AS DATE) IS NULL THEN 'date d''agrément illisible' END AS _motif_rejet,
        CASE WHEN NOT regexp_full_match(siren, '[0-9]{9}') THEN 'siren'
@@ -115,9 +119,31 @@ def esus(tmp_path, monkeypatch):
     sql = tmp_path / "sql"
     shutil.copytree(paths.SQL_DIR, sql)
     (sql / "staging" / "staging_agrements_esus.sql").write_text(SQL, encoding="utf-8")
+    _dictionary_lines(sql)
     monkeypatch.setattr(db, "SQL_DIR", sql)
+    monkeypatch.setattr(paths, "SQL_DIR", sql)  # the field dictionary, sql/dictionnaire/
     monkeypatch.setitem(registry.SOURCES, "agrements_esus", module)
     return module
+
+
+def _dictionary_lines(sql: Path) -> None:
+    """The new columns' lines, and the new table added to the lines of the columns it shares."""
+    path = sql / "dictionnaire" / "colonnes.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header, rows = reader.fieldnames, list(reader)
+    for row in rows:
+        if row["colonne"] in ("siren", "code_departement"):
+            row["tables"] += " staging_agrements_esus"
+    blank = dict.fromkeys(header, "")
+    rows += [{**blank, "colonne": "raison_sociale", "type": "VARCHAR", "tables": "staging_agrements_esus",
+              "description": "Raison sociale de l'entreprise agréée ESUS"},
+             {**blank, "colonne": "date_agrement", "type": "DATE", "tables": "staging_agrements_esus",
+              "non_nul": "oui", "description": "Date de l'agrément « entreprise solidaire d'utilité sociale »"}]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 @pytest.fixture
@@ -157,6 +183,13 @@ def test_a_new_source_is_sampled_staged_accounted_and_reaches_the_outputs(prefec
     assert sorted(staged["siren"]) == expected
     assert str(staged["date_agrement"].min())[:10] == "2024-01-15"
     assert "_motif_rejet" not in staged.columns
+    # the check step's expectations, from the dictionary, hold for it (and would name an undescribed column)
+    from transforms import checks
+
+    con = db.connect()
+    db.attach_tables(con, {"staging_agrements_esus": Path(table)})
+    found = checks.validate_tables(con, ["staging_agrements_esus"])["staging_agrements_esus"]
+    assert found["echecs"] == [] and found["colonnes_absentes"] == [] and found["expectations"] >= 2
     rejects = pq.read_table(manifest["tables"]["staging_rejets_agrements_esus"]).to_pylist()
     assert [(r["motif_rejet"], r["numero_ligne"], r["colonne"], r["valeur"]) for r in rejects] == [
         ("siren invalide", 7, "siren", "12345")]

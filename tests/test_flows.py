@@ -258,10 +258,10 @@ def test_same_provenance_in_manifest_parquet_metadata_and_artifact(prefect_harne
     published = manifest["outputs"]["tables"]["out_indicateurs_public"]
     kv = {k.decode(): v.decode() for k, v in pq.read_metadata(published).metadata.items()
           if k.decode().startswith("ess:")}
-    # the run's provenance, plus the file's own columns from the field dictionary
-    columns = json.loads(kv.pop("ess:colonnes"))
-    assert set(columns) == set(pq.read_schema(published).names)
     assert kv == manifest["metadonnees_parquet"]
+    # the file's own columns, from the field dictionary, under their own key
+    columns = json.loads(pq.read_metadata(published).metadata[b"dictionnaire:colonnes"])
+    assert set(columns) == set(pq.read_schema(published).names)
     assert kv["ess:perimetre"] == "loi2014" and kv["ess:synthetic"] == "false"
     sources = json.loads(kv["ess:sources"])
     assert set(sources) == {"sirene", "urssaf", "territoires"}
