@@ -539,14 +539,16 @@ SECRET_INPUT = [*secret_model.ROW_KEY, "nb_etablissements", "nb_unites_legales",
 
 
 def _year_cube(con, year: int, perimeters: list[str]) -> pd.DataFrame:
+    # ordered: the protection's LPs, hence its choices between equal costs, must not follow DuckDB's parallel scan
     return con.execute(f"SELECT {', '.join(SECRET_INPUT)} FROM out_indicateurs "
-                       "WHERE annee = ? AND list_contains(?, perimetre)", [year, perimeters]).df()
+                       "WHERE annee = ? AND list_contains(?, perimetre) "
+                       f"ORDER BY {', '.join(secret_model.ROW_KEY)}", [year, perimeters]).df()
 
 
 def _year_inputs(con, year: int, perimeters: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     etab = con.execute(
         "SELECT siret, perimetre, famille, code_commune, section_a21, secteur_ess, classe_taille, "
-        "effectif_central FROM out_cube_etablissements WHERE annee = ?", [year]).df()
+        "effectif_central FROM out_cube_etablissements WHERE annee = ? ORDER BY siret, perimetre", [year]).df()
     return etab, _year_cube(con, year, perimeters)
 
 

@@ -158,7 +158,8 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     rows["cellule"] = rows.groupby(CELL_KEY, sort=True).ngroup()
     cells = rows.sort_values("cellule").drop_duplicates("cellule").reset_index(drop=True)
     terr = communes[["code_commune", "code_territoire", "niveau"]].reset_index(drop=True)
-    lab = pd.DataFrame([(i, t) for members, i in labels.items() for t in members], columns=["label", "type"])
+    # sorted: a frozenset of text iterates in an order that changes with each process (hash randomisation)
+    lab = pd.DataFrame([(i, t) for members, i in labels.items() for t in sorted(members)], columns=["label", "type"])
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index
     classes = com[["code_commune", "classe"]].assign(seul=com["classe"].map(class_size).to_numpy() == 1)
