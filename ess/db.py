@@ -8,6 +8,7 @@ with that reason instead of the table, so nothing is dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,21 @@ def connect(path: str | Path = ":memory:", *, threads: int | None = None, memory
     if memory_limit:
         config["memory_limit"] = memory_limit
     return duckdb.connect(str(path), config=config)
+
+
+@contextlib.contextmanager
+def one_thread(con):
+    """Run the block on one DuckDB thread, then give the connection its setting back.
+
+    For the tables whose figures are published: several threads sum floating-point numbers in an order that changes
+    from run to run, so the same inputs gave figures differing by ~1e-12, and the statistical protection could then
+    break ties differently and mask other cells (tests/test_reproducible.py)."""
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        yield con
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
 
 
 def identifier(name: str) -> str:

@@ -163,7 +163,8 @@ def build_core(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutp
     with tempfile.TemporaryDirectory(prefix="ess-core-", dir=out_dir) as tmp:
         con = db.connect(Path(tmp) / "core.duckdb")  # on disk: lets DuckDB spill for large départements
         try:
-            stats = run_core(con, tables, params)
+            with db.one_thread(con):  # bit-reproducible figures (db.one_thread)
+                stats = run_core(con, tables, params)
             metadata = {"ess:synthetic": str(bool(params.get("synthetic"))).lower(),
                         "ess:run_id": str(params.get("run_id", "")),
                         "ess:perimetre": params["perimetre"], "ess:millesime": params["millesime"],

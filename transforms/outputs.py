@@ -72,7 +72,8 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
             audit_tables = {k: v for k, v in tables.items() if k not in REQUIRED and k not in OPTIONAL}
             db.attach_tables(con, audit_tables)
             reference.load_reference(con, directory=params.get("reference_dir"))
-            stats[AUDIT] = {"lignes": db.build_table(con, AUDIT, **{**params, **cube_params})}
+            with db.one_thread(con):
+                stats[AUDIT] = {"lignes": db.build_table(con, AUDIT, **{**params, **cube_params})}
             names.append(AUDIT)
         metadata = {
             "ess:synthetic": str(bool(params.get("synthetic", False))).lower(),
@@ -254,6 +255,11 @@ def build_cube(con, params: dict, *, computed: list[str] | None = None) -> dict[
     The input tables must already be views of `con`. `computed`: the perimeters core_etablissements was built with
     (core_perimetres), checked when given. Returns the SQL parameters used.
     """
+    with db.one_thread(con):  # bit-reproducible figures: the protection's choices depend on them (db.one_thread)
+        return _build_cube(con, params, computed)
+
+
+def _build_cube(con, params: dict, computed: list[str] | None) -> dict[str, Any]:
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "core_communes" not in present:  # the core step's communes (zone d'emploi filled in), else the staged ones
         con.execute("CREATE VIEW core_communes AS SELECT * FROM staging_communes")

@@ -57,7 +57,7 @@ def units(etab: pd.DataFrame, perimeters: list[str]) -> pd.DataFrame:
     import duckdb
 
     perimeters = sorted(perimeters)
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})  # sums in a fixed order (ess.db.one_thread)
     try:
         con.register("_etab", etab)
         per_siret = con.execute(
@@ -178,7 +178,7 @@ def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
     import duckdb
 
     parts = model._parts
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})  # sums in a fixed order (ess.db.one_thread)
     try:
         con.register("_cells", model.cells.loc[which, ["cellule", "niveau", "code_territoire", "label",
                                                         "nomenclature", "code"]])
