@@ -108,12 +108,13 @@ def table_names(con) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
-def build_table(con, table: str, **params) -> int:
-    """Materialise `sql/<layer>/<table>.sql` as table `<table>`; returns its row count."""
+def build_table(con, table: str, *, into: str | None = None, **params) -> int:
+    """Materialise `sql/<layer>/<table>.sql` as table `<table>` (or `into`, a part of it); returns its row count."""
     identifier(table)
+    target = identifier(into or table)
     sql = read_sql(table)
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", bind(sql, params))
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS {sql}", bind(sql, params))
+    return con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
 
 
 def ensure_rejects_table(con) -> None:

