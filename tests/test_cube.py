@@ -13,6 +13,7 @@ import pytest
 import cube_fixtures as F
 from ess import db
 from ess.errors import UserError
+from transforms import checks
 from transforms import columns as cols
 from transforms import confidentiality as conf
 from transforms import outputs
@@ -526,3 +527,27 @@ def test_past_years_use_the_years_own_situation_when_given(tmp_path):
                 secteur="M").nb_etablissements == 1
     assert _row(con, "commune", "38001", "ess", annee=2025).nb_etablissements == 2
     assert _reconciliation_errors(con) == []
+
+
+def test_the_check_step_refuses_a_public_table_that_shows_a_sensitive_cell(built, tmp_path):
+    """The re-audit runs beside the expectations (transforms/checks.py): its verdict still decides."""
+    result, con = built
+    params = {**F.PARAMS, "secret_passe_detail": True, "secret_processus": 1}
+    report = checks.check(result.tables, params)
+    assert report["audit_secret"] and all(a["ok"] for a in report["audit_secret"].values())
+    assert report["cellules_recalculables"] == 0
+    key = ["annee", "perimetre", "niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur",
+           "classe_taille"]
+    public = pd.read_parquet(result.tables["out_indicateurs_public"])
+    hidden = public.index[public["statut_secret_effectifs"].isin(["frequence", "dominance"])]
+    assert len(hidden)
+    row = public.loc[hidden[0], key]
+    where = " AND ".join(f"{k} = ?" for k in key)
+    true_value = con.execute(f"SELECT effectif_central FROM out_indicateurs WHERE {where}",
+                             [row[k].item() if hasattr(row[k], "item") else row[k] for k in key]).fetchone()[0]
+    public.loc[hidden[0], "effectif_central"] = true_value  # the sensitive figure published
+    public.loc[hidden[0], "statut_secret_effectifs"] = None
+    leaked = tmp_path / "out_indicateurs_public.parquet"
+    public.to_parquet(leaked, index=False)
+    with pytest.raises(checks.CheckError, match="sensitive employment cells of the public cube are published"):
+        checks.check({**result.tables, "out_indicateurs_public": str(leaked)}, params)
