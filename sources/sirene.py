@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,11 +157,37 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
 def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
                 work_dir: Path) -> tuple[FileStats, dict[str, FileStats]]:
     readers = None
+    many_keys = False
     if step.scope != "commune":
         # Each reader holds the keys it matches in a hash table of its own: with many keys (many départements),
         # one reader keeps the staging within its memory.
         keys = con.execute(f"SELECT count(*) FROM _sirene_{step.scope}s").fetchone()[0]
-        readers = 1 if keys > PARALLEL_KEYS_MAX else None
+        many_keys = keys > PARALLEL_KEYS_MAX
+        readers = 1 if many_keys else None
+    # With many keys, the file's joins on them (the read's semi-join, the départements attached, the accounting)
+    # run on ONE DuckDB thread: each thread partitions its own share of a hash table that spills, and two threads
+    # ran out of the staging's memory with every département (a semi-join on 4.4 M sirets needs > 96 MB on two
+    # threads, fits in less on one).
+    with _threads(con, 1 if many_keys else None):
+        return _stage_read(con, step, path, deps, millesime, work_dir, readers)
+
+
+@contextmanager
+def _threads(con, threads: int | None):
+    """DuckDB's threads set to `threads` for the block (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    before = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute(f"SET threads = {int(threads)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(before)}")
+
+
+def _stage_read(con, step: _Step, path: Path, deps: list[str], millesime: str, work_dir: Path,
+                readers: int | None) -> tuple[FileStats, dict[str, FileStats]]:
     with open_stock(con, path, step.key, readers) as stock:
         parts = _read_once(con, step, stock, deps, work_dir)
         markers = {}
