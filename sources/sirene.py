@@ -197,12 +197,20 @@ def _stage_read(con, step: _Step, path: Path, deps: list[str], millesime: str, w
                     "WHERE _marque IS NOT NULL").fetchall():
                 markers.setdefault(part, []).append((number, marker))
         numbers = numbering(stock, markers, step.key_column)
-    bad = numbers.malformed
 
     _classify(con, parts)
     kept, kept_out = con.execute(
         "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
     ).fetchone()
+    # Many kept rows (many départements): the staging queries run on one thread too (see _stage_file).
+    with _threads(con, 1 if kept > PARALLEL_KEYS_MAX else None):
+        return _stage_kept(con, step, path, deps, millesime, parts, numbers, kept, kept_out)
+
+
+def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, parts: list[Path], numbers,
+                kept: int, kept_out: int) -> tuple[FileStats, dict[str, FileStats]]:
+    """Check, type and account for the rows the read kept (the staging SQL), and give each département its part."""
+    bad = numbers.malformed
     rows_read = numbers.rows_read
     scanned = rows_read - len(bad)
 
