@@ -829,7 +829,7 @@ def test_the_number_of_readers_must_be_a_number(tmp_path, monkeypatch):
 
 
 def test_staging_out_of_memory_says_how_to_give_it_more(tmp_path, monkeypatch):
-    # all of France at 10 % does not stage in DuckDB's 192 MB (README, Benchmarks): the user is told the setting
+    # a national file too large for DuckDB's bound (e.g. a larger one than measured): the user is told the setting
     import duckdb
 
     from transforms import staging

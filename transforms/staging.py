@@ -50,9 +50,9 @@ def snapshot_dir(root: Path, source: str, millesime: str | None) -> Path:
 
 def staging_connection(work: Path):
     """An in-memory DuckDB database with bounded memory that spills to the step's temporary folder (tables are
-    exported to Parquet at the end: nothing needs to persist). ESS_STAGING_MEMOIRE (e.g. '1GB') raises the bound:
-    staging every département of a national file of 10 % of France or more needs it (the staging queries'
-    de-duplication windows do not fit in 192 MB)."""
+    exported to Parquet at the end: nothing needs to persist). ESS_STAGING_MEMOIRE (e.g. '1GB') raises the bound,
+    which only spares spills: every département of a national file of 10 % of France stages within the default
+    (sources/sirene.py runs the queries over millions of keys on one thread with a lower bound; README, Benchmarks)."""
     import os
 
     con = db.connect(memory_limit=os.environ.get("ESS_STAGING_MEMOIRE", "").strip() or STAGING_MEMORY_LIMIT)
