@@ -28,8 +28,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +38,7 @@ from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
-from sources.sirene_read import Stock, copy_parts, numbering, open_stock, quote, sql_str
+from sources.sirene_read import Stock, copy_parts, frugal, numbering, open_stock, quote, sql_str
 
 CSV_REJECT_REASON = "ligne CSV illisible"
 # No SIRENE field is documented longer than 250 characters; a longer one is a damaged file (a lost quote swallows
@@ -50,8 +48,6 @@ COMMUNE_FORMAT = "[0-9]{5}|2[AB][0-9]{3}"
 # Above this many keys to match (siren or siret of the staged establishments), a zip is parsed by one reader.
 PARALLEL_KEYS_MAX = 500_000
 LINE_NUMBER = db.LINE_COLUMN
-# Share of DuckDB's memory bound left to the queries over many keys or rows (see _frugal).
-FRUGAL_SHARE = 2 / 3
 # Row numbers per bucket of the segments' join (see _segments_table).
 SEGMENT_BUCKET = 8192
 
@@ -168,48 +164,15 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
         many_keys = keys > PARALLEL_KEYS_MAX
         readers = 1 if many_keys else None
     # With many keys, the file's joins on them (the read's semi-join, the départements attached, the accounting)
-    # run frugally: on two threads, each partitions its own share of a hash table, and with every département they
-    # ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on two threads, less on one).
-    with _frugal(con, many_keys):
-        return _stage_read(con, step, path, deps, millesime, work_dir, readers, frugal=many_keys)
-
-
-@contextmanager
-def _frugal(con, on: bool):
-    """For the block, DuckDB on ONE thread with FRUGAL_SHARE of its memory bound (nothing changes when `on` is
-    false). Hash joins and aggregates over millions of keys allocate beyond DuckDB's bound (≈ 100 MB more under
-    192 MB on two threads, measured); on one thread with a lower bound they spill sooner and the process stays
-    within its memory (every département at 10 % of France), at the cost of one core for these queries."""
-    if not on:
-        yield
-        return
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    limit = memory_limit_bytes(con)
-    con.execute("SET threads = 1")
-    con.execute(f"SET memory_limit = '{int(limit * FRUGAL_SHARE)}B'")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{limit}B'")
-        con.execute(f"SET threads = {int(threads)}")
-
-
-_UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-
-
-def memory_limit_bytes(con) -> int:
-    """DuckDB's memory bound in bytes (it shows it as e.g. '183.1 MiB')."""
-    text = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(text))
-    if match is None or match.group(2).upper() not in _UNITS:
-        raise ValueError(f"DuckDB's memory_limit {text!r} is not understood")
-    # DuckDB shows one decimal, cut (192 MB shows as 183.1 MiB): half a tenth more restores the bound it shows.
-    return int((float(match.group(1)) + 0.05) * _UNITS[match.group(2).upper()])
+    # run frugally (sources/sirene_read.py): on two threads, each partitions its own share of a hash table, and
+    # with every département they ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on
+    # two threads, less on one).
+    with frugal(con, many_keys):
+        return _stage_read(con, step, path, deps, millesime, work_dir, readers, frugal_read=many_keys)
 
 
 def _stage_read(con, step: _Step, path: Path, deps: list[str], millesime: str, work_dir: Path,
-                readers: int | None, frugal: bool) -> tuple[FileStats, dict[str, FileStats]]:
+                readers: int | None, frugal_read: bool) -> tuple[FileStats, dict[str, FileStats]]:
     with open_stock(con, path, step.key, readers) as stock:
         parts = _read_once(con, step, stock, deps, work_dir)
         markers = {}
@@ -224,8 +187,8 @@ def _stage_read(con, step: _Step, path: Path, deps: list[str], millesime: str, w
     kept, kept_out = con.execute(
         "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
     ).fetchone()
-    # Many kept rows (many départements): the staging queries run frugally too (see _stage_file).
-    with _frugal(con, kept > PARALLEL_KEYS_MAX and not frugal):
+    # Many kept rows (many départements): the staging queries run frugally too (see above).
+    with frugal(con, kept > PARALLEL_KEYS_MAX and not frugal_read):
         return _stage_kept(con, step, path, deps, millesime, parts, numbers, kept, kept_out)
 
 

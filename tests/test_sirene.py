@@ -856,14 +856,14 @@ def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, mo
     expected = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
 
     settings = "SELECT current_setting('threads'), current_setting('memory_limit')"
-    real, frugal_files = sirene._frugal, []
+    real, frugal_files = sirene.frugal, []
 
     def spy(con, on):
         frugal_files.append(on)
         return real(con, on)
 
     monkeypatch.setattr(sirene, "PARALLEL_KEYS_MAX", 0)
-    monkeypatch.setattr(sirene, "_frugal", spy)
+    monkeypatch.setattr(sirene, "frugal", spy)
     frugal_con = connect(memory_limit="192MB")
     frugal_con.execute("SET threads = 2")
     frugal_stats = {s.table: s for s in sirene.load(frugal_con, folder, departement="38", millesime="2025-12",
@@ -886,4 +886,6 @@ def test_memory_limit_is_read_in_bytes(shown, expected):
         def fetchone(self):
             return (shown,)
 
-    assert sirene.memory_limit_bytes(Con()) == expected
+    from sources.sirene_read import memory_limit_bytes
+
+    assert memory_limit_bytes(Con()) == expected
