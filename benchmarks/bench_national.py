@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                 "load": f"{min(loads):.1f}-{max(loads):.1f}",
             }
             row["ratio"] = row["project_s"] / row["floor_s"]
+            # CPU seconds are steadier than wall times on a shared machine: their ratio is printed too
+            row["floor_cpu_s"] = statistics.median(r["cpu_s"] for r in floors)
+            row["cpu_ratio"] = row["project_cpu_s"] / row["floor_cpu_s"]
             if own:
                 row["own_floor_s"] = statistics.median(r["wall_s"] for r in own)
                 row["own_ratio"] = row["project_s"] / row["own_floor_s"]
@@ -226,14 +229,16 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             mine = f"  own inflater {row['own_floor_s']:6.1f} s (ratio {row['own_ratio']:4.2f})" if own else ""
             print(f"   {fmt:8s} floor {row['floor_s']:6.1f} s  project {row['project_s']:6.1f} s  ratio "
-                  f"{row['ratio']:4.2f}  peak {row['project_peak_mb']:5.0f} MB{mine}", flush=True)
+                  f"{row['ratio']:4.2f} (CPU {row['floor_cpu_s']:.1f} s / {row['project_cpu_s']:.1f} s: "
+                  f"{row['cpu_ratio']:4.2f})  peak {row['project_peak_mb']:5.0f} MB{mine}", flush=True)
 
-    print("\nsize  format   floor (s)  project (s)  ratio  peak (MB)  own inflater (s, ratio)  load      "
+    print("\nsize  format   floor (s)  project (s)  ratio  CPU ratio  peak (MB)  own inflater (s, ratio)  load      "
           "every département (s, peak MB)")
     for r in rows:
         every_txt = f"{r['all_s']:8.1f} s {r['all_peak_mb']:6.0f} MB" if "all_s" in r else "   —"
         mine = f"{r['own_floor_s']:8.1f}  {r['own_ratio']:5.2f}" if "own_floor_s" in r else "       —       "
         print(f"{r['size']:3g} %  {r['format']:7s}  {r['floor_s']:9.1f}  {r['project_s']:11.1f}  {r['ratio']:5.2f}  "
+              f"{r['cpu_ratio']:9.2f}  "
               f"{r['project_peak_mb']:9.0f}  {mine:>23s}  {r['load']:8s}  {every_txt}")
     print(f"(medians of {args.runs} runs; département {args.departement}; floors: zip = unzip -p of the four "
           "members (the issue's), own inflater = sources/unzip_stream.py alone to /dev/null, Parquet = one DuckDB "

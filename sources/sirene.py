@@ -38,7 +38,7 @@ from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
-from sources.sirene_read import Stock, copy_parts, numbering, open_stock, quote, sql_str
+from sources.sirene_read import Stock, copy_parts, frugal, numbering, open_stock, quote, sql_str
 
 CSV_REJECT_REASON = "ligne CSV illisible"
 # No SIRENE field is documented longer than 250 characters; a longer one is a damaged file (a lost quote swallows
@@ -48,6 +48,8 @@ COMMUNE_FORMAT = "[0-9]{5}|2[AB][0-9]{3}"
 # Above this many keys to match (siren or siret of the staged establishments), a zip is parsed by one reader.
 PARALLEL_KEYS_MAX = 500_000
 LINE_NUMBER = db.LINE_COLUMN
+# Row numbers per bucket of the segments' join (see _segments_table).
+SEGMENT_BUCKET = 8192
 
 
 @dataclass(frozen=True)
@@ -154,11 +156,23 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
 def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
                 work_dir: Path) -> tuple[FileStats, dict[str, FileStats]]:
     readers = None
+    many_keys = False
     if step.scope != "commune":
         # Each reader holds the keys it matches in a hash table of its own: with many keys (many départements),
         # one reader keeps the staging within its memory.
         keys = con.execute(f"SELECT count(*) FROM _sirene_{step.scope}s").fetchone()[0]
-        readers = 1 if keys > PARALLEL_KEYS_MAX else None
+        many_keys = keys > PARALLEL_KEYS_MAX
+        readers = 1 if many_keys else None
+    # With many keys, the file's joins on them (the read's semi-join, the départements attached, the accounting)
+    # run frugally (sources/sirene_read.py): on two threads, each partitions its own share of a hash table, and
+    # with every département they ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on
+    # two threads, less on one).
+    with frugal(con, many_keys):
+        return _stage_read(con, step, path, deps, millesime, work_dir, readers, frugal_read=many_keys)
+
+
+def _stage_read(con, step: _Step, path: Path, deps: list[str], millesime: str, work_dir: Path,
+                readers: int | None, frugal_read: bool) -> tuple[FileStats, dict[str, FileStats]]:
     with open_stock(con, path, step.key, readers) as stock:
         parts = _read_once(con, step, stock, deps, work_dir)
         markers = {}
@@ -168,25 +182,31 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
                     "WHERE _marque IS NOT NULL").fetchall():
                 markers.setdefault(part, []).append((number, marker))
         numbers = numbering(stock, markers, step.key_column)
-    bad = numbers.malformed
 
     _classify(con, parts)
     kept, kept_out = con.execute(
         "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
     ).fetchone()
+    # Many kept rows (many départements): the staging queries run frugally too (see above).
+    with frugal(con, kept > PARALLEL_KEYS_MAX and not frugal_read):
+        return _stage_kept(con, step, path, deps, millesime, parts, numbers, kept, kept_out)
+
+
+def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, parts: list[Path], numbers,
+                kept: int, kept_out: int) -> tuple[FileStats, dict[str, FileStats]]:
+    """Check, type and account for the rows the read kept (the staging SQL), and give each département its part."""
+    bad = numbers.malformed
     rows_read = numbers.rows_read
     scanned = rows_read - len(bad)
 
     # The rows to stage, with their line in the file (header = line 1): each part's row number plus the offset of
     # its segment (the block of the file it sits in, shifted by the malformed records before it).
-    con.execute("CREATE OR REPLACE TEMP TABLE _sirene_segments AS SELECT unnest(?::INTEGER[]) AS tube, "
-                "unnest(?::BIGINT[]) AS debut, unnest(?::BIGINT[]) AS decalage",
-                [[t for t, _, _ in numbers.segments], [d for _, d, _ in numbers.segments],
-                 [o for _, _, o in numbers.segments]])
+    _segments_table(con, parts, numbers.segments)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS "
                 "SELECT r.* EXCLUDE (_tube, _marque) REPLACE (r._ligne + s.decalage AS _ligne) FROM _raw_all AS r "
-                "ASOF JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne >= s.debut "
-                "WHERE r._garde AND r._classe <> 'hors_champ'")
+                "JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne // $seau = s.seau "
+                "AND r._ligne >= s.debut AND r._ligne < s.fin "
+                "WHERE r._garde AND r._classe <> 'hors_champ'".replace("$seau", str(SEGMENT_BUCKET)))
     try:
         result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path))
     finally:
@@ -248,6 +268,28 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) 
     for tmp, target in zip(tmps, targets):
         tmp.replace(target)
     return targets
+
+
+def _segments_table(con, parts: list[Path], segments: list[tuple[int, int, int]]) -> None:
+    """_sirene_segments: each segment [debut, fin) of a part's row numbers and its line offset, repeated for every
+    bucket of SEGMENT_BUCKET row numbers it overlaps, so that a row finds its segment by an equality join on
+    (part, bucket) — a small hash table probed as the rows stream — instead of an ASOF join, which sorts every
+    kept row (all of France's, for every département) and did not fit the staging's memory."""
+    last = dict(con.execute(f"SELECT _tube, max(_ligne) FROM read_parquet({_paths_sql(parts)}) "
+                            "GROUP BY 1").fetchall())
+    starts: dict[int, dict[int, int]] = {}
+    for part, start, offset in segments:  # a later segment starting on the same row supersedes an earlier one
+        starts.setdefault(part, {})[start] = offset
+    rows = []
+    for part, by_start in starts.items():
+        ordered = sorted(by_start)
+        ends = ordered[1:] + [max(last.get(part) or 0, ordered[-1]) + 1]
+        for start, end in zip(ordered, ends):
+            for bucket in range(start // SEGMENT_BUCKET, (end - 1) // SEGMENT_BUCKET + 1):
+                rows.append((part, bucket, start, end, by_start[start]))
+    con.execute("CREATE OR REPLACE TEMP TABLE _sirene_segments AS SELECT unnest(?::INTEGER[]) AS tube, "
+                "unnest(?::BIGINT[]) AS seau, unnest(?::BIGINT[]) AS debut, unnest(?::BIGINT[]) AS fin, "
+                "unnest(?::BIGINT[]) AS decalage", [[r[i] for r in rows] for i in range(5)])
 
 
 def _paths_sql(paths: list[Path]) -> str:

@@ -829,7 +829,7 @@ def test_the_number_of_readers_must_be_a_number(tmp_path, monkeypatch):
 
 
 def test_staging_out_of_memory_says_how_to_give_it_more(tmp_path, monkeypatch):
-    # all of France at 10 % does not stage in DuckDB's 192 MB (README, Benchmarks): the user is told the setting
+    # a national file too large for DuckDB's bound (e.g. a larger one than measured): the user is told the setting
     import duckdb
 
     from transforms import staging
@@ -844,3 +844,48 @@ def test_staging_out_of_memory_says_how_to_give_it_more(tmp_path, monkeypatch):
                                         r"DuckDB's bound for staging \(183\.1 MiB\): set ESS_STAGING_MEMOIRE=1GB"):
         staging.stage_national("sirene", folder, params, tmp_path / "out")
     assert not list((tmp_path / "out").rglob("*.parquet"))  # nothing staged
+
+
+@pytest.mark.parametrize("fmt", ["zip", "parquet"])
+def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, monkeypatch, fmt):
+    """Many keys to match or many kept rows (every département) run a file's queries on one DuckDB thread with
+    two thirds of its memory bound: same rows, rejects and accounting, and the settings are restored after."""
+    folder = write_snapshot(tmp_path / "snap", DATA, fmt=fmt)
+    tables = (ETAB, UL, ETAB_H, UL_H, "staging_rejets")
+    con, stats = _load(folder, tmp_path / "parallel")
+    expected = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+
+    settings = "SELECT current_setting('threads'), current_setting('memory_limit')"
+    real, frugal_files = sirene.frugal, []
+
+    def spy(con, on):
+        frugal_files.append(on)
+        return real(con, on)
+
+    monkeypatch.setattr(sirene, "PARALLEL_KEYS_MAX", 0)
+    monkeypatch.setattr(sirene, "frugal", spy)
+    frugal_con = connect(memory_limit="192MB")
+    frugal_con.execute("SET threads = 2")
+    frugal_stats = {s.table: s for s in sirene.load(frugal_con, folder, departement="38", millesime="2025-12",
+                                                    work_dir=tmp_path / "frugal" / "work")}
+    assert frugal_files.count(True) == 4  # each file once: the establishments after their read, the others from it
+    assert frugal_con.execute(settings).fetchone() == (2, "183.1 MiB")  # restored
+    with real(frugal_con, True):
+        assert frugal_con.execute(settings).fetchone() == (1, "122.0 MiB")  # one thread, 2/3 of 183.1 MiB
+    assert {t: frugal_con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables} == expected
+    assert {t: s.to_dict() for t, s in frugal_stats.items()} == {t: s.to_dict() for t, s in stats.items()}
+
+
+@pytest.mark.parametrize("shown,expected", [("183.1 MiB", 192_046_694), ("1.0 GiB", 1_127_428_915),
+                                            ("500.0 KiB", 512_051), ("134217728B", 134_217_728)])
+def test_memory_limit_is_read_in_bytes(shown, expected):
+    class Con:
+        def execute(self, sql):
+            return self
+
+        def fetchone(self):
+            return (shown,)
+
+    from sources.sirene_read import memory_limit_bytes
+
+    assert memory_limit_bytes(Con()) == expected

@@ -88,16 +88,34 @@ checked AS (
     FROM typed AS t
 ),
 
-deduplicated AS (
+duplicates AS (
     -- One row per siret among the valid rows (all départements together: a siret is national): the most recently
     -- processed one, then the first in the file.
-    SELECT
-        *,
-        CASE WHEN defaut IS NULL THEN
-            row_number() OVER (PARTITION BY siret, defaut IS NULL
-                               ORDER BY date_dernier_traitement DESC NULLS LAST, _ligne)
-        END AS rang_siret
+    -- Only the keys held by more than one valid row (few) are ranked: a window over every row would sort the
+    -- whole national file, which neither fits the staging's memory nor is needed.
+    SELECT siret
     FROM checked
+    WHERE defaut IS NULL
+    GROUP BY siret
+    HAVING count(*) > 1
+),
+
+ranked AS (
+    SELECT
+        c._ligne,
+        row_number() OVER (PARTITION BY c.siret ORDER BY c.date_dernier_traitement DESC NULLS LAST, c._ligne) AS rang_siret
+    FROM checked AS c
+    JOIN duplicates AS d ON c.siret = d.siret
+    WHERE c.defaut IS NULL
+),
+
+deduplicated AS (
+    -- (_ligne identifies a row of the file)
+    SELECT
+        c.*,
+        CASE WHEN c.defaut IS NULL THEN coalesce(r.rang_siret, 1) END AS rang_siret
+    FROM checked AS c
+    LEFT JOIN ranked AS r ON c._ligne = r._ligne
 ),
 
 final AS (

@@ -55,14 +55,33 @@ checked AS (
     FROM typed AS t
 ),
 
-deduplicated AS (
+duplicates AS (
     -- The same period twice: keep the first in the file.
-    SELECT
-        *,
-        CASE WHEN defaut IS NULL THEN
-            row_number() OVER (PARTITION BY siren, date_debut, date_fin, defaut IS NULL ORDER BY _ligne)
-        END AS rang_periode
+    -- Only the keys held by more than one valid row (few) are ranked: a window over every row would sort the
+    -- whole national file, which neither fits the staging's memory nor is needed.
+    SELECT siren, date_debut, date_fin
     FROM checked
+    WHERE defaut IS NULL
+    GROUP BY siren, date_debut, date_fin
+    HAVING count(*) > 1
+),
+
+ranked AS (
+    SELECT
+        c._ligne,
+        row_number() OVER (PARTITION BY c.siren, c.date_debut, c.date_fin ORDER BY c._ligne) AS rang_periode
+    FROM checked AS c
+    JOIN duplicates AS d ON c.siren = d.siren AND c.date_debut IS NOT DISTINCT FROM d.date_debut AND c.date_fin IS NOT DISTINCT FROM d.date_fin
+    WHERE c.defaut IS NULL
+),
+
+deduplicated AS (
+    -- (_ligne identifies a row of the file)
+    SELECT
+        c.*,
+        CASE WHEN c.defaut IS NULL THEN coalesce(r.rang_periode, 1) END AS rang_periode
+    FROM checked AS c
+    LEFT JOIN ranked AS r ON c._ligne = r._ligne
 ),
 
 final AS (
