@@ -57,7 +57,7 @@ def connect(path: str | Path = ":memory:", *, threads: int | None = None, memory
 def one_thread(con):
     """Run the block on one DuckDB thread, then give the connection its setting back.
 
-    For the tables whose figures are published: several threads sum floating-point numbers in an order that changes
+    Also the base of sources/sirene_read.frugal (memory). For the tables whose figures are published: several threads sum floating-point numbers in an order that changes
     from run to run, so the same inputs gave figures differing by ~1e-12, and the statistical protection could then
     break ties differently and mask other cells (tests/test_reproducible.py)."""
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]

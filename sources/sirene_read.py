@@ -37,6 +37,7 @@ from typing import Iterator
 
 import duckdb
 
+from ess import db
 from ess.errors import InputFileError
 from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, csv_member_name, required_columns
 
@@ -155,15 +156,13 @@ def frugal(con, on: bool = True):
     if not on:
         yield
         return
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     limit = memory_limit_bytes(con)
-    con.execute("SET threads = 1")
-    con.execute(f"SET memory_limit = '{int(limit * FRUGAL_SHARE)}B'")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{limit}B'")
-        con.execute(f"SET threads = {int(threads)}")
+    with db.one_thread(con):
+        con.execute(f"SET memory_limit = '{int(limit * FRUGAL_SHARE)}B'")
+        try:
+            yield
+        finally:
+            con.execute(f"SET memory_limit = '{limit}B'")
 
 
 _UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ess import db
 from transforms.secret_lp import LinearTable
 
 NOMENCLATURES = {"a21": "section_a21", "ess": "secteur_ess", "taille": "classe_taille"}
@@ -54,10 +55,8 @@ UNIT_COLUMNS = {"annee": "int64", "code_commune": "object", "type": "object", "s
 def units(etab: pd.DataFrame, perimeters: list[str]) -> pd.DataFrame:
     """The establishments of one year (out_cube_etablissements rows, every perimeter) grouped by commune, type
     (family in each perimeter, '|'-joined in sorted perimeter order) and sector codes, with their employment."""
-    import duckdb
-
     perimeters = sorted(perimeters)
-    con = duckdb.connect(config={"threads": 1})  # sums in a fixed order (ess.db.one_thread)
+    con = db.connect(threads=1)  # sums in a fixed order (ess.db.one_thread)
     try:
         con.register("_etab", etab)
         per_siret = con.execute(
@@ -175,10 +174,8 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
 
 def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
     """(cellule, var) for the cells `which`: territory's communes × label's types × code -> unknowns."""
-    import duckdb
-
     parts = model._parts
-    con = duckdb.connect(config={"threads": 1})  # sums in a fixed order (ess.db.one_thread)
+    con = db.connect(threads=1)  # sums in a fixed order (ess.db.one_thread)
     try:
         con.register("_cells", model.cells.loc[which, ["cellule", "niveau", "code_territoire", "label",
                                                         "nomenclature", "code"]])
