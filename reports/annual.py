@@ -16,6 +16,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 
 from reports import export, pages, style, synthesis_pages, text_pages
 from reports.context import ReportContext, load_context
+from transforms import yearly
 from transforms.steps import StepOutput
 
 PAGE_TITLES = {
@@ -29,6 +30,9 @@ PAGE_TITLES = {
     "cartes": "Cartes du département",
 }
 SOFTWARE = "ESS observatoire (matplotlib)"
+# From this many rows of the public cube (the sample has 150 000) the charts are drawn beside the PDF, in a process of
+# their own; below, starting that process (≈ 2 s of imports) costs more than it saves.
+MIN_ROWS_FOR_CHARTS_PROCESS = 20_000
 
 
 def report_name(params: dict) -> str:
@@ -60,11 +64,10 @@ def _png_metadata(ctx: ReportContext, title: str) -> dict:
     }
 
 
-def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
-    """The report's pages (matplotlib Figures, in order) and its charts by name."""
+def chart_pages(ctx: ReportContext) -> list[tuple[str, str, list[pages.ChartSpec]]]:
+    """The chart pages of the report, in order: (page key, title, its charts)."""
     specs = pages.chart_specs(ctx)
-    figures = [synthesis_pages.messages_page(ctx, 1), text_pages.cover_page(ctx, 2)]
-    by_name: dict[str, pages.ChartSpec] = {}
+    chosen = []
     for key, title in PAGE_TITLES.items():
         if key not in specs:
             continue
@@ -78,9 +81,27 @@ def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
             if years.nunique() < 2:
                 continue
             title = f"L'emploi salarié de l'ESS depuis {int(years.min())}"
-        fig, _ = pages.chart_page(ctx, title, specs[key], len(figures) + 1)
+        chosen.append((key, title, specs[key]))
+    return chosen
+
+
+def charts_of(ctx: ReportContext) -> dict[str, pages.ChartSpec]:
+    """Every chart the report draws, by name (what `render` returns beside its pages, without drawing them)."""
+    by_name = {s.name: s for _, _, specs in chart_pages(ctx) for s in specs}
+    comparison = synthesis_pages.comparison_spec(ctx)
+    if comparison is not None:
+        by_name[comparison.name] = comparison
+    return by_name
+
+
+def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
+    """The report's pages (matplotlib Figures, in order) and its charts by name."""
+    figures = [synthesis_pages.messages_page(ctx, 1), text_pages.cover_page(ctx, 2)]
+    by_name: dict[str, pages.ChartSpec] = {}
+    for key, title, specs in chart_pages(ctx):
+        fig, _ = pages.chart_page(ctx, title, specs, len(figures) + 1)
         figures.append(fig)
-        by_name.update({s.name: s for s in specs[key]})
+        by_name.update({s.name: s for s in specs})
         if key == "epci":  # the territories' figures as a table, after their charts
             figures.append(synthesis_pages.numbers_page(ctx, len(figures) + 1))
     comparison = synthesis_pages.comparison_spec(ctx)
@@ -118,21 +139,34 @@ def write_chart(ctx: ReportContext, spec: pages.ChartSpec, folder: Path) -> tupl
     return png, csv, int((data["trace"] == "masque").sum())
 
 
-def build_report(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
-    """Write the charts (PNG + CSV of their data) into out_dir/graphiques and the PDF into out_dir."""
+def write_charts(tables: dict[str, Path], params: dict, folder: Path) -> tuple[dict[str, dict], int]:
+    """Every chart of the report into `folder` (write_chart): the files written by chart, and the number of
+    suppressed values they show. Reads its own context: it runs in a process of its own beside the PDF."""
     style.apply()
     ctx = load_context(tables, params)
+    written, suppressed = {}, 0
+    for name, spec in charts_of(ctx).items():
+        png, csv, n = write_chart(ctx, spec, folder)
+        written[name] = {"png": str(png), "donnees": str(csv), "donnees_parquet": str(csv.with_suffix(".parquet"))}
+        suppressed += n
+    return written, suppressed
+
+
+def build_report(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:
+    """Write the charts (PNG + CSV of their data) into out_dir/graphiques and the PDF into out_dir. For a large cube
+    the charts are drawn in a process of their own while this one draws the PDF: each takes about half the time."""
+    style.apply()
+    ctx = load_context(tables, params)  # the input's errors are raised here, before any drawing
     out_dir = Path(out_dir)
     charts_dir = out_dir / "graphiques"
     charts_dir.mkdir(parents=True, exist_ok=True)
-    figures, specs = render(ctx)
-    pdf_path = write_pdf(ctx, figures, out_dir / report_name(params))
-    written = {}
-    suppressed = 0
-    for name, spec in specs.items():
-        png, csv, n = write_chart(ctx, spec, charts_dir)
-        written[name] = {"png": str(png), "donnees": str(csv), "donnees_parquet": str(csv.with_suffix(".parquet"))}
-        suppressed += n
+    beside = len(ctx.cube) >= MIN_ROWS_FOR_CHARTS_PROCESS
+    with yearly.in_child(write_charts, dict(tables), params, charts_dir, enabled=beside) as charts:
+        figures, specs = render(ctx)
+        pdf_path = write_pdf(ctx, figures, out_dir / report_name(params))
+        written, suppressed = charts.result()
+    if set(written) != set(specs):  # the same choice of charts on both sides (charts_of, render)
+        raise RuntimeError(f"the charts drawn {sorted(written)} are not the report's {sorted(specs)} (a bug)")
     return StepOutput(tables={}, stats={
         "rapport": {
             "pdf": str(pdf_path),

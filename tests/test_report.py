@@ -460,6 +460,29 @@ def test_a_file_marked_synthetic_makes_the_report_synthetic(tmp_path):
         assert any(t.get_text() == style.SYNTHETIC_MENTION for t in fig.texts)
 
 
+def test_charts_drawn_in_their_own_process_are_the_same_files(report, tmp_path, monkeypatch):
+    # a large cube draws its charts in a spawned process beside the PDF: same charts, same bytes, same PDF
+    monkeypatch.setattr(annual, "MIN_ROWS_FOR_CHARTS_PROCESS", 0)
+    stats = annual.build_report(report["tables"], PARAMS, tmp_path / "out").stats["rapport"]
+    assert set(stats["graphiques"]) == set(report["stats"]["graphiques"])
+    for name, files in stats["graphiques"].items():
+        for kind in ("png", "donnees", "donnees_parquet"):
+            assert Path(files[kind]).read_bytes() == Path(report["stats"]["graphiques"][name][kind]).read_bytes()
+    assert Path(stats["pdf"]).read_bytes() == Path(report["stats"]["pdf"]).read_bytes()
+    assert stats["valeurs_masquees_dans_les_graphiques"] == report["stats"]["valeurs_masquees_dans_les_graphiques"]
+
+
+def test_a_failure_in_the_chart_process_is_raised_by_the_report(tmp_path):
+    # the chart process reads its inputs itself: its error (here a missing public cube) reaches the caller
+    from transforms import yearly
+
+    tables = make_tables(tmp_path / "in")
+    del tables["out_indicateurs_public"]
+    with pytest.raises(UserError, match="out_indicateurs_public"):
+        with yearly.in_child(annual.write_charts, tables, PARAMS, tmp_path / "g") as charts:
+            charts.result()
+
+
 def test_without_contours_there_is_no_map_page(tmp_path, monkeypatch):
     from reports import maps
 

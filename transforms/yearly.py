@@ -1,5 +1,6 @@
 """Run one job per year of the cube in worker processes: the years are protected (and re-audited) independently,
-each in its own LP model, so they spread over the machine's cores.
+each in its own LP model, so they spread over the machine's cores. `in_child` runs one job beside the caller's own
+work the same way (the report's charts beside its PDF).
 
 Processes, not threads: the work is pandas and HiGHS holding the GIL for long stretches. Workers are spawned (not
 forked): the caller runs inside Prefect's threads and DuckDB, whose locks a fork could copy while held — so, as
@@ -14,7 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Callable
 
 # Below this many cube rows (all years together) a run is small (tests, tiny départements): spawning workers, each
@@ -63,3 +66,25 @@ def run_jobs(fn: Callable, jobs: list[tuple], workers: int) -> list:
             for f in futures:
                 f.cancel()
             raise
+
+
+class _Deferred:
+    """fn(*args) run in this process when its result is asked."""
+
+    def __init__(self, fn: Callable, args: tuple):
+        self.fn, self.args = fn, args
+
+    def result(self) -> Any:
+        return self.fn(*self.args)
+
+
+@contextmanager
+def in_child(fn: Callable, *args, enabled: bool = True) -> Iterator[Any]:
+    """fn(*args) in a spawned process started on entering the block, while the block does other work; `.result()`
+    of what it yields waits for it and re-raises its exception. Not enabled, or inside a daemonic process (which may
+    not have children), fn runs in this process when its result is asked."""
+    if not enabled or multiprocessing.current_process().daemon:
+        yield _Deferred(fn, args)
+        return
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool.submit(fn, *args)
