@@ -849,7 +849,7 @@ def test_staging_out_of_memory_says_how_to_give_it_more(tmp_path, monkeypatch):
 @pytest.mark.parametrize("fmt", ["zip", "parquet"])
 def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, monkeypatch, fmt):
     """Many keys to match or many kept rows (every département) run a file's queries on one DuckDB thread with
-    two thirds of its memory bound: same rows, rejects and accounting, and the settings are restored after."""
+    half of its memory bound: same rows, rejects and accounting, and the settings are restored after."""
     folder = write_snapshot(tmp_path / "snap", DATA, fmt=fmt)
     tables = (ETAB, UL, ETAB_H, UL_H, "staging_rejets")
     con, stats = _load(folder, tmp_path / "parallel")
@@ -871,7 +871,7 @@ def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, mo
     assert frugal_files.count(True) == 4  # each file once: the establishments after their read, the others from it
     assert frugal_con.execute(settings).fetchone() == (2, "183.1 MiB")  # restored
     with real(frugal_con, True):
-        assert frugal_con.execute(settings).fetchone() == (1, "122.0 MiB")  # one thread, 2/3 of 183.1 MiB
+        assert frugal_con.execute(settings).fetchone() == (1, "91.5 MiB")  # one thread, half of 183.1 MiB
     assert {t: frugal_con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables} == expected
     assert {t: s.to_dict() for t, s in frugal_stats.items()} == {t: s.to_dict() for t, s in stats.items()}
 
