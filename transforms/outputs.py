@@ -658,8 +658,8 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     sizes = _year_sizes(con, CUBE)
     order = _by_size_then_year(years, sizes)
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
-    jobs = [(year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, deadline_wall)
-            for year in order]
+    jobs = ((year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, deadline_wall)
+            for year in order)  # each year's job starts while the next one's inputs are read
     started = time.perf_counter()
     results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers)))
     stats["processus"] = workers
@@ -752,16 +752,18 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     years = sorted(int(y) for y in public.loc[public["effectif_central"].notna(), "annee"].unique())
     sizes = _year_sizes(con, CUBE)
     order = _by_size_then_year(years, sizes)
-    jobs = []
-    for year in order:
-        units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
-        cube = _year_cube(con, year, perimeters)
-        shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
-        # the latest year is the run's employment year
-        jobs.append((year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall))
-    workers = yearly.worker_count(params.get("secret_processus"), len(jobs), sum(sizes.get(y, 0) for y in order))
+
+    def jobs():  # each year's job starts while the next one's inputs are read
+        for year in order:
+            units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
+            cube = _year_cube(con, year, perimeters)
+            shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
+            # the latest year is the run's employment year
+            yield year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall
+
+    workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
     result: dict[str, Any] = {}
-    for part in yearly.run_jobs(_audit_one, jobs, workers):
+    for part in yearly.run_jobs(_audit_one, jobs(), workers):
         result.update(part)
     return dict(sorted(result.items()))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable
@@ -53,14 +53,17 @@ def deadline_in(wall: float) -> float:
     return time.perf_counter() + (wall - time.time())
 
 
-def run_jobs(fn: Callable, jobs: list[tuple], workers: int) -> list:
+def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int) -> list:
     """fn(*job) for every job, in that order; in `workers` spawned processes when workers > 1. Put the longest jobs
-    first: they start first."""
-    if workers <= 1 or len(jobs) <= 1 or multiprocessing.current_process().daemon:
+    first: they start first. `jobs` may be a generator: each job is submitted as soon as it is made, so the workers
+    start on the first ones while the caller reads the inputs of the next."""
+    if workers <= 1 or multiprocessing.current_process().daemon:
         return [fn(*job) for job in jobs]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
+        futures = []
         try:
+            for job in jobs:
+                futures.append(pool.submit(fn, *job))
             return [f.result() for f in futures]
         except BaseException:
             for f in futures:
