@@ -225,8 +225,9 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
     try:
         db.attach_tables(con, {k: Path(v) for k, v in tables.items()})
         secret_inputs = {"out_indicateurs", "out_indicateurs_public", "out_cube_communes", "out_secret_unites"}
-        # The re-audit (worker processes, its thread mostly waiting) runs while GX validates (one core, in pandas).
-        with ThreadPoolExecutor(max_workers=1) as pool, contextlib.closing(con.cursor()) as cursor:
+        # The re-audit (worker processes, its thread mostly waiting) runs while GX validates (one core, in pandas);
+        # its cursor is closed only once the thread is done (the pool is left first).
+        with contextlib.closing(con.cursor()) as cursor, ThreadPoolExecutor(max_workers=1) as pool:
             audit_run = (pool.submit(audit_public, cursor, params=params) if secret_inputs <= tables.keys()
                          else None)
             expectations = validate_tables(con, sorted(tables), reference_dir=params.get("reference_dir"))
