@@ -86,9 +86,19 @@ avec_effectifs AS (
            f.statut_calage
     FROM unites AS u
     LEFT JOIN core_effectifs AS f ON f.siret = u.siret AND f.annee = u.annee AND u.annee < $annee
+),
+-- each legal unit's establishments and contributors per year: every establishment has one row per perimeter (in
+-- it or not) with the same employment, so one perimeter's rows count them (an aggregate, cheaper than a window over
+-- every perimeter's rows)
+par_unite AS (
+    SELECT annee, siren, count(*) AS nb_etablissements,
+           count(*) FILTER (WHERE effectif_central >= 0.5) AS nb_contributeurs
+    FROM avec_effectifs
+    WHERE perimetre = $perimetres[1]
+    GROUP BY annee, siren
 )
 SELECT
-    annee, perimetre, siret, CASE WHEN annee <= $annee_effectifs OR annee = $annee THEN siren END AS siren,
+    a.annee, perimetre, siret, CASE WHEN a.annee <= $annee_effectifs OR a.annee = $annee THEN a.siren END AS siren,
     code_commune, code_departement,
     dans_perimetre, famille, section_a21, secteur_ess, classe_taille, employeur,
     effectif_central, CASE WHEN champ_urssaf THEN effectif_central ELSE 0 END AS effectif_prive,
@@ -99,8 +109,8 @@ SELECT
     -- gives tiny positive estimates to units that almost surely employ nobody); `unite_multiple`: the legal unit
     -- has several contributing establishments that year (its sum per cell is then needed for the dominance rule)
     coalesce(effectif_central >= 0.5, false) AS contributeur,
-    coalesce(count(*) FILTER (WHERE effectif_central >= 0.5) OVER (PARTITION BY annee, perimetre, siren) > 1, false)
-        AS unite_multiple,
+    coalesce(u.nb_contributeurs > 1, false) AS unite_multiple,
     -- `siren_multiple`: the legal unit has several establishments that year (the frequency rule counts units)
-    siren IS NULL OR count(*) OVER (PARTITION BY annee, perimetre, siren) > 1 AS siren_multiple
-FROM avec_effectifs
+    a.siren IS NULL OR coalesce(u.nb_etablissements > 1, false) AS siren_multiple
+FROM avec_effectifs AS a
+LEFT JOIN par_unite AS u ON u.annee = a.annee AND u.siren = a.siren
