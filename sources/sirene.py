@@ -33,12 +33,13 @@ from pathlib import Path
 
 from ess import db
 from ess.accounting import FileStats, NationalStaging
+from ess.db import frugal
 from ess.errors import InputFileError
 from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
-from sources.sirene_read import Stock, copy_parts, frugal, numbering, open_stock, quote, sql_str
+from sources.sirene_read import Stock, copy_parts, numbering, open_stock, quote, sql_str
 
 CSV_REJECT_REASON = "ligne CSV illisible"
 # No SIRENE field is documented longer than 250 characters; a longer one is a damaged file (a lost quote swallows
@@ -164,7 +165,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
         many_keys = keys > PARALLEL_KEYS_MAX
         readers = 1 if many_keys else None
     # With many keys, the file's joins on them (the read's semi-join, the départements attached, the accounting)
-    # run frugally (sources/sirene_read.py): on two threads, each partitions its own share of a hash table, and
+    # run frugally (ess.db.frugal): on two threads, each partitions its own share of a hash table, and
     # with every département they ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on
     # two threads, less on one).
     with frugal(con, many_keys):
@@ -204,9 +205,9 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
     _segments_table(con, parts, numbers.segments)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS "
                 "SELECT r.* EXCLUDE (_tube, _marque) REPLACE (r._ligne + s.decalage AS _ligne) FROM _raw_all AS r "
-                "JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne // $seau = s.seau "
+                f"JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne // {SEGMENT_BUCKET} = s.seau "
                 "AND r._ligne >= s.debut AND r._ligne < s.fin "
-                "WHERE r._garde AND r._classe <> 'hors_champ'".replace("$seau", str(SEGMENT_BUCKET)))
+                "WHERE r._garde AND r._classe <> 'hors_champ'")
     try:
         result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path))
     finally:

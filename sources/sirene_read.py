@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,6 @@ from typing import Iterator
 
 import duckdb
 
-from ess import db
 from ess.errors import InputFileError
 from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, csv_member_name, required_columns
 
@@ -55,9 +53,6 @@ BLOCK_BYTES = 2 << 20
 # Rows per row group of the kept rows' Parquet files: each writer holds one in memory (all départements keep every
 # row: DuckDB's default of 122 880 wide rows per reader overflowed the staging's memory limit).
 RAW_ROW_GROUP = 16384
-# Share of DuckDB's memory bound left to the queries over many keys or rows (see frugal). Every département at 10 %
-# of France peaked at 401 MB (Parquet) with two thirds; with half, 345 MB (Parquet) and 381 MB (zip, inflater included).
-FRUGAL_SHARE = 1 / 2
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT"}
@@ -144,40 +139,6 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
     failed = next((e for e in errors if e is not None), None)
     if failed is not None:
         raise failed
-
-
-@contextmanager
-def frugal(con, on: bool = True):
-    """For the block, DuckDB on ONE thread with FRUGAL_SHARE of its memory bound (nothing changes when `on` is
-    false). Hash joins and aggregates over millions of keys allocate beyond DuckDB's bound (≈ 100 MB more under
-    192 MB on two threads, measured); on one thread with a lower bound they spill sooner and the process stays
-    within its memory (every département at 10 % of France), at the cost of one core for these queries.
-    Used by sources/sirene.py for a file with many keys or kept rows, and by transforms/staging.py for the
-    partitions of many départements."""
-    if not on:
-        yield
-        return
-    limit = memory_limit_bytes(con)
-    with db.one_thread(con):
-        con.execute(f"SET memory_limit = '{int(limit * FRUGAL_SHARE)}B'")
-        try:
-            yield
-        finally:
-            con.execute(f"SET memory_limit = '{limit}B'")
-
-
-_UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-
-
-def memory_limit_bytes(con) -> int:
-    """DuckDB's memory bound in bytes (it shows it as e.g. '183.1 MiB')."""
-    text = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(text))
-    if match is None or match.group(2).upper() not in _UNITS:
-        raise ValueError(f"DuckDB's memory_limit {text!r} is not understood")
-    # DuckDB shows one decimal, cut (192 MB shows as 183.1 MiB): half a tenth more restores the bound it shows.
-    return int((float(match.group(1)) + 0.05) * _UNITS[match.group(2).upper()])
 
 
 def quote(name: str) -> str:

@@ -886,6 +886,6 @@ def test_memory_limit_is_read_in_bytes(shown, expected):
         def fetchone(self):
             return (shown,)
 
-    from sources.sirene_read import memory_limit_bytes
+    from ess.db import memory_limit_bytes
 
     assert memory_limit_bytes(Con()) == expected

@@ -25,14 +25,13 @@ from ess import db
 from ess.accounting import FileStats
 from ess.errors import UserError
 from sources import registry
-from sources.sirene_read import frugal
 from transforms.steps import StepOutput
 
 PARTITION = "departement={}"
 # DuckDB's own memory while staging (the process adds ≈ 150 MB of Python, Arrow and the CSV reader's buffers);
 # beyond it, joins and sorts spill to the step's temporary folder.
 STAGING_MEMORY_LIMIT = "192MB"
-# Above this many départements, their partitions are written frugally (sources/sirene_read.frugal).
+# Above this many départements, their partitions are written frugally (ess.db.frugal).
 FRUGAL_DEPARTEMENTS = 10
 
 
@@ -121,7 +120,7 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
             written = {}
             # Many départements: the whole national table is sorted by département, on one thread with a lower
             # bound (two threads went ≈ 30 MB over the 400 MB of the process with every département at 10 %).
-            with frugal(con, len(departements) > FRUGAL_DEPARTEMENTS):
+            with db.frugal(con, len(departements) > FRUGAL_DEPARTEMENTS):
                 for table, source_table in [*((t, t) for t in tables), (rejects, "rejets_par_departement")]:
                     paths = _export_partitions(con, source_table, departements, out_dir, f"{table}.parquet",
                                                metadata)
