@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 
@@ -50,7 +50,11 @@ def connect(path: str | Path = ":memory:", *, threads: int | None = None, memory
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
-    return duckdb.connect(str(path), config=config)
+    con = duckdb.connect(str(path), config=config)
+    # No progress bar (its cursors inherit the setting): DuckDB draws one on stdout for any query over 2 s, even
+    # into a flow's log.
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 @contextlib.contextmanager
@@ -66,6 +70,17 @@ def one_thread(con):
         yield con
     finally:
         con.execute(f"SET threads = {int(threads)}")
+
+
+@contextlib.contextmanager
+def unordered(con) -> Iterator[None]:
+    """Let DuckDB write a query's rows in any order for the block (preserve_insertion_order off), then restore."""
+    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {str(bool(before)).lower()}")
 
 
 # Share of DuckDB's memory bound left to the queries over many keys or rows (see frugal). Every département at 10 %

@@ -36,6 +36,7 @@ from typing import Iterator
 
 import duckdb
 
+from ess import db
 from ess.errors import InputFileError
 from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, csv_member_name, required_columns
 
@@ -113,6 +114,13 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
         cursor.execute(f"COPY ({sql}) TO {sql_str(target)} (FORMAT parquet, ROW_GROUP_SIZE {RAW_ROW_GROUP})",
                        {k: v for k, v in params.items() if f"${k}" in sql})
 
+    if stock.kind == "parquet":
+        # Each row carries its row number in the file (file_row_number), so the order in which DuckDB's threads
+        # write the kept rows never shows; keeping it made a low memory bound serialise the scan (StockEtablissement
+        # at 10 % of France: 2.1 s on one thread instead of 1.3 s on two).
+        with db.unordered(con):
+            run(con, 0)
+        return
     if len(stock.parts) == 1:
         run(stock.cursors[0] if stock.cursors else con, 0)
         return
