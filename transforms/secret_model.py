@@ -184,12 +184,18 @@ def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
         con.register("_tot", parts["tot"][["code_commune", "type", "var"]])
         con.register("_det", parts["det"][["classe", "type", "nomenclature", "code", "var"]])
         con.register("_classes", parts["classes"])
+        # A detail cell's unknowns are per class: the territory's classes are joined, not its communes (a
+        # département-level cell would otherwise span every commune before the DISTINCT).
         return con.execute(
-            """WITH m AS (SELECT c.cellule, c.nomenclature, c.code, t.code_commune, l.type
-                          FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)),
-               d AS (SELECT DISTINCT m.cellule, m.nomenclature, m.code, m.type, k.classe
-                     FROM m JOIN _classes k USING (code_commune) WHERE m.nomenclature <> 'ensemble')
-               SELECT m.cellule, v.var FROM m JOIN _tot v USING (code_commune, type) WHERE m.nomenclature = 'ensemble'
+            """WITH tc AS (SELECT DISTINCT t.niveau, t.code_territoire, k.classe
+                           FROM _terr t JOIN _classes k USING (code_commune)),
+               m AS (SELECT c.cellule, t.code_commune, l.type
+                     FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)
+                     WHERE c.nomenclature = 'ensemble'),
+               d AS (SELECT DISTINCT c.cellule, c.nomenclature, c.code, l.type, tc.classe
+                     FROM _cells c JOIN tc USING (niveau, code_territoire) JOIN _lab l USING (label)
+                     WHERE c.nomenclature <> 'ensemble')
+               SELECT m.cellule, v.var FROM m JOIN _tot v USING (code_commune, type)
                UNION ALL
                SELECT d.cellule, x.var FROM d JOIN _det x USING (classe, type, nomenclature, code)""").df()
     finally:
