@@ -206,8 +206,8 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
     identifier(table)
     identifier(key)
     sql = read_sql(table)
-    tmp = f"_all_{table}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {tmp} AS {sql}", bind(sql, params))
+    tmp = f"_all_{table}"  # every row, rejected ones included; becomes the staged table below
+    con.execute(f"CREATE OR REPLACE TABLE {tmp} AS {sql}", bind(sql, params))
     described = con.execute(f"DESCRIBE {tmp}").fetchall()
     cols = [r[0] for r in described]
     if REJECT_COLUMN not in cols:
@@ -239,11 +239,13 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
             FROM {tmp} AS t WHERE t.{REJECT_COLUMN} IS NOT NULL""",
         [table, fichier],
     )
-    excluded = ", ".join(c for c in HELPER_COLUMNS if c in cols)
-    con.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT * EXCLUDE ({excluded}) FROM {tmp} "
-        f"WHERE {REJECT_COLUMN} IS NULL"
-    )
+    # The staged table is what remains once the rejected rows are deleted and the helpers dropped, in place: no copy
+    # of the rows (a national file's kept rows are copied once less).
+    con.execute(f"DELETE FROM {tmp} WHERE {REJECT_COLUMN} IS NOT NULL")
+    for column in (c for c in HELPER_COLUMNS if c in cols):
+        con.execute(f"ALTER TABLE {tmp} DROP COLUMN {column}")
+    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"ALTER TABLE {tmp} RENAME TO {table}")
     rejected = dict(
         con.execute(
             f"SELECT motif_rejet, count(*) FROM {REJECTS_TABLE} WHERE table_staging = ? GROUP BY 1 ORDER BY 1",
@@ -251,7 +253,6 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
         ).fetchall()
     )
     staged = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    con.execute(f"DROP TABLE {tmp}")
     return {"staged": staged, "rejected": rejected}
 
 

@@ -221,7 +221,7 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
     } for r in bad])
 
     if step.scope != "commune":
-        _attach_departements(con, step)
+        _attach_departements(con, step, deps)
     rejected = dict(con.execute(
         f"SELECT motif_rejet, count(*) FROM {db.REJECTS_TABLE} WHERE table_staging = ? GROUP BY 1 ORDER BY 1",
         [step.table]).fetchall())
@@ -340,13 +340,17 @@ def _corse_codes(con) -> dict[str, list[str]]:
     return {"corse_codes": [r[0] for r in rows], "corse_departements": [r[1] for r in rows]}
 
 
-def _attach_departements(con, step: _Step) -> None:
+def _attach_departements(con, step: _Step, deps: list[str]) -> None:
     """A legal unit or a history row belongs to the départements of the establishments that need it: one copy
     per département in the staged table, and the list of them on each reject."""
     key = step.key_column
-    con.execute(f"""CREATE OR REPLACE TABLE {step.table} AS
-        SELECT s.*, b.departement AS _departement
-        FROM {step.table} AS s JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins) AS b USING ({key})""")
+    if len(deps) == 1:
+        # The read kept exactly the rows whose key a staged establishment has: each belongs to the one département.
+        con.execute(f"ALTER TABLE {step.table} ADD COLUMN _departement VARCHAR DEFAULT {sql_str(deps[0])}")
+    else:
+        con.execute(f"""CREATE OR REPLACE TABLE {step.table} AS
+            SELECT s.*, b.departement AS _departement
+            FROM {step.table} AS s JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins) AS b USING ({key})""")
     con.execute(f"""UPDATE {db.REJECTS_TABLE} AS r SET departements = coalesce(
             (SELECT list(DISTINCT b.departement ORDER BY b.departement) FROM _sirene_besoins AS b
              WHERE b.{key} = r.cle), []::VARCHAR[])
