@@ -23,13 +23,16 @@ import time
 from pathlib import Path
 
 
-def _timed(cmd: list[str], env: dict) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
+def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
+    """Wall seconds of a child process and the peak RSS of its largest process, as text. The OS keeps ONE peak for
+    all the children ever waited for: when this run's largest process stayed below an earlier one's, its own peak is
+    unknown, and said so."""
     start = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return time.perf_counter() - start, max(peak, before) / 1024
+    text = f"peak {peak / 1024:6.0f} MB" if peak > before else f"peak ≤ {before / 1024:.0f} MB (an earlier run's)"
+    return time.perf_counter() - start, text
 
 
 def _print_steps(manifest: Path) -> None:
@@ -57,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     dep = ["--departement", args.departement]
     scale = ["--scale", str(args.scale)]
     print(f"data dir: {data_dir}")
-    secs, mb = _timed(ess + ["sample", *dep, *scale,
-                             "--out", str(data_dir / "sample" / f"dep{args.departement}")], env)
-    print(f"sample generation:        {secs:7.1f} s  peak {mb:6.0f} MB")
+    secs, peak = _timed(ess + ["sample", *dep, *scale,
+                               "--out", str(data_dir / "sample" / f"dep{args.departement}")], env)
+    print(f"sample generation:        {secs:7.1f} s  {peak}")
     run = ess + ["run", *dep, "--sample-scale", str(args.scale)]
     for label, run_id in (("cold", "bench-froid"), ("cached re-run", "bench-cache")):
-        secs, mb = _timed(run + ["--run-id", run_id], env)
-        print(f"pipeline, {label + ':':<16}{secs:7.1f} s  peak {mb:6.0f} MB (largest process)"
+        secs, peak = _timed(run + ["--run-id", run_id], env)
+        print(f"pipeline, {label + ':':<16}{secs:7.1f} s  {peak} (largest process)"
               + ("  (incl. a temporary Prefect server)" if label == "cold" else ""))
         _print_steps(data_dir / "runs" / f"dep{args.departement}" / run_id / "manifest.json")
     from benchmarks import accuracy
