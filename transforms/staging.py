@@ -17,6 +17,7 @@ files are small.
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -115,15 +116,19 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
             result.check()
             tables = _staging_tables(con)
             rejects = f"staging_rejets_{source}"
-            con.execute(f"CREATE TEMP TABLE rejets_par_departement AS SELECT unnest(departements) AS _departement, * "
+            # (not TEMP: the exports' cursors must see it)
+            con.execute(f"CREATE TABLE rejets_par_departement AS SELECT unnest(departements) AS _departement, * "
                         f"FROM {db.REJECTS_TABLE}")
+            jobs = [*((t, t) for t in tables), (rejects, "rejets_par_departement")]
             written = {}
             # Many départements: the whole national table is sorted by département, on one thread with a lower
             # bound (two threads went ≈ 30 MB over the 400 MB of the process with every département at 10 %).
-            with db.frugal(con, len(departements) > FRUGAL_DEPARTEMENTS):
-                for table, source_table in [*((t, t) for t in tables), (rejects, "rejets_par_departement")]:
-                    paths = _export_partitions(con, source_table, departements, out_dir, f"{table}.parquet",
-                                               metadata)
+            # Otherwise two tables are written at a time: DuckDB writes a sorted Parquet file on one thread.
+            frugal = len(departements) > FRUGAL_DEPARTEMENTS
+            with db.frugal(con, frugal):
+                for (table, _), paths in zip(jobs, _in_turn_or_two_at_a_time(
+                        con, [(source_table, departements, out_dir, f"{table}.parquet", metadata)
+                              for table, source_table in jobs], two=not frugal)):
                     written.update({f"{PARTITION.format(d)}/{table}": p for d, p in paths.items()})
             written[rejects] = db.export_select(con, f"SELECT * FROM {db.REJECTS_TABLE}", {},
                                                 out_dir / f"{rejects}.parquet", metadata)
@@ -135,6 +140,22 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
         "absents": {source: list(result.absents)},
     }
     return StepOutput(tables=written, stats=stats)
+
+
+def _in_turn_or_two_at_a_time(con, jobs: list[tuple], two: bool) -> list[dict[str, str]]:
+    """_export_partitions(·, *job) for every job, in turn on `con`, or two at a time, each on a cursor of its own."""
+    if not two or len(jobs) < 2:
+        return [_export_partitions(con, *job) for job in jobs]
+
+    def run(job: tuple) -> dict[str, str]:
+        cursor = con.cursor()
+        try:
+            return _export_partitions(cursor, *job)
+        finally:
+            cursor.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(run, jobs))
 
 
 def _export_partitions(con, table: str, departements: list[str], out_dir: Path, filename: str,
