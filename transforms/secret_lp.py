@@ -20,8 +20,9 @@ Auditing thousands of cells without thousands of LPs
 Any feasible table proves the requirement of every cell it pushes far enough, so the audit first solves *batch*
 LPs, maximising Σ_j min(S[j]·x − v_j, r_j) / r_j over the cells still unproven (one side at a time, r_j the
 required move): one solve usually proves most cells, both sides count (a table that pushes a cell up may push
-another down). Rounds continue while they prove something; the cells left get their own min / max LP (same model,
-new objective, warm start). A cell whose exact min or max misses its requirement is reported, with that bound.
+another down). Rounds alternate sides, each side's model re-solved warm with the proven cells out of its objective,
+until two rounds in a row prove almost nothing; the cells left get their own min / max LP (same model, new
+objective, warm start). A cell whose exact min or max misses its requirement is reported, with that bound.
 Everything runs against a deadline: cells not decided in time are reported as unaudited, never as safe.
 
 Suppression driven by the audit
@@ -44,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 INF = float("inf")
+MIN_BATCH_PROOFS = 10
 log = logging.getLogger(__name__)
 
 
@@ -103,13 +105,20 @@ def _tolerance(values: np.ndarray) -> np.ndarray:
     return 1e-6 * np.maximum(1.0, np.abs(values))
 
 
-def _highs(time_left: float):
+def _highs(time_left: float, *, warm: bool = False):
+    """A quiet one-thread HiGHS.
+
+    `warm`: a model re-solved many times after small changes. Devex pricing then: dual steepest-edge pricing
+    recomputes its weights (one solve per row) whenever a warm re-solve needs an iteration, ≈ 40 ms per solve on the
+    sample's protection model, most of the solve."""
     import highspy
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("time_limit", max(float(time_left), 0.01))
+    if warm:
+        h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
     return h
 
 
@@ -225,40 +234,31 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
     a, row_lo, row_hi = _published_rows(table, published)
     n_vars = table.n_vars
     result = IntervalAudit(n_required, 0)
-    # batch LPs, one side at a time: columns x then one t per requirement; rows: equalities then t rows
-    for side in ("up", "low", "up", "low"):
+    # batch LPs, one side at a time, each side's model kept and re-solved warm: its cells proven since leave the
+    # objective (cost 0: their t is then free below and binds nothing)
+    models: dict[str, _BatchModel] = {}
+    stalled = 0  # rounds in a row that proved (almost) nothing
+    for side in ("up", "low") * (2 * max_batch_rounds):  # sides alternate: a table pushed down proves cells up too
         need = proofs.need_up if side == "up" else proofs.need_low
-        rounds = 0
-        while need.any() and rounds < max_batch_rounds and time.perf_counter() < deadline:
-            before = proofs.pending
-            cells = np.flatnonzero(need)
-            target = (upper if side == "up" else lower)[cells]
-            v = table.values[cells]
-            r = np.abs(target - v)
-            sgn = 1.0 if side == "up" else -1.0
-            # t_j - sgn * S_j x <= -sgn * v_j, t_j <= r_j ; maximise sum t_j / r_j
-            t_rows = sp.hstack([-sgn * table.cells[cells], sp.identity(len(cells), format="csr")])
-            full = sp.vstack([sp.hstack([a, sp.csr_matrix((a.shape[0], len(cells)))]), t_rows]).tocsr()
-            h = _highs(deadline - time.perf_counter())
-            _pass(h, full, np.concatenate([np.zeros(n_vars), np.full(len(cells), -INF)]),
-                  np.concatenate([np.full(n_vars, INF), r]),
-                  np.concatenate([row_lo, np.full(len(cells), -INF)]), np.concatenate([row_hi, -sgn * v]),
-                  np.concatenate([np.zeros(n_vars), -1.0 / r]))
-            h.run()
-            result.n_batch_lps += 1
-            rounds += 1
-            if not _solved(h):
-                break
-            proofs.from_table(np.asarray(h.getSolution().col_value)[:n_vars])
-            need = proofs.need_up if side == "up" else proofs.need_low
-            log.info("batch %s: %d requirements, %d still pending (%.1f s)", side, len(cells), proofs.pending,
-                     time.perf_counter() - t0)
-            if proofs.pending == before:
-                break
+        if stalled >= 2 or not proofs.pending or time.perf_counter() >= deadline:
+            break
+        if not need.any():
+            continue
+        before = proofs.pending
+        if side not in models:
+            models[side] = _BatchModel(table, a, row_lo, row_hi, need, upper if side == "up" else lower, side,
+                                       deadline)
+        x = models[side].solve(need, deadline)
+        result.n_batch_lps += 1
+        if x is not None:
+            proofs.from_table(x)
+        log.info("batch %s: %d still pending (%.1f s)", side, proofs.pending, time.perf_counter() - t0)
+        # a round costs about as much as a few dozen single-cell LPs: one proving fewer is not worth repeating
+        stalled = stalled + 1 if before - proofs.pending < MIN_BATCH_PROOFS else 0
     # the rest, one LP per cell side on the reader's model
     if cell_lps and proofs.pending and time.perf_counter() < deadline:
         log.info("cell LPs for %d requirements (%.1f s)", proofs.pending, time.perf_counter() - t0)
-        h = _highs(deadline - time.perf_counter())
+        h = _highs(deadline - time.perf_counter(), warm=True)
         _pass(h, a, np.zeros(n_vars), np.full(n_vars, INF), row_lo, row_hi, np.zeros(n_vars))
         last: np.ndarray | None = None
         for side in ("up", "low"):
@@ -301,6 +301,40 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
     result.n_proven = n_required - result.n_failed_sides - len(result.unaudited)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+class _BatchModel:
+    """max Σ_j t_j / r_j  s.t. the reader's equalities;  t_j − sgn·S_j x ≤ −sgn·v_j;  t_j ≤ r_j;  x ≥ 0.
+
+    One t per cell that needed this side when the model was built; `solve` gives weight only to those still
+    needed, so the same HiGHS model is re-solved from its last basis round after round."""
+
+    def __init__(self, table: LinearTable, a, row_lo, row_hi, need: np.ndarray, target: np.ndarray, side: str,
+                 deadline: float):
+        self.cells = np.flatnonzero(need)
+        self.n_vars = table.n_vars
+        v = table.values[self.cells]
+        self.r = np.abs(target[self.cells] - v)
+        sgn = 1.0 if side == "up" else -1.0
+        k = len(self.cells)
+        t_rows = sp.hstack([-sgn * table.cells[self.cells], sp.identity(k, format="csr")])
+        full = sp.vstack([sp.hstack([a, sp.csr_matrix((a.shape[0], k))]), t_rows]).tocsr()
+        self.h = _highs(deadline - time.perf_counter())  # cold first solve: steepest edge pays off
+        _pass(self.h, full, np.concatenate([np.zeros(self.n_vars), np.full(k, -INF)]),
+              np.concatenate([np.full(self.n_vars, INF), self.r]),
+              np.concatenate([row_lo, np.full(k, -INF)]), np.concatenate([row_hi, -sgn * v]),
+              np.concatenate([np.zeros(self.n_vars), -1.0 / self.r]))
+
+    def solve(self, need: np.ndarray, deadline: float) -> np.ndarray | None:
+        """A table of the reader's set pushing the cells still in `need` as far as the model allows, or None."""
+        cost = np.where(need[self.cells], -1.0 / self.r, 0.0)
+        idx = (self.n_vars + np.arange(len(self.cells))).astype(np.int32)
+        self.h.changeColsCost(len(idx), idx, cost)
+        self.h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
+        self.h.run()
+        if not _solved(self.h):
+            return None
+        return np.asarray(self.h.getSolution().col_value)[: self.n_vars]
 
 
 @dataclass
@@ -406,7 +440,7 @@ class _ProtectionModel:
             sp.hstack([table.cells[self.rows], -eye, eye]),
         ])
         cost = np.asarray(weights, float)[self.rows]
-        self.h = _highs(deadline - time.perf_counter())
+        self.h = _highs(deadline - time.perf_counter(), warm=True)
         _pass(self.h, a, np.concatenate([-table.x, np.zeros(2 * nk)]), np.full(nv + 2 * nk, INF),
               np.zeros(a.shape[0]), np.zeros(a.shape[0]), np.concatenate([np.zeros(nv), cost, cost]))
 
