@@ -46,6 +46,9 @@ import scipy.sparse as sp
 
 INF = float("inf")
 MIN_BATCH_PROOFS = 10
+# A protection round stops after this many protection LPs: the next round's batch audit, on the pattern they made,
+# proves most of the sides left at once (sample's 2025: 769 LPs in one round → 409 in five, 717 → 702 suppressed).
+LPS_PER_ROUND = 100
 log = logging.getLogger(__name__)
 
 
@@ -352,15 +355,15 @@ class Protection:
 
 
 def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-            weights: np.ndarray, *, deadline: float, max_rounds: int = 20, _retried: bool = False) -> Protection:
+            weights: np.ndarray, *, deadline: float, max_rounds: int = 1000, _retried: bool = False) -> Protection:
     """Suppress more published cells (cost `weights` per unit of change) until every requirement holds.
 
     `published` is the starting pattern (True = shown). Returns the final pattern and its audit; when the deadline
     passes first, that audit is not ok and the caller must not publish.
 
-    Each round audits only the sides still unproven (batch LPs) and gives each of them a protection LP whose
-    perturbation proves it (suppressing the published cells it moves): a side proven by a table the reader cannot
-    rule out stays proven as the pattern shrinks. Those proofs only steer the suppression: the final pattern is
+    Each round audits only the sides still unproven (batch LPs) and gives them, up to LPS_PER_ROUND, a protection
+    LP whose perturbation proves it (suppressing the published cells it moves): a side proven by a table the reader
+    cannot rule out stays proven as the pattern shrinks. Those proofs only steer the suppression: the final pattern is
     audited again from scratch, every requirement (batch LPs, then exact per-cell LPs), and the sides that audit
     refuses go back to protection rounds once."""
     t0 = time.perf_counter()
@@ -380,12 +383,14 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
         before = (proofs.pending, int(published.sum()))
         model = _ProtectionModel(table, published, weights, deadline)
         log.info("protection round %d: %d requirement sides (%.1f s)", rounds, len(pending), time.perf_counter() - t0)
+        round_lps = 0
         for j, side in pending:
             side = "up" if side == "haut" else "low"
             if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
                 continue  # proven by an earlier perturbation of this round
-            if time.perf_counter() >= deadline:
+            if time.perf_counter() >= deadline or round_lps >= LPS_PER_ROUND:
                 break
+            round_lps += 1
             target = upper[j] if side == "up" else lower[j]
             # half the audit's tolerance short of the requirement: asking for the exact bound fails on a cell whose
             # requirement is its own extreme (a lower bound of 0 reached only with every unknown at 0)
