@@ -143,6 +143,51 @@ def test_what_the_final_audit_refuses_goes_back_to_protection(monkeypatch):
     assert hi >= upper[0] - 1e-6 and lo <= lower[0] + 1e-6
 
 
+def test_a_certificate_proves_only_as_a_table_the_reader_cannot_rule_out():
+    # 2 × 2, a, b, c, d masked, margins published (x = 10 20 30 40): a may go up to 30 (a + b = 30), down to 0.
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    published = np.array([False] * 4 + [True] * 5)
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)  # a: ≥ 11.5, ≤ 8.5
+    up = secret_lp.Certificate(np.array([12.0, 18, 28, 42]))  # margins kept: proves a's upper side
+    down = secret_lp.Certificate(t.x, -2.0, np.array([1.0, -1, -1, 1]))  # 8 22 32 38: proves the lower side
+    moved_margin = secret_lp.Certificate(np.array([12.0, 20, 30, 40]))  # row 1 and column 1 move by 2
+    negative = secret_lp.Certificate(np.array([40.0, -10, 0, 70]))  # margins kept, but b < 0
+    assert secret_lp.certified(t, published, upper, lower, [up, down]).pending == 0
+    assert secret_lp.certified(t, published, upper, lower, [moved_margin, negative]).pending == 2
+    # within the reader's allowance (1e-7 relative) a published cell may move; beyond it the table proves nothing
+    nearly = secret_lp.Certificate(np.array([12.0, 18 + 2e-6, 28, 42]))  # row 1: 30 + 2e-6 (allowance 3e-6)
+    beyond = secret_lp.Certificate(np.array([12.0, 18 + 1e-5, 28, 42]))
+    assert secret_lp.certified(t, published, upper, lower, [nearly]).pending == 1
+    assert secret_lp.certified(t, published, upper, lower, [beyond]).pending == 2
+    # once the margins are masked too the moved table is one the reader cannot rule out
+    assert secret_lp.certified(t, np.zeros(9, bool), upper, lower, [moved_margin]).pending == 1
+
+
+def test_the_final_audit_checks_the_rounds_tables_and_audits_the_rest(monkeypatch):
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)
+    p = secret_lp.protect(t, np.array([False] + [True] * 8), upper, lower, np.ones(9),
+                          deadline=time.perf_counter() + 30)
+    # every side proven by a table the rounds kept, each a table of the final pattern's reader set
+    assert p.audit.ok and p.audit.n_required == p.audit.n_proven == p.audit.n_certified == 2
+    assert p.certificates and p.audit.n_cell_lps == 0
+    assert secret_lp.certified(t, p.published, upper, lower, p.certificates).pending == 0  # they prove it all again
+    scratch = secret_lp.audit(t, p.published, upper, lower, deadline=time.perf_counter() + 30)
+    assert scratch.ok and scratch.n_proven == 2
+    # tables that no longer hold (here: every kept table spoilt) prove nothing: the LP audit decides instead
+    real_certified = secret_lp.certified
+
+    def spoilt(table, published, up, low, certificates, kept=None):
+        return real_certified(table, published, up, low, [secret_lp.Certificate(c.table() - 100.0)
+                                                          for c in certificates], kept)
+
+    monkeypatch.setattr(secret_lp, "certified", spoilt)
+    q = secret_lp.protect(t, np.array([False] + [True] * 8), upper, lower, np.ones(9),
+                          deadline=time.perf_counter() + 30)
+    assert q.audit.ok and q.audit.n_certified == 0 and q.audit.n_proven == 2
+    assert (q.published == p.published).all()
+
+
 def test_audit_gives_up_at_its_deadline():
     t = _table(TWO_BY_TWO, [10, 20, 30, 40])
     upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)

@@ -33,6 +33,14 @@ find a perturbation d of the table with S[j]·d ≥ r_j (or ≤ −r_j), L d = 0
 as little as possible (cost w_k per unit of |S[k]·d|). The published cells it has to move are suppressed: d then
 proves j's side for good (more suppression only widens what is feasible), and every other unproven cell that d
 moves far enough is proven too. Rounds of audit → protection LPs go on until the audit passes or the deadline.
+
+Certificates: checking a proof costs far less than finding it
+------------------------------------------------------------
+Every table that proves a side (a batch LP's solution, x + t·d for a perturbation) is kept as a `Certificate`.
+The final audit does not trust the rounds' bookkeeping: it checks each certificate afresh against the final
+pattern — x ≥ 0, L x = 0, every published cell within its allowance — and a certificate that passes proves its
+sides whatever produced it; the sides no certificate proves get the full LP audit. On the sample's employment year
+that final audit went from 9.5 s of LPs to 0.2 s of matrix products, every side proven by 181 certificates.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ import scipy.sparse as sp
 
 INF = float("inf")
 MIN_BATCH_PROOFS = 10
+FEASIBILITY = 1e-7  # HiGHS' primal feasibility tolerance (its default)
 # A protection round stops after this many protection LPs: the next round's batch audit, on the pattern they made,
 # proves most of the sides left at once (sample's 2025: 769 LPs in one round → 409 in five, 717 → 702 suppressed).
 LPS_PER_ROUND = 100
@@ -81,6 +90,7 @@ class IntervalAudit:
     pending_sides: list[tuple[int, str]] = field(default_factory=list)  # their undecided sides ('haut' / 'bas')
     n_batch_lps: int = 0
     n_cell_lps: int = 0
+    n_certified: int = 0  # sides proven by a certificate of the protection rounds, checked afresh (no LP)
     seconds: float = 0.0
 
     @property
@@ -94,8 +104,33 @@ class IntervalAudit:
     def to_dict(self, limit: int = 50) -> dict:
         return {"n_exigences": self.n_required, "n_prouvees": self.n_proven, "n_echecs": len(self.failed),
                 "n_non_auditees": len(self.unaudited), "echecs": {str(k): v for k, v in list(self.failed.items())[:limit]},
-                "lp_groupes": self.n_batch_lps, "lp_cellule": self.n_cell_lps, "secondes": round(self.seconds, 3),
+                "n_prouvees_par_certificat": self.n_certified, "lp_groupes": self.n_batch_lps,
+                "lp_cellule": self.n_cell_lps, "secondes": round(self.seconds, 3),
                 "ok": self.ok}
+
+
+@dataclass
+class Certificate:
+    """A table the reader could not rule out when it proved some sides: `base` + `step` · d (d sparse). More
+    suppression only widens the reader's set, so it may prove them again on a later pattern — once checked
+    against that pattern (`certified`)."""
+
+    base: np.ndarray
+    step: float = 0.0
+    direction: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.direction is not None:  # kept sparse: a perturbation moves few unknowns
+            nz = np.flatnonzero(self.direction)
+            self.direction = (nz, self.direction[nz].copy())
+
+    def table(self) -> np.ndarray:
+        if self.direction is None:
+            return self.base
+        y = self.base.copy()
+        idx, values = self.direction
+        y[idx] += self.step * values
+        return y
 
 
 def _allowance(values: np.ndarray) -> np.ndarray:
@@ -171,17 +206,27 @@ def _published_rows(table: LinearTable, published: np.ndarray):
 class _Proofs:
     """Which requirement sides are proven; any table (x) or perturbation (d) can prove some."""
 
-    def __init__(self, table: LinearTable, upper: np.ndarray, lower: np.ndarray):
+    def __init__(self, table: LinearTable, upper: np.ndarray, lower: np.ndarray,
+                 certificates: list[Certificate] | None = None):
         self.table, self.upper, self.lower = table, upper, lower
         tol = _tolerance(table.values)
         self.need_up = ~np.isnan(upper) & (upper > table.values + tol)
         self.need_low = ~np.isnan(lower) & (lower < table.values - tol)
         self.tol = tol
+        self.certificates = certificates  # when given, every table that proves a side is kept there
+
+    def _prove(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mark the sides the cell values `s` (of a table the reader cannot rule out) prove; the newly proven."""
+        up = self.need_up & (s >= self.upper - self.tol)
+        low = self.need_low & (s <= self.lower + self.tol)
+        self.need_up &= ~up
+        self.need_low &= ~low
+        return up, low
 
     def from_table(self, x: np.ndarray) -> None:
-        s = self.table.cells @ x
-        self.need_up &= ~(s >= self.upper - self.tol)
-        self.need_low &= ~(s <= self.lower + self.tol)
+        up, low = self._prove(self.table.cells @ x)
+        if self.certificates is not None and (up.any() or low.any()):
+            self.certificates.append(Certificate(x.copy()))
 
     def from_perturbation(self, d: np.ndarray, published: np.ndarray | None = None) -> None:
         """x + t·d is feasible for t in [t_lo, t_hi] (non-negativity, and every cell still `published` staying
@@ -202,9 +247,13 @@ class _Proofs:
         for t in (t_hi, t_lo):
             if not np.isfinite(t):
                 t = 1e12 if t > 0 else -1e12
-            s = self.table.values + t * move
-            self.need_up &= ~(s >= self.upper - self.tol)
-            self.need_low &= ~(s <= self.lower + self.tol)
+            up, low = self._prove(self.table.values + t * move)
+            if self.certificates is not None and (up.any() or low.any()):
+                # the table kept moves no further than the sides it proved need (a shorter step, better numbers)
+                needed = np.concatenate([(self.upper - self.tol - self.table.values)[up] / move[up],
+                                         (self.lower + self.tol - self.table.values)[low] / move[low]])
+                step = min(abs(t), float(np.max(np.abs(needed))) * (1 + 1e-9))
+                self.certificates.append(Certificate(x, np.sign(t) * step, d))
 
     @property
     def pending(self) -> int:
@@ -223,14 +272,41 @@ class _Proofs:
         self.need_low &= low
 
 
+def certified(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+              certificates: list[Certificate], kept: list[Certificate] | None = None) -> _Proofs:
+    """The sides proven by those certificates that are tables of the reader's set for `published`, each checked
+    afresh against it: x ≥ 0, L x = 0, every published cell within its allowance (up to the feasibility tolerance
+    HiGHS grants the LP solutions the audit accepts, relative to the row's magnitude). A certificate that fails
+    proves nothing; how it was found does not matter. `kept` receives the tables that proved a side."""
+    proofs = _Proofs(table, upper, lower, kept)
+    if not certificates or not proofs.pending:
+        return proofs
+    a, row_lo, row_hi = _published_rows(table, published)
+    magnitude = abs(a)
+    for certificate in certificates:
+        y = certificate.table()
+        if np.any(y < -FEASIBILITY):
+            continue
+        r = a @ y
+        slack = FEASIBILITY * np.maximum(1.0, magnitude @ np.abs(y))
+        if np.any(r < row_lo - slack) or np.any(r > row_hi + slack):
+            continue
+        proofs.from_table(y)
+        if not proofs.pending:
+            break
+    return proofs
+
+
 def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
-          deadline: float, max_batch_rounds: int = 6, cell_lps: bool = True) -> IntervalAudit:
+          deadline: float, max_batch_rounds: int = 6, cell_lps: bool = True,
+          certificates: list[Certificate] | None = None) -> IntervalAudit:
     """Check every requirement (max ≥ upper, min ≤ lower) of the cells given what `published` reveals.
 
     Uses only the published cells' values (and the structure): the true unknowns are not read. With
-    `cell_lps=False` only the batch LPs run and what they leave is reported as unaudited (a quick first pass)."""
+    `cell_lps=False` only the batch LPs run and what they leave is reported as unaudited (a quick first pass).
+    `certificates`, when given, receives every table that proved a side."""
     t0 = time.perf_counter()
-    proofs = _Proofs(table, upper, lower)
+    proofs = _Proofs(table, upper, lower, certificates)
     n_required = proofs.pending
     if n_required == 0:
         return IntervalAudit(0, 0, seconds=time.perf_counter() - t0)
@@ -348,6 +424,7 @@ class Protection:
     rounds: int
     n_protection_lps: int
     seconds: float
+    certificates: list[Certificate] = field(default_factory=list, repr=False)  # tables proving the final pattern
 
     def to_dict(self) -> dict:
         return {"n_secondaire_lp": len(self.suppressed), "tours": self.rounds, "lp_protection": self.n_protection_lps,
@@ -363,18 +440,20 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
 
     Each round audits only the sides still unproven (batch LPs) and gives them, up to LPS_PER_ROUND, a protection
     LP whose perturbation proves it (suppressing the published cells it moves): a side proven by a table the reader
-    cannot rule out stays proven as the pattern shrinks. Those proofs only steer the suppression: the final pattern is
-    audited again from scratch, every requirement (batch LPs, then exact per-cell LPs), and the sides that audit
-    refuses go back to protection rounds once."""
+    cannot rule out stays proven as the pattern shrinks. Those proofs only steer the suppression: every requirement
+    is audited again on the final pattern (the kept tables checked afresh against it, then batch LPs and exact
+    per-cell LPs for the sides none proves), and the sides that audit refuses go back to protection rounds once."""
     t0 = time.perf_counter()
     published = published.copy()
-    proofs = _Proofs(table, upper, lower)
+    certificates: list[Certificate] = []
+    proofs = _Proofs(table, upper, lower, certificates)
     tol = _tolerance(table.values)
     suppressed: list[int] = []
     n_lps, n_batch, rounds = 0, 0, 0
     while proofs.pending and rounds < max_rounds and time.perf_counter() < deadline:
         rounds += 1
-        quick = audit(table, published, *proofs.requirements(), deadline=deadline, cell_lps=False)
+        quick = audit(table, published, *proofs.requirements(), deadline=deadline, cell_lps=False,
+                      certificates=certificates)
         n_batch += quick.n_batch_lps
         proofs.restrict_to(quick.pending_sides)
         if not proofs.pending or time.perf_counter() >= deadline:
@@ -408,9 +487,9 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
             proofs.from_perturbation(d, published)
         if (proofs.pending, int(published.sum())) == before:
             break  # nothing moved: the final audit's exact per-cell LPs decide what is left
-    # The proof: every requirement audited again from scratch on the final pattern (batch LPs, then exact per-cell
-    # LPs) — the rounds' proofs only steered the suppression. Sides it refuses go back to protection rounds.
-    final = audit(table, published, upper, lower, deadline=deadline)
+    # The proof: every requirement audited again on the final pattern — the rounds' bookkeeping only steered the
+    # suppression. Sides it refuses go back to protection rounds.
+    final, kept = certified_audit(table, published, upper, lower, certificates, deadline=deadline)
     n_batch += final.n_batch_lps
     refused = [(j, side) for j, sides in final.failed.items() for side in sides] + final.pending_sides
     if refused and rounds < max_rounds and time.perf_counter() < deadline and not _retried:
@@ -420,11 +499,28 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
         again = protect(table, published, again_up, again_low, weights, deadline=deadline,
                         max_rounds=max_rounds - rounds, _retried=True)
         published, suppressed = again.published, suppressed + again.suppressed
-        final = audit(table, published, upper, lower, deadline=deadline)
+        final, kept = certified_audit(table, published, upper, lower, certificates + kept + again.certificates,
+                                      deadline=deadline)
         rounds, n_lps, n_batch = rounds + again.rounds, n_lps + again.n_protection_lps, n_batch + final.n_batch_lps
     final.n_batch_lps = n_batch
     final.seconds = time.perf_counter() - t0
-    return Protection(published, suppressed, final, rounds, n_lps, time.perf_counter() - t0)
+    return Protection(published, suppressed, final, rounds, n_lps, time.perf_counter() - t0, kept)
+
+
+def certified_audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                    certificates: list[Certificate], *, deadline: float) -> tuple[IntervalAudit, list[Certificate]]:
+    """The audit of every requirement given candidate proofs: each certificate checked afresh against `published`
+    (`certified`), then the full audit (batch LPs, exact per-cell LPs) of the sides none of them proves. Also
+    returns the tables that proved the sides, checked or found: the certificates of this pattern."""
+    t0 = time.perf_counter()
+    n_required = _Proofs(table, upper, lower).pending
+    kept: list[Certificate] = []
+    proofs = certified(table, published, upper, lower, certificates, kept)
+    result = audit(table, published, *proofs.requirements(), deadline=deadline, certificates=kept)
+    result.n_certified = n_required - proofs.pending
+    result.n_required, result.n_proven = n_required, result.n_proven + result.n_certified
+    result.seconds = time.perf_counter() - t0
+    return result, kept
 
 
 class _ProtectionModel:
