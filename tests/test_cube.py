@@ -508,6 +508,48 @@ def test_audit_public_helper(built):
     db.attach_tables(con, {"out_indicateurs_public": result.tables["out_indicateurs_public"]})
 
 
+def test_the_re_audit_checks_the_protections_certificates_against_what_is_published(built):
+    result, con = built
+    audit = outputs.audit_public(con)[f"{Y}/effectif_central"]
+    # every side proven by a certificate of the protection, checked against the re-audit's own model: no LP
+    assert audit["ok"] and audit["n_certificats"] > 0 and audit["n_certificats_illisibles"] == 0
+    assert audit["detail"]["n_prouvees_par_certificat"] == audit["detail"]["n_exigences"] > 0
+    assert audit["detail"]["lp_groupes"] == audit["detail"]["lp_cellule"] == 0
+    public = con.execute("SELECT * FROM out_indicateurs_public").df()
+    cube = con.execute("SELECT * FROM out_indicateurs").df()
+    certificates = con.execute("SELECT * FROM out_secret_certificats").df()
+    try:
+        # a secondary cell published after the protection: the certificates that moved it no longer hold, and the
+        # LPs find what it gives away, as they do with no certificate at all
+        for j in public.index[(public.statut_secret_effectifs == "secondaire") & (public.annee == Y)][:40]:
+            leaky = public.copy()
+            leaky.loc[j, "effectif_central"] = cube.merge(public.loc[[j], KEY], on=KEY).iloc[0].effectif_central
+            leaky.loc[j, "statut_secret_effectifs"] = None
+            con.register("_leaky", leaky)
+            con.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _leaky")
+            found = outputs.audit_public(con)[f"{Y}/effectif_central"]
+            if not found["ok"]:
+                break
+        else:
+            pytest.fail("no secondary cell of the fixture protects a sensitive one")
+        assert found["n_recalculables_ou_encadrees"] >= 1 and found["n_sensibles_publiees"] == 0
+        assert found["detail"]["n_prouvees_par_certificat"] < audit["detail"]["n_exigences"]
+        con.execute("DROP VIEW out_secret_certificats")
+        without = outputs.audit_public(con)[f"{Y}/effectif_central"]
+        assert without["n_certificats"] == 0
+        assert without["n_recalculables_ou_encadrees"] == found["n_recalculables_ou_encadrees"]
+        # certificates of another model (unknowns in another order) are not read: the LPs decide alone
+        con.register("_foreign", certificates.assign(modele="0" * 32))
+        con.execute("CREATE VIEW out_secret_certificats AS SELECT * FROM _foreign")
+        db.attach_tables(con, {"out_indicateurs_public": result.tables["out_indicateurs_public"]})
+        foreign = outputs.audit_public(con)[f"{Y}/effectif_central"]
+        assert foreign["ok"] and foreign["n_certificats"] == 0 and foreign["n_certificats_illisibles"] > 0
+        assert foreign["detail"]["n_prouvees_par_certificat"] == 0 and foreign["detail"]["lp_groupes"] > 0
+    finally:
+        db.attach_tables(con, {name: result.tables[name]
+                               for name in ("out_indicateurs_public", "out_secret_certificats")})
+
+
 def test_past_years_use_the_years_own_situation_when_given(tmp_path):
     # The yearly table of the core step carries each year's family, sector and perimeters: S01 was not yet an
     # association in 2024 (say a company that became one), so 2024 has no ESS establishment in 38001.

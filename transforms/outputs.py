@@ -40,6 +40,7 @@ from transforms.steps import StepOutput
 CUBE = "out_indicateurs"
 PUBLIC = "out_indicateurs_public"
 AUDIT = "out_audit_perimetre"
+CERTIFICATES = "out_secret_certificats"
 REQUIRED = ("core_etablissements", "staging_communes")
 # Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (without
 # core_effectifs, employment of each year from transforms/employment.py, the cube has counts only).
@@ -68,7 +69,7 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         stats[PUBLIC] = build_public(con, params)
         # out_cube_communes (commune -> territory at each level) and out_secret_unites (establishments grouped by
         # commune, type and sector, no identifier) let the check step re-audit the public table.
-        names = [CUBE, PUBLIC, "out_cube_communes", "out_secret_unites"]
+        names = [CUBE, PUBLIC, "out_cube_communes", "out_secret_unites", CERTIFICATES]
         if _audit_sql().exists():
             audit_tables = {k: v for k, v in tables.items() if k not in REQUIRED and k not in OPTIONAL}
             db.attach_tables(con, audit_tables)
@@ -489,8 +490,9 @@ def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
 
 
 def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float,
-                  scope_fn=in_scope) -> dict:
-    """Statuses of the cells of one year (in `model.cells[STATUS]`) and the protection figures."""
+                  scope_fn=in_scope) -> tuple[dict, dict[str, list[secret_lp.Certificate]]]:
+    """Statuses of the cells of one year (in `model.cells[STATUS]`), the protection figures, and per measure the
+    tables proving every requirement of the final pattern (secret_lp certificates, for the check step)."""
     cells = model.cells
     table = model.tables[PROTECTED]
     gaps = secret_model.additivity_gaps(table, model.rows_in_matrix)
@@ -531,19 +533,21 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float,
                              "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
                              "secondes_heuristique": round(t_heur, 3), "lp": {}}
     in_lp = model.rows_in_matrix
+    certificates = {}
     for measure in DOMINANCE_BOUNDS:
         t = model.tables[measure]
         upper, lower = requirements(t.values, sensitive & in_lp, rules)
         result = secret_lp.protect(t, published, upper, lower, weights, deadline=deadline)
         published = result.published
         stats["lp"][measure] = result.to_dict()
+        certificates[measure] = result.certificates
         if not result.audit.ok:
             raise SecretAuditError(measure, result.audit, time.perf_counter() >= deadline)
     status = np.where(scope, np.where(published, None, np.where(sensitive, primary, conf.SECONDAIRE)),
                       cols.NON_DIFFUSE)
     cells[STATUS] = pd.Series(status, index=cells.index, dtype=object)
     stats["secondaire"] = int(np.sum(status == conf.SECONDAIRE))
-    return stats
+    return stats, certificates
 
 
 class SecretAuditError(UserError):
@@ -620,16 +624,17 @@ def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
 
 def _protect_one(year: int, etab: pd.DataFrame, year_cube: pd.DataFrame, communes: pd.DataFrame,
                  perimeters: list[str], rules, params: dict, deadline_wall: float):
-    """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
-    its units (for out_secret_unites)."""
+    """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures, its
+    units (for out_secret_unites) and its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
     units = secret_model.units(etab, perimeters)
     model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
     _cell_columns(model, params["perimetre"])
-    stats = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall), scope_fn=scope_fn)
+    stats, certificates = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall),
+                                        scope_fn=scope_fn)
     key = model.rows[secret_model.ROW_KEY].assign(annee=year)
     key[STATUS] = model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]
-    return stats, key, units.assign(annee=year)
+    return stats, key, units.assign(annee=year), _certificate_rows(year, model, certificates)
 
 
 def _by_size_then_year(years: list[int], sizes: dict[int, int]) -> list[int]:
@@ -669,12 +674,13 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     keep = f"(niveau <> 'commune' OR ({total})) AND ($detail OR list_contains($detail_years, annee) OR ({total}))"
     public = con.execute(f"SELECT * FROM {CUBE} WHERE {keep} ORDER BY ALL",
                          {"detail": detail_passe, "detail_years": [annee, *detail_years]}).df()
-    statuses, unit_frames = [], []
+    statuses, unit_frames, certificate_rows = [], [], []
     for year in years:
-        year_stats, key, units = results[year]
+        year_stats, key, units, certificates = results[year]
         stats[str(year)] = year_stats
         statuses.append(key)
         unit_frames.append(units)
+        certificate_rows += certificates
     if statuses:
         public = public.merge(pd.concat(statuses, ignore_index=True), on=[*secret_model.ROW_KEY, "annee"],
                               how="left", validate="one_to_one")
@@ -690,6 +696,7 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
         public[col] = public[col].astype("float64").mask(hidden)
     public = _mask_shares(public)
     _write_units(con, unit_frames)
+    _write_certificates(con, certificate_rows)
     return public[cols.names(PUBLIC)], stats
 
 
@@ -737,12 +744,40 @@ def _write_units(con, frames: list[pd.DataFrame]) -> None:
         con.unregister("_units")
 
 
+def _certificate_rows(year: int, model, certificates: dict[str, list[secret_lp.Certificate]]) -> list[tuple]:
+    fingerprint = secret_model.unknowns_fingerprint(model)
+    return [(year, measure, i, fingerprint, c.table()) for measure, kept in certificates.items()
+            for i, c in enumerate(kept)]
+
+
+def _write_certificates(con, rows: list[tuple]) -> None:
+    """out_secret_certificats: per year and measure, tables of unknowns that prove every protection interval of the
+    published pattern (secret_lp certificates) — the check step verifies them against its own model, and audits by
+    LP only the sides they do not prove. Internal: they are close to the establishments' true figures."""
+    import pyarrow as pa
+
+    names = ["annee", "mesure", "certificat", "modele", "valeurs"]
+    columns = list(zip(*rows)) if rows else [[]] * len(names)
+    table = pa.table({"annee": pa.array(columns[0], pa.int32()), "mesure": pa.array(columns[1], pa.string()),
+                      "certificat": pa.array(columns[2], pa.int32()), "modele": pa.array(columns[3], pa.string()),
+                      "valeurs": pa.array([np.asarray(v, float) for v in columns[4]], pa.list_(pa.float64()))})
+    con.register("_certificates", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {CERTIFICATES} AS SELECT * FROM _certificates")
+    finally:
+        con.unregister("_certificates")
+
+
 def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, Any]:
     """Re-audit out_indicateurs_public independently of the protection step: for each year with employment and
     each published bound, an interval audit (LP with non-negativity) of every sensitive cell of the internal cube
     — published or not — given only the cells the public table shows. Needs out_indicateurs, out_cube_communes and
     out_secret_unites in `con`. Every count of the result must be 0. Years are audited in parallel processes for a
-    large cube, like the protection (params['secret_processus'])."""
+    large cube, like the protection (params['secret_processus']).
+
+    The protection's certificates (out_secret_certificats, when present) are candidate proofs only: each is checked
+    against this audit's own model of what the public table shows, and every side none of them proves is audited by
+    LP, exactly as without them."""
     rules = rules or conf.load_rules(reference_dir=(params or {}).get("reference_dir"))
     params = params or {}
     deadline_wall = yearly.wall_deadline(float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS)))
@@ -753,13 +788,19 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     sizes = _year_sizes(con, CUBE)
     order = _by_size_then_year(years, sizes)
 
+    with_certificates = bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                                         [CERTIFICATES]).fetchone()[0])
+
     def jobs():  # each year's job starts while the next one's inputs are read
         for year in order:
             units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
             cube = _year_cube(con, year, perimeters)
             shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
+            certificates = (con.execute(f"SELECT mesure, modele, valeurs FROM {CERTIFICATES} WHERE annee = ? "
+                                        "ORDER BY mesure, certificat", [year]).fetchall() if with_certificates else [])
             # the latest year is the run's employment year
-            yield year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall
+            yield (year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall,
+                   [(m, f, np.asarray(v, float)) for m, f, v in certificates])
 
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
     result: dict[str, Any] = {}
@@ -769,8 +810,9 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
 
 
 def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.DataFrame, communes: pd.DataFrame,
-               perimeters: list[str], rules, annee_effectifs: int, deadline_wall: float) -> dict[str, Any]:
-    """The re-audit of one year (see audit_public)."""
+               perimeters: list[str], rules, annee_effectifs: int, deadline_wall: float,
+               certificates: list[tuple[str, str, np.ndarray]] = ()) -> dict[str, Any]:
+    """The re-audit of one year (see audit_public); `certificates`: (measure, model fingerprint, table) rows."""
     deadline = yearly.deadline_in(deadline_wall)
     scope_fn = scope_of(year, {"annee_effectifs": annee_effectifs})
     model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
@@ -784,16 +826,22 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     unproven = _unproven_outside(model, sensitive & ~scope, rules)
     model.materialise(scope | unproven)
     stuck = int(_unauditable(model, unproven).sum())
+    fingerprint = secret_model.unknowns_fingerprint(model)
     result: dict[str, Any] = {}
     for measure in DOMINANCE_BOUNDS:
         t = model.tables[measure]
         upper, lower = requirements(t.values, sensitive & model.rows_in_matrix, rules)
-        a = secret_lp.audit(t, published, upper, lower, deadline=deadline)
+        # certificates of another model (its unknowns in another order) cannot be read: the LPs decide alone
+        given = [c for m, f, c in certificates if m == measure and f == fingerprint and len(c) == t.n_vars]
+        foreign = sum(1 for m, f, c in certificates if m == measure) - len(given)
+        a, _ = secret_lp.certified_audit(t, published, upper, lower, [secret_lp.Certificate(c) for c in given],
+                                         deadline=deadline)
         leaked = int(np.sum(published & sensitive))
         result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
                                        "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
                                        "n_masquees": int(np.sum(scope & ~published)),
                                        "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
                                        len(a.unaudited), "n_detail_communal_non_audite": stuck,
+                                       "n_certificats": len(given), "n_certificats_illisibles": foreign,
                                        "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

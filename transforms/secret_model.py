@@ -20,6 +20,7 @@ families, perimeters, sectors and sizes all follow from these sums; nothing else
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,6 +218,20 @@ def _materialise(self: YearModel, which: np.ndarray) -> None:
 
 
 YearModel.materialise = _materialise
+
+
+def unknowns_fingerprint(model: YearModel) -> str:
+    """What the model's unknowns are, in order (commune × type totals, then class × type × code details, and which
+    communes make each class): a table of unknowns (a certificate of secret_lp) found on one model is read on another
+    only when both give the same fingerprint."""
+    parts = model._parts
+    digest = hashlib.sha256()
+    for frame, key in ((parts["tot"], ["code_commune", "type"]), (parts["det"], ["classe", "type", "nomenclature", "code"]),
+                       (parts["classes"], ["code_commune", "classe"])):
+        # pandas' row hashes use a fixed key: the same rows give the same bytes in every process
+        digest.update(pd.util.hash_pandas_object(frame[key].astype(str), index=False).to_numpy().tobytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]
 
 
 def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
