@@ -800,7 +800,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
                                         "ORDER BY mesure, certificat", [year]).fetchall() if with_certificates else [])
             # the latest year is the run's employment year
             yield (year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall,
-                   [(m, f, np.asarray(v, float)) for m, f, v in certificates])
+                   [(m, f, np.asarray(v, float)) for m, f, v in certificates if v is not None])
 
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
     result: dict[str, Any] = {}
