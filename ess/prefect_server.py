@@ -66,6 +66,14 @@ class EarlyServer:
         raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s (raise "
                            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or set PREFECT_API_URL)")
 
+    def ready(self) -> bool:
+        """Does the server answer already? (no waiting)"""
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=0.5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
     @contextmanager
     def api(self):
         """Wait for the server, then point Prefect at it until the block ends."""

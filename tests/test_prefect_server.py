@@ -13,9 +13,11 @@ from ess import prefect_server
 def test_the_early_server_runs_a_flow_and_stops():
     server = prefect_server.EarlyServer()
     try:
+        assert not server.ready()  # just spawned: it boots for seconds (Prefect's imports), `ready` does not wait
         with server.api():
             with urllib.request.urlopen(f"{server.api_url}/health", timeout=5) as answer:
                 assert answer.status == 200
+            assert server.ready()
 
             @flow
             def where() -> str:
@@ -25,6 +27,7 @@ def test_the_early_server_runs_a_flow_and_stops():
     finally:
         server.stop()
     assert server.process.poll() is not None  # the child is gone
+    assert not server.ready()
 
 
 def test_nothing_is_started_where_prefect_is_already_imported():
