@@ -149,7 +149,7 @@ def test_a_certificate_proves_only_as_a_table_the_reader_cannot_rule_out():
     published = np.array([False] * 4 + [True] * 5)
     upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)  # a: ≥ 11.5, ≤ 8.5
     up = secret_lp.Certificate(np.array([12.0, 18, 28, 42]))  # margins kept: proves a's upper side
-    down = secret_lp.Certificate(t.x, -2.0, np.array([1.0, -1, -1, 1]))  # 8 22 32 38: proves the lower side
+    down = secret_lp.Certificate.along(t.x, -2.0, np.array([1.0, -1, -1, 1]))  # 8 22 32 38: the lower side
     moved_margin = secret_lp.Certificate(np.array([12.0, 20, 30, 40]))  # row 1 and column 1 move by 2
     negative = secret_lp.Certificate(np.array([40.0, -10, 0, 70]))  # margins kept, but b < 0
     assert secret_lp.certified(t, published, upper, lower, [up, down]).pending == 0

@@ -111,18 +111,18 @@ class IntervalAudit:
 
 @dataclass
 class Certificate:
-    """A table the reader could not rule out when it proved some sides: `base` + `step` · d (d sparse). More
-    suppression only widens the reader's set, so it may prove them again on a later pattern — once checked
-    against that pattern (`certified`)."""
+    """A table the reader could not rule out when it proved some sides: `base` + `step` · d. More suppression only
+    widens the reader's set, so it may prove them again on a later pattern — once checked against that pattern
+    (`certified`)."""
 
     base: np.ndarray
     step: float = 0.0
-    direction: np.ndarray | None = None
+    direction: tuple[np.ndarray, np.ndarray] | None = None  # d as (indices, values): the unknowns it moves
 
-    def __post_init__(self) -> None:
-        if self.direction is not None:  # kept sparse: a perturbation moves few unknowns
-            nz = np.flatnonzero(self.direction)
-            self.direction = (nz, self.direction[nz].copy())
+    @classmethod
+    def along(cls, base: np.ndarray, step: float, d: np.ndarray) -> Certificate:
+        moved = np.flatnonzero(d)
+        return cls(base, step, (moved, d[moved].copy()))
 
     def table(self) -> np.ndarray:
         if self.direction is None:
@@ -253,7 +253,7 @@ class _Proofs:
                 needed = np.concatenate([(self.upper - self.tol - self.table.values)[up] / move[up],
                                          (self.lower + self.tol - self.table.values)[low] / move[low]])
                 step = min(abs(t), float(np.max(np.abs(needed))) * (1 + 1e-9))
-                self.certificates.append(Certificate(x, np.sign(t) * step, d))
+                self.certificates.append(Certificate.along(x, np.sign(t) * step, d))
 
     @property
     def pending(self) -> int:
