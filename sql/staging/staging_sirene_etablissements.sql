@@ -10,11 +10,12 @@
 -- Outputs the contract columns (docs/CONTRIBUTING.md), _departement, and for rejects _motif_rejet (the reason),
 -- _colonne_rejet (the file column at fault) and _valeur_rejet (its value). Old commune codes are kept as found
 -- (core maps them); legal forms are the legal units' business.
-WITH source AS (
+WITH source AS NOT MATERIALIZED (
     SELECT * FROM raw_sirene_etablissements
 ),
 
-renamed AS (
+-- (not materialized: read again, two columns only, by `activites`)
+renamed AS NOT MATERIALIZED (
     SELECT
         _ligne,
         _departement,
@@ -44,18 +45,29 @@ renamed AS (
     FROM source
 ),
 
+-- The activity code against its nomenclature (sql/staging/macros_activite.sql), once per distinct pair: the
+-- check's lookups then run on a few thousand pairs, not on every row (which DuckDB would first copy, and spill).
+activites AS (
+    SELECT
+        activite_principale,
+        nomenclature_activite,
+        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleEtablissement',
+                        'nomenclatureActivitePrincipaleEtablissement') AS defaut_activite
+    FROM (SELECT DISTINCT activite_principale, nomenclature_activite FROM renamed)
+),
+
 typed AS (
     SELECT
-        *,
+        r.*,
         CAST(try_strptime(date_creation_texte, '%Y-%m-%d') AS DATE) AS date_creation,
         CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
         try_cast(annee_effectifs_texte AS INTEGER) AS annee_effectifs,
         CASE etablissement_siege_texte WHEN 'true' THEN true WHEN 'false' THEN false END AS etablissement_siege,
-        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
-        defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleEtablissement',
-                        'nomenclatureActivitePrincipaleEtablissement') AS defaut_activite,
+        a.defaut_activite,
         defaut_naf25(activite_principale_naf25, 'activitePrincipaleNAF25Etablissement') AS defaut_naf25
-    FROM renamed
+    FROM renamed AS r
+    LEFT JOIN activites AS a ON r.activite_principale IS NOT DISTINCT FROM a.activite_principale
+        AND r.nomenclature_activite IS NOT DISTINCT FROM a.nomenclature_activite
 ),
 
 -- Every check names its reason, the column of the file at fault and the value found there. Order matters: the first

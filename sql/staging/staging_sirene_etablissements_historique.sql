@@ -6,11 +6,12 @@
 -- ref_codes_activite. Outputs the contract columns (docs/CONTRIBUTING.md) and, for rejects, _motif_rejet,
 -- _colonne_rejet, _valeur_rejet.
 -- An empty dateDebut is legal (start of the oldest period unknown); an empty dateFin is the current period.
-WITH source AS (
+WITH source AS NOT MATERIALIZED (
     SELECT * FROM raw_sirene_etablissements_historique
 ),
 
-renamed AS (
+-- (not materialized: read again, two columns only, by `activites`)
+renamed AS NOT MATERIALIZED (
     SELECT
         _ligne,
         _colonne_trop_longue,
@@ -27,15 +28,26 @@ renamed AS (
     FROM source
 ),
 
-typed AS (
+-- The activity code against its nomenclature (sql/staging/macros_activite.sql), once per distinct pair: the
+-- check's lookups then run on a few thousand pairs, not on every row (which DuckDB would first copy, and spill).
+activites AS (
     SELECT
-        *,
-        CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
-        CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin,
-        -- the activity code against its nomenclature (sql/staging/macros_activite.sql)
+        activite_principale,
+        nomenclature_activite,
         defaut_activite(activite_principale, nomenclature_activite, 'activitePrincipaleEtablissement',
                         'nomenclatureActivitePrincipaleEtablissement') AS defaut_activite
-    FROM renamed
+    FROM (SELECT DISTINCT activite_principale, nomenclature_activite FROM renamed)
+),
+
+typed AS (
+    SELECT
+        r.*,
+        CAST(try_strptime(date_debut_texte, '%Y-%m-%d') AS DATE) AS date_debut,
+        CAST(try_strptime(date_fin_texte, '%Y-%m-%d') AS DATE) AS date_fin,
+        a.defaut_activite
+    FROM renamed AS r
+    LEFT JOIN activites AS a ON r.activite_principale IS NOT DISTINCT FROM a.activite_principale
+        AND r.nomenclature_activite IS NOT DISTINCT FROM a.nomenclature_activite
 ),
 
 -- The first failing check is reported, with the file column at fault and its value.
