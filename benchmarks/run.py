@@ -2,7 +2,8 @@
 
 1. time to generate the synthetic sample of a département;
 2. the whole pipeline on it (report included), cold then with every cacheable step reused (wall seconds, peak
-   memory of the largest process, seconds per step from the run's manifest);
+   memory of the largest process, wall and CPU seconds per step from the run's manifest, and the CPU seconds over
+   the cores: the wall time no scheduling of the same work can beat);
 3. how far the estimates are from the sample's ground truth, a truth the estimator does not share
    (benchmarks/accuracy.py): per level, cells, mean and max relative error, coverage of the 90 % interval, median
    half-width, for ESS employment and the ESS shares; `--write-method` rewrites METHOD.md's accuracy table;
@@ -36,12 +37,21 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
 
 
 def _print_steps(manifest: Path) -> None:
-    """The run's time per step (the manifest's durees_etapes), as the summary shows them."""
+    """The run's wall and CPU time per step (the manifest's durees_etapes and cpu_etapes), and what the CPU time
+    means for the wall time: the steps' CPU seconds over the machine's cores is as fast as they can ever run."""
     import json
 
-    steps = json.loads(manifest.read_text(encoding="utf-8")).get("durees_etapes") or {}
+    from transforms.yearly import available_cores
+
+    m = json.loads(manifest.read_text(encoding="utf-8"))
+    steps, cpu = m.get("durees_etapes") or {}, m.get("cpu_etapes") or {}
+    print(f"    {'step':<24}{'wall':>9}{'CPU':>9}")
     for step, seconds in steps.items():
-        print(f"    {step:<24}{seconds:7.1f} s")
+        print(f"    {step:<24}{seconds:7.1f} s{cpu.get(step, float('nan')):7.1f} s")
+    cores = available_cores()
+    total_wall, total_cpu = sum(steps.values()), sum(cpu.values())
+    print(f"    {'all steps':<24}{total_wall:7.1f} s{total_cpu:7.1f} s  (CPU / {cores} cores: at best "
+          f"{total_cpu / cores:.1f} s of wall time)")
 
 
 def main(argv: list[str] | None = None) -> int:

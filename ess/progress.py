@@ -1,6 +1,8 @@
 """What a run is doing, for the person who started it: each step on stderr when it starts and when it ends, with
 its elapsed time, in French; a line every HEARTBEAT_SECONDS while a long step goes on; and the elapsed time of every
-step, kept for the run's manifest (`durees_etapes`) whether or not anything is printed.
+step, kept for the run's manifest (`durees_etapes`) whether or not anything is printed, with its CPU time
+(`cpu_etapes`: this process's threads and the child processes it waited for during the step, e.g. the protection's
+workers — what two cores can at best halve).
 
 Printing is for a person at a console: on when stderr is a terminal, or when ESS_PROGRESS=1 (`make run` sets it,
 so that a piped `make run` shows it too); ESS_PROGRESS=0 turns it off. Logs and tracebacks stay in the run's log
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import sys
 import threading
 import time
@@ -40,6 +43,12 @@ LABELS = {
     "provenance": "Manifeste et provenance",
 }
 SOURCES = {"sirene": "SIRENE", "urssaf": "URSSAF", "territoires": "des territoires (COG)"}
+
+
+def cpu_seconds() -> float:
+    """CPU time so far of this process (every thread) and of the children it has waited for."""
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
 
 
 def label(step: str, source: str | None = None) -> str:
@@ -73,7 +82,8 @@ class Progress:
         self.heartbeat = heartbeat
         self.started = time.monotonic()
         self.durations: dict[str, float] = {}
-        self._pending: tuple[str, str, float] | None = None
+        self.cpu: dict[str, float] = {}  # CPU seconds by step key, like durations
+        self._pending: tuple[str, str, float, float] | None = None
         self._lock = threading.Lock()
 
     def say(self, text: str) -> None:
@@ -87,26 +97,28 @@ class Progress:
         """A step whose end is noticed elsewhere (close_pending): Prefect's start ends when the flow begins."""
         self.close_pending()
         self.say(f"▶ {text}…")
-        self._pending = (key, text, time.monotonic())
+        self._pending = (key, text, time.monotonic(), cpu_seconds())
 
     def close_pending(self) -> None:
         if self._pending is not None:
-            key, text, start = self._pending
+            key, text, start, cpu = self._pending
             self._pending = None
-            self._done(key, text, time.monotonic() - start)
+            self._done(key, text, time.monotonic() - start, cpu_seconds() - cpu)
 
-    def _done(self, key: str, text: str, seconds: float, into: dict | None = None) -> None:
-        for record in (self.durations, into if into is not None else {}):
-            record[key] = round(record.get(key, 0.0) + seconds, 1)
+    def _done(self, key: str, text: str, seconds: float, cpu: float, into: dict | None = None,
+              cpu_into: dict | None = None) -> None:
+        for record, value in ((self.durations, seconds), (into, seconds), (self.cpu, cpu), (cpu_into, cpu)):
+            if record is not None:
+                record[key] = round(record.get(key, 0.0) + value, 1)
         self.say(f"✓ {text} — {duration(seconds)}")
 
     @contextlib.contextmanager
-    def step(self, key: str, text: str, into: dict | None = None):
+    def step(self, key: str, text: str, into: dict | None = None, cpu_into: dict | None = None):
         """Print the step's start, a line every `heartbeat` seconds while it runs, and its end with its time
-        (recorded in self.durations and in `into`, seconds by step key)."""
+        (recorded in self.durations and in `into`, seconds by step key; its CPU time in self.cpu and `cpu_into`)."""
         self.close_pending()
         self.say(f"▶ {text}…")
-        start = time.monotonic()
+        start, cpu = time.monotonic(), cpu_seconds()
         stop = threading.Event()
         beats = None
         if self.stream is not None and self.heartbeat > 0:
@@ -125,7 +137,7 @@ class Progress:
             stop.set()
             if beats is not None:
                 beats.join()
-        self._done(key, text, time.monotonic() - start, into)
+        self._done(key, text, time.monotonic() - start, cpu_seconds() - cpu, into, cpu_into)
 
 
 _current = Progress()
@@ -142,9 +154,10 @@ def start(stream: TextIO | None = None, heartbeat: float = HEARTBEAT_SECONDS) ->
     return _current
 
 
-def step(key: str, source: str | None = None, *, departement: str | None = None, into: dict | None = None):
+def step(key: str, source: str | None = None, *, departement: str | None = None, into: dict | None = None,
+         cpu_into: dict | None = None):
     """The current reporter's step for a Prefect task name (and its source; the département when a run has
     several)."""
     name = f"{key}-{source}" if source else key
     text = label(key, source) + (f" — département {departement}" if departement else "")
-    return _current.step(name, text, into)
+    return _current.step(name, text, into, cpu_into)

@@ -279,9 +279,9 @@ def run_departements(configs: list[Settings], *, fetch_sources: list[str] | None
     published and a UserError lists the failures at the end (one département alone: its own error). Every
     département's run log receives the whole run's records (the national staging is shared)."""
     configs = sorted(configs, key=lambda c: c.departement)
-    shared = progress.current().durations
-    for key in [k for k in shared if k not in ("prefect", "sample")]:  # a new run in this process: its own times
-        del shared[key]
+    for shared in (progress.current().durations, progress.current().cpu):
+        for key in [k for k in shared if k not in ("prefect", "sample")]:  # a new run in this process: its own times
+            del shared[key]
     with contextlib.ExitStack() as stack:
         for config in configs:  # every lock first: a run is refused before any work
             stack.enter_context(run_lock(config))
@@ -375,12 +375,13 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     warehouse = config.warehouse_dir
     dep = config.departement
     # every step printed with its elapsed time (ess/progress.py), kept for the manifest with the shared ones
-    durees = {k: v for k, v in progress.current().durations.items()
-              if k.startswith(("prefect", "sample", "fetch", "resolve-inputs", "stage-national"))}
+    shared = ("prefect", "sample", "fetch", "resolve-inputs", "stage-national")
+    durees = {k: v for k, v in progress.current().durations.items() if k.startswith(shared)}
+    cpu = {k: v for k, v in progress.current().cpu.items() if k.startswith(shared)}
     shown = dep if len(config.departements or []) > 1 else None
 
     def step(key: str, source: str | None = None):
-        return progress.step(key, source, departement=shown, into=durees)
+        return progress.step(key, source, departement=shown, into=durees, cpu_into=cpu)
 
     sources = [s for s in registry.names() if s in registry.local() or s in staged]
     local = {}
@@ -433,10 +434,11 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
                              if guarded["publication_forcee"] else []}
             with step("report"):
                 manifest["rapport"] = report_task(report_inputs, report_params, str(staging))
-        manifest["durees_etapes"] = dict(durees)  # seconds; the publication's own time goes to the run's copy
+        # seconds; the publication's own time goes to the run's copy
+        manifest["durees_etapes"], manifest["cpu_etapes"] = dict(durees), dict(cpu)
         with step("publish"):
             manifest = publish_task(str(staging), params, manifest, warehouse, config.report)
-    manifest["durees_etapes"] = dict(durees)
+    manifest["durees_etapes"], manifest["cpu_etapes"] = dict(durees), dict(cpu)
     with step("provenance"):
         manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -65,6 +67,22 @@ def test_a_step_says_when_it_starts_and_ends_and_records_its_time():
         raise ValueError("boom")
     assert out.getvalue().splitlines()[-1].split("] ", 1)[1].startswith("✗ Contrôles de qualité — arrêt après ")
     assert "check" not in shown.durations  # a failed step has no time
+
+
+def test_a_step_records_its_cpu_time_with_the_children_it_waited_for():
+    shown = progress.Progress(None, heartbeat=0)
+    durations, cpu = {}, {}
+    child = ("import resource, time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+             "r = resource.getrusage(resource.RUSAGE_SELF)\nprint(r.ru_utime + r.ru_stime)")
+    with shown.step("build-outputs", progress.label("build-outputs"), durations, cpu):
+        spent = float(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                                     check=True).stdout)
+    # the child's CPU is the step's (a worker process of the protection is counted the same way)
+    assert spent >= 0.3 and cpu["build-outputs"] >= spent - 0.1
+    assert shown.cpu == cpu and set(durations) == set(cpu)
+    with shown.step("check", progress.label("check"), durations, cpu):
+        pass  # waiting costs no CPU: a second, idle step is not charged the first one's
+    assert cpu["check"] < cpu["build-outputs"] / 2
 
 
 def test_a_long_step_says_it_is_still_running():
@@ -138,8 +156,11 @@ def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_ha
                                          "stage-national-urssaf", "stage-territoires", "guard-inputs", "build-core",
                                          "build-outputs", "check", "guard-figures", "prepare-publication", "report",
                                          "publish"}
+    assert set(run["cpu_etapes"]) == set(run["durees_etapes"])
+    assert all(seconds >= 0 for seconds in run["cpu_etapes"].values())
     published = json.loads(Path(run["outputs"]["manifeste_publication"]).read_text(encoding="utf-8"))
     assert set(published["durees_etapes"]) == set(run["durees_etapes"]) - {"publish"}
+    assert set(published["cpu_etapes"]) == set(published["durees_etapes"])
 
 
 MANIFEST = {
