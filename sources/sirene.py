@@ -51,6 +51,9 @@ PARALLEL_KEYS_MAX = 500_000
 LINE_NUMBER = db.LINE_COLUMN
 # Row numbers per bucket of the segments' join (see _segments_table).
 SEGMENT_BUCKET = 8192
+# Staged establishments whose keys are joined at a time when the legal units and histories get their départements
+# (_key_shares).
+JOIN_KEYS_PER_SHARE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -348,13 +351,32 @@ def _attach_departements(con, step: _Step, deps: list[str]) -> None:
         # The read kept exactly the rows whose key a staged establishment has: each belongs to the one département.
         con.execute(f"ALTER TABLE {step.table} ADD COLUMN _departement VARCHAR DEFAULT {sql_str(deps[0])}")
     else:
-        con.execute(f"""CREATE OR REPLACE TABLE {step.table} AS
-            SELECT s.*, b.departement AS _departement
-            FROM {step.table} AS s JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins) AS b USING ({key})""")
+        attached = f"_{step.table}_departements"
+        con.execute(f"CREATE OR REPLACE TABLE {attached} AS SELECT *, NULL::VARCHAR AS _departement "
+                    f"FROM {step.table} LIMIT 0")
+        for share in _key_shares(con):
+            con.execute(f"""INSERT INTO {attached}
+                SELECT s.*, b.departement FROM {step.table} AS s
+                JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins WHERE {share.format(key=key)}) AS b
+                USING ({key}) WHERE {share.format(key='s.' + key)}""")
+        con.execute(f"DROP TABLE {step.table}")
+        con.execute(f"ALTER TABLE {attached} RENAME TO {step.table}")
     con.execute(f"""UPDATE {db.REJECTS_TABLE} AS r SET departements = coalesce(
             (SELECT list(DISTINCT b.departement ORDER BY b.departement) FROM _sirene_besoins AS b
              WHERE b.{key} = r.cle), []::VARCHAR[])
         WHERE r.table_staging = ?""", [step.table])
+
+
+def _key_shares(con) -> list[str]:
+    """Predicates (with a `{key}` placeholder) splitting the staged establishments' keys into shares of at most
+    JOIN_KEYS_PER_SHARE establishments: the (key, département) pairs of each share, and a join on them, fit the
+    staging's memory, where those of all of France did not (at 10 %, every département: DuckDB asked for a block of
+    32 MiB beyond its bound). One share, and no predicate, below that."""
+    rows = con.execute("SELECT count(*) FROM _sirene_besoins").fetchone()[0]
+    shares = -(-rows // JOIN_KEYS_PER_SHARE)
+    if shares <= 1:
+        return ["true"]
+    return [f"hash({{key}}) % {shares} = {i}" for i in range(shares)]
 
 
 def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime: str, sha256: str,
@@ -366,10 +388,15 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
                                     "AND _classe = 'departement' GROUP BY 1").fetchall())
     else:
         key = step.key_column
-        in_scope = dict(con.execute(
-            f"SELECT b.departement, count(*) FROM _raw_all AS r "
-            f"JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins) AS b ON trim(r.{quote(key)}) = b.{key} "
-            "WHERE r._garde GROUP BY 1").fetchall())
+        in_scope: dict[str, int] = {}
+        for share in _key_shares(con):
+            for dep, n in con.execute(
+                    f"SELECT b.departement, count(*) FROM _raw_all AS r "
+                    f"JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins "
+                    f"WHERE {share.format(key=key)}) "
+                    f"AS b ON trim(r.{quote(key)}) = b.{key} "
+                    f"WHERE r._garde AND {share.format(key=f'trim(r.{quote(key)})')} GROUP BY 1").fetchall():
+                in_scope[dep] = in_scope.get(dep, 0) + n
     staged = dict(con.execute(f"SELECT _departement, count(*) FROM {step.table} GROUP BY 1").fetchall())
     rejected: dict[str, dict[str, int]] = {d: {} for d in deps}
     for dep, reason, n in con.execute(
