@@ -220,6 +220,35 @@ def test_annual_averages_are_converted_to_the_year_end_and_reported(hand):
     assert rows["hors_ess"][6] == pytest.approx((8 - 18) / 18)
 
 
+def test_last_bit_differences_of_another_cpu_do_not_reach_the_estimates(hand, tmp_path, monkeypatch):
+    """Another CPU's numpy and OpenBLAS kernels give the same posterior means up to their last bits; the estimates
+    written (rounded to DECIMALES_EFFECTIF) are the same, so the sums and the secrecy pattern made of them are too."""
+    con, _ = hand
+    query = "SELECT siret, annee, effectif_central FROM core_effectifs ORDER BY ALL"
+    expected = con.execute(query).fetchall()
+    assert all(round(v, employment.DECIMALES_EFFECTIF) == v for _, _, v in expected)
+    solve, noise = calibration.solve_non_negative, np.random.default_rng(7)
+
+    def another_cpu(*args, **kwargs):
+        post = solve(*args, **kwargs)
+        post.mean = post.mean * (1 + 1e-13 * noise.standard_normal(len(post.mean)))
+        return post
+
+    monkeypatch.setattr(calibration, "solve_non_negative", another_cpu)
+    reference = edited_reference(tmp_path, "emploi_modele",
+                                 ("classe_min_etablissements,15", "classe_min_etablissements,1"))
+    noisy, _ = build(tmp_path, params={"annee_urssaf": 2024, "reference_dir": str(reference)},
+                     etablissements=HAND_ETABS, unites=HAND_UNITS, historique=HAND_HISTORY, creations=HAND_CREATIONS,
+                     urssaf_ess=HAND_URSSAF_ESS, urssaf_commune_ape=HAND_CELLS, unites_historique=[])
+    got = noisy.execute(query).fetchall()
+    assert got == expected
+    monkeypatch.setattr(employment, "quantise", lambda mean: mean)  # unrounded: the noise shows
+    raw, _ = build(tmp_path / "brut", params={"annee_urssaf": 2024, "reference_dir": str(reference)},
+                   etablissements=HAND_ETABS, unites=HAND_UNITS, historique=HAND_HISTORY, creations=HAND_CREATIONS,
+                   urssaf_ess=HAND_URSSAF_ESS, urssaf_commune_ape=HAND_CELLS, unites_historique=[])
+    assert raw.execute(query).fetchall() != expected
+
+
 # --- the choice of the year and what URSSAF must hold -----------------------------------------------------------------
 
 def test_the_year_defaults_to_the_latest_year_of_both_files(tmp_path):

@@ -48,6 +48,13 @@ FAMILLES = ("associations", "cooperatives", "mutuelles", "fondations", "hors_ess
 BANDES = ("01", "02", "03", "11", "12", "21", "22", "31", "32", "41", "42", "51", "52", "53")
 TRANCHE_OUVERTE = "53"
 FIRST_YEAR = 2012
+# Decimals kept of each establishment's estimated employment. The same inputs give estimates that differ in their
+# last bits from one CPU to another (numpy's and OpenBLAS's kernels are chosen at run time), and the secrecy
+# pattern follows those bits (the protection LPs break ties on them: a relative change of 1e-13 of every estimate
+# changed 347 of the sample's 149 603 public statuses, benchmarks/pattern_stability.py). Two publications of the
+# same data made on two machines must not mask different cells: estimates are rounded to a thousandth of a job,
+# far below what they can claim, and every sum made of them afterwards is made in a fixed order.
+DECIMALES_EFFECTIF = 3
 
 
 @dataclass
@@ -452,6 +459,11 @@ def _pooled_ratio(beta, band, grp: int, place: int) -> float:
     return float(np.median(ratios)) if ratios else 1.0
 
 
+def quantise(mean: np.ndarray) -> np.ndarray:
+    """Estimates at DECIMALES_EFFECTIF decimals (see there), never −0."""
+    return np.round(np.asarray(mean, float), DECIMALES_EFFECTIF) + 0.0
+
+
 def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, float] | None,
                   ensemble_prive: float | None, orphan: dict[str, float] | None, calibrate: bool) -> YearResult:
     """Prior, calibration and outputs of one year. `targets`: annual averages of the 5 FAMILLES (those published);
@@ -461,6 +473,7 @@ def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, 
     nf = len(FAMILLES)
     if not calibrate or orphan is None:
         m, v = _default_prior(inp, band, cfg)
+        m = quantise(m)
         classe, _ = _classes(inp, cfg)
         return YearResult(mean=m, prior=m, variance=v, classe=base_names()[classe], contrainte=np.full(n, None, object),
                           denominator=np.full(n, np.nan), projections=np.zeros((n, nf)),
@@ -483,6 +496,7 @@ def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, 
     fam_solve = np.where(fam_idx >= 0, remap[np.maximum(fam_idx, 0)], -1)
     post = calibration.solve_non_negative(m, v, con_.index, con_.target, prior.cell_error, fam_solve, y_f[use_f],
                                           w_f[use_f])
+    post.mean = quantise(post.mean)  # what is written, summed and reported (total_cale)
     projections = np.zeros((n, nf))
     projections[:, np.flatnonzero(use_f)] = post.projections
 
