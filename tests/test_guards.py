@@ -20,7 +20,7 @@ from ess import caching
 from test_flows import CALLS, inputs, prefect_harness, run, stubs, write_inputs  # noqa: F401 — fixtures
 from test_publication import make_tables, manifest_of, tree
 from transforms import guards
-from transforms.checks import compare
+from transforms.checks import compare, secrecy_changes
 
 # The tests that run flows in this process share one temporary Prefect server per pytest worker: keep them on the
 # same one. The others (and the test of the `ess` program, which starts its own server) go to any worker.
@@ -130,6 +130,41 @@ def test_moves_beyond_their_threshold_are_refused():
 def test_an_observatory_without_ess_establishment_is_refused_even_the_first_time():
     f = only(guards.check_indicators({"headline": {"nb_etablissements_ess": 0}, "variations": []}))
     assert f.regle == "valeur_min" and f.message.startswith("nb_etablissements_ess = 0 (minimum 1)")
+
+
+def test_a_republication_masking_other_cells_is_refused(tmp_path):
+    """Same millésime: a cell masked in the publication being replaced and shown in the new one (or the reverse)
+    is counted; a cell masked in both, whatever the reason, is not; another millésime is not compared."""
+    import duckdb
+
+    key = {"niveau": "territoire", "famille": "ess", "nomenclature_secteur": "ensemble", "secteur": "ensemble",
+           "classe_taille": "ensemble", "perimetre": "insee", "annee": 2025}
+    before = [("oisans", None), ("vercors", "secondaire"), ("voironnais", "frequence"), ("matheysine", None)]
+    after = [("oisans", "secondaire"), ("vercors", None), ("voironnais", "secondaire"), ("matheysine", None)]
+    con = duckdb.connect()
+    for name, rows in (("avant", before), ("apres", after)):
+        con.execute(f"CREATE TABLE {name} (code_territoire VARCHAR, statut_secret_effectifs VARCHAR)")
+        con.executemany(f"INSERT INTO {name} VALUES (?, ?)", rows)
+        for column, value in key.items():
+            con.execute(f"ALTER TABLE {name} ADD COLUMN {column} {'INTEGER' if column == 'annee' else 'VARCHAR'} "
+                        f"DEFAULT {value if column == 'annee' else repr(value)}")
+    con.execute(f"COPY avant TO '{tmp_path / 'public.parquet'}' (FORMAT parquet)")
+    con.execute("CREATE VIEW out_indicateurs_public AS SELECT * FROM apres")
+    previous = {"run_id": "R1", "millesime": "2026-10", "manifeste": "/w/m.json",
+                "table_publique": str(tmp_path / "public.parquet")}
+    changed = secrecy_changes(con, previous, {"millesime": "2026-10"})
+    assert changed["n_statuts_differents"] == 2
+    assert [(e["code_territoire"], e["avant"], e["apres"]) for e in changed["exemples"]] == [
+        ("oisans", None, "secondaire"), ("vercors", "secondaire", None)]
+    assert secrecy_changes(con, previous, {"millesime": "2026-11"}) is None  # another millésime: other data
+    f = only(guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
+                                      "secret_publication_precedente": changed}))
+    assert f.regle == "statuts_secret_differents_max" and f.fichier == "/w/m.json"
+    assert f.message.startswith("2 public cells of millésime 2026-10 would be masked in one publication and shown in "
+                                "the other, against that of run R1 (e.g. 2025 territoire oisans ess insee: publié → "
+                                "secondaire; 2025 territoire vercors ess insee: secondaire → publié).")
+    assert guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
+                                    "secret_publication_precedente": {"n_statuts_differents": 0}}) == []
 
 
 def test_verdict_refuses_or_records_a_forced_publication(tmp_path):

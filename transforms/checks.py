@@ -201,7 +201,32 @@ def previous_publication(warehouse: Path, params: dict) -> dict | None:
     data = json.loads(found[chosen].read_text(encoding="utf-8"))
     return {"run_id": data.get("run_id"), "millesime": chosen,
             "version": (data.get("publication") or {}).get("version"), "manifeste": str(found[chosen]),
+            "table_publique": ((data.get("outputs") or {}).get("tables") or {}).get("out_indicateurs_public"),
             "headline": (data.get("checks") or {}).get("headline") or {}}
+
+
+SECRET_KEY = ["annee", "niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille",
+              "perimetre"]
+
+
+def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) -> dict | None:
+    """A re-publication of the same millésime against the publication it replaces: the public cells whose employment
+    is masked in one and shown in the other. Read side by side, two such publications could each show what the other
+    hides (a cell masked in both, for whatever reason, shows nothing). None when the previous publication is of
+    another millésime, or has no public table to compare with."""
+    if not previous or str(previous.get("millesime")) != str(params["millesime"]):
+        return None
+    path = previous.get("table_publique")
+    if not path or not Path(path).exists():
+        return None
+    status = "statut_secret_effectifs"
+    keys = ", ".join(SECRET_KEY)
+    differ = con.execute(
+        f"""SELECT {keys}, p.{status} AS avant, n.{status} AS apres
+            FROM read_parquet(?) AS p JOIN out_indicateurs_public AS n USING ({keys})
+            WHERE (p.{status} IS NULL) <> (n.{status} IS NULL) ORDER BY ALL""", [str(path)]).df()
+    return {"n_statuts_differents": int(len(differ)),
+            "exemples": differ.head(limit).astype(object).where(differ.head(limit).notna(), None).to_dict("records")}
 
 
 def compare(current: dict, previous: dict | None) -> list[dict]:
@@ -233,6 +258,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
             expectations = validate_tables(con, sorted(tables), reference_dir=params.get("reference_dir"))
             gaps = reconciliation_gaps(con) if "out_indicateurs" in tables else []
             figures = headline(con, params) if "out_indicateurs" in tables else {}
+            changed = secrecy_changes(con, previous, params) if "out_indicateurs_public" in tables else None
             audit = audit_run.result() if audit_run else {}
     finally:
         con.close()
@@ -244,7 +270,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
     unaudited = sum(a["n_non_auditees"] for a in audit.values())
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
-              "headline": figures, "variations": moves,
+              "headline": figures, "variations": moves, "secret_publication_precedente": changed,
               "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None}
     failed = {t: s["echecs"] for t, s in expectations.items() if s["echecs"]}
     problems = []

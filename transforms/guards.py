@@ -22,7 +22,7 @@ from transforms.reference import Col, RefSpec, read_reference
 
 ANY = "*"
 RULES = ("lignes_lues_min", "lignes_en_champ_min", "departement_present", "calage_lignes_min", "taux_rejet_max",
-         "rejets_toleres", "valeur_min", "variation_max")
+         "rejets_toleres", "valeur_min", "variation_max", "statuts_secret_differents_max")
 SPEC = RefSpec(
     "seuils_publication.csv",
     (Col("regle", values=RULES), Col("cible", pattern=r"^(\*|[a-z][a-z0-9_]*)$"), Col("seuil", "DOUBLE", minimum=0),
@@ -161,7 +161,8 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
 
 def check_indicators(checks: dict, seuils: Thresholds | None = None) -> list[Finding]:
     """Findings on the headline figures of the check step's report (`headline`, `variations` since the previous
-    publication, `publication_precedente`)."""
+    publication, `publication_precedente`) and on the secrecy of a re-publication of the same millésime
+    (`secret_publication_precedente`)."""
     seuils = seuils or thresholds()
     findings = []
     headline = checks.get("headline") or {}
@@ -187,6 +188,23 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None) -> list[Fin
                 f"{name} : {_n(move['avant'])} → {_n(move['apres'])} ({change:+.1%}, seuil ±{limits[name]:.0%}) "
                 f"depuis la publication du run {previous.get('run_id')}", previous.get("manifeste"),
                 {"avant": move["avant"], "apres": move["apres"], "variation": change}))
+    changed = checks.get("secret_publication_precedente") or {}
+    most = seuils.get("statuts_secret_differents_max", "out_indicateurs_public")
+    n = changed.get("n_statuts_differents") or 0
+    if most is not None and n > most:
+        examples = "; ".join(f"{e['annee']} {e['niveau']} {e['code_territoire']} {e['famille']} {e['perimetre']}: "
+                             f"{e['avant'] or 'publié'} → {e['apres'] or 'publié'}"
+                             for e in changed.get("exemples", []))
+        findings.append(Finding(
+            "statuts_secret_differents_max",
+            f"{_n(n)} public cells of millésime {previous.get('millesime')} would be masked in one publication and "
+            f"shown in the other, against that of run {previous.get('run_id')} (e.g. {examples}). Read side by side, "
+            "the two publications could each show what the other hides. Publish a millésime from one machine and one "
+            "version of the pipeline; if the new one must replace it (corrected inputs), publish with --force and "
+            "withdraw the old one wherever it was distributed",
+            f"{_n(n)} cellules publiques seraient masquées dans une publication et diffusées dans l'autre (emploi), "
+            f"par rapport à celle du run {previous.get('run_id')} du même millésime", previous.get("manifeste"),
+            {"n_statuts_differents": n}))
     return findings
 
 
