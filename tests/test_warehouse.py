@@ -21,6 +21,7 @@ import cube_fixtures as F
 from transforms import outputs
 from transforms import publish as pub
 from transforms import warehouse as wh
+from transforms.checks import previous_publication
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 RUNS = [("38", "2026-01"), ("2A", "2026-01"), ("01", "2026-02"), ("38", "2026-02")]  # in publication order
@@ -137,6 +138,10 @@ def test_a_copied_warehouse_reads_its_own_files(warehouse, tmp_path, monkeypatch
         with duckdb.connect("ess.duckdb", read_only=True) as con:
             assert con.execute("SELECT count(*) FROM out_indicateurs_public_historique").fetchone()[0] == \
                 len(expected)
+        # a re-publication there compares its secrecy with the copy's own public table
+        previous = previous_publication(copy, {**F.PARAMS, "departement": "38", "millesime": RUNS[-1][1]})
+        assert previous["millesime"] == RUNS[-1][1]
+        assert Path(previous["table_publique"]).is_relative_to(copy) and Path(previous["table_publique"]).exists()
         # one version copied alone is a warehouse too
         version = copy / wh.VERSIONS / wh.read_index(copy / wh.CURRENT)["version"]
         with pub.open_catalog(version) as con:

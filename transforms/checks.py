@@ -201,8 +201,20 @@ def previous_publication(warehouse: Path, params: dict) -> dict | None:
     data = json.loads(found[chosen].read_text(encoding="utf-8"))
     return {"run_id": data.get("run_id"), "millesime": chosen,
             "version": (data.get("publication") or {}).get("version"), "manifeste": str(found[chosen]),
-            "table_publique": ((data.get("outputs") or {}).get("tables") or {}).get("out_indicateurs_public"),
+            "table_publique": _in_warehouse(Path(warehouse), data.get("outputs") or {}, "out_indicateurs_public"),
             "headline": (data.get("checks") or {}).get("headline") or {}}
+
+
+def _in_warehouse(warehouse: Path, outputs: dict, table: str) -> str | None:
+    """A published table's path in this warehouse (the manifest's paths are where it was published: a warehouse
+    copied or moved since holds the same files under its own folder)."""
+    path, root = (outputs.get("tables") or {}).get(table), outputs.get("warehouse")
+    if not path:
+        return None
+    try:
+        return str(warehouse / Path(path).relative_to(root)) if root else path
+    except ValueError:
+        return path
 
 
 SECRET_KEY = ["annee", "niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille",
@@ -218,6 +230,8 @@ def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) ->
         return None
     path = previous.get("table_publique")
     if not path or not Path(path).exists():
+        log.warning("the publication of run %s (millésime %s) has no public table at %s: its secrecy pattern cannot "
+                    "be compared with this run's", previous.get("run_id"), previous.get("millesime"), path)
         return None
     status = "statut_secret_effectifs"
     keys = ", ".join(SECRET_KEY)
