@@ -235,12 +235,13 @@ def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) ->
         return None
     status = "statut_secret_effectifs"
     keys = ", ".join(SECRET_KEY)
-    differ = con.execute(
+    cursor = con.execute(
         f"""SELECT {keys}, p.{status} AS avant, n.{status} AS apres
             FROM read_parquet(?) AS p JOIN out_indicateurs_public AS n USING ({keys})
-            WHERE (p.{status} IS NULL) <> (n.{status} IS NULL) ORDER BY ALL""", [str(path)]).df()
-    return {"n_statuts_differents": int(len(differ)),
-            "exemples": differ.head(limit).astype(object).where(differ.head(limit).notna(), None).to_dict("records")}
+            WHERE (p.{status} IS NULL) <> (n.{status} IS NULL) ORDER BY ALL""", [str(path)])
+    names = [column[0] for column in cursor.description]
+    differ = cursor.fetchall()
+    return {"n_statuts_differents": len(differ), "exemples": [dict(zip(names, row)) for row in differ[:limit]]}
 
 
 def compare(current: dict, previous: dict | None) -> list[dict]:
