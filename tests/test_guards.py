@@ -167,6 +167,33 @@ def test_a_republication_masking_other_cells_is_refused(tmp_path):
                                     "secret_publication_precedente": {"n_statuts_differents": 0}}) == []
 
 
+def test_a_republication_that_cannot_be_compared_is_refused(tmp_path):
+    """The table replaced is gone, or of an older pipeline without the key or status columns: nothing shows the two
+    patterns agree, so the guard refuses (with what is missing), as for a difference."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE VIEW out_indicateurs_public AS SELECT 2025 AS annee, 'insee' AS perimetre, "
+                "CAST(NULL AS VARCHAR) AS statut_secret_effectifs")
+    old = tmp_path / "old.parquet"
+    con.execute(f"COPY (SELECT 2025 AS annee, 'departement' AS niveau, 'x' AS statut) TO '{old}' (FORMAT parquet)")
+    previous = {"run_id": "R0", "millesime": "2026-10", "manifeste": "/w/m.json", "table_publique": str(old)}
+    older = secrecy_changes(con, previous, PARAMS)
+    assert older["n_statuts_differents"] is None
+    assert "lacks the columns ['code_territoire', 'famille', 'nomenclature_secteur', 'secteur', 'classe_taille', " \
+           "'perimetre', 'statut_secret_effectifs'] (an older version of the pipeline)" in older["non_comparable"]
+    gone = secrecy_changes(con, {**previous, "table_publique": str(tmp_path / "absent.parquet")}, PARAMS)
+    assert gone["non_comparable"].startswith("its public table is not in this warehouse")
+    for changed in (older, gone):
+        f = only(guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
+                                          "secret_publication_precedente": changed}))
+        assert f.regle == "statuts_secret_differents_max" and f.fichier == "/w/m.json"
+        assert f.message.startswith("the secrecy pattern of this run cannot be compared with that of the "
+                                    "publication of the same millésime 2026-10 it would replace (run R0): its "
+                                    "public table ")
+        assert "publish with --force" in f.message
+
+
 def test_verdict_refuses_or_records_a_forced_publication(tmp_path):
     finding = guards.Finding("lignes_lues_min", "x has no row", "fichier vide : x", "x")
     with pytest.raises(guards.PublicationRefused) as refused:

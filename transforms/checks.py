@@ -18,6 +18,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from ess import db
@@ -224,16 +225,25 @@ SECRET_KEY = ["annee", "niveau", "code_territoire", "famille", "nomenclature_sec
 def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) -> dict | None:
     """A re-publication of the same millésime against the publication it replaces: the public cells whose employment
     is masked in one and shown in the other. Read side by side, two such publications could each show what the other
-    hides (a cell masked in both, for whatever reason, shows nothing). None when the previous publication is of
-    another millésime, or has no public table to compare with."""
+    hides (a cell masked in both, for whatever reason, shows nothing). None when there is no previous publication or
+    it is of another millésime. When its public table is missing or lacks the columns to compare (a damaged
+    warehouse, an older pipeline), the result says why under `non_comparable`: the guard then refuses, as for a
+    difference, since nothing shows the two patterns agree."""
     if not previous or str(previous.get("millesime")) != str(params["millesime"]):
         return None
     path = previous.get("table_publique")
-    if not path or not Path(path).exists():
-        log.warning("the publication of run %s (millésime %s) has no public table at %s: its secrecy pattern cannot "
-                    "be compared with this run's", previous.get("run_id"), previous.get("millesime"), path)
-        return None
     status = "statut_secret_effectifs"
+    if not path or not Path(path).exists():
+        return {"n_statuts_differents": None, "non_comparable": f"its public table is not in this warehouse "
+                                                                  f"({path or 'absent from its manifest'})"}
+    try:
+        present = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
+    except duckdb.Error as e:
+        return {"n_statuts_differents": None, "non_comparable": f"its public table {path} cannot be read ({e})"}
+    missing = [c for c in [*SECRET_KEY, status] if c not in present]
+    if missing:
+        return {"n_statuts_differents": None, "non_comparable": f"its public table {path} lacks the columns "
+                                                                  f"{missing} (an older version of the pipeline)"}
     keys = ", ".join(SECRET_KEY)
     cursor = con.execute(
         f"""SELECT {keys}, p.{status} AS avant, n.{status} AS apres

@@ -191,7 +191,16 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None) -> list[Fin
     changed = checks.get("secret_publication_precedente") or {}
     most = seuils.get("statuts_secret_differents_max", "out_indicateurs_public")
     n = changed.get("n_statuts_differents") or 0
-    if most is not None and n > most:
+    if most is not None and changed.get("non_comparable"):
+        findings.append(Finding(
+            "statuts_secret_differents_max",
+            f"the secrecy pattern of this run cannot be compared with that of the publication of the same millésime "
+            f"{previous.get('millesime')} it would replace (run {previous.get('run_id')}): {changed['non_comparable']}. "
+            "Read side by side, the two publications could each show what the other hides. If the new one must "
+            "replace it, publish with --force and withdraw the old one wherever it was distributed",
+            f"secret non comparable avec la publication du run {previous.get('run_id')} du même millésime",
+            previous.get("manifeste"), {"non_comparable": changed["non_comparable"]}))
+    elif most is not None and n > most:
         examples = "; ".join(f"{e['annee']} {e['niveau']} {e['code_territoire']} {e['famille']} {e['perimetre']}: "
                              f"{e['avant'] or 'publié'} → {e['apres'] or 'publié'}"
                              for e in changed.get("exemples", []))
