@@ -58,6 +58,7 @@ def make_tables(folder: Path, departement: str, value: int) -> dict[str, str]:
 def manifest_of(run_id: str, departement: str) -> dict:
     return {"run_id": run_id, "parametres": {**PARAMS, "departement": departement, "run_id": run_id},
             "synthetic": True, "snapshots": {}, "checks": {"headline": {"nb_etablissements_ess": 1}},
+            "steps": {"core": {"emploi": {"calage": True, "groupes": {"fondations": {"total_cale": 1516.48}}}}},
             "garde_fous": {"force_demandee": False, "constats": [], "publication_forcee": False}}
 
 
@@ -190,6 +191,9 @@ def test_a_publication_is_one_version_with_everything(world):
         world["before_view"]["rapports/departement=38/millesime=2026-10/perimetre=insee/rapport.pdf"]
     manifest = view["publications/departement=38/millesime=2026-10/perimetre=insee/manifest.json"]
     assert manifest["run_id"] == "R38-NEW" and manifest["publication"]["forcee"] is False
+    # the families' employment before secrecy stays in the run folder: it equals cells the public table may mask
+    assert manifest["steps"] == {"core": {"emploi": {"calage": True}}}
+    assert manifest["chiffres_non_publies"] == ["steps.core.emploi.groupes"]
     assert sorted(manifest["outputs"]["tables"]) == sorted(pub.PUBLISHED.keys() - {"out_audit_perimetre",
                                                                                    "core_calibration"})
     assert manifest["rapport"]["dossier"].endswith("rapports/departement=38/millesime=2026-10/perimetre=insee")
@@ -426,3 +430,14 @@ def test_every_file_of_a_version_is_on_disk_before_it_becomes_current(world, tmp
     files = {str(p) for p in root.rglob("*") if not p.is_symlink()} | {str(root)}
     assert files and files <= flushed
     assert ("fsync", str(warehouse.resolve())) in events[switched:]
+
+
+def test_the_warehouse_copy_of_a_manifest_leaves_out_the_unprotected_figures():
+    """The calibration's family totals are employment before secrecy: in the run folder only."""
+    manifest = {"run_id": "R", "steps": {"core": {"emploi": {"calage": True, "groupes": {
+        "fondations": {"total_cale": 1516.48}}}, "lignes": {"core_effectifs": 3}}}}
+    public = pub.publishable_manifest(manifest)
+    assert public == {"run_id": "R", "steps": {"core": {"emploi": {"calage": True}, "lignes": {"core_effectifs": 3}}},
+                      "chiffres_non_publies": ["steps.core.emploi.groupes"]}
+    assert manifest["steps"]["core"]["emploi"]["groupes"]["fondations"]["total_cale"] == 1516.48  # not modified
+    assert pub.publishable_manifest({"run_id": "R"}) == {"run_id": "R"}  # nothing to leave out, nothing said

@@ -205,7 +205,7 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
     """Make the staged tables (and the staged report, if any) part of a new current version, with the run's
     manifest completed by where everything went. Without a staged report, `report=False` removes the partition's
     previous report: a report describing another run's tables must not stay beside these. Returns the manifest
-    as published (the same content the run folder keeps)."""
+    the run folder keeps; the warehouse's copy is its publishable_manifest (no figure left unprotected)."""
     staging = Path(staging)
     warehouse = Path(warehouse)
     partitions = sorted(str(p.parent.relative_to(staging)) for table, access in _published().items()
@@ -222,7 +222,7 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
 
     def finish(root: Path, version_id: str) -> dict:
         published.update(_completed(manifest, params, warehouse, root, version_id, partitions, has_report))
-        wh.write_json_atomic(root / manifest_path(params), published)
+        wh.write_json_atomic(root / manifest_path(params), publishable_manifest(published))
         migrate_legacy_partitions(root)
         build_catalog(root)
         write_dictionary(root)
@@ -235,6 +235,28 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
     wh.commit(warehouse, changes, finish, regenerated=REGENERATED, description=description,
               wait_seconds=wait_seconds)
     return published
+
+
+# Figures of the run's manifest that no statistical protection covers: the employment of each family in the
+# département before secrecy (the calibration's totals) equals cells the public table may mask. They stay in the run
+# folder's manifest (research team only) and are left out of the warehouse's copy.
+UNPROTECTED_FIGURES = (("steps", "core", "emploi", "groupes"),)
+
+
+def publishable_manifest(manifest: dict) -> dict:
+    """The manifest without UNPROTECTED_FIGURES, saying which were left out (`chiffres_non_publies`)."""
+    out = json.loads(json.dumps(manifest))
+    removed = []
+    for path in UNPROTECTED_FIGURES:
+        parent = out
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and path[-1] in parent:
+            del parent[path[-1]]
+            removed.append(".".join(path))
+    if removed:
+        out["chiffres_non_publies"] = removed
+    return out
 
 
 def _completed(manifest: dict, params: dict, warehouse: Path, root: Path, version_id: str, partitions: list[str],
