@@ -462,17 +462,14 @@ def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame) -> dic
 
 def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
     """Sensitive cells outside publication that the closed-form swaps of secret_model do not prove safe, for every
-    published bound (swaps across the territory's border, or within a commune's class, whichever proves more)."""
+    published bound."""
     unproven = np.zeros(len(model.cells), bool)
     for measure in DOMINANCE_BOUNDS:
         values = model.cells[measure].fillna(0.0).to_numpy(float)
         upper, lower = requirements(values, candidates, rules)
         up, down = secret_model.swap_capacity(model, candidates, measure)
-        up2, down2 = secret_model.class_swap_capacity(model, candidates, measure)
         tol = 1e-6 * np.maximum(1.0, values)
-        fails_up = (values + up < upper - tol) & (values + up2 < upper - tol)
-        fails_down = (values - down > lower + tol) & (values - down2 > lower + tol)
-        unproven |= candidates & (fails_up | fails_down)
+        unproven |= candidates & ((values + up < upper - tol) | (values - down > lower + tol))
     return unproven
 
 

@@ -9,11 +9,15 @@ the same cell whatever the perimeter; two perimeters whose family holds the same
 cell, one status). The unknowns are then, for each commune and type:
 
     X[c, t]                    its employment (all sectors, all sizes),
-    x[c, t, n, code]           its employment in one code of nomenclature n ('a21', 'ess', 'taille'),
-    with Σ_code x[c, t, n, code] = X[c, t] for each n (the links).
+    x[c, t, secteur, (s, e)]   its employment in A21 section s and ESS sector e: a cell of section s sums the pairs
+                               (s, ·), a cell of sector e the pairs (·, e) — both group the same NAF divisions,
+    x[c, t, taille, k]         its employment in size class k,
+    with Σ x[c, t, g, ·] = X[c, t] for each group g (the links).
 
-Only non-empty (commune, type[, code]) exist as unknowns: counts are public, so an empty one is a known 0. Every
-row of out_indicateurs of the year maps to one cell: its territory's communes × its label's types × its code.
+Only non-empty (commune, type[, pair or size]) exist as unknowns. Counts of a commune, a type, a code are public,
+so an empty one is a known 0; the counts of a (section, sector) pair are not, so treating an empty pair as 0 gives
+the model's reader more than the real one: what the model proves holds for the real reader. Every row of
+out_indicateurs of the year maps to one cell: its territory's communes × its label's types × its code.
 Relations between territories (every level of out_cube_communes: the COG's and the zonings', non-nested),
 families, perimeters, sectors and sizes all follow from these sums; nothing else links the cells.
 """
@@ -31,6 +35,10 @@ from ess import db
 from transforms.secret_lp import LinearTable
 
 NOMENCLATURES = {"a21": "section_a21", "ess": "secteur_ess", "taille": "classe_taille"}
+# The A21 sections and the ESS sectors group the same NAF divisions (data/reference/secteurs_ess.csv: « soutien aux
+# entreprises » is M + N, « organisations associatives » lies inside S…): a reader who knows NAF ties the two
+# breakdowns together, so their unknowns are per (section, ESS sector) pair. Sizes are a breakdown of their own.
+DETAIL_GROUPS = {"secteur": ("a21", "ess"), "taille": ("taille",)}
 CELL_KEY = ["niveau", "code_territoire", "label", "nomenclature", "code"]
 ROW_KEY = ["niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille", "perimetre"]
 MEASURES = ("effectif_central",)
@@ -117,25 +125,27 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
         **{m: (m, "sum") for m in measures}, classe=("classe", "first")).reset_index()
     tot["var"] = np.arange(len(tot))
     tot_idx = tot.set_index(["code_commune", "type"])["var"]
-    details, by_commune = [], []
-    for nom, col in NOMENCLATURES.items():
-        sub = est[est[col].notna()]
-        if sub.empty:
-            continue
-        g = sub.groupby(["classe", "type", col], sort=True)[list(measures)].sum().reset_index()
-        details.append(g.rename(columns={col: "code"}).assign(nomenclature=nom))
-        g = sub.groupby(["code_commune", "type", col], sort=True)[list(measures)].sum().reset_index()
-        by_commune.append(g.rename(columns={col: "code"}).assign(nomenclature=nom))
-    empty = pd.DataFrame(columns=["classe", "code_commune", "type", "code", "nomenclature", *measures])
-    det = pd.concat(details, ignore_index=True) if details else empty.drop(columns="code_commune")
-    det_commune = pd.concat(by_commune, ignore_index=True) if by_commune else empty.drop(columns="classe")
-    det["var"] = len(tot) + np.arange(len(det))
+    # Detail unknowns, per group of nomenclatures (DETAIL_GROUPS): one per class × type × combination of the group's
+    # codes, counted in one cell of each nomenclature of the group. A unit without a code still sums to its total.
+    est = est.fillna({col: "" for col in NOMENCLATURES.values()})
+    unknowns, by_commune = [], []
+    for group, noms in DETAIL_GROUPS.items():
+        codes = [NOMENCLATURES[n] for n in noms]
+        for where, frame in (("classe", unknowns), ("code_commune", by_commune)):
+            g = est.groupby([where, "type", *codes], sort=True)[list(measures)].sum().reset_index()
+            frame.append(g.assign(groupe=group))
+    det_vars = pd.concat(unknowns, ignore_index=True)
+    det_vars["var"] = len(tot) + np.arange(len(det_vars))
+    # memberships: (class, type, nomenclature, code) -> unknown
+    det = pd.concat([det_vars.loc[det_vars[col].notna(), ["classe", "type", "var", col]].rename(columns={col: "code"})
+                     .assign(nomenclature=nom) for nom, col in NOMENCLATURES.items()], ignore_index=True)
+    det_commune = pd.concat(by_commune, ignore_index=True)
     det_commune["parent"] = tot_idx.loc[list(zip(det_commune["code_commune"], det_commune["type"]))].to_numpy()
-    n_vars = len(tot) + len(det)
-    # links: Σ_code x[K,t,n,code] − Σ_{c in K} X[c,t] = 0
-    groups = det[["classe", "type", "nomenclature"]].drop_duplicates().reset_index(drop=True)
+    n_vars = len(tot) + len(det_vars)
+    # links: Σ_group's unknowns of (K, t) − Σ_{c in K} X[c,t] = 0
+    groups = det_vars[["classe", "type", "groupe"]].drop_duplicates().reset_index(drop=True)
     groups["link"] = np.arange(len(groups))
-    plus = det.merge(groups, on=["classe", "type", "nomenclature"])
+    plus = det_vars.merge(groups, on=["classe", "type", "groupe"])
     minus = tot[["classe", "type", "var"]].merge(groups, on=["classe", "type"])
     links = sp.csr_matrix(
         (np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]),
@@ -163,7 +173,8 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index
     classes = com[["code_commune", "classe"]].assign(seul=com["classe"].map(class_size).to_numpy() == 1)
-    model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_commune": det_commune, "links": links,
+    model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "det_commune": det_commune,
+                    "links": links,
                     "classes": classes, "measures": list(measures)}
     # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class
     alone = set(classes.loc[classes["seul"], "code_commune"])
@@ -208,12 +219,12 @@ def _materialise(self: YearModel, which: np.ndarray) -> None:
     parts = self._parts
     which = np.asarray(which, bool) & self.cells["representable"].to_numpy()
     pairs = _pairs(self, which)
-    n_vars = len(parts["tot"]) + len(parts["det"])
+    n_vars = len(parts["tot"]) + len(parts["det_vars"])
     matrix = sp.csr_matrix((np.ones(len(pairs)), (pairs["cellule"].to_numpy(), pairs["var"].to_numpy())),
                            shape=(len(self.cells), n_vars))
     self.rows_in_matrix = np.asarray(which, bool).copy()
     for measure in parts["measures"]:
-        x = np.concatenate([parts["tot"][measure].to_numpy(float), parts["det"][measure].to_numpy(float)])
+        x = np.concatenate([parts["tot"][measure].to_numpy(float), parts["det_vars"][measure].to_numpy(float)])
         self.tables[measure] = LinearTable(matrix, parts["links"], self.cells[measure].fillna(0.0).to_numpy(float), x)
 
 
@@ -226,7 +237,8 @@ def unknowns_fingerprint(model: YearModel) -> str:
     only when both give the same fingerprint."""
     parts = model._parts
     digest = hashlib.sha256()
-    for frame, key in ((parts["tot"], ["code_commune", "type"]), (parts["det"], ["classe", "type", "nomenclature", "code"]),
+    for frame, key in ((parts["tot"], ["code_commune", "type"]),
+                       (parts["det_vars"], ["classe", "type", "groupe", *NOMENCLATURES.values()]),
                        (parts["classes"], ["code_commune", "classe"])):
         # pandas' row hashes use a fixed key: the same rows give the same bytes in every process
         digest.update(pd.util.hash_pandas_object(frame[key].astype(str), index=False).to_numpy().tobytes())
@@ -234,18 +246,25 @@ def unknowns_fingerprint(model: YearModel) -> str:
     return digest.hexdigest()[:32]
 
 
+# The code a swap moves, and the other code of its group (A21 section and ESS sector describe one pair of codes).
+SWAP_CODES = {"a21": ("section_a21", "secteur_ess"), "ess": ("secteur_ess", "section_a21"), "taille": ("classe_taille", None)}
+
+
 def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
     """How far each sector / size cell of a territory below the département can move up and down, whatever is
     published among territory totals and département cells: a closed-form feasible table.
 
-    For a type t and nomenclature n, move δ from another code to code k inside a commune of the territory and the
-    other way round in a commune outside it: every commune total, every département code and every other
-    nomenclature stay as they are, so the table stays consistent with anything published at those levels. Per
-    (T, t, n, k), with x the mass of (commune, t, n, k) and X that of (commune, t):
-        up   = min(Σ_{c in T, k present} (X − x),  Σ_{c outside T, ≥ 2 codes} x)
-        down = min(Σ_{c in T, ≥ 2 codes} x,         Σ_{c outside T, k present} (X − x))
-    (a commune can only swap between codes it has). A cell sums the capacities of its label's types. Returns
-    (up, down) per cell of `which` (0 for the others, and for cells at the département or without a code)."""
+    For a type t, a cell's code k (nomenclature n) and a detail unknown P = (k, f) of its group (f: the other code
+    of the pair, SWAP_CODES), pick a partner Q = (q, g) with q ≠ k: move δ from Q to P in communes of the territory T
+    and from P to Q in communes outside it, each commune holding both. Every commune total and every unknown's total
+    over the département, hence every published cell at those levels, stays as it is. Per (T, t, P, Q):
+        up   = min(Σ_{c in T} x[c, Q],  Σ_{c outside T} x[c, P])
+        down = min(Σ_{c in T} x[c, P],  Σ_{c outside T} x[c, Q])
+    over the communes holding both. A type's capacity is its best single swap, or the sum over f of the best swap
+    with a partner of the same f (those move other unknowns and add up), whichever is larger; two partners could
+    draw on the same mass, so no other sum is taken. A cell sums over its label's types (other unknowns). A commune's
+    cell counts the other communes of its class among the outside ones. Returns (up, down) per cell of `which` (0
+    for the others, and for cells at the département or without a code)."""
     parts = model._parts
     cells = model.cells
     up = np.zeros(len(cells))
@@ -253,63 +272,36 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
     sel = which & (cells["nomenclature"] != "ensemble").to_numpy() & (cells["niveau"] != "departement").to_numpy()
     if not sel.any():
         return up, down
-    det, tot = parts["det_commune"], parts["tot"]
-    d = det[["code_commune", "type", "nomenclature", "code", "parent", measure]].copy()
-    d["X"] = tot[measure].to_numpy(float)[d["parent"].to_numpy()]
-    d["n_codes"] = d.groupby(["parent", "nomenclature"])["code"].transform("size")
-    d["free"] = (d["X"] - d[measure]).clip(lower=0)  # what can come into code k from the commune's other codes
-    d["movable"] = np.where(d["n_codes"] >= 2, d[measure], 0.0)  # what can leave code k for another code
-    key = ["type", "nomenclature", "code"]
-    everywhere = d.groupby(key)[["free", "movable"]].sum().rename(columns={"free": "free_all", "movable": "mov_all"})
-    inside = parts["terr"].merge(d, on="code_commune").groupby(["niveau", "code_territoire", *key])[
-        ["free", "movable"]].sum()
-    m = cells.loc[sel, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]]
-    m = m.merge(parts["lab"], on="label")
-    m = m.join(inside, on=["niveau", "code_territoire", *key]).join(everywhere, on=key).fillna(0.0)
-    cap_up = np.minimum(m["free"], m["mov_all"] - m["movable"]).clip(lower=0)
-    cap_down = np.minimum(m["movable"], m["free_all"] - m["free"]).clip(lower=0)
-    agg = pd.DataFrame({"cellule": m["cellule"], "up": cap_up, "down": cap_down}).groupby("cellule").sum()
-    up[agg.index.to_numpy()] = agg["up"].to_numpy()
-    down[agg.index.to_numpy()] = agg["down"].to_numpy()
-    return up, down
-
-
-def class_swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
-    """For a commune's sector / size cell: how far it can move by swapping with the other communes of its class.
-
-    Within a class the public table does not tell communes apart in the detail (no commune × sector figure and no
-    count below the class's territories is published), so δ of code k can move from a commune c' of the class to
-    c, c giving back δ of its other codes: commune totals and every published sum stay as they are. Per type t:
-        up   = min(X[c] − x[c], Σ_{c' ≠ c in class} x[c'])
-        down = min(x[c],        Σ_{c' ≠ c in class} (X[c'] − x[c']))
-    summed over the label's types. Returns (up, down) per cell of `which` (commune-level detail cells only)."""
-    parts = model._parts
-    cells = model.cells
-    up = np.zeros(len(cells))
-    down = np.zeros(len(cells))
-    sel = which & (cells["niveau"] == "commune").to_numpy() & (cells["nomenclature"] != "ensemble").to_numpy()
-    if not sel.any():
-        return up, down
-    tot = parts["tot"][["code_commune", "type", "classe", measure]].rename(columns={measure: "X"})
-    det = parts["det_commune"][["code_commune", "type", "nomenclature", "code", measure]].rename(
-        columns={measure: "x"}).merge(tot[["code_commune", "type", "classe"]], on=["code_commune", "type"])
-    class_x = det.groupby(["classe", "type", "nomenclature", "code"])["x"].sum().rename("class_x")
-    class_tot = tot.groupby(["classe", "type"])["X"].sum().rename("class_X")
-    m = cells.loc[sel, ["cellule", "code_territoire", "label", "nomenclature", "code"]].rename(
-        columns={"code_territoire": "code_commune"}).merge(parts["lab"], on="label")
-    m = m.merge(parts["classes"][["code_commune", "classe"]], on="code_commune")
-    m = m.merge(tot[["code_commune", "type", "X"]], on=["code_commune", "type"], how="left")
-    m = m.merge(det[["code_commune", "type", "nomenclature", "code", "x"]],
-                on=["code_commune", "type", "nomenclature", "code"], how="left")
-    m = m.join(class_x, on=["classe", "type", "nomenclature", "code"]).join(class_tot, on=["classe", "type"])
-    m = m.fillna({"X": 0.0, "x": 0.0, "class_x": 0.0, "class_X": 0.0})
-    others_x = m["class_x"] - m["x"]
-    others_free = (m["class_X"] - m["X"]) - others_x
-    cap_up = np.minimum(m["X"] - m["x"], others_x).clip(lower=0)
-    cap_down = np.minimum(m["x"], others_free).clip(lower=0)
-    agg = pd.DataFrame({"cellule": m["cellule"], "up": cap_up, "down": cap_down}).groupby("cellule").sum()
-    up[agg.index.to_numpy()] = agg["up"].to_numpy()
-    down[agg.index.to_numpy()] = agg["down"].to_numpy()
+    targets = cells.loc[sel, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]].merge(
+        parts["lab"], on="label")
+    det = parts["det_commune"]
+    by_type = []
+    for nom, (moving, other) in SWAP_CODES.items():
+        wanted = targets[targets["nomenclature"] == nom]
+        if wanted.empty:
+            continue
+        held = det.loc[det[moving].notna(), ["code_commune", "type", moving, *([other] if other else []), measure]]
+        held = held.rename(columns={moving: "k", measure: "x", **({other: "f"} if other else {})})
+        if not other:
+            held["f"] = ""
+        both = held.merge(held.rename(columns={"k": "q", "f": "g", "x": "x_q"}), on=["code_commune", "type"])
+        both = both[both["k"] != both["q"]]
+        swap = ["type", "f", "k", "g", "q"]
+        everywhere = both.groupby(swap, sort=False)[["x", "x_q"]].sum().rename(columns={"x": "all_x", "x_q": "all_xq"})
+        inside = wanted.rename(columns={"code": "k"}).merge(parts["terr"], on=["niveau", "code_territoire"])
+        inside = inside.merge(both, on=["code_commune", "type", "k"]).groupby(
+            ["cellule", *swap], sort=False)[["x", "x_q"]].sum().reset_index()
+        inside = inside.join(everywhere, on=swap)
+        inside["up"] = np.minimum(inside["x_q"], inside["all_x"] - inside["x"]).clip(lower=0)
+        inside["down"] = np.minimum(inside["x"], inside["all_xq"] - inside["x_q"]).clip(lower=0)
+        single = inside.groupby(["cellule", "type"], sort=False)[["up", "down"]].max()
+        same_f = inside[inside["f"] == inside["g"]].groupby(["cellule", "type", "f"], sort=False)[["up", "down"]].max()
+        by_f = same_f.groupby(level=["cellule", "type"]).sum().reindex(single.index, fill_value=0.0)
+        by_type.append(np.maximum(single, by_f))
+    if by_type:
+        total = pd.concat(by_type).groupby(level="cellule").sum()
+        up[total.index.to_numpy()] = total["up"].to_numpy()
+        down[total.index.to_numpy()] = total["down"].to_numpy()
     return up, down
 
 
