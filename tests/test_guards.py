@@ -132,6 +132,14 @@ def test_an_observatory_without_ess_establishment_is_refused_even_the_first_time
     assert f.regle == "valeur_min" and f.message.startswith("nb_etablissements_ess = 0 (minimum 1)")
 
 
+def secrecy_finding(previous: dict, changed: dict):
+    """The one finding of the guards on a re-publication's secrecy comparison, about the manifest replaced."""
+    f = only(guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
+                                      "secret_publication_precedente": changed}))
+    assert f.regle == "statuts_secret_differents_max" and f.fichier == previous["manifeste"]
+    return f
+
+
 def test_a_republication_masking_other_cells_is_refused(tmp_path):
     """Same millésime: a cell masked in the publication being replaced and shown in the new one (or the reverse)
     is counted; a cell masked in both, whatever the reason, is not; another millésime is not compared."""
@@ -157,9 +165,7 @@ def test_a_republication_masking_other_cells_is_refused(tmp_path):
     assert [(e["code_territoire"], e["avant"], e["apres"]) for e in changed["exemples"]] == [
         ("oisans", None, "secondaire"), ("vercors", "secondaire", None)]
     assert secrecy_changes(con, previous, {"millesime": "2026-11"}) is None  # another millésime: other data
-    f = only(guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
-                                      "secret_publication_precedente": changed}))
-    assert f.regle == "statuts_secret_differents_max" and f.fichier == "/w/m.json"
+    f = secrecy_finding(previous, changed)
     assert f.message.startswith("2 public cells of millésime 2026-10 would be masked in one publication and shown in "
                                 "the other, against that of run R1 (e.g. 2025 territoire oisans ess insee: publié → "
                                 "secondaire; 2025 territoire vercors ess insee: secondaire → publié).")
@@ -185,9 +191,7 @@ def test_a_republication_that_cannot_be_compared_is_refused(tmp_path):
     gone = secrecy_changes(con, {**previous, "table_publique": str(tmp_path / "absent.parquet")}, PARAMS)
     assert gone["non_comparable"].startswith("its public table is not in this warehouse")
     for changed in (older, gone):
-        f = only(guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
-                                          "secret_publication_precedente": changed}))
-        assert f.regle == "statuts_secret_differents_max" and f.fichier == "/w/m.json"
+        f = secrecy_finding(previous, changed)
         assert f.message.startswith("the secrecy pattern of this run cannot be compared with that of the "
                                     "publication of the same millésime 2026-10 it would replace (run R0): its "
                                     "public table ")
