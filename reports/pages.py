@@ -264,9 +264,10 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
     def draw(ax):
         data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="salariés au 31/12",
                             labels=lambda c: labels.get(c, c))
-        key = list(zip(data["serie"], data["annee"]))
-        data["ic90_bas"] = [low.at[y, c] if not data.at[i, "statut"] else np.nan for i, (c, y) in enumerate(key)]
-        data["ic90_haut"] = [high.at[y, c] if not data.at[i, "statut"] else np.nan for i, (c, y) in enumerate(key)]
+        # (a missing status may read as NaN, which is true: isna, not truthiness)
+        key = list(zip(data["serie"], data["annee"], data["statut"].isna()))
+        data["ic90_bas"] = [low.at[y, c] if shown else np.nan for c, y, shown in key]
+        data["ic90_haut"] = [high.at[y, c] if shown else np.nan for c, y, shown in key]
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
     note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
@@ -341,7 +342,7 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                   lambda ax: dated(maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
                                                    legend_title="pour 1 000 hab.", places=places), _iso(ctx.date_reference())),
                   note="Classes : quantiles des communes publiées. " + SECRET_NOTE + note_missing, kind="map",
-                  unit="taux", source=source_counts(ctx)[:-1] + ", population municipale (INSEE) ; contours IGN "
+                  unit="taux", source=source_counts(ctx)[:-1] + f", population municipale en vigueur au 1er janvier {ctx.params.get('annee_cog') or ''} (INSEE) ; contours IGN "
                   "ADMIN EXPRESS simplifiés."),
         ChartSpec("carte_epci_part_emploi", t2,
                   lambda ax: dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,

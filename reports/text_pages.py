@@ -60,7 +60,8 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
          _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", share, pct)],
         [f"Part de l'ESS dans les établissements employeurs, {au}",
          _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
-        [f"Établissements de l'ESS pour 1 000 habitants, {au}",
+        [f"Établissements de l'ESS pour 1 000 habitants (population en vigueur en "
+         f"{ctx.params.get('annee_cog') or '?'}), {au}",
          _value(ess, "etablissements_pour_1000_hab", "statut_secret_etablissements",
                 lambda v: style.fmt_number(v, 1)), ""],
         [f"Ensemble de l'économie : établissements actifs, {au}",
@@ -154,7 +155,7 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
          "publiés partout, comme dans les dénombrements d'établissements de l'INSEE. L'emploi est protégé "
          "(loi n° 51-711 du 7 juin 1951, art. 6, règles de l'INSEE) : aucun effectif n'est publié pour une cellule "
          f"de moins de {seuil} unités légales (règle de fréquence, même si l'effectif est nul) ni si une seule unité "
-         f"légale y apporte plus de {dominance} de l'effectif, pour chacune des bornes publiées (règle de "
+         f"légale y apporte plus de {dominance} de l'effectif (estimation centrale ; règle de "
          "dominance). D'autres cellules sont masquées (secret secondaire) pour qu'aucune valeur masquée ne puisse "
          "être recalculée, ni encadrée à moins de " + protection + " près, à partir de l'ensemble des chiffres "
          "publiés — tous périmètres, territoires, familles, secteurs et tailles, en tenant compte de ce que les "
@@ -204,13 +205,26 @@ CALIBRATION_ORDER = ("associations", "cooperatives", "mutuelles", "fondations", 
                      "hors_champ_urssaf")
 
 
+def _masked_families(ctx: ReportContext) -> set[str]:
+    """Families whose employment in the département is masked in the public table, for the employment year."""
+    rows = ctx.employment
+    rows = rows[(rows["niveau"] == "departement") & (rows["nomenclature_secteur"] == "ensemble")
+                & (rows["classe_taille"] == "ensemble")]
+    return set(rows.loc[rows["statut_secret_effectifs"].notna(), "famille"])
+
+
 def calibration_rows(ctx: ReportContext) -> list[list[str]]:
     """Groupe, cible publiée (what it measures), cible au 31/12, total calé, statut — for the employment year:
-    département-wide figures, no establishment count."""
+    département-wide figures, no establishment count. A family's estimated total is its employment before secrecy:
+    « s » when the public table masks that family, and then also for the totals that would give it by difference
+    (the private field, the employers outside it)."""
     cal = ctx.calibration
     if cal is None or cal.empty or ctx.year_effectifs is None:
         return []
     cal = cal[cal["annee"] == ctx.year_effectifs]
+    masked = _masked_families(ctx)
+    if masked & set(cal["groupe"]):
+        masked |= {"ensemble_prive", "hors_champ_urssaf"}
     rank = {f: i for i, f in enumerate(CALIBRATION_ORDER)}
     cal = cal.sort_values("groupe", key=lambda s: s.map(lambda f: rank.get(f, len(rank))), kind="stable")
     definition = {"moyenne_annuelle": " (moyenne annuelle)", "fin_annee": " (au 31/12)"}
@@ -221,7 +235,7 @@ def calibration_rows(ctx: ReportContext) -> list[list[str]]:
                     style.fmt_number(published) + definition.get(r.get("definition_cible") or "", "")
                     if published is not None and pd.notna(published) else "—",
                     style.fmt_number(r.get("cible_fin_annee")) if pd.notna(r.get("cible_fin_annee")) else "—",
-                    style.fmt_number(r.get("total_cale")),
+                    style.SUPPRESSED if r["groupe"] in masked else style.fmt_number(r.get("total_cale")),
                     style.label("calage", r["statut"])])
     return out
 
@@ -231,10 +245,10 @@ def _lower_first(text: str) -> str:
 
 
 def secret_rows(ctx: ReportContext) -> list[list[str]]:
-    """Per geographic level: cells of the millésime year, and employment cells of the employment year masked,
-    by reason (counts are never masked)."""
-    cur = ctx.current
+    """Per geographic level: cells of the employment year, and those whose employment is masked, by reason (counts
+    are never masked)."""
     emp = ctx.employment
+    cur = emp
     out = []
     for level in reversed(ctx.niveaux):  # coarsest first, whatever the levels (zonings included)
         rows = cur[cur["niveau"] == level.niveau]
@@ -267,8 +281,8 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
     fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
-        "Nombre de cellules du tableau public (toutes familles, secteurs et tailles) de l'année du millésime, et "
-        f"cellules dont l'emploi au {ctx.date_effectifs()} est masqué, par motif (fréquence, dominance, secret "
-        "secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
+        f"Nombre de cellules du tableau public au {ctx.date_effectifs()} (périmètre {ctx.params['perimetre']} ; "
+        "toutes familles, secteurs et tailles), et celles dont l'emploi est masqué, par motif (fréquence, "
+        "dominance, secret secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
         "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=8, va="top", color="#444444")
     return fig

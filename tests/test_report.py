@@ -64,6 +64,7 @@ SUPPRESSED = [  # niveau, code, famille, nomenclature, secteur, classe, year, co
     ("epci", "200000002", "ess", "ensemble", "ensemble", "ensemble", Y, "effectifs", "dominance"),
     ("commune", "38003", "ess", "ensemble", "ensemble", "ensemble", 2026, "etablissements", "frequence"),
     ("departement", "38", "ess", "ess", "commerce", "ensemble", Y, "effectifs", "secondaire"),
+    ("territoire", "T2", "ess", "ensemble", "ensemble", "ensemble", 2024, "effectifs", "secondaire"),
 ]
 # key messages, cover, territoires, EPCI, territoires en chiffres, familles, secteurs, tailles, évolution, emploi
 # depuis 2024, cartes, comparaison URSSAF, ce que les données ne disent pas, méthode, tables
@@ -172,6 +173,8 @@ def make_tables(folder: Path, *, synthetic_metadata: bool | None = True) -> dict
     calibration = pd.DataFrame([
         {"annee": Y, "groupe": "associations", "definition_cible": "moyenne_annuelle", "cible_publiee": 900.0,
          "cible_fin_annee": 912.3, "total_cale": 915.1, "statut": "cale"},
+        {"annee": Y, "groupe": "fondations", "definition_cible": "moyenne_annuelle", "cible_publiee": 40.0,
+         "cible_fin_annee": 41.0, "total_cale": 41.2, "statut": "cale"},
         {"annee": Y, "groupe": "ensemble_prive", "definition_cible": "fin_annee", "cible_publiee": 9000.0,
          "cible_fin_annee": 9000.0, "total_cale": 9010.0, "statut": "cale"},
         {"annee": Y, "groupe": "hors_champ_urssaf", "definition_cible": None, "cible_publiee": None,
@@ -297,7 +300,8 @@ def test_headline_rows_known_answers(report):
         "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%"]
     assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == ["20,0\u00a0%", ""]
     # 61 establishments for 3 500 inhabitants: 17.43 per 1 000
-    assert rows[f"Établissements de l'ESS pour 1 000 habitants, {etab}"] == ["17,4", ""]
+    per_1000 = f"Établissements de l'ESS pour 1 000 habitants (population en vigueur en 2026), {etab}"
+    assert rows[per_1000] == ["17,4", ""]
     # ensemble: round(355 × 1.1) = 391 establishments in 2026; in 2025 round(355 × 1.05) = 373, 9 × 373 + 0.4 =
     # 3 357.4 employees, × 0.8 and × 1.3
     assert rows[f"Ensemble de l'économie : établissements actifs, {etab}"] == ["391", ""]
@@ -384,10 +388,19 @@ def test_only_the_run_perimeter_and_the_employment_year_are_read(report):
     from reports.text_pages import calibration_rows
 
     rows = calibration_rows(ctx)  # the calibration of 2025, not of 2024
-    assert [r[0] for r in rows] == ["Associations", "Ensemble du champ privé (URSSAF)",
+    assert [r[0] for r in rows] == ["Associations", "Fondations", "Ensemble du champ privé (URSSAF)",
                                     "Hors champ URSSAF (non calé)"]
-    assert rows[2][1:] == ["—", "—", "500", "non calé"]  # a status in words, not its code
     assert rows[0][1:4] == ["900 (moyenne annuelle)", "912", "915"]
+    # the fondations' employment in the département is masked in the public table (fréquence): its estimated total
+    # is not printed, nor the totals that would give it by difference with the published families
+    assert rows[1][1:4] == ["40 (moyenne annuelle)", "41", "s"]
+    assert rows[2][3] == "s" and rows[3][1:] == ["—", "—", "s", "non calé"]  # a status in words, not its code
+    from reports.text_pages import secret_rows
+
+    # the cells of the employment year, the year whose masks are counted
+    counts = {r[0]: r[1:] for r in secret_rows(ctx)}
+    assert counts["Département"][0] == str(int((ctx.employment["niveau"] == "departement").sum()))
+    assert counts["Département"][1:4] == ["1", "0", "1"]  # fondations (fréquence), commerce (secondaire)
 
 
 # --- what each figure measures and when --------------------------------------------------------------------------
@@ -774,6 +787,11 @@ def test_chart_csv_opens_in_french_excel(report, tmp_path):
     assert (epci.at["CC Une", "Valeur"], epci.at["CC Une", "Unité"]) == ("10,0", "%")  # 0.10 as a percentage
     evo, _ = export.read_csv(report["out"] / "graphiques" / "evolution_emploi_ess.csv")
     assert set(evo.loc[evo["Année"] == "2024", "Publication"]) <= {"publiée", "n.d."}
+    # the territories' series: its note sends the reader to the CSV for each value's interval
+    terr, _ = export.read_csv(report["out"] / "graphiques" / "evolution_emploi_territoires.csv")
+    shown = terr[terr["Publication"] == "publiée"]
+    assert len(shown) and (shown["Borne basse de l'intervalle à 90 %"] != "").all()
+    assert (shown["Borne haute de l'intervalle à 90 %"] != "").all()
     # real data: no synthetic line
     path = export.write_csv(pd.DataFrame({"code": ["x"], "etiquette": ["X"], "valeur": [0.1234], "statut": [None]}),
                             tmp_path / "x.csv", unit="part", measure_label="m", synthetic=False)
