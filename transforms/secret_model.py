@@ -247,7 +247,8 @@ def unknowns_fingerprint(model: YearModel) -> str:
 
 
 # The code a swap moves, and the other code of its group (A21 section and ESS sector describe one pair of codes).
-SWAP_CODES = {"a21": ("section_a21", "secteur_ess"), "ess": ("secteur_ess", "section_a21"), "taille": ("classe_taille", None)}
+SWAP_CODES = {"a21": ("section_a21", "secteur_ess"), "ess": ("secteur_ess", "section_a21"),
+              "taille": ("classe_taille", None)}
 
 
 def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
