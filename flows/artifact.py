@@ -78,11 +78,12 @@ def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> 
     checks = manifest.get("checks") or {}
     moves = checks.get("variations") or []
     previous = checks.get("publication_precedente") or {}
-    if previous:
+    if previous or moves:
         lines += [f"### Variations depuis la publication précédente (run {previous.get('run_id')}, millésime "
-                  f"{previous.get('millesime')})", ""]
-        lines += _table(["indicateur", "avant", "après", "variation"],
-                        [[m.get("indicateur"), m.get("avant"), m.get("apres"), m.get("variation")] for m in moves])
+                  f"{previous.get('millesime')}) et celles des autres périmètres du millésime", ""]
+        lines += _table(["indicateur", "périmètre", "run", "avant", "après", "variation"],
+                        [[m.get("indicateur"), m.get("perimetre") or "—", m.get("run_id") or previous.get("run_id"),
+                          m.get("avant"), m.get("apres"), m.get("variation")] for m in moves])
 
     lines += ["## Publication", ""]
     publication = manifest.get("publication") or {}

@@ -183,20 +183,22 @@ def outputs_task(tables: dict[str, str], params: dict, run_dir: str) -> dict:
 
 
 @task(name="guard-inputs", cache_policy=NO_CACHE)
-def guard_inputs_task(sources: dict, rejects: dict[str, str], params: dict, force: bool, warehouse: str) -> dict:
+def guard_inputs_task(sources: dict, rejects: dict[str, str], params: dict, force: bool, warehouse: str,
+                      national: dict | None = None) -> dict:
     """Refuse (PublicationRefused) an input that is empty, lacks the département, starves the calibration or is
     mostly rejected — before any expensive step."""
     from transforms import guards
 
-    findings = guards.check_inputs(sources, params, rejects)
+    findings = guards.check_inputs(sources, params, rejects, national=national)
     return guards.verdict(findings, force=force, warehouse=Path(warehouse))
 
 
 @task(name="check", cache_policy=NO_CACHE)
 def check_task(tables: dict[str, str], params: dict, warehouse: str) -> dict:
-    from transforms.checks import previous_publication
+    from transforms.checks import other_perimeters, previous_publication
 
-    return STEPS["check"](tables, params, previous_publication(Path(warehouse), params))
+    return STEPS["check"](tables, params, previous_publication(Path(warehouse), params),
+                          others=other_perimeters(Path(warehouse), params))
 
 
 @task(name="guard-figures", cache_policy=NO_CACHE)
@@ -397,7 +399,9 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
                               else local[source]["tables"]]
                if f"staging_rejets_{source}" in tables}
     with step("guard-inputs"):
-        guarded = guard_inputs_task(stats, rejects, params, config.force, warehouse)
+        guarded = guard_inputs_task(stats, rejects, params, config.force, warehouse, {
+            source: {"fichiers": staged[source]["stats"].get(source, []),
+                     "rejets": staged[source]["tables"].get(f"staging_rejets_{source}")} for source in national})
     check_present(dep, staged)  # even --force cannot publish a département the files do not hold
     by_source = {source: (departement_staging(source, staged[source], dep, run_dir) if source in national
                           else local[source]) for source in sources}

@@ -593,3 +593,33 @@ def test_the_check_step_refuses_a_public_table_that_shows_a_sensitive_cell(built
     public.to_parquet(leaked, index=False)
     with pytest.raises(checks.CheckError, match="sensitive employment cells of the public cube are published"):
         checks.check({**result.tables, "out_indicateurs_public": str(leaked)}, params)
+
+
+def test_the_figures_of_the_other_perimeters_of_the_millesime_are_compared_too(built):
+    """The cube tables hold every perimeter: publishing one perimeter replaces the others' figures of the millésime
+    too, so each is compared with its own publication (an adversarial test published a half-read input with exit 0
+    under a perimeter never published before: nothing was compared). A perimeter the new cube lacks would lose its
+    figures: they count as moved to 0."""
+    from transforms import guards
+
+    result, con = built
+    params = {**F.PARAMS, "secret_processus": 1}
+    theirs = checks.headline(con, {**params, "perimetre": "loi2014"})
+    published = {**theirs, "nb_etablissements_ess": 2 * theirs["nb_etablissements_ess"]}
+    others = [{"run_id": "R-loi", "millesime": params["millesime"], "perimetre": "loi2014", "manifeste": "/w/l.json",
+               "table_publique": result.tables["out_indicateurs_public"], "headline": published},
+              {"run_id": "R-x", "millesime": params["millesime"], "perimetre": "disparu", "manifeste": "/w/x.json",
+               "table_publique": result.tables["out_indicateurs_public"], "headline": {"nb_etablissements_ess": 7}}]
+    report = checks.check(result.tables, params, None, others)
+    moves = {(m["perimetre"], m["indicateur"]): m for m in report["variations"]}
+    assert set(moves) == {("loi2014", "nb_etablissements_ess"), ("disparu", "nb_etablissements_ess")}
+    assert (moves["loi2014", "nb_etablissements_ess"]["variation"], moves["disparu", "nb_etablissements_ess"][
+        "variation"]) == (-0.5, -1.0)
+    # the public table replaced is the loi2014 publication's (this perimeter has none of the millésime): the same
+    assert report["secret_publication_precedente"]["n_statuts_differents"] == 0
+    assert report["secret_publication_precedente"]["run_id"] == "R-loi"
+    findings = guards.check_indicators(report)
+    assert [f.regle for f in findings] == ["variation_max", "variation_max"]
+    assert findings[0].message.startswith("nb_etablissements_ess moved by -50.0% since the publication of run R-loi "
+                                          f"(millésime {params['millesime']}, perimeter loi2014)")
+    assert findings[0].fichier == "/w/l.json" and findings[1].fichier == "/w/x.json"

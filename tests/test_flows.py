@@ -97,7 +97,7 @@ def fake_outputs(tables, params, out_dir):
     return StepOutput(tables=written, stats={"out_indicateurs": {"cellules": 1}})
 
 
-def fake_check(tables, params, previous=None):
+def fake_check(tables, params, previous=None, others=()):
     """The headline of the stand-in cube, compared with the previous publication like the real check."""
     from transforms.checks import compare
 

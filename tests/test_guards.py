@@ -100,6 +100,37 @@ def test_reject_rate_threshold_by_hand(staged, rejected, refused):
             "« date de création illisible »: 15 314; « siret en double »: 2. Fix the file")
 
 
+def test_rows_rejected_without_a_departement_count_against_the_national_file(tmp_path):
+    """A row without a usable location is rejected once, nationally, and in no département's share: 60 % of the
+    commune codes malformed passed the 2 % guard of the département (adversarial test) until counted here, against
+    the rows the national file holds."""
+    import duckdb
+
+    rejets = tmp_path / "staging_rejets_sirene.parquet"
+    rows = ([("staging_sirene_etablissements", "code commune invalide", [])] * 90
+            + [("staging_sirene_etablissements", "siret en double", ["38"])] * 4
+            + [("staging_sirene_unites_legales", "code commune invalide", [])] * 2)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r (table_staging VARCHAR, motif_rejet VARCHAR, departements VARCHAR[])")
+    con.executemany("INSERT INTO r VALUES (?, ?, ?)", rows)
+    con.execute(f"COPY r TO '{rejets}' (FORMAT parquet)")
+    national = {"sirene": {"rejets": str(rejets), "fichiers": [
+        stats("staging_sirene_etablissements", "/in/etab.zip", 150, 56, {"code commune invalide": 90,
+                                                                          "siret en double": 4}),
+        stats("staging_sirene_unites_legales", "/in/ul.zip", 100, 98, {"code commune invalide": 2})]}}
+    mine = {"sirene": [stats("staging_sirene_etablissements", "/in/etab.zip", 150, 56, {"siret en double": 4}, 90),
+                       stats("staging_sirene_unites_legales", "/in/ul.zip", 100, 98, {}, 2)]}
+    # the département's share alone: 4 rejected, tolerated
+    assert guards.check_inputs(mine, PARAMS) == []
+    # 90 of 150 rows rejected without a département: 60 %; the legal units' 2 of 100 are tolerated (≤ 5 rows)
+    f = only(guards.check_inputs(mine, PARAMS, national=national))
+    assert (f.regle, f.fichier, f.chiffres) == ("taux_rejet_max", "/in/etab.zip",
+                                                {"lues": 150, "rejetees_sans_departement": 90})
+    assert f.message.startswith("/in/etab.zip: 90 of its 150 rows rejected without a département (60.0 %, threshold "
+                                "2.0 %): « code commune invalide »: 90")
+    assert "they may be rows of 38" in f.message
+
+
 def test_one_bad_row_and_optional_tables_never_block():
     sources = {"territoires": [stats("staging_communes_passage", "/in/t/v_mvt.csv", 16, 0, oos=16)],
                "urssaf": [stats("staging_urssaf_ess_departement", "/in/u/ess.csv", 3, 2, {"valeur": 1})]}

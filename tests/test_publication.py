@@ -383,6 +383,13 @@ def test_published_manifests_and_the_run_of_a_version(world):
     assert pub.run_version(world["template"], "38", "R38-OLD") == current(world["template"])
     assert pub.run_version(world["template"], "38", "R38-NEW") is None
     assert pub.published_manifests(world["tmp"] / "nowhere", "38", "insee") == {}
+    # the cube tables hold every perimeter: a run of another perimeter is compared with this publication too
+    assert list(pub.published_perimeters(world["template"], "38", "2026-10")) == ["insee"]
+    from transforms.checks import other_perimeters
+
+    others = other_perimeters(world["template"], {**PARAMS, "perimetre": "loi2014"})
+    assert [(o["run_id"], o["perimetre"], o["millesime"]) for o in others] == [("R38-OLD", "insee", "2026-10")]
+    assert other_perimeters(world["template"], PARAMS) == []  # its own perimeter is previous_publication's
 
 
 def test_report_of_another_run_is_refused(world, tmp_path):

@@ -199,10 +199,24 @@ def previous_publication(warehouse: Path, params: dict) -> dict | None:
     millesime = str(params["millesime"])
     earlier = [m for m in found if m <= millesime]
     chosen = earlier[-1] if earlier else next(iter(found))
-    data = json.loads(found[chosen].read_text(encoding="utf-8"))
-    return {"run_id": data.get("run_id"), "millesime": chosen,
-            "version": (data.get("publication") or {}).get("version"), "manifeste": str(found[chosen]),
-            "table_publique": _in_warehouse(Path(warehouse), data.get("outputs") or {}, "out_indicateurs_public"),
+    return _publication(Path(warehouse), found[chosen], chosen, params["perimetre"])
+
+
+def other_perimeters(warehouse: Path, params: dict) -> list[dict]:
+    """The publications of the same département and millésime in the other perimeters, as previous_publication
+    gives them: the cube tables hold every perimeter, so this run's publication replaces their figures too."""
+    from transforms.publish import published_perimeters
+
+    found = published_perimeters(Path(warehouse), params["departement"], str(params["millesime"]))
+    return [_publication(Path(warehouse), path, str(params["millesime"]), perimetre)
+            for perimetre, path in found.items() if perimetre != params["perimetre"]]
+
+
+def _publication(warehouse: Path, manifest: Path, millesime: str, perimetre: str) -> dict:
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    return {"run_id": data.get("run_id"), "millesime": millesime, "perimetre": perimetre,
+            "version": (data.get("publication") or {}).get("version"), "manifeste": str(manifest),
+            "table_publique": _in_warehouse(warehouse, data.get("outputs") or {}, "out_indicateurs_public"),
             "headline": (data.get("checks") or {}).get("headline") or {}}
 
 
@@ -231,19 +245,22 @@ def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) ->
     difference, since nothing shows the two patterns agree."""
     if not previous or str(previous.get("millesime")) != str(params["millesime"]):
         return None
+    reference = {k: previous.get(k) for k in ("run_id", "millesime", "perimetre", "manifeste")}
     path = previous.get("table_publique")
     status = "statut_secret_effectifs"
     if not path or not Path(path).exists():
-        return {"n_statuts_differents": None, "non_comparable": f"its public table is not in this warehouse "
-                                                                  f"({path or 'absent from its manifest'})"}
+        return {**reference, "n_statuts_differents": None,
+                "non_comparable": f"its public table is not in this warehouse ({path or 'absent from its manifest'})"}
     try:
         present = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
     except duckdb.Error as e:
-        return {"n_statuts_differents": None, "non_comparable": f"its public table {path} cannot be read ({e})"}
+        return {**reference, "n_statuts_differents": None,
+                "non_comparable": f"its public table {path} cannot be read ({e})"}
     missing = [c for c in [*SECRET_KEY, status] if c not in present]
     if missing:
-        return {"n_statuts_differents": None, "non_comparable": f"its public table {path} lacks the columns "
-                                                                  f"{missing} (an older version of the pipeline)"}
+        return {**reference, "n_statuts_differents": None,
+                "non_comparable": f"its public table {path} lacks the columns {missing} (an older version of the "
+                                  "pipeline)"}
     keys = ", ".join(SECRET_KEY)
     cursor = con.execute(
         f"""SELECT {keys}, p.{status} AS avant, n.{status} AS apres
@@ -251,7 +268,8 @@ def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) ->
             WHERE (p.{status} IS NULL) <> (n.{status} IS NULL) ORDER BY ALL""", [str(path)])
     names = [column[0] for column in cursor.description]
     differ = cursor.fetchall()
-    return {"n_statuts_differents": len(differ), "exemples": [dict(zip(names, row)) for row in differ[:limit]]}
+    return {**reference, "n_statuts_differents": len(differ),
+            "exemples": [dict(zip(names, row)) for row in differ[:limit]]}
 
 
 def compare(current: dict, previous: dict | None) -> list[dict]:
@@ -266,9 +284,17 @@ def compare(current: dict, previous: dict | None) -> list[dict]:
     return moves
 
 
-def check(tables: dict[str, str], params: dict, previous: dict | None = None) -> dict:
+def _against(moves: list[dict], publication: dict) -> list[dict]:
+    """The moves, each saying which publication it is measured against."""
+    return [{**m, **{k: publication.get(k) for k in ("run_id", "millesime", "perimetre", "manifeste")}} for m in moves]
+
+
+def check(tables: dict[str, str], params: dict, previous: dict | None = None, others: list[dict] = ()) -> dict:
     """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able).
-    `previous`: the last publication to compare with (previous_publication)."""
+    `previous`: the last publication to compare with (previous_publication); `others`: those of the same millésime
+    in the other perimeters (other_perimeters), whose figures this run's cube tables replace too — each is compared
+    with this run's figures of its perimeter, and the public table replaced is theirs when this perimeter has none
+    of this millésime."""
     from transforms.outputs import audit_public
 
     con = db.connect()
@@ -282,21 +308,31 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None) ->
                          else None)
             expectations = validate_tables(con, sorted(tables), reference_dir=params.get("reference_dir"))
             gaps = reconciliation_gaps(con) if "out_indicateurs" in tables else []
-            figures = headline(con, params) if "out_indicateurs" in tables else {}
-            changed = secrecy_changes(con, previous, params) if "out_indicateurs_public" in tables else None
+            figures, moves = {}, []
+            if "out_indicateurs" in tables:
+                figures = headline(con, params)
+                moves = _against(compare(figures, (previous or {}).get("headline")), previous or {})
+                for other in others:
+                    # a perimeter the new cube lacks would lose its figures: every one of them moves to 0
+                    theirs = headline(con, {**params, "perimetre": other["perimetre"]}) or {
+                        k: 0 for k, v in other["headline"].items() if isinstance(v, (int, float))}
+                    moves += _against(compare(theirs, other["headline"]), other)
+            same = previous and str(previous.get("millesime")) == str(params["millesime"])
+            replaced = previous if same else next(iter(others), previous)
+            changed = secrecy_changes(con, replaced, params) if "out_indicateurs_public" in tables else None
             audit = audit_run.result() if audit_run else {}
     finally:
         con.close()
-    moves = compare(figures, (previous or {}).get("headline"))
     for move in moves:
-        log.info("since the publication of run %s: %s %s → %s (%+.1f %%)", previous.get("run_id"),
-                 move["indicateur"], move["avant"], move["apres"], 100 * move["variation"])
+        log.info("since the publication of run %s (perimeter %s): %s %s → %s (%+.1f %%)", move["run_id"],
+                 move["perimetre"], move["indicateur"], move["avant"], move["apres"], 100 * move["variation"])
     recoverable = sum(a["n_recalculables_ou_encadrees"] + a["n_sensibles_publiees"] for a in audit.values())
     unaudited = sum(a["n_non_auditees"] for a in audit.values())
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
               "headline": figures, "variations": moves, "secret_publication_precedente": changed,
-              "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None}
+              "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None,
+              "publications_autres_perimetres": [{k: v for k, v in o.items() if k != "headline"} for o in others]}
     failed = {t: s["echecs"] for t, s in expectations.items() if s["echecs"]}
     problems = []
     if failed:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from ess.errors import UserError
 from transforms.reference import Col, RefSpec, read_reference
 
@@ -85,9 +87,12 @@ def _reasons(rejected: dict[str, int], limit: int = 3) -> str:
 
 
 def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str, str] | None = None,
-                 seuils: Thresholds | None = None) -> list[Finding]:
+                 seuils: Thresholds | None = None, national: dict[str, dict] | None = None) -> list[Finding]:
     """Findings on the staged files (at most one per file: the most telling). `rejects`: {source: the Parquet of
-    its rejected rows} to point the user at."""
+    its rejected rows} to point the user at. `national`: {source: {"fichiers": the national file accountings,
+    "rejets": the national rejects Parquet}}: a row no département can claim (no or a malformed location) is
+    rejected once, nationally, and counted in no département's share — so too many of them, against the rows the
+    national file holds, are refused here (they may be the département's)."""
     seuils = seuils or thresholds()
     dep = params["departement"]
     findings: list[Finding] = []
@@ -130,6 +135,7 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
                     f"{_reasons(rejected)}{where}. Fix the file or fetch it again",
                     f"{_pct(n_rejected / in_scope)} de lignes rejetées dans {Path(path).name} "
                     f"({_n(n_rejected)} sur {_n(in_scope)})", path, figures))
+    findings += _unplaced(national or {}, dep, seuils, {f.fichier for f in findings})
     present = seuils.targets("departement_present")
     for f in absent:
         if f.chiffres["table"] in present and f.chiffres["lues"] >= present[f.chiffres["table"]]:
@@ -156,6 +162,39 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
     return findings + absent
 
 
+def _unplaced(national: dict[str, dict], dep: str, seuils: Thresholds, seen: set) -> list[Finding]:
+    """taux_rejet_max on the rows of each national file rejected without a département, against the rows read."""
+    findings = []
+    for source, info in national.items():
+        path = info.get("rejets")
+        if not path or not Path(path).exists():
+            continue
+        con = duckdb.connect()
+        try:
+            counts = con.execute("SELECT table_staging, motif_rejet, count(*) FROM read_parquet(?) "
+                                 "WHERE len(departements) = 0 GROUP BY ALL", [str(path)]).fetchall()
+        finally:
+            con.close()
+        by_table: dict[str, dict[str, int]] = {}
+        for table, reason, n in counts:
+            by_table.setdefault(table, {})[reason] = n
+        for f in info.get("fichiers") or []:
+            table, file, read = f["table"], f["file"], f["rows_read"]
+            rejected = by_table.get(table, {})
+            n = sum(rejected.values())
+            limit = seuils.get("taux_rejet_max", table) or 0
+            if file in seen or not read or n <= (seuils.get("rejets_toleres", table) or 0) or n / read <= limit:
+                continue
+            findings.append(Finding(
+                "taux_rejet_max",
+                f"{file}: {_n(n)} of its {_n(read)} rows rejected without a département ({_pct(n / read)}, threshold "
+                f"{_pct(limit)}): {_reasons(rejected)} (rejected rows with their reason: {path}). No département can "
+                f"claim them, so they may be rows of {dep}. Fix the file or fetch it again",
+                f"{_pct(n / read)} de lignes rejetées sans département dans {Path(file).name} ({_n(n)} sur {_n(read)})",
+                file, {"lues": read, "rejetees_sans_departement": n}))
+    return findings
+
+
 # --- the figures ---------------------------------------------------------------------------------------------------
 
 
@@ -178,17 +217,22 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None) -> list[Fin
     limits = seuils.targets("variation_max")
     for move in checks.get("variations") or []:
         name, change = move["indicateur"], move.get("variation")
+        # each move says the publication it is measured against (another perimeter's, for the cube tables it shares)
+        against = {k: move.get(k) or previous.get(k) for k in ("run_id", "millesime", "manifeste")}
+        perimetre = f", perimeter {move['perimetre']}" if move.get("perimetre") else ""
         if name in limits and change is not None and abs(change) > limits[name]:
             findings.append(Finding(
                 "variation_max",
-                f"{name} moved by {change:+.1%} since the publication of run {previous.get('run_id')} (millésime "
-                f"{previous.get('millesime')}): {_n(move['avant'])} → {_n(move['apres'])}, threshold "
+                f"{name} moved by {change:+.1%} since the publication of run {against['run_id']} (millésime "
+                f"{against['millesime']}{perimetre}): {_n(move['avant'])} → {_n(move['apres'])}, threshold "
                 f"±{limits[name]:.0%}. Compare the input files with that run's (its manifest: "
-                f"{previous.get('manifeste')}); if the move is real, publish with --force",
+                f"{against['manifeste']}); if the move is real, publish with --force",
                 f"{name} : {_n(move['avant'])} → {_n(move['apres'])} ({change:+.1%}, seuil ±{limits[name]:.0%}) "
-                f"depuis la publication du run {previous.get('run_id')}", previous.get("manifeste"),
+                f"depuis la publication du run {against['run_id']}"
+                + (f" (périmètre {move['perimetre']})" if move.get("perimetre") else ""), against["manifeste"],
                 {"avant": move["avant"], "apres": move["apres"], "variation": change}))
     changed = checks.get("secret_publication_precedente") or {}
+    previous = {**previous, **{k: changed[k] for k in ("run_id", "millesime", "manifeste") if changed.get(k)}}
     most = seuils.get("statuts_secret_differents_max", "out_indicateurs_public")
     n = changed.get("n_statuts_differents") or 0
     if most is not None and changed.get("non_comparable"):

@@ -352,6 +352,15 @@ def published_manifests(warehouse: Path, departement: str, perimetre: str) -> di
     return dict(sorted(found.items()))
 
 
+def published_perimeters(warehouse: Path, departement: str, millesime: str) -> dict[str, Path]:
+    """{perimeter: publication manifest} of a département and millésime in the current version."""
+    warehouse = Path(warehouse)
+    if wh.current_dir(warehouse) is None:
+        return {}
+    folder = warehouse / PUBLICATIONS / f"departement={departement}" / f"millesime={millesime}"
+    return {p.parent.name.partition("=")[2]: p for p in sorted(folder.glob(f"perimetre=*/{MANIFEST}"))}
+
+
 def run_version(warehouse: Path, departement: str, run_id: str) -> str | None:
     """The version in which run `run_id` is published, if its publication is current."""
     warehouse = Path(warehouse)
