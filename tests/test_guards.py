@@ -158,6 +158,11 @@ def test_moves_beyond_their_threshold_are_refused():
     assert f.libelle == "nb_etablissements_ess : 8 003 → 9 700 (+21.2%, seuil ±20%) depuis la publication du run R1"
 
 
+def test_figures_read_as_people_write_them():
+    assert [guards._n(v) for v in (15316, 38112.34, 0.09421, 2.5, 1000.0)] == ["15 316", "38 112", "0.09421", "2.5",
+                                                                              "1 000"]
+
+
 def test_an_observatory_without_ess_establishment_is_refused_even_the_first_time():
     f = only(guards.check_indicators({"headline": {"nb_etablissements_ess": 0}, "variations": []}))
     assert f.regle == "valeur_min" and f.message.startswith("nb_etablissements_ess = 0 (minimum 1)")

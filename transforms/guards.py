@@ -68,9 +68,9 @@ def thresholds(directory: str | Path | None = None) -> Thresholds:
 
 
 def _n(value) -> str:
-    """Figures as people read them: 15 316, 2.5 %."""
+    """Figures as people read them: 15 316, 38 112 (not 3.811e+04), 0.1234."""
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.4g}".replace(",", " ")
+        return f"{value:,.0f}".replace(",", " ") if abs(value) >= 1000 else f"{value:,.4g}".replace(",", " ")
     return f"{int(value):,}".replace(",", " ")
 
 
