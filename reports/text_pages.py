@@ -60,8 +60,7 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
          _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", share, pct)],
         [f"Part de l'ESS dans les établissements employeurs, {au}",
          _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
-        [f"Établissements de l'ESS pour 1 000 habitants (population en vigueur en "
-         f"{ctx.params.get('annee_cog') or '?'}), {au}",
+        [f"Établissements de l'ESS pour 1 000 habitants (pop. {ctx.params.get('annee_cog') or '?'}), {au}",
          _value(ess, "etablissements_pour_1000_hab", "statut_secret_etablissements",
                 lambda v: style.fmt_number(v, 1)), ""],
         [f"Ensemble de l'économie : établissements actifs, {au}",
@@ -119,7 +118,10 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          "la vraie valeur soit dans cette fourchette (si le modèle d'emploi est juste), 1 sur 20 qu'elle soit en "
          "dessous, 1 sur 20 qu'elle soit au-dessus. La part de "
          "l'ESS est donnée dans l'emploi salarié de tous les employeurs, publics compris (définition d'ESS "
-         "France et des CRESS), et dans l'emploi privé du champ de l'URSSAF. Les cellules couvertes par le "
+         "France et des CRESS), et dans l'emploi privé du champ de l'URSSAF ; l'intervalle de cette dernière, le "
+         "plus étroit, ne compte pas l'écart entre l'emploi privé total publié par l'URSSAF et l'emploi réel (des "
+         "valeurs non publiées comptées comme nulles) : il peut manquer la vraie valeur (voir la méthode). Les "
+         "cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
     ])
     return fig

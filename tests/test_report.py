@@ -300,7 +300,7 @@ def test_headline_rows_known_answers(report):
         "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%"]
     assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == ["20,0\u00a0%", ""]
     # 61 establishments for 3 500 inhabitants: 17.43 per 1 000
-    per_1000 = f"Établissements de l'ESS pour 1 000 habitants (population en vigueur en 2026), {etab}"
+    per_1000 = f"Établissements de l'ESS pour 1 000 habitants (pop. 2026), {etab}"
     assert rows[per_1000] == ["17,4", ""]
     # ensemble: round(355 × 1.1) = 391 establishments in 2026; in 2025 round(355 × 1.05) = 373, 9 × 373 + 0.4 =
     # 3 357.4 employees, × 0.8 and × 1.3
