@@ -144,8 +144,9 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     specs["secteurs"] = [
         bars("secteurs_etablissements", f"Établissements de l'ESS par secteur d'activité, {au_etab}", sec,
              "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE, code_column="secteur"),
-        bars("secteurs_part_emploi", f"Part de l'ESS dans l'emploi salarié du secteur, {au_emp}", sec_emp,
-             "part_effectif_total_central", "_label", _fmt_pct, "part de l'emploi salarié du secteur",
+        bars("secteurs_part_emploi", f"Part de l'ESS dans l'emploi salarié du secteur (tous employeurs), {au_emp}",
+             sec_emp, "part_effectif_total_central", "_label", _fmt_pct,
+             "part de l'emploi salarié du secteur, employeurs publics compris",
              with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE, code_column="secteur"),
     ]
     specs["tailles"] = [
@@ -330,7 +331,7 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
         return out[["code_commune", "valeur", "statut"]]
 
     t1 = f"Établissements de l'ESS pour 1 000 habitants, par commune, au {ctx.date_reference()}"
-    t2 = f"Part de l'ESS dans l'emploi salarié, par EPCI, au {ctx.date_effectifs()}"
+    t2 = f"Part de l'ESS dans l'emploi salarié (tous employeurs), par EPCI, au {ctx.date_effectifs()}"
     names = dict(zip(communes["code_commune"], communes["nom_commune"]))
 
     def dated(data: pd.DataFrame, when: str) -> pd.DataFrame:
