@@ -16,6 +16,10 @@ from reports.context import ReportContext
 from transforms.columns import FAMILLES
 
 CLASSES = ("sans_salarie", "1_9", "10_49", "50_249", "250_et_plus", "non_renseigne")
+SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que l'INSEE met à jour avec "
+             "retard (souvent de plusieurs années) ; un établissement est compté employeur quand sa tranche "
+             "indique des salariés dans l'année (00 ou plus), ce qu'un établissement créé depuis n'a pas encore. "
+             "« Sans salarié » regroupe les tranches NN et 00, même quand l'emploi estimé au 31/12 ne l'est pas. ")
 RANGE_NOTE = ("Trait fin : intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette "
               "fourchette (si le modèle d'emploi est juste ; voir « Méthode »).")
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."
@@ -152,11 +156,12 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     specs["tailles"] = [
         bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
              "nb_etablissements", "classe_taille", _fmt_int, "établissements actifs",
-             labels=lambda c: style.label("classe_taille", c), note=SECRET_NOTE, ordered=True),
+             labels=lambda c: style.label("classe_taille", c), note=SIZE_NOTE + SECRET_NOTE, ordered=True),
         bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
              "effectif_central", "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
              labels=lambda c: style.label("classe_taille", c),
-             note="Taille : classe de la tranche d'effectifs SIRENE. " + RANGE_NOTE + " " + SECRET_NOTE,
+             note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). " + RANGE_NOTE + " "
+             + SECRET_NOTE,
              ordered=True),
     ]
     specs["evolution"] = [_evolution_counts(ctx), _evolution_urssaf(ctx)]

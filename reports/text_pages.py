@@ -47,7 +47,7 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
     return [
         [f"Établissements actifs de l'ESS, {au}", _value(ess, "nb_etablissements", "statut_secret_etablissements",
                                                         style.fmt_number), ""],
-        [f"dont établissements employeurs, {au}", _value(ess, "nb_etablissements_employeurs",
+        [f"dont établissements employeurs (tranche SIRENE), {au}", _value(ess, "nb_etablissements_employeurs",
                                                          "statut_secret_etablissements", style.fmt_number), ""],
         [f"Emploi salarié de l'ESS (estimation centrale), {au_e}",
          _value(ess_e, "effectif_central", jobs, style.fmt_number),

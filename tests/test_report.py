@@ -292,7 +292,7 @@ def test_headline_rows_known_answers(report):
     rows = {r[0]: r[1:] for r in headline_rows(ctx)}
     etab, emp = "au 31/01/2026", "au 31/12/2025"
     assert rows[f"Établissements actifs de l'ESS, {etab}"] == ["61", ""]
-    assert rows[f"dont établissements employeurs, {etab}"] == ["30", ""]
+    assert rows[f"dont établissements employeurs (tranche SIRENE), {etab}"] == ["30", ""]
     assert rows[f"Emploi salarié de l'ESS (estimation centrale), {emp}"] == ["1\u00a0234", "1\u00a0000 – 1\u00a0500"]
     assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"] == [
         "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%"]
