@@ -83,19 +83,23 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
     rows = []
     trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
     years = frame.index.to_numpy()
+    marks: dict = {}  # « s » already written above each year: the next one goes below, not on top of it
     for k, column in enumerate(frame.columns):
         values = frame[column].to_numpy(dtype=float)
-        color = colors.get(column, f"C{k}")
+        color = colors.get(column, f"C{k % 10}")
         name = labels(column) if labels else column
-        ax.plot(years, values, marker="o", markersize=3, linewidth=1.4, color=color, label=name)
+        # ten colours, then the same colours dashed, then dotted: no two series look alike
+        ax.plot(years, values, marker="os^"[k // 10 % 3], markersize=3, linewidth=1.4, color=color, label=name,
+                linestyle=("-", "--", ":")[k // 10 % 3])
         for year, value in zip(years, values):
             status = None
             if statuses is not None and column in statuses.columns and year in statuses.index:
                 status = statuses.at[year, column]
                 status = status if isinstance(status, str) else None
             if status is not None:
-                ax.text(year, 0.98, style.SUPPRESSED, transform=trans, ha="center", va="top", fontsize=8,
-                        color=color, fontweight="bold")
+                ax.text(year, 0.98 - 0.045 * marks.get(year, 0), style.SUPPRESSED, transform=trans, ha="center",
+                        va="top", fontsize=8, color=color, fontweight="bold")
+                marks[year] = marks.get(year, 0) + 1
             trace = MASKED if status else (BAR if np.isfinite(value) else UNAVAILABLE)
             rows.append({"serie": column, "etiquette": name, "annee": int(year),
                          "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,

@@ -812,3 +812,21 @@ def test_maps_name_places_and_tell_no_data_from_the_lightest_class(report):
     assert [p[0] for p in maps.place_names(rings, ctx.communes, 2)] == ["Les Adrets", "Les Abrets en Dauphiné"]
     text = "\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf"))
     assert "Les Adrets" in text and "pas de donnée" in text
+
+
+def test_line_charts_keep_many_series_apart():
+    """13 territories on ten colours: the series past the tenth are dashed, and two values masked the same year get
+    their « s » one below the other (an adversarial reading found pairs of territories drawn alike, and 8 masked
+    values showing as 4 marks)."""
+    from matplotlib.figure import Figure
+
+    years = list(range(2012, 2016))
+    frame = pd.DataFrame({f"t{k}": [float(k)] * len(years) for k in range(13)}, index=years)
+    statuses = pd.DataFrame({c: [None] * len(years) for c in frame.columns}, index=years, dtype=object)
+    statuses.loc[2012, ["t0", "t1"]] = "secondaire"
+    ax = Figure().add_subplot()
+    charts.lines(ax, frame, statuses, title="t", fmt=str)
+    looks = [(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.get_lines()]
+    assert len(set(looks)) == len(looks) == 13
+    marks = [t.get_position()[1] for t in ax.texts if t.get_text() == style.SUPPRESSED]
+    assert len(marks) == 2 and marks[0] != marks[1]
