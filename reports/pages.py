@@ -408,6 +408,25 @@ def chart_page(ctx: ReportContext, title: str, specs: list[ChartSpec], number: i
     return fig, drawn
 
 
+def _room_for_legend(fig: Figure, ax, note_inches: float) -> None:
+    """Make the figure taller at the bottom when the legend under the axes would run into the note (a line chart of
+    many series): the axes and their legend keep their size and their place from the top."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    legend = ax.get_legend()
+    if legend is None:
+        return
+    bottom = legend.get_window_extent(FigureCanvasAgg(fig).get_renderer()).y0 / fig.dpi  # inches from the bottom
+    width, height = fig.get_size_inches()
+    need = 0.01 * height + note_inches + 0.15 - bottom
+    if need <= 0:
+        return
+    pos = ax.get_position()
+    fig.set_size_inches(width, height + need)
+    ax.set_position([pos.x0, (pos.y0 * height + need) / (height + need), pos.width,
+                     pos.height * height / (height + need)])
+
+
 def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFrame]:
     """One chart alone, for its PNG."""
     if spec.kind == "map":
@@ -422,7 +441,8 @@ def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFr
         ax = fig.add_axes((0.40, 1.5 / height, 0.54, 1 - 2.1 / height))
     data = spec.draw(ax)
     lines = note_lines(spec, 115) if spec.kind != "bar" else textwrap.wrap(spec.source, 115)
-    fig.text(0.01, 0.01, "\n".join(lines + textwrap.wrap(ctx.footer(), 115)), fontsize=NOTE_SIZE,
-             color="#555555", va="bottom", linespacing=1.25)
+    lines += textwrap.wrap(ctx.footer(), 115)
+    _room_for_legend(fig, ax, len(lines) * NOTE_SIZE * 1.25 / 72)
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=NOTE_SIZE, color="#555555", va="bottom", linespacing=1.25)
     style.stamp(fig, ctx.synthetic)
     return fig, data

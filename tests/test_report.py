@@ -830,3 +830,25 @@ def test_line_charts_keep_many_series_apart():
     assert len(set(looks)) == len(looks) == 13
     marks = [t.get_position()[1] for t in ax.texts if t.get_text() == style.SUPPRESSED]
     assert len(marks) == 2 and marks[0] != marks[1]
+
+
+def test_a_line_chart_png_makes_room_for_its_legend():
+    """A long legend under a line chart ran into the note of the standalone PNG: the figure grows at the bottom."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from reports import pages
+
+    years = list(range(2012, 2026))
+    frame = pd.DataFrame({f"territoire {k}": [float(k)] * len(years) for k in range(13)}, index=years)
+    fig = Figure(figsize=(8.0, 6.0))
+    ax = fig.add_axes((0.10, 0.42, 0.86, 0.46))
+    charts.lines(ax, frame, None, title="t", fmt=str)
+    note = 8 * 8.0 * 1.25 / 72  # eight lines of note
+    top_before = ax.get_position().y1 * 6.0
+    pages._room_for_legend(fig, ax, note)
+    height = fig.get_size_inches()[1]
+    assert height > 6.0
+    legend = ax.get_legend().get_window_extent(FigureCanvasAgg(fig).get_renderer()).y0 / fig.dpi
+    assert legend >= 0.01 * height + note + 0.1
+    assert abs((height - ax.get_position().y1 * height) - (6.0 - top_before)) < 1e-6  # same place from the top
