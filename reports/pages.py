@@ -18,8 +18,8 @@ from transforms.columns import FAMILLES
 CLASSES = ("sans_salarie", "1_9", "10_49", "50_249", "250_et_plus", "non_renseigne")
 SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que l'INSEE met à jour avec "
              "retard (souvent de plusieurs années) ; un établissement est compté employeur quand sa tranche "
-             "indique des salariés dans l'année (00 ou plus), ce qu'un établissement créé depuis n'a pas encore. "
-             "« Sans salarié » regroupe les tranches NN et 00, même quand l'emploi estimé au 31/12 ne l'est pas. ")
+             "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. « Sans salarié » "
+             "regroupe les tranches sans salarié au 31/12, même quand l'emploi estimé à cette date ne l'est pas. ")
 RANGE_NOTE = ("Trait fin : intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette "
               "fourchette (si le modèle d'emploi est juste ; voir « Méthode »).")
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."

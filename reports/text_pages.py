@@ -209,9 +209,9 @@ CALIBRATION_ORDER = ("associations", "cooperatives", "mutuelles", "fondations", 
 
 def _masked_families(ctx: ReportContext) -> set[str]:
     """Families whose employment in the département is masked in the public table, for the employment year."""
-    rows = ctx.employment
-    rows = rows[(rows["niveau"] == "departement") & (rows["nomenclature_secteur"] == "ensemble")
-                & (rows["classe_taille"] == "ensemble")]
+    from reports import selection as sel
+
+    rows = sel.cells(ctx.employment)
     return set(rows.loc[rows["statut_secret_effectifs"].notna(), "famille"])
 
 

@@ -232,6 +232,8 @@ def _in_warehouse(warehouse: Path, outputs: dict, table: str) -> str | None:
         return path
 
 
+# what a comparison names of the publication it was made against
+PUBLICATION_REFERENCE = ("run_id", "millesime", "perimetre", "manifeste")
 SECRET_KEY = ["annee", "niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille",
               "perimetre"]
 
@@ -245,22 +247,23 @@ def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) ->
     difference, since nothing shows the two patterns agree."""
     if not previous or str(previous.get("millesime")) != str(params["millesime"]):
         return None
-    reference = {k: previous.get(k) for k in ("run_id", "millesime", "perimetre", "manifeste")}
+    reference = {k: previous.get(k) for k in PUBLICATION_REFERENCE}
+
+    def not_comparable(why: str) -> dict:
+        return {**reference, "n_statuts_differents": None, "non_comparable": why}
+
     path = previous.get("table_publique")
     status = "statut_secret_effectifs"
     if not path or not Path(path).exists():
-        return {**reference, "n_statuts_differents": None,
-                "non_comparable": f"its public table is not in this warehouse ({path or 'absent from its manifest'})"}
+        return not_comparable(f"its public table is not in this warehouse ({path or 'absent from its manifest'})")
     try:
         present = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
     except duckdb.Error as e:
-        return {**reference, "n_statuts_differents": None,
-                "non_comparable": f"its public table {path} cannot be read ({e})"}
+        return not_comparable(f"its public table {path} cannot be read ({e})")
     missing = [c for c in [*SECRET_KEY, status] if c not in present]
     if missing:
-        return {**reference, "n_statuts_differents": None,
-                "non_comparable": f"its public table {path} lacks the columns {missing} (an older version of the "
-                                  "pipeline)"}
+        return not_comparable(f"its public table {path} lacks the columns {missing} (an older version of the "
+                              "pipeline)")
     keys = ", ".join(SECRET_KEY)
     cursor = con.execute(
         f"""SELECT {keys}, p.{status} AS avant, n.{status} AS apres
@@ -286,7 +289,7 @@ def compare(current: dict, previous: dict | None) -> list[dict]:
 
 def _against(moves: list[dict], publication: dict) -> list[dict]:
     """The moves, each saying which publication it is measured against."""
-    return [{**m, **{k: publication.get(k) for k in ("run_id", "millesime", "perimetre", "manifeste")}} for m in moves]
+    return [{**m, **{k: publication.get(k) for k in PUBLICATION_REFERENCE}} for m in moves]
 
 
 def check(tables: dict[str, str], params: dict, previous: dict | None = None, others: list[dict] = ()) -> dict:

@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
-
+from ess import db
 from ess.errors import UserError
 from transforms.reference import Col, RefSpec, read_reference
 
@@ -169,7 +168,7 @@ def _unplaced(national: dict[str, dict], dep: str, seuils: Thresholds, seen: set
         path = info.get("rejets")
         if not path or not Path(path).exists():
             continue
-        con = duckdb.connect()
+        con = db.connect()
         try:
             counts = con.execute("SELECT table_staging, motif_rejet, count(*) FROM read_parquet(?) "
                                  "WHERE len(departements) = 0 GROUP BY ALL", [str(path)]).fetchall()

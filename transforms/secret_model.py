@@ -246,9 +246,9 @@ def unknowns_fingerprint(model: YearModel) -> str:
     return digest.hexdigest()[:32]
 
 
-# The code a swap moves, and the other code of its group (A21 section and ESS sector describe one pair of codes).
-SWAP_CODES = {"a21": ("section_a21", "secteur_ess"), "ess": ("secteur_ess", "section_a21"),
-              "taille": ("classe_taille", None)}
+# The code a swap moves, and the other code of its group, if any (DETAIL_GROUPS: a section and a sector make a pair).
+SWAP_CODES = {nom: (NOMENCLATURES[nom], next((NOMENCLATURES[o] for o in noms if o != nom), None))
+              for noms in DETAIL_GROUPS.values() for nom in noms}
 
 
 def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
