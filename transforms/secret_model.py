@@ -251,6 +251,11 @@ SWAP_CODES = {nom: (NOMENCLATURES[nom], next((NOMENCLATURES[o] for o in noms if 
               for noms in DETAIL_GROUPS.values() for nom in noms}
 
 
+def _codes(values: pd.Series, universe: pd.Index) -> np.ndarray:
+    """Positions of `values` in `universe` (-1 when absent): integer keys join and group far faster than text."""
+    return universe.get_indexer(values)
+
+
 def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
     """How far each sector / size cell of a territory below the département can move up and down, whatever is
     published among territory totals and département cells: a closed-form feasible table.
@@ -273,31 +278,54 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
     sel = which & (cells["nomenclature"] != "ensemble").to_numpy() & (cells["niveau"] != "departement").to_numpy()
     if not sel.any():
         return up, down
-    targets = cells.loc[sel, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]].merge(
-        parts["lab"], on="label")
     det = parts["det_commune"]
+    communes = pd.Index(det["code_commune"].unique())
+    types = pd.Index(det["type"].unique())
+    terr = parts["terr"]
+    territories = pd.MultiIndex.from_frame(terr[["niveau", "code_territoire"]].drop_duplicates())
+    # the territory's communes, the label's types, as integer keys
+    in_territory = pd.DataFrame({"territoire": territories.get_indexer(pd.MultiIndex.from_frame(
+        terr[["niveau", "code_territoire"]])), "c": _codes(terr["code_commune"], communes)})
+    in_territory = in_territory[in_territory["c"] >= 0]
+    lab = parts["lab"].assign(t=_codes(parts["lab"]["type"], types))[["label", "t"]]
+    targets = cells.loc[sel, ["cellule", "nomenclature", "code", "label"]].assign(
+        territoire=territories.get_indexer(pd.MultiIndex.from_frame(cells.loc[sel, ["niveau", "code_territoire"]])))
+    n_types = len(types)
     by_type = []
     for nom, (moving, other) in SWAP_CODES.items():
         wanted = targets[targets["nomenclature"] == nom]
         if wanted.empty:
             continue
         held = det.loc[det[moving].notna(), ["code_commune", "type", moving, *([other] if other else []), measure]]
-        held = held.rename(columns={moving: "k", measure: "x", **({other: "f"} if other else {})})
-        if not other:
-            held["f"] = ""
-        both = held.merge(held.rename(columns={"k": "q", "f": "g", "x": "x_q"}), on=["code_commune", "type"])
+        k_codes = pd.Index(held[moving].unique())
+        f_codes = pd.Index(held[other].unique()) if other else pd.Index([""])
+        n_k, n_f = len(k_codes), len(f_codes)
+        one = pd.DataFrame({
+            "ct": _codes(held["code_commune"], communes).astype(np.int64) * n_types + _codes(held["type"], types),
+            "t": _codes(held["type"], types), "k": _codes(held[moving], k_codes),
+            "f": _codes(held[other], f_codes) if other else 0, "x": held[measure].to_numpy(float)})
+        both = one.merge(one[["ct", "k", "f", "x"]].rename(columns={"k": "q", "f": "g", "x": "x_q"}), on="ct")
         both = both[both["k"] != both["q"]]
-        swap = ["type", "f", "k", "g", "q"]
-        everywhere = both.groupby(swap, sort=False)[["x", "x_q"]].sum().rename(columns={"x": "all_x", "x_q": "all_xq"})
-        inside = wanted.rename(columns={"code": "k"}).merge(parts["terr"], on=["niveau", "code_territoire"])
-        inside = inside.merge(both, on=["code_commune", "type", "k"]).groupby(
-            ["cellule", *swap], sort=False)[["x", "x_q"]].sum().reset_index()
-        inside = inside.join(everywhere, on=swap)
+        # one integer per swap (t, f, k, g, q)
+        both["swap"] = (((both["t"].astype(np.int64) * n_f + both["f"]) * n_k + both["k"]) * n_f
+                        + both["g"]) * n_k + both["q"]
+        everywhere = both.groupby("swap", sort=False)[["x", "x_q"]].sum().rename(
+            columns={"x": "all_x", "x_q": "all_xq"})
+        wanted = wanted.assign(k=_codes(wanted["code"], k_codes))
+        wanted = wanted[wanted["k"] >= 0].merge(lab, on="label").merge(in_territory, on="territoire")
+        wanted["ct"] = wanted["c"].astype(np.int64) * n_types + wanted["t"]
+        inside = wanted[["cellule", "ct", "k"]].merge(both, on=["ct", "k"]).groupby(
+            ["cellule", "swap"], sort=False)[["x", "x_q"]].sum().reset_index()
+        inside = inside.join(everywhere, on="swap")
         inside["up"] = np.minimum(inside["x_q"], inside["all_x"] - inside["x"]).clip(lower=0)
         inside["down"] = np.minimum(inside["x"], inside["all_xq"] - inside["x_q"]).clip(lower=0)
-        single = inside.groupby(["cellule", "type"], sort=False)[["up", "down"]].max()
-        same_f = inside[inside["f"] == inside["g"]].groupby(["cellule", "type", "f"], sort=False)[["up", "down"]].max()
-        by_f = same_f.groupby(level=["cellule", "type"]).sum().reindex(single.index, fill_value=0.0)
+        swap = inside["swap"].to_numpy()
+        inside["t"] = swap // (n_f * n_k * n_f * n_k)
+        inside["f"] = swap // (n_k * n_f * n_k) % n_f
+        inside["g"] = swap // n_k % n_f
+        single = inside.groupby(["cellule", "t"], sort=False)[["up", "down"]].max()
+        same_f = inside[inside["f"] == inside["g"]].groupby(["cellule", "t", "f"], sort=False)[["up", "down"]].max()
+        by_f = same_f.groupby(level=["cellule", "t"]).sum().reindex(single.index, fill_value=0.0)
         by_type.append(np.maximum(single, by_f))
     if by_type:
         total = pd.concat(by_type).groupby(level="cellule").sum()
