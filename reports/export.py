@@ -101,9 +101,13 @@ def write_csv(data: pd.DataFrame, path: Path, *, unit: str, measure_label: str, 
 
 
 def write_parquet(data: pd.DataFrame, path: Path, *, unit: str, synthetic: bool) -> Path:
-    table = pa.Table.from_pandas(data.assign(unite=unit), preserve_index=False)
+    """A chart's data for programs. Like every published table it says whether it was computed from the synthetic
+    sample, in a column (read with no options) and in the file's metadata."""
+    table = pa.Table.from_pandas(data.assign(unite=unit, donnees_synthetiques=bool(synthetic)), preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[b"ess:synthetic"] = b"true" if synthetic else b"false"
+    if synthetic:
+        meta[b"ess:avertissement"] = style.SYNTHETIC_MENTION.encode()
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table.replace_schema_metadata(meta), tmp)
     tmp.replace(path)

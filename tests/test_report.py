@@ -317,6 +317,10 @@ def test_every_png_says_synthetic(report):
         with Image.open(files["png"]) as image:
             assert style.SYNTHETIC_MENTION in image.text["Title"], name
             assert image.text["Description"] == style.SYNTHETIC_MENTION, name
+        # the data beside it says so too: in a column and in the file's metadata
+        data = pq.read_table(files["donnees_parquet"])
+        assert data.column("donnees_synthetiques").to_pylist() == [True] * data.num_rows, name
+        assert data.schema.metadata[b"ess:avertissement"].decode() == style.SYNTHETIC_MENTION, name
     ctx = load_context(report["tables"], PARAMS)
     _, specs = annual.render(ctx)
     from reports.pages import chart_figure
