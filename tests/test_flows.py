@@ -258,11 +258,19 @@ def test_same_provenance_in_manifest_parquet_metadata_and_artifact(prefect_harne
     published = manifest["outputs"]["tables"]["out_indicateurs_public"]
     kv = {k.decode(): v.decode() for k, v in pq.read_metadata(published).metadata.items()
           if k.decode().startswith("ess:")}
-    assert kv == manifest["metadonnees_parquet"]
+    # the table holds every perimeter, and says so; the run's perimeter has its own key
+    perimeters = pq.read_table(published, columns=["perimetre"]).column("perimetre").unique().to_pylist()
+    assert kv["ess:perimetre"] == ",".join(sorted(perimeters))
+    assert kv.pop("ess:perimetre_du_run") == "loi2014"
+    assert kv == {**manifest["metadonnees_parquet"], "ess:perimetre": kv["ess:perimetre"]}
     # the file's own columns, from the field dictionary, under their own key
     columns = json.loads(pq.read_metadata(published).metadata[b"dictionnaire:colonnes"])
     assert set(columns) == set(pq.read_schema(published).names)
-    assert kv["ess:perimetre"] == "loi2014" and kv["ess:synthetic"] == "false"
+    assert manifest["metadonnees_parquet"]["ess:perimetre"] == "loi2014" and kv["ess:synthetic"] == "false"
+    # any other table carries the manifest's metadata as it is
+    per_perimeter = manifest["outputs"]["tables"]["core_etablissements"]
+    assert {k.decode(): v.decode() for k, v in pq.read_metadata(per_perimeter).metadata.items()
+            if k.decode().startswith("ess:")} == manifest["metadonnees_parquet"]
     sources = json.loads(kv["ess:sources"])
     assert set(sources) == {"sirene", "urssaf", "territoires"}
 

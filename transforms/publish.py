@@ -163,14 +163,23 @@ def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path)
             db.attach_tables(con, {table: tables[table]})
             columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
             rel = partition_path(table, params, "perimetre" in columns and table not in ALL_PERIMETERS)
+            own = {**metadata, "dictionnaire:colonnes": column_metadata(table, columns)}
+            if table in ALL_PERIMETERS:
+                own.update(perimeters_metadata(con, table, params))
             staged[table] = db.export_select(con, published_select(table, columns), {
                 "departement": str(params["departement"]), "millesime": str(params["millesime"]),
-                "synthetique": bool(params.get("synthetic"))}, staging / rel / f"{table}.parquet",
-                {**metadata, "dictionnaire:colonnes": column_metadata(table, columns)})
+                "synthetique": bool(params.get("synthetic"))}, staging / rel / f"{table}.parquet", own)
             partitions[table] = str(rel)
     finally:
         con.close()
     return {"tables": staged, "partitions": partitions}
+
+
+def perimeters_metadata(con, table: str, params: dict) -> dict[str, str]:
+    """A table holding every perimeter says so: `ess:perimetre` lists the perimeters of its rows (its `perimetre`
+    column tells them apart), `ess:perimetre_du_run` is the run's (that of its report and headline figures)."""
+    found = [r[0] for r in con.execute(f"SELECT DISTINCT perimetre FROM {db.identifier(table)} ORDER BY 1").fetchall()]
+    return {"ess:perimetre": ",".join(found), "ess:perimetre_du_run": params["perimetre"]}
 
 
 def published_select(table: str, columns: list[str], *, strict: bool = True) -> str:
