@@ -394,6 +394,17 @@ def find_official_files(snapshot_dir: Path | None, annee: int) -> dict[str, Path
 # Loading
 
 
+def _refuse_without_communes(snapshot_dir: Path | None, official: dict[str, Path | None], annee: int) -> None:
+    """A snapshot holding COG files but not the communes one was damaged or half-fetched: its communes are not
+    taken from the committed reference behind the user's back (the run would mix two sources and fail late)."""
+    present = [p.name for key, p in official.items() if p is not None and key != "communes"]
+    if official["communes"] is None and present:
+        raise UserError(
+            f"territory snapshot {snapshot_dir}: v_commune_{annee}.csv is missing while the folder holds "
+            f"{', '.join(present)}. Fetch the territory files again (`ess fetch --source territoires`), or remove "
+            "the folder to run on the committed reference (data/reference) alone")
+
+
 def load(con, snapshot_dir: Path | None, *, departement: str, annee_cog: int) -> list[FileStats]:
     """Create staging_communes, staging_communes_passage and staging_epci for the département
     (rejected rows go to staging_rejets); returns the accounting of every file read."""
@@ -402,6 +413,7 @@ def load(con, snapshot_dir: Path | None, *, departement: str, annee_cog: int) ->
     if snapshot_dir is not None and not Path(snapshot_dir).is_dir():
         raise UserError(f"territory snapshot folder {snapshot_dir} does not exist")
     official = find_official_files(snapshot_dir, annee)
+    _refuse_without_communes(snapshot_dir, official, annee)
     ignored = _find(snapshot_dir, r".*territoire.*\.(csv|xlsx)")
     if ignored:  # the Département's table went into the snapshot before zonings were reference data
         log.warning("%s is not read: a commune → zone table is a zoning, one CSV file zonages/<niveau>.csv of your "

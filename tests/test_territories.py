@@ -201,6 +201,14 @@ def test_departement_codes():
             normalise_departement(bad)
 
 
+def test_snapshot_without_its_communes_file_is_refused_at_once(official):
+    # the other COG files are there: the communes must not silently come from the committed reference
+    (official / "v_commune_2026.csv").unlink()
+    with pytest.raises(UserError, match=r"v_commune_2026\.csv is missing while the folder holds .*v_mvt_commune_2026"
+                                        r"\.csv.*ess fetch --source territoires"):
+        _load(official)
+
+
 def test_missing_millesime_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="v_commune_2031.csv"):
         load(db.connect(), tmp_path, departement="38", annee_cog=2031)
