@@ -202,11 +202,13 @@ def check_task(tables: dict[str, str], params: dict, warehouse: str) -> dict:
 
 
 @task(name="guard-figures", cache_policy=NO_CACHE)
-def guard_figures_task(checks: dict, force: bool, warehouse: str, earlier: dict) -> dict:
-    """Refuse figures that moved beyond their thresholds since the last publication, or an empty observatory."""
+def guard_figures_task(checks: dict, force: bool, warehouse: str, earlier: dict, sources: dict) -> dict:
+    """Refuse figures that moved beyond their thresholds since the last publication, or an empty observatory
+    (`sources`: the département's input accounting, to name the files whose rows moved)."""
     from transforms import guards
 
-    return guards.verdict(guards.check_indicators(checks), force=force, warehouse=Path(warehouse), earlier=earlier)
+    return guards.verdict(guards.check_indicators(checks, sources=sources), force=force, warehouse=Path(warehouse),
+                          earlier=earlier)
 
 
 @task(name="prepare-publication", cache_policy=NO_CACHE)
@@ -416,7 +418,7 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     with step("check"):
         checks = check_task(everything.tables, params, warehouse)
     with step("guard-figures"):
-        guarded = guard_figures_task(checks, config.force, warehouse, guarded)
+        guarded = guard_figures_task(checks, config.force, warehouse, guarded, stats)
     manifest = run_manifest(config, {k: Path(v) if v else None for k, v in inputs.items()}, everything, checks)
     manifest["cache"] = {s["cache"]["etape"]: s["cache"] for s in steps}
     manifest["garde_fous"] = guarded

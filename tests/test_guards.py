@@ -158,6 +158,31 @@ def test_moves_beyond_their_threshold_are_refused():
     assert f.libelle == "nb_etablissements_ess : 8 003 → 9 700 (+21.2%, seuil ±20%) depuis la publication du run R1"
 
 
+def test_a_move_names_the_input_files_whose_rows_moved(tmp_path):
+    # the previous run kept 151 755 establishments and 10 696 URSSAF rows of the département; this one read half
+    # of the establishments file: that file is named, first, and the URSSAF file (−2 %, within 5 %) is not
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"sources": {
+        "sirene": [stats("staging_sirene_etablissements", "/old/StockEtablissement_utf8.zip", 151755, 151755),
+                   stats("staging_sirene_unites_legales", "/old/StockUniteLegale_utf8.zip", 90000, 80000)],
+        "urssaf": [stats("staging_urssaf_commune_ape", "/old/urssaf.csv", 10696, 10696)]}}), encoding="utf-8")
+    now = {"sirene": [stats("staging_sirene_etablissements", "/new/StockEtablissement_utf8.zip", 75828, 75828),
+                      stats("staging_sirene_unites_legales", "/new/StockUniteLegale_utf8.zip", 90000, 60000)],
+           "urssaf": [stats("staging_urssaf_commune_ape", "/new/urssaf.csv", 10482, 10482)]}
+    checks = {"headline": {"nb_etablissements_ess": 3897},
+              "variations": compare({"nb_etablissements_ess": 3897}, {"nb_etablissements_ess": 8003}),
+              "publication_precedente": {"run_id": "R1", "millesime": "2026-10", "manifeste": str(manifest)}}
+    f = only(guards.check_indicators(checks, sources=now))
+    # 75 828 / 151 755 − 1 = −50.0 %; 60 000 / 80 000 − 1 = −25.0 %
+    assert ("threshold ±20%. Input rows of the département that moved most since that run: StockEtablissement_utf8"
+            ".zip (staging_sirene_etablissements) 75 828 rows kept, 151 755 then (-50.0%); StockUniteLegale_utf8.zip "
+            "(staging_sirene_unites_legales) 60 000 rows kept, 80 000 then (-25.0%). Compare the input files") in f.message
+    # no file moved: the message says so; no manifest to read: nothing is added
+    assert "No input file's rows of the département moved by more than 5% since that run" in guards.input_moves(
+        {"urssaf": now["urssaf"]}, manifest)
+    assert guards.input_moves(now, tmp_path / "absent.json") == ""
+
+
 def test_figures_read_as_people_write_them():
     assert [guards._n(v) for v in (15316, 38112.34, 0.09421, 2.5, 1000.0)] == ["15 316", "38 112", "0.09421", "2.5",
                                                                               "1 000"]

@@ -14,6 +14,7 @@ and the manifest, the Parquet metadata and the report say so.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -197,10 +198,39 @@ def _unplaced(national: dict[str, dict], dep: str, seuils: Thresholds, seen: set
 # --- the figures ---------------------------------------------------------------------------------------------------
 
 
-def check_indicators(checks: dict, seuils: Thresholds | None = None) -> list[Finding]:
+INPUT_MOVE_SHOWN = 0.05  # an input table's rows of the département named beside a figure's move beyond this change
+
+
+def input_moves(sources: dict[str, list[dict]] | None, manifest: str | Path | None, limit: int = 3) -> str:
+    """The input tables whose rows of the département moved most since the run of a publication (its manifest's
+    `sources`), as a sentence for a refusal: a half-read file shows there first. '' when nothing can be compared."""
+    try:
+        before = json.loads(Path(manifest).read_text(encoding="utf-8"))["sources"]
+        old = {s["table"]: s for files in before.values() for s in files}
+    except (OSError, TypeError, ValueError, KeyError):
+        return ""
+    moves = []
+    for s in (f for files in (sources or {}).values() for f in files):
+        then = old.get(s.get("table"), {}).get("rows_staged")
+        if then:
+            moves.append((s["rows_staged"] / then - 1, s, then))
+    if not moves:
+        return ""
+    shown = sorted((m for m in moves if abs(m[0]) > INPUT_MOVE_SHOWN), key=lambda m: -abs(m[0]))[:limit]
+    if not shown:
+        return (f" No input file's rows of the département moved by more than {INPUT_MOVE_SHOWN:.0%} since that run: "
+                "look at what they hold (legal forms, activity codes, size bands, employment).")
+    return " Input rows of the département that moved most since that run: " + "; ".join(
+        f"{Path(s['file']).name} ({s['table']}) {_n(s['rows_staged'])} rows kept, {_n(then)} then ({change:+.1%})"
+        for change, s, then in shown) + "."
+
+
+def check_indicators(checks: dict, seuils: Thresholds | None = None,
+                     sources: dict[str, list[dict]] | None = None) -> list[Finding]:
     """Findings on the headline figures of the check step's report (`headline`, `variations` since the previous
     publication, `publication_precedente`) and on the secrecy of a re-publication of the same millésime
-    (`secret_publication_precedente`)."""
+    (`secret_publication_precedente`). `sources`: this run's accounting of the département's input files, whose
+    moves since the publication compared with are named beside a figure's."""
     seuils = seuils or thresholds()
     findings = []
     headline = checks.get("headline") or {}
@@ -224,7 +254,8 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None) -> list[Fin
                 "variation_max",
                 f"{name} moved by {change:+.1%} since the publication of run {against['run_id']} (millésime "
                 f"{against['millesime']}{perimetre}): {_n(move['avant'])} → {_n(move['apres'])}, threshold "
-                f"±{limits[name]:.0%}. Compare the input files with that run's (its manifest: "
+                f"±{limits[name]:.0%}.{input_moves(sources, against['manifeste'])} Compare the input files with "
+                "that run's (its manifest: "
                 f"{against['manifeste']}); if the move is real, publish with --force",
                 f"{name} : {_n(move['avant'])} → {_n(move['apres'])} ({change:+.1%}, seuil ±{limits[name]:.0%}) "
                 f"depuis la publication du run {against['run_id']}"
