@@ -47,10 +47,24 @@ class ReportContext:
     niveaux: list[Niveau] = field(default_factory=list)
     # the département beside its région and France (staging_urssaf_ess_comparaison); None when not given
     urssaf_comparaison: pd.DataFrame | None = None
+    # ESS employers of the millésime by year of their SIRENE size band (selection.band_years); None when not given
+    annees_tranches: pd.Series | None = None
 
     @property
     def departement(self) -> str:
         return str(self.params["departement"])
+
+    def band_years_text(self) -> str:
+        """« tranches de 2018 à 2023 (2023 pour 88 %) »: the years the SIRENE size bands of the ESS employers
+        measure ('' when unknown)."""
+        years = self.annees_tranches
+        if years is None or not len(years) or not years.sum():
+            return ""
+        last, first = int(years.index.max()), int(years.index.min())
+        share = style.fmt_percent(years[last] / years.sum(), 0)
+        if first == last:
+            return f"tranches de {last} (toutes)"
+        return f"tranches de {first} à {last} ({last} pour {share})"
 
     def niveau(self, niveau: str) -> Niveau:
         """A level of the run (a COG level the cube lacks gets its labels all the same)."""
@@ -206,4 +220,5 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
         secret_rules=_secret_rules(params.get("reference_dir")), urssaf_rows=urssaf_rows,
         urssaf_comparaison=_comparison(tables, str(params["departement"])),
         niveaux=niveaux_du_cube(cube[cube["annee"] == year], params.get("reference_dir")),
+        annees_tranches=sel.band_years(tables, params["perimetre"]),
     )

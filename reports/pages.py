@@ -20,6 +20,14 @@ SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que
              "retard (souvent de plusieurs années) ; un établissement est compté employeur quand sa tranche "
              "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. « Sans salarié » "
              "regroupe les tranches sans salarié au 31/12, même quand l'emploi estimé à cette date ne l'est pas. ")
+
+
+def size_note(ctx) -> str:
+    """SIZE_NOTE with the years the ESS employers' size bands measure, when known."""
+    years = ctx.band_years_text()
+    return SIZE_NOTE + (f"Employeurs de l'ESS ici : {years}. " if years else "")
+
+
 RANGE_NOTE = ("Trait fin : intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette "
               "fourchette (si le modèle d'emploi est juste ; voir « Méthode »).")
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."
@@ -156,7 +164,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     specs["tailles"] = [
         bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
              "nb_etablissements", "classe_taille", _fmt_int, "établissements actifs",
-             labels=lambda c: style.label("classe_taille", c), note=SIZE_NOTE + SECRET_NOTE, ordered=True),
+             labels=lambda c: style.label("classe_taille", c), note=size_note(ctx) + SECRET_NOTE, ordered=True),
         bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
              "effectif_central", "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
              labels=lambda c: style.label("classe_taille", c),

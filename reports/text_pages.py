@@ -112,6 +112,8 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          "comptent, ceux créés après non), estimé à partir des tranches d'effectifs de SIRENE et "
          + (f"calé sur les effectifs de l'URSSAF de la même année (fichiers {p.get('annee_urssaf') or ''})."
             if ctx.calibrated else "NON CALÉ sur l'URSSAF : à lire comme un ordre de grandeur.")
+         + (f" Employeurs et tailles : tranche d'effectifs de SIRENE, {ctx.band_years_text()}."
+            if ctx.band_years_text() else "")
          + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources : "
          f"{ctx.sources()}."),
         ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 % : il y a 9 chances sur 10 que "

@@ -205,6 +205,16 @@ def make_tables(folder: Path, *, synthetic_metadata: bool | None = True) -> dict
                              "nom_commune": ["Les Abrets en Dauphiné", "Les Adrets", "Agnin"],
                              "population": [1000, 2000, 500], "siren_epci": ["200000001", "200000001", "200000002"]})
     tables["staging_communes"] = _write(communes, folder / "staging_communes.parquet", synthetic=synthetic_metadata)
+    # the size bands of the establishments: ESS employers of the insee perimeter with bands of 2023 (3) and 2021 (1);
+    # a closed one (2015), a non-employer (2010) and an employer outside the perimeter (2019) do not count
+    establishments = pd.DataFrame({
+        "actif": [True, True, True, True, False, True, True],
+        "employeur": [True, True, True, True, True, False, True],
+        "perimetres_inclus": [["insee", "flag"], ["insee"], ["insee"], ["insee", "loi2014"], ["insee"], ["insee"],
+                              ["flag"]],
+        "annee_effectifs": [2023, 2023, 2023, 2021, 2015, 2010, 2019]})
+    tables["core_etablissements"] = _write(establishments, folder / "core_etablissements.parquet",
+                                           synthetic=synthetic_metadata)
     return tables
 
 
@@ -283,6 +293,21 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
     for value in ("61", "1\u00a0234", "1\u00a0000 – 1\u00a0500", "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%",
                   "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%", "3\u00a0357", "2\u00a0686 – 4\u00a0365"):
         assert value in cover, value
+
+
+def test_the_years_of_the_size_bands_are_said(report):
+    ctx = load_context(report["tables"], PARAMS)
+    # 3 of the 4 ESS employers hold a band of 2023, one of 2021
+    assert ctx.band_years_text() == "tranches de 2021 à 2023 (2023 pour 75\u00a0%)"
+    from reports.pages import size_note
+    from reports.text_pages import cover_page
+
+    assert size_note(ctx).endswith("Employeurs de l'ESS ici : tranches de 2021 à 2023 (2023 pour 75\u00a0%). ")
+    cover = " ".join(t.get_text() for t in cover_page(ctx, 2).texts).replace("\n", " ")
+    assert "Employeurs et tailles : tranche d'effectifs de SIRENE, tranches de 2021 à 2023" in cover
+    # without the establishments table the report says nothing of it
+    without = load_context({k: v for k, v in report["tables"].items() if k != "core_etablissements"}, PARAMS)
+    assert without.band_years_text() == "" and "Employeurs de l'ESS ici" not in size_note(without)
 
 
 def test_headline_rows_known_answers(report):
