@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +31,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _die_with(parent: int):
+    """For the server child, before it starts (Linux): the kernel sends it SIGTERM when the `ess` process dies, even
+    killed (SIGKILL runs no exit handler, and the server outlived it, holding its port and memory)."""
+    def arrange() -> None:
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    return arrange
+
+
 class EarlyServer:
     def __init__(self):
         self.port = _free_port()
@@ -39,7 +55,8 @@ class EarlyServer:
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host",
-             "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"], env=env)
+             "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"], env=env,
+            preexec_fn=_die_with(os.getpid()) if sys.platform.startswith("linux") else None)
 
     @property
     def api_url(self) -> str:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
+
+import pytest
 
 from prefect import flow
 from prefect.context import get_run_context
@@ -28,6 +35,29 @@ def test_the_early_server_runs_a_flow_and_stops():
         server.stop()
     assert server.process.poll() is not None  # the child is gone
     assert not server.ready()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_server_does_not_outlive_a_killed_ess_process(tmp_path):
+    # a process standing for `ess run` starts the server, says its pid, and is killed (no exit handler runs)
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from ess import prefect_server; s = prefect_server.EarlyServer(); "
+        "print(s.process.pid, flush=True); time.sleep(120)")], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child), "the server outlived the process that started it"
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie (dead, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_nothing_is_started_where_prefect_is_already_imported():
