@@ -33,14 +33,17 @@ def _free_port() -> int:
 
 def _die_with(parent: int):
     """For the server child, before it starts (Linux): the kernel sends it SIGTERM when the `ess` process dies, even
-    killed (SIGKILL runs no exit handler, and the server outlived it, holding its port and memory)."""
-    def arrange() -> None:
-        import ctypes
+    killed (SIGKILL runs no exit handler, and the server outlived it, holding its port and memory). The C library is
+    found here, in the parent: between fork and exec the child imports nothing (another thread may hold a lock)."""
+    import ctypes
 
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            return
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def arrange() -> None:
+        prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
         if os.getppid() != parent:  # the parent died before the request took effect
             os.kill(os.getpid(), signal.SIGTERM)
     return arrange
