@@ -288,6 +288,7 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
         terr[["niveau", "code_territoire"]])), "c": _codes(terr["code_commune"], communes)})
     in_territory = in_territory[in_territory["c"] >= 0]
     lab = parts["lab"].assign(t=_codes(parts["lab"]["type"], types))[["label", "t"]]
+    lab = lab[lab["t"] >= 0]  # a type without detail has nothing to swap (and -1 would alias another key)
     targets = cells.loc[sel, ["cellule", "nomenclature", "code", "label"]].assign(
         territoire=territories.get_indexer(pd.MultiIndex.from_frame(cells.loc[sel, ["niveau", "code_territoire"]])))
     n_types = len(types)
