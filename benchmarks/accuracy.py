@@ -9,7 +9,11 @@ error of the central value, coverage of the 90 % interval (share of cells whose 
 half-width relative to the central value; then the same for the ESS share of all salaried employment and of the
 private employment of URSSAF's field.
 
-`python -m benchmarks.accuracy --data-dir DIR` prints the table; `--write-method` also rewrites METHOD.md's
+Then, for the past years (2012 to Y − 1), ESS employment per level over all cells × years: mean absolute and
+signed relative error, coverage, cells outside their interval, median half-width, and the cell with the largest
+error (its key and year).
+
+`python -m benchmarks.accuracy --data-dir DIR` prints the tables; `--write-method` also rewrites METHOD.md's
 accuracy table (between its markers), so the table is never typed by hand.
 """
 
@@ -49,9 +53,10 @@ def _latest_run(data_dir: Path, departement: str) -> Path:
     return runs[-1]
 
 
-def load(data_dir: Path, departement: str, perimetre: str = "insee") -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The internal cube of one perimeter and the truth of the employment year, with each truth row's cells and
-    whether it is in that perimeter (`dans_perimetre`)."""
+def load(data_dir: Path, departement: str, perimetre: str = "insee",
+         all_years: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The internal cube of one perimeter and the truth of the employment year (every year with employment when
+    `all_years`), with each truth row's cells and whether it is in that perimeter (`dans_perimetre`)."""
     run = _latest_run(data_dir, departement)
     cube_file = next(run.glob("*/out_indicateurs.parquet"))
     con = duckdb.connect()
@@ -59,7 +64,8 @@ def load(data_dir: Path, departement: str, perimetre: str = "insee") -> tuple[pd
     if cube.empty:
         raise SystemExit(f"{cube_file} has no row for perimeter {perimetre!r}")
     year = int(cube.loc[cube["effectif_central"].notna(), "annee"].max())
-    cube = cube[cube["annee"] == year]
+    years = sorted(int(y) for y in cube.loc[cube["effectif_central"].notna(), "annee"].unique())
+    cube = cube[cube["annee"].isin(years if all_years else [year])]
     # out_cube_communes is long (commune × niveau): one column code_<niveau> per level (code_territoire: the
     # zoning `territoire`)
     communes = pd.read_parquet(next(run.glob("*/out_cube_communes.parquet")))
@@ -68,7 +74,8 @@ def load(data_dir: Path, departement: str, perimetre: str = "insee") -> tuple[pd
                 .add_prefix("code_").reset_index())
     truth_dir = data_dir / "sample" / f"dep{departement}" / "ground_truth"
     truth = pd.read_parquet(truth_dir / "effectifs_annuels.parquet")
-    truth = truth[(truth["annee"] == year) & (truth["localisation"] == "departement")].copy()
+    truth = truth[truth["annee"].isin(years if all_years else [year])
+                  & (truth["localisation"] == "departement")].copy()
     truth = truth.merge(communes, on="code_commune", how="left")
     sectors = pd.Series({r["division"]: r["secteur_ess"] for r in reference.read_reference("secteurs_ess")
                          if r["nomenclature"] == "NAFRev2"})
@@ -105,8 +112,65 @@ def _key(rows: pd.DataFrame, keys: list[str], departement: str) -> pd.Series:
     return pd.Series(list(zip(*parts)), index=rows.index)
 
 
+MEASURES = {"emploi": ("central", "bas", "haut", "vrai"),
+            "part (tous employeurs)": ("part", "part_bas", "part_haut", "part_vraie"),
+            "part (privé URSSAF)": ("part_privee", "part_privee_bas", "part_privee_haut", "part_privee_vraie")}
+
+
 def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd.DataFrame:
+    """Per level and measure (one year): cells, mean and max relative error, coverage, median half-width."""
     out = []
+    for label, df in level_cells(cube, truth, departement):
+        for measure, (c, lo, hi, t) in MEASURES.items():
+            ok = df[t].notna() & df[c].notna() & (df[t] > 0) if len(df) else pd.Series(dtype=bool)
+            d = df[ok] if len(df) else df
+            err = (d[c] - d[t]).abs() / d[t] if len(d) else pd.Series(dtype=float)
+            out.append({
+                "niveau": label, "mesure": measure, "cellules": int(len(d)),
+                "erreur_moyenne": float(err.mean()) if len(d) else np.nan,
+                "erreur_max": float(err.max()) if len(d) else np.nan,
+                "couverture_ic90": float(((d[t] >= d[lo]) & (d[t] <= d[hi])).mean()) if len(d) else np.nan,
+                "demi_largeur_mediane": float(((d[hi] - d[lo]) / 2 / d[c]).median()) if len(d) else np.nan,
+            })
+    return pd.DataFrame(out)
+
+
+PAST_LEVELS = ("département", "famille (département)", "territoire", "EPCI", "famille × territoire",
+               "secteur × département")
+
+
+def past_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str, years: list[int],
+               measure: str = "emploi") -> pd.DataFrame:
+    """Per level, over the given years (cells = level's cells × years): mean signed and absolute relative error,
+    coverage of the 90 % interval, median half-width, and the cell with the largest error (its key and year)."""
+    per_level: dict[str, list[pd.DataFrame]] = {}
+    for y in years:
+        for label, df in level_cells(cube[cube["annee"] == y], truth[truth["annee"] == y], departement):
+            if label in PAST_LEVELS and len(df):
+                per_level.setdefault(label, []).append(df.assign(annee=y))
+    c, lo, hi, t = MEASURES[measure]
+    out = []
+    for label in PAST_LEVELS:
+        if label not in per_level:
+            continue
+        d = pd.concat(per_level[label], ignore_index=True)
+        d = d[d[t].notna() & d[c].notna() & (d[t] > 0)]
+        err = (d[c] - d[t]) / d[t]
+        miss = (d[t] < d[lo]) | (d[t] > d[hi])
+        worst = err.abs().idxmax()
+        out.append({
+            "niveau": label, "cellules": int(len(d)), "erreur_moyenne": float(err.abs().mean()),
+            "biais_moyen": float(err.mean()), "couverture_ic90": float(1 - miss.mean()),
+            "demi_largeur_mediane": float(((d[hi] - d[lo]) / 2 / d[c]).median()),
+            "hors_intervalle": int(miss.sum()),
+            "pire": f"{'/'.join(map(str, d.loc[worst, 'cle']))} {int(d.loc[worst, 'annee'])} "
+                    f"({100 * err[worst]:+.1f} %)".replace(".", ","),
+        })
+    return pd.DataFrame(out)
+
+
+def level_cells(cube: pd.DataFrame, truth: pd.DataFrame, departement: str):
+    """(level label, one row per cell: key, truth and estimates of the three measures) for each level."""
     ess = truth[truth["dans_perimetre"]]
     for label, niveau, famille, nomenclature, keys, minimum in LEVELS:
         rows = _estimates(cube, niveau, famille, nomenclature)
@@ -128,7 +192,7 @@ def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd
             denominator_key = tuple(x for x, name in zip(k, keys) if name != "famille")
             r = est.get(k)
             rec.append({
-                "vrai": true, "central": float(r["effectif_central"]) if r is not None else 0.0,
+                "cle": k, "vrai": true, "central": float(r["effectif_central"]) if r is not None else 0.0,
                 "bas": float(r["effectif_ic90_bas"]) if r is not None else 0.0,
                 "haut": float(r["effectif_ic90_haut"]) if r is not None else 0.0,
                 "part_vraie": true / float(t_all.get(denominator_key, np.nan)),
@@ -140,22 +204,7 @@ def level_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str) -> pd
                 "part_privee_bas": r["part_effectif_prive_ic90_bas"] if r is not None else np.nan,
                 "part_privee_haut": r["part_effectif_prive_ic90_haut"] if r is not None else np.nan,
             })
-        df = pd.DataFrame(rec)
-        for measure, (c, lo, hi, t) in {"emploi": ("central", "bas", "haut", "vrai"),
-                                        "part (tous employeurs)": ("part", "part_bas", "part_haut", "part_vraie"),
-                                        "part (privé URSSAF)": ("part_privee", "part_privee_bas", "part_privee_haut",
-                                                                "part_privee_vraie")}.items():
-            ok = df[t].notna() & df[c].notna() & (df[t] > 0)
-            d = df[ok]
-            err = (d[c] - d[t]).abs() / d[t]
-            out.append({
-                "niveau": label, "mesure": measure, "cellules": int(len(d)),
-                "erreur_moyenne": float(err.mean()) if len(d) else np.nan,
-                "erreur_max": float(err.max()) if len(d) else np.nan,
-                "couverture_ic90": float(((d[t] >= d[lo]) & (d[t] <= d[hi])).mean()) if len(d) else np.nan,
-                "demi_largeur_mediane": float(((d[hi] - d[lo]) / 2 / d[c]).median()) if len(d) else np.nan,
-            })
-    return pd.DataFrame(out)
+        yield label, pd.DataFrame(rec)
 
 
 def markdown(table: pd.DataFrame, year: int, perimetre: str = "insee") -> str:
@@ -170,6 +219,22 @@ def markdown(table: pd.DataFrame, year: int, perimetre: str = "insee") -> str:
     for r in table.itertuples():
         lines.append(f"| {r.niveau} | {r.mesure} | {r.cellules} | {pct(r.erreur_moyenne)} | {pct(r.erreur_max)} | "
                      f"{pct(r.couverture_ic90)} | {pct(r.demi_largeur_mediane)} |")
+    return "\n".join(lines)
+
+
+def markdown_past(table: pd.DataFrame, years: list[int], perimetre: str = "insee") -> str:
+    def pct(x):
+        return "—" if pd.isna(x) else f"{100 * x:.1f} %".replace(".", ",")
+    lines = [f"Les années passées ({years[0]}–{years[-1]}), même échantillon et même périmètre `{perimetre}` : emploi "
+             "de l'ESS au 31/12 de chaque année, cellules = cellules du niveau × années ; biais moyen = erreur "
+             "relative signée moyenne ; la cellule de plus grande erreur relative, avec son année.",
+             "",
+             "| niveau | cellules | erreur moyenne | biais moyen | couverture IC 90 % | hors intervalle | "
+             "demi-largeur médiane | plus grande erreur |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.niveau} | {r.cellules} | {pct(r.erreur_moyenne)} | {pct(r.biais_moyen)} | "
+                     f"{pct(r.couverture_ic90)} | {r.hors_intervalle} | {pct(r.demi_largeur_mediane)} | {r.pire} |")
     return "\n".join(lines)
 
 
@@ -192,13 +257,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.write_method and args.perimetre != "insee":
         p.error("--write-method describes the default perimeter: use it with --perimetre insee")
-    cube, truth, year = load(args.data_dir, args.departement, args.perimetre)
-    table = level_table(cube, truth, args.departement)
-    with pd.option_context("display.width", 200, "display.max_columns", 10):
+    cube, truth, year = load(args.data_dir, args.departement, args.perimetre, all_years=True)
+    table = level_table(cube[cube["annee"] == year], truth[truth["annee"] == year], args.departement)
+    past_years = sorted(int(y) for y in cube.loc[cube["effectif_central"].notna(), "annee"].unique() if y < year)
+    past = past_table(cube, truth, args.departement, past_years) if past_years else None
+    with pd.option_context("display.width", 220, "display.max_columns", 12):
         print(f"accuracy against the sample's truth, perimeter {args.perimetre}, employment on 31/12/{year}:")
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        if past is not None:
+            print(f"\npast years {past_years[0]}–{past_years[-1]} (ESS employment, cells × years):")
+            print(past.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.write_method:
-        write_method(markdown(table, year, args.perimetre))
+        text = markdown(table, year, args.perimetre)
+        if past is not None:
+            text += "\n\n" + markdown_past(past, past_years, args.perimetre)
+        write_method(text)
         print("METHOD.md accuracy table rewritten")
     return 0
 

@@ -310,3 +310,83 @@ def test_a_missing_history_start_is_read_from_the_creation_date(tmp_path):
     assert min(years[S(1)]) == 2015
     assert min(years[S(2)]) == 2019
     assert stats["debuts_historique_inconnus"] == 1
+
+
+# --- a cell left empty in the file's last year (hand check) -----------------------------------------------------------
+# Y = 2024, the file's last year. Two associations of the same class (band 02 of 2023, open since 2010, 88.99B),
+# each alone in its commune × APE cell:
+#   B1 in 38185 × 8899B: URSSAF 12 in 2023 and in 2024
+#   B2 in 38001 × 8899B: URSSAF 10 in 2023, EMPTY in 2024 — the year right after its last published year, while
+#      SIRENE says B2 is still open: the value may be hidden (not published) rather than B2 having nobody.
+# The old reading took the empty value as 0, and B2 was calibrated to 0 (its cell's target), the private total
+# and the conversion left its employment out. Too few cells measure the chance that such a value hides employment:
+# it is 0.5. B2's listed-cell class mean is B1's 12 (the class's only cell): B2 gets 0.5 × 12 = 6, and the private
+# total 12 + 6 = 18 converts the associations' annual average 20 by 18 / 20.
+
+BLANK_ETABS = [(1, 201, "02", 2023, "38185", "A", "88.99B", "NAFRev2", None),
+               (2, 202, "02", 2023, "38001", "A", "88.99B", "NAFRev2", None)]
+BLANK_UNITS = [(201, "9220", "O", "88.99B"), (202, "9220", "O", "88.99B")]
+BLANK_HISTORY = [(1, 201, D(2010, 1, 1), None, "A", "88.99B"), (2, 202, D(2010, 1, 1), None, "A", "88.99B")]
+BLANK_ESS = [(2024, "38", "ess", f, v) for f, v in (("associations", 20.0), ("cooperatives", 0.0),
+                                                    ("mutuelles", 0.0), ("fondations", 0.0))] + [
+    (2024, "38", "hors_ess", "hors_ess", 0.0)]
+BLANK_CELLS = [("38185", "8899B", 2023, 12.0), ("38185", "8899B", 2024, 12.0),
+               ("38001", "8899B", 2023, 10.0), ("38001", "8899B", 2024, None)]
+
+
+def test_a_cell_empty_in_the_last_year_is_imputed_not_read_as_zero(tmp_path):
+    reference = edited_reference(tmp_path, "emploi_modele",
+                                 ("classe_min_etablissements,15", "classe_min_etablissements,1"))
+    con, _ = build(tmp_path, params={"annee_urssaf": 2024, "reference_dir": str(reference)},
+                   etablissements=BLANK_ETABS, unites=BLANK_UNITS, historique=BLANK_HISTORY,
+                   creations={1: D(2010, 1, 1), 2: D(2010, 1, 1)}, urssaf_ess=BLANK_ESS,
+                   urssaf_commune_ape=BLANK_CELLS, unites_historique=[])
+    cell = con.execute("SELECT effectif, vide_apres_publication, effectif_avant_vide FROM core_cellules_urssaf "
+                       "WHERE annee = 2024 AND code_commune = '38001'").fetchone()
+    assert cell == (0.0, True, 10.0)  # the file's reading is unchanged: an empty value after the last one is 0
+    rows = by_siret(con, "SELECT siret, effectif_central, statut_calage FROM core_effectifs WHERE annee = 2024")
+    assert rows[S(1, 201)] == (pytest.approx(12, abs=0.01), "cale")
+    assert rows[S(2, 202)] == (pytest.approx(6, abs=0.01), "cellule_urssaf_vide_imputee")  # 0 before
+    r = con.execute("SELECT cible_publiee, cible_fin_annee, ecart_type_cible, nb_cellules_vides_imputees, "
+                    "nb_etablissements_cellule_vide_imputee, probabilite_vide_masque, emploi_impute_cellules_vides "
+                    "FROM core_calibration WHERE annee = 2024 AND groupe = 'ensemble_prive'").fetchone()
+    assert r[:2] == (12.0, pytest.approx(18, abs=0.01))
+    assert r[3:] == (1, 1, 0.5, pytest.approx(6, abs=0.01))
+    # B2's variance is the mixture's: 0.5·v + 0.5·0.5·12·12 ≥ 36 (its own class variance v on top)
+    assert r[2] ** 2 >= 36 - 1e-6
+    assoc = con.execute("SELECT facteur_conversion FROM core_calibration WHERE annee = 2024 "
+                        "AND groupe = 'associations'").fetchone()[0]
+    assert assoc == pytest.approx(18 / 20, abs=1e-3)
+
+
+def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file():
+    # 2020–2022, the file's last year 2022; every cell holds an open establishment of the field each year.
+    #   A1…A40: 20 employees in 2020, 2021 and 2022, except A1…A4 left empty in 2021 (a gap: hidden values)
+    #   B1…B12: 20 in 2020 and 2021, empty in 2022 (after their last published year: hidden or gone?)
+    # s: cells surely employing in 2021 (≥ 10 in 2020 and 2022) are A1…A40, 4 of them empty: s = 0.1.
+    # r for the class 10–49 of the year before: in 2021, A1…A40 and B1…B12 (52 cells) of which 4 empty; in 2022,
+    # A5…A40 and B1…B12 (48; A1…A4 were not published in 2021) of which 12 empty: r = 16 / 100.
+    # π = s / r = 0.625 for B1…B12 in 2022.
+    con = db.connect()
+    rows = []
+    for i in range(40):
+        for y in (2020, 2021, 2022):
+            blank = i < 4 and y == 2021
+            rows.append((y, f"A{i}", None if blank else 20.0, False, None))
+    for i in range(12):
+        rows += [(2020, f"B{i}", 20.0, False, None), (2021, f"B{i}", 20.0, False, None),
+                 (2022, f"B{i}", 0.0, True, 20.0)]
+    con.execute("CREATE TABLE core_cellules_urssaf (annee INTEGER, code_commune VARCHAR, code_ape VARCHAR, "
+                "effectif DOUBLE, vide_apres_publication BOOLEAN, effectif_avant_vide DOUBLE)")
+    con.executemany("INSERT INTO core_cellules_urssaf VALUES (?, ?, '8899B', ?, ?, ?)", rows)
+    con.execute("CREATE TABLE core_effectifs_entrees AS SELECT DISTINCT annee, code_commune, code_ape, "
+                "true AS champ_urssaf FROM core_cellules_urssaf")
+    got = employment.hidden_chances(con)
+    assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
+    assert (got["annee"] == 2022).all()
+    assert got["s"].iloc[0] == pytest.approx(0.1)
+    assert got["r"].iloc[0] == pytest.approx(0.16)
+    assert got["chance"].to_numpy() == pytest.approx(np.full(12, 0.625))
+    # without an open establishment of the field in the cell, an empty value is a departure: nothing to impute
+    con.execute("DELETE FROM core_effectifs_entrees WHERE annee = 2022 AND code_commune = 'B0'")
+    assert "B0" not in set(employment.hidden_chances(con)["code_commune"])

@@ -183,6 +183,9 @@ class YearInput:
     cell_key: np.ndarray  # object: 'commune|ape' (None without commune)
     u_present: np.ndarray  # bool: URSSAF lists the cell this year
     u_value: np.ndarray  # float: NaN = unknown
+    # chance that the establishment's cell, left empty in the file's last year right after a published year, hides
+    # employment (a value URSSAF did not publish) rather than its last employer's departure; 0 elsewhere
+    u_hidden: np.ndarray | None = None
 
 
 @dataclass
@@ -255,6 +258,7 @@ class Constraints:
     is_pool: np.ndarray
     unknown: np.ndarray  # per establishment: in a cell URSSAF leaves empty
     orphan: dict  # commune -> URSSAF employment in cells without any SIRENE establishment
+    hidden: np.ndarray  # per establishment: in an ambiguous empty cell, imputed (chance u_hidden > 0)
 
 
 def _constraints(inp: YearInput, orphan: dict[str, float]) -> Constraints:
@@ -264,7 +268,8 @@ def _constraints(inp: YearInput, orphan: dict[str, float]) -> Constraints:
     has no establishment of the field (`orphan`: an APE recorded differently, an establishment SIRENE places
     elsewhere)."""
     in_field = inp.champ & pd.notna(inp.commune)
-    matched = in_field & inp.u_present & ~np.isnan(inp.u_value)
+    hidden = in_field & inp.u_present & (_hidden(inp) > 0)
+    matched = in_field & inp.u_present & ~np.isnan(inp.u_value) & ~hidden
     unknown = in_field & inp.u_present & np.isnan(inp.u_value)
     unmatched = in_field & ~inp.u_present
     key = pd.Series(np.full(inp.tranche.size, None, object), dtype=object)
@@ -279,7 +284,29 @@ def _constraints(inp: YearInput, orphan: dict[str, float]) -> Constraints:
     pools = np.flatnonzero(is_pool)
     target[pools] = [orphan.get(k[len("commune:"):], 0.0) for k in keys[pools]]
     return Constraints(index=np.asarray(codes), keys=keys, target=target, is_pool=is_pool, unknown=unknown,
-                       orphan=orphan)
+                       orphan=orphan, hidden=hidden)
+
+
+def _hidden(inp: YearInput) -> np.ndarray:
+    return np.zeros(inp.tranche.size) if inp.u_hidden is None else np.nan_to_num(inp.u_hidden)
+
+
+def impute_hidden(inp: YearInput, con_: Constraints, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prior of the establishments of the file's ambiguous empty cells: with chance π (u_hidden) the cell hides
+    employment and each member has its listed-cell law (m, v), else the cell had nobody (0). Mean π·m; variance
+    π·v + π(1 − π)·m·M_c, M_c the cell's Σ m — summed over a whole cell this is exactly the variance of the cell's
+    mixture, π·V_c + π(1 − π)·M_c² (all its members are 0 together or none is)."""
+    pi = _hidden(inp)
+    h = con_.hidden
+    if not h.any():
+        return m, v
+    cells, code = np.unique(inp.cell_key[h].astype(str), return_inverse=True)
+    M_c = np.bincount(code, weights=m[h], minlength=cells.size)[code]
+    m, v = m.copy(), v.copy()
+    p = pi[h]
+    v[h] = np.maximum(p * v[h] + p * (1 - p) * m[h] * M_c, 1e-4)
+    m[h] = p * m[h]
+    return m, v
 
 
 @dataclass
@@ -376,12 +403,12 @@ def _fit_prior(inp: YearInput, con_: Constraints, band: dict, cfg: Settings) -> 
     m_u = share_c * m_c + (1 - share_c) * m_p
     v_u = share_c * (v_c + m_c ** 2) + (1 - share_c) * (v_p + m_p ** 2) - m_u ** 2
     # an establishment of a cell URSSAF lists with an unknown value is in a listed cell: its class's |c law
-    listed = (place == 0) | con_.unknown
+    listed = (place == 0) | con_.unknown | con_.hidden
     m = np.where(listed, m_c, np.where(place == 1, m_p, m_u))
     v = np.maximum(np.where(listed, v_c, np.where(place == 1, v_p, v_u)), 1e-4)
     w = _cell_errors(m, v, y, cidx, size, con_.is_pool, cfg)
     names = column_names()
-    shown = np.where(con_.unknown, names[col_c].astype(str),
+    shown = np.where(con_.unknown | con_.hidden, names[col_c].astype(str),
                      np.where(place == 2, "melange:" + base_names()[base].astype(str),
                               names[np.maximum(col_idx, 0)].astype(str))).astype(object)
     figures = {"classes": int(used.size), "cellules_mono_etablissement": int(single.sum()),
@@ -480,17 +507,30 @@ def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, 
                           statut=np.full(n, "non_cale", object), report=[])
     con_ = _constraints(inp, orphan)
     prior = _fit_prior(inp, con_, band, cfg)
-    m, v = prior.mean, prior.variance
+    m, v = impute_hidden(inp, con_, prior.mean, prior.variance)
+
+    # --- the private total at 31/12: URSSAF's published cells, plus what its ambiguous empty cells hold ----------
+    # In the file's last year, a cell empty right after a published year reads 0 in the file's sum but may hide
+    # employment (impute_hidden): it is added with the mean and variance its establishments are given, so the
+    # conversion below is not biased low and its uncertainty counts what is not published. (The gaps between two
+    # published years are not added: many are a year without employee on 31/12, not a hidden value, and their
+    # establishments' full prior would bias the total up — METHOD.md § 3.)
+    empty = con_.hidden
+    imputed = float(m[empty].sum())
+    imputed_var = float(v[empty].sum())
+    total_prive = ensemble_prive + imputed if ensemble_prive else ensemble_prive
 
     # --- family targets at 31/12: URSSAF's annual averages × (commune × APE 31/12 total / ESS-file total) --------
     fam_idx = pd.Series(inp.famille, dtype=object).map({f: i for i, f in enumerate(FAMILLES)}).fillna(-1)
     fam_idx = np.where(inp.champ, fam_idx.to_numpy().astype(int), -1)
     published = [f for f in FAMILLES if targets and targets.get(f) is not None]
-    ratio = (ensemble_prive / sum(targets[f] for f in published)
-             if len(published) == nf and ensemble_prive else None)
+    ratio = (total_prive / sum(targets[f] for f in published)
+             if len(published) == nf and total_prive else None)
     use_f = np.array([f in published and ratio is not None for f in FAMILLES])
     y_f = np.array([targets[f] * ratio if u else 0.0 for f, u in zip(FAMILLES, use_f)])
-    w_f = (cfg.conversion * y_f) ** 2 + cfg.variance_min
+    # the conversion's own uncertainty, and that of the empty cells' mass it holds (relative, on every target)
+    rel_empty = imputed_var / total_prive ** 2 if total_prive else 0.0
+    w_f = (cfg.conversion ** 2 + rel_empty) * y_f ** 2 + cfg.variance_min
     remap = -np.ones(nf, int)
     remap[use_f] = np.arange(use_f.sum())
     fam_solve = np.where(fam_idx >= 0, remap[np.maximum(fam_idx, 0)], -1)
@@ -504,16 +544,19 @@ def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, 
     statut[~inp.champ] = "hors_champ_urssaf"
     statut[inp.champ & ~pd.notna(inp.commune)] = "sans_commune"
     statut[con_.unknown] = "cellule_urssaf_inconnue"
+    statut[con_.hidden] = "cellule_urssaf_vide_imputee"
     contrainte = np.where(con_.index >= 0, con_.keys[np.maximum(con_.index, 0)], None).astype(object)
     report = _year_report(inp, m, post, fam_idx, use_f, targets, published, ratio, y_f, w_f, ensemble_prive, con_,
-                          prior)
+                          prior, (imputed, imputed_var))
     # the variance the cube must use is the one of the last solve (establishments fixed at 0 have none)
     return YearResult(mean=post.mean, prior=m, variance=post.variance, classe=prior.column, contrainte=contrainte,
                       denominator=post.denominator, projections=projections, statut=statut, report=report)
 
 
 def _year_report(inp, m, post, fam_idx, use_f, targets, published, ratio, y_f, w_f, ensemble_prive, con_,
-                 prior) -> list[dict]:
+                 prior, empty=(0.0, 0.0)) -> list[dict]:
+    imputed, imputed_var = empty
+    total_prive = ensemble_prive + imputed if ensemble_prive else ensemble_prive
     report = []
     for j, f in enumerate(FAMILLES):
         mask = fam_idx == j
@@ -531,22 +574,28 @@ def _year_report(inp, m, post, fam_idx, use_f, targets, published, ratio, y_f, w
         if f == "hors_ess" and ratio is not None:
             # the two URSSAF views of the rest of the economy: « Hors ESS » (annual average, converted) and the
             # commune × APE total minus the ESS families' converted targets
-            cells_view = ensemble_prive - float(y_f[:4].sum())
+            cells_view = total_prive - float(y_f[:4].sum())
             row["cible_autre_source"] = cells_view
             row["desaccord_relatif"] = (float(y_f[j]) - cells_view) / cells_view if cells_view else None
-            raw_cells = ensemble_prive - sum(targets[g] for g in FAMILLES[:4])
+            raw_cells = total_prive - sum(targets[g] for g in FAMILLES[:4])
             row["desaccord_relatif_avant_conversion"] = (targets[f] - raw_cells) / raw_cells if raw_cells else None
         report.append(row)
     pooled = {k[len("commune:"):] for k, p in zip(con_.keys, con_.is_pool) if p}
     field = inp.champ
     report.append({
         "groupe": "ensemble_prive", "source_cible": "urssaf_commune_ape", "definition_cible": "fin_annee",
-        "cible_publiee": ensemble_prive, "cible_fin_annee": ensemble_prive, "nb_etablissements": int(field.sum()),
+        "cible_publiee": ensemble_prive, "cible_fin_annee": total_prive, "nb_etablissements": int(field.sum()),
+        "ecart_type_cible": float(np.sqrt(imputed_var)),
         "total_a_priori": float(m[field].sum()), "total_cale": float(post.mean[field].sum()), "statut": "cale",
         "nb_cellules": int((~con_.is_pool).sum()), "nb_communes_rattrapage": int(con_.is_pool.sum()),
         "emploi_urssaf_sans_etablissement": float(sum(con_.orphan.values())),
         "emploi_urssaf_non_attribue": float(sum(x for c, x in con_.orphan.items() if c not in pooled)),
         "nb_etablissements_cellule_inconnue": int(con_.unknown.sum()),
+        "nb_cellules_vides_imputees": int(np.unique(inp.cell_key[con_.hidden].astype(str)).size),
+        "nb_etablissements_cellule_vide_imputee": int(con_.hidden.sum()),
+        "probabilite_vide_masque": (float(np.average(_hidden(inp)[con_.hidden], weights=prior.mean[con_.hidden]
+                                                      + 1e-9)) if con_.hidden.any() else None),
+        "emploi_impute_cellules_vides": imputed,
         "nb_valeurs_negatives_ramenees_a_zero": post.clipped,
         "nb_classes": prior.figures["classes"],
         "nb_cellules_mono_etablissement": prior.figures["cellules_mono_etablissement"],
@@ -569,13 +618,15 @@ def estimate(con, params: dict) -> dict:
     year, why = choose_year(con, params, calage)
     db.build_table(con, "core_effectifs_entrees", annee_effectifs=year)
     band = bands(con, cfg)
+    _register_hidden(con)
     data = con.execute(
         """SELECT e.siret, e.annee, e.code_commune, e.code_commune || '|' || coalesce(e.code_ape, '') AS cellule,
                   e.champ_urssaf, e.famille_urssaf, e.tranche, e.annee_tranche,
                   e.caractere_employeur = 'O' AS flag_o, e.annee_creation,
-                  c.annee IS NOT NULL AS u_present, c.effectif AS u_value
+                  c.annee IS NOT NULL AS u_present, c.effectif AS u_value, h.chance AS u_hidden
            FROM core_effectifs_entrees AS e
            LEFT JOIN core_cellules_urssaf AS c USING (annee, code_commune, code_ape)
+           LEFT JOIN _vides_masques AS h USING (annee, code_commune, code_ape)
            ORDER BY e.annee, e.siret"""
     ).fetchnumpy()
     targets = {}
@@ -624,6 +675,77 @@ def estimate(con, params: dict) -> dict:
     }
 
 
+# Size classes of a cell's last published value, for the chance that an empty value hides employment.
+CLASSES_VIDE = (1.0, 3.0, 10.0, 50.0)
+SURE_MIN = 10.0  # a cell published with at least this many employees the year before and after surely employs
+RATE_MIN_CELLS = 20  # fewer cells than this to measure a rate on: the chance is not measured (0.5)
+
+
+def hidden_chances(con) -> pd.DataFrame:
+    """For the file's last year, each commune × APE cell left empty right after a published year whose commune and
+    APE still hold an establishment of the field open on 31/12 (core_effectifs_entrees): the chance π that the
+    empty value hides employment rather than the departure of the cell's last employer.
+
+    Measured on URSSAF's file itself, not on the estimator's model: s, the rate at which a cell that surely employs
+    is left empty (a year empty between two years published with ≥ SURE_MIN employees), and r_k, the rate at which
+    a cell published the year before with a value of size class k (CLASSES_VIDE) and still holding an open
+    establishment of the field is empty (all years of the estimate): π_k = min(1, s / r_k), since a hidden value
+    (chance s) is one of the ways to be empty (chance r_k). When too few cells measure a rate, π = 0.5 (as likely
+    hidden as not). Columns: annee, code_commune, code_ape, chance, classe, s, r."""
+    rows = con.execute(
+        """WITH c AS (
+               SELECT annee, code_commune, code_ape, effectif,
+                      effectif IS NULL OR coalesce(vide_apres_publication, false) AS vide,
+                      coalesce(vide_apres_publication, false) AS vide_apres_publication,
+                      lag(effectif) OVER w AS precedent, lag(annee) OVER w AS annee_precedente,
+                      lead(effectif) OVER w AS suivant, lead(annee) OVER w AS annee_suivante
+               FROM core_cellules_urssaf
+               WINDOW w AS (PARTITION BY code_commune, code_ape ORDER BY annee)
+           ),
+           ouvertes AS (SELECT DISTINCT annee, code_commune, code_ape FROM core_effectifs_entrees WHERE champ_urssaf)
+           SELECT c.annee, c.code_commune, c.code_ape, c.vide, c.vide_apres_publication,
+                  CASE WHEN c.annee_precedente = c.annee - 1 THEN c.precedent END AS precedent,
+                  CASE WHEN c.annee_suivante = c.annee + 1 THEN c.suivant END AS suivant,
+                  o.annee IS NOT NULL AS ouverte
+           FROM c LEFT JOIN ouvertes AS o USING (annee, code_commune, code_ape)""").df()
+    empty = pd.DataFrame(columns=["annee", "code_commune", "code_ape", "chance", "classe", "s", "r"])
+    if rows.empty:
+        return empty
+    last = int(rows["annee"].max())
+    sure = (rows["precedent"] >= SURE_MIN) & (rows["suivant"] >= SURE_MIN)
+    n_sure = int(sure.sum())
+    s = float(rows.loc[sure, "vide"].mean()) if n_sure >= RATE_MIN_CELLS else None
+    before = rows["precedent"] > 0
+    classe = np.searchsorted(np.asarray(CLASSES_VIDE), rows["precedent"].fillna(0).to_numpy(), side="right") - 1
+    rows["classe"] = np.where(before, classe, -1)
+    at_risk = before & rows["ouverte"] & rows["annee"].isin(
+        con.execute("SELECT DISTINCT annee FROM core_effectifs_entrees").df()["annee"])
+    r = rows[at_risk].groupby("classe")["vide"].agg(["mean", "size"])
+    target = rows[(rows["annee"] == last) & rows["vide_apres_publication"] & rows["ouverte"] & before].copy()
+    if target.empty:
+        return empty
+    def chance(k: int) -> tuple[float, float | None]:
+        if s is None or k not in r.index or r.loc[k, "size"] < RATE_MIN_CELLS or r.loc[k, "mean"] <= 0:
+            return 0.5, None
+        return min(1.0, s / float(r.loc[k, "mean"])), float(r.loc[k, "mean"])
+    found = {k: chance(int(k)) for k in target["classe"].unique()}
+    target["chance"] = [found[k][0] for k in target["classe"]]
+    target["r"] = [found[k][1] for k in target["classe"]]
+    target["s"] = s
+    return target[["annee", "code_commune", "code_ape", "chance", "classe", "s", "r"]].reset_index(drop=True)
+
+
+def _register_hidden(con) -> None:
+    """Create the temporary table _vides_masques (hidden_chances) read by estimate()."""
+    table = hidden_chances(con)
+    con.register("_vides_masques_df", table.astype({"annee": "int32", "chance": "float64"}))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _vides_masques AS SELECT annee, code_commune, code_ape, chance "
+                    "FROM _vides_masques_df")
+    finally:
+        con.unregister("_vides_masques_df")
+
+
 def _floats(a) -> np.ndarray:
     """A numeric column of fetchnumpy (masked where NULL) as floats with NaN."""
     return np.ma.filled(np.ma.asarray(a).astype(float), np.nan)
@@ -647,6 +769,7 @@ def _year_input(data, idx, y) -> YearInput:
         cell_key=cell_key,
         u_present=np.asarray(data["u_present"], dtype=bool)[idx],
         u_value=u_value,
+        u_hidden=np.nan_to_num(_floats(data["u_hidden"])[idx]),
     )
 
 
@@ -692,6 +815,8 @@ CALIBRATION_COLUMNS = [
     ("ecart_cale_cible", pa.float64()), ("ecart_relatif", pa.float64()), ("nb_cellules", pa.int64()),
     ("nb_communes_rattrapage", pa.int64()), ("emploi_urssaf_sans_etablissement", pa.float64()),
     ("emploi_urssaf_non_attribue", pa.float64()), ("nb_etablissements_cellule_inconnue", pa.int64()),
+    ("nb_cellules_vides_imputees", pa.int64()), ("nb_etablissements_cellule_vide_imputee", pa.int64()),
+    ("probabilite_vide_masque", pa.float64()), ("emploi_impute_cellules_vides", pa.float64()),
     ("nb_valeurs_negatives_ramenees_a_zero", pa.int64()), ("nb_classes", pa.int64()),
     ("nb_cellules_mono_etablissement", pa.int64()), ("statut", pa.string()),
     ("annee_effectifs", pa.int32()), ("choix_annee", pa.string()), ("calage", pa.bool_()),

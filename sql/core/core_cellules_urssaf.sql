@@ -4,8 +4,11 @@
 -- as on the SIRENE side.
 -- An empty value of the file means "no employer that year" before the row's first and after its last published
 -- year (the row exists because the cell had employers some year), and "unknown" between two published years (a
--- gap): unknown cells keep a NULL headcount, never 0. A cell absent from the file had no employer. (A value left
--- empty in the file's last year cannot be told from the cell's last employer leaving: it reads as 0.)
+-- gap): unknown cells keep a NULL headcount, never 0. A cell absent from the file had no employer. A value left
+-- empty the year right after the row's last published year cannot be told from the cell's last employer leaving
+-- (in the file's last year nothing later can show it was a gap): it reads as 0, flagged `vide_apres_publication`
+-- with the row's value of the year before (`effectif_avant_vide`); transforms/employment.py weighs, for the file's
+-- last year, the chance that it hides employment (METHOD.md § 3).
 -- Parameters: $departement.
 WITH passage AS (
     SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
@@ -27,7 +30,8 @@ lignes AS (
 bornes AS (
     SELECT *,
            min(annee) FILTER (WHERE effectifs_salaries IS NOT NULL) OVER r AS premiere_annee,
-           max(annee) FILTER (WHERE effectifs_salaries IS NOT NULL) OVER r AS derniere_annee
+           max(annee) FILTER (WHERE effectifs_salaries IS NOT NULL) OVER r AS derniere_annee,
+           lag(effectifs_salaries) OVER (PARTITION BY code_source, code_ape ORDER BY annee) AS precedent
     FROM lignes
     WINDOW r AS (PARTITION BY code_source, code_ape)
 ),
@@ -39,13 +43,17 @@ lues AS (
                AS effectif,
            CASE WHEN effectifs_salaries IS NOT NULL THEN coalesce(nb_etablissements, 0)
                 WHEN annee < premiere_annee OR annee > derniere_annee OR premiere_annee IS NULL THEN 0 END
-               AS nb_etablissements
+               AS nb_etablissements,
+           effectifs_salaries IS NULL AND annee = derniere_annee + 1 AS vide_apres_publication,
+           CASE WHEN effectifs_salaries IS NULL AND annee = derniere_annee + 1 THEN precedent END AS effectif_avant_vide
     FROM bornes
 )
 
 SELECT annee, code_commune, code_ape,
        CASE WHEN count(*) = count(effectif) THEN sum(effectif) END AS effectif,
-       CASE WHEN count(*) = count(nb_etablissements) THEN sum(nb_etablissements) END AS nb_etablissements
+       CASE WHEN count(*) = count(nb_etablissements) THEN sum(nb_etablissements) END AS nb_etablissements,
+       bool_or(vide_apres_publication) AS vide_apres_publication,
+       sum(effectif_avant_vide) AS effectif_avant_vide
 FROM lues
 WHERE code_departement = $departement
 GROUP BY annee, code_commune, code_ape
