@@ -61,6 +61,7 @@ class _Step:
     key: str  # key of LAYOUTS / NEEDED_COLUMNS
     key_column: str  # column identifying a row in staging_rejets, and joining it to the establishments
     scope: str  # "commune": placed by its commune code; "siren" / "siret": needed by a staged establishment
+    duplicates: db.Duplicates  # the rows repeating a key, rejected once the staging query's rows are materialised
 
     @property
     def table(self) -> str:
@@ -71,11 +72,20 @@ class _Step:
         return f"raw_sirene_{self.key}"
 
 
+# One row per siret (siren) among the valid rows, all départements together (a key is national): the most recently
+# processed one, then the first in the file; one row per period of a key: the first in the file.
+_LATEST_FIRST = f"{db.ORDER_COLUMN} DESC NULLS LAST, {LINE_NUMBER}"
 _STEPS = (
-    _Step("etablissements", "siret", "commune"),
-    _Step("unites_legales", "siren", "siren"),
-    _Step("etablissements_historique", "siret", "siret"),
-    _Step("unites_legales_historique", "siren", "siren"),
+    _Step("etablissements", "siret", "commune",
+          db.Duplicates(("siret",), _LATEST_FIRST, "siret en double", "siret", "siret")),
+    _Step("unites_legales", "siren", "siren",
+          db.Duplicates(("siren",), _LATEST_FIRST, "siren en double", "siren", "siren")),
+    _Step("etablissements_historique", "siret", "siret",
+          db.Duplicates(("siret", "date_debut", "date_fin"), LINE_NUMBER, "période en double", "dateDebut",
+                        "date_debut")),
+    _Step("unites_legales_historique", "siren", "siren",
+          db.Duplicates(("siren", "date_debut", "date_fin"), LINE_NUMBER, "période en double", "dateDebut",
+                        "date_debut")),
 )
 TABLES = tuple(step.table for step in _STEPS)
 
@@ -212,7 +222,8 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
                 "AND r._ligne >= s.debut AND r._ligne < s.fin "
                 "WHERE r._garde AND r._classe <> 'hors_champ'")
     try:
-        result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path))
+        result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path),
+                                        duplicates=step.duplicates)
     finally:
         con.execute(f"DROP VIEW IF EXISTS {step.raw_view}")
         con.execute("DROP TABLE IF EXISTS _sirene_segments")
