@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,7 +27,9 @@ LINE_COLUMN = "_ligne"
 COLUMN_COLUMN = "_colonne_rejet"
 VALUE_COLUMN = "_valeur_rejet"
 DEPARTEMENT_COLUMN = "_departement"
-HELPER_COLUMNS = (REJECT_COLUMN, LINE_COLUMN, COLUMN_COLUMN, VALUE_COLUMN)
+# A column a staging query may output only to order the duplicates of a key (see Duplicates): dropped like the others.
+ORDER_COLUMN = "_ordre_doublon"
+HELPER_COLUMNS = (REJECT_COLUMN, LINE_COLUMN, COLUMN_COLUMN, VALUE_COLUMN, ORDER_COLUMN)
 # staging_rejets: one row per rejected file row, its columns and types those of the field dictionary
 # (sql/dictionnaire/colonnes.csv, tables `staging_rejets*`): `departements` lists the départements the row concerns
 # (empty when it cannot be placed in any: no location, malformed key); `ligne` is the row as the staging query saw
@@ -195,10 +198,46 @@ def insert_rejects(con, rows: list[dict]) -> None:
     )
 
 
-def build_staging_table(con, table: str, *, key: str, fichier: str, **params) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Duplicates:
+    """The rows of a staging table that repeat a key: among the valid rows (no `_motif_rejet`) holding the same
+    `keys` (NULLs equal), the first by `order` (SQL over the query's columns, e.g. `_ligne`) is kept and the others
+    are rejected with `reason`, the file `column` at fault and `value` (SQL). Done by build_staging_table on the
+    materialised rows: the keys held by more than one valid row are found by one aggregate over the key columns,
+    and only their rows are ranked, so the staging query itself stays a single streaming pass (its checked rows
+    are neither materialised again nor joined back on their line)."""
+    keys: tuple[str, ...]
+    order: str
+    reason: str
+    column: str
+    value: str
+
+
+def _reject_duplicates(con, tmp: str, duplicates: Duplicates) -> None:
+    keys = [identifier(k) for k in duplicates.keys]
+    cols = ", ".join(keys)
+    same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)
+    con.execute(
+        f"""UPDATE {tmp} SET {REJECT_COLUMN} = ?, {COLUMN_COLUMN} = ?, {VALUE_COLUMN} = CAST({duplicates.value} AS VARCHAR)
+            WHERE rowid IN (
+                SELECT id FROM (
+                    SELECT t.rowid AS id, row_number() OVER (PARTITION BY {', '.join('t.' + k for k in keys)}
+                                                             ORDER BY {duplicates.order}) AS rang
+                    FROM {tmp} AS t
+                    SEMI JOIN (SELECT {cols} FROM {tmp} WHERE {REJECT_COLUMN} IS NULL
+                               GROUP BY {cols} HAVING count(*) > 1) AS d ON {same}
+                    WHERE t.{REJECT_COLUMN} IS NULL)
+                WHERE rang > 1)""",
+        [duplicates.reason, duplicates.column])
+
+
+def build_staging_table(con, table: str, *, key: str, fichier: str, duplicates: Duplicates | None = None,
+                        **params) -> dict[str, Any]:
     """Materialise a staging table, routing rows with a `_motif_rejet` to `staging_rejets`.
 
     Returns {"staged": n, "rejected": {reason: n}}. `key` is the column identifying a row in the rejects table.
+    `duplicates`: the rows repeating a key are rejected too (see Duplicates; the query must then output
+    `_colonne_rejet` and `_valeur_rejet`).
     When the query outputs them, `_ligne` (line or row number in the file), `_colonne_rejet` and `_valeur_rejet`
     (the file column at fault and its value) and `_departement` go to the rejects too. The staged table keeps every
     column but the reject helpers (`_ligne` included); other `_…` columns are the caller's to drop.
@@ -212,6 +251,8 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, **params) ->
     cols = [r[0] for r in described]
     if REJECT_COLUMN not in cols:
         raise ValueError(f"{sql_path(table)} must output a {REJECT_COLUMN} column (NULL for rows to keep)")
+    if duplicates is not None:
+        _reject_duplicates(con, tmp, duplicates)
     ensure_rejects_table(con)
     con.execute(f"DELETE FROM {REJECTS_TABLE} WHERE table_staging = ?", [table])
 

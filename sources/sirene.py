@@ -48,6 +48,8 @@ MAX_FIELD_CHARS = 1000
 COMMUNE_FORMAT = "[0-9]{5}|2[AB][0-9]{3}"
 # Above this many keys to match (siren or siret of the staged establishments), a zip is parsed by one reader.
 PARALLEL_KEYS_MAX = 500_000
+# Above this many rows kept from a file, its staging queries run frugally (ess.db.frugal).
+FRUGAL_KEPT_ROWS = 2_000_000
 LINE_NUMBER = db.LINE_COLUMN
 # Row numbers per bucket of the segments' join (see _segments_table).
 SEGMENT_BUCKET = 8192
@@ -61,6 +63,7 @@ class _Step:
     key: str  # key of LAYOUTS / NEEDED_COLUMNS
     key_column: str  # column identifying a row in staging_rejets, and joining it to the establishments
     scope: str  # "commune": placed by its commune code; "siren" / "siret": needed by a staged establishment
+    duplicates: db.Duplicates  # the rows repeating a key, rejected once the staging query's rows are materialised
 
     @property
     def table(self) -> str:
@@ -71,11 +74,20 @@ class _Step:
         return f"raw_sirene_{self.key}"
 
 
+# One row per siret (siren) among the valid rows, all départements together (a key is national): the most recently
+# processed one, then the first in the file; one row per period of a key: the first in the file.
+_LATEST_FIRST = f"{db.ORDER_COLUMN} DESC NULLS LAST, {LINE_NUMBER}"
 _STEPS = (
-    _Step("etablissements", "siret", "commune"),
-    _Step("unites_legales", "siren", "siren"),
-    _Step("etablissements_historique", "siret", "siret"),
-    _Step("unites_legales_historique", "siren", "siren"),
+    _Step("etablissements", "siret", "commune",
+          db.Duplicates(("siret",), _LATEST_FIRST, "siret en double", "siret", "siret")),
+    _Step("unites_legales", "siren", "siren",
+          db.Duplicates(("siren",), _LATEST_FIRST, "siren en double", "siren", "siren")),
+    _Step("etablissements_historique", "siret", "siret",
+          db.Duplicates(("siret", "date_debut", "date_fin"), LINE_NUMBER, "période en double", "dateDebut",
+                        "date_debut")),
+    _Step("unites_legales_historique", "siren", "siren",
+          db.Duplicates(("siren", "date_debut", "date_fin"), LINE_NUMBER, "période en double", "dateDebut",
+                        "date_debut")),
 )
 TABLES = tuple(step.table for step in _STEPS)
 
@@ -191,8 +203,11 @@ def _stage_read(con, step: _Step, path: Path, deps: list[str], millesime: str, w
     kept, kept_out = con.execute(
         "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
     ).fetchone()
-    # Many kept rows (many départements): the staging queries run frugally too (see above).
-    with frugal(con, kept > PARALLEL_KEYS_MAX and not frugal_read):
+    # Many kept rows (many départements): the staging queries run frugally too (see above). They are one streaming
+    # pass each (the duplicates are found afterwards by an aggregate over the keys), so the bound is higher than for
+    # the keys: one département of the largest files (StockEtablissementHistorique at 30 % of France, 539 458
+    # rows kept for the Isère) stages on two threads.
+    with frugal(con, kept > FRUGAL_KEPT_ROWS and not frugal_read):
         return _stage_kept(con, step, path, deps, millesime, parts, numbers, kept, kept_out)
 
 
@@ -205,14 +220,20 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
 
     # The rows to stage, with their line in the file (header = line 1): each part's row number plus the offset of
     # its segment (the block of the file it sits in, shifted by the malformed records before it).
-    _segments_table(con, parts, numbers.segments)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS "
-                "SELECT r.* EXCLUDE (_tube, _marque) REPLACE (r._ligne + s.decalage AS _ligne) FROM _raw_all AS r "
-                f"JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne // {SEGMENT_BUCKET} = s.seau "
-                "AND r._ligne >= s.debut AND r._ligne < s.fin "
-                "WHERE r._garde AND r._classe <> 'hors_champ'")
+    if numbers.segments == [(0, 1, 0)]:
+        # One part numbered from its first row, without offset (a Parquet file): the row number is the line.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS SELECT * EXCLUDE (_tube, _marque) "
+                    "FROM _raw_all WHERE _garde AND _classe <> 'hors_champ'")
+    else:
+        _segments_table(con, parts, numbers.segments)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS "
+                    "SELECT r.* EXCLUDE (_tube, _marque) REPLACE (r._ligne + s.decalage AS _ligne) FROM _raw_all AS r "
+                    f"JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne // {SEGMENT_BUCKET} = s.seau "
+                    "AND r._ligne >= s.debut AND r._ligne < s.fin "
+                    "WHERE r._garde AND r._classe <> 'hors_champ'")
     try:
-        result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path))
+        result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path),
+                                        duplicates=step.duplicates)
     finally:
         con.execute(f"DROP VIEW IF EXISTS {step.raw_view}")
         con.execute("DROP TABLE IF EXISTS _sirene_segments")
@@ -251,14 +272,17 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) 
     keep = _keep_sql(step, text)
     columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
     extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
-    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in NEEDED_COLUMNS[step.key])
-    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}"
-                              for c in NEEDED_COLUMNS[step.key])
+    # (only the columns whose text can be long: turning a typed column into text, twice per row, only to measure it,
+    # cost StockEtablissement's read at 30 % of France ≈ 0.3 s of CPU)
+    free = [c for c in NEEDED_COLUMNS[step.key] if c in stock.unbounded()]
+    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in free)
+    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}" for c in free)
     marker = stock.marker_sql()
     where = keep if stock.marker is None else f"({keep}) OR {marker} IS NOT NULL"
     select = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque, "
-              f"{', '.join(extra)}, CASE {too_long} END AS _colonne_trop_longue, "
-              f"CASE {too_long_value} END AS _valeur_trop_longue FROM {{part}} WHERE {where}")
+              f"{', '.join(extra)}, {f'CASE {too_long} END' if free else 'CAST(NULL AS VARCHAR)'} AS _colonne_trop_longue, "
+              f"{f'CASE {too_long_value} END' if free else 'CAST(NULL AS VARCHAR)'} AS _valeur_trop_longue "
+              f"FROM {{part}} WHERE {where}")
     targets = [work_dir / f"{step.raw_view}.{i}.parquet" for i in range(len(stock.parts))]
     tmps = [t.with_suffix(".parquet.tmp") for t in targets]
     params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}

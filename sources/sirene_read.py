@@ -77,6 +77,12 @@ class Stock:
     cursors: list = field(default_factory=list)  # CSV: the connection reading each part (owns its rejects table)
     rejects: list[str] = field(default_factory=list)  # CSV: the table of malformed records of each part
     fds: dict[int, int] = field(default_factory=dict)  # CSV: part -> our end of its pipe, until closed
+    # The needed columns whose text can be of any length (a CSV's, a Parquet file's VARCHAR columns): the others are
+    # typed in the file (a date, a number, a flag), so that their text is a few characters long.
+    free_text: list[str] | None = None
+
+    def unbounded(self) -> list[str]:
+        return list(self.text) if self.free_text is None else list(self.free_text)
 
     def abandon(self, part: int) -> None:
         """Close our end of a part's pipe (its reader failed): the child gets a broken pipe and stops."""
@@ -181,7 +187,8 @@ def _parquet_stock(con, path: Path, key: str) -> Stock:
     for col in NEEDED_COLUMNS[key]:
         text[col] = as_text(path, col, types[col]) if col in types else "CAST(NULL AS VARCHAR)"
     return Stock(path, key, "parquet", text, parts=[f"read_parquet({sql_str(path)}, file_row_number = true)"],
-                 line="(file_row_number + 1)", rows_in_file=int(rows or 0))
+                 line="(file_row_number + 1)", rows_in_file=int(rows or 0),
+                 free_text=[c for c in NEEDED_COLUMNS[key] if types.get(c) == "VARCHAR"])
 
 
 def as_text(path: Path, col: str, dtype: str) -> str:

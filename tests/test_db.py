@@ -71,3 +71,21 @@ def test_accounting_identity():
     stats.rows_staged = 4
     with pytest.raises(ReconciliationError, match="10 rows read but 4 staged"):
         stats.check()
+
+
+def test_staging_duplicates_are_rejected_after_the_query(sql_dir):
+    # Among the VALID rows holding the same key (NULLs equal), the first by the order is kept, the others rejected
+    # with the reason, column and value; an invalid row neither counts as a duplicate nor is ranked.
+    (sql_dir / "staging" / "staging_dup.sql").write_text(
+        """SELECT * FROM (VALUES ('a', NULL, 3, NULL, NULL, NULL), ('a', NULL, 1, NULL, NULL, NULL),
+                                 ('a', '2020', 2, NULL, NULL, NULL), ('b', NULL, 5, 'mauvais', 'k', 'b'),
+                                 ('b', NULL, 4, NULL, NULL, NULL), ('a', NULL, 9, NULL, NULL, NULL))
+           t(k, d, _ligne, _motif_rejet, _colonne_rejet, _valeur_rejet)""")
+    con = db.connect()
+    result = db.build_staging_table(con, "staging_dup", key="k", fichier="f", duplicates=db.Duplicates(
+        ("k", "d"), "_ligne", "clé en double", "k", "k || '/' || coalesce(d, '-')"))
+    assert result == {"staged": 3, "rejected": {"clé en double": 2, "mauvais": 1}}
+    assert con.execute("SELECT k, d FROM staging_dup ORDER BY ALL").fetchall() == [("a", "2020"), ("a", None),
+                                                                                  ("b", None)]
+    assert con.execute("SELECT numero_ligne, colonne, valeur FROM staging_rejets WHERE motif_rejet = 'clé en double' "
+                       "ORDER BY 1").fetchall() == [(3, "k", "a/-"), (9, "k", "a/-")]

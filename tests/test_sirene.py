@@ -594,6 +594,26 @@ def test_a_five_megabyte_field_is_rejected_with_its_key_and_a_longer_line_with_i
     assert max(len(r[0]) for r in con.execute("SELECT CAST(ligne AS VARCHAR) FROM staging_rejets").fetchall()) < 5000
 
 
+def test_a_typed_parquet_checks_the_length_of_its_text_columns_only(tmp_path):
+    """Typed columns (dates, numbers, flags) have short texts: only the file's text columns are measured, and an
+    over-long one is rejected with its column and row number as in a zip."""
+    from sources.sirene_read import open_stock
+
+    rows = [etablissement("10000000000001", "38185"),
+            etablissement("20000000000002", "38185", enseigne2Etablissement="Z" * 1500)]
+    folder = write_snapshot(tmp_path / "snap", {"etablissements": rows, "unites_legales": [],
+                                                "etablissements_historique": [], "unites_legales_historique": []},
+                            fmt="parquet", typed=True)
+    with open_stock(connect(), folder / "StockEtablissement_utf8.parquet", "etablissements") as stock:
+        unbounded = stock.unbounded()
+    assert "enseigne2Etablissement" in unbounded and "siret" not in unbounded
+    assert "dateCreationEtablissement" not in unbounded and "etablissementSiege" not in unbounded
+    con, stats = _load(folder, tmp_path)
+    assert stats[ETAB].rows_staged == 1 and stats[ETAB].rows_rejected == {"valeur trop longue": 1}
+    assert [(r[0], r[1], r[2], r[4]) for r in _rejects(con)] == [
+        ("20000000000002", 2, "enseigne2Etablissement", "valeur trop longue")]  # its row number in the file
+
+
 def test_a_zip_with_a_second_member_is_refused_naming_it(tmp_path):
     """Half the rows sat in a second member and were never read, without a word: now the zip is refused."""
     folder = _snapshot(tmp_path / "snap", etablissements=ETABLISSEMENTS)
@@ -873,6 +893,7 @@ def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, mo
         return real(con, on)
 
     monkeypatch.setattr(sirene, "PARALLEL_KEYS_MAX", 0)
+    monkeypatch.setattr(sirene, "FRUGAL_KEPT_ROWS", 0)
     monkeypatch.setattr(sirene, "frugal", spy)
     frugal_con = connect(memory_limit="192MB")
     frugal_con.execute("SET threads = 2")

@@ -10,6 +10,8 @@
 -- Outputs the contract columns (docs/CONTRIBUTING.md), _departement, and for rejects _motif_rejet (the reason),
 -- _colonne_rejet (the file column at fault) and _valeur_rejet (its value). Old commune codes are kept as found
 -- (core maps them); legal forms are the legal units' business.
+-- A siret held by several valid rows: sources/sirene.py keeps the most recently processed one (then the first in
+-- the file) and rejects the others as « siret en double » on the materialised rows (ess.db.Duplicates).
 WITH source AS NOT MATERIALIZED (
     SELECT * FROM raw_sirene_etablissements
 ),
@@ -100,36 +102,6 @@ checked AS (
     FROM typed AS t
 ),
 
-duplicates AS (
-    -- One row per siret among the valid rows (all départements together: a siret is national): the most recently
-    -- processed one, then the first in the file.
-    -- Only the keys held by more than one valid row (few) are ranked: a window over every row would sort the
-    -- whole national file, which neither fits the staging's memory nor is needed.
-    SELECT siret
-    FROM checked
-    WHERE defaut IS NULL
-    GROUP BY siret
-    HAVING count(*) > 1
-),
-
-ranked AS (
-    SELECT
-        c._ligne,
-        row_number() OVER (PARTITION BY c.siret ORDER BY c.date_dernier_traitement DESC NULLS LAST, c._ligne) AS rang_siret
-    FROM checked AS c
-    JOIN duplicates AS d ON c.siret = d.siret
-    WHERE c.defaut IS NULL
-),
-
-deduplicated AS (
-    -- (_ligne identifies a row of the file)
-    SELECT
-        c.*,
-        CASE WHEN c.defaut IS NULL THEN coalesce(r.rang_siret, 1) END AS rang_siret
-    FROM checked AS c
-    LEFT JOIN ranked AS r ON c._ligne = r._ligne
-),
-
 final AS (
     SELECT
         siret,
@@ -155,10 +127,13 @@ final AS (
              ELSE enseigne_fichier END AS enseigne,
         _departement,
         _ligne,
-        coalesce(defaut.motif, CASE WHEN rang_siret > 1 THEN 'siret en double' END) AS _motif_rejet,
-        coalesce(defaut.colonne, CASE WHEN rang_siret > 1 THEN 'siret' END) AS _colonne_rejet,
-        coalesce(defaut.valeur, CASE WHEN rang_siret > 1 THEN siret END) AS _valeur_rejet
-    FROM deduplicated
+        -- the order of the duplicates of a key (sources/sirene.py rejects all but the first): the most recently
+        -- processed one first
+        date_dernier_traitement AS _ordre_doublon,
+        defaut.motif AS _motif_rejet,
+        defaut.colonne AS _colonne_rejet,
+        defaut.valeur AS _valeur_rejet
+    FROM checked
 )
 
 SELECT * FROM final

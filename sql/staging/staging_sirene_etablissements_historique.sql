@@ -6,6 +6,8 @@
 -- ref_codes_activite. Outputs the contract columns (docs/CONTRIBUTING.md) and, for rejects, _motif_rejet,
 -- _colonne_rejet, _valeur_rejet.
 -- An empty dateDebut is legal (start of the oldest period unknown); an empty dateFin is the current period.
+-- The same period (siret, dateDebut, dateFin) twice among the valid rows: sources/sirene.py keeps the first in the
+-- file and rejects the others as « période en double » on the materialised rows (ess.db.Duplicates).
 WITH source AS NOT MATERIALIZED (
     SELECT * FROM raw_sirene_etablissements_historique
 ),
@@ -64,35 +66,6 @@ checked AS (
     FROM typed AS t
 ),
 
-duplicates AS (
-    -- The same period twice: keep the first in the file.
-    -- Only the keys held by more than one valid row (few) are ranked: a window over every row would sort the
-    -- whole national file, which neither fits the staging's memory nor is needed.
-    SELECT siret, date_debut, date_fin
-    FROM checked
-    WHERE defaut IS NULL
-    GROUP BY siret, date_debut, date_fin
-    HAVING count(*) > 1
-),
-
-ranked AS (
-    SELECT
-        c._ligne,
-        row_number() OVER (PARTITION BY c.siret, c.date_debut, c.date_fin ORDER BY c._ligne) AS rang_periode
-    FROM checked AS c
-    JOIN duplicates AS d ON c.siret = d.siret AND c.date_debut IS NOT DISTINCT FROM d.date_debut AND c.date_fin IS NOT DISTINCT FROM d.date_fin
-    WHERE c.defaut IS NULL
-),
-
-deduplicated AS (
-    -- (_ligne identifies a row of the file)
-    SELECT
-        c.*,
-        CASE WHEN c.defaut IS NULL THEN coalesce(r.rang_periode, 1) END AS rang_periode
-    FROM checked AS c
-    LEFT JOIN ranked AS r ON c._ligne = r._ligne
-),
-
 final AS (
     SELECT
         siret,
@@ -105,10 +78,10 @@ final AS (
         nomenclature_activite,
         caractere_employeur,
         _ligne,
-        coalesce(defaut.motif, CASE WHEN rang_periode > 1 THEN 'période en double' END) AS _motif_rejet,
-        coalesce(defaut.colonne, CASE WHEN rang_periode > 1 THEN 'dateDebut' END) AS _colonne_rejet,
-        coalesce(defaut.valeur, CASE WHEN rang_periode > 1 THEN CAST(date_debut AS VARCHAR) END) AS _valeur_rejet
-    FROM deduplicated
+        defaut.motif AS _motif_rejet,
+        defaut.colonne AS _colonne_rejet,
+        defaut.valeur AS _valeur_rejet
+    FROM checked
 )
 
 SELECT * FROM final

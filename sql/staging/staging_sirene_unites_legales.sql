@@ -7,6 +7,8 @@
 -- Outputs the contract columns (docs/CONTRIBUTING.md) and, for rejects, _motif_rejet, _colonne_rejet, _valeur_rejet.
 -- Not rejected on purpose: unknown or padded legal forms ('5400', '2200') and empty size bands — they are data that
 -- other steps count.
+-- A siren held by several valid rows: sources/sirene.py keeps the most recently processed one (then the first in
+-- the file) and rejects the others as « siren en double » on the materialised rows (ess.db.Duplicates).
 WITH source AS (
     SELECT * FROM raw_sirene_unites_legales
 ),
@@ -76,35 +78,6 @@ checked AS (
     FROM typed AS t
 ),
 
-duplicates AS (
-    -- One row per siren among the valid rows: the most recently processed one, then the first in the file.
-    -- Only the keys held by more than one valid row (few) are ranked: a window over every row would sort the
-    -- whole national file, which neither fits the staging's memory nor is needed.
-    SELECT siren
-    FROM checked
-    WHERE defaut IS NULL
-    GROUP BY siren
-    HAVING count(*) > 1
-),
-
-ranked AS (
-    SELECT
-        c._ligne,
-        row_number() OVER (PARTITION BY c.siren ORDER BY c.date_dernier_traitement DESC NULLS LAST, c._ligne) AS rang_siren
-    FROM checked AS c
-    JOIN duplicates AS d ON c.siren = d.siren
-    WHERE c.defaut IS NULL
-),
-
-deduplicated AS (
-    -- (_ligne identifies a row of the file)
-    SELECT
-        c.*,
-        CASE WHEN c.defaut IS NULL THEN coalesce(r.rang_siren, 1) END AS rang_siren
-    FROM checked AS c
-    LEFT JOIN ranked AS r ON c._ligne = r._ligne
-),
-
 final AS (
     SELECT
         siren,
@@ -127,10 +100,13 @@ final AS (
         CASE WHEN statut_diffusion = 'P' OR denomination_fichier LIKE '%[ND]%' THEN NULL
              ELSE denomination_fichier END AS denomination,
         _ligne,
-        coalesce(defaut.motif, CASE WHEN rang_siren > 1 THEN 'siren en double' END) AS _motif_rejet,
-        coalesce(defaut.colonne, CASE WHEN rang_siren > 1 THEN 'siren' END) AS _colonne_rejet,
-        coalesce(defaut.valeur, CASE WHEN rang_siren > 1 THEN siren END) AS _valeur_rejet
-    FROM deduplicated
+        -- the order of the duplicates of a key (sources/sirene.py rejects all but the first): the most recently
+        -- processed one first
+        date_dernier_traitement AS _ordre_doublon,
+        defaut.motif AS _motif_rejet,
+        defaut.colonne AS _colonne_rejet,
+        defaut.valeur AS _valeur_rejet
+    FROM checked
 )
 
 SELECT * FROM final

@@ -7,6 +7,8 @@
 -- _colonne_rejet, _valeur_rejet.
 -- An empty dateDebut is legal (start of the oldest period unknown); an empty dateFin is the current period.
 -- Legal forms are kept as found (unknown or padded codes included).
+-- The same period (siren, dateDebut, dateFin) twice among the valid rows: sources/sirene.py keeps the first in the
+-- file and rejects the others as « période en double » on the materialised rows (ess.db.Duplicates).
 WITH source AS NOT MATERIALIZED (
     SELECT * FROM raw_sirene_unites_legales_historique
 ),
@@ -67,35 +69,6 @@ checked AS (
     FROM typed AS t
 ),
 
-duplicates AS (
-    -- The same period twice: keep the first in the file.
-    -- Only the keys held by more than one valid row (few) are ranked: a window over every row would sort the
-    -- whole national file, which neither fits the staging's memory nor is needed.
-    SELECT siren, date_debut, date_fin
-    FROM checked
-    WHERE defaut IS NULL
-    GROUP BY siren, date_debut, date_fin
-    HAVING count(*) > 1
-),
-
-ranked AS (
-    SELECT
-        c._ligne,
-        row_number() OVER (PARTITION BY c.siren, c.date_debut, c.date_fin ORDER BY c._ligne) AS rang_periode
-    FROM checked AS c
-    JOIN duplicates AS d ON c.siren = d.siren AND c.date_debut IS NOT DISTINCT FROM d.date_debut AND c.date_fin IS NOT DISTINCT FROM d.date_fin
-    WHERE c.defaut IS NULL
-),
-
-deduplicated AS (
-    -- (_ligne identifies a row of the file)
-    SELECT
-        c.*,
-        CASE WHEN c.defaut IS NULL THEN coalesce(r.rang_periode, 1) END AS rang_periode
-    FROM checked AS c
-    LEFT JOIN ranked AS r ON c._ligne = r._ligne
-),
-
 final AS (
     SELECT
         siren,
@@ -109,10 +82,10 @@ final AS (
         caractere_employeur,
         nic_siege,
         _ligne,
-        coalesce(defaut.motif, CASE WHEN rang_periode > 1 THEN 'période en double' END) AS _motif_rejet,
-        coalesce(defaut.colonne, CASE WHEN rang_periode > 1 THEN 'dateDebut' END) AS _colonne_rejet,
-        coalesce(defaut.valeur, CASE WHEN rang_periode > 1 THEN CAST(date_debut AS VARCHAR) END) AS _valeur_rejet
-    FROM deduplicated
+        defaut.motif AS _motif_rejet,
+        defaut.colonne AS _colonne_rejet,
+        defaut.valeur AS _valeur_rejet
+    FROM checked
 )
 
 SELECT * FROM final
