@@ -207,9 +207,12 @@ def level_cells(cube: pd.DataFrame, truth: pd.DataFrame, departement: str):
         yield label, pd.DataFrame(rec)
 
 
+def _pct(x) -> str:
+    return "—" if pd.isna(x) else f"{100 * x:.1f} %".replace(".", ",")
+
+
 def markdown(table: pd.DataFrame, year: int, perimetre: str = "insee") -> str:
-    def pct(x):
-        return "—" if pd.isna(x) else f"{100 * x:.1f} %".replace(".", ",")
+    pct = _pct
     lines = [f"Emploi de l'ESS (périmètre `{perimetre}`) au 31/12/{year}, échantillon synthétique (Isère, échelle 1) ; "
              "erreur relative de l'estimation centrale, couverture de l'intervalle à 90 % (part des cellules dont "
              "la vraie valeur est dans l'intervalle), demi-largeur médiane de l'intervalle rapportée à l'estimation.",
@@ -223,8 +226,7 @@ def markdown(table: pd.DataFrame, year: int, perimetre: str = "insee") -> str:
 
 
 def markdown_past(table: pd.DataFrame, years: list[int], perimetre: str = "insee") -> str:
-    def pct(x):
-        return "—" if pd.isna(x) else f"{100 * x:.1f} %".replace(".", ",")
+    pct = _pct
     lines = [f"Les années passées ({years[0]}–{years[-1]}), même échantillon et même périmètre `{perimetre}` : emploi "
              "de l'ESS au 31/12 de chaque année, cellules = cellules du niveau × années ; biais moyen = erreur "
              "relative signée moyenne ; la cellule de plus grande erreur relative, avec son année.",
