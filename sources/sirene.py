@@ -31,6 +31,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from ess import db
 from ess.accounting import FileStats, NationalStaging
 from ess.db import frugal
@@ -289,7 +291,8 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) 
     try:
         copy_parts(con, stock, select, tmps, params)
     except Exception as exc:
-        if isinstance(exc, InputFileError):
+        # DuckDB's memory bound is not the file's fault: transforms/staging.py says how to raise it
+        if isinstance(exc, (InputFileError, duckdb.OutOfMemoryException)):
             raise
         detail = str(exc).split("\n")[0]
         raise InputFileError(f"{stock.path}: cannot be read ({detail})") from exc

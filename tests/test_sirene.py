@@ -876,6 +876,24 @@ def test_staging_out_of_memory_says_how_to_give_it_more(tmp_path, monkeypatch):
     assert not list((tmp_path / "out").rglob("*.parquet"))  # nothing staged
 
 
+def test_a_read_out_of_memory_is_not_blamed_on_the_file(tmp_path, monkeypatch):
+    # the single read itself hits DuckDB's bound (11 large départements of a national file at 10 % of France did):
+    # the message says how to give it more, and does not call a sound file unreadable
+    import duckdb
+
+    from transforms import staging
+
+    def out_of_memory(*args, **kwargs):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256.0 KiB")
+
+    monkeypatch.setattr(sirene, "copy_parts", out_of_memory)
+    folder = write_snapshot(tmp_path / "snap", NATIONAL_DATA, fmt="parquet")
+    with pytest.raises(UserError, match=r"needs more memory than DuckDB's bound for staging .*ESS_STAGING_MEMOIRE") as e:
+        staging.stage_national("sirene", folder, {"departements": ["73", "38"], "millesime": "2025-12"},
+                               tmp_path / "out")
+    assert not isinstance(e.value, InputFileError) and "cannot be read" not in str(e.value)
+
+
 @pytest.mark.parametrize("fmt", ["zip", "parquet"])
 def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, monkeypatch, fmt):
     """Many keys to match or many kept rows (every département) run a file's queries on one DuckDB thread with
