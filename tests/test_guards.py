@@ -181,6 +181,17 @@ def test_a_move_names_the_input_files_whose_rows_moved(tmp_path):
     assert "No input file's rows of the département moved by more than 5% since that run" in guards.input_moves(
         {"urssaf": now["urssaf"]}, manifest)
     assert guards.input_moves(now, tmp_path / "absent.json") == ""
+    # a table fed by two files is compared file by file (review: the second file was compared with the first's
+    # figure); renamed files (another millésime) by the table's total
+    two = {"territoires": [stats("staging_communes_passage", "/x/v_commune_2026.csv", 40, 15),
+                           stats("staging_communes_passage", "/x/v_mvt_commune_2026.csv", 40, 16)]}
+    manifest.write_text(json.dumps({"sources": two}), encoding="utf-8")
+    assert "No input file's rows" in guards.input_moves(two, manifest)
+    renamed = {"territoires": [stats("staging_communes_passage", "/x/v_commune_2027.csv", 40, 10),
+                               stats("staging_communes_passage", "/x/v_mvt_commune_2027.csv", 40, 11)]}
+    assert guards.input_moves(renamed, manifest) == (
+        " Input rows of the département that moved most since that run: v_commune_2027.csv + v_mvt_commune_2027.csv "
+        "(staging_communes_passage) 21 rows kept, 31 then (-32.3%).")
 
 
 def test_figures_read_as_people_write_them():

@@ -202,18 +202,22 @@ INPUT_MOVE_SHOWN = 0.05  # an input table's rows of the département named besid
 
 
 def input_moves(sources: dict[str, list[dict]] | None, manifest: str | Path | None, limit: int = 3) -> str:
-    """The input tables whose rows of the département moved most since the run of a publication (its manifest's
-    `sources`), as a sentence for a refusal: a half-read file shows there first. '' when nothing can be compared."""
+    """The input files whose rows of the département moved most since the run of a publication (its manifest's
+    `sources`), as a sentence for a refusal: a half-read file shows there first. A table fed by several files (the
+    COG's) is compared file by file, by name; when its file names changed (another millésime), by its total. ''
+    when nothing can be compared."""
     try:
-        before = json.loads(Path(manifest).read_text(encoding="utf-8"))["sources"]
-        old = {s["table"]: s for files in before.values() for s in files}
+        before = _rows_by_table(json.loads(Path(manifest).read_text(encoding="utf-8"))["sources"])
     except (OSError, TypeError, ValueError, KeyError):
         return ""
     moves = []
-    for s in (f for files in (sources or {}).values() for f in files):
-        then = old.get(s.get("table"), {}).get("rows_staged")
-        if then:
-            moves.append((s["rows_staged"] / then - 1, s, then))
+    for table, files in _rows_by_table(sources or {}).items():
+        then_files = before.get(table)
+        if not then_files:
+            continue
+        pairs = ([(name, rows, then_files[name]) for name, rows in files.items()] if files.keys() <= then_files.keys()
+                 else [(" + ".join(sorted(files)), sum(files.values()), sum(then_files.values()))])
+        moves += [(rows / then - 1, name, table, rows, then) for name, rows, then in pairs if then]
     if not moves:
         return ""
     shown = sorted((m for m in moves if abs(m[0]) > INPUT_MOVE_SHOWN), key=lambda m: -abs(m[0]))[:limit]
@@ -221,8 +225,18 @@ def input_moves(sources: dict[str, list[dict]] | None, manifest: str | Path | No
         return (f" No input file's rows of the département moved by more than {INPUT_MOVE_SHOWN:.0%} since that run: "
                 "look at what they hold (legal forms, activity codes, size bands, employment).")
     return " Input rows of the département that moved most since that run: " + "; ".join(
-        f"{Path(s['file']).name} ({s['table']}) {_n(s['rows_staged'])} rows kept, {_n(then)} then ({change:+.1%})"
-        for change, s, then in shown) + "."
+        f"{name} ({table}) {_n(rows)} rows kept, {_n(then)} then ({change:+.1%})"
+        for change, name, table, rows, then in shown) + "."
+
+
+def _rows_by_table(sources: dict[str, list[dict]]) -> dict[str, dict[str, int]]:
+    """{table: {file name: rows kept}} of a run's accounting (FileStats dicts by source)."""
+    out: dict[str, dict[str, int]] = {}
+    for s in (f for files in sources.values() for f in files):
+        files = out.setdefault(s["table"], {})
+        name = Path(s["file"]).name
+        files[name] = files.get(name, 0) + int(s["rows_staged"])
+    return out
 
 
 def check_indicators(checks: dict, seuils: Thresholds | None = None,
