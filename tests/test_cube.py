@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import cube_fixtures as F
@@ -339,6 +340,13 @@ def test_build_outputs_writes_both_tables(built):
     assert [(r[0], r[1]) for r in got] == [(c.name, c.type) for c in cols.columns("out_indicateurs_public")]
     perimetres = {r[0] for r in con.execute("SELECT DISTINCT perimetre FROM out_indicateurs_public").fetchall()}
     assert perimetres == {"insee", "loi2014", "flag"}
+    # the cube tables say they hold every perimeter; the others keep the run's
+    for table, said in (("out_indicateurs", "flag,insee,loi2014"), ("out_indicateurs_public", "flag,insee,loi2014"),
+                        ("out_secret_unites", F.PARAMS["perimetre"])):
+        meta = pq.read_schema(result.tables[table]).metadata
+        assert meta[b"ess:perimetre"].decode() == said, table
+    assert pq.read_schema(result.tables["out_indicateurs"]).metadata[b"ess:perimetre_du_run"].decode() == \
+        F.PARAMS["perimetre"]
 
 
 def test_past_years_public_as_totals_by_default(tmp_path, data_dir):

@@ -83,7 +83,11 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
             "ess:millesime": params["millesime"],
             "ess:perimetre": params["perimetre"],
         }
-        written = db.export_tables(con, names, out_dir, metadata=metadata)
+        # the cube tables hold every perimeter and say so (as their published copies do, transforms/publish.py)
+        every = {**metadata, "ess:perimetre": ",".join(perimetres_publies(params)),
+                 "ess:perimetre_du_run": params["perimetre"]}
+        written = {**db.export_tables(con, [n for n in names if n not in (CUBE, PUBLIC)], out_dir, metadata=metadata),
+                   **db.export_tables(con, [CUBE, PUBLIC], out_dir, metadata=every)}
     finally:
         con.close()
     return StepOutput(tables=written, stats=stats)
