@@ -115,6 +115,16 @@ class ReportContext:
         status = self.employment["statut_effectifs"].dropna()
         return not len(status) or (status == "cale").all()
 
+    @property
+    def blanks_imputed(self) -> bool:
+        """Did the employment year's private total count URSSAF's unpublished values (imputed empty cells of the
+        file's last year: core_calibration, ensemble_prive, cible_fin_annee above cible_publiee)?"""
+        cal = self.calibration
+        if cal is None or self.year_effectifs is None:
+            return False
+        row = cal[(cal["annee"] == self.year_effectifs) & (cal["groupe"] == "ensemble_prive")]
+        return bool(len(row)) and bool((row["cible_fin_annee"] > row["cible_publiee"]).any())
+
     def sources(self) -> str:
         texts = []
         for rows in (self.current, self.employment):

@@ -121,9 +121,11 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          "dessous, 1 sur 20 qu'elle soit au-dessus. La part de "
          "l'ESS est donnée dans l'emploi salarié de tous les employeurs, publics compris (définition d'ESS "
          "France et des CRESS), et dans l'emploi privé du champ de l'URSSAF ; l'intervalle de cette dernière, le "
-         "plus étroit, compte les valeurs que l'URSSAF n'a pas publiées la dernière année (estimées avec leur "
-         "incertitude), mais pas les exceptions à la règle qui délimite le champ de l'URSSAF (associations relevant "
-         "de la MSA, employeurs publics aux salariés de droit privé) : il peut encore manquer la vraie valeur (voir "
+         "plus étroit, " + ("compte les valeurs que l'URSSAF n'a pas publiées cette année-là (estimées avec leur "
+                            "incertitude), mais pas" if ctx.blanks_imputed else
+                            "ne compte ni les valeurs que l'URSSAF n'a pas publiées (comptées comme nulles), ni")
+         + " les exceptions à la règle qui délimite le champ de l'URSSAF (associations relevant "
+         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur (voir "
          "la méthode). Les "
          "cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),

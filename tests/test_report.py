@@ -310,6 +310,20 @@ def test_the_years_of_the_size_bands_are_said(report):
     assert without.band_years_text() == "" and "Employeurs de l'ESS ici" not in size_note(without)
 
 
+def test_the_private_share_caveat_says_whether_unpublished_values_were_counted(report):
+    from reports.text_pages import cover_page
+
+    def cover(ctx):
+        return " ".join(t.get_text() for t in cover_page(ctx, 2).texts).replace("\n", " ")
+
+    ctx = load_context(report["tables"], PARAMS)
+    assert not ctx.blanks_imputed  # the fixture's private total is the published one (9 000)
+    assert "ne compte ni les valeurs que l'URSSAF n'a pas publiées" in cover(ctx)
+    ctx.calibration.loc[ctx.calibration["groupe"] == "ensemble_prive", "cible_fin_annee"] = 9100.0
+    assert ctx.blanks_imputed
+    assert "compte les valeurs que l'URSSAF n'a pas publiées cette année-là" in cover(ctx)
+
+
 def test_headline_rows_known_answers(report):
     ctx = load_context(report["tables"], PARAMS)
     from reports.text_pages import headline_rows
