@@ -390,3 +390,20 @@ def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file
     # without an open establishment of the field in the cell, an empty value is a departure: nothing to impute
     con.execute("DELETE FROM core_effectifs_entrees WHERE annee = 2022 AND code_commune = 'B0'")
     assert "B0" not in set(employment.hidden_chances(con)["code_commune"])
+
+
+def test_a_merged_communes_cell_partly_published_is_not_taken_for_empty(tmp_path):
+    # 38174 and 38113 are now 38001 (the fixture's passage). In 2024 URSSAF publishes 40 for 38174 × 88.99B and
+    # leaves 38113 × 88.99B empty right after its last published year: the merged cell 38001 × 8899B reads 40 + 0
+    # and is NOT flagged as an empty value that may hide employment (its 40 would otherwise be dropped as a target
+    # and counted again in the imputed mass); 38113's empty value alone would be.
+    cells = [("38174", "8899B", 2023, 30.0), ("38174", "8899B", 2024, 40.0),
+             ("38113", "8899B", 2023, 10.0), ("38113", "8899B", 2024, None)]
+    con, _ = build(tmp_path, urssaf_commune_ape=cells)
+    assert con.execute("SELECT effectif, vide_apres_publication, effectif_avant_vide FROM core_cellules_urssaf "
+                       "WHERE annee = 2024 AND code_commune = '38001' AND code_ape = '8899B'").fetchone() == (
+        40.0, False, None)
+    con, _ = build(tmp_path / "alone", urssaf_commune_ape=cells[2:])
+    assert con.execute("SELECT effectif, vide_apres_publication, effectif_avant_vide FROM core_cellules_urssaf "
+                       "WHERE annee = 2024 AND code_commune = '38001' AND code_ape = '8899B'").fetchone() == (
+        0.0, True, 10.0)

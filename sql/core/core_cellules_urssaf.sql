@@ -8,7 +8,8 @@
 -- empty the year right after the row's last published year cannot be told from the cell's last employer leaving
 -- (in the file's last year nothing later can show it was a gap): it reads as 0, flagged `vide_apres_publication`
 -- with the row's value of the year before (`effectif_avant_vide`); transforms/employment.py weighs, for the file's
--- last year, the chance that it hides employment (METHOD.md § 3).
+-- last year, the chance that it hides employment (METHOD.md § 3). A cell gathering several file rows (communes
+-- merged since) is flagged only when none of them is published that year.
 -- Parameters: $departement.
 WITH passage AS (
     SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
@@ -45,6 +46,7 @@ lues AS (
                 WHEN annee < premiere_annee OR annee > derniere_annee OR premiere_annee IS NULL THEN 0 END
                AS nb_etablissements,
            effectifs_salaries IS NULL AND annee = derniere_annee + 1 AS vide_apres_publication,
+           effectifs_salaries IS NOT NULL AS publie,
            CASE WHEN effectifs_salaries IS NULL AND annee = derniere_annee + 1 THEN precedent END AS effectif_avant_vide
     FROM bornes
 )
@@ -52,8 +54,9 @@ lues AS (
 SELECT annee, code_commune, code_ape,
        CASE WHEN count(*) = count(effectif) THEN sum(effectif) END AS effectif,
        CASE WHEN count(*) = count(nb_etablissements) THEN sum(nb_etablissements) END AS nb_etablissements,
-       bool_or(vide_apres_publication) AS vide_apres_publication,
-       sum(effectif_avant_vide) AS effectif_avant_vide
+       -- a cell whose file rows (old communes merged into one) are partly published keeps its published value
+       bool_or(vide_apres_publication) AND NOT bool_or(publie) AS vide_apres_publication,
+       CASE WHEN NOT bool_or(publie) THEN sum(effectif_avant_vide) END AS effectif_avant_vide
 FROM lues
 WHERE code_departement = $departement
 GROUP BY annee, code_commune, code_ape
