@@ -407,3 +407,30 @@ def test_a_merged_communes_cell_partly_published_is_not_taken_for_empty(tmp_path
     assert con.execute("SELECT effectif, vide_apres_publication, effectif_avant_vide FROM core_cellules_urssaf "
                        "WHERE annee = 2024 AND code_commune = '38001' AND code_ape = '8899B'").fetchone() == (
         0.0, True, 10.0)
+
+
+def test_a_value_hidden_several_years_counts_in_the_chance_of_hiding():
+    # 2019–2023, the file's last year 2023. A0…A39 publish 20 every year, except A0…A3 empty in 2020 and 2021 (a
+    # value hidden two years running) and published again in 2022. B0…B11 publish 20 in 2019–2022, empty in 2023.
+    # s: a cell published with ≥ 10 the year before and again later — in 2020: the 40 A (4 empty) and the 12 B; in
+    # 2021: A4…A39 (A0…A3 have no value the year before) and the 12 B; in 2022: A4…A39 (B is 0 later) —
+    # 4 / (52 + 48 + 36) = 1 / 34. (Counting one-year gaps only, the two-year gap was missed: s = 0, π = 0.)
+    # r for 10–49 the year before: A4…A39 in 2020–2023 (144), A0…A3 in 2020 (4, empty) and 2023 (4), B in 2020–2023
+    # (48, 12 empty): 16 / 200. π = (1 / 34) / (16 / 200) = 25 / 68 for B0…B11 in 2023.
+    con = db.connect()
+    rows = []
+    for i in range(40):
+        for y in range(2019, 2024):
+            rows.append((y, f"A{i}", None if i < 4 and y in (2020, 2021) else 20.0, False, None))
+    for i in range(12):
+        rows += [(y, f"B{i}", 20.0, False, None) for y in range(2019, 2023)] + [(2023, f"B{i}", 0.0, True, 20.0)]
+    con.execute("CREATE TABLE core_cellules_urssaf (annee INTEGER, code_commune VARCHAR, code_ape VARCHAR, "
+                "effectif DOUBLE, vide_apres_publication BOOLEAN, effectif_avant_vide DOUBLE)")
+    con.executemany("INSERT INTO core_cellules_urssaf VALUES (?, ?, '8899B', ?, ?, ?)", rows)
+    con.execute("CREATE TABLE core_effectifs_entrees AS SELECT DISTINCT annee, code_commune, code_ape, "
+                "true AS champ_urssaf FROM core_cellules_urssaf")
+    got = employment.hidden_chances(con)
+    assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
+    assert got["s"].iloc[0] == pytest.approx(1 / 34)
+    assert got["r"].iloc[0] == pytest.approx(16 / 200)
+    assert got["chance"].to_numpy() == pytest.approx(np.full(12, 25 / 68))

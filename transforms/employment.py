@@ -677,7 +677,7 @@ def estimate(con, params: dict) -> dict:
 
 # Size classes of a cell's last published value, for the chance that an empty value hides employment.
 CLASSES_VIDE = (1.0, 3.0, 10.0, 50.0)
-SURE_MIN = 10.0  # a cell published with at least this many employees the year before and after surely employs
+SURE_MIN = 10.0  # a cell published with at least this many employees the year before and later surely employs
 RATE_MIN_CELLS = 20  # fewer cells than this to measure a rate on: the chance is not measured (0.5)
 
 
@@ -687,7 +687,9 @@ def hidden_chances(con) -> pd.DataFrame:
     empty value hides employment rather than the departure of the cell's last employer.
 
     Measured on URSSAF's file itself, not on the estimator's model: s, the rate at which a cell that surely employs
-    is left empty (a year empty between two years published with ≥ SURE_MIN employees), and r_k, the rate at which
+    is left empty (the year after one published with ≥ SURE_MIN employees, the cell published so again later: a
+    value hidden one year or several — counting one-year gaps only gave s 0.38 % instead of 0.61 % on the sample),
+    and r_k, the rate at which
     a cell published the year before with a value of size class k (CLASSES_VIDE) and still holding an open
     establishment of the field is empty (all years of the estimate): π_k = min(1, s / r_k), since a hidden value
     (chance s) is one of the ways to be empty (chance r_k). When too few cells measure a rate, π = 0.5 (as likely
@@ -698,21 +700,21 @@ def hidden_chances(con) -> pd.DataFrame:
                       effectif IS NULL OR coalesce(vide_apres_publication, false) AS vide,
                       coalesce(vide_apres_publication, false) AS vide_apres_publication,
                       lag(effectif) OVER w AS precedent, lag(annee) OVER w AS annee_precedente,
-                      lead(effectif) OVER w AS suivant, lead(annee) OVER w AS annee_suivante
+                      max(effectif) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS plus_tard
                FROM core_cellules_urssaf
                WINDOW w AS (PARTITION BY code_commune, code_ape ORDER BY annee)
            ),
            ouvertes AS (SELECT DISTINCT annee, code_commune, code_ape FROM core_effectifs_entrees WHERE champ_urssaf)
            SELECT c.annee, c.code_commune, c.code_ape, c.vide, c.vide_apres_publication,
                   CASE WHEN c.annee_precedente = c.annee - 1 THEN c.precedent END AS precedent,
-                  CASE WHEN c.annee_suivante = c.annee + 1 THEN c.suivant END AS suivant,
+                  c.plus_tard,
                   o.annee IS NOT NULL AS ouverte
            FROM c LEFT JOIN ouvertes AS o USING (annee, code_commune, code_ape)""").df()
     empty = pd.DataFrame(columns=["annee", "code_commune", "code_ape", "chance", "classe", "s", "r"])
     if rows.empty:
         return empty
     last = int(rows["annee"].max())
-    sure = (rows["precedent"] >= SURE_MIN) & (rows["suivant"] >= SURE_MIN)
+    sure = (rows["precedent"] >= SURE_MIN) & (rows["plus_tard"] >= SURE_MIN)
     n_sure = int(sure.sum())
     s = float(rows.loc[sure, "vide"].mean()) if n_sure >= RATE_MIN_CELLS else None
     before = rows["precedent"] > 0
