@@ -155,8 +155,11 @@ def past_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str, years:
             continue
         d = pd.concat(per_level[label], ignore_index=True)
         d = d[d[t].notna() & d[c].notna() & (d[t] > 0)]
+        if d.empty:
+            continue
         err = (d[c] - d[t]) / d[t]
-        miss = (d[t] < d[lo]) | (d[t] > d[hi])
+        # a cell without its interval does not cover the truth
+        miss = ~((d[t] >= d[lo]) & (d[t] <= d[hi]))
         worst = err.abs().idxmax()
         out.append({
             "niveau": label, "cellules": int(len(d)), "erreur_moyenne": float(err.abs().mean()),
