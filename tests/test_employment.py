@@ -359,6 +359,16 @@ def test_a_cell_empty_in_the_last_year_is_imputed_not_read_as_zero(tmp_path):
     assert assoc == pytest.approx(18 / 20, abs=1e-3)
 
 
+def _cells_table(con, rows) -> None:
+    """core_cellules_urssaf of (annee, commune, effectif, vide_apres_publication, effectif_avant_vide) rows in APE
+    8899B, every cell holding an open establishment of the field each year (core_effectifs_entrees)."""
+    con.execute("CREATE TABLE core_cellules_urssaf (annee INTEGER, code_commune VARCHAR, code_ape VARCHAR, "
+                "effectif DOUBLE, vide_apres_publication BOOLEAN, effectif_avant_vide DOUBLE)")
+    con.executemany("INSERT INTO core_cellules_urssaf VALUES (?, ?, '8899B', ?, ?, ?)", rows)
+    con.execute("CREATE TABLE core_effectifs_entrees AS SELECT DISTINCT annee, code_commune, code_ape, "
+                "true AS champ_urssaf FROM core_cellules_urssaf")
+
+
 def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file():
     # 2020–2022, the file's last year 2022; every cell holds an open establishment of the field each year.
     #   A1…A40: 20 employees in 2020, 2021 and 2022, except A1…A4 left empty in 2021 (a gap: hidden values)
@@ -376,11 +386,7 @@ def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file
     for i in range(12):
         rows += [(2020, f"B{i}", 20.0, False, None), (2021, f"B{i}", 20.0, False, None),
                  (2022, f"B{i}", 0.0, True, 20.0)]
-    con.execute("CREATE TABLE core_cellules_urssaf (annee INTEGER, code_commune VARCHAR, code_ape VARCHAR, "
-                "effectif DOUBLE, vide_apres_publication BOOLEAN, effectif_avant_vide DOUBLE)")
-    con.executemany("INSERT INTO core_cellules_urssaf VALUES (?, ?, '8899B', ?, ?, ?)", rows)
-    con.execute("CREATE TABLE core_effectifs_entrees AS SELECT DISTINCT annee, code_commune, code_ape, "
-                "true AS champ_urssaf FROM core_cellules_urssaf")
+    _cells_table(con, rows)
     got = employment.hidden_chances(con)
     assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
     assert (got["annee"] == 2022).all()
@@ -424,11 +430,7 @@ def test_a_value_hidden_several_years_counts_in_the_chance_of_hiding():
             rows.append((y, f"A{i}", None if i < 4 and y in (2020, 2021) else 20.0, False, None))
     for i in range(12):
         rows += [(y, f"B{i}", 20.0, False, None) for y in range(2019, 2023)] + [(2023, f"B{i}", 0.0, True, 20.0)]
-    con.execute("CREATE TABLE core_cellules_urssaf (annee INTEGER, code_commune VARCHAR, code_ape VARCHAR, "
-                "effectif DOUBLE, vide_apres_publication BOOLEAN, effectif_avant_vide DOUBLE)")
-    con.executemany("INSERT INTO core_cellules_urssaf VALUES (?, ?, '8899B', ?, ?, ?)", rows)
-    con.execute("CREATE TABLE core_effectifs_entrees AS SELECT DISTINCT annee, code_commune, code_ape, "
-                "true AS champ_urssaf FROM core_cellules_urssaf")
+    _cells_table(con, rows)
     got = employment.hidden_chances(con)
     assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
     assert got["s"].iloc[0] == pytest.approx(1 / 34)
