@@ -521,6 +521,19 @@ def test_a_malformed_commune_code_is_rejected_never_out_of_scope(tmp_path, fmt):
                                   "code commune invalide", [])]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_legal_unit_whose_siren_is_padded_in_its_file_is_matched(tmp_path, fmt):
+    # keys are matched as integers (the frugal read's hash table): ' 100000000' in the legal units' file is the
+    # staged establishment's unit 100000000 — kept, trimmed and staged; matched as text it was silently out of scope
+    folder = _snapshot(tmp_path / "snap", fmt, etablissements=[etablissement("10000000000001", "38185")],
+                       unites_legales=[unite_legale(" 100000000"), unite_legale("200000000")])
+    con = connect()
+    result = sirene.load_national(con, folder, departements=["38"], millesime="2025-12", work_dir=tmp_path / "w")
+    units = next(s for s in result.national if s.table == UL)
+    assert (units.rows_read, units.rows_staged, units.rows_out_of_scope) == (2, 1, 1)
+    assert con.execute(f"SELECT siren FROM {UL}").fetchall() == [("100000000",)]
+
+
 def test_activity_codes_are_checked_against_their_nomenclature(tmp_path):
     rows = [
         etablissement("10000000000001", "38185", activitePrincipaleEtablissement="XX.XXX"),  # malformed
