@@ -56,38 +56,51 @@ def is_synthetic(path: Path) -> bool:
     return meta.get(b"ess:synthetic", b"").decode().lower() == "true"
 
 
-def read_table(tables: dict[str, Path], name: str, required: list[str] | None = None, *,
-               only: bool = False) -> pd.DataFrame | None:
-    """A table as a DataFrame (None when not given; `only`: the required columns alone); a missing column is a
-    clear error naming the file."""
+def read_table(tables: dict[str, Path], name: str, required: list[str] | None = None) -> pd.DataFrame | None:
+    """A table as a DataFrame (None when not given); a missing column is a clear error naming the file."""
+    path = _table_path(tables, name)
+    if path is None:
+        return None
+    frame = pd.read_parquet(path)
+    _require(path, name, required or [], frame.columns)
+    return frame
+
+
+def _table_path(tables: dict[str, Path], name: str) -> Path | None:
     if name not in tables:
         return None
     path = Path(tables[name])
     if not path.exists():
         raise UserError(f"table {name}: file {path} does not exist; rerun the step that writes it")
-    if only and required:
-        present = set(pq.read_schema(path).names)
-        frame = pd.read_parquet(path, columns=[c for c in required if c in present])
-    else:
-        frame = pd.read_parquet(path)
-    missing = [c for c in (required or []) if c not in frame.columns]
+    return path
+
+
+def _require(path: Path, name: str, required: list[str], present) -> None:
+    missing = [c for c in required if c not in present]
     if missing:
         raise UserError(f"{path}: columns {missing} are missing from {name}; rebuild it with this version of the "
                         "pipeline (see docs/CONTRIBUTING.md for its columns)")
-    return frame
 
 
 def band_years(tables: dict[str, Path], perimetre: str) -> pd.Series | None:
     """How many ESS employers of the millésime (perimeter `perimetre`) hold a SIRENE size band of each year: the
     band decides who is an employer and the size class, and INSEE updates it years late. None without
     core_etablissements."""
-    frame = read_table(tables, ESTABLISHMENTS, ["actif", "employeur", "perimetres_inclus", "annee_effectifs"],
-                       only=True)
-    if frame is None:
+    from ess import db
+
+    path = _table_path(tables, ESTABLISHMENTS)
+    if path is None:
         return None
-    ess = frame["perimetres_inclus"].map(lambda p: p is not None and perimetre in list(p))
-    kept = frame[frame["actif"].fillna(False).astype(bool) & frame["employeur"].fillna(False).astype(bool) & ess]
-    return kept["annee_effectifs"].dropna().astype(int).value_counts().sort_index()
+    _require(path, ESTABLISHMENTS, ["actif", "employeur", "perimetres_inclus", "annee_effectifs"],
+             pq.read_schema(path).names)
+    con = db.connect()
+    try:
+        rows = con.execute("SELECT annee_effectifs, count(*) FROM read_parquet(?) WHERE actif AND employeur "
+                           "AND list_contains(perimetres_inclus, ?) AND annee_effectifs IS NOT NULL "
+                           "GROUP BY 1 ORDER BY 1", [str(path), perimetre]).fetchall()
+    finally:
+        con.close()
+    return pd.Series({int(y): int(n) for y, n in rows}, dtype="int64")
 
 
 def load_public(tables: dict[str, Path], params: dict) -> pd.DataFrame:
