@@ -359,6 +359,15 @@ def test_a_cell_empty_in_the_last_year_is_imputed_not_read_as_zero(tmp_path):
     assert assoc == pytest.approx(18 / 20, abs=1e-3)
 
 
+def _settings() -> employment.Settings:
+    """The employment model's settings of the committed reference (data/reference/emploi_modele.csv)."""
+    from transforms import reference
+
+    con = db.connect()
+    reference.load_reference(con, ["emploi_modele"])
+    return employment.settings(con)
+
+
 def _cells_table(con, rows) -> None:
     """core_cellules_urssaf of (annee, commune, effectif, vide_apres_publication, effectif_avant_vide) rows in APE
     8899B, every cell holding an open establishment of the field each year (core_effectifs_entrees)."""
@@ -387,7 +396,7 @@ def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file
         rows += [(2020, f"B{i}", 20.0, False, None), (2021, f"B{i}", 20.0, False, None),
                  (2022, f"B{i}", 0.0, True, 20.0)]
     _cells_table(con, rows)
-    got = employment.hidden_chances(con)
+    got = employment.hidden_chances(con, _settings())
     assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
     assert (got["annee"] == 2022).all()
     assert got["s"].iloc[0] == pytest.approx(0.1)
@@ -395,7 +404,7 @@ def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file
     assert got["chance"].to_numpy() == pytest.approx(np.full(12, 0.625))
     # without an open establishment of the field in the cell, an empty value is a departure: nothing to impute
     con.execute("DELETE FROM core_effectifs_entrees WHERE annee = 2022 AND code_commune = 'B0'")
-    assert "B0" not in set(employment.hidden_chances(con)["code_commune"])
+    assert "B0" not in set(employment.hidden_chances(con, _settings())["code_commune"])
 
 
 def test_a_merged_communes_cell_partly_published_is_not_taken_for_empty(tmp_path):
@@ -431,7 +440,7 @@ def test_a_value_hidden_several_years_counts_in_the_chance_of_hiding():
     for i in range(12):
         rows += [(y, f"B{i}", 20.0, False, None) for y in range(2019, 2023)] + [(2023, f"B{i}", 0.0, True, 20.0)]
     _cells_table(con, rows)
-    got = employment.hidden_chances(con)
+    got = employment.hidden_chances(con, _settings())
     assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
     assert got["s"].iloc[0] == pytest.approx(1 / 34)
     assert got["r"].iloc[0] == pytest.approx(16 / 200)

@@ -67,6 +67,8 @@ class Settings:
     ouverte_haut: float
     variance_min: float
     derive_sans_calage: float
+    vide_sure_min: float  # empty URSSAF values (hidden_chances): a cell published with so many surely employs
+    vide_cellules_min: int  # fewer cells than this to measure an empty-value rate on: the chance is 0.5
 
     @property
     def z(self) -> float:
@@ -79,7 +81,8 @@ def settings(con) -> Settings:
     return Settings(niveau=p["niveau_intervalle"], proche=int(p["distance_proche_max"]),
                     moyen=int(p["distance_moyenne_max"]), classe_min=int(p["classe_min_etablissements"]),
                     conversion=p["conversion_incertitude_relative"], ouverte_haut=p["tranche_ouverte_borne_haute"],
-                    variance_min=p["variance_minimale_cellule"], derive_sans_calage=p["sans_calage_derive_annuelle"])
+                    variance_min=p["variance_minimale_cellule"], derive_sans_calage=p["sans_calage_derive_annuelle"],
+                    vide_sure_min=p["vide_effectif_sur_min"], vide_cellules_min=int(p["vide_cellules_min"]))
 
 
 def bands(con, cfg: Settings) -> dict[str, tuple[float, float, float]]:
@@ -618,7 +621,7 @@ def estimate(con, params: dict) -> dict:
     year, why = choose_year(con, params, calage)
     db.build_table(con, "core_effectifs_entrees", annee_effectifs=year)
     band = bands(con, cfg)
-    _register_hidden(con)
+    _register_hidden(con, cfg)
     data = con.execute(
         """SELECT e.siret, e.annee, e.code_commune, e.code_commune || '|' || coalesce(e.code_ape, '') AS cellule,
                   e.champ_urssaf, e.famille_urssaf, e.tranche, e.annee_tranche,
@@ -677,17 +680,15 @@ def estimate(con, params: dict) -> dict:
 
 # Size classes of a cell's last published value, for the chance that an empty value hides employment.
 CLASSES_VIDE = (1.0, 3.0, 10.0, 50.0)
-SURE_MIN = 10.0  # a cell published with at least this many employees the year before and later surely employs
-RATE_MIN_CELLS = 20  # fewer cells than this to measure a rate on: the chance is not measured (0.5)
 
 
-def hidden_chances(con) -> pd.DataFrame:
+def hidden_chances(con, cfg: Settings) -> pd.DataFrame:
     """For the file's last year, each commune × APE cell left empty right after a published year whose commune and
     APE still hold an establishment of the field open on 31/12 (core_effectifs_entrees): the chance π that the
     empty value hides employment rather than the departure of the cell's last employer.
 
     Measured on URSSAF's file itself, not on the estimator's model: s, the rate at which a cell that surely employs
-    is left empty (the year after one published with ≥ SURE_MIN employees, the cell published so again later: a
+    is left empty (the year after one published with ≥ cfg.vide_sure_min employees, the cell published so again later: a
     value hidden one year or several — counting one-year gaps only gave s 0.38 % instead of 0.61 % on the sample),
     and r_k, the rate at which
     a cell published the year before with a value of size class k (CLASSES_VIDE) and still holding an open
@@ -714,9 +715,9 @@ def hidden_chances(con) -> pd.DataFrame:
     if rows.empty:
         return empty
     last = int(rows["annee"].max())
-    sure = (rows["precedent"] >= SURE_MIN) & (rows["plus_tard"] >= SURE_MIN)
+    sure = (rows["precedent"] >= cfg.vide_sure_min) & (rows["plus_tard"] >= cfg.vide_sure_min)
     n_sure = int(sure.sum())
-    s = float(rows.loc[sure, "vide"].mean()) if n_sure >= RATE_MIN_CELLS else None
+    s = float(rows.loc[sure, "vide"].mean()) if n_sure >= cfg.vide_cellules_min else None
     before = rows["precedent"] > 0
     classe = np.searchsorted(np.asarray(CLASSES_VIDE), rows["precedent"].fillna(0).to_numpy(), side="right") - 1
     rows["classe"] = np.where(before, classe, -1)
@@ -727,7 +728,7 @@ def hidden_chances(con) -> pd.DataFrame:
     if target.empty:
         return empty
     def chance(k: int) -> tuple[float, float | None]:
-        if s is None or k not in r.index or r.loc[k, "size"] < RATE_MIN_CELLS or r.loc[k, "mean"] <= 0:
+        if s is None or k not in r.index or r.loc[k, "size"] < cfg.vide_cellules_min or r.loc[k, "mean"] <= 0:
             return 0.5, None
         return min(1.0, s / float(r.loc[k, "mean"])), float(r.loc[k, "mean"])
     found = {k: chance(int(k)) for k in target["classe"].unique()}
@@ -737,9 +738,9 @@ def hidden_chances(con) -> pd.DataFrame:
     return target[["annee", "code_commune", "code_ape", "chance", "classe", "s", "r"]].reset_index(drop=True)
 
 
-def _register_hidden(con) -> None:
+def _register_hidden(con, cfg: Settings) -> None:
     """Create the temporary table _vides_masques (hidden_chances) read by estimate()."""
-    table = hidden_chances(con)
+    table = hidden_chances(con, cfg)
     con.register("_vides_masques_df", table.astype({"annee": "int32", "chance": "float64"}))
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _vides_masques AS SELECT annee, code_commune, code_ape, chance "
