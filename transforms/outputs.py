@@ -84,9 +84,8 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
             "ess:perimetre": params["perimetre"],
         }
         # the cube tables hold every perimeter and say so (as their published copies do, transforms/publish.py)
-        from transforms.publish import perimeters_metadata
-
-        every = {**metadata, **perimeters_metadata(con, CUBE, params)}
+        every = {**metadata, "ess:perimetre": ",".join(perimetres_publies(params)),
+                 "ess:perimetre_du_run": params["perimetre"]}
         written = {**db.export_tables(con, [n for n in names if n not in (CUBE, PUBLIC)], out_dir, metadata=metadata),
                    **db.export_tables(con, [CUBE, PUBLIC], out_dir, metadata=every)}
     finally:
