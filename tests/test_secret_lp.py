@@ -96,6 +96,48 @@ def test_protection_of_a_two_by_two_from_its_primary_cell():
     assert hi >= upper[0] - 1e-6 and lo <= lower[0] + 1e-6
 
 
+# x = [a b]: cells a (sensitive), b, total a + b
+PAIR = [[1, 0], [0, 1], [1, 1]]
+
+
+def test_a_cell_known_from_elsewhere_is_never_the_one_suppressed():
+    # a = 10 masked (primary), b = 30 and the total 40 published: a = 40 − 30. Suppressing the total is cheapest
+    # (weight 1 against 100 for b) and leaves a ≥ 0 unbounded above — unless the reader knows the total from
+    # another publication (URSSAF's family totals): then b must go instead.
+    t = _table(PAIR, [10, 30])
+    upper, lower = outputs.requirements(t.values, np.array([True, False, False]), RULES)
+    start = np.array([False, True, True])
+    cheap_total = secret_lp.protect(t, start, upper, lower, np.array([1.0, 100.0, 1.0]),
+                                    deadline=time.perf_counter() + 30)
+    assert cheap_total.audit.ok and cheap_total.suppressed == [2]
+    known = np.array([False, False, True])
+    fixed = secret_lp.protect(t, start, upper, lower, np.array([1.0, 100.0, 1.0]), deadline=time.perf_counter() + 30,
+                              fixed=known)
+    assert fixed.audit.ok and fixed.suppressed == [1] and fixed.published.tolist() == [False, False, True]
+    # scipy's HiGHS, given the total only: a ∈ [0, 40], its interval [8.5, 11.5] is kept
+    lo, hi = _scipy_range(t, fixed.published, 0)
+    assert lo == pytest.approx(0, abs=1e-6) and hi == pytest.approx(40, abs=1e-6)
+    with pytest.raises(ValueError, match="fixed cell must be in the published pattern"):
+        secret_lp.protect(t, np.array([False, True, False]), upper, lower, np.ones(3),
+                          deadline=time.perf_counter() + 30, fixed=known)
+
+
+def test_what_another_publication_discloses_alone_is_waived_not_protected():
+    # a is the whole total (b = 0, no unknown): a reader who knows the total knows a, whatever we mask
+    t = _table([[1, 0], [0, 1], [1, 1]], [10, 5])
+    alone = _table([[1], [1]], [10])  # cells a and total, one unknown: a = total
+    known = np.array([False, True])
+    upper, lower = outputs.requirements(alone.values, np.array([True, False]), RULES)
+    kept_up, kept_low, waived = outputs.disclosed_elsewhere(alone, known, upper, lower,
+                                                            deadline=time.perf_counter() + 30)
+    assert waived == 2 and np.isnan(kept_up[0]) and np.isnan(kept_low[0])
+    # a share of the total keeps its requirements: the known total alone leaves a ∈ [0, 15]
+    upper, lower = outputs.requirements(t.values, np.array([True, False, False]), RULES)
+    kept_up, kept_low, waived = outputs.disclosed_elsewhere(t, np.array([False, False, True]), upper, lower,
+                                                            deadline=time.perf_counter() + 30)
+    assert waived == 0 and kept_up[0] == upper[0] and kept_low[0] == lower[0]
+
+
 def test_a_side_the_batch_audit_misses_is_proven_once_for_good(monkeypatch):
     # The batch LPs are a heuristic: on the sample's employment year they left one side pending that a protection
     # LP proved with no suppression, round after round, until the rounds ran out and nothing was published. Here
@@ -207,11 +249,12 @@ def _scipy_range(t: secret_lp.LinearTable, published: np.ndarray, j: int) -> tup
 # --- the cube: every perimeter at once, audited over the establishments themselves --------------------------------
 
 
-def _establishment_lp_audit(con, rows, first_only: bool = False) -> list[dict]:
+def _establishment_lp_audit(con, rows, first_only: bool = False, known: tuple[str, ...] = ()) -> list[dict]:
     """An attacker who knows every establishment's commune, perimeters, family, sector and size (more than the
     public table says) and every published central employment figure: min and max of each sensitive cell of the
     internal cube (published or not), one variable per establishment, by scipy's HiGHS, sensitivity recomputed here
-    from the establishments. Returns the cells whose protection interval is not kept."""
+    from the establishments. `known`: families whose département total (insee perimeter) the attacker also knows,
+    from URSSAF's publication. Returns the cells whose protection interval is not kept."""
     est = pd.DataFrame(rows, columns=["suffix", "unit", "commune", "famille", "insee", "loi2014", "flag", "motif",
                                       "section", "secteur", "tranche", "classe", "bas", "central", "haut",
                                       "employeur", "actif"])
@@ -240,6 +283,8 @@ def _establishment_lp_audit(con, rows, first_only: bool = False) -> list[dict]:
     member = np.array([members(r) for r in cube.itertuples()], bool)
     shown = cube.merge(public[[*KEY, "effectif_central"]], on=KEY, suffixes=("", "_pub"), how="left")[
         "effectif_central_pub"].notna().to_numpy()
+    shown = shown | ((cube["niveau"] == "departement") & (cube["perimetre"] == "insee") & cube["famille"].isin(known)
+                     & (cube["nomenclature_secteur"] == "ensemble") & (cube["classe_taille"] == "ensemble")).to_numpy()
     failures, seen = [], set()
     for i, r in enumerate(cube.itertuples()):
         m = member[i]
@@ -330,6 +375,83 @@ def test_perimeters_published_together_do_not_give_away_a_cell(tmp_path, data_di
     con.register("_leaky", public)
     con.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _leaky")
     assert _establishment_lp_audit(con, DIFFERENCING, first_only=True) != []
+
+
+def _establishment(suffix, unit, commune, famille, section, secteur, tranche, classe, central):
+    return (suffix, unit, commune, famille, True, True, True, None, section, secteur, tranche, classe,
+            0.7 * central, central, 1.4 * central, True, True)
+
+
+# F1 is the only fondation of sector Q (14 employees, frequency): it is protected by the département's total of the
+# fondations only if that total is not known. URSSAF's ESS file publishes it (and the mutuelles'), for the
+# département and the year.
+FAMILY_TOTALS = [
+    _establishment("61", "F1", "38001", "fondations", "Q", "sante", "11", "10_49", 14),
+    *[_establishment(f"6{i}", f"F{i}", c, "fondations", "P", "enseignement", "03", "1_9", 4)
+      for i, c in ((2, "38002"), (3, "38003"), (4, "38002"))],
+    *[_establishment(f"7{i}", f"M{i}", c, "mutuelles", s, t, "11", "10_49", 12)
+      for i, c, s, t in ((1, "38001", "K", "finance_assurance"), (2, "38002", "K", "finance_assurance"),
+                         (3, "38003", "G", "commerce"), (4, "38003", "G", "commerce"))],
+]
+
+
+def _urssaf_targets(path) -> dict:
+    """core_cibles_urssaf: the ESS file's family figures of year Y, a blank one, and what the reader cannot map to
+    a cell of ours (hors_ess: URSSAF's field only; the commune × APE file's total)."""
+    rows = [(Y, f, 1.0, "moyenne_annuelle", "urssaf_ess_departement") for f in ("associations", "mutuelles",
+                                                                                 "fondations", "hors_ess")]
+    rows += [(Y, "cooperatives", None, "moyenne_annuelle", "urssaf_ess_departement"),
+             (Y, "ensemble_prive", 1.0, "fin_annee", "urssaf_commune_ape")]
+    frame = pd.DataFrame(rows, columns=["annee", "cible", "effectif", "definition", "source"]).assign(
+        nb_etablissements=1.0, cellules_inconnues=0)
+    frame.to_parquet(path)
+    return {"core_cibles_urssaf": path}
+
+
+def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
+    rows = list(DIFFERENCING) + FAMILY_TOTALS
+    frames = _frames(rows)
+    inputs = F.write_tables(tmp_path / "in", frames)
+    urssaf = _urssaf_targets(tmp_path / "core_cibles_urssaf.parquet")
+    result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
+    con = db.connect()
+    db.attach_tables(con, {**result.tables, **urssaf})
+    assert outputs.urssaf_known(con, F.PARAMS) == {Y: [("insee", "associations"), ("insee", "fondations"),
+                                                      ("insee", "mutuelles")]}
+    stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
+    assert stats["connues_urssaf"] == 3 and stats["lp"]["effectif_central"]["exigences_divulguees_par_urssaf"] == 0
+    # known, the two family totals are published (masking them would protect nothing) and the pattern holds against
+    # the re-audit and the establishment attacker who know them
+    public = con.execute(f"SELECT * FROM out_indicateurs_public WHERE annee = {Y} AND niveau = 'departement' "
+                         "AND nomenclature_secteur = 'ensemble' AND classe_taille = 'ensemble'").df()
+    assert public.set_index(["perimetre", "famille"]).loc[("insee", ["fondations", "mutuelles"]),
+                                                          "effectif_central"].tolist() == [26, 48]
+    audit = outputs.audit_public(con)[f"{Y}/effectif_central"]
+    assert audit["ok"] and audit["n_connues_urssaf"] == 3
+    assert _establishment_lp_audit(con, rows, known=("associations", "fondations", "mutuelles")) == []
+    # a pattern that hides F1 behind the fondations' total (with the mutuelles' one, so that the ESS total does not
+    # give it back) passes a reader who does not know URSSAF's figures, not one who does: F1 = total − sector P
+    full = con.execute("SELECT * FROM out_indicateurs_public").df()
+    cube = con.execute("SELECT * FROM out_indicateurs").df().set_index(KEY)
+    dep = (full["niveau"] == "departement") & (full["annee"] == Y)
+    totals = dep & full["famille"].isin(["fondations", "mutuelles"]) & (full["nomenclature_secteur"] == "ensemble") \
+        & (full["classe_taille"] == "ensemble")
+    full.loc[totals, ["effectif_central", "statut_secret_effectifs"]] = [np.nan, "secondaire"]
+    sector_p = dep & (full["famille"] == "fondations") & full["secteur"].isin(["P", "enseignement"])
+    full.loc[sector_p, "effectif_central"] = cube.loc[pd.MultiIndex.from_frame(full.loc[sector_p, KEY]),
+                                                      "effectif_central"].to_numpy()
+    full.loc[sector_p, "statut_secret_effectifs"] = None
+    found = {}
+    for reader, tables in (("sans", result.tables), ("avec", {**result.tables, **urssaf})):
+        edited = db.connect()
+        db.attach_tables(edited, tables)
+        edited.register("_edited", full)
+        edited.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _edited")
+        found[reader] = outputs.audit_public(edited)[f"{Y}/effectif_central"]
+    assert found["sans"]["ok"] and found["sans"]["n_connues_urssaf"] == 0
+    assert not found["avec"]["ok"] and found["avec"]["n_recalculables_ou_encadrees"] > 0
+    assert {round(side["borne"], 3) for cell in found["avec"]["detail"]["echecs"].values()
+            for side in cell.values()} == {14.0}
 
 
 def test_two_legal_units_with_three_establishments_are_two_contributors(tmp_path, data_dir):

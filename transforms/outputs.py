@@ -44,7 +44,8 @@ CERTIFICATES = "out_secret_certificats"
 REQUIRED = ("core_etablissements", "staging_communes")
 # Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (without
 # core_effectifs, employment of each year from transforms/employment.py, the cube has counts only).
-OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci")
+# core_cibles_urssaf: URSSAF's published family totals, which the reader of the public table is assumed to know.
+OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "core_cibles_urssaf")
 # Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
 # used only when all of it is there; otherwise the establishment's current one.
 ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR",
@@ -464,6 +465,58 @@ def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame) -> dic
     return {"zone": zone, "label": [(p, list(c)) for p, c in sorted(label)]}
 
 
+def urssaf_known(con, params: dict) -> dict[int, list[tuple[str, str]]]:
+    """By year, the (perimeter, family) cells of the département a reader knows from URSSAF's own publication: the
+    employment of each ESS family that URSSAF's ESS file gives for the département (core_cibles_urssaf), in the
+    perimeter whose families are URSSAF's (calage_urssaf in perimetres.csv). URSSAF publishes an annual average of
+    its field, close to but not our 31 December estimate: the audit takes the reader to know our figure exactly,
+    which is safe (knowing less, a reader can only bound a masked cell less tightly)."""
+    present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "core_cibles_urssaf" not in present:
+        return {}
+    calibrated = [r["perimetre"] for r in reference.read_reference("perimetres", params.get("reference_dir"))
+                  if r["calage_urssaf"]]
+    known: dict[int, list[tuple[str, str]]] = {}
+    for annee, famille in con.execute(
+            "SELECT DISTINCT annee, cible FROM core_cibles_urssaf WHERE source = 'urssaf_ess_departement' "
+            "AND cible <> 'hors_ess' AND effectif IS NOT NULL ORDER BY ALL").fetchall():
+        known.setdefault(int(annee), []).extend((p, famille) for p in calibrated)
+    return known
+
+
+def _known_cells(model, known: list[tuple[str, str]], scope: np.ndarray) -> np.ndarray:
+    """The cells of `model` that `known` (urssaf_known of the year) names: family totals of the département."""
+    rows = model.rows
+    pairs = set(known)
+    hit = ((rows["niveau"] == "departement") & (rows["nomenclature_secteur"] == "ensemble")
+           & (rows["classe_taille"] == "ensemble")
+           & np.array([(p, f) in pairs for p, f in zip(rows["perimetre"], rows["famille"])], bool))
+    mask = np.zeros(len(model.cells), bool)
+    mask[rows.loc[hit, "cellule"].to_numpy()] = True
+    if np.any(mask & ~scope):
+        raise RuntimeError("a family total of the département known from URSSAF is outside the protected scope "
+                           "(a bug): the secret model cannot hold it")
+    return mask
+
+
+def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
+                        deadline: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """The requirements left once those that URSSAF's figures break alone are waived: a side that the reader who
+    knows the `known_cells` and nothing of ours can already narrow within its protection interval (a family's
+    département total, or a sector that makes all of it) is URSSAF's publication, not ours to protect. Returns the
+    requirements kept and the number of sides waived."""
+    if not known_cells.any():
+        return upper, lower, 0
+    found = secret_lp.audit(table, known_cells, upper, lower, deadline=deadline)
+    upper, lower = upper.copy(), lower.copy()
+    for j, sides in found.failed.items():
+        if "haut" in sides:
+            upper[j] = np.nan
+        if "bas" in sides:
+            lower[j] = np.nan
+    return upper, lower, found.n_failed_sides
+
+
 def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
     """Sensitive cells outside publication that the closed-form swaps of secret_model do not prove safe, for every
     published bound."""
@@ -490,10 +543,13 @@ def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
     return unproven & ~cells["representable"].to_numpy() & ~same_units
 
 
-def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float,
-                  scope_fn=in_scope) -> tuple[dict, dict[str, list[secret_lp.Certificate]]]:
+def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scope_fn=in_scope,
+                  known: list[tuple[str, str]] = ()) -> tuple[dict, dict[str, list[secret_lp.Certificate]]]:
     """Statuses of the cells of one year (in `model.cells[STATUS]`), the protection figures, and per measure the
-    tables proving every requirement of the final pattern (secret_lp certificates, for the check step)."""
+    tables proving every requirement of the final pattern (secret_lp certificates, for the check step).
+    `known`: the year's cells the reader knows from URSSAF (urssaf_known): masking them protects nothing, so the
+    LP counts them as shown and never suppresses them, and they are shown unless sensitive; the requirements that
+    URSSAF's figures break alone are waived (disclosed_elsewhere) and counted."""
     cells = model.cells
     table = model.tables[PROTECTED]
     gaps = secret_model.additivity_gaps(table, model.rows_in_matrix)
@@ -522,8 +578,10 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float,
     if unproven.any():
         model.materialise(scope | unproven)
     # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
-    #    for each published bound of employment
+    #    for each published bound of employment, against a reader who also knows URSSAF's family totals
+    known_cells = _known_cells(model, list(known), scope)
     published = scope & ~hidden & ~sensitive
+    reader = published | known_cells
     weights = _weights(cells)
     stats: dict[str, Any] = {"cellules": int(len(cells)), "cellules_publiables": int(scope.sum()),
                              "frequence": int(np.sum(scope & (primary == conf.FREQUENCE))),
@@ -532,18 +590,22 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float,
                              "sensibles_hors_publication_audit_lp": int((unproven & ~stuck).sum()),
                              "detail_communal_non_audite": int(stuck.sum()),
                              "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
+                             "connues_urssaf": int(known_cells.sum()),
+                             "sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
                              "secondes_heuristique": round(t_heur, 3), "lp": {}}
     in_lp = model.rows_in_matrix
     certificates = {}
     for measure in DOMINANCE_BOUNDS:
         t = model.tables[measure]
-        upper, lower = requirements(t.values, sensitive & in_lp, rules)
-        result = secret_lp.protect(t, published, upper, lower, weights, deadline=deadline)
-        published = result.published
-        stats["lp"][measure] = result.to_dict()
+        upper, lower, waived = disclosed_elsewhere(t, known_cells, *requirements(t.values, sensitive & in_lp, rules),
+                                                   deadline=deadline)
+        result = secret_lp.protect(t, reader, upper, lower, weights, deadline=deadline, fixed=known_cells)
+        reader = result.published
+        stats["lp"][measure] = {**result.to_dict(), "exigences_divulguees_par_urssaf": waived}
         certificates[measure] = result.certificates
         if not result.audit.ok:
             raise SecretAuditError(measure, result.audit, time.perf_counter() >= deadline)
+    published = (reader & ~known_cells) | (known_cells & ~sensitive)
     status = np.where(scope, np.where(published, None, np.where(sensitive, primary, conf.SECONDAIRE)),
                       cols.NON_DIFFUSE)
     cells[STATUS] = pd.Series(status, index=cells.index, dtype=object)
@@ -624,7 +686,8 @@ def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
 
 
 def _protect_one(year: int, etab: pd.DataFrame, year_cube: pd.DataFrame, communes: pd.DataFrame,
-                 perimeters: list[str], rules, params: dict, deadline_wall: float):
+                 perimeters: list[str], rules, params: dict, deadline_wall: float,
+                 known: list[tuple[str, str]] = ()):
     """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures, its
     units (for out_secret_unites) and its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
@@ -632,7 +695,7 @@ def _protect_one(year: int, etab: pd.DataFrame, year_cube: pd.DataFrame, commune
     model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
     _cell_columns(model, params["perimetre"])
     stats, certificates = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall),
-                                        scope_fn=scope_fn)
+                                        scope_fn=scope_fn, known=known)
     key = model.rows[secret_model.ROW_KEY].assign(annee=year)
     key[STATUS] = model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]
     return stats, key, units.assign(annee=year), _certificate_rows(year, model, certificates)
@@ -664,8 +727,9 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     sizes = _year_sizes(con, CUBE)
     order = _by_size_then_year(years, sizes)
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
-    jobs = ((year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, deadline_wall)
-            for year in order)  # each year's job starts while the next one's inputs are read
+    known = urssaf_known(con, params)
+    jobs = ((year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, deadline_wall,
+             known.get(year, [])) for year in order)  # each year's job starts while the next one's inputs are read
     started = time.perf_counter()
     results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers)))
     stats["processus"] = workers
@@ -790,6 +854,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     order = _by_size_then_year(years, sizes)
 
     certificates = _certificates_by_year(con)
+    known = urssaf_known(con, params)
 
     def jobs():  # each year's job starts while the next one's inputs are read
         for year in order:
@@ -798,7 +863,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
             shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
             # the latest year is the run's employment year
             yield (year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall,
-                   certificates.get(year, []))
+                   certificates.get(year, []), known.get(year, []))
 
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
     result: dict[str, Any] = {}
@@ -827,8 +892,11 @@ def _certificates_by_year(con) -> dict[int, list[tuple[str, str, np.ndarray]]]:
 
 def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.DataFrame, communes: pd.DataFrame,
                perimeters: list[str], rules, annee_effectifs: int, deadline_wall: float,
-               certificates: list[tuple[str, str, np.ndarray]] = ()) -> dict[str, Any]:
-    """The re-audit of one year (see audit_public); `certificates`: (measure, model fingerprint, table) rows."""
+               certificates: list[tuple[str, str, np.ndarray]] = (),
+               known: list[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The re-audit of one year (see audit_public); `certificates`: (measure, model fingerprint, table) rows;
+    `known`: the year's cells the reader knows from URSSAF (urssaf_known), in the reader's set with the shown
+    ones."""
     deadline = yearly.deadline_in(deadline_wall)
     scope_fn = scope_of(year, {"annee_effectifs": annee_effectifs})
     model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
@@ -842,16 +910,19 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     unproven = _unproven_outside(model, sensitive & ~scope, rules)
     model.materialise(scope | unproven)
     stuck = int(_unauditable(model, unproven).sum())
+    known_cells = _known_cells(model, list(known), scope)
     fingerprint = secret_model.unknowns_fingerprint(model)
     result: dict[str, Any] = {}
     for measure in DOMINANCE_BOUNDS:
         t = model.tables[measure]
-        upper, lower = requirements(t.values, sensitive & model.rows_in_matrix, rules)
+        upper, lower, waived = disclosed_elsewhere(t, known_cells,
+                                                   *requirements(t.values, sensitive & model.rows_in_matrix, rules),
+                                                   deadline=deadline)
         # certificates of another model (its unknowns in another order) cannot be read: the LPs decide alone
         given = [c for m, f, c in certificates if m == measure and f == fingerprint and len(c) == t.n_vars]
         foreign = sum(1 for m, f, c in certificates if m == measure) - len(given)
-        a, _ = secret_lp.certified_audit(t, published, upper, lower, [secret_lp.Certificate(c) for c in given],
-                                         deadline=deadline)
+        a, _ = secret_lp.certified_audit(t, published | known_cells, upper, lower,
+                                         [secret_lp.Certificate(c) for c in given], deadline=deadline)
         leaked = int(np.sum(published & sensitive))
         result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
                                        "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
@@ -859,5 +930,8 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
                                        "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
                                        len(a.unaudited), "n_detail_communal_non_audite": stuck,
                                        "n_certificats": len(given), "n_certificats_illisibles": foreign,
+                                       "n_connues_urssaf": int(known_cells.sum()),
+                                       "n_sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
+                                       "n_exigences_divulguees_par_urssaf": waived,
                                        "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

@@ -33,6 +33,8 @@ find a perturbation d of the table with S[j]·d ≥ r_j (or ≤ −r_j), L d = 0
 as little as possible (cost w_k per unit of |S[k]·d|). The published cells it has to move are suppressed: d then
 proves j's side for good (more suppression only widens what is feasible), and every other unproven cell that d
 moves far enough is proven too. Rounds of audit → protection LPs go on until the audit passes or the deadline.
+Cells the reader knows from another publication (`fixed`: URSSAF's family totals for the cube) are in the reader's
+set for good: no perturbation may move them, and they are never suppressed.
 
 Certificates: checking a proof costs far less than finding it
 ------------------------------------------------------------
@@ -432,11 +434,14 @@ class Protection:
 
 
 def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-            weights: np.ndarray, *, deadline: float, max_rounds: int = 1000, _retried: bool = False) -> Protection:
+            weights: np.ndarray, *, deadline: float, max_rounds: int = 1000, fixed: np.ndarray | None = None,
+            _retried: bool = False) -> Protection:
     """Suppress more published cells (cost `weights` per unit of change) until every requirement holds.
 
-    `published` is the starting pattern (True = shown). Returns the final pattern and its audit; when the deadline
-    passes first, that audit is not ok and the caller must not publish.
+    `published` is the starting pattern (True = shown). `fixed`: cells of `published` the reader knows whatever is
+    suppressed (published elsewhere): they are never suppressed, and a perturbation must leave them where they are.
+    Returns the final pattern and its audit; when the deadline passes first, that audit is not ok and the caller
+    must not publish.
 
     Each round audits only the sides still unproven (batch LPs) and gives them, up to LPS_PER_ROUND, a protection
     LP whose perturbation proves it (suppressing the published cells it moves): a side proven by a table the reader
@@ -445,6 +450,9 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
     per-cell LPs for the sides none proves), and the sides that audit refuses go back to protection rounds once."""
     t0 = time.perf_counter()
     published = published.copy()
+    fixed = np.zeros(len(published), bool) if fixed is None else np.asarray(fixed, bool)
+    if np.any(fixed & ~published):
+        raise ValueError("protect: a fixed cell must be in the published pattern (the reader knows it)")
     certificates: list[Certificate] = []
     proofs = _Proofs(table, upper, lower, certificates)
     tol = _tolerance(table.values)
@@ -460,7 +468,7 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
             break
         pending = quick.pending_sides
         before = (proofs.pending, int(published.sum()))
-        model = _ProtectionModel(table, published, weights, deadline)
+        model = _ProtectionModel(table, published, weights, deadline, fixed)
         log.info("protection round %d: %d requirement sides (%.1f s)", rounds, len(pending), time.perf_counter() - t0)
         round_lps = 0
         for j, side in pending:
@@ -480,7 +488,7 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
             move = np.abs(table.cells @ d)
             # a published cell the perturbation moves beyond half the reader's allowance is suppressed: a cell left
             # published must stay within what the reader allows, or the perturbation proves nothing
-            changed = np.flatnonzero(published & (move > _allowance(table.values) / 2))
+            changed = np.flatnonzero(published & ~fixed & (move > _allowance(table.values) / 2))
             published[changed] = False
             suppressed.extend(int(k) for k in changed)
             model.free(changed)
@@ -497,7 +505,7 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
         for j, side in refused:
             (again_up if side == "haut" else again_low)[j] = (upper if side == "haut" else lower)[j]
         again = protect(table, published, again_up, again_low, weights, deadline=deadline,
-                        max_rounds=max_rounds - rounds, _retried=True)
+                        max_rounds=max_rounds - rounds, fixed=fixed, _retried=True)
         published, suppressed = again.published, suppressed + again.suppressed
         final, kept = certified_audit(table, published, upper, lower, certificates + kept + again.certificates,
                                       deadline=deadline)
@@ -527,9 +535,10 @@ class _ProtectionModel:
     """min Σ w_k (p_k + n_k)  s.t.  L d = 0;  S_k d − p_k + n_k = 0 (published cells k);  d ≥ −x;  target row.
 
     Masked and never-published cells have no row: they may move freely. A cell suppressed during the round keeps
-    its row with cost 0."""
+    its row with cost 0. A fixed cell (known to the reader from elsewhere) has p_k = n_k = 0: it cannot move."""
 
-    def __init__(self, table: LinearTable, published: np.ndarray, weights: np.ndarray, deadline: float):
+    def __init__(self, table: LinearTable, published: np.ndarray, weights: np.ndarray, deadline: float,
+                 fixed: np.ndarray | None = None):
         self.table, self.deadline = table, deadline
         self.rows = np.flatnonzero(published)
         self.pos = {int(k): i for i, k in enumerate(self.rows)}
@@ -541,8 +550,10 @@ class _ProtectionModel:
             sp.hstack([table.cells[self.rows], -eye, eye]),
         ])
         cost = np.asarray(weights, float)[self.rows]
+        movable = np.where(np.zeros(nk, bool) if fixed is None else np.asarray(fixed, bool)[self.rows], 0.0, INF)
         self.h = _highs(deadline - time.perf_counter(), warm=True)
-        _pass(self.h, a, np.concatenate([-table.x, np.zeros(2 * nk)]), np.full(nv + 2 * nk, INF),
+        _pass(self.h, a, np.concatenate([-table.x, np.zeros(2 * nk)]),
+              np.concatenate([np.full(nv, INF), movable, movable]),
               np.zeros(a.shape[0]), np.zeros(a.shape[0]), np.concatenate([np.zeros(nv), cost, cost]))
 
     def free(self, cells: np.ndarray) -> None:
