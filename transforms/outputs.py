@@ -487,12 +487,12 @@ def urssaf_known(con, params: dict) -> dict[int, list[tuple[str, str]]]:
 def _known_cells(model, known: list[tuple[str, str]], scope: np.ndarray) -> np.ndarray:
     """The cells of `model` that `known` (urssaf_known of the year) names: family totals of the département."""
     rows = model.rows
+    totals = rows[(rows["niveau"] == "departement") & (rows["nomenclature_secteur"] == "ensemble")
+                  & (rows["classe_taille"] == "ensemble")]
     pairs = set(known)
-    hit = ((rows["niveau"] == "departement") & (rows["nomenclature_secteur"] == "ensemble")
-           & (rows["classe_taille"] == "ensemble")
-           & np.array([(p, f) in pairs for p, f in zip(rows["perimetre"], rows["famille"])], bool))
+    hit = [(p, f) in pairs for p, f in zip(totals["perimetre"], totals["famille"])]
     mask = np.zeros(len(model.cells), bool)
-    mask[rows.loc[hit, "cellule"].to_numpy()] = True
+    mask[totals.loc[hit, "cellule"].to_numpy()] = True
     if np.any(mask & ~scope):
         raise RuntimeError("a family total of the département known from URSSAF is outside the protected scope "
                            "(a bug): the secret model cannot hold it")
@@ -649,13 +649,6 @@ def _year_cube(con, year: int, perimeters: list[str]) -> pd.DataFrame:
                        f"ORDER BY {', '.join(secret_model.ROW_KEY)}", [year, perimeters]).df()
 
 
-def _year_inputs(con, year: int, perimeters: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    etab = con.execute(
-        "SELECT siret, perimetre, famille, code_commune, section_a21, secteur_ess, classe_taille, "
-        "effectif_central FROM out_cube_etablissements WHERE annee = ? ORDER BY siret, perimetre", [year]).df()
-    return etab, _year_cube(con, year, perimeters)
-
-
 def protected_years(con, params: dict) -> list[int]:
     """The years whose employment goes public: every year with employment (the earlier ones with the narrower scope
     of in_scope_past); only the run's employment year when params["secret_emploi_passe"] is False."""
@@ -685,20 +678,19 @@ def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
     return cells
 
 
-def _protect_one(year: int, etab: pd.DataFrame, year_cube: pd.DataFrame, communes: pd.DataFrame,
+def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, communes: pd.DataFrame,
                  perimeters: list[str], rules, params: dict, deadline_wall: float,
                  known: list[tuple[str, str]] = ()):
-    """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures, its
-    units (for out_secret_unites) and its certificates (for out_secret_certificats)."""
+    """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
+    its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
-    units = secret_model.units(etab, perimeters)
     model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
     _cell_columns(model, params["perimetre"])
     stats, certificates = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall),
                                         scope_fn=scope_fn, known=known)
     key = model.rows[secret_model.ROW_KEY].assign(annee=year)
     key[STATUS] = model.cells[STATUS].to_numpy()[model.rows["cellule"].to_numpy()]
-    return stats, key, units.assign(annee=year), _certificate_rows(year, model, certificates)
+    return stats, key, _certificate_rows(year, model, certificates)
 
 
 def _by_size_then_year(years: list[int], sizes: dict[int, int]) -> list[int]:
@@ -728,8 +720,10 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     order = _by_size_then_year(years, sizes)
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
     known = urssaf_known(con, params)
-    jobs = ((year, *_year_inputs(con, year, perimeters), communes, perimeters, rules, params, deadline_wall,
-             known.get(year, [])) for year in order)  # each year's job starts while the next one's inputs are read
+    secret_model.write_units(con, perimeters, years)
+    jobs = ((year, secret_model.year_units(con, year), _year_cube(con, year, perimeters), communes, perimeters, rules,
+             params, deadline_wall, known.get(year, []))
+            for year in order)  # each year's job starts while the next one's inputs are read
     started = time.perf_counter()
     results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers)))
     stats["processus"] = workers
@@ -739,12 +733,11 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     keep = f"(niveau <> 'commune' OR ({total})) AND ($detail OR list_contains($detail_years, annee) OR ({total}))"
     public = con.execute(f"SELECT * FROM {CUBE} WHERE {keep} ORDER BY ALL",
                          {"detail": detail_passe, "detail_years": [annee, *detail_years]}).df()
-    statuses, unit_frames, certificate_rows = [], [], []
+    statuses, certificate_rows = [], []
     for year in years:
-        year_stats, key, units, certificates = results[year]
+        year_stats, key, certificates = results[year]
         stats[str(year)] = year_stats
         statuses.append(key)
-        unit_frames.append(units)
         certificate_rows += certificates
     if statuses:
         public = public.merge(pd.concat(statuses, ignore_index=True), on=[*secret_model.ROW_KEY, "annee"],
@@ -760,7 +753,6 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     for col in EMPLOYMENT_MASKED:
         public[col] = public[col].astype("float64").mask(hidden)
     public = _mask_shares(public)
-    _write_units(con, unit_frames)
     _write_certificates(con, certificate_rows)
     return public[cols.names(PUBLIC)], stats
 
@@ -795,18 +787,6 @@ def build_public(con, params: dict) -> dict[str, Any]:
         f"SELECT count(*), count({STATUS}) FILTER (WHERE {STATUS} <> '{cols.NON_DIFFUSE}') FROM {PUBLIC}"
     ).fetchall()[0]
     return {"lignes": summary[0], "effectifs_masques": summary[1], "par_annee": stats}
-
-
-def _write_units(con, frames: list[pd.DataFrame]) -> None:
-    """out_secret_unites: the establishments of every protected year, grouped as the secret model needs them
-    (commune, type, sector codes) — what the check step needs to re-audit the public table without unit data."""
-    units = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c: pd.Series(dtype=t) for c, t in secret_model.UNIT_COLUMNS.items()})
-    con.register("_units", units)
-    try:
-        con.execute("CREATE OR REPLACE TABLE out_secret_unites AS SELECT * FROM _units")
-    finally:
-        con.unregister("_units")
 
 
 def _certificate_rows(year: int, model, certificates: dict[str, list[secret_lp.Certificate]]) -> list[tuple]:
@@ -858,7 +838,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
 
     def jobs():  # each year's job starts while the next one's inputs are read
         for year in order:
-            units = con.execute("SELECT * FROM out_secret_unites WHERE annee = ?", [year]).df()
+            units = secret_model.year_units(con, year)
             cube = _year_cube(con, year, perimeters)
             shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
             # the latest year is the run's employment year

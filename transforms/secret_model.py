@@ -56,38 +56,45 @@ class YearModel:
         return self._label_index.get((perimetre, famille))
 
 
-UNIT_COLUMNS = {"annee": "int64", "code_commune": "object", "type": "object", "section_a21": "object",
-                "secteur_ess": "object", "classe_taille": "object", "nb_etablissements": "int64",
-                "effectif_central": "float64"}
+def write_units(con, perimeters: list[str], years: list[int]) -> None:
+    """Create out_secret_unites in `con` from out_cube_etablissements: the establishments of `years` grouped by
+    year, commune, type (family in each perimeter, '|'-joined in sorted perimeter order) and sector codes, with
+    their employment — the protection's unknowns, and what the check step re-audits the public table with.
 
-
-def units(etab: pd.DataFrame, perimeters: list[str]) -> pd.DataFrame:
-    """The establishments of one year (out_cube_etablissements rows, every perimeter) grouped by commune, type
-    (family in each perimeter, '|'-joined in sorted perimeter order) and sector codes, with their employment."""
+    One query for every year, on one DuckDB thread (sums in a fixed order, ess.db.one_thread): per year in pandas,
+    with each year's establishments handed to a worker process, it cost 15 CPU-s on the sample against 4."""
     perimeters = sorted(perimeters)
-    con = db.connect(threads=1)  # sums in a fixed order (ess.db.one_thread)
-    try:
-        con.register("_etab", etab)
-        per_siret = con.execute(
-            """SELECT siret, any_value(code_commune) AS code_commune, any_value(section_a21) AS section_a21,
-                      any_value(secteur_ess) AS secteur_ess, any_value(classe_taille) AS classe_taille,
-                      any_value(effectif_central) AS effectif_central, count(*) AS n,
+    with db.one_thread(con):
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _secret_sirets AS
+               SELECT annee::BIGINT AS annee, siret, any_value(code_commune) AS code_commune,
+                      any_value(section_a21) AS section_a21, any_value(secteur_ess) AS secteur_ess,
+                      any_value(classe_taille) AS classe_taille, any_value(effectif_central) AS effectif_central,
                       string_agg(famille, '|' ORDER BY perimetre) AS type,
                       string_agg(perimetre, '|' ORDER BY perimetre) AS perimetres
-               FROM _etab WHERE list_contains($p, perimetre) GROUP BY siret""", {"p": perimeters}).df()
-        expected = "|".join(perimeters)
-        bad = per_siret[per_siret["perimetres"] != expected]
-        if len(bad):
-            raise RuntimeError(f"out_cube_etablissements: {len(bad)} establishment(s) lack a row for one of the "
-                               f"perimeters {perimeters} (e.g. {bad['siret'].iloc[0]}): the cube must hold every "
-                               "perimeter that is published")
-        con.register("_siret", per_siret)
-        return con.execute(
-            """SELECT code_commune, type, section_a21, secteur_ess, classe_taille, count(*) AS nb_etablissements,
-                      sum(effectif_central) AS effectif_central
-               FROM _siret GROUP BY ALL ORDER BY ALL""").df()
-    finally:
-        con.close()
+               FROM out_cube_etablissements
+               WHERE list_contains($perimetres, perimetre) AND list_contains($years, annee)
+               GROUP BY annee, siret""", {"perimetres": perimeters, "years": [int(y) for y in years]})
+        try:
+            expected = "|".join(perimeters)
+            bad = con.execute("SELECT count(*), min(siret) FROM _secret_sirets WHERE perimetres <> ?",
+                              [expected]).fetchone()
+            if bad[0]:
+                raise RuntimeError(f"out_cube_etablissements: {bad[0]} establishment-year(s) lack a row for one of "
+                                   f"the perimeters {perimeters} (e.g. {bad[1]}): the cube must hold every perimeter "
+                                   "that is published")
+            con.execute(
+                """CREATE OR REPLACE TABLE out_secret_unites AS
+                   SELECT annee, code_commune, type, section_a21, secteur_ess, classe_taille,
+                          count(*) AS nb_etablissements, sum(effectif_central) AS effectif_central
+                   FROM _secret_sirets GROUP BY ALL ORDER BY ALL""")
+        finally:
+            con.execute("DROP TABLE IF EXISTS _secret_sirets")
+
+
+def year_units(con, year: int) -> pd.DataFrame:
+    """The rows of out_secret_unites (write_units) of one year: `build`'s `est`."""
+    return con.execute("SELECT * FROM out_secret_unites WHERE annee = ? ORDER BY ALL", [year]).df()
 
 
 def _label_types(types: list[str], perimeters: list[str], famille: str, perimetre: str) -> frozenset:
@@ -102,7 +109,7 @@ def _label_types(types: list[str], perimeters: list[str], famille: str, perimetr
 
 def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str],
           measures=MEASURES, scope=None) -> YearModel:
-    """est: `units()` of one year; cube: out_indicateurs rows of that year (those perimeters);
+    """est: `year_units` of one year; cube: out_indicateurs rows of that year (those perimeters);
     communes: out_cube_communes (long: code_commune, niveau, code_territoire); scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
     `materialise` adds more later)."""
     perimeters = sorted(perimeters)
