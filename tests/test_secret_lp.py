@@ -17,6 +17,7 @@ from scipy.optimize import linprog
 import cube_fixtures as F
 from test_cube import KEY
 from ess import db
+from ess.errors import UserError
 from transforms import confidentiality as conf
 from transforms import outputs, secret_lp
 
@@ -416,8 +417,8 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
     result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
     con = db.connect()
     db.attach_tables(con, {**result.tables, **urssaf})
-    assert outputs.urssaf_known(con, F.PARAMS) == {Y: [("insee", "associations"), ("insee", "fondations"),
-                                                      ("insee", "mutuelles")]}
+    assert outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"]) == {
+        Y: [("insee", "associations"), ("insee", "fondations"), ("insee", "mutuelles")]}
     stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
     assert stats["connues_urssaf"] == 3 and stats["lp"]["effectif_central"]["exigences_divulguees_par_urssaf"] == 0
     # known, the two family totals are published (masking them would protect nothing) and the pattern holds against
@@ -452,6 +453,23 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
     assert not found["avec"]["ok"] and found["avec"]["n_recalculables_ou_encadrees"] > 0
     assert {round(side["borne"], 3) for cell in found["avec"]["detail"]["echecs"].values()
             for side in cell.values()} == {14.0}
+
+
+def test_a_cube_without_urssafs_perimeter_is_refused_when_urssafs_totals_are_known(tmp_path, data_dir):
+    rows = list(DIFFERENCING) + FAMILY_TOTALS
+    inputs = F.write_tables(tmp_path / "in", _frames(rows))
+    urssaf = _urssaf_targets(tmp_path / "core_cibles_urssaf.parquet")
+    with pytest.raises(UserError, match=r"lack \['insee'\], whose families are URSSAF's.*--perimetres-cube"):
+        outputs.build_outputs({**inputs, **urssaf}, {**F.PARAMS, "perimetre": "loi2014",
+                                                     "perimetres_cube": ["loi2014", "flag"]}, tmp_path / "out")
+    assert not (tmp_path / "out" / "out_indicateurs_public.parquet").exists()
+    # URSSAF's perimeter alone is a cube like any other, its family totals known
+    alone = outputs.build_outputs({**inputs, **urssaf}, {**F.PARAMS, "perimetres_cube": ["insee"]}, tmp_path / "one")
+    assert alone.stats["out_indicateurs_public"]["par_annee"][str(Y)]["connues_urssaf"] == 3
+    con = db.connect()
+    db.attach_tables(con, {**alone.tables, **urssaf})
+    assert {r[0] for r in con.execute("SELECT DISTINCT perimetre FROM out_indicateurs_public").fetchall()} == {"insee"}
+    assert all(a["ok"] and a["n_connues_urssaf"] == 3 for a in outputs.audit_public(con).values())
 
 
 def test_two_legal_units_with_three_establishments_are_two_contributors(tmp_path, data_dir):

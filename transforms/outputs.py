@@ -465,12 +465,15 @@ def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame) -> dic
     return {"zone": zone, "label": [(p, list(c)) for p, c in sorted(label)]}
 
 
-def urssaf_known(con, params: dict) -> dict[int, list[tuple[str, str]]]:
+def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, list[tuple[str, str]]]:
     """By year, the (perimeter, family) cells of the département a reader knows from URSSAF's own publication: the
     employment of each ESS family that URSSAF's ESS file gives for the département (core_cibles_urssaf), in the
     perimeter whose families are URSSAF's (calage_urssaf in perimetres.csv). URSSAF publishes an annual average of
     its field, close to but not our 31 December estimate: the audit takes the reader to know our figure exactly,
-    which is safe (knowing less, a reader can only bound a masked cell less tightly)."""
+    which is safe (knowing less, a reader can only bound a masked cell less tightly).
+
+    `perimeters`: those of the public table. Without that perimeter among them, the cells of the others that hold
+    the same establishments cannot be told: refused."""
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "core_cibles_urssaf" not in present:
         return {}
@@ -481,6 +484,12 @@ def urssaf_known(con, params: dict) -> dict[int, list[tuple[str, str]]]:
             "SELECT DISTINCT annee, cible FROM core_cibles_urssaf WHERE source = 'urssaf_ess_departement' "
             "AND cible <> 'hors_ess' AND effectif IS NOT NULL ORDER BY ALL").fetchall():
         known.setdefault(int(annee), []).extend((p, famille) for p in calibrated)
+    missing = [p for p in calibrated if p not in perimeters]
+    if known and missing:
+        raise UserError(f"the public table's perimeters {sorted(perimeters)} lack {missing}, whose families are "
+                        "URSSAF's: the statistical confidentiality counts URSSAF's published family totals as known "
+                        f"and cannot tell which cells of the other perimeters they give away — add {missing} to "
+                        "perimetres_cube (--perimetres-cube), or leave it out to publish every perimeter")
     return known
 
 
@@ -719,7 +728,7 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     sizes = _year_sizes(con, CUBE)
     order = _by_size_then_year(years, sizes)
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
-    known = urssaf_known(con, params)
+    known = urssaf_known(con, params, perimeters)
     secret_model.write_units(con, perimeters, years)
     jobs = ((year, secret_model.year_units(con, year), _year_cube(con, year, perimeters), communes, perimeters, rules,
              params, deadline_wall, known.get(year, []))
@@ -834,7 +843,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     order = _by_size_then_year(years, sizes)
 
     certificates = _certificates_by_year(con)
-    known = urssaf_known(con, params)
+    known = urssaf_known(con, params, perimeters)
 
     def jobs():  # each year's job starts while the next one's inputs are read
         for year in order:
