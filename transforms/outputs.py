@@ -831,7 +831,8 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
 
     The protection's certificates (out_secret_certificats, when present) are candidate proofs only: each is checked
     against this audit's own model of what the public table shows, and every side none of them proves is audited by
-    LP, exactly as without them."""
+    LP, exactly as without them. The reader also knows URSSAF's family totals (urssaf_known, from core_cibles_urssaf
+    when attached), as the protection assumed."""
     rules = rules or conf.load_rules(reference_dir=(params or {}).get("reference_dir"))
     params = params or {}
     deadline_wall = yearly.wall_deadline(float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS)))
