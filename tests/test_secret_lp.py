@@ -137,6 +137,13 @@ def test_what_another_publication_discloses_alone_is_waived_not_protected():
     kept_up, kept_low, waived = outputs.disclosed_elsewhere(t, np.array([False, False, True]), upper, lower,
                                                             deadline=time.perf_counter() + 30)
     assert waived == 0 and kept_up[0] == upper[0] and kept_low[0] == lower[0]
+    # a side pinned with nothing published at all (here by a link: a = 0) is the model's, not URSSAF's: kept
+    pinned = _table([[1, 0], [0, 1]], [0, 5], links=[[1, 0]])
+    upper, lower = outputs.requirements(pinned.values, np.array([True, False]), RULES)
+    assert upper[0] == pytest.approx(1)
+    kept_up, _, waived = outputs.disclosed_elsewhere(pinned, np.array([False, True]), upper, lower,
+                                                     deadline=time.perf_counter() + 30)
+    assert waived == 0 and kept_up[0] == upper[0]
 
 
 def test_a_side_the_batch_audit_misses_is_proven_once_for_good(monkeypatch):

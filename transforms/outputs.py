@@ -517,13 +517,18 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     if not known_cells.any():
         return upper, lower, 0
     found = secret_lp.audit(table, known_cells, upper, lower, deadline=deadline)
+    if not found.failed:
+        return upper, lower, 0
+    # a side the reader narrows with nothing published at all is not URSSAF's doing: it stays (and fails, a bug)
+    alone = secret_lp.audit(table, np.zeros_like(known_cells), upper, lower, deadline=deadline).failed
     upper, lower = upper.copy(), lower.copy()
+    waived = 0
     for j, sides in found.failed.items():
-        if "haut" in sides:
-            upper[j] = np.nan
-        if "bas" in sides:
-            lower[j] = np.nan
-    return upper, lower, found.n_failed_sides
+        for side, bound in (("haut", upper), ("bas", lower)):
+            if side in sides and side not in alone.get(j, {}):
+                bound[j] = np.nan
+                waived += 1
+    return upper, lower, waived
 
 
 def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
