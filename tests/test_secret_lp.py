@@ -123,27 +123,43 @@ def test_a_cell_known_from_elsewhere_is_never_the_one_suppressed():
                           deadline=time.perf_counter() + 30, fixed=known)
 
 
-def test_what_another_publication_discloses_alone_is_waived_not_protected():
-    # a is the whole total (b = 0, no unknown): a reader who knows the total knows a, whatever we mask
-    t = _table([[1, 0], [0, 1], [1, 1]], [10, 5])
-    alone = _table([[1], [1]], [10])  # cells a and total, one unknown: a = total
-    known = np.array([False, True])
+def test_what_another_publication_discloses_alone_is_relaxed_to_its_bound():
+    # a is the whole total (one unknown): a reader who knows the total knows a, whatever we mask — both sides are
+    # relaxed to a's value, i.e. nothing is left to protect
+    alone = _table([[1], [1]], [10])
     upper, lower = outputs.requirements(alone.values, np.array([True, False]), RULES)
-    kept_up, kept_low, waived = outputs.disclosed_elsewhere(alone, known, upper, lower,
-                                                            deadline=time.perf_counter() + 30)
-    assert waived == 2 and np.isnan(kept_up[0]) and np.isnan(kept_low[0])
+    kept_up, kept_low, relaxed = outputs.disclosed_elsewhere(alone, np.array([False, True]), upper, lower,
+                                                             deadline=time.perf_counter() + 30)
+    assert relaxed == 2 and kept_up[0] == pytest.approx(10) and kept_low[0] == pytest.approx(10)
     # a share of the total keeps its requirements: the known total alone leaves a ∈ [0, 15]
+    t = _table(PAIR, [10, 5])
     upper, lower = outputs.requirements(t.values, np.array([True, False, False]), RULES)
-    kept_up, kept_low, waived = outputs.disclosed_elsewhere(t, np.array([False, False, True]), upper, lower,
-                                                            deadline=time.perf_counter() + 30)
-    assert waived == 0 and kept_up[0] == upper[0] and kept_low[0] == lower[0]
+    kept_up, kept_low, relaxed = outputs.disclosed_elsewhere(t, np.array([False, False, True]), upper, lower,
+                                                             deadline=time.perf_counter() + 30)
+    assert relaxed == 0 and kept_up[0] == upper[0] and kept_low[0] == lower[0]
     # a side pinned with nothing published at all (here by a link: a = 0) is the model's, not URSSAF's: kept
     pinned = _table([[1, 0], [0, 1]], [0, 5], links=[[1, 0]])
     upper, lower = outputs.requirements(pinned.values, np.array([True, False]), RULES)
     assert upper[0] == pytest.approx(1)
-    kept_up, _, waived = outputs.disclosed_elsewhere(pinned, np.array([False, True]), upper, lower,
-                                                     deadline=time.perf_counter() + 30)
-    assert waived == 0 and kept_up[0] == upper[0]
+    kept_up, _, relaxed = outputs.disclosed_elsewhere(pinned, np.array([False, True]), upper, lower,
+                                                      deadline=time.perf_counter() + 30)
+    assert relaxed == 0 and kept_up[0] == upper[0]
+
+
+def test_we_never_narrow_a_cell_beyond_what_the_known_total_gives():
+    # x = [a b e], a = 90 sensitive ([76.5, 103.5]), b = 10, e = 2; cells a, b, total T = a + b (known), a + e, e.
+    # T alone gives a ≤ 100: the high side is relaxed to 100, not dropped — publishing a + e and e (a = 92 − 2)
+    # or b (a = 100 − 10) would narrow it further.
+    t = _table([[1, 0, 0], [0, 1, 0], [1, 1, 0], [1, 0, 1], [0, 0, 1]], [90, 10, 2])
+    known = np.array([False, False, True, False, False])
+    upper, lower = outputs.requirements(t.values, np.array([True, False, False, False, False]), RULES)
+    upper, lower, relaxed = outputs.disclosed_elsewhere(t, known, upper, lower, deadline=time.perf_counter() + 30)
+    assert relaxed == 1 and upper[0] == pytest.approx(100, abs=1e-4) and lower[0] == pytest.approx(76.5)
+    p = secret_lp.protect(t, np.array([False, True, True, True, True]), upper, lower, np.ones(5),
+                          deadline=time.perf_counter() + 30, fixed=known)
+    assert p.audit.ok and p.published[2] and not p.published[1] and not (p.published[3] and p.published[4])
+    lo, hi = _scipy_range(t, p.published, 0)
+    assert hi >= 100 - 1e-4 and lo <= 76.5
 
 
 def test_a_side_the_batch_audit_misses_is_proven_once_for_good(monkeypatch):
@@ -460,6 +476,30 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
     assert not found["avec"]["ok"] and found["avec"]["n_recalculables_ou_encadrees"] > 0
     assert {round(side["borne"], 3) for cell in found["avec"]["detail"]["echecs"].values()
             for side in cell.values()} == {14.0}
+
+
+def test_a_sensitive_total_that_urssaf_publishes_stays_masked_and_its_parts_keep_urssafs_bounds(tmp_path, data_dir):
+    # the mutuelles: M1 holds 100 of 104 (dominance at the département). URSSAF publishes their total: what it gives
+    # away is relaxed to its own bounds, counted the same way by the protection and by the re-audit
+    mutuelles = [_establishment("71", "M1", "38001", "mutuelles", "K", "finance_assurance", "21", "50_99", 100),
+                 _establishment("72", "M2", "38002", "mutuelles", "K", "finance_assurance", "01", "1_9", 2),
+                 _establishment("73", "M3", "38003", "mutuelles", "G", "commerce", "01", "1_9", 2)]
+    rows = list(DIFFERENCING) + mutuelles
+    inputs = F.write_tables(tmp_path / "in", _frames(rows))
+    urssaf = _urssaf_targets(tmp_path / "core_cibles_urssaf.parquet")
+    result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
+    stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
+    relaxed = stats["lp"]["effectif_central"]["exigences_divulguees_par_urssaf"]
+    assert stats["sensibles_connues_urssaf"] == 1 and relaxed >= 2
+    con = db.connect()
+    db.attach_tables(con, {**result.tables, **urssaf})
+    total = con.execute(f"""SELECT statut_secret_effectifs, effectif_central FROM out_indicateurs_public
+        WHERE annee = {Y} AND niveau = 'departement' AND perimetre = 'insee' AND famille = 'mutuelles'
+          AND nomenclature_secteur = 'ensemble' AND classe_taille = 'ensemble'""").fetchone()
+    assert total[0] == "dominance" and total[1] is None
+    audit = outputs.audit_public(con)[f"{Y}/effectif_central"]
+    assert audit["ok"] and audit["n_sensibles_connues_urssaf"] == 1
+    assert audit["n_exigences_divulguees_par_urssaf"] == relaxed
 
 
 def test_a_cube_without_urssafs_perimeter_is_refused_when_urssafs_totals_are_known(tmp_path, data_dir):

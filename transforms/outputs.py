@@ -21,6 +21,7 @@ overriding data/reference/: zonings, labels, the perimeter audit).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,8 @@ from transforms import confidentiality as conf
 from transforms import employment, reference, secret_lp, secret_model, yearly, zonages
 from transforms.core import PERIMETRES_METADATA
 from transforms.steps import StepOutput
+
+log = logging.getLogger(__name__)
 
 CUBE = "out_indicateurs"
 PUBLIC = "out_indicateurs_public"
@@ -476,6 +479,7 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, list[tup
     the same establishments cannot be told: refused."""
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "core_cibles_urssaf" not in present:
+        log.info("core_cibles_urssaf absent: the secrecy's reader knows no URSSAF figure")
         return {}
     calibrated = [r["perimetre"] for r in reference.read_reference("perimetres", params.get("reference_dir"))
                   if r["calage_urssaf"]]
@@ -510,25 +514,30 @@ def _known_cells(model, known: list[tuple[str, str]], scope: np.ndarray) -> np.n
 
 def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
                         deadline: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """The requirements left once those that URSSAF's figures break alone are waived: a side that the reader who
-    knows the `known_cells` and nothing of ours can already narrow within its protection interval (a family's
-    département total, or a sector that makes all of it) is URSSAF's publication, not ours to protect. Returns the
-    requirements kept and the number of sides waived."""
+    """The requirements once URSSAF's figures are counted: a side that the reader who knows the `known_cells` and
+    nothing of ours can already narrow within its protection interval (a family's département total, a sector that
+    makes most of it) is relaxed to the bound those figures give — our publication must not narrow it further, but
+    cannot widen what URSSAF publishes. A side the model narrows with nothing published at all, or that either audit
+    leaves undecided, keeps its requirement. Returns the requirements and the number of sides relaxed."""
     if not known_cells.any():
         return upper, lower, 0
     found = secret_lp.audit(table, known_cells, upper, lower, deadline=deadline)
     if not found.failed:
         return upper, lower, 0
-    # a side the reader narrows with nothing published at all is not URSSAF's doing: it stays (and fails, a bug)
-    alone = secret_lp.audit(table, np.zeros_like(known_cells), upper, lower, deadline=deadline).failed
+    sides = [(j, side) for j, failed in found.failed.items() for side in failed]
+    only_up, only_low = np.full(len(upper), np.nan), np.full(len(lower), np.nan)
+    for j, side in sides:
+        (only_up if side == "haut" else only_low)[j] = (upper if side == "haut" else lower)[j]
+    # a side the reader narrows with nothing published is the model's, not URSSAF's: it stays (and fails, a bug)
+    alone = secret_lp.audit(table, np.zeros_like(known_cells), only_up, only_low, deadline=deadline)
+    kept = {(j, side) for j, failed in alone.failed.items() for side in failed} | set(alone.pending_sides)
     upper, lower = upper.copy(), lower.copy()
-    waived = 0
-    for j, sides in found.failed.items():
-        for side, bound in (("haut", upper), ("bas", lower)):
-            if side in sides and side not in alone.get(j, {}):
-                bound[j] = np.nan
-                waived += 1
-    return upper, lower, waived
+    relaxed = 0
+    for j, side in sides:
+        if (j, side) not in kept:
+            (upper if side == "haut" else lower)[j] = found.failed[j][side]["borne"]
+            relaxed += 1
+    return upper, lower, relaxed
 
 
 def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
@@ -563,7 +572,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     tables proving every requirement of the final pattern (secret_lp certificates, for the check step).
     `known`: the year's cells the reader knows from URSSAF (urssaf_known): masking them protects nothing, so the
     LP counts them as shown and never suppresses them, and they are shown unless sensitive; the requirements that
-    URSSAF's figures break alone are waived (disclosed_elsewhere) and counted."""
+    URSSAF's figures break alone are relaxed to what those figures give (disclosed_elsewhere) and counted."""
     cells = model.cells
     table = model.tables[PROTECTED]
     gaps = secret_model.additivity_gaps(table, model.rows_in_matrix)

@@ -61,7 +61,8 @@ def write_units(con, perimeters: list[str], years: list[int]) -> None:
     year, commune, type (family in each perimeter, '|'-joined in sorted perimeter order) and sector codes, with
     their employment — the protection's unknowns, and what the check step re-audits the public table with.
 
-    One query for every year, on one DuckDB thread (sums in a fixed order, ess.db.one_thread): per year in pandas,
+    One query for every year, on one DuckDB thread and over establishments in siret order (sums in a fixed order,
+    whatever the aggregate's hash order, ess.db.one_thread): per year in pandas,
     with each year's establishments handed to a worker process, it cost 15 CPU-s on the sample against 4."""
     perimeters = sorted(perimeters)
     with db.one_thread(con):
@@ -74,7 +75,8 @@ def write_units(con, perimeters: list[str], years: list[int]) -> None:
                       string_agg(perimetre, '|' ORDER BY perimetre) AS perimetres
                FROM out_cube_etablissements
                WHERE list_contains($perimetres, perimetre) AND list_contains($years, annee)
-               GROUP BY annee, siret""", {"perimetres": perimeters, "years": [int(y) for y in years]})
+               GROUP BY annee, siret
+               ORDER BY annee, siret""", {"perimetres": perimeters, "years": [int(y) for y in years]})
         try:
             expected = "|".join(perimeters)
             bad = con.execute("SELECT count(*), min(siret) FROM _secret_sirets WHERE perimetres <> ?",
