@@ -3,12 +3,15 @@ and a worker's failure reaches the caller as the same error."""
 
 from __future__ import annotations
 
+import io
+import re
+
 import pandas as pd
 import pytest
 
 import cube_fixtures as F
 from test_cube import _bigger_frames
-from ess import db
+from ess import db, progress
 from transforms import outputs, yearly
 
 Y = F.ANNEE_EFFECTIFS
@@ -42,12 +45,31 @@ def _strip_timings(value):
     return value
 
 
-def test_years_in_processes_match_one_process(cube):
+def _console(monkeypatch) -> io.StringIO:
+    """What `ess run` would print (ess/progress.py), from here on."""
+    console = io.StringIO()
+    monkeypatch.setattr(progress, "_current", progress.Progress(console, heartbeat=0))
+    return console
+
+
+def _years_said(console: io.StringIO, text: str) -> list[tuple[int, str]]:
+    """(year, 'k/n') of each console line matching `text`, a pattern whose one group is the year."""
+    return [(int(y), n) for y, n in re.findall(text + r" \((\d+/\d+) années\)", console.getvalue())]
+
+
+def test_years_in_processes_match_one_process(cube, monkeypatch):
     params = {**F.PARAMS, "annee_effectifs": Y}
     assert outputs.protected_years(cube, params) == [Y - 1, Y]
+    console = _console(monkeypatch)
     alone, alone_stats = outputs.protect_cube(cube, {**params, "secret_processus": 1})
     units_alone = cube.execute("SELECT * FROM out_secret_unites ORDER BY ALL").df()
+    # the console says each year as it is done: in this process, the largest year first
+    assert _years_said(console, r"· emploi de (\d+) protégé") == [(Y, "1/2"), (Y - 1, "2/2")]
+    console = _console(monkeypatch)
     spread, spread_stats = outputs.protect_cube(cube, {**params, "secret_processus": 2})
+    # in workers, as each finishes, counted whatever the order
+    said = _years_said(console, r"· emploi de (\d+) protégé")
+    assert sorted(y for y, _ in said) == [Y - 1, Y] and sorted(n for _, n in said) == ["1/2", "2/2"]
     units_spread = cube.execute("SELECT * FROM out_secret_unites ORDER BY ALL").df()
     assert (alone_stats["processus"], spread_stats["processus"]) == (1, 2)
     pd.testing.assert_frame_equal(alone, spread)

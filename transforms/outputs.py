@@ -21,6 +21,7 @@ overriding data/reference/: zonings, labels, the perimeter audit).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ess import db, paths, sql_order
+from ess import db, paths, progress, sql_order
 from ess.errors import UserError
 from transforms import columns as cols
 from transforms import confidentiality as conf
@@ -716,6 +717,16 @@ def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, commun
     return stats, key, _certificate_rows(year, model, certificates)
 
 
+def _year_progress(order: list[int], text: str):
+    """For the console of `ess run` (ess/progress.py): `text` (with {annee}) as each year of `order` is done — the
+    protection is the step's longest part (≈ 30 s on the sample), its employment year the last to finish."""
+    count = itertools.count(1)
+
+    def say(i: int) -> None:
+        progress.current().say(f"  · {text.format(annee=order[i])} ({next(count)}/{len(order)} années)")
+    return say
+
+
 def _by_size_then_year(years: list[int], sizes: dict[int, int]) -> list[int]:
     """The largest year first (it starts first when years run in parallel)."""
     return sorted(years, key=lambda y: (-sizes.get(y, 0), y))
@@ -748,7 +759,8 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
              params, deadline_wall, known.get(year, []))
             for year in order)  # each year's job starts while the next one's inputs are read
     started = time.perf_counter()
-    results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers)))
+    results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers,
+                                              on_done=_year_progress(order, "emploi de {annee} protégé"))))
     stats["processus"] = workers
     stats["secondes"] = round(time.perf_counter() - started, 3)
     # Communes are published as family totals only; past years as territory × family totals unless asked.

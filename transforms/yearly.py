@@ -53,17 +53,28 @@ def deadline_in(wall: float) -> float:
     return time.perf_counter() + (wall - time.time())
 
 
-def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int) -> list:
+def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int,
+             on_done: Callable[[int], None] | None = None) -> list:
     """fn(*job) for every job, in that order; in `workers` spawned processes when workers > 1. Put the longest jobs
     first: they start first. `jobs` may be a generator: each job is submitted as soon as it is made, so the workers
-    start on the first ones while the caller reads the inputs of the next."""
+    start on the first ones while the caller reads the inputs of the next. `on_done(i)`: called with a job's index
+    as soon as it has succeeded (in any order, from another thread when in processes), e.g. to show progress."""
     if workers <= 1 or multiprocessing.current_process().daemon:
-        return [fn(*job) for job in jobs]
+        results = []
+        for i, job in enumerate(jobs):
+            results.append(fn(*job))
+            if on_done is not None:
+                on_done(i)
+        return results
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = []
         try:
-            for job in jobs:
-                futures.append(pool.submit(fn, *job))
+            for i, job in enumerate(jobs):
+                future = pool.submit(fn, *job)
+                if on_done is not None:
+                    future.add_done_callback(
+                        lambda f, i=i: None if f.cancelled() or f.exception() is not None else on_done(i))
+                futures.append(future)
             return [f.result() for f in futures]
         except BaseException:
             for f in futures:
