@@ -214,33 +214,36 @@ def _pct(x) -> str:
     return "—" if pd.isna(x) else f"{100 * x:.1f} %".replace(".", ",")
 
 
+def _markdown(intro: str, columns: list[str], aligns: str, rows: list[list]) -> str:
+    """`intro`, a blank line, then a Markdown table (`aligns`: one '-' or ':' per column, right-aligned when ':')."""
+    rule = "|" + "|".join("---:" if a == ":" else "---" for a in aligns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join([intro, "", "| " + " | ".join(columns) + " |", rule, *body])
+
+
 def markdown(table: pd.DataFrame, year: int, perimetre: str = "insee") -> str:
     pct = _pct
-    lines = [f"Emploi de l'ESS (périmètre `{perimetre}`) au 31/12/{year}, échantillon synthétique (Isère, échelle 1) ; "
-             "erreur relative de l'estimation centrale, couverture de l'intervalle à 90 % (part des cellules dont "
-             "la vraie valeur est dans l'intervalle), demi-largeur médiane de l'intervalle rapportée à l'estimation.",
-             "",
-             "| niveau | mesure | cellules | erreur moyenne | erreur max | couverture IC 90 % | demi-largeur médiane |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for r in table.itertuples():
-        lines.append(f"| {r.niveau} | {r.mesure} | {r.cellules} | {pct(r.erreur_moyenne)} | {pct(r.erreur_max)} | "
-                     f"{pct(r.couverture_ic90)} | {pct(r.demi_largeur_mediane)} |")
-    return "\n".join(lines)
+    return _markdown(
+        f"Emploi de l'ESS (périmètre `{perimetre}`) au 31/12/{year}, échantillon synthétique (Isère, échelle 1) ; "
+        "erreur relative de l'estimation centrale, couverture de l'intervalle à 90 % (part des cellules dont "
+        "la vraie valeur est dans l'intervalle), demi-largeur médiane de l'intervalle rapportée à l'estimation.",
+        ["niveau", "mesure", "cellules", "erreur moyenne", "erreur max", "couverture IC 90 %", "demi-largeur médiane"],
+        "--:::::",
+        [[r.niveau, r.mesure, r.cellules, pct(r.erreur_moyenne), pct(r.erreur_max), pct(r.couverture_ic90),
+          pct(r.demi_largeur_mediane)] for r in table.itertuples()])
 
 
 def markdown_past(table: pd.DataFrame, years: list[int], perimetre: str = "insee") -> str:
     pct = _pct
-    lines = [f"Les années passées ({years[0]}–{years[-1]}), même échantillon et même périmètre `{perimetre}` : emploi "
-             "de l'ESS au 31/12 de chaque année, cellules = cellules du niveau × années ; biais moyen = erreur "
-             "relative signée moyenne ; la cellule de plus grande erreur relative, avec son année.",
-             "",
-             "| niveau | cellules | erreur moyenne | biais moyen | couverture IC 90 % | hors intervalle | "
-             "demi-largeur médiane | plus grande erreur |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for r in table.itertuples():
-        lines.append(f"| {r.niveau} | {r.cellules} | {pct(r.erreur_moyenne)} | {pct(r.biais_moyen)} | "
-                     f"{pct(r.couverture_ic90)} | {r.hors_intervalle} | {pct(r.demi_largeur_mediane)} | {r.pire} |")
-    return "\n".join(lines)
+    return _markdown(
+        f"Les années passées ({years[0]}–{years[-1]}), même échantillon et même périmètre `{perimetre}` : emploi "
+        "de l'ESS au 31/12 de chaque année, cellules = cellules du niveau × années ; biais moyen = erreur "
+        "relative signée moyenne ; la cellule de plus grande erreur relative, avec son année.",
+        ["niveau", "cellules", "erreur moyenne", "biais moyen", "couverture IC 90 %", "hors intervalle",
+         "demi-largeur médiane", "plus grande erreur"],
+        "-::::::-",
+        [[r.niveau, r.cellules, pct(r.erreur_moyenne), pct(r.biais_moyen), pct(r.couverture_ic90), r.hors_intervalle,
+          pct(r.demi_largeur_mediane), r.pire] for r in table.itertuples()])
 
 
 def write_method(text: str, method: Path = paths.ROOT / "METHOD.md") -> None:
