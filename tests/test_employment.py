@@ -359,6 +359,36 @@ def test_a_cell_empty_in_the_last_year_is_imputed_not_read_as_zero(tmp_path):
     assert assoc == pytest.approx(18 / 20, abs=1e-3)
 
 
+# The same two associations, one year earlier: URSSAF publishes B1's cell 12 in 2022, 2023 and 2024, and B2's 10 in
+# 2022 and 2024 but leaves 2023 EMPTY — a gap between two published years: a hidden value, or a year without
+# employee on 31/12 and hiring again. Too few cells measure the chance: 0.5. B2 used to keep its whole prior (12,
+# the class mean of B1's cell) with the gap left out of the private total; it now gets the mixture 0.5 × 12 = 6, and
+# the private total of 2023 is 12 + 6.
+GAP_CELLS = [("38185", "8899B", y, 12.0) for y in (2022, 2023, 2024)] + [
+    ("38001", "8899B", 2022, 10.0), ("38001", "8899B", 2023, None), ("38001", "8899B", 2024, 10.0)]
+
+
+def test_a_gap_between_published_years_is_weighed_by_its_chance_of_hiding_employment(tmp_path):
+    reference = edited_reference(tmp_path, "emploi_modele",
+                                 ("classe_min_etablissements,15", "classe_min_etablissements,1"))
+    con, _ = build(tmp_path, params={"annee_urssaf": 2024, "reference_dir": str(reference)},
+                   etablissements=BLANK_ETABS, unites=BLANK_UNITS, historique=BLANK_HISTORY,
+                   creations={1: D(2010, 1, 1), 2: D(2010, 1, 1)}, urssaf_ess=BLANK_ESS,
+                   urssaf_commune_ape=GAP_CELLS, unites_historique=[])
+    assert con.execute("SELECT effectif FROM core_cellules_urssaf WHERE annee = 2023 AND code_commune = '38001'"
+                       ).fetchone() == (None,)  # the file's reading is unchanged: a gap is unknown, never 0
+    rows = by_siret(con, "SELECT siret, effectif_central, statut_calage FROM core_effectifs WHERE annee = 2023")
+    assert rows[S(1, 201)] == (pytest.approx(12, abs=0.01), "cale")
+    assert rows[S(2, 202)] == (pytest.approx(6, abs=0.01), "cellule_urssaf_vide_imputee")  # 12 before
+    r = con.execute("SELECT cible_publiee, cible_fin_annee, nb_cellules_vides_imputees, probabilite_vide_masque, "
+                    "emploi_impute_cellules_vides FROM core_calibration WHERE annee = 2023 "
+                    "AND groupe = 'ensemble_prive'").fetchone()
+    assert r == (12.0, pytest.approx(18, abs=0.01), 1, 0.5, pytest.approx(6, abs=0.01))
+    # the years around it are published: B2 is calibrated on its cell there
+    assert con.execute("SELECT list(DISTINCT statut_calage) FROM core_effectifs WHERE siret = ? "
+                       "AND annee IN (2022, 2024)", [S(2, 202)]).fetchone()[0] == ["cale"]
+
+
 def _settings() -> employment.Settings:
     """The employment model's settings of the committed reference (data/reference/emploi_modele.csv)."""
     from transforms import reference
@@ -386,6 +416,8 @@ def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file
     # r for the class 10–49 of the year before: in 2021, A1…A40 and B1…B12 (52 cells) of which 4 empty; in 2022,
     # A5…A40 and B1…B12 (48; A1…A4 were not published in 2021) of which 12 empty: r = 16 / 100.
     # π = s / r = 0.625 for B1…B12 in 2022.
+    # A1…A4's gap of 2021 may hide employment too: r' for 10–49, the cells published again later, is A1…A40 in 2021
+    # (B1…B12 are empty later: 0), 4 empty of 40: π' = s / r' = 1 (every big cell's gap is a hidden value here).
     con = db.connect()
     rows = []
     for i in range(40):
@@ -397,11 +429,16 @@ def test_the_chance_that_an_empty_value_hides_employment_is_measured_on_the_file
                  (2022, f"B{i}", 0.0, True, 20.0)]
     _cells_table(con, rows)
     got = employment.hidden_chances(con, _settings())
-    assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
-    assert (got["annee"] == 2022).all()
-    assert got["s"].iloc[0] == pytest.approx(0.1)
-    assert got["r"].iloc[0] == pytest.approx(0.16)
-    assert got["chance"].to_numpy() == pytest.approx(np.full(12, 0.625))
+    after = got[~got["lacune"]]
+    assert sorted(after["code_commune"]) == sorted(f"B{i}" for i in range(12))
+    assert (after["annee"] == 2022).all()
+    assert after["s"].iloc[0] == pytest.approx(0.1)
+    assert after["r"].iloc[0] == pytest.approx(0.16)
+    assert after["chance"].to_numpy() == pytest.approx(np.full(12, 0.625))
+    gaps = got[got["lacune"]]
+    assert sorted(zip(gaps["annee"], gaps["code_commune"])) == [(2021, f"A{i}") for i in range(4)]
+    assert gaps["r"].to_numpy() == pytest.approx(np.full(4, 0.1))
+    assert gaps["chance"].to_numpy() == pytest.approx(np.ones(4))
     # without an open establishment of the field in the cell, an empty value is a departure: nothing to impute
     con.execute("DELETE FROM core_effectifs_entrees WHERE annee = 2022 AND code_commune = 'B0'")
     assert "B0" not in set(employment.hidden_chances(con, _settings())["code_commune"])
@@ -432,6 +469,8 @@ def test_a_value_hidden_several_years_counts_in_the_chance_of_hiding():
     # 4 / (52 + 48 + 36) = 1 / 34. (Counting one-year gaps only, the two-year gap was missed: s = 0, π = 0.)
     # r for 10–49 the year before: A4…A39 in 2020–2023 (144), A0…A3 in 2020 (4, empty) and 2023 (4), B in 2020–2023
     # (48, 12 empty): 16 / 200. π = (1 / 34) / (16 / 200) = 25 / 68 for B0…B11 in 2023.
+    # A0…A3's two-year gap takes the class of 20, its last value before: r' counts the cells published again later
+    # — the 40 A and 12 B in 2020, A4…A39 and the 12 B in 2021, A4…A39 in 2022 — 4 empty of 136 = s: π' = 1.
     con = db.connect()
     rows = []
     for i in range(40):
@@ -441,7 +480,34 @@ def test_a_value_hidden_several_years_counts_in_the_chance_of_hiding():
         rows += [(y, f"B{i}", 20.0, False, None) for y in range(2019, 2023)] + [(2023, f"B{i}", 0.0, True, 20.0)]
     _cells_table(con, rows)
     got = employment.hidden_chances(con, _settings())
-    assert sorted(got["code_commune"]) == sorted(f"B{i}" for i in range(12))
-    assert got["s"].iloc[0] == pytest.approx(1 / 34)
-    assert got["r"].iloc[0] == pytest.approx(16 / 200)
-    assert got["chance"].to_numpy() == pytest.approx(np.full(12, 25 / 68))
+    after = got[~got["lacune"]]
+    assert sorted(after["code_commune"]) == sorted(f"B{i}" for i in range(12))
+    assert after["s"].iloc[0] == pytest.approx(1 / 34)
+    assert after["r"].iloc[0] == pytest.approx(16 / 200)
+    assert after["chance"].to_numpy() == pytest.approx(np.full(12, 25 / 68))
+    gaps = got[got["lacune"]]
+    assert sorted(zip(gaps["annee"], gaps["code_commune"])) == [(y, f"A{i}") for y in (2020, 2021) for i in range(4)]
+    assert gaps["r"].to_numpy() == pytest.approx(np.full(8, 1 / 34))
+    assert gaps["chance"].to_numpy() == pytest.approx(np.ones(8))
+
+
+def test_a_gap_in_a_small_cell_is_more_often_a_year_without_employee():
+    # 2020–2023. A0…A39 publish 20 every year, A0…A3 left empty in 2021 (hidden values). C0…C19 publish 2 every year,
+    # C0…C9 left empty in 2021 — small cells, whose gaps are mostly a year without employee on 31/12.
+    # s: published with ≥ 10 the year before and again later: the 40 A in 2021 (4 empty), A4…A39 in 2022: 4 / 76.
+    # r' for 1–2 (published again later): the 20 C in 2021 (10 empty), C10…C19 in 2022: 10 / 30.
+    # π' = (1 / 19) / (1 / 3) = 3 / 19 for C0…C9; r' for 10–49 is 4 / 76 = s: π' = 1 for A0…A3.
+    con = db.connect()
+    rows = []
+    for i in range(40):
+        rows += [(y, f"A{i}", None if i < 4 and y == 2021 else 20.0, False, None) for y in range(2020, 2024)]
+    for i in range(20):
+        rows += [(y, f"C{i}", None if i < 10 and y == 2021 else 2.0, False, None) for y in range(2020, 2024)]
+    _cells_table(con, rows)
+    got = employment.hidden_chances(con, _settings()).set_index("code_commune")
+    assert got["lacune"].all() and (got["annee"] == 2021).all()
+    assert sorted(got.index) == sorted([f"A{i}" for i in range(4)] + [f"C{i}" for i in range(10)])
+    assert got.loc["C0", "s"] == pytest.approx(1 / 19)
+    assert got.loc[[f"C{i}" for i in range(10)], "r"].to_numpy() == pytest.approx(np.full(10, 1 / 3))
+    assert got.loc[[f"C{i}" for i in range(10)], "chance"].to_numpy() == pytest.approx(np.full(10, 3 / 19))
+    assert got.loc[[f"A{i}" for i in range(4)], "chance"].to_numpy() == pytest.approx(np.ones(4))

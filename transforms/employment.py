@@ -17,8 +17,10 @@ created after do not), and:
    employer in (pooled with the commune's establishments whose cell URSSAF does not list), and the département's
    annual averages of the four ESS families and of the rest of the field (« Hors ESS »), converted to 31/12 with
    the ratio of the two files over the whole private field.
-3. Outside URSSAF's field (public employers, agriculture under the MSA), and in cells URSSAF leaves empty, the prior
-   stands: same class means, full prior variance.
+3. Outside URSSAF's field (public employers, agriculture under the MSA), the prior stands: same class means, full
+   prior variance. In a cell URSSAF leaves empty where it may hide employment (a gap between published years, the
+   file's last year right after a published one), the prior is weighed by the chance that the value is hidden
+   rather than a year without employee (hidden_chances, impute_hidden).
 
 Without calibration (`calage` = False, or a year without URSSAF cells) the prior is the band's reference value
 with a variance from the band's width and its age, nothing for establishments without band: every output says
@@ -186,8 +188,9 @@ class YearInput:
     cell_key: np.ndarray  # object: 'commune|ape' (None without commune)
     u_present: np.ndarray  # bool: URSSAF lists the cell this year
     u_value: np.ndarray  # float: NaN = unknown
-    # chance that the establishment's cell, left empty in the file's last year right after a published year, hides
-    # employment (a value URSSAF did not publish) rather than its last employer's departure; 0 elsewhere
+    # chance that the establishment's cell, left empty (a gap between published years, or in the file's last year
+    # right after a published one), hides employment (a value URSSAF did not publish) rather than a year without
+    # employee; NaN elsewhere (hidden_chances)
     u_hidden: np.ndarray | None = None
 
 
@@ -261,7 +264,7 @@ class Constraints:
     is_pool: np.ndarray
     unknown: np.ndarray  # per establishment: in a cell URSSAF leaves empty
     orphan: dict  # commune -> URSSAF employment in cells without any SIRENE establishment
-    hidden: np.ndarray  # per establishment: in an ambiguous empty cell, imputed (chance u_hidden > 0)
+    hidden: np.ndarray  # per establishment: in an ambiguous empty cell, imputed with the chance u_hidden
 
 
 def _constraints(inp: YearInput, orphan: dict[str, float]) -> Constraints:
@@ -271,7 +274,10 @@ def _constraints(inp: YearInput, orphan: dict[str, float]) -> Constraints:
     has no establishment of the field (`orphan`: an APE recorded differently, an establishment SIRENE places
     elsewhere)."""
     in_field = inp.champ & pd.notna(inp.commune)
-    hidden = in_field & inp.u_present & (_hidden(inp) > 0)
+    # a gap (unknown value) with its chance is imputed even at π = 0 (then 0); an empty value of the last year, read
+    # as 0, only when π > 0 (else its cell's 0 stands)
+    measured = np.zeros(inp.tranche.size, bool) if inp.u_hidden is None else ~np.isnan(inp.u_hidden)
+    hidden = in_field & inp.u_present & measured & ((_hidden(inp) > 0) | np.isnan(inp.u_value))
     matched = in_field & inp.u_present & ~np.isnan(inp.u_value) & ~hidden
     unknown = in_field & inp.u_present & np.isnan(inp.u_value)
     unmatched = in_field & ~inp.u_present
@@ -513,11 +519,10 @@ def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, 
     m, v = impute_hidden(inp, con_, prior.mean, prior.variance)
 
     # --- the private total at 31/12: URSSAF's published cells, plus what its ambiguous empty cells hold ----------
-    # In the file's last year, a cell empty right after a published year reads 0 in the file's sum but may hide
-    # employment (impute_hidden): it is added with the mean and variance its establishments are given, so the
-    # conversion below is not biased low and its uncertainty counts what is not published. (The gaps between two
-    # published years are not added: many are a year without employee on 31/12, not a hidden value, and their
-    # establishments' full prior would bias the total up — METHOD.md § 3.)
+    # An empty value (a gap between published years, or in the file's last year right after a published year) is
+    # missing from the file's sum but may hide employment (impute_hidden): it is added with the mean and variance its
+    # establishments are given, weighed by the chance that it hides employment, so the conversion below is not
+    # biased low and its uncertainty counts what is not published.
     empty = con_.hidden
     imputed = float(m[empty].sum())
     imputed_var = float(v[empty].sum())
@@ -683,59 +688,79 @@ CLASSES_VIDE = (1.0, 3.0, 10.0, 50.0)
 
 
 def hidden_chances(con, cfg: Settings) -> pd.DataFrame:
-    """For the file's last year, each commune × APE cell left empty right after a published year whose commune and
-    APE still hold an establishment of the field open on 31/12 (core_effectifs_entrees): the chance π that the
-    empty value hides employment rather than the departure of the cell's last employer.
+    """Each commune × APE cell whose value is empty where it may hide employment, and whose commune and APE still
+    hold an establishment of the field open on 31/12 (core_effectifs_entrees): the chance π that the empty value
+    hides employment rather than a year without employee on 31/12.
+
+    Two kinds of empty values, every year of the estimate:
+    - a gap (`lacune`): empty between two published years of the cell. The cell is published again later, so the
+      alternative is a year without employee, then hiring again;
+    - in the file's last year, empty right after a published year: nothing later can tell; the alternative is the
+      departure of the cell's last employer.
 
     Measured on URSSAF's file itself, not on the estimator's model: s, the rate at which a cell that surely employs
-    is left empty (the year after one published with ≥ cfg.vide_sure_min employees, the cell published so again later: a
-    value hidden one year or several — counting one-year gaps only gave s 0.38 % instead of 0.61 % on the sample),
-    and r_k, the rate at which
-    a cell published the year before with a value of size class k (CLASSES_VIDE) and still holding an open
-    establishment of the field is empty (all years of the estimate): π_k = min(1, s / r_k), since a hidden value
-    (chance s) is one of the ways to be empty (chance r_k). When too few cells measure a rate, π = 0.5 (as likely
-    hidden as not). Columns: annee, code_commune, code_ape, chance, classe, s, r."""
+    is left empty (the year after one published with ≥ cfg.vide_sure_min employees, the cell published so again
+    later: a value hidden one year or several — counting one-year gaps only gave s 0.38 % instead of 0.61 % on the
+    sample); r_k, the rate at which a cell published the year before with a value of size class k (CLASSES_VIDE)
+    and still holding an open establishment of the field is empty (all years of the estimate); and for a gap, r'_k,
+    the same rate among the cells published again later. π_k = min(1, s / r_k) (s / r'_k for a gap), since a
+    hidden value (chance s) is one of the ways to be empty. A gap of several years takes the class of the last value
+    published before it. When too few cells measure a rate, π = 0.5 (as likely hidden as not).
+    Columns: annee, code_commune, code_ape, chance, classe, s, r, lacune."""
     rows = con.execute(
         """WITH c AS (
                SELECT annee, code_commune, code_ape, effectif,
                       effectif IS NULL OR coalesce(vide_apres_publication, false) AS vide,
+                      effectif IS NULL AS lacune,
                       coalesce(vide_apres_publication, false) AS vide_apres_publication,
                       lag(effectif) OVER w AS precedent, lag(annee) OVER w AS annee_precedente,
+                      last_value(effectif IGNORE NULLS) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                          AS dernier_publie,
                       max(effectif) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS plus_tard
                FROM core_cellules_urssaf
                WINDOW w AS (PARTITION BY code_commune, code_ape ORDER BY annee)
            ),
            ouvertes AS (SELECT DISTINCT annee, code_commune, code_ape FROM core_effectifs_entrees WHERE champ_urssaf)
-           SELECT c.annee, c.code_commune, c.code_ape, c.vide, c.vide_apres_publication,
+           SELECT c.annee, c.code_commune, c.code_ape, c.vide, c.lacune, c.vide_apres_publication,
                   CASE WHEN c.annee_precedente = c.annee - 1 THEN c.precedent END AS precedent,
-                  c.plus_tard,
+                  c.dernier_publie, c.plus_tard,
                   o.annee IS NOT NULL AS ouverte
            FROM c LEFT JOIN ouvertes AS o USING (annee, code_commune, code_ape)""").df()
-    empty = pd.DataFrame(columns=["annee", "code_commune", "code_ape", "chance", "classe", "s", "r"])
+    columns = ["annee", "code_commune", "code_ape", "chance", "classe", "s", "r", "lacune"]
+    empty = pd.DataFrame(columns=columns)
     if rows.empty:
         return empty
     last = int(rows["annee"].max())
     sure = (rows["precedent"] >= cfg.vide_sure_min) & (rows["plus_tard"] >= cfg.vide_sure_min)
     n_sure = int(sure.sum())
     s = float(rows.loc[sure, "vide"].mean()) if n_sure >= cfg.vide_cellules_min else None
+
+    def size_class(values: pd.Series) -> np.ndarray:
+        return np.searchsorted(np.asarray(CLASSES_VIDE), values.fillna(0).to_numpy(), side="right") - 1
+
     before = rows["precedent"] > 0
-    classe = np.searchsorted(np.asarray(CLASSES_VIDE), rows["precedent"].fillna(0).to_numpy(), side="right") - 1
-    rows["classe"] = np.where(before, classe, -1)
-    at_risk = before & rows["ouverte"] & rows["annee"].isin(
-        con.execute("SELECT DISTINCT annee FROM core_effectifs_entrees").df()["annee"])
-    r = rows[at_risk].groupby("classe")["vide"].agg(["mean", "size"])
-    target = rows[(rows["annee"] == last) & rows["vide_apres_publication"] & rows["ouverte"] & before].copy()
+    rows["classe"] = np.where(before, size_class(rows["precedent"]), -1)
+    years = con.execute("SELECT DISTINCT annee FROM core_effectifs_entrees").df()["annee"]
+    at_risk = before & rows["ouverte"] & rows["annee"].isin(years)
+    rates = {False: rows[at_risk].groupby("classe")["vide"].agg(["mean", "size"]),
+             True: rows[at_risk & (rows["plus_tard"] > 0)].groupby("classe")["vide"].agg(["mean", "size"])}
+    gaps = rows["lacune"] & rows["ouverte"] & rows["annee"].isin(years)
+    rows.loc[gaps, "classe"] = size_class(rows.loc[gaps, "dernier_publie"])
+    target = rows[gaps | ((rows["annee"] == last) & rows["vide_apres_publication"] & rows["ouverte"] & before)].copy()
     if target.empty:
         return empty
-    def chance(k: int) -> tuple[float, float | None]:
+
+    def chance(k: int, gap: bool) -> tuple[float, float | None]:
+        r = rates[gap]
         if s is None or k not in r.index or r.loc[k, "size"] < cfg.vide_cellules_min or r.loc[k, "mean"] <= 0:
             return 0.5, None
         return min(1.0, s / float(r.loc[k, "mean"])), float(r.loc[k, "mean"])
-    found = {k: chance(int(k)) for k in target["classe"].unique()}
-    target["chance"] = [found[k][0] for k in target["classe"]]
-    target["r"] = [found[k][1] for k in target["classe"]]
+
+    found = {(k, g): chance(int(k), bool(g)) for k, g in set(zip(target["classe"], target["lacune"]))}
+    target["chance"] = [found[k][0] for k in zip(target["classe"], target["lacune"])]
+    target["r"] = [found[k][1] for k in zip(target["classe"], target["lacune"])]
     target["s"] = s
-    return target[["annee", "code_commune", "code_ape", "chance", "classe", "s", "r"]].reset_index(drop=True)
+    return target[columns].reset_index(drop=True)
 
 
 def _register_hidden(con, cfg: Settings) -> None:
@@ -772,7 +797,7 @@ def _year_input(data, idx, y) -> YearInput:
         cell_key=cell_key,
         u_present=np.asarray(data["u_present"], dtype=bool)[idx],
         u_value=u_value,
-        u_hidden=np.nan_to_num(_floats(data["u_hidden"])[idx]),
+        u_hidden=_floats(data["u_hidden"])[idx],  # NaN: no chance measured (not an empty value that may hide)
     )
 
 
