@@ -120,6 +120,45 @@ def test_interval_macros_known_answers():
     assert high == pytest.approx(1 / (1 + math.exp(-(logit + half))))
 
 
+# --- a band taken at the end of an establishment closed since ---------------------------------------------------------
+# The year 2015. E1 and E3 closed in 2021, their band 12 (20–49) taken in 2020, their last year open on 31/12: it often
+# describes a decline before closing, not 2015. E2 and E4 are open, band 12 of 2023. E1 and E2 are each alone in an
+# URSSAF cell (60 and 30 employees); E3 and E4 are outside URSSAF's field (say under the MSA) and take the mean their
+# class has in the field. With the closing class, E3 gets E1's 60 and E4 E2's 30; both used to be in « band 12, old »
+# (2015 is 5 and 8 years from their bands) and got the class mean 45.
+
+
+def test_a_band_taken_before_closing_is_a_class_of_its_own_for_the_years_before_it():
+    import dataclasses
+
+    from transforms import reference
+
+    con = db.connect()
+    reference.load_reference(con, ["emploi_modele", "tranches_effectifs"])
+    cfg = dataclasses.replace(employment.settings(con), classe_min=1)
+    band = employment.bands(con, cfg)
+    four = lambda *v: np.array(v, dtype=object)  # noqa: E731
+    inp = employment.YearInput(
+        year=2015, tranche=four("12", "12", "12", "12"), annee_tranche=np.array([2020.0, 2023.0, 2020.0, 2023.0]),
+        flag_o=np.ones(4, bool), recent=np.zeros(4, bool), champ=np.array([True, True, False, False]),
+        famille=four("hors_ess", "hors_ess", None, None), commune=four("38185", "38001", "38185", "38001"),
+        cell_key=four("38185|6201Z", "38001|6201Z", "38185|0111Z", "38001|0111Z"),
+        u_present=np.array([True, True, False, False]), u_value=np.array([60.0, 30.0, np.nan, np.nan]),
+        avant_fermeture=np.array([True, False, True, False]))
+    base, group = employment._classes(inp, cfg)
+    assert list(employment.base_names()[base]) == ["12:3", "12:2", "12:3", "12:2"]
+    prior = employment._fit_prior(inp, employment._constraints(inp, {}), band, cfg)
+    assert prior.mean == pytest.approx([60, 30, 60, 30])
+    assert list(prior.column) == ["12:3|c", "12:2|c", "melange:12:3", "melange:12:2"]
+    # in 2020, the band's own year, E1's band describes the year: the usual class
+    assert list(employment.base_names()[employment._classes(dataclasses.replace(inp, year=2020), cfg)[0]]) == [
+        "12:0", "12:1", "12:0", "12:1"]
+    # without the closing class (an establishment still open), E1 and E3 share E2's class: the mean is 45
+    open_all = dataclasses.replace(inp, avant_fermeture=np.zeros(4, bool))
+    assert employment._fit_prior(open_all, employment._constraints(open_all, {}), band, cfg).mean == pytest.approx(
+        [45, 45, 45, 45])
+
+
 # --- who counts in the employment year (hand check) -------------------------------------------------------------------
 # Y = 2024. Associations (9220) and one SAS, each alone in its commune × APE cell, URSSAF's 31/12 headcount known:
 #   H1 band 11 of 2024, open since 2005                  → counts in 2024; URSSAF 15
@@ -182,6 +221,18 @@ def test_closures_and_creations_after_the_year_count_as_point_2_says(hand):
     assert rows[S(1, 101)] == pytest.approx(15, abs=0.01)
     assert rows[S(2, 102)] == pytest.approx(25, abs=0.01)  # a closed establishment counts in the years it lived
     assert rows[S(6, 106)] == pytest.approx(8, abs=0.01)
+
+
+def test_a_closed_establishments_last_band_is_its_closing_class_for_the_years_before_it(hand):
+    # H2 closed in 2025 (last open on 31/12/2024) with its band of 2023; H4 closed in 2023 (last open 2022) with its
+    # band of 2021: the years before those bands are in the closing class (3); H5, open, keeps the old-band class
+    con, _ = hand
+    classes = {(s, y): c for s, y, c in con.execute(
+        "SELECT siret, annee, classe_modele FROM core_effectifs").fetchall()}
+    assert classes[(S(2, 102), 2020)].startswith("12:3")
+    assert classes[(S(2, 102), 2023)].startswith("12:0")
+    assert classes[(S(4, 104), 2015)].startswith("02:3")
+    assert classes[(S(5, 105), 2012)].startswith("01:2")
 
 
 def test_a_stale_band_does_not_bound_the_estimate(hand):

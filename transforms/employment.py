@@ -4,14 +4,15 @@ Y, the employment year, is the run's `annee_urssaf` (by default the latest year 
 year y, the population is the establishments open on 31/12/y (core_effectifs_entrees: closed since still count,
 created after do not), and:
 
-1. Prior. What SIRENE says of an establishment's size puts it in a class: its band and how old the band is
-   relative to y (a band of the same year or the one before, of 2-4 years, older), or, without band, NN / 00 /
+1. Prior. What SIRENE says of an establishment's size puts it in a class: its band and how old the band is relative
+   to y (a band of the same year or the one before, of 2-4 years, older; for the years before it, the band an
+   establishment closed since had at its end — often a decline — is a class of its own), or, without band, NN / 00 /
    empty with the stock's employer flag and whether it was created in y or the year before. The mean headcount at
    31/12/y of each class is estimated from URSSAF's commune × APE cells of year y by non-negative least squares (a
-   cell's headcount = Σ class means of its establishments); classes with few establishments in cells are pooled,
-   in proportion to their band's reference value. Within-band position, drift since the band year, hiring by
-   establishments without band are all in these means: nothing is assumed about them. Variances come from the
-   cells' residuals (method of moments): a·width² + g·mean² for banded classes (by band age), p·mean otherwise.
+   cell's headcount = Σ class means of its establishments); classes with few establishments in cells are pooled, in
+   proportion to their band's reference value. Within-band position, drift since the band year, hiring by
+   establishments without band are all in these means: nothing is assumed about them. Variances come from the cells'
+   residuals (method of moments): a·width² + g·mean² for banded classes (by band age), p·mean otherwise.
 2. Calibration (transforms/calibration.py): the Gaussian posterior given URSSAF's figures of year y — every
    commune × APE cell's 31/12 headcount, each commune's employment URSSAF files under activities SIRENE has no
    employer in (pooled with the commune's establishments whose cell URSSAF does not list), and the département's
@@ -69,6 +70,7 @@ class Settings:
     ouverte_haut: float
     variance_min: float
     derive_sans_calage: float
+    fermeture: int  # a closed establishment's band within so many years of its last open year: « avant fermeture »
     vide_sure_min: float  # empty URSSAF values (hidden_chances): a cell published with so many surely employs
     vide_cellules_min: int  # fewer cells than this to measure an empty-value rate on: the chance is 0.5
 
@@ -84,7 +86,8 @@ def settings(con) -> Settings:
                     moyen=int(p["distance_moyenne_max"]), classe_min=int(p["classe_min_etablissements"]),
                     conversion=p["conversion_incertitude_relative"], ouverte_haut=p["tranche_ouverte_borne_haute"],
                     variance_min=p["variance_minimale_cellule"], derive_sans_calage=p["sans_calage_derive_annuelle"],
-                    vide_sure_min=p["vide_effectif_sur_min"], vide_cellules_min=int(p["vide_cellules_min"]))
+                    vide_sure_min=p["vide_effectif_sur_min"], vide_cellules_min=int(p["vide_cellules_min"]),
+                    fermeture=int(p["fermeture_tranche_max"]))
 
 
 def bands(con, cfg: Settings) -> dict[str, tuple[float, float, float]]:
@@ -192,6 +195,12 @@ class YearInput:
     # right after a published one), hides employment (a value URSSAF did not publish) rather than a year without
     # employee; NaN elsewhere (hidden_chances)
     u_hidden: np.ndarray | None = None
+    # bool: closed since, with its band taken within cfg.fermeture years of its last year open on 31/12
+    avant_fermeture: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.avant_fermeture is None:
+            self.avant_fermeture = np.zeros(self.tranche.size, bool)
 
 
 @dataclass
@@ -207,18 +216,23 @@ class YearResult:
     report: list[dict]
 
 
-# Classes as integers: banded ones are band × band-age group (0..41), then 00 (42), then NN / empty × employer flag
-# × recent creation (43..50). Fitting columns are class × place (listed cell c = 0, commune pool p = 1), then the
+# Band-age groups: the band of the year estimated or the one before (0), of 2-4 years (1), older (2), and a band taken
+# at the end of an establishment closed since, for the years before it (3, « avant fermeture »: the band then often
+# describes a decline before closing, not the years before).
+N_GROUPS = 4
+AVANT_FERMETURE = 3
+# Classes as integers: banded ones are band × band-age group (0..55), then 00 (56), then NN / empty × employer flag
+# × recent creation (57..64). Fitting columns are class × place (listed cell c = 0, commune pool p = 1), then the
 # pooled banded classes of each band-age group × place (the ratio columns), then the pooled unbanded classes.
-N_BASE = len(BANDES) * 3 + 1 + 8
-BASE_00 = len(BANDES) * 3
+BASE_00 = len(BANDES) * N_GROUPS
+N_BASE = BASE_00 + 1 + 8
 RATIO_COL = N_BASE * 2
-POOLED_COL = RATIO_COL + 6
+POOLED_COL = RATIO_COL + N_GROUPS * 2
 N_COL = POOLED_COL + 2
 
 
 def base_names() -> np.ndarray:
-    names = [f"{b}:{g}" for b in BANDES for g in range(3)] + ["00"]
+    names = [f"{b}:{g}" for b in BANDES for g in range(N_GROUPS)] + ["00"]
     names += [f"{k}:{f}:{r}" for k in ("NN", "vide") for f in ("x", "O") for r in ("ancien", "recent")]
     return np.array(names, dtype=object)
 
@@ -226,7 +240,7 @@ def base_names() -> np.ndarray:
 def column_names() -> np.ndarray:
     base = base_names()
     cols = [f"{b}|{w}" for b in base for w in ("c", "p")]
-    cols += [f"rapport:{g}|{w}" for g in range(3) for w in ("c", "p")] + ["sans_tranche|c", "sans_tranche|p"]
+    cols += [f"rapport:{g}|{w}" for g in range(N_GROUPS) for w in ("c", "p")] + ["sans_tranche|c", "sans_tranche|p"]
     return np.array(cols, dtype=object)
 
 
@@ -236,10 +250,11 @@ def _classes(inp: YearInput, cfg: Settings) -> tuple[np.ndarray, np.ndarray]:
     banded = band_idx.notna().to_numpy()
     d = np.abs(inp.year - inp.annee_tranche)
     group = np.where(d <= cfg.proche, 0, np.where(d <= cfg.moyen, 1, 2))
+    group = np.where(inp.avant_fermeture & (inp.year < inp.annee_tranche), AVANT_FERMETURE, group)
     group = np.where(banded, group, -1)
     kind = np.where(inp.tranche == "NN", 0, 1)
     other = BASE_00 + 1 + kind * 4 + inp.flag_o.astype(int) * 2 + inp.recent.astype(int)
-    base = np.where(banded, band_idx.fillna(0).to_numpy().astype(int) * 3 + np.maximum(group, 0), other)
+    base = np.where(banded, band_idx.fillna(0).to_numpy().astype(int) * N_GROUPS + np.maximum(group, 0), other)
     base = np.where(inp.tranche == "00", BASE_00, base)
     return base.astype(int), group
 
@@ -345,7 +360,7 @@ def _fit_prior(inp: YearInput, con_: Constraints, band: dict, cfg: Settings) -> 
     constrained = cidx >= 0
     place = np.where(constrained, con_.is_pool[np.maximum(cidx, 0)].astype(int), 2)  # 0 cell, 1 pool, 2 neither
     counts = np.bincount((base * 2 + place)[constrained], minlength=N_BASE * 2)
-    base_group = np.array([g for _ in BANDES for g in range(3)] + [-1] * (N_BASE - BASE_00))
+    base_group = np.array([g for _ in BANDES for g in range(N_GROUPS)] + [-1] * (N_BASE - BASE_00))
     # fitting column of each class in each place: its own, or the pooled one of its kind when it has few members
     mapping = np.empty((2, N_BASE), int)
     for w in (0, 1):
@@ -390,7 +405,7 @@ def _fit_prior(inp: YearInput, con_: Constraints, band: dict, cfg: Settings) -> 
         # banded classes never seen in cells (the top bands of public employers…): pooled ratio × reference value
         for j in np.unique(cols[~known & banded]):
             sel = (cols == j) & banded
-            grp, w = (j - RATIO_COL) // 2 if is_ratio(j) else (j // 2) % 3, j % 2
+            grp, w = (j - RATIO_COL) // 2 if is_ratio(j) else (j // 2) % N_GROUPS, j % 2
             mm[sel] = _pooled_ratio(beta, band, int(grp), int(w)) * ref[sel]
             known[sel] = True
         return mm, model(cols, mm), known
@@ -402,7 +417,7 @@ def _fit_prior(inp: YearInput, con_: Constraints, band: dict, cfg: Settings) -> 
     n_c = counts[0::2].astype(float)
     n_p = counts[1::2].astype(float)
     kind_share = {}
-    for g in (-1, 0, 1, 2):
+    for g in (-1, *range(N_GROUPS)):
         sel = base_group == g
         total = n_c[sel].sum() + n_p[sel].sum()
         kind_share[g] = n_c[sel].sum() / total if total > 0 else 1.0
@@ -490,8 +505,8 @@ def _pooled_ratio(beta, band, grp: int, place: int) -> float:
     pooled = beta[RATIO_COL + grp * 2 + place]
     if pooled > 0:
         return float(pooled)
-    ratios = [beta[(i * 3 + grp) * 2 + place] / band[b][2] for i, b in enumerate(BANDES)
-              if b in band and beta[(i * 3 + grp) * 2 + place] > 0]
+    ratios = [beta[(i * N_GROUPS + grp) * 2 + place] / band[b][2] for i, b in enumerate(BANDES)
+              if b in band and beta[(i * N_GROUPS + grp) * 2 + place] > 0]
     return float(np.median(ratios)) if ratios else 1.0
 
 
@@ -631,11 +646,15 @@ def estimate(con, params: dict) -> dict:
         """SELECT e.siret, e.annee, e.code_commune, e.code_commune || '|' || coalesce(e.code_ape, '') AS cellule,
                   e.champ_urssaf, e.famille_urssaf, e.tranche, e.annee_tranche,
                   e.caractere_employeur = 'O' AS flag_o, e.annee_creation,
-                  c.annee IS NOT NULL AS u_present, c.effectif AS u_value, h.chance AS u_hidden
+                  c.annee IS NOT NULL AS u_present, c.effectif AS u_value, h.chance AS u_hidden,
+                  coalesce(s.etat_administratif = 'F'
+                           AND e.annee_tranche >= max(e.annee) OVER (PARTITION BY e.siret) - $fermeture, false)
+                      AS avant_fermeture
            FROM core_effectifs_entrees AS e
+           JOIN (SELECT siret, etat_administratif FROM staging_sirene_etablissements) AS s USING (siret)
            LEFT JOIN core_cellules_urssaf AS c USING (annee, code_commune, code_ape)
            LEFT JOIN _vides_masques AS h USING (annee, code_commune, code_ape)
-           ORDER BY e.annee, e.siret"""
+           ORDER BY e.annee, e.siret""", {"fermeture": cfg.fermeture}
     ).fetchnumpy()
     targets = {}
     for annee, cible, effectif in con.execute(
@@ -798,6 +817,7 @@ def _year_input(data, idx, y) -> YearInput:
         u_present=np.asarray(data["u_present"], dtype=bool)[idx],
         u_value=u_value,
         u_hidden=_floats(data["u_hidden"])[idx],  # NaN: no chance measured (not an empty value that may hide)
+        avant_fermeture=np.asarray(data["avant_fermeture"], dtype=bool)[idx],
     )
 
 

@@ -92,7 +92,8 @@ def _example(niveau: str) -> str:
 
 EMPLOI_PARAMETRES = ("niveau_intervalle", "distance_proche_max", "distance_moyenne_max", "classe_min_etablissements",
                      "conversion_incertitude_relative", "tranche_ouverte_borne_haute", "variance_minimale_cellule",
-                     "sans_calage_derive_annuelle", "vide_effectif_sur_min", "vide_cellules_min")
+                     "sans_calage_derive_annuelle", "vide_effectif_sur_min", "vide_cellules_min",
+                     "fermeture_tranche_max")
 
 
 def _check_emploi_modele(rows: list[dict]) -> str | None:
