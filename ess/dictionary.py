@@ -231,6 +231,10 @@ def _rows(path: Path, fields: tuple[str, ...]):
             if missing:
                 raise UserError(f"{path}: columns {missing} are missing from its header {reader.fieldnames}")
             for row in reader:
+                if row.get(None):  # DictReader's key for the fields beyond the header
+                    raise UserError(f"{path}, line {reader.line_num}: more fields than the header's "
+                                    f"{len(reader.fieldnames)} (extra: {row[None]}): put a value holding a comma "
+                                    "between double quotes")
                 yield reader.line_num, {k: (row.get(k) or "").strip() for k in fields}
     except FileNotFoundError:
         raise UserError(f"the field dictionary {path} is missing: restore it from the repository") from None

@@ -61,6 +61,8 @@ def test_one_entry_resolves_per_table_type_key_nullability_and_unchecked_constra
     ("annee,INTEGER,,core_a,,,@inconnue,,,,,,A\n", r"line 2 \(annee\): valeurs '@inconnue': the lists known are"),
     ("secret,DOUBLE,,out_b,,,,,,,,oui,S\n", r"line 2 \(secret\): an interne column cannot be in the public table"),
     ("Annee,INTEGER,,core_a,,,,,,,,,A\n", r"line 2 \(Annee\): the column name must be lower case"),
+    ("annee,INTEGER,,core_a,,,,,,,,,Année, civile\n",
+     r"colonnes.csv, line 2: more fields than the header's 13 \(extra: \[' civile'\]\): put a value holding a comma"),
 ])
 def test_a_bad_line_is_refused_with_file_line_and_value(tmp_path, line, message):
     with pytest.raises(UserError, match=message):
