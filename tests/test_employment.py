@@ -453,8 +453,10 @@ def _cells_table(con, rows) -> None:
     """core_cellules_urssaf of (annee, commune, effectif, vide_apres_publication, effectif_avant_vide) rows in APE
     8899B, every cell holding an open establishment of the field each year (core_effectifs_entrees)."""
     con.execute("CREATE TABLE core_cellules_urssaf (annee INTEGER, code_commune VARCHAR, code_ape VARCHAR, "
-                "effectif DOUBLE, vide_apres_publication BOOLEAN, effectif_avant_vide DOUBLE)")
-    con.executemany("INSERT INTO core_cellules_urssaf VALUES (?, ?, '8899B', ?, ?, ?)", rows)
+                "effectif DOUBLE, vide_apres_publication BOOLEAN, effectif_avant_vide DOUBLE, "
+                "lacune_partielle BOOLEAN DEFAULT false)")
+    con.executemany("INSERT INTO core_cellules_urssaf (annee, code_commune, code_ape, effectif, vide_apres_publication, "
+                    "effectif_avant_vide) VALUES (?, ?, '8899B', ?, ?, ?)", rows)
     con.execute("CREATE TABLE core_effectifs_entrees AS SELECT DISTINCT annee, code_commune, code_ape, "
                 "true AS champ_urssaf FROM core_cellules_urssaf")
 
@@ -506,6 +508,14 @@ def test_a_merged_communes_cell_partly_published_is_not_taken_for_empty(tmp_path
     assert con.execute("SELECT effectif, vide_apres_publication, effectif_avant_vide FROM core_cellules_urssaf "
                        "WHERE annee = 2024 AND code_commune = '38001' AND code_ape = '8899B'").fetchone() == (
         40.0, False, None)
+    # the same in a past year: 38113 left empty between two published years while 38174 is published — the merged
+    # cell's headcount is unknown, and flagged as published in part (not a gap whose value may be hidden)
+    gap = [("38174", "8899B", y, v) for y, v in ((2022, 30.0), (2023, 40.0), (2024, 50.0))] + [
+        ("38113", "8899B", y, v) for y, v in ((2022, 10.0), (2023, None), (2024, 10.0))] + [
+        ("38185", "8899B", y, 12.0) for y in (2022, 2023, 2024)]
+    con, _ = build(tmp_path / "gap", urssaf_commune_ape=gap)
+    assert con.execute("SELECT effectif, lacune_partielle FROM core_cellules_urssaf WHERE annee = 2023 "
+                       "AND code_commune = '38001' AND code_ape = '8899B'").fetchone() == (None, True)
     con, _ = build(tmp_path / "alone", urssaf_commune_ape=cells[2:])
     assert con.execute("SELECT effectif, vide_apres_publication, effectif_avant_vide FROM core_cellules_urssaf "
                        "WHERE annee = 2024 AND code_commune = '38001' AND code_ape = '8899B'").fetchone() == (
@@ -548,16 +558,23 @@ def test_a_gap_in_a_small_cell_is_more_often_a_year_without_employee():
     # s: published with ≥ 10 the year before and again later: the 40 A in 2021 (4 empty), A4…A39 in 2022: 4 / 76.
     # r' for 1–2 (published again later): the 20 C in 2021 (10 empty), C10…C19 in 2022: 10 / 30.
     # π' = (1 / 19) / (1 / 3) = 3 / 19 for C0…C9; r' for 10–49 is 4 / 76 = s: π' = 1 for A0…A3.
+    # Z published 0 in 2020, then a gap, then 2: a value under 1 is in the smallest class (3 / 19, not the 0.5 of an
+    # unmeasured rate). M's gap is in a cell of merged communes whose other row is published: not imputed.
     con = db.connect()
     rows = []
     for i in range(40):
         rows += [(y, f"A{i}", None if i < 4 and y == 2021 else 20.0, False, None) for y in range(2020, 2024)]
     for i in range(20):
         rows += [(y, f"C{i}", None if i < 10 and y == 2021 else 2.0, False, None) for y in range(2020, 2024)]
+    rows += [(2020, "Z", 0.0, False, None), (2021, "Z", None, False, None), (2022, "Z", 2.0, False, None),
+             (2023, "Z", 2.0, False, None)]
+    rows += [(y, "M", None if y == 2021 else 30.0, False, None) for y in range(2020, 2024)]
     _cells_table(con, rows)
+    con.execute("UPDATE core_cellules_urssaf SET lacune_partielle = true WHERE code_commune = 'M' AND annee = 2021")
     got = employment.hidden_chances(con, _settings()).set_index("code_commune")
     assert got["lacune"].all() and (got["annee"] == 2021).all()
-    assert sorted(got.index) == sorted([f"A{i}" for i in range(4)] + [f"C{i}" for i in range(10)])
+    assert sorted(got.index) == sorted([f"A{i}" for i in range(4)] + [f"C{i}" for i in range(10)] + ["Z"])
+    assert got.loc["Z", "chance"] == pytest.approx(3 / 19)
     assert got.loc["C0", "s"] == pytest.approx(1 / 19)
     assert got.loc[[f"C{i}" for i in range(10)], "r"].to_numpy() == pytest.approx(np.full(10, 1 / 3))
     assert got.loc[[f"C{i}" for i in range(10)], "chance"].to_numpy() == pytest.approx(np.full(10, 3 / 19))

@@ -291,8 +291,8 @@ def _constraints(inp: YearInput, orphan: dict[str, float]) -> Constraints:
     in_field = inp.champ & pd.notna(inp.commune)
     # a gap (unknown value) with its chance is imputed even at π = 0 (then 0); an empty value of the last year, read
     # as 0, only when π > 0 (else its cell's 0 stands)
-    measured = np.zeros(inp.tranche.size, bool) if inp.u_hidden is None else ~np.isnan(inp.u_hidden)
-    hidden = in_field & inp.u_present & measured & ((_hidden(inp) > 0) | np.isnan(inp.u_value))
+    has_chance = np.zeros(inp.tranche.size, bool) if inp.u_hidden is None else ~np.isnan(inp.u_hidden)
+    hidden = in_field & inp.u_present & has_chance & ((_hidden(inp) > 0) | np.isnan(inp.u_value))
     matched = in_field & inp.u_present & ~np.isnan(inp.u_value) & ~hidden
     unknown = in_field & inp.u_present & np.isnan(inp.u_value)
     unmatched = in_field & ~inp.u_present
@@ -647,11 +647,14 @@ def estimate(con, params: dict) -> dict:
                   e.champ_urssaf, e.famille_urssaf, e.tranche, e.annee_tranche,
                   e.caractere_employeur = 'O' AS flag_o, e.annee_creation,
                   c.annee IS NOT NULL AS u_present, c.effectif AS u_value, h.chance AS u_hidden,
-                  coalesce(s.etat_administratif = 'F'
-                           AND e.annee_tranche >= max(e.annee) OVER (PARTITION BY e.siret) - $fermeture, false)
+                  coalesce(s.etat_administratif = 'F' AND e.annee_tranche >= o.derniere_annee - $fermeture, false)
                       AS avant_fermeture
            FROM core_effectifs_entrees AS e
-           JOIN (SELECT siret, etat_administratif FROM staging_sirene_etablissements) AS s USING (siret)
+           LEFT JOIN (SELECT siret, etat_administratif FROM staging_sirene_etablissements) AS s USING (siret)
+           -- its last year open on 31/12, whatever the employment year (core_situations goes to the millésime)
+           LEFT JOIN (SELECT siret, max(annee) FILTER (WHERE actif AND date_situation = make_date(annee, 12, 31))
+                          AS derniere_annee
+                      FROM core_situations WHERE NOT courant GROUP BY siret) AS o USING (siret)
            LEFT JOIN core_cellules_urssaf AS c USING (annee, code_commune, code_ape)
            LEFT JOIN _vides_masques AS h USING (annee, code_commune, code_ape)
            ORDER BY e.annee, e.siret""", {"fermeture": cfg.fermeture}
@@ -724,13 +727,15 @@ def hidden_chances(con, cfg: Settings) -> pd.DataFrame:
     and still holding an open establishment of the field is empty (all years of the estimate); and for a gap, r'_k,
     the same rate among the cells published again later. π_k = min(1, s / r_k) (s / r'_k for a gap), since a
     hidden value (chance s) is one of the ways to be empty. A gap of several years takes the class of the last value
-    published before it. When too few cells measure a rate, π = 0.5 (as likely hidden as not).
+    published before it (its first year's rate). A merged cell published in part (`lacune_partielle`) is not a gap.
+    When too few cells measure a rate, π = 0.5 (as likely hidden as not).
     Columns: annee, code_commune, code_ape, chance, classe, s, r, lacune."""
     rows = con.execute(
         """WITH c AS (
                SELECT annee, code_commune, code_ape, effectif,
                       effectif IS NULL OR coalesce(vide_apres_publication, false) AS vide,
-                      effectif IS NULL AS lacune,
+                      effectif IS NULL AND NOT coalesce(lacune_partielle, false) AS lacune,
+                      coalesce(lacune_partielle, false) AS partielle,
                       coalesce(vide_apres_publication, false) AS vide_apres_publication,
                       lag(effectif) OVER w AS precedent, lag(annee) OVER w AS annee_precedente,
                       last_value(effectif IGNORE NULLS) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
@@ -740,7 +745,7 @@ def hidden_chances(con, cfg: Settings) -> pd.DataFrame:
                WINDOW w AS (PARTITION BY code_commune, code_ape ORDER BY annee)
            ),
            ouvertes AS (SELECT DISTINCT annee, code_commune, code_ape FROM core_effectifs_entrees WHERE champ_urssaf)
-           SELECT c.annee, c.code_commune, c.code_ape, c.vide, c.lacune, c.vide_apres_publication,
+           SELECT c.annee, c.code_commune, c.code_ape, c.vide, c.lacune, c.partielle, c.vide_apres_publication,
                   CASE WHEN c.annee_precedente = c.annee - 1 THEN c.precedent END AS precedent,
                   c.dernier_publie, c.plus_tard,
                   o.annee IS NOT NULL AS ouverte
@@ -750,7 +755,8 @@ def hidden_chances(con, cfg: Settings) -> pd.DataFrame:
     if rows.empty:
         return empty
     last = int(rows["annee"].max())
-    sure = (rows["precedent"] >= cfg.vide_sure_min) & (rows["plus_tard"] >= cfg.vide_sure_min)
+    # a merged cell published in part is neither empty nor published: left out of the rates
+    sure = (rows["precedent"] >= cfg.vide_sure_min) & (rows["plus_tard"] >= cfg.vide_sure_min) & ~rows["partielle"]
     n_sure = int(sure.sum())
     s = float(rows.loc[sure, "vide"].mean()) if n_sure >= cfg.vide_cellules_min else None
 
@@ -760,11 +766,12 @@ def hidden_chances(con, cfg: Settings) -> pd.DataFrame:
     before = rows["precedent"] > 0
     rows["classe"] = np.where(before, size_class(rows["precedent"]), -1)
     years = con.execute("SELECT DISTINCT annee FROM core_effectifs_entrees").df()["annee"]
-    at_risk = before & rows["ouverte"] & rows["annee"].isin(years)
+    at_risk = before & rows["ouverte"] & rows["annee"].isin(years) & ~rows["partielle"]
     rates = {False: rows[at_risk].groupby("classe")["vide"].agg(["mean", "size"]),
              True: rows[at_risk & (rows["plus_tard"] > 0)].groupby("classe")["vide"].agg(["mean", "size"])}
     gaps = rows["lacune"] & rows["ouverte"] & rows["annee"].isin(years)
-    rows.loc[gaps, "classe"] = size_class(rows.loc[gaps, "dernier_publie"])
+    # (a gap after a published value under 1 is in the smallest class)
+    rows.loc[gaps, "classe"] = np.maximum(size_class(rows.loc[gaps, "dernier_publie"]), 0)
     target = rows[gaps | ((rows["annee"] == last) & rows["vide_apres_publication"] & rows["ouverte"] & before)].copy()
     if target.empty:
         return empty

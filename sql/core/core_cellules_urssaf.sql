@@ -9,7 +9,9 @@
 -- (in the file's last year nothing later can show it was a gap): it reads as 0, flagged `vide_apres_publication`
 -- with the row's value of the year before (`effectif_avant_vide`); transforms/employment.py weighs, for the file's
 -- last year, the chance that it hides employment (METHOD.md § 3). A cell gathering several file rows (communes
--- merged since) is flagged only when none of them is published that year.
+-- merged since) is flagged only when none of them is published that year; when some are published and another is
+-- a gap, its headcount is unknown and `lacune_partielle` says that part of it is published (it is not imputed as a
+-- gap: its published part is no hidden value).
 -- Parameters: $departement.
 WITH passage AS (
     SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
@@ -54,6 +56,7 @@ lues AS (
 SELECT annee, code_commune, code_ape,
        CASE WHEN count(*) = count(effectif) THEN sum(effectif) END AS effectif,
        CASE WHEN count(*) = count(nb_etablissements) THEN sum(nb_etablissements) END AS nb_etablissements,
+       count(*) > count(effectif) AND bool_or(publie) AS lacune_partielle,
        -- a cell whose file rows (old communes merged into one) are partly published keeps its published value
        bool_or(vide_apres_publication) AND NOT bool_or(publie) AS vide_apres_publication,
        CASE WHEN NOT bool_or(publie) THEN sum(effectif_avant_vide) END AS effectif_avant_vide
