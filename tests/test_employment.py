@@ -385,22 +385,35 @@ BLANK_CELLS = [("38185", "8899B", 2023, 12.0), ("38185", "8899B", 2024, 12.0),
                ("38001", "8899B", 2023, 10.0), ("38001", "8899B", 2024, None)]
 
 
-def test_a_cell_empty_in_the_last_year_is_imputed_not_read_as_zero(tmp_path):
+def _two_associations(tmp_path, cells):
+    """B1 and B2 (BLANK_*), every class on its own, employment year 2024, with these URSSAF cells."""
     reference = edited_reference(tmp_path, "emploi_modele",
                                  ("classe_min_etablissements,15", "classe_min_etablissements,1"))
     con, _ = build(tmp_path, params={"annee_urssaf": 2024, "reference_dir": str(reference)},
                    etablissements=BLANK_ETABS, unites=BLANK_UNITS, historique=BLANK_HISTORY,
                    creations={1: D(2010, 1, 1), 2: D(2010, 1, 1)}, urssaf_ess=BLANK_ESS,
-                   urssaf_commune_ape=BLANK_CELLS, unites_historique=[])
+                   urssaf_commune_ape=cells, unites_historique=[])
+    return con
+
+
+def _b2_half_imputed(con, year: int) -> tuple:
+    """Checks that B1 is calibrated on its 12 and B2 gets the mixture 0.5 × 12 = 6 in `year`; returns the year's
+    private-total row of core_calibration (published, with the empty cells, its standard deviation, cells and
+    establishments imputed, chance, employment imputed)."""
+    rows = by_siret(con, f"SELECT siret, effectif_central, statut_calage FROM core_effectifs WHERE annee = {year}")
+    assert rows[S(1, 201)] == (pytest.approx(12, abs=0.01), "cale")
+    assert rows[S(2, 202)] == (pytest.approx(6, abs=0.01), "cellule_urssaf_vide_imputee")
+    return con.execute("SELECT cible_publiee, cible_fin_annee, ecart_type_cible, nb_cellules_vides_imputees, "
+                       "nb_etablissements_cellule_vide_imputee, probabilite_vide_masque, emploi_impute_cellules_vides "
+                       "FROM core_calibration WHERE annee = ? AND groupe = 'ensemble_prive'", [year]).fetchone()
+
+
+def test_a_cell_empty_in_the_last_year_is_imputed_not_read_as_zero(tmp_path):
+    con = _two_associations(tmp_path, BLANK_CELLS)
     cell = con.execute("SELECT effectif, vide_apres_publication, effectif_avant_vide FROM core_cellules_urssaf "
                        "WHERE annee = 2024 AND code_commune = '38001'").fetchone()
     assert cell == (0.0, True, 10.0)  # the file's reading is unchanged: an empty value after the last one is 0
-    rows = by_siret(con, "SELECT siret, effectif_central, statut_calage FROM core_effectifs WHERE annee = 2024")
-    assert rows[S(1, 201)] == (pytest.approx(12, abs=0.01), "cale")
-    assert rows[S(2, 202)] == (pytest.approx(6, abs=0.01), "cellule_urssaf_vide_imputee")  # 0 before
-    r = con.execute("SELECT cible_publiee, cible_fin_annee, ecart_type_cible, nb_cellules_vides_imputees, "
-                    "nb_etablissements_cellule_vide_imputee, probabilite_vide_masque, emploi_impute_cellules_vides "
-                    "FROM core_calibration WHERE annee = 2024 AND groupe = 'ensemble_prive'").fetchone()
+    r = _b2_half_imputed(con, 2024)  # B2 was calibrated on 0 before
     assert r[:2] == (12.0, pytest.approx(18, abs=0.01))
     assert r[3:] == (1, 1, 0.5, pytest.approx(6, abs=0.01))
     # B2's variance is the mixture's: 0.5·v + 0.5·0.5·12·12 ≥ 36 (its own class variance v on top)
@@ -420,21 +433,12 @@ GAP_CELLS = [("38185", "8899B", y, 12.0) for y in (2022, 2023, 2024)] + [
 
 
 def test_a_gap_between_published_years_is_weighed_by_its_chance_of_hiding_employment(tmp_path):
-    reference = edited_reference(tmp_path, "emploi_modele",
-                                 ("classe_min_etablissements,15", "classe_min_etablissements,1"))
-    con, _ = build(tmp_path, params={"annee_urssaf": 2024, "reference_dir": str(reference)},
-                   etablissements=BLANK_ETABS, unites=BLANK_UNITS, historique=BLANK_HISTORY,
-                   creations={1: D(2010, 1, 1), 2: D(2010, 1, 1)}, urssaf_ess=BLANK_ESS,
-                   urssaf_commune_ape=GAP_CELLS, unites_historique=[])
+    con = _two_associations(tmp_path, GAP_CELLS)
     assert con.execute("SELECT effectif FROM core_cellules_urssaf WHERE annee = 2023 AND code_commune = '38001'"
                        ).fetchone() == (None,)  # the file's reading is unchanged: a gap is unknown, never 0
-    rows = by_siret(con, "SELECT siret, effectif_central, statut_calage FROM core_effectifs WHERE annee = 2023")
-    assert rows[S(1, 201)] == (pytest.approx(12, abs=0.01), "cale")
-    assert rows[S(2, 202)] == (pytest.approx(6, abs=0.01), "cellule_urssaf_vide_imputee")  # 12 before
-    r = con.execute("SELECT cible_publiee, cible_fin_annee, nb_cellules_vides_imputees, probabilite_vide_masque, "
-                    "emploi_impute_cellules_vides FROM core_calibration WHERE annee = 2023 "
-                    "AND groupe = 'ensemble_prive'").fetchone()
-    assert r == (12.0, pytest.approx(18, abs=0.01), 1, 0.5, pytest.approx(6, abs=0.01))
+    r = _b2_half_imputed(con, 2023)  # B2 kept its whole prior, 12, before
+    assert r[:2] == (12.0, pytest.approx(18, abs=0.01))
+    assert r[3:] == (1, 1, 0.5, pytest.approx(6, abs=0.01))
     # the years around it are published: B2 is calibrated on its cell there
     assert con.execute("SELECT list(DISTINCT statut_calage) FROM core_effectifs WHERE siret = ? "
                        "AND annee IN (2022, 2024)", [S(2, 202)]).fetchone()[0] == ["cale"]
