@@ -76,27 +76,36 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
 
 
 def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str, fmt, ylabel: str = "",
-          colors: dict[str, str] | None = None, labels=None) -> pd.DataFrame:
+          colors: dict[str, str] | None = None, labels=None, band: tuple[str, str, str] | None = None
+          ) -> pd.DataFrame:
     """One line per column of `frame` (index = year). A missing value breaks the line; when it is suppressed
-    (`statuses` has its reason) an « s » is written at the top of the axis above that year, never a 0."""
+    (`statuses` has its reason) an « s » is written at the top of the axis above that year, never a 0.
+    `band` = (low column, high column, legend): those two columns are drawn as one shaded band behind the lines
+    (an interval), not as lines of their own; their values stay in the returned data."""
     colors = colors or {}
     rows = []
     trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
     years = frame.index.to_numpy()
     marks: dict = {}  # « s » already written above each year: the next one goes below, not on top of it
+    if band is not None:
+        low, high = (frame[c].to_numpy(dtype=float) for c in band[:2])
+        ax.fill_between(years, low, high, where=np.isfinite(low) & np.isfinite(high), color=colors.get(
+            band[0], style.COLORS["range"]), alpha=0.22, linewidth=0, label=band[2], zorder=1)
     for k, column in enumerate(frame.columns):
         values = frame[column].to_numpy(dtype=float)
         color = colors.get(column, f"C{k % 10}")
         name = labels(column) if labels else column
+        drawn = band is None or column not in band[:2]
         # ten colours, then the same colours dashed, then dotted: no two series look alike
-        ax.plot(years, values, marker="os^"[k // 10 % 3], markersize=3, linewidth=1.4, color=color, label=name,
-                linestyle=("-", "--", ":")[k // 10 % 3])
+        if drawn:
+            ax.plot(years, values, marker="os^"[k // 10 % 3], markersize=3, linewidth=1.4, color=color, label=name,
+                    linestyle=("-", "--", ":")[k // 10 % 3], zorder=2)
         for year, value in zip(years, values):
             status = None
             if statuses is not None and column in statuses.columns and year in statuses.index:
                 status = statuses.at[year, column]
                 status = status if isinstance(status, str) else None
-            if status is not None:
+            if status is not None and drawn:
                 ax.text(year, 0.98 - 0.045 * marks.get(year, 0), style.SUPPRESSED, transform=trans, ha="center",
                         va="top", fontsize=8, color=color, fontweight="bold")
                 marks[year] = marks.get(year, 0) + 1

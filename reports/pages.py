@@ -28,8 +28,10 @@ def size_note(ctx) -> str:
     return SIZE_NOTE + (f"Employeurs de l'ESS ici : {years}. " if years else "")
 
 
-RANGE_NOTE = ("Trait fin : intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette "
-              "fourchette (si le modèle d'emploi est juste ; voir « Méthode »).")
+RANGE_MEANING = ("intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette fourchette (si le "
+                 "modèle d'emploi est juste ; voir « Méthode »).")
+RANGE_NOTE = "Trait fin : " + RANGE_MEANING
+BAND_NOTE = "Bande claire : " + RANGE_MEANING
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."
 
 
@@ -196,7 +198,13 @@ def source_counts(ctx: ReportContext) -> str:
             "observatoire de l'ESS.")
 
 
-def source_employment(ctx: ReportContext) -> str:
+def source_employment(ctx: ReportContext, series: bool = False) -> str:
+    """The source line of an employment chart: the employment year's, or (`series`) that of every year's."""
+    if series:
+        calage = "calées sur les effectifs publiés par l'URSSAF pour chaque année" if ctx.calibrated else (
+            "non calées sur l'URSSAF")
+        return ("Source : estimations de l'observatoire au 31/12 de chaque année à partir de SIRENE (INSEE) et de son "
+                f"historique, {calage}.")
     calage = (f"calée sur les effectifs publiés par l'URSSAF pour {ctx.year_effectifs}" if ctx.calibrated
               else "non calée sur l'URSSAF")
     return (f"Source : estimation de l'observatoire au {ctx.date_effectifs()} à partir de SIRENE (INSEE), {calage}.")
@@ -251,15 +259,15 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
 
     def draw(ax):
         data = charts.lines(ax, frame, status, title=title, fmt=_fmt_int, ylabel="salariés au 31/12",
-                            colors={"central": style.COLORS["ess"], "ic90_bas": style.COLORS["range"],
-                                    "ic90_haut": style.COLORS["range"]}, labels=lambda c: names[c])
+                            colors={"central": style.COLORS["ess"], "ic90_bas": style.COLORS["range"]},
+                            labels=lambda c: names[c], band=("ic90_bas", "ic90_haut", "intervalle à 90 %"))
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
     note = ("Effectif salarié au 31 décembre de l'année des établissements de l'ESS ouverts à cette date, estimé "
             "année par année (tranches SIRENE et historique des établissements, calage sur les fichiers de l'URSSAF "
-            + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + RANGE_NOTE)
+            + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + BAND_NOTE)
     return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line", unit="effectif",
-                     source=source_employment(ctx))
+                     source=source_employment(ctx, series=True))
 
 
 def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
@@ -287,7 +295,7 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
     note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
             "(CSV). " + SECRET_NOTE)
     return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="line",
-                     unit="effectif", source=source_employment(ctx))
+                     unit="effectif", source=source_employment(ctx, series=True))
 
 
 def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:

@@ -875,6 +875,24 @@ def test_line_charts_keep_many_series_apart():
     assert len(marks) == 2 and marks[0] != marks[1]
 
 
+def test_an_interval_is_one_shaded_band_behind_its_line():
+    """The ESS series' 90 % interval read as three lines of the same weight: it is one band, the bounds stay in the
+    chart's data, and a masked year gets one « s », not three."""
+    from matplotlib.figure import Figure
+
+    years = list(range(2012, 2016))
+    frame = pd.DataFrame({"central": [10.0, np.nan, 12.0, 13.0], "bas": [9.0, np.nan, 11.0, 12.0],
+                          "haut": [11.0, np.nan, 13.0, 14.0]}, index=years)
+    statuses = pd.DataFrame({c: [None, "secondaire", None, None] for c in frame.columns}, index=years, dtype=object)
+    ax = Figure().add_subplot()
+    data = charts.lines(ax, frame, statuses, title="t", fmt=str, band=("bas", "haut", "intervalle à 90 %"))
+    assert [line.get_label() for line in ax.get_lines()] == ["central"]
+    assert [c.get_label() for c in ax.collections] == ["intervalle à 90 %"]
+    assert sorted(ax.get_legend_handles_labels()[1]) == ["central", "intervalle à 90 %"]
+    assert data.loc[data["serie"] == "haut", "valeur"].dropna().tolist() == [11.0, 13.0, 14.0]
+    assert [t.get_text() for t in ax.texts].count(style.SUPPRESSED) == 1
+
+
 def test_a_line_chart_png_makes_room_for_its_legend():
     """A long legend under a line chart ran into the note of the standalone PNG: the figure grows at the bottom."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
