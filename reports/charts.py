@@ -50,7 +50,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
                         [y[i] - 0.15, y[i] + 0.15, np.nan, y[i] - 0.15, y[i] + 0.15],
                         color=style.COLORS["range"], linewidth=1.2)
             end = data.at[i, "haut"] if with_range and np.isfinite(data.at[i, "haut"]) else values[i]
-            ax.text(end + xmax * 0.01, y[i], fmt(values[i]), va="center", fontsize=8)
+            ax.text(end + xmax * 0.02, y[i], fmt(values[i]), va="center", fontsize=8)
             how.append(BAR)
         elif data.at[i, "statut"] is not None:
             ax.barh(y[i], xmax, left=0, height=0.7, facecolor="none", edgecolor=style.COLORS["suppressed"],

@@ -444,7 +444,8 @@ def _room_for_legend(fig: Figure, ax, note_inches: float) -> None:
 
 
 def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFrame]:
-    """One chart alone, for its PNG."""
+    """One chart alone, for its PNG, with its note, source and footer below."""
+    lines = note_lines(spec, 115) + textwrap.wrap(ctx.footer(), 115)
     if spec.kind == "map":
         fig = Figure(figsize=(8.0, 7.0))
         ax = fig.add_axes((0.03, 0.22, 0.64, 0.68))
@@ -452,12 +453,12 @@ def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFr
         fig = Figure(figsize=(8.0, 6.0))
         ax = fig.add_axes((0.10, 0.42, 0.86, 0.46))
     else:
-        height = 2.4 + 0.3 * spec.rows
+        # the axes' ticks and label take ≈ 0.9 in below them, the text lines the rest: the figure grows with its note
+        bottom = 0.9 + len(lines) * NOTE_SIZE * 1.25 / 72
+        height = bottom + 0.6 + 0.3 * max(spec.rows, 2)
         fig = Figure(figsize=(8.0, height))
-        ax = fig.add_axes((0.40, 1.5 / height, 0.54, 1 - 2.1 / height))
+        ax = fig.add_axes((0.40, bottom / height, 0.54, 1 - (bottom + 0.6) / height))
     data = spec.draw(ax)
-    lines = note_lines(spec, 115) if spec.kind != "bar" else textwrap.wrap(spec.source, 115)
-    lines += textwrap.wrap(ctx.footer(), 115)
     _room_for_legend(fig, ax, len(lines) * NOTE_SIZE * 1.25 / 72)
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=NOTE_SIZE, color="#555555", va="bottom", linespacing=1.25)
     style.stamp(fig, ctx.synthetic)

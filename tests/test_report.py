@@ -367,6 +367,9 @@ def test_every_png_says_synthetic(report):
     for spec in specs.values():
         fig, _ = chart_figure(ctx, spec)
         assert any(t.get_text() == style.SYNTHETIC_MENTION for t in fig.texts), spec.name
+        # a PNG shared alone says what its marks mean (« Trait fin : intervalle… », « s »), bars included
+        text = " ".join(" ".join(t.get_text().split()) for t in fig.texts)
+        assert " ".join(spec.note.split())[:80] in text, spec.name
 
 
 # --- statistical confidentiality ------------------------------------------------------------------------------------
