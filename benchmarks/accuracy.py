@@ -9,9 +9,9 @@ error of the central value, coverage of the 90 % interval (share of cells whose 
 half-width relative to the central value; then the same for the ESS share of all salaried employment and of the
 private employment of URSSAF's field.
 
-Then, for the past years (2012 to Y − 1), ESS employment per level over all cells × years: mean absolute and
-signed relative error, coverage, cells outside their interval, median half-width, and the cell with the largest
-error (its key and year).
+Then, for the past years (2012 to Y − 1), ESS employment and its two shares per level over all cells × years: mean
+absolute and signed relative error, coverage, cells outside their interval, median half-width, and the cell with
+the largest error (its key and year).
 
 `python -m benchmarks.accuracy --data-dir DIR` prints the tables; `--write-method` also rewrites METHOD.md's
 accuracy table (between its markers), so the table is never typed by hand.
@@ -237,13 +237,24 @@ def markdown_past(table: pd.DataFrame, years: list[int], perimetre: str = "insee
     pct = _pct
     return _markdown(
         f"Les années passées ({years[0]}–{years[-1]}), même échantillon et même périmètre `{perimetre}` : emploi "
-        "de l'ESS au 31/12 de chaque année, cellules = cellules du niveau × années ; biais moyen = erreur "
-        "relative signée moyenne ; la cellule de plus grande erreur relative, avec son année.",
-        ["niveau", "cellules", "erreur moyenne", "biais moyen", "couverture IC 90 %", "hors intervalle",
+        "de l'ESS au 31/12 de chaque année et ses deux parts, cellules = cellules du niveau × années ; biais "
+        "moyen = erreur relative signée moyenne ; la cellule de plus grande erreur relative, avec son année.",
+        ["niveau", "mesure", "cellules", "erreur moyenne", "biais moyen", "couverture IC 90 %", "hors intervalle",
          "demi-largeur médiane", "plus grande erreur"],
-        "-::::::-",
-        [[r.niveau, r.cellules, pct(r.erreur_moyenne), pct(r.biais_moyen), pct(r.couverture_ic90), r.hors_intervalle,
-          pct(r.demi_largeur_mediane), r.pire] for r in table.itertuples()])
+        "--::::::-",
+        [[r.niveau, r.mesure, r.cellules, pct(r.erreur_moyenne), pct(r.biais_moyen), pct(r.couverture_ic90),
+          r.hors_intervalle, pct(r.demi_largeur_mediane), r.pire] for r in table.itertuples()])
+
+
+def past_tables(cube: pd.DataFrame, truth: pd.DataFrame, departement: str, years: list[int]) -> pd.DataFrame:
+    """past_table for ESS employment and its two shares, one row per level and measure (levels in PAST_LEVELS
+    order, measures in MEASURES order)."""
+    parts = [past_table(cube, truth, departement, years, measure).assign(mesure=measure) for measure in MEASURES]
+    table = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    order = {(lv, m): i for i, (lv, m) in enumerate((lv, m) for lv in PAST_LEVELS for m in MEASURES)}
+    table = table.iloc[sorted(range(len(table)), key=lambda i: order[(table.at[i, "niveau"], table.at[i, "mesure"])])]
+    return table[["niveau", "mesure", *[c for c in table.columns if c not in ("niveau", "mesure")]]].reset_index(
+        drop=True)
 
 
 def write_method(text: str, method: Path = paths.ROOT / "METHOD.md") -> None:
@@ -268,12 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     cube, truth, year = load(args.data_dir, args.departement, args.perimetre, all_years=True)
     table = level_table(cube[cube["annee"] == year], truth[truth["annee"] == year], args.departement)
     past_years = sorted(int(y) for y in cube.loc[cube["effectif_central"].notna(), "annee"].unique() if y < year)
-    past = past_table(cube, truth, args.departement, past_years) if past_years else None
+    past = past_tables(cube, truth, args.departement, past_years) if past_years else None
     with pd.option_context("display.width", 220, "display.max_columns", 12):
         print(f"accuracy against the sample's truth, perimeter {args.perimetre}, employment on 31/12/{year}:")
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         if past is not None:
-            print(f"\npast years {past_years[0]}–{past_years[-1]} (ESS employment, cells × years):")
+            print(f"\npast years {past_years[0]}–{past_years[-1]} (ESS employment and shares, cells × years):")
             print(past.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.write_method:
         text = markdown(table, year, args.perimetre)
