@@ -139,36 +139,34 @@ PAST_LEVELS = ("département", "famille (département)", "territoire", "EPCI", "
                "secteur × département")
 
 
-def past_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str, years: list[int],
-               measure: str = "emploi") -> pd.DataFrame:
-    """Per level, over the given years (cells = level's cells × years): mean signed and absolute relative error,
-    coverage of the 90 % interval, median half-width, and the cell with the largest error (its key and year)."""
+def past_table(cube: pd.DataFrame, truth: pd.DataFrame, departement: str, years: list[int]) -> pd.DataFrame:
+    """Per level and measure (ESS employment and its two shares), over the given years (cells = level's cells ×
+    years): mean signed and absolute relative error, coverage of the 90 % interval, median half-width, and the cell
+    with the largest error (its key and year). Levels in PAST_LEVELS order, measures in MEASURES order."""
     per_level: dict[str, list[pd.DataFrame]] = {}
-    for y in years:
+    for y in years:  # each year's cells are made once, for every measure
         for label, df in level_cells(cube[cube["annee"] == y], truth[truth["annee"] == y], departement):
             if label in PAST_LEVELS and len(df):
                 per_level.setdefault(label, []).append(df.assign(annee=y))
-    c, lo, hi, t = MEASURES[measure]
     out = []
-    for label in PAST_LEVELS:
-        if label not in per_level:
-            continue
-        d = pd.concat(per_level[label], ignore_index=True)
-        d = d[d[t].notna() & d[c].notna() & (d[t] > 0)]
-        if d.empty:
-            continue
-        err = (d[c] - d[t]) / d[t]
-        # a cell without its interval does not cover the truth
-        miss = ~((d[t] >= d[lo]) & (d[t] <= d[hi]))
-        worst = err.abs().idxmax()
-        out.append({
-            "niveau": label, "cellules": int(len(d)), "erreur_moyenne": float(err.abs().mean()),
-            "biais_moyen": float(err.mean()), "couverture_ic90": float(1 - miss.mean()),
-            "demi_largeur_mediane": float(((d[hi] - d[lo]) / 2 / d[c]).median()),
-            "hors_intervalle": int(miss.sum()),
-            "pire": f"{'/'.join(map(str, d.loc[worst, 'cle']))} {int(d.loc[worst, 'annee'])} "
-                    f"({100 * err[worst]:+.1f} %)".replace(".", ","),
-        })
+    for label in (lv for lv in PAST_LEVELS if lv in per_level):
+        cells = pd.concat(per_level[label], ignore_index=True)
+        for measure, (c, lo, hi, t) in MEASURES.items():
+            d = cells[cells[t].notna() & cells[c].notna() & (cells[t] > 0)]
+            if d.empty:
+                continue
+            err = (d[c] - d[t]) / d[t]
+            # a cell without its interval does not cover the truth
+            miss = ~((d[t] >= d[lo]) & (d[t] <= d[hi]))
+            worst = err.abs().idxmax()
+            out.append({
+                "niveau": label, "mesure": measure, "cellules": int(len(d)), "erreur_moyenne": float(err.abs().mean()),
+                "biais_moyen": float(err.mean()), "couverture_ic90": float(1 - miss.mean()),
+                "demi_largeur_mediane": float(((d[hi] - d[lo]) / 2 / d[c]).median()),
+                "hors_intervalle": int(miss.sum()),
+                "pire": f"{'/'.join(map(str, d.loc[worst, 'cle']))} {int(d.loc[worst, 'annee'])} "
+                        f"({100 * err[worst]:+.1f} %)".replace(".", ","),
+            })
     return pd.DataFrame(out)
 
 
@@ -246,17 +244,6 @@ def markdown_past(table: pd.DataFrame, years: list[int], perimetre: str = "insee
           r.hors_intervalle, pct(r.demi_largeur_mediane), r.pire] for r in table.itertuples()])
 
 
-def past_tables(cube: pd.DataFrame, truth: pd.DataFrame, departement: str, years: list[int]) -> pd.DataFrame:
-    """past_table for ESS employment and its two shares, one row per level and measure (levels in PAST_LEVELS
-    order, measures in MEASURES order)."""
-    parts = [past_table(cube, truth, departement, years, measure).assign(mesure=measure) for measure in MEASURES]
-    table = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    order = {(lv, m): i for i, (lv, m) in enumerate((lv, m) for lv in PAST_LEVELS for m in MEASURES)}
-    table = table.iloc[sorted(range(len(table)), key=lambda i: order[(table.at[i, "niveau"], table.at[i, "mesure"])])]
-    return table[["niveau", "mesure", *[c for c in table.columns if c not in ("niveau", "mesure")]]].reset_index(
-        drop=True)
-
-
 def write_method(text: str, method: Path = paths.ROOT / "METHOD.md") -> None:
     content = method.read_text(encoding="utf-8")
     if MARK_START not in content or MARK_END not in content:
@@ -279,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     cube, truth, year = load(args.data_dir, args.departement, args.perimetre, all_years=True)
     table = level_table(cube[cube["annee"] == year], truth[truth["annee"] == year], args.departement)
     past_years = sorted(int(y) for y in cube.loc[cube["effectif_central"].notna(), "annee"].unique() if y < year)
-    past = past_tables(cube, truth, args.departement, past_years) if past_years else None
+    past = past_table(cube, truth, args.departement, past_years) if past_years else None
     with pd.option_context("display.width", 220, "display.max_columns", 12):
         print(f"accuracy against the sample's truth, perimeter {args.perimetre}, employment on 31/12/{year}:")
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -482,18 +482,16 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, list[tup
     if "core_cibles_urssaf" not in present:
         log.info("core_cibles_urssaf absent: the secrecy's reader knows no URSSAF figure")
         return {}
-    calibrated = [r["perimetre"] for r in reference.read_reference("perimetres", params.get("reference_dir"))
-                  if r["calage_urssaf"]]
+    calibrated = reference.calage_perimetre(params.get("reference_dir"))
     known: dict[int, list[tuple[str, str]]] = {}
     for annee, famille in con.execute(
             "SELECT DISTINCT annee, cible FROM core_cibles_urssaf WHERE source = 'urssaf_ess_departement' "
             "AND cible <> 'hors_ess' AND effectif IS NOT NULL ORDER BY ALL").fetchall():
-        known.setdefault(int(annee), []).extend((p, famille) for p in calibrated)
-    missing = [p for p in calibrated if p not in perimeters]
-    if known and missing:
-        raise UserError(f"the public table's perimeters {sorted(perimeters)} lack {missing}, whose families are "
+        known.setdefault(int(annee), []).append((calibrated, famille))
+    if known and calibrated not in perimeters:
+        raise UserError(f"the public table's perimeters {sorted(perimeters)} lack ['{calibrated}'], whose families are "
                         "URSSAF's: the statistical confidentiality counts URSSAF's published family totals as known "
-                        f"and cannot tell which cells of the other perimeters they give away — add {missing} to "
+                        f"and cannot tell which cells of the other perimeters they give away — add {calibrated} to "
                         "perimetres_cube (--perimetres-cube), or leave it out to publish every perimeter")
     return known
 

@@ -339,3 +339,8 @@ def perimetre_labels(perimetre: str, directory: str | Path | None = None) -> tup
 
 def default_perimetre(directory: str | Path | None = None) -> str:
     return next(r["perimetre"] for r in read_reference("perimetres", directory) if r["par_defaut"])
+
+
+def calage_perimetre(directory: str | Path | None = None) -> str:
+    """The perimeter whose families are URSSAF's (calage_urssaf: exactly one, checked when the file is read)."""
+    return next(r["perimetre"] for r in read_reference("perimetres", directory) if r["calage_urssaf"])
