@@ -17,6 +17,7 @@ from ess.paths import REFERENCE_DIR
 from sources.sample import MARKER_FILE, MARKER_JSON, is_synthetic, write_sample
 from sources.sample.ids import luhn_check_digit, luhn_valid, nics_for, public_siren
 from sources.sample.truth import in_perimetre
+from sources.sample.urssaf_files import masked
 from sources.sirene_layouts import (ETABLISSEMENT_54, ETABLISSEMENT_HISTORIQUE, UNITE_LEGALE_35,
                                     UNITE_LEGALE_HISTORIQUE)
 
@@ -283,6 +284,19 @@ def test_urssaf_exports_are_built_from_the_truth_the_urssaf_way(sample, truth):
     # the two files measure different things: the ESS file's total is not the commune × APE total
     annual = mine["effectifs_salaries_moyens"].sum()
     assert abs(annual - true_total) > 0.001 * true_total
+
+
+def test_urssaf_masks_small_cells_more_than_the_estimator_assumes():
+    """The estimator measures the chance that a value is masked on cells of 10 employees or more only and applies
+    it to every size (METHOD § 3): the sample must disagree with that, or its accuracy tables could not show what
+    the assumption costs."""
+    headcount = np.repeat([1.0, 2.0, 5.0, 12.0, 300.0], 200_000)
+    hidden = masked(headcount, np.random.default_rng(7))
+    rate = {h: hidden[headcount == h].mean() for h in (1.0, 2.0, 5.0, 12.0, 300.0)}
+    assert rate[1.0] == pytest.approx(rate[2.0], rel=0.1)
+    assert rate[12.0] == pytest.approx(rate[300.0], rel=0.15)
+    assert rate[1.0] > 3 * rate[12.0]
+    assert rate[12.0] < rate[5.0] < rate[1.0]
 
 
 def test_ground_truth_totals_and_marker(sample, truth):

@@ -5,7 +5,7 @@ portal's CSV export format.
   outside agriculture — the generator's own rules) with employees on 31 December, by their commune and their APE of
   that year (URSSAF's own APE record differs from SIRENE's for a few establishments), and their headcount on
   31 December. An establishment closed since still counts in the years it lived. A few values are missing, as in
-  the real file.
+  the real file, more often in small cells (MISSING_VALUE_SHARE).
 - ESS by département: for each year, the ANNUAL AVERAGE headcount (mean of quarterly headcounts) of the
   establishments of the field by URSSAF's ESS family (legal form and activity of that year), and the rest of the
   field as « Hors ESS »; establishments counted for the quarters they lived.
@@ -48,7 +48,11 @@ WAGE = {"associations": 27_600, "cooperatives": 41_200, "mutuelles": 42_500, "fo
         "hors_ess": 38_700}
 WAGE_GROWTH = 0.021
 APE_RECORD_MISMATCH = 0.02  # share of establishments whose URSSAF APE record differs from SIRENE's
-MISSING_VALUE_SHARE = 0.003  # commune × APE cells × years published empty
+# Commune × APE values published empty (masked), by the cell's headcount that year: masking falls more often on
+# small cells than on large ones, as a secrecy rule protecting small employers would. The estimator does NOT assume
+# this: it measures the chance that a value is masked on cells of 10 employees or more only (METHOD § 3), so the
+# sample tests how far that measure carries when the masking of small cells is higher.
+MISSING_VALUE_SHARE = ((2, 0.012), (9, 0.006), (float("inf"), 0.003))  # (headcount up to, share masked)
 
 
 def urssaf_family(timeline: Timeline, j: int) -> np.ndarray:
@@ -154,7 +158,7 @@ def write_commune_ape(path: Path, world: World, timeline: Timeline, ref: Referen
     for k, y in enumerate(years):
         n = counts[k, cells].astype(float)
         eff = effs[k, cells]
-        missing = (rng.random(cells.size) < MISSING_VALUE_SHARE) | (n == 0)
+        missing = masked(eff, rng) | (n == 0)
         n = np.where(missing, np.nan, n)
         eff = np.where(missing, np.nan, eff)
         out[f"nombre_d_etablissements_{y}"] = pd.array(n, dtype="Float64").round().astype("Int64")
@@ -162,6 +166,13 @@ def write_commune_ape(path: Path, world: World, timeline: Timeline, ref: Referen
     out = out.sort_values(["code_departement", "code_commune", "code_ape"], kind="stable")
     _write(out, path)
     return len(out)
+
+
+def masked(headcount: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Which cells of one year URSSAF publishes empty, by their headcount (MISSING_VALUE_SHARE)."""
+    bounds, shares = zip(*MISSING_VALUE_SHARE)
+    share = np.asarray(shares)[np.searchsorted(bounds, headcount, side="left")]
+    return rng.random(len(headcount)) < share
 
 
 def _sibling_codes(ref: Reference, naf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
