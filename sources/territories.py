@@ -459,10 +459,11 @@ def _stage(con, raw: _Raw, table: str, params: dict, millesime: str) -> list[Fil
     )
     con.execute("CREATE OR REPLACE TEMP TABLE _motifs_colonnes (motif VARCHAR, colonne VARCHAR)")
     con.executemany("INSERT INTO _motifs_colonnes VALUES (?, ?)", list(REJECT_COLUMNS.items()))
+    # (unless the SQL named them itself: a column the staged table does not have, e.g. an EPCI member's commune)
     con.execute(
         f"""UPDATE {db.REJECTS_TABLE} AS r
             SET colonne = m.colonne, valeur = json_extract_string(r.ligne, '$.' || m.colonne)
-            FROM _motifs_colonnes AS m WHERE r.motif_rejet = m.motif AND r.table_staging = ?""",
+            FROM _motifs_colonnes AS m WHERE r.motif_rejet = m.motif AND r.table_staging = ? AND r.colonne IS NULL""",
         [table],
     )
     staged = dict(con.execute(

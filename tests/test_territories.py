@@ -135,6 +135,24 @@ def test_official_files_known_answers(official, caplog):
     assert not any("affectation" in name for name, _ in stats)
 
 
+def test_an_epci_whose_first_member_is_rejected_counts_that_line_once(official):
+    """DGCL's file gives an EPCI on the line of its first member: when that membership is rejected (a commune
+    absent from the COG) while the EPCI is staged through its other members, the line is rejected, not also
+    staged (the accounting used to count it twice and stop the run as a bug)."""
+    path = official / "epcicom2026.csv"
+    lines = path.read_text(encoding="cp1252").splitlines()
+    lines.insert(3, "38;200040111;CC Cœur de Chartreuse;CC;FPU;4;0;0;38;38002;200060128;Disparue du COG;0;0")
+    path.write_text("\n".join(lines) + "\n", encoding="cp1252")
+    con, stats = _load(official)  # checks read = staged + rejected + out of scope for every file
+    assert ("200040111", "CC Cœur de Chartreuse", "CC", 3, 1, 7500, 6000) in _rows(
+        con, "SELECT * FROM staging_epci")
+    s = stats["epcicom2026.csv", "staging_epci"]
+    assert (s.rows_read, s.rows_staged, s.rows_rejected, s.rows_out_of_scope) == (
+        7, 4, {"SIREN EPCI mal formé": 1, "commune absente du COG": 1}, 1)
+    assert _rows(con, f"SELECT cle, numero_ligne, colonne, valeur FROM {db.REJECTS_TABLE} "
+                      "WHERE motif_rejet = 'commune absente du COG'") == [("200040111", 4, "code_commune", "38002")]
+
+
 def test_official_files_for_corsica(official):
     con, stats = _load(official, "2a")
     assert _rows(con, "SELECT code_commune, siren_epci, population FROM staging_communes") == [

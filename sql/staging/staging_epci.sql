@@ -60,14 +60,23 @@ SELECT
     a.nb_communes_departement,
     a.population,
     a.population_departement,
-    list_concat([{'fichier': e.fichier, 'ligne': e.ligne}], a.sources_membres) AS _sources,
+    -- the EPCI's own line, unless it is also a membership line (DGCL's file: its first member), which then counts
+    -- as that membership says (used, or rejected with its reason): a line is staged or rejected, never both
+    list_concat(CASE WHEN l.ligne IS NULL THEN [{'fichier': e.fichier, 'ligne': e.ligne}] ELSE [] END,
+                a.sources_membres) AS _sources,
     CAST(NULL AS VARCHAR) AS _motif_rejet
 FROM epci AS e
 JOIN agregats AS a USING (siren_epci)
+LEFT JOIN (SELECT DISTINCT fichier, ligne FROM raw_epci_membres) AS l ON l.fichier = e.fichier AND l.ligne = e.ligne
 UNION ALL BY NAME
 SELECT
     siren_epci,
     [{'fichier': fichier, 'ligne': ligne}] AS _sources,
-    motif AS _motif_rejet
+    motif AS _motif_rejet,
+    -- the column at fault and its value (the member's commune is not a column of the table)
+    CASE WHEN motif IN ('SIREN EPCI mal formé', 'EPCI inconnu') THEN 'siren_epci' ELSE 'code_commune' END
+        AS _colonne_rejet,
+    CASE WHEN motif IN ('SIREN EPCI mal formé', 'EPCI inconnu') THEN siren_epci ELSE code_commune END
+        AS _valeur_rejet
 FROM membres
 WHERE motif IS NOT NULL AND concerne_departement
