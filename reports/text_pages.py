@@ -126,7 +126,7 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
                             "ne compte ni les valeurs que l'URSSAF n'a pas publiées (comptées comme nulles), ni")
          + " les exceptions à la règle qui délimite le champ de l'URSSAF (associations relevant "
          "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur (voir "
-         "la méthode). Les "
+         "« Méthode et précautions de lecture »). Les "
          "cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
     ])
@@ -158,14 +158,17 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
             "l'URSSAF pour le département (effectif moyen annuel converti au 31/12)."
             if ctx.calibrated else "— ici, sans calage sur l'URSSAF (« non calé »).")
          + " Les employeurs publics et agricoles, hors du champ de l'URSSAF, ne sont pas calés : leur emploi est "
-         "plus incertain. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage."),
+         "plus incertain. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage. "
+         "Le champ de l'URSSAF est lu dans SIRENE par une règle (catégorie juridique, activité) qui a des "
+         "exceptions (associations relevant de la MSA, employeurs publics aux salariés de droit privé) : "
+         "l'intervalle de la part dans l'emploi privé n'en tient pas compte et peut manquer la vraie valeur."),
         ("Secret statistique", f"Les nombres d'établissements viennent d'un répertoire public (SIRENE) : ils sont "
          "publiés partout, comme dans les dénombrements d'établissements de l'INSEE. L'emploi est protégé "
          "(loi n° 51-711 du 7 juin 1951, art. 6, règles de l'INSEE) : aucun effectif n'est publié pour une cellule "
          f"de moins de {seuil} unités légales (règle de fréquence, même si l'effectif est nul) ni si une seule unité "
          f"légale y apporte plus de {dominance} de l'effectif (estimation centrale ; règle de "
-         "dominance). D'autres cellules sont masquées (secret secondaire) pour qu'aucune valeur masquée ne puisse "
-         "être recalculée, ni encadrée à moins de " + protection + " près, à partir de l'ensemble des chiffres "
+         "dominance). D'autres cellules sont masquées (secret secondaire) pour qu'aucune de ces valeurs sensibles ne "
+         "puisse être recalculée, ni encadrée à moins de " + protection + " près, à partir de l'ensemble des chiffres "
          "publiés — tous périmètres, territoires, familles, secteurs et tailles, en tenant compte de ce que les "
          "effectifs ne sont jamais négatifs ; un audit par programmation linéaire le vérifie avant chaque "
          "publication. L'emploi par secteur et par taille n'est publié qu'au niveau du département. Une valeur "
@@ -213,26 +216,16 @@ CALIBRATION_ORDER = ("associations", "cooperatives", "mutuelles", "fondations", 
                      "hors_champ_urssaf")
 
 
-def _masked_families(ctx: ReportContext) -> set[str]:
-    """Families whose employment in the département is masked in the public table, for the employment year."""
-    from reports import selection as sel
-
-    rows = sel.cells(ctx.employment)
-    return set(rows.loc[rows["statut_secret_effectifs"].notna(), "famille"])
-
-
 def calibration_rows(ctx: ReportContext) -> list[list[str]]:
-    """Groupe, cible publiée (what it measures), cible au 31/12, total calé, statut — for the employment year:
-    département-wide figures, no establishment count. A family's estimated total is its employment before secrecy:
-    « s » when the public table masks that family, and then also for the totals that would give it by difference
-    (the private field, the employers outside it)."""
+    """Groupe, the figure URSSAF publishes for it (what it measures) and the calibration's status, for the employment
+    year. Only URSSAF's own figures: our calibrated totals (and the targets at 31/12, which they meet) cover the
+    URSSAF field only, so beside the public table's family totals, which count every employer, they would give
+    each family's employment outside the field — often a few agricultural establishments (MSA), which statistical
+    secrecy protects — and the secrecy model does not split the field (METHOD.md § 6)."""
     cal = ctx.calibration
     if cal is None or cal.empty or ctx.year_effectifs is None:
         return []
     cal = cal[cal["annee"] == ctx.year_effectifs]
-    masked = _masked_families(ctx)
-    if masked & set(cal["groupe"]):
-        masked |= {"ensemble_prive", "hors_champ_urssaf"}
     rank = {f: i for i, f in enumerate(CALIBRATION_ORDER)}
     cal = cal.sort_values("groupe", key=lambda s: s.map(lambda f: rank.get(f, len(rank))), kind="stable")
     definition = {"moyenne_annuelle": " (moyenne annuelle)", "fin_annee": " (au 31/12)"}
@@ -242,8 +235,6 @@ def calibration_rows(ctx: ReportContext) -> list[list[str]]:
         out.append([style.label("famille", r["groupe"]),
                     style.fmt_number(published) + definition.get(r.get("definition_cible") or "", "")
                     if published is not None and pd.notna(published) else "—",
-                    style.fmt_number(r.get("cible_fin_annee")) if pd.notna(r.get("cible_fin_annee")) else "—",
-                    style.SUPPRESSED if r["groupe"] in masked else style.fmt_number(r.get("total_cale")),
                     style.label("calage", r["statut"])])
     return out
 
@@ -273,19 +264,28 @@ SECRET_HEADER = ["Niveau", "Cellules", "Emploi\nfréquence", "Emploi\ndominance"
                  "Emploi\nnon diffusé"]
 
 
+NOTE_LINE = 0.0135  # height of a line of 8-point note text, as a share of the page
+
+
 def tables_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Calage de l'emploi et secret statistique", number)
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))
-    bottom = charts.table(ax, ["Groupe", "Effectif publié\npar l'URSSAF", "Cible\nau 31/12", "Total\nestimé",
-                               "Statut"], calibration_rows(ctx),
-                          title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
-    fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
-        "Le fichier de l'URSSAF sur l'ESS publie l'effectif moyen de l'année par famille ; il est converti en "
-        "effectif au 31/12 par le rapport, sur tout le champ privé, entre le total par commune et activité (au "
-        "31/12) et le total de ce fichier. Les familles sans chiffre URSSAF (autres organismes, sociétés "
-        "commerciales de l'ESS) sont calées avec le reste de l'économie ; les employeurs hors champ (publics, "
-        "agricoles) ne sont pas calés.", WIDTH)), fontsize=8, va="top", color="#444444")
-    top = min(bottom - 0.10, 0.55)
+    bottom = charts.table(ax, ["Groupe", "Effectif publié par l'URSSAF", "Calage de l'estimation"],
+                          calibration_rows(ctx), title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
+    note = textwrap.wrap(
+        "Le fichier de l'URSSAF sur l'ESS publie, pour chaque famille, l'effectif salarié moyen de l'année dans son "
+        "champ (employeurs privés du régime général, hors agriculture). L'estimation de l'observatoire est « calée » "
+        "sur ces chiffres : dans ce champ, l'emploi estimé de chaque famille est ajusté pour égaler son chiffre "
+        "URSSAF (la « cible »), converti au 31/12 par le rapport, sur tout le champ privé, entre l'effectif au 31/12 "
+        "du fichier URSSAF par commune et activité (complété des valeurs que ce fichier laisse vides) et l'effectif "
+        "moyen du fichier ESS. Les familles sans chiffre URSSAF (autres organismes, sociétés commerciales de l'ESS) "
+        "sont calées avec le reste de l'économie ; les employeurs hors du champ de l'URSSAF (publics, agricoles) ne "
+        "sont pas calés : leur emploi vient des seules tranches d'effectifs de SIRENE. Les totaux calés ne sont pas "
+        "publiés : rapprochés de l'emploi de chaque famille (tous employeurs), ils donneraient celui de ses "
+        "employeurs hors du champ de l'URSSAF, souvent quelques établissements que le secret statistique protège.",
+        WIDTH)
+    fig.text(0.06, bottom - 0.025, "\n".join(note), fontsize=8, va="top", color="#444444")
+    top = min(bottom - 0.06 - NOTE_LINE * len(note), 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
     fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
