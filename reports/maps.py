@@ -120,8 +120,12 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
     handles, texts = _legend(bounds, palette, norm, fmt)
     from matplotlib.patches import Patch
 
-    handles += [Patch(**MASKED), Patch(**NO_DATA)]
-    texts += [f"« {style.SUPPRESSED} » secret statistique", "pas de donnée"]
+    # (only what the map shows: a map of counts, never masked, has no « s » to explain)
+    for shown, patch, text in ((masked, MASKED, f"« {style.SUPPRESSED} » secret statistique"),
+                               (empty, NO_DATA, "pas de donnée")):
+        if shown:
+            handles.append(Patch(**patch))
+            texts.append(text)
     ax.legend(handles, texts, title=legend_title, fontsize=8, title_fontsize=8, frameon=False,
               loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return pd.DataFrame(rows, columns=["code_commune", "valeur", "statut", "trace"])

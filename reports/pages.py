@@ -32,7 +32,8 @@ RANGE_MEANING = ("intervalle à 90 % — il y a 9 chances sur 10 que la vraie va
                  "modèle d'emploi est juste ; voir « Méthode »).")
 RANGE_NOTE = "Trait fin : " + RANGE_MEANING
 BAND_NOTE = "Bande claire : " + RANGE_MEANING
-SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif entre parenthèses), jamais un zéro."
+# (employment only: counts of establishments are never masked, METHOD.md § 6)
+SECRET_NOTE = "« s » : valeur couverte par le secret statistique, suivie de son motif ; jamais un zéro."
 
 
 @dataclass
@@ -136,7 +137,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
             EPCI_NOTE if lvl == "epci" else "")
         specs[key] = [
             bars(f"{key}_etablissements", f"Établissements de l'ESS par {nom}, {au_etab}", counts,
-                 "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=where + SECRET_NOTE,
+                 "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=where.strip(),
                  code_column="code_territoire"),
             bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}, {au_emp}", jobs,
                  "part_effectif_total_central", "_label", _fmt_pct, share_label,
@@ -145,7 +146,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     specs["familles"] = [
         bars("familles_etablissements", f"Établissements par famille de l'ESS, {au_etab}", _family_rows(ctx),
              "nb_etablissements", "famille", _fmt_int, "établissements actifs",
-             labels=lambda c: style.label("famille", c), note=SECRET_NOTE),
+             labels=lambda c: style.label("famille", c)),
         bars("familles_emploi", f"Emploi salarié par famille de l'ESS, {au_emp}", _family_rows(ctx, y_emp),
              "effectif_central", "famille", _fmt_int, "salariés (estimation centrale)", with_range=True,
              labels=lambda c: style.label("famille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
@@ -157,7 +158,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
                                                                          sec_emp["secteur"])])
     specs["secteurs"] = [
         bars("secteurs_etablissements", f"Établissements de l'ESS par secteur d'activité, {au_etab}", sec,
-             "nb_etablissements", "_label", _fmt_int, "établissements actifs", note=SECRET_NOTE, code_column="secteur"),
+             "nb_etablissements", "_label", _fmt_int, "établissements actifs", code_column="secteur"),
         bars("secteurs_part_emploi", f"Part de l'ESS dans l'emploi salarié du secteur (tous employeurs), {au_emp}",
              sec_emp, "part_effectif_total_central", "_label", _fmt_pct,
              "part de l'emploi salarié du secteur, employeurs publics compris",
@@ -166,7 +167,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     specs["tailles"] = [
         bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
              "nb_etablissements", "classe_taille", _fmt_int, "établissements actifs",
-             labels=lambda c: style.label("classe_taille", c), note=size_note(ctx) + SECRET_NOTE, ordered=True),
+             labels=lambda c: style.label("classe_taille", c), note=size_note(ctx).strip(), ordered=True),
         bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
              "effectif_central", "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
              labels=lambda c: style.label("classe_taille", c),
@@ -232,7 +233,7 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
                                   for y in data["annee"]]
         return data
     note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; la dernière année "
-            f"est celle du millésime, comptée au {ctx.date_reference()}. " + SECRET_NOTE)
+            f"est celle du millésime, comptée au {ctx.date_reference()}.")
     source = ("Source : INSEE, répertoire SIRENE et son historique des établissements, stock au "
               f"{ctx.date_reference()} ; traitement observatoire de l'ESS.")
     return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line", source=source)
@@ -242,6 +243,16 @@ def published_employment(rows: pd.DataFrame) -> pd.Series:
     """Rows whose year's employment is published (estimated, and not kept in the internal cube: « non_diffuse »);
     masked cells stay, drawn as « s »."""
     return rows["date_reference_effectifs"].notna() & (rows["statut_secret_effectifs"] != "non_diffuse")
+
+
+def _band_width(frame: pd.DataFrame, hidden: pd.Series) -> str:
+    """The last published year's interval in words: a band of a few percent is hardly visible on an axis from 0."""
+    shown = frame[hidden.isna() & frame["ic90_bas"].notna() & frame["ic90_haut"].notna()]
+    if shown.empty:
+        return ""
+    year = int(shown.index.max())
+    low, high = shown.loc[year, "ic90_bas"], shown.loc[year, "ic90_haut"]
+    return (f" La bande est étroite à cette échelle : en {year}, de {_fmt_int(low)} à {_fmt_int(high)} salariés.")
 
 
 def _evolution_employment(ctx: ReportContext) -> ChartSpec:
@@ -265,7 +276,7 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
         return data
     note = ("Effectif salarié au 31 décembre de l'année des établissements de l'ESS ouverts à cette date, estimé "
             "année par année (tranches SIRENE et historique des établissements, calage sur les fichiers de l'URSSAF "
-            + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + BAND_NOTE)
+            + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + BAND_NOTE + _band_width(frame, hidden))
     return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line", unit="effectif",
                      source=source_employment(ctx, series=True))
 
@@ -363,7 +374,7 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
         ChartSpec("carte_communes_etablissements_1000_hab", t1,
                   lambda ax: dated(maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
                                                    legend_title="pour 1 000 hab.", places=places), _iso(ctx.date_reference())),
-                  note="Classes : quantiles des communes publiées. " + SECRET_NOTE + note_missing, kind="map",
+                  note="Classes : quantiles des communes publiées." + note_missing, kind="map",
                   unit="taux", source=source_counts(ctx)[:-1] + f", population municipale en vigueur au 1er janvier {ctx.params.get('annee_cog') or ''} (INSEE) ; contours IGN "
                   "ADMIN EXPRESS simplifiés."),
         ChartSpec("carte_epci_part_emploi", t2,

@@ -436,11 +436,16 @@ def test_only_the_run_perimeter_and_the_employment_year_are_read(report):
     rows = calibration_rows(ctx)  # the calibration of 2025, not of 2024
     assert [r[0] for r in rows] == ["Associations", "Fondations", "Ensemble du champ privé (URSSAF)",
                                     "Hors champ URSSAF (non calé)"]
-    assert rows[0][1:4] == ["900 (moyenne annuelle)", "912", "915"]
-    # the fondations' employment in the département is masked in the public table (fréquence): its estimated total
-    # is not printed, nor the totals that would give it by difference with the published families
-    assert rows[1][1:4] == ["40 (moyenne annuelle)", "41", "s"]
-    assert rows[2][3] == "s" and rows[3][1:] == ["—", "—", "s", "non calé"]  # a status in words, not its code
+    # URSSAF's own figures and the status only: a calibrated total (or its target at 31/12, which it meets) covers
+    # the URSSAF field, and beside the family's published employment (every employer) would give that of its
+    # employers outside the field — whether the public table masks the family (fondations) or not (associations)
+    assert rows[0][1] == "900 (moyenne annuelle)" and rows[1][1] == "40 (moyenne annuelle)"
+    cal = ctx.calibration[ctx.calibration["annee"] == 2025].set_index("groupe")
+    for row, groupe in zip(rows, ("associations", "fondations")):
+        assert len(row) == 3
+        assert style.fmt_number(cal.at[groupe, "total_cale"]) not in row
+        assert style.fmt_number(cal.at[groupe, "cible_fin_annee"]) not in row
+    assert rows[3][1:] == ["—", "non calé"]  # a status in words, not its code
     from reports.text_pages import secret_rows
 
     # the cells of the employment year, the year whose masks are counted
@@ -857,7 +862,25 @@ def test_maps_name_places_and_tell_no_data_from_the_lightest_class(report):
     rings = maps.load_contours(maps.contours_file(2026), ["38001", "38002", "38003"])
     assert [p[0] for p in maps.place_names(rings, ctx.communes, 2)] == ["Les Adrets", "Les Abrets en Dauphiné"]
     text = "\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf"))
-    assert "Les Adrets" in text and "pas de donnée" in text
+    assert "Les Adrets" in text
+    # the legend explains what the map shows, and only that: a commune without a value, a masked one
+    import matplotlib.pyplot as plt
+
+    def legend(statuses: dict) -> list[str]:
+        values = pd.DataFrame({"code_commune": list(statuses), "statut": list(statuses.values()),
+                               "valeur": [None if s == "vide" else 1.0 + i for i, s in enumerate(statuses.values())]})
+        values["statut"] = values["statut"].where(values["statut"].isin(["secondaire"]), None)
+        fig, ax = plt.subplots()
+        try:
+            maps.choropleth(ax, rings, values, title="t", fmt=str, legend_title="l")
+            return [t.get_text() for t in ax.get_legend().get_texts()]
+        finally:
+            plt.close(fig)
+
+    both = legend({"38001": "vide", "38002": "secondaire", "38003": None})
+    assert "pas de donnée" in both and "« s » secret statistique" in both
+    neither = legend({"38001": None, "38002": None, "38003": None})
+    assert "pas de donnée" not in neither and "« s » secret statistique" not in neither
 
 
 def test_line_charts_keep_many_series_apart():
