@@ -70,6 +70,16 @@ def check_millesime(value: Any) -> str | None:
     return str(value)
 
 
+def millesime_date(millesime: str) -> dt.date:
+    """The date a SIRENE millésime describes: the last day of its month ('2026-10' -> 2026-10-31)."""
+    try:
+        year, month = int(millesime[:4]), int(millesime[5:7])
+        first_next = dt.date(year + month // 12, month % 12 + 1, 1)
+    except (ValueError, IndexError):
+        raise UserError(f"millésime {millesime!r} is not of the form YYYY-MM (e.g. 2026-01)") from None
+    return first_next - dt.timedelta(days=1)
+
+
 def _year(label: str) -> Callable[[Any, dict], int | None]:
     def rule(value: Any, _settings: dict) -> int | None:
         if value is None:
@@ -356,5 +366,5 @@ def add_arguments(parser: argparse.ArgumentParser, *, without: tuple[str, ...] =
         parser.add_argument(*f.metadata["flags"], dest=f.name, **kwargs)
 
 
-__all__ = ["Settings", "STEP_SETTINGS", "add_arguments", "check_departement", "check_millesime",
+__all__ = ["Settings", "STEP_SETTINGS", "add_arguments", "check_departement", "check_millesime", "millesime_date",
            "known_departements", "latest_reference_cog", "reference_communes", "user_fields"]

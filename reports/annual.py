@@ -14,6 +14,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_pdf import PdfPages
 
+from ess.settings import millesime_date
 from reports import export, pages, style, synthesis_pages, text_pages
 from reports.context import ReportContext, load_context
 from transforms import yearly
@@ -43,7 +44,8 @@ def _pdf_metadata(ctx: ReportContext) -> dict:
     p = ctx.params
     title = f"L'économie sociale et solidaire en {ctx.nom_departement} — {p['millesime']}"
     millesime = str(p["millesime"])
-    created = dt.datetime(int(millesime[:4]), int(millesime[5:7]), 1, tzinfo=dt.timezone.utc)
+    day = millesime_date(millesime)  # the stock's date: the report cannot predate the data it describes
+    created = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     return {
         "Title": (style.SYNTHETIC_MENTION + " — " + title) if ctx.synthetic else title,
         "Author": "Observatoire de l'ESS",

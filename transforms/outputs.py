@@ -33,6 +33,7 @@ import pandas as pd
 
 from ess import db, paths, progress, sql_order
 from ess.errors import UserError
+from ess.settings import millesime_date
 from transforms import columns as cols
 from transforms import confidentiality as conf
 from transforms import employment, reference, secret_lp, secret_model, yearly, zonages
@@ -154,16 +155,6 @@ def load_labels(con, params: dict) -> None:
     con.execute("CREATE OR REPLACE TABLE ref_libelles_territoires AS SELECT niveau::VARCHAR AS niveau, "
                 "code_territoire::VARCHAR AS code_territoire, libelle::VARCHAR AS libelle FROM _labels")
     con.unregister("_labels")
-
-
-def millesime_date(millesime: str) -> dt.date:
-    """The date a SIRENE millésime describes: the last day of its month ('2026-10' -> 2026-10-31)."""
-    try:
-        year, month = int(millesime[:4]), int(millesime[5:7])
-        first_next = dt.date(year + month // 12, month % 12 + 1, 1)
-    except (ValueError, IndexError):
-        raise UserError(f"millésime {millesime!r} is not of the form YYYY-MM (e.g. 2026-01)") from None
-    return first_next - dt.timedelta(days=1)
 
 
 def cube_parameters(params: dict, *, employeur_passe: bool, annee_effectifs: int | None = None, calage: bool | None = None) -> dict[str, Any]:

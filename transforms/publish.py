@@ -36,6 +36,7 @@ from typing import Any
 
 from ess import db
 from ess.errors import UserError
+from ess.settings import millesime_date
 from transforms import columns as cols
 from transforms import warehouse as wh
 
@@ -132,8 +133,6 @@ def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
 def measured_dates(params: dict, manifest: dict) -> dict[str, str]:
     """What the published figures measure and when: establishments at the end of the millésime month, employment on
     31 December of the employment year (« non calé » when not calibrated on URSSAF)."""
-    from transforms.outputs import millesime_date
-
     emploi = ((manifest.get("steps") or {}).get("core") or {}).get("emploi") or {}
     year = emploi.get("annee_effectifs")
     calage = emploi.get("calage", params.get("calage", True))
@@ -141,8 +140,10 @@ def measured_dates(params: dict, manifest: dict) -> dict[str, str]:
     if year:
         out["ess:annee_effectifs"] = str(year)
         out["ess:date_reference_effectifs"] = f"{year}-12-31"
-        out["ess:effectifs"] = (f"effectif salarié au 31/12/{year}, " + ("calé sur l'URSSAF" if calage
-                                                                         else "non calé"))
+        # (a file may hold past years too, the public cube from 2012: each row says its own date)
+        out["ess:effectifs"] = (f"effectif salarié au 31/12 de l'année qu'il mesure (date_reference_effectifs de "
+                                f"chaque ligne), au plus tard le 31/12/{year}, "
+                                + ("calé sur l'URSSAF de cette année" if calage else "non calé"))
     return out
 
 
