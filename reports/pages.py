@@ -304,9 +304,21 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
     note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
-            "(CSV). " + SECRET_NOTE)
+            "(CSV). " + SECRET_NOTE + _masked_in_words(status, labels))
     return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="line",
                      unit="effectif", source=source_employment(ctx, series=True))
+
+
+def _masked_in_words(status: pd.DataFrame, labels: dict) -> str:
+    """The masked values of a many-series chart, by series: with a dozen lines sharing ten colours, an « s » alone
+    cannot say whose value it hides."""
+    parts = []
+    for code in status.columns:
+        years = status.index[status[code].notna() & (status[code] != "non_diffuse")]
+        if len(years):
+            reasons = sorted({style.label("secret", r) for r in status.loc[years, code]})
+            parts.append(f"{labels.get(code, code)} {', '.join(str(int(y)) for y in years)} ({', '.join(reasons)})")
+    return (" Valeurs masquées : " + " ; ".join(parts) + ".") if parts else ""
 
 
 def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:

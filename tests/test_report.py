@@ -883,6 +883,18 @@ def test_maps_name_places_and_tell_no_data_from_the_lightest_class(report):
     assert "pas de donnée" not in neither and "« s » secret statistique" not in neither
 
 
+def test_a_many_series_chart_names_its_masked_values_in_its_note():
+    """An « s » in a series' colour cannot say whose value it hides when colours repeat: the note says it."""
+    from reports.pages import _masked_in_words
+
+    status = pd.DataFrame({"vercors": [None, "secondaire", "secondaire"], "oisans": [None, None, None],
+                           "grenoble": ["dominance", None, "non_diffuse"]}, index=[2012, 2013, 2014])
+    text = _masked_in_words(status, {"vercors": "Vercors", "grenoble": "Agglomération grenobloise"})
+    assert text == (" Valeurs masquées : Vercors 2013, 2014 (secret secondaire) ; Agglomération grenobloise 2012 "
+                    "(dominance (une unité légale fait plus de 85 %))."), text
+    assert _masked_in_words(status[["oisans"]], {}) == ""
+
+
 def test_line_charts_keep_many_series_apart():
     """13 territories on ten colours: the series past the tenth are dashed, and two values masked the same year get
     their « s » one below the other (an adversarial reading found pairs of territories drawn alike, and 8 masked
