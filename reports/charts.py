@@ -81,7 +81,8 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
     """One line per column of `frame` (index = year). A missing value breaks the line; when it is suppressed
     (`statuses` has its reason) an « s » is written at the top of the axis above that year, never a 0.
     `band` = (low column, high column, legend): those two columns are drawn as one shaded band behind the lines
-    (an interval), not as lines of their own; their values stay in the returned data."""
+    (an interval), not as lines of their own; their values stay in the returned data, as two columns of those names
+    beside each line's value (not rows of their own, which a sum by year would count three times)."""
     colors = colors or {}
     rows = []
     trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
@@ -96,16 +97,17 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
         color = colors.get(column, f"C{k % 10}")
         name = labels(column) if labels else column
         drawn = band is None or column not in band[:2]
+        if not drawn:
+            continue
         # ten colours, then the same colours dashed, then dotted: no two series look alike
-        if drawn:
-            ax.plot(years, values, marker="os^"[k // 10 % 3], markersize=3, linewidth=1.4, color=color, label=name,
-                    linestyle=("-", "--", ":")[k // 10 % 3], zorder=2)
+        ax.plot(years, values, marker="os^"[k // 10 % 3], markersize=3, linewidth=1.4, color=color, label=name,
+                linestyle=("-", "--", ":")[k // 10 % 3], zorder=2)
         for year, value in zip(years, values):
             status = None
             if statuses is not None and column in statuses.columns and year in statuses.index:
                 status = statuses.at[year, column]
                 status = status if isinstance(status, str) else None
-            if status is not None and drawn:
+            if status is not None:
                 ax.text(year, 0.98 - 0.045 * marks.get(year, 0), style.SUPPRESSED, transform=trans, ha="center",
                         va="top", fontsize=8, color=color, fontweight="bold")
                 marks[year] = marks.get(year, 0) + 1
@@ -126,7 +128,13 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
                   ncols=3)
     else:
         ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
-    return pd.DataFrame(rows, columns=["serie", "etiquette", "annee", "valeur", "statut", "trace"])
+    data = pd.DataFrame(rows, columns=["serie", "etiquette", "annee", "valeur", "statut", "trace"])
+    if band is not None:
+        for column in band[:2]:
+            bound = frame[column].astype(float)
+            data[column] = [bound.get(y, np.nan) if pd.isna(s) else np.nan
+                            for y, s in zip(data["annee"], data["statut"])]
+    return data
 
 
 def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = None, fontsize: float = 8.0,

@@ -838,6 +838,9 @@ def test_chart_csv_opens_in_french_excel(report, tmp_path):
     assert (epci.at["CC Une", "Valeur"], epci.at["CC Une", "Unité"]) == ("10,0", "%")  # 0.10 as a percentage
     evo, _ = export.read_csv(report["out"] / "graphiques" / "evolution_emploi_ess.csv")
     assert set(evo.loc[evo["Année"] == "2024", "Publication"]) <= {"publiée", "n.d."}
+    # one row per year, its interval beside it
+    assert evo["Année"].is_unique and (evo.loc[evo["Publication"] == "publiée",
+                                               "Borne haute de l'intervalle à 90 %"] != "").all()
     # the territories' series: its note sends the reader to the CSV for each value's interval
     terr, _ = export.read_csv(report["out"] / "graphiques" / "evolution_emploi_territoires.csv")
     shown = terr[terr["Publication"] == "publiée"]
@@ -927,7 +930,10 @@ def test_an_interval_is_one_shaded_band_behind_its_line():
     assert [line.get_label() for line in ax.get_lines()] == ["central"]
     assert [c.get_label() for c in ax.collections] == ["intervalle à 90 %"]
     assert sorted(ax.get_legend_handles_labels()[1]) == ["central", "intervalle à 90 %"]
-    assert data.loc[data["serie"] == "haut", "valeur"].dropna().tolist() == [11.0, 13.0, 14.0]
+    # one row per year, the bounds beside the value (rows of their own tripled a sum by year), none when masked
+    assert data["serie"].tolist() == ["central"] * 4
+    assert data["haut"].tolist()[::2] == [11.0, 13.0] and np.isnan(data["haut"].tolist()[1])
+    assert data["bas"].tolist()[3] == 12.0
     assert [t.get_text() for t in ax.texts].count(style.SUPPRESSED) == 1
 
 
