@@ -200,13 +200,15 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
         y = 0.52
     ax = fig.add_axes((0.06, 0.20, 0.88, y - 0.20))
     bottom = charts.table(ax, ["Année", "Salariés ESS\n(moyenne)", "Salariés hors ESS\n(moyenne)",
-                               "Part de l'ESS\n(emploi privé)", "Salaire moyen\nannuel ESS",
+                               "Part de l'ESS\n(moyenne annuelle)", "Salaire moyen\nannuel ESS",
                                "Salaire moyen\nannuel hors ESS"], comparison_rows(ctx),
                           title="Emploi privé et salaire moyen : ESS et hors ESS (URSSAF)", fontsize=8.0)
     y = _text(fig, bottom - 0.02, "Effectif salarié moyen de l'année (moyenne des quatre trimestres) ; salaire "
               "moyen annuel = masse salariale brute de l'année divisée par l'effectif moyen (il dépend du temps "
               "partiel, plus fréquent dans l'ESS : ce n'est pas un salaire à temps plein). Champ privé du régime "
-              "général : l'emploi public et les salariés agricoles (MSA) n'y sont pas. « n.d. » : non publié. "
+              "général : l'emploi public et les salariés agricoles (MSA) n'y sont pas. La part de l'ESS y est celle de "
+              "l'effectif moyen de l'année publié par l'URSSAF, non l'estimation de l'observatoire au 31/12 (pages "
+              "précédentes) : les deux peuvent différer de quelques dixièmes de point. « n.d. » : non publié. "
               + source_urssaf(), size=8, width=120, color="#444444")
     rows, first, last = urssaf_compare.territories(ctx.urssaf_comparaison)
     if rows.empty:
@@ -215,7 +217,7 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
               "présentées dans cette édition.", size=8.5, width=115)
         return fig, drawn
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.02 - 0.06))
-    bottom = charts.table(ax, ["Territoire", "Part de l'ESS\n(emploi privé)", "Évolution\nESS",
+    bottom = charts.table(ax, ["Territoire", "Part de l'ESS\n(moyenne annuelle)", "Évolution\nESS",
                                "Évolution\nhors ESS", "Salaire moyen\nannuel ESS", "Salaire moyen\nannuel hors ESS"],
                           comparison_territory_rows(rows), fontsize=8.0, first_column_width=26,
                           title=f"Le département, sa région et la France, en {last} (URSSAF ; évolution depuis {first})")
