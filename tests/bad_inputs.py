@@ -19,6 +19,8 @@ SIRENE = Path("sirene") / "2026-10"
 URSSAF = Path("urssaf") / "2025"
 ETABLISSEMENTS = SIRENE / "StockEtablissement_utf8.parquet"
 URSSAF_ESS = URSSAF / "nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv"
+URSSAF_COMMUNE_APE = URSSAF / "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv"
+POPULATIONS = Path("territoires") / "2026" / "donnees_communes.csv"
 
 
 def sample(root: Path, *, departement: str = "38", scale: float = 0.02) -> Path:
@@ -104,3 +106,22 @@ def fewer_establishments(root: Path, keep: float) -> Path:
     table = pq.read_table(path)
     _rewrite_parquet(path, table.slice(0, int(table.num_rows * keep)))
     return path
+
+
+def _first_lines(path: Path, keep: float, encoding: str = "utf-8") -> Path:
+    """The file cut after its first `keep` share of lines (header kept): a download stopped between two lines, which
+    leaves no malformed row to reject."""
+    lines = path.read_text(encoding=encoding).splitlines()
+    path.unlink()
+    path.write_text("\n".join(lines[:1 + int((len(lines) - 1) * keep)]) + "\n", encoding=encoding)
+    return path
+
+
+def half_the_populations(root: Path) -> Path:
+    """INSEE's legal populations with half of their lines: half the communes get no population."""
+    return _first_lines(root / POPULATIONS, 0.5)
+
+
+def half_the_commune_ape_cells(root: Path) -> Path:
+    """URSSAF's commune × APE file with half of its lines: its total falls far below the ESS file's."""
+    return _first_lines(root / URSSAF_COMMUNE_APE, 0.5)

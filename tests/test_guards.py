@@ -204,6 +204,28 @@ def test_an_observatory_without_ess_establishment_is_refused_even_the_first_time
     assert f.regle == "valeur_min" and f.message.startswith("nb_etablissements_ess = 0 (minimum 1)")
 
 
+def test_a_half_read_file_leaving_nothing_to_reject_is_refused_even_the_first_time():
+    """Communes without an EPCI or a population, URSSAF's two files apart: no row was rejected, no publication is
+    there to compare with, and still the run is refused, naming the file to fetch again."""
+    sources = {"territoires": [stats("staging_epci", "/in/epcicom2026.xlsx", 534, 534),
+                               stats("staging_communes", "/in/donnees_communes.csv", 534, 512)],
+               "urssaf": [stats("staging_urssaf_commune_ape", "/in/etablissements-et-effectifs-salaries-au-niveau-"
+                                "commune-x-ape-last.csv", 5000, 5000)]}
+    complete = {"communes": 512, "communes_sans_siren_epci": 256, "communes_sans_population": 5,
+                "annee_urssaf": 2025, "urssaf_commune_ape_31_12": 123_300.0, "urssaf_ess_moyennes": 221_556.0,
+                "rapport_fichiers_urssaf": 123_300 / 221_556}
+    findings = guards.check_indicators({"headline": {}, "variations": [], "completude": complete}, sources=sources)
+    assert [f.regle for f in findings] == ["part_communes_sans_max", "ecart_fichiers_urssaf_max"]
+    epci, urssaf = findings
+    # 256 of 512 (50 %) have no EPCI; 5 of 512 (1.0 %) without a population stay under the threshold of 1 %
+    assert epci.message.startswith("256 of the département's 512 communes have no siren_epci (50.0 %, threshold "
+                                   "1.0 %)") and epci.fichier == "/in/epcicom2026.xlsx"
+    assert "(ratio 0.557, allowed 1 ± 0.15)" in urssaf.message and "commune-x-ape" in urssaf.fichier
+    # the usual gap between a 31/12 headcount and a year's average passes (the sample's: 225 038 / 221 556)
+    fine = {**complete, "communes_sans_siren_epci": 0, "rapport_fichiers_urssaf": 225_038 / 221_556}
+    assert guards.check_indicators({"headline": {}, "variations": [], "completude": fine}, sources=sources) == []
+
+
 def secrecy_finding(previous: dict, changed: dict):
     """The one finding of the guards on a re-publication's secrecy comparison, about the manifest replaced."""
     f = only(guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
@@ -339,6 +361,8 @@ BAD_INPUTS = {
     "urssaf_unreadable": (bad_inputs.unreadable_urssaf_numbers, "38",
                           "0 of its 70 rows of département 38 kept, 70 rejected"),
     "french_dates": (bad_inputs.french_creation_dates, "38", "rows of département 38 rejected"),
+    "populations_cut": (bad_inputs.half_the_populations, "38", "communes have no population"),
+    "commune_ape_cut": (bad_inputs.half_the_commune_ape_cells, "38", "URSSAF's two files of 2025 disagree"),
     "departement_2A": (None, "2A", "département 2A is absent from the input: none of the 3 529 rows of"),
     "departement_971": (None, "971", "département 971 is absent from the input"),
 }

@@ -292,6 +292,31 @@ def _against(moves: list[dict], publication: dict) -> list[dict]:
     return [{**m, **{k: publication.get(k) for k in PUBLICATION_REFERENCE}} for m in moves]
 
 
+def completeness(con, tables) -> dict:
+    """What a half-read input leaves without a row to reject: the département's communes that no EPCI file line or
+    no population line reached (every French commune belongs to an EPCI but a few islands, and has a population),
+    and how URSSAF's two files of the employment year compare — its commune × APE total on 31/12 against its ESS
+    file's annual averages (families and « Hors ESS »), the same field: a file cut short moves the ratio far
+    from 1."""
+    out: dict = {}
+    if "staging_communes" in tables:
+        n, no_epci, no_pop = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE siren_epci IS NULL), count(*) FILTER (WHERE population IS NULL) "
+            "FROM staging_communes").fetchone()
+        out.update({"communes": n, "communes_sans_siren_epci": no_epci, "communes_sans_population": no_pop})
+    if "core_calibration" in tables:
+        row = con.execute(
+            """SELECT annee, sum(cible_publiee) FILTER (WHERE groupe = 'ensemble_prive'),
+                      sum(cible_publiee) FILTER (WHERE groupe <> 'ensemble_prive'
+                                                 AND definition_cible = 'moyenne_annuelle')
+               FROM core_calibration WHERE annee = (SELECT max(annee) FROM core_calibration)
+               GROUP BY annee""").fetchone()
+        if row and row[1] and row[2]:
+            out.update({"annee_urssaf": int(row[0]), "urssaf_commune_ape_31_12": float(row[1]),
+                        "urssaf_ess_moyennes": float(row[2]), "rapport_fichiers_urssaf": float(row[1] / row[2])})
+    return out
+
+
 def check(tables: dict[str, str], params: dict, previous: dict | None = None, others: list[dict] = ()) -> dict:
     """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able).
     `previous`: the last publication to compare with (previous_publication); `others`: those of the same millésime
@@ -323,6 +348,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
             same = previous and str(previous.get("millesime")) == str(params["millesime"])
             replaced = previous if same else next(iter(others), previous)
             changed = secrecy_changes(con, replaced, params) if "out_indicateurs_public" in tables else None
+            complete = completeness(con, tables)
             audit = audit_run.result() if audit_run else {}
     finally:
         con.close()
@@ -333,7 +359,8 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
     unaudited = sum(a["n_non_auditees"] for a in audit.values())
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
-              "headline": figures, "variations": moves, "secret_publication_precedente": changed,
+              "headline": figures, "completude": complete, "variations": moves,
+              "secret_publication_precedente": changed,
               "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None,
               "publications_autres_perimetres": [{k: v for k, v in o.items() if k != "headline"} for o in others]}
     failed = {t: s["echecs"] for t, s in expectations.items() if s["echecs"]}

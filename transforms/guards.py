@@ -24,7 +24,11 @@ from transforms.reference import Col, RefSpec, read_reference
 
 ANY = "*"
 RULES = ("lignes_lues_min", "lignes_en_champ_min", "departement_present", "calage_lignes_min", "taux_rejet_max",
-         "rejets_toleres", "valeur_min", "variation_max", "statuts_secret_differents_max")
+         "rejets_toleres", "valeur_min", "variation_max", "statuts_secret_differents_max",
+         "part_communes_sans_max", "ecart_fichiers_urssaf_max")
+# The input file that gives the communes each value whose absence part_communes_sans_max measures.
+COMMUNE_VALUE_FILES = {"siren_epci": ("epcicom", "the EPCI composition file (DGCL's epcicom<YYYY>.xlsx)"),
+                       "population": ("donnees_communes", "the legal populations file (INSEE's donnees_communes.csv)")}
 SPEC = RefSpec(
     "seuils_publication.csv",
     (Col("regle", values=RULES), Col("cible", pattern=r"^(\*|[a-z][a-z0-9_]*)$"), Col("seuil", "DOUBLE", minimum=0),
@@ -256,6 +260,8 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None,
                 f"{name} = {_n(value)} (minimum {_n(minimum)}): the run found no ESS establishment to publish. Look "
                 "at the legal units and establishments files of the input and the perimeter chosen",
                 f"{name} = {_n(value)} (minimum {_n(minimum)})", None, {name: value}))
+    # (an input read in part comes before the moves it causes)
+    findings += _incomplete(checks.get("completude") or {}, seuils, sources or {})
     previous = checks.get("publication_precedente") or {}
     limits = seuils.targets("variation_max")
     for move in checks.get("variations") or []:
@@ -302,6 +308,43 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None,
             f"{_n(n)} cellules publiques seraient masquées dans une publication et diffusées dans l'autre (emploi), "
             f"par rapport à celle du run {previous.get('run_id')} du même millésime", previous.get("manifeste"),
             {"n_statuts_differents": n}))
+    return findings
+
+
+def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict]]) -> list[Finding]:
+    """A half-read input that leaves no row to reject (transforms.checks.completeness): communes without an EPCI or a
+    population, URSSAF's two files far apart. Each a finding with the file to look at, also on a first publication
+    (no earlier one to compare with)."""
+    findings = []
+    files = [f["file"] for fs in sources.values() for f in fs]
+    n = complete.get("communes") or 0
+    for value, limit in seuils.targets("part_communes_sans_max").items():
+        missing = complete.get(f"communes_sans_{value}")
+        if not n or missing is None or missing / n <= limit:
+            continue
+        stem, what = COMMUNE_VALUE_FILES.get(value, (value, f"the file giving the communes' {value}"))
+        path = next((f for f in files if stem in Path(f).name), None)
+        findings.append(Finding(
+            "part_communes_sans_max",
+            f"{_n(missing)} of the département's {_n(n)} communes have no {value} ({_pct(missing / n)}, threshold "
+            f"{_pct(limit)}): {what}{f' ({path})' if path else ''} lacks their lines — cut short, or of another year "
+            "than the COG. Fetch it again (ess fetch --source territoires)",
+            f"{_n(missing)} communes sur {_n(n)} sans {value} ({_pct(missing / n)})", path,
+            {"communes": n, "sans_valeur": missing}))
+    ratio, limit = complete.get("rapport_fichiers_urssaf"), seuils.get("ecart_fichiers_urssaf_max", ANY)
+    if ratio is not None and limit is not None and abs(ratio - 1) > limit:
+        paths = [f for f in files if "urssaf" in f.lower() or "ess-departements" in f or "commune-x-ape" in f]
+        findings.append(Finding(
+            "ecart_fichiers_urssaf_max",
+            f"URSSAF's two files of {complete.get('annee_urssaf')} disagree: the commune × APE file totals "
+            f"{_n(complete['urssaf_commune_ape_31_12'])} employees on 31/12, the ESS file "
+            f"{_n(complete['urssaf_ess_moyennes'])} on average over the year for the same field (ratio {ratio:.3f}, "
+            f"allowed 1 ± {limit:g}). One of them is incomplete ({', '.join(paths) or 'the URSSAF snapshot'}): fetch "
+            "it again (ess fetch --source urssaf); if the gap is real (seasonal jobs on 31/12), raise the threshold "
+            "in seuils_publication.csv or publish with --force",
+            f"fichiers URSSAF incohérents : {_n(complete['urssaf_commune_ape_31_12'])} au 31/12 contre "
+            f"{_n(complete['urssaf_ess_moyennes'])} en moyenne annuelle (rapport {ratio:.3f})",
+            paths[0] if paths else None, {"rapport": ratio}))
     return findings
 
 
