@@ -180,7 +180,9 @@ def _parquet_stock(con, path: Path, key: str) -> Stock:
         schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(path)})").fetchall()
         rows = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata({sql_str(path)})").fetchone()[0]
     except duckdb.Error as exc:
-        raise InputFileError(f"{path}: cannot be read as Parquet ({exc}); download the file again") from exc
+        # (DuckDB's first line says why; the next ones quote our SQL, of no use to the user)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(f"{path}: cannot be read as Parquet ({detail}); download the file again") from exc
     types = {name: str(dtype).upper() for name, dtype, *_ in schema}
     _check_columns(path, key, list(types))
     text = {}

@@ -534,6 +534,33 @@ def test_a_legal_unit_whose_siren_is_padded_in_its_file_is_matched(tmp_path, fmt
     assert con.execute(f"SELECT siren FROM {UL}").fetchall() == [("100000000",)]
 
 
+def test_a_damaged_parquet_stock_is_named_in_one_line(tmp_path):
+    """An empty or truncated Parquet deliverable: the file and DuckDB's reason in one line, not DuckDB's SQL echo."""
+    folder = _snapshot(tmp_path / "snap", "parquet", etablissements=[etablissement("10000000000001", "38185")])
+    path = sirene.find_stock(folder, "etablissements")
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(InputFileError) as error:
+        sirene.load_national(connect(), folder, departements=["38"], millesime="2025-12", work_dir=tmp_path / "w")
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot be read as Parquet (") and message.endswith("download the file again")
+    assert "\n" not in message and "LINE 1" not in message
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_legal_unit_without_legal_category_is_rejected(tmp_path, fmt):
+    """The perimeter is decided on the legal category: a unit whose category is empty (a damaged file) is rejected
+    with its reason and counted — it was staged, and silently read as outside the ESS."""
+    rows = [etablissement("10000000000001", "38185"), etablissement("20000000000002", "38185")]
+    units = [unite_legale("100000000", categorieJuridiqueUniteLegale=""), unite_legale("200000000")]
+    folder = _snapshot(tmp_path / "snap", fmt, etablissements=rows, unites_legales=units)
+    con = connect()
+    result = sirene.load_national(con, folder, departements=["38"], millesime="2025-12", work_dir=tmp_path / "w")
+    stats = next(s for s in result.national if s.table == UL)
+    assert (stats.rows_staged, stats.rows_rejected) == (1, {"catégorie juridique absente ou invalide": 1})
+    assert [(r[0], r[2], r[4]) for r in _rejects(con, UL)] == [
+        ("100000000", "categorieJuridiqueUniteLegale", "catégorie juridique absente ou invalide")]
+
+
 def test_activity_codes_are_checked_against_their_nomenclature(tmp_path):
     rows = [
         etablissement("10000000000001", "38185", activitePrincipaleEtablissement="XX.XXX"),  # malformed

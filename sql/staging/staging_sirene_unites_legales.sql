@@ -66,6 +66,11 @@ checked AS (
             defaut_trop_long(t._colonne_trop_longue, t._valeur_trop_longue, t.statut_diffusion),
             defaut_identifiant(t.siren, '[0-9]{9}', true, 'siren invalide', 'siren'),
             defaut_identifiant(t.nic_siege, '[0-9]{5}', false, 'nic du siège invalide', 'nicSiegeUniteLegale'),
+            -- every unit of the register has one (1000: a sole trader) and the ESS perimeter is decided on it: an
+            -- empty or malformed one is rejected and counted, so that a damaged file trips the reject-rate guard
+            -- (its establishments then count as units absent from the stock, outside the ESS)
+            defaut_identifiant(t.categorie_juridique, '[0-9]{4}', true, 'catégorie juridique absente ou invalide',
+                               'categorieJuridiqueUniteLegale'),
             defaut_illisible(t.date_creation_texte, t.date_creation, 'date de création illisible',
                              'dateCreationUniteLegale'),
             defaut_illisible(t.date_debut_texte, t.date_debut, 'date de début illisible', 'dateDebut'),
