@@ -477,6 +477,23 @@ def test_dominance_by_hand(tmp_path, data_dir):
     assert not ((public.niveau == "commune") & (public.secteur == "Q")).any()
 
 
+def test_the_private_field_share_is_published_for_the_whole_ess_at_the_departement_only(built):
+    """Beside a cell's published employment, its share of URSSAF's private field would give its employment outside
+    that field (a family without such employers gives the field's total): the public table keeps it for the ESS of
+    the département only; the internal cube keeps every one."""
+    _, con = built
+    public = con.execute("SELECT * FROM out_indicateurs_public").df()
+    headline = ((public.niveau == "departement") & (public.famille == "ess")
+                & (public.nomenclature_secteur == "ensemble") & (public.classe_taille == "ensemble"))
+    for col in ("part_effectif_prive_central", "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"):
+        assert public.loc[~headline, col].isna().all(), col
+    shown = headline & (public.annee == Y) & public.statut_secret_part_effectifs.isna()
+    assert shown.any() and public.loc[shown, "part_effectif_prive_central"].notna().all()
+    internal = con.execute("SELECT count(part_effectif_prive_central) FROM out_indicateurs "
+                           "WHERE niveau <> 'departement' AND annee = ?", [Y]).fetchone()[0]
+    assert internal > 0
+
+
 def test_shares_hidden_when_their_denominator_is(built):
     _, con = built
     df = con.execute("SELECT * FROM out_indicateurs_public").df()

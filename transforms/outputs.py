@@ -20,7 +20,6 @@ overriding data/reference/: zonings, labels, the perimeter audit).
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import logging
 import time
@@ -352,6 +351,12 @@ EMPLOYMENT_MASKED = ["effectif_central", "effectif_ic90_bas", "effectif_ic90_hau
 SHARE_EMPLOYMENT = ["part_effectif_total_central", "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut",
                     "part_effectif_prive_central", "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"]
 SHARE_COUNT = ["part_ess_etablissements_employeurs"]
+# The share of URSSAF's private field: a cell's employment in that field over the field's total. Beside the cell's
+# published employment (every employer) and the field's total — which a family without employer outside the field
+# gives (its employment over its share), or URSSAF's commune × APE file for a commune — it would give the cell's
+# employment outside the field, often a few agricultural or public employers, which the secrecy model does not
+# split out. Published for the ESS as a whole at the département only (the headline), NULL elsewhere.
+SHARE_PRIVATE = ["part_effectif_prive_central", "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"]
 # The additive employment measure and the column giving its largest legal unit (dominance), audited by LP. The
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
@@ -777,6 +782,10 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     for col in EMPLOYMENT_MASKED:
         public[col] = public[col].astype("float64").mask(hidden)
     public = _mask_shares(public)
+    headline = ((public["niveau"] == "departement") & (public["famille"] == "ess")
+                & (public["nomenclature_secteur"] == "ensemble") & (public["classe_taille"] == "ensemble"))
+    for col in SHARE_PRIVATE:
+        public[col] = public[col].where(headline)
     _write_certificates(con, certificate_rows)
     return public[cols.names(PUBLIC)], stats
 
