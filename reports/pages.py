@@ -33,7 +33,7 @@ RANGE_MEANING = ("intervalle à 90 % — il y a 9 chances sur 10 que la vraie va
 RANGE_NOTE = "Trait fin : " + RANGE_MEANING
 BAND_NOTE = "Bande claire : " + RANGE_MEANING
 # (employment only: counts of establishments are never masked, METHOD.md § 6)
-SECRET_NOTE = "« s » : valeur couverte par le secret statistique, suivie de son motif ; jamais un zéro."
+SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif à côté ou dans cette note), jamais un zéro."
 
 
 @dataclass
@@ -252,6 +252,8 @@ def _band_width(frame: pd.DataFrame, hidden: pd.Series) -> str:
         return ""
     year = int(shown.index.max())
     low, high = shown.loc[year, "ic90_bas"], shown.loc[year, "ic90_haut"]
+    if high - low > 0.1 * shown["central"].max():  # a band a tenth of the axis high is seen
+        return ""
     return (f" La bande est étroite à cette échelle : en {year}, de {_fmt_int(low)} à {_fmt_int(high)} salariés.")
 
 
@@ -309,16 +311,35 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
                      unit="effectif", source=source_employment(ctx, series=True))
 
 
+MASKED_LISTED = 6  # series whose masked values a note lists; the others are counted (their years are in the CSV)
+
+
 def _masked_in_words(status: pd.DataFrame, labels: dict) -> str:
     """The masked values of a many-series chart, by series: with a dozen lines sharing ten colours, an « s » alone
-    cannot say whose value it hides."""
+    cannot say whose value it hides. Consecutive years as a range; beyond MASKED_LISTED series, a count."""
     parts = []
     for code in status.columns:
-        years = status.index[status[code].notna() & (status[code] != "non_diffuse")]
-        if len(years):
+        years = [int(y) for y in status.index[status[code].notna() & (status[code] != "non_diffuse")]]
+        if years:
             reasons = sorted({style.label("secret", r) for r in status.loc[years, code]})
-            parts.append(f"{labels.get(code, code)} {', '.join(str(int(y)) for y in years)} ({', '.join(reasons)})")
-    return (" Valeurs masquées : " + " ; ".join(parts) + ".") if parts else ""
+            parts.append(f"{labels.get(code, code)} {_year_runs(years)} ({', '.join(reasons)})")
+    if not parts:
+        return ""
+    more = len(parts) - MASKED_LISTED
+    listed = " ; ".join(parts[:MASKED_LISTED]) + (f" ; et {more} autres (voir les données du graphique)"
+                                                  if more > 0 else "")
+    return " Valeurs masquées : " + listed + "."
+
+
+def _year_runs(years: list[int]) -> str:
+    """[2012, 2013, 2014, 2016] -> '2012–2014, 2016'."""
+    runs: list[list[int]] = []
+    for y in sorted(years):
+        if runs and y == runs[-1][1] + 1:
+            runs[-1][1] = y
+        else:
+            runs.append([y, y])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:

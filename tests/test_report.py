@@ -893,9 +893,15 @@ def test_a_many_series_chart_names_its_masked_values_in_its_note():
     status = pd.DataFrame({"vercors": [None, "secondaire", "secondaire"], "oisans": [None, None, None],
                            "grenoble": ["dominance", None, "non_diffuse"]}, index=[2012, 2013, 2014])
     text = _masked_in_words(status, {"vercors": "Vercors", "grenoble": "Agglomération grenobloise"})
-    assert text == (" Valeurs masquées : Vercors 2013, 2014 (secret secondaire) ; Agglomération grenobloise 2012 "
+    assert text == (" Valeurs masquées : Vercors 2013–2014 (secret secondaire) ; Agglomération grenobloise 2012 "
                     "(dominance (une unité légale fait plus de 85 %))."), text
     assert _masked_in_words(status[["oisans"]], {}) == ""
+    # many masked series (another perimeter): the note stays a few lines, the rest is in the chart's data
+    many = pd.DataFrame({f"t{k}": ["secondaire", None, "secondaire", "secondaire"] for k in range(9)},
+                        index=[2012, 2013, 2014, 2015])
+    text = _masked_in_words(many, {})
+    assert text.startswith(" Valeurs masquées : t0 2012, 2014–2015 (secret secondaire) ; t1 ")
+    assert text.endswith(" ; t5 2012, 2014–2015 (secret secondaire) ; et 3 autres (voir les données du graphique).")
 
 
 def test_line_charts_keep_many_series_apart():

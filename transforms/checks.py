@@ -295,9 +295,9 @@ def _against(moves: list[dict], publication: dict) -> list[dict]:
 def completeness(con, tables) -> dict:
     """What a half-read input leaves without a row to reject: the département's communes that no EPCI file line or
     no population line reached (every French commune belongs to an EPCI but a few islands, and has a population),
-    and how URSSAF's two files of the employment year compare — its commune × APE total on 31/12 against its ESS
-    file's annual averages (families and « Hors ESS »), the same field: a file cut short moves the ratio far
-    from 1."""
+    and how URSSAF's two files of the employment year compare — its commune × APE total on 31/12 (with the employment
+    the estimate imputes to the values it leaves empty, as the calibration reads it) against its ESS file's annual
+    averages (families and « Hors ESS »), the same field: a file cut short moves the ratio far from 1."""
     out: dict = {}
     if "staging_communes" in tables:
         n, no_epci, no_pop = con.execute(
@@ -306,7 +306,7 @@ def completeness(con, tables) -> dict:
         out.update({"communes": n, "communes_sans_siren_epci": no_epci, "communes_sans_population": no_pop})
     if "core_calibration" in tables:
         row = con.execute(
-            """SELECT annee, sum(cible_publiee) FILTER (WHERE groupe = 'ensemble_prive'),
+            """SELECT annee, sum(cible_fin_annee) FILTER (WHERE groupe = 'ensemble_prive'),
                       sum(cible_publiee) FILTER (WHERE groupe <> 'ensemble_prive'
                                                  AND definition_cible = 'moyenne_annuelle')
                FROM core_calibration WHERE annee = (SELECT max(annee) FROM core_calibration)
