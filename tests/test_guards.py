@@ -214,15 +214,22 @@ def test_a_half_read_file_leaving_nothing_to_reject_is_refused_even_the_first_ti
     complete = {"communes": 512, "communes_sans_siren_epci": 256, "communes_sans_population": 5,
                 "annee_urssaf": 2025, "urssaf_commune_ape_31_12": 123_300.0, "urssaf_ess_moyennes": 221_556.0,
                 "rapport_fichiers_urssaf": 123_300 / 221_556}
+    sources["territoires"].append(stats("staging_communes", "/in/v_commune_2026.csv", 549, 512))
+    complete.update({"etablissements": 20_000, "etablissements_commune_inconnue": 9_000})
     findings = guards.check_indicators({"headline": {}, "variations": [], "completude": complete}, sources=sources)
-    assert [f.regle for f in findings] == ["part_communes_sans_max", "ecart_fichiers_urssaf_max"]
-    epci, urssaf = findings
+    assert [f.regle for f in findings] == ["part_communes_sans_max", "part_etablissements_commune_inconnue_max",
+                                           "ecart_fichiers_urssaf_max"]
+    epci, cog, urssaf = findings
+    assert cog.message.startswith("9 000 of the département's 20 000 establishments have a commune code that the COG "
+                                  "does not know") and cog.fichier == "/in/v_commune_2026.csv"
     # 256 of 512 (50 %) have no EPCI; 5 of 512 (1.0 %) without a population stay under the threshold of 1 %
     assert epci.message.startswith("256 of the département's 512 communes have no siren_epci (50.0 %, threshold "
                                    "1.0 %)") and epci.fichier == "/in/epcicom2026.xlsx"
     assert "(ratio 0.557, allowed 1 ± 0.15)" in urssaf.message and "commune-x-ape" in urssaf.fichier
     # the usual gap between a 31/12 headcount and a year's average passes (the sample's: 225 038 / 221 556)
-    fine = {**complete, "communes_sans_siren_epci": 0, "rapport_fichiers_urssaf": 225_038 / 221_556}
+    # 200 of 20 000 establishments (1.0 %) in an unknown commune: tolerated (a COG a little older than the stock)
+    fine = {**complete, "communes_sans_siren_epci": 0, "etablissements_commune_inconnue": 200,
+            "rapport_fichiers_urssaf": 225_038 / 221_556}
     assert guards.check_indicators({"headline": {}, "variations": [], "completude": fine}, sources=sources) == []
 
 

@@ -295,6 +295,8 @@ def _against(moves: list[dict], publication: dict) -> list[dict]:
 def completeness(con, tables) -> dict:
     """What a half-read input leaves without a row to reject: the département's communes that no EPCI file line or
     no population line reached (every French commune belongs to an EPCI but a few islands, and has a population),
+    the establishments whose commune code the COG does not know, even through its passage table (a COG cut short
+    together with the files that follow it),
     and how URSSAF's two files of the employment year compare — its commune × APE total on 31/12 (with the employment
     the estimate imputes to the values it leaves empty, as the calibration reads it) against its ESS file's annual
     averages (families and « Hors ESS »), the same field: a file cut short moves the ratio far from 1."""
@@ -304,6 +306,10 @@ def completeness(con, tables) -> dict:
             "SELECT count(*), count(*) FILTER (WHERE siren_epci IS NULL), count(*) FILTER (WHERE population IS NULL) "
             "FROM staging_communes").fetchone()
         out.update({"communes": n, "communes_sans_siren_epci": no_epci, "communes_sans_population": no_pop})
+    if "core_etablissements" in tables:
+        n, unknown = con.execute("SELECT count(*), count(*) FILTER (WHERE motif_placement = 'commune_inconnue') "
+                                 "FROM core_etablissements").fetchone()
+        out.update({"etablissements": n, "etablissements_commune_inconnue": unknown})
     if "core_calibration" in tables:
         row = con.execute(
             """SELECT annee, sum(cible_fin_annee) FILTER (WHERE groupe = 'ensemble_prive'),

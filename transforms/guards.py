@@ -25,7 +25,7 @@ from transforms.reference import Col, RefSpec, read_reference
 ANY = "*"
 RULES = ("lignes_lues_min", "lignes_en_champ_min", "departement_present", "calage_lignes_min", "taux_rejet_max",
          "rejets_toleres", "valeur_min", "variation_max", "statuts_secret_differents_max",
-         "part_communes_sans_max", "ecart_fichiers_urssaf_max")
+         "part_communes_sans_max", "part_etablissements_commune_inconnue_max", "ecart_fichiers_urssaf_max")
 # The input file that gives the communes each value whose absence part_communes_sans_max measures.
 COMMUNE_VALUE_FILES = {"siren_epci": ("epcicom", "the EPCI composition file (DGCL's epcicom<YYYY>.xlsx)"),
                        "population": ("donnees_communes", "the legal populations file (INSEE's donnees_communes.csv)")}
@@ -331,6 +331,18 @@ def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict
             "than the COG. Fetch it again (ess fetch --source territoires)",
             f"{_n(missing)} communes sur {_n(n)} sans {value} ({_pct(missing / n)})", path,
             {"communes": n, "sans_valeur": missing}))
+    n, unknown = complete.get("etablissements") or 0, complete.get("etablissements_commune_inconnue")
+    limit = seuils.get("part_etablissements_commune_inconnue_max", ANY)
+    if n and unknown is not None and limit is not None and unknown / n > limit:
+        path = next((f for f in files if Path(f).name.startswith("v_commune")), None)
+        findings.append(Finding(
+            "part_etablissements_commune_inconnue_max",
+            f"{_n(unknown)} of the département's {_n(n)} establishments have a commune code that the COG does not "
+            f"know, even through its changes ({_pct(unknown / n)}, threshold {_pct(limit)}): the COG "
+            f"({path or 'v_commune_<YYYY>.csv'}) lacks communes, or is older than the SIRENE stock. Fetch it again "
+            "(ess fetch --source territoires) or choose the COG of the stock's year (--annee-cog)",
+            f"{_n(unknown)} établissements sur {_n(n)} dans une commune inconnue du COG ({_pct(unknown / n)})", path,
+            {"etablissements": n, "commune_inconnue": unknown}))
     ratio, limit = complete.get("rapport_fichiers_urssaf"), seuils.get("ecart_fichiers_urssaf_max", ANY)
     if ratio is not None and limit is not None and abs(ratio - 1) > limit:
         paths = [f for f in files if "urssaf" in f.lower() or "ess-departements" in f or "commune-x-ape" in f]
