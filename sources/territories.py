@@ -91,9 +91,8 @@ REJECT_COLUMNS = {
     "code commune en double": "code_commune", "population : commune absente du COG": "code_commune",
     "population non numérique": "population", "population en double": "code_commune",
     "zone d'emploi : commune absente du COG": "code_commune", "zone d'emploi en double": "code_commune",
-    "ancien code sans commune actuelle": "ancien_code", "SIREN EPCI mal formé": "siren_epci",
-    "EPCI inconnu": "siren_epci", "commune membre de plusieurs EPCI": "code_commune",
-}
+    "ancien code sans commune actuelle": "ancien_code",
+}  # (staging_epci.sql names its own: a member's commune is not a column of the EPCI table)
 TABLE_KEYS = {"staging_communes": "code_commune", "staging_communes_passage": "ancien_code",
               "staging_epci": "siren_epci"}
 

@@ -293,13 +293,14 @@ def _against(moves: list[dict], publication: dict) -> list[dict]:
 
 
 def completeness(con, tables) -> dict:
-    """What a half-read input leaves without a row to reject: the département's communes that no EPCI file line or
-    no population line reached (every French commune belongs to an EPCI but a few islands, and has a population),
-    the establishments whose commune code the COG does not know, even through its passage table (a COG cut short
-    together with the files that follow it),
-    and how URSSAF's two files of the employment year compare — its commune × APE total on 31/12 (with the employment
-    the estimate imputes to the values it leaves empty, as the calibration reads it) against its ESS file's annual
-    averages (families and « Hors ESS »), the same field: a file cut short moves the ratio far from 1."""
+    """What a half-read input leaves without a row to reject (transforms.guards bounds each):
+    - the département's communes that no EPCI line or no population line reached (every French commune belongs to
+      an EPCI but a few islands, and has a population);
+    - the establishments whose commune code the COG does not know, even through its passage table (a COG cut short
+      together with the files that follow it);
+    - URSSAF's two files of the employment year: its commune × APE total on 31/12 (with the employment the estimate
+      imputes to its empty values, as the calibration reads it) against its ESS file's annual averages (families
+      and « Hors ESS »), the same field — a file cut short moves the ratio far from 1."""
     out: dict = {}
     if "staging_communes" in tables:
         n, no_epci, no_pop = con.execute(

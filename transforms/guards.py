@@ -345,7 +345,7 @@ def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict
             {"etablissements": n, "commune_inconnue": unknown}))
     ratio, limit = complete.get("rapport_fichiers_urssaf"), seuils.get("ecart_fichiers_urssaf_max", ANY)
     if ratio is not None and limit is not None and abs(ratio - 1) > limit:
-        paths = [f for f in files if "urssaf" in f.lower() or "ess-departements" in f or "commune-x-ape" in f]
+        paths = [f["file"] for f in sources.get("urssaf", [])]
         findings.append(Finding(
             "ecart_fichiers_urssaf_max",
             f"URSSAF's two files of {complete.get('annee_urssaf')} disagree: the commune × APE file totals "

@@ -356,7 +356,7 @@ SHARE_COUNT = ["part_ess_etablissements_employeurs"]
 # gives (its employment over its share), or URSSAF's commune × APE file for a commune — it would give the cell's
 # employment outside the field, often a few agricultural or public employers, which the secrecy model does not
 # split out. Published for the ESS as a whole at the département only (the headline), NULL elsewhere.
-SHARE_PRIVATE = ["part_effectif_prive_central", "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"]
+SHARE_PRIVATE = [c for c in SHARE_EMPLOYMENT if c.startswith("part_effectif_prive_")]
 # The additive employment measure and the column giving its largest legal unit (dominance), audited by LP. The
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
