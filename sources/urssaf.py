@@ -100,6 +100,9 @@ _ESS_REQUIRED = (
     "masse_salariale",
 )
 _COMMUNE_APE_REQUIRED = ("code_departement", "code_zone_d_emploi", "code_epci", "code_commune", "code_ape")
+# Read when the file has them, NULL otherwise: the zone d'emploi's name labels the cube's zones (nothing else names
+# them offline).
+_COMMUNE_APE_OPTIONAL = ("zone_d_emploi",)
 _YEAR_COLUMN = re.compile(r"^(nombre_d_etablissements|effectifs_salaries)_(\d{4})$")
 
 FAMILLES_FILE = "urssaf_familles.csv"  # read through transforms/reference.py, from the run's reference folder
@@ -256,12 +259,13 @@ def read_file(con, path: Path, header: list[str], columns: list[str], table: str
               departements: list[str]) -> tuple[int, int]:
     """The one read of a national file: copy the rows of the requested départements, and those whose département
     cannot be told (to be rejected), into a temp table with their line number (header = line 1) and département.
+    A column of `columns` the header lacks is NULL (the caller requires the ones it cannot do without).
 
     Returns (rows in the file, rows kept). The last row is numbered too, which gives the count in the same pass.
     """
     reader, types = _reader(header)
     params = {"path": str(path), "columns": types, "departements": departements}
-    select = ", ".join(_quote(c) for c in columns)
+    select = ", ".join(_quote(c) if c in header else f"CAST(NULL AS VARCHAR) AS {_quote(c)}" for c in columns)
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {db.identifier(table)} AS
@@ -431,7 +435,8 @@ def load_commune_ape(con, snapshot_dir: Path, *, departements: list[str],
             )
         years = [int(annee)]
     value_columns = list(commune_ape_year_columns(years))
-    total, kept = read_file(con, path, header, list(_COMMUNE_APE_REQUIRED) + value_columns, raw, departements)
+    total, kept = read_file(con, path, header, [*_COMMUNE_APE_REQUIRED, *_COMMUNE_APE_OPTIONAL, *value_columns], raw,
+                            departements)
     result = db.build_staging_table(con, table, key="code_commune", fichier=str(path),
                                     **_numbers(con, path, raw, value_columns))
     # The SQL emits one reject per rejected FILE row, so file rows staged = kept - rejected; each staged file row

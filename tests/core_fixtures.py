@@ -228,7 +228,8 @@ def write_fixture(out: Path, *, etablissements=None, unites=None, urssaf_ess=Non
         "masse_salariale": (f, [0.0 for _ in ess])})
     tables["staging_urssaf_commune_ape"] = _write(out, "staging_urssaf_commune_ape", {
         "code_commune": (s, [r[0] for r in cape]), "code_epci": (s, [None for _ in cape]),
-        "code_zone_emploi": (s, [None for _ in cape]), "code_ape": (s, [r[1] for r in cape]),
+        "code_zone_emploi": (s, [None for _ in cape]), "libelle_zone_emploi": (s, [None for _ in cape]),
+        "code_ape": (s, [r[1] for r in cape]),
         "annee": (i, [r[2] for r in cape]), "nb_etablissements": (f, [1.0 for _ in cape]),
         "effectifs_salaries": (f, [r[3] for r in cape])})
     for name in without:

@@ -133,12 +133,14 @@ def test_zone_emploi_comes_from_urssaf_when_the_cog_has_none(tmp_path):
     tables = write_fixture(tmp_path / "staging")
     con = db.connect()
     # the committed COG reference has no zone d'emploi; URSSAF's commune × APE table gives 38185 two rows in 8405
-    # and one in 8499: the most frequent wins
+    # and one in 8499: the most frequent wins; the zone's name is the one its rows give
     for name, sql in {
         "staging_communes": "SELECT * REPLACE (NULL::VARCHAR AS code_zone_emploi) FROM read_parquet(?)",
         "staging_urssaf_commune_ape": "SELECT * REPLACE (CASE WHEN code_commune = '38185' THEN "
                                       "(CASE WHEN row_number() OVER (ORDER BY code_ape) = 1 THEN '8499' ELSE '8405' "
-                                      "END) END AS code_zone_emploi) FROM read_parquet(?)",
+                                      "END) END AS code_zone_emploi, CASE WHEN code_commune = '38185' THEN "
+                                      "(CASE WHEN row_number() OVER (ORDER BY code_ape) = 1 THEN 'Ailleurs' ELSE "
+                                      "'Voiron' END) END AS libelle_zone_emploi) FROM read_parquet(?)",
     }.items():
         frame = con.execute(sql, [str(tables[name])]).df()
         frame.to_parquet(tables[name], index=False)
@@ -148,7 +150,7 @@ def test_zone_emploi_comes_from_urssaf_when_the_cog_has_none(tmp_path):
     run_core(con, tables, PARAMS)
     zones = by_siret(con, "SELECT siret, code_zone_emploi FROM core_etablissements")
     assert zones[S(1)] == "8405"
-    assert con.execute("SELECT code_zone_emploi FROM core_communes WHERE code_commune = '38185'").fetchall() == [
-        ("8405",)]
+    assert con.execute("SELECT code_zone_emploi, libelle_zone_emploi FROM core_communes "
+                       "WHERE code_commune = '38185'").fetchall() == [("8405", "Voiron")]
     # a commune URSSAF does not know keeps no zone (the cube files it under 'non_renseigne')
     assert zones[S(2)] is None

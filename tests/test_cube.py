@@ -174,6 +174,20 @@ def test_epci_partial_territoires_and_populations(cube):
     assert pd.isna(_row(cube, "commune", "38001", "ensemble").epci_partiel)
 
 
+def test_zones_d_emploi_are_named_from_the_core_communes(tmp_path):
+    """The core step's communes carry the zone's name (URSSAF's commune × APE table): the cube labels its zones with
+    it; without that table (the staged communes) a zone stays unnamed, never named wrong."""
+    unnamed = _cube(tmp_path / "a")
+    assert pd.isna(_row(unnamed, "zone_emploi", "8402", "ensemble").libelle_territoire)
+    frames = F.default_frames()
+    communes = frames["staging_communes"]
+    frames["core_communes"] = communes.assign(
+        libelle_zone_emploi=communes["code_zone_emploi"].map({"8402": "Zone deux"}))
+    named = _cube(tmp_path / "b", frames)
+    assert _row(named, "zone_emploi", "8402", "ensemble").libelle_territoire == "Zone deux"
+    assert _row(named, "commune", "38001", "ensemble").libelle_territoire == "Aval"
+
+
 def test_past_years_before_the_employment_year(cube):
     # 2024: S01 (ESS), S06, S11 (closed since) all in 38001; 2025: every establishment active now
     r = _row(cube, "commune", "38001", "ensemble", annee=2024)

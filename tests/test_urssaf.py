@@ -33,7 +33,7 @@ def _ape_row(years, code_commune="38185", code_ape="8899B", values=None, code_de
     dep = code_departement if code_departement is not None else code_commune[:3 if code_commune[:2] == "97" else 2]
     ids = {name: "" for name in urssaf.COMMUNE_APE_ID_COLUMNS}
     ids.update(code_departement=dep, code_commune=code_commune, code_ape=code_ape, code_epci="200040715",
-               code_zone_d_emploi="8416", commune="Commune", ape="Libellé APE")
+               code_zone_d_emploi="8416", zone_d_emploi="Grenoble", commune="Commune", ape="Libellé APE")
     row = [ids[name] for name in urssaf.COMMUNE_APE_ID_COLUMNS]
     for year in years:
         row += list(values.get(year, (None, None)))
@@ -86,8 +86,9 @@ def test_unpivot_two_ape_three_years_gives_six_rows_with_their_values(tmp_path):
         ("38185", "8899B", 2023, 4.0, 15.0),
         ("38185", "8899B", 2024, 4.0, 17.0),
     ]
-    row = con.execute("SELECT code_epci, code_zone_emploi FROM staging_urssaf_commune_ape LIMIT 1").fetchone()
-    assert row == ("200040715", "8416")
+    row = con.execute("SELECT code_epci, code_zone_emploi, libelle_zone_emploi FROM staging_urssaf_commune_ape "
+                      "LIMIT 1").fetchone()
+    assert row == ("200040715", "8416", "Grenoble")
     s = stats["staging_urssaf_commune_ape"]
     assert (s.rows_read, s.rows_staged, s.rejected_total, s.rows_out_of_scope) == (2, 2, 0, 0)
 
@@ -97,13 +98,28 @@ def test_staging_columns_and_types_follow_the_contract(tmp_path):
     assert con.execute("DESCRIBE staging_urssaf_commune_ape").fetchall() == [
         (c, t, "YES", None, None, None) for c, t in [
             ("code_commune", "VARCHAR"), ("code_epci", "VARCHAR"), ("code_zone_emploi", "VARCHAR"),
-            ("code_ape", "VARCHAR"), ("annee", "INTEGER"), ("nb_etablissements", "DOUBLE"),
+            ("libelle_zone_emploi", "VARCHAR"), ("code_ape", "VARCHAR"), ("annee", "INTEGER"), ("nb_etablissements", "DOUBLE"),
             ("effectifs_salaries", "DOUBLE")]
     ]
     assert [r[:2] for r in con.execute("DESCRIBE staging_urssaf_ess_departement").fetchall()] == [
         ("annee", "INTEGER"), ("code_departement", "VARCHAR"), ("champ_ess", "VARCHAR"), ("famille_ess", "VARCHAR"),
         ("nb_etablissements", "DOUBLE"), ("effectifs_salaries", "DOUBLE"), ("masse_salariale", "DOUBLE"),
     ]
+
+
+def test_a_file_without_the_zone_names_stages_them_as_null(tmp_path):
+    """zone_d_emploi only names the zones: a file without that column stages as before, the name NULL."""
+    years = (2022, 2023, 2024)
+    snap = _snapshot(tmp_path)
+    header = [c for c in urssaf.COMMUNE_APE_ID_COLUMNS if c != "zone_d_emploi"] + list(
+        urssaf.commune_ape_year_columns(years))
+    drop = urssaf.COMMUNE_APE_ID_COLUMNS.index("zone_d_emploi")
+    row = _ape_row(years, values={2024: (2, 9)})
+    _write(snap / APE_FILE, header, [row[:drop] + row[drop + 1:]])
+    con, stats = _load(snap)
+    assert con.execute("SELECT DISTINCT code_zone_emploi, libelle_zone_emploi FROM staging_urssaf_commune_ape"
+                       ).fetchall() == [("8416", None)]
+    assert stats["staging_urssaf_commune_ape"].rows_staged == 1
 
 
 def test_empty_values_are_null_not_zero(tmp_path):

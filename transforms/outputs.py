@@ -263,7 +263,8 @@ def build_cube(con, params: dict, *, computed: list[str] | None = None) -> dict[
 def _build_cube(con, params: dict, computed: list[str] | None) -> dict[str, Any]:
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "core_communes" not in present:  # the core step's communes (zone d'emploi filled in), else the staged ones
-        con.execute("CREATE VIEW core_communes AS SELECT * FROM staging_communes")
+        con.execute("CREATE VIEW core_communes AS SELECT *, CAST(NULL AS VARCHAR) AS libelle_zone_emploi "
+                    "FROM staging_communes")
     perimetres = perimetres_publies(params)
     annuel = _columns_of(con, "core_etablissements_annuel") if "core_etablissements_annuel" in present else set()
     # Past employer counts only when the yearly table carries the employer flag; the year's own family, sector

@@ -4,8 +4,8 @@
 -- without any establishment still gets its rows, and populations add up to the département's. Unknown attachments
 -- are 'non_renseigne' exactly as in out_cube_communes, so every level sums to the département.
 -- Labels: communes and EPCIs from the COG, arrondissements and the département from ref_libelles_territoires
--- (committed COG reference, loaded by transforms/outputs.py), zonings from their file (ref_zonages); zones d'emploi
--- have no label source yet (NULL).
+-- (committed COG reference, loaded by transforms/outputs.py), zonings from their file (ref_zonages), zones d'emploi
+-- from URSSAF's commune × APE table (core_communes; NULL when it gives none).
 -- Parameters: $departement.
 WITH communes AS (
     SELECT m.niveau, m.code_territoire, m.code_commune, c.nom_commune, c.population
@@ -35,6 +35,10 @@ libelles AS (
     SELECT niveau, code_territoire, any_value(libelle) FROM ref_libelles_territoires GROUP BY ALL
     UNION ALL
     SELECT niveau, code_territoire, any_value(libelle_territoire) FROM ref_zonages GROUP BY ALL
+    UNION ALL
+    SELECT 'zone_emploi', code_zone_emploi, any_value(libelle_zone_emploi) FROM core_communes
+    WHERE code_zone_emploi IS NOT NULL AND libelle_zone_emploi IS NOT NULL
+    GROUP BY ALL
 ),
 territoires AS (
     SELECT niveau, code_territoire,

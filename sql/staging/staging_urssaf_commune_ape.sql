@@ -2,7 +2,8 @@
 -- from the URSSAF table that is wide by year (nombre_d_etablissements_YYYY, effectifs_salaries_YYYY).
 -- Prepared by sources/urssaf.py: raw_urssaf_commune_ape (the file's rows of the départements and those without a
 -- valid département code, every column VARCHAR, plus _ligne — line in the file — and _departement — NULL when the
--- row has no valid code: rejected here, once; only the year columns to stage).
+-- row has no valid code: rejected here, once; only the year columns to stage; zone_d_emploi, the zone's name, is
+-- NULL when the file lacks that column).
 -- Parameter: $separateur_decimal (',' for French exports, '.' otherwise; no thousands separator).
 -- A file row is staged whole (one output row per year, values NULL where the file is empty: secret or no data) or
 -- rejected whole: then exactly one row carries its reason, with annee = the first faulty year for a value problem.
@@ -18,6 +19,7 @@ WITH brut AS (
         nullif(trim(code_epci), '') AS code_epci,
         CASE WHEN regexp_full_match(trim(code_zone_d_emploi), '[0-9]{1,3}') THEN lpad(trim(code_zone_d_emploi), 4, '0')
              ELSE nullif(trim(code_zone_d_emploi), '') END AS code_zone_emploi,
+        nullif(trim(zone_d_emploi), '') AS libelle_zone_emploi,
         upper(replace(nullif(trim(code_ape), ''), '.', '')) AS code_ape
     FROM raw_urssaf_commune_ape
 ),
@@ -103,7 +105,7 @@ mesures AS (
 ),
 
 sortie AS (
-    SELECT l.code_commune, l.code_epci, l.code_zone_emploi, l.code_ape, m.annee, m.nb_etablissements,
+    SELECT l.code_commune, l.code_epci, l.code_zone_emploi, l.libelle_zone_emploi, l.code_ape, m.annee, m.nb_etablissements,
            m.effectifs_salaries, l._departement, l._ligne, NULL AS _motif_rejet, NULL AS _colonne_rejet,
            NULL AS _valeur_rejet
     FROM lignes AS l
@@ -112,7 +114,7 @@ sortie AS (
 
     UNION ALL
 
-    SELECT code_commune, code_epci, code_zone_emploi, code_ape,
+    SELECT code_commune, code_epci, code_zone_emploi, libelle_zone_emploi, code_ape,
            CASE rejet.motif WHEN 'valeur non numérique' THEN annee_non_numerique
                             WHEN 'valeur négative' THEN annee_negative END,
            NULL, NULL, _departement, _ligne, rejet.motif, rejet.colonne, rejet.valeur
@@ -124,6 +126,7 @@ SELECT
     code_commune,
     code_epci,
     code_zone_emploi,
+    libelle_zone_emploi,
     code_ape,
     CAST(annee AS INTEGER) AS annee,
     CAST(nb_etablissements AS DOUBLE) AS nb_etablissements,
