@@ -159,6 +159,19 @@ def departement_staging(source: str, national: dict, departement: str, run_dir: 
     return {**linked.to_dict(), "cache": national["cache"]}
 
 
+def link_national_rejects(staged: dict, run_dir: str) -> dict[str, str]:
+    """The national rejects of each national source (rows no département can claim), linked into the run folder
+    under staging/national/: {source: path}."""
+    national = {}
+    for source, output in staged.items():
+        name = f"staging_rejets_{source}"
+        if name in output.get("tables", {}):
+            linked = caching.link_tables(StepOutput({name: output["tables"][name]}, {}),
+                                         Path(run_dir) / "staging" / "national")
+            national[source] = linked.tables[name]
+    return national
+
+
 def _build_task(step: str, tables: dict[str, str], params: dict, run_dir: str, folder: str) -> dict:
     build = STEPS[step]
     step_params = {k: v for k, v in params.items() if k != "run_id"}
@@ -393,20 +406,21 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
         with step("stage", source):
             local[source] = stage_task(source, inputs[source], params, run_dir)
     national = {source: StepOutput.from_dict(staged[source]) for source in registry.national() if source in staged}
+    # The département's tables and rejects linked into its run folder first: a refusal names rejects that outlive
+    # the cache (which may be deleted).
+    by_source = {source: (departement_staging(source, staged[source], dep, run_dir) if source in national
+                          else local[source]) for source in sources}
+    national_rejects = link_national_rejects(staged, run_dir)
     # the guards first: an empty file, a département absent from the input… get their precise message
     stats = {source: (departement_stats(national[source], source, dep) if source in national
                       else local[source]["stats"].get(source, [])) for source in sources}
-    rejects = {source: tables[f"staging_rejets_{source}"] for source in sources
-               for tables in [departement_tables(national[source], dep) if source in national
-                              else local[source]["tables"]]
-               if f"staging_rejets_{source}" in tables}
+    rejects = {source: by_source[source]["tables"][f"staging_rejets_{source}"] for source in sources
+               if f"staging_rejets_{source}" in by_source[source]["tables"]}
     with step("guard-inputs"):
         guarded = guard_inputs_task(stats, rejects, params, config.force, warehouse, {
             source: {"fichiers": staged[source]["stats"].get(source, []),
-                     "rejets": staged[source]["tables"].get(f"staging_rejets_{source}")} for source in national})
+                     "rejets": national_rejects.get(source)} for source in national})
     check_present(dep, staged)  # even --force cannot publish a département the files do not hold
-    by_source = {source: (departement_staging(source, staged[source], dep, run_dir) if source in national
-                          else local[source]) for source in sources}
     staging_outputs = [by_source[source] for source in sources]
     with step("build-core"):
         core = core_task(_tables(*staging_outputs), params, run_dir)
@@ -423,9 +437,7 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     manifest["cache"] = {s["cache"]["etape"]: s["cache"] for s in steps}
     manifest["garde_fous"] = guarded
     manifest["sources_nationales"] = {source: staged[source]["stats"].get(source, []) for source in national}
-    manifest["rejets_nationaux"] = {source: staged[source]["tables"][f"staging_rejets_{source}"]
-                                    for source in national
-                                    if f"staging_rejets_{source}" in staged[source]["tables"]}
+    manifest["rejets_nationaux"] = national_rejects
     from transforms.publish import provenance_metadata
 
     manifest["metadonnees_parquet"] = provenance_metadata(params, manifest)  # what publish writes

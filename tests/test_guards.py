@@ -9,6 +9,7 @@ tests/bad_inputs.py) against a warehouse that already holds a publication.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -426,8 +427,16 @@ def test_french_dates_rejects_by_hand(prefect_harness, tiny_sample, published_wa
     bad_inputs.french_creation_dates(folder)
     with pytest.raises(guards.PublicationRefused, match=r"3 484 of its 3 495 rows of département 38 rejected "
                                                         r"\(99.7 %, threshold 2.0 %\): « date de création illisible »: "
-                                                        r"3 482; « siret différent de siren \+ nic »: 2"):
+                                                        r"3 482; « siret différent de siren \+ nic »: 2") as refused:
         run(folder, published_warehouse)
+    # the rejects the message names are the run's own: they outlive the cache, which may be deleted
+    named = re.search(r"rejected rows with their reason: (\S+\.parquet)\)", str(refused.value)).group(1)
+    assert Path(named).is_relative_to(data_dir / "runs")
+    shutil.rmtree(caching.cache_dir())
+    rejected = pq.read_table(named).to_pandas()
+    dates = rejected[rejected["table_staging"] == "staging_sirene_etablissements"]
+    assert dates["motif_rejet"].value_counts().to_dict() == {"date de création illisible": 3482,
+                                                              "siret différent de siren + nic": 2}
 
 
 def test_a_date_column_of_the_wrong_type_is_named(prefect_harness, tiny_sample, published_warehouse, tmp_path):
