@@ -17,7 +17,7 @@ from ess.paths import REFERENCE_DIR
 from sources.sample import MARKER_FILE, MARKER_JSON, is_synthetic, write_sample
 from sources.sample.ids import luhn_check_digit, luhn_valid, nics_for, public_siren
 from sources.sample.truth import in_perimetre
-from sources.sample.urssaf_files import masked
+from sources.sample.urssaf_files import employment_zones, masked
 from sources.sirene_layouts import (ETABLISSEMENT_54, ETABLISSEMENT_HISTORIQUE, UNITE_LEGALE_35,
                                     UNITE_LEGALE_HISTORIQUE)
 
@@ -297,6 +297,29 @@ def test_urssaf_masks_small_cells_more_than_the_estimator_assumes():
     assert rate[12.0] == pytest.approx(rate[300.0], rel=0.15)
     assert rate[1.0] > 3 * rate[12.0]
     assert rate[12.0] < rate[5.0] < rate[1.0]
+
+
+def test_made_up_zones_d_emploi_have_codes_of_their_own():
+    """A zone code names one zone in all of France, numbered within its region as INSEE's are: 101 zones (one EPCI
+    per département, each its own zone) whose first and last fall in one region get 101 codes. Numbered across
+    France modulo 100, those two shared a code, and a zone of one département took a town of another as name."""
+    deps = [f"{i:02d}" for i in range(1, 102)]
+    region = {d: ("84" if d in ("01", "101") else "93") for d in deps}
+    communes = pd.DataFrame({
+        "code_commune": [f"{d}001" for d in deps], "nom_commune": [f"Ville {d}" for d in deps],
+        "code_departement": deps, "code_region": [region[d] for d in deps],
+        "code_arrondissement": [f"{d}1" for d in deps], "siren_epci": [f"2{int(d):08d}" for d in deps],
+        "population": [1000 + int(d) for d in deps], "code_zone_emploi": [""] * len(deps)})
+
+    class Ref:  # employment_zones reads the communes only
+        pass
+
+    ref = Ref()
+    ref.communes = communes
+    zones = employment_zones(ref)
+    assert zones["zone"].nunique() == 101
+    assert set(zones.loc[zones["code_commune"].isin(["01001", "101001"]), "zone"]) == {"8401", "8402"}
+    assert (zones.set_index("code_commune")["nom_zone"] == communes.set_index("code_commune")["nom_commune"]).all()
 
 
 def test_ground_truth_totals_and_marker(sample, truth):

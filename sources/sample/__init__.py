@@ -22,7 +22,7 @@ from sources.sample import model as m
 from sources.sample.generator_reference import load_reference
 from sources.sample.writers import SYNTHETIC_KEY, write_insee_csv, write_parquet, zip_single
 
-GENERATOR_VERSION = "2.1.0"
+GENERATOR_VERSION = "2.2.0"
 MARKER_FILE = "SYNTHETIC.md"
 MARKER_JSON = "synthetic.json"
 SIRENE_STEMS = {

@@ -15,6 +15,7 @@ what SIRENE shows (year-end vs annual average, APE records, establishments close
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -228,9 +229,15 @@ def employment_zones(ref: Reference) -> pd.DataFrame:
         epci_pop["zone_epci"] = np.where(big, epci_pop["siren_epci"],
                                          [lead_of_arr[(d, a)] for d, a in zip(epci_pop["code_departement"],
                                                                                epci_pop["arr"])])
-        numbers = {z: i + 1 for i, z in enumerate(sorted(epci_pop["zone_epci"].unique()))}
+        # numbered within their region, as INSEE's codes are: a code names one zone in all of France (numbered
+        # across France, codes of different départements collided, and a zone of Isère took a Savoie town's name)
         region = todo.drop_duplicates("siren_epci").set_index("siren_epci")["code_region"]
-        epci_pop["zone"] = [f"{region.get(z, '00')}{numbers[z] % 100:02d}" for z in epci_pop["zone_epci"]]
+        leaders = sorted(epci_pop["zone_epci"].unique(), key=lambda z: (region.get(z, "00"), z))
+        numbers = {z: i + 1 for _, zs in itertools.groupby(leaders, key=lambda z: region.get(z, "00"))
+                   for i, z in enumerate(zs)}
+        if max(numbers.values()) > 99:
+            raise ValueError("more than 99 made-up zones d'emploi in a region: their 4-digit codes would collide")
+        epci_pop["zone"] = [f"{region.get(z, '00')}{numbers[z]:02d}" for z in epci_pop["zone_epci"]]
         zone_of_epci = dict(zip(epci_pop["siren_epci"], epci_pop["zone"]))
         com.loc[~have, "zone"] = todo["siren_epci"].map(zone_of_epci).fillna("").to_numpy()
     names = com.sort_values("population", ascending=False).drop_duplicates("zone").set_index("zone")["nom_commune"]
