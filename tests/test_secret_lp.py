@@ -273,12 +273,14 @@ def _scipy_range(t: secret_lp.LinearTable, published: np.ndarray, j: int) -> tup
 # --- the cube: every perimeter at once, audited over the establishments themselves --------------------------------
 
 
-def _establishment_lp_audit(con, rows, first_only: bool = False, known: tuple[str, ...] = ()) -> list[dict]:
+def _establishment_lp_audit(con, rows, first_only: bool = False, known: tuple[str, ...] = (),
+                            communes: dict[str, float] | None = None) -> list[dict]:
     """An attacker who knows every establishment's commune, perimeters, family, sector and size (more than the
     public table says) and every published central employment figure: min and max of each sensitive cell of the
     internal cube (published or not), one variable per establishment, by scipy's HiGHS, sensitivity recomputed here
     from the establishments. `known`: families whose département total (insee perimeter) the attacker also knows,
-    from URSSAF's publication. Returns the cells whose protection interval is not kept."""
+    from URSSAF's publication; `communes`: {commune: a lower bound of its total of all employers} (URSSAF's
+    commune × APE file). Returns the cells whose protection interval is not kept."""
     est = pd.DataFrame(rows, columns=["suffix", "unit", "commune", "famille", "insee", "loi2014", "flag", "motif",
                                       "section", "secteur", "tranche", "classe", "bas", "central", "haut",
                                       "employeur", "actif"])
@@ -309,6 +311,11 @@ def _establishment_lp_audit(con, rows, first_only: bool = False, known: tuple[st
         "effectif_central_pub"].notna().to_numpy()
     shown = shown | ((cube["niveau"] == "departement") & (cube["perimetre"] == "insee") & cube["famille"].isin(known)
                      & (cube["nomenclature_secteur"] == "ensemble") & (cube["classe_taille"] == "ensemble")).to_numpy()
+    floors = [(members(r), communes[r.code_territoire]) for r in cube.itertuples()
+              if communes and r.niveau == "commune" and r.code_territoire in communes and r.famille == "ensemble"
+              and r.nomenclature_secteur == "ensemble" and r.classe_taille == "ensemble" and r.perimetre == "insee"]
+    a_ub = -np.array([m for m, _ in floors], float) if floors else None
+    b_ub = -np.array([g for _, g in floors], float) if floors else None
     failures, seen = [], set()
     for i, r in enumerate(cube.itertuples()):
         m = member[i]
@@ -325,8 +332,8 @@ def _establishment_lp_audit(con, rows, first_only: bool = False, known: tuple[st
         need = max(0.15 * v, 1.0)
         a_eq = member[shown].astype(float)
         b_eq = cube.loc[shown, "effectif_central"].to_numpy(float)
-        hi = linprog(-m.astype(float), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
-        lo = linprog(m.astype(float), A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        hi = linprog(-m.astype(float), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        lo = linprog(m.astype(float), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
         if -hi.fun < v + need - 1e-6 or lo.fun > max(v - need, 0) + 1e-6:
             failures.append({"cell": f"{r.niveau}:{r.code_territoire}", "famille": r.famille, "perimetre": r.perimetre,
                              "secteur": r.secteur, "classe": r.classe_taille, "value": v, "min": lo.fun,
@@ -441,7 +448,7 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
     con = db.connect()
     db.attach_tables(con, {**result.tables, **urssaf})
     assert outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"]) == {
-        Y: [("insee", "associations"), ("insee", "fondations"), ("insee", "mutuelles")]}
+        Y: outputs.UrssafKnown((("insee", "associations"), ("insee", "fondations"), ("insee", "mutuelles")))}
     stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
     assert stats["connues_urssaf"] == 3 and stats["lp"]["effectif_central"]["exigences_divulguees_par_urssaf"] == 0
     # known, the two family totals are published (masking them would protect nothing) and the pattern holds against
@@ -476,6 +483,61 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
     assert not found["avec"]["ok"] and found["avec"]["n_recalculables_ou_encadrees"] > 0
     assert {round(side["borne"], 3) for cell in found["avec"]["detail"]["echecs"].values()
             for side in cell.values()} == {14.0}
+
+
+# 38003 holds one association of 250 employees (one legal unit: frequency) and three other employers of 7: its total
+# of all employers (dominance) and its ESS are masked, its employment outside the ESS (21) is not sensitive. URSSAF's
+# commune × APE file gives the commune's private employment: with it, publishing the 21 gives the association's 250.
+# (The review of 29/11/2026 found this pattern three times in the sample's 2025 communes.)
+LONE_EMPLOYER = [
+    *[_establishment(f"8{i}", f"P{i}", c, "associations", "Q", "sante", "21", "50_99", 50)
+      for i, c in enumerate(["38001"] * 6 + ["38002"] * 6)],
+    *[(f"9{i}", f"Q{i}", c, None, False, False, False, None, "G", "commerce", "21", "50_99", 40, 50, 70, True, True)
+      for i, c in enumerate(["38001"] * 6 + ["38002"] * 6)],
+    _establishment("A0", "V1", "38003", "associations", "Q", "sante", "41", "250_499", 250),
+    *[(f"A{i}", f"R{i}", "38003", None, False, False, False, None, "G", "commerce", "03", "1_9", 5, 7, 9, True, True)
+      for i in (1, 2, 3)],
+]
+
+
+def _urssaf_cells(path, communes: dict[str, float]) -> dict:
+    """core_cellules_urssaf: one commune × APE cell of year Y per commune, URSSAF's private employment there."""
+    pd.DataFrame({"annee": [Y] * len(communes), "code_commune": list(communes), "code_ape": ["8899B"] * len(communes),
+                  "effectif": list(communes.values())}).astype({"annee": "int32"}).to_parquet(path)
+    return {"core_cellules_urssaf": path}
+
+
+def test_a_commune_total_urssaf_publishes_does_not_give_away_its_lone_ess_employer(tmp_path, data_dir):
+    """URSSAF's private employment of a commune is a lower bound of its total of all employers, for the protection's
+    reader and the re-audit's (this tiny cube masks every commune anyway: the sample's 2025, where it did not, is in
+    METHOD.md § 6)."""
+    rows = LONE_EMPLOYER
+    inputs = F.write_tables(tmp_path / "in", _frames(rows))
+    # 38001: 600 private jobs (all of them); 38003: 271, of which the association's 250 — its total is dominance
+    urssaf = _urssaf_cells(tmp_path / "core_cellules_urssaf.parquet", {"38001": 600.0, "38003": 271.0})
+    result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
+    con = db.connect()
+    db.attach_tables(con, {**result.tables, **urssaf})
+    assert outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"]) == {
+        Y: outputs.UrssafKnown((), (("38001", 600.0), ("38003", 271.0)))}
+    stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
+    assert (stats["minorees_urssaf"], stats["sensibles_minorees_urssaf"], stats["connues_urssaf"]) == (2, 1, 0)
+    # what URSSAF's bound gives alone (38003's total of all employers at least 271: all of it) is relaxed to that
+    # bound, by the protection and by the re-audit alike; the total stays masked
+    relaxed = stats["lp"]["effectif_central"]["exigences_divulguees_par_urssaf"]
+    assert relaxed >= 1
+    audit = outputs.audit_public(con)[f"{Y}/effectif_central"]
+    assert audit["ok"] and audit["n_minorees_urssaf"] == 2 and audit["n_exigences_divulguees_par_urssaf"] == relaxed
+    total = con.execute(f"""SELECT DISTINCT statut_secret_effectifs FROM out_indicateurs_public WHERE annee = {Y}
+        AND niveau = 'commune' AND code_territoire = '38003' AND famille = 'ensemble'
+        AND nomenclature_secteur = 'ensemble' AND classe_taille = 'ensemble'""").fetchall()
+    assert total == [("dominance",)]
+    # an attacker who knows each establishment and the two bounds narrows no sensitive cell but 38003's total from
+    # below (URSSAF's doing): the association's lower bound stays far below its 250 (the 21 of the other employers
+    # stay masked — in the commune, and as the département's 1-9 class that only they fill)
+    broken = _establishment_lp_audit(con, rows, communes={"38001": 600.0, "38003": 271.0})
+    assert all(f["famille"] == "ensemble" and f["min"] == pytest.approx(271) for f in broken)
+    assert all(f["cell"] in ("commune:38003", "epci:200000002", "arrondissement:382") for f in broken)
 
 
 def test_a_sensitive_total_that_urssaf_publishes_stays_masked_and_its_parts_keep_urssafs_bounds(tmp_path, data_dir):

@@ -24,6 +24,8 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,10 @@ CERTIFICATES = "out_secret_certificats"
 REQUIRED = ("core_etablissements", "staging_communes")
 # Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (without
 # core_effectifs, employment of each year from transforms/employment.py, the cube has counts only).
-# core_cibles_urssaf: URSSAF's published family totals, which the reader of the public table is assumed to know.
-OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "core_cibles_urssaf")
+# core_cibles_urssaf and core_cellules_urssaf: URSSAF's published family totals and commune × APE cells, which the
+# reader of the public table is assumed to know.
+OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "core_cibles_urssaf",
+            "core_cellules_urssaf")
 # Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
 # used only when all of it is there; otherwise the establishment's current one.
 ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR",
@@ -466,46 +470,81 @@ def _heuristic_groups(model, cells: pd.DataFrame, communes: pd.DataFrame) -> dic
     return {"zone": zone, "label": [(p, list(c)) for p, c in sorted(label)]}
 
 
-def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, list[tuple[str, str]]]:
-    """By year, the (perimeter, family) cells of the département a reader knows from URSSAF's own publication: the
-    employment of each ESS family that URSSAF's ESS file gives for the département (core_cibles_urssaf), in the
-    perimeter whose families are URSSAF's (calage_urssaf in perimetres.csv). URSSAF publishes an annual average of
-    its field, close to but not our 31 December estimate: the audit takes the reader to know our figure exactly,
-    which is safe (knowing less, a reader can only bound a masked cell less tightly).
+@dataclass(frozen=True)
+class UrssafKnown:
+    """What a reader of one year knows from URSSAF's own publications (urssaf_known)."""
 
-    `perimeters`: those of the public table. Without that perimeter among them, the cells of the others that hold
-    the same establishments cannot be told: refused."""
+    familles: tuple[tuple[str, str], ...] = ()  # (perimeter, family): the département's family totals
+    communes: tuple[tuple[str, float], ...] = ()  # (commune, its private-field employment in the commune × APE file)
+
+
+def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKnown]:
+    """By year, what a reader knows from URSSAF's own publications:
+    - the employment of each ESS family that URSSAF's ESS file gives for the département (core_cibles_urssaf), in
+      the perimeter whose families are URSSAF's (calage_urssaf in perimetres.csv);
+    - each commune's employment in URSSAF's private field on 31 December, the sum of its published values in the
+      commune × APE file (core_cellules_urssaf, communes with at least one value that year).
+    URSSAF publishes annual averages of the families: the audit takes the reader to know our own figure of those
+    cells exactly, which is safe (knowing less, a reader can only bound a masked cell less tightly). A commune's
+    private field leaves out its public and agricultural employers: its total is a lower bound of the commune's
+    employment of all employers (_commune_floors). That bound is what ties URSSAF's file to our cells: with it,
+    publishing a commune's employment outside the ESS bounds its ESS employment from below (review of 29/11/2026:
+    three ESS cells of one or two legal units bounded within 3–6 % that way).
+
+    `perimeters`: those of the public table. Without the calibrated perimeter among them, the cells of the others
+    that hold the same establishments as URSSAF's families cannot be told: refused."""
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "core_cibles_urssaf" not in present:
-        log.info("core_cibles_urssaf absent: the secrecy's reader knows no URSSAF figure")
-        return {}
-    calibrated = reference.calage_perimetre(params.get("reference_dir"))
-    known: dict[int, list[tuple[str, str]]] = {}
-    for annee, famille in con.execute(
-            "SELECT DISTINCT annee, cible FROM core_cibles_urssaf WHERE source = 'urssaf_ess_departement' "
-            "AND cible <> 'hors_ess' AND effectif IS NOT NULL ORDER BY ALL").fetchall():
-        known.setdefault(int(annee), []).append((calibrated, famille))
-    if known and calibrated not in perimeters:
-        raise UserError(f"the public table's perimeters {sorted(perimeters)} lack ['{calibrated}'], whose families are "
-                        "URSSAF's: the statistical confidentiality counts URSSAF's published family totals as known "
-                        f"and cannot tell which cells of the other perimeters they give away — add {calibrated} to "
-                        "perimetres_cube (--perimetres-cube), or leave it out to publish every perimeter")
-    return known
+    familles: dict[int, list[tuple[str, str]]] = {}
+    communes: dict[int, list[tuple[str, float]]] = {}
+    if "core_cibles_urssaf" in present:
+        calibrated = reference.calage_perimetre(params.get("reference_dir"))
+        for annee, famille in con.execute(
+                "SELECT DISTINCT annee, cible FROM core_cibles_urssaf WHERE source = 'urssaf_ess_departement' "
+                "AND cible <> 'hors_ess' AND effectif IS NOT NULL ORDER BY ALL").fetchall():
+            familles.setdefault(int(annee), []).append((calibrated, famille))
+        if familles and calibrated not in perimeters:
+            raise UserError(f"the public table's perimeters {sorted(perimeters)} lack ['{calibrated}'], whose families "
+                            "are URSSAF's: the statistical confidentiality counts URSSAF's published family totals as "
+                            f"known and cannot tell which cells of the other perimeters they give away — add "
+                            f"{calibrated} to perimetres_cube (--perimetres-cube), or leave it out to publish every "
+                            "perimeter")
+    else:
+        log.info("core_cibles_urssaf absent: the secrecy's reader knows no URSSAF family total")
+    if "core_cellules_urssaf" in present:
+        for annee, code, total in con.execute(
+                "SELECT annee, code_commune, sum(effectif) FROM core_cellules_urssaf WHERE effectif IS NOT NULL "
+                "GROUP BY ALL ORDER BY ALL").fetchall():
+            communes.setdefault(int(annee), []).append((code, float(total)))
+    return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())))
+            for year in sorted(set(familles) | set(communes))}
 
 
-def _known_cells(model, known: list[tuple[str, str]], scope: np.ndarray) -> np.ndarray:
+def _known_cells(model, known: UrssafKnown) -> np.ndarray:
     """The cells of `model` that `known` (urssaf_known of the year) names: family totals of the département."""
     rows = model.rows
     totals = rows[(rows["niveau"] == "departement") & (rows["nomenclature_secteur"] == "ensemble")
                   & (rows["classe_taille"] == "ensemble")]
-    pairs = set(known)
+    pairs = set(known.familles)
     hit = [(p, f) in pairs for p, f in zip(totals["perimetre"], totals["famille"])]
     mask = np.zeros(len(model.cells), bool)
     mask[totals.loc[hit, "cellule"].to_numpy()] = True
-    if np.any(mask & ~scope):
-        raise RuntimeError("a family total of the département known from URSSAF is outside the protected scope "
-                           "(a bug): the secret model cannot hold it")
     return mask
+
+
+def _commune_floors(model, known: UrssafKnown, measure: str = PROTECTED) -> np.ndarray:
+    """Per cell, the lower bound URSSAF's commune × APE file gives (NaN: none): a commune's employment of all
+    employers is at least its private field's. Where our estimate falls below URSSAF's figure (its imputations,
+    the file's gaps), the bound is our figure: the reader then knows it no better than URSSAF's."""
+    rows = model.rows
+    floors = np.full(len(model.cells), np.nan)
+    totals = rows[(rows["niveau"] == "commune") & (rows["famille"] == "ensemble")
+                  & (rows["nomenclature_secteur"] == "ensemble") & (rows["classe_taille"] == "ensemble")]
+    urssaf = dict(known.communes)
+    hit = totals[totals["code_territoire"].isin(urssaf.keys())].drop_duplicates("cellule")
+    cells = hit["cellule"].to_numpy()
+    ours = model.cells[measure].fillna(0.0).to_numpy(float)[cells]
+    floors[cells] = np.minimum(hit["code_territoire"].map(urssaf).to_numpy(float), ours)
+    return floors
 
 
 def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
@@ -515,7 +554,7 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     makes most of it) is relaxed to the bound those figures give — our publication must not narrow it further, but
     cannot widen what URSSAF publishes. A side the model narrows with nothing published at all, or that either audit
     leaves undecided, keeps its requirement. Returns the requirements and the number of sides relaxed."""
-    if not known_cells.any():
+    if not known_cells.any() and not secret_lp.floored_cells(table).any():
         return upper, lower, 0
     found = secret_lp.audit(table, known_cells, upper, lower, deadline=deadline)
     if not found.failed:
@@ -525,7 +564,8 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     for j, side in sides:
         (only_up if side == "haut" else only_low)[j] = (upper if side == "haut" else lower)[j]
     # a side the reader narrows with nothing published is the model's, not URSSAF's: it stays (and fails, a bug)
-    alone = secret_lp.audit(table, np.zeros_like(known_cells), only_up, only_low, deadline=deadline)
+    alone = secret_lp.audit(dataclasses.replace(table, floors=None), np.zeros_like(known_cells), only_up, only_low,
+                            deadline=deadline)
     kept = {(j, side) for j, failed in alone.failed.items() for side in failed} | set(alone.pending_sides)
     upper, lower = upper.copy(), lower.copy()
     relaxed = 0
@@ -563,7 +603,7 @@ def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
 
 
 def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scope_fn=in_scope,
-                  known: list[tuple[str, str]] = ()) -> tuple[dict, dict[str, list[secret_lp.Certificate]]]:
+                  known: UrssafKnown = UrssafKnown()) -> tuple[dict, dict[str, list[secret_lp.Certificate]]]:
     """Statuses of the cells of one year (in `model.cells[STATUS]`), the protection figures, and per measure the
     tables proving every requirement of the final pattern (secret_lp certificates, for the check step).
     `known`: the year's cells the reader knows from URSSAF (urssaf_known): masking them protects nothing, so the
@@ -594,11 +634,14 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     unproven = _unproven_outside(model, sensitive & ~scope, rules)
     # (a commune's never-published detail that neither proof nor model reaches is counted, see METHOD.md § 6)
     stuck = _unauditable(model, unproven)
-    if unproven.any():
-        model.materialise(scope | unproven)
     # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
-    #    for each published bound of employment, against a reader who also knows URSSAF's family totals
-    known_cells = _known_cells(model, list(known), scope)
+    #    for each published bound of employment, against a reader who also knows URSSAF's figures (family totals of
+    #    the département, commune totals: in the LP even when never published, as for an earlier year's communes)
+    known_cells = _known_cells(model, known)
+    floors = _commune_floors(model, known)
+    floored = ~np.isnan(floors)
+    if (unproven | ((known_cells | floored) & ~scope)).any():
+        model.materialise(scope | unproven | known_cells | floored)
     published = scope & ~hidden & ~sensitive
     reader = published | known_cells
     weights = _weights(cells)
@@ -611,11 +654,14 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
                              "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
                              "connues_urssaf": int(known_cells.sum()),
                              "sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
+                             "minorees_urssaf": int(floored.sum()),
+                             "sensibles_minorees_urssaf": int(np.sum(floored & sensitive)),
                              "secondes_heuristique": round(t_heur, 3), "lp": {}}
     in_lp = model.rows_in_matrix
     certificates = {}
     for measure in DOMINANCE_BOUNDS:
-        t = model.tables[measure]
+        t = model.tables[measure] = dataclasses.replace(model.tables[measure],
+                                                        floors=_commune_floors(model, known, measure))
         upper, lower, waived = disclosed_elsewhere(t, known_cells, *requirements(t.values, sensitive & in_lp, rules),
                                                    deadline=deadline)
         result = secret_lp.protect(t, reader, upper, lower, weights, deadline=deadline, fixed=known_cells)
@@ -699,7 +745,7 @@ def _cell_columns(model, perimetre: str | None = None) -> pd.DataFrame:
 
 def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, communes: pd.DataFrame,
                  perimeters: list[str], rules, params: dict, deadline_wall: float,
-                 known: list[tuple[str, str]] = ()):
+                 known: UrssafKnown = UrssafKnown()):
     """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
     its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
@@ -751,7 +797,7 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     known = urssaf_known(con, params, perimeters)
     secret_model.write_units(con, perimeters, years)
     jobs = ((year, secret_model.year_units(con, year), _year_cube(con, year, perimeters), communes, perimeters, rules,
-             params, deadline_wall, known.get(year, []))
+             params, deadline_wall, known.get(year, UrssafKnown()))
             for year in order)  # each year's job starts while the next one's inputs are read
     started = time.perf_counter()
     results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers,
@@ -856,8 +902,8 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
 
     The protection's certificates (out_secret_certificats, when present) are candidate proofs only: each is checked
     against this audit's own model of what the public table shows, and every side none of them proves is audited by
-    LP, exactly as without them. The reader also knows URSSAF's family totals (urssaf_known, from core_cibles_urssaf
-    when attached), as the protection assumed."""
+    LP, exactly as without them. The reader also knows URSSAF's figures (urssaf_known, from core_cibles_urssaf and
+    core_cellules_urssaf when attached), as the protection assumed."""
     rules = rules or conf.load_rules(reference_dir=(params or {}).get("reference_dir"))
     params = params or {}
     deadline_wall = yearly.wall_deadline(float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS)))
@@ -878,7 +924,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
             shown = public[public["annee"] == year][[*secret_model.ROW_KEY, STATUS, "effectif_central"]]
             # the latest year is the run's employment year
             yield (year, units, cube, shown, communes, perimeters, rules, years[-1], deadline_wall,
-                   certificates.get(year, []), known.get(year, []))
+                   certificates.get(year, []), known.get(year, UrssafKnown()))
 
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
     result: dict[str, Any] = {}
@@ -908,7 +954,7 @@ def _certificates_by_year(con) -> dict[int, list[tuple[str, str, np.ndarray]]]:
 def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.DataFrame, communes: pd.DataFrame,
                perimeters: list[str], rules, annee_effectifs: int, deadline_wall: float,
                certificates: list[tuple[str, str, np.ndarray]] = (),
-               known: list[tuple[str, str]] = ()) -> dict[str, Any]:
+               known: UrssafKnown = UrssafKnown()) -> dict[str, Any]:
     """The re-audit of one year (see audit_public); `certificates`: (measure, model fingerprint, table) rows;
     `known`: the year's cells the reader knows from URSSAF (urssaf_known), in the reader's set with the shown
     ones."""
@@ -923,13 +969,14 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     sensitive = primary_status(cells, rules) != None  # noqa: E711
     scope = scope_fn(cells)
     unproven = _unproven_outside(model, sensitive & ~scope, rules)
-    model.materialise(scope | unproven)
+    known_cells = _known_cells(model, known)
+    floored = ~np.isnan(_commune_floors(model, known))
+    model.materialise(scope | unproven | known_cells | floored)
     stuck = int(_unauditable(model, unproven).sum())
-    known_cells = _known_cells(model, list(known), scope)
     fingerprint = secret_model.unknowns_fingerprint(model)
     result: dict[str, Any] = {}
     for measure in DOMINANCE_BOUNDS:
-        t = model.tables[measure]
+        t = dataclasses.replace(model.tables[measure], floors=_commune_floors(model, known, measure))
         upper, lower, waived = disclosed_elsewhere(t, known_cells,
                                                    *requirements(t.values, sensitive & model.rows_in_matrix, rules),
                                                    deadline=deadline)
@@ -947,6 +994,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
                                        "n_certificats": len(given), "n_certificats_illisibles": foreign,
                                        "n_connues_urssaf": int(known_cells.sum()),
                                        "n_sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
+                                       "n_minorees_urssaf": int(floored.sum()),
                                        "n_exigences_divulguees_par_urssaf": waived,
                                        "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

@@ -7,7 +7,8 @@ for the indicator cube, the employment of one commune × one kind of unit × one
 transforms/secret_model.py): cell i = S[i] · x, and internal equations L · x = 0 tie the unknowns together (the
 sector codes of a commune add up to its total). What a reader knows is exactly:
 
-    x ≥ 0,   L x = 0,   S[k] · x = v_k for every published cell k.
+    x ≥ 0,   L x = 0,   S[k] · x = v_k for every published cell k,   S[f] · x ≥ floor_f for the cells f whose
+    lower bound another publication gives (LinearTable.floors).
 
 Cells that hold no unknown are known zeros (rows exist where establishments exist: an absent row is a 0).
 
@@ -71,6 +72,9 @@ class LinearTable:
     links: sp.csr_matrix  # n_links × n_vars, rows L·x = 0
     values: np.ndarray  # true value of every cell
     x: np.ndarray  # the true unknowns (values = cells @ x); protection perturbs them, the audit never reads them
+    # What the reader knows of some cells from another publication, as a lower bound: S[k] · x ≥ floors[k] (NaN:
+    # nothing). URSSAF's private field of a commune is part of its total of all employers (transforms/outputs.py).
+    floors: np.ndarray | None = None
 
     @property
     def n_cells(self) -> int:
@@ -194,14 +198,24 @@ def _unbounded(h) -> bool:
                                   highspy.HighsModelStatus.kUnboundedOrInfeasible)
 
 
+def floored_cells(table: LinearTable) -> np.ndarray:
+    """The cells the reader knows a lower bound of (LinearTable.floors)."""
+    if table.floors is None:
+        return np.zeros(table.n_cells, bool)
+    return ~np.isnan(table.floors)
+
+
 def _published_rows(table: LinearTable, published: np.ndarray):
-    """The reader's equalities: links, then published cells (with a rounding allowance)."""
+    """The reader's rows: links, published cells (with a rounding allowance), then the known lower bounds of the
+    other cells."""
     pub = np.flatnonzero(published)
-    a = sp.vstack([table.links, table.cells[pub]]).tocsr()
+    low = np.flatnonzero(floored_cells(table) & ~np.asarray(published, bool))
+    a = sp.vstack([table.links, table.cells[pub], table.cells[low]]).tocsr()
     v = table.values[pub]
     eps = _allowance(v)
-    lower = np.concatenate([np.zeros(table.links.shape[0]), v - eps])
-    upper = np.concatenate([np.zeros(table.links.shape[0]), v + eps])
+    floors = table.floors[low] if len(low) else np.zeros(0)
+    lower = np.concatenate([np.zeros(table.links.shape[0]), v - eps, floors - _allowance(floors)])
+    upper = np.concatenate([np.zeros(table.links.shape[0]), v + eps, np.full(len(low), INF)])
     return a, lower, upper
 
 
@@ -238,6 +252,15 @@ class _Proofs:
         t_hi = np.min(x[neg] / -d[neg]) if neg.any() else INF
         t_lo = -np.min(x[pos] / d[pos]) if pos.any() else -INF
         move = self.table.cells @ d
+        floored = floored_cells(self.table)
+        if floored.any():
+            # a cell the reader knows a lower bound of must stay above it
+            slack = self.table.values[floored] - self.table.floors[floored]
+            m = move[floored]
+            if (m < -1e-12).any():
+                t_hi = min(t_hi, float(np.min(slack[m < -1e-12] / -m[m < -1e-12])))
+            if (m > 1e-12).any():
+                t_lo = max(t_lo, -float(np.min(slack[m > 1e-12] / m[m > 1e-12])))
         if published is not None and published.any():
             # a published cell the perturbation moves by less than the suppression threshold stays published:
             # scaling d must keep it within what the reader allows (_published_rows), or the table proves nothing
@@ -532,10 +555,12 @@ def certified_audit(table: LinearTable, published: np.ndarray, upper: np.ndarray
 
 
 class _ProtectionModel:
-    """min Σ w_k (p_k + n_k)  s.t.  L d = 0;  S_k d − p_k + n_k = 0 (published cells k);  d ≥ −x;  target row.
+    """min Σ w_k (p_k + n_k)  s.t.  L d = 0;  S_k d − p_k + n_k = 0 (published cells k);  S_f d ≥ floor_f − v_f
+    (cells f with a known lower bound);  d ≥ −x;  target row.
 
-    Masked and never-published cells have no row: they may move freely. A cell suppressed during the round keeps
-    its row with cost 0. A fixed cell (known to the reader from elsewhere) has p_k = n_k = 0: it cannot move."""
+    Masked and never-published cells have no row: they may move freely, down to their known lower bound. A cell
+    suppressed during the round keeps its row with cost 0. A fixed cell (known to the reader from elsewhere) has
+    p_k = n_k = 0: it cannot move."""
 
     def __init__(self, table: LinearTable, published: np.ndarray, weights: np.ndarray, deadline: float,
                  fixed: np.ndarray | None = None):
@@ -545,16 +570,21 @@ class _ProtectionModel:
         nv, nk = table.n_vars, len(self.rows)
         self.nv, self.nk = nv, nk
         eye = sp.identity(nk, format="csr")
+        low = np.flatnonzero(floored_cells(table))
         a = sp.vstack([
             sp.hstack([table.links, sp.csr_matrix((table.links.shape[0], 2 * nk))]),
             sp.hstack([table.cells[self.rows], -eye, eye]),
+            sp.hstack([table.cells[low], sp.csr_matrix((len(low), 2 * nk))]),
         ])
         cost = np.asarray(weights, float)[self.rows]
         movable = np.where(np.zeros(nk, bool) if fixed is None else np.asarray(fixed, bool)[self.rows], 0.0, INF)
+        n_eq = table.links.shape[0] + nk
+        room = table.floors[low] - table.values[low] if len(low) else np.zeros(0)  # ≤ 0: how far down each may go
         self.h = _highs(deadline - time.perf_counter(), warm=True)
         _pass(self.h, a, np.concatenate([-table.x, np.zeros(2 * nk)]),
               np.concatenate([np.full(nv, INF), movable, movable]),
-              np.zeros(a.shape[0]), np.zeros(a.shape[0]), np.concatenate([np.zeros(nv), cost, cost]))
+              np.concatenate([np.zeros(n_eq), room]), np.concatenate([np.zeros(n_eq), np.full(len(low), INF)]),
+              np.concatenate([np.zeros(nv), cost, cost]))
 
     def free(self, cells: np.ndarray) -> None:
         pos = np.array([self.pos[int(k)] for k in cells if int(k) in self.pos], dtype=np.int64)
