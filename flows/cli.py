@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # `ess serve` sets these itself (--input, --sample and --no-download; the schedules: millésimes, run ids, reports).
-SERVE_OWN = ("input_dir", "download", "millesime", "annee_urssaf", "annee_cog", "report", "run_id")
+SERVE_OWN = ("input_dir", "download", "millesime", "annee_urssaf", "annee_cog", "report", "run_id", "force")
 
 # Exit codes: 0 done, 1 a bug (the message says where the traceback is), 2 a problem with the input or the
 # parameters (including a publication refused by its guards), 3 a problem of the machine (disk full, read-only

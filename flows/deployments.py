@@ -43,6 +43,10 @@ def build_deployments(settings: Settings, *, interval: float | None = None,
     from flows.pipeline import ess_pipeline
 
     config = settings.validated()
+    if config.force:
+        # every scheduled run would publish past every guard and still show as completed
+        raise UserError("--force publishes one run past its guards (ess run --force), never the scheduled ones: "
+                        "serve without it, and force a refused month by hand with `ess run --force`")
     common = config.parameters(without=("run_id", "report", "departements"))
     out = []
     for kind, cron, report, what in (

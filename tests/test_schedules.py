@@ -50,6 +50,19 @@ def test_deployments_are_validated_when_built():
         build_deployments(Settings(departement="99"))
 
 
+def test_scheduled_runs_are_never_forced():
+    """--force is for one run a researcher watches: served, every monthly run would publish past every guard."""
+    from ess.errors import UserError
+    from ess.settings import Settings
+    from flows.deployments import build_deployments
+
+    with pytest.raises(UserError, match=r"never the scheduled ones"):
+        build_deployments(Settings(departement="38", force=True))
+    done = subprocess.run([str(VENV_BIN / "ess"), "serve", "--sample", "--force"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "unrecognized arguments: --force" in done.stderr
+
+
 def test_interval_replaces_the_crons_for_trials():
     from ess.settings import Settings
     from flows.deployments import MONTHLY, build_deployments
