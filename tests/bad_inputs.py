@@ -125,3 +125,10 @@ def half_the_populations(root: Path) -> Path:
 def half_the_commune_ape_cells(root: Path) -> Path:
     """URSSAF's commune × APE file with half of its lines: its total falls far below the ESS file's."""
     return _first_lines(root / URSSAF_COMMUNE_APE, 0.5)
+
+
+def stock_under_a_later_month(root: Path) -> Path:
+    """The October stock filed under December: every figure would say « au 31/12 »."""
+    later = root / "sirene" / "2026-12"
+    (root / SIRENE).rename(later)
+    return later

@@ -20,6 +20,7 @@ import bad_inputs
 from ess import caching
 from test_flows import CALLS, inputs, prefect_harness, run, stubs, write_inputs  # noqa: F401 — fixtures
 from test_publication import make_tables, manifest_of, tree
+from transforms import checks as checks_module
 from transforms import guards
 from transforms.checks import compare, secrecy_changes
 
@@ -300,6 +301,23 @@ def test_a_republication_that_cannot_be_compared_is_refused(tmp_path):
         assert "publish with --force" in f.message
 
 
+def test_a_stock_older_than_its_millesime_by_hand(tmp_path):
+    """The latest creation of the département's establishments against the last day of the folder's month: 30 days
+    short of 31 December is refused, 5 days short of 31 October is not."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE staging_sirene_etablissements AS SELECT DATE '2026-12-01' AS date_creation "
+                "UNION ALL SELECT DATE '2025-03-02'")
+    tables = {"staging_sirene_etablissements": "x"}
+    late = checks_module.completeness(con, tables, "2026-12")
+    assert (late["date_creation_max"], late["fin_millesime"], late["jours_sans_creation_avant_fin_millesime"]) == (
+        "2026-12-01", "2026-12-31", 30)
+    (finding,) = guards._incomplete(late, guards.thresholds(), {})
+    assert finding.regle == "jours_sans_creation_max" and "30 days before the end of the millésime" in finding.message
+    assert guards._incomplete(checks_module.completeness(con, tables, "2026-11"), guards.thresholds(), {}) == []
+
+
 def test_verdict_refuses_or_records_a_forced_publication(tmp_path):
     finding = guards.Finding("lignes_lues_min", "x has no row", "fichier vide : x", "x")
     with pytest.raises(guards.PublicationRefused) as refused:
@@ -371,6 +389,8 @@ BAD_INPUTS = {
     "french_dates": (bad_inputs.french_creation_dates, "38", "rows of département 38 rejected"),
     "populations_cut": (bad_inputs.half_the_populations, "38", "communes have no population"),
     "commune_ape_cut": (bad_inputs.half_the_commune_ape_cells, "38", "URSSAF's two files of 2025 disagree"),
+    "later_millesime": (bad_inputs.stock_under_a_later_month, "38",
+                        "days before the end of the millésime it is filed under (2026-12-31; allowed 25 days)"),
     "departement_2A": (None, "2A", "département 2A is absent from the input: none of the 3 529 rows of"),
     "departement_971": (None, "971", "département 971 is absent from the input"),
 }

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ess import db
 from ess.errors import UserError
+from ess.settings import millesime_date
 
 log = logging.getLogger(__name__)
 RECONCILIATION_TOLERANCE = 1e-6
@@ -292,7 +293,7 @@ def _against(moves: list[dict], publication: dict) -> list[dict]:
     return [{**m, **{k: publication.get(k) for k in PUBLICATION_REFERENCE}} for m in moves]
 
 
-def completeness(con, tables) -> dict:
+def completeness(con, tables, millesime: str | None = None) -> dict:
     """What a half-read input leaves without a row to reject (transforms.guards bounds each):
     - the département's communes that no EPCI line or no population line reached (every French commune belongs to
       an EPCI but a few islands, and has a population);
@@ -300,8 +301,16 @@ def completeness(con, tables) -> dict:
       together with the files that follow it);
     - URSSAF's two files of the employment year: its commune × APE total on 31/12 (with the employment the estimate
       imputes to its empty values, as the calibration reads it) against its ESS file's annual averages (families
-      and « Hors ESS »), the same field — a file cut short moves the ratio far from 1."""
+      and « Hors ESS »), the same field — a file cut short moves the ratio far from 1;
+    - the latest creation date of the département's establishments against the last day of the millésime
+      (`millesime`): a stock filed under a later month than its own has no creation in its last weeks."""
     out: dict = {}
+    if "staging_sirene_etablissements" in tables and millesime:
+        latest = con.execute("SELECT max(date_creation) FROM staging_sirene_etablissements").fetchone()[0]
+        if latest is not None:
+            end = millesime_date(str(millesime))
+            out.update({"date_creation_max": latest.isoformat(), "fin_millesime": end.isoformat(),
+                        "jours_sans_creation_avant_fin_millesime": (end - latest).days})
     if "staging_communes" in tables:
         n, no_epci, no_pop = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE siren_epci IS NULL), count(*) FILTER (WHERE population IS NULL) "
@@ -355,7 +364,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
             same = previous and str(previous.get("millesime")) == str(params["millesime"])
             replaced = previous if same else next(iter(others), previous)
             changed = secrecy_changes(con, replaced, params) if "out_indicateurs_public" in tables else None
-            complete = completeness(con, tables)
+            complete = completeness(con, tables, params.get("millesime"))
             audit = audit_run.result() if audit_run else {}
     finally:
         con.close()

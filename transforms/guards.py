@@ -25,7 +25,8 @@ from transforms.reference import Col, RefSpec, read_reference
 ANY = "*"
 RULES = ("lignes_lues_min", "lignes_en_champ_min", "departement_present", "calage_lignes_min", "taux_rejet_max",
          "rejets_toleres", "valeur_min", "variation_max", "statuts_secret_differents_max",
-         "part_communes_sans_max", "part_etablissements_commune_inconnue_max", "ecart_fichiers_urssaf_max")
+         "part_communes_sans_max", "part_etablissements_commune_inconnue_max", "ecart_fichiers_urssaf_max",
+         "jours_sans_creation_max")
 # The input file that gives the communes each value whose absence part_communes_sans_max measures.
 COMMUNE_VALUE_FILES = {"siren_epci": ("epcicom", "the EPCI composition file (DGCL's epcicom<YYYY>.xlsx)"),
                        "population": ("donnees_communes", "the legal populations file (INSEE's donnees_communes.csv)")}
@@ -313,7 +314,7 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None,
 
 def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict]]) -> list[Finding]:
     """A half-read input that leaves no row to reject (transforms.checks.completeness): communes without an EPCI or a
-    population, URSSAF's two files far apart. Each a finding with the file to look at, also on a first publication
+    population, URSSAF's two files far apart, a SIRENE stock older than its millésime. Each a finding with the file to look at, also on a first publication
     (no earlier one to compare with)."""
     findings = []
     files = [f["file"] for fs in sources.values() for f in fs]
@@ -343,6 +344,18 @@ def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict
             "(ess fetch --source territoires) or choose the COG of the stock's year (--annee-cog)",
             f"{_n(unknown)} établissements sur {_n(n)} dans une commune inconnue du COG ({_pct(unknown / n)})", path,
             {"etablissements": n, "commune_inconnue": unknown}))
+    gap, limit = complete.get("jours_sans_creation_avant_fin_millesime"), seuils.get("jours_sans_creation_max", ANY)
+    if gap is not None and limit is not None and gap > limit:
+        path = next((f for f in files if "StockEtablissement_" in Path(f).name), None)
+        findings.append(Finding(
+            "jours_sans_creation_max",
+            f"the SIRENE stock's latest establishment creation in the département is of {complete['date_creation_max']}"
+            f", {gap} days before the end of the millésime it is filed under ({complete['fin_millesime']}; allowed "
+            f"{limit:g} days): the stock ({path or 'StockEtablissement'}) is older than its folder says. Put it under "
+            "the folder of its own month (sirene/<YYYY-MM>/) or give --millesime",
+            f"stock SIRENE plus ancien que son millésime : dernière création le {complete['date_creation_max']}, "
+            f"{gap} jours avant le {complete['fin_millesime']}", path,
+            {"date_creation_max": complete["date_creation_max"], "jours": gap}))
     ratio, limit = complete.get("rapport_fichiers_urssaf"), seuils.get("ecart_fichiers_urssaf_max", ANY)
     if ratio is not None and limit is not None and abs(ratio - 1) > limit:
         paths = [f["file"] for f in sources.get("urssaf", [])]
