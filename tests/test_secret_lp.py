@@ -6,6 +6,8 @@ Known answers are worked out by hand in the comments.
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 
 import numpy as np
@@ -121,6 +123,28 @@ def test_a_cell_known_from_elsewhere_is_never_the_one_suppressed():
     with pytest.raises(ValueError, match="fixed cell must be in the published pattern"):
         secret_lp.protect(t, np.array([False, True, False]), upper, lower, np.ones(3),
                           deadline=time.perf_counter() + 30, fixed=known)
+
+
+def test_a_lower_bound_known_from_elsewhere_is_in_every_audit_and_protection():
+    # ESS a = 250 (sensitive), the rest b = 21 published, the total 271 masked. Alone, a ∈ [0, ∞). A reader who knows
+    # the total is at least 265 (URSSAF's private field of the commune) gets a ≥ 244: the lower side fails, the
+    # protection suppresses b, and what is left (a ∈ [0, ∞): b may take all of it) passes — certificates included.
+    t = _table(PAIR, [250, 21])
+    upper, lower = outputs.requirements(t.values, np.array([True, False, False]), RULES)
+    shown = np.array([False, True, False])
+    assert secret_lp.audit(t, shown, upper, lower, deadline=time.perf_counter() + 30).ok
+    floored = dataclasses.replace(t, floors=np.array([np.nan, np.nan, 265.0]))
+    found = secret_lp.audit(floored, shown, upper, lower, deadline=time.perf_counter() + 30)
+    assert set(found.failed) == {0} and found.failed[0]["bas"]["borne"] == pytest.approx(244, abs=1e-4)
+    done = secret_lp.protect(floored, shown, upper, lower, np.ones(3), deadline=time.perf_counter() + 30)
+    assert done.audit.ok and done.suppressed == [1] and not done.published.any()
+    final, _ = secret_lp.certified_audit(floored, done.published, upper, lower, done.certificates,
+                                         deadline=time.perf_counter() + 30)
+    assert final.ok and final.n_certified == final.n_required
+    # a certificate that breaks the bound proves nothing: the table a = 250, b = 0 (total 250 < 265)
+    bad = secret_lp.Certificate(np.array([250.0, 0.0]))
+    assert secret_lp.certified(floored, done.published, upper, lower, [bad]).pending == \
+        secret_lp.certified(floored, done.published, upper, lower, []).pending
 
 
 def test_what_another_publication_discloses_alone_is_relaxed_to_its_bound():
