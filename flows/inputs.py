@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from ess import paths
 from ess.settings import Settings
 from sources import registry
 
@@ -13,13 +14,16 @@ from sources import registry
 # key-value metadata it writes into every Parquet file: any of them makes a run synthetic.
 SYNTHETIC_MARKERS = ("synthetic.json", "SYNTHETIC.md")
 SYNTHETIC_PARQUET_KEY = b"ess:synthetic"
+SYNTHETIC_ZIP_COMMENT = b"ess:synthetic=true"  # the start of the sample's zip comments (sources/sample/writers.py)
 
 
 def synthetic_markers(root: Path, snapshots: dict[str, Path | None]) -> list[str]:
     """The evidence that the input is synthetic: marker files in the input root, a snapshot folder or one of their
-    parents, and Parquet files of the snapshots whose metadata says `ess:synthetic=true` (CSV and zip files cannot
-    say it). Empty for real files."""
+    parents; Parquet files of the snapshots whose metadata says `ess:synthetic=true`, zips whose archive comment
+    does; and any file of the snapshots identical to a file of a generated sample (same size and checksum as one
+    that a sample's synthetic.json under data/sample/ records: a CSV carries no marker). Empty for real files."""
     import pyarrow.parquet as pq
+    import zipfile
 
     found = set()
     folders = {Path(root).resolve(), *(Path(p).resolve() for p in snapshots.values() if p)}
@@ -33,7 +37,43 @@ def synthetic_markers(root: Path, snapshots: dict[str, Path | None]) -> list[str
                 continue
             if metadata.get(SYNTHETIC_PARQUET_KEY, b"").lower() == b"true":
                 found.add(str(path))
+        for path in sorted(Path(snapshot).rglob("*.zip")) if snapshot else []:
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    if archive.comment.startswith(SYNTHETIC_ZIP_COMMENT):
+                        found.add(str(path))
+            except (OSError, zipfile.BadZipFile):  # staging will say why
+                continue
+    found.update(_copied_from_a_sample([Path(p) for p in snapshots.values() if p]))
     return sorted(found)
+
+
+def _copied_from_a_sample(snapshots: list[Path]) -> list[str]:
+    """The snapshot files identical to a generated sample's: only the files whose size matches one are hashed."""
+    import hashlib
+    import json
+
+    known: dict[int, set[str]] = {}
+    for marker in sorted((paths.data_dir() / "sample").glob(f"*/{SYNTHETIC_MARKERS[0]}")):
+        try:
+            files = json.loads(marker.read_text(encoding="utf-8")).get("fichiers") or {}
+        except (OSError, ValueError):
+            continue
+        for entry in files.values():
+            known.setdefault(int(entry["octets"]), set()).add(entry["sha256"])
+    found = []
+    for snapshot in snapshots:
+        for path in sorted(p for p in snapshot.rglob("*") if p.is_file()):
+            checksums = known.get(path.stat().st_size)
+            if not checksums:
+                continue
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            if digest.hexdigest() in checksums:
+                found.append(str(path))
+    return found
 
 
 def sample_missing(settings: Settings) -> bool:

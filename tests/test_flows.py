@@ -273,6 +273,12 @@ def test_same_provenance_in_manifest_parquet_metadata_and_artifact(prefect_harne
             if k.decode().startswith("ess:")} == manifest["metadonnees_parquet"]
     sources = json.loads(kv["ess:sources"])
     assert set(sources) == {"sirene", "urssaf", "territoires"}
+    # no path of the building machine; every file read with its checksum
+    assert all(not (s["dossier"] or "").startswith("/") for s in sources.values())
+    for source, files in manifest["sources"].items():
+        for f in files:
+            if f.get("sha256"):
+                assert sources[source]["fichiers"][Path(f["file"]).name] == f["sha256"]
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
@@ -517,11 +523,13 @@ def test_synthetic_is_decided_by_the_input_files(prefect_harness, stubs, inputs,
 
 def test_marker_names_are_the_samples():
     import sources.sample
-    from flows.inputs import SYNTHETIC_MARKERS, SYNTHETIC_PARQUET_KEY
-    from sources.sample.writers import SYNTHETIC_KEY
+    from flows.inputs import SYNTHETIC_MARKERS, SYNTHETIC_PARQUET_KEY, SYNTHETIC_ZIP_COMMENT
+    from sources.sample.writers import SYNTHETIC_KEY, ZIP_COMMENT
 
     assert set(SYNTHETIC_MARKERS) == {sources.sample.MARKER_JSON, sources.sample.MARKER_FILE}
+    assert SYNTHETIC_MARKERS[0] == sources.sample.MARKER_JSON  # the one whose checksums are read
     assert SYNTHETIC_PARQUET_KEY == SYNTHETIC_KEY
+    assert ZIP_COMMENT.startswith(SYNTHETIC_ZIP_COMMENT)
 
 
 def test_cli_run_runs_the_flow(prefect_harness, stubs, inputs, data_dir, capsys):

@@ -301,6 +301,34 @@ def test_a_republication_that_cannot_be_compared_is_refused(tmp_path):
         assert "publish with --force" in f.message
 
 
+def test_sample_files_copied_without_their_markers_are_still_synthetic(tiny_sample, data_dir, tmp_path):
+    """A researcher who copies the sample's zips, or its URSSAF CSVs beside real files, still gets « synthetic »: a
+    zip by its archive comment, a CSV by its size and checksum in the sample's synthetic.json (data/sample/)."""
+    import os
+
+    from flows.inputs import synthetic_markers
+
+    zips = tmp_path / "zips" / "sirene" / "2026-10"
+    zips.mkdir(parents=True)
+    for path in (tiny_sample / bad_inputs.SIRENE).glob("*.zip"):
+        os.link(path, zips / path.name)
+    assert synthetic_markers(tmp_path / "zips", {"sirene": zips}) == sorted(str(p) for p in zips.glob("*.zip"))
+    csvs = tmp_path / "csv" / "urssaf" / "2025"
+    csvs.mkdir(parents=True)
+    for path in (tiny_sample / "urssaf" / "2025").glob("*.csv"):
+        os.link(path, csvs / path.name)
+    assert synthetic_markers(tmp_path / "csv", {"urssaf": csvs}) == []  # no sample under data/sample/ yet
+    (data_dir / "sample" / "dep38").mkdir(parents=True)
+    shutil.copy(tiny_sample / "synthetic.json", data_dir / "sample" / "dep38" / "synthetic.json")
+    assert synthetic_markers(tmp_path / "csv", {"urssaf": csvs}) == sorted(str(p) for p in csvs.glob("*.csv"))
+    # a file that differs (a real export of the same size would) is not
+    edited = sorted(csvs.glob("*.csv"))[0]
+    text = edited.read_bytes()
+    edited.unlink()
+    edited.write_bytes(text[:-2] + (b"9\n" if text[-2:] != b"9\n" else b"8\n"))
+    assert str(edited) not in synthetic_markers(tmp_path / "csv", {"urssaf": csvs})
+
+
 def test_a_stock_older_than_its_millesime_by_hand(tmp_path):
     """The latest creation of the département's establishments against the last day of the folder's month: 30 days
     short of 31 December is refused, 5 days short of 31 October is not."""

@@ -108,9 +108,17 @@ def file_checksums(files) -> dict[str, str | None]:
 
 
 def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
-    """What every published Parquet file says about itself (read with pyarrow or DuckDB's parquet_kv_metadata)."""
+    """What every published Parquet file says about itself (read with pyarrow or DuckDB's parquet_kv_metadata).
+    `ess:sources`: per source, its snapshot as <source>/<millésime> (no path of the machine that built it) and the
+    sha256 of every file the run read — downloaded, generated or laid out by hand."""
+    read: dict[str, dict[str, str]] = {}
+    for source, files in (manifest.get("sources") or {}).items():
+        for f in files or []:
+            if f.get("file") and f.get("sha256"):
+                read.setdefault(source, {})[Path(f["file"]).name] = f["sha256"]
     snapshots = {
-        source: {"dossier": s.get("dossier"), "fichiers": file_checksums((s.get("manifest") or {}).get("files"))}
+        source: {"dossier": "/".join(Path(s["dossier"]).parts[-2:]) if s.get("dossier") else None,
+                 "fichiers": {**file_checksums((s.get("manifest") or {}).get("files")), **read.get(source, {})}}
         for source, s in manifest.get("snapshots", {}).items()
     }
     forced = bool((manifest.get("garde_fous") or {}).get("publication_forcee"))

@@ -9,6 +9,7 @@ estimates are measured against. Everything it writes is marked synthetic (SYNTHE
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -201,11 +202,23 @@ def _write_territories(source_root: Path, sample: Sample) -> None:
 SAMPLE_WRITERS = {"sirene": _write_sirene, "urssaf": _write_urssaf, "territoires": _write_territories}
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _write_marker(out_root: Path, summary: dict) -> None:
     """SYNTHETIC.md for people, synthetic.json for programs; both free of timings so reruns are identical."""
     stable = {k: v for k, v in summary.items() if not k.startswith("seconds") and k != "paths"}
     stable["synthetic"] = True
     stable["parquet_metadata_key"] = SYNTHETIC_KEY.decode()
+    # every file's size and checksum: a file copied out of the sample without these markers (a CSV cannot carry
+    # one) is still recognised as synthetic (flows/inputs.py)
+    stable["fichiers"] = {str(p.relative_to(out_root)): {"octets": p.stat().st_size, "sha256": _sha256(p)}
+                          for p in sorted(out_root.rglob("*")) if p.is_file() and p.name not in (MARKER_JSON, MARKER_FILE)}
     (out_root / MARKER_JSON).write_text(json.dumps(stable, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
                                         encoding="utf-8")
     edge = "\n".join(f"- `{k}`: {v}" for k, v in summary["edge_cases"].items())
@@ -219,8 +232,9 @@ that the pipeline runs on it with the same code as on official downloads. No fig
 establishment, commune or département: names, numbers and headcounts are drawn at random. SIREN/SIRET numbers pass
 the Luhn check and may coincide with real ones by chance; commune, EPCI and département identifiers are real.
 
-Every Parquet file carries the key-value metadata `ess:synthetic=true`; the CSV and zip files cannot, this file and
-`{MARKER_JSON}` cover them. The same seed always gives byte-identical files.
+Every Parquet file carries the key-value metadata `ess:synthetic=true` and every zip the archive comment
+`ess:synthetic=true`; `{MARKER_JSON}` records every file's size and checksum, so that a CSV copied out of this folder
+is still recognised as synthetic by the pipeline. The same seed always gives byte-identical files.
 
 ## Layout
 - `sirene/{m.MILLESIME}/`: Stock*_utf8.zip (CSV) and Stock*_utf8.parquet (typed as INSEE did: nic, categorie

@@ -50,14 +50,21 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+# The archive comment of every generated zip: a zip copied without the sample's marker files still says it is
+# synthetic (flows/inputs.py reads it).
+ZIP_COMMENT = b"ess:synthetic=true (donnees synthetiques generees par ess sample)"
+
+
 def zip_single(member: Path, zip_path: Path, *, arcname: str) -> Path:
-    """Zip one file under `arcname` with a fixed timestamp and permissions; the member file is then removed."""
+    """Zip one file under `arcname` with a fixed timestamp and permissions, and the sample's archive comment
+    (ZIP_COMMENT); the member file is then removed."""
     info = zipfile.ZipInfo(arcname, date_time=ZIP_TIMESTAMP)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
     info.create_system = 3
     tmp = zip_path.with_suffix(zip_path.suffix + ".part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.comment = ZIP_COMMENT
         with member.open("rb") as src, zf.open(info, "w", force_zip64=member.stat().st_size > 2**31) as dst:
             while chunk := src.read(_CHUNK):
                 dst.write(chunk)
