@@ -125,8 +125,11 @@ def run_manifest(config: Settings, inputs: dict, steps, checks: dict) -> dict:
     for source, folder in inputs.items():
         snapshots[source] = {"dossier": str(folder) if folder else "data/reference (COG committed)",
                              "manifest": read_manifest(folder) if folder else None}
+    from ess.version import pipeline_version
+
     return {
         "run_id": config.run_id,
+        "version_pipeline": pipeline_version(),
         "parametres": config.to_dict(),
         "synthetic": config.synthetic,
         "marqueurs_synthetiques": synthetic_markers(config.input_root(), inputs) if config.synthetic else [],

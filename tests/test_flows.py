@@ -273,6 +273,9 @@ def test_same_provenance_in_manifest_parquet_metadata_and_artifact(prefect_harne
             if k.decode().startswith("ess:")} == manifest["metadonnees_parquet"]
     sources = json.loads(kv["ess:sources"])
     assert set(sources) == {"sirene", "urssaf", "territoires"}
+    # the code that built it: this checkout's commit and the checksum of its code, in the manifest and every file
+    built = manifest["version_pipeline"]
+    assert len(built["empreinte_code"]) == 64 and kv["ess:version_pipeline"].endswith(built["empreinte_code"][:12])
     # no path of the building machine; every file read with its checksum
     assert all(not (s["dossier"] or "").startswith("/") for s in sources.values())
     for source, files in manifest["sources"].items():
@@ -564,3 +567,18 @@ def test_code_version_follows_imports_even_inside_functions(tmp_path, monkeypatc
     assert caching.code_version.__wrapped__(("essfake.step",)) == before
     (pkg / "helper.py").write_text("X = 2\n", encoding="utf-8")
     assert caching.code_version.__wrapped__(("essfake.step",)) != before
+
+
+def test_pipeline_version_names_the_commit_and_the_code(tmp_path):
+    import subprocess
+
+    from ess import version
+    from ess.paths import ROOT
+
+    built = version.pipeline_version()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert built["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert len(built["empreinte_code"]) == 64
+    assert version.short({"commit": "a" * 40, "modifie": True, "empreinte_code": "b" * 64}) == \
+        f"{'a' * 12} (modifié) · code {'b' * 12}"
+    assert version.short({"commit": None, "modifie": False, "empreinte_code": "c" * 64}) == f"code {'c' * 12}"

@@ -199,7 +199,8 @@ def test_a_publication_is_one_version_with_everything(world):
     assert manifest["rapport"]["dossier"].endswith("rapports/departement=38/millesime=2026-10/perimetre=insee")
     index = view["publication.json"]
     assert index["changement"] == {"type": "publication", "run_id": "R38-NEW", "departement": "38",
-                                   "millesime": "2026-10", "perimetre": "insee", "forcee": False}
+                                   "millesime": "2026-10", "perimetre": "insee", "forcee": False,
+                                   "donnees_synthetiques": True, "version_pipeline": None}  # (a hand-made manifest: a run's names its code)
     catalog = view["ess.duckdb"]
     # the files carry their keys as text, then the table's columns, then the synthetic flag
     assert catalog["out_indicateurs_public"][2] == [("38", "2026-10", "departement", "38", "insee", 9, True),

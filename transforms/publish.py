@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ess import db
+from ess import db, version
 from ess.errors import UserError
 from ess.settings import millesime_date
 from transforms import columns as cols
@@ -135,6 +135,8 @@ def provenance_metadata(params: dict, manifest: dict) -> dict[str, str]:
         "ess:annee_cog": str(params["annee_cog"]),
         "ess:perimetre": params["perimetre"],
         "ess:sources": json.dumps(snapshots, ensure_ascii=False, sort_keys=True),
+        **({"ess:version_pipeline": version.short(manifest["version_pipeline"])}
+           if manifest.get("version_pipeline") else {}),
     }
 
 
@@ -249,7 +251,9 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
     description = {"changement": {"type": "publication", "run_id": manifest.get("run_id"),
                                   "departement": params["departement"], "millesime": params["millesime"],
                                   "perimetre": params["perimetre"],
-                                  "forcee": bool((manifest.get("garde_fous") or {}).get("publication_forcee"))}}
+                                  "forcee": bool((manifest.get("garde_fous") or {}).get("publication_forcee")),
+                                  "donnees_synthetiques": bool(params.get("synthetic")),
+                                  "version_pipeline": manifest.get("version_pipeline")}}
     wh.commit(warehouse, changes, finish, regenerated=REGENERATED, description=description,
               wait_seconds=wait_seconds)
     return published
