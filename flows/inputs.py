@@ -50,8 +50,9 @@ def synthetic_markers(root: Path, snapshots: dict[str, Path | None]) -> list[str
 
 def _copied_from_a_sample(snapshots: list[Path]) -> list[str]:
     """The snapshot files identical to a generated sample's: only the files whose size matches one are hashed."""
-    import hashlib
     import json
+
+    from ess.caching import file_sha256
 
     known: dict[int, set[str]] = {}
     for marker in sorted((paths.data_dir() / "sample").glob(f"*/{SYNTHETIC_MARKERS[0]}")):
@@ -65,13 +66,7 @@ def _copied_from_a_sample(snapshots: list[Path]) -> list[str]:
     for snapshot in snapshots:
         for path in sorted(p for p in snapshot.rglob("*") if p.is_file()):
             checksums = known.get(path.stat().st_size)
-            if not checksums:
-                continue
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            if digest.hexdigest() in checksums:
+            if checksums and file_sha256(path) in checksums:
                 found.append(str(path))
     return found
 

@@ -9,7 +9,6 @@ estimates are measured against. Everything it writes is marked synthetic (SYNTHE
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ess.caching import file_sha256
 from ess.paths import REFERENCE_DIR
 from sources.sample import model as m
 from sources.sample.generator_reference import load_reference
@@ -202,14 +202,6 @@ def _write_territories(source_root: Path, sample: Sample) -> None:
 SAMPLE_WRITERS = {"sirene": _write_sirene, "urssaf": _write_urssaf, "territoires": _write_territories}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write_marker(out_root: Path, summary: dict) -> None:
     """SYNTHETIC.md for people, synthetic.json for programs; both free of timings so reruns are identical."""
     stable = {k: v for k, v in summary.items() if not k.startswith("seconds") and k != "paths"}
@@ -217,8 +209,9 @@ def _write_marker(out_root: Path, summary: dict) -> None:
     stable["parquet_metadata_key"] = SYNTHETIC_KEY.decode()
     # every file's size and checksum: a file copied out of the sample without these markers (a CSV cannot carry
     # one) is still recognised as synthetic (flows/inputs.py)
-    stable["fichiers"] = {str(p.relative_to(out_root)): {"octets": p.stat().st_size, "sha256": _sha256(p)}
-                          for p in sorted(out_root.rglob("*")) if p.is_file() and p.name not in (MARKER_JSON, MARKER_FILE)}
+    stable["fichiers"] = {str(p.relative_to(out_root)): {"octets": p.stat().st_size, "sha256": file_sha256(p)}
+                          for p in sorted(out_root.rglob("*"))
+                          if p.is_file() and p.name not in (MARKER_JSON, MARKER_FILE)}
     (out_root / MARKER_JSON).write_text(json.dumps(stable, indent=2, ensure_ascii=False, sort_keys=True) + "\n",
                                         encoding="utf-8")
     edge = "\n".join(f"- `{k}`: {v}" for k, v in summary["edge_cases"].items())
