@@ -61,7 +61,8 @@ def _copied_from_a_sample(snapshots: list[Path]) -> list[str]:
         except (OSError, ValueError):
             continue
         for entry in files.values():
-            known.setdefault(int(entry["octets"]), set()).add(entry["sha256"])
+            if isinstance(entry, dict) and entry.get("octets") and entry.get("sha256"):  # (an empty file is no sign)
+                known.setdefault(int(entry["octets"]), set()).add(entry["sha256"])
     found = []
     for snapshot in snapshots:
         for path in sorted(p for p in snapshot.rglob("*") if p.is_file()):

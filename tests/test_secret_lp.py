@@ -524,11 +524,18 @@ LONE_EMPLOYER = [
 ]
 
 
-def _urssaf_cells(path, communes: dict[str, float]) -> dict:
-    """core_cellules_urssaf: one commune × APE cell of year Y per commune, URSSAF's private employment there."""
-    pd.DataFrame({"annee": [Y] * len(communes), "code_commune": list(communes), "code_ape": ["8899B"] * len(communes),
-                  "effectif": list(communes.values())}).astype({"annee": "int32"}).to_parquet(path)
-    return {"core_cellules_urssaf": path}
+def _urssaf_cells(folder, values: list[tuple[str, str, float | None]]) -> dict:
+    """staging_urssaf_commune_ape of year Y: (commune code as in the file, APE, employment or None: secret), and the
+    COG's old codes (38999 became 38003)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cells = pd.DataFrame({"code_commune": [v[0] for v in values], "code_epci": None, "code_zone_emploi": None,
+                          "libelle_zone_emploi": None, "code_ape": [v[1] for v in values], "annee": Y,
+                          "nb_etablissements": 1.0, "effectifs_salaries": [v[2] for v in values]})
+    cells.astype({"annee": "int32", "code_epci": "object", "code_zone_emploi": "object",
+                  "libelle_zone_emploi": "object"}).to_parquet(folder / "staging_urssaf_commune_ape.parquet")
+    pd.DataFrame({"ancien_code": ["38999"], "code_commune": ["38003"]}).to_parquet(
+        folder / "staging_communes_passage.parquet")
+    return {name: folder / f"{name}.parquet" for name in ("staging_urssaf_commune_ape", "staging_communes_passage")}
 
 
 def test_a_commune_total_urssaf_publishes_does_not_give_away_its_lone_ess_employer(tmp_path, data_dir):
@@ -537,11 +544,13 @@ def test_a_commune_total_urssaf_publishes_does_not_give_away_its_lone_ess_employ
     METHOD.md § 6)."""
     rows = LONE_EMPLOYER
     inputs = F.write_tables(tmp_path / "in", _frames(rows))
-    # 38001: 600 private jobs (all of them); 38003: 271, of which the association's 250 — its total is dominance
-    urssaf = _urssaf_cells(tmp_path / "core_cellules_urssaf.parquet", {"38001": 600.0, "38003": 271.0})
+    # 38001: 600 private jobs (all of them, one value secret); 38003: 271, of which the association's 250 — its total
+    # is dominance — in two APE codes, one of them under the commune's old code
+    urssaf = _urssaf_cells(tmp_path / "urssaf", [("38001", "8899B", 600.0), ("38001", "4711D", None),
+                                                 ("38003", "8810C", 250.0), ("38999", "4711D", 21.0)])
     result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
     con = db.connect()
-    db.attach_tables(con, {**result.tables, **urssaf})
+    db.attach_tables(con, {**inputs, **result.tables, **urssaf})  # (the check step sees every table of the run)
     assert outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"]) == {
         Y: outputs.UrssafKnown((), (("38001", 600.0), ("38003", 271.0)))}
     stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]

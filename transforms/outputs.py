@@ -50,10 +50,10 @@ CERTIFICATES = "out_secret_certificats"
 REQUIRED = ("core_etablissements", "staging_communes")
 # Optional inputs, replaced by an empty table of their columns in the field dictionary when absent (without
 # core_effectifs, employment of each year from transforms/employment.py, the cube has counts only).
-# core_cibles_urssaf and core_cellules_urssaf: URSSAF's published family totals and commune × APE cells, which the
-# reader of the public table is assumed to know.
+# core_cibles_urssaf and staging_urssaf_commune_ape (with staging_communes_passage for its old commune codes):
+# URSSAF's published family totals and commune × APE values, which the reader of the public table is assumed to know.
 OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "core_cibles_urssaf",
-            "core_cellules_urssaf")
+            "staging_urssaf_commune_ape", "staging_communes_passage")
 # Columns of core_etablissements_annuel used when present. The year's situation (family, sector, perimeters) is
 # used only when all of it is there; otherwise the establishment's current one.
 ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR",
@@ -482,8 +482,9 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
     """By year, what a reader knows from URSSAF's own publications:
     - the employment of each ESS family that URSSAF's ESS file gives for the département (core_cibles_urssaf), in
       the perimeter whose families are URSSAF's (calage_urssaf in perimetres.csv);
-    - each commune's employment in URSSAF's private field on 31 December, the sum of its published values in the
-      commune × APE file (core_cellules_urssaf, communes with at least one value that year).
+    - each commune's employment in URSSAF's private field on 31 December: the sum of every value the commune × APE
+      file publishes for it (staging_urssaf_commune_ape, whatever the activity; old commune codes mapped to the
+      run's COG as the core step does), as a reader who sums the file gets it.
     URSSAF publishes annual averages of the families: the audit takes the reader to know our own figure of those
     cells exactly, which is safe (knowing less, a reader can only bound a masked cell less tightly). A commune's
     private field leaves out its public and agricultural employers: its total is a lower bound of the commune's
@@ -510,10 +511,17 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
                             "perimeter")
     else:
         log.info("core_cibles_urssaf absent: the secrecy's reader knows no URSSAF family total")
-    if "core_cellules_urssaf" in present:
+    cog = next((t for t in ("core_communes", "staging_communes") if t in present), None)
+    if {"staging_urssaf_commune_ape", "staging_communes_passage"} <= present and cog:
         for annee, code, total in con.execute(
-                "SELECT annee, code_commune, sum(effectif) FROM core_cellules_urssaf WHERE effectif IS NOT NULL "
-                "GROUP BY ALL ORDER BY ALL").fetchall():
+                f"""WITH passage AS (SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
+                                     FROM staging_communes_passage GROUP BY 1)
+                   SELECT u.annee, coalesce(c.code_commune, p.code_commune) AS code, sum(u.effectifs_salaries)
+                   FROM staging_urssaf_commune_ape AS u
+                   LEFT JOIN {cog} AS c ON c.code_commune = u.code_commune
+                   LEFT JOIN passage AS p ON c.code_commune IS NULL AND p.ancien_code = u.code_commune
+                   WHERE u.effectifs_salaries IS NOT NULL AND coalesce(c.code_commune, p.code_commune) IS NOT NULL
+                   GROUP BY ALL ORDER BY ALL""").fetchall():
             communes.setdefault(int(annee), []).append((code, float(total)))
     return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())))
             for year in sorted(set(familles) | set(communes))}
@@ -903,7 +911,7 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     The protection's certificates (out_secret_certificats, when present) are candidate proofs only: each is checked
     against this audit's own model of what the public table shows, and every side none of them proves is audited by
     LP, exactly as without them. The reader also knows URSSAF's figures (urssaf_known, from core_cibles_urssaf and
-    core_cellules_urssaf when attached), as the protection assumed."""
+    staging_urssaf_commune_ape when attached), as the protection assumed."""
     rules = rules or conf.load_rules(reference_dir=(params or {}).get("reference_dir"))
     params = params or {}
     deadline_wall = yearly.wall_deadline(float(params.get("secret_budget_secondes", DEFAULT_BUDGET_SECONDS)))

@@ -254,8 +254,9 @@ class _Proofs:
         move = self.table.cells @ d
         floored = floored_cells(self.table)
         if floored.any():
-            # a cell the reader knows a lower bound of must stay above it
-            slack = self.table.values[floored] - self.table.floors[floored]
+            # a cell the reader knows a lower bound of must stay above it (less the allowance of _published_rows)
+            floors = self.table.floors[floored]
+            slack = self.table.values[floored] - floors + _allowance(floors) / 2
             m = move[floored]
             if (m < -1e-12).any():
                 t_hi = min(t_hi, float(np.min(slack[m < -1e-12] / -m[m < -1e-12])))
