@@ -11,8 +11,10 @@ import subprocess
 
 from ess import paths
 
-# what the figures depend on (tests, benchmarks and docs aside)
+# what the figures depend on (tests, benchmarks and docs aside): the project's files, and the libraries whose
+# versions can move them (sums, LP choices)
 CODE = ("ess", "flows", "sources", "transforms", "reports", "sql", "data/reference")
+LIBRARIES = ("duckdb", "highspy", "numpy", "pandas", "pyarrow", "scipy")
 
 
 @functools.lru_cache(maxsize=1)
@@ -23,8 +25,17 @@ def pipeline_version() -> dict:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 digest.update(f"{path.relative_to(paths.ROOT).as_posix()}\n".encode())
                 digest.update(path.read_bytes())
-    return {"commit": _git("rev-parse", "HEAD"), "modifie": bool(_git("status", "--porcelain", "--untracked-files=no")),
-            "empreinte_code": digest.hexdigest()}
+    import importlib.metadata
+
+    libraries = {}
+    for name in LIBRARIES:
+        try:
+            libraries[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            libraries[name] = None
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", *CODE)
+    return {"commit": _git("rev-parse", "HEAD"), "modifie": bool(changed), "empreinte_code": digest.hexdigest(),
+            "bibliotheques": libraries}
 
 
 def _git(*args: str) -> str | None:

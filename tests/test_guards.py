@@ -336,7 +336,7 @@ def test_a_stock_older_than_its_millesime_by_hand(tmp_path):
 
     con = duckdb.connect()
     con.execute("CREATE TABLE staging_sirene_etablissements AS SELECT DATE '2026-12-01' AS date_creation "
-                "UNION ALL SELECT DATE '2025-03-02'")
+                "UNION ALL SELECT DATE '2025-03-02' UNION ALL SELECT DATE '2027-06-01'")  # (a planned opening)
     tables = {"staging_sirene_etablissements": "x"}
     late = checks_module.completeness(con, tables, "2026-12")
     assert (late["date_creation_max"], late["fin_millesime"], late["jours_sans_creation_avant_fin_millesime"]) == (

@@ -12,6 +12,7 @@ A failed expectation or invariant raises CheckError (nothing is published).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import warnings
@@ -306,9 +307,11 @@ def completeness(con, tables, millesime: str | None = None) -> dict:
       (`millesime`): a stock filed under a later month than its own has no creation in its last weeks."""
     out: dict = {}
     if "staging_sirene_etablissements" in tables and millesime:
-        latest = con.execute("SELECT max(date_creation) FROM staging_sirene_etablissements").fetchone()[0]
+        end = millesime_date(str(millesime))
+        # (a creation dated in the future, a planned opening, must not hide a stale stock)
+        latest = con.execute("SELECT max(date_creation) FROM staging_sirene_etablissements WHERE date_creation <= ?",
+                             [end + dt.timedelta(days=31)]).fetchone()[0]
         if latest is not None:
-            end = millesime_date(str(millesime))
             out.update({"date_creation_max": latest.isoformat(), "fin_millesime": end.isoformat(),
                         "jours_sans_creation_avant_fin_millesime": (end - latest).days})
     if "staging_communes" in tables:
