@@ -12,9 +12,8 @@ import subprocess
 from ess import paths
 
 # what the figures depend on (tests, benchmarks and docs aside): the project's files, and the libraries whose
-# versions can move them (sums, LP choices)
+# versions can move them (sums, LP choices: pipeline_version names them)
 CODE = ("ess", "flows", "sources", "transforms", "reports", "sql", "data/reference")
-LIBRARIES = ("duckdb", "highspy", "numpy", "pandas", "pyarrow", "scipy")
 
 
 @functools.lru_cache(maxsize=1)
@@ -25,14 +24,15 @@ def pipeline_version() -> dict:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 digest.update(f"{path.relative_to(paths.ROOT).as_posix()}\n".encode())
                 digest.update(path.read_bytes())
-    import importlib.metadata
+    import duckdb
+    import highspy
+    import numpy
+    import pandas
+    import pyarrow
+    import scipy
 
-    libraries = {}
-    for name in LIBRARIES:
-        try:
-            libraries[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            libraries[name] = None
+    libraries = {m.__name__: getattr(m, "__version__", None) for m in (duckdb, numpy, pandas, pyarrow, scipy)}
+    libraries["highspy"] = highspy.Highs().version()  # (HiGHS's own version: the module has no __version__)
     changed = _git("status", "--porcelain", "--untracked-files=no", "--", *CODE)
     return {"commit": _git("rev-parse", "HEAD"), "modifie": bool(changed), "empreinte_code": digest.hexdigest(),
             "bibliotheques": libraries}
