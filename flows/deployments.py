@@ -69,16 +69,27 @@ def build_deployments(settings: Settings, *, interval: float | None = None,
 
 
 def require_server() -> str:
-    """Schedules need a real Prefect server: say how to start one when PREFECT_API_URL is not set."""
+    """Schedules need a real Prefect server: say how to start one when PREFECT_API_URL is not set, or when nothing
+    answers there (after a reboot, the most common case)."""
+    import urllib.error
+    import urllib.request
+
     from prefect.settings import PREFECT_API_URL
 
     url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    start = ("start one with `prefect server start --host 127.0.0.1 --analytics-off` in another terminal, then "
+             "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `ess serve` again")
     if not url:
         raise UserError(
-            "`ess serve` needs a running Prefect server (the temporary one of `ess run` never schedules): start "
-            "one with `prefect server start --host 127.0.0.1 --analytics-off` in another terminal, then "
-            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `ess serve` again"
-        )
+            f"`ess serve` needs a running Prefect server (the temporary one of `ess run` never schedules): {start}")
+    try:
+        urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10).close()
+    except urllib.error.HTTPError:
+        pass  # something answers: the server's own errors are its to report
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(f"cannot reach the Prefect server at PREFECT_API_URL={url} ({reason}): is it running? "
+                        f"If not, {start}") from None
     return url
 
 

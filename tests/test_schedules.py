@@ -90,6 +90,13 @@ def test_serve_without_a_server_says_how_to_start_one(tmp_path):
     assert done.returncode == 2
     assert "prefect server start --host 127.0.0.1" in done.stderr
     assert "PREFECT_API_URL=http://127.0.0.1:4200/api" in done.stderr
+    # a server address where nothing answers (the server not restarted after a reboot): the same advice, not a bug
+    down = f"http://127.0.0.1:{_free_port()}/api"
+    done = subprocess.run([str(VENV_BIN / "ess"), "serve", "--sample"], env=_env(tmp_path, PREFECT_API_URL=down),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot reach the Prefect server at PREFECT_API_URL={down}" in done.stderr
+    assert "prefect server start --host 127.0.0.1" in done.stderr
 
 
 # --- integration: a real server schedules a served deployment ---------------------------------------------------

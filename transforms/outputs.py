@@ -542,7 +542,8 @@ def _known_cells(model, known: UrssafKnown) -> np.ndarray:
 def _commune_floors(model, known: UrssafKnown, measure: str = PROTECTED) -> np.ndarray:
     """Per cell, the lower bound URSSAF's commune × APE file gives (NaN: none): a commune's employment of all
     employers is at least its private field's. Where our estimate falls below URSSAF's figure (its imputations,
-    the file's gaps), the bound is our figure: the reader then knows it no better than URSSAF's."""
+    the file's gaps), the bound is our figure, so that the true table stays feasible; a reader who trusts URSSAF's
+    figure there is misled, possibly close to the truth, which the model does not see (METHOD.md § 6)."""
     rows = model.rows
     floors = np.full(len(model.cells), np.nan)
     totals = rows[(rows["niveau"] == "commune") & (rows["famille"] == "ensemble")
