@@ -314,8 +314,8 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None,
 
 def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict]]) -> list[Finding]:
     """A half-read input that leaves no row to reject (transforms.checks.completeness): communes without an EPCI or a
-    population, URSSAF's two files far apart, a SIRENE stock older than its millésime. Each a finding with the file to look at, also on a first publication
-    (no earlier one to compare with)."""
+    population, URSSAF's two files far apart, a SIRENE stock older than its millésime. Each a finding with the file
+    to look at, also on a first publication (no earlier one to compare with)."""
     findings = []
     files = [f["file"] for fs in sources.values() for f in fs]
     n = complete.get("communes") or 0
