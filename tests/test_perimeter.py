@@ -186,7 +186,8 @@ def test_yearly_series_follows_the_history(core):
                        "motif_exclusion, date_situation FROM core_etablissements_annuel").fetchall()
     at = {(r[0], r[1]): r[2:] for r in rows}
     assert sorted(a for s, a in at if s == S(1)) == list(range(2012, 2027))
-    assert at[(S(1), 2019)][:4] == (True, True, True, False)  # flag history starts in 2020
+    # U01's flag was recorded in 2020, its earlier period has none: the years before take the flag recorded after
+    assert at[(S(1), 2019)][:4] == (True, True, True, True)
     assert at[(S(1), 2020)][:4] == (True, True, True, True)
     assert str(at[(S(1), 2026)][5]) == "2026-10-31"  # millésime year: end of the millésime month
     assert at[(S(15, 1), 2017)][0] is True and at[(S(15, 1), 2018)][0] is False  # closed on 2018-04-01
@@ -194,9 +195,21 @@ def test_yearly_series_follows_the_history(core):
     assert at[(S(8), 2017)][1] is True  # 88.99B until 2018
     assert at[(S(8), 2018)][1] is False and at[(S(8), 2018)][4] == "syndicats_salaries"
     assert min(a for s, a in at if s == S(6)) == 2021  # created in 2021
-    assert at[(S(6), 2022)][2] is False and at[(S(6), 2023)][2] is True  # flagged from 2023
+    assert at[(S(6), 2022)][2] is False and at[(S(6), 2023)][2] is True  # recorded N in 2021-2022, O from 2023
     # establishments without history have no yearly rows (their past is unknown), not invented ones
     assert not any(s == S(2) for s, _ in at)
+
+
+def test_flag_recorded_later_is_said_per_row(core):
+    con, _ = core
+    rows = con.execute("SELECT siret, annee, ess_flag, ess_flag_reconstitue FROM core_etablissements_annuel").fetchall()
+    at = {(r[0], r[1]): r[2:] for r in rows}
+    assert at[(S(1), 2012)] == (True, True) and at[(S(1), 2019)] == (True, True)  # U01: recorded O from 2020
+    assert at[(S(1), 2020)] == (True, False)
+    assert at[(S(8), 2019)] == (True, True) and at[(S(8), 2020)] == (True, False)  # U08: the period ends 2019-12-31
+    assert at[(S(6), 2022)] == (False, False)  # a recorded N is never replaced by a later O
+    assert at[(S(3), 2015)] == (None, False)  # U03 has no flag at all: nothing to take
+    assert at[(S(4), 2025)] == (True, True) and at[(S(4), 2026)] == (True, False)  # no unit history: the stock's
 
 
 # --- audit --------------------------------------------------------------------------------------------------------
@@ -208,6 +221,21 @@ def audit(con, rubrique, code, perimetre=None, nomenclature=None):
     rows = con.execute(sql, [rubrique, code, perimetre, nomenclature]).fetchall()
     assert len(rows) == 1, rows
     return rows[0]
+
+
+def test_audit_counts_flags_recorded_later_per_year(core):
+    con, _ = core
+    # flag (no legal-form candidates): U01 (E01, E14, E15 open 2012-06-01 to 2018-04-01), U08 (E08) recorded O in
+    # 2020, U04 (E04) without unit history (the stock's flag) until the millésime
+    assert audit(con, "indicateur_ess_reconstitue", "2012", "flag") == (3, 5, None, None)
+    assert audit(con, "indicateur_ess_reconstitue", "2019", "flag") == (3, 4, None, None)  # E15 closed
+    assert audit(con, "indicateur_ess_reconstitue", "2020", "flag") == (1, 1, None, None)  # E04 only
+    assert audit(con, "indicateur_ess_reconstitue", "2026", "flag") == (0, 0, None, None)
+    # loi2014 takes those associations and the foundation by their legal form, and excludes E08 (94.20Z)
+    assert audit(con, "indicateur_ess_reconstitue", "2012", "loi2014") == (0, 0, None, None)
+    # insee does not take flagged units
+    assert not con.execute("SELECT count(*) FROM out_audit_perimetre WHERE rubrique = 'indicateur_ess_reconstitue' "
+                           "AND perimetre = 'insee'").fetchone()[0]
 
 
 def test_audit_counts_by_legal_form(core):

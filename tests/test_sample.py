@@ -386,3 +386,29 @@ def test_another_departement_works(tmp_path):
 def test_unknown_departement_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match=r"département '99' has no commune in .*communes_2026.csv"):
         write_sample(tmp_path, departement="99", scale=0.01)
+
+
+def test_commercial_companies_became_ess_after_their_creation_but_before_sirene_recorded_it():
+    """The truth of the flag's past years must not be the pipeline's rule (a past year takes the first flag SIRENE
+    recorded after it): some commercial ESS companies created before the 2014 law became so between the law and
+    the day SIRENE recorded their flag, so the pipeline counts them too early (METHOD.md § 2)."""
+    from types import SimpleNamespace
+
+    from sources.sample.truth import LOI_ESS, ess_since
+
+    n = 4000
+    day = np.timedelta64(1, "D")
+    created = np.array(["2010-05-01"] * 1000 + ["2016-01-01"] * 1000 + ["2010-05-01"] * 2000, dtype="datetime64[D]")
+    closure = np.array(["NaT"] * 3000 + ["2017-06-30"] * 1000, dtype="datetime64[D]")
+    company = np.r_[np.ones(2000, bool), np.zeros(1000, bool), np.ones(1000, bool)]
+    recorded = np.array(["2020-01-01"] * n, dtype="datetime64[D]")
+    recorded[3000:] = np.datetime64("NaT")  # closed before SIRENE recorded their flag
+    world = SimpleNamespace(units=pd.DataFrame({"created": created, "closure": closure, "ess_company": company}))
+    since = ess_since(world, SimpleNamespace(date_ess_flag_unite=recorded), np.random.default_rng(5))
+
+    later = ~np.isnat(since)
+    assert 0.4 < later[:1000].mean() < 0.6  # about half of the companies created before the law
+    assert (since[:1000][later[:1000]] >= LOI_ESS).all() and (since[:1000][later[:1000]] <= recorded[0]).all()
+    assert not later[1000:3000].any()  # created after the law, or not a company: of the ESS since their creation
+    assert (since[3000:][later[3000:]] <= np.datetime64("2017-06-30")).all()  # before their closure
+    assert (since[3000:][later[3000:]] - LOI_ESS).max() > 365 * day

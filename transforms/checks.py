@@ -294,6 +294,11 @@ def _against(moves: list[dict], publication: dict) -> list[dict]:
     return [{**m, **{k: publication.get(k) for k in PUBLICATION_REFERENCE}} for m in moves]
 
 
+# Creations dated after the millésime's last day are planned openings (SIRENE registers some ahead): those within a
+# month count as the stock's latest; a date further ahead is a typo that must not hide a stale stock.
+PLANNED_CREATION_DAYS = 31
+
+
 def completeness(con, tables, millesime: str | None = None) -> dict:
     """What a half-read input leaves without a row to reject (transforms.guards bounds each):
     - the département's communes that no EPCI line or no population line reached (every French commune belongs to
@@ -308,9 +313,8 @@ def completeness(con, tables, millesime: str | None = None) -> dict:
     out: dict = {}
     if "staging_sirene_etablissements" in tables and millesime:
         end = millesime_date(str(millesime))
-        # (a creation dated in the future, a planned opening, must not hide a stale stock)
         latest = con.execute("SELECT max(date_creation) FROM staging_sirene_etablissements WHERE date_creation <= ?",
-                             [end + dt.timedelta(days=31)]).fetchone()[0]
+                             [end + dt.timedelta(days=PLANNED_CREATION_DAYS)]).fetchone()[0]
         if latest is not None:
             out.update({"date_creation_max": latest.isoformat(), "fin_millesime": end.isoformat(),
                         "jours_sans_creation_avant_fin_millesime": (end - latest).days})

@@ -58,7 +58,9 @@ OPTIONAL = ("core_etablissements_annuel", "core_effectifs", "staging_epci", "cor
 # used only when all of it is there; otherwise the establishment's current one.
 ANNUEL_SITUATION = {"famille_ess": "VARCHAR", "section_a21": "VARCHAR", "secteur_ess": "VARCHAR",
                     "perimetres_inclus": "VARCHAR[]"}
-ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", **ANNUEL_SITUATION}
+# (legal form and recorded-later flag: for the audit of the flags recorded later, out_audit_perimetre.sql)
+ANNUEL_FACULTATIF = {"employeur": "BOOLEAN", "categorie_juridique": "VARCHAR", "ess_flag_reconstitue": "BOOLEAN",
+                     **ANNUEL_SITUATION}
 
 
 def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepOutput:

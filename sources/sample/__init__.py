@@ -23,7 +23,7 @@ from sources.sample import model as m
 from sources.sample.generator_reference import load_reference
 from sources.sample.writers import SYNTHETIC_KEY, write_insee_csv, write_parquet, zip_single
 
-GENERATOR_VERSION = "2.2.0"
+GENERATOR_VERSION = "2.3.0"
 MARKER_FILE = "SYNTHETIC.md"
 MARKER_JSON = "synthetic.json"
 SIRENE_STEMS = {
@@ -93,7 +93,7 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
         t_gen = time.perf_counter()
 
         years = np.arange(m.COMMUNE_APE_FIRST_YEAR, m.URSSAF_YEAR + 1)
-        timeline = truth.build_timeline(world, tables, ref.rules, years)
+        timeline = truth.build_timeline(world, tables, ref.rules, years, np.random.default_rng([seed, 2]))
         t_truth = truth.establishment_truth(world, tables, timeline)
         sample = Sample(departement, seed, scale, ref, world, tables, timeline, t_truth, meta)
         _write_ground_truth(out_root / GROUND_TRUTH_DIR, sample)
@@ -255,7 +255,10 @@ is still recognised as synthetic by the pipeline. The same seed always gives byt
   lived, seasonal activities weighted accordingly) by URSSAF's family of the year, « Hors ESS » for the rest of the
   field. No noise is added: the files are exact aggregates of the truth under URSSAF's definitions.
 - Membership (family, perimeters, URSSAF field) of the truth follows the generator's own rules (model.py) applied to
-  the year's activity and ESS flag, not the pipeline's reference tables.
+  the year's activity and ESS flag, not the pipeline's reference tables. SIRENE's history carries a unit's flag only
+  from the day it was recorded (2018 onwards); in the truth a flagged unit is of the ESS since its creation, except
+  half of the commercial ESS companies created before the law of 31 July 2014, which became so later (before their
+  flag was recorded): the pipeline, which gives a past year the first flag recorded after it, counts those too early.
 - Public bodies (communes, EPCI, département) and one establishment per top band (41 to 53) are always generated, so
   every band code occurs whatever the scale; in small samples these few large employers weigh a lot.
 - Zones d'emploi are made up (EPCI clusters) when the reference table has none.

@@ -2,8 +2,8 @@
 
 The pipeline never reads these files; tests and benchmarks compare its estimates with them. Membership (ESS family,
 perimeters, URSSAF field) is decided here with the generator's own rules (reference.Rules, from model.py) on the
-establishment's true situation of the year — its activity and its legal unit's ESS flag as they were then — not
-with the pipeline's reference tables.
+establishment's true situation of the year — its activity as it was then, and whether its legal unit was of the ESS
+as its flag says (ess_since: not the date SIRENE recorded the flag) — not with the pipeline's reference tables.
 
 Employment comes in the two definitions of URSSAF's files: the headcount at 31 December (commune × APE file) and
 the annual average of quarterly headcounts (ESS file): within a year the headcount moves linearly from one
@@ -48,7 +48,7 @@ class Timeline:
     quarters: np.ndarray  # (E, ny) share of the year's quarters with employees (URSSAF's establishment count)
     alive_end: np.ndarray  # (E, ny) open on 31 December
     changed: np.ndarray  # (E, ny) the establishment's activity change has happened by 31 December
-    flagged: np.ndarray  # (E, ny) the unit's ESS flag was set by 31 December
+    flagged: np.ndarray  # (E, ny) the unit was of the ESS as its flag says by 31 December (ess_since)
     activity: tuple[np.ndarray, np.ndarray]  # activity before and after the change
     variants: dict  # (changed, flagged) -> membership(...) arrays
 
@@ -64,7 +64,34 @@ class Timeline:
         return np.where(self.changed[:, j], self.activity[1], self.activity[0]).astype(object)
 
 
-def build_timeline(world: World, tables: SireneTables, rules: Rules, years: np.ndarray) -> Timeline:
+# The law of 31 July 2014 made commercial companies of the ESS (ESUS approval); SCOP conversions also turn a company
+# into one. Share of the flagged commercial companies created before it that became of the ESS later.
+LOI_ESS = np.datetime64("2014-07-31")
+ESS_LATER_SHARE = 0.5
+
+
+def ess_since(world: World, tables: SireneTables, rng: np.random.Generator) -> np.ndarray:
+    """The day each legal unit became of the ESS as its flag says (NaT: since its creation) — NOT the day SIRENE
+    recorded the flag (tables.date_ess_flag_unite, 2018 or later), which is all the pipeline sees: it gives a past
+    year the first flag recorded after it. Units of an ESS legal form are of the ESS from their creation; some
+    commercial companies created before the 2014 law became so between the law and the recording of their flag (or
+    their closure), and the pipeline counts them too early. Drawn from its own generator: the files do not change."""
+    units = world.units
+    n = len(units)
+    pick, when = rng.random(n), rng.random(n)
+    created = units["created"].to_numpy().astype("datetime64[D]")
+    closure = units["closure"].to_numpy().astype("datetime64[D]")
+    recorded = tables.date_ess_flag_unite
+    end = np.where(np.isnat(closure), m.MILLESIME_END, closure)
+    end = np.where(np.isnat(recorded), end, np.minimum(recorded, end))
+    later = units["ess_company"].to_numpy() & (created < LOI_ESS) & (pick < ESS_LATER_SHARE)
+    span = np.maximum((end - LOI_ESS).astype(np.int64), 0)
+    start = LOI_ESS + np.floor(when * (span + 1)).astype(np.int64) * np.timedelta64(1, "D")
+    return np.where(later, start, np.datetime64("NaT", "D"))
+
+
+def build_timeline(world: World, tables: SireneTables, rules: Rules, years: np.ndarray,
+                   rng: np.random.Generator) -> Timeline:
     e = world.etabs
     ends = np.array([np.datetime64(f"{int(y)}-12-31") for y in years])
     cols = np.searchsorted(YEARS, years)
@@ -74,7 +101,7 @@ def build_timeline(world: World, tables: SireneTables, rules: Rules, years: np.n
     alive = (created[:, None] <= ends[None, :]) & (np.isnat(closure)[:, None] | (closure[:, None] > ends[None, :]))
     change = tables.date_changement_activite
     changed = np.isnat(change)[:, None] | (ends[None, :] >= change[:, None])
-    since = tables.date_ess_flag_unite[e["unit"].to_numpy()]
+    since = ess_since(world, tables, rng)[e["unit"].to_numpy()]
     flagged = np.isnat(since)[:, None] | (ends[None, :] >= since[:, None])
     current = e["naf"].to_numpy().astype(object)
     before = np.where(np.isnat(change), current, tables.activite_avant).astype(object)

@@ -4,10 +4,11 @@
 -- (core_situations, courant = false; perimetres_inclus: the perimeters it was in that year). Years before an
 -- establishment's first history period have no row.
 -- No employment here: SIRENE's history does not keep size bands, only the current stock has one (for its band year).
--- The ESS flag exists in SIRENE only for recent years: before, it is NULL and the `flag` perimeter is empty.
+-- The ESS flag exists in SIRENE only for recent years: a year before a unit's flag was recorded takes the first flag
+-- recorded after it (ess_flag_reconstitue, see core_situations).
 -- Parameters: $perimetre.
 SELECT s.siret, s.siren, s.annee, s.date_situation, s.actif, s.categorie_juridique, s.categorie_juridique_connue,
-       s.ess_flag, s.famille_ess, s.activite, s.nomenclature_activite, s.source_activite,
+       s.ess_flag, s.ess_flag_reconstitue, s.famille_ess, s.activite, s.nomenclature_activite, s.source_activite,
        sec.section_a21, sec.secteur_ess,
        s.perimetres_inclus,
        CAST($perimetre AS VARCHAR) AS perimetre, list_contains(s.perimetres_inclus, $perimetre) AS dans_perimetre,

@@ -39,7 +39,7 @@ etablissements_courants AS (
 ),
 
 situations_courantes AS (
-    SELECT e.*, u.categorie_juridique, u.economie_sociale_solidaire,
+    SELECT e.*, u.categorie_juridique, u.economie_sociale_solidaire, FALSE AS ess_flag_reconstitue,
            u.activite_principale AS activite_ul, u.nomenclature_activite AS nomenclature_ul,
            u.activite_principale_naf25 AS naf25_ul,
            CASE WHEN u.siren IS NULL THEN 'absente' ELSE 'stock' END AS source_unite_legale
@@ -95,18 +95,31 @@ etablissements_annuels AS (
     WHERE h.debut <= a.date_situation AND (h.fin IS NULL OR h.fin >= a.date_situation)
 ),
 
+-- SIRENE began recording the ESS flag years after 2012: the periods of a unit before its flag was recorded have none,
+-- so the flag read "as it was then" measures when SIRENE recorded it, not when the unit was of the ESS. A period
+-- without a flag takes the first one recorded for the unit after it (in a later period, else in the current stock),
+-- and says so (ess_flag_reconstitue). A unit closed before any flag was recorded stays without one (METHOD.md § 2).
 periodes_unites_legales AS (
-    SELECT u.siren, u.categorie_juridique, u.economie_sociale_solidaire, u.activite_principale,
-           u.nomenclature_activite,
-           coalesce(u.date_debut, DATE '1900-01-01') AS debut,
-           coalesce(lead(u.date_debut) OVER (PARTITION BY u.siren ORDER BY u.date_debut NULLS FIRST) - 1,
-                    u.date_fin) AS fin
-    FROM staging_sirene_unites_legales_historique AS u
-    WHERE u.siren IN (SELECT siren FROM stock)
+    SELECT *, coalesce(flag_periode, flag_suivant, flag_stock) AS economie_sociale_solidaire,
+           flag_periode IS NULL AND coalesce(flag_suivant, flag_stock) IS NOT NULL AS ess_flag_reconstitue
+    FROM (
+        SELECT u.siren, u.categorie_juridique, u.activite_principale, u.nomenclature_activite,
+               u.economie_sociale_solidaire AS flag_periode,
+               first_value(u.economie_sociale_solidaire IGNORE NULLS) OVER (
+                   PARTITION BY u.siren ORDER BY u.date_debut NULLS FIRST
+                   ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS flag_suivant,
+               s.economie_sociale_solidaire AS flag_stock,
+               coalesce(u.date_debut, DATE '1900-01-01') AS debut,
+               coalesce(lead(u.date_debut) OVER (PARTITION BY u.siren ORDER BY u.date_debut NULLS FIRST) - 1,
+                        u.date_fin) AS fin
+        FROM staging_sirene_unites_legales_historique AS u
+        LEFT JOIN staging_sirene_unites_legales AS s USING (siren)
+        WHERE u.siren IN (SELECT siren FROM stock)
+    )
 ),
 
 unites_legales_annuelles AS (
-    SELECT u.siren, a.annee, u.categorie_juridique, u.economie_sociale_solidaire,
+    SELECT u.siren, a.annee, u.categorie_juridique, u.economie_sociale_solidaire, u.ess_flag_reconstitue,
            u.activite_principale AS activite_ul, u.nomenclature_activite AS nomenclature_ul
     FROM (SELECT *, unnest(range(greatest(2012, year(debut)),
                                  least(year(p.date_millesime),
@@ -125,6 +138,10 @@ situations_annuelles AS (
            coalesce(h.categorie_juridique, u.categorie_juridique) AS categorie_juridique,
            CASE WHEN h.siren IS NOT NULL THEN h.economie_sociale_solidaire ELSE u.economie_sociale_solidaire END
                AS economie_sociale_solidaire,
+           -- without a period at that date, the stock's flag is a later one too (but at the millésime's own date)
+           CASE WHEN h.siren IS NOT NULL THEN h.ess_flag_reconstitue
+                ELSE u.economie_sociale_solidaire IS NOT NULL
+                     AND e.date_situation < (SELECT date_millesime FROM parametres) END AS ess_flag_reconstitue,
            CASE WHEN h.siren IS NOT NULL THEN h.activite_ul ELSE u.activite_principale END AS activite_ul,
            CASE WHEN h.siren IS NOT NULL THEN h.nomenclature_ul ELSE u.nomenclature_activite END AS nomenclature_ul,
            CAST(NULL AS VARCHAR) AS naf25_ul,
@@ -207,6 +224,7 @@ jugees AS (
 
 SELECT siret, siren, courant, annee, date_situation, actif,
        categorie_juridique, categorie_juridique_connue, categorie_juridique_niveau1, ess_flag,
+       ess_flag_reconstitue AND ess_flag IS NOT NULL AS ess_flag_reconstitue,
        famille_cj, famille_cj_par_defaut, famille_ess,
        choix.code AS activite, choix.nomenclature AS nomenclature_activite, choix.source AS source_activite,
        regle_naf,

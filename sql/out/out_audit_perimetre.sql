@@ -12,8 +12,12 @@
 --                             code a_et_b (in both), a_sans_b (in a, not in b), b_sans_a (in b, not in a);
 --   activite                  which nomenclature and which level (establishment / legal unit) gave the activity,
 --                             for all active establishments and for those with an ESS family.
+--   indicateur_ess_reconstitue  per year (code) and per perimeter taking the units flagged 'O': the establishments
+--                             active at 31/12 that the perimeter counts only through a flag SIRENE recorded after
+--                             that date (core_etablissements_annuel.ess_flag_reconstitue; METHOD.md § 2).
 -- Every perimeter comes from ref_perimetres (the run's perimetres.csv): a new row there is audited like the others.
--- Needs the ref_* tables (transforms.reference.load_reference) and core_etablissements (perimetres_inclus).
+-- Needs the ref_* tables (transforms.reference.load_reference), core_etablissements (perimetres_inclus) and
+-- core_etablissements_annuel (empty when absent).
 WITH actifs AS (
     SELECT * FROM core_etablissements WHERE actif
 ),
@@ -143,6 +147,29 @@ activites AS (
            CAST(NULL AS BIGINT) AS nb_unites_legales_hors, CAST(NULL AS BIGINT) AS nb_etablissements_hors
     FROM actifs
     GROUP BY ALL
+),
+
+-- past years' flags recorded later ------------------------------------------------------------------------------------
+-- in the perimeter that year, flagged 'O' by a later record, and not a candidate through its legal form
+reconstitues AS (
+    SELECT 'indicateur_ess_reconstitue' AS rubrique, CAST(a.annee AS VARCHAR) AS code,
+           'établissements actifs au 31/12 comptés par un indicateur ESS que SIRENE a enregistré après cette date'
+               AS libelle,
+           CAST(NULL AS VARCHAR) AS famille, CAST(NULL AS VARCHAR) AS nomenclature, a.perimetre_audite AS perimetre,
+           CAST(NULL AS VARCHAR) AS confiance, CAST(NULL AS BOOLEAN) AS inclus_par_defaut,
+           CAST(NULL AS BOOLEAN) AS regle_active,
+           count(DISTINCT a.siren) FILTER (WHERE a.ess_flag_reconstitue AND NOT a.cj_candidat) AS nb_unites_legales,
+           count(a.siret) FILTER (WHERE a.ess_flag_reconstitue AND NOT a.cj_candidat) AS nb_etablissements,
+           CAST(NULL AS BIGINT) AS nb_unites_legales_hors, CAST(NULL AS BIGINT) AS nb_etablissements_hors
+    FROM (SELECT a.siret, left(a.siret, 9) AS siren, a.annee, a.ess_flag_reconstitue,
+                 p.perimetre AS perimetre_audite,
+                 CASE p.familles_cj WHEN 'defaut' THEN coalesce(f.inclus_par_defaut, FALSE)
+                                    WHEN 'toutes' THEN f.famille IS NOT NULL ELSE FALSE END AS cj_candidat
+          FROM core_etablissements_annuel AS a
+          CROSS JOIN ref_perimetres AS p
+          LEFT JOIN ref_perimetre_familles AS f ON f.categorie_juridique = a.categorie_juridique
+          WHERE a.actif AND p.unites_flag_o AND coalesce(list_contains(a.perimetres_inclus, p.perimetre), FALSE)) AS a
+    GROUP BY a.annee, a.perimetre_audite
 )
 
 SELECT * FROM categories
@@ -150,3 +177,4 @@ UNION ALL BY NAME SELECT * FROM exclusions
 UNION ALL BY NAME SELECT * FROM inconnues
 UNION ALL BY NAME SELECT * FROM recouvrements
 UNION ALL BY NAME SELECT * FROM activites
+UNION ALL BY NAME SELECT * FROM reconstitues
