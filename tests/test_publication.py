@@ -101,7 +101,7 @@ def current(warehouse: Path) -> str:
     return os.readlink(warehouse / wh.CURRENT).rpartition("/")[2]
 
 
-VOLATILE = {"version", "dossier_version", "publie_le", "precedente", "creee_le"}
+VOLATILE = {"version", "dossier_version", "publie_le", "precedente", "creee_le", "durees_secondes"}
 
 
 def _stable(data):
@@ -109,11 +109,15 @@ def _stable(data):
         return {k: _stable(v) for k, v in data.items() if k not in VOLATILE}
     if isinstance(data, list):
         return [_stable(v) for v in data]
-    # manifests name their warehouse by its path, and the tests copy warehouses: any test warehouse is the same one
-    return WAREHOUSE_PATH.sub("<entrepôt>", data) if isinstance(data, str) else data
+    # manifests name their warehouse by its path, and the tests copy warehouses: any test warehouse is the same one;
+    # their files are in the folder of their version, whose name changes from one publication to the next
+    if isinstance(data, str):
+        return VERSION_PATH.sub("versions/<id>", WAREHOUSE_PATH.sub("<entrepôt>", data))
+    return data
 
 
 WAREHOUSE_PATH = re.compile(r"/\S*?/(template|reference|w)(?=/|$)")
+VERSION_PATH = re.compile(r"versions/[^/]+")
 
 
 def catalog_content(path: Path) -> dict:
@@ -142,6 +146,8 @@ def published(warehouse: Path) -> dict:
         assert path.is_symlink() and os.readlink(path) == f"courant/{name}", name
     root = warehouse / wh.CURRENT
     for rel, content in tree(root.resolve()).items():
+        if rel == wh.HISTORY:
+            continue  # what came before this publication (a killed one may have come first): test_versions.py
         if rel == pub.CATALOG:
             out[rel] = catalog_content(root / rel)
         elif rel.endswith(".json"):
@@ -196,7 +202,12 @@ def test_a_publication_is_one_version_with_everything(world):
     assert manifest["chiffres_non_publies"] == ["steps.core.emploi.groupes"]
     assert sorted(manifest["outputs"]["tables"]) == sorted(pub.PUBLISHED.keys() - {"out_audit_perimetre",
                                                                                    "core_calibration"})
-    assert manifest["rapport"]["dossier"].endswith("rapports/departement=38/millesime=2026-10/perimetre=insee")
+    assert manifest["rapport"]["dossier"] == "<entrepôt>/versions/<id>/rapports/departement=38/millesime=2026-10/" \
+                                             "perimetre=insee"
+    assert manifest["outputs"]["tables"]["out_indicateurs_public"] == (
+        "<entrepôt>/versions/<id>/public/out_indicateurs_public/departement_38/millesime_2026-10/"
+        "out_indicateurs_public.parquet")
+    assert manifest["outputs"]["catalog"] == "<entrepôt>/versions/<id>/ess.duckdb"
     index = view["publication.json"]
     assert index["changement"] == {"type": "publication", "run_id": "R38-NEW", "departement": "38",
                                    "millesime": "2026-10", "perimetre": "insee", "forcee": False,
@@ -379,7 +390,9 @@ def test_a_warehouse_of_the_old_layout_becomes_versioned(world, tmp_path, kill):
 
 def test_published_manifests_and_the_run_of_a_version(world):
     found = pub.published_manifests(world["template"], "38", "insee")
-    assert list(found) == ["2026-10"] and found["2026-10"].is_relative_to(world["template"] / "publications")
+    assert list(found) == ["2026-10"]
+    assert found["2026-10"] == (world["template"] / wh.VERSIONS / current(world["template"]) / "publications" /
+                                "departement=38/millesime=2026-10/perimetre=insee/manifest.json")
     assert pub.published_manifest(world["template"], PARAMS)["run_id"] == "R38-OLD"
     assert pub.run_version(world["template"], "38", "R38-OLD") == current(world["template"])
     assert pub.run_version(world["template"], "38", "R38-NEW") is None
