@@ -15,7 +15,6 @@ from transforms import warehouse as wh
 
 ROLLBACK_WAIT_SECONDS = 60.0  # a publication holds the warehouse lock for seconds: wait for it rather than refuse
 TYPES = {"publication": "publication", "rapport": "rapport", None: "—"}
-STATES = ("courante", "conservée", "supprimée")
 
 
 @dataclass
@@ -93,11 +92,14 @@ def versions(warehouse: Path) -> list[Version]:
         for name in e.get("versions_retirees") or []:
             if name in found:
                 found[name].events.append(f"retirée le {when} (retour à {short(e['version'])})")
+    present = set(wh.available(warehouse))
     for name, version in found.items():
         if current is not None and name == current.name:
             version.state = "courante"
         elif name in kept:
             version.state = "conservée"
+        elif name in present:  # being published now, or left by a crash or by hand: the next writer deletes it
+            version.state = "à supprimer"
     return sorted(found.values(), key=lambda v: v.id, reverse=True)
 
 
@@ -150,7 +152,7 @@ def render_versions(warehouse: Path) -> str:
             return (f"L'entrepôt {warehouse} est dans l'ancienne disposition, sans versions : la prochaine "
                     "publication (`ess run`) en fera la première version.")
         return f"L'entrepôt {warehouse} n'a encore aucune version : `ess run` y publie la première."
-    kept = sum(v.state != "supprimée" for v in rows)
+    kept = sum(v.state in ("courante", "conservée") for v in rows)
     lines = [f"Versions de l'entrepôt {warehouse} — {kept} conservée{'s' if kept > 1 else ''} sur {len(rows)} "
              "connue" + ("s" if len(rows) > 1 else "") + ", la plus récente en premier (▶ la version courante) :",
              ""]
@@ -174,7 +176,7 @@ def render_rollback(warehouse: Path, wanted: str) -> str:
     current = wh.current_dir(warehouse)
     known = {v.id: v for v in versions(warehouse)}
     if event is None:
-        return (f"La version {current.name} est déjà la version courante de {warehouse} : rien n'a changé.")
+        return f"La version {current.name} est déjà la version courante de {warehouse} : rien n'a changé."
     restored = known[event["version"]]
     lines = [f"Retour arrière dans l'entrepôt {warehouse} : la version {restored.id} est de nouveau la version "
              "courante.",
@@ -187,5 +189,8 @@ def render_rollback(warehouse: Path, wanted: str) -> str:
             until = gone.kept_until()
             lines.append(f"    Elle reste dans {warehouse / wh.VERSIONS / name}{' ' + until if until else ''} ; "
                          f"`ess rollback {short(name)}` la rétablit.")
+        else:
+            lines.append(f"    Elle n'est plus conservée ({wh.KEEP_NEWER} versions plus récentes ont été publiées) : "
+                         "l'historique seul en garde la trace.")
     lines.append("  L'historique de l'entrepôt garde la trace de ce retour arrière (`ess versions`).")
     return "\n".join(lines)

@@ -114,7 +114,7 @@ def test_a_rollback_is_recorded_and_the_withdrawn_version_kept_until_two_newer_a
         next(line for line in listing if f"retour à la version {v1} ; retirée : {v2}" in line)]
 
 
-def test_a_rollback_can_be_undone_and_keeps_what_the_retention_keeps(tables, tmp_path):
+def test_a_rollback_can_be_undone_and_keeps_what_the_retention_keeps(tables, tmp_path, capsys):
     w = tmp_path / "w"
     for name in ("r1", "r2"):
         in_process(spec(w, tables[name], name.upper()))
@@ -122,9 +122,21 @@ def test_a_rollback_can_be_undone_and_keeps_what_the_retention_keeps(tables, tmp
     wh.rollback(w, v1)
     in_process(spec(w, tables["r3"], "R3"))
     v3 = current(w)
-    event = wh.rollback(w, v2)  # back to the withdrawn version: v3 and the return to v1 are withdrawn
-    assert event["versions_retirees"] == [v3, v1] and current(w) == v2 and figure(w) == 9
+    # back to the withdrawn version: v3 and the return to v1 are withdrawn
+    assert ess("rollback", v2, "--warehouse", str(w)) == 0
+    assert current(w) == v2 and figure(w) == 9
+    assert events(w)[-1] == (v2, "retour_arriere", None, [v3, v1])
     assert folders(w) == {v2, v3}  # v1: two newer publications, and no longer the one current before
+    said = capsys.readouterr().out.splitlines()
+    assert said[3:] == [
+        f"    Elle reste dans {w / wh.VERSIONS / v3} jusqu'à ce que 2 nouvelles versions soient publiées ; "
+        f"`ess rollback {v3[-6:]}` la rétablit.",
+        said[4],
+        "    Elle n'est plus conservée (2 versions plus récentes ont été publiées) : l'historique seul en garde la "
+        "trace.",
+        "  L'historique de l'entrepôt garde la trace de ce retour arrière (`ess versions`).",
+    ]
+    assert said[2].startswith(f"  Retirée : {v3} — publication du ") and said[4].startswith(f"  Retirée : {v1} — ")
     assert wh.rollback(w, v2) is None  # current already: nothing written
     assert [e[1] for e in events(w)] == ["publication", "publication", "retour_arriere", "publication",
                                          "retour_arriere"]
@@ -331,3 +343,15 @@ def test_find_version_names_the_ambiguous_matches(tmp_path):
     assert wh.find_version(w, "c22222") == "20261001T080000000000Z-c22222"
     with pytest.raises(UserError, match="« 20261001T08 » désigne plusieurs versions .*-b22222, .*-c22222"):
         wh.find_version(w, "20261001T08")
+
+
+def test_a_version_that_never_became_current_is_shown_as_to_be_deleted(tables, tmp_path):
+    w = tmp_path / "w"
+    in_process(spec(w, tables["r1"], "R1"))
+    v1 = current(w)
+    orphan = "29991231T000000000000Z-ffffff"  # a writer killed between its index and its switch
+    wh.write_json_atomic(w / wh.VERSIONS / orphan / wh.INDEX, {"version": orphan, "changement": {
+        "type": "publication", "run_id": "RX"}})
+    assert {v.id: v.state for v in ver.versions(w)} == {orphan: "à supprimer", v1: "courante"}
+    in_process(spec(w, tables["r2"], "R2"))
+    assert orphan not in folders(w)
