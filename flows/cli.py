@@ -162,6 +162,25 @@ def cmd_build_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_versions(args: argparse.Namespace) -> int:
+    from flows.versions import render_versions
+
+    print(render_versions(Path(args.warehouse) if args.warehouse else paths.warehouse_dir()))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from flows.versions import render_rollback
+
+    print(render_rollback(Path(args.warehouse) if args.warehouse else paths.warehouse_dir(), args.version))
+    return 0
+
+
+def _add_warehouse(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--warehouse", "--out", dest="warehouse", metavar="DOSSIER",
+                   help="warehouse folder, the one `ess run --out` publishes into (default: data/warehouse)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ess",
@@ -268,6 +287,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source-dir", help="folder holding the official files (default: download from registries)")
     p.set_defaults(func=cmd_build_reference)
+
+    p = sub.add_parser(
+        "versions",
+        help="list the versions of the warehouse: what each published, which is current, which were withdrawn",
+        description="List the versions of the warehouse, the latest first: when each was made, by what (a "
+        "publication of `ess run`, a report of `ess report`), from which run, département, millésime and "
+        "perimeter, whether it was forced, and whether it is current, kept (`ess rollback` can put it back) or "
+        "deleted; then the rollbacks, with the versions each withdrew. Read from the history every version "
+        "holds, which outlives the versions deleted.",
+    )
+    _add_warehouse(p)
+    p.set_defaults(func=cmd_versions)
+
+    p = sub.add_parser(
+        "rollback",
+        help="make a kept version of the warehouse current again (undo a publication)",
+        description="Make a kept version (see `ess versions`) current again, for every reader of the warehouse, "
+        "in one atomic switch under the warehouse lock, as a publication does: everything published since "
+        "(of every département) is withdrawn at once. The rollback is recorded in the warehouse's history, and "
+        "the versions it withdraws are kept as long as the retention keeps any version (until two newer "
+        "versions have been published), so a rollback can itself be undone.",
+    )
+    p.add_argument("version", help="id of the version (as `ess versions` shows it, or its last 6 characters)")
+    _add_warehouse(p)
+    p.set_defaults(func=cmd_rollback)
 
     from reports.cli import add_report_parser
 

@@ -45,8 +45,10 @@ class RunResult:
             lines.append(f"  Rapport PDF : {pdf}")
         outputs = m.get("outputs") or {}
         if outputs:
-            lines.append(f"  Catalogue DuckDB : {outputs.get('catalog')} (depuis son dossier : "
-                         f"cd {outputs.get('warehouse')} && duckdb ess.duckdb)")
+            # the warehouse's catalog, which follows the current version (the manifest records this version's)
+            warehouse = outputs.get("warehouse")
+            lines.append(f"  Catalogue DuckDB : {Path(warehouse) / 'ess.duckdb'} (depuis son dossier : "
+                         f"cd {warehouse} && duckdb ess.duckdb)")
             lines.append(f"  Entrepôt : {outputs.get('warehouse')} (version {outputs.get('version')})")
         lines.append(f"  Manifeste : {self.manifest_path}")
         durees = m.get("durees_etapes") or {}

@@ -457,6 +457,7 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
         with step("publish"):
             manifest = publish_task(str(staging), params, manifest, warehouse, config.report)
     manifest["durees_etapes"], manifest["cpu_etapes"] = dict(durees), dict(cpu)
+    manifest["durees_etapes_arretees_avant"] = "provenance"  # the step that writes this manifest
     with step("provenance"):
         manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}

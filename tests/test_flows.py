@@ -238,7 +238,10 @@ def test_flow_runs_every_step_once_and_publishes(prefect_harness, stubs, inputs,
     # the public cube holds every perimeter: one partition per département and millésime
     public = warehouse / "public" / "out_indicateurs_public" / "departement_38" / "millesime_2026-10" / \
         "out_indicateurs_public.parquet"
-    assert manifest["outputs"]["tables"]["out_indicateurs_public"] == str(public)
+    assert manifest["outputs"]["tables"]["out_indicateurs_public"] == str(
+        warehouse / "versions" / manifest["outputs"]["version"] / public.relative_to(warehouse))
+    assert Path(manifest["outputs"]["tables"]["out_indicateurs_public"]).read_bytes() == public.read_bytes()
+    assert manifest["durees_etapes_arretees_avant"] == "provenance"  # the step writing it can't be in it
     assert (warehouse / "ess.duckdb").is_file()
     assert (Path(manifest["rapport"]["dossier"]) / "rapport.txt").is_file()
     # tables travel as paths inside the run folder (hard links of the cache entries)

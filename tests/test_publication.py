@@ -9,6 +9,7 @@ The tables are small hand-made Parquet files: what is tested is where they go, n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -101,7 +102,7 @@ def current(warehouse: Path) -> str:
     return os.readlink(warehouse / wh.CURRENT).rpartition("/")[2]
 
 
-VOLATILE = {"version", "dossier_version", "publie_le", "precedente", "creee_le"}
+VOLATILE = {"version", "dossier_version", "publie_le", "precedente", "creee_le", "durees_secondes"}
 
 
 def _stable(data):
@@ -109,11 +110,15 @@ def _stable(data):
         return {k: _stable(v) for k, v in data.items() if k not in VOLATILE}
     if isinstance(data, list):
         return [_stable(v) for v in data]
-    # manifests name their warehouse by its path, and the tests copy warehouses: any test warehouse is the same one
-    return WAREHOUSE_PATH.sub("<entrepôt>", data) if isinstance(data, str) else data
+    # manifests name their warehouse by its path, and the tests copy warehouses: any test warehouse is the same one;
+    # their files are in the folder of their version, whose name changes from one publication to the next
+    if isinstance(data, str):
+        return VERSION_PATH.sub("versions/<id>", WAREHOUSE_PATH.sub("<entrepôt>", data))
+    return data
 
 
 WAREHOUSE_PATH = re.compile(r"/\S*?/(template|reference|w)(?=/|$)")
+VERSION_PATH = re.compile(r"versions/[^/]+")
 
 
 def catalog_content(path: Path) -> dict:
@@ -142,6 +147,8 @@ def published(warehouse: Path) -> dict:
         assert path.is_symlink() and os.readlink(path) == f"courant/{name}", name
     root = warehouse / wh.CURRENT
     for rel, content in tree(root.resolve()).items():
+        if rel == wh.HISTORY:
+            continue  # what came before this publication (a killed one may have come first): test_versions.py
         if rel == pub.CATALOG:
             out[rel] = catalog_content(root / rel)
         elif rel.endswith(".json"):
@@ -196,7 +203,12 @@ def test_a_publication_is_one_version_with_everything(world):
     assert manifest["chiffres_non_publies"] == ["steps.core.emploi.groupes"]
     assert sorted(manifest["outputs"]["tables"]) == sorted(pub.PUBLISHED.keys() - {"out_audit_perimetre",
                                                                                    "core_calibration"})
-    assert manifest["rapport"]["dossier"].endswith("rapports/departement=38/millesime=2026-10/perimetre=insee")
+    assert manifest["rapport"]["dossier"] == "<entrepôt>/versions/<id>/rapports/departement=38/millesime=2026-10/" \
+                                             "perimetre=insee"
+    assert manifest["outputs"]["tables"]["out_indicateurs_public"] == (
+        "<entrepôt>/versions/<id>/public/out_indicateurs_public/departement_38/millesime_2026-10/"
+        "out_indicateurs_public.parquet")
+    assert manifest["outputs"]["catalog"] == "<entrepôt>/versions/<id>/ess.duckdb"
     index = view["publication.json"]
     assert index["changement"] == {"type": "publication", "run_id": "R38-NEW", "departement": "38",
                                    "millesime": "2026-10", "perimetre": "insee", "forcee": False,
@@ -379,7 +391,9 @@ def test_a_warehouse_of_the_old_layout_becomes_versioned(world, tmp_path, kill):
 
 def test_published_manifests_and_the_run_of_a_version(world):
     found = pub.published_manifests(world["template"], "38", "insee")
-    assert list(found) == ["2026-10"] and found["2026-10"].is_relative_to(world["template"] / "publications")
+    assert list(found) == ["2026-10"]
+    assert found["2026-10"] == (world["template"] / wh.VERSIONS / current(world["template"]) / "publications" /
+                                "departement=38/millesime=2026-10/perimetre=insee/manifest.json")
     assert pub.published_manifest(world["template"], PARAMS)["run_id"] == "R38-OLD"
     assert pub.run_version(world["template"], "38", "R38-OLD") == current(world["template"])
     assert pub.run_version(world["template"], "38", "R38-NEW") is None
@@ -449,3 +463,75 @@ def test_the_warehouse_copy_of_a_manifest_leaves_out_the_unprotected_figures():
                       "chiffres_non_publies": ["steps.core.emploi.groupes"]}
     assert manifest["steps"]["core"]["emploi"]["groupes"]["fondations"]["total_cale"] == 1516.48  # not modified
     assert pub.publishable_manifest({"run_id": "R"}) == {"run_id": "R"}  # nothing to leave out, nothing said
+
+
+# --- what a manifest names, after the next publication ---------------------------------------------------------------
+
+
+def test_a_manifest_keeps_naming_its_own_files_after_the_next_publication(world, tmp_path):
+    """A run's manifest (and the publication it was compared with) name files in its version's folder: the next
+    publication of the same partition leaves them naming this run's tables, report, catalog and manifest."""
+    from transforms.checks import previous_publication
+
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    first = in_process(spec(warehouse, world["old"], "R38-A"))  # 5 establishments
+    compared = previous_publication(warehouse, PARAMS)  # what the next run of 38 is compared with
+    assert compared["run_id"] == "R38-A"
+    in_process(spec(warehouse, world["new"], "R38-B"))  # 9, in the same partition
+    outputs = first["outputs"]
+
+    assert pq.read_table(outputs["tables"]["out_indicateurs_public"]).column("nb_etablissements").to_pylist() == [5]
+    assert json.loads(Path(outputs["manifeste_publication"]).read_text(encoding="utf-8"))["run_id"] == "R38-A"
+    assert json.loads(Path(compared["manifeste"]).read_text(encoding="utf-8"))["run_id"] == "R38-A"
+    pdf = next(Path(f) for f in first["rapport"]["fichiers"] if f.endswith(".pdf"))
+    assert pdf.parent == Path(first["rapport"]["dossier"])
+    # the stand-in report names the table it was built from: this run's
+    table = hashlib.sha256(Path(outputs["tables"]["out_indicateurs_public"]).read_bytes()).hexdigest()[:16]
+    assert pdf.read_text(encoding="utf-8") == f"rapport.pdf de la table {table}\n"
+    assert outputs["catalog"] == str(Path(outputs["dossier_version"]) / pub.CATALOG)
+    con = pub.open_catalog(Path(outputs["dossier_version"]))
+    try:
+        assert con.execute("SELECT nb_etablissements FROM out_indicateurs_public WHERE departement = '38'"
+                           ).fetchall() == [(5,)]
+    finally:
+        con.close()
+    # the stable entry points follow the current version
+    assert pq.read_table(warehouse / Path(outputs["tables"]["out_indicateurs_public"]).relative_to(
+        outputs["dossier_version"])).column("nb_etablissements").to_pylist() == [9]
+
+
+def test_a_previous_publication_is_read_in_the_current_version_once_its_own_is_deleted(world, tmp_path):
+    """The manifest of 38 is carried into the versions of later publications (of 73): its version is deleted, the
+    table it names is read at the same place in the current version."""
+    from transforms.checks import previous_publication
+
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    t73 = make_tables(tmp_path / "t73", "73", 6)
+    published_in = current(warehouse)  # R38-OLD's
+    for run in ("R73-B", "R73-C"):
+        in_process(spec(warehouse, t73, run, "73"))
+    assert not (warehouse / wh.VERSIONS / published_in).exists()
+    previous = previous_publication(warehouse, PARAMS)
+    assert previous["run_id"] == "R38-OLD" and previous["version"] == published_in
+    assert previous["table_publique"] == str(warehouse / "public/out_indicateurs_public/departement_38/"
+                                                         "millesime_2026-10/out_indicateurs_public.parquet")
+    assert Path(previous["table_publique"]).is_file()
+
+
+def test_the_published_manifest_says_where_its_step_durations_stop(world, tmp_path):
+    """The warehouse's copy is written by the publication itself: it cannot hold the publication's duration, and
+    says so; the version's index holds the time the commit waited for the lock and built the version."""
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    s = spec(warehouse, world["new"], "R38-NEW")
+    s["manifest"]["durees_etapes"] = {"check": 1.5, "report": 2.0}
+    run_copy = in_process(s)
+    copy = json.loads(Path(run_copy["outputs"]["manifeste_publication"]).read_text(encoding="utf-8"))
+    assert copy["durees_etapes"] == {"check": 1.5, "report": 2.0}
+    assert copy["durees_etapes_arretees_avant"] == "publish"
+    index = wh.read_index(warehouse / wh.CURRENT)
+    assert set(index["durees_secondes"]) == {"attente_du_verrou", "construction"}
+    assert all(isinstance(v, float) and v >= 0 for v in index["durees_secondes"].values())
+    assert "durees_etapes_arretees_avant" not in in_process(spec(warehouse, world["old"], "R38-OLD"))

@@ -223,15 +223,15 @@ def _publication(warehouse: Path, manifest: Path, millesime: str, perimetre: str
 
 
 def _in_warehouse(warehouse: Path, outputs: dict, table: str) -> str | None:
-    """A published table's path in this warehouse (the manifest's paths are where it was published: a warehouse
-    copied or moved since holds the same files under its own folder)."""
-    path, root = (outputs.get("tables") or {}).get(table), outputs.get("warehouse")
+    """A published table's path in this warehouse's current version (the manifest's paths are where it was
+    published: in the folder of a version that may be deleted since, or a warehouse copied or moved since)."""
+    path = (outputs.get("tables") or {}).get(table)
     if not path:
         return None
-    try:
-        return str(warehouse / Path(path).relative_to(root)) if root else path
-    except ValueError:
-        return path
+    for root in (outputs.get("dossier_version"), outputs.get("warehouse")):
+        if root and Path(path).is_relative_to(root):
+            return str(warehouse / Path(path).relative_to(root))
+    return path
 
 
 # what a comparison names of the publication it was made against

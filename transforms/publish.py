@@ -6,10 +6,12 @@ Paths inside a version, and the same under the warehouse's stable entry points (
     <access>/<table>/departement_<dep>/millesime_<YYYY-MM>[/perimetre_<p>]/<table>.parquet
     rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/               charts (PNG + CSV) and the PDF
     publications/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/manifest.json   the run's manifest, as published
+                                   (its paths name the files in the folder of the version it was published in)
     ess.duckdb                     views `<table>` (latest millésime of each département) and `<table>_historique`
                                    (every millésime) over the version's files, by relative path, with comments
     dictionnaire_donnees.md / .csv
     publication.json               the version's index: what changed, from which run, the previous version
+    historique.json                every version made current in this warehouse until this one (transforms/warehouse.py)
 `access` is `public` for protected tables (statistical confidentiality applied) and `interne` for the rest, which
 must not leave the research team. Table folders are NOT `key=value` (hive) folders: pandas and pyarrow would read
 « 01 » as the integer 1 from a folder name. Every file carries its keys as text columns instead (`departement`,
@@ -281,26 +283,34 @@ def publishable_manifest(manifest: dict) -> dict:
     return out
 
 
+def version_folder(warehouse: Path, version_id: str) -> Path:
+    """Where a version's files are: the paths a manifest records (those through the entry points would name another
+    run's files after the next publication). The same path relative to it, under the warehouse, is the current
+    version's."""
+    return Path(warehouse) / wh.VERSIONS / version_id
+
+
 def _completed(manifest: dict, params: dict, warehouse: Path, root: Path, version_id: str, partitions: list[str],
                with_report: bool) -> dict:
-    """The run's manifest plus where its outputs are (stable paths through the entry points) and its version."""
+    """The run's manifest plus where its outputs are (in its version's folder: valid while that version is kept)
+    and its version."""
+    folder = version_folder(warehouse, version_id)
     tables = {}
     for rel in partitions:
         table = PurePosixPath(rel).parts[1]
-        tables[table] = str(warehouse / rel / f"{table}.parquet")
+        tables[table] = str(folder / rel / f"{table}.parquet")
     tables = {t: tables[t] for t in _published() if t in tables}
     out = dict(manifest)
-    out["outputs"] = {"warehouse": str(warehouse), "version": version_id,
-                      "dossier_version": str(warehouse / wh.VERSIONS / version_id),
-                      "tables": tables, "catalog": str(warehouse / CATALOG),
-                      "manifeste_publication": str(warehouse / manifest_path(params))}
+    out["outputs"] = {"warehouse": str(warehouse), "version": version_id, "dossier_version": str(folder),
+                      "tables": tables, "catalog": str(folder / CATALOG),
+                      "manifeste_publication": str(folder / manifest_path(params))}
     if with_report:
-        folder = warehouse / report_path(params)
-        out["rapport"] = {**(manifest.get("rapport") or {}), "dossier": str(folder),
-                          "fichiers": sorted(str(folder / p.relative_to(root / report_path(params)))
-                                             for p in (root / report_path(params)).rglob("*") if p.is_file())}
+        out["rapport"] = {**(manifest.get("rapport") or {}), **report_files(root, folder, params)}
     else:
         out.pop("rapport", None)
+    if "durees_etapes" in manifest:
+        # this copy is written by the publication itself: its time and the provenance's are not known yet
+        out["durees_etapes_arretees_avant"] = "publish"
     garde_fous = manifest.get("garde_fous") or {}
     out["publication"] = {"version": version_id,
                           "publie_le": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -341,10 +351,8 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
                 f"perimeter {params['perimetre']} come from run {current.get('run_id')}, not {run_id}: a report of "
                 f"run {run_id} would not describe them. Use --run with that run, or --out to write elsewhere")
         if current is not None:
-            folder = warehouse / rel
-            current["rapport"] = {**(facts or {}), "dossier": str(folder), "version": version_id,
-                                  "fichiers": sorted(str(folder / p.relative_to(root / rel))
-                                                     for p in (root / rel).rglob("*") if p.is_file())}
+            current["rapport"] = {**(facts or {}), **report_files(root, version_folder(warehouse, version_id), params),
+                                  "version": version_id}
             wh.write_json_atomic(path, current)
             updated.update(current)
         migrate_legacy_partitions(root)
@@ -359,27 +367,38 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
     return updated
 
 
+def report_files(root: Path, folder: Path, params: dict) -> dict:
+    """The report's folder and files as a manifest records them: under the version's folder `folder` (`root` is the
+    same version while it is being built)."""
+    rel = report_path(params)
+    return {"dossier": str(folder / rel),
+            "fichiers": sorted(str(folder / rel / p.relative_to(root / rel))
+                               for p in (root / rel).rglob("*") if p.is_file())}
+
+
 # --- reading publications ----------------------------------------------------------------------------------------
 
 
 def published_manifests(warehouse: Path, departement: str, perimetre: str) -> dict[str, Path]:
-    """{millésime: publication manifest (path through the entry point)} of a département and perimeter in the
-    current version, oldest millésime first."""
-    warehouse = Path(warehouse)
-    if wh.current_dir(warehouse) is None:
+    """{millésime: publication manifest} of a département and perimeter in the current version, oldest millésime
+    first. The paths are in the current version's folder: they keep naming these manifests after the next
+    publication (a run's manifest records the one it was compared with)."""
+    root = wh.current_dir(Path(warehouse))
+    if root is None:
         return {}
-    folder = warehouse / PUBLICATIONS / f"departement={departement}"
+    folder = root / PUBLICATIONS / f"departement={departement}"
     found = {p.parent.parent.name.partition("=")[2]: p
              for p in folder.glob(f"millesime=*/perimetre={perimetre}/{MANIFEST}")}
     return dict(sorted(found.items()))
 
 
 def published_perimeters(warehouse: Path, departement: str, millesime: str) -> dict[str, Path]:
-    """{perimeter: publication manifest} of a département and millésime in the current version."""
-    warehouse = Path(warehouse)
-    if wh.current_dir(warehouse) is None:
+    """{perimeter: publication manifest} of a département and millésime in the current version (paths in its
+    folder, as published_manifests)."""
+    root = wh.current_dir(Path(warehouse))
+    if root is None:
         return {}
-    folder = warehouse / PUBLICATIONS / f"departement={departement}" / f"millesime={millesime}"
+    folder = root / PUBLICATIONS / f"departement={departement}" / f"millesime={millesime}"
     return {p.parent.name.partition("=")[2]: p for p in sorted(folder.glob(f"perimetre=*/{MANIFEST}"))}
 
 

@@ -15,9 +15,20 @@ A new version is built beside the current one, under the warehouse lock, from th
 one publication; then `courant` is replaced by a new symbolic link with rename(2), which is atomic. A reader, or a
 run that starts after a crash at any instant, finds either the previous version or the new one, whole. What a crash
 leaves behind (a version that never became current, the preparation folder of a dead process, a half-made link) is
-removed by the next writer before it starts. The current version and the one before it are kept (a reader who
-opened the previous catalog just before the switch can finish; `ln -s versions/<id> courant.new && mv -T courant.new
-courant` rolls back by hand); older versions are deleted.
+removed by the next writer before it starts.
+
+A rollback (`rollback()`) makes a kept version current again by the same switch, under the same lock: no new
+version, so the files and the paths of the restored version (those its manifests record) are the very ones it had.
+
+Every version holds its history (historique.json): each time a version became current in this warehouse — a
+publication, a report, a rollback —, oldest first, ending with itself. It is written before the switch, so the
+current version's history is always whole, and it outlives the versions it names (a rollback says which versions it
+withdrew).
+
+Retention (`kept()`): the current version, the one current just before it (what a rollback goes back to), and every
+version until KEEP_NEWER newer versions have been published after it (a rollback publishes none); the others are
+deleted at the next change of the current version. In a history without rollback, that is the current version and
+the previous one. A reader who opened an older catalog just before a switch can finish.
 
 Several départements publishing into one warehouse (`ess france`, parallel processes) prepare their files in
 parallel and take turns for the short commit: each new version starts from the version that is current when it gets
@@ -34,6 +45,7 @@ import errno
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -45,9 +57,12 @@ CURRENT = "courant"
 VERSIONS = "versions"
 STAGING = ".construction"
 INDEX = "publication.json"
+HISTORY = "historique.json"
+ROLLBACK = "retour_arriere"  # the type of a history event that made an older version current again
 FOLDERS = ("public", "interne", "rapports", "publications")  # carried from version to version
 ENTRY_POINTS = FOLDERS + ("ess.duckdb", "dictionnaire_donnees.md", "dictionnaire_donnees.csv")
-KEEP_PREVIOUS = 1  # versions kept before the current one
+KEEP_NEWER = 2  # a version is deleted once this many newer versions have been published (and it is not current
+# nor the one current before the current one)
 # Private folders and files of the publication before versions existed (removed when found).
 LEGACY_LEFTOVERS = (".transactions", ".ess.duckdb.tmp")
 _NO_HARD_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
@@ -104,7 +119,9 @@ def commit(warehouse: Path, changes: dict[str, Path | None], finish: Callable[[P
     `regenerated`, never carried over) and may return more for the index. Returns the new version's index."""
     warehouse = Path(warehouse)
     warehouse.mkdir(parents=True, exist_ok=True)
+    asked = time.monotonic()
     with warehouse_lock(warehouse, wait_seconds=wait_seconds):
+        locked = time.monotonic()
         recover(warehouse)
         base = current_dir(warehouse)
         if base is None and legacy_entries(warehouse):
@@ -113,7 +130,7 @@ def commit(warehouse: Path, changes: dict[str, Path | None], finish: Callable[[P
         root = warehouse / VERSIONS / version_id
         root.mkdir(parents=True)
         try:
-            skip = {PurePosixPath(p) for p in (*changes, *regenerated, INDEX)}
+            skip = {PurePosixPath(p) for p in (*changes, *regenerated, INDEX, HISTORY)}
             if base is not None:
                 link_tree(base, root, skip)
             for rel, staged in sorted(changes.items()):
@@ -125,8 +142,13 @@ def commit(warehouse: Path, changes: dict[str, Path | None], finish: Callable[[P
             previous = base.name if base is not None and base != warehouse else None
             index = {"version": version_id, "precedente": previous,
                      "creee_le": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                     **(description or {}), **extra}
+                     **(description or {}), **extra,
+                     # the switch and the deletion of old versions (milliseconds) come after the index is written
+                     "durees_secondes": {"attente_du_verrou": round(locked - asked, 3),
+                                         "construction": round(time.monotonic() - locked, 3)}}
             write_json_atomic(root / INDEX, index)
+            earlier = history(base) if previous is not None else []
+            write_json_atomic(root / HISTORY, {"evenements": [*earlier, event_of(index)]})
             make_durable(root)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
@@ -274,20 +296,137 @@ def recover(warehouse: Path) -> None:
 
 
 def prune(warehouse: Path) -> None:
-    """Delete every version but the current one and the KEEP_PREVIOUS before it, and unfinished ones (no index:
-    never current). With no current version (someone removed the link), finished versions are all kept."""
+    """Delete every version `kept()` does not keep: older ones, and unfinished ones (no index: never current) or
+    finished ones that never became current (a writer killed before its switch)."""
     folder = warehouse / VERSIONS
     if not folder.is_dir():
         return
-    version = current_dir(warehouse)
-    if version is None:
-        keep = {p.name for p in folder.iterdir() if (p / INDEX).is_file()}
-    else:
-        keep = set()
-    while version is not None and len(keep) <= KEEP_PREVIOUS:
-        keep.add(version.name)
-        previous = read_index(version).get("precedente")
-        version = folder / previous if previous and (folder / previous).is_dir() else None
+    keep = kept(warehouse)
     for path in folder.iterdir():
         if path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def kept(warehouse: Path) -> set[str]:
+    """The versions the retention keeps: the current one, the one current just before it (what a rollback goes
+    back to), and those with fewer than KEEP_NEWER versions published after them (read from the current version's
+    history). With no current version (someone removed the link), every finished version is kept."""
+    folder = Path(warehouse) / VERSIONS
+    finished = {p.name for p in folder.iterdir() if (p / INDEX).is_file()} if folder.is_dir() else set()
+    current = current_dir(warehouse)
+    if current is None:
+        return finished
+    events = history(current)
+    published = list(dict.fromkeys(e.get("version") for e in events if e.get("type") != ROLLBACK))
+    before = [e.get("version") for e in events if e.get("version") != current.name]
+    return ({*published[-KEEP_NEWER:], *before[-1:]} & finished) | {current.name}
+
+
+# --- history and rollback ----------------------------------------------------------------------------------------
+
+
+def event_of(index: dict) -> dict:
+    """A version's index as an event of a history: when it became current (its index is written just before the
+    switch) and what it changed; the code that built it stays in the index."""
+    change = {k: v for k, v in (index.get("changement") or {}).items() if k != "version_pipeline"}
+    return {"version": index.get("version"), "type": change.pop("type", None), "courante_depuis": index.get("creee_le"),
+            "precedente": index.get("precedente"), **change}
+
+
+def history(version: Path | None) -> list[dict]:
+    """The history a version holds: every time a version became current in this warehouse, oldest first, ending
+    with this version's own event. A version made before histories existed has none: its history is rebuilt from
+    the chain of `precedente` through the versions still there (what was deleted before is not known)."""
+    if version is None:
+        return []
+    version = Path(version)
+    try:
+        return json.loads((version / HISTORY).read_text(encoding="utf-8"))["evenements"]
+    except FileNotFoundError:
+        pass
+    chain: list[dict] = []
+    seen: set[str] = set()
+    step: Path | None = version
+    while step is not None and step.name not in seen and (step / INDEX).is_file():
+        if chain and (step / HISTORY).is_file():
+            return history(step) + chain[::-1]
+        seen.add(step.name)
+        index = read_index(step)
+        chain.append(event_of(index))
+        previous = index.get("precedente")
+        step = version.parent / previous if previous and (version.parent / previous).is_dir() else None
+    return chain[::-1]
+
+
+def withdrawn(events: list[dict], version: str) -> list[str]:
+    """The versions made current since `version` last was (newest first): what making it current again undoes."""
+    last = max((i for i, e in enumerate(events) if e.get("version") == version), default=None)
+    after = events[last + 1:] if last is not None else events[-1:]
+    return list(dict.fromkeys(e.get("version") for e in reversed(after) if e.get("version") != version))
+
+
+def available(warehouse: Path) -> list[str]:
+    """The ids of the finished versions in the warehouse, oldest first (ids begin with their creation time)."""
+    folder = Path(warehouse) / VERSIONS
+    return sorted(p.name for p in folder.iterdir() if (p / INDEX).is_file()) if folder.is_dir() else []
+
+
+SHORTEST_ABBREVIATION = 6  # the random end of an id (« 39dadc »), as people quote it
+
+
+def find_version(warehouse: Path, wanted: str) -> str:
+    """The id of the kept version `wanted` names: its whole id, or an unambiguous beginning or end of it (at least
+    SHORTEST_ABBREVIATION characters). UserError (in French: it answers `ess rollback`) naming the kept ones."""
+    ids = available(warehouse)
+    wanted = (wanted or "").strip()
+    if wanted in ids:
+        return wanted
+    matches = [v for v in ids if len(wanted) >= SHORTEST_ABBREVIATION and (v.startswith(wanted) or v.endswith(wanted))]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UserError(f"« {wanted} » désigne plusieurs versions ({', '.join(matches)}) : donnez l'identifiant "
+                        "complet")
+    if not ids:
+        raise UserError(f"l'entrepôt {warehouse} n'a aucune version : rien à rétablir (`ess run` y publie)")
+    current = current_dir(warehouse)
+    listed = ", ".join(f"{v} (courante)" if current is not None and v == current.name else v for v in ids)
+    raise UserError(f"la version « {wanted} » n'est pas dans {Path(warehouse) / VERSIONS} : elle n'a jamais "
+                    f"existé ou a été supprimée (une version est gardée jusqu'à ce que {KEEP_NEWER} versions plus "
+                    f"récentes soient publiées). Versions conservées : {listed} ; `ess versions` les décrit")
+
+
+def rollback(warehouse: Path, wanted: str, *, wait_seconds: float = 0.0) -> dict | None:
+    """Make the kept version `wanted` (find_version) current again, under the warehouse lock: its history gains an
+    event of type ROLLBACK naming the versions it withdraws, written and flushed before `courant` names it (the
+    switch of a publication). A crash at any instant leaves the previous current version or this one, whole; the
+    versions withdrawn stay until the retention deletes them. Returns the event, or None when `wanted` is current
+    already."""
+    warehouse = Path(warehouse)
+    with warehouse_lock(warehouse, wait_seconds=wait_seconds):
+        recover(warehouse)
+        target = warehouse / VERSIONS / find_version(warehouse, wanted)
+        current = current_dir(warehouse)
+        if current is not None and current.name == target.name:
+            return None
+        earlier = history(current) if current is not None else history(target)
+        event = {"version": target.name, "type": ROLLBACK,
+                 "courante_depuis": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                 "precedente": current.name if current is not None else None,
+                 "versions_retirees": withdrawn(earlier, target.name)}
+        # a kept version is never current while this is written; a crash before the switch leaves it unused
+        write_json_atomic(target / HISTORY, {"evenements": [*earlier, event]})
+        _fsync_file(target / HISTORY)
+        _fsync_dir(target)
+        switch(warehouse, target.name)
+        ensure_entry_points(warehouse)
+        prune(warehouse)
+    return event
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
