@@ -678,7 +678,13 @@ def stage(con, snapshot: Path | None, params: dict, work_dir: Path) -> list[File
 
 
 def fetch(root: Path, request) -> list[Path]:
-    """Nothing to download by default: the pipeline uses the committed reference (sources/fetch.py)."""
-    from sources import fetch as portals
+    """Nothing to download: the COG files move to a new address every year. The pipeline uses the committed
+    reference, or the official files laid out by hand (sources/fetch.py downloads them when given addresses)."""
+    from sources.download import notice
 
-    return portals.fetch_territoires(root, files=None, source=SOURCE)
+    have = sorted(p.stem.split("_")[1] for p in REFERENCE_DIR.glob("communes_[0-9][0-9][0-9][0-9].csv"))
+    names = ", ".join(f.filename.replace("{YYYY}", "<année>") for f in SOURCE.files)
+    notice(f"territoires : rien à télécharger — le pipeline lit le référentiel livré avec le projet "
+           f"(data/reference/, COG {', '.join(have) or 'aucun'}), ou les fichiers officiels d'une autre année "
+           f"déposés à la main dans {Path(root) / SOURCE.name}/<année>/ ({names}) et lus avec --input {root}")
+    return []

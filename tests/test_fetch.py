@@ -309,8 +309,32 @@ def test_bad_departement_is_refused_by_the_same_rule_as_a_run(data_dir, code, ca
 
 
 def test_territoires_default_to_reference_data(data_dir, capsys):
+    """Nothing to download: the line says what is read instead, and where files of another year go by hand."""
     assert fetch(data_dir / "raw", millesime=None, departement="38", sources=["territoires"], formats=None) == []
-    assert "data/reference/" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "territoires : rien à télécharger" in said and "data/reference/, COG 2026" in said
+    assert f"déposés à la main dans {data_dir / 'raw' / 'territoires'}/<année>/ (v_commune_<année>.csv, " \
+           f"v_mvt_commune_<année>.csv, epcicom<année>.xlsx, " in said
+    assert f"lus avec --input {data_dir / 'raw'}" in said
+
+
+def test_cli_fetch_from_an_address_where_nothing_answers(data_dir, monkeypatch, capsys):
+    """Each attempt is shown as it fails; the message names the variable that set the address; exit 2."""
+    import socket
+
+    import sources.download
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("ESS_DATA_GOUV_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(sources.download, "BACKOFF_SECONDS", 0.0)
+    assert cli.main(["fetch", "--source", "sirene", "--out", str(data_dir / "raw")]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"connexion refusée par 127.0.0.1:{port}") == 4
+    assert "tentative 3/4 — connexion refusée" in err and "nouvel essai dans 0,0 s" in err
+    assert f"connection refused by 127.0.0.1:{port} — after 4 attempts. Nothing answers at that address" in err
+    assert f"it comes from ESS_DATA_GOUV_BASE_URL=http://127.0.0.1:{port}: check that variable" in err
 
 
 def test_fetch_territoires_with_given_addresses(data_dir, srv):
