@@ -559,6 +559,11 @@ class Progress:
 # --- manifest ---------------------------------------------------------------------------------------------------
 
 
+# Whoever laid the folder out (`ess fetch`, a person, the sample): the manifest only records the download.
+_MANIFEST_ADVICE = ("delete it: it only records how the files were downloaded (without it their checksums are "
+                    "computed from the files)")
+
+
 def read_manifest(snapshot_dir: Path) -> dict:
     """The manifest.json of a snapshot folder, or {} when there is none."""
     path = Path(snapshot_dir) / MANIFEST_NAME
@@ -569,11 +574,11 @@ def read_manifest(snapshot_dir: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         from ess.errors import InputFileError
 
-        raise InputFileError(f"{path} is not valid JSON ({exc}); delete it and run `ess fetch` again") from None
+        raise InputFileError(f"{path} is not valid JSON ({exc}); {_MANIFEST_ADVICE}") from None
     if not isinstance(data, dict):
         from ess.errors import InputFileError
 
-        raise InputFileError(f"{path} should hold a JSON object; delete it and run `ess fetch` again")
+        raise InputFileError(f"{path} should hold a JSON object; {_MANIFEST_ADVICE}")
     return data
 
 

@@ -45,7 +45,8 @@ def test_the_ess_program_prints_a_few_lines_for_a_refused_run(prefect_harness, t
     assert printed == [
         f"ess run: publication refused — nothing was published, {tmp_path / 'entrepot'} is unchanged:",
         f"- {folder}/sirene/2026-10/StockEtablissement_utf8.parquet has no row (a header at most): it feeds "
-        "staging_sirene_etablissements. Fetch it again (ess fetch) or put the complete file in place",
+        "staging_sirene_etablissements. Download it again (`ess fetch --source sirene` serves the latest millésime "
+        "only) or put the complete file in place",
         f"- none of the rows of StockUniteLegale_utf8.parquet (3 266), StockEtablissementHistorique_utf8.parquet "
         f"(6 506), StockUniteLegaleHistorique_utf8.parquet (6 644) in {folder}/sirene/2026-10 is of département 38 "
         "(all out of scope). Check that these files cover 38",
