@@ -31,7 +31,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ess import caching, progress, runlog
 from ess.errors import UserError
-from ess.locking import LockedError, warehouse_lock
+from ess.locking import departement_lock
 from ess.settings import Settings
 from flows.inputs import resolve_inputs
 from flows.manifest import RunResult, restore_run_manifests, run_manifest, write_json_atomic
@@ -75,7 +75,6 @@ STEP_FILES = {
 FETCH_RETRIES = 3
 FETCH_BACKOFF_SECONDS = 60.0
 PUBLISH_WAIT_SECONDS = 600.0  # another département publishing to the same warehouse: wait for it
-LOCKS_FOLDER = ".verrous"
 log = logging.getLogger(__name__)
 
 
@@ -278,16 +277,10 @@ def provenance_task(manifest: dict, manifest_path: str) -> str:
 # --- the composition ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
 def run_lock(config: Settings):
-    """One run at a time per département and warehouse (runs of other départements may go on in parallel)."""
-    folder = Path(config.warehouse_dir) / LOCKS_FOLDER / f"departement={config.departement}"
-    try:
-        with warehouse_lock(folder):
-            yield
-    except LockedError as exc:
-        raise LockedError(f"a run of département {config.departement} into {config.warehouse_dir} is already "
-                          f"in progress: {exc}") from None
+    """One run at a time per département and warehouse (runs of other départements may go on in parallel); `ess
+    run` takes it before Prefect starts, and its flow goes through (ess.locking.departement_lock)."""
+    return departement_lock(config.warehouse_dir, config.departement)
 
 
 def run_departement(config: Settings, *, fetch_sources: list[str] | None = None) -> dict:
@@ -398,7 +391,8 @@ def prepare_departements(configs: list[Settings]) -> dict[str, tuple[Settings, d
 
 def failure_report(failures: dict[str, BaseException], total: int) -> str:
     listing = "\n".join(f"- {d}: {exc}" for d, exc in sorted(failures.items()))
-    return (f"{len(failures)} of {total} départements failed (the others were published):\n{listing}")
+    others = "none was published" if len(failures) == total else "the others were published"
+    return f"{len(failures)} of {total} départements failed ({others}):\n{listing}"
 
 
 def check_present(departement: str, staged: dict) -> None:
