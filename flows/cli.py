@@ -315,12 +315,13 @@ def main(argv: list[str] | None = None) -> int:
         _say(args, f"interrupted{_publication_state(args)}")
         return EXIT_INTERRUPTED
     except UserError as exc:
-        _say(args, str(exc) + ("" if "nothing was published" in str(exc).lower() else _publication_state(args)))
+        _say(args, str(exc) if "nothing was published" in str(exc).lower()
+             else _with_publication_state(str(exc), args))
         return EXIT_USER
     except Exception as exc:  # noqa: BLE001 — every failure ends as one message, its traceback in a log file
         refused = _file_for_a_folder(args, exc)
         if refused is not None:
-            _say(args, refused + _publication_state(args))
+            _say(args, _with_publication_state(refused, args))
             return EXIT_USER
         problem = system_problem(exc)
         if problem is not None:
@@ -380,6 +381,11 @@ def _traceback_log(args: argparse.Namespace, exc: BaseException) -> Path | None:
     except OSError:
         return None
     return path if runlog.append_traceback(path, exc) else None
+
+
+def _with_publication_state(message: str, args: argparse.Namespace) -> str:
+    state = _publication_state(args)
+    return message.rstrip(".") + state if state else message
 
 
 def _publication_state(args: argparse.Namespace) -> str:

@@ -82,11 +82,11 @@ def _address_hint(base_url: str | None, env: str) -> str:
     return f"the official portal; set {env} to use a mirror"
 
 
-def _get_json(url: str, *, what: str, hint: str, attempts: int = 4, timeout: float = 60,
+def _get_json(url: str, *, what: str, what_fr: str, hint: str, attempts: int = 4, timeout: float = 60,
               backoff: float | None = None, address_hint: str | None = None) -> dict:
     """GET a JSON document, retrying network failures (`backoff` seconds apart, doubling: default
-    sources.download.BACKOFF_SECONDS), each one a notice; 4xx is a UserError naming what to check, network failures
-    on every attempt a NetworkError."""
+    sources.download.BACKOFF_SECONDS), each one a notice naming `what_fr` (the console is French); 4xx is a
+    UserError naming `what` and what to check, network failures on every attempt a NetworkError."""
     backoff = transfer.BACKOFF_SECONDS if backoff is None else backoff
     started = time.monotonic()
     for attempt in range(1, attempts + 1):
@@ -105,7 +105,7 @@ def _get_json(url: str, *, what: str, hint: str, attempts: int = 4, timeout: flo
             raise UserError(f"{what}: {url} did not return JSON ({exc}); check {hint}") from None
         wait = None if attempt == attempts else backoff * 2 ** (attempt - 1)
         log.warning("%s: %s (attempt %d/%d)", what, failure, attempt, attempts)
-        notice(retry_notice(what_fr(what), attempt, attempts, failure.problem_fr, wait))
+        notice(retry_notice(what_fr, attempt, attempts, failure.problem_fr, wait))
         if wait is None:
             raise NetworkError(
                 f"{what}: cannot read {url}", failure.problem, attempts, unreachable=failure.unreachable,
@@ -114,15 +114,6 @@ def _get_json(url: str, *, what: str, hint: str, attempts: int = 4, timeout: flo
                 else "Check the network and run the same command again later.")
         time.sleep(wait)
     raise AssertionError("unreachable")
-
-
-def what_fr(what: str) -> str:
-    """The console's name of a metadata request (« métadonnées SIRENE »)."""
-    for english, french in (("SIRENE metadata", "métadonnées SIRENE (data.gouv.fr)"),
-                            ("URSSAF metadata of ", "métadonnées URSSAF : "), ("SIRENE resource ", "ressource SIRENE ")):
-        if what.startswith(english):
-            return french + what[len(english):]
-    return what
 
 
 # --- SIRENE ------------------------------------------------------------------------------------------------------
@@ -171,7 +162,8 @@ def _checksums(resource: Mapping) -> dict[str, str]:
 
 def _sirene_resources(base: str, address_hint: str) -> dict[str, dict]:
     url = f"{base}/api/1/datasets/{SIRENE.dataset_id}/"
-    meta = _get_json(url, what="SIRENE metadata", hint=SIRENE.homepage, address_hint=address_hint)
+    meta = _get_json(url, what="SIRENE metadata", what_fr="métadonnées SIRENE (data.gouv.fr)", hint=SIRENE.homepage,
+                     address_hint=address_hint)
     return {r["id"]: r for r in meta.get("resources", []) if isinstance(r, dict) and "id" in r}
 
 
@@ -182,7 +174,8 @@ def _sirene_resource(base: str, resources: dict[str, dict], resource_id: str, fi
     # The dataset payload may not list every resource: ask for this one directly before giving up.
     url = f"{base}/api/1/datasets/{SIRENE.dataset_id}/resources/{resource_id}/"
     try:
-        return _get_json(url, what=f"SIRENE resource {filename}", hint=SIRENE.homepage, address_hint=address_hint)
+        return _get_json(url, what=f"SIRENE resource {filename}", what_fr=f"ressource SIRENE {filename}",
+                         hint=SIRENE.homepage, address_hint=address_hint)
     except NetworkError:
         raise
     except UserError:
@@ -375,7 +368,8 @@ def _urssaf_modified(base: str, dataset: str, address_hint: str) -> str | None:
     """When the portal last processed the dataset (Explore API metadata); None when unknown."""
     url = f"{base}/api/explore/v2.1/catalog/datasets/{dataset}"
     try:
-        meta = _get_json(url, what=f"URSSAF metadata of {dataset}", hint=url, attempts=2, address_hint=address_hint)
+        meta = _get_json(url, what=f"URSSAF metadata of {dataset}", what_fr=f"métadonnées URSSAF : {dataset}",
+                         hint=url, attempts=2, address_hint=address_hint)
     except NetworkError as exc:
         if exc.unreachable:  # the exports are on the same host: no use trying them
             raise

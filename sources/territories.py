@@ -328,7 +328,7 @@ def _read_reference(raw: _Raw, annee: int, departement: str, *, communes: bool, 
     if missing:
         have = sorted(p.stem.split("_")[1] for p in REFERENCE_DIR.glob("communes_[0-9][0-9][0-9][0-9].csv"))
         where = (f"the snapshot folder {snapshot_dir} lacks some" if snapshot_dir is not None
-                 else "the input has no territory snapshot")
+                 else f"the input has no territory snapshot of {annee}")
         root = Path(snapshot_dir).parent.parent if snapshot_dir is not None else None
         raise UserError(
             f"no COG {annee} territory files: {where} and the committed reference has COG "

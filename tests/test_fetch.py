@@ -379,8 +379,8 @@ def test_a_missing_snapshot_sends_to_ess_fetch_only_where_it_helps(data_dir):
     with pytest.raises(UserError) as err:  # `ess run --annee-cog 2019` on the sample: no snapshot, no reference
         territories.load(db.connect(), None, departement="38", annee_cog=2019)
     assert str(err.value) == (
-        "no COG 2019 territory files: the input has no territory snapshot and the committed reference has COG 2026 "
-        "only (communes_2019.csv missing). `ess fetch` does not download the territoires files: put the official "
+        "no COG 2019 territory files: the input has no territory snapshot of 2019 and the committed reference has COG "
+        "2026 only (communes_2019.csv missing). `ess fetch` does not download the territoires files: put the official "
         "ones (v_commune_2019.csv, v_mvt_commune_2019.csv, epcicom2019.xlsx, donnees_communes.csv, "
         f"ZE2020_au_01-01-2019.xlsx) in {raw}/territoires/2019/ and run with --input {raw}; or choose --annee-cog 2026")
 
