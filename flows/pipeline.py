@@ -94,7 +94,7 @@ def _retry_later(exc: BaseException) -> bool:
     A file not in the official format, a 404, a checksum that does not match will not get better by waiting."""
     if isinstance(exc, NetworkError):
         return not exc.unreachable
-    return isinstance(exc, (ConnectionError, TimeoutError)) and not isinstance(exc, UserError)
+    return isinstance(exc, (ConnectionError, TimeoutError))  # raised as such by a source's own code
 
 
 def _cached_output(result: caching.CachedResult, step: str, run_folder: Path) -> dict:
