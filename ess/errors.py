@@ -29,7 +29,8 @@ _WORDS = {os.strerror(e): _KINDS[e] for e in _KINDS}
 _QUOTED_PATH = re.compile(r"[\"'](/[^\"']+)[\"']")
 
 
-def _chain(exc: BaseException):
+def exception_chain(exc: BaseException):
+    """The exception, then those it was raised from or while handling, each once."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -40,7 +41,7 @@ def _chain(exc: BaseException):
 def system_problem(exc: BaseException) -> tuple[str, str | None] | None:
     """(kind, file) when the exception, or one it was raised from, is a full disk, a read-only file system or a
     missing permission — `kind` in disk_full, read_only, permission; None for anything else."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         if isinstance(e, OSError) and e.errno in _KINDS:
             return _KINDS[e.errno], e.filename if isinstance(e.filename, str) else None
         text = str(e)

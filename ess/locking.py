@@ -17,6 +17,11 @@ from pathlib import Path
 from ess.errors import UserError
 
 LOCK_NAME = ".ess.lock"
+LOCKS_FOLDER = ".verrous"  # inside the warehouse: one lock per département
+
+# The département locks a command took for its whole duration (`ess run`, before Prefect starts: a second run is
+# refused at once). The flow the command then runs, in the same process, finds them here and goes through.
+_HELD_FOR_COMMAND: set[Path] = set()
 
 
 class LockedError(UserError):
@@ -75,6 +80,35 @@ def file_lock(path: Path, *, wait_seconds: float = 0.0, poll: float = 0.5, what:
         yield path
     finally:
         fh.close()  # closing releases the lock
+
+
+def departement_lock_folder(warehouse_dir: str | Path, departement: str) -> Path:
+    return Path(warehouse_dir) / LOCKS_FOLDER / f"departement={departement}"
+
+
+@contextlib.contextmanager
+def departement_lock(warehouse_dir: str | Path, departement: str, *, for_command: bool = False):
+    """One run at a time per département and warehouse (runs of other départements may go on in parallel).
+    `for_command`: held until the command ends, and passed through by the same process's later requests for it (the
+    flow `ess run` starts); without it, a lock this process already holds refuses like any other."""
+    folder = departement_lock_folder(warehouse_dir, departement)
+    key = folder.absolute()
+    if key in _HELD_FOR_COMMAND and not for_command:
+        yield folder
+        return
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(warehouse_lock(folder))
+    except LockedError as exc:  # (only the taking: a LockedError of the run itself keeps its own message)
+        raise LockedError(f"a run of département {departement} into {warehouse_dir} is already in progress: "
+                          f"{exc}") from None
+    with held:
+        if for_command:
+            _HELD_FOR_COMMAND.add(key)
+        try:
+            yield folder
+        finally:
+            _HELD_FOR_COMMAND.discard(key)
 
 
 def held_by_someone(path: Path) -> bool:

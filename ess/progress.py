@@ -93,6 +93,11 @@ class Progress:
             self.stream.write(f"[{duration(time.monotonic() - self.started):>10}] {text}\n")
             self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A line under the step going on: what happens inside it (a failed download attempt and when the next
+        one comes)."""
+        self.say(f"  {text}")
+
     def open(self, key: str, text: str) -> None:
         """A step whose end is noticed elsewhere (close_pending): Prefect's start ends when the flow begins."""
         self.close_pending()

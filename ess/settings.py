@@ -94,9 +94,22 @@ def _year(label: str) -> Callable[[Any, dict], int | None]:
     return rule
 
 
+def check_folder_option(flag: str, value: Any) -> None:
+    """A folder option given a file, or a path through a file, is refused by its name (it would fail later as a
+    NotADirectoryError); a folder that does not exist yet is fine."""
+    path = Path(str(value)).expanduser()
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise UserError(f"{flag} {value} {'is' if existing == path else f'goes through {existing}, which is'}"
+                                " a file, not a folder: give a folder")
+            return
+
+
 def _reference_dir(value: Any, _settings: dict) -> str | None:
     if value is None or str(value).strip() == "":
         return None
+    check_folder_option("--reference-dir", value)
     folder = Path(value).expanduser()
     if not folder.is_dir():
         raise UserError(f"reference folder {value} does not exist: give --reference-dir a folder of reference CSVs "
@@ -157,9 +170,10 @@ def _perimetres_cube(value: Any, settings: dict) -> list[str] | None:
 def _input_dir(value: Any, settings: dict) -> str | None:
     if value is None:
         return None
+    check_folder_option("--input", value)
     if not settings.get("download") and not Path(value).is_dir():
-        raise UserError(f"input folder {value} does not exist: run `ess fetch` first, fix --input, "
-                        "or add --download to fetch the official files into it")
+        raise UserError(f"input folder {value} does not exist: fetch the official files into it first "
+                        f"(`ess fetch --out {value}`), fix --input, or add --download to fetch them as the run starts")
     return str(value)
 
 
@@ -176,6 +190,7 @@ def _sample_scale(value: Any, _settings: dict) -> float:
 def _warehouse_dir(value: Any, _settings: dict) -> str:
     if not str(value or "").strip():
         raise UserError("the warehouse folder is empty: give --out a folder")
+    check_folder_option("--out", value)
     return str(value)
 
 

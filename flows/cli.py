@@ -5,14 +5,16 @@ stays quick."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
 import os
 import sys
 from pathlib import Path
 
 from ess import paths
-from ess.errors import UserError, system_message, system_problem
-from ess.settings import Settings, add_arguments, check_departement
+from ess.errors import UserError, exception_chain, system_message, system_problem
+from ess.settings import Settings, add_arguments, check_departement, check_folder_option
 
 DEFAULT_DEPARTEMENT = Settings.departement
 # Offline-friendly Prefect settings (docs: /work/shared STACK notes): the temporary server needs more than the
@@ -46,6 +48,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from sources.sample import write_sample
 
     departement = check_departement(args.departement)
+    if args.out:
+        check_folder_option("--out", args.out)
     out = Path(args.out) if args.out else paths.sample_dir(departement)
     summary = write_sample(out, departement=departement, seed=args.seed, scale=args.scale)
     print(f"sample written to {out}")
@@ -58,6 +62,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from ess.settings import check_millesime
     from sources.registry import fetch
 
+    if args.out:
+        check_folder_option("--out", args.out)
     root = Path(args.out) if args.out else paths.raw_dir()
     written = fetch(
         root,
@@ -92,34 +98,48 @@ def _import_while_prefect_starts() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ess import prefect_server, progress, runlog
+    from ess import locking, prefect_server, progress, runlog
 
     shown = progress.start()  # on stderr when it is a terminal or ESS_PROGRESS=1 (make run)
     config = Settings.from_args(args)  # validated before Prefect starts
-    shown.say(f"ess run — département{'s' if len(config.departements) > 1 else ''} "
-              f"{', '.join(config.departements)}, périmètre {config.perimetre} (journal : "
-              f"{config.run_dir() / runlog.LOG_NAME})")
-    with prefect_server.early_server() as server:  # boots while the sample is made and the pipeline imported
-        args.log_path = config.run_dir() / runlog.LOG_NAME
-        args.run_config = config
-        with runlog.quiet_console(until_exit=args.whole_process), runlog.run_log(args.log_path):
-            try:
-                if isinstance(server, prefect_server.EarlyServer):
-                    _sample_while_prefect_starts(config, shown)
-                shown.open("prefect", progress.label("prefect"))  # ends when the flow starts (flows/pipeline.py)
-                from flows.pipeline import run_flows
+    with contextlib.ExitStack() as locks:
+        # Another run of the same département is refused at once: before Prefect starts, before any folder.
+        for one in config.every_departement():
+            locks.enter_context(locking.departement_lock(one.warehouse_dir, one.departement, for_command=True))
+        _refuse_an_existing_run_folder(config)
+        shown.say(f"ess run — département{'s' if len(config.departements) > 1 else ''} "
+                  f"{', '.join(config.departements)}, périmètre {config.perimetre} (journal : "
+                  f"{config.run_dir() / runlog.LOG_NAME})")
+        with prefect_server.early_server() as server:  # boots while the sample is made and the pipeline imported
+            args.log_path = config.run_dir() / runlog.LOG_NAME
+            args.run_config = config
+            with runlog.quiet_console(until_exit=args.whole_process), runlog.run_log(args.log_path):
+                try:
+                    if isinstance(server, prefect_server.EarlyServer):
+                        _sample_while_prefect_starts(config, shown)
+                    shown.open("prefect", progress.label("prefect"))  # ends when the flow starts (flows/pipeline.py)
+                    from flows.pipeline import run_flows
 
-                if isinstance(server, prefect_server.EarlyServer) and not server.ready():
-                    _import_while_prefect_starts()
-                with server.api():
-                    results = run_flows(config)
-            except Exception:
-                logging.getLogger("flows.cli").exception("ess run %s failed", config.run_id)
-                raise
+                    if isinstance(server, prefect_server.EarlyServer) and not server.ready():
+                        _import_while_prefect_starts()
+                    with server.api():
+                        results = run_flows(config)
+                except Exception:
+                    logging.getLogger("flows.cli").exception("ess run %s failed", config.run_id)
+                    raise
     shown.say("Terminé.")
     for result in results:
         print(result.summary())
     return 0
+
+
+def _refuse_an_existing_run_folder(config: Settings) -> None:
+    """A run folder belongs to one run: another one would mix its log and tables into it (and a failed run's
+    traceback into a published run's log)."""
+    for one in config.every_departement():
+        if one.run_dir().exists():
+            raise UserError(f"--run-id {config.run_id}: the run folder {one.run_dir()} already exists (an earlier "
+                            "run); choose another name, or leave --run-id out (the default is the time of the run)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -339,9 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         _say(args, f"interrupted{_publication_state(args)}")
         return EXIT_INTERRUPTED
     except UserError as exc:
-        _say(args, str(exc))
+        _say(args, str(exc) if "nothing was published" in str(exc).lower()
+             else _with_publication_state(str(exc), args))
         return EXIT_USER
     except Exception as exc:  # noqa: BLE001 — every failure ends as one message, its traceback in a log file
+        refused = _file_for_a_folder(args, exc)
+        if refused is not None:
+            _say(args, _with_publication_state(refused, args))
+            return EXIT_USER
         problem = system_problem(exc)
         if problem is not None:
             _say(args, system_message(*problem) + _publication_state(args))
@@ -352,6 +377,29 @@ def main(argv: list[str] | None = None) -> int:
                    f"{str(exc).splitlines()[0] if str(exc) else ''} — {where}; please report it with that file"
                    f"{_publication_state(args)}", log=False)
         return EXIT_BUG
+
+
+# The folders a user names, by the option (or variable) that named them: a file there is their mistake, not a bug.
+FOLDER_OPTIONS = (("--out", "warehouse_dir"), ("--out", "out"), ("--input", "input_dir"), ("--input", "input"),
+                  ("--reference-dir", "reference_dir"), ("--source-dir", "source_dir"))
+
+
+def _file_for_a_folder(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """A NotADirectoryError on the way to a folder the user named (an option, ESS_DATA_DIR): the message naming
+    it. The path options are checked first (ess.settings.check_folder_option); this catches what they cannot
+    (ESS_DATA_DIR, a file put in place during the run)."""
+    named = [(flag, getattr(args, attr)) for flag, attr in FOLDER_OPTIONS if getattr(args, attr, None)]
+    named.append(("ESS_DATA_DIR", str(paths.data_dir())))
+    for e in exception_chain(exc):
+        if not (isinstance(e, OSError) and e.errno == errno.ENOTDIR and isinstance(e.filename, str)):
+            continue
+        for flag, value in named:
+            if Path(e.filename).absolute().is_relative_to(Path(value).absolute()):
+                try:
+                    check_folder_option(flag, value)
+                except UserError as refused:
+                    return str(refused)
+    return None
 
 
 def _say(args: argparse.Namespace, message: str, *, log: bool = True) -> None:
@@ -379,20 +427,33 @@ def _traceback_log(args: argparse.Namespace, exc: BaseException) -> Path | None:
     return path if runlog.append_traceback(path, exc) else None
 
 
+def _with_publication_state(message: str, args: argparse.Namespace) -> str:
+    state = _publication_state(args)
+    return message.rstrip(".") + state if state else message
+
+
 def _publication_state(args: argparse.Namespace) -> str:
-    """For `ess run`: whether this run's publication is in place (it is the last thing a run does, in one move)."""
+    """For `ess run`: whether this run's publication is in place (it is the last thing a run does for a département,
+    in one move), for each of its départements."""
     config = getattr(args, "run_config", None)
     if config is None:
         return ""
     try:
         from transforms.publish import run_version
 
-        version = run_version(Path(config.warehouse_dir), config.departement, config.run_id)
+        versions = {one.departement: run_version(Path(one.warehouse_dir), one.departement, one.run_id)
+                    for one in config.every_departement()}
     except Exception:  # noqa: BLE001 — the warehouse itself may be what failed
         return ""
-    if version:
-        return f". This run's publication is in place (version {version}) but the run did not finish"
-    return f". Nothing was published: {config.warehouse_dir} is as it was before the run"
+    published = {dep: version for dep, version in versions.items() if version}
+    if not published:
+        return f". Nothing was published: {config.warehouse_dir} is as it was before the run"
+    if len(versions) == 1:
+        return f". This run's publication is in place (version {published[config.departement]}) but the run did " \
+               "not finish"
+    done = ", ".join(f"{dep} (version {version})" for dep, version in published.items())
+    others = [dep for dep in versions if dep not in published]
+    return f". Published: {done}" + (f"; nothing for {', '.join(others)}" if others else "")
 
 
 if __name__ == "__main__":

@@ -22,20 +22,22 @@ Logs and tracebacks go to the run's log file (data/runs/dep<NN>/<run_id>/run.log
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from ess import caching, progress, runlog
-from ess.errors import InputFileError, UserError
-from ess.locking import LockedError, warehouse_lock
+from ess.errors import UserError
+from ess.locking import departement_lock
 from ess.settings import Settings
 from flows.inputs import resolve_inputs
 from flows.manifest import RunResult, restore_run_manifests, run_manifest, write_json_atomic
 from reports.annual import build_report
 from sources import registry
+from sources.download import NetworkError, notices_to
 from transforms.checks import check
 from transforms.core import build_core
 from transforms.outputs import build_outputs
@@ -65,11 +67,15 @@ STEP_FILES = {
 # Each source's staging receives only the parameters its Source declares (stage_params), so it cannot silently
 # depend on a parameter that is not in its cache key (it would fail with a KeyError instead). National sources are
 # staged for a set of départements (sorted), the others for one.
-# Downloads: Prefect retries the whole fetch on top of the per-file retries of sources.download.
+# Downloads: each request is tried several times a few seconds apart (sources.download.BACKOFF_SECONDS); a source
+# whose download still fails for a passing reason (timeouts, 5xx, a cut connection) is fetched again in up to
+# FETCH_RETRIES more rounds, 60 s, 120 s, 240 s later: long enough for a portal to come back, short enough for a
+# monthly run. An address where nothing answers (connection refused, unknown host) gets no later round: a wrong
+# mirror address or a stopped server is not mended by waiting, and the user should hear of it in seconds.
 FETCH_RETRIES = 3
-FETCH_BACKOFF_SECONDS = 60.0  # 60 s, 120 s, 240 s (+ jitter): long enough for a portal to come back
+FETCH_BACKOFF_SECONDS = 60.0
 PUBLISH_WAIT_SECONDS = 600.0  # another département publishing to the same warehouse: wait for it
-LOCKS_FOLDER = ".verrous"
+log = logging.getLogger(__name__)
 
 
 def reference_input(params: dict) -> dict[str, str | None]:
@@ -79,18 +85,16 @@ def reference_input(params: dict) -> dict[str, str | None]:
 
 
 def fetch_retry_delays() -> list[float]:
-    return exponential_backoff(backoff_factor=FETCH_BACKOFF_SECONDS)(FETCH_RETRIES)
+    """The waits before each later round of a failed download: 60 s, 120 s, 240 s."""
+    return [FETCH_BACKOFF_SECONDS * 2 ** i for i in range(FETCH_RETRIES)]
 
 
-def _retry_fetch(task, task_run, state) -> bool:
-    """A file that is not in the official format will not get better by retrying; network trouble may."""
-    try:
-        state.result()
-    except InputFileError:
-        return False
-    except Exception:
-        return True
-    return False
+def _retry_later(exc: BaseException) -> bool:
+    """A download that may succeed in a minute: a network failure other than an address where nothing answers.
+    A file not in the official format, a 404, a checksum that does not match will not get better by waiting."""
+    if isinstance(exc, NetworkError):
+        return not exc.unreachable
+    return isinstance(exc, (ConnectionError, TimeoutError))  # raised as such by a source's own code
 
 
 def _cached_output(result: caching.CachedResult, step: str, run_folder: Path) -> dict:
@@ -104,9 +108,10 @@ def _cached_output(result: caching.CachedResult, step: str, run_folder: Path) ->
 # --- tasks -------------------------------------------------------------------------------------------------------
 
 
-@task(name="fetch", cache_policy=NO_CACHE)
-def fetch_task(root: str, departement: str, millesime: str | None, sources: list[str] | None) -> list[str]:
-    written = STEPS["fetch"](Path(root), millesime=millesime, departement=departement, sources=sources,
+@task(name="fetch", task_run_name="fetch-{source}-{departement}", cache_policy=NO_CACHE)
+def fetch_task(root: str, departement: str, millesime: str | None, source: str) -> list[str]:
+    """One source's official files (one round: flows.pipeline.fetch_source starts failed rounds again)."""
+    written = STEPS["fetch"](Path(root), millesime=millesime, departement=departement, sources=[source],
                              formats=None)
     return [str(p) for p in written]
 
@@ -272,16 +277,10 @@ def provenance_task(manifest: dict, manifest_path: str) -> str:
 # --- the composition ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
 def run_lock(config: Settings):
-    """One run at a time per département and warehouse (runs of other départements may go on in parallel)."""
-    folder = Path(config.warehouse_dir) / LOCKS_FOLDER / f"departement={config.departement}"
-    try:
-        with warehouse_lock(folder):
-            yield
-    except LockedError as exc:
-        raise LockedError(f"a run of département {config.departement} into {config.warehouse_dir} is already "
-                          f"in progress: {exc}") from None
+    """One run at a time per département and warehouse (runs of other départements may go on in parallel); `ess
+    run` takes it before Prefect starts, and its flow goes through (ess.locking.departement_lock)."""
+    return departement_lock(config.warehouse_dir, config.departement)
 
 
 def run_departement(config: Settings, *, fetch_sources: list[str] | None = None) -> dict:
@@ -324,15 +323,46 @@ def run_departements(configs: list[Settings], *, fetch_sources: list[str] | None
 def download_inputs(configs: list[Settings], fetch_sources: list[str] | None = None) -> None:
     """The official files of a run: every source once (SIRENE's national stock), then again for each other
     département the sources whose portal filters by département (URSSAF: Source.fetched_by_departement; its fetch
-    keeps the union of the départements asked)."""
-    fetch = fetch_task.with_options(retries=FETCH_RETRIES, retry_delay_seconds=fetch_retry_delays(),
-                                    retry_jitter_factor=0.2, retry_condition_fn=_retry_fetch)
+    keeps the union of the départements asked). Each failed request attempt and each later round is a line under
+    the step (ess.progress), and in the run's log."""
     root, millesime = str(configs[0].input_root()), configs[0].millesime
-    by_departement = [s for s in (fetch_sources or registry.names()) if registry.source(s).fetched_by_departement]
-    with progress.step("fetch"):
-        fetch(root, configs[0].departement, millesime, fetch_sources)
-        for config in configs[1:] if by_departement else []:
-            fetch(root, config.departement, millesime, by_departement)
+    chosen = list(dict.fromkeys(fetch_sources or registry.names()))
+    by_departement = [s for s in chosen if registry.source(s).fetched_by_departement]
+    jobs = [(configs[0].departement, s) for s in chosen]
+    jobs += [(config.departement, s) for config in configs[1:] for s in by_departement]
+    with progress.step("fetch"), notices_to(progress.current().note):
+        for departement, source in jobs:
+            fetch_source(root, departement, millesime, source)
+
+
+def fetch_source(root: str, departement: str, millesime: str | None, source: str, *,
+                 sleep=time.sleep) -> list[str]:
+    """One source's files, in up to 1 + FETCH_RETRIES rounds when the failure may pass (_retry_later). The final
+    error counts the attempts of every round, not only the last one's."""
+    delays = fetch_retry_delays()
+    started, attempts = time.monotonic(), 0
+    for round_number in range(1, len(delays) + 2):
+        try:
+            return fetch_task(root, departement, millesime, source)
+        except Exception as exc:
+            attempts += exc.attempts if isinstance(exc, NetworkError) else 1
+            if round_number > len(delays) or not _retry_later(exc):
+                if isinstance(exc, NetworkError) and exc.unreachable:
+                    raise exc.totalled(attempts, round_number, time.monotonic() - started, advice=(
+                        f"{exc.advice} The run does not try again later: waiting does not mend an address where "
+                        "nothing answers.")) from None
+                if isinstance(exc, NetworkError) and round_number > 1:
+                    raise exc.totalled(attempts, round_number, time.monotonic() - started) from None
+                raise
+            wait = delays[round_number - 1]
+            problem = exc.problem_fr if isinstance(exc, NetworkError) else str(exc)
+            log.warning("fetch %s: round %d failed (%s); round %d of %d in %.0f s", source, round_number, exc,
+                           round_number + 1, len(delays) + 1, wait)
+            progress.current().note(
+                f"↻ {source} : échec du téléchargement ({problem}) ; nouvel essai complet "
+                f"{round_number + 1}/{len(delays) + 1} dans {progress.duration(wait)}")
+            sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def prepare_departements(configs: list[Settings]) -> dict[str, tuple[Settings, dict, dict]]:
@@ -361,7 +391,8 @@ def prepare_departements(configs: list[Settings]) -> dict[str, tuple[Settings, d
 
 def failure_report(failures: dict[str, BaseException], total: int) -> str:
     listing = "\n".join(f"- {d}: {exc}" for d, exc in sorted(failures.items()))
-    return (f"{len(failures)} of {total} départements failed (the others were published):\n{listing}")
+    others = "none was published" if len(failures) == total else "the others were published"
+    return f"{len(failures)} of {total} départements failed ({others}):\n{listing}"
 
 
 def check_present(departement: str, staged: dict) -> None:

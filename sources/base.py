@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ess import paths
 from ess.errors import UserError
 from ess.settings import MILLESIME_FORMAT
 
@@ -58,6 +59,10 @@ class Source:
     stage_params: tuple[str, ...] = ("departement", "synthetic", "reference_dir")
     # The portal filters the files by département: a run of several départements fetches them for each.
     fetched_by_departement: bool = False
+    # What `ess fetch` can download, so that a message sends the user there only when it helps: "latest" (the
+    # latest millésime only: SIRENE's stable links), "latest_with_earlier" (the latest, whose files hold the
+    # earlier years too: URSSAF's exports), "nothing" (files laid out by hand: the COG, whose addresses move).
+    fetch_serves: str = "latest"
 
     def file(self, key: str) -> SourceFile:
         for f in self.files:
@@ -85,15 +90,46 @@ class Source:
             if not found:
                 raise UserError(
                     f"no {self.name} snapshot under {folder} (expected folders named by millésime). "
-                    f"Run `ess fetch --source {self.name}` or point --input at a folder of official files."
+                    f"{self.how_to_get(root, None)}"
                 )
             return folder / found[-1]
         if millesime not in found:
             raise UserError(
                 f"no {self.name} snapshot {millesime!r} under {folder}; available: {found or 'none'}. "
-                f"Run `ess fetch --source {self.name}` or choose one of those."
+                f"{self.how_to_get(root, millesime)}"
             )
         return folder / millesime
+
+    def how_to_get(self, root: Path | None, millesime: str | None) -> str:
+        """How to obtain a missing snapshot of `root` (None: no input folder, e.g. a run on the sample) — saying of
+        `ess fetch` only what is true for this source: what it downloads, where it writes, which --input reads it."""
+        root = Path(root) if root is not None else None
+        sample = root is None or any((root / name).is_file() for name in ("SYNTHETIC.md", "synthetic.json"))
+        raw = paths.raw_dir()
+        official = raw if sample else root  # the generated sample is not where official files go
+        target = official / self.name / (millesime or f"<{self.millesime_format}>")
+        then_run = f", then run with --input {official}" if sample else ""
+        if self.fetch_serves == "nothing":
+            names = ", ".join(f.filename.replace("{YYYY}", millesime or "YYYY") for f in self.files)
+            return (f"`ess fetch` does not download the {self.name} files: put the official ones ({names}) in "
+                    f"{target}/ and run with --input {official}")
+        command = f"`ess fetch --source {self.name}{'' if official == raw else f' --out {official}'}`"
+        if self.fetch_serves == "latest" and millesime is not None:
+            with_input = f" with --input {official}" if sample else ""
+            return (f"{command} downloads the latest millésime only (older ones are not served any more): fetch it "
+                    f"and run{with_input} without --millesime, or put the official files of {millesime} you have "
+                    f"in {target}/ and run{with_input or ' again'}")
+        latest = (" (it downloads the latest year, whose files hold the earlier years too)"
+                  if self.fetch_serves == "latest_with_earlier" else " (it downloads the latest millésime)")
+        return f"Run {command}{latest}{then_run}, or point --input at a folder of official files."
+
+    def refetch_advice(self) -> str:
+        """What to do about one of its files that is damaged or cut short."""
+        if self.fetch_serves == "nothing":
+            return (f"put the complete official file in place (`ess fetch` does not download the {self.name} "
+                    "files)")
+        latest = " serves the latest millésime only" if self.fetch_serves == "latest" else " serves the latest year"
+        return f"download it again (`ess fetch --source {self.name}`{latest}) or put the complete file in place"
 
     def describe(self) -> dict:
         return {

@@ -9,6 +9,7 @@ verified one (or one written by an earlier, verified run).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import http.client
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,7 +37,11 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "ess-observatoire/0.1 (+https://github.com/; open data fetch)"
 CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for smooth progress
-MAX_BACKOFF = 300.0  # never wait more than 5 minutes between two attempts, whatever Retry-After says
+# Attempts of one request: 2 s, 4 s, 8 s… between them (a server restarting, a passing network cut), never more than
+# 5 minutes whatever Retry-After says. Longer outages are the pipeline's business (flows/pipeline.py: rounds of the
+# whole fetch minutes apart), not this module's.
+BACKOFF_SECONDS = 2.0
+MAX_BACKOFF = 300.0
 PROGRESS_MIN_BYTES = 10 << 20  # below 10 MB a progress line is noise
 PROGRESS_INTERVAL = 0.5  # seconds between two progress refreshes
 MANIFEST_NAME = "manifest.json"
@@ -45,12 +51,87 @@ class DownloadError(UserError):
     """A file could not be downloaded or did not verify; the message says what to do."""
 
 
-class _Transient(Exception):
-    """A failure worth retrying (connection, timeout, 5xx, 429, short body)."""
+class NetworkError(DownloadError):
+    """Every attempt of a request failed for a network reason. `unreachable`: nothing answers at the address
+    (connection refused, unknown host name) — a wrong address or a stopped server, which waiting minutes does not
+    mend, unlike a timeout or a 503; the pipeline does not start such a download again later."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, what: str, problem: str, attempts: int, *, unreachable: bool, advice: str,
+                 problem_fr: str | None = None, rounds: int = 1, seconds: float | None = None):
+        self.what, self.problem, self.attempts, self.unreachable = what, problem, attempts, unreachable
+        self.advice, self.problem_fr, self.rounds, self.seconds = advice, problem_fr or problem, rounds, seconds
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        tried = f"after {self.attempts} attempt{'s' if self.attempts > 1 else ''}"
+        if self.rounds > 1:
+            tried += f" in {self.rounds} rounds"
+        if self.seconds is not None and self.seconds >= 1:
+            tried += f" over {_english_duration(self.seconds)}"
+        return f"{self.what}: {self.problem} — {tried}. {self.advice}"
+
+    def totalled(self, attempts: int, rounds: int, seconds: float, *, advice: str | None = None) -> "NetworkError":
+        """The same failure counted over every round of a fetch (the caller's attempts, not only the last round's)."""
+        return NetworkError(self.what, self.problem, attempts, unreachable=self.unreachable,
+                            advice=advice or self.advice, problem_fr=self.problem_fr, rounds=rounds, seconds=seconds)
+
+
+class TransientFailure(Exception):
+    """A failure worth retrying (connection, timeout, 5xx, 429, short body). `problem`: what happened, in English
+    (error messages, logs) and in French (the console's line for each failed attempt)."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, problem: str | None = None,
+                 problem_fr: str | None = None, unreachable: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.problem = problem or message
+        self.problem_fr = problem_fr or self.problem
+        self.unreachable = unreachable
+
+
+# --- console notices: what a person waiting on a download sees --------------------------------------------------
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+_listener: list[Callable[[str], None]] = [_to_stderr]
+
+
+def notice(text: str) -> None:
+    """One line (French) for the person waiting: a file started, a failed attempt and when the next one comes. On
+    stderr (`ess fetch`), or where `notices_to` sends it (`ess run`: under its progress step), and in the log."""
+    log.info("%s", text)
+    _listener[-1](text)
+
+
+@contextlib.contextmanager
+def notices_to(listener: Callable[[str], None]):
+    """Send the notices of the downloads made inside the block to `listener` (e.g. ess.progress's note)."""
+    _listener.append(listener)
+    try:
+        yield
+    finally:
+        _listener.remove(listener)
+
+
+def retry_notice(what: str, attempt: int, attempts: int, problem_fr: str, wait: float | None) -> str:
+    """« ✗ StockEtablissement_utf8.parquet : tentative 2/6 — connexion refusée ; nouvel essai dans 4,0 s »."""
+    text = f"✗ {what} : tentative {attempt}/{attempts} — {problem_fr}"
+    return text + (f" ; nouvel essai dans {_french_duration(wait)}" if wait is not None else "")
+
+
+def _french_duration(seconds: float) -> str:
+    from ess.progress import duration
+
+    return duration(seconds)
+
+
+def _english_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
 
 
 class _VerificationFailed(Exception):
@@ -106,20 +187,25 @@ def download(
     expected_sha1: str | None = None,
     expected_md5: str | None = None,
     retries: int = 5,
-    backoff: float = 2.0,
+    backoff: float | None = None,
     timeout: float = 60,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     hint: str | None = None,
     known_sha256: str | None = None,
+    address_hint: str | None = None,
 ) -> DownloadResult:
     """Download `url` to `dest`, verified. Returns without any request when `dest` already matches a checksum.
 
     `retries` counts consecutive attempts that brought no new byte (an attempt that made progress resets it, so a
-    flaky connection on a 4 GB file still finishes). `sleep` is injectable so tests do not wait. `hint` is appended
-    to the message of a 404/410 (e.g. where to check a resource id). `known_sha256` (e.g. from a manifest) lets
-    a file already at `dest` be accepted when the publisher gives no checksum; it does not verify a new download.
+    flaky connection on a 4 GB file still finishes); they are `backoff` seconds apart, doubling (default
+    BACKOFF_SECONDS). Each failed attempt is a notice (French) saying when the next one comes. `sleep` is injectable
+    so tests do not wait. `hint` is appended to the message of a 404/410 (e.g. where to check a resource id),
+    `address_hint` to that of an address where nothing answers (e.g. the variable that set it). `known_sha256`
+    (e.g. from a manifest) lets a file already at `dest` be accepted when the publisher gives no checksum; it does
+    not verify a new download.
     """
+    backoff = BACKOFF_SECONDS if backoff is None else backoff
     dest = Path(dest)
     expected = {
         k: v.lower()
@@ -142,25 +228,32 @@ def download(
     restarted_after_bad_resume = False
     best = part.stat().st_size if part.exists() else 0
     inherited_part = best > 0  # bytes left by an earlier run may belong to another version of the file
+    tries, started = 0, time.monotonic()
 
     while True:
         try:
+            tries += 1
             _attempt(url, part, state, expected_size=expected_size, timeout=timeout, progress=progress)
             sizes = _verify(part, expected_size, state.total, expected, algorithms)
             break
-        except _Transient as exc:
+        except TransientFailure as exc:
             now = part.stat().st_size if part.exists() else 0
             if now > best:
                 best, failures = now, 0
             failures += 1
             if failures > retries:
-                raise DownloadError(
-                    f"download of {url} failed after {retries + 1} attempts without progress: {exc}. "
-                    f"The partial file {part} is kept; run the same command again to resume."
+                notice(retry_notice(dest.name, failures, retries + 1, exc.problem_fr, None))
+                raise NetworkError(
+                    dest.name, str(exc), tries, unreachable=exc.unreachable, problem_fr=exc.problem_fr,
+                    seconds=time.monotonic() - started,
+                    advice=unreachable_advice(address_hint) if exc.unreachable else (
+                        f"The partial file {part} is kept; run the same command again to resume." if part.exists()
+                        else "Run the same command again later."),
                 ) from None
             wait = min(MAX_BACKOFF, exc.retry_after if exc.retry_after is not None
                        else backoff * 2 ** (failures - 1))
             log.warning("%s: %s; retry %d/%d in %.0f s", dest.name, exc, failures, retries, wait)
+            notice(retry_notice(dest.name, failures, retries + 1, exc.problem_fr, wait))
             sleep(wait)
         except _VerificationFailed as exc:
             _unlink(part)
@@ -222,7 +315,7 @@ def _existing_if_valid(dest, url, expected, expected_size, algorithms) -> Downlo
 
 
 def _attempt(url: str, part: Path, state: _State, *, expected_size, timeout, progress) -> None:
-    """One HTTP request, appending to `part` (Range) or rewriting it (200). Raises _Transient / _Fatal."""
+    """One HTTP request, appending to `part` (Range) or rewriting it (200). Raises TransientFailure / _Fatal."""
     offset = part.stat().st_size if part.exists() else 0
     limit = expected_size or state.total
     if limit is not None and offset > limit:
@@ -243,7 +336,7 @@ def _attempt(url: str, part: Path, state: _State, *, expected_size, timeout, pro
         _raise_for_http_error(exc, url, part, offset, state)
         return
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise _Transient(f"cannot reach {url} ({_reason(exc)})") from None
+        raise unreachable_or_transient(url, exc) from None
 
     with resp:
         state.final_url = resp.geturl()
@@ -253,7 +346,8 @@ def _attempt(url: str, part: Path, state: _State, *, expected_size, timeout, pro
             start, total = _parse_content_range(resp.headers.get("Content-Range"))
             if start != offset:
                 _unlink(part)
-                raise _Transient(f"server answered a range starting at {start} instead of {offset}")
+                raise TransientFailure(f"server answered a range starting at {start} instead of {offset}",
+                                 problem_fr="reprise refusée par le serveur, nouveau départ")
             mode, state.resumed = "ab", True
             state.total = total if total is not None else state.total
         elif status == 200:
@@ -263,7 +357,8 @@ def _attempt(url: str, part: Path, state: _State, *, expected_size, timeout, pro
             state.total = length
             state.resumed = False
         else:
-            raise _Transient(f"unexpected HTTP status {status} from {state.final_url}")
+            raise TransientFailure(f"unexpected HTTP status {status} from {state.final_url}",
+                             problem_fr=f"réponse HTTP {status} inattendue")
         state.validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified") or state.validator
 
         _check_space(part, (state.total or 0) - offset)
@@ -277,7 +372,9 @@ def _attempt(url: str, part: Path, state: _State, *, expected_size, timeout, pro
                     try:
                         block = resp.read(CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
-                        raise _Transient(f"connection lost after {received} bytes ({_reason(exc)})") from None
+                        raise TransientFailure(f"connection lost after {received} bytes ({_reason(exc)})",
+                                         problem_fr=f"connexion perdue après {received:,} octets".replace(",", " ")
+                                         ) from None
                     if not block:
                         break
                     fh.write(block)
@@ -288,7 +385,9 @@ def _attempt(url: str, part: Path, state: _State, *, expected_size, timeout, pro
         finally:
             meter.close()
         if length is not None and received - offset < length:
-            raise _Transient(f"connection closed after {received} of {offset + length} bytes")
+            raise TransientFailure(f"connection closed after {received} of {offset + length} bytes",
+                             problem_fr=f"connexion fermée après {received:,} octets sur {offset + length:,}"
+                             .replace(",", " "))
 
 
 def _raise_for_http_error(exc: urllib.error.HTTPError, url, part: Path, offset: int, state: _State) -> None:
@@ -301,9 +400,11 @@ def _raise_for_http_error(exc: urllib.error.HTTPError, url, part: Path, offset: 
             state.total = total  # the .part file already holds the whole body
             return
         _unlink(part)  # the partial file does not belong to the current file: start over
-        raise _Transient(f"range {offset}- not satisfiable, restarting from the start")
+        raise TransientFailure(f"range {offset}- not satisfiable, restarting from the start",
+                         problem_fr="reprise impossible, nouveau départ")
     if status in (408, 425, 429) or status >= 500:
-        raise _Transient(f"HTTP {status} {exc.reason} from {url}", retry_after)
+        raise TransientFailure(f"HTTP {status} {exc.reason} from {url}", retry_after,
+                         problem_fr=f"le serveur répond HTTP {status} {exc.reason}")
     raise _Fatal(f"{url} answered HTTP {status} {exc.reason}", status)
 
 
@@ -354,6 +455,38 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def unreachable_or_transient(url: str, exc: BaseException) -> TransientFailure:
+    """A request that got no answer: nothing listening at the address (connection refused, a host name that does
+    not exist) is `unreachable`; a timeout, a reset, a name server that does not answer yet may pass."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException) else exc
+    host = urllib.parse.urlsplit(url).netloc
+    if isinstance(reason, ConnectionRefusedError):
+        return TransientFailure(f"cannot reach {url} (connection refused)", problem=f"connection refused by {host}",
+                          problem_fr=f"connexion refusée par {host}", unreachable=True)
+    if isinstance(reason, socket.gaierror) and reason.errno in _UNKNOWN_HOST:
+        return TransientFailure(f"cannot reach {url} (unknown host name)", problem=f"unknown host name {host}",
+                          problem_fr=f"nom d'hôte inconnu : {host}", unreachable=True)
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        french = "pas de réponse dans le délai"
+    elif isinstance(reason, socket.gaierror):
+        french = f"nom {host} introuvable pour l'instant (réseau ?)"
+    elif isinstance(reason, ConnectionError):
+        french = "connexion interrompue"
+    else:
+        french = _reason(reason)
+    return TransientFailure(f"cannot reach {url} ({_reason(exc)})", problem_fr=french)
+
+
+# getaddrinfo's "this name does not exist" (not EAI_AGAIN: a name server that does not answer yet may come back)
+_UNKNOWN_HOST = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)}
+
+
+def unreachable_advice(address_hint: str | None) -> str:
+    return ("Nothing answers at that address: it is wrong, or the server is stopped"
+            + (f" ({address_hint})" if address_hint else "")
+            + ".")
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -426,6 +559,11 @@ class Progress:
 # --- manifest ---------------------------------------------------------------------------------------------------
 
 
+# Whoever laid the folder out (`ess fetch`, a person, the sample): the manifest only records the download.
+_MANIFEST_ADVICE = ("delete it: it only records how the files were downloaded (without it their checksums are "
+                    "computed from the files)")
+
+
 def read_manifest(snapshot_dir: Path) -> dict:
     """The manifest.json of a snapshot folder, or {} when there is none."""
     path = Path(snapshot_dir) / MANIFEST_NAME
@@ -436,11 +574,11 @@ def read_manifest(snapshot_dir: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         from ess.errors import InputFileError
 
-        raise InputFileError(f"{path} is not valid JSON ({exc}); delete it and run `ess fetch` again") from None
+        raise InputFileError(f"{path} is not valid JSON ({exc}); {_MANIFEST_ADVICE}") from None
     if not isinstance(data, dict):
         from ess.errors import InputFileError
 
-        raise InputFileError(f"{path} should hold a JSON object; delete it and run `ess fetch` again")
+        raise InputFileError(f"{path} should hold a JSON object; {_MANIFEST_ADVICE}")
     return data
 
 
@@ -493,6 +631,9 @@ def write_manifest(
 
 __all__ = [
     "DownloadError",
+    "NetworkError",
+    "notice",
+    "notices_to",
     "DownloadResult",
     "Progress",
     "download",

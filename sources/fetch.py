@@ -4,8 +4,9 @@ snapshot. Each source module's `fetch` calls its function here; `sources.registr
 - SIRENE: the four stock files from their data.gouv.fr stable links (Parquet by default, zipped CSV on request).
   The millésime comes from metadata (the data.gouv API), never from French month names in titles.
 - URSSAF: CSV exports of the two datasets of open.urssaf.fr, restricted to the département.
-- Territories: the pipeline uses the committed reference data (data/reference/); `fetch_territoires` only
-  downloads COG files when given their addresses.
+- Territories: `ess fetch` downloads nothing (the COG's addresses move every year): the pipeline uses the
+  committed reference data (data/reference/) or files laid out by hand; `fetch_territoires` only downloads COG
+  files when given their addresses.
 
 Hosts can be pointed elsewhere (tests use 127.0.0.1) with ESS_DATA_GOUV_BASE_URL, ESS_URSSAF_BASE_URL and
 ESS_INSEE_COG_BASE_URL, or the `base_url` parameter of each function.
@@ -14,12 +15,12 @@ ESS_INSEE_COG_BASE_URL, or the `base_url` parameter of each function.
 from __future__ import annotations
 
 import csv
+import http.client
 import json
 import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import urllib.error
@@ -32,7 +33,9 @@ from pathlib import Path
 from ess.errors import InputFileError, UserError
 from ess.settings import check_millesime
 from sources.base import Source, normalise_departement
-from sources.download import USER_AGENT, download, read_manifest, write_manifest
+from sources import download as transfer
+from sources.download import (USER_AGENT, NetworkError, TransientFailure, download, notice, read_manifest,
+                              retry_notice, unreachable_advice, unreachable_or_transient, write_manifest)
 from sources.sirene_layouts import LAYOUTS
 from sources.sirene_layouts import SOURCE as SIRENE
 
@@ -58,8 +61,9 @@ MILLESIME_RULE = (
 
 
 def _say(message: str) -> None:
-    """Progress for the person running `ess fetch` (stdout is reserved for the list of files)."""
-    print(message, file=sys.stderr, flush=True)
+    """A line for the person waiting (stdout is reserved for the list of files): stderr for `ess fetch`, the
+    progress step for `ess run` (sources.download.notice)."""
+    notice(message)
 
 
 def _base(base_url: str | None, env: str, default: str | None) -> str:
@@ -69,8 +73,22 @@ def _base(base_url: str | None, env: str, default: str | None) -> str:
     return base.rstrip("/")
 
 
-def _get_json(url: str, *, what: str, hint: str, attempts: int = 4, timeout: float = 60) -> dict:
-    """GET a JSON document, retrying transient failures; 4xx is a UserError naming what to check."""
+def _address_hint(base_url: str | None, env: str) -> str:
+    """Where the address of a portal came from, for a message about a portal that does not answer."""
+    if base_url:
+        return f"address given: {base_url}"
+    if os.environ.get(env):
+        return f"it comes from {env}={os.environ[env]}: check that variable, or unset it to use the official portal"
+    return f"the official portal; set {env} to use a mirror"
+
+
+def _get_json(url: str, *, what: str, what_fr: str, hint: str, attempts: int = 4, timeout: float = 60,
+              backoff: float | None = None, address_hint: str | None = None) -> dict:
+    """GET a JSON document, retrying network failures (`backoff` seconds apart, doubling: default
+    sources.download.BACKOFF_SECONDS), each one a notice naming `what_fr` (the console is French); 4xx is a
+    UserError naming `what` and what to check, network failures on every attempt a NetworkError."""
+    backoff = transfer.BACKOFF_SECONDS if backoff is None else backoff
+    started = time.monotonic()
     for attempt in range(1, attempts + 1):
         try:
             req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -79,15 +97,22 @@ def _get_json(url: str, *, what: str, hint: str, attempts: int = 4, timeout: flo
         except urllib.error.HTTPError as exc:
             if exc.code < 500 and exc.code not in (408, 429):
                 raise UserError(f"{what}: {url} answered HTTP {exc.code} {exc.reason}; check {hint}") from None
-            problem = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            problem = str(getattr(exc, "reason", exc))
+            failure = TransientFailure(f"{url} answered HTTP {exc.code} {exc.reason}",
+                                 problem_fr=f"le serveur répond HTTP {exc.code} {exc.reason}")
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            failure = unreachable_or_transient(url, exc)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UserError(f"{what}: {url} did not return JSON ({exc}); check {hint}") from None
-        if attempt == attempts:
-            raise UserError(f"{what}: cannot read {url} ({problem}) after {attempts} attempts; "
-                            "check the network and retry")
-        time.sleep(2.0 * 2 ** (attempt - 1))
+        wait = None if attempt == attempts else backoff * 2 ** (attempt - 1)
+        log.warning("%s: %s (attempt %d/%d)", what, failure, attempt, attempts)
+        notice(retry_notice(what_fr, attempt, attempts, failure.problem_fr, wait))
+        if wait is None:
+            raise NetworkError(
+                f"{what}: cannot read {url}", failure.problem, attempts, unreachable=failure.unreachable,
+                problem_fr=failure.problem_fr, seconds=time.monotonic() - started,
+                advice=unreachable_advice(address_hint) if failure.unreachable
+                else "Check the network and run the same command again later.")
+        time.sleep(wait)
     raise AssertionError("unreachable")
 
 
@@ -135,19 +160,24 @@ def _checksums(resource: Mapping) -> dict[str, str]:
     return {names[kind]: str(value)}
 
 
-def _sirene_resources(base: str) -> dict[str, dict]:
+def _sirene_resources(base: str, address_hint: str) -> dict[str, dict]:
     url = f"{base}/api/1/datasets/{SIRENE.dataset_id}/"
-    meta = _get_json(url, what="SIRENE metadata", hint=SIRENE.homepage)
+    meta = _get_json(url, what="SIRENE metadata", what_fr="métadonnées SIRENE (data.gouv.fr)", hint=SIRENE.homepage,
+                     address_hint=address_hint)
     return {r["id"]: r for r in meta.get("resources", []) if isinstance(r, dict) and "id" in r}
 
 
-def _sirene_resource(base: str, resources: dict[str, dict], resource_id: str, filename: str) -> dict:
+def _sirene_resource(base: str, resources: dict[str, dict], resource_id: str, filename: str,
+                     address_hint: str) -> dict:
     if resource_id in resources:
         return resources[resource_id]
     # The dataset payload may not list every resource: ask for this one directly before giving up.
     url = f"{base}/api/1/datasets/{SIRENE.dataset_id}/resources/{resource_id}/"
     try:
-        return _get_json(url, what=f"SIRENE resource {filename}", hint=SIRENE.homepage)
+        return _get_json(url, what=f"SIRENE resource {filename}", what_fr=f"ressource SIRENE {filename}",
+                         hint=SIRENE.homepage, address_hint=address_hint)
+    except NetworkError:
+        raise
     except UserError:
         raise UserError(
             f"{filename}: resource id {resource_id} is not in the SIRENE dataset {SIRENE.dataset_id} any more: "
@@ -171,13 +201,14 @@ def fetch_sirene(
         raise UserError(f"unknown SIRENE format(s) {bad}: choose among {list(SIRENE_FORMATS)}")
     millesime = check_millesime(millesime)
     base = _base(base_url, DATA_GOUV_BASE_ENV, DEFAULT_DATA_GOUV_BASE)
-    resources = _sirene_resources(base)
+    address = _address_hint(base_url, DATA_GOUV_BASE_ENV)
+    resources = _sirene_resources(base, address)
 
     wanted = []
     for stock in stocks:
         for fmt in fmts:
             sf = SIRENE.file(f"{stock}_{fmt}")
-            res = _sirene_resource(base, resources, sf.resource_id, sf.filename)
+            res = _sirene_resource(base, resources, sf.resource_id, sf.filename, address)
             published = publication_date(res)
             wanted.append((stock, fmt, sf, res, published, millesime_from_publication(published)))
 
@@ -203,7 +234,7 @@ def fetch_sirene(
     for stock, fmt, sf, res, published, _m in wanted:
         url = f"{base}/datasets/r/{sf.resource_id}"
         size = res.get("filesize")
-        _say(f"sirene {current}: {sf.filename}" + (f" ({_human(int(size))})" if size else ""))
+        _say(f"sirene {current} : {sf.filename}" + (f" ({_human(int(size))})" if size else ""))
         old = previous.get(sf.filename)
         # Without a published checksum, the sha256 we recorded proves a file already here is this very version.
         same_version = old is not None and old.get("published_at") == published.isoformat()
@@ -213,11 +244,12 @@ def fetch_sirene(
             expected_size=int(size) if size else None,
             progress=progress,
             hint=f"{SIRENE.homepage} and update sources/sirene_layouts.py",
+            address_hint=address,
             known_sha256=old.get("sha256") if same_version else None,
             **_checksums(res),
         )
         if result.skipped:
-            _say("  already complete and verified: not downloaded again")
+            _say("  déjà complet et vérifié : pas téléchargé à nouveau")
         entry = result.manifest_entry()
         if result.skipped and old and old.get("sha256") == result.sha256:
             entry.update(retrieved_at=old.get("retrieved_at", entry["retrieved_at"]),
@@ -238,7 +270,9 @@ def fetch_sirene(
 
 
 def _human(size: int) -> str:
-    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+    """« 1,95 Go », « 38,2 Mo » (the console is French)."""
+    text = f"{size / 1e9:.2f} Go" if size >= 1e9 else f"{size / 1e6:.1f} Mo"
+    return text.replace(".", ",")
 
 
 def _consistent_millesime(wanted) -> str:
@@ -280,14 +314,15 @@ def fetch_urssaf(
     so one snapshot serves every département fetched into the same root.
     """
     base = _base(base_url, URSSAF_BASE_ENV, DEFAULT_URSSAF_BASE)
+    address = _address_hint(base_url, URSSAF_BASE_ENV)
     src_root = Path(root) / source.name
     latest = _latest_snapshot(src_root)
     previous = read_manifest(latest) if latest else {}
     departements = sorted({normalise_departement(departement), *previous.get("departements", [])})
 
-    modified = {d: _urssaf_modified(base, d) for d in URSSAF_DATASETS}
+    modified = {d: _urssaf_modified(base, d, address) for d in URSSAF_DATASETS}
     if latest and _urssaf_unchanged(latest, previous, base, departements, modified):
-        _say(f"urssaf {latest.name}: unchanged since the last fetch, not downloaded again")
+        _say(f"urssaf {latest.name} : inchangé depuis le dernier téléchargement, pas téléchargé à nouveau")
         return [latest / f"{d}.csv" for d in URSSAF_DATASETS]
 
     src_root.mkdir(parents=True, exist_ok=True)
@@ -296,9 +331,9 @@ def fetch_urssaf(
         results, years, entries = {}, {}, {}
         for dataset in URSSAF_DATASETS:
             url = urssaf_export_url(base, dataset, departements)
-            _say(f"urssaf: {dataset}.csv (départements {', '.join(departements)})")
+            _say(f"urssaf : {dataset}.csv (départements {', '.join(departements)})")
             res = download(url, incoming / f"{dataset}.csv", progress=progress,
-                           hint=f"https://open.urssaf.fr/explore/dataset/{dataset}/")
+                           hint=f"https://open.urssaf.fr/explore/dataset/{dataset}/", address_hint=address)
             rows, years[dataset] = _urssaf_rows_and_year(res.path, dataset, departements)
             results[dataset] = res
             entries[dataset] = {**res.manifest_entry(), "dataset": dataset, "filtre": urllib.parse.unquote(
@@ -329,11 +364,17 @@ def _latest_snapshot(src_root: Path) -> Path | None:
     return snaps[-1] if snaps else None
 
 
-def _urssaf_modified(base: str, dataset: str) -> str | None:
+def _urssaf_modified(base: str, dataset: str, address_hint: str) -> str | None:
     """When the portal last processed the dataset (Explore API metadata); None when unknown."""
     url = f"{base}/api/explore/v2.1/catalog/datasets/{dataset}"
     try:
-        meta = _get_json(url, what=f"URSSAF metadata of {dataset}", hint=url, attempts=2)
+        meta = _get_json(url, what=f"URSSAF metadata of {dataset}", what_fr=f"métadonnées URSSAF : {dataset}",
+                         hint=url, attempts=2, address_hint=address_hint)
+    except NetworkError as exc:
+        if exc.unreachable:  # the exports are on the same host: no use trying them
+            raise
+        log.warning("%s", exc)
+        return None
     except UserError as exc:
         log.warning("%s", exc)
         return None
@@ -397,12 +438,10 @@ def fetch_territoires(
     """Download COG files into <root>/territoires/<annee>/ when their addresses are given.
 
     `files` maps the file name to save under to its address, absolute or relative to `base_url`
-    (or ESS_INSEE_COG_BASE_URL). Without files nothing is downloaded: the pipeline uses the committed reference
-    data in data/reference/ (rebuilt by maintainers with `ess build-reference`).
+    (or ESS_INSEE_COG_BASE_URL). Without files nothing is downloaded (`ess fetch` gives none:
+    sources.territories.fetch says where to lay out the files by hand).
     """
     if not files:
-        _say("territoires: nothing to download — the pipeline uses the committed reference data in "
-             "data/reference/ (maintainers rebuild it with `ess build-reference`)")
         return []
     if not annee or not re.fullmatch(r"\d{4}", str(annee)):
         raise UserError(f"territoires: the COG year must be given as YYYY (got {annee!r})")
@@ -411,7 +450,7 @@ def fetch_territoires(
     for name, address in files.items():
         if "://" not in address:
             address = f"{_base(base_url, INSEE_COG_BASE_ENV, DEFAULT_INSEE_COG_BASE)}/{address.lstrip('/')}"
-        _say(f"territoires {annee}: {name}")
+        _say(f"territoires {annee} : {name}")
         res = download(address, snap / name, progress=progress, hint="the INSEE COG page of that year")
         entries.append(res.manifest_entry())
         paths.append(res.path)

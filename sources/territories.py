@@ -48,6 +48,7 @@ SOURCE = Source(
     cadence="yearly",
     millesime_format="YYYY",
     stage_params=("departement", "annee_cog", "synthetic", "reference_dir"),
+    fetch_serves="nothing",
     files=(
         SourceFile("communes", "v_commune_{YYYY}.csv", COG_PAGE,
                    description="INSEE COG: communes, communes déléguées/associées, arrondissements municipaux "
@@ -317,7 +318,7 @@ def _read_zones_emploi(raw: _Raw, path: Path) -> None:
 
 
 def _read_reference(raw: _Raw, annee: int, departement: str, *, communes: bool, passage: bool, epci: bool,
-                    populations: bool, zones: bool) -> None:
+                    populations: bool, zones: bool, snapshot_dir: Path | None = None) -> None:
     """The committed reference, for whatever the snapshot does not provide."""
     needed = communes or epci or populations or zones
     ref_communes = REFERENCE_DIR / f"communes_{annee}.csv"
@@ -326,11 +327,13 @@ def _read_reference(raw: _Raw, annee: int, departement: str, *, communes: bool, 
     missing = [p for p in files if not p.exists()]
     if missing:
         have = sorted(p.stem.split("_")[1] for p in REFERENCE_DIR.glob("communes_[0-9][0-9][0-9][0-9].csv"))
+        where = (f"the snapshot folder {snapshot_dir} lacks some" if snapshot_dir is not None
+                 else f"the input has no territory snapshot of {annee}")
+        root = Path(snapshot_dir).parent.parent if snapshot_dir is not None else None
         raise UserError(
-            f"no COG {annee} territory files: the snapshot folder lacks them (v_commune_{annee}.csv, "
-            f"v_mvt_commune_{annee}.csv, epcicom{annee}.xlsx…) and the committed reference has COG "
-            f"{', '.join(have) or 'none'} only ({missing[0].name} missing). Fetch them (`ess fetch --source "
-            f"territoires`) or choose --annee-cog {have[-1] if have else ''}"
+            f"no COG {annee} territory files: {where} and the committed reference has COG "
+            f"{', '.join(have) or 'none'} only ({missing[0].name} missing). "
+            f"{SOURCE.how_to_get(root, str(annee))}" + (f"; or choose --annee-cog {have[-1]}" if have else "")
         )
     if needed:
         t = read_table(ref_communes)
@@ -400,8 +403,9 @@ def _refuse_without_communes(snapshot_dir: Path | None, official: dict[str, Path
     if official["communes"] is None and present:
         raise UserError(
             f"territory snapshot {snapshot_dir}: v_commune_{annee}.csv is missing while the folder holds "
-            f"{', '.join(present)}. Fetch the territory files again (`ess fetch --source territoires`), or remove "
-            "the folder to run on the committed reference (data/reference) alone")
+            f"{', '.join(present)}. Put INSEE's v_commune_{annee}.csv back in that folder (`ess fetch` does not "
+            "download the territory files), or remove the folder to run on the committed reference (data/reference) "
+            "alone")
 
 
 def load(con, snapshot_dir: Path | None, *, departement: str, annee_cog: int) -> list[FileStats]:
@@ -431,7 +435,7 @@ def load(con, snapshot_dir: Path | None, *, departement: str, annee_cog: int) ->
     _read_reference(
         raw, annee, departement,
         communes=not official["communes"], passage=not official["mouvements"], epci=not official["epci"],
-        populations=not official["populations"], zones=not official["zones_emploi"],
+        populations=not official["populations"], zones=not official["zones_emploi"], snapshot_dir=snapshot_dir,
     )
     raw.register(con)
     db.ensure_rejects_table(con)
@@ -678,7 +682,13 @@ def stage(con, snapshot: Path | None, params: dict, work_dir: Path) -> list[File
 
 
 def fetch(root: Path, request) -> list[Path]:
-    """Nothing to download by default: the pipeline uses the committed reference (sources/fetch.py)."""
-    from sources import fetch as portals
+    """Nothing to download: the COG files move to a new address every year. The pipeline uses the committed
+    reference, or the official files laid out by hand (sources/fetch.py downloads them when given addresses)."""
+    from sources.download import notice
 
-    return portals.fetch_territoires(root, files=None, source=SOURCE)
+    have = sorted(p.stem.split("_")[1] for p in REFERENCE_DIR.glob("communes_[0-9][0-9][0-9][0-9].csv"))
+    names = ", ".join(f.filename.replace("{YYYY}", "<année>") for f in SOURCE.files)
+    notice(f"territoires : rien à télécharger — le pipeline lit le référentiel livré avec le projet "
+           f"(data/reference/, COG {', '.join(have) or 'aucun'}), ou les fichiers officiels d'une autre année "
+           f"déposés à la main dans {Path(root) / SOURCE.name}/<année>/ ({names}) et lus avec --input {root}")
+    return []

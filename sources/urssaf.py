@@ -61,6 +61,7 @@ SOURCE = Source(
     national=True,
     stage_params=("departements", "annee_urssaf", "synthetic", "reference_dir"),
     fetched_by_departement=True,  # data.gouv.fr mirror of the commune × APE table
+    fetch_serves="latest_with_earlier",
     files=(
         SourceFile(
             key="ess_departement",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
+import urllib.error
 
 import pytest
 
@@ -16,10 +18,13 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
 from ess.errors import UserError
 from sources.download import (
     DownloadError,
+    NetworkError,
     Progress,
     download,
+    notices_to,
     part_path,
     read_manifest,
+    unreachable_or_transient,
     write_manifest,
 )
 
@@ -133,6 +138,44 @@ def test_connection_refused_gives_up_after_retries(tmp_path):
     assert "cannot reach" in str(err.value)
     assert sleep.waits == [1, 2]
     assert not (tmp_path / "x").exists()
+
+
+def test_each_failed_attempt_is_announced_with_the_next_wait(srv, tmp_path):
+    """The console (French) says what failed and when the next attempt comes; the error counts the attempts."""
+    url = srv.add_file("/f.csv", BODY)
+    srv.script("/f.csv", [Fail(503)] * 3)
+    said: list[str] = []
+    with notices_to(said.append), pytest.raises(NetworkError) as err:
+        download(url, tmp_path / "f.csv", retries=2, backoff=90, progress=False, sleep=Sleeper())
+    assert said == ["✗ f.csv : tentative 1/3 — le serveur répond HTTP 503 Service Unavailable ; nouvel essai dans "
+                    "1 min 30 s",
+                    "✗ f.csv : tentative 2/3 — le serveur répond HTTP 503 Service Unavailable ; nouvel essai dans "
+                    "3 min 00 s",
+                    "✗ f.csv : tentative 3/3 — le serveur répond HTTP 503 Service Unavailable"]
+    assert "HTTP 503 Service Unavailable" in str(err.value) and "after 3 attempts" in str(err.value)
+    assert err.value.attempts == 3 and not err.value.unreachable  # may pass: worth another round later
+
+
+def test_a_refused_connection_or_an_unknown_host_is_unreachable(tmp_path):
+    """Nothing answers at the address: a wrong address or a stopped server, not a passing network problem."""
+    with LocalServer() as s:
+        url = s.url("/gone")
+    said: list[str] = []
+    with notices_to(said.append), pytest.raises(NetworkError) as err:
+        download(url, tmp_path / "x", retries=1, progress=False, sleep=Sleeper(),
+                 address_hint="it comes from ESS_DATA_GOUV_BASE_URL")
+    host = url.split("/")[2]
+    assert err.value.unreachable and err.value.attempts == 2
+    assert f"Nothing answers at that address: it is wrong, or the server is stopped (it comes from " \
+           "ESS_DATA_GOUV_BASE_URL)" in str(err.value)
+    assert said[0] == f"✗ x : tentative 1/2 — connexion refusée par {host} ; nouvel essai dans 2,0 s"
+    # a name that does not exist is unreachable too; a name server that does not answer yet, a timeout are not
+    url = "http://portail.example/f.csv"
+    gone = unreachable_or_transient(url, urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "not known")))
+    assert gone.unreachable and gone.problem_fr == "nom d'hôte inconnu : portail.example"
+    for passing in (socket.gaierror(socket.EAI_AGAIN, "try again"), TimeoutError("timed out"),
+                    ConnectionResetError("reset")):
+        assert not unreachable_or_transient(url, urllib.error.URLError(passing)).unreachable
 
 
 def test_404_fails_fast_with_a_clear_message(srv, tmp_path):

@@ -45,7 +45,8 @@ def test_the_ess_program_prints_a_few_lines_for_a_refused_run(prefect_harness, t
     assert printed == [
         f"ess run: publication refused — nothing was published, {tmp_path / 'entrepot'} is unchanged:",
         f"- {folder}/sirene/2026-10/StockEtablissement_utf8.parquet has no row (a header at most): it feeds "
-        "staging_sirene_etablissements. Fetch it again (ess fetch) or put the complete file in place",
+        "staging_sirene_etablissements. Download it again (`ess fetch --source sirene` serves the latest millésime "
+        "only) or put the complete file in place",
         f"- none of the rows of StockUniteLegale_utf8.parquet (3 266), StockEtablissementHistorique_utf8.parquet "
         f"(6 506), StockUniteLegaleHistorique_utf8.parquet (6 644) in {folder}/sirene/2026-10 is of département 38 "
         "(all out of scope). Check that these files cover 38",
@@ -181,3 +182,82 @@ def test_user_errors_stay_one_line(data_dir, capfd):
     assert main(["run", "--departement", "99"]) == 2
     assert console(capfd) == ["ess run: unknown département '99': use an INSEE code of the COG such as 38, 01, "
                               "2A, 971 (Corsica is 2A/2B, not 20)"]
+
+
+@in_process_flows
+def test_a_second_run_of_the_departement_is_refused_before_prefect_starts(stubs, inputs, data_dir, capfd,
+                                                                          monkeypatch):
+    """Refused at once: no Prefect server started, no run folder left behind."""
+    from ess import locking, prefect_server
+
+    def no_prefect():
+        raise AssertionError("Prefect started for a refused run")
+
+    monkeypatch.setattr(prefect_server, "early_server", no_prefect)
+    warehouse = data_dir / "entrepot"
+    with locking.departement_lock(warehouse, "38"):  # another run of 38 (here, in this process)
+        assert run_cli(inputs, warehouse) == 2
+    printed = console(capfd)
+    assert len(printed) == 1 and printed[0].startswith(
+        f"ess run: a run of département 38 into {warehouse} is already in progress: another run is writing "
+        f"{warehouse}/.verrous/departement=38 (pid {os.getpid()} since ")
+    assert not (data_dir / "runs").exists() and not stubs
+
+
+@in_process_flows
+def test_an_existing_run_id_is_refused_and_its_folder_left_alone(prefect_harness, stubs, inputs, data_dir, capfd):
+    warehouse = data_dir / "entrepot"
+    assert run_cli(inputs, warehouse) == 0
+    log = data_dir / "runs" / "dep38" / "essai" / "run.log"
+    before = log.read_bytes()
+    capfd.readouterr()
+    assert run_cli(inputs, warehouse) == 2
+    assert console(capfd) == [f"ess run: --run-id essai: the run folder {log.parent} already exists (an earlier run); "
+                              "choose another name, or leave --run-id out (the default is the time of the run)"]
+    assert log.read_bytes() == before and stubs["core"] == 1
+
+
+def test_a_file_given_for_a_folder_is_a_user_error_naming_the_option(data_dir, capfd, monkeypatch):
+    a_file = data_dir / "fichier.txt"
+    a_file.parent.mkdir(parents=True, exist_ok=True)
+    a_file.write_text("pas un dossier\n", encoding="utf-8")
+    for argv, flag in ((["run", "--out", str(a_file)], "--out"), (["run", "--input", str(a_file)], "--input"),
+                       (["run", "--reference-dir", str(a_file)], "--reference-dir"),
+                       (["fetch", "--out", str(a_file)], "--out"), (["sample", "--out", str(a_file)], "--out")):
+        assert main(argv) == 2, argv
+        assert console(capfd) == [f"ess {argv[0]}: {flag} {a_file} is a file, not a folder: give a folder"]
+    assert main(["run", "--out", str(a_file / "entrepot")]) == 2
+    assert console(capfd) == [f"ess run: --out {a_file / 'entrepot'} goes through {a_file}, which is a file, not a "
+                              "folder: give a folder"]
+
+
+@in_process_flows
+def test_a_data_folder_that_is_a_file_is_a_user_error(stubs, inputs, data_dir, capfd, monkeypatch):
+    """ESS_DATA_DIR is met only when the run writes its folder: named too, not reported as a bug."""
+    a_file = data_dir / "fichier.txt"
+    a_file.write_text("pas un dossier\n", encoding="utf-8")
+    monkeypatch.setenv("ESS_DATA_DIR", str(a_file))
+    warehouse = data_dir / "entrepot"
+    assert run_cli(inputs, warehouse) == 2
+    assert console(capfd) == [f"ess run: ESS_DATA_DIR {a_file} is a file, not a folder: give a folder. Nothing was "
+                              f"published: {warehouse} is as it was before the run"]
+
+
+@in_process_flows
+def test_every_refusal_of_a_run_says_that_nothing_was_published(prefect_harness, stubs, inputs, data_dir, capfd,
+                                                                monkeypatch):
+    """An empty file refused by its reader says it like the guards' refusals do (once)."""
+    import test_flows
+    from ess.errors import InputFileError
+
+    empty = inputs / "sirene" / "2026-10" / "StockEtablissement_utf8.csv"
+
+    def reader(source, snapshot, params, out_dir):
+        raise InputFileError(f"{empty}: the file is empty (no header line); download it again")
+
+    monkeypatch.setattr(test_flows, "fake_stage", reader)
+    warehouse = data_dir / "entrepot"
+    assert run_cli(inputs, warehouse) == 2
+    log = data_dir / "runs" / "dep38" / "essai" / "run.log"
+    assert console(capfd) == [f"ess run: {empty}: the file is empty (no header line); download it again. Nothing was "
+                              f"published: {warehouse} is as it was before the run", f"  details: {log}"]

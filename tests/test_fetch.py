@@ -309,8 +309,32 @@ def test_bad_departement_is_refused_by_the_same_rule_as_a_run(data_dir, code, ca
 
 
 def test_territoires_default_to_reference_data(data_dir, capsys):
+    """Nothing to download: the line says what is read instead, and where files of another year go by hand."""
     assert fetch(data_dir / "raw", millesime=None, departement="38", sources=["territoires"], formats=None) == []
-    assert "data/reference/" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "territoires : rien à télécharger" in said and "data/reference/, COG 2026" in said
+    assert f"déposés à la main dans {data_dir / 'raw' / 'territoires'}/<année>/ (v_commune_<année>.csv, " \
+           f"v_mvt_commune_<année>.csv, epcicom<année>.xlsx, " in said
+    assert f"lus avec --input {data_dir / 'raw'}" in said
+
+
+def test_cli_fetch_from_an_address_where_nothing_answers(data_dir, monkeypatch, capsys):
+    """Each attempt is shown as it fails; the message names the variable that set the address; exit 2."""
+    import socket
+
+    import sources.download
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("ESS_DATA_GOUV_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(sources.download, "BACKOFF_SECONDS", 0.0)
+    assert cli.main(["fetch", "--source", "sirene", "--out", str(data_dir / "raw")]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"connexion refusée par 127.0.0.1:{port}") == 4
+    assert "tentative 3/4 — connexion refusée" in err and "nouvel essai dans 0,0 s" in err
+    assert f"connection refused by 127.0.0.1:{port} — after 4 attempts. Nothing answers at that address" in err
+    assert f"it comes from ESS_DATA_GOUV_BASE_URL=http://127.0.0.1:{port}: check that variable" in err
 
 
 def test_fetch_territoires_with_given_addresses(data_dir, srv):
@@ -331,3 +355,46 @@ def test_cli_fetch(data_dir, srv, datagouv, capsys):
     assert set(printed) == {str(p) for p in (out / "sirene" / "2026-04").glob("*.parquet")}
     assert cli.main(["fetch", "--source", "sirene", "--millesime", "2025-01", "--out", str(out)]) == 2
     assert "only serve the latest" in capsys.readouterr().err
+
+
+def test_a_missing_snapshot_sends_to_ess_fetch_only_where_it_helps(data_dir):
+    """Each hint says what `ess fetch` really does for the source: SIRENE's latest millésime only, URSSAF's latest
+    year (which holds the earlier ones), no COG file at all — and where the files go, read with which --input."""
+    from ess import db, paths
+    from ess.settings import Settings
+    from sources import registry, territories
+
+    raw = paths.raw_dir()
+    sample = data_dir / "sample" / "dep38"
+    (sample / "sirene" / "2026-10").mkdir(parents=True)
+    (sample / "SYNTHETIC.md").write_text("synthétique\n", encoding="utf-8")
+    with pytest.raises(UserError) as err:  # `ess run --millesime 2019-01` on the sample
+        registry.source("sirene").snapshot(sample, "2019-01")
+    assert str(err.value) == (
+        f"no sirene snapshot '2019-01' under {sample / 'sirene'}; available: ['2026-10']. `ess fetch --source sirene` "
+        "downloads the latest millésime only (older ones are not served any more): fetch it and run with --input "
+        f"{raw} without --millesime, or put the official files of 2019-01 you have in {raw}/sirene/2019-01/ and run "
+        f"with --input {raw}")
+
+    with pytest.raises(UserError) as err:  # `ess run --annee-cog 2019` on the sample: no snapshot, no reference
+        territories.load(db.connect(), None, departement="38", annee_cog=2019)
+    assert str(err.value) == (
+        "no COG 2019 territory files: the input has no territory snapshot of 2019 and the committed reference has COG "
+        "2026 only (communes_2019.csv missing). `ess fetch` does not download the territoires files: put the official "
+        "ones (v_commune_2019.csv, v_mvt_commune_2019.csv, epcicom2019.xlsx, donnees_communes.csv, "
+        f"ZE2020_au_01-01-2019.xlsx) in {raw}/territoires/2019/ and run with --input {raw}; or choose --annee-cog 2026")
+
+    official = data_dir / "officiel"
+    (official / "territoires" / "2026").mkdir(parents=True)
+    with pytest.raises(UserError) as err:  # a COG year asked for with --input must be in it
+        territories.find_snapshot(official, Settings(annee_cog=2019, input_dir=str(official)))
+    assert f"`ess fetch` does not download the territoires files: put the official ones (v_commune_2019.csv, " \
+           f"v_mvt_commune_2019.csv, epcicom2019.xlsx, donnees_communes.csv, ZE2020_au_01-01-2019.xlsx) in " \
+           f"{official}/territoires/2019/ and run with --input {official}" in str(err.value)
+    assert "ess fetch --source territoires" not in str(err.value)
+
+    with pytest.raises(UserError) as err:
+        registry.source("urssaf").snapshot(official, "2024")
+    assert str(err.value).endswith(
+        f"available: none. Run `ess fetch --source urssaf --out {official}` (it downloads the latest year, whose "
+        "files hold the earlier years too), or point --input at a folder of official files.")

@@ -425,7 +425,7 @@ def test_flaky_download_succeeds_on_second_attempt(prefect_harness, stubs, data_
     monkeypatch.setattr(fp, "FETCH_BACKOFF_SECONDS", 0.01)
     FLAKY["failures_left"] = 1
     out = run(data_dir / "raw", data_dir / "entrepot", download=True)
-    assert stubs["fetch"] == 2 and stubs["core"] == 1
+    assert stubs["fetch"] == 4 and stubs["core"] == 1  # the first source twice, then each of the two others once
     assert out["manifest"]["synthetic"] is False
 
 
@@ -446,7 +446,8 @@ def test_several_departements_fetch_the_national_files_once_and_the_filtered_one
     monkeypatch.setitem(fp.STEPS, "fetch", fetch)
     settings = Settings(departements=["38", "73", "26"], download=True).validated()
     fp.download_inputs(settings.every_departement())
-    assert asked == [("38", None), ("73", ["urssaf"]), ("26", ["urssaf"])]
+    assert asked == [("38", ["territoires"]), ("38", ["sirene"]), ("38", ["urssaf"]), ("73", ["urssaf"]),
+                     ("26", ["urssaf"])]
     asked.clear()
     fp.download_inputs(settings.every_departement(), ["sirene"])
     assert asked == [("38", ["sirene"])]
@@ -456,6 +457,85 @@ def test_download_retries_are_exponential():
     import flows.pipeline as fp
 
     assert fp.fetch_retry_delays() == [60.0, 120.0, 240.0]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed when the block ends: a connection there is refused
+
+
+@pytest.fixture
+def real_fetch(monkeypatch, stubs):
+    """The real `ess fetch` in the flow, with no wait between attempts (the rounds' waits: 10 ms, 20 ms, 40 ms),
+    and a console that keeps what the run prints."""
+    import io
+
+    import flows.pipeline as fp
+    import sources.download
+    from ess import progress
+    from sources import registry
+
+    monkeypatch.setitem(fp.STEPS, "fetch", registry.fetch)
+    monkeypatch.setattr(sources.download, "BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(fp, "FETCH_BACKOFF_SECONDS", 0.01)
+    console = io.StringIO()
+    monkeypatch.setattr(progress, "_current", progress.Progress(console, heartbeat=0))
+    return console
+
+
+def test_an_address_where_nothing_answers_fails_at_once_with_every_attempt_shown(prefect_harness, real_fetch,
+                                                                                   data_dir, monkeypatch):
+    """A refused connection (a wrong mirror address, a stopped server) is tried a few times seconds apart, each
+    failure shown under the step; then the run stops with the number of attempts made — no rounds minutes apart."""
+    port = _closed_port()
+    monkeypatch.setenv("ESS_DATA_GOUV_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ESS_URSSAF_BASE_URL", f"http://127.0.0.1:{port}")
+    with pytest.raises(UserError) as err:
+        run(data_dir / "raw", data_dir / "entrepot", download=True)
+    message = str(err.value)
+    assert f"SIRENE metadata: cannot read http://127.0.0.1:{port}/api/1/datasets/" in message
+    assert f"connection refused by 127.0.0.1:{port} — after 4 attempts" in message
+    assert f"ESS_DATA_GOUV_BASE_URL=http://127.0.0.1:{port}: check that variable" in message
+    assert "does not try again later" in message
+    console = real_fetch.getvalue()
+    tries = [line.split("] ", 1)[1] for line in console.splitlines() if "tentative" in line]
+    refused = f"connexion refusée par 127.0.0.1:{port}"
+    assert tries == [f"  ✗ métadonnées SIRENE (data.gouv.fr) : tentative {n}/4 — {refused}"
+                     + (" ; nouvel essai dans 0,0 s" if n < 4 else "") for n in (1, 2, 3, 4)]
+    assert console.count("territoires : rien à télécharger") == 1
+    assert "nouvel essai complet" not in console
+    assert "✗ Téléchargement des fichiers officiels" in console
+
+
+def test_a_portal_in_trouble_is_fetched_again_later_and_the_error_counts_every_attempt(prefect_harness, real_fetch,
+                                                                                        data_dir, monkeypatch):
+    """A 503 may pass: the source is fetched again in 3 more rounds (60 s, 120 s, 240 s later in production), each
+    announced; the final message counts the attempts of all four rounds."""
+    try:
+        from tests.http_server import Fail, LocalServer
+    except ImportError:
+        from http_server import Fail, LocalServer
+    from sources.sirene_layouts import SOURCE as SIRENE
+
+    with LocalServer() as srv:
+        api = f"/api/1/datasets/{SIRENE.dataset_id}/"
+        srv.add_json(api, {"resources": []})
+        srv.script(api, [Fail(503)] * 40)
+        monkeypatch.setenv("ESS_DATA_GOUV_BASE_URL", srv.url())
+        with pytest.raises(UserError) as err:
+            run(data_dir / "raw", data_dir / "entrepot", download=True)
+        assert len(srv.requests_for(api)) == 16
+    assert "answered HTTP 503 Service Unavailable — after 16 attempts in 4 rounds" in str(err.value)
+    console = real_fetch.getvalue()
+    assert console.count("✗ métadonnées SIRENE (data.gouv.fr) : tentative") == 16
+    rounds = [line.split("] ", 1)[1] for line in console.splitlines() if "nouvel essai complet" in line]
+    assert rounds == [f"  ↻ sirene : échec du téléchargement (le serveur répond HTTP 503 Service Unavailable) ; "
+                      f"nouvel essai complet {n}/4 dans {wait}" for n, wait in ((2, "0,0 s"), (3, "0,0 s"),
+                                                                                 (4, "0,0 s"))]
+    assert console.count("territoires : rien à télécharger") == 1
 
 
 def test_a_file_in_the_wrong_format_is_not_retried(prefect_harness, stubs, data_dir, monkeypatch):

@@ -49,7 +49,8 @@ def test_an_empty_file_is_refused():
                                  PARAMS))
     assert f.regle == "lignes_lues_min"
     assert f.message == ("/in/StockEtab.parquet has no row (a header at most): it feeds staging_sirene_etablissements. "
-                         "Fetch it again (ess fetch) or put the complete file in place")
+                         "Download it again (`ess fetch --source sirene` serves the latest millésime only) or put "
+                         "the complete file in place")
     assert f.libelle == "fichier vide : StockEtab.parquet"
 
 

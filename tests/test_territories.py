@@ -223,7 +223,8 @@ def test_snapshot_without_its_communes_file_is_refused_at_once(official):
     # the other COG files are there: the communes must not silently come from the committed reference
     (official / "v_commune_2026.csv").unlink()
     with pytest.raises(UserError, match=r"v_commune_2026\.csv is missing while the folder holds .*v_mvt_commune_2026"
-                                        r"\.csv.*ess fetch --source territoires"):
+                                        r"\.csv.*\. Put INSEE's v_commune_2026\.csv back in that folder \(`ess fetch` "
+                                        r"does not download the territory files\)"):
         _load(official)
 
 

@@ -114,8 +114,7 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
             if read < (seuils.get("lignes_lues_min", table) or 0):
                 findings.append(Finding(
                     "lignes_lues_min",
-                    f"{path} has no row (a header at most): it feeds {table}. Fetch it again (ess fetch) or put the "
-                    "complete file in place",
+                    f"{path} has no row (a header at most): it feeds {table}. {_refetch(source, sentence=True)}",
                     f"fichier vide : {Path(path).name}", path, figures))
             elif in_scope < (seuils.get("lignes_en_champ_min", table) or 0):
                 absent.append(Finding(
@@ -312,6 +311,15 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None,
     return findings
 
 
+def _refetch(source: str, *, sentence: bool = False) -> str:
+    """What to do about a damaged file of `source`: download it again only where `ess fetch` can."""
+    from sources import registry
+
+    advice = (registry.source(source).refetch_advice() if source in registry.SOURCES
+              else "put the complete file in place")
+    return advice[:1].upper() + advice[1:] if sentence else advice
+
+
 def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict]]) -> list[Finding]:
     """A half-read input that leaves no row to reject (transforms.checks.completeness): communes without an EPCI or a
     population, URSSAF's two files far apart, a SIRENE stock older than its millésime. Each a finding with the file
@@ -329,7 +337,7 @@ def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict
             "part_communes_sans_max",
             f"{_n(missing)} of the département's {_n(n)} communes have no {value} ({_pct(missing / n)}, threshold "
             f"{_pct(limit)}): {what}{f' ({path})' if path else ''} lacks their lines — cut short, or of another year "
-            "than the COG. Fetch it again (ess fetch --source territoires)",
+            f"than the COG. {_refetch('territoires', sentence=True)}",
             f"{_n(missing)} communes sur {_n(n)} sans {value} ({_pct(missing / n)})", path,
             {"communes": n, "sans_valeur": missing}))
     n, unknown = complete.get("etablissements") or 0, complete.get("etablissements_commune_inconnue")
@@ -340,8 +348,8 @@ def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict
             "part_etablissements_commune_inconnue_max",
             f"{_n(unknown)} of the département's {_n(n)} establishments have a commune code that the COG does not "
             f"know, even through its changes ({_pct(unknown / n)}, threshold {_pct(limit)}): the COG "
-            f"({path or 'v_commune_<YYYY>.csv'}) lacks communes, or is older than the SIRENE stock. Fetch it again "
-            "(ess fetch --source territoires) or choose the COG of the stock's year (--annee-cog)",
+            f"({path or 'v_commune_<YYYY>.csv'}) lacks communes, or is older than the SIRENE stock. Choose the COG "
+            f"of the stock's year (--annee-cog), or {_refetch('territoires')}",
             f"{_n(unknown)} établissements sur {_n(n)} dans une commune inconnue du COG ({_pct(unknown / n)})", path,
             {"etablissements": n, "commune_inconnue": unknown}))
     gap, limit = complete.get("jours_sans_creation_avant_fin_millesime"), seuils.get("jours_sans_creation_max", ANY)
