@@ -355,3 +355,28 @@ def test_a_version_that_never_became_current_is_shown_as_to_be_deleted(tables, t
     assert {v.id: v.state for v in ver.versions(w)} == {orphan: "à supprimer", v1: "courante"}
     in_process(spec(w, tables["r2"], "R2"))
     assert orphan not in folders(w)
+
+
+# --- a warehouse whose current link was removed -------------------------------------------------------------------
+
+
+def test_without_a_current_link_a_rollback_keeps_the_newer_versions_and_a_publication_is_refused(tables, tmp_path):
+    w = tmp_path / "w"
+    for name in ("r1", "r2", "r3"):
+        in_process(spec(w, tables[name], name.upper()))
+    v2, v3 = sorted(folders(w))
+    (w / wh.CURRENT).unlink()  # removed by hand, or a partial restore
+
+    # publishing from nothing would drop the other départements' files and the retention the versions holding them
+    with pytest.raises(UserError, match=r"no version is current .* 2 are kept: make one current again with "
+                                        r"`ess rollback <version>`.*nothing was published"):
+        in_process(spec(w, tables["r4"], "R4"))
+    assert folders(w) == {v2, v3}
+
+    # going back to the older one: its history is the newest's, so the newer version is named and kept
+    wh.rollback(w, v2)
+    assert current(w) == v2 and folders(w) == {v2, v3}
+    assert [e[:2] for e in events(w)][-3:] == [(v2, "publication"), (v3, "publication"), (v2, "retour_arriere")]
+    assert events(w)[-1][3] == [v3]
+    in_process(spec(w, tables["r4"], "R4"))
+    assert folders(w) == {v2, v3, current(w)}  # v3 has one newer publication: kept

@@ -126,6 +126,15 @@ def commit(warehouse: Path, changes: dict[str, Path | None], finish: Callable[[P
         base = current_dir(warehouse)
         if base is None and legacy_entries(warehouse):
             base = warehouse  # first publication since versions: the old layout's folders become the base
+        kept_ids = available(warehouse)
+        if base is None and (len(kept_ids) > 1 or (kept_ids and read_index(
+                warehouse / VERSIONS / kept_ids[0]).get("precedente"))):
+            # a version built from nothing would drop every other département's files, and the retention would
+            # then delete the versions that hold them (a lone first version without a link is what a first
+            # publication killed before its switch leaves: built over, as before)
+            raise UserError(f"{warehouse}: no version is current (the link {warehouse / CURRENT} is missing) but "
+                            f"{len(kept_ids)} are kept: make one current again with `ess rollback "
+                            "<version>` (`ess versions` lists them), then publish; nothing was published")
         version_id = _new_id()
         root = warehouse / VERSIONS / version_id
         root.mkdir(parents=True)
@@ -409,7 +418,10 @@ def rollback(warehouse: Path, wanted: str, *, wait_seconds: float = 0.0) -> dict
         current = current_dir(warehouse)
         if current is not None and current.name == target.name:
             return None
-        earlier = history(current) if current is not None else history(target)
+        # without a current version (its link removed), the newest version's history is the most complete one:
+        # the target's own would not name the versions published after it, and the retention would delete them
+        newest = warehouse / VERSIONS / available(warehouse)[-1]
+        earlier = history(current if current is not None else newest)
         event = {"version": target.name, "type": ROLLBACK,
                  "courante_depuis": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                  "precedente": current.name if current is not None else None,
