@@ -194,10 +194,11 @@ class _Behind:
     behind). A read leaves part of the machine's cores idle (its single-threaded phases) and the work of the file
     before fills them: only the last file's staging is left once the reads are done.
 
-    Not for many départements (their partitions are written frugally), and never beside a frugal read: DuckDB's
-    threads and memory bound are the database's, not a cursor's, so a frugal read waits for the background work to
-    be done, and its own staging is done in turn. `wait_staged(table)` waits until a file's staging table exists
-    (the establishments' keys are what the next reads match on), not for its partitions."""
+    Not for many départements (their partitions are written frugally). DuckDB's threads and memory bound are the
+    database's, not a cursor's, and a staging may change them (frugally, with many kept rows), as a frugal read or a
+    zip's readers do: those reads wait until no staging runs behind them (wait_stagings), and stage in turn.
+    `wait_staged(table)` waits until a file's staging table exists (the establishments' keys are what the next reads
+    match on), not for its partitions."""
 
     def __init__(self, con, reference_dir: str | Path | None, enabled: bool):
         self.con, self.reference_dir, self.enabled = con, reference_dir, enabled
@@ -249,9 +250,11 @@ class _Behind:
             self._staged[table].wait()
         self.raise_failure()
 
-    def drain(self) -> None:
-        """Wait until nothing runs in the background (then raise its failure, if any)."""
-        self._wait()
+    def wait_stagings(self) -> None:
+        """Wait until no staging runs in the background (partitions may still be written: they change no setting),
+        then raise its failure, if any."""
+        for event in self._staged.values():
+            event.wait()
         self.raise_failure()
 
     def raise_failure(self) -> None:
@@ -282,8 +285,10 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
     # run frugally (ess.db.frugal): on two threads, each partitions its own share of a hash table, and
     # with every département they ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on
     # two threads, less on one).
-    if many_keys:
-        behind.drain()
+    if many_keys or path.suffix != ".parquet":
+        # DuckDB's threads and memory bound are the database's: a frugal read, or a zip's readers (on one DuckDB
+        # thread each), change them, and so may a staging (a frugal one): never both at once
+        behind.wait_stagings()
     with frugal(con, many_keys):
         with open_stock(con, path, step.key, readers) as stock:
             parts = _read_once(con, step, stock, deps, work_dir)

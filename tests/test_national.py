@@ -317,10 +317,10 @@ def test_a_value_is_too_long_by_its_characters_not_its_bytes(tmp_path, fmt):
     assert con.execute("SELECT length(enseigne) FROM staging_sirene_etablissements").fetchall() == [(1000,)]
 
 
-def test_a_frugal_read_waits_until_nothing_runs_beside_it(tmp_path, monkeypatch):
+def test_a_frugal_read_waits_until_no_staging_runs_beside_it(tmp_path, monkeypatch):
     """DuckDB's threads and memory bound are the database's: a file read frugally (many keys) waits for the staging
-    behind the reads to be done, or their settings would cross. Here the legal units (one siren) are staged behind
-    the read of the establishments' history (two sirets: many keys with PARALLEL_KEYS_MAX = 1)."""
+    behind the reads to be done, or their settings would cross. Here the legal units (one siren) would be staged
+    behind the read of the establishments' history (two sirets: many keys with PARALLEL_KEYS_MAX = 1)."""
     import threading
 
     from ess.db import connect
@@ -331,34 +331,28 @@ def test_a_frugal_read_waits_until_nothing_runs_beside_it(tmp_path, monkeypatch)
         etablissements=rows, unites_legales=[unite_legale("100000001")],
         etablissements_historique=[etablissement_periode(r["siret"], "2001-02-03") for r in rows]), fmt="parquet")
     monkeypatch.setattr(sirene, "PARALLEL_KEYS_MAX", 1)
-    running, beside, frugal_read = set(), [], threading.Event()
-    real_stage, real_write, real_frugal = sirene._stage_parts, sirene._write_partitions, sirene.frugal
+    running, beside, units_staging, frugal_read = set(), [], threading.Event(), threading.Event()
+    real_stage, real_frugal = sirene._stage_parts, sirene.frugal
 
     def stage_parts(con, step, *args, **kwargs):
         running.add(step.key)
         try:
             if step.key == "unites_legales":
+                units_staging.set()
                 frugal_read.wait(timeout=2)  # were the next read not waiting, it would begin meanwhile
             return real_stage(con, step, *args, **kwargs)
         finally:
             running.discard(step.key)
 
-    def write_partitions(con, step, *args):
-        running.add(f"{step.key} (partitions)")
-        try:
-            return real_write(con, step, *args)
-        finally:
-            running.discard(f"{step.key} (partitions)")
-
     def frugal(con, on=True):
         if on and threading.current_thread() is threading.main_thread():
+            units_staging.wait(timeout=2)  # (the legal units' staging has begun, or is over)
             beside.append(sorted(running))
             frugal_read.set()
         return real_frugal(con, on)
 
     monkeypatch.setattr(sirene, "_stage_parts", stage_parts)
-    monkeypatch.setattr(sirene, "_write_partitions", write_partitions)
     monkeypatch.setattr(sirene, "frugal", frugal)
     result = sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
-    assert beside and all(b == [] for b in beside)  # the frugal read (and its staging) had nothing beside them
+    assert beside and all(b == [] for b in beside)  # the frugal read (and its staging) had no staging beside them
     assert [s.rows_staged for s in result.national] == [2, 1, 2, 0]
