@@ -6,13 +6,13 @@ requested départements need, plus the rows whose location cannot be told, and w
 `work_dir` (`raw_sirene_<key>.<part>.parquet`, one per reader, every column as text, with its row number in the part
 and the block markers of a zip that give each row its line in the file). The staging SQL
 (sql/staging/*.sql) then checks and types those rows once for all the départements, routing bad ones to
-`staging_rejets` with the reason, the file column at fault, its value and the line, and each département's staged
-rows are written to its partition file (`work_dir/partitions/departement=<d>/<table>.parquet`, result.partitions).
+`staging_rejets` with the reason, the file column at fault, its value and the line.
 
 Order: the establishments located in the départements first; the other files are matched on their keys, so each
 is read once they are staged: their legal units (semi-join on siren), the history of those establishments (siret)
-and of those legal units (siren). A Parquet file is staged behind the read of the next one (_Behind): the reads
-leave part of the cores idle, and the staging of the file before fills them.
+and of those legal units (siren). A Parquet file is staged behind the read of the next one (_Behind: the reads
+leave part of the cores idle, and the staging of the file before fills them), and its départements' partitions
+written as it is staged (`work_dir/partitions/departement=<d>/<table>.parquet`, result.partitions).
 
 Scope and format. An establishment is placed by its commune code, checked BEFORE the scope is decided: a
 malformed or empty code (and no foreign country) is rejected once, nationally, never counted out of scope; a well
@@ -63,8 +63,8 @@ SEGMENT_BUCKET = 8192
 # Staged establishments whose keys are joined at a time when the legal units and histories get their départements
 # (_key_shares).
 JOIN_KEYS_PER_SHARE = 1_000_000
-# Above this many départements, the partitions are written frugally (ess.db.frugal) and each file is staged before
-# the next one is read (_Behind).
+# Above this many départements, each file is staged before the next one is read (_Behind) and the partitions are
+# written frugally, by the caller (transforms/staging.py).
 FRUGAL_DEPARTEMENTS = 10
 PARTITION = "departement={}"
 
@@ -143,9 +143,10 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
                   reference_dir: str | Path | None = None, metadata: dict[str, str] | None = None) -> NationalStaging:
     """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
 
-    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text) and each
-    département's staged rows of each file (partitions/departement=<d>/<table>.parquet, with the Parquet key-value
-    `metadata`; listed in `result.partitions`); the caller owns it. The staging tables stay in `con`.
+    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text) and, for the files
+    staged behind the reads (_Behind), each département's staged rows (partitions/departement=<d>/<table>.parquet,
+    with the Parquet key-value `metadata`; listed in `result.partitions`); the caller owns it. The staging tables
+    stay in `con`.
     `reference_dir`: the run's reference folder (activity formats, size bands), over data/reference/.
     """
     deps = sorted({normalise_departement(d) for d in departements})
@@ -178,7 +179,8 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
         result.national.append(national)
         for d in deps:
             result.par_departement[d].append(per_dep[d])
-        result.partitions[step.table] = {d: str(_partition_path(work_dir, d, step.table)) for d in deps}
+        if step.table in behind.written:
+            result.partitions[step.table] = {d: str(_partition_path(work_dir, d, step.table)) for d in deps}
     for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "sirene_corse"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     # A département with no establishment at all in the national file: nothing can be published for it.
@@ -189,16 +191,17 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
 
 class _Behind:
     """Stages the files a step behind their reads: once a Parquet file is read, its kept rows are checked, staged,
-    accounted for and written as partitions by one background thread, on a DuckDB cursor of its own, while the
-    main thread reads the next file (a zip's staging needs its stock still open: only its partitions are written
-    behind). A read leaves part of the machine's cores idle (its single-threaded phases) and the work of the file
-    before fills them: only the last file's staging is left once the reads are done.
+    accounted for and written as partitions (`written`) by one background thread, on a DuckDB cursor of its own,
+    while the main thread reads the next file. A read leaves part of the machine's cores idle (its single-threaded
+    phases) and the work of the file before fills them: only the last file's staging is left once the reads are done.
 
-    Not for many départements (their partitions are written frugally). DuckDB's threads and memory bound are the
-    database's, not a cursor's, and a staging may change them (frugally, with many kept rows), as a frugal read or a
-    zip's readers do: those reads wait until no staging runs behind them (wait_stagings), and stage in turn.
-    `wait_staged(table)` waits until a file's staging table exists (the establishments' keys are what the next reads
-    match on), not for its partitions."""
+    The other files are staged in turn, and their tables exported by the caller, as before: zips (their staging
+    needs the stock still open, and their readers keep both cores busy: staging beside them cost more CPU), files
+    read frugally (many keys) and many départements (`enabled` false: their partitions are written frugally).
+    DuckDB's threads and memory bound are the database's, not a cursor's, and a staging may change them (frugally,
+    with many kept rows), as a frugal read or a zip's readers do: those reads wait until no staging runs behind them
+    (wait_stagings). `wait_staged(table)` waits until a file's staging table exists (the establishments' keys are
+    what the next reads match on), not for its partitions."""
 
     def __init__(self, con, reference_dir: str | Path | None, enabled: bool):
         self.con, self.reference_dir, self.enabled = con, reference_dir, enabled
@@ -206,6 +209,7 @@ class _Behind:
         self._cursor = None
         self._staged: dict[str, threading.Event] = {}
         self._futures: list[Future] = []
+        self.written: list[str] = []  # the tables whose partitions were written behind the reads
 
     def __enter__(self) -> "_Behind":
         return self
@@ -219,14 +223,14 @@ class _Behind:
             if self._cursor is not None:
                 self._cursor.close()
 
-    def submit(self, table: str, stage, write, outcome=None) -> Future:
-        """stage(cursor) (unless already staged: `outcome`), then write(cursor): in the background thread, or now
-        when disabled. The future holds the staging's outcome."""
-        if not self.enabled:
-            done: Future = Future()
-            done.set_result(stage(self.con) if stage is not None else outcome)
-            write(self.con)
-            return done
+    def done(self, outcome) -> Future:
+        """The outcome of a file staged in turn."""
+        future: Future = Future()
+        future.set_result(outcome)
+        return future
+
+    def submit(self, table: str, stage, write) -> Future:
+        """stage(cursor), then write(cursor), in the background thread; the future holds the staging's outcome."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sirene-staging")
             self._cursor = self.con.cursor()
@@ -235,11 +239,12 @@ class _Behind:
 
         def run():
             try:
-                result = stage(self._cursor) if stage is not None else outcome
+                outcome = stage(self._cursor)
             finally:
                 event.set()
             write(self._cursor)
-            return result
+            self.written.append(table)
+            return outcome
 
         future = self._pool.submit(run)
         self._futures.append(future)
@@ -300,17 +305,11 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
                     markers.setdefault(part, []).append((number, marker))
             numbers = numbering(stock, markers, step.key_column)
 
-        def stage(c):
-            return _stage_parts(c, step, path, deps, millesime, parts, numbers, frugal_read=many_keys)
-
-        def write(c):
-            with frugal(c, len(deps) > FRUGAL_DEPARTEMENTS):
-                _write_partitions(c, step, deps, work_dir, metadata)
-
-        if stock.kind == "parquet" and not many_keys:
-            return behind.submit(step.table, stage, write)
-        outcome = stage(con)
-    return behind.submit(step.table, None, write, outcome)
+        if behind.enabled and stock.kind == "parquet" and not many_keys:
+            return behind.submit(
+                step.table, lambda c: _stage_parts(c, step, path, deps, millesime, parts, numbers, frugal_read=False),
+                lambda c: _write_partitions(c, step, deps, work_dir, metadata))
+        return behind.done(_stage_parts(con, step, path, deps, millesime, parts, numbers, frugal_read=many_keys))
 
 
 def _stage_parts(con, step: _Step, path: Path, deps: list[str], millesime: str, parts: list[Path], numbers,
@@ -532,10 +531,10 @@ def _partition_path(work_dir: Path, departement: str, table: str) -> Path:
 
 def _write_partitions(con, step: _Step, deps: list[str], work_dir: Path, metadata: dict[str, str] | None) -> None:
     """Each département's rows of a staging table in its partition file (an empty one when it has none), without
-    `_departement`, written by DuckDB (ess.db.export_select: ordered by all columns, so that the same rows give the
-    same bytes). DuckDB does it within the staging's memory limit (spilling beyond it), so all of France costs no
-    more memory than one département; with several départements the table is first sorted by département, so that
-    each one's query skips the row groups of the others."""
+    `_departement`, written by DuckDB (ess.db.export_select: ordered by all columns, so that the same rows come in
+    the same order whichever way they were staged), as transforms/staging.py writes a table it exports; with several
+    départements the table is first sorted by département, so that each one's query skips the row groups of the
+    others."""
     source = step.table
     if len(deps) > 1:
         source = "_partitions_par_departement"
