@@ -51,12 +51,14 @@ class FileStats:
 class NationalStaging:
     """The accounting of a source staged once for several départements: `national` (one FileStats per file) and
     `par_departement` ({département: one FileStats per file}); `absents`, the requested départements the files do
-    not hold at all (the source decides what that means)."""
+    not hold at all (the source decides what that means); `partitions`, the département partitions the source wrote
+    itself ({table: {département: Parquet file}}), laid out as they are instead of exported from its tables."""
 
     departements: list[str]
     national: list[FileStats] = field(default_factory=list)
     par_departement: dict[str, list[FileStats]] = field(default_factory=dict)
     absents: list[str] = field(default_factory=list)
+    partitions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def check(self) -> None:
         for stats in [*self.national, *(s for per in self.par_departement.values() for s in per)]:

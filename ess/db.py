@@ -213,9 +213,19 @@ class Duplicates:
     value: str
 
 
+# The hash of a row's duplicate keys (see _reject_duplicates).
+KEY_HASH_FUNCTION = "hash"
+
+
 def _reject_duplicates(con, tmp: str, duplicates: Duplicates) -> None:
     keys = [identifier(k) for k in duplicates.keys]
     cols = ", ".join(keys)
+    # Equal keys have equal hashes: as many distinct hashes as valid rows proves there is no duplicate, for an
+    # aggregate over one integer instead of the keys themselves (half of the cost when, as usual, there is none).
+    distinct, valid = con.execute(f"SELECT count(DISTINCT {KEY_HASH_FUNCTION}({cols})), count(*) FROM {tmp} "
+                                  f"WHERE {REJECT_COLUMN} IS NULL").fetchone()
+    if distinct == valid:
+        return
     same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)
     con.execute(
         f"""UPDATE {tmp} SET {REJECT_COLUMN} = ?, {COLUMN_COLUMN} = ?, {VALUE_COLUMN} = CAST({duplicates.value} AS VARCHAR)

@@ -8,8 +8,11 @@ and the block markers of a zip that give each row its line in the file). The sta
 (sql/staging/*.sql) then checks and types those rows once for all the départements, routing bad ones to
 `staging_rejets` with the reason, the file column at fault, its value and the line.
 
-Order (each step needs the previous one): establishments located in the départements → their legal units
-(semi-join on siren) → history of those establishments (siret) → history of those legal units (siren).
+Order: the establishments located in the départements first; the other files are matched on their keys, so each
+is read once they are staged: their legal units (semi-join on siren), the history of those establishments (siret)
+and of those legal units (siren). A Parquet file is staged behind the read of the next one (_Behind: the reads
+leave part of the cores idle, and the staging of the file before fills them), and its départements' partitions
+written as it is staged (`work_dir/partitions/departement=<d>/<table>.parquet`, result.partitions).
 
 Scope and format. An establishment is placed by its commune code, checked BEFORE the scope is decided: a
 malformed or empty code (and no foreign country) is rejected once, nationally, never counted out of scope; a well
@@ -28,6 +31,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +63,10 @@ SEGMENT_BUCKET = 8192
 # Staged establishments whose keys are joined at a time when the legal units and histories get their départements
 # (_key_shares).
 JOIN_KEYS_PER_SHARE = 1_000_000
+# Above this many départements, each file is staged before the next one is read (_Behind) and the partitions are
+# written frugally, by the caller (transforms/staging.py).
+FRUGAL_DEPARTEMENTS = 10
+PARTITION = "departement={}"
 
 
 @dataclass(frozen=True)
@@ -131,10 +140,13 @@ def load(con, snapshot_dir: Path, *, departement: str, millesime: str, work_dir:
 
 
 def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work_dir: Path,
-                  reference_dir: str | Path | None = None) -> NationalStaging:
+                  reference_dir: str | Path | None = None, metadata: dict[str, str] | None = None) -> NationalStaging:
     """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
 
-    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text); the caller owns it.
+    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text) and, for the files
+    staged behind the reads (_Behind), each département's staged rows (partitions/departement=<d>/<table>.parquet,
+    with the Parquet key-value `metadata`; listed in `result.partitions`); the caller owns it. The staging tables
+    stay in `con`.
     `reference_dir`: the run's reference folder (activity formats, size bands), over data/reference/.
     """
     deps = sorted({normalise_departement(d) for d in departements})
@@ -146,20 +158,29 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
     paths = {step.key: find_stock(snapshot_dir, step.key) for step in _STEPS}  # a missing file fails at once
     _load_references(con, reference_dir)
     result = NationalStaging(deps, par_departement={d: [] for d in deps})
+    staged: dict[str, Future] = {}
+    with _Behind(con, reference_dir, enabled=len(deps) <= FRUGAL_DEPARTEMENTS) as behind:
+        for step in _STEPS:
+            behind.raise_failure()
+            staged[step.key] = _stage_file(con, step, paths[step.key], deps, millesime, work_dir, metadata, behind)
+            if step.key == "etablissements":
+                behind.wait_staged(step.table)
+                # What the other files are matched on: the keys of every staged establishment, active or closed.
+                con.execute("CREATE OR REPLACE TABLE _sirene_besoins AS "
+                            "SELECT DISTINCT siret, siren, _departement AS departement "
+                            "FROM staging_sirene_etablissements")
+                con.execute("CREATE OR REPLACE TABLE _sirene_sirens AS "
+                            "SELECT DISTINCT siren FROM _sirene_besoins")
+                con.execute("CREATE OR REPLACE TABLE _sirene_sirets AS "
+                            "SELECT DISTINCT siret FROM _sirene_besoins")
+        outcomes = {key: future.result() for key, future in staged.items()}
     for step in _STEPS:
-        national, per_dep = _stage_file(con, step, paths[step.key], deps, millesime, work_dir)
+        national, per_dep = outcomes[step.key]
         result.national.append(national)
         for d in deps:
             result.par_departement[d].append(per_dep[d])
-        if step.key == "etablissements":
-            # What the other files are matched on: the keys of every staged establishment, active or closed.
-            con.execute("CREATE OR REPLACE TABLE _sirene_besoins AS "
-                        "SELECT DISTINCT siret, siren, _departement AS departement "
-                        "FROM staging_sirene_etablissements")
-            con.execute("CREATE OR REPLACE TABLE _sirene_sirens AS "
-                        "SELECT DISTINCT siren FROM _sirene_besoins")
-            con.execute("CREATE OR REPLACE TABLE _sirene_sirets AS "
-                        "SELECT DISTINCT siret FROM _sirene_besoins")
+        if step.table in behind.written:
+            result.partitions[step.table] = {d: str(_partition_path(work_dir, d, step.table)) for d in deps}
     for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "sirene_corse"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     # A département with no establishment at all in the national file: nothing can be published for it.
@@ -168,11 +189,95 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
     return result
 
 
+class _Behind:
+    """Stages the files a step behind their reads: once a Parquet file is read, its kept rows are checked, staged,
+    accounted for and written as partitions (`written`) by one background thread, on a DuckDB cursor of its own,
+    while the main thread reads the next file. A read leaves part of the machine's cores idle (its single-threaded
+    phases) and the work of the file before fills them: only the last file's staging is left once the reads are done.
+
+    The other files are staged in turn, and their tables exported by the caller, as before: zips (their staging
+    needs the stock still open, and their readers keep both cores busy: staging beside them cost more CPU), files
+    read frugally (many keys) and many départements (`enabled` false: their partitions are written frugally).
+    DuckDB's threads and memory bound are the database's, not a cursor's, and a staging may change them (frugally,
+    with many kept rows), as a frugal read or a zip's readers do: those reads wait until no staging runs behind them
+    (wait_stagings). `wait_staged(table)` waits until a file's staging table exists (the establishments' keys are
+    what the next reads match on), not for its partitions."""
+
+    def __init__(self, con, reference_dir: str | Path | None, enabled: bool):
+        self.con, self.reference_dir, self.enabled = con, reference_dir, enabled
+        self._pool: ThreadPoolExecutor | None = None
+        self._cursor = None
+        self._staged: dict[str, threading.Event] = {}
+        self._futures: list[Future] = []
+        self.written: list[str] = []  # the tables whose partitions were written behind the reads
+
+    def __enter__(self) -> "_Behind":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._wait()  # whatever happened: nothing runs on the database once we return
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            if self._cursor is not None:
+                self._cursor.close()
+
+    def done(self, outcome) -> Future:
+        """The outcome of a file staged in turn."""
+        future: Future = Future()
+        future.set_result(outcome)
+        return future
+
+    def submit(self, table: str, stage, write) -> Future:
+        """stage(cursor), then write(cursor), in the background thread; the future holds the staging's outcome."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sirene-staging")
+            self._cursor = self.con.cursor()
+            self._futures.append(self._pool.submit(_load_references, self._cursor, self.reference_dir))
+        event = self._staged[table] = threading.Event()
+
+        def run():
+            try:
+                outcome = stage(self._cursor)
+            finally:
+                event.set()
+            write(self._cursor)
+            self.written.append(table)
+            return outcome
+
+        future = self._pool.submit(run)
+        self._futures.append(future)
+        return future
+
+    def wait_staged(self, table: str) -> None:
+        if table in self._staged:
+            self._staged[table].wait()
+        self.raise_failure()
+
+    def wait_stagings(self) -> None:
+        """Wait until no staging runs in the background (partitions may still be written: they change no setting),
+        then raise its failure, if any."""
+        for event in self._staged.values():
+            event.wait()
+        self.raise_failure()
+
+    def raise_failure(self) -> None:
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+
+    def _wait(self) -> None:
+        for future in self._futures:
+            future.exception()
+
+
 # --- one file: read once, stage once, give each département its part ---------------------------------------------
 
 
-def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
-                work_dir: Path) -> tuple[FileStats, dict[str, FileStats]]:
+def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, work_dir: Path,
+                metadata: dict[str, str] | None, behind: _Behind) -> Future:
+    """Read the file once; its staging and partitions now, or behind the next read (_Behind)."""
     readers = None
     many_keys = False
     if step.scope != "commune":
@@ -185,22 +290,30 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str,
     # run frugally (ess.db.frugal): on two threads, each partitions its own share of a hash table, and
     # with every département they ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on
     # two threads, less on one).
+    if many_keys or path.suffix != ".parquet":
+        # DuckDB's threads and memory bound are the database's: a frugal read, or a zip's readers (on one DuckDB
+        # thread each), change them, and so may a staging (a frugal one): never both at once
+        behind.wait_stagings()
     with frugal(con, many_keys):
-        return _stage_read(con, step, path, deps, millesime, work_dir, readers, frugal_read=many_keys)
+        with open_stock(con, path, step.key, readers) as stock:
+            parts = _read_once(con, step, stock, deps, work_dir)
+            markers = {}
+            if stock.marker is not None:
+                for part, number, marker in con.execute(
+                        f"SELECT _tube, _ligne, _marque FROM read_parquet({_paths_sql(parts)}) "
+                        "WHERE _marque IS NOT NULL").fetchall():
+                    markers.setdefault(part, []).append((number, marker))
+            numbers = numbering(stock, markers, step.key_column)
+
+        if behind.enabled and stock.kind == "parquet" and not many_keys:
+            return behind.submit(
+                step.table, lambda c: _stage_parts(c, step, path, deps, millesime, parts, numbers, frugal_read=False),
+                lambda c: _write_partitions(c, step, deps, work_dir, metadata))
+        return behind.done(_stage_parts(con, step, path, deps, millesime, parts, numbers, frugal_read=many_keys))
 
 
-def _stage_read(con, step: _Step, path: Path, deps: list[str], millesime: str, work_dir: Path,
-                readers: int | None, frugal_read: bool) -> tuple[FileStats, dict[str, FileStats]]:
-    with open_stock(con, path, step.key, readers) as stock:
-        parts = _read_once(con, step, stock, deps, work_dir)
-        markers = {}
-        if stock.marker is not None:
-            for part, number, marker in con.execute(
-                    f"SELECT _tube, _ligne, _marque FROM read_parquet({_paths_sql(parts)}) "
-                    "WHERE _marque IS NOT NULL").fetchall():
-                markers.setdefault(part, []).append((number, marker))
-        numbers = numbering(stock, markers, step.key_column)
-
+def _stage_parts(con, step: _Step, path: Path, deps: list[str], millesime: str, parts: list[Path], numbers,
+                 frugal_read: bool) -> tuple[FileStats, dict[str, FileStats]]:
     _classify(con, parts)
     kept, kept_out = con.execute(
         "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
@@ -274,16 +387,11 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) 
     keep = _keep_sql(step, text)
     columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
     extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
-    # (only the columns whose text can be long: turning a typed column into text, twice per row, only to measure it,
-    # cost StockEtablissement's read at 30 % of France ≈ 0.3 s of CPU)
-    free = [c for c in NEEDED_COLUMNS[step.key] if c in stock.unbounded()]
-    too_long = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in free)
-    too_long_value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}" for c in free)
+    too_long, too_long_value = _too_long_sql(step, stock)
     marker = stock.marker_sql()
     where = keep if stock.marker is None else f"({keep}) OR {marker} IS NOT NULL"
     select = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque, "
-              f"{', '.join(extra)}, {f'CASE {too_long} END' if free else 'CAST(NULL AS VARCHAR)'} AS _colonne_trop_longue, "
-              f"{f'CASE {too_long_value} END' if free else 'CAST(NULL AS VARCHAR)'} AS _valeur_trop_longue "
+              f"{', '.join(extra)}, {too_long} AS _colonne_trop_longue, {too_long_value} AS _valeur_trop_longue "
               f"FROM {{part}} WHERE {where}")
     targets = [work_dir / f"{step.raw_view}.{i}.parquet" for i in range(len(stock.parts))]
     tmps = [t.with_suffix(".parquet.tmp") for t in targets]
@@ -299,6 +407,26 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) 
     for tmp, target in zip(tmps, targets):
         tmp.replace(target)
     return targets
+
+
+def _too_long_sql(step: _Step, stock: Stock) -> tuple[str, str]:
+    """SQL of the first needed column of a kept row longer than MAX_FIELD_CHARS characters, and of its value.
+
+    Only the columns whose text can be long are measured (turning a typed column into text, twice per row, only to
+    measure it, cost StockEtablissement's read at 30 % of France ≈ 0.3 s of CPU), and first by their size in bytes,
+    which DuckDB knows without reading the text: a value of at most MAX_FIELD_CHARS bytes has at most as many
+    characters, so only a row with a longer one has its characters counted (counting them in every column of every
+    kept row cost the read of StockEtablissement ≈ 8 %)."""
+    text = stock.text
+    free = [c for c in NEEDED_COLUMNS[step.key] if c in stock.unbounded()]
+    if not free:
+        return "CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)"
+    sizes = [f"strlen({text[c]})" for c in free]
+    gate = f"greatest({', '.join(sizes)})" if len(sizes) > 1 else sizes[0]
+    name = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {sql_str(c)}" for c in free)
+    value = " ".join(f"WHEN length({text[c]}) > $longueur_max THEN {db.quoted_value(text[c])}" for c in free)
+    return (f"CASE WHEN {gate} > $longueur_max THEN CASE {name} END END",
+            f"CASE WHEN {gate} > $longueur_max THEN CASE {value} END END")
 
 
 def _segments_table(con, parts: list[Path], segments: list[tuple[int, int, int]]) -> None:
@@ -397,6 +525,29 @@ def _attach_departements(con, step: _Step, deps: list[str]) -> None:
         WHERE r.table_staging = ?""", [step.table])
 
 
+def _partition_path(work_dir: Path, departement: str, table: str) -> Path:
+    return Path(work_dir) / "partitions" / PARTITION.format(departement) / f"{table}.parquet"
+
+
+def _write_partitions(con, step: _Step, deps: list[str], work_dir: Path, metadata: dict[str, str] | None) -> None:
+    """Each département's rows of a staging table in its partition file (an empty one when it has none), without
+    `_departement`, written by DuckDB (ess.db.export_select: ordered by all columns, so that the same rows come in
+    the same order whichever way they were staged), as transforms/staging.py writes a table it exports; with several
+    départements the table is first sorted by département, so that each one's query skips the row groups of the
+    others."""
+    source = step.table
+    if len(deps) > 1:
+        source = "_partitions_par_departement"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {step.table} ORDER BY _departement")
+    try:
+        for d in deps:
+            db.export_select(con, f"SELECT * EXCLUDE (_departement) FROM {source} WHERE _departement = $departement",
+                             {"departement": d}, _partition_path(work_dir, d, step.table), metadata)
+    finally:
+        if source != step.table:
+            con.execute(f"DROP TABLE IF EXISTS {source}")
+
+
 def _key_shares(con) -> list[str]:
     """Predicates (with a `{key}` placeholder) splitting the staged establishments' keys into shares of at most
     JOIN_KEYS_PER_SHARE establishments: the (key, département) pairs of each share, and a join on them, fit the
@@ -416,9 +567,15 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
     if step.scope == "commune":
         in_scope = dict(con.execute("SELECT _departement, count(*) FROM _raw_all WHERE _garde "
                                     "AND _classe = 'departement' GROUP BY 1").fetchall())
+    elif len(deps) == 1:
+        # every staged establishment's key is the one département's: the rows whose key is one of them
+        key = step.key_column
+        in_scope = {deps[0]: con.execute(
+            f"SELECT count(*) FROM _raw_all AS r WHERE r._garde AND trim(r.{quote(key)}) IN "
+            f"(SELECT {step.scope} FROM _sirene_{step.scope}s)").fetchone()[0]}
     else:
         key = step.key_column
-        in_scope: dict[str, int] = {}
+        in_scope = {}
         for share in _key_shares(con):
             for dep, n in con.execute(
                     f"SELECT b.departement, count(*) FROM _raw_all AS r "
@@ -518,9 +675,11 @@ def find_snapshot(root: Path, settings) -> tuple[Path, dict]:
 
 
 def stage(con, snapshot: Path, params: dict, work_dir: Path) -> NationalStaging:
-    """Stage the stocks once for every département of params["departements"]."""
+    """Stage the stocks once for every département of params["departements"]; the partitions carry the Parquet
+    key-value metadata params["parquet_metadata"]."""
     return load_national(con, snapshot, departements=params["departements"], millesime=params["millesime"],
-                         work_dir=work_dir, reference_dir=params.get("reference_dir"))
+                         work_dir=work_dir, reference_dir=params.get("reference_dir"),
+                         metadata=params.get("parquet_metadata"))
 
 
 def fetch(root: Path, request) -> list[Path]:

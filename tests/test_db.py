@@ -89,3 +89,20 @@ def test_staging_duplicates_are_rejected_after_the_query(sql_dir):
                                                                                   ("b", None)]
     assert con.execute("SELECT numero_ligne, colonne, valeur FROM staging_rejets WHERE motif_rejet = 'clé en double' "
                        "ORDER BY 1").fetchall() == [(3, "k", "a/-"), (9, "k", "a/-")]
+
+
+def test_duplicates_are_ranked_on_their_keys_whatever_their_hashes(sql_dir, monkeypatch):
+    """Distinct hashes prove there is no duplicate; equal ones prove nothing: keys sharing a hash are ranked on the
+    keys themselves (here every key hashes alike: the same rows are rejected)."""
+    (sql_dir / "staging" / "staging_dup.sql").write_text(
+        """SELECT * FROM (VALUES ('a', NULL, 3, NULL, NULL, NULL), ('a', NULL, 1, NULL, NULL, NULL),
+                                 ('a', '2020', 2, NULL, NULL, NULL), ('c', NULL, 4, 'mauvais', 'k', 'c'))
+           t(k, d, _ligne, _motif_rejet, _colonne_rejet, _valeur_rejet)""")
+    duplicates = db.Duplicates(("k", "d"), "_ligne", "clé en double", "k", "k")
+    con = db.connect()
+    con.execute("CREATE MACRO meme_hash(a, b) AS 1::UBIGINT")
+    monkeypatch.setattr(db, "KEY_HASH_FUNCTION", "meme_hash")
+    result = db.build_staging_table(con, "staging_dup", key="k", fichier="f", duplicates=duplicates)
+    assert result == {"staged": 2, "rejected": {"clé en double": 1, "mauvais": 1}}
+    assert con.execute("SELECT numero_ligne FROM staging_rejets WHERE motif_rejet = 'clé en double'").fetchall() == [
+        (3,)]

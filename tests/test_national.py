@@ -208,3 +208,151 @@ def test_cli_run_takes_several_departements(data_dir):
     with pytest.raises(UserError, match="unknown département '99'"):
         Settings.from_args(build_parser().parse_args(["run", "-d", "38", "99"]))
     assert isinstance(args, argparse.Namespace)
+
+
+# --- the national read of a Parquet stock: partitions, staging behind the reads -------------------------------------
+
+def _empty_stock(**files) -> dict:
+    return {"etablissements": [], "unites_legales": [], "etablissements_historique": [],
+            "unites_legales_historique": [], **files}
+
+
+def test_a_departement_partition_is_the_same_file_staged_alone_or_with_others(tmp_path):
+    """The loader writes each département's partitions itself (result.partitions), as each file is staged: one
+    département's or several départements' at once, the same rows in the same order (by all columns)."""
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    alone = sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10",
+                                 work_dir=tmp_path / "alone", metadata={"ess:synthetic": "true"})
+    together = sirene.load_national(connect(), folder, departements=["73", "38", "2A"], millesime="2026-10",
+                                    work_dir=tmp_path / "together", metadata={"ess:synthetic": "true"})
+    assert sorted(alone.partitions) == sorted(sirene.TABLES)
+    assert sorted(together.partitions["staging_sirene_unites_legales"]) == ["2A", "38", "73"]
+    for table in sirene.TABLES:
+        assert pq.read_table(alone.partitions[table]["38"]).to_pylist() == pq.read_table(
+            together.partitions[table]["38"]).to_pylist()
+    establishments = pq.read_table(alone.partitions["staging_sirene_etablissements"]["38"])
+    assert establishments.column("siret").to_pylist() == ["10000000100011", "50000000500011"]
+    assert "_departement" not in establishments.column_names
+    assert pq.read_metadata(alone.partitions["staging_sirene_etablissements"]["38"]).metadata[
+        b"ess:synthetic"] == b"true"
+    units = pq.read_table(together.partitions["staging_sirene_unites_legales"]["73"])
+    assert units.column("siren").to_pylist() == ["100000001"]  # the unit of 38 and 73 is in both
+
+
+def test_a_file_is_staged_while_the_next_one_is_read(tmp_path, monkeypatch):
+    """Once a Parquet file is read, its rows are checked, staged and written in the background while the main
+    thread reads the next file: here the legal units' staging waits until the read of the establishments' history
+    has begun (it would wait in vain if the files were staged in turn), and the result is the same."""
+    import threading
+
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    expected = sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10",
+                                    work_dir=tmp_path / "before")
+    history_read = threading.Event()
+    seen: dict[str, bool] = {}
+    real_read, real_stage = sirene._read_once, sirene._stage_kept
+
+    def read_once(con, step, *args):
+        if step.key == "etablissements_historique":
+            history_read.set()
+        return real_read(con, step, *args)
+
+    def stage_kept(con, step, *args):
+        if step.key == "unites_legales":
+            seen["history read meanwhile"] = history_read.wait(timeout=20)
+        return real_stage(con, step, *args)
+
+    monkeypatch.setattr(sirene, "_read_once", read_once)
+    monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
+    result = sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10",
+                                  work_dir=tmp_path / "behind")
+    assert seen == {"history read meanwhile": True}
+    assert result.to_dict() == expected.to_dict()
+
+
+def test_a_failure_while_staging_behind_the_reads_stops_the_load(tmp_path, monkeypatch):
+    """An error in the background staging is the load's error, and nothing is left running on the database."""
+    import threading
+
+    from ess.db import connect
+    from ess.errors import InputFileError
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    real_stage = sirene._stage_kept
+
+    def stage_kept(con, step, *args):
+        if step.key == "unites_legales":
+            raise InputFileError("the legal units cannot be staged")
+        return real_stage(con, step, *args)
+
+    monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
+    with pytest.raises(InputFileError, match="the legal units cannot be staged"):
+        sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
+    assert not [t for t in threading.enumerate() if t.name.startswith("sirene-staging")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_value_is_too_long_by_its_characters_not_its_bytes(tmp_path, fmt):
+    """The read measures a value's bytes first (cheap) and counts characters only beyond the limit's worth of bytes:
+    a 1 000-character sign of two-byte letters is kept, one of 1 001 characters is rejected."""
+    from ess.db import connect
+    from sources import sirene
+
+    rows = [etablissement("10000000000001", "38185", enseigne1Etablissement="é" * sirene.MAX_FIELD_CHARS),
+            etablissement("20000000000002", "38185", enseigne1Etablissement="é" * (sirene.MAX_FIELD_CHARS + 1))]
+    folder = write_snapshot(tmp_path / "snap", _empty_stock(etablissements=rows), fmt=fmt)
+    con = connect()
+    result = sirene.load_national(con, folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
+    stats = result.national[0]
+    assert (stats.rows_staged, stats.rows_rejected) == (1, {"valeur trop longue": 1})
+    assert con.execute("SELECT cle, colonne, length(valeur) > 200 FROM staging_rejets").fetchall() == [
+        ("20000000000002", "enseigne1Etablissement", True)]
+    assert con.execute("SELECT length(enseigne) FROM staging_sirene_etablissements").fetchall() == [(1000,)]
+
+
+def test_a_frugal_read_waits_until_no_staging_runs_beside_it(tmp_path, monkeypatch):
+    """DuckDB's threads and memory bound are the database's: a file read frugally (many keys) waits for the staging
+    behind the reads to be done, or their settings would cross. Here the legal units (one siren) would be staged
+    behind the read of the establishments' history (two sirets: many keys with PARALLEL_KEYS_MAX = 1)."""
+    import threading
+
+    from ess.db import connect
+    from sources import sirene
+
+    rows = [etablissement("10000000100011", "38185"), etablissement("10000000100029", "38185")]
+    folder = write_snapshot(tmp_path / "snap", _empty_stock(
+        etablissements=rows, unites_legales=[unite_legale("100000001")],
+        etablissements_historique=[etablissement_periode(r["siret"], "2001-02-03") for r in rows]), fmt="parquet")
+    monkeypatch.setattr(sirene, "PARALLEL_KEYS_MAX", 1)
+    running, beside, units_staging, frugal_read = set(), [], threading.Event(), threading.Event()
+    real_stage, real_frugal = sirene._stage_parts, sirene.frugal
+
+    def stage_parts(con, step, *args, **kwargs):
+        running.add(step.key)
+        try:
+            if step.key == "unites_legales":
+                units_staging.set()
+                frugal_read.wait(timeout=2)  # were the next read not waiting, it would begin meanwhile
+            return real_stage(con, step, *args, **kwargs)
+        finally:
+            running.discard(step.key)
+
+    def frugal(con, on=True):
+        if on and threading.current_thread() is threading.main_thread():
+            units_staging.wait(timeout=2)  # (the legal units' staging has begun, or is over)
+            beside.append(sorted(running))
+            frugal_read.set()
+        return real_frugal(con, on)
+
+    monkeypatch.setattr(sirene, "_stage_parts", stage_parts)
+    monkeypatch.setattr(sirene, "frugal", frugal)
+    result = sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
+    assert beside and all(b == [] for b in beside)  # the frugal read (and its staging) had no staging beside them
+    assert [s.rows_staged for s in result.national] == [2, 1, 2, 0]

@@ -9,9 +9,10 @@ National sources (SIRENE, URSSAF: one file for all of France) are staged ONCE fo
     <out>/departement=<d>/staging_rejets_<source>.parquet  the rejected rows that concern d
     <out>/staging_rejets_<source>.parquet                 every rejected row once (those of no département included)
 
-and StepOutput.tables names them "departement=<d>/<table>" and "<table>". The département steps take their
-partition with `departement_tables()`. Territories are staged per département (`params["departement"]`), as their
-files are small.
+and StepOutput.tables names them "departement=<d>/<table>" and "<table>". A source may write its partitions itself
+as it stages each file (SIRENE: the Parquet key-value metadata comes in params["parquet_metadata"]); they are then
+moved into place instead of exported. The département steps take their partition with `departement_tables()`.
+Territories are staged per département (`params["departement"]`), as their files are small.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
         try:
             db.ensure_rejects_table(con)
             try:
-                result = module.stage(con, snapshot, {**params, "departements": departements}, Path(work))
+                result = module.stage(con, snapshot, {**params, "departements": departements,
+                                                      "parquet_metadata": metadata}, Path(work))
             except duckdb.OutOfMemoryException as exc:
                 limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
                 raise UserError(
@@ -114,13 +116,14 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
                     f"DuckDB's bound for staging ({limit}): set ESS_STAGING_MEMOIRE=1GB (or more for a larger "
                     f"national file) and run again — nothing was staged ({str(exc).splitlines()[0]})") from None
             result.check()
-            tables = _staging_tables(con)
+            # The partitions the source wrote itself (SIRENE) are laid out as they are; its other tables exported.
+            written = _lay_out(result.partitions, out_dir)
+            tables = [t for t in _staging_tables(con) if t not in result.partitions]
             rejects = f"staging_rejets_{source}"
             # (not TEMP: the exports' cursors must see it)
             con.execute(f"CREATE TABLE rejets_par_departement AS SELECT unnest(departements) AS _departement, * "
                         f"FROM {db.REJECTS_TABLE}")
             jobs = [*((t, t) for t in tables), (rejects, "rejets_par_departement")]
-            written = {}
             # Many départements: the whole national table is sorted by département, on one thread with a lower
             # bound (two threads went ≈ 30 MB over the 400 MB of the process with every département at 10 %).
             # Otherwise two tables are written at a time: DuckDB writes a sorted Parquet file on one thread.
@@ -140,6 +143,19 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
         "absents": {source: list(result.absents)},
     }
     return StepOutput(tables=written, stats=stats)
+
+
+def _lay_out(partitions: dict[str, dict[str, str]], out_dir: Path) -> dict[str, str]:
+    """Move the partition files a source wrote (in the step's temporary folder, on the same file system) to
+    <out_dir>/departement=<d>/<table>.parquet; their StepOutput names."""
+    written = {}
+    for table, files in sorted(partitions.items()):  # (in the order the exported tables are named)
+        for d, path in sorted(files.items()):
+            target = out_dir / PARTITION.format(d) / f"{table}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Path(path).replace(target)
+            written[f"{PARTITION.format(d)}/{table}"] = str(target)
+    return written
 
 
 def _in_turn_or_two_at_a_time(con, jobs: list[tuple], two: bool) -> list[dict[str, str]]:
