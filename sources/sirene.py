@@ -120,7 +120,7 @@ def find_stock(snapshot_dir: Path, key: str) -> Path:
     where = f"it holds {present}" if present is not None else "the folder does not exist"
     raise InputFileError(
         f"no SIRENE stock {key!r} in {snapshot_dir}: expected {candidates[0].name} or {candidates[1].name}; "
-        f"{where}. Run `ess fetch` for this millésime or check the folder."
+        f"{where}. {SOURCE.how_to_get(snapshot_dir.parent.parent, snapshot_dir.name)}, or check the folder."
     )
 
 

@@ -38,7 +38,7 @@ import duckdb
 
 from ess import db
 from ess.errors import InputFileError
-from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, csv_member_name, required_columns
+from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, SOURCE, csv_member_name, required_columns
 
 _UNZIP_STREAM = Path(__file__).with_name("unzip_stream.py")
 _UNZIP_EXIT_PIPE = 4
@@ -225,7 +225,7 @@ def as_text(path: Path, col: str, dtype: str) -> str:
         allowed = "VARCHAR or an integer type"
     raise InputFileError(
         f"{path}: column {col} is typed {dtype}; SIRENE's {col} is read as {allowed}. The file was probably "
-        "converted by another tool: download the official file again (`ess fetch`) or fix the column's type."
+        f"converted by another tool: {SOURCE.refetch_advice()}, or fix the column's type."
     )
 
 
@@ -245,8 +245,8 @@ def _csv_header(path: Path, member: str) -> list[str]:
                 others = [n for n in names if n != member]
                 raise InputFileError(
                     f"{path}: the zip holds {len(names)} members ({others} besides {member!r}); the official zip "
-                    f"holds only {member!r}, and the others would not be read. Download the official file again "
-                    "(`ess fetch`) or remove the extra members."
+                    f"holds only {member!r}, and the others would not be read: {SOURCE.refetch_advice()}, or remove "
+                    "the extra members."
                 )
             with archive.open(member) as f:
                 first = f.readline(1 << 20).decode("utf-8-sig")

@@ -395,6 +395,10 @@ def test_find_stock_prefers_parquet_and_lists_what_is_there(tmp_path):
         sirene.find_stock(folder, "unites_legales")
     with pytest.raises(InputFileError, match="does not exist"):
         sirene.find_stock(tmp_path / "nowhere", "etablissements")
+    # `ess fetch` serves only the latest millésime: the advice says so and names where older files go
+    with pytest.raises(InputFileError, match=r"latest millésime only.*official files of 2019-01 you have in "
+                                             r".*in/sirene/2019-01/"):
+        sirene.find_stock(tmp_path / "in" / "sirene" / "2019-01", "etablissements")
 
 
 def test_zip_without_the_member(tmp_path):
@@ -662,7 +666,8 @@ def test_a_zip_with_a_second_member_is_refused_naming_it(tmp_path):
         z.writestr("StockEtablissement_utf8_2.csv", "siren,nic\n")
     with pytest.raises(InputFileError, match=r"StockEtablissement_utf8\.zip: the zip holds 2 members "
                                              r"\(\['StockEtablissement_utf8_2\.csv'\] besides "
-                                             r"'StockEtablissement_utf8\.csv'\)"):
+                                             r"'StockEtablissement_utf8\.csv'\).*serves the latest millésime "
+                                             r"only\) or put the complete file in place"):
         _load(folder, tmp_path)
 
 
