@@ -212,6 +212,25 @@ def test_flag_recorded_later_is_said_per_row(core):
     assert at[(S(4), 2025)] == (True, True) and at[(S(4), 2026)] == (True, False)  # no unit history: the stock's
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_periods_starting_the_same_day_are_read_alike_in_any_file_order(tmp_path, reverse):
+    """Two periods of one unit (or establishment) with the same start: the open one is its state from that day on,
+    whichever comes first in the file (the order of a tie was the order of the rows)."""
+    from tests.core_fixtures import ETAB_HISTORIQUE, UL_HISTORIQUE, D
+    unit = [h for h in UL_HISTORIQUE if h[0] != 1] + [(1, D(2010, 1, 1), D(2019, 12, 31), "9220", None, "88.99B")]
+    tie = [(1, D(2020, 1, 1), D(2020, 6, 30), "9220", "N", "88.99B"), (1, D(2020, 1, 1), None, "9220", "O", "88.99B")]
+    etab = [h for h in ETAB_HISTORIQUE if h[0] != 6]
+    etab_tie = [(6, 6, D(2021, 3, 1), D(2021, 5, 31), "F", "56.10A"), (6, 6, D(2021, 3, 1), None, "A", "56.10A")]
+    if reverse:
+        tie, etab_tie = tie[::-1], etab_tie[::-1]
+    con, _ = build(tmp_path, unites_historique=unit + tie, historique=etab + etab_tie)
+    at = {(r[0], r[1]): r[2:] for r in con.execute(
+        "SELECT siret, annee, actif, ess_flag, ess_flag_reconstitue FROM core_etablissements_annuel").fetchall()}
+    assert [at[(S(1), a)] for a in (2019, 2020, 2026)] == [(True, True, True), (True, True, False),
+                                                          (True, True, False)]
+    assert [at[(S(6), a)][0] for a in (2021, 2022)] == [True, True]
+
+
 # --- audit --------------------------------------------------------------------------------------------------------
 
 def audit(con, rubrique, code, perimetre=None, nomenclature=None):

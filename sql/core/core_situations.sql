@@ -49,7 +49,9 @@ situations_courantes AS (
 
 -- state at each 31 December. History periods are first made disjoint — a period ends the day before the next one
 -- starts, which settles whether a delivery's date_fin is inclusive or exclusive — then each period is expanded to
--- the years whose situation date it holds (no date falls in two periods, so no tie-breaking is needed).
+-- the years whose situation date it holds (no date falls in two periods, so no tie-breaking is needed). Two periods
+-- with the same start (a key's periods differ at least by their end: staging rejects the others) are ordered by their
+-- end, an open one last: the shorter one then ends before it starts and is dropped, whatever the files' row order.
 -- Establishments: the years active at 31/12, plus the first year seen closed after being active (so that closures
 -- show); the years of a long-closed establishment would only repeat "closed" and are not written.
 -- A first period without start date (SIRENE leaves it empty for some old or unknown dates) starts at the
@@ -67,7 +69,7 @@ periodes_brutes AS (
            coalesce(lag(h.etat_administratif) OVER w = 'A', FALSE) AS actif_avant
     FROM staging_sirene_etablissements_historique AS h
     JOIN stock AS s USING (siret)
-    WINDOW w AS (PARTITION BY h.siret ORDER BY h.date_debut NULLS FIRST)
+    WINDOW w AS (PARTITION BY h.siret ORDER BY h.date_debut NULLS FIRST, h.date_fin NULLS LAST)
 ),
 
 periodes_etablissements AS (
@@ -103,18 +105,24 @@ periodes_unites_legales AS (
     SELECT *, coalesce(flag_periode, flag_suivant, flag_stock) AS economie_sociale_solidaire,
            flag_periode IS NULL AND coalesce(flag_suivant, flag_stock) IS NOT NULL AS ess_flag_reconstitue
     FROM (
-        SELECT u.siren, u.categorie_juridique, u.activite_principale, u.nomenclature_activite,
-               u.economie_sociale_solidaire AS flag_periode,
-               first_value(u.economie_sociale_solidaire IGNORE NULLS) OVER (
-                   PARTITION BY u.siren ORDER BY u.date_debut NULLS FIRST
-                   ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS flag_suivant,
-               s.economie_sociale_solidaire AS flag_stock,
-               coalesce(u.date_debut, DATE '1900-01-01') AS debut,
-               coalesce(lead(u.date_debut) OVER (PARTITION BY u.siren ORDER BY u.date_debut NULLS FIRST) - 1,
-                        u.date_fin) AS fin
-        FROM staging_sirene_unites_legales_historique AS u
-        LEFT JOIN staging_sirene_unites_legales AS s USING (siren)
-        WHERE u.siren IN (SELECT siren FROM stock)
+        -- (the flag of a period that ends before it starts, superseded by another starting the same day, is not
+        -- one the unit ever had: only the periods that hold a day are looked at)
+        SELECT *, first_value(flag_periode IGNORE NULLS) OVER (
+                      PARTITION BY siren ORDER BY debut, fin NULLS LAST
+                      ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS flag_suivant
+        FROM (
+            SELECT u.siren, u.categorie_juridique, u.activite_principale, u.nomenclature_activite,
+                   u.economie_sociale_solidaire AS flag_periode,
+                   s.economie_sociale_solidaire AS flag_stock,
+                   coalesce(u.date_debut, DATE '1900-01-01') AS debut,
+                   coalesce(lead(u.date_debut) OVER (PARTITION BY u.siren ORDER BY u.date_debut NULLS FIRST,
+                                                                  u.date_fin NULLS LAST) - 1,
+                            u.date_fin) AS fin
+            FROM staging_sirene_unites_legales_historique AS u
+            LEFT JOIN staging_sirene_unites_legales AS s USING (siren)
+            WHERE u.siren IN (SELECT siren FROM stock)
+        )
+        WHERE fin IS NULL OR fin >= debut
     )
 ),
 
