@@ -380,3 +380,50 @@ def test_without_a_current_link_a_rollback_keeps_the_newer_versions_and_a_public
     assert events(w)[-1][3] == [v3]
     in_process(spec(w, tables["r4"], "R4"))
     assert folders(w) == {v2, v3, current(w)}  # v3 has one newer publication: kept
+
+
+# --- `ess versions` while a publication deletes old versions -----------------------------------------------------
+
+
+def deleted_when_read(monkeypatch, victim: Path) -> None:
+    """`victim` is deleted (as a publication's retention does, without the lock `ess versions` does not take) between
+    the moment it is listed and the moment its index is read."""
+    real = wh.read_index
+
+    def read_index(version):
+        if version is not None and Path(version).name == victim.name and victim.exists():
+            shutil.rmtree(victim)
+        return real(version)
+
+    monkeypatch.setattr(wh, "read_index", read_index)
+
+
+def test_ess_versions_reports_a_version_deleted_while_it_is_listed(tables, tmp_path, capsys, monkeypatch):
+    w = tmp_path / "w"
+    in_process(spec(w, tables["r1"], "R1"))
+    v1 = current(w)
+    orphan = "29991231T000000000000Z-ffffff"  # not in the history: a killed writer's, deleted by the next one
+    wh.write_json_atomic(w / wh.VERSIONS / orphan / wh.INDEX, {"version": orphan, "changement": {
+        "type": "publication", "run_id": "RX"}})
+    deleted_when_read(monkeypatch, w / wh.VERSIONS / orphan)
+    assert ess("versions", "--warehouse", str(w)) == 0
+    listing = capsys.readouterr().out.splitlines()
+    row = next(line for line in listing if orphan in line)
+    assert row.split() == [orphan, "—", "—", "—", "—", "—", "—", "—", "supprimée", "pendant", "la", "lecture"]
+    assert next(line for line in listing if v1 in line).split()[0] == "▶"
+
+
+def test_ess_versions_of_versions_without_history_skips_one_deleted_while_read(tables, tmp_path, capsys,
+                                                                               monkeypatch):
+    """A history rebuilt from the chain of `precedente` (versions made before histories) stops at a version deleted
+    while it is read: the older ones are then unknown, as those deleted before."""
+    w = tmp_path / "w"
+    for name in ("r1", "r2"):
+        in_process(spec(w, tables[name], name.upper()))
+    v1, v2 = sorted(folders(w))
+    for version in (v1, v2):
+        (w / wh.VERSIONS / version / wh.HISTORY).unlink()  # the layout before histories
+    deleted_when_read(monkeypatch, w / wh.VERSIONS / v1)
+    assert ess("versions", "--warehouse", str(w)) == 0
+    assert [(v.id, v.state) for v in ver.versions(w)] == [(v2, "courante")]
+    assert v1 not in capsys.readouterr().out

@@ -361,6 +361,8 @@ def history(version: Path | None) -> list[dict]:
             return history(step) + chain[::-1]
         seen.add(step.name)
         index = read_index(step)
+        if not index:  # deleted since it was found (a reader without the lock, during a retention)
+            break
         chain.append(event_of(index))
         previous = index.get("precedente")
         step = version.parent / previous if previous and (version.parent / previous).is_dir() else None
