@@ -15,6 +15,7 @@ from transforms import warehouse as wh
 
 ROLLBACK_WAIT_SECONDS = 60.0  # a publication holds the warehouse lock for seconds: wait for it rather than refuse
 TYPES = {"publication": "publication", "rapport": "rapport", None: "—"}
+VANISHED = "supprimée pendant la lecture"  # listed, then deleted by a writer's retention before its index was read
 
 
 @dataclass
@@ -70,7 +71,8 @@ def check_warehouse(warehouse: Path) -> Path:
 
 def versions(warehouse: Path) -> list[Version]:
     """Every version the warehouse knows of, the latest made first: those of the current version's history
-    (deleted ones included) and those whose folder is there."""
+    (deleted ones included) and those whose folder is there. It reads without the warehouse lock (a listing must
+    not wait for a publication): a version deleted while it is read is listed as VANISHED, never an error."""
     warehouse = Path(warehouse)
     current = wh.current_dir(warehouse)
     events = wh.history(current)
@@ -81,8 +83,13 @@ def versions(warehouse: Path) -> list[Version]:
             found.setdefault(e["version"], Version(e["version"], e))
     for n, version in enumerate(reversed(found.values())):
         version.newer = n
+    vanished = set()
     for name in wh.available(warehouse):  # versions the history does not name (no current version, or by hand)
-        found.setdefault(name, Version(name, wh.event_of(wh.read_index(warehouse / wh.VERSIONS / name))))
+        if name not in found:
+            index = wh.read_index(warehouse / wh.VERSIONS / name)
+            if not index:  # deleted since it was listed: a publication's retention (this reads without the lock)
+                vanished.add(name)
+            found[name] = Version(name, wh.event_of(index) if index else {})
     for e in events:
         if e.get("type") != wh.ROLLBACK:
             continue
@@ -94,7 +101,9 @@ def versions(warehouse: Path) -> list[Version]:
                 found[name].events.append(f"retirée le {when} (retour à {short(e['version'])})")
     present = set(wh.available(warehouse))
     for name, version in found.items():
-        if current is not None and name == current.name:
+        if name in vanished:
+            version.state = VANISHED
+        elif current is not None and name == current.name:
             version.state = "courante"
         elif name in kept:
             version.state = "conservée"

@@ -147,7 +147,7 @@ def published(warehouse: Path) -> dict:
         assert path.is_symlink() and os.readlink(path) == f"courant/{name}", name
     root = warehouse / wh.CURRENT
     for rel, content in tree(root.resolve()).items():
-        if rel == wh.HISTORY:
+        if rel in (wh.HISTORY, wh.PENDING_HISTORY):
             continue  # what came before this publication (a killed one may have come first): test_versions.py
         if rel == pub.CATALOG:
             out[rel] = catalog_content(root / rel)
@@ -499,6 +499,50 @@ def test_a_manifest_keeps_naming_its_own_files_after_the_next_publication(world,
     # the stable entry points follow the current version
     assert pq.read_table(warehouse / Path(outputs["tables"]["out_indicateurs_public"]).relative_to(
         outputs["dossier_version"])).column("nb_etablissements").to_pylist() == [9]
+
+
+def test_a_manifest_says_which_version_its_files_were_and_where_they_are_once_it_is_deleted(world, tmp_path):
+    """Retention deletes a version two publications after it: the paths in its folder then name nothing, but the
+    manifest still says which version and which path inside it each output was, and where the stable entry point
+    is (the current version's file, another run's by then)."""
+    warehouse = tmp_path / "w"
+    shutil.copytree(world["template"], warehouse, symlinks=True)
+    first = in_process(spec(warehouse, world["old"], "R38-A"))
+    version = first["outputs"]["version"]
+    for run in ("R38-B", "R38-C"):
+        in_process(spec(warehouse, world["new"], run))
+    assert not (warehouse / wh.VERSIONS / version).exists()
+    from flows import versions as ver
+
+    assert {v.id: v.state for v in ver.versions(warehouse)}[version] == "supprimée"  # what `ess versions` says
+
+    outputs, report = first["outputs"], first["rapport"]
+    rel = "public/out_indicateurs_public/departement_38/millesime_2026-10/out_indicateurs_public.parquet"
+    assert outputs["chemins_relatifs"]["tables"]["out_indicateurs_public"] == rel
+    assert outputs["tables"]["out_indicateurs_public"] == str(warehouse / wh.VERSIONS / version / rel)
+    assert not Path(outputs["tables"]["out_indicateurs_public"]).exists()  # the version's own file: deleted
+    entry = outputs["points_d_entree"]["tables"]["out_indicateurs_public"]
+    assert entry == str(warehouse / rel)
+    assert pq.read_table(entry).column("nb_etablissements").to_pylist() == [9]  # R38-C's, current
+    assert outputs["chemins_relatifs"]["catalog"] == pub.CATALOG
+    assert outputs["points_d_entree"]["catalog"] == str(warehouse / pub.CATALOG)
+    manifest_rel = "publications/departement=38/millesime=2026-10/perimetre=insee/manifest.json"
+    assert outputs["chemins_relatifs"]["manifeste_publication"] == manifest_rel
+    assert json.loads(Path(outputs["points_d_entree"]["manifeste_publication"]).read_text(encoding="utf-8"))[
+        "run_id"] == "R38-C"
+    assert report["version"] == version
+    assert report["chemins_relatifs"]["dossier"] == "rapports/departement=38/millesime=2026-10/perimetre=insee"
+    assert "rapports/departement=38/millesime=2026-10/perimetre=insee/rapport.pdf" in report["chemins_relatifs"][
+        "fichiers"]
+    assert report["points_d_entree"]["fichiers"] == [str(warehouse / f) for f in report["chemins_relatifs"][
+        "fichiers"]]
+    # the warehouse's copy of a kept publication records the same
+    published_copy = json.loads((warehouse / manifest_rel).read_text(encoding="utf-8"))
+    current_version = published_copy["outputs"]["version"]
+    assert current_version == current(warehouse)
+    assert all(Path(path) == warehouse / wh.VERSIONS / current_version / rel_path
+               for path, rel_path in zip(published_copy["outputs"]["tables"].values(),
+                                         published_copy["outputs"]["chemins_relatifs"]["tables"].values()))
 
 
 def test_a_previous_publication_is_read_in_the_current_version_once_its_own_is_deleted(world, tmp_path):

@@ -200,10 +200,10 @@ def world(tables, tmp_path_factory):
 KILLS = [
     ("before", "transforms.warehouse:recover", 1, "new-still"),  # holding the lock, nothing done yet
     ("after", "transforms.warehouse:recover", 1, "new-still"),
-    ("after", "transforms.warehouse:write_json_atomic", 1, "new-still"),  # the history written, not yet flushed
+    ("after", "transforms.warehouse:write_json_atomic", 1, "new-still"),  # the pending history written, not flushed
     ("after", "transforms.warehouse:_fsync_file", 1, "new-still"),
     ("after", "os:symlink", 1, "new-still"),  # the new link exists, not yet renamed onto `courant`
-    ("after", "transforms.warehouse:switch", 1, "old-again"),
+    ("after", "transforms.warehouse:switch", 1, "old-again"),  # its history still pending
     ("after", "transforms.warehouse:ensure_entry_points", 2, "old-again"),  # (the 1st call is recover's)
     ("after", "transforms.warehouse:prune", 2, "old-again"),  # everything done
 ]
@@ -222,13 +222,18 @@ def test_a_rollback_killed_at_every_stage_leaves_one_whole_version(world, tmp_pa
     assert done.returncode == -9, done.stderr
 
     # both versions are whole, byte for byte, but for the history of the one rolled back to
+    histories = (wh.HISTORY, wh.PENDING_HISTORY)
     for version in (world["old"], world["new"]):
         prefix = f"{wh.VERSIONS}/{version}/"
-        assert {k: v for k, v in tree(w).items() if k.startswith(prefix) and not k.endswith(wh.HISTORY)} == {
-            k: v for k, v in world["before"].items() if k.startswith(prefix) and not k.endswith(wh.HISTORY)}
+        assert {k: v for k, v in tree(w).items() if k.startswith(prefix) and not k.endswith(histories)} == {
+            k: v for k, v in world["before"].items() if k.startswith(prefix) and not k.endswith(histories)}
     if outcome == "new-still":
         assert current(w) == world["new"] and published(w) == world["new_view"]
         assert [e[1] for e in events(w)] == ["publication"] * 3
+        # and the version rolled back to does not claim it was made current: its history is the one it had
+        own = f"{wh.VERSIONS}/{world['old']}/{wh.HISTORY}"
+        assert tree(w)[own] == world["before"][own]
+        assert wh.history(w / wh.VERSIONS / world["old"]) == json.loads(world["before"][own])["evenements"]
     else:
         assert current(w) == world["old"] and published(w) == world["old_view"]
         assert events(w)[-1] == (world["old"], "retour_arriere", None, [world["new"]])
@@ -237,6 +242,7 @@ def test_a_rollback_killed_at_every_stage_leaves_one_whole_version(world, tmp_pa
     wh.rollback(w, world["old"])
     assert current(w) == world["old"] and published(w) == world["old_view"]
     assert [e[1] for e in events(w)] == ["publication"] * 3 + ["retour_arriere"]  # once, whatever was killed
+    assert sorted((w / wh.VERSIONS).glob(f"*/*{wh.PENDING_HISTORY}*")) == []
     in_process(spec(w, make_tables(tmp_path / "t", "38", 11), "R38-NEXT"))
     assert figure(w) == 11 and folders(w) == {world["old"], world["new"], current(w)}
     assert sorted(p.name for p in w.iterdir() if p.name.startswith(".")) == [".construction", ".ess.lock"]
@@ -380,3 +386,74 @@ def test_without_a_current_link_a_rollback_keeps_the_newer_versions_and_a_public
     assert events(w)[-1][3] == [v3]
     in_process(spec(w, tables["r4"], "R4"))
     assert folders(w) == {v2, v3, current(w)}  # v3 has one newer publication: kept
+
+
+# --- `ess versions` while a publication deletes old versions -----------------------------------------------------
+
+
+def deleted_when_read(monkeypatch, victim: Path) -> None:
+    """`victim` is deleted (as a publication's retention does, without the lock `ess versions` does not take) between
+    the moment it is listed and the moment its index is read."""
+    real = wh.read_index
+
+    def read_index(version):
+        if version is not None and Path(version).name == victim.name and victim.exists():
+            shutil.rmtree(victim)
+        return real(version)
+
+    monkeypatch.setattr(wh, "read_index", read_index)
+
+
+def test_ess_versions_reports_a_version_deleted_while_it_is_listed(tables, tmp_path, capsys, monkeypatch):
+    w = tmp_path / "w"
+    in_process(spec(w, tables["r1"], "R1"))
+    v1 = current(w)
+    orphan = "29991231T000000000000Z-ffffff"  # not in the history: a killed writer's, deleted by the next one
+    wh.write_json_atomic(w / wh.VERSIONS / orphan / wh.INDEX, {"version": orphan, "changement": {
+        "type": "publication", "run_id": "RX"}})
+    deleted_when_read(monkeypatch, w / wh.VERSIONS / orphan)
+    assert ess("versions", "--warehouse", str(w)) == 0
+    listing = capsys.readouterr().out.splitlines()
+    row = next(line for line in listing if orphan in line)
+    assert row.split() == [orphan, "—", "—", "—", "—", "—", "—", "—", "supprimée", "pendant", "la", "lecture"]
+    assert next(line for line in listing if v1 in line).split()[0] == "▶"
+
+
+def test_ess_versions_of_versions_without_history_skips_one_deleted_while_read(tables, tmp_path, capsys,
+                                                                               monkeypatch):
+    """A history rebuilt from the chain of `precedente` (versions made before histories) stops at a version deleted
+    while it is read: the older ones are then unknown, as those deleted before."""
+    w = tmp_path / "w"
+    for name in ("r1", "r2"):
+        in_process(spec(w, tables[name], name.upper()))
+    v1, v2 = sorted(folders(w))
+    for version in (v1, v2):
+        (w / wh.VERSIONS / version / wh.HISTORY).unlink()  # the layout before histories
+    deleted_when_read(monkeypatch, w / wh.VERSIONS / v1)
+    assert ess("versions", "--warehouse", str(w)) == 0
+    assert [(v.id, v.state) for v in ver.versions(w)] == [(v2, "courante")]
+    assert v1 not in capsys.readouterr().out
+
+
+def test_a_rollback_killed_before_its_switch_is_not_in_the_history_a_warehouse_without_link_goes_by(tables,
+                                                                                                    tmp_path):
+    """Without `courant`, a rollback takes the newest version's history: a rollback to that version killed before
+    its switch must not have written there that it was made current."""
+    w = tmp_path / "w"
+    for name in ("r1", "r2"):
+        in_process(spec(w, tables[name], name.upper()))
+    v1, v2 = sorted(folders(w))
+    wh.rollback(w, v1)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({"warehouse": str(w), "version": v2,
+                                "kill": ["after", "transforms.warehouse:_fsync_file", 1]}), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])})
+    assert done.returncode == -9, done.stderr
+    assert current(w) == v1
+    (w / wh.CURRENT).unlink()  # removed by hand, or a partial restore
+
+    wh.rollback(w, v1)
+    assert current(w) == v1 and folders(w) == {v1, v2}
+    assert (v2, "retour_arriere") not in [e[:2] for e in events(w)]
+    assert events(w)[-1] == (v1, "retour_arriere", None, [v2])

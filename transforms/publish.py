@@ -6,7 +6,8 @@ Paths inside a version, and the same under the warehouse's stable entry points (
     <access>/<table>/departement_<dep>/millesime_<YYYY-MM>[/perimetre_<p>]/<table>.parquet
     rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/               charts (PNG + CSV) and the PDF
     publications/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/manifest.json   the run's manifest, as published
-                                   (its paths name the files in the folder of the version it was published in)
+                                   (its outputs: the version id, each path in that version's folder, relative to it,
+                                   and through the entry points — recorded_paths)
     ess.duckdb                     views `<table>` (latest millésime of each département) and `<table>_historique`
                                    (every millésime) over the version's files, by relative path, with comments
     dictionnaire_donnees.md / .csv
@@ -290,22 +291,37 @@ def version_folder(warehouse: Path, version_id: str) -> Path:
     return Path(warehouse) / wh.VERSIONS / version_id
 
 
+def recorded_paths(warehouse: Path, version_id: str, rels: dict) -> dict:
+    """How a manifest records where its outputs are, for `rels` ({name: path relative to a version, or a list or
+    mapping of them}): in the folder of its version (these very files, while the retention keeps that version), the
+    same paths relative to that folder (`chemins_relatifs`: with the version id, what they were whatever became of
+    the folder), and through the stable entry points (`points_d_entree`: the current version's files)."""
+    def under(base: Path, value):
+        if isinstance(value, dict):
+            return {k: under(base, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [under(base, v) for v in value]
+        return str(base / value)
+
+    return {**under(version_folder(warehouse, version_id), rels), "chemins_relatifs": under(PurePosixPath(), rels),
+            "points_d_entree": under(Path(warehouse), rels)}
+
+
 def _completed(manifest: dict, params: dict, warehouse: Path, root: Path, version_id: str, partitions: list[str],
                with_report: bool) -> dict:
-    """The run's manifest plus where its outputs are (in its version's folder: valid while that version is kept)
-    and its version."""
-    folder = version_folder(warehouse, version_id)
+    """The run's manifest plus its version and where its outputs are (recorded_paths)."""
     tables = {}
     for rel in partitions:
         table = PurePosixPath(rel).parts[1]
-        tables[table] = str(folder / rel / f"{table}.parquet")
+        tables[table] = str(PurePosixPath(rel, f"{table}.parquet"))
     tables = {t: tables[t] for t in _published() if t in tables}
     out = dict(manifest)
-    out["outputs"] = {"warehouse": str(warehouse), "version": version_id, "dossier_version": str(folder),
-                      "tables": tables, "catalog": str(folder / CATALOG),
-                      "manifeste_publication": str(folder / manifest_path(params))}
+    out["outputs"] = {"warehouse": str(warehouse), "version": version_id,
+                      "dossier_version": str(version_folder(warehouse, version_id)),
+                      **recorded_paths(warehouse, version_id, {"tables": tables, "catalog": CATALOG,
+                                                               "manifeste_publication": str(manifest_path(params))})}
     if with_report:
-        out["rapport"] = {**(manifest.get("rapport") or {}), **report_files(root, folder, params)}
+        out["rapport"] = {**(manifest.get("rapport") or {}), **report_files(root, warehouse, version_id, params)}
     else:
         out.pop("rapport", None)
     if "durees_etapes" in manifest:
@@ -351,8 +367,7 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
                 f"perimeter {params['perimetre']} come from run {current.get('run_id')}, not {run_id}: a report of "
                 f"run {run_id} would not describe them. Use --run with that run, or --out to write elsewhere")
         if current is not None:
-            current["rapport"] = {**(facts or {}), **report_files(root, version_folder(warehouse, version_id), params),
-                                  "version": version_id}
+            current["rapport"] = {**(facts or {}), **report_files(root, warehouse, version_id, params)}
             wh.write_json_atomic(path, current)
             updated.update(current)
         migrate_legacy_partitions(root)
@@ -367,13 +382,12 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
     return updated
 
 
-def report_files(root: Path, folder: Path, params: dict) -> dict:
-    """The report's folder and files as a manifest records them: under the version's folder `folder` (`root` is the
-    same version while it is being built)."""
+def report_files(root: Path, warehouse: Path, version_id: str, params: dict) -> dict:
+    """The report's version, folder and files as a manifest records them (recorded_paths; `root` is the version
+    while it is being built)."""
     rel = report_path(params)
-    return {"dossier": str(folder / rel),
-            "fichiers": sorted(str(folder / rel / p.relative_to(root / rel))
-                               for p in (root / rel).rglob("*") if p.is_file())}
+    files = sorted(str(rel / p.relative_to(root / rel)) for p in (root / rel).rglob("*") if p.is_file())
+    return {"version": version_id, **recorded_paths(warehouse, version_id, {"dossier": str(rel), "fichiers": files})}
 
 
 # --- reading publications ----------------------------------------------------------------------------------------

@@ -19,11 +19,14 @@ removed by the next writer before it starts.
 
 A rollback (`rollback()`) makes a kept version current again by the same switch, under the same lock: no new
 version, so the files and the paths of the restored version (those its manifests record) are the very ones it had.
+Its new history is written, flushed, beside the version's own (PENDING_HISTORY) before the switch and replaces it
+after: until then it counts only if `courant` names that version, so a rollback killed before its switch leaves no
+version claiming it was made current, and the next writer finishes or removes it (`recover()`).
 
 Every version holds its history (historique.json): each time a version became current in this warehouse — a
-publication, a report, a rollback —, oldest first, ending with itself. It is written before the switch, so the
-current version's history is always whole, and it outlives the versions it names (a rollback says which versions it
-withdrew).
+publication, a report, a rollback —, oldest first, ending with itself. It is written before the switch (a rollback's
+as its pending history), so the current version's history is always whole, and it outlives the versions it names (a
+rollback says which versions it withdrew).
 
 Retention (`kept()`): the current version, the one current just before it (what a rollback goes back to), and every
 version until KEEP_NEWER newer versions have been published after it (a rollback publishes none); the others are
@@ -58,6 +61,8 @@ VERSIONS = "versions"
 STAGING = ".construction"
 INDEX = "publication.json"
 HISTORY = "historique.json"
+# A rollback's new history for the version it makes current, until the switch has happened (rollback())
+PENDING_HISTORY = "historique.en_attente.json"
 ROLLBACK = "retour_arriere"  # the type of a history event that made an older version current again
 FOLDERS = ("public", "interne", "rapports", "publications")  # carried from version to version
 ENTRY_POINTS = FOLDERS + ("ess.duckdb", "dictionnaire_donnees.md", "dictionnaire_donnees.csv")
@@ -299,9 +304,26 @@ def recover(warehouse: Path) -> None:
         for path in staging.glob("*.lock"):
             if not (staging / path.stem).exists() and not held_by_someone(path):
                 path.unlink(missing_ok=True)
+    settle_pending_histories(warehouse)
     if current_dir(warehouse) is not None:
         ensure_entry_points(warehouse)
     prune(warehouse)
+
+
+def settle_pending_histories(warehouse: Path) -> None:
+    """A rollback killed between its switch and the renaming of its history: the version `courant` names takes its
+    pending history; in any other version, a pending history is that of a rollback killed before its switch (it
+    never happened) and is deleted."""
+    folder = warehouse / VERSIONS
+    current = current_dir(warehouse)
+    for version in folder.iterdir() if folder.is_dir() else []:
+        (version / f".{PENDING_HISTORY}.tmp").unlink(missing_ok=True)
+        if (version / PENDING_HISTORY).is_file():
+            if current is not None and version.name == current.name:
+                os.replace(version / PENDING_HISTORY, version / HISTORY)
+                _fsync_dir(version)
+            else:
+                (version / PENDING_HISTORY).unlink()
 
 
 def prune(warehouse: Path) -> None:
@@ -349,10 +371,11 @@ def history(version: Path | None) -> list[dict]:
     if version is None:
         return []
     version = Path(version)
-    try:
-        return json.loads((version / HISTORY).read_text(encoding="utf-8"))["evenements"]
-    except FileNotFoundError:
-        pass
+    for name in ((PENDING_HISTORY, HISTORY) if is_current(version) else (HISTORY,)):
+        try:
+            return json.loads((version / name).read_text(encoding="utf-8"))["evenements"]
+        except FileNotFoundError:  # (a pending history: renamed since, or deleted by recover())
+            pass
     chain: list[dict] = []
     seen: set[str] = set()
     step: Path | None = version
@@ -361,10 +384,21 @@ def history(version: Path | None) -> list[dict]:
             return history(step) + chain[::-1]
         seen.add(step.name)
         index = read_index(step)
+        if not index:  # deleted since it was found (a reader without the lock, during a retention)
+            break
         chain.append(event_of(index))
         previous = index.get("precedente")
         step = version.parent / previous if previous and (version.parent / previous).is_dir() else None
     return chain[::-1]
+
+
+def is_current(version: Path) -> bool:
+    """Whether `courant` names this version folder (<warehouse>/versions/<id>)."""
+    real = Path(version).resolve()
+    try:
+        return os.readlink(real.parent.parent / CURRENT) == f"{VERSIONS}/{real.name}"
+    except OSError:
+        return False
 
 
 def withdrawn(events: list[dict], version: str) -> list[str]:
@@ -408,9 +442,9 @@ def find_version(warehouse: Path, wanted: str) -> str:
 def rollback(warehouse: Path, wanted: str, *, wait_seconds: float = 0.0) -> dict | None:
     """Make the kept version `wanted` (find_version) current again, under the warehouse lock: its history gains an
     event of type ROLLBACK naming the versions it withdraws, written and flushed before `courant` names it (the
-    switch of a publication). A crash at any instant leaves the previous current version or this one, whole; the
-    versions withdrawn stay until the retention deletes them. Returns the event, or None when `wanted` is current
-    already."""
+    switch of a publication) as its pending history, which becomes its history once the switch is done. A crash at
+    any instant leaves the previous current version or this one, whole, and the history of each true; the versions
+    withdrawn stay until the retention deletes them. Returns the event, or None when `wanted` is current already."""
     warehouse = Path(warehouse)
     with warehouse_lock(warehouse, wait_seconds=wait_seconds):
         recover(warehouse)
@@ -426,11 +460,14 @@ def rollback(warehouse: Path, wanted: str, *, wait_seconds: float = 0.0) -> dict
                  "courante_depuis": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                  "precedente": current.name if current is not None else None,
                  "versions_retirees": withdrawn(earlier, target.name)}
-        # a kept version is never current while this is written; a crash before the switch leaves it unused
-        write_json_atomic(target / HISTORY, {"evenements": [*earlier, event]})
-        _fsync_file(target / HISTORY)
+        # pending until the switch: a crash before it leaves the target's own history as it was (history() reads
+        # a pending history only in the version `courant` names)
+        write_json_atomic(target / PENDING_HISTORY, {"evenements": [*earlier, event]})
+        _fsync_file(target / PENDING_HISTORY)
         _fsync_dir(target)
         switch(warehouse, target.name)
+        os.replace(target / PENDING_HISTORY, target / HISTORY)
+        _fsync_dir(target)
         ensure_entry_points(warehouse)
         prune(warehouse)
     return event
