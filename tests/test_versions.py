@@ -388,6 +388,22 @@ def test_without_a_current_link_a_rollback_keeps_the_newer_versions_and_a_public
     assert folders(w) == {v2, v3, current(w)}  # v3 has one newer publication: kept
 
 
+def test_without_a_current_link_a_rollback_goes_by_the_history_of_the_version_current_last(tables, tmp_path):
+    """After a rollback the newest version is not the one current last: its history misses the rollback, and a
+    rollback going by it would not say which version it withdraws."""
+    w = tmp_path / "w"
+    for name in ("r1", "r2"):
+        in_process(spec(w, tables[name], name.upper()))
+    v1, v2 = sorted(folders(w))
+    wh.rollback(w, v1)
+    (w / wh.CURRENT).unlink()  # removed by hand, or a partial restore
+    wh.rollback(w, v2)
+    assert current(w) == v2
+    assert [e[:2] for e in events(w)] == [(v1, "publication"), (v2, "publication"), (v1, "retour_arriere"),
+                                          (v2, "retour_arriere")]
+    assert events(w)[-1][3] == [v1]  # what the last rollback withdraws
+
+
 # --- `ess versions` while a publication deletes old versions -----------------------------------------------------
 
 
@@ -437,8 +453,8 @@ def test_ess_versions_of_versions_without_history_skips_one_deleted_while_read(t
 
 def test_a_rollback_killed_before_its_switch_is_not_in_the_history_a_warehouse_without_link_goes_by(tables,
                                                                                                     tmp_path):
-    """Without `courant`, a rollback takes the newest version's history: a rollback to that version killed before
-    its switch must not have written there that it was made current."""
+    """Without `courant`, a rollback takes the history of the version current last: a rollback to another version
+    killed before its switch must not have written there that it was made current."""
     w = tmp_path / "w"
     for name in ("r1", "r2"):
         in_process(spec(w, tables[name], name.upper()))
@@ -456,4 +472,4 @@ def test_a_rollback_killed_before_its_switch_is_not_in_the_history_a_warehouse_w
     wh.rollback(w, v1)
     assert current(w) == v1 and folders(w) == {v1, v2}
     assert (v2, "retour_arriere") not in [e[:2] for e in events(w)]
-    assert events(w)[-1] == (v1, "retour_arriere", None, [v2])
+    assert events(w)[-1] == (v1, "retour_arriere", None, [])  # v1 was current last: nothing withdrawn

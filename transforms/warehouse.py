@@ -401,6 +401,15 @@ def is_current(version: Path) -> bool:
         return False
 
 
+def last_current_history(warehouse: Path) -> list[dict]:
+    """Without a current version (its link removed): the history of the version current last, the longest one (each
+    switch writes the history of the version current before it plus one event; the newest version is not it after a
+    rollback). The target's own history would not name the versions published after it, and the retention would
+    then delete them."""
+    histories = [history(warehouse / VERSIONS / v) for v in reversed(available(warehouse))]
+    return max(histories, key=len, default=[])
+
+
 def withdrawn(events: list[dict], version: str) -> list[str]:
     """The versions made current since `version` last was (newest first): what making it current again undoes."""
     last = max((i for i, e in enumerate(events) if e.get("version") == version), default=None)
@@ -452,10 +461,7 @@ def rollback(warehouse: Path, wanted: str, *, wait_seconds: float = 0.0) -> dict
         current = current_dir(warehouse)
         if current is not None and current.name == target.name:
             return None
-        # without a current version (its link removed), the newest version's history is the most complete one:
-        # the target's own would not name the versions published after it, and the retention would delete them
-        newest = warehouse / VERSIONS / available(warehouse)[-1]
-        earlier = history(current if current is not None else newest)
+        earlier = history(current) if current is not None else last_current_history(warehouse)
         event = {"version": target.name, "type": ROLLBACK,
                  "courante_depuis": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                  "precedente": current.name if current is not None else None,
