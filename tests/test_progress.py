@@ -167,7 +167,13 @@ MANIFEST = {
     "synthetic": True,
     "millesimes": {"sirene": "2026-10", "urssaf": 2025, "cog": 2026},
     "sources": {"sirene": [{"file": "/in/sirene/2026-10/StockEtablissement_utf8.zip", "rows_read": 15349,
-                            "rows_staged": 15000, "rows_rejected_total": 3, "rows_out_of_scope": 346}]},
+                            "rows_staged": 15000, "rows_rejected_total": 3, "rows_out_of_scope": 346,
+                            "table": "staging_sirene_etablissements"}],
+                "territoires": [{"file": "/in/territoires/2026/v_commune_2026.csv", "table": table, "rows_read": 549,
+                                 "rows_staged": staged, "rows_rejected_total": 0, "rows_out_of_scope": 549 - staged}
+                                for table, staged in (("staging_communes", 512), ("staging_communes_passage", 15))]},
+    "tables": {"staging_rejets_sirene": "/runs/R1/staging/staging_rejets_sirene.parquet",
+               "staging_rejets_territoires": "/runs/R1/staging/staging_rejets_territoires.parquet"},
     "checks": {"headline": {
         "date_etablissements": "2026-10-31", "nb_etablissements_ess": 8003, "nb_etablissements_employeurs_ess": 1520,
         "date_effectifs": "2025-12-31", "statut_effectifs": "cale", "effectif_ess_central": 36412.7,
@@ -191,7 +197,13 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "Run R1 — département 38, périmètre insee — DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la "
         "réalité)",
         "  Millésimes : SIRENE 2026-10, URSSAF 2025, COG 2026",
-        f"  Lu sirene StockEtablissement_utf8.zip : 15{nb}349 lignes, 15{nb}000 retenues, 3 rejetées, 346 hors champ",
+        f"  Lu sirene StockEtablissement_utf8.zip → staging_sirene_etablissements : 15{nb}349 lignes, 15{nb}000 "
+        "retenues, 3 rejetées, 346 hors champ (lignes rejetées et leur motif : "
+        "/runs/R1/staging/staging_rejets_sirene.parquet)",
+        # one file, two tables: two lines told apart by their table; no rejected row, no rejects file
+        "  Lu territoires v_commune_2026.csv → staging_communes : 549 lignes, 512 retenues, 0 rejetées, 37 hors champ",
+        "  Lu territoires v_commune_2026.csv → staging_communes_passage : 549 lignes, 15 retenues, 0 rejetées, "
+        "534 hors champ",
         f"  Établissements de l'ESS au 31/10/2026 : 8{nb}003 (dont 1{nb}520 employeurs)",
         f"  Emploi salarié de l'ESS au 31/12/2025 (calé sur l'URSSAF) : 36{nb}400 (intervalle à 90 % : 35{nb}900 – "
         f"37{nb}000)",
