@@ -141,7 +141,7 @@ def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_ha
         assert any(f"✓ {step} — " in text for text in after), work
     closed = [line[2:].split(" — ")[0] for line in lines if line.startswith("✓ ")]
     assert closed == ["Démarrage de Prefect (orchestrateur)",
-                      "Recherche des fichiers d'entrée (échantillon généré au besoin)",
+                      f"Recherche des fichiers d'entrée dans {inputs}",  # --input: no sample is involved
                       "Lecture du fichier national SIRENE", "Lecture du fichier national URSSAF",
                       "Lecture des fichiers des territoires (COG)", "Garde-fous sur les fichiers lus",
                       "Périmètre de l'ESS et estimation de l'emploi",
@@ -161,6 +161,61 @@ def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_ha
     published = json.loads(Path(run["outputs"]["manifeste_publication"]).read_text(encoding="utf-8"))
     assert set(published["durees_etapes"]) == set(run["durees_etapes"]) - {"publish"}
     assert set(published["cpu_etapes"]) == set(published["durees_etapes"])
+
+
+def test_the_run_log_has_the_steps_with_their_times_and_the_summary(prefect_harness, stubs, inputs, data_dir,
+                                                                     monkeypatch):
+    """Under `ess serve` nobody watches the console: the run's log tells the same story."""
+    from flows.cli import main
+
+    monkeypatch.setenv(progress.ENV, "0")
+    assert main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--run-id", "journal"]) == 0
+    text = (data_dir / "runs" / "dep38" / "journal" / "run.log").read_text(encoding="utf-8")
+    for step in ("Lecture du fichier national SIRENE", "Périmètre de l'ESS et estimation de l'emploi",
+                 "Publication (nouvelle version de l'entrepôt)", "Manifeste et provenance"):
+        assert f"INFO    ess.progress: ▶ {step}…" in text
+        assert f"INFO    ess.progress: ✓ {step} — " in text
+    assert "Résumé\nRun journal — département 38, périmètre insee" in text
+    assert "  Établissements de l'ESS au " in text and "  Entrepôt : " in text
+
+
+def test_the_console_says_which_steps_were_reused_and_why_one_was_recomputed(prefect_harness, stubs, inputs,
+                                                                              data_dir, monkeypatch):
+    import flows.pipeline as fp
+    from ess import caching
+    from flows.cli import main
+
+    monkeypatch.setenv(progress.ENV, "1")
+
+    def ended(run_id: str) -> dict[str, str]:
+        """{step label: what its end line says between the label and the time}."""
+        monkeypatch.setattr("sys.stderr", Recorder())
+        assert main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--run-id", run_id,
+                     "--no-report"]) == 0
+        ends = [line.split("] ✓ ", 1)[1].rsplit(" — ", 1)[0] for line in sys.stderr.getvalue().splitlines()
+                if "] ✓ " in line]
+        said = {}
+        for end in ends:
+            outcome = next((o for o in (progress.REUSED, *progress.RECOMPUTED.values()) if end.endswith(f" ({o})")),
+                           "")
+            said[end.removesuffix(f" ({outcome})") if outcome else end] = outcome
+        return said
+
+    first = ended("premier")
+    assert first["Lecture du fichier national SIRENE"] == "" and first["Périmètre de l'ESS et estimation de "
+                                                                      "l'emploi"] == ""
+    again = ended("second")
+    for step in ("Lecture du fichier national SIRENE", "Lecture du fichier national URSSAF",
+                 "Lecture des fichiers des territoires (COG)", "Périmètre de l'ESS et estimation de l'emploi",
+                 "Indicateurs par territoire et secret statistique"):
+        assert again[step] == "réutilisé", step
+    assert again["Contrôles de qualité"] == ""  # never cached
+    real = caching.code_version
+    monkeypatch.setattr(caching, "code_version", lambda modules, globs=(): real(modules, globs) + (
+        "-v2" if globs == fp.STEP_FILES["core"] else ""))
+    changed = ended("code")
+    assert changed["Périmètre de l'ESS et estimation de l'emploi"] == "recalculé : code modifié"
+    assert changed["Lecture du fichier national SIRENE"] == "réutilisé"
 
 
 MANIFEST = {
