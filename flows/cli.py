@@ -359,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(args, f"interrupted{_publication_state(args)}")
         return EXIT_INTERRUPTED
     except UserError as exc:
-        _say(args, str(exc) if "nothing was published" in str(exc).lower()
-             else _with_publication_state(str(exc), args))
+        failed = getattr(exc, "departements", None)  # flows.pipeline.DepartementsFailed: it says what was published
+        _say(args, str(exc) if failed or "nothing was published" in str(exc).lower()
+             else _with_publication_state(str(exc), args), departements=failed)
         return EXIT_USER
     except Exception as exc:  # noqa: BLE001 — every failure ends as one message, its traceback in a log file
         refused = _file_for_a_folder(args, exc)
@@ -402,9 +403,19 @@ def _file_for_a_folder(args: argparse.Namespace, exc: BaseException) -> str | No
     return None
 
 
-def _say(args: argparse.Namespace, message: str, *, log: bool = True) -> None:
-    """The one message of a failed command, on stderr, with the run's log file when there is one."""
+def _say(args: argparse.Namespace, message: str, *, log: bool = True, departements: list[str] | None = None) -> None:
+    """The one message of a failed command, on stderr, with the run's log file when there is one (with
+    `departements`, the failed ones of a run of several: each one's log)."""
+    from ess.runlog import LOG_NAME
+
     print(f"ess {args.verb}: {message}", file=sys.stderr)
+    config = getattr(args, "run_config", None)
+    if log and departements and config is not None:
+        for one in config.every_departement():
+            path = one.run_dir() / LOG_NAME
+            if one.departement in departements and path.is_file():
+                print(f"  details for {one.departement}: {path}", file=sys.stderr)
+        return
     path = getattr(args, "log_path", None)
     if log and path is not None and Path(path).is_file():
         print(f"  details: {path}", file=sys.stderr)

@@ -332,7 +332,7 @@ def run_departements(configs: list[Settings], *, fetch_sources: list[str] | None
                     raise
                 failures[dep] = exc
     if failures:
-        raise UserError(failure_report(failures, len(configs)))
+        raise DepartementsFailed(failure_report(failures, len(configs)), sorted(failures))
     return results
 
 
@@ -413,6 +413,15 @@ def inputs_detail(configs: list[Settings]) -> str:
         return f"dans {where}"
     made = " (généré pour ce run)" if any(sample_missing(c) for c in configs) else ""
     return f"dans l'échantillon synthétique {where}{made}"
+
+
+class DepartementsFailed(UserError):
+    """Some départements of a run failed, the others were published: the message says which (`ess run` names
+    each failed département's log)."""
+
+    def __init__(self, message: str, departements: list[str]) -> None:
+        super().__init__(message)
+        self.departements = departements
 
 
 def failure_report(failures: dict[str, BaseException], total: int) -> str:
@@ -571,4 +580,4 @@ def run_flows(config: Settings) -> list[RunResult]:
 
 
 __all__ = ["ess_pipeline", "run_departement", "run_departements", "departement_steps", "prepare_departements",
-           "run_flow", "run_flows", "make_config", "STEPS", "UserError"]
+           "run_flow", "run_flows", "make_config", "STEPS", "UserError", "DepartementsFailed"]
