@@ -199,6 +199,29 @@ class CachedResult:
     key: str
     hit: bool  # True when the step was not run
     folder: Path
+    # When the step was run: what differs from the closest earlier entry of the step ("code", "inputs" or
+    # "params"); None when no earlier entry differs in one part only (a first run, or several things changed).
+    changed: str | None = None
+
+
+KEY_PARTS = ("inputs", "code", "params")
+
+
+def what_changed(step: str, document: dict, root: Path | None = None) -> str | None:
+    """Why a step runs again: the one part of its key document (KEY_PARTS) in which the most recent earlier entry
+    of the step that differs in one part only differs from `document`."""
+    current = json.loads(json.dumps(document, sort_keys=True, default=str))  # as step.json holds it
+    closest: tuple[float, str] | None = None
+    for saved in Path(root or cache_dir()).joinpath(step).glob(f"[!.]*/{STEP_FILE}"):
+        try:
+            earlier = json.loads(saved.read_text(encoding="utf-8")).get("key") or {}
+            when = saved.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        differing = [part for part in KEY_PARTS if earlier.get(part) != current.get(part)]
+        if len(differing) == 1 and (closest is None or when > closest[0]):
+            closest = (when, differing[0])
+    return closest[1] if closest else None
 
 
 def step_key(step: str, inputs: dict, params: dict, code: str) -> tuple[str, dict]:
@@ -243,6 +266,7 @@ def run_cached(
     found = lookup(step, key, root)
     if found is not None:
         return found
+    changed = what_changed(step, document, root)
     final = root / step / key
     work = root / step / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
     work.mkdir(parents=True)
@@ -266,7 +290,7 @@ def run_cached(
     result = lookup(step, key, root)
     if result is None:
         raise RuntimeError(f"cache entry {final} vanished right after it was written")
-    return CachedResult(result.output, key, False, final)
+    return CachedResult(result.output, key, False, final, changed)
 
 
 def link_tables(output: StepOutput, out_dir: Path) -> StepOutput:

@@ -5,8 +5,10 @@ step, kept for the run's manifest (`durees_etapes`) whether or not anything is p
 workers — what two cores can at best halve).
 
 Printing is for a person at a console: on when stderr is a terminal, or when ESS_PROGRESS=1 (`make run` sets it,
-so that a piped `make run` shows it too); ESS_PROGRESS=0 turns it off. Logs and tracebacks stay in the run's log
-file (ess/runlog.py); a failed run's console still ends with its one message.
+so that a piped `make run` shows it too); ESS_PROGRESS=0 turns it off. Every line but the heartbeats is also logged
+at INFO (logger `ess.progress`), so that the run's log file (ess/runlog.py) has the steps and their times even when
+nobody watched (`ess serve`). Logs and tracebacks stay in that file; a failed run's console still ends with its one
+message.
 
 This module imports nothing heavy: `ess run` prints its first line before Prefect is even imported.
 """
@@ -14,6 +16,7 @@ This module imports nothing heavy: `ess run` prints its first line before Prefec
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import resource
 import sys
@@ -23,12 +26,13 @@ from typing import TextIO
 
 ENV = "ESS_PROGRESS"
 HEARTBEAT_SECONDS = 30.0
+log = logging.getLogger(__name__)
 
 # French labels of the steps, by their Prefect task names (flows/pipeline.py). {source} names a source.
 LABELS = {
     "prefect": "Démarrage de Prefect (orchestrateur)",
     "sample": "Génération de l'échantillon synthétique (Prefect démarre en parallèle)",
-    "resolve-inputs": "Recherche des fichiers d'entrée (échantillon généré au besoin)",
+    "resolve-inputs": "Recherche des fichiers d'entrée",
     "fetch": "Téléchargement des fichiers officiels",
     "stage-national": "Lecture du fichier national {source}",
     "stage": "Lecture des fichiers {source}",
@@ -43,12 +47,29 @@ LABELS = {
     "provenance": "Manifeste et provenance",
 }
 SOURCES = {"sirene": "SIRENE", "urssaf": "URSSAF", "territoires": "des territoires (COG)"}
+# How a cached step ended, after its label: caching.CachedResult.changed, in French.
+REUSED = "réutilisé"
+RECOMPUTED = {"code": "recalculé : code modifié", "inputs": "recalculé : entrées modifiées",
+              "params": "recalculé : paramètres modifiés"}
 
 
 def cpu_seconds() -> float:
     """CPU time so far of this process (every thread) and of the children it has waited for."""
     return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for field in ("ru_utime", "ru_stime"))
+
+
+def cache_outcome(reused: bool, changed: str | None = None) -> str:
+    """« réutilisé », « recalculé : code modifié »…, or nothing (a step computed for the first time, or for
+    several reasons at once)."""
+    return REUSED if reused else RECOMPUTED.get(changed or "", "")
+
+
+class Outcome:
+    """What a step's end line says after its label (e.g. « réutilisé »): set by the code inside the step."""
+
+    def __init__(self) -> None:
+        self.text = ""
 
 
 def label(step: str, source: str | None = None) -> str:
@@ -86,7 +107,9 @@ class Progress:
         self._pending: tuple[str, str, float, float] | None = None
         self._lock = threading.Lock()
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, *, logged: bool = True) -> None:
+        if logged:
+            log.info("%s", text.strip())
         if self.stream is None:
             return
         with self._lock:
@@ -111,16 +134,17 @@ class Progress:
             self._done(key, text, time.monotonic() - start, cpu_seconds() - cpu)
 
     def _done(self, key: str, text: str, seconds: float, cpu: float, into: dict | None = None,
-              cpu_into: dict | None = None) -> None:
+              cpu_into: dict | None = None, outcome: str = "") -> None:
         for record, value in ((self.durations, seconds), (into, seconds), (self.cpu, cpu), (cpu_into, cpu)):
             if record is not None:
                 record[key] = round(record.get(key, 0.0) + value, 1)
-        self.say(f"✓ {text} — {duration(seconds)}")
+        self.say(f"✓ {text}{f' ({outcome})' if outcome else ''} — {duration(seconds)}")
 
     @contextlib.contextmanager
     def step(self, key: str, text: str, into: dict | None = None, cpu_into: dict | None = None):
         """Print the step's start, a line every `heartbeat` seconds while it runs, and its end with its time
-        (recorded in self.durations and in `into`, seconds by step key; its CPU time in self.cpu and `cpu_into`)."""
+        (recorded in self.durations and in `into`, seconds by step key; its CPU time in self.cpu and `cpu_into`)
+        and what the block set in the Outcome it receives."""
         self.close_pending()
         self.say(f"▶ {text}…")
         start, cpu = time.monotonic(), cpu_seconds()
@@ -129,11 +153,12 @@ class Progress:
         if self.stream is not None and self.heartbeat > 0:
             def beat() -> None:
                 while not stop.wait(self.heartbeat):
-                    self.say(f"  … {text} : en cours depuis {duration(time.monotonic() - start)}")
+                    self.say(f"  … {text} : en cours depuis {duration(time.monotonic() - start)}", logged=False)
             beats = threading.Thread(target=beat, name="ess-progress", daemon=True)
             beats.start()
+        outcome = Outcome()
         try:
-            yield
+            yield outcome
         except BaseException:
             stop.set()
             self.say(f"✗ {text} — arrêt après {duration(time.monotonic() - start)}")
@@ -142,7 +167,7 @@ class Progress:
             stop.set()
             if beats is not None:
                 beats.join()
-        self._done(key, text, time.monotonic() - start, cpu_seconds() - cpu, into, cpu_into)
+        self._done(key, text, time.monotonic() - start, cpu_seconds() - cpu, into, cpu_into, outcome.text)
 
 
 _current = Progress()
@@ -160,9 +185,10 @@ def start(stream: TextIO | None = None, heartbeat: float = HEARTBEAT_SECONDS) ->
 
 
 def step(key: str, source: str | None = None, *, departement: str | None = None, into: dict | None = None,
-         cpu_into: dict | None = None):
+         cpu_into: dict | None = None, detail: str | None = None):
     """The current reporter's step for a Prefect task name (and its source; the département when a run has
-    several)."""
+    several; `detail` completes the label, e.g. where the inputs are looked for)."""
     name = f"{key}-{source}" if source else key
-    text = label(key, source) + (f" — département {departement}" if departement else "")
+    text = label(key, source) + (f" {detail}" if detail else "") + \
+        (f" — département {departement}" if departement else "")
     return _current.step(name, text, into, cpu_into)

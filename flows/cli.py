@@ -40,8 +40,19 @@ def _add_departement(p: argparse.ArgumentParser) -> None:
         "--departement",
         "-d",
         default=DEFAULT_DEPARTEMENT,
+        metavar="CODE",
         help="département code: 38 (default), 01…95, 2A/2B, 971…976",
     )
+
+
+# Several départements, the same way in every verb that takes them: `-d 38 73 26` or `-d 38,73,26`.
+SEVERAL_DEPARTEMENTS_HELP = ("département code(s) of the COG: 38 (default), 01…95, 2A/2B, 971…976; several: "
+                             "-d 38 73 26 or -d 38,73,26")
+
+
+def departement_codes(given: list[str] | None) -> list[str]:
+    """['38,73', '26'] → ['38', '73', '26']: codes separated by spaces (several arguments) or commas."""
+    return [code.strip() for part in given or [] for code in str(part).split(",") if code.strip()]
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -164,7 +175,7 @@ def cmd_france(args: argparse.Namespace) -> int:
     from ess import runlog
     from flows.france import run_france
 
-    departements = [d for part in args.departements or [] for d in part.split(",") if d.strip()] or None
+    departements = departement_codes(args.departements) or None
     settings = Settings.from_args(args)  # every setting but the départements, checked before Dask starts
     with runlog.quiet_console(until_exit=args.whole_process):
         results = run_france(departements, dask_address=args.dask_address, n_workers=args.workers,
@@ -218,9 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
         "truth. Everything it writes is marked synthetic.",
     )
     _add_departement(p)
-    p.add_argument("--out", help="output folder (default: data/sample/dep<NN>)")
-    p.add_argument("--seed", type=int, default=2012, help="random seed (default 2012)")
-    p.add_argument("--scale", type=float, default=1.0, help="size factor (1.0 ≈ a real département)")
+    p.add_argument("--out", metavar="DOSSIER", help="output folder (default: data/sample/dep<NN>)")
+    p.add_argument("--seed", type=int, default=2012, metavar="GRAINE", help="random seed (default 2012)")
+    p.add_argument("--scale", type=float, default=1.0, metavar="ECHELLE",
+                   help="size factor (1.0 ≈ a real département)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser(
@@ -230,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "checksum verification, and a manifest per snapshot. Files already complete are not downloaded again.",
     )
     _add_departement(p)
-    p.add_argument("--millesime", help="SIRENE millésime YYYY-MM (default: the latest published)")
+    p.add_argument("--millesime", metavar="AAAA-MM", help="SIRENE millésime (default: the latest published)")
     p.add_argument(
         "--source",
         action="append",
@@ -242,9 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         action="append",
         choices=["parquet", "csv"],
-        help="SIRENE deliverable (default: parquet; CSV stops in 2027)",
+        metavar="FORMAT",
+        help="SIRENE deliverable: parquet (default) or csv (CSV stops in 2027); repeatable",
     )
-    p.add_argument("--out", help="root folder (default: data/raw)")
+    p.add_argument("--out", metavar="DOSSIER", help="root folder (default: data/raw)")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser(
@@ -259,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
         "then each département is built and published in turn; a département the files do not hold is refused "
         "with a message, the others are published.",
     )
-    add_arguments(p)
+    add_arguments(p, overrides={"departements": {"help": SEVERAL_DEPARTEMENTS_HELP + " (the national files are "
+                                                         "read once for all)"}})
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -275,13 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     # the run's settings but those each scheduled run decides (its files, millésimes, run id, report)
     add_arguments(p, without=SERVE_OWN, overrides={"departements": {
         "nargs": None, "help": "département code of the COG: 38 (default), 01…95, 2A/2B, 971…976"}})
-    p.add_argument("--input", help="root of the official files (default: data/raw, where the runs download)")
+    p.add_argument("--input", metavar="DOSSIER",
+                   help="root of the official files (default: data/raw, where the runs download)")
     p.add_argument("--no-download", action="store_true",
                    help="use the files already in --input instead of downloading the latest ones")
     p.add_argument("--sample", action="store_true", help="serve on the generated sample instead of official files")
     p.add_argument("--only", action="append", choices=["mensuel", "annuel"], help="serve only this deployment")
-    p.add_argument("--interval", type=float, help="run every N seconds instead of the monthly/yearly dates (trials)")
-    p.add_argument("--limit", type=int, default=1,
+    p.add_argument("--interval", type=float, metavar="SECONDES",
+                   help="run every SECONDES seconds instead of the monthly/yearly dates (trials)")
+    p.add_argument("--limit", type=int, default=1, metavar="NOMBRE",
                    help="flow runs at the same time (default 1: runs of a département take turns on its lock)")
     p.set_defaults(func=cmd_serve)
 
@@ -292,11 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
         "worker processes, or on an existing Dask cluster with --dask-address tcp://host:8786 (every worker needs "
         "this project installed, the same data folder and access to the Prefect API).",
     )
-    p.add_argument("--departements", action="append",
-                   help="comma-separated codes, repeatable (default: every département of the COG reference)")
+    p.add_argument("--departements", "--departement", "-d", dest="departements", nargs="+", action="extend",
+                   metavar="CODE", help=SEVERAL_DEPARTEMENTS_HELP.replace("38 (default)", "38") +
+                   " (default: every département of the COG reference)")
     add_arguments(p, without=("departements",))
-    p.add_argument("--dask-address", help="address of a running Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, help="local cluster size (default: the number of cores, at most 4)")
+    p.add_argument("--dask-address", metavar="ADRESSE",
+                   help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    p.add_argument("--workers", type=int, metavar="NOMBRE",
+                   help="local cluster size (default: the number of cores, at most 4)")
     p.set_defaults(func=cmd_france)
 
     p = sub.add_parser(
@@ -305,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rebuild the committed reference tables (communes of France with EPCI, arrondissement, "
         "population and old codes; NAF; legal forms) from the official files. Maintainers only.",
     )
-    p.add_argument("--source-dir", help="folder holding the official files (default: download from registries)")
+    p.add_argument("--source-dir", metavar="DOSSIER",
+                   help="folder holding the official files (default: download from registries)")
     p.set_defaults(func=cmd_build_reference)
 
     p = sub.add_parser(
@@ -329,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the versions it withdraws are kept as long as the retention keeps any version (until two newer "
         "versions have been published), so a rollback can itself be undone.",
     )
-    p.add_argument("version", help="id of the version (as `ess versions` shows it, or its last 6 characters)")
+    p.add_argument("version", metavar="VERSION", help="id of the version (as `ess versions` shows it, or its last 6 characters)")
     _add_warehouse(p)
     p.set_defaults(func=cmd_rollback)
 
@@ -359,8 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(args, f"interrupted{_publication_state(args)}")
         return EXIT_INTERRUPTED
     except UserError as exc:
-        _say(args, str(exc) if "nothing was published" in str(exc).lower()
-             else _with_publication_state(str(exc), args))
+        failed = getattr(exc, "departements", None)  # flows.pipeline.DepartementsFailed: it says what was published
+        _say(args, str(exc) if failed or "nothing was published" in str(exc).lower()
+             else _with_publication_state(str(exc), args), departements=failed)
         return EXIT_USER
     except Exception as exc:  # noqa: BLE001 — every failure ends as one message, its traceback in a log file
         refused = _file_for_a_folder(args, exc)
@@ -402,9 +423,19 @@ def _file_for_a_folder(args: argparse.Namespace, exc: BaseException) -> str | No
     return None
 
 
-def _say(args: argparse.Namespace, message: str, *, log: bool = True) -> None:
-    """The one message of a failed command, on stderr, with the run's log file when there is one."""
+def _say(args: argparse.Namespace, message: str, *, log: bool = True, departements: list[str] | None = None) -> None:
+    """The one message of a failed command, on stderr, with the run's log file when there is one (with
+    `departements`, the failed ones of a run of several: each one's log)."""
+    from ess.runlog import LOG_NAME
+
     print(f"ess {args.verb}: {message}", file=sys.stderr)
+    config = getattr(args, "run_config", None)
+    if log and departements and config is not None:
+        for one in config.every_departement():
+            path = one.run_dir() / LOG_NAME
+            if one.departement in departements and path.is_file():
+                print(f"  details for {one.departement}: {path}", file=sys.stderr)
+        return
     path = getattr(args, "log_path", None)
     if log and path is not None and Path(path).is_file():
         print(f"  details: {path}", file=sys.stderr)

@@ -31,10 +31,14 @@ class RunResult:
             lines.append(f"  Millésimes : SIRENE {years.get('sirene')}, URSSAF {years.get('urssaf') or '—'}, "
                          f"COG {years.get('cog')}")
         for source, files in (m.get("sources") or {}).items():
+            # a file feeds several tables (v_commune: communes and their old codes): the table tells the lines apart
+            rejects = (m.get("tables") or {}).get(f"staging_rejets_{source}")
             for f in files:
-                lines.append(f"  Lu {source} {Path(f['file']).name} : {entier(f['rows_read'])} lignes, "
+                table = f" → {f['table']}" if f.get("table") else ""
+                where = f" (lignes rejetées et leur motif : {rejects})" if f["rows_rejected_total"] and rejects else ""
+                lines.append(f"  Lu {source} {Path(f['file']).name}{table} : {entier(f['rows_read'])} lignes, "
                              f"{entier(f['rows_staged'])} retenues, {entier(f['rows_rejected_total'])} rejetées, "
-                             f"{entier(f['rows_out_of_scope'])} hors champ")
+                             f"{entier(f['rows_out_of_scope'])} hors champ{where}")
         lines += headline_lines((m.get("checks") or {}).get("headline", {}))
         publication = m.get("publication") or {}
         if publication.get("forcee"):

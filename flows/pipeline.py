@@ -33,7 +33,7 @@ from ess import caching, progress, runlog
 from ess.errors import UserError
 from ess.locking import departement_lock
 from ess.settings import Settings
-from flows.inputs import resolve_inputs
+from flows.inputs import resolve_inputs, sample_missing
 from flows.manifest import RunResult, restore_run_manifests, run_manifest, write_json_atomic
 from reports.annual import build_report
 from sources import registry
@@ -99,10 +99,27 @@ def _retry_later(exc: BaseException) -> bool:
 
 def _cached_output(result: caching.CachedResult, step: str, run_folder: Path) -> dict:
     linked = caching.link_tables(result.output, run_folder)
-    get_run_logger().info("%s: %s (cache key %s)", step, "reused from cache" if result.hit else "computed",
-                          result.key)
-    return {**linked.to_dict(), "cache": {"etape": step, "cle": result.key, "reutilise": result.hit,
-                                          "dossier": str(result.folder)}}
+    get_run_logger().info("%s: %s (cache key %s)", step, _cache_state(result), result.key)
+    return {**linked.to_dict(), "cache": _cache_record(result, step)}
+
+
+def _cache_state(result: caching.CachedResult) -> str:
+    if result.hit:
+        return "reused from cache"
+    return f"computed ({result.changed} changed)" if result.changed else "computed"
+
+
+def _cache_record(result: caching.CachedResult, step: str) -> dict:
+    """The manifest's record of a cached step; `recalcul_cause`: what changed since the step's closest earlier
+    result (caching.KEY_PARTS), when the step ran again for one reason."""
+    return {"etape": step, "cle": result.key, "reutilise": result.hit, "dossier": str(result.folder),
+            "recalcul_cause": None if result.hit else result.changed}
+
+
+def show_cache(ending: progress.Outcome, output: dict) -> None:
+    """The end of a cached step's progress line: « réutilisé », « recalculé : code modifié »…"""
+    cache = output.get("cache") or {}
+    ending.text = progress.cache_outcome(bool(cache.get("reutilise")), cache.get("recalcul_cause"))
 
 
 # --- tasks -------------------------------------------------------------------------------------------------------
@@ -148,9 +165,8 @@ def stage_national_task(source: str, snapshot: str | None, params: dict) -> dict
     links its partition into its run folder (departement_staging)."""
     result = _cached_stage(source, snapshot, params)
     get_run_logger().info("stage_%s (départements %s): %s (cache key %s)", source, ", ".join(params["departements"]),
-                          "reused from cache" if result.hit else "computed", result.key)
-    return {**result.output.to_dict(), "cache": {"etape": f"stage_{source}", "cle": result.key,
-                                                 "reutilise": result.hit, "dossier": str(result.folder)}}
+                          _cache_state(result), result.key)
+    return {**result.output.to_dict(), "cache": _cache_record(result, f"stage_{source}")}
 
 
 def departement_staging(source: str, national: dict, departement: str, run_dir: str) -> dict:
@@ -316,7 +332,7 @@ def run_departements(configs: list[Settings], *, fetch_sources: list[str] | None
                     raise
                 failures[dep] = exc
     if failures:
-        raise UserError(failure_report(failures, len(configs)))
+        raise DepartementsFailed(failure_report(failures, len(configs)), sorted(failures))
     return results
 
 
@@ -368,7 +384,7 @@ def fetch_source(root: str, departement: str, millesime: str | None, source: str
 def prepare_departements(configs: list[Settings]) -> dict[str, tuple[Settings, dict, dict]]:
     """Resolve every département's inputs and stage the national files once per snapshot, for all the départements
     that read it. Returns {département: (config, inputs, {source: national staging})}."""
-    with progress.step("resolve-inputs"):
+    with progress.step("resolve-inputs", detail=inputs_detail(configs)):
         resolved = {c.departement: resolve_task(c.to_dict()) for c in configs}
     national = registry.national()
     groups: dict[tuple, list[str]] = {}
@@ -382,11 +398,30 @@ def prepare_departements(configs: list[Settings]) -> dict[str, tuple[Settings, d
         staged = {}
         for source, snapshot in zip(national, snapshots):
             if snapshot is not None:
-                with progress.step("stage-national", source):
+                with progress.step("stage-national", source) as ending:
                     staged[source] = stage_national_task(source, snapshot, params)
+                    show_cache(ending, staged[source])
         for dep in deps:
             prepared[dep] = (Settings.from_dict(resolved[dep]["config"]), resolved[dep]["inputs"], staged)
     return prepared
+
+
+def inputs_detail(configs: list[Settings]) -> str:
+    """Where the input step looks, for its progress line: the folder given (or downloaded into), or the sample."""
+    where = ", ".join(dict.fromkeys(str(c.input_root()) for c in configs))
+    if not configs[0].uses_sample:
+        return f"dans {where}"
+    made = " (généré pour ce run)" if any(sample_missing(c) for c in configs) else ""
+    return f"dans l'échantillon synthétique {where}{made}"
+
+
+class DepartementsFailed(UserError):
+    """Some départements of a run failed, the others were published: the message says which (`ess run` names
+    each failed département's log)."""
+
+    def __init__(self, message: str, departements: list[str]) -> None:
+        super().__init__(message)
+        self.departements = departements
 
 
 def failure_report(failures: dict[str, BaseException], total: int) -> str:
@@ -434,8 +469,9 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     sources = [s for s in registry.names() if s in registry.local() or s in staged]
     local = {}
     for source in registry.local():
-        with step("stage", source):
+        with step("stage", source) as ending:
             local[source] = stage_task(source, inputs[source], params, run_dir)
+            show_cache(ending, local[source])
     national = {source: StepOutput.from_dict(staged[source]) for source in registry.national() if source in staged}
     # The département's tables and rejects linked into its run folder first: a refusal names rejects that outlive
     # the cache (which may be deleted).
@@ -453,10 +489,12 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
                      "rejets": national_rejects.get(source)} for source in national})
     check_present(dep, staged)  # even --force cannot publish a département the files do not hold
     staging_outputs = [by_source[source] for source in sources]
-    with step("build-core"):
+    with step("build-core") as ending:
         core = core_task(_tables(*staging_outputs), params, run_dir)
-    with step("build-outputs"):
+        show_cache(ending, core)
+    with step("build-outputs") as ending:
         outputs = outputs_task(_tables(*staging_outputs, core), params, run_dir)
+        show_cache(ending, outputs)
     steps = [*staging_outputs, core, outputs]
     everything = StepOutput.from_dict(steps[0]).merged(*(StepOutput.from_dict(s) for s in steps[1:]))
 
@@ -491,6 +529,8 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     manifest["durees_etapes_arretees_avant"] = "provenance"  # the step that writes this manifest
     with step("provenance"):
         manifest_path = provenance_task(manifest, str(Path(run_dir) / "manifest.json"))
+    # what `ess run` prints at the end, for those who read the run's log (`ess serve`; the UI has the artifact)
+    log.info("Résumé\n%s", RunResult(config, Path(manifest_path), manifest).summary())
     return {"config": config.to_dict(), "manifest_path": manifest_path, "manifest": manifest}
 
 
@@ -540,4 +580,4 @@ def run_flows(config: Settings) -> list[RunResult]:
 
 
 __all__ = ["ess_pipeline", "run_departement", "run_departements", "departement_steps", "prepare_departements",
-           "run_flow", "run_flows", "make_config", "STEPS", "UserError"]
+           "run_flow", "run_flows", "make_config", "STEPS", "UserError", "DepartementsFailed"]

@@ -261,3 +261,32 @@ def test_every_refusal_of_a_run_says_that_nothing_was_published(prefect_harness,
     log = data_dir / "runs" / "dep38" / "essai" / "run.log"
     assert console(capfd) == [f"ess run: {empty}: the file is empty (no header line); download it again. Nothing was "
                               f"published: {warehouse} is as it was before the run", f"  details: {log}"]
+
+
+@in_process_flows
+def test_several_departements_failing_name_every_log_and_say_none_was_published(prefect_harness, stubs, inputs,
+                                                                                data_dir, capfd, monkeypatch):
+    import test_flows
+    from ess.errors import UserError
+
+    def core(tables, params, out_dir):
+        raise UserError(f"département {params['departement']}: refusé pour l'essai")
+
+    real_core = test_flows.fake_core
+    monkeypatch.setattr(test_flows, "fake_core", core)
+    warehouse = data_dir / "entrepot"
+    assert run_cli(inputs, warehouse, "-d", "38", "73") == 2
+    lines = console(capfd)
+    assert lines[0] == "ess run: 2 of 2 départements failed (none was published):"
+    assert not any("others were published" in line for line in lines)
+    logs = [f"  details for {dep}: {data_dir / 'runs' / f'dep{dep}' / 'essai' / 'run.log'}" for dep in ("38", "73")]
+    assert lines[-2:] == logs
+
+    # one of two fails: the other is published, and only the failed one's log is named
+    monkeypatch.setattr(test_flows, "fake_core", lambda tables, params, out_dir: (
+        core if params["departement"] == "73" else real_core)(tables, params, out_dir))
+    assert run_cli(inputs, warehouse, "-d", "38", "73", "--run-id", "essai2") == 2
+    lines = console(capfd)
+    assert lines[0] == "ess run: 1 of 2 départements failed (the others were published):"
+    assert lines[-1] == f"  details for 73: {data_dir / 'runs' / 'dep73' / 'essai2' / 'run.log'}"
+    assert not any("details for 38" in line for line in lines)

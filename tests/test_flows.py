@@ -380,6 +380,28 @@ def test_cache_key_follows_code_and_files(tmp_path, data_dir):
     assert caching.step_key("s", {"in": f}, {"p": 1}, "code1")[0] != k1
 
 
+def test_a_recomputed_step_says_what_changed_since_its_closest_earlier_result(tmp_path, data_dir):
+    f = tmp_path / "a.csv"
+    f.write_text("x\n1\n", encoding="utf-8")
+    root = tmp_path / "cache"
+
+    def run(params, code):
+        def compute(out):
+            (out / "t.parquet").write_bytes(b"")
+            return StepOutput({"t": str(out / "t.parquet")}, {})
+        return caching.run_cached("s", compute, inputs={"in": f}, params=params, code=code, root=root)
+
+    first = run({"p": 1}, "code1")
+    assert (first.hit, first.changed) == (False, None)  # nothing to compare with
+    assert run({"p": 1}, "code1").hit
+    assert run({"p": 1}, "code2").changed == "code"
+    assert run({"p": 2}, "code2").changed == "params"
+    f.write_text("x\n2\n", encoding="utf-8")
+    assert run({"p": 2}, "code2").changed == "inputs"
+    assert run({"p": 3}, "code3").changed is None  # two things at once: no single reason
+    assert run({"p": 3}, "code3").hit and run({"p": 3}, "code3").changed is None
+
+
 def test_manifest_json_of_a_snapshot_is_not_an_input(tmp_path, data_dir):
     snap = tmp_path / "snap"
     snap.mkdir()

@@ -141,7 +141,7 @@ def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_ha
         assert any(f"✓ {step} — " in text for text in after), work
     closed = [line[2:].split(" — ")[0] for line in lines if line.startswith("✓ ")]
     assert closed == ["Démarrage de Prefect (orchestrateur)",
-                      "Recherche des fichiers d'entrée (échantillon généré au besoin)",
+                      f"Recherche des fichiers d'entrée dans {inputs}",  # --input: no sample is involved
                       "Lecture du fichier national SIRENE", "Lecture du fichier national URSSAF",
                       "Lecture des fichiers des territoires (COG)", "Garde-fous sur les fichiers lus",
                       "Périmètre de l'ESS et estimation de l'emploi",
@@ -163,11 +163,72 @@ def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_ha
     assert set(published["cpu_etapes"]) == set(published["durees_etapes"])
 
 
+def test_the_run_log_has_the_steps_with_their_times_and_the_summary(prefect_harness, stubs, inputs, data_dir,
+                                                                     monkeypatch):
+    """Under `ess serve` nobody watches the console: the run's log tells the same story."""
+    from flows.cli import main
+
+    monkeypatch.setenv(progress.ENV, "0")
+    assert main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--run-id", "journal"]) == 0
+    text = (data_dir / "runs" / "dep38" / "journal" / "run.log").read_text(encoding="utf-8")
+    for step in ("Lecture du fichier national SIRENE", "Périmètre de l'ESS et estimation de l'emploi",
+                 "Publication (nouvelle version de l'entrepôt)", "Manifeste et provenance"):
+        assert f"INFO    ess.progress: ▶ {step}…" in text
+        assert f"INFO    ess.progress: ✓ {step} — " in text
+    assert "Résumé\nRun journal — département 38, périmètre insee" in text
+    assert "  Établissements de l'ESS au " in text and "  Entrepôt : " in text
+
+
+def test_the_console_says_which_steps_were_reused_and_why_one_was_recomputed(prefect_harness, stubs, inputs,
+                                                                              data_dir, monkeypatch):
+    import flows.pipeline as fp
+    from ess import caching
+    from flows.cli import main
+
+    monkeypatch.setenv(progress.ENV, "1")
+
+    def ended(run_id: str) -> dict[str, str]:
+        """{step label: what its end line says between the label and the time}."""
+        monkeypatch.setattr("sys.stderr", Recorder())
+        assert main(["run", "--input", str(inputs), "--out", str(data_dir / "entrepot"), "--run-id", run_id,
+                     "--no-report"]) == 0
+        ends = [line.split("] ✓ ", 1)[1].rsplit(" — ", 1)[0] for line in sys.stderr.getvalue().splitlines()
+                if "] ✓ " in line]
+        said = {}
+        for end in ends:
+            outcome = next((o for o in (progress.REUSED, *progress.RECOMPUTED.values()) if end.endswith(f" ({o})")),
+                           "")
+            said[end.removesuffix(f" ({outcome})") if outcome else end] = outcome
+        return said
+
+    first = ended("premier")
+    assert first["Lecture du fichier national SIRENE"] == "" and first["Périmètre de l'ESS et estimation de "
+                                                                      "l'emploi"] == ""
+    again = ended("second")
+    for step in ("Lecture du fichier national SIRENE", "Lecture du fichier national URSSAF",
+                 "Lecture des fichiers des territoires (COG)", "Périmètre de l'ESS et estimation de l'emploi",
+                 "Indicateurs par territoire et secret statistique"):
+        assert again[step] == "réutilisé", step
+    assert again["Contrôles de qualité"] == ""  # never cached
+    real = caching.code_version
+    monkeypatch.setattr(caching, "code_version", lambda modules, globs=(): real(modules, globs) + (
+        "-v2" if globs == fp.STEP_FILES["core"] else ""))
+    changed = ended("code")
+    assert changed["Périmètre de l'ESS et estimation de l'emploi"] == "recalculé : code modifié"
+    assert changed["Lecture du fichier national SIRENE"] == "réutilisé"
+
+
 MANIFEST = {
     "synthetic": True,
     "millesimes": {"sirene": "2026-10", "urssaf": 2025, "cog": 2026},
     "sources": {"sirene": [{"file": "/in/sirene/2026-10/StockEtablissement_utf8.zip", "rows_read": 15349,
-                            "rows_staged": 15000, "rows_rejected_total": 3, "rows_out_of_scope": 346}]},
+                            "rows_staged": 15000, "rows_rejected_total": 3, "rows_out_of_scope": 346,
+                            "table": "staging_sirene_etablissements"}],
+                "territoires": [{"file": "/in/territoires/2026/v_commune_2026.csv", "table": table, "rows_read": 549,
+                                 "rows_staged": staged, "rows_rejected_total": 0, "rows_out_of_scope": 549 - staged}
+                                for table, staged in (("staging_communes", 512), ("staging_communes_passage", 15))]},
+    "tables": {"staging_rejets_sirene": "/runs/R1/staging/staging_rejets_sirene.parquet",
+               "staging_rejets_territoires": "/runs/R1/staging/staging_rejets_territoires.parquet"},
     "checks": {"headline": {
         "date_etablissements": "2026-10-31", "nb_etablissements_ess": 8003, "nb_etablissements_employeurs_ess": 1520,
         "date_effectifs": "2025-12-31", "statut_effectifs": "cale", "effectif_ess_central": 36412.7,
@@ -191,7 +252,13 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "Run R1 — département 38, périmètre insee — DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la "
         "réalité)",
         "  Millésimes : SIRENE 2026-10, URSSAF 2025, COG 2026",
-        f"  Lu sirene StockEtablissement_utf8.zip : 15{nb}349 lignes, 15{nb}000 retenues, 3 rejetées, 346 hors champ",
+        f"  Lu sirene StockEtablissement_utf8.zip → staging_sirene_etablissements : 15{nb}349 lignes, 15{nb}000 "
+        "retenues, 3 rejetées, 346 hors champ (lignes rejetées et leur motif : "
+        "/runs/R1/staging/staging_rejets_sirene.parquet)",
+        # one file, two tables: two lines told apart by their table; no rejected row, no rejects file
+        "  Lu territoires v_commune_2026.csv → staging_communes : 549 lignes, 512 retenues, 0 rejetées, 37 hors champ",
+        "  Lu territoires v_commune_2026.csv → staging_communes_passage : 549 lignes, 15 retenues, 0 rejetées, "
+        "534 hors champ",
         f"  Établissements de l'ESS au 31/10/2026 : 8{nb}003 (dont 1{nb}520 employeurs)",
         f"  Emploi salarié de l'ESS au 31/12/2025 (calé sur l'URSSAF) : 36{nb}400 (intervalle à 90 % : 35{nb}900 – "
         f"37{nb}000)",

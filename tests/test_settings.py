@@ -83,6 +83,34 @@ def test_france_and_serve_take_the_same_options():
     assert (served.departement, served.perimetre, served.sample_scale) == ("73", "loi2014", 0.5)
 
 
+@pytest.mark.parametrize("flag", ["-d", "--departement"])
+@pytest.mark.parametrize("codes", [("38", "73", "2a"), ("38,73,2a",), ("38,73", "2a"), ("38,", "73", "2A")],
+                         ids=["spaces", "commas", "both", "comma-and-space"])
+def test_run_and_france_take_several_departements_the_same_ways(monkeypatch, flag, codes):
+    """`ess run -d 38 73` and `ess france --departements 38,73`: each command takes both forms."""
+    import flows.france
+    from flows.cli import main
+
+    assert Settings.from_args(parse("run", flag, *codes)).departements == ["38", "73", "2A"]
+    mapped = []
+    monkeypatch.setattr(flows.france, "run_france", lambda departements, **_: mapped.append(departements) or {})
+    for france_flag in (flag, "--departements"):
+        assert main(["france", france_flag, *codes]) == 0
+    assert [[code.upper() for code in given] for given in mapped] == [["38", "73", "2A"]] * 2
+
+
+def test_the_options_name_their_values_in_french():
+    from flows.cli import build_parser
+
+    verbs = build_parser()._subparsers._group_actions[0].choices
+    english = {f"ess {verb} {action.option_strings[0]}": action.metavar
+               for verb, parser in verbs.items() if verb != "report" for action in parser._actions
+               if action.option_strings and action.nargs != 0 and action.choices is None
+               and action.metavar not in ("CODE", "DOSSIER", "AAAA-MM", "AAAA", "PERIMETRE", "ECHELLE", "NOM",
+                                          "GRAINE", "FORMAT", "SOURCE", "SECONDES", "NOMBRE", "ADRESSE")}
+    assert english == {}
+
+
 # --- one rule per field ----------------------------------------------------------------------------------------
 
 

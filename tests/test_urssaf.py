@@ -332,6 +332,38 @@ def test_header_problems_are_input_file_errors(tmp_path):
         _load(snap)
 
 
+def _resave_as_windows_1252(path: Path) -> None:
+    """What a spreadsheet does to the portal's file: same text, accents in Windows-1252."""
+    path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252"))
+
+
+@pytest.mark.parametrize("rows_before", [0, 400], ids=["second-line", "far-in-the-body"])
+def test_a_windows_1252_body_under_an_ascii_header_is_named_with_its_byte_and_line(tmp_path, rows_before):
+    """The ESS file's header is plain ASCII: only its body's accents show the encoding, near the header or past
+    the first read of the file (where DuckDB would have read them as garbage labels without a word)."""
+    ascii_row = ["Auvergne-Rhone-Alpes", "Rhone-Alpes", "Isere", *_ess_row()[3:]]
+    rows = [ascii_row] * rows_before + [[*ascii_row[:4], "Coopératives", *ascii_row[5:]]]
+    snap = _snapshot(tmp_path, ess_rows=rows)
+    _resave_as_windows_1252(snap / ESS_FILE)
+    assert (snap / ESS_FILE).stat().st_size > 8192 or rows_before == 0
+    with pytest.raises(InputFileError) as err:
+        _load(snap)
+    message = str(err.value)
+    assert f"{ESS_FILE}: the file is not UTF-8 (byte 0xE9 on line {rows_before + 2}" in message
+    assert "header" not in message
+    assert "do not re-save it from a spreadsheet" in message and "ess fetch --source urssaf" in message
+
+
+def test_the_utf8_check_follows_characters_cut_between_two_reads(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes("a;b\nRhône;é\nAin;x\n".encode("utf-8"))
+    assert all(urssaf._first_non_utf8_byte(path, chunk_size=size) is None for size in (1, 2, 3, 5, 1 << 20))
+    path.write_bytes("a;b\nRhône;é\n".encode("utf-8") + "Ardèche;x\n".encode("cp1252"))
+    assert {urssaf._first_non_utf8_byte(path, chunk_size=size) for size in (1, 2, 3, 5, 1 << 20)} == {(0xE8, 3)}
+    path.write_bytes("a;b\nRh".encode("utf-8") + "ô".encode("utf-8")[:1])  # cut at the very end
+    assert urssaf._first_non_utf8_byte(path, chunk_size=2) == (0xC3, 2)
+
+
 # --- ESS by département: families ------------------------------------------------------------------------------
 
 def test_families_are_mapped_to_our_codes(tmp_path):
