@@ -75,6 +75,19 @@ def test_files_without_a_row_of_the_departement_are_one_line():
                          "département 38 (all out of scope). Check that these files cover 38")
 
 
+def test_a_file_feeding_two_tables_is_named_once_and_a_file_elsewhere_by_its_path():
+    """The EPCI file feeds two tables: it was listed twice, and the URSSAF file said to be in the territories'
+    folder."""
+    sources = {"territoires": [stats("staging_epci", "/in/t/epcicom.xlsx", 534, 0, oos=534),
+                               stats("staging_communes_epci", "/in/t/epcicom.xlsx", 534, 0, oos=534),
+                               stats("staging_communes", "/in/t/v_commune.csv", 549, 0, oos=549)],
+               "urssaf": [stats("staging_urssaf_ess_departement", "/in/u/ess.csv", 280, 0, oos=280)]}
+    f = only(guards.check_inputs(sources, {**PARAMS, "departement": "74"}))
+    assert f.message == ("none of the rows of epcicom.xlsx (534), v_commune.csv (549) in /in/t, nor of /in/u/ess.csv "
+                         "(280), is of département 74 (all out of scope). Check that these files cover 74")
+    assert f.libelle == "aucune ligne du département 74 dans 3 fichiers"
+
+
 def test_a_calibration_file_with_every_row_rejected_is_refused():
     f = only(guards.check_inputs(
         {"urssaf": [stats("staging_urssaf_ess_departement", "/in/u/ess.csv", 280, 0, {"valeur non numérique": 70},

@@ -141,10 +141,14 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
                     f"({_n(n_rejected)} sur {_n(in_scope)})", path, figures))
     findings += _unplaced(national or {}, dep, seuils, {f.fichier for f in findings})
     present = seuils.targets("departement_present")
+    # one file may feed several tables (the communes file, the EPCI file): named once, with its first table's count
+    files = {}
+    for f in absent:
+        files.setdefault(f.fichier, f.chiffres["lues"])
     for f in absent:
         if f.chiffres["table"] in present and f.chiffres["lues"] >= present[f.chiffres["table"]]:
             # one cause, one line: the other files without a row of the département are counted, not listed
-            others = len(absent) - 1
+            others = len(files) - 1
             return [Finding(
                 "departement_present",
                 f"département {dep} is absent from the input: none of the {_n(f.chiffres['lues'])} rows of "
@@ -152,16 +156,16 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
                                               if others else "")
                 + f". Check --departement, or give --input a folder whose files cover {dep}",
                 f"département {dep} absent des fichiers d'entrée", f.fichier,
-                {"lues": f.chiffres["lues"], "fichiers_sans_ligne": len(absent)})] + findings
+                {"lues": f.chiffres["lues"], "fichiers_sans_ligne": len(files)})] + findings
     if len(absent) > 1:  # often one cause (an empty stock leaves its legal units without scope): one line
         folder = Path(absent[0].fichier).parent
-        names = ", ".join(f"{Path(f.fichier).name} ({_n(f.chiffres['lues'])})" if Path(f.fichier).parent == folder
-                          else f"{f.fichier} ({_n(f.chiffres['lues'])})" for f in absent)
+        here = ", ".join(f"{Path(p).name} ({_n(n)})" for p, n in files.items() if Path(p).parent == folder)
+        elsewhere = ", ".join(f"{p} ({_n(n)})" for p, n in files.items() if Path(p).parent != folder)
         absent = [Finding(
             "lignes_en_champ_min",
-            f"none of the rows of {names} in {folder} is of département {dep} (all out of scope). Check that these "
-            f"files cover {dep}",
-            f"aucune ligne du département {dep} dans {len(absent)} fichiers", str(folder),
+            f"none of the rows of {here} in {folder}" + (f", nor of {elsewhere}," if elsewhere else "")
+            + f" is of département {dep} (all out of scope). Check that these files cover {dep}",
+            f"aucune ligne du département {dep} dans {len(files)} fichiers", str(folder),
             {"fichiers": {f.fichier: f.chiffres for f in absent}})]
     return findings + absent
 
