@@ -236,7 +236,7 @@ class Settings:
         "38", rule=_departement, help="the département these settings run the steps of (the first of "
                                       "`departements`)")
     departements: list[str] | None = setting(
-        None, rule=_departements, flags=("--departement", "-d"), nargs="+", metavar="CODE",
+        None, rule=_departements, flags=("--departement", "-d"), nargs="+", action="extend", metavar="CODE",
         help="département code(s) of the COG: 38 (default), 01…95, 2A/2B, 971…976; several: -d 38 73 26 (the "
              "national files are read once for all)")
     millesime: str | None = setting(

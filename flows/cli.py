@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # the run's settings but those each scheduled run decides (its files, millésimes, run id, report)
     add_arguments(p, without=SERVE_OWN, overrides={"departements": {
-        "nargs": None, "help": "département code of the COG: 38 (default), 01…95, 2A/2B, 971…976"}})
+        "nargs": None, "action": "store", "help": "département code of the COG: 38 (default), 01…95, 2A/2B, 971…976"}})
     p.add_argument("--input", metavar="DOSSIER",
                    help="root of the official files (default: data/raw, where the runs download)")
     p.add_argument("--no-download", action="store_true",

@@ -83,6 +83,11 @@ def test_france_and_serve_take_the_same_options():
     assert (served.departement, served.perimetre, served.sample_scale) == ("73", "loi2014", 0.5)
 
 
+def test_a_repeated_departement_option_adds_up():
+    """`ess run -d 38 -d 73` kept only 73 (while `ess france` added them up)."""
+    assert Settings.from_args(parse("run", "-d", "38", "-d", "73,26")).departements == ["38", "73", "26"]
+
+
 @pytest.mark.parametrize("flag", ["-d", "--departement"])
 @pytest.mark.parametrize("codes", [("38", "73", "2a"), ("38,73,2a",), ("38,73", "2a"), ("38,", "73", "2A")],
                          ids=["spaces", "commas", "both", "comma-and-space"])
