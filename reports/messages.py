@@ -23,7 +23,7 @@ class Message:
 
 
 def _published(row, measure: str) -> bool:
-    return row is not None and pd.notna(row[measure]) and not isinstance(row[sel.STATUS_OF[measure]], str)
+    return row is not None and pd.notna(row[measure]) and row[sel.STATUS_OF[measure]] == sel.PUBLIE
 
 
 def _interval(row, low: str, high: str, fmt) -> str:
@@ -55,7 +55,7 @@ def key_messages(ctx: ReportContext) -> list[Message]:
             out.append(Message("emploi", style.fmt_number(e["effectif_central"]),
                                f"salariés dans l'ESS au {au_e}, estimation centrale"
                                + _interval(e, "effectif_ic90_bas", "effectif_ic90_haut", style.fmt_number) + "."))
-        elif e is not None and isinstance(e["statut_secret_effectifs"], str):
+        elif e is not None and sel.withheld(e["statut_secret_effectifs"]):
             out.append(Message("emploi", style.SUPPRESSED, f"emploi salarié de l'ESS au {au_e} : couvert par le "
                                f"secret statistique ({style.label('secret', e['statut_secret_effectifs'])})."))
         if _published(e, "part_effectif_total_central"):
@@ -77,15 +77,15 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
 
     niveau = territory_level(ctx)
     rows = sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau=niveau, famille="ess")
-    rows = rows[(rows["code_territoire"] != "non_renseigne") & rows["statut_secret_part_effectifs"].isna()
-                & rows["part_effectif_total_central"].notna()]
+    rows = rows[(rows["code_territoire"] != "non_renseigne")
+                & (rows["statut_secret_part_effectifs"] == sel.PUBLIE) & rows["part_effectif_total_central"].notna()]
     if len(rows) < 2:
         return []
     rows = rows.sort_values(["part_effectif_total_central", "code_territoire"], ascending=[False, True])
     top, bottom = rows.iloc[0], rows.iloc[-1]
     nom = ctx.niveau(niveau).par
     hidden = int((sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau=niveau, famille="ess")
-                  ["statut_secret_part_effectifs"].notna()).sum())
+                  ["statut_secret_part_effectifs"].map(sel.withheld)).sum())
     approx = (f" {ctx.niveau(niveau).libelle} reconstitués à partir des intercommunalités (approximation)."
               if ctx.territoires_approches else "")
     secret = f" {hidden} {nom}(s) sous secret statistique non classé(s)." if hidden else ""
@@ -102,7 +102,7 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
 
 def _establishment_evolution(ctx: ReportContext) -> list[Message]:
     rows = sel.cells(ctx.cube, famille="ess").sort_values("annee")
-    rows = rows[rows["nb_etablissements"].notna() & rows["statut_secret_etablissements"].isna()]
+    rows = rows[rows["nb_etablissements"].notna() & (rows["statut_secret_etablissements"] == sel.PUBLIE)]
     if len(rows) < 2 or int(rows["annee"].iloc[-1]) != ctx.year:
         return []
     first, last = rows.iloc[0], rows.iloc[-1]

@@ -92,7 +92,7 @@ def _sector_rows(ctx: ReportContext, annee: int | None = None) -> pd.DataFrame:
     rows = sel.cells(ctx.cube, annee=ctx.year if annee is None else annee, famille="ess", nomenclature="ess",
                      secteur=None)
     rows = rows[rows["secteur"] != "ensemble"].copy()
-    rows["_hidden"] = rows["statut_secret_etablissements"].notna() | (rows["secteur"] == "non_renseigne")
+    rows["_hidden"] = rows["statut_secret_etablissements"].map(sel.withheld) | (rows["secteur"] == "non_renseigne")
     rows["_n"] = rows["nb_etablissements"].fillna(-1)
     return rows.sort_values(["_hidden", "_n", "secteur"], ascending=[True, False, True])
 
@@ -219,7 +219,8 @@ def source_urssaf() -> str:
 def _evolution_counts(ctx: ReportContext) -> ChartSpec:
     rows = sel.cells(ctx.cube, famille=FAMILLES + ("ess",))
     values = rows.pivot(index="annee", columns="famille", values="nb_etablissements").sort_index()
-    status = rows.pivot(index="annee", columns="famille", values="statut_secret_etablissements").sort_index()
+    status = sel.reasons(rows.pivot(index="annee", columns="famille", values="statut_secret_etablissements")
+                         .sort_index())
     order = [f for f in FAMILLES + ("ess",) if f in values.columns]
     values, status = values[order], status[order]
     first = int(values.index.min()) if len(values) else ctx.year
@@ -242,7 +243,8 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
 def published_employment(rows: pd.DataFrame) -> pd.Series:
     """Rows whose year's employment is published (estimated, and not kept in the internal cube: « non_diffuse »);
     masked cells stay, drawn as « s »."""
-    return rows["date_reference_effectifs"].notna() & (rows["statut_secret_effectifs"] != "non_diffuse")
+    return rows["date_reference_effectifs"].notna() & ~rows["statut_secret_effectifs"].isin(["non_diffuse",
+                                                                                             *sel.NO_FIGURE])
 
 
 def _band_width(frame: pd.DataFrame, hidden: pd.Series) -> str:
@@ -261,7 +263,7 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
     """ESS employment of the département on 31 December of each year, with its 90 % interval."""
     rows = sel.cells(ctx.cube, famille="ess")
     rows = rows[published_employment(rows)].sort_values("annee").set_index("annee")
-    hidden = rows["statut_secret_effectifs"]
+    hidden = sel.reasons(rows["statut_secret_effectifs"])
     frame = pd.DataFrame({"central": rows["effectif_central"], "ic90_bas": rows["effectif_ic90_bas"],
                           "ic90_haut": rows["effectif_ic90_haut"]})
     status = pd.DataFrame({c: hidden for c in frame.columns})
@@ -290,7 +292,8 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
     rows = rows[published_employment(rows) & (rows["code_territoire"] != "non_renseigne")]
     labels = {r.code_territoire: _territory_label(r) for r in rows.itertuples()}
     values = rows.pivot(index="annee", columns="code_territoire", values="effectif_central").sort_index()
-    status = rows.pivot(index="annee", columns="code_territoire", values="statut_secret_effectifs").sort_index()
+    status = sel.reasons(rows.pivot(index="annee", columns="code_territoire", values="statut_secret_effectifs")
+                         .sort_index())
     low = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_bas").sort_index()
     high = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_haut").sort_index()
     nom = ctx.niveau(niveau).par
@@ -383,6 +386,7 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                          for c in out["code_commune"]]
         out["statut"] = [rows.at[c, "statut_secret_etablissements"] if c in rows.index else None
                          for c in out["code_commune"]]
+        out["statut"] = sel.reasons(out["statut"])
         return out
 
     epci = sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau="epci", famille="ess").set_index("code_territoire")
@@ -393,6 +397,7 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                          for e in out["siren_epci"]]
         out["statut"] = [epci.at[e, "statut_secret_part_effectifs"] if e in epci.index else None
                          for e in out["siren_epci"]]
+        out["statut"] = sel.reasons(out["statut"])
         return out[["code_commune", "valeur", "statut"]]
 
     t1 = f"Établissements de l'ESS pour 1 000 habitants, par commune, au {ctx.date_reference()}"

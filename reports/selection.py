@@ -1,8 +1,10 @@
 """Read the report's input tables and cut the public cube into the series the charts draw.
 
-Only the protected cube (out_indicateurs_public) feeds figures about establishments and employment. A value whose
-secret status is set is replaced by NaN here, whatever the file holds, so no chart can draw it (let alone as 0);
-the status travels with the value so the chart can say « s » and why.
+Only the protected cube (out_indicateurs_public) feeds figures about establishments and employment. Every status
+column holds a code on every row (sql/dictionnaire/colonnes.csv); a value whose status is not « publie » is replaced
+by NaN here, whatever the file holds, so no chart can draw it (let alone as 0). The charts read a status as a reason
+(`reasons`): the code of a withheld figure travels with the value so the chart can say « s » and why; a figure
+shown or that does not exist has none.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ URSSAF_COMPARISON_COLUMNS = ["annee", "niveau", "code_territoire", "libelle_terr
                              "nb_departements_reference", "effectifs_ess", "masse_salariale_ess",
                              "effectifs_hors_ess", "masse_salariale_hors_ess"]
 REQUIRED = (PUBLIC,)
+# Status codes of the public table (transforms/outputs.py): PUBLIE where the figure is shown; NO_FIGURE where
+# none exists (nothing is withheld, a chart says « non disponible »); any other code withholds a figure that exists
+# (a secret, « non_diffuse », « denominateur »).
+PUBLIE = "publie"
+NO_FIGURE = ("non_mesure", "denominateur_nul")
 # which secret status governs which measure
 STATUS_OF = {
     "nb_etablissements": "statut_secret_etablissements",
@@ -36,8 +43,8 @@ STATUS_OF = {
     "effectif_ic90_haut": "statut_secret_effectifs",
     "effectif_pour_1000_hab": "statut_secret_effectifs",
     "part_ess_etablissements_employeurs": "statut_secret_part_etablissements",
-    **{f"part_effectif_{d}_{p}": "statut_secret_part_effectifs" for d in ("total", "prive")
-       for p in ("central", "ic90_bas", "ic90_haut")},
+    **{f"part_effectif_total_{p}": "statut_secret_part_effectifs" for p in ("central", "ic90_bas", "ic90_haut")},
+    **{f"part_effectif_prive_{p}": "statut_secret_part_effectifs_prive" for p in ("central", "ic90_bas", "ic90_haut")},
 }
 # the 90 % interval of a measure
 RANGE_OF = {
@@ -48,6 +55,16 @@ RANGE_OF = {
 # the date a measure describes: employment on 31 December of its row's year, counts at date_reference_etablissements
 DATE_OF = {m: ("date_reference_effectifs" if "effectif" in m else "date_reference_etablissements")
            for m in STATUS_OF}
+
+
+def withheld(status) -> bool:
+    """The status of a figure that exists but is not shown: a secret, « non_diffuse » or « denominateur »."""
+    return isinstance(status, str) and status != PUBLIE and status not in NO_FIGURE
+
+
+def reasons(status):
+    """A status Series or DataFrame as the charts read it: the code where a figure is withheld, else NaN."""
+    return status.where(status.map(withheld))
 
 
 def is_synthetic(path: Path) -> bool:
@@ -113,7 +130,7 @@ def load_public(tables: dict[str, Path], params: dict) -> pd.DataFrame:
         raise UserError(f"{tables[PUBLIC]}: no row for perimeter {params['perimetre']!r}; run the pipeline with "
                         "this perimeter or choose one present in the table")
     for measure, status in STATUS_OF.items():
-        cube[measure] = cube[measure].astype(float).mask(cube[status].notna())
+        cube[measure] = cube[measure].astype(float).where(cube[status] == PUBLIE)
     return cube
 
 
@@ -149,10 +166,12 @@ def cells(cube: pd.DataFrame, *, annee: int | None = None, niveau: str = "depart
 
 def series(rows: pd.DataFrame, measure: str, label_column: str, labels=None,
            code_column: str | None = None) -> pd.DataFrame:
-    """One chart series: etiquette, code, valeur, bas, haut, statut (secret reason or NULL), disponible.
+    """One chart series: etiquette, code, valeur, bas, haut, statut (the code of a withheld value, else NULL),
+    disponible.
 
-    `disponible` is false when the value is NULL without a secret (e.g. employment of a past year)."""
-    status = rows[STATUS_OF[measure]] if measure in STATUS_OF else pd.Series(None, index=rows.index, dtype=object)
+    `disponible` is false when the value is NULL without being withheld (e.g. employment of a past year)."""
+    status = (reasons(rows[STATUS_OF[measure]]) if measure in STATUS_OF
+              else pd.Series(None, index=rows.index, dtype=object))
     low, high = RANGE_OF.get(measure, (None, None))
     date = DATE_OF.get(measure)
     out = pd.DataFrame({

@@ -49,14 +49,14 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
 # --- territories and sectors in numbers ---------------------------------------------------------------------------
 def _cell(row, measure: str, fmt) -> str:
     status = row[sel.STATUS_OF[measure]]
-    if isinstance(status, str):
+    if sel.withheld(status):
         return style.SUPPRESSED
     return fmt(row[measure]) if pd.notna(row[measure]) else style.UNAVAILABLE
 
 
 def _bounds(row, measure: str, fmt) -> str:
     low, high = sel.RANGE_OF[measure]
-    if isinstance(row[sel.STATUS_OF[measure]], str) or pd.isna(row[low]) or pd.isna(row[high]):
+    if row[sel.STATUS_OF[measure]] != sel.PUBLIE or pd.isna(row[low]) or pd.isna(row[high]):
         return ""
     return f"{fmt(row[low])} – {fmt(row[high])}"
 
@@ -110,7 +110,7 @@ def sector_table(ctx: ReportContext, top: int = 10) -> list[list[str]]:
         return []
     rows = sel.cells(ctx.cube, annee=ctx.year_effectifs, famille="ess", nomenclature="ess", secteur=None)
     rows = rows[(rows["secteur"] != "ensemble") & (rows["secteur"] != "non_renseigne")
-                & rows["statut_secret_effectifs"].isna() & rows["effectif_central"].notna()]
+                & (rows["statut_secret_effectifs"] == sel.PUBLIE) & rows["effectif_central"].notna()]
     rows = rows.sort_values(["effectif_central", "secteur"], ascending=[False, True]).head(top)
     pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
     return [[r["libelle_secteur"] if isinstance(r["libelle_secteur"], str) else r["secteur"],

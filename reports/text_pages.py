@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from reports import charts, style
+from reports import selection as sel
 from reports.context import ReportContext
 from reports.pages import new_page
 
@@ -18,13 +19,13 @@ def _value(row, measure: str, status_column: str, fmt) -> str:
     if row is None:
         return style.UNAVAILABLE
     status = row[status_column]
-    if isinstance(status, str):
+    if sel.withheld(status):
         return style.fmt_secret(status)
     return fmt(row[measure])
 
 
 def _range(row, low: str, high: str, status_column: str, fmt) -> str:
-    if row is None or isinstance(row[status_column], str):
+    if row is None or row[status_column] != sel.PUBLIE:
         return ""
     if pd.isna(row[low]) or pd.isna(row[high]):
         return ""
@@ -35,8 +36,6 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
     """Indicateur (with the date it measures), valeur, intervalle à 90 % for the cover table (strings, secret shown as
     « s (motif) »): establishments at the millésime date, employment and its shares on 31 December of the employment
     year."""
-    from reports import selection as sel
-
     h = sel.headline(ctx.cube, ctx.year)
     ess, ens = h["ess"], h["ensemble"]
     e = sel.headline(ctx.cube, ctx.year_effectifs) if ctx.year_effectifs else {"ess": None, "ensemble": None}
@@ -44,6 +43,7 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
     au, au_e = f"au {ctx.date_reference()}", f"au {ctx.date_effectifs()}"
     pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
     jobs, share = "statut_secret_effectifs", "statut_secret_part_effectifs"
+    private = "statut_secret_part_effectifs_prive"
     return [
         [f"Établissements actifs de l'ESS, {au}", _value(ess, "nb_etablissements", "statut_secret_etablissements",
                                                         style.fmt_number), ""],
@@ -56,8 +56,8 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
          _value(ess_e, "part_effectif_total_central", share, pct),
          _range(ess_e, "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut", share, pct)],
         [f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {au_e}",
-         _value(ess_e, "part_effectif_prive_central", share, pct),
-         _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", share, pct)],
+         _value(ess_e, "part_effectif_prive_central", private, pct),
+         _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", private, pct)],
         [f"Part de l'ESS dans les établissements employeurs, {au}",
          _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
         [f"Établissements de l'ESS pour 1 000 habitants (pop. {ctx.params.get('annee_cog') or '?'}), {au}",

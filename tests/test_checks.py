@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ess import paths
 from transforms import checks
@@ -70,3 +71,49 @@ def test_a_column_without_its_dictionary_entry_fails_naming_table_and_column():
     # siret has an entry, which does not list the cube
     assert "its entry (line " in failed[1]["message"] and "does not list out_indicateurs" in failed[1]["message"]
     assert found["out_inconnue"]["echecs"][0]["message"].startswith("table out_inconnue is not in ")
+
+
+def _public_rows() -> pd.DataFrame:
+    """Three rows of a public table that keep the status convention: employment published, masked, not measured."""
+    from transforms import outputs
+
+    frame = pd.DataFrame({"annee": [2025, 2025, 2026]})
+    for status, figures in outputs.STATUS_FIGURES.items():
+        frame[status] = "publie"
+        for figure in figures:
+            frame[figure] = 0.5
+    frame["statut_secret_effectifs"] = ["publie", "frequence", "non_mesure"]
+    for figure in outputs.STATUS_FIGURES["statut_secret_effectifs"]:
+        frame[figure] = [12.0, None, None]
+    frame["effectif_pour_1000_hab"] = [3.0, None, None]
+    frame["etablissements_pour_1000_hab"] = 1.0
+    return frame
+
+
+def test_the_check_rejects_a_null_status_and_a_figure_that_disagrees_with_its_status(tmp_path):
+    import duckdb
+
+    con = duckdb.connect()
+    good = _public_rows()
+    con.register("out_indicateurs_public", good)
+    assert checks.status_violations(con) == []
+    bad = good.copy()
+    bad.loc[2, "statut_secret_effectifs"] = None  # « published » or « no employment »: the reader cannot tell
+    bad.loc[1, "effectif_pour_1000_hab"] = 4.0  # a rate shown beside a masked figure
+    bad.loc[0, "statut_secret_part_effectifs"] = "denominateur"  # a share shown under a withholding status
+    con.register("out_indicateurs_public", bad)
+    found = {v["colonne"]: v for v in checks.status_violations(con)}
+    assert set(found) == {"statut_secret_effectifs", "statut_secret_part_effectifs"}
+    assert (found["statut_secret_effectifs"]["statut_nul"], found["statut_secret_effectifs"]["valeur_non_publiee"],
+            found["statut_secret_effectifs"]["publie_sans_valeur"]) == (1, 1, 0)
+    assert found["statut_secret_part_effectifs"]["valeur_non_publiee"] == 1
+    # the check step refuses it, naming the column; the dictionary's expectations also reject the NULL status
+    bad.to_parquet(tmp_path / "out_indicateurs_public.parquet", index=False)
+    with pytest.raises(checks.CheckError, match="status columns must carry a code on every row") as raised:
+        checks.check({"out_indicateurs_public": str(tmp_path / "out_indicateurs_public.parquet")},
+                     {"millesime": "2026-01", "departement": "38", "perimetre": "insee"})
+    assert "'colonne': 'statut_secret_effectifs', 'chiffres': ['effectif_central'" in str(raised.value)
+    assert "statut_secret_effectifs" in str(raised.value).split("expectations failed")[1].split("\n")[0]
+    failed = checks.validate_frames({"out_indicateurs_public": bad})["out_indicateurs_public"]["echecs"]
+    assert ("statut_secret_effectifs", "expect_column_values_to_not_be_null") in {
+        (f["column"], f["expectation"]) for f in failed}

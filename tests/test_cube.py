@@ -395,7 +395,7 @@ def test_counts_are_published_everywhere(built):
     # counts come from a public register: never masked, whatever the employment status
     _, con = built
     df = con.execute("SELECT * FROM out_indicateurs_public").df()
-    assert df["statut_secret_etablissements"].isna().all()
+    assert (df["statut_secret_etablissements"] == "publie").all()
     assert df["nb_etablissements"].notna().all()
     cube = con.execute("SELECT * FROM out_indicateurs WHERE niveau <> 'commune' OR secteur = 'ensemble'").df()
     merged = cube.merge(df, on=KEY, suffixes=("", "_pub"))
@@ -405,20 +405,22 @@ def test_counts_are_published_everywhere(built):
 def test_suppressed_cells_are_null_with_a_reason_never_zero(built):
     _, con = built
     df = con.execute("SELECT * FROM out_indicateurs_public").df()
-    assert set(df.statut_secret_effectifs.dropna()) <= {"frequence", "dominance", "secondaire", "non_diffuse"}
-    hidden_e = df.statut_secret_effectifs.notna()
+    assert set(df.statut_secret_effectifs) == {"publie", "non_mesure", "frequence", "dominance", "secondaire",
+                                               "non_diffuse"}
+    hidden_e = df.statut_secret_effectifs != "publie"
     for c in ("effectif_central", "effectif_ic90_bas", "effectif_ic90_haut", "effectif_pour_1000_hab",
               "part_effectif_total_central", "part_effectif_total_ic90_haut", "part_effectif_prive_central"):
         assert df.loc[hidden_e, c].isna().all(), c
     current = df.annee == Y
     assert df.loc[~hidden_e & current, "effectif_central"].notna().all()
-    # other years carry counts only (in this fixture), without an employment status
-    assert df.loc[~current, "statut_secret_effectifs"].isna().all()
+    # other years carry counts only (in this fixture): no employment is measured
+    assert (df.loc[~current, "statut_secret_effectifs"] == "non_mesure").all()
     # employment by sector or size: the département only
     detail = current & ((df.nomenclature_secteur != "ensemble") | (df.classe_taille != "ensemble"))
     assert (df.loc[detail & (df.niveau != "departement"), "statut_secret_effectifs"] == "non_diffuse").all()
     assert not (df.loc[detail & (df.niveau == "departement"), "statut_secret_effectifs"] == "non_diffuse").any()
     assert (hidden_e & current & (df.statut_secret_effectifs != "non_diffuse")).any()
+    assert not (current & (df.statut_secret_effectifs == "non_mesure")).any()
 
 
 def test_primary_rules_on_legal_units_and_every_bound(built):
@@ -438,7 +440,7 @@ def test_primary_rules_on_legal_units_and_every_bound(built):
     assert (df.loc[dominant & ~few, "sf"] == "dominance").all()
     assert not df.loc[~dominant & ~few, "sf"].isin(["frequence", "dominance"]).any()
     # structural zeros (no establishment) are published
-    assert df.loc[df.nb_etablissements == 0, "sf"].isna().all()
+    assert (df.loc[df.nb_etablissements == 0, "sf"] == "publie").all()
 
 
 def test_one_cell_one_status_across_perimeters(built):
@@ -501,8 +503,14 @@ def test_the_private_field_share_is_published_for_the_whole_ess_at_the_departeme
                 & (public.nomenclature_secteur == "ensemble") & (public.classe_taille == "ensemble"))
     for col in ("part_effectif_prive_central", "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"):
         assert public.loc[~headline, col].isna().all(), col
-    shown = headline & (public.annee == Y) & public.statut_secret_part_effectifs.isna()
+    # its own status: « non_diffuse » where the share of all employers is published, that share's status elsewhere
+    total_shown = public.statut_secret_part_effectifs == "publie"
+    assert (public.loc[~headline & total_shown, "statut_secret_part_effectifs_prive"] == "non_diffuse").all()
+    assert (public.loc[~total_shown, "statut_secret_part_effectifs_prive"]
+            == public.loc[~total_shown, "statut_secret_part_effectifs"]).all()
+    shown = headline & (public.annee == Y) & total_shown
     assert shown.any() and public.loc[shown, "part_effectif_prive_central"].notna().all()
+    assert (public.loc[shown, "statut_secret_part_effectifs_prive"] == "publie").all()
     internal = con.execute("SELECT count(part_effectif_prive_central) FROM out_indicateurs "
                            "WHERE niveau <> 'departement' AND annee = ?", [Y]).fetchone()[0]
     assert internal > 0
@@ -515,12 +523,70 @@ def test_shares_hidden_when_their_denominator_is(built):
     ens = df[df.famille == "ensemble"][key + ["statut_secret_effectifs", "effectif_central"]].rename(
         columns={"statut_secret_effectifs": "den", "effectif_central": "den_value"})
     m = df.merge(ens, on=key)
-    den_hidden = m.den.notna() & m.statut_secret_effectifs.isna()
-    assert (m.loc[den_hidden, "statut_secret_part_effectifs"] == "denominateur").all()
+    den_hidden = (m.den != "publie") & (m.statut_secret_effectifs == "publie")
+    assert den_hidden.any() and (m.loc[den_hidden, "statut_secret_part_effectifs"] == "denominateur").all()
     assert m.loc[den_hidden, "part_effectif_total_central"].isna().all()
     assert m.loc[den_hidden, "part_effectif_prive_central"].isna().all()
-    ok = m.den.isna() & m.statut_secret_effectifs.isna() & (m.annee == Y) & (m.den_value > 0)
+    ok = (m.den == "publie") & (m.statut_secret_effectifs == "publie") & (m.den_value > 0)
     assert ok.any() and m.loc[ok, "part_effectif_total_central"].notna().all()
+    assert (m.loc[ok, "statut_secret_part_effectifs"] == "publie").all()
+
+
+def test_every_status_is_a_code_and_a_figure_is_null_exactly_when_not_published(tmp_path):
+    """Review WH3 M2: NULL meant both « published » and « no figure » (the millésime year's employment), so
+    `statut <> 'non_diffuse'` dropped every published figure. Known answers on the fixtures' cube: employment of
+    2025 only (2024 and 2026 have counts), the 10 establishments open on 31/12/2025 employ 14 + 1.5 + 0 + 30 + 4 + 7
+    + 1.5 + 0 + 1.5 + 4 = 63.5, and 8 of them employ in 2026 (S03 and S08 do not, S11 is closed)."""
+    con = _cube(tmp_path)
+    public, _ = outputs.protect_cube(con, {**F.PARAMS, "annee_effectifs": Y})
+    statuses = [c for c in public.columns if c.startswith("statut_secret_")]
+    assert statuses == list(outputs.STATUS_FIGURES) and public[statuses].notna().all().all()
+    for status, figures in outputs.STATUS_FIGURES.items():
+        for figure in figures:
+            assert (public[figure].isna() == (public[status] != "publie")).all(), (status, figure)
+    year = public["annee"]
+    per_year = year.value_counts()
+
+    def counts(status: str, annee: int) -> dict:
+        return public.loc[year == annee, status].value_counts().to_dict()
+    # counts come from a public register: always published
+    assert (public["statut_secret_etablissements"] == "publie").all()
+    # employment: measured in 2025 only
+    assert counts("statut_secret_effectifs", 2024) == {"non_mesure": per_year[2024]}
+    assert counts("statut_secret_effectifs", F.ANNEE) == {"non_mesure": per_year[F.ANNEE]}
+    y = public[year == Y]
+    shown = y[y["statut_secret_effectifs"] == "publie"]
+    # the whole economy of the département, one cell for the three perimeters; every other cell is masked
+    assert sorted(shown["perimetre"]) == ["flag", "insee", "loi2014"] and (shown["famille"] == "ensemble").all()
+    assert (shown["niveau"] == "departement").all() and (shown["effectif_central"] == 63.5).all()
+    assert (shown["part_effectif_total_central"] == 1.0).all()
+    detail = (y["niveau"] != "departement") & ((y["nomenclature_secteur"] != "ensemble")
+                                               | (y["classe_taille"] != "ensemble"))
+    assert (y.loc[detail, "statut_secret_effectifs"] == "non_diffuse").all()
+    secret = ~detail & (y["statut_secret_effectifs"] != "publie")
+    assert set(y.loc[secret, "statut_secret_effectifs"]) <= set(conf.STATUSES)
+    assert counts("statut_secret_effectifs", Y)["non_diffuse"] == detail.sum()
+    assert sum(counts("statut_secret_effectifs", Y).values()) == 3 + detail.sum() + secret.sum()
+    # shares of employment: the row's own status (no published cell here has a masked « ensemble »)
+    assert (public["statut_secret_part_effectifs"] == public["statut_secret_effectifs"]).all()
+    # the private field's share: the ESS of the département only (masked here); the whole economy's is not published
+    private = public["statut_secret_part_effectifs_prive"]
+    assert (private[shown.index] == "non_diffuse").all() and not (private == "publie").any()
+    assert (private.drop(shown.index) == public["statut_secret_part_effectifs"].drop(shown.index)).all()
+    # employers are counted for the millésime year only; a share over an « ensemble » without employer is undefined
+    assert counts("statut_secret_part_etablissements", 2024) == {"non_mesure": per_year[2024]}
+    assert counts("statut_secret_part_etablissements", Y) == {"non_mesure": per_year[Y]}
+    now = public[year == F.ANNEE]
+    key = ["perimetre", "niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille"]
+    den = now.merge(now.loc[now["famille"] == "ensemble", key + ["nb_etablissements_employeurs"]], on=key,
+                    suffixes=("", "_ensemble"))
+    undefined = den["nb_etablissements_employeurs_ensemble"] == 0
+    assert undefined.any() and (~undefined).any()
+    assert (den.loc[undefined, "statut_secret_part_etablissements"] == "denominateur_nul").all()
+    assert (den.loc[~undefined, "statut_secret_part_etablissements"] == "publie").all()
+    dep = den[(den["niveau"] == "departement") & (den["perimetre"] == "insee") & (den["famille"] == "associations")
+              & (den["nomenclature_secteur"] == "ensemble") & (den["classe_taille"] == "ensemble")].iloc[0]
+    assert (dep["nb_etablissements_employeurs"], dep["part_ess_etablissements_employeurs"]) == (2, 0.25)
 
 
 def test_audit_public_helper(built):
@@ -538,7 +604,7 @@ def test_audit_public_helper(built):
     j = public.index[public.statut_secret_effectifs == "frequence"][0]
     row = cube.merge(public.loc[[j], KEY], on=KEY).iloc[0]
     public.loc[j, "effectif_central"] = row.effectif_central
-    public.loc[j, "statut_secret_effectifs"] = None
+    public.loc[j, "statut_secret_effectifs"] = "publie"
     con.register("_leaky", public)
     con.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _leaky")
     leaky = outputs.audit_public(con)
@@ -563,7 +629,7 @@ def test_the_re_audit_checks_the_protections_certificates_against_what_is_publis
         for j in public.index[(public.statut_secret_effectifs == "secondaire") & (public.annee == Y)][:40]:
             leaky = public.copy()
             leaky.loc[j, "effectif_central"] = cube.merge(public.loc[[j], KEY], on=KEY).iloc[0].effectif_central
-            leaky.loc[j, "statut_secret_effectifs"] = None
+            leaky.loc[j, "statut_secret_effectifs"] = "publie"
             con.register("_leaky", leaky)
             con.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _leaky")
             found = outputs.audit_public(con)[f"{Y}/effectif_central"]
@@ -627,7 +693,7 @@ def test_the_check_step_refuses_a_public_table_that_shows_a_sensitive_cell(built
     true_value = con.execute(f"SELECT effectif_central FROM out_indicateurs WHERE {where}",
                              [row[k].item() if hasattr(row[k], "item") else row[k] for k in key]).fetchone()[0]
     public.loc[hidden[0], "effectif_central"] = true_value  # the sensitive figure published
-    public.loc[hidden[0], "statut_secret_effectifs"] = None
+    public.loc[hidden[0], "statut_secret_effectifs"] = "publie"
     leaked = tmp_path / "out_indicateurs_public.parquet"
     public.to_parquet(leaked, index=False)
     with pytest.raises(checks.CheckError, match="sensitive employment cells of the public cube are published"):

@@ -90,7 +90,8 @@ def test_the_new_perimeter_is_in_the_cube_and_the_public_table(fixture_run):
     # published or masked with its reason, and the primary rules did mask some of its small cells
     year = fixture_run["core"].stats["core"]["emploi"]["annee_effectifs"]
     unexplained, primary = con.execute(
-        "SELECT count(*) FILTER (WHERE effectif_central IS NULL AND statut_secret_effectifs IS NULL), "
+        "SELECT count(*) FILTER (WHERE statut_secret_effectifs IS NULL "
+        "OR (effectif_central IS NULL) = (statut_secret_effectifs = 'publie')), "
         "count(*) FILTER (WHERE effectif_central IS NULL AND statut_secret_effectifs IN ('frequence', 'dominance')) "
         "FROM read_parquet(?) WHERE perimetre = ? AND annee = ?",
         [str(tables["out_indicateurs_public"]), NEW, year]).fetchone()

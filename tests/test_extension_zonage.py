@@ -141,10 +141,11 @@ def test_the_confidentiality_relations_hold_the_new_zones(run):
     assert audit and all(a["ok"] for a in audit.values()) and run["checks"]["cellules_recalculables"] == 0
     # no published département total leaves exactly one of its zones masked (it would be a subtraction)
     public = con.execute("""
-        SELECT annee, famille, code_territoire, niveau, statut_secret_effectifs IS NOT NULL AS masque
+        SELECT annee, famille, code_territoire, niveau, statut_secret_effectifs <> 'publie' AS masque
         FROM out_indicateurs_public
         WHERE niveau IN (?, 'departement') AND nomenclature_secteur = 'ensemble' AND classe_taille = 'ensemble'
-          AND effectif_central IS NOT NULL OR (niveau IN (?, 'departement') AND statut_secret_effectifs IS NOT NULL
+          AND effectif_central IS NOT NULL OR (niveau IN (?, 'departement')
+          AND statut_secret_effectifs NOT IN ('publie', 'non_mesure')
           AND nomenclature_secteur = 'ensemble' AND classe_taille = 'ensemble')""", [LEVEL, LEVEL]).df()
     zones = public[public["niveau"] == LEVEL].groupby(["annee", "famille"])["masque"].sum()
     dep = public[public["niveau"] == "departement"].set_index(["annee", "famille"])["masque"]

@@ -259,13 +259,17 @@ def secrecy_finding(previous: dict, changed: dict):
 
 def test_a_republication_masking_other_cells_is_refused(tmp_path):
     """Same millésime: a cell masked in the publication being replaced and shown in the new one (or the reverse)
-    is counted; a cell masked in both, whatever the reason, is not; another millésime is not compared."""
+    is counted; a cell masked in both, whatever the reason, is not; another millésime is not compared. The
+    publication replaced may predate the status codes (NULL for « publie » and « non_mesure » alike): a cell
+    published, or without employment, in both is not counted."""
     import duckdb
 
     key = {"niveau": "territoire", "famille": "ess", "nomenclature_secteur": "ensemble", "secteur": "ensemble",
            "classe_taille": "ensemble", "perimetre": "insee", "annee": 2025}
-    before = [("oisans", None), ("vercors", "secondaire"), ("voironnais", "frequence"), ("matheysine", None)]
-    after = [("oisans", "secondaire"), ("vercors", None), ("voironnais", "secondaire"), ("matheysine", None)]
+    before = [("oisans", None), ("vercors", "secondaire"), ("voironnais", "frequence"), ("matheysine", None),
+              ("chartreuse", None)]
+    after = [("oisans", "secondaire"), ("vercors", "publie"), ("voironnais", "secondaire"), ("matheysine", "publie"),
+             ("chartreuse", "non_mesure")]
     con = duckdb.connect()
     for name, rows in (("avant", before), ("apres", after)):
         con.execute(f"CREATE TABLE {name} (code_territoire VARCHAR, statut_secret_effectifs VARCHAR)")
@@ -280,12 +284,12 @@ def test_a_republication_masking_other_cells_is_refused(tmp_path):
     changed = secrecy_changes(con, previous, {"millesime": "2026-10"})
     assert changed["n_statuts_differents"] == 2
     assert [(e["code_territoire"], e["avant"], e["apres"]) for e in changed["exemples"]] == [
-        ("oisans", None, "secondaire"), ("vercors", "secondaire", None)]
+        ("oisans", None, "secondaire"), ("vercors", "secondaire", "publie")]
     assert secrecy_changes(con, previous, {"millesime": "2026-11"}) is None  # another millésime: other data
     f = secrecy_finding(previous, changed)
     assert f.message.startswith("2 public cells of millésime 2026-10 would be masked in one publication and shown in "
                                 "the other, against that of run R1 (e.g. 2025 territoire oisans ess insee: publié → "
-                                "secondaire; 2025 territoire vercors ess insee: secondaire → publié).")
+                                "secondaire; 2025 territoire vercors ess insee: secondaire → publie).")
     assert guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
                                     "secret_publication_precedente": {"n_statuts_differents": 0}}) == []
 

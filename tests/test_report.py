@@ -107,8 +107,12 @@ def _cube() -> pd.DataFrame:
                         "etablissements_pour_1000_hab": 1000 * n / population,
                         "effectif_pour_1000_hab": 1000 * central / population if jobs else None,
                         "population": population,
-                        "statut_secret_etablissements": None, "statut_secret_effectifs": None,
-                        "statut_secret_part_etablissements": None, "statut_secret_part_effectifs": None,
+                        # a code on every row: « publie » where the figure is shown (transforms/outputs.py)
+                        "statut_secret_etablissements": "publie",
+                        "statut_secret_effectifs": "publie" if jobs else "non_mesure",
+                        "statut_secret_part_etablissements": "publie" if current else "non_mesure",
+                        "statut_secret_part_effectifs": "publie" if jobs else "non_mesure",
+                        "statut_secret_part_effectifs_prive": "publie" if jobs else "non_mesure",
                         "date_reference_etablissements": dt.date(2026, 1, 31) if current else dt.date(year, 12, 31),
                         "date_reference_effectifs": dt.date(year, 12, 31) if jobs else None,
                         "statut_effectifs": "cale" if jobs else None,
@@ -140,6 +144,8 @@ def _cube() -> pd.DataFrame:
         assert mask.sum() == 1
         cube.loc[mask, f"statut_secret_{column}"] = reason
         cube.loc[mask, f"statut_secret_part_{column}"] = reason
+        if column == "effectifs":
+            cube.loc[mask, "statut_secret_part_effectifs_prive"] = reason
         masked = (["nb_etablissements_employeurs", "etablissements_pour_1000_hab", "part_ess_etablissements_employeurs"]
                   if column == "etablissements" else EMPLOYMENT)
         cube.loc[mask, masked] = None
@@ -490,7 +496,8 @@ def test_no_employment_is_labelled_with_a_year_it_does_not_measure(report):
         for column, text in docs.items():
             assert "01/10" not in text and "situation au 01/" not in text, column
             if ("effectif" in column and column not in ("nb_etablissements_employeurs", "statut_secret_effectifs",
-                                                        "statut_secret_part_effectifs", "statut_effectifs")):
+                                                        "statut_secret_part_effectifs",
+                                                        "statut_secret_part_effectifs_prive", "statut_effectifs")):
                 assert "31/12" in text, column
 
 
@@ -716,6 +723,31 @@ def test_a_masked_employment_is_said_masked_in_the_key_messages(report):
     got = {m.key: m for m in messages.key_messages(ctx)}
     assert got["emploi"].figure == "s" and "secret statistique" in got["emploi"].text
     assert "1\u00a0234" not in got["emploi"].text
+
+
+def test_each_share_is_read_under_its_own_status_code(report):
+    """The status columns hold a code on every row: « publie » shows the figure, a withholding code (a secret,
+    « non_diffuse ») shows « s » and why, « non_mesure » is no secret. The private field's share has its own status:
+    withheld, it leaves the share of all employers shown."""
+    from reports.text_pages import headline_rows
+
+    ctx = load_context(report["tables"], PARAMS)
+    cube = ctx.cube
+    dep = ((cube["niveau"] == "departement") & (cube["famille"] == "ess")
+           & (cube["nomenclature_secteur"] == "ensemble") & (cube["classe_taille"] == "ensemble"))
+    cube.loc[dep & (cube["annee"] == Y), "statut_secret_part_effectifs_prive"] = "non_diffuse"
+    cube.loc[dep & (cube["annee"] == Y), "part_effectif_prive_central"] = np.nan
+    cube.loc[dep & (cube["annee"] == 2026), "statut_secret_part_etablissements"] = "non_mesure"
+    cube.loc[dep & (cube["annee"] == 2026), "part_ess_etablissements_employeurs"] = np.nan
+    rows = {r[0]: r[1:] for r in headline_rows(ctx)}
+    etab, emp = "au 31/01/2026", "au 31/12/2025"
+    assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"][0] == "12,3\u00a0%"
+    assert rows[f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {emp}"] == [
+        style.fmt_secret("non_diffuse"), ""]
+    assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == [style.UNAVAILABLE, ""]
+    got = {m.key: m for m in messages.key_messages(ctx)}
+    assert got["part"].figure == "12,3\u00a0%" and "emploi salarié privé" not in got["part"].text
+    assert sel.withheld("non_diffuse") and not sel.withheld("publie") and not sel.withheld("non_mesure")
 
 
 def test_territories_and_sectors_in_numbers(report):

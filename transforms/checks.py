@@ -267,10 +267,13 @@ def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) ->
         return not_comparable(f"its public table {path} lacks the columns {missing} (an older version of the "
                               "pipeline)")
     keys = ", ".join(SECRET_KEY)
+    # withheld: a secret or « non_diffuse »; a publication older than the status codes says NULL for « publie » and
+    # « non_mesure », which the new codes' side reads alike
+    withheld = "coalesce({}.{} NOT IN ('publie', 'non_mesure'), false)"
     cursor = con.execute(
         f"""SELECT {keys}, p.{status} AS avant, n.{status} AS apres
             FROM read_parquet(?) AS p JOIN out_indicateurs_public AS n USING ({keys})
-            WHERE (p.{status} IS NULL) <> (n.{status} IS NULL) ORDER BY ALL""", [str(path)])
+            WHERE {withheld.format("p", status)} <> {withheld.format("n", status)} ORDER BY ALL""", [str(path)])
     names = [column[0] for column in cursor.description]
     differ = cursor.fetchall()
     return {**reference, "n_statuts_differents": len(differ),
@@ -297,6 +300,34 @@ def _against(moves: list[dict], publication: dict) -> list[dict]:
 # Creations dated after the millésime's last day are planned openings (SIRENE registers some ahead): those within a
 # month count as the stock's latest; a date further ahead is a typo that must not hide a stale stock.
 PLANNED_CREATION_DAYS = 31
+
+
+def status_violations(con, table: str = "out_indicateurs_public") -> list[dict]:
+    """Rows of the public table breaking its status convention (transforms/outputs.py STATUS_FIGURES), per status
+    column: a NULL status (`statut_nul`), a « publie » status over a NULL figure (`publie_sans_valeur`), a figure
+    shown under another status (`valeur_non_publiee`). Empty when every row keeps it: a figure is NULL exactly when
+    its status is not « publie »."""
+    from transforms.outputs import PUBLIE, STATUS_FIGURES, STATUS_RATES
+
+    present = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    found = []
+    for status, figures in STATUS_FIGURES.items():
+        if status not in present:
+            found.append({"colonne": status, "probleme": "colonne absente"})
+            continue
+        shown = [f for f in figures if f in present]
+        withheld = shown + [f for f in STATUS_RATES.get(status, []) if f in present]
+        missing = " OR ".join(f"{f} IS NULL" for f in shown) or "false"
+        leaked = " OR ".join(f"{f} IS NOT NULL" for f in withheld) or "false"
+        counts = con.execute(
+            f"""SELECT count(*) FILTER (WHERE {status} IS NULL),
+                       count(*) FILTER (WHERE {status} = ? AND ({missing})),
+                       count(*) FILTER (WHERE {status} <> ? AND ({leaked}))
+                FROM {table}""", [PUBLIE, PUBLIE]).fetchall()[0]
+        bad = dict(zip(("statut_nul", "publie_sans_valeur", "valeur_non_publiee"), counts))
+        if any(bad.values()):
+            found.append({"colonne": status, "chiffres": shown, **bad})
+    return found
 
 
 def completeness(con, tables, millesime: str | None = None) -> dict:
@@ -371,6 +402,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
             same = previous and str(previous.get("millesime")) == str(params["millesime"])
             replaced = previous if same else next(iter(others), previous)
             changed = secrecy_changes(con, replaced, params) if "out_indicateurs_public" in tables else None
+            statuses = status_violations(con) if "out_indicateurs_public" in tables else []
             complete = completeness(con, tables, params.get("millesime"))
             audit = audit_run.result() if audit_run else {}
     finally:
@@ -382,7 +414,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
     unaudited = sum(a["n_non_auditees"] for a in audit.values())
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
-              "headline": figures, "completude": complete, "variations": moves,
+              "statuts_publics": statuses, "headline": figures, "completude": complete, "variations": moves,
               "secret_publication_precedente": changed,
               "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None,
               "publications_autres_perimetres": [{k: v for k, v in o.items() if k != "headline"} for o in others]}
@@ -392,6 +424,9 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
         problems.append(f"expectations failed: {json.dumps(failed, ensure_ascii=False)[:2000]}")
     if gaps:
         problems.append(f"the cube does not reconcile (a level's territories vs the département): {gaps[:3]}")
+    if statuses:
+        problems.append("the public table's status columns must carry a code on every row and « publie » exactly "
+                        f"where their figures are shown: {statuses}")
     if recoverable:
         problems.append(f"{recoverable} sensitive employment cells of the public cube are published, or can be "
                         "recomputed or bounded within their protection interval from the published cells")

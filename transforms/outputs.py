@@ -362,8 +362,9 @@ SHARE_COUNT = ["part_ess_etablissements_employeurs"]
 # published employment (every employer) and the field's total — which a family without employer outside the field
 # gives (its employment over its share), or URSSAF's commune × APE file for a commune — it would give the cell's
 # employment outside the field, often a few agricultural or public employers, which the secrecy model does not
-# split out. Published for the ESS as a whole at the département only (the headline), NULL elsewhere.
+# split out. Published for the ESS as a whole at the département only (the headline), « non_diffuse » elsewhere.
 SHARE_PRIVATE = [c for c in SHARE_EMPLOYMENT if c.startswith("part_effectif_prive_")]
+SHARE_TOTAL = [c for c in SHARE_EMPLOYMENT if c not in SHARE_PRIVATE]
 # The additive employment measure and the column giving its largest legal unit (dominance), audited by LP. The
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
@@ -373,6 +374,28 @@ PROTECTED = "effectif_central"  # the measure the secondary pattern is built on;
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
 DEFAULT_BUDGET_SECONDS = 900.0  # protection + audit of every year; past it, nothing is published
 STATUS = "statut_secret_effectifs"
+# Every status column of the public table carries a code on every row: NULL never stands for « published », or a
+# filter such as `statut <> 'non_diffuse'` would silently drop every published figure (review WH3 M2). A figure is
+# NULL exactly when its status is not PUBLIE. Besides the secret reasons (confidentiality.STATUSES) and
+# columns.NON_DIFFUSE (kept in the internal cube, not published at that level or for that year):
+PUBLIE = "publie"
+NON_MESURE = "non_mesure"  # no such figure for the row: the millésime year's employment, past years' employers
+DENOMINATEUR = "denominateur"  # a share whose « ensemble » row is not published
+DENOMINATEUR_NUL = "denominateur_nul"  # a share whose « ensemble » row is 0: undefined
+SHARE_STATUS = "statut_secret_part_effectifs"
+PRIVATE_SHARE_STATUS = "statut_secret_part_effectifs_prive"
+COUNT_STATUS = "statut_secret_etablissements"
+COUNT_SHARE_STATUS = "statut_secret_part_etablissements"
+# each status column and the figures it governs (the check step holds them to « NULL iff not publie »)
+STATUS_FIGURES = {
+    COUNT_STATUS: ["nb_etablissements"],
+    STATUS: ["effectif_central", "effectif_ic90_bas", "effectif_ic90_haut"],
+    COUNT_SHARE_STATUS: SHARE_COUNT,
+    SHARE_STATUS: SHARE_TOTAL,
+    PRIVATE_SHARE_STATUS: SHARE_PRIVATE,
+}
+# figures that follow a status but may be NULL while it is « publie » (a territory of population 0)
+STATUS_RATES = {COUNT_STATUS: ["etablissements_pour_1000_hab"], STATUS: ["effectif_pour_1000_hab"]}
 
 
 def perimetres_publies(params: dict) -> list[str]:
@@ -831,7 +854,7 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
                               how="left", validate="one_to_one")
     else:
         public[STATUS] = None
-    public["statut_secret_etablissements"] = None
+    # the protection's statuses: a reason, or None for a published cell (the secret model's convention)
     public[STATUS] = public[STATUS].where(public[STATUS].notna(), None)
     # employment of the other years stays in the internal cube
     other = public["effectif_central"].notna() & ~public["annee"].isin(years)
@@ -839,30 +862,49 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
     hidden = public[STATUS].notna()
     for col in EMPLOYMENT_MASKED:
         public[col] = public[col].astype("float64").mask(hidden)
+    public[STATUS] = _coded(public[STATUS], public["effectif_central"])
+    public[COUNT_STATUS] = _coded(pd.Series(None, index=public.index, dtype=object), public["nb_etablissements"])
     public = _mask_shares(public)
-    headline = ((public["niveau"] == "departement") & (public["famille"] == "ess")
-                & (public["nomenclature_secteur"] == "ensemble") & (public["classe_taille"] == "ensemble"))
-    for col in SHARE_PRIVATE:
-        public[col] = public[col].where(headline)
     _write_certificates(con, certificate_rows)
     return public[cols.names(PUBLIC)], stats
 
 
+def _coded(reason: pd.Series, value: pd.Series) -> pd.Series:
+    """The public status of a figure: its withholding reason, else PUBLIE where the figure exists, NON_MESURE
+    where it does not."""
+    return reason.where(reason.notna(), pd.Series(np.where(value.notna(), PUBLIE, NON_MESURE), index=value.index))
+
+
+def _share_status(own: pd.Series, denominator: pd.Series, share: pd.Series) -> pd.Series:
+    """A share's status: its row's own when not published, DENOMINATEUR when the « ensemble » row's is not,
+    DENOMINATEUR_NUL when both are but the share is undefined (an « ensemble » of 0), else PUBLIE."""
+    status = np.where(own != PUBLIE, own,
+                      np.where(denominator != PUBLIE, DENOMINATEUR,
+                               np.where(share.isna(), DENOMINATEUR_NUL, PUBLIE)))
+    return pd.Series(status, index=own.index, dtype=object)
+
+
 def _mask_shares(df: pd.DataFrame) -> pd.DataFrame:
-    """A share is published when its cell and its 'ensemble' denominator are: else NULL with the reason."""
+    """A share is published when its cell and its « ensemble » denominator are: else NULL, its status saying why
+    (_share_status). The share of URSSAF's private field is published for the ESS × département headline only
+    (SHARE_PRIVATE): elsewhere « non_diffuse »."""
     key = ["annee", "perimetre", "niveau", "code_territoire", "nomenclature_secteur", "secteur", "classe_taille"]
-    ens = df.loc[df["famille"] == "ensemble", key + ["statut_secret_etablissements", STATUS]]
-    ens = ens.rename(columns={"statut_secret_etablissements": "_den_etab", STATUS: "_den_eff"})
+    ens = df.loc[df["famille"] == "ensemble", key + [STATUS]].rename(columns={STATUS: "_den_eff"})
     df = df.merge(ens, on=key, how="left", validate="many_to_one")
-    for own, den, status, shares in (
-        ("statut_secret_etablissements", "_den_etab", "statut_secret_part_etablissements", SHARE_COUNT),
-        (STATUS, "_den_eff", "statut_secret_part_effectifs", SHARE_EMPLOYMENT),
-    ):
-        df[status] = df[own].where(df[own].notna(), df[den].where(df[den].isna(), "denominateur"))
-        hidden = df[status].notna()
-        for col in shares:
-            df[col] = df[col].mask(hidden)
-    return df.drop(columns=["_den_etab", "_den_eff"])
+    # counts are never masked: an employer share is missing only where employers are not counted (past years)
+    employers = _coded(pd.Series(None, index=df.index, dtype=object), df["nb_etablissements_employeurs"])
+    df[COUNT_SHARE_STATUS] = _share_status(employers, pd.Series(PUBLIE, index=df.index), df[SHARE_COUNT[0]])
+    df[SHARE_STATUS] = _share_status(df[STATUS], df["_den_eff"].fillna(NON_MESURE), df["part_effectif_total_central"])
+    headline = ((df["niveau"] == "departement") & (df["famille"] == "ess")
+                & (df["nomenclature_secteur"] == "ensemble") & (df["classe_taille"] == "ensemble"))
+    private = np.where(df[SHARE_STATUS] != PUBLIE, df[SHARE_STATUS],
+                       np.where(~headline, cols.NON_DIFFUSE,
+                                np.where(df["part_effectif_prive_central"].isna(), NON_MESURE, PUBLIE)))
+    df[PRIVATE_SHARE_STATUS] = pd.Series(private, index=df.index, dtype=object)
+    for status in (COUNT_SHARE_STATUS, SHARE_STATUS, PRIVATE_SHARE_STATUS):
+        for col in STATUS_FIGURES[status]:
+            df[col] = df[col].mask(df[status] != PUBLIE)
+    return df.drop(columns=["_den_eff"])
 
 
 def build_public(con, params: dict) -> dict[str, Any]:
@@ -875,8 +917,8 @@ def build_public(con, params: dict) -> dict[str, Any]:
     finally:
         con.unregister("_public_upload")
     summary = con.execute(
-        f"SELECT count(*), count({STATUS}) FILTER (WHERE {STATUS} <> '{cols.NON_DIFFUSE}') FROM {PUBLIC}"
-    ).fetchall()[0]
+        f"SELECT count(*), count(*) FILTER (WHERE list_contains(?, {STATUS})) FROM {PUBLIC}",
+        [list(conf.STATUSES)]).fetchall()[0]
     return {"lignes": summary[0], "effectifs_masques": summary[1], "par_annee": stats}
 
 
