@@ -289,7 +289,7 @@ def test_a_republication_masking_other_cells_is_refused(tmp_path):
     f = secrecy_finding(previous, changed)
     assert f.message.startswith("2 public cells of millésime 2026-10 would be masked in one publication and shown in "
                                 "the other, against that of run R1 (e.g. 2025 territoire oisans ess insee: publié → "
-                                "secondaire; 2025 territoire vercors ess insee: secondaire → publie).")
+                                "secondaire; 2025 territoire vercors ess insee: secondaire → publié).")
     assert guards.check_indicators({"headline": {}, "variations": [], "publication_precedente": previous,
                                     "secret_publication_precedente": {"n_statuts_differents": 0}}) == []
 

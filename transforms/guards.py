@@ -170,6 +170,11 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
     return findings + absent
 
 
+def _status_word(status: str | None) -> str:
+    """A public status in a message: « publié » for the code publie (or a publication older than the codes: None)."""
+    return "publié" if status in (None, "publie") else status
+
+
 def _unplaced(national: dict[str, dict], dep: str, seuils: Thresholds, seen: set) -> list[Finding]:
     """taux_rejet_max on the rows of each national file rejected without a département, against the rows read."""
     findings = []
@@ -300,7 +305,7 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None,
             previous.get("manifeste"), {"non_comparable": changed["non_comparable"]}))
     elif most is not None and n > most:
         examples = "; ".join(f"{e['annee']} {e['niveau']} {e['code_territoire']} {e['famille']} {e['perimetre']}: "
-                             f"{e['avant'] or 'publié'} → {e['apres'] or 'publié'}"
+                             f"{_status_word(e['avant'])} → {_status_word(e['apres'])}"
                              for e in changed.get("exemples", []))
         findings.append(Finding(
             "statuts_secret_differents_max",
