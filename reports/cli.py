@@ -95,11 +95,11 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
         "Département from the protected tables of a finished run (statistical confidentiality applied). "
         "Output of the synthetic sample says so on every page and chart.",
     )
-    p.add_argument("--departement", "-d", default="38", help="département code (default 38)")
-    p.add_argument("--run", help="run folder data/runs/dep<NN>/<run_id> (default: the latest of the département)")
-    p.add_argument("--perimetre", help="check that the run used this perimeter")
-    p.add_argument("--warehouse", help="warehouse folder (default: data/warehouse); the report goes to "
+    p.add_argument("--departement", "-d", default="38", metavar="CODE", help="département code (default 38)")
+    p.add_argument("--run", metavar="DOSSIER", help="run folder data/runs/dep<NN>/<run_id> (default: the latest of the département)")
+    p.add_argument("--perimetre", metavar="PERIMETRE", help="check that the run used this perimeter")
+    p.add_argument("--warehouse", metavar="DOSSIER", help="warehouse folder (default: data/warehouse); the report goes to "
                    "<warehouse>/rapports/departement=<dep>/millesime=<YYYY-MM>/perimetre=<p>/")
-    p.add_argument("--out", help="write into this folder instead of the warehouse")
+    p.add_argument("--out", metavar="DOSSIER", help="write into this folder instead of the warehouse")
     p.set_defaults(func=cmd_report)
     return p

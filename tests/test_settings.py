@@ -109,7 +109,7 @@ def test_the_options_name_their_values_in_french():
 
     verbs = build_parser()._subparsers._group_actions[0].choices
     english = {f"ess {verb} {action.option_strings[0]}": action.metavar
-               for verb, parser in verbs.items() if verb != "report" for action in parser._actions
+               for verb, parser in verbs.items() for action in parser._actions
                if action.option_strings and action.nargs != 0 and action.choices is None
                and action.metavar not in ("CODE", "DOSSIER", "AAAA-MM", "AAAA", "PERIMETRE", "ECHELLE", "NOM",
                                           "GRAINE", "FORMAT", "SOURCE", "SECONDES", "NOMBRE", "ADRESSE")}
