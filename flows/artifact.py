@@ -28,6 +28,14 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+def _out_of_scope(stats: dict):
+    """The rows out of scope, with those whose establishments were all rejected (ess/accounting.py) said apart."""
+    without = stats.get("rows_without_kept_establishment")
+    if not without:
+        return stats.get("rows_out_of_scope")
+    return f"{stats.get('rows_out_of_scope')} (dont {without} sans établissement retenu)"
+
+
 def headline_rows(headline: dict) -> list[list]:
     """Indicator, value and the date it measures: establishments at the millésime date, employment and its shares
     on 31 December of the employment year (« non calé » when employment is not calibrated on URSSAF)."""
@@ -66,7 +74,7 @@ def render_markdown(manifest: dict, manifest_path: str | Path | None = None) -> 
     for source, files in manifest.get("sources", {}).items():
         for f in files:
             rows.append([source, Path(f.get("file", "")).name, f.get("table"), f.get("rows_read"),
-                         f.get("rows_staged"), f.get("rows_rejected_total"), f.get("rows_out_of_scope")])
+                         f.get("rows_staged"), f.get("rows_rejected_total"), _out_of_scope(f)])
             for reason, n in sorted((f.get("rows_rejected") or {}).items()):
                 rejects.append([f.get("table"), reason, n])
     lines += _table(["source", "fichier", "table", "lues", "retenues", "rejetées", "hors champ"], rows)

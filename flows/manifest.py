@@ -38,7 +38,7 @@ class RunResult:
                 where = f" (lignes rejetées et leur motif : {rejects})" if f["rows_rejected_total"] and rejects else ""
                 lines.append(f"  Lu {source} {Path(f['file']).name}{table} : {entier(f['rows_read'])} lignes, "
                              f"{entier(f['rows_staged'])} retenues, {entier(f['rows_rejected_total'])} rejetées, "
-                             f"{entier(f['rows_out_of_scope'])} hors champ{where}")
+                             f"{hors_champ(f)}{where}")
         lines += headline_lines((m.get("checks") or {}).get("headline", {}))
         publication = m.get("publication") or {}
         if publication.get("forcee"):
@@ -61,6 +61,14 @@ class RunResult:
 
             lines.append(f"  Durée des étapes : {duration(sum(durees.values()))}")
         return "\n".join(lines)
+
+
+def hors_champ(stats: dict) -> str:
+    """The rows out of scope, and among them those whose establishments were all rejected: a legal unit of the
+    département whose establishments were rejected is not of another département (ess/accounting.py)."""
+    text = f"{entier(stats['rows_out_of_scope'])} hors champ"
+    without = stats.get("rows_without_kept_establishment")
+    return f"{text}, dont {entier(without)} sans établissement retenu" if without else text
 
 
 def entier(value) -> str:

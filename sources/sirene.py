@@ -24,6 +24,11 @@ département where one of its staged establishments is.
 Accounting, per file: nationally, read = staged (in at least one département) + rejected (each row once) + out of
 every scope; per département d, read = staged in d + rejected rows of d + the rest (rows of other départements,
 rows nobody can place), with the rows of d counted during the read and checked against what staging made of them.
+Out of scope, the rows of the files matched on keys whose key is only that of establishments placed in a
+département but rejected are counted apart (« sans établissement retenu »,
+FileStats.rows_without_kept_establishment): nationally, those no staged establishment has; for d, those no staged
+establishment of d has, with an establishment of d rejected. The read keeps them too (the rejected establishments'
+keys are few: one hash table of keys, a few larger), and staging leaves them aside.
 """
 
 from __future__ import annotations
@@ -66,6 +71,10 @@ JOIN_KEYS_PER_SHARE = 1_000_000
 # Above this many départements, each file is staged before the next one is read (_Behind) and the partitions are
 # written frugally, by the caller (transforms/staging.py).
 FRUGAL_DEPARTEMENTS = 10
+# _classe of a kept row of a file matched on keys whose key is only that of rejected establishments: out of scope.
+WITHOUT_KEPT_ESTABLISHMENT = "sans_etablissement"
+OUT_OF_SCOPE_CLASSES = f"('hors_champ', '{WITHOUT_KEPT_ESTABLISHMENT}')"
+KEY_WIDTHS = {"siren": 9, "siret": 14}
 PARTITION = "departement={}"
 
 
@@ -173,6 +182,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
                             "SELECT DISTINCT siren FROM _sirene_besoins")
                 con.execute("CREATE OR REPLACE TABLE _sirene_sirets AS "
                             "SELECT DISTINCT siret FROM _sirene_besoins")
+                _rejected_keys(con)
         outcomes = {key: future.result() for key, future in staged.items()}
     for step in _STEPS:
         national, per_dep = outcomes[step.key]
@@ -181,7 +191,8 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
             result.par_departement[d].append(per_dep[d])
         if step.table in behind.written:
             result.partitions[step.table] = {d: str(_partition_path(work_dir, d, step.table)) for d in deps}
-    for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "sirene_corse"):
+    for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "_sirene_sans_sirens", "_sirene_sans_sirets",
+                 "sirene_corse"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     # A département with no establishment at all in the national file: nothing can be published for it.
     result.absents = [d for d in deps if all(
@@ -296,7 +307,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
         behind.wait_stagings()
     with frugal(con, many_keys):
         with open_stock(con, path, step.key, readers) as stock:
-            parts = _read_once(con, step, stock, deps, work_dir)
+            parts = _read_once(con, step, stock, deps, work_dir, _has_keys_nowhere_kept(con, step))
             markers = {}
             if stock.marker is not None:
                 for part, number, marker in con.execute(
@@ -314,20 +325,21 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
 
 def _stage_parts(con, step: _Step, path: Path, deps: list[str], millesime: str, parts: list[Path], numbers,
                  frugal_read: bool) -> tuple[FileStats, dict[str, FileStats]]:
-    _classify(con, parts)
-    kept, kept_out = con.execute(
-        "SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe = 'hors_champ') FROM _raw_all"
+    _classify(con, step, parts)
+    kept, kept_out, without = con.execute(
+        f"SELECT count(*) FILTER (_garde), count(*) FILTER (_garde AND _classe IN {OUT_OF_SCOPE_CLASSES}), "
+        f"count(*) FILTER (_garde AND _classe = '{WITHOUT_KEPT_ESTABLISHMENT}') FROM _raw_all"
     ).fetchone()
     # Many kept rows (many départements): the staging queries run frugally too (see above). They are one streaming
     # pass each (the duplicates are found afterwards by an aggregate over the keys), so the bound is higher than for
     # the keys: one département of the largest files (StockEtablissementHistorique at 30 % of France, 539 458
     # rows kept for the Isère) stages on two threads.
     with frugal(con, kept > FRUGAL_KEPT_ROWS and not frugal_read):
-        return _stage_kept(con, step, path, deps, millesime, parts, numbers, kept, kept_out)
+        return _stage_kept(con, step, path, deps, millesime, parts, numbers, kept, kept_out, without)
 
 
 def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, parts: list[Path], numbers,
-                kept: int, kept_out: int) -> tuple[FileStats, dict[str, FileStats]]:
+                kept: int, kept_out: int, without: int) -> tuple[FileStats, dict[str, FileStats]]:
     """Check, type and account for the rows the read kept (the staging SQL), and give each département its part."""
     bad = numbers.malformed
     rows_read = numbers.rows_read
@@ -338,14 +350,14 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
     if numbers.segments == [(0, 1, 0)]:
         # One part numbered from its first row, without offset (a Parquet file): the row number is the line.
         con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS SELECT * EXCLUDE (_tube, _marque) "
-                    "FROM _raw_all WHERE _garde AND _classe <> 'hors_champ'")
+                    f"FROM _raw_all WHERE _garde AND _classe NOT IN {OUT_OF_SCOPE_CLASSES}")
     else:
         _segments_table(con, parts, numbers.segments)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {step.raw_view} AS "
                     "SELECT r.* EXCLUDE (_tube, _marque) REPLACE (r._ligne + s.decalage AS _ligne) FROM _raw_all AS r "
                     f"JOIN _sirene_segments AS s ON r._tube = s.tube AND r._ligne // {SEGMENT_BUCKET} = s.seau "
                     "AND r._ligne >= s.debut AND r._ligne < s.fin "
-                    "WHERE r._garde AND r._classe <> 'hors_champ'")
+                    f"WHERE r._garde AND r._classe NOT IN {OUT_OF_SCOPE_CLASSES}")
     try:
         result = db.build_staging_table(con, step.table, key=step.key_column, fichier=str(path),
                                         duplicates=step.duplicates)
@@ -369,7 +381,7 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
         source=SOURCE.name, table=step.table, file=str(path), millesime=millesime, sha256=sha256,
         rows_read=rows_read, rows_staged=result["staged"], rows_rejected=rejected,
         # counted by the read, independently of what staging made of the rows
-        rows_out_of_scope=scanned - kept + kept_out,
+        rows_out_of_scope=scanned - kept + kept_out, rows_without_kept_establishment=without,
     )
     national.check()
     per_dep = _departements_stats(con, step, path, deps, millesime, sha256, rows_read)
@@ -377,14 +389,16 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
     return national, per_dep
 
 
-def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path) -> list[Path]:
+def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
+               keys_nowhere_kept: bool = False) -> list[Path]:
     """The single pass over the file: keep the rows the départements need (and those whose location cannot be
     told), every needed column as text, with the row's number in its part (and, for a zip, the block markers).
     What staging needs to know of a kept row is computed in the same pass, on the kept rows only: the
     establishments' `_departement` and `_classe`, and the first over-long needed column. The parts of a zip are
-    read in parallel; each writes its own Parquet file in work_dir."""
+    read in parallel; each writes its own Parquet file in work_dir. `keys_nowhere_kept`: the rows whose key is
+    only that of rejected establishments are kept too, to be counted."""
     text = stock.text
-    keep = _keep_sql(step, text)
+    keep = _keep_sql(step, text, keys_nowhere_kept)
     columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
     extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
     too_long, too_long_value = _too_long_sql(step, stock)
@@ -455,13 +469,52 @@ def _paths_sql(paths: list[Path]) -> str:
     return "[" + ", ".join(sql_str(p) for p in paths) + "]"
 
 
-def _classify(con, parts: list[Path]) -> None:
-    """_raw_all: the rows kept by the read, markers aside (`_garde`: kept for a département or to be rejected)."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_all AS SELECT *, true AS _garde "
-                f"FROM read_parquet({_paths_sql(parts)}) WHERE _marque IS NULL")
+def _classify(con, step: _Step, parts: list[Path]) -> None:
+    """_raw_all: the rows kept by the read, markers aside (`_garde`: kept for a département or to be rejected), the
+    rows whose key no staged establishment has but rejected ones do as WITHOUT_KEPT_ESTABLISHMENT (matched as the
+    read matched them)."""
+    source = f"read_parquet({_paths_sql(parts)})"
+    if _has_keys_nowhere_kept(con, step):
+        key = f"TRY_CAST({quote(step.key_column)} AS BIGINT)"
+        source = (f"(SELECT * REPLACE (CASE WHEN {key} IN (SELECT CAST(cle AS BIGINT) FROM "
+                  f"_sirene_sans_{step.scope}s WHERE nulle_part) THEN '{WITHOUT_KEPT_ESTABLISHMENT}' "
+                  f"ELSE _classe END AS _classe) FROM {source})")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _raw_all AS SELECT *, true AS _garde FROM {source} "
+                "WHERE _marque IS NULL")
 
 
-def _keep_sql(step: _Step, text: dict[str, str]) -> str:
+def _rejected_keys(con) -> None:
+    """_sirene_sans_sirens and _sirene_sans_sirets (cle, departement, nulle_part): the keys of the establishments
+    placed in a requested département but rejected, for each département no staged establishment of which has the
+    key; `nulle_part` when no staged establishment has it at all. An establishment rejected because its siret is not
+    its siren + nic has two sirets, and its history may hold either: both count. Only well-formed keys: another
+    cannot be matched. A few rows (the rejects), and the staged keys probed only for theirs."""
+    siren = "trim(ligne->>'siren')"
+    keys = {"siren": f"[{siren}]", "siret": f"[cle, {siren} || trim(ligne->>'nic')]"}
+    for scope, width in KEY_WIDTHS.items():
+        con.execute(f"""CREATE OR REPLACE TABLE _sirene_sans_{scope}s AS
+            WITH lus AS (
+                SELECT cle, ligne, unnest(departements) AS departement FROM {db.REJECTS_TABLE}
+                WHERE table_staging = $table AND len(departements) > 0),
+            rejetes AS (
+                SELECT DISTINCT cle, departement FROM (SELECT unnest({keys[scope]}) AS cle, departement FROM lus)
+                WHERE regexp_full_match(cle, '[0-9]{{{width}}}')),
+            retenus AS (
+                SELECT DISTINCT {scope} AS cle, departement FROM _sirene_besoins
+                WHERE {scope} IN (SELECT cle FROM rejetes))
+            SELECT cle, departement, cle NOT IN (SELECT cle FROM retenus) AS nulle_part
+            FROM (SELECT cle, departement FROM rejetes EXCEPT SELECT cle, departement FROM retenus)""",
+                    {"table": TABLES[0]})
+
+
+def _has_keys_nowhere_kept(con, step: _Step) -> bool:
+    """Whether some rows of the file may have a key that only rejected establishments have (see _rejected_keys)."""
+    if step.scope == "commune":
+        return False
+    return con.execute(f"SELECT count(*) FROM _sirene_sans_{step.scope}s WHERE nulle_part").fetchone()[0] > 0
+
+
+def _keep_sql(step: _Step, text: dict[str, str], keys_nowhere_kept: bool = False) -> str:
     """SQL over ONE column (so that DuckDB filters the Parquet scan before reading the others): is the row needed?"""
     if step.scope == "commune":
         c = text["codeCommuneEtablissement"]
@@ -474,7 +527,11 @@ def _keep_sql(step: _Step, text: dict[str, str]) -> str:
     # Matched as integers: a hash table of 810 000 sirens as text did not fit the frugal read's memory (three large
     # départements at 30 % of France), as integers it does. Staged keys are all digits, so the same rows match,
     # plus those whose key differs only by padding (spaces, leading zeros), which staging then checks.
-    return f"TRY_CAST({text[step.scope]} AS BIGINT) IN (SELECT CAST({step.scope} AS BIGINT) FROM {table})"
+    keys = f"SELECT CAST({step.scope} AS BIGINT) FROM {table}"
+    if keys_nowhere_kept:
+        # one hash table still, a few keys larger (an OR of two IN lists would mark every row of the file instead)
+        keys += f" UNION ALL SELECT CAST(cle AS BIGINT) FROM _sirene_sans_{step.scope}s WHERE nulle_part"
+    return f"TRY_CAST({text[step.scope]} AS BIGINT) IN ({keys})"
 
 
 def _placement_sql(step: _Step, text: dict[str, str]) -> list[str]:
@@ -584,6 +641,7 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
                     f"AS b ON trim(r.{quote(key)}) = b.{key} "
                     f"WHERE r._garde AND {share.format(key=f'trim(r.{quote(key)})')} GROUP BY 1").fetchall():
                 in_scope[dep] = in_scope.get(dep, 0) + n
+    without = _without_kept_establishment(con, step)
     staged = dict(con.execute(f"SELECT _departement, count(*) FROM {step.table} GROUP BY 1").fetchall())
     rejected: dict[str, dict[str, int]] = {d: {} for d in deps}
     for dep, reason, n in con.execute(
@@ -594,10 +652,21 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
     for dep in deps:
         stats = FileStats(source=SOURCE.name, table=step.table, file=str(path), millesime=millesime, sha256=sha256,
                           departement=dep, rows_read=rows_read, rows_staged=staged.get(dep, 0),
-                          rows_rejected=rejected[dep], rows_out_of_scope=rows_read - in_scope.get(dep, 0))
+                          rows_rejected=rejected[dep], rows_out_of_scope=rows_read - in_scope.get(dep, 0),
+                          rows_without_kept_establishment=without.get(dep, 0))
         stats.check()
         result[dep] = stats
     return result
+
+
+def _without_kept_establishment(con, step: _Step) -> dict[str, int]:
+    """Each département's rows whose key only establishments of it that were rejected have (_rejected_keys); matched
+    as the département's rows in scope are, so none of them is in scope."""
+    if step.scope == "commune" or not con.execute(f"SELECT count(*) FROM _sirene_sans_{step.scope}s").fetchone()[0]:
+        return {}
+    return dict(con.execute(
+        f"SELECT s.departement, count(*) FROM _raw_all AS r JOIN _sirene_sans_{step.scope}s AS s "
+        f"ON trim(r.{quote(step.key_column)}) = s.cle WHERE r._garde GROUP BY 1").fetchall())
 
 
 # --- reference data the checks use -----------------------------------------------------------------------------

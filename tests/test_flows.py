@@ -325,6 +325,16 @@ def test_artifact_text_from_a_hand_built_manifest():
     assert "| ess:synthetic | true |" in md
 
 
+def test_artifact_says_which_rows_are_out_only_because_their_establishments_were_rejected():
+    from flows.artifact import render_markdown
+
+    units = {"file": "/x/StockUniteLegale_utf8.parquet", "table": "staging_sirene_unites_legales", "rows_read": 10,
+             "rows_staged": 4, "rows_rejected_total": 0, "rows_out_of_scope": 6, "rows_without_kept_establishment": 5}
+    md = render_markdown({"parametres": {"departement": "38"}, "sources": {"sirene": [units]}})
+    assert ("| sirene | StockUniteLegale_utf8.parquet | staging_sirene_unites_legales | 10 | 4 | 0 | "
+            "6 (dont 5 sans établissement retenu) |") in md
+
+
 # --- caching -----------------------------------------------------------------------------------------------------
 
 

@@ -153,6 +153,29 @@ def test_one_bad_row_and_optional_tables_never_block():
     assert guards.check_inputs(sources, PARAMS) == []
 
 
+def test_units_whose_establishments_were_all_rejected_do_not_make_the_departement_absent():
+    """Every establishment of 38 rejected: its legal units and their history are out of scope only for that reason
+    (« sans établissement retenu »). One finding, on the establishments' file; the other files are not said to miss
+    38 (the old guard added « none of the rows of StockUL.parquet, StockULH.parquet … is of département 38 »)."""
+    def keyed(table, file, read, without):
+        return {**stats(table, file, read, 0, oos=read), "rows_without_kept_establishment": without}
+
+    sources = {"sirene": [stats("staging_sirene_etablissements", "/in/s/StockEtab.parquet", 3529, 0,
+                                {"siret différent de siren + nic": 140}, 3389),
+                          keyed("staging_sirene_unites_legales", "/in/s/StockUL.parquet", 3266, 120),
+                          keyed("staging_sirene_unites_legales_historique", "/in/s/StockULH.parquet", 6633, 250)]}
+    f = only(guards.check_inputs(sources, PARAMS))
+    assert (f.regle, f.fichier) == ("taux_rejet_max", "/in/s/StockEtab.parquet")
+    assert f.message.startswith("/in/s/StockEtab.parquet: 140 of its 140 rows of département 38 rejected (100.0 %")
+    # a unit file with no row of 38 at all, not even without a kept establishment, is still one to check
+    sources["sirene"][2]["rows_without_kept_establishment"] = 0
+    found = guards.check_inputs(sources, PARAMS)
+    assert [g.regle for g in found] == ["taux_rejet_max", "lignes_en_champ_min"]
+    assert found[1].message == ("/in/s/StockULH.parquet: none of its 6 633 rows is of département 38 (all out of "
+                                "scope); it feeds staging_sirene_unites_legales_historique. Check that the file "
+                                "covers 38")
+
+
 # --- the figures, by hand --------------------------------------------------------------------------------------------
 
 

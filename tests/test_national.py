@@ -356,3 +356,91 @@ def test_a_frugal_read_waits_until_no_staging_runs_beside_it(tmp_path, monkeypat
     result = sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
     assert beside and all(b == [] for b in beside)  # the frugal read (and its staging) had no staging beside them
     assert [s.rows_staged for s in result.national] == [2, 1, 2, 0]
+
+
+# --- legal units and histories whose establishments were rejected (review_ux3 L3) -----------------------------------
+
+# STOCK plus two establishments of 38 rejected, their legal units and history rows:
+# - 60000000600099 is not siren 600000006 + nic 00014 (the forced run of the review rejected 7 504 such rows): its
+#   unit, the unit's history and its own history — under either siret — have no kept establishment anywhere;
+# - 20000000200038 (unknown size band) belongs to the unit 200000002, kept in 2A through 20000000200012: for 38 the
+#   unit is without a kept establishment, nationally it is staged.
+# The unit 400000004 of the establishment located nowhere (rejected for no département) is plainly out of scope.
+REJECTED_IN_38 = [etablissement("60000000600099", "38185", siren="600000006", nic="00014"),
+                  etablissement("20000000200038", "38421", trancheEffectifsEtablissement="ZZ")]
+STOCK_REJECTED_IN_38 = {
+    "etablissements": ETABLISSEMENTS + REJECTED_IN_38,
+    "unites_legales": STOCK["unites_legales"] + [unite_legale("600000006"), unite_legale("400000004")],
+    "etablissements_historique": [etablissement_periode(e["siret"], "2001-02-03")
+                                  for e in ETABLISSEMENTS + REJECTED_IN_38]
+    + [etablissement_periode("60000000600014", "2001-02-03")],
+    "unites_legales_historique": STOCK["unites_legales_historique"] + [
+        unite_legale_periode("600000006", "2001-01-01"), unite_legale_periode("400000004", "2001-01-01")],
+}
+# read / staged / rejected / out of scope / of which without a kept establishment, counted by hand
+EXPECTED_WITHOUT_KEPT = {
+    None: {"staging_sirene_etablissements": (9, 4, 4, 1, 0),
+           # 300000003 (69), 999999999 (nobody's), 400000004 (located nowhere); 600000006
+           "staging_sirene_unites_legales": (7, 3, 0, 4, 1),
+           # 30000000300015 (69), 40000000400018 (nowhere); 20000000200020 (2A), 60000000600099, 60000000600014,
+           # 20000000200038
+           "staging_sirene_etablissements_historique": (10, 4, 0, 6, 4),
+           "staging_sirene_unites_legales_historique": (4, 2, 0, 2, 1)},
+    "38": {"staging_sirene_etablissements": (9, 2, 2, 5, 0),
+           "staging_sirene_unites_legales": (7, 2, 0, 5, 2),  # 600000006 and 200000002 (kept in 2A only)
+           "staging_sirene_etablissements_historique": (10, 2, 0, 8, 3),
+           "staging_sirene_unites_legales_historique": (4, 1, 0, 3, 2)},
+    "73": {"staging_sirene_etablissements": (9, 1, 0, 8, 0), "staging_sirene_unites_legales": (7, 1, 0, 6, 0),
+           "staging_sirene_etablissements_historique": (10, 1, 0, 9, 0),
+           "staging_sirene_unites_legales_historique": (4, 1, 0, 3, 0)},
+    "2A": {"staging_sirene_etablissements": (9, 1, 1, 7, 0),
+           "staging_sirene_unites_legales": (7, 1, 0, 6, 0),  # 200000002 has a kept establishment in 2A
+           "staging_sirene_etablissements_historique": (10, 1, 0, 9, 1),  # 20000000200020's own history
+           "staging_sirene_unites_legales_historique": (4, 1, 0, 3, 0)},
+}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_rows_whose_establishments_were_rejected_are_counted_apart_from_out_of_scope(tmp_path, fmt):
+    """A legal unit (a history row) whose establishments of a département were all rejected is not « hors champ »
+    for want of being of the département: it is counted « sans établissement retenu », a share of out of scope, for
+    the département and, when no établissement is kept anywhere, nationally; read = staged + rejected + out of
+    scope still holds everywhere, and nothing is staged of it."""
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK_REJECTED_IN_38, fmt=fmt)
+    con = connect()
+    result = sirene.load_national(con, folder, departements=["38", "73", "2A"], millesime="2026-10",
+                                  work_dir=tmp_path / "w")
+    counts = {None: result.national, **result.par_departement}
+    for dep, expected in EXPECTED_WITHOUT_KEPT.items():
+        assert {s.table: (s.rows_read, s.rows_staged, s.rejected_total, s.rows_out_of_scope,
+                          s.rows_without_kept_establishment) for s in counts[dep]} == expected, dep
+        for s in counts[dep]:
+            assert s.rows_read == s.rows_staged + s.rejected_total + s.rows_out_of_scope
+    # what the manifest records, nationally and per département
+    recorded = result.to_dict()
+    assert [s["rows_without_kept_establishment"] for s in recorded["national"]] == [0, 1, 4, 1]
+    assert [s["rows_without_kept_establishment"] for s in recorded["departements"]["38"]] == [0, 2, 3, 2]
+    assert sorted(con.execute("SELECT DISTINCT siren FROM staging_sirene_unites_legales").fetchall()) == [
+        ("100000001",), ("200000002",), ("500000005",)]
+    assert not con.execute("SELECT count(*) FROM staging_rejets WHERE table_staging <> ?",
+                           [sirene.TABLES[0]]).fetchone()[0]
+    # a single département: the same share of 38
+    alone = sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10",
+                                 work_dir=tmp_path / "alone")
+    assert [s.rows_without_kept_establishment for s in alone.par_departement["38"]] == [0, 2, 3, 2]
+    # nationally for 38 alone, 200000002 has no kept establishment either
+    assert [s.rows_without_kept_establishment for s in alone.national] == [0, 2, 3, 2]
+
+
+def test_an_accounting_whose_rows_without_kept_establishment_exceed_out_of_scope_is_a_bug():
+    from ess.accounting import FileStats, ReconciliationError
+
+    stats = FileStats(source="sirene", table="staging_sirene_unites_legales", file="/in/UL.parquet",
+                      millesime="2026-10", rows_read=10, rows_staged=8, rows_out_of_scope=2,
+                      rows_without_kept_establishment=3, departement="38")
+    with pytest.raises(ReconciliationError, match=r"/in/UL.parquet \(département 38\): 3 rows without a kept "
+                                                  r"establishment, but they are a share of the 2 rows out of scope"):
+        stats.check()

@@ -271,3 +271,26 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "  Manifeste : /runs/R1/manifest.json",
         "  Durée des étapes : 3 min 11 s",
     ]
+
+
+def test_the_summary_says_which_rows_are_out_only_because_their_establishments_were_rejected():
+    """review_ux3 L3: a forced run with 7 505 establishments rejected read `7 902 hors champ` for the legal units, as
+    if they were of other départements; the units whose establishments were all rejected are said apart."""
+    units = {"file": "/in/sirene/2026-10/StockUniteLegale_utf8.parquet", "table": "staging_sirene_unites_legales",
+             "rows_read": 136932, "rows_staged": 129030, "rows_rejected_total": 0, "rows_out_of_scope": 7902,
+             "rows_without_kept_establishment": 6527}
+    establishments = {"file": "/in/sirene/2026-10/StockEtablissement_utf8.parquet",
+                      "table": "staging_sirene_etablissements", "rows_read": 151755, "rows_staged": 142561,
+                      "rows_rejected_total": 7505, "rows_out_of_scope": 1689, "rows_without_kept_establishment": 0}
+    manifest = {"sources": {"sirene": [establishments, units]},
+                "tables": {"staging_rejets_sirene": "/runs/R1/staging/staging_rejets_sirene.parquet"}}
+    text = RunResult(Settings(departement="38", run_id="R1"), Path("/runs/R1/manifest.json"), manifest).summary()
+    nb = "\u202f"
+    lines = [line for line in text.splitlines() if line.startswith("  Lu ")]
+    assert lines == [
+        f"  Lu sirene StockEtablissement_utf8.parquet → staging_sirene_etablissements : 151{nb}755 lignes, "
+        f"142{nb}561 retenues, 7{nb}505 rejetées, 1{nb}689 hors champ (lignes rejetées et leur motif : "
+        "/runs/R1/staging/staging_rejets_sirene.parquet)",
+        f"  Lu sirene StockUniteLegale_utf8.parquet → staging_sirene_unites_legales : 136{nb}932 lignes, "
+        f"129{nb}030 retenues, 0 rejetées, 7{nb}902 hors champ, dont 6{nb}527 sans établissement retenu",
+    ]

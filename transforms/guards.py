@@ -2,8 +2,9 @@
 
 Two moments, two kinds of evidence:
 - after staging, the per-file accounting (FileStats dicts: rows_read, rows_staged, rows_rejected {reason: n},
-  rows_out_of_scope): an empty file, a file with no row of the département, the département absent from the input,
-  a file the employment calibration needs with no row kept, too many rejected rows;
+  rows_out_of_scope, of which rows_without_kept_establishment): an empty file, a file with no row of the département,
+  the département absent from the input, a file the employment calibration needs with no row kept, too many rejected
+  rows;
 - after the checks, the headline figures against the last publication of the same département and perimeter in the
   same warehouse (transforms.checks.previous_publication): a move beyond its threshold, or no ESS establishment.
 
@@ -97,7 +98,10 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
     its rejected rows} to point the user at. `national`: {source: {"fichiers": the national file accountings,
     "rejets": the national rejects Parquet}}: a row no département can claim (no or a malformed location) is
     rejected once, nationally, and counted in no département's share — so too many of them, against the rows the
-    national file holds, are refused here (they may be the département's)."""
+    national file holds, are refused here (they may be the département's).
+    A legal unit (or a history row) whose establishments of the département were all rejected is out of scope, yet
+    of the département (rows_without_kept_establishment): its file is not said to miss the département — the
+    rejects are judged on the establishments' file."""
     seuils = seuils or thresholds()
     dep = params["departement"]
     findings: list[Finding] = []
@@ -109,14 +113,17 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
             rejected = f.get("rows_rejected") or {}
             n_rejected = sum(rejected.values())
             in_scope = staged + n_rejected
+            without = f.get("rows_without_kept_establishment") or 0
             figures = {"lues": read, "retenues": staged, "rejetees": n_rejected, "hors_champ": oos}
+            if without:
+                figures["sans_etablissement_retenu"] = without
             where = f" (rejected rows with their reason: {rejects[source]})" if rejects and source in rejects else ""
             if read < (seuils.get("lignes_lues_min", table) or 0):
                 findings.append(Finding(
                     "lignes_lues_min",
                     f"{path} has no row (a header at most): it feeds {table}. {_refetch(source, sentence=True)}",
                     f"fichier vide : {Path(path).name}", path, figures))
-            elif in_scope < (seuils.get("lignes_en_champ_min", table) or 0):
+            elif in_scope + without < (seuils.get("lignes_en_champ_min", table) or 0):
                 absent.append(Finding(
                     "lignes_en_champ_min",
                     f"{path}: none of its {_n(read)} rows is of département {dep} (all out of scope); it feeds "
