@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,15 +209,16 @@ class _Behind:
     needs the stock still open, and their readers keep both cores busy: staging beside them cost more CPU), files
     read frugally (many keys) and many départements (`enabled` false: their partitions are written frugally).
     DuckDB's threads and memory bound are the database's, not a cursor's, and a staging may change them (frugally,
-    with many kept rows), as a frugal read or a zip's readers do: those reads wait until no staging runs behind them
-    (wait_stagings). `wait_staged(table)` waits until a file's staging table exists (the establishments' keys are
-    what the next reads match on), not for its partitions."""
+    with many kept rows), as a frugal read or a zip's readers do; a frugal read is also sized to have the memory
+    bound to itself: those reads wait until nothing runs behind them (wait_idle). `wait_staged(table)` waits until a
+    file's staging is done (the establishments' keys are what the next reads match on), not for its partitions, and
+    raises its own error if it failed (an out-of-memory error becomes the advice stage_national gives for it)."""
 
     def __init__(self, con, reference_dir: str | Path | None, enabled: bool):
         self.con, self.reference_dir, self.enabled = con, reference_dir, enabled
         self._pool: ThreadPoolExecutor | None = None
         self._cursor = None
-        self._staged: dict[str, threading.Event] = {}
+        self._staged: dict[str, Future] = {}  # each file's staging outcome, settled before its partitions are written
         self._futures: list[Future] = []
         self.written: list[str] = []  # the tables whose partitions were written behind the reads
 
@@ -246,13 +246,15 @@ class _Behind:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sirene-staging")
             self._cursor = self.con.cursor()
             self._futures.append(self._pool.submit(_load_references, self._cursor, self.reference_dir))
-        event = self._staged[table] = threading.Event()
+        staged = self._staged[table] = Future()
 
         def run():
             try:
                 outcome = stage(self._cursor)
-            finally:
-                event.set()
+            except BaseException as exc:
+                staged.set_exception(exc)
+                raise
+            staged.set_result(outcome)
             write(self._cursor)
             self.written.append(table)
             return outcome
@@ -263,14 +265,12 @@ class _Behind:
 
     def wait_staged(self, table: str) -> None:
         if table in self._staged:
-            self._staged[table].wait()
+            self._staged[table].result()  # (its own error, whenever the thread is scheduled)
         self.raise_failure()
 
-    def wait_stagings(self) -> None:
-        """Wait until no staging runs in the background (partitions may still be written: they change no setting),
-        then raise its failure, if any."""
-        for event in self._staged.values():
-            event.wait()
+    def wait_idle(self) -> None:
+        """Wait until nothing runs in the background (stagings and partitions), then raise its failure, if any."""
+        self._wait()
         self.raise_failure()
 
     def raise_failure(self) -> None:
@@ -303,8 +303,9 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
     # two threads, less on one).
     if many_keys or path.suffix != ".parquet":
         # DuckDB's threads and memory bound are the database's: a frugal read, or a zip's readers (on one DuckDB
-        # thread each), change them, and so may a staging (a frugal one): never both at once
-        behind.wait_stagings()
+        # thread each), change them, and so may a staging (a frugal one); a frugal read is sized to have the memory
+        # bound to itself: never beside what runs behind the reads
+        behind.wait_idle()
     with frugal(con, many_keys):
         with open_stock(con, path, step.key, readers) as stock:
             parts = _read_once(con, step, stock, deps, work_dir, _has_keys_nowhere_kept(con, step))

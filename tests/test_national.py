@@ -298,6 +298,45 @@ def test_a_failure_while_staging_behind_the_reads_stops_the_load(tmp_path, monke
     assert not [t for t in threading.enumerate() if t.name.startswith("sirene-staging")]
 
 
+def test_the_establishments_staging_failing_behind_the_reads_gives_its_own_error(tmp_path, monkeypatch):
+    """The next reads wait for the establishments' staging (they match on its keys): when it fails, its own error
+    comes out (here DuckDB's memory bound, which stage_national turns into advice), never a missing table. The
+    thread is slowed right after it says the staging is over: the old signal came before the error was recorded."""
+    import threading
+    import time
+
+    import duckdb
+
+    from ess.errors import UserError
+    from sources import sirene
+    from transforms.staging import stage_national
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    real_stage = sirene._stage_kept
+
+    def stage_kept(con, step, *args):
+        if step.key == "etablissements":
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
+        return real_stage(con, step, *args)
+
+    class SlowEvent(threading.Event):
+        def set(self):
+            super().set()
+            time.sleep(0.3)
+
+    class SlowThreading:
+        Event = SlowEvent
+
+        def __getattr__(self, name):
+            return getattr(threading, name)
+
+    monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
+    monkeypatch.setattr(sirene, "threading", SlowThreading(), raising=False)
+    with pytest.raises(UserError, match="set ESS_STAGING_MEMOIRE=1GB"):
+        stage_national("sirene", folder, {"departements": ["38"], "millesime": "2026-10", "synthetic": True},
+                       tmp_path / "out")
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_value_is_too_long_by_its_characters_not_its_bytes(tmp_path, fmt):
     """The read measures a value's bytes first (cheap) and counts characters only beyond the limit's worth of bytes:
