@@ -231,6 +231,19 @@ def test_periods_starting_the_same_day_are_read_alike_in_any_file_order(tmp_path
     assert [at[(S(6), a)][0] for a in (2021, 2022)] == [True, True]
 
 
+def test_a_superseded_period_is_not_the_state_before_the_next_one(tmp_path):
+    """Closed since 2010, then two periods from 2015-07-01: an active one ending that year and a closed open one. The
+    open one supersedes the other: the establishment was never active again, so no closure row in 2015."""
+    from tests.core_fixtures import ETAB_HISTORIQUE, D
+    etab = [h for h in ETAB_HISTORIQUE if h[0] != 6] + [
+        (6, 6, D(2010, 1, 1), D(2015, 6, 30), "F", "56.10A"), (6, 6, D(2015, 7, 1), D(2015, 12, 31), "A", "56.10A"),
+        (6, 6, D(2015, 7, 1), None, "F", "56.10A")]
+    con, _ = build(tmp_path, historique=etab)
+    years = [r[0] for r in con.execute("SELECT annee FROM core_etablissements_annuel WHERE siret = ? AND annee < 2026",
+                                       [S(6)]).fetchall()]
+    assert years == []
+
+
 # --- audit --------------------------------------------------------------------------------------------------------
 
 def audit(con, rubrique, code, perimetre=None, nomenclature=None):

@@ -51,13 +51,21 @@ situations_courantes AS (
 -- starts, which settles whether a delivery's date_fin is inclusive or exclusive — then each period is expanded to
 -- the years whose situation date it holds (no date falls in two periods, so no tie-breaking is needed). Two periods
 -- with the same start (a key's periods differ at least by their end: staging rejects the others) are ordered by their
--- end, an open one last: the shorter one then ends before it starts and is dropped, whatever the files' row order.
+-- end, an open one last: the shorter one is superseded and dropped, whatever the files' row order.
 -- Establishments: the years active at 31/12, plus the first year seen closed after being active (so that closures
 -- show); the years of a long-closed establishment would only repeat "closed" and are not written.
 -- A first period without start date (SIRENE leaves it empty for some old or unknown dates) starts at the
 -- establishment's creation date, or, for a siège, at its legal unit's creation; when neither is known the period is
 -- not used (the establishment is counted from its next dated period on, or only in the current stock): reading an
 -- unknown start as a very old date would count it in every early year.
+periodes_datees AS (
+    -- a period followed by another starting the same day (see above) is superseded: the establishment never was in
+    -- that state, so it is neither its first period nor the state before the next one
+    SELECT h.*, lead(h.date_debut) OVER (PARTITION BY h.siret ORDER BY h.date_debut NULLS FIRST, h.date_fin NULLS LAST)
+                    = h.date_debut AS remplacee
+    FROM staging_sirene_etablissements_historique AS h
+),
+
 periodes_brutes AS (
     SELECT h.siret, s.siren, h.etat_administratif = 'A' AS actif,
            h.activite_principale, h.nomenclature_activite,
@@ -67,8 +75,9 @@ periodes_brutes AS (
                     END) AS debut,
            coalesce(lead(h.date_debut) OVER w - 1, h.date_fin) AS fin,
            coalesce(lag(h.etat_administratif) OVER w = 'A', FALSE) AS actif_avant
-    FROM staging_sirene_etablissements_historique AS h
+    FROM periodes_datees AS h
     JOIN stock AS s USING (siret)
+    WHERE NOT coalesce(h.remplacee, FALSE)
     WINDOW w AS (PARTITION BY h.siret ORDER BY h.date_debut NULLS FIRST, h.date_fin NULLS LAST)
 ),
 
