@@ -158,6 +158,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.no_download and not args.input:
         raise UserError("--no-download serves the files of --input: give --input (e.g. data/raw), or use --sample")
+    codes = [c.strip() for given in args.departements or () for c in given.split(",") if c.strip()]
+    if len(codes) > 1:
+        raise UserError(f"ess serve schedules the runs of one département, not {len(codes)} ({', '.join(codes)}): "
+                        "start one `ess serve -d <code>` per département (each registers its own deployments)")
     require_server()
     kinds = tuple(args.only or (MONTHLY, YEARLY))
     args.input_dir = None if args.sample else args.input
@@ -288,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # the run's settings but those each scheduled run decides (its files, millésimes, run id, report)
     add_arguments(p, without=SERVE_OWN, overrides={"departements": {
-        "nargs": None, "action": "store", "help": "département code of the COG: 38 (default), 01…95, 2A/2B, 971…976"}})
+        "nargs": None, "action": "append", "help": "département code of the COG: 38 (default), 01…95, 2A/2B, 971…976"}})
     p.add_argument("--input", metavar="DOSSIER",
                    help="root of the official files (default: data/raw, where the runs download)")
     p.add_argument("--no-download", action="store_true",

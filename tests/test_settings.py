@@ -74,6 +74,15 @@ def test_the_command_line_gives_settings_whole(tmp_path):
     assert Settings.from_dict(settings.parameters()).validated() == settings
 
 
+@pytest.mark.parametrize("codes", [("-d", "38", "-d", "73"), ("-d", "38,73")])
+def test_serve_refuses_several_departements(codes, capsys):
+    """`ess serve -d 38,73` served 38 alone and `-d 38 -d 73` 73 alone, without a word."""
+    from flows.cli import main
+
+    assert main(["serve", *codes, "--sample"]) == 2
+    assert "ess serve schedules the runs of one département, not 2 (38, 73)" in capsys.readouterr().err
+
+
 def test_france_and_serve_take_the_same_options():
     france = Settings.from_args(parse("france", "--departements", "38,73", "--perimetre", "flag", "--force"))
     assert (france.perimetre, france.force) == ("flag", True)
