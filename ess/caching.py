@@ -218,10 +218,18 @@ def what_changed(step: str, document: dict, root: Path | None = None) -> str | N
             when = saved.stat().st_mtime
         except (OSError, ValueError):
             continue
+        if _scope(earlier.get("params")) != _scope(current.get("params")):
+            continue  # another département's result: this one is a first computation, not a recomputation
         differing = [part for part in KEY_PARTS if earlier.get(part) != current.get(part)]
         if len(differing) == 1 and (closest is None or when > closest[0]):
             closest = (when, differing[0])
     return closest[1] if closest else None
+
+
+def _scope(params: dict | None) -> tuple:
+    """The département(s) a step's result is for (its parameters departement, departements)."""
+    params = params or {}
+    return params.get("departement"), tuple(params.get("departements") or ())
 
 
 def step_key(step: str, inputs: dict, params: dict, code: str) -> tuple[str, dict]:

@@ -410,6 +410,10 @@ def test_a_recomputed_step_says_what_changed_since_its_closest_earlier_result(tm
     assert run({"p": 2}, "code2").changed == "inputs"
     assert run({"p": 3}, "code3").changed is None  # two things at once: no single reason
     assert run({"p": 3}, "code3").hit and run({"p": 3}, "code3").changed is None
+    # another département's results are not earlier results of this one: its first run says no reason
+    assert run({"p": 3, "departements": ["38"]}, "code3").changed is None
+    assert run({"p": 3, "departements": ["73"]}, "code3").changed is None
+    assert run({"p": 4, "departements": ["73"]}, "code3").changed == "params"
 
 
 def test_manifest_json_of_a_snapshot_is_not_an_input(tmp_path, data_dir):
