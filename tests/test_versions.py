@@ -404,6 +404,16 @@ def test_without_a_current_link_a_rollback_goes_by_the_history_of_the_version_cu
     assert events(w)[-1][3] == [v1]  # what the last rollback withdraws
 
 
+@pytest.mark.parametrize("spelling", ["./versions/{v}", "versions/{v}/", "{w}/versions/{v}"])
+def test_a_current_link_made_again_by_hand_still_names_its_version(tables, tmp_path, spelling):
+    w = tmp_path / "w"
+    in_process(spec(w, tables["r1"], "R1"))
+    v = current(w)
+    (w / wh.CURRENT).unlink()
+    (w / wh.CURRENT).symlink_to(spelling.format(v=v, w=w))
+    assert wh.is_current(w / wh.VERSIONS / v)
+
+
 # --- `ess versions` while a publication deletes old versions -----------------------------------------------------
 
 

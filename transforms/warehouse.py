@@ -395,10 +395,9 @@ def history(version: Path | None) -> list[dict]:
 def is_current(version: Path) -> bool:
     """Whether `courant` names this version folder (<warehouse>/versions/<id>)."""
     real = Path(version).resolve()
-    try:
-        return os.readlink(real.parent.parent / CURRENT) == f"{VERSIONS}/{real.name}"
-    except OSError:
-        return False
+    link = real.parent.parent / CURRENT
+    # (its target, not its text: a link made again by hand may read ./versions/<id>, versions/<id>/ or a full path)
+    return link.is_symlink() and link.resolve() == real
 
 
 def last_current_history(warehouse: Path) -> list[dict]:
