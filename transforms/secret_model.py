@@ -127,9 +127,11 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     com = wide.reindex(sorted(communes["code_commune"].unique())).reset_index()
     # A commune whose detail another publication bounds is told apart from the others of its class by it: the
     # class's unknowns would sum those bounds and lose which commune each holds (the reader would know less).
-    com["_seul"] = np.where(com["code_commune"].isin(list(alone)), com["code_commune"], "")
     cls_cols = [c for c in com.columns if c != "code_commune"]
-    com["classe"] = com.groupby(cls_cols, dropna=False, sort=True).ngroup()
+    by_territory = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else pd.Series(0, com.index)
+    alone_in_territory = set(com.loc[by_territory.map(by_territory.value_counts()).to_numpy() == 1, "code_commune"])
+    com["_seul"] = np.where(com["code_commune"].isin(list(alone)), com["code_commune"], "")
+    com["classe"] = com.groupby([*cls_cols, "_seul"], dropna=False, sort=True).ngroup()
     com = com.drop(columns="_seul")
     est = est.merge(com[["code_commune", "classe"]], on="code_commune", how="left")
     if est["classe"].isna().any():
@@ -190,10 +192,13 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "det_commune": det_commune,
                     "links": links,
                     "classes": classes, "measures": list(measures)}
-    # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class
-    alone = set(classes.loc[classes["seul"], "code_commune"])
+    # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class; it is
+    # audited only when the commune is alone among its territories' communes: one made alone by URSSAF's bounds
+    # (`alone`) would bring its whole never-published detail into the LPs (on the sample, 60 000 requirements a
+    # year instead of 9 000, most of them narrowed by URSSAF's figures alone: a minute of LPs per year), so its
+    # detail stays out of them as before, counted (outputs._unauditable, METHOD.md § 6)
     cells["representable"] = ((cells["nomenclature"] == "ensemble") | (cells["niveau"] != "commune")
-                              | cells["code_territoire"].isin(alone))
+                              | cells["code_territoire"].isin(alone_in_territory))
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
 
