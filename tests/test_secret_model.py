@@ -192,3 +192,21 @@ def test_a_swap_takes_from_a_bounded_pair_no_more_than_its_slack():
     # only its slack: P nothing, N 5
     up, down = secret_model.swap_capacity(model, which, "effectif_central", pairs)
     assert (up[p_c2], down[p_c2]) == (0.0, 5.0)
+
+
+def test_a_commune_urssaf_bounds_is_a_class_of_its_own_but_its_detail_stays_out_of_the_lps():
+    """Two communes of one EPCI share their detail unknowns; the class's sum of their URSSAF bounds would lose which
+    commune holds which (the model's reader would know less than the real one): a bounded commune gets its own
+    detail unknowns. Its never-published detail is still not audited by LP (see secret_model.build)."""
+    est = units()
+    together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
+    shared = secret_model.build(est, cube(est), together, ["p"])
+    split = secret_model.build(est, cube(est), together, ["p"], alone=["c1"])
+    assert shared._parts["classes"]["classe"].nunique() == 1 and split._parts["classes"]["classe"].nunique() == 2
+    known = pd.DataFrame([("c1", "N", "soutien_entreprises", 50.0)],
+                         columns=["code_commune", "section_a21", "secteur_ess", "effectif"])
+    assert secret_model.pair_floor_rows(shared, known, "effectif_central")[1].tolist() == []
+    rows, floors, _ = secret_model.pair_floor_rows(split, known, "effectif_central")
+    assert floors.tolist() == [50.0] and (rows @ split.tables["effectif_central"].x).tolist() == [55.0]
+    commune_detail = ((split.cells["niveau"] == "commune") & (split.cells["nomenclature"] != "ensemble")).to_numpy()
+    assert not split.cells["representable"].to_numpy()[commune_detail].any()
