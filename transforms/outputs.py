@@ -518,7 +518,7 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
       run's COG as the core step does), as a reader who sums the file gets it;
     - the same per (A21 section, ESS sector) pair of the commune: each APE code's NAF division mapped as the core
       step maps an establishment's (secteurs_ess.csv, « non_renseigne » for a division it lacks), the values of
-      one pair summed (_commune_pair_floors: lower bounds of the commune's unknowns of that pair).
+      one pair summed (_pair_floors: lower bounds of the commune's unknowns of that pair).
     URSSAF publishes annual averages of the families: the audit takes the reader to know our own figure of those
     cells exactly, which is safe (knowing less, a reader can only bound a masked cell less tightly). A commune's
     private field leaves out its public and agricultural employers: its total is a lower bound of the commune's
