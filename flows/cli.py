@@ -158,7 +158,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.no_download and not args.input:
         raise UserError("--no-download serves the files of --input: give --input (e.g. data/raw), or use --sample")
-    codes = [c.strip() for given in args.departements or () for c in given.split(",") if c.strip()]
+    codes = list(dict.fromkeys(c.strip().upper() for given in args.departements or () for c in given.split(",")
+                               if c.strip()))
     if len(codes) > 1:
         raise UserError(f"ess serve schedules the runs of one département, not {len(codes)} ({', '.join(codes)}): "
                         "start one `ess serve -d <code>` per département (each registers its own deployments)")

@@ -75,12 +75,20 @@ def test_the_command_line_gives_settings_whole(tmp_path):
 
 
 @pytest.mark.parametrize("codes", [("-d", "38", "-d", "73"), ("-d", "38,73")])
-def test_serve_refuses_several_departements(codes, capsys):
+def test_serve_refuses_several_departements(codes, capsys, monkeypatch):
     """`ess serve -d 38,73` served 38 alone and `-d 38 -d 73` 73 alone, without a word."""
+    import flows.deployments
     from flows.cli import main
+
+    def no_server():
+        raise UserError("no server in this test")
+
+    monkeypatch.setattr(flows.deployments, "require_server", no_server)
 
     assert main(["serve", *codes, "--sample"]) == 2
     assert "ess serve schedules the runs of one département, not 2 (38, 73)" in capsys.readouterr().err
+    main(["serve", "-d", "2a", "-d", "2A", "--sample"])  # one département given twice: not refused for that
+    assert "schedules the runs of one département" not in capsys.readouterr().err
 
 
 def test_france_and_serve_take_the_same_options():
