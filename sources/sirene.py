@@ -225,12 +225,8 @@ class _Behind:
     def __enter__(self) -> "_Behind":
         return self
 
-    def __exit__(self, exc_type, *exc) -> None:
+    def __exit__(self, *exc) -> None:
         try:
-            if exc_type is not None and self._cursor is not None:
-                # the load failed or was interrupted (Ctrl-C): what runs behind the reads is of no use, stop it
-                # rather than wait for it (its query ends at once; its error is the load's own one's aftermath)
-                self._cursor.interrupt()
             self._wait()  # whatever happened: nothing runs on the database once we return
         finally:
             if self._pool is not None:

@@ -337,44 +337,6 @@ def test_the_establishments_staging_failing_behind_the_reads_gives_its_own_error
                        tmp_path / "out")
 
 
-def test_a_failed_read_stops_the_staging_behind_it_instead_of_waiting_for_it(tmp_path, monkeypatch):
-    """The read of the establishments' history fails while the legal units are staged behind it (here a query that
-    would run for minutes): the staging is interrupted, not waited for, and the read's error is the load's."""
-    import threading
-
-    import duckdb
-
-    from ess.db import connect
-    from ess.errors import InputFileError
-    from sources import sirene
-
-    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
-    real_read, real_stage = sirene._read_once, sirene._stage_kept
-    staging, ended = threading.Event(), []
-
-    def stage_kept(con, step, *args):
-        if step.key == "unites_legales":
-            staging.set()
-            try:
-                con.execute("SELECT sum(hash(i)) FROM range(100000000000) t(i)").fetchall()
-            except duckdb.InterruptException:
-                ended.append("interrupted")
-                raise
-        return real_stage(con, step, *args)
-
-    def read_once(con, step, *args):
-        if step.key == "etablissements_historique":
-            staging.wait(timeout=20)
-            raise InputFileError("the history cannot be read")
-        return real_read(con, step, *args)
-
-    monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
-    monkeypatch.setattr(sirene, "_read_once", read_once)
-    with pytest.raises(InputFileError, match="the history cannot be read"):
-        sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
-    assert ended == ["interrupted"]
-
-
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_value_is_too_long_by_its_characters_not_its_bytes(tmp_path, fmt):
     """The read measures a value's bytes first (cheap) and counts characters only beyond the limit's worth of bytes:
