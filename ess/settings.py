@@ -123,13 +123,13 @@ def _departement(value: Any, settings: dict) -> str:
 
 def _departements(value: Any, settings: dict) -> list[str]:
     """The run's départements, each once, in order; the settings' `departement` is one of them."""
-    given = _codes(value)
+    given = split_codes(value)
     codes = [check_departement(c, settings.get("reference_dir")) for c in given] or [settings["departement"]]
     codes = list(dict.fromkeys(codes))
     return codes if settings["departement"] in codes else [settings["departement"], *codes]
 
 
-def _codes(value: Any) -> list[str]:
+def split_codes(value: Any) -> list[str]:
     """'38,73' or ['38', '73,26'] → ['38', '73', '26']."""
     parts = [value] if isinstance(value, str) else list(value or [])
     return [c.strip() for part in parts for c in str(part).split(",") if c.strip()]
@@ -301,7 +301,7 @@ class Settings:
         if unknown:
             raise UserError(f"unknown setting(s) {unknown}; the settings are {sorted(names)}")
         given = {k: v for k, v in given.items() if v is not None}
-        codes = _codes(given.get("departements"))
+        codes = split_codes(given.get("departements"))
         if codes and "departement" not in given:  # several départements: these settings are the first one's
             given["departement"] = codes[0]
         return cls(**given)
@@ -382,4 +382,5 @@ def add_arguments(parser: argparse.ArgumentParser, *, without: tuple[str, ...] =
 
 
 __all__ = ["Settings", "STEP_SETTINGS", "add_arguments", "check_departement", "check_millesime", "millesime_date",
+           "split_codes",
            "known_departements", "latest_reference_cog", "reference_communes", "user_fields"]

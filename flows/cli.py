@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ess import paths
 from ess.errors import UserError, exception_chain, system_message, system_problem
-from ess.settings import Settings, add_arguments, check_departement, check_folder_option
+from ess.settings import Settings, add_arguments, check_departement, check_folder_option, split_codes
 
 DEFAULT_DEPARTEMENT = Settings.departement
 # Offline-friendly Prefect settings (docs: /work/shared STACK notes): the temporary server needs more than the
@@ -48,11 +48,6 @@ def _add_departement(p: argparse.ArgumentParser) -> None:
 # Several départements, the same way in every verb that takes them: `-d 38 73 26` or `-d 38,73,26`.
 SEVERAL_DEPARTEMENTS_HELP = ("département code(s) of the COG: 38 (default), 01…95, 2A/2B, 971…976; several: "
                              "-d 38 73 26 or -d 38,73,26")
-
-
-def departement_codes(given: list[str] | None) -> list[str]:
-    """['38,73', '26'] → ['38', '73', '26']: codes separated by spaces (several arguments) or commas."""
-    return [code.strip() for part in given or [] for code in str(part).split(",") if code.strip()]
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -158,8 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.no_download and not args.input:
         raise UserError("--no-download serves the files of --input: give --input (e.g. data/raw), or use --sample")
-    codes = list(dict.fromkeys(c.strip().upper() for given in args.departements or () for c in given.split(",")
-                               if c.strip()))
+    codes = list(dict.fromkeys(c.upper() for c in split_codes(args.departements)))
     if len(codes) > 1:
         raise UserError(f"ess serve schedules the runs of one département, not {len(codes)} ({', '.join(codes)}): "
                         "start one `ess serve -d <code>` per département (each registers its own deployments)")
@@ -180,7 +174,7 @@ def cmd_france(args: argparse.Namespace) -> int:
     from ess import runlog
     from flows.france import run_france
 
-    departements = departement_codes(args.departements) or None
+    departements = split_codes(args.departements) or None
     settings = Settings.from_args(args)  # every setting but the départements, checked before Dask starts
     with runlog.quiet_console(until_exit=args.whole_process):
         results = run_france(departements, dask_address=args.dask_address, n_workers=args.workers,

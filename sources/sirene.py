@@ -49,7 +49,7 @@ from ess.errors import InputFileError
 from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
-from sources.sirene_layouts import LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
+from sources.sirene_layouts import CODE_WIDTHS, LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
 from sources.sirene_read import Stock, copy_parts, numbering, open_stock, quote, sql_str
 
 CSV_REJECT_REASON = "ligne CSV illisible"
@@ -73,7 +73,6 @@ FRUGAL_DEPARTEMENTS = 10
 # _classe of a kept row of a file matched on keys whose key is only that of rejected establishments: out of scope.
 WITHOUT_KEPT_ESTABLISHMENT = "sans_etablissement"
 OUT_OF_SCOPE_CLASSES = f"('hors_champ', '{WITHOUT_KEPT_ESTABLISHMENT}')"
-KEY_WIDTHS = {"siren": 9, "siret": 14}
 PARTITION = "departement={}"
 
 
@@ -492,7 +491,8 @@ def _rejected_keys(con) -> None:
     cannot be matched. A few rows (the rejects), and the staged keys probed only for theirs."""
     siren = "trim(ligne->>'siren')"
     keys = {"siren": f"[{siren}]", "siret": f"[cle, {siren} || trim(ligne->>'nic')]"}
-    for scope, width in KEY_WIDTHS.items():
+    for scope in keys:
+        width = CODE_WIDTHS[scope]
         con.execute(f"""CREATE OR REPLACE TABLE _sirene_sans_{scope}s AS
             WITH lus AS (
                 SELECT cle, ligne, unnest(departements) AS departement FROM {db.REJECTS_TABLE}
