@@ -31,8 +31,8 @@ REQUIRED = (PUBLIC,)
 # Status codes of the public table (transforms/outputs.py): PUBLIE where the figure is shown; NO_FIGURE where
 # none exists (nothing is withheld, a chart says « non disponible »); any other code withholds a figure that exists
 # (a secret, « non_diffuse », « denominateur »).
-PUBLIE = "publie"
-NO_FIGURE = ("non_mesure", "denominateur_nul")
+PUBLIE = cols.PUBLIE
+NO_FIGURE = (cols.NON_MESURE, cols.DENOMINATEUR_NUL)
 # which secret status governs which measure
 STATUS_OF = {
     "nb_etablissements": "statut_secret_etablissements",

@@ -25,6 +25,7 @@ import pandas as pd
 from ess import db
 from ess.errors import UserError
 from ess.settings import millesime_date
+from transforms import columns as cols
 
 log = logging.getLogger(__name__)
 RECONCILIATION_TOLERANCE = 1e-6
@@ -78,7 +79,6 @@ def validate_tables(con, tables: list[str], *, reference_dir=None) -> dict[str, 
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    from transforms import columns as cols
 
     # GX's pandas regex expectation warns about match groups in our patterns; the result is right, the warning noise
     warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
@@ -269,7 +269,7 @@ def secrecy_changes(con, previous: dict | None, params: dict, limit: int = 5) ->
     keys = ", ".join(SECRET_KEY)
     # withheld: a secret or « non_diffuse »; a publication older than the status codes says NULL for « publie » and
     # « non_mesure », which the new codes' side reads alike
-    withheld = "coalesce({}.{} NOT IN ('publie', 'non_mesure'), false)"
+    withheld = f"coalesce({{}}.{{}} NOT IN ('{cols.PUBLIE}', '{cols.NON_MESURE}'), false)"
     cursor = con.execute(
         f"""SELECT {keys}, p.{status} AS avant, n.{status} AS apres
             FROM read_parquet(?) AS p JOIN out_indicateurs_public AS n USING ({keys})

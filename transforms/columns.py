@@ -17,6 +17,11 @@ STATUTS_SECRET = ("frequence", "dominance", "secondaire")
 # Employment by sector or size is published at the département level only (transforms/outputs.py, policy in
 # METHOD.md § 6): the other rows carry their counts and « non_diffuse » for employment.
 NON_DIFFUSE = "non_diffuse"
+# The other codes of the public table's status columns (transforms/outputs.py: a figure is NULL exactly when its
+# status is not PUBLIE): the figure is shown; no such figure exists for the row; a share of an « ensemble » of 0.
+PUBLIE = "publie"
+NON_MESURE = "non_mesure"
+DENOMINATEUR_NUL = "denominateur_nul"
 
 
 def columns(table: str, reference_dir=None) -> list[Column]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ess import db
 from ess.errors import UserError
+from transforms import columns as cols
 from transforms.reference import Col, RefSpec, read_reference
 
 ANY = "*"
@@ -179,7 +180,7 @@ def check_inputs(sources: dict[str, list[dict]], params: dict, rejects: dict[str
 
 def _status_word(status: str | None) -> str:
     """A public status in a message: « publié » for the code publie (or a publication older than the codes: None)."""
-    return "publié" if status in (None, "publie") else status
+    return "publié" if status in (None, cols.PUBLIE) else status
 
 
 def _unplaced(national: dict[str, dict], dep: str, seuils: Thresholds, seen: set) -> list[Finding]:

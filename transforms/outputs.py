@@ -378,10 +378,10 @@ STATUS = "statut_secret_effectifs"
 # filter such as `statut <> 'non_diffuse'` would silently drop every published figure (review WH3 M2). A figure is
 # NULL exactly when its status is not PUBLIE. Besides the secret reasons (confidentiality.STATUSES) and
 # columns.NON_DIFFUSE (kept in the internal cube, not published at that level or for that year):
-PUBLIE = "publie"
-NON_MESURE = "non_mesure"  # no such figure for the row: the millésime year's employment, past years' employers
+PUBLIE = cols.PUBLIE
+NON_MESURE = cols.NON_MESURE  # no such figure for the row: the millésime year's employment, past years' employers
 DENOMINATEUR = "denominateur"  # a share whose « ensemble » row is not published
-DENOMINATEUR_NUL = "denominateur_nul"  # a share whose « ensemble » row is 0: undefined
+DENOMINATEUR_NUL = cols.DENOMINATEUR_NUL  # a share whose « ensemble » row is 0: undefined
 SHARE_STATUS = "statut_secret_part_effectifs"
 PRIVATE_SHARE_STATUS = "statut_secret_part_effectifs_prive"
 COUNT_STATUS = "statut_secret_etablissements"
