@@ -261,6 +261,18 @@ def test_urssaf_exports_are_built_from_the_truth_the_urssaf_way(sample, truth):
     assert got == pytest.approx(assoc["effectif_moyen_vrai"].sum(), abs=0.05 + 0.0005 * len(assoc))
     assert assoc.loc[~assoc["actif_fin_annee_urssaf"], "effectif_moyen_vrai"].sum() > 0
 
+    # the other départements are not the own one scaled: the report's comparison page needs other shares and growth
+    ess["ess"] = np.where(ess["famille_ess"] == "Hors ESS", "hors", "ess")
+    by = ess.pivot_table(index=["code_departement", "annee"], columns="ess", values="effectifs_salaries_moyens",
+                         aggfunc="sum")
+    share = (by["ess"] / (by["ess"] + by["hors"])).unstack("annee")
+    growth = by["ess"].unstack("annee")[2025] / by["ess"].unstack("annee")[2012]
+    others = [code for code in share.index if code != "38"]
+    assert others
+    for code in others:
+        assert abs(share.at[code, 2025] - share.at["38", 2025]) > 0.005, code
+        assert abs(growth[code] - growth["38"]) > 0.01, code
+
     ape = pd.read_csv(root / "urssaf" / "2025" /
                       "etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv", sep=";", dtype=str)
     years = [c for c in ape.columns if c.startswith("effectifs_salaries_")]

@@ -16,6 +16,8 @@ what SIRENE shows (year-end vs annual average, APE records, establishments close
 from __future__ import annotations
 
 import itertools
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,23 @@ def urssaf_family(timeline: Timeline, j: int) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class NeighbourProfile:
+    """How another département of the file differs from the sample's own one: its families' weights, a yearly
+    growth of its own and its wages. Without it each neighbour is the own département scaled, and the report's
+    comparison with the région and France shows the same shares and growth on every row (nothing to read)."""
+    mix: dict = field(default_factory=dict)  # famille -> weight (1 when absent)
+    drift: float = 0.0  # yearly growth beside the own département's
+    wage: float = 1.0
+
+    @classmethod
+    def of(cls, departement: str) -> "NeighbourProfile":
+        # drawn from the code, not from the writers' shared stream: the other files of the sample stay as they are
+        g = np.random.default_rng(zlib.crc32(f"voisin-{departement}".encode()))
+        mix = {f: float(g.uniform(0.7, 1.3)) for f in (*FAMILLE_LABELS, "hors_ess")}
+        return cls(mix, float(g.uniform(-0.02, 0.02)), float(g.uniform(0.9, 1.1)))
+
+
 def write_ess_departement(path: Path, world: World, timeline: Timeline, ref: Reference, departement: str,
                           rng: np.random.Generator) -> int:
     located = world.etabs["location"].to_numpy() == "departement"
@@ -81,15 +100,16 @@ def write_ess_departement(path: Path, world: World, timeline: Timeline, ref: Ref
         series[int(y)] = frame
     rows = []
 
-    def add(dep: str, factor: float) -> None:
+    def add(dep: str, factor: float, profile: NeighbourProfile = NeighbourProfile()) -> None:
         region = _region_of(ref, dep)
         former_code, former_name = lb.FORMER_REGION_OF.get(dep, ("", ""))
         for famille in (*FAMILLE_LABELS, "hors_ess"):
             for y in years:
                 s = series[int(y)]
-                eff = float(s["eff"].get(famille, 0.0)) * factor
-                n = float(s["n"].get(famille, 0.0)) * factor
-                wage = WAGE[famille] * (1 + WAGE_GROWTH) ** float(y - m.URSSAF_YEAR)
+                size = factor * profile.mix.get(famille, 1.0) * (1 + profile.drift) ** float(y - m.URSSAF_YEAR)
+                eff = float(s["eff"].get(famille, 0.0)) * size
+                n = float(s["n"].get(famille, 0.0)) * size
+                wage = WAGE[famille] * profile.wage * (1 + WAGE_GROWTH) ** float(y - m.URSSAF_YEAR)
                 rows.append({
                     "region": lb.REGIONS.get(region, ""), "ancienne_region": former_name,
                     "departement": _dep_name(ref, dep),
@@ -106,7 +126,8 @@ def write_ess_departement(path: Path, world: World, timeline: Timeline, ref: Ref
     pops = ref.communes.groupby("code_departement")["population"].sum()
     others = [d for d in _neighbours(ref, departement) if d != departement][:3]
     for d in others:
-        add(d, max(0.05, float(pops.get(d, own_pop)) / own_pop) * float(rng.uniform(0.9, 1.1)))
+        add(d, max(0.05, float(pops.get(d, own_pop)) / own_pop) * float(rng.uniform(0.9, 1.1)),
+            NeighbourProfile.of(d))
     df = pd.DataFrame(rows, columns=list(ESS_DEPARTEMENT_COLUMNS))
     df = df.sort_values(["code_departement", "annee", "champ_ess", "famille_ess"], kind="stable")
     _write(df, path)
