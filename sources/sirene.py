@@ -36,7 +36,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,6 +182,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
                 con.execute("CREATE OR REPLACE TABLE _sirene_sirets AS "
                             "SELECT DISTINCT siret FROM _sirene_besoins")
                 _rejected_keys(con)
+        behind.wait_idle()
         outcomes = {key: future.result() for key, future in staged.items()}
     for step in _STEPS:
         national, per_dep = outcomes[step.key]
@@ -211,7 +213,18 @@ class _Behind:
     with many kept rows), as a frugal read or a zip's readers do; a frugal read is also sized to have the memory
     bound to itself: those reads wait until nothing runs behind them (wait_idle). `wait_staged(table)` waits until a
     file's staging is done (the establishments' keys are what the next reads match on), not for its partitions, and
-    raises its own error if it failed (an out-of-memory error becomes the advice stage_national gives for it)."""
+    raises its own error if it failed (an out-of-memory error becomes the advice stage_national gives for it).
+
+    Either side stops the other at once when it fails (a national read or staging lasts minutes):
+    - a failure behind the reads interrupts the main thread's query until the main thread has seen it (raise_failure,
+      or on leaving the block), and that failure, not the interruption, is the load's error;
+    - a failure of the main thread, or Ctrl-C, interrupts the background cursor until its thread is done, and the
+      partitions of a file whose staging ends meanwhile are not written.
+    A DuckDB interruption that comes before its query starts is lost (the next query resets it): hence interrupting
+    again every INTERRUPT_EVERY seconds rather than once. An interrupted query may be the restoring of a setting: the
+    database's settings are put back as they were on entering, once nothing runs any more."""
+
+    INTERRUPT_EVERY = 0.05  # seconds
 
     def __init__(self, con, reference_dir: str | Path | None, enabled: bool):
         self.con, self.reference_dir, self.enabled = con, reference_dir, enabled
@@ -220,18 +233,32 @@ class _Behind:
         self._staged: dict[str, Future] = {}  # each file's staging outcome, settled before its partitions are written
         self._futures: list[Future] = []
         self.written: list[str] = []  # the tables whose partitions were written behind the reads
+        self._settings: tuple[int, bool, int] | None = None
+        self._failure: BaseException | None = None  # the first failure behind the reads
+        self._cancelled = threading.Event()  # the main thread failed: what runs behind it is of no use
+        self._noticed = threading.Event()  # the main thread has seen the failure: stop interrupting it
+        self._lock = threading.Lock()
+        self._interrupter: threading.Thread | None = None
 
     def __enter__(self) -> "_Behind":
+        self._settings = _settings(self.con)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         try:
+            self._stop_interrupting_reads()
+            if exc is not None:
+                self._cancel()
             self._wait()  # whatever happened: nothing runs on the database once we return
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
             if self._cursor is not None:
                 self._cursor.close()
+        if exc is not None:
+            _restore_settings(self.con, self._settings)
+            if isinstance(exc, duckdb.InterruptException) and self._failure is not None:
+                raise self._failure  # the main read was interrupted because of it
 
     def done(self, outcome) -> Future:
         """The outcome of a file staged in turn."""
@@ -240,31 +267,34 @@ class _Behind:
         return future
 
     def submit(self, table: str, stage, write) -> Future:
-        """stage(cursor), then write(cursor), in the background thread; the future holds the staging's outcome."""
+        """stage(cursor), then write(cursor) unless the load failed meanwhile, in the background thread; the future
+        holds the staging's outcome."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sirene-staging")
             self._cursor = self.con.cursor()
-            self._futures.append(self._pool.submit(_load_references, self._cursor, self.reference_dir))
+            self._run_behind(lambda: _load_references(self._cursor, self.reference_dir))
         staged = self._staged[table] = Future()
 
-        def run():
+        def stage_and_write():
             try:
                 outcome = stage(self._cursor)
             except BaseException as exc:
                 staged.set_exception(exc)
                 raise
             staged.set_result(outcome)
-            write(self._cursor)
-            self.written.append(table)
+            if not self._cancelled.is_set():
+                write(self._cursor)
+                self.written.append(table)
             return outcome
 
-        future = self._pool.submit(run)
-        self._futures.append(future)
-        return future
+        return self._run_behind(stage_and_write)
 
     def wait_staged(self, table: str) -> None:
         if table in self._staged:
-            self._staged[table].result()  # (its own error, whenever the thread is scheduled)
+            wait([self._staged[table]])
+            if self._staged[table].exception() is not None:
+                self._stop_interrupting_reads()
+                raise self._staged[table].exception()  # (its own error, whenever the thread is scheduled)
         self.raise_failure()
 
     def wait_idle(self) -> None:
@@ -273,13 +303,79 @@ class _Behind:
         self.raise_failure()
 
     def raise_failure(self) -> None:
+        if self._failure is not None:
+            self._stop_interrupting_reads()
+            raise self._failure
+
+    def _run_behind(self, work) -> Future:
+        def run():
+            try:
+                return work()
+            except BaseException as exc:
+                self._failed(exc)  # before the future is done: whoever waits for it sees the failure recorded
+                raise
+
+        future = self._pool.submit(run)
+        self._futures.append(future)
+        return future
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._cancelled.is_set():
+            return  # the main thread failed first: this is its aftermath
+        with self._lock:
+            if self._failure is not None:
+                return
+            self._failure = exc
+            if not self._noticed.is_set():
+                self._interrupter = threading.Thread(target=self._interrupt_reads, name="sirene-interrupt",
+                                                     daemon=True)
+                self._interrupter.start()
+
+    def _interrupt_reads(self) -> None:
+        while True:
+            self.con.interrupt()
+            if self._noticed.wait(self.INTERRUPT_EVERY):
+                return
+
+    def _stop_interrupting_reads(self) -> None:
+        """Once this returns, no interruption reaches the main thread's queries any more."""
+        with self._lock:
+            self._noticed.set()
+            interrupter = self._interrupter
+        if interrupter is not None:
+            interrupter.join()
+
+    def _cancel(self) -> None:
+        """Stop what runs behind the reads: the files not begun are dropped, the running query is interrupted."""
+        self._cancelled.set()
         for future in self._futures:
-            if future.done() and future.exception() is not None:
-                raise future.exception()
+            future.cancel()
+        if self._cursor is None:
+            return
+        while not all(future.done() for future in self._futures):
+            try:
+                self._cursor.interrupt()
+                wait(self._futures, timeout=self.INTERRUPT_EVERY)
+            except KeyboardInterrupt:
+                pass  # a second Ctrl-C: leaving now would leave the thread running, uninterrupted, to its end
 
     def _wait(self) -> None:
-        for future in self._futures:
-            future.exception()
+        wait(self._futures)
+
+
+def _settings(con) -> tuple[int, bool, int]:
+    """The database's settings that the reads and stagings change for a while (threads, order, memory bound)."""
+    threads, ordered = con.execute(
+        "SELECT current_setting('threads'), current_setting('preserve_insertion_order')").fetchone()
+    return int(threads), bool(ordered), db.memory_limit_bytes(con)
+
+
+def _restore_settings(con, settings: tuple[int, bool, int]) -> None:
+    if _settings(con) != settings:
+        threads, ordered, memory = settings
+        con.execute(f"SET threads = {threads}")
+        con.execute(f"SET preserve_insertion_order = {str(ordered).lower()}")
+        con.execute(f"SET memory_limit = '{memory}B'")
 
 
 # --- one file: read once, stage once, give each département its part ---------------------------------------------
@@ -413,8 +509,9 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
     try:
         copy_parts(con, stock, select, tmps, params)
     except Exception as exc:
-        # DuckDB's memory bound is not the file's fault: transforms/staging.py says how to raise it
-        if isinstance(exc, (InputFileError, duckdb.OutOfMemoryException)):
+        # DuckDB's memory bound is not the file's fault: transforms/staging.py says how to raise it; an
+        # interruption is a failure elsewhere (_Behind)
+        if isinstance(exc, (InputFileError, duckdb.OutOfMemoryException, duckdb.InterruptException)):
             raise
         detail = str(exc).split("\n")[0]
         raise InputFileError(f"{stock.path}: cannot be read ({detail})") from exc

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from sirene_fixtures import etablissement, etablissement_periode, unite_legale, unite_legale_periode, write_snapshot
 
-from ess.errors import UserError
+from ess.errors import InputFileError, UserError
 from test_flows import CALLS, STUBS, prefect_harness  # noqa: F401 — fixture
 
 pytestmark = pytest.mark.xdist_group("prefect")
@@ -335,6 +335,156 @@ def test_the_establishments_staging_failing_behind_the_reads_gives_its_own_error
     with pytest.raises(UserError, match="set ESS_STAGING_MEMOIRE=1GB"):
         stage_national("sirene", folder, {"departements": ["38"], "millesime": "2026-10", "synthetic": True},
                        tmp_path / "out")
+
+
+# A query of seconds to minutes, whichever the machine: it ends in time only when interrupted.
+_A_LONG_QUERY = "SELECT sum(hash(i)) FROM range(1000000000) t(i)"
+
+
+def _database_state(con) -> tuple:
+    """What a failed load must leave as it found: the settings the reads change for a while, and a working
+    database."""
+    return con.execute("SELECT current_setting('threads'), current_setting('memory_limit'), "
+                       "current_setting('preserve_insertion_order'), 42").fetchone()
+
+
+def test_a_failure_behind_the_reads_interrupts_the_read_in_progress(tmp_path, monkeypatch):
+    """The legal units' staging fails while the establishments' history is read (a read of minutes at national
+    scale): the read is interrupted rather than finished, whether its query starts before or after the failure (an
+    interruption that comes before its query is lost), and the staging's error is the load's. The read had changed a setting
+    for a while and could not put it back (its restoring can be what the interruption stops): the load does."""
+    import threading
+
+    import duckdb
+
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    history = sirene.find_stock(folder, "etablissements_historique")
+    real_copy, real_stage = sirene.copy_parts, sirene._stage_kept
+    reading, read = threading.Event(), []
+
+    def stage_kept(con, step, *args):
+        if step.key == "unites_legales":
+            reading.wait(timeout=60)
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
+        return real_stage(con, step, *args)
+
+    def copy_parts(con, stock, *args):
+        if stock.path == history:
+            con.execute("SET preserve_insertion_order = false")
+            reading.set()
+            try:
+                con.execute(_A_LONG_QUERY).fetchall()
+            except duckdb.InterruptException:
+                read.append("interrupted")
+                raise
+            read.append("finished")
+        return real_copy(con, stock, *args)
+
+    monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
+    monkeypatch.setattr(sirene, "copy_parts", copy_parts)
+    con = connect()
+    before = _database_state(con)
+    with pytest.raises(duckdb.OutOfMemoryException, match="could not allocate"):
+        sirene.load_national(con, folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
+    assert read == ["interrupted"]
+    assert _database_state(con) == before
+    assert not [t for t in threading.enumerate() if t.name.startswith("sirene-")]
+
+
+@pytest.mark.parametrize("failure", [InputFileError("the history cannot be read"), KeyboardInterrupt()],
+                         ids=["read-error", "ctrl-c"])
+def test_a_failed_read_stops_the_staging_behind_it(tmp_path, monkeypatch, failure):
+    """The read of the establishments' history fails, or Ctrl-C stops it, while the legal units are staged behind
+    it: their staging is interrupted rather than waited for — even when the failure comes before its query starts,
+    as here —, their partitions are not written, the read's error is the load's, and the database is left usable."""
+    import threading
+
+    import duckdb
+
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    real_read, real_stage, real_write = sirene._read_once, sirene._stage_kept, sirene._write_partitions
+    staging, staged, written = threading.Event(), [], []
+
+    def stage_kept(con, step, *args):
+        if step.key == "unites_legales":
+            staging.set()
+            try:
+                con.execute(_A_LONG_QUERY).fetchall()
+            except duckdb.InterruptException:
+                staged.append("interrupted")
+                raise
+            staged.append("finished")
+        return real_stage(con, step, *args)
+
+    def write_partitions(con, step, *args):
+        written.append(step.key)
+        return real_write(con, step, *args)
+
+    def read_once(con, step, *args):
+        if step.key == "etablissements_historique":
+            staging.wait(timeout=60)
+            raise failure
+        return real_read(con, step, *args)
+
+    monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
+    monkeypatch.setattr(sirene, "_write_partitions", write_partitions)
+    monkeypatch.setattr(sirene, "_read_once", read_once)
+    con = connect()
+    before = _database_state(con)
+    with pytest.raises(type(failure)) as raised:
+        sirene.load_national(con, folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
+    assert raised.value is failure
+    assert staged == ["interrupted"]
+    assert written == ["etablissements"]
+    assert _database_state(con) == before
+
+
+def test_a_staging_that_ends_as_the_read_fails_writes_no_partitions(tmp_path, monkeypatch):
+    """The legal units' staging ends just as the read behind which it runs fails (here it misses the interruption):
+    its partitions are not written, since the load is failing."""
+    import threading
+
+    import duckdb
+
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    real_read, real_stage, real_write = sirene._read_once, sirene._stage_kept, sirene._write_partitions
+    staging, written = threading.Event(), []
+
+    def stage_kept(con, step, *args):
+        outcome = real_stage(con, step, *args)
+        if step.key == "unites_legales":
+            staging.set()
+            try:  # the end of a staging that the interruption misses
+                con.execute(_A_LONG_QUERY).fetchall()
+            except duckdb.InterruptException:
+                pass
+        return outcome
+
+    def write_partitions(con, step, *args):
+        written.append(step.key)
+        return real_write(con, step, *args)
+
+    def read_once(con, step, *args):
+        if step.key == "etablissements_historique":
+            staging.wait(timeout=60)
+            raise InputFileError("the history cannot be read")
+        return real_read(con, step, *args)
+
+    monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
+    monkeypatch.setattr(sirene, "_write_partitions", write_partitions)
+    monkeypatch.setattr(sirene, "_read_once", read_once)
+    with pytest.raises(InputFileError, match="the history cannot be read"):
+        sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
+    assert written == ["etablissements"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
