@@ -38,6 +38,13 @@ def exception_chain(exc: BaseException):
         exc = exc.__cause__ or exc.__context__
 
 
+def interrupted_by_user(exc: BaseException) -> bool:
+    """Ctrl-C, whatever it became on the way up: DuckDB's Python client ends a query that Ctrl-C interrupts with
+    RuntimeError('Query interrupted'), not KeyboardInterrupt, and a reader may have wrapped that in a file error."""
+    return any(isinstance(e, KeyboardInterrupt) or (type(e) is RuntimeError and str(e) == "Query interrupted")
+               for e in exception_chain(exc))
+
+
 def system_problem(exc: BaseException) -> tuple[str, str | None] | None:
     """(kind, file) when the exception, or one it was raised from, is a full disk, a read-only file system or a
     missing permission — `kind` in disk_full, read_only, permission; None for anything else."""

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ess import paths
-from ess.errors import UserError, exception_chain, system_message, system_problem
+from ess.errors import UserError, exception_chain, interrupted_by_user, system_message, system_problem
 from ess.settings import Settings, add_arguments, check_departement, check_folder_option, split_codes
 
 DEFAULT_DEPARTEMENT = Settings.departement
@@ -374,29 +374,34 @@ def main(argv: list[str] | None = None) -> int:
     prefect_environment()
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        _say(args, f"interrupted{_publication_state(args)}")
-        return EXIT_INTERRUPTED
-    except UserError as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 — every failure ends as one message
+        if interrupted_by_user(exc):
+            _say(args, f"interrupted{_publication_state(args)}")
+            return EXIT_INTERRUPTED
+        return _failed(args, exc)
+
+
+def _failed(args: argparse.Namespace, exc: Exception) -> int:
+    """Print the one message of a failed command (its traceback, for a bug, in a log file); its exit code."""
+    if isinstance(exc, UserError):
         failed = getattr(exc, "departements", None)  # flows.pipeline.DepartementsFailed: it says what was published
         _say(args, str(exc) if failed or "nothing was published" in str(exc).lower()
              else _with_publication_state(str(exc), args), departements=failed)
         return EXIT_USER
-    except Exception as exc:  # noqa: BLE001 — every failure ends as one message, its traceback in a log file
-        refused = _file_for_a_folder(args, exc)
-        if refused is not None:
-            _say(args, _with_publication_state(refused, args))
-            return EXIT_USER
-        problem = system_problem(exc)
-        if problem is not None:
-            _say(args, system_message(*problem) + _publication_state(args))
-            return EXIT_SYSTEM
-        log = _traceback_log(args, exc)
-        where = f"the traceback is in {log}" if log else "its traceback could not be written to a log file"
-        _say(args, f"unexpected error (a bug, not a problem with your files): {type(exc).__name__}: "
-                   f"{str(exc).splitlines()[0] if str(exc) else ''} — {where}; please report it with that file"
-                   f"{_publication_state(args)}", log=False)
-        return EXIT_BUG
+    refused = _file_for_a_folder(args, exc)
+    if refused is not None:
+        _say(args, _with_publication_state(refused, args))
+        return EXIT_USER
+    problem = system_problem(exc)
+    if problem is not None:
+        _say(args, system_message(*problem) + _publication_state(args))
+        return EXIT_SYSTEM
+    log = _traceback_log(args, exc)
+    where = f"the traceback is in {log}" if log else "its traceback could not be written to a log file"
+    _say(args, f"unexpected error (a bug, not a problem with your files): {type(exc).__name__}: "
+               f"{str(exc).splitlines()[0] if str(exc) else ''} — {where}; please report it with that file"
+               f"{_publication_state(args)}", log=False)
+    return EXIT_BUG
 
 
 # The folders a user names, by the option (or variable) that named them: a file there is their mistake, not a bug.

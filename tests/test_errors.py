@@ -108,6 +108,26 @@ def test_system_problems_get_their_own_message(prefect_harness, stubs, inputs, d
 
 
 @in_process_flows
+def test_a_query_interrupted_by_ctrl_c_ends_the_run_as_interrupted(prefect_harness, stubs, inputs, data_dir, capfd,
+                                                                   monkeypatch):
+    """Not as a file that cannot be read (exit 2) nor a bug (exit 1), whatever wrapped DuckDB's error on the way:
+    DuckDB's Python client (2.0) ends a query that Ctrl-C interrupts with RuntimeError('Query interrupted')."""
+    import test_flows
+    from ess.errors import InputFileError
+
+    try:
+        try:
+            raise RuntimeError("Query interrupted")
+        except RuntimeError as duckdb_error:
+            raise InputFileError("/in/StockEtablissement_utf8.parquet: cannot be read (Query interrupted)") \
+                from duckdb_error
+    except InputFileError as wrapped:
+        monkeypatch.setattr(test_flows, "fake_core", failing_core(wrapped))
+    assert run_cli(inputs, data_dir / "entrepot") == 130
+    assert console(capfd)[0].startswith("ess run: interrupted")
+
+
+@in_process_flows
 def test_a_real_missing_permission(prefect_harness, stubs, inputs, data_dir, capfd):
     """/sys refuses new folders, even to root: the run cannot take its lock in a warehouse there."""
     try:
