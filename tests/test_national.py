@@ -341,6 +341,18 @@ def test_the_establishments_staging_failing_behind_the_reads_gives_its_own_error
 _A_LONG_QUERY = "SELECT sum(hash(i)) FROM range(1000000000) t(i)"
 
 
+def _run_long_query(con, log: list) -> None:
+    """_A_LONG_QUERY, logging whether it was interrupted or finished (an interruption is raised on)."""
+    import duckdb
+
+    try:
+        con.execute(_A_LONG_QUERY).fetchall()
+    except duckdb.InterruptException:
+        log.append("interrupted")
+        raise
+    log.append("finished")
+
+
 def _database_state(con) -> tuple:
     """What a failed load must leave as it found: the settings the reads change for a while, and a working
     database."""
@@ -375,12 +387,7 @@ def test_a_failure_behind_the_reads_interrupts_the_read_in_progress(tmp_path, mo
         if stock.path == history:
             con.execute("SET preserve_insertion_order = false")
             reading.set()
-            try:
-                con.execute(_A_LONG_QUERY).fetchall()
-            except duckdb.InterruptException:
-                read.append("interrupted")
-                raise
-            read.append("finished")
+            _run_long_query(con, read)
         return real_copy(con, stock, *args)
 
     monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
@@ -402,7 +409,6 @@ def test_a_failed_read_stops_the_staging_behind_it(tmp_path, monkeypatch, failur
     as here —, their partitions are not written, the read's error is the load's, and the database is left usable."""
     import threading
 
-    import duckdb
 
     from ess.db import connect
     from sources import sirene
@@ -414,12 +420,7 @@ def test_a_failed_read_stops_the_staging_behind_it(tmp_path, monkeypatch, failur
     def stage_kept(con, step, *args):
         if step.key == "unites_legales":
             staging.set()
-            try:
-                con.execute(_A_LONG_QUERY).fetchall()
-            except duckdb.InterruptException:
-                staged.append("interrupted")
-                raise
-            staged.append("finished")
+            _run_long_query(con, staged)
         return real_stage(con, step, *args)
 
     def write_partitions(con, step, *args):
