@@ -353,6 +353,28 @@ def _run_long_query(con, log: list) -> None:
     log.append("finished")
 
 
+def _history_fails_once_staging(monkeypatch, staging, failure: BaseException) -> list[str]:
+    """The read of the establishments' history raises `failure` once `staging` is set; the tables whose partitions
+    get written are logged in the list returned."""
+    from sources import sirene
+
+    real_read, real_write, written = sirene._read_once, sirene._write_partitions, []
+
+    def write_partitions(con, step, *args):
+        written.append(step.key)
+        return real_write(con, step, *args)
+
+    def read_once(con, step, *args):
+        if step.key == "etablissements_historique":
+            staging.wait(timeout=60)
+            raise failure
+        return real_read(con, step, *args)
+
+    monkeypatch.setattr(sirene, "_write_partitions", write_partitions)
+    monkeypatch.setattr(sirene, "_read_once", read_once)
+    return written
+
+
 def _database_state(con) -> tuple:
     """What a failed load must leave as it found: the settings the reads change for a while, and a working
     database."""
@@ -409,13 +431,12 @@ def test_a_failed_read_stops_the_staging_behind_it(tmp_path, monkeypatch, failur
     as here —, their partitions are not written, the read's error is the load's, and the database is left usable."""
     import threading
 
-
     from ess.db import connect
     from sources import sirene
 
     folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
-    real_read, real_stage, real_write = sirene._read_once, sirene._stage_kept, sirene._write_partitions
-    staging, staged, written = threading.Event(), [], []
+    real_stage = sirene._stage_kept
+    staging, staged = threading.Event(), []
 
     def stage_kept(con, step, *args):
         if step.key == "unites_legales":
@@ -423,19 +444,8 @@ def test_a_failed_read_stops_the_staging_behind_it(tmp_path, monkeypatch, failur
             _run_long_query(con, staged)
         return real_stage(con, step, *args)
 
-    def write_partitions(con, step, *args):
-        written.append(step.key)
-        return real_write(con, step, *args)
-
-    def read_once(con, step, *args):
-        if step.key == "etablissements_historique":
-            staging.wait(timeout=60)
-            raise failure
-        return real_read(con, step, *args)
-
     monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
-    monkeypatch.setattr(sirene, "_write_partitions", write_partitions)
-    monkeypatch.setattr(sirene, "_read_once", read_once)
+    written = _history_fails_once_staging(monkeypatch, staging, failure)
     con = connect()
     before = _database_state(con)
     with pytest.raises(type(failure)) as raised:
@@ -457,8 +467,8 @@ def test_a_staging_that_ends_as_the_read_fails_writes_no_partitions(tmp_path, mo
     from sources import sirene
 
     folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
-    real_read, real_stage, real_write = sirene._read_once, sirene._stage_kept, sirene._write_partitions
-    staging, written = threading.Event(), []
+    real_stage = sirene._stage_kept
+    staging = threading.Event()
 
     def stage_kept(con, step, *args):
         outcome = real_stage(con, step, *args)
@@ -470,19 +480,8 @@ def test_a_staging_that_ends_as_the_read_fails_writes_no_partitions(tmp_path, mo
                 pass
         return outcome
 
-    def write_partitions(con, step, *args):
-        written.append(step.key)
-        return real_write(con, step, *args)
-
-    def read_once(con, step, *args):
-        if step.key == "etablissements_historique":
-            staging.wait(timeout=60)
-            raise InputFileError("the history cannot be read")
-        return real_read(con, step, *args)
-
     monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
-    monkeypatch.setattr(sirene, "_write_partitions", write_partitions)
-    monkeypatch.setattr(sirene, "_read_once", read_once)
+    written = _history_fails_once_staging(monkeypatch, staging, InputFileError("the history cannot be read"))
     with pytest.raises(InputFileError, match="the history cannot be read"):
         sirene.load_national(connect(), folder, departements=["38"], millesime="2026-10", work_dir=tmp_path / "w")
     assert written == ["etablissements"]
