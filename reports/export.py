@@ -32,6 +32,8 @@ HEADERS = {
     "code": "Code",
     "code_commune": "Code commune",
     "nom_commune": "Commune",
+    "code_epci": "Code EPCI",
+    "nom_epci": "EPCI",
     "etiquette": "Libellé",
     "annee": "Année",
     "valeur": "Valeur",

@@ -400,6 +400,15 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
         out["statut"] = sel.reasons(out["statut"])
         return out[["code_commune", "valeur", "statut"]]
 
+    def of_its_epci(data: pd.DataFrame) -> pd.DataFrame:
+        # each commune carries its EPCI's value: the EPCI is named on its row, so that no one reads a commune's share
+        by_commune = communes.set_index("code_commune")["siren_epci"]
+        codes = [by_commune.get(c) for c in data["code_commune"]]
+        data.insert(2, "code_epci", codes)
+        labels = {code: _territory_label(row) for code, row in zip(epci.index, epci.reset_index().itertuples())}
+        data.insert(3, "nom_epci", [labels.get(e) for e in codes])
+        return data
+
     t1 = f"Établissements de l'ESS pour 1 000 habitants, par commune, au {ctx.date_reference()}"
     t2 = f"Part de l'ESS dans l'emploi salarié (tous employeurs), par EPCI, au {ctx.date_effectifs()}"
     names = dict(zip(communes["code_commune"], communes["nom_commune"]))
@@ -416,9 +425,9 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                   unit="taux", source=source_counts(ctx)[:-1] + f", population municipale en vigueur au 1er janvier {ctx.params.get('annee_cog') or ''} (INSEE) ; contours IGN "
                   "ADMIN EXPRESS simplifiés."),
         ChartSpec("carte_epci_part_emploi", t2,
-                  lambda ax: dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
-                                                   legend_title="part de l'emploi", cmap="Blues", places=places),
-                                   f"{ctx.year_effectifs}-12-31"),
+                  lambda ax: of_its_epci(dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
+                                                               legend_title="part de l'emploi", cmap="Blues",
+                                                               places=places), f"{ctx.year_effectifs}-12-31")),
                   note="Chaque commune prend la valeur de son EPCI (partie dans le département). " + SECRET_NOTE
                   + note_missing, kind="map", unit="part",
                   source=source_employment(ctx)[:-1] + " ; contours IGN ADMIN EXPRESS simplifiés."),

@@ -405,6 +405,14 @@ def test_suppressed_cells_are_drawn_as_suppressed_never_as_zero(report):
     assert evo.loc[("fondations", 2026), "trace"] == "masque"
     assert evo.loc[("fondations", 2025), "valeur"] == 2
 
+    # the EPCI map colours each commune with its EPCI's share: its data names the EPCI on each commune's row
+    carte_epci = _chart_data(report, "carte_epci_part_emploi").set_index("code_commune")
+    for code, row in carte_epci.iterrows():
+        label = row["nom_epci"]
+        assert label in epci.index, (code, label)
+        if epci.at[label, "trace"] != "masque":
+            assert row["valeur"] == pytest.approx(epci.at[label, "valeur"]), code
+    assert carte_epci["code_epci"].notna().all() and carte_epci["nom_epci"].nunique() >= 2
     carte = _chart_data(report, "carte_communes_etablissements_1000_hab").set_index("code_commune")
     assert carte.at["38003", "trace"] == "masque" and np.isnan(carte.at["38003", "valeur"])
     assert carte.at["38001", "trace"] == "couleur"
