@@ -253,6 +253,57 @@ def test_a_certificate_proves_only_as_a_table_the_reader_cannot_rule_out():
     assert secret_lp.certified(t, np.zeros(9, bool), upper, lower, [moved_margin]).pending == 1
 
 
+def test_a_lower_bound_on_a_sum_that_is_no_cell_binds_audits_protection_and_certificates():
+    # 2 × 2, a, b, c, d masked, margins published (x = 10 20 30 40): a ∈ [0, 30]. Another publication says that
+    # b + c ≥ 49 (a sum of unknowns that no cell is, as URSSAF's figure of one commune's sector pair): with a + b = 30
+    # and a + c = 40, b + c = 70 − 2a, so a ≤ 10.5, short of its upper requirement 11.5.
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    published = np.array([False] * 4 + [True] * 5)
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)  # a: ≥ 11.5, ≤ 8.5
+    bounded = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[0.0, 1, 1, 0]])),
+                                  row_floors=np.array([49.0]))
+    assert secret_lp.audit(t, published, upper, lower, deadline=time.perf_counter() + 30).ok
+    found = secret_lp.audit(bounded, published, upper, lower, deadline=time.perf_counter() + 30)
+    assert set(found.failed) == {0} and set(found.failed[0]) == {"haut"}
+    assert found.failed[0]["haut"]["borne"] == pytest.approx(10.5, abs=1e-4)
+    # a certificate that breaks the bound (a = 12: b + c = 46 < 49) proves nothing, one that keeps it does
+    up = secret_lp.Certificate(np.array([12.0, 18, 28, 42]))
+    assert secret_lp.certified(t, published, upper, lower, [up]).pending == 1
+    assert secret_lp.certified(bounded, published, upper, lower, [up]).pending == 2
+    down = secret_lp.Certificate(np.array([8.0, 22, 32, 38]))  # b + c = 54
+    assert secret_lp.certified(bounded, published, upper, lower, [down]).pending == 1
+    # the protection suppresses margins until a may reach 11.5 without breaking the bound, and its certificates
+    # pass the final check
+    done = secret_lp.protect(bounded, published, upper, lower, np.ones(9), deadline=time.perf_counter() + 30)
+    assert done.audit.ok and done.suppressed
+    final, _ = secret_lp.certified_audit(bounded, done.published, upper, lower, done.certificates,
+                                         deadline=time.perf_counter() + 30)
+    assert final.ok and final.n_certified == final.n_required
+    assert all(c.table()[1] + c.table()[2] >= 49 - 1e-6 for c in done.certificates)
+    # scipy's HiGHS on the reader's set, the bound included
+    a_eq = sp.vstack([t.links, t.cells[done.published]]).toarray()
+    b_eq = t.values[done.published]
+    lo, hi = (linprog(sign * t.cells[0].toarray().ravel(), A_ub=-bounded.floor_rows.toarray(),
+                      b_ub=-bounded.row_floors, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+              for sign in (1, -1))
+    assert lo.fun <= 8.5 + 1e-6 and (hi.status == 3 or -hi.fun >= 11.5 - 1e-6)  # (3: unbounded)
+
+
+def test_a_perturbation_proves_nothing_beyond_the_slack_of_a_bounded_sum():
+    # x = [a b], cells a, b, a + b. d moves 5 from b to a; b ≥ 18 is known (a floor row): b's slack is 2, so the
+    # perturbation proves a's upper side only up to a + 2
+    t = _table([[1, 0], [0, 1], [1, 1]], [10, 20])
+    bounded = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[0.0, 1]])), row_floors=np.array([18.0]))
+    upper = np.array([13.0, np.nan, np.nan])
+    lower = np.full(3, np.nan)
+    free = secret_lp._Proofs(t, upper, lower)
+    free.from_perturbation(np.array([5.0, -5.0]))
+    assert free.pending == 0
+    tight = secret_lp._Proofs(bounded, upper, lower)
+    tight.from_perturbation(np.array([5.0, -5.0]))
+    assert tight.pending == 1
+
+
 def test_the_final_audit_checks_the_rounds_tables_and_audits_the_rest(monkeypatch):
     t = _table(TWO_BY_TWO, [10, 20, 30, 40])
     upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)
@@ -551,8 +602,12 @@ def test_a_commune_total_urssaf_publishes_does_not_give_away_its_lone_ess_employ
     result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
     con = db.connect()
     db.attach_tables(con, {**inputs, **result.tables, **urssaf})  # (the check step sees every table of the run)
+    # and its detail, per commune and (A21 section, ESS sector) pair of the APE codes' NAF divisions
     assert outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"]) == {
-        Y: outputs.UrssafKnown((), (("38001", 600.0), ("38003", 271.0)))}
+        Y: outputs.UrssafKnown((), (("38001", 600.0), ("38003", 271.0)),
+                               (("38001", "Q", "action_sociale_sans_hebergement", 600.0),
+                                ("38003", "G", "commerce", 21.0),
+                                ("38003", "Q", "action_sociale_sans_hebergement", 250.0)))}
     stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
     assert (stats["minorees_urssaf"], stats["sensibles_minorees_urssaf"], stats["connues_urssaf"]) == (2, 1, 0)
     # what URSSAF's bound gives alone (38003's total of all employers at least 271: all of it) is relaxed to that

@@ -8,12 +8,15 @@ Hand-made département of two communes (one class each), one family: « soutien 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from transforms import secret_lp, secret_model
+from transforms import outputs, secret_lp, secret_model
+from transforms.outputs import UrssafKnown
 
 # commune, section, ESS sector, size, employment (« soutien aux entreprises » = M + N; c1 and c2 in other EPCIs: one
 # class each)
@@ -100,3 +103,110 @@ def test_swaps_keep_every_pair_of_the_departement():
     # c2's (P, enseignement) with partner (N, soutien), both held by c1 too: up = min(c2's N 6, c1's P 30),
     # down = min(c2's P 120, c1's N 55)
     assert (up[p_c2], down[p_c2]) == (6.0, 55.0)
+
+
+# --- URSSAF's commune × APE detail: a lower bound of each (section, sector) pair of a commune -------------------------
+
+# The review's example (review_diff4 M2): c1's total of 100 is published; URSSAF publishes 60 in Q and 38 in G for it.
+# Then c1's employment in G is in [38, 40] (100 − Q's 60 at most), and c1's associations, all in G (39, sensitive,
+# upper requirement 44.85), cannot reach it. c2 keeps the département's figures from giving c1's away.
+REVIEW = [("c1", "associations", "G", "commerce", 39.0), ("c1", "hors_ess", "G", "commerce", 1.0),
+          ("c1", "hors_ess", "Q", "action_sociale", 60.0),
+          ("c2", "associations", "G", "commerce", 50.0), ("c2", "hors_ess", "G", "commerce", 30.0),
+          ("c2", "hors_ess", "Q", "action_sociale", 20.0)]
+URSSAF_C1 = UrssafKnown((), (("c1", 98.0),), (("c1", "Q", "action_sociale", 60.0), ("c1", "G", "commerce", 38.0)))
+
+
+def review_units() -> pd.DataFrame:
+    rows = pd.DataFrame(REVIEW, columns=["code_commune", "type", "section_a21", "secteur_ess", "effectif_central"])
+    return rows.assign(classe_taille="10_49", nb_etablissements=1)
+
+
+def review_cube(est: pd.DataFrame) -> pd.DataFrame:
+    """Every territory × family (associations, hors ESS, ESS, all) × (all, each section, each sector)."""
+    rows = []
+    families = {"associations": ["associations"], "ess": ["associations"], "hors_ess": ["hors_ess"],
+                "ensemble": ["associations", "hors_ess"]}
+    for niveau, code in COMMUNES[["niveau", "code_territoire"]].drop_duplicates().itertuples(index=False):
+        inside = est[est["code_commune"].isin(COMMUNES.loc[COMMUNES["code_territoire"] == code, "code_commune"])]
+        for famille, types in families.items():
+            part = inside[inside["type"].isin(types)]
+            rows.append((niveau, code, famille, "ensemble", "ensemble", "ensemble", part["effectif_central"].sum()))
+            for nomenclature, column in (("a21", "section_a21"), ("ess", "secteur_ess")):
+                for secteur, value in part.groupby(column)["effectif_central"].sum().items():
+                    rows.append((niveau, code, famille, nomenclature, secteur, "ensemble", value))
+    return pd.DataFrame(rows, columns=[*secret_model.ROW_KEY[:-1], "effectif_central"]).assign(perimetre="p")
+
+
+def test_urssafs_detail_and_a_published_commune_total_bound_a_sector_from_above():
+    est = review_units()
+    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"], alone=outputs._bounded_communes(URSSAF_C1))
+    assets = cell(model, niveau="commune", code_territoire="c1", famille="associations",
+                  nomenclature_secteur="ensemble")
+    cells = model.cells
+    # published: every territory's total of all employers and the département's detail; the families of c1 and c2
+    # (and of their EPCIs, the same units) masked
+    published = published_as_by_the_pipeline(model)
+    published &= ~((cells["niveau"] != "departement") & (cells["label"] != model.label_of("p", "ensemble"))).to_numpy()
+    upper, lower = np.full(len(cells), np.nan), np.full(len(cells), np.nan)
+    upper[assets], lower[assets] = 39.0 * 1.15, 39.0 * 0.85
+    table = outputs._reader_table(model, URSSAF_C1, "effectif_central")
+    assert table.values[assets] == 39.0 and table.row_floors.tolist() == [38.0, 60.0]  # (G, then Q: sorted)
+    # the reader of the commune totals alone (URSSAF's 98 under our published 100) finds c1's associations protected
+    only_totals = dataclasses.replace(table, floor_rows=None, row_floors=None)
+    assert secret_lp.audit(only_totals, published, upper, lower, deadline=time.perf_counter() + 60).ok
+    # the reader of the detail does not: at most 100 − 60
+    found = secret_lp.audit(table, published, upper, lower, deadline=time.perf_counter() + 60)
+    assert set(found.failed) == {assets} and set(found.failed[assets]) == {"haut"}
+    assert found.failed[assets]["haut"]["borne"] == pytest.approx(40.0, abs=1e-4)
+    # the protection masks c1's total (and what would give it back), and the check's audit agrees
+    done = secret_lp.protect(table, published, upper, lower, _weights(model), deadline=time.perf_counter() + 60)
+    total_c1 = cell(model, niveau="commune", code_territoire="c1", famille="ensemble", nomenclature_secteur="ensemble")
+    assert done.audit.ok and not done.published[total_c1]
+    final, _ = secret_lp.certified_audit(table, done.published, upper, lower, done.certificates,
+                                         deadline=time.perf_counter() + 60)
+    assert final.ok and final.n_certified == final.n_required
+
+
+def _weights(model) -> np.ndarray:
+    return np.where(model.cells["niveau"] == "departement", 10.0, 1.0)
+
+
+def test_a_swap_takes_from_a_bounded_pair_no_more_than_its_slack():
+    """The closed-form proof moves employment between pairs inside a commune: against a reader who knows a lower
+    bound of a pair (URSSAF's figure of its APE codes), it may take only the pair's slack above that bound."""
+    est = units()
+    model = secret_model.build(est, cube(est), COMMUNES, ["p"], alone=["c1"])
+    which = np.zeros(len(model.cells), bool)
+    p_c2 = cell(model, niveau="commune", famille="associations", nomenclature_secteur="a21", code_territoire="c2",
+                secteur="P")
+    which[p_c2] = True
+    # c1's (N, soutien) holds 55: URSSAF says 50 → slack 5; its (P, enseignement) holds 30: URSSAF says 45 → the bound
+    # is ours (30), slack 0
+    known = pd.DataFrame([("c1", "N", "soutien_entreprises", 50.0), ("c1", "P", "enseignement", 45.0)],
+                         columns=["code_commune", "section_a21", "secteur_ess", "effectif"])
+    rows, floors, pairs = secret_model.pair_floor_rows(model, known, "effectif_central")
+    assert floors.tolist() == [50.0, 30.0] and pairs["plancher"].tolist() == [50.0, 30.0]
+    assert (rows @ model.tables["effectif_central"].x).tolist() == [55.0, 30.0]
+    # unbounded: up = min(c2's N 6, c1's P 30), down = min(c2's P 120, c1's N 55) (test above); bounded, c1 lends
+    # only its slack: P nothing, N 5
+    up, down = secret_model.swap_capacity(model, which, "effectif_central", pairs)
+    assert (up[p_c2], down[p_c2]) == (0.0, 5.0)
+
+
+def test_a_commune_urssaf_bounds_is_a_class_of_its_own_but_its_detail_stays_out_of_the_lps():
+    """Two communes of one EPCI share their detail unknowns; the class's sum of their URSSAF bounds would lose which
+    commune holds which (the model's reader would know less than the real one): a bounded commune gets its own
+    detail unknowns. Its never-published detail is still not audited by LP (see secret_model.build)."""
+    est = units()
+    together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
+    shared = secret_model.build(est, cube(est), together, ["p"])
+    split = secret_model.build(est, cube(est), together, ["p"], alone=["c1"])
+    assert shared._parts["classes"]["classe"].nunique() == 1 and split._parts["classes"]["classe"].nunique() == 2
+    known = pd.DataFrame([("c1", "N", "soutien_entreprises", 50.0)],
+                         columns=["code_commune", "section_a21", "secteur_ess", "effectif"])
+    assert secret_model.pair_floor_rows(shared, known, "effectif_central")[1].tolist() == []
+    rows, floors, _ = secret_model.pair_floor_rows(split, known, "effectif_central")
+    assert floors.tolist() == [50.0] and (rows @ split.tables["effectif_central"].x).tolist() == [55.0]
+    commune_detail = ((split.cells["niveau"] == "commune") & (split.cells["nomenclature"] != "ensemble")).to_numpy()
+    assert not split.cells["representable"].to_numpy()[commune_detail].any()

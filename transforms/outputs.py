@@ -369,6 +369,7 @@ SHARE_TOTAL = [c for c in SHARE_EMPLOYMENT if c not in SHARE_PRIVATE]
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
 PROTECTED = "effectif_central"  # the measure the secondary pattern is built on; the others are audited with it
+URSSAF_NOMENCLATURE = "NAFRev2"  # of the APE codes of URSSAF's commune × APE file
 # Cells worth keeping when a secondary suppression has a choice: the département, and the family totals of every
 # supra-communal territory.
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
@@ -501,6 +502,11 @@ class UrssafKnown:
 
     familles: tuple[tuple[str, str], ...] = ()  # (perimeter, family): the département's family totals
     communes: tuple[tuple[str, float], ...] = ()  # (commune, its private-field employment in the commune × APE file)
+    # (commune, A21 section, ESS sector, the file's employment of the APE codes of that pair in the commune)
+    paires: tuple[tuple[str, str, str, float], ...] = ()
+
+    def pairs(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.paires), columns=["code_commune", *secret_model.PAIR, "effectif"])
 
 
 def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKnown]:
@@ -509,7 +515,10 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
       the perimeter whose families are URSSAF's (calage_urssaf in perimetres.csv);
     - each commune's employment in URSSAF's private field on 31 December: the sum of every value the commune × APE
       file publishes for it (staging_urssaf_commune_ape, whatever the activity; old commune codes mapped to the
-      run's COG as the core step does), as a reader who sums the file gets it.
+      run's COG as the core step does), as a reader who sums the file gets it;
+    - the same per (A21 section, ESS sector) pair of the commune: each APE code's NAF division mapped as the core
+      step maps an establishment's (secteurs_ess.csv, « non_renseigne » for a division it lacks), the values of
+      one pair summed (_pair_floors: lower bounds of the commune's unknowns of that pair).
     URSSAF publishes annual averages of the families: the audit takes the reader to know our own figure of those
     cells exactly, which is safe (knowing less, a reader can only bound a masked cell less tightly). A commune's
     private field leaves out its public and agricultural employers: its total is a lower bound of the commune's
@@ -537,18 +546,35 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
     else:
         log.info("core_cibles_urssaf absent: the secrecy's reader knows no URSSAF family total")
     cog = next((t for t in ("core_communes", "staging_communes") if t in present), None)
+    pairs: dict[int, list[tuple[str, str, str, float]]] = {}
     if {"staging_urssaf_commune_ape", "staging_communes_passage"} <= present and cog:
-        for annee, code, total in con.execute(
+        sectors = pd.DataFrame([(r["division"], r["section_a21"], r["secteur_ess"])
+                                for r in reference.read_reference("secteurs_ess", params.get("reference_dir"))
+                                if r["nomenclature"] == URSSAF_NOMENCLATURE],
+                               columns=["division", "section_a21", "secteur_ess"])
+        con.register("_urssaf_secteurs", sectors)
+        try:
+            values = con.execute(
                 f"""WITH passage AS (SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
                                      FROM staging_communes_passage GROUP BY 1)
-                   SELECT u.annee, coalesce(c.code_commune, p.code_commune) AS code, sum(u.effectifs_salaries)
+                   SELECT u.annee, coalesce(c.code_commune, p.code_commune) AS code,
+                          coalesce(s.section_a21, 'non_renseigne') AS section_a21,
+                          coalesce(s.secteur_ess, 'non_renseigne') AS secteur_ess, sum(u.effectifs_salaries)
                    FROM staging_urssaf_commune_ape AS u
                    LEFT JOIN {cog} AS c ON c.code_commune = u.code_commune
                    LEFT JOIN passage AS p ON c.code_commune IS NULL AND p.ancien_code = u.code_commune
+                   LEFT JOIN _urssaf_secteurs AS s ON s.division = left(u.code_ape, 2)
                    WHERE u.effectifs_salaries IS NOT NULL AND coalesce(c.code_commune, p.code_commune) IS NOT NULL
-                   GROUP BY ALL ORDER BY ALL""").fetchall():
-            communes.setdefault(int(annee), []).append((code, float(total)))
-    return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())))
+                   GROUP BY ALL ORDER BY ALL""").fetchall()
+        finally:
+            con.unregister("_urssaf_secteurs")
+        totals: dict[tuple[int, str], float] = {}
+        for annee, code, section, secteur, value in values:
+            pairs.setdefault(int(annee), []).append((code, section, secteur, float(value)))
+            totals[(int(annee), code)] = totals.get((int(annee), code), 0.0) + float(value)
+        for (annee, code), total in sorted(totals.items()):
+            communes.setdefault(annee, []).append((code, total))
+    return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())), tuple(pairs.get(year, ())))
             for year in sorted(set(familles) | set(communes))}
 
 
@@ -581,6 +607,28 @@ def _commune_floors(model, known: UrssafKnown, measure: str = PROTECTED) -> np.n
     return floors
 
 
+def _pair_floors(model, known: UrssafKnown, measure: str = PROTECTED):
+    """The lower bounds URSSAF's commune × APE detail gives: per commune and (section, sector) pair, the file's
+    employment of the pair's APE codes bounds the commune's unknowns of that pair, all kinds of units together
+    (secret_model.pair_floor_rows: the smaller of that figure and ours). Combined with a commune total we publish,
+    they bound its other pairs from above. Returns (rows, bounds, pairs bounded)."""
+    return secret_model.pair_floor_rows(model, known.pairs(), measure)
+
+
+def _reader_table(model, known: UrssafKnown, measure: str):
+    """The model's table of `measure` with every lower bound URSSAF's commune × APE file gives (commune totals,
+    commune × pair detail)."""
+    rows, bounds, _ = _pair_floors(model, known, measure)
+    return dataclasses.replace(model.tables[measure], floors=_commune_floors(model, known, measure),
+                               floor_rows=rows, row_floors=bounds)
+
+
+def _bounded_communes(known: UrssafKnown) -> list[str]:
+    """The communes whose sector detail URSSAF's file bounds: each a class of its own in the model
+    (secret_model.build's `alone`)."""
+    return sorted({code for code, *_ in known.paires})
+
+
 def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
                         deadline: float) -> tuple[np.ndarray, np.ndarray, int]:
     """The requirements once URSSAF's figures are counted: a side that the reader who knows the `known_cells` and
@@ -588,7 +636,7 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     makes most of it) is relaxed to the bound those figures give — our publication must not narrow it further, but
     cannot widen what URSSAF publishes. A side the model narrows with nothing published at all, or that either audit
     leaves undecided, keeps its requirement. Returns the requirements and the number of sides relaxed."""
-    if not known_cells.any() and not secret_lp.floored_cells(table).any():
+    if not known_cells.any() and not secret_lp.has_floors(table):
         return upper, lower, 0
     found = secret_lp.audit(table, known_cells, upper, lower, deadline=deadline)
     if not found.failed:
@@ -598,8 +646,8 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     for j, side in sides:
         (only_up if side == "haut" else only_low)[j] = (upper if side == "haut" else lower)[j]
     # a side the reader narrows with nothing published is the model's, not URSSAF's: it stays (and fails, a bug)
-    alone = secret_lp.audit(dataclasses.replace(table, floors=None), np.zeros_like(known_cells), only_up, only_low,
-                            deadline=deadline)
+    alone = secret_lp.audit(dataclasses.replace(table, floors=None, floor_rows=None, row_floors=None),
+                            np.zeros_like(known_cells), only_up, only_low, deadline=deadline)
     kept = {(j, side) for j, failed in alone.failed.items() for side in failed} | set(alone.pending_sides)
     upper, lower = upper.copy(), lower.copy()
     relaxed = 0
@@ -610,14 +658,16 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     return upper, lower, relaxed
 
 
-def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
+def _unproven_outside(model, candidates: np.ndarray, rules, known: UrssafKnown = UrssafKnown()) -> np.ndarray:
     """Sensitive cells outside publication that the closed-form swaps of secret_model do not prove safe, for every
-    published bound."""
+    published bound, against a reader who knows URSSAF's commune × APE detail (a swap takes from a bounded pair no
+    more than its slack)."""
     unproven = np.zeros(len(model.cells), bool)
     for measure in DOMINANCE_BOUNDS:
         values = model.cells[measure].fillna(0.0).to_numpy(float)
         upper, lower = requirements(values, candidates, rules)
-        up, down = secret_model.swap_capacity(model, candidates, measure)
+        _, _, pairs = _pair_floors(model, known, measure)
+        up, down = secret_model.swap_capacity(model, candidates, measure, pairs)
         tol = 1e-6 * np.maximum(1.0, values)
         unproven |= candidates & ((values + up < upper - tol) | (values - down > lower + tol))
     return unproven
@@ -665,7 +715,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     t_heur = time.perf_counter() - t0
     # 2. sector / size cells below the département (never published): a closed-form feasible table proves most of
     #    the sensitive ones safe whatever is published; the others join the LP
-    unproven = _unproven_outside(model, sensitive & ~scope, rules)
+    unproven = _unproven_outside(model, sensitive & ~scope, rules, known)
     # (a commune's never-published detail that neither proof nor model reaches is counted, see METHOD.md § 6)
     stuck = _unauditable(model, unproven)
     # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
@@ -674,6 +724,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     known_cells = _known_cells(model, known)
     floors = _commune_floors(model, known)
     floored = ~np.isnan(floors)
+    n_pairs = len(_pair_floors(model, known)[2])
     if (unproven | ((known_cells | floored) & ~scope)).any():
         model.materialise(scope | unproven | known_cells | floored)
     published = scope & ~hidden & ~sensitive
@@ -690,12 +741,12 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
                              "sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
                              "minorees_urssaf": int(floored.sum()),
                              "sensibles_minorees_urssaf": int(np.sum(floored & sensitive)),
+                             "paires_minorees_urssaf": n_pairs,
                              "secondes_heuristique": round(t_heur, 3), "lp": {}}
     in_lp = model.rows_in_matrix
     certificates = {}
     for measure in DOMINANCE_BOUNDS:
-        t = model.tables[measure] = dataclasses.replace(model.tables[measure],
-                                                        floors=_commune_floors(model, known, measure))
+        t = model.tables[measure] = _reader_table(model, known, measure)
         upper, lower, waived = disclosed_elsewhere(t, known_cells, *requirements(t.values, sensitive & in_lp, rules),
                                                    deadline=deadline)
         result = secret_lp.protect(t, reader, upper, lower, weights, deadline=deadline, fixed=known_cells)
@@ -783,7 +834,7 @@ def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, commun
     """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
     its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
-    model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
+    model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn, alone=_bounded_communes(known))
     _cell_columns(model, params["perimetre"])
     stats, certificates = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall),
                                         scope_fn=scope_fn, known=known)
@@ -1013,7 +1064,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     ones."""
     deadline = yearly.deadline_in(deadline_wall)
     scope_fn = scope_of(year, {"annee_effectifs": annee_effectifs})
-    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
+    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn, alone=_bounded_communes(known))
     cells = model.cells
     rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
     # a cell is published when one of its rows shows its employment (rows of one cell share one status)
@@ -1021,7 +1072,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     published[rows.loc[rows["effectif_central_y"].notna(), "cellule"].to_numpy()] = True
     sensitive = primary_status(cells, rules) != None  # noqa: E711
     scope = scope_fn(cells)
-    unproven = _unproven_outside(model, sensitive & ~scope, rules)
+    unproven = _unproven_outside(model, sensitive & ~scope, rules, known)
     known_cells = _known_cells(model, known)
     floored = ~np.isnan(_commune_floors(model, known))
     model.materialise(scope | unproven | known_cells | floored)
@@ -1029,7 +1080,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     fingerprint = secret_model.unknowns_fingerprint(model)
     result: dict[str, Any] = {}
     for measure in DOMINANCE_BOUNDS:
-        t = dataclasses.replace(model.tables[measure], floors=_commune_floors(model, known, measure))
+        t = _reader_table(model, known, measure)
         upper, lower, waived = disclosed_elsewhere(t, known_cells,
                                                    *requirements(t.values, sensitive & model.rows_in_matrix, rules),
                                                    deadline=deadline)
@@ -1048,6 +1099,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
                                        "n_connues_urssaf": int(known_cells.sum()),
                                        "n_sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
                                        "n_minorees_urssaf": int(floored.sum()),
+                                       "n_paires_minorees_urssaf": len(_pair_floors(model, known, measure)[2]),
                                        "n_exigences_divulguees_par_urssaf": waived,
                                        "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

@@ -110,10 +110,11 @@ def _label_types(types: list[str], perimeters: list[str], famille: str, perimetr
 
 
 def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str],
-          measures=MEASURES, scope=None) -> YearModel:
+          measures=MEASURES, scope=None, alone=()) -> YearModel:
     """est: `year_units` of one year; cube: out_indicateurs rows of that year (those perimeters);
     communes: out_cube_communes (long: code_commune, niveau, code_territoire); scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
-    `materialise` adds more later)."""
+    `materialise` adds more later); alone: communes whose sector detail the reader bounds (URSSAF's commune × APE
+    file, pair_floor_rows): each is a class of its own."""
     perimeters = sorted(perimeters)
     types = sorted(est["type"].unique())
     # --- unknowns
@@ -124,8 +125,14 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     wide = communes[~communes["niveau"].isin(["commune", "departement"])].pivot(
         index="code_commune", columns="niveau", values="code_territoire")
     com = wide.reindex(sorted(communes["code_commune"].unique())).reset_index()
+    # A commune whose detail another publication bounds is told apart from the others of its class by it: the
+    # class's unknowns would sum those bounds and lose which commune each holds (the reader would know less).
     cls_cols = [c for c in com.columns if c != "code_commune"]
-    com["classe"] = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else 0
+    by_territory = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else pd.Series(0, com.index)
+    alone_in_territory = set(com.loc[by_territory.map(by_territory.value_counts()).to_numpy() == 1, "code_commune"])
+    com["_seul"] = np.where(com["code_commune"].isin(list(alone)), com["code_commune"], "")
+    com["classe"] = com.groupby([*cls_cols, "_seul"], dropna=False, sort=True).ngroup()
+    com = com.drop(columns="_seul")
     est = est.merge(com[["code_commune", "classe"]], on="code_commune", how="left")
     if est["classe"].isna().any():
         raise RuntimeError("out_cube_communes lacks communes of out_cube_etablissements: "
@@ -185,10 +192,13 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "det_commune": det_commune,
                     "links": links,
                     "classes": classes, "measures": list(measures)}
-    # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class
-    alone = set(classes.loc[classes["seul"], "code_commune"])
+    # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class; it is
+    # audited only when the commune is alone among its territories' communes: one made alone by URSSAF's bounds
+    # (`alone`) would bring its whole never-published detail into the LPs (on the sample, 60 000 requirements a
+    # year instead of 9 000, most of them narrowed by URSSAF's figures alone: a minute of LPs per year), so its
+    # detail stays out of them as before, counted (outputs._unauditable, METHOD.md § 6)
     cells["representable"] = ((cells["nomenclature"] == "ensemble") | (cells["niveau"] != "commune")
-                              | cells["code_territoire"].isin(alone))
+                              | cells["code_territoire"].isin(alone_in_territory))
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
 
@@ -240,6 +250,41 @@ def _materialise(self: YearModel, which: np.ndarray) -> None:
 YearModel.materialise = _materialise
 
 
+PAIR = [NOMENCLATURES[n] for n in DETAIL_GROUPS["secteur"]]
+
+
+def pair_floor_rows(model: YearModel, known: pd.DataFrame, measure: str) -> tuple[sp.csr_matrix, np.ndarray,
+                                                                                 pd.DataFrame]:
+    """Lower bounds of commune × (section, sector) pairs, all kinds of units together: `known` (code_commune,
+    section_a21, secteur_ess, effectif) gives a figure another publication holds for the pair. The bound is the
+    smaller of that figure and ours (the true table stays feasible); a pair we hold nothing of, or a bound of 0,
+    says nothing. The commune must be alone in its class (build's `alone`). Returns the rows over the unknowns
+    (LinearTable.floor_rows), the bounds (row_floors) and the pairs bounded, with their `plancher`."""
+    parts = model._parts
+    det = parts["det_vars"]
+    det = det[det["groupe"] == "secteur"]
+    classes = parts["classes"]
+    per_commune = classes[classes["seul"]].set_index("code_commune")["classe"]
+    known = known[known["code_commune"].isin(per_commune.index)]
+    known = known.assign(classe=known["code_commune"].map(per_commune).astype(det["classe"].dtype))
+    members = det[["classe", *PAIR, "var", measure]].merge(known[["classe", *PAIR]].drop_duplicates(),
+                                                          on=["classe", *PAIR])
+    ours = members.groupby(["classe", *PAIR], sort=True)[measure].sum().rename("ours").reset_index()
+    pairs = known.groupby(["classe", "code_commune", *PAIR], sort=True)["effectif"].sum().reset_index().merge(
+        ours, on=["classe", *PAIR])
+    pairs["plancher"] = np.minimum(pairs["effectif"], pairs["ours"])
+    pairs = pairs[pairs["plancher"] > 0].reset_index(drop=True)
+    pairs["row"] = np.arange(len(pairs))
+    entries = members.merge(pairs[["classe", *PAIR, "row"]], on=["classe", *PAIR])
+    n_vars = len(parts["tot"]) + len(parts["det_vars"])
+    rows = sp.csr_matrix((np.ones(len(entries)), (entries["row"].to_numpy(), entries["var"].to_numpy())),
+                         shape=(len(pairs), n_vars))
+    # the bound on the same sum as the rows give, so that the true table meets it exactly
+    ours_exact = rows @ np.concatenate([parts["tot"][measure].to_numpy(float), parts["det_vars"][measure].to_numpy(float)])
+    floors = np.minimum(pairs["effectif"].to_numpy(float), ours_exact)
+    return rows, floors, pairs[["code_commune", *PAIR]].assign(plancher=floors)
+
+
 def unknowns_fingerprint(model: YearModel) -> str:
     """What the model's unknowns are, in order (commune × type totals, then class × type × code details, and which
     communes make each class): a table of unknowns (a certificate of secret_lp) found on one model is read on another
@@ -265,7 +310,25 @@ def _codes(values: pd.Series, universe: pd.Index) -> np.ndarray:
     return universe.get_indexer(values)
 
 
-def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
+def _movable(det: pd.DataFrame, measure: str, pair_floors: pd.DataFrame | None) -> pd.DataFrame:
+    """det_commune with `measure` replaced by how far each unknown may go down: a pair of a commune bounded from
+    below (pair_floor_rows' `plancher`) lends only its slack above the bound, shared among its kinds of units in
+    proportion to their employment (so that all of them together never take more than the slack)."""
+    if pair_floors is None or pair_floors.empty:
+        return det
+    key = ["code_commune", *PAIR]
+    sector = (det["groupe"] == "secteur").to_numpy()
+    pair_total = det[sector].groupby(key, sort=False)[measure].sum().rename("_total")
+    bounded = det[key].join(pair_total, on=key).join(pair_floors.set_index(key)["plancher"], on=key)
+    total = bounded["_total"].to_numpy(float)
+    slack = np.clip(total - bounded["plancher"].to_numpy(float), 0.0, None)
+    x = det[measure].to_numpy(float)
+    limited = sector & bounded["plancher"].notna().to_numpy() & (total > 0)
+    return det.assign(**{measure: np.where(limited, x * slack / np.where(limited, total, 1.0), x)})
+
+
+def swap_capacity(model: YearModel, which: np.ndarray, measure: str,
+                  pair_floors: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
     """How far each sector / size cell of a territory below the département can move up and down, whatever is
     published among territory totals and département cells: a closed-form feasible table.
 
@@ -278,8 +341,10 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
     over the communes holding both. A type's capacity is its best single swap, or the sum over f of the best swap
     with a partner of the same f (those move other unknowns and add up), whichever is larger; two partners could
     draw on the same mass, so no other sum is taken. A cell sums over its label's types (other unknowns). A commune's
-    cell counts the other communes of its class among the outside ones. Returns (up, down) per cell of `which` (0
-    for the others, and for cells at the département or without a code)."""
+    cell counts the other communes of its class among the outside ones. Every term above is mass that goes down; a
+    commune's (section, sector) pair that the reader bounds from below (`pair_floors`: code_commune, section_a21,
+    secteur_ess, plancher, from pair_floor_rows) lends only its slack above the bound (_movable). Returns (up, down)
+    per cell of `which` (0 for the others, and for cells at the département or without a code)."""
     parts = model._parts
     cells = model.cells
     up = np.zeros(len(cells))
@@ -287,7 +352,7 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
     sel = which & (cells["nomenclature"] != "ensemble").to_numpy() & (cells["niveau"] != "departement").to_numpy()
     if not sel.any():
         return up, down
-    det = parts["det_commune"]
+    det = _movable(parts["det_commune"], measure, pair_floors)
     communes = pd.Index(det["code_commune"].unique())
     types = pd.Index(det["type"].unique())
     terr = parts["terr"]
