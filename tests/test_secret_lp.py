@@ -719,3 +719,21 @@ def test_a_run_out_of_time_publishes_nothing(tmp_path, data_dir):
     with pytest.raises(outputs.SecretAuditError, match="raise the run parameter secret_budget_secondes"):
         outputs.build_outputs(tables, {**F.PARAMS, "secret_budget_secondes": 0.0}, tmp_path / "out")
     assert not (tmp_path / "out" / "out_indicateurs_public.parquet").exists()
+
+
+def test_a_requirement_urssaf_pins_up_to_rounding_is_not_left_to_the_rounding():
+    # x = [X, p, q, r]: X a commune × type total, p and q its (section, sector) pairs (link p + q = X), r another
+    # unknown. X is known (URSSAF's family total, fixed) and URSSAF's detail bounds p from below at our own value:
+    # the reader who knows only URSSAF's figures has q = 0 up to the rounding allowance of X and of p's bound
+    # (≈ 1.2e-3). The sensitive q (value 0, requirement 1) must not be relaxed to that rounding slack: the protection
+    # LP (exact rows) cannot reach it, suppresses nothing, and the final audit refuses the side (sec branch, merged:
+    # « N protection requirement(s) still not met after protection (a bug) »).
+    t = _table([[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 1, 1]], [6122.222, 6122.222, 0, 0], links=[[-1, 1, 1, 0]])
+    t = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[0.0, 1, 0, 0]])), row_floors=np.array([6122.222]))
+    known = np.array([False, True, False])
+    upper, lower = outputs.requirements(t.values, np.array([True, False, False]), RULES)
+    upper, lower, relaxed = outputs.disclosed_elsewhere(t, known, upper, lower, deadline=time.perf_counter() + 30)
+    assert relaxed == 1 and upper[0] <= t.values[0] + 1e-6
+    p = secret_lp.protect(t, np.array([False, True, True]), upper, lower, np.ones(3),
+                          deadline=time.perf_counter() + 30, fixed=known)
+    assert p.audit.ok

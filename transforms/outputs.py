@@ -650,10 +650,21 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
                             np.zeros_like(known_cells), only_up, only_low, deadline=deadline)
     kept = {(j, side) for j, failed in alone.failed.items() for side in failed} | set(alone.pending_sides)
     upper, lower = upper.copy(), lower.copy()
+    # The bound `found` gives includes the rounding allowance the reader grants every figure it knows
+    # (secret_lp._allowance on the known cells and the lower bounds): a requirement relaxed to it exactly could be met
+    # only through that slack, which the protection LP (exact rows, fixed cells and floors that cannot move) never
+    # uses. Relax to the bound less the whole slack, never past the value: a side URSSAF's figures give exactly (up
+    # to rounding) is then no requirement.
+    _, floors, _ = secret_lp.lower_bounds(table)
+    slack = 2.0 * float(secret_lp._allowance(table.values[known_cells]).sum() + secret_lp._allowance(floors).sum())
     relaxed = 0
     for j, side in sides:
         if (j, side) not in kept:
-            (upper if side == "haut" else lower)[j] = found.failed[j][side]["borne"]
+            bound, value = found.failed[j][side]["borne"], table.values[j]
+            if side == "haut":
+                upper[j] = max(bound - slack, value)
+            else:
+                lower[j] = min(bound + slack, value)
             relaxed += 1
     return upper, lower, relaxed
 
