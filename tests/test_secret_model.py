@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from transforms import confidentiality as conf
 from transforms import outputs, secret_lp, secret_model
 from transforms.outputs import UrssafKnown
 
@@ -34,11 +35,11 @@ def units() -> pd.DataFrame:
     return rows.assign(type="associations", nb_etablissements=1)
 
 
-def cube(est: pd.DataFrame) -> pd.DataFrame:
+def cube(est: pd.DataFrame, communes: pd.DataFrame = COMMUNES) -> pd.DataFrame:
     """out_indicateurs of the year, by hand: every territory × (ensemble, each section, each sector, each size)."""
     rows = []
-    for niveau, code in COMMUNES[["niveau", "code_territoire"]].drop_duplicates().itertuples(index=False):
-        inside = est[est["code_commune"].isin(COMMUNES.loc[COMMUNES["code_territoire"] == code, "code_commune"])]
+    for niveau, code in communes[["niveau", "code_territoire"]].drop_duplicates().itertuples(index=False):
+        inside = est[est["code_commune"].isin(communes.loc[communes["code_territoire"] == code, "code_commune"])]
         for famille in ("associations", "ess", "ensemble"):
             rows.append((niveau, code, famille, "ensemble", "ensemble", "ensemble", inside["effectif_central"].sum()))
             for nomenclature, column in (("a21", "section_a21"), ("ess", "secteur_ess")):
@@ -122,13 +123,13 @@ def review_units() -> pd.DataFrame:
     return rows.assign(classe_taille="10_49", nb_etablissements=1)
 
 
-def review_cube(est: pd.DataFrame) -> pd.DataFrame:
+def review_cube(est: pd.DataFrame, communes: pd.DataFrame = COMMUNES) -> pd.DataFrame:
     """Every territory × family (associations, hors ESS, ESS, all) × (all, each section, each sector)."""
     rows = []
     families = {"associations": ["associations"], "ess": ["associations"], "hors_ess": ["hors_ess"],
                 "ensemble": ["associations", "hors_ess"]}
-    for niveau, code in COMMUNES[["niveau", "code_territoire"]].drop_duplicates().itertuples(index=False):
-        inside = est[est["code_commune"].isin(COMMUNES.loc[COMMUNES["code_territoire"] == code, "code_commune"])]
+    for niveau, code in communes[["niveau", "code_territoire"]].drop_duplicates().itertuples(index=False):
+        inside = est[est["code_commune"].isin(communes.loc[communes["code_territoire"] == code, "code_commune"])]
         for famille, types in families.items():
             part = inside[inside["type"].isin(types)]
             rows.append((niveau, code, famille, "ensemble", "ensemble", "ensemble", part["effectif_central"].sum()))
@@ -194,19 +195,71 @@ def test_a_swap_takes_from_a_bounded_pair_no_more_than_its_slack():
     assert (up[p_c2], down[p_c2]) == (0.0, 5.0)
 
 
-def test_a_commune_urssaf_bounds_is_a_class_of_its_own_but_its_detail_stays_out_of_the_lps():
+def test_a_commune_urssaf_bounds_is_a_class_of_its_own_for_its_sector_detail_only():
     """Two communes of one EPCI share their detail unknowns; the class's sum of their URSSAF bounds would lose which
     commune holds which (the model's reader would know less than the real one): a bounded commune gets its own
-    detail unknowns. Its never-published detail is still not audited by LP (see secret_model.build)."""
+    sector unknowns, and its sector cells become sums of unknowns like any commune's alone in its territories. No
+    URSSAF figure bounds sizes: the size unknowns stay per class (per commune, they were an exact projection that only
+    made every LP bigger)."""
     est = units()
     together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
-    shared = secret_model.build(est, cube(est), together, ["p"])
-    split = secret_model.build(est, cube(est), together, ["p"], alone=["c1"])
-    assert shared._parts["classes"]["classe"].nunique() == 1 and split._parts["classes"]["classe"].nunique() == 2
+    shared = secret_model.build(est, cube(est, together), together, ["p"])
+    split = secret_model.build(est, cube(est, together), together, ["p"], alone=["c1"])
+
+    sizes = [(m._parts["det_vars"]["groupe"] == "taille").sum() for m in (shared, split)]
+    assert sizes == [3, 3]  # the EPCI's three size classes of associations, split or not
+
+    def n_classes(model, group):
+        classes = model._parts["classes"]
+        return classes.loc[classes["groupe"] == group, "classe"].nunique()
+
+    assert (n_classes(shared, "secteur"), n_classes(shared, "taille")) == (1, 1)
+    assert (n_classes(split, "secteur"), n_classes(split, "taille")) == (2, 1)
+    assert not len(secret_model.additivity_gaps(split.tables["effectif_central"], split.rows_in_matrix))
     known = pd.DataFrame([("c1", "N", "soutien_entreprises", 50.0)],
                          columns=["code_commune", "section_a21", "secteur_ess", "effectif"])
     assert secret_model.pair_floor_rows(shared, known, "effectif_central")[1].tolist() == []
     rows, floors, _ = secret_model.pair_floor_rows(split, known, "effectif_central")
     assert floors.tolist() == [50.0] and (rows @ split.tables["effectif_central"].x).tolist() == [55.0]
-    commune_detail = ((split.cells["niveau"] == "commune") & (split.cells["nomenclature"] != "ensemble")).to_numpy()
-    assert not split.cells["representable"].to_numpy()[commune_detail].any()
+    cells = split.cells
+    commune = (cells["niveau"] == "commune").to_numpy()
+    sector = cells["nomenclature"].isin(["a21", "ess"]).to_numpy()
+    size = (cells["nomenclature"] == "taille").to_numpy()
+    # c1 split out leaves c2 alone in the EPCI's other sector class: both communes' sector cells are sums of unknowns
+    assert cells["representable"].to_numpy()[commune & sector].all()
+    assert not cells["representable"].to_numpy()[commune & size].any()
+    table = split.tables["effectif_central"]
+    assert np.allclose((table.cells @ table.x)[commune & sector], table.values[commune & sector])
+
+
+def test_the_sector_of_a_bounded_commune_that_shares_its_territories_is_audited_and_protected():
+    """The review's example with c1 and c2 in one EPCI (review_diff6 § 1, HIGH): c1's employment in G (40, all
+    employers) is at most 100 − URSSAF's 60 in Q. No swap can prove it (c1's Q is pinned by URSSAF's figure), and it
+    used to be no sum of the model's unknowns: only counted, never audited. It is now a row of the LPs: the audit
+    bounds it at 40, and the protection masks c1's total."""
+    together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
+    est = review_units()
+    model = secret_model.build(est, review_cube(est, together), together, ["p"],
+                               alone=outputs._bounded_communes(URSSAF_C1))
+    cells = model.cells
+    g_c1 = cell(model, niveau="commune", code_territoire="c1", famille="ensemble", nomenclature_secteur="a21",
+                secteur="G")
+    assert cells["effectif_central"][g_c1] == 40.0 and bool(cells["representable"][g_c1])
+    sensitive = np.arange(len(cells)) == g_c1
+    rules = conf.Rules()
+    unproven = outputs._unproven_outside(model, sensitive, rules, URSSAF_C1)
+    assert unproven[g_c1]
+    published = published_as_by_the_pipeline(model)
+    published &= ~((cells["niveau"] != "departement") & (cells["label"] != model.label_of("p", "ensemble"))).to_numpy()
+    upper, lower = outputs.requirements(cells["effectif_central"].to_numpy(float), sensitive, rules)
+    table = outputs._reader_table(model, URSSAF_C1, "effectif_central")
+    found = secret_lp.audit(table, published, upper, lower, deadline=time.perf_counter() + 60)
+    assert set(found.failed) == {g_c1} and found.failed[g_c1]["haut"]["borne"] == pytest.approx(40.0, abs=1e-4)
+    # URSSAF's 38 in G gives the lower side alone: relaxed to it, as the pipeline does; the upper side is ours
+    nothing_known = np.zeros(len(cells), bool)
+    upper, lower, relaxed = outputs.disclosed_elsewhere(table, nothing_known, upper, lower,
+                                                        deadline=time.perf_counter() + 60)
+    assert relaxed == 1 and upper[g_c1] == pytest.approx(46.0)
+    done = secret_lp.protect(table, published, upper, lower, _weights(model), deadline=time.perf_counter() + 60)
+    total_c1 = cell(model, niveau="commune", code_territoire="c1", famille="ensemble", nomenclature_secteur="ensemble")
+    assert done.audit.ok and not done.published[total_c1]

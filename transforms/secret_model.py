@@ -125,34 +125,37 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     wide = communes[~communes["niveau"].isin(["commune", "departement"])].pivot(
         index="code_commune", columns="niveau", values="code_territoire")
     com = wide.reindex(sorted(communes["code_commune"].unique())).reset_index()
-    # A commune whose detail another publication bounds is told apart from the others of its class by it: the
-    # class's unknowns would sum those bounds and lose which commune each holds (the reader would know less).
     cls_cols = [c for c in com.columns if c != "code_commune"]
     by_territory = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else pd.Series(0, com.index)
-    alone_in_territory = set(com.loc[by_territory.map(by_territory.value_counts()).to_numpy() == 1, "code_commune"])
-    com["_seul"] = np.where(com["code_commune"].isin(list(alone)), com["code_commune"], "")
-    com["classe"] = com.groupby([*cls_cols, "_seul"], dropna=False, sort=True).ngroup()
-    com = com.drop(columns="_seul")
-    est = est.merge(com[["code_commune", "classe"]], on="code_commune", how="left")
-    if est["classe"].isna().any():
-        raise RuntimeError("out_cube_communes lacks communes of out_cube_etablissements: "
-                           f"{sorted(est.loc[est['classe'].isna(), 'code_commune'].unique())[:5]}")
-    tot = est.groupby(["code_commune", "type"], sort=True).agg(
-        **{m: (m, "sum") for m in measures}, classe=("classe", "first")).reset_index()
+    # A commune whose sector detail another publication bounds is told apart from the others of its class by it: the
+    # class's unknowns would sum those bounds and lose which commune each holds (the reader would know less). So the
+    # sector group splits it out. Nothing bounds a commune's size detail: a class's size unknowns are an exact
+    # projection of per-commune ones (a non-negative table with given commune totals and class column sums exists
+    # whenever the totals match), so the size group keeps the territory classes (split, they cost 22 % of every LP's
+    # columns on the sample's 2025 for nothing).
+    classes = _group_classes(com["code_commune"], by_territory, set(alone))
+    tot = est.groupby(["code_commune", "type"], sort=True)[list(measures)].sum().reset_index()
     tot["var"] = np.arange(len(tot))
     tot_idx = tot.set_index(["code_commune", "type"])["var"]
     # Detail unknowns, per group of nomenclatures (DETAIL_GROUPS): one per class × type × combination of the group's
     # codes, counted in one cell of each nomenclature of the group. A unit without a code still sums to its total.
     est = est.fillna({col: "" for col in NOMENCLATURES.values()})
-    unknowns, by_commune = [], []
+    unknowns, by_commune, totals = [], [], []
     for group, noms in DETAIL_GROUPS.items():
         codes = [NOMENCLATURES[n] for n in noms]
+        of_group = classes.loc[classes["groupe"] == group, ["code_commune", "classe"]]
+        placed = est.merge(of_group, on="code_commune", how="left")
+        if placed["classe"].isna().any():
+            raise RuntimeError("out_cube_communes lacks communes of out_cube_etablissements: "
+                               f"{sorted(placed.loc[placed['classe'].isna(), 'code_commune'].unique())[:5]}")
         for where, frame in (("classe", unknowns), ("code_commune", by_commune)):
-            g = est.groupby([where, "type", *codes], sort=True)[list(measures)].sum().reset_index()
+            g = placed.groupby([where, "type", *codes], sort=True)[list(measures)].sum().reset_index()
             frame.append(g.assign(groupe=group))
+        totals.append(tot[["code_commune", "type", "var"]].merge(of_group, on="code_commune").assign(groupe=group))
     det_vars = pd.concat(unknowns, ignore_index=True)
+    det_vars["classe"] = det_vars["classe"].astype(np.int64)
     det_vars["var"] = len(tot) + np.arange(len(det_vars))
-    # memberships: (class, type, nomenclature, code) -> unknown
+    # memberships: (class, type, nomenclature, code) -> unknown (class numbers are unique across groups)
     det = pd.concat([det_vars.loc[det_vars[col].notna(), ["classe", "type", "var", col]].rename(columns={col: "code"})
                      .assign(nomenclature=nom) for nom, col in NOMENCLATURES.items()], ignore_index=True)
     det_commune = pd.concat(by_commune, ignore_index=True)
@@ -162,12 +165,11 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     groups = det_vars[["classe", "type", "groupe"]].drop_duplicates().reset_index(drop=True)
     groups["link"] = np.arange(len(groups))
     plus = det_vars.merge(groups, on=["classe", "type", "groupe"])
-    minus = tot[["classe", "type", "var"]].merge(groups, on=["classe", "type"])
+    minus = pd.concat(totals, ignore_index=True).merge(groups, on=["classe", "type", "groupe"])
     links = sp.csr_matrix(
         (np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]),
          (np.concatenate([plus["link"], minus["link"]]), np.concatenate([plus["var"], minus["var"]]))),
         shape=(len(groups), n_vars))
-    class_size = com.groupby("classe")["code_commune"].size()
     # --- cells of the cube rows
     rows = cube.copy()
     label_index: dict[tuple[str, str], int] = {}
@@ -188,19 +190,32 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     lab = pd.DataFrame([(i, t) for members, i in labels.items() for t in sorted(members)], columns=["label", "type"])
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index
-    classes = com[["code_commune", "classe"]].assign(seul=com["classe"].map(class_size).to_numpy() == 1)
     model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "det_commune": det_commune,
                     "links": links,
                     "classes": classes, "measures": list(measures)}
-    # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class; it is
-    # audited only when the commune is alone among its territories' communes: one made alone by URSSAF's bounds
-    # (`alone`) would bring its whole never-published detail into the LPs (on the sample, 60 000 requirements a
-    # year instead of 9 000, most of them narrowed by URSSAF's figures alone: a minute of LPs per year), so its
-    # detail stays out of them as before, counted (outputs._unauditable, METHOD.md § 6)
+    # a commune's sector / size cell is a sum of unknowns only when the commune is alone in its class of that group
+    alone_in_group = classes.loc[classes["seul"]]
+    detail_group = cells["nomenclature"].map({nom: g for g, noms in DETAIL_GROUPS.items() for nom in noms})
+    own = pd.MultiIndex.from_frame(cells[["code_territoire"]].assign(groupe=detail_group))
     cells["representable"] = ((cells["nomenclature"] == "ensemble") | (cells["niveau"] != "commune")
-                              | cells["code_territoire"].isin(alone_in_territory))
+                              | own.isin(pd.MultiIndex.from_frame(alone_in_group[["code_commune", "groupe"]])))
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
+
+
+def _group_classes(communes: pd.Series, by_territory: pd.Series, alone: set) -> pd.DataFrame:
+    """(code_commune, groupe, classe, seul) for each detail group: the size group's classes are the communes that
+    share every territory (`by_territory`), the sector group's split out each commune of `alone`. Class numbers are
+    unique across groups; `seul`: the commune is its class's only one."""
+    frames, start = [], 0
+    for group in DETAIL_GROUPS:
+        split = np.where(communes.isin(list(alone)), communes, "") if group == "secteur" else ""
+        key = pd.DataFrame({"territoire": by_territory.to_numpy(), "seul": split})
+        classe = key.groupby(["territoire", "seul"], sort=True).ngroup().to_numpy() + start
+        start = int(classe.max()) + 1 if len(classe) else start
+        frame = pd.DataFrame({"code_commune": communes.to_numpy(), "groupe": group, "classe": classe.astype(np.int64)})
+        frames.append(frame.assign(seul=frame["classe"].map(frame["classe"].value_counts()).to_numpy() == 1))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
@@ -264,7 +279,7 @@ def pair_floor_rows(model: YearModel, known: pd.DataFrame, measure: str) -> tupl
     det = parts["det_vars"]
     det = det[det["groupe"] == "secteur"]
     classes = parts["classes"]
-    per_commune = classes[classes["seul"]].set_index("code_commune")["classe"]
+    per_commune = classes[classes["seul"] & (classes["groupe"] == "secteur")].set_index("code_commune")["classe"]
     known = known[known["code_commune"].isin(per_commune.index)]
     known = known.assign(classe=known["code_commune"].map(per_commune).astype(det["classe"].dtype))
     members = det[["classe", *PAIR, "var", measure]].merge(known[["classe", *PAIR]].drop_duplicates(),
@@ -293,7 +308,7 @@ def unknowns_fingerprint(model: YearModel) -> str:
     digest = hashlib.sha256()
     for frame, key in ((parts["tot"], ["code_commune", "type"]),
                        (parts["det_vars"], ["classe", "type", "groupe", *NOMENCLATURES.values()]),
-                       (parts["classes"], ["code_commune", "classe"])):
+                       (parts["classes"], ["code_commune", "groupe", "classe"])):
         # pandas' row hashes use a fixed key: the same rows give the same bytes in every process
         digest.update(pd.util.hash_pandas_object(frame[key].astype(str), index=False).to_numpy().tobytes())
         digest.update(b"\0")
