@@ -628,6 +628,35 @@ def test_a_commune_total_urssaf_publishes_does_not_give_away_its_lone_ess_employ
     assert all(f["cell"] in ("commune:38003", "epci:200000002", "arrondissement:382") for f in broken)
 
 
+def _commune_ape_only(tmp_path, values):
+    """A connection holding URSSAF's commune × APE file of year Y (_urssaf_cells) and the COG's communes."""
+    tables = _urssaf_cells(tmp_path / "urssaf", values)
+    pd.DataFrame({"code_commune": ["38001", "38002", "38003"]}).to_parquet(tmp_path / "core_communes.parquet")
+    con = db.connect()
+    db.attach_tables(con, {**tables, "core_communes": tmp_path / "core_communes.parquet"})
+    return con
+
+
+def test_urssafs_ape_codes_are_read_in_the_nomenclature_of_the_millesime(tmp_path):
+    """The core reads NAF 2025 as the reference APE from millésime 2027-01 (core_situations.sql): URSSAF's codes are
+    mapped to (section, sector) pairs through the same nomenclature's divisions (secteurs_ess.csv, where NAF 2025 has
+    no division 45), not through NAF rév. 2's whatever the millésime."""
+    con = _commune_ape_only(tmp_path, [("38001", "4511Z", 10.0), ("38001", "8810C", 990.0)])
+    perimeters = ["flag", "insee", "loi2014"]
+    social = ("38001", "Q", "action_sociale_sans_hebergement", 990.0)
+    assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": "2026-10"}, perimeters)[Y].paires == (
+        ("38001", "G", "commerce", 10.0), social)
+    assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": "2027-01"}, perimeters)[Y].paires == (
+        social, ("38001", "non_renseigne", "non_renseigne", 10.0))
+
+
+def test_urssafs_file_whose_ape_codes_mostly_do_not_map_is_refused(tmp_path):
+    con = _commune_ape_only(tmp_path, [("38001", "ZZ11A", 900.0), ("38001", "8810C", 100.0)])
+    with pytest.raises(UserError, match=r"staging_urssaf_commune_ape .*in 2025, only 10 % of the employment has an "
+                                        r"APE division of NAFRev2.*'ZZ11A'"):
+        outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"])
+
+
 def test_a_sensitive_total_that_urssaf_publishes_stays_masked_and_its_parts_keep_urssafs_bounds(tmp_path, data_dir):
     # the mutuelles: M1 holds 100 of 104 (dominance at the département). URSSAF publishes their total: what it gives
     # away is relaxed to its own bounds, counted the same way by the protection and by the re-audit

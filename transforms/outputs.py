@@ -369,7 +369,12 @@ SHARE_TOTAL = [c for c in SHARE_EMPLOYMENT if c not in SHARE_PRIVATE]
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
 PROTECTED = "effectif_central"  # the measure the secondary pattern is built on; the others are audited with it
-URSSAF_NOMENCLATURE = "NAFRev2"  # of the APE codes of URSSAF's commune × APE file
+# The core reads NAF 2025 as the reference APE from this millésime on (sql/core/core_situations.sql): URSSAF's APE codes
+# are read in the same nomenclature, so that a commune's pair floors sit on the pairs its establishments are in.
+NAF2025_FROM_MILLESIME = "2027-01"
+# Below this share of a year's employment in URSSAF's commune × APE file with an APE division that secteurs_ess.csv
+# maps, the codes are not those of the nomenclature read: the pair floors would sit on the wrong pairs.
+URSSAF_APE_MAPPED_MIN = 0.95
 # Cells worth keeping when a secondary suppression has a choice: the département, and the family totals of every
 # supra-communal territory.
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
@@ -548,12 +553,14 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
     cog = next((t for t in ("core_communes", "staging_communes") if t in present), None)
     pairs: dict[int, list[tuple[str, str, str, float]]] = {}
     if {"staging_urssaf_commune_ape", "staging_communes_passage"} <= present and cog:
+        nomenclature = urssaf_nomenclature(params)
         sectors = pd.DataFrame([(r["division"], r["section_a21"], r["secteur_ess"])
                                 for r in reference.read_reference("secteurs_ess", params.get("reference_dir"))
-                                if r["nomenclature"] == URSSAF_NOMENCLATURE],
+                                if r["nomenclature"] == nomenclature],
                                columns=["division", "section_a21", "secteur_ess"])
         con.register("_urssaf_secteurs", sectors)
         try:
+            _check_urssaf_codes(con, nomenclature)
             values = con.execute(
                 f"""WITH passage AS (SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
                                      FROM staging_communes_passage GROUP BY 1)
@@ -576,6 +583,36 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
             communes.setdefault(annee, []).append((code, total))
     return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())), tuple(pairs.get(year, ())))
             for year in sorted(set(familles) | set(communes))}
+
+
+def urssaf_nomenclature(params: dict) -> str:
+    """The nomenclature of the APE codes of URSSAF's commune × APE file: the core's reference one for the run's
+    millésime (NAF 2025 from NAF2025_FROM_MILLESIME on, NAF rév. 2 before)."""
+    millesime = params.get("millesime")
+    return "NAF2025" if millesime and str(millesime) >= NAF2025_FROM_MILLESIME else "NAFRev2"
+
+
+def _check_urssaf_codes(con, nomenclature: str) -> None:
+    """Refuse URSSAF's commune × APE file when too little of a year's employment has an APE division of
+    `nomenclature` (registered as _urssaf_secteurs): its codes are of another nomenclature, or garbled."""
+    low = con.execute(
+        """SELECT annee, sum(effectifs_salaries) FILTER (WHERE s.division IS NOT NULL) / sum(effectifs_salaries)
+           FROM staging_urssaf_commune_ape AS u LEFT JOIN _urssaf_secteurs AS s ON s.division = left(u.code_ape, 2)
+           WHERE effectifs_salaries > 0 GROUP BY ALL HAVING coalesce(sum(effectifs_salaries) FILTER
+           (WHERE s.division IS NOT NULL), 0) < $min * sum(effectifs_salaries) ORDER BY annee""",
+        {"min": URSSAF_APE_MAPPED_MIN}).fetchall()
+    if low:
+        year, share = low[0][0], low[0][1] or 0.0
+        example = con.execute("""SELECT code_ape FROM staging_urssaf_commune_ape WHERE annee = ? AND left(code_ape, 2)
+                                 NOT IN (SELECT division FROM _urssaf_secteurs) AND effectifs_salaries > 0
+                                 ORDER BY effectifs_salaries DESC, code_ape LIMIT 3""", [year]).fetchall()
+        raise UserError(
+            f"staging_urssaf_commune_ape (URSSAF's commune × APE file): in {year}, only {100 * share:.0f} % of the "
+            f"employment has an APE division of {nomenclature} in secteurs_ess.csv (e.g. {[r[0] for r in example]}; "
+            f"{len(low)} year(s) under {100 * URSSAF_APE_MAPPED_MIN:.0f} %): its codes are not of the nomenclature the "
+            f"millésime reads (NAF 2025 from {NAF2025_FROM_MILLESIME}), and the statistical confidentiality would "
+            "place URSSAF's figures on the wrong sectors — check the file's activity codes, or add the nomenclature's "
+            "divisions to secteurs_ess.csv")
 
 
 def _known_cells(model, known: UrssafKnown) -> np.ndarray:
