@@ -21,7 +21,7 @@ from test_cube import KEY
 from ess import db
 from ess.errors import UserError
 from transforms import confidentiality as conf
-from transforms import outputs, secret_lp
+from transforms import checks, outputs, secret_lp
 
 RULES = conf.load_rules()
 Y = F.ANNEE_EFFECTIFS  # employment is measured on 31/12 of that year
@@ -655,6 +655,24 @@ def test_urssafs_file_whose_ape_codes_mostly_do_not_map_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"staging_urssaf_commune_ape .*in 2025, only 10 % of the employment has an "
                                         r"APE division of NAFRev2.*'ZZ11A'"):
         outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"])
+
+
+def test_the_check_refuses_urssafs_commune_values_that_bound_no_pair(tmp_path, data_dir):
+    """URSSAF's file has values for the year but none maps to a commune of the cube (another département's codes):
+    the secrecy's reader then knows nothing of it, silently. The re-audit counts both, and the check step fails."""
+    inputs = F.write_tables(tmp_path / "in", _frames(LONE_EMPLOYER))
+    urssaf = _urssaf_cells(tmp_path / "urssaf", [("73001", "8810C", 250.0), ("73002", "4711D", 21.0)])
+    result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
+    con = db.connect()
+    db.attach_tables(con, {**inputs, **result.tables, **urssaf})
+    audit = outputs.audit_public(con)
+    assert audit[f"{Y}/effectif_central"]["n_valeurs_urssaf_commune_ape"] == 2
+    assert audit[f"{Y}/effectif_central"]["n_paires_minorees_urssaf"] == 0
+    assert checks.unmapped_urssaf_years(audit) == [f"{Y}/effectif_central"]
+    mapped = _urssaf_cells(tmp_path / "urssaf2", [("38003", "8610Z", 250.0)])  # the association's (Q, santé)
+    con2 = db.connect()
+    db.attach_tables(con2, {**inputs, **result.tables, **mapped})
+    assert checks.unmapped_urssaf_years(outputs.audit_public(con2)) == []
 
 
 def test_a_sensitive_total_that_urssaf_publishes_stays_masked_and_its_parts_keep_urssafs_bounds(tmp_path, data_dir):

@@ -1082,7 +1082,20 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     result: dict[str, Any] = {}
     for part in yearly.run_jobs(_audit_one, jobs(), workers):
         result.update(part)
+    staged = _urssaf_values_by_year(con)
+    for key, figures in result.items():
+        figures["n_valeurs_urssaf_commune_ape"] = staged.get(int(key.split("/")[0]), 0)
     return dict(sorted(result.items()))
+
+
+def _urssaf_values_by_year(con) -> dict[int, int]:
+    """The positive values of staging_urssaf_commune_ape by year ({} without it): a year that has some and no pair
+    floor in the model is a silently empty mapping (checks.check refuses it)."""
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                       "'staging_urssaf_commune_ape'").fetchone()[0]:
+        return {}
+    return {int(y): int(n) for y, n in con.execute(
+        "SELECT annee, count(*) FROM staging_urssaf_commune_ape WHERE effectifs_salaries > 0 GROUP BY 1").fetchall()}
 
 
 def _certificates_by_year(con) -> dict[int, list[tuple[str, str, np.ndarray]]]:
