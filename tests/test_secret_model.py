@@ -263,3 +263,49 @@ def test_the_sector_of_a_bounded_commune_that_shares_its_territories_is_audited_
     done = secret_lp.protect(table, published, upper, lower, _weights(model), deadline=time.perf_counter() + 60)
     total_c1 = cell(model, niveau="commune", code_territoire="c1", famille="ensemble", nomenclature_secteur="ensemble")
     assert done.audit.ok and not done.published[total_c1]
+
+
+def test_urssafs_floors_alone_bound_a_sector_that_holds_its_whole_pairs():
+    """A cell that holds every type of a commune's pair is at least the pair's floor, whatever we publish: what a
+    swap must prove on that side is only what our publication adds. A pair shared with a type outside the cell's
+    family can put its floor on that type: it bounds nothing."""
+    est = review_units()
+    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"], alone=outputs._bounded_communes(URSSAF_C1))
+    _, _, pairs = outputs._pair_floors(model, URSSAF_C1)
+    everyone, associations = ({"niveau": "commune", "code_territoire": "c1", "famille": f} for f in ("ensemble",
+                                                                                                    "associations"))
+    g_all, q_all, g_assoc = (cell(model, **everyone, nomenclature_secteur="a21", secteur="G"),
+                             cell(model, **everyone, nomenclature_secteur="ess", secteur="action_sociale"),
+                             cell(model, **associations, nomenclature_secteur="a21", secteur="G"))
+    which = np.zeros(len(model.cells), bool)
+    which[[g_all, q_all, g_assoc]] = True
+    bound = secret_model.floored_minimum(model, which, pairs)
+    assert bound[[g_all, q_all, g_assoc]].tolist() == [38.0, 60.0, 0.0]
+    assert bound[~which].sum() == 0.0
+    # the département's G holds c2's unbounded pair too: c1's floor still counts
+    g_dep = cell(model, niveau="departement", famille="ensemble", nomenclature_secteur="a21", secteur="G")
+    which[g_dep] = True
+    assert secret_model.floored_minimum(model, which, pairs)[g_dep] == 38.0
+
+
+def test_a_commune_total_that_urssafs_floors_turn_into_a_sectors_bound_is_masked_first():
+    """The review's example: c1's total of all employers (100) less URSSAF's 60 in Q bounds c1's employment in G
+    (40, sensitive) at 40, short of its 46: that total cannot be published, whatever else is; c2's can. The
+    associations' own total (39, all in G) is the associations' G cell itself, bounded the same way."""
+    est = review_units()
+    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"], alone=outputs._bounded_communes(URSSAF_C1))
+    cells = model.cells
+    g_c1 = cell(model, niveau="commune", code_territoire="c1", famille="ensemble", nomenclature_secteur="a21",
+                secteur="G")
+    sensitive = np.zeros(len(cells), bool)
+    sensitive[g_c1] = True
+    totals = {(c, f): cell(model, niveau="commune", code_territoire=c, famille=f, nomenclature_secteur="ensemble")
+              for c in ("c1", "c2") for f in ("ensemble", "associations", "hors_ess")}
+    masked = outputs._totals_bounding_their_sectors(model, sensitive, conf.Rules(), URSSAF_C1)
+    assert sorted(k for k, j in totals.items() if masked[j]) == [("c1", "ensemble")]
+    g_assoc = cell(model, niveau="commune", code_territoire="c1", famille="associations", nomenclature_secteur="a21",
+                   secteur="G")
+    sensitive[g_assoc] = True
+    masked = outputs._totals_bounding_their_sectors(model, sensitive, conf.Rules(), URSSAF_C1)
+    assert sorted(k for k, j in totals.items() if masked[j]) == [("c1", "associations"), ("c1", "ensemble")]
+    assert masked.sum() == 2  # (the ESS is the associations here: one cell)

@@ -706,6 +706,69 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     return upper, lower, relaxed
 
 
+def _lp_requirements(model, sensitive: np.ndarray, rules, known: UrssafKnown, measure: str):
+    """The requirements of the `sensitive` cells, the lower side no further than what URSSAF's pair floors give alone
+    (secret_model.floored_minimum): what disclosed_elsewhere would relax it to at least, found without an LP per side
+    (on the sample's 2015, 2 809 cell LPs, 58 s a year)."""
+    values = model.cells[measure].fillna(0.0).to_numpy(float)
+    upper, lower = requirements(values, sensitive, rules)
+    _, _, pairs = _pair_floors(model, known, measure)
+    return upper, np.where(sensitive, np.fmax(lower, secret_model.floored_minimum(model, sensitive, pairs)), np.nan)
+
+
+def _totals_bounding_their_sectors(model, candidates: np.ndarray, rules, known: UrssafKnown,
+                                   measure: str = PROTECTED) -> np.ndarray:
+    """The commune totals that must be masked: a pair of a commune all of whose types are in a family is at least its
+    URSSAF floor inside that family, so a published total of the family bounds each of the commune's sector cells of
+    a family inside it from above, by itself less the floors of those pairs without the cell's code — for every
+    reader of both. Where that bound falls short of a sensitive cell's (`candidates`) upper requirement, the total
+    cannot be published. Necessary, not sufficient (the reader has other routes; the LPs see them all): masked before
+    the linear heuristic, which then keeps them from being recomputed, they spare the protection LPs the rounds of
+    finding them one side at a time (review_diff6 § 1, HIGH)."""
+    cells = model.cells
+    out = np.zeros(len(cells), bool)
+    _, _, pairs = _pair_floors(model, known, measure)
+    commune = (cells["niveau"] == "commune").to_numpy()
+    sector = cells["nomenclature"].isin(list(secret_model.DETAIL_GROUPS["secteur"])).to_numpy()
+    wanted = candidates & commune & sector & cells["code_territoire"].isin(pairs["code_commune"]).to_numpy()
+    if pairs.empty or not wanted.any():
+        return out
+    values = cells[measure].fillna(0.0).to_numpy(float)
+    upper, _ = requirements(values, candidates, rules)
+    totals = cells.loc[commune & (cells["nomenclature"] == "ensemble").to_numpy(), ["cellule", "code_territoire",
+                                                                                    "label"]]
+    # the floored pairs whole in each family of the commune's totals
+    det = model._parts["det_commune"]
+    key = ["code_commune", *secret_model.PAIR]
+    held = det.loc[det["groupe"] == "secteur", [*key, "type"]].merge(pairs[[*key, "plancher"]], on=key)
+    inside = held.merge(totals.rename(columns={"code_territoire": "code_commune", "cellule": "total"}),
+                        on="code_commune").merge(model._parts["lab"].assign(_in=True), on=["label", "type"],
+                                                 how="left")
+    inside["_in"] = inside["_in"].fillna(False).astype(bool)
+    whole = inside.groupby(["total", *key], sort=False).agg(whole=("_in", "all"), plancher=("plancher", "first"))
+    whole = whole[whole["whole"]].reset_index()
+    members = {label: frozenset(types) for label, types in model.labels.items()}
+    within = pd.DataFrame([(a, b) for a in members for b in members if members[a] <= members[b]],
+                          columns=["label", "label_total"])
+    asked = cells.loc[wanted, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(
+        within, on="label").merge(totals.rename(columns={"cellule": "total", "label": "label_total"}),
+                                  on=["code_territoire", "label_total"])
+    floors_in = whole.groupby("total")["plancher"].sum()
+    short = []
+    for nom, column in (("a21", "section_a21"), ("ess", "secteur_ess")):
+        part = asked[asked["nomenclature"] == nom]
+        if part.empty:
+            continue
+        own = whole.groupby(["total", column])["plancher"].sum()
+        mine = own.reindex(pd.MultiIndex.from_arrays([part["total"], part["code"]])).fillna(0.0).to_numpy()
+        bound = values[part["total"].to_numpy()] - (floors_in.reindex(part["total"]).fillna(0.0).to_numpy() - mine)
+        j = part["cellule"].to_numpy()
+        short.append(part.loc[bound < upper[j] - 1e-6 * np.maximum(1.0, values[j]), "total"].to_numpy())
+    if short:
+        out[np.unique(np.concatenate(short))] = True
+    return out
+
+
 def _unproven_outside(model, candidates: np.ndarray, rules, known: UrssafKnown = UrssafKnown()) -> np.ndarray:
     """Sensitive cells outside publication that the closed-form swaps of secret_model do not prove safe, for every
     published bound, against a reader who knows URSSAF's commune × APE detail (a swap takes from a bounded pair no
@@ -717,21 +780,31 @@ def _unproven_outside(model, candidates: np.ndarray, rules, known: UrssafKnown =
         _, _, pairs = _pair_floors(model, known, measure)
         up, down = secret_model.swap_capacity(model, candidates, measure, pairs)
         tol = 1e-6 * np.maximum(1.0, values)
+        # URSSAF's pair floors alone bound a cell from below (a commune's sector that the file's figures nearly make):
+        # our publication must not narrow it more, and a swap down to that bound shows it does not (disclosed_elsewhere
+        # relaxes the same side of a cell in the LPs, to the LP's bound, at least this one)
+        lower = np.fmax(lower, secret_model.floored_minimum(model, candidates & (values - down > lower + tol), pairs))
         unproven |= candidates & ((values + up < upper - tol) | (values - down > lower + tol))
     return unproven
 
 
-def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
-    """Unproven cells the LP model cannot hold (a commune's detail in a class of several communes), except those
-    made of exactly the establishments of their commune's total of the same family: one set of units, one value,
-    and that total is audited by LP."""
+def _same_units_as_total(model) -> np.ndarray:
+    """Sector / size cells made of exactly the establishments of their territory's total of the same family: one set
+    of units, one value, the same sum of unknowns (a code without establishments has none), the same primary
+    status. That total is audited (published, or sensitive outside publication: no swap proves a total), so the
+    cell needs no audit of its own."""
     cells = model.cells
     key = ["niveau", "code_territoire", "label"]
     totals = cells.loc[cells["nomenclature"] == "ensemble", key + ["nb_etablissements"]].rename(
         columns={"nb_etablissements": "_n_total"})
     n_total = cells[key].merge(totals, on=key, how="left")["_n_total"].to_numpy()
-    same_units = (cells["nomenclature"] != "ensemble").to_numpy() & (cells["nb_etablissements"].to_numpy() == n_total)
-    return unproven & ~cells["representable"].to_numpy() & ~same_units
+    return (cells["nomenclature"] != "ensemble").to_numpy() & (cells["nb_etablissements"].to_numpy() == n_total)
+
+
+def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
+    """Unproven cells the LP model cannot hold (a commune's size detail in a class of several communes; its sector
+    detail too when URSSAF's file does not bound the commune), except those of their total's units."""
+    return unproven & ~model.cells["representable"].to_numpy() & ~_same_units_as_total(model)
 
 
 def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scope_fn=in_scope,
@@ -751,19 +824,22 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     scope = scope_fn(cells)
     primary = primary_status(cells, rules)
     sensitive = primary != None  # noqa: E711 (object array)
-    # 1. linear heuristic on the cells in scope: no relation left with a single masked cell
+    # 0. commune totals that, with URSSAF's pair floors, give away a sensitive sector of their commune: masked first
+    forced = _totals_bounding_their_sectors(model, sensitive & ~scope, rules, known) & scope & ~sensitive
+    # 1. linear heuristic on the cells in scope: no relation left with a single masked cell (the forced totals
+    #    enter it as masked, under a primary code the statuses below do not keep)
     t0 = time.perf_counter()
     sub = cells[scope].assign(zone=_zone(cells[scope]), label="L" + cells.loc[scope, "label"].astype(str))
     groups = _heuristic_groups(model, cells, communes)
     heur = conf.protect(sub, dimensions=["zone", "label"], value=PROTECTED, contributors="nb_unites_legales",
                         hierarchies=groups, must_publish="publication_prioritaire", rules=rules,
-                        primary=primary[scope], audit=True, max_rounds=50)
+                        primary=np.where(forced, conf.FREQUENCE, primary)[scope], audit=True, max_rounds=50)
     hidden = np.zeros(len(cells), bool)
     hidden[np.flatnonzero(scope)] = heur.cells["statut_secret"].notna().to_numpy()
     t_heur = time.perf_counter() - t0
     # 2. sector / size cells below the département (never published): a closed-form feasible table proves most of
     #    the sensitive ones safe whatever is published; the others join the LP
-    unproven = _unproven_outside(model, sensitive & ~scope, rules, known)
+    unproven = _unproven_outside(model, sensitive & ~scope, rules, known) & ~_same_units_as_total(model)
     # (a commune's never-published detail that neither proof nor model reaches is counted, see METHOD.md § 6)
     stuck = _unauditable(model, unproven)
     # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
@@ -784,6 +860,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
                              "sensibles_hors_publication": int(np.sum(~scope & sensitive)),
                              "sensibles_hors_publication_audit_lp": int((unproven & ~stuck).sum()),
                              "detail_communal_non_audite": int(stuck.sum()),
+                             "totaux_communaux_bornant_un_secteur": int(forced.sum()),
                              "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
                              "connues_urssaf": int(known_cells.sum()),
                              "sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
@@ -795,7 +872,8 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     certificates = {}
     for measure in DOMINANCE_BOUNDS:
         t = model.tables[measure] = _reader_table(model, known, measure)
-        upper, lower, waived = disclosed_elsewhere(t, known_cells, *requirements(t.values, sensitive & in_lp, rules),
+        upper, lower, waived = disclosed_elsewhere(t, known_cells, *_lp_requirements(model, sensitive & in_lp, rules,
+                                                                                     known, measure),
                                                    deadline=deadline)
         result = secret_lp.protect(t, reader, upper, lower, weights, deadline=deadline, fixed=known_cells)
         reader = result.published
@@ -1133,7 +1211,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     published[rows.loc[rows["effectif_central_y"].notna(), "cellule"].to_numpy()] = True
     sensitive = primary_status(cells, rules) != None  # noqa: E711
     scope = scope_fn(cells)
-    unproven = _unproven_outside(model, sensitive & ~scope, rules, known)
+    unproven = _unproven_outside(model, sensitive & ~scope, rules, known) & ~_same_units_as_total(model)
     known_cells = _known_cells(model, known)
     floored = ~np.isnan(_commune_floors(model, known))
     model.materialise(scope | unproven | known_cells | floored)
@@ -1142,9 +1220,8 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     result: dict[str, Any] = {}
     for measure in DOMINANCE_BOUNDS:
         t = _reader_table(model, known, measure)
-        upper, lower, waived = disclosed_elsewhere(t, known_cells,
-                                                   *requirements(t.values, sensitive & model.rows_in_matrix, rules),
-                                                   deadline=deadline)
+        upper, lower, waived = disclosed_elsewhere(t, known_cells, *_lp_requirements(
+            model, sensitive & model.rows_in_matrix, rules, known, measure), deadline=deadline)
         # certificates of another model (its unknowns in another order) cannot be read: the LPs decide alone
         given = [c for m, f, c in certificates if m == measure and f == fingerprint and len(c) == t.n_vars]
         foreign = sum(1 for m, f, c in certificates if m == measure) - len(given)

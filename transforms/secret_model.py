@@ -424,6 +424,40 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str,
     return up, down
 
 
+def floored_minimum(model: YearModel, which: np.ndarray, pair_floors: pd.DataFrame | None) -> np.ndarray:
+    """Per sector cell of `which`, a lower bound of its value that the pair floors alone give (0 elsewhere): the sum
+    of the floors (pair_floor_rows' `plancher`) of its territory's commune × pair whose pair holds the cell's code and
+    whose every type is in the cell's label — then the cell holds the whole pair, which is at least its floor. (A pair
+    that also holds other types can put its floor on them: it bounds nothing.) What a reader of URSSAF's file knows
+    without anything of ours: a side proven down to this bound is all our publication leaves."""
+    out = np.zeros(len(model.cells))
+    cells = model.cells
+    sel = which & cells["nomenclature"].isin(list(DETAIL_GROUPS["secteur"])).to_numpy()
+    if pair_floors is None or pair_floors.empty or not sel.any():
+        return out
+    parts = model._parts
+    key = ["code_commune", *PAIR]
+    det = parts["det_commune"]
+    held = det.loc[det["groupe"] == "secteur", [*key, "type"]].merge(pair_floors[[*key, "plancher"]], on=key)
+    targets = cells.loc[sel, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]].merge(
+        parts["terr"], on=["niveau", "code_territoire"])
+    found = []
+    for nom, (column, _) in ((n, SWAP_CODES[n]) for n in DETAIL_GROUPS["secteur"]):
+        wanted = targets[targets["nomenclature"] == nom]
+        if wanted.empty:
+            continue
+        rows = wanted[["cellule", "label", "code_commune", "code"]].merge(
+            held.assign(code=held[column]), on=["code_commune", "code"])
+        inside = rows.merge(parts["lab"].assign(_in=True), on=["label", "type"], how="left")["_in"].fillna(False)
+        rows = rows.assign(_in=inside.to_numpy(bool))
+        per_pair = rows.groupby(["cellule", *key], sort=False).agg(whole=("_in", "all"), plancher=("plancher", "first"))
+        found.append(per_pair.loc[per_pair["whole"], "plancher"].groupby(level="cellule").sum())
+    if found:
+        total = pd.concat(found).groupby(level=0).sum()
+        out[total.index.to_numpy()] = total.to_numpy()
+    return out
+
+
 def additivity_gaps(table: LinearTable, which: np.ndarray, rtol: float = 1e-7) -> np.ndarray:
     """Cells (among `which`, the rows in the matrix) whose value is not the sum of their unknowns: the model does not
     describe the cube (a bug)."""
