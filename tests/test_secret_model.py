@@ -309,3 +309,53 @@ def test_a_commune_total_that_urssafs_floors_turn_into_a_sectors_bound_is_masked
     masked = outputs._totals_bounding_their_sectors(model, sensitive, conf.Rules(), URSSAF_C1)
     assert sorted(k for k, j in totals.items() if masked[j]) == [("c1", "associations"), ("c1", "ensemble")]
     assert masked.sum() == 2  # (the ESS is the associations here: one cell)
+
+
+def test_a_commune_whose_size_cell_a_published_total_bounds_gets_size_unknowns_of_its_own():
+    """The second review of the branch (rv8 H1): c1 and c2 share their EPCI, so their size detail is one class's and
+    c1's size cells are no sums of the model's unknowns (never audited, only counted). c1's associations of 250
+    employees or more (two legal units, 700: sensitive by frequency, upper requirement 805) lie under c1's total of
+    the family (five units, 710, not sensitive, publishable): at most 710 for whoever reads that total. The model is
+    built again with c1 alone for its sizes: the cell becomes a sum of unknowns, the audit bounds it at 710, and the
+    protection masks the total. c2's cell of the same size (600 of 605, a sensitive total) needs nothing."""
+    together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
+    big = [("c1", "250_plus", 350.0)] * 2 + [("c1", "1_9", 10.0 / 3)] * 3 + [("c2", "250_plus", 600.0),
+                                                                          ("c2", "1_9", 5.0)]
+    est = pd.DataFrame(big, columns=["code_commune", "classe_taille", "effectif_central"]).assign(
+        type="associations", section_a21="Q", secteur_ess="action_sociale", nb_etablissements=1)
+    rows = cube(est, together).drop(columns="effectif_central")
+    for column, how in (("effectif_central", "sum"), ("nb_etablissements", "size"), ("nb_unites_legales", "size"),
+                        ("effectif_max_unite_legale", "max")):
+        rows[column] = [_units_of(est, together, row).agg({"effectif_central": how})["effectif_central"]
+                        for row in rows.itertuples()]
+    rules, scope_fn = conf.Rules(), outputs.in_scope
+    shared = secret_model.build(est, rows, together, ["p"], scope=scope_fn)
+    big_c1 = cell(shared, niveau="commune", code_territoire="c1", famille="associations", classe_taille="250_plus")
+    total_c1 = cell(shared, niveau="commune", code_territoire="c1", famille="associations",
+                    nomenclature_secteur="ensemble", classe_taille="ensemble")
+    sensitive = outputs.primary_status(shared.cells, rules) != None  # noqa: E711
+    assert sensitive[big_c1] and not sensitive[total_c1] and not shared.cells["representable"][big_c1]
+    assert outputs._split_for_their_detail(shared, rules, scope_fn(shared.cells)) == {"taille": {"c1"}}
+    model = outputs.build_model(est, rows, together, ["p"], rules, scope_fn, UrssafKnown())
+    assert bool(model.cells["representable"][big_c1])
+    assert outputs._split_for_their_detail(model, rules, scope_fn(model.cells)) == {}
+    model.materialise(np.ones(len(model.cells), bool))
+    table = model.tables["effectif_central"]
+    upper, lower = outputs.requirements(table.values, sensitive & (np.arange(len(sensitive)) == big_c1), rules)
+    published = scope_fn(model.cells) & ~sensitive
+    found = secret_lp.audit(table, published, upper, lower, deadline=time.perf_counter() + 60)
+    assert set(found.failed) == {big_c1} and found.failed[big_c1]["haut"]["borne"] == pytest.approx(710.0, abs=1e-3)
+    done = secret_lp.protect(table, published, upper, lower, _weights(model), deadline=time.perf_counter() + 60)
+    assert done.audit.ok and not done.published[total_c1]
+
+
+def _units_of(est: pd.DataFrame, communes: pd.DataFrame, row) -> pd.DataFrame:
+    """The units of a hand-made cube row (one family: associations)."""
+    inside = est[est["code_commune"].isin(communes.loc[communes["code_territoire"] == row.code_territoire,
+                                                       "code_commune"])]
+    if row.classe_taille != "ensemble":
+        inside = inside[inside["classe_taille"] == row.classe_taille]
+    if row.nomenclature_secteur != "ensemble":
+        column = {"a21": "section_a21", "ess": "secteur_ess"}[row.nomenclature_secteur]
+        inside = inside[inside[column] == row.secteur]
+    return inside

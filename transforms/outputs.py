@@ -666,6 +666,54 @@ def _bounded_communes(known: UrssafKnown) -> list[str]:
     return sorted({code for code, *_ in known.paires})
 
 
+def build_model(units: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str], rules,
+                scope_fn, known: UrssafKnown) -> "secret_model.YearModel":
+    """The year's model, built once more when some communes' detail must be sums of unknowns of their own
+    (_split_for_their_detail): the same for the protection and the re-audit."""
+    bounded = _bounded_communes(known)
+    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn, alone=bounded)
+    split = _split_for_their_detail(model, rules, scope_fn(model.cells))
+    if not split:
+        return model
+    return secret_model.build(units, cube, communes, perimeters, scope=scope_fn,
+                              alone=sorted(set(bounded) | split.get("secteur", set())),
+                              alone_sizes=sorted(split.get("taille", set())))
+
+
+def _split_for_their_detail(model, rules, scope: np.ndarray, measure: str = PROTECTED) -> dict[str, set]:
+    """{detail group: communes} to split out of their class for that group. A sensitive sector or size cell of a
+    commune that shares its class is no sum of the model's unknowns, so no LP audits it (_unauditable); yet a cell
+    that may be published and holds all its establishments bounds it from above: its commune's total of a family
+    holding its own, or the département's cell of the same code. Where that bound falls short of the cell's
+    requirement, its commune gets the group's unknowns of its own, and the LPs audit and protect the cell (on the
+    sample's 2025, a sensitive size cell of 701.9 under a published family total of 710.0, requirement 807.2)."""
+    cells = model.cells
+    values = cells[measure].fillna(0.0).to_numpy(float)
+    sensitive = primary_status(cells, rules) != None  # noqa: E711 (object array)
+    # (a cell of its total's units is that total, which the LPs audit)
+    asked = sensitive & ~cells["representable"].to_numpy() & ~_same_units_as_total(model)
+    if not asked.any():
+        return {}
+    upper, _ = requirements(values, sensitive, rules)
+    members = {label: frozenset(types) for label, types in model.labels.items()}
+    within = pd.DataFrame([(a, b) for a in members for b in members if members[a] <= members[b]],
+                          columns=["label", "label_total"])
+    cell = cells.loc[asked, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(within, on="label")
+    cell["besoin"] = upper[cell["cellule"].to_numpy()] - 1e-6 * np.maximum(1.0, values[cell["cellule"].to_numpy()])
+    # a sensitive container is protected up to its own requirement, beyond the cell's (the protection grows with the
+    # value): only the others, published or masked as secondary, can bound the cell too closely
+    shown = cells.loc[scope & ~sensitive, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]
+                      ].rename(columns={"cellule": "borne", "label": "label_total"})
+    totals = cell.merge(shown[(shown["niveau"] == "commune") & (shown["nomenclature"] == "ensemble")]
+                        .drop(columns=["niveau", "nomenclature", "code"]), on=["code_territoire", "label_total"])
+    departement = cell.merge(shown[shown["niveau"] == "departement"].drop(columns=["niveau", "code_territoire"]),
+                             on=["label_total", "nomenclature", "code"])
+    both = pd.concat([totals, departement], ignore_index=True)
+    short = both[values[both["borne"].to_numpy()] < both["besoin"].to_numpy()]
+    group = {nom: g for g, noms in secret_model.DETAIL_GROUPS.items() for nom in noms}
+    return {g: set(part["code_territoire"]) for g, part in short.groupby(short["nomenclature"].map(group))}
+
+
 def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
                         deadline: float) -> tuple[np.ndarray, np.ndarray, int]:
     """The requirements once URSSAF's figures are counted: a side that the reader who knows the `known_cells` and
@@ -960,7 +1008,7 @@ def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, commun
     """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
     its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
-    model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn, alone=_bounded_communes(known))
+    model = build_model(units, year_cube, communes, perimeters, rules, scope_fn, known)
     _cell_columns(model, params["perimetre"])
     stats, certificates = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall),
                                         scope_fn=scope_fn, known=known)
@@ -1170,7 +1218,7 @@ def _urssaf_values_by_year(con) -> dict[int, int]:
     """The positive values of staging_urssaf_commune_ape by year ({} without it): a year that has some and no pair
     floor in the model is a silently empty mapping (checks.check refuses it)."""
     if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
-                       "'staging_urssaf_commune_ape'").fetchone()[0]:
+                       "'staging_urssaf_commune_ape'").fetchall()[0][0]:
         return {}
     return {int(y): int(n) for y, n in con.execute(
         "SELECT annee, count(*) FROM staging_urssaf_commune_ape WHERE effectifs_salaries > 0 GROUP BY 1").fetchall()}
@@ -1203,7 +1251,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     ones."""
     deadline = yearly.deadline_in(deadline_wall)
     scope_fn = scope_of(year, {"annee_effectifs": annee_effectifs})
-    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn, alone=_bounded_communes(known))
+    model = build_model(units, cube, communes, perimeters, rules, scope_fn, known)
     cells = model.cells
     rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
     # a cell is published when one of its rows shows its employment (rows of one cell share one status)

@@ -110,11 +110,12 @@ def _label_types(types: list[str], perimeters: list[str], famille: str, perimetr
 
 
 def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str],
-          measures=MEASURES, scope=None, alone=()) -> YearModel:
+          measures=MEASURES, scope=None, alone=(), alone_sizes=()) -> YearModel:
     """est: `year_units` of one year; cube: out_indicateurs rows of that year (those perimeters);
     communes: out_cube_communes (long: code_commune, niveau, code_territoire); scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
     `materialise` adds more later); alone: communes whose sector detail the reader bounds (URSSAF's commune × APE
-    file, pair_floor_rows): each is a class of its own."""
+    file, pair_floor_rows) or that must have their sector cells as sums of unknowns: each is a class of its own for
+    the sector detail; alone_sizes: the same for the size detail."""
     perimeters = sorted(perimeters)
     types = sorted(est["type"].unique())
     # --- unknowns
@@ -133,7 +134,7 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     # projection of per-commune ones (a non-negative table with given commune totals and class column sums exists
     # whenever the totals match), so the size group keeps the territory classes (split, they cost 22 % of every LP's
     # columns on the sample's 2025 for nothing).
-    classes = _group_classes(com["code_commune"], by_territory, set(alone))
+    classes = _group_classes(com["code_commune"], by_territory, {"secteur": set(alone), "taille": set(alone_sizes)})
     tot = est.groupby(["code_commune", "type"], sort=True)[list(measures)].sum().reset_index()
     tot["var"] = np.arange(len(tot))
     tot_idx = tot.set_index(["code_commune", "type"])["var"]
@@ -203,13 +204,13 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     return model
 
 
-def _group_classes(communes: pd.Series, by_territory: pd.Series, alone: set) -> pd.DataFrame:
-    """(code_commune, groupe, classe, seul) for each detail group: the size group's classes are the communes that
-    share every territory (`by_territory`), the sector group's split out each commune of `alone`. Class numbers are
-    unique across groups; `seul`: the commune is its class's only one."""
+def _group_classes(communes: pd.Series, by_territory: pd.Series, alone: dict[str, set]) -> pd.DataFrame:
+    """(code_commune, groupe, classe, seul) for each detail group: the communes that share every territory
+    (`by_territory`), with each commune of `alone[group]` split out. Class numbers are unique across groups; `seul`:
+    the commune is its class's only one."""
     frames, start = [], 0
     for group in DETAIL_GROUPS:
-        split = np.where(communes.isin(list(alone)), communes, "") if group == "secteur" else ""
+        split = np.where(communes.isin(sorted(alone.get(group, ()))), communes, "")
         key = pd.DataFrame({"territoire": by_territory.to_numpy(), "seul": split})
         classe = key.groupby(["territoire", "seul"], sort=True).ngroup().to_numpy() + start
         start = int(classe.max()) + 1 if len(classe) else start
