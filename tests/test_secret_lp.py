@@ -21,7 +21,7 @@ from test_cube import KEY
 from ess import db
 from ess.errors import UserError
 from transforms import confidentiality as conf
-from transforms import outputs, secret_lp
+from transforms import checks, outputs, secret_lp
 
 RULES = conf.load_rules()
 Y = F.ANNEE_EFFECTIFS  # employment is measured on 31/12 of that year
@@ -251,6 +251,57 @@ def test_a_certificate_proves_only_as_a_table_the_reader_cannot_rule_out():
     assert secret_lp.certified(t, published, upper, lower, [beyond]).pending == 2
     # once the margins are masked too the moved table is one the reader cannot rule out
     assert secret_lp.certified(t, np.zeros(9, bool), upper, lower, [moved_margin]).pending == 1
+
+
+def test_a_lower_bound_on_a_sum_that_is_no_cell_binds_audits_protection_and_certificates():
+    # 2 × 2, a, b, c, d masked, margins published (x = 10 20 30 40): a ∈ [0, 30]. Another publication says that
+    # b + c ≥ 49 (a sum of unknowns that no cell is, as URSSAF's figure of one commune's sector pair): with a + b = 30
+    # and a + c = 40, b + c = 70 − 2a, so a ≤ 10.5, short of its upper requirement 11.5.
+    t = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    published = np.array([False] * 4 + [True] * 5)
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8), RULES)  # a: ≥ 11.5, ≤ 8.5
+    bounded = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[0.0, 1, 1, 0]])),
+                                  row_floors=np.array([49.0]))
+    assert secret_lp.audit(t, published, upper, lower, deadline=time.perf_counter() + 30).ok
+    found = secret_lp.audit(bounded, published, upper, lower, deadline=time.perf_counter() + 30)
+    assert set(found.failed) == {0} and set(found.failed[0]) == {"haut"}
+    assert found.failed[0]["haut"]["borne"] == pytest.approx(10.5, abs=1e-4)
+    # a certificate that breaks the bound (a = 12: b + c = 46 < 49) proves nothing, one that keeps it does
+    up = secret_lp.Certificate(np.array([12.0, 18, 28, 42]))
+    assert secret_lp.certified(t, published, upper, lower, [up]).pending == 1
+    assert secret_lp.certified(bounded, published, upper, lower, [up]).pending == 2
+    down = secret_lp.Certificate(np.array([8.0, 22, 32, 38]))  # b + c = 54
+    assert secret_lp.certified(bounded, published, upper, lower, [down]).pending == 1
+    # the protection suppresses margins until a may reach 11.5 without breaking the bound, and its certificates
+    # pass the final check
+    done = secret_lp.protect(bounded, published, upper, lower, np.ones(9), deadline=time.perf_counter() + 30)
+    assert done.audit.ok and done.suppressed
+    final, _ = secret_lp.certified_audit(bounded, done.published, upper, lower, done.certificates,
+                                         deadline=time.perf_counter() + 30)
+    assert final.ok and final.n_certified == final.n_required
+    assert all(c.table()[1] + c.table()[2] >= 49 - 1e-6 for c in done.certificates)
+    # scipy's HiGHS on the reader's set, the bound included
+    a_eq = sp.vstack([t.links, t.cells[done.published]]).toarray()
+    b_eq = t.values[done.published]
+    lo, hi = (linprog(sign * t.cells[0].toarray().ravel(), A_ub=-bounded.floor_rows.toarray(),
+                      b_ub=-bounded.row_floors, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+              for sign in (1, -1))
+    assert lo.fun <= 8.5 + 1e-6 and (hi.status == 3 or -hi.fun >= 11.5 - 1e-6)  # (3: unbounded)
+
+
+def test_a_perturbation_proves_nothing_beyond_the_slack_of_a_bounded_sum():
+    # x = [a b], cells a, b, a + b. d moves 5 from b to a; b ≥ 18 is known (a floor row): b's slack is 2, so the
+    # perturbation proves a's upper side only up to a + 2
+    t = _table([[1, 0], [0, 1], [1, 1]], [10, 20])
+    bounded = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[0.0, 1]])), row_floors=np.array([18.0]))
+    upper = np.array([13.0, np.nan, np.nan])
+    lower = np.full(3, np.nan)
+    free = secret_lp._Proofs(t, upper, lower)
+    free.from_perturbation(np.array([5.0, -5.0]))
+    assert free.pending == 0
+    tight = secret_lp._Proofs(bounded, upper, lower)
+    tight.from_perturbation(np.array([5.0, -5.0]))
+    assert tight.pending == 1
 
 
 def test_the_final_audit_checks_the_rounds_tables_and_audits_the_rest(monkeypatch):
@@ -551,8 +602,12 @@ def test_a_commune_total_urssaf_publishes_does_not_give_away_its_lone_ess_employ
     result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
     con = db.connect()
     db.attach_tables(con, {**inputs, **result.tables, **urssaf})  # (the check step sees every table of the run)
+    # and its detail, per commune and (A21 section, ESS sector) pair of the APE codes' NAF divisions
     assert outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"]) == {
-        Y: outputs.UrssafKnown((), (("38001", 600.0), ("38003", 271.0)))}
+        Y: outputs.UrssafKnown((), (("38001", 600.0), ("38003", 271.0)),
+                               (("38001", "Q", "action_sociale_sans_hebergement", 600.0),
+                                ("38003", "G", "commerce", 21.0),
+                                ("38003", "Q", "action_sociale_sans_hebergement", 250.0)))}
     stats = result.stats["out_indicateurs_public"]["par_annee"][str(Y)]
     assert (stats["minorees_urssaf"], stats["sensibles_minorees_urssaf"], stats["connues_urssaf"]) == (2, 1, 0)
     # what URSSAF's bound gives alone (38003's total of all employers at least 271: all of it) is relaxed to that
@@ -571,6 +626,53 @@ def test_a_commune_total_urssaf_publishes_does_not_give_away_its_lone_ess_employ
     broken = _establishment_lp_audit(con, rows, communes={"38001": 600.0, "38003": 271.0})
     assert all(f["famille"] == "ensemble" and f["min"] == pytest.approx(271) for f in broken)
     assert all(f["cell"] in ("commune:38003", "epci:200000002", "arrondissement:382") for f in broken)
+
+
+def _commune_ape_only(tmp_path, values):
+    """A connection holding URSSAF's commune × APE file of year Y (_urssaf_cells) and the COG's communes."""
+    tables = _urssaf_cells(tmp_path / "urssaf", values)
+    pd.DataFrame({"code_commune": ["38001", "38002", "38003"]}).to_parquet(tmp_path / "core_communes.parquet")
+    con = db.connect()
+    db.attach_tables(con, {**tables, "core_communes": tmp_path / "core_communes.parquet"})
+    return con
+
+
+def test_urssafs_ape_codes_are_read_in_the_nomenclature_of_the_millesime(tmp_path):
+    """The core reads NAF 2025 as the reference APE from millésime 2027-01 (core_situations.sql): URSSAF's codes are
+    mapped to (section, sector) pairs through the same nomenclature's divisions (secteurs_ess.csv, where NAF 2025 has
+    no division 45), not through NAF rév. 2's whatever the millésime."""
+    con = _commune_ape_only(tmp_path, [("38001", "4511Z", 10.0), ("38001", "8810C", 990.0)])
+    perimeters = ["flag", "insee", "loi2014"]
+    social = ("38001", "Q", "action_sociale_sans_hebergement", 990.0)
+    assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": "2026-10"}, perimeters)[Y].paires == (
+        ("38001", "G", "commerce", 10.0), social)
+    assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": "2027-01"}, perimeters)[Y].paires == (
+        social, ("38001", "non_renseigne", "non_renseigne", 10.0))
+
+
+def test_urssafs_file_whose_ape_codes_mostly_do_not_map_is_refused(tmp_path):
+    con = _commune_ape_only(tmp_path, [("38001", "ZZ11A", 900.0), ("38001", "8810C", 100.0)])
+    with pytest.raises(UserError, match=r"staging_urssaf_commune_ape .*in 2025, only 10 % of the employment has an "
+                                        r"APE division of NAFRev2.*'ZZ11A'"):
+        outputs.urssaf_known(con, F.PARAMS, ["flag", "insee", "loi2014"])
+
+
+def test_the_check_refuses_urssafs_commune_values_that_bound_no_pair(tmp_path, data_dir):
+    """URSSAF's file has values for the year but none maps to a commune of the cube (another département's codes):
+    the secrecy's reader then knows nothing of it, silently. The re-audit counts both, and the check step fails."""
+    inputs = F.write_tables(tmp_path / "in", _frames(LONE_EMPLOYER))
+    urssaf = _urssaf_cells(tmp_path / "urssaf", [("73001", "8810C", 250.0), ("73002", "4711D", 21.0)])
+    result = outputs.build_outputs({**inputs, **urssaf}, F.PARAMS, tmp_path / "out")
+    con = db.connect()
+    db.attach_tables(con, {**inputs, **result.tables, **urssaf})
+    audit = outputs.audit_public(con)
+    assert audit[f"{Y}/effectif_central"]["n_valeurs_urssaf_commune_ape"] == 2
+    assert audit[f"{Y}/effectif_central"]["n_paires_minorees_urssaf"] == 0
+    assert checks.unmapped_urssaf_years(audit) == [f"{Y}/effectif_central"]
+    mapped = _urssaf_cells(tmp_path / "urssaf2", [("38003", "8610Z", 250.0)])  # the association's (Q, santé)
+    con2 = db.connect()
+    db.attach_tables(con2, {**inputs, **result.tables, **mapped})
+    assert checks.unmapped_urssaf_years(outputs.audit_public(con2)) == []
 
 
 def test_a_sensitive_total_that_urssaf_publishes_stays_masked_and_its_parts_keep_urssafs_bounds(tmp_path, data_dir):
@@ -664,3 +766,21 @@ def test_a_run_out_of_time_publishes_nothing(tmp_path, data_dir):
     with pytest.raises(outputs.SecretAuditError, match="raise the run parameter secret_budget_secondes"):
         outputs.build_outputs(tables, {**F.PARAMS, "secret_budget_secondes": 0.0}, tmp_path / "out")
     assert not (tmp_path / "out" / "out_indicateurs_public.parquet").exists()
+
+
+def test_a_requirement_urssaf_pins_up_to_rounding_is_not_left_to_the_rounding():
+    # x = [X, p, q, r]: X a commune × type total, p and q its (section, sector) pairs (link p + q = X), r another
+    # unknown. X is known (URSSAF's family total, fixed) and URSSAF's detail bounds p from below at our own value:
+    # the reader who knows only URSSAF's figures has q = 0 up to the rounding allowance of X and of p's bound
+    # (≈ 1.2e-3). The sensitive q (value 0, requirement 1) must not be relaxed to that rounding slack: the protection
+    # LP (exact rows) cannot reach it, suppresses nothing, and the final audit refuses the side (sec branch, merged:
+    # « N protection requirement(s) still not met after protection (a bug) »).
+    t = _table([[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 1, 1]], [6122.222, 6122.222, 0, 0], links=[[-1, 1, 1, 0]])
+    t = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[0.0, 1, 0, 0]])), row_floors=np.array([6122.222]))
+    known = np.array([False, True, False])
+    upper, lower = outputs.requirements(t.values, np.array([True, False, False]), RULES)
+    upper, lower, relaxed = outputs.disclosed_elsewhere(t, known, upper, lower, deadline=time.perf_counter() + 30)
+    assert relaxed == 1 and upper[0] <= t.values[0] + 1e-6
+    p = secret_lp.protect(t, np.array([False, True, True]), upper, lower, np.ones(3),
+                          deadline=time.perf_counter() + 30, fixed=known)
+    assert p.audit.ok

@@ -371,6 +371,14 @@ def completeness(con, tables, millesime: str | None = None) -> dict:
     return out
 
 
+def unmapped_urssaf_years(audit: dict) -> list[str]:
+    """The re-audit's years (« year/measure ») where URSSAF's commune × APE file has values and the secrecy's reader
+    knows none of them as a pair floor: the mapping of its communes or codes to the model's came out empty, and the
+    protection assumed a reader who knows less than the real one."""
+    return sorted(k for k, a in audit.items()
+                  if a.get("n_valeurs_urssaf_commune_ape") and not a.get("n_paires_minorees_urssaf"))
+
+
 def check(tables: dict[str, str], params: dict, previous: dict | None = None, others: list[dict] = ()) -> dict:
     """Run every check; raise CheckError on a failed expectation or invariant. Returns the report (JSON-able).
     `previous`: the last publication to compare with (previous_publication); `others`: those of the same millésime
@@ -412,6 +420,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
                  move["perimetre"], move["indicateur"], move["avant"], move["apres"], 100 * move["variation"])
     recoverable = sum(a["n_recalculables_ou_encadrees"] + a["n_sensibles_publiees"] for a in audit.values())
     unaudited = sum(a["n_non_auditees"] for a in audit.values())
+    unmapped = unmapped_urssaf_years(audit)
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
               "statuts_publics": statuses, "headline": figures, "completude": complete, "variations": moves,
@@ -433,6 +442,11 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
     if unaudited:
         problems.append(f"{unaudited} sensitive employment cells could not be audited within the time budget "
                         "(params secret_budget_secondes)")
+    if unmapped:
+        problems.append(f"URSSAF's commune × APE file (staging_urssaf_commune_ape) has values for {unmapped}, but "
+                        "the statistical confidentiality bounds no commune's sector with them: its communes or APE codes "
+                        "did not map to the cube's (COG, secteurs_ess.csv) — a bug, or a file of another département "
+                        "or nomenclature")
     if problems:
         raise CheckError("checks failed — nothing was published:\n- " + "\n- ".join(problems))
     return report

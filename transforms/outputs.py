@@ -369,6 +369,12 @@ SHARE_TOTAL = [c for c in SHARE_EMPLOYMENT if c not in SHARE_PRIVATE]
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
 PROTECTED = "effectif_central"  # the measure the secondary pattern is built on; the others are audited with it
+# The core reads NAF 2025 as the reference APE from this millésime on (sql/core/core_situations.sql): URSSAF's APE codes
+# are read in the same nomenclature, so that a commune's pair floors sit on the pairs its establishments are in.
+NAF2025_FROM_MILLESIME = "2027-01"
+# Below this share of a year's employment in URSSAF's commune × APE file with an APE division that secteurs_ess.csv
+# maps, the codes are not those of the nomenclature read: the pair floors would sit on the wrong pairs.
+URSSAF_APE_MAPPED_MIN = 0.95
 # Cells worth keeping when a secondary suppression has a choice: the département, and the family totals of every
 # supra-communal territory.
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
@@ -501,6 +507,11 @@ class UrssafKnown:
 
     familles: tuple[tuple[str, str], ...] = ()  # (perimeter, family): the département's family totals
     communes: tuple[tuple[str, float], ...] = ()  # (commune, its private-field employment in the commune × APE file)
+    # (commune, A21 section, ESS sector, the file's employment of the APE codes of that pair in the commune)
+    paires: tuple[tuple[str, str, str, float], ...] = ()
+
+    def pairs(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.paires), columns=["code_commune", *secret_model.PAIR, "effectif"])
 
 
 def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKnown]:
@@ -509,7 +520,10 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
       the perimeter whose families are URSSAF's (calage_urssaf in perimetres.csv);
     - each commune's employment in URSSAF's private field on 31 December: the sum of every value the commune × APE
       file publishes for it (staging_urssaf_commune_ape, whatever the activity; old commune codes mapped to the
-      run's COG as the core step does), as a reader who sums the file gets it.
+      run's COG as the core step does), as a reader who sums the file gets it;
+    - the same per (A21 section, ESS sector) pair of the commune: each APE code's NAF division mapped as the core
+      step maps an establishment's (secteurs_ess.csv, « non_renseigne » for a division it lacks), the values of
+      one pair summed (_pair_floors: lower bounds of the commune's unknowns of that pair).
     URSSAF publishes annual averages of the families: the audit takes the reader to know our own figure of those
     cells exactly, which is safe (knowing less, a reader can only bound a masked cell less tightly). A commune's
     private field leaves out its public and agricultural employers: its total is a lower bound of the commune's
@@ -537,19 +551,68 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
     else:
         log.info("core_cibles_urssaf absent: the secrecy's reader knows no URSSAF family total")
     cog = next((t for t in ("core_communes", "staging_communes") if t in present), None)
+    pairs: dict[int, list[tuple[str, str, str, float]]] = {}
     if {"staging_urssaf_commune_ape", "staging_communes_passage"} <= present and cog:
-        for annee, code, total in con.execute(
+        nomenclature = urssaf_nomenclature(params)
+        sectors = pd.DataFrame([(r["division"], r["section_a21"], r["secteur_ess"])
+                                for r in reference.read_reference("secteurs_ess", params.get("reference_dir"))
+                                if r["nomenclature"] == nomenclature],
+                               columns=["division", "section_a21", "secteur_ess"])
+        con.register("_urssaf_secteurs", sectors)
+        try:
+            _check_urssaf_codes(con, nomenclature)
+            values = con.execute(
                 f"""WITH passage AS (SELECT upper(trim(ancien_code)) AS ancien_code, min(code_commune) AS code_commune
                                      FROM staging_communes_passage GROUP BY 1)
-                   SELECT u.annee, coalesce(c.code_commune, p.code_commune) AS code, sum(u.effectifs_salaries)
+                   SELECT u.annee, coalesce(c.code_commune, p.code_commune) AS code,
+                          coalesce(s.section_a21, 'non_renseigne') AS section_a21,
+                          coalesce(s.secteur_ess, 'non_renseigne') AS secteur_ess, sum(u.effectifs_salaries)
                    FROM staging_urssaf_commune_ape AS u
                    LEFT JOIN {cog} AS c ON c.code_commune = u.code_commune
                    LEFT JOIN passage AS p ON c.code_commune IS NULL AND p.ancien_code = u.code_commune
+                   LEFT JOIN _urssaf_secteurs AS s ON s.division = left(u.code_ape, 2)
                    WHERE u.effectifs_salaries IS NOT NULL AND coalesce(c.code_commune, p.code_commune) IS NOT NULL
-                   GROUP BY ALL ORDER BY ALL""").fetchall():
-            communes.setdefault(int(annee), []).append((code, float(total)))
-    return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())))
+                   GROUP BY ALL ORDER BY ALL""").fetchall()
+        finally:
+            con.unregister("_urssaf_secteurs")
+        totals: dict[tuple[int, str], float] = {}
+        for annee, code, section, secteur, value in values:
+            pairs.setdefault(int(annee), []).append((code, section, secteur, float(value)))
+            totals[(int(annee), code)] = totals.get((int(annee), code), 0.0) + float(value)
+        for (annee, code), total in sorted(totals.items()):
+            communes.setdefault(annee, []).append((code, total))
+    return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())), tuple(pairs.get(year, ())))
             for year in sorted(set(familles) | set(communes))}
+
+
+def urssaf_nomenclature(params: dict) -> str:
+    """The nomenclature of the APE codes of URSSAF's commune × APE file: the core's reference one for the run's
+    millésime (NAF 2025 from NAF2025_FROM_MILLESIME on, NAF rév. 2 before)."""
+    millesime = params.get("millesime")
+    return "NAF2025" if millesime and str(millesime) >= NAF2025_FROM_MILLESIME else "NAFRev2"
+
+
+def _check_urssaf_codes(con, nomenclature: str) -> None:
+    """Refuse URSSAF's commune × APE file when too little of a year's employment has an APE division of
+    `nomenclature` (registered as _urssaf_secteurs): its codes are of another nomenclature, or garbled."""
+    low = con.execute(
+        """SELECT annee, sum(effectifs_salaries) FILTER (WHERE s.division IS NOT NULL) / sum(effectifs_salaries)
+           FROM staging_urssaf_commune_ape AS u LEFT JOIN _urssaf_secteurs AS s ON s.division = left(u.code_ape, 2)
+           WHERE effectifs_salaries > 0 GROUP BY ALL HAVING coalesce(sum(effectifs_salaries) FILTER
+           (WHERE s.division IS NOT NULL), 0) < $min * sum(effectifs_salaries) ORDER BY annee""",
+        {"min": URSSAF_APE_MAPPED_MIN}).fetchall()
+    if low:
+        year, share = low[0][0], low[0][1] or 0.0
+        example = con.execute("""SELECT code_ape FROM staging_urssaf_commune_ape WHERE annee = ? AND left(code_ape, 2)
+                                 NOT IN (SELECT division FROM _urssaf_secteurs) AND effectifs_salaries > 0
+                                 ORDER BY effectifs_salaries DESC, code_ape LIMIT 3""", [year]).fetchall()
+        raise UserError(
+            f"staging_urssaf_commune_ape (URSSAF's commune × APE file): in {year}, only {100 * share:.0f} % of the "
+            f"employment has an APE division of {nomenclature} in secteurs_ess.csv (e.g. {[r[0] for r in example]}; "
+            f"{len(low)} year(s) under {100 * URSSAF_APE_MAPPED_MIN:.0f} %): its codes are not of the nomenclature the "
+            f"millésime reads (NAF 2025 from {NAF2025_FROM_MILLESIME}), and the statistical confidentiality would "
+            "place URSSAF's figures on the wrong sectors — check the file's activity codes, or add the nomenclature's "
+            "divisions to secteurs_ess.csv")
 
 
 def _known_cells(model, known: UrssafKnown) -> np.ndarray:
@@ -581,6 +644,76 @@ def _commune_floors(model, known: UrssafKnown, measure: str = PROTECTED) -> np.n
     return floors
 
 
+def _pair_floors(model, known: UrssafKnown, measure: str = PROTECTED):
+    """The lower bounds URSSAF's commune × APE detail gives: per commune and (section, sector) pair, the file's
+    employment of the pair's APE codes bounds the commune's unknowns of that pair, all kinds of units together
+    (secret_model.pair_floor_rows: the smaller of that figure and ours). Combined with a commune total we publish,
+    they bound its other pairs from above. Returns (rows, bounds, pairs bounded)."""
+    return secret_model.pair_floor_rows(model, known.pairs(), measure)
+
+
+def _reader_table(model, known: UrssafKnown, measure: str):
+    """The model's table of `measure` with every lower bound URSSAF's commune × APE file gives (commune totals,
+    commune × pair detail)."""
+    rows, bounds, _ = _pair_floors(model, known, measure)
+    return dataclasses.replace(model.tables[measure], floors=_commune_floors(model, known, measure),
+                               floor_rows=rows, row_floors=bounds)
+
+
+def _bounded_communes(known: UrssafKnown) -> list[str]:
+    """The communes whose sector detail URSSAF's file bounds: each a class of its own in the model
+    (secret_model.build's `alone`)."""
+    return sorted({code for code, *_ in known.paires})
+
+
+def build_model(units: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str], rules,
+                scope_fn, known: UrssafKnown) -> "secret_model.YearModel":
+    """The year's model, built once more when some communes' detail must be sums of unknowns of their own
+    (_split_for_their_detail): the same for the protection and the re-audit."""
+    bounded = _bounded_communes(known)
+    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn, alone=bounded)
+    split = _split_for_their_detail(model, rules, scope_fn(model.cells))
+    if not split:
+        return model
+    return secret_model.build(units, cube, communes, perimeters, scope=scope_fn,
+                              alone=sorted(set(bounded) | split.get("secteur", set())),
+                              alone_sizes=sorted(split.get("taille", set())))
+
+
+def _split_for_their_detail(model, rules, scope: np.ndarray, measure: str = PROTECTED) -> dict[str, set]:
+    """{detail group: communes} to split out of their class for that group. A sensitive sector or size cell of a
+    commune that shares its class is no sum of the model's unknowns, so no LP audits it (_unauditable); yet a cell
+    that may be published and holds all its establishments bounds it from above: its commune's total of a family
+    holding its own, or the département's cell of the same code. Where that bound falls short of the cell's
+    requirement, its commune gets the group's unknowns of its own, and the LPs audit and protect the cell (on the
+    sample's 2025, a sensitive size cell of 701.9 under a published family total of 710.0, requirement 807.2)."""
+    cells = model.cells
+    values = cells[measure].fillna(0.0).to_numpy(float)
+    sensitive = primary_status(cells, rules) != None  # noqa: E711 (object array)
+    # (a cell of its total's units is that total, which the LPs audit)
+    asked = sensitive & ~cells["representable"].to_numpy() & ~_same_units_as_total(model)
+    if not asked.any():
+        return {}
+    upper, _ = requirements(values, sensitive, rules)
+    members = {label: frozenset(types) for label, types in model.labels.items()}
+    within = pd.DataFrame([(a, b) for a in members for b in members if members[a] <= members[b]],
+                          columns=["label", "label_total"])
+    cell = cells.loc[asked, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(within, on="label")
+    cell["besoin"] = upper[cell["cellule"].to_numpy()] - 1e-6 * np.maximum(1.0, values[cell["cellule"].to_numpy()])
+    # a sensitive container is protected up to its own requirement, beyond the cell's (the protection grows with the
+    # value): only the others, published or masked as secondary, can bound the cell too closely
+    shown = cells.loc[scope & ~sensitive, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]
+                      ].rename(columns={"cellule": "borne", "label": "label_total"})
+    totals = cell.merge(shown[(shown["niveau"] == "commune") & (shown["nomenclature"] == "ensemble")]
+                        .drop(columns=["niveau", "nomenclature", "code"]), on=["code_territoire", "label_total"])
+    departement = cell.merge(shown[shown["niveau"] == "departement"].drop(columns=["niveau", "code_territoire"]),
+                             on=["label_total", "nomenclature", "code"])
+    both = pd.concat([totals, departement], ignore_index=True)
+    short = both[values[both["borne"].to_numpy()] < both["besoin"].to_numpy()]
+    group = {nom: g for g, noms in secret_model.DETAIL_GROUPS.items() for nom in noms}
+    return {g: set(part["code_territoire"]) for g, part in short.groupby(short["nomenclature"].map(group))}
+
+
 def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
                         deadline: float) -> tuple[np.ndarray, np.ndarray, int]:
     """The requirements once URSSAF's figures are counted: a side that the reader who knows the `known_cells` and
@@ -588,7 +721,7 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     makes most of it) is relaxed to the bound those figures give — our publication must not narrow it further, but
     cannot widen what URSSAF publishes. A side the model narrows with nothing published at all, or that either audit
     leaves undecided, keeps its requirement. Returns the requirements and the number of sides relaxed."""
-    if not known_cells.any() and not secret_lp.floored_cells(table).any():
+    if not known_cells.any() and not secret_lp.has_floors(table):
         return upper, lower, 0
     found = secret_lp.audit(table, known_cells, upper, lower, deadline=deadline)
     if not found.failed:
@@ -598,42 +731,128 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     for j, side in sides:
         (only_up if side == "haut" else only_low)[j] = (upper if side == "haut" else lower)[j]
     # a side the reader narrows with nothing published is the model's, not URSSAF's: it stays (and fails, a bug)
-    alone = secret_lp.audit(dataclasses.replace(table, floors=None), np.zeros_like(known_cells), only_up, only_low,
-                            deadline=deadline)
+    alone = secret_lp.audit(dataclasses.replace(table, floors=None, floor_rows=None, row_floors=None),
+                            np.zeros_like(known_cells), only_up, only_low, deadline=deadline)
     kept = {(j, side) for j, failed in alone.failed.items() for side in failed} | set(alone.pending_sides)
     upper, lower = upper.copy(), lower.copy()
+    # The bound `found` gives includes the rounding allowance the reader grants every figure it knows
+    # (secret_lp._allowance on the known cells and the lower bounds): a requirement relaxed to it exactly could be met
+    # only through that slack, which the protection LP (exact rows, fixed cells and floors that cannot move) never
+    # uses. Relax to the bound less the whole slack, never past the value: a side URSSAF's figures give exactly (up
+    # to rounding) is then no requirement.
+    _, floors, _ = secret_lp.lower_bounds(table)
+    slack = 2.0 * float(secret_lp._allowance(table.values[known_cells]).sum() + secret_lp._allowance(floors).sum())
     relaxed = 0
     for j, side in sides:
         if (j, side) not in kept:
-            (upper if side == "haut" else lower)[j] = found.failed[j][side]["borne"]
+            bound, value = found.failed[j][side]["borne"], table.values[j]
+            if side == "haut":
+                upper[j] = max(bound - slack, value)
+            else:
+                lower[j] = min(bound + slack, value)
             relaxed += 1
     return upper, lower, relaxed
 
 
-def _unproven_outside(model, candidates: np.ndarray, rules) -> np.ndarray:
+def _lp_requirements(model, sensitive: np.ndarray, rules, known: UrssafKnown, measure: str):
+    """The requirements of the `sensitive` cells, the lower side no further than what URSSAF's pair floors give alone
+    (secret_model.floored_minimum): what disclosed_elsewhere would relax it to at least, found without an LP per side
+    (on the sample's 2015, 2 809 cell LPs, 58 s a year)."""
+    values = model.cells[measure].fillna(0.0).to_numpy(float)
+    upper, lower = requirements(values, sensitive, rules)
+    _, _, pairs = _pair_floors(model, known, measure)
+    return upper, np.where(sensitive, np.fmax(lower, secret_model.floored_minimum(model, sensitive, pairs)), np.nan)
+
+
+def _totals_bounding_their_sectors(model, candidates: np.ndarray, rules, known: UrssafKnown,
+                                   measure: str = PROTECTED) -> np.ndarray:
+    """The commune totals that must be masked: a pair of a commune all of whose types are in a family is at least its
+    URSSAF floor inside that family, so a published total of the family bounds each of the commune's sector cells of
+    a family inside it from above, by itself less the floors of those pairs without the cell's code — for every
+    reader of both. Where that bound falls short of a sensitive cell's (`candidates`) upper requirement, the total
+    cannot be published. Necessary, not sufficient (the reader has other routes; the LPs see them all): masked before
+    the linear heuristic, which then keeps them from being recomputed, they spare the protection LPs the rounds of
+    finding them one side at a time (review_diff6 § 1, HIGH)."""
+    cells = model.cells
+    out = np.zeros(len(cells), bool)
+    _, _, pairs = _pair_floors(model, known, measure)
+    commune = (cells["niveau"] == "commune").to_numpy()
+    sector = cells["nomenclature"].isin(list(secret_model.DETAIL_GROUPS["secteur"])).to_numpy()
+    wanted = candidates & commune & sector & cells["code_territoire"].isin(pairs["code_commune"]).to_numpy()
+    if pairs.empty or not wanted.any():
+        return out
+    values = cells[measure].fillna(0.0).to_numpy(float)
+    upper, _ = requirements(values, candidates, rules)
+    totals = cells.loc[commune & (cells["nomenclature"] == "ensemble").to_numpy(), ["cellule", "code_territoire",
+                                                                                    "label"]]
+    # the floored pairs whole in each family of the commune's totals
+    det = model._parts["det_commune"]
+    key = ["code_commune", *secret_model.PAIR]
+    held = det.loc[det["groupe"] == "secteur", [*key, "type"]].merge(pairs[[*key, "plancher"]], on=key)
+    inside = held.merge(totals.rename(columns={"code_territoire": "code_commune", "cellule": "total"}),
+                        on="code_commune").merge(model._parts["lab"].assign(_in=True), on=["label", "type"],
+                                                 how="left")
+    inside["_in"] = inside["_in"].fillna(False).astype(bool)
+    whole = inside.groupby(["total", *key], sort=False).agg(whole=("_in", "all"), plancher=("plancher", "first"))
+    whole = whole[whole["whole"]].reset_index()
+    members = {label: frozenset(types) for label, types in model.labels.items()}
+    within = pd.DataFrame([(a, b) for a in members for b in members if members[a] <= members[b]],
+                          columns=["label", "label_total"])
+    asked = cells.loc[wanted, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(
+        within, on="label").merge(totals.rename(columns={"cellule": "total", "label": "label_total"}),
+                                  on=["code_territoire", "label_total"])
+    floors_in = whole.groupby("total")["plancher"].sum()
+    short = []
+    for nom, column in (("a21", "section_a21"), ("ess", "secteur_ess")):
+        part = asked[asked["nomenclature"] == nom]
+        if part.empty:
+            continue
+        own = whole.groupby(["total", column])["plancher"].sum()
+        mine = own.reindex(pd.MultiIndex.from_arrays([part["total"], part["code"]])).fillna(0.0).to_numpy()
+        bound = values[part["total"].to_numpy()] - (floors_in.reindex(part["total"]).fillna(0.0).to_numpy() - mine)
+        j = part["cellule"].to_numpy()
+        short.append(part.loc[bound < upper[j] - 1e-6 * np.maximum(1.0, values[j]), "total"].to_numpy())
+    if short:
+        out[np.unique(np.concatenate(short))] = True
+    return out
+
+
+def _unproven_outside(model, candidates: np.ndarray, rules, known: UrssafKnown = UrssafKnown()) -> np.ndarray:
     """Sensitive cells outside publication that the closed-form swaps of secret_model do not prove safe, for every
-    published bound."""
+    published bound, against a reader who knows URSSAF's commune × APE detail (a swap takes from a bounded pair no
+    more than its slack)."""
     unproven = np.zeros(len(model.cells), bool)
     for measure in DOMINANCE_BOUNDS:
         values = model.cells[measure].fillna(0.0).to_numpy(float)
         upper, lower = requirements(values, candidates, rules)
-        up, down = secret_model.swap_capacity(model, candidates, measure)
+        _, _, pairs = _pair_floors(model, known, measure)
+        up, down = secret_model.swap_capacity(model, candidates, measure, pairs)
         tol = 1e-6 * np.maximum(1.0, values)
+        # URSSAF's pair floors alone bound a cell from below (a commune's sector that the file's figures nearly make):
+        # our publication must not narrow it more, and a swap down to that bound shows it does not (disclosed_elsewhere
+        # relaxes the same side of a cell in the LPs, to the LP's bound, at least this one)
+        lower = np.fmax(lower, secret_model.floored_minimum(model, candidates & (values - down > lower + tol), pairs))
         unproven |= candidates & ((values + up < upper - tol) | (values - down > lower + tol))
     return unproven
 
 
-def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
-    """Unproven cells the LP model cannot hold (a commune's detail in a class of several communes), except those
-    made of exactly the establishments of their commune's total of the same family: one set of units, one value,
-    and that total is audited by LP."""
+def _same_units_as_total(model) -> np.ndarray:
+    """Sector / size cells made of exactly the establishments of their territory's total of the same family: one set
+    of units, one value, the same sum of unknowns (a code without establishments has none), the same primary
+    status. That total is audited (published, or sensitive outside publication: no swap proves a total), so the
+    cell needs no audit of its own."""
     cells = model.cells
     key = ["niveau", "code_territoire", "label"]
     totals = cells.loc[cells["nomenclature"] == "ensemble", key + ["nb_etablissements"]].rename(
         columns={"nb_etablissements": "_n_total"})
     n_total = cells[key].merge(totals, on=key, how="left")["_n_total"].to_numpy()
-    same_units = (cells["nomenclature"] != "ensemble").to_numpy() & (cells["nb_etablissements"].to_numpy() == n_total)
-    return unproven & ~cells["representable"].to_numpy() & ~same_units
+    return (cells["nomenclature"] != "ensemble").to_numpy() & (cells["nb_etablissements"].to_numpy() == n_total)
+
+
+def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
+    """Unproven cells the LP model cannot hold (a commune's size detail in a class of several communes; its sector
+    detail too when URSSAF's file does not bound the commune), except those of their total's units."""
+    return unproven & ~model.cells["representable"].to_numpy() & ~_same_units_as_total(model)
 
 
 def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scope_fn=in_scope,
@@ -653,19 +872,22 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     scope = scope_fn(cells)
     primary = primary_status(cells, rules)
     sensitive = primary != None  # noqa: E711 (object array)
-    # 1. linear heuristic on the cells in scope: no relation left with a single masked cell
+    # 0. commune totals that, with URSSAF's pair floors, give away a sensitive sector of their commune: masked first
+    forced = _totals_bounding_their_sectors(model, sensitive & ~scope, rules, known) & scope & ~sensitive
+    # 1. linear heuristic on the cells in scope: no relation left with a single masked cell (the forced totals
+    #    enter it as masked, under a primary code the statuses below do not keep)
     t0 = time.perf_counter()
     sub = cells[scope].assign(zone=_zone(cells[scope]), label="L" + cells.loc[scope, "label"].astype(str))
     groups = _heuristic_groups(model, cells, communes)
     heur = conf.protect(sub, dimensions=["zone", "label"], value=PROTECTED, contributors="nb_unites_legales",
                         hierarchies=groups, must_publish="publication_prioritaire", rules=rules,
-                        primary=primary[scope], audit=True, max_rounds=50)
+                        primary=np.where(forced, conf.FREQUENCE, primary)[scope], audit=True, max_rounds=50)
     hidden = np.zeros(len(cells), bool)
     hidden[np.flatnonzero(scope)] = heur.cells["statut_secret"].notna().to_numpy()
     t_heur = time.perf_counter() - t0
     # 2. sector / size cells below the département (never published): a closed-form feasible table proves most of
     #    the sensitive ones safe whatever is published; the others join the LP
-    unproven = _unproven_outside(model, sensitive & ~scope, rules)
+    unproven = _unproven_outside(model, sensitive & ~scope, rules, known) & ~_same_units_as_total(model)
     # (a commune's never-published detail that neither proof nor model reaches is counted, see METHOD.md § 6)
     stuck = _unauditable(model, unproven)
     # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
@@ -674,6 +896,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     known_cells = _known_cells(model, known)
     floors = _commune_floors(model, known)
     floored = ~np.isnan(floors)
+    n_pairs = len(_pair_floors(model, known)[2])
     if (unproven | ((known_cells | floored) & ~scope)).any():
         model.materialise(scope | unproven | known_cells | floored)
     published = scope & ~hidden & ~sensitive
@@ -685,18 +908,20 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
                              "sensibles_hors_publication": int(np.sum(~scope & sensitive)),
                              "sensibles_hors_publication_audit_lp": int((unproven & ~stuck).sum()),
                              "detail_communal_non_audite": int(stuck.sum()),
+                             "totaux_communaux_bornant_un_secteur": int(forced.sum()),
                              "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
                              "connues_urssaf": int(known_cells.sum()),
                              "sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
                              "minorees_urssaf": int(floored.sum()),
                              "sensibles_minorees_urssaf": int(np.sum(floored & sensitive)),
+                             "paires_minorees_urssaf": n_pairs,
                              "secondes_heuristique": round(t_heur, 3), "lp": {}}
     in_lp = model.rows_in_matrix
     certificates = {}
     for measure in DOMINANCE_BOUNDS:
-        t = model.tables[measure] = dataclasses.replace(model.tables[measure],
-                                                        floors=_commune_floors(model, known, measure))
-        upper, lower, waived = disclosed_elsewhere(t, known_cells, *requirements(t.values, sensitive & in_lp, rules),
+        t = model.tables[measure] = _reader_table(model, known, measure)
+        upper, lower, waived = disclosed_elsewhere(t, known_cells, *_lp_requirements(model, sensitive & in_lp, rules,
+                                                                                     known, measure),
                                                    deadline=deadline)
         result = secret_lp.protect(t, reader, upper, lower, weights, deadline=deadline, fixed=known_cells)
         reader = result.published
@@ -783,7 +1008,7 @@ def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, commun
     """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
     its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
-    model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
+    model = build_model(units, year_cube, communes, perimeters, rules, scope_fn, known)
     _cell_columns(model, params["perimetre"])
     stats, certificates = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall),
                                         scope_fn=scope_fn, known=known)
@@ -983,7 +1208,20 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
     result: dict[str, Any] = {}
     for part in yearly.run_jobs(_audit_one, jobs(), workers):
         result.update(part)
+    staged = _urssaf_values_by_year(con)
+    for key, figures in result.items():
+        figures["n_valeurs_urssaf_commune_ape"] = staged.get(int(key.split("/")[0]), 0)
     return dict(sorted(result.items()))
+
+
+def _urssaf_values_by_year(con) -> dict[int, int]:
+    """The positive values of staging_urssaf_commune_ape by year ({} without it): a year that has some and no pair
+    floor in the model is a silently empty mapping (checks.check refuses it)."""
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                       "'staging_urssaf_commune_ape'").fetchall()[0][0]:
+        return {}
+    return {int(y): int(n) for y, n in con.execute(
+        "SELECT annee, count(*) FROM staging_urssaf_commune_ape WHERE effectifs_salaries > 0 GROUP BY 1").fetchall()}
 
 
 def _certificates_by_year(con) -> dict[int, list[tuple[str, str, np.ndarray]]]:
@@ -1013,7 +1251,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     ones."""
     deadline = yearly.deadline_in(deadline_wall)
     scope_fn = scope_of(year, {"annee_effectifs": annee_effectifs})
-    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
+    model = build_model(units, cube, communes, perimeters, rules, scope_fn, known)
     cells = model.cells
     rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
     # a cell is published when one of its rows shows its employment (rows of one cell share one status)
@@ -1021,7 +1259,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     published[rows.loc[rows["effectif_central_y"].notna(), "cellule"].to_numpy()] = True
     sensitive = primary_status(cells, rules) != None  # noqa: E711
     scope = scope_fn(cells)
-    unproven = _unproven_outside(model, sensitive & ~scope, rules)
+    unproven = _unproven_outside(model, sensitive & ~scope, rules, known) & ~_same_units_as_total(model)
     known_cells = _known_cells(model, known)
     floored = ~np.isnan(_commune_floors(model, known))
     model.materialise(scope | unproven | known_cells | floored)
@@ -1029,10 +1267,9 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     fingerprint = secret_model.unknowns_fingerprint(model)
     result: dict[str, Any] = {}
     for measure in DOMINANCE_BOUNDS:
-        t = dataclasses.replace(model.tables[measure], floors=_commune_floors(model, known, measure))
-        upper, lower, waived = disclosed_elsewhere(t, known_cells,
-                                                   *requirements(t.values, sensitive & model.rows_in_matrix, rules),
-                                                   deadline=deadline)
+        t = _reader_table(model, known, measure)
+        upper, lower, waived = disclosed_elsewhere(t, known_cells, *_lp_requirements(
+            model, sensitive & model.rows_in_matrix, rules, known, measure), deadline=deadline)
         # certificates of another model (its unknowns in another order) cannot be read: the LPs decide alone
         given = [c for m, f, c in certificates if m == measure and f == fingerprint and len(c) == t.n_vars]
         foreign = sum(1 for m, f, c in certificates if m == measure) - len(given)
@@ -1048,6 +1285,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
                                        "n_connues_urssaf": int(known_cells.sum()),
                                        "n_sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),
                                        "n_minorees_urssaf": int(floored.sum()),
+                                       "n_paires_minorees_urssaf": len(_pair_floors(model, known, measure)[2]),
                                        "n_exigences_divulguees_par_urssaf": waived,
                                        "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
     return result

@@ -8,7 +8,8 @@ transforms/secret_model.py): cell i = S[i] · x, and internal equations L · x =
 sector codes of a commune add up to its total). What a reader knows is exactly:
 
     x ≥ 0,   L x = 0,   S[k] · x = v_k for every published cell k,   S[f] · x ≥ floor_f for the cells f whose
-    lower bound another publication gives (LinearTable.floors).
+    lower bound another publication gives (LinearTable.floors),   F x ≥ g for the sums of unknowns that are no
+    cell but whose lower bound another publication gives too (LinearTable.floor_rows, row_floors).
 
 Cells that hold no unknown are known zeros (rows exist where establishments exist: an absent row is a 0).
 
@@ -75,6 +76,11 @@ class LinearTable:
     # What the reader knows of some cells from another publication, as a lower bound: S[k] · x ≥ floors[k] (NaN:
     # nothing). URSSAF's private field of a commune is part of its total of all employers (transforms/outputs.py).
     floors: np.ndarray | None = None
+    # The same for sums of unknowns that are no cell of the table: floor_rows · x ≥ row_floors (a 0/1 row per bound).
+    # URSSAF's employment of one APE code in a commune bounds that commune's unknowns of the code's (section, sector)
+    # pair, summed over every kind of unit: no published or unpublished cell is that sum.
+    floor_rows: sp.csr_matrix | None = None
+    row_floors: np.ndarray | None = None
 
     @property
     def n_cells(self) -> int:
@@ -205,17 +211,38 @@ def floored_cells(table: LinearTable) -> np.ndarray:
     return ~np.isnan(table.floors)
 
 
+def has_floors(table: LinearTable) -> bool:
+    """The reader knows a lower bound of some cell or sum of unknowns."""
+    return bool(floored_cells(table).any()) or (table.floor_rows is not None and table.floor_rows.shape[0] > 0)
+
+
+def lower_bounds(table: LinearTable, skip: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Every lower bound the reader knows as rows F x ≥ g: the floored cells (but those of `skip`), then the
+    floor_rows. Returns (F, g, the true table's F x): a cell's own value, which its floor never exceeds."""
+    low = floored_cells(table)
+    if skip is not None:
+        low &= ~np.asarray(skip, bool)
+    low = np.flatnonzero(low)
+    rows = [table.cells[low]]
+    bounds = [table.floors[low] if len(low) else np.zeros(0)]
+    current = [table.values[low]]
+    if table.floor_rows is not None and table.floor_rows.shape[0]:
+        rows.append(table.floor_rows)
+        bounds.append(np.asarray(table.row_floors, float))
+        current.append(table.floor_rows @ table.x)
+    return sp.vstack(rows).tocsr(), np.concatenate(bounds), np.concatenate(current)
+
+
 def _published_rows(table: LinearTable, published: np.ndarray):
     """The reader's rows: links, published cells (with a rounding allowance), then the known lower bounds of the
-    other cells."""
+    other cells and of the floor rows."""
     pub = np.flatnonzero(published)
-    low = np.flatnonzero(floored_cells(table) & ~np.asarray(published, bool))
-    a = sp.vstack([table.links, table.cells[pub], table.cells[low]]).tocsr()
+    low, floors, _ = lower_bounds(table, skip=published)
+    a = sp.vstack([table.links, table.cells[pub], low]).tocsr()
     v = table.values[pub]
     eps = _allowance(v)
-    floors = table.floors[low] if len(low) else np.zeros(0)
     lower = np.concatenate([np.zeros(table.links.shape[0]), v - eps, floors - _allowance(floors)])
-    upper = np.concatenate([np.zeros(table.links.shape[0]), v + eps, np.full(len(low), INF)])
+    upper = np.concatenate([np.zeros(table.links.shape[0]), v + eps, np.full(len(floors), INF)])
     return a, lower, upper
 
 
@@ -252,12 +279,12 @@ class _Proofs:
         t_hi = np.min(x[neg] / -d[neg]) if neg.any() else INF
         t_lo = -np.min(x[pos] / d[pos]) if pos.any() else -INF
         move = self.table.cells @ d
-        floored = floored_cells(self.table)
-        if floored.any():
-            # a cell the reader knows a lower bound of must stay above it (less the allowance of _published_rows)
-            floors = self.table.floors[floored]
-            slack = self.table.values[floored] - floors + _allowance(floors) / 2
-            m = move[floored]
+        if has_floors(self.table):
+            # a cell or sum the reader knows a lower bound of must stay above it (less the allowance of
+            # _published_rows)
+            rows, floors, current = lower_bounds(self.table)
+            slack = current - floors + _allowance(floors) / 2
+            m = rows @ d
             if (m < -1e-12).any():
                 t_hi = min(t_hi, float(np.min(slack[m < -1e-12] / -m[m < -1e-12])))
             if (m > 1e-12).any():
@@ -557,7 +584,7 @@ def certified_audit(table: LinearTable, published: np.ndarray, upper: np.ndarray
 
 class _ProtectionModel:
     """min Σ w_k (p_k + n_k)  s.t.  L d = 0;  S_k d − p_k + n_k = 0 (published cells k);  S_f d ≥ floor_f − v_f
-    (cells f with a known lower bound);  d ≥ −x;  target row.
+    (cells f with a known lower bound, and the floor rows likewise);  d ≥ −x;  target row.
 
     Masked and never-published cells have no row: they may move freely, down to their known lower bound. A cell
     suppressed during the round keeps its row with cost 0. A fixed cell (known to the reader from elsewhere) has
@@ -571,20 +598,20 @@ class _ProtectionModel:
         nv, nk = table.n_vars, len(self.rows)
         self.nv, self.nk = nv, nk
         eye = sp.identity(nk, format="csr")
-        low = np.flatnonzero(floored_cells(table))
+        low, floors, current = lower_bounds(table)
         a = sp.vstack([
             sp.hstack([table.links, sp.csr_matrix((table.links.shape[0], 2 * nk))]),
             sp.hstack([table.cells[self.rows], -eye, eye]),
-            sp.hstack([table.cells[low], sp.csr_matrix((len(low), 2 * nk))]),
+            sp.hstack([low, sp.csr_matrix((low.shape[0], 2 * nk))]),
         ])
         cost = np.asarray(weights, float)[self.rows]
         movable = np.where(np.zeros(nk, bool) if fixed is None else np.asarray(fixed, bool)[self.rows], 0.0, INF)
         n_eq = table.links.shape[0] + nk
-        room = table.floors[low] - table.values[low] if len(low) else np.zeros(0)  # ≤ 0: how far down each may go
+        room = floors - current  # ≤ 0: how far down each may go
         self.h = _highs(deadline - time.perf_counter(), warm=True)
         _pass(self.h, a, np.concatenate([-table.x, np.zeros(2 * nk)]),
               np.concatenate([np.full(nv, INF), movable, movable]),
-              np.concatenate([np.zeros(n_eq), room]), np.concatenate([np.zeros(n_eq), np.full(len(low), INF)]),
+              np.concatenate([np.zeros(n_eq), room]), np.concatenate([np.zeros(n_eq), np.full(len(floors), INF)]),
               np.concatenate([np.zeros(nv), cost, cost]))
 
     def free(self, cells: np.ndarray) -> None:

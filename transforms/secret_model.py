@@ -110,10 +110,12 @@ def _label_types(types: list[str], perimeters: list[str], famille: str, perimetr
 
 
 def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str],
-          measures=MEASURES, scope=None) -> YearModel:
+          measures=MEASURES, scope=None, alone=(), alone_sizes=()) -> YearModel:
     """est: `year_units` of one year; cube: out_indicateurs rows of that year (those perimeters);
     communes: out_cube_communes (long: code_commune, niveau, code_territoire); scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
-    `materialise` adds more later)."""
+    `materialise` adds more later); alone: communes whose sector detail the reader bounds (URSSAF's commune × APE
+    file, pair_floor_rows) or that must have their sector cells as sums of unknowns: each is a class of its own for
+    the sector detail; alone_sizes: the same for the size detail."""
     perimeters = sorted(perimeters)
     types = sorted(est["type"].unique())
     # --- unknowns
@@ -125,27 +127,36 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
         index="code_commune", columns="niveau", values="code_territoire")
     com = wide.reindex(sorted(communes["code_commune"].unique())).reset_index()
     cls_cols = [c for c in com.columns if c != "code_commune"]
-    com["classe"] = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else 0
-    est = est.merge(com[["code_commune", "classe"]], on="code_commune", how="left")
-    if est["classe"].isna().any():
-        raise RuntimeError("out_cube_communes lacks communes of out_cube_etablissements: "
-                           f"{sorted(est.loc[est['classe'].isna(), 'code_commune'].unique())[:5]}")
-    tot = est.groupby(["code_commune", "type"], sort=True).agg(
-        **{m: (m, "sum") for m in measures}, classe=("classe", "first")).reset_index()
+    by_territory = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else pd.Series(0, com.index)
+    # A commune whose sector detail another publication bounds is told apart from the others of its class by it: the
+    # class's unknowns would sum those bounds and lose which commune each holds (the reader would know less). So the
+    # sector group splits it out. Nothing bounds a commune's size detail: a class's size unknowns are an exact
+    # projection of per-commune ones (a non-negative table with given commune totals and class column sums exists
+    # whenever the totals match), so the size group keeps the territory classes (split, they cost 22 % of every LP's
+    # columns on the sample's 2025 for nothing).
+    classes = _group_classes(com["code_commune"], by_territory, {"secteur": set(alone), "taille": set(alone_sizes)})
+    tot = est.groupby(["code_commune", "type"], sort=True)[list(measures)].sum().reset_index()
     tot["var"] = np.arange(len(tot))
     tot_idx = tot.set_index(["code_commune", "type"])["var"]
     # Detail unknowns, per group of nomenclatures (DETAIL_GROUPS): one per class × type × combination of the group's
     # codes, counted in one cell of each nomenclature of the group. A unit without a code still sums to its total.
     est = est.fillna({col: "" for col in NOMENCLATURES.values()})
-    unknowns, by_commune = [], []
+    unknowns, by_commune, totals = [], [], []
     for group, noms in DETAIL_GROUPS.items():
         codes = [NOMENCLATURES[n] for n in noms]
+        of_group = classes.loc[classes["groupe"] == group, ["code_commune", "classe"]]
+        placed = est.merge(of_group, on="code_commune", how="left")
+        if placed["classe"].isna().any():
+            raise RuntimeError("out_cube_communes lacks communes of out_cube_etablissements: "
+                               f"{sorted(placed.loc[placed['classe'].isna(), 'code_commune'].unique())[:5]}")
         for where, frame in (("classe", unknowns), ("code_commune", by_commune)):
-            g = est.groupby([where, "type", *codes], sort=True)[list(measures)].sum().reset_index()
+            g = placed.groupby([where, "type", *codes], sort=True)[list(measures)].sum().reset_index()
             frame.append(g.assign(groupe=group))
+        totals.append(tot[["code_commune", "type", "var"]].merge(of_group, on="code_commune").assign(groupe=group))
     det_vars = pd.concat(unknowns, ignore_index=True)
+    det_vars["classe"] = det_vars["classe"].astype(np.int64)
     det_vars["var"] = len(tot) + np.arange(len(det_vars))
-    # memberships: (class, type, nomenclature, code) -> unknown
+    # memberships: (class, type, nomenclature, code) -> unknown (class numbers are unique across groups)
     det = pd.concat([det_vars.loc[det_vars[col].notna(), ["classe", "type", "var", col]].rename(columns={col: "code"})
                      .assign(nomenclature=nom) for nom, col in NOMENCLATURES.items()], ignore_index=True)
     det_commune = pd.concat(by_commune, ignore_index=True)
@@ -155,12 +166,11 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     groups = det_vars[["classe", "type", "groupe"]].drop_duplicates().reset_index(drop=True)
     groups["link"] = np.arange(len(groups))
     plus = det_vars.merge(groups, on=["classe", "type", "groupe"])
-    minus = tot[["classe", "type", "var"]].merge(groups, on=["classe", "type"])
+    minus = pd.concat(totals, ignore_index=True).merge(groups, on=["classe", "type", "groupe"])
     links = sp.csr_matrix(
         (np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]),
          (np.concatenate([plus["link"], minus["link"]]), np.concatenate([plus["var"], minus["var"]]))),
         shape=(len(groups), n_vars))
-    class_size = com.groupby("classe")["code_commune"].size()
     # --- cells of the cube rows
     rows = cube.copy()
     label_index: dict[tuple[str, str], int] = {}
@@ -181,16 +191,32 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     lab = pd.DataFrame([(i, t) for members, i in labels.items() for t in sorted(members)], columns=["label", "type"])
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index
-    classes = com[["code_commune", "classe"]].assign(seul=com["classe"].map(class_size).to_numpy() == 1)
     model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "det_commune": det_commune,
                     "links": links,
                     "classes": classes, "measures": list(measures)}
-    # a commune's sector / size detail is an unknown of the model only when the commune is alone in its class
-    alone = set(classes.loc[classes["seul"], "code_commune"])
+    # a commune's sector / size cell is a sum of unknowns only when the commune is alone in its class of that group
+    alone_in_group = classes.loc[classes["seul"]]
+    detail_group = cells["nomenclature"].map({nom: g for g, noms in DETAIL_GROUPS.items() for nom in noms})
+    own = pd.MultiIndex.from_frame(cells[["code_territoire"]].assign(groupe=detail_group))
     cells["representable"] = ((cells["nomenclature"] == "ensemble") | (cells["niveau"] != "commune")
-                              | cells["code_territoire"].isin(alone))
+                              | own.isin(pd.MultiIndex.from_frame(alone_in_group[["code_commune", "groupe"]])))
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
+
+
+def _group_classes(communes: pd.Series, by_territory: pd.Series, alone: dict[str, set]) -> pd.DataFrame:
+    """(code_commune, groupe, classe, seul) for each detail group: the communes that share every territory
+    (`by_territory`), with each commune of `alone[group]` split out. Class numbers are unique across groups; `seul`:
+    the commune is its class's only one."""
+    frames, start = [], 0
+    for group in DETAIL_GROUPS:
+        split = np.where(communes.isin(sorted(alone.get(group, ()))), communes, "")
+        key = pd.DataFrame({"territoire": by_territory.to_numpy(), "seul": split})
+        classe = key.groupby(["territoire", "seul"], sort=True).ngroup().to_numpy() + start
+        start = int(classe.max()) + 1 if len(classe) else start
+        frame = pd.DataFrame({"code_commune": communes.to_numpy(), "groupe": group, "classe": classe.astype(np.int64)})
+        frames.append(frame.assign(seul=frame["classe"].map(frame["classe"].value_counts()).to_numpy() == 1))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
@@ -240,6 +266,41 @@ def _materialise(self: YearModel, which: np.ndarray) -> None:
 YearModel.materialise = _materialise
 
 
+PAIR = [NOMENCLATURES[n] for n in DETAIL_GROUPS["secteur"]]
+
+
+def pair_floor_rows(model: YearModel, known: pd.DataFrame, measure: str) -> tuple[sp.csr_matrix, np.ndarray,
+                                                                                 pd.DataFrame]:
+    """Lower bounds of commune × (section, sector) pairs, all kinds of units together: `known` (code_commune,
+    section_a21, secteur_ess, effectif) gives a figure another publication holds for the pair. The bound is the
+    smaller of that figure and ours (the true table stays feasible); a pair we hold nothing of, or a bound of 0,
+    says nothing. The commune must be alone in its class (build's `alone`). Returns the rows over the unknowns
+    (LinearTable.floor_rows), the bounds (row_floors) and the pairs bounded, with their `plancher`."""
+    parts = model._parts
+    det = parts["det_vars"]
+    det = det[det["groupe"] == "secteur"]
+    classes = parts["classes"]
+    per_commune = classes[classes["seul"] & (classes["groupe"] == "secteur")].set_index("code_commune")["classe"]
+    known = known[known["code_commune"].isin(per_commune.index)]
+    known = known.assign(classe=known["code_commune"].map(per_commune).astype(det["classe"].dtype))
+    members = det[["classe", *PAIR, "var", measure]].merge(known[["classe", *PAIR]].drop_duplicates(),
+                                                          on=["classe", *PAIR])
+    ours = members.groupby(["classe", *PAIR], sort=True)[measure].sum().rename("ours").reset_index()
+    pairs = known.groupby(["classe", "code_commune", *PAIR], sort=True)["effectif"].sum().reset_index().merge(
+        ours, on=["classe", *PAIR])
+    pairs["plancher"] = np.minimum(pairs["effectif"], pairs["ours"])
+    pairs = pairs[pairs["plancher"] > 0].reset_index(drop=True)
+    pairs["row"] = np.arange(len(pairs))
+    entries = members.merge(pairs[["classe", *PAIR, "row"]], on=["classe", *PAIR])
+    n_vars = len(parts["tot"]) + len(parts["det_vars"])
+    rows = sp.csr_matrix((np.ones(len(entries)), (entries["row"].to_numpy(), entries["var"].to_numpy())),
+                         shape=(len(pairs), n_vars))
+    # the bound on the same sum as the rows give, so that the true table meets it exactly
+    ours_exact = rows @ np.concatenate([parts["tot"][measure].to_numpy(float), parts["det_vars"][measure].to_numpy(float)])
+    floors = np.minimum(pairs["effectif"].to_numpy(float), ours_exact)
+    return rows, floors, pairs[["code_commune", *PAIR]].assign(plancher=floors)
+
+
 def unknowns_fingerprint(model: YearModel) -> str:
     """What the model's unknowns are, in order (commune × type totals, then class × type × code details, and which
     communes make each class): a table of unknowns (a certificate of secret_lp) found on one model is read on another
@@ -248,7 +309,7 @@ def unknowns_fingerprint(model: YearModel) -> str:
     digest = hashlib.sha256()
     for frame, key in ((parts["tot"], ["code_commune", "type"]),
                        (parts["det_vars"], ["classe", "type", "groupe", *NOMENCLATURES.values()]),
-                       (parts["classes"], ["code_commune", "classe"])):
+                       (parts["classes"], ["code_commune", "groupe", "classe"])):
         # pandas' row hashes use a fixed key: the same rows give the same bytes in every process
         digest.update(pd.util.hash_pandas_object(frame[key].astype(str), index=False).to_numpy().tobytes())
         digest.update(b"\0")
@@ -265,7 +326,25 @@ def _codes(values: pd.Series, universe: pd.Index) -> np.ndarray:
     return universe.get_indexer(values)
 
 
-def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
+def _movable(det: pd.DataFrame, measure: str, pair_floors: pd.DataFrame | None) -> pd.DataFrame:
+    """det_commune with `measure` replaced by how far each unknown may go down: a pair of a commune bounded from
+    below (pair_floor_rows' `plancher`) lends only its slack above the bound, shared among its kinds of units in
+    proportion to their employment (so that all of them together never take more than the slack)."""
+    if pair_floors is None or pair_floors.empty:
+        return det
+    key = ["code_commune", *PAIR]
+    sector = (det["groupe"] == "secteur").to_numpy()
+    pair_total = det[sector].groupby(key, sort=False)[measure].sum().rename("_total")
+    bounded = det[key].join(pair_total, on=key).join(pair_floors.set_index(key)["plancher"], on=key)
+    total = bounded["_total"].to_numpy(float)
+    slack = np.clip(total - bounded["plancher"].to_numpy(float), 0.0, None)
+    x = det[measure].to_numpy(float)
+    limited = sector & bounded["plancher"].notna().to_numpy() & (total > 0)
+    return det.assign(**{measure: np.where(limited, x * slack / np.where(limited, total, 1.0), x)})
+
+
+def swap_capacity(model: YearModel, which: np.ndarray, measure: str,
+                  pair_floors: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
     """How far each sector / size cell of a territory below the département can move up and down, whatever is
     published among territory totals and département cells: a closed-form feasible table.
 
@@ -278,8 +357,10 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
     over the communes holding both. A type's capacity is its best single swap, or the sum over f of the best swap
     with a partner of the same f (those move other unknowns and add up), whichever is larger; two partners could
     draw on the same mass, so no other sum is taken. A cell sums over its label's types (other unknowns). A commune's
-    cell counts the other communes of its class among the outside ones. Returns (up, down) per cell of `which` (0
-    for the others, and for cells at the département or without a code)."""
+    cell counts the other communes of its class among the outside ones. Every term above is mass that goes down; a
+    commune's (section, sector) pair that the reader bounds from below (`pair_floors`: code_commune, section_a21,
+    secteur_ess, plancher, from pair_floor_rows) lends only its slack above the bound (_movable). Returns (up, down)
+    per cell of `which` (0 for the others, and for cells at the département or without a code)."""
     parts = model._parts
     cells = model.cells
     up = np.zeros(len(cells))
@@ -287,7 +368,7 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
     sel = which & (cells["nomenclature"] != "ensemble").to_numpy() & (cells["niveau"] != "departement").to_numpy()
     if not sel.any():
         return up, down
-    det = parts["det_commune"]
+    det = _movable(parts["det_commune"], measure, pair_floors)
     communes = pd.Index(det["code_commune"].unique())
     types = pd.Index(det["type"].unique())
     terr = parts["terr"]
@@ -342,6 +423,40 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str) -> tuple[np
         up[total.index.to_numpy()] = total["up"].to_numpy()
         down[total.index.to_numpy()] = total["down"].to_numpy()
     return up, down
+
+
+def floored_minimum(model: YearModel, which: np.ndarray, pair_floors: pd.DataFrame | None) -> np.ndarray:
+    """Per sector cell of `which`, a lower bound of its value that the pair floors alone give (0 elsewhere): the sum
+    of the floors (pair_floor_rows' `plancher`) of its territory's commune × pair whose pair holds the cell's code and
+    whose every type is in the cell's label — then the cell holds the whole pair, which is at least its floor. (A pair
+    that also holds other types can put its floor on them: it bounds nothing.) What a reader of URSSAF's file knows
+    without anything of ours: a side proven down to this bound is all our publication leaves."""
+    out = np.zeros(len(model.cells))
+    cells = model.cells
+    sel = which & cells["nomenclature"].isin(list(DETAIL_GROUPS["secteur"])).to_numpy()
+    if pair_floors is None or pair_floors.empty or not sel.any():
+        return out
+    parts = model._parts
+    key = ["code_commune", *PAIR]
+    det = parts["det_commune"]
+    held = det.loc[det["groupe"] == "secteur", [*key, "type"]].merge(pair_floors[[*key, "plancher"]], on=key)
+    targets = cells.loc[sel, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]].merge(
+        parts["terr"], on=["niveau", "code_territoire"])
+    found = []
+    for nom, (column, _) in ((n, SWAP_CODES[n]) for n in DETAIL_GROUPS["secteur"]):
+        wanted = targets[targets["nomenclature"] == nom]
+        if wanted.empty:
+            continue
+        rows = wanted[["cellule", "label", "code_commune", "code"]].merge(
+            held.assign(code=held[column]), on=["code_commune", "code"])
+        inside = rows.merge(parts["lab"].assign(_in=True), on=["label", "type"], how="left")["_in"].fillna(False)
+        rows = rows.assign(_in=inside.to_numpy(bool))
+        per_pair = rows.groupby(["cellule", *key], sort=False).agg(whole=("_in", "all"), plancher=("plancher", "first"))
+        found.append(per_pair.loc[per_pair["whole"], "plancher"].groupby(level="cellule").sum())
+    if found:
+        total = pd.concat(found).groupby(level=0).sum()
+        out[total.index.to_numpy()] = total.to_numpy()
+    return out
 
 
 def additivity_gaps(table: LinearTable, which: np.ndarray, rtol: float = 1e-7) -> np.ndarray:
