@@ -639,15 +639,24 @@ def _commune_ape_only(tmp_path, values):
 
 def test_urssafs_ape_codes_are_read_in_the_nomenclature_of_the_millesime(tmp_path):
     """The core reads NAF 2025 as the reference APE from millésime 2027-01 (core_situations.sql): URSSAF's codes are
-    mapped to (section, sector) pairs through the same nomenclature's divisions (secteurs_ess.csv, where NAF 2025 has
-    no division 45), not through NAF rév. 2's whatever the millésime."""
+    mapped to (section, sector) pairs through the same nomenclature's divisions first. A division only the other
+    nomenclature has (NAF rév. 2's 45, gone from NAF 2025) keeps its pair rather than losing its floor: the file may
+    still be in NAF rév. 2, and a floor dropped is a reader who knows less than the real one (review rv8 M2)."""
     con = _commune_ape_only(tmp_path, [("38001", "4511Z", 10.0), ("38001", "8810C", 990.0)])
     perimeters = ["flag", "insee", "loi2014"]
     social = ("38001", "Q", "action_sociale_sans_hebergement", 990.0)
-    assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": "2026-10"}, perimeters)[Y].paires == (
-        ("38001", "G", "commerce", 10.0), social)
-    assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": "2027-01"}, perimeters)[Y].paires == (
-        social, ("38001", "non_renseigne", "non_renseigne", 10.0))
+    for millesime in ("2026-10", "2027-01"):
+        assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": millesime}, perimeters)[Y].paires == (
+            ("38001", "G", "commerce", 10.0), social), millesime
+    assert [outputs.urssaf_nomenclature({"millesime": m}) for m in ("2026-10", "2027-01")] == ["NAFRev2", "NAF2025"]
+    # where the two nomenclatures map one division differently, the millésime's wins
+    rows = [{"nomenclature": n, "division": "46", "section_a21": "G", "secteur_ess": s}
+            for n, s in (("NAFRev2", "commerce"), ("NAF2025", "commerce_de_gros"))]
+    rows.append({"nomenclature": "NAFRev2", "division": "45", "section_a21": "G", "secteur_ess": "commerce"})
+    assert outputs._urssaf_sectors(rows, "NAF2025").values.tolist() == [["46", "G", "commerce_de_gros"],
+                                                                         ["45", "G", "commerce"]]
+    assert outputs._urssaf_sectors(rows, "NAFRev2").values.tolist() == [["46", "G", "commerce"],
+                                                                         ["45", "G", "commerce"]]
 
 
 def test_urssafs_file_whose_ape_codes_mostly_do_not_map_is_refused(tmp_path):

@@ -554,10 +554,7 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
     pairs: dict[int, list[tuple[str, str, str, float]]] = {}
     if {"staging_urssaf_commune_ape", "staging_communes_passage"} <= present and cog:
         nomenclature = urssaf_nomenclature(params)
-        sectors = pd.DataFrame([(r["division"], r["section_a21"], r["secteur_ess"])
-                                for r in reference.read_reference("secteurs_ess", params.get("reference_dir"))
-                                if r["nomenclature"] == nomenclature],
-                               columns=["division", "section_a21", "secteur_ess"])
+        sectors = _urssaf_sectors(reference.read_reference("secteurs_ess", params.get("reference_dir")), nomenclature)
         con.register("_urssaf_secteurs", sectors)
         try:
             _check_urssaf_codes(con, nomenclature)
@@ -590,6 +587,20 @@ def urssaf_nomenclature(params: dict) -> str:
     millésime (NAF 2025 from NAF2025_FROM_MILLESIME on, NAF rév. 2 before)."""
     millesime = params.get("millesime")
     return "NAF2025" if millesime and str(millesime) >= NAF2025_FROM_MILLESIME else "NAFRev2"
+
+
+def _urssaf_sectors(rows: list[dict], nomenclature: str) -> pd.DataFrame:
+    """(division, section_a21, secteur_ess) of secteurs_ess.csv for URSSAF's APE codes: the divisions of
+    `nomenclature`, then those only another nomenclature has. A file still in NAF rév. 2 under a NAF 2025 millésime
+    (the two are told apart by division 45 alone) keeps its codes of division 45 on their pair (trade), instead of
+    dropping their floors: a floor dropped is a reader who knows less than the real one."""
+    ordered = sorted(rows, key=lambda r: r["nomenclature"] != nomenclature)
+    seen, kept = set(), []
+    for r in ordered:
+        if r["division"] not in seen:
+            seen.add(r["division"])
+            kept.append((r["division"], r["section_a21"], r["secteur_ess"]))
+    return pd.DataFrame(kept, columns=["division", "section_a21", "secteur_ess"])
 
 
 def _check_urssaf_codes(con, nomenclature: str) -> None:
