@@ -793,3 +793,33 @@ def test_a_requirement_urssaf_pins_up_to_rounding_is_not_left_to_the_rounding():
     p = secret_lp.protect(t, np.array([False, True, True]), upper, lower, np.ones(3),
                           deadline=time.perf_counter() + 30, fixed=known)
     assert p.audit.ok
+
+
+def test_a_solver_run_many_times_still_has_the_time_left_before_the_deadline():
+    """HiGHS measures its time_limit against the run time its object has accumulated over all its runs: an object
+    re-solved many times (the audit's cell LPs, the protection's) stopped every run at once when that exceeded the
+    time left, long before the deadline. _until gives the next run the time left on top of what has been used."""
+    import highspy
+
+    rng = np.random.default_rng(0)
+    m, n = 600, 1500
+    a = sp.random(m, n, density=0.02, random_state=1, format="csc")
+    h = secret_lp._highs(60.0)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = -rng.random(n), np.zeros(n), np.full(n, np.inf)
+    lp.row_lower_, lp.row_upper_ = np.full(m, -np.inf), np.ones(m)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+    h.passModel(lp)
+    every = np.arange(n, dtype=np.int32)
+    for _ in range(4):  # four objectives: the object has run four solves' time
+        h.changeColsCost(n, every, -rng.random(n))
+        h.run()
+        assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    used = h.getRunTime()
+    # a fifth objective, with half that time left before the deadline: two solves' time for one
+    h.changeColsCost(n, every, -rng.random(n))
+    secret_lp._until(h, time.perf_counter() + used / 2)
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
