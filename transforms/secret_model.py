@@ -130,10 +130,11 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     by_territory = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else pd.Series(0, com.index)
     # A commune whose sector detail another publication bounds is told apart from the others of its class by it: the
     # class's unknowns would sum those bounds and lose which commune each holds (the reader would know less). So the
-    # sector group splits it out. Nothing bounds a commune's size detail: a class's size unknowns are an exact
-    # projection of per-commune ones (a non-negative table with given commune totals and class column sums exists
-    # whenever the totals match), so the size group keeps the territory classes (split, they cost 22 % of every LP's
-    # columns on the sample's 2025 for nothing).
+    # sector group splits it out. No URSSAF figure bounds a commune's size detail: for a reader who does not know
+    # which commune of a class holds no establishment of a code, a class's size unknowns are an exact projection of
+    # per-commune ones (a non-negative table with given commune totals and class column sums exists whenever the
+    # totals match), so the size group keeps the territory classes (all split, they cost 22 % of every LP's columns on
+    # the sample's 2025). A reader who knows each commune's counts by code (SIRENE) knows more: METHOD.md § 7.
     classes = _group_classes(com["code_commune"], by_territory, {"secteur": set(alone), "taille": set(alone_sizes)})
     tot = est.groupby(["code_commune", "type"], sort=True)[list(measures)].sum().reset_index()
     tot["var"] = np.arange(len(tot))
