@@ -706,10 +706,8 @@ def _split_for_their_detail(model, rules, scope: np.ndarray, measure: str = PROT
     if not asked.any():
         return {}
     upper, _ = requirements(values, sensitive, rules)
-    members = {label: frozenset(types) for label, types in model.labels.items()}
-    within = pd.DataFrame([(a, b) for a in members for b in members if members[a] <= members[b]],
-                          columns=["label", "label_total"])
-    cell = cells.loc[asked, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(within, on="label")
+    cell = cells.loc[asked, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(
+        secret_model.label_inclusions(model), on="label")
     cell["besoin"] = upper[cell["cellule"].to_numpy()] - 1e-6 * np.maximum(1.0, values[cell["cellule"].to_numpy()])
     # a sensitive container is protected up to its own requirement, beyond the cell's (the protection grows with the
     # value): only the others, published or masked as secondary, can bound the cell too closely
@@ -806,12 +804,9 @@ def _totals_bounding_their_sectors(model, candidates: np.ndarray, rules, known: 
     inside["_in"] = inside["_in"].fillna(False).astype(bool)
     whole = inside.groupby(["total", *key], sort=False).agg(whole=("_in", "all"), plancher=("plancher", "first"))
     whole = whole[whole["whole"]].reset_index()
-    members = {label: frozenset(types) for label, types in model.labels.items()}
-    within = pd.DataFrame([(a, b) for a in members for b in members if members[a] <= members[b]],
-                          columns=["label", "label_total"])
     asked = cells.loc[wanted, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(
-        within, on="label").merge(totals.rename(columns={"cellule": "total", "label": "label_total"}),
-                                  on=["code_territoire", "label_total"])
+        secret_model.label_inclusions(model), on="label").merge(
+        totals.rename(columns={"cellule": "total", "label": "label_total"}), on=["code_territoire", "label_total"])
     floors_in = whole.groupby("total")["plancher"].sum()
     short = []
     for nom, column in (("a21", "section_a21"), ("ess", "secteur_ess")):

@@ -205,6 +205,14 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     return model
 
 
+def label_inclusions(model: YearModel) -> pd.DataFrame:
+    """(label, label_total) for every pair of labels where the second holds every type of the first (itself
+    included): the families whose cells contain a cell's units."""
+    members = model.labels
+    return pd.DataFrame([(a, b) for a in members for b in members if members[a] <= members[b]],
+                        columns=["label", "label_total"])
+
+
 def _group_classes(communes: pd.Series, by_territory: pd.Series, alone: dict[str, set]) -> pd.DataFrame:
     """(code_commune, groupe, classe, seul) for each detail group: the communes that share every territory
     (`by_territory`), with each commune of `alone[group]` split out. Class numbers are unique across groups; `seul`:
