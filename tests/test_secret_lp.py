@@ -21,7 +21,7 @@ from test_cube import KEY
 from ess import db
 from ess.errors import UserError
 from transforms import confidentiality as conf
-from transforms import checks, outputs, secret_lp
+from transforms import checks, outputs, reference, secret_lp
 
 RULES = conf.load_rules()
 Y = F.ANNEE_EFFECTIFS  # employment is measured on 31/12 of that year
@@ -648,7 +648,7 @@ def test_urssafs_ape_codes_are_read_in_the_nomenclature_of_the_millesime(tmp_pat
     for millesime in ("2026-10", "2027-01"):
         assert outputs.urssaf_known(con, {**F.PARAMS, "millesime": millesime}, perimeters)[Y].paires == (
             ("38001", "G", "commerce", 10.0), social), millesime
-    assert [outputs.urssaf_nomenclature({"millesime": m}) for m in ("2026-10", "2027-01")] == ["NAFRev2", "NAF2025"]
+    assert [reference.reference_nomenclature(m) for m in ("2026-10", "2027-01")] == ["NAFRev2", "NAF2025"]
     # where the two nomenclatures map one division differently, the millésime's wins
     rows = [{"nomenclature": n, "division": "46", "section_a21": "G", "secteur_ess": s}
             for n, s in (("NAFRev2", "commerce"), ("NAF2025", "commerce_de_gros"))]

@@ -16,7 +16,7 @@ from ess import db, sql_order
 from ess.errors import UserError
 from transforms import employment
 from transforms.columns import columns
-from transforms.reference import load_reference, perimetres, reference_path
+from transforms.reference import NAF2025_REFERENCE_FROM, load_reference, perimetres, reference_path
 from transforms.steps import StepOutput
 
 # Parquet metadata of the core tables: the perimeters of the run's perimetres.csv they were built with.
@@ -89,7 +89,7 @@ def run_core(con, tables: dict[str, Path], params: dict) -> dict:
     check_unique_keys(con, tables)
     load_reference(con, directory=params.get("reference_dir"))
     sql_params = {"departement": params["departement"], "millesime": params["millesime"],
-                  "perimetre": params["perimetre"]}
+                  "perimetre": params["perimetre"], "naf2025_depuis": NAF2025_REFERENCE_FROM}
     before, after = build_stages(con)
     rows = {t: db.build_table(con, t, **sql_params) for t in before}
     emploi = employment.estimate(con, params)

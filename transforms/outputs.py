@@ -369,9 +369,6 @@ SHARE_TOTAL = [c for c in SHARE_EMPLOYMENT if c not in SHARE_PRIVATE]
 # interval bounds are not sums of units (central ± z·σ): they are masked with the central estimate.
 DOMINANCE_BOUNDS = {"effectif_central": "effectif_max_unite_legale"}
 PROTECTED = "effectif_central"  # the measure the secondary pattern is built on; the others are audited with it
-# The core reads NAF 2025 as the reference APE from this millésime on (sql/core/core_situations.sql): URSSAF's APE codes
-# are read in the same nomenclature, so that a commune's pair floors sit on the pairs its establishments are in.
-NAF2025_FROM_MILLESIME = "2027-01"
 # Below this share of a year's employment in URSSAF's commune × APE file with an APE division that secteurs_ess.csv
 # maps, the codes are not those of the nomenclature read: the pair floors would sit on the wrong pairs.
 URSSAF_APE_MAPPED_MIN = 0.95
@@ -553,7 +550,8 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
     cog = next((t for t in ("core_communes", "staging_communes") if t in present), None)
     pairs: dict[int, list[tuple[str, str, str, float]]] = {}
     if {"staging_urssaf_commune_ape", "staging_communes_passage"} <= present and cog:
-        nomenclature = urssaf_nomenclature(params)
+        # the core's reference nomenclature: a commune's pair floors sit on the pairs its establishments are in
+        nomenclature = reference.reference_nomenclature(params.get("millesime"))
         sectors = _urssaf_sectors(reference.read_reference("secteurs_ess", params.get("reference_dir")), nomenclature)
         con.register("_urssaf_secteurs", sectors)
         try:
@@ -580,13 +578,6 @@ def urssaf_known(con, params: dict, perimeters: list[str]) -> dict[int, UrssafKn
             communes.setdefault(annee, []).append((code, total))
     return {year: UrssafKnown(tuple(familles.get(year, ())), tuple(communes.get(year, ())), tuple(pairs.get(year, ())))
             for year in sorted(set(familles) | set(communes))}
-
-
-def urssaf_nomenclature(params: dict) -> str:
-    """The nomenclature of the APE codes of URSSAF's commune × APE file: the core's reference one for the run's
-    millésime (NAF 2025 from NAF2025_FROM_MILLESIME on, NAF rév. 2 before)."""
-    millesime = params.get("millesime")
-    return "NAF2025" if millesime and str(millesime) >= NAF2025_FROM_MILLESIME else "NAFRev2"
 
 
 def _urssaf_sectors(rows: list[dict], nomenclature: str) -> pd.DataFrame:
@@ -620,10 +611,10 @@ def _check_urssaf_codes(con, nomenclature: str) -> None:
         raise UserError(
             f"staging_urssaf_commune_ape (URSSAF's commune × APE file): in {year}, only {100 * share:.0f} % of the "
             f"employment has an APE division of {nomenclature} in secteurs_ess.csv (e.g. {[r[0] for r in example]}; "
-            f"{len(low)} year(s) under {100 * URSSAF_APE_MAPPED_MIN:.0f} %): its codes are not of the nomenclature the "
-            f"millésime reads (NAF 2025 from {NAF2025_FROM_MILLESIME}), and the statistical confidentiality would "
-            "place URSSAF's figures on the wrong sectors — check the file's activity codes, or add the nomenclature's "
-            "divisions to secteurs_ess.csv")
+            f"{len(low)} year(s) under {100 * URSSAF_APE_MAPPED_MIN:.0f} %): its codes are not of the nomenclature "
+            f"the millésime reads (NAF 2025 from {reference.NAF2025_REFERENCE_FROM}), and the statistical "
+            "confidentiality would place URSSAF's figures on the wrong sectors — check the file's activity codes, or "
+            "add the nomenclature's divisions to secteurs_ess.csv")
 
 
 def _known_cells(model, known: UrssafKnown) -> np.ndarray:

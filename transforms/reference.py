@@ -117,6 +117,17 @@ def _check_perimetres(rows: list[dict]) -> str | None:
     return None
 
 
+# The millésime from which SIRENE's reference APE is NAF 2025 (NAF rév. 2 before): the core step prefers that
+# nomenclature's code (sql/core/core_situations.sql, parameter $naf2025_depuis), and URSSAF's APE codes are read in it
+# for the secrecy (transforms/outputs.py), so that both place a code in the same sector.
+NAF2025_REFERENCE_FROM = "2027-01"
+
+
+def reference_nomenclature(millesime: str | None) -> str:
+    """The nomenclature of the reference APE for a millésime ('YYYY-MM')."""
+    return "NAF2025" if millesime and str(millesime) >= NAF2025_REFERENCE_FROM else "NAFRev2"
+
+
 # The NAF rév. 2 column of naf_rev2.csv that lists the codes of each level; NAF 2025 has no offline list yet (the
 # shape of its codes is checked only, as for SIRENE's activity codes: formats_activite.csv).
 _NAF_LEVEL_COLUMN = {"division": "code_division", "groupe": "code_groupe", "classe": "code_classe",

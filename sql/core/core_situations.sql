@@ -4,7 +4,8 @@
 -- One place decides the activity code, the ESS family and the perimeters, so that the current table and the yearly
 -- series agree.
 --   activity: the establishment's APE, falling back to the legal unit's. NAF rév. 2 is preferred while it is the
---   reference APE (millésimes before 2027-01), NAF 2025 from then on; codes of older nomenclatures are not used.
+--   reference APE (millésimes before $naf2025_depuis: transforms/reference.py NAF2025_REFERENCE_FROM), NAF 2025 from
+--   then on; codes of older nomenclatures are not used.
 --   family: the catégorie juridique's family in ref_perimetre_familles, else 'societes_commerciales_ess' when the
 --   legal unit carries the SIRENE ESS flag 'O', else NULL.
 --   regle_naf: the active exclusion rule of ref_perimetre_exclusions_naf matching the activity (same nomenclature).
@@ -12,10 +13,10 @@
 --   when its catégorie juridique is selected (familles_cj: 'defaut' = codes marked inclus_par_defaut, 'toutes' =
 --   every listed code, 'aucune') or when the perimeter takes the units flagged 'O' and the unit is flagged; a
 --   candidate is in unless the perimeter applies the NAF exclusions and a rule matched (motif_exclusion = the rule).
--- Parameters: $millesime ('YYYY-MM').
+-- Parameters: $millesime ('YYYY-MM'), $naf2025_depuis (the millésime from which NAF 2025 is the reference APE).
 WITH parametres AS (
     SELECT last_day(CAST($millesime || '-01' AS DATE)) AS date_millesime,
-           $millesime >= '2027-01' AS naf2025_reference
+           $millesime >= $naf2025_depuis AS naf2025_reference
 ),
 
 annees AS (
