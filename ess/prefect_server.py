@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from contextlib import contextmanager, nullcontext
+
+from ess import orphans
 
 _PORT_IN_USE = 3  # uvicorn's exit code when the port was taken between choosing and binding it
 
@@ -29,24 +30,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _die_with(parent: int):
-    """For the server child, before it starts (Linux): the kernel sends it SIGTERM when the `ess` process dies, even
-    killed (SIGKILL runs no exit handler, and the server outlived it, holding its port and memory). The C library is
-    found here, in the parent: between fork and exec the child imports nothing (another thread may hold a lock)."""
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def arrange() -> None:
-        prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-    return arrange
 
 
 class EarlyServer:
@@ -59,7 +42,7 @@ class EarlyServer:
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host",
              "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"], env=env,
-            preexec_fn=_die_with(os.getpid()) if sys.platform.startswith("linux") else None)
+            preexec_fn=orphans.death_signal(os.getpid()) if sys.platform.startswith("linux") else None)
 
     @property
     def api_url(self) -> str:

@@ -4,7 +4,12 @@ and a worker's failure reaches the caller as the same error."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -99,3 +104,57 @@ def test_worker_count():
     assert yearly.worker_count(8, 3, 10) == 3  # never more workers than years
     with pytest.raises(ValueError, match="secret_processus must be ≥ 1"):
         yearly.worker_count(0, 3, 10)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_workers_do_not_outlive_a_killed_ess_process():
+    """A scheduler stops `ess run` with SIGTERM (or SIGKILL): its workers used to go on protecting their year for
+    minutes, orphaned. They now die with it."""
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import time; from transforms import yearly\n"
+        "if __name__ == '__main__': yearly.run_jobs(time.sleep, [(120,), (120,)], 2)")])
+    try:
+        workers = _wait_for(lambda: _spawned_children(parent.pid) if len(_spawned_children(parent.pid)) == 2
+                            else None)
+        assert workers, "the two workers did not start"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        assert _wait_for(lambda: not any(_alive(pid) for pid in workers) or None), \
+            "a worker outlived the process that started it"
+    finally:
+        parent.kill()
+
+
+def _wait_for(condition, seconds: float = 60.0):
+    """condition()'s first truthy value within `seconds` (None if none): waiting for processes, not timing them."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    return None
+
+
+def _spawned_children(ppid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().split(")")[-1].split()[1])
+                with open(f"/proc/{entry}/cmdline") as cmd:
+                    spawned = "spawn_main" in cmd.read()
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+            if parent == ppid and spawned:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie (dead, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -20,6 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable
 
+from ess import orphans
+
 # Below this many cube rows (all years together) a run is small (tests, tiny départements): spawning workers, each
 # importing pandas, scipy and HiGHS (≈ 2 s), costs more than it saves.
 MIN_ROWS_FOR_PROCESSES = 200_000
@@ -66,7 +68,7 @@ def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int,
             if on_done is not None:
                 on_done(i)
         return results
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with _pool(workers) as pool:
         futures = []
         try:
             for i, job in enumerate(jobs):
@@ -100,5 +102,11 @@ def in_child(fn: Callable, *args, enabled: bool = True) -> Iterator[Any]:
     if not enabled or multiprocessing.current_process().daemon:
         yield _Deferred(fn, args)
         return
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with _pool(1) as pool:
         yield pool.submit(fn, *args)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Spawned workers that die with this process (ess.orphans) instead of computing on, orphaned, when it is killed."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=orphans.die_with, initargs=(os.getpid(),))
