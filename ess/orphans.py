@@ -1,6 +1,10 @@
 """Child processes that die with the `ess` process (Linux): the kernel sends them SIGTERM when their parent dies,
 however it dies — a scheduler's SIGTERM or a SIGKILL runs no exit handler, and a child left behind kept its port
-(Prefect's server) or computed a year's secrecy for minutes (the yearly workers), orphaned."""
+(Prefect's server) or computed a year's secrecy for minutes (the yearly workers), orphaned.
+
+The kernel watches the *thread* that started the child, not the process: start children from a thread that outlives
+them (a ProcessPoolExecutor spawns its workers in the thread that submits; transforms.yearly submits and shuts the
+pool down in one call)."""
 
 from __future__ import annotations
 
