@@ -3,7 +3,7 @@ divisions, so published cells of one breakdown bound the cells of the other. Fou
 the sample's publication: with the two breakdowns tied only through their total, primary cells of 2025 could be
 bounded within their protection interval (one recomputed exactly).
 
-Hand-made département of two communes (one class each), one family: « soutien aux entreprises » = sections M + N.
+Hand-made département of two communes (in two EPCIs), one family: « soutien aux entreprises » = sections M + N.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from transforms import confidentiality as conf
 from transforms import outputs, secret_lp, secret_model
 from transforms.outputs import UrssafKnown
 
-# commune, section, ESS sector, size, employment (« soutien aux entreprises » = M + N; c1 and c2 in other EPCIs: one
-# class each)
+# commune, section, ESS sector, size, employment (« soutien aux entreprises » = M + N; c1 and c2 in other EPCIs)
 UNITS = [("c1", "M", "soutien_entreprises", "10_49", 19.0), ("c1", "N", "soutien_entreprises", "10_49", 55.0),
          ("c1", "P", "enseignement", "50_249", 30.0),
          ("c2", "N", "soutien_entreprises", "1_9", 6.0), ("c2", "P", "enseignement", "50_249", 120.0)]
@@ -141,7 +140,7 @@ def review_cube(est: pd.DataFrame, communes: pd.DataFrame = COMMUNES) -> pd.Data
 
 def test_urssafs_detail_and_a_published_commune_total_bound_a_sector_from_above():
     est = review_units()
-    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"], alone=outputs._bounded_communes(URSSAF_C1))
+    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"])
     assets = cell(model, niveau="commune", code_territoire="c1", famille="associations",
                   nomenclature_secteur="ensemble")
     cells = model.cells
@@ -177,7 +176,7 @@ def test_a_swap_takes_from_a_bounded_pair_no_more_than_its_slack():
     """The closed-form proof moves employment between pairs inside a commune: against a reader who knows a lower
     bound of a pair (URSSAF's figure of its APE codes), it may take only the pair's slack above that bound."""
     est = units()
-    model = secret_model.build(est, cube(est), COMMUNES, ["p"], alone=["c1"])
+    model = secret_model.build(est, cube(est), COMMUNES, ["p"])
     which = np.zeros(len(model.cells), bool)
     p_c2 = cell(model, niveau="commune", famille="associations", nomenclature_secteur="a21", code_territoire="c2",
                 secteur="P")
@@ -195,41 +194,58 @@ def test_a_swap_takes_from_a_bounded_pair_no_more_than_its_slack():
     assert (up[p_c2], down[p_c2]) == (0.0, 5.0)
 
 
-def test_a_commune_urssaf_bounds_is_a_class_of_its_own_for_its_sector_detail_only():
-    """Two communes of one EPCI share their detail unknowns; the class's sum of their URSSAF bounds would lose which
-    commune holds which (the model's reader would know less than the real one): a bounded commune gets its own
-    sector unknowns, and its sector cells become sums of unknowns like any commune's alone in its territories. No
-    URSSAF figure bounds sizes: the size unknowns stay per class (per commune, they were an exact projection that only
-    made every LP bigger)."""
-    est = units()
+def _with_contributors(est: pd.DataFrame, rows: pd.DataFrame, communes: pd.DataFrame) -> pd.DataFrame:
+    """A hand-made cube (one family) with the contributor figures the primary rules read, one legal unit per row of
+    `est`."""
+    rows = rows.drop(columns="effectif_central")
+    for column, how in (("effectif_central", "sum"), ("nb_etablissements", "size"), ("nb_unites_legales", "size"),
+                        ("effectif_max_unite_legale", "max")):
+        rows[column] = [_units_of(est, communes, row).agg({"effectif_central": how})["effectif_central"]
+                        for row in rows.itertuples()]
+    return rows
+
+
+def test_a_commune_without_establishments_of_a_size_gives_none_of_it_to_its_neighbour():
+    """The reader knows each commune's number of establishments by size (published counts, SIRENE): a commune without
+    one of a size holds none of its employment. c1 and c2 share their EPCI; c1 has one association of 10 to 49
+    employees (30, sensitive) and three small ones, c2 only small ones, c3 (another EPCI) only three of 10 to 49. The
+    département's 10–49 (90) less c3's total (60, all of that size) gives c1's 30 exactly. Unknowns shared by c1 and
+    c2 (the class model until 30/11/2026) could not even express c1's cell, and no published cell holding it bounds
+    it (c1's total 36, the département's 90): it was only counted. Every commune now has its own unknowns: the audit
+    finds the cell recomputed, and the protection masks what gives it away."""
     together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
-    shared = secret_model.build(est, cube(est, together), together, ["p"])
-    split = secret_model.build(est, cube(est, together), together, ["p"], alone=["c1"])
-
-    sizes = [(m._parts["det_vars"]["groupe"] == "taille").sum() for m in (shared, split)]
-    assert sizes == [3, 3]  # the EPCI's three size classes of associations, split or not
-
-    def n_classes(model, group):
-        classes = model._parts["classes"]
-        return classes.loc[classes["groupe"] == group, "classe"].nunique()
-
-    assert (n_classes(shared, "secteur"), n_classes(shared, "taille")) == (1, 1)
-    assert (n_classes(split, "secteur"), n_classes(split, "taille")) == (2, 1)
-    assert not len(secret_model.additivity_gaps(split.tables["effectif_central"], split.rows_in_matrix))
-    known = pd.DataFrame([("c1", "N", "soutien_entreprises", 50.0)],
-                         columns=["code_commune", "section_a21", "secteur_ess", "effectif"])
-    assert secret_model.pair_floor_rows(shared, known, "effectif_central")[1].tolist() == []
-    rows, floors, _ = secret_model.pair_floor_rows(split, known, "effectif_central")
-    assert floors.tolist() == [50.0] and (rows @ split.tables["effectif_central"].x).tolist() == [55.0]
-    cells = split.cells
-    commune = (cells["niveau"] == "commune").to_numpy()
-    sector = cells["nomenclature"].isin(["a21", "ess"]).to_numpy()
-    size = (cells["nomenclature"] == "taille").to_numpy()
-    # c1 split out leaves c2 alone in the EPCI's other sector class: both communes' sector cells are sums of unknowns
-    assert cells["representable"].to_numpy()[commune & sector].all()
-    assert not cells["representable"].to_numpy()[commune & size].any()
-    table = split.tables["effectif_central"]
-    assert np.allclose((table.cells @ table.x)[commune & sector], table.values[commune & sector])
+    three = pd.concat([together, pd.DataFrame([("c3", "commune", "c3"), ("c3", "epci", "e3"),
+                                               ("c3", "departement", "38")], columns=together.columns)],
+                      ignore_index=True)
+    units = ([("c1", "10_49", 30.0)] + [("c1", "1_9", 2.0)] * 3 + [("c2", "1_9", 3.0)] * 3
+             + [("c3", "10_49", 20.0)] * 3)
+    est = pd.DataFrame(units, columns=["code_commune", "classe_taille", "effectif_central"]).assign(
+        type="associations", section_a21="Q", secteur_ess="action_sociale", nb_etablissements=1)
+    rows = _with_contributors(est, cube(est, three), three)
+    rules, scope_fn = conf.Rules(), outputs.in_scope
+    model = secret_model.build(est, rows, three, ["p"], scope=scope_fn)
+    mid_c1, mid_e1 = (cell(model, niveau=niveau, code_territoire=code, famille="associations", classe_taille="10_49")
+                      for niveau, code in (("commune", "c1"), ("epci", "e1")))
+    sensitive = outputs.primary_status(model.cells, rules) != None  # noqa: E711
+    assert np.flatnonzero(sensitive).tolist() == sorted([mid_c1, mid_e1])  # (the EPCI's: the same single unit)
+    # c1 and c2 have their own size unknowns: four, where one per size of their EPCI made two
+    sizes = model._parts["det_vars"].query("groupe == 'taille'")
+    assert sorted(zip(sizes["code_commune"], sizes["classe_taille"])) == [
+        ("c1", "10_49"), ("c1", "1_9"), ("c2", "1_9"), ("c3", "10_49")]
+    model.materialise(np.ones(len(model.cells), bool))
+    table = model.tables["effectif_central"]
+    assert not len(secret_model.additivity_gaps(table, model.rows_in_matrix))
+    # no swap proves it: no commune outside c1 holds both sizes
+    up, down = secret_model.swap_capacity(model, sensitive, "effectif_central")
+    assert (up[mid_c1], down[mid_c1]) == (0.0, 0.0)
+    upper, lower = outputs.requirements(table.values, sensitive, rules)
+    published = scope_fn(model.cells) & ~sensitive
+    found = secret_lp.audit(table, published, upper, lower, deadline=time.perf_counter() + 60)
+    assert set(found.failed) == {mid_c1, mid_e1} and set(found.failed[mid_c1]) == {"haut", "bas"}
+    assert found.failed[mid_c1]["haut"]["borne"] == pytest.approx(30.0, abs=1e-4)
+    assert found.failed[mid_c1]["bas"]["borne"] == pytest.approx(30.0, abs=1e-4)
+    done = secret_lp.protect(table, published, upper, lower, _weights(model), deadline=time.perf_counter() + 60)
+    assert done.audit.ok and len(done.suppressed) > 0
 
 
 def test_the_sector_of_a_bounded_commune_that_shares_its_territories_is_audited_and_protected():
@@ -239,12 +255,11 @@ def test_the_sector_of_a_bounded_commune_that_shares_its_territories_is_audited_
     bounds it at 40, and the protection masks c1's total."""
     together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
     est = review_units()
-    model = secret_model.build(est, review_cube(est, together), together, ["p"],
-                               alone=outputs._bounded_communes(URSSAF_C1))
+    model = secret_model.build(est, review_cube(est, together), together, ["p"])
     cells = model.cells
     g_c1 = cell(model, niveau="commune", code_territoire="c1", famille="ensemble", nomenclature_secteur="a21",
                 secteur="G")
-    assert cells["effectif_central"][g_c1] == 40.0 and bool(cells["representable"][g_c1])
+    assert cells["effectif_central"][g_c1] == 40.0
     sensitive = np.arange(len(cells)) == g_c1
     rules = conf.Rules()
     unproven = outputs._unproven_outside(model, sensitive, rules, URSSAF_C1)
@@ -270,7 +285,7 @@ def test_urssafs_floors_alone_bound_a_sector_that_holds_its_whole_pairs():
     swap must prove on that side is only what our publication adds. A pair shared with a type outside the cell's
     family can put its floor on that type: it bounds nothing."""
     est = review_units()
-    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"], alone=outputs._bounded_communes(URSSAF_C1))
+    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"])
     _, _, pairs = outputs._pair_floors(model, URSSAF_C1)
     everyone, associations = ({"niveau": "commune", "code_territoire": "c1", "famille": f} for f in ("ensemble",
                                                                                                     "associations"))
@@ -293,7 +308,7 @@ def test_a_commune_total_that_urssafs_floors_turn_into_a_sectors_bound_is_masked
     (40, sensitive) at 40, short of its 46: that total cannot be published, whatever else is; c2's can. The
     associations' own total (39, all in G) is the associations' G cell itself, bounded the same way."""
     est = review_units()
-    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"], alone=outputs._bounded_communes(URSSAF_C1))
+    model = secret_model.build(est, review_cube(est), COMMUNES, ["p"])
     cells = model.cells
     g_c1 = cell(model, niveau="commune", code_territoire="c1", famille="ensemble", nomenclature_secteur="a21",
                 secteur="G")
@@ -311,34 +326,25 @@ def test_a_commune_total_that_urssafs_floors_turn_into_a_sectors_bound_is_masked
     assert masked.sum() == 2  # (the ESS is the associations here: one cell)
 
 
-def test_a_commune_whose_size_cell_a_published_total_bounds_gets_size_unknowns_of_its_own():
-    """The second review of the branch (rv8 H1): c1 and c2 share their EPCI, so their size detail is one class's and
-    c1's size cells are no sums of the model's unknowns (never audited, only counted). c1's associations of 250
-    employees or more (two legal units, 700: sensitive by frequency, upper requirement 805) lie under c1's total of
-    the family (five units, 710, not sensitive, publishable): at most 710 for whoever reads that total. The model is
-    built again with c1 alone for its sizes: the cell becomes a sum of unknowns, the audit bounds it at 710, and the
-    protection masks the total. c2's cell of the same size (600 of 605, a sensitive total) needs nothing."""
+def test_a_size_cell_under_a_published_total_of_its_commune_is_audited_and_protected():
+    """The second review of 30/11/2026 (rv8 H1): c1 and c2 share their EPCI. c1's associations of 250 employees or
+    more (two legal units, 700: sensitive by frequency, upper requirement 805) lie under c1's total of the family
+    (five units, 710, not sensitive, publishable): at most 710 for whoever reads that total. The cell is a sum of c1's
+    own unknowns: the audit bounds it at 710, and the protection masks the total. c2's cell of the same size (600 of
+    605, a sensitive total) needs nothing."""
     together = COMMUNES.assign(code_territoire=COMMUNES["code_territoire"].replace({"e2": "e1"}))
     big = [("c1", "250_plus", 350.0)] * 2 + [("c1", "1_9", 10.0 / 3)] * 3 + [("c2", "250_plus", 600.0),
                                                                           ("c2", "1_9", 5.0)]
     est = pd.DataFrame(big, columns=["code_commune", "classe_taille", "effectif_central"]).assign(
         type="associations", section_a21="Q", secteur_ess="action_sociale", nb_etablissements=1)
-    rows = cube(est, together).drop(columns="effectif_central")
-    for column, how in (("effectif_central", "sum"), ("nb_etablissements", "size"), ("nb_unites_legales", "size"),
-                        ("effectif_max_unite_legale", "max")):
-        rows[column] = [_units_of(est, together, row).agg({"effectif_central": how})["effectif_central"]
-                        for row in rows.itertuples()]
+    rows = _with_contributors(est, cube(est, together), together)
     rules, scope_fn = conf.Rules(), outputs.in_scope
-    shared = secret_model.build(est, rows, together, ["p"], scope=scope_fn)
-    big_c1 = cell(shared, niveau="commune", code_territoire="c1", famille="associations", classe_taille="250_plus")
-    total_c1 = cell(shared, niveau="commune", code_territoire="c1", famille="associations",
+    model = secret_model.build(est, rows, together, ["p"], scope=scope_fn)
+    big_c1 = cell(model, niveau="commune", code_territoire="c1", famille="associations", classe_taille="250_plus")
+    total_c1 = cell(model, niveau="commune", code_territoire="c1", famille="associations",
                     nomenclature_secteur="ensemble", classe_taille="ensemble")
-    sensitive = outputs.primary_status(shared.cells, rules) != None  # noqa: E711
-    assert sensitive[big_c1] and not sensitive[total_c1] and not shared.cells["representable"][big_c1]
-    assert outputs._split_for_their_detail(shared, rules, scope_fn(shared.cells)) == {"taille": {"c1"}}
-    model = outputs.build_model(est, rows, together, ["p"], rules, scope_fn, UrssafKnown())
-    assert bool(model.cells["representable"][big_c1])
-    assert outputs._split_for_their_detail(model, rules, scope_fn(model.cells)) == {}
+    sensitive = outputs.primary_status(model.cells, rules) != None  # noqa: E711
+    assert sensitive[big_c1] and not sensitive[total_c1]
     model.materialise(np.ones(len(model.cells), bool))
     table = model.tables["effectif_central"]
     upper, lower = outputs.requirements(table.values, sensitive & (np.arange(len(sensitive)) == big_c1), rules)

@@ -662,58 +662,6 @@ def _reader_table(model, known: UrssafKnown, measure: str):
                                floor_rows=rows, row_floors=bounds)
 
 
-def _bounded_communes(known: UrssafKnown) -> list[str]:
-    """The communes whose sector detail URSSAF's file bounds: each a class of its own in the model
-    (secret_model.build's `alone`)."""
-    return sorted({code for code, *_ in known.paires})
-
-
-def build_model(units: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str], rules,
-                scope_fn, known: UrssafKnown) -> "secret_model.YearModel":
-    """The year's model, built once more when some communes' detail must be sums of unknowns of their own
-    (_split_for_their_detail): the same for the protection and the re-audit."""
-    bounded = _bounded_communes(known)
-    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn, alone=bounded)
-    split = _split_for_their_detail(model, rules, scope_fn(model.cells))
-    if not split:
-        return model
-    return secret_model.build(units, cube, communes, perimeters, scope=scope_fn,
-                              alone=sorted(set(bounded) | split.get("secteur", set())),
-                              alone_sizes=sorted(split.get("taille", set())))
-
-
-def _split_for_their_detail(model, rules, scope: np.ndarray, measure: str = PROTECTED) -> dict[str, set]:
-    """{detail group: communes} to split out of their class for that group. A sensitive sector or size cell of a
-    commune that shares its class is no sum of the model's unknowns, so no LP audits it (_unauditable); yet a cell
-    that may be published and holds all its establishments bounds it from above: its commune's total of a family
-    holding its own, or the département's cell of the same code. Where that bound falls short of the cell's
-    requirement, its commune gets the group's unknowns of its own, and the LPs audit and protect the cell (on the
-    sample's 2025, a sensitive size cell of 701.9 under a published family total of 710.0, requirement 807.2)."""
-    cells = model.cells
-    values = cells[measure].fillna(0.0).to_numpy(float)
-    sensitive = primary_status(cells, rules) != None  # noqa: E711 (object array)
-    # (a cell of its total's units is that total, which the LPs audit)
-    asked = sensitive & ~cells["representable"].to_numpy() & ~_same_units_as_total(model)
-    if not asked.any():
-        return {}
-    upper, _ = requirements(values, sensitive, rules)
-    cell = cells.loc[asked, ["cellule", "code_territoire", "label", "nomenclature", "code"]].merge(
-        secret_model.label_inclusions(model), on="label")
-    cell["besoin"] = upper[cell["cellule"].to_numpy()] - 1e-6 * np.maximum(1.0, values[cell["cellule"].to_numpy()])
-    # a sensitive container is protected up to its own requirement, beyond the cell's (the protection grows with the
-    # value): only the others, published or masked as secondary, can bound the cell too closely
-    shown = cells.loc[scope & ~sensitive, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]
-                      ].rename(columns={"cellule": "borne", "label": "label_total"})
-    totals = cell.merge(shown[(shown["niveau"] == "commune") & (shown["nomenclature"] == "ensemble")]
-                        .drop(columns=["niveau", "nomenclature", "code"]), on=["code_territoire", "label_total"])
-    departement = cell.merge(shown[shown["niveau"] == "departement"].drop(columns=["niveau", "code_territoire"]),
-                             on=["label_total", "nomenclature", "code"])
-    both = pd.concat([totals, departement], ignore_index=True)
-    short = both[values[both["borne"].to_numpy()] < both["besoin"].to_numpy()]
-    group = {nom: g for g, noms in secret_model.DETAIL_GROUPS.items() for nom in noms}
-    return {g: set(part["code_territoire"]) for g, part in short.groupby(short["nomenclature"].map(group))}
-
-
 def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower: np.ndarray, *,
                         deadline: float) -> tuple[np.ndarray, np.ndarray, int]:
     """The requirements once URSSAF's figures are counted: a side that the reader who knows the `known_cells` and
@@ -786,7 +734,7 @@ def _totals_bounding_their_sectors(model, candidates: np.ndarray, rules, known: 
     totals = cells.loc[commune & (cells["nomenclature"] == "ensemble").to_numpy(), ["cellule", "code_territoire",
                                                                                     "label"]]
     # the floored pairs whole in each family of the commune's totals
-    det = model._parts["det_commune"]
+    det = model._parts["det_vars"]
     key = ["code_commune", *secret_model.PAIR]
     held = det.loc[det["groupe"] == "secteur", [*key, "type"]].merge(pairs[[*key, "plancher"]], on=key)
     inside = held.merge(totals.rename(columns={"code_territoire": "code_commune", "cellule": "total"}),
@@ -846,12 +794,6 @@ def _same_units_as_total(model) -> np.ndarray:
     return (cells["nomenclature"] != "ensemble").to_numpy() & (cells["nb_etablissements"].to_numpy() == n_total)
 
 
-def _unauditable(model, unproven: np.ndarray) -> np.ndarray:
-    """Unproven cells the LP model cannot hold (a commune's size detail in a class of several communes; its sector
-    detail too when URSSAF's file does not bound the commune), except those of their total's units."""
-    return unproven & ~model.cells["representable"].to_numpy() & ~_same_units_as_total(model)
-
-
 def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scope_fn=in_scope,
                   known: UrssafKnown = UrssafKnown()) -> tuple[dict, dict[str, list[secret_lp.Certificate]]]:
     """Statuses of the cells of one year (in `model.cells[STATUS]`), the protection figures, and per measure the
@@ -885,8 +827,6 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
     # 2. sector / size cells below the département (never published): a closed-form feasible table proves most of
     #    the sensitive ones safe whatever is published; the others join the LP
     unproven = _unproven_outside(model, sensitive & ~scope, rules, known) & ~_same_units_as_total(model)
-    # (a commune's never-published detail that neither proof nor model reaches is counted, see METHOD.md § 6)
-    stuck = _unauditable(model, unproven)
     # 3. LP: suppress more until every sensitive cell (published in scope or not) keeps its protection interval,
     #    for each published bound of employment, against a reader who also knows URSSAF's figures (family totals of
     #    the département, commune totals: in the LP even when never published, as for an earlier year's communes)
@@ -903,8 +843,7 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
                              "frequence": int(np.sum(scope & (primary == conf.FREQUENCE))),
                              "dominance": int(np.sum(scope & (primary == conf.DOMINANCE))),
                              "sensibles_hors_publication": int(np.sum(~scope & sensitive)),
-                             "sensibles_hors_publication_audit_lp": int((unproven & ~stuck).sum()),
-                             "detail_communal_non_audite": int(stuck.sum()),
+                             "sensibles_hors_publication_audit_lp": int(unproven.sum()),
                              "totaux_communaux_bornant_un_secteur": int(forced.sum()),
                              "secondaire_heuristique": int(np.sum(hidden & ~sensitive)),
                              "connues_urssaf": int(known_cells.sum()),
@@ -1005,7 +944,7 @@ def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, commun
     """Protect one year (in a worker process when years run in parallel): its statuses by cube row, its figures and
     its certificates (for out_secret_certificats)."""
     scope_fn = scope_of(year, params)
-    model = build_model(units, year_cube, communes, perimeters, rules, scope_fn, known)
+    model = secret_model.build(units, year_cube, communes, perimeters, scope=scope_fn)
     _cell_columns(model, params["perimetre"])
     stats, certificates = _protect_year(model, communes, rules, deadline=yearly.deadline_in(deadline_wall),
                                         scope_fn=scope_fn, known=known)
@@ -1248,7 +1187,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     ones."""
     deadline = yearly.deadline_in(deadline_wall)
     scope_fn = scope_of(year, {"annee_effectifs": annee_effectifs})
-    model = build_model(units, cube, communes, perimeters, rules, scope_fn, known)
+    model = secret_model.build(units, cube, communes, perimeters, scope=scope_fn)
     cells = model.cells
     rows = model.rows.merge(shown, on=secret_model.ROW_KEY, how="left", validate="one_to_one")
     # a cell is published when one of its rows shows its employment (rows of one cell share one status)
@@ -1260,7 +1199,6 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
     known_cells = _known_cells(model, known)
     floored = ~np.isnan(_commune_floors(model, known))
     model.materialise(scope | unproven | known_cells | floored)
-    stuck = int(_unauditable(model, unproven).sum())
     fingerprint = secret_model.unknowns_fingerprint(model)
     result: dict[str, Any] = {}
     for measure in DOMINANCE_BOUNDS:
@@ -1277,7 +1215,7 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
                                        "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
                                        "n_masquees": int(np.sum(scope & ~published)),
                                        "n_recalculables_ou_encadrees": len(a.failed), "n_non_auditees":
-                                       len(a.unaudited), "n_detail_communal_non_audite": stuck,
+                                       len(a.unaudited),
                                        "n_certificats": len(given), "n_certificats_illisibles": foreign,
                                        "n_connues_urssaf": int(known_cells.sum()),
                                        "n_sensibles_connues_urssaf": int(np.sum(known_cells & sensitive)),

@@ -110,67 +110,51 @@ def _label_types(types: list[str], perimeters: list[str], famille: str, perimetr
 
 
 def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimeters: list[str],
-          measures=MEASURES, scope=None, alone=(), alone_sizes=()) -> YearModel:
+          measures=MEASURES, scope=None) -> YearModel:
     """est: `year_units` of one year; cube: out_indicateurs rows of that year (those perimeters);
-    communes: out_cube_communes (long: code_commune, niveau, code_territoire); scope(cells) -> bool mask of the cells to put in the tables' matrix (default all:
-    `materialise` adds more later); alone: communes whose sector detail the reader bounds (URSSAF's commune × APE
-    file, pair_floor_rows) or that must have their sector cells as sums of unknowns: each is a class of its own for
-    the sector detail; alone_sizes: the same for the size detail."""
+    communes: out_cube_communes (long: code_commune, niveau, code_territoire); scope(cells) -> bool mask of the cells
+    to put in the tables' matrix (default all: `materialise` adds more later)."""
     perimeters = sorted(perimeters)
     types = sorted(est["type"].unique())
     # --- unknowns
-    # Classes: communes that share every territory between them and the département. Sector and size detail is
-    # published at the département only and its counts down to those territories, so within a class nothing
-    # published tells its communes apart in the detail: the detail unknowns are per class (exact for the reader
-    # of the public table, and fewer). Commune totals stay per commune.
-    wide = communes[~communes["niveau"].isin(["commune", "departement"])].pivot(
-        index="code_commune", columns="niveau", values="code_territoire")
-    com = wide.reindex(sorted(communes["code_commune"].unique())).reset_index()
-    cls_cols = [c for c in com.columns if c != "code_commune"]
-    by_territory = com.groupby(cls_cols, dropna=False, sort=True).ngroup() if cls_cols else pd.Series(0, com.index)
-    # A commune whose sector detail another publication bounds is told apart from the others of its class by it: the
-    # class's unknowns would sum those bounds and lose which commune each holds (the reader would know less). So the
-    # sector group splits it out. No URSSAF figure bounds a commune's size detail: for a reader who does not know
-    # which commune of a class holds no establishment of a code, a class's size unknowns are an exact projection of
-    # per-commune ones (a non-negative table with given commune totals and class column sums exists whenever the
-    # totals match), so the size group keeps the territory classes (all split, they cost 22 % of every LP's columns on
-    # the sample's 2025). A reader who knows each commune's counts by code (SIRENE) knows more: METHOD.md § 7.
-    classes = _group_classes(com["code_commune"], by_territory, {"secteur": set(alone), "taille": set(alone_sizes)})
+    # Every commune has its own detail unknowns. The public table tells the communes of a territory apart only by
+    # their totals, but it also gives each commune's number of establishments by code (a public count, SIRENE's):
+    # the reader knows which commune holds no establishment of a code, hence which unknowns are 0. Unknowns shared by
+    # the communes of a class (as until 30/11/2026) were exact only for a reader without those counts: with them, a
+    # per-commune audit bounded 34 masked cells of the sample's 2025 within their interval (METHOD.md § 6).
+    known_communes = set(communes["code_commune"])
+    missing = sorted(set(est["code_commune"]) - known_communes)
+    if missing:
+        raise RuntimeError(f"out_cube_communes lacks communes of out_cube_etablissements: {missing[:5]}")
     tot = est.groupby(["code_commune", "type"], sort=True)[list(measures)].sum().reset_index()
     tot["var"] = np.arange(len(tot))
-    tot_idx = tot.set_index(["code_commune", "type"])["var"]
-    # Detail unknowns, per group of nomenclatures (DETAIL_GROUPS): one per class × type × combination of the group's
-    # codes, counted in one cell of each nomenclature of the group. A unit without a code still sums to its total.
+    # Detail unknowns, per group of nomenclatures (DETAIL_GROUPS): one per commune × type × combination of the
+    # group's codes, counted in one cell of each nomenclature of the group. A unit without a code still sums to its
+    # total.
     est = est.fillna({col: "" for col in NOMENCLATURES.values()})
-    unknowns, by_commune, totals = [], [], []
-    for group, noms in DETAIL_GROUPS.items():
-        codes = [NOMENCLATURES[n] for n in noms]
-        of_group = classes.loc[classes["groupe"] == group, ["code_commune", "classe"]]
-        placed = est.merge(of_group, on="code_commune", how="left")
-        if placed["classe"].isna().any():
-            raise RuntimeError("out_cube_communes lacks communes of out_cube_etablissements: "
-                               f"{sorted(placed.loc[placed['classe'].isna(), 'code_commune'].unique())[:5]}")
-        for where, frame in (("classe", unknowns), ("code_commune", by_commune)):
-            g = placed.groupby([where, "type", *codes], sort=True)[list(measures)].sum().reset_index()
-            frame.append(g.assign(groupe=group))
-        totals.append(tot[["code_commune", "type", "var"]].merge(of_group, on="code_commune").assign(groupe=group))
-    det_vars = pd.concat(unknowns, ignore_index=True)
-    det_vars["classe"] = det_vars["classe"].astype(np.int64)
-    det_vars["var"] = len(tot) + np.arange(len(det_vars))
-    # memberships: (class, type, nomenclature, code) -> unknown (class numbers are unique across groups)
-    det = pd.concat([det_vars.loc[det_vars[col].notna(), ["classe", "type", "var", col]].rename(columns={col: "code"})
-                     .assign(nomenclature=nom) for nom, col in NOMENCLATURES.items()], ignore_index=True)
-    det_commune = pd.concat(by_commune, ignore_index=True)
-    det_commune["parent"] = tot_idx.loc[list(zip(det_commune["code_commune"], det_commune["type"]))].to_numpy()
-    n_vars = len(tot) + len(det_vars)
-    # links: Σ_group's unknowns of (K, t) − Σ_{c in K} X[c,t] = 0
-    groups = det_vars[["classe", "type", "groupe"]].drop_duplicates().reset_index(drop=True)
+    det_vars = pd.concat([est.groupby(["code_commune", "type", *(NOMENCLATURES[n] for n in noms)], sort=True)
+                          [list(measures)].sum().reset_index().assign(groupe=group)
+                          for group, noms in DETAIL_GROUPS.items()], ignore_index=True)
+    det_vars["parent"] = det_vars.merge(tot[["code_commune", "type", "var"]].rename(columns={"var": "_p"}),
+                                        on=["code_commune", "type"], how="left")["_p"].to_numpy()
+    # A commune × type with a single code in a group (one size, one pair: most small communes) has that detail
+    # equal to its total: the detail is the total's unknown, with no link (an exact substitution, 10 % fewer columns
+    # and rows on the sample's 2025).
+    alone = ~det_vars.duplicated(["parent", "groupe"], keep=False).to_numpy()
+    det_vars["var"] = det_vars["parent"]
+    det_vars.loc[~alone, "var"] = len(tot) + np.arange(int((~alone).sum()))
+    # memberships: (commune, type, nomenclature, code) -> unknown
+    det = pd.concat([det_vars.loc[det_vars[col].notna(), ["code_commune", "type", "var", col]]
+                     .rename(columns={col: "code"}).assign(nomenclature=nom)
+                     for nom, col in NOMENCLATURES.items()], ignore_index=True)
+    n_vars = len(tot) + int((~alone).sum())
+    # links: Σ_group's unknowns of (c, t) − X[c, t] = 0
+    groups = det_vars.loc[~alone, ["parent", "groupe"]].drop_duplicates().reset_index(drop=True)
     groups["link"] = np.arange(len(groups))
-    plus = det_vars.merge(groups, on=["classe", "type", "groupe"])
-    minus = pd.concat(totals, ignore_index=True).merge(groups, on=["classe", "type", "groupe"])
+    plus = det_vars[~alone].merge(groups, on=["parent", "groupe"])
     links = sp.csr_matrix(
-        (np.concatenate([np.ones(len(plus)), -np.ones(len(minus))]),
-         (np.concatenate([plus["link"], minus["link"]]), np.concatenate([plus["var"], minus["var"]]))),
+        (np.concatenate([np.ones(len(plus)), -np.ones(len(groups))]),
+         (np.concatenate([plus["link"], groups["link"]]), np.concatenate([plus["var"], groups["parent"]]))),
         shape=(len(groups), n_vars))
     # --- cells of the cube rows
     rows = cube.copy()
@@ -192,15 +176,8 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     lab = pd.DataFrame([(i, t) for members, i in labels.items() for t in sorted(members)], columns=["label", "type"])
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index
-    model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "det_commune": det_commune,
-                    "links": links,
-                    "classes": classes, "measures": list(measures)}
-    # a commune's sector / size cell is a sum of unknowns only when the commune is alone in its class of that group
-    alone_in_group = classes.loc[classes["seul"]]
-    detail_group = cells["nomenclature"].map({nom: g for g, noms in DETAIL_GROUPS.items() for nom in noms})
-    own = pd.MultiIndex.from_frame(cells[["code_territoire"]].assign(groupe=detail_group))
-    cells["representable"] = ((cells["nomenclature"] == "ensemble") | (cells["niveau"] != "commune")
-                              | own.isin(pd.MultiIndex.from_frame(alone_in_group[["code_commune", "groupe"]])))
+    model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "links": links,
+                    "n_vars": n_vars, "measures": list(measures)}
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
 
@@ -213,21 +190,6 @@ def label_inclusions(model: YearModel) -> pd.DataFrame:
                         columns=["label", "label_total"])
 
 
-def _group_classes(communes: pd.Series, by_territory: pd.Series, alone: dict[str, set]) -> pd.DataFrame:
-    """(code_commune, groupe, classe, seul) for each detail group: the communes that share every territory
-    (`by_territory`), with each commune of `alone[group]` split out. Class numbers are unique across groups; `seul`:
-    the commune is its class's only one."""
-    frames, start = [], 0
-    for group in DETAIL_GROUPS:
-        split = np.where(communes.isin(sorted(alone.get(group, ()))), communes, "")
-        key = pd.DataFrame({"territoire": by_territory.to_numpy(), "seul": split})
-        classe = key.groupby(["territoire", "seul"], sort=True).ngroup().to_numpy() + start
-        start = int(classe.max()) + 1 if len(classe) else start
-        frame = pd.DataFrame({"code_commune": communes.to_numpy(), "groupe": group, "classe": classe.astype(np.int64)})
-        frames.append(frame.assign(seul=frame["classe"].map(frame["classe"].value_counts()).to_numpy() == 1))
-    return pd.concat(frames, ignore_index=True)
-
-
 def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
     """(cellule, var) for the cells `which`: territory's communes × label's types × code -> unknowns."""
     parts = model._parts
@@ -238,22 +200,18 @@ def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
         con.register("_terr", parts["terr"])
         con.register("_lab", parts["lab"])
         con.register("_tot", parts["tot"][["code_commune", "type", "var"]])
-        con.register("_det", parts["det"][["classe", "type", "nomenclature", "code", "var"]])
-        con.register("_classes", parts["classes"])
-        # A detail cell's unknowns are per class: the territory's classes are joined, not its communes (a
-        # département-level cell would otherwise span every commune before the DISTINCT).
+        con.register("_det", parts["det"][["code_commune", "type", "nomenclature", "code", "var"]])
         return con.execute(
-            """WITH tc AS (SELECT DISTINCT t.niveau, t.code_territoire, k.classe
-                           FROM _terr t JOIN _classes k USING (code_commune)),
-               m AS (SELECT c.cellule, t.code_commune, l.type
-                     FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)
-                     WHERE c.nomenclature = 'ensemble'),
-               d AS (SELECT DISTINCT c.cellule, c.nomenclature, c.code, l.type, tc.classe
-                     FROM _cells c JOIN tc USING (niveau, code_territoire) JOIN _lab l USING (label)
-                     WHERE c.nomenclature <> 'ensemble')
-               SELECT m.cellule, v.var FROM m JOIN _tot v USING (code_commune, type)
+            """SELECT c.cellule, v.var
+               FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)
+                    JOIN _tot v ON v.code_commune = t.code_commune AND v.type = l.type
+               WHERE c.nomenclature = 'ensemble'
                UNION ALL
-               SELECT d.cellule, x.var FROM d JOIN _det x USING (classe, type, nomenclature, code)""").df()
+               SELECT c.cellule, x.var
+               FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)
+                    JOIN _det x ON x.code_commune = t.code_commune AND x.type = l.type
+                                   AND x.nomenclature = c.nomenclature AND x.code = c.code
+               WHERE c.nomenclature <> 'ensemble'""").df()
     finally:
         con.close()
 
@@ -261,15 +219,24 @@ def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
 def _materialise(self: YearModel, which: np.ndarray) -> None:
     """(Re)build the tables with the cells `which` as rows (other cells: empty rows, outside the LPs)."""
     parts = self._parts
-    which = np.asarray(which, bool) & self.cells["representable"].to_numpy()
+    which = np.asarray(which, bool)
     pairs = _pairs(self, which)
-    n_vars = len(parts["tot"]) + len(parts["det_vars"])
     matrix = sp.csr_matrix((np.ones(len(pairs)), (pairs["cellule"].to_numpy(), pairs["var"].to_numpy())),
-                           shape=(len(self.cells), n_vars))
+                           shape=(len(self.cells), parts["n_vars"]))
     self.rows_in_matrix = np.asarray(which, bool).copy()
     for measure in parts["measures"]:
-        x = np.concatenate([parts["tot"][measure].to_numpy(float), parts["det_vars"][measure].to_numpy(float)])
-        self.tables[measure] = LinearTable(matrix, parts["links"], self.cells[measure].fillna(0.0).to_numpy(float), x)
+        self.tables[measure] = LinearTable(matrix, parts["links"], self.cells[measure].fillna(0.0).to_numpy(float),
+                                           _unknowns(parts, measure))
+
+
+def _unknowns(parts: dict, measure: str) -> np.ndarray:
+    """The true value of every unknown: the commune × type totals, then the details that are unknowns of their own."""
+    x = np.zeros(parts["n_vars"])
+    x[parts["tot"]["var"].to_numpy()] = parts["tot"][measure].to_numpy(float)
+    det = parts["det_vars"]
+    own = (det["var"] >= len(parts["tot"])).to_numpy()
+    x[det.loc[own, "var"].to_numpy()] = det.loc[own, measure].to_numpy(float)
+    return x
 
 
 YearModel.materialise = _materialise
@@ -283,42 +250,35 @@ def pair_floor_rows(model: YearModel, known: pd.DataFrame, measure: str) -> tupl
     """Lower bounds of commune × (section, sector) pairs, all kinds of units together: `known` (code_commune,
     section_a21, secteur_ess, effectif) gives a figure another publication holds for the pair. The bound is the
     smaller of that figure and ours (the true table stays feasible); a pair we hold nothing of, or a bound of 0,
-    says nothing. The commune must be alone in its class (build's `alone`). Returns the rows over the unknowns
+    says nothing. Returns the rows over the unknowns
     (LinearTable.floor_rows), the bounds (row_floors) and the pairs bounded, with their `plancher`."""
     parts = model._parts
     det = parts["det_vars"]
     det = det[det["groupe"] == "secteur"]
-    classes = parts["classes"]
-    per_commune = classes[classes["seul"] & (classes["groupe"] == "secteur")].set_index("code_commune")["classe"]
-    known = known[known["code_commune"].isin(per_commune.index)]
-    known = known.assign(classe=known["code_commune"].map(per_commune).astype(det["classe"].dtype))
-    members = det[["classe", *PAIR, "var", measure]].merge(known[["classe", *PAIR]].drop_duplicates(),
-                                                          on=["classe", *PAIR])
-    ours = members.groupby(["classe", *PAIR], sort=True)[measure].sum().rename("ours").reset_index()
-    pairs = known.groupby(["classe", "code_commune", *PAIR], sort=True)["effectif"].sum().reset_index().merge(
-        ours, on=["classe", *PAIR])
+    members = det[["code_commune", *PAIR, "var", measure]].merge(known[["code_commune", *PAIR]].drop_duplicates(),
+                                                                on=["code_commune", *PAIR])
+    ours = members.groupby(["code_commune", *PAIR], sort=True)[measure].sum().rename("ours").reset_index()
+    pairs = known.groupby(["code_commune", *PAIR], sort=True)["effectif"].sum().reset_index().merge(
+        ours, on=["code_commune", *PAIR])
     pairs["plancher"] = np.minimum(pairs["effectif"], pairs["ours"])
     pairs = pairs[pairs["plancher"] > 0].reset_index(drop=True)
     pairs["row"] = np.arange(len(pairs))
-    entries = members.merge(pairs[["classe", *PAIR, "row"]], on=["classe", *PAIR])
-    n_vars = len(parts["tot"]) + len(parts["det_vars"])
+    entries = members.merge(pairs[["code_commune", *PAIR, "row"]], on=["code_commune", *PAIR])
     rows = sp.csr_matrix((np.ones(len(entries)), (entries["row"].to_numpy(), entries["var"].to_numpy())),
-                         shape=(len(pairs), n_vars))
+                         shape=(len(pairs), parts["n_vars"]))
     # the bound on the same sum as the rows give, so that the true table meets it exactly
-    ours_exact = rows @ np.concatenate([parts["tot"][measure].to_numpy(float), parts["det_vars"][measure].to_numpy(float)])
+    ours_exact = rows @ _unknowns(parts, measure)
     floors = np.minimum(pairs["effectif"].to_numpy(float), ours_exact)
     return rows, floors, pairs[["code_commune", *PAIR]].assign(plancher=floors)
 
 
 def unknowns_fingerprint(model: YearModel) -> str:
-    """What the model's unknowns are, in order (commune × type totals, then class × type × code details, and which
-    communes make each class): a table of unknowns (a certificate of secret_lp) found on one model is read on another
+    """What the model's unknowns are, in order (commune × type totals, then commune × type × code details): a table of unknowns (a certificate of secret_lp) found on one model is read on another
     only when both give the same fingerprint."""
     parts = model._parts
     digest = hashlib.sha256()
     for frame, key in ((parts["tot"], ["code_commune", "type"]),
-                       (parts["det_vars"], ["classe", "type", "groupe", *NOMENCLATURES.values()]),
-                       (parts["classes"], ["code_commune", "groupe", "classe"])):
+                       (parts["det_vars"], ["code_commune", "type", "groupe", *NOMENCLATURES.values()])):
         # pandas' row hashes use a fixed key: the same rows give the same bytes in every process
         digest.update(pd.util.hash_pandas_object(frame[key].astype(str), index=False).to_numpy().tobytes())
         digest.update(b"\0")
@@ -336,7 +296,7 @@ def _codes(values: pd.Series, universe: pd.Index) -> np.ndarray:
 
 
 def _movable(det: pd.DataFrame, measure: str, pair_floors: pd.DataFrame | None) -> pd.DataFrame:
-    """det_commune with `measure` replaced by how far each unknown may go down: a pair of a commune bounded from
+    """det_vars with `measure` replaced by how far each unknown may go down: a pair of a commune bounded from
     below (pair_floor_rows' `plancher`) lends only its slack above the bound, shared among its kinds of units in
     proportion to their employment (so that all of them together never take more than the slack)."""
     if pair_floors is None or pair_floors.empty:
@@ -365,11 +325,11 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str,
         down = min(Σ_{c in T} x[c, P],  Σ_{c outside T} x[c, Q])
     over the communes holding both. A type's capacity is its best single swap, or the sum over f of the best swap
     with a partner of the same f (those move other unknowns and add up), whichever is larger; two partners could
-    draw on the same mass, so no other sum is taken. A cell sums over its label's types (other unknowns). A commune's
-    cell counts the other communes of its class among the outside ones. Every term above is mass that goes down; a
-    commune's (section, sector) pair that the reader bounds from below (`pair_floors`: code_commune, section_a21,
-    secteur_ess, plancher, from pair_floor_rows) lends only its slack above the bound (_movable). Returns (up, down)
-    per cell of `which` (0 for the others, and for cells at the département or without a code)."""
+    draw on the same mass, so no other sum is taken. A cell sums over its label's types (other unknowns). Every term
+    above is mass that goes down; a commune's (section, sector) pair that the reader bounds from below
+    (`pair_floors`: code_commune, section_a21, secteur_ess, plancher, from pair_floor_rows) lends only its slack above
+    the bound (_movable). Returns (up, down) per cell of `which` (0 for the others, and for cells at the département
+    or without a code)."""
     parts = model._parts
     cells = model.cells
     up = np.zeros(len(cells))
@@ -377,7 +337,7 @@ def swap_capacity(model: YearModel, which: np.ndarray, measure: str,
     sel = which & (cells["nomenclature"] != "ensemble").to_numpy() & (cells["niveau"] != "departement").to_numpy()
     if not sel.any():
         return up, down
-    det = _movable(parts["det_commune"], measure, pair_floors)
+    det = _movable(parts["det_vars"], measure, pair_floors)
     communes = pd.Index(det["code_commune"].unique())
     types = pd.Index(det["type"].unique())
     terr = parts["terr"]
@@ -447,7 +407,7 @@ def floored_minimum(model: YearModel, which: np.ndarray, pair_floors: pd.DataFra
         return out
     parts = model._parts
     key = ["code_commune", *PAIR]
-    det = parts["det_commune"]
+    det = parts["det_vars"]
     held = det.loc[det["groupe"] == "secteur", [*key, "type"]].merge(pair_floors[[*key, "plancher"]], on=key)
     targets = cells.loc[sel, ["cellule", "niveau", "code_territoire", "label", "nomenclature", "code"]].merge(
         parts["terr"], on=["niveau", "code_territoire"])
