@@ -18,9 +18,9 @@ from transforms.columns import FAMILLES
 
 SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que l'INSEE met à jour avec "
              "retard (souvent de plusieurs années) ; un établissement est compté employeur quand sa tranche "
-             "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. « Sans salarié au "
-             "31/12 » regroupe les tranches sans salarié au 31/12 (de l'année de la tranche), même quand l'emploi "
-             "estimé ne l'est pas. ")
+             "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. "
+             "« Sans salarié au 31/12 » regroupe les tranches sans salarié au 31/12 (de l'année de la tranche), "
+             "même quand l'emploi estimé ne l'est pas. ")
 
 
 def size_note(ctx) -> str:
