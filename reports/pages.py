@@ -13,13 +13,14 @@ from matplotlib.figure import Figure
 from reports import charts, maps, style
 from reports import selection as sel
 from reports.context import ReportContext
+from transforms import reference
 from transforms.columns import FAMILLES
 
-CLASSES = ("sans_salarie", "1_9", "10_49", "50_249", "250_et_plus", "non_renseigne")
 SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que l'INSEE met à jour avec "
              "retard (souvent de plusieurs années) ; un établissement est compté employeur quand sa tranche "
-             "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. « Sans salarié » "
-             "regroupe les tranches sans salarié au 31/12, même quand l'emploi estimé à cette date ne l'est pas. ")
+             "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. "
+             "« Sans salarié au 31/12 » regroupe les tranches sans salarié au 31/12 (de l'année de la tranche), "
+             "même quand l'emploi estimé ne l'est pas. ")
 
 
 def size_note(ctx) -> str:
@@ -98,13 +99,17 @@ def _sector_rows(ctx: ReportContext, annee: int | None = None) -> pd.DataFrame:
 
 
 def _size_rows(ctx: ReportContext, annee: int | None = None) -> pd.DataFrame:
+    """The ESS by size class, in the order of data/reference/classes_taille.csv (`ordre`), labelled by the cube's
+    libelle_classe_taille (from the same file)."""
     rows = sel.cells(ctx.cube, annee=ctx.year if annee is None else annee, famille="ess", classe=None)
     rows = rows[rows["classe_taille"] != "ensemble"]
-    order = {c: i for i, c in enumerate(CLASSES)}
-    return rows.sort_values("classe_taille", key=lambda s: s.map(lambda c: order.get(c, 99)))
+    order = {c: i for i, c in enumerate(reference.size_classes(ctx.params.get("reference_dir")))}
+    rows = rows.assign(_label=[_label_or_code(a, b) for a, b in zip(rows["libelle_classe_taille"],
+                                                                    rows["classe_taille"])])
+    return rows.sort_values("classe_taille", key=lambda s: s.map(lambda c: order.get(c, len(order))))
 
 
-def _sector_label(row_label, code):
+def _label_or_code(row_label, code):
     return row_label if isinstance(row_label, str) else code
 
 
@@ -152,10 +157,10 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
              labels=lambda c: style.label("famille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
     ]
     sec = _sector_rows(ctx)
-    sec = sec.assign(_label=[_sector_label(a, b) for a, b in zip(sec["libelle_secteur"], sec["secteur"])])
+    sec = sec.assign(_label=[_label_or_code(a, b) for a, b in zip(sec["libelle_secteur"], sec["secteur"])])
     sec_emp = _sector_rows(ctx, y_emp)
-    sec_emp = sec_emp.assign(_label=[_sector_label(a, b) for a, b in zip(sec_emp["libelle_secteur"],
-                                                                         sec_emp["secteur"])])
+    sec_emp = sec_emp.assign(_label=[_label_or_code(a, b) for a, b in zip(sec_emp["libelle_secteur"],
+                                                                          sec_emp["secteur"])])
     specs["secteurs"] = [
         bars("secteurs_etablissements", f"Établissements de l'ESS par secteur d'activité, {au_etab}", sec,
              "nb_etablissements", "_label", _fmt_int, "établissements actifs", code_column="secteur"),
@@ -166,11 +171,11 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
     ]
     specs["tailles"] = [
         bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
-             "nb_etablissements", "classe_taille", _fmt_int, "établissements actifs",
-             labels=lambda c: style.label("classe_taille", c), note=size_note(ctx).strip(), ordered=True),
+             "nb_etablissements", "_label", _fmt_int, "établissements actifs", code_column="classe_taille",
+             note=size_note(ctx).strip(), ordered=True),
         bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
-             "effectif_central", "classe_taille", _fmt_int, "salariés (estimation centrale)", with_range=True,
-             labels=lambda c: style.label("classe_taille", c),
+             "effectif_central", "_label", _fmt_int, "salariés (estimation centrale)", with_range=True,
+             code_column="classe_taille",
              note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). " + RANGE_NOTE + " "
              + SECRET_NOTE,
              ordered=True),

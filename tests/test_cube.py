@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import cube_fixtures as F
-from ess import db
+from ess import db, paths
 from ess.errors import UserError
 from transforms import checks
 from transforms import columns as cols
 from transforms import confidentiality as conf
-from transforms import outputs
+from transforms import outputs, reference
 
 TOTAL = {"nomenclature_secteur": "ensemble", "secteur": "ensemble", "classe_taille": "ensemble"}
 KEY = ["niveau", "code_territoire", "famille", "nomenclature_secteur", "secteur", "classe_taille", "annee",
@@ -157,6 +158,44 @@ def test_families_sectors_and_sizes_by_hand(cube):
     crossed = cube.execute("SELECT count(*) FROM out_indicateurs WHERE secteur <> 'ensemble' "
                            "AND classe_taille <> 'ensemble'").fetchone()[0]
     assert crossed == 0
+
+
+def test_every_size_class_has_its_label_from_the_reference(cube):
+    """libelle_classe_taille, right after classe_taille, is the label of data/reference/classes_taille.csv on every
+    row, the total's included."""
+    pairs = cube.execute("SELECT DISTINCT classe_taille, libelle_classe_taille FROM out_indicateurs").fetchall()
+    got = dict(pairs)
+    assert len(got) == len(pairs)  # one label per class
+    assert set(got) == {"sans_salarie", "1_9", "10_49", "non_renseigne", "ensemble"}
+    labels = reference.size_classes()
+    assert got == {code: labels[code] for code in got}
+    assert (got["10_49"], got["sans_salarie"], got["non_renseigne"], got["ensemble"]) == (
+        "10 à 49 salariés", "Sans salarié au 31/12", "Tranche d'effectifs non renseignée", "Toutes tailles")
+    assert list(labels)[:5] == ["sans_salarie", "1_9", "10_49", "50_249", "250_et_plus"]  # in the file's `ordre`
+    for table in ("out_indicateurs", "out_indicateurs_public"):
+        names = cols.names(table)
+        assert names[names.index("classe_taille") + 1] == "libelle_classe_taille", table
+    produced = [r[0] for r in cube.execute("DESCRIBE out_indicateurs").fetchall()]
+    assert produced[produced.index("classe_taille") + 1] == "libelle_classe_taille"
+
+
+def test_a_size_class_without_label_stops_the_run_naming_the_file_and_the_class(tmp_path):
+    # a class of the data that classes_taille.csv does not list (a band regrouped by a researcher's
+    # tranches_effectifs.csv, say)
+    frames = F.default_frames()
+    frames["core_etablissements"] = F.core_etablissements(
+        [r[:11] + ("micro",) + r[12:] if r[0] == "02" else r for r in F.ETABLISSEMENTS])
+    with pytest.raises(UserError, match=r"data/reference/classes_taille\.csv: no label for the size class\(es\) "
+                                        r"\['micro'\] of out_indicateurs"):
+        _cube(tmp_path / "a", frames=frames)
+    # the run's reference folder: its file is the one named
+    ref = tmp_path / "ref"
+    shutil.copytree(F.PARAMS["reference_dir"], ref)
+    text = paths.reference_file("classes_taille.csv").read_text(encoding="utf-8")
+    (ref / "classes_taille.csv").write_text("\n".join(line for line in text.split("\n")
+                                                      if not line.startswith("1_9,")), encoding="utf-8")
+    with pytest.raises(UserError, match=rf"{ref}/classes_taille\.csv: no label for the size class\(es\) \['1_9'\]"):
+        _cube(tmp_path / "b", params={"reference_dir": str(ref)})
 
 
 def test_epci_partial_territoires_and_populations(cube):
@@ -374,6 +413,14 @@ def test_past_years_public_as_totals_by_default(tmp_path, data_dir):
                            "'commune') OR (secteur = 'ensemble' AND classe_taille = 'ensemble')").fetchone()[0]
     assert result.stats["out_indicateurs_public"]["lignes"] == expected
     assert all(a["ok"] for a in outputs.audit_public(con).values())
+
+
+def test_public_rows_carry_their_size_label(built):
+    _, con = built
+    pairs = con.execute("SELECT DISTINCT classe_taille, libelle_classe_taille FROM out_indicateurs_public").fetchall()
+    labels = reference.size_classes()
+    assert {code for code, _ in pairs} >= {"1_9", "10_49", "ensemble"}
+    assert all(label == labels[code] for code, label in pairs)
 
 
 def test_public_has_no_internal_or_identifying_column(built):

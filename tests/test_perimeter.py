@@ -170,6 +170,13 @@ def test_reference_files_load_typed():
      r"perimetres.csv, line 1: columns \['familles_cj'\] are missing from the header"),
     ("perimetres", "loi2014,Périmètre de la loi du 31 juillet 2014,", "loi2014,Périmètre de la loi, 2014,",
      r"perimetres.csv, line 3: 9 values for 8 columns \(extra \[.*\]\); quote a value that holds a comma"),
+    # the size labels: the cube's own classes are required, a label and its own rank per class
+    ("classes_taille", "ensemble,Toutes tailles,7,", "toutes,Toutes tailles,7,",
+     r"classes_taille.csv: size classes \['ensemble'\] are missing \(the cube always has \['ensemble', "
+     r"'non_renseigne'\]\)"),
+    ("classes_taille", "10_49,10 à 49 salariés,3,", "10_49,10 à 49 salariés,2,",
+     r"classes_taille.csv: ordre \[2\] given to more than one size class"),
+    ("classes_taille", "1_9,1 à 9 salariés,2,", "1_9,,2,", r"classes_taille.csv, line 3: column 'libelle' is empty"),
 ])
 def test_bad_reference_rows_are_named(tmp_path, name, old, new, message):
     ref = edited_reference(tmp_path, name, (old, new))

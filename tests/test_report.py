@@ -53,6 +53,8 @@ FAMILLES = {"associations": 40, "cooperatives": 8, "mutuelles": 5, "fondations":
 CUTS = [("ensemble", "ensemble", "ensemble", "Ensemble des secteurs"), ("ess", "sante", "ensemble", "Santé humaine"),
         ("ess", "commerce", "ensemble", "Commerce"), ("ensemble", "ensemble", "1_9", None),
         ("ensemble", "ensemble", "10_49", None)]
+# the cube's size labels (data/reference/classes_taille.csv, written out by hand)
+TAILLES = {"ensemble": "Toutes tailles", "1_9": "1 à 9 salariés", "10_49": "10 à 49 salariés"}
 YEARS = (2024, 2025, 2026)
 WAGE = {"associations": 25000.0, "cooperatives": 30000.0, "mutuelles": 30000.0, "fondations": 30000.0,
         "hors_ess": 32000.0}
@@ -92,6 +94,7 @@ def _cube() -> pd.DataFrame:
                         "niveau": niveau, "code_territoire": code, "libelle_territoire": libelle,
                         "epci_partiel": partiel, "famille": famille, "nomenclature_secteur": nomenclature,
                         "secteur": secteur, "libelle_secteur": libelle_secteur, "classe_taille": classe,
+                        "libelle_classe_taille": TAILLES[classe],
                         "annee": year, "perimetre": "insee", "nb_etablissements": n,
                         "nb_etablissements_employeurs": (n // 2) if current else None,
                         "effectif_central": central if jobs else None,
@@ -850,6 +853,23 @@ def test_bars_are_sorted_largest_first_with_masked_and_unknown_last(report):
     assert sel.largest_first(data)["code"].tolist() == ["c", "d", "a", "b", "non_renseigne"]
     sizes = _chart_data(report, "tailles_etablissements")  # an ordinal dimension keeps its order
     assert sizes["code"].tolist() == ["1_9", "10_49"]
+    assert sizes["etiquette"].tolist() == ["1 à 9 salariés", "10 à 49 salariés"]  # the cube's labels
+
+
+def test_sizes_follow_the_order_of_the_reference_file(report, tmp_path):
+    """The size chart's order is classes_taille.csv's `ordre` (the run's reference folder), its labels the cube's."""
+    from reports.pages import _size_rows
+
+    ctx = load_context(report["tables"], PARAMS)
+    assert _size_rows(ctx)["classe_taille"].tolist() == ["1_9", "10_49"]
+    text = (Path(__file__).parents[1] / "data" / "reference" / "classes_taille.csv").read_text(encoding="utf-8")
+    swapped = text.replace("1_9,1 à 9 salariés,2,", "1_9,1 à 9 salariés,30,")
+    assert swapped != text
+    (tmp_path / "classes_taille.csv").write_text(swapped, encoding="utf-8")
+    ctx = load_context(report["tables"], {**PARAMS, "reference_dir": str(tmp_path)})
+    rows = _size_rows(ctx)
+    assert rows["classe_taille"].tolist() == ["10_49", "1_9"]
+    assert rows["_label"].tolist() == ["10 à 49 salariés", "1 à 9 salariés"]
 
 
 def test_chart_csv_opens_in_french_excel(report, tmp_path):

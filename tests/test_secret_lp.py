@@ -565,11 +565,11 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
 # commune × APE file gives the commune's private employment: with it, publishing the 21 gives the association's 250.
 # (The review of 29/11/2026 found this pattern three times in the sample's 2025 communes.)
 LONE_EMPLOYER = [
-    *[_establishment(f"8{i}", f"P{i}", c, "associations", "Q", "sante", "21", "50_99", 50)
+    *[_establishment(f"8{i}", f"P{i}", c, "associations", "Q", "sante", "21", "50_249", 50)
       for i, c in enumerate(["38001"] * 6 + ["38002"] * 6)],
-    *[(f"9{i}", f"Q{i}", c, None, False, False, False, None, "G", "commerce", "21", "50_99", 40, 50, 70, True, True)
+    *[(f"9{i}", f"Q{i}", c, None, False, False, False, None, "G", "commerce", "21", "50_249", 40, 50, 70, True, True)
       for i, c in enumerate(["38001"] * 6 + ["38002"] * 6)],
-    _establishment("A0", "V1", "38003", "associations", "Q", "sante", "41", "250_499", 250),
+    _establishment("A0", "V1", "38003", "associations", "Q", "sante", "41", "250_et_plus", 250),
     *[(f"A{i}", f"R{i}", "38003", None, False, False, False, None, "G", "commerce", "03", "1_9", 5, 7, 9, True, True)
       for i in (1, 2, 3)],
 ]
@@ -687,7 +687,7 @@ def test_the_check_refuses_urssafs_commune_values_that_bound_no_pair(tmp_path, d
 def test_a_sensitive_total_that_urssaf_publishes_stays_masked_and_its_parts_keep_urssafs_bounds(tmp_path, data_dir):
     # the mutuelles: M1 holds 100 of 104 (dominance at the département). URSSAF publishes their total: what it gives
     # away is relaxed to its own bounds, counted the same way by the protection and by the re-audit
-    mutuelles = [_establishment("71", "M1", "38001", "mutuelles", "K", "finance_assurance", "21", "50_99", 100),
+    mutuelles = [_establishment("71", "M1", "38001", "mutuelles", "K", "finance_assurance", "21", "50_249", 100),
                  _establishment("72", "M2", "38002", "mutuelles", "K", "finance_assurance", "01", "1_9", 2),
                  _establishment("73", "M3", "38003", "mutuelles", "G", "commerce", "01", "1_9", 2)]
     rows = list(DIFFERENCING) + mutuelles

@@ -45,7 +45,7 @@ def test_real_core_order_puts_employment_readers_after_it():
 def test_real_output_order_and_every_sql_file_is_acyclic():
     order = sql_order.build_order(["out_indicateurs", "out_cube_communes"], existing={
         "core_communes", "core_effectifs", "core_etablissements", "core_etablissements_annuel", "ref_zonages",
-        "staging_communes", "staging_epci", "ref_libelles_territoires", "ref_libelles_secteurs"})
+        "staging_communes", "staging_epci", "ref_libelles_territoires", "ref_libelles_secteurs", "ref_classes_taille"})
     assert order.index("out_cube_etablissements") < order.index("out_indicateurs")
     assert order.index("out_cube_territoires") < order.index("out_indicateurs")
     assert order.index("out_cube_etablissements") < order.index("out_cube_communes")

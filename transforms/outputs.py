@@ -130,7 +130,9 @@ def _sentence_case(text: str) -> str:
 
 def load_labels(con, params: dict) -> None:
     """Label tables of the cube: ref_libelles_secteurs (A21 sections from naf_rev2.csv, ESS sectors from
-    secteurs_ess.csv, both from the run's reference folder) and ref_libelles_territoires (arrondissements, départements of the COG reference)."""
+    secteurs_ess.csv, both from the run's reference folder), ref_classes_taille (size classes, classes_taille.csv)
+    and ref_libelles_territoires (arrondissements, départements of the COG reference)."""
+    reference.load_reference(con, ["classes_taille"], params.get("reference_dir"))
     rows = [("ensemble", "ensemble", "Ensemble des secteurs"),
             ("a21", cols.NON_RENSEIGNE, "Activité non renseignée"),
             ("ess", cols.NON_RENSEIGNE, "Activité non renseignée")]
@@ -299,7 +301,19 @@ def _build_cube(con, params: dict, computed: list[str] | None) -> dict[str, Any]
         raise RuntimeError(f"{CUBE}: columns {sorted(set(got) - set(expected))} are produced by its SQL but not "
                            f"listed for it in the field dictionary, columns {sorted(set(expected) - set(got))} listed "
                            "but not produced (sql/dictionnaire/colonnes.csv): fix one of them")
+    check_size_labels(con, params.get("reference_dir"))
     return sql_params
+
+
+def check_size_labels(con, reference_dir=None, table: str = CUBE) -> None:
+    """Every size class of the cube has its label in classes_taille.csv (the run's reference folder): a class
+    tranches_effectifs.csv introduces without one stops the run, naming the file and the classes."""
+    missing = [r[0] for r in con.execute(f"SELECT DISTINCT classe_taille FROM {db.identifier(table)} "
+                                         "WHERE libelle_classe_taille IS NULL ORDER BY 1").fetchall()]
+    if missing:
+        path = reference.reference_path("classes_taille", reference_dir)
+        raise UserError(f"{path}: no label for the size class(es) {missing} of {table} (from tranches_effectifs.csv); "
+                        "add a row (classe_taille, libelle, ordre) for each")
 
 
 def _build_by_year(con, sql_params: dict[str, Any]) -> None:

@@ -80,6 +80,22 @@ def _check_bands(rows: list[dict]) -> str | None:
     return None
 
 
+# The size classes the cube makes itself, whatever tranches_effectifs.csv says: the total of all sizes and the class
+# of an empty or unknown band (sql/core/core_etablissements_prep.sql, sql/out/out_indicateurs.sql).
+CLASSES_TAILLE_CUBE = ("ensemble", "non_renseigne")
+
+
+def _check_size_classes(rows: list[dict]) -> str | None:
+    missing = [c for c in CLASSES_TAILLE_CUBE if c not in {r["classe_taille"] for r in rows}]
+    if missing:
+        return f"size classes {missing} are missing (the cube always has {list(CLASSES_TAILLE_CUBE)})"
+    orders = [r["ordre"] for r in rows]
+    twice = sorted({o for o in orders if orders.count(o) > 1})
+    if twice:
+        return f"ordre {twice} given to more than one size class; give each class its own rank"
+    return None
+
+
 def _check_exclusion(row: dict) -> str | None:
     if not re.match(_NAF_CODE[row["niveau"]], row["code"]):
         return f"code {row['code']!r} is not a NAF {row['niveau']} code (expected like {_example(row['niveau'])})"
@@ -170,6 +186,13 @@ SPECS: dict[str, RefSpec] = {
         key=("tranche",),
         row_check=_check_band,
         table_check=_check_bands,
+    ),
+    "classes_taille": RefSpec(
+        "classes_taille.csv",
+        (Col("classe_taille", pattern=r"^[a-z0-9_]+$"), Col("libelle"), Col("ordre", "INTEGER", minimum=1),
+         Col("commentaire", required=False)),
+        key=("classe_taille",),
+        table_check=_check_size_classes,
     ),
     "secteurs_ess": RefSpec(
         "secteurs_ess.csv",
@@ -355,3 +378,9 @@ def default_perimetre(directory: str | Path | None = None) -> str:
 def calage_perimetre(directory: str | Path | None = None) -> str:
     """The perimeter whose families are URSSAF's (calage_urssaf: exactly one, checked when the file is read)."""
     return next(r["perimetre"] for r in read_reference("perimetres", directory) if r["calage_urssaf"])
+
+
+def size_classes(directory: str | Path | None = None) -> dict[str, str]:
+    """classe_taille -> French label of classes_taille.csv, in the file's `ordre` (the report's order of sizes)."""
+    rows = sorted(read_reference("classes_taille", directory), key=lambda r: r["ordre"])
+    return {r["classe_taille"]: r["libelle"] for r in rows}

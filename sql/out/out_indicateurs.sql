@@ -19,6 +19,8 @@
 -- builds it a few years at a time, in parallel, and stacks them).
 -- Parameters: $annee, $annees, $annee_effectifs, $employeur_passe, $perimetres, $z,
 -- $date_reference, $sources_courant, $sources_passe, $sources_effectifs.
+-- Labels: libelle_secteur from ref_libelles_secteurs, libelle_classe_taille from ref_classes_taille
+-- (data/reference/classes_taille.csv; transforms/outputs.py stops the run when a size class has none).
 WITH etab AS (
     SELECT * FROM out_cube_etablissements WHERE list_contains($annees::INTEGER[], annee)
 ),
@@ -280,7 +282,8 @@ statuts AS (
 )
 SELECT
     a.niveau, a.code_territoire, t.libelle_territoire, t.epci_partiel,
-    a.famille, a.nomenclature_secteur, a.secteur, l.libelle_secteur, a.classe_taille, a.annee, a.perimetre,
+    a.famille, a.nomenclature_secteur, a.secteur, l.libelle_secteur, a.classe_taille,
+    ct.libelle AS libelle_classe_taille, a.annee, a.perimetre,
     a.nb_etablissements, a.nb_etablissements_employeurs,
     a.effectif_central,
     ic_bas(a.effectif_central, a.variance_effectif, $z) AS effectif_ic90_bas,
@@ -309,4 +312,5 @@ SELECT
 FROM variances_parts AS a
 LEFT JOIN out_cube_territoires AS t USING (niveau, code_territoire)
 LEFT JOIN ref_libelles_secteurs AS l USING (nomenclature_secteur, secteur)
+LEFT JOIN ref_classes_taille AS ct USING (classe_taille)
 LEFT JOIN statuts AS s USING (annee)
