@@ -823,3 +823,48 @@ def test_a_solver_run_many_times_still_has_the_time_left_before_the_deadline():
     secret_lp._until(h, time.perf_counter() + used / 2)
     h.run()
     assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+def _with_sums(table: secret_lp.LinearTable, total: int) -> secret_lp.LinearTable:
+    """The same table with cell `total` (the sum of every unknown) written through an unknown of its own, T, tied by
+    a link Σ x − T = 0 that defines it (LinearTable.sums): the département's cells in secret_model."""
+    n = table.n_vars
+    cells = table.cells.tolil().astype(float)
+    cells.resize(table.n_cells, n + 1)
+    cells[total, :n] = 0.0
+    cells[total, n] = 1.0
+    link = sp.csr_matrix(np.concatenate([np.ones(n), [-1.0]])[None, :])
+    links = sp.vstack([sp.hstack([table.links, sp.csr_matrix((table.links.shape[0], 1))]), link]).tocsr()
+    sums = np.concatenate([np.full(table.links.shape[0], -1), [n]])
+    return secret_lp.LinearTable(cells.tocsr(), links, table.values, np.concatenate([table.x, [table.x.sum()]]),
+                                 sums=sums)
+
+
+@pytest.mark.parametrize("total_published", [True, False])
+def test_a_sum_written_through_an_unknown_of_its_own_changes_no_bound(total_published):
+    """A cell written as T, with a link Σ x − T = 0 defining T, is the same cell: every audit bound is the same.
+    When no row of an LP uses T the LP leaves its link out (secret_lp._lp_rows), and the tables it keeps as proofs
+    get T back as the sum: each one checked against the whole model, link included (secret_lp.certified)."""
+    direct = _table(TWO_BY_TWO, [10, 20, 30, 40])
+    through = _with_sums(direct, total=8)
+    assert np.allclose(through.cells @ through.x, direct.values)
+    published = np.array([False] * 4 + [True] * 4 + [total_published])
+    sensitive = [True] + [False] * 8
+    for table in (direct, through):
+        upper, lower = outputs.requirements(table.values, np.asarray(sensitive, bool), RULES)
+        kept: list[secret_lp.Certificate] = []
+        found = secret_lp.audit(table, published, upper, lower, deadline=time.perf_counter() + 30, certificates=kept)
+        # a ∈ [0, 30] (a + b = 30, a + c = 40) whether the total is published or not: protected
+        assert found.ok and found.n_proven == 2
+        proofs = secret_lp.certified(table, published, upper, lower, kept)
+        assert proofs.pending == 0  # every kept table passes the whole model's check, T's link included
+        for certificate in kept:
+            y = certificate.table()
+            assert np.allclose(table.links @ y, 0.0, atol=1e-7)
+        # a alone masked: row 1 − b gives it back, with or without the total
+        alone = np.array([False] + [True] * 7 + [total_published])
+        found = secret_lp.audit(table, alone, upper, lower, deadline=time.perf_counter() + 30)
+        assert set(found.failed) == {0} and found.failed[0]["haut"]["borne"] == pytest.approx(10, abs=1e-5)
+    # the LP's rows: T's link only when the total is published (or audited)
+    rows, _, _ = secret_lp._lp_rows(through, published, np.array(sensitive))
+    assert rows.shape[0] == 1 * total_published + int(published.sum())

@@ -147,15 +147,36 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     det = pd.concat([det_vars.loc[det_vars[col].notna(), ["code_commune", "type", "var", col]]
                      .rename(columns={col: "code"}).assign(nomenclature=nom)
                      for nom, col in NOMENCLATURES.items()], ignore_index=True)
-    n_vars = len(tot) + int((~alone).sum())
-    # links: Σ_group's unknowns of (c, t) − X[c, t] = 0
+    # Département sums: per type, one unknown for its communes' totals and one per combination of each group's
+    # codes, tied to them by a link. The département's cells (sums over every commune: 126 509 of the 177 729
+    # non-zeros of the published cells on the sample's 2025) become sums of a few unknowns each.
+    n_own = int((~alone).sum())
+    codes = list(NOMENCLATURES.values())
+    agg_tot = tot.groupby("type", sort=True)[list(measures)].sum().reset_index()
+    agg_tot["var"] = len(tot) + n_own + np.arange(len(agg_tot))
+    agg_det = det_vars.groupby(["type", "groupe", *codes], sort=True, dropna=False)[list(measures)].sum().reset_index()
+    agg_det["var"] = len(tot) + n_own + len(agg_tot) + np.arange(len(agg_det))
+    n_vars = len(tot) + n_own + len(agg_tot) + len(agg_det)
+    agg = pd.concat([agg_det.loc[agg_det[col].notna(), ["type", "var", col]].rename(columns={col: "code"})
+                     .assign(nomenclature=nom) for nom, col in NOMENCLATURES.items()], ignore_index=True)
+    # links: Σ_group's unknowns of (c, t) − X[c, t] = 0, then Σ_c X[c, t] − T[t] = 0 and Σ_c x[c, t, ·] − D[t, ·] = 0
     groups = det_vars.loc[~alone, ["parent", "groupe"]].drop_duplicates().reset_index(drop=True)
     groups["link"] = np.arange(len(groups))
     plus = det_vars[~alone].merge(groups, on=["parent", "groupe"])
+    of_tot = tot[["type", "var"]].merge(agg_tot[["type", "var"]].rename(columns={"var": "sum"}), on="type")
+    key = ["type", "groupe", *codes]
+    of_det = det_vars[[*key, "var"]].merge(agg_det[[*key, "var"]].rename(columns={"var": "sum"}), on=key)
+    sums = pd.concat([of_tot, of_det], ignore_index=True)
+    sums["link"] = len(groups) + sums["sum"].rank(method="dense").astype(np.int64) - 1
+    n_links = len(groups) + sums["sum"].nunique()
+    ends = sums.drop_duplicates("sum")
     links = sp.csr_matrix(
-        (np.concatenate([np.ones(len(plus)), -np.ones(len(groups))]),
-         (np.concatenate([plus["link"], groups["link"]]), np.concatenate([plus["var"], groups["parent"]]))),
-        shape=(len(groups), n_vars))
+        (np.concatenate([np.ones(len(plus)), -np.ones(len(groups)), np.ones(len(sums)), -np.ones(len(ends))]),
+         (np.concatenate([plus["link"], groups["link"], sums["link"], ends["link"]]),
+          np.concatenate([plus["var"], groups["parent"], sums["var"], ends["sum"]]))),
+        shape=(n_links, n_vars))
+    link_sums = np.full(n_links, -1, dtype=np.int64)
+    link_sums[ends["link"].to_numpy()] = ends["sum"].to_numpy()
     # --- cells of the cube rows
     rows = cube.copy()
     label_index: dict[tuple[str, str], int] = {}
@@ -177,7 +198,7 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index
     model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "links": links,
-                    "n_vars": n_vars, "measures": list(measures)}
+                    "agg_tot": agg_tot, "agg_det": agg_det, "agg": agg, "link_sums": link_sums, "n_vars": n_vars, "measures": list(measures)}
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
 
@@ -201,17 +222,27 @@ def _pairs(model: YearModel, which: np.ndarray) -> pd.DataFrame:
         con.register("_lab", parts["lab"])
         con.register("_tot", parts["tot"][["code_commune", "type", "var"]])
         con.register("_det", parts["det"][["code_commune", "type", "nomenclature", "code", "var"]])
+        con.register("_agg_tot", parts["agg_tot"][["type", "var"]])
+        con.register("_agg", parts["agg"][["type", "nomenclature", "code", "var"]])
+        # the département's cells sum its sums' unknowns, the others their communes'
         return con.execute(
             """SELECT c.cellule, v.var
                FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)
                     JOIN _tot v ON v.code_commune = t.code_commune AND v.type = l.type
-               WHERE c.nomenclature = 'ensemble'
+               WHERE c.nomenclature = 'ensemble' AND c.niveau <> 'departement'
                UNION ALL
                SELECT c.cellule, x.var
                FROM _cells c JOIN _terr t USING (niveau, code_territoire) JOIN _lab l USING (label)
                     JOIN _det x ON x.code_commune = t.code_commune AND x.type = l.type
                                    AND x.nomenclature = c.nomenclature AND x.code = c.code
-               WHERE c.nomenclature <> 'ensemble'""").df()
+               WHERE c.nomenclature <> 'ensemble' AND c.niveau <> 'departement'
+               UNION ALL
+               SELECT c.cellule, a.var FROM _cells c JOIN _lab l USING (label) JOIN _agg_tot a ON a.type = l.type
+               WHERE c.nomenclature = 'ensemble' AND c.niveau = 'departement'
+               UNION ALL
+               SELECT c.cellule, a.var FROM _cells c JOIN _lab l USING (label)
+                    JOIN _agg a ON a.type = l.type AND a.nomenclature = c.nomenclature AND a.code = c.code
+               WHERE c.nomenclature <> 'ensemble' AND c.niveau = 'departement'""").df()
     finally:
         con.close()
 
@@ -226,16 +257,19 @@ def _materialise(self: YearModel, which: np.ndarray) -> None:
     self.rows_in_matrix = np.asarray(which, bool).copy()
     for measure in parts["measures"]:
         self.tables[measure] = LinearTable(matrix, parts["links"], self.cells[measure].fillna(0.0).to_numpy(float),
-                                           _unknowns(parts, measure))
+                                           _unknowns(parts, measure), sums=parts["link_sums"])
 
 
 def _unknowns(parts: dict, measure: str) -> np.ndarray:
-    """The true value of every unknown: the commune × type totals, then the details that are unknowns of their own."""
+    """The true value of every unknown: the commune × type totals, the details that are unknowns of their own, the
+    département's sums."""
     x = np.zeros(parts["n_vars"])
     x[parts["tot"]["var"].to_numpy()] = parts["tot"][measure].to_numpy(float)
     det = parts["det_vars"]
     own = (det["var"] >= len(parts["tot"])).to_numpy()
     x[det.loc[own, "var"].to_numpy()] = det.loc[own, measure].to_numpy(float)
+    for sums in (parts["agg_tot"], parts["agg_det"]):
+        x[sums["var"].to_numpy()] = sums[measure].to_numpy(float)
     return x
 
 
