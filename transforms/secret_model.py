@@ -12,12 +12,14 @@ cell, one status). The unknowns are then, for each commune and type:
     x[c, t, secteur, (s, e)]   its employment in A21 section s and ESS sector e: a cell of section s sums the pairs
                                (s, ·), a cell of sector e the pairs (·, e) — both group the same NAF divisions,
     x[c, t, taille, k]         its employment in size class k,
-    with Σ x[c, t, g, ·] = X[c, t] for each group g (the links).
+    with Σ x[c, t, g, ·] = X[c, t] for each group g (the links); a (c, t) with a single code in a group has that
+    detail equal to X[c, t] and no unknown of its own. The département's cells go through sums
+    T[t] = Σ_c X[c, t] and D[t, g, ·] = Σ_c x[c, t, g, ·], each defined by a link (LinearTable.sums): they are the
+    same cells, with far fewer non-zeros.
 
-Only non-empty (commune, type[, pair or size]) exist as unknowns. Counts of a commune, a type, a code are public,
-so an empty one is a known 0; the counts of a (section, sector) pair are not, so treating an empty pair as 0 gives
-the model's reader more than the real one: what the model proves holds for the real reader. Every row of
-out_indicateurs of the year maps to one cell: its territory's communes × its label's types × its code.
+Only non-empty (commune, type[, pair or size]) exist as unknowns: SIRENE gives every establishment's commune, legal
+category, ESS flag, NAF code and size band, so whoever reads it knows which of them is empty, a known 0. Every row
+of out_indicateurs of the year maps to one cell: its territory's communes × its label's types × its code.
 Relations between territories (every level of out_cube_communes: the COG's and the zonings', non-nested),
 families, perimeters, sectors and sizes all follow from these sums; nothing else links the cells.
 """
