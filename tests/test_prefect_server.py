@@ -15,6 +15,7 @@ from prefect import flow
 from prefect.context import get_run_context
 
 from ess import prefect_server
+from processes import alive
 
 
 def test_the_early_server_runs_a_flow_and_stops():
@@ -47,17 +48,10 @@ def test_the_server_does_not_outlive_a_killed_ess_process(tmp_path):
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _alive(child):
+    while time.monotonic() < deadline and alive(child):
         time.sleep(0.1)
-    assert not _alive(child), "the server outlived the process that started it"
+    assert not alive(child), "the server outlived the process that started it"
 
-
-def _alive(pid: int) -> bool:
-    try:  # a zombie (dead, not yet reaped by init) counts as gone
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_nothing_is_started_where_prefect_is_already_imported():

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import cube_fixtures as F
+from processes import alive
 from test_cube import _bigger_frames
 from ess import db, progress
 from transforms import outputs, yearly
@@ -119,7 +120,7 @@ def test_the_workers_do_not_outlive_a_killed_ess_process():
         assert workers, "the two workers did not start"
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
-        assert _wait_for(lambda: not any(_alive(pid) for pid in workers) or None), \
+        assert _wait_for(lambda: not any(alive(pid) for pid in workers) or None), \
             "a worker outlived the process that started it"
     finally:
         parent.kill()
@@ -150,11 +151,3 @@ def _spawned_children(ppid: int) -> list[int]:
             if parent == ppid and spawned:
                 found.append(int(entry))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:  # a zombie (dead, not yet reaped by init) counts as gone
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
