@@ -250,15 +250,20 @@ def _lp_rows(table: LinearTable, published: np.ndarray, interest: np.ndarray):
     """_published_rows for an LP, less the links defining sums (LinearTable.sums) that no other row uses, nor any
     cell of `interest` (those the LP may optimise or constrain)."""
     a, lower, upper = _published_rows(table, published)
-    if table.sums is None:
-        return a, lower, upper
     n_links = table.links.shape[0]
-    used = np.zeros(table.n_vars, bool)
-    used[a[n_links:].indices] = True
-    used[table.cells[np.flatnonzero(interest)].indices] = True
-    keep = np.ones(a.shape[0], bool)
-    keep[:n_links] = (table.sums < 0) | used[np.maximum(table.sums, 0)]
+    keep = np.concatenate([_needed_links(table, a[n_links:], interest), np.ones(a.shape[0] - n_links, bool)])
     return a[keep], lower[keep], upper[keep]
+
+
+def _needed_links(table: LinearTable, rows: sp.csr_matrix, interest: np.ndarray) -> np.ndarray:
+    """The link rows an LP of `rows` whose objective or targets are cells of `interest` needs: all of them, less those
+    defining a sum (LinearTable.sums) that neither uses."""
+    if table.sums is None:
+        return np.ones(table.links.shape[0], bool)
+    used = np.zeros(table.n_vars, bool)
+    used[sp.csr_matrix(rows).indices] = True
+    used[table.cells[np.flatnonzero(interest)].indices] = True
+    return (table.sums < 0) | used[np.maximum(table.sums, 0)]
 
 
 def _complete(table: LinearTable, x: np.ndarray) -> np.ndarray:
@@ -649,13 +654,8 @@ class _ProtectionModel:
         eye = sp.identity(nk, format="csr")
         low, floors, current = lower_bounds(table)
         # the links of sums that neither these rows nor the target cells use bind nothing (_lp_rows)
-        links = table.links
-        if table.sums is not None:
-            used = np.zeros(nv, bool)
-            used[sp.vstack([table.cells[self.rows], low]).tocsr().indices] = True
-            used[table.cells[np.flatnonzero(targets if targets is not None else np.ones(len(published), bool))]
-                 .indices] = True
-            links = links[(table.sums < 0) | used[np.maximum(table.sums, 0)]]
+        links = table.links[_needed_links(table, sp.vstack([table.cells[self.rows], low]),
+                                          np.ones(len(published), bool) if targets is None else targets)]
         a = sp.vstack([
             sp.hstack([links, sp.csr_matrix((links.shape[0], 2 * nk))]),
             sp.hstack([table.cells[self.rows], -eye, eye]),
