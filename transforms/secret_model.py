@@ -120,7 +120,7 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     types = sorted(est["type"].unique())
     # --- unknowns
     # Every commune has its own detail unknowns. The public table tells the communes of a territory apart only by
-    # their totals, but it also gives each commune's number of establishments by code (a public count, SIRENE's):
+    # their totals, but SIRENE, a public register, gives each commune's number of establishments by type and code:
     # the reader knows which commune holds no establishment of a code, hence which unknowns are 0. Unknowns shared by
     # the communes of a class (as until 30/11/2026) were exact only for a reader without those counts: with them, a
     # per-commune audit bounded 34 masked cells of the sample's 2025 within their interval (METHOD.md § 6).
