@@ -200,7 +200,8 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     model = YearModel(cells, rows, {i: members for members, i in labels.items()}, perimeters, {})
     model._label_index = label_index
     model._parts = {"terr": terr, "lab": lab, "tot": tot, "det": det, "det_vars": det_vars, "links": links,
-                    "agg_tot": agg_tot, "agg_det": agg_det, "agg": agg, "link_sums": link_sums, "n_vars": n_vars, "measures": list(measures)}
+                    "agg_tot": agg_tot, "agg_det": agg_det, "agg": agg, "link_sums": link_sums, "n_vars": n_vars,
+                    "measures": list(measures)}
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
 
@@ -309,8 +310,9 @@ def pair_floor_rows(model: YearModel, known: pd.DataFrame, measure: str) -> tupl
 
 
 def unknowns_fingerprint(model: YearModel) -> str:
-    """What the model's unknowns are, in order (commune × type totals, then commune × type × code details): a table of unknowns (a certificate of secret_lp) found on one model is read on another
-    only when both give the same fingerprint."""
+    """What the model's unknowns are, in order (commune × type totals, then commune × type × code details; the
+    département's sums follow from them): a table of unknowns (a certificate of secret_lp) found on one model is read
+    on another only when both give the same fingerprint."""
     parts = model._parts
     digest = hashlib.sha256()
     for frame, key in ((parts["tot"], ["code_commune", "type"]),
