@@ -146,9 +146,7 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     det_vars["var"] = det_vars["parent"]
     det_vars.loc[~alone, "var"] = len(tot) + np.arange(int((~alone).sum()))
     # memberships: (commune, type, nomenclature, code) -> unknown
-    det = pd.concat([det_vars.loc[det_vars[col].notna(), ["code_commune", "type", "var", col]]
-                     .rename(columns={col: "code"}).assign(nomenclature=nom)
-                     for nom, col in NOMENCLATURES.items()], ignore_index=True)
+    det = _memberships(det_vars, ["code_commune", "type"])
     # Département sums: per type, one unknown for its communes' totals and one per combination of each group's
     # codes, tied to them by a link. The département's cells (sums over every commune: 126 509 of the 177 729
     # non-zeros of the published cells on the sample's 2025) become sums of a few unknowns each.
@@ -159,8 +157,7 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
     agg_det = det_vars.groupby(["type", "groupe", *codes], sort=True, dropna=False)[list(measures)].sum().reset_index()
     agg_det["var"] = len(tot) + n_own + len(agg_tot) + np.arange(len(agg_det))
     n_vars = len(tot) + n_own + len(agg_tot) + len(agg_det)
-    agg = pd.concat([agg_det.loc[agg_det[col].notna(), ["type", "var", col]].rename(columns={col: "code"})
-                     .assign(nomenclature=nom) for nom, col in NOMENCLATURES.items()], ignore_index=True)
+    agg = _memberships(agg_det, ["type"])
     # links: Σ_group's unknowns of (c, t) − X[c, t] = 0, then Σ_c X[c, t] − T[t] = 0 and Σ_c x[c, t, ·] − D[t, ·] = 0
     groups = det_vars.loc[~alone, ["parent", "groupe"]].drop_duplicates().reset_index(drop=True)
     groups["link"] = np.arange(len(groups))
@@ -204,6 +201,13 @@ def build(est: pd.DataFrame, cube: pd.DataFrame, communes: pd.DataFrame, perimet
                     "measures": list(measures)}
     model.materialise(np.ones(len(cells), bool) if scope is None else np.asarray(scope(cells), bool))
     return model
+
+
+def _memberships(unknowns: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """(keys…, var, code, nomenclature): each detail unknown once per nomenclature of its group that gives it a code
+    (a sector pair counts in its section's cell and in its ESS sector's)."""
+    return pd.concat([unknowns.loc[unknowns[col].notna(), [*keys, "var", col]].rename(columns={col: "code"})
+                      .assign(nomenclature=nom) for nom, col in NOMENCLATURES.items()], ignore_index=True)
 
 
 def label_inclusions(model: YearModel) -> pd.DataFrame:
