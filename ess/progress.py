@@ -38,6 +38,7 @@ LABELS = {
     "stage": "Lecture des fichiers {source}",
     "guard-inputs": "Garde-fous sur les fichiers lus",
     "build-core": "Périmètre de l'ESS et estimation de l'emploi",
+    "guard-completeness": "Garde-fous sur la complétude des entrées",
     "build-outputs": "Indicateurs par territoire et secret statistique",
     "check": "Contrôles de qualité",
     "guard-figures": "Garde-fous sur les chiffres",

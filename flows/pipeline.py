@@ -38,7 +38,7 @@ from flows.manifest import RunResult, restore_run_manifests, run_manifest, write
 from reports.annual import build_report
 from sources import registry
 from sources.download import NetworkError, notices_to
-from transforms.checks import check
+from transforms.checks import check, input_completeness
 from transforms.core import build_core
 from transforms.outputs import build_outputs
 from transforms.staging import stage_source
@@ -50,6 +50,7 @@ STEPS = {
     "fetch": registry.fetch,
     "stage": stage_source,
     "core": build_core,
+    "completeness": input_completeness,
     "outputs": build_outputs,
     "check": check,
     "report": build_report,
@@ -225,6 +226,20 @@ def guard_inputs_task(sources: dict, rejects: dict[str, str], params: dict, forc
 
     findings = guards.check_inputs(sources, params, rejects, national=national)
     return guards.verdict(findings, force=force, warehouse=Path(warehouse))
+
+
+@task(name="guard-completeness", cache_policy=NO_CACHE)
+def guard_completeness_task(tables: dict[str, str], params: dict, force: bool, warehouse: str, earlier: dict,
+                            sources: dict) -> dict:
+    """Refuse an input read in part that left no row to reject (communes without a population, URSSAF's two files
+    apart, a stock older than its millésime) once core is built — before the outputs' long protection. Returns the
+    guards' record and the completeness figures (`completude`, for the manifest's checks)."""
+    from transforms import guards
+
+    complete = STEPS["completeness"](tables, params.get("millesime"))
+    record = guards.verdict(guards.check_completeness(complete, sources), force=force, warehouse=Path(warehouse),
+                            earlier=earlier)
+    return {"garde_fous": record, "completude": complete}
 
 
 @task(name="check", cache_policy=NO_CACHE)
@@ -448,7 +463,7 @@ def check_present(departement: str, staged: dict) -> None:
 
 def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     """The steps of one département after the national staging: its partition of the national tables, its own
-    territories, the guards on the input, core, outputs, check, the guards on the figures, then the publication
+    territories, the guards on the input, core, the guards on its completeness, outputs, check, the guards on the figures, then the publication
     (tables, report, catalog and manifest as one new version of the warehouse) and provenance."""
     from transforms import warehouse as wh
     from transforms.staging import departement_stats, departement_tables
@@ -492,6 +507,10 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     with step("build-core") as ending:
         core = core_task(_tables(*staging_outputs), params, run_dir)
         show_cache(ending, core)
+    with step("guard-completeness"):
+        completeness = guard_completeness_task(_tables(*staging_outputs, core), params, config.force, warehouse,
+                                               guarded, stats)
+    guarded = completeness["garde_fous"]
     with step("build-outputs") as ending:
         outputs = outputs_task(_tables(*staging_outputs, core), params, run_dir)
         show_cache(ending, outputs)
@@ -499,7 +518,7 @@ def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     everything = StepOutput.from_dict(steps[0]).merged(*(StepOutput.from_dict(s) for s in steps[1:]))
 
     with step("check"):
-        checks = check_task(everything.tables, params, warehouse)
+        checks = {**check_task(everything.tables, params, warehouse), "completude": completeness["completude"]}
     with step("guard-figures"):
         guarded = guard_figures_task(checks, config.force, warehouse, guarded, stats)
     manifest = run_manifest(config, {k: Path(v) if v else None for k, v in inputs.items()}, everything, checks)

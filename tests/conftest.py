@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _private = tempfile.mkdtemp(prefix="ess-tests-")
+atexit.register(shutil.rmtree, _private, ignore_errors=True)  # each pytest process leaves no home behind
 for key, value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",

@@ -152,7 +152,7 @@ def stand_ins(monkeypatch):
     cover them), which receive every staging table."""
     import flows.pipeline as fp
 
-    for name in ("core", "outputs", "check", "report"):
+    for name in ("core", "completeness", "outputs", "check", "report"):
         monkeypatch.setitem(fp.STEPS, name, STUBS[name])
 
 

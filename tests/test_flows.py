@@ -97,6 +97,12 @@ def fake_outputs(tables, params, out_dir):
     return StepOutput(tables=written, stats={"out_indicateurs": {"cellules": 1}})
 
 
+def fake_completeness(tables, millesime=None):
+    """The stand-in tables have none of the columns the completeness figures read: nothing to say."""
+    CALLS["completeness"] += 1
+    return {}
+
+
 def fake_check(tables, params, previous=None, others=()):
     """The headline of the stand-in cube, compared with the previous publication like the real check."""
     from transforms.checks import compare
@@ -158,6 +164,7 @@ STUBS = {
     "stage": _late("fake_stage"),
     "core": _late("fake_core"),
     "outputs": _late("fake_outputs"),
+    "completeness": _late("fake_completeness"),
     "check": _late("fake_check"),
     "report": _late("fake_report"),
 }
@@ -229,7 +236,7 @@ def test_flow_runs_every_step_once_and_publishes(prefect_harness, stubs, inputs,
     warehouse = data_dir / "entrepot"
     out = run(inputs, warehouse)
     assert dict(stubs) == {"stage_territoires": 1, "stage_sirene": 1, "stage_urssaf": 1, "core": 1, "outputs": 1,
-                           "check": 1, "report": 1}
+                           "completeness": 1, "check": 1, "report": 1}
     manifest = json.loads(Path(out["manifest_path"]).read_text(encoding="utf-8"))
     assert manifest["millesimes"] == {"sirene": "2026-10", "urssaf": 2025, "cog": manifest["millesimes"]["cog"]}
     # 3 SIRENE lines + 2 URSSAF lines + 1 reference row: the cube counts all the stand-in staging rows
@@ -343,7 +350,7 @@ def test_rerun_with_unchanged_inputs_calls_no_cached_step(prefect_harness, stubs
     first = run(inputs, warehouse)
     second = run(inputs, warehouse)
     assert dict(stubs) == {"stage_territoires": 1, "stage_sirene": 1, "stage_urssaf": 1, "core": 1, "outputs": 1,
-                           "check": 2, "report": 2}  # checks, publication and report always run
+                           "completeness": 2, "check": 2, "report": 2}  # checks, publication and report always run
     assert all(c["reutilise"] for c in second["manifest"]["cache"].values())
     assert first["manifest"]["cache"] == {
         k: {**v, "reutilise": False} for k, v in second["manifest"]["cache"].items()}
@@ -363,7 +370,7 @@ def test_changed_input_file_reruns_exactly_its_dependants(prefect_harness, stubs
     write_inputs(inputs, urssaf_lines=("2025;associations;120", "2025;cooperatives;30"))
     out = run(inputs, warehouse)
     assert dict(stubs) == {"stage_territoires": 1, "stage_sirene": 1, "stage_urssaf": 2, "core": 2, "outputs": 2,
-                           "check": 2, "report": 2}
+                           "completeness": 2, "check": 2, "report": 2}
     cache = out["manifest"]["cache"]
     assert {k: v["reutilise"] for k, v in cache.items()} == {
         "stage_territoires": True, "stage_sirene": True, "stage_urssaf": False, "core": False, "outputs": False}

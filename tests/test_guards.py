@@ -255,7 +255,7 @@ def test_a_half_read_file_leaving_nothing_to_reject_is_refused_even_the_first_ti
                 "rapport_fichiers_urssaf": 123_300 / 221_556}
     sources["territoires"].append(stats("staging_communes", "/in/v_commune_2026.csv", 549, 512))
     complete.update({"etablissements": 20_000, "etablissements_commune_inconnue": 9_000})
-    findings = guards.check_indicators({"headline": {}, "variations": [], "completude": complete}, sources=sources)
+    findings = guards.check_completeness(complete, sources)
     assert [f.regle for f in findings] == ["part_communes_sans_max", "part_etablissements_commune_inconnue_max",
                                            "ecart_fichiers_urssaf_max"]
     epci, cog, urssaf = findings
@@ -269,7 +269,7 @@ def test_a_half_read_file_leaving_nothing_to_reject_is_refused_even_the_first_ti
     # 200 of 20 000 establishments (1.0 %) in an unknown commune: tolerated (a COG a little older than the stock)
     fine = {**complete, "communes_sans_siren_epci": 0, "etablissements_commune_inconnue": 200,
             "rapport_fichiers_urssaf": 225_038 / 221_556}
-    assert guards.check_indicators({"headline": {}, "variations": [], "completude": fine}, sources=sources) == []
+    assert guards.check_completeness(fine, sources) == []
 
 
 def secrecy_finding(previous: dict, changed: dict):
@@ -382,9 +382,9 @@ def test_a_stock_older_than_its_millesime_by_hand(tmp_path):
     late = checks_module.completeness(con, tables, "2026-12")
     assert (late["date_creation_max"], late["fin_millesime"], late["jours_sans_creation_avant_fin_millesime"]) == (
         "2026-12-01", "2026-12-31", 30)
-    (finding,) = guards._incomplete(late, guards.thresholds(), {})
+    (finding,) = guards.check_completeness(late)
     assert finding.regle == "jours_sans_creation_max" and "30 days before the end of the millésime" in finding.message
-    assert guards._incomplete(checks_module.completeness(con, tables, "2026-11"), guards.thresholds(), {}) == []
+    assert guards.check_completeness(checks_module.completeness(con, tables, "2026-11")) == []
 
 
 def test_verdict_refuses_or_records_a_forced_publication(tmp_path):
@@ -484,6 +484,8 @@ def test_bad_input_is_refused_and_the_warehouse_is_untouched(prefect_harness, ti
     assert expected in message
     assert tree(published_warehouse) == before  # byte for byte, links included
     assert not list((data_dir / "runs").rglob("manifest.json"))
+    # refused before the outputs' long protection: the user waits a minute, not ten
+    assert not (caching.cache_dir() / "outputs").exists()
     # the accounting of every file read stays exact: read = staged + rejected + out of scope
     accounted = [f for step in (caching.cache_dir()).glob("stage_*/*/step.json")
                  for files in _file_stats(json.loads(step.read_text(encoding="utf-8"))["stats"]) for f in files]
@@ -492,7 +494,6 @@ def test_bad_input_is_refused_and_the_warehouse_is_untouched(prefect_harness, ti
         assert f["rows_read"] == f["rows_staged"] + sum(f["rows_rejected"].values()) + f["rows_out_of_scope"], f
 
 
-@in_process_flows
 def _file_stats(stats: dict):
     """Every list of per-file accounting in a staging step's figures: national, and each département's share."""
     for key, value in stats.items():
@@ -503,6 +504,7 @@ def _file_stats(stats: dict):
                 yield from per.values()
 
 
+@in_process_flows
 def test_french_dates_rejects_by_hand(prefect_harness, tiny_sample, published_warehouse, data_dir, tmp_path):
     """The sample's stock at this scale: 3 529 rows, 34 of other départements, 3 495 of 38, 11 of them without a
     creation date (all in 38). Written as French text dates, every creation date is unreadable except the empty ones

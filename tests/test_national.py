@@ -88,7 +88,7 @@ def stand_ins(monkeypatch):
     import flows.pipeline as fp
 
     CALLS.clear()
-    for name in ("core", "outputs", "check", "report"):
+    for name in ("core", "completeness", "outputs", "check", "report"):
         monkeypatch.setitem(fp.STEPS, name, STUBS[name])
     return CALLS
 

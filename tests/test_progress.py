@@ -144,7 +144,7 @@ def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_ha
                       f"Recherche des fichiers d'entrée dans {inputs}",  # --input: no sample is involved
                       "Lecture du fichier national SIRENE", "Lecture du fichier national URSSAF",
                       "Lecture des fichiers des territoires (COG)", "Garde-fous sur les fichiers lus",
-                      "Périmètre de l'ESS et estimation de l'emploi",
+                      "Périmètre de l'ESS et estimation de l'emploi", "Garde-fous sur la complétude des entrées",
                       "Indicateurs par territoire et secret statistique", "Contrôles de qualité",
                       "Garde-fous sur les chiffres", "Préparation de la publication",
                       "Rapport annuel (graphiques et PDF)", "Publication (nouvelle version de l'entrepôt)",
@@ -154,8 +154,8 @@ def test_ess_run_shows_its_first_line_before_any_work_then_every_step(prefect_ha
     run = json.loads((data_dir / "runs" / "dep38" / "suivi" / "manifest.json").read_text(encoding="utf-8"))
     assert set(run["durees_etapes"]) == {"prefect", "resolve-inputs", "stage-national-sirene",
                                          "stage-national-urssaf", "stage-territoires", "guard-inputs", "build-core",
-                                         "build-outputs", "check", "guard-figures", "prepare-publication", "report",
-                                         "publish"}
+                                         "guard-completeness", "build-outputs", "check", "guard-figures",
+                                         "prepare-publication", "report", "publish"}
     assert set(run["cpu_etapes"]) == set(run["durees_etapes"])
     assert all(seconds >= 0 for seconds in run["cpu_etapes"].values())
     published = json.loads(Path(run["outputs"]["manifeste_publication"]).read_text(encoding="utf-8"))

@@ -330,6 +330,22 @@ def status_violations(con, table: str = "out_indicateurs_public") -> list[dict]:
     return found
 
 
+COMPLETENESS_TABLES = ("staging_sirene_etablissements", "staging_communes", "core_etablissements",
+                       "core_calibration")
+
+
+def input_completeness(tables: dict[str, str], millesime: str | None = None) -> dict:
+    """completeness() over the staging and core tables of a run (paths): known once core is built, so that a
+    half-read input is refused before the outputs' long protection."""
+    con = db.connect()
+    try:
+        mine = {k: Path(v) for k, v in tables.items() if k in COMPLETENESS_TABLES}
+        db.attach_tables(con, mine)
+        return completeness(con, mine, millesime)
+    finally:
+        con.close()
+
+
 def completeness(con, tables, millesime: str | None = None) -> dict:
     """What a half-read input leaves without a row to reject (transforms.guards bounds each):
     - the département's communes that no EPCI line or no population line reached (every French commune belongs to
@@ -411,7 +427,6 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
             replaced = previous if same else next(iter(others), previous)
             changed = secrecy_changes(con, replaced, params) if "out_indicateurs_public" in tables else None
             statuses = status_violations(con) if "out_indicateurs_public" in tables else []
-            complete = completeness(con, tables, params.get("millesime"))
             audit = audit_run.result() if audit_run else {}
     finally:
         con.close()
@@ -423,7 +438,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
     unmapped = unmapped_urssaf_years(audit)
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
-              "statuts_publics": statuses, "headline": figures, "completude": complete, "variations": moves,
+              "statuts_publics": statuses, "headline": figures, "variations": moves,
               "secret_publication_precedente": changed,
               "publication_precedente": {k: v for k, v in previous.items() if k != "headline"} if previous else None,
               "publications_autres_perimetres": [{k: v for k, v in o.items() if k != "headline"} for o in others]}

@@ -277,8 +277,6 @@ def check_indicators(checks: dict, seuils: Thresholds | None = None,
                 f"{name} = {_n(value)} (minimum {_n(minimum)}): the run found no ESS establishment to publish. Look "
                 "at the legal units and establishments files of the input and the perimeter chosen",
                 f"{name} = {_n(value)} (minimum {_n(minimum)})", None, {name: value}))
-    # (an input read in part comes before the moves it causes)
-    findings += _incomplete(checks.get("completude") or {}, seuils, sources or {})
     previous = checks.get("publication_precedente") or {}
     limits = seuils.targets("variation_max")
     for move in checks.get("variations") or []:
@@ -337,10 +335,14 @@ def _refetch(source: str, *, sentence: bool = False) -> str:
     return advice[:1].upper() + advice[1:] if sentence else advice
 
 
-def _incomplete(complete: dict, seuils: Thresholds, sources: dict[str, list[dict]]) -> list[Finding]:
-    """A half-read input that leaves no row to reject (transforms.checks.completeness): communes without an EPCI or a
-    population, URSSAF's two files far apart, a SIRENE stock older than its millésime. Each a finding with the file
-    to look at, also on a first publication (no earlier one to compare with)."""
+def check_completeness(complete: dict, sources: dict[str, list[dict]] | None = None,
+                       seuils: Thresholds | None = None) -> list[Finding]:
+    """A half-read input that leaves no row to reject (transforms.checks.completeness, known once core is built):
+    communes without an EPCI or a population, URSSAF's two files far apart, a SIRENE stock older than its
+    millésime. Each a finding with the file to look at, also on a first publication (no earlier one to compare
+    with). `sources`: the département's input accounting, where the file to name is found."""
+    seuils = seuils or thresholds()
+    sources = sources or {}
     findings = []
     files = [f["file"] for fs in sources.values() for f in fs]
     n = complete.get("communes") or 0
