@@ -234,9 +234,11 @@ def test_past_years_before_the_employment_year(cube):
     assert _row(cube, "commune", "38001", "ess", annee=2024).nb_etablissements == 1
     assert _row(cube, "departement", "38", "ess", annee=Y).nb_etablissements == 5
     # no employment estimated for 2024 in this fixture: NULL, never 0
-    for m in ["nb_etablissements_employeurs", "effectif_central", "effectif_ic90_bas",
+    for m in ["nb_etablissements_employeurs", "effectif_central", "effectif_ic90_bas", "effectif_prive_central",
               "part_effectif_total_central", "nb_contributeurs", "effectif_max_unite_legale"]:
         assert pd.isna(r[m]), m
+    # nor at the millésime date (review rv10 F6: its private employment read 0)
+    assert pd.isna(_row(cube, "departement", "38", "ess").effectif_prive_central)
     assert r.date_reference_etablissements == pd.Timestamp(dt.date(2024, 12, 31))
     assert pd.isna(r.date_reference_effectifs)
     assert "historique" in r.sources

@@ -298,7 +298,8 @@ SELECT
     a.nb_etablissements * 1000.0 / nullif(t.population, 0) AS etablissements_pour_1000_hab,
     a.effectif_central * 1000.0 / nullif(t.population, 0) AS effectif_pour_1000_hab,
     t.population,
-    a.effectif_prive AS effectif_prive_central,
+    -- no employment on the row (the millésime year): no private employment either, not 0
+    CASE WHEN a.effectif_central IS NOT NULL THEN a.effectif_prive END AS effectif_prive_central,
     CASE WHEN a.effectif_central IS NOT NULL THEN a.variance_effectif END AS variance_effectif,
     CASE WHEN a.effectif_central IS NOT NULL THEN a.variance_effectif_prive END AS variance_effectif_prive,
     a.nb_contributeurs, a.effectif_max_contributeur, a.nb_unites_legales_contributrices,
