@@ -142,6 +142,33 @@ def test_the_family_term_enters_the_variance(tmp_path):
     assert _row(con, "commune", "38001", "hors_ess", annee=Y).variance_effectif == pytest.approx(1)
 
 
+def test_employers_carry_the_years_of_their_sirene_bands_and_populations_their_census(tmp_path):
+    """Review rv10 F1, F2: an employer is one whose latest SIRENE band shows employees — a band of its own year, not
+    of the millésime date — and the population is a census's, three years before the COG's."""
+    frames = F.default_frames()
+    etab = frames["core_etablissements"]
+    etab.loc[etab["siret"] == F.siret("02", "A1"), "annee_effectifs"] = 2019  # the association of 1-2 employees
+    con = _cube(tmp_path, frames)
+    try:
+        # employers at the millésime date: S01 (2023) and S02 (2019) in 38001's associations; S04 (2023) alone
+        s01_s02 = _row(con, "commune", "38001", "associations")
+        assert (s01_s02.nb_etablissements_employeurs, s01_s02.annee_tranche_employeurs_min,
+                s01_s02.annee_tranche_employeurs_max) == (2, 2019, 2023)
+        s04 = _row(con, "commune", "38002", "cooperatives")
+        assert (s04.annee_tranche_employeurs_min, s04.annee_tranche_employeurs_max) == (2023, 2023)
+        ess = _row(con, "departement", "38", "ess")
+        assert (ess.annee_tranche_employeurs_min, ess.annee_tranche_employeurs_max) == (2019, 2023)
+        # no employer (S03: band NN): no band year; other years: no employer count, no band year
+        none = _row(con, "commune", "38002", "associations")
+        assert none.nb_etablissements_employeurs == 0 and pd.isna(none.annee_tranche_employeurs_min)
+        assert pd.isna(_row(con, "departement", "38", "ess", annee=Y).annee_tranche_employeurs_max)
+        # the populations in force on 1 January of the COG's year are those of its census three years before
+        assert {r[0] for r in con.execute("SELECT DISTINCT annee_population FROM out_indicateurs").fetchall()} == {
+            int(F.PARAMS["annee_cog"]) - 3}
+    finally:
+        con.close()
+
+
 def test_families_sectors_and_sizes_by_hand(cube):
     assert _row(cube, "departement", "38", "associations").nb_etablissements == 3
     assert _row(cube, "departement", "38", "cooperatives", annee=Y).effectif_central == 30

@@ -30,7 +30,7 @@ perimetres_annuels AS (
 etablissements AS (
     SELECT
         e.siret, e.siren, e.code_commune, e.code_departement, e.famille_ess, e.section_a21, e.secteur_ess, e.actif,
-        e.employeur, e.classe_taille,
+        e.employeur, e.classe_taille, e.annee_effectifs,
         p.perimetre,
         coalesce(p.dans_perimetre, false) AS dans_perimetre
     FROM core_etablissements AS e
@@ -41,7 +41,9 @@ courant AS (
         $annee::INTEGER AS annee, perimetre, siret, siren,
         code_commune, code_departement,
         dans_perimetre, famille_ess, section_a21, secteur_ess, classe_taille,
-        coalesce(employeur, false) AS employeur
+        coalesce(employeur, false) AS employeur,
+        -- the employer flag comes from the SIRENE band of this year, not from the millésime date
+        annee_effectifs AS annee_tranche
     FROM etablissements
     WHERE actif
 ),
@@ -55,7 +57,8 @@ passe AS (
         CASE WHEN $annuel_situations THEN a.section_a21 ELSE e.section_a21 END AS section_a21,
         CASE WHEN $annuel_situations THEN a.secteur_ess ELSE e.secteur_ess END AS secteur_ess,
         CASE WHEN a.annee = $annee_effectifs THEN e.classe_taille END AS classe_taille,
-        CASE WHEN $employeur_passe THEN coalesce(a.employeur, false) END AS employeur
+        CASE WHEN $employeur_passe THEN coalesce(a.employeur, false) END AS employeur,
+        NULL::INTEGER AS annee_tranche
     FROM core_etablissements_annuel AS a
     JOIN etablissements AS e USING (siret)
     LEFT JOIN perimetres_annuels AS pa
@@ -73,7 +76,7 @@ unites AS (
         coalesce(secteur_ess, 'non_renseigne') AS secteur_ess,
         CASE WHEN annee IN ($annee, $annee_effectifs) THEN coalesce(classe_taille, 'non_renseigne') END
             AS classe_taille,
-        employeur
+        employeur, annee_tranche
     FROM (SELECT * FROM courant UNION ALL SELECT * FROM passe)
 ),
 -- employment of the years it measures (never the millésime year's rows)
@@ -100,7 +103,7 @@ par_unite AS (
 SELECT
     a.annee, perimetre, siret, CASE WHEN a.annee <= $annee_effectifs OR a.annee = $annee THEN a.siren END AS siren,
     code_commune, code_departement,
-    dans_perimetre, famille, section_a21, secteur_ess, classe_taille, employeur,
+    dans_perimetre, famille, section_a21, secteur_ess, classe_taille, employeur, annee_tranche,
     effectif_central, CASE WHEN champ_urssaf THEN effectif_central ELSE 0 END AS effectif_prive,
     variance, CASE WHEN NOT champ_urssaf THEN variance ELSE 0 END AS variance_hors_champ,
     projection_1, projection_2, projection_3, projection_4, projection_5,

@@ -17,7 +17,7 @@
 -- of a ratio whose numerator is part of its denominator (their covariance from the same formula).
 -- Every row depends on its own year's units only: the cube is built for the years $annees (transforms/outputs.py
 -- builds it a few years at a time, in parallel, and stacks them).
--- Parameters: $annee, $annees, $annee_effectifs, $employeur_passe, $perimetres, $z,
+-- Parameters: $annee, $annees, $annee_effectifs, $employeur_passe, $perimetres, $z, $annee_population,
 -- $date_reference, $sources_courant, $sources_passe, $sources_effectifs.
 -- Labels: libelle_secteur from ref_libelles_secteurs, libelle_classe_taille from ref_classes_taille
 -- (data/reference/classes_taille.csv; transforms/outputs.py stops the run when a size class has none).
@@ -34,6 +34,9 @@ atomes_bruts AS (
         annee, perimetre, code_commune, famille, section_a21, secteur_ess, classe_taille, cellule_calage,
         any_value(denominateur_calage) AS d,
         count(*) AS n, count(*) FILTER (WHERE employeur) AS n_employeurs,
+        -- the years of the SIRENE bands that make the employers (a band is years older than the millésime)
+        min(annee_tranche) FILTER (WHERE employeur) AS min_annee_tranche,
+        max(annee_tranche) FILTER (WHERE employeur) AS max_annee_tranche,
         sum(effectif_central) AS central, sum(effectif_prive) AS prive,
         sum(variance) AS v, sum(variance_hors_champ) AS v_hors_champ,
         sum(projection_1) AS p1, sum(projection_2) AS p2, sum(projection_3) AS p3, sum(projection_4) AS p4,
@@ -79,8 +82,8 @@ familles AS (
 communes_fines AS (
     SELECT annee, perimetre, code_commune, famille, section_a21, secteur_ess, classe_taille,
            sum(COLUMNS(* EXCLUDE (annee, perimetre, code_commune, famille, section_a21, secteur_ess, classe_taille,
-                                  max_contrib, max_unites_seules))),
-           max(COLUMNS('^max_'))
+                                  max_contrib, max_unites_seules, min_annee_tranche, max_annee_tranche))),
+           max(COLUMNS('^max_')), min(COLUMNS('^min_'))
     FROM familles
     GROUP BY ALL
 ),
@@ -95,8 +98,8 @@ niveaux AS (
 fines AS (
     SELECT annee, perimetre, niveau, code, famille, section_a21, secteur_ess, classe_taille,
            sum(COLUMNS(* EXCLUDE (annee, perimetre, niveau, code, famille, section_a21, secteur_ess, classe_taille,
-                                  max_contrib, max_unites_seules))),
-           max(COLUMNS('^max_'))
+                                  max_contrib, max_unites_seules, min_annee_tranche, max_annee_tranche))),
+           max(COLUMNS('^max_')), min(COLUMNS('^min_'))
     FROM niveaux
     GROUP BY ALL
 ),
@@ -115,6 +118,8 @@ sommes AS (
         sum(n)::BIGINT AS nb_etablissements,
         CASE WHEN annee = $annee OR $employeur_passe THEN sum(n_employeurs) END::BIGINT
             AS nb_etablissements_employeurs,
+        CASE WHEN annee = $annee OR $employeur_passe THEN min(min_annee_tranche) END AS annee_tranche_employeurs_min,
+        CASE WHEN annee = $annee OR $employeur_passe THEN max(max_annee_tranche) END AS annee_tranche_employeurs_max,
         sum(central) AS effectif_central,
         sum(prive) AS effectif_prive,
         sum(v) AS v,
@@ -284,7 +289,8 @@ SELECT
     a.niveau, a.code_territoire, t.libelle_territoire, t.epci_partiel,
     a.famille, a.nomenclature_secteur, a.secteur, l.libelle_secteur, a.classe_taille,
     ct.libelle AS libelle_classe_taille, a.annee, a.perimetre,
-    a.nb_etablissements, a.nb_etablissements_employeurs,
+    a.nb_etablissements, a.nb_etablissements_employeurs, a.annee_tranche_employeurs_min,
+    a.annee_tranche_employeurs_max,
     a.effectif_central,
     ic_bas(a.effectif_central, a.variance_effectif, $z) AS effectif_ic90_bas,
     ic_haut(a.effectif_central, a.variance_effectif, $z) AS effectif_ic90_haut,
@@ -297,7 +303,7 @@ SELECT
     ic_part_haut(a.part_prive, a.variance_part_prive, $z) AS part_effectif_prive_ic90_haut,
     a.nb_etablissements * 1000.0 / nullif(t.population, 0) AS etablissements_pour_1000_hab,
     a.effectif_central * 1000.0 / nullif(t.population, 0) AS effectif_pour_1000_hab,
-    t.population,
+    t.population, $annee_population::INTEGER AS annee_population,
     -- no employment on the row (the millésime year): no private employment either, not 0
     CASE WHEN a.effectif_central IS NOT NULL THEN a.effectif_prive END AS effectif_prive_central,
     CASE WHEN a.effectif_central IS NOT NULL THEN a.variance_effectif END AS variance_effectif,
