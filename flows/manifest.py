@@ -52,7 +52,8 @@ class RunResult:
             # the warehouse's catalog, which follows the current version (the manifest records this version's)
             warehouse = outputs.get("warehouse")
             lines.append(f"  Catalogue DuckDB : {Path(warehouse) / 'ess.duckdb'} (depuis son dossier : "
-                         f"cd {warehouse} && duckdb ess.duckdb)")
+                         f"cd {warehouse} && duckdb ess.duckdb ; d'ailleurs : SET file_search_path = "
+                         f"'{warehouse}' avant la première requête)")
             lines.append(f"  Entrepôt : {outputs.get('warehouse')} (version {outputs.get('version')})")
         lines.append(f"  Manifeste : {self.manifest_path}")
         durees = m.get("durees_etapes") or {}

@@ -266,7 +266,8 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "  Part de l'ESS dans l'emploi salarié privé (URSSAF) au 31/12/2025 : 13,1 % (intervalle à 90 % : 12,8 % – "
         "13,5 %)",
         "  Rapport PDF : /w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf",
-        "  Catalogue DuckDB : /w/ess.duckdb (depuis son dossier : cd /w && duckdb ess.duckdb)",
+        "  Catalogue DuckDB : /w/ess.duckdb (depuis son dossier : cd /w && duckdb ess.duckdb ; d'ailleurs : "
+        "SET file_search_path = '/w' avant la première requête)",
         "  Entrepôt : /w (version V1)",
         "  Manifeste : /runs/R1/manifest.json",
         "  Durée des étapes : 3 min 11 s",

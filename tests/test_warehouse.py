@@ -159,8 +159,12 @@ def test_comments_and_dictionary_say_which_filters_a_query_needs(warehouse):
     assert public.startswith("DONNÉES SYNTHÉTIQUES")
     for words in ("Dernier millésime publié de chaque département", "nomenclature_secteur ET secteur",
                   "perimetre", "classe_taille", "sont NULL", "n'égale donc pas le total du département",
-                  "« non_diffuse » n'est PAS un secret"):
+                  "« non_diffuse » n'est PAS un secret", "deux années différentes",
+                  # opened from another folder, DuckDB only says « No files found »: every comment says why
+                  "SET file_search_path = '<dossier du catalogue>'"):
         assert words in public, words
+    assert all(pub.OPENING_HINT in comment for comment in comments.values())
+    assert "WHERE actif AND dans_perimetre" in comments["core_etablissements"]
     assert "Tous les millésimes publiés" in comments["out_indicateurs_public_historique"]
     assert comments["core_etablissements"].startswith("DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la "
                                                       "réalité) — INTERNE (non protégé, ne pas diffuser)")
@@ -170,4 +174,5 @@ def test_comments_and_dictionary_say_which_filters_a_query_needs(warehouse):
     con.close()
     dictionary = (warehouse / "dictionnaire_donnees.md").read_text(encoding="utf-8")
     assert "**Filtres nécessaires.**" in dictionary and "_historique" in dictionary
+    assert pub.OPENING_HINT in dictionary
     assert "| donnees_synthetiques | BOOLEAN |" in dictionary

@@ -437,6 +437,11 @@ def published_manifest(warehouse: Path, params: dict) -> dict | None:
 # --- files derived from the whole version ------------------------------------------------------------------------
 
 
+# Opened from another folder, the catalog's views find no file and DuckDB's error does not say why.
+OPENING_HINT = ("Les chemins des vues sont relatifs au dossier du catalogue : ouvrir ess.duckdb depuis ce dossier, "
+                "ou d'ailleurs exécuter d'abord SET file_search_path = '<dossier du catalogue>'.")
+
+
 def build_catalog(root: Path) -> Path:
     """(Re)build <root>/ess.duckdb: for each published table, a view `<table>_historique` over every file of the
     version and a view `<table>` keeping the latest millésime of each département, with comments saying what the
@@ -492,7 +497,7 @@ def create_views(con, root: Path, table: str, access: str) -> None:
     guide = cols.query_guide(table)
     for view, scope in ((table, f"Dernier millésime publié de chaque département (tous : {history})."),
                         (history, f"Tous les millésimes publiés : filtrer sur millesime (le dernier : {table}).")):
-        comment = f"{flag}{label} — {table_doc} {scope} {guide}".strip()
+        comment = f"{flag}{label} — {table_doc} {scope} {guide} {OPENING_HINT}".strip()
         con.execute(f"COMMENT ON VIEW {view} IS {_literal(comment)}")
         for column, doc in column_docs.items():
             if column in columns:
@@ -561,6 +566,7 @@ def write_dictionary(root: Path) -> list[Path]:
              "Généré depuis le dictionnaire des champs `sql/dictionnaire/colonnes.csv` (ne pas modifier à la main). "
              "Les vues du catalogue `ess.duckdb` "
              "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", "",
+             f"{OPENING_HINT}", "",
              f"Chaque table a deux vues : `<table>` ne garde que le dernier millésime publié de chaque département "
              f"(à utiliser par défaut) et `<table>{HISTORY_SUFFIX}` les garde tous (filtrer alors sur `millesime`). "
              "Les fichiers Parquet portent les colonnes `departement` et `millesime` (texte) et "
