@@ -104,7 +104,7 @@ def headline_lines(headline: dict) -> list[str]:
         employeurs = h.get("nb_etablissements_employeurs_ess")
         lines.append(f"  Établissements de l'ESS au {date_fr(h.get('date_etablissements'))} : "
                      f"{entier(h['nb_etablissements_ess'])}"
-                     + (f" (dont {entier(employeurs)} employeurs)" if employeurs is not None else ""))
+                     + (f" (dont {entier(employeurs)} employeurs{band_years(h)})" if employeurs is not None else ""))
     if h.get("effectif_ess_central") is not None:
         calage = "calé sur l'URSSAF" if h.get("statut_effectifs", "cale") == "cale" else "non calé, ordre de grandeur"
         au = date_fr(h.get("date_effectifs"))
@@ -117,11 +117,22 @@ def headline_lines(headline: dict) -> list[str]:
                 lines.append(f"  Part de l'ESS {what} au {au} : {pourcent(central)} (intervalle à 90 % : "
                              f"{pourcent(h.get(f'part_ess_effectif_{key}_ic90_bas'))} – "
                              f"{pourcent(h.get(f'part_ess_effectif_{key}_ic90_haut'))})")
-    known = {"date_etablissements", "nb_etablissements_ess", "nb_etablissements_employeurs_ess", "date_effectifs",
+    known = {"date_etablissements", "nb_etablissements_ess", "nb_etablissements_employeurs_ess",
+             "annees_tranches_employeurs_ess", "date_effectifs",
              "statut_effectifs", "effectif_ess_central", "effectif_ess_ic90_bas", "effectif_ess_ic90_haut",
              *(f"part_ess_effectif_{k}_{b}" for k in ("total", "prive") for b in ("central", "ic90_bas", "ic90_haut"))}
     lines += [f"  {key} : {value}" for key, value in h.items() if key not in known]
     return lines
+
+
+def band_years(headline: dict) -> str:
+    """« selon leur tranche SIRENE de 2018 à 2023 »: an employer is one whose latest band shows employees, a band
+    older than the millésime date (METHOD.md § 5)."""
+    years = (headline.get("annees_tranches_employeurs_ess") or "").split("-")
+    if len(years) != 2:
+        return " selon leur tranche SIRENE"
+    first, last = years
+    return f" selon leur tranche SIRENE de {first}" + ("" if first == last else f" à {last}")
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -158,6 +158,8 @@ def test_employers_carry_the_years_of_their_sirene_bands_and_populations_their_c
         assert (s04.annee_tranche_employeurs_min, s04.annee_tranche_employeurs_max) == (2023, 2023)
         ess = _row(con, "departement", "38", "ess")
         assert (ess.annee_tranche_employeurs_min, ess.annee_tranche_employeurs_max) == (2019, 2023)
+        # the run's headline (console summary, manifest) says them too, as text: a new campaign is no « move »
+        assert checks.headline(con, F.PARAMS)["annees_tranches_employeurs_ess"] == "2019-2023"
         # no employer (S03: band NN): no band year; other years: no employer count, no band year
         none = _row(con, "commune", "38002", "associations")
         assert none.nb_etablissements_employeurs == 0 and pd.isna(none.annee_tranche_employeurs_min)

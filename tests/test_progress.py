@@ -231,7 +231,7 @@ MANIFEST = {
                "staging_rejets_territoires": "/runs/R1/staging/staging_rejets_territoires.parquet"},
     "checks": {"headline": {
         "date_etablissements": "2026-10-31", "nb_etablissements_ess": 8003, "nb_etablissements_employeurs_ess": 1520,
-        "date_effectifs": "2025-12-31", "statut_effectifs": "cale", "effectif_ess_central": 36412.7,
+        "annees_tranches_employeurs_ess": "2018-2023", "date_effectifs": "2025-12-31", "statut_effectifs": "cale", "effectif_ess_central": 36412.7,
         "effectif_ess_ic90_bas": 35861.2, "effectif_ess_ic90_haut": 36950.0,
         "part_ess_effectif_total_central": 0.11234, "part_ess_effectif_total_ic90_bas": 0.1096,
         "part_ess_effectif_total_ic90_haut": 0.1151, "part_ess_effectif_prive_central": 0.131,
@@ -259,7 +259,9 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "  Lu territoires v_commune_2026.csv → staging_communes : 549 lignes, 512 retenues, 0 rejetées, 37 hors champ",
         "  Lu territoires v_commune_2026.csv → staging_communes_passage : 549 lignes, 15 retenues, 0 rejetées, "
         "534 hors champ",
-        f"  Établissements de l'ESS au 31/10/2026 : 8{nb}003 (dont 1{nb}520 employeurs)",
+        # employers are counted by their SIRENE bands, years older than the millésime date (review rv10 F1)
+        f"  Établissements de l'ESS au 31/10/2026 : 8{nb}003 (dont 1{nb}520 employeurs selon leur tranche SIRENE "
+        "de 2018 à 2023)",
         f"  Emploi salarié de l'ESS au 31/12/2025 (calé sur l'URSSAF) : 36{nb}400 (intervalle à 90 % : 35{nb}900 – "
         f"37{nb}000)",
         "  Part de l'ESS dans tout l'emploi salarié au 31/12/2025 : 11,2 % (intervalle à 90 % : 11,0 % – 11,5 %)",

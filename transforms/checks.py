@@ -159,14 +159,17 @@ def reconciliation_gaps(con) -> list[dict]:
 
 def headline(con, params: dict) -> dict:
     """Headline figures of the run — also used by reports and artifacts: the département's ESS establishments at
-    the millésime date, and its ESS salaried employment on 31 December of the employment year with its 90 % interval
+    the millésime date (its employers by their SIRENE bands, of the years annees_tranches_employeurs_ess), and its
+    ESS salaried employment on 31 December of the employment year with its 90 % interval
     and its shares (of all employment, public included, and of URSSAF's private field). Each group says the date it
     measures (date_etablissements, date_effectifs) and whether employment is calibrated (statut_effectifs)."""
     perimetre = params.get("perimetre")
     where = ("niveau = 'departement' AND famille = 'ess' AND nomenclature_secteur = 'ensemble' "
              "AND classe_taille = 'ensemble' AND perimetre = ?")
     counts = con.execute(
-        f"""SELECT date_reference_etablissements, nb_etablissements, nb_etablissements_employeurs
+        f"""SELECT date_reference_etablissements, nb_etablissements, nb_etablissements_employeurs,
+                   -- text, not figures: a later band campaign is not a move of the headline
+                   annee_tranche_employeurs_min || '-' || annee_tranche_employeurs_max
             FROM out_indicateurs WHERE {where}
               AND annee = (SELECT max(annee) FROM out_indicateurs WHERE perimetre = ?)""",
         [perimetre, perimetre]).fetchone()
@@ -179,7 +182,8 @@ def headline(con, params: dict) -> dict:
         [perimetre, perimetre]).fetchone()
     out: dict = {}
     if counts is not None:
-        out.update(zip(("date_etablissements", "nb_etablissements_ess", "nb_etablissements_employeurs_ess"), counts))
+        out.update(zip(("date_etablissements", "nb_etablissements_ess", "nb_etablissements_employeurs_ess",
+                        "annees_tranches_employeurs_ess"), counts))
     if jobs is not None:
         out.update(zip(("date_effectifs", "statut_effectifs", "effectif_ess_central", "effectif_ess_ic90_bas",
                         "effectif_ess_ic90_haut", "part_ess_effectif_total_central", "part_ess_effectif_total_ic90_bas",
