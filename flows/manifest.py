@@ -40,6 +40,7 @@ class RunResult:
                              f"{entier(f['rows_staged'])} retenues, {entier(f['rows_rejected_total'])} rejetées, "
                              f"{hors_champ(f)}{where}")
         lines += headline_lines((m.get("checks") or {}).get("headline", {}))
+        lines += checks_lines(m.get("checks") or {})
         publication = m.get("publication") or {}
         if publication.get("forcee"):
             constats = (m.get("garde_fous") or {}).get("constats") or []
@@ -62,6 +63,25 @@ class RunResult:
 
             lines.append(f"  Durée des étapes : {duration(sum(durees.values()))}")
         return "\n".join(lines)
+
+
+def checks_lines(checks: dict) -> list[str]:
+    """What the check step verified, in one line: a published run passed them all (a failure stops the run), and
+    the researcher reads here how much was verified."""
+    expectations = checks.get("expectations") or {}
+    audit = checks.get("audit_secret") or {}
+    if not expectations and not audit:
+        return []
+    tested = sum(t.get("expectations", 0) for t in expectations.values())
+    failed = sum(t.get("echecs", 0) for t in expectations.values())
+    sensitive = sum(a.get("n_sensibles", 0) for a in audit.values())
+    exposed = sum(a.get("n_sensibles_publiees", 0) + a.get("n_recalculables_ou_encadrees", 0)
+                  + a.get("n_non_auditees", 0) for a in audit.values())
+    years = sorted({key.split("/")[0] for key in audit})
+    span = f"{years[0]}–{years[-1]}" if len(years) > 1 else "".join(years)
+    return [f"  Contrôles : {entier(tested)} attentes sur {len(expectations)} tables, {entier(failed)} en échec ; "
+            f"secret audité sur {span} : {entier(sensitive)} cellules sensibles, {entier(exposed)} publiée, "
+            "recalculable ou encadrée"]
 
 
 def hors_champ(stats: dict) -> str:

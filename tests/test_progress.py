@@ -235,7 +235,12 @@ MANIFEST = {
         "effectif_ess_ic90_bas": 35861.2, "effectif_ess_ic90_haut": 36950.0,
         "part_ess_effectif_total_central": 0.11234, "part_ess_effectif_total_ic90_bas": 0.1096,
         "part_ess_effectif_total_ic90_haut": 0.1151, "part_ess_effectif_prive_central": 0.131,
-        "part_ess_effectif_prive_ic90_bas": 0.128, "part_ess_effectif_prive_ic90_haut": 0.1349}},
+        "part_ess_effectif_prive_ic90_bas": 0.128, "part_ess_effectif_prive_ic90_haut": 0.1349},
+        "expectations": {"core_calibration": {"lignes": 98, "expectations": 21, "echecs": 0},
+                         "out_indicateurs_public": {"lignes": 9000, "expectations": 1200, "echecs": 0}},
+        "audit_secret": {f"{y}/effectif_central": {"n_sensibles": 40000, "n_sensibles_publiees": 0,
+                                                   "n_recalculables_ou_encadrees": 0, "n_non_auditees": 0}
+                         for y in range(2012, 2026)}},
     "rapport": {"fichiers": ["/w/rapports/departement=38/millesime=2026-10/perimetre=insee/carte.png",
                              "/w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf"]},
     "outputs": {"warehouse": "/w", "version": "V1", "catalog": "/w/ess.duckdb"},
@@ -267,6 +272,9 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "  Part de l'ESS dans tout l'emploi salarié au 31/12/2025 : 11,2 % (intervalle à 90 % : 11,0 % – 11,5 %)",
         "  Part de l'ESS dans l'emploi salarié privé (URSSAF) au 31/12/2025 : 13,1 % (intervalle à 90 % : 12,8 % – "
         "13,5 %)",
+        # what the checks verified (review ux4 C1): 21 + 1 200 expectations, 14 years × 40 000 sensitive cells
+        f"  Contrôles : 1{nb}221 attentes sur 2 tables, 0 en échec ; secret audité sur 2012–2025 : 560{nb}000 "
+        "cellules sensibles, 0 publiée, recalculable ou encadrée",
         "  Rapport PDF : /w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf",
         "  Catalogue DuckDB : /w/ess.duckdb (depuis son dossier : cd /w && duckdb ess.duckdb ; d'ailleurs : "
         "SET file_search_path = '/w' avant la première requête)",
