@@ -29,9 +29,10 @@ $(STAMP): pyproject.toml requirements.lock
 run: setup
 	ESS_PROGRESS=1 PREFECT_LOGGING_LEVEL=INFO $(BIN)/ess run
 
-# One BLAS thread per test worker: two workers on two cores otherwise fight over threads in small SVDs.
+# One BLAS thread per test worker: two workers on two cores otherwise fight over threads in small SVDs. A module's
+# tests run on one worker (loadscope), so a module-scoped fixture that runs steps on a sample is built once.
 test: setup
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

@@ -17,9 +17,6 @@ from ess import caching, db
 from test_flows import inputs, prefect_harness, run, stubs, write_inputs  # noqa: F401 — fixtures
 from transforms.steps import StepOutput
 
-# One temporary Prefect server per pytest worker: keep the flow tests on the same one.
-pytestmark = pytest.mark.xdist_group("prefect")
-
 
 LOCK_FILE = ".ess.lock"  # its content (holder pid) changes on every acquisition
 

@@ -18,8 +18,6 @@ import pytest
 
 from test_flows import RENDEZVOUS, prefect_harness  # noqa: F401 — fixture
 
-# One temporary Prefect server per pytest worker: keep the flow tests on the same one.
-pytestmark = pytest.mark.xdist_group("prefect")
 
 TESTS = Path(__file__).resolve().parent
 SHIM = '''\

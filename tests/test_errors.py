@@ -20,13 +20,9 @@ import bad_inputs
 from flows.cli import main
 from test_flows import inputs, prefect_harness, stubs  # noqa: F401 — fixtures
 
-# The tests that run flows in this process share one temporary Prefect server per pytest worker: keep them on the
-# same one (the test of the `ess` program starts its own, on any worker).
-in_process_flows = pytest.mark.xdist_group("prefect")
 VENV_BIN = Path(sys.executable).parent
 
 
-@in_process_flows
 def test_the_ess_program_prints_a_few_lines_for_a_refused_run(prefect_harness, tmp_path):
     """`ess run` on an establishments file with a header and no row, as a user would type it, with Prefect logging
     at INFO (against the tests' Prefect server, to spare the start of a temporary one): 5 lines on the console, the
@@ -90,7 +86,6 @@ SYSTEM_FAILURES = [
 ]
 
 
-@in_process_flows
 @pytest.mark.parametrize("exc, message", SYSTEM_FAILURES, ids=["disk-full", "read-only", "permission"])
 def test_system_problems_get_their_own_message(prefect_harness, stubs, inputs, data_dir, capfd, monkeypatch, exc,
                                                message):
@@ -107,7 +102,6 @@ def test_system_problems_get_their_own_message(prefect_harness, stubs, inputs, d
     assert "Traceback" in log.read_text(encoding="utf-8")
 
 
-@in_process_flows
 def test_a_query_interrupted_by_ctrl_c_ends_the_run_as_interrupted(prefect_harness, stubs, inputs, data_dir, capfd,
                                                                    monkeypatch):
     """Not as a file that cannot be read (exit 2) nor a bug (exit 1), whatever wrapped DuckDB's error on the way:
@@ -127,7 +121,6 @@ def test_a_query_interrupted_by_ctrl_c_ends_the_run_as_interrupted(prefect_harne
     assert console(capfd)[0].startswith("ess run: interrupted")
 
 
-@in_process_flows
 def test_a_real_missing_permission(prefect_harness, stubs, inputs, data_dir, capfd):
     """/sys refuses new folders, even to root: the run cannot take its lock in a warehouse there."""
     try:
@@ -144,7 +137,6 @@ def test_a_real_missing_permission(prefect_harness, stubs, inputs, data_dir, cap
     assert not stubs  # refused before any step
 
 
-@in_process_flows
 def test_a_bug_prints_one_line_with_the_log_holding_its_traceback(prefect_harness, stubs, inputs, data_dir, capfd,
                                                                   monkeypatch):
     import test_flows
@@ -160,7 +152,6 @@ def test_a_bug_prints_one_line_with_the_log_holding_its_traceback(prefect_harnes
     assert "Traceback (most recent call last)" in text and "KeyError: 'effectif_central'" in text
 
 
-@in_process_flows
 def test_a_failure_after_the_publication_says_so_and_the_next_run_repairs(prefect_harness, stubs, inputs, data_dir,
                                                                          capfd, monkeypatch):
     """Killed or failing between the switch of the warehouse and the run's own manifest: the publication is in
@@ -204,7 +195,6 @@ def test_user_errors_stay_one_line(data_dir, capfd):
                               "2A, 971 (Corsica is 2A/2B, not 20)"]
 
 
-@in_process_flows
 def test_a_second_run_of_the_departement_is_refused_before_prefect_starts(stubs, inputs, data_dir, capfd,
                                                                           monkeypatch):
     """Refused at once: no Prefect server started, no run folder left behind."""
@@ -224,7 +214,6 @@ def test_a_second_run_of_the_departement_is_refused_before_prefect_starts(stubs,
     assert not (data_dir / "runs").exists() and not stubs
 
 
-@in_process_flows
 def test_an_existing_run_id_is_refused_and_its_folder_left_alone(prefect_harness, stubs, inputs, data_dir, capfd):
     warehouse = data_dir / "entrepot"
     assert run_cli(inputs, warehouse) == 0
@@ -251,7 +240,6 @@ def test_a_file_given_for_a_folder_is_a_user_error_naming_the_option(data_dir, c
                               "folder: give a folder"]
 
 
-@in_process_flows
 def test_a_data_folder_that_is_a_file_is_a_user_error(stubs, inputs, data_dir, capfd, monkeypatch):
     """ESS_DATA_DIR is met only when the run writes its folder: named too, not reported as a bug."""
     a_file = data_dir / "fichier.txt"
@@ -263,7 +251,6 @@ def test_a_data_folder_that_is_a_file_is_a_user_error(stubs, inputs, data_dir, c
                               f"published: {warehouse} is as it was before the run"]
 
 
-@in_process_flows
 def test_every_refusal_of_a_run_says_that_nothing_was_published(prefect_harness, stubs, inputs, data_dir, capfd,
                                                                 monkeypatch):
     """An empty file refused by its reader says it like the guards' refusals do (once)."""
@@ -283,7 +270,6 @@ def test_every_refusal_of_a_run_says_that_nothing_was_published(prefect_harness,
                               f"published: {warehouse} is as it was before the run", f"  details: {log}"]
 
 
-@in_process_flows
 def test_several_departements_failing_name_every_log_and_say_none_was_published(prefect_harness, stubs, inputs,
                                                                                 data_dir, capfd, monkeypatch):
     import test_flows

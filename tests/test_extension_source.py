@@ -27,7 +27,6 @@ from ess import db, paths
 from sources import registry
 from test_flows import STUBS, prefect_harness  # noqa: F401 — the session's Prefect server
 
-pytestmark = pytest.mark.xdist_group("prefect")
 
 MODULE = '''
 """Agréments ESUS: the companies holding the agrément « entreprise solidaire d'utilité sociale », by SIREN

@@ -25,9 +25,6 @@ from ess.errors import InputFileError, UserError
 from ess.locking import LockedError
 from transforms.steps import StepOutput
 
-# One temporary Prefect server per pytest worker: keep the flow tests on the same one.
-pytestmark = pytest.mark.xdist_group("prefect")
-
 
 CALLS: collections.Counter = collections.Counter()
 FLAKY = {"failures_left": 0, "error": ConnectionResetError}

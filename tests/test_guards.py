@@ -24,9 +24,6 @@ from transforms import checks as checks_module
 from transforms import guards
 from transforms.checks import compare, secrecy_changes
 
-# The tests that run flows in this process share one temporary Prefect server per pytest worker: keep them on the
-# same one. The others (and the test of the `ess` program, which starts its own server) go to any worker.
-in_process_flows = pytest.mark.xdist_group("prefect")
 
 PARAMS = {"departement": "38", "millesime": "2026-10", "perimetre": "insee"}
 
@@ -465,7 +462,6 @@ BAD_INPUTS = {
 }
 
 
-@in_process_flows
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_refused_and_the_warehouse_is_untouched(prefect_harness, tiny_sample, published_warehouse,
                                                              data_dir, tmp_path, case):
@@ -504,7 +500,6 @@ def _file_stats(stats: dict):
                 yield from per.values()
 
 
-@in_process_flows
 def test_french_dates_rejects_by_hand(prefect_harness, tiny_sample, published_warehouse, data_dir, tmp_path):
     """The sample's stock at this scale: 3 529 rows, 34 of other départements, 3 495 of 38, 11 of them without a
     creation date (all in 38). Written as French text dates, every creation date is unreadable except the empty ones
@@ -547,7 +542,6 @@ def test_a_date_column_of_the_wrong_type_is_named(prefect_harness, tiny_sample, 
 # --- large moves and --force through the flow (stand-in steps) ----------------------------------------------------
 
 
-@in_process_flows
 def test_a_large_move_is_refused_then_forced(prefect_harness, stubs, inputs, data_dir, monkeypatch):
     import test_flows
 

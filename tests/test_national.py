@@ -17,7 +17,6 @@ from sirene_fixtures import etablissement, etablissement_periode, unite_legale, 
 from ess.errors import InputFileError, UserError
 from test_flows import CALLS, STUBS, prefect_harness  # noqa: F401 — fixture
 
-pytestmark = pytest.mark.xdist_group("prefect")
 
 ETABLISSEMENTS = [
     etablissement("10000000100011", "38185"),  # legal unit 100000001 has establishments in 38 and in 73

@@ -21,7 +21,6 @@ from test_flows import inputs, prefect_harness, stubs  # noqa: F401 — fixtures
 from ess.settings import Settings
 from flows.manifest import RunResult
 
-pytestmark = pytest.mark.xdist_group("prefect")
 
 EVENTS: list[tuple[str, str]] = []
 

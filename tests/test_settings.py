@@ -14,8 +14,6 @@ from ess.errors import UserError
 from ess.settings import STEP_SETTINGS, Settings, user_fields
 from test_flows import inputs, prefect_harness, run, stubs  # noqa: F401 — fixtures and the stand-in run
 
-pytestmark = pytest.mark.xdist_group("prefect")
-
 
 def parse(*argv: str):
     from flows.cli import build_parser
