@@ -463,8 +463,9 @@ def check_present(departement: str, staged: dict) -> None:
 
 def departement_steps(config: Settings, inputs: dict, staged: dict) -> dict:
     """The steps of one département after the national staging: its partition of the national tables, its own
-    territories, the guards on the input, core, the guards on its completeness, outputs, check, the guards on the figures, then the publication
-    (tables, report, catalog and manifest as one new version of the warehouse) and provenance."""
+    territories, the guards on the input, core, the guards on the input's completeness, outputs, check, the guards
+    on the figures, then the publication (tables, report, catalog and manifest as one new version of the warehouse)
+    and provenance."""
     from transforms import warehouse as wh
     from transforms.staging import departement_stats, departement_tables
 

@@ -160,9 +160,9 @@ def reconciliation_gaps(con) -> list[dict]:
 def headline(con, params: dict) -> dict:
     """Headline figures of the run — also used by reports and artifacts: the département's ESS establishments at
     the millésime date (its employers by their SIRENE bands, of the years annees_tranches_employeurs_ess), and its
-    ESS salaried employment on 31 December of the employment year with its 90 % interval
-    and its shares (of all employment, public included, and of URSSAF's private field). Each group says the date it
-    measures (date_etablissements, date_effectifs) and whether employment is calibrated (statut_effectifs)."""
+    ESS salaried employment on 31 December of the employment year with its 90 % interval and its shares (of all
+    employment, public included, and of URSSAF's private field). Each group says the date it measures
+    (date_etablissements, date_effectifs) and whether employment is calibrated (statut_effectifs)."""
     perimetre = params.get("perimetre")
     where = ("niveau = 'departement' AND famille = 'ess' AND nomenclature_secteur = 'ensemble' "
              "AND classe_taille = 'ensemble' AND perimetre = ?")
