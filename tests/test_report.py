@@ -97,6 +97,8 @@ def _cube() -> pd.DataFrame:
                         "libelle_classe_taille": TAILLES[classe],
                         "annee": year, "perimetre": "insee", "nb_etablissements": n,
                         "nb_etablissements_employeurs": (n // 2) if current else None,
+                        "annee_tranche_employeurs_min": 2019 if current else None,
+                        "annee_tranche_employeurs_max": 2023 if current else None,
                         "effectif_central": central if jobs else None,
                         "effectif_ic90_bas": 0.8 * central if jobs else None,
                         "effectif_ic90_haut": 1.3 * central if jobs else None,
@@ -110,6 +112,7 @@ def _cube() -> pd.DataFrame:
                         "etablissements_pour_1000_hab": 1000 * n / population,
                         "effectif_pour_1000_hab": 1000 * central / population if jobs else None,
                         "population": population,
+                        "annee_population": 2023,
                         # a code on every row: « publie » where the figure is shown (transforms/outputs.py)
                         "statut_secret_etablissements": "publie",
                         "statut_secret_effectifs": "publie" if jobs else "non_mesure",
