@@ -12,6 +12,8 @@ its interval macros (log-normal for employment, logit-normal for shares, sql/mac
 - `part_prive`: ESS share of the private employment of URSSAF's field (numerator and denominator in the field as
   the estimator sees it, truth in the field as it is: the exceptions the rule does not see, model.py, are out);
 - `part_total`: ESS share of all salaried employment.
+(`vrai_exceptions` in the CSV: the true jobs of the indicator under the MSA although the rule puts them in URSSAF's
+field, absent from URSSAF's files.)
 Per indicator: seeds, coverage of the 90 % interval with its 90 % Clopper–Pearson interval, mean relative bias
 (central − truth) / truth with its standard error over seeds, median half-width.
 
@@ -145,15 +147,20 @@ def indicators(core: dict[str, Path], truth_file: Path) -> pd.DataFrame:
     h = t["effectif_fin_annee"].to_numpy().astype(float)
     rows = []
 
-    def add(name, central, lo, hi, true):
-        rows.append({"indicateur": name, "central": central, "bas": lo, "haut": hi, "vrai": true})
+    x = (t["exception_champ_urssaf"].to_numpy() if "exception_champ_urssaf" in t
+         else np.zeros(len(t), bool))
+
+    def add(name, central, lo, hi, true, exceptions=np.nan):
+        rows.append({"indicateur": name, "central": central, "bas": lo, "haut": hi, "vrai": true,
+                     "vrai_exceptions": exceptions})
 
     c, v, _ = _sum_stats(f, ess)
-    add("emploi_ess", c, *_ic(c, v), h[t_ess].sum())
+    add("emploi_ess", c, *_ic(c, v), h[t_ess].sum(), h[t_ess & x].sum())
     for fam in FAMILLES:
         a = ess & (f["famille_ess"] == fam).to_numpy()
         c, v, _ = _sum_stats(f, a)
-        add(f"emploi_{fam}", c, *_ic(c, v), h[t_ess & (t["famille_ess"] == fam).to_numpy()].sum())
+        in_f = t_ess & (t["famille_ess"] == fam).to_numpy()
+        add(f"emploi_{fam}", c, *_ic(c, v), h[in_f].sum(), h[in_f & x].sum())
     add("part_prive", *_share(f, ess & field, field), h[t_ess & t_field].sum() / h[t_field].sum())
     add("part_total", *_share(f, ess, all_), h[t_ess].sum() / h.sum())
     out = pd.DataFrame(rows)
@@ -191,8 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sans-exceptions", action="store_true",
                    help="worlds whose URSSAF field is exactly the rule (generator 2.3.0's truth): the « before »")
     p.add_argument("--dir", type=Path, help="working folder (default: a temporary one, removed)")
-    p.add_argument("--csv", type=Path, help="also write every seed's cells there")
+    p.add_argument("--csv", type=Path, help="also append every seed's cells there (CSV)")
+    p.add_argument("--keep", action="store_true", help="keep each seed's sample and core tables under --dir")
+    p.add_argument("--resume", type=Path, help="summarise the cells of such a CSV (no new seed)")
     args = p.parse_args(argv)
+    if args.resume:
+        cells = pd.read_csv(args.resume)
+        _print(summarise(cells), cells, f"{cells['graine'].nunique()} graines ({args.resume})")
+        return 0
     work = args.dir or Path(tempfile.mkdtemp(prefix="ess-coverage-"))
     cells = []
     try:
@@ -203,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             got = indicators(core, root / "echantillon" / "ground_truth" / "effectifs_annuels.parquet")
             got.insert(0, "graine", seed)
             cells.append(got)
-            shutil.rmtree(root, ignore_errors=True)
+            if args.csv:  # every seed as it comes: an interrupted run keeps its seeds
+                got.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
             e = got.set_index("indicateur")
             print(f"graine {seed}: emploi ESS {e.loc['emploi_ess', 'central']:.0f} "
                   f"[{e.loc['emploi_ess', 'bas']:.0f}–{e.loc['emploi_ess', 'haut']:.0f}] vrai "
@@ -211,15 +227,17 @@ def main(argv: list[str] | None = None) -> int:
                   f"[{100 * e.loc['part_prive', 'bas']:.2f}–{100 * e.loc['part_prive', 'haut']:.2f}] vraie "
                   f"{100 * e.loc['part_prive', 'vrai']:.2f} % ({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
-        if args.dir is None:
+        if args.dir is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     all_cells = pd.concat(cells, ignore_index=True)
-    if args.csv:
-        all_cells.to_csv(args.csv, index=False)
-    table = summarise(all_cells)
     label = "sans exceptions (champ = règle)" if args.sans_exceptions else "avec exceptions au champ URSSAF"
-    print(f"\n{args.seeds} graines ({args.first_seed}…{args.first_seed + args.seeds - 1}), échelle {args.scale}, "
-          f"{label}, année {int(all_cells['annee'].iloc[0])}")
+    _print(summarise(all_cells), all_cells, f"{args.seeds} graines ({args.first_seed}…"
+           f"{args.first_seed + args.seeds - 1}), échelle {args.scale}, {label}")
+    return 0
+
+
+def _print(table: pd.DataFrame, cells: pd.DataFrame, title: str) -> None:
+    print(f"\n{title}, année {int(cells['annee'].iloc[0])}")
     print(f"{'indicateur':<22}{'couverture IC90':>18}{'IC90 binomial':>18}{'biais moyen':>14}{'± e.t.':>9}"
           f"{'demi-largeur':>14}")
     for r in table.itertuples():
@@ -227,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * r.couverture_bas:>9.0f}–{100 * r.couverture_haut:.0f} %"
               f"{100 * r.biais_moyen:>+12.2f} %{100 * r.biais_erreur_type:>7.2f} %"
               f"{100 * r.demi_largeur_mediane:>12.2f} %")
-    return 0
 
 
 if __name__ == "__main__":

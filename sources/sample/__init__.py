@@ -270,7 +270,10 @@ is still recognised as synthetic by the pipeline. The same seed always gives byt
   lived, seasonal activities weighted accordingly) by URSSAF's family of the year, « Hors ESS » for the rest of the
   field. No noise is added: the files are exact aggregates of the truth under URSSAF's definitions.
 - Membership (family, perimeters, URSSAF field) of the truth follows the generator's own rules (model.py) applied to
-  the year's activity and ESS flag, not the pipeline's reference tables. SIRENE's history carries a unit's flag only
+  the year's activity and ESS flag, not the pipeline's reference tables. The URSSAF field is the rule (legal form,
+  activity division) minus exceptions the rule does not see (URSSAF_FIELD_EXCEPTIONS: units under the MSA such as
+  maisons familiales rurales, agricultural bodies and unions, subsidiaries of agricultural credit and insurance;
+  truth column `exception_champ_urssaf`): their jobs are in the truth, not in the URSSAF files. SIRENE's history carries a unit's flag only
   from the day it was recorded (2018 onwards); in the truth a flagged unit is of the ESS since its creation, except
   half of the commercial ESS companies created before the law of 31 July 2014, which became so later (before their
   flag was recorded): the pipeline, which gives a past year the first flag recorded after it, counts those too early.
