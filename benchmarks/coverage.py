@@ -5,8 +5,8 @@ One sample's truth gives one cell per indicator at département level (benchmark
 100 % » there separates nothing from chance. Here each seed is another world (the generator's draws, the truth, the
 files), each run through staging and the core step only (transforms/core.build_core: the estimates and their
 posterior variances); the département's indicators of the employment year are summed from core_effectifs with the
-cube's variance formula (out_indicateurs.sql: Σ v − Σ_c x_c²/D_c − |Σ projections|², transforms/calibration.py) and
-its interval macros (log-normal for employment, logit-normal for shares, sql/macros/intervalles.sql):
+cube's variance formula (out_indicateurs.sql: Σ v − Σ_c x_c²/D_c − |Σ projections|², transforms/calibration.py)
+and its interval macros (log-normal for employment, logit-normal for shares, sql/macros/intervalles.sql):
 - `emploi_ess`: ESS employment (perimeter `insee`) on 31/12 of the employment year;
 - `emploi_<famille>`: the four families of the perimeter;
 - `part_prive`: ESS share of the private employment of URSSAF's field (numerator and denominator in the field as
@@ -168,6 +168,24 @@ def indicators(core: dict[str, Path], truth_file: Path) -> pd.DataFrame:
     return out
 
 
+def with_term(cells: pd.DataFrame, shift: float, sd: float) -> pd.DataFrame:
+    """The cells with a term added to the associations and the ESS: + shift × A to the central value, + (sd × A)²
+    to the variance (A: the associations' central value); the variance is read back from the published log-normal
+    interval, the new interval drawn the same way (sql/macros/intervalles.sql)."""
+    out = cells.copy()
+    assoc = out[out["indicateur"] == "emploi_associations"].set_index("graine")["central"]
+    for ind in ("emploi_ess", "emploi_associations"):
+        r = out["indicateur"] == ind
+        c, lo, hi = (out.loc[r, k].to_numpy() for k in ("central", "bas", "haut"))
+        a = assoc.reindex(out.loc[r, "graine"]).to_numpy()
+        s = (np.log(hi) - np.log(lo)) / (2 * Z90)
+        var = c ** 2 * np.expm1(s ** 2) + (sd * a) ** 2
+        c = c + shift * a
+        bounds = np.array([_ic(x, v) for x, v in zip(c, var)])
+        out.loc[r, "central"], out.loc[r, "bas"], out.loc[r, "haut"] = c, bounds[:, 0], bounds[:, 1]
+    return out
+
+
 def clopper_pearson(k: int, n: int, level: float = 0.9) -> tuple[float, float]:
     a = (1 - level) / 2
     lo = 0.0 if k == 0 else float(beta_law.ppf(a, k, n - k + 1))
@@ -201,9 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", type=Path, help="also append every seed's cells there (CSV)")
     p.add_argument("--keep", action="store_true", help="keep each seed's sample and core tables under --dir")
     p.add_argument("--resume", type=Path, help="summarise the cells of such a CSV (no new seed)")
+    p.add_argument("--essai-terme", nargs=2, type=float, metavar=("DECALAGE", "ECART_TYPE"),
+                   help="with --resume: what a term for the employment URSSAF does not see (a relative shift and "
+                        "standard deviation on the associations' estimate, added to them and to the ESS) would do "
+                        "to coverage — a measure of a proposal, not the estimator")
     args = p.parse_args(argv)
     if args.resume:
         cells = pd.read_csv(args.resume)
+        if args.essai_terme:
+            cells = with_term(cells, *args.essai_terme)
         _print(summarise(cells), cells, f"{cells['graine'].nunique()} graines ({args.resume})")
         return 0
     work = args.dir or Path(tempfile.mkdtemp(prefix="ess-coverage-"))

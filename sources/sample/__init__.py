@@ -273,10 +273,11 @@ is still recognised as synthetic by the pipeline. The same seed always gives byt
   the year's activity and ESS flag, not the pipeline's reference tables. The URSSAF field is the rule (legal form,
   activity division) minus exceptions the rule does not see (URSSAF_FIELD_EXCEPTIONS: units under the MSA such as
   maisons familiales rurales, agricultural bodies and unions, subsidiaries of agricultural credit and insurance;
-  truth column `exception_champ_urssaf`): their jobs are in the truth, not in the URSSAF files. SIRENE's history carries a unit's flag only
-  from the day it was recorded (2018 onwards); in the truth a flagged unit is of the ESS since its creation, except
-  half of the commercial ESS companies created before the law of 31 July 2014, which became so later (before their
-  flag was recorded): the pipeline, which gives a past year the first flag recorded after it, counts those too early.
+  truth column `exception_champ_urssaf`): their jobs are in the truth, not in the URSSAF files. SIRENE's history
+  carries a unit's flag only from the day it was recorded (2018 onwards); in the truth a flagged unit is of the ESS
+  since its creation, except half of the commercial ESS companies created before the law of 31 July 2014, which
+  became so later (before their flag was recorded): the pipeline, which gives a past year the first flag recorded
+  after it, counts those too early.
 - Public bodies (communes, EPCI, département) and one establishment per top band (41 to 53) are always generated, so
   every band code occurs whatever the scale; in small samples these few large employers weigh a lot.
 - Zones d'emploi are made up (EPCI clusters) when the reference table has none.

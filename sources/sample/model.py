@@ -274,7 +274,7 @@ URSSAF_EXCLUDED_NAF_DIVISIONS = ("01", "02", "03")
 # 64–66). Their jobs are in SIRENE and in the truth, not in URSSAF's files. (legal-form prefixes, activity prefixes,
 # share of the legal units of those forms and activities under the MSA); a unit's draw is one uniform number of its
 # own random stream (URSSAF_EXCEPTION_STREAM), so that every other draw of the generator stays as it was. Orders of
-# magnitude (METHOD.md § 3): about 1 % of the associations' jobs, a few per mille of the private field's.
+# magnitude (METHOD.md § 3): about 1 % of the associations' jobs, about one per mille of the private field's.
 URSSAF_FIELD_EXCEPTIONS = (
     (("92",), ("85.",), 0.06),
     (("92",), ("94.12",), 0.15),
