@@ -22,6 +22,9 @@ from sources.sirene_layouts import (ETABLISSEMENT_54, ETABLISSEMENT_HISTORIQUE, 
                                     UNITE_LEGALE_HISTORIQUE)
 
 SCALE = 0.02
+# sha256 of StockEtablissement_utf8.zip written by generator 2.3.0 (before the URSSAF field's exceptions) for seed 2012,
+# scale 0.05, département 38: the exceptions come from a random stream of their own and leave SIRENE as it was
+SIRENE_2_3_0_SHA256 = "c36318ae82f8e225d37fc9be87f20d04ac24c38f6d2a5c07c42d0ba5f7de3f1d"
 STOCKS = {
     "StockEtablissement": ETABLISSEMENT_54,
     "StockUniteLegale": UNITE_LEGALE_35,
@@ -424,3 +427,78 @@ def test_commercial_companies_became_ess_after_their_creation_but_before_sirene_
     assert not later[1000:3000].any()  # created after the law, or not a company: of the ESS since their creation
     assert (since[3000:][later[3000:]] <= np.datetime64("2017-06-30")).all()  # before their closure
     assert (since[3000:][later[3000:]] - LOI_ESS).max() > 365 * day
+
+
+def test_field_exceptions_known_answers():
+    """The URSSAF field of the truth is the rule minus the units under the MSA the rule does not see: an association
+    teaching (85) whose draw falls under its share (a maison familiale rurale) is out, the same association with a
+    higher draw is in, and an association of another activity is in whatever its draw."""
+    from sources.sample import model as m
+    from sources.sample.generator_reference import load_rules
+    from sources.sample.truth import membership
+
+    rules = load_rules()
+    share = dict(((c, n), s) for c, n, s in m.URSSAF_FIELD_EXCEPTIONS)[(("92",), ("85.",))]
+    cj = np.array(["9220", "9220", "9220", "5710", "6317"])
+    naf = np.array(["85.31Z", "85.31Z", "88.10A", "62.01Z", "85.31Z"], dtype=object)
+    flag = np.array(["O", "O", "O", None, None], dtype=object)
+    draw = np.array([share / 2, share * 2, 0.0, 0.0, 0.0])
+    got = membership(cj, naf, flag, rules, draw)
+    assert got["champ_urssaf"].tolist() == [False, True, True, True, False]
+    # the agricultural cooperative is out by the rule, not an exception
+    assert got["exception_champ_urssaf"].tolist() == [True, False, False, False, False]
+    assert got["famille_ess"][0] == "associations"  # still of the ESS: its jobs count in the ESS's employment
+    without = membership(cj, naf, flag, rules)  # no draw: the field is the rule (generator 2.3.0)
+    assert without["champ_urssaf"].tolist() == [True, True, True, True, False]
+
+
+def test_msa_exceptions_are_in_sirene_and_the_truth_but_not_in_the_urssaf_files(tmp_path):
+    """Planted from a stream of their own: SIRENE's files are byte-identical with and without them (and to generator
+    2.3.0's), and URSSAF's two files leave out exactly their jobs."""
+    on, off = tmp_path / "avec", tmp_path / "sans"
+    summary = write_sample(on, departement="38", seed=2012, scale=0.05)
+    write_sample(off, departement="38", seed=2012, scale=0.05, exceptions_champ_urssaf=False)
+    for stem in ("StockEtablissement", "StockUniteLegale", "StockEtablissementHistorique",
+                 "StockUniteLegaleHistorique"):
+        path = Path("sirene") / "2026-10" / f"{stem}_utf8.zip"
+        assert (on / path).read_bytes() == (off / path).read_bytes(), stem
+    # generator 2.3.0's StockEtablissement for this seed and scale (sha256 of the zip)
+    import hashlib
+    assert hashlib.sha256((on / "sirene" / "2026-10" / "StockEtablissement_utf8.zip").read_bytes()).hexdigest() \
+        == SIRENE_2_3_0_SHA256
+    yearly = pd.read_parquet(on / "ground_truth" / "effectifs_annuels.parquet")
+    x = yearly[yearly["exception_champ_urssaf"] & (yearly["localisation"] == "departement")]
+    assert (x["champ_urssaf"] == False).all()  # noqa: E712
+    x25 = x[(x["annee"] == 2025) & (x["effectif_fin_annee"] > 0)]
+    ess_x = x25[in_perimetre(x25["perimetres"], "insee") & (x25["famille_ess"] == "associations")]
+    assert len(ess_x) >= 1 and ess_x["activite"].str[:2].isin(["85", "94"]).all()
+    assert summary["truth"]["effectif_ess_insee_exception_champ_urssaf"] == int(
+        x25.loc[in_perimetre(x25["perimetres"], "insee"), "effectif_fin_annee"].sum()) > 0
+    etabs = _csv(on, "StockEtablissement")
+    assert set(ess_x["siret"]) <= set(etabs["siret"])  # in SIRENE…
+    # … but not in URSSAF's commune × APE file: each year's total is the rule's field minus their jobs
+    ape_file = "urssaf/2025/etablissements-et-effectifs-salaries-au-niveau-commune-x-ape-last.csv"
+    ape_on, ape_off = (pd.read_csv(r / ape_file, sep=";", dtype=str) for r in (on, off))
+    for y in (2012, 2025):
+        col = f"effectifs_salaries_{y}"
+        own = [a[a["code_departement"] == "38"] for a in (ape_on, ape_off)]
+        cells = pd.concat([o.set_index(["code_commune", "code_ape"])[col] for o in own], axis=1,
+                          keys=["on", "off"]).apply(pd.to_numeric)
+        # a cell that held only exceptions is not in the file (0); else values published in both files (the
+        # masking may differ in the exceptions' cells)
+        absent = ~cells.index.isin(own[0].set_index(["code_commune", "code_ape"]).index)
+        cells.loc[absent, "on"] = 0.0
+        both = cells.dropna()
+        xy = x[(x["annee"] == y) & (x["effectif_fin_annee"] > 0)]
+        assert (both["off"] - both["on"]).sum() == pytest.approx(xy["effectif_fin_annee"].sum(), abs=2 + len(xy))
+        assert (both["off"] >= both["on"]).all()
+    # … nor in the ESS file: its associations' annual average is the rule's minus theirs
+    ess_file = "urssaf/2025/nombre-etab-effectifs-salaries-et-masse-salariale-ess-departements.csv"
+    e_on, e_off = (pd.read_csv(r / ess_file, sep=";", dtype={"code_departement": str}) for r in (on, off))
+
+    def assoc(e):
+        return e.loc[(e["code_departement"] == "38") & (e["annee"] == 2025) & (e["famille_ess"] == "Associations"),
+                     "effectifs_salaries_moyens"].iloc[0]
+
+    assert assoc(e_off) - assoc(e_on) == pytest.approx(ess_x["effectif_moyen"].sum(), abs=0.1)
+    assert assoc(e_off) > assoc(e_on)

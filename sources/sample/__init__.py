@@ -23,7 +23,7 @@ from sources.sample import model as m
 from sources.sample.generator_reference import load_reference
 from sources.sample.writers import SYNTHETIC_KEY, write_insee_csv, write_parquet, zip_single
 
-GENERATOR_VERSION = "2.3.0"
+GENERATOR_VERSION = "2.4.0"
 MARKER_FILE = "SYNTHETIC.md"
 MARKER_JSON = "synthetic.json"
 SIRENE_STEMS = {
@@ -65,9 +65,13 @@ class Sample:
 
 
 def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, scale: float = 1.0,
-                 reference_dir: Path | None = None) -> dict:
+                 reference_dir: Path | None = None, exceptions_champ_urssaf: bool = True) -> dict:
     """Write the synthetic sample of a département under out_root and return a summary (rows, paths, seconds).
-    Every source of the registry writes its files (SAMPLE_WRITERS, or the source module's own `write_sample`)."""
+    Every source of the registry writes its files (SAMPLE_WRITERS, or the source module's own `write_sample`).
+
+    `exceptions_champ_urssaf`: plant the units under the MSA that the rule of the URSSAF field does not see
+    (model.URSSAF_FIELD_EXCEPTIONS, drawn from their own random stream); False gives the truth and URSSAF files of
+    generator 2.3.0 (the field is exactly the rule), for before/after measures. SIRENE files are the same either way."""
     from sources import registry
     from sources.sample import sirene_tables, truth
     from sources.sample.world import build_world
@@ -93,7 +97,11 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
         t_gen = time.perf_counter()
 
         years = np.arange(m.COMMUNE_APE_FIRST_YEAR, m.URSSAF_YEAR + 1)
-        timeline = truth.build_timeline(world, tables, ref.rules, years, np.random.default_rng([seed, 2]))
+        # the field's exceptions: one uniform number per legal unit from a stream of their own (the other draws stay)
+        exception_draw = (np.random.default_rng([seed, m.URSSAF_EXCEPTION_STREAM]).random(len(world.units))
+                          if exceptions_champ_urssaf else None)
+        timeline = truth.build_timeline(world, tables, ref.rules, years, np.random.default_rng([seed, 2]),
+                                        exception_draw)
         t_truth = truth.establishment_truth(world, tables, timeline)
         sample = Sample(departement, seed, scale, ref, world, tables, timeline, t_truth, meta)
         _write_ground_truth(out_root / GROUND_TRUTH_DIR, sample)
@@ -107,10 +115,12 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
 
     d = t_truth[t_truth["localisation"] == "departement"]
     a = d[d["actif_fin_annee_urssaf"]]
+    x = a[a["exception_champ_urssaf"]]
     summary = {
         "departement": departement,
         "seed": seed,
         "scale": scale,
+        "exceptions_champ_urssaf": bool(exceptions_champ_urssaf),
         "generator_version": GENERATOR_VERSION,
         "millesime_sirene": m.MILLESIME,
         "annee_urssaf": m.URSSAF_YEAR,
@@ -127,6 +137,11 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
             "part_ess_effectif": round(float(a.loc[truth.in_perimetre(a["perimetres"], "insee"),
                                                    "effectif_vrai"].sum())
                                        / max(1, int(a["effectif_vrai"].sum())), 4),
+            # employers under the MSA that the rule of the URSSAF field puts in it (absent from URSSAF's files)
+            "etablissements_employeurs_exception_champ_urssaf": int(x["employeur"].sum()),
+            "effectif_exception_champ_urssaf": int(x["effectif_vrai"].sum()),
+            "effectif_ess_insee_exception_champ_urssaf": int(
+                x.loc[truth.in_perimetre(x["perimetres"], "insee"), "effectif_vrai"].sum()),
         },
         "seconds_generation": round(t_gen - t0, 2),
     }
@@ -255,10 +270,14 @@ is still recognised as synthetic by the pipeline. The same seed always gives byt
   lived, seasonal activities weighted accordingly) by URSSAF's family of the year, « Hors ESS » for the rest of the
   field. No noise is added: the files are exact aggregates of the truth under URSSAF's definitions.
 - Membership (family, perimeters, URSSAF field) of the truth follows the generator's own rules (model.py) applied to
-  the year's activity and ESS flag, not the pipeline's reference tables. SIRENE's history carries a unit's flag only
-  from the day it was recorded (2018 onwards); in the truth a flagged unit is of the ESS since its creation, except
-  half of the commercial ESS companies created before the law of 31 July 2014, which became so later (before their
-  flag was recorded): the pipeline, which gives a past year the first flag recorded after it, counts those too early.
+  the year's activity and ESS flag, not the pipeline's reference tables. The URSSAF field is the rule (legal form,
+  activity division) minus exceptions the rule does not see (URSSAF_FIELD_EXCEPTIONS: units under the MSA such as
+  maisons familiales rurales, agricultural bodies and unions, subsidiaries of agricultural credit and insurance;
+  truth column `exception_champ_urssaf`): their jobs are in the truth, not in the URSSAF files. SIRENE's history
+  carries a unit's flag only from the day it was recorded (2018 onwards); in the truth a flagged unit is of the ESS
+  since its creation, except half of the commercial ESS companies created before the law of 31 July 2014, which
+  became so later (before their flag was recorded): the pipeline, which gives a past year the first flag recorded
+  after it, counts those too early.
 - Public bodies (communes, EPCI, département) and one establishment per top band (41 to 53) are always generated, so
   every band code occurs whatever the scale; in small samples these few large employers weigh a lot.
 - Zones d'emploi are made up (EPCI clusters) when the reference table has none.

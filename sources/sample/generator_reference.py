@@ -44,6 +44,8 @@ class Rules:
     urssaf_excluded_cj_prefixes: tuple[str, ...]
     urssaf_excluded_cj: frozenset[str]
     urssaf_excluded_naf_divisions: tuple[str, ...]
+    # (legal-form prefixes, activity prefixes, share): units under the MSA although the rule puts them in the field
+    urssaf_field_exceptions: tuple = ()
 
 
 def _first_column(df: pd.DataFrame, candidates: tuple[str, ...]) -> str | None:
@@ -136,7 +138,8 @@ def load_rules(reference_dir: Path | None = None) -> Rules:
     famille = {cj: fam for fam, codes in m.FAMILY_CJ.items() for cj in codes}
     included = frozenset(cj for fam, codes in m.FAMILY_CJ.items() if fam in m.ESS_FAMILIES_INSEE for cj in codes)
     return Rules(famille, included, tuple(m.EXCLUDED_NAF_PREFIXES), tuple(m.URSSAF_EXCLUDED_CJ_PREFIXES),
-                 frozenset(m.URSSAF_EXCLUDED_CJ), tuple(m.URSSAF_EXCLUDED_NAF_DIVISIONS))
+                 frozenset(m.URSSAF_EXCLUDED_CJ), tuple(m.URSSAF_EXCLUDED_NAF_DIVISIONS),
+                 tuple(m.URSSAF_FIELD_EXCEPTIONS))
 
 
 def sirene_label(name: str) -> str:

@@ -266,6 +266,23 @@ EXCLUDED_NAF_PREFIXES = ("84.", "94.11", "94.20", "94.91", "94.92")
 URSSAF_EXCLUDED_CJ_PREFIXES = ("7",)
 URSSAF_EXCLUDED_CJ = {"6316", "6317", "6318", "6532", "6533", "6597", "6598", "6596", "8250", "8140"}
 URSSAF_EXCLUDED_NAF_DIVISIONS = ("01", "02", "03")
+# Exceptions to that rule, which the estimator does not know (its field is the rule, data/reference/champ_urssaf.csv):
+# the MSA also covers the staff of bodies that are agricultural by purpose, whatever their legal form and activity
+# code (Code rural, art. L722-20): maisons familiales rurales and private agricultural schools (associations, 85),
+# agricultural professional bodies (associations, 94.12), agricultural development associations (CIVAM…, 94.99),
+# agricultural employers' unions (8420, 94.11), subsidiaries of agricultural credit and insurance groups (companies,
+# 64–66). Their jobs are in SIRENE and in the truth, not in URSSAF's files. (legal-form prefixes, activity prefixes,
+# share of the legal units of those forms and activities under the MSA); a unit's draw is one uniform number of its
+# own random stream (URSSAF_EXCEPTION_STREAM), so that every other draw of the generator stays as it was. Orders of
+# magnitude (METHOD.md § 3): about 1 % of the associations' jobs, about one per mille of the private field's.
+URSSAF_FIELD_EXCEPTIONS = (
+    (("92",), ("85.",), 0.06),
+    (("92",), ("94.12",), 0.15),
+    (("92",), ("94.99",), 0.01),
+    (("8420",), ("94.11",), 0.25),
+    (("54", "55", "56", "57"), ("64.", "65.", "66."), 0.02),
+)
+URSSAF_EXCEPTION_STREAM = 3  # np.random.default_rng([seed, 3]); 1: URSSAF files, 2: ess_since
 
 # Large employers always present (one per top band), so that every band code occurs even in a small sample.
 # (label, profile kind, cj, naf, headcount)

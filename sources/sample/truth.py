@@ -91,7 +91,10 @@ def ess_since(world: World, tables: SireneTables, rng: np.random.Generator) -> n
 
 
 def build_timeline(world: World, tables: SireneTables, rules: Rules, years: np.ndarray,
-                   rng: np.random.Generator) -> Timeline:
+                   rng: np.random.Generator, exception_draw: np.ndarray | None = None) -> Timeline:
+    """`exception_draw`: one uniform number per legal unit (its own random stream) deciding which units of the
+    forms and activities of rules.urssaf_field_exceptions are under the MSA; None: no exception (the field is the
+    rule)."""
     e = world.etabs
     ends = np.array([np.datetime64(f"{int(y)}-12-31") for y in years])
     cols = np.searchsorted(YEARS, years)
@@ -108,15 +111,21 @@ def build_timeline(world: World, tables: SireneTables, rules: Rules, years: np.n
     cj = e["cj"].to_numpy()
     flag = tables.ess_flag_unite[e["unit"].to_numpy()]
     none = np.full(len(e), None, dtype=object)
-    variants = {(c, f): membership(cj, current if c else before, flag if f else none, rules)
+    draw = None if exception_draw is None else np.asarray(exception_draw)[e["unit"].to_numpy()]
+    variants = {(c, f): membership(cj, current if c else before, flag if f else none, rules, draw)
                 for c in (False, True) for f in (False, True)}
     average, quarters = _annual_averages(world, years)
     return Timeline(years=years, headcount=h, average=average, quarters=quarters, alive_end=alive, changed=changed,
                     flagged=flagged, activity=(before, current), variants=variants)
 
 
-def membership(cj: np.ndarray, naf: np.ndarray, flag: np.ndarray, rules: Rules) -> dict[str, np.ndarray]:
-    """ESS family, excluded activity, perimeters and URSSAF field from legal form, activity and ESS flag."""
+def membership(cj: np.ndarray, naf: np.ndarray, flag: np.ndarray, rules: Rules,
+               draw: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """ESS family, excluded activity, perimeters and URSSAF field from legal form, activity and ESS flag.
+
+    `champ_urssaf` is the field as it is: the rule's (legal form, activity division) minus the exceptions the
+    rule does not see (`exception_champ_urssaf`: units under the MSA although the rule puts them in the field,
+    rules.urssaf_field_exceptions, decided by each establishment's unit's `draw`)."""
     naf = naf.astype(str)
     famille = pd.Series(cj).map(rules.famille_of_cj).to_numpy(dtype=object)
     famille[pd.isna(famille) & (flag == "O")] = "societes_commerciales_ess"
@@ -127,10 +136,17 @@ def membership(cj: np.ndarray, naf: np.ndarray, flag: np.ndarray, rules: Rules) 
     urssaf = (~_startswith(cj.astype(str), rules.urssaf_excluded_cj_prefixes)
               & ~isin(cj, list(rules.urssaf_excluded_cj))
               & ~_startswith(naf, rules.urssaf_excluded_naf_divisions))
+    exception = np.zeros(naf.size, bool)
+    if draw is not None:
+        for cj_prefixes, naf_prefixes, share in rules.urssaf_field_exceptions:
+            exception |= (_startswith(cj.astype(str), tuple(cj_prefixes)) & _startswith(naf, tuple(naf_prefixes))
+                          & (draw < share))
+    exception &= urssaf
     inside = dict(zip(PERIMETRES, (flagged, insee, loi2014)))
     perimetres = pd.Series([[p for p, yes in zip(PERIMETRES, row) if yes]
                             for row in zip(*(inside[p] for p in PERIMETRES))], dtype=object).to_numpy()
-    return {"famille_ess": famille, "activite_exclue": excluded, "perimetres": perimetres, "champ_urssaf": urssaf}
+    return {"famille_ess": famille, "activite_exclue": excluded, "perimetres": perimetres,
+            "champ_urssaf": urssaf & ~exception, "exception_champ_urssaf": exception}
 
 
 def in_perimetre(perimetres, name: str) -> np.ndarray:
@@ -180,7 +196,7 @@ def establishment_truth(world: World, tables: SireneTables, timeline: Timeline) 
     rows = keys["row"].to_numpy()
     j = int(np.flatnonzero(timeline.years == m.URSSAF_YEAR)[0])
     member = {k: timeline.member(j, k)[rows] for k in ("famille_ess", "activite_exclue", "perimetres",
-                                                     "champ_urssaf")}
+                                                     "champ_urssaf", "exception_champ_urssaf")}
     tranche = e["tranche"].to_numpy()[rows].astype(object)
     tranche[tranche == ""] = None
     annee = e["annee_tranche"].to_numpy()[rows].astype(float)
@@ -234,7 +250,8 @@ def yearly_truth(world: World, tables: SireneTables, timeline: Timeline, first_y
             "actif_fin_annee": timeline.alive_end[r, j],
             "localisation": e["location"].to_numpy()[r], "code_commune": e["code_commune"].to_numpy()[r],
             "categorie_juridique": e["cj"].to_numpy()[r], "activite": timeline.activite(j)[r].astype(str),
-            **{k: timeline.member(j, k)[r] for k in ("famille_ess", "perimetres", "champ_urssaf")},
+            **{k: timeline.member(j, k)[r] for k in ("famille_ess", "perimetres", "champ_urssaf",
+                                                     "exception_champ_urssaf")},
         }))
     return pd.concat(parts, ignore_index=True).astype({"code_commune": "object"})
 

@@ -2,7 +2,8 @@
 portal's CSV export format.
 
 - Commune × APE: for each year, the establishments of the URSSAF field (private employers of the régime général
-  outside agriculture — the generator's own rules) with employees on 31 December, by their commune and their APE of
+  outside agriculture — the generator's own rules, minus the units under the MSA the rule does not see,
+  model.URSSAF_FIELD_EXCEPTIONS) with employees on 31 December, by their commune and their APE of
   that year (URSSAF's own APE record differs from SIRENE's for a few establishments), and their headcount on
   31 December. An establishment closed since still counts in the years it lived. A few values are missing, as in
   the real file, more often in small cells (MISSING_VALUE_SHARE).
@@ -152,16 +153,23 @@ def write_commune_ape(path: Path, world: World, timeline: Timeline, ref: Referen
                                       return_inverse=True)
     years = np.arange(m.COMMUNE_APE_FIRST_YEAR, m.URSSAF_YEAR + 1)
     n_cells = communes.size * apes.size
-    counts, effs = [], []
+    counts, effs, rule_counts = [], [], []
     for y in years:
         j = int(np.flatnonzero(timeline.years == y)[0])
         h = timeline.headcount[:, j]
-        keep = placed & (h > 0) & timeline.member(j, "champ_urssaf")
+        field_ = timeline.member(j, "champ_urssaf")
+        keep = placed & (h > 0) & field_
+        # the rule's field (the exceptions under the MSA back in): its cells fix the number of draws of the masking
+        # below, so that the exceptions change only the cells they are in
+        rule = placed & (h > 0) & (field_ | timeline.member(j, "exception_champ_urssaf"))
         cell = commune_idx * apes.size + np.where(timeline.changed[:, j], ape_after, ape_before)
         counts.append(np.bincount(cell[keep], minlength=n_cells))
         effs.append(np.bincount(cell[keep], weights=h[keep], minlength=n_cells))
+        rule_counts.append(np.bincount(cell[rule], minlength=n_cells))
     counts, effs = np.array(counts), np.array(effs)
-    cells = np.flatnonzero(counts.sum(axis=0) > 0)
+    drawn = np.flatnonzero(np.array(rule_counts).sum(axis=0) > 0)
+    listed = counts[:, drawn].sum(axis=0) > 0  # cells holding only exceptions are not in URSSAF's file
+    cells = drawn[listed]
     commune_c = communes[cells // apes.size].astype(object)
     ape = np.char.replace(apes[cells % apes.size], ".", "").astype(object)
     out = _commune_labels(ref, commune_c)
@@ -180,7 +188,7 @@ def write_commune_ape(path: Path, world: World, timeline: Timeline, ref: Referen
     for k, y in enumerate(years):
         n = counts[k, cells].astype(float)
         eff = effs[k, cells]
-        missing = masked(eff, rng) | (n == 0)
+        missing = masked(effs[k, drawn], rng)[listed] | (n == 0)
         n = np.where(missing, np.nan, n)
         eff = np.where(missing, np.nan, eff)
         out[f"nombre_d_etablissements_{y}"] = pd.array(n, dtype="Float64").round().astype("Int64")

@@ -1,0 +1,275 @@
+"""Coverage of the employment intervals over several synthetic worlds (seeds): how often the 90 % interval holds the
+truth, with the binomial uncertainty of that measure, and the mean bias.
+
+One sample's truth gives one cell per indicator at département level (benchmarks/accuracy.py): « couverture
+100 % » there separates nothing from chance. Here each seed is another world (the generator's draws, the truth, the
+files), each run through staging and the core step only (transforms/core.build_core: the estimates and their
+posterior variances); the département's indicators of the employment year are summed from core_effectifs with the
+cube's variance formula (out_indicateurs.sql: Σ v − Σ_c x_c²/D_c − |Σ projections|², transforms/calibration.py)
+and its interval macros (log-normal for employment, logit-normal for shares, sql/macros/intervalles.sql):
+- `emploi_ess`: ESS employment (perimeter `insee`) on 31/12 of the employment year;
+- `emploi_<famille>`: the four families of the perimeter;
+- `part_prive`: ESS share of the private employment of URSSAF's field (numerator and denominator in the field as
+  the estimator sees it, truth in the field as it is: the exceptions the rule does not see, model.py, are out);
+- `part_total`: ESS share of all salaried employment.
+(`vrai_exceptions` in the CSV: the true jobs of the indicator under the MSA although the rule puts them in URSSAF's
+field, absent from URSSAF's files.)
+Per indicator: seeds, coverage of the 90 % interval with its 90 % Clopper–Pearson interval, mean relative bias
+(central − truth) / truth with its standard error over seeds, median half-width.
+
+    python -m benchmarks.coverage --seeds 10 --scale 0.25 [--first-seed 1] [--sans-exceptions] [--dir DIR]
+
+Smaller scales are faster and noisier (fewer, smaller establishments per cell); the figures say the scale. Not a
+test: minutes per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta as beta_law
+
+from sources.sample.truth import in_perimetre
+
+FAMILLES = ("associations", "cooperatives", "mutuelles", "fondations")
+Z90 = 1.6448536269514722
+
+
+def run_seed(root: Path, seed: int, scale: float, exceptions: bool, departement: str = "38") -> dict[str, Path]:
+    """Generate one world and build its core tables; returns the core tables' files."""
+    from ess.settings import Settings
+    from flows.inputs import resolve_inputs
+    from sources.sample import write_sample
+    from transforms.core import build_core
+    from transforms.staging import departement_tables, stage_source
+    from sources import registry
+
+    sample = root / "echantillon"
+    write_sample(sample, departement=departement, seed=seed, scale=scale, exceptions_champ_urssaf=exceptions)
+    settings = Settings.from_dict({"departement": departement, "input_dir": str(sample),
+                                   "sample_scale": scale}).validated()
+    settings, inputs = resolve_inputs(settings)
+    params = {**settings.step_params(), "departements": [departement], "secret_processus": 1}
+    tables: dict[str, str] = {}
+    for source in registry.names():  # as tests/tiny_run.stage_all
+        keys = registry.source(source).stage_params
+        if inputs.get(source) is None:
+            continue
+        output = stage_source(source, inputs[source], {k: params[k] for k in keys}, root / "staging" / source)
+        tables.update(departement_tables(output, params["departement"]) if "departements" in keys
+                      else output.tables)
+    core = build_core({k: Path(v) for k, v in tables.items()}, params, root / "core")
+    return {k: Path(v) for k, v in core.tables.items()}
+
+
+def _sum_stats(f: pd.DataFrame, a: np.ndarray, b: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(Σ_a central, Var Σ_a, Cov(Σ_a, Σ_b)) with the cube's formula; b ⊇ a (None: b = a)."""
+    b = a if b is None else b
+    v = f["variance_a_priori"].to_numpy()
+    d = f["denominateur_calage"].to_numpy()
+    cell = f["cellule_calage"].to_numpy()
+    p = f[[f"projection_{i}" for i in range(1, 6)]].to_numpy()
+
+    def x(mask):
+        s = pd.Series(v[mask & pd.notna(cell)]).groupby(cell[mask & pd.notna(cell)]).sum()
+        return s
+
+    xa, xb = x(a), x(b)
+    dc = pd.Series(d[pd.notna(cell)]).groupby(cell[pd.notna(cell)]).first()
+    common = xa.index.intersection(xb.index)
+    middle = float((xa[common] * xb[common] / dc[common]).sum())
+    pa, pb = p[a].sum(axis=0), p[b].sum(axis=0)
+    var_ab = float(v[a].sum()) - middle - float(pa @ pb)  # a ⊆ b: a'Vb = Σ_a v
+    xa2 = float((xa ** 2 / dc[xa.index]).sum())
+    var_a = max(float(v[a].sum()) - xa2 - float(pa @ pa), 0.0)
+    return float(f["effectif_central"].to_numpy()[a].sum()), var_a, var_ab
+
+
+def _ic(c: float, var: float) -> tuple[float, float]:
+    """ic_bas / ic_haut of sql/macros/intervalles.sql."""
+    if var <= 0:
+        return c, c
+    if c <= 0:
+        return 0.0, Z90 * np.sqrt(var)
+    s = np.sqrt(np.log1p(var / c ** 2))
+    lo = min(c, float(np.exp(np.log(c) - s * s / 2 - Z90 * s)))
+    hi = c + Z90 * np.sqrt(var) if s > 2 * Z90 else float(np.exp(np.log(c) - s * s / 2 + Z90 * s))
+    return lo, hi
+
+
+def _ic_share(s: float, var: float) -> tuple[float, float]:
+    """ic_part_bas / ic_part_haut (logit-normal)."""
+    if var <= 0 or s <= 0 or s >= 1:
+        return s, s
+    half = Z90 * np.sqrt(var) / (s * (1 - s))
+    logit = np.log(s / (1 - s))
+    return 1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half)))
+
+
+def _share(f, num, den) -> tuple[float, float, float]:
+    n, vn, cov = _sum_stats(f, num, den)
+    dd, vd, _ = _sum_stats(f, den)
+    s = n / dd
+    var = max((vn - 2 * s * cov + s * s * vd) / dd ** 2, 0.0)
+    lo, hi = _ic_share(s, var)
+    return s, lo, hi
+
+
+def indicators(core: dict[str, Path], truth_file: Path) -> pd.DataFrame:
+    """The département's indicators of the employment year: central, interval, truth."""
+    import duckdb
+
+    con = duckdb.connect()
+    year = con.execute("SELECT max(annee_effectifs) FROM read_parquet(?)",
+                       [str(core["core_calibration"])]).fetchone()[0]
+    f = con.execute(
+        """SELECT f.*, a.perimetres_inclus, a.famille_ess
+           FROM read_parquet($eff) AS f
+           JOIN read_parquet($ann) AS a ON a.siret = f.siret AND a.annee = f.annee
+           JOIN read_parquet($etab) AS e ON e.siret = f.siret
+           WHERE f.annee = $y AND e.code_departement = $dep""",
+        {"eff": str(core["core_effectifs"]), "ann": str(core["core_etablissements_annuel"]),
+         "etab": str(core["core_etablissements"]), "y": year, "dep": "38"}).df()
+    ess = np.array(["insee" in list(p) if p is not None else False for p in f["perimetres_inclus"]])
+    field = (f["statut_calage"] != "hors_champ_urssaf").to_numpy()
+    all_ = np.ones(len(f), bool)
+    t = pd.read_parquet(truth_file)
+    t = t[(t["annee"] == year) & (t["localisation"] == "departement")]
+    t_ess = in_perimetre(t["perimetres"], "insee")
+    t_field = t["champ_urssaf"].to_numpy()
+    h = t["effectif_fin_annee"].to_numpy().astype(float)
+    rows = []
+
+    x = (t["exception_champ_urssaf"].to_numpy() if "exception_champ_urssaf" in t
+         else np.zeros(len(t), bool))
+
+    def add(name, central, lo, hi, true, exceptions=np.nan):
+        rows.append({"indicateur": name, "central": central, "bas": lo, "haut": hi, "vrai": true,
+                     "vrai_exceptions": exceptions})
+
+    c, v, _ = _sum_stats(f, ess)
+    add("emploi_ess", c, *_ic(c, v), h[t_ess].sum(), h[t_ess & x].sum())
+    for fam in FAMILLES:
+        a = ess & (f["famille_ess"] == fam).to_numpy()
+        c, v, _ = _sum_stats(f, a)
+        in_f = t_ess & (t["famille_ess"] == fam).to_numpy()
+        add(f"emploi_{fam}", c, *_ic(c, v), h[in_f].sum(), h[in_f & x].sum())
+    add("part_prive", *_share(f, ess & field, field), h[t_ess & t_field].sum() / h[t_field].sum())
+    add("part_total", *_share(f, ess, all_), h[t_ess].sum() / h.sum())
+    out = pd.DataFrame(rows)
+    out["annee"] = year
+    return out
+
+
+def with_term(cells: pd.DataFrame, shift: float, sd: float) -> pd.DataFrame:
+    """The cells with a term added to the associations and the ESS: + shift × A to the central value, + (sd × A)²
+    to the variance (A: the associations' central value); the variance is read back from the published log-normal
+    interval, the new interval drawn the same way (sql/macros/intervalles.sql)."""
+    out = cells.copy()
+    assoc = out[out["indicateur"] == "emploi_associations"].set_index("graine")["central"]
+    for ind in ("emploi_ess", "emploi_associations"):
+        r = out["indicateur"] == ind
+        c, lo, hi = (out.loc[r, k].to_numpy() for k in ("central", "bas", "haut"))
+        a = assoc.reindex(out.loc[r, "graine"]).to_numpy()
+        s = (np.log(hi) - np.log(lo)) / (2 * Z90)
+        var = c ** 2 * np.expm1(s ** 2) + (sd * a) ** 2
+        c = c + shift * a
+        bounds = np.array([_ic(x, v) for x, v in zip(c, var)])
+        out.loc[r, "central"], out.loc[r, "bas"], out.loc[r, "haut"] = c, bounds[:, 0], bounds[:, 1]
+    return out
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.9) -> tuple[float, float]:
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta_law.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta_law.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
+def summarise(cells: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for name, g in cells.groupby("indicateur", sort=False):
+        inside = (g["vrai"] >= g["bas"]) & (g["vrai"] <= g["haut"])
+        k, n = int(inside.sum()), len(g)
+        lo, hi = clopper_pearson(k, n)
+        bias = (g["central"] - g["vrai"]) / g["vrai"]
+        half = (g["haut"] - g["bas"]) / 2 / g["central"]
+        out.append({"indicateur": name, "graines": n, "dans_ic90": k, "couverture": k / n,
+                    "couverture_bas": lo, "couverture_haut": hi, "biais_moyen": float(bias.mean()),
+                    "biais_erreur_type": float(bias.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
+                    "demi_largeur_mediane": float(half.median())})
+    return pd.DataFrame(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=10, help="number of worlds (seeds first-seed … first-seed + N − 1)")
+    p.add_argument("--first-seed", type=int, default=1)
+    p.add_argument("--scale", type=float, default=0.25)
+    p.add_argument("--sans-exceptions", action="store_true",
+                   help="worlds whose URSSAF field is exactly the rule (generator 2.3.0's truth): the « before »")
+    p.add_argument("--dir", type=Path, help="working folder (default: a temporary one, removed)")
+    p.add_argument("--csv", type=Path, help="also append every seed's cells there (CSV)")
+    p.add_argument("--keep", action="store_true", help="keep each seed's sample and core tables under --dir")
+    p.add_argument("--resume", type=Path, help="summarise the cells of such a CSV (no new seed)")
+    p.add_argument("--essai-terme", nargs=2, type=float, metavar=("DECALAGE", "ECART_TYPE"),
+                   help="with --resume: what a term for the employment URSSAF does not see (a relative shift and "
+                        "standard deviation on the associations' estimate, added to them and to the ESS) would do "
+                        "to coverage — a measure of a proposal, not the estimator")
+    args = p.parse_args(argv)
+    if args.resume:
+        cells = pd.read_csv(args.resume)
+        if args.essai_terme:
+            cells = with_term(cells, *args.essai_terme)
+        _print(summarise(cells), cells, f"{cells['graine'].nunique()} graines ({args.resume})")
+        return 0
+    work = args.dir or Path(tempfile.mkdtemp(prefix="ess-coverage-"))
+    cells = []
+    try:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            t0 = time.perf_counter()
+            root = work / f"graine{seed}"
+            core = run_seed(root, seed, args.scale, not args.sans_exceptions)
+            got = indicators(core, root / "echantillon" / "ground_truth" / "effectifs_annuels.parquet")
+            got.insert(0, "graine", seed)
+            cells.append(got)
+            if args.csv:  # every seed as it comes: an interrupted run keeps its seeds
+                got.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
+            e = got.set_index("indicateur")
+            print(f"graine {seed}: emploi ESS {e.loc['emploi_ess', 'central']:.0f} "
+                  f"[{e.loc['emploi_ess', 'bas']:.0f}–{e.loc['emploi_ess', 'haut']:.0f}] vrai "
+                  f"{e.loc['emploi_ess', 'vrai']:.0f}; part privée {100 * e.loc['part_prive', 'central']:.2f} % "
+                  f"[{100 * e.loc['part_prive', 'bas']:.2f}–{100 * e.loc['part_prive', 'haut']:.2f}] vraie "
+                  f"{100 * e.loc['part_prive', 'vrai']:.2f} % ({time.perf_counter() - t0:.0f} s)", flush=True)
+    finally:
+        if args.dir is None and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    all_cells = pd.concat(cells, ignore_index=True)
+    label = "sans exceptions (champ = règle)" if args.sans_exceptions else "avec exceptions au champ URSSAF"
+    _print(summarise(all_cells), all_cells, f"{args.seeds} graines ({args.first_seed}…"
+           f"{args.first_seed + args.seeds - 1}), échelle {args.scale}, {label}")
+    return 0
+
+
+def _print(table: pd.DataFrame, cells: pd.DataFrame, title: str) -> None:
+    print(f"\n{title}, année {int(cells['annee'].iloc[0])}")
+    print(f"{'indicateur':<22}{'couverture IC90':>18}{'IC90 binomial':>18}{'biais moyen':>14}{'± e.t.':>9}"
+          f"{'demi-largeur':>14}")
+    for r in table.itertuples():
+        print(f"{r.indicateur:<22}{r.dans_ic90:>9}/{r.graines:<3} {100 * r.couverture:>4.0f} %"
+              f"{100 * r.couverture_bas:>9.0f}–{100 * r.couverture_haut:.0f} %"
+              f"{100 * r.biais_moyen:>+12.2f} %{100 * r.biais_erreur_type:>7.2f} %"
+              f"{100 * r.demi_largeur_mediane:>12.2f} %")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
