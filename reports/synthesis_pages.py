@@ -222,8 +222,9 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
                           comparison_territory_rows(rows), fontsize=8.0, first_column_width=26,
                           title=f"Le département, sa région et la France, en {last} (URSSAF ; évolution depuis {first})")
     _text(fig, bottom - 0.02, "Mêmes définitions que le tableau précédent, sommées sur les départements de la "
-          "région et de la France présents dans le fichier de l'URSSAF (un total dont une partie n'est pas publiée "
-          "n'est pas calculé : « n.d. »). Évolution : effectif moyen de la dernière année rapporté à celui de la "
+          "région et de la France. La région et la France ne sont chiffrées que si le fichier de l'URSSAF contient "
+          "tous leurs départements, et un total dont une partie n'est pas publiée n'est pas calculé : sinon, "
+          "« n.d. ». Évolution : effectif moyen de la dernière année rapporté à celui de la "
           "première. " + source_urssaf(), size=8, width=120, color="#444444")
     return fig, drawn
 
