@@ -76,13 +76,14 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
 
 
 def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str, fmt, ylabel: str = "",
-          colors: dict[str, str] | None = None, labels=None, band: tuple[str, str, str] | None = None
-          ) -> pd.DataFrame:
+          colors: dict[str, str] | None = None, labels=None, band: tuple[str, str, str] | None = None,
+          tick_labels: dict | None = None) -> pd.DataFrame:
     """One line per column of `frame` (index = year). A missing value breaks the line; when it is suppressed
     (`statuses` has its reason) an « s » is written at the top of the axis above that year, never a 0.
     `band` = (low column, high column, legend): those two columns are drawn as one shaded band behind the lines
     (an interval), not as lines of their own; their values stay in the returned data, as two columns of those names
-    beside each line's value (not rows of their own, which a sum by year would count three times)."""
+    beside each line's value (not rows of their own, which a sum by year would count three times).
+    `tick_labels`: a year's tick label when it is not the year alone (« oct. 2026 »: a count at the millésime date)."""
     colors = colors or {}
     rows = []
     trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
@@ -122,7 +123,8 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
     ax.set_ylim(bottom=0)
     if len(years):
         rotated = len(years) > 8
-        ax.set_xticks(years, [str(int(y)) for y in years], rotation=90 if rotated else 0)
+        ticks = [(tick_labels or {}).get(int(y), str(int(y))) for y in years]
+        ax.set_xticks(years, ticks, rotation=90 if rotated else 0)
         # below the year labels (taller when they are turned)
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.26 if rotated else -0.12),
                   ncols=3)

@@ -101,18 +101,27 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
 
 
 def _establishment_evolution(ctx: ReportContext) -> list[Message]:
+    """The change of the ESS establishments between two year ends (the first and the last counted on 31 December:
+    like with like), then the count at the millésime date."""
     rows = sel.cells(ctx.cube, famille="ess").sort_values("annee")
     rows = rows[rows["nb_etablissements"].notna() & (rows["statut_secret_etablissements"] == sel.PUBLIE)]
     if len(rows) < 2 or int(rows["annee"].iloc[-1]) != ctx.year:
         return []
-    first, last = rows.iloc[0], rows.iloc[-1]
-    if not first["nb_etablissements"]:
+    year_ends = rows[rows["annee"] < ctx.year]
+    if len(year_ends) < 2 or not year_ends["nb_etablissements"].iloc[0]:
         return []
+    first, last, now = year_ends.iloc[0], year_ends.iloc[-1], rows.iloc[-1]
     change = last["nb_etablissements"] / first["nb_etablissements"] - 1
     return [Message("evolution_etablissements", signed_pct(change),
-                    f"d'établissements de l'ESS actifs entre le 31/12/{int(first['annee'])} "
-                    f"({style.fmt_number(first['nb_etablissements'])}) et le {ctx.date_reference()} "
-                    f"({style.fmt_number(last['nb_etablissements'])}).")]
+                    f"d'établissements de l'ESS actifs entre le {_day(first)} "
+                    f"({style.fmt_number(first['nb_etablissements'])}) et le {_day(last)} "
+                    f"({style.fmt_number(last['nb_etablissements'])}) ; "
+                    f"{style.fmt_number(now['nb_etablissements'])} au {ctx.date_reference()}.")]
+
+
+def _day(row) -> str:
+    """The date a row's establishments are counted at, « 31/12/2012 »."""
+    return pd.Timestamp(row["date_reference_etablissements"]).strftime("%d/%m/%Y")
 
 
 def _urssaf_evolution(ctx: ReportContext) -> list[Message]:

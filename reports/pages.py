@@ -233,13 +233,14 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
 
     def draw(ax):
         data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
-                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c),
+                            tick_labels={ctx.year: style.fmt_month(pd.Timestamp(_iso(ctx.date_reference())))})
         # counted on 31 December, the millésime year at the end of the millésime month
         data["date_reference"] = [_iso(ctx.date_reference()) if y == ctx.year else f"{y}-12-31"
                                   for y in data["annee"]]
         return data
-    note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; la dernière année "
-            f"est celle du millésime, comptée au {ctx.date_reference()}.")
+    note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; le dernier point "
+            f"est celui du millésime, compté au {ctx.date_reference()}, et non un 31 décembre.")
     source = ("Source : INSEE, répertoire SIRENE et son historique des établissements, stock au "
               f"{ctx.date_reference()} ; traitement observatoire de l'ESS.")
     return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line", source=source)

@@ -69,6 +69,14 @@ def fmt_percent(ratio, decimals: int = 1) -> str:
     return fmt_number(100 * ratio, decimals) + NBSP + "%"
 
 
+MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+def fmt_month(day) -> str:
+    """A date as its month, French abbreviation: « oct. 2026 »."""
+    return f"{MONTHS[day.month - 1]} {day.year}"
+
+
 def fmt_secret(status) -> str:
     """« s » with its reason, e.g. 's — fréquence (moins de 3 établissements)'."""
     return f"{SUPPRESSED} — {label('secret', status)}"

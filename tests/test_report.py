@@ -715,14 +715,29 @@ def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
     text = got["territoires"][1]
     assert f"la plus forte : Grésivaudan (14,0{nb}%, entre 12,0{nb}% et 16,0{nb}% à 90 %)" in text
     assert f"la plus faible : Voironnais-Chartreuse (10,0{nb}%" in text and "approximation" in text
-    # 55 ESS establishments on 31/12/2024 (the first year of the fixture), 61 on 31/01/2026: +10.9 %
-    assert got["evolution_etablissements"][0] == f"+10,9{nb}%"
-    assert "entre le 31/12/2024 (55) et le 31/01/2026 (61)" in got["evolution_etablissements"][1]
+    # like with like: 55 ESS establishments on 31/12/2024 (the first year of the fixture), round(55 × 1.05) = 58 on
+    # 31/12/2025: +5.5 %; then the 61 of 31/01/2026 (the millésime), not compared with a year end
+    assert got["evolution_etablissements"] == (
+        f"+5,5{nb}%", "d'établissements de l'ESS actifs entre le 31/12/2024 (55) et le 31/12/2025 (58) ; 61 au "
+        "31/01/2026.")
     # URSSAF: ESS 1 030 -> 1 042 (+1.2 %), rest of the private economy 5 000 -> 5 120 (+2.4 %), 2012 -> 2024
     assert got["evolution_urssaf"][0] == f"+1,2{nb}%"
     assert f"entre 2012 et 2024" in got["evolution_urssaf"][1] and f"+2,4{nb}%" in got["evolution_urssaf"][1]
     first = " ".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")[0].split())
-    assert "L'essentiel" in first and "9 chances sur 10" in first and "+10,9" in first
+    assert "L'essentiel" in first and "9 chances sur 10" in first and "+5,5" in first
+
+
+def test_the_last_point_of_the_establishments_series_is_dated_by_its_month(report):
+    from matplotlib.figure import Figure
+
+    from reports import pages
+
+    ctx = load_context(report["tables"], PARAMS)
+    spec = next(s for s in pages.chart_specs(ctx)["evolution"] if s.name == "evolution_etablissements")
+    ax = Figure().add_subplot()
+    spec.draw(ax)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2024", "2025", "janv. 2026"]  # millésime 2026-01
+    assert style.fmt_month(dt.date(2026, 10, 31)) == "oct. 2026"
 
 
 def test_a_masked_employment_is_said_masked_in_the_key_messages(report):
