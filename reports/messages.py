@@ -44,8 +44,10 @@ def key_messages(ctx: ReportContext) -> list[Message]:
     if _published(ess, "nb_etablissements"):
         employers = ""
         if _published(ess, "nb_etablissements_employeurs") and ess["nb_etablissements"] > 0:
-            employers = (f", dont {style.fmt_number(ess['nb_etablissements_employeurs'])} employeurs "
-                         f"({_pct(ess['nb_etablissements_employeurs'] / ess['nb_etablissements'])})")
+            employers = (f", dont {style.fmt_number(ess['nb_etablissements_employeurs'])} "
+                         f"{ctx.employers_words()}, soit "
+                         f"{_pct(ess['nb_etablissements_employeurs'] / ess['nb_etablissements'])} des établissements "
+                         "de l'ESS")
         out.append(Message("etablissements", style.fmt_number(ess["nb_etablissements"]),
                            f"établissements de l'ESS actifs au {au}{employers}."))
     if ctx.year_effectifs is not None:

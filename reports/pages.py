@@ -17,16 +17,14 @@ from transforms import reference
 from transforms.columns import FAMILLES
 
 SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que l'INSEE met à jour avec "
-             "retard (souvent de plusieurs années) ; un établissement est compté employeur quand sa tranche "
-             "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. "
+             "retard (souvent de plusieurs années). "
              "« Sans salarié au 31/12 » regroupe les tranches sans salarié au 31/12 (de l'année de la tranche), "
              "même quand l'emploi estimé ne l'est pas. ")
 
 
 def size_note(ctx) -> str:
-    """SIZE_NOTE with the years the ESS employers' size bands measure, when known."""
-    years = ctx.band_years_text()
-    return SIZE_NOTE + (f"Employeurs de l'ESS ici : {years}. " if years else "")
+    """SIZE_NOTE, then who counts as an employer (with the years of the ESS employers' size bands, when known)."""
+    return SIZE_NOTE + ctx.employers_caveat() + " "
 
 
 RANGE_MEANING = ("intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette fourchette (si le "

@@ -47,8 +47,13 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
     return [
         [f"Établissements actifs de l'ESS, {au}", _value(ess, "nb_etablissements", "statut_secret_etablissements",
                                                         style.fmt_number), ""],
-        [f"dont établissements employeurs (tranche SIRENE), {au}", _value(ess, "nb_etablissements_employeurs",
-                                                         "statut_secret_etablissements", style.fmt_number), ""],
+        [f"dont {ctx.employers_words()}", _value(ess, "nb_etablissements_employeurs",
+                                                  "statut_secret_etablissements", style.fmt_number), ""],
+        ["Part des établissements de l'ESS qui sont employeurs (même définition)",
+         _value(ess, "nb_etablissements_employeurs", "statut_secret_etablissements",
+                lambda v: pct(v / ess["nb_etablissements"]) if ess["nb_etablissements"] else style.UNAVAILABLE), ""],
+        ["Part de l'ESS parmi les établissements employeurs du département (même définition)",
+         _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
         [f"Emploi salarié de l'ESS (estimation centrale), {au_e}",
          _value(ess_e, "effectif_central", jobs, style.fmt_number),
          _range(ess_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_number)],
@@ -58,8 +63,6 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
         [f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {au_e}",
          _value(ess_e, "part_effectif_prive_central", private, pct),
          _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", private, pct)],
-        [f"Part de l'ESS dans les établissements employeurs, {au}",
-         _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
         [f"Établissements de l'ESS pour 1 000 habitants (pop. {ctx.params.get('annee_cog') or '?'}), {au}",
          _value(ess, "etablissements_pour_1000_hab", "statut_secret_etablissements",
                 lambda v: style.fmt_number(v, 1)), ""],
@@ -96,7 +99,7 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
              color="#444444")
     ax = fig.add_axes((0.06, 0.45, 0.88, 0.37))
     bottom = charts.table(ax, ["Chiffres clés", "Valeur", "Intervalle à 90 %"], headline_rows(ctx),
-                          title="Chiffres clés du département", fontsize=8.0)
+                          title="Chiffres clés du département", fontsize=8.0, first_column_width=80)
     synthetic = ([("Avertissement", "Ce rapport est produit à partir de l'échantillon SYNTHÉTIQUE généré par "
                    "l'outil : ses chiffres ne décrivent pas la réalité et ne doivent pas être diffusés.")]
                  if ctx.synthetic else [])
@@ -112,8 +115,7 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          "comptent, ceux créés après non), estimé à partir des tranches d'effectifs de SIRENE et "
          + (f"calé sur les effectifs de l'URSSAF de la même année (fichiers {p.get('annee_urssaf') or ''})."
             if ctx.calibrated else "NON CALÉ sur l'URSSAF : à lire comme un ordre de grandeur.")
-         + (f" Employeurs et tailles : tranche d'effectifs de SIRENE, {ctx.band_years_text()}."
-            if ctx.band_years_text() else "")
+         + " " + ctx.employers_caveat()
          + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources : "
          f"{ctx.sources()}."),
         ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 % : il y a 9 chances sur 10 que "

@@ -306,17 +306,29 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
 
 def test_the_years_of_the_size_bands_are_said(report):
     ctx = load_context(report["tables"], PARAMS)
-    # 3 of the 4 ESS employers hold a band of 2023, one of 2021
-    assert ctx.band_years_text() == "tranches de 2021 à 2023 (2023 pour 75\u00a0%)"
+    # 3 of the 4 ESS employers hold a band of 2023, one of 2021 (computed from core_etablissements)
+    assert ctx.band_years_text() == "tranches de 2021 à 2023, 75\u00a0% de 2023"
+    words = "employeurs selon leur dernière tranche d'effectifs SIRENE (tranches de 2021 à 2023, 75\u00a0% de 2023)"
+    assert ctx.employers_words() == words
+    caveat = ("Employeurs : établissements dont la dernière tranche d'effectifs SIRENE indique des salariés (tranches "
+              "de 2021 à 2023, 75\u00a0% de 2023), et non les employeurs au 31/01/2026 ; un établissement créé après "
+              "2023 n'a pas encore de tranche et compte comme non employeur.")
+    assert ctx.employers_caveat() == caveat
     from reports.pages import size_note
-    from reports.text_pages import cover_page
+    from reports.text_pages import cover_page, headline_rows
 
-    assert size_note(ctx).endswith("Employeurs de l'ESS ici : tranches de 2021 à 2023 (2023 pour 75\u00a0%). ")
+    assert caveat in size_note(ctx)
     cover = " ".join(t.get_text() for t in cover_page(ctx, 2).texts).replace("\n", " ")
-    assert "Employeurs et tailles : tranche d'effectifs de SIRENE, tranches de 2021 à 2023" in cover
-    # without the establishments table the report says nothing of it
+    assert caveat in cover
+    # the employer counts are not dated by the millésime: their rows name the bands' years instead
+    employer_rows = [r[0] for r in headline_rows(ctx) if "employeurs" in r[0] and "emploi salarié" not in r[0]]
+    assert employer_rows[0] == "dont " + words
+    assert not [r for r in employer_rows if "31/01/2026" in r], employer_rows
+    # without the establishments table the report says nothing of the years, still what an employer is
     without = load_context({k: v for k, v in report["tables"].items() if k != "core_etablissements"}, PARAMS)
-    assert without.band_years_text() == "" and "Employeurs de l'ESS ici" not in size_note(without)
+    assert without.band_years_text() == ""
+    assert without.employers_words() == "employeurs selon leur dernière tranche d'effectifs SIRENE"
+    assert "un établissement créé depuis la dernière mise à jour de sa tranche" in size_note(without)
 
 
 def test_the_private_share_caveat_says_whether_unpublished_values_were_counted(report):
@@ -340,13 +352,18 @@ def test_headline_rows_known_answers(report):
     rows = {r[0]: r[1:] for r in headline_rows(ctx)}
     etab, emp = "au 31/01/2026", "au 31/12/2025"
     assert rows[f"Établissements actifs de l'ESS, {etab}"] == ["61", ""]
-    assert rows[f"dont établissements employeurs (tranche SIRENE), {etab}"] == ["30", ""]
+    employers = ("dont employeurs selon leur dernière tranche d'effectifs SIRENE (tranches de 2021 à 2023, "
+                 "75\u00a0% de 2023)")
+    assert rows[employers] == ["30", ""]
+    # both shares say their denominator: 30 of the 61 ESS establishments; the cube's share of ESS among employers
+    assert rows["Part des établissements de l'ESS qui sont employeurs (même définition)"] == ["49,2\u00a0%", ""]
     assert rows[f"Emploi salarié de l'ESS (estimation centrale), {emp}"] == ["1\u00a0234", "1\u00a0000 – 1\u00a0500"]
     assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"] == [
         "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%"]
     assert rows[f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {emp}"] == [
         "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%"]
-    assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == ["20,0\u00a0%", ""]
+    assert rows["Part de l'ESS parmi les établissements employeurs du département (même définition)"] == [
+        "20,0\u00a0%", ""]
     # 61 establishments for 3 500 inhabitants: 17.43 per 1 000
     per_1000 = f"Établissements de l'ESS pour 1 000 habitants (pop. 2026), {etab}"
     assert rows[per_1000] == ["17,4", ""]
@@ -703,8 +720,9 @@ def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
     ctx = load_context(report["tables"], PARAMS)
     got = {m.key: (m.figure, m.text) for m in messages.key_messages(ctx)}
     nb = "\u00a0"
-    assert got["etablissements"] == ("61", f"établissements de l'ESS actifs au 31/01/2026, dont 30 employeurs "
-                                           f"(49,2{nb}%).")
+    assert got["etablissements"] == ("61", "établissements de l'ESS actifs au 31/01/2026, dont 30 employeurs selon "
+                                           "leur dernière tranche d'effectifs SIRENE (tranches de 2021 à 2023, "
+                                           f"75{nb}% de 2023), soit 49,2{nb}% des établissements de l'ESS.")
     assert got["emploi"][0] == f"1{nb}234"
     assert "au 31/12/2025" in got["emploi"][1]
     assert f"9 chances sur 10 que la vraie valeur soit entre 1{nb}000 et 1{nb}500" in got["emploi"][1]
@@ -770,7 +788,8 @@ def test_each_share_is_read_under_its_own_status_code(report):
     assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"][0] == "12,3\u00a0%"
     assert rows[f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {emp}"] == [
         style.fmt_secret("non_diffuse"), ""]
-    assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == [style.UNAVAILABLE, ""]
+    assert rows["Part de l'ESS parmi les établissements employeurs du département (même définition)"] == [
+        style.UNAVAILABLE, ""]
     got = {m.key: m for m in messages.key_messages(ctx)}
     assert got["part"].figure == "12,3\u00a0%" and "emploi salarié privé" not in got["part"].text
     assert sel.withheld("non_diffuse") and not sel.withheld("publie") and not sel.withheld("non_mesure")
