@@ -82,6 +82,14 @@ class ReportContext:
                 + (f" ({self.band_years_text()})" if last else "") + f", et non les employeurs au "
                 f"{self.date_reference()} ; {created} n'a pas encore de tranche et compte comme non employeur.")
 
+    def population_words(self) -> str:
+        """« population municipale 2023, en vigueur au 1er janvier 2026 »: INSEE's legal population of the COG year
+        is that of the census three years before it."""
+        cog = self.params.get("annee_cog")
+        if not cog:
+            return "population municipale en vigueur"
+        return f"population municipale {int(cog) - 3}, en vigueur au 1er janvier {int(cog)}"
+
     def niveau(self, niveau: str) -> Niveau:
         """A level of the run (a COG level the cube lacks gets its labels all the same)."""
         found = next((n for n in self.niveaux if n.niveau == niveau), None)

@@ -426,8 +426,8 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                   lambda ax: dated(maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
                                                    legend_title="pour 1 000 hab.", places=places), _iso(ctx.date_reference())),
                   note="Classes : quantiles des communes publiées." + note_missing, kind="map",
-                  unit="taux", source=source_counts(ctx)[:-1] + f", population municipale en vigueur au 1er janvier {ctx.params.get('annee_cog') or ''} (INSEE) ; contours IGN "
-                  "ADMIN EXPRESS simplifiés."),
+                  unit="taux", source=source_counts(ctx)[:-1] + f", {ctx.population_words()} (INSEE) ; contours IGN ADMIN "
+                  "EXPRESS simplifiés."),
         ChartSpec("carte_epci_part_emploi", t2,
                   lambda ax: of_its_epci(dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
                                                                legend_title="part de l'emploi", cmap="Blues",

@@ -63,7 +63,7 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
         [f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {au_e}",
          _value(ess_e, "part_effectif_prive_central", private, pct),
          _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", private, pct)],
-        [f"Établissements de l'ESS pour 1 000 habitants (pop. {ctx.params.get('annee_cog') or '?'}), {au}",
+        [f"Établissements de l'ESS pour 1 000 habitants ({ctx.population_words()}), {au}",
          _value(ess, "etablissements_pour_1000_hab", "statut_secret_etablissements",
                 lambda v: style.fmt_number(v, 1)), ""],
         [f"Ensemble de l'économie : établissements actifs, {au}",

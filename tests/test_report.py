@@ -365,7 +365,9 @@ def test_headline_rows_known_answers(report):
     assert rows["Part de l'ESS parmi les établissements employeurs du département (même définition)"] == [
         "20,0\u00a0%", ""]
     # 61 establishments for 3 500 inhabitants: 17.43 per 1 000
-    per_1000 = f"Établissements de l'ESS pour 1 000 habitants (pop. 2026), {etab}"
+    # the population of the 2023 census, INSEE's legal population in force on 1 January of the COG year 2026
+    per_1000 = ("Établissements de l'ESS pour 1 000 habitants (population municipale 2023, en vigueur au 1er janvier "
+                f"2026), {etab}")
     assert rows[per_1000] == ["17,4", ""]
     # ensemble: round(355 × 1.1) = 391 establishments in 2026; in 2025 round(355 × 1.05) = 373, 9 × 373 + 0.4 =
     # 3 357.4 employees, × 0.8 and × 1.3
