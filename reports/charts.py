@@ -22,8 +22,9 @@ def _wrap(text: str, width: int = 38) -> str:
 
 
 def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: str = style.COLORS["ess"],
-         with_range: bool = False) -> pd.DataFrame:
-    """Horizontal bars, one per row of `data` (columns of selection.series), top to bottom in the given order.
+         with_range: bool = False, tick_fmt=None) -> pd.DataFrame:
+    """Horizontal bars, one per row of `data` (columns of selection.series), top to bottom in the given order;
+    `fmt` writes each bar's value, `tick_fmt` (default `fmt`) the axis' ticks (an estimate's rounding is not for them).
 
     A suppressed value gets a light hatched band across the axis and the label « s (reason) » — no bar length,
     so it cannot be read as a value; an unavailable one gets « n.d. »."""
@@ -67,7 +68,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
     style.title(ax, title)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
-    ax.xaxis.set_major_formatter(lambda v, _pos: fmt(v) if v >= 0 else "")
+    ax.xaxis.set_major_formatter(lambda v, _pos: (tick_fmt or fmt)(v) if v >= 0 else "")
     if n == 0:
         ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
     data["trace"] = how

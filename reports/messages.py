@@ -54,9 +54,9 @@ def key_messages(ctx: ReportContext) -> list[Message]:
         e = sel.headline(ctx.cube, ctx.year_effectifs)["ess"]
         au_e = ctx.date_effectifs()
         if _published(e, "effectif_central"):
-            out.append(Message("emploi", style.fmt_number(e["effectif_central"]),
-                               f"salariés dans l'ESS au {au_e}, estimation centrale"
-                               + _interval(e, "effectif_ic90_bas", "effectif_ic90_haut", style.fmt_number) + "."))
+            out.append(Message("emploi", style.fmt_estimate(e["effectif_central"]),
+                               f"salariés dans l'ESS au {au_e}, estimation centrale arrondie"
+                               + _interval(e, "effectif_ic90_bas", "effectif_ic90_haut", style.fmt_estimate) + "."))
         elif e is not None and sel.withheld(e["statut_secret_effectifs"]):
             out.append(Message("emploi", style.SUPPRESSED, f"emploi salarié de l'ESS au {au_e} : couvert par le "
                                f"secret statistique ({style.label('secret', e['statut_secret_effectifs'])})."))

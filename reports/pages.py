@@ -123,11 +123,14 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
 
     def bars(name, title, rows, measure, label_column, fmt, xlabel, with_range=False, labels=None, note="",
              code_column=None, ordered=False):
+        # an estimated headcount is written rounded (style.fmt_estimate), its axis' ticks exactly
+        ticks = _fmt_int if fmt is style.fmt_estimate else None
+
         def draw(ax, rows=rows):
             data = sel.series(rows, measure, label_column, labels, code_column)
             if not ordered:  # an ordinal dimension (size) keeps its order; the others read largest first
                 data = sel.largest_first(data)
-            return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range)
+            return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range, tick_fmt=ticks)
         unit = "part" if measure.startswith("part_") else ("effectif" if "effectif" in measure else "nombre")
         source = source_employment(ctx) if "effectif" in measure else source_counts(ctx)
         return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1), unit=unit, source=source)
@@ -151,7 +154,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
              "nb_etablissements", "famille", _fmt_int, "établissements actifs",
              labels=lambda c: style.label("famille", c)),
         bars("familles_emploi", f"Emploi salarié par famille de l'ESS, {au_emp}", _family_rows(ctx, y_emp),
-             "effectif_central", "famille", _fmt_int, "salariés (estimation centrale)", with_range=True,
+             "effectif_central", "famille", style.fmt_estimate, "salariés (estimation centrale arrondie)",
+             with_range=True,
              labels=lambda c: style.label("famille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
     ]
     sec = _sector_rows(ctx)
@@ -172,7 +176,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
              "nb_etablissements", "_label", _fmt_int, "établissements actifs", code_column="classe_taille",
              note=size_note(ctx).strip(), ordered=True),
         bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
-             "effectif_central", "_label", _fmt_int, "salariés (estimation centrale)", with_range=True,
+             "effectif_central", "_label", style.fmt_estimate, "salariés (estimation centrale arrondie)",
+             with_range=True,
              code_column="classe_taille",
              note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). " + RANGE_NOTE + " "
              + SECRET_NOTE,
@@ -260,7 +265,8 @@ def _band_width(frame: pd.DataFrame, hidden: pd.Series) -> str:
     low, high = shown.loc[year, "ic90_bas"], shown.loc[year, "ic90_haut"]
     if high - low > 0.1 * shown["central"].max():  # a band a tenth of the axis high is seen
         return ""
-    return (f" La bande est étroite à cette échelle : en {year}, de {_fmt_int(low)} à {_fmt_int(high)} salariés.")
+    return (f" La bande est étroite à cette échelle : en {year}, de {style.fmt_estimate(low)} à "
+            f"{style.fmt_estimate(high)} salariés.")
 
 
 def _evolution_employment(ctx: ReportContext) -> ChartSpec:

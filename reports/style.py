@@ -10,6 +10,8 @@ from pathlib import Path
 
 import matplotlib
 
+from ess.rounding import round_estimate
+
 matplotlib.use("Agg")  # headless: the report runs on servers and in tests
 
 SYNTHETIC_MENTION = "DONNÉES SYNTHÉTIQUES — ne pas diffuser"
@@ -61,6 +63,13 @@ def fmt_number(value, decimals: int = 0) -> str:
         return UNAVAILABLE
     text = f"{value:,.{decimals}f}"
     return text.replace(",", NBSP).replace(".", ",")
+
+
+def fmt_estimate(value) -> str:
+    """An estimated headcount as people read it: rounded like the run's summary (ess.rounding), « 38 200 »."""
+    if _missing(value):
+        return UNAVAILABLE
+    return fmt_number(round_estimate(value))
 
 
 def fmt_percent(ratio, decimals: int = 1) -> str:

@@ -80,8 +80,8 @@ def territory_table(ctx: ReportContext) -> list[list[str]]:
                      _cell(c, "nb_etablissements", style.fmt_number) if c is not None else style.UNAVAILABLE,
                      _cell(c, "nb_etablissements_employeurs", style.fmt_number) if c is not None
                      else style.UNAVAILABLE,
-                     _cell(j, "effectif_central", style.fmt_number) if j is not None else style.UNAVAILABLE,
-                     _bounds(j, "effectif_central", style.fmt_number) if j is not None else "",
+                     _cell(j, "effectif_central", style.fmt_estimate) if j is not None else style.UNAVAILABLE,
+                     _bounds(j, "effectif_central", style.fmt_estimate) if j is not None else "",
                      _cell(j, "part_effectif_total_central", pct) if j is not None else style.UNAVAILABLE,
                      _bounds(j, "part_effectif_total_central", pct) if j is not None else ""])
     return rows
@@ -114,7 +114,7 @@ def sector_table(ctx: ReportContext, top: int = 10) -> list[list[str]]:
     rows = rows.sort_values(["effectif_central", "secteur"], ascending=[False, True]).head(top)
     pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
     return [[r["libelle_secteur"] if isinstance(r["libelle_secteur"], str) else r["secteur"],
-             _cell(r, "effectif_central", style.fmt_number), _bounds(r, "effectif_central", style.fmt_number),
+             _cell(r, "effectif_central", style.fmt_estimate), _bounds(r, "effectif_central", style.fmt_estimate),
              _cell(r, "part_effectif_total_central", pct), _bounds(r, "part_effectif_total_central", pct)]
             for _, r in rows.iterrows()]
 

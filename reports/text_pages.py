@@ -55,8 +55,8 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
         ["Part de l'ESS parmi les établissements employeurs du département (même définition)",
          _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
         [f"Emploi salarié de l'ESS (estimation centrale), {au_e}",
-         _value(ess_e, "effectif_central", jobs, style.fmt_number),
-         _range(ess_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_number)],
+         _value(ess_e, "effectif_central", jobs, style.fmt_estimate),
+         _range(ess_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_estimate)],
         [f"Part de l'ESS dans l'emploi salarié (tous employeurs), {au_e}",
          _value(ess_e, "part_effectif_total_central", share, pct),
          _range(ess_e, "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut", share, pct)],
@@ -69,8 +69,8 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
         [f"Ensemble de l'économie : établissements actifs, {au}",
          _value(ens, "nb_etablissements", "statut_secret_etablissements", style.fmt_number), ""],
         [f"Ensemble de l'économie : emploi salarié, {au_e}",
-         _value(ens_e, "effectif_central", jobs, style.fmt_number),
-         _range(ens_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_number)],
+         _value(ens_e, "effectif_central", jobs, style.fmt_estimate),
+         _range(ens_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_estimate)],
     ]
 
 

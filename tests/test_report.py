@@ -299,8 +299,9 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
         assert phrase in everything, phrase
     # known answers of the cover table (hand-set département rows; NBSP as thousands separator)
     cover = texts[1]
-    for value in ("61", "1\u00a0234", "1\u00a0000 – 1\u00a0500", "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%",
-                  "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%", "3\u00a0357", "2\u00a0686 – 4\u00a0365"):
+    # (estimated headcounts rounded like the run's summary: 1 234.4 -> 1 200, 3 357.4 -> 3 400)
+    for value in ("61", "1\u00a0200", "1\u00a0000 – 1\u00a0500", "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%",
+                  "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%", "3\u00a0400", "2\u00a0700 – 4\u00a0400"):
         assert value in cover, value
 
 
@@ -357,7 +358,7 @@ def test_headline_rows_known_answers(report):
     assert rows[employers] == ["30", ""]
     # both shares say their denominator: 30 of the 61 ESS establishments; the cube's share of ESS among employers
     assert rows["Part des établissements de l'ESS qui sont employeurs (même définition)"] == ["49,2\u00a0%", ""]
-    assert rows[f"Emploi salarié de l'ESS (estimation centrale), {emp}"] == ["1\u00a0234", "1\u00a0000 – 1\u00a0500"]
+    assert rows[f"Emploi salarié de l'ESS (estimation centrale), {emp}"] == ["1\u00a0200", "1\u00a0000 – 1\u00a0500"]
     assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"] == [
         "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%"]
     assert rows[f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {emp}"] == [
@@ -369,10 +370,20 @@ def test_headline_rows_known_answers(report):
     per_1000 = ("Établissements de l'ESS pour 1 000 habitants (population municipale 2023, en vigueur au 1er janvier "
                 f"2026), {etab}")
     assert rows[per_1000] == ["17,4", ""]
-    # ensemble: round(355 × 1.1) = 391 establishments in 2026; in 2025 round(355 × 1.05) = 373, 9 × 373 + 0.4 =
-    # 3 357.4 employees, × 0.8 and × 1.3
+    # ensemble: round(355 × 1.1) = 391 establishments in 2026 (a count: exact); in 2025 round(355 × 1.05) = 373,
+    # 9 × 373 + 0.4 = 3 357.4 employees, × 0.8 and × 1.3 = 2 685.9 and 4 364.6, rounded to the hundred
     assert rows[f"Ensemble de l'économie : établissements actifs, {etab}"] == ["391", ""]
-    assert rows[f"Ensemble de l'économie : emploi salarié, {emp}"] == ["3\u00a0357", "2\u00a0686 – 4\u00a0365"]
+    assert rows[f"Ensemble de l'économie : emploi salarié, {emp}"] == ["3\u00a0400", "2\u00a0700 – 4\u00a0400"]
+
+
+def test_estimated_headcounts_are_rounded_like_the_run_summary():
+    """One rounding for the console and the PDF (ess.rounding): tens below 1 000, hundreds above; the unit below 10."""
+    from flows.manifest import arrondi
+
+    nb = "\u00a0"
+    assert [style.fmt_estimate(v) for v in (38152.1, 37728.3, 38578.9, 253.0, 144.4, 7.4)] == [
+        f"38{nb}200", f"37{nb}700", f"38{nb}600", "250", "140", "7"]
+    assert arrondi(38152.1) == "38\u202f200" and arrondi(None) == "n.d." and style.fmt_estimate(None) == "n.d."
 
 
 def test_every_png_says_synthetic(report):
@@ -725,7 +736,7 @@ def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
     assert got["etablissements"] == ("61", "établissements de l'ESS actifs au 31/01/2026, dont 30 employeurs selon "
                                            "leur dernière tranche d'effectifs SIRENE (tranches de 2021 à 2023, "
                                            f"75{nb}% de 2023), soit 49,2{nb}% des établissements de l'ESS.")
-    assert got["emploi"][0] == f"1{nb}234"
+    assert got["emploi"][0] == f"1{nb}200"  # 1 234.4 rounded to the hundred
     assert "au 31/12/2025" in got["emploi"][1]
     assert f"9 chances sur 10 que la vraie valeur soit entre 1{nb}000 et 1{nb}500" in got["emploi"][1]
     assert got["part"][0] == f"12,3{nb}%"
@@ -803,10 +814,11 @@ def test_territories_and_sectors_in_numbers(report):
     rows = synthesis_pages.territory_table(ctx)
     # largest ESS employment first: Grésivaudan round(55 × 2500/3500 × 1.05) = 41 establishments in 2025, 9 × 41 +
     # 0.4 = 369.4 jobs (× 0.8, × 1.3); Voironnais-Chartreuse 16 -> 144.4; its 2026 counts are under secret
-    assert rows[0] == ["Grésivaudan", "43", "21", "369", "296 – 480", f"14,0{nb}%", f"12,0{nb}% – 16,0{nb}%"]
-    assert rows[1] == ["Voironnais-Chartreuse", "s", "s", "144", "116 – 188", f"10,0{nb}%", f"8,0{nb}% – 15,0{nb}%"]
+    # (estimates rounded to the ten, counts exact)
+    assert rows[0] == ["Grésivaudan", "43", "21", "370", "300 – 480", f"14,0{nb}%", f"12,0{nb}% – 16,0{nb}%"]
+    assert rows[1] == ["Voironnais-Chartreuse", "s", "s", "140", "120 – 190", f"10,0{nb}%", f"8,0{nb}% – 15,0{nb}%"]
     # commerce is masked in 2025: not ranked; santé round(55 × 0.6 × 1.05) = 35 -> 315.4
-    assert synthesis_pages.sector_table(ctx) == [["Santé humaine", "315", "252 – 410", f"10,0{nb}%",
+    assert synthesis_pages.sector_table(ctx) == [["Santé humaine", "320", "250 – 410", f"10,0{nb}%",
                                                   f"8,0{nb}% – 15,0{nb}%"]]
     text = "\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf"))
     assert "Les territoires et les secteurs en chiffres" in text and "Les secteurs qui emploient le plus" in text
