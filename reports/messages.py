@@ -90,7 +90,12 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
                   ["statut_secret_part_effectifs"].map(sel.withheld)).sum())
     approx = (f" {ctx.niveau(niveau).libelle} reconstitués à partir des intercommunalités (approximation)."
               if ctx.territoires_approches else "")
-    secret = f" {hidden} {nom}(s) sous secret statistique non classé(s)." if hidden else ""
+    secret = ""
+    if hidden:
+        many = hidden > 1
+        name = ctx.niveau(niveau).libelle.lower() if many else nom
+        secret = (f" {hidden}{style.NBSP}{name}, sous secret statistique, ne figure{'nt' if many else ''} pas dans "
+                  "ce classement.")
 
     def share(row) -> str:
         low, high = row["part_effectif_total_ic90_bas"], row["part_effectif_total_ic90_haut"]

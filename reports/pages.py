@@ -35,6 +35,31 @@ BAND_NOTE = "Bande claire : " + RANGE_MEANING
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif à côté ou dans cette note), jamais un zéro."
 
 
+def secret_reasons(ctx: ReportContext) -> dict[str, str]:
+    """Each masking reason in words a reader understands (the thresholds from the run's secret_statistique.csv)."""
+    rules = ctx.secret_rules
+    seuil = style.fmt_number(rules.get("frequence")) if rules.get("frequence") else "quelques"
+    dominance = style.fmt_percent(rules["dominance"], 0) if rules.get("dominance") else "l'essentiel"
+    return {
+        "frequence": f"fréquence : moins de {seuil} unités légales dans la case, l'emploi de chacune se lirait",
+        "dominance": f"dominance : une seule unité légale y fait plus de {dominance} de l'emploi",
+        "secondaire": "secret secondaire : masqué pour qu'aucune case protégée ne puisse être recalculée à partir "
+                      "des chiffres publiés",
+        "denominateur": "total de l'économie masqué : l'emploi total du territoire est protégé, la part de l'ESS "
+                        "ne peut donc pas être publiée",
+        "non_diffuse": "non diffusé : l'emploi par secteur ou par taille n'est publié que pour le département",
+    }
+
+
+def secret_glossary(ctx: ReportContext, statuses) -> str:
+    """« Motifs — fréquence : … ; secret secondaire : …. » for the reasons among `statuses` (codes of the public
+    table, in any shape), '' when none is withheld."""
+    codes = pd.Series(np.asarray(statuses, dtype=object).ravel())
+    shown = set(codes[codes.map(sel.withheld)])
+    words = [text for code, text in secret_reasons(ctx).items() if code in shown]
+    return (" Motifs — " + " ; ".join(words) + ".") if words else ""
+
+
 @dataclass
 class ChartSpec:
     name: str  # file stem of the PNG and its data CSV
@@ -131,6 +156,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
             if not ordered:  # an ordinal dimension (size) keeps its order; the others read largest first
                 data = sel.largest_first(data)
             return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range, tick_fmt=ticks)
+        if measure in sel.STATUS_OF:
+            note += secret_glossary(ctx, rows[sel.STATUS_OF[measure]])
         unit = "part" if measure.startswith("part_") else ("effectif" if "effectif" in measure else "nombre")
         source = source_employment(ctx) if "effectif" in measure else source_counts(ctx)
         return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1), unit=unit, source=source)
@@ -319,7 +346,7 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
     note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
-            "(CSV). " + SECRET_NOTE + _masked_in_words(status, labels))
+            "(CSV). " + SECRET_NOTE + _masked_in_words(status, labels) + secret_glossary(ctx, status))
     return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="line",
                      unit="effectif", source=source_employment(ctx, series=True))
 
@@ -439,7 +466,7 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                                                                legend_title="part de l'emploi", cmap="Blues",
                                                                places=places), f"{ctx.year_effectifs}-12-31")),
                   note="Chaque commune prend la valeur de son EPCI (partie dans le département). " + SECRET_NOTE
-                  + note_missing, kind="map", unit="part",
+                  + secret_glossary(ctx, epci["statut_secret_part_effectifs"]) + note_missing, kind="map", unit="part",
                   source=source_employment(ctx)[:-1] + " ; contours IGN ADMIN EXPRESS simplifiés."),
     ]
 

@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from reports import charts, messages, style, urssaf_compare
 from reports import selection as sel
 from reports.context import ReportContext
-from reports.pages import (ChartSpec, _territory_label, new_page, note_lines, source_counts, source_employment,
-                           source_urssaf, territory_level, territory_note)
+from reports.pages import (ChartSpec, _territory_label, new_page, note_lines, secret_glossary, source_counts,
+                           source_employment, source_urssaf, territory_level, territory_note)
 
 TEXT_WIDTH = 112  # characters per line of 8.5 pt body text
 
@@ -48,9 +48,10 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
 
 # --- territories and sectors in numbers ---------------------------------------------------------------------------
 def _cell(row, measure: str, fmt) -> str:
+    """A figure of a table, or « s (motif) » when it is withheld (the motifs explained under the table)."""
     status = row[sel.STATUS_OF[measure]]
     if sel.withheld(status):
-        return style.SUPPRESSED
+        return style.label("secret_court", status)
     return fmt(row[measure]) if pd.notna(row[measure]) else style.UNAVAILABLE
 
 
@@ -65,9 +66,7 @@ def territory_table(ctx: ReportContext) -> list[list[str]]:
     """Per territory (largest ESS employment first, unknown placement last): ESS establishments and employers at the
     millésime date, ESS employment with its interval and the ESS share of employment on 31/12 of the employment
     year."""
-    niveau = territory_level(ctx)
-    counts = sel.cells(ctx.cube, annee=ctx.year, niveau=niveau, famille="ess").set_index("code_territoire")
-    jobs = sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau=niveau, famille="ess").set_index("code_territoire")
+    counts, jobs = _territory_cells(ctx)
     codes = sorted(set(counts.index) | set(jobs.index),
                    key=lambda c: (c == "non_renseigne", -_number(jobs, c, "effectif_central"), c))
     pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
@@ -85,6 +84,21 @@ def territory_table(ctx: ReportContext) -> list[list[str]]:
                      _cell(j, "part_effectif_total_central", pct) if j is not None else style.UNAVAILABLE,
                      _bounds(j, "part_effectif_total_central", pct) if j is not None else ""])
     return rows
+
+
+def _territory_cells(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ESS rows of the report's territories, by code: counts of the millésime, employment of its year."""
+    niveau = territory_level(ctx)
+    counts = sel.cells(ctx.cube, annee=ctx.year, niveau=niveau, famille="ess").set_index("code_territoire")
+    jobs = sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau=niveau, famille="ess").set_index("code_territoire")
+    return counts, jobs
+
+
+def territory_glossary(ctx: ReportContext) -> str:
+    """The masking reasons the territory table shows, in words."""
+    counts, jobs = _territory_cells(ctx)
+    return secret_glossary(ctx, pd.concat([counts["statut_secret_etablissements"],
+                                           jobs["statut_secret_effectifs"], jobs["statut_secret_part_effectifs"]]))
 
 
 class _Row:
@@ -130,8 +144,8 @@ def numbers_page(ctx: ReportContext, number: int) -> Figure:
                           territory_table(ctx), fontsize=8.0, first_column_width=18,
                           title=f"Par {nom} : établissements au {au}, emploi salarié au {au_e}")
     y = _text(fig, bottom - 0.02, territory_note(ctx) + ctx.employers_caveat() + " Part de l'ESS dans l'emploi "
-              "salarié de tous les employeurs (publics compris). « s » : secret statistique ; « n.d. » : non publié. "
-              + source_employment(ctx) + " " + source_counts(ctx), size=8, width=120, color="#444444")
+              "salarié de tous les employeurs (publics compris). « s » : secret statistique, avec son motif ; « n.d. » : "
+              "non publié." + territory_glossary(ctx) + " " + source_employment(ctx) + " " + source_counts(ctx), size=8, width=120, color="#444444")
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.09))
     bottom = charts.table(ax, ["Secteur d'activité", "Salariés\nde l'ESS", "Intervalle\nà 90 %",
                                "Part de l'ESS dans\nl'emploi du secteur", "Intervalle\nà 90 %"], sector_table(ctx),

@@ -816,7 +816,12 @@ def test_territories_and_sectors_in_numbers(report):
     # 0.4 = 369.4 jobs (× 0.8, × 1.3); Voironnais-Chartreuse 16 -> 144.4; its 2026 counts are under secret
     # (estimates rounded to the ten, counts exact)
     assert rows[0] == ["Grésivaudan", "43", "21", "370", "300 – 480", f"14,0{nb}%", f"12,0{nb}% – 16,0{nb}%"]
-    assert rows[1] == ["Voironnais-Chartreuse", "s", "s", "140", "120 – 190", f"10,0{nb}%", f"8,0{nb}% – 15,0{nb}%"]
+    assert rows[1] == ["Voironnais-Chartreuse", "s (secondaire)", "s (secondaire)", "140", "120 – 190", f"10,0{nb}%",
+                       f"8,0{nb}% – 15,0{nb}%"]
+    # the table's motifs in words, under it
+    assert synthesis_pages.territory_glossary(ctx) == (
+        " Motifs — secret secondaire : masqué pour qu'aucune case protégée ne puisse être recalculée à partir des "
+        "chiffres publiés.")
     # commerce is masked in 2025: not ranked; santé round(55 × 0.6 × 1.05) = 35 -> 315.4
     assert synthesis_pages.sector_table(ctx) == [["Santé humaine", "320", "250 – 410", f"10,0{nb}%",
                                                   f"8,0{nb}% – 15,0{nb}%"]]
@@ -846,6 +851,27 @@ def test_comparison_with_the_rest_of_the_private_economy_known_answers(report):
     idx = _chart_data(report, "comparaison_indice_emploi_urssaf").set_index(["serie", "annee"])
     assert idx.loc[("indice_ess", 2012), "valeur"] == pytest.approx(100.0)
     assert np.isnan(idx.loc[("indice_ess", 2013), "valeur"])
+
+
+def test_each_masking_reason_is_explained_in_words_where_it_is_shown(report):
+    from reports import pages
+
+    ctx = load_context(report["tables"], PARAMS)
+    reasons = pages.secret_reasons(ctx)
+    # thresholds of the run's secret_statistique.csv (3 legal units, 85 %)
+    assert reasons["frequence"].startswith("fréquence : moins de 3 unités légales dans la case")
+    assert reasons["dominance"] == "dominance : une seule unité légale y fait plus de 85\u00a0% de l'emploi"
+    assert pages.secret_glossary(ctx, ["publie", "non_mesure", None]) == ""
+    both = pages.secret_glossary(ctx, pd.DataFrame({"a": ["denominateur", "publie"], "b": ["frequence", None]}))
+    assert both == " Motifs — " + reasons["frequence"] + " ; " + reasons["denominateur"] + "."
+    assert "la part de l'ESS ne peut donc pas être publiée" in reasons["denominateur"]
+    specs = {s.name: s for specs in pages.chart_specs(ctx).values() for s in specs}
+    # EPCI 200000002 is under dominance in 2025, the fondations under frequency: each chart explains its own motif
+    assert specs["epci_part_emploi"].note.endswith(" Motifs — " + reasons["dominance"] + ".")
+    assert specs["familles_emploi"].note.endswith(" Motifs — " + reasons["frequence"] + ".")
+    assert "Motifs" not in specs["epci_etablissements"].note  # nothing masked there
+    text = " ".join("\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")).split())
+    assert "secret secondaire : masqué pour qu'aucune case protégée" in text
 
 
 def test_every_chart_has_its_source_line_and_the_text_speaks_french(report):
