@@ -93,7 +93,7 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
     secret = ""
     if hidden:
         many = hidden > 1
-        name = ctx.niveau(niveau).libelle.lower() if many else nom
+        name = ctx.niveau(niveau).libelle[:1].lower() + ctx.niveau(niveau).libelle[1:] if many else nom
         secret = (f" {hidden}{style.NBSP}{name}, sous secret statistique, ne figure{'nt' if many else ''} pas dans "
                   "ce classement.")
 

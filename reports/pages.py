@@ -17,14 +17,32 @@ from transforms import reference
 from transforms.columns import FAMILLES
 
 SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que l'INSEE met à jour avec "
-             "retard (souvent de plusieurs années). "
-             "« Sans salarié au 31/12 » regroupe les tranches sans salarié au 31/12 (de l'année de la tranche), "
-             "même quand l'emploi estimé ne l'est pas. ")
+             "retard (souvent de plusieurs années). ")
+NO_EMPLOYEE_CLASS = "sans_salarie"  # data/reference/classes_taille.csv: bands NN and 00
 
 
 def size_note(ctx) -> str:
-    """SIZE_NOTE, then who counts as an employer (with the years of the ESS employers' size bands, when known)."""
-    return SIZE_NOTE + ctx.employers_caveat() + " "
+    """SIZE_NOTE, what the « 0 salarié » class holds (from the cube), then who counts as an employer (with the
+    years of the ESS employers' size bands, when known)."""
+    return SIZE_NOTE + _no_employee_class(ctx) + ctx.employers_caveat() + " "
+
+
+def _no_employee_class(ctx) -> str:
+    """The class of bands without employee on 31 December of their year holds employers (band 00: employees during
+    that year) and, years later, estimated employees: said with the cube's figures, so no one reads an error."""
+    rows = sel.cells(ctx.cube, annee=ctx.year, famille="ess", classe=NO_EMPLOYEE_CLASS)
+    if rows.empty:
+        return ""
+    row = rows.iloc[0]
+    label = _label_or_code(row["libelle_classe_taille"], NO_EMPLOYEE_CLASS)
+    text = (f"«{style.NBSP}{label}{style.NBSP}» : tranches sans salarié au 31/12 de leur année (souvent ancienne) ; elle compte "
+            f"{_fmt_int(row['nb_etablissements_employeurs'])} employeurs (salariés dans l'année de la tranche, aucun "
+            "au 31/12)")
+    jobs = sel.cells(ctx.cube, annee=ctx.year_effectifs, famille="ess", classe=NO_EMPLOYEE_CLASS)
+    if len(jobs) and jobs.iloc[0]["statut_secret_effectifs"] == sel.PUBLIE:
+        text += (f" et {style.fmt_estimate(jobs.iloc[0]['effectif_central'])} salariés estimés au "
+                 f"{ctx.date_effectifs()} (embauches depuis la tranche)")
+    return text + ". "
 
 
 RANGE_MEANING = ("intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette fourchette (si le "

@@ -930,6 +930,28 @@ def test_bars_are_sorted_largest_first_with_masked_and_unknown_last(report):
     assert sizes["etiquette"].tolist() == ["1 à 9 salariés", "10 à 49 salariés"]  # the cube's labels
 
 
+def test_the_no_employee_class_says_its_employers_and_employees(report):
+    """« 0 salarié selon la tranche SIRENE » beside employees read as an error: the note gives the class's employers
+    (band 00) and estimated employees, from the cube."""
+    from reports.pages import size_note
+
+    ctx = load_context(report["tables"], PARAMS)
+    assert "0 salarié" not in size_note(ctx)  # the fixture has no such class
+    cube = ctx.cube
+    sized = cube[(cube["classe_taille"] == "1_9")].assign(classe_taille="sans_salarie",
+                                                          libelle_classe_taille="0 salarié selon la tranche SIRENE")
+    ctx.cube = pd.concat([cube, sized], ignore_index=True)
+    # département × ESS × 1 à 9: round(55 × 0.6 × 1.1) = 36 establishments in 2026, 18 employers; round(55 × 0.6 ×
+    # 1.05) = 35 in 2025, 9 × 35 + 0.4 = 315.4 employees, rounded to 320
+    nb = "\u00a0"
+    assert (f"«{nb}0 salarié selon la tranche SIRENE{nb}» : tranches sans salarié au 31/12 de leur année (souvent "
+            "ancienne) ; elle compte 18 employeurs (salariés dans l'année de la tranche, aucun au 31/12) et 320 "
+            "salariés estimés au 31/12/2025 (embauches depuis la tranche). ") in size_note(ctx)
+    label = pd.read_csv(Path(__file__).parents[1] / "data" / "reference" / "classes_taille.csv").set_index(
+        "classe_taille").at["sans_salarie", "libelle"]
+    assert label == "0 salarié selon la tranche SIRENE"
+
+
 def test_sizes_follow_the_order_of_the_reference_file(report, tmp_path):
     """The size chart's order is classes_taille.csv's `ordre` (the run's reference folder), its labels the cube's."""
     from reports.pages import _size_rows
