@@ -104,19 +104,12 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
         # ten colours, then the same colours dashed, then dotted: no two series look alike
         ax.plot(years, values, marker="os^"[k // 10 % 3], markersize=3, linewidth=1.4, color=color, label=name,
                 linestyle=("-", "--", ":")[k // 10 % 3], zorder=2)
-        for year, value in zip(years, values):
-            status = None
-            if statuses is not None and column in statuses.columns and year in statuses.index:
-                status = statuses.at[year, column]
-                status = status if isinstance(status, str) else None
-            if status is not None:
+        for year in years:
+            if _status_at(statuses, year, column) is not None:
                 ax.text(year, 0.98 - 0.045 * marks.get(year, 0), style.SUPPRESSED, transform=trans, ha="center",
                         va="top", fontsize=8, color=color, fontweight="bold")
                 marks[year] = marks.get(year, 0) + 1
-            trace = MASKED if status else (BAR if np.isfinite(value) else UNAVAILABLE)
-            rows.append({"serie": column, "etiquette": name, "annee": int(year),
-                         "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,
-                         "trace": trace})
+        rows += _series_rows(frame, statuses, column, name)
     style.title(ax, title)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.tick_params(labelsize=8)
@@ -138,6 +131,41 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
             data[column] = [bound.get(y, np.nan) if pd.isna(s) else np.nan
                             for y, s in zip(data["annee"], data["statut"])]
     return data
+
+
+def _status_at(statuses: pd.DataFrame | None, year, column) -> str | None:
+    """The code of a withheld value (statuses as selection.reasons gives them), else None."""
+    if statuses is None or column not in statuses.columns or year not in statuses.index:
+        return None
+    status = statuses.at[year, column]
+    return status if isinstance(status, str) else None
+
+
+def _series_rows(frame: pd.DataFrame, statuses: pd.DataFrame | None, column, name: str) -> list[dict]:
+    """One row per year of a series, as drawn: its value (none when withheld), the code of a withheld one, how it
+    was drawn."""
+    rows = []
+    for year, value in zip(frame.index, frame[column].to_numpy(dtype=float)):
+        status = _status_at(statuses, year, column)
+        trace = MASKED if status else (BAR if np.isfinite(value) else UNAVAILABLE)
+        rows.append({"serie": column, "etiquette": name, "annee": int(year),
+                     "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,
+                     "trace": trace})
+    return rows
+
+
+def series_data(frame: pd.DataFrame, statuses: pd.DataFrame | None, labels=None) -> pd.DataFrame:
+    """The data of series (index = year, one column each) as `lines` returns it, without drawing them."""
+    rows = [r for column in frame.columns
+            for r in _series_rows(frame, statuses, column, labels(column) if labels else column)]
+    return pd.DataFrame(rows, columns=["serie", "etiquette", "annee", "valeur", "statut", "trace"])
+
+
+def table_bottom(ax) -> float:
+    """The figure y of the bottom of the table `table` drew on `ax`."""
+    box = ax.get_position()
+    cells = ax.tables[0].get_celld()
+    return box.y1 - sum(cell.get_height() for (_r, c), cell in cells.items() if c == 0) * box.height
 
 
 def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = None, fontsize: float = 8.0,

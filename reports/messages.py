@@ -143,6 +143,4 @@ def _urssaf_evolution(ctx: ReportContext) -> list[Message]:
                     "pour le reste de l'économie privée.")]
 
 
-def signed_pct(ratio: float) -> str:
-    text = style.fmt_percent(ratio, 1)
-    return ("+" + text) if ratio > 0 else text.replace("-", "−")
+signed_pct = style.signed_pct

@@ -341,7 +341,9 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
 
 
 def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
-    """ESS employment of each territory on 31 December of each year (central estimates; intervals in the CSV)."""
+    """ESS employment of each territory on 31 December of the first, middle and last years, and its change where
+    both ends are published: a table (thirteen lines on one axis could not be read). Every year's value, with its
+    interval, is in the chart's data; the note lists every masked year."""
     niveau = territory_level(ctx)
     rows = sel.cells(ctx.cube, niveau=niveau, famille="ess")
     rows = rows[published_employment(rows) & (rows["code_territoire"] != "non_renseigne")]
@@ -352,41 +354,68 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
     low = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_bas").sort_index()
     high = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_haut").sort_index()
     nom = ctx.niveau(niveau).par
-    title = f"Emploi salarié de l'ESS par {nom}, au 31/12 de chaque année"
+    years = _milestones(values.index)
+    span = f"{years[0]} – {years[-1]}" if years else ""
+    title = f"Emploi salarié de l'ESS par {nom}, au 31/12, {span}"
 
     def draw(ax):
-        data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="salariés au 31/12",
-                            labels=lambda c: labels.get(c, c))
+        data = charts.series_data(values, status, labels=lambda c: labels.get(c, c))
+        charts.table(ax, [ctx.niveau(niveau).libelle] + [str(y) for y in years]
+                     + [f"Évolution\n{years[0]} – {years[-1]}" if years else "Évolution"],
+                     milestone_rows(values, status, labels, years), title=title, first_column_width=28)
         # (a missing status may read as NaN, which is true: isna, not truthiness)
         key = list(zip(data["serie"], data["annee"], data["statut"].isna()))
         data["ic90_bas"] = [low.at[y, c] if shown else np.nan for c, y, shown in key]
         data["ic90_haut"] = [high.at[y, c] if shown else np.nan for c, y, shown in key]
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
-    note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
-            "(CSV). " + SECRET_NOTE + _masked_in_words(status, labels) + secret_glossary(ctx, status))
-    return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="line",
-                     unit="effectif", source=source_employment(ctx, series=True))
+    note = ("Estimation centrale arrondie au 31/12 de l'année ; toutes les années, avec l'intervalle à 90 % de "
+            "chaque valeur, figurent dans les données du graphique. Évolution : seulement si les deux années sont "
+            "publiées. " + SECRET_NOTE + _masked_in_words(status, labels) + secret_glossary(ctx, status))
+    return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="table",
+                     rows=len(values.columns) + 1, unit="effectif", source=source_employment(ctx, series=True))
 
 
-MASKED_LISTED = 6  # series whose masked values a note lists; the others are counted (their years are in the CSV)
+def _milestones(years) -> list[int]:
+    """The first year, the middle one and the last: 2012, 2019, 2025."""
+    years = sorted(int(y) for y in years)
+    if len(years) < 3:
+        return years
+    middle = min(years, key=lambda y: (abs(2 * y - years[0] - years[-1]), -y))
+    return [years[0], middle, years[-1]]
+
+
+def milestone_rows(values: pd.DataFrame, status: pd.DataFrame, labels: dict, years: list[int]) -> list[list[str]]:
+    """One row per series (alphabetical): its value each milestone year (« s (motif) » when masked), and its change
+    from the first to the last when both are published."""
+    def cell(code, year) -> str:
+        reason = status.at[year, code] if year in status.index else None
+        if isinstance(reason, str):
+            return style.label("secret_court", reason)
+        value = values.at[year, code] if year in values.index else np.nan
+        return style.fmt_estimate(value) if pd.notna(value) else style.UNAVAILABLE
+
+    out = []
+    for code in sorted(values.columns, key=lambda c: str(labels.get(c, c)).lower()):
+        row = [labels.get(code, code)] + [cell(code, y) for y in years]
+        ends = [values.at[y, code] if not isinstance(status.at[y, code], str) else np.nan
+                for y in (years[0], years[-1])] if years else [np.nan, np.nan]
+        row.append(style.signed_pct(ends[1] / ends[0] - 1) if pd.notna(ends[0]) and pd.notna(ends[1]) and ends[0]
+                   else style.UNAVAILABLE)
+        out.append(row)
+    return out
 
 
 def _masked_in_words(status: pd.DataFrame, labels: dict) -> str:
-    """The masked values of a many-series chart, by series: with a dozen lines sharing ten colours, an « s » alone
-    cannot say whose value it hides. Consecutive years as a range; beyond MASKED_LISTED series, a count."""
+    """The masked values of a many-series chart, by series, every one: an « s » alone cannot say whose value it
+    hides, nor a table of a few years the others. Consecutive years as a range."""
     parts = []
     for code in status.columns:
         years = [int(y) for y in status.index[status[code].notna() & (status[code] != "non_diffuse")]]
         if years:
             reasons = sorted({style.label("secret", r) for r in status.loc[years, code]})
             parts.append(f"{labels.get(code, code)} {_year_runs(years)} ({', '.join(reasons)})")
-    if not parts:
-        return ""
-    more = len(parts) - MASKED_LISTED
-    listed = " ; ".join(parts[:MASKED_LISTED]) + (f" ; et {more} autres (voir les données du graphique)"
-                                                  if more > 0 else "")
-    return " Valeurs masquées : " + listed + "."
+    return (" Valeurs masquées : " + " ; ".join(parts) + ".") if parts else ""
 
 
 def _year_runs(years: list[int]) -> str:
@@ -530,10 +559,12 @@ def chart_page(ctx: ReportContext, title: str, specs: list[ChartSpec], number: i
             ax = fig.add_axes((0.04, top - 0.02, 0.60, 0.28))
         elif spec.kind == "line":
             ax = fig.add_axes((0.10, top + 0.08, 0.84, 0.18))
+        elif spec.kind == "table":  # from the top of the zone; its note under its last row
+            ax = fig.add_axes((0.06, top - 0.10, 0.88, 0.38))
         else:
             ax = fig.add_axes((0.38, top, 0.56, 0.26))
         drawn[spec.name] = spec.draw(ax)
-        _note(fig, top - 0.045, spec)
+        _note(fig, charts.table_bottom(ax) - 0.02 if spec.kind == "table" else top - 0.045, spec)
     return fig, drawn
 
 
@@ -565,6 +596,10 @@ def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFr
     elif spec.kind == "line":
         fig = Figure(figsize=(8.0, 6.0))
         ax = fig.add_axes((0.10, 0.42, 0.86, 0.46))
+    elif spec.kind == "table":  # rows of 8-point text (charts.table), the note below
+        height = 0.8 + len(lines) * NOTE_SIZE * 1.25 / 72 + 0.35 * (spec.rows + 1)
+        fig = Figure(figsize=(8.0, height))
+        ax = fig.add_axes((0.03, 0.1, 0.94, 1 - 0.5 / height - 0.1))
     else:
         # the axes' ticks and label take ≈ 0.9 in below them, the text lines the rest: the figure grows with its note
         bottom = 0.9 + len(lines) * NOTE_SIZE * 1.25 / 72

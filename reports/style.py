@@ -86,6 +86,12 @@ def fmt_month(day) -> str:
     return f"{MONTHS[day.month - 1]} {day.year}"
 
 
+def signed_pct(ratio: float) -> str:
+    """A change as a signed percentage: « +5,5 % », « −2,0 % »."""
+    text = fmt_percent(ratio, 1)
+    return ("+" + text) if ratio > 0 else text.replace("-", "−")
+
+
 def fmt_secret(status) -> str:
     """« s » with its reason, e.g. 's — fréquence (moins de 3 établissements)'."""
     return f"{SUPPRESSED} — {label('secret', status)}"

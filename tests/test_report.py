@@ -1052,12 +1052,34 @@ def test_a_many_series_chart_names_its_masked_values_in_its_note():
     assert text == (" Valeurs masquées : Vercors 2013–2014 (secret secondaire) ; Agglomération grenobloise 2012 "
                     "(dominance (une unité légale fait plus de 85 %))."), text
     assert _masked_in_words(status[["oisans"]], {}) == ""
-    # many masked series (another perimeter): the note stays a few lines, the rest is in the chart's data
+    # many masked series: every one is listed (the table shows three years; a reader cannot open the CSV)
     many = pd.DataFrame({f"t{k}": ["secondaire", None, "secondaire", "secondaire"] for k in range(9)},
                         index=[2012, 2013, 2014, 2015])
     text = _masked_in_words(many, {})
     assert text.startswith(" Valeurs masquées : t0 2012, 2014–2015 (secret secondaire) ; t1 ")
-    assert text.endswith(" ; t5 2012, 2014–2015 (secret secondaire) ; et 3 autres (voir les données du graphique).")
+    assert text.endswith(" ; t8 2012, 2014–2015 (secret secondaire).") and "autres" not in text
+
+
+def test_the_territories_employment_series_is_a_table_of_milestone_years(report):
+    """Thirteen lines on one axis could not be read: a table of the first, middle and last years, the change where
+    both ends are published; every year stays in the chart's data."""
+    from reports import pages
+
+    assert pages._milestones(range(2012, 2026)) == [2012, 2019, 2025]
+    assert pages._milestones([2024, 2025]) == [2024, 2025]
+    values = pd.DataFrame({"a": [100.0, 120.0, 150.4], "b": [np.nan, 52.0, 60.0]}, index=[2012, 2013, 2014])
+    status = pd.DataFrame({"a": [None, None, None], "b": ["secondaire", None, None]}, index=[2012, 2013, 2014])
+    rows = pages.milestone_rows(values, status, {"a": "Alpha", "b": "Bêta"}, [2012, 2013, 2014])
+    assert rows == [["Alpha", "100", "120", "150", "+50,4\u00a0%"], ["Bêta", "s (secondaire)", "50", "60", "n.d."]]
+    ctx = load_context(report["tables"], PARAMS)
+    spec = next(s for s in pages.chart_specs(ctx)["evolution_emploi"] if s.name == "evolution_emploi_territoires")
+    assert spec.kind == "table"
+    # T1 Voironnais-Chartreuse: 16 establishments both years -> 144.4 employees; T2 Grésivaudan masked in 2024
+    texts = pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")
+    page = next(t for t in texts if "Emploi salarié de l'ESS par territoire du Département, au 31/12, 2024 – 2025" in t)
+    assert "s (secondaire)" in page and "Évolution" in page
+    data = _chart_data(report, "evolution_emploi_territoires")
+    assert set(data["annee"]) == {2024, 2025} and (data["trace"] == "masque").sum() == 1
 
 
 def test_line_charts_keep_many_series_apart():
