@@ -4,8 +4,6 @@ and tests can check that a suppressed value was drawn as suppressed, not as 0.""
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pandas as pd
 from matplotlib import transforms
@@ -18,7 +16,7 @@ UNAVAILABLE = "non_disponible"
 
 
 def _wrap(text: str, width: int = 38) -> str:
-    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+    return "\n".join(style.wrap(str(text), width)) or str(text)
 
 
 def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: str = style.COLORS["ess"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
@@ -541,8 +540,8 @@ NOTE_WIDTH = 128  # characters per line of a note at NOTE_SIZE across the page
 
 def note_lines(spec: ChartSpec, width: int = NOTE_WIDTH) -> list[str]:
     """The note under a chart then its source line (each wrapped)."""
-    out = textwrap.wrap(spec.note, width) if spec.note else []
-    return out + (textwrap.wrap(spec.source, width) if spec.source else [])
+    out = style.wrap(spec.note, width) if spec.note else []
+    return out + (style.wrap(spec.source, width) if spec.source else [])
 
 
 def _note(fig, y: float, spec: ChartSpec) -> None:
@@ -589,7 +588,7 @@ def _room_for_legend(fig: Figure, ax, note_inches: float) -> None:
 
 def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFrame]:
     """One chart alone, for its PNG, with its note, source and footer below."""
-    lines = note_lines(spec, 115) + textwrap.wrap(ctx.footer(), 115)
+    lines = note_lines(spec, 115) + style.wrap(ctx.footer(), 115)
     if spec.kind == "map":
         fig = Figure(figsize=(8.0, 7.0))
         ax = fig.add_axes((0.03, 0.22, 0.64, 0.68))

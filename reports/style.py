@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -65,6 +66,12 @@ def fmt_number(value, decimals: int = 0) -> str:
     return text.replace(",", NBSP).replace(".", ",")
 
 
+def wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width` characters (textwrap), French guillemets kept with their words: the spaces inside
+    « » become non-breaking, so no line starts with « » » or ends with « « »."""
+    return textwrap.wrap(text.replace("« ", "«" + NBSP).replace(" »", NBSP + "»"), width)
+
+
 def fmt_estimate(value) -> str:
     """An estimated headcount as people read it: rounded like the run's summary (ess.rounding), « 38 200 »."""
     if _missing(value):
@@ -121,9 +128,7 @@ def no_ligatures(fig) -> None:
 
 
 def footer(fig, text: str, page: int | None = None) -> None:
-    import textwrap
-
-    fig.text(0.06, 0.012, "\n".join(textwrap.wrap(text, 118)), fontsize=8, color="#555555", ha="left",
+    fig.text(0.06, 0.012, "\n".join(wrap(text, 118)), fontsize=8, color="#555555", ha="left",
              va="bottom", linespacing=1.2)
     if page is not None:
         fig.text(0.965, 0.015, str(page), fontsize=8, color="#555555", ha="right", va="bottom")

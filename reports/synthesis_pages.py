@@ -3,8 +3,6 @@ comparison with the rest of the private economy (URSSAF), and what open data can
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -20,7 +18,7 @@ TEXT_WIDTH = 112  # characters per line of 8.5 pt body text
 def _text(fig: Figure, y: float, text: str, *, size: float = 8.5, width: int = TEXT_WIDTH, color="#222222",
           bold=False) -> float:
     """Wrapped text from y downwards; returns the y under it."""
-    lines = textwrap.wrap(text, width) or [""]
+    lines = style.wrap(text, width) or [""]
     fig.text(0.06, y, "\n".join(lines), fontsize=size, va="top", color=color, linespacing=1.3,
              fontweight="bold" if bold else "normal")
     return y - len(lines) * size * 1.3 / 72 / style.A4_PORTRAIT[1] - 0.008
@@ -32,7 +30,7 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
     y = 0.88
     for message in messages.key_messages(ctx):
         fig.text(0.06, y, message.figure, fontsize=20, fontweight="bold", color=style.COLORS["ess"], va="top")
-        lines = textwrap.wrap(message.text, 66)
+        lines = style.wrap(message.text, 66)
         fig.text(0.32, y - 0.002, "\n".join(lines), fontsize=10, va="top", linespacing=1.3)
         y -= max(0.045, len(lines) * 10 * 1.3 / 72 / style.A4_PORTRAIT[1]) + 0.03
     y -= 0.01

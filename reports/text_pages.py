@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -82,7 +80,7 @@ def _paragraphs(fig: Figure, y: float, blocks: list[tuple[str, str]], size: floa
             fig.text(0.06, y, heading, fontsize=size + 1.5, fontweight="bold", color="#1b4d3e", va="top")
             y -= line * 1.6
         for paragraph in body.split("\n"):
-            wrapped = textwrap.wrap(paragraph, WIDTH) or [""]
+            wrapped = style.wrap(paragraph, WIDTH) or [""]
             fig.text(0.06, y, "\n".join(wrapped), fontsize=size, va="top", linespacing=1.35)
             y -= line * len(wrapped) + line * 0.45
         y -= line * 0.5
@@ -275,7 +273,7 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))
     bottom = charts.table(ax, ["Groupe", "Effectif publié par l'URSSAF", "Calage de l'estimation"],
                           calibration_rows(ctx), title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
-    note = textwrap.wrap(
+    note = style.wrap(
         "Le fichier de l'URSSAF sur l'ESS publie, pour chaque famille, l'effectif salarié moyen de l'année dans son "
         "champ (employeurs privés du régime général, hors agriculture). L'estimation de l'observatoire est « calée » "
         "sur ces chiffres : dans ce champ, l'emploi estimé de chaque famille est ajusté pour égaler son chiffre "
@@ -291,8 +289,8 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     top = min(bottom - 0.06 - NOTE_LINE * len(note), 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
-    fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
-        f"Nombre de cellules du tableau public au {ctx.date_effectifs()} (périmètre {ctx.params['perimetre']} ; "
+    fig.text(0.06, bottom - 0.025, "\n".join(style.wrap(
+        f"Nombre de cellules du tableau public au {ctx.date_effectifs()} ({_lower_first(ctx.libelle_perimetre)} ; "
         "toutes familles, secteurs et tailles), et celles dont l'emploi est masqué, par motif (fréquence, "
         "dominance, secret secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
         "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=8, va="top", color="#444444")

@@ -293,10 +293,13 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
         assert not re.search(r"[\x00-\x08]", text), (number, re.findall(r".{12}[\x00-\x08].{12}", text)[:3])
     everything = "\n".join(texts)
     for phrase in ("Chiffres clés", "L'économie sociale et solidaire en Isère", "Établissements actifs de l'ESS",
-                   "Méthode et précautions de lecture", "« s »", "s — fréquence (moins de 3 unités légales)",
+                   "Méthode et précautions de lecture", "«\u00a0s\u00a0»", "s — fréquence (moins de 3 unités légales)",
                    "s — secret secondaire", "Coopératives", "Grésivaudan", "1 à 9 salariés",
                    "loi n° 51-711 du 7 juin 1951", "Intervalle à 90 %", "L'emploi salarié de l'ESS depuis 2024"):
         assert phrase in everything, phrase
+    # guillemets keep their words on their line (non-breaking spaces inside « »), and no code reaches the reader
+    assert "« " not in everything and " »" not in everything
+    assert "périmètre insee" not in everything and "Périmètre statistique (type INSEE" in everything
     # known answers of the cover table (hand-set département rows; NBSP as thousands separator)
     cover = texts[1]
     # (estimated headcounts rounded like the run's summary: 1 234.4 -> 1 200, 3 357.4 -> 3 400)
@@ -1037,9 +1040,9 @@ def test_maps_name_places_and_tell_no_data_from_the_lightest_class(report):
             plt.close(fig)
 
     both = legend({"38001": "vide", "38002": "secondaire", "38003": None})
-    assert "pas de donnée" in both and "« s » secret statistique" in both
+    assert "pas de donnée" in both and "«\u00a0s\u00a0» secret statistique" in both
     neither = legend({"38001": None, "38002": None, "38003": None})
-    assert "pas de donnée" not in neither and "« s » secret statistique" not in neither
+    assert "pas de donnée" not in neither and "«\u00a0s\u00a0» secret statistique" not in neither
 
 
 def test_a_many_series_chart_names_its_masked_values_in_its_note():
