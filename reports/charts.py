@@ -180,7 +180,8 @@ def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = N
         return box.y1 - 2 * fontsize / 72 / fig_h
     if first_column_width:
         rows = [[_wrap(r[0], first_column_width)] + list(r[1:]) for r in rows]
-    tab = ax.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="left", colLoc="left")
+    # figures right-aligned (units under units), the first column's words left-aligned
+    tab = ax.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="right", colLoc="right")
     tab.auto_set_font_size(False)
     tab.set_fontsize(fontsize)
     tab.auto_set_column_width(list(range(len(header))))
@@ -190,7 +191,10 @@ def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = N
     for r, texts in enumerate([header] + [list(x) for x in rows]):
         heights.append(line * (max(str(t).count("\n") for t in texts) + 1))
     total = sum(heights)
-    for (r, _c), cell in tab.get_celld().items():
+    for (r, c), cell in tab.get_celld().items():
+        if c == 0:  # matplotlib's Cell keeps its alignment in _loc (no setter), and its text's
+            cell._loc = "left"
+            cell.get_text().set_horizontalalignment("left")
         cell.set_edgecolor("#cccccc")
         cell.set_height(heights[r])
         if r == 0:

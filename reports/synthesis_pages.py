@@ -229,9 +229,9 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
               "présentées dans cette édition.", size=8.5, width=115)
         return fig, drawn
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.02 - 0.06))
-    bottom = charts.table(ax, ["Territoire", "Part de l'ESS\n(moyenne annuelle)", "Évolution\nESS",
-                               "Évolution\nhors ESS", "Salaire moyen\nannuel ESS", "Salaire moyen\nannuel hors ESS"],
-                          comparison_territory_rows(rows), fontsize=8.0, first_column_width=26,
+    bottom = charts.table(ax, ["Territoire", "Part de l'ESS\n(moyenne\nannuelle)", "Évolution\nESS",
+                               "Évolution\nhors ESS", "Salaire\nmoyen\nannuel ESS", "Salaire\nmoyen annuel\nhors ESS"],
+                          comparison_territory_rows(rows), fontsize=8.0, first_column_width=36,
                           title=f"Le département, sa région et la France, en {last} (URSSAF ; évolution depuis {first})")
     _text(fig, bottom - 0.02, "Mêmes définitions que le tableau précédent, sommées sur les départements de la "
           "région et de la France. La région et la France ne sont chiffrées que si le fichier de l'URSSAF contient "

@@ -229,13 +229,14 @@ def calibration_rows(ctx: ReportContext) -> list[list[str]]:
     cal = cal[cal["annee"] == ctx.year_effectifs]
     rank = {f: i for i, f in enumerate(CALIBRATION_ORDER)}
     cal = cal.sort_values("groupe", key=lambda s: s.map(lambda f: rank.get(f, len(rank))), kind="stable")
-    definition = {"moyenne_annuelle": " (moyenne annuelle)", "fin_annee": " (au 31/12)"}
+    year = ctx.year_effectifs
+    definition = {"moyenne_annuelle": f"moyenne annuelle {year}", "fin_annee": f"au 31/12/{year}"}
     out = []
     for r in cal.to_dict("records"):
         published = r.get("cible_publiee")
-        out.append([style.label("famille", r["groupe"]),
-                    style.fmt_number(published) + definition.get(r.get("definition_cible") or "", "")
-                    if published is not None and pd.notna(published) else "—",
+        shown = published is not None and pd.notna(published)
+        out.append([style.label("famille", r["groupe"]), style.fmt_number(published) if shown else "—",
+                    definition.get(r.get("definition_cible") or "", "—") if shown else "—",
                     style.label("calage", r["statut"])])
     return out
 
@@ -271,8 +272,9 @@ NOTE_LINE = 0.0135  # height of a line of 8-point note text, as a share of the p
 def tables_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Calage de l'emploi et secret statistique", number)
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))
-    bottom = charts.table(ax, ["Groupe", "Effectif publié par l'URSSAF", "Calage de l'estimation"],
-                          calibration_rows(ctx), title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
+    bottom = charts.table(ax, ["Groupe", "Effectif publié\npar l'URSSAF", "Mesure de l'URSSAF",
+                               "Calage de l'estimation"], calibration_rows(ctx),
+                          title=f"Calage de l'emploi sur l'URSSAF, année {ctx.year_effectifs}")
     note = style.wrap(
         "Le fichier de l'URSSAF sur l'ESS publie, pour chaque famille, l'effectif salarié moyen de l'année dans son "
         "champ (employeurs privés du régime général, hors agriculture). L'estimation de l'observatoire est « calée » "

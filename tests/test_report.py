@@ -489,13 +489,15 @@ def test_only_the_run_perimeter_and_the_employment_year_are_read(report):
     # URSSAF's own figures and the status only: a calibrated total (or its target at 31/12, which it meets) covers
     # the URSSAF field, and beside the family's published employment (every employer) would give that of its
     # employers outside the field — whether the public table masks the family (fondations) or not (associations)
-    assert rows[0][1] == "900 (moyenne annuelle)" and rows[1][1] == "40 (moyenne annuelle)"
+    # the figure, then what it measures in a column of its own (R11)
+    assert rows[0][1:3] == ["900", "moyenne annuelle 2025"] and rows[1][1:3] == ["40", "moyenne annuelle 2025"]
+    assert rows[2][1:3] == ["9\u00a0000", "au 31/12/2025"]
     cal = ctx.calibration[ctx.calibration["annee"] == 2025].set_index("groupe")
     for row, groupe in zip(rows, ("associations", "fondations")):
-        assert len(row) == 3
+        assert len(row) == 4
         assert style.fmt_number(cal.at[groupe, "total_cale"]) not in row
         assert style.fmt_number(cal.at[groupe, "cible_fin_annee"]) not in row
-    assert rows[3][1:] == ["—", "non calé"]  # a status in words, not its code
+    assert rows[3][1:] == ["—", "—", "non calé"]  # a status in words, not its code
     from reports.text_pages import secret_rows
 
     # the cells of the employment year, the year whose masks are counted
@@ -1144,3 +1146,13 @@ def test_a_line_chart_png_makes_room_for_its_legend():
     legend = ax.get_legend().get_window_extent(FigureCanvasAgg(fig).get_renderer()).y0 / fig.dpi
     assert legend >= 0.01 * height + note + 0.1
     assert abs((height - ax.get_position().y1 * height) - (6.0 - top_before)) < 1e-6  # same place from the top
+
+
+def test_table_figures_are_right_aligned_and_words_left_aligned():
+    from matplotlib.figure import Figure
+
+    ax = Figure(figsize=style.A4_PORTRAIT).add_axes((0.06, 0.5, 0.88, 0.4))
+    charts.table(ax, ["Territoire", "Salariés"], [["Isère", "38\u00a0200"], ["Trièves", "250"]])
+    cells = ax.tables[0].get_celld()
+    assert [cells[(r, 0)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["left"] * 3
+    assert [cells[(r, 1)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["right"] * 3
