@@ -34,7 +34,8 @@ def _no_employee_class(ctx) -> str:
         return ""
     row = rows.iloc[0]
     label = _label_or_code(row["libelle_classe_taille"], NO_EMPLOYEE_CLASS)
-    text = (f"«{style.NBSP}{label}{style.NBSP}» : tranches sans salarié au 31/12 de leur année (souvent ancienne) ; elle compte "
+    text = (f"«{style.NBSP}{label}{style.NBSP}» : tranches sans salarié au 31/12 de leur année (souvent "
+            "ancienne) ; elle compte "
             f"{_fmt_int(row['nb_etablissements_employeurs'])} employeurs (salariés dans l'année de la tranche, aucun "
             "au 31/12)")
     jobs = sel.cells(ctx.cube, annee=ctx.year_effectifs, famille="ess", classe=NO_EMPLOYEE_CLASS)
@@ -505,8 +506,8 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                   lambda ax: dated(maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
                                                    legend_title="pour 1 000 hab.", places=places), _iso(ctx.date_reference())),
                   note="Classes : quantiles des communes publiées." + note_missing, kind="map",
-                  unit="taux", source=source_counts(ctx)[:-1] + f", {ctx.population_words()} (INSEE) ; contours IGN ADMIN "
-                  "EXPRESS simplifiés."),
+                  unit="taux", source=source_counts(ctx)[:-1] + f", {ctx.population_words()} (INSEE) ; contours "
+                  "IGN ADMIN EXPRESS simplifiés."),
         ChartSpec("carte_epci_part_emploi", t2,
                   lambda ax: of_its_epci(dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
                                                                legend_title="part de l'emploi", cmap="Blues",

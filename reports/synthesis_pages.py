@@ -142,8 +142,9 @@ def numbers_page(ctx: ReportContext, number: int) -> Figure:
                           territory_table(ctx), fontsize=8.0, first_column_width=18,
                           title=f"Par {nom} : établissements au {au}, emploi salarié au {au_e}")
     y = _text(fig, bottom - 0.02, territory_note(ctx) + ctx.employers_caveat() + " Part de l'ESS dans l'emploi "
-              "salarié de tous les employeurs (publics compris). « s » : secret statistique, avec son motif ; « n.d. » : "
-              "non publié." + territory_glossary(ctx) + " " + source_employment(ctx) + " " + source_counts(ctx), size=8, width=120, color="#444444")
+              "salarié de tous les employeurs (publics compris). « s » : secret statistique, avec son motif ; "
+              "« n.d. » : non publié." + territory_glossary(ctx) + " " + source_employment(ctx) + " "
+              + source_counts(ctx), size=8, width=120, color="#444444")
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.09))
     bottom = charts.table(ax, ["Secteur d'activité", "Salariés\nde l'ESS", "Intervalle\nà 90 %",
                                "Part de l'ESS dans\nl'emploi du secteur", "Intervalle\nà 90 %"], sector_table(ctx),
