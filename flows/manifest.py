@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ess import paths
+from ess.rounding import round_estimate
 from ess.settings import Settings
 from flows.inputs import synthetic_markers
 from sources import registry
@@ -98,11 +99,10 @@ def entier(value) -> str:
 
 
 def arrondi(value: float | None) -> str:
-    """An employment figure rounded to what an estimate can claim: tens below 1 000, hundreds above."""
+    """An employment figure rounded to what an estimate can claim (ess.rounding, as in the PDF report)."""
     if value is None:
         return "n.d."
-    step = 10 if abs(value) < 1000 else 100
-    return entier(round(value / step) * step)
+    return entier(round_estimate(value))
 
 
 def pourcent(value: float | None) -> str:

@@ -4,8 +4,6 @@ and tests can check that a suppressed value was drawn as suppressed, not as 0.""
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pandas as pd
 from matplotlib import transforms
@@ -18,12 +16,13 @@ UNAVAILABLE = "non_disponible"
 
 
 def _wrap(text: str, width: int = 38) -> str:
-    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+    return "\n".join(style.wrap(str(text), width)) or str(text)
 
 
 def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: str = style.COLORS["ess"],
-         with_range: bool = False) -> pd.DataFrame:
-    """Horizontal bars, one per row of `data` (columns of selection.series), top to bottom in the given order.
+         with_range: bool = False, tick_fmt=None) -> pd.DataFrame:
+    """Horizontal bars, one per row of `data` (columns of selection.series), top to bottom in the given order;
+    `fmt` writes each bar's value, `tick_fmt` (default `fmt`) the axis' ticks (an estimate's rounding is not for them).
 
     A suppressed value gets a light hatched band across the axis and the label « s (reason) » — no bar length,
     so it cannot be read as a value; an unavailable one gets « n.d. »."""
@@ -67,7 +66,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
     style.title(ax, title)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
-    ax.xaxis.set_major_formatter(lambda v, _pos: fmt(v) if v >= 0 else "")
+    ax.xaxis.set_major_formatter(lambda v, _pos: (tick_fmt or fmt)(v) if v >= 0 else "")
     if n == 0:
         ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
     data["trace"] = how
@@ -76,13 +75,14 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
 
 
 def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str, fmt, ylabel: str = "",
-          colors: dict[str, str] | None = None, labels=None, band: tuple[str, str, str] | None = None
-          ) -> pd.DataFrame:
+          colors: dict[str, str] | None = None, labels=None, band: tuple[str, str, str] | None = None,
+          tick_labels: dict | None = None) -> pd.DataFrame:
     """One line per column of `frame` (index = year). A missing value breaks the line; when it is suppressed
     (`statuses` has its reason) an « s » is written at the top of the axis above that year, never a 0.
     `band` = (low column, high column, legend): those two columns are drawn as one shaded band behind the lines
     (an interval), not as lines of their own; their values stay in the returned data, as two columns of those names
-    beside each line's value (not rows of their own, which a sum by year would count three times)."""
+    beside each line's value (not rows of their own, which a sum by year would count three times).
+    `tick_labels`: a year's tick label when it is not the year alone (« oct. 2026 »: a count at the millésime date)."""
     colors = colors or {}
     rows = []
     trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
@@ -102,19 +102,12 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
         # ten colours, then the same colours dashed, then dotted: no two series look alike
         ax.plot(years, values, marker="os^"[k // 10 % 3], markersize=3, linewidth=1.4, color=color, label=name,
                 linestyle=("-", "--", ":")[k // 10 % 3], zorder=2)
-        for year, value in zip(years, values):
-            status = None
-            if statuses is not None and column in statuses.columns and year in statuses.index:
-                status = statuses.at[year, column]
-                status = status if isinstance(status, str) else None
-            if status is not None:
+        for year in years:
+            if _status_at(statuses, year, column) is not None:
                 ax.text(year, 0.98 - 0.045 * marks.get(year, 0), style.SUPPRESSED, transform=trans, ha="center",
                         va="top", fontsize=8, color=color, fontweight="bold")
                 marks[year] = marks.get(year, 0) + 1
-            trace = MASKED if status else (BAR if np.isfinite(value) else UNAVAILABLE)
-            rows.append({"serie": column, "etiquette": name, "annee": int(year),
-                         "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,
-                         "trace": trace})
+        rows += _series_rows(frame, statuses, column, name)
     style.title(ax, title)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.tick_params(labelsize=8)
@@ -122,7 +115,8 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
     ax.set_ylim(bottom=0)
     if len(years):
         rotated = len(years) > 8
-        ax.set_xticks(years, [str(int(y)) for y in years], rotation=90 if rotated else 0)
+        ticks = [(tick_labels or {}).get(int(y), str(int(y))) for y in years]
+        ax.set_xticks(years, ticks, rotation=90 if rotated else 0)
         # below the year labels (taller when they are turned)
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.26 if rotated else -0.12),
                   ncols=3)
@@ -135,6 +129,41 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
             data[column] = [bound.get(y, np.nan) if pd.isna(s) else np.nan
                             for y, s in zip(data["annee"], data["statut"])]
     return data
+
+
+def _status_at(statuses: pd.DataFrame | None, year, column) -> str | None:
+    """The code of a withheld value (statuses as selection.reasons gives them), else None."""
+    if statuses is None or column not in statuses.columns or year not in statuses.index:
+        return None
+    status = statuses.at[year, column]
+    return status if isinstance(status, str) else None
+
+
+def _series_rows(frame: pd.DataFrame, statuses: pd.DataFrame | None, column, name: str) -> list[dict]:
+    """One row per year of a series, as drawn: its value (none when withheld), the code of a withheld one, how it
+    was drawn."""
+    rows = []
+    for year, value in zip(frame.index, frame[column].to_numpy(dtype=float)):
+        status = _status_at(statuses, year, column)
+        trace = MASKED if status else (BAR if np.isfinite(value) else UNAVAILABLE)
+        rows.append({"serie": column, "etiquette": name, "annee": int(year),
+                     "valeur": value if np.isfinite(value) and not status else np.nan, "statut": status,
+                     "trace": trace})
+    return rows
+
+
+def series_data(frame: pd.DataFrame, statuses: pd.DataFrame | None, labels=None) -> pd.DataFrame:
+    """The data of series (index = year, one column each) as `lines` returns it, without drawing them."""
+    rows = [r for column in frame.columns
+            for r in _series_rows(frame, statuses, column, labels(column) if labels else column)]
+    return pd.DataFrame(rows, columns=["serie", "etiquette", "annee", "valeur", "statut", "trace"])
+
+
+def table_bottom(ax) -> float:
+    """The figure y of the bottom of the table `table` drew on `ax`."""
+    box = ax.get_position()
+    cells = ax.tables[0].get_celld()
+    return box.y1 - sum(cell.get_height() for (_r, c), cell in cells.items() if c == 0) * box.height
 
 
 def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = None, fontsize: float = 8.0,
@@ -151,7 +180,8 @@ def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = N
         return box.y1 - 2 * fontsize / 72 / fig_h
     if first_column_width:
         rows = [[_wrap(r[0], first_column_width)] + list(r[1:]) for r in rows]
-    tab = ax.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="left", colLoc="left")
+    # figures right-aligned (units under units), the first column's words left-aligned
+    tab = ax.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="right", colLoc="right")
     tab.auto_set_font_size(False)
     tab.set_fontsize(fontsize)
     tab.auto_set_column_width(list(range(len(header))))
@@ -161,7 +191,10 @@ def table(ax, header: list[str], rows: list[list[str]], *, title: str | None = N
     for r, texts in enumerate([header] + [list(x) for x in rows]):
         heights.append(line * (max(str(t).count("\n") for t in texts) + 1))
     total = sum(heights)
-    for (r, _c), cell in tab.get_celld().items():
+    for (r, c), cell in tab.get_celld().items():
+        if c == 0:  # matplotlib's Cell keeps its alignment in _loc (no setter), and its text's
+            cell._loc = "left"
+            cell.get_text().set_horizontalalignment("left")
         cell.set_edgecolor("#cccccc")
         cell.set_height(heights[r])
         if r == 0:

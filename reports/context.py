@@ -55,16 +55,40 @@ class ReportContext:
         return str(self.params["departement"])
 
     def band_years_text(self) -> str:
-        """« tranches de 2018 à 2023 (2023 pour 88 %) »: the years the SIRENE size bands of the ESS employers
-        measure ('' when unknown)."""
+        """« tranches de 2018 à 2023, 88 % de 2023 »: the years the SIRENE size bands of the ESS employers measure
+        ('' when unknown)."""
         years = self.annees_tranches
         if years is None or not len(years) or not years.sum():
             return ""
         last, first = int(years.index.max()), int(years.index.min())
         share = style.fmt_percent(years[last] / years.sum(), 0)
         if first == last:
-            return f"tranches de {last} (toutes)"
-        return f"tranches de {first} à {last} ({last} pour {share})"
+            return f"tranches de {last}, toutes"
+        return f"tranches de {first} à {last}, {share} de {last}"
+
+    def employers_words(self) -> str:
+        """What « employeur » means here: the latest SIRENE size band shows employees, a band of past years (named
+        from the data), not employment at the millésime date."""
+        years = self.band_years_text()
+        return "employeurs selon leur dernière tranche d'effectifs SIRENE" + (f" ({years})" if years else "")
+
+    def employers_caveat(self) -> str:
+        """One sentence: who counts as an employer, and when it is measured."""
+        years = self.annees_tranches
+        last = int(years.index.max()) if years is not None and len(years) and years.sum() else None
+        created = (f"un établissement créé après {last}" if last else "un établissement créé depuis la dernière "
+                   "mise à jour de sa tranche")
+        return (f"Employeurs : établissements dont la dernière tranche d'effectifs SIRENE indique des salariés"
+                + (f" ({self.band_years_text()})" if last else "") + f", et non les employeurs au "
+                f"{self.date_reference()} ; {created} n'a pas encore de tranche et compte comme non employeur.")
+
+    def population_words(self) -> str:
+        """« population municipale 2023, en vigueur au 1er janvier 2026 »: INSEE's legal population of the COG year
+        is that of the census three years before it."""
+        cog = self.params.get("annee_cog")
+        if not cog:
+            return "population municipale en vigueur"
+        return f"population municipale {int(cog) - 3}, en vigueur au 1er janvier {int(cog)}"
 
     def niveau(self, niveau: str) -> Niveau:
         """A level of the run (a COG level the cube lacks gets its labels all the same)."""

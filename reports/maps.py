@@ -121,7 +121,7 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
     from matplotlib.patches import Patch
 
     # (only what the map shows: a map of counts, never masked, has no « s » to explain)
-    for shown, patch, text in ((masked, MASKED, f"« {style.SUPPRESSED} » secret statistique"),
+    for shown, patch, text in ((masked, MASKED, f"«{style.NBSP}{style.SUPPRESSED}{style.NBSP}» secret statistique"),
                                (empty, NO_DATA, "pas de donnée")):
         if shown:
             handles.append(Patch(**patch))

@@ -44,17 +44,19 @@ def key_messages(ctx: ReportContext) -> list[Message]:
     if _published(ess, "nb_etablissements"):
         employers = ""
         if _published(ess, "nb_etablissements_employeurs") and ess["nb_etablissements"] > 0:
-            employers = (f", dont {style.fmt_number(ess['nb_etablissements_employeurs'])} employeurs "
-                         f"({_pct(ess['nb_etablissements_employeurs'] / ess['nb_etablissements'])})")
+            employers = (f", dont {style.fmt_number(ess['nb_etablissements_employeurs'])} "
+                         f"{ctx.employers_words()}, soit "
+                         f"{_pct(ess['nb_etablissements_employeurs'] / ess['nb_etablissements'])} des établissements "
+                         "de l'ESS")
         out.append(Message("etablissements", style.fmt_number(ess["nb_etablissements"]),
                            f"établissements de l'ESS actifs au {au}{employers}."))
     if ctx.year_effectifs is not None:
         e = sel.headline(ctx.cube, ctx.year_effectifs)["ess"]
         au_e = ctx.date_effectifs()
         if _published(e, "effectif_central"):
-            out.append(Message("emploi", style.fmt_number(e["effectif_central"]),
-                               f"salariés dans l'ESS au {au_e}, estimation centrale"
-                               + _interval(e, "effectif_ic90_bas", "effectif_ic90_haut", style.fmt_number) + "."))
+            out.append(Message("emploi", style.fmt_estimate(e["effectif_central"]),
+                               f"salariés dans l'ESS au {au_e}, estimation centrale arrondie"
+                               + _interval(e, "effectif_ic90_bas", "effectif_ic90_haut", style.fmt_estimate) + "."))
         elif e is not None and sel.withheld(e["statut_secret_effectifs"]):
             out.append(Message("emploi", style.SUPPRESSED, f"emploi salarié de l'ESS au {au_e} : couvert par le "
                                f"secret statistique ({style.label('secret', e['statut_secret_effectifs'])})."))
@@ -88,7 +90,12 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
                   ["statut_secret_part_effectifs"].map(sel.withheld)).sum())
     approx = (f" {ctx.niveau(niveau).libelle} reconstitués à partir des intercommunalités (approximation)."
               if ctx.territoires_approches else "")
-    secret = f" {hidden} {nom}(s) sous secret statistique non classé(s)." if hidden else ""
+    secret = ""
+    if hidden:
+        many = hidden > 1
+        name = ctx.niveau(niveau).libelle[:1].lower() + ctx.niveau(niveau).libelle[1:] if many else nom
+        secret = (f" {hidden}{style.NBSP}{name}, sous secret statistique, ne figure{'nt' if many else ''} pas dans "
+                  "ce classement.")
 
     def share(row) -> str:
         low, high = row["part_effectif_total_ic90_bas"], row["part_effectif_total_ic90_haut"]
@@ -101,18 +108,27 @@ def _territory_extremes(ctx: ReportContext) -> list[Message]:
 
 
 def _establishment_evolution(ctx: ReportContext) -> list[Message]:
+    """The change of the ESS establishments between two year ends (the first and the last counted on 31 December:
+    like with like), then the count at the millésime date."""
     rows = sel.cells(ctx.cube, famille="ess").sort_values("annee")
     rows = rows[rows["nb_etablissements"].notna() & (rows["statut_secret_etablissements"] == sel.PUBLIE)]
     if len(rows) < 2 or int(rows["annee"].iloc[-1]) != ctx.year:
         return []
-    first, last = rows.iloc[0], rows.iloc[-1]
-    if not first["nb_etablissements"]:
+    year_ends = rows[rows["annee"] < ctx.year]
+    if len(year_ends) < 2 or not year_ends["nb_etablissements"].iloc[0]:
         return []
+    first, last, now = year_ends.iloc[0], year_ends.iloc[-1], rows.iloc[-1]
     change = last["nb_etablissements"] / first["nb_etablissements"] - 1
     return [Message("evolution_etablissements", signed_pct(change),
-                    f"d'établissements de l'ESS actifs entre le 31/12/{int(first['annee'])} "
-                    f"({style.fmt_number(first['nb_etablissements'])}) et le {ctx.date_reference()} "
-                    f"({style.fmt_number(last['nb_etablissements'])}).")]
+                    f"d'établissements de l'ESS actifs entre le {_day(first)} "
+                    f"({style.fmt_number(first['nb_etablissements'])}) et le {_day(last)} "
+                    f"({style.fmt_number(last['nb_etablissements'])}) ; "
+                    f"{style.fmt_number(now['nb_etablissements'])} au {ctx.date_reference()}.")]
+
+
+def _day(row) -> str:
+    """The date a row's establishments are counted at, « 31/12/2012 »."""
+    return pd.Timestamp(row["date_reference_etablissements"]).strftime("%d/%m/%Y")
 
 
 def _urssaf_evolution(ctx: ReportContext) -> list[Message]:
@@ -127,6 +143,4 @@ def _urssaf_evolution(ctx: ReportContext) -> list[Message]:
                     "pour le reste de l'économie privée.")]
 
 
-def signed_pct(ratio: float) -> str:
-    text = style.fmt_percent(ratio, 1)
-    return ("+" + text) if ratio > 0 else text.replace("-", "−")
+signed_pct = style.signed_pct

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,16 +16,33 @@ from transforms import reference
 from transforms.columns import FAMILLES
 
 SIZE_NOTE = ("Taille : classe de la tranche d'effectifs salariés de SIRENE, que l'INSEE met à jour avec "
-             "retard (souvent de plusieurs années) ; un établissement est compté employeur quand sa tranche "
-             "indique des salariés dans l'année, ce qu'un établissement créé depuis n'a pas encore. "
-             "« Sans salarié au 31/12 » regroupe les tranches sans salarié au 31/12 (de l'année de la tranche), "
-             "même quand l'emploi estimé ne l'est pas. ")
+             "retard (souvent de plusieurs années). ")
+NO_EMPLOYEE_CLASS = "sans_salarie"  # data/reference/classes_taille.csv: bands NN and 00
 
 
 def size_note(ctx) -> str:
-    """SIZE_NOTE with the years the ESS employers' size bands measure, when known."""
-    years = ctx.band_years_text()
-    return SIZE_NOTE + (f"Employeurs de l'ESS ici : {years}. " if years else "")
+    """SIZE_NOTE, what the « 0 salarié » class holds (from the cube), then who counts as an employer (with the
+    years of the ESS employers' size bands, when known)."""
+    return SIZE_NOTE + _no_employee_class(ctx) + ctx.employers_caveat() + " "
+
+
+def _no_employee_class(ctx) -> str:
+    """The class of bands without employee on 31 December of their year holds employers (band 00: employees during
+    that year) and, years later, estimated employees: said with the cube's figures, so no one reads an error."""
+    rows = sel.cells(ctx.cube, annee=ctx.year, famille="ess", classe=NO_EMPLOYEE_CLASS)
+    if rows.empty:
+        return ""
+    row = rows.iloc[0]
+    label = _label_or_code(row["libelle_classe_taille"], NO_EMPLOYEE_CLASS)
+    text = (f"«{style.NBSP}{label}{style.NBSP}» : tranches sans salarié au 31/12 de leur année (souvent "
+            "ancienne) ; elle compte "
+            f"{_fmt_int(row['nb_etablissements_employeurs'])} employeurs (salariés dans l'année de la tranche, aucun "
+            "au 31/12)")
+    jobs = sel.cells(ctx.cube, annee=ctx.year_effectifs, famille="ess", classe=NO_EMPLOYEE_CLASS)
+    if len(jobs) and jobs.iloc[0]["statut_secret_effectifs"] == sel.PUBLIE:
+        text += (f" et {style.fmt_estimate(jobs.iloc[0]['effectif_central'])} salariés estimés au "
+                 f"{ctx.date_effectifs()} (embauches depuis la tranche)")
+    return text + ". "
 
 
 RANGE_MEANING = ("intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette fourchette (si le "
@@ -35,6 +51,31 @@ RANGE_NOTE = "Trait fin : " + RANGE_MEANING
 BAND_NOTE = "Bande claire : " + RANGE_MEANING
 # (employment only: counts of establishments are never masked, METHOD.md § 6)
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif à côté ou dans cette note), jamais un zéro."
+
+
+def secret_reasons(ctx: ReportContext) -> dict[str, str]:
+    """Each masking reason in words a reader understands (the thresholds from the run's secret_statistique.csv)."""
+    rules = ctx.secret_rules
+    seuil = style.fmt_number(rules.get("frequence")) if rules.get("frequence") else "quelques"
+    dominance = style.fmt_percent(rules["dominance"], 0) if rules.get("dominance") else "l'essentiel"
+    return {
+        "frequence": f"fréquence : moins de {seuil} unités légales dans la case, l'emploi de chacune se lirait",
+        "dominance": f"dominance : une seule unité légale y fait plus de {dominance} de l'emploi",
+        "secondaire": "secret secondaire : masqué pour qu'aucune case protégée ne puisse être recalculée à partir "
+                      "des chiffres publiés",
+        "denominateur": "total de l'économie masqué : l'emploi total du territoire est protégé, la part de l'ESS "
+                        "ne peut donc pas être publiée",
+        "non_diffuse": "non diffusé : l'emploi par secteur ou par taille n'est publié que pour le département",
+    }
+
+
+def secret_glossary(ctx: ReportContext, statuses) -> str:
+    """« Motifs — fréquence : … ; secret secondaire : …. » for the reasons among `statuses` (codes of the public
+    table, in any shape), '' when none is withheld."""
+    codes = pd.Series(np.asarray(statuses, dtype=object).ravel())
+    shown = set(codes[codes.map(sel.withheld)])
+    words = [text for code, text in secret_reasons(ctx).items() if code in shown]
+    return (" Motifs — " + " ; ".join(words) + ".") if words else ""
 
 
 @dataclass
@@ -125,11 +166,16 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
 
     def bars(name, title, rows, measure, label_column, fmt, xlabel, with_range=False, labels=None, note="",
              code_column=None, ordered=False):
+        # an estimated headcount is written rounded (style.fmt_estimate), its axis' ticks exactly
+        ticks = _fmt_int if fmt is style.fmt_estimate else None
+
         def draw(ax, rows=rows):
             data = sel.series(rows, measure, label_column, labels, code_column)
             if not ordered:  # an ordinal dimension (size) keeps its order; the others read largest first
                 data = sel.largest_first(data)
-            return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range)
+            return charts.hbar(ax, data, title=title, fmt=fmt, xlabel=xlabel, with_range=with_range, tick_fmt=ticks)
+        if measure in sel.STATUS_OF:
+            note += secret_glossary(ctx, rows[sel.STATUS_OF[measure]])
         unit = "part" if measure.startswith("part_") else ("effectif" if "effectif" in measure else "nombre")
         source = source_employment(ctx) if "effectif" in measure else source_counts(ctx)
         return ChartSpec(name, title, draw, note=note, rows=max(len(rows), 1), unit=unit, source=source)
@@ -153,7 +199,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
              "nb_etablissements", "famille", _fmt_int, "établissements actifs",
              labels=lambda c: style.label("famille", c)),
         bars("familles_emploi", f"Emploi salarié par famille de l'ESS, {au_emp}", _family_rows(ctx, y_emp),
-             "effectif_central", "famille", _fmt_int, "salariés (estimation centrale)", with_range=True,
+             "effectif_central", "famille", style.fmt_estimate, "salariés (estimation centrale arrondie)",
+             with_range=True,
              labels=lambda c: style.label("famille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
     ]
     sec = _sector_rows(ctx)
@@ -174,7 +221,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
              "nb_etablissements", "_label", _fmt_int, "établissements actifs", code_column="classe_taille",
              note=size_note(ctx).strip(), ordered=True),
         bars("tailles_emploi", f"Emploi salarié de l'ESS par taille d'établissement, {au_emp}", _size_rows(ctx, y_emp),
-             "effectif_central", "_label", _fmt_int, "salariés (estimation centrale)", with_range=True,
+             "effectif_central", "_label", style.fmt_estimate, "salariés (estimation centrale arrondie)",
+             with_range=True,
              code_column="classe_taille",
              note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). " + RANGE_NOTE + " "
              + SECRET_NOTE,
@@ -233,13 +281,14 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
 
     def draw(ax):
         data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
-                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c),
+                            tick_labels={ctx.year: style.fmt_month(pd.Timestamp(_iso(ctx.date_reference())))})
         # counted on 31 December, the millésime year at the end of the millésime month
         data["date_reference"] = [_iso(ctx.date_reference()) if y == ctx.year else f"{y}-12-31"
                                   for y in data["annee"]]
         return data
-    note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; la dernière année "
-            f"est celle du millésime, comptée au {ctx.date_reference()}.")
+    note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; le dernier point "
+            f"est celui du millésime, compté au {ctx.date_reference()}, et non un 31 décembre.")
     source = ("Source : INSEE, répertoire SIRENE et son historique des établissements, stock au "
               f"{ctx.date_reference()} ; traitement observatoire de l'ESS.")
     return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line", source=source)
@@ -261,7 +310,8 @@ def _band_width(frame: pd.DataFrame, hidden: pd.Series) -> str:
     low, high = shown.loc[year, "ic90_bas"], shown.loc[year, "ic90_haut"]
     if high - low > 0.1 * shown["central"].max():  # a band a tenth of the axis high is seen
         return ""
-    return (f" La bande est étroite à cette échelle : en {year}, de {_fmt_int(low)} à {_fmt_int(high)} salariés.")
+    return (f" La bande est étroite à cette échelle : en {year}, de {style.fmt_estimate(low)} à "
+            f"{style.fmt_estimate(high)} salariés.")
 
 
 def _evolution_employment(ctx: ReportContext) -> ChartSpec:
@@ -291,7 +341,9 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
 
 
 def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
-    """ESS employment of each territory on 31 December of each year (central estimates; intervals in the CSV)."""
+    """ESS employment of each territory on 31 December of the first, middle and last years, and its change where
+    both ends are published: a table (thirteen lines on one axis could not be read). Every year's value, with its
+    interval, is in the chart's data; the note lists every masked year."""
     niveau = territory_level(ctx)
     rows = sel.cells(ctx.cube, niveau=niveau, famille="ess")
     rows = rows[published_employment(rows) & (rows["code_territoire"] != "non_renseigne")]
@@ -302,41 +354,68 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
     low = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_bas").sort_index()
     high = rows.pivot(index="annee", columns="code_territoire", values="effectif_ic90_haut").sort_index()
     nom = ctx.niveau(niveau).par
-    title = f"Emploi salarié de l'ESS par {nom}, au 31/12 de chaque année"
+    years = _milestones(values.index)
+    span = f"{years[0]} – {years[-1]}" if years else ""
+    title = f"Emploi salarié de l'ESS par {nom}, au 31/12, {span}"
 
     def draw(ax):
-        data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="salariés au 31/12",
-                            labels=lambda c: labels.get(c, c))
+        data = charts.series_data(values, status, labels=lambda c: labels.get(c, c))
+        charts.table(ax, [ctx.niveau(niveau).libelle] + [str(y) for y in years]
+                     + [f"Évolution\n{years[0]} – {years[-1]}" if years else "Évolution"],
+                     milestone_rows(values, status, labels, years), title=title, first_column_width=28)
         # (a missing status may read as NaN, which is true: isna, not truthiness)
         key = list(zip(data["serie"], data["annee"], data["statut"].isna()))
         data["ic90_bas"] = [low.at[y, c] if shown else np.nan for c, y, shown in key]
         data["ic90_haut"] = [high.at[y, c] if shown else np.nan for c, y, shown in key]
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
-    note = ("Estimation centrale ; l'intervalle à 90 % de chaque valeur figure dans les données du graphique "
-            "(CSV). " + SECRET_NOTE + _masked_in_words(status, labels))
-    return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="line",
-                     unit="effectif", source=source_employment(ctx, series=True))
+    note = ("Estimation centrale arrondie au 31/12 de l'année ; toutes les années, avec l'intervalle à 90 % de "
+            "chaque valeur, figurent dans les données du graphique. Évolution : seulement si les deux années sont "
+            "publiées. " + SECRET_NOTE + _masked_in_words(status, labels) + secret_glossary(ctx, status))
+    return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="table",
+                     rows=len(values.columns) + 1, unit="effectif", source=source_employment(ctx, series=True))
 
 
-MASKED_LISTED = 6  # series whose masked values a note lists; the others are counted (their years are in the CSV)
+def _milestones(years) -> list[int]:
+    """The first year, the middle one and the last: 2012, 2019, 2025."""
+    years = sorted(int(y) for y in years)
+    if len(years) < 3:
+        return years
+    middle = min(years, key=lambda y: (abs(2 * y - years[0] - years[-1]), -y))
+    return [years[0], middle, years[-1]]
+
+
+def milestone_rows(values: pd.DataFrame, status: pd.DataFrame, labels: dict, years: list[int]) -> list[list[str]]:
+    """One row per series (alphabetical): its value each milestone year (« s (motif) » when masked), and its change
+    from the first to the last when both are published."""
+    def cell(code, year) -> str:
+        reason = status.at[year, code] if year in status.index else None
+        if isinstance(reason, str):
+            return style.label("secret_court", reason)
+        value = values.at[year, code] if year in values.index else np.nan
+        return style.fmt_estimate(value) if pd.notna(value) else style.UNAVAILABLE
+
+    out = []
+    for code in sorted(values.columns, key=lambda c: str(labels.get(c, c)).lower()):
+        row = [labels.get(code, code)] + [cell(code, y) for y in years]
+        ends = [values.at[y, code] if not isinstance(status.at[y, code], str) else np.nan
+                for y in (years[0], years[-1])] if years else [np.nan, np.nan]
+        row.append(style.signed_pct(ends[1] / ends[0] - 1) if pd.notna(ends[0]) and pd.notna(ends[1]) and ends[0]
+                   else style.UNAVAILABLE)
+        out.append(row)
+    return out
 
 
 def _masked_in_words(status: pd.DataFrame, labels: dict) -> str:
-    """The masked values of a many-series chart, by series: with a dozen lines sharing ten colours, an « s » alone
-    cannot say whose value it hides. Consecutive years as a range; beyond MASKED_LISTED series, a count."""
+    """The masked values of a many-series chart, by series, every one: an « s » alone cannot say whose value it
+    hides, nor a table of a few years the others. Consecutive years as a range."""
     parts = []
     for code in status.columns:
         years = [int(y) for y in status.index[status[code].notna() & (status[code] != "non_diffuse")]]
         if years:
             reasons = sorted({style.label("secret", r) for r in status.loc[years, code]})
             parts.append(f"{labels.get(code, code)} {_year_runs(years)} ({', '.join(reasons)})")
-    if not parts:
-        return ""
-    more = len(parts) - MASKED_LISTED
-    listed = " ; ".join(parts[:MASKED_LISTED]) + (f" ; et {more} autres (voir les données du graphique)"
-                                                  if more > 0 else "")
-    return " Valeurs masquées : " + listed + "."
+    return (" Valeurs masquées : " + " ; ".join(parts) + ".") if parts else ""
 
 
 def _year_runs(years: list[int]) -> str:
@@ -427,14 +506,14 @@ def _map_specs(ctx: ReportContext) -> list[ChartSpec]:
                   lambda ax: dated(maps.choropleth(ax, rings, commune_values(), title=t1, fmt=_fmt_dec,
                                                    legend_title="pour 1 000 hab.", places=places), _iso(ctx.date_reference())),
                   note="Classes : quantiles des communes publiées." + note_missing, kind="map",
-                  unit="taux", source=source_counts(ctx)[:-1] + f", population municipale en vigueur au 1er janvier {ctx.params.get('annee_cog') or ''} (INSEE) ; contours IGN "
-                  "ADMIN EXPRESS simplifiés."),
+                  unit="taux", source=source_counts(ctx)[:-1] + f", {ctx.population_words()} (INSEE) ; contours "
+                  "IGN ADMIN EXPRESS simplifiés."),
         ChartSpec("carte_epci_part_emploi", t2,
                   lambda ax: of_its_epci(dated(maps.choropleth(ax, rings, epci_values(), title=t2, fmt=_fmt_pct,
                                                                legend_title="part de l'emploi", cmap="Blues",
                                                                places=places), f"{ctx.year_effectifs}-12-31")),
                   note="Chaque commune prend la valeur de son EPCI (partie dans le département). " + SECRET_NOTE
-                  + note_missing, kind="map", unit="part",
+                  + secret_glossary(ctx, epci["statut_secret_part_effectifs"]) + note_missing, kind="map", unit="part",
                   source=source_employment(ctx)[:-1] + " ; contours IGN ADMIN EXPRESS simplifiés."),
     ]
 
@@ -462,8 +541,8 @@ NOTE_WIDTH = 128  # characters per line of a note at NOTE_SIZE across the page
 
 def note_lines(spec: ChartSpec, width: int = NOTE_WIDTH) -> list[str]:
     """The note under a chart then its source line (each wrapped)."""
-    out = textwrap.wrap(spec.note, width) if spec.note else []
-    return out + (textwrap.wrap(spec.source, width) if spec.source else [])
+    out = style.wrap(spec.note, width) if spec.note else []
+    return out + (style.wrap(spec.source, width) if spec.source else [])
 
 
 def _note(fig, y: float, spec: ChartSpec) -> None:
@@ -480,10 +559,12 @@ def chart_page(ctx: ReportContext, title: str, specs: list[ChartSpec], number: i
             ax = fig.add_axes((0.04, top - 0.02, 0.60, 0.28))
         elif spec.kind == "line":
             ax = fig.add_axes((0.10, top + 0.08, 0.84, 0.18))
+        elif spec.kind == "table":  # from the top of the zone; its note under its last row
+            ax = fig.add_axes((0.06, top - 0.10, 0.88, 0.38))
         else:
             ax = fig.add_axes((0.38, top, 0.56, 0.26))
         drawn[spec.name] = spec.draw(ax)
-        _note(fig, top - 0.045, spec)
+        _note(fig, charts.table_bottom(ax) - 0.02 if spec.kind == "table" else top - 0.045, spec)
     return fig, drawn
 
 
@@ -508,13 +589,17 @@ def _room_for_legend(fig: Figure, ax, note_inches: float) -> None:
 
 def chart_figure(ctx: ReportContext, spec: ChartSpec) -> tuple[Figure, pd.DataFrame]:
     """One chart alone, for its PNG, with its note, source and footer below."""
-    lines = note_lines(spec, 115) + textwrap.wrap(ctx.footer(), 115)
+    lines = note_lines(spec, 115) + style.wrap(ctx.footer(), 115)
     if spec.kind == "map":
         fig = Figure(figsize=(8.0, 7.0))
         ax = fig.add_axes((0.03, 0.22, 0.64, 0.68))
     elif spec.kind == "line":
         fig = Figure(figsize=(8.0, 6.0))
         ax = fig.add_axes((0.10, 0.42, 0.86, 0.46))
+    elif spec.kind == "table":  # rows of 8-point text (charts.table), the note below
+        height = 0.8 + len(lines) * NOTE_SIZE * 1.25 / 72 + 0.35 * (spec.rows + 1)
+        fig = Figure(figsize=(8.0, height))
+        ax = fig.add_axes((0.03, 0.1, 0.94, 1 - 0.5 / height - 0.1))
     else:
         # the axes' ticks and label take ≈ 0.9 in below them, the text lines the rest: the figure grows with its note
         bottom = 0.9 + len(lines) * NOTE_SIZE * 1.25 / 72

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
+
+from ess.rounding import round_estimate
 
 matplotlib.use("Agg")  # headless: the report runs on servers and in tests
 
@@ -63,10 +66,37 @@ def fmt_number(value, decimals: int = 0) -> str:
     return text.replace(",", NBSP).replace(".", ",")
 
 
+def wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width` characters (textwrap), French guillemets kept with their words: the spaces inside
+    « » become non-breaking, so no line starts with « » » or ends with « « »."""
+    return textwrap.wrap(text.replace("« ", "«" + NBSP).replace(" »", NBSP + "»"), width)
+
+
+def fmt_estimate(value) -> str:
+    """An estimated headcount as people read it: rounded like the run's summary (ess.rounding), « 38 200 »."""
+    if _missing(value):
+        return UNAVAILABLE
+    return fmt_number(round_estimate(value))
+
+
 def fmt_percent(ratio, decimals: int = 1) -> str:
     if _missing(ratio):
         return UNAVAILABLE
     return fmt_number(100 * ratio, decimals) + NBSP + "%"
+
+
+MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+def fmt_month(day) -> str:
+    """A date as its month, French abbreviation: « oct. 2026 »."""
+    return f"{MONTHS[day.month - 1]} {day.year}"
+
+
+def signed_pct(ratio: float) -> str:
+    """A change as a signed percentage: « +5,5 % », « −2,0 % »."""
+    text = fmt_percent(ratio, 1)
+    return ("+" + text) if ratio > 0 else text.replace("-", "−")
 
 
 def fmt_secret(status) -> str:
@@ -98,9 +128,7 @@ def no_ligatures(fig) -> None:
 
 
 def footer(fig, text: str, page: int | None = None) -> None:
-    import textwrap
-
-    fig.text(0.06, 0.012, "\n".join(textwrap.wrap(text, 118)), fontsize=8, color="#555555", ha="left",
+    fig.text(0.06, 0.012, "\n".join(wrap(text, 118)), fontsize=8, color="#555555", ha="left",
              va="bottom", linespacing=1.2)
     if page is not None:
         fig.text(0.965, 0.015, str(page), fontsize=8, color="#555555", ha="right", va="bottom")

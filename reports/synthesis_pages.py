@@ -3,16 +3,14 @@ comparison with the rest of the private economy (URSSAF), and what open data can
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 from matplotlib.figure import Figure
 
 from reports import charts, messages, style, urssaf_compare
 from reports import selection as sel
 from reports.context import ReportContext
-from reports.pages import (ChartSpec, _territory_label, new_page, note_lines, source_counts, source_employment,
-                           source_urssaf, territory_level, territory_note)
+from reports.pages import (ChartSpec, _territory_label, new_page, note_lines, secret_glossary, source_counts,
+                           source_employment, source_urssaf, territory_level, territory_note)
 
 TEXT_WIDTH = 112  # characters per line of 8.5 pt body text
 
@@ -20,7 +18,7 @@ TEXT_WIDTH = 112  # characters per line of 8.5 pt body text
 def _text(fig: Figure, y: float, text: str, *, size: float = 8.5, width: int = TEXT_WIDTH, color="#222222",
           bold=False) -> float:
     """Wrapped text from y downwards; returns the y under it."""
-    lines = textwrap.wrap(text, width) or [""]
+    lines = style.wrap(text, width) or [""]
     fig.text(0.06, y, "\n".join(lines), fontsize=size, va="top", color=color, linespacing=1.3,
              fontweight="bold" if bold else "normal")
     return y - len(lines) * size * 1.3 / 72 / style.A4_PORTRAIT[1] - 0.008
@@ -32,7 +30,7 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
     y = 0.88
     for message in messages.key_messages(ctx):
         fig.text(0.06, y, message.figure, fontsize=20, fontweight="bold", color=style.COLORS["ess"], va="top")
-        lines = textwrap.wrap(message.text, 66)
+        lines = style.wrap(message.text, 66)
         fig.text(0.32, y - 0.002, "\n".join(lines), fontsize=10, va="top", linespacing=1.3)
         y -= max(0.045, len(lines) * 10 * 1.3 / 72 / style.A4_PORTRAIT[1]) + 0.03
     y -= 0.01
@@ -48,9 +46,10 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
 
 # --- territories and sectors in numbers ---------------------------------------------------------------------------
 def _cell(row, measure: str, fmt) -> str:
+    """A figure of a table, or « s (motif) » when it is withheld (the motifs explained under the table)."""
     status = row[sel.STATUS_OF[measure]]
     if sel.withheld(status):
-        return style.SUPPRESSED
+        return style.label("secret_court", status)
     return fmt(row[measure]) if pd.notna(row[measure]) else style.UNAVAILABLE
 
 
@@ -65,9 +64,7 @@ def territory_table(ctx: ReportContext) -> list[list[str]]:
     """Per territory (largest ESS employment first, unknown placement last): ESS establishments and employers at the
     millésime date, ESS employment with its interval and the ESS share of employment on 31/12 of the employment
     year."""
-    niveau = territory_level(ctx)
-    counts = sel.cells(ctx.cube, annee=ctx.year, niveau=niveau, famille="ess").set_index("code_territoire")
-    jobs = sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau=niveau, famille="ess").set_index("code_territoire")
+    counts, jobs = _territory_cells(ctx)
     codes = sorted(set(counts.index) | set(jobs.index),
                    key=lambda c: (c == "non_renseigne", -_number(jobs, c, "effectif_central"), c))
     pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
@@ -80,11 +77,26 @@ def territory_table(ctx: ReportContext) -> list[list[str]]:
                      _cell(c, "nb_etablissements", style.fmt_number) if c is not None else style.UNAVAILABLE,
                      _cell(c, "nb_etablissements_employeurs", style.fmt_number) if c is not None
                      else style.UNAVAILABLE,
-                     _cell(j, "effectif_central", style.fmt_number) if j is not None else style.UNAVAILABLE,
-                     _bounds(j, "effectif_central", style.fmt_number) if j is not None else "",
+                     _cell(j, "effectif_central", style.fmt_estimate) if j is not None else style.UNAVAILABLE,
+                     _bounds(j, "effectif_central", style.fmt_estimate) if j is not None else "",
                      _cell(j, "part_effectif_total_central", pct) if j is not None else style.UNAVAILABLE,
                      _bounds(j, "part_effectif_total_central", pct) if j is not None else ""])
     return rows
+
+
+def _territory_cells(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ESS rows of the report's territories, by code: counts of the millésime, employment of its year."""
+    niveau = territory_level(ctx)
+    counts = sel.cells(ctx.cube, annee=ctx.year, niveau=niveau, famille="ess").set_index("code_territoire")
+    jobs = sel.cells(ctx.cube, annee=ctx.year_effectifs, niveau=niveau, famille="ess").set_index("code_territoire")
+    return counts, jobs
+
+
+def territory_glossary(ctx: ReportContext) -> str:
+    """The masking reasons the territory table shows, in words."""
+    counts, jobs = _territory_cells(ctx)
+    return secret_glossary(ctx, pd.concat([counts["statut_secret_etablissements"],
+                                           jobs["statut_secret_effectifs"], jobs["statut_secret_part_effectifs"]]))
 
 
 class _Row:
@@ -114,7 +126,7 @@ def sector_table(ctx: ReportContext, top: int = 10) -> list[list[str]]:
     rows = rows.sort_values(["effectif_central", "secteur"], ascending=[False, True]).head(top)
     pct = lambda v: style.fmt_percent(v, 1)  # noqa: E731
     return [[r["libelle_secteur"] if isinstance(r["libelle_secteur"], str) else r["secteur"],
-             _cell(r, "effectif_central", style.fmt_number), _bounds(r, "effectif_central", style.fmt_number),
+             _cell(r, "effectif_central", style.fmt_estimate), _bounds(r, "effectif_central", style.fmt_estimate),
              _cell(r, "part_effectif_total_central", pct), _bounds(r, "part_effectif_total_central", pct)]
             for _, r in rows.iterrows()]
 
@@ -129,9 +141,10 @@ def numbers_page(ctx: ReportContext, number: int) -> Figure:
                                "Intervalle\nà 90 %", "Part de l'ESS\ndans l'emploi", "Intervalle\nà 90 %"],
                           territory_table(ctx), fontsize=8.0, first_column_width=18,
                           title=f"Par {nom} : établissements au {au}, emploi salarié au {au_e}")
-    y = _text(fig, bottom - 0.02, territory_note(ctx) + "Part de l'ESS dans l'emploi salarié de tous les "
-              "employeurs (publics compris). « s » : secret statistique ; « n.d. » : non publié. "
-              + source_employment(ctx) + " " + source_counts(ctx), size=8, width=120, color="#444444")
+    y = _text(fig, bottom - 0.02, territory_note(ctx) + ctx.employers_caveat() + " Part de l'ESS dans l'emploi "
+              "salarié de tous les employeurs (publics compris). « s » : secret statistique, avec son motif ; "
+              "« n.d. » : non publié." + territory_glossary(ctx) + " " + source_employment(ctx) + " "
+              + source_counts(ctx), size=8, width=120, color="#444444")
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.09))
     bottom = charts.table(ax, ["Secteur d'activité", "Salariés\nde l'ESS", "Intervalle\nà 90 %",
                                "Part de l'ESS dans\nl'emploi du secteur", "Intervalle\nà 90 %"], sector_table(ctx),
@@ -217,13 +230,14 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
               "présentées dans cette édition.", size=8.5, width=115)
         return fig, drawn
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.02 - 0.06))
-    bottom = charts.table(ax, ["Territoire", "Part de l'ESS\n(moyenne annuelle)", "Évolution\nESS",
-                               "Évolution\nhors ESS", "Salaire moyen\nannuel ESS", "Salaire moyen\nannuel hors ESS"],
-                          comparison_territory_rows(rows), fontsize=8.0, first_column_width=26,
+    bottom = charts.table(ax, ["Territoire", "Part de l'ESS\n(moyenne\nannuelle)", "Évolution\nESS",
+                               "Évolution\nhors ESS", "Salaire\nmoyen\nannuel ESS", "Salaire\nmoyen annuel\nhors ESS"],
+                          comparison_territory_rows(rows), fontsize=8.0, first_column_width=36,
                           title=f"Le département, sa région et la France, en {last} (URSSAF ; évolution depuis {first})")
     _text(fig, bottom - 0.02, "Mêmes définitions que le tableau précédent, sommées sur les départements de la "
-          "région et de la France présents dans le fichier de l'URSSAF (un total dont une partie n'est pas publiée "
-          "n'est pas calculé : « n.d. »). Évolution : effectif moyen de la dernière année rapporté à celui de la "
+          "région et de la France. La région et la France ne sont chiffrées que si le fichier de l'URSSAF contient "
+          "tous leurs départements, et un total dont une partie n'est pas publiée n'est pas calculé : sinon, "
+          "« n.d. ». Évolution : effectif moyen de la dernière année rapporté à celui de la "
           "première. " + source_urssaf(), size=8, width=120, color="#444444")
     return fig, drawn
 

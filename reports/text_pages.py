@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -47,27 +45,30 @@ def headline_rows(ctx: ReportContext) -> list[list[str]]:
     return [
         [f"Établissements actifs de l'ESS, {au}", _value(ess, "nb_etablissements", "statut_secret_etablissements",
                                                         style.fmt_number), ""],
-        [f"dont établissements employeurs (tranche SIRENE), {au}", _value(ess, "nb_etablissements_employeurs",
-                                                         "statut_secret_etablissements", style.fmt_number), ""],
+        [f"dont {ctx.employers_words()}", _value(ess, "nb_etablissements_employeurs",
+                                                  "statut_secret_etablissements", style.fmt_number), ""],
+        ["Part des établissements de l'ESS qui sont employeurs (même définition)",
+         _value(ess, "nb_etablissements_employeurs", "statut_secret_etablissements",
+                lambda v: pct(v / ess["nb_etablissements"]) if ess["nb_etablissements"] else style.UNAVAILABLE), ""],
+        ["Part de l'ESS parmi les établissements employeurs du département (même définition)",
+         _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
         [f"Emploi salarié de l'ESS (estimation centrale), {au_e}",
-         _value(ess_e, "effectif_central", jobs, style.fmt_number),
-         _range(ess_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_number)],
+         _value(ess_e, "effectif_central", jobs, style.fmt_estimate),
+         _range(ess_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_estimate)],
         [f"Part de l'ESS dans l'emploi salarié (tous employeurs), {au_e}",
          _value(ess_e, "part_effectif_total_central", share, pct),
          _range(ess_e, "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut", share, pct)],
         [f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {au_e}",
          _value(ess_e, "part_effectif_prive_central", private, pct),
          _range(ess_e, "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut", private, pct)],
-        [f"Part de l'ESS dans les établissements employeurs, {au}",
-         _value(ess, "part_ess_etablissements_employeurs", "statut_secret_part_etablissements", pct), ""],
-        [f"Établissements de l'ESS pour 1 000 habitants (pop. {ctx.params.get('annee_cog') or '?'}), {au}",
+        [f"Établissements de l'ESS pour 1 000 habitants ({ctx.population_words()}), {au}",
          _value(ess, "etablissements_pour_1000_hab", "statut_secret_etablissements",
                 lambda v: style.fmt_number(v, 1)), ""],
         [f"Ensemble de l'économie : établissements actifs, {au}",
          _value(ens, "nb_etablissements", "statut_secret_etablissements", style.fmt_number), ""],
         [f"Ensemble de l'économie : emploi salarié, {au_e}",
-         _value(ens_e, "effectif_central", jobs, style.fmt_number),
-         _range(ens_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_number)],
+         _value(ens_e, "effectif_central", jobs, style.fmt_estimate),
+         _range(ens_e, "effectif_ic90_bas", "effectif_ic90_haut", jobs, style.fmt_estimate)],
     ]
 
 
@@ -79,7 +80,7 @@ def _paragraphs(fig: Figure, y: float, blocks: list[tuple[str, str]], size: floa
             fig.text(0.06, y, heading, fontsize=size + 1.5, fontweight="bold", color="#1b4d3e", va="top")
             y -= line * 1.6
         for paragraph in body.split("\n"):
-            wrapped = textwrap.wrap(paragraph, WIDTH) or [""]
+            wrapped = style.wrap(paragraph, WIDTH) or [""]
             fig.text(0.06, y, "\n".join(wrapped), fontsize=size, va="top", linespacing=1.35)
             y -= line * len(wrapped) + line * 0.45
         y -= line * 0.5
@@ -96,7 +97,7 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
              color="#444444")
     ax = fig.add_axes((0.06, 0.45, 0.88, 0.37))
     bottom = charts.table(ax, ["Chiffres clés", "Valeur", "Intervalle à 90 %"], headline_rows(ctx),
-                          title="Chiffres clés du département", fontsize=8.0)
+                          title="Chiffres clés du département", fontsize=8.0, first_column_width=80)
     synthetic = ([("Avertissement", "Ce rapport est produit à partir de l'échantillon SYNTHÉTIQUE généré par "
                    "l'outil : ses chiffres ne décrivent pas la réalité et ne doivent pas être diffusés.")]
                  if ctx.synthetic else [])
@@ -112,8 +113,7 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          "comptent, ceux créés après non), estimé à partir des tranches d'effectifs de SIRENE et "
          + (f"calé sur les effectifs de l'URSSAF de la même année (fichiers {p.get('annee_urssaf') or ''})."
             if ctx.calibrated else "NON CALÉ sur l'URSSAF : à lire comme un ordre de grandeur.")
-         + (f" Employeurs et tailles : tranche d'effectifs de SIRENE, {ctx.band_years_text()}."
-            if ctx.band_years_text() else "")
+         + " " + ctx.employers_caveat()
          + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources : "
          f"{ctx.sources()}."),
         ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 % : il y a 9 chances sur 10 que "
@@ -229,13 +229,14 @@ def calibration_rows(ctx: ReportContext) -> list[list[str]]:
     cal = cal[cal["annee"] == ctx.year_effectifs]
     rank = {f: i for i, f in enumerate(CALIBRATION_ORDER)}
     cal = cal.sort_values("groupe", key=lambda s: s.map(lambda f: rank.get(f, len(rank))), kind="stable")
-    definition = {"moyenne_annuelle": " (moyenne annuelle)", "fin_annee": " (au 31/12)"}
+    year = ctx.year_effectifs
+    definition = {"moyenne_annuelle": f"moyenne annuelle {year}", "fin_annee": f"au 31/12/{year}"}
     out = []
     for r in cal.to_dict("records"):
         published = r.get("cible_publiee")
-        out.append([style.label("famille", r["groupe"]),
-                    style.fmt_number(published) + definition.get(r.get("definition_cible") or "", "")
-                    if published is not None and pd.notna(published) else "—",
+        shown = published is not None and pd.notna(published)
+        out.append([style.label("famille", r["groupe"]), style.fmt_number(published) if shown else "—",
+                    definition.get(r.get("definition_cible") or "", "—") if shown else "—",
                     style.label("calage", r["statut"])])
     return out
 
@@ -271,9 +272,10 @@ NOTE_LINE = 0.0135  # height of a line of 8-point note text, as a share of the p
 def tables_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Calage de l'emploi et secret statistique", number)
     ax = fig.add_axes((0.06, 0.50, 0.88, 0.38))
-    bottom = charts.table(ax, ["Groupe", "Effectif publié par l'URSSAF", "Calage de l'estimation"],
-                          calibration_rows(ctx), title=f"Calage de l'emploi sur l'URSSAF, au {ctx.date_effectifs()}")
-    note = textwrap.wrap(
+    bottom = charts.table(ax, ["Groupe", "Effectif publié\npar l'URSSAF", "Mesure de l'URSSAF",
+                               "Calage de l'estimation"], calibration_rows(ctx),
+                          title=f"Calage de l'emploi sur l'URSSAF, année {ctx.year_effectifs}")
+    note = style.wrap(
         "Le fichier de l'URSSAF sur l'ESS publie, pour chaque famille, l'effectif salarié moyen de l'année dans son "
         "champ (employeurs privés du régime général, hors agriculture). L'estimation de l'observatoire est « calée » "
         "sur ces chiffres : dans ce champ, l'emploi estimé de chaque famille est ajusté pour égaler son chiffre "
@@ -289,8 +291,8 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     top = min(bottom - 0.06 - NOTE_LINE * len(note), 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
-    fig.text(0.06, bottom - 0.025, "\n".join(textwrap.wrap(
-        f"Nombre de cellules du tableau public au {ctx.date_effectifs()} (périmètre {ctx.params['perimetre']} ; "
+    fig.text(0.06, bottom - 0.025, "\n".join(style.wrap(
+        f"Nombre de cellules du tableau public au {ctx.date_effectifs()} ({_lower_first(ctx.libelle_perimetre)} ; "
         "toutes familles, secteurs et tailles), et celles dont l'emploi est masqué, par motif (fréquence, "
         "dominance, secret secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
         "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=8, va="top", color="#444444")

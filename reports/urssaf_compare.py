@@ -12,6 +12,9 @@ import pandas as pd
 
 FAMILIES = ("associations", "cooperatives", "fondations", "mutuelles")
 MEASURES = ("nb_etablissements", "effectifs_salaries", "masse_salariale")
+# the figures of a row of `territories`
+MEASURE_COLUMNS = ["part_ess_emploi_prive", "evolution_ess", "evolution_hors_ess", "salaire_moyen_ess",
+                   "salaire_moyen_hors_ess"]
 
 
 def yearly(rows: pd.DataFrame) -> pd.DataFrame:
@@ -66,9 +69,10 @@ def territories(frame: pd.DataFrame | None) -> tuple[pd.DataFrame, int | None, i
     """The département beside its région and France (staging_urssaf_ess_comparaison): one row per niveau with
     its label (saying how many départements the file covers), the ESS share of private employment and the average
     wages of the last year, and the change of ESS and rest-of-economy employment since the first year the
-    département has both. Returns (rows, first year, last year)."""
-    columns = ["niveau", "libelle", "part_ess_emploi_prive", "evolution_ess", "evolution_hors_ess",
-               "salaire_moyen_ess", "salaire_moyen_hors_ess"]
+    département has both. A région or France the file does not hold whole has no figures (NaN: « n.d. »), and a
+    row covering the same départements as one above (a région of one département) is left out. Returns (rows,
+    first year, last year)."""
+    columns = ["niveau", "libelle", *MEASURE_COLUMNS]
     if frame is None or frame.empty:
         return pd.DataFrame(columns=columns), None, None
     dep = frame[(frame["niveau"] == "departement") & frame["effectifs_ess"].notna()
@@ -76,41 +80,52 @@ def territories(frame: pd.DataFrame | None) -> tuple[pd.DataFrame, int | None, i
     if dep.empty:
         return pd.DataFrame(columns=columns), None, None
     first, last = int(dep["annee"].min()), int(dep["annee"].max())
-    rows = []
+    rows, covered = [], set()
     for niveau in ("departement", "region", "france"):
         at = frame[frame["niveau"] == niveau].set_index("annee")
         if last not in at.index:
             continue
         end = at.loc[last]
-        start = at.loc[first] if first in at.index else None
-
-        def change(column: str) -> float:
-            if start is None or pd.isna(start[column]) or not start[column] or pd.isna(end[column]):
-                return np.nan
-            return float(end[column] / start[column] - 1)
-
-        ess, hors = end["effectifs_ess"], end["effectifs_hors_ess"]
-        rows.append({
-            "niveau": niveau, "libelle": _label(niveau, end),
-            "part_ess_emploi_prive": ess / (ess + hors) if pd.notna(ess) and pd.notna(hors) else np.nan,
-            "evolution_ess": change("effectifs_ess"), "evolution_hors_ess": change("effectifs_hors_ess"),
-            "salaire_moyen_ess": end["masse_salariale_ess"] / ess if pd.notna(ess) and ess else np.nan,
-            "salaire_moyen_hors_ess": end["masse_salariale_hors_ess"] / hors if pd.notna(hors) and hors else np.nan,
-        })
+        row = {"niveau": niveau, "libelle": _label(niveau, end)}
+        if niveau == "departement" or _complete(niveau, end):
+            if int(end["nb_departements"]) in covered:  # the same départements as a row above: the same figures
+                continue
+            covered.add(int(end["nb_departements"]))
+            row.update(_measures(at.loc[first] if first in at.index else None, end))
+        rows.append(row)
     return pd.DataFrame(rows, columns=columns), first, last
 
 
+def _complete(niveau: str, row: pd.Series) -> bool:
+    """The file holds every département of the région (of France but Mayotte, which URSSAF does not cover): a
+    sum over part of them is a partial total, not the région's nor France's (« n.d. »)."""
+    have, expected = int(row["nb_departements"]), int(row["nb_departements_reference"])
+    return have >= (expected - 1 if niveau == "france" else expected)
+
+
+def _measures(start: pd.Series | None, end: pd.Series) -> dict:
+    def change(column: str) -> float:
+        if start is None or pd.isna(start[column]) or not start[column] or pd.isna(end[column]):
+            return np.nan
+        return float(end[column] / start[column] - 1)
+
+    ess, hors = end["effectifs_ess"], end["effectifs_hors_ess"]
+    return {
+        "part_ess_emploi_prive": ess / (ess + hors) if pd.notna(ess) and pd.notna(hors) else np.nan,
+        "evolution_ess": change("effectifs_ess"), "evolution_hors_ess": change("effectifs_hors_ess"),
+        "salaire_moyen_ess": end["masse_salariale_ess"] / ess if pd.notna(ess) and ess else np.nan,
+        "salaire_moyen_hors_ess": end["masse_salariale_hors_ess"] / hors if pd.notna(hors) and hors else np.nan,
+    }
+
+
 def _label(niveau: str, row: pd.Series) -> str:
-    """The territory's name, and when the file does not hold all its départements, how many it holds: a sum over
-    part of a région or of France is not called by their name alone."""
+    """The territory's name; when the file does not hold all its départements, that its total is not computed (and
+    how many it holds): a sum over part of a région or of France is not called by their name."""
     name = row["libelle_territoire"] if isinstance(row["libelle_territoire"], str) else row["code_territoire"]
     have, expected = int(row["nb_departements"]), int(row["nb_departements_reference"])
     if niveau == "departement":
         return str(name)
-    if niveau == "region":
-        whole = have >= expected
-        return f"Région {name}" + ("" if whole else f" (partielle : {have} départements sur {expected} dans le "
-                                                     "fichier)")
-    if have >= expected - 1:  # URSSAF does not cover Mayotte
-        return "France" + (" (hors Mayotte)" if have < expected else "")
-    return f"Départements du fichier URSSAF ({have} sur {expected} : pas la France entière)"
+    name = f"Région {name}" if niveau == "region" else "France"
+    if not _complete(niveau, row):
+        return f"{name} : n.d. (fichier URSSAF incomplet, {have} départements sur {expected})"
+    return name + (" (hors Mayotte)" if have < expected else "")

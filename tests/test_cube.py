@@ -199,7 +199,7 @@ def test_every_size_class_has_its_label_from_the_reference(cube):
     labels = reference.size_classes()
     assert got == {code: labels[code] for code in got}
     assert (got["10_49"], got["sans_salarie"], got["non_renseigne"], got["ensemble"]) == (
-        "10 à 49 salariés", "Sans salarié au 31/12", "Tranche d'effectifs non renseignée", "Toutes tailles")
+        "10 à 49 salariés", "0 salarié selon la tranche SIRENE", "Tranche d'effectifs non renseignée", "Toutes tailles")
     assert list(labels)[:5] == ["sans_salarie", "1_9", "10_49", "50_249", "250_et_plus"]  # in the file's `ordre`
     for table in ("out_indicateurs", "out_indicateurs_public"):
         names = cols.names(table)

@@ -296,30 +296,46 @@ def test_every_pdf_page_says_synthetic_and_french_text_is_kept(report):
         assert not re.search(r"[\x00-\x08]", text), (number, re.findall(r".{12}[\x00-\x08].{12}", text)[:3])
     everything = "\n".join(texts)
     for phrase in ("Chiffres clés", "L'économie sociale et solidaire en Isère", "Établissements actifs de l'ESS",
-                   "Méthode et précautions de lecture", "« s »", "s — fréquence (moins de 3 unités légales)",
+                   "Méthode et précautions de lecture", "«\u00a0s\u00a0»", "s — fréquence (moins de 3 unités légales)",
                    "s — secret secondaire", "Coopératives", "Grésivaudan", "1 à 9 salariés",
                    "loi n° 51-711 du 7 juin 1951", "Intervalle à 90 %", "L'emploi salarié de l'ESS depuis 2024"):
         assert phrase in everything, phrase
+    # guillemets keep their words on their line (non-breaking spaces inside « »), and no code reaches the reader
+    assert "« " not in everything and " »" not in everything
+    assert "périmètre insee" not in everything and "Périmètre statistique (type INSEE" in everything
     # known answers of the cover table (hand-set département rows; NBSP as thousands separator)
     cover = texts[1]
-    for value in ("61", "1\u00a0234", "1\u00a0000 – 1\u00a0500", "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%",
-                  "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%", "3\u00a0357", "2\u00a0686 – 4\u00a0365"):
+    # (estimated headcounts rounded like the run's summary: 1 234.4 -> 1 200, 3 357.4 -> 3 400)
+    for value in ("61", "1\u00a0200", "1\u00a0000 – 1\u00a0500", "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%",
+                  "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%", "3\u00a0400", "2\u00a0700 – 4\u00a0400"):
         assert value in cover, value
 
 
 def test_the_years_of_the_size_bands_are_said(report):
     ctx = load_context(report["tables"], PARAMS)
-    # 3 of the 4 ESS employers hold a band of 2023, one of 2021
-    assert ctx.band_years_text() == "tranches de 2021 à 2023 (2023 pour 75\u00a0%)"
+    # 3 of the 4 ESS employers hold a band of 2023, one of 2021 (computed from core_etablissements)
+    assert ctx.band_years_text() == "tranches de 2021 à 2023, 75\u00a0% de 2023"
+    words = "employeurs selon leur dernière tranche d'effectifs SIRENE (tranches de 2021 à 2023, 75\u00a0% de 2023)"
+    assert ctx.employers_words() == words
+    caveat = ("Employeurs : établissements dont la dernière tranche d'effectifs SIRENE indique des salariés (tranches "
+              "de 2021 à 2023, 75\u00a0% de 2023), et non les employeurs au 31/01/2026 ; un établissement créé après "
+              "2023 n'a pas encore de tranche et compte comme non employeur.")
+    assert ctx.employers_caveat() == caveat
     from reports.pages import size_note
-    from reports.text_pages import cover_page
+    from reports.text_pages import cover_page, headline_rows
 
-    assert size_note(ctx).endswith("Employeurs de l'ESS ici : tranches de 2021 à 2023 (2023 pour 75\u00a0%). ")
+    assert caveat in size_note(ctx)
     cover = " ".join(t.get_text() for t in cover_page(ctx, 2).texts).replace("\n", " ")
-    assert "Employeurs et tailles : tranche d'effectifs de SIRENE, tranches de 2021 à 2023" in cover
-    # without the establishments table the report says nothing of it
+    assert caveat in cover
+    # the employer counts are not dated by the millésime: their rows name the bands' years instead
+    employer_rows = [r[0] for r in headline_rows(ctx) if "employeurs" in r[0] and "emploi salarié" not in r[0]]
+    assert employer_rows[0] == "dont " + words
+    assert not [r for r in employer_rows if "31/01/2026" in r], employer_rows
+    # without the establishments table the report says nothing of the years, still what an employer is
     without = load_context({k: v for k, v in report["tables"].items() if k != "core_etablissements"}, PARAMS)
-    assert without.band_years_text() == "" and "Employeurs de l'ESS ici" not in size_note(without)
+    assert without.band_years_text() == ""
+    assert without.employers_words() == "employeurs selon leur dernière tranche d'effectifs SIRENE"
+    assert "un établissement créé depuis la dernière mise à jour de sa tranche" in size_note(without)
 
 
 def test_the_private_share_caveat_says_whether_unpublished_values_were_counted(report):
@@ -343,20 +359,37 @@ def test_headline_rows_known_answers(report):
     rows = {r[0]: r[1:] for r in headline_rows(ctx)}
     etab, emp = "au 31/01/2026", "au 31/12/2025"
     assert rows[f"Établissements actifs de l'ESS, {etab}"] == ["61", ""]
-    assert rows[f"dont établissements employeurs (tranche SIRENE), {etab}"] == ["30", ""]
-    assert rows[f"Emploi salarié de l'ESS (estimation centrale), {emp}"] == ["1\u00a0234", "1\u00a0000 – 1\u00a0500"]
+    employers = ("dont employeurs selon leur dernière tranche d'effectifs SIRENE (tranches de 2021 à 2023, "
+                 "75\u00a0% de 2023)")
+    assert rows[employers] == ["30", ""]
+    # both shares say their denominator: 30 of the 61 ESS establishments; the cube's share of ESS among employers
+    assert rows["Part des établissements de l'ESS qui sont employeurs (même définition)"] == ["49,2\u00a0%", ""]
+    assert rows[f"Emploi salarié de l'ESS (estimation centrale), {emp}"] == ["1\u00a0200", "1\u00a0000 – 1\u00a0500"]
     assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"] == [
         "12,3\u00a0%", "8,1\u00a0% – 15,0\u00a0%"]
     assert rows[f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {emp}"] == [
         "16,0\u00a0%", "15,5\u00a0% – 16,6\u00a0%"]
-    assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == ["20,0\u00a0%", ""]
+    assert rows["Part de l'ESS parmi les établissements employeurs du département (même définition)"] == [
+        "20,0\u00a0%", ""]
     # 61 establishments for 3 500 inhabitants: 17.43 per 1 000
-    per_1000 = f"Établissements de l'ESS pour 1 000 habitants (pop. 2026), {etab}"
+    # the population of the 2023 census, INSEE's legal population in force on 1 January of the COG year 2026
+    per_1000 = ("Établissements de l'ESS pour 1 000 habitants (population municipale 2023, en vigueur au 1er janvier "
+                f"2026), {etab}")
     assert rows[per_1000] == ["17,4", ""]
-    # ensemble: round(355 × 1.1) = 391 establishments in 2026; in 2025 round(355 × 1.05) = 373, 9 × 373 + 0.4 =
-    # 3 357.4 employees, × 0.8 and × 1.3
+    # ensemble: round(355 × 1.1) = 391 establishments in 2026 (a count: exact); in 2025 round(355 × 1.05) = 373,
+    # 9 × 373 + 0.4 = 3 357.4 employees, × 0.8 and × 1.3 = 2 685.9 and 4 364.6, rounded to the hundred
     assert rows[f"Ensemble de l'économie : établissements actifs, {etab}"] == ["391", ""]
-    assert rows[f"Ensemble de l'économie : emploi salarié, {emp}"] == ["3\u00a0357", "2\u00a0686 – 4\u00a0365"]
+    assert rows[f"Ensemble de l'économie : emploi salarié, {emp}"] == ["3\u00a0400", "2\u00a0700 – 4\u00a0400"]
+
+
+def test_estimated_headcounts_are_rounded_like_the_run_summary():
+    """One rounding for the console and the PDF (ess.rounding): tens below 1 000, hundreds above; the unit below 10."""
+    from flows.manifest import arrondi
+
+    nb = "\u00a0"
+    assert [style.fmt_estimate(v) for v in (38152.1, 37728.3, 38578.9, 253.0, 144.4, 7.4)] == [
+        f"38{nb}200", f"37{nb}700", f"38{nb}600", "250", "140", "7"]
+    assert arrondi(38152.1) == "38\u202f200" and arrondi(None) == "n.d." and style.fmt_estimate(None) == "n.d."
 
 
 def test_every_png_says_synthetic(report):
@@ -459,13 +492,15 @@ def test_only_the_run_perimeter_and_the_employment_year_are_read(report):
     # URSSAF's own figures and the status only: a calibrated total (or its target at 31/12, which it meets) covers
     # the URSSAF field, and beside the family's published employment (every employer) would give that of its
     # employers outside the field — whether the public table masks the family (fondations) or not (associations)
-    assert rows[0][1] == "900 (moyenne annuelle)" and rows[1][1] == "40 (moyenne annuelle)"
+    # the figure, then what it measures in a column of its own (R11)
+    assert rows[0][1:3] == ["900", "moyenne annuelle 2025"] and rows[1][1:3] == ["40", "moyenne annuelle 2025"]
+    assert rows[2][1:3] == ["9\u00a0000", "au 31/12/2025"]
     cal = ctx.calibration[ctx.calibration["annee"] == 2025].set_index("groupe")
     for row, groupe in zip(rows, ("associations", "fondations")):
-        assert len(row) == 3
+        assert len(row) == 4
         assert style.fmt_number(cal.at[groupe, "total_cale"]) not in row
         assert style.fmt_number(cal.at[groupe, "cible_fin_annee"]) not in row
-    assert rows[3][1:] == ["—", "non calé"]  # a status in words, not its code
+    assert rows[3][1:] == ["—", "—", "non calé"]  # a status in words, not its code
     from reports.text_pages import secret_rows
 
     # the cells of the employment year, the year whose masks are counted
@@ -706,9 +741,10 @@ def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
     ctx = load_context(report["tables"], PARAMS)
     got = {m.key: (m.figure, m.text) for m in messages.key_messages(ctx)}
     nb = "\u00a0"
-    assert got["etablissements"] == ("61", f"établissements de l'ESS actifs au 31/01/2026, dont 30 employeurs "
-                                           f"(49,2{nb}%).")
-    assert got["emploi"][0] == f"1{nb}234"
+    assert got["etablissements"] == ("61", "établissements de l'ESS actifs au 31/01/2026, dont 30 employeurs selon "
+                                           "leur dernière tranche d'effectifs SIRENE (tranches de 2021 à 2023, "
+                                           f"75{nb}% de 2023), soit 49,2{nb}% des établissements de l'ESS.")
+    assert got["emploi"][0] == f"1{nb}200"  # 1 234.4 rounded to the hundred
     assert "au 31/12/2025" in got["emploi"][1]
     assert f"9 chances sur 10 que la vraie valeur soit entre 1{nb}000 et 1{nb}500" in got["emploi"][1]
     assert got["part"][0] == f"12,3{nb}%"
@@ -718,14 +754,29 @@ def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
     text = got["territoires"][1]
     assert f"la plus forte : Grésivaudan (14,0{nb}%, entre 12,0{nb}% et 16,0{nb}% à 90 %)" in text
     assert f"la plus faible : Voironnais-Chartreuse (10,0{nb}%" in text and "approximation" in text
-    # 55 ESS establishments on 31/12/2024 (the first year of the fixture), 61 on 31/01/2026: +10.9 %
-    assert got["evolution_etablissements"][0] == f"+10,9{nb}%"
-    assert "entre le 31/12/2024 (55) et le 31/01/2026 (61)" in got["evolution_etablissements"][1]
+    # like with like: 55 ESS establishments on 31/12/2024 (the first year of the fixture), round(55 × 1.05) = 58 on
+    # 31/12/2025: +5.5 %; then the 61 of 31/01/2026 (the millésime), not compared with a year end
+    assert got["evolution_etablissements"] == (
+        f"+5,5{nb}%", "d'établissements de l'ESS actifs entre le 31/12/2024 (55) et le 31/12/2025 (58) ; 61 au "
+        "31/01/2026.")
     # URSSAF: ESS 1 030 -> 1 042 (+1.2 %), rest of the private economy 5 000 -> 5 120 (+2.4 %), 2012 -> 2024
     assert got["evolution_urssaf"][0] == f"+1,2{nb}%"
     assert f"entre 2012 et 2024" in got["evolution_urssaf"][1] and f"+2,4{nb}%" in got["evolution_urssaf"][1]
     first = " ".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")[0].split())
-    assert "L'essentiel" in first and "9 chances sur 10" in first and "+10,9" in first
+    assert "L'essentiel" in first and "9 chances sur 10" in first and "+5,5" in first
+
+
+def test_the_last_point_of_the_establishments_series_is_dated_by_its_month(report):
+    from matplotlib.figure import Figure
+
+    from reports import pages
+
+    ctx = load_context(report["tables"], PARAMS)
+    spec = next(s for s in pages.chart_specs(ctx)["evolution"] if s.name == "evolution_etablissements")
+    ax = Figure().add_subplot()
+    spec.draw(ax)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2024", "2025", "janv. 2026"]  # millésime 2026-01
+    assert style.fmt_month(dt.date(2026, 10, 31)) == "oct. 2026"
 
 
 def test_a_masked_employment_is_said_masked_in_the_key_messages(report):
@@ -758,7 +809,8 @@ def test_each_share_is_read_under_its_own_status_code(report):
     assert rows[f"Part de l'ESS dans l'emploi salarié (tous employeurs), {emp}"][0] == "12,3\u00a0%"
     assert rows[f"Part de l'ESS dans l'emploi salarié privé (champ URSSAF), {emp}"] == [
         style.fmt_secret("non_diffuse"), ""]
-    assert rows[f"Part de l'ESS dans les établissements employeurs, {etab}"] == [style.UNAVAILABLE, ""]
+    assert rows["Part de l'ESS parmi les établissements employeurs du département (même définition)"] == [
+        style.UNAVAILABLE, ""]
     got = {m.key: m for m in messages.key_messages(ctx)}
     assert got["part"].figure == "12,3\u00a0%" and "emploi salarié privé" not in got["part"].text
     assert sel.withheld("non_diffuse") and not sel.withheld("publie") and not sel.withheld("non_mesure")
@@ -770,10 +822,16 @@ def test_territories_and_sectors_in_numbers(report):
     rows = synthesis_pages.territory_table(ctx)
     # largest ESS employment first: Grésivaudan round(55 × 2500/3500 × 1.05) = 41 establishments in 2025, 9 × 41 +
     # 0.4 = 369.4 jobs (× 0.8, × 1.3); Voironnais-Chartreuse 16 -> 144.4; its 2026 counts are under secret
-    assert rows[0] == ["Grésivaudan", "43", "21", "369", "296 – 480", f"14,0{nb}%", f"12,0{nb}% – 16,0{nb}%"]
-    assert rows[1] == ["Voironnais-Chartreuse", "s", "s", "144", "116 – 188", f"10,0{nb}%", f"8,0{nb}% – 15,0{nb}%"]
+    # (estimates rounded to the ten, counts exact)
+    assert rows[0] == ["Grésivaudan", "43", "21", "370", "300 – 480", f"14,0{nb}%", f"12,0{nb}% – 16,0{nb}%"]
+    assert rows[1] == ["Voironnais-Chartreuse", "s (secondaire)", "s (secondaire)", "140", "120 – 190", f"10,0{nb}%",
+                       f"8,0{nb}% – 15,0{nb}%"]
+    # the table's motifs in words, under it
+    assert synthesis_pages.territory_glossary(ctx) == (
+        " Motifs — secret secondaire : masqué pour qu'aucune case protégée ne puisse être recalculée à partir des "
+        "chiffres publiés.")
     # commerce is masked in 2025: not ranked; santé round(55 × 0.6 × 1.05) = 35 -> 315.4
-    assert synthesis_pages.sector_table(ctx) == [["Santé humaine", "315", "252 – 410", f"10,0{nb}%",
+    assert synthesis_pages.sector_table(ctx) == [["Santé humaine", "320", "250 – 410", f"10,0{nb}%",
                                                   f"8,0{nb}% – 15,0{nb}%"]]
     text = "\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf"))
     assert "Les territoires et les secteurs en chiffres" in text and "Les secteurs qui emploient le plus" in text
@@ -801,6 +859,27 @@ def test_comparison_with_the_rest_of_the_private_economy_known_answers(report):
     idx = _chart_data(report, "comparaison_indice_emploi_urssaf").set_index(["serie", "annee"])
     assert idx.loc[("indice_ess", 2012), "valeur"] == pytest.approx(100.0)
     assert np.isnan(idx.loc[("indice_ess", 2013), "valeur"])
+
+
+def test_each_masking_reason_is_explained_in_words_where_it_is_shown(report):
+    from reports import pages
+
+    ctx = load_context(report["tables"], PARAMS)
+    reasons = pages.secret_reasons(ctx)
+    # thresholds of the run's secret_statistique.csv (3 legal units, 85 %)
+    assert reasons["frequence"].startswith("fréquence : moins de 3 unités légales dans la case")
+    assert reasons["dominance"] == "dominance : une seule unité légale y fait plus de 85\u00a0% de l'emploi"
+    assert pages.secret_glossary(ctx, ["publie", "non_mesure", None]) == ""
+    both = pages.secret_glossary(ctx, pd.DataFrame({"a": ["denominateur", "publie"], "b": ["frequence", None]}))
+    assert both == " Motifs — " + reasons["frequence"] + " ; " + reasons["denominateur"] + "."
+    assert "la part de l'ESS ne peut donc pas être publiée" in reasons["denominateur"]
+    specs = {s.name: s for specs in pages.chart_specs(ctx).values() for s in specs}
+    # EPCI 200000002 is under dominance in 2025, the fondations under frequency: each chart explains its own motif
+    assert specs["epci_part_emploi"].note.endswith(" Motifs — " + reasons["dominance"] + ".")
+    assert specs["familles_emploi"].note.endswith(" Motifs — " + reasons["frequence"] + ".")
+    assert "Motifs" not in specs["epci_etablissements"].note  # nothing masked there
+    text = " ".join("\n".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")).split())
+    assert "secret secondaire : masqué pour qu'aucune case protégée" in text
 
 
 def test_every_chart_has_its_source_line_and_the_text_speaks_french(report):
@@ -857,6 +936,28 @@ def test_bars_are_sorted_largest_first_with_masked_and_unknown_last(report):
     sizes = _chart_data(report, "tailles_etablissements")  # an ordinal dimension keeps its order
     assert sizes["code"].tolist() == ["1_9", "10_49"]
     assert sizes["etiquette"].tolist() == ["1 à 9 salariés", "10 à 49 salariés"]  # the cube's labels
+
+
+def test_the_no_employee_class_says_its_employers_and_employees(report):
+    """« 0 salarié selon la tranche SIRENE » beside employees read as an error: the note gives the class's employers
+    (band 00) and estimated employees, from the cube."""
+    from reports.pages import size_note
+
+    ctx = load_context(report["tables"], PARAMS)
+    assert "0 salarié" not in size_note(ctx)  # the fixture has no such class
+    cube = ctx.cube
+    sized = cube[(cube["classe_taille"] == "1_9")].assign(classe_taille="sans_salarie",
+                                                          libelle_classe_taille="0 salarié selon la tranche SIRENE")
+    ctx.cube = pd.concat([cube, sized], ignore_index=True)
+    # département × ESS × 1 à 9: round(55 × 0.6 × 1.1) = 36 establishments in 2026, 18 employers; round(55 × 0.6 ×
+    # 1.05) = 35 in 2025, 9 × 35 + 0.4 = 315.4 employees, rounded to 320
+    nb = "\u00a0"
+    assert (f"«{nb}0 salarié selon la tranche SIRENE{nb}» : tranches sans salarié au 31/12 de leur année (souvent "
+            "ancienne) ; elle compte 18 employeurs (salariés dans l'année de la tranche, aucun au 31/12) et 320 "
+            "salariés estimés au 31/12/2025 (embauches depuis la tranche). ") in size_note(ctx)
+    label = pd.read_csv(Path(__file__).parents[1] / "data" / "reference" / "classes_taille.csv").set_index(
+        "classe_taille").at["sans_salarie", "libelle"]
+    assert label == "0 salarié selon la tranche SIRENE"
 
 
 def test_sizes_follow_the_order_of_the_reference_file(report, tmp_path):
@@ -944,9 +1045,9 @@ def test_maps_name_places_and_tell_no_data_from_the_lightest_class(report):
             plt.close(fig)
 
     both = legend({"38001": "vide", "38002": "secondaire", "38003": None})
-    assert "pas de donnée" in both and "« s » secret statistique" in both
+    assert "pas de donnée" in both and "«\u00a0s\u00a0» secret statistique" in both
     neither = legend({"38001": None, "38002": None, "38003": None})
-    assert "pas de donnée" not in neither and "« s » secret statistique" not in neither
+    assert "pas de donnée" not in neither and "«\u00a0s\u00a0» secret statistique" not in neither
 
 
 def test_a_many_series_chart_names_its_masked_values_in_its_note():
@@ -959,12 +1060,34 @@ def test_a_many_series_chart_names_its_masked_values_in_its_note():
     assert text == (" Valeurs masquées : Vercors 2013–2014 (secret secondaire) ; Agglomération grenobloise 2012 "
                     "(dominance (une unité légale fait plus de 85 %))."), text
     assert _masked_in_words(status[["oisans"]], {}) == ""
-    # many masked series (another perimeter): the note stays a few lines, the rest is in the chart's data
+    # many masked series: every one is listed (the table shows three years; a reader cannot open the CSV)
     many = pd.DataFrame({f"t{k}": ["secondaire", None, "secondaire", "secondaire"] for k in range(9)},
                         index=[2012, 2013, 2014, 2015])
     text = _masked_in_words(many, {})
     assert text.startswith(" Valeurs masquées : t0 2012, 2014–2015 (secret secondaire) ; t1 ")
-    assert text.endswith(" ; t5 2012, 2014–2015 (secret secondaire) ; et 3 autres (voir les données du graphique).")
+    assert text.endswith(" ; t8 2012, 2014–2015 (secret secondaire).") and "autres" not in text
+
+
+def test_the_territories_employment_series_is_a_table_of_milestone_years(report):
+    """Thirteen lines on one axis could not be read: a table of the first, middle and last years, the change where
+    both ends are published; every year stays in the chart's data."""
+    from reports import pages
+
+    assert pages._milestones(range(2012, 2026)) == [2012, 2019, 2025]
+    assert pages._milestones([2024, 2025]) == [2024, 2025]
+    values = pd.DataFrame({"a": [100.0, 120.0, 150.4], "b": [np.nan, 52.0, 60.0]}, index=[2012, 2013, 2014])
+    status = pd.DataFrame({"a": [None, None, None], "b": ["secondaire", None, None]}, index=[2012, 2013, 2014])
+    rows = pages.milestone_rows(values, status, {"a": "Alpha", "b": "Bêta"}, [2012, 2013, 2014])
+    assert rows == [["Alpha", "100", "120", "150", "+50,4\u00a0%"], ["Bêta", "s (secondaire)", "50", "60", "n.d."]]
+    ctx = load_context(report["tables"], PARAMS)
+    spec = next(s for s in pages.chart_specs(ctx)["evolution_emploi"] if s.name == "evolution_emploi_territoires")
+    assert spec.kind == "table"
+    # T1 Voironnais-Chartreuse: 16 establishments both years -> 144.4 employees; T2 Grésivaudan masked in 2024
+    texts = pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")
+    page = next(t for t in texts if "Emploi salarié de l'ESS par territoire du Département, au 31/12, 2024 – 2025" in t)
+    assert "s (secondaire)" in page and "Évolution" in page
+    data = _chart_data(report, "evolution_emploi_territoires")
+    assert set(data["annee"]) == {2024, 2025} and (data["trace"] == "masque").sum() == 1
 
 
 def test_line_charts_keep_many_series_apart():
@@ -1026,3 +1149,13 @@ def test_a_line_chart_png_makes_room_for_its_legend():
     legend = ax.get_legend().get_window_extent(FigureCanvasAgg(fig).get_renderer()).y0 / fig.dpi
     assert legend >= 0.01 * height + note + 0.1
     assert abs((height - ax.get_position().y1 * height) - (6.0 - top_before)) < 1e-6  # same place from the top
+
+
+def test_table_figures_are_right_aligned_and_words_left_aligned():
+    from matplotlib.figure import Figure
+
+    ax = Figure(figsize=style.A4_PORTRAIT).add_axes((0.06, 0.5, 0.88, 0.4))
+    charts.table(ax, ["Territoire", "Salariés"], [["Isère", "38\u00a0200"], ["Trièves", "250"]])
+    cells = ax.tables[0].get_celld()
+    assert [cells[(r, 0)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["left"] * 3
+    assert [cells[(r, 1)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["right"] * 3

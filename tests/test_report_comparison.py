@@ -79,15 +79,35 @@ def test_report_table_of_the_departement_region_and_france(staged):
     assert got.at["departement", "part_ess_emploi_prive"] == pytest.approx(132 / (132 + 968))
     assert got.at["departement", "evolution_ess"] == pytest.approx(0.1)
     assert got.at["departement", "salaire_moyen_ess"] == pytest.approx(2_860_000 / 132)
-    # partial coverage is said in the label, France's missing ESS total is « n.d. »
-    assert got.at["region", "libelle"] == ("Région Auvergne-Rhône-Alpes (partielle : 2 départements sur 12 dans "
-                                           "le fichier)")
-    assert got.at["france", "libelle"] == "Départements du fichier URSSAF (3 sur 101 : pas la France entière)"
-    assert np.isnan(got.at["france", "part_ess_emploi_prive"])
+    # a région or France the file does not hold whole is « n.d. », never a partial total under its name
+    assert got.at["region", "libelle"] == ("Région Auvergne-Rhône-Alpes : n.d. (fichier URSSAF incomplet, 2 "
+                                           "départements sur 12)")
+    assert got.at["france", "libelle"] == "France : n.d. (fichier URSSAF incomplet, 3 départements sur 101)"
+    assert got.loc[["region", "france"], urssaf_compare.MEASURE_COLUMNS].isna().all().all()
     nb = "\u00a0"
     table = comparison_territory_rows(rows)
     assert table[0] == ["Isère", f"12,0{nb}%", f"+10,0{nb}%", f"+10,0{nb}%", f"21{nb}667{nb}€", f"34{nb}091{nb}€"]
-    assert table[2][1:3] == ["n.d.", "n.d."]
+    assert table[1][1:] == table[2][1:] == ["n.d."] * 5
+
+
+def test_a_whole_region_is_summed_and_a_row_of_the_same_coverage_is_left_out():
+    import pandas as pd
+
+    def row(niveau, code, nb, ref, ess, hors):
+        return {"annee": 2024, "niveau": niveau, "code_territoire": code, "libelle_territoire": code,
+                "nb_departements": nb, "nb_departements_reference": ref, "effectifs_ess": ess,
+                "masse_salariale_ess": 20.0 * ess, "effectifs_hors_ess": hors, "masse_salariale_hors_ess": 30.0 * hors}
+    # a région of one département (its figures are the département's) and a France of 100 départements
+    frame = pd.DataFrame([row("departement", "971", 1, 1, 10.0, 90.0), row("region", "01", 1, 1, 10.0, 90.0),
+                          row("france", "FR", 100, 101, 300.0, 700.0)])
+    rows, _, _ = urssaf_compare.territories(frame)
+    assert rows["libelle"].tolist() == ["971", "France (hors Mayotte)"]
+    assert rows["part_ess_emploi_prive"].tolist() == pytest.approx([0.1, 0.3])
+    # a région held whole is named and summed
+    frame = pd.DataFrame([row("departement", "38", 1, 1, 10.0, 90.0), row("region", "ARA", 12, 12, 50.0, 150.0)])
+    rows, _, _ = urssaf_compare.territories(frame)
+    assert rows["libelle"].tolist() == ["38", "Région ARA"]
+    assert rows["part_ess_emploi_prive"].tolist() == pytest.approx([0.1, 0.25])
 
 
 def test_a_whole_france_is_named_france():
@@ -111,5 +131,5 @@ def test_the_pdf_shows_the_comparison_table(staged, tmp_path):
     text = " ".join("\n".join(R.pdf_page_texts(__import__("pathlib").Path(stats["pdf"]))).split())
     assert "Le département, sa région et la France, en 2024 (URSSAF ; évolution depuis 2023)" in text
     # the wrapped label (one PDF text line per cell line)
-    assert "Départements du fichier" in text and "sur 101 : pas la France" in text
+    assert "fichier URSSAF incomplet" in text and "Départements du fichier" not in text
     assert "ces comparaisons ne sont donc pas présentées" not in text
