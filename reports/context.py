@@ -84,11 +84,11 @@ class ReportContext:
 
     def population_words(self) -> str:
         """« population municipale 2023, en vigueur au 1er janvier 2026 »: INSEE's legal population of the COG year
-        is that of the census three years before it."""
+        is that of an earlier census (the cube's annee_population)."""
         cog = self.params.get("annee_cog")
         if not cog:
             return "population municipale en vigueur"
-        return f"population municipale {int(cog) - 3}, en vigueur au 1er janvier {int(cog)}"
+        return f"population municipale {reference.population_year(cog)}, en vigueur au 1er janvier {int(cog)}"
 
     def niveau(self, niveau: str) -> Niveau:
         """A level of the run (a COG level the cube lacks gets its labels all the same)."""

@@ -192,7 +192,7 @@ def cube_parameters(params: dict, *, employeur_passe: bool, annee_effectifs: int
         "perimetres": list(perimetres),
         "employeur_passe": employeur_passe,
         "date_reference": date_reference,
-        "annee_population": population_year(cog),
+        "annee_population": reference.population_year(cog),
         "z": employment_z(params),
         "sources_courant": f"Établissements au {date_reference:%d/%m/%Y} : SIRENE stock {millesime} ; {cog_text} ; "
                            "emploi non mesuré à cette date",
@@ -201,15 +201,6 @@ def cube_parameters(params: dict, *, employeur_passe: bool, annee_effectifs: int
         "sources_effectifs": f"Établissements au 31/12 : SIRENE historique des établissements (stock {millesime}) ;"
                              f" {effectifs} ; {cog_text}",
     }
-
-
-# INSEE's populations légales of census year N come into force on 1 January N + 3: the COG's year gives them.
-POPULATION_IN_FORCE_AFTER_YEARS = 3
-
-
-def population_year(annee_cog) -> int | None:
-    """The census year of the populations in force on 1 January of the COG's year (None when it is not known)."""
-    return int(annee_cog) - POPULATION_IN_FORCE_AFTER_YEARS if annee_cog else None
 
 
 def employment_z(params: dict) -> float:

@@ -384,3 +384,12 @@ def size_classes(directory: str | Path | None = None) -> dict[str, str]:
     """classe_taille -> French label of classes_taille.csv, in the file's `ordre` (the report's order of sizes)."""
     rows = sorted(read_reference("classes_taille", directory), key=lambda r: r["ordre"])
     return {r["classe_taille"]: r["libelle"] for r in rows}
+
+
+# INSEE's populations légales of census year N come into force on 1 January N + 3: the COG's year gives them.
+POPULATION_IN_FORCE_AFTER_YEARS = 3
+
+
+def population_year(annee_cog) -> int | None:
+    """The census year of the populations in force on 1 January of the COG's year (None when it is not known)."""
+    return int(annee_cog) - POPULATION_IN_FORCE_AFTER_YEARS if annee_cog else None
