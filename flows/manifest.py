@@ -74,7 +74,7 @@ def checks_lines(checks: dict) -> list[str]:
     if not expectations and not audit:
         return []
     tested = sum(t.get("expectations", 0) for t in expectations.values())
-    failed = sum(t.get("echecs", 0) for t in expectations.values())
+    failed = sum(len(t.get("echecs") or []) for t in expectations.values())  # the failures themselves
     sensitive = sum(a.get("n_sensibles", 0) for a in audit.values())
     exposed = sum(a.get("n_sensibles_publiees", 0) + a.get("n_recalculables_ou_encadrees", 0)
                   + a.get("n_non_auditees", 0) for a in audit.values())

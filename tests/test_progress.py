@@ -235,8 +235,11 @@ MANIFEST = {
         "part_ess_effectif_total_central": 0.11234, "part_ess_effectif_total_ic90_bas": 0.1096,
         "part_ess_effectif_total_ic90_haut": 0.1151, "part_ess_effectif_prive_central": 0.131,
         "part_ess_effectif_prive_ic90_bas": 0.128, "part_ess_effectif_prive_ic90_haut": 0.1349},
-        "expectations": {"core_calibration": {"lignes": 98, "expectations": 21, "echecs": 0},
-                         "out_indicateurs_public": {"lignes": 9000, "expectations": 1200, "echecs": 0}},
+        # the check step's shapes (transforms.checks.validate_tables): a count of expectations, a list of failures
+        "expectations": {"core_calibration": {"lignes": 98, "expectations": 21, "echecs": [],
+                                              "colonnes_absentes": []},
+                         "out_indicateurs_public": {"lignes": 9000, "expectations": 1200, "echecs": [],
+                                                    "colonnes_absentes": []}},
         "audit_secret": {f"{y}/effectif_central": {"n_sensibles": 40000, "n_sensibles_publiees": 0,
                                                    "n_recalculables_ou_encadrees": 0, "n_non_auditees": 0}
                          for y in range(2012, 2026)}},
