@@ -82,7 +82,8 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
     `band` = (low column, high column, legend): those two columns are drawn as one shaded band behind the lines
     (an interval), not as lines of their own; their values stay in the returned data, as two columns of those names
     beside each line's value (not rows of their own, which a sum by year would count three times).
-    `tick_labels`: a year's tick label when it is not the year alone (« oct. 2026 »: a count at the millésime date)."""
+    `tick_labels`: a year's tick label when it is not the year alone (« oct. 2026 »: a count at the millésime
+    date)."""
     colors = colors or {}
     rows = []
     trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)

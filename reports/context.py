@@ -76,8 +76,8 @@ class ReportContext:
         """One sentence: who counts as an employer, and when it is measured."""
         years = self.annees_tranches
         last = int(years.index.max()) if years is not None and len(years) and years.sum() else None
-        created = (f"un établissement créé après {last}" if last else "un établissement créé depuis la dernière "
-                   "mise à jour de sa tranche")
+        created = (f"un établissement créé après {last}" if last
+                   else "un établissement créé depuis la dernière mise à jour de sa tranche")
         return (f"Employeurs : établissements dont la dernière tranche d'effectifs SIRENE indique des salariés"
                 + (f" ({self.band_years_text()})" if last else "") + f", et non les employeurs au "
                 f"{self.date_reference()} ; {created} n'a pas encore de tranche et compte comme non employeur.")
