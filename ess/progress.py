@@ -1,8 +1,8 @@
 """What a run is doing, for the person who started it: each step on stderr when it starts and when it ends, with
-its elapsed time, in French; a line every HEARTBEAT_SECONDS while a long step goes on; and the elapsed time of every
-step, kept for the run's manifest (`durees_etapes`) whether or not anything is printed, with its CPU time
-(`cpu_etapes`: this process's threads and the child processes it waited for during the step, e.g. the protection's
-workers — what two cores can at best halve).
+its elapsed time, in French; a line after every HEARTBEAT_SECONDS of silence while a long step goes on; and the
+elapsed time of every step, kept for the run's manifest (`durees_etapes`) whether or not anything is printed, with
+its CPU time (`cpu_etapes`: this process's threads and the child processes it waited for during the step, e.g. the
+protection's workers — what two cores can at best halve).
 
 Printing is for a person at a console: on when stderr is a terminal, or when ESS_PROGRESS=1 (`make run` sets it,
 so that a piped `make run` shows it too); ESS_PROGRESS=0 turns it off. Every line but the heartbeats is also logged
@@ -88,6 +88,11 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def entier(value) -> str:
+    """An integer with French thousands separators (« 15 349 »)."""
+    return f"{int(value):,}".replace(",", "\u202f") if value is not None else "—"
+
+
 def enabled() -> bool:
     value = os.environ.get(ENV, "").strip()
     if value in ("0", "1"):
@@ -107,6 +112,7 @@ class Progress:
         self.cpu: dict[str, float] = {}  # CPU seconds by step key, like durations
         self._pending: tuple[str, str, float, float] | None = None
         self._lock = threading.Lock()
+        self._last_line = time.monotonic()  # a heartbeat only after `heartbeat` seconds without any line
 
     def say(self, text: str, *, logged: bool = True) -> None:
         if logged:
@@ -114,8 +120,13 @@ class Progress:
         if self.stream is None:
             return
         with self._lock:
-            self.stream.write(f"[{duration(time.monotonic() - self.started):>10}] {text}\n")
+            self._last_line = time.monotonic()
+            self.stream.write(f"[{duration(self._last_line - self.started):>10}] {text}\n")
             self.stream.flush()
+
+    def _silent_for(self) -> float:
+        with self._lock:
+            return time.monotonic() - self._last_line
 
     def note(self, text: str) -> None:
         """A line under the step going on: what happens inside it (a failed download attempt and when the next
@@ -153,8 +164,10 @@ class Progress:
         beats = None
         if self.stream is not None and self.heartbeat > 0:
             def beat() -> None:
-                while not stop.wait(self.heartbeat):
-                    self.say(f"  … {text} : en cours depuis {duration(time.monotonic() - start)}", logged=False)
+                # the step's own lines (a year protected, a file read) say it is alive: a heartbeat fills silences
+                while not stop.wait(max(self.heartbeat - self._silent_for(), 0.0)):
+                    if self._silent_for() >= self.heartbeat:
+                        self.say(f"  … {text} : en cours depuis {duration(time.monotonic() - start)}", logged=False)
             beats = threading.Thread(target=beat, name="ess-progress", daemon=True)
             beats.start()
         outcome = Outcome()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ess import paths
+from ess.progress import entier
 from ess.rounding import round_estimate
 from ess.settings import Settings
 from flows.inputs import synthetic_markers
@@ -91,11 +92,6 @@ def hors_champ(stats: dict) -> str:
     text = f"{entier(stats['rows_out_of_scope'])} hors champ"
     without = stats.get("rows_without_kept_establishment")
     return f"{text}, dont {entier(without)} sans établissement retenu" if without else text
-
-
-def entier(value) -> str:
-    """An integer with French thousands separators (« 15 349 »)."""
-    return f"{int(value):,}".replace(",", "\u202f") if value is not None else "—"
 
 
 def arrondi(value: float | None) -> str:

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,17 @@ def test_the_summary_says_which_rows_are_out_only_because_their_establishments_w
         f"  Lu sirene StockUniteLegale_utf8.parquet → staging_sirene_unites_legales : 136{nb}932 lignes, "
         f"129{nb}030 retenues, 0 rejetées, 7{nb}902 hors champ, dont 6{nb}527 sans établissement retenu",
     ]
+
+
+def test_a_heartbeat_fills_silences_only():
+    # lines every 20 ms under a 0.5 s heartbeat: the step is seen alive, no heartbeat; then 1.2 s of silence: one
+    shown = progress.Progress(Recorder(), heartbeat=0.5)
+    with shown.step("build-outputs", progress.label("build-outputs")):
+        for i in range(20):
+            shown.say(f"  · année {i}")
+            time.sleep(0.02)
+        quiet = len(shown.stream.getvalue().splitlines())
+        time.sleep(1.2)
+    lines = shown.stream.getvalue().splitlines()
+    assert not any("en cours depuis" in line for line in lines[:quiet])
+    assert any("en cours depuis" in line for line in lines[quiet:])

@@ -60,7 +60,8 @@ def _console(monkeypatch) -> io.StringIO:
 
 def _years_said(console: io.StringIO, text: str) -> list[tuple[int, str]]:
     """(year, 'k/n') of each console line matching `text`, a pattern whose one group is the year."""
-    return [(int(y), n) for y, n in re.findall(text + r" \((\d+/\d+) années\)", console.getvalue())]
+    return [(int(y), n) for y, n in re.findall(text + r"(?:, année publiée en détail)? \((\d+/\d+) années\)",
+                                               console.getvalue())]
 
 
 def test_years_in_processes_match_one_process(cube, monkeypatch):
@@ -71,6 +72,11 @@ def test_years_in_processes_match_one_process(cube, monkeypatch):
     units_alone = cube.execute("SELECT * FROM out_secret_unites ORDER BY ALL").df()
     # the console says each year as it is done: in this process, the largest year first
     assert _years_said(console, r"· emploi de (\d+) protégé") == [(Y, "1/2"), (Y - 1, "2/2")]
+    # announced first, the employment year (published in detail) says why it is the long one
+    assert (f"· secret statistique de l'emploi de 2 années sur 1 processus ; {Y}, publiée en détail, prend le plus "
+            f"de temps\n") in console.getvalue()
+    assert f"· emploi de {Y} protégé, année publiée en détail (1/2 années)" in console.getvalue()
+    assert f"· emploi de {Y - 1} protégé (2/2 années)" in console.getvalue()
     console = _console(monkeypatch)
     spread, spread_stats = outputs.protect_cube(cube, {**params, "secret_processus": 2})
     # in workers, as each finishes, counted whatever the order
@@ -87,7 +93,9 @@ def test_years_in_processes_match_one_process(cube, monkeypatch):
 
     cube.register("_public", alone)
     cube.execute("CREATE OR REPLACE TABLE out_indicateurs_public AS SELECT * FROM _public")
+    console = _console(monkeypatch)
     one = outputs.audit_public(cube, params={"secret_processus": 1})
+    assert _years_said(console, r"· secret de (\d+) réaudité") == [(Y, "1/2"), (Y - 1, "2/2")]
     two = outputs.audit_public(cube, params={"secret_processus": 2})
     assert list(one) == [f"{Y - 1}/effectif_central", f"{Y}/effectif_central"]
     assert _strip_timings(one) == _strip_timings(two) and all(a["ok"] for a in two.values())

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ess import db
+from ess import db, progress
 from ess.errors import UserError
 from ess.settings import millesime_date
 from transforms import columns as cols
@@ -417,6 +417,10 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
             audit_run = (pool.submit(audit_public, cursor, params=params) if secret_inputs <= tables.keys()
                          else None)
             expectations = validate_tables(con, sorted(tables), reference_dir=params.get("reference_dir"))
+            tested = sum(t["expectations"] for t in expectations.values())
+            failing = sum(len(t["echecs"]) for t in expectations.values())
+            progress.current().say(f"  · {progress.entier(tested)} attentes vérifiées sur {len(expectations)} "
+                                   f"tables, {progress.entier(failing)} en échec")
             gaps = reconciliation_gaps(con) if "out_indicateurs" in tables else []
             figures, moves = {}, []
             if "out_indicateurs" in tables:

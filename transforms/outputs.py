@@ -75,6 +75,7 @@ def build_outputs(tables: dict[str, Path], params: dict, out_dir: Path) -> StepO
         stats: dict[str, Any] = {}
         cube_params = build_cube(con, params, computed=core_perimetres(tables["core_etablissements"]))
         stats[CUBE] = cube_stats(con)
+        progress.current().say(f"  · cube d'indicateurs : {progress.entier(stats[CUBE]['lignes'])} lignes")
         # the employment year is published in detail like the millésime year (transforms/confidentiality.py)
         params = {**params, "annee_effectifs": cube_params["annee_effectifs"] or None}
         stats[PUBLIC] = build_public(con, params)
@@ -971,14 +972,25 @@ def _protect_one(year: int, units: pd.DataFrame, year_cube: pd.DataFrame, commun
     return stats, key, _certificate_rows(year, model, certificates)
 
 
-def _year_progress(order: list[int], text: str):
+def _year_progress(order: list[int], text: str, detail: set[int] = frozenset()):
     """For the console of `ess run` (ess/progress.py): `text` (with {annee}) as each year of `order` is done — the
-    protection is the step's longest part (≈ 30 s on the sample), its employment year the last to finish."""
+    protection is the step's longest part, the years published in `detail` by far the longest (minutes on the
+    sample, against half a minute for a past year), so they say why they come last."""
     count = itertools.count(1)
 
     def say(i: int) -> None:
-        progress.current().say(f"  · {text.format(annee=order[i])} ({next(count)}/{len(order)} années)")
+        why = ", année publiée en détail" if order[i] in detail else ""
+        progress.current().say(f"  · {text.format(annee=order[i])}{why} ({next(count)}/{len(order)} années)")
     return say
+
+
+def _announce(order: list[int], workers: int, detail: set[int], what: str) -> None:
+    """The line before the years' protection (or re-audit): how many, on how many processes, which one is long."""
+    long = [y for y in order if y in detail]
+    said = (f" ; {', '.join(map(str, long))}, publiée{'s' if len(long) > 1 else ''} en détail, "
+            f"prend{'nent' if len(long) > 1 else ''} le plus de temps") if long and len(order) > 1 else ""
+    progress.current().say(f"  · {what} de {len(order)} année{'s' if len(order) > 1 else ''} sur {workers} "
+                           f"processus{said}")
 
 
 def _by_size_then_year(years: list[int], sizes: dict[int, int]) -> list[int]:
@@ -1013,8 +1025,10 @@ def protect_cube(con, params: dict, *, rules=None) -> tuple[pd.DataFrame, dict]:
              params, deadline_wall, known.get(year, UrssafKnown()))
             for year in order)  # each year's job starts while the next one's inputs are read
     started = time.perf_counter()
+    detail = set() if detail_passe else {annee, *detail_years}
+    _announce(order, workers, detail, "secret statistique de l'emploi")
     results = dict(zip(order, yearly.run_jobs(_protect_one, jobs, workers,
-                                              on_done=_year_progress(order, "emploi de {annee} protégé"))))
+                                              on_done=_year_progress(order, "emploi de {annee} protégé", detail))))
     stats["processus"] = workers
     stats["secondes"] = round(time.perf_counter() - started, 3)
     # Communes are published as family totals only; past years as territory × family totals unless asked.
@@ -1159,8 +1173,11 @@ def audit_public(con, *, params: dict | None = None, rules=None) -> dict[str, An
                    certificates.get(year, []), known.get(year, UrssafKnown()))
 
     workers = yearly.worker_count(params.get("secret_processus"), len(order), sum(sizes.get(y, 0) for y in order))
+    detail = {years[-1]} if years else set()
+    _announce(order, workers, detail, "réaudit du secret")
     result: dict[str, Any] = {}
-    for part in yearly.run_jobs(_audit_one, jobs(), workers):
+    for part in yearly.run_jobs(_audit_one, jobs(), workers,
+                                on_done=_year_progress(order, "secret de {annee} réaudité", detail)):
         result.update(part)
     staged = _urssaf_values_by_year(con)
     for key, figures in result.items():
