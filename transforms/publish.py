@@ -9,7 +9,8 @@ Paths inside a version, and the same under the warehouse's stable entry points (
                                    (its outputs: the version id, each path in that version's folder, relative to it,
                                    and through the entry points — recorded_paths)
     ess.duckdb                     views `<table>` (latest millésime of each département) and `<table>_historique`
-                                   (every millésime) over the version's files, by relative path, with comments
+                                   (every millésime) over the version's files, by relative path, with comments;
+                                   views ready to use over them (CONVENIENCE_VIEWS, sql/catalog/vues/)
     dictionnaire_donnees.md / .csv
     publication.json               the version's index: what changed, from which run, the previous version
     historique.json                every version made current in this warehouse until this one (transforms/warehouse.py)
@@ -20,6 +21,9 @@ must not leave the research team. Table folders are NOT `key=value` (hive) folde
 options gets them right (the `@publiees` columns of the field dictionary, sql/dictionnaire/colonnes.csv). Each
 column is written with the type of its dictionary entry, and the file's metadata `dictionnaire:colonnes` carries the
 entries of its columns (type, unit, description).
+
+Besides the run's tables, a publication carries the reference tables of the cube's codes (transforms/referentiels.py:
+perimeters, territories, sectors, size classes as the run used them), published like the cube.
 
 The three moves of a publication: prepare() writes the run's tables with their provenance metadata into a private
 staging folder (outside the warehouse lock, so départements prepare in parallel); the report is built in the same
