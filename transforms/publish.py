@@ -180,6 +180,7 @@ def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path)
     staging = Path(staging)
     metadata = provenance_metadata(params, manifest)
     staged, partitions = {}, {}
+    staging.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix="referentiels-", dir=staging))
     con = db.connect()
     try:
