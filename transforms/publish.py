@@ -9,7 +9,8 @@ Paths inside a version, and the same under the warehouse's stable entry points (
                                    (its outputs: the version id, each path in that version's folder, relative to it,
                                    and through the entry points — recorded_paths)
     ess.duckdb                     views `<table>` (latest millésime of each département) and `<table>_historique`
-                                   (every millésime) over the version's files, by relative path, with comments
+                                   (every millésime) over the version's files, by relative path, with comments;
+                                   views ready to use over them (CONVENIENCE_VIEWS, sql/catalog/vues/)
     dictionnaire_donnees.md / .csv
     publication.json               the version's index: what changed, from which run, the previous version
     historique.json                every version made current in this warehouse until this one (transforms/warehouse.py)
@@ -20,6 +21,9 @@ must not leave the research team. Table folders are NOT `key=value` (hive) folde
 options gets them right (the `@publiees` columns of the field dictionary, sql/dictionnaire/colonnes.csv). Each
 column is written with the type of its dictionary entry, and the file's metadata `dictionnaire:colonnes` carries the
 entries of its columns (type, unit, description).
+
+Besides the run's tables, a publication carries the reference tables of the cube's codes (transforms/referentiels.py:
+perimeters, territories, sectors, size classes as the run used them), published like the cube.
 
 The three moves of a publication: prepare() writes the run's tables with their provenance metadata into a private
 staging folder (outside the warehouse lock, so départements prepare in parallel); the report is built in the same
@@ -33,6 +37,7 @@ import datetime as dt
 import io
 import json
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -41,6 +46,7 @@ from ess import db, version
 from ess.errors import UserError
 from ess.settings import millesime_date
 from transforms import columns as cols
+from transforms import referentiels
 from transforms import warehouse as wh
 
 # Tables published, with their access level, are the tables of sql/dictionnaire/tables.csv with an `acces`
@@ -60,6 +66,10 @@ def __getattr__(name: str):
 # Tables that hold every perimeter (published and protected together, transforms/outputs.py): one partition per
 # département and millésime, whatever the run's perimeter.
 ALL_PERIMETERS = {"out_indicateurs_public", "out_indicateurs"}
+# Tables published in one partition per département and millésime (the others with a `perimetre` column have one
+# per perimeter too): the cube, and the reference tables that describe its codes (transforms/referentiels.py),
+# replaced with it by the next run of the same département and millésime, whatever its perimeter.
+ONE_PARTITION = ALL_PERIMETERS | set(referentiels.TABLES)
 CATALOG = "ess.duckdb"
 DICTIONARY = "dictionnaire_donnees"
 REPORTS = "rapports"
@@ -164,19 +174,23 @@ def measured_dates(params: dict, manifest: dict) -> dict[str, str]:
 
 
 def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path) -> dict:
-    """Write the run's published tables, with their provenance metadata, into `staging` laid out as in a version.
-    Returns {"tables": {table: staged file}, "partitions": {table: partition path}}."""
+    """Write the run's published tables, with their provenance metadata, into `staging` laid out as in a version,
+    and the reference tables that say what their codes mean (transforms/referentiels.py, built from the run's
+    tables and reference files). Returns {"tables": {table: staged file}, "partitions": {table: partition path}}."""
     staging = Path(staging)
     metadata = provenance_metadata(params, manifest)
     staged, partitions = {}, {}
+    staging.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix="referentiels-", dir=staging))
     con = db.connect()
     try:
+        tables = {**referentiels.build(tables, params, built), **tables}
         for table in _published():
             if table not in tables:
                 continue
             db.attach_tables(con, {table: tables[table]})
             columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-            rel = partition_path(table, params, "perimetre" in columns and table not in ALL_PERIMETERS)
+            rel = partition_path(table, params, "perimetre" in columns and table not in ONE_PARTITION)
             own = {**metadata, "dictionnaire:colonnes": column_metadata(table, columns)}
             if table in ALL_PERIMETERS:
                 own.update(perimeters_metadata(con, table, params))
@@ -186,6 +200,9 @@ def prepare(tables: dict[str, str], params: dict, manifest: dict, staging: Path)
             partitions[table] = str(rel)
     finally:
         con.close()
+        for path in built.iterdir():  # (files only: the staging area's own removal is the one rmtree)
+            path.unlink()
+        built.rmdir()
     return {"tables": staged, "partitions": partitions}
 
 
@@ -234,6 +251,8 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
     partitions = sorted(str(p.parent.relative_to(staging)) for table, access in _published().items()
                         for p in (staging / access / table).glob(f"**/{table}.parquet"))
     changes: dict[str, Path | None] = {rel: staging / rel for rel in partitions}
+    for table in referentiels.TABLES:  # one the run could not build must not describe its tables with another's
+        changes.setdefault(str(partition_path(table, params, False)), None)
     staged_report = staging / report_path(params)
     has_report = staged_report.is_dir()
     if has_report:
@@ -442,10 +461,34 @@ OPENING_HINT = ("Les chemins des vues sont relatifs au dossier du catalogue : ou
                 "ou d'ailleurs exécuter d'abord SET file_search_path = '<dossier du catalogue>'.")
 
 
+# Views of the catalog over other views, ready to use (sql/catalog/vues/<view>.sql), in the order they are created,
+# each with the published table whose column descriptions it keeps (its own columns are described in the field
+# dictionary like a table's, its description and guide in tables.csv). A view over a table this version does not
+# have, or of an older layout without the columns it reads, is left out.
+CONVENIENCE_VIEWS = (
+    ("ess_territoires", "out_indicateurs_public"),
+    ("ess_secteurs_a21_departement", "out_indicateurs_public"),
+    ("ess_secteurs_ess_departement", "out_indicateurs_public"),
+    ("ess_tailles_departement", "out_indicateurs_public"),
+    ("referentiel_territoires_epci", "referentiel_territoires"),
+)
+VIEWS_SQL = CATALOG_SQL / "vues"
+# The ess_* views read the perimeter of each département's run from this table: a département whose latest
+# millésime was published before it existed is not in them (their comment names it).
+RUN_PERIMETER = "referentiel_perimetres"
+SHARE_UNIT = "ratio (0-1)"
+SHARES_NOTE = "Parts (colonnes part_*) en ratio 0–1 : ×100 pour des %."
+# Placeholders of the guides (sql/dictionnaire/tables.csv) filled from the version's data when the catalog is built
+# (_guide_values): the ready-to-paste WHERE clause names the run's perimeter and employment year.
+GUIDE_PLACEHOLDERS = {"{perimetre}": "<périmètre du run : referentiel_perimetres WHERE perimetre_du_run>",
+                      "{annee}": "<année d'emploi>"}
+
+
 def build_catalog(root: Path) -> Path:
     """(Re)build <root>/ess.duckdb: for each published table, a view `<table>_historique` over every file of the
     version and a view `<table>` keeping the latest millésime of each département, with comments saying what the
-    table is, which filters a query needs and whether the data are synthetic. Paths are relative to the catalog's
+    table is, which filters a query needs and whether the data are synthetic; then the views ready to use
+    (CONVENIENCE_VIEWS: the cube with its filters set, the territories' EPCI). Paths are relative to the catalog's
     folder (open it from there, or SET file_search_path to it: open_catalog does), so a copied warehouse reads its
     own files."""
     root = Path(root).absolute()
@@ -454,9 +497,14 @@ def build_catalog(root: Path) -> Path:
     tmp.unlink(missing_ok=True)
     con = db.connect(tmp)
     try:
-        for table, access in _published().items():
-            if any((root / access / table).glob("**/*.parquet")):
-                create_views(con, root, table, access)
+        present = [(table, access) for table, access in _published().items()
+                   if any((root / access / table).glob("**/*.parquet"))]
+        for table, access in present:
+            create_views(con, root, table, access)
+        values = _guide_values(con)
+        for table, access in present:
+            comment_views(con, table, access, values)
+        create_convenience_views(con, values)
     finally:
         con.close()
     tmp.replace(final)
@@ -485,23 +533,117 @@ def create_views(con, root: Path, table: str, access: str) -> None:
     # session only, not stored in the catalog): bind it to this version while building
     con.execute("SET file_search_path = $1", [str(root)])
     con.execute(f"CREATE VIEW {history} AS " + _catalog_sql("historique", chemin=_literal(str(pattern))))
-    columns = {r[0] for r in con.execute(f"DESCRIBE {history}").fetchall()}
-    groups = ["departement"] + (["perimetre"] if "perimetre" in columns and table not in ALL_PERIMETERS else [])
+    columns = _view_columns(con, history)
+    groups = ["departement"] + (["perimetre"] if "perimetre" in columns and table not in ONE_PARTITION else [])
     con.execute(f"CREATE VIEW {table} AS " + _catalog_sql("dernier_millesime", historique=history,
                                                            groupes=", ".join(groups)))
-    synthetic = con.execute(f"SELECT bool_or(donnees_synthetiques), count(DISTINCT millesime) FROM {history}"
-                            ).fetchone() if "donnees_synthetiques" in columns else (None, None)
+
+
+def comment_views(con, table: str, access: str, values: dict[str, str]) -> None:
+    """The comments of a table's two views and of their columns (field dictionary)."""
+    history = f"{table}{HISTORY_SUFFIX}"
+    columns = _view_columns(con, history)
     table_doc, column_docs = _table_docs(table)
-    label = "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé, ne pas diffuser)"
-    flag = ("DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la réalité) — " if synthetic[0] else "")
-    guide = cols.query_guide(table)
+    flag = _synthetic_flag(con, history, columns)
+    guide = " ".join(filter(None, [fill_guide(cols.query_guide(table), values), _shares_note([table], columns)]))
     for view, scope in ((table, f"Dernier millésime publié de chaque département (tous : {history})."),
                         (history, f"Tous les millésimes publiés : filtrer sur millesime (le dernier : {table}).")):
-        comment = f"{flag}{label} — {table_doc} {scope} {guide} {OPENING_HINT}".strip()
+        comment = f"{flag}{_access_label(access)} — {table_doc} {scope} {guide} {OPENING_HINT}".strip()
         con.execute(f"COMMENT ON VIEW {view} IS {_literal(comment)}")
-        for column, doc in column_docs.items():
-            if column in columns:
-                con.execute(f"COMMENT ON COLUMN {view}.{db.identifier(column)} IS {_literal(doc)}")
+        _comment_columns(con, view, columns, column_docs)
+
+
+def create_convenience_views(con, values: dict[str, str]) -> list[str]:
+    """Create the CONVENIENCE_VIEWS whose tables and columns this version has, with their comments; returns their
+    names. They filter and rename published rows (and flag the years the report reads): no figure appears that is
+    not in the table they read."""
+    import duckdb
+
+    created = []
+    for view, base in CONVENIENCE_VIEWS:
+        sql = (VIEWS_SQL / f"{view}.sql").read_text(encoding="utf-8")
+        try:
+            con.execute(f"CREATE VIEW {db.identifier(view)} AS {sql}")
+        except (duckdb.CatalogException, duckdb.BinderException):
+            continue  # a table it reads is not published in this version, or without the columns it reads
+        created.append(view)
+        columns = _view_columns(con, view)
+        description, own = _table_docs(view)
+        docs = {**_table_docs(base)[1], **own}
+        flag = _synthetic_flag(con, view, columns)
+        access = _published().get(base, "public")
+        missing = _missing_run_perimeter(con, base) if RUN_PERIMETER in sql else ""
+        guide = " ".join(filter(None, [fill_guide(cols.query_guide(view), values), missing,
+                                       _shares_note([base, view], columns)]))
+        comment = f"{flag}{_access_label(access)} — {description} {guide} {OPENING_HINT}".strip()
+        con.execute(f"COMMENT ON VIEW {view} IS {_literal(comment)}")
+        _comment_columns(con, view, columns, docs)
+    return created
+
+
+def _view_columns(con, view: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {db.identifier(view)}").fetchall()]
+
+
+def _comment_columns(con, view: str, columns: list[str], docs: dict[str, str]) -> None:
+    for column in columns:
+        if column in docs:
+            con.execute(f"COMMENT ON COLUMN {view}.{db.identifier(column)} IS {_literal(docs[column])}")
+
+
+def _access_label(access: str) -> str:
+    return "PUBLIC (secret statistique appliqué)" if access == "public" else "INTERNE (non protégé, ne pas diffuser)"
+
+
+def _synthetic_flag(con, view: str, columns) -> str:
+    synthetic = (con.execute(f"SELECT bool_or(donnees_synthetiques) FROM {db.identifier(view)}").fetchone()[0]
+                 if "donnees_synthetiques" in columns else None)
+    return "DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la réalité) — " if synthetic else ""
+
+
+def _shares_note(tables: list[str], columns) -> str:
+    """SHARES_NOTE when a column of the view is a share (unit SHARE_UNIT in the field dictionary)."""
+    units = {c.name: c.unit for t in tables if cols.known_table(t) for c in cols.columns(t)}
+    return SHARES_NOTE if any(units.get(c) == SHARE_UNIT for c in columns) else ""
+
+
+def _missing_run_perimeter(con, base: str) -> str:
+    """Which départements' latest millésime of `base` the ess_* views leave out (published before the reference
+    tables: no perimeter of the run to read), as a sentence of the view's comment."""
+    rows = con.execute(f"SELECT DISTINCT departement, millesime FROM {db.identifier(base)} "
+                       f"ANTI JOIN {RUN_PERIMETER} USING (departement, millesime) ORDER BY ALL").fetchall()
+    if not rows:
+        return ""
+    listed = ", ".join(f"{d} ({m})" for d, m in rows)
+    return (f"ABSENTS de cette vue, publiés avant {RUN_PERIMETER} : {listed} ; lisez-les dans {base} avec les "
+            "filtres de son commentaire.")
+
+
+def _guide_values(con) -> dict[str, str]:
+    """GUIDE_PLACEHOLDERS' values in this catalog: the perimeter of the runs of the latest millésimes (when they
+    all have the same) and the latest year with employment of the cube."""
+    names = db.table_names(con)
+    values = dict(GUIDE_PLACEHOLDERS)
+    if RUN_PERIMETER in names:
+        found = con.execute(f"SELECT DISTINCT perimetre FROM {RUN_PERIMETER} WHERE perimetre_du_run").fetchall()
+        if len(found) == 1:
+            values["{perimetre}"] = found[0][0]
+    for cube in ("out_indicateurs_public", "out_indicateurs"):
+        if cube in names and {"annee", "date_reference_effectifs"} <= set(_view_columns(con, cube)):
+            year = con.execute(f"SELECT max(annee) FROM {cube} WHERE date_reference_effectifs IS NOT NULL"
+                               ).fetchone()[0]
+            if year is not None:
+                values["{annee}"] = str(year)
+                break
+    return values
+
+
+def fill_guide(guide: str, values: dict[str, str] | None = None) -> str:
+    """A guide of the field dictionary with its placeholders replaced (by GUIDE_PLACEHOLDERS' wording when the
+    value is not known)."""
+    for placeholder, default in GUIDE_PLACEHOLDERS.items():
+        guide = guide.replace(placeholder, (values or {}).get(placeholder, default))
+    return guide
 
 
 def migrate_legacy_partitions(root: Path) -> list[str]:
@@ -558,6 +700,10 @@ def write_dictionary(root: Path) -> list[Path]:
     """The data dictionary (every column: table, type, unit, French description, constraint), as CSV and Markdown,
     generated from the field dictionary (sql/dictionnaire/)."""
     rows = cols.dictionary_rows()
+    values = _catalog_guide_values(root)
+    views = [(view, base) for view, base in CONVENIENCE_VIEWS if cols.known_table(view)]
+    rows += [{**row, "table": view} for view, _ in views for row in cols.dictionary_rows([view])
+             if row["colonne"] not in PUBLICATION_KEYS]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
@@ -572,13 +718,23 @@ def write_dictionary(root: Path) -> list[Path]:
              "Les fichiers Parquet portent les colonnes `departement` et `millesime` (texte) et "
              "`donnees_synthetiques` ; ils se lisent sans option avec pandas, pyarrow ou DuckDB.", ""]
     for table, access in _published().items():
-        guide = cols.query_guide(table)
+        guide = " ".join(filter(None, [fill_guide(cols.query_guide(table), values),
+                                       _shares_note([table], cols.names(table))]))
         lines += [f"## {table} ({access})", "", cols.describe_table(table)[0], ""]
         lines += [f"**Filtres nécessaires.** {guide}", ""] if guide else []
-        lines += ["| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
-        lines += [f"| {r['colonne']} | {r['type']} | {r['unite']} | {r['description']} | {r['contrainte']} |"
-                  for r in rows if r["table"] == table]
-        lines.append("")
+        lines += _column_table(r for r in rows if r["table"] == table)
+    if views:
+        lines += ["# Vues prêtes à l'emploi", "",
+                  "Vues du catalogue sur les vues des tables (dernier millésime de chaque département), filtres déjà "
+                  "posés : elles ne font que filtrer et renommer des lignes publiées (aucun chiffre nouveau). Leurs "
+                  "colonnes sont celles de la table qu'elles lisent (décrites ci-dessus), moins celles que leurs "
+                  "filtres fixent, plus les leurs :", ""]
+        for view, base in views:
+            guide = " ".join(filter(None, [fill_guide(cols.query_guide(view), values),
+                                           _shares_note([base], cols.names(base))]))
+            lines += [f"## {view} (vue sur {base})", "", cols.describe_table(view)[0], ""]
+            lines += [f"**Lecture.** {guide}", ""] if guide else []
+            lines += _column_table(r for r in rows if r["table"] == view)
     written = []
     for suffix, text in ((".csv", buffer.getvalue()), (".md", "\n".join(lines))):
         path = Path(root) / f"{DICTIONARY}{suffix}"
@@ -587,6 +743,23 @@ def write_dictionary(root: Path) -> list[Path]:
         tmp.replace(path)
         written.append(path)
     return written
+
+
+def _column_table(rows) -> list[str]:
+    return (["| colonne | type | unité | description | contrainte |", "|---|---|---|---|---|"]
+            + [f"| {r['colonne']} | {r['type']} | {r['unite']} | {r['description']} | {r['contrainte']} |"
+               for r in rows] + [""])
+
+
+def _catalog_guide_values(root: Path) -> dict[str, str]:
+    """_guide_values of the catalog built in `root` (the placeholders' wording without one)."""
+    if not (Path(root) / CATALOG).is_file():
+        return dict(GUIDE_PLACEHOLDERS)
+    con = open_catalog(Path(root))
+    try:
+        return _guide_values(con)
+    finally:
+        con.close()
 
 
 def _literal(text: str) -> str:
