@@ -171,7 +171,8 @@ def _indicators_year(con, core: dict[str, Path], t_all: pd.DataFrame, year: int)
     add("part_prive", *_share(f, ess & field, field), h[t_ess & t_field].sum() / h[t_field].sum())
     add("part_total", *_share(f, ess, all_), h[t_ess].sum() / h.sum())
     # the families' targets at 31/12 (URSSAF's annual averages converted, core_calibration) against the truth's
-    # 31/12 headcount of the same family in URSSAF's field (its ESS file's families: perimeter insee, else « Hors ESS »)
+    # 31/12 headcount of the same family in URSSAF's field (its ESS file's families: perimeter insee, else
+    # « Hors ESS »)
     alive = t["actif_fin_annee"].to_numpy() if "actif_fin_annee" in t else np.ones(len(t), bool)
     u_fam = np.where(t_ess & t["famille_ess"].isin(FAMILLES).to_numpy(), t["famille_ess"].to_numpy(), "hors_ess")
     cal = con.execute("SELECT groupe, cible_fin_annee, ecart_type_cible FROM read_parquet(?) WHERE annee = ? "
@@ -289,7 +290,8 @@ def _report(cells: pd.DataFrame, title: str) -> None:
     _print(summarise(cells[cells["annee"] == last]), f"{title}, année {last}")
     past = cells[cells["annee"] < last]
     if len(past):
-        _print(summarise(past), f"{title}, années {int(past['annee'].min())}–{last - 1} (cellules = graines × années)")
+        first = int(past["annee"].min())
+        _print(summarise(past), f"{title}, années {first}–{last - 1} (cellules = graines × années)")
 
 
 def _print(table: pd.DataFrame, title: str) -> None:

@@ -274,8 +274,8 @@ def test_annual_averages_are_converted_to_the_year_end_and_reported(hand):
 def test_the_core_step_converts_each_family_by_its_own_growth(tmp_path):
     """The hand-made world with URSSAF's ESS file for 2023 as well: the associations grew from 50 to 60 (annual
     averages), the rest of the field stayed at 8. 2024 is the file's last year: the growth from 2023,
-    c = 1 + (60 − 50) / (2 × 60) = 13 / 12; the field's C = (60 × 13/12 + 8) / 68 = 73 / 68; the associations' target
-    78 × 65 / 73 = 69.45 (the field factor alone gave 78 × 60 / 68 = 68.82), « Hors ESS » 78 × 8 / 73."""
+    c = 1 + (60 − 50) / (2 × 60) = 13 / 12; the field's C = (60 × 13/12 + 8) / 68 = 73 / 68; the associations'
+    target 78 × 65 / 73 = 69.45 (the field factor alone gave 78 × 60 / 68 = 68.82), « Hors ESS » 78 × 8 / 73."""
     reference = edited_reference(tmp_path, "emploi_modele",
                                  ("classe_min_etablissements,15", "classe_min_etablissements,1"))
     ess = HAND_URSSAF_ESS + [(2023, "38", "ess", "associations", 50.0)] + [
