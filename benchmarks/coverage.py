@@ -122,13 +122,21 @@ def _share(f, num, den) -> tuple[float, float, float]:
     return s, lo, hi
 
 
-def indicators(core: dict[str, Path], truth_file: Path) -> pd.DataFrame:
-    """The département's indicators of the employment year: central, interval, truth."""
+def indicators(core: dict[str, Path], truth_file: Path, all_years: bool = False) -> pd.DataFrame:
+    """The département's indicators of the employment year (every year of the estimate with `all_years`): central,
+    interval, truth."""
     import duckdb
 
     con = duckdb.connect()
-    year = con.execute("SELECT max(annee_effectifs) FROM read_parquet(?)",
+    last = con.execute("SELECT max(annee_effectifs) FROM read_parquet(?)",
                        [str(core["core_calibration"])]).fetchone()[0]
+    first = con.execute("SELECT min(annee) FROM read_parquet(?)", [str(core["core_calibration"])]).fetchone()[0]
+    t_all = pd.read_parquet(truth_file)
+    years = range(int(first), int(last) + 1) if all_years else [int(last)]
+    return pd.concat([_indicators_year(con, core, t_all, y) for y in years], ignore_index=True)
+
+
+def _indicators_year(con, core: dict[str, Path], t_all: pd.DataFrame, year: int) -> pd.DataFrame:
     f = con.execute(
         """SELECT f.*, a.perimetres_inclus, a.famille_ess
            FROM read_parquet($eff) AS f
@@ -140,8 +148,7 @@ def indicators(core: dict[str, Path], truth_file: Path) -> pd.DataFrame:
     ess = np.array(["insee" in list(p) if p is not None else False for p in f["perimetres_inclus"]])
     field = (f["statut_calage"] != "hors_champ_urssaf").to_numpy()
     all_ = np.ones(len(f), bool)
-    t = pd.read_parquet(truth_file)
-    t = t[(t["annee"] == year) & (t["localisation"] == "departement")]
+    t = t_all[(t_all["annee"] == year) & (t_all["localisation"] == "departement")]
     t_ess = in_perimetre(t["perimetres"], "insee")
     t_field = t["champ_urssaf"].to_numpy()
     h = t["effectif_fin_annee"].to_numpy().astype(float)
@@ -163,6 +170,19 @@ def indicators(core: dict[str, Path], truth_file: Path) -> pd.DataFrame:
         add(f"emploi_{fam}", c, *_ic(c, v), h[in_f].sum(), h[in_f & x].sum())
     add("part_prive", *_share(f, ess & field, field), h[t_ess & t_field].sum() / h[t_field].sum())
     add("part_total", *_share(f, ess, all_), h[t_ess].sum() / h.sum())
+    # the families' targets at 31/12 (URSSAF's annual averages converted, core_calibration) against the truth's
+    # 31/12 headcount of the same family in URSSAF's field (its ESS file's families: perimeter insee, else
+    # « Hors ESS »)
+    alive = t["actif_fin_annee"].to_numpy() if "actif_fin_annee" in t else np.ones(len(t), bool)
+    u_fam = np.where(t_ess & t["famille_ess"].isin(FAMILLES).to_numpy(), t["famille_ess"].to_numpy(), "hors_ess")
+    cal = con.execute("SELECT groupe, cible_fin_annee, ecart_type_cible FROM read_parquet(?) WHERE annee = ? "
+                      "AND groupe IN ('associations', 'cooperatives', 'mutuelles', 'fondations', 'hors_ess')",
+                      [str(core["core_calibration"]), year]).fetchall()
+    for groupe, cible, sd in cal:
+        if cible is None:
+            continue
+        add(f"cible_{groupe}", cible, cible - Z90 * sd, cible + Z90 * sd,
+            h[t_field & alive & (u_fam == groupe)].sum())
     out = pd.DataFrame(rows)
     out["annee"] = year
     return out
@@ -202,6 +222,7 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
         bias = (g["central"] - g["vrai"]) / g["vrai"]
         half = (g["haut"] - g["bas"]) / 2 / g["central"]
         out.append({"indicateur": name, "graines": n, "dans_ic90": k, "couverture": k / n,
+                    "au_dessus": int((g["central"] > g["vrai"]).sum()),
                     "couverture_bas": lo, "couverture_haut": hi, "biais_moyen": float(bias.mean()),
                     "biais_erreur_type": float(bias.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
                     "demi_largeur_mediane": float(half.median())})
@@ -218,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", type=Path, help="working folder (default: a temporary one, removed)")
     p.add_argument("--csv", type=Path, help="also append every seed's cells there (CSV)")
     p.add_argument("--keep", action="store_true", help="keep each seed's sample and core tables under --dir")
+    p.add_argument("--toutes-annees", action="store_true",
+                   help="every year of the estimate (2012 → Y), not only Y; with the families' converted targets")
     p.add_argument("--resume", type=Path, help="summarise the cells of such a CSV (no new seed)")
     p.add_argument("--essai-terme", nargs=2, type=float, metavar=("DECALAGE", "ECART_TYPE"),
                    help="with --resume: what a term for the employment URSSAF does not see (a relative shift and "
@@ -228,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = pd.read_csv(args.resume)
         if args.essai_terme:
             cells = with_term(cells, *args.essai_terme)
-        _print(summarise(cells), cells, f"{cells['graine'].nunique()} graines ({args.resume})")
+        _report(cells, f"{cells['graine'].nunique()} graines ({args.resume})")
         return 0
     work = args.dir or Path(tempfile.mkdtemp(prefix="ess-coverage-"))
     cells = []
@@ -237,14 +260,15 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             root = work / f"graine{seed}"
             core = run_seed(root, seed, args.scale, not args.sans_exceptions)
-            got = indicators(core, root / "echantillon" / "ground_truth" / "effectifs_annuels.parquet")
+            got = indicators(core, root / "echantillon" / "ground_truth" / "effectifs_annuels.parquet",
+                             args.toutes_annees)
             got.insert(0, "graine", seed)
             cells.append(got)
             if args.csv:  # every seed as it comes: an interrupted run keeps its seeds
                 got.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
-            e = got.set_index("indicateur")
+            e = got[got["annee"] == got["annee"].max()].set_index("indicateur")
             print(f"graine {seed}: emploi ESS {e.loc['emploi_ess', 'central']:.0f} "
                   f"[{e.loc['emploi_ess', 'bas']:.0f}–{e.loc['emploi_ess', 'haut']:.0f}] vrai "
                   f"{e.loc['emploi_ess', 'vrai']:.0f}; part privée {100 * e.loc['part_prive', 'central']:.2f} % "
@@ -255,20 +279,30 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     all_cells = pd.concat(cells, ignore_index=True)
     label = "sans exceptions (champ = règle)" if args.sans_exceptions else "avec exceptions au champ URSSAF"
-    _print(summarise(all_cells), all_cells, f"{args.seeds} graines ({args.first_seed}…"
-           f"{args.first_seed + args.seeds - 1}), échelle {args.scale}, {label}")
+    _report(all_cells, f"{args.seeds} graines ({args.first_seed}…{args.first_seed + args.seeds - 1}), échelle "
+                       f"{args.scale}, {label}")
     return 0
 
 
-def _print(table: pd.DataFrame, cells: pd.DataFrame, title: str) -> None:
-    print(f"\n{title}, année {int(cells['annee'].iloc[0])}")
+def _report(cells: pd.DataFrame, title: str) -> None:
+    """The employment year's summary, then (cells of several years) the past years' (cells = seeds × years)."""
+    last = int(cells["annee"].max())
+    _print(summarise(cells[cells["annee"] == last]), f"{title}, année {last}")
+    past = cells[cells["annee"] < last]
+    if len(past):
+        first = int(past["annee"].min())
+        _print(summarise(past), f"{title}, années {first}–{last - 1} (cellules = graines × années)")
+
+
+def _print(table: pd.DataFrame, title: str) -> None:
+    print(f"\n{title}")
     print(f"{'indicateur':<22}{'couverture IC90':>18}{'IC90 binomial':>18}{'biais moyen':>14}{'± e.t.':>9}"
-          f"{'demi-largeur':>14}")
+          f"{'demi-largeur':>14}{'au-dessus':>11}")
     for r in table.itertuples():
         print(f"{r.indicateur:<22}{r.dans_ic90:>9}/{r.graines:<3} {100 * r.couverture:>4.0f} %"
               f"{100 * r.couverture_bas:>9.0f}–{100 * r.couverture_haut:.0f} %"
               f"{100 * r.biais_moyen:>+12.2f} %{100 * r.biais_erreur_type:>7.2f} %"
-              f"{100 * r.demi_largeur_mediane:>12.2f} %")
+              f"{100 * r.demi_largeur_mediane:>12.2f} %{r.au_dessus:>7}/{r.graines}")
 
 
 if __name__ == "__main__":

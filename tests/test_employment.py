@@ -271,6 +271,32 @@ def test_annual_averages_are_converted_to_the_year_end_and_reported(hand):
     assert rows["hors_ess"][6] == pytest.approx((8 - 18) / 18)
 
 
+def test_the_core_step_converts_each_family_by_its_own_growth(tmp_path):
+    """The hand-made world with URSSAF's ESS file for 2023 as well: the associations grew from 50 to 60 (annual
+    averages), the rest of the field stayed at 8. 2024 is the file's last year: the growth from 2023,
+    c = 1 + (60 − 50) / (2 × 60) = 13 / 12; the field's C = (60 × 13/12 + 8) / 68 = 73 / 68; the associations'
+    target 78 × 65 / 73 = 69.45 (the field factor alone gave 78 × 60 / 68 = 68.82), « Hors ESS » 78 × 8 / 73."""
+    reference = edited_reference(tmp_path, "emploi_modele",
+                                 ("classe_min_etablissements,15", "classe_min_etablissements,1"))
+    ess = HAND_URSSAF_ESS + [(2023, "38", "ess", "associations", 50.0)] + [
+        (2023, "38", "ess", f, 0.0) for f in ("cooperatives", "mutuelles", "fondations")] + [
+        (2023, "38", "hors_ess", "hors_ess", 8.0)]
+    con, _ = build(tmp_path, params={"annee_urssaf": 2024, "reference_dir": str(reference)},
+                   etablissements=HAND_ETABS, unites=HAND_UNITS, historique=HAND_HISTORY, creations=HAND_CREATIONS,
+                   urssaf_ess=ess, urssaf_commune_ape=HAND_CELLS, unites_historique=[])
+    rows = {r[0]: r[1:] for r in con.execute(
+        "SELECT groupe, facteur_conversion, cible_fin_annee, ecart_type_cible FROM core_calibration "
+        "WHERE annee = 2024 AND groupe IN ('associations', 'hors_ess')").fetchall()}
+    factor, target, sd = rows["associations"]
+    assert factor == pytest.approx(78 / 68)  # facteur_conversion stays the field's
+    assert target == pytest.approx(78 * 65 / 73)
+    assert rows["hors_ess"][1] == pytest.approx(78 * 8 / 73)
+    # one year of growth measures no curvature: its error is the adjustment itself, (13/12) / (73/68) − 1 = 0.91 %,
+    # beside the residual 2 % (and the variance floor, 1)
+    growth = (13 / 12) / (73 / 68) - 1
+    assert sd == pytest.approx(math.sqrt((0.02 ** 2 + growth ** 2) * target ** 2 + 1))
+
+
 def test_last_bit_differences_of_another_cpu_do_not_reach_the_estimates(hand, tmp_path, monkeypatch):
     """Another CPU's numpy and OpenBLAS kernels give the same posterior means up to their last bits; the estimates
     written (rounded to DECIMALES_EFFECTIF) are the same, so the sums and the secrecy pattern made of them are too."""
@@ -583,3 +609,77 @@ def test_a_gap_in_a_small_cell_is_more_often_a_year_without_employee():
     assert got.loc[[f"C{i}" for i in range(10)], "r"].to_numpy() == pytest.approx(np.full(10, 1 / 3))
     assert got.loc[[f"C{i}" for i in range(10)], "chance"].to_numpy() == pytest.approx(np.full(10, 3 / 19))
     assert got.loc[[f"A{i}" for i in range(4)], "chance"].to_numpy() == pytest.approx(np.ones(4))
+
+
+# --- the families' conversion from annual averages to 31/12 (family_conversion) ------------------------------------
+# FAMILLES order: associations, cooperatives, mutuelles, fondations, hors_ess. The associations grow 10 % a year
+# (1000, 1100, 1210), every other family is flat (100, 50, 20, 8 830): the ESS file's total is 10 000, 10 100, 10 210.
+
+GROWING = {2021: (1000.0, 100.0, 50.0, 20.0, 8830.0), 2022: (1100.0, 100.0, 50.0, 20.0, 8830.0),
+           2023: (1210.0, 100.0, 50.0, 20.0, 8830.0)}
+
+
+def _series(rows: dict) -> dict:
+    return {y: dict(zip(employment.FAMILLES, v)) for y, v in rows.items()}
+
+
+def test_a_growing_family_is_converted_by_half_a_year_of_its_growth_and_the_targets_sum_to_the_year_end_total():
+    conv = employment.family_conversion(_series(GROWING), 2022, 10_300.0, 0.02)
+    # central growth of the associations (1210 − 1000) / (2 × 1100) = 9.545 %: 31/12 ≈ average × 1.047727
+    # (half a year); the field's C = (1100 × 1.047727 + 9000) / 10100 = 10152.5 / 10100; targets = 10300 × A_f c_f
+    # / 10152.5: associations 10300 × 1152.5 / 10152.5 = 1169.24, the flat families 10300 / 10152.5 × A_f
+    assert conv.method == ["centree"] * 5
+    assert conv.ratio == pytest.approx(10_300 / 10_100)
+    assert conv.target[0] == pytest.approx(10_300 * 1152.5 / 10_152.5)
+    assert conv.target[1:] == pytest.approx([10_300 / 10_152.5 * a for a in (100, 50, 20, 8830)])
+    assert conv.target.sum() == pytest.approx(10_300)
+    # the single field factor gave them all 10300 / 10100: associations 1121.78, 47 fewer
+    assert 1100 * conv.ratio == pytest.approx(1121.7822, abs=1e-3)
+    assert conv.adjustment[0] == pytest.approx(1.047727 / (10_152.5 / 10_100), abs=1e-6)
+    # fewer than 3 years measure the curvature: the growth term's error is the adjustment itself
+    assert conv.growth_sd[0] == pytest.approx(abs(conv.adjustment[0] - 1))
+    assert conv.rel_sd[0] == pytest.approx(math.hypot(0.02, conv.adjustment[0] - 1))
+    assert conv.rel_sd[4] == pytest.approx(math.hypot(0.02, 1 - conv.adjustment[4]))
+
+
+def test_the_first_and_last_years_take_the_growth_of_their_only_neighbour():
+    first = employment.family_conversion(_series(GROWING), 2021, 10_150.0, 0.02)
+    # no 2020: the growth to 2022, (1100 − 1000) / 1000 = 10 %, c = 1.05; C = (1050 + 9000) / 10000
+    assert first.method == ["suivante"] * 5
+    assert first.target[0] == pytest.approx(10_150 * 1050 / 10_050)
+    assert first.target[4] == pytest.approx(10_150 * 8830 / 10_050)
+    last = employment.family_conversion(_series(GROWING), 2023, 10_400.0, 0.02)
+    # no 2024: the growth from 2022, (1210 − 1100) / 1210, c = 1 + 110 / 2420 = 1.0454545
+    assert last.method == ["precedente"] * 5
+    assert last.target[0] == pytest.approx(10_400 * 1210 * (1 + 110 / 2420) / (1265 + 9000))
+    assert last.target.sum() == pytest.approx(10_400)
+
+
+def test_a_secret_family_value_leaves_the_year_without_targets_and_a_secret_neighbour_falls_back_to_the_other():
+    rows = dict(GROWING)
+    rows[2022] = (1100.0, 100.0, None, 20.0, 8830.0)
+    assert employment.family_conversion(_series(rows), 2022, 10_300.0, 0.02) is None
+    assert employment.family_conversion(_series(GROWING), 2022, None, 0.02) is None
+    rows = dict(GROWING)
+    rows[2023] = (None, 100.0, 50.0, 20.0, 8830.0)  # the associations' next year secret: growth from 2021
+    conv = employment.family_conversion(_series(rows), 2022, 10_300.0, 0.02)
+    assert conv.method[0] == "precedente"
+    assert conv.target[0] == pytest.approx(10_300 * 1100 * (1 + 100 / 2200) / (1150 + 9000))
+    # a family alone in its series (no neighbour published): the field factor, residual uncertainty only
+    alone = employment.family_conversion({2022: dict(zip(employment.FAMILLES, GROWING[2022]))}, 2022, 10_300.0,
+                                         0.02)
+    assert alone.method == ["aucune"] * 5
+    assert alone.target == pytest.approx(np.array(GROWING[2022]) * 10_300 / 10_100)
+    assert alone.rel_sd == pytest.approx([0.02] * 5)
+
+
+def test_a_tiny_family_jump_is_bounded_and_a_steady_series_measures_its_curvature():
+    rows = {y: (1000.0 * 1.1 ** k, 100.0, 50.0, f, 8830.0)
+            for k, (y, f) in enumerate(zip(range(2018, 2024), (2.0, 2.0, 2.0, 2.0, 2.0, 40.0)))}
+    conv = employment.family_conversion(_series(rows), 2022, 11_000.0, 0.02)
+    # fondations 2 → 2 → 40: c = 1 + 38 / 8 = 5.75, bounded to 1.2 × the field's
+    assert conv.adjustment[3] == pytest.approx(1 + employment.AJUSTEMENT_MAX)
+    # associations: 10 % a year every year, κ = (1.1 − 2 + 1 / 1.1) / 4 = 0.0022727 each year: RMS the same
+    assert conv.growth_sd[0] == pytest.approx((1.1 - 2 + 1 / 1.1) / 4)
+    assert conv.growth_sd[1] == 0.0  # flat: nothing to fear from its growth
+    assert conv.rel_sd[1] == pytest.approx(0.02)

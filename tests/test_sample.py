@@ -502,3 +502,37 @@ def test_msa_exceptions_are_in_sirene_and_the_truth_but_not_in_the_urssaf_files(
 
     assert assoc(e_off) - assoc(e_on) == pytest.approx(ess_x["effectif_moyen"].sum(), abs=0.1)
     assert assoc(e_off) > assoc(e_on)
+
+
+def test_the_seasonal_profile_moves_annual_averages_off_the_linear_path_not_the_year_end_headcounts():
+    """The truth's annual averages are not what a growth-based conversion assumes (the headcount moving linearly
+    between two 31 December): each quarter is multiplied by its activity's profile (truth.SEASONS), so a family of
+    seasonal activities has another 31/12 ÷ average ratio than the field at the same growth. Known answers on four
+    establishments open all year, 100 on 31/12/2024 and 120 on 31/12/2025 (linear mid-quarter path 102.5, 107.5,
+    112.5, 117.5: mean 110); the 31/12 headcounts (the commune × APE file's) are the world's, untouched."""
+    from types import SimpleNamespace
+
+    from sources.sample.employment import YEARS
+    from sources.sample.truth import DEFAULT_SEASON, SEASONS, _annual_averages
+
+    naf = ["55.10Z", "85.20Z", "62.01Z", "01.11Z"]  # hotels (summer peak), schools (summer trough), default, farming
+    k = int(np.flatnonzero(YEARS == 2025)[0])
+    h = np.zeros((len(naf), YEARS.size), np.int64)
+    h[:, k - 1], h[:, k] = 100, 120
+    world = SimpleNamespace(
+        etabs=pd.DataFrame({"created": pd.to_datetime(["2000-01-01"] * 4), "closure": pd.to_datetime([None] * 4),
+                            "naf": naf}),
+        headcounts=h.copy())
+    average, quarters = _annual_averages(world, np.array([2025]))
+    linear = np.array([102.5, 107.5, 112.5, 117.5])
+    assert average[:, 0] == pytest.approx([linear @ np.array(SEASONS["55"]) / 4, linear @ np.array(SEASONS["85"]) / 4,
+                                           linear @ np.array(DEFAULT_SEASON) / 4, linear @ np.array(SEASONS["01"]) / 4])
+    # hotels +4.1 % above the linear path (114.54), schools −2.05 % (107.74), the default −0.23 % (109.74)
+    assert average[0, 0] == pytest.approx(114.5375)
+    assert average[1, 0] == pytest.approx(107.75)
+    assert average[2, 0] == pytest.approx(109.74375)
+    # the stated amplitudes: a summer peak of 13 % in hotels, a summer trough of 8 % in schools
+    assert max(SEASONS["55"]) == 1.13 and min(SEASONS["85"]) == 0.92
+    # 31/12 ÷ average: 1.048 for hotels, 1.114 for schools, at the same growth (a linear path: 120 / 110 = 1.091)
+    assert 120 / average[0, 0] < 120 / 110 < 120 / average[1, 0]
+    assert (world.headcounts == h).all() and (quarters[:, 0] == 1).all()

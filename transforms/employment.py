@@ -16,8 +16,9 @@ created after do not), and:
 2. Calibration (transforms/calibration.py): the Gaussian posterior given URSSAF's figures of year y — every
    commune × APE cell's 31/12 headcount, each commune's employment URSSAF files under activities SIRENE has no
    employer in (pooled with the commune's establishments whose cell URSSAF does not list), and the département's
-   annual averages of the four ESS families and of the rest of the field (« Hors ESS »), converted to 31/12 with
-   the ratio of the two files over the whole private field.
+   annual averages of the four ESS families and of the rest of the field (« Hors ESS »), converted to 31/12 family
+   by family: the ratio of the two files over the whole private field, adjusted by each family's growth relative to
+   the field's (family_conversion), the targets summing to the 31/12 private total.
 3. Outside URSSAF's field (public employers, agriculture under the MSA), the prior stands: same class means, full
    prior variance. In a cell URSSAF leaves empty where it may hide employment (a gap between published years, the
    file's last year right after a published one), the prior is weighed by the chance that the value is hidden
@@ -510,16 +511,111 @@ def _pooled_ratio(beta, band, grp: int, place: int) -> float:
     return float(np.median(ratios)) if ratios else 1.0
 
 
+# Bound of a family's growth adjustment to the field factor (family_conversion): at most ×1.2 or ÷1.2. A family's
+# 31/12 headcount 20 % above its annual average means a growth of about 40 % in a year; beyond it, the series of a
+# family of a few employees speaks of entries and exits of single employers, not of a trend.
+AJUSTEMENT_MAX = 0.2
+
+
+@dataclass
+class Conversion:
+    """The families' targets at 31/12 (FAMILLES order) from their annual averages: `target` (sums to the 31/12
+    private total), `rel_sd` (relative standard deviation of each target), `ratio` (the field factor: 31/12 private
+    total / ESS-file total), `adjustment` (each family's factor over the field's), `growth_sd` (its part of rel_sd),
+    `method` (per family: « centree », « suivante », « precedente » or « aucune »)."""
+    target: np.ndarray
+    rel_sd: np.ndarray
+    ratio: float
+    adjustment: np.ndarray
+    growth_sd: np.ndarray
+    method: list[str]
+
+
+def _positive(series: dict, year: int, f: str) -> float | None:
+    v = series.get(year, {}).get(f)
+    return float(v) if v is not None and np.isfinite(v) and v > 0 else None
+
+
+def family_conversion(series: dict[int, dict[str, float | None]], year: int, total: float | None,
+                      residual: float) -> Conversion | None:
+    """Convert URSSAF's annual averages of the FAMILLES in `year` into headcounts at 31/12 summing to `total` (the
+    31/12 private total of the commune × APE file); None when a family of the year is not published or without
+    total (no family target that year).
+
+    An annual average of quarterly headcounts is about the headcount at mid-year; 31/12 comes half a year later, so
+    a family's 31/12 headcount is about its average plus half a year of its growth, c_f = 1 + ½ g_f with g_f its
+    yearly growth measured on its published averages around the year: (A(y+1) − A(y−1)) / (2 A(y)) when both
+    neighbours are published (central difference: exact when the headcount moves linearly), else the one-sided
+    growth from the neighbour published (the first or the last year of the file, a neighbour secret). A family
+    without either keeps c_f = the field's. The field factor r = total / Σ A_f holds the field's own growth and
+    seasonality; each family is converted by r × c_f / C, C = Σ A_f c_f / Σ A_f (its growth relative to the
+    field's), so that the targets sum to `total`: target_f = total × A_f c_f / Σ A_g c_g. The adjustment c_f / C is
+    bounded (AJUSTEMENT_MAX).
+
+    Uncertainty (relative, independent between families): `residual` (what growth does not explain: a seasonal
+    profile that differs between the family's activities and the field's, entries and exits not spread over the
+    year; emploi_modele.csv) and the growth term's own error, measured on the family's published series: the RMS
+    over its years of κ(t) = (A(t+1) − 2 A(t) + A(t−1)) / (4 A(t)), by which one-sided and central estimates of
+    c differ (the series' curvature: a step in a small family gives a large κ). Fewer than 3 such years: the
+    adjustment itself, |c_f / C − 1|."""
+    now = {f: series.get(year, {}).get(f) for f in FAMILLES}
+    if any(v is None or not np.isfinite(v) for v in now.values()) or not total:
+        return None
+    a = np.array([float(now[f]) for f in FAMILLES])
+    if a.sum() <= 0:
+        return None
+    ratio = float(total) / float(a.sum())
+    c = np.full(len(FAMILLES), np.nan)
+    method = []
+    for i, f in enumerate(FAMILLES):
+        here, before, after = _positive(series, year, f), _positive(series, year - 1, f), \
+            _positive(series, year + 1, f)
+        if here is None or (before is None and after is None):
+            method.append("aucune")
+            continue
+        if before is not None and after is not None:
+            growth, how = (after - before) / (2 * here), "centree"
+        elif after is not None:
+            growth, how = (after - here) / here, "suivante"
+        else:
+            growth, how = (here - before) / here, "precedente"
+        c[i] = 1 + growth / 2
+        method.append(how)
+    known = np.isfinite(c)
+    field = float(np.sum(a[known] * c[known]) / a[known].sum()) if known.any() and a[known].sum() > 0 else 1.0
+    adjustment = np.where(known, c / field, 1.0)
+    adjustment = np.clip(adjustment, 1 / (1 + AJUSTEMENT_MAX), 1 + AJUSTEMENT_MAX)
+    weighted = a * adjustment
+    target = float(total) * weighted / weighted.sum()
+    growth_sd = np.zeros(len(FAMILLES))
+    years = sorted(series)
+    for i, f in enumerate(FAMILLES):
+        if not known[i]:
+            continue
+        kappa = []
+        for t in years:
+            here, before, after = (_positive(series, t, f), _positive(series, t - 1, f), _positive(series, t + 1, f))
+            if here is not None and before is not None and after is not None:
+                kappa.append((after - 2 * here + before) / (4 * here))
+        growth_sd[i] = (float(np.sqrt(np.mean(np.square(kappa)))) if len(kappa) >= 3
+                        else abs(float(adjustment[i]) - 1))
+    rel_sd = np.sqrt(residual ** 2 + growth_sd ** 2)
+    return Conversion(target=target, rel_sd=rel_sd, ratio=ratio, adjustment=adjustment, growth_sd=growth_sd,
+                      method=method)
+
+
 def quantise(mean: np.ndarray) -> np.ndarray:
     """Estimates at DECIMALES_EFFECTIF decimals (see there), never −0."""
     return np.round(np.asarray(mean, float), DECIMALES_EFFECTIF) + 0.0
 
 
 def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, float] | None,
-                  ensemble_prive: float | None, orphan: dict[str, float] | None, calibrate: bool) -> YearResult:
+                  ensemble_prive: float | None, orphan: dict[str, float] | None, calibrate: bool,
+                  series: dict[int, dict[str, float | None]] | None = None) -> YearResult:
     """Prior, calibration and outputs of one year. `targets`: annual averages of the 5 FAMILLES (those published);
     `ensemble_prive`: URSSAF's 31/12 private total of the département; `orphan`: per commune, URSSAF's employment in
-    cells without any establishment of the field (None: no URSSAF cells this year)."""
+    cells without any establishment of the field (None: no URSSAF cells this year); `series`: the families' annual
+    averages of every year of URSSAF's ESS file, for their growth (None: this year's `targets` only, no growth)."""
     n = inp.tranche.size
     nf = len(FAMILLES)
     if not calibrate or orphan is None:
@@ -543,17 +639,17 @@ def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, 
     imputed_var = float(v[empty].sum())
     total_prive = ensemble_prive + imputed if ensemble_prive else ensemble_prive
 
-    # --- family targets at 31/12: URSSAF's annual averages × (commune × APE 31/12 total / ESS-file total) --------
+    # --- family targets at 31/12: URSSAF's annual averages converted family by family (family_conversion) -------
     fam_idx = pd.Series(inp.famille, dtype=object).map({f: i for i, f in enumerate(FAMILLES)}).fillna(-1)
     fam_idx = np.where(inp.champ, fam_idx.to_numpy().astype(int), -1)
     published = [f for f in FAMILLES if targets and targets.get(f) is not None]
-    ratio = (total_prive / sum(targets[f] for f in published)
-             if len(published) == nf and total_prive else None)
-    use_f = np.array([f in published and ratio is not None for f in FAMILLES])
-    y_f = np.array([targets[f] * ratio if u else 0.0 for f, u in zip(FAMILLES, use_f)])
+    conv = family_conversion(series or {inp.year: targets or {}}, inp.year, total_prive, cfg.conversion)
+    ratio = conv.ratio if conv else None
+    use_f = np.full(nf, conv is not None)
+    y_f = conv.target if conv else np.zeros(nf)
     # the conversion's own uncertainty, and that of the empty cells' mass it holds (relative, on every target)
     rel_empty = imputed_var / total_prive ** 2 if total_prive else 0.0
-    w_f = (cfg.conversion ** 2 + rel_empty) * y_f ** 2 + cfg.variance_min
+    w_f = ((conv.rel_sd ** 2 if conv else 0.0) + rel_empty) * y_f ** 2 + cfg.variance_min
     remap = -np.ones(nf, int)
     remap[use_f] = np.arange(use_f.sum())
     fam_solve = np.where(fam_idx >= 0, remap[np.maximum(fam_idx, 0)], -1)
@@ -663,6 +759,7 @@ def estimate(con, params: dict) -> dict:
     for annee, cible, effectif in con.execute(
             "SELECT annee, cible, effectif FROM core_cibles_urssaf WHERE effectif IS NOT NULL").fetchall():
         targets.setdefault(int(annee), {})[cible] = float(effectif)
+    series = {y: {f: t.get(f) for f in FAMILLES} for y, t in targets.items()}
     # per year and commune, URSSAF's employment in cells where SIRENE has no establishment of the field
     orphans: dict[int, dict[str, float]] = {int(y): {} for (y,) in con.execute(
         "SELECT DISTINCT annee FROM core_cellules_urssaf WHERE effectif IS NOT NULL").fetchall()}
@@ -684,7 +781,7 @@ def estimate(con, params: dict) -> dict:
         inp = _year_input(data, idx, y)
         t = targets.get(y, {})
         res = estimate_year(inp, band, cfg, {f: t.get(f) for f in FAMILLES}, t.get("ensemble_prive"),
-                            orphans.get(y), calage)
+                            orphans.get(y), calage, series)
         parts.append((idx, res))
         for r in res.report:
             report.append({"annee": y, **r})
