@@ -483,32 +483,57 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
     return result
 
 
-class _BatchModel:
-    """max Σ_j t_j / r_j  s.t. the reader's equalities;  t_j − sgn·S_j x ≤ −sgn·v_j;  t_j ≤ r_j;  x ≥ 0.
+def _same_rows(rows: sp.csr_matrix) -> np.ndarray:
+    """For each row of `rows`, the index of the first row with the same unknowns and coefficients (itself when
+    none): cells that sum the same unknowns — the same establishments seen under several perimeters, families or
+    nomenclatures — are one amount for the reader, proven together by any table."""
+    rows = sp.csr_matrix(rows)
+    rows.sort_indices()
+    first: dict[tuple[bytes, bytes], int] = {}
+    group = np.empty(rows.shape[0], np.int64)
+    for i in range(rows.shape[0]):
+        lo, hi = rows.indptr[i], rows.indptr[i + 1]
+        group[i] = first.setdefault((rows.indices[lo:hi].tobytes(), rows.data[lo:hi].tobytes()), i)
+    return group
 
-    One t per cell that needed this side when the model was built; `solve` gives weight only to those still
-    needed, so the same HiGHS model is re-solved from its last basis round after round."""
+
+class _BatchModel:
+    """max Σ_g m_g t_g / r_g  s.t. the reader's equalities;  t_g − sgn·S_g x ≤ −sgn·v_g;  t_g ≤ r_g;  x ≥ 0.
+
+    One t per distinct amount among the cells that needed this side when the model was built (_same_rows: on the
+    sample's 2025, 27 177 cells needing their upper side are 5 628 amounts): r_g is the largest move its cells need
+    (the one proving them all), m_g how many of them are still needed. `solve` gives weight only to those, so the
+    same HiGHS model is re-solved from its last basis round after round."""
 
     def __init__(self, table: LinearTable, a, row_lo, row_hi, need: np.ndarray, target: np.ndarray, side: str,
                  deadline: float):
         self.cells = np.flatnonzero(need)
         self.n_vars = table.n_vars
-        v = table.values[self.cells]
-        self.r = np.abs(target[self.cells] - v)
+        rows = table.cells[self.cells]
+        first = _same_rows(rows)
+        reps, self.group = np.unique(first, return_inverse=True)  # group of each cell, in order of first cell
+        r_cell = np.abs(target[self.cells] - table.values[self.cells])
+        self.r = np.zeros(len(reps))
+        np.maximum.at(self.r, self.group, r_cell)
+        v = table.values[self.cells[reps]]
         sgn = 1.0 if side == "up" else -1.0
-        k = len(self.cells)
-        t_rows = sp.hstack([-sgn * table.cells[self.cells], sp.identity(k, format="csr")])
+        k = len(reps)
+        t_rows = sp.hstack([-sgn * rows[reps], sp.identity(k, format="csr")])
         full = sp.vstack([sp.hstack([a, sp.csr_matrix((a.shape[0], k))]), t_rows]).tocsr()
         self.h = _highs(deadline - time.perf_counter())  # cold first solve: steepest edge pays off
         _pass(self.h, full, np.concatenate([np.zeros(self.n_vars), np.full(k, -INF)]),
               np.concatenate([np.full(self.n_vars, INF), self.r]),
               np.concatenate([row_lo, np.full(k, -INF)]), np.concatenate([row_hi, -sgn * v]),
-              np.concatenate([np.zeros(self.n_vars), -1.0 / self.r]))
+              np.concatenate([np.zeros(self.n_vars), self._cost(need)]))
+
+    def _cost(self, need: np.ndarray) -> np.ndarray:
+        still = np.bincount(self.group, weights=need[self.cells].astype(float), minlength=len(self.r))
+        return -still / self.r
 
     def solve(self, need: np.ndarray, deadline: float) -> np.ndarray | None:
         """A table of the reader's set pushing the cells still in `need` as far as the model allows, or None."""
-        cost = np.where(need[self.cells], -1.0 / self.r, 0.0)
-        idx = (self.n_vars + np.arange(len(self.cells))).astype(np.int32)
+        cost = self._cost(need)
+        idx = (self.n_vars + np.arange(len(self.r))).astype(np.int32)
         self.h.changeColsCost(len(idx), idx, cost)
         _until(self.h, deadline)
         self.h.run()
