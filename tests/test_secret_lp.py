@@ -54,6 +54,36 @@ def test_a_lone_masked_cell_is_recomputed():
     assert a.failed[0]["haut"]["exigence"] == pytest.approx(11.5)  # 10 + max(15 % × 10, 1)
 
 
+# TWO_BY_TWO with cell a and row 1 seen twice (the same establishments under another perimeter): cells 9 and 10
+TWICE = TWO_BY_TWO + [[1, 0, 0, 0], [1, 1, 0, 0]]
+
+
+def test_cells_summing_the_same_unknowns_are_one_amount_for_the_lps():
+    t = _table(TWICE, [10, 20, 30, 40])
+    assert list(secret_lp._same_rows(t.cells)) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 4]
+    # the batch audit: one variable per distinct amount (a and its copy: one), and both sides of both proven:
+    # a ∈ [0, 30] with the inner cells masked (a + b = 30, a + c = 40), as in the test below
+    published = np.array([False] * 4 + [True] * 5 + [False, True])
+    upper, lower = outputs.requirements(t.values, np.array([True] + [False] * 8 + [True, False]), RULES)
+    a, row_lo, row_hi = secret_lp._lp_rows(t, published, ~np.isnan(upper))
+    model = secret_lp._BatchModel(t, a, row_lo, row_hi, ~np.isnan(upper), upper, "up", time.perf_counter() + 30)
+    # its move: 11.5 − 10 (a's requirement: 10 + max(15 % × 10, 1), its copy's the same)
+    assert model.h.getNumCol() == t.n_vars + 1 and list(model.r) == [pytest.approx(1.5)]
+    audit = secret_lp.audit(t, published, upper, lower, deadline=time.perf_counter() + 30)
+    assert audit.ok and audit.n_proven == 4
+    # the protection LP: the copies of a published amount are one row whose move costs both weights; a copy
+    # suppressed frees its weight
+    weights = np.arange(1.0, 12.0)
+    lp = secret_lp._ProtectionModel(t, np.ones(11, bool), weights, time.perf_counter() + 30)
+    assert len(lp.rows) == 9 and lp.cost[lp.pos[4]] == 5 + 11 and lp.pos[10] == lp.pos[4]
+    lp.free(np.array([10]))
+    assert lp.cost[lp.pos[4]] == 5
+    # protecting a alone: a copy is never left published beside its masked twin, and the result passes the audit
+    p = secret_lp.protect(t, ~np.isin(np.arange(11), [0, 9]), upper, lower, np.ones(11),
+                          deadline=time.perf_counter() + 30)
+    assert p.audit.ok and p.published[4] == p.published[10] and not p.published[0] and not p.published[9]
+
+
 def test_the_four_inner_cells_protect_each_other():
     # a, b, c, d masked, margins published: a can move by ±min(b, c, d) ... a ∈ [0, 30] (a + b = 30, a + c = 40)
     t = _table(TWO_BY_TWO, [10, 20, 30, 40])

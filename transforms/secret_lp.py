@@ -662,20 +662,26 @@ def certified_audit(table: LinearTable, published: np.ndarray, upper: np.ndarray
 
 
 class _ProtectionModel:
-    """min Σ w_k (p_k + n_k)  s.t.  L d = 0;  S_k d − p_k + n_k = 0 (published cells k);  S_f d ≥ floor_f − v_f
+    """min Σ w_g (p_g + n_g)  s.t.  L d = 0;  S_g d − p_g + n_g = 0 (published amounts g);  S_f d ≥ floor_f − v_f
     (cells f with a known lower bound, and the floor rows likewise);  d ≥ −x;  target row.
 
-    Masked and never-published cells have no row: they may move freely, down to their known lower bound. A cell
-    suppressed during the round keeps its row with cost 0. A fixed cell (known to the reader from elsewhere) has
-    p_k = n_k = 0: it cannot move."""
+    Published cells that sum the same unknowns (_same_rows) are one amount g, whose move costs the sum of their
+    weights (exactly the LP with one row per cell, smaller). Masked and never-published cells have no row: they may
+    move freely, down to their known lower bound. A cell suppressed during the round costs 0 from then on. An amount
+    with a fixed cell (known to the reader from elsewhere) has p_g = n_g = 0: it cannot move."""
 
     def __init__(self, table: LinearTable, published: np.ndarray, weights: np.ndarray, deadline: float,
                  fixed: np.ndarray | None = None, targets: np.ndarray | None = None):
         self.table, self.deadline = table, deadline
-        self.rows = np.flatnonzero(published)
-        self.pos = {int(k): i for i, k in enumerate(self.rows)}
+        cells = np.flatnonzero(published)
+        reps, group = np.unique(_same_rows(table.cells[cells]), return_inverse=True)
+        self.rows = cells[reps]
+        self.pos = {int(k): int(g) for k, g in zip(cells, group)}
         nv, nk = table.n_vars, len(self.rows)
         self.nv, self.nk = nv, nk
+        self.weights = np.asarray(weights, float)
+        self.cost = np.bincount(group, weights=self.weights[cells], minlength=nk)
+        self.freed: set[int] = set()
         eye = sp.identity(nk, format="csr")
         low, floors, current = lower_bounds(table)
         # the links of sums that neither these rows nor the target cells use bind nothing (_lp_rows)
@@ -686,22 +692,33 @@ class _ProtectionModel:
             sp.hstack([table.cells[self.rows], -eye, eye]),
             sp.hstack([low, sp.csr_matrix((low.shape[0], 2 * nk))]),
         ])
-        cost = np.asarray(weights, float)[self.rows]
-        movable = np.where(np.zeros(nk, bool) if fixed is None else np.asarray(fixed, bool)[self.rows], 0.0, INF)
+        stuck = np.zeros(nk, bool)
+        if fixed is not None:
+            stuck[group[np.asarray(fixed, bool)[cells]]] = True
+        movable = np.where(stuck, 0.0, INF)
         n_eq = links.shape[0] + nk
         room = floors - current  # ≤ 0: how far down each may go
         self.h = _highs(deadline - time.perf_counter(), warm=True)
         _pass(self.h, a, np.concatenate([-table.x, np.zeros(2 * nk)]),
               np.concatenate([np.full(nv, INF), movable, movable]),
               np.concatenate([np.zeros(n_eq), room]), np.concatenate([np.zeros(n_eq), np.full(len(floors), INF)]),
-              np.concatenate([np.zeros(nv), cost, cost]))
+              np.concatenate([np.zeros(nv), self.cost, self.cost]))
 
     def free(self, cells: np.ndarray) -> None:
-        pos = np.array([self.pos[int(k)] for k in cells if int(k) in self.pos], dtype=np.int64)
-        if len(pos) == 0:
+        """Suppressed cells: moving them costs nothing any more."""
+        touched = set()
+        for k in cells:
+            k = int(k)
+            if k in self.pos and k not in self.freed:
+                self.freed.add(k)
+                g = self.pos[k]
+                self.cost[g] = max(self.cost[g] - self.weights[k], 0.0)
+                touched.add(g)
+        if not touched:
             return
+        pos = np.array(sorted(touched), dtype=np.int64)
         idx = np.concatenate([self.nv + pos, self.nv + self.nk + pos]).astype(np.int32)
-        self.h.changeColsCost(len(idx), idx, np.zeros(len(idx)))
+        self.h.changeColsCost(len(idx), idx, np.concatenate([self.cost[pos], self.cost[pos]]))
 
     def solve(self, j: int, side: str, r: float) -> np.ndarray | None:
         """A perturbation moving cell j by at least r up ('up') or down ('low'), or None."""
