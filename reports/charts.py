@@ -19,6 +19,31 @@ def _wrap(text: str, width: int = 38) -> str:
     return "\n".join(style.wrap(str(text), width)) or str(text)
 
 
+TICK_SIZE = 8.0  # points: the categories' labels of a bar chart
+BAR_HEIGHT = 0.7  # of a one-line row
+EXTRA_LINE = 0.8  # rows added to a row per extra line of its label: ≥ a line's height (1.2 × 8 pt) over a row's
+
+
+def label_room(ax, size: float = TICK_SIZE) -> float:
+    """Points left of the axes for its category labels: from the page's left margin (0.02 of the figure, where the
+    titles start) to the tick, less the tick and its padding."""
+    import matplotlib
+
+    fig_width = ax.figure.get_figwidth() * 72
+    tick = matplotlib.rcParams["ytick.major.size"] + matplotlib.rcParams["ytick.major.pad"]
+    return (ax.get_position().x0 - 0.02) * fig_width - tick - 2
+
+
+def row_positions(lines: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The centre and height (data units, first row at 0) of each row of a bar chart whose labels take `lines`
+    lines: a label wrapped on two lines gets a taller row, so it cannot run into its neighbours'."""
+    heights = np.array([1.0 + EXTRA_LINE * (k - 1) for k in lines])
+    if not len(heights):
+        return np.array([]), heights
+    tops = np.concatenate([[0.0], np.cumsum(heights)[:-1]])
+    return tops + heights / 2 - 0.5, heights
+
+
 def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: str = style.COLORS["ess"],
          with_range: bool = False, tick_fmt=None) -> pd.DataFrame:
     """Horizontal bars, one per row of `data` (columns of selection.series), top to bottom in the given order;
@@ -28,7 +53,8 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
     so it cannot be read as a value; an unavailable one gets « n.d. »."""
     data = data.reset_index(drop=True).copy()
     n = len(data)
-    y = np.arange(n)
+    labels = [style.fit_label(t, label_room(ax, TICK_SIZE), TICK_SIZE) for t in data["etiquette"]]
+    y, heights = row_positions([t.count("\n") + 1 for t in labels])
     shown = data["disponible"].to_numpy(dtype=bool)
     values = data["valeur"].to_numpy(dtype=float)
     tops = values.copy()
@@ -40,7 +66,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
     how = []
     for i in range(n):
         if shown[i]:
-            ax.barh(y[i], values[i], color=color, height=0.7, gid=f"barre_{i}")
+            ax.barh(y[i], values[i], color=color, height=BAR_HEIGHT, gid=f"barre_{i}")
             drawn[i] = values[i]
             if with_range and np.isfinite(data.at[i, "bas"]) and np.isfinite(data.at[i, "haut"]):
                 ax.plot([data.at[i, "bas"], data.at[i, "haut"]], [y[i], y[i]], color=style.COLORS["range"],
@@ -52,7 +78,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
             ax.text(end + xmax * 0.02, y[i], fmt(values[i]), va="center", fontsize=8)
             how.append(BAR)
         elif data.at[i, "statut"] is not None:
-            ax.barh(y[i], xmax, left=0, height=0.7, facecolor="none", edgecolor=style.COLORS["suppressed"],
+            ax.barh(y[i], xmax, left=0, height=BAR_HEIGHT, facecolor="none", edgecolor=style.COLORS["suppressed"],
                     hatch="////", linewidth=0, alpha=0.5, gid=f"masque_{i}")
             ax.text(xmax * 0.01, y[i], style.fmt_secret(data.at[i, "statut"]), va="center", fontsize=8,
                     color="#333333", bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
@@ -60,8 +86,8 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
         else:
             ax.text(xmax * 0.01, y[i], style.UNAVAILABLE, va="center", fontsize=8, color="#333333")
             how.append(UNAVAILABLE)
-    ax.set_yticks(y, [_wrap(t) for t in data["etiquette"]], fontsize=8)
-    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_yticks(y, labels, fontsize=TICK_SIZE)
+    ax.set_ylim(float(y[-1] + heights[-1] / 2) if n else 0.5, -0.5)
     ax.set_xlim(0, xmax)
     style.title(ax, title)
     ax.set_xlabel(xlabel, fontsize=8)

@@ -120,7 +120,8 @@ def _territory_rows(ctx: ReportContext, niveau: str, annee: int | None = None) -
 def _territory_label(row) -> str:
     if row.code_territoire == "non_renseigne":
         return "Rattachement inconnu"
-    name = row.libelle_territoire if isinstance(row.libelle_territoire, str) else row.code_territoire
+    name = style.display_label(row.libelle_territoire) if isinstance(row.libelle_territoire, str) else (
+        row.code_territoire)
     return name + (" (partie)" if getattr(row, "epci_partiel", False) is True else "")
 
 

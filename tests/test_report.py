@@ -1159,3 +1159,74 @@ def test_table_figures_are_right_aligned_and_words_left_aligned():
     cells = ax.tables[0].get_celld()
     assert [cells[(r, 0)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["left"] * 3
     assert [cells[(r, 1)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["right"] * 3
+
+
+# --- labels that do not collide (review ux4 R6) ---------------------------------------------------------------------
+def _boxes_overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_place_names_are_printed_with_french_typography_only():
+    assert style.display_label("CC Coeur de Chartreuse") == "CC Cœur de Chartreuse"
+    assert style.display_label("Sacré-Coeur, OEUVRE") == "Sacré-Cœur, ŒUVRE"
+    for untouched in ("Coexistence", "Noé", "Moelle-sur-Loire", "Boën-sur-Lignon", "Saint-Égrève"):
+        assert style.display_label(untouched) == untouched
+
+
+def test_long_epci_names_fit_beside_their_bars_without_touching(tmp_path):
+    """Eighteen EPCIs on a page's bar chart, some with names too long for one line (invented names, any
+    département's): each label is shortened by the rules only when needed, else wrapped on a taller row, and no two
+    labels' boxes on the drawn figure overlap or leave the page."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = ["CC Une", "CA du Pays de Saint-Martin-des-Vignes et de la Vallée Haute",
+             "Communauté de communes du Pays de Sainte-Colombe-sur-Orbe et des Vals",
+             "CC Saint-Marcellin Vercors Isère Communauté", "CC Deux"] + [f"CC Nom de territoire numéro {k}" for k in range(13)]
+    data = pd.DataFrame({"etiquette": names, "valeur": np.arange(18, 0, -1) * 10.0, "bas": np.nan, "haut": np.nan,
+                         "statut": None, "disponible": True})
+    fig = Figure(figsize=style.A4_PORTRAIT)
+    ax = fig.add_axes((0.38, 0.62, 0.56, 0.26))  # a bar chart's place on a page (pages.chart_page)
+    charts.hbar(ax, data, title="t", fmt=str)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    labels = [t for t in ax.get_yticklabels() if t.get_text()]
+    texts = [t.get_text() for t in labels]
+    assert texts[0] == "CC Une" and texts[3] == "CC Saint-Marcellin Vercors Isère Communauté"  # fits: untouched
+    # « Communauté de communes » → CC, and Sainte → Ste only because it was still too long
+    assert texts[2] == "CC du Pays de Ste-Colombe-sur-Orbe et des Vals", texts[2]
+    assert "St-Martin" in texts[1] and "\n" in texts[1]  # still too long: shortened, then wrapped
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for i, a in enumerate(boxes):
+        assert a.x0 >= 0, texts[i]
+        for j in range(i + 1, len(boxes)):
+            assert not _boxes_overlap(a, boxes[j]), (texts[i], texts[j])
+    # and each label stays beside its own bar
+    for text, box, bar in zip(texts, boxes, [p for p in ax.patches if (p.get_gid() or "").startswith("barre_")]):
+        centre = bar.get_window_extent(renderer)
+        assert box.y0 <= (centre.y0 + centre.y1) / 2 <= box.y1, text
+
+
+def test_map_names_of_close_towns_do_not_touch():
+    """Two towns a few kilometres apart (like Saint-Marcellin and Grenoble on Isère's map): the second name moves
+    to a free spot around its point."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rings = maps.load_contours(maps.contours_file(2026), ["38001", "38002", "38003"])
+    x, y = np.vstack([r for rs in rings.values() for r in rs]).mean(axis=0)
+    places = [("Grande-Ville-sur-Rivière", x, y), ("Saint-Petit-Bourg", x - 0.004, y - 0.003),
+              ("Troisième", x + 0.002, y + 0.002), ("Ailleurs", x + 0.05, y)]
+    values = pd.DataFrame({"code_commune": ["38001", "38002", "38003"], "valeur": [1.0, 2.0, 3.0],
+                           "statut": [None] * 3})
+    fig = Figure(figsize=style.A4_PORTRAIT)
+    ax = fig.add_axes((0.04, 0.60, 0.60, 0.28))  # a map's place on a page
+    maps.choropleth(ax, rings, values, title="t", fmt=str, legend_title="l", places=places)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the boxes around the names are sized when drawn
+    renderer = canvas.get_renderer()
+    names = [t for t in ax.texts if t.get_gid() == "place_name"]
+    assert [t.get_text() for t in names] == [p[0] for p in places]
+    boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in names]
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            assert not _boxes_overlap(a, boxes[j]), (names[i].get_text(), names[j].get_text())
