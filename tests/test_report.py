@@ -1182,7 +1182,8 @@ def test_long_epci_names_fit_beside_their_bars_without_touching(tmp_path):
 
     names = ["CC Une", "CA du Pays de Saint-Martin-des-Vignes et de la Vallée Haute",
              "Communauté de communes du Pays de Sainte-Colombe-sur-Orbe et des Vals",
-             "CC Saint-Marcellin Vercors Isère Communauté", "CC Deux"] + [f"CC Nom de territoire numéro {k}" for k in range(13)]
+             "CC Saint-Marcellin Vercors Isère Communauté", "CC Deux"]
+    names += [f"CC Nom de territoire numéro {k}" for k in range(13)]
     data = pd.DataFrame({"etiquette": names, "valeur": np.arange(18, 0, -1) * 10.0, "bas": np.nan, "haut": np.nan,
                          "statut": None, "disponible": True})
     fig = Figure(figsize=style.A4_PORTRAIT)
