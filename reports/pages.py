@@ -281,18 +281,31 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
     title = f"Établissements de l'ESS actifs depuis {first}"
 
     def draw(ax):
-        data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
-                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c),
-                            tick_labels={ctx.year: style.fmt_month(pd.Timestamp(_iso(ctx.date_reference())))})
+        data = charts.lines_two_scales(
+            ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
+            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c),
+            tick_labels={ctx.year: style.fmt_month(pd.Timestamp(_iso(ctx.date_reference())))})
         # counted on 31 December, the millésime year at the end of the millésime month
         data["date_reference"] = [_iso(ctx.date_reference()) if y == ctx.year else f"{y}-12-31"
                                   for y in data["annee"]]
         return data
     note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; le dernier point "
-            f"est celui du millésime, compté au {ctx.date_reference()}, et non un 31 décembre.")
+            f"est celui du millésime, compté au {ctx.date_reference()}, et non un 31 décembre."
+            + _two_scales_note(values))
     source = ("Source : INSEE, répertoire SIRENE et son historique des établissements, stock au "
               f"{ctx.date_reference()} ; traitement observatoire de l'ESS.")
     return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line", source=source)
+
+
+def _two_scales_note(frame: pd.DataFrame) -> str:
+    """What the second panel of a families' chart is, when it has one (charts.lines_two_scales)."""
+    small = charts.small_series(frame)
+    if not small:
+        return ""
+    names = [style.label("famille", c) for c in small]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
+    return (f" À droite, {listed}, sur une échelle agrandie (un axe à part) : à l'échelle de gauche leurs courbes "
+            "seraient plates.")
 
 
 def published_employment(rows: pd.DataFrame) -> pd.Series:
@@ -437,15 +450,16 @@ def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
     title = "Effectif salarié moyen annuel de l'ESS publié par l'URSSAF, par famille"
 
     def draw(ax):
-        data = charts.lines(ax, frame, None, title=title, fmt=_fmt_int, ylabel="effectif salarié moyen (URSSAF)",
-                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+        data = charts.lines_two_scales(ax, frame, None, title=title, fmt=_fmt_int,
+                                       ylabel="effectif salarié moyen (URSSAF)", colors=style.FAMILY_COLORS,
+                                       labels=lambda c: style.label("famille", c))
         # URSSAF's figure is the year's average of quarterly headcounts, not a 31 December headcount
         data["date_reference"] = [f"{y} (moyenne annuelle)" for y in data["annee"]]
         return data
     note = ("Effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
             "département, champ privé du régime général (les salariés agricoles relevant de la MSA n'y figurent "
             "pas) : une autre mesure que l'effectif au 31/12 estimé par ce rapport. Une valeur non publiée "
-            "interrompt la courbe.")
+            "interrompt la courbe." + _two_scales_note(frame))
     return ChartSpec("evolution_emploi_urssaf", title, draw, note=note, kind="line", unit="effectif",
                      source=source_urssaf())
 

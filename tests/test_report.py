@@ -1231,3 +1231,49 @@ def test_map_names_of_close_towns_do_not_touch():
     for i, a in enumerate(boxes):
         for j in range(i + 1, len(boxes)):
             assert not _boxes_overlap(a, boxes[j]), (names[i].get_text(), names[j].get_text())
+
+
+# --- small families on a scale of their own (review ux4 R9) --------------------------------------------------------
+@pytest.mark.parametrize("name", ["evolution_etablissements", "evolution_emploi_urssaf"])
+def test_small_families_get_a_panel_with_their_own_scale_and_names_at_line_ends(report, name):
+    """Beside 55 establishments of the ESS, 2 to 8 fondations, mutuelles or coopératives were flat lines at 0: they
+    get a second panel whose axis fits their values, and every line is named at its end, names apart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from reports import pages
+
+    ctx = load_context(report["tables"], PARAMS)
+    spec = annual.charts_of(ctx)[name]
+    fig = Figure(figsize=style.A4_PORTRAIT)
+    data = spec.draw(fig.add_axes((0.10, 0.70, 0.84, 0.18)))  # a line chart's place on a page (pages.chart_page)
+    large, small = fig.axes
+    values = data.dropna(subset=["valeur"])
+    peaks = values.groupby("serie")["valeur"].max()
+    small_series = {line.get_label() for line in small.get_lines()}
+    assert small_series == {style.label("famille", f) for f in ("cooperatives", "mutuelles", "fondations")}
+    top = peaks[[f for f in ("cooperatives", "mutuelles", "fondations")]].max()
+    low, high = small.get_ylim()
+    assert low == 0 and top <= high <= 1.3 * top  # the axis fits the small families, not the largest
+    assert large.get_ylim()[1] >= peaks.max()
+    assert "échelle agrandie" in " ".join(pages.note_lines(spec))
+    # every series once in the data, in the frame's order; every line named at its end, no two names touching
+    assert data["serie"].drop_duplicates().tolist() == [s for s in data["serie"].unique()]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    names = [t for ax in fig.axes for t in ax.texts if t.get_gid() == "fin_de_courbe"]
+    assert sorted(t.get_text() for t in names) == sorted(line.get_label() for ax in fig.axes for line in ax.get_lines())
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_gid() == "fin_de_courbe"]
+        assert all(not _boxes_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert max(b.x1 for b in (t.get_window_extent(renderer) for t in names)) <= fig.bbox.x1  # inside the page
+    assert large.get_window_extent(renderer).x1 < small.get_window_extent(renderer).x0
+
+
+def test_series_of_one_scale_stay_on_one_panel():
+    from matplotlib.figure import Figure
+
+    frame = pd.DataFrame({"a": [10.0, 12.0], "b": [6.0, 7.0]}, index=[2020, 2021])
+    fig = Figure()
+    charts.lines_two_scales(fig.add_subplot(), frame, None, title="t", fmt=str, ylabel="y", colors={})
+    assert len(fig.axes) == 1 and charts.small_series(frame) == []
+    assert charts.small_series(frame.assign(c=[1.0, 2.0])) == ["c"]
