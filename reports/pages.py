@@ -540,9 +540,17 @@ def _iso(date_fr: str) -> str:
 
 
 # --- pages --------------------------------------------------------------------------------------------------------
+PAGE_TITLE = "titre_de_page"  # gid of a page's title: the contents and the PDF's outline read it back
+
+
+def page_title(fig: Figure) -> str:
+    """The title new_page wrote on a page."""
+    return next(t.get_text() for t in fig.texts if t.get_gid() == PAGE_TITLE)
+
+
 def new_page(ctx: ReportContext, title: str, number: int) -> Figure:
     fig = Figure(figsize=style.A4_PORTRAIT)
-    fig.text(0.06, 0.955, title, fontsize=15, fontweight="bold", color="#1b4d3e", va="top")
+    fig.text(0.06, 0.955, title, fontsize=15, fontweight="bold", color="#1b4d3e", va="top", gid=PAGE_TITLE)
     fig.text(0.06, 0.925, f"{ctx.nom_departement} — établissements au {ctx.date_reference()} — emploi salarié au "
              f"{ctx.date_effectifs()} — {ctx.libelle_perimetre}", fontsize=8.5, color="#444444", va="top")
     style.footer(fig, ctx.footer(), number)

@@ -152,6 +152,15 @@ def fmt_percent(ratio, decimals: int = 1) -> str:
 MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 
 
+MONTH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+               "novembre", "décembre")
+
+
+def fmt_day(day) -> str:
+    """A date in words: « 30 novembre 2026 », « 1er mars 2026 »."""
+    return f"{'1er' if day.day == 1 else day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
+
+
 def fmt_month(day) -> str:
     """A date as its month, French abbreviation: « oct. 2026 »."""
     return f"{MONTHS[day.month - 1]} {day.year}"

@@ -1277,3 +1277,35 @@ def test_series_of_one_scale_stay_on_one_panel():
     charts.lines_two_scales(fig.add_subplot(), frame, None, title="t", fmt=str, ylabel="y", colors={})
     assert len(fig.axes) == 1 and charts.small_series(frame) == []
     assert charts.small_series(frame.assign(c=[1.0, 2.0])) == ["c"]
+
+
+# --- contents, bookmarks and edition date (review ux4 R12) ---------------------------------------------------------
+def test_one_bookmark_per_page_and_a_contents_with_the_pages_that_exist(report):
+    from reports.outline import read_outline
+
+    pdf = report["out"] / "rapport_ess_38_2026-01.pdf"
+    texts = pdf_page_texts(pdf)
+    bookmarks = read_outline(pdf)
+    assert [page for _, page in bookmarks] == list(range(N_PAGES))
+    for (title, page) in bookmarks:  # each bookmark is its page's title
+        assert title in texts[page], (title, page)
+    assert bookmarks[0][0] == "L'essentiel : l'ESS en Isère" and bookmarks[-1][0].startswith("Calage")
+    # the contents on page 1: every other page, by its title and number, and no page that does not exist
+    first = texts[0]
+    assert "Sommaire" in first
+    contents = first.split("Sommaire", 1)[1]
+    pairs = re.findall(r"^(.+)\n(\d+)$", contents, re.M)
+    assert [(t, int(n)) for t, n in pairs] == [(title, page + 1) for title, page in bookmarks[1:]]
+
+
+def test_the_edition_date_is_the_runs_not_the_clocks(report, tmp_path):
+    """Printed on pages 1 and 2 and written as the PDF's CreationDate: from the run id (the day `ess run` started)
+    or, for an id chosen by hand like the fixture's « test », the millésime's date; never today's."""
+    texts = pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")
+    assert "Édition du 31 janvier 2026" in texts[0] and "édition du 31 janvier 2026" in texts[1]
+    assert b"/CreationDate (D:20260131000000Z)" in (report["out"] / "rapport_ess_38_2026-01.pdf").read_bytes()
+    ctx = load_context(report["tables"], {**PARAMS, "run_id": "20261130T160727-721619Z"})
+    assert ctx.edition_date() == dt.date(2026, 11, 30)
+    assert style.fmt_day(dt.date(2026, 3, 1)) == "1er mars 2026"
+    assert load_context(report["tables"], {**PARAMS, "run_id": "20261399T000000"}).edition_date() == dt.date(2026, 1,
+                                                                                                              31)
