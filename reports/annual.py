@@ -4,7 +4,11 @@
 employment figures; core_calibration (calibration factors), out_audit_perimetre (one total under the frequency
 rule) and staging_urssaf_ess_departement (URSSAF's published series) feed the method page and the evolution chart.
 The PDF is byte-identical between runs on the same inputs: TrueType fonts embedded (pdf.fonttype 42), fixed
-metadata (CreationDate = the millésime's reference date), figures laid out with fixed axes.
+metadata, figures laid out with fixed axes, and no date from the clock. Its edition date (printed on the first two
+pages, and the PDF's CreationDate) is the run's: the day its id says it started (« 20261130T160727-… »), else, for an
+id chosen by hand, the millésime's date (ReportContext.edition_date). Rebuilding the report of a run later
+(`ess report`) keeps that date. Page 1 ends with a contents (« Sommaire ») and the PDF has one bookmark per page
+(reports/outline.py), both from the pages' titles.
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_pdf import PdfPages
 
-from ess.settings import millesime_date
-from reports import export, pages, style, synthesis_pages, text_pages
+from reports import export, outline, pages, style, synthesis_pages, text_pages
 from reports.context import ReportContext, load_context
 from transforms import yearly
 from transforms.steps import StepOutput
@@ -43,8 +46,7 @@ def report_name(params: dict) -> str:
 def _pdf_metadata(ctx: ReportContext) -> dict:
     p = ctx.params
     title = f"L'économie sociale et solidaire en {ctx.nom_departement} — {p['millesime']}"
-    millesime = str(p["millesime"])
-    day = millesime_date(millesime)  # the stock's date: the report cannot predate the data it describes
+    day = ctx.edition_date()  # the run's, not the clock's: same inputs, same bytes
     created = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
     return {
         "Title": (style.SYNTHETIC_MENTION + " — " + title) if ctx.synthetic else title,
@@ -115,7 +117,13 @@ def render(ctx: ReportContext) -> tuple[list, dict[str, pages.ChartSpec]]:
     figures.append(synthesis_pages.limits_page(ctx, len(figures) + 1))
     figures.append(text_pages.method_page(ctx, len(figures) + 1))
     figures.append(text_pages.tables_page(ctx, len(figures) + 1))
+    synthesis_pages.contents(figures[0], ctx, contents_of(figures)[1:])
     return figures, by_name
+
+
+def contents_of(figures: list) -> list[tuple[str, int]]:
+    """(title, page number) of each page, in order."""
+    return [(pages.page_title(fig), number) for number, fig in enumerate(figures, start=1)]
 
 
 def write_pdf(ctx: ReportContext, figures: list, path: Path) -> Path:
@@ -125,6 +133,7 @@ def write_pdf(ctx: ReportContext, figures: list, path: Path) -> Path:
         for fig in figures:
             style.no_ligatures(fig)
             pdf.savefig(fig)
+    outline.add_outline(tmp, [(title, number - 1) for title, number in contents_of(figures)])
     tmp.replace(path)
     return path
 

@@ -19,6 +19,31 @@ def _wrap(text: str, width: int = 38) -> str:
     return "\n".join(style.wrap(str(text), width)) or str(text)
 
 
+TICK_SIZE = 8.0  # points: the categories' labels of a bar chart
+BAR_HEIGHT = 0.7  # of a one-line row
+EXTRA_LINE = 0.8  # rows added to a row per extra line of its label: ≥ a line's height (1.2 × 8 pt) over a row's
+
+
+def label_room(ax, size: float = TICK_SIZE) -> float:
+    """Points left of the axes for its category labels: from the page's left margin (0.02 of the figure, where the
+    titles start) to the tick, less the tick and its padding."""
+    import matplotlib
+
+    fig_width = ax.figure.get_figwidth() * 72
+    tick = matplotlib.rcParams["ytick.major.size"] + matplotlib.rcParams["ytick.major.pad"]
+    return (ax.get_position().x0 - 0.02) * fig_width - tick - 2
+
+
+def row_positions(lines: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The centre and height (data units, first row at 0) of each row of a bar chart whose labels take `lines`
+    lines: a label wrapped on two lines gets a taller row, so it cannot run into its neighbours'."""
+    heights = np.array([1.0 + EXTRA_LINE * (k - 1) for k in lines])
+    if not len(heights):
+        return np.array([]), heights
+    tops = np.concatenate([[0.0], np.cumsum(heights)[:-1]])
+    return tops + heights / 2 - 0.5, heights
+
+
 def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: str = style.COLORS["ess"],
          with_range: bool = False, tick_fmt=None) -> pd.DataFrame:
     """Horizontal bars, one per row of `data` (columns of selection.series), top to bottom in the given order;
@@ -28,7 +53,8 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
     so it cannot be read as a value; an unavailable one gets « n.d. »."""
     data = data.reset_index(drop=True).copy()
     n = len(data)
-    y = np.arange(n)
+    labels = [style.fit_label(t, label_room(ax, TICK_SIZE), TICK_SIZE) for t in data["etiquette"]]
+    y, heights = row_positions([t.count("\n") + 1 for t in labels])
     shown = data["disponible"].to_numpy(dtype=bool)
     values = data["valeur"].to_numpy(dtype=float)
     tops = values.copy()
@@ -40,7 +66,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
     how = []
     for i in range(n):
         if shown[i]:
-            ax.barh(y[i], values[i], color=color, height=0.7, gid=f"barre_{i}")
+            ax.barh(y[i], values[i], color=color, height=BAR_HEIGHT, gid=f"barre_{i}")
             drawn[i] = values[i]
             if with_range and np.isfinite(data.at[i, "bas"]) and np.isfinite(data.at[i, "haut"]):
                 ax.plot([data.at[i, "bas"], data.at[i, "haut"]], [y[i], y[i]], color=style.COLORS["range"],
@@ -52,7 +78,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
             ax.text(end + xmax * 0.02, y[i], fmt(values[i]), va="center", fontsize=8)
             how.append(BAR)
         elif data.at[i, "statut"] is not None:
-            ax.barh(y[i], xmax, left=0, height=0.7, facecolor="none", edgecolor=style.COLORS["suppressed"],
+            ax.barh(y[i], xmax, left=0, height=BAR_HEIGHT, facecolor="none", edgecolor=style.COLORS["suppressed"],
                     hatch="////", linewidth=0, alpha=0.5, gid=f"masque_{i}")
             ax.text(xmax * 0.01, y[i], style.fmt_secret(data.at[i, "statut"]), va="center", fontsize=8,
                     color="#333333", bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
@@ -60,8 +86,8 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
         else:
             ax.text(xmax * 0.01, y[i], style.UNAVAILABLE, va="center", fontsize=8, color="#333333")
             how.append(UNAVAILABLE)
-    ax.set_yticks(y, [_wrap(t) for t in data["etiquette"]], fontsize=8)
-    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_yticks(y, labels, fontsize=TICK_SIZE)
+    ax.set_ylim(float(y[-1] + heights[-1] / 2) if n else 0.5, -0.5)
     ax.set_xlim(0, xmax)
     style.title(ax, title)
     ax.set_xlabel(xlabel, fontsize=8)
@@ -76,7 +102,7 @@ def hbar(ax, data: pd.DataFrame, *, title: str, fmt, xlabel: str = "", color: st
 
 def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str, fmt, ylabel: str = "",
           colors: dict[str, str] | None = None, labels=None, band: tuple[str, str, str] | None = None,
-          tick_labels: dict | None = None) -> pd.DataFrame:
+          tick_labels: dict | None = None, legend: bool = True) -> pd.DataFrame:
     """One line per column of `frame` (index = year). A missing value breaks the line; when it is suppressed
     (`statuses` has its reason) an « s » is written at the top of the axis above that year, never a 0.
     `band` = (low column, high column, legend): those two columns are drawn as one shaded band behind the lines
@@ -119,8 +145,9 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
         ticks = [(tick_labels or {}).get(int(y), str(int(y))) for y in years]
         ax.set_xticks(years, ticks, rotation=90 if rotated else 0)
         # below the year labels (taller when they are turned)
-        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.26 if rotated else -0.12),
-                  ncols=3)
+        if legend:
+            ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.26 if rotated else -0.12),
+                      ncols=3)
     else:
         ax.text(0.5, 0.5, "Aucune donnée", transform=ax.transAxes, ha="center")
     data = pd.DataFrame(rows, columns=["serie", "etiquette", "annee", "valeur", "statut", "trace"])
@@ -130,6 +157,85 @@ def lines(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str,
             data[column] = [bound.get(y, np.nan) if pd.isna(s) else np.nan
                             for y, s in zip(data["annee"], data["statut"])]
     return data
+
+
+SMALL_SERIES = 0.25  # a series whose peak is under this share of the largest peak gets a panel of its own
+END_LABEL_SIZE = 8.0
+
+
+def small_series(frame: pd.DataFrame) -> list:
+    """The columns too small to be read beside the largest one on a common axis (their peak under SMALL_SERIES of
+    the largest peak): e.g. 90 mutuelles against 8 000 establishments are a flat line at the bottom. None when
+    every series is small or none is."""
+    peaks = frame.max()
+    if peaks.isna().all():
+        return []
+    small = [c for c in frame.columns if pd.notna(peaks[c]) and peaks[c] < SMALL_SERIES * peaks.max()]
+    return small if len(small) < peaks.notna().sum() else []
+
+
+def end_labels(ax, frame: pd.DataFrame, colors: dict, labels=None) -> None:
+    """Each series' name in its colour right of the axes, level with its last value, moved up or down just enough
+    that no two names overlap (so the reader needs no legend)."""
+    y0, y1 = ax.get_ylim()
+    height = ax.get_position().height * ax.figure.get_figheight() * 72  # points
+    ends = []
+    for k, column in enumerate(frame.columns):
+        values = frame[column].dropna()
+        if len(values):
+            ends.append(((float(values.iloc[-1]) - y0) / (y1 - y0) * height, k, column))
+    ends.sort()
+    step = END_LABEL_SIZE * 1.25
+    placed: list[float] = []
+    for at, _, _ in ends:
+        placed.append(max(at, placed[-1] + step) if placed else at)
+    if placed and placed[-1] > height + step:  # pushed past the top: the whole column of names comes down
+        shift = placed[-1] - height - step
+        placed = [p - shift for p in placed]
+        for i in range(len(placed) - 2, -1, -1):
+            placed[i] = min(placed[i], placed[i + 1] - step)
+    for (at, k, column), where in zip(ends, placed):
+        value = y0 + at / height * (y1 - y0)
+        ax.annotate(labels(column) if labels else str(column), xy=(1.0, value), xycoords=("axes fraction", "data"),
+                    xytext=(4, where - at), textcoords="offset points", va="center", ha="left",
+                    fontsize=END_LABEL_SIZE, color=colors.get(column, f"C{k % 10}"), annotation_clip=False,
+                    gid="fin_de_courbe")
+
+
+def lines_two_scales(ax, frame: pd.DataFrame, statuses: pd.DataFrame | None, *, title: str, fmt, ylabel: str,
+                     colors: dict, labels=None, tick_labels: dict | None = None,
+                     small_ylabel: str = "plus petites familles\n(échelle agrandie)") -> pd.DataFrame:
+    """`lines` with each series named at its end, and the small series (small_series) on a second panel at the right
+    with an axis of its own: beside 8 000 establishments, 90 mutuelles are no longer a flat line at 0. Returns the
+    data of every series, in the frame's order, as `lines` does."""
+    small = small_series(frame)
+    large = [c for c in frame.columns if c not in small]
+    name = labels or str
+    fig, pos = ax.figure, ax.get_position()
+    width_pt = fig.get_figwidth() * 72
+
+    def room(columns) -> float:  # the names at the end of the lines, as a share of the figure's width
+        return (max([style.text_width(name(c), END_LABEL_SIZE) for c in columns] or [0]) + 10) / width_pt
+    if small:
+        gap = 58 / width_pt  # the second panel's tick labels and its two-line axis label
+        panel = (pos.width - room(large) - room(small) - gap) / 2
+        ax.set_position([pos.x0, pos.y0, panel, pos.height])
+        second = fig.add_axes((pos.x0 + panel + room(large) + gap, pos.y0, panel, pos.height))
+        panels = [(ax, large), (second, small)]
+    else:
+        ax.set_position([pos.x0, pos.y0, pos.width - room(large), pos.height])
+        panels = [(ax, large)]
+    parts = []
+    for k, (axes, columns) in enumerate(panels):
+        part_status = statuses[[c for c in columns if c in statuses.columns]] if statuses is not None else None
+        parts.append(lines(axes, frame[columns], part_status, title=title if k == 0 else "", fmt=fmt,
+                           ylabel=ylabel if k == 0 else small_ylabel, colors=colors, labels=labels,
+                           tick_labels=tick_labels, legend=False))
+        if len(frame.index):
+            end_labels(axes, frame[columns], colors, labels)
+    data = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    order = {c: i for i, c in enumerate(frame.columns)}
+    return data.sort_values("serie", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
 def _status_at(statuses: pd.DataFrame | None, year, column) -> str | None:

@@ -4,12 +4,15 @@ communes of the département (for the maps)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ess import paths
+from ess.settings import millesime_date
 from reports import selection as sel
 from reports import style
 from transforms import reference, zonages
@@ -121,6 +124,18 @@ class ReportContext:
     def employment(self) -> pd.DataFrame:
         """Rows of the employment year (employment and shares on 31 December of that year)."""
         return self.cube[self.cube["annee"] == self.year_effectifs]
+
+    def edition_date(self) -> dt.date:
+        """The report's edition date, from the run, never from the clock (the same inputs give the same PDF): the
+        day the run started, which its id says (« 20261130T160727-… », the id `ess run` gives by default, in UTC),
+        else (an id chosen by hand) the day of the millésime's stock, the earliest a report on it can be made."""
+        match = re.match(r"(\d{8})T", str(self.params.get("run_id") or ""))
+        if match:
+            try:
+                return dt.datetime.strptime(match.group(1), "%Y%m%d").date()
+            except ValueError:
+                pass
+        return millesime_date(str(self.params["millesime"]))
 
     def date_reference(self) -> str:
         """The date establishments are counted at (the end of the millésime month)."""

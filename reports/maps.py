@@ -63,7 +63,7 @@ def place_names(rings: dict[str, list[np.ndarray]], communes: pd.DataFrame, coun
         ring = max(rings[row.code_commune], key=len)
         x, y = float(ring[:, 0].mean()), float(ring[:, 1].mean())
         if all(math.hypot(x - px, y - py) >= spacing for _, px, py in out):
-            out.append((str(row.nom_commune), x, y))
+            out.append((style.display_label(row.nom_commune), x, y))
         if len(out) == count:
             break
     return out
@@ -105,10 +105,6 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
                                      linewidths=0.15, hatch=MASKED["hatch"]))
     ax.add_collection(PolyCollection(empty, facecolors=NO_DATA["facecolor"], edgecolors=NO_DATA["edgecolor"],
                                      linewidths=0.15, hatch=NO_DATA["hatch"]))
-    for name, x, y in places:
-        ax.plot([x], [y], marker="o", markersize=2.5, color="#222222")
-        ax.annotate(name, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=8, color="#111111",
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75})
     every = [r for rs in rings.values() for r in rs]
     if every:
         xy = np.vstack(every)
@@ -116,6 +112,7 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
         ax.set_ylim(xy[:, 1].min(), xy[:, 1].max())
         ax.set_aspect(1 / math.cos(math.radians(float(xy[:, 1].mean()))))  # equirectangular, true at mid-latitude
     ax.set_axis_off()
+    _name_places(ax, places)
     style.title(ax, title)
     handles, texts = _legend(bounds, palette, norm, fmt)
     from matplotlib.patches import Patch
@@ -129,6 +126,50 @@ def choropleth(ax, rings: dict[str, list[np.ndarray]], values: pd.DataFrame, *, 
     ax.legend(handles, texts, title=legend_title, fontsize=8, title_fontsize=8, frameon=False,
               loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return pd.DataFrame(rows, columns=["code_commune", "valeur", "statut", "trace"])
+
+
+PLACE_SIZE = 8.0  # points
+PLACE_PAD = 0.15  # the label's box around its text, in font sizes (boxstyle round,pad)
+# where a name may go around its point (offset points, alignment), in order of preference: up-right first, then the
+# other corners, then further up or down
+PLACE_SPOTS = [((3, 3), "left", "bottom"), ((3, -3), "left", "top"), ((-3, 3), "right", "bottom"),
+               ((-3, -3), "right", "top")] + [((3, dy), "left", "bottom") for dy in (14, -24, 25, -35, 36, -46)]
+
+
+def _name_places(ax, places) -> None:
+    """A dot and the name of each place; a name goes to the first spot around its point (PLACE_SPOTS) where its box
+    meets no name already written (the most populated first): two close towns' names never overlap. Boxes are
+    measured in points from the font, on the axes as the drawing will place them (aspect applied)."""
+    ax.apply_aspect()
+    pad = PLACE_PAD * PLACE_SIZE
+    taken: list[tuple[float, float, float, float]] = []
+    to_points = ax.transData + ax.figure.dpi_scale_trans.inverted()  # data → inches from the figure's corner
+    for name, x, y in places:
+        px, py = (72 * v for v in to_points.transform((x, y)))
+        width, height = style.text_width(name, PLACE_SIZE), PLACE_SIZE * 1.2
+        chosen = None
+        for (dx, dy), ha, va in PLACE_SPOTS:
+            x0 = px + dx - (width if ha == "right" else 0) - pad
+            y0 = py + dy - (height if va == "top" else 0) - pad
+            box = (x0, y0, x0 + width + 2 * pad, y0 + height + 2 * pad)
+            if not any(_overlap(box, other) for other in taken):
+                chosen = ((dx, dy), ha, va, box)
+                break
+        if chosen is None:  # crowded everywhere: the first spot, as before
+            (dx, dy), ha, va = PLACE_SPOTS[0]
+            chosen = ((dx, dy), ha, va, (px + dx - pad, py + dy - pad, px + dx + width + pad, py + dy + height + pad))
+        (dx, dy), ha, va, box = chosen
+        taken.append(box)
+        ax.plot([x], [y], marker="o", markersize=2.5, color="#222222")
+        ax.annotate(name, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=PLACE_SIZE, color="#111111",
+                    ha=ha, va=va, gid="place_name",
+                    bbox={"boxstyle": f"round,pad={PLACE_PAD}", "facecolor": "white", "edgecolor": "none",
+                          "alpha": 0.75})
+
+
+def _overlap(a, b, gap: float = 1.0) -> bool:
+    """Do two boxes (x0, y0, x1, y1) come closer than `gap` points?"""
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
 
 
 def _legend(bounds, palette, norm, fmt):

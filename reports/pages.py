@@ -120,7 +120,8 @@ def _territory_rows(ctx: ReportContext, niveau: str, annee: int | None = None) -
 def _territory_label(row) -> str:
     if row.code_territoire == "non_renseigne":
         return "Rattachement inconnu"
-    name = row.libelle_territoire if isinstance(row.libelle_territoire, str) else row.code_territoire
+    name = style.display_label(row.libelle_territoire) if isinstance(row.libelle_territoire, str) else (
+        row.code_territoire)
     return name + (" (partie)" if getattr(row, "epci_partiel", False) is True else "")
 
 
@@ -280,18 +281,31 @@ def _evolution_counts(ctx: ReportContext) -> ChartSpec:
     title = f"Établissements de l'ESS actifs depuis {first}"
 
     def draw(ax):
-        data = charts.lines(ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
-                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c),
-                            tick_labels={ctx.year: style.fmt_month(pd.Timestamp(_iso(ctx.date_reference())))})
+        data = charts.lines_two_scales(
+            ax, values, status, title=title, fmt=_fmt_int, ylabel="établissements actifs",
+            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c),
+            tick_labels={ctx.year: style.fmt_month(pd.Timestamp(_iso(ctx.date_reference())))})
         # counted on 31 December, the millésime year at the end of the millésime month
         data["date_reference"] = [_iso(ctx.date_reference()) if y == ctx.year else f"{y}-12-31"
                                   for y in data["annee"]]
         return data
     note = ("Nombre d'établissements actifs au 31 décembre de chaque année (historique SIRENE) ; le dernier point "
-            f"est celui du millésime, compté au {ctx.date_reference()}, et non un 31 décembre.")
+            f"est celui du millésime, compté au {ctx.date_reference()}, et non un 31 décembre."
+            + _two_scales_note(values))
     source = ("Source : INSEE, répertoire SIRENE et son historique des établissements, stock au "
               f"{ctx.date_reference()} ; traitement observatoire de l'ESS.")
     return ChartSpec("evolution_etablissements", title, draw, note=note, kind="line", source=source)
+
+
+def _two_scales_note(frame: pd.DataFrame) -> str:
+    """What the second panel of a families' chart is, when it has one (charts.lines_two_scales)."""
+    small = charts.small_series(frame)
+    if not small:
+        return ""
+    names = [style.label("famille", c) for c in small]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
+    return (f" À droite, {listed}, sur une échelle agrandie (un axe à part) : à l'échelle de gauche leurs courbes "
+            "seraient plates.")
 
 
 def published_employment(rows: pd.DataFrame) -> pd.Series:
@@ -436,15 +450,16 @@ def _evolution_urssaf(ctx: ReportContext) -> ChartSpec:
     title = "Effectif salarié moyen annuel de l'ESS publié par l'URSSAF, par famille"
 
     def draw(ax):
-        data = charts.lines(ax, frame, None, title=title, fmt=_fmt_int, ylabel="effectif salarié moyen (URSSAF)",
-                            colors=style.FAMILY_COLORS, labels=lambda c: style.label("famille", c))
+        data = charts.lines_two_scales(ax, frame, None, title=title, fmt=_fmt_int,
+                                       ylabel="effectif salarié moyen (URSSAF)", colors=style.FAMILY_COLORS,
+                                       labels=lambda c: style.label("famille", c))
         # URSSAF's figure is the year's average of quarterly headcounts, not a 31 December headcount
         data["date_reference"] = [f"{y} (moyenne annuelle)" for y in data["annee"]]
         return data
     note = ("Effectifs salariés MOYENS de l'année (moyenne des quatre trimestres) de l'ESS du "
             "département, champ privé du régime général (les salariés agricoles relevant de la MSA n'y figurent "
             "pas) : une autre mesure que l'effectif au 31/12 estimé par ce rapport. Une valeur non publiée "
-            "interrompt la courbe.")
+            "interrompt la courbe." + _two_scales_note(frame))
     return ChartSpec("evolution_emploi_urssaf", title, draw, note=note, kind="line", unit="effectif",
                      source=source_urssaf())
 
@@ -525,9 +540,17 @@ def _iso(date_fr: str) -> str:
 
 
 # --- pages --------------------------------------------------------------------------------------------------------
+PAGE_TITLE = "titre_de_page"  # gid of a page's title: the contents and the PDF's outline read it back
+
+
+def page_title(fig: Figure) -> str:
+    """The title new_page wrote on a page."""
+    return next(t.get_text() for t in fig.texts if t.get_gid() == PAGE_TITLE)
+
+
 def new_page(ctx: ReportContext, title: str, number: int) -> Figure:
     fig = Figure(figsize=style.A4_PORTRAIT)
-    fig.text(0.06, 0.955, title, fontsize=15, fontweight="bold", color="#1b4d3e", va="top")
+    fig.text(0.06, 0.955, title, fontsize=15, fontweight="bold", color="#1b4d3e", va="top", gid=PAGE_TITLE)
     fig.text(0.06, 0.925, f"{ctx.nom_departement} — établissements au {ctx.date_reference()} — emploi salarié au "
              f"{ctx.date_effectifs()} — {ctx.libelle_perimetre}", fontsize=8.5, color="#444444", va="top")
     style.footer(fig, ctx.footer(), number)

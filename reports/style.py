@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import textwrap
 from contextlib import contextmanager
 from functools import lru_cache
@@ -72,6 +73,69 @@ def wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text.replace("« ", "«" + NBSP).replace(" »", NBSP + "»"), width)
 
 
+# French words written « oe » in files without the ligature (INSEE's labels are ASCII-minded: « Coeur »), and
+# only those: « oe » is two letters in « coexister », « Noé », « moelle ».
+_OE_WORDS = re.compile(r"\b\w*oe\w*\b", re.IGNORECASE)
+_OE_STEMS = {"coeur", "coeurs", "choeur", "choeurs", "soeur", "soeurs", "voeu", "voeux", "noeud", "noeuds", "boeuf",
+             "boeufs", "oeil", "oeuf", "oeufs", "oeuvre", "oeuvres", "manoeuvre", "manoeuvres", "moeurs"}
+
+
+def _oe(match: re.Match) -> str:
+    word = match.group(0)
+    if word.lower() not in _OE_STEMS:
+        return word
+    at = word.lower().index("oe")
+    lig = "Œ" if word[at].isupper() else "œ"
+    return word[:at] + lig + word[at + 2:]
+
+
+def display_label(name: str) -> str:
+    """A place's name as printed: French typography only (« Coeur » → « Cœur »), never its words; the data files keep
+    the source's spelling."""
+    return _OE_WORDS.sub(_oe, str(name))
+
+
+# Shorter forms of a long label, tried in order only when it does not fit its room (fit_label): generic rules on the
+# words of French territorial names, never a place's name.
+ABBREVIATIONS = (
+    (re.compile(r"\bCommunauté de communes\b", re.IGNORECASE), "CC"),
+    (re.compile(r"\bCommunauté d'agglomération\b", re.IGNORECASE), "CA"),
+    (re.compile(r"\bCommunauté urbaine\b", re.IGNORECASE), "CU"),
+    (re.compile(r"\bSainte(?=[- ])"), "Ste"),
+    (re.compile(r"\bSaint(?=[- ])"), "St"),
+)
+
+
+def text_width(text: str, size: float) -> float:
+    """Width in points of one line of text in the report's font at `size` points (no renderer needed)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    width, _, _ = TextToPath().get_text_width_height_descent(text, FontProperties(family=RC["font.family"],
+                                                                                  size=size), ismath=False)
+    return float(width)
+
+
+def fit_label(text: str, room: float, size: float) -> str:
+    """A label for a room `room` points wide at `size` points: as it is when it fits on one line, else shortened by
+    ABBREVIATIONS (one rule after the other, until it fits), else the shortest form wrapped on as many lines as
+    needed (by words, each line within the room)."""
+    text = str(text)
+    if text_width(text, size) <= room:
+        return text
+    for pattern, short in ABBREVIATIONS:
+        text = pattern.sub(short, text)
+        if text_width(text, size) <= room:
+            return text
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and text_width(lines[-1] + " " + word, size) <= room:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
 def fmt_estimate(value) -> str:
     """An estimated headcount as people read it: rounded like the run's summary (ess.rounding), « 38 200 »."""
     if _missing(value):
@@ -86,6 +150,15 @@ def fmt_percent(ratio, decimals: int = 1) -> str:
 
 
 MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+MONTH_NAMES = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+               "novembre", "décembre")
+
+
+def fmt_day(day) -> str:
+    """A date in words: « 30 novembre 2026 », « 1er mars 2026 »."""
+    return f"{'1er' if day.day == 1 else day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
 
 
 def fmt_month(day) -> str:

@@ -37,11 +37,39 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
     if ctx.synthetic:
         y = _text(fig, y, "Ces chiffres sont calculés sur l'échantillon synthétique de l'outil : ils ne décrivent "
                   "pas la réalité.", color="#c0392b", bold=True)
-    _text(fig, y, "Les établissements sont comptés à la date du répertoire SIRENE, l'emploi salarié au 31 décembre "
-          "de l'année d'emploi la plus récente. Un intervalle à 90 % signifie qu'il y a 9 chances sur 10 que la vraie "
-          "valeur soit dans la fourchette donnée. Le détail des sources et de la méthode figure en fin de rapport.",
-          color="#444444")
+    y = _text(fig, y, "Les établissements sont comptés à la date du répertoire SIRENE, l'emploi salarié au 31 "
+              "décembre de l'année d'emploi la plus récente. Un intervalle à 90 % signifie qu'il y a 9 chances sur 10 "
+              "que la vraie valeur soit dans la fourchette donnée. Le détail des sources et de la méthode figure en "
+              "fin de rapport.", color="#444444")
+    fig.ess_free_top = y  # where contents() starts, once the other pages are drawn
     return fig
+
+
+CONTENTS_SIZE = 8.5
+CONTENTS_BOTTOM = 0.06  # above the footer
+
+
+def contents(fig: Figure, ctx: ReportContext, entries: list[tuple[str, int]]) -> None:
+    """The « Sommaire » at the bottom of the key messages page: the edition date, then each (title, page number)
+    in columns (two, or three when two would run into the footer)."""
+    top = getattr(fig, "ess_free_top", 0.3) - 0.025
+    line = CONTENTS_SIZE * 1.55 / 72 / style.A4_PORTRAIT[1]
+    fig.text(0.06, top, "Sommaire", fontsize=10.5, fontweight="bold", color="#1b4d3e", va="top", gid="sommaire")
+    fig.text(0.94, top, f"Édition du {style.fmt_day(ctx.edition_date())}", fontsize=CONTENTS_SIZE, ha="right",
+             va="top", color="#444444")
+    top -= 1.9 * line
+    columns = 2 if top - CONTENTS_BOTTOM >= -(-len(entries) // 2) * line else 3
+    rows = -(-len(entries) // columns)
+    width = 0.88 / columns
+    for k, (title, number) in enumerate(entries):
+        x, y = 0.06 + width * (k // rows), top - line * (k % rows)
+        room = (width - 0.09) * style.A4_PORTRAIT[0] * 72
+        shown = title
+        while style.text_width(shown, CONTENTS_SIZE) > room and len(shown) > 4:
+            shown = shown[:-2].rstrip() + "…"
+        fig.text(x, y, shown, fontsize=CONTENTS_SIZE, va="top", gid="sommaire_titre")
+        fig.text(x + width - 0.05, y, str(number), fontsize=CONTENTS_SIZE, va="top", ha="right",
+                 gid="sommaire_page")
 
 
 # --- territories and sectors in numbers ---------------------------------------------------------------------------

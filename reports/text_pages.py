@@ -90,8 +90,8 @@ def _paragraphs(fig: Figure, y: float, blocks: list[tuple[str, str]], size: floa
 def cover_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, f"L'économie sociale et solidaire en {ctx.nom_departement}", number)
     p = ctx.params
-    fig.text(0.06, 0.89, f"Rapport annuel de l'observatoire de l'ESS — millésime {p['millesime']}", fontsize=11,
-             va="top")
+    fig.text(0.06, 0.89, f"Rapport annuel de l'observatoire de l'ESS — millésime {p['millesime']} — édition du "
+             f"{style.fmt_day(ctx.edition_date())}", fontsize=11, va="top")
     fig.text(0.06, 0.865, f"Département {ctx.nom_departement} ({ctx.departement}) — établissements au "
              f"{ctx.date_reference()}, emploi salarié au {ctx.date_effectifs()}", fontsize=9, va="top",
              color="#444444")

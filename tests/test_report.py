@@ -1159,3 +1159,153 @@ def test_table_figures_are_right_aligned_and_words_left_aligned():
     cells = ax.tables[0].get_celld()
     assert [cells[(r, 0)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["left"] * 3
     assert [cells[(r, 1)].get_text().get_horizontalalignment() for r in (0, 1, 2)] == ["right"] * 3
+
+
+# --- labels that do not collide (review ux4 R6) ---------------------------------------------------------------------
+def _boxes_overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_place_names_are_printed_with_french_typography_only():
+    assert style.display_label("CC Coeur de Chartreuse") == "CC Cœur de Chartreuse"
+    assert style.display_label("Sacré-Coeur, OEUVRE") == "Sacré-Cœur, ŒUVRE"
+    for untouched in ("Coexistence", "Noé", "Moelle-sur-Loire", "Boën-sur-Lignon", "Saint-Égrève"):
+        assert style.display_label(untouched) == untouched
+
+
+def test_long_epci_names_fit_beside_their_bars_without_touching(tmp_path):
+    """Eighteen EPCIs on a page's bar chart, some with names too long for one line (invented names, any
+    département's): each label is shortened by the rules only when needed, else wrapped on a taller row, and no two
+    labels' boxes on the drawn figure overlap or leave the page."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = ["CC Une", "CA du Pays de Saint-Martin-des-Vignes et de la Vallée Haute",
+             "Communauté de communes du Pays de Sainte-Colombe-sur-Orbe et des Vals",
+             "CC Saint-Marcellin Vercors Isère Communauté", "CC Deux"]
+    names += [f"CC Nom de territoire numéro {k}" for k in range(13)]
+    data = pd.DataFrame({"etiquette": names, "valeur": np.arange(18, 0, -1) * 10.0, "bas": np.nan, "haut": np.nan,
+                         "statut": None, "disponible": True})
+    fig = Figure(figsize=style.A4_PORTRAIT)
+    ax = fig.add_axes((0.38, 0.62, 0.56, 0.26))  # a bar chart's place on a page (pages.chart_page)
+    charts.hbar(ax, data, title="t", fmt=str)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    labels = [t for t in ax.get_yticklabels() if t.get_text()]
+    texts = [t.get_text() for t in labels]
+    assert texts[0] == "CC Une" and texts[3] == "CC Saint-Marcellin Vercors Isère Communauté"  # fits: untouched
+    # « Communauté de communes » → CC, and Sainte → Ste only because it was still too long
+    assert texts[2] == "CC du Pays de Ste-Colombe-sur-Orbe et des Vals", texts[2]
+    assert "St-Martin" in texts[1] and "\n" in texts[1]  # still too long: shortened, then wrapped
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for i, a in enumerate(boxes):
+        assert a.x0 >= 0, texts[i]
+        for j in range(i + 1, len(boxes)):
+            assert not _boxes_overlap(a, boxes[j]), (texts[i], texts[j])
+    # and each label stays beside its own bar
+    for text, box, bar in zip(texts, boxes, [p for p in ax.patches if (p.get_gid() or "").startswith("barre_")]):
+        centre = bar.get_window_extent(renderer)
+        assert box.y0 <= (centre.y0 + centre.y1) / 2 <= box.y1, text
+
+
+def test_map_names_of_close_towns_do_not_touch():
+    """Two towns a few kilometres apart (like Saint-Marcellin and Grenoble on Isère's map): the second name moves
+    to a free spot around its point."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rings = maps.load_contours(maps.contours_file(2026), ["38001", "38002", "38003"])
+    x, y = np.vstack([r for rs in rings.values() for r in rs]).mean(axis=0)
+    places = [("Grande-Ville-sur-Rivière", x, y), ("Saint-Petit-Bourg", x - 0.004, y - 0.003),
+              ("Troisième", x + 0.002, y + 0.002), ("Ailleurs", x + 0.05, y)]
+    values = pd.DataFrame({"code_commune": ["38001", "38002", "38003"], "valeur": [1.0, 2.0, 3.0],
+                           "statut": [None] * 3})
+    fig = Figure(figsize=style.A4_PORTRAIT)
+    ax = fig.add_axes((0.04, 0.60, 0.60, 0.28))  # a map's place on a page
+    maps.choropleth(ax, rings, values, title="t", fmt=str, legend_title="l", places=places)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the boxes around the names are sized when drawn
+    renderer = canvas.get_renderer()
+    names = [t for t in ax.texts if t.get_gid() == "place_name"]
+    assert [t.get_text() for t in names] == [p[0] for p in places]
+    boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in names]
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            assert not _boxes_overlap(a, boxes[j]), (names[i].get_text(), names[j].get_text())
+
+
+# --- small families on a scale of their own (review ux4 R9) --------------------------------------------------------
+@pytest.mark.parametrize("name", ["evolution_etablissements", "evolution_emploi_urssaf"])
+def test_small_families_get_a_panel_with_their_own_scale_and_names_at_line_ends(report, name):
+    """Beside 55 establishments of the ESS, 2 to 8 fondations, mutuelles or coopératives were flat lines at 0: they
+    get a second panel whose axis fits their values, and every line is named at its end, names apart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from reports import pages
+
+    ctx = load_context(report["tables"], PARAMS)
+    spec = annual.charts_of(ctx)[name]
+    fig = Figure(figsize=style.A4_PORTRAIT)
+    data = spec.draw(fig.add_axes((0.10, 0.70, 0.84, 0.18)))  # a line chart's place on a page (pages.chart_page)
+    large, small = fig.axes
+    values = data.dropna(subset=["valeur"])
+    peaks = values.groupby("serie")["valeur"].max()
+    small_series = {line.get_label() for line in small.get_lines()}
+    assert small_series == {style.label("famille", f) for f in ("cooperatives", "mutuelles", "fondations")}
+    top = peaks[[f for f in ("cooperatives", "mutuelles", "fondations")]].max()
+    low, high = small.get_ylim()
+    assert low == 0 and top <= high <= 1.3 * top  # the axis fits the small families, not the largest
+    assert large.get_ylim()[1] >= peaks.max()
+    assert "échelle agrandie" in " ".join(pages.note_lines(spec))
+    # every series once in the data, in the frame's order; every line named at its end, no two names touching
+    assert data["serie"].drop_duplicates().tolist() == [s for s in data["serie"].unique()]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    names = [t for ax in fig.axes for t in ax.texts if t.get_gid() == "fin_de_courbe"]
+    assert sorted(t.get_text() for t in names) == sorted(line.get_label() for ax in fig.axes for line in ax.get_lines())
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_gid() == "fin_de_courbe"]
+        assert all(not _boxes_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert max(b.x1 for b in (t.get_window_extent(renderer) for t in names)) <= fig.bbox.x1  # inside the page
+    assert large.get_window_extent(renderer).x1 < small.get_window_extent(renderer).x0
+
+
+def test_series_of_one_scale_stay_on_one_panel():
+    from matplotlib.figure import Figure
+
+    frame = pd.DataFrame({"a": [10.0, 12.0], "b": [6.0, 7.0]}, index=[2020, 2021])
+    fig = Figure()
+    charts.lines_two_scales(fig.add_subplot(), frame, None, title="t", fmt=str, ylabel="y", colors={})
+    assert len(fig.axes) == 1 and charts.small_series(frame) == []
+    assert charts.small_series(frame.assign(c=[1.0, 2.0])) == ["c"]
+
+
+# --- contents, bookmarks and edition date (review ux4 R12) ---------------------------------------------------------
+def test_one_bookmark_per_page_and_a_contents_with_the_pages_that_exist(report):
+    from reports.outline import read_outline
+
+    pdf = report["out"] / "rapport_ess_38_2026-01.pdf"
+    texts = pdf_page_texts(pdf)
+    bookmarks = read_outline(pdf)
+    assert [page for _, page in bookmarks] == list(range(N_PAGES))
+    for (title, page) in bookmarks:  # each bookmark is its page's title
+        assert title in texts[page], (title, page)
+    assert bookmarks[0][0] == "L'essentiel : l'ESS en Isère" and bookmarks[-1][0].startswith("Calage")
+    # the contents on page 1: every other page, by its title and number, and no page that does not exist
+    first = texts[0]
+    assert "Sommaire" in first
+    contents = first.split("Sommaire", 1)[1]
+    pairs = re.findall(r"^(.+)\n(\d+)$", contents, re.M)
+    assert [(t, int(n)) for t, n in pairs] == [(title, page + 1) for title, page in bookmarks[1:]]
+
+
+def test_the_edition_date_is_the_runs_not_the_clocks(report, tmp_path):
+    """Printed on pages 1 and 2 and written as the PDF's CreationDate: from the run id (the day `ess run` started)
+    or, for an id chosen by hand like the fixture's « test », the millésime's date; never today's."""
+    texts = pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")
+    assert "Édition du 31 janvier 2026" in texts[0] and "édition du 31 janvier 2026" in texts[1]
+    assert b"/CreationDate (D:20260131000000Z)" in (report["out"] / "rapport_ess_38_2026-01.pdf").read_bytes()
+    ctx = load_context(report["tables"], {**PARAMS, "run_id": "20261130T160727-721619Z"})
+    assert ctx.edition_date() == dt.date(2026, 11, 30)
+    assert style.fmt_day(dt.date(2026, 3, 1)) == "1er mars 2026"
+    assert load_context(report["tables"], {**PARAMS, "run_id": "20261399T000000"}).edition_date() == dt.date(2026, 1,
+                                                                                                              31)
