@@ -561,7 +561,7 @@ def create_convenience_views(con, values: dict[str, str]) -> list[str]:
 
     created = []
     for view, base in CONVENIENCE_VIEWS:
-        sql = (VIEWS_SQL / f"{view}.sql").read_text(encoding="utf-8")
+        sql = (VIEWS_SQL / f"{view}.sql").read_text(encoding="utf-8").replace("{cube_du_run}", _cube_du_run())
         try:
             con.execute(f"CREATE VIEW {db.identifier(view)} AS {sql}")
         except (duckdb.CatalogException, duckdb.BinderException):
@@ -579,6 +579,13 @@ def create_convenience_views(con, values: dict[str, str]) -> list[str]:
         con.execute(f"COMMENT ON VIEW {view} IS {_literal(comment)}")
         _comment_columns(con, view, columns, docs)
     return created
+
+
+def _cube_du_run() -> str:
+    """The cube in each département's run perimeter with the report's years flagged: what the ess_* views filter
+    (sql/catalog/cube_du_run.sql), without its comment lines."""
+    text = (CATALOG_SQL / "cube_du_run.sql").read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.startswith("--"))
 
 
 def _view_columns(con, view: str) -> list[str]:

@@ -1,15 +1,7 @@
 -- Catalog view ess_secteurs_a21_departement: the département's rows by sector of nomenclature 'a21', all sizes, in the
--- perimeter of the run that published each département's latest millésime: one row per departement × millesime ×
--- famille × secteur × annee (each sector once: the other nomenclature is in its own view). Rows of the latest
--- millésime view filtered, nothing computed but the two flags of the years the report reads.
-SELECT
-    i.* EXCLUDE (niveau, code_territoire, libelle_territoire, epci_partiel, nomenclature_secteur, classe_taille,
-                 libelle_classe_taille),
-    i.annee = CAST(left(i.millesime, 4) AS INTEGER) AS rapport_etablissements,
-    i.annee = max(i.annee) FILTER (WHERE i.date_reference_effectifs IS NOT NULL)
-        OVER (PARTITION BY i.departement, i.millesime) AS rapport_emploi
-FROM out_indicateurs_public AS i
-JOIN referentiel_perimetres AS p
-  ON p.departement = i.departement AND p.millesime = i.millesime AND p.perimetre = i.perimetre
-WHERE p.perimetre_du_run
-  AND i.niveau = 'departement' AND i.nomenclature_secteur = 'a21' AND i.classe_taille = 'ensemble'
+-- perimeter of the run (sql/catalog/cube_du_run.sql): one row per departement × millesime × famille × secteur × annee
+-- (each sector once: the other nomenclature is in its own view).
+SELECT * EXCLUDE (niveau, code_territoire, libelle_territoire, epci_partiel, nomenclature_secteur, classe_taille,
+                  libelle_classe_taille)
+FROM {cube_du_run} AS i
+WHERE niveau = 'departement' AND nomenclature_secteur = 'a21' AND classe_taille = 'ensemble'
