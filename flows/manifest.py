@@ -22,8 +22,9 @@ class RunResult:
     manifest: dict
 
     def summary(self) -> str:
-        """The end of `ess run`, in French: what was read, the headline figures rounded with the date each measures
-        and its 90 % interval, where the PDF and the catalog are, and how long it took."""
+        """The end of `ess run`, in French: the headline figures rounded with the date each measures and its 90 %
+        interval, what the checks verified, where the PDF and the catalog are, then what was read of each file, and
+        how long it took (review ux4 C4: the figures first)."""
         m = self.manifest
         synthetic = " — DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la réalité)" if m.get("synthetic") else ""
         lines = [f"Run {self.config.run_id} — département {self.config.departement}, périmètre "
@@ -32,22 +33,17 @@ class RunResult:
         if years:
             lines.append(f"  Millésimes : SIRENE {years.get('sirene')}, URSSAF {years.get('urssaf') or '—'}, "
                          f"COG {years.get('cog')}")
-        for source, files in (m.get("sources") or {}).items():
-            # a file feeds several tables (v_commune: communes and their old codes): the table tells the lines apart
-            rejects = (m.get("tables") or {}).get(f"staging_rejets_{source}")
-            for f in files:
-                table = f" → {f['table']}" if f.get("table") else ""
-                where = f" (lignes rejetées et leur motif : {rejects})" if f["rows_rejected_total"] and rejects else ""
-                lines.append(f"  Lu {source} {Path(f['file']).name}{table} : {entier(f['rows_read'])} lignes, "
-                             f"{entier(f['rows_staged'])} retenues, {entier(f['rows_rejected_total'])} rejetées, "
-                             f"{hors_champ(f)}{where}")
         lines += headline_lines((m.get("checks") or {}).get("headline", {}))
         lines += checks_lines(m.get("checks") or {})
         publication = m.get("publication") or {}
         if publication.get("forcee"):
             constats = (m.get("garde_fous") or {}).get("constats") or []
             lines.append("  PUBLIÉ AVEC --force malgré : " + "; ".join(c["libelle"] for c in constats))
-        pdf = next((f for f in (m.get("rapport") or {}).get("fichiers") or [] if str(f).endswith(".pdf")), None)
+        report = m.get("rapport") or {}
+        # the stable path (the warehouse's entry point, the current version's report) is the one to keep; the
+        # version's own folder stays as long as the version is kept (transforms/warehouse.py)
+        stable = (report.get("points_d_entree") or {}).get("fichiers") or report.get("fichiers") or []
+        pdf = next((f for f in stable if str(f).endswith(".pdf")), None)
         if pdf:
             lines.append(f"  Rapport PDF : {pdf}")
         outputs = m.get("outputs") or {}
@@ -59,6 +55,18 @@ class RunResult:
                          f"'{warehouse}' avant la première requête)")
             lines.append(f"  Entrepôt : {outputs.get('warehouse')} (version {outputs.get('version')})")
         lines.append(f"  Manifeste : {self.manifest_path}")
+        reading = []
+        for source, files in (m.get("sources") or {}).items():
+            # a file feeds several tables (v_commune: communes and their old codes): the table tells the lines apart
+            rejects = (m.get("tables") or {}).get(f"staging_rejets_{source}")
+            for f in files:
+                table = f" → {f['table']}" if f.get("table") else ""
+                where = f" (lignes rejetées et leur motif : {rejects})" if f["rows_rejected_total"] and rejects else ""
+                reading.append(f"    {source} {Path(f['file']).name}{table} : {entier(f['rows_read'])} lignes, "
+                               f"{entier(f['rows_staged'])} retenues, {entier(f['rows_rejected_total'])} rejetées, "
+                               f"{hors_champ(f)}{where}")
+        if reading:
+            lines += ["  Fichiers lus :", *reading]
         durees = m.get("durees_etapes") or {}
         if durees:
             from ess.progress import duration

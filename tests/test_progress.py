@@ -244,8 +244,13 @@ MANIFEST = {
         "audit_secret": {f"{y}/effectif_central": {"n_sensibles": 40000, "n_sensibles_publiees": 0,
                                                    "n_recalculables_ou_encadrees": 0, "n_non_auditees": 0}
                          for y in range(2012, 2026)}},
-    "rapport": {"fichiers": ["/w/rapports/departement=38/millesime=2026-10/perimetre=insee/carte.png",
-                             "/w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf"]},
+    # the version's own files, and the same through the warehouse's stable entry points: the summary names those
+    "rapport": {"fichiers": ["/w/versions/V1/rapports/departement=38/millesime=2026-10/perimetre=insee/carte.png",
+                             "/w/versions/V1/rapports/departement=38/millesime=2026-10/perimetre=insee/"
+                             "rapport_ess_38_2026-10.pdf"],
+                "points_d_entree": {"fichiers": [
+                    "/w/rapports/departement=38/millesime=2026-10/perimetre=insee/carte.png",
+                    "/w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf"]}},
     "outputs": {"warehouse": "/w", "version": "V1", "catalog": "/w/ess.duckdb"},
     "publication": {"forcee": False},
     "durees_etapes": {"build-core": 70.4, "build-outputs": 100.0, "report": 20.2},
@@ -260,13 +265,6 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "Run R1 — département 38, périmètre insee — DONNÉES SYNTHÉTIQUES (échantillon généré, ne décrit pas la "
         "réalité)",
         "  Millésimes : SIRENE 2026-10, URSSAF 2025, COG 2026",
-        f"  Lu sirene StockEtablissement_utf8.zip → staging_sirene_etablissements : 15{nb}349 lignes, 15{nb}000 "
-        "retenues, 3 rejetées, 346 hors champ (lignes rejetées et leur motif : "
-        "/runs/R1/staging/staging_rejets_sirene.parquet)",
-        # one file, two tables: two lines told apart by their table; no rejected row, no rejects file
-        "  Lu territoires v_commune_2026.csv → staging_communes : 549 lignes, 512 retenues, 0 rejetées, 37 hors champ",
-        "  Lu territoires v_commune_2026.csv → staging_communes_passage : 549 lignes, 15 retenues, 0 rejetées, "
-        "534 hors champ",
         # employers are counted by their SIRENE bands, years older than the millésime date (review rv10 F1)
         f"  Établissements de l'ESS au 31/10/2026 : 8{nb}003 (dont 1{nb}520 employeurs selon leur tranche SIRENE "
         "de 2018 à 2023)",
@@ -283,6 +281,15 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "SET file_search_path = '/w' avant la première requête)",
         "  Entrepôt : /w (version V1)",
         "  Manifeste : /runs/R1/manifest.json",
+        # what was read of each file comes after the figures and the paths (review ux4 C4)
+        "  Fichiers lus :",
+        f"    sirene StockEtablissement_utf8.zip → staging_sirene_etablissements : 15{nb}349 lignes, 15{nb}000 "
+        "retenues, 3 rejetées, 346 hors champ (lignes rejetées et leur motif : "
+        "/runs/R1/staging/staging_rejets_sirene.parquet)",
+        # one file, two tables: two lines told apart by their table; no rejected row, no rejects file
+        "    territoires v_commune_2026.csv → staging_communes : 549 lignes, 512 retenues, 0 rejetées, 37 hors champ",
+        "    territoires v_commune_2026.csv → staging_communes_passage : 549 lignes, 15 retenues, 0 rejetées, "
+        "534 hors champ",
         "  Durée des étapes : 3 min 11 s",
     ]
 
@@ -300,12 +307,12 @@ def test_the_summary_says_which_rows_are_out_only_because_their_establishments_w
                 "tables": {"staging_rejets_sirene": "/runs/R1/staging/staging_rejets_sirene.parquet"}}
     text = RunResult(Settings(departement="38", run_id="R1"), Path("/runs/R1/manifest.json"), manifest).summary()
     nb = "\u202f"
-    lines = [line for line in text.splitlines() if line.startswith("  Lu ")]
+    lines = [line for line in text.splitlines() if line.startswith("    sirene ")]
     assert lines == [
-        f"  Lu sirene StockEtablissement_utf8.parquet → staging_sirene_etablissements : 151{nb}755 lignes, "
+        f"    sirene StockEtablissement_utf8.parquet → staging_sirene_etablissements : 151{nb}755 lignes, "
         f"142{nb}561 retenues, 7{nb}505 rejetées, 1{nb}689 hors champ (lignes rejetées et leur motif : "
         "/runs/R1/staging/staging_rejets_sirene.parquet)",
-        f"  Lu sirene StockUniteLegale_utf8.parquet → staging_sirene_unites_legales : 136{nb}932 lignes, "
+        f"    sirene StockUniteLegale_utf8.parquet → staging_sirene_unites_legales : 136{nb}932 lignes, "
         f"129{nb}030 retenues, 0 rejetées, 7{nb}902 hors champ, dont 6{nb}527 sans établissement retenu",
     ]
 
