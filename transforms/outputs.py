@@ -392,8 +392,8 @@ URSSAF_APE_MAPPED_MIN = 0.95
 # supra-communal territory.
 _TOTAL_FAMILIES = ("ess", "hors_ess", "ensemble")
 # Protection + audit of every year; past it, nothing is published. A guard against a run that never ends, not a
-# target: three times 2025's protection on the sample measured on this project's 2-core machine (526 to 614 s of a
-# 9 to 11 minute step, 30/11/2026), so that a slower machine still publishes.
+# target: three times 2025's protection on the sample as it was on this project's 2-core machine (526 to 614 s,
+# 30/11/2026; 278 s since the LPs count each distinct amount once), so that a much slower machine still publishes.
 DEFAULT_BUDGET_SECONDS = 1800.0
 STATUS = "statut_secret_effectifs"
 # Every status column of the public table carries a code on every row: NULL never stands for « published », or a
