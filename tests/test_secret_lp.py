@@ -71,6 +71,11 @@ def test_cells_summing_the_same_unknowns_are_one_amount_for_the_lps():
     assert model.h.getNumCol() == t.n_vars + 1 and list(model.r) == [pytest.approx(1.5)]
     audit = secret_lp.audit(t, published, upper, lower, deadline=time.perf_counter() + 30)
     assert audit.ok and audit.n_proven == 4
+    # a and its copy masked alone: both recomputed exactly (a = row 1 − b), from one exact LP per side, not two
+    lone = ~np.isin(np.arange(11), [0, 9])
+    failed = secret_lp.audit(t, lone, upper, lower, deadline=time.perf_counter() + 30)
+    assert set(failed.failed) == {0, 9} and failed.n_cell_lps == 2
+    assert [failed.failed[j][side]["borne"] for j in (0, 9) for side in ("haut", "bas")] == [pytest.approx(10)] * 4
     # the protection LP: the copies of a published amount are one row whose move costs both weights; a copy
     # suppressed frees its weight
     weights = np.arange(1.0, 12.0)

@@ -443,29 +443,43 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
         h = _highs(deadline - time.perf_counter(), warm=True)
         _pass(h, a, np.zeros(n_vars), np.full(n_vars, INF), row_lo, row_hi, np.zeros(n_vars))
         last: np.ndarray | None = None
+        # cells that sum the same unknowns share their min and max: one LP per amount and side (_same_rows)
+        pending_cells = np.flatnonzero(proofs.need_up | proofs.need_low)
+        amount = dict(zip(pending_cells.tolist(), pending_cells[_same_rows(table.cells[pending_cells])].tolist()))
+        optimum: dict[tuple[int, str], np.ndarray | None] = {}  # None: unbounded
         for side in ("up", "low"):
             for j in np.flatnonzero(proofs.need_up if side == "up" else proofs.need_low):
                 if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
                     continue  # proven by an earlier solution
                 if time.perf_counter() >= deadline:
                     break
-                row = table.cells[j]
-                if last is not None:
-                    h.changeColsCost(len(last), last.astype(np.int32), np.zeros(len(last)))
-                _until(h, deadline)
-                h.changeColsCost(len(row.indices), row.indices.astype(np.int32),
-                                 np.full(len(row.indices), -1.0 if side == "up" else 1.0))
-                last = row.indices
-                h.run()
-                result.n_cell_lps += 1
-                if side == "up" and _unbounded(h):
-                    proofs.need_up[j] = False  # the reader cannot bound the cell from above at all
-                    continue
-                if not _solved(h):
-                    log.warning("cell LP %d (%s): HiGHS status %s", j, side, h.modelStatusToString(h.getModelStatus()))
-                    continue
-                x = _complete(table, np.asarray(h.getSolution().col_value))
-                proofs.from_table(x)
+                key = (amount[int(j)], side)
+                if key in optimum:  # a copy of an amount already solved: the same optimum
+                    x = optimum[key]
+                    if x is None:
+                        proofs.need_up[j] = False
+                        continue
+                else:
+                    row = table.cells[j]
+                    if last is not None:
+                        h.changeColsCost(len(last), last.astype(np.int32), np.zeros(len(last)))
+                    _until(h, deadline)
+                    h.changeColsCost(len(row.indices), row.indices.astype(np.int32),
+                                     np.full(len(row.indices), -1.0 if side == "up" else 1.0))
+                    last = row.indices
+                    h.run()
+                    result.n_cell_lps += 1
+                    if side == "up" and _unbounded(h):
+                        proofs.need_up[j] = False  # the reader cannot bound the cell from above at all
+                        optimum[key] = None
+                        continue
+                    if not _solved(h):
+                        log.warning("cell LP %d (%s): HiGHS status %s", j, side,
+                                    h.modelStatusToString(h.getModelStatus()))
+                        continue
+                    x = _complete(table, np.asarray(h.getSolution().col_value))
+                    optimum[key] = x
+                    proofs.from_table(x)
                 still = proofs.need_up[j] if side == "up" else proofs.need_low[j]
                 if still:
                     bound = float((table.cells[j] @ x)[0])
