@@ -24,9 +24,10 @@ LPs, maximising Σ_j min(S[j]·x − v_j, r_j) / r_j over the cells still unprov
 required move): one solve usually proves most cells, both sides count (a table that pushes a cell up may push
 another down). Rounds alternate sides, each side's model re-solved warm with the proven cells out of its objective,
 until two rounds in a row prove almost nothing; the cells left get their own min / max LP (same model, new
-objective, warm start). Cells that sum the same unknowns (the same establishments under several perimeters, families
-or nomenclatures) are one amount to the reader: the batch LPs and the protection LPs give each distinct amount one
-variable or row (_same_rows), which halved 2025's protection on the sample (581 s → 245–288 s, a loaded machine). A cell whose exact min or max misses its requirement is reported, with that bound.
+objective, warm start). A cell whose exact min or max misses its requirement is reported, with that bound.
+Cells that sum the same unknowns (the same establishments under several perimeters, families or nomenclatures) are
+one amount to the reader: the batch LPs and the protection LPs give each distinct amount one variable or row, the
+exact LPs run once per amount and side (_same_rows); 2025's protection on the sample went 526–614 s → 237 s.
 Everything runs against a deadline: cells not decided in time are reported as unaudited, never as safe.
 
 Suppression driven by the audit
