@@ -548,9 +548,8 @@ def comment_views(con, table: str, access: str, values: dict[str, str]) -> None:
     guide = " ".join(filter(None, [fill_guide(cols.query_guide(table), values), _shares_note([table], columns)]))
     for view, scope in ((table, f"Dernier millésime publié de chaque département (tous : {history})."),
                         (history, f"Tous les millésimes publiés : filtrer sur millesime (le dernier : {table}).")):
-        comment = f"{flag}{_access_label(access)} — {table_doc} {scope} {guide} {OPENING_HINT}".strip()
-        con.execute(f"COMMENT ON VIEW {view} IS {_literal(comment)}")
-        _comment_columns(con, view, columns, column_docs)
+        _comment_view(con, view, f"{flag}{_access_label(access)} — {table_doc} {scope} {guide}", columns,
+                      column_docs)
 
 
 def create_convenience_views(con, values: dict[str, str]) -> list[str]:
@@ -560,8 +559,9 @@ def create_convenience_views(con, values: dict[str, str]) -> list[str]:
     import duckdb
 
     created = []
+    cube_du_run = _cube_du_run()
     for view, base in CONVENIENCE_VIEWS:
-        sql = (VIEWS_SQL / f"{view}.sql").read_text(encoding="utf-8").replace("{cube_du_run}", _cube_du_run())
+        sql = (VIEWS_SQL / f"{view}.sql").read_text(encoding="utf-8").replace("{cube_du_run}", cube_du_run)
         try:
             con.execute(f"CREATE VIEW {db.identifier(view)} AS {sql}")
         except (duckdb.CatalogException, duckdb.BinderException):
@@ -575,9 +575,7 @@ def create_convenience_views(con, values: dict[str, str]) -> list[str]:
         missing = _missing_run_perimeter(con, base) if RUN_PERIMETER in sql else ""
         guide = " ".join(filter(None, [fill_guide(cols.query_guide(view), values), missing,
                                        _shares_note([base, view], columns)]))
-        comment = f"{flag}{_access_label(access)} — {description} {guide} {OPENING_HINT}".strip()
-        con.execute(f"COMMENT ON VIEW {view} IS {_literal(comment)}")
-        _comment_columns(con, view, columns, docs)
+        _comment_view(con, view, f"{flag}{_access_label(access)} — {description} {guide}", columns, docs)
     return created
 
 
@@ -592,7 +590,9 @@ def _view_columns(con, view: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE {db.identifier(view)}").fetchall()]
 
 
-def _comment_columns(con, view: str, columns: list[str], docs: dict[str, str]) -> None:
+def _comment_view(con, view: str, text: str, columns: list[str], docs: dict[str, str]) -> None:
+    """A catalog view's comment (`text`, then how to open the catalog) and its columns' (field dictionary)."""
+    con.execute(f"COMMENT ON VIEW {view} IS {_literal(f'{text} {OPENING_HINT}'.strip())}")
     for column in columns:
         if column in docs:
             con.execute(f"COMMENT ON COLUMN {view}.{db.identifier(column)} IS {_literal(docs[column])}")
