@@ -624,7 +624,7 @@ def _series(rows: dict) -> dict:
 
 
 def test_a_growing_family_is_converted_by_half_a_year_of_its_growth_and_the_targets_sum_to_the_year_end_total():
-    conv = employment.family_conversion(_series(GROWING), 2022, 10_300.0, 0.02)
+    conv = employment.family_conversion(_series(GROWING), 2022, 10_300.0, 0.02, 0.2)
     # central growth of the associations (1210 − 1000) / (2 × 1100) = 9.545 %: 31/12 ≈ average × 1.047727
     # (half a year); the field's C = (1100 × 1.047727 + 9000) / 10100 = 10152.5 / 10100; targets = 10300 × A_f c_f
     # / 10152.5: associations 10300 × 1152.5 / 10152.5 = 1169.24, the flat families 10300 / 10152.5 × A_f
@@ -643,12 +643,12 @@ def test_a_growing_family_is_converted_by_half_a_year_of_its_growth_and_the_targ
 
 
 def test_the_first_and_last_years_take_the_growth_of_their_only_neighbour():
-    first = employment.family_conversion(_series(GROWING), 2021, 10_150.0, 0.02)
+    first = employment.family_conversion(_series(GROWING), 2021, 10_150.0, 0.02, 0.2)
     # no 2020: the growth to 2022, (1100 − 1000) / 1000 = 10 %, c = 1.05; C = (1050 + 9000) / 10000
     assert first.method == ["suivante"] * 5
     assert first.target[0] == pytest.approx(10_150 * 1050 / 10_050)
     assert first.target[4] == pytest.approx(10_150 * 8830 / 10_050)
-    last = employment.family_conversion(_series(GROWING), 2023, 10_400.0, 0.02)
+    last = employment.family_conversion(_series(GROWING), 2023, 10_400.0, 0.02, 0.2)
     # no 2024: the growth from 2022, (1210 − 1100) / 1210, c = 1 + 110 / 2420 = 1.0454545
     assert last.method == ["precedente"] * 5
     assert last.target[0] == pytest.approx(10_400 * 1210 * (1 + 110 / 2420) / (1265 + 9000))
@@ -658,16 +658,16 @@ def test_the_first_and_last_years_take_the_growth_of_their_only_neighbour():
 def test_a_secret_family_value_leaves_the_year_without_targets_and_a_secret_neighbour_falls_back_to_the_other():
     rows = dict(GROWING)
     rows[2022] = (1100.0, 100.0, None, 20.0, 8830.0)
-    assert employment.family_conversion(_series(rows), 2022, 10_300.0, 0.02) is None
-    assert employment.family_conversion(_series(GROWING), 2022, None, 0.02) is None
+    assert employment.family_conversion(_series(rows), 2022, 10_300.0, 0.02, 0.2) is None
+    assert employment.family_conversion(_series(GROWING), 2022, None, 0.02, 0.2) is None
     rows = dict(GROWING)
     rows[2023] = (None, 100.0, 50.0, 20.0, 8830.0)  # the associations' next year secret: growth from 2021
-    conv = employment.family_conversion(_series(rows), 2022, 10_300.0, 0.02)
+    conv = employment.family_conversion(_series(rows), 2022, 10_300.0, 0.02, 0.2)
     assert conv.method[0] == "precedente"
     assert conv.target[0] == pytest.approx(10_300 * 1100 * (1 + 100 / 2200) / (1150 + 9000))
     # a family alone in its series (no neighbour published): the field factor, residual uncertainty only
     alone = employment.family_conversion({2022: dict(zip(employment.FAMILLES, GROWING[2022]))}, 2022, 10_300.0,
-                                         0.02)
+                                         0.02, 0.2)
     assert alone.method == ["aucune"] * 5
     assert alone.target == pytest.approx(np.array(GROWING[2022]) * 10_300 / 10_100)
     assert alone.rel_sd == pytest.approx([0.02] * 5)
@@ -676,9 +676,9 @@ def test_a_secret_family_value_leaves_the_year_without_targets_and_a_secret_neig
 def test_a_tiny_family_jump_is_bounded_and_a_steady_series_measures_its_curvature():
     rows = {y: (1000.0 * 1.1 ** k, 100.0, 50.0, f, 8830.0)
             for k, (y, f) in enumerate(zip(range(2018, 2024), (2.0, 2.0, 2.0, 2.0, 2.0, 40.0)))}
-    conv = employment.family_conversion(_series(rows), 2022, 11_000.0, 0.02)
+    conv = employment.family_conversion(_series(rows), 2022, 11_000.0, 0.02, 0.2)
     # fondations 2 → 2 → 40: c = 1 + 38 / 8 = 5.75, bounded to 1.2 × the field's
-    assert conv.adjustment[3] == pytest.approx(1 + employment.AJUSTEMENT_MAX)
+    assert conv.adjustment[3] == pytest.approx(1.2)
     # associations: 10 % a year every year, κ = (1.1 − 2 + 1 / 1.1) / 4 = 0.0022727 each year: RMS the same
     assert conv.growth_sd[0] == pytest.approx((1.1 - 2 + 1 / 1.1) / 4)
     assert conv.growth_sd[1] == 0.0  # flat: nothing to fear from its growth

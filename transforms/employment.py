@@ -68,6 +68,7 @@ class Settings:
     moyen: int
     classe_min: int
     conversion: float
+    ajustement_max: float  # bound of a family's conversion relative to the field's (family_conversion)
     ouverte_haut: float
     variance_min: float
     derive_sans_calage: float
@@ -85,7 +86,8 @@ def settings(con) -> Settings:
     p = dict(con.execute("SELECT parametre, valeur FROM ref_emploi_modele").fetchall())
     return Settings(niveau=p["niveau_intervalle"], proche=int(p["distance_proche_max"]),
                     moyen=int(p["distance_moyenne_max"]), classe_min=int(p["classe_min_etablissements"]),
-                    conversion=p["conversion_incertitude_relative"], ouverte_haut=p["tranche_ouverte_borne_haute"],
+                    conversion=p["conversion_incertitude_relative"],
+                    ajustement_max=p["conversion_ajustement_max"], ouverte_haut=p["tranche_ouverte_borne_haute"],
                     variance_min=p["variance_minimale_cellule"], derive_sans_calage=p["sans_calage_derive_annuelle"],
                     vide_sure_min=p["vide_effectif_sur_min"], vide_cellules_min=int(p["vide_cellules_min"]),
                     fermeture=int(p["fermeture_tranche_max"]))
@@ -511,12 +513,6 @@ def _pooled_ratio(beta, band, grp: int, place: int) -> float:
     return float(np.median(ratios)) if ratios else 1.0
 
 
-# Bound of a family's growth adjustment to the field factor (family_conversion): at most ×1.2 or ÷1.2. A family's
-# 31/12 headcount 20 % above its annual average means a growth of about 40 % in a year; beyond it, the series of a
-# family of a few employees speaks of entries and exits of single employers, not of a trend.
-AJUSTEMENT_MAX = 0.2
-
-
 @dataclass
 class Conversion:
     """The families' targets at 31/12 (FAMILLES order) from their annual averages: `target` (sums to the 31/12
@@ -537,7 +533,7 @@ def _positive(series: dict, year: int, f: str) -> float | None:
 
 
 def family_conversion(series: dict[int, dict[str, float | None]], year: int, total: float | None,
-                      residual: float) -> Conversion | None:
+                      residual: float, bound: float) -> Conversion | None:
     """Convert URSSAF's annual averages of the FAMILLES in `year` into headcounts at 31/12 summing to `total` (the
     31/12 private total of the commune × APE file); None when a family of the year is not published or without
     total (no family target that year).
@@ -550,7 +546,7 @@ def family_conversion(series: dict[int, dict[str, float | None]], year: int, tot
     without either keeps c_f = the field's. The field factor r = total / Σ A_f holds the field's own growth and
     seasonality; each family is converted by r × c_f / C, C = Σ A_f c_f / Σ A_f (its growth relative to the
     field's), so that the targets sum to `total`: target_f = total × A_f c_f / Σ A_g c_g. The adjustment c_f / C is
-    bounded (AJUSTEMENT_MAX).
+    bounded at ×/÷ (1 + `bound`) (conversion_ajustement_max of emploi_modele.csv).
 
     Uncertainty (relative, independent between families): `residual` (what growth does not explain: a seasonal
     profile that differs between the family's activities and the field's, entries and exits not spread over the
@@ -584,7 +580,7 @@ def family_conversion(series: dict[int, dict[str, float | None]], year: int, tot
     known = np.isfinite(c)
     field = float(np.sum(a[known] * c[known]) / a[known].sum()) if known.any() and a[known].sum() > 0 else 1.0
     adjustment = np.where(known, c / field, 1.0)
-    adjustment = np.clip(adjustment, 1 / (1 + AJUSTEMENT_MAX), 1 + AJUSTEMENT_MAX)
+    adjustment = np.clip(adjustment, 1 / (1 + bound), 1 + bound)
     weighted = a * adjustment
     target = float(total) * weighted / weighted.sum()
     growth_sd = np.zeros(len(FAMILLES))
@@ -643,7 +639,8 @@ def estimate_year(inp: YearInput, band: dict, cfg: Settings, targets: dict[str, 
     fam_idx = pd.Series(inp.famille, dtype=object).map({f: i for i, f in enumerate(FAMILLES)}).fillna(-1)
     fam_idx = np.where(inp.champ, fam_idx.to_numpy().astype(int), -1)
     published = [f for f in FAMILLES if targets and targets.get(f) is not None]
-    conv = family_conversion(series or {inp.year: targets or {}}, inp.year, total_prive, cfg.conversion)
+    conv = family_conversion(series or {inp.year: targets or {}}, inp.year, total_prive, cfg.conversion,
+                             cfg.ajustement_max)
     ratio = conv.ratio if conv else None
     use_f = np.full(nf, conv is not None)
     y_f = conv.target if conv else np.zeros(nf)
