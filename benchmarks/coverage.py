@@ -5,12 +5,14 @@ One sample's truth gives one cell per indicator at département level (benchmark
 100 % » there separates nothing from chance. Here each seed is another world (the generator's draws, the truth, the
 files), each run through staging and the core step only (transforms/core.build_core: the estimates and their
 posterior variances); the département's indicators of the employment year are summed from core_effectifs with the
-cube's variance formula (out_indicateurs.sql: Σ v − Σ_c x_c²/D_c − |Σ projections|², transforms/calibration.py)
-and its interval macros (log-normal for employment, logit-normal for shares, sql/macros/intervalles.sql):
+cube's variance formula (out_indicateurs.sql: Σ v − Σ_c x_c²/D_c − |Σ projections|², transforms/calibration.py,
+plus the employment under the MSA that URSSAF's field rule keeps in, (Σ ecart_type_hors_urssaf)² +
+Σ variance_hors_urssaf, transforms/employment.py unseen_employment) and its interval macros (log-normal for employment, logit-normal for shares, sql/macros/intervalles.sql):
 - `emploi_ess`: ESS employment (perimeter `insee`) on 31/12 of the employment year;
 - `emploi_<famille>`: the four families of the perimeter;
 - `part_prive`: ESS share of the private employment of URSSAF's field (numerator and denominator in the field as
-  the estimator sees it, truth in the field as it is: the exceptions the rule does not see, model.py, are out);
+  the estimator sees it, without the unseen employment; truth in the field as it is: the exceptions the rule does
+  not see, model.py, are out);
 - `part_total`: ESS share of all salaried employment.
 (`vrai_exceptions` in the CSV: the true jobs of the indicator under the MSA although the rule puts them in URSSAF's
 field, absent from URSSAF's files.)
@@ -69,8 +71,11 @@ def run_seed(root: Path, seed: int, scale: float, exceptions: bool, departement:
     return {k: Path(v) for k, v in core.tables.items()}
 
 
-def _sum_stats(f: pd.DataFrame, a: np.ndarray, b: np.ndarray | None = None) -> tuple[float, float, float]:
-    """(Σ_a central, Var Σ_a, Cov(Σ_a, Σ_b)) with the cube's formula; b ⊇ a (None: b = a)."""
+def _sum_stats(f: pd.DataFrame, a: np.ndarray, b: np.ndarray | None = None,
+               unseen: bool = True) -> tuple[float, float, float]:
+    """(Σ_a central, Var Σ_a, Cov(Σ_a, Σ_b)) with the cube's formula; b ⊇ a (None: b = a). `unseen`: with the
+    employment URSSAF does not see (effectif_hors_urssaf; not in URSSAF's field as URSSAF sees it: the private
+    share)."""
     b = a if b is None else b
     v = f["variance_a_priori"].to_numpy()
     d = f["denominateur_calage"].to_numpy()
@@ -89,7 +94,14 @@ def _sum_stats(f: pd.DataFrame, a: np.ndarray, b: np.ndarray | None = None) -> t
     var_ab = float(v[a].sum()) - middle - float(pa @ pb)  # a ⊆ b: a'Vb = Σ_a v
     xa2 = float((xa ** 2 / dc[xa.index]).sum())
     var_a = max(float(v[a].sum()) - xa2 - float(pa @ pa), 0.0)
-    return float(f["effectif_central"].to_numpy()[a].sum()), var_a, var_ab
+    central = float(f["effectif_central"].to_numpy()[a].sum())
+    if unseen and "effectif_hors_urssaf" in f:
+        # as out_indicateurs.sql: the share's standard deviations add up before squaring, the granularity adds
+        s_u, g_u = (f[k].fillna(0.0).to_numpy() for k in ("ecart_type_hors_urssaf", "variance_hors_urssaf"))
+        central += float(f["effectif_hors_urssaf"].fillna(0.0).to_numpy()[a].sum())
+        var_a += float(s_u[a].sum()) ** 2 + float(g_u[a].sum())
+        var_ab += float(s_u[a].sum()) * float(s_u[b].sum()) + float(g_u[a].sum())
+    return central, var_a, var_ab
 
 
 def _ic(c: float, var: float) -> tuple[float, float]:
@@ -113,9 +125,9 @@ def _ic_share(s: float, var: float) -> tuple[float, float]:
     return 1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half)))
 
 
-def _share(f, num, den) -> tuple[float, float, float]:
-    n, vn, cov = _sum_stats(f, num, den)
-    dd, vd, _ = _sum_stats(f, den)
+def _share(f, num, den, unseen: bool = True) -> tuple[float, float, float]:
+    n, vn, cov = _sum_stats(f, num, den, unseen)
+    dd, vd, _ = _sum_stats(f, den, unseen=unseen)
     s = n / dd
     var = max((vn - 2 * s * cov + s * s * vd) / dd ** 2, 0.0)
     lo, hi = _ic_share(s, var)
@@ -168,7 +180,8 @@ def _indicators_year(con, core: dict[str, Path], t_all: pd.DataFrame, year: int)
         c, v, _ = _sum_stats(f, a)
         in_f = t_ess & (t["famille_ess"] == fam).to_numpy()
         add(f"emploi_{fam}", c, *_ic(c, v), h[in_f].sum(), h[in_f & x].sum())
-    add("part_prive", *_share(f, ess & field, field), h[t_ess & t_field].sum() / h[t_field].sum())
+    # URSSAF's field as URSSAF sees it on both sides: without the unseen employment (out_indicateurs.sql)
+    add("part_prive", *_share(f, ess & field, field, unseen=False), h[t_ess & t_field].sum() / h[t_field].sum())
     add("part_total", *_share(f, ess, all_), h[t_ess].sum() / h.sum())
     # the families' targets at 31/12 (URSSAF's annual averages converted, core_calibration) against the truth's
     # 31/12 headcount of the same family in URSSAF's field (its ESS file's families: perimeter insee, else

@@ -153,10 +153,11 @@ def cell_of(suffix: str, commune: str, section) -> str:
     return f"{commune}|8610Z" if suffix in ("01", "02") else f"{commune}|{section}{suffix}"
 
 
-def core_effectifs(rows=ANNUEL, etablissements=ETABLISSEMENTS, projections=None) -> pd.DataFrame:
+def core_effectifs(rows=ANNUEL, etablissements=ETABLISSEMENTS, projections=None, hors_urssaf=None) -> pd.DataFrame:
     """Employment of the establishments open at 31/12/ANNEE_EFFECTIFS (the yearly rows of that year): the fixture's
     central value, variance 1 for employers, one cell per employer but S01 + S02; `projections`: suffix -> value of
-    projection_1 (0 elsewhere)."""
+    projection_1 (0 elsewhere); `hors_urssaf`: suffix -> (effectif_hors_urssaf, ecart_type_hors_urssaf,
+    variance_hors_urssaf) of the employment URSSAF does not see (0 elsewhere)."""
     etab = {e[0]: e for e in etablissements}
     open_then = [s for s, y in rows if y == ANNEE_EFFECTIFS]
     records = []
@@ -174,9 +175,15 @@ def core_effectifs(rows=ANNUEL, etablissements=ETABLISSEMENTS, projections=None)
         "denominateur_calage": np.where(df["cellule"].notna(), members + 1.0, np.nan),
         "classe_modele": None, "cellule_calage": df["cellule"], "statut_calage": "cale",
         **{f"projection_{i}": 0.0 for i in range(1, 6)},
+        "effectif_hors_urssaf": 0.0, "ecart_type_hors_urssaf": 0.0, "variance_hors_urssaf": 0.0,
+        "regle_hors_urssaf": None,
     })
     for suffix, value in (projections or {}).items():
         out.loc[out["siret"] == siret(suffix, etab[suffix][1]), "projection_1"] = value
+    for suffix, (central, sd, var) in (hors_urssaf or {}).items():
+        row = out["siret"] == siret(suffix, etab[suffix][1])
+        out.loc[row, ["effectif_hors_urssaf", "ecart_type_hors_urssaf", "variance_hors_urssaf"]] = (central, sd, var)
+        out.loc[row, "regle_hors_urssaf"] = "essai"
     return _typed(out)
 
 

@@ -24,14 +24,21 @@ created after do not), and:
    file's last year right after a published one), the prior is weighed by the chance that the value is hidden
    rather than a year without employee (hidden_chances, impute_hidden).
 
+4. Inside URSSAF's field by rule, some employers are under the MSA by their object (Code rural, art. L722-20: maisons
+   familiales rurales, agricultural professional bodies, farmers' unions…): their jobs are in SIRENE, not in URSSAF's
+   files, so the calibrated estimate describes what URSSAF sees. The establishments matching a rule of
+   data/reference/emploi_hors_urssaf.csv get an expected unseen employment and its uncertainty (unseen_employment),
+   kept apart from the calibrated estimate: the cube adds it to employment and to all employment, not to URSSAF's
+   private field.
+
 Without calibration (`calage` = False, or a year without URSSAF cells) the prior is the band's reference value
 with a variance from the band's width and its age, nothing for establishments without band: every output says
 « non calé ».
 
 Tables: core_effectifs (one row per establishment and year: posterior mean, prior mean and variance, calibration
-cell, and the coefficients the cube needs for the variance of any sum) and core_calibration (one row per year and
-group: target, conversion, totals before and after, residual, status; with the two rest-of-economy targets'
-disagreement).
+cell, the coefficients the cube needs for the variance of any sum, and the unseen employment's terms) and
+core_calibration (one row per year and group: target, conversion, totals before and after, residual, status; with
+the two rest-of-economy targets' disagreement).
 """
 
 from __future__ import annotations
@@ -217,6 +224,12 @@ class YearResult:
     projections: np.ndarray  # (n, 5)
     statut: np.ndarray
     report: list[dict]
+    # employment URSSAF does not see inside its field by rule (unseen_employment): expected value, the standard
+    # deviation from the share's own uncertainty (fully correlated between establishments) and the granularity
+    # variance (independent); zeros when the year is not calibrated
+    unseen: np.ndarray | None = None
+    unseen_sd: np.ndarray | None = None
+    unseen_var: np.ndarray | None = None
 
 
 # Band-age groups: the band of the year estimated or the one before (0), of 2-4 years (1), older (2), and a band taken
@@ -600,6 +613,62 @@ def family_conversion(series: dict[int, dict[str, float | None]], year: int, tot
                       method=method)
 
 
+def share_moments(low: float, high: float) -> tuple[float, float]:
+    """Mean and standard deviation of g = s / (1 − s), the unseen employment per seen job, when the share s of a
+    category's employment URSSAF does not see is uniform on [low, high] (a point when low = high). Closed forms:
+    ∫ g ds = −s − ln(1 − s), ∫ g² ds = 1 / (1 − s) + 2 ln(1 − s) − (1 − s)."""
+    if not 0 <= low <= high < 1:
+        raise ValueError(f"share range [{low}, {high}] must satisfy 0 <= low <= high < 1")
+    if high - low < 1e-12:
+        return low / (1 - low), 0.0
+
+    def first(x):
+        return -x - np.log1p(-x)
+
+    def second(x):
+        return 1 / (1 - x) + 2 * np.log1p(-x) - (1 - x)
+
+    mean = (first(high) - first(low)) / (high - low)
+    square = (second(high) - second(low)) / (high - low)
+    return float(mean), float(np.sqrt(max(square - mean * mean, 0.0)))
+
+
+def unseen_employment(seen: np.ndarray, rule: np.ndarray, unit: np.ndarray,
+                      rules: dict[str, tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Employment URSSAF does not see, per establishment of one year: (expected value, standard deviation from the
+    share's uncertainty, granularity variance). `seen`: calibrated estimates (what URSSAF sees); `rule`: the rule of
+    emploi_hors_urssaf.csv each matches (None: none); `unit`: its legal unit (SIREN); `rules`: rule -> (part_min,
+    part_max).
+
+    A share s of a rule's true employment T is under the MSA: seen = (1 − s) T, unseen = s T = g · seen with
+    g = s / (1 − s). s is uniform on [part_min, part_max] (share_moments: mean ḡ, sd σ_g), the same for every
+    establishment of the rule, so its uncertainty is fully correlated between them: the cube sums the standard
+    deviations e_i σ_g of a cell and squares the sum (and treats the rules as correlated with each other too, a
+    département with more agricultural bodies having more of each kind: an upper bound). Whole legal units are
+    under the MSA or not (a Bernoulli draw of chance s per unit): given s, the unseen employment of units of seen
+    employment E_u has variance s/(1 − s) · E_u², on average ḡ · E_u². It is spread over the unit's establishments
+    as ḡ · e_i · E_u, exact for any sum holding whole units, larger than the truth for a sum holding part of one.
+    Not counted: the calibrated estimate's own error scaled by g (second order), the units' draws being correlated
+    within a département."""
+    seen = np.asarray(seen, float)
+    n = seen.size
+    central, sd, var = np.zeros(n), np.zeros(n), np.zeros(n)
+    rule = np.asarray(rule, dtype=object)
+    matched = pd.notna(rule)
+    if not matched.any():
+        return central, sd, var
+    moments = {r: share_moments(*rules[r]) for r in set(rule[matched])}
+    g = np.array([moments[r][0] if m else 0.0 for r, m in zip(rule, matched)])
+    g_sd = np.array([moments[r][1] if m else 0.0 for r, m in zip(rule, matched)])
+    e = np.where(matched, np.maximum(seen, 0.0), 0.0)
+    units = pd.Series(np.asarray(unit, dtype=object)).where(matched, None)
+    unit_total = pd.Series(e).groupby(units).transform("sum").fillna(0.0).to_numpy()
+    central = g * e
+    sd = g_sd * e
+    var = g * e * unit_total
+    return central, sd, var
+
+
 def quantise(mean: np.ndarray) -> np.ndarray:
     """Estimates at DECIMALES_EFFECTIF decimals (see there), never −0."""
     return np.round(np.asarray(mean, float), DECIMALES_EFFECTIF) + 0.0
@@ -738,7 +807,8 @@ def estimate(con, params: dict) -> dict:
     data = con.execute(
         """SELECT e.siret, e.annee, e.code_commune, e.code_commune || '|' || coalesce(e.code_ape, '') AS cellule,
                   e.champ_urssaf, e.famille_urssaf, e.tranche, e.annee_tranche,
-                  e.caractere_employeur = 'O' AS flag_o, e.annee_creation,
+                  e.caractere_employeur = 'O' AS flag_o, e.annee_creation, e.regle_hors_urssaf,
+                  left(e.siret, 9) AS siren,
                   c.annee IS NOT NULL AS u_present, c.effectif AS u_value, h.chance AS u_hidden,
                   coalesce(s.etat_administratif = 'F' AND e.annee_tranche >= o.derniere_annee - $fermeture, false)
                       AS avant_fermeture
@@ -769,6 +839,11 @@ def estimate(con, params: dict) -> dict:
                GROUP BY ALL""").fetchall():
         orphans[int(annee)][commune] = float(total)
 
+    unseen_rules = {r: (float(lo), float(hi)) for r, lo, hi in con.execute(
+        "SELECT regle, part_min, part_max FROM ref_emploi_hors_urssaf").fetchall()}
+    rule_of = _strings(data["regle_hors_urssaf"])
+    siren_of = np.asarray(data["siren"], dtype=object)
+
     years = np.asarray(data["annee"])
     parts, report = [], []
     for y in range(FIRST_YEAR, year + 1):
@@ -779,6 +854,9 @@ def estimate(con, params: dict) -> dict:
         t = targets.get(y, {})
         res = estimate_year(inp, band, cfg, {f: t.get(f) for f in FAMILLES}, t.get("ensemble_prive"),
                             orphans.get(y), calage, series)
+        if res.report:  # calibrated: the estimate is what URSSAF sees; without calibration, SIRENE's bands count all
+            res.unseen, res.unseen_sd, res.unseen_var = unseen_employment(res.mean, rule_of[idx], siren_of[idx],
+                                                                          unseen_rules)
         parts.append((idx, res))
         for r in res.report:
             report.append({"annee": y, **r})
@@ -789,6 +867,8 @@ def estimate(con, params: dict) -> dict:
     _write_effectifs(con, data, parts)
     _write_calibration(con, report, calage, year, why)
     y_rows = [r for r in report if r["annee"] == year]
+    unseen_y = con.execute("SELECT sum(effectif_hors_urssaf), count(*) FILTER (WHERE regle_hors_urssaf IS NOT NULL) "
+                           "FROM core_effectifs WHERE annee = ?", [year]).fetchone()
     return {
         "annee_effectifs": year,
         "choix_annee": why,
@@ -796,6 +876,9 @@ def estimate(con, params: dict) -> dict:
         "groupes": {r["groupe"]: {k: r.get(k) for k in ("cible_fin_annee", "total_a_priori", "total_cale", "statut")}
                     for r in y_rows},
         "lignes": int(years.size),
+        # employment under the MSA that URSSAF's field rule keeps in (emploi_hors_urssaf.csv), year Y
+        "emploi_hors_urssaf": float(unseen_y[0] or 0.0),
+        "nb_etablissements_hors_urssaf": int(unseen_y[1] or 0),
     }
 
 
@@ -899,6 +982,13 @@ def _floats(a) -> np.ndarray:
     return np.ma.filled(np.ma.asarray(a).astype(float), np.nan)
 
 
+def _strings(a) -> np.ndarray:
+    """A text column of fetchnumpy (masked where NULL) as objects with None."""
+    out = np.array(np.ma.getdata(a), dtype=object)
+    out[np.ma.getmaskarray(a)] = None
+    return out
+
+
 def _year_input(data, idx, y) -> YearInput:
     commune = np.asarray(data["code_commune"], dtype=object)[idx]
     cell_key = np.asarray(data["cellule"], dtype=object)[idx]
@@ -925,7 +1015,8 @@ def _year_input(data, idx, y) -> YearInput:
 def _write_effectifs(con, data, parts) -> None:
     n = len(data["siret"])
     cols = {"effectif_central": np.zeros(n), "effectif_a_priori": np.zeros(n), "variance_a_priori": np.zeros(n),
-            "denominateur_calage": np.full(n, np.nan)}
+            "denominateur_calage": np.full(n, np.nan), "effectif_hors_urssaf": np.zeros(n),
+            "ecart_type_hors_urssaf": np.zeros(n), "variance_hors_urssaf": np.zeros(n)}
     proj = np.zeros((n, len(FAMILLES)))
     classe = np.full(n, None, object)
     contrainte = np.full(n, None, object)
@@ -939,6 +1030,11 @@ def _write_effectifs(con, data, parts) -> None:
         classe[idx] = res.classe
         contrainte[idx] = res.contrainte
         statut[idx] = res.statut
+        if res.unseen is not None:
+            cols["effectif_hors_urssaf"][idx] = quantise(res.unseen)
+            cols["ecart_type_hors_urssaf"][idx] = res.unseen_sd
+            cols["variance_hors_urssaf"][idx] = res.unseen_var
+    rule = _strings(data["regle_hors_urssaf"])
     table = pa.table({
         "siret": pa.array(np.asarray(data["siret"], dtype=object), pa.string()),
         "annee": pa.array(np.asarray(data["annee"], dtype=np.int32), pa.int32()),
@@ -946,6 +1042,7 @@ def _write_effectifs(con, data, parts) -> None:
         "classe_modele": pa.array(classe, pa.string()),
         "cellule_calage": pa.array(contrainte, pa.string()),
         "statut_calage": pa.array(statut, pa.string()),
+        "regle_hors_urssaf": pa.array(rule, pa.string()),
         **{f"projection_{i + 1}": pa.array(proj[:, i], pa.float64()) for i in range(len(FAMILLES))},
     })
     con.register("_effectifs", table)

@@ -109,7 +109,7 @@ def _example(niveau: str) -> str:
 EMPLOI_PARAMETRES = ("niveau_intervalle", "distance_proche_max", "distance_moyenne_max", "classe_min_etablissements",
                      "conversion_incertitude_relative", "tranche_ouverte_borne_haute", "variance_minimale_cellule",
                      "sans_calage_derive_annuelle", "vide_effectif_sur_min", "vide_cellules_min",
-                     "fermeture_tranche_max")
+                     "fermeture_tranche_max", "conversion_ajustement_max")
 
 
 def _check_emploi_modele(rows: list[dict]) -> str | None:
@@ -130,6 +130,39 @@ def _check_perimetres(rows: list[dict]) -> str | None:
         chosen = [r["perimetre"] for r in rows if r[column]]
         if len(chosen) != 1:
             return f"exactly one perimeter must have {column} = true ({why}); found {chosen or 'none'}"
+    return None
+
+
+# Rules of emploi_hors_urssaf.csv: prefixes of the 4-digit legal-form code and of the NAF rév. 2 activity ("85",
+# "94.12", "64.19Z"), space-separated; the share of the employment URSSAF does not see is a range [part_min, part_max].
+_CJ_PREFIXES = r"^[0-9]{1,4}( [0-9]{1,4})*$"
+_NAF_PREFIX = r"[0-9]{2}(\.[0-9]{1,2}[A-Z]?)?"
+_NAF_PREFIXES = rf"^{_NAF_PREFIX}( {_NAF_PREFIX})*$"
+
+
+def _check_hors_urssaf(row: dict) -> str | None:
+    lo, hi = row["part_min"], row["part_max"]
+    if not lo <= hi < 1:
+        return (f"part_min {lo:g} and part_max {hi:g} must satisfy 0 <= part_min <= part_max < 1 (shares of the "
+                "employment URSSAF does not see, e.g. 0.01 and 0.10)")
+    return None
+
+
+def _prefixes_meet(a: str, b: str) -> bool:
+    """Some prefix of list a and some prefix of list b can match the same code (one starts the other)."""
+    return any(x.startswith(y) or y.startswith(x) for x in a.split() for y in b.split())
+
+
+def _check_hors_urssaf_rules(rows: list[dict]) -> str | None:
+    # an establishment takes one rule's share: two rules must not both match one legal form and activity
+    for i, r in enumerate(rows):
+        for s in rows[:i]:
+            if (_prefixes_meet(r["categories_juridiques"], s["categories_juridiques"])
+                    and _prefixes_meet(r["activites"], s["activites"])):
+                return (f"rules {s['regle']!r} and {r['regle']!r} can both match one establishment (legal forms "
+                        f"{s['categories_juridiques']!r} / {r['categories_juridiques']!r}, activities "
+                        f"{s['activites']!r} / {r['activites']!r}); narrow one of them so that each establishment "
+                        "has one rule")
     return None
 
 
@@ -212,6 +245,15 @@ SPECS: dict[str, RefSpec] = {
         (Col("parametre", pattern=_ID), Col("valeur", "DOUBLE"), Col("commentaire", required=False)),
         key=("parametre",),
         table_check=_check_emploi_modele,
+    ),
+    "emploi_hors_urssaf": RefSpec(
+        "emploi_hors_urssaf.csv",
+        (Col("regle", pattern=_ID), Col("categories_juridiques", pattern=_CJ_PREFIXES),
+         Col("activites", pattern=_NAF_PREFIXES), Col("part_min", "DOUBLE", minimum=0),
+         Col("part_max", "DOUBLE", minimum=0), Col("source"), Col("commentaire", required=False)),
+        key=("regle",),
+        row_check=_check_hors_urssaf,
+        table_check=_check_hors_urssaf_rules,
     ),
     # Files owned by other parts of the project, read here with the same checks.
     "categories_juridiques": RefSpec(

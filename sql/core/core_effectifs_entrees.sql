@@ -7,7 +7,10 @@
 --   famille_urssaf: the family URSSAF's ESS table counts it in (in the perimeter marked calage_urssaf in
 --     ref_perimetres — INSEE's definition, which URSSAF uses — and one of the four families), 'hors_ess' for the
 --     rest of the field, NULL outside the field;
---   code_ape: the year's activity without the dot ('9499Z'), as URSSAF's commune × APE file writes it.
+--   code_ape: the year's activity without the dot ('9499Z'), as URSSAF's commune × APE file writes it;
+--   regle_hors_urssaf: in the field, the rule of ref_emploi_hors_urssaf its legal form and activity match (part of
+--     such employment is under the MSA, absent from URSSAF's files: transforms/employment.py, unseen_employment);
+--     the file's check lets at most one rule match.
 -- Parameters: $annee_effectifs.
 WITH annees AS (
     SELECT s.siret, s.annee, s.categorie_juridique, s.categorie_juridique_niveau1, s.famille_ess, s.activite,
@@ -25,6 +28,20 @@ hors_champ AS (
       OR (ch.critere = 'categorie_juridique' AND ch.code = a.categorie_juridique)
       OR (ch.critere = 'naf_division' AND ch.code = left(a.activite, 2))
     GROUP BY ALL
+),
+
+regles AS (
+    SELECT regle, prefixe_cj, unnest(string_split(activites, ' ')) AS prefixe_naf
+    FROM (SELECT regle, activites, unnest(string_split(categories_juridiques, ' ')) AS prefixe_cj
+          FROM ref_emploi_hors_urssaf)
+),
+
+hors_urssaf AS (
+    SELECT a.siret, a.annee, min(r.regle) AS regle
+    FROM annees AS a
+    JOIN regles AS r
+      ON starts_with(a.categorie_juridique, r.prefixe_cj) AND starts_with(a.activite, r.prefixe_naf)
+    GROUP BY ALL
 )
 
 SELECT a.siret, a.annee, p.code_commune,
@@ -35,8 +52,10 @@ SELECT a.siret, a.annee, p.code_commune,
                 THEN a.famille_ess
             ELSE 'hors_ess' END AS famille_urssaf,
        p.tranche_effectifs AS tranche, p.annee_effectifs AS annee_tranche,
-       p.caractere_employeur, year(e.date_creation) AS annee_creation
+       p.caractere_employeur, year(e.date_creation) AS annee_creation,
+       CASE WHEN h.siret IS NULL THEN u.regle END AS regle_hors_urssaf
 FROM annees AS a
 JOIN core_etablissements_prep AS p USING (siret)
 JOIN staging_sirene_etablissements AS e USING (siret)
 LEFT JOIN hors_champ AS h USING (siret, annee)
+LEFT JOIN hors_urssaf AS u USING (siret, annee)

@@ -14,6 +14,11 @@
 --   denominator D_c) and the projections of the family term of the posterior variance (out_indicateurs.sql).
 --   Size classes are given to the millésime year and the employment year (the class of the SIRENE band), not to
 --   other years.
+-- * effectif_central is the employment published: the calibrated estimate plus the employment URSSAF does not see
+--   inside its field by rule (core_effectifs.effectif_hors_urssaf: employers under the MSA by their object,
+--   data/reference/emploi_hors_urssaf.csv); effectif_prive, the part in URSSAF's field as URSSAF sees it, leaves
+--   it out (the private share's denominator is URSSAF's field). Its uncertainty: ecart_type_hors_urssaf (the
+--   share's, fully correlated: out_indicateurs.sql sums it, then squares) and variance_hors_urssaf (independent).
 -- Parameters: $annee, $annee_effectifs, $perimetres (list of perimeter names, rows of perimetres.csv; each
 -- establishment's perimetres_inclus lists those it is in), $employeur_passe, $annuel_situations.
 WITH perimetres AS (
@@ -82,7 +87,8 @@ unites AS (
 -- employment of the years it measures (never the millésime year's rows)
 avec_effectifs AS (
     SELECT u.*,
-           f.effectif_central,
+           f.effectif_central + f.effectif_hors_urssaf AS effectif_central, f.effectif_central AS effectif_vu,
+           f.effectif_hors_urssaf, f.ecart_type_hors_urssaf, f.variance_hors_urssaf,
            CASE WHEN f.siret IS NOT NULL THEN f.statut_calage <> 'hors_champ_urssaf' END AS champ_urssaf,
            f.variance_a_priori AS variance, f.cellule_calage, f.denominateur_calage,
            f.projection_1, f.projection_2, f.projection_3, f.projection_4, f.projection_5,
@@ -104,8 +110,9 @@ SELECT
     a.annee, perimetre, siret, CASE WHEN a.annee <= $annee_effectifs OR a.annee = $annee THEN a.siren END AS siren,
     code_commune, code_departement,
     dans_perimetre, famille, section_a21, secteur_ess, classe_taille, employeur, annee_tranche,
-    effectif_central, CASE WHEN champ_urssaf THEN effectif_central ELSE 0 END AS effectif_prive,
+    effectif_central, CASE WHEN champ_urssaf THEN effectif_vu ELSE 0 END AS effectif_prive,
     variance, CASE WHEN NOT champ_urssaf THEN variance ELSE 0 END AS variance_hors_champ,
+    effectif_hors_urssaf, ecart_type_hors_urssaf, variance_hors_urssaf,
     projection_1, projection_2, projection_3, projection_4, projection_5,
     cellule_calage, denominateur_calage, statut_calage,
     -- contributors to a cell's employment (confidentiality rules): estimated at one employee or more (a model

@@ -8,12 +8,17 @@
 -- year, the end of the millésime month for the millésime year); salaried employment on 31 December of the row's
 -- year (date_reference_effectifs), for the years up to the employment year only — the millésime year's rows carry
 -- no employment.
--- Employment: the sum of the establishments' estimates, and a 90 % interval from its posterior variance
--- (transforms/calibration.py): Σ v − Σ_c x_c² / D_c − |Σ projections|², where the middle term uses, for each
+-- Employment: the sum of the establishments' estimates (calibrated on URSSAF, plus the employment under the MSA that
+-- URSSAF's field rule keeps in, out_cube_etablissements.sql), and a 90 % interval from its variance: the posterior
+-- variance of the calibrated part (transforms/calibration.py) Σ v − Σ_c x_c² / D_c − |Σ projections|², plus that of
+-- the unseen part, (Σ ecart_type_hors_urssaf)² + Σ variance_hors_urssaf (the share of a rule is one unknown for all
+-- its establishments: their standard deviations add up before squaring). In the posterior variance, the middle term
+-- uses, for each
 -- establishment, the coefficient of its cell for the row's family level (famille: the family, total: 'ess' or
 -- 'hors_ess', 'ensemble') and size cut (the size rows use the class's, the others all sizes). Shares: of all
--- salaried employment (public employers included: part_effectif_total_*) and of the private employment of URSSAF's
--- field (part_effectif_prive_*, numerator and denominator restricted to the field), with the delta-method variance
+-- salaried employment (public employers included: part_effectif_total_*; the unseen employment in numerator and
+-- denominator) and of the private employment of URSSAF's field (part_effectif_prive_*, numerator and denominator
+-- restricted to the field as URSSAF sees it: without the unseen employment), with the delta-method variance
 -- of a ratio whose numerator is part of its denominator (their covariance from the same formula).
 -- Every row depends on its own year's units only: the cube is built for the years $annees (transforms/outputs.py
 -- builds it a few years at a time, in parallel, and stacks them).
@@ -39,6 +44,7 @@ atomes_bruts AS (
         max(annee_tranche) FILTER (WHERE employeur) AS max_annee_tranche,
         sum(effectif_central) AS central, sum(effectif_prive) AS prive,
         sum(variance) AS v, sum(variance_hors_champ) AS v_hors_champ,
+        coalesce(sum(ecart_type_hors_urssaf), 0) AS s_hu, coalesce(sum(variance_hors_urssaf), 0) AS v_hu,
         sum(projection_1) AS p1, sum(projection_2) AS p2, sum(projection_3) AS p3, sum(projection_4) AS p4,
         sum(projection_5) AS p5,
         -- dominance statistics of the contributors whose legal unit has no other contributing establishment:
@@ -124,6 +130,7 @@ sommes AS (
         sum(prive) AS effectif_prive,
         sum(v) AS v,
         sum(v_hors_champ) AS v_hors_champ,
+        sum(s_hu) AS s_hu, sum(v_hu) AS v_hu,
         CASE WHEN GROUPING(section_a21, secteur_ess, classe_taille) = 6 THEN sum(q_s) ELSE sum(q_a) END AS q,
         CASE WHEN GROUPING(section_a21, secteur_ess, classe_taille) = 6 THEN sum(vk_es) ELSE sum(vk_ea) END AS r,
         sum(p1) AS p1, sum(p2) AS p2, sum(p3) AS p3, sum(p4) AS p4, sum(p5) AS p5,
@@ -220,7 +227,8 @@ zeros AS (
         CASE WHEN r.annee = $annee OR $employeur_passe THEN 0 END::BIGINT AS nb_etablissements_employeurs,
         CASE WHEN r.emploi THEN 0.0 END AS effectif_central,
         CASE WHEN r.emploi THEN 0.0 END AS effectif_prive,
-        0.0 AS v, 0.0 AS v_hors_champ, 0.0 AS q, 0.0 AS r, 0.0 AS p1, 0.0 AS p2, 0.0 AS p3, 0.0 AS p4, 0.0 AS p5,
+        0.0 AS v, 0.0 AS v_hors_champ, 0.0 AS s_hu, 0.0 AS v_hu, 0.0 AS q, 0.0 AS r, 0.0 AS p1, 0.0 AS p2,
+        0.0 AS p3, 0.0 AS p4, 0.0 AS p5,
         CASE WHEN r.emploi THEN 0 END::BIGINT AS nb_contributeurs,
         CASE WHEN r.emploi THEN 0.0 END AS effectif_max_contributeur,
         CASE WHEN r.emploi THEN 0 END::BIGINT AS nb_unites_legales_contributrices,
@@ -236,11 +244,13 @@ complet AS (
     UNION ALL BY NAME
     SELECT * EXCLUDE (emploi) FROM zeros
 ),
--- posterior variances of the row's employment, of its part in URSSAF's field, and their family term
+-- variances of the row's employment (posterior variance of the calibrated part, plus the unseen part's), of its
+-- part in URSSAF's field (calibrated only), and their family term
 variances AS (
     SELECT *,
            p1 * p1 + p2 * p2 + p3 * p3 + p4 * p4 + p5 * p5 AS pp,
-           greatest(v - q - (p1 * p1 + p2 * p2 + p3 * p3 + p4 * p4 + p5 * p5), 0) AS variance_effectif,
+           greatest(v - q - (p1 * p1 + p2 * p2 + p3 * p3 + p4 * p4 + p5 * p5), 0) + s_hu * s_hu + v_hu
+               AS variance_effectif,
            greatest(v - v_hors_champ - q - (p1 * p1 + p2 * p2 + p3 * p3 + p4 * p4 + p5 * p5), 0)
                AS variance_effectif_prive
     FROM complet
@@ -252,8 +262,10 @@ avec_ensemble AS (
         e.nb_etablissements_employeurs AS ens_employeurs,
         e.effectif_central AS ens_central, e.effectif_prive AS ens_prive,
         e.variance_effectif AS ens_variance, e.variance_effectif_prive AS ens_variance_prive,
-        -- covariance of the row with its 'ensemble' (the row is part of it)
-        c.v - c.r - (c.p1 * e.p1 + c.p2 * e.p2 + c.p3 * e.p3 + c.p4 * e.p4 + c.p5 * e.p5) AS covariance,
+        -- covariance of the row with its 'ensemble' (the row is part of it; the unseen part: the row's independent
+        -- variance, and the product of the two sums of correlated standard deviations)
+        c.v - c.r - (c.p1 * e.p1 + c.p2 * e.p2 + c.p3 * e.p3 + c.p4 * e.p4 + c.p5 * e.p5) + c.v_hu + c.s_hu * e.s_hu
+            AS covariance,
         c.v - c.v_hors_champ - c.r - (c.p1 * e.p1 + c.p2 * e.p2 + c.p3 * e.p3 + c.p4 * e.p4 + c.p5 * e.p5)
             AS covariance_prive
     FROM variances AS c
