@@ -13,6 +13,7 @@ import pandas as pd
 
 from ess import paths
 from ess.settings import millesime_date
+from reports import coverage as coverage_words
 from reports import selection as sel
 from reports import style
 from transforms import reference, zonages
@@ -52,6 +53,9 @@ class ReportContext:
     urssaf_comparaison: pd.DataFrame | None = None
     # ESS employers of the millésime by year of their SIRENE size band (selection.band_years); None when not given
     annees_tranches: pd.Series | None = None
+    # the coverage of the 90 % intervals measured on synthetic worlds (couverture_intervalles.csv of the run's
+    # reference folder); None: not measured, which the report says
+    coverage: coverage_words.Coverage | None = None
 
     @property
     def departement(self) -> str:
@@ -270,4 +274,5 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
         urssaf_comparaison=_comparison(tables, str(params["departement"])),
         niveaux=niveaux_du_cube(cube[cube["annee"] == year], params.get("reference_dir")),
         annees_tranches=sel.band_years(tables, params["perimetre"]),
+        coverage=coverage_words.load(params.get("reference_dir")),
     )
