@@ -2,7 +2,7 @@
 synthetic worlds (data/reference/couverture_intervalles.csv, benchmarks/coverage_reference.py), read from the run's
 reference folder — never a figure written here, since a new estimator or generator changes it.
 
-Every sentence that explains an interval comes from this module: « intervalle à 90 % : conçu pour contenir la vraie
+Every sentence that explains an interval comes from this module: « intervalle à 90 %, conçu pour contenir la vraie
 valeur 9 fois sur 10 ; éprouvé sur 14 départements simulés, il a contenu l'emploi de l'ESS de l'année 9 fois sur 14
 et celui des années passées 93 fois sur 182 ; l'emploi de l'ESS y est plutôt sous-estimé, d'environ 1,6 % ». Where
 coverage is clearly short (below SHORT_COVERAGE), the sentence says which way the estimate errs (the measured mean
@@ -125,9 +125,10 @@ def tested(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
     return f"{_worlds(cov)}, il a contenu {WORDS[indicateur][0]} du département " + " et ".join(parts)
 
 
-def direction(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
+def direction(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST), brief: bool = False) -> str:
     """Where the measured coverage is clearly short: which way the estimate errs, « l'emploi de l'ESS y est plutôt
-    sous-estimé, d'environ 1,6 % » ('' otherwise, or when the bias has no clear sign)."""
+    sous-estimé, d'environ 1,6 % » (`brief`: « estimation plutôt trop basse, d'environ 1,6 % »; '' otherwise, or when
+    the bias has no clear sign)."""
     if cov is None or indicateur not in WORDS:
         return ""
     short = [m for m in (cov.get(indicateur, s) for s in scopes) if m is not None and m.short]
@@ -140,31 +141,38 @@ def direction(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str
     low, high = sorted(round(abs(b) * 100, 1) for b in (min(biases), max(biases)))
     size = (style.fmt_percent(low / 100, 1) if low == high
             else f"{style.fmt_number(low, 1)} à {style.fmt_percent(high / 100, 1)}")
+    if brief:
+        return f"estimation plutôt trop {'basse' if biases[0] < 0 else 'haute'}, d'environ {size}"
     way = "sous-estimé" if biases[0] < 0 else "surestimé"
     return f"{words} y est plutôt {way}{'e' if feminine else ''}, d'environ {size}"
 
 
 def interval_sentence(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
-    """« intervalle à 90 % : conçu pour … ; éprouvé sur …, il a contenu … ; … plutôt sous-estimé, d'environ … (voir
+    """« intervalle à 90 %, conçu pour … ; éprouvé sur …, il a contenu … ; … plutôt sous-estimé, d'environ … (voir
     « Méthode ») » — or « … ; couverture non mesurée »."""
-    return f"intervalle à 90 % : {designed_and_tested(cov, indicateur, scopes)}"
+    return f"intervalle à 90 %, {designed_and_tested(cov, indicateur, scopes)}"
 
 
 def designed_and_tested(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
     """NOMINAL, then what was measured and, when short, which way the estimate errs, then where to read more."""
-    text = f"{NOMINAL} ; {tested(cov, indicateur, scopes)}"
+    return f"{NOMINAL} ; {measured(cov, indicateur, scopes)}"
+
+
+def measured(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
+    """What was measured (`tested`) and, when short, which way the estimate errs, then where to read more."""
     way = direction(cov, indicateur, scopes)
-    return text + (f" ; {way}" if way else "") + f" {SEE_METHOD}"
+    return tested(cov, indicateur, scopes) + (f" ; {way}" if way else "") + f" {SEE_METHOD}"
 
 
 def short_tested(cov: Coverage | None, indicateur: str) -> str:
-    """For a key message about the employment year: « sur 14 départements simulés, il a contenu la vraie valeur 9 fois
-    sur 14 : plutôt sous-estimé, d'environ 1,6 % », or NOT_MEASURED."""
+    """For a key message about the employment year: « il a contenu la vraie valeur dans 9 départements simulés sur
+    14 ; estimation plutôt trop basse, d'environ 1,6 % », or NOT_MEASURED."""
     m = cov.get(indicateur, YEAR) if cov else None
     if m is None or indicateur not in WORDS:
         return NOT_MEASURED
-    way = direction(cov, indicateur, (YEAR,))
-    return (f"sur {style.fmt_number(cov.worlds)} départements simulés, il a contenu la vraie valeur {_times(m)}"
+    way = direction(cov, indicateur, (YEAR,), brief=True)
+    return (f"il a contenu la vraie valeur dans {style.fmt_number(m.covered)} départements simulés sur "
+            f"{style.fmt_number(m.cells)}"
             + (f" ; {way}" if way else ""))
 
 

@@ -48,13 +48,13 @@ def _no_employee_class(ctx) -> str:
 
 
 def range_note(ctx: ReportContext, indicateur: str) -> str:
-    """« Trait fin : intervalle à 90 % : conçu pour … ; éprouvé sur … » for a chart of the employment year (the
+    """« Trait fin : intervalle à 90 %, conçu pour … ; éprouvé sur … » for a chart of the employment year (the
     measured coverage of the département's `indicateur`, reports/coverage.py)."""
     return "Trait fin : " + coverage.interval_sentence(ctx.coverage, indicateur, (coverage.YEAR,)) + "."
 
 
 def families_range_note(ctx: ReportContext) -> str:
-    return ("Trait fin : intervalle à 90 % : " + coverage.NOMINAL + " ; " + coverage.families_tested(ctx.coverage)
+    return ("Trait fin : intervalle à 90 %, " + coverage.NOMINAL + " ; " + coverage.families_tested(ctx.coverage)
             + " " + coverage.SEE_METHOD + ".")
 
 

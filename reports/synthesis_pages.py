@@ -38,9 +38,9 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
         y = _text(fig, y, "Ces chiffres sont calculés sur l'échantillon synthétique de l'outil : ils ne décrivent "
                   "pas la réalité.", color="#c0392b", bold=True)
     y = _text(fig, y, "Les établissements sont comptés à la date du répertoire SIRENE, l'emploi salarié au 31 "
-              "décembre de l'année d'emploi la plus récente. Un intervalle à 90 % est "
-              + coverage.designed_and_tested(ctx.coverage, "emploi_ess") + ". Le détail des sources et de la "
-              "méthode figure en fin de rapport.", color="#444444")
+              "décembre de l'année d'emploi la plus récente. Un intervalle à 90 % est " + coverage.NOMINAL
+              + " ; entre parenthèses, son épreuve en simulation. Le détail des sources et de la méthode figure "
+              "en fin de rapport.", color="#444444")
     fig.ess_free_top = y  # where contents() starts, once the other pages are drawn
     return fig
 

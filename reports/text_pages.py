@@ -117,16 +117,15 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources : "
          f"{ctx.sources()}."),
         ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 %, "
-         + coverage.NOMINAL + " (1 fois sur 20 en dessous, 1 fois sur 20 au-dessus) ; "
-         + coverage.designed_and_tested(ctx.coverage, "emploi_ess").split(" ; ", 1)[1] + ". La part de "
+         + coverage.NOMINAL + " ; "
+         + coverage.measured(ctx.coverage, "emploi_ess") + ". La part de "
          "l'ESS est donnée dans l'emploi salarié de tous les employeurs, publics compris (définition d'ESS "
          "France et des CRESS), et dans l'emploi privé du champ de l'URSSAF ; l'intervalle de cette dernière, le "
          "plus étroit, " + ("compte les valeurs que l'URSSAF n'a pas publiées cette année-là (estimées avec leur "
                             "incertitude), mais pas" if ctx.blanks_imputed else
                             "ne compte ni les valeurs que l'URSSAF n'a pas publiées (comptées comme nulles), ni")
          + " les exceptions à la règle qui délimite le champ de l'URSSAF (associations relevant "
-         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur (voir "
-         "« Méthode et précautions de lecture »). Les "
+         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur. Les "
          "cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
     ])
