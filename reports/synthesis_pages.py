@@ -300,8 +300,8 @@ LIMITS = [
      "incertain. Les séries de l'URSSAF (pages d'évolution et de comparaison) ne les comptent pas."),
     ("L'emploi exact de chaque établissement",
      "SIRENE ne donne qu'une tranche d'effectifs par établissement, souvent ancienne ; l'emploi est donc estimé, "
-     "avec un intervalle à 90 % (sa couverture mesurée : page « Méthode »). L'emploi des années passées est publié pour les territoires au-dessus de la "
-     "commune, sans détail par secteur ni par taille."),
+     "avec un intervalle à 90 % (sa couverture mesurée : page « Méthode »). L'emploi des années passées est "
+     "publié pour les territoires au-dessus de la commune, sans détail par secteur ni par taille."),
     ("L'activité économique",
      "Ni le chiffre d'affaires, ni les budgets, ni les subventions des structures de l'ESS ne sont dans ces "
      "données ; les secteurs sont ceux du code d'activité principal (NAF) déclaré à l'INSEE."),
