@@ -362,10 +362,11 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
                             labels=lambda c: names[c], band=("ic90_bas", "ic90_haut", "intervalle à 90 %"))
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
-    note = ("Effectif salarié au 31 décembre de l'année des établissements de l'ESS ouverts à cette date, estimé "
-            "année par année (tranches SIRENE et historique des établissements, calage sur les fichiers de l'URSSAF "
-            + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + band_note(ctx)
-            + _band_width(frame, hidden))
+    # (short: the band's coverage sentence is long, the page's second chart starts right under this note, and the
+    # source line says how each year is estimated)
+    note = ("Établissements de l'ESS ouverts au 31/12 de chaque année" + ("" if ctx.calibrated else
+                                                                        ", emploi NON CALÉ sur l'URSSAF")
+            + ". " + band_note(ctx) + _band_width(frame, hidden))
     return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line", unit="effectif",
                      source=source_employment(ctx, series=True))
 
