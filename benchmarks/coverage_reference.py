@@ -60,8 +60,11 @@ INDICATORS = {
 TARGET = ("Cible de calage au 31/12 du groupe « {groupe} » (moyenne annuelle de l'URSSAF convertie), département",
           "core_calibration.cible_fin_annee ± 1,645 × ecart_type_cible (groupe {groupe})")
 SCOPES = ("annee_emploi", "annees_passees")
-COLUMNS = ("indicateur", "libelle_indicateur", "colonnes_mesurees", "portee", "annee_debut", "annee_fin", "cellules",
-           "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut", "biais_relatif_moyen",
+# benchmarks.coverage sums the ESS of the perimeter « insee » (in_perimetre(…, "insee")): the measure is that
+# perimeter's, and the report of a run in another perimeter says its coverage was not measured
+PERIMETRE = "insee"
+COLUMNS = ("indicateur", "libelle_indicateur", "colonnes_mesurees", "perimetre", "portee", "annee_debut", "annee_fin",
+           "cellules", "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut", "biais_relatif_moyen",
            "demi_largeur_relative_mediane", "version_generateur", "premiere_graine", "nb_graines",
            "echelle_echantillon", "exceptions_champ_urssaf", "date_mesure", "commande_mesure")
 
@@ -95,8 +98,8 @@ def coverage_command(cells: pd.DataFrame, scale: float, exceptions: bool) -> str
             + ("" if exceptions else " --sans-exceptions") + " --csv FICHIER")
 
 
-def reference_rows(cells: pd.DataFrame, *, exceptions: bool, scale: float, generator: str, day: dt.date
-                   ) -> pd.DataFrame:
+def reference_rows(cells: pd.DataFrame, *, exceptions: bool, scale: float, generator: str, day: dt.date,
+                   perimetre: str = PERIMETRE) -> pd.DataFrame:
     """One row per indicator × scope of one coverage run's cells."""
     seeds = sorted(int(s) for s in cells["graine"].unique())
     if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
@@ -113,7 +116,7 @@ def reference_rows(cells: pd.DataFrame, *, exceptions: bool, scale: float, gener
             libelle, colonnes = describe(r.indicateur)
             out.append({
                 "indicateur": r.indicateur, "libelle_indicateur": libelle, "colonnes_mesurees": colonnes,
-                "portee": portee, "annee_debut": int(years.at[r.indicateur, "min"]),
+                "perimetre": perimetre, "portee": portee, "annee_debut": int(years.at[r.indicateur, "min"]),
                 "annee_fin": int(years.at[r.indicateur, "max"]), "cellules": int(r.graines),
                 "cellules_couvertes": int(r.dans_ic90), "couverture_ic90_bas": round(r.couverture_bas, 4),
                 "couverture_ic90_haut": round(r.couverture_haut, 4), "biais_relatif_moyen": round(r.biais_moyen, 5),
@@ -134,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the reference file to write")
     p.add_argument("--scale", type=float, default=0.25, help="the --scale of the coverage run (default 0.25)")
     p.add_argument("--date", type=dt.date.fromisoformat, help="day of the measurement (default: the CSV's)")
+    p.add_argument("--perimetre", default=PERIMETRE, help=f"perimeter of the ESS measured (default {PERIMETRE})")
     p.add_argument("--version-generateur", default=GENERATOR_VERSION,
                    help=f"generator that drew the worlds (default: this checkout's, {GENERATOR_VERSION})")
     args = p.parse_args(argv)
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         day = args.date or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).date()
         frames.append(reference_rows(read_cells(path), exceptions=exceptions, scale=args.scale,
-                                     generator=args.version_generateur, day=day))
+                                     generator=args.version_generateur, day=day, perimetre=args.perimetre))
     table = pd.concat(frames, ignore_index=True)
     tmp = args.out.with_name(f".{args.out.name}.tmp")
     table.to_csv(tmp, index=False, lineterminator="\n")

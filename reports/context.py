@@ -266,7 +266,7 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
                                                         "effectifs_salaries"])
     urssaf = sel.urssaf_series(urssaf_table, params["departement"])
     urssaf_rows = sel.urssaf_rows(urssaf_table, params["departement"])
-    return ReportContext(
+    ctx = ReportContext(
         params=params, cube=cube, year=year, synthetic=synthetic, nom_departement=nom, libelle_perimetre=libelle,
         description_perimetre=description, calibration=calibration, audit=audit, urssaf=urssaf,
         communes=_communes(tables, str(params["departement"]), params.get("annee_cog")),
@@ -274,5 +274,8 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
         urssaf_comparaison=_comparison(tables, str(params["departement"])),
         niveaux=niveaux_du_cube(cube[cube["annee"] == year], params.get("reference_dir")),
         annees_tranches=sel.band_years(tables, params["perimetre"]),
-        coverage=coverage_words.load(params.get("reference_dir")),
+        coverage=coverage_words.load(params.get("reference_dir"), params["perimetre"]),
     )
+    if not ctx.calibrated:
+        ctx.coverage = None  # measured on the calibrated estimate: an uncalibrated run's intervals were not tested
+    return ctx

@@ -83,9 +83,10 @@ class Coverage:
         return self.measures.get((indicateur, scope))
 
 
-def from_rows(rows: list[dict] | None) -> Coverage | None:
-    """The checked rows of the reference file (transforms/referentiels.read_coverage) as a Coverage; None without
-    rows."""
+def from_rows(rows: list[dict] | None, perimetre: str | None = None) -> Coverage | None:
+    """The checked rows of the reference file (transforms/referentiels.read_coverage) of the ESS `perimetre` (every
+    row: None) as a Coverage; None without rows: the ESS of another perimeter was not measured."""
+    rows = [r for r in rows or [] if perimetre is None or r["perimetre"] == perimetre]
     if not rows:
         return None
     exceptions = any(r["exceptions_champ_urssaf"] for r in rows)
@@ -100,10 +101,10 @@ def from_rows(rows: list[dict] | None) -> Coverage | None:
         day=first["date_mesure"], exceptions=exceptions)
 
 
-def load(reference_dir=None) -> Coverage | None:
+def load(reference_dir=None, perimetre: str | None = None) -> Coverage | None:
     from transforms.referentiels import read_coverage
 
-    return from_rows(read_coverage(reference_dir))
+    return from_rows(read_coverage(reference_dir), perimetre)
 
 
 def _times(m: Measure) -> str:

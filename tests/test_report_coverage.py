@@ -20,19 +20,19 @@ from transforms import outputs, referentiels
 from transforms import publish as pub
 
 NB = "\u00a0"
-HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,portee,annee_debut,annee_fin,cellules,cellules_couvertes,"
-          "couverture_ic90_bas,couverture_ic90_haut,biais_relatif_moyen,demi_largeur_relative_mediane,"
+HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,perimetre,portee,annee_debut,annee_fin,cellules,"
+          "cellules_couvertes,couverture_ic90_bas,couverture_ic90_haut,biais_relatif_moyen,demi_largeur_relative_mediane,"
           "version_generateur,premiere_graine,nb_graines,echelle_echantillon,exceptions_champ_urssaf,date_mesure,"
           "commande_mesure\n")
 PROVENANCE = "9.8.7,3,14,0.5,true,2031-02-03,python -m benchmarks.coverage --seeds 14 --first-seed 3"
 # made-up measures: ESS employment covered 12/14 for the year (enough) and 120/182 for the past years (short, the
 # estimate too low), the share of all employment 10/14 (short, too high), associations 5/14; no part_prive row
 MADE_UP = HEADER + "\n".join([
-    f'emploi_ess,Emploi ESS,"a, b",annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
-    f'emploi_ess,Emploi ESS,,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
-    f'part_total,Part totale,,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
-    f'emploi_associations,Associations,,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,{PROVENANCE}',
-    f'emploi_fondations,Fondations,,annee_emploi,2030,2030,14,14,0.81,1.0,0.001,0.03,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,"a, b",insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,,insee,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
+    f'part_total,Part totale,,insee,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
+    f'emploi_associations,Associations,,insee,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,{PROVENANCE}',
+    f'emploi_fondations,Fondations,,insee,annee_emploi,2030,2030,14,14,0.81,1.0,0.001,0.03,{PROVENANCE}',
 ]) + "\n"
 
 
@@ -89,6 +89,9 @@ def test_the_report_prints_the_figures_of_the_reference_file(context):
 def test_without_a_measure_the_report_says_coverage_was_not_measured(context, tmp_path):
     assert referentiels.read_coverage(tmp_path, file="absent.csv") is None
     assert coverage.from_rows(None) is None and coverage.from_rows([]) is None
+    # the ESS of another perimeter than the one measured: not measured
+    rows = referentiels.read_coverage(_reference(tmp_path / "r"))
+    assert coverage.from_rows(rows, "loi2014") is None and coverage.from_rows(rows, "insee").worlds == 14
     bare = dataclasses.replace(context, coverage=None)
     got = {m.key: m.text for m in messages.key_messages(bare)}
     assert "; couverture non mesurée)." in got["emploi"]
@@ -99,17 +102,18 @@ def test_without_a_measure_the_report_says_coverage_was_not_measured(context, tm
 
 
 @pytest.mark.parametrize("line, message", [
-    (f"emploi_ess,E,,annee_emploi,2030,2030,14,15,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,15,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: cellules_couvertes = 15 is more than cellules = 14"),
-    (f"emploi_ess,E,,annee_courante,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,insee,annee_courante,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'portee' = 'annee_courante' is not allowed"),
-    (f"emploi_ess,E,,annee_emploi,2030,2030,quatorze,12,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,quatorze,12,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'cellules' = 'quatorze' is not a number"),
-    (f"emploi_ess,E,,annee_emploi,2030,2030,14,-1,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,-1,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'cellules_couvertes' = '-1' must be >= 0"),
-    (f"emploi_ess,E,,annee_emploi,2030,2030,14,12,0.9,0.6,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.9,0.6,0,0.01,{PROVENANCE}",
      r"line 2: couverture_ic90_bas = 0.9, couverture_ic90_haut = 0.6"),
-    (f"emploi_ess,E,,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE.replace('2031-02-03', '2031-02-30')}",
+    ("emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,"
+     + PROVENANCE.replace("2031-02-03", "2031-02-30"),
      r"line 2: date_mesure = '2031-02-30' is not a date"),
 ])
 def test_a_malformed_reference_file_is_a_clear_error(tmp_path, line, message):
@@ -166,6 +170,7 @@ def test_the_reference_file_is_built_from_the_cells_of_a_coverage_run(tmp_path):
     assert year["commande_mesure"] == ("python -m benchmarks.coverage --seeds 3 --first-seed 5 --scale 0.5 "
                                        "--toutes-annees --csv FICHIER")
     assert year["libelle_indicateur"] == "Emploi salarié de l'ESS au 31/12, département"
+    assert year["perimetre"] == "insee"  # the perimeter benchmarks.coverage sums
 
 
 def test_the_reference_table_is_published_and_the_intervals_point_to_it(tmp_path):

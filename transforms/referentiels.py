@@ -40,13 +40,14 @@ NAF = "naf_rev2.csv"  # labels of NAF rév. 2 divisions and sections (loaded as 
 
 # The coverage of the employment intervals measured on synthetic worlds (benchmarks/coverage_reference.py writes
 # it): a measurement, regenerated when the estimator or the generator changes, so never a figure in code. One row
-# per indicator, scope (the employment year, the past years) and kind of world (with or without the exceptions to
-# URSSAF's field).
+# per indicator, perimeter of the ESS, scope (the employment year, the past years) and kind of world (with or
+# without the exceptions to URSSAF's field).
 COVERAGE_FILE = "couverture_intervalles.csv"
 COVERAGE_SCOPES = ("annee_emploi", "annees_passees")
 _COVERAGE_COLUMNS = (
     reference.Col("indicateur", pattern=r"^[a-z][a-z0-9_]*$"), reference.Col("libelle_indicateur"),
-    reference.Col("colonnes_mesurees", required=False), reference.Col("portee", values=COVERAGE_SCOPES),
+    reference.Col("colonnes_mesurees", required=False), reference.Col("perimetre", pattern=r"^[a-z][a-z0-9_]*$"),
+    reference.Col("portee", values=COVERAGE_SCOPES),
     reference.Col("annee_debut", "INTEGER", minimum=2000), reference.Col("annee_fin", "INTEGER", minimum=2000),
     reference.Col("cellules", "INTEGER", minimum=1), reference.Col("cellules_couvertes", "INTEGER", minimum=0),
     reference.Col("couverture_ic90_bas", "DOUBLE", minimum=0),
@@ -76,7 +77,8 @@ def _check_coverage_row(row: dict) -> str | None:
 
 
 def coverage_spec(file: str = COVERAGE_FILE) -> reference.RefSpec:
-    return reference.RefSpec(file, _COVERAGE_COLUMNS, key=("indicateur", "portee", "exceptions_champ_urssaf"),
+    return reference.RefSpec(file, _COVERAGE_COLUMNS,
+                             key=("indicateur", "perimetre", "portee", "exceptions_champ_urssaf"),
                              row_check=_check_coverage_row)
 
 

@@ -8,6 +8,7 @@ SELECT
     c.indicateur,
     c.libelle_indicateur,
     c.colonnes_mesurees,
+    c.perimetre,
     c.portee,
     c.annee_debut,
     c.annee_fin,
