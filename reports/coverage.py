@@ -177,6 +177,17 @@ def short_tested(cov: Coverage | None, indicateur: str) -> str:
             + (f" ; {way}" if way else ""))
 
 
+def held_it(cov: Coverage | None, indicateur: str) -> str:
+    """After « il peut manquer la vraie valeur »: « sur 14 départements simulés, il l'a contenue 10 fois pour
+    l'année ; estimation plutôt trop basse, d'environ 0,7 % », or NOT_MEASURED."""
+    m = cov.get(indicateur, YEAR) if cov else None
+    if m is None or indicateur not in WORDS:
+        return NOT_MEASURED
+    way = direction(cov, indicateur, (YEAR,), brief=True)
+    return (f"sur {style.fmt_number(m.cells)} départements simulés, il l'a contenue {style.fmt_number(m.covered)} "
+            "fois pour l'année" + (f" ; {way}" if way else ""))
+
+
 def families_tested(cov: Coverage | None) -> str:
     """The families' employment of the year: « éprouvé sur 14 départements simulés, il a contenu l'emploi de l'année
     du département 6 fois sur 14 pour les associations, 13 pour les coopératives, 14 pour les mutuelles et 14 pour

@@ -125,7 +125,8 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
                             "incertitude), mais pas" if ctx.blanks_imputed else
                             "ne compte ni les valeurs que l'URSSAF n'a pas publiées (comptées comme nulles), ni")
          + " les exceptions à la règle qui délimite le champ de l'URSSAF (associations relevant "
-         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur. Les "
+         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur ("
+         + coverage.held_it(ctx.coverage, "part_prive") + "). Les "
          "cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
     ])
