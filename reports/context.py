@@ -13,6 +13,7 @@ import pandas as pd
 
 from ess import paths
 from ess.settings import millesime_date
+from reports import coverage as coverage_words
 from reports import selection as sel
 from reports import style
 from transforms import reference, zonages
@@ -52,6 +53,9 @@ class ReportContext:
     urssaf_comparaison: pd.DataFrame | None = None
     # ESS employers of the millésime by year of their SIRENE size band (selection.band_years); None when not given
     annees_tranches: pd.Series | None = None
+    # the coverage of the 90 % intervals measured on synthetic worlds (couverture_intervalles.csv of the run's
+    # reference folder); None: not measured, which the report says
+    coverage: coverage_words.Coverage | None = None
 
     @property
     def departement(self) -> str:
@@ -262,7 +266,7 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
                                                         "effectifs_salaries"])
     urssaf = sel.urssaf_series(urssaf_table, params["departement"])
     urssaf_rows = sel.urssaf_rows(urssaf_table, params["departement"])
-    return ReportContext(
+    ctx = ReportContext(
         params=params, cube=cube, year=year, synthetic=synthetic, nom_departement=nom, libelle_perimetre=libelle,
         description_perimetre=description, calibration=calibration, audit=audit, urssaf=urssaf,
         communes=_communes(tables, str(params["departement"]), params.get("annee_cog")),
@@ -270,4 +274,8 @@ def load_context(tables: dict[str, Path], params: dict) -> ReportContext:
         urssaf_comparaison=_comparison(tables, str(params["departement"])),
         niveaux=niveaux_du_cube(cube[cube["annee"] == year], params.get("reference_dir")),
         annees_tranches=sel.band_years(tables, params["perimetre"]),
+        coverage=coverage_words.load(params.get("reference_dir"), params["perimetre"]),
     )
+    if not ctx.calibrated:
+        ctx.coverage = None  # measured on the calibrated estimate: an uncalibrated run's intervals were not tested
+    return ctx

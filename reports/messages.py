@@ -8,11 +8,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from reports import coverage
 from reports import selection as sel
 from reports import style, urssaf_compare
 from reports.context import ReportContext
 
-INTERVAL_WORDS = "intervalle à 90 % : 9 chances sur 10 que la vraie valeur soit entre {low} et {high}"
+# what the interval was designed for is said under the messages (synthesis_pages.messages_page); each message
+# says what it did when put to the test (reports/coverage.py)
+INTERVAL_WORDS = "intervalle à 90 % : entre {low} et {high} ; {tested}"
 
 
 @dataclass
@@ -26,10 +29,10 @@ def _published(row, measure: str) -> bool:
     return row is not None and pd.notna(row[measure]) and row[sel.STATUS_OF[measure]] == sel.PUBLIE
 
 
-def _interval(row, low: str, high: str, fmt) -> str:
+def _interval(row, low: str, high: str, fmt, tested: str) -> str:
     if pd.isna(row[low]) or pd.isna(row[high]):
         return ""
-    return " (" + INTERVAL_WORDS.format(low=fmt(row[low]), high=fmt(row[high])) + ")"
+    return " (" + INTERVAL_WORDS.format(low=fmt(row[low]), high=fmt(row[high]), tested=tested) + ")"
 
 
 def _pct(v) -> str:
@@ -56,7 +59,8 @@ def key_messages(ctx: ReportContext) -> list[Message]:
         if _published(e, "effectif_central"):
             out.append(Message("emploi", style.fmt_estimate(e["effectif_central"]),
                                f"salariés dans l'ESS au {au_e}, estimation centrale arrondie"
-                               + _interval(e, "effectif_ic90_bas", "effectif_ic90_haut", style.fmt_estimate) + "."))
+                               + _interval(e, "effectif_ic90_bas", "effectif_ic90_haut", style.fmt_estimate,
+                                           coverage.short_tested(ctx.coverage, "emploi_ess")) + "."))
         elif e is not None and sel.withheld(e["statut_secret_effectifs"]):
             out.append(Message("emploi", style.SUPPRESSED, f"emploi salarié de l'ESS au {au_e} : couvert par le "
                                f"secret statistique ({style.label('secret', e['statut_secret_effectifs'])})."))
@@ -66,7 +70,8 @@ def key_messages(ctx: ReportContext) -> list[Message]:
             out.append(Message("part", _pct(e["part_effectif_total_central"]),
                                f"de l'emploi salarié du département est dans l'ESS au {au_e}, tous employeurs "
                                "publics et privés"
-                               + _interval(e, "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut", _pct)
+                               + _interval(e, "part_effectif_total_ic90_bas", "part_effectif_total_ic90_haut", _pct,
+                                           coverage.short_tested(ctx.coverage, "part_total"))
                                + prive + "."))
         out += _territory_extremes(ctx)
     out += _establishment_evolution(ctx)

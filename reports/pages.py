@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports import charts, maps, style
+from reports import charts, coverage, maps, style
 from reports import selection as sel
 from reports.context import ReportContext
 from transforms import reference
@@ -45,10 +45,23 @@ def _no_employee_class(ctx) -> str:
     return text + ". "
 
 
-RANGE_MEANING = ("intervalle à 90 % — il y a 9 chances sur 10 que la vraie valeur soit dans cette fourchette (si le "
-                 "modèle d'emploi est juste ; voir « Méthode »).")
-RANGE_NOTE = "Trait fin : " + RANGE_MEANING
-BAND_NOTE = "Bande claire : " + RANGE_MEANING
+
+
+def range_note(ctx: ReportContext, indicateur: str) -> str:
+    """« Trait fin : intervalle à 90 %, conçu pour … ; éprouvé sur … » for a chart of the employment year (the
+    measured coverage of the département's `indicateur`, reports/coverage.py)."""
+    return "Trait fin : " + coverage.interval_sentence(ctx.coverage, indicateur, (coverage.YEAR,)) + "."
+
+
+def families_range_note(ctx: ReportContext) -> str:
+    return ("Trait fin : intervalle à 90 %, " + coverage.NOMINAL + " ; " + coverage.families_tested(ctx.coverage)
+            + " " + coverage.SEE_METHOD + ".")
+
+
+def band_note(ctx: ReportContext) -> str:
+    """The band of the employment series: every year, so both scopes of the measured coverage."""
+    return "Bande claire : " + coverage.interval_sentence(ctx.coverage, "emploi_ess") + "."
+
 # (employment only: counts of establishments are never masked, METHOD.md § 6)
 SECRET_NOTE = "« s » : valeur couverte par le secret statistique (motif à côté ou dans cette note), jamais un zéro."
 
@@ -193,7 +206,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
                  code_column="code_territoire"),
             bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}, {au_emp}", jobs,
                  "part_effectif_total_central", "_label", _fmt_pct, share_label,
-                 with_range=True, note=where + RANGE_NOTE + " " + SECRET_NOTE, code_column="code_territoire"),
+                 with_range=True, note=where + range_note(ctx, "part_total") + " " + SECRET_NOTE,
+                 code_column="code_territoire"),
         ]
     specs["familles"] = [
         bars("familles_etablissements", f"Établissements par famille de l'ESS, {au_etab}", _family_rows(ctx),
@@ -202,7 +216,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
         bars("familles_emploi", f"Emploi salarié par famille de l'ESS, {au_emp}", _family_rows(ctx, y_emp),
              "effectif_central", "famille", style.fmt_estimate, "salariés (estimation centrale arrondie)",
              with_range=True,
-             labels=lambda c: style.label("famille", c), note=RANGE_NOTE + " " + SECRET_NOTE),
+             labels=lambda c: style.label("famille", c), note=families_range_note(ctx) + " " + SECRET_NOTE),
     ]
     sec = _sector_rows(ctx)
     sec = sec.assign(_label=[_label_or_code(a, b) for a, b in zip(sec["libelle_secteur"], sec["secteur"])])
@@ -215,7 +229,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
         bars("secteurs_part_emploi", f"Part de l'ESS dans l'emploi salarié du secteur (tous employeurs), {au_emp}",
              sec_emp, "part_effectif_total_central", "_label", _fmt_pct,
              "part de l'emploi salarié du secteur, employeurs publics compris",
-             with_range=True, note=RANGE_NOTE + " " + SECRET_NOTE, code_column="secteur"),
+             with_range=True, note=range_note(ctx, "part_total") + " " + SECRET_NOTE, code_column="secteur"),
     ]
     specs["tailles"] = [
         bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
@@ -225,7 +239,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
              "effectif_central", "_label", style.fmt_estimate, "salariés (estimation centrale arrondie)",
              with_range=True,
              code_column="classe_taille",
-             note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). " + RANGE_NOTE + " "
+             note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). " + range_note(ctx, "emploi_ess")
+             + " "
              + SECRET_NOTE,
              ordered=True),
     ]
@@ -347,9 +362,11 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
                             labels=lambda c: names[c], band=("ic90_bas", "ic90_haut", "intervalle à 90 %"))
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
-    note = ("Effectif salarié au 31 décembre de l'année des établissements de l'ESS ouverts à cette date, estimé "
-            "année par année (tranches SIRENE et historique des établissements, calage sur les fichiers de l'URSSAF "
-            + ("de chaque année" if ctx.calibrated else "— NON CALÉ") + "). " + BAND_NOTE + _band_width(frame, hidden))
+    # (short: the band's coverage sentence is long, the page's second chart starts right under this note, and the
+    # source line says how each year is estimated)
+    note = ("Établissements de l'ESS ouverts au 31/12 de chaque année" + ("" if ctx.calibrated else
+                                                                        ", emploi NON CALÉ sur l'URSSAF")
+            + ". " + band_note(ctx) + _band_width(frame, hidden))
     return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line", unit="effectif",
                      source=source_employment(ctx, series=True))
 

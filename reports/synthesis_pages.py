@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports import charts, messages, style, urssaf_compare
+from reports import charts, coverage, messages, style, text_pages, urssaf_compare
 from reports import selection as sel
 from reports.context import ReportContext
 from reports.pages import (ChartSpec, _territory_label, new_page, note_lines, secret_glossary, source_counts,
@@ -38,9 +38,9 @@ def messages_page(ctx: ReportContext, number: int) -> Figure:
         y = _text(fig, y, "Ces chiffres sont calculés sur l'échantillon synthétique de l'outil : ils ne décrivent "
                   "pas la réalité.", color="#c0392b", bold=True)
     y = _text(fig, y, "Les établissements sont comptés à la date du répertoire SIRENE, l'emploi salarié au 31 "
-              "décembre de l'année d'emploi la plus récente. Un intervalle à 90 % signifie qu'il y a 9 chances sur 10 "
-              "que la vraie valeur soit dans la fourchette donnée. Le détail des sources et de la méthode figure en "
-              "fin de rapport.", color="#444444")
+              "décembre de l'année d'emploi la plus récente. Un intervalle à 90 % est " + coverage.NOMINAL
+              + " ; entre parenthèses, son épreuve en simulation. Le détail des sources et de la méthode figure "
+              "en fin de rapport.", color="#444444")
     fig.ess_free_top = y  # where contents() starts, once the other pages are drawn
     return fig
 
@@ -170,7 +170,9 @@ def numbers_page(ctx: ReportContext, number: int) -> Figure:
                           territory_table(ctx), fontsize=8.0, first_column_width=18,
                           title=f"Par {nom} : établissements au {au}, emploi salarié au {au_e}")
     y = _text(fig, bottom - 0.02, territory_note(ctx) + ctx.employers_caveat() + " Part de l'ESS dans l'emploi "
-              "salarié de tous les employeurs (publics compris). « s » : secret statistique, avec son motif ; "
+              "salarié de tous les employeurs (publics compris). Intervalles à 90 % : " + coverage.NOMINAL + " ; "
+              + coverage.tested(ctx.coverage, "emploi_ess", (coverage.YEAR,)) + " " + coverage.SEE_METHOD + ". "
+              "« s » : secret statistique, avec son motif ; "
               "« n.d. » : non publié." + territory_glossary(ctx) + " " + source_employment(ctx) + " "
               + source_counts(ctx), size=8, width=120, color="#444444")
     ax = fig.add_axes((0.06, 0.06, 0.88, y - 0.09))
@@ -298,8 +300,8 @@ LIMITS = [
      "incertain. Les séries de l'URSSAF (pages d'évolution et de comparaison) ne les comptent pas."),
     ("L'emploi exact de chaque établissement",
      "SIRENE ne donne qu'une tranche d'effectifs par établissement, souvent ancienne ; l'emploi est donc estimé, "
-     "avec un intervalle à 90 %. L'emploi des années passées est publié pour les territoires au-dessus de la "
-     "commune, sans détail par secteur ni par taille."),
+     "avec un intervalle à 90 % (sa couverture mesurée : page « Méthode »). L'emploi des années passées est "
+     "publié pour les territoires au-dessus de la commune, sans détail par secteur ni par taille."),
     ("L'activité économique",
      "Ni le chiffre d'affaires, ni les budgets, ni les subventions des structures de l'ESS ne sont dans ces "
      "données ; les secteurs sont ceux du code d'activité principal (NAF) déclaré à l'INSEE."),
@@ -309,7 +311,7 @@ LIMITS = [
 def limits_page(ctx: ReportContext, number: int) -> Figure:
     fig = new_page(ctx, "Ce que les données ouvertes ne disent pas", number)
     y = 0.88
-    for heading, body in LIMITS:
+    for heading, body in LIMITS + [text_pages.method_limits(ctx)]:
         y = _text(fig, y, heading, size=10, bold=True, color="#1b4d3e")
         y = _text(fig, y, body) - 0.012
     return fig

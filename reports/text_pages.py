@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports import charts, style
+from reports import charts, coverage, style
 from reports import selection as sel
 from reports.context import ReportContext
 from reports.pages import new_page
@@ -116,17 +116,17 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          + " " + ctx.employers_caveat()
          + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources : "
          f"{ctx.sources()}."),
-        ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 % : il y a 9 chances sur 10 que "
-         "la vraie valeur soit dans cette fourchette (si le modèle d'emploi est juste), 1 sur 20 qu'elle soit en "
-         "dessous, 1 sur 20 qu'elle soit au-dessus. La part de "
+        ("Lecture", "Chaque chiffre d'emploi est accompagné d'un intervalle à 90 %, "
+         + coverage.NOMINAL + " ; "
+         + coverage.measured(ctx.coverage, "emploi_ess") + ". La part de "
          "l'ESS est donnée dans l'emploi salarié de tous les employeurs, publics compris (définition d'ESS "
          "France et des CRESS), et dans l'emploi privé du champ de l'URSSAF ; l'intervalle de cette dernière, le "
          "plus étroit, " + ("compte les valeurs que l'URSSAF n'a pas publiées cette année-là (estimées avec leur "
                             "incertitude), mais pas" if ctx.blanks_imputed else
                             "ne compte ni les valeurs que l'URSSAF n'a pas publiées (comptées comme nulles), ni")
          + " les exceptions à la règle qui délimite le champ de l'URSSAF (associations relevant "
-         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur (voir "
-         "« Méthode et précautions de lecture »). Les "
+         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur ("
+         + coverage.held_it(ctx.coverage, "part_prive") + "). Les "
          "cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
     ])
@@ -134,14 +134,13 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
 
 
 def method_page(ctx: ReportContext, number: int) -> Figure:
+    """Perimeter, estimation (with what the 90 % intervals were designed for and the table of their measured
+    coverage), series. The secrecy rules are explained beside the secret's table (tables_page), the limits of the
+    processing on the limits page: this page keeps room for the coverage table."""
     fig = new_page(ctx, "Méthode et précautions de lecture", number)
     from transforms.confidentiality import load_rules
 
-    rules = load_rules(reference_dir=ctx.params.get("reference_dir"))
-    seuil = rules.frequency_threshold
-    dominance = style.fmt_percent(rules.dominance_share, 0)
-    protection = (f"{style.fmt_percent(rules.protection_share, 0)} (et {style.fmt_number(rules.protection_minimum)} "
-                  "salarié au moins)")
+    seuil = load_rules(reference_dir=ctx.params.get("reference_dir")).frequency_threshold
     blocks = [
         ("Périmètre de l'ESS", f"{ctx.libelle_perimetre} : {ctx.description_perimetre.rstrip('. ')}. Les familles (associations, "
          "coopératives, mutuelles, fondations…) sont déterminées par la catégorie juridique de l'unité légale ; "
@@ -158,11 +157,69 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
             "l'URSSAF pour le département (effectif moyen annuel converti au 31/12)."
             if ctx.calibrated else "— ici, sans calage sur l'URSSAF (« non calé »).")
          + " Les employeurs publics et agricoles, hors du champ de l'URSSAF, ne sont pas calés : leur emploi est "
-         "plus incertain. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage. "
+         "plus incertain. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage : il est "
+         + coverage.NOMINAL + " si le modèle est juste ; " + _coverage_words(ctx) + " "
          "Le champ de l'URSSAF est lu dans SIRENE par une règle (catégorie juridique, activité) qui a des "
          "exceptions (associations relevant de la MSA, employeurs publics aux salariés de droit privé) : "
          "l'intervalle de la part dans l'emploi privé n'en tient pas compte et peut manquer la vraie valeur."),
-        ("Secret statistique", f"Les nombres d'établissements viennent d'un répertoire public (SIRENE) : ils sont "
+        ("Évolution depuis 2012", "Les séries annuelles comptent les établissements actifs au 31 décembre de "
+         "chaque année d'après l'historique de SIRENE, avec le périmètre de l'année et la géographie actuelle. "
+         "L'emploi de chaque année est estimé de la même façon que celui de la dernière année, avec les fichiers de "
+         "l'URSSAF de l'année ; pour les années passées, il est publié par territoire (pas par commune ni par "
+         "secteur). La série publiée par l'URSSAF (effectif "
+         "moyen annuel, champ privé) est montrée à part, car elle ne mesure pas la même chose."),
+    ]
+    if ctx.synthetic:
+        blocks.insert(0, ("Données synthétiques", "Toutes les valeurs de ce rapport proviennent d'un échantillon "
+                          "généré : « " + style.SYNTHETIC_MENTION + " »."))
+    y = _paragraphs(fig, 0.89, blocks)
+    if ctx.coverage is not None:
+        coverage_table(fig, ctx, y)
+    return fig
+
+
+def _coverage_words(ctx: ReportContext) -> str:
+    """How the intervals were put to the test, for the method's text (the table under it gives the figures)."""
+    cov = ctx.coverage
+    if cov is None:
+        return "sa couverture n'a pas été mesurée (" + coverage.NOT_MEASURED + ")."
+    return (f"sa couverture a été éprouvée sur {style.fmt_number(cov.worlds)} départements simulés, dont la vérité ne "
+            "suit pas toutes les hypothèses du modèle (tableau en bas de page).")
+
+
+def coverage_table(fig: Figure, ctx: ReportContext, top: float) -> float:
+    """The measured coverage per indicator of the département (reports/coverage.py), from `top` down; returns the y
+    under its note."""
+    cov = ctx.coverage
+    ax = fig.add_axes((0.06, 0.06, 0.88, top - 0.08))
+    bottom = charts.table(ax, ["Indicateur du département", "Année d'emploi", "Années passées",
+                               "Écart moyen\n(année ; passées)"], coverage.table_rows(cov),
+                          title=f"Couverture mesurée des intervalles à 90 % ({style.fmt_number(cov.worlds)} "
+                                "départements simulés)", fontsize=8.0, first_column_width=46)
+    day = pd.Timestamp(cov.day).strftime("%d/%m/%Y")
+    note = style.wrap(
+        "Nombre de fois où l'intervalle a contenu la vraie valeur : l'année d'emploi (une fois par département "
+        "simulé) et les années passées (une fois par département et par année) ; entre parenthèses, la fourchette à "
+        "90 % de cette couverture. Un intervalle juste la contiendrait 9 fois sur 10. Écart moyen : estimation moins "
+        "vraie valeur, en % de la vraie valeur (négatif : sous-estimation). Échantillon synthétique (générateur "
+        f"{cov.generator}, "
+        f"échelle {style.fmt_number(cov.scale, 2)}" + (", avec les employeurs relevant de la MSA que la règle du "
+                                                       "champ de l'URSSAF ne voit pas" if cov.exceptions else "")
+        + f"), mesure du {day} ; département entier seulement.", WIDTH)
+    fig.text(0.06, bottom - 0.02, "\n".join(note), fontsize=8, va="top", color="#444444")
+    return bottom - 0.02 - NOTE_LINE * len(note)
+
+
+def secret_block(ctx: ReportContext) -> tuple[str, str]:
+    """How statistical secrecy is applied (heading, text), on the page of the secret's table (tables_page)."""
+    from transforms.confidentiality import load_rules
+
+    rules = load_rules(reference_dir=ctx.params.get("reference_dir"))
+    seuil = rules.frequency_threshold
+    dominance = style.fmt_percent(rules.dominance_share, 0)
+    protection = (f"{style.fmt_percent(rules.protection_share, 0)} (et {style.fmt_number(rules.protection_minimum)} "
+                  "salarié au moins)")
+    return ("Secret statistique", f"Les nombres d'établissements viennent d'un répertoire public (SIRENE) : ils sont "
          "publiés partout, comme dans les dénombrements d'établissements de l'INSEE. L'emploi est protégé "
          "(loi n° 51-711 du 7 juin 1951, art. 6, règles de l'INSEE) : aucun effectif n'est publié pour une cellule "
          f"de moins de {seuil} unités légales (règle de fréquence, même si l'effectif est nul) ni si une seule unité "
@@ -175,27 +232,21 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
          "publication. L'emploi par secteur et par taille n'est publié qu'au niveau du département. Une valeur "
          "masquée est notée « s » avec son motif ; elle n'est jamais représentée par un zéro. Une part est masquée "
          "si sa cellule ou le total de l'économie correspondant l'est. Aucun établissement n'apparaît "
-         "individuellement."),
-        ("Évolution depuis 2012", "Les séries annuelles comptent les établissements actifs au 31 décembre de "
-         "chaque année d'après l'historique de SIRENE, avec le périmètre de l'année et la géographie actuelle. "
-         "L'emploi de chaque année est estimé de la même façon que celui de la dernière année, avec les fichiers de "
-         "l'URSSAF de l'année ; pour les années passées, il est publié par territoire (pas par commune ni par "
-         "secteur). La série publiée par l'URSSAF (effectif "
-         "moyen annuel, champ privé) est montrée à part, car elle ne mesure pas la même chose."),
-        ("Limites", "Les unités en diffusion partielle de SIRENE sont comptées comme les autres, sous les mêmes "
-         "règles de secret ; aucune donnée individuelle n'est publiée. Les salariés agricoles (MSA) et les employeurs publics sont hors du champ de l'URSSAF : "
-         "le calage ne les concerne pas. La tranche ouverte « 10 000 salariés et plus » n'a pas de borne haute. "
-         "Les EPCI qui débordent du département ne sont comptés que pour leur partie dans le département. "
-         + (f"Les {_lower_first(ctx.niveau_territoires.libelle)} sont reconstitués en regroupant des "
-            "intercommunalités entières : c'est une approximation de leurs limites réelles. "
-            if ctx.territoires_approches else "") + "Les "
-         "contours communaux des cartes sont simplifiés (IGN ADMIN EXPRESS, Licence Ouverte)."),
-    ]
-    if ctx.synthetic:
-        blocks.insert(0, ("Données synthétiques", "Toutes les valeurs de ce rapport proviennent d'un échantillon "
-                          "généré : « " + style.SYNTHETIC_MENTION + " »."))
-    _paragraphs(fig, 0.89, blocks)
-    return fig
+         "individuellement.")
+
+
+def method_limits(ctx: ReportContext) -> tuple[str, str]:
+    """The limits of the processing (heading, text), on the limits page (synthesis_pages.limits_page): the method
+    page keeps its room for the measured coverage of the intervals. (That the employers outside URSSAF's field are
+    not calibrated, the limits page says in its own block.)"""
+    return ("Les limites du traitement", "Les unités en diffusion partielle de SIRENE sont comptées comme les "
+            "autres, sous les mêmes règles de secret ; aucune donnée individuelle n'est publiée. La tranche ouverte "
+            "« 10 000 salariés et plus » n'a pas de borne haute. Les EPCI qui débordent du département ne sont "
+            "comptés que pour leur partie dans le département. "
+            + (f"Les {_lower_first(ctx.niveau_territoires.libelle)} sont reconstitués en regroupant des "
+               "intercommunalités entières : c'est une approximation de leurs limites réelles. "
+               if ctx.territoires_approches else "")
+            + "Les contours communaux des cartes sont simplifiés (IGN ADMIN EXPRESS, Licence Ouverte).")
 
 
 def _exclusions_sentence(ctx: ReportContext, seuil: int) -> str:
@@ -291,9 +342,11 @@ def tables_page(ctx: ReportContext, number: int) -> Figure:
     top = min(bottom - 0.06 - NOTE_LINE * len(note), 0.55)
     ax = fig.add_axes((0.06, 0.08, 0.88, top - 0.08))
     bottom = charts.table(ax, SECRET_HEADER, secret_rows(ctx), title="Cellules masquées au titre du secret statistique")
-    fig.text(0.06, bottom - 0.025, "\n".join(style.wrap(
+    counts = style.wrap(
         f"Nombre de cellules du tableau public au {ctx.date_effectifs()} ({_lower_first(ctx.libelle_perimetre)} ; "
         "toutes familles, secteurs et tailles), et celles dont l'emploi est masqué, par motif (fréquence, "
-        "dominance, secret secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département seulement). Les nombres "
-        "d'établissements ne sont jamais masqués.", WIDTH)), fontsize=8, va="top", color="#444444")
+        "dominance, secret secondaire) ou non diffusé à ce niveau (emploi par secteur ou taille : département "
+        "seulement). Les nombres d'établissements ne sont jamais masqués.", WIDTH)
+    fig.text(0.06, bottom - 0.025, "\n".join(counts), fontsize=8, va="top", color="#444444")
+    _paragraphs(fig, bottom - 0.025 - NOTE_LINE * len(counts) - 0.03, [secret_block(ctx)])
     return fig

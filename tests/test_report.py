@@ -746,7 +746,9 @@ def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
                                            f"75{nb}% de 2023), soit 49,2{nb}% des établissements de l'ESS.")
     assert got["emploi"][0] == f"1{nb}200"  # 1 234.4 rounded to the hundred
     assert "au 31/12/2025" in got["emploi"][1]
-    assert f"9 chances sur 10 que la vraie valeur soit entre 1{nb}000 et 1{nb}500" in got["emploi"][1]
+    # the interval, then how often such an interval held the truth when tested (the reference file's figures:
+    # tests/test_report_coverage.py)
+    assert f"intervalle à 90 % : entre 1{nb}000 et 1{nb}500 ; il a contenu la vraie valeur dans " in got["emploi"][1]
     assert got["part"][0] == f"12,3{nb}%"
     assert f"entre 8,1{nb}% et 15,0{nb}%" in got["part"][1] and f"16,0{nb}% de l'emploi salarié privé" in got["part"][1]
     # Grésivaudan 14 % [12–16], Voironnais-Chartreuse 10 % [8–15]; the EPCI approximation is stated
@@ -763,7 +765,7 @@ def test_key_messages_are_the_figures_with_their_dates_and_ranges(report):
     assert got["evolution_urssaf"][0] == f"+1,2{nb}%"
     assert f"entre 2012 et 2024" in got["evolution_urssaf"][1] and f"+2,4{nb}%" in got["evolution_urssaf"][1]
     first = " ".join(pdf_page_texts(report["out"] / "rapport_ess_38_2026-01.pdf")[0].split())
-    assert "L'essentiel" in first and "9 chances sur 10" in first and "+5,5" in first
+    assert "L'essentiel" in first and "conçu pour contenir la vraie valeur 9 fois sur 10" in first and "+5,5" in first
 
 
 def test_the_last_point_of_the_establishments_series_is_dated_by_its_month(report):
@@ -892,7 +894,7 @@ def test_every_chart_has_its_source_line_and_the_text_speaks_french(report):
     charts_in_pdf = len(specs)
     assert sum(t.count("Source : ") for t in flat) >= charts_in_pdf
     everything = "\n".join(flat)
-    assert "9 chances sur 10 que la vraie valeur soit dans cette fourchette" in everything
+    assert "intervalle à 90 %, conçu pour contenir la vraie valeur 9 fois sur 10 ; éprouvé sur" in everything
     assert "Ce que les données ouvertes ne disent pas" in everything
     for phrase in ("femmes", "bénévoles", "MSA", "salaires"):
         assert phrase in everything, phrase

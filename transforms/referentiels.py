@@ -3,7 +3,9 @@
 An analyst holding only the warehouse cannot read data/reference/: these small public tables say which perimeters
 the cube holds and which one is the run's (`referentiel_perimetres`), which communes make up every territory of
 every level (`referentiel_territoires`), which NAF divisions make up each sector (`referentiel_secteurs`) and which
-SIRENE size bands make up each size class (`referentiel_classes_taille`).
+SIRENE size bands make up each size class (`referentiel_classes_taille`), and how often the published 90 % intervals
+held the truth when measured on synthetic worlds (`referentiel_couverture_intervalles`, from
+data/reference/couverture_intervalles.csv: `read_coverage` reads and checks it for the publication and the report).
 
 Each is the SQL file `sql/publication/<table>.sql`, run at the publication (transforms/publish.py, prepare) over:
 - the reference files of the run's reference folder (`params["reference_dir"]` layered over data/reference/, read
@@ -21,16 +23,73 @@ sql/dictionnaire/colonnes.csv like every published column.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+
+import pyarrow as pa
 
 from ess import db, paths, sql_order
 from transforms import reference
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "publication"
-TABLES = ("referentiel_perimetres", "referentiel_territoires", "referentiel_secteurs", "referentiel_classes_taille")
+TABLES = ("referentiel_perimetres", "referentiel_territoires", "referentiel_secteurs", "referentiel_classes_taille",
+          "referentiel_couverture_intervalles")
 # The reference files they read, loaded as ref_<name> (transforms/reference.py checks them).
-REFERENCE_FILES = ("perimetres", "secteurs_ess", "classes_taille", "tranches_effectifs")
+REFERENCE_FILES = ("perimetres", "secteurs_ess", "classes_taille", "tranches_effectifs", "emploi_modele")
 NAF = "naf_rev2.csv"  # labels of NAF rév. 2 divisions and sections (loaded as ref_naf_rev2)
+
+# The coverage of the employment intervals measured on synthetic worlds (benchmarks/coverage_reference.py writes
+# it): a measurement, regenerated when the estimator or the generator changes, so never a figure in code. One row
+# per indicator, perimeter of the ESS, scope (the employment year, the past years) and kind of world (with or
+# without the exceptions to URSSAF's field).
+COVERAGE_FILE = "couverture_intervalles.csv"
+COVERAGE_SCOPES = ("annee_emploi", "annees_passees")
+_COVERAGE_COLUMNS = (
+    reference.Col("indicateur", pattern=r"^[a-z][a-z0-9_]*$"), reference.Col("libelle_indicateur"),
+    reference.Col("colonnes_mesurees", required=False), reference.Col("perimetre", pattern=r"^[a-z][a-z0-9_]*$"),
+    reference.Col("portee", values=COVERAGE_SCOPES),
+    reference.Col("annee_debut", "INTEGER", minimum=2000), reference.Col("annee_fin", "INTEGER", minimum=2000),
+    reference.Col("cellules", "INTEGER", minimum=1), reference.Col("cellules_couvertes", "INTEGER", minimum=0),
+    reference.Col("couverture_ic90_bas", "DOUBLE", minimum=0),
+    reference.Col("couverture_ic90_haut", "DOUBLE", minimum=0),
+    reference.Col("biais_relatif_moyen", "DOUBLE"), reference.Col("demi_largeur_relative_mediane", "DOUBLE", minimum=0),
+    reference.Col("version_generateur", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$"),
+    reference.Col("premiere_graine", "INTEGER", minimum=0), reference.Col("nb_graines", "INTEGER", minimum=1),
+    reference.Col("echelle_echantillon", "DOUBLE", minimum=0), reference.Col("exceptions_champ_urssaf", "BOOLEAN"),
+    reference.Col("date_mesure", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), reference.Col("commande_mesure"),
+)
+
+
+def _check_coverage_row(row: dict) -> str | None:
+    if row["cellules_couvertes"] > row["cellules"]:
+        return (f"cellules_couvertes = {row['cellules_couvertes']} is more than cellules = {row['cellules']}: "
+                "0 <= cellules_couvertes <= cellules")
+    if not row["couverture_ic90_bas"] <= row["couverture_ic90_haut"] <= 1:
+        return (f"couverture_ic90_bas = {row['couverture_ic90_bas']:g}, couverture_ic90_haut = "
+                f"{row['couverture_ic90_haut']:g}: a coverage interval within [0, 1], low before high")
+    if row["annee_debut"] > row["annee_fin"]:
+        return f"annee_debut = {row['annee_debut']} is after annee_fin = {row['annee_fin']}"
+    try:
+        dt.date.fromisoformat(row["date_mesure"])
+    except ValueError:
+        return f"date_mesure = {row['date_mesure']!r} is not a date (YYYY-MM-DD)"
+    return None
+
+
+def coverage_spec(file: str = COVERAGE_FILE) -> reference.RefSpec:
+    return reference.RefSpec(file, _COVERAGE_COLUMNS,
+                             key=("indicateur", "perimetre", "portee", "exceptions_champ_urssaf"),
+                             row_check=_check_coverage_row)
+
+
+def read_coverage(directory: str | Path | None = None, *, file: str = COVERAGE_FILE) -> list[dict] | None:
+    """The measured coverage of the run's reference folder (layered over data/reference/), checked: columns, types,
+    scopes, 0 <= cellules_couvertes <= cellules (a UserError naming the file, line and column). None when there is
+    no such file: coverage not measured, which the report says (it is no reason to stop a run)."""
+    spec = coverage_spec(file)
+    if not reference.reference_path(spec, directory).exists():
+        return None
+    return reference.read_reference(spec, directory)
 
 
 def sql(table: str) -> str:
@@ -50,6 +109,7 @@ def build(tables: dict[str, str], params: dict, folder: Path) -> dict[str, str]:
     try:
         reference.load_reference(con, REFERENCE_FILES, params.get("reference_dir"))
         _load_naf(con, params.get("reference_dir"))
+        _load_coverage(con, params.get("reference_dir"))
         values = {"perimetre": params["perimetre"], "perimetres_cube": params.get("perimetres_cube") or None,
                   "annee_cog": params.get("annee_cog")}
         built = {}
@@ -77,3 +137,18 @@ def _load_naf(con, reference_dir) -> None:
     else:
         con.execute("CREATE OR REPLACE TABLE ref_naf_rev2 AS SELECT "
                     + ", ".join(f"NULL::VARCHAR AS {c}" for c in columns) + " WHERE false")
+
+
+_ARROW = {"VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "DOUBLE": pa.float64(), "INTEGER": pa.int32()}
+
+
+def _load_coverage(con, reference_dir) -> None:
+    """ref_couverture_intervalles: the checked rows of the coverage file, none without it (published empty: the
+    intervals' comments still point to it, and it says nothing was measured)."""
+    rows = read_coverage(reference_dir) or []
+    arrow = pa.table({c.name: pa.array([r[c.name] for r in rows], type=_ARROW[c.type]) for c in _COVERAGE_COLUMNS})
+    con.register("_coverage_upload", arrow)
+    try:
+        con.execute("CREATE OR REPLACE TABLE ref_couverture_intervalles AS SELECT * FROM _coverage_upload")
+    finally:
+        con.unregister("_coverage_upload")

@@ -1,0 +1,208 @@
+"""The measured coverage of the 90 % intervals: the reference file (data/reference/couverture_intervalles.csv, written
+by benchmarks/coverage_reference.py), its checks, the report's sentences built from it and its publication as
+referentiel_couverture_intervalles. The figures here are made up: the report must print whatever the file says."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cube_fixtures as F
+from ess.errors import UserError
+from reports import annual, coverage, messages, style
+from reports.context import load_context
+from test_report import PARAMS, _all_texts, make_tables
+from transforms import outputs, referentiels
+from transforms import publish as pub
+
+NB = "\u00a0"
+HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,perimetre,portee,annee_debut,annee_fin,cellules,"
+          "cellules_couvertes,couverture_ic90_bas,couverture_ic90_haut,biais_relatif_moyen,demi_largeur_relative_mediane,"
+          "version_generateur,premiere_graine,nb_graines,echelle_echantillon,exceptions_champ_urssaf,date_mesure,"
+          "commande_mesure\n")
+PROVENANCE = "9.8.7,3,14,0.5,true,2031-02-03,python -m benchmarks.coverage --seeds 14 --first-seed 3"
+# made-up measures: ESS employment covered 12/14 for the year (enough) and 120/182 for the past years (short, the
+# estimate too low), the share of all employment 10/14 (short, too high), associations 5/14; no part_prive row
+MADE_UP = HEADER + "\n".join([
+    f'emploi_ess,Emploi ESS,"a, b",insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,,insee,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
+    f'part_total,Part totale,,insee,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
+    f'emploi_associations,Associations,,insee,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,{PROVENANCE}',
+    f'emploi_fondations,Fondations,,insee,annee_emploi,2030,2030,14,14,0.81,1.0,0.001,0.03,{PROVENANCE}',
+]) + "\n"
+
+
+def _reference(folder: Path, text: str = MADE_UP) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / referentiels.COVERAGE_FILE).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    root = tmp_path_factory.mktemp("couverture")
+    tables = make_tables(root / "tables")
+    style.apply()
+    return load_context(tables, {**PARAMS, "reference_dir": str(_reference(root / "reference"))})
+
+
+def test_the_report_prints_the_figures_of_the_reference_file(context):
+    cov = context.coverage
+    assert (cov.worlds, cov.generator, cov.day) == (14, "9.8.7", "2031-02-03")
+    got = {m.key: m.text for m in messages.key_messages(context)}
+    # the year's ESS employment: covered enough, no direction said
+    assert "; il a contenu la vraie valeur dans 12 départements simulés sur 14)." in got["emploi"]
+    # the share of all employment: short (10/14), the estimate too high by about 2.1 %
+    assert (f"il a contenu la vraie valeur dans 10 départements simulés sur 14 ; estimation plutôt trop haute, "
+            f"d'environ 2,1{NB}%)") in got["part"]
+    # the series: designed for, measured for both scopes, and which way the past years err (only they are short)
+    assert coverage.interval_sentence(cov, "emploi_ess") == (
+        "intervalle à 90 %, conçu pour contenir la vraie valeur 9 fois sur 10 ; éprouvé sur 14 départements "
+        "simulés, il a contenu l'emploi de l'ESS du département 12 fois sur 14 pour l'année et 120 fois sur 182 "
+        f"pour les années passées ; l'emploi de l'ESS y est plutôt sous-estimé, d'environ 1,2{NB}% "
+        "(voir « Méthode »)")
+    # the families: those measured, the short one's direction
+    assert coverage.families_tested(cov) == (
+        "éprouvé sur 14 départements simulés, il a contenu l'emploi de l'année du département 5 fois sur 14 pour "
+        f"les associations et 14 pour les fondations ; l'emploi des associations y est plutôt sous-estimé, "
+        f"d'environ 2,7{NB}%")
+    # an indicator absent from the file
+    assert coverage.interval_sentence(cov, "part_prive").endswith("; couverture non mesurée (voir « Méthode »)")
+    # every page: the charts' notes, the cover, the « Méthode » table
+    figures, _ = annual.render(context)
+    text = " ".join(_all_texts(figures).split())
+    assert ("Bande claire : intervalle à 90 %, conçu pour contenir la vraie valeur 9 fois sur 10 ; éprouvé sur 14 "
+            "départements simulés, il a contenu l'emploi de l'ESS du département 12 fois sur 14") in text
+    assert ("Trait fin : intervalle à 90 %, conçu pour contenir la vraie valeur 9 fois sur 10 ; éprouvé sur 14 "
+            "départements simulés, il a contenu la part de l'ESS dans l'emploi du département 10 fois sur 14 pour "
+            "l'année ; la part de l'ESS dans l'emploi y est plutôt surestimée, d'environ 2,1 %") in text
+    assert "12 sur 14 (61–97 %)" in text and "120 sur 182 (60–72 %)" in text  # (split() took the NBSPs)
+    assert "−0,4 % ; −1,2 %" in text and "générateur 9.8.7" in text and "mesure du 03/02/2031" in text
+    assert "Couverture mesurée des intervalles à 90 % (14 départements simulés)" in text
+    assert "il peut manquer la vraie valeur (couverture non mesurée)" in text  # the private share: no row
+    assert "9 chances sur 10" not in text
+
+
+def test_without_a_measure_the_report_says_coverage_was_not_measured(context, tmp_path):
+    assert referentiels.read_coverage(tmp_path, file="absent.csv") is None
+    assert coverage.from_rows(None) is None and coverage.from_rows([]) is None
+    # the ESS of another perimeter than the one measured: not measured
+    rows = referentiels.read_coverage(_reference(tmp_path / "r"))
+    assert coverage.from_rows(rows, "loi2014") is None and coverage.from_rows(rows, "insee").worlds == 14
+    bare = dataclasses.replace(context, coverage=None)
+    got = {m.key: m.text for m in messages.key_messages(bare)}
+    assert "; couverture non mesurée)." in got["emploi"]
+    figures, _ = annual.render(bare)
+    text = " ".join(_all_texts(figures).split())
+    assert "couverture non mesurée" in text and "Couverture mesurée des intervalles" not in text
+    assert "sa couverture n'a pas été mesurée" in text
+
+
+@pytest.mark.parametrize("line, message", [
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,15,0.6,0.9,0,0.01,{PROVENANCE}",
+     r"line 2: cellules_couvertes = 15 is more than cellules = 14"),
+    (f"emploi_ess,E,,insee,annee_courante,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}",
+     r"line 2: column 'portee' = 'annee_courante' is not allowed"),
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,quatorze,12,0.6,0.9,0,0.01,{PROVENANCE}",
+     r"line 2: column 'cellules' = 'quatorze' is not a number"),
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,-1,0.6,0.9,0,0.01,{PROVENANCE}",
+     r"line 2: column 'cellules_couvertes' = '-1' must be >= 0"),
+    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.9,0.6,0,0.01,{PROVENANCE}",
+     r"line 2: couverture_ic90_bas = 0.9, couverture_ic90_haut = 0.6"),
+    ("emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,"
+     + PROVENANCE.replace("2031-02-03", "2031-02-30"),
+     r"line 2: date_mesure = '2031-02-30' is not a date"),
+])
+def test_a_malformed_reference_file_is_a_clear_error(tmp_path, line, message):
+    _reference(tmp_path, HEADER + line + "\n")
+    with pytest.raises(UserError, match=rf"{referentiels.COVERAGE_FILE}, {message}"):
+        referentiels.read_coverage(tmp_path)
+
+
+def test_a_reference_file_without_a_column_names_it(tmp_path):
+    _reference(tmp_path, MADE_UP.replace("cellules_couvertes,", "couvertes,", 1))
+    with pytest.raises(UserError, match=r"couverture_intervalles.csv, line 1: columns \['cellules_couvertes'\] are "
+                                        "missing"):
+        referentiels.read_coverage(tmp_path)
+    # the report stops with that message too (a broken file is no « non mesurée »)
+    with pytest.raises(UserError, match="cellules_couvertes"):
+        load_context(make_tables(tmp_path / "t"), {**PARAMS, "reference_dir": str(tmp_path)})
+
+
+def test_measured_coverage_is_for_the_current_generator():
+    """A change of the sample's generator without a new measurement fails here: the report would print the coverage
+    of worlds the sample no longer draws. Measure again (benchmarks/coverage.py --csv) and regenerate the file
+    (python -m benchmarks.coverage_reference)."""
+    from sources.sample import GENERATOR_VERSION
+
+    rows = referentiels.read_coverage()  # the committed file, checked
+    assert rows, "data/reference/couverture_intervalles.csv is missing or empty"
+    assert {r["version_generateur"] for r in rows} == {GENERATOR_VERSION}
+    assert {r["portee"] for r in rows} == set(referentiels.COVERAGE_SCOPES)
+    assert {"emploi_ess", "part_prive", "part_total"} <= {r["indicateur"] for r in rows}
+
+
+def test_the_reference_file_is_built_from_the_cells_of_a_coverage_run(tmp_path):
+    from benchmarks import coverage_reference
+
+    # 3 worlds (seeds 5–7) × 2 years: the truth 100 each time; 2030 covered twice, 2029 once
+    cells = pd.DataFrame([
+        {"graine": g, "indicateur": "emploi_ess", "central": c, "bas": c - 2, "haut": c + 2, "vrai": 100.0,
+         "vrai_exceptions": 0.0, "annee": y}
+        for g, y, c in [(5, 2029, 99.0), (5, 2030, 101.0), (6, 2029, 95.0), (6, 2030, 99.0), (7, 2029, 94.0),
+                        (7, 2030, 90.0)]])
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    out = tmp_path / "ref" / referentiels.COVERAGE_FILE
+    out.parent.mkdir()
+    assert coverage_reference.main([str(tmp_path / "cells.csv"), "--out", str(out), "--scale", "0.5",
+                                    "--date", "2031-01-02", "--version-generateur", "1.2.3"]) == 0
+    rows = {r["portee"]: r for r in referentiels.read_coverage(out.parent)}
+    year, past = rows["annee_emploi"], rows["annees_passees"]
+    assert (year["cellules"], year["cellules_couvertes"], past["cellules"], past["cellules_couvertes"]) == (3, 2, 3, 1)
+    assert (year["annee_debut"], past["annee_fin"]) == (2030, 2029)
+    assert year["biais_relatif_moyen"] == pytest.approx(-0.0333, abs=1e-4)
+    assert 0 < year["couverture_ic90_bas"] < 2 / 3 < year["couverture_ic90_haut"] < 1
+    assert (year["version_generateur"], year["premiere_graine"], year["nb_graines"], year["echelle_echantillon"],
+            year["exceptions_champ_urssaf"], year["date_mesure"]) == ("1.2.3", 5, 3, 0.5, True, "2031-01-02")
+    assert year["commande_mesure"] == ("python -m benchmarks.coverage --seeds 3 --first-seed 5 --scale 0.5 "
+                                       "--toutes-annees --csv FICHIER")
+    assert year["libelle_indicateur"] == "Emploi salarié de l'ESS au 31/12, département"
+    assert year["perimetre"] == "insee"  # the perimeter benchmarks.coverage sums
+
+
+def test_the_reference_table_is_published_and_the_intervals_point_to_it(tmp_path):
+    reference = tmp_path / "reference"
+    shutil.copytree(Path(F.PARAMS["reference_dir"]), reference)
+    _reference(reference)
+    params = {**F.PARAMS, "reference_dir": str(reference), "run_id": "R38"}
+    inputs = F.write_tables(tmp_path / "in")
+    built = outputs.build_outputs(inputs, params, tmp_path / "out")
+    tables = {t: built.tables[t] for t in ("out_indicateurs_public", "out_cube_communes")}
+    pub.publish(tables, params, {"run_id": "R38", "parametres": params, "synthetic": True, "snapshots": {},
+                                 "garde_fous": {"constats": [], "publication_forcee": False}}, tmp_path / "w")
+    with pub.open_catalog(tmp_path / "w") as con:
+        rows = con.execute("SELECT indicateur, portee, cellules, cellules_couvertes, couverture_mesuree, "
+                           "couverture_nominale, version_generateur, date_mesure FROM "
+                           "referentiel_couverture_intervalles WHERE departement = '38' ORDER BY 1, 2").fetchall()
+        assert [r[:4] for r in rows] == [("emploi_associations", "annee_emploi", 14, 5),
+                                         ("emploi_ess", "annee_emploi", 14, 12),
+                                         ("emploi_ess", "annees_passees", 182, 120),
+                                         ("emploi_fondations", "annee_emploi", 14, 14),
+                                         ("part_total", "annee_emploi", 14, 10)]
+        assert rows[1][4] == pytest.approx(12 / 14) and rows[1][5] == pytest.approx(0.9)
+        assert str(rows[1][6:]) == "('9.8.7', datetime.date(2031, 2, 3))"
+        comments = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = "
+                                    "'out_indicateurs_public'").fetchall())
+        for column in ("effectif_ic90_bas", "effectif_ic90_haut", "part_effectif_total_ic90_bas",
+                       "part_effectif_prive_ic90_haut"):
+            assert ("intervalle nominal à 90 %" in comments[column]
+                    and "couverture mesurée : referentiel_couverture_intervalles" in comments[column]), column
+        view = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = "
+                           "'referentiel_couverture_intervalles'").fetchone()[0]
+        assert view.startswith("DONNÉES SYNTHÉTIQUES") and "Couverture mesurée des intervalles à 90 %" in view
+        assert con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE comment IS NULL AND NOT "
+                           "internal").fetchall() == []
