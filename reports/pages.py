@@ -271,11 +271,13 @@ def source_counts(ctx: ReportContext) -> str:
 def source_employment(ctx: ReportContext, series: bool = False) -> str:
     """The source line of an employment chart: the employment year's, or (`series`) that of every year's."""
     if series:
-        calage = "calées sur les effectifs publiés par l'URSSAF pour chaque année" if ctx.calibrated else (
+        calage = ("calées sur les effectifs publiés par l'URSSAF pour chaque année, plus l'emploi relevant de la MSA "
+                  "estimé") if ctx.calibrated else (
             "non calées sur l'URSSAF")
         return ("Source : estimations de l'observatoire au 31/12 de chaque année à partir de SIRENE (INSEE) et de son "
                 f"historique, {calage}.")
-    calage = (f"calée sur les effectifs publiés par l'URSSAF pour {ctx.year_effectifs}" if ctx.calibrated
+    calage = (f"calée sur les effectifs publiés par l'URSSAF pour {ctx.year_effectifs}, plus l'emploi relevant de "
+              "la MSA estimé" if ctx.calibrated
               else "non calée sur l'URSSAF")
     return (f"Source : estimation de l'observatoire au {ctx.date_effectifs()} à partir de SIRENE (INSEE), {calage}.")
 

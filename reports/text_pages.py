@@ -111,7 +111,8 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          f"{p['millesime']}) ; les séries passées comptent les établissements actifs au 31 décembre. Emploi : "
          f"effectif salarié au {ctx.date_effectifs()} des établissements ouverts à cette date (ceux fermés depuis "
          "comptent, ceux créés après non), estimé à partir des tranches d'effectifs de SIRENE et "
-         + (f"calé sur les effectifs de l'URSSAF de la même année (fichiers {p.get('annee_urssaf') or ''})."
+         + (f"calé sur les effectifs de l'URSSAF de la même année (fichiers {p.get('annee_urssaf') or ''}), plus "
+            "l'emploi relevant de la MSA, que l'URSSAF ne voit pas, estimé."
             if ctx.calibrated else "NON CALÉ sur l'URSSAF : à lire comme un ordre de grandeur.")
          + " " + ctx.employers_caveat()
          + f" Territoires : Code officiel géographique {p.get('annee_cog') or ''}.\nDétail des sources : "
@@ -124,8 +125,8 @@ def cover_page(ctx: ReportContext, number: int) -> Figure:
          "plus étroit, " + ("compte les valeurs que l'URSSAF n'a pas publiées cette année-là (estimées avec leur "
                             "incertitude), mais pas" if ctx.blanks_imputed else
                             "ne compte ni les valeurs que l'URSSAF n'a pas publiées (comptées comme nulles), ni")
-         + " les exceptions à la règle qui délimite le champ de l'URSSAF (associations relevant "
-         "de la MSA, employeurs publics aux salariés de droit privé) : il peut manquer la vraie valeur ("
+         + " les exceptions à la règle qui délimite le champ de l'URSSAF (employeurs publics aux "
+         "salariés de droit privé, par exemple) : il peut manquer la vraie valeur ("
          + coverage.held_it(ctx.coverage, "part_prive") + "). Les "
          "cellules couvertes par le "
          "secret statistique sont notées « s » avec leur motif ; elles ne valent pas zéro."),
@@ -157,10 +158,11 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
             "l'URSSAF pour le département (effectif moyen annuel converti au 31/12)."
             if ctx.calibrated else "— ici, sans calage sur l'URSSAF (« non calé »).")
          + " Les employeurs publics et agricoles, hors du champ de l'URSSAF, ne sont pas calés : leur emploi est "
-         "plus incertain. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage : il est "
+         "plus incertain ; celui des employeurs relevant de la MSA par leur objet (maisons familiales rurales, "
+         "organisations agricoles), que l'URSSAF ne voit pas, est estimé en plus, avec une marge large. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage : il est "
          + coverage.NOMINAL + " si le modèle est juste ; " + _coverage_words(ctx) + " "
          "Le champ de l'URSSAF est lu dans SIRENE par une règle (catégorie juridique, activité) qui a des "
-         "exceptions (associations relevant de la MSA, employeurs publics aux salariés de droit privé) : "
+         "exceptions (employeurs publics aux salariés de droit privé, par exemple) : "
          "l'intervalle de la part dans l'emploi privé n'en tient pas compte et peut manquer la vraie valeur."),
         ("Évolution depuis 2012", "Les séries annuelles comptent les établissements actifs au 31 décembre de "
          "chaque année d'après l'historique de SIRENE, avec le périmètre de l'année et la géographie actuelle. "

@@ -268,8 +268,8 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         # employers are counted by their SIRENE bands, years older than the millésime date (review rv10 F1)
         f"  Établissements de l'ESS au 31/10/2026 : 8{nb}003 (dont 1{nb}520 employeurs selon leur tranche SIRENE "
         "de 2018 à 2023)",
-        f"  Emploi salarié de l'ESS au 31/12/2025 (calé sur l'URSSAF) : 36{nb}400 (intervalle à 90 % : 35{nb}900 – "
-        f"37{nb}000)",
+        f"  Emploi salarié de l'ESS au 31/12/2025 (calé sur l'URSSAF, emploi relevant de la MSA estimé en plus) : "
+        f"36{nb}400 (intervalle à 90 % : 35{nb}900 – 37{nb}000)",
         "  Part de l'ESS dans tout l'emploi salarié au 31/12/2025 : 11,2 % (intervalle à 90 % : 11,0 % – 11,5 %)",
         "  Part de l'ESS dans l'emploi salarié privé (URSSAF) au 31/12/2025 : 13,1 % (intervalle à 90 % : 12,8 % – "
         "13,5 %)",

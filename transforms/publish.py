@@ -166,7 +166,8 @@ def measured_dates(params: dict, manifest: dict) -> dict[str, str]:
         # (a file may hold past years too, the public cube from 2012: each row says its own date)
         out["ess:effectifs"] = (f"effectif salarié au 31/12 de l'année qu'il mesure (date_reference_effectifs de "
                                 f"chaque ligne), au plus tard le 31/12/{year}, "
-                                + ("calé sur l'URSSAF de cette année" if calage else "non calé"))
+                                + ("calé sur l'URSSAF de cette année, plus l'emploi relevant de la MSA que "
+                                   "l'URSSAF ne voit pas, estimé" if calage else "non calé"))
     return out
 
 
