@@ -371,6 +371,27 @@ def test_audit_gives_up_at_its_deadline():
     assert not a.ok and a.unaudited == [0]
 
 
+# 3 × 3 table with margins: x = [a b c d e f g h i] row by row; the nine inner cells, three rows, three columns, total
+THREE_BY_THREE = ([[int(k == i) for k in range(9)] for i in range(9)] + [[int(k // 3 == r) for k in range(9)]
+                  for r in range(3)] + [[int(k % 3 == c) for k in range(9)] for c in range(3)] + [[1] * 9])
+
+
+def test_a_protection_lp_does_not_depend_on_the_lps_solved_before_it():
+    # Every protection LP starts from the basis of the untargeted optimum (d = 0), not from the last target's: the
+    # same pattern and target give the same perturbation, whatever was solved before. Here a (masked) moves up by 5
+    # at cost 15 in two ways: through c, its column and the third one, or through b, g and h; warm from the last
+    # LP's optimum, the model picked the other one after four LPs on other cells.
+    t = _table(THREE_BY_THREE, [10, 20, 30, 40, 50, 60, 70, 80, 90])
+    published = np.arange(16) != 0
+    fresh = secret_lp._ProtectionModel(t, published, np.ones(16), time.perf_counter() + 30)
+    first = fresh.solve(0, "up", 5.0)
+    used = secret_lp._ProtectionModel(t, published, np.ones(16), time.perf_counter() + 30)
+    for j, side in [(8, "up"), (4, "low"), (2, "up"), (6, "low")]:
+        used.solve(j, side, 7.0)
+    assert first is not None and (t.cells @ first)[0] >= 5.0 - 1e-6
+    np.testing.assert_allclose(used.solve(0, "up", 5.0), first, atol=1e-9)
+
+
 def _scipy_range(t: secret_lp.LinearTable, published: np.ndarray, j: int) -> tuple[float, float]:
     a_eq = sp.vstack([t.links, t.cells[published]]).toarray()
     b_eq = np.concatenate([np.zeros(t.links.shape[0]), t.values[published]])

@@ -720,6 +720,9 @@ class _ProtectionModel:
               np.concatenate([np.full(nv, INF), movable, movable]),
               np.concatenate([np.zeros(n_eq), room]), np.concatenate([np.zeros(n_eq), np.full(len(floors), INF)]),
               np.concatenate([np.zeros(nv), self.cost, self.cost]))
+        # the untargeted optimum (d = 0): every protection LP starts from its basis (see solve)
+        self.h.run()
+        self.origin = self.h.getBasis() if _solved(self.h) else None
 
     def free(self, cells: np.ndarray) -> None:
         """Suppressed cells: moving them costs nothing any more."""
@@ -741,6 +744,11 @@ class _ProtectionModel:
         """A perturbation moving cell j by at least r up ('up') or down ('low'), or None."""
         h = self.h
         _until(h, self.deadline)
+        if self.origin is not None:
+            # From the basis of d = 0, not from the last target's optimum: the dual simplex then only builds j's
+            # perturbation instead of also undoing the last one (first 60 LPs of the sample's 2025: 40 138 simplex
+            # iterations → 3 290, 24 s → 3 s)
+            h.setBasis(self.origin)
         row = self.table.cells[j]
         lo, hi = (r, INF) if side == "up" else (-INF, -r)
         h.addRow(lo, hi, len(row.indices), row.indices.astype(np.int32), row.data.astype(float))
