@@ -371,6 +371,30 @@ def test_audit_gives_up_at_its_deadline():
     assert not a.ok and a.unaudited == [0]
 
 
+def test_a_batch_lp_proving_a_small_share_of_what_is_pending_is_a_stall(monkeypatch):
+    # 600 masked cells, each its own unknown, each needing a move up. Were every batch LP to prove only 15 of them
+    # (more than MIN_BATCH_PROOFS, 2.5 % of what is pending), two in a row end protect's quick audit: the tail of the
+    # sample's first audit proved ≈ 100 sides per solve of 3–6 s, which protection LPs prove for less.
+    n = 600
+    t = secret_lp.LinearTable(sp.identity(n, format="csr"), sp.csr_matrix((0, n)), np.full(n, 10.0), np.full(n, 10.0))
+    upper = np.full(n, 12.0)
+
+    def fifteen(self, need, deadline):
+        x = t.x.copy()
+        x[np.flatnonzero(need)[:15]] += 5.0
+        return x
+
+    monkeypatch.setattr(secret_lp._BatchModel, "solve", fifteen)
+    def quick(share):
+        return secret_lp.audit(t, np.zeros(n, bool), upper, np.full(n, np.nan), deadline=time.perf_counter() + 30,
+                               cell_lps=False, min_share=share)
+
+    assert 15 < secret_lp.MIN_BATCH_SHARE * n
+    a = quick(secret_lp.MIN_BATCH_SHARE)  # protect's quick audits
+    assert a.n_batch_lps == 2 and a.n_proven == 30 and len(a.unaudited) == n - 30
+    assert quick(0.0).n_batch_lps == 12  # the other audits: all the batch LPs they allow while each proves 10 or more
+
+
 # 3 × 3 table with margins: x = [a b c d e f g h i] row by row; the nine inner cells, three rows, three columns, total
 THREE_BY_THREE = ([[int(k == i) for k in range(9)] for i in range(9)] + [[int(k // 3 == r) for k in range(9)]
                   for r in range(3)] + [[int(k % 3 == c) for k in range(9)] for c in range(3)] + [[1] * 9])
