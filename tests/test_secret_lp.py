@@ -416,6 +416,23 @@ def test_a_protection_lp_does_not_depend_on_the_lps_solved_before_it():
     np.testing.assert_allclose(used.solve(0, "up", 5.0), first, atol=1e-9)
 
 
+def test_a_warm_batch_lp_gives_up_past_twice_the_iterations_of_its_cold_solve(monkeypatch):
+    # A warm re-solve of a batch model, a single cell left in its objective, ran over 3 min of dual phase 1 on the
+    # sample's 2025: past twice the simplex iterations of the model's cold solve (and MIN_WARM_ITERATIONS) it stops
+    # and proves nothing — a count of iterations, not a clock: the same inputs give the same pattern.
+    t = _table(THREE_BY_THREE, [10, 20, 30, 40, 50, 60, 70, 80, 90])
+    published = np.arange(16) >= 9  # the margins
+    upper = np.where(np.arange(16) < 9, 1.5 * t.values, np.nan)
+    need = ~np.isnan(upper)
+    a, row_lo, row_hi = secret_lp._lp_rows(t, published, need)
+    model = secret_lp._BatchModel(t, a, row_lo, row_hi, need, upper, "up", time.perf_counter() + 30)
+    assert model.solve(need, time.perf_counter() + 30) is not None and model.cold_iterations > 0
+    monkeypatch.setattr(secret_lp, "MIN_WARM_ITERATIONS", 0)
+    model.cold_iterations = 0  # the cap then stops any re-solve that needs an iteration: this one does
+    assert model.solve(np.isin(np.arange(16), [0, 4]), time.perf_counter() + 30) is None
+    assert model.h.modelStatusToString(model.h.getModelStatus()) == "Iteration limit reached"
+
+
 def _scipy_range(t: secret_lp.LinearTable, published: np.ndarray, j: int) -> tuple[float, float]:
     a_eq = sp.vstack([t.links, t.cells[published]]).toarray()
     b_eq = np.concatenate([np.zeros(t.links.shape[0]), t.values[published]])

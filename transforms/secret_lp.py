@@ -72,6 +72,7 @@ MIN_BATCH_PROOFS = 10
 # an audit proves a few sides per solve of several seconds (sample's 2025: the first audit spent 40 s of 65 proving
 # 1 200 of its 47 477 sides), which the protection LPs prove for less. The other audits keep MIN_BATCH_PROOFS alone.
 MIN_BATCH_SHARE = 0.05
+MIN_WARM_ITERATIONS = 10_000  # the least simplex iterations a warm batch re-solve may take (_BatchModel.solve)
 FEASIBILITY = 1e-7  # HiGHS' primal feasibility tolerance (its default)
 # A protection round stops after this many protection LPs: the next round's batch audit, on the pattern they made,
 # proves most of the sides left at once (sample's 2025: 769 LPs in one round → 409 in five, 717 → 702 suppressed).
@@ -555,6 +556,7 @@ class _BatchModel:
         t_rows = sp.hstack([-sgn * rows[reps], sp.identity(k, format="csr")])
         full = sp.vstack([sp.hstack([a, sp.csr_matrix((a.shape[0], k))]), t_rows]).tocsr()
         self.h = _highs(deadline - time.perf_counter())  # cold first solve: steepest edge pays off
+        self.cold_iterations: int | None = None  # simplex iterations of the first solve
         _pass(self.h, full, np.concatenate([np.zeros(self.n_vars), np.full(k, -INF)]),
               np.concatenate([np.full(self.n_vars, INF), self.r]),
               np.concatenate([row_lo, np.full(k, -INF)]), np.concatenate([row_hi, -sgn * v]),
@@ -570,7 +572,15 @@ class _BatchModel:
         idx = (self.n_vars + np.arange(len(self.r))).astype(np.int32)
         self.h.changeColsCost(len(idx), idx, cost)
         _until(self.h, deadline)
+        if self.cold_iterations is not None:
+            # A warm re-solve needing more simplex iterations than twice the cold solve is better given up (it
+            # proves nothing: a stall): one with a single cell left in its objective ran over 3 min of dual phase 1 on
+            # the sample's 2025 (a cold solve: ≈ 15 000 iterations, 3–7 s). Counted in iterations, not seconds:
+            # the same inputs give the same pattern.
+            self.h.setOptionValue("simplex_iteration_limit", max(2 * self.cold_iterations, MIN_WARM_ITERATIONS))
         self.h.run()
+        if self.cold_iterations is None:
+            self.cold_iterations = int(self.h.getInfo().simplex_iteration_count)
         if not _solved(self.h):
             return None
         return np.asarray(self.h.getSolution().col_value)[: self.n_vars]
