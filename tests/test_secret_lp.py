@@ -371,6 +371,68 @@ def test_audit_gives_up_at_its_deadline():
     assert not a.ok and a.unaudited == [0]
 
 
+def test_a_batch_lp_proving_a_small_share_of_what_is_pending_is_a_stall(monkeypatch):
+    # 600 masked cells, each its own unknown, each needing a move up. Were every batch LP to prove only 15 of them
+    # (more than MIN_BATCH_PROOFS, 2.5 % of what is pending), two in a row end protect's quick audit: the tail of the
+    # sample's first audit proved ≈ 100 sides per solve of 3–6 s, which protection LPs prove for less.
+    n = 600
+    t = secret_lp.LinearTable(sp.identity(n, format="csr"), sp.csr_matrix((0, n)), np.full(n, 10.0), np.full(n, 10.0))
+    upper = np.full(n, 12.0)
+
+    def fifteen(self, need, deadline):
+        x = t.x.copy()
+        x[np.flatnonzero(need)[:15]] += 5.0
+        return x
+
+    monkeypatch.setattr(secret_lp._BatchModel, "solve", fifteen)
+    def quick(share):
+        return secret_lp.audit(t, np.zeros(n, bool), upper, np.full(n, np.nan), deadline=time.perf_counter() + 30,
+                               cell_lps=False, min_share=share)
+
+    assert 15 < secret_lp.MIN_BATCH_SHARE * n
+    a = quick(secret_lp.MIN_BATCH_SHARE)  # protect's quick audits
+    assert a.n_batch_lps == 2 and a.n_proven == 30 and len(a.unaudited) == n - 30
+    assert quick(0.0).n_batch_lps == 12  # the other audits: all the batch LPs they allow while each proves 10 or more
+
+
+# 3 × 3 table with margins: x = [a b c d e f g h i] row by row; the nine inner cells, three rows, three columns, total
+THREE_BY_THREE = ([[int(k == i) for k in range(9)] for i in range(9)] + [[int(k // 3 == r) for k in range(9)]
+                  for r in range(3)] + [[int(k % 3 == c) for k in range(9)] for c in range(3)] + [[1] * 9])
+
+
+def test_a_protection_lp_does_not_depend_on_the_lps_solved_before_it():
+    # Every protection LP starts from the basis of the untargeted optimum (d = 0), not from the last target's: the
+    # same pattern and target give the same perturbation, whatever was solved before. Here a (masked) moves up by 5
+    # at cost 15 in two ways: through c, its column and the third one, or through b, g and h; warm from the last
+    # LP's optimum, the model picked the other one after four LPs on other cells.
+    t = _table(THREE_BY_THREE, [10, 20, 30, 40, 50, 60, 70, 80, 90])
+    published = np.arange(16) != 0
+    fresh = secret_lp._ProtectionModel(t, published, np.ones(16), time.perf_counter() + 30)
+    first = fresh.solve(0, "up", 5.0)
+    used = secret_lp._ProtectionModel(t, published, np.ones(16), time.perf_counter() + 30)
+    for j, side in [(8, "up"), (4, "low"), (2, "up"), (6, "low")]:
+        used.solve(j, side, 7.0)
+    assert first is not None and (t.cells @ first)[0] >= 5.0 - 1e-6
+    np.testing.assert_allclose(used.solve(0, "up", 5.0), first, atol=1e-9)
+
+
+def test_a_warm_batch_lp_gives_up_past_twice_the_iterations_of_its_cold_solve(monkeypatch):
+    # A warm re-solve of a batch model, a single cell left in its objective, ran over 3 min of dual phase 1 on the
+    # sample's 2025: past twice the simplex iterations of the model's cold solve (and MIN_WARM_ITERATIONS) it stops
+    # and proves nothing — a count of iterations, not a clock: the same inputs give the same pattern.
+    t = _table(THREE_BY_THREE, [10, 20, 30, 40, 50, 60, 70, 80, 90])
+    published = np.arange(16) >= 9  # the margins
+    upper = np.where(np.arange(16) < 9, 1.5 * t.values, np.nan)
+    need = ~np.isnan(upper)
+    a, row_lo, row_hi = secret_lp._lp_rows(t, published, need)
+    model = secret_lp._BatchModel(t, a, row_lo, row_hi, need, upper, "up", time.perf_counter() + 30)
+    assert model.solve(need, time.perf_counter() + 30) is not None and model.cold_iterations > 0
+    monkeypatch.setattr(secret_lp, "MIN_WARM_ITERATIONS", 0)
+    model.cold_iterations = 0  # the cap then stops any re-solve that needs an iteration: this one does
+    assert model.solve(np.isin(np.arange(16), [0, 4]), time.perf_counter() + 30) is None
+    assert model.h.modelStatusToString(model.h.getModelStatus()) == "Iteration limit reached"
+
+
 def _scipy_range(t: secret_lp.LinearTable, published: np.ndarray, j: int) -> tuple[float, float]:
     a_eq = sp.vstack([t.links, t.cells[published]]).toarray()
     b_eq = np.concatenate([np.zeros(t.links.shape[0]), t.values[published]])
