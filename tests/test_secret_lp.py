@@ -966,3 +966,10 @@ def test_a_sum_written_through_an_unknown_of_its_own_changes_no_bound(total_publ
     # the LP's rows: T's link only when the total is published (or audited)
     rows, _, _ = secret_lp._lp_rows(through, published, np.array(sensitive))
     assert rows.shape[0] == 1 * total_published + int(published.sum())
+
+
+def test_a_protection_round_runs_a_share_of_the_sides_pending_at_least_a_hundred():
+    # a past year of the sample leaves 1 000–2 000 sides after its first batch audit, 2025 about 6 000
+    assert secret_lp._round_limit(40) == secret_lp.LPS_PER_ROUND == 100
+    assert secret_lp._round_limit(1_500) == 100
+    assert secret_lp._round_limit(5_959) == 298

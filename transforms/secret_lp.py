@@ -39,11 +39,11 @@ Assad; Fischetti & Salazar — the attacker problem behind τ-ARGUS' and sdcTabl
 find a perturbation d of the table with S[j]·d ≥ r_j (or ≤ −r_j), L d = 0, x + d ≥ 0, changing published cells
 as little as possible (cost w_k per unit of |S[k]·d|). The published cells it has to move are suppressed: d then
 proves j's side for good (more suppression only widens what is feasible), and every other unproven cell that d
-moves far enough is proven too. Rounds of audit → protection LPs (up to LPS_PER_ROUND) go on until the audit passes
+moves far enough is proven too. Rounds of audit → protection LPs (up to 5 % of the sides pending, at least 100) go on until the audit passes
 or the deadline. Every protection LP starts from the basis of d = 0, the optimum with no target: warm from the last
 target's optimum, the dual simplex also had to undo the last perturbation (≈ 680 iterations an LP on the sample's 2025
 against ≈ 50, 0.23 s against 0.05 s), and its perturbation depended on what was solved before. With that, batch
-audits cut short of their tails and rounds of 300 LPs, the sample's 2025 took 109 s of CPU instead of 250 (batch
+audits cut short of their tails and rounds of ≈ 300 LPs, the sample's 2025 took 109 s of CPU instead of 250 (batch
 LPs 71 s instead of 127, protection LPs 26 s instead of 119; 4 rounds instead of 7; 536 cells suppressed, not 533).
 Cells the reader knows from another publication (`fixed`: URSSAF's family totals for the cube) are in the reader's
 set for good: no perturbation may move them, and they are never suppressed.
@@ -77,9 +77,14 @@ FEASIBILITY = 1e-7  # HiGHS' primal feasibility tolerance (its default)
 # A protection round stops after this many protection LPs: the next round's batch audit, on the pattern they made,
 # proves most of the sides left at once (sample's 2025: 769 LPs in one round → 409 in five, 717 → 702 suppressed).
 # Since the protection LPs start from d = 0's basis (≈ 0.05 s each instead of 0.23 s), a round's batch audit costs
-# more than its LPs: 300 a round on the sample's 2025 gave 4 rounds and 108 s of CPU (536 cells suppressed); 100 a
-# round left 1 437 sides pending after 5 rounds; no limit, 3 rounds of 1 121 LPs and 127 s (540).
-LPS_PER_ROUND = 300
+# more than its LPs on a large table: 300 a round on the sample's 2025 (≈ 6 000 sides pending after the first audit)
+# gave 4 rounds and 108 s of CPU (536 cells suppressed); 100 a round left 1 437 sides pending after 5 rounds; no
+# limit, 3 rounds of 1 121 LPs and 127 s (540). On a past year (≈ 1 000–2 000 sides pending, batch audits of a
+# second or two) 300 a round gave LPs the next batch audit would have spared: 2023 and 2024 took 13.7 and 10.8 s
+# of CPU with 300, 7.3 and 7.6 s with 100 (262 → 266 and 253 → 257 cells suppressed). So a round runs up to
+# ROUND_SHARE of the sides pending, at least LPS_PER_ROUND (_round_limit): 2025 unchanged (115.4 s against 114.8 s).
+LPS_PER_ROUND = 100
+ROUND_SHARE = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -611,7 +616,7 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
     Returns the final pattern and its audit; when the deadline passes first, that audit is not ok and the caller
     must not publish.
 
-    Each round audits only the sides still unproven (batch LPs) and gives them, up to LPS_PER_ROUND, a protection
+    Each round audits only the sides still unproven (batch LPs) and gives them, up to _round_limit, a protection
     LP whose perturbation proves it (suppressing the published cells it moves): a side proven by a table the reader
     cannot rule out stays proven as the pattern shrinks. Those proofs only steer the suppression: every requirement
     is audited again on the final pattern (the kept tables checked afresh against it, then batch LPs and exact
@@ -638,12 +643,12 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
         before = (proofs.pending, int(published.sum()))
         model = _ProtectionModel(table, published, weights, deadline, fixed, _cells_of(pending, len(published)))
         log.info("protection round %d: %d requirement sides (%.1f s)", rounds, len(pending), time.perf_counter() - t0)
-        round_lps = 0
+        round_lps, limit = 0, _round_limit(len(pending))
         for j, side in pending:
             side = "up" if side == "haut" else "low"
             if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
                 continue  # proven by an earlier perturbation of this round
-            if time.perf_counter() >= deadline or round_lps >= LPS_PER_ROUND:
+            if time.perf_counter() >= deadline or round_lps >= limit:
                 break
             round_lps += 1
             target = upper[j] if side == "up" else lower[j]
@@ -681,6 +686,11 @@ def protect(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower:
     final.n_batch_lps = n_batch
     final.seconds = time.perf_counter() - t0
     return Protection(published, suppressed, final, rounds, n_lps, time.perf_counter() - t0, kept)
+
+
+def _round_limit(n_pending: int) -> int:
+    """How many protection LPs a round runs at most, given the sides its batch audit left pending (see ROUND_SHARE)."""
+    return max(LPS_PER_ROUND, int(np.ceil(ROUND_SHARE * n_pending)))
 
 
 def _cells_of(sides: list[tuple[int, str]], n: int) -> np.ndarray:
