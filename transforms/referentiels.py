@@ -6,6 +6,16 @@ every level (`referentiel_territoires`), which NAF divisions make up each sector
 SIRENE size bands make up each size class (`referentiel_classes_taille`), and how often the published 90 % intervals
 held the truth when measured on synthetic worlds (`referentiel_couverture_intervalles`, from
 data/reference/couverture_intervalles.csv: `read_coverage` reads and checks it for the publication and the report).
+Beside the codes, the rules that decide who is in the ESS and how employment is estimated, each the file the core
+step reads: which legal forms make a legal unit part of an ESS family and which perimeters take it in by its form
+(`referentiel_formes_juridiques`, perimetre_familles.csv), which activities the perimeters take out and which
+perimeters apply each rule (`referentiel_exclusions_activite`, perimetre_exclusions_naf.csv), what is outside
+URSSAF's field, so not calibrated on it (`referentiel_champ_urssaf`, champ_urssaf.csv), and the rules whose
+employment is partly under the MSA, estimated on top of URSSAF's (`referentiel_emploi_hors_urssaf`,
+emploi_hors_urssaf.csv). The last two are two tables, not one: their rules differ in shape (one criterion and one
+code; lists of legal-form and activity prefixes with a share range and its sources) and in effect (the whole
+employment left uncalibrated; a share added to the calibrated one), and each keeps the values of the establishment
+tables' column it explains (motif_hors_champ_urssaf, regle_hors_urssaf), one row per line of its file.
 
 Each is the SQL file `sql/publication/<table>.sql`, run at the publication (transforms/publish.py, prepare) over:
 - the reference files of the run's reference folder (`params["reference_dir"]` layered over data/reference/, read
@@ -14,7 +24,7 @@ Each is the SQL file `sql/publication/<table>.sql`, run at the publication (tran
 - the run's own tables the SQL reads (out_cube_communes: each commune's territory at every level, zonings
   included; out_indicateurs_public: the labels published).
 A table whose run tables are missing (a partial publication in tests) is not built. Nothing here names a
-perimeter, a zoning or a sector: a line added to those files is published without a code change.
+perimeter, a zoning, a sector or a rule: a line added to those files is published without a code change.
 
 They are published like the cube, one partition per département and millésime (public/<table>/departement_…/
 millesime_…/), in the same version as the tables they describe; their columns are described in
@@ -33,10 +43,19 @@ from transforms import reference
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "publication"
 TABLES = ("referentiel_perimetres", "referentiel_territoires", "referentiel_secteurs", "referentiel_classes_taille",
-          "referentiel_couverture_intervalles")
+          "referentiel_couverture_intervalles", "referentiel_formes_juridiques", "referentiel_exclusions_activite",
+          "referentiel_champ_urssaf", "referentiel_emploi_hors_urssaf")
 # The reference files they read, loaded as ref_<name> (transforms/reference.py checks them).
-REFERENCE_FILES = ("perimetres", "secteurs_ess", "classes_taille", "tranches_effectifs", "emploi_modele")
-NAF = "naf_rev2.csv"  # labels of NAF rév. 2 divisions and sections (loaded as ref_naf_rev2)
+REFERENCE_FILES = ("perimetres", "secteurs_ess", "classes_taille", "tranches_effectifs", "emploi_modele",
+                   "perimetre_familles", "perimetre_exclusions_naf", "champ_urssaf", "emploi_hors_urssaf",
+                   "categories_juridiques")
+NAF = "naf_rev2.csv"  # labels of NAF rév. 2 codes of every level (loaded as ref_naf_rev2)
+_NAF_COLUMNS = ("code", "libelle", "code_classe", "libelle_classe", "code_groupe", "libelle_groupe", "code_division",
+                "libelle_division", "section", "libelle_section")
+# Labels of the levels I and II of INSEE's legal forms (loaded as ref_categories_juridiques_niveaux): the rules of the
+# URSSAF field name a level-I code ('7'), those of emploi_hors_urssaf.csv level-II prefixes ('92').
+CJ_LEVELS = "categories_juridiques_niveaux.csv"
+_CJ_LEVEL_COLUMNS = ("niveau", "code", "libelle")
 
 # The coverage of the employment intervals measured on synthetic worlds (benchmarks/coverage_reference.py writes
 # it): a measurement, regenerated when the estimator or the generator changes, so never a figure in code. One row
@@ -108,7 +127,9 @@ def build(tables: dict[str, str], params: dict, folder: Path) -> dict[str, str]:
     con = db.connect()
     try:
         reference.load_reference(con, REFERENCE_FILES, params.get("reference_dir"))
-        _load_naf(con, params.get("reference_dir"))
+        _load_labels(con, NAF, "ref_naf_rev2", _NAF_COLUMNS, params.get("reference_dir"))
+        _load_labels(con, CJ_LEVELS, "ref_categories_juridiques_niveaux", _CJ_LEVEL_COLUMNS,
+                     params.get("reference_dir"))
         _load_coverage(con, params.get("reference_dir"))
         values = {"perimetre": params["perimetre"], "perimetres_cube": params.get("perimetres_cube") or None,
                   "annee_cog": params.get("annee_cog")}
@@ -125,17 +146,16 @@ def build(tables: dict[str, str], params: dict, folder: Path) -> dict[str, str]:
         con.close()
 
 
-def _load_naf(con, reference_dir) -> None:
-    """ref_naf_rev2 (code_division, libelle_division, section, libelle_section): empty without the file, as the
-    cube's labels then have none."""
-    path = paths.reference_file(NAF, reference_dir)
-    columns = ("code_division", "libelle_division", "section", "libelle_section")
+def _load_labels(con, file: str, table: str, columns: tuple[str, ...], reference_dir) -> None:
+    """`table` (text columns) from a label file of the reference folder: empty without the file, as the cube's labels
+    then have none (a label is a help to the reader, never a reason to stop a publication)."""
+    path = paths.reference_file(file, reference_dir)
     if path.exists():
         escaped = str(path).replace("'", "''")
-        con.execute(f"CREATE OR REPLACE TABLE ref_naf_rev2 AS SELECT {', '.join(columns)} FROM read_csv('{escaped}', "
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(columns)} FROM read_csv('{escaped}', "
                     "header = true, all_varchar = true)")
     else:
-        con.execute("CREATE OR REPLACE TABLE ref_naf_rev2 AS SELECT "
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT "
                     + ", ".join(f"NULL::VARCHAR AS {c}" for c in columns) + " WHERE false")
 
 
