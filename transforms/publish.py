@@ -22,8 +22,10 @@ options gets them right (the `@publiees` columns of the field dictionary, sql/di
 column is written with the type of its dictionary entry, and the file's metadata `dictionnaire:colonnes` carries the
 entries of its columns (type, unit, description).
 
-Besides the run's tables, a publication carries the reference tables of the cube's codes (transforms/referentiels.py:
-perimeters, territories, sectors, size classes as the run used them), published like the cube.
+Besides the run's tables, a publication carries the reference tables of the cube's codes and of the rules behind
+them (transforms/referentiels.py: perimeters, territories, sectors, size classes, legal forms, activity exclusions,
+URSSAF's field and the employment it does not see, the intervals' measured coverage, as the run used them),
+published like the cube.
 
 The three moves of a publication: prepare() writes the run's tables with their provenance metadata into a private
 staging folder (outside the warehouse lock, so départements prepare in parallel); the report is built in the same
