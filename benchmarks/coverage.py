@@ -7,7 +7,8 @@ files), each run through staging and the core step only (transforms/core.build_c
 posterior variances); the département's indicators of the employment year are summed from core_effectifs with the
 cube's variance formula (out_indicateurs.sql: Σ v − Σ_c x_c²/D_c − |Σ projections|², transforms/calibration.py,
 plus the employment under the MSA that URSSAF's field rule keeps in, (Σ ecart_type_hors_urssaf)² +
-Σ variance_hors_urssaf, transforms/employment.py unseen_employment) and its interval macros (log-normal for employment, logit-normal for shares, sql/macros/intervalles.sql):
+Σ variance_hors_urssaf, transforms/employment.py unseen_employment) and its interval macros (log-normal for
+employment, logit-normal for shares, sql/macros/intervalles.sql):
 - `emploi_ess`: ESS employment (perimeter `insee`) on 31/12 of the employment year;
 - `emploi_<famille>`: the four families of the perimeter;
 - `part_prive`: ESS share of the private employment of URSSAF's field (numerator and denominator in the field as

@@ -130,7 +130,8 @@ def headline_lines(headline: dict) -> list[str]:
                      f"{entier(h['nb_etablissements_ess'])}"
                      + (f" (dont {entier(employeurs)} employeurs{band_years(h)})" if employeurs is not None else ""))
     if h.get("effectif_ess_central") is not None:
-        calage = "calé sur l'URSSAF, emploi relevant de la MSA estimé en plus" if h.get("statut_effectifs", "cale") == "cale" else "non calé, ordre de grandeur"
+        calage = ("calé sur l'URSSAF, emploi relevant de la MSA estimé en plus"
+                  if h.get("statut_effectifs", "cale") == "cale" else "non calé, ordre de grandeur")
         au = date_fr(h.get("date_effectifs"))
         lines.append(f"  Emploi salarié de l'ESS au {au} ({calage}) : {arrondi(h['effectif_ess_central'])} "
                      f"(intervalle à 90 % : {arrondi(h.get('effectif_ess_ic90_bas'))} – "

@@ -159,7 +159,8 @@ def method_page(ctx: ReportContext, number: int) -> Figure:
             if ctx.calibrated else "— ici, sans calage sur l'URSSAF (« non calé »).")
          + " Les employeurs publics et agricoles, hors du champ de l'URSSAF, ne sont pas calés : leur emploi est "
          "plus incertain ; celui des employeurs relevant de la MSA par leur objet (maisons familiales rurales, "
-         "organisations agricoles), que l'URSSAF ne voit pas, est estimé en plus, avec une marge large. L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage : il est "
+         "organisations agricoles), que l'URSSAF ne voit pas, est estimé en plus, avec une marge large. "
+         "L'intervalle à 90 % de chaque chiffre vient de l'incertitude du modèle après calage : il est "
          + coverage.NOMINAL + " si le modèle est juste ; " + _coverage_words(ctx) + " "
          "Le champ de l'URSSAF est lu dans SIRENE par une règle (catégorie juridique, activité) qui a des "
          "exceptions (employeurs publics aux salariés de droit privé, par exemple) : "

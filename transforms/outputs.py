@@ -182,8 +182,8 @@ def cube_parameters(params: dict, *, employeur_passe: bool, annee_effectifs: int
     elif calage:
         effectifs = (f"effectifs salariés au 31/12 de l'année : tranches SIRENE (stock {millesime}) calées sur "
                      f"l'URSSAF (ESS par département, établissements × APE par commune ; fichiers "
-                     f"{params.get('annee_urssaf') or annee_effectifs}), plus l'emploi relevant de la MSA que l'URSSAF ne voit "
-                     "pas, estimé (data/reference/emploi_hors_urssaf.csv)")
+                     f"{params.get('annee_urssaf') or annee_effectifs}), plus l'emploi relevant de la MSA que "
+                     "l'URSSAF ne voit pas, estimé (data/reference/emploi_hors_urssaf.csv)")
     else:
         effectifs = (f"effectifs salariés au 31/12 de l'année : tranches SIRENE (stock {millesime}), non calés "
                      "sur l'URSSAF")

@@ -39,12 +39,13 @@ Assad; Fischetti & Salazar — the attacker problem behind τ-ARGUS' and sdcTabl
 find a perturbation d of the table with S[j]·d ≥ r_j (or ≤ −r_j), L d = 0, x + d ≥ 0, changing published cells
 as little as possible (cost w_k per unit of |S[k]·d|). The published cells it has to move are suppressed: d then
 proves j's side for good (more suppression only widens what is feasible), and every other unproven cell that d
-moves far enough is proven too. Rounds of audit → protection LPs (up to 5 % of the sides pending, at least 100) go on until the audit passes
-or the deadline. Every protection LP starts from the basis of d = 0, the optimum with no target: warm from the last
-target's optimum, the dual simplex also had to undo the last perturbation (≈ 680 iterations an LP on the sample's 2025
-against ≈ 50, 0.23 s against 0.05 s), and its perturbation depended on what was solved before. With that, batch
-audits cut short of their tails and rounds of ≈ 300 LPs, the sample's 2025 took 109 s of CPU instead of 250 (batch
-LPs 71 s instead of 127, protection LPs 26 s instead of 119; 4 rounds instead of 7; 536 cells suppressed, not 533).
+moves far enough is proven too. Rounds of audit → protection LPs (up to 5 % of the sides pending, at least 100) go on
+until the audit passes or the deadline. Every protection LP starts from the basis of d = 0, the optimum with no
+target: warm from the last target's optimum, the dual simplex also had to undo the last perturbation (≈ 680 iterations
+an LP on the sample's 2025 against ≈ 50, 0.23 s against 0.05 s), and its perturbation depended on what was solved
+before. With that, batch audits cut short of their tails and rounds of ≈ 300 LPs, the sample's 2025 took 109 s of CPU
+instead of 250 (batch LPs 71 s instead of 127, protection LPs 26 s instead of 119; 4 rounds instead of 7; 536 cells
+suppressed, not 533).
 Cells the reader knows from another publication (`fixed`: URSSAF's family totals for the cube) are in the reader's
 set for good: no perturbation may move them, and they are never suppressed.
 
