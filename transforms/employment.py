@@ -657,9 +657,9 @@ def unseen_employment(seen: np.ndarray, rule: np.ndarray, unit: np.ndarray,
     matched = pd.notna(rule)
     if not matched.any():
         return central, sd, var
-    moments = {r: share_moments(*rules[r]) for r in set(rule[matched])}
-    g = np.array([moments[r][0] if m else 0.0 for r, m in zip(rule, matched)])
-    g_sd = np.array([moments[r][1] if m else 0.0 for r, m in zip(rule, matched)])
+    moments = pd.DataFrame({r: share_moments(*rules[r]) for r in set(rule[matched])}, index=["g", "g_sd"]).T
+    by_rule = moments.reindex(pd.Series(rule).where(matched, None)).fillna(0.0)
+    g, g_sd = by_rule["g"].to_numpy(), by_rule["g_sd"].to_numpy()
     e = np.where(matched, np.maximum(seen, 0.0), 0.0)
     units = pd.Series(np.asarray(unit, dtype=object)).where(matched, None)
     unit_total = pd.Series(e).groupby(units).transform("sum").fillna(0.0).to_numpy()
@@ -864,7 +864,7 @@ def estimate(con, params: dict) -> dict:
             report.append({"annee": y, "groupe": "ensemble", "statut": "non_cale",
                            "nb_etablissements": int(idx.size), "total_a_priori": float(res.prior.sum()),
                            "total_cale": float(res.mean.sum())})
-    _write_effectifs(con, data, parts)
+    _write_effectifs(con, data, parts, rule_of)
     _write_calibration(con, report, calage, year, why)
     y_rows = [r for r in report if r["annee"] == year]
     unseen_y = con.execute("SELECT sum(effectif_hors_urssaf), count(*) FILTER (WHERE regle_hors_urssaf IS NOT NULL) "
@@ -1012,7 +1012,7 @@ def _year_input(data, idx, y) -> YearInput:
     )
 
 
-def _write_effectifs(con, data, parts) -> None:
+def _write_effectifs(con, data, parts, rule: np.ndarray) -> None:
     n = len(data["siret"])
     cols = {"effectif_central": np.zeros(n), "effectif_a_priori": np.zeros(n), "variance_a_priori": np.zeros(n),
             "denominateur_calage": np.full(n, np.nan), "effectif_hors_urssaf": np.zeros(n),
@@ -1034,7 +1034,6 @@ def _write_effectifs(con, data, parts) -> None:
             cols["effectif_hors_urssaf"][idx] = quantise(res.unseen)
             cols["ecart_type_hors_urssaf"][idx] = res.unseen_sd
             cols["variance_hors_urssaf"][idx] = res.unseen_var
-    rule = _strings(data["regle_hors_urssaf"])
     table = pa.table({
         "siret": pa.array(np.asarray(data["siret"], dtype=object), pa.string()),
         "annee": pa.array(np.asarray(data["annee"], dtype=np.int32), pa.int32()),
