@@ -892,6 +892,100 @@ def test_a_requirement_urssaf_pins_up_to_rounding_is_not_left_to_the_rounding():
     assert p.audit.ok
 
 
+# x = [d1 d2 d3 e T]: T a commune × type total, the sum of its sector codes d1 d2 d3 (link −T + d1 + d2 + d3 = 0), e an
+# unknown of another commune. Cells: T (the commune), d1 + d2, d3, T + e (the département), d1.
+COMMUNE = [[0, 0, 0, 0, 1], [1, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 1], [1, 0, 0, 0, 0]]
+COMMUNE_X = [4.0, 5.0, 2.0, 3.0, 11.0]
+COMMUNE_LINK = [[1, 1, 1, 0, -1]]
+
+
+def _floors_only_minimum(t: secret_lp.LinearTable, j: int) -> float:
+    """The least value of cell j given the links, x ≥ 0 and the known lower bounds alone (scipy's HiGHS)."""
+    rows, floors, _ = secret_lp.lower_bounds(t)
+    rows = rows.toarray() if rows.shape[0] else np.zeros((0, t.n_vars))
+    res = linprog(t.cells[j].toarray().ravel(), A_ub=-rows if len(floors) else None,
+                  b_ub=-floors if len(floors) else None, A_eq=t.links.toarray() if t.links.shape[0] else None,
+                  b_eq=np.zeros(t.links.shape[0]) if t.links.shape[0] else None, bounds=(0, None), method="highs")
+    return res.fun
+
+
+def test_the_least_value_urssafs_floors_give_a_cell_in_closed_form():
+    # URSSAF's detail: d1 ≥ 4, d2 ≥ 3 (two pairs of the commune); its commune total: T ≥ 10. By hand: T ≥ 10
+    # (its own floor beats 4 + 3), d1 + d2 ≥ 7, d3 ≥ 0 (T's floor may sit on d1 and d2), T + e ≥ 10, d1 ≥ 4 —
+    # each less the reader's rounding allowance (1e-7 of the floor), and each the exact LP's least value.
+    t = _table(COMMUNE, COMMUNE_X, links=COMMUNE_LINK)
+    t = dataclasses.replace(t, floors=np.array([10.0, np.nan, np.nan, np.nan, np.nan]),
+                            floor_rows=sp.csr_matrix(np.array([[1.0, 0, 0, 0, 0], [0, 1, 0, 0, 0]])),
+                            row_floors=np.array([4.0, 3.0]))
+    least = secret_lp.minimum_from_floors(t)
+    assert least == pytest.approx([10, 7, 0, 10, 4], abs=1e-5)
+    assert least[0] < 10 and least[4] < 4  # the allowance: a bound the reader rounds, never above the figure
+    for j in range(t.n_cells):
+        assert least[j] == pytest.approx(_floors_only_minimum(t, j), abs=1e-5)
+    # a bound on d3 + e (across the commune's edge) overlaps T's without nesting: both are dropped, the commune
+    # keeps what its pairs give alone (7 ≤ its true least value 10: weaker, never wrong)
+    crossing = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[1.0, 0, 0, 0, 0], [0, 1, 0, 0, 0],
+                                                                          [0, 0, 1, 1, 0]])),
+                                   row_floors=np.array([4.0, 3.0, 2.0]))
+    least = secret_lp.minimum_from_floors(crossing)
+    assert least[0] == pytest.approx(7, abs=1e-5) and least[1] == pytest.approx(7, abs=1e-5)
+    # without any floor, nothing
+    assert not secret_lp.minimum_from_floors(_table(COMMUNE, COMMUNE_X, links=COMMUNE_LINK)).any()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_closed_form_least_value_never_exceeds_the_lps(seed):
+    # random commune tables (two communes of 2–4 codes, their totals and the département written through unknowns
+    # of their own, random 0/1 cells over the codes, random floors on cells and sums of codes): the closed form is a
+    # valid bound of every cell — never above the exact least value the floors give
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 5, size=2)
+    n_codes = int(sizes.sum())
+    codes = rng.uniform(0, 20, n_codes).round(1)
+    totals = [codes[:sizes[0]].sum(), codes[sizes[0]:].sum()]
+    x = np.concatenate([codes, totals, [sum(totals)]])  # codes, T1, T2, D
+    n = len(x)
+    links = np.zeros((3, n))
+    links[0, :sizes[0]], links[0, n_codes] = 1, -1
+    links[1, sizes[0]:n_codes], links[1, n_codes + 1] = 1, -1
+    links[2, n_codes:n_codes + 2], links[2, n - 1] = 1, -1
+    cells = [np.eye(n)[k] for k in (n_codes, n_codes + 1, n - 1)]
+    cells += [(rng.random(n_codes) < 0.5).astype(float).tolist() + [0, 0, 0] for _ in range(6)]
+    t = _table([list(c) for c in cells], x.tolist(), links=links.tolist())
+    t = dataclasses.replace(t, sums=np.array([-1, -1, n - 1]))
+    floor_rows = np.array([(rng.random(n_codes) < 0.4).astype(float).tolist() + [0, 0, 0] for _ in range(4)])
+    floor_rows = floor_rows[floor_rows.sum(axis=1) > 0]
+    t = dataclasses.replace(
+        t, floor_rows=sp.csr_matrix(floor_rows), row_floors=(floor_rows @ x) * rng.uniform(0.5, 1.0, len(floor_rows)),
+        floors=np.where(rng.random(t.n_cells) < 0.3, t.values * rng.uniform(0.5, 1.0, t.n_cells), np.nan))
+    least = secret_lp.minimum_from_floors(t)
+    assert np.all(least <= t.values + 1e-9)
+    for j in range(t.n_cells):
+        assert least[j] <= _floors_only_minimum(t, j) + 1e-6
+
+
+def test_a_side_urssafs_floors_narrow_is_relaxed_without_an_exact_lp(monkeypatch):
+    # the commune table above, d1 = 4 sensitive (its lower requirement ≈ 3.4): URSSAF's pair floor d1 ≥ 3.9 narrows
+    # it. The side is relaxed to 3.9 (+ the rounding slack) by the closed form, which the batch audit confirms: no
+    # exact LP of a cell runs (there were one per side)
+    t = _table(COMMUNE, COMMUNE_X, links=COMMUNE_LINK)
+    t = dataclasses.replace(t, floor_rows=sp.csr_matrix(np.array([[1.0, 0, 0, 0, 0]])), row_floors=np.array([3.9]))
+    upper, lower = outputs.requirements(t.values, np.array([False, False, False, False, True]), RULES)
+    assert lower[4] < 3.9
+    audits = []
+    real = secret_lp.audit
+
+    def counted(*args, **kwargs):
+        audits.append(real(*args, **kwargs))
+        return audits[-1]
+
+    monkeypatch.setattr(secret_lp, "audit", counted)
+    kept_up, kept_low, relaxed = outputs.disclosed_elsewhere(t, np.zeros(5, bool), upper, lower,
+                                                             deadline=time.perf_counter() + 30)
+    assert relaxed == 1 and kept_low[4] == pytest.approx(3.9, abs=1e-5) and kept_up[4] == upper[4]
+    assert audits and sum(a.n_cell_lps for a in audits) == 0
+
+
 def test_a_solver_run_many_times_still_has_the_time_left_before_the_deadline():
     """HiGHS measures its time_limit against the run time its object has accumulated over all its runs: an object
     re-solved many times (the audit's cell LPs, the protection's) stopped every run at once when that exceeded the
