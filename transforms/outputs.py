@@ -699,7 +699,8 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     by_floors = ~np.isnan(lower) & (least > lower + secret_lp._tolerance(table.values))
     found = secret_lp.audit(table, known_cells, upper, np.where(by_floors, least, lower), deadline=deadline)
     bounds = {(j, side): v["borne"] for j, failed in found.failed.items() for side, v in failed.items()}
-    bounds.update({(int(j), "bas"): float(least[j]) for j in np.flatnonzero(by_floors) if (int(j), "bas") not in bounds})
+    for j in np.flatnonzero(by_floors):
+        bounds.setdefault((int(j), "bas"), float(least[j]))
     if not bounds:
         return upper, lower, 0
     only_up, only_low = np.full(len(upper), np.nan), np.full(len(lower), np.nan)
