@@ -337,7 +337,11 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     if "niveau" not in cells:
         cells = cells.assign(niveau=DEPARTEMENT)
     out = []
-    for (niveau, name), g in cells.groupby(["niveau", "indicateur"], sort=False):
+    # the département first (its indicators in their order), then the levels below it in alphabetical order
+    levels = sorted(cells["niveau"].unique(), key=lambda lv: (lv != DEPARTEMENT, lv))
+    groups = [(lv, name, g) for lv in levels
+              for name, g in cells[cells["niveau"] == lv].groupby("indicateur", sort=False)]
+    for niveau, name, g in groups:
         inside = (g["vrai"] >= g["bas"]) & (g["vrai"] <= g["haut"])
         k, n = int(inside.sum()), len(g)
         lo, hi = clopper_pearson(k, n)
@@ -425,9 +429,8 @@ def main(argv: list[str] | None = None) -> int:
 def _check_cube(departement: pd.DataFrame, cube: pd.DataFrame, tolerance: float = 1e-6) -> None:
     """The cube's département row must be _sum_stats' (same estimates, same variance formula): otherwise the
     territories' measure would not be that of the published intervals."""
-    a = departement.set_index(["indicateur", "annee"])[["central", "bas", "haut"]]
-    b = cube.set_index(["indicateur", "annee"])[["central", "bas", "haut"]]
-    both = a.join(b, rsuffix="_cube", how="inner")
+    keys, values = ["indicateur", "annee"], ["central", "bas", "haut"]
+    both = departement[keys + values].merge(cube[keys + values], on=keys, suffixes=("", "_cube"))
     if both.empty:
         raise ValueError("the cube has no département row to check against _sum_stats")
     for k in ("central", "bas", "haut"):

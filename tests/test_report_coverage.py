@@ -20,7 +20,7 @@ from transforms import outputs, referentiels
 from transforms import publish as pub
 
 NB = "\u00a0"
-HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,perimetre,portee,annee_debut,annee_fin,cellules,"
+HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,niveau,perimetre,portee,annee_debut,annee_fin,cellules,"
           "cellules_couvertes,couverture_ic90_bas,couverture_ic90_haut,biais_relatif_moyen,demi_largeur_relative_mediane,"
           "version_generateur,premiere_graine,nb_graines,echelle_echantillon,exceptions_champ_urssaf,date_mesure,"
           "commande_mesure\n")
@@ -28,11 +28,11 @@ PROVENANCE = "9.8.7,3,14,0.5,true,2031-02-03,python -m benchmarks.coverage --see
 # made-up measures: ESS employment covered 12/14 for the year (enough) and 120/182 for the past years (short, the
 # estimate too low), the share of all employment 10/14 (short, too high), associations 5/14; no part_prive row
 MADE_UP = HEADER + "\n".join([
-    f'emploi_ess,Emploi ESS,"a, b",insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
-    f'emploi_ess,Emploi ESS,,insee,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
-    f'part_total,Part totale,,insee,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
-    f'emploi_associations,Associations,,insee,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,{PROVENANCE}',
-    f'emploi_fondations,Fondations,,insee,annee_emploi,2030,2030,14,14,0.81,1.0,0.001,0.03,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,"a, b",departement,insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,,departement,insee,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
+    f'part_total,Part totale,,departement,insee,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
+    f'emploi_associations,Associations,,departement,insee,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,{PROVENANCE}',
+    f'emploi_fondations,Fondations,,departement,insee,annee_emploi,2030,2030,14,14,0.81,1.0,0.001,0.03,{PROVENANCE}',
 ]) + "\n"
 
 
@@ -103,17 +103,17 @@ def test_without_a_measure_the_report_says_coverage_was_not_measured(context, tm
 
 
 @pytest.mark.parametrize("line, message", [
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,15,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,15,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: cellules_couvertes = 15 is more than cellules = 14"),
-    (f"emploi_ess,E,,insee,annee_courante,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_courante,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'portee' = 'annee_courante' is not allowed"),
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,quatorze,12,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,quatorze,12,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'cellules' = 'quatorze' is not a number"),
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,-1,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,-1,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'cellules_couvertes' = '-1' must be >= 0"),
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.9,0.6,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,12,0.9,0.6,0,0.01,{PROVENANCE}",
      r"line 2: couverture_ic90_bas = 0.9, couverture_ic90_haut = 0.6"),
-    ("emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,"
+    ("emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,"
      + PROVENANCE.replace("2031-02-03", "2031-02-30"),
      r"line 2: date_mesure = '2031-02-30' is not a date"),
 ])
