@@ -67,9 +67,9 @@ SCOPES = ("annee_emploi", "annees_passees")
 # perimeter's, and the report of a run in another perimeter says its coverage was not measured
 PERIMETRE = "insee"
 COLUMNS = ("indicateur", "libelle_indicateur", "colonnes_mesurees", "niveau", "perimetre", "portee", "annee_debut",
-           "annee_fin", "cellules", "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut", "biais_relatif_moyen",
-           "demi_largeur_relative_mediane", "version_generateur", "premiere_graine", "nb_graines",
-           "echelle_echantillon", "exceptions_champ_urssaf", "date_mesure", "commande_mesure")
+           "annee_fin", "cellules", "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut",
+           "biais_relatif_moyen", "demi_largeur_relative_mediane", "version_generateur", "premiere_graine",
+           "nb_graines", "echelle_echantillon", "exceptions_champ_urssaf", "date_mesure", "commande_mesure")
 
 
 def read_cells(path: Path) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def territory_words(indicateur: str, niveau: str) -> tuple[str, str]:
         return indicateur, ""
     libelle, colonnes = INDICATORS[indicateur]
     colonnes = colonnes.replace("niveau departement", f"niveau {niveau}")
-    if indicateur == "part_prive":  # published at the département only (METHOD.md § 6): the internal cube's
+    if indicateur == "part_prive":  # published at the département only (METHOD.md § 6): the internal cube's one
         colonnes = colonnes.replace("out_indicateurs_public.", "out_indicateurs.") + ", non publiée à ce niveau"
     return libelle.replace(", département", f", chaque territoire du niveau {niveau}"), colonnes
 
