@@ -36,8 +36,8 @@ TERRITORY_NOUNS = {"epci": ("EPCI", False), "zone_emploi": ("zones d'emploi", Tr
                    "arrondissement": ("arrondissements", False), "commune": ("communes", True)}
 # the indicators of the « Méthode » table measured per territory: indicator -> label before « par … »
 TERRITORY_TABLE = {"emploi_ess": "Emploi de l'ESS", "part_total": "Part de l'ESS"}
-# indicator -> (its name with the article, feminine?) as a sentence reads it; the département's figures (the only
-# level the measure sums)
+# indicator -> (its name with the article, feminine?) as a sentence of the département's figures reads it (a
+# territory's sentence says « la vraie valeur »: its level's name is in the count)
 WORDS = {
     "emploi_ess": ("l'emploi de l'ESS", False),
     "emploi_associations": ("l'emploi des associations", False),
