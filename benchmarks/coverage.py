@@ -331,9 +331,10 @@ def clopper_pearson(k: int, n: int, level: float = 0.9) -> tuple[float, float]:
 def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     """Per level and indicator (cells without a `niveau`: the département's), pooled over the cells (seeds ×
     territories × years): cells whose interval holds the truth, with the 90 % Clopper–Pearson interval of that
-    coverage, the mean relative bias (central − truth) / truth with its standard error over cells (cells are not
-    independent within a seed: a rough guide), the median relative half-width. A cell whose truth is 0 (no true ESS
-    job in the territory) counts for coverage, not for the relative figures."""
+    coverage, the mean relative bias (central − truth) / truth with its standard error over cells, the median
+    relative half-width. A cell whose truth is 0 (no true ESS job in a small territory) counts for coverage — a
+    missed one: the log-normal interval is positive by construction — not for the relative figures; `vrai_nul`
+    counts them."""
     if "niveau" not in cells:
         cells = cells.assign(niveau=DEPARTEMENT)
     out = []
@@ -352,7 +353,7 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
                     "au_dessus": int((g["central"] > g["vrai"]).sum()),
                     "couverture_bas": lo, "couverture_haut": hi, "biais_moyen": float(bias.mean()),
                     "biais_erreur_type": float(bias.std(ddof=1) / np.sqrt(len(bias))) if len(bias) > 1 else np.nan,
-                    "demi_largeur_mediane": float(half.median())})
+                    "demi_largeur_mediane": float(half.median()), "vrai_nul": int((g["vrai"] == 0).sum())})
     return pd.DataFrame(out)
 
 
@@ -460,12 +461,12 @@ def _report(cells: pd.DataFrame, title: str) -> None:
 def _print(table: pd.DataFrame, title: str) -> None:
     print(f"\n{title}")
     print(f"{'niveau':<22}{'indicateur':<22}{'couverture IC90':>20}{'IC90 binomial':>16}{'biais moyen':>14}"
-          f"{'± e.t.':>9}{'demi-largeur':>14}{'au-dessus':>13}")
+          f"{'± e.t.':>9}{'demi-largeur':>14}{'au-dessus':>13}{'vrai nul':>10}")
     for r in table.itertuples():
         print(f"{r.niveau:<22}{r.indicateur:<22}{r.dans_ic90:>9}/{r.cellules:<5} {100 * r.couverture:>4.0f} %"
               f"{100 * r.couverture_bas:>9.0f}–{100 * r.couverture_haut:.0f} %"
               f"{100 * r.biais_moyen:>+12.2f} %{100 * r.biais_erreur_type:>7.2f} %"
-              f"{100 * r.demi_largeur_mediane:>12.2f} %{r.au_dessus:>7}/{r.cellules}")
+              f"{100 * r.demi_largeur_mediane:>12.2f} %{r.au_dessus:>7}/{r.cellules}{r.vrai_nul:>8}")
 
 
 if __name__ == "__main__":

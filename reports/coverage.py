@@ -35,7 +35,7 @@ NOT_MEASURED_LEVEL = NOT_MEASURED + " à ce niveau"
 TERRITORY_NOUNS = {"epci": ("EPCI", False), "zone_emploi": ("zones d'emploi", True),
                    "arrondissement": ("arrondissements", False), "commune": ("communes", True)}
 # the indicators of the « Méthode » table measured per territory: indicator -> label before « par … »
-TERRITORY_TABLE = {"emploi_ess": "Emploi de l'ESS", "part_total": "Part de l'ESS"}
+TERRITORY_TABLE = {"emploi_ess": "Emploi", "part_total": "Part"}  # short: the table must fit the page
 # indicator -> (its name with the article, feminine?) as a sentence of the département's figures reads it (a
 # territory's sentence says « la vraie valeur »: its level's name is in the count)
 WORDS = {
@@ -55,7 +55,7 @@ TABLE = {
     "emploi_mutuelles": "dont mutuelles",
     "emploi_fondations": "dont fondations",
     "part_total": "Part de l'ESS (tous employeurs)",
-    "part_prive": "Part de l'ESS (emploi privé, champ URSSAF)",
+    "part_prive": "Part de l'ESS (privé, champ URSSAF)",
 }
 FAMILY_INDICATORS = ("emploi_associations", "emploi_cooperatives", "emploi_mutuelles", "emploi_fondations")
 
@@ -143,8 +143,8 @@ def tested(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST), niveau: s
     found = [(s, cov.get(indicateur, s, niveau)) for s in scopes] if cov else []
     found = [(s, m) for s, m in found if m is not None]
     if niveau != DEPARTEMENT:
-        if not found:
-            return NOT_MEASURED_LEVEL
+        if not found:  # no file at all: not measured; a file without this level: not at this level
+            return NOT_MEASURED if cov is None else NOT_MEASURED_LEVEL
         parts = [_in_territories(m, niveau) + (" pour l'année" if scope == YEAR else " pour les années passées")
                  for scope, m in found]
         return f"{_worlds(cov, found[0][1].worlds)}, il a contenu la vraie valeur " + " et ".join(parts)
@@ -202,7 +202,7 @@ def territories_tested(cov: Coverage | None, niveau: str) -> str:
     celui de la part dans 170 ; … », or NOT_MEASURED_LEVEL."""
     jobs, share = (cov.get(i, YEAR, niveau) if cov else None for i in ("emploi_ess", "part_total"))
     if jobs is None and share is None:
-        return NOT_MEASURED_LEVEL
+        return NOT_MEASURED if cov is None else NOT_MEASURED_LEVEL
     first = jobs or share
     parts = []
     if jobs is not None:
@@ -286,7 +286,7 @@ def table_note(cov: Coverage, levels: dict[str, str] | None = None) -> str:
         return "département entier seulement"
     worlds = {cov.get(i, s, n).worlds for n in below for i in TERRITORY_TABLE for s in (YEAR, PAST)
               if cov.get(i, s, n)}
-    return ("lignes « par … » : une fois par territoire"
+    return ("lignes « par … » : emploi et part de l'ESS, une fois par territoire"
             + ("" if worlds == {cov.worlds} else
                f" ({' ou '.join(style.fmt_number(w) for w in sorted(worlds))} départements simulés)"))
 

@@ -196,15 +196,15 @@ def coverage_table(fig: Figure, ctx: ReportContext, top: float) -> float:
     cov = ctx.coverage
     levels = {n.niveau: n.par for n in (ctx.niveau_territoires, ctx.niveau("epci"))}
     ax = fig.add_axes((0.06, 0.06, 0.88, top - 0.08))
-    bottom = charts.table(ax, ["Indicateur\n(département, sauf mention)", "Année d'emploi", "Années passées",
-                               "Écart moyen\n(année ; passées)"], coverage.table_rows(cov, levels),
+    bottom = charts.table(ax, ["Indicateur", "Année d'emploi", "Années passées", "Écart moyen"],
+                          coverage.table_rows(cov, levels),
                           title=f"Couverture mesurée des intervalles à 90 % ({style.fmt_number(cov.worlds)} "
-                                "départements simulés)", fontsize=7.0, first_column_width=48)
+                                "départements simulés)", fontsize=8.0, first_column_width=48)
     day = pd.Timestamp(cov.day).strftime("%d/%m/%Y")
     note = style.wrap(
         "Nombre de fois où l'intervalle a contenu la vraie valeur : l'année d'emploi (une fois par département "
         "simulé) et les années passées (une fois de plus par année) ; entre parenthèses, la fourchette à "
-        "90 % de cette couverture. Un intervalle juste la contiendrait 9 fois sur 10. Écart moyen : estimation moins "
+        "90 % de cette couverture. Écart moyen (année ; années passées) : estimation moins "
         "vraie valeur, en % de la vraie valeur (négatif : sous-estimation). Échantillon synthétique (générateur "
         f"{cov.generator}, "
         f"échelle {style.fmt_number(cov.scale, 2)}" + (", avec les employeurs relevant de la MSA que la règle du "

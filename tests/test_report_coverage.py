@@ -238,6 +238,8 @@ def test_a_territory_interval_quotes_the_measure_of_its_level(tmp_path):
     assert coverage.measured(cov, "part_total", (coverage.YEAR,), "epci") == (
         "couverture non mesurée à ce niveau (voir « Méthode »)")
     assert coverage.territories_tested(cov, "epci") == "couverture non mesurée à ce niveau"
+    assert coverage.territories_tested(None, "epci") == coverage.tested(None, "part_total", niveau="epci") == (
+        "couverture non mesurée")  # no file at all
     # the département's sentence is unchanged by the territories' rows
     assert "12 fois sur 14 pour l'année" in coverage.tested(cov, "emploi_ess", (coverage.YEAR,))
     # the year's territory table: both indicators, the short one's direction
@@ -251,12 +253,11 @@ def test_a_territory_interval_quotes_the_measure_of_its_level(tmp_path):
     assert coverage._in_territories(m, "zone_emploi") == "dans 9 zones d'emploi simulées sur 10"
     # the « Méthode » table: the département's rows, then the levels asked for that were measured
     rows = coverage.table_rows(cov, {"territoire": "territoire du Département", "epci": "EPCI"})
-    assert [r[0] for r in rows][-2:] == ["Emploi de l'ESS, par territoire du Département",
-                                        "Part de l'ESS, par territoire du Département"]
+    assert [r[0] for r in rows][-2:] == ["Emploi, par territoire du Département", "Part, par territoire du Département"]
     assert rows[-2][1:] == ["140 sur 182 (72–82\u00a0%)", f"2{NB}000 sur 2{NB}184 (90–93{NB}%)",
                             f"+3,4{NB}% ; +1,2{NB}%"]
     assert coverage.table_note(cov, {"territoire": "t", "epci": "EPCI"}) == (
-        "lignes « par … » : une fois par territoire (7 ou 14 départements simulés)")
+        "lignes « par … » : emploi et part de l'ESS, une fois par territoire (7 ou 14 départements simulés)")
     assert coverage.table_note(cov, {"epci": "EPCI"}) == "département entier seulement"
 
 
@@ -274,7 +275,7 @@ def test_the_report_quotes_the_territories_measure(tmp_path):
             "l'année") in text
     assert "couverture non mesurée à ce niveau" in text
     assert "celui de l'emploi de l'ESS a contenu la vraie valeur dans 140 territoires simulés sur 182" in text
-    assert "Emploi de l'ESS, par territoire" in text and "lignes « par … » : une fois par territoire" in text
+    assert "Emploi, par territoire" in text and "une fois par territoire" in text
 
 
 def test_an_unknown_level_is_a_clear_error(tmp_path):
@@ -308,7 +309,7 @@ def test_coverage_is_pooled_per_level():
     assert (got.at["departement", "cellules"], got.at["departement", "dans_ic90"]) == (2, 1)
     assert got.at["departement", "biais_moyen"] == pytest.approx(0.02)
     t = got.loc["territoire"]
-    assert (t["cellules"], t["dans_ic90"], t["au_dessus"]) == (4, 3, 3)
+    assert (t["cellules"], t["dans_ic90"], t["au_dessus"], t["vrai_nul"]) == (4, 3, 3, 1)
     assert t["biais_moyen"] == pytest.approx((0.1 - 0.1 + 0.05) / 3)
     assert t["demi_largeur_mediane"] == pytest.approx((15 / 110 + 20 / 210) / 2)
     # Clopper–Pearson in closed form at the edges: all covered, lower bound 0.05^(1/n); none, upper 1 − 0.05^(1/n)
