@@ -17,8 +17,15 @@ employment, logit-normal for shares, sql/macros/intervalles.sql):
 - `part_total`: ESS share of all salaried employment.
 (`vrai_exceptions` in the CSV: the true jobs of the indicator under the MSA although the rule puts them in URSSAF's
 field, absent from URSSAF's files.)
-Per indicator: seeds, coverage of the 90 % interval with its 90 % Clopper–Pearson interval, mean relative bias
-(central − truth) / truth with its standard error over seeds, median half-width.
+Below the département, the cube itself (transforms/outputs.build_cube: out_indicateurs unprotected, since the secrecy
+only masks) gives `emploi_ess`, `part_total` and `part_prive` of every territory of every level but the commune
+(the Département's territoires, EPCI, zones d'emploi, arrondissements: `niveau`, `code_territoire` in the CSV);
+the truth of a territory sums the true establishments whose TRUE commune lies in it (out_cube_communes), so an
+establishment the files place elsewhere (or nowhere) counts against its estimate. The cube's département row is
+checked against _sum_stats (_check_cube): the measure is that of the published intervals.
+Per level and indicator: cells (seeds, × territories below the département), coverage of the 90 % interval with
+its 90 % Clopper–Pearson interval, mean relative bias (central − truth) / truth with its standard error over cells,
+median half-width; the territories also split by size (SIZE_THRESHOLD jobs of estimated ESS employment).
 
     python -m benchmarks.coverage --seeds 10 --scale 0.25 [--first-seed 1] [--sans-exceptions] [--dir DIR]
 
@@ -43,10 +50,20 @@ from sources.sample.truth import in_perimetre
 
 FAMILLES = ("associations", "cooperatives", "mutuelles", "fondations")
 Z90 = 1.6448536269514722
+PERIMETRE = "insee"  # the ESS measured (in_perimetre(…, "insee")); coverage_reference.PERIMETRE says it
+DEPARTEMENT = "departement"  # the level of the département's own cells (_indicators_year)
+# Levels of the cube not measured per territory: the département is measured by _sum_stats (its families, targets);
+# communes are hundreds of tiny cells, published as family totals only and quoted by no interval of the report.
+LEVELS_SKIPPED = (DEPARTEMENT, "commune")
+# The size split of the console: territories under / over this estimated ESS employment (at the sample's scale: at
+# scale 0.25, 500 jobs stand for about 2 000 real ones).
+SIZE_THRESHOLD = 500
 
 
-def run_seed(root: Path, seed: int, scale: float, exceptions: bool, departement: str = "38") -> dict[str, Path]:
-    """Generate one world and build its core tables; returns the core tables' files."""
+def run_seed(root: Path, seed: int, scale: float, exceptions: bool, departement: str = "38"
+             ) -> tuple[dict[str, Path], dict[str, Path], dict]:
+    """Generate one world and build its core tables; returns the core tables' files, the staging tables' files and
+    the run's parameters (what the cube needs)."""
     from ess.settings import Settings
     from flows.inputs import resolve_inputs
     from sources.sample import write_sample
@@ -69,7 +86,7 @@ def run_seed(root: Path, seed: int, scale: float, exceptions: bool, departement:
         tables.update(departement_tables(output, params["departement"]) if "departements" in keys
                       else output.tables)
     core = build_core({k: Path(v) for k, v in tables.items()}, params, root / "core")
-    return {k: Path(v) for k, v in core.tables.items()}
+    return {k: Path(v) for k, v in core.tables.items()}, {k: Path(v) for k, v in tables.items()}, params
 
 
 def _sum_stats(f: pd.DataFrame, a: np.ndarray, b: np.ndarray | None = None,
@@ -135,21 +152,103 @@ def _share(f, num, den, unseen: bool = True) -> tuple[float, float, float]:
     return s, lo, hi
 
 
-def indicators(core: dict[str, Path], truth_file: Path, all_years: bool = False) -> pd.DataFrame:
+def years_of(core: dict[str, Path], all_years: bool = False) -> list[int]:
+    """The employment year (every year of the estimate with `all_years`)."""
+    import duckdb
+
+    con = duckdb.connect()
+    last, first = con.execute("SELECT max(annee_effectifs), min(annee) FROM read_parquet(?)",
+                              [str(core["core_calibration"])]).fetchone()
+    return list(range(int(first), int(last) + 1)) if all_years else [int(last)]
+
+
+def indicators(core: dict[str, Path], truth_file: Path, all_years: bool = False,
+               departement: str = "38") -> pd.DataFrame:
     """The département's indicators of the employment year (every year of the estimate with `all_years`): central,
     interval, truth."""
     import duckdb
 
     con = duckdb.connect()
-    last = con.execute("SELECT max(annee_effectifs) FROM read_parquet(?)",
-                       [str(core["core_calibration"])]).fetchone()[0]
-    first = con.execute("SELECT min(annee) FROM read_parquet(?)", [str(core["core_calibration"])]).fetchone()[0]
     t_all = pd.read_parquet(truth_file)
-    years = range(int(first), int(last) + 1) if all_years else [int(last)]
-    return pd.concat([_indicators_year(con, core, t_all, y) for y in years], ignore_index=True)
+    out = pd.concat([_indicators_year(con, core, t_all, y, departement) for y in years_of(core, all_years)],
+                    ignore_index=True)
+    out.insert(0, "niveau", DEPARTEMENT)
+    out.insert(1, "code_territoire", departement)
+    return out
 
 
-def _indicators_year(con, core: dict[str, Path], t_all: pd.DataFrame, year: int) -> pd.DataFrame:
+def territory_indicators(core: dict[str, Path], staging: dict[str, Path], params: dict, truth_file: Path,
+                         all_years: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ESS employment (perimeter PERIMETRE) and its shares per territory of every sub-départemental level of the
+    cube (LEVELS_SKIPPED aside), central and interval read from the cube itself (transforms/outputs.build_cube: the
+    unprotected out_indicateurs, whose intervals the secrecy only masks), against the truth of the establishments
+    whose true commune lies in the territory. Returns (cells, the cube's département rows: a check that the cube
+    and _sum_stats agree)."""
+    from ess import db
+    from transforms import outputs
+
+    years = years_of(core, all_years)
+    con = db.connect()
+    try:
+        db.attach_tables(con, {**staging, **core})
+        outputs.build_cube(con, {**params, "perimetres_cube": [PERIMETRE]},
+                           computed=outputs.core_perimetres(core["core_etablissements"]))
+        cube = con.execute(
+            """SELECT niveau, code_territoire, annee, effectif_central, effectif_ic90_bas, effectif_ic90_haut,
+                      part_effectif_total_central, part_effectif_total_ic90_bas, part_effectif_total_ic90_haut,
+                      part_effectif_prive_central, part_effectif_prive_ic90_bas, part_effectif_prive_ic90_haut
+               FROM out_indicateurs
+               WHERE perimetre = $p AND famille = 'ess' AND nomenclature_secteur = 'ensemble'
+                 AND classe_taille = 'ensemble' AND code_territoire <> 'non_renseigne'
+                 AND list_contains($years, annee) AND NOT list_contains($skip, niveau)""",
+            {"p": PERIMETRE, "years": years, "skip": [lv for lv in LEVELS_SKIPPED if lv != DEPARTEMENT]}).df()
+        communes = con.execute("SELECT code_commune, niveau, code_territoire FROM out_cube_communes").df()
+    finally:
+        con.close()
+    t_all = pd.read_parquet(truth_file)
+    t_all = t_all[t_all["annee"].isin(years) & (t_all["localisation"] == "departement")]
+    return _match_truth(cube, communes, t_all)
+
+
+def _match_truth(cube: pd.DataFrame, communes: pd.DataFrame, t: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cube's rows (niveau, code_territoire, annee, effectif_*, part_effectif_total_*, part_effectif_prive_*)
+    beside the truth summed per territory: each true establishment (t: annee, code_commune, perimetres,
+    champ_urssaf, effectif_fin_annee[, exception_champ_urssaf]) in the territory of its TRUE commune at every level
+    (communes: out_cube_communes). A true commune outside the cube's frame is an error: its jobs would vanish."""
+    h = t["effectif_fin_annee"].to_numpy().astype(float)
+    ess = in_perimetre(t["perimetres"], PERIMETRE)
+    field = t["champ_urssaf"].to_numpy().astype(bool)
+    x = (t["exception_champ_urssaf"].to_numpy().astype(bool) if "exception_champ_urssaf" in t
+         else np.zeros(len(t), bool))
+    jobs = pd.DataFrame({"annee": t["annee"].to_numpy(), "code_commune": t["code_commune"].to_numpy(),
+                         "tout": h, "ess": h * ess, "champ": h * field, "ess_champ": h * (ess & field),
+                         "ess_exceptions": h * (ess & x)})
+    jobs = jobs.groupby(["annee", "code_commune"], as_index=False).sum()
+    lost = sorted(set(jobs["code_commune"]) - set(communes["code_commune"]))
+    if lost:
+        raise ValueError(f"true communes {lost[:5]} are not in the cube's frame (out_cube_communes)")
+    truth = (jobs.merge(communes, on="code_commune").drop(columns="code_commune")
+             .groupby(["niveau", "code_territoire", "annee"], as_index=False).sum())
+    m = cube.merge(truth, on=["niveau", "code_territoire", "annee"], how="left").fillna(
+        {k: 0.0 for k in ("tout", "ess", "champ", "ess_champ", "ess_exceptions")})
+    rows = []
+    for name, prefix, true, exceptions in (
+            ("emploi_ess", "effectif", m["ess"], m["ess_exceptions"]),
+            ("part_total", "part_effectif_total", m["ess"] / m["tout"].where(m["tout"] > 0), np.nan),
+            ("part_prive", "part_effectif_prive", m["ess_champ"] / m["champ"].where(m["champ"] > 0), np.nan)):
+        central = m["effectif_central" if prefix == "effectif" else f"{prefix}_central"]
+        rows.append(pd.DataFrame({
+            "niveau": m["niveau"], "code_territoire": m["code_territoire"], "indicateur": name,
+            "central": central, "bas": m[f"{prefix}_ic90_bas"], "haut": m[f"{prefix}_ic90_haut"], "vrai": true,
+            "vrai_exceptions": exceptions, "annee": m["annee"],
+            # the cell's size: the territory's estimated ESS employment, as a reader sees it
+            "emploi_ess_central": m["effectif_central"]}))
+    out = pd.concat(rows, ignore_index=True)
+    return out[out["niveau"] != DEPARTEMENT].reset_index(drop=True), out[out["niveau"] == DEPARTEMENT]
+
+
+def _indicators_year(con, core: dict[str, Path], t_all: pd.DataFrame, year: int,
+                     departement: str = "38") -> pd.DataFrame:
     f = con.execute(
         """SELECT f.*, a.perimetres_inclus, a.famille_ess
            FROM read_parquet($eff) AS f
@@ -157,7 +256,7 @@ def _indicators_year(con, core: dict[str, Path], t_all: pd.DataFrame, year: int)
            JOIN read_parquet($etab) AS e ON e.siret = f.siret
            WHERE f.annee = $y AND e.code_departement = $dep""",
         {"eff": str(core["core_effectifs"]), "ann": str(core["core_etablissements_annuel"]),
-         "etab": str(core["core_etablissements"]), "y": year, "dep": "38"}).df()
+         "etab": str(core["core_etablissements"]), "y": year, "dep": departement}).df()
     ess = np.array(["insee" in list(p) if p is not None else False for p in f["perimetres_inclus"]])
     field = (f["statut_calage"] != "hors_champ_urssaf").to_numpy()
     all_ = np.ones(len(f), bool)
@@ -207,9 +306,11 @@ def with_term(cells: pd.DataFrame, shift: float, sd: float) -> pd.DataFrame:
     to the variance (A: the associations' central value); the variance is read back from the published log-normal
     interval, the new interval drawn the same way (sql/macros/intervalles.sql)."""
     out = cells.copy()
-    assoc = out[out["indicateur"] == "emploi_associations"].set_index("graine")["central"]
+    assoc = out[out["indicateur"] == "emploi_associations"].set_index("graine")["central"]  # département only
     for ind in ("emploi_ess", "emploi_associations"):
         r = out["indicateur"] == ind
+        if "niveau" in out:  # the term is the département's associations': its own cells only
+            r &= out["niveau"].fillna(DEPARTEMENT) == DEPARTEMENT
         c, lo, hi = (out.loc[r, k].to_numpy() for k in ("central", "bas", "haut"))
         a = assoc.reindex(out.loc[r, "graine"]).to_numpy()
         s = (np.log(hi) - np.log(lo)) / (2 * Z90)
@@ -228,19 +329,43 @@ def clopper_pearson(k: int, n: int, level: float = 0.9) -> tuple[float, float]:
 
 
 def summarise(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per level and indicator (cells without a `niveau`: the département's), pooled over the cells (seeds ×
+    territories × years): cells whose interval holds the truth, with the 90 % Clopper–Pearson interval of that
+    coverage, the mean relative bias (central − truth) / truth with its standard error over cells, the median
+    relative half-width. A cell whose truth is 0 (no true ESS job in a small territory) counts for coverage — a
+    missed one: the log-normal interval is positive by construction — not for the relative figures; `vrai_nul`
+    counts them."""
+    if "niveau" not in cells:
+        cells = cells.assign(niveau=DEPARTEMENT)
     out = []
-    for name, g in cells.groupby("indicateur", sort=False):
+    # the département first (its indicators in their order), then the levels below it in alphabetical order
+    levels = sorted(cells["niveau"].unique(), key=lambda lv: (lv != DEPARTEMENT, lv))
+    groups = [(lv, name, g) for lv in levels
+              for name, g in cells[cells["niveau"] == lv].groupby("indicateur", sort=False)]
+    for niveau, name, g in groups:
         inside = (g["vrai"] >= g["bas"]) & (g["vrai"] <= g["haut"])
         k, n = int(inside.sum()), len(g)
         lo, hi = clopper_pearson(k, n)
-        bias = (g["central"] - g["vrai"]) / g["vrai"]
-        half = (g["haut"] - g["bas"]) / 2 / g["central"]
-        out.append({"indicateur": name, "graines": n, "dans_ic90": k, "couverture": k / n,
+        rel = g[g["vrai"] > 0]
+        bias = (rel["central"] - rel["vrai"]) / rel["vrai"]
+        half = ((g["haut"] - g["bas"]) / 2 / g["central"])[g["central"] > 0]
+        out.append({"niveau": niveau, "indicateur": name, "cellules": n, "dans_ic90": k, "couverture": k / n,
                     "au_dessus": int((g["central"] > g["vrai"]).sum()),
                     "couverture_bas": lo, "couverture_haut": hi, "biais_moyen": float(bias.mean()),
-                    "biais_erreur_type": float(bias.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
-                    "demi_largeur_mediane": float(half.median())})
+                    "biais_erreur_type": float(bias.std(ddof=1) / np.sqrt(len(bias))) if len(bias) > 1 else np.nan,
+                    "demi_largeur_mediane": float(half.median()), "vrai_nul": int((g["vrai"] == 0).sum())})
     return pd.DataFrame(out)
+
+
+def by_size(cells: pd.DataFrame, threshold: float = SIZE_THRESHOLD) -> pd.DataFrame:
+    """summarise() of the sub-départemental cells split by the territory's estimated ESS employment (the cells'
+    `emploi_ess_central`): level « territoire < 500 » and « territoire ≥ 500 »."""
+    sub = cells[cells["niveau"] != DEPARTEMENT]
+    if sub.empty:
+        return pd.DataFrame()
+    small = sub["emploi_ess_central"] < threshold
+    label = np.where(small, sub["niveau"] + f" < {threshold:g}", sub["niveau"] + f" ≥ {threshold:g}")
+    return summarise(sub.assign(niveau=label))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=float, default=0.25)
     p.add_argument("--sans-exceptions", action="store_true",
                    help="worlds whose URSSAF field is exactly the rule (generator 2.3.0's truth): the « before »")
+    p.add_argument("--departement", default="38", help="the département of the worlds (default 38)")
     p.add_argument("--dir", type=Path, help="working folder (default: a temporary one, removed)")
     p.add_argument("--csv", type=Path, help="also append every seed's cells there (CSV)")
     p.add_argument("--keep", action="store_true", help="keep each seed's sample and core tables under --dir")
@@ -273,16 +399,19 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
             root = work / f"graine{seed}"
-            core = run_seed(root, seed, args.scale, not args.sans_exceptions)
-            got = indicators(core, root / "echantillon" / "ground_truth" / "effectifs_annuels.parquet",
-                             args.toutes_annees)
+            core, staging, params = run_seed(root, seed, args.scale, not args.sans_exceptions, args.departement)
+            truth = root / "echantillon" / "ground_truth" / "effectifs_annuels.parquet"
+            got = indicators(core, truth, args.toutes_annees, args.departement)
+            territories, check = territory_indicators(core, staging, params, truth, args.toutes_annees)
+            _check_cube(got, check)
+            got = pd.concat([got, territories], ignore_index=True)
             got.insert(0, "graine", seed)
             cells.append(got)
             if args.csv:  # every seed as it comes: an interrupted run keeps its seeds
                 got.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
-            e = got[got["annee"] == got["annee"].max()].set_index("indicateur")
+            e = got[(got["annee"] == got["annee"].max()) & (got["niveau"] == DEPARTEMENT)].set_index("indicateur")
             print(f"graine {seed}: emploi ESS {e.loc['emploi_ess', 'central']:.0f} "
                   f"[{e.loc['emploi_ess', 'bas']:.0f}–{e.loc['emploi_ess', 'haut']:.0f}] vrai "
                   f"{e.loc['emploi_ess', 'vrai']:.0f}; part privée {100 * e.loc['part_prive', 'central']:.2f} % "
@@ -298,25 +427,46 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _check_cube(departement: pd.DataFrame, cube: pd.DataFrame, tolerance: float = 1e-6) -> None:
+    """The cube's département row must be _sum_stats' (same estimates, same variance formula): otherwise the
+    territories' measure would not be that of the published intervals."""
+    keys, values = ["indicateur", "annee"], ["central", "bas", "haut"]
+    both = departement[keys + values].merge(cube[keys + values], on=keys, suffixes=("", "_cube"))
+    if both.empty:
+        raise ValueError("the cube has no département row to check against _sum_stats")
+    for k in ("central", "bas", "haut"):
+        gap = ((both[k] - both[f"{k}_cube"]).abs() / both[k].abs().clip(lower=1e-12)).max()
+        if gap > tolerance:
+            raise ValueError(f"the cube's département {k} differs from _sum_stats' by {gap:.2e} (relative)")
+
+
 def _report(cells: pd.DataFrame, title: str) -> None:
-    """The employment year's summary, then (cells of several years) the past years' (cells = seeds × years)."""
+    """The employment year's summary, then (cells of several years) the past years' (cells = seeds × years, × the
+    territories of a level); each with the split of the territories by size."""
+    if "niveau" not in cells:  # a CSV of before the territories
+        cells = cells.assign(niveau=DEPARTEMENT)
     last = int(cells["annee"].max())
-    _print(summarise(cells[cells["annee"] == last]), f"{title}, année {last}")
+    year = cells[cells["annee"] == last]
+    _print(summarise(year), f"{title}, année {last}")
+    if "emploi_ess_central" in cells and (cells["niveau"] != DEPARTEMENT).any():
+        _print(by_size(year), f"{title}, année {last}, territoires par taille (emploi ESS estimé)")
     past = cells[cells["annee"] < last]
     if len(past):
         first = int(past["annee"].min())
-        _print(summarise(past), f"{title}, années {first}–{last - 1} (cellules = graines × années)")
+        _print(summarise(past), f"{title}, années {first}–{last - 1} (cellules = graines × années × territoires)")
+        if "emploi_ess_central" in cells and (cells["niveau"] != DEPARTEMENT).any():
+            _print(by_size(past), f"{title}, années {first}–{last - 1}, territoires par taille (emploi ESS estimé)")
 
 
 def _print(table: pd.DataFrame, title: str) -> None:
     print(f"\n{title}")
-    print(f"{'indicateur':<22}{'couverture IC90':>18}{'IC90 binomial':>18}{'biais moyen':>14}{'± e.t.':>9}"
-          f"{'demi-largeur':>14}{'au-dessus':>11}")
+    print(f"{'niveau':<22}{'indicateur':<22}{'couverture IC90':>20}{'IC90 binomial':>16}{'biais moyen':>14}"
+          f"{'± e.t.':>9}{'demi-largeur':>14}{'au-dessus':>13}{'vrai nul':>10}")
     for r in table.itertuples():
-        print(f"{r.indicateur:<22}{r.dans_ic90:>9}/{r.graines:<3} {100 * r.couverture:>4.0f} %"
+        print(f"{r.niveau:<22}{r.indicateur:<22}{r.dans_ic90:>9}/{r.cellules:<5} {100 * r.couverture:>4.0f} %"
               f"{100 * r.couverture_bas:>9.0f}–{100 * r.couverture_haut:.0f} %"
               f"{100 * r.biais_moyen:>+12.2f} %{100 * r.biais_erreur_type:>7.2f} %"
-              f"{100 * r.demi_largeur_mediane:>12.2f} %{r.au_dessus:>7}/{r.graines}")
+              f"{100 * r.demi_largeur_mediane:>12.2f} %{r.au_dessus:>7}/{r.cellules}{r.vrai_nul:>8}")
 
 
 if __name__ == "__main__":

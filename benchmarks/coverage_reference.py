@@ -4,11 +4,13 @@ what was measured, never a figure typed into their code.
     python -m benchmarks.coverage_reference CSV [CSV_SANS_EXCEPTIONS] --out data/reference/couverture_intervalles.csv
         [--scale 0.25] [--date YYYY-MM-DD] [--version-generateur X.Y.Z]
 
-CSV is the `--csv` file of a `python -m benchmarks.coverage … --toutes-annees` run (one line per seed × indicator ×
-year: graine, indicateur, central, bas, haut, vrai, vrai_exceptions, annee) on worlds with the exceptions to
-URSSAF's field (the generator's default); CSV_SANS_EXCEPTIONS, optional, the same with `--sans-exceptions`. Each
-becomes one row per indicator × scope: the employment year (`annee_emploi`: the last year of the cells) and the past
-years (`annees_passees`, cells = seeds × years), with the cells, those whose interval holds the truth, the 90 %
+CSV is the `--csv` file of a `python -m benchmarks.coverage … --toutes-annees` run (one line per seed × level ×
+territory × indicator × year: graine, niveau, code_territoire, indicateur, central, bas, haut, vrai,
+vrai_exceptions, annee; a file without `niveau` is the département's) on worlds with the exceptions to URSSAF's
+field (the generator's default); CSV_SANS_EXCEPTIONS, optional, the same with `--sans-exceptions`. Each becomes one
+row per level × indicator × scope: the employment year (`annee_emploi`: the last year of the cells) and the past
+years (`annees_passees`, cells = seeds × years × the level's territories), with the cells, those whose interval
+holds the truth, the 90 %
 Clopper–Pearson interval of that coverage, the mean relative bias and the median relative half-width
 (benchmarks/coverage.summarise, the figures its printout gives), and the provenance: generator version, seeds,
 scale, exceptions or not, date of the measurement, the command that measured it.
@@ -32,8 +34,9 @@ import pandas as pd
 from benchmarks.coverage import summarise
 
 CELL_COLUMNS = ("graine", "indicateur", "central", "bas", "haut", "vrai", "annee")
-# What each indicator of benchmarks/coverage.py measures, and which published interval columns it tries
-# (« département » level: the only level the benchmark sums).
+DEPARTEMENT = "departement"
+# What each indicator of benchmarks/coverage.py measures, and which published interval columns it tries, at the
+# département's level (below it: territory_words).
 INDICATORS = {
     "emploi_ess": ("Emploi salarié de l'ESS au 31/12, département",
                    "out_indicateurs_public.effectif_ic90_bas, effectif_ic90_haut (niveau departement, famille ess)"),
@@ -63,10 +66,10 @@ SCOPES = ("annee_emploi", "annees_passees")
 # benchmarks.coverage sums the ESS of the perimeter « insee » (in_perimetre(…, "insee")): the measure is that
 # perimeter's, and the report of a run in another perimeter says its coverage was not measured
 PERIMETRE = "insee"
-COLUMNS = ("indicateur", "libelle_indicateur", "colonnes_mesurees", "perimetre", "portee", "annee_debut", "annee_fin",
-           "cellules", "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut", "biais_relatif_moyen",
-           "demi_largeur_relative_mediane", "version_generateur", "premiere_graine", "nb_graines",
-           "echelle_echantillon", "exceptions_champ_urssaf", "date_mesure", "commande_mesure")
+COLUMNS = ("indicateur", "libelle_indicateur", "colonnes_mesurees", "niveau", "perimetre", "portee", "annee_debut",
+           "annee_fin", "cellules", "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut",
+           "biais_relatif_moyen", "demi_largeur_relative_mediane", "version_generateur", "premiere_graine",
+           "nb_graines", "echelle_echantillon", "exceptions_champ_urssaf", "date_mesure", "commande_mesure")
 
 
 def read_cells(path: Path) -> pd.DataFrame:
@@ -77,16 +80,31 @@ def read_cells(path: Path) -> pd.DataFrame:
                          f"{list(CELL_COLUMNS)})")
     if cells.empty:
         raise SystemExit(f"{path}: no cell")
+    if "niveau" not in cells:  # measured before the territories: the département's cells
+        cells = cells.assign(niveau=DEPARTEMENT)
     return cells
 
 
-def describe(indicateur: str) -> tuple[str, str]:
+def describe(indicateur: str, niveau: str = DEPARTEMENT) -> tuple[str, str]:
+    if niveau != DEPARTEMENT:
+        return territory_words(indicateur, niveau)
     if indicateur in INDICATORS:
         return INDICATORS[indicateur]
     if indicateur.startswith("cible_"):
         groupe = indicateur.removeprefix("cible_")
         return TARGET[0].format(groupe=groupe), TARGET[1].format(groupe=groupe)
     return indicateur, ""
+
+
+def territory_words(indicateur: str, niveau: str) -> tuple[str, str]:
+    """The département's label and columns said of each territory of `niveau`."""
+    if indicateur not in INDICATORS:
+        return indicateur, ""
+    libelle, colonnes = INDICATORS[indicateur]
+    colonnes = colonnes.replace("niveau departement", f"niveau {niveau}")
+    if indicateur == "part_prive":  # published at the département only (METHOD.md § 6): the internal cube's one
+        colonnes = colonnes.replace("out_indicateurs_public.", "out_indicateurs.") + ", non publiée à ce niveau"
+    return libelle.replace(", département", f", chaque territoire du niveau {niveau}"), colonnes
 
 
 def coverage_command(cells: pd.DataFrame, scale: float, exceptions: bool) -> str:
@@ -100,7 +118,9 @@ def coverage_command(cells: pd.DataFrame, scale: float, exceptions: bool) -> str
 
 def reference_rows(cells: pd.DataFrame, *, exceptions: bool, scale: float, generator: str, day: dt.date,
                    perimetre: str = PERIMETRE) -> pd.DataFrame:
-    """One row per indicator × scope of one coverage run's cells."""
+    """One row per level × indicator × scope of one coverage run's cells."""
+    if "niveau" not in cells:
+        cells = cells.assign(niveau=DEPARTEMENT)
     seeds = sorted(int(s) for s in cells["graine"].unique())
     if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
         raise SystemExit(f"the seeds {seeds} are not consecutive: benchmarks.coverage runs first-seed … + N − 1")
@@ -111,17 +131,21 @@ def reference_rows(cells: pd.DataFrame, *, exceptions: bool, scale: float, gener
                                                                                                     < last])):
         if part.empty:
             continue
-        years = part.groupby("indicateur")["annee"].agg(["min", "max"])
+        years = part.groupby(["niveau", "indicateur"])["annee"].agg(["min", "max"])
+        seeds_of = part.groupby("niveau")["graine"].agg(["min", "nunique"])  # a level may have fewer seeds
         for r in summarise(part).itertuples():
-            libelle, colonnes = describe(r.indicateur)
+            libelle, colonnes = describe(r.indicateur, r.niveau)
+            key = (r.niveau, r.indicateur)
             out.append({
                 "indicateur": r.indicateur, "libelle_indicateur": libelle, "colonnes_mesurees": colonnes,
-                "perimetre": perimetre, "portee": portee, "annee_debut": int(years.at[r.indicateur, "min"]),
-                "annee_fin": int(years.at[r.indicateur, "max"]), "cellules": int(r.graines),
+                "niveau": r.niveau, "perimetre": perimetre, "portee": portee,
+                "annee_debut": int(years.at[key, "min"]), "annee_fin": int(years.at[key, "max"]),
+                "cellules": int(r.cellules),
                 "cellules_couvertes": int(r.dans_ic90), "couverture_ic90_bas": round(r.couverture_bas, 4),
                 "couverture_ic90_haut": round(r.couverture_haut, 4), "biais_relatif_moyen": round(r.biais_moyen, 5),
                 "demi_largeur_relative_mediane": round(r.demi_largeur_mediane, 5), "version_generateur": generator,
-                "premiere_graine": seeds[0], "nb_graines": len(seeds), "echelle_echantillon": scale,
+                "premiere_graine": int(seeds_of.at[r.niveau, "min"]),
+                "nb_graines": int(seeds_of.at[r.niveau, "nunique"]), "echelle_echantillon": scale,
                 "exceptions_champ_urssaf": "true" if exceptions else "false", "date_mesure": day.isoformat(),
                 "commande_mesure": command})
     return pd.DataFrame(out, columns=list(COLUMNS))

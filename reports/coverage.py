@@ -7,6 +7,11 @@ valeur 9 fois sur 10 ; éprouvé sur 14 départements simulés, il a contenu l'e
 et celui des années passées 93 fois sur 182 ; l'emploi de l'ESS y est plutôt sous-estimé, d'environ 1,6 % ». Where
 coverage is clearly short (below SHORT_COVERAGE), the sentence says which way the estimate errs (the measured mean
 bias). Without the file, or without a row for the indicator: « couverture non mesurée ».
+
+An interval of a territory (a level below the département: the Département's territoires, EPCI…) quotes the
+measure of its own level, whose cells are the territories of every simulated département: « éprouvé sur 14
+départements simulés, il a contenu la vraie valeur dans 160 territoires simulés sur 182 pour l'année »; without a
+row for that level: « couverture non mesurée à ce niveau ».
 """
 
 from __future__ import annotations
@@ -24,8 +29,15 @@ SHORT_COVERAGE = 0.8
 # A mean bias smaller than this (relative) is no direction worth telling.
 NO_DIRECTION = 0.001
 YEAR, PAST = "annee_emploi", "annees_passees"
-# indicator -> (its name with the article, feminine?) as a sentence reads it; the département's figures (the only
-# level the measure sums)
+DEPARTEMENT = "departement"  # the level of the département's own measure
+NOT_MEASURED_LEVEL = NOT_MEASURED + " à ce niveau"
+# A level's territories as a count reads them (plural, feminine?); any other level (a zoning): « territoires ».
+TERRITORY_NOUNS = {"epci": ("EPCI", False), "zone_emploi": ("zones d'emploi", True),
+                   "arrondissement": ("arrondissements", False), "commune": ("communes", True)}
+# the indicators of the « Méthode » table measured per territory: indicator -> label before « par … »
+TERRITORY_TABLE = {"emploi_ess": "Emploi", "part_total": "Part"}  # short: the table must fit the page
+# indicator -> (its name with the article, feminine?) as a sentence of the département's figures reads it (a
+# territory's sentence says « la vraie valeur »: its level's name is in the count)
 WORDS = {
     "emploi_ess": ("l'emploi de l'ESS", False),
     "emploi_associations": ("l'emploi des associations", False),
@@ -43,7 +55,7 @@ TABLE = {
     "emploi_mutuelles": "dont mutuelles",
     "emploi_fondations": "dont fondations",
     "part_total": "Part de l'ESS (tous employeurs)",
-    "part_prive": "Part de l'ESS (emploi privé, champ URSSAF)",
+    "part_prive": "Part de l'ESS (privé, champ URSSAF)",
 }
 FAMILY_INDICATORS = ("emploi_associations", "emploi_cooperatives", "emploi_mutuelles", "emploi_fondations")
 
@@ -58,6 +70,7 @@ class Measure:
     half_width: float  # median relative half-width
     first_year: int
     last_year: int
+    worlds: int = 0  # the simulated départements (seeds) of this measure
 
     @property
     def share(self) -> float:
@@ -71,16 +84,16 @@ class Measure:
 @dataclass(frozen=True)
 class Coverage:
     """The measured coverage of the worlds closest to reality (with the exceptions to URSSAF's field when the file
-    has them), by (indicator, scope)."""
-    measures: dict[tuple[str, str], Measure]
+    has them), by (indicator, scope, level)."""
+    measures: dict[tuple[str, str, str], Measure]
     worlds: int
     generator: str
     scale: float
     day: str  # YYYY-MM-DD
     exceptions: bool
 
-    def get(self, indicateur: str, scope: str) -> Measure | None:
-        return self.measures.get((indicateur, scope))
+    def get(self, indicateur: str, scope: str, niveau: str = DEPARTEMENT) -> Measure | None:
+        return self.measures.get((indicateur, scope, niveau))
 
 
 def from_rows(rows: list[dict] | None, perimetre: str | None = None) -> Coverage | None:
@@ -91,12 +104,12 @@ def from_rows(rows: list[dict] | None, perimetre: str | None = None) -> Coverage
         return None
     exceptions = any(r["exceptions_champ_urssaf"] for r in rows)
     rows = [r for r in rows if r["exceptions_champ_urssaf"] == exceptions]
-    first = rows[0]
+    first = next((r for r in rows if r["niveau"] == DEPARTEMENT), rows[0])
     return Coverage(
-        {(r["indicateur"], r["portee"]): Measure(r["cellules"], r["cellules_couvertes"], r["couverture_ic90_bas"],
-                                                 r["couverture_ic90_haut"], r["biais_relatif_moyen"],
-                                                 r["demi_largeur_relative_mediane"], r["annee_debut"], r["annee_fin"])
-         for r in rows},
+        {(r["indicateur"], r["portee"], r["niveau"]): Measure(
+            r["cellules"], r["cellules_couvertes"], r["couverture_ic90_bas"], r["couverture_ic90_haut"],
+            r["biais_relatif_moyen"], r["demi_largeur_relative_mediane"], r["annee_debut"], r["annee_fin"],
+            r["nb_graines"]) for r in rows},
         worlds=first["nb_graines"], generator=first["version_generateur"], scale=first["echelle_echantillon"],
         day=first["date_mesure"], exceptions=exceptions)
 
@@ -111,28 +124,44 @@ def _times(m: Measure) -> str:
     return f"{style.fmt_number(m.covered)} fois sur {style.fmt_number(m.cells)}"
 
 
-def _worlds(cov: Coverage) -> str:
-    return f"éprouvé sur {style.fmt_number(cov.worlds)} départements simulés"
+def _worlds(cov: Coverage, worlds: int | None = None) -> str:
+    return f"éprouvé sur {style.fmt_number(worlds or cov.worlds)} départements simulés"
 
 
-def tested(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
+def _in_territories(m: Measure, niveau: str) -> str:
+    """« dans 160 territoires simulés sur 182 »"""
+    noun, feminine = TERRITORY_NOUNS.get(niveau, ("territoires", False))
+    return (f"dans {style.fmt_number(m.covered)} {noun} simulé{'e' if feminine else ''}s sur "
+            f"{style.fmt_number(m.cells)}")
+
+
+def tested(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST), niveau: str = DEPARTEMENT) -> str:
     """« éprouvé sur 14 départements simulés, il a contenu l'emploi de l'ESS du département 9 fois sur 14 pour l'année
-    et 93 fois sur 182 pour les années passées », or NOT_MEASURED."""
-    found = [(s, cov.get(indicateur, s)) for s in scopes] if cov else []
+    et 93 fois sur 182 pour les années passées », or NOT_MEASURED; for a territory's interval (`niveau` below the
+    département): « éprouvé sur 14 départements simulés, il a contenu la vraie valeur dans 160 territoires simulés
+    sur 182 pour l'année », or NOT_MEASURED_LEVEL."""
+    found = [(s, cov.get(indicateur, s, niveau)) for s in scopes] if cov else []
     found = [(s, m) for s, m in found if m is not None]
+    if niveau != DEPARTEMENT:
+        if not found:  # no file at all: not measured; a file without this level: not at this level
+            return NOT_MEASURED if cov is None else NOT_MEASURED_LEVEL
+        parts = [_in_territories(m, niveau) + (" pour l'année" if scope == YEAR else " pour les années passées")
+                 for scope, m in found]
+        return f"{_worlds(cov, found[0][1].worlds)}, il a contenu la vraie valeur " + " et ".join(parts)
     if not found or indicateur not in WORDS:
         return NOT_MEASURED
     parts = [_times(m) + (" pour l'année" if scope == YEAR else " pour les années passées") for scope, m in found]
     return f"{_worlds(cov)}, il a contenu {WORDS[indicateur][0]} du département " + " et ".join(parts)
 
 
-def direction(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST), brief: bool = False) -> str:
-    """Where the measured coverage is clearly short: which way the estimate errs, « l'emploi de l'ESS y est plutôt
-    sous-estimé, d'environ 1,6 % » (`brief`: « estimation plutôt trop basse, d'environ 1,6 % »; '' otherwise, or when
-    the bias has no clear sign)."""
+def direction(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST), brief: bool = False,
+              niveau: str = DEPARTEMENT) -> str:
+    """Where the measured coverage (of `niveau`) is clearly short: which way the estimate errs, « l'emploi de l'ESS y
+    est plutôt sous-estimé, d'environ 1,6 % » (`brief`: « estimation plutôt trop basse, d'environ 1,6 % »; ''
+    otherwise, or when the bias has no clear sign)."""
     if cov is None or indicateur not in WORDS:
         return ""
-    short = [m for m in (cov.get(indicateur, s) for s in scopes) if m is not None and m.short]
+    short = [m for m in (cov.get(indicateur, s, niveau) for s in scopes) if m is not None and m.short]
     if not short:
         return ""
     biases = [m.bias for m in short]
@@ -148,21 +177,43 @@ def direction(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST), brief:
     return f"{words} y est plutôt {way}{'e' if feminine else ''}, d'environ {size}"
 
 
-def interval_sentence(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
+def interval_sentence(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST),
+                      niveau: str = DEPARTEMENT) -> str:
     """« intervalle à 90 %, conçu pour … ; éprouvé sur …, il a contenu … ; … plutôt sous-estimé, d'environ … (voir
-    « Méthode ») » — or « … ; couverture non mesurée »."""
-    return f"intervalle à 90 %, {designed_and_tested(cov, indicateur, scopes)}"
+    « Méthode ») » — or « … ; couverture non mesurée »; `niveau`: the level of the territories it is about."""
+    return f"intervalle à 90 %, {designed_and_tested(cov, indicateur, scopes, niveau)}"
 
 
-def designed_and_tested(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
+def designed_and_tested(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST),
+                        niveau: str = DEPARTEMENT) -> str:
     """NOMINAL, then what was measured and, when short, which way the estimate errs, then where to read more."""
-    return f"{NOMINAL} ; {measured(cov, indicateur, scopes)}"
+    return f"{NOMINAL} ; {measured(cov, indicateur, scopes, niveau)}"
 
 
-def measured(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST)) -> str:
+def measured(cov: Coverage | None, indicateur: str, scopes=(YEAR, PAST), niveau: str = DEPARTEMENT) -> str:
     """What was measured (`tested`) and, when short, which way the estimate errs, then where to read more."""
-    way = direction(cov, indicateur, scopes)
-    return tested(cov, indicateur, scopes) + (f" ; {way}" if way else "") + f" {SEE_METHOD}"
+    way = direction(cov, indicateur, scopes, niveau=niveau)
+    return tested(cov, indicateur, scopes, niveau) + (f" ; {way}" if way else "") + f" {SEE_METHOD}"
+
+
+def territories_tested(cov: Coverage | None, niveau: str) -> str:
+    """The year's territory table (employment and share of each territory of `niveau`): « éprouvés sur 14
+    départements simulés, celui de l'emploi de l'ESS a contenu la vraie valeur dans 160 territoires simulés sur 182,
+    celui de la part dans 170 ; … », or NOT_MEASURED_LEVEL."""
+    jobs, share = (cov.get(i, YEAR, niveau) if cov else None for i in ("emploi_ess", "part_total"))
+    if jobs is None and share is None:
+        return NOT_MEASURED if cov is None else NOT_MEASURED_LEVEL
+    first = jobs or share
+    parts = []
+    if jobs is not None:
+        parts.append(f"celui de l'emploi de l'ESS a contenu la vraie valeur {_in_territories(jobs, niveau)}")
+    if share is not None:
+        parts.append(f"celui de la part dans {style.fmt_number(share.covered)}"
+                     if jobs is not None and share.cells == jobs.cells
+                     else f"celui de la part a contenu la vraie valeur {_in_territories(share, niveau)}")
+    ways = [w for w in (direction(cov, i, (YEAR,), niveau=niveau) for i in ("emploi_ess", "part_total")) if w]
+    return (f"éprouvés sur {style.fmt_number(first.worlds or cov.worlds)} départements simulés, " + ", ".join(parts)
+            + "".join(f" ; {w}" for w in ways))
 
 
 def short_tested(cov: Coverage | None, indicateur: str) -> str:
@@ -204,9 +255,10 @@ def families_tested(cov: Coverage | None) -> str:
                                                                                             for w in ways)
 
 
-def table_rows(cov: Coverage) -> list[list[str]]:
+def table_rows(cov: Coverage, levels: dict[str, str] | None = None) -> list[list[str]]:
     """The « Méthode » table: per indicator, covered / cells with the 90 % range of that coverage, for the employment
-    year and the past years, and the mean bias (year ; past years)."""
+    year and the past years, and the mean bias (year ; past years); then, per level of `levels` (niveau -> its words
+    after « par »), the territories' employment and share."""
     def cell(m: Measure | None) -> str:
         if m is None:
             return "—"
@@ -214,13 +266,29 @@ def table_rows(cov: Coverage) -> list[list[str]]:
                 f"({style.fmt_number(100 * m.low, 0)}–{style.fmt_percent(m.high, 0)})")
 
     out = []
-    for indicateur, label in TABLE.items():
-        year, past = cov.get(indicateur, YEAR), cov.get(indicateur, PAST)
+    rows = [(i, DEPARTEMENT, label) for i, label in TABLE.items()]
+    rows += [(i, niveau, f"{label}, par {par}") for niveau, par in (levels or {}).items() if niveau != DEPARTEMENT
+             for i, label in TERRITORY_TABLE.items()]
+    for indicateur, niveau, label in rows:
+        year, past = cov.get(indicateur, YEAR, niveau), cov.get(indicateur, PAST, niveau)
         if year is None and past is None:
             continue
         bias = " ; ".join(_signed(m.bias) for m in (year, past) if m is not None)
         out.append([label, cell(year), cell(past), bias])
     return out
+
+
+def table_note(cov: Coverage, levels: dict[str, str] | None = None) -> str:
+    """What a cell of the « Méthode » table is, at each level it shows."""
+    below = [n for n in (levels or {}) if n != DEPARTEMENT
+             and any(cov.get(i, s, n) for i in TERRITORY_TABLE for s in (YEAR, PAST))]
+    if not below:
+        return "département entier seulement"
+    worlds = {cov.get(i, s, n).worlds for n in below for i in TERRITORY_TABLE for s in (YEAR, PAST)
+              if cov.get(i, s, n)}
+    return ("lignes « par … » : emploi et part de l'ESS, une fois par territoire"
+            + ("" if worlds == {cov.worlds} else
+               f" ({' ou '.join(style.fmt_number(w) for w in sorted(worlds))} départements simulés)"))
 
 
 def _signed(ratio: float) -> str:

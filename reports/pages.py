@@ -47,10 +47,10 @@ def _no_employee_class(ctx) -> str:
 
 
 
-def range_note(ctx: ReportContext, indicateur: str) -> str:
+def range_note(ctx: ReportContext, indicateur: str, niveau: str = coverage.DEPARTEMENT) -> str:
     """« Trait fin : intervalle à 90 %, conçu pour … ; éprouvé sur … » for a chart of the employment year (the
-    measured coverage of the département's `indicateur`, reports/coverage.py)."""
-    return "Trait fin : " + coverage.interval_sentence(ctx.coverage, indicateur, (coverage.YEAR,)) + "."
+    measured coverage of `indicateur` at the level of the chart's territories, reports/coverage.py)."""
+    return "Trait fin : " + coverage.interval_sentence(ctx.coverage, indicateur, (coverage.YEAR,), niveau) + "."
 
 
 def families_range_note(ctx: ReportContext) -> str:
@@ -206,7 +206,7 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
                  code_column="code_territoire"),
             bars(f"{key}_part_emploi", f"Part de l'ESS dans l'emploi salarié par {nom}, {au_emp}", jobs,
                  "part_effectif_total_central", "_label", _fmt_pct, share_label,
-                 with_range=True, note=where + range_note(ctx, "part_total") + " " + SECRET_NOTE,
+                 with_range=True, note=where + range_note(ctx, "part_total", lvl) + " " + SECRET_NOTE,
                  code_column="code_territoire"),
         ]
     specs["familles"] = [
@@ -403,7 +403,8 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
         data["date_reference"] = [f"{y}-12-31" for y in data["annee"]]
         return data
     note = ("Estimation centrale arrondie au 31/12 de l'année ; toutes les années, avec l'intervalle à 90 % de "
-            "chaque valeur, figurent dans les données du graphique. Évolution : seulement si les deux années sont "
+            "chaque valeur, figurent dans les données du graphique (" + coverage.interval_sentence(
+                ctx.coverage, "emploi_ess", niveau=niveau) + "). Évolution : seulement si les deux années sont "
             "publiées. " + SECRET_NOTE + _masked_in_words(status, labels) + secret_glossary(ctx, status))
     return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="table",
                      rows=len(values.columns) + 1, unit="effectif", source=source_employment(ctx, series=True))

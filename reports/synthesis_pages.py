@@ -171,7 +171,7 @@ def numbers_page(ctx: ReportContext, number: int) -> Figure:
                           title=f"Par {nom} : établissements au {au}, emploi salarié au {au_e}")
     y = _text(fig, bottom - 0.02, territory_note(ctx) + ctx.employers_caveat() + " Part de l'ESS dans l'emploi "
               "salarié de tous les employeurs (publics compris). Intervalles à 90 % : " + coverage.NOMINAL + " ; "
-              + coverage.tested(ctx.coverage, "emploi_ess", (coverage.YEAR,)) + " " + coverage.SEE_METHOD + ". "
+              + coverage.territories_tested(ctx.coverage, niveau) + " " + coverage.SEE_METHOD + ". "
               "« s » : secret statistique, avec son motif ; "
               "« n.d. » : non publié." + territory_glossary(ctx) + " " + source_employment(ctx) + " "
               + source_counts(ctx), size=8, width=120, color="#444444")

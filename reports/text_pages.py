@@ -191,26 +191,27 @@ def _coverage_words(ctx: ReportContext) -> str:
 
 
 def coverage_table(fig: Figure, ctx: ReportContext, top: float) -> float:
-    """The measured coverage per indicator of the département (reports/coverage.py), from `top` down; returns the y
-    under its note."""
+    """The measured coverage per indicator of the département, then of the territories of the report's territory
+    charts (reports/coverage.py), from `top` down; returns the y under its note."""
     cov = ctx.coverage
+    levels = {n.niveau: n.par for n in (ctx.niveau_territoires, ctx.niveau("epci"))}
     ax = fig.add_axes((0.06, 0.06, 0.88, top - 0.08))
-    bottom = charts.table(ax, ["Indicateur du département", "Année d'emploi", "Années passées",
-                               "Écart moyen\n(année ; passées)"], coverage.table_rows(cov),
+    bottom = charts.table(ax, ["Indicateur", "Année d'emploi", "Années passées", "Écart moyen"],
+                          coverage.table_rows(cov, levels),
                           title=f"Couverture mesurée des intervalles à 90 % ({style.fmt_number(cov.worlds)} "
-                                "départements simulés)", fontsize=8.0, first_column_width=46)
+                                "départements simulés)", fontsize=8.0, first_column_width=48)
     day = pd.Timestamp(cov.day).strftime("%d/%m/%Y")
     note = style.wrap(
         "Nombre de fois où l'intervalle a contenu la vraie valeur : l'année d'emploi (une fois par département "
-        "simulé) et les années passées (une fois par département et par année) ; entre parenthèses, la fourchette à "
-        "90 % de cette couverture. Un intervalle juste la contiendrait 9 fois sur 10. Écart moyen : estimation moins "
+        "simulé) et les années passées (une fois de plus par année) ; entre parenthèses, la fourchette à "
+        "90 % de cette couverture. Écart moyen (année ; années passées) : estimation moins "
         "vraie valeur, en % de la vraie valeur (négatif : sous-estimation). Échantillon synthétique (générateur "
         f"{cov.generator}, "
         f"échelle {style.fmt_number(cov.scale, 2)}" + (", avec les employeurs relevant de la MSA que la règle du "
                                                        "champ de l'URSSAF ne voit pas" if cov.exceptions else "")
-        + f"), mesure du {day} ; département entier seulement.", WIDTH)
-    fig.text(0.06, bottom - 0.02, "\n".join(note), fontsize=8, va="top", color="#444444")
-    return bottom - 0.02 - NOTE_LINE * len(note)
+        + f"), mesure du {day} ; {coverage.table_note(cov, levels)}.", WIDTH)
+    fig.text(0.06, bottom - 0.012, "\n".join(note), fontsize=8, va="top", color="#444444")
+    return bottom - 0.012 - NOTE_LINE * len(note)
 
 
 def secret_block(ctx: ReportContext) -> tuple[str, str]:

@@ -20,19 +20,20 @@ from transforms import outputs, referentiels
 from transforms import publish as pub
 
 NB = "\u00a0"
-HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,perimetre,portee,annee_debut,annee_fin,cellules,"
-          "cellules_couvertes,couverture_ic90_bas,couverture_ic90_haut,biais_relatif_moyen,demi_largeur_relative_mediane,"
-          "version_generateur,premiere_graine,nb_graines,echelle_echantillon,exceptions_champ_urssaf,date_mesure,"
-          "commande_mesure\n")
+HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,niveau,perimetre,portee,annee_debut,annee_fin,cellules,"
+          "cellules_couvertes,couverture_ic90_bas,couverture_ic90_haut,biais_relatif_moyen,"
+          "demi_largeur_relative_mediane,version_generateur,premiere_graine,nb_graines,echelle_echantillon,"
+          "exceptions_champ_urssaf,date_mesure,commande_mesure\n")
 PROVENANCE = "9.8.7,3,14,0.5,true,2031-02-03,python -m benchmarks.coverage --seeds 14 --first-seed 3"
 # made-up measures: ESS employment covered 12/14 for the year (enough) and 120/182 for the past years (short, the
 # estimate too low), the share of all employment 10/14 (short, too high), associations 5/14; no part_prive row
 MADE_UP = HEADER + "\n".join([
-    f'emploi_ess,Emploi ESS,"a, b",insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
-    f'emploi_ess,Emploi ESS,,insee,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
-    f'part_total,Part totale,,insee,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
-    f'emploi_associations,Associations,,insee,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,{PROVENANCE}',
-    f'emploi_fondations,Fondations,,insee,annee_emploi,2030,2030,14,14,0.81,1.0,0.001,0.03,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,"a, b",departement,insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,,departement,insee,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
+    f'part_total,Part totale,,departement,insee,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
+    f'emploi_associations,Associations,,departement,insee,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,'
+    f'{PROVENANCE}',
+    f'emploi_fondations,Fondations,,departement,insee,annee_emploi,2030,2030,14,14,0.81,1.0,0.001,0.03,{PROVENANCE}',
 ]) + "\n"
 
 
@@ -103,17 +104,17 @@ def test_without_a_measure_the_report_says_coverage_was_not_measured(context, tm
 
 
 @pytest.mark.parametrize("line, message", [
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,15,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,15,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: cellules_couvertes = 15 is more than cellules = 14"),
-    (f"emploi_ess,E,,insee,annee_courante,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_courante,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'portee' = 'annee_courante' is not allowed"),
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,quatorze,12,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,quatorze,12,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'cellules' = 'quatorze' is not a number"),
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,-1,0.6,0.9,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,-1,0.6,0.9,0,0.01,{PROVENANCE}",
      r"line 2: column 'cellules_couvertes' = '-1' must be >= 0"),
-    (f"emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.9,0.6,0,0.01,{PROVENANCE}",
+    (f"emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,12,0.9,0.6,0,0.01,{PROVENANCE}",
      r"line 2: couverture_ic90_bas = 0.9, couverture_ic90_haut = 0.6"),
-    ("emploi_ess,E,,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,"
+    ("emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,"
      + PROVENANCE.replace("2031-02-03", "2031-02-30"),
      r"line 2: date_mesure = '2031-02-30' is not a date"),
 ])
@@ -206,3 +207,167 @@ def test_the_reference_table_is_published_and_the_intervals_point_to_it(tmp_path
         assert view.startswith("DONNÉES SYNTHÉTIQUES") and "Couverture mesurée des intervalles à 90 %" in view
         assert con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE comment IS NULL AND NOT "
                            "internal").fetchall() == []
+
+
+# --- coverage below the département: the territories of a level ---------------------------------------------------
+# made-up territory measures: employment of the territoires 140/182 for the year (76.9 %: short, the estimate too
+# high), their share 170/182 (enough); the past years measured on 7 worlds; EPCI not measured
+TERRITORIES = "\n".join([
+    f'emploi_ess,E,,territoire,insee,annee_emploi,2030,2030,182,140,0.72,0.82,0.034,0.07,{PROVENANCE}',
+    f'part_total,P,,territoire,insee,annee_emploi,2030,2030,182,170,0.9,0.96,0.0004,0.1,{PROVENANCE}',
+    f'emploi_ess,E,,territoire,insee,annees_passees,2018,2029,2184,2000,0.9,0.93,0.012,0.08,'
+    + PROVENANCE.replace(",14,0.5,", ",7,0.5,"),
+]) + "\n"
+
+
+def test_a_territory_interval_quotes_the_measure_of_its_level(tmp_path):
+    cov = coverage.from_rows(referentiels.read_coverage(_reference(tmp_path, MADE_UP + TERRITORIES)))
+    # present and short (140/182 < 80 %): the count of territories, and which way the estimate errs
+    assert coverage.interval_sentence(cov, "emploi_ess", (coverage.YEAR,), "territoire") == (
+        "intervalle à 90 %, conçu pour contenir la vraie valeur 9 fois sur 10 ; éprouvé sur 14 départements "
+        "simulés, il a contenu la vraie valeur dans 140 territoires simulés sur 182 pour l'année ; l'emploi de l'ESS "
+        f"y est plutôt surestimé, d'environ 3,4{NB}% (voir « Méthode »)")
+    # present, enough: no direction; the past years' measure says its own number of worlds
+    assert coverage.measured(cov, "part_total", (coverage.YEAR,), "territoire") == (
+        "éprouvé sur 14 départements simulés, il a contenu la vraie valeur dans 170 territoires simulés sur 182 pour "
+        "l'année (voir « Méthode »)")
+    assert coverage.tested(cov, "emploi_ess", (coverage.PAST,), "territoire") == (
+        f"éprouvé sur 7 départements simulés, il a contenu la vraie valeur dans 2{NB}000 territoires simulés sur "
+        f"2{NB}184 pour les années passées")
+    # absent: that level was not measured — never the département's figure in its place
+    assert coverage.measured(cov, "part_total", (coverage.YEAR,), "epci") == (
+        "couverture non mesurée à ce niveau (voir « Méthode »)")
+    assert coverage.territories_tested(cov, "epci") == "couverture non mesurée à ce niveau"
+    assert coverage.territories_tested(None, "epci") == coverage.tested(None, "part_total", niveau="epci") == (
+        "couverture non mesurée")  # no file at all
+    # the département's sentence is unchanged by the territories' rows
+    assert "12 fois sur 14 pour l'année" in coverage.tested(cov, "emploi_ess", (coverage.YEAR,))
+    # the year's territory table: both indicators, the short one's direction
+    assert coverage.territories_tested(cov, "territoire") == (
+        "éprouvés sur 14 départements simulés, celui de l'emploi de l'ESS a contenu la vraie valeur dans 140 "
+        "territoires simulés sur 182, celui de la part dans 170 ; l'emploi de l'ESS y est plutôt surestimé, "
+        f"d'environ 3,4{NB}%")
+    # an EPCI count, a zone d'emploi's agreement
+    m = coverage.Measure(10, 9, 0.6, 0.99, 0.0, 0.05, 2030, 2030, 3)
+    assert coverage._in_territories(m, "epci") == "dans 9 EPCI simulés sur 10"
+    assert coverage._in_territories(m, "zone_emploi") == "dans 9 zones d'emploi simulées sur 10"
+    # the « Méthode » table: the département's rows, then the levels asked for that were measured
+    rows = coverage.table_rows(cov, {"territoire": "territoire du Département", "epci": "EPCI"})
+    assert [r[0] for r in rows][-2:] == ["Emploi, par territoire du Département", "Part, par territoire du Département"]
+    assert rows[-2][1:] == ["140 sur 182 (72–82\u00a0%)", f"2{NB}000 sur 2{NB}184 (90–93{NB}%)",
+                            f"+3,4{NB}% ; +1,2{NB}%"]
+    assert coverage.table_note(cov, {"territoire": "t", "epci": "EPCI"}) == (
+        "lignes « par … » : emploi et part de l'ESS, une fois par territoire (7 ou 14 départements simulés)")
+    assert coverage.table_note(cov, {"epci": "EPCI"}) == "département entier seulement"
+
+
+def test_the_report_quotes_the_territories_measure(tmp_path):
+    tables = make_tables(tmp_path / "tables")
+    style.apply()
+    ctx = load_context(tables, {**PARAMS, "reference_dir": str(_reference(tmp_path / "ref", MADE_UP + TERRITORIES))})
+    niveau = ctx.niveau_territoires.niveau
+    assert niveau == "territoire"  # the fixture's zoning, whose rows TERRITORIES holds
+    figures, _ = annual.render(ctx)
+    text = " ".join(_all_texts(figures).split())
+    # the territories' share chart quotes its level's measure, the EPCI's says it was not measured
+    assert ("Trait fin : intervalle à 90 %, conçu pour contenir la vraie valeur 9 fois sur 10 ; éprouvé sur 14 "
+            "départements simulés, il a contenu la vraie valeur dans 170 territoires simulés sur 182 pour "
+            "l'année") in text
+    assert "couverture non mesurée à ce niveau" in text
+    assert "celui de l'emploi de l'ESS a contenu la vraie valeur dans 140 territoires simulés sur 182" in text
+    assert "Emploi, par territoire" in text and "une fois par territoire" in text
+
+
+def test_an_unknown_level_is_a_clear_error(tmp_path):
+    line = f"emploi_ess,E,,canton,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE}"
+    _reference(tmp_path, HEADER + line + "\n")
+    with pytest.raises(UserError, match=rf"{referentiels.COVERAGE_FILE}, line 2: column 'niveau' = 'canton' is not "
+                                        r"allowed; use one of \[.*'departement'.*'territoire'"):
+        referentiels.read_coverage(tmp_path)
+    # a zoning of the reference folder is a level
+    (tmp_path / "zonages").mkdir()
+    (tmp_path / "zonages" / "canton.csv").write_text("code_commune,code_zone,libelle_zone\n38001,c1,C1\n",
+                                                     encoding="utf-8")
+    assert referentiels.read_coverage(tmp_path)[0]["niveau"] == "canton"
+
+
+def test_coverage_is_pooled_per_level():
+    from benchmarks.coverage import by_size, summarise
+
+    # the département: 2 seeds; the territoires: 2 seeds × 2 territories, truth 100 (a: 200 for t2)
+    cells = pd.DataFrame([
+        ("departement", "38", 1, 1000.0, 990.0, 1010.0, 1000.0),
+        ("departement", "38", 2, 1040.0, 1020.0, 1060.0, 1000.0),
+        ("territoire", "t1", 1, 110.0, 100.0, 130.0, 100.0),  # covered, +10 %, half-width 15/110
+        ("territoire", "t1", 2, 90.0, 80.0, 95.0, 100.0),  # missed (too low), −10 %, 7.5/90
+        ("territoire", "t2", 1, 210.0, 190.0, 230.0, 200.0),  # covered, +5 %, 20/210
+        ("territoire", "t2", 2, 5.0, 0.0, 10.0, 0.0),  # covered, no true job: no relative bias, 5/5
+    ], columns=["niveau", "code_territoire", "graine", "central", "bas", "haut", "vrai"]).assign(
+        indicateur="emploi_ess", annee=2030)
+    got = summarise(cells).set_index("niveau")
+    assert list(got.index) == ["departement", "territoire"]
+    assert (got.at["departement", "cellules"], got.at["departement", "dans_ic90"]) == (2, 1)
+    assert got.at["departement", "biais_moyen"] == pytest.approx(0.02)
+    t = got.loc["territoire"]
+    assert (t["cellules"], t["dans_ic90"], t["au_dessus"], t["vrai_nul"]) == (4, 3, 3, 1)
+    assert t["biais_moyen"] == pytest.approx((0.1 - 0.1 + 0.05) / 3)
+    assert t["demi_largeur_mediane"] == pytest.approx((15 / 110 + 20 / 210) / 2)
+    # Clopper–Pearson in closed form at the edges: all covered, lower bound 0.05^(1/n); none, upper 1 − 0.05^(1/n)
+    allin = summarise(cells[cells["code_territoire"] == "t2"]).iloc[0]
+    assert (allin["couverture_bas"], allin["couverture_haut"]) == (pytest.approx(0.05 ** 0.5), 1.0)
+    none = summarise(cells[(cells["code_territoire"] == "t1") & (cells["graine"] == 2)]).iloc[0]
+    assert (none["couverture_bas"], none["couverture_haut"]) == (0.0, pytest.approx(0.95))
+    # by size: the territories under / over the threshold of estimated ESS employment; the département apart
+    sized = by_size(cells.assign(emploi_ess_central=cells["central"]), threshold=100).set_index("niveau")
+    assert sorted(sized.index) == ["territoire < 100", "territoire ≥ 100"]
+    assert (sized.at["territoire < 100", "cellules"], sized.at["territoire < 100", "dans_ic90"]) == (2, 1)
+    assert (sized.at["territoire ≥ 100", "cellules"], sized.at["territoire ≥ 100", "dans_ic90"]) == (2, 2)
+
+
+def test_the_truth_of_a_territory_is_that_of_its_true_communes():
+    from benchmarks.coverage import _match_truth
+
+    communes = pd.DataFrame([("38001", "territoire", "a"), ("38002", "territoire", "a"), ("38003", "territoire", "b"),
+                             ("38001", "departement", "38"), ("38002", "departement", "38"),
+                             ("38003", "departement", "38")], columns=["code_commune", "niveau", "code_territoire"])
+    cube = pd.DataFrame([(n, c, 2030, 50.0, 40.0, 60.0, 0.5, 0.4, 0.6, 0.5, 0.4, 0.6)
+                         for n, c in (("territoire", "a"), ("territoire", "b"), ("departement", "38"))],
+                        columns=["niveau", "code_territoire", "annee", "effectif_central", "effectif_ic90_bas",
+                                 "effectif_ic90_haut", "part_effectif_total_central", "part_effectif_total_ic90_bas",
+                                 "part_effectif_total_ic90_haut", "part_effectif_prive_central",
+                                 "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"])
+    truth = pd.DataFrame({
+        "annee": [2030] * 4, "code_commune": ["38001", "38002", "38003", "38003"],
+        "perimetres": [["insee"], ["flag"], ["insee", "flag"], []], "champ_urssaf": [True, True, False, True],
+        "effectif_fin_annee": [10, 30, 4, 12], "exception_champ_urssaf": [False, False, True, False]})
+    cells, dep = _match_truth(cube, communes, truth)
+    got = cells.set_index(["code_territoire", "indicateur"])["vrai"]
+    assert got[("a", "emploi_ess")] == 10 and got[("b", "emploi_ess")] == 4
+    assert got[("a", "part_total")] == pytest.approx(10 / 40) and got[("b", "part_total")] == pytest.approx(4 / 16)
+    assert got[("a", "part_prive")] == pytest.approx(10 / 40) and got[("b", "part_prive")] == 0.0
+    assert cells.set_index(["code_territoire", "indicateur"]).at[("b", "emploi_ess"), "vrai_exceptions"] == 4
+    assert set(cells["niveau"]) == {"territoire"} and dep.set_index("indicateur").at["emploi_ess", "vrai"] == 14
+    # a true commune the cube's frame does not hold: its jobs would vanish from every territory
+    with pytest.raises(ValueError, match=r"true communes \['38999'\]"):
+        _match_truth(cube, communes, truth.assign(code_commune=["38001", "38002", "38003", "38999"]))
+
+
+def test_the_reference_file_has_a_row_per_level(tmp_path):
+    from benchmarks import coverage_reference
+
+    cells = pd.DataFrame([
+        {"graine": g, "niveau": n, "code_territoire": c, "indicateur": "emploi_ess", "central": 100.0,
+         "bas": 95.0, "haut": 105.0, "vrai": v, "vrai_exceptions": 0.0, "annee": 2030}
+        for g in (1, 2) for n, c, v in (("departement", "38", 100.0), ("epci", "e1", 101.0), ("epci", "e2", 110.0))])
+    rows = coverage_reference.reference_rows(cells, exceptions=True, scale=0.25, generator="1.0.0",
+                                             day=pd.Timestamp("2031-01-01").date()).set_index("niveau")
+    assert (rows.at["departement", "cellules"], rows.at["departement", "cellules_couvertes"]) == (2, 2)
+    assert (rows.at["epci", "cellules"], rows.at["epci", "cellules_couvertes"], rows.at["epci", "nb_graines"]) == (
+        4, 2, 2)
+    assert rows.at["epci", "libelle_indicateur"] == "Emploi salarié de l'ESS au 31/12, chaque territoire du niveau epci"
+    assert "(niveau epci, famille ess)" in rows.at["epci", "colonnes_mesurees"]
+    # a file of before the levels: the département's
+    old = coverage_reference.reference_rows(cells[cells["niveau"] == "departement"].drop(columns="niveau"),
+                                            exceptions=True, scale=0.25, generator="1.0.0",
+                                            day=pd.Timestamp("2031-01-01").date())
+    assert list(old["niveau"]) == ["departement"]

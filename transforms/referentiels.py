@@ -33,6 +33,7 @@ sql/dictionnaire/colonnes.csv like every published column.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -59,13 +60,15 @@ _CJ_LEVEL_COLUMNS = ("niveau", "code", "libelle")
 
 # The coverage of the employment intervals measured on synthetic worlds (benchmarks/coverage_reference.py writes
 # it): a measurement, regenerated when the estimator or the generator changes, so never a figure in code. One row
-# per indicator, perimeter of the ESS, scope (the employment year, the past years) and kind of world (with or
-# without the exceptions to URSSAF's field).
+# per indicator, territorial level (the département's, or each territory of a level below it), perimeter of the ESS,
+# scope (the employment year, the past years) and kind of world (with or without the exceptions to URSSAF's field).
 COVERAGE_FILE = "couverture_intervalles.csv"
 COVERAGE_SCOPES = ("annee_emploi", "annees_passees")
 _COVERAGE_COLUMNS = (
     reference.Col("indicateur", pattern=r"^[a-z][a-z0-9_]*$"), reference.Col("libelle_indicateur"),
-    reference.Col("colonnes_mesurees", required=False), reference.Col("perimetre", pattern=r"^[a-z][a-z0-9_]*$"),
+    reference.Col("colonnes_mesurees", required=False),
+    reference.Col("niveau", pattern=r"^[a-z][a-z0-9_]*$"),  # its allowed values: coverage_levels
+    reference.Col("perimetre", pattern=r"^[a-z][a-z0-9_]*$"),
     reference.Col("portee", values=COVERAGE_SCOPES),
     reference.Col("annee_debut", "INTEGER", minimum=2000), reference.Col("annee_fin", "INTEGER", minimum=2000),
     reference.Col("cellules", "INTEGER", minimum=1), reference.Col("cellules_couvertes", "INTEGER", minimum=0),
@@ -95,17 +98,30 @@ def _check_coverage_row(row: dict) -> str | None:
     return None
 
 
-def coverage_spec(file: str = COVERAGE_FILE) -> reference.RefSpec:
-    return reference.RefSpec(file, _COVERAGE_COLUMNS,
-                             key=("indicateur", "perimetre", "portee", "exceptions_champ_urssaf"),
+def coverage_levels(directory: str | Path | None = None) -> tuple[str, ...]:
+    """The levels a coverage row may name: the cube's levels of the COG and those of the zonings of the reference
+    folder (layered over data/reference/; a zoning's level is its file's stem), as out_cube_communes.sql has them."""
+    from transforms import zonages
+
+    zonings = tuple(p.stem for p in paths.reference_files(zonages.PATTERN, directory))
+    return tuple(dict.fromkeys((*zonages.NIVEAUX_COG, *zonings)))
+
+
+def coverage_spec(file: str = COVERAGE_FILE, levels: tuple[str, ...] | None = None) -> reference.RefSpec:
+    """`levels`: the allowed values of `niveau` (coverage_levels; None: any name)."""
+    columns = tuple(dataclasses.replace(c, values=levels) if c.name == "niveau" and levels is not None else c
+                    for c in _COVERAGE_COLUMNS)
+    return reference.RefSpec(file, columns,
+                             key=("indicateur", "niveau", "perimetre", "portee", "exceptions_champ_urssaf"),
                              row_check=_check_coverage_row)
 
 
 def read_coverage(directory: str | Path | None = None, *, file: str = COVERAGE_FILE) -> list[dict] | None:
     """The measured coverage of the run's reference folder (layered over data/reference/), checked: columns, types,
-    scopes, 0 <= cellules_couvertes <= cellules (a UserError naming the file, line and column). None when there is
-    no such file: coverage not measured, which the report says (it is no reason to stop a run)."""
-    spec = coverage_spec(file)
+    scopes, levels (coverage_levels), 0 <= cellules_couvertes <= cellules (a UserError naming the file, line and
+    column). None when there is no such file: coverage not measured, which the report says (it is no reason to stop
+    a run)."""
+    spec = coverage_spec(file, coverage_levels(directory))
     if not reference.reference_path(spec, directory).exists():
         return None
     return reference.read_reference(spec, directory)

@@ -1,13 +1,15 @@
 -- Published reference table referentiel_couverture_intervalles: how often the published 90 % intervals held the truth,
 -- measured on synthetic worlds whose truth does not share the estimator's assumptions (benchmarks/coverage.py,
 -- summarised by benchmarks/coverage_reference.py into couverture_intervalles.csv of the run's reference folder,
--- ref_couverture_intervalles), one row per indicator, scope and kind of world, with the interval's nominal level
--- (niveau_intervalle of emploi_modele.csv) beside it: an analyst reads what « 90 % » was designed for and what it did.
+-- ref_couverture_intervalles), one row per indicator, level (the département's, or each territory of a level below
+-- it), scope and kind of world, with the interval's nominal level (niveau_intervalle of emploi_modele.csv) beside
+-- it: an analyst reads what « 90 % » was designed for and what it did.
 -- Parameters: none.
 SELECT
     c.indicateur,
     c.libelle_indicateur,
     c.colonnes_mesurees,
+    c.niveau,
     c.perimetre,
     c.portee,
     c.annee_debut,
