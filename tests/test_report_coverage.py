@@ -261,10 +261,19 @@ def test_a_territory_interval_quotes_the_measure_of_its_level(tmp_path):
     assert coverage.table_note(cov, {"epci": "EPCI"}) == "département entier seulement"
 
 
+# made-up commune measures: the file has them, the report quotes none (METHOD.md § 3: communes are not its cells)
+COMMUNES = "\n".join([
+    f'emploi_ess,E,,commune,insee,annee_emploi,2030,2030,7168,5240,0.72,0.74,0.026,0.81,{PROVENANCE}',
+    f'part_total,P,,commune,insee,annee_emploi,2030,2030,6779,4903,0.71,0.73,0.003,1.7,{PROVENANCE}',
+]) + "\n"
+
+
 def test_the_report_quotes_the_territories_measure(tmp_path):
     tables = make_tables(tmp_path / "tables")
     style.apply()
-    ctx = load_context(tables, {**PARAMS, "reference_dir": str(_reference(tmp_path / "ref", MADE_UP + TERRITORIES))})
+    ctx = load_context(tables, {**PARAMS, "reference_dir": str(_reference(tmp_path / "ref",
+                                                                          MADE_UP + TERRITORIES + COMMUNES))})
+    assert ctx.coverage.get("emploi_ess", coverage.YEAR, "commune").cells == 7168  # read, not quoted
     niveau = ctx.niveau_territoires.niveau
     assert niveau == "territoire"  # the fixture's zoning, whose rows TERRITORIES holds
     figures, _ = annual.render(ctx)
@@ -276,6 +285,10 @@ def test_the_report_quotes_the_territories_measure(tmp_path):
     assert "couverture non mesurée à ce niveau" in text
     assert "celui de l'emploi de l'ESS a contenu la vraie valeur dans 140 territoires simulés sur 182" in text
     assert "Emploi, par territoire" in text and "une fois par territoire" in text
+    # the « Méthode » table keeps to the levels of the report's charts: no commune row, no commune count
+    assert "commune" not in " ".join(r[0] for r in coverage.table_rows(ctx.coverage, {
+        n.niveau: n.par for n in (ctx.niveau_territoires, ctx.niveau("epci"))})).lower()
+    assert "7 168" not in text and f"7{NB}168" not in text and "communes simulées" not in text
 
 
 def test_an_unknown_level_is_a_clear_error(tmp_path):
