@@ -18,14 +18,16 @@ employment, logit-normal for shares, sql/macros/intervalles.sql):
 (`vrai_exceptions` in the CSV: the true jobs of the indicator under the MSA although the rule puts them in URSSAF's
 field, absent from URSSAF's files.)
 Below the département, the cube itself (transforms/outputs.build_cube: out_indicateurs unprotected, since the secrecy
-only masks) gives `emploi_ess`, `part_total` and `part_prive` of every territory of every level but the commune
-(the Département's territoires, EPCI, zones d'emploi, arrondissements: `niveau`, `code_territoire` in the CSV);
+only masks) gives `emploi_ess`, `part_total` and `part_prive` of every territory of every level (the Département's
+territoires, EPCI, zones d'emploi, arrondissements; the communes' `emploi_ess` and `part_total` only, what they
+publish: `niveau`, `code_territoire` in the CSV);
 the truth of a territory sums the true establishments whose TRUE commune lies in it (out_cube_communes), so an
 establishment the files place elsewhere (or nowhere) counts against its estimate. The cube's département row is
 checked against _sum_stats (_check_cube): the measure is that of the published intervals.
 Per level and indicator: cells (seeds, × territories below the département), coverage of the 90 % interval with
 its 90 % Clopper–Pearson interval, mean relative bias (central − truth) / truth with its standard error over cells,
-median half-width; the territories also split by size (SIZE_THRESHOLD jobs of estimated ESS employment).
+median half-width; the territories also split by size (SIZE_THRESHOLD jobs of estimated ESS employment; the
+communes in SIZE_CLASSES).
 
     python -m benchmarks.coverage --seeds 10 --scale 0.25 [--first-seed 1] [--sans-exceptions] [--dir DIR]
 
@@ -52,12 +54,20 @@ FAMILLES = ("associations", "cooperatives", "mutuelles", "fondations")
 Z90 = 1.6448536269514722
 PERIMETRE = "insee"  # the ESS measured (in_perimetre(…, "insee")); coverage_reference.PERIMETRE says it
 DEPARTEMENT = "departement"  # the level of the département's own cells (_indicators_year)
-# Levels of the cube not measured per territory: the département is measured by _sum_stats (its families, targets);
-# communes are hundreds of tiny cells, published as family totals only and quoted by no interval of the report.
-LEVELS_SKIPPED = (DEPARTEMENT, "commune")
+# Levels of the cube not measured per territory: the département is measured by _sum_stats (its families, targets).
+LEVELS_SKIPPED = (DEPARTEMENT,)
+# Indicators measured per level when not all three: communes are published as family totals (employment, share of
+# all employment); their private share is published nowhere and would only add hundreds of cells per world.
+LEVEL_INDICATORS = {"commune": ("emploi_ess", "part_total")}
 # The size split of the console: territories under / over this estimated ESS employment (at the sample's scale: at
 # scale 0.25, 500 jobs stand for about 2 000 real ones).
 SIZE_THRESHOLD = 500
+# Communes split in three: under 5 estimated ESS jobs (at scale 0.25, one or two small establishments: the
+# log-normal interval's assumptions are weakest there), 5 to 50 (a few establishments), 50 and more (about 200 real
+# jobs and over: towns, where a territory's behaviour is expected).
+SIZE_CLASSES = {"commune": (5, 50)}
+# Levels whose cells are also split by truth (by_truth): most communes of a world have no true ESS job
+TRUTH_SPLIT = ("commune",)
 
 
 def run_seed(root: Path, seed: int, scale: float, exceptions: bool, departement: str = "38"
@@ -244,6 +254,10 @@ def _match_truth(cube: pd.DataFrame, communes: pd.DataFrame, t: pd.DataFrame) ->
             # the cell's size: the territory's estimated ESS employment, as a reader sees it
             "emploi_ess_central": m["effectif_central"]}))
     out = pd.concat(rows, ignore_index=True)
+    kept = pd.Series(True, index=out.index)
+    for level, names in LEVEL_INDICATORS.items():
+        kept &= (out["niveau"] != level) | out["indicateur"].isin(names)
+    out = out[kept]
     return out[out["niveau"] != DEPARTEMENT].reset_index(drop=True), out[out["niveau"] == DEPARTEMENT]
 
 
@@ -334,9 +348,11 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     coverage, the mean relative bias (central − truth) / truth with its standard error over cells, the median
     relative half-width. A cell whose truth is 0 (no true ESS job in a small territory) counts for coverage — a
     missed one: the log-normal interval is positive by construction — not for the relative figures; `vrai_nul`
-    counts them."""
+    counts them. A cell whose truth or interval is undefined (the share of a commune with no true, or no estimated,
+    job at all: no share to hold, none published) is not measured."""
     if "niveau" not in cells:
         cells = cells.assign(niveau=DEPARTEMENT)
+    cells = cells[cells["vrai"].notna() & cells["bas"].notna() & cells["haut"].notna()]
     out = []
     # the département first (its indicators in their order), then the levels below it in alphabetical order
     levels = sorted(cells["niveau"].unique(), key=lambda lv: (lv != DEPARTEMENT, lv))
@@ -357,15 +373,46 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def by_size(cells: pd.DataFrame, threshold: float = SIZE_THRESHOLD) -> pd.DataFrame:
+def size_labels(niveau: pd.Series, size: pd.Series, threshold: float = SIZE_THRESHOLD,
+                classes: dict[str, tuple[float, ...]] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Each cell's size class « <niveau> < a », « <niveau> a–b », « <niveau> ≥ b » (bounds: `classes` of its level,
+    else `threshold`), and every label in reading order (level, then size)."""
+    classes = SIZE_CLASSES if classes is None else classes
+    labels = np.empty(len(niveau), dtype=object)
+    order = []
+    for level in sorted(niveau.unique()):
+        bounds = classes.get(level, (threshold,))
+        names = ([f"{level} < {bounds[0]:g}"] + [f"{level} {a:g}–{b:g}" for a, b in zip(bounds, bounds[1:])]
+                 + [f"{level} ≥ {bounds[-1]:g}"])
+        at = (niveau == level).to_numpy()
+        labels[at] = np.array(names, dtype=object)[np.searchsorted(bounds, size.to_numpy()[at], side="right")]
+        order += names
+    return labels, order
+
+
+def by_size(cells: pd.DataFrame, threshold: float = SIZE_THRESHOLD,
+            classes: dict[str, tuple[float, ...]] | None = None) -> pd.DataFrame:
     """summarise() of the sub-départemental cells split by the territory's estimated ESS employment (the cells'
-    `emploi_ess_central`): level « territoire < 500 » and « territoire ≥ 500 »."""
+    `emploi_ess_central`): level « territoire < 500 » and « territoire ≥ 500 »; the levels of `classes` (default
+    SIZE_CLASSES: communes < 5, 5–50, ≥ 50) in their own classes. A class without cells has no row."""
     sub = cells[cells["niveau"] != DEPARTEMENT]
     if sub.empty:
         return pd.DataFrame()
-    small = sub["emploi_ess_central"] < threshold
-    label = np.where(small, sub["niveau"] + f" < {threshold:g}", sub["niveau"] + f" ≥ {threshold:g}")
-    return summarise(sub.assign(niveau=label))
+    labels, order = size_labels(sub["niveau"], sub["emploi_ess_central"], threshold, classes)
+    out = summarise(sub.assign(niveau=labels))
+    rank = {name: i for i, name in enumerate(order)}
+    return out.sort_values("niveau", key=lambda s: s.map(rank), kind="stable").reset_index(drop=True)
+
+
+def by_truth(cells: pd.DataFrame, levels: tuple[str, ...] = TRUTH_SPLIT) -> pd.DataFrame:
+    """summarise() of the cells of `levels` split by their truth: « <niveau> vrai > 0 » (the interval's own
+    behaviour) and « <niveau> vrai nul » (covered only when the estimate is exactly 0: a positive estimate's
+    log-normal interval excludes 0)."""
+    sub = cells[cells["niveau"].isin(levels) & cells["vrai"].notna()]
+    if sub.empty:
+        return pd.DataFrame()
+    return summarise(sub.assign(niveau=np.where(sub["vrai"] > 0, sub["niveau"] + " vrai > 0",
+                                                sub["niveau"] + " vrai nul")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -450,12 +497,16 @@ def _report(cells: pd.DataFrame, title: str) -> None:
     _print(summarise(year), f"{title}, année {last}")
     if "emploi_ess_central" in cells and (cells["niveau"] != DEPARTEMENT).any():
         _print(by_size(year), f"{title}, année {last}, territoires par taille (emploi ESS estimé)")
+    if (cells["niveau"].isin(TRUTH_SPLIT)).any():
+        _print(by_truth(year), f"{title}, année {last}, cellules avec ou sans vrai emploi de l'ESS")
     past = cells[cells["annee"] < last]
     if len(past):
         first = int(past["annee"].min())
         _print(summarise(past), f"{title}, années {first}–{last - 1} (cellules = graines × années × territoires)")
         if "emploi_ess_central" in cells and (cells["niveau"] != DEPARTEMENT).any():
             _print(by_size(past), f"{title}, années {first}–{last - 1}, territoires par taille (emploi ESS estimé)")
+        if (cells["niveau"].isin(TRUTH_SPLIT)).any():
+            _print(by_truth(past), f"{title}, années {first}–{last - 1}, cellules avec ou sans vrai emploi de l'ESS")
 
 
 def _print(table: pd.DataFrame, title: str) -> None:

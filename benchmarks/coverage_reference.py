@@ -63,6 +63,9 @@ INDICATORS = {
 TARGET = ("Cible de calage au 31/12 du groupe « {groupe} » (moyenne annuelle de l'URSSAF convertie), département",
           "core_calibration.cible_fin_annee ± 1,645 × ecart_type_cible (groupe {groupe})")
 SCOPES = ("annee_emploi", "annees_passees")
+# Levels whose past years' employment stays in the internal cube (transforms/outputs.in_scope_past): their past rows
+# measure out_indicateurs' intervals, which a reader of the public table does not see
+UNPUBLISHED_PAST = ("commune",)
 # benchmarks.coverage sums the ESS of the perimeter « insee » (in_perimetre(…, "insee")): the measure is that
 # perimeter's, and the report of a run in another perimeter says its coverage was not measured
 PERIMETRE = "insee"
@@ -85,9 +88,9 @@ def read_cells(path: Path) -> pd.DataFrame:
     return cells
 
 
-def describe(indicateur: str, niveau: str = DEPARTEMENT) -> tuple[str, str]:
+def describe(indicateur: str, niveau: str = DEPARTEMENT, portee: str = "annee_emploi") -> tuple[str, str]:
     if niveau != DEPARTEMENT:
-        return territory_words(indicateur, niveau)
+        return territory_words(indicateur, niveau, portee)
     if indicateur in INDICATORS:
         return INDICATORS[indicateur]
     if indicateur.startswith("cible_"):
@@ -96,14 +99,18 @@ def describe(indicateur: str, niveau: str = DEPARTEMENT) -> tuple[str, str]:
     return indicateur, ""
 
 
-def territory_words(indicateur: str, niveau: str) -> tuple[str, str]:
-    """The département's label and columns said of each territory of `niveau`."""
+def territory_words(indicateur: str, niveau: str, portee: str = "annee_emploi") -> tuple[str, str]:
+    """The département's label and columns said of each territory of `niveau` (and `portee`: the communes' past
+    years are not published)."""
     if indicateur not in INDICATORS:
         return indicateur, ""
     libelle, colonnes = INDICATORS[indicateur]
     colonnes = colonnes.replace("niveau departement", f"niveau {niveau}")
     if indicateur == "part_prive":  # published at the département only (METHOD.md § 6): the internal cube's one
         colonnes = colonnes.replace("out_indicateurs_public.", "out_indicateurs.") + ", non publiée à ce niveau"
+    elif niveau in UNPUBLISHED_PAST and portee == "annees_passees":
+        colonnes = (colonnes.replace("out_indicateurs_public.", "out_indicateurs.")
+                    + ", non publiée à ce niveau les années passées")
     return libelle.replace(", département", f", chaque territoire du niveau {niveau}"), colonnes
 
 
@@ -134,7 +141,7 @@ def reference_rows(cells: pd.DataFrame, *, exceptions: bool, scale: float, gener
         years = part.groupby(["niveau", "indicateur"])["annee"].agg(["min", "max"])
         seeds_of = part.groupby("niveau")["graine"].agg(["min", "nunique"])  # a level may have fewer seeds
         for r in summarise(part).itertuples():
-            libelle, colonnes = describe(r.indicateur, r.niveau)
+            libelle, colonnes = describe(r.indicateur, r.niveau, portee)
             key = (r.niveau, r.indicateur)
             out.append({
                 "indicateur": r.indicateur, "libelle_indicateur": libelle, "colonnes_mesurees": colonnes,

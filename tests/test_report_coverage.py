@@ -261,10 +261,19 @@ def test_a_territory_interval_quotes_the_measure_of_its_level(tmp_path):
     assert coverage.table_note(cov, {"epci": "EPCI"}) == "département entier seulement"
 
 
+# made-up commune measures: the file has them, the report quotes none (METHOD.md § 3: communes are not its cells)
+COMMUNES = "\n".join([
+    f'emploi_ess,E,,commune,insee,annee_emploi,2030,2030,7168,5240,0.72,0.74,0.026,0.81,{PROVENANCE}',
+    f'part_total,P,,commune,insee,annee_emploi,2030,2030,6779,4903,0.71,0.73,0.003,1.7,{PROVENANCE}',
+]) + "\n"
+
+
 def test_the_report_quotes_the_territories_measure(tmp_path):
     tables = make_tables(tmp_path / "tables")
     style.apply()
-    ctx = load_context(tables, {**PARAMS, "reference_dir": str(_reference(tmp_path / "ref", MADE_UP + TERRITORIES))})
+    ctx = load_context(tables, {**PARAMS, "reference_dir": str(_reference(tmp_path / "ref",
+                                                                          MADE_UP + TERRITORIES + COMMUNES))})
+    assert ctx.coverage.get("emploi_ess", coverage.YEAR, "commune").cells == 7168  # read, not quoted
     niveau = ctx.niveau_territoires.niveau
     assert niveau == "territoire"  # the fixture's zoning, whose rows TERRITORIES holds
     figures, _ = annual.render(ctx)
@@ -276,6 +285,10 @@ def test_the_report_quotes_the_territories_measure(tmp_path):
     assert "couverture non mesurée à ce niveau" in text
     assert "celui de l'emploi de l'ESS a contenu la vraie valeur dans 140 territoires simulés sur 182" in text
     assert "Emploi, par territoire" in text and "une fois par territoire" in text
+    # the « Méthode » table keeps to the levels of the report's charts: no commune row, no commune count
+    assert "commune" not in " ".join(r[0] for r in coverage.table_rows(ctx.coverage, {
+        n.niveau: n.par for n in (ctx.niveau_territoires, ctx.niveau("epci"))})).lower()
+    assert "7 168" not in text and f"7{NB}168" not in text and "communes simulées" not in text
 
 
 def test_an_unknown_level_is_a_clear_error(tmp_path):
@@ -371,3 +384,98 @@ def test_the_reference_file_has_a_row_per_level(tmp_path):
                                             exceptions=True, scale=0.25, generator="1.0.0",
                                             day=pd.Timestamp("2031-01-01").date())
     assert list(old["niveau"]) == ["departement"]
+
+
+# --- the communes: hundreds of small cells per world, most without any true ESS job --------------------------------
+def _commune_cells() -> pd.DataFrame:
+    """Made-up commune cells of one world (estimate, interval, truth), with one territory beside them."""
+    return pd.DataFrame([
+        ("commune", "c1", 0.0, 0.0, 0.0, 0.0),  # no job, none estimated: [0, 0] holds the truth
+        ("commune", "c2", 0.02, 0.001, 0.05, 0.0),  # no true job, a positive estimate: missed (log-normal, > 0)
+        ("commune", "c3", 3.0, 1.0, 6.0, 4.0),  # covered, −25 %
+        ("commune", "c4", 20.0, 15.0, 26.0, 30.0),  # missed, too low, −1/3
+        ("commune", "c5", 5.0, 3.0, 8.0, 5.0),  # covered, on the 5 bound: class 5–50
+        ("commune", "c6", 50.0, 45.0, 56.0, 48.0),  # covered, on the 50 bound: class ≥ 50, +2/48
+        ("commune", "c7", 60.0, 55.0, 66.0, 62.0),  # covered, −2/62
+        ("territoire", "t1", 30.0, 20.0, 40.0, 35.0),  # covered; the territories keep their own threshold
+    ], columns=["niveau", "code_territoire", "central", "bas", "haut", "vrai"]).assign(
+        indicateur="emploi_ess", annee=2030, graine=1)
+
+
+def test_communes_are_pooled_and_split_by_size_and_truth():
+    from benchmarks.coverage import by_size, by_truth, summarise
+
+    cells = _commune_cells()
+    got = summarise(cells).set_index("niveau").loc["commune"]
+    assert (got["cellules"], got["dans_ic90"], got["vrai_nul"], got["au_dessus"]) == (7, 5, 2, 2)
+    assert got["biais_moyen"] == pytest.approx((-0.25 - 1 / 3 + 0 + 2 / 48 - 2 / 62) / 5)  # truth > 0 only
+    # half-widths of the positive estimates: 0.0245/0.02, 2.5/3, 5.5/20, 2.5/5, 5.5/50, 5.5/60 → median of six
+    assert got["demi_largeur_mediane"] == pytest.approx((5.5 / 20 + 2.5 / 5) / 2)
+    sized = by_size(cells.assign(emploi_ess_central=cells["central"]))
+    assert list(sized["niveau"]) == ["commune < 5", "commune 5–50", "commune ≥ 50", "territoire < 500"]
+    s = sized.set_index("niveau")
+    assert list(s["cellules"]) == [3, 2, 2, 1] and list(s["dans_ic90"]) == [2, 1, 2, 1]
+    assert list(s["vrai_nul"]) == [2, 0, 0, 0]
+    t = by_truth(cells).set_index("niveau")
+    assert list(t.index) == ["commune vrai > 0", "commune vrai nul"]  # the territory is not split
+    assert (t.at["commune vrai nul", "cellules"], t.at["commune vrai nul", "dans_ic90"]) == (2, 1)
+    assert (t.at["commune vrai > 0", "cellules"], t.at["commune vrai > 0", "dans_ic90"]) == (5, 4)
+    # a share without truth (a commune with no true job at all) or without interval is not measured
+    shares = cells.assign(indicateur="part_total")
+    shares.loc[shares["code_territoire"] == "c1", "vrai"] = float("nan")
+    shares.loc[shares["code_territoire"] == "c4", ["bas", "haut"]] = float("nan")
+    got = summarise(shares).set_index("niveau").loc["commune"]
+    assert (got["cellules"], got["dans_ic90"], got["vrai_nul"]) == (5, 4, 1)
+
+
+def test_the_truth_of_a_commune_without_ess_job_is_zero():
+    from benchmarks.coverage import _match_truth, summarise
+
+    communes = pd.DataFrame([(c, n, c if n == "commune" else "38") for c in ("38001", "38002", "38003")
+                             for n in ("commune", "departement")], columns=["code_commune", "niveau",
+                                                                            "code_territoire"])
+    cube = pd.DataFrame([("commune", c, 2030, e, lo, hi, 0.5, 0.4, 0.6, 0.5, 0.4, 0.6)
+                         for c, e, lo, hi in (("38001", 10.0, 8.0, 12.0), ("38002", 0.03, 0.001, 0.09),
+                                              ("38003", 0.0, 0.0, 0.0))],
+                        columns=["niveau", "code_territoire", "annee", "effectif_central", "effectif_ic90_bas",
+                                 "effectif_ic90_haut", "part_effectif_total_central", "part_effectif_total_ic90_bas",
+                                 "part_effectif_total_ic90_haut", "part_effectif_prive_central",
+                                 "part_effectif_prive_ic90_bas", "part_effectif_prive_ic90_haut"])
+    # 38002: a non-ESS job only; 38003: no true job at all (and the establishment of 38001 is ESS)
+    truth = pd.DataFrame({"annee": [2030] * 2, "code_commune": ["38001", "38002"],
+                          "perimetres": [["insee"], []], "champ_urssaf": [True, True],
+                          "effectif_fin_annee": [10, 7]})
+    cells, _ = _match_truth(cube, communes, truth)
+    assert set(cells["indicateur"]) == {"emploi_ess", "part_total"}  # no private share: published nowhere
+    v = cells.set_index(["code_territoire", "indicateur"])["vrai"]
+    assert (v[("38001", "emploi_ess")], v[("38002", "emploi_ess")], v[("38003", "emploi_ess")]) == (10, 0, 0)
+    assert v[("38002", "part_total")] == 0 and pd.isna(v[("38003", "part_total")])
+    got = summarise(cells).set_index("indicateur")
+    # 38002's positive estimate misses its zero; 38003's zero estimate holds it
+    assert (got.at["emploi_ess", "cellules"], got.at["emploi_ess", "dans_ic90"],
+            got.at["emploi_ess", "vrai_nul"]) == (3, 2, 2)
+    assert (got.at["part_total", "cellules"], got.at["part_total", "vrai_nul"]) == (2, 1)
+
+
+def test_the_reference_file_reads_commune_rows(tmp_path):
+    from benchmarks import coverage_reference
+
+    cells = pd.concat([_commune_cells().assign(annee=y, graine=g) for g in (1, 2) for y in (2029, 2030)])
+    rows = coverage_reference.reference_rows(cells, exceptions=True, scale=0.25, generator="1.0.0",
+                                             day=pd.Timestamp("2031-01-01").date())
+    c = rows[rows["niveau"] == "commune"].set_index("portee")
+    assert (c.at["annee_emploi", "cellules"], c.at["annee_emploi", "cellules_couvertes"]) == (14, 10)
+    # the communes' employment of past years stays in the internal cube
+    assert c.at["annee_emploi", "colonnes_mesurees"].startswith("out_indicateurs_public.effectif_ic90_bas")
+    assert c.at["annees_passees", "colonnes_mesurees"] == (
+        "out_indicateurs.effectif_ic90_bas, effectif_ic90_haut (niveau commune, famille ess), non publiée à ce "
+        "niveau les années passées")
+    rows.to_csv(tmp_path / referentiels.COVERAGE_FILE, index=False)
+    read = referentiels.read_coverage(tmp_path)
+    assert sorted((r["niveau"], r["portee"], r["cellules"]) for r in read if r["niveau"] == "commune") == [
+        ("commune", "annee_emploi", 14), ("commune", "annees_passees", 14)]
+    # the committed file measures the communes' employment and share, each scope, with and without exceptions
+    committed = {(r["indicateur"], r["portee"], r["exceptions_champ_urssaf"]) for r in referentiels.read_coverage()
+                 if r["niveau"] == "commune"}
+    assert committed == {(i, p, e) for i in ("emploi_ess", "part_total") for p in referentiels.COVERAGE_SCOPES
+                         for e in (True, False)}
