@@ -141,7 +141,7 @@ def _ic(c: float, var: float) -> tuple[float, float]:
     s = np.sqrt(np.log1p(var / c ** 2))
     lo = min(c, float(np.exp(np.log(c) - s * s / 2 - Z90 * s)))
     hi = c + Z90 * np.sqrt(var) if s > 2 * Z90 else float(np.exp(np.log(c) - s * s / 2 + Z90 * s))
-    return lo, hi
+    return (0.0 if lo < 1 else lo), hi  # under one job: 0 (a whole number of jobs)
 
 
 def _ic_share(s: float, var: float) -> tuple[float, float]:
@@ -159,6 +159,8 @@ def _share(f, num, den, unseen: bool = True) -> tuple[float, float, float]:
     s = n / dd
     var = max((vn - 2 * s * cov + s * s * vd) / dd ** 2, 0.0)
     lo, hi = _ic_share(s, var)
+    if vn > 0 and _ic(n, vn)[0] == 0:  # ic_part_bas_emploi: a numerator that may be 0
+        lo = 0.0
     return s, lo, hi
 
 

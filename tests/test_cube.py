@@ -31,7 +31,9 @@ Z = outputs.employment_z(F.PARAMS)
 def lognormal(c, v):
     """The 90 % interval of sql/macros/intervalles.sql, computed again."""
     s = np.sqrt(np.log(1 + v / c ** 2))
-    return c * np.exp(-s * s / 2 - Z * s), c * np.exp(-s * s / 2 + Z * s)
+    low = c * np.exp(-s * s / 2 - Z * s)
+    low = np.where(low < 1, 0.0, low)  # under one job: 0
+    return (float(low) if np.ndim(low) == 0 else low), c * np.exp(-s * s / 2 + Z * s)
 
 
 def _cube(tmp_path, frames=None, params=None, territoires=True):

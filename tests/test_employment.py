@@ -111,6 +111,16 @@ def test_interval_macros_known_answers():
         0.0, pytest.approx(2 * Z90))
     low, high = con.execute("SELECT ic_bas(1e-6, 1.0, ?), ic_haut(1e-6, 1.0, ?)", [Z90, Z90]).fetchone()
     assert low <= 1e-6 <= high
+    # a lower bound under one job is 0 (the truth is a whole number of jobs): mean 0.025, variance 0.01 gives a
+    # log-normal bound of 0.025·e^(−σ²/2 − zσ) ≈ 4e-4 (σ² = ln 17); mean 3, variance 1: 3·e^(−σ²/2 − zσ) ≈ 1.67 stays
+    assert con.execute("SELECT ic_bas(0.025, 0.01, ?)", [Z90]).fetchone()[0] == 0.0
+    s2 = math.log(1 + 1 / 9)
+    assert con.execute("SELECT ic_bas(3.0, 1.0, ?)", [Z90]).fetchone()[0] == pytest.approx(
+        3 * math.exp(-s2 / 2 - Z90 * math.sqrt(s2)))
+    # a share whose employment's interval reaches 0 reaches 0; otherwise the logit-normal bound
+    assert con.execute("SELECT ic_part_bas_emploi(0.02, 0.0001, ?, 0.025, 0.01)", [Z90]).fetchone()[0] == 0.0
+    assert con.execute("SELECT ic_part_bas_emploi(0.25, 0.0004, ?, 100.0, 400.0)", [Z90]).fetchone()[0] == \
+        pytest.approx(con.execute("SELECT ic_part_bas(0.25, 0.0004, ?)", [Z90]).fetchone()[0])
     # a share of 0.25 with variance 0.0004: logit ± z·0.02 / (0.25 · 0.75)
     low, high = con.execute("SELECT ic_part_bas(0.25, 0.0004, ?), ic_part_haut(0.25, 0.0004, ?)",
                             [Z90, Z90]).fetchone()

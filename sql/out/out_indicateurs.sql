@@ -308,10 +308,12 @@ SELECT
     ic_haut(a.effectif_central, a.variance_effectif, $z) AS effectif_ic90_haut,
     a.nb_etablissements_employeurs / nullif(a.ens_employeurs, 0) AS part_ess_etablissements_employeurs,
     a.part_total AS part_effectif_total_central,
-    ic_part_bas(a.part_total, a.variance_part_total, $z) AS part_effectif_total_ic90_bas,
+    ic_part_bas_emploi(a.part_total, a.variance_part_total, $z, a.effectif_central, a.variance_effectif)
+        AS part_effectif_total_ic90_bas,
     ic_part_haut(a.part_total, a.variance_part_total, $z) AS part_effectif_total_ic90_haut,
     a.part_prive AS part_effectif_prive_central,
-    ic_part_bas(a.part_prive, a.variance_part_prive, $z) AS part_effectif_prive_ic90_bas,
+    ic_part_bas_emploi(a.part_prive, a.variance_part_prive, $z, a.effectif_central, a.variance_effectif)
+        AS part_effectif_prive_ic90_bas,
     ic_part_haut(a.part_prive, a.variance_part_prive, $z) AS part_effectif_prive_ic90_haut,
     a.nb_etablissements * 1000.0 / nullif(t.population, 0) AS etablissements_pour_1000_hab,
     a.effectif_central * 1000.0 / nullif(t.population, 0) AS effectif_pour_1000_hab,
