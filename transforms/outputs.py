@@ -688,7 +688,9 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     nothing of ours can already narrow within its protection interval (a family's département total, a sector that
     makes most of it) is relaxed to the bound those figures give — our publication must not narrow it further, but
     cannot widen what URSSAF publishes. A side the model narrows with nothing published at all, or that either audit
-    leaves undecided, keeps its requirement. Returns the requirements and the number of sides relaxed."""
+    leaves undecided, keeps its requirement — but a side whose bound URSSAF's floors give in closed form, a valid
+    least value whatever the audit decides, is relaxed to that bound. Returns the requirements and the number of sides
+    relaxed."""
     if not known_cells.any() and not secret_lp.has_floors(table):
         return upper, lower, 0
     # Most lower sides URSSAF narrows, it narrows by its floors alone, whose bound has a closed form
