@@ -52,10 +52,8 @@ from sources.sample.truth import in_perimetre
 
 FAMILLES = ("associations", "cooperatives", "mutuelles", "fondations")
 Z90 = 1.6448536269514722
-PERIMETRE = "insee"  # the ESS measured (in_perimetre(…, "insee")); coverage_reference.PERIMETRE says it
-DEPARTEMENT = "departement"  # the level of the département's own cells (_indicators_year)
-# Levels of the cube not measured per territory: the département is measured by _sum_stats (its families, targets).
-LEVELS_SKIPPED = (DEPARTEMENT,)
+PERIMETRE = "insee"  # the ESS measured; the reference file says it (coverage_reference)
+DEPARTEMENT = "departement"  # the level of the département's own cells (_indicators_year, checked against the cube)
 # Indicators measured per level when not all three: communes are published as family totals (employment, share of
 # all employment); their private share is published nowhere and would only add hundreds of cells per world.
 LEVEL_INDICATORS = {"commune": ("emploi_ess", "part_total")}
@@ -192,7 +190,7 @@ def indicators(core: dict[str, Path], truth_file: Path, all_years: bool = False,
 def territory_indicators(core: dict[str, Path], staging: dict[str, Path], params: dict, truth_file: Path,
                          all_years: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ESS employment (perimeter PERIMETRE) and its shares per territory of every sub-départemental level of the
-    cube (LEVELS_SKIPPED aside), central and interval read from the cube itself (transforms/outputs.build_cube: the
+    cube, central and interval read from the cube itself (transforms/outputs.build_cube: the
     unprotected out_indicateurs, whose intervals the secrecy only masks), against the truth of the establishments
     whose true commune lies in the territory. Returns (cells, the cube's département rows: a check that the cube
     and _sum_stats agree)."""
@@ -212,8 +210,7 @@ def territory_indicators(core: dict[str, Path], staging: dict[str, Path], params
                FROM out_indicateurs
                WHERE perimetre = $p AND famille = 'ess' AND nomenclature_secteur = 'ensemble'
                  AND classe_taille = 'ensemble' AND code_territoire <> 'non_renseigne'
-                 AND list_contains($years, annee) AND NOT list_contains($skip, niveau)""",
-            {"p": PERIMETRE, "years": years, "skip": [lv for lv in LEVELS_SKIPPED if lv != DEPARTEMENT]}).df()
+                 AND list_contains($years, annee)""", {"p": PERIMETRE, "years": years}).df()
         communes = con.execute("SELECT code_commune, niveau, code_territoire FROM out_cube_communes").df()
     finally:
         con.close()
@@ -273,11 +270,11 @@ def _indicators_year(con, core: dict[str, Path], t_all: pd.DataFrame, year: int,
            WHERE f.annee = $y AND e.code_departement = $dep""",
         {"eff": str(core["core_effectifs"]), "ann": str(core["core_etablissements_annuel"]),
          "etab": str(core["core_etablissements"]), "y": year, "dep": departement}).df()
-    ess = np.array(["insee" in list(p) if p is not None else False for p in f["perimetres_inclus"]])
+    ess = np.array([PERIMETRE in list(p) if p is not None else False for p in f["perimetres_inclus"]])
     field = (f["statut_calage"] != "hors_champ_urssaf").to_numpy()
     all_ = np.ones(len(f), bool)
     t = t_all[(t_all["annee"] == year) & (t_all["localisation"] == "departement")]
-    t_ess = in_perimetre(t["perimetres"], "insee")
+    t_ess = in_perimetre(t["perimetres"], PERIMETRE)
     t_field = t["champ_urssaf"].to_numpy()
     h = t["effectif_fin_annee"].to_numpy().astype(float)
     rows = []
@@ -348,9 +345,9 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     """Per level and indicator (cells without a `niveau`: the département's), pooled over the cells (seeds ×
     territories × years): cells whose interval holds the truth, with the 90 % Clopper–Pearson interval of that
     coverage, the mean relative bias (central − truth) / truth with its standard error over cells, the median
-    relative half-width. A cell whose truth is 0 (no true ESS job in a small territory) counts for coverage — a
-    missed one: the log-normal interval is positive by construction — not for the relative figures; `vrai_nul`
-    counts them. A cell whose truth or interval is undefined (the share of a commune with no true, or no estimated,
+    relative half-width. A cell whose truth is 0 (no true ESS job in a small territory) counts for coverage (held
+    when its lower bound is 0: an estimate under about one job, sql/macros/intervalles.sql), not for the relative
+    figures; `vrai_nul` counts them. A cell whose truth or interval is undefined (the share of a commune with no true, or no estimated,
     job at all: no share to hold, none published) is not measured."""
     if "niveau" not in cells:
         cells = cells.assign(niveau=DEPARTEMENT)
@@ -408,8 +405,7 @@ def by_size(cells: pd.DataFrame, threshold: float = SIZE_THRESHOLD,
 
 def by_truth(cells: pd.DataFrame, levels: tuple[str, ...] = TRUTH_SPLIT) -> pd.DataFrame:
     """summarise() of the cells of `levels` split by their truth: « <niveau> vrai > 0 » (the interval's own
-    behaviour) and « <niveau> vrai nul » (covered only when the estimate is exactly 0: a positive estimate's
-    log-normal interval excludes 0)."""
+    behaviour) and « <niveau> vrai nul » (held when the interval reaches 0: an estimate under about one job)."""
     sub = cells[cells["niveau"].isin(levels) & cells["vrai"].notna()]
     if sub.empty:
         return pd.DataFrame()
@@ -495,20 +491,17 @@ def _report(cells: pd.DataFrame, title: str) -> None:
     if "niveau" not in cells:  # a CSV of before the territories
         cells = cells.assign(niveau=DEPARTEMENT)
     last = int(cells["annee"].max())
-    year = cells[cells["annee"] == last]
-    _print(summarise(year), f"{title}, année {last}")
-    if "emploi_ess_central" in cells and (cells["niveau"] != DEPARTEMENT).any():
-        _print(by_size(year), f"{title}, année {last}, territoires par taille (emploi ESS estimé)")
-    if (cells["niveau"].isin(TRUTH_SPLIT)).any():
-        _print(by_truth(year), f"{title}, année {last}, cellules avec ou sans vrai emploi de l'ESS")
     past = cells[cells["annee"] < last]
+    scopes = [(cells[cells["annee"] == last], f"{title}, année {last}", "")]
     if len(past):
-        first = int(past["annee"].min())
-        _print(summarise(past), f"{title}, années {first}–{last - 1} (cellules = graines × années × territoires)")
+        scopes.append((past, f"{title}, années {int(past['annee'].min())}–{last - 1}",
+                       " (cellules = graines × années × territoires)"))
+    for scope, label, cells_are in scopes:
+        _print(summarise(scope), label + cells_are)
         if "emploi_ess_central" in cells and (cells["niveau"] != DEPARTEMENT).any():
-            _print(by_size(past), f"{title}, années {first}–{last - 1}, territoires par taille (emploi ESS estimé)")
-        if (cells["niveau"].isin(TRUTH_SPLIT)).any():
-            _print(by_truth(past), f"{title}, années {first}–{last - 1}, cellules avec ou sans vrai emploi de l'ESS")
+            _print(by_size(scope), f"{label}, territoires par taille (emploi ESS estimé)")
+        if cells["niveau"].isin(TRUTH_SPLIT).any():
+            _print(by_truth(scope), f"{label}, cellules avec ou sans vrai emploi de l'ESS")
 
 
 def _print(table: pd.DataFrame, title: str) -> None:

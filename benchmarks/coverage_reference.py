@@ -31,7 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.coverage import summarise
+# benchmarks.coverage sums the ESS of one perimeter (PERIMETRE): the measure is that perimeter's, and the report
+# of a run in another perimeter says its coverage was not measured
+from benchmarks.coverage import PERIMETRE, summarise
 
 CELL_COLUMNS = ("graine", "indicateur", "central", "bas", "haut", "vrai", "annee")
 DEPARTEMENT = "departement"
@@ -66,9 +68,6 @@ SCOPES = ("annee_emploi", "annees_passees")
 # Levels whose past years' employment stays in the internal cube (transforms/outputs.in_scope_past): their past rows
 # measure out_indicateurs' intervals, which a reader of the public table does not see
 UNPUBLISHED_PAST = ("commune",)
-# benchmarks.coverage sums the ESS of the perimeter « insee » (in_perimetre(…, "insee")): the measure is that
-# perimeter's, and the report of a run in another perimeter says its coverage was not measured
-PERIMETRE = "insee"
 COLUMNS = ("indicateur", "libelle_indicateur", "colonnes_mesurees", "niveau", "perimetre", "portee", "annee_debut",
            "annee_fin", "cellules", "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut",
            "biais_relatif_moyen", "demi_largeur_relative_mediane", "version_generateur", "premiere_graine",
