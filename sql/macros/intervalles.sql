@@ -34,6 +34,7 @@ CREATE OR REPLACE MACRO ic_part_haut(s, v, z) AS
          WHEN s <= 0 THEN least(z * sqrt(v), 1.0)
          WHEN s >= 1 THEN 1.0
          ELSE 1 / (1 + exp(-(ln(s / (1 - s)) + z * sqrt(v) / (s * (1 - s))))) END;
--- The lower bound of a share s (variance v) of a row whose employment is c (variance vc).
+-- The lower bound of a share s (variance v) whose numerator is the employment c (variance vc): the row's employment
+-- for its share of all employment, its part in URSSAF's field for its private share.
 CREATE OR REPLACE MACRO ic_part_bas_emploi(s, v, z, c, vc) AS
     CASE WHEN s IS NOT NULL AND vc > 0 AND ic_bas(c, vc, z) = 0 THEN 0.0 ELSE ic_part_bas(s, v, z) END;

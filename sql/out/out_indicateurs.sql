@@ -312,7 +312,7 @@ SELECT
         AS part_effectif_total_ic90_bas,
     ic_part_haut(a.part_total, a.variance_part_total, $z) AS part_effectif_total_ic90_haut,
     a.part_prive AS part_effectif_prive_central,
-    ic_part_bas_emploi(a.part_prive, a.variance_part_prive, $z, a.effectif_central, a.variance_effectif)
+    ic_part_bas_emploi(a.part_prive, a.variance_part_prive, $z, a.effectif_prive, a.variance_effectif_prive)
         AS part_effectif_prive_ic90_bas,
     ic_part_haut(a.part_prive, a.variance_part_prive, $z) AS part_effectif_prive_ic90_haut,
     a.nb_etablissements * 1000.0 / nullif(t.population, 0) AS etablissements_pour_1000_hab,
