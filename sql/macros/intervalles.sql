@@ -7,7 +7,7 @@
 -- A zero estimate with a positive variance gets [0, z·√v]; a zero variance gives the point itself.
 -- A lower bound under one job is 0: the truth is a whole number of jobs, and none lies strictly between 0 and 1 (a
 -- commune whose only ESS units may or may not employ, estimated at a few hundredths of a job, often has none: the
--- log-normal bound, positive, missed them all — benchmarks/coverage.py, METHOD § 3). A share whose employment's
+-- log-normal bound, positive, missed them all — benchmarks/coverage.py, METHOD § 3). A share whose numerator's
 -- interval reaches 0 reaches 0 too (ic_part_bas_emploi).
 CREATE OR REPLACE MACRO ic_sigma(c, v) AS sqrt(ln(1 + v / (c * c)));
 CREATE OR REPLACE MACRO ic_bas(c, v, z) AS
