@@ -179,6 +179,8 @@ def _parquet_stock(con, path: Path, key: str) -> Stock:
     try:
         schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(path)})").fetchall()
         rows = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata({sql_str(path)})").fetchone()[0]
+    except duckdb.InterruptException:
+        raise  # a failure elsewhere stops the load (sources/sirene.py, _Behind): not the file's fault
     except duckdb.Error as exc:
         # (DuckDB's first line says why; the next ones quote our SQL, of no use to the user)
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -550,6 +550,26 @@ def test_a_damaged_parquet_stock_is_named_in_one_line(tmp_path):
     assert "\n" not in message and "LINE 1" not in message
 
 
+def test_a_parquet_stock_interrupted_while_opened_is_not_blamed_on_the_file(tmp_path):
+    """A failure behind the reads interrupts the read in progress (sources/sirene.py, _Behind), maybe while the next
+    file is being opened: that interruption must reach the load as such — the failure's own error then comes out —,
+    never as « cannot be read as Parquet; download the file again » about a sound file."""
+    import duckdb
+
+    from sources.sirene_read import open_stock
+
+    folder = _snapshot(tmp_path / "snap", "parquet", etablissements=[etablissement("10000000000001", "38185")])
+    path = sirene.find_stock(folder, "etablissements")
+
+    class Interrupted:
+        def execute(self, *args):
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    with pytest.raises(duckdb.InterruptException):
+        with open_stock(Interrupted(), path, "etablissements"):
+            pass
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_legal_unit_without_legal_category_is_rejected(tmp_path, fmt):
     """The perimeter is decided on the legal category: a unit whose category is empty (a damaged file) is rejected
