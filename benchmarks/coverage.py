@@ -347,8 +347,9 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     coverage, the mean relative bias (central − truth) / truth with its standard error over cells, the median
     relative half-width. A cell whose truth is 0 (no true ESS job in a small territory) counts for coverage (held
     when its lower bound is 0: an estimate under about one job, sql/macros/intervalles.sql), not for the relative
-    figures; `vrai_nul` counts them. A cell whose truth or interval is undefined (the share of a commune with no true, or no estimated,
-    job at all: no share to hold, none published) is not measured."""
+    figures; `vrai_nul` counts them (`vrai_nul_dans_ic90`: those held). A cell whose truth or interval is undefined
+    (the share of a commune with no true, or no estimated, job at all: no share to hold, none published) is not
+    measured."""
     if "niveau" not in cells:
         cells = cells.assign(niveau=DEPARTEMENT)
     cells = cells[cells["vrai"].notna() & cells["bas"].notna() & cells["haut"].notna()]
@@ -364,11 +365,13 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
         rel = g[g["vrai"] > 0]
         bias = (rel["central"] - rel["vrai"]) / rel["vrai"]
         half = ((g["haut"] - g["bas"]) / 2 / g["central"])[g["central"] > 0]
+        null = g["vrai"] == 0
         out.append({"niveau": niveau, "indicateur": name, "cellules": n, "dans_ic90": k, "couverture": k / n,
                     "au_dessus": int((g["central"] > g["vrai"]).sum()),
                     "couverture_bas": lo, "couverture_haut": hi, "biais_moyen": float(bias.mean()),
                     "biais_erreur_type": float(bias.std(ddof=1) / np.sqrt(len(bias))) if len(bias) > 1 else np.nan,
-                    "demi_largeur_mediane": float(half.median()), "vrai_nul": int((g["vrai"] == 0).sum())})
+                    "demi_largeur_mediane": float(half.median()), "vrai_nul": int(null.sum()),
+                    "vrai_nul_dans_ic90": int((inside & null).sum())})
     return pd.DataFrame(out)
 
 

@@ -69,7 +69,8 @@ SCOPES = ("annee_emploi", "annees_passees")
 # measure out_indicateurs' intervals, which a reader of the public table does not see
 UNPUBLISHED_PAST = ("commune",)
 COLUMNS = ("indicateur", "libelle_indicateur", "colonnes_mesurees", "niveau", "perimetre", "portee", "annee_debut",
-           "annee_fin", "cellules", "cellules_couvertes", "couverture_ic90_bas", "couverture_ic90_haut",
+           "annee_fin", "cellules", "cellules_couvertes", "cellules_vrai_nul", "cellules_vrai_nul_couvertes",
+           "couverture_ic90_bas", "couverture_ic90_haut",
            "biais_relatif_moyen", "demi_largeur_relative_mediane", "version_generateur", "premiere_graine",
            "nb_graines", "echelle_echantillon", "exceptions_champ_urssaf", "date_mesure", "commande_mesure")
 
@@ -147,7 +148,9 @@ def reference_rows(cells: pd.DataFrame, *, exceptions: bool, scale: float, gener
                 "niveau": r.niveau, "perimetre": perimetre, "portee": portee,
                 "annee_debut": int(years.at[key, "min"]), "annee_fin": int(years.at[key, "max"]),
                 "cellules": int(r.cellules),
-                "cellules_couvertes": int(r.dans_ic90), "couverture_ic90_bas": round(r.couverture_bas, 4),
+                "cellules_couvertes": int(r.dans_ic90), "cellules_vrai_nul": int(r.vrai_nul),
+                "cellules_vrai_nul_couvertes": int(r.vrai_nul_dans_ic90),
+                "couverture_ic90_bas": round(r.couverture_bas, 4),
                 "couverture_ic90_haut": round(r.couverture_haut, 4), "biais_relatif_moyen": round(r.biais_moyen, 5),
                 "demi_largeur_relative_mediane": round(r.demi_largeur_mediane, 5), "version_generateur": generator,
                 "premiere_graine": int(seeds_of.at[r.niveau, "min"]),

@@ -5,6 +5,7 @@ referentiel_couverture_intervalles. The figures here are made up: the report mus
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -23,12 +24,14 @@ NB = "\u00a0"
 HEADER = ("indicateur,libelle_indicateur,colonnes_mesurees,niveau,perimetre,portee,annee_debut,annee_fin,cellules,"
           "cellules_couvertes,couverture_ic90_bas,couverture_ic90_haut,biais_relatif_moyen,"
           "demi_largeur_relative_mediane,version_generateur,premiere_graine,nb_graines,echelle_echantillon,"
-          "exceptions_champ_urssaf,date_mesure,commande_mesure\n")
-PROVENANCE = "9.8.7,3,14,0.5,true,2031-02-03,python -m benchmarks.coverage --seeds 14 --first-seed 3"
+          "exceptions_champ_urssaf,date_mesure,commande_mesure,cellules_vrai_nul,cellules_vrai_nul_couvertes\n")
+# (the last two columns: no cell whose truth is 0)
+PROVENANCE = "9.8.7,3,14,0.5,true,2031-02-03,python -m benchmarks.coverage --seeds 14 --first-seed 3,0,0"
 # made-up measures: ESS employment covered 12/14 for the year (enough) and 120/182 for the past years (short, the
 # estimate too low), the share of all employment 10/14 (short, too high), associations 5/14; no part_prive row
 MADE_UP = HEADER + "\n".join([
-    f'emploi_ess,Emploi ESS,"a, b",departement,insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,{PROVENANCE}',
+    f'emploi_ess,Emploi ESS,"a, b",departement,insee,annee_emploi,2030,2030,14,12,0.61,0.97,-0.004,0.015,'
+    f'{PROVENANCE[:-4]},4,3',  # 4 cells whose truth is 0, 3 of them held
     f'emploi_ess,Emploi ESS,,departement,insee,annees_passees,2018,2029,182,120,0.6,0.72,-0.0123,0.014,{PROVENANCE}',
     f'part_total,Part totale,,departement,insee,annee_emploi,2030,2030,14,10,0.46,0.9,0.021,0.09,{PROVENANCE}',
     f'emploi_associations,Associations,,departement,insee,annee_emploi,2030,2030,14,5,0.15,0.6,-0.027,0.013,'
@@ -117,6 +120,13 @@ def test_without_a_measure_the_report_says_coverage_was_not_measured(context, tm
     ("emploi_ess,E,,departement,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,"
      + PROVENANCE.replace("2031-02-03", "2031-02-30"),
      r"line 2: date_mesure = '2031-02-30' is not a date"),
+    # cells whose truth is 0: 15 of 14; 5 held of 4; 12 held of which 1 of the 4 at 0, so 11 of the 10 others
+    (f"emploi_ess,E,,commune,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE[:-4]},15,4",
+     r"line 2: cellules_vrai_nul = 15 is more than cellules = 14"),
+    (f"emploi_ess,E,,commune,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE[:-4]},4,5",
+     r"line 2: cellules_vrai_nul_couvertes = 5: at most cellules_vrai_nul = 4"),
+    (f"emploi_ess,E,,commune,insee,annee_emploi,2030,2030,14,12,0.6,0.9,0,0.01,{PROVENANCE[:-4]},4,1",
+     r"line 2: cellules_couvertes − cellules_vrai_nul_couvertes = 11 is more than the 10 cells whose truth is not 0"),
 ])
 def test_a_malformed_reference_file_is_a_clear_error(tmp_path, line, message):
     _reference(tmp_path, HEADER + line + "\n")
@@ -145,6 +155,20 @@ def test_measured_coverage_is_for_the_current_generator():
     assert {r["version_generateur"] for r in rows} == {GENERATOR_VERSION}
     assert {r["portee"] for r in rows} == set(referentiels.COVERAGE_SCOPES)
     assert {"emploi_ess", "part_prive", "part_total"} <= {r["indicateur"] for r in rows}
+
+
+def test_the_cells_whose_truth_is_0_are_counted_apart(tmp_path):
+    """Three communes: two without any true job (one held by an interval reaching 0, one not), one with 5 jobs,
+    held; the coverage of the cells whose truth is not 0 is 1/1, not the 2/3 of all cells."""
+    from benchmarks import coverage_reference
+
+    cells = pd.DataFrame({"graine": [1, 1, 1], "niveau": "commune", "code_territoire": ["a", "b", "c"],
+                          "indicateur": "emploi_ess", "central": [0.02, 0.4, 5.0], "bas": [0.0, 0.2, 4.0],
+                          "haut": [0.3, 0.5, 6.0], "vrai": [0.0, 0.0, 5.0], "vrai_exceptions": 0.0, "annee": 2030})
+    row = coverage_reference.reference_rows(cells, exceptions=True, scale=0.25, generator="1.2.3",
+                                            day=dt.date(2031, 1, 2)).iloc[0]
+    assert (row["cellules"], row["cellules_couvertes"], row["cellules_vrai_nul"],
+            row["cellules_vrai_nul_couvertes"]) == (3, 2, 2, 1)
 
 
 def test_the_reference_file_is_built_from_the_cells_of_a_coverage_run(tmp_path):
@@ -187,7 +211,7 @@ def test_the_reference_table_is_published_and_the_intervals_point_to_it(tmp_path
                                  "garde_fous": {"constats": [], "publication_forcee": False}}, tmp_path / "w")
     with pub.open_catalog(tmp_path / "w") as con:
         rows = con.execute("SELECT indicateur, portee, cellules, cellules_couvertes, couverture_mesuree, "
-                           "couverture_nominale, version_generateur, date_mesure FROM "
+                           "couverture_nominale, version_generateur, date_mesure, couverture_mesuree_vrai_non_nul FROM "
                            "referentiel_couverture_intervalles WHERE departement = '38' ORDER BY 1, 2").fetchall()
         assert [r[:4] for r in rows] == [("emploi_associations", "annee_emploi", 14, 5),
                                          ("emploi_ess", "annee_emploi", 14, 12),
@@ -195,7 +219,9 @@ def test_the_reference_table_is_published_and_the_intervals_point_to_it(tmp_path
                                          ("emploi_fondations", "annee_emploi", 14, 14),
                                          ("part_total", "annee_emploi", 14, 10)]
         assert rows[1][4] == pytest.approx(12 / 14) and rows[1][5] == pytest.approx(0.9)
-        assert str(rows[1][6:]) == "('9.8.7', datetime.date(2031, 2, 3))"
+        assert str(rows[1][6:8]) == "('9.8.7', datetime.date(2031, 2, 3))"
+        # the cells whose truth is 0 left out: (12 − 3) / (14 − 4); none of them: the coverage of all cells
+        assert rows[1][8] == pytest.approx(0.9) and rows[0][8] == pytest.approx(5 / 14)
         comments = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = "
                                     "'out_indicateurs_public'").fetchall())
         for column in ("effectif_ic90_bas", "effectif_ic90_haut", "part_effectif_total_ic90_bas",

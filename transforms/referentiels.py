@@ -72,6 +72,10 @@ _COVERAGE_COLUMNS = (
     reference.Col("portee", values=COVERAGE_SCOPES),
     reference.Col("annee_debut", "INTEGER", minimum=2000), reference.Col("annee_fin", "INTEGER", minimum=2000),
     reference.Col("cellules", "INTEGER", minimum=1), reference.Col("cellules_couvertes", "INTEGER", minimum=0),
+    # the cells whose truth is 0 (a small territory without any true ESS job), and those of them held: an interval
+    # reaching 0 holds them by construction, so the coverage that says something is that of the other cells
+    reference.Col("cellules_vrai_nul", "INTEGER", minimum=0),
+    reference.Col("cellules_vrai_nul_couvertes", "INTEGER", minimum=0),
     reference.Col("couverture_ic90_bas", "DOUBLE", minimum=0),
     reference.Col("couverture_ic90_haut", "DOUBLE", minimum=0),
     reference.Col("biais_relatif_moyen", "DOUBLE"), reference.Col("demi_largeur_relative_mediane", "DOUBLE", minimum=0),
@@ -86,6 +90,16 @@ def _check_coverage_row(row: dict) -> str | None:
     if row["cellules_couvertes"] > row["cellules"]:
         return (f"cellules_couvertes = {row['cellules_couvertes']} is more than cellules = {row['cellules']}: "
                 "0 <= cellules_couvertes <= cellules")
+    if row["cellules_vrai_nul"] > row["cellules"]:
+        return (f"cellules_vrai_nul = {row['cellules_vrai_nul']} is more than cellules = {row['cellules']}: "
+                "0 <= cellules_vrai_nul <= cellules")
+    if not row["cellules_vrai_nul_couvertes"] <= min(row["cellules_vrai_nul"], row["cellules_couvertes"]):
+        return (f"cellules_vrai_nul_couvertes = {row['cellules_vrai_nul_couvertes']}: at most cellules_vrai_nul = "
+                f"{row['cellules_vrai_nul']} and cellules_couvertes = {row['cellules_couvertes']}")
+    if row["cellules_couvertes"] - row["cellules_vrai_nul_couvertes"] > row["cellules"] - row["cellules_vrai_nul"]:
+        return (f"cellules_couvertes − cellules_vrai_nul_couvertes = "
+                f"{row['cellules_couvertes'] - row['cellules_vrai_nul_couvertes']} is more than the "
+                f"{row['cellules'] - row['cellules_vrai_nul']} cells whose truth is not 0")
     if not row["couverture_ic90_bas"] <= row["couverture_ic90_haut"] <= 1:
         return (f"couverture_ic90_bas = {row['couverture_ic90_bas']:g}, couverture_ic90_haut = "
                 f"{row['couverture_ic90_haut']:g}: a coverage interval within [0, 1], low before high")

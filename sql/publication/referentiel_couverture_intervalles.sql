@@ -17,6 +17,11 @@ SELECT
     c.cellules,
     c.cellules_couvertes,
     c.cellules_couvertes / c.cellules AS couverture_mesuree,
+    c.cellules_vrai_nul,
+    c.cellules_vrai_nul_couvertes,
+    -- what the interval did where it had something to hold: the cells whose truth is 0 left out (NULL when none other)
+    (c.cellules_couvertes - c.cellules_vrai_nul_couvertes) / nullif(c.cellules - c.cellules_vrai_nul, 0)
+        AS couverture_mesuree_vrai_non_nul,
     c.couverture_ic90_bas,
     c.couverture_ic90_haut,
     m.valeur AS couverture_nominale,
