@@ -53,6 +53,12 @@ def range_note(ctx: ReportContext, indicateur: str, niveau: str = coverage.DEPAR
     return "Trait fin : " + coverage.interval_sentence(ctx.coverage, indicateur, (coverage.YEAR,), niveau) + "."
 
 
+def unmeasured_range_note(what: str) -> str:
+    """« Trait fin : intervalle à 90 %, conçu pour … ; couverture non mesurée par secteur » for a chart whose cells'
+    coverage no benchmark measured (sectors, sizes): the département's measure would say nothing of them."""
+    return f"Trait fin : intervalle à 90 %, {coverage.NOMINAL} ; {coverage.NOT_MEASURED} {what}."
+
+
 def families_range_note(ctx: ReportContext) -> str:
     return ("Trait fin : intervalle à 90 %, " + coverage.NOMINAL + " ; " + coverage.families_tested(ctx.coverage)
             + " " + coverage.SEE_METHOD + ".")
@@ -76,8 +82,8 @@ def secret_reasons(ctx: ReportContext) -> dict[str, str]:
         "dominance": f"dominance : une seule unité légale y fait plus de {dominance} de l'emploi",
         "secondaire": "secret secondaire : masqué pour qu'aucune case protégée ne puisse être recalculée à partir "
                       "des chiffres publiés",
-        "denominateur": "total de l'économie masqué : l'emploi total du territoire est protégé, la part de l'ESS "
-                        "ne peut donc pas être publiée",
+        "denominateur": "total de l'économie masqué : l'emploi de tous les employeurs de la case (territoire, "
+                        "secteur ou taille) est protégé, la part de l'ESS ne peut donc pas être publiée",
         "non_diffuse": "non diffusé : l'emploi par secteur ou par taille n'est publié que pour le département",
     }
 
@@ -229,7 +235,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
         bars("secteurs_part_emploi", f"Part de l'ESS dans l'emploi salarié du secteur (tous employeurs), {au_emp}",
              sec_emp, "part_effectif_total_central", "_label", _fmt_pct,
              "part de l'emploi salarié du secteur, employeurs publics compris",
-             with_range=True, note=range_note(ctx, "part_total") + " " + SECRET_NOTE, code_column="secteur"),
+             with_range=True, note=unmeasured_range_note("par secteur") + " " + SECRET_NOTE,
+             code_column="secteur"),
     ]
     specs["tailles"] = [
         bars("tailles_etablissements", f"Établissements de l'ESS par taille, {au_etab}", _size_rows(ctx),
@@ -239,9 +246,8 @@ def chart_specs(ctx: ReportContext) -> dict[str, list[ChartSpec]]:
              "effectif_central", "_label", style.fmt_estimate, "salariés (estimation centrale arrondie)",
              with_range=True,
              code_column="classe_taille",
-             note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). " + range_note(ctx, "emploi_ess")
-             + " "
-             + SECRET_NOTE,
+             note="Taille : classe de la tranche d'effectifs SIRENE (voir ci-dessus). "
+             + unmeasured_range_note("par taille") + " " + SECRET_NOTE,
              ordered=True),
     ]
     specs["evolution"] = [_evolution_counts(ctx), _evolution_urssaf(ctx)]
@@ -366,7 +372,7 @@ def _evolution_employment(ctx: ReportContext) -> ChartSpec:
         return data
     # (short: the band's coverage sentence is long, the page's second chart starts right under this note, and the
     # source line says how each year is estimated)
-    note = ("Établissements de l'ESS ouverts au 31/12 de chaque année" + ("" if ctx.calibrated else
+    note = ("Salariés des établissements de l'ESS ouverts au 31/12 de chaque année" + ("" if ctx.calibrated else
                                                                         ", emploi NON CALÉ sur l'URSSAF")
             + ". " + band_note(ctx) + _band_width(frame, hidden))
     return ChartSpec("evolution_emploi_ess", title, draw, note=note, kind="line", unit="effectif",
