@@ -190,6 +190,16 @@ def _coverage_words(ctx: ReportContext) -> str:
             "suit pas toutes les hypothèses du modèle (tableau en bas de page).")
 
 
+def _smaller(scale: float) -> str:
+    """Why the measured figures are not the report's own: worlds smaller than the sample have wider intervals."""
+    if not 0 < scale < 1:
+        return ""
+    times = 1 / scale
+    times = style.fmt_number(times, 0 if abs(times - round(times)) < 0.05 else 1)
+    return (f" : des départements simulés {times} fois plus petits que l'échantillon, aux "
+            "intervalles plus larges que ceux de ce rapport")
+
+
 def coverage_table(fig: Figure, ctx: ReportContext, top: float) -> float:
     """The measured coverage per indicator of the département, then of the territories of the report's territory
     charts (reports/coverage.py), from `top` down; returns the y under its note."""
@@ -207,7 +217,8 @@ def coverage_table(fig: Figure, ctx: ReportContext, top: float) -> float:
         "90 % de cette couverture. Écart moyen (année ; années passées) : estimation moins "
         "vraie valeur, en % de la vraie valeur (négatif : sous-estimation). Échantillon synthétique (générateur "
         f"{cov.generator}, "
-        f"échelle {style.fmt_number(cov.scale, 2)}" + (", avec les employeurs relevant de la MSA que la règle du "
+        f"échelle {style.fmt_number(cov.scale, 2)}" + _smaller(cov.scale)
+        + (", avec les employeurs relevant de la MSA que la règle du "
                                                        "champ de l'URSSAF ne voit pas" if cov.exceptions else "")
         + f"), mesure du {day} ; {coverage.table_note(cov, levels)}.", WIDTH)
     fig.text(0.06, bottom - 0.012, "\n".join(note), fontsize=8, va="top", color="#444444")
