@@ -88,6 +88,9 @@ def test_the_report_prints_the_figures_of_the_reference_file(context):
     assert "12 sur 14 (61–97 %)" in text and "120 sur 182 (60–72 %)" in text  # (split() took the NBSPs)
     assert "−0,4 % ; −1,2 %" in text and "générateur 9.8.7" in text and "mesure du 03/02/2031" in text
     assert "Couverture mesurée des intervalles à 90 % (14 départements simulés)" in text
+    # rounded figures: the families' sum and the changes between two years are explained (review of 1/12/2026)
+    assert "Chaque valeur est arrondie à part : leur somme peut différer du total." in text
+    assert "seulement si les deux années sont publiées, calculée sur les valeurs non arrondies." in text
     # the file's worlds are at scale 0.5: the note says why its figures are not this report's own intervals
     assert ("échelle 0,50 : des départements simulés 2 fois plus petits que l'échantillon, aux intervalles plus "
             "larges que ceux de ce rapport") in text
