@@ -411,7 +411,8 @@ def _evolution_employment_territories(ctx: ReportContext) -> ChartSpec:
     note = ("Estimation centrale arrondie au 31/12 de l'année ; toutes les années, avec l'intervalle à 90 % de "
             "chaque valeur, figurent dans les données du graphique (" + coverage.interval_sentence(
                 ctx.coverage, "emploi_ess", niveau=niveau) + "). Évolution : seulement si les deux années sont "
-            "publiées, calculée sur les valeurs non arrondies. " + SECRET_NOTE + _masked_in_words(status, labels) + secret_glossary(ctx, status))
+            "publiées, calculée sur les valeurs non arrondies. " + SECRET_NOTE + _masked_in_words(status, labels)
+            + secret_glossary(ctx, status))
     return ChartSpec("evolution_emploi_territoires", title, draw, note=territory_note(ctx) + note, kind="table",
                      rows=len(values.columns) + 1, unit="effectif", source=source_employment(ctx, series=True))
 

@@ -170,7 +170,8 @@ def numbers_page(ctx: ReportContext, number: int) -> Figure:
                           territory_table(ctx), fontsize=8.0, first_column_width=18,
                           title=f"Par {nom} : établissements au {au}, emploi salarié au {au_e}")
     y = _text(fig, bottom - 0.02, territory_note(ctx) + ctx.employers_caveat() + " Part de l'ESS dans l'emploi "
-              "salarié de tous les employeurs (publics compris). Chaque intervalle à 90 % est " + coverage.NOMINAL + " ; "
+              "salarié de tous les employeurs (publics compris). Chaque intervalle à 90 % est " + coverage.NOMINAL
+              + " ; "
               + coverage.territories_tested(ctx.coverage, niveau) + " " + coverage.SEE_METHOD + ". "
               "« s » : secret statistique, avec son motif ; "
               "« n.d. » : non publié." + territory_glossary(ctx) + " " + source_employment(ctx) + " "
