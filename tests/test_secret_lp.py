@@ -54,6 +54,44 @@ def test_a_lone_masked_cell_is_recomputed():
     assert a.failed[0]["haut"]["exigence"] == pytest.approx(11.5)  # 10 + max(15 % × 10, 1)
 
 
+def test_a_secondary_cell_the_published_figures_give_is_published():
+    """x = [a b c p q]: A = a, B = b, C = c, D = a + b + c (the département), P = p (sensitive, 3), Q = q, R = p + q.
+    A, B, D and R are published; C and Q were masked. C = D − A − B: recomputed, it is published, and P's
+    requirements still hold without its mask. Q is not: with P masked it can take any value from 0 to R, so it stays
+    masked (publishing it would give P away)."""
+    t = _table([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0], [1, 1, 1, 0, 0], [0, 0, 0, 1, 0],
+                [0, 0, 0, 0, 1], [0, 0, 0, 1, 1]], [10, 20, 5, 3, 7])
+    reader = np.array([True, True, False, True, False, False, True])
+    sensitive = np.zeros(7, bool)
+    sensitive[4] = True
+    upper, lower = outputs.requirements(t.values, sensitive, RULES)
+    certificates = {"effectif_central": []}
+    known, n = outputs.publish_recomputable({"effectif_central": t}, reader, ~sensitive,
+                                            {"effectif_central": (upper, lower)}, certificates,
+                                            deadline=time.perf_counter() + 30)
+    assert n == {"publiees": 1, "restees_masquees": 0} and list(np.flatnonzero(known & ~reader)) == [2]
+    assert not known[4] and not known[5]
+    # the certificates now prove P's requirements on the new pattern
+    again, _ = secret_lp.certified_audit(t, known, upper, lower, certificates["effectif_central"],
+                                         deadline=time.perf_counter() + 30)
+    assert again.ok and again.n_certified == again.n_required
+    # a cell at 0 that only the lower bound of 0 pins from below, and nothing from above: not recomputed
+    t0 = _table([[1, 0], [0, 1], [1, 1]], [0, 4])
+    known, n = outputs.publish_recomputable({"effectif_central": t0}, np.array([False, False, True]),
+                                            np.array([True, True, False]), {"effectif_central": (
+                                                np.full(3, np.nan), np.full(3, np.nan))},
+                                            {"effectif_central": []}, deadline=time.perf_counter() + 30)
+    assert n == {"publiees": 0, "restees_masquees": 0}
+    # x = [y z w]: Y = y = 10 001 and Z = z = 1 masked, X = y + z = 10 002 and W = z + w = 2 published: Y lies in
+    # [10 000, 10 002], a narrow range for so large a cell (0.01 % of it is 1 job) but not a recomputed value
+    t2 = _table([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 1, 1]], [10_001, 1, 1])
+    known, n = outputs.publish_recomputable({"effectif_central": t2}, np.array([False, False, True, True]),
+                                            np.array([True, True, False, False]), {"effectif_central": (
+                                                np.full(4, np.nan), np.full(4, np.nan))},
+                                            {"effectif_central": []}, deadline=time.perf_counter() + 30)
+    assert n == {"publiees": 0, "restees_masquees": 0}
+
+
 # TWO_BY_TWO with cell a and row 1 seen twice (the same establishments under another perimeter): cells 9 and 10
 TWICE = TWO_BY_TWO + [[1, 0, 0, 0], [1, 1, 0, 0]]
 
@@ -611,7 +649,10 @@ def _urssaf_targets(path) -> dict:
     return {"core_cibles_urssaf": path}
 
 
-def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir):
+def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir, monkeypatch):
+    # the hand-edited pattern below was designed on the protection's own, before the secondary cells a reader can
+    # recompute were published: keep them masked, as it assumes
+    monkeypatch.setattr(outputs, "publish_recomputable", lambda tables, reader, *args, **kwargs: (reader, {}))
     rows = list(DIFFERENCING) + FAMILY_TOTALS
     frames = _frames(rows)
     inputs = F.write_tables(tmp_path / "in", frames)
