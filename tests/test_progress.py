@@ -242,7 +242,8 @@ MANIFEST = {
                          "out_indicateurs_public": {"lignes": 9000, "expectations": 1200, "echecs": [],
                                                     "colonnes_absentes": []}},
         "audit_secret": {f"{y}/effectif_central": {"n_sensibles": 40000, "n_sensibles_publiees": 0,
-                                                   "n_recalculables_ou_encadrees": 0, "n_non_auditees": 0}
+                                                   "n_recalculables_ou_encadrees": 0, "n_non_auditees": 0,
+                                                   "n_secondaires_recalculables": 0, "n_secondaires_non_decidees": 0}
                          for y in range(2012, 2026)}},
     # the version's own files, and the same through the warehouse's stable entry points: the summary names those
     "rapport": {"fichiers": ["/w/versions/V1/rapports/departement=38/millesime=2026-10/perimetre=insee/carte.png",
@@ -275,7 +276,7 @@ def test_the_summary_is_french_rounded_dated_and_says_where_things_are():
         "13,5 %)",
         # what the checks verified (review ux4 C1): 21 + 1 200 expectations, 14 years × 40 000 sensitive cells
         f"  Contrôles : 1{nb}221 attentes sur 2 tables, 0 en échec ; secret audité sur 2012–2025 : 560{nb}000 "
-        "cellules sensibles, 0 publiée, recalculable ou encadrée",
+        "cellules sensibles, 0 publiée, recalculable ou encadrée ; 0 cellule masquée recalculable",
         "  Rapport PDF : /w/rapports/departement=38/millesime=2026-10/perimetre=insee/rapport_ess_38_2026-10.pdf",
         "  Catalogue DuckDB : /w/ess.duckdb (depuis son dossier : cd /w && duckdb ess.duckdb ; d'ailleurs : "
         "SET file_search_path = '/w' avant la première requête)",

@@ -90,6 +90,31 @@ def test_a_secondary_cell_the_published_figures_give_is_published():
                                                 np.full(4, np.nan), np.full(4, np.nan))},
                                             {"effectif_central": []}, deadline=time.perf_counter() + 30)
     assert n == {"publiees": 0, "restees_masquees": 0}
+    # the sample's 2016: arrondissements 152 733.238 and 48 118.514 published, Vienne 35 477.293 masked, the
+    # département 236 329.045 published. Vienne = D − G − T, which the reader holds to the allowance of three
+    # published figures (1e-7 of each: about 0.04 job) — within half a job, so recomputed and published. (With a
+    # reach of 0.01 job it was never even asked: below the audit's tolerance of 1e-6 × 35 477 = 0.035 job.)
+    t3 = _table([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], [152_733.238, 48_118.514, 35_477.293])
+    known, n = outputs.publish_recomputable({"effectif_central": t3}, np.array([True, True, False, True]),
+                                            np.ones(4, bool), {"effectif_central": (
+                                                np.full(4, np.nan), np.full(4, np.nan))},
+                                            {"effectif_central": []}, deadline=time.perf_counter() + 30)
+    assert n == {"publiees": 1, "restees_masquees": 0} and known.all()
+
+
+def test_a_search_on_any_side_settles_a_cell_by_one_side():
+    """x = [p q s]: P = p = 5 and Q = q = 3 masked, R = p + q = 8 and V = q + s = 3 published. P ≥ R − V = 5 is
+    pinned from below but free above (up to 8); Q ≤ V = 3 is pinned from above but free below (down to 0). One table
+    (p = 8, q = 0, s = 3) proves P up and Q down: with any_side, neither cell needs its other side (fewer LPs), and
+    nothing fails; the audit of requirements reports P's lower side and Q's upper side as failed."""
+    t = _table([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 1, 1]], [5, 3, 0])
+    published = np.array([False, False, True, True])
+    upper = np.array([5.5, 3.5, np.nan, np.nan])
+    lower = np.array([4.5, 2.5, np.nan, np.nan])
+    full = secret_lp.audit(t, published, upper, lower, deadline=time.perf_counter() + 30)
+    assert {j: set(sides) for j, sides in full.failed.items()} == {0: {"bas"}, 1: {"haut"}}
+    search = secret_lp.audit(t, published, upper, lower, deadline=time.perf_counter() + 30, any_side=True)
+    assert search.failed == {} and search.ok and search.n_cell_lps < full.n_cell_lps
 
 
 # TWO_BY_TWO with cell a and row 1 seen twice (the same establishments under another perimeter): cells 9 and 10
@@ -391,9 +416,9 @@ def test_the_final_audit_checks_the_rounds_tables_and_audits_the_rest(monkeypatc
     # tables that no longer hold (here: every kept table spoilt) prove nothing: the LP audit decides instead
     real_certified = secret_lp.certified
 
-    def spoilt(table, published, up, low, certificates, kept=None):
+    def spoilt(table, published, up, low, certificates, kept=None, **kwargs):
         return real_certified(table, published, up, low, [secret_lp.Certificate(c.table() - 100.0)
-                                                          for c in certificates], kept)
+                                                          for c in certificates], kept, **kwargs)
 
     monkeypatch.setattr(secret_lp, "certified", spoilt)
     q = secret_lp.protect(t, np.array([False] + [True] * 8), upper, lower, np.ones(9),
@@ -671,7 +696,10 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir, monkeypatc
     assert public.set_index(["perimetre", "famille"]).loc[("insee", ["fondations", "mutuelles"]),
                                                           "effectif_central"].tolist() == [26, 48]
     audit = outputs.audit_public(con)[f"{Y}/effectif_central"]
-    assert audit["ok"] and audit["n_connues_urssaf"] == 3
+    assert audit["n_recalculables_ou_encadrees"] == audit["n_sensibles_publiees"] == audit["n_non_auditees"] == 0
+    assert audit["n_connues_urssaf"] == 3
+    # (with its secondary cells a reader recomputes left masked, as above, the re-audit finds them: not ok)
+    assert audit["n_secondaires_recalculables"] > 0 and not audit["ok"]
     assert _establishment_lp_audit(con, rows, known=("associations", "fondations", "mutuelles")) == []
     # a pattern that hides F1 behind the fondations' total (with the mutuelles' one, so that the ESS total does not
     # give it back) passes a reader who does not know URSSAF's figures, not one who does: F1 = total − sector P
@@ -692,7 +720,9 @@ def test_a_reader_who_knows_urssafs_family_totals(tmp_path, data_dir, monkeypatc
         edited.register("_edited", full)
         edited.execute("CREATE OR REPLACE VIEW out_indicateurs_public AS SELECT * FROM _edited")
         found[reader] = outputs.audit_public(edited)[f"{Y}/effectif_central"]
-    assert found["sans"]["ok"] and found["sans"]["n_connues_urssaf"] == 0
+    sans = found["sans"]
+    assert sans["n_recalculables_ou_encadrees"] == sans["n_sensibles_publiees"] == sans["n_non_auditees"] == 0
+    assert sans["n_connues_urssaf"] == 0
     assert not found["avec"]["ok"] and found["avec"]["n_recalculables_ou_encadrees"] > 0
     assert {round(side["borne"], 3) for cell in found["avec"]["detail"]["echecs"].values()
             for side in cell.values()} == {14.0}

@@ -405,7 +405,7 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
     in the other perimeters (other_perimeters), whose figures this run's cube tables replace too — each is compared
     with this run's figures of its perimeter, and the public table replaced is theirs when this perimeter has none
     of this millésime."""
-    from transforms.outputs import audit_public
+    from transforms.outputs import RECOMPUTED, audit_public
 
     con = db.connect()
     try:
@@ -443,6 +443,8 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
                  move["perimetre"], move["indicateur"], move["avant"], move["apres"], 100 * move["variation"])
     recoverable = sum(a["n_recalculables_ou_encadrees"] + a["n_sensibles_publiees"] for a in audit.values())
     unaudited = sum(a["n_non_auditees"] for a in audit.values())
+    given_away = sum(a["n_secondaires_recalculables"] for a in audit.values())
+    undecided = sum(a["n_secondaires_non_decidees"] for a in audit.values())
     unmapped = unmapped_urssaf_years(audit)
     report = {"expectations": expectations, "reconciliation": gaps, "cellules_recalculables": recoverable,
               "audit_secret": {k: {x: v for x, v in a.items() if x != "detail"} for k, a in audit.items()},
@@ -465,6 +467,13 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
     if unaudited:
         problems.append(f"{unaudited} sensitive employment cells could not be audited within the time budget "
                         "(params secret_budget_secondes)")
+    if given_away:
+        problems.append(f"{given_away} masked employment cells of the public cube can be recomputed to within "
+                        f"{RECOMPUTED} job from the published cells: shown « s », they protect nothing "
+                        "(their protection left them masked: see secondaire_recalculable in the year's figures)")
+    if undecided:
+        problems.append(f"{undecided} masked employment cells could not be searched for a recomputed value within "
+                        "the time budget (params secret_budget_secondes)")
     if unmapped:
         problems.append(f"URSSAF's commune × APE file (staging_urssaf_commune_ape) has values for {unmapped}, but "
                         "the statistical confidentiality bounds no commune's sector with them: its communes or APE codes "

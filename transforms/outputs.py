@@ -698,7 +698,7 @@ def disclosed_elsewhere(table, known_cells: np.ndarray, upper: np.ndarray, lower
     # LPs reach, rather than finding it by an exact LP per side (sample's 2019: 192 LPs, 3.6 s, twice a year with
     # the check step). A side whose true bound is higher still fails, with its exact bound.
     least = secret_lp.minimum_from_floors(table)
-    by_floors = ~np.isnan(lower) & (least > lower + secret_lp._tolerance(table.values))
+    by_floors = ~np.isnan(lower) & (least > lower + secret_lp.tolerance(table.values))
     found = secret_lp.audit(table, known_cells, upper, np.where(by_floors, least, lower), deadline=deadline)
     bounds = {(j, side): v["borne"] for j, failed in found.failed.items() for side, v in failed.items()}
     for j in np.flatnonzero(by_floors):
@@ -899,12 +899,9 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
             raise SecretAuditError(measure, result.audit, time.perf_counter() >= deadline)
     # 4. a secondary cell the published figures already give (département − the other arrondissements) protects
     #    nothing and must not look protected: published, once every requirement is audited again without its mask
-    #    — for the years published above the commune only: on the employment year, published in detail, the search
-    #    took the sample's protection from 2 to over 5 minutes (over 3 even above the commune; METHOD.md § 6)
-    if not (scope & (cells["niveau"] == "commune").to_numpy()).any():
-        reader, stats["secondaire_recalculable"] = publish_recomputable(
-            {m: model.tables[m] for m in DOMINANCE_BOUNDS}, reader, scope & ~sensitive & ~known_cells, required,
-            certificates, deadline=deadline)
+    reader, stats["secondaire_recalculable"] = publish_recomputable(
+        {m: model.tables[m] for m in DOMINANCE_BOUNDS}, reader, scope & ~sensitive & ~known_cells, required,
+        certificates, deadline=deadline)
     published = (reader & ~known_cells) | (known_cells & ~sensitive)
     status = np.where(scope, np.where(published, None, np.where(sensitive, primary, conf.SECONDAIRE)),
                       cols.NON_DIFFUSE)
@@ -914,49 +911,81 @@ def _protect_year(model, communes: pd.DataFrame, rules, *, deadline: float, scop
 
 
 # A masked cell whose every value the reader can still hold lies within this many jobs of its own is recomputed: the
-# published figures give it to their rounding. (A share of the value would not do: 0.01 % of 17 848 jobs is 1.8 jobs,
-# and on the sample's 2019 publishing such a cell took a protected cell's bound from 2.50 down to 1.77.)
-RECOMPUTED = 0.01
+# published figures give it to the job. Not less: the reader holds each published figure to its allowance
+# (secret_lp._allowance, 1e-7 of it), so an arrondissement = département − the other two of the sample's 2016 is held
+# to ±0.04 job, and the audit's own tolerance is 1e-6 of the cell. Nor a share of the value: 0.01 % of 17 848 jobs
+# is 1.8 jobs, and on the sample's 2019 publishing such a cell took a protected cell's bound from 2.50 down to 1.77.
+RECOMPUTED = 0.5
+
+
+def recomputable(tables: dict[str, secret_lp.LinearTable], reader: np.ndarray, candidates: np.ndarray,
+                 certificates: dict[str, list[secret_lp.Certificate]], *, deadline: float) -> tuple[np.ndarray, int]:
+    """The cells of `candidates` the reader recomputes from the cells of `reader`: for every measure, no value
+    RECOMPUTED jobs away from the cell's own, up or down (down: unless below 0), fits what it knows. One table the
+    reader cannot rule out with the cell that far on either side clears it (secret_lp's any_side search: the
+    `certificates` first, then LPs). Also returns how many candidates were left undecided at the deadline (not in
+    the mask: a cell is called recomputed only once proven so)."""
+    found = candidates & ~reader
+    undecided = np.zeros(len(found), bool)
+    for measure, t in tables.items():
+        if not found.any():
+            break
+        v = t.values
+        reach = RECOMPUTED + secret_lp.tolerance(v)
+        upper = np.where(found, v + reach, np.nan)
+        lower = np.where(found & (v - RECOMPUTED >= 0), v - reach, np.nan)
+        search, _ = secret_lp.certified_audit(t, reader, upper, lower, certificates.get(measure, []),
+                                              deadline=deadline, any_side=True)
+        fixed = np.zeros(len(v), bool)
+        for cell, sides in search.failed.items():
+            fixed[cell] = len(sides) == (1 if np.isnan(lower[cell]) else 2)
+        undecided[search.unaudited] = True
+        found &= fixed
+    return found, int(np.sum(undecided & ~found))
 
 
 def publish_recomputable(tables: dict[str, secret_lp.LinearTable], reader: np.ndarray, maskable: np.ndarray,
                          required: dict[str, tuple[np.ndarray, np.ndarray]],
                          certificates: dict[str, list[secret_lp.Certificate]], *,
                          deadline: float) -> tuple[np.ndarray, dict[str, int]]:
-    """`reader` (the cells the reader knows) plus the masked cells of `maskable` it can already recompute: for every
-    measure, no value of the cell RECOMPUTED jobs away from the true one, up or down (down: unless below 0), fits
-    what it knows (secret_lp.certified_audit: the protection's certificates first, then LPs). Publishing such a cell
-    adds nothing the reader did not have, but a cell shown « s » must be one nobody can recompute. Every requirement
-    (`required`, per measure) is then audited again on the new pattern, and `certificates` become the tables that
-    prove it; should one fail (a bound moved by the cells' rounding), nothing is published. Returns the reader's
-    cells, and how many were published (`publiees`) or left masked (`restees_masquees`)."""
-    masked = maskable & ~reader
-    if not masked.any():
+    """`reader` (the cells the reader knows) plus the masked cells of `maskable` it can already recompute
+    (`recomputable`). Publishing such a cell adds nothing the reader did not have to the job, but a cell shown « s »
+    must be one nobody can recompute. Every requirement (`required`, per measure) is then audited again on the new
+    pattern, and `certificates` become the tables that prove it; should one fail (a protected bound that held by
+    less than a job of the cell's room), the cells are tried one at a time and those whose mask still protects
+    something stay masked (the check step then refuses the run: checks.check). Returns the reader's cells, and how
+    many were published (`publiees`) or left masked (`restees_masquees`)."""
+    recomputed, _ = recomputable(tables, reader, maskable, certificates, deadline=deadline)
+    n = int(recomputed.sum())
+    if not n:
         return reader, {"publiees": 0, "restees_masquees": 0}
-    recomputed = masked.copy()
-    for measure, t in tables.items():
-        v = t.values
-        upper = np.where(recomputed, v + RECOMPUTED, np.nan)
-        lower = np.where(recomputed & (v - RECOMPUTED >= 0), v - RECOMPUTED, np.nan)
-        found, _ = secret_lp.certified_audit(t, reader, upper, lower, certificates[measure], deadline=deadline)
-        fixed = np.zeros(len(v), bool)
-        for cell, sides in found.failed.items():
-            fixed[cell] = len(sides) == (1 if np.isnan(lower[cell]) else 2)
-        recomputed &= fixed
-    if not recomputed.any():
-        return reader, {"publiees": 0, "restees_masquees": 0}
-    widened = reader | recomputed
+    trials = [recomputed] + [np.arange(len(reader)) == j for j in np.flatnonzero(recomputed)]
+    for i, cells in enumerate(trials):
+        proofs = _audited(tables, reader | cells, required, certificates, deadline=deadline)
+        if proofs is not None:
+            reader = reader | cells
+            certificates.update(proofs)
+            if i == 0:
+                break
+    left = n - int(np.sum(recomputed & reader))
+    if left:  # (in the year's figures of the manifest: the console shows the steps only)
+        log.info("%d recomputable secondary cells left masked: the audit without their mask failed", left)
+    return reader, {"publiees": n - left, "restees_masquees": left}
+
+
+def _audited(tables: dict[str, secret_lp.LinearTable], reader: np.ndarray,
+             required: dict[str, tuple[np.ndarray, np.ndarray]],
+             certificates: dict[str, list[secret_lp.Certificate]], *,
+             deadline: float) -> dict[str, list[secret_lp.Certificate]] | None:
+    """Per measure, the tables proving every requirement against `reader`, or None if one is not met."""
     proofs = {}
     for measure, t in tables.items():
-        again, kept = secret_lp.certified_audit(t, widened, *required[measure], certificates[measure],
+        again, kept = secret_lp.certified_audit(t, reader, *required[measure], certificates[measure],
                                                 deadline=deadline)
-        if not again.ok:  # (in the year's figures of the manifest: the console shows the steps only)
-            log.info("%d recomputable secondary cells left masked: the audit without their mask failed (%s)",
-                     int(recomputed.sum()), again.to_dict(limit=3))
-            return reader, {"publiees": 0, "restees_masquees": int(recomputed.sum())}
+        if not again.ok:
+            return None
         proofs[measure] = kept
-    certificates.update(proofs)
-    return widened, {"publiees": int(recomputed.sum()), "restees_masquees": 0}
+    return proofs
 
 
 class SecretAuditError(UserError):
@@ -1310,9 +1339,12 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
         # certificates of another model (its unknowns in another order) cannot be read: the LPs decide alone
         given = [c for m, f, c in certificates if m == measure and f == fingerprint and len(c) == t.n_vars]
         foreign = sum(1 for m, f, c in certificates if m == measure) - len(given)
-        a, _ = secret_lp.certified_audit(t, published | known_cells, upper, lower,
-                                         [secret_lp.Certificate(c) for c in given], deadline=deadline)
+        proofs = [secret_lp.Certificate(c) for c in given]
+        a, _ = secret_lp.certified_audit(t, published | known_cells, upper, lower, proofs, deadline=deadline)
         leaked = int(np.sum(published & sensitive))
+        # a masked secondary cell the published figures give protects nothing (publish_recomputable)
+        given_away, undecided = recomputable({measure: t}, published | known_cells,
+                                             scope & ~sensitive & ~known_cells, {measure: proofs}, deadline=deadline)
         result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
                                        "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
                                        "n_masquees": int(np.sum(scope & ~published)),
@@ -1324,5 +1356,8 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
                                        "n_minorees_urssaf": int(floored.sum()),
                                        "n_paires_minorees_urssaf": len(_pair_floors(model, known, measure)[2]),
                                        "n_exigences_divulguees_par_urssaf": waived,
-                                       "ok": a.ok and leaked == 0, "detail": a.to_dict(10)}
+                                       "n_secondaires_recalculables": int(given_away.sum()),
+                                       "n_secondaires_non_decidees": undecided,
+                                       "ok": a.ok and leaked == 0 and not given_away.any() and not undecided,
+                                       "detail": a.to_dict(10)}
     return result
