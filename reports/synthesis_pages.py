@@ -253,6 +253,7 @@ def comparison_page(ctx: ReportContext, spec: ChartSpec | None, number: int) -> 
               "général : l'emploi public et les salariés agricoles (MSA) n'y sont pas. La part de l'ESS y est celle de "
               "l'effectif moyen de l'année publié par l'URSSAF, non l'estimation de l'observatoire au 31/12 (pages "
               "précédentes) : les deux peuvent différer de quelques dixièmes de point. « n.d. » : non publié. "
+              "Ces chiffres, famille par famille, sont publiés dans l'entrepôt de l'observatoire. "
               + source_urssaf(), size=8, width=120, color="#444444")
     rows, first, last = urssaf_compare.territories(ctx.urssaf_comparaison)
     if rows.empty:

@@ -96,11 +96,12 @@ def test_the_repository_dictionary_reads_and_keeps_one_entry_per_name():
                                             "referentiel_secteurs", "referentiel_classes_taille",
                                             "referentiel_couverture_intervalles", "referentiel_formes_juridiques",
                                             "referentiel_exclusions_activite", "referentiel_champ_urssaf",
-                                            "referentiel_emploi_hors_urssaf"}
+                                            "referentiel_emploi_hors_urssaf", "urssaf_ess_departement"}
     assert {t for t in cols.published_tables() if cols.published_tables()[t] == "public"} == {
         "out_indicateurs_public", "referentiel_perimetres", "referentiel_territoires", "referentiel_secteurs",
         "referentiel_classes_taille", "referentiel_couverture_intervalles", "referentiel_formes_juridiques",
-        "referentiel_exclusions_activite", "referentiel_champ_urssaf", "referentiel_emploi_hors_urssaf"}
+        "referentiel_exclusions_activite", "referentiel_champ_urssaf", "referentiel_emploi_hors_urssaf",
+        "urssaf_ess_departement"}
     public = cols.columns("out_indicateurs_public")
     assert not any(c.internal for c in public)
     internal = {c.name for c in cols.columns("out_indicateurs") if c.internal}

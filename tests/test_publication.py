@@ -201,10 +201,12 @@ def test_a_publication_is_one_version_with_everything(world):
     # the families' employment before secrecy stays in the run folder: it equals cells the public table may mask
     assert manifest["steps"] == {"core": {"emploi": {"calage": True}}}
     assert manifest["chiffres_non_publies"] == ["steps.core.emploi.groupes"]
-    # (no out_cube_communes among the hand-made tables: no referentiel_territoires)
+    # (no out_cube_communes nor URSSAF staging among the hand-made tables: no referentiel_territoires, no
+    # urssaf_ess_departement)
     assert sorted(manifest["outputs"]["tables"]) == sorted(pub.PUBLISHED.keys() - {"out_audit_perimetre",
                                                                                    "core_calibration",
-                                                                                   "referentiel_territoires"})
+                                                                                   "referentiel_territoires",
+                                                                                   "urssaf_ess_departement"})
     assert manifest["rapport"]["dossier"] == "<entrepôt>/versions/<id>/rapports/departement=38/millesime=2026-10/" \
                                              "perimetre=insee"
     assert manifest["outputs"]["tables"]["out_indicateurs_public"] == (

@@ -120,3 +120,26 @@ def test_a_rule_edited_in_the_reference_folder_is_published_without_a_code_chang
                  "libelle_prefixes_activite, part_hors_urssaf_min, part_hors_urssaf_max, sources_part_hors_urssaf",
                  "WHERE regle_hors_urssaf = 'sante_essai'") == [
         ("sante_essai", ["86.10"], "86.10 : Activités hospitalières", 0.01, 0.02, "Source d'essai")]
+
+
+def test_urssafs_ess_file_is_published_with_the_average_wage_it_gives(tmp_path):
+    """URSSAF's ESS file of the département, as staged, with masse / effectif per row: 2024's associations
+    30 000 000 € / 1 000 = 30 000 € a year; an unpublished headcount (NULL) or one of 0 gives no wage, never 0."""
+    staged = tmp_path / "staging_urssaf_ess_departement.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"""COPY (SELECT * FROM (VALUES
+            (2024, '38', 'ess', 'associations', 100.5, 1000.0, 30000000.0),
+            (2024, '38', 'ess', 'fondations', NULL, NULL, 2000000.0),
+            (2024, '38', 'hors_ess', 'hors_ess', 900.0, 9000.0, 360000000.0),
+            (2023, '38', 'ess', 'mutuelles', 3.0, 0.0, 0.0))
+            AS t(annee, code_departement, champ_ess, famille_ess, nb_etablissements, effectifs_salaries,
+                 masse_salariale)) TO '{staged}' (FORMAT parquet)""")
+    built = referentiels.build({"staging_urssaf_ess_departement": str(staged)}, F.PARAMS, tmp_path / "out")
+    path = built["urssaf_ess_departement"]
+    assert _rows(path, "annee, famille_ess, nb_etablissements, salaire_moyen_annuel") == [
+        (2023, "mutuelles", 3.0, None), (2024, "associations", 100.5, 30000.0), (2024, "fondations", None, None),
+        (2024, "hors_ess", 900.0, 40000.0)]
+    with duckdb.connect() as con:
+        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+    assert cols.undescribed("urssaf_ess_departement", columns) == []
+    assert cols.published_tables()["urssaf_ess_departement"] == "public"

@@ -48,6 +48,10 @@ def warehouse(tmp_path_factory):
                                            "out_cube_communes")}
     tables["core_etablissements"] = str(inputs["core_etablissements"])
     tables["core_calibration"] = calibration(tmp / "core_calibration.parquet")
+    tables["staging_urssaf_ess_departement"] = str(tmp / "staging_urssaf_ess_departement.parquet")
+    duckdb.sql("SELECT 2025 AS annee, '38' AS code_departement, 'ess' AS champ_ess, 'associations' AS famille_ess, "
+               "10.0 AS nb_etablissements, 120.0 AS effectifs_salaries, 3.6e6 AS masse_salariale").write_parquet(
+        tables["staging_urssaf_ess_departement"])
     root = tmp / "w"
     for departement, millesime in RUNS:
         params = {**F.PARAMS, "departement": departement, "millesime": millesime,

@@ -15,7 +15,10 @@ employment is partly under the MSA, estimated on top of URSSAF's (`referentiel_e
 emploi_hors_urssaf.csv). The last two are two tables, not one: their rules differ in shape (one criterion and one
 code; lists of legal-form and activity prefixes with a share range and its sources) and in effect (the whole
 employment left uncalibrated; a share added to the calibrated one), and each keeps the values of the establishment
-tables' column it explains (motif_hors_champ_urssaf, regle_hors_urssaf), one row per line of its file.
+tables' column it explains (motif_hors_champ_urssaf, regle_hors_urssaf), one row per line of its file. And one
+source the report quotes beside the cube: URSSAF's ESS file of the département as the run read it, with the
+average wage it gives (`urssaf_ess_departement`, public figures), so that every figure of the report's URSSAF page
+is in the warehouse.
 
 Each is the SQL file `sql/publication/<table>.sql`, run at the publication (transforms/publish.py, prepare) over:
 - the reference files of the run's reference folder (`params["reference_dir"]` layered over data/reference/, read
@@ -45,7 +48,7 @@ from transforms import reference
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "publication"
 TABLES = ("referentiel_perimetres", "referentiel_territoires", "referentiel_secteurs", "referentiel_classes_taille",
           "referentiel_couverture_intervalles", "referentiel_formes_juridiques", "referentiel_exclusions_activite",
-          "referentiel_champ_urssaf", "referentiel_emploi_hors_urssaf")
+          "referentiel_champ_urssaf", "referentiel_emploi_hors_urssaf", "urssaf_ess_departement")
 # The reference files they read, loaded as ref_<name> (transforms/reference.py checks them).
 REFERENCE_FILES = ("perimetres", "secteurs_ess", "classes_taille", "tranches_effectifs", "emploi_modele",
                    "perimetre_familles", "perimetre_exclusions_naf", "champ_urssaf", "emploi_hors_urssaf",
