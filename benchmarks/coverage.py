@@ -38,6 +38,7 @@ test: minutes per seed.
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import sys
 import tempfile
@@ -130,36 +131,48 @@ def _sum_stats(f: pd.DataFrame, a: np.ndarray, b: np.ndarray | None = None,
     return central, var_a, var_ab
 
 
+@functools.lru_cache(maxsize=1)
+def _interval_macros():
+    """A DuckDB connection holding the cube's interval macros (sql/macros/intervalles.sql): the intervals measured
+    here are the published ones, computed by the same SQL, not a copy of it."""
+    import duckdb
+
+    from transforms.employment import define_macros
+
+    con = duckdb.connect()
+    define_macros(con)
+    return con
+
+
+def _intervals(central: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ic_bas / ic_haut at 90 % of each (central, variance)."""
+    frame = pd.DataFrame({"c": np.asarray(central, float), "v": np.asarray(var, float)})
+    con = _interval_macros()
+    con.register("_cells", frame)
+    try:
+        lo, hi = con.execute("SELECT ic_bas(c, v, $z) AS lo, ic_haut(c, v, $z) AS hi FROM _cells",
+                             {"z": Z90}).df().to_numpy(float).T
+    finally:
+        con.unregister("_cells")
+    return lo, hi
+
+
 def _ic(c: float, var: float) -> tuple[float, float]:
-    """ic_bas / ic_haut of sql/macros/intervalles.sql."""
-    if var <= 0:
-        return c, c
-    if c <= 0:
-        return 0.0, Z90 * np.sqrt(var)
-    s = np.sqrt(np.log1p(var / c ** 2))
-    lo = min(c, float(np.exp(np.log(c) - s * s / 2 - Z90 * s)))
-    hi = c + Z90 * np.sqrt(var) if s > 2 * Z90 else float(np.exp(np.log(c) - s * s / 2 + Z90 * s))
-    return (0.0 if lo < 1 else lo), hi  # under one job: 0 (a whole number of jobs)
-
-
-def _ic_share(s: float, var: float) -> tuple[float, float]:
-    """ic_part_bas / ic_part_haut (logit-normal)."""
-    if var <= 0 or s <= 0 or s >= 1:
-        return s, s
-    half = Z90 * np.sqrt(var) / (s * (1 - s))
-    logit = np.log(s / (1 - s))
-    return 1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half)))
+    lo, hi = _intervals(np.array([c]), np.array([var]))
+    return float(lo[0]), float(hi[0])
 
 
 def _share(f, num, den, unseen: bool = True) -> tuple[float, float, float]:
+    """The share num / den with its 90 % interval: ic_part_bas_emploi / ic_part_haut of the cube (logit-normal; the
+    lower bound 0 when the numerator's may be 0)."""
     n, vn, cov = _sum_stats(f, num, den, unseen)
     dd, vd, _ = _sum_stats(f, den, unseen=unseen)
     s = n / dd
     var = max((vn - 2 * s * cov + s * s * vd) / dd ** 2, 0.0)
-    lo, hi = _ic_share(s, var)
-    if vn > 0 and _ic(n, vn)[0] == 0:  # ic_part_bas_emploi: a numerator that may be 0
-        lo = 0.0
-    return s, lo, hi
+    lo, hi = _interval_macros().execute(
+        "SELECT ic_part_bas_emploi($s, $v, $z, $n, $vn), ic_part_haut($s, $v, $z)",
+        {"s": float(s), "v": float(var), "z": Z90, "n": float(n), "vn": float(vn)}).fetchone()
+    return s, float(lo), float(hi)
 
 
 def years_of(core: dict[str, Path], all_years: bool = False) -> list[int]:
@@ -329,8 +342,8 @@ def with_term(cells: pd.DataFrame, shift: float, sd: float) -> pd.DataFrame:
         s = (np.log(hi) - np.log(lo)) / (2 * Z90)
         var = c ** 2 * np.expm1(s ** 2) + (sd * a) ** 2
         c = c + shift * a
-        bounds = np.array([_ic(x, v) for x, v in zip(c, var)])
-        out.loc[r, "central"], out.loc[r, "bas"], out.loc[r, "haut"] = c, bounds[:, 0], bounds[:, 1]
+        lo, hi = _intervals(c, var)
+        out.loc[r, "central"], out.loc[r, "bas"], out.loc[r, "haut"] = c, lo, hi
     return out
 
 

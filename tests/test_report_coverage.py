@@ -9,6 +9,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -512,3 +513,17 @@ def test_the_reference_file_reads_commune_rows(tmp_path):
                  if r["niveau"] == "commune"}
     assert committed == {(i, p, e) for i in ("emploi_ess", "part_total") for p in referentiels.COVERAGE_SCOPES
                          for e in (True, False)}
+
+
+def test_the_coverage_benchmark_measures_the_cubes_own_intervals():
+    """benchmarks/coverage.py draws its intervals with the macros the cube publishes (sql/macros/intervalles.sql),
+    not a copy of them. By hand: 100 jobs of variance 100, σ = √ln 1.01 = 0.099751, [100·exp(−σ²/2 − 1.6449 σ),
+    100·exp(−σ²/2 + 1.6449 σ)] = [84.447, 117.246]; 0 jobs of variance 4: [0, 1.6449 × 2]; no variance: the value;
+    0.5 job of variance 0.01: a lower bound under one job is 0 (a whole number of jobs)."""
+    from benchmarks.coverage import _ic, _intervals
+
+    assert _ic(100, 100) == pytest.approx((84.447, 117.246), abs=1e-3)
+    assert _ic(0, 4) == pytest.approx((0.0, 3.2897), abs=1e-4)
+    assert _ic(100, 0) == (100.0, 100.0)
+    lo, hi = _intervals(np.array([0.5, 100.0]), np.array([0.01, 100.0]))
+    assert lo[0] == 0.0 and hi[0] > 0.5 and lo[1] == pytest.approx(84.447, abs=1e-3)
