@@ -89,11 +89,14 @@ def checks_lines(checks: dict) -> list[str]:
                   + a.get("n_non_auditees", 0) for a in audit.values())
     given_away = sum(a.get("n_secondaires_recalculables", 0) + a.get("n_secondaires_non_decidees", 0)
                      for a in audit.values())
+    holding = sum(a.get("n_secondaires_recalculables_protegeant", 0) for a in audit.values())
     years = sorted({key.split("/")[0] for key in audit})
     span = f"{years[0]}–{years[-1]}" if len(years) > 1 else "".join(years)
     return [f"  Contrôles : {entier(tested)} attentes sur {len(expectations)} tables, {entier(failed)} en échec ; "
             f"secret audité sur {span} : {entier(sensitive)} cellules sensibles, {entier(exposed)} publiée, "
-            f"recalculable ou encadrée ; {entier(given_away)} cellule masquée recalculable"]
+            f"recalculable ou encadrée ; {entier(given_away)} cellule masquée recalculable"
+            + (f" (et {entier(holding)} qui le sont à l'emploi près mais protègent une cellule sensible)"
+               if holding else "")]
 
 
 def hors_champ(stats: dict) -> str:

@@ -699,7 +699,8 @@ def test_audit_public_helper(built):
              & (public.nomenclature_secteur == "ensemble") & (public.classe_taille == "ensemble"))
     parts = ((public.annee == Y) & (public.niveau == "departement") & public.famille.isin(["ess", "hors_ess"])
              & (public.nomenclature_secteur == "ensemble") & (public.classe_taille == "ensemble"))
-    assert total.sum() == public.perimetre.nunique() and (public.loc[parts, "statut_secret_effectifs"] == "publie").all()
+    assert total.sum() == public.perimetre.nunique()
+    assert (public.loc[parts, "statut_secret_effectifs"] == "publie").all()
     public.loc[total, "effectif_central"] = np.nan
     public.loc[total, "statut_secret_effectifs"] = "secondaire"
     con.register("_masked", public)

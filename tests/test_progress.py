@@ -330,3 +330,16 @@ def test_a_heartbeat_fills_silences_only():
     lines = shown.stream.getvalue().splitlines()
     assert not any("en cours depuis" in line for line in lines[:quiet])
     assert any("en cours depuis" in line for line in lines[quiet:])
+
+
+def test_the_checks_line_counts_the_masked_cells_a_reader_gets_to_the_job():
+    from flows.manifest import checks_lines
+
+    year = {"n_sensibles": 10, "n_sensibles_publiees": 0, "n_recalculables_ou_encadrees": 0, "n_non_auditees": 0,
+            "n_secondaires_recalculables": 0, "n_secondaires_non_decidees": 0}
+    audit = {"2024/effectif_central": year,
+             "2025/effectif_central": {**year, "n_secondaires_recalculables_protegeant": 2}}
+    line, = checks_lines({"audit_secret": audit})
+    assert line.endswith("secret audité sur 2024–2025 : 20 cellules sensibles, 0 publiée, recalculable ou encadrée ; "
+                         "0 cellule masquée recalculable (et 2 qui le sont à l'emploi près mais protègent une cellule "
+                         "sensible)")

@@ -102,6 +102,32 @@ def test_a_secondary_cell_the_published_figures_give_is_published():
     assert n == {"publiees": 1, "restees_masquees": 0} and known.all()
 
 
+def test_a_recomputable_cell_whose_last_half_job_protects_a_sensitive_one_stays_masked():
+    """x = [p c d w]: P = p = 5 sensitive, C = c = 0.3, D = d = 0.6 and W = w = 0.2 masked; T = p + c + d = 5.9 and
+    V = c + w = 0.5 published. C and W lie in [0, 0.5]: known to the job. But P reaches 5.9 only with c and d both
+    at 0: its requirement of 5.85 needs C's 0.3 of room, and publishing W gives C = V − W. Published together, one
+    at a time: each breaks P's requirement, so both stay masked, counted."""
+    t = _table([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 1, 1, 0], [0, 1, 0, 1]],
+               [5, 0.3, 0.6, 0.2])
+    reader = np.array([False, False, False, False, True, True])
+    upper, lower = np.full(6, np.nan), np.full(6, np.nan)
+    upper[0], lower[0] = 5.85, 4.0
+    maskable = np.array([False, True, True, True, False, False])
+    found, undecided = outputs.recomputable({"effectif_central": t}, reader, maskable, {},
+                                            deadline=time.perf_counter() + 30)
+    assert list(np.flatnonzero(found)) == [1, 3] and undecided == 0
+    known, n = outputs.publish_recomputable({"effectif_central": t}, reader, maskable,
+                                            {"effectif_central": (upper, lower)}, {"effectif_central": []},
+                                            deadline=time.perf_counter() + 30)
+    assert n == {"publiees": 0, "restees_masquees": 2} and (known == reader).all()
+    # with a requirement of 5.5, D's room alone holds it: both are published
+    upper[0] = 5.5
+    known, n = outputs.publish_recomputable({"effectif_central": t}, reader, maskable,
+                                            {"effectif_central": (upper, lower)}, {"effectif_central": []},
+                                            deadline=time.perf_counter() + 30)
+    assert n == {"publiees": 2, "restees_masquees": 0} and list(np.flatnonzero(known & ~reader)) == [1, 3]
+
+
 def test_a_search_on_any_side_settles_a_cell_by_one_side():
     """x = [p q s]: P = p = 5 and Q = q = 3 masked, R = p + q = 8 and V = q + s = 3 published. P ≥ R − V = 5 is
     pinned from below but free above (up to 8); Q ≤ V = 3 is pinned from above but free below (down to 0). One table

@@ -469,8 +469,9 @@ def check(tables: dict[str, str], params: dict, previous: dict | None = None, ot
                         "(params secret_budget_secondes)")
     if given_away:
         problems.append(f"{given_away} masked employment cells of the public cube can be recomputed to within "
-                        f"{RECOMPUTED} job from the published cells: shown « s », they protect nothing "
-                        "(their protection left them masked: see secondaire_recalculable in the year's figures)")
+                        f"{RECOMPUTED} job from the published cells and protect nothing (publishing them breaks no "
+                        "requirement): shown « s », they mislead the reader — a bug of the protection "
+                        "(transforms/outputs.py, publish_recomputable)")
     if undecided:
         problems.append(f"{undecided} masked employment cells could not be searched for a recomputed value within "
                         "the time budget (params secret_budget_secondes)")

@@ -953,8 +953,9 @@ def publish_recomputable(tables: dict[str, secret_lp.LinearTable], reader: np.nd
     must be one nobody can recompute. Every requirement (`required`, per measure) is then audited again on the new
     pattern, and `certificates` become the tables that prove it; should one fail (a protected bound that held by
     less than a job of the cell's room), the cells are tried one at a time and those whose mask still protects
-    something stay masked (the check step then refuses the run: checks.check). Returns the reader's cells, and how
-    many were published (`publiees`) or left masked (`restees_masquees`)."""
+    something stay masked: a reader knows them to the job, but their last half job is what protects a sensitive
+    cell (the check step verifies it of every such cell). Returns the reader's cells, and how many were published
+    (`publiees`) or left masked (`restees_masquees`)."""
     recomputed, _ = recomputable(tables, reader, maskable, certificates, deadline=deadline)
     n = int(recomputed.sum())
     if not n:
@@ -1342,9 +1343,13 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
         proofs = [secret_lp.Certificate(c) for c in given]
         a, _ = secret_lp.certified_audit(t, published | known_cells, upper, lower, proofs, deadline=deadline)
         leaked = int(np.sum(published & sensitive))
-        # a masked secondary cell the published figures give protects nothing (publish_recomputable)
+        # a masked secondary cell the published figures give protects nothing (publish_recomputable), unless its
+        # last half job of room is what holds a sensitive cell's requirement: publishing it must then break one
         given_away, undecided = recomputable({measure: t}, published | known_cells,
                                              scope & ~sensitive & ~known_cells, {measure: proofs}, deadline=deadline)
+        holding = [j for j in np.flatnonzero(given_away) if not secret_lp.certified_audit(
+            t, published | known_cells | (np.arange(len(published)) == j), upper, lower, proofs,
+            deadline=deadline)[0].ok]
         result[f"{year}/{measure}"] = {"n_sensibles": int(sensitive.sum()), "n_sensibles_publiees": leaked,
                                        "n_sensibles_prouvees_sans_lp": int(np.sum(sensitive & ~scope & ~unproven)),
                                        "n_masquees": int(np.sum(scope & ~published)),
@@ -1356,8 +1361,10 @@ def _audit_one(year: int, units: pd.DataFrame, cube: pd.DataFrame, shown: pd.Dat
                                        "n_minorees_urssaf": int(floored.sum()),
                                        "n_paires_minorees_urssaf": len(_pair_floors(model, known, measure)[2]),
                                        "n_exigences_divulguees_par_urssaf": waived,
-                                       "n_secondaires_recalculables": int(given_away.sum()),
+                                       "n_secondaires_recalculables": int(given_away.sum()) - len(holding),
+                                       "n_secondaires_recalculables_protegeant": len(holding),
                                        "n_secondaires_non_decidees": undecided,
-                                       "ok": a.ok and leaked == 0 and not given_away.any() and not undecided,
+                                       "ok": (a.ok and leaked == 0 and int(given_away.sum()) == len(holding)
+                                              and not undecided),
                                        "detail": a.to_dict(10)}
     return result
