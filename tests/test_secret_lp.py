@@ -116,6 +116,9 @@ def test_a_recomputable_cell_whose_last_half_job_protects_a_sensitive_one_stays_
     found, undecided = outputs.recomputable({"effectif_central": t}, reader, maskable, {},
                                             deadline=time.perf_counter() + 30)
     assert list(np.flatnonzero(found)) == [1, 3] and undecided == 0
+    # out of time, nothing is called recomputed: every candidate is counted undecided
+    late = outputs.recomputable({"effectif_central": t}, reader, maskable, {}, deadline=time.perf_counter() - 1)
+    assert not late[0].any() and late[1] == 3
     known, n = outputs.publish_recomputable({"effectif_central": t}, reader, maskable,
                                             {"effectif_central": (upper, lower)}, {"effectif_central": []},
                                             deadline=time.perf_counter() + 30)

@@ -939,7 +939,7 @@ def recomputable(tables: dict[str, secret_lp.LinearTable], reader: np.ndarray, c
         fixed = np.zeros(len(v), bool)
         for cell, sides in search.failed.items():
             fixed[cell] = len(sides) == (1 if np.isnan(lower[cell]) else 2)
-        undecided[search.unaudited] = True
+        undecided[[j for j, _ in search.pending_sides]] = True  # a side left at the deadline
         found &= fixed
     return found, int(np.sum(undecided & ~found))
 
