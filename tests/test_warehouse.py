@@ -8,6 +8,7 @@ with transforms/publish.py as four runs: département 38 in millésimes 2026-01 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ import pyarrow.dataset as ds
 import pytest
 
 import cube_fixtures as F
+from ess import paths
 from transforms import outputs
 from transforms import publish as pub
 from transforms import referentiels
@@ -184,6 +186,19 @@ def test_comments_and_dictionary_say_which_filters_a_query_needs(warehouse):
     assert "**Filtres nécessaires.**" in dictionary and "_historique" in dictionary
     assert pub.OPENING_HINT in dictionary
     assert "| donnees_synthetiques | BOOLEAN |" in dictionary
+
+
+def test_the_method_the_dictionary_cites_is_beside_it(warehouse):
+    """The dictionary's descriptions send the analyst to « METHOD.md § 3 », § 6 …: the warehouse carries that file,
+    as it is in the repository, at an entry point like the dictionary's."""
+    dictionary = (warehouse / "dictionnaire_donnees.md").read_text(encoding="utf-8")
+    assert "(METHOD.md, § 3)" in dictionary and "METHOD.md § 6" in dictionary
+    assert "`METHOD.md`, à côté de ce dictionnaire" in dictionary
+    method = warehouse / "METHOD.md"
+    assert method.is_symlink() and os.readlink(method) == f"{wh.CURRENT}/METHOD.md"
+    assert method.read_bytes() == (paths.ROOT / "METHOD.md").read_bytes()
+    for section in ("## 3.", "## 6."):  # the sections the dictionary cites exist
+        assert any(line.startswith(section) for line in method.read_text(encoding="utf-8").splitlines()), section
 
 
 # --- the views ready to use and the reference tables (review ux4: W2, W3, W4, W6) -----------------------------------

@@ -12,6 +12,8 @@ Paths inside a version, and the same under the warehouse's stable entry points (
                                    (every millésime) over the version's files, by relative path, with comments;
                                    views ready to use over them (CONVENIENCE_VIEWS, sql/catalog/vues/)
     dictionnaire_donnees.md / .csv
+    METHOD.md                      the method (METHOD.md of the repository): how every figure is estimated, dated and
+                                   protected; the dictionary's descriptions refer to its sections
     publication.json               the version's index: what changed, from which run, the previous version
     historique.json                every version made current in this warehouse until this one (transforms/warehouse.py)
 `access` is `public` for protected tables (statistical confidentiality applied) and `interne` for the rest, which
@@ -44,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ess import db, version
+from ess import db, paths, version
 from ess.errors import UserError
 from ess.settings import millesime_date
 from transforms import columns as cols
@@ -81,7 +83,8 @@ CATALOG_SQL = Path(__file__).resolve().parent.parent / "sql" / "catalog"
 HISTORY_SUFFIX = "_historique"
 # The layout before files carried their keys: `key=value` folders, keys absent from the files (migrated on commit).
 LEGACY_KEYS = ("departement", "millesime", "perimetre")
-REGENERATED = (CATALOG, f"{DICTIONARY}.md", f"{DICTIONARY}.csv")
+METHOD = "METHOD.md"
+REGENERATED = (CATALOG, f"{DICTIONARY}.md", f"{DICTIONARY}.csv", METHOD)
 # What a publication manifest says of its report besides where it is (from the report step's stats).
 REPORT_FACTS = ("pages", "synthetique", "annee", "cartes", "valeurs_masquees_dans_les_graphiques")
 
@@ -271,6 +274,7 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
         migrate_legacy_partitions(root)
         build_catalog(root)
         write_dictionary(root)
+        write_method(root)
         return {}
 
     description = {"changement": {"type": "publication", "run_id": manifest.get("run_id"),
@@ -395,6 +399,7 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
         migrate_legacy_partitions(root)
         build_catalog(root)
         write_dictionary(root)
+        write_method(root)
         return {}
 
     description = {"changement": {"type": "rapport", "run_id": run_id, "departement": params["departement"],
@@ -723,6 +728,9 @@ def write_dictionary(root: Path) -> list[Path]:
              "Les vues du catalogue `ess.duckdb` "
              "portent les mêmes descriptions (`SELECT * FROM duckdb_columns()`).", "",
              f"{OPENING_HINT}", "",
+             f"La méthode — comment chaque chiffre est estimé, daté et protégé par le secret statistique, et les "
+             f"limites de ces choix — est dans `{METHOD}`, à côté de ce dictionnaire : ses descriptions renvoient à "
+             "ses sections (« METHOD.md § 3 »).", "",
              f"Chaque table a deux vues : `<table>` ne garde que le dernier millésime publié de chaque département "
              f"(à utiliser par défaut) et `<table>{HISTORY_SUFFIX}` les garde tous (filtrer alors sur `millesime`). "
              "Les fichiers Parquet portent les colonnes `departement` et `millesime` (texte) et "
@@ -753,6 +761,16 @@ def write_dictionary(root: Path) -> list[Path]:
         tmp.replace(path)
         written.append(path)
     return written
+
+
+def write_method(root: Path) -> Path:
+    """The method (the repository's METHOD.md) beside the dictionary, whose descriptions cite its sections: an
+    analyst given the warehouse alone has what they refer to."""
+    path = Path(root) / METHOD
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes((paths.ROOT / METHOD).read_bytes())
+    tmp.replace(path)
+    return path
 
 
 def _column_table(rows) -> list[str]:

@@ -1,12 +1,14 @@
 """The warehouse as a series of complete versions, made current by one atomic rename.
 
     <warehouse>/versions/<id>/            one complete publication: public/, interne/, rapports/, publications/,
-                                          ess.duckdb, dictionnaire_donnees.md/.csv and publication.json (its index).
+                                          ess.duckdb, dictionnaire_donnees.md/.csv, METHOD.md and publication.json
+                                          (its index).
                                           Files unchanged since the previous version are hard links to it, so a new
                                           version costs only what changed.
     <warehouse>/courant -> versions/<id>  relative symbolic link: THE current publication
     <warehouse>/public -> courant/public  stable entry points, created once and never changed (also interne,
-                                          rapports, publications, ess.duckdb, dictionnaire_donnees.md/.csv)
+                                          rapports, publications, ess.duckdb, dictionnaire_donnees.md/.csv,
+                                          METHOD.md)
     <warehouse>/.construction/<id>/       a publication being prepared by a run (tables, report) outside the lock;
                                           <id>.lock is held by its process while it lives
     <warehouse>/.ess.lock                 the warehouse lock: one writer of versions at a time
@@ -65,7 +67,7 @@ HISTORY = "historique.json"
 PENDING_HISTORY = "historique.en_attente.json"
 ROLLBACK = "retour_arriere"  # the type of a history event that made an older version current again
 FOLDERS = ("public", "interne", "rapports", "publications")  # carried from version to version
-ENTRY_POINTS = FOLDERS + ("ess.duckdb", "dictionnaire_donnees.md", "dictionnaire_donnees.csv")
+ENTRY_POINTS = FOLDERS + ("ess.duckdb", "dictionnaire_donnees.md", "dictionnaire_donnees.csv", "METHOD.md")
 KEEP_NEWER = 2  # a version is deleted once this many newer versions have been published (and it is not current
 # nor the one current before the current one)
 # Private folders and files of the publication before versions existed (removed when found).
