@@ -113,6 +113,8 @@ class LinearTable:
     # secret_model couple every commune: with them, the cell LPs of an audit with little published ran 9× slower on
     # the sample's 2025) and complete their solutions' sums after (_complete).
     sums: np.ndarray | None = None
+    # (links, sums, what _complete needs of them): computed once (_sum_links)
+    _sum_links: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_cells(self) -> int:
@@ -415,14 +417,29 @@ def _complete(table: LinearTable, x: np.ndarray) -> np.ndarray:
     link out (_lp_rows) is then a table of the whole model."""
     if table.sums is None:
         return x
-    rows = np.flatnonzero(table.sums >= 0)
-    k = table.sums[rows]
-    links = table.links[rows]
-    own = np.asarray(links[np.arange(len(rows)), k]).ravel()
+    k, links, own = _sum_links(table)
     x = x.copy()
     x[k] = 0.0
     x[k] = -(links @ x) / own
     return x
+
+
+def _sum_links(table: LinearTable) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+    """(the sum unknowns, the links defining them, each one's coefficient in its link), once per table: _complete
+    runs after every LP (12 000 times for the tests' small samples, where selecting the rows each time took 2 s)."""
+    cached = table._sum_links
+    if cached is None or cached[0] is not table.links or cached[1] is not table.sums:
+        rows = np.flatnonzero(table.sums >= 0)
+        links = table.links[rows]
+        own = np.asarray(links[np.arange(len(rows)), table.sums[rows]]).ravel()
+        cached = table._sum_links = (table.links, table.sums, (table.sums[rows], links, own))
+    return cached[2]
+
+
+def _row(m: sp.csr_matrix, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """The columns and values of row j of a CSR matrix, as stored (scipy's row indexing costs ≈ 0.1 ms a call)."""
+    lo, hi = m.indptr[j], m.indptr[j + 1]
+    return m.indices[lo:hi], m.data[lo:hi]
 
 
 def _published_rows(table: LinearTable, published: np.ndarray):
@@ -460,8 +477,9 @@ class _Proofs:
         self.need_low &= ~(low if settled is None else settled)
         return up, low
 
-    def from_table(self, x: np.ndarray) -> None:
-        up, low = self._prove(self.table.cells @ x)
+    def from_table(self, x: np.ndarray, cells: np.ndarray | None = None) -> None:
+        """`cells`: the table's cells at x (table.cells @ x), when the caller has them."""
+        up, low = self._prove(self.table.cells @ x if cells is None else cells)
         if self.certificates is not None and (up.any() or low.any()):
             self.certificates.append(Certificate(x.copy()))
 
@@ -602,7 +620,7 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
         # cells that sum the same unknowns share their min and max: one LP per amount and side (_same_rows)
         pending_cells = np.flatnonzero(proofs.need_up | proofs.need_low)
         amount = dict(zip(pending_cells.tolist(), pending_cells[_same_rows(table.cells[pending_cells])].tolist()))
-        optimum: dict[tuple[int, str], np.ndarray | None] = {}  # None: unbounded
+        optimum: dict[tuple[int, str], np.ndarray | None] = {}  # the cells at the optimum; None: unbounded
         for side in ("up", "low"):
             for j in np.flatnonzero(proofs.need_up if side == "up" else proofs.need_low):
                 if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
@@ -611,18 +629,18 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
                     break
                 key = (amount[int(j)], side)
                 if key in optimum:  # a copy of an amount already solved: the same optimum
-                    x = optimum[key]
-                    if x is None:
+                    values = optimum[key]
+                    if values is None:
                         proofs.settle_unbounded(j)
                         continue
                 else:
-                    row = table.cells[j]
+                    columns, _ = _row(table.cells, j)
                     if last is not None:
                         h.changeColsCost(len(last), last.astype(np.int32), np.zeros(len(last)))
                     _until(h, deadline)
-                    h.changeColsCost(len(row.indices), row.indices.astype(np.int32),
-                                     np.full(len(row.indices), -1.0 if side == "up" else 1.0))
-                    last = row.indices
+                    h.changeColsCost(len(columns), columns.astype(np.int32),
+                                     np.full(len(columns), -1.0 if side == "up" else 1.0))
+                    last = columns
                     h.run()
                     if not result.n_cell_lps:
                         _primal_from_now(h)
@@ -636,11 +654,11 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
                                     h.modelStatusToString(h.getModelStatus()))
                         continue
                     x = _complete(table, np.asarray(h.getSolution().col_value))
-                    optimum[key] = x
-                    proofs.from_table(x)
+                    values = optimum[key] = table.cells @ x
+                    proofs.from_table(x, values)
                 still = proofs.need_up[j] if side == "up" else proofs.need_low[j]
                 if still:
-                    bound = float((table.cells[j] @ x)[0])
+                    bound = float(values[j])
                     required = float(upper[j] if side == "up" else lower[j])
                     result.failed.setdefault(int(j), {})["haut" if side == "up" else "bas"] = {
                         "exigence": required, "borne": bound, "valeur": float(table.values[j])}
@@ -923,9 +941,9 @@ class _ProtectionModel:
             # perturbation instead of also undoing the last one (first 60 LPs of the sample's 2025: 40 138 simplex
             # iterations → 3 290, 24 s → 3 s)
             h.setBasis(self.origin)
-        row = self.table.cells[j]
+        columns, coefficients = _row(self.table.cells, j)
         lo, hi = (r, INF) if side == "up" else (-INF, -r)
-        h.addRow(lo, hi, len(row.indices), row.indices.astype(np.int32), row.data.astype(float))
+        h.addRow(lo, hi, len(columns), columns.astype(np.int32), coefficients.astype(float))
         h.run()
         ok = _solved(h)
         d = _complete(self.table, np.asarray(h.getSolution().col_value)[: self.nv]) if ok else None
