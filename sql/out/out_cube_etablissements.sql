@@ -20,7 +20,9 @@
 --   it out (the private share's denominator is URSSAF's field). Its uncertainty: ecart_type_hors_urssaf (the
 --   share's, fully correlated: out_indicateurs.sql sums it, then squares) and variance_hors_urssaf (independent).
 -- Parameters: $annee, $annee_effectifs, $perimetres (list of perimeter names, rows of perimetres.csv; each
--- establishment's perimetres_inclus lists those it is in), $employeur_passe, $annuel_situations.
+-- establishment's perimetres_inclus lists those it is in), $employeur_passe, $annuel_situations, $annees (the years
+-- built: every row depends on its own year's units only, and transforms/outputs.py builds the years in two groups
+-- side by side).
 WITH perimetres AS (
     -- One row per establishment and requested perimeter, with its membership.
     SELECT e.siret, p.perimetre, list_contains(e.perimetres_inclus, p.perimetre) AS dans_perimetre
@@ -31,6 +33,7 @@ perimetres_annuels AS (
     SELECT a.siret, a.annee, p.perimetre, list_contains(a.perimetres_inclus, p.perimetre) AS dans_perimetre
     FROM core_etablissements_annuel AS a
     CROSS JOIN (SELECT unnest($perimetres::VARCHAR[]) AS perimetre) AS p
+    WHERE list_contains($annees::INTEGER[], a.annee)
 ),
 etablissements AS (
     SELECT
@@ -50,7 +53,7 @@ courant AS (
         -- the employer flag comes from the SIRENE band of this year, not from the millésime date
         annee_effectifs AS annee_tranche
     FROM etablissements
-    WHERE actif
+    WHERE actif AND list_contains($annees::INTEGER[], $annee)
 ),
 passe AS (
     SELECT
@@ -68,7 +71,7 @@ passe AS (
     JOIN etablissements AS e USING (siret)
     LEFT JOIN perimetres_annuels AS pa
         ON pa.siret = a.siret AND pa.annee = a.annee AND pa.perimetre = e.perimetre
-    WHERE a.actif AND a.annee >= 2012 AND a.annee < $annee
+    WHERE a.actif AND a.annee >= 2012 AND a.annee < $annee AND list_contains($annees::INTEGER[], a.annee)
 ),
 unites AS (
     SELECT
