@@ -536,3 +536,17 @@ def test_the_seasonal_profile_moves_annual_averages_off_the_linear_path_not_the_
     # 31/12 ÷ average: 1.048 for hotels, 1.114 for schools, at the same growth (a linear path: 120 / 110 = 1.091)
     assert 120 / average[0, 0] < 120 / 110 < 120 / average[1, 0]
     assert (world.headcounts == h).all() and (quarters[:, 0] == 1).all()
+
+
+def test_a_zip_that_fails_in_the_background_fails_the_sample(tmp_path, monkeypatch):
+    """The SIRENE zips are compressed beside the next writers: a failure there (a full disk) is the sample's
+    error, raised before the markers say the sample is complete."""
+    import sources.sample as sample_module
+
+    def full_disk(member, zip_path, *, arcname):
+        raise OSError(28, "No space left on device", str(zip_path))
+
+    monkeypatch.setattr(sample_module, "zip_single", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_sample(tmp_path / "echantillon", scale=0.01)
+    assert not (tmp_path / "echantillon" / MARKER_JSON).exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,16 @@ class Sample:
     meta: dict
     paths: dict[str, str] = field(default_factory=dict)  # written files, by key (the summary's)
     rows: dict[str, int] = field(default_factory=dict)  # rows written, by key
+    pool: Any = None  # where later() runs work beside the writers (a ThreadPoolExecutor), else at once
+    pending: list = field(default_factory=list)
+
+    def later(self, work, *args, **kwargs) -> None:
+        """Run `work` beside the next writers (compressing a file releases the GIL while the next source's files,
+        Python-bound, are drawn): write_sample waits for it, and raises its error, before the markers."""
+        if self.pool is None:
+            work(*args, **kwargs)
+        else:
+            self.pending.append(self.pool.submit(work, *args, **kwargs))
 
 
 def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, scale: float = 1.0,
@@ -103,12 +114,15 @@ def write_sample(out_root: Path, *, departement: str = "38", seed: int = 2012, s
         timeline = truth.build_timeline(world, tables, ref.rules, years, np.random.default_rng([seed, 2]),
                                         exception_draw)
         t_truth = truth.establishment_truth(world, tables, timeline)
-        sample = Sample(departement, seed, scale, ref, world, tables, timeline, t_truth, meta)
-        _write_ground_truth(out_root / GROUND_TRUTH_DIR, sample)
-        for name, module in registry.SOURCES.items():
-            writer = SAMPLE_WRITERS.get(name) or getattr(module, "write_sample", None)
-            if writer is not None:
-                writer(out_root / name, sample)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="echantillon") as pool:
+            sample = Sample(departement, seed, scale, ref, world, tables, timeline, t_truth, meta, pool=pool)
+            _write_ground_truth(out_root / GROUND_TRUTH_DIR, sample)
+            for name, module in registry.SOURCES.items():
+                writer = SAMPLE_WRITERS.get(name) or getattr(module, "write_sample", None)
+                if writer is not None:
+                    writer(out_root / name, sample)
+            for work in sample.pending:
+                work.result()
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -180,7 +194,8 @@ def _write_sirene(source_root: Path, sample: Sample) -> None:
         table = getattr(sample.tables, key)
         csv_path = sirene_dir / f"{stem}_utf8.csv"
         write_insee_csv(table, csv_path)
-        zip_path = zip_single(csv_path, sirene_dir / f"{stem}_utf8.zip", arcname=csv_path.name)
+        zip_path = sirene_dir / f"{stem}_utf8.zip"
+        sample.later(zip_single, csv_path, zip_path, arcname=csv_path.name)
         pq_path = write_parquet(sirene_tables.parquet_types(table), sirene_dir / f"{stem}_utf8.parquet",
                                 extra_metadata=sample.meta)
         sample.paths[f"sirene_{key}_csv"] = str(zip_path)
