@@ -1167,3 +1167,20 @@ def test_a_protection_round_runs_a_share_of_the_sides_pending_at_least_a_hundred
     assert secret_lp._round_limit(40) == secret_lp.LPS_PER_ROUND == 100
     assert secret_lp._round_limit(1_500) == 100
     assert secret_lp._round_limit(5_959) == 298
+
+
+def test_a_cells_value_read_from_its_row_is_scipys_to_the_last_bit():
+    """The cell LPs report a failed side's bound from the cell's row alone (secret_lp._row_value): it must be the
+    product's value exactly — a bound relaxes requirements (outputs.disclosed_elsewhere), so a last-bit difference
+    could change what is masked."""
+    rng = np.random.default_rng(7)
+    m = sp.random(60, 3000, density=0.05, format="csr", random_state=11)
+    m.data = np.round(rng.uniform(-3, 3, len(m.data)), 1)
+    x = rng.lognormal(3, 2, 3000)
+    product = m @ x
+    values = [secret_lp._row_value(m, j, x) for j in range(m.shape[0])]
+    assert all(v == p for v, p in zip(values, product))
+    # a plain dot product sums in another order and misses some rows by a last bit (what the test would catch)
+    assert any(float(m.data[m.indptr[j]:m.indptr[j + 1]] @ x[m.indices[m.indptr[j]:m.indptr[j + 1]]]) != product[j]
+               for j in range(m.shape[0]))
+    assert secret_lp._row_value(sp.csr_matrix((1, 3)), 0, np.ones(3)) == 0.0

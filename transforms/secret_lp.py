@@ -442,6 +442,13 @@ def _row(m: sp.csr_matrix, j: int) -> tuple[np.ndarray, np.ndarray]:
     return m.indices[lo:hi], m.data[lo:hi]
 
 
+def _row_value(m: sp.csr_matrix, j: int, x: np.ndarray) -> float:
+    """(m @ x)[j] to the last bit: summed in the row's stored order, one term after the other, as scipy's product
+    sums it (np.cumsum adds in sequence; np.dot and np.sum would not)."""
+    columns, coefficients = _row(m, j)
+    return float(np.cumsum(coefficients * x[columns])[-1]) if len(columns) else 0.0
+
+
 def _published_rows(table: LinearTable, published: np.ndarray):
     """The reader's rows: links, published cells (with a rounding allowance), then the known lower bounds of the
     other cells and of the floor rows."""
@@ -477,9 +484,8 @@ class _Proofs:
         self.need_low &= ~(low if settled is None else settled)
         return up, low
 
-    def from_table(self, x: np.ndarray, cells: np.ndarray | None = None) -> None:
-        """`cells`: the table's cells at x (table.cells @ x), when the caller has them."""
-        up, low = self._prove(self.table.cells @ x if cells is None else cells)
+    def from_table(self, x: np.ndarray) -> None:
+        up, low = self._prove(self.table.cells @ x)
         if self.certificates is not None and (up.any() or low.any()):
             self.certificates.append(Certificate(x.copy()))
 
@@ -620,7 +626,7 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
         # cells that sum the same unknowns share their min and max: one LP per amount and side (_same_rows)
         pending_cells = np.flatnonzero(proofs.need_up | proofs.need_low)
         amount = dict(zip(pending_cells.tolist(), pending_cells[_same_rows(table.cells[pending_cells])].tolist()))
-        optimum: dict[tuple[int, str], np.ndarray | None] = {}  # the cells at the optimum; None: unbounded
+        optimum: dict[tuple[int, str], np.ndarray | None] = {}  # None: unbounded
         for side in ("up", "low"):
             for j in np.flatnonzero(proofs.need_up if side == "up" else proofs.need_low):
                 if not (proofs.need_up[j] if side == "up" else proofs.need_low[j]):
@@ -629,8 +635,8 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
                     break
                 key = (amount[int(j)], side)
                 if key in optimum:  # a copy of an amount already solved: the same optimum
-                    values = optimum[key]
-                    if values is None:
+                    x = optimum[key]
+                    if x is None:
                         proofs.settle_unbounded(j)
                         continue
                 else:
@@ -654,11 +660,11 @@ def audit(table: LinearTable, published: np.ndarray, upper: np.ndarray, lower: n
                                     h.modelStatusToString(h.getModelStatus()))
                         continue
                     x = _complete(table, np.asarray(h.getSolution().col_value))
-                    values = optimum[key] = table.cells @ x
-                    proofs.from_table(x, values)
+                    optimum[key] = x
+                    proofs.from_table(x)
                 still = proofs.need_up[j] if side == "up" else proofs.need_low[j]
                 if still:
-                    bound = float(values[j])
+                    bound = _row_value(table.cells, j, x)
                     required = float(upper[j] if side == "up" else lower[j])
                     result.failed.setdefault(int(j), {})["haut" if side == "up" else "bas"] = {
                         "exigence": required, "borne": bound, "valeur": float(table.values[j])}
