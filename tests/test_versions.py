@@ -142,6 +142,22 @@ def test_a_rollback_can_be_undone_and_keeps_what_the_retention_keeps(tables, tmp
                                          "retour_arriere"]
 
 
+def test_a_rollback_to_a_version_without_the_method_leaves_no_dangling_link(tables, tmp_path):
+    w = tmp_path / "w"
+    in_process(spec(w, tables["r1"], "R1"))
+    v1 = current(w)
+    (w / wh.VERSIONS / v1 / pub.METHOD).unlink()  # as published before the method travelled with the warehouse
+    in_process(spec(w, tables["r2"], "R2"))
+    assert (w / pub.METHOD).is_file()
+
+    wh.rollback(w, v1)
+    assert current(w) == v1 and figure(w) == 5
+    assert not os.path.lexists(w / pub.METHOD)  # no link to a file the version does not have
+    assert (w / "dictionnaire_donnees.md").is_file()  # the entry points it has are still there
+    in_process(spec(w, tables["r3"], "R3"))
+    assert os.readlink(w / pub.METHOD) == f"{wh.CURRENT}/{pub.METHOD}" and (w / pub.METHOD).is_file()
+
+
 # --- refusals ------------------------------------------------------------------------------------------------------
 
 

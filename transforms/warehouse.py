@@ -270,11 +270,19 @@ def legacy_entries(warehouse: Path) -> list[str]:
 
 
 def ensure_entry_points(warehouse: Path) -> None:
-    """Every entry point is the link `<name> -> courant/<name>`. A real folder of the old layout is moved aside,
-    replaced by its link, then deleted (its files live on, hard-linked, in the current version)."""
+    """Every entry point the current version has is the link `<name> -> courant/<name>`. A real folder of the old
+    layout is moved aside, replaced by its link, then deleted (its files live on, hard-linked, in the current
+    version). The link of an entry point the current version lacks is removed rather than left dangling: a version
+    published before the method travelled with the warehouse, made current again by `ess rollback`, has no
+    METHOD.md."""
+    current = warehouse / CURRENT
     for name in ENTRY_POINTS:
         path = warehouse / name
         target = f"{CURRENT}/{name}"
+        if current.is_symlink() and not os.path.lexists(current / name):
+            if path.is_symlink():
+                path.unlink()
+            continue
         if path.is_symlink() and os.readlink(path) == target:
             continue
         tmp = warehouse / f".{name}.lien-{uuid.uuid4().hex[:8]}"
