@@ -271,10 +271,7 @@ def commit(staging: Path, params: dict, manifest: dict, warehouse: Path, *, repo
     def finish(root: Path, version_id: str) -> dict:
         published.update(_completed(manifest, params, warehouse, root, version_id, partitions, has_report))
         wh.write_json_atomic(root / manifest_path(params), publishable_manifest(published))
-        migrate_legacy_partitions(root)
-        build_catalog(root)
-        write_dictionary(root)
-        write_method(root)
+        regenerate(root)
         return {}
 
     description = {"changement": {"type": "publication", "run_id": manifest.get("run_id"),
@@ -396,10 +393,7 @@ def publish_report(staged_report: Path, params: dict, warehouse: Path, *, run_id
             current["rapport"] = {**(facts or {}), **report_files(root, warehouse, version_id, params)}
             wh.write_json_atomic(path, current)
             updated.update(current)
-        migrate_legacy_partitions(root)
-        build_catalog(root)
-        write_dictionary(root)
-        write_method(root)
+        regenerate(root)
         return {}
 
     description = {"changement": {"type": "rapport", "run_id": run_id, "departement": params["departement"],
@@ -756,9 +750,7 @@ def write_dictionary(root: Path) -> list[Path]:
     written = []
     for suffix, text in ((".csv", buffer.getvalue()), (".md", "\n".join(lines))):
         path = Path(root) / f"{DICTIONARY}{suffix}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        wh.write_atomic(path, text)
         written.append(path)
     return written
 
@@ -767,10 +759,16 @@ def write_method(root: Path) -> Path:
     """The method (the repository's METHOD.md) beside the dictionary, whose descriptions cite its sections: an
     analyst given the warehouse alone has what they refer to."""
     path = Path(root) / METHOD
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes((paths.ROOT / METHOD).read_bytes())
-    tmp.replace(path)
+    wh.write_atomic(path, (paths.ROOT / METHOD).read_bytes())
     return path
+
+
+def regenerate(root: Path) -> None:
+    """What every new version rebuilds from its files (REGENERATED), after the legacy layout is migrated."""
+    migrate_legacy_partitions(root)
+    build_catalog(root)
+    write_dictionary(root)
+    write_method(root)
 
 
 def _column_table(rows) -> list[str]:

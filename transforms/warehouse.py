@@ -217,11 +217,20 @@ def move_in(staged: Path, target: Path) -> None:
     os.rename(staged, target)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write `path` through a temporary file renamed over it: readers see the old file or the new one, and a file
+    hard-linked from the previous version is replaced, never changed in place (which would change that version)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content, encoding="utf-8")
     tmp.replace(path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def switch(warehouse: Path, version_id: str) -> None:
@@ -275,11 +284,11 @@ def ensure_entry_points(warehouse: Path) -> None:
     version). The link of an entry point the current version lacks is removed rather than left dangling: a version
     published before the method travelled with the warehouse, made current again by `ess rollback`, has no
     METHOD.md."""
-    current = warehouse / CURRENT
+    current = current_dir(warehouse)
     for name in ENTRY_POINTS:
         path = warehouse / name
         target = f"{CURRENT}/{name}"
-        if current.is_symlink() and not os.path.lexists(current / name):
+        if current is not None and not os.path.lexists(current / name):
             if path.is_symlink():
                 path.unlink()
             continue
