@@ -324,30 +324,38 @@ def check_size_labels(con, reference_dir=None, table: str = CUBE) -> None:
 
 
 def _build_units(con, sql_params: dict[str, Any]) -> None:
-    """out_cube_etablissements: the years in two groups of about as many rows, built side by side on two cursors
-    (each on one thread, so each year's rows come in a fixed order: the cube's sums, and its secrecy, are the same
-    from one machine to another, whatever its cores), and the view of both. On the sample, one query on one thread
-    took 5 to 11 s while the other core waited."""
+    """out_cube_etablissements: the years in two groups of about as many rows, built side by side (_build_parts),
+    and the view of both. On the sample, one query on one thread took 5 to 11 s while the other core waited."""
     sizes = {int(y): int(n) for y, n in con.execute(
         "SELECT annee, count(*) FROM core_etablissements_annuel GROUP BY annee").fetchall()}
     sizes[int(sql_params["annee"])] = con.execute("SELECT count(*) FROM core_etablissements").fetchone()[0]
-    groups: tuple[list[int], list[int]] = ([], [])
+    groups: list[list[int]] = [[], []]
     weights = [0, 0]
     for year in sorted(sizes, key=lambda y: (-sizes[y], y)):  # largest first, each to the lighter group
         lighter = weights.index(min(weights))
         groups[lighter].append(year)
         weights[lighter] += sizes[year]
+    parts = _build_parts(con, UNITS, groups, sql_params)
+    con.execute(f"CREATE OR REPLACE VIEW {UNITS} AS " + " UNION ALL ".join(f"SELECT * FROM {p}" for p in parts))
+
+
+def _build_parts(con, table: str, groups: list[list[int]], sql_params: dict[str, Any]) -> list[str]:
+    """`table`'s SQL once per group of years (its `$annees`) into `<table>_<i>`, the groups side by side on
+    cursors of their own, in the order given (the largest first). Each cursor runs on one thread under
+    db.one_thread, so each part's rows come in a fixed order: the cube's sums, and its secrecy, are the same from
+    one machine to another, whatever its cores. Returns the parts' names, in the groups' order."""
+    names = [f"{table}_{i}" for i in range(len(groups))]
 
     def build(i: int) -> None:
         cursor = con.cursor()
         try:
-            db.build_table(cursor, UNITS, into=f"{UNITS}_{i}", **{**sql_params, "annees": sorted(groups[i])})
+            db.build_table(cursor, table, into=names[i], **{**sql_params, "annees": sorted(groups[i])})
         finally:
             cursor.close()
 
-    with ThreadPoolExecutor(max_workers=min(yearly.available_cores(), 2)) as pool:
-        list(pool.map(build, range(2)))
-    con.execute(f"CREATE OR REPLACE VIEW {UNITS} AS SELECT * FROM {UNITS}_0 UNION ALL SELECT * FROM {UNITS}_1")
+    with ThreadPoolExecutor(max_workers=min(yearly.available_cores(), len(groups))) as pool:
+        list(pool.map(build, range(len(groups))))
+    return names
 
 
 def _build_by_year(con, sql_params: dict[str, Any]) -> None:
@@ -357,24 +365,16 @@ def _build_by_year(con, sql_params: dict[str, Any]) -> None:
     (reproducible figures) while years overlap on the cores: on the sample, 32 s instead of 43 s of wall time for
     the same 45 s of CPU (two cores)."""
     sizes = {int(y): int(n) for y, n in con.execute(
-        "SELECT annee, count(*) FROM out_cube_etablissements GROUP BY annee").fetchall()}
+        f"SELECT annee, count(*) FROM {UNITS} GROUP BY annee").fetchall()}
     years = sorted({*sizes, int(sql_params["annee"])}, key=lambda y: (-sizes.get(y, 0), y))  # largest first
-
-    def build(year: int) -> None:
-        cursor = con.cursor()
-        try:
-            db.build_table(cursor, CUBE, into=f"{CUBE}_{year}", **{**sql_params, "annees": [year]})
-        finally:
-            cursor.close()
-
+    parts: list[str] = [f"{CUBE}_{i}" for i in range(len(years))]
     try:
-        with ThreadPoolExecutor(max_workers=min(yearly.available_cores(), len(years))) as pool:
-            list(pool.map(build, years))
-        parts = " UNION ALL ".join(f"SELECT * FROM {CUBE}_{y}" for y in sorted(years))
-        con.execute(f"CREATE OR REPLACE TABLE {CUBE} AS {parts}")
+        parts = _build_parts(con, CUBE, [[y] for y in years], sql_params)
+        in_order = [part for _, part in sorted(zip(years, parts))]
+        con.execute(f"CREATE OR REPLACE TABLE {CUBE} AS " + " UNION ALL ".join(f"SELECT * FROM {p}" for p in in_order))
     finally:
-        for year in years:
-            con.execute(f"DROP TABLE IF EXISTS {CUBE}_{year}")
+        for part in parts:
+            con.execute(f"DROP TABLE IF EXISTS {part}")
 
 
 def cube_stats(con) -> dict[str, Any]:
