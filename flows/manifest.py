@@ -13,6 +13,7 @@ from ess.rounding import round_estimate
 from ess.settings import Settings
 from flows.inputs import synthetic_markers
 from sources import registry
+from transforms.warehouse import write_json_atomic
 
 
 @dataclass
@@ -163,13 +164,6 @@ def band_years(headline: dict) -> str:
         return " selon leur tranche SIRENE"
     first, last = years
     return f" selon leur tranche SIRENE de {first}" + ("" if first == last else f" à {last}")
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
 
 
 def run_manifest(config: Settings, inputs: dict, steps, checks: dict) -> dict:

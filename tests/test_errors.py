@@ -174,6 +174,21 @@ def test_a_failure_after_the_publication_says_so_and_the_next_run_repairs(prefec
     assert restored.is_file() and '"run_id": "essai"' in restored.read_text(encoding="utf-8")
 
 
+def test_a_restored_run_manifest_is_its_published_copy_byte_for_byte(data_dir):
+    from ess.settings import Settings
+    from flows.manifest import restore_run_manifests
+    from transforms.publish import MANIFEST, PUBLICATIONS
+    from transforms.warehouse import write_json_atomic
+
+    warehouse = data_dir / "entrepot"
+    published = warehouse / PUBLICATIONS / "departement=38" / "millesime=2026-10" / "perimetre=insee" / MANIFEST
+    write_json_atomic(published, {"run_id": "essai", "chiffres": {"etablissements": 8003}})
+    run_dir = data_dir / "runs" / "dep38" / "essai"
+    run_dir.mkdir(parents=True)
+    assert restore_run_manifests(Settings(departement="38", warehouse_dir=str(warehouse))) == [run_dir / MANIFEST]
+    assert (run_dir / MANIFEST).read_bytes() == published.read_bytes()
+
+
 def test_a_bug_outside_a_run_gets_a_log_of_its_own(data_dir, capfd, monkeypatch):
     import sources.sample
 
