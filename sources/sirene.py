@@ -173,15 +173,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
             staged[step.key] = _stage_file(con, step, paths[step.key], deps, millesime, work_dir, metadata, behind)
             if step.key == "etablissements":
                 behind.wait_staged(step.table)
-                # What the other files are matched on: the keys of every staged establishment, active or closed.
-                con.execute("CREATE OR REPLACE TABLE _sirene_besoins AS "
-                            "SELECT DISTINCT siret, siren, _departement AS departement "
-                            "FROM staging_sirene_etablissements")
-                con.execute("CREATE OR REPLACE TABLE _sirene_sirens AS "
-                            "SELECT DISTINCT siren FROM _sirene_besoins")
-                con.execute("CREATE OR REPLACE TABLE _sirene_sirets AS "
-                            "SELECT DISTINCT siret FROM _sirene_besoins")
-                _rejected_keys(con)
+                _needed_keys(con)
         behind.wait_idle()
         outcomes = {key: future.result() for key, future in staged.items()}
     for step in _STEPS:
@@ -625,7 +617,7 @@ def _keep_sql(step: _Step, text: dict[str, str], keys_nowhere_kept: bool = False
     # Matched as integers: a hash table of 810 000 sirens as text did not fit the frugal read's memory (three large
     # départements at 30 % of France), as integers it does. Staged keys are all digits, so the same rows match,
     # plus those whose key differs only by padding (spaces, leading zeros), which staging then checks.
-    keys = f"SELECT CAST({step.scope} AS BIGINT) FROM {table}"
+    keys = f"SELECT {step.scope} FROM {table}"
     if keys_nowhere_kept:
         # one hash table still, a few keys larger (an OR of two IN lists would mark every row of the file instead)
         keys += f" UNION ALL SELECT CAST(cle AS BIGINT) FROM _sirene_sans_{step.scope}s WHERE nulle_part"
@@ -727,7 +719,7 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
         key = step.key_column
         in_scope = {deps[0]: con.execute(
             f"SELECT count(*) FROM _raw_all AS r WHERE r._garde AND trim(r.{quote(key)}) IN "
-            f"(SELECT {step.scope} FROM _sirene_{step.scope}s)").fetchone()[0]}
+            f"(SELECT {step.scope} FROM _sirene_besoins)").fetchone()[0]}
     else:
         key = step.key_column
         in_scope = {}
@@ -755,6 +747,24 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
         stats.check()
         result[dep] = stats
     return result
+
+
+def _needed_keys(con) -> None:
+    """What the other files are matched on: _sirene_besoins (siret, siren, departement) of every staged
+    establishment, active or closed, _sirene_sirets and _sirene_sirens their keys as integers (as the reads match
+    them), and the rejected ones (_rejected_keys). A siret is staged once nationally (the duplicates are rejected),
+    so only the sirens need de-duplicating, by a sort (DuckDB sorts on disk beyond its bound): at 30 % of France with
+    every département, a hash DISTINCT of 13 M sirets ran out of the staging's memory, of 9 M sirens too (frugally)."""
+    con.execute("CREATE OR REPLACE TABLE _sirene_besoins AS "
+                "SELECT siret, siren, _departement AS departement FROM staging_sirene_etablissements")
+    con.execute("CREATE OR REPLACE TABLE _sirene_sirets AS SELECT CAST(siret AS BIGINT) AS siret FROM _sirene_besoins")
+    many = con.execute("SELECT count(*) FROM _sirene_besoins").fetchone()[0] > PARALLEL_KEYS_MAX
+    with frugal(con, many):
+        con.execute("CREATE OR REPLACE TABLE _sirene_sirens AS SELECT siren FROM ("
+                    "SELECT siren, lag(siren) OVER (ORDER BY siren) AS precedent "
+                    "FROM (SELECT CAST(siren AS BIGINT) AS siren FROM _sirene_besoins)) "
+                    "WHERE precedent IS DISTINCT FROM siren")
+        _rejected_keys(con)
 
 
 def _without_kept_establishment(con, step: _Step) -> dict[str, int]:

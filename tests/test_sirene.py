@@ -982,7 +982,8 @@ def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, mo
     frugal_con.execute("SET threads = 2")
     frugal_stats = {s.table: s for s in sirene.load(frugal_con, folder, departement="38", millesime="2025-12",
                                                     work_dir=tmp_path / "frugal" / "work")}
-    assert frugal_files.count(True) == 4  # each file once: the establishments after their read, the others from it
+    # each file once (the establishments after their read, the others from it), and the keys the others match
+    assert frugal_files.count(True) == 5
     assert frugal_con.execute(settings).fetchone() == (2, "183.1 MiB")  # restored
     with real(frugal_con, True):
         assert frugal_con.execute(settings).fetchone() == (1, "91.5 MiB")  # one thread, half of 183.1 MiB
