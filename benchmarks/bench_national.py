@@ -78,8 +78,10 @@ for step in sirene._STEPS:
         kept = f"read_parquet('{target}')"
         placed = ("list_contains($departements, CASE WHEN starts_with(codeCommuneEtablissement, '97') "
                   "THEN left(codeCommuneEtablissement, 3) ELSE left(codeCommuneEtablissement, 2) END)")
-        con.execute(f"CREATE TABLE _sirene_sirets AS SELECT DISTINCT siret FROM {kept} WHERE {placed}", {"departements": deps})
-        con.execute(f"CREATE TABLE _sirene_sirens AS SELECT DISTINCT siren FROM {kept} WHERE {placed}", {"departements": deps})
+        con.execute(f"CREATE TABLE _sirene_sirets AS SELECT DISTINCT TRY_CAST(siret AS BIGINT) AS siret FROM {kept} "
+                    f"WHERE {placed}", {"departements": deps})
+        con.execute(f"CREATE TABLE _sirene_sirens AS SELECT DISTINCT TRY_CAST(siren AS BIGINT) AS siren FROM {kept} "
+                    f"WHERE {placed}", {"departements": deps})
 wall = time.perf_counter() - t
 print(json.dumps({"wall_s": wall, "cpu_s": CPU}))
 """.replace("CPU", _CPU)
