@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import CODE_WIDTHS, LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
-from sources.sirene_read import Stock, copy_parts, numbering, open_stock, quote, sql_str
+from sources.sirene_read import RAW_ROW_GROUP, Stock, copy_parts, numbering, open_stock, quote, sql_str
 
 CSV_REJECT_REASON = "ligne CSV illisible"
 # No SIRENE field is documented longer than 250 characters; a longer one is a damaged file (a lost quote swallows
@@ -68,6 +69,11 @@ SEGMENT_BUCKET = 8192
 # Staged establishments whose keys are joined at a time when the legal units and histories get their départements
 # (_key_shares).
 JOIN_KEYS_PER_SHARE = 1_000_000
+# Keys matched at a time by the read of a file matched on keys (_read_once): with more, the file is split by key
+# share in its one pass, then each share is kept on its own keys. A hash table of every key did not fit the
+# staging's memory (9 M sirens, every département at 30 % of France: out of memory on one thread, and 150 s at twice
+# the bound while spilling).
+MATCHED_KEYS_PER_SHARE = 1_000_000
 # Above this many départements, each file is staged before the next one is read (_Behind) and the partitions are
 # written frugally, by the caller (transforms/staging.py).
 FRUGAL_DEPARTEMENTS = 10
@@ -484,22 +490,38 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
     What staging needs to know of a kept row is computed in the same pass, on the kept rows only: the
     establishments' `_departement` and `_classe`, and the first over-long needed column. The parts of a zip are
     read in parallel; each writes its own Parquet file in work_dir. `keys_nowhere_kept`: the rows whose key is
-    only that of rejected establishments are kept too, to be counted."""
+    only that of rejected establishments are kept too, to be counted.
+
+    A file matched on more keys than MATCHED_KEYS_PER_SHARE is split instead: the pass writes every row with its
+    key's share (hash modulo the shares, as _keep_sql's keys), then each share is kept on its own keys
+    (_keep_by_share); the same rows come out."""
     text = stock.text
-    keep = _keep_sql(step, text, keys_nowhere_kept)
+    shares = _match_shares(con, step)
+    keep = _keep_sql(step, text, keys_nowhere_kept) if shares == 1 else "true"
+    share = "" if shares == 1 else f", hash(TRY_CAST({text[step.scope]} AS BIGINT)) % {shares} AS _part"
     columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
     extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
     too_long, too_long_value = _too_long_sql(step, stock)
     marker = stock.marker_sql()
     where = keep if stock.marker is None else f"({keep}) OR {marker} IS NOT NULL"
     select = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque, "
-              f"{', '.join(extra)}, {too_long} AS _colonne_trop_longue, {too_long_value} AS _valeur_trop_longue "
-              f"FROM {{part}} WHERE {where}")
+              f"{', '.join(extra)}, {too_long} AS _colonne_trop_longue, {too_long_value} AS _valeur_trop_longue"
+              "{share} FROM {part} WHERE {where}")
     targets = [work_dir / f"{step.raw_view}.{i}.parquet" for i in range(len(stock.parts))]
     tmps = [t.with_suffix(".parquet.tmp") for t in targets]
     params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
     try:
-        copy_parts(con, stock, select, tmps, params)
+        copy_parts(con, stock, select.replace("{share}", share).replace("{where}", where), tmps, params,
+                   partition_by="_part" if shares > 1 else None)
+        if shares > 1:
+            kept = _keep_by_share(con, step, tmps, shares, keys_nowhere_kept, work_dir)
+            if kept:
+                return kept
+            if stock.kind != "parquet":  # a zip's read always writes its block markers
+                raise InputFileError(f"{stock.path}: the read wrote nothing, not even its block markers — a bug "
+                                     "of sources/sirene_read.py: report it with the file")
+            # not a row in the file: its typed empty part, as the unsplit read writes it (reading only the footer)
+            copy_parts(con, stock, select.replace("{share}", "").replace("{where}", "false"), tmps, params)
     except Exception as exc:
         # DuckDB's memory bound is not the file's fault: transforms/staging.py says how to raise it; an
         # interruption is a failure elsewhere (_Behind)
@@ -509,6 +531,40 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
         raise InputFileError(f"{stock.path}: cannot be read ({detail})") from exc
     for tmp, target in zip(tmps, targets):
         tmp.replace(target)
+    return targets
+
+
+def _match_shares(con, step: _Step) -> int:
+    """How many key shares the read of a file matched on keys is split into (1: not split)."""
+    if step.scope == "commune":
+        return 1
+    keys = con.execute(f"SELECT count(*) FROM _sirene_{step.scope}s").fetchone()[0]
+    return max(1, -(-keys // MATCHED_KEYS_PER_SHARE))
+
+
+def _keep_by_share(con, step: _Step, folders: list[Path], shares: int, keys_nowhere_kept: bool,
+                   work_dir: Path) -> list[Path]:
+    """The second half of a read split by key share (_read_once): each share's rows kept on that share's keys, as
+    the unsplit read keeps them, markers included, one file per share (none for a share without rows); the split
+    folders are then removed."""
+    columns = {c: quote(c) for c in NEEDED_COLUMNS[step.key]}  # the split files hold the needed columns as text
+    targets = []
+    try:
+        for i in range(shares):
+            files = sorted(f for folder in folders for f in (folder / f"_part={i}").glob("*.parquet"))
+            if not files:
+                continue
+            keep = _keep_sql(step, columns, keys_nowhere_kept, share=(i, shares))
+            target = work_dir / f"{step.raw_view}.part{i}.parquet"
+            tmp = target.with_suffix(".parquet.tmp")
+            con.execute(f"COPY (SELECT * FROM read_parquet({_paths_sql(files)}, hive_partitioning = false) "
+                        f"WHERE ({keep}) OR _marque IS NOT NULL) TO {sql_str(tmp)} "
+                        f"(FORMAT parquet, ROW_GROUP_SIZE {RAW_ROW_GROUP})")
+            tmp.replace(target)
+            targets.append(target)
+    finally:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
     return targets
 
 
@@ -604,8 +660,10 @@ def _has_keys_nowhere_kept(con, step: _Step) -> bool:
     return con.execute(f"SELECT count(*) FROM _sirene_sans_{step.scope}s WHERE nulle_part").fetchone()[0] > 0
 
 
-def _keep_sql(step: _Step, text: dict[str, str], keys_nowhere_kept: bool = False) -> str:
-    """SQL over ONE column (so that DuckDB filters the Parquet scan before reading the others): is the row needed?"""
+def _keep_sql(step: _Step, text: dict[str, str], keys_nowhere_kept: bool = False,
+              share: tuple[int, int] | None = None) -> str:
+    """SQL over ONE column (so that DuckDB filters the Parquet scan before reading the others): is the row needed?
+    `share` (i, n): only the keys whose hash is i modulo n are matched (the rows of that share, _keep_by_share)."""
     if step.scope == "commune":
         c = text["codeCommuneEtablissement"]
         # Well-formed codes decide by their département (overseas: 3 characters); empty, malformed and old Corsican
@@ -618,9 +676,13 @@ def _keep_sql(step: _Step, text: dict[str, str], keys_nowhere_kept: bool = False
     # départements at 30 % of France), as integers it does. Staged keys are all digits, so the same rows match,
     # plus those whose key differs only by padding (spaces, leading zeros), which staging then checks.
     keys = f"SELECT {step.scope} FROM {table}"
+    nowhere = f"SELECT CAST(cle AS BIGINT) FROM _sirene_sans_{step.scope}s WHERE nulle_part"
+    if share is not None:
+        keys += f" WHERE hash({step.scope}) % {share[1]} = {share[0]}"
+        nowhere += f" AND hash(CAST(cle AS BIGINT)) % {share[1]} = {share[0]}"
     if keys_nowhere_kept:
         # one hash table still, a few keys larger (an OR of two IN lists would mark every row of the file instead)
-        keys += f" UNION ALL SELECT CAST(cle AS BIGINT) FROM _sirene_sans_{step.scope}s WHERE nulle_part"
+        keys += f" UNION ALL {nowhere}"
     return f"TRY_CAST({text[step.scope]} AS BIGINT) IN ({keys})"
 
 

@@ -111,14 +111,30 @@ def open_stock(con, path: Path, key: str, readers: int | None = None) -> Iterato
         raise InputFileError(f"{path}: not a SIRENE deliverable (expected a .zip or a .parquet file)")
 
 
-def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict) -> None:
+def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict,
+               partition_by: str | None = None) -> None:
     """COPY `select` (a query over `{part}`) of every part of the stock to its Parquet target, the parts in
-    parallel: one DuckDB cursor (and thread) per pipe, as each pipe is parsed by one thread."""
+    parallel: one DuckDB cursor (and thread) per pipe, as each pipe is parsed by one thread. `partition_by`: a
+    column of `select` whose values split each target into a folder of hive partitions (`<column>=<value>/`),
+    written in the same pass (the column itself is not written)."""
+    if not partition_by:
+        _copy_parts(con, stock, select, targets, params, "")
+        return
+    # A partitioned write buffers rows per thread until this many (DuckDB's default, 524 288 wide rows, is larger
+    # than the staging's memory bound): a row group's worth.
+    before = con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0]
+    con.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")
+    try:
+        _copy_parts(con, stock, select, targets, params, f", PARTITION_BY ({partition_by})")
+    finally:
+        con.execute(f"SET partitioned_write_flush_threshold = {int(before)}")
+
+
+def _copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict, options: str) -> None:
     def run(cursor, i: int) -> None:
         sql = select.replace("{part}", stock.parts[i]).replace("{index}", str(i))
-        target = targets[i]
-        cursor.execute(f"COPY ({sql}) TO {sql_str(target)} (FORMAT parquet, ROW_GROUP_SIZE {RAW_ROW_GROUP})",
-                       {k: v for k, v in params.items() if f"${k}" in sql})
+        cursor.execute(f"COPY ({sql}) TO {sql_str(targets[i])} (FORMAT parquet, ROW_GROUP_SIZE {RAW_ROW_GROUP}"
+                       f"{options})", {k: v for k, v in params.items() if f"${k}" in sql})
 
     if stock.kind == "parquet":
         # Each row carries its row number in the file (file_row_number), so the order in which DuckDB's threads

@@ -404,12 +404,12 @@ def test_a_failure_behind_the_reads_interrupts_the_read_in_progress(tmp_path, mo
             raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
         return real_stage(con, step, *args)
 
-    def copy_parts(con, stock, *args):
+    def copy_parts(con, stock, *args, **kwargs):
         if stock.path == history:
             con.execute("SET preserve_insertion_order = false")
             reading.set()
             _run_long_query(con, read)
-        return real_copy(con, stock, *args)
+        return real_copy(con, stock, *args, **kwargs)
 
     monkeypatch.setattr(sirene, "_stage_kept", stage_kept)
     monkeypatch.setattr(sirene, "copy_parts", copy_parts)
@@ -588,15 +588,24 @@ EXPECTED_WITHOUT_KEPT = {
 }
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one-read", "split-by-key-share"])
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_rows_whose_establishments_were_rejected_are_counted_apart_from_out_of_scope(tmp_path, fmt):
+def test_rows_whose_establishments_were_rejected_are_counted_apart_from_out_of_scope(tmp_path, fmt, split,
+                                                                                     monkeypatch):
     """A legal unit (a history row) whose establishments of a département were all rejected is not « hors champ »
     for want of being of the département: it is counted « sans établissement retenu », a share of out of scope, for
     the département and, when no établissement is kept anywhere, nationally; read = staged + rejected + out of
-    scope still holds everywhere, and nothing is staged of it."""
+    scope still holds everywhere, and nothing is staged of it. The same when the files matched on keys are read
+    split by key share (one key per share here; millions of keys in real runs): each share kept on its own keys."""
     from ess.db import connect
     from sources import sirene
 
+    splits = []
+    if split:
+        monkeypatch.setattr(sirene, "MATCHED_KEYS_PER_SHARE", 1)
+        real = sirene._keep_by_share
+        monkeypatch.setattr(sirene, "_keep_by_share", lambda con, step, *a: splits.append(step.key) or real(
+            con, step, *a))
     folder = write_snapshot(tmp_path / "snap", STOCK_REJECTED_IN_38, fmt=fmt)
     con = connect()
     result = sirene.load_national(con, folder, departements=["38", "73", "2A"], millesime="2026-10",
@@ -621,6 +630,8 @@ def test_rows_whose_establishments_were_rejected_are_counted_apart_from_out_of_s
     assert [s.rows_without_kept_establishment for s in alone.par_departement["38"]] == [0, 2, 3, 2]
     # nationally for 38 alone, 200000002 has no kept establishment either
     assert [s.rows_without_kept_establishment for s in alone.national] == [0, 2, 3, 2]
+    assert splits == (2 * ["unites_legales", "etablissements_historique", "unites_legales_historique"] if split
+                      else [])
 
 
 def test_an_accounting_whose_rows_without_kept_establishment_exceed_out_of_scope_is_a_bug():
@@ -632,3 +643,22 @@ def test_an_accounting_whose_rows_without_kept_establishment_exceed_out_of_scope
     with pytest.raises(ReconciliationError, match=r"/in/UL.parquet \(département 38\): 3 rows without a kept "
                                                   r"establishment, but they are a share of the 2 rows out of scope"):
         stats.check()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_empty_file_read_split_by_key_share_reads_as_empty(tmp_path, fmt, monkeypatch):
+    """Read split by key share, a file matched on keys without a single row gives what the unsplit read gives: no
+    row read, staged or rejected (the guards then judge the run)."""
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", {**STOCK_REJECTED_IN_38, "unites_legales": []}, fmt=fmt)
+    results = []
+    for per_share in (sirene.MATCHED_KEYS_PER_SHARE, 1):
+        monkeypatch.setattr(sirene, "MATCHED_KEYS_PER_SHARE", per_share)
+        con = connect()
+        result = sirene.load_national(con, folder, departements=["38", "73"], millesime="2026-10",
+                                      work_dir=tmp_path / f"w{per_share}")
+        results.append((result.to_dict(), con.execute("SELECT count(*) FROM staging_sirene_unites_legales").fetchone()))
+    assert results[0] == results[1]
+    assert [(s["rows_read"], s["rows_staged"]) for s in results[0][0]["national"]][1] == (0, 0)
