@@ -662,3 +662,42 @@ def test_an_empty_file_read_split_by_key_share_reads_as_empty(tmp_path, fmt, mon
         results.append((result.to_dict(), con.execute("SELECT count(*) FROM staging_sirene_unites_legales").fetchone()))
     assert results[0] == results[1]
     assert [(s["rows_read"], s["rows_staged"]) for s in results[0][0]["national"]][1] == (0, 0)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_many_departements_write_the_same_partitions_as_a_few(tmp_path, fmt, monkeypatch):
+    """Above FRUGAL_DEPARTEMENTS, staging runs frugally and each table is split by département in one pass before
+    each part is exported, instead of being sorted whole: the same files, with the same columns, types, rows in the
+    same order and metadata (the rejects' included, and a département without a row gets its empty files)."""
+    from ess.db import connect
+    from sources import sirene
+    from transforms import staging
+
+    folder = write_snapshot(tmp_path / "snap", STOCK_REJECTED_IN_38, fmt=fmt)
+    params = {"departements": ["38", "73", "2A", "01"], "millesime": "2026-10", "synthetic": True}
+    few = staging.stage_national("sirene", folder, params, tmp_path / "few")
+    splits = []
+    real = staging._export_split
+    monkeypatch.setattr(sirene, "FRUGAL_DEPARTEMENTS", 1)  # no partitions written behind the reads
+    monkeypatch.setattr(staging, "FRUGAL_DEPARTEMENTS", 1)
+    monkeypatch.setattr(staging, "_export_split", lambda con, table, *a: splits.append(table) or real(con, table, *a))
+    many = staging.stage_national("sirene", folder, params, tmp_path / "many")
+    assert len(splits) == 5  # the four tables and the rejects
+
+    def files(output, root):
+        return {name: Path(path).relative_to(root) for name, path in output.tables.items()}
+
+    assert files(many, tmp_path / "many") == files(few, tmp_path / "few")
+    assert "departement=01/staging_sirene_etablissements" in many.tables
+    con = connect()
+
+    def content(path):
+        read = f"read_parquet('{path}', hive_partitioning = false)"
+        return (con.execute(f"DESCRIBE SELECT * FROM {read}").fetchall(),
+                con.execute(f"SELECT * FROM {read}").fetchall(),
+                con.execute(f"SELECT key, value FROM parquet_kv_metadata('{path}')").fetchall())
+
+    for name, path in many.tables.items():
+        assert content(path) == content(few.tables[name]), name
+    assert content(many.tables["departement=01/staging_sirene_etablissements"])[1] == []
+    assert not list((tmp_path / "many").rglob("*par_departement*"))  # the split parts are gone
