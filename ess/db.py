@@ -86,18 +86,6 @@ def unordered(con) -> Iterator[None]:
         con.execute(f"SET preserve_insertion_order = {str(bool(before)).lower()}")
 
 
-@contextlib.contextmanager
-def partitioned_writes(con, rows: int) -> Iterator[None]:
-    """For the block, a COPY … PARTITION_BY buffers `rows` rows per thread before writing them out (DuckDB's default,
-    524 288 wide rows, is larger than the staging's memory bound), then the setting comes back."""
-    before = con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0]
-    con.execute(f"SET partitioned_write_flush_threshold = {int(rows)}")
-    try:
-        yield
-    finally:
-        con.execute(f"SET partitioned_write_flush_threshold = {int(before)}")
-
-
 # Share of DuckDB's memory bound left to the queries over many keys or rows (see frugal). Every département at 10 %
 # of France peaked at 401 MB (Parquet) with two thirds; with half, 345 MB (Parquet) and 381 MB (zip, inflater included).
 FRUGAL_SHARE = 1 / 2

@@ -120,8 +120,14 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
     if not partition_by:
         _copy_parts(con, stock, select, targets, params, "")
         return
-    with db.partitioned_writes(con, RAW_ROW_GROUP):  # a row group's worth of rows per thread
+    # A partitioned write buffers rows per thread until this many (DuckDB's default, 524 288 wide rows, is larger
+    # than the staging's memory bound): a row group's worth.
+    before = con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0]
+    con.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")
+    try:
         _copy_parts(con, stock, select, targets, params, f", PARTITION_BY ({partition_by})")
+    finally:
+        con.execute(f"SET partitioned_write_flush_threshold = {int(before)}")
 
 
 def _copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict, options: str) -> None:

@@ -17,7 +17,6 @@ Territories are staged per département (`params["departement"]`), as their file
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,8 +35,6 @@ PARTITION = "departement={}"
 STAGING_MEMORY_LIMIT = "192MB"
 # Above this many départements, their partitions are written frugally (ess.db.frugal).
 FRUGAL_DEPARTEMENTS = 10
-# Rows a thread buffers, and rows per row group, when the table of many départements is split (_export_split).
-SPLIT_FLUSH_ROWS = 16384
 
 
 def source_module(name: str):
@@ -181,11 +178,9 @@ def _export_partitions(con, table: str, departements: list[str], out_dir: Path, 
                        metadata: dict[str, str]) -> dict[str, str]:
     """<out_dir>/departement=<d>/<filename> for every département (an empty file when it has no row), without
     `_departement`, each written by DuckDB (rows ordered by all columns: the same rows give the same bytes). DuckDB
-    does it all within the staging's memory limit (spilling beyond it). With a few départements the table is
-    sorted by département first, so that each partition's query skips the row groups of the others; with many,
-    it is split by département in one pass instead (_export_split), and each part sorted on its own."""
-    if len(departements) > FRUGAL_DEPARTEMENTS:
-        return _export_split(con, table, departements, out_dir, filename, metadata)
+    does it all within the staging's memory limit (spilling beyond it), so all of France costs no more memory
+    than one département; the table is sorted by département first, so that each partition's query skips the
+    row groups of the others."""
     source = table
     if len(departements) > 1:
         source = "_export_par_departement"
@@ -201,34 +196,6 @@ def _export_partitions(con, table: str, departements: list[str], out_dir: Path, 
         if source != table:
             con.execute(f"DROP TABLE IF EXISTS {source}")
     return written
-
-
-def _export_split(con, table: str, departements: list[str], out_dir: Path, filename: str,
-                  metadata: dict[str, str]) -> dict[str, str]:
-    """_export_partitions for many départements: the table written once, split by département (hive partitions,
-    in any order: no sort of the whole table), then each département's part exported sorted. Sorting all of
-    France's rows by département (and then each by all columns) ran out of the frugal staging's memory at 30 % of
-    France (28 M history rows); a département's part sorts within it."""
-    split = out_dir / f".{table}.par_departement"
-    shutil.rmtree(split, ignore_errors=True)
-    written = {}
-    try:
-        with db.unordered(con), db.partitioned_writes(con, SPLIT_FLUSH_ROWS):
-            con.execute(f"COPY (SELECT * FROM {db.identifier(table)} WHERE _departement IS NOT NULL) "
-                        f"TO {_sql_text(split)} (FORMAT parquet, PARTITION_BY (_departement), "
-                        f"ROW_GROUP_SIZE {SPLIT_FLUSH_ROWS})")
-        for d in departements:
-            files = ", ".join(_sql_text(f) for f in sorted((split / f"_departement={d}").glob("*.parquet")))
-            source = (f"SELECT * FROM read_parquet([{files}], hive_partitioning = false)" if files
-                      else f"SELECT * EXCLUDE (_departement) FROM {table} WHERE false")
-            written[d] = db.export_select(con, source, {}, out_dir / PARTITION.format(d) / filename, metadata)
-    finally:
-        shutil.rmtree(split, ignore_errors=True)
-    return written
-
-
-def _sql_text(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def departement_tables(output: StepOutput, departement: str) -> dict[str, str]:
