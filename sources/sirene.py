@@ -384,12 +384,14 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
     """Read the file once; its staging and partitions now, or behind the next read (_Behind)."""
     readers = None
     many_keys = False
+    shares = 1
     if step.scope != "commune":
         # Each reader holds the keys it matches in a hash table of its own: with many keys (many départements),
         # one reader keeps the staging within its memory.
         keys = con.execute(f"SELECT count(*) FROM _sirene_{step.scope}s").fetchone()[0]
         many_keys = keys > PARALLEL_KEYS_MAX
         readers = 1 if many_keys else None
+        shares = max(1, -(-keys // MATCHED_KEYS_PER_SHARE))
     # With many keys, the file's joins on them (the read's semi-join, the départements attached, the accounting)
     # run frugally (ess.db.frugal): on two threads, each partitions its own share of a hash table, and
     # with every département they ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on
@@ -401,7 +403,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
         behind.wait_idle()
     with frugal(con, many_keys):
         with open_stock(con, path, step.key, readers) as stock:
-            parts = _read_once(con, step, stock, deps, work_dir, _has_keys_nowhere_kept(con, step))
+            parts = _read_once(con, step, stock, deps, work_dir, _has_keys_nowhere_kept(con, step), shares)
             markers = {}
             if stock.marker is not None:
                 for part, number, marker in con.execute(
@@ -484,7 +486,7 @@ def _stage_kept(con, step: _Step, path: Path, deps: list[str], millesime: str, p
 
 
 def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
-               keys_nowhere_kept: bool = False) -> list[Path]:
+               keys_nowhere_kept: bool = False, shares: int = 1) -> list[Path]:
     """The single pass over the file: keep the rows the départements need (and those whose location cannot be
     told), every needed column as text, with the row's number in its part (and, for a zip, the block markers).
     What staging needs to know of a kept row is computed in the same pass, on the kept rows only: the
@@ -492,28 +494,30 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
     read in parallel; each writes its own Parquet file in work_dir. `keys_nowhere_kept`: the rows whose key is
     only that of rejected establishments are kept too, to be counted.
 
-    A file matched on more keys than MATCHED_KEYS_PER_SHARE is split instead: the pass writes every row with its
-    key's share (hash modulo the shares, as _keep_sql's keys), then each share is kept on its own keys
-    (_keep_by_share); the same rows come out."""
+    `shares` > 1 (a file matched on more keys than MATCHED_KEYS_PER_SHARE): the file is split instead — the pass
+    writes every row with its key's share (hash modulo the shares, as _keep_sql's keys), then each share is kept on
+    its own keys (_keep_by_share); the same rows come out."""
     text = stock.text
-    shares = _match_shares(con, step)
-    keep = _keep_sql(step, text, keys_nowhere_kept) if shares == 1 else "true"
-    share = "" if shares == 1 else f", hash(TRY_CAST({text[step.scope]} AS BIGINT)) % {shares} AS _part"
     columns = [f"{text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key]]
     extra = _placement_sql(step, text) if step.scope == "commune" else ["'departement' AS _classe"]
     too_long, too_long_value = _too_long_sql(step, stock)
     marker = stock.marker_sql()
-    where = keep if stock.marker is None else f"({keep}) OR {marker} IS NOT NULL"
-    select = (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque, "
-              f"{', '.join(extra)}, {too_long} AS _colonne_trop_longue, {too_long_value} AS _valeur_trop_longue"
-              "{share} FROM {part} WHERE {where}")
+
+    def select(keep: str, share: str = "") -> str:
+        where = keep if stock.marker is None else f"({keep}) OR {marker} IS NOT NULL"
+        return (f"SELECT {', '.join(columns)}, {stock.line} AS _ligne, {{index}} AS _tube, {marker} AS _marque, "
+                f"{', '.join(extra)}, {too_long} AS _colonne_trop_longue, {too_long_value} AS _valeur_trop_longue"
+                f"{share} FROM {{part}} WHERE {where}")
+
     targets = [work_dir / f"{step.raw_view}.{i}.parquet" for i in range(len(stock.parts))]
     tmps = [t.with_suffix(".parquet.tmp") for t in targets]
     params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
     try:
-        copy_parts(con, stock, select.replace("{share}", share).replace("{where}", where), tmps, params,
-                   partition_by="_part" if shares > 1 else None)
-        if shares > 1:
+        if shares == 1:
+            copy_parts(con, stock, select(_keep_sql(step, text, keys_nowhere_kept)), tmps, params)
+        else:
+            share = f", hash(TRY_CAST({text[step.scope]} AS BIGINT)) % {shares} AS _part"
+            copy_parts(con, stock, select("true", share), tmps, params, partition_by="_part")
             kept = _keep_by_share(con, step, tmps, shares, keys_nowhere_kept, work_dir)
             if kept:
                 return kept
@@ -521,7 +525,7 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
                 raise InputFileError(f"{stock.path}: the read wrote nothing, not even its block markers — a bug "
                                      "of sources/sirene_read.py: report it with the file")
             # not a row in the file: its typed empty part, as the unsplit read writes it (reading only the footer)
-            copy_parts(con, stock, select.replace("{share}", "").replace("{where}", "false"), tmps, params)
+            copy_parts(con, stock, select("false"), tmps, params)
     except Exception as exc:
         # DuckDB's memory bound is not the file's fault: transforms/staging.py says how to raise it; an
         # interruption is a failure elsewhere (_Behind)
@@ -532,14 +536,6 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
     for tmp, target in zip(tmps, targets):
         tmp.replace(target)
     return targets
-
-
-def _match_shares(con, step: _Step) -> int:
-    """How many key shares the read of a file matched on keys is split into (1: not split)."""
-    if step.scope == "commune":
-        return 1
-    keys = con.execute(f"SELECT count(*) FROM _sirene_{step.scope}s").fetchone()[0]
-    return max(1, -(-keys // MATCHED_KEYS_PER_SHARE))
 
 
 def _keep_by_share(con, step: _Step, folders: list[Path], shares: int, keys_nowhere_kept: bool,
