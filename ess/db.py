@@ -89,6 +89,10 @@ def unordered(con) -> Iterator[None]:
 # Share of DuckDB's memory bound left to the queries over many keys or rows (see frugal). Every département at 10 %
 # of France peaked at 401 MB (Parquet) with two thirds; with half, 345 MB (Parquet) and 381 MB (zip, inflater included).
 FRUGAL_SHARE = 1 / 2
+# Rows sorted at a time when a table is written out by partition (export_partitions): on one thread within 91.5 MiB,
+# DuckDB sorted 14.4 M rows of the establishments' history at 30 % of France by département, not the 28.8 M of the
+# whole table (out of memory); at 5 M, six scans of that table and their sorts took 69 s, three took 60 s.
+SORTED_ROWS_PER_GROUP = 5_000_000
 
 
 @contextlib.contextmanager
@@ -354,75 +358,44 @@ def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[
     return written
 
 
-def export_partitions(con, table: str, column: str, values: list[str], out_dir: str | Path, filename: str,
-                      metadata: dict[str, str] | None = None, *, batch_rows: int = 64 * 1024) -> dict[str, str]:
-    """Write <out_dir>/<column without its leading _>=<value>/<filename> for every value (an empty file when the
-    table has no row for it), without the partition column, in ONE sorted pass over the table.
+def export_partitions(con, table: str, column: str, values: list[str], path_for,
+                      metadata: dict[str, str] | None = None) -> dict[str, str]:
+    """Write each value's rows of `table`, without `column`, to path_for(value) with export_select (an empty file
+    for a value without rows); {value: path}.
 
-    Rows are sorted by the partition, then by all columns (the same rows give the same bytes); Arrow batches are
-    streamed into one Parquet writer per partition in turn, so memory stays at a batch whatever the table's size.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
+    The values are taken a group at a time (_groups: consecutive values of at most SORTED_ROWS_PER_GROUP rows, or
+    one value), each group's rows copied sorted by `column`, so that each value's query skips the row groups of the
+    others. A sort of the whole table ran out of the staging's memory (every département at 30 % of France), a
+    group's does not, however large the table; one value alone needs no sort."""
     identifier(table)
-    out_dir = Path(out_dir)
-    name = column.lstrip("_")
-    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    others = [c for c in columns if c != column]
-    order = ", ".join(f'"{c}"' for c in [column, *others])
-    reader = con.sql(f"SELECT {order} FROM {table} ORDER BY {order}").to_arrow_reader(batch_rows)
-    schema = pa.schema([f for f in reader.schema if f.name != column],
-                       metadata={k.encode(): str(v).encode() for k, v in (metadata or {}).items()})
+    counts = dict(con.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY 1").fetchall())
     written: dict[str, str] = {}
-    writer, current, tmp = None, None, None
-
-    def close() -> None:
-        if writer is not None:
-            writer.close()
-            tmp.replace(Path(written[current]))
-
-    try:
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            keys = batch.column(column)
-            bounds = _run_bounds(keys, pc)  # the batch is sorted: each partition is one run of equal keys
-            for start, end in zip(bounds, bounds[1:]):
-                value = keys[start].as_py()
-                if value != current:
-                    close()
-                    current = value
-                    path = out_dir / f"{name}={value}" / filename
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f".{path.name}.tmp")
-                    written[value] = str(path)
-                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-                part = batch.slice(start, end - start)
-                writer.write_batch(pa.record_batch([part.column(c) for c in others], schema=schema))
-        close()
-        writer = None
-    finally:
-        reader.close()
-        if writer is not None:
-            writer.close()
-    for value in values:  # partitions without rows: an empty table of the right columns
-        if value not in written:
-            path = out_dir / f"{name}={value}" / filename
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            pq.write_table(schema.empty_table(), tmp, compression="zstd")
-            tmp.replace(path)
-            written[value] = str(path)
+    for group in _groups(values, counts, SORTED_ROWS_PER_GROUP):
+        source = table
+        if len(group) > 1:
+            source = f"_groupe_{table}"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {table} "
+                        f"WHERE {column} IN (SELECT unnest($groupe)) ORDER BY {column}", {"groupe": group})
+        try:
+            for value in group:
+                written[value] = export_select(
+                    con, f"SELECT * EXCLUDE ({column}) FROM {source} WHERE {column} = $valeur", {"valeur": value},
+                    path_for(value), metadata)
+        finally:
+            if source != table:
+                con.execute(f"DROP TABLE IF EXISTS {source}")
     return written
 
 
-def _run_bounds(keys, pc) -> list[int]:
-    """Start of every run of equal values in a sorted Arrow array, plus its end (Arrow compute only: no numpy or
-    pandas import for a few partitions)."""
-    n = len(keys)
-    if n < 2:
-        return [0, n]
-    changes = pc.indices_nonzero(pc.not_equal(keys.slice(1), keys.slice(0, n - 1)))
-    return [0, *(i + 1 for i in changes.to_pylist()), n]
+def _groups(values: list[str], counts: dict[str, int], most: int) -> list[list[str]]:
+    """`values` cut, in their order, into runs of at most `most` rows (a value with more is a run of its own)."""
+    groups: list[list[str]] = []
+    rows = 0
+    for value in values:
+        n = counts.get(value, 0)
+        if not groups or (rows + n > most and groups[-1]):
+            groups.append([])
+            rows = 0
+        groups[-1].append(value)
+        rows += n
+    return groups

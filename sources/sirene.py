@@ -12,7 +12,8 @@ Order: the establishments located in the départements first; the other files ar
 is read once they are staged: their legal units (semi-join on siren), the history of those establishments (siret)
 and of those legal units (siren). A Parquet file is staged behind the read of the next one (_Behind: the reads
 leave part of the cores idle, and the staging of the file before fills them), and its départements' partitions
-written as it is staged (`work_dir/partitions/departement=<d>/<table>.parquet`, result.partitions).
+written as it is staged (`work_dir/partitions/departement=<d>/<table>.parquet`, result.partitions). With many
+départements, each file is staged in turn, its partitions written and its table dropped before the next read.
 
 Scope and format. An establishment is placed by its commune code, checked BEFORE the scope is decided: a
 malformed or empty code (and no foreign country) is rejected once, nationally, never counted out of scope; a well
@@ -74,8 +75,8 @@ JOIN_KEYS_PER_SHARE = 1_000_000
 # staging's memory (9 M sirens, every département at 30 % of France: out of memory on one thread, and 150 s at twice
 # the bound while spilling).
 MATCHED_KEYS_PER_SHARE = 1_000_000
-# Above this many départements, each file is staged before the next one is read (_Behind) and the partitions are
-# written frugally, by the caller (transforms/staging.py).
+# Above this many départements, each file is staged, its partitions written (frugally) and its table dropped before
+# the next one is read (load_national).
 FRUGAL_DEPARTEMENTS = 10
 # _classe of a kept row of a file matched on keys whose key is only that of rejected establishments: out of scope.
 WITHOUT_KEPT_ESTABLISHMENT = "sans_etablissement"
@@ -158,9 +159,10 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
     """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
 
     `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text) and, for the files
-    staged behind the reads (_Behind), each département's staged rows (partitions/departement=<d>/<table>.parquet,
-    with the Parquet key-value `metadata`; listed in `result.partitions`); the caller owns it. The staging tables
-    stay in `con`.
+    staged behind the reads (_Behind) or, with many départements, for every file, each département's staged rows
+    (partitions/departement=<d>/<table>.parquet, with the Parquet key-value `metadata`; listed in
+    `result.partitions`); the caller owns it. The other staging tables stay in `con` (those of many départements
+    are dropped once written).
     `reference_dir`: the run's reference folder (activity formats, size bands), over data/reference/.
     """
     deps = sorted({normalise_departement(d) for d in departements})
@@ -173,13 +175,23 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
     _load_references(con, reference_dir)
     result = NationalStaging(deps, par_departement={d: [] for d in deps})
     staged: dict[str, Future] = {}
-    with _Behind(con, reference_dir, enabled=len(deps) <= FRUGAL_DEPARTEMENTS) as behind:
+    many = len(deps) > FRUGAL_DEPARTEMENTS
+    written_in_turn = []
+    with _Behind(con, reference_dir, enabled=not many) as behind:
         for step in _STEPS:
             behind.raise_failure()
             staged[step.key] = _stage_file(con, step, paths[step.key], deps, millesime, work_dir, metadata, behind)
             if step.key == "etablissements":
                 behind.wait_staged(step.table)
                 _needed_keys(con)
+            if many:
+                # Each table is written out and dropped before the next file is read: DuckDB keeps part of every
+                # in-memory table in memory, and with the four tables of every département at 30 % of France held
+                # together, sorting one by département ran out of the staging's memory.
+                with frugal(con):
+                    _write_partitions(con, step, deps, work_dir, metadata)
+                con.execute(f"DROP TABLE {step.table}")
+                written_in_turn.append(step.table)
         behind.wait_idle()
         outcomes = {key: future.result() for key, future in staged.items()}
     for step in _STEPS:
@@ -187,7 +199,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
         result.national.append(national)
         for d in deps:
             result.par_departement[d].append(per_dep[d])
-        if step.table in behind.written:
+        if step.table in behind.written or step.table in written_in_turn:
             result.partitions[step.table] = {d: str(_partition_path(work_dir, d, step.table)) for d in deps}
     for temp in ("_sirene_besoins", "_sirene_sirens", "_sirene_sirets", "_sirene_sans_sirens", "_sirene_sans_sirets",
                  "sirene_corse"):
@@ -204,9 +216,9 @@ class _Behind:
     while the main thread reads the next file. A read leaves part of the machine's cores idle (its single-threaded
     phases) and the work of the file before fills them: only the last file's staging is left once the reads are done.
 
-    The other files are staged in turn, and their tables exported by the caller, as before: zips (their staging
-    needs the stock still open, and their readers keep both cores busy: staging beside them cost more CPU), files
-    read frugally (many keys) and many départements (`enabled` false: their partitions are written frugally).
+    The other files are staged in turn: zips (their staging needs the stock still open, and their readers keep both
+    cores busy: staging beside them cost more CPU) and files read frugally (many keys), their tables exported by the
+    caller; and every file of many départements (`enabled` false: load_national writes their partitions).
     DuckDB's threads and memory bound are the database's, not a cursor's, and a staging may change them (frugally,
     with many kept rows), as a frugal read or a zip's readers do; a frugal read is also sized to have the memory
     bound to itself: those reads wait until nothing runs behind them (wait_idle). `wait_staged(table)` waits until a
@@ -736,21 +748,10 @@ def _partition_path(work_dir: Path, departement: str, table: str) -> Path:
 
 def _write_partitions(con, step: _Step, deps: list[str], work_dir: Path, metadata: dict[str, str] | None) -> None:
     """Each département's rows of a staging table in its partition file (an empty one when it has none), without
-    `_departement`, written by DuckDB (ess.db.export_select: ordered by all columns, so that the same rows come in
-    the same order whichever way they were staged), as transforms/staging.py writes a table it exports; with several
-    départements the table is first sorted by département, so that each one's query skips the row groups of the
-    others."""
-    source = step.table
-    if len(deps) > 1:
-        source = "_partitions_par_departement"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {step.table} ORDER BY _departement")
-    try:
-        for d in deps:
-            db.export_select(con, f"SELECT * EXCLUDE (_departement) FROM {source} WHERE _departement = $departement",
-                             {"departement": d}, _partition_path(work_dir, d, step.table), metadata)
-    finally:
-        if source != step.table:
-            con.execute(f"DROP TABLE IF EXISTS {source}")
+    `_departement`, written as transforms/staging.py writes a table it exports (ess.db.export_partitions: ordered by
+    all columns, so that the same rows come in the same order whichever way they were staged)."""
+    db.export_partitions(con, step.table, "_departement", deps, lambda d: _partition_path(work_dir, d, step.table),
+                         metadata)
 
 
 def _key_shares(con) -> list[str]:

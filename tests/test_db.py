@@ -106,3 +106,50 @@ def test_duplicates_are_ranked_on_their_keys_whatever_their_hashes(sql_dir, monk
     assert result == {"staged": 2, "rejected": {"clé en double": 1, "mauvais": 1}}
     assert con.execute("SELECT numero_ligne FROM staging_rejets WHERE motif_rejet = 'clé en double'").fetchall() == [
         (3,)]
+
+
+def test_partitions_are_written_a_group_of_values_at_a_time_with_the_same_bytes(tmp_path, monkeypatch):
+    """export_partitions sorts at most SORTED_ROWS_PER_GROUP rows at a time (a value with more alone): the groups
+    are cut by hand below, and the files are those of one sort of the whole table, byte for byte (an empty one may
+    differ in a column's declared nullability, which DuckDB takes from what it knows of the query)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    con = db.connect()
+    con.execute("CREATE TABLE t (_departement VARCHAR, x INTEGER, y VARCHAR)")
+    rows = [("d", 9, "z"), ("a", 2, "q"), ("d", 1, "a"), ("b", 5, None), ("a", 1, "r"), ("d", 7, "b"), ("a", 1, "p"),
+            ("d", 3, "c")]
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    values = ["a", "b", "c", "d"]  # c has no row; a 3, b 1, d 4
+    assert db._groups(values, {"a": 3, "b": 1, "d": 4}, 4) == [["a", "b", "c"], ["d"]]
+    assert db._groups(values, {"a": 3, "b": 1, "d": 4}, 2) == [["a"], ["b", "c"], ["d"]]
+    assert db._groups(values, {"a": 3, "b": 1, "d": 4}, 8) == [values]
+
+    sorted_groups: dict[str, list] = {}
+
+    class Spy:  # the connection, noting the groups copied sorted
+        def __init__(self, folder: str):
+            self.folder = sorted_groups[folder] = []
+
+        def execute(self, sql, params=None):
+            if sql.startswith("CREATE OR REPLACE TEMP TABLE"):
+                self.folder.append(params["groupe"])
+            return con.execute(sql, params)
+
+    def write(folder: str, most: int) -> dict[str, str]:
+        monkeypatch.setattr(db, "SORTED_ROWS_PER_GROUP", most)
+        return db.export_partitions(Spy(folder), "t", "_departement", values,
+                                    lambda v: tmp_path / folder / f"{v}.parquet", {"ess:synthetic": "true"})
+
+    whole, grouped, alone = write("whole", 100), write("grouped", 4), write("alone", 1)
+    assert sorted_groups == {"whole": [values], "grouped": [["a", "b", "c"]], "alone": [["b", "c"]]}  # c: no row
+    assert sorted(grouped) == values
+    for v in ("a", "b", "d"):
+        assert open(grouped[v], "rb").read() == open(whole[v], "rb").read() == open(alone[v], "rb").read()
+    empty = [pq.read_table(files["c"]) for files in (whole, grouped, alone)]
+    assert {(t.num_rows, tuple(t.column_names), tuple(t.schema.types)) for t in empty} == {
+        (0, ("x", "y"), (pa.int32(), pa.string()))}
+    assert pq.read_table(grouped["a"]).to_pylist() == [{"x": 1, "y": "p"}, {"x": 1, "y": "r"}, {"x": 2, "y": "q"}]
+    assert [r["x"] for r in pq.read_table(grouped["d"]).to_pylist()] == [1, 3, 7, 9]
+    assert pq.read_metadata(grouped["d"]).metadata[b"ess:synthetic"] == b"true"
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_groupe_%'").fetchone()[0] == 0

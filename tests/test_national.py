@@ -241,6 +241,52 @@ def test_a_departement_partition_is_the_same_file_staged_alone_or_with_others(tm
     assert units.column("siren").to_pylist() == ["100000001"]  # the unit of 38 and 73 is in both
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "zip"])
+def test_with_many_departements_each_table_is_written_out_and_dropped_before_the_next_read(tmp_path, monkeypatch,
+                                                                                           fmt):
+    """Above FRUGAL_DEPARTEMENTS, a file's partitions are written as soon as it is staged and its table dropped, so
+    that one staged table is held at a time (the four of every département at 30 % of France did not leave the
+    memory to sort one): the same partitions and accounting as the staging of a few départements."""
+    from ess.db import connect
+    from sources import sirene
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt=fmt)
+    deps = ["73", "38", "2A"]
+    few_con = connect()
+    few = sirene.load_national(few_con, folder, departements=deps, millesime="2026-10", work_dir=tmp_path / "few")
+
+    def few_rows(table: str) -> list[tuple]:  # (a zip's tables are staged in turn and exported by the caller)
+        if table in few.partitions:
+            return [tuple(r.values()) for r in pq.read_table(few.partitions[table]["38"]).to_pylist()]
+        return few_con.execute(f"SELECT * EXCLUDE (_departement) FROM {table} WHERE _departement = '38' "
+                               "ORDER BY ALL").fetchall()
+
+    held: dict[str, list[str]] = {}
+    real_read = sirene._read_once
+
+    def read_once(con, step, *args):
+        held[step.key] = [t for t in sirene.TABLES
+                          if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                                         [t]).fetchone()[0]]
+        return real_read(con, step, *args)
+
+    monkeypatch.setattr(sirene, "FRUGAL_DEPARTEMENTS", 2)
+    monkeypatch.setattr(sirene, "_read_once", read_once)
+    con = connect()
+    many = sirene.load_national(con, folder, departements=deps, millesime="2026-10", work_dir=tmp_path / "many")
+    assert held == {"etablissements": [], "unites_legales": [], "etablissements_historique": [],
+                    "unites_legales_historique": []}
+    assert not con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'staging_sirene_%'"
+                           ).fetchall()
+    assert many.to_dict() == few.to_dict()
+    assert sorted(many.partitions) == sorted(sirene.TABLES)
+    for table in sirene.TABLES:
+        assert sorted(many.partitions[table]) == ["2A", "38", "73"]
+        rows = [tuple(r.values()) for r in pq.read_table(many.partitions[table]["38"]).to_pylist()]
+        assert len(rows) == EXPECTED_STAGED["38"][table]
+        assert rows == few_rows(table)
+
+
 def test_a_file_is_staged_while_the_next_one_is_read(tmp_path, monkeypatch):
     """Once a Parquet file is read, its rows are checked, staged and written in the background while the main
     thread reads the next file: here the legal units' staging waits until the read of the establishments' history

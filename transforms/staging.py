@@ -124,8 +124,8 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
             con.execute(f"CREATE TABLE rejets_par_departement AS SELECT unnest(departements) AS _departement, * "
                         f"FROM {db.REJECTS_TABLE}")
             jobs = [*((t, t) for t in tables), (rejects, "rejets_par_departement")]
-            # Many départements: the whole national table is sorted by département, on one thread with a lower
-            # bound (two threads went ≈ 30 MB over the 400 MB of the process with every département at 10 %).
+            # Many départements: on one thread with a lower bound (two threads went ≈ 30 MB over the 400 MB of the
+            # process with every département at 10 %).
             # Otherwise two tables are written at a time: DuckDB writes a sorted Parquet file on one thread.
             frugal = len(departements) > FRUGAL_DEPARTEMENTS
             with db.frugal(con, frugal):
@@ -177,25 +177,10 @@ def _in_turn_or_two_at_a_time(con, jobs: list[tuple], two: bool) -> list[dict[st
 def _export_partitions(con, table: str, departements: list[str], out_dir: Path, filename: str,
                        metadata: dict[str, str]) -> dict[str, str]:
     """<out_dir>/departement=<d>/<filename> for every département (an empty file when it has no row), without
-    `_departement`, each written by DuckDB (rows ordered by all columns: the same rows give the same bytes). DuckDB
-    does it all within the staging's memory limit (spilling beyond it), so all of France costs no more memory
-    than one département; the table is sorted by département first, so that each partition's query skips the
-    row groups of the others."""
-    source = table
-    if len(departements) > 1:
-        source = "_export_par_departement"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {db.identifier(table)} "
-                    "ORDER BY _departement")
-    written = {}
-    try:
-        for d in departements:
-            written[d] = db.export_select(
-                con, f"SELECT * EXCLUDE (_departement) FROM {source} WHERE _departement = $departement",
-                {"departement": d}, out_dir / PARTITION.format(d) / filename, metadata)
-    finally:
-        if source != table:
-            con.execute(f"DROP TABLE IF EXISTS {source}")
-    return written
+    `_departement`, each written by DuckDB (rows ordered by all columns: the same rows give the same bytes), within
+    the staging's memory bound (spilling beyond it) whatever the table's size (ess.db.export_partitions)."""
+    return db.export_partitions(con, table, "_departement", departements,
+                                lambda d: out_dir / PARTITION.format(d) / filename, metadata)
 
 
 def departement_tables(output: StepOutput, departement: str) -> dict[str, str]:
