@@ -93,6 +93,10 @@ FRUGAL_SHARE = 1 / 2
 # DuckDB sorted 14.4 M rows of the establishments' history at 30 % of France by département, not the 28.8 M of the
 # whole table (out of memory); at 5 M, six scans of that table and their sorts took 69 s, three took 60 s.
 SORTED_ROWS_PER_GROUP = 5_000_000
+# Rows per row group of a partition file: DuckDB's Parquet writer holds one in memory, and its default of 122 880 rows
+# of the establishments' 54 columns, beside the sort, overflowed the frugal bound (the Nord's 499 321 establishments
+# at 30 % of France).
+PARTITION_ROW_GROUP = 16384
 
 
 @contextlib.contextmanager
@@ -331,15 +335,18 @@ def _kv_metadata(metadata: dict[str, str] | None) -> str:
     return f", KV_METADATA {{{pairs}}}"
 
 
-def export_select(con, select: str, params: dict, path: str | Path, metadata: dict[str, str] | None = None) -> str:
-    """Write the rows of `select` (ordered by all columns, so that the same rows give the same bytes) to the Parquet
-    file `path`, atomically (temporary file, then rename); `params` are bound by name."""
+def export_select(con, select: str, params: dict, path: str | Path, metadata: dict[str, str] | None = None, *,
+                  order: str = "ALL", row_group: int | None = None) -> str:
+    """Write the rows of `select`, ordered by `order` (all columns by default; a unique key gives the same order
+    cheaper), so that the same rows give the same bytes, to the Parquet file `path`, atomically (temporary file,
+    then rename); `params` are bound by name. `row_group`: rows per row group (DuckDB's default otherwise)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     escaped = str(tmp).replace("'", "''")
-    con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY ALL) TO '{escaped}' "
-                f"(FORMAT parquet, COMPRESSION zstd{_kv_metadata(metadata)})", bind(select, params))
+    size = f", ROW_GROUP_SIZE {int(row_group)}" if row_group else ""
+    con.execute(f"COPY (SELECT * FROM ({select}) ORDER BY {order}) TO '{escaped}' "
+                f"(FORMAT parquet, COMPRESSION zstd{size}{_kv_metadata(metadata)})", bind(select, params))
     tmp.replace(path)
     return str(path)
 
@@ -359,9 +366,9 @@ def export_tables(con, names: list[str], out_dir: str | Path, *, metadata: dict[
 
 
 def export_partitions(con, table: str, column: str, values: list[str], path_for,
-                      metadata: dict[str, str] | None = None) -> dict[str, str]:
+                      metadata: dict[str, str] | None = None, order: str = "ALL") -> dict[str, str]:
     """Write each value's rows of `table`, without `column`, to path_for(value) with export_select (an empty file
-    for a value without rows); {value: path}.
+    for a value without rows; rows ordered by `order`, row groups of PARTITION_ROW_GROUP rows); {value: path}.
 
     The values are taken a group at a time (_groups: consecutive values of at most SORTED_ROWS_PER_GROUP rows, or
     one value), each group's rows copied sorted by `column`, so that each value's query skips the row groups of the
@@ -380,7 +387,7 @@ def export_partitions(con, table: str, column: str, values: list[str], path_for,
             for value in group:
                 written[value] = export_select(
                     con, f"SELECT * EXCLUDE ({column}) FROM {source} WHERE {column} = $valeur", {"valeur": value},
-                    path_for(value), metadata)
+                    path_for(value), metadata, order=order, row_group=PARTITION_ROW_GROUP)
         finally:
             if source != table:
                 con.execute(f"DROP TABLE IF EXISTS {source}")
