@@ -110,8 +110,7 @@ def test_duplicates_are_ranked_on_their_keys_whatever_their_hashes(sql_dir, monk
 
 def test_partitions_are_written_a_group_of_values_at_a_time_with_the_same_bytes(tmp_path, monkeypatch):
     """export_partitions sorts at most SORTED_ROWS_PER_GROUP rows at a time (a value with more alone): the groups
-    are cut by hand below, and the files are those of one sort of the whole table, byte for byte (an empty one may
-    differ in a column's declared nullability, which DuckDB takes from what it knows of the query)."""
+    are cut by hand below, and the files are those of one sort of the whole table, byte for byte."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -142,14 +141,20 @@ def test_partitions_are_written_a_group_of_values_at_a_time_with_the_same_bytes(
                                     lambda v: tmp_path / folder / f"{v}.parquet", {"ess:synthetic": "true"})
 
     whole, grouped, alone = write("whole", 100), write("grouped", 4), write("alone", 1)
-    assert sorted_groups == {"whole": [values], "grouped": [["a", "b", "c"]], "alone": [["b", "c"]]}  # c: no row
+    assert sorted_groups == {"whole": [values], "grouped": [["a", "b", "c"], ["d"]],
+                             "alone": [["a"], ["b", "c"], ["d"]]}  # (c has no row)
     assert sorted(grouped) == values
-    for v in ("a", "b", "d"):
+    for v in values:
         assert open(grouped[v], "rb").read() == open(whole[v], "rb").read() == open(alone[v], "rb").read()
-    empty = [pq.read_table(files["c"]) for files in (whole, grouped, alone)]
-    assert {(t.num_rows, tuple(t.column_names), tuple(t.schema.types)) for t in empty} == {
-        (0, ("x", "y"), (pa.int32(), pa.string()))}
+    empty = pq.read_table(grouped["c"])
+    assert (empty.num_rows, empty.column_names, empty.schema.types) == (0, ["x", "y"], [pa.int32(), pa.string()])
+    # every column optional, whether or not the group's rows hold a NULL (no NULL in x, nor in y of a and d)
+    assert {f.nullable for files in (whole, grouped, alone) for v in values
+            for f in pq.read_schema(files[v])} == {True}
     assert pq.read_table(grouped["a"]).to_pylist() == [{"x": 1, "y": "p"}, {"x": 1, "y": "r"}, {"x": 2, "y": "q"}]
     assert [r["x"] for r in pq.read_table(grouped["d"]).to_pylist()] == [1, 3, 7, 9]
     assert pq.read_metadata(grouped["d"]).metadata[b"ess:synthetic"] == b"true"
+    by_y = db.export_partitions(con, "t", "_departement", ["d"], lambda v: tmp_path / "by_y" / f"{v}.parquet",
+                                order="y")  # a key of d's rows: the same order, whatever the other columns
+    assert [r["x"] for r in pq.read_table(by_y["d"]).to_pylist()] == [1, 7, 3, 9]
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_groupe_%'").fetchone()[0] == 0
