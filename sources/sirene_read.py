@@ -121,13 +121,18 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
         _copy_parts(con, stock, select, targets, params, "")
         return
     # A partitioned write buffers rows per thread until this many (DuckDB's default, 524 288 wide rows, is larger
-    # than the staging's memory bound): a row group's worth.
-    before = con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0]
-    con.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")
+    # than the staging's memory bound): a row group's worth. The setting is a connection's own: it is set on every
+    # cursor that writes (a zip's part is written on its reader's cursor: with the default there, every
+    # département at 10 % of France ran out of memory in the legal units' read).
+    cursors = [con, *stock.cursors]
+    before = [c.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0] for c in cursors]
+    for cursor in cursors:
+        cursor.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")
     try:
         _copy_parts(con, stock, select, targets, params, f", PARTITION_BY ({partition_by})")
     finally:
-        con.execute(f"SET partitioned_write_flush_threshold = {int(before)}")
+        for cursor, value in zip(cursors, before):
+            cursor.execute(f"SET partitioned_write_flush_threshold = {int(value)}")
 
 
 def _copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict, options: str) -> None:

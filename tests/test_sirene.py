@@ -678,6 +678,30 @@ def test_a_typed_parquet_checks_the_length_of_its_text_columns_only(tmp_path):
         ("20000000000002", 2, "enseigne2Etablissement", "valeur trop longue")]  # its row number in the file
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_read_split_by_key_share_buffers_a_row_group_on_the_cursor_that_writes(tmp_path, fmt):
+    """A partitioned write buffers DuckDB's partitioned_write_flush_threshold rows, a connection's own setting: a
+    zip's part is written on its reader's cursor, where the default (524 288 wide rows) ran every département at 10 %
+    of France out of memory. The query below reports the setting it runs under; the connection gets its own back."""
+    from sources.sirene_read import RAW_ROW_GROUP, copy_parts, open_stock
+
+    folder = write_snapshot(tmp_path / "snap", {"etablissements": ETABLISSEMENTS, "unites_legales": [],
+                                                "etablissements_historique": [], "unites_legales_historique": []},
+                            fmt=fmt)
+    con = connect()
+    setting = "current_setting('partitioned_write_flush_threshold')"
+    default = con.execute(f"SELECT {setting}").fetchone()[0]
+    path = folder / f"StockEtablissement_utf8.{'zip' if fmt == 'csv' else 'parquet'}"
+    with open_stock(con, path, "etablissements", 1) as stock:
+        targets = [tmp_path / f"part{i}" for i in range(len(stock.parts))]
+        copy_parts(con, stock, f"SELECT {setting} AS seuil, 0 AS _part FROM {{part}}", targets, {},
+                   partition_by="_part")
+        seen = {r[0] for t in targets for r in con.execute(
+            f"SELECT DISTINCT seuil FROM read_parquet('{t}/*/*.parquet')").fetchall()}
+        assert seen == {RAW_ROW_GROUP}
+        assert {c.execute(f"SELECT {setting}").fetchone()[0] for c in [con, *stock.cursors]} == {default}
+
+
 def test_a_zip_with_a_second_member_is_refused_naming_it(tmp_path):
     """Half the rows sat in a second member and were never read, without a word: now the zip is refused."""
     folder = _snapshot(tmp_path / "snap", etablissements=ETABLISSEMENTS)
