@@ -55,7 +55,7 @@ def snapshot_dir(root: Path, source: str, millesime: str | None) -> Path:
 def staging_connection(work: Path):
     """An in-memory DuckDB database with bounded memory that spills to the step's temporary folder (tables are
     exported to Parquet at the end: nothing needs to persist). ESS_STAGING_MEMOIRE (e.g. '1GB') raises the bound,
-    which only spares spills: every département of a national file of 10 % of France stages within the default
+    which only spares spills: every département of a national file of 30 % of France stages within the default
     (sources/sirene.py runs the queries over millions of keys on one thread with a lower bound; README, Benchmarks)."""
     import os
 
