@@ -12,7 +12,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 
@@ -73,24 +73,6 @@ def one_thread(con):
         yield con
     finally:
         con.execute(f"SET threads = {int(threads)}")
-
-
-@contextlib.contextmanager
-def unordered(con) -> Iterator[None]:
-    """Let DuckDB write a query's rows in any order for the block (preserve_insertion_order off), then restore."""
-    with insertion_order(con, False):
-        yield
-
-
-@contextlib.contextmanager
-def insertion_order(con, preserved: bool) -> Iterator[None]:
-    """DuckDB's preserve_insertion_order set to `preserved` for the block, then restored."""
-    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    con.execute(f"SET preserve_insertion_order = {str(preserved).lower()}")
-    try:
-        yield
-    finally:
-        con.execute(f"SET preserve_insertion_order = {str(bool(before)).lower()}")
 
 
 # Share of DuckDB's memory bound left to the queries over many keys or rows (see frugal). Every département at 10 %
@@ -352,6 +334,7 @@ def export_select(con, select: str, params: dict, path: str | Path, metadata: di
     tmp = path.with_name(f".{path.name}.tmp")
     escaped = str(tmp).replace("'", "''")
     size = f", ROW_GROUP_SIZE {int(row_group)}" if row_group else ""
+    size += "" if order else ", PRESERVE_ORDER true"
     sort = f" ORDER BY {order}" if order else ""
     con.execute(f"COPY (SELECT * FROM ({select}){sort}) TO '{escaped}' "
                 f"(FORMAT parquet, COMPRESSION zstd{size}{_kv_metadata(metadata)})", bind(select, params))
@@ -381,7 +364,9 @@ def export_partitions(con, table: str, column: str, values: list[str], path_for,
 
     The values are taken a group at a time (_groups: consecutive values of at most SORTED_ROWS_PER_GROUP rows, or
     one value): the group's rows are copied sorted by `column` then `order`, so that each value's query skips the
-    row groups of the others and writes its rows as they come, unsorted. A sort of the whole table ran out of the
+    row groups of the others and writes its rows as they come, unsorted (the copy keeps its ORDER BY's order as long
+    as DuckDB's preserve_insertion_order is on, its default: the project never turns it off, a COPY that may reorder
+    its rows says so itself). A sort of the whole table ran out of the
     staging's memory (every département at 30 % of France), and so did a sort of each value's rows beside the
     group's copy (the 399 449 establishments of the Bouches-du-Rhône); a group's sort does not, however large the
     table."""
@@ -392,20 +377,19 @@ def export_partitions(con, table: str, column: str, values: list[str], path_for,
     counts = dict(con.execute(f"SELECT {column}, count(*) FROM {table} GROUP BY 1").fetchall())
     group_table = f"_groupe_{table}"
     written: dict[str, str] = {}
-    with insertion_order(con, True):
-        for group in _groups(values, counts, SORTED_ROWS_PER_GROUP):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {group_table} AS SELECT * FROM {table} "
-                        f"WHERE {column} IN (SELECT unnest($groupe)) ORDER BY {column}, {order}", {"groupe": group})
-            # A row of NULLs, never written (its `column` is NULL): DuckDB declares a column required in a Parquet
-            # file when it knows its source holds no NULL; so every file's columns are optional, whatever its group.
-            con.execute(f"INSERT INTO {group_table} DEFAULT VALUES")
-            try:
-                for value in group:
-                    written[value] = export_select(
-                        con, f"SELECT * EXCLUDE ({column}) FROM {group_table} WHERE {column} = $valeur",
-                        {"valeur": value}, path_for(value), metadata, order=None, row_group=PARTITION_ROW_GROUP)
-            finally:
-                con.execute(f"DROP TABLE IF EXISTS {group_table}")
+    for group in _groups(values, counts, SORTED_ROWS_PER_GROUP):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {group_table} AS SELECT * FROM {table} "
+                    f"WHERE {column} IN (SELECT unnest($groupe)) ORDER BY {column}, {order}", {"groupe": group})
+        # A row of NULLs, never written (its `column` is NULL): DuckDB declares a column required in a Parquet file
+        # when it knows its source holds no NULL; so every file's columns are optional, whatever its group.
+        con.execute(f"INSERT INTO {group_table} DEFAULT VALUES")
+        try:
+            for value in group:
+                written[value] = export_select(
+                    con, f"SELECT * EXCLUDE ({column}) FROM {group_table} WHERE {column} = $valeur",
+                    {"valeur": value}, path_for(value), metadata, order=None, row_group=PARTITION_ROW_GROUP)
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {group_table}")
     return written
 
 
