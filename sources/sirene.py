@@ -749,8 +749,8 @@ def _partition_path(work_dir: Path, departement: str, table: str) -> Path:
 def _write_partitions(con, step: _Step, deps: list[str], work_dir: Path, metadata: dict[str, str] | None) -> None:
     """Each département's rows of a staging table in its partition file (an empty one when it has none), without
     `_departement` (ess.db.export_partitions), ordered by the file's key — unique among a département's rows, the
-    duplicates being rejected: the same rows come in the same order whichever way they were staged (and sort three
-    times faster than by all columns: the Nord's 499 321 establishments at 30 % of France)."""
+    duplicates being rejected: the same rows come in the same order whichever way they were staged, sorted cheaper
+    than by all columns (the Nord's 499 321 establishments at 30 % of France alone: 1.9 s against 6.1 s)."""
     db.export_partitions(con, step.table, "_departement", deps, lambda d: _partition_path(work_dir, d, step.table),
                          metadata, order=", ".join(step.duplicates.keys))
 
