@@ -333,11 +333,11 @@ def export_select(con, select: str, params: dict, path: str | Path, metadata: di
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     escaped = str(tmp).replace("'", "''")
-    size = f", ROW_GROUP_SIZE {int(row_group)}" if row_group else ""
-    size += "" if order else ", PRESERVE_ORDER true"
     sort = f" ORDER BY {order}" if order else ""
+    options = f", ROW_GROUP_SIZE {int(row_group)}" if row_group else ""
+    options += "" if order else ", PRESERVE_ORDER true"  # the query's order, whatever the database's setting
     con.execute(f"COPY (SELECT * FROM ({select}){sort}) TO '{escaped}' "
-                f"(FORMAT parquet, COMPRESSION zstd{size}{_kv_metadata(metadata)})", bind(select, params))
+                f"(FORMAT parquet, COMPRESSION zstd{options}{_kv_metadata(metadata)})", bind(select, params))
     tmp.replace(path)
     return str(path)
 

@@ -135,10 +135,10 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
 
 
 def _copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict, options: str) -> None:
-    def run(cursor, i: int, more: str = "") -> None:
+    def run(cursor, i: int) -> None:
         sql = select.replace("{part}", stock.parts[i]).replace("{index}", str(i))
         cursor.execute(f"COPY ({sql}) TO {sql_str(targets[i])} (FORMAT parquet, ROW_GROUP_SIZE {RAW_ROW_GROUP}"
-                       f"{options}{more})", {k: v for k, v in params.items() if f"${k}" in sql})
+                       f"{options})", {k: v for k, v in params.items() if f"${k}" in sql})
 
     if stock.kind == "parquet":
         # Each row carries its row number in the file (file_row_number), so the order in which DuckDB's threads
@@ -146,7 +146,8 @@ def _copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dic
         # at 10 % of France: 2.1 s on one thread instead of 1.3 s on two). Said to this COPY, not by DuckDB's
         # preserve_insertion_order: that setting is the database's, and the partitions written behind the read
         # rely on it (ess.db.export_partitions).
-        run(con, 0, ", PRESERVE_ORDER false")
+        options += ", PRESERVE_ORDER false"
+        run(con, 0)
         return
     if len(stock.parts) == 1:
         run(stock.cursors[0] if stock.cursors else con, 0)
