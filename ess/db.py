@@ -363,13 +363,13 @@ def export_partitions(con, table: str, column: str, values: list[str], path_for,
     row groups of PARTITION_ROW_GROUP rows); {value: path}.
 
     The values are taken a group at a time (_groups: consecutive values of at most SORTED_ROWS_PER_GROUP rows, or
-    one value): the group's rows are copied sorted by `column` then `order`, so that each value's query skips the
-    row groups of the others and writes its rows as they come, unsorted (the copy keeps its ORDER BY's order as long
-    as DuckDB's preserve_insertion_order is on, its default: the project never turns it off, a COPY that may reorder
-    its rows says so itself). A sort of the whole table ran out of the
-    staging's memory (every département at 30 % of France), and so did a sort of each value's rows beside the
-    group's copy (the 399 449 establishments of the Bouches-du-Rhône); a group's sort does not, however large the
-    table."""
+    one value). A group of several values has its rows copied sorted by `column` then `order`, so that each value's
+    query skips the row groups of the others and writes its rows as they come, unsorted (the copy keeps its ORDER
+    BY's order as long as DuckDB's preserve_insertion_order is on, its default: the project never turns it off, a
+    COPY that may reorder its rows says so itself); a group of one value is sorted as it is written, without a copy.
+    A sort of the whole table ran out of the staging's memory (every département at 30 % of France), and so did a
+    sort of each value's rows beside the group's copy (the 399 449 establishments of the Bouches-du-Rhône); a
+    group's sort does not, however large the table."""
     identifier(table)
     if order == "ALL":
         order = ", ".join('"' + r[0].replace('"', '""') + '"' for r in con.execute(f"DESCRIBE {table}").fetchall()
@@ -378,6 +378,15 @@ def export_partitions(con, table: str, column: str, values: list[str], path_for,
     group_table = f"_groupe_{table}"
     written: dict[str, str] = {}
     for group in _groups(values, counts, SORTED_ROWS_PER_GROUP):
+        if len(group) == 1:
+            # One value (a single département's run): its rows sorted as they are written, without the group's copy
+            # (StockEtablissement at 10 % of France, one département: ≈ 35 % less time for the write). The empty
+            # branch of NULLs, after the filter, keeps every column optional as the group's row of NULLs does.
+            written[group[0]] = export_select(
+                con, f"SELECT * EXCLUDE ({column}) FROM (SELECT * FROM {table} WHERE {column} = $valeur "
+                     f"UNION ALL BY NAME SELECT NULL AS {column} FROM range(0))",
+                {"valeur": group[0]}, path_for(group[0]), metadata, order=order, row_group=PARTITION_ROW_GROUP)
+            continue
         con.execute(f"CREATE OR REPLACE TEMP TABLE {group_table} AS SELECT * FROM {table} "
                     f"WHERE {column} IN (SELECT unnest($groupe)) ORDER BY {column}, {order}", {"groupe": group})
         # A row of NULLs, never written (its `column` is NULL): DuckDB declares a column required in a Parquet file
