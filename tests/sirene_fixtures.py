@@ -144,6 +144,8 @@ def _typed(col: str, values: list, arr: pa.Array) -> pa.Array:
 def write_snapshot(folder: Path, data: dict[str, list[dict]], *, fmt: str = "csv",
                    layouts: dict[str, tuple[str, ...]] | None = None, typed: bool = False) -> Path:
     """Write the four stocks of `data` ({key: rows}) in one deliverable format; returns the folder."""
+    if fmt not in ("csv", "parquet"):  # a test naming another format would silently test Parquet
+        raise ValueError(f"write_snapshot: fmt is 'csv' (the zipped CSV deliverable) or 'parquet', not {fmt!r}")
     layouts = layouts or {}
     for key, rows in data.items():
         if fmt == "csv":
