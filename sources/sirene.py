@@ -45,7 +45,7 @@ from pathlib import Path
 
 import duckdb
 
-from ess import db
+from ess import db, progress
 from ess.accounting import FileStats, NationalStaging
 from ess.db import frugal
 from ess.errors import InputFileError
@@ -179,6 +179,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
         for step in _STEPS:
             behind.raise_failure()
             staged[step.key] = _stage_file(con, step, paths[step.key], deps, millesime, work_dir, metadata, behind)
+            staged[step.key].add_done_callback(lambda future, path=paths[step.key]: _say_staged(path, future))
             if step.key == "etablissements":
                 behind.wait_staged(step.table)
                 _needed_keys(con)
@@ -206,6 +207,15 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
     result.absents = [d for d in deps if all(
         s.rows_staged + s.rejected_total == 0 for s in result.par_departement[d] if s.table == TABLES[0])]
     return result
+
+
+def _say_staged(path: Path, future: Future) -> None:
+    """The console line of a file once staged (in the thread that staged it), unless its staging failed."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    national, _ = future.result()
+    progress.current().say(f"  · {path.name} mis en table : {progress.entier(national.rows_staged)} lignes "
+                           f"retenues, {progress.entier(national.rejected_total)} rejetées")
 
 
 class _Behind:
@@ -423,6 +433,9 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
                         "WHERE _marque IS NOT NULL").fetchall():
                     markers.setdefault(part, []).append((number, marker))
             numbers = numbering(stock, markers, step.key_column)
+        # for the console of `ess run` (ess/progress.py): a national read of every département lasts minutes a file
+        progress.current().say(f"  · {path.name} lu : {progress.entier(numbers.rows_read)} lignes "
+                               f"({_STEPS.index(step) + 1}/{len(_STEPS)} fichiers)")
 
         if behind.enabled and stock.kind == "parquet" and not many_keys:
             return behind.submit(

@@ -279,6 +279,39 @@ def test_with_many_departements_each_table_is_written_out_and_dropped_before_the
         assert rows == pq.read_table(few.partitions[table]["38"]).to_pylist()
 
 
+@pytest.mark.parametrize("fmt, many", [("parquet", False), ("csv", False), ("parquet", True)])
+def test_the_console_says_each_national_file_as_it_is_read_and_staged(tmp_path, monkeypatch, fmt, many):
+    """A national read of every département lasts minutes a file: `ess run` says each file as it is read (its rows,
+    its rank) and as it is staged (rows kept and rejected: the hand counts of EXPECTED_NATIONAL), whether it is
+    staged behind the next read (Parquet), in turn (zips) or with many départements."""
+    import io
+    import re
+
+    from ess import progress
+    from ess.db import connect
+    from sources import sirene
+
+    console = io.StringIO()
+    monkeypatch.setattr(progress, "_current", progress.Progress(console, heartbeat=0))
+    if many:
+        monkeypatch.setattr(sirene, "FRUGAL_DEPARTEMENTS", 2)
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt=fmt)
+    sirene.load_national(connect(), folder, departements=["73", "38", "2A"], millesime="2026-10",
+                         work_dir=tmp_path / "work")
+    said = re.findall(r"\] +· (\S+) (lu|mis en table) : (.*)\n", console.getvalue())
+    files = {table: sirene.official_filename(key, fmt)
+             for table, key in zip(sirene.TABLES, ("etablissements", "unites_legales", "etablissements_historique",
+                                                   "unites_legales_historique"))}
+    reads = [(f, f"{EXPECTED_NATIONAL[t][0]} lignes ({i}/4 fichiers)") for i, (t, f) in enumerate(files.items(), 1)]
+    assert [(f, rest) for f, what, rest in said if what == "lu"] == reads
+    staged = {f: f"{EXPECTED_NATIONAL[t][1]} lignes retenues, {EXPECTED_NATIONAL[t][2]} rejetées"
+              for t, f in files.items()}
+    assert {f: rest for f, what, rest in said if what == "mis en table"} == staged
+    for f in files.values():  # each file is staged after it is read
+        assert said.index(next(x for x in said if x[:2] == (f, "mis en table"))) > said.index(
+            next(x for x in said if x[:2] == (f, "lu")))
+
+
 def test_a_file_is_staged_while_the_next_one_is_read(tmp_path, monkeypatch):
     """Once a Parquet file is read, its rows are checked, staged and written in the background while the main
     thread reads the next file: here the legal units' staging waits until the read of the establishments' history
