@@ -30,6 +30,10 @@ DEPARTEMENT_COLUMN = "_departement"
 # A column a staging query may output only to order the duplicates of a key (see Duplicates): dropped like the others.
 ORDER_COLUMN = "_ordre_doublon"
 HELPER_COLUMNS = (REJECT_COLUMN, LINE_COLUMN, COLUMN_COLUMN, VALUE_COLUMN, ORDER_COLUMN)
+# DuckDB's vectors (rows), and how many of a staging table's may hold a rejected row for the rejects to be deleted in
+# place rather than the kept rows copied (build_staging_table): 512 × 16 KiB of version information, 8 MiB.
+VECTOR_ROWS = 2048
+DELETED_VECTORS_MAX = 512
 # staging_rejets: one row per rejected file row, its columns and types those of the field dictionary
 # (sql/dictionnaire/colonnes.csv, tables `staging_rejets*`): `departements` lists the départements the row concerns
 # (empty when it cannot be placed in any: no location, malformed key); `ligne` is the row as the staging query saw
@@ -286,13 +290,24 @@ def build_staging_table(con, table: str, *, key: str, fichier: str, duplicates: 
             FROM {tmp} AS t WHERE t.{REJECT_COLUMN} IS NOT NULL""",
         [table, fichier],
     )
-    # The staged table is what remains once the rejected rows are deleted and the helpers dropped, in place: no copy
-    # of the rows (a national file's kept rows are copied once less).
-    con.execute(f"DELETE FROM {tmp} WHERE {REJECT_COLUMN} IS NOT NULL")
-    for column in (c for c in HELPER_COLUMNS if c in cols):
-        con.execute(f"ALTER TABLE {tmp} DROP COLUMN {column}")
+    helpers = [c for c in HELPER_COLUMNS if c in cols]
     con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute(f"ALTER TABLE {tmp} RENAME TO {table}")
+    # The staged table is what remains once the rejected rows are deleted and the helpers dropped, in place (a
+    # national file's kept rows are copied once less), unless the rejects are spread over many of the table's
+    # vectors: DuckDB then holds, as long as the table lives, 16 KiB it cannot spill for each vector of 2 048 rows
+    # where a row was deleted (every département at 100 % of France: 88 MiB for the establishments, out of the
+    # staging's memory). The rows kept are then copied instead.
+    spread = con.execute(f"SELECT count(DISTINCT rowid // {VECTOR_ROWS}) FROM {tmp} WHERE {REJECT_COLUMN} IS NOT NULL"
+                         ).fetchone()[0]
+    if spread <= DELETED_VECTORS_MAX:
+        con.execute(f"DELETE FROM {tmp} WHERE {REJECT_COLUMN} IS NOT NULL")
+        for column in helpers:
+            con.execute(f"ALTER TABLE {tmp} DROP COLUMN {column}")
+        con.execute(f"ALTER TABLE {tmp} RENAME TO {table}")
+    else:
+        con.execute(f"CREATE TABLE {table} AS SELECT * EXCLUDE ({', '.join(helpers)}) FROM {tmp} "
+                    f"WHERE {REJECT_COLUMN} IS NULL")
+        con.execute(f"DROP TABLE {tmp}")
     rejected = dict(
         con.execute(
             f"SELECT motif_rejet, count(*) FROM {REJECTS_TABLE} WHERE table_staging = ? GROUP BY 1 ORDER BY 1",

@@ -91,6 +91,32 @@ def test_staging_duplicates_are_rejected_after_the_query(sql_dir):
                        "ORDER BY 1").fetchall() == [(3, "k", "a/-"), (9, "k", "a/-")]
 
 
+def test_rejects_spread_over_many_vectors_are_left_behind_by_a_copy_not_deleted(sql_dir, monkeypatch):
+    """Deleting rows in place makes DuckDB hold 16 KiB it cannot spill for each vector (2 048 rows) holding one, as
+    long as the table lives (every département at 100 % of France: out of the staging's memory). Rejects over more
+    than DELETED_VECTORS_MAX vectors: the kept rows are copied instead — the same staged rows, in the same order,
+    and the same rejects, without that memory."""
+    (sql_dir / "staging" / "staging_wide.sql").write_text(
+        """SELECT i AS k, 'x' || i AS v, i AS _ligne, CASE WHEN i % 1000 = 7 THEN 'mauvais' END AS _motif_rejet
+           FROM range(200000) r(i)""")  # 200 rejects, one in each of 98 vectors
+
+    def stage(most: int):
+        monkeypatch.setattr(db, "DELETED_VECTORS_MAX", most)
+        con = db.connect()
+        result = db.build_staging_table(con, "staging_wide", key="k", fichier="f")
+        held = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                           "WHERE tag = 'BASE_TABLE'").fetchone()[0]
+        rows = con.execute("SELECT * FROM staging_wide").fetchall()  # (in the table's own order)
+        rejects = con.execute("SELECT cle, numero_ligne FROM staging_rejets ORDER BY ALL").fetchall()
+        return result, held, rows, rejects
+
+    in_place, copied = stage(1000), stage(97)
+    assert in_place[0] == copied[0] == {"staged": 199800, "rejected": {"mauvais": 200}}
+    assert in_place[2:] == copied[2:]
+    assert copied[2][:2] == [(0, "x0"), (1, "x1")] and len(copied[3]) == 200
+    assert in_place[1] >= 98 * 16 * 1024 > 1024 * 1024 > copied[1]  # DuckDB's version information, or none
+
+
 def test_duplicates_are_ranked_on_their_keys_whatever_their_hashes(sql_dir, monkeypatch):
     """Distinct hashes prove there is no duplicate; equal ones prove nothing: keys sharing a hash are ranked on the
     keys themselves (here every key hashes alike: the same rows are rejected)."""
