@@ -779,10 +779,11 @@ NATIONAL_DATA = {
 }
 
 
-@pytest.mark.parametrize("fmt,per_share", [("csv", None), ("parquet", None), ("parquet", 1)])
+@pytest.mark.parametrize("fmt,per_share", [("csv", None), ("parquet", None), ("parquet", 1), ("csv", 1)])
 def test_one_read_stages_every_departement_with_exact_accounting(tmp_path, monkeypatch, fmt, per_share):
     """per_share: the legal units and histories get their départements by joins on shares of the establishments'
-    keys (all of France), here one establishment per share: the same rows and the same accounting."""
+    keys (all of France), here one establishment per share, each share's rows written apart once (_by_share): the
+    same rows and the same accounting."""
     from sources import sirene_read
 
     if per_share:
@@ -824,7 +825,8 @@ def test_one_read_stages_every_departement_with_exact_accounting(tmp_path, monke
     assert result.absents == ["971"]
     result.check()
     if per_share:
-        assert shares and all(len(s) == 3 for s in shares)  # 3 staged establishments, one per share
+        assert shares and all(s == 3 for s in shares)  # 3 staged establishments, one per share
+        assert not list((tmp_path / "work").glob("_staging_*"))  # the split rows removed once joined
     assert sorted(con.execute(f"SELECT _departement, siren FROM {UL}").fetchall()) == [
         ("2A", "200000002"), ("38", "100000001"), ("73", "100000001")]
     # the reject of 38 says so; those of no département say it too
