@@ -745,13 +745,11 @@ def _attach_departements(con, step: _Step, deps: list[str], work_dir: Path) -> N
         attached = f"_{step.table}_departements"
         con.execute(f"CREATE OR REPLACE TABLE {attached} AS SELECT *, NULL::VARCHAR AS _departement "
                     f"FROM {step.table} LIMIT 0")
-        with _by_share(con, f"SELECT * FROM {step.table}", key, _key_shares(con),
-                       work_dir / f"_{step.table}_parts") as rows:
-            for i, share in ((i, share) for i, share in enumerate(rows) if share):
-                con.execute(f"""INSERT INTO {attached}
-                    SELECT s.*, b.departement FROM {share} AS s
-                    JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins
-                          WHERE {_share_sql(key, len(rows), i)}) AS b USING ({key})""")
+        with _joined_by_share(con, f"SELECT * FROM {step.table}", key, key,
+                              work_dir / f"_{step.table}_rattachement") as shares:
+            for rows, needs in shares:
+                con.execute(f"INSERT INTO {attached} SELECT s.*, b.departement FROM {rows} AS s "
+                            f"JOIN {needs} AS b USING ({key})")
         con.execute(f"DROP TABLE {step.table}")
         con.execute(f"ALTER TABLE {attached} RENAME TO {step.table}")
     con.execute(f"""UPDATE {db.REJECTS_TABLE} AS r SET departements = coalesce(
@@ -781,15 +779,10 @@ def _key_shares(con) -> int:
     return max(1, -(-rows // JOIN_KEYS_PER_SHARE))
 
 
-def _share_sql(key: str, shares: int, i: int) -> str:
-    """Whether `key` (SQL) is of share i of `shares` (true with one share)."""
-    return "true" if shares == 1 else f"hash({key}) % {shares} = {i}"
-
-
 @contextmanager
 def _by_share(con, select: str, key: str, shares: int, folder: Path) -> Iterator[list[str | None]]:
-    """The rows of `select` as one relation (SQL) per share of their `key` column (_share_sql; None for a share
-    without rows), for joins on the share's keys alone. Above one share they are written once, split by share (one
+    """The rows of `select` as one relation (SQL) per share of their `key` column (its hash modulo `shares`; None
+    for a share without rows), for joins on the share's keys alone. Above one share they are written once, split by share (one
     Parquet file each, removed on leaving), instead of scanned once per share: the legal units' staging of every
     département at 100 % of France scanned its 30 M rows for each of 44 shares (11 s a scan), its accounting the
     rows read as often."""
@@ -808,6 +801,19 @@ def _by_share(con, select: str, key: str, shares: int, folder: Path) -> Iterator
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def _joined_by_share(con, select: str, key: str, needed_key: str, folder: Path) -> Iterator[list[tuple[str, str]]]:
+    """For a join of the rows of `select` on the staged establishments' (key, département) pairs, one share of the
+    keys at a time (_key_shares): each share's rows and its distinct pairs of _sirene_besoins (`needed_key`), as SQL
+    relations, the shares without rows left out. Both sides are split once (_by_share): the pairs of every
+    département at 100 % of France, 43.8 M, filtered again for each of 44 shares, cost 2–3 s a share."""
+    shares = _key_shares(con)
+    with _by_share(con, select, key, shares, folder.with_name(folder.name + "_lignes")) as rows, \
+            _by_share(con, f"SELECT {needed_key}, departement FROM _sirene_besoins", needed_key, shares,
+                      folder.with_name(folder.name + "_besoins")) as needs:
+        yield [(r, f"(SELECT DISTINCT {needed_key}, departement FROM {n})") for r, n in zip(rows, needs) if r and n]
+
+
 def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime: str, sha256: str,
                         rows_read: int, work_dir: Path) -> dict[str, FileStats]:
     """Each département's share of the file. Its rows are counted from the read (not from staging): the
@@ -824,13 +830,11 @@ def _departements_stats(con, step: _Step, path: Path, deps: list[str], millesime
     else:
         key = step.key_column
         in_scope = {}
-        with _by_share(con, f"SELECT trim(r.{quote(key)}) AS _cle FROM _raw_all AS r WHERE r._garde", "_cle",
-                       _key_shares(con), work_dir / f"_{step.table}_cles") as rows:
-            for i, share in ((i, share) for i, share in enumerate(rows) if share):
-                for dep, n in con.execute(
-                        f"SELECT b.departement, count(*) FROM {share} AS r "
-                        f"JOIN (SELECT DISTINCT {key}, departement FROM _sirene_besoins "
-                        f"WHERE {_share_sql(key, len(rows), i)}) AS b ON r._cle = b.{key} GROUP BY 1").fetchall():
+        with _joined_by_share(con, f"SELECT trim(r.{quote(key)}) AS _cle FROM _raw_all AS r WHERE r._garde", "_cle",
+                              key, work_dir / f"_{step.table}_comptes") as shares:
+            for rows, needs in shares:
+                for dep, n in con.execute(f"SELECT b.departement, count(*) FROM {rows} AS r JOIN {needs} AS b "
+                                          f"ON r._cle = b.{key} GROUP BY 1").fetchall():
                     in_scope[dep] = in_scope.get(dep, 0) + n
     without = _without_kept_establishment(con, step)
     staged = dict(con.execute(f"SELECT _departement, count(*) FROM {step.table} GROUP BY 1").fetchall())
