@@ -782,22 +782,24 @@ def _key_shares(con) -> int:
 @contextmanager
 def _by_share(con, select: str, key: str, shares: int, folder: Path) -> Iterator[list[str | None]]:
     """The rows of `select` as one relation (SQL) per share of their `key` column (its hash modulo `shares`; None
-    for a share without rows), for joins on the share's keys alone. Above one share they are written once, split by share (one
-    Parquet file each, removed on leaving), instead of scanned once per share: the legal units' staging of every
-    département at 100 % of France scanned its 30 M rows for each of 44 shares (11 s a scan), its accounting the
-    rows read as often."""
+    for a share without rows), for joins on the share's keys alone. Above one share they are written once, split
+    by share (one Parquet file each, removed on leaving), instead of scanned once per share: the legal units'
+    staging of every département at 100 % of France scanned its 30 M rows for each of 44 shares (11 s a scan), its
+    accounting the rows read as often."""
     if shares == 1:
         yield [f"({select})"]
         return
     before = con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0]
-    con.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")  # (see sirene_read.copy_parts)
     try:
+        con.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")  # (see sirene_read.copy_parts)
         con.execute(f"COPY (SELECT *, hash({key}) % {shares} AS _part FROM ({select})) TO {sql_str(folder)} "
                     "(FORMAT parquet, PARTITION_BY (_part), PRESERVE_ORDER false)")
+    finally:
+        con.execute(f"SET partitioned_write_flush_threshold = {int(before)}")
+    try:
         yield [f"read_parquet({_paths_sql(files)}, hive_partitioning = false)"
                if (files := sorted((folder / f"_part={i}").glob("*.parquet"))) else None for i in range(shares)]
     finally:
-        con.execute(f"SET partitioned_write_flush_threshold = {int(before)}")
         shutil.rmtree(folder, ignore_errors=True)
 
 
