@@ -65,18 +65,29 @@ def connect(path: str | Path = ":memory:", *, threads: int | None = None, memory
 
 
 @contextlib.contextmanager
+def integer_setting(cons, name: str, value: int):
+    """DuckDB's integer setting `name` at `value` on each connection or cursor of `cons` (one or a list) for the
+    block, then each given its own back (a setting such as partitioned_write_flush_threshold is a cursor's own)."""
+    cons = list(cons) if isinstance(cons, (list, tuple)) else [cons]
+    before = [c.execute(f"SELECT current_setting('{name}')").fetchone()[0] for c in cons]
+    try:
+        for c in cons:
+            c.execute(f"SET {name} = {int(value)}")
+        yield
+    finally:
+        for c, was in zip(cons, before):
+            c.execute(f"SET {name} = {int(was)}")
+
+
+@contextlib.contextmanager
 def one_thread(con):
     """Run the block on one DuckDB thread, then give the connection its setting back.
 
     For the tables whose figures are published: several threads sum floating-point numbers in an order that changes
     from run to run, so the same inputs gave figures differing by ~1e-12, and the statistical protection could then
     break ties differently and mask other cells (tests/test_reproducible.py)."""
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
-    try:
+    with integer_setting(con, "threads", 1):
         yield con
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
 
 
 # Share of DuckDB's memory bound left to the queries over many keys or rows (see frugal). Every département at 10 %

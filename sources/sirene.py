@@ -578,7 +578,7 @@ def _keep_by_share(con, step: _Step, folders: list[Path], shares: int, keys_nowh
     targets = []
     try:
         for i in range(shares):
-            files = sorted(f for folder in folders for f in (folder / f"_part={i}").glob("*.parquet"))
+            files = _share_files(folders, i)
             if not files:
                 continue
             keep = _keep_sql(step, columns, keys_nowhere_kept, share=(i, shares))
@@ -593,6 +593,11 @@ def _keep_by_share(con, step: _Step, folders: list[Path], shares: int, keys_nowh
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
     return targets
+
+
+def _share_files(folders: list[Path], i: int) -> list[Path]:
+    """The Parquet files of share i in folders split by share (a COPY … PARTITION_BY (_part))."""
+    return sorted(f for folder in folders for f in (folder / f"_part={i}").glob("*.parquet"))
 
 
 def _too_long_sql(step: _Step, stock: Stock) -> tuple[str, str]:
@@ -792,16 +797,12 @@ def _by_share(con, select: str, key: str, shares: int, folder: Path) -> Iterator
     if shares == 1:
         yield [f"({select})"]
         return
-    before = con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0]
-    try:
-        con.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")  # (see sirene_read.copy_parts)
+    with db.integer_setting(con, "partitioned_write_flush_threshold", RAW_ROW_GROUP):  # (sirene_read.copy_parts)
         con.execute(f"COPY (SELECT *, hash({key}) % {shares} AS _part FROM ({select})) TO {sql_str(folder)} "
                     "(FORMAT parquet, PARTITION_BY (_part), PRESERVE_ORDER false)")
-    finally:
-        con.execute(f"SET partitioned_write_flush_threshold = {int(before)}")
     try:
         yield [f"read_parquet({_paths_sql(files)}, hive_partitioning = false)"
-               if (files := sorted((folder / f"_part={i}").glob("*.parquet"))) else None for i in range(shares)]
+               if (files := _share_files([folder], i)) else None for i in range(shares)]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

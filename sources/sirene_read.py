@@ -36,6 +36,7 @@ from typing import Iterator
 
 import duckdb
 
+from ess.db import integer_setting
 from ess.errors import InputFileError
 from sources.sirene_layouts import CODE_WIDTHS, NEEDED_COLUMNS, SOURCE, csv_member_name, required_columns
 
@@ -123,15 +124,8 @@ def copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict
     # than the staging's memory bound): a row group's worth. The setting is a connection's own: it is set on every
     # cursor that writes (a zip's part is written on its reader's cursor: with the default there, every
     # département at 10 % of France ran out of memory in the legal units' read).
-    cursors = [con, *stock.cursors]
-    before = [c.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()[0] for c in cursors]
-    for cursor in cursors:
-        cursor.execute(f"SET partitioned_write_flush_threshold = {RAW_ROW_GROUP}")
-    try:
+    with integer_setting([con, *stock.cursors], "partitioned_write_flush_threshold", RAW_ROW_GROUP):
         _copy_parts(con, stock, select, targets, params, f", PARTITION_BY ({partition_by})")
-    finally:
-        for cursor, value in zip(cursors, before):
-            cursor.execute(f"SET partitioned_write_flush_threshold = {int(value)}")
 
 
 def _copy_parts(con, stock: Stock, select: str, targets: list[Path], params: dict, options: str) -> None:
