@@ -61,6 +61,9 @@ def staging_connection(work: Path):
 
     con = db.connect(memory_limit=os.environ.get("ESS_STAGING_MEMOIRE", "").strip() or STAGING_MEMORY_LIMIT)
     con.execute(f"SET temp_directory = '{Path(work) / 'spill'}'")
+    # DuckDB reads a Parquet row group's columns ahead of the scan; within the staging's bound it then spends more
+    # than it saves (a local file, read once): one département at 10 % of France, 2.30 → 2.19 s, at 30 % 6.4 → 6.1 s.
+    con.execute("SET disable_parquet_prefetching = true")
     return con
 
 
