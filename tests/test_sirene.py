@@ -6,6 +6,7 @@ Known answers are counted by hand on the small snapshot below (département 38).
 from __future__ import annotations
 
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -526,16 +527,35 @@ def test_a_malformed_commune_code_is_rejected_never_out_of_scope(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_a_legal_unit_whose_siren_is_padded_in_its_file_is_matched(tmp_path, fmt):
-    # keys are matched as integers (the frugal read's hash table): ' 100000000' in the legal units' file is the
-    # staged establishment's unit 100000000 — kept, trimmed and staged; matched as text it was silently out of scope
-    folder = _snapshot(tmp_path / "snap", fmt, etablissements=[etablissement("10000000000001", "38185")],
-                       unites_legales=[unite_legale(" 100000000"), unite_legale("200000000")])
+@pytest.mark.parametrize("matching", ["text", "integers", "shares"])
+def test_a_key_is_matched_on_its_trimmed_text_whichever_way_the_keys_are_held(tmp_path, monkeypatch, fmt, matching):
+    """' 100000000' in the legal units' file is the staged establishment's unit 100000000 (kept, trimmed, staged); a
+    key that only turns into the same integer ('0100000000', '1e8') is another key, out of scope — whether the keys
+    are few (matched as text), many (matched as integers, then checked) or split by share. Before, few keys were
+    matched as integers too, and those two rows were staged then rejected as the unit's own."""
+    if matching == "integers":
+        monkeypatch.setattr(sirene, "PARALLEL_KEYS_MAX", 0)
+    elif matching == "shares":
+        monkeypatch.setattr(sirene, "MATCHED_KEYS_PER_SHARE", 1)  # two keys: two shares
+    folder = _snapshot(
+        tmp_path / "snap", fmt,
+        etablissements=[etablissement("10000000000001", "38185"), etablissement("30000000000003", "38185")],
+        unites_legales=[unite_legale(" 100000000"), unite_legale("200000000"), unite_legale("0100000000"),
+                        unite_legale("1e8")],
+        etablissements_historique=[etablissement_periode("10000000000001", "2020-01-01"),
+                                   etablissement_periode("010000000000001", "2020-01-01"),
+                                   etablissement_periode("10000000000001 ", "2019-01-01", "2020-01-01")])
     con = connect()
     result = sirene.load_national(con, folder, departements=["38"], millesime="2025-12", work_dir=tmp_path / "w")
-    units = next(s for s in result.national if s.table == UL)
-    assert (units.rows_read, units.rows_staged, units.rows_out_of_scope) == (2, 1, 1)
+    units, periods = (next(s for s in result.national if s.table == t) for t in (UL, ETAB_H))
+    assert (units.rows_read, units.rows_staged, units.rejected_total, units.rows_out_of_scope) == (4, 1, 0, 3)
     assert con.execute(f"SELECT siren FROM {UL}").fetchall() == [("100000000",)]
+    assert (periods.rows_read, periods.rows_staged, periods.rejected_total,
+            periods.rows_out_of_scope) == (3, 2, 0, 1)
+    assert con.execute(f"SELECT siret, date_debut FROM {ETAB_H} ORDER BY 2").fetchall() == [
+        ("10000000000001", date(2019, 1, 1)), ("10000000000001", date(2020, 1, 1))]
+    assert result.par_departement["38"][1].rows_out_of_scope == 3  # the département's own accounting alike
+    assert con.execute("SELECT count(*) FROM staging_rejets").fetchone() == (0,)
 
 
 def test_a_damaged_parquet_stock_is_named_in_one_line(tmp_path):
