@@ -10,8 +10,9 @@ child process, alternating runs so that the machine's noise hits both sides alik
 
 - the floor. Zip: `unzip -p` of the four members to /dev/null (decompression is one deflate stream per file: no
   reader of a zip can beat it; the issue's floor), and also the project's own inflater alone to /dev/null
-  (sources/unzip_stream.py: ISA-L, three times faster than Info-ZIP's), both ratios printed. Parquet: four DuckDB queries, one per file, selecting exactly the rows the staging
-  keeps (same predicates, same columns as text) and writing them to Parquet;
+  (sources/unzip_stream.py: ISA-L, three times faster than Info-ZIP's), both ratios printed. Parquet: four DuckDB
+  queries, one per file, selecting exactly the rows the staging keeps (the plainest predicates that select them,
+  the same columns as text) and writing them to Parquet;
 - the project: transforms.staging.stage_national("sirene", …) for the département — the one read of each file,
   the staging SQL and the partitions written, i.e. everything the staging step does;
 - the ratio project / floor (medians), and the peak memory: the resident memory of the measuring process and of
@@ -54,7 +55,9 @@ print(json.dumps({"wall_s": wall, "cpu_s": CPU, "national": result.stats["sirene
                   "first": result.stats["departements"][deps[0]]["sirene"]}))
 """.replace("CPU", _CPU)
 
-# The same rows as the staging keeps, selected by DuckDB alone: the loader's own predicates and text columns.
+# The same rows as the staging keeps, selected by DuckDB alone, with the plainest predicates that select them: the
+# establishments by the loader's own (the codes of the other départements listed), the other files on the staged
+# keys as they are written (a semi-join on text), the columns as text.
 _FLOOR_PARQUET = """
 import json, resource, sys, time
 from pathlib import Path
@@ -65,12 +68,15 @@ from sources.sirene_read import open_stock, quote
 snapshot, out, deps = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(",")
 con = connect()
 sirene._load_references(con)
+sirene._communes_elsewhere(con, deps)
 params = {"departements": deps, **sirene._corse_codes(con)}
 t = time.perf_counter()
 for step in sirene._STEPS:
     with open_stock(con, sirene.find_stock(snapshot, step.key), step.key) as stock:
         columns = ", ".join(f"{stock.text[c]} AS {quote(c)}" for c in NEEDED_COLUMNS[step.key])
-        sql = f"SELECT {columns} FROM {stock.parts[0]} WHERE {sirene._keep_sql(step, stock.text)}"
+        keep = (sirene._keep_sql(step, stock.text) if step.scope == "commune"
+                else f"{stock.text[step.scope]} IN (SELECT {step.scope} FROM _sirene_{step.scope}s)")
+        sql = f"SELECT {columns} FROM {stock.parts[0]} WHERE {keep}"
         target = out / f"{step.key}.parquet"
         con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)",
                     {k: v for k, v in params.items() if f"${k}" in sql})
@@ -78,10 +84,9 @@ for step in sirene._STEPS:
         kept = f"read_parquet('{target}')"
         placed = ("list_contains($departements, CASE WHEN starts_with(codeCommuneEtablissement, '97') "
                   "THEN left(codeCommuneEtablissement, 3) ELSE left(codeCommuneEtablissement, 2) END)")
-        con.execute(f"CREATE TABLE _sirene_sirets AS SELECT DISTINCT TRY_CAST(siret AS BIGINT) AS siret FROM {kept} "
-                    f"WHERE {placed}", {"departements": deps})
-        con.execute(f"CREATE TABLE _sirene_sirens AS SELECT DISTINCT TRY_CAST(siren AS BIGINT) AS siren FROM {kept} "
-                    f"WHERE {placed}", {"departements": deps})
+        for key in ("siret", "siren"):
+            con.execute(f"CREATE TABLE _sirene_{key}s AS SELECT DISTINCT {key} FROM {kept} WHERE {placed}",
+                        {"departements": deps})
 wall = time.perf_counter() - t
 print(json.dumps({"wall_s": wall, "cpu_s": CPU}))
 """.replace("CPU", _CPU)
