@@ -67,6 +67,11 @@ COMMUNE_FORMAT = "[0-9]{5}|2[AB][0-9]{3}"
 # establishments) reads its histories on two threads: 34.5 → 24.0 s from Parquet, peak 334 → 342 MB; four
 # départements at 30 % from zips (38, 73, 26, 69) and the Nord alone peak at 358 and 336 MB.
 PARALLEL_KEYS_MAX = 1_000_000
+# Up to this many keys, a file is matched on them as text, above as integers (_keep_sql): text spares turning every
+# key of the file into an integer, but its hash table is larger (a siret is a string of its own, a BIGINT 8 bytes).
+# At 30 % of France, from zips, as text: the Nord's 499 000 sirets 36.8 → 35.3 s but 341 → 358 MB; the 800 000 of
+# four départements (Isère, Savoie, Drôme, Rhône) 44.3 → 50.3 s and 358 → 381 MB.
+TEXT_KEYS_MAX = 300_000
 # Above this many rows kept from a file, its staging queries run frugally (ess.db.frugal).
 FRUGAL_KEPT_ROWS = 2_000_000
 LINE_NUMBER = db.LINE_COLUMN
@@ -411,7 +416,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
                 metadata: dict[str, str] | None, behind: _Behind) -> Future:
     """Read the file once; its staging and partitions now, or behind the next read (_Behind)."""
     readers = None
-    many_keys = False
+    many_keys = as_integers = False
     shares = 1
     if step.scope != "commune":
         # Each reader holds the keys it matches in a hash table of its own: with many keys (many départements),
@@ -420,7 +425,7 @@ def _stage_file(con, step: _Step, path: Path, deps: list[str], millesime: str, w
         many_keys = keys > PARALLEL_KEYS_MAX
         readers = 1 if many_keys else None
         shares = max(1, -(-keys // MATCHED_KEYS_PER_SHARE))
-    as_integers = many_keys or shares > 1  # (_keep_sql)
+        as_integers = many_keys or keys > TEXT_KEYS_MAX or shares > 1  # (_keep_sql)
     # With many keys, the file's joins on them (the read's semi-join, the départements attached, the accounting)
     # run frugally (ess.db.frugal): on two threads, each partitions its own share of a hash table, and
     # with every département they ran out of the staging's memory (a semi-join on 4.4 M sirets needs > 96 MB on

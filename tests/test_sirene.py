@@ -527,13 +527,15 @@ def test_a_malformed_commune_code_is_rejected_never_out_of_scope(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-@pytest.mark.parametrize("matching", ["text", "integers", "shares"])
+@pytest.mark.parametrize("matching", ["text", "integers", "frugal", "shares"])
 def test_a_key_is_matched_on_its_trimmed_text_whichever_way_the_keys_are_held(tmp_path, monkeypatch, fmt, matching):
     """' 100000000' in the legal units' file is the staged establishment's unit 100000000 (kept, trimmed, staged); a
     key that only turns into the same integer ('0100000000', '1e8') is another key, out of scope — whether the keys
-    are few (matched as text), many (matched as integers, then checked) or split by share. Before, few keys were
+    are few (matched as text), more (as integers, then checked), many (a frugal read) or split by share. Before, few keys were
     matched as integers too, and those two rows were staged then rejected as the unit's own."""
     if matching == "integers":
+        monkeypatch.setattr(sirene, "TEXT_KEYS_MAX", 0)
+    elif matching == "frugal":
         monkeypatch.setattr(sirene, "PARALLEL_KEYS_MAX", 0)
     elif matching == "shares":
         monkeypatch.setattr(sirene, "MATCHED_KEYS_PER_SHARE", 1)  # two keys: two shares
