@@ -726,7 +726,7 @@ def _keep_sql(step: _Step, text: dict[str, str], keys_nowhere_kept: bool = False
     scope, column = step.scope, text[step.scope]
     if as_integers or share is not None:
         # A hash table of 810 000 sirens as text did not fit the frugal read's memory (three large départements at
-        # 30 % of France), as integers it does. Turning every key of the file into an integer costs (≈ 0.25 s of
+        # 30 % of France), as integers it does. Turning every key of the file into an integer costs (≈ 0.2 s of
         # CPU per 10 M rows), and it also matches a key written otherwise ('0100000000', '1e8'): _classify puts
         # those out of scope, so that the rows kept are the same either way.
         keys = f"SELECT {scope} FROM _sirene_{scope}s"
