@@ -279,6 +279,38 @@ def test_with_many_departements_each_table_is_written_out_and_dropped_before_the
         assert rows == pq.read_table(few.partitions[table]["38"]).to_pylist()
 
 
+def test_many_departements_are_staged_in_a_database_file_with_the_same_result(tmp_path, monkeypatch):
+    """Above FRUGAL_DEPARTEMENTS the staging database is a file of the step's temporary folder, not memory (DuckDB
+    keeps, beyond its bound, bookkeeping for every block of an in-memory table it spills): the same partitions, rows
+    and accounting, and the file goes with the folder."""
+    from ess import db
+    from transforms import staging
+
+    folder = write_snapshot(tmp_path / "snap", STOCK, fmt="parquet")
+    databases: list[str] = []
+    real_connect = db.connect
+
+    def connect(path=":memory:", **kwargs):
+        databases.append(str(path))
+        return real_connect(path, **kwargs)
+
+    monkeypatch.setattr(staging.db, "connect", connect)
+    params = {"departements": ["73", "38", "2A"], "millesime": "2026-10", "synthetic": True}
+    in_memory = staging.stage_national("sirene", folder, params, tmp_path / "memory")
+    monkeypatch.setattr(staging, "FRUGAL_DEPARTEMENTS", 2)
+    on_disk = staging.stage_national("sirene", folder, params, tmp_path / "disk")
+
+    assert databases[0] == ":memory:"
+    assert Path(databases[1]).name == "staging.duckdb" and Path(databases[1]).parent.parent == tmp_path / "disk"
+    assert not Path(databases[1]).exists()
+    assert on_disk.stats == in_memory.stats
+    assert sorted(on_disk.tables) == sorted(in_memory.tables)
+    for name, path in in_memory.tables.items():
+        assert pq.read_table(on_disk.tables[name]).to_pylist() == pq.read_table(path).to_pylist(), name
+    partition = pq.read_table(on_disk.tables["departement=38/staging_sirene_etablissements"])
+    assert partition.column("siret").to_pylist() == ["10000000100011", "50000000500011"]
+
+
 @pytest.mark.parametrize("fmt, many", [("parquet", False), ("csv", False), ("parquet", True)])
 def test_the_console_says_each_national_file_as_it_is_read_and_staged(tmp_path, monkeypatch, fmt, many):
     """A national read of every département lasts minutes a file: `ess run` says each file as it is read (its rows,
