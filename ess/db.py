@@ -90,6 +90,10 @@ def one_thread(con):
         yield con
 
 
+# Above this many départements, a national source is staged frugally: sources/sirene.py writes each file's
+# partitions and drops its table before reading the next, and transforms/staging.py stages in a database file and
+# writes the other tables' partitions in turn (one value, read at call time, for both to agree).
+FRUGAL_DEPARTEMENTS = 10
 # Share of DuckDB's memory bound left to the queries over many keys or rows (see frugal). Every département at 10 %
 # of France peaked at 401 MB (Parquet) with two thirds; with half, 345 MB (Parquet) and 381 MB (zip, inflater included).
 FRUGAL_SHARE = 1 / 2

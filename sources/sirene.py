@@ -85,9 +85,6 @@ JOIN_KEYS_PER_SHARE = 1_000_000
 # staging's memory (9 M sirens, every département at 30 % of France: out of memory on one thread, and 150 s at twice
 # the bound while spilling).
 MATCHED_KEYS_PER_SHARE = 1_000_000
-# Above this many départements, each file is staged, its partitions written (frugally) and its table dropped before
-# the next one is read (load_national).
-FRUGAL_DEPARTEMENTS = 10
 # _classe of a kept row of a file matched on keys whose key is only that of rejected establishments: out of scope.
 WITHOUT_KEPT_ESTABLISHMENT = "sans_etablissement"
 OUT_OF_SCOPE_CLASSES = f"('hors_champ', '{WITHOUT_KEPT_ESTABLISHMENT}')"
@@ -185,7 +182,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
     _communes_elsewhere(con, deps)
     result = NationalStaging(deps, par_departement={d: [] for d in deps})
     staged: dict[str, Future] = {}
-    many = len(deps) > FRUGAL_DEPARTEMENTS
+    many = len(deps) > db.FRUGAL_DEPARTEMENTS
     with _Behind(con, reference_dir, enabled=not many) as behind:
         for step in _STEPS:
             behind.raise_failure()

@@ -247,6 +247,7 @@ def test_with_many_departements_each_table_is_written_out_and_dropped_before_the
     """Above FRUGAL_DEPARTEMENTS, a file's partitions are written as soon as it is staged and its table dropped, so
     that one staged table is held at a time (the four of every département at 30 % of France did not leave the
     memory to sort one): the same partitions and accounting as the staging of a few départements."""
+    from ess import db
     from ess.db import connect
     from sources import sirene
 
@@ -262,7 +263,7 @@ def test_with_many_departements_each_table_is_written_out_and_dropped_before_the
                                          [t]).fetchone()[0]]
         return real_read(con, step, *args)
 
-    monkeypatch.setattr(sirene, "FRUGAL_DEPARTEMENTS", 2)
+    monkeypatch.setattr(db, "FRUGAL_DEPARTEMENTS", 2)
     monkeypatch.setattr(sirene, "_read_once", read_once)
     con = connect()
     many = sirene.load_national(con, folder, departements=deps, millesime="2026-10", work_dir=tmp_path / "many")
@@ -297,7 +298,7 @@ def test_many_departements_are_staged_in_a_database_file_with_the_same_result(tm
     monkeypatch.setattr(staging.db, "connect", connect)
     params = {"departements": ["73", "38", "2A"], "millesime": "2026-10", "synthetic": True}
     in_memory = staging.stage_national("sirene", folder, params, tmp_path / "memory")
-    monkeypatch.setattr(staging, "FRUGAL_DEPARTEMENTS", 2)
+    monkeypatch.setattr(db, "FRUGAL_DEPARTEMENTS", 2)
     on_disk = staging.stage_national("sirene", folder, params, tmp_path / "disk")
 
     assert databases[0] == ":memory:"
@@ -319,14 +320,14 @@ def test_the_console_says_each_national_file_as_it_is_read_and_staged(tmp_path, 
     import io
     import re
 
-    from ess import progress
+    from ess import db, progress
     from ess.db import connect
     from sources import sirene
 
     console = io.StringIO()
     monkeypatch.setattr(progress, "_current", progress.Progress(console, heartbeat=0))
     if many:
-        monkeypatch.setattr(sirene, "FRUGAL_DEPARTEMENTS", 2)
+        monkeypatch.setattr(db, "FRUGAL_DEPARTEMENTS", 2)
     folder = write_snapshot(tmp_path / "snap", STOCK, fmt=fmt)
     sirene.load_national(connect(), folder, departements=["73", "38", "2A"], millesime="2026-10",
                          work_dir=tmp_path / "work")

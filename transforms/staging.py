@@ -33,9 +33,6 @@ PARTITION = "departement={}"
 # DuckDB's own memory while staging (the process adds ≈ 150 MB of Python, Arrow and the CSV reader's buffers);
 # beyond it, joins and sorts spill to the step's temporary folder.
 STAGING_MEMORY_LIMIT = "192MB"
-# Above this many départements, their partitions are written frugally (ess.db.frugal) and the staging database is a
-# file (staging_connection).
-FRUGAL_DEPARTEMENTS = 10
 
 
 def source_module(name: str):
@@ -114,7 +111,7 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
     departements = sorted(set(params["departements"]))
     metadata = _metadata(source, params)
     with tempfile.TemporaryDirectory(prefix=f"stage-{source}-", dir=out_dir) as work:
-        con = staging_connection(Path(work), on_disk=len(departements) > FRUGAL_DEPARTEMENTS)
+        con = staging_connection(Path(work), on_disk=len(departements) > db.FRUGAL_DEPARTEMENTS)
         try:
             db.ensure_rejects_table(con)
             try:
@@ -138,7 +135,7 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
             # Many départements: on one thread with a lower bound (two threads went ≈ 30 MB over the 400 MB of the
             # process with every département at 10 %).
             # Otherwise two tables are written at a time: DuckDB writes a sorted Parquet file on one thread.
-            frugal = len(departements) > FRUGAL_DEPARTEMENTS
+            frugal = len(departements) > db.FRUGAL_DEPARTEMENTS
             with db.frugal(con, frugal):
                 for (table, _), paths in zip(jobs, _in_turn_or_two_at_a_time(
                         con, [(source_table, departements, out_dir, f"{table}.parquet", metadata)
