@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from ess import paths
-from ess.errors import UserError, exception_chain, interrupted_by_user, system_message, system_problem
+from ess.errors import (UserError, exception_chain, interrupted_by_user, system_message, system_problem,
+                        write_failure)
 from ess.settings import Settings, add_arguments, check_departement, check_folder_option, split_codes
 
 DEFAULT_DEPARTEMENT = Settings.departement
@@ -383,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _failed(args: argparse.Namespace, exc: Exception) -> int:
     """Print the one message of a failed command (its traceback, for a bug, in a log file); its exit code."""
-    if isinstance(exc, UserError):
+    # (a full disk that a reader took for its file's fault gets the disk's message)
+    if isinstance(exc, UserError) and not write_failure(exc):
         failed = getattr(exc, "departements", None)  # flows.pipeline.DepartementsFailed: it says what was published
         _say(args, str(exc) if failed or "nothing was published" in str(exc).lower()
              else _with_publication_state(str(exc), args), departements=failed)

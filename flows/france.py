@@ -81,7 +81,7 @@ def ess_france(departements: list[str] | None = None, settings: dict | None = No
         except Exception as exc:  # noqa: BLE001 — collected and reported below
             failures[dep] = exc
     if failures:
-        raise UserError(failure_report({d: f"{type(e).__name__}: {e}" for d, e in failures.items()}, len(deps)))
+        raise UserError(failure_report(failures, len(deps)))
     return results
 
 

@@ -30,7 +30,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ess import caching, progress, runlog
-from ess.errors import UserError
+from ess.errors import UserError, system_message, system_problem, write_failure
 from ess.locking import departement_lock
 from ess.settings import Settings
 from flows.inputs import resolve_inputs, sample_missing
@@ -443,9 +443,17 @@ class DepartementsFailed(UserError):
 
 
 def failure_report(failures: dict[str, BaseException], total: int) -> str:
-    listing = "\n".join(f"- {d}: {exc}" for d, exc in sorted(failures.items()))
+    listing = "\n".join(f"- {d}: {failure_text(exc)}" for d, exc in sorted(failures.items()))
     others = "none was published" if len(failures) == total else "the others were published"
     return f"{len(failures)} of {total} départements failed ({others}):\n{listing}"
+
+
+def failure_text(exc: BaseException) -> str:
+    """One département's failure as `ess` says a run's: the disk's message for a full disk (whatever wrapped it),
+    the message of a refused input, the type and message of anything else (a bug)."""
+    if write_failure(exc):
+        return system_message(*system_problem(exc))
+    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 
 def check_present(departement: str, staged: dict) -> None:

@@ -50,7 +50,7 @@ import duckdb
 from ess import db, progress
 from ess.accounting import FileStats, NationalStaging
 from ess.db import frugal
-from ess.errors import InputFileError
+from ess.errors import InputFileError, write_failure
 from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
@@ -568,8 +568,9 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
             copy_parts(con, stock, select("false"), tmps, params)
     except Exception as exc:
         # DuckDB's memory bound is not the file's fault: transforms/staging.py says how to raise it; an
-        # interruption is a failure elsewhere (_Behind)
-        if isinstance(exc, (InputFileError, duckdb.OutOfMemoryException, duckdb.InterruptException)):
+        # interruption is a failure elsewhere (_Behind); nor is a full disk (flows/cli.py says so)
+        if (isinstance(exc, (InputFileError, duckdb.OutOfMemoryException, duckdb.InterruptException))
+                or write_failure(exc)):
             raise
         detail = str(exc).split("\n")[0]
         raise InputFileError(f"{stock.path}: cannot be read ({detail})") from exc

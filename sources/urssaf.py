@@ -33,7 +33,7 @@ import duckdb
 
 from ess import db
 from ess.accounting import FileStats, NationalStaging, ReconciliationError
-from ess.errors import InputFileError, UserError
+from ess.errors import InputFileError, UserError, write_failure
 from ess.paths import REFERENCE_DIR
 from sources.base import DEPARTEMENT, Source, SourceFile, normalise_departement
 from transforms.reference import FAMILLES_URSSAF, read_reference, reference_path
@@ -300,6 +300,8 @@ def read_file(con, path: Path, header: list[str], columns: list[str], table: str
             params,
         )
     except duckdb.Error as exc:
+        if write_failure(exc):  # a full disk, not the file's fault (flows/cli.py says so)
+            raise
         detail = str(exc).split("\nPossible fixes")[0].strip()  # DuckDB's fixes are reader options, not user actions
         raise InputFileError(
             f"{path}: cannot be read as the portal's ';'-separated UTF-8 CSV export ({detail}). "

@@ -31,3 +31,22 @@ def data_dir(tmp_path, monkeypatch):
     d.mkdir()
     monkeypatch.setenv("ESS_DATA_DIR", str(d))
     return d
+
+
+@pytest.fixture
+def spill_failure(tmp_path):
+    """DuckDB's own error when the disk of its temporary folder is full (a 1 MB bound on that folder stands in for
+    the disk: DuckDB's bound defaults to the disk's free space, and reports both alike)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '16MB'")
+    con.execute(f"SET temp_directory = '{tmp_path / 'spill'}'")
+    con.execute("SET max_temp_directory_size = '1MB'")
+    try:
+        con.execute("CREATE TABLE t AS SELECT md5(i::VARCHAR) AS h FROM range(1000000) r(i) ORDER BY h")
+    except duckdb.OutOfMemoryException as exc:
+        return exc
+    finally:
+        con.close()
+    raise AssertionError("DuckDB sorted 1 M rows without spilling beyond 1 MB: the fixture needs a larger sort")

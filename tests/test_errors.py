@@ -73,8 +73,9 @@ def console(capfd) -> list[str]:
 
 
 SYSTEM_FAILURES = [
-    (OSError(errno.ENOSPC, "No space left on device", "/srv/ess/cache/core/x.parquet"),
-     "disk full: could not write /srv/ess/cache/core/x.parquet. Free space on that disk (`df -h /srv/ess/cache/core`) "
+    # (the folder to look at is the nearest that exists: a failed step's temporary folder is gone)
+    (OSError(errno.ENOSPC, "No space left on device", "/tmp/ess-absent-folder/core/x.parquet"),
+     "disk full: could not write /tmp/ess-absent-folder/core/x.parquet. Free space on that disk (`df -h /tmp`) "
      "or point --out / ESS_DATA_DIR at a disk with room, then run again"),
     (__import__("duckdb").IOException('IO Error: Could not write file "/srv/ess/entrepot/t.parquet": Read-only file '
                                       'system'),
@@ -119,6 +120,67 @@ def test_a_query_interrupted_by_ctrl_c_ends_the_run_as_interrupted(prefect_harne
         monkeypatch.setattr(test_flows, "fake_core", failing_core(wrapped))
     assert run_cli(inputs, data_dir / "entrepot") == 130
     assert console(capfd)[0].startswith("ess run: interrupted")
+
+
+def test_a_full_disk_behind_a_file_error_gets_the_disks_message(prefect_harness, stubs, inputs, data_dir, capfd,
+                                                               monkeypatch):
+    """Exit 3 and the disk's message, not the file's: a reader that took DuckDB's write error for its file's fault
+    wrapped it (DuckDB quotes the path in JSON, with escaped quotes)."""
+    import duckdb
+
+    import test_flows
+    from ess.errors import InputFileError
+
+    tmp = "/tmp/ess-absent-folder/stage-sirene-x/raw_sirene_etablissements.0.parquet.tmp"
+    try:
+        try:
+            raise duckdb.IOException('IO Error: Async write failed: {"exception_message":"Could not write file \\"'
+                                     + tmp + '\\": No space left on device","errno":"28"}')
+        except duckdb.IOException as duckdb_error:
+            raise InputFileError(f"/in/StockEtablissement_utf8.parquet: cannot be read ({duckdb_error})") \
+                from duckdb_error
+    except InputFileError as wrapped:
+        monkeypatch.setattr(test_flows, "fake_core", failing_core(wrapped))
+    warehouse = data_dir / "entrepot"
+    assert run_cli(inputs, warehouse) == 3
+    assert console(capfd)[0] == (
+        f"ess run: disk full: could not write {tmp}. Free space on that disk (`df -h /tmp`) or point --out / "
+        f"ESS_DATA_DIR at a disk with room, then run again. Nothing was published: {warehouse} is as it was before "
+        "the run")
+
+
+def test_duckdb_out_of_room_to_spill_is_a_full_disk(prefect_harness, stubs, inputs, data_dir, capfd, monkeypatch,
+                                                    spill_failure):
+    """DuckDB's « Out of Memory Error: failed to offload data block … max_temp_directory_size » is its temporary
+    folder's disk, full: exit 3 with what to free, not a bug."""
+    import test_flows
+
+    monkeypatch.setattr(test_flows, "fake_core", failing_core(spill_failure))
+    warehouse = data_dir / "entrepot"
+    assert run_cli(inputs, warehouse) == 3
+    assert console(capfd)[0] == (
+        "ess run: disk full: a query could not spill to disk (DuckDB's temporary folder: the step's folder under the "
+        "data folder for the staging, `.tmp` in the current folder otherwise). Free space there (`df -h`) or point "
+        f"--out / ESS_DATA_DIR at a disk with room, then run again. Nothing was published: {warehouse} is as it was "
+        "before the run")
+
+
+def test_each_failed_departement_is_said_as_a_run_of_one_would_say_it():
+    """`ess run -d …` and `ess france` list each failed département: a full disk by the disk's message (whatever
+    wrapped it), a refused input by its message, anything else (a bug) by its type and message."""
+    from ess.errors import InputFileError, UserError
+    from flows.pipeline import failure_report
+
+    wrapped = InputFileError("/in/StockEtablissement_utf8.parquet: cannot be read (No space left on device)")
+    wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device", "/tmp/ess-absent-folder/x.parquet")
+    report = failure_report({"73": wrapped, "26": UserError("département 26 : refusé pour l'essai"),
+                             "38": KeyError("effectif_central")}, 4)
+    assert report.splitlines() == [
+        "3 of 4 départements failed (the others were published):",
+        "- 26: département 26 : refusé pour l'essai",
+        "- 38: KeyError: 'effectif_central'",
+        "- 73: disk full: could not write /tmp/ess-absent-folder/x.parquet. Free space on that disk (`df -h /tmp`) or "
+        "point --out / ESS_DATA_DIR at a disk with room, then run again"]
 
 
 def test_a_real_missing_permission(prefect_harness, stubs, inputs, data_dir, capfd):

@@ -1007,6 +1007,44 @@ def test_a_read_out_of_memory_is_not_blamed_on_the_file(tmp_path, monkeypatch):
     assert not isinstance(e.value, InputFileError) and "cannot be read" not in str(e.value)
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_full_disk_during_the_read_is_not_blamed_on_the_file(tmp_path, fmt):
+    """The read's first output is /dev/full, which answers every write with the system's « No space left on device »:
+    the error that comes out is the disk's, naming the file that could not be written (flows/cli.py prints the
+    disk's message), not « cannot be read » of a sound national file (it said so before: exit 2, the file blamed)."""
+    from ess.errors import system_problem
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this machine")
+    folder = write_snapshot(tmp_path / "snap", NATIONAL_DATA, fmt=fmt)
+    work = tmp_path / "work"
+    work.mkdir()
+    full = work / "raw_sirene_etablissements.0.parquet.tmp"
+    full.symlink_to("/dev/full")
+    with pytest.raises(Exception) as e:
+        sirene.load_national(connect(), folder, departements=["73", "38"], millesime="2025-12", work_dir=work)
+    assert not isinstance(e.value, InputFileError) and "cannot be read" not in str(e.value)
+    assert system_problem(e.value) == ("disk_full", str(full))
+
+
+def test_no_room_to_spill_is_not_called_a_memory_bound(tmp_path, monkeypatch, spill_failure):
+    """DuckDB reports a full disk under its temporary folder as an out-of-memory error: the staging does not turn it
+    into « set ESS_STAGING_MEMOIRE » (more memory would not give the disk room)."""
+    from ess.errors import system_problem
+    from transforms import staging
+
+    def no_room(*args, **kwargs):
+        raise spill_failure
+
+    monkeypatch.setattr(sirene, "load_national", no_room)
+    folder = write_snapshot(tmp_path / "snap", NATIONAL_DATA, fmt="parquet")
+    with pytest.raises(Exception) as e:
+        staging.stage_national("sirene", folder, {"departements": ["73", "38"], "millesime": "2025-12"},
+                               tmp_path / "out")
+    assert e.value is spill_failure
+    assert system_problem(e.value) == ("spill_full", None)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_frugal_staging_stages_exactly_what_the_parallel_one_stages(tmp_path, monkeypatch, fmt):
     """Many keys to match or many kept rows (every département) run a file's queries on one DuckDB thread with

@@ -332,6 +332,27 @@ def test_header_problems_are_input_file_errors(tmp_path):
         _load(snap)
 
 
+def test_a_full_disk_is_not_called_an_unreadable_file(tmp_path, spill_failure):
+    """The file is sound; the disk of DuckDB's temporary folder is full while it is read: that error comes out as
+    it is (flows/cli.py prints the disk's message), not as « cannot be read as the portal's CSV export »."""
+
+    class FullDisk:
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, sql, *args):
+            if "read_csv(" in sql:
+                raise spill_failure
+            return self.con.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.con, name)
+
+    with pytest.raises(Exception) as e:
+        urssaf.load(FullDisk(db.connect()), _snapshot(tmp_path), departement="38")
+    assert e.value is spill_failure
+
+
 def _resave_as_windows_1252(path: Path) -> None:
     """What a spreadsheet does to the portal's file: same text, accents in Windows-1252."""
     path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252"))

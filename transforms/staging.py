@@ -25,7 +25,7 @@ import duckdb
 
 from ess import db
 from ess.accounting import FileStats
-from ess.errors import UserError
+from ess.errors import UserError, write_failure
 from sources import registry
 from transforms.steps import StepOutput
 
@@ -118,6 +118,8 @@ def stage_national(source: str, snapshot: Path | None, params: dict, out_dir: Pa
                 result = module.stage(con, snapshot, {**params, "departements": departements,
                                                       "parquet_metadata": metadata}, Path(work))
             except duckdb.OutOfMemoryException as exc:
+                if write_failure(exc):  # no room on disk to spill to: not the memory bound (flows/cli.py says so)
+                    raise
                 limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
                 raise UserError(
                     f"staging {source} for {len(departements)} département(s) of {snapshot} needs more memory than "
