@@ -8,12 +8,16 @@ A step's key is the sha256 of
 Its outputs live in <data>/cache/<step>/<key>/ next to `step.json` (the StepOutput, with table paths relative to
 the folder). The folder is written under a temporary name and renamed into place, so a crashed step never leaves a
 half-written entry, and two runs computing the same key concurrently both succeed (the second rename loses and its
-copy is discarded). Nothing here imports Prefect: the flows call run_cached() inside their tasks.
+copy is discarded). A killed computation (kill -9, out of memory, power cut) leaves its temporary folder — the
+national staging of every département holds up to ≈ 22 GB there —: the next computation of the step removes it, the
+lock file held beside each folder telling the dead from the live (ess.locking). Nothing here imports Prefect: the
+flows call run_cached() inside their tasks.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -27,7 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ess import paths
+from ess import paths, progress
+from ess.locking import file_lock, held_by_someone
 from transforms.steps import StepOutput
 
 STEP_FILE = "step.json"
@@ -276,9 +281,8 @@ def run_cached(
         return found
     changed = what_changed(step, document, root)
     final = root / step / key
-    work = root / step / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    work.mkdir(parents=True)
-    try:
+    remove_dead_work(root / step)
+    with _work_folder(root / step, key) as work:
         output = compute(work)
         relative = {}
         for name, path in output.tables.items():
@@ -293,12 +297,44 @@ def run_cached(
         except OSError:
             if lookup(step, key, root) is None:  # not a concurrent twin: a real problem
                 raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     result = lookup(step, key, root)
     if result is None:
         raise RuntimeError(f"cache entry {final} vanished right after it was written")
     return CachedResult(result.output, key, False, final, changed)
+
+
+@contextlib.contextmanager
+def _work_folder(step_dir: Path, key: str):
+    """The private folder of a computation of the step, with the lock file beside it held while it is computed (the
+    lock is taken first: a folder whose lock is free or absent is a dead computation's); both removed after."""
+    name = f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+    lock = step_dir / f"{name}.lock"
+    step_dir.mkdir(parents=True, exist_ok=True)
+    # (a cleaner may hold a free lock for an instant to test it: wait for it rather than fail)
+    with file_lock(lock, wait_seconds=5, poll=0.05):
+        work = step_dir / name
+        work.mkdir()
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+
+
+def remove_dead_work(step_dir: Path) -> None:
+    """Remove the temporary folders that killed computations of the step left (their lock free or absent), and
+    their lock files; each removal is said on the console and in the run's log."""
+    if not step_dir.is_dir():
+        return
+    for work in sorted(step_dir.glob(".*.tmp")):
+        if work.is_dir() and not held_by_someone(step_dir / f"{work.name}.lock"):
+            size = sum(f.stat().st_size for f in work.rglob("*") if f.is_file() and not f.is_symlink())
+            shutil.rmtree(work, ignore_errors=True)
+            progress.current().say(f"  · dossier d'un calcul interrompu supprimé : {work} "
+                                   f"({progress.entier(size / 2**20)} Mo)")
+    for lock in step_dir.glob(".*.tmp.lock"):
+        if not lock.with_suffix("").exists() and not held_by_someone(lock):
+            lock.unlink(missing_ok=True)
 
 
 def link_tables(output: StepOutput, out_dir: Path) -> StepOutput:

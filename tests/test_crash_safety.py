@@ -141,6 +141,57 @@ def test_crashing_step_leaves_no_cache_entry(data_dir):
     assert again.hit and len(calls) == 2 and again.output.tables == result.output.tables
 
 
+# A computation of the step "core" that writes a file into its temporary folder, says so, then waits to be killed.
+_COMPUTING = """
+import sys, time
+from pathlib import Path
+from ess import caching
+
+def compute(out_dir):
+    (out_dir / "partie.parquet").write_bytes(b"x" * 100_000)
+    print(out_dir, flush=True)
+    time.sleep(600)
+
+caching.run_cached("core", compute, inputs={}, params={"p": sys.argv[1]}, code="c")
+"""
+
+
+def test_a_killed_computation_leaves_a_folder_that_the_next_one_removes(data_dir):
+    """kill -9 leaves the step's temporary folder (up to ≈ 22 GB for the national staging of every département): the
+    next computation of the step removes it, but not the folder of a computation still running."""
+    import signal
+    import subprocess
+    import sys
+
+    from processes import alive
+
+    children = [subprocess.Popen([sys.executable, "-c", _COMPUTING, p], stdout=subprocess.PIPE, text=True)
+                for p in ("tuee", "vivante")]
+    try:
+        killed, running = (Path(child.stdout.readline().strip()) for child in children)
+        os.kill(children[0].pid, signal.SIGKILL)
+        children[0].wait()
+        step_dir = caching.cache_dir() / "core"
+        assert killed.is_dir() and (step_dir / f"{killed.name}.lock").is_file()  # what the kill leaves
+
+        def compute(out_dir):
+            con = db.connect()
+            con.execute("CREATE TABLE core_x AS SELECT 1 AS a")
+            written = db.export_tables(con, ["core_x"], out_dir)
+            con.close()
+            return StepOutput(tables=written)
+
+        result = caching.run_cached("core", compute, inputs={}, params={"p": "apres"}, code="c")
+        assert not killed.exists() and not (step_dir / f"{killed.name}.lock").exists()
+        assert running.is_dir() and (running / "partie.parquet").is_file() and alive(children[1].pid)
+        assert sorted(p.name for p in step_dir.iterdir()) == sorted([result.folder.name, running.name,
+                                                                     f"{running.name}.lock"])
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
 def test_step_writing_outside_its_folder_is_refused(data_dir, tmp_path):
     def compute(out_dir):
         con = db.connect()
