@@ -95,9 +95,9 @@ def system_message(kind: str, filename: str | None) -> str:
         return (f"disk full: could not write{target}. Free space on that disk{look} or point --out / ESS_DATA_DIR at "
                 "a disk with room, then run again")
     if kind == "spill_full":
-        return ("disk full: a query could not spill to disk (DuckDB's temporary folder: the step's folder under the "
-                "data folder for the staging, `.tmp` in the current folder otherwise). Free space there (`df -h`) or "
-                "point --out / ESS_DATA_DIR at a disk with room, then run again")
+        return ("disk full: a query could not spill to disk (DuckDB's temporary folder: in the step's folder under the "
+                "data folder for the staging and the core, `.tmp` in the current folder for the other steps). Free "
+                "space there (`df -h`) or point --out / ESS_DATA_DIR at a disk with room, then run again")
     if kind == "read_only":
         return (f"read-only file system: could not write{target}. Give --out (or ESS_DATA_DIR) a writable folder, "
                 "or remount the disk read-write, then run again")

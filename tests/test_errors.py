@@ -159,10 +159,10 @@ def test_duckdb_out_of_room_to_spill_is_a_full_disk(prefect_harness, stubs, inpu
     warehouse = data_dir / "entrepot"
     assert run_cli(inputs, warehouse) == 3
     assert console(capfd)[0] == (
-        "ess run: disk full: a query could not spill to disk (DuckDB's temporary folder: the step's folder under the "
-        "data folder for the staging, `.tmp` in the current folder otherwise). Free space there (`df -h`) or point "
-        f"--out / ESS_DATA_DIR at a disk with room, then run again. Nothing was published: {warehouse} is as it was "
-        "before the run")
+        "ess run: disk full: a query could not spill to disk (DuckDB's temporary folder: in the step's folder under "
+        "the data folder for the staging and the core, `.tmp` in the current folder for the other steps). Free space "
+        f"there (`df -h`) or point --out / ESS_DATA_DIR at a disk with room, then run again. Nothing was published: "
+        f"{warehouse} is as it was before the run")
 
 
 def test_each_failed_departement_is_said_as_a_run_of_one_would_say_it():
