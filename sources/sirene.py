@@ -3,8 +3,8 @@
 National files are large (StockEtablissement ≈ 44 M rows, 9 GB of CSV), so nothing national is ever held in
 memory: each file is read in one pass by DuckDB (sources/sirene_read.py opens it), which keeps only the rows the
 requested départements need, plus the rows whose location cannot be told, and writes them to Parquet files in
-`work_dir` (`raw_sirene_<key>.<part>.parquet`, one per reader, every column as text, with its row number in the part
-and the block markers of a zip that give each row its line in the file). The staging SQL
+`work_dir` (`raw_sirene_<key>.<part>/`, a folder of files per reader, every column as text, with its row number in
+the part and the block markers of a zip that give each row its line in the file). The staging SQL
 (sql/staging/*.sql) then checks and types those rows once for all the départements, routing bad ones to
 `staging_rejets` with the reason, the file column at fault, its value and the line.
 
@@ -165,7 +165,7 @@ def load_national(con, snapshot_dir: Path, *, departements, millesime: str, work
                   reference_dir: str | Path | None = None, metadata: dict[str, str] | None = None) -> NationalStaging:
     """Read each SIRENE file of the snapshot once and stage the rows of every département of `departements`.
 
-    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>.parquet, all text) and each
+    `work_dir` receives the rows kept from each file (raw_sirene_<key>.<part>/*.parquet, all text) and each
     département's staged rows (partitions/departement=<d>/<table>.parquet, with the Parquet key-value `metadata`;
     listed in `result.partitions`); the caller owns it. The staging tables stay in `con`, except with many
     départements (dropped once written).
@@ -548,8 +548,8 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
                 f"{', '.join(extra)}, {too_long} AS _colonne_trop_longue, {too_long_value} AS _valeur_trop_longue"
                 f"{share} FROM {{part}} WHERE {where}")
 
-    targets = [work_dir / f"{step.raw_view}.{i}.parquet" for i in range(len(stock.parts))]
-    tmps = [t.with_suffix(".parquet.tmp") for t in targets]
+    targets = [work_dir / f"{step.raw_view}.{i}" for i in range(len(stock.parts))]  # (folders: copy_parts)
+    tmps = [t.with_name(f"{t.name}.tmp") for t in targets]
     params = {"departements": deps, "longueur_max": MAX_FIELD_CHARS, **_corse_codes(con)}
     try:
         if shares == 1:
@@ -653,7 +653,8 @@ def _segments_table(con, parts: list[Path], segments: list[tuple[int, int, int]]
 
 
 def _paths_sql(paths: list[Path]) -> str:
-    return "[" + ", ".join(sql_str(p) for p in paths) + "]"
+    """The list of Parquet files for read_parquet; a folder stands for its files (a part's kept rows, copy_parts)."""
+    return "[" + ", ".join(sql_str(Path(p) / "*.parquet" if Path(p).is_dir() else p) for p in paths) + "]"
 
 
 def _classify(con, step: _Step, parts: list[Path], as_integers: bool = False) -> None:

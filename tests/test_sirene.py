@@ -460,21 +460,44 @@ def test_empty_csv_file_is_an_input_error(tmp_path):
 
 
 def test_raw_rows_of_the_department_are_left_in_work_dir(tmp_path):
-    """The rows kept by the read stay in work_dir as text (for tracing), one file per reader: the 10 establishments
+    """The rows kept by the read stay in work_dir as text (for tracing), a folder per reader: the 10 establishments
     of 38, the 3 without a commune (abroad or nowhere) and the malformed code, numbered as read in their pipe, plus
     the block markers (one block here: block 0 in the first pipe, an end marker in each)."""
     folder = write_snapshot(tmp_path / "snap", DATA)
     _load(folder, tmp_path)
     con = connect()
-    raw = sorted((tmp_path / "work").glob("raw_sirene_etablissements.*.parquet"))
-    assert [p.name for p in raw] == ["raw_sirene_etablissements.0.parquet", "raw_sirene_etablissements.1.parquet"]
-    paths = [str(p) for p in raw]
+    raw = sorted((tmp_path / "work").glob("raw_sirene_etablissements.*"))
+    assert [p.name for p in raw] == ["raw_sirene_etablissements.0", "raw_sirene_etablissements.1"]
+    paths = [str(p / "*.parquet") for p in raw]
     assert con.execute("SELECT _tube, _ligne, split_part(_marque, ':', 2) FROM read_parquet(?) "
                        "WHERE _marque IS NOT NULL ORDER BY ALL", [paths]).fetchall() == [
         (0, 1, "0"), (0, 19, "end"), (1, 1, "end")]
     assert con.execute("SELECT count(*), min(_ligne), max(_ligne), count(*) FILTER (codeCommuneEtablissement "
                        "LIKE '38%') FROM read_parquet(?) WHERE _marque IS NULL", [paths]).fetchone() == (
         13, 2, 18, 11)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_readers_kept_rows_span_several_files_with_the_same_result(tmp_path, monkeypatch, fmt):
+    """A part's kept rows are written as a folder of files of at most RAW_GROUPS_PER_FILE row groups (DuckDB holds a
+    file's footer until it closes it: one file per reader grew with the national file): here 6 000 more
+    establishments of 38, row groups of 2 048 rows (DuckDB's least), one a file — the same staged rows, rejects and
+    accounting as in one file."""
+    from sources import sirene_read
+
+    bulk = [etablissement(f"{800000000 + i:09d}00011", "38185") for i in range(6000)]
+    folder = write_snapshot(tmp_path / "snap", {**DATA, "etablissements": ETABLISSEMENTS + bulk}, fmt=fmt)
+    one_con, one_stats = _load(folder, tmp_path / "one")
+    assert len(list((tmp_path / "one" / "work" / "raw_sirene_etablissements.0").glob("*.parquet"))) == 1
+    monkeypatch.setattr(sirene_read, "RAW_ROW_GROUP", 2048)
+    monkeypatch.setattr(sirene_read, "RAW_GROUPS_PER_FILE", 1)
+    con, stats = _load(folder, tmp_path / "many")
+    files = sorted((tmp_path / "many" / "work" / "raw_sirene_etablissements.0").glob("*.parquet"))
+    assert len(files) > 1
+    for table in (*sirene.TABLES, "staging_rejets"):
+        assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == one_con.execute(
+            f"SELECT * FROM {table} ORDER BY ALL").fetchall(), table
+    assert {t: s.to_dict() for t, s in stats.items()} == {t: s.to_dict() for t, s in one_stats.items()}
 
 
 def test_checksum_from_the_manifest_or_computed(tmp_path):
@@ -922,7 +945,7 @@ def test_several_readers_stage_exactly_what_one_reader_stages(tmp_path, monkeypa
     assert stats[ETAB].to_dict() == one_stats[ETAB].to_dict()
     blocks, pipes = con.execute(
         "SELECT count(*), count(DISTINCT _tube) FROM read_parquet(?) WHERE _marque NOT LIKE '%:end:%'",
-        [[str(p) for p in sorted((tmp_path / "many" / "work").glob("raw_sirene_etablissements.*.parquet"))]]
+        [[str(p / "*.parquet") for p in sorted((tmp_path / "many" / "work").glob("raw_sirene_etablissements.*"))]]
     ).fetchone()
     if block == 64:  # a block per record, but the short "1,2" ones share the next record's block, and the last
         assert (blocks, pipes) == (42, readers)  # block is empty (the last cut falls on the file's last newline)
@@ -1009,9 +1032,10 @@ def test_a_read_out_of_memory_is_not_blamed_on_the_file(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_a_full_disk_during_the_read_is_not_blamed_on_the_file(tmp_path, fmt):
-    """The read's first output is /dev/full, which answers every write with the system's « No space left on device »:
-    the error that comes out is the disk's, naming the file that could not be written (flows/cli.py prints the
-    disk's message), not « cannot be read » of a sound national file (it said so before: exit 2, the file blamed)."""
+    """The read's first output file is /dev/full, which answers every write with the system's « No space left on
+    device »: the error that comes out is the disk's, naming the file that could not be written (flows/cli.py prints
+    the disk's message), not « cannot be read » of a sound national file (it said so before: exit 2, the file
+    blamed)."""
     from ess.errors import system_problem
 
     if not Path("/dev/full").exists():
@@ -1019,7 +1043,8 @@ def test_a_full_disk_during_the_read_is_not_blamed_on_the_file(tmp_path, fmt):
     folder = write_snapshot(tmp_path / "snap", NATIONAL_DATA, fmt=fmt)
     work = tmp_path / "work"
     work.mkdir()
-    full = work / "raw_sirene_etablissements.0.parquet.tmp"
+    full = work / "raw_sirene_etablissements.0.tmp" / "data_0.parquet"  # (a part is a folder: copy_parts)
+    full.parent.mkdir()
     full.symlink_to("/dev/full")
     with pytest.raises(Exception) as e:
         sirene.load_national(connect(), folder, departements=["73", "38"], millesime="2025-12", work_dir=work)
