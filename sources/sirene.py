@@ -55,7 +55,8 @@ from ess.paths import REFERENCE_DIR, SQL_DIR
 from sources.base import normalise_departement
 from sources.download import read_manifest
 from sources.sirene_layouts import CODE_WIDTHS, LAYOUTS, NEEDED_COLUMNS, SOURCE, official_filename
-from sources.sirene_read import RAW_ROW_GROUP, Stock, copy_parts, numbering, open_stock, quote, sql_str
+from sources.sirene_read import (RAW_GROUPS_PER_FILE, RAW_ROW_GROUP, Stock, copy_parts, numbering, open_stock,
+                                 partition_flush_rows, quote, sql_str)
 
 CSV_REJECT_REASON = "ligne CSV illisible"
 # No SIRENE field is documented longer than 250 characters; a longer one is a damaged file (a lost quote swallows
@@ -557,7 +558,7 @@ def _read_once(con, step: _Step, stock: Stock, deps: list[str], work_dir: Path,
                        params)
         else:
             share = f", hash(TRY_CAST({text[step.scope]} AS BIGINT)) % {shares} AS _part"
-            copy_parts(con, stock, select("true", share), tmps, params, partition_by="_part")
+            copy_parts(con, stock, select("true", share), tmps, params, partition_by="_part", partitions=shares)
             kept = _keep_by_share(con, step, tmps, shares, keys_nowhere_kept, work_dir)
             if kept:
                 return kept
@@ -844,9 +845,10 @@ def _by_share(con, select: str, key: str, shares: int, folder: Path) -> Iterator
     if shares == 1:
         yield [f"({select})"]
         return
-    with db.integer_setting(con, "partitioned_write_flush_threshold", RAW_ROW_GROUP):  # (sirene_read.copy_parts)
+    with db.integer_setting(con, "partitioned_write_flush_threshold", partition_flush_rows(shares)):  # (copy_parts)
         con.execute(f"COPY (SELECT *, hash({key}) % {shares} AS _part FROM ({select})) TO {sql_str(folder)} "
-                    "(FORMAT parquet, PARTITION_BY (_part), PRESERVE_ORDER false)")
+                    f"(FORMAT parquet, PARTITION_BY (_part), ROW_GROUPS_PER_FILE {RAW_GROUPS_PER_FILE}, "
+                    "PRESERVE_ORDER false)")
     try:
         yield [f"read_parquet({_paths_sql(files)}, hive_partitioning = false)"
                if (files := _share_files([folder], i)) else None for i in range(shares)]

@@ -500,6 +500,17 @@ def test_a_readers_kept_rows_span_several_files_with_the_same_result(tmp_path, m
     assert {t: s.to_dict() for t, s in stats.items()} == {t: s.to_dict() for t, s in one_stats.items()}
 
 
+def test_a_partitioned_write_buffers_fewer_rows_a_partition_when_there_are_many():
+    """DuckDB buffers up to its flush threshold of rows in every partition: 44 key shares (every département at
+    100 % of France) at a row group's worth each ran out of the frugal bound; the threshold shrinks with the
+    partitions, down to one vector."""
+    from sources.sirene_read import PARTITION_BUFFER_ROWS, RAW_ROW_GROUP, partition_flush_rows
+
+    assert [partition_flush_rows(n) for n in (1, 14, 16, 44, 1000)] == [
+        RAW_ROW_GROUP, RAW_ROW_GROUP, RAW_ROW_GROUP, PARTITION_BUFFER_ROWS // 44, 2048]
+    assert PARTITION_BUFFER_ROWS // 44 == 5957
+
+
 def test_checksum_from_the_manifest_or_computed(tmp_path):
     import hashlib
     import json
