@@ -17,7 +17,6 @@ flows call run_cached() inside their tasks.
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ess import paths, progress
-from ess.locking import file_lock, held_by_someone
+from ess.locking import locked_folder, remove_dead_folders
 from transforms.steps import StepOutput
 
 STEP_FILE = "step.json"
@@ -282,7 +281,8 @@ def run_cached(
     changed = what_changed(step, document, root)
     final = root / step / key
     remove_dead_work(root / step)
-    with _work_folder(root / step, key) as work:
+    # (a cleaner may hold a free lock for an instant to test it: wait for it rather than fail)
+    with locked_folder(root / step, f".{key}.{uuid.uuid4().hex[:8]}.tmp", wait_seconds=5, poll=0.05) as work:
         output = compute(work)
         relative = {}
         for name, path in output.tables.items():
@@ -303,38 +303,12 @@ def run_cached(
     return CachedResult(result.output, key, False, final, changed)
 
 
-@contextlib.contextmanager
-def _work_folder(step_dir: Path, key: str):
-    """The private folder of a computation of the step, with the lock file beside it held while it is computed (the
-    lock is taken first: a folder whose lock is free or absent is a dead computation's); both removed after."""
-    name = f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    lock = step_dir / f"{name}.lock"
-    step_dir.mkdir(parents=True, exist_ok=True)
-    # (a cleaner may hold a free lock for an instant to test it: wait for it rather than fail)
-    with file_lock(lock, wait_seconds=5, poll=0.05):
-        work = step_dir / name
-        work.mkdir()
-        try:
-            yield work
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-            lock.unlink(missing_ok=True)
-
-
 def remove_dead_work(step_dir: Path) -> None:
     """Remove the temporary folders that killed computations of the step left (their lock free or absent), and
     their lock files; each removal is said on the console and in the run's log."""
-    if not step_dir.is_dir():
-        return
-    for work in sorted(step_dir.glob(".*.tmp")):
-        if work.is_dir() and not held_by_someone(step_dir / f"{work.name}.lock"):
-            size = sum(f.stat().st_size for f in work.rglob("*") if f.is_file() and not f.is_symlink())
-            shutil.rmtree(work, ignore_errors=True)
-            progress.current().say(f"  · dossier d'un calcul interrompu supprimé : {work} "
-                                   f"({progress.entier(size / 2**20)} Mo)")
-    for lock in step_dir.glob(".*.tmp.lock"):
-        if not lock.with_suffix("").exists() and not held_by_someone(lock):
-            lock.unlink(missing_ok=True)
+    for folder, size in remove_dead_folders(step_dir, ".*.tmp"):
+        progress.current().say(f"  · dossier d'un calcul interrompu supprimé : {folder} "
+                               f"({progress.entier(size / 2**20)} Mo)")
 
 
 def link_tables(output: StepOutput, out_dir: Path) -> StepOutput:

@@ -2,7 +2,8 @@
 
 `fcntl.flock` is released by the kernel when the holding process dies, so a crashed run never leaves a stale lock;
 the file's content (pid, start time) only helps the user see who holds it. The same property tells a cleaner whether
-a private folder still belongs to a live process (`held_by_someone`).
+a private folder still belongs to a live process (`held_by_someone`): `locked_folder` makes such folders and
+`remove_dead_folders` removes the dead ones.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ess.errors import UserError
@@ -80,6 +83,40 @@ def file_lock(path: Path, *, wait_seconds: float = 0.0, poll: float = 0.5, what:
         yield path
     finally:
         fh.close()  # closing releases the lock
+
+
+@contextlib.contextmanager
+def locked_folder(parent: Path, name: str, *, wait_seconds: float = 0.0, poll: float = 0.5) -> Iterator[Path]:
+    """The private folder `parent/name`, with the lock file `<name>.lock` beside it held while it lives (taken
+    first: a folder whose lock is free or absent is a dead process's, see remove_dead_folders); both removed at the
+    end."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    lock = parent / f"{name}.lock"
+    with file_lock(lock, wait_seconds=wait_seconds, poll=poll):
+        folder = parent / name
+        folder.mkdir()
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+
+
+def remove_dead_folders(parent: Path, pattern: str = "*") -> list[tuple[Path, int]]:
+    """Remove the folders of `parent` matching `pattern` that locked_folder left in a process now dead (their lock
+    free or absent), and the free lock files of no folder; each removed folder with the bytes it held."""
+    parent = Path(parent)
+    removed = []
+    for folder in sorted(parent.glob(pattern)) if parent.is_dir() else []:
+        if folder.is_dir() and not held_by_someone(parent / f"{folder.name}.lock"):
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append((folder, size))
+    for lock in parent.glob(f"{pattern}.lock") if parent.is_dir() else []:
+        if not lock.with_suffix("").exists() and not held_by_someone(lock):
+            lock.unlink(missing_ok=True)
+    return removed
 
 
 def departement_lock_folder(warehouse_dir: str | Path, departement: str) -> Path:

@@ -56,7 +56,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from ess.errors import UserError
-from ess.locking import file_lock, held_by_someone, warehouse_lock
+from ess.locking import locked_folder, remove_dead_folders, warehouse_lock
 
 CURRENT = "courant"
 VERSIONS = "versions"
@@ -103,18 +103,8 @@ def staging_area(warehouse: Path):
     """A private folder on the warehouse's file system (so that moving its files into a version is a rename), for
     files prepared outside the lock. It is deleted at the end; if the process dies, the next writer deletes it
     (its lock file is then free)."""
-    base = Path(warehouse) / STAGING
-    base.mkdir(parents=True, exist_ok=True)
-    name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    lock = base / f"{name}.lock"
-    with file_lock(lock):
-        folder = base / name
-        folder.mkdir()
-        try:
-            yield folder
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-            lock.unlink(missing_ok=True)
+    with locked_folder(Path(warehouse) / STAGING, f"{os.getpid()}-{uuid.uuid4().hex[:8]}") as folder:
+        yield folder
 
 
 def commit(warehouse: Path, changes: dict[str, Path | None], finish: Callable[[Path, str], dict | None], *,
@@ -315,14 +305,7 @@ def recover(warehouse: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-    staging = warehouse / STAGING
-    if staging.is_dir():
-        for path in staging.iterdir():
-            if path.is_dir() and not held_by_someone(staging / f"{path.name}.lock"):
-                shutil.rmtree(path, ignore_errors=True)
-        for path in staging.glob("*.lock"):
-            if not (staging / path.stem).exists() and not held_by_someone(path):
-                path.unlink(missing_ok=True)
+    remove_dead_folders(warehouse / STAGING)
     settle_pending_histories(warehouse)
     if current_dir(warehouse) is not None:
         ensure_entry_points(warehouse)
